@@ -1,0 +1,59 @@
+// field-limits.csv: a site's overrides of the field table's defaults (maximum length, numeric).
+// Columns: field,max_length,numeric[,comment]; an empty cell keeps the default, "none" removes
+// the length limit.
+import { readFileSync } from 'node:fs';
+import { readCsvTable, tableProblem } from './csv-table.js';
+import { CONSULTATION_RULES, ENCOUNTER_RULES, type FieldLimitOverride } from './fields.js';
+import type { Problem } from './problem.js';
+
+const KNOWN = new Set([...Object.keys(ENCOUNTER_RULES), ...Object.keys(CONSULTATION_RULES)]);
+
+export function parseFieldLimits(file: string, text: string): { overrides: FieldLimitOverride[]; problems: Problem[] } {
+  const table = readCsvTable(file, text);
+  if ('problem' in table) return { overrides: [], problems: [table.problem] };
+  const problems: Problem[] = [];
+  if (!table.header.includes('field')) problems.push(tableProblem(file, 1, 'the header must have a "field" column'));
+  const overrides: FieldLimitOverride[] = [];
+  const seen = new Map<string, number>();
+  for (const { cells, line } of problems.length ? [] : table.rows) {
+    const field = cells.field ?? '';
+    if (!KNOWN.has(field)) {
+      problems.push(tableProblem(file, line, `"${field}" is not an encounter or consultation field of CDSR 1.0`));
+      continue;
+    }
+    const first = seen.get(field);
+    if (first !== undefined) {
+      problems.push(tableProblem(file, line, `${field} is listed twice (first on line ${first})`));
+      continue;
+    }
+    seen.set(field, line);
+    const o: { field: string; maxLength?: number | null; numeric?: boolean } = { field };
+    const len = (cells.max_length ?? '').toLowerCase();
+    if (len === 'none') o.maxLength = null;
+    else if (/^[1-9]\d{0,5}$/.test(len)) o.maxLength = Number(len);
+    else if (len !== '') {
+      problems.push(tableProblem(file, line, `max_length must be a positive whole number or "none", not "${cells.max_length}"`));
+      continue;
+    }
+    const numeric = (cells.numeric ?? '').toLowerCase();
+    if (numeric === 'yes' || numeric === 'no') o.numeric = numeric === 'yes';
+    else if (numeric !== '') {
+      problems.push(tableProblem(file, line, `numeric must be yes, no or empty, not "${cells.numeric}"`));
+      continue;
+    }
+    overrides.push(o);
+  }
+  return { overrides, problems };
+}
+
+/** Reads field-limits.csv; a missing file means no overrides. */
+export function loadFieldLimits(file: string): { overrides: FieldLimitOverride[]; problems: Problem[] } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { overrides: [], problems: [] };
+    throw e;
+  }
+  return parseFieldLimits(file, text);
+}

@@ -1,0 +1,114 @@
+// Date and time formats of CDSR values, and the clock rules NRDR applies to them.
+// All functions are pure; "now" is always passed in.
+
+export interface CalendarDate {
+  readonly year: number;
+  readonly month: number;
+  readonly day: number;
+}
+
+const DATE = /^(0?[1-9]|1[0-2])\/(0?[1-9]|[12]\d|3[01])\/(\d{4})$/;
+const TIME = /^([01]\d|2[0-3]):([0-5]\d):([0-5]\d)$/;
+
+function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+function calendar(year: number, month: number, day: number): CalendarDate | undefined {
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
+  return { year, month, day };
+}
+
+/** CD3060: mm/dd/yyyy or m/d/yyyy, and a real calendar day. */
+export function parseCdsrDate(value: string): CalendarDate | undefined {
+  const m = DATE.exec(value);
+  return m ? calendar(Number(m[3]), Number(m[1]), Number(m[2])) : undefined;
+}
+
+/** CD3061: hh:mi:ss on the 24-hour clock, two digits each. */
+export function isCdsrTime(value: string): boolean {
+  return TIME.test(value);
+}
+
+export function compareDates(a: CalendarDate, b: CalendarDate): number {
+  return a.year - b.year || a.month - b.month || a.day - b.day;
+}
+
+// The registry does not say in which time zone "today" is taken. A value is only called future
+// when it is future everywhere: today is the calendar date at UTC+14, the earliest zone on earth,
+// so a record dated today in Guam or Honolulu is never refused by our clock.
+const LATEST_OFFSET_MS = 14 * 3600_000;
+
+export function latestToday(now: Date): CalendarDate {
+  const t = new Date(now.getTime() + LATEST_OFFSET_MS);
+  return { year: t.getUTCFullYear(), month: t.getUTCMonth() + 1, day: t.getUTCDate() };
+}
+
+const EPOCH: CalendarDate = { year: 2000, month: 1, day: 1 };
+
+/** CD3130: after 1/1/2000 (strictly, as the message says) and not after today. */
+export function isDateInRange(date: CalendarDate, now: Date): boolean {
+  return compareDates(date, EPOCH) > 0 && compareDates(date, latestToday(now)) <= 0;
+}
+
+export function formatCdsrDate(d: CalendarDate): string {
+  return `${String(d.month).padStart(2, '0')}/${String(d.day).padStart(2, '0')}/${d.year}`;
+}
+
+/**
+ * Transaction_DateTime (CD2012): NRDR's example sends "03/04/2022" and answers
+ * "2023-02-02T00:00:00", so both US dates (with an optional time, 24-hour or AM/PM) and ISO 8601
+ * (with an optional time and offset) are taken. Returns the instant as UTC milliseconds for a
+ * value with an offset, or the wall-clock time read as UTC for one without.
+ */
+export function parseTransactionDateTime(value: string): { ms: number; hasOffset: boolean } | undefined {
+  const us =
+    /^(\d{1,2})\/(\d{1,2})\/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,7})?)?(?:\s*([AaPp][Mm]))?)?$/.exec(
+      value,
+    );
+  if (us) {
+    const [, mo, d, y, h, mi, s, ampm] = us;
+    let hour = h === undefined ? 0 : Number(h);
+    if (ampm !== undefined) {
+      if (hour < 1 || hour > 12) return undefined;
+      hour = (hour % 12) + (ampm.toLowerCase() === 'pm' ? 12 : 0);
+    }
+    return wallClock(Number(y), Number(mo), Number(d), hour, Number(mi ?? 0), Number(s ?? 0), undefined);
+  }
+  const iso =
+    /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(value);
+  if (iso) {
+    const [, y, mo, d, h, mi, s, zone] = iso;
+    return wallClock(Number(y), Number(mo), Number(d), Number(h ?? 0), Number(mi ?? 0), Number(s ?? 0), zone);
+  }
+  return undefined;
+}
+
+function wallClock(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  zone: string | undefined,
+): { ms: number; hasOffset: boolean } | undefined {
+  if (!calendar(year, month, day) || hour > 23 || minute > 59 || second > 59) return undefined;
+  let ms = Date.UTC(year, month - 1, day, hour, minute, second);
+  if (zone === undefined) return { ms, hasOffset: false };
+  if (zone !== 'Z') {
+    const sign = zone.startsWith('-') ? -1 : 1;
+    const digits = zone.slice(1).replace(':', '');
+    const offH = Number(digits.slice(0, 2));
+    const offM = Number(digits.slice(2));
+    if (offH > 14 || offM > 59) return undefined;
+    ms -= sign * (offH * 60 + offM) * 60_000;
+  }
+  return { ms, hasOffset: true };
+}
+
+/** CD2013: later than now; a value without an offset only when it is later than now everywhere. */
+export function isTransactionDateTimeFuture(parsed: { ms: number; hasOffset: boolean }, now: Date): boolean {
+  const limit = parsed.hasOffset ? now.getTime() : now.getTime() + LATEST_OFFSET_MS;
+  return parsed.ms > limit;
+}

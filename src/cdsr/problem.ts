@@ -1,0 +1,43 @@
+// The one problem type of the project: validator findings, mapping failures and load errors all
+// travel as Problems, which ACK ERR segments, OperationOutcome issues, CLI tables and the
+// operations API render.
+import type { CdCode } from './codes.js';
+
+/** Codes of our own, for what NRDR has no code for (file syntax, table loading, I/O). */
+export type LocalCode = 'JSON_SYNTAX' | 'FILE_READ' | 'TABLE_INVALID' | 'TOO_MANY_PROBLEMS';
+
+export type ProblemCode = CdCode | LocalCode;
+
+export type Severity = 'error' | 'warning';
+
+/** Where in the CDSR transaction a problem lies; NRDR rejects that much of it. */
+export type ProblemScope = 'transaction' | 'encounter' | 'consultation' | 'file';
+
+export interface Problem {
+  readonly code: ProblemCode;
+  /** NRDR's message text with its placeholders filled (or our own text for local codes). */
+  readonly message: string;
+  readonly severity: Severity;
+  readonly scope: ProblemScope;
+  /** Path in the transaction JSON, e.g. `Encounters[0].Consultations[1].Modality`; `` for the root. */
+  readonly path: string;
+  /** The CDSR field concerned, when one is. */
+  readonly field?: string;
+  readonly encounterId?: string;
+  /** `CDS_Consultation_Date CDS_Consultation_Time` of the consultation concerned. */
+  readonly consultationKey?: string;
+  /** For problems in files (tables, JSON input): file name and 1-based line/column. */
+  readonly file?: string;
+  readonly line?: number;
+  readonly column?: number;
+}
+
+export function hasErrors(problems: readonly Problem[]): boolean {
+  return problems.some((p) => p.severity === 'error');
+}
+
+/** `file:line:column: message` (or as much of it as is known). */
+export function formatLocation(p: Pick<Problem, 'file' | 'line' | 'column'>): string {
+  if (p.file === undefined) return '';
+  return [p.file, p.line, p.column].filter((x) => x !== undefined).join(':');
+}

@@ -1,0 +1,325 @@
+// The local validator: checks a CDSR transaction against every NRDR rule that needs no registry
+// data and reports each finding with NRDR's own code and message, per record. The same checks
+// serve an in-memory transaction (validateTransaction) and a streamed file (validate-stream.ts).
+import { cdMessage, type CdCode } from './codes.js';
+import { effectiveRules, type FieldLimitOverride, type FieldRule, type FieldRules } from './fields.js';
+import {
+  isCdsrTime,
+  isDateInRange,
+  isTransactionDateTimeFuture,
+  parseCdsrDate,
+  parseTransactionDateTime,
+} from './formats.js';
+import type { Problem, ProblemScope } from './problem.js';
+import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS, TRANSACTION_FIELDS } from './schema.js';
+import { EMPTY_CATALOG, type ValueSet, type ValueSetCatalog } from './valuesets.js';
+
+export interface ValidatorOptions {
+  /** The clock for "future" rules (CD2013, CD3130). */
+  readonly now: Date;
+  readonly valueSets?: ValueSetCatalog;
+  readonly fieldLimits?: readonly FieldLimitOverride[];
+}
+
+/** What the transaction's Encounters member turned out to be (known only at the end of a stream). */
+export type EncountersShape =
+  | { readonly kind: 'absent' }
+  | { readonly kind: 'invalid' }
+  | { readonly kind: 'array'; readonly count: number };
+
+export const MAX_TRANSACTION_ID_LENGTH = 50;
+export const SUPPORTED_FILE_VERSION = '1.0';
+
+const TRANSACTION_KNOWN = new Set<string>(TRANSACTION_FIELDS);
+const ENCOUNTER_KNOWN = new Set<string>(ENCOUNTER_FIELDS);
+const CONSULTATION_KNOWN = new Set<string>(CONSULTATION_FIELDS);
+
+interface Where {
+  readonly scope: ProblemScope;
+  readonly path: string;
+  readonly encounterId?: string;
+  readonly consultationKey?: string;
+}
+
+/** A field value read as NRDR reads it: absent, a string, or of the wrong JSON type. */
+type Read = { kind: 'absent' } | { kind: 'value'; text: string } | { kind: 'wrongType' };
+
+// null, "" and blanks count as absent (the seed's example sends null for unused fields). Numbers
+// are taken as their JSON text, as .NET's JSON readers do for string properties; booleans, objects
+// and arrays do not match the schema.
+function read(value: unknown): Read {
+  if (value === undefined || value === null) return { kind: 'absent' };
+  if (typeof value === 'string') return value.trim() === '' ? { kind: 'absent' } : { kind: 'value', text: value };
+  if (typeof value === 'number' && Number.isFinite(value)) return { kind: 'value', text: String(value) };
+  return { kind: 'wrongType' };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function join(path: string, key: string | number): string {
+  if (typeof key === 'number') return `${path}[${key}]`;
+  return path === '' ? key : `${path}.${key}`;
+}
+
+export class CdsrValidator {
+  private readonly now: Date;
+  private readonly valueSets: ValueSetCatalog;
+  private readonly rules: { encounter: FieldRules; consultation: FieldRules };
+
+  constructor(options: ValidatorOptions) {
+    this.now = options.now;
+    this.valueSets = options.valueSets ?? EMPTY_CATALOG;
+    this.rules = effectiveRules(options.fieldLimits);
+  }
+
+  /** Validates a whole transaction held in memory. */
+  validateTransaction(value: unknown): Problem[] {
+    const root: Where = { scope: 'transaction', path: '' };
+    if (value === undefined || value === null) return [this.problem('CD1004', root, [])];
+    if (!isPlainObject(value)) return [this.problem('CD1003', root, [])];
+    if (Object.keys(value).length === 0) return [this.problem('CD1004', root, [])];
+    const encounters = value.Encounters;
+    const shape: EncountersShape =
+      encounters === undefined || encounters === null
+        ? { kind: 'absent' }
+        : Array.isArray(encounters)
+          ? { kind: 'array', count: encounters.length }
+          : { kind: 'invalid' };
+    const problems = this.checkHeader(value, shape);
+    if (Array.isArray(encounters)) {
+      encounters.forEach((e: unknown, i) => problems.push(...this.validateEncounter(e, i)));
+    }
+    return problems;
+  }
+
+  /**
+   * Transaction-level rules. `header` holds the members other than Encounters (an Encounters
+   * member in it is ignored); `encounters` says what Encounters was.
+   */
+  checkHeader(header: Readonly<Record<string, unknown>>, encounters: EncountersShape): Problem[] {
+    const out: Problem[] = [];
+    const at = (field: string): Where => ({ scope: 'transaction', path: field });
+    const root: Where = { scope: 'transaction', path: '' };
+    this.unknownMembers(header, TRANSACTION_KNOWN, root, out);
+
+    const pipes: string[] = [];
+    const text = (field: string, missing: CdCode): string | undefined => {
+      const r = read(header[field]);
+      if (r.kind === 'wrongType') out.push(this.problem('CD1003', at(field), [], field));
+      else if (r.kind === 'absent') out.push(this.problem(missing, at(field), [], field));
+      else {
+        if (r.text.includes('|')) pipes.push(field);
+        return r.text;
+      }
+      return undefined;
+    };
+
+    const id = text('Transaction_ID', 'CD2001');
+    if (id !== undefined && id.length > MAX_TRANSACTION_ID_LENGTH) {
+      out.push(this.problem('CD2002', at('Transaction_ID'), [], 'Transaction_ID'));
+    }
+    const dt = text('Transaction_DateTime', 'CD2011');
+    if (dt !== undefined) {
+      const parsed = parseTransactionDateTime(dt.trim());
+      if (!parsed) out.push(this.problem('CD2012', at('Transaction_DateTime'), [], 'Transaction_DateTime'));
+      else if (isTransactionDateTimeFuture(parsed, this.now)) {
+        out.push(this.problem('CD2013', at('Transaction_DateTime'), [], 'Transaction_DateTime'));
+      }
+    }
+    const declared = this.encounterCount(header.Num_of_Encounters_Included, at('Num_of_Encounters_Included'), out);
+    text('Facility_ID', 'CD2051');
+    text('PartnerID', 'CD2031');
+    text('AppID', 'CD2041');
+    const version = text('CDSR_File_Version_Num', 'CD3042');
+    if (version !== undefined) {
+      if (!/^\d+(\.\d+)*$/.test(version.trim())) {
+        out.push(this.problem('CD2102', at('CDSR_File_Version_Num'), [], 'CDSR_File_Version_Num'));
+      } else if (version.trim() !== SUPPORTED_FILE_VERSION) {
+        out.push(this.problem('CD3041', at('CDSR_File_Version_Num'), [], 'CDSR_File_Version_Num'));
+      }
+    }
+    if (pipes.length > 0) out.push(this.problem('CD2091', root, [pipes.join(', ')]));
+
+    if (encounters.kind === 'invalid') out.push(this.problem('CD1003', at('Encounters'), [], 'Encounters'));
+    else if (encounters.kind === 'absent' || encounters.count === 0) {
+      out.push(this.problem('CD2070', at('Encounters'), [], 'Encounters'));
+    } else if (declared !== undefined && declared !== encounters.count) {
+      out.push(
+        this.problem(
+          'CD2074',
+          at('Num_of_Encounters_Included'),
+          [String(declared), String(encounters.count)],
+          'Num_of_Encounters_Included',
+        ),
+      );
+    }
+    return out;
+  }
+
+  // The spec's schema says number while its own example sends "1": both are taken, as NRDR's
+  // reader evidently does (CD2024 "is not an integer" presupposes reading text).
+  private encounterCount(value: unknown, where: Where, out: Problem[]): number | undefined {
+    const field = 'Num_of_Encounters_Included';
+    if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) {
+      out.push(this.problem('CD2023', where, [], field));
+      return undefined;
+    }
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+    if (typeof value === 'string' && /^\d{1,9}$/.test(value.trim())) return Number(value.trim());
+    out.push(this.problem('CD2024', where, [], field));
+    return undefined;
+  }
+
+  /** Encounter-level rules and the rules of its consultations. */
+  validateEncounter(value: unknown, index: number): Problem[] {
+    const path = join('Encounters', index);
+    if (!isPlainObject(value)) return [this.problem('CD1003', { scope: 'encounter', path }, [])];
+    const id = read(value.Unique_Encounter_ID);
+    const where: Where = {
+      scope: 'encounter',
+      path,
+      ...(id.kind === 'value' ? { encounterId: id.text } : {}),
+    };
+    const out: Problem[] = [];
+    this.unknownMembers(value, ENCOUNTER_KNOWN, where, out);
+    this.checkFields(value, this.rules.encounter, where, out);
+    const codes = read(value.Clinical_Scenario_Codes);
+    const descriptions = read(value.Clinical_Scenario_Descriptions);
+    if (codes.kind === 'value' && descriptions.kind === 'value' && commas(codes.text) !== commas(descriptions.text)) {
+      out.push(this.problem('CD3300', { ...where, path: join(path, 'Clinical_Scenario_Codes') }, []));
+    }
+    const consultations = value.Consultations;
+    const cPath = join(path, 'Consultations');
+    if (consultations === undefined || consultations === null || (Array.isArray(consultations) && consultations.length === 0)) {
+      out.push(this.problem('CD2075', { ...where, path: cPath }, [], 'Consultations'));
+    } else if (!Array.isArray(consultations)) {
+      out.push(this.problem('CD1003', { ...where, path: cPath }, [], 'Consultations'));
+    } else {
+      consultations.forEach((c: unknown, i) => this.validateConsultation(c, join(cPath, i), where.encounterId, out));
+    }
+    return out;
+  }
+
+  private validateConsultation(value: unknown, path: string, encounterId: string | undefined, out: Problem[]): void {
+    const base = { scope: 'consultation' as const, path, ...(encounterId !== undefined ? { encounterId } : {}) };
+    if (!isPlainObject(value)) {
+      out.push(this.problem('CD1003', base, []));
+      return;
+    }
+    const date = read(value.CDS_Consultation_Date);
+    const time = read(value.CDS_Consultation_Time);
+    const where: Where =
+      date.kind === 'value' && time.kind === 'value' ? { ...base, consultationKey: `${date.text} ${time.text}` } : base;
+    this.unknownMembers(value, CONSULTATION_KNOWN, where, out);
+    this.checkFields(value, this.rules.consultation, where, out);
+  }
+
+  private unknownMembers(obj: Readonly<Record<string, unknown>>, known: ReadonlySet<string>, where: Where, out: Problem[]): void {
+    const unknown = Object.keys(obj).filter((k) => !known.has(k));
+    if (unknown.length > 0) out.push(this.problem('CD2090', where, [unknown.join(', ')]));
+  }
+
+  private checkFields(obj: Readonly<Record<string, unknown>>, rules: FieldRules, where: Where, out: Problem[]): void {
+    const pipes: string[] = [];
+    for (const [field, rule] of Object.entries(rules)) {
+      const r = read(obj[field]);
+      const at: Where = { ...where, path: join(where.path, field) };
+      if (r.kind === 'wrongType') out.push(this.problem('CD1003', at, [], field));
+      else if (r.kind === 'absent') {
+        if (rule.required) out.push(this.problem('CD3001', at, [field], field));
+      } else {
+        if (r.text.includes('|')) pipes.push(field);
+        this.checkValue(field, rule, r.text, at, out);
+        if (rule.otherSpecOf !== undefined) this.checkOtherSpec(field, rule.otherSpecOf, rules, obj, at, out);
+      }
+    }
+    if (pipes.length > 0) out.push(this.problem('CD2091', where, [pipes.join(', ')]));
+  }
+
+  private checkValue(field: string, rule: FieldRule, text: string, at: Where, out: Problem[]): void {
+    if (rule.maxLength !== undefined && text.length > rule.maxLength) {
+      out.push(this.problem('CD3110', at, [field, String(rule.maxLength)], field));
+    }
+    switch (rule.kind) {
+      case 'text':
+        return;
+      case 'date': {
+        const d = parseCdsrDate(text.trim());
+        if (!d) out.push(this.problem('CD3060', at, [field], field));
+        else if (!isDateInRange(d, this.now)) out.push(this.problem('CD3130', at, [field], field));
+        return;
+      }
+      case 'time':
+        if (!isCdsrTime(text.trim())) out.push(this.problem('CD3061', at, [field], field));
+        return;
+      case 'code':
+      case 'multi': {
+        const values = rule.kind === 'multi' ? text.split(',').map((v) => v.trim()) : [text.trim()];
+        if (rule.numeric && values.some((v) => !/^[0-9]+$/.test(v))) {
+          out.push(this.problem('CD3111', at, [field], field));
+          return;
+        }
+        if (rule.kind === 'multi' && new Set(values).size !== values.length) {
+          out.push(this.problem('CD3030', at, [field], field));
+        }
+        const set = rule.valueSet !== undefined ? this.valueSets.get(rule.valueSet) : undefined;
+        if (!set) return;
+        if (rule.kind === 'multi' && set.unknownCode !== undefined && values.length > 1 && values.includes(set.unknownCode)) {
+          out.push(this.problem('CD3240', at, [field], field));
+        }
+        if (values.some((v) => !set.entries.has(v))) {
+          const p = this.problem('CD3120', at, [field, [...set.entries.keys()].join(',')], field);
+          out.push(set.enforce ? p : { ...p, severity: 'warning' });
+        }
+        return;
+      }
+    }
+  }
+
+  // CD3002: X_Other_Spec only when X is the value set's "Other" code. Where neither the value-set
+  // file nor the field table knows that code, the rule cannot be checked and is left to NRDR.
+  private checkOtherSpec(
+    field: string,
+    baseField: string,
+    rules: FieldRules,
+    obj: Readonly<Record<string, unknown>>,
+    at: Where,
+    out: Problem[],
+  ): void {
+    const baseRule = rules[baseField];
+    if (!baseRule) return;
+    const set: ValueSet | undefined = baseRule.valueSet !== undefined ? this.valueSets.get(baseRule.valueSet) : undefined;
+    const otherCode = set?.otherCode ?? baseRule.defaultOtherCode;
+    if (otherCode === undefined) return;
+    const base = read(obj[baseField]);
+    const chosen =
+      base.kind !== 'value' ? [] : baseRule.kind === 'multi' ? base.text.split(',').map((v) => v.trim()) : [base.text.trim()];
+    if (!chosen.includes(otherCode)) out.push(this.problem('CD3002', at, [field, baseField, otherCode], field));
+  }
+
+  private problem(code: CdCode, where: Where, args: string[], field?: string): Problem {
+    return {
+      code,
+      message: cdMessage(code, ...args),
+      severity: 'error',
+      scope: where.scope,
+      path: where.path,
+      ...(field !== undefined ? { field } : {}),
+      ...(where.encounterId !== undefined ? { encounterId: where.encounterId } : {}),
+      ...(where.consultationKey !== undefined ? { consultationKey: where.consultationKey } : {}),
+    };
+  }
+}
+
+function commas(s: string): number {
+  let n = 0;
+  for (const ch of s) if (ch === ',') n++;
+  return n;
+}
+
+/** Convenience: validate one transaction with a fresh validator. */
+export function validateTransaction(value: unknown, options: ValidatorOptions): Problem[] {
+  return new CdsrValidator(options).validateTransaction(value);
+}

@@ -1,0 +1,118 @@
+// ACR value sets (valuesets/<name>.csv): the allowed codes of each coded CDSR field, read from
+// files the site maintains from its copy of ACR's CDSR_JSON_Mapping workbook. Loading reports
+// every problem of every file at once as `file:line: message`.
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { readCsvTable, tableProblem } from './csv-table.js';
+import type { Problem } from './problem.js';
+
+export type ValueFlag = 'other' | 'unknown';
+
+export interface ValueSetEntry {
+  readonly code: string;
+  readonly label: string;
+  readonly flag?: ValueFlag;
+  /** true when a public source confirms the code; false when the site must check it. */
+  readonly confirmed: boolean;
+  readonly line: number;
+}
+
+export interface ValueSet {
+  readonly name: string;
+  readonly file: string;
+  /** false (`# enforce: no`): a value outside the set is a warning, not an error. */
+  readonly enforce: boolean;
+  readonly entries: ReadonlyMap<string, ValueSetEntry>;
+  readonly otherCode?: string;
+  readonly unknownCode?: string;
+}
+
+export type ValueSetCatalog = ReadonlyMap<string, ValueSet>;
+
+export const EMPTY_CATALOG: ValueSetCatalog = new Map();
+
+const DIRECTIVE = /^#\s*(enforce)\s*:\s*(\S+)\s*$/i;
+
+/** Parses one value-set file's text; `file` names it in problems. */
+export function parseValueSet(file: string, text: string): { valueSet?: ValueSet; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const name = basename(file).replace(/\.csv$/i, '');
+  let enforce = true;
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const d = DIRECTIVE.exec(raw.trim());
+    if (!d) return;
+    const v = d[2]!.toLowerCase();
+    if (v === 'yes' || v === 'no') enforce = v === 'yes';
+    else problems.push(tableProblem(file, i + 1, `enforce must be yes or no, not "${d[2]}"`));
+  });
+  const table = readCsvTable(file, text);
+  if ('problem' in table) return { problems: [...problems, table.problem] };
+  if (!table.header.includes('code')) {
+    return { problems: [...problems, tableProblem(file, 1, 'the header must have a "code" column')] };
+  }
+  const entries = new Map<string, ValueSetEntry>();
+  let otherCode: string | undefined;
+  let unknownCode: string | undefined;
+  for (const { cells: record, line } of table.rows) {
+    const code = record.code ?? '';
+    if (code === '') {
+      problems.push(tableProblem(file, line, 'empty code'));
+      continue;
+    }
+    const flagText = (record.flag ?? '').toLowerCase();
+    if (flagText !== '' && flagText !== 'other' && flagText !== 'unknown') {
+      problems.push(tableProblem(file, line, `flag must be "other", "unknown" or empty, not "${record.flag}"`));
+      continue;
+    }
+    const status = (record.status ?? 'confirmed').toLowerCase();
+    if (status !== 'confirmed' && status !== 'check') {
+      problems.push(tableProblem(file, line, `status must be "confirmed" or "check", not "${record.status}"`));
+      continue;
+    }
+    const previous = entries.get(code);
+    if (previous) {
+      problems.push(tableProblem(file, line, `code "${code}" is listed twice (first on line ${previous.line})`));
+      continue;
+    }
+    const flag = flagText === '' ? undefined : (flagText as ValueFlag);
+    if (flag === 'other') {
+      if (otherCode !== undefined) problems.push(tableProblem(file, line, 'more than one code is flagged "other"'));
+      otherCode = code;
+    }
+    if (flag === 'unknown') {
+      if (unknownCode !== undefined) problems.push(tableProblem(file, line, 'more than one code is flagged "unknown"'));
+      unknownCode = code;
+    }
+    const entry: ValueSetEntry = { code, label: record.label ?? '', confirmed: status === 'confirmed', line };
+    entries.set(code, flag ? { ...entry, flag } : entry);
+  }
+  const valueSet: ValueSet = {
+    name,
+    file,
+    enforce,
+    entries,
+    ...(otherCode !== undefined ? { otherCode } : {}),
+    ...(unknownCode !== undefined ? { unknownCode } : {}),
+  };
+  return { valueSet, problems };
+}
+
+/** Loads every `*.csv` of a directory; a missing directory is an empty catalogue. */
+export function loadValueSets(dir: string): { catalog: ValueSetCatalog; problems: Problem[] } {
+  const catalog = new Map<string, ValueSet>();
+  const problems: Problem[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.toLowerCase().endsWith('.csv')).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { catalog, problems };
+    throw e;
+  }
+  for (const n of names) {
+    const file = join(dir, n);
+    const r = parseValueSet(file, readFileSync(file, 'utf8'));
+    problems.push(...r.problems);
+    if (r.valueSet && r.problems.length === 0) catalog.set(r.valueSet.name, r.valueSet);
+  }
+  return { catalog, problems };
+}

@@ -1,0 +1,19 @@
+// The one place that reads process.env: every environment variable, its default and its check.
+// A bad value stops start-up with a message naming the variable.
+import { z } from 'zod';
+
+const EnvSchema = z.object({
+  CDSR_MAPPINGS_DIR: z.string().min(1).default('./mappings'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof EnvSchema>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
+  const r = EnvSchema.safeParse(env);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+}
