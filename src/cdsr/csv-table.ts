@@ -17,7 +17,7 @@ export function tableProblem(file: string, line: number, message: string): Probl
 export function readCsvTable(file: string, text: string): { rows: CsvRow[]; header: string[] } | { problem: Problem } {
   let header: string[] = [];
   try {
-    const records = parse(text, {
+    const raw: unknown = parse(text, {
       columns: (h: string[]) => (header = h.map((c) => c.trim().toLowerCase())),
       comment: '#',
       comment_no_infix: true,
@@ -25,7 +25,9 @@ export function readCsvTable(file: string, text: string): { rows: CsvRow[]; head
       trim: true,
       bom: true,
       info: true,
-    }) as { record: Record<string, string>; info: { lines: number } }[];
+    });
+    // with `info: true` csv-parse returns { record, info } pairs, which its types do not model
+    const records = raw as { record: Record<string, string>; info: { lines: number } }[];
     return { header, rows: records.map(({ record, info }) => ({ cells: record, line: info.lines })) };
   } catch (e) {
     const err = e as { message?: string; lines?: number };

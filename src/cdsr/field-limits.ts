@@ -22,26 +22,24 @@ export function parseFieldLimits(file: string, text: string): { overrides: Field
       continue;
     }
     const first = seen.get(field);
-    if (first !== undefined) {
-      problems.push(tableProblem(file, line, `${field} is listed twice (first on line ${first})`));
-      continue;
-    }
-    seen.set(field, line);
+    let usable = first === undefined;
+    if (first !== undefined) problems.push(tableProblem(file, line, `${field} is listed twice (first on line ${first})`));
+    else seen.set(field, line);
     const o: { field: string; maxLength?: number | null; numeric?: boolean } = { field };
     const len = (cells.max_length ?? '').toLowerCase();
     if (len === 'none') o.maxLength = null;
     else if (/^[1-9]\d{0,5}$/.test(len)) o.maxLength = Number(len);
     else if (len !== '') {
       problems.push(tableProblem(file, line, `max_length must be a positive whole number or "none", not "${cells.max_length}"`));
-      continue;
+      usable = false;
     }
     const numeric = (cells.numeric ?? '').toLowerCase();
     if (numeric === 'yes' || numeric === 'no') o.numeric = numeric === 'yes';
     else if (numeric !== '') {
       problems.push(tableProblem(file, line, `numeric must be yes, no or empty, not "${cells.numeric}"`));
-      continue;
+      usable = false;
     }
-    overrides.push(o);
+    if (usable) overrides.push(o);
   }
   return { overrides, problems };
 }

@@ -64,7 +64,7 @@ export function parseValueSet(file: string, text: string): { valueSet?: ValueSet
       problems.push(tableProblem(file, line, `flag must be "other", "unknown" or empty, not "${record.flag}"`));
       continue;
     }
-    const status = (record.status ?? 'confirmed').toLowerCase();
+    const status = (record.status || 'confirmed').toLowerCase();
     if (status !== 'confirmed' && status !== 'check') {
       problems.push(tableProblem(file, line, `status must be "confirmed" or "check", not "${record.status}"`));
       continue;
@@ -74,7 +74,7 @@ export function parseValueSet(file: string, text: string): { valueSet?: ValueSet
       problems.push(tableProblem(file, line, `code "${code}" is listed twice (first on line ${previous.line})`));
       continue;
     }
-    const flag = flagText === '' ? undefined : (flagText as ValueFlag);
+    const flag = flagText === '' ? undefined : (flagText);
     if (flag === 'other') {
       if (otherCode !== undefined) problems.push(tableProblem(file, line, 'more than one code is flagged "other"'));
       otherCode = code;
