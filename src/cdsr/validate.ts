@@ -58,6 +58,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The place of one field of a record (built only when a problem is reported). */
+function at(where: Where, field: string): Where {
+  return { ...where, path: join(where.path, field) };
+}
+
 function join(path: string, key: string | number): string {
   if (typeof key === 'number') return `${path}[${key}]`;
   return path === '' ? key : `${path}.${key}`;
@@ -67,11 +72,16 @@ export class CdsrValidator {
   private readonly now: Date;
   private readonly valueSets: ValueSetCatalog;
   private readonly rules: { encounter: FieldRules; consultation: FieldRules };
+  // Object.entries once, not per record: checkFields is the validator's hot loop.
+  private readonly encounterRules: readonly (readonly [string, FieldRule])[];
+  private readonly consultationRules: readonly (readonly [string, FieldRule])[];
 
   constructor(options: ValidatorOptions) {
     this.now = options.now;
     this.valueSets = options.valueSets ?? EMPTY_CATALOG;
     this.rules = effectiveRules(options.fieldLimits);
+    this.encounterRules = Object.entries(this.rules.encounter);
+    this.consultationRules = Object.entries(this.rules.consultation);
   }
 
   /** Validates a whole transaction held in memory. */
@@ -184,7 +194,7 @@ export class CdsrValidator {
     };
     const out: Problem[] = [];
     this.unknownMembers(value, ENCOUNTER_KNOWN, where, out);
-    this.checkFields(value, this.rules.encounter, where, out);
+    this.checkFields(value, this.encounterRules, this.rules.encounter, where, out);
     const codes = read(value.Clinical_Scenario_Codes);
     const descriptions = read(value.Clinical_Scenario_Descriptions);
     if (codes.kind === 'value' && descriptions.kind === 'value' && commas(codes.text) !== commas(descriptions.text)) {
@@ -213,7 +223,7 @@ export class CdsrValidator {
     const where: Where =
       date.kind === 'value' && time.kind === 'value' ? { ...base, consultationKey: `${date.text} ${time.text}` } : base;
     this.unknownMembers(value, CONSULTATION_KNOWN, where, out);
-    this.checkFields(value, this.rules.consultation, where, out);
+    this.checkFields(value, this.consultationRules, this.rules.consultation, where, out);
   }
 
   private unknownMembers(obj: Readonly<Record<string, unknown>>, known: ReadonlySet<string>, where: Where, out: Problem[]): void {
@@ -221,56 +231,61 @@ export class CdsrValidator {
     if (unknown.length > 0) out.push(this.problem('CD2090', where, [unknown.join(', ')]));
   }
 
-  private checkFields(obj: Readonly<Record<string, unknown>>, rules: FieldRules, where: Where, out: Problem[]): void {
-    const pipes: string[] = [];
-    for (const [field, rule] of Object.entries(rules)) {
+  private checkFields(
+    obj: Readonly<Record<string, unknown>>,
+    entries: readonly (readonly [string, FieldRule])[],
+    rules: FieldRules,
+    where: Where,
+    out: Problem[],
+  ): void {
+    let pipes: string[] | undefined;
+    for (const [field, rule] of entries) {
       const r = read(obj[field]);
-      const at: Where = { ...where, path: join(where.path, field) };
-      if (r.kind === 'wrongType') out.push(this.problem('CD1003', at, [], field));
+      if (r.kind === 'wrongType') out.push(this.problem('CD1003', at(where, field), [], field));
       else if (r.kind === 'absent') {
-        if (rule.required) out.push(this.problem('CD3001', at, [field], field));
+        if (rule.required) out.push(this.problem('CD3001', at(where, field), [field], field));
       } else {
-        if (r.text.includes('|')) pipes.push(field);
-        this.checkValue(field, rule, r.text, at, out);
-        if (rule.otherSpecOf !== undefined) this.checkOtherSpec(field, rule.otherSpecOf, rules, obj, at, out);
+        if (r.text.includes('|')) (pipes ??= []).push(field);
+        this.checkValue(field, rule, r.text, where, out);
+        if (rule.otherSpecOf !== undefined) this.checkOtherSpec(field, rule.otherSpecOf, rules, obj, where, out);
       }
     }
-    if (pipes.length > 0) out.push(this.problem('CD2091', where, [pipes.join(', ')]));
+    if (pipes) out.push(this.problem('CD2091', where, [pipes.join(', ')]));
   }
 
-  private checkValue(field: string, rule: FieldRule, text: string, at: Where, out: Problem[]): void {
+  private checkValue(field: string, rule: FieldRule, text: string, where: Where, out: Problem[]): void {
     if (rule.maxLength !== undefined && text.length > rule.maxLength) {
-      out.push(this.problem('CD3110', at, [field, String(rule.maxLength)], field));
+      out.push(this.problem('CD3110', at(where, field), [field, String(rule.maxLength)], field));
     }
     switch (rule.kind) {
       case 'text':
         return;
       case 'date': {
         const d = parseCdsrDate(text.trim());
-        if (!d) out.push(this.problem('CD3060', at, [field], field));
-        else if (!isDateInRange(d, this.now)) out.push(this.problem('CD3130', at, [field], field));
+        if (!d) out.push(this.problem('CD3060', at(where, field), [field], field));
+        else if (!isDateInRange(d, this.now)) out.push(this.problem('CD3130', at(where, field), [field], field));
         return;
       }
       case 'time':
-        if (!isCdsrTime(text.trim())) out.push(this.problem('CD3061', at, [field], field));
+        if (!isCdsrTime(text.trim())) out.push(this.problem('CD3061', at(where, field), [field], field));
         return;
       case 'code':
       case 'multi': {
         const values = rule.kind === 'multi' ? text.split(',').map((v) => v.trim()) : [text.trim()];
         if (rule.numeric && values.some((v) => !/^[0-9]+$/.test(v))) {
-          out.push(this.problem('CD3111', at, [field], field));
+          out.push(this.problem('CD3111', at(where, field), [field], field));
           return;
         }
         if (rule.kind === 'multi' && new Set(values).size !== values.length) {
-          out.push(this.problem('CD3030', at, [field], field));
+          out.push(this.problem('CD3030', at(where, field), [field], field));
         }
         const set = rule.valueSet !== undefined ? this.valueSets.get(rule.valueSet) : undefined;
         if (!set) return;
         if (rule.kind === 'multi' && set.unknownCode !== undefined && values.length > 1 && values.includes(set.unknownCode)) {
-          out.push(this.problem('CD3240', at, [field], field));
+          out.push(this.problem('CD3240', at(where, field), [field], field));
         }
         if (values.some((v) => !set.entries.has(v))) {
-          const p = this.problem('CD3120', at, [field, [...set.entries.keys()].join(',')], field);
+          const p = this.problem('CD3120', at(where, field), [field, [...set.entries.keys()].join(',')], field);
           out.push(set.enforce ? p : { ...p, severity: 'warning' });
         }
         return;
@@ -285,7 +300,7 @@ export class CdsrValidator {
     baseField: string,
     rules: FieldRules,
     obj: Readonly<Record<string, unknown>>,
-    at: Where,
+    where: Where,
     out: Problem[],
   ): void {
     const baseRule = rules[baseField];
@@ -296,7 +311,7 @@ export class CdsrValidator {
     const base = read(obj[baseField]);
     const chosen =
       base.kind !== 'value' ? [] : baseRule.kind === 'multi' ? base.text.split(',').map((v) => v.trim()) : [base.text.trim()];
-    if (!chosen.includes(otherCode)) out.push(this.problem('CD3002', at, [field, baseField, otherCode], field));
+    if (!chosen.includes(otherCode)) out.push(this.problem('CD3002', at(where, field), [field, baseField, otherCode], field));
   }
 
   private problem(code: CdCode, where: Where, args: string[], field?: string): Problem {

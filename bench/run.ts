@@ -1,0 +1,38 @@
+// `npm run bench`: prints a table of figures measured in this run. Not a test: nothing is asserted.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeLargeTransaction } from './large-transaction.js';
+import { renderTable } from '../src/cli/table.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'cdsr-bench-'));
+const rows: string[][] = [];
+try {
+  for (const mb of [50, 200]) {
+    const file = join(dir, `tx-${mb}.json`);
+    await writeLargeTransaction(file, mb * 1024 * 1024);
+    const size = statSync(file).size / (1024 * 1024);
+    for (const mode of ['stream', 'parse']) {
+      const r = spawnSync(process.execPath, [join(here, 'validate-file.js'), mode, file], { encoding: 'utf8' });
+      if (r.status !== 0) {
+        rows.push([`validate (${mode})`, `${size.toFixed(0)} MB`, '-', '-', '-', `failed: ${r.stderr.split('\n').find((l) => l.includes('Error')) ?? r.status}`]);
+        continue;
+      }
+      const m = JSON.parse(r.stdout) as { ms: number; encounters: number; maxRssMb: number };
+      rows.push([
+        `validate (${mode === 'stream' ? 'streamed file' : 'JSON.parse + validate'})`,
+        `${size.toFixed(0)} MB`,
+        String(m.encounters),
+        `${(m.ms / 1000).toFixed(2)} s`,
+        `${Math.round(m.encounters / (m.ms / 1000))}/s`,
+        `${m.maxRssMb.toFixed(0)} MB`,
+      ]);
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true });
+}
+process.stdout.write(renderTable(['CASE', 'FILE', 'ENCOUNTERS', 'TIME', 'ENCOUNTERS/S', 'PEAK RSS'], rows));
