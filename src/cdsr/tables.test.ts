@@ -6,6 +6,9 @@ import { parseFieldLimits } from './field-limits.js';
 import { CONSULTATION_RULES, ENCOUNTER_RULES, effectiveRules } from './fields.js';
 import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS } from './schema.js';
 import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../../test/helpers.js';
 
 const located = (ps: { file?: string; line?: number; message: string }[]) => ps.map((p) => `${p.file}:${p.line}: ${p.message}`);
 
@@ -77,5 +80,22 @@ describe('field table and its overrides', () => {
       'l.csv:4: numeric must be yes, no or empty, not "maybe"',
       'l.csv:5: Modality is listed twice (first on line 2)',
     ]);
+  });
+});
+
+describe('the analyst guide', () => {
+  it('lists the field table exactly as the code has it', () => {
+    const guide = readFileSync(join(REPO_ROOT, 'mappings', 'README.md'), 'utf8');
+    const block = guide.slice(guide.indexOf('<!-- field-table:start -->'), guide.indexOf('<!-- field-table:end -->'));
+    const documented = block.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| field')).map((l) => l.trim());
+    const expected: string[] = [];
+    for (const [level, table] of [['encounter', ENCOUNTER_RULES], ['consultation', CONSULTATION_RULES]] as const) {
+      for (const [field, r] of Object.entries(table)) {
+        const other = r.otherSpecOf ? `Other_Spec of ${r.otherSpecOf}` : r.defaultOtherCode ? `Other = ${r.defaultOtherCode}` : '';
+        const cells = [field, level, r.required ? 'yes' : '', r.kind, r.maxLength ?? 'none', r.numeric ? 'yes' : '', r.valueSet ?? '', other];
+        expected.push(`| ${cells.join(' | ')} |`);
+      }
+    }
+    assert.deepEqual(documented, expected);
   });
 });
