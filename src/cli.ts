@@ -2,7 +2,8 @@
 // The `cdsr-adapter` command: a thin shell over the pipeline stages.
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from './config.js';
-import { runValidate } from './cli/validate.js';
+import { runValidate, type CliIo } from './cli/validate.js';
+import { runCheckMappings, runMap } from './cli/map.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -32,15 +33,46 @@ export function buildProgram(): Command {
     .option('--now <iso>', 'the clock for future-date rules (default: now)', isoDate)
     .action(async (file: string, opts: { valuesets?: string; limits?: string; json?: boolean; maxProblems?: number; now?: Date }) => {
       const config = loadConfig();
-      process.exitCode = await runValidate(file, opts, {
-        out: (t) => process.stdout.write(t),
-        err: (t) => process.stderr.write(t),
-        mappingsDir: config.CDSR_MAPPINGS_DIR,
-        progress: process.stderr.isTTY === true && opts.json !== true,
-      });
+      process.exitCode = await runValidate(file, opts, stdio(config.CDSR_MAPPINGS_DIR, process.stderr.isTTY === true && opts.json !== true));
+    });
+
+  program
+    .command('map')
+    .description('map HL7 v2 / FHIR files through the tables, merge them, and print the CDSR transactions and problems')
+    .argument('<files...>', 'HL7 v2 (ER7) or FHIR JSON files, in the order they would arrive')
+    .option('--mappings <dir>', 'mapping tables (default: $CDSR_MAPPINGS_DIR or ./mappings)')
+    .option('--trace', 'also print where every value came from')
+    .option('--facility-id <id>', 'Facility_ID when no facilities.csv row matches (default: $CDSR_DEFAULT_FACILITY_ID)')
+    .option('--now <iso>', 'the clock (Transaction_DateTime, future-date rules)', isoDate)
+    .action((files: string[], opts: { mappings?: string; trace?: boolean; facilityId?: string; now?: Date }) => {
+      const config = loadConfig();
+      process.exitCode = runMap(
+        files,
+        opts,
+        {
+          ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
+          partnerId: config.NRDR_PARTNER_ID,
+          appId: config.NRDR_APP_ID,
+          maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS,
+        },
+        stdio(config.CDSR_MAPPINGS_DIR, false),
+      );
+    });
+
+  program
+    .command('check-mappings')
+    .description('load a mappings directory and report every problem as file:line: message')
+    .argument('[dir]', 'mappings directory (default: $CDSR_MAPPINGS_DIR or ./mappings)')
+    .action((dir: string | undefined) => {
+      const config = loadConfig();
+      process.exitCode = runCheckMappings(dir, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
   return program;
+}
+
+function stdio(mappingsDir: string, progress: boolean): CliIo {
+  return { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), mappingsDir, progress };
 }
 
 buildProgram()

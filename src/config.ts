@@ -2,8 +2,18 @@
 // A bad value stops start-up with a message naming the variable.
 import { z } from 'zod';
 
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
 const EnvSchema = z.object({
   CDSR_MAPPINGS_DIR: z.string().min(1).default('./mappings'),
+  CDSR_DEFAULT_FACILITY_ID: optionalText,
+  // The sandbox's ids (the spec's sample PartnerID and its test AppID) until ACR gives real ones.
+  NRDR_PARTNER_ID: z.string().min(1).default('10000'),
+  NRDR_APP_ID: z.string().min(1).default('10019'),
+  CDSR_BATCH_MAX_ENCOUNTERS: z.coerce.number().int().min(1).max(10_000).default(100),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

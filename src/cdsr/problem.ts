@@ -4,7 +4,19 @@
 import type { CdCode } from './codes.js';
 
 /** Codes of our own, for what NRDR has no code for (file syntax, table loading, I/O). */
-export type LocalCode = 'JSON_SYNTAX' | 'FILE_READ' | 'TABLE_INVALID' | 'TOO_MANY_PROBLEMS';
+export type LocalCode =
+  | 'JSON_SYNTAX'
+  | 'FILE_READ'
+  | 'TABLE_INVALID'
+  | 'HL7_INVALID'
+  | 'FHIR_INVALID'
+  | 'MAP_UNSUPPORTED'
+  | 'MAP_NO_FACILITY'
+  | 'MAP_NO_ENCOUNTER'
+  | 'MAP_UNMAPPED_CODE'
+  | 'MAP_BAD_VALUE'
+  | 'MAP_REFERENCE'
+  | 'MERGE_ORPHAN';
 
 export type ProblemCode = CdCode | LocalCode;
 
@@ -26,6 +38,10 @@ export interface Problem {
   readonly encounterId?: string;
   /** `CDS_Consultation_Date CDS_Consultation_Time` of the consultation concerned. */
   readonly consultationKey?: string;
+  /** The inbound message or input file the problem is about. */
+  readonly input?: string;
+  /** The HL7 path or FHIRPath of the source value concerned. */
+  readonly source?: string;
   /** For problems in files (tables, JSON input): file name and 1-based line/column. */
   readonly file?: string;
   readonly line?: number;

@@ -1,0 +1,63 @@
+// `cdsr-adapter map FILE...` and `cdsr-adapter check-mappings [DIR]`.
+import { formatLocation, hasErrors, type Problem } from '../cdsr/problem.js';
+import { loadMappings } from '../mapping/load.js';
+import { mapFiles } from '../mapping/map-files.js';
+import type { CliIo } from './validate.js';
+import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE, resolveMappingsDir } from './validate.js';
+
+export interface MapCliOptions {
+  readonly mappings?: string;
+  readonly trace?: boolean;
+  readonly facilityId?: string;
+  readonly now?: Date;
+}
+
+export interface MapDefaults {
+  readonly defaultFacilityId?: string;
+  readonly partnerId: string;
+  readonly appId: string;
+  readonly maxEncounters: number;
+}
+
+function tableLines(problems: readonly Problem[]): string {
+  return problems.map((p) => `${formatLocation(p) || p.input || ''}: ${p.message}\n`).join('');
+}
+
+export function runMap(files: readonly string[], opts: MapCliOptions, defaults: MapDefaults, io: CliIo): number {
+  const dir = opts.mappings ?? resolveMappingsDir(io.mappingsDir);
+  const loaded = loadMappings(dir);
+  if (!loaded.tables) {
+    io.err(`cdsr-adapter: the mapping tables in ${dir} are not usable:\n${tableLines(loaded.problems)}`);
+    return EXIT_UNREADABLE;
+  }
+  const facilityId = opts.facilityId ?? defaults.defaultFacilityId;
+  const result = mapFiles(files, {
+    tables: loaded.tables,
+    ...(facilityId !== undefined ? { defaultFacilityId: facilityId } : {}),
+    partnerId: defaults.partnerId,
+    appId: defaults.appId,
+    maxEncounters: defaults.maxEncounters,
+    now: opts.now ?? new Date(),
+  });
+  const out: Record<string, unknown> = { transactions: result.transactions, problems: result.problems };
+  if (opts.trace) out.trace = result.inputs;
+  io.out(JSON.stringify(out, null, 2) + '\n');
+  return hasErrors(result.problems) ? EXIT_PROBLEMS : EXIT_OK;
+}
+
+export function runCheckMappings(dir: string | undefined, io: CliIo): number {
+  const target = dir ?? resolveMappingsDir(io.mappingsDir);
+  const loaded = loadMappings(target);
+  if (!loaded.tables) {
+    io.out(tableLines(loaded.problems));
+    io.out(`${loaded.problems.length} problem(s) in ${target}\n`);
+    return EXIT_PROBLEMS;
+  }
+  const t = loaded.tables;
+  io.out(
+    `${target}: OK — hl7v2.yaml ${t.hl7 ? `${t.hl7.rules.length} rules, ${t.hl7.messages.size} message types` : 'absent'}; ` +
+      `fhir.yaml ${t.fhir ? `${t.fhir.rules.length} rules, ${t.fhir.resources.size} resource types` : 'absent'}; ` +
+      `${t.crosswalks.size} crosswalks, ${t.valueSets.size} value sets, ${t.facilities.size} facilities\n`,
+  );
+  return EXIT_OK;
+}

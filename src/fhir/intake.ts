@@ -1,0 +1,119 @@
+// FHIR intake: what an inbound FHIR payload holds. A resource; a Bundle (transaction, batch,
+// collection, history, searchset); or a subscription notification in the R4 backport
+// (Parameters first entry), R4B (SubscriptionStatus) or R5 form. Resources come out with the
+// keys by which references can find them.
+
+export type FhirResource = Readonly<Record<string, unknown>> & { readonly resourceType: string; readonly id?: string };
+
+export interface NotificationInfo {
+  readonly subscription: string;
+  readonly type: string;
+  /** event numbers carried (focus present or not) */
+  readonly events: readonly { readonly eventNumber: string; readonly focus?: string }[];
+}
+
+export interface Intake {
+  readonly resources: readonly FhirResource[];
+  /** fullUrl → resource for the Bundle's entries (urn:uuid references). */
+  readonly byFullUrl: ReadonlyMap<string, FhirResource>;
+  readonly notification?: NotificationInfo;
+  /** References named as notification focus whose resource did not come with it (id-only). */
+  readonly missingFocus: readonly string[];
+}
+
+export class FhirIntakeError extends Error {}
+
+function isResource(v: unknown): v is FhirResource {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { resourceType?: unknown }).resourceType === 'string';
+}
+
+type Json = Record<string, unknown>;
+const arr = (v: unknown): Json[] => (Array.isArray(v) ? (v.filter((x) => typeof x === 'object' && x !== null) as Json[]) : []);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined);
+
+function refOf(v: unknown): string | undefined {
+  return typeof v === 'object' && v !== null ? str((v as Json).reference) : undefined;
+}
+
+// R4 backport: Parameters with parts; R4B/R5: SubscriptionStatus with notificationEvent.
+function readNotification(first: FhirResource): NotificationInfo | undefined {
+  if (first.resourceType === 'SubscriptionStatus') {
+    return {
+      subscription: refOf(first.subscription) ?? '',
+      type: str(first.type) ?? '',
+      events: arr(first.notificationEvent).map((e) => {
+        const focus = refOf(e.focus);
+        return { eventNumber: str(e.eventNumber) ?? '', ...(focus !== undefined ? { focus } : {}) };
+      }),
+    };
+  }
+  if (first.resourceType === 'Parameters') {
+    const params = arr(first.parameter);
+    const get = (name: string) => params.find((p) => p.name === name);
+    if (!get('subscription') && !get('type')) return undefined;
+    return {
+      subscription: refOf(get('subscription')?.valueReference) ?? str(get('subscription')?.valueString) ?? '',
+      type: str(get('type')?.valueCode) ?? '',
+      events: params
+        .filter((p) => p.name === 'notification-event')
+        .map((p) => {
+          const parts = arr(p.part);
+          const part = (n: string) => parts.find((x) => x.name === n);
+          const focus = refOf(part('focus')?.valueReference);
+          return {
+            eventNumber: str(part('event-number')?.valueString) ?? str(part('event-number')?.valueInteger64) ?? str(part('event-number')?.valueInteger) ?? '',
+            ...(focus !== undefined ? { focus } : {}),
+          };
+        }),
+    };
+  }
+  return undefined;
+}
+
+/** Reads a parsed JSON payload. Throws FhirIntakeError when it is not FHIR. */
+export function readIntake(json: unknown): Intake {
+  if (!isResource(json)) throw new FhirIntakeError('not a FHIR resource: no resourceType');
+  if (json.resourceType !== 'Bundle') return { resources: [json], byFullUrl: new Map(), missingFocus: [] };
+  const entries = arr(json.entry);
+  const byFullUrl = new Map<string, FhirResource>();
+  const resources: FhirResource[] = [];
+  for (const e of entries) {
+    if (!isResource(e.resource)) continue;
+    const full = str(e.fullUrl);
+    if (full !== undefined) byFullUrl.set(full, e.resource);
+    resources.push(e.resource);
+  }
+  const firstResource = resources[0];
+  const notification = json.type === 'history' || json.type === 'subscription-notification' ? (firstResource ? readNotification(firstResource) : undefined) : undefined;
+  if (!notification) return { resources, byFullUrl, missingFocus: [] };
+  const content = resources.slice(1);
+  const present = new Set(content.flatMap((r) => (r.id !== undefined ? [`${r.resourceType}/${r.id}`] : [])));
+  const missingFocus = notification.events
+    .flatMap((e) => (e.focus !== undefined ? [e.focus] : []))
+    .filter((f) => !present.has(f.split('/').slice(-2).join('/')) && !byFullUrl.has(f));
+  return { resources: content, byFullUrl, notification, missingFocus };
+}
+
+/** Finds referenced resources among those at hand: by fullUrl, then by Type/id. */
+export class ResourcePool {
+  private readonly byKey = new Map<string, FhirResource>();
+  private readonly byUrl = new Map<string, FhirResource>();
+
+  add(resource: FhirResource, fullUrl?: string): void {
+    if (resource.id !== undefined) this.byKey.set(`${resource.resourceType}/${resource.id}`, resource);
+    if (fullUrl !== undefined) this.byUrl.set(fullUrl, resource);
+  }
+
+  addIntake(intake: Intake): void {
+    for (const [url, r] of intake.byFullUrl) this.add(r, url);
+    for (const r of intake.resources) this.add(r);
+  }
+
+  resolve(reference: string | undefined): FhirResource | undefined {
+    if (reference === undefined) return undefined;
+    const byUrl = this.byUrl.get(reference);
+    if (byUrl) return byUrl;
+    const parts = reference.split('/_history/')[0]!.split('/');
+    return this.byKey.get(parts.slice(-2).join('/'));
+  }
+}

@@ -1,0 +1,168 @@
+// ER7 parsing: hl7-standard does the splitting; this wrapper fixes what it gets wrong or does
+// not do (MLLP framing, BOM, mixed or missing segment ends, custom encoding characters, escape
+// sequences, segments without fields, batches) and converts its output to our model.
+import HL7, { type Hl7StdField, type Hl7StdSegment } from 'hl7-standard';
+import { unescapeHl7 } from './escape.js';
+import type { Hl7Field, Hl7Message, Hl7Repetition, Hl7Segment } from './message.js';
+import { valueAt } from './message.js';
+
+export type Hl7ParseErrorCode = 'HL7_NOT_HL7' | 'HL7_BATCH' | 'HL7_BAD_SEGMENT' | 'HL7_BAD_ENCODING' | 'HL7_PARSER';
+
+export class Hl7ParseError extends Error {
+  constructor(
+    readonly code: Hl7ParseErrorCode,
+    message: string,
+    /** 1-based line of the offending segment, when there is one. */
+    readonly line?: number,
+  ) {
+    super(message);
+  }
+}
+
+export type Hl7ParseResult = { ok: true; message: Hl7Message } | { ok: false; error: Hl7ParseError };
+
+const STANDARD = { field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&' } as const;
+type Encoding = { -readonly [K in keyof typeof STANDARD]: string };
+
+/** Removes MLLP framing (VT … FS CR) and a UTF-8 BOM, wherever a sender left them. */
+export function stripFraming(raw: string): string {
+  let s = raw;
+  if (s.charCodeAt(0) === 0xfeff) s = s.slice(1);
+  // eslint-disable-next-line no-control-regex -- MLLP start block (VT)
+  s = s.replace(/^[\s\x0b]+/, '');
+  // eslint-disable-next-line no-control-regex -- MLLP end block (FS CR)
+  s = s.replace(/[\x1c\s]+$/, '');
+  return s;
+}
+
+/** Parses one ER7 message; never throws. */
+export function parseHl7(raw: string): Hl7ParseResult {
+  try {
+    return { ok: true, message: parseOrThrow(raw) };
+  } catch (e) {
+    if (e instanceof Hl7ParseError) return { ok: false, error: e };
+    return { ok: false, error: new Hl7ParseError('HL7_PARSER', `the HL7 parser failed: ${e instanceof Error ? e.message : String(e)}`) };
+  }
+}
+
+function parseOrThrow(raw: string): Hl7Message {
+  const text = stripFraming(raw);
+  const lines = text.split(/\r\n|\n|\r/).filter((l) => l.trim() !== '');
+  const first = lines[0];
+  if (first === undefined || !first.startsWith('MSH') || first.length < 8) {
+    throw new Hl7ParseError('HL7_NOT_HL7', 'not an HL7 v2 message: it does not start with an MSH segment');
+  }
+  const mshCount = lines.filter((l) => l.startsWith('MSH')).length;
+  if (mshCount > 1) {
+    throw new Hl7ParseError('HL7_BATCH', `${mshCount} messages in one request; send one message per request`);
+  }
+  const enc = readEncoding(first);
+  lines.forEach((line, i) => {
+    if (!/^[A-Z][A-Z0-9]{2}$/.test(line.slice(0, 3)) || (line.length > 3 && line[3] !== enc.field)) {
+      throw new Hl7ParseError('HL7_BAD_SEGMENT', `line ${i + 1} is not a segment (it must start with a 3-character segment name)`, i + 1);
+    }
+  });
+  const standard = isStandard(enc) ? lines : lines.map((l, i) => toStandardEncoding(l, enc, i === 0));
+  // hl7-standard drops lines without a field separator; give every segment one.
+  const fed = standard.map((l) => (l.length === 3 ? `${l}|` : l)).join('\r') + '\r';
+  const lib = new HL7(fed);
+  lib.transform();
+  const segments = Object.values(lib.transformed)
+    .flat()
+    .sort((a, b) => a.index - b.index)
+    .map((s) => convertSegment(s));
+  const msh = segments[0]!;
+  return {
+    segments,
+    messageType: valueAt(msh, 9, 1),
+    triggerEvent: valueAt(msh, 9, 2),
+    structure: valueAt(msh, 9, 3),
+    controlId: valueAt(msh, 10),
+    sendingApplication: valueAt(msh, 3),
+    sendingFacility: valueAt(msh, 4),
+    dateTime: valueAt(msh, 7),
+    version: valueAt(msh, 12),
+  };
+}
+
+function readEncoding(msh: string): Encoding {
+  const field = msh[3]!;
+  if (/[A-Za-z0-9\s]/.test(field)) throw new Hl7ParseError('HL7_BAD_ENCODING', `MSH-1 "${field}" is not a field separator`, 1);
+  const end = msh.indexOf(field, 4);
+  const chars = msh.slice(4, end === -1 ? undefined : end);
+  if (chars.length < 3 || new Set([field, ...chars.slice(0, 4)]).size !== Math.min(chars.length, 4) + 1) {
+    throw new Hl7ParseError('HL7_BAD_ENCODING', `MSH-2 "${chars}" does not hold distinct encoding characters`, 1);
+  }
+  return { field, component: chars[0]!, repetition: chars[1]!, escape: chars[2]!, subcomponent: chars[3] ?? '&' };
+}
+
+function isStandard(e: Encoding): boolean {
+  return (Object.keys(STANDARD) as (keyof Encoding)[]).every((k) => e[k] === STANDARD[k]);
+}
+
+// Re-encodes a line sent with custom encoding characters into the standard ones: separators
+// are swapped, and standard characters that were plain data there are escaped here.
+function toStandardEncoding(line: string, enc: Encoding, isMsh: boolean): string {
+  const map = new Map<string, string>([
+    [enc.field, '|'],
+    [enc.component, '^'],
+    [enc.repetition, '~'],
+    [enc.escape, '\\'],
+    [enc.subcomponent, '&'],
+  ]);
+  const literal: Readonly<Record<string, string>> = { '|': '\\F\\', '^': '\\S\\', '~': '\\R\\', '\\': '\\E\\', '&': '\\T\\' };
+  let start = 0;
+  let out = '';
+  if (isMsh) {
+    const mshEnd = line.indexOf(enc.field, 4);
+    out = 'MSH|^~\\&';
+    start = mshEnd === -1 ? line.length : mshEnd;
+  }
+  for (let i = start; i < line.length; i++) {
+    const ch = line[i]!;
+    const mapped = map.get(ch);
+    out += mapped ?? literal[ch] ?? ch;
+  }
+  return out;
+}
+
+function convertSegment(s: Hl7StdSegment): Hl7Segment {
+  const fields: Hl7Field[] = [];
+  const isMsh = s.type === 'MSH';
+  if (isMsh) fields.push([[['|']]]);
+  const first = isMsh ? 2 : 1;
+  let last = first - 1;
+  for (const key of Object.keys(s.data)) {
+    const n = Number(key.slice(4));
+    if (n > last) last = n;
+  }
+  for (let n = first; n <= last; n++) {
+    const v = s.data[`${s.type}.${n}`];
+    fields.push(isMsh && n === 2 ? [[['^~\\&']]] : convertField(v));
+  }
+  return { name: s.type, fields, line: s.index + 1 };
+}
+
+const EMPTY: Hl7Field = [[['']]];
+
+function convertField(v: Hl7StdField | undefined): Hl7Field {
+  if (v === undefined || v === '') return EMPTY;
+  if (typeof v === 'string') return [[[unescapeHl7(v)]]];
+  if (Array.isArray(v)) {
+    // An array of strings is hl7-standard's form for subcomponents of component 1 (field with
+    // '&' but no '^' or '~'); an array of objects is its form for repetitions.
+    if (v.every((x): x is string => typeof x === 'string')) return [[v.map(unescapeHl7)]];
+    return (v as Record<string, string | string[]>[]).map(convertRepetition);
+  }
+  return [convertRepetition(v)];
+}
+
+function convertRepetition(r: Record<string, string | string[]>): Hl7Repetition {
+  const comps: string[][] = [];
+  for (const [key, value] of Object.entries(r)) {
+    const n = Number(key.slice(key.lastIndexOf('.') + 1));
+    comps[n - 1] = Array.isArray(value) ? value.map(unescapeHl7) : [unescapeHl7(value)];
+  }
+  for (let i = 0; i < comps.length; i++) comps[i] ??= [''];
+  return comps;
+}

@@ -1,0 +1,45 @@
+// facilities.csv: the sending facility as a message names it (MSH-4, a FHIR Organization or
+// Location identifier) → ACR Facility_ID, and the PartnerID to report it under when a site
+// reports for several partners.
+import { readCsvTable, tableProblem } from '../cdsr/csv-table.js';
+import type { Problem } from '../cdsr/problem.js';
+
+export interface FacilityRow {
+  readonly source: string;
+  readonly facilityId: string;
+  readonly partnerId: string;
+  readonly line: number;
+}
+
+export type FacilityTable = ReadonlyMap<string, FacilityRow>;
+
+const norm = (s: string) => s.trim().toUpperCase();
+
+export function parseFacilities(file: string, text: string): { facilities: FacilityTable; problems: Problem[] } {
+  const facilities = new Map<string, FacilityRow>();
+  const table = readCsvTable(file, text);
+  if ('problem' in table) return { facilities, problems: [table.problem] };
+  const problems: Problem[] = [];
+  for (const col of ['source', 'facility_id']) {
+    if (!table.header.includes(col)) problems.push(tableProblem(file, 1, `the header must have a "${col}" column`));
+  }
+  if (problems.length > 0) return { facilities, problems };
+  for (const { cells, line } of table.rows) {
+    const row: FacilityRow = { source: cells.source ?? '', facilityId: cells.facility_id ?? '', partnerId: cells.partner_id ?? '', line };
+    if (row.source === '' || row.facilityId === '') {
+      problems.push(tableProblem(file, line, 'source and facility_id must both be filled'));
+      continue;
+    }
+    const twin = facilities.get(norm(row.source));
+    if (twin && (twin.facilityId !== row.facilityId || twin.partnerId !== row.partnerId)) {
+      problems.push(tableProblem(file, line, `"${row.source}" is already mapped to facility ${twin.facilityId} on line ${twin.line}`));
+      continue;
+    }
+    facilities.set(norm(row.source), row);
+  }
+  return { facilities, problems };
+}
+
+export function findFacility(table: FacilityTable, source: string): FacilityRow | undefined {
+  return table.get(norm(source));
+}

@@ -1,0 +1,149 @@
+// Loads a mappings directory (hl7v2.yaml, fhir.yaml, crosswalks/, valuesets/, facilities.csv,
+// field-limits.csv) and reports every problem of every file at once.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fhirpath from 'fhirpath';
+import r4 from 'fhirpath/fhir-context/r4';
+import { loadFieldLimits } from '../cdsr/field-limits.js';
+import type { FieldLimitOverride } from '../cdsr/fields.js';
+import { tableProblem } from '../cdsr/csv-table.js';
+import type { Problem } from '../cdsr/problem.js';
+import { loadValueSets, type ValueSetCatalog } from '../cdsr/valuesets.js';
+import type { Hl7Message } from '../hl7v2/message.js';
+import { parseCrosswalk, type Crosswalk } from './crosswalk.js';
+import { parseFacilities, type FacilityTable } from './facilities.js';
+import { evaluateHl7Path, parseHl7Path } from './hl7-path.js';
+import { compileTable, FhirTableSchema, Hl7TableSchema, type CompiledTable, type PathFn } from './rules.js';
+import { readYamlTable } from './yaml-table.js';
+
+/** What a FHIRPath rule runs over: the resource, and its references as %variables. */
+export interface FhirContext {
+  readonly resource: Readonly<Record<string, unknown>>;
+  readonly vars: Readonly<Record<FhirVariable, unknown>>;
+}
+export const FHIR_VARIABLES = ['patient', 'encounter', 'coverage', 'requester', 'requesterRole', 'organization'] as const;
+export type FhirVariable = (typeof FHIR_VARIABLES)[number];
+
+export interface MappingTables {
+  readonly dir: string;
+  readonly hl7?: CompiledTable<Hl7Message> & { readonly messages: ReadonlyMap<string, 'order' | 'result'> };
+  readonly fhir?: CompiledTable<FhirContext> & { readonly resources: ReadonlyMap<string, 'order' | 'encounter'> };
+  readonly crosswalks: ReadonlyMap<string, Crosswalk>;
+  readonly valueSets: ValueSetCatalog;
+  readonly fieldLimits: readonly FieldLimitOverride[];
+  readonly facilities: FacilityTable;
+}
+
+const BUILTIN_VARS = new Set(['resource', 'rootResource', 'context', 'ucum', 'sct', 'loinc', 'factory', 'terminologies']);
+
+export function compileHl7Path(text: string): PathFn<Hl7Message> {
+  const p = parseHl7Path(text);
+  return (m) => evaluateHl7Path(m, p);
+}
+
+export function compileFhirPath(text: string): PathFn<FhirContext> {
+  for (const m of text.matchAll(/%([A-Za-z][A-Za-z0-9]*)/g)) {
+    const name = m[1]!;
+    if (!BUILTIN_VARS.has(name) && !(FHIR_VARIABLES as readonly string[]).includes(name)) {
+      throw new Error(`"${text}": unknown variable %${name} (known: ${FHIR_VARIABLES.map((v) => `%${v}`).join(', ')})`);
+    }
+  }
+  let fn: (resource: unknown, vars: Record<string, unknown>) => unknown[];
+  try {
+    fn = fhirpath.compile(text, r4) as (resource: unknown, vars: Record<string, unknown>) => unknown[];
+  } catch (e) {
+    throw new Error(`"${text}" is not a valid FHIRPath expression: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+  }
+  return (ctx) => {
+    const out: string[] = [];
+    for (const v of fn(ctx.resource, { ...ctx.vars })) {
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
+        const s = String(v);
+        if (s.trim() !== '') out.push(s);
+      }
+    }
+    return out;
+  };
+}
+
+function readText(file: string): string | undefined {
+  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+}
+
+export function loadMappings(dir: string): { tables?: MappingTables; problems: Problem[] } {
+  const problems: Problem[] = [];
+  if (!existsSync(dir)) return { problems: [tableProblem(dir, 1, 'mappings directory not found')] };
+
+  const crosswalks = new Map<string, Crosswalk>();
+  const cwDir = join(dir, 'crosswalks');
+  const cwFiles = existsSync(cwDir) ? readdirSync(cwDir).filter((n) => n.toLowerCase().endsWith('.csv')).sort() : [];
+  for (const n of cwFiles) {
+    const file = join(cwDir, n);
+    const r = parseCrosswalk(n.replace(/\.csv$/i, ''), file, readFileSync(file, 'utf8'));
+    problems.push(...r.problems);
+    if (r.crosswalk) crosswalks.set(r.crosswalk.name, r.crosswalk);
+  }
+  const vs = loadValueSets(join(dir, 'valuesets'));
+  problems.push(...vs.problems);
+  const limits = loadFieldLimits(join(dir, 'field-limits.csv'));
+  problems.push(...limits.problems);
+  const facFile = join(dir, 'facilities.csv');
+  const facText = readText(facFile);
+  const fac = facText === undefined ? { facilities: new Map(), problems: [] } : parseFacilities(facFile, facText);
+  problems.push(...fac.problems);
+
+  let hl7: MappingTables['hl7'];
+  const hl7File = join(dir, 'hl7v2.yaml');
+  const hl7Text = readText(hl7File);
+  if (hl7Text !== undefined) {
+    const y = readYamlTable(hl7File, hl7Text, Hl7TableSchema);
+    problems.push(...y.problems);
+    if (y.value) {
+      const messages = new Map<string, 'order' | 'result'>();
+      y.value.messages.forEach((m, i) => {
+        if (messages.has(m.type)) problems.push(tableProblem(hl7File, y.lineOf(['messages', i]), `${m.type} is listed twice`));
+        messages.set(m.type, m.kind);
+      });
+      const c = compileTable(
+        { file: hl7File, keys: y.value.keys, fields: y.value.fields, kinds: new Set(['order', 'result']), lineOf: y.lineOf, crosswalks },
+        compileHl7Path,
+      );
+      problems.push(...c.problems);
+      if (c.table) hl7 = { ...c.table, messages };
+    }
+  }
+  let fhir: MappingTables['fhir'];
+  const fhirFile = join(dir, 'fhir.yaml');
+  const fhirText = readText(fhirFile);
+  if (fhirText !== undefined) {
+    const y = readYamlTable(fhirFile, fhirText, FhirTableSchema);
+    problems.push(...y.problems);
+    if (y.value) {
+      const resources = new Map<string, 'order' | 'encounter'>();
+      y.value.resources.forEach((r, i) => {
+        if (resources.has(r.type)) problems.push(tableProblem(fhirFile, y.lineOf(['resources', i]), `${r.type} is listed twice`));
+        resources.set(r.type, r.kind);
+      });
+      const c = compileTable(
+        { file: fhirFile, keys: y.value.keys, fields: y.value.fields, kinds: new Set(['order', 'encounter']), lineOf: y.lineOf, crosswalks },
+        compileFhirPath,
+      );
+      problems.push(...c.problems);
+      if (c.table) fhir = { ...c.table, resources };
+    }
+  }
+  if (!hl7 && !fhir && problems.length === 0) problems.push(tableProblem(dir, 1, 'neither hl7v2.yaml nor fhir.yaml found'));
+  if (problems.length > 0) return { problems };
+  return {
+    tables: {
+      dir,
+      ...(hl7 ? { hl7 } : {}),
+      ...(fhir ? { fhir } : {}),
+      crosswalks,
+      valueSets: vs.catalog,
+      fieldLimits: limits.overrides,
+      facilities: fac.facilities,
+    },
+    problems,
+  };
+}

@@ -1,0 +1,123 @@
+// Offline mapping of input files (what `cdsr-adapter map` does): each file mapped in order,
+// merged by composite key with the store's merge code, batched per facility and validated.
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Problem } from '../cdsr/problem.js';
+import type { Transaction } from '../cdsr/schema.js';
+import { CdsrValidator } from '../cdsr/validate.js';
+import { FhirIntakeError, readIntake, ResourcePool, type Intake } from '../fhir/intake.js';
+import { buildTransactions } from '../outbound/batch.js';
+import type { MappingTables } from './load.js';
+import { mapFhirResource, isMappedResource } from './map-fhir.js';
+import { mapHl7Text } from './map-hl7.js';
+import { MergeState } from './merge.js';
+import type { MapOutcome } from './outcome.js';
+import type { TraceEntry } from './record.js';
+
+export interface MapFilesOptions {
+  readonly tables: MappingTables;
+  readonly defaultFacilityId?: string;
+  readonly partnerId: string;
+  readonly appId: string;
+  readonly maxEncounters: number;
+  readonly now: Date;
+}
+
+export interface MappedInput {
+  readonly input: string;
+  readonly source: string;
+  readonly disposition: MapOutcome['disposition'];
+  readonly trace: readonly TraceEntry[];
+}
+
+export interface MapFilesResult {
+  readonly transactions: Transaction[];
+  readonly problems: Problem[];
+  readonly inputs: MappedInput[];
+}
+
+type Loaded = { name: string; kind: 'hl7'; text: string } | { name: string; kind: 'fhir'; intake: Intake } | { name: string; kind: 'bad'; problem: Problem };
+
+function load(file: string, label: string): Loaded {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    return { name: label, kind: 'bad', problem: { code: 'FILE_READ', message: (e as Error).message, severity: 'error', scope: 'file', path: '', input: label } };
+  }
+  // eslint-disable-next-line no-control-regex -- BOM, blanks and an MLLP start byte before the content
+  const start = text.replace(/^[\uFEFF\s\x0b]+/, '')[0];
+  if (start !== '{') return { name: label, kind: 'hl7', text };
+  try {
+    return { name: label, kind: 'fhir', intake: readIntake(JSON.parse(text) as unknown) };
+  } catch (e) {
+    const code = e instanceof FhirIntakeError ? 'FHIR_INVALID' : 'JSON_SYNTAX';
+    return { name: label, kind: 'bad', problem: { code, message: (e as Error).message, severity: 'error', scope: 'file', path: '', input: label } };
+  }
+}
+
+export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFilesResult {
+  const loaded = files.map((f) => load(f, files.filter((g) => basename(g) === basename(f)).length > 1 ? f : basename(f)));
+  const pool = new ResourcePool();
+  for (const l of loaded) if (l.kind === 'fhir') pool.addIntake(l.intake);
+
+  const state = new MergeState();
+  const problems: Problem[] = [];
+  const inputs: MappedInput[] = [];
+  const mapOpts = opts.defaultFacilityId !== undefined ? { defaultFacilityId: opts.defaultFacilityId } : {};
+  const take = (input: string, outcome: MapOutcome): void => {
+    problems.push(...outcome.problems.map((p) => ({ ...p, input })));
+    if (outcome.disposition === 'mapped') {
+      state.apply(outcome.record);
+      const r = outcome.record;
+      inputs.push({ input, source: `${r.source.type} ${r.source.id}`, disposition: 'mapped', trace: r.trace });
+    } else {
+      inputs.push({ input, source: '', disposition: outcome.disposition, trace: [] });
+    }
+  };
+  for (const l of loaded) {
+    if (l.kind === 'bad') {
+      problems.push(l.problem);
+      continue;
+    }
+    if (l.kind === 'hl7') {
+      take(l.name, mapHl7Text(l.text, opts.tables, mapOpts));
+      continue;
+    }
+    for (const focus of l.intake.missingFocus) {
+      problems.push({
+        code: 'MAP_REFERENCE',
+        message: `id-only notification: ${focus} must be fetched from the FHIR server (FHIR_SERVER_URL); offline mapping skips it`,
+        severity: 'warning',
+        scope: 'file',
+        path: '',
+        input: l.name,
+      });
+    }
+    for (const resource of l.intake.resources) {
+      if (isMappedResource(resource, opts.tables)) take(l.name, mapFhirResource(resource, pool, opts.tables, mapOpts));
+    }
+  }
+  for (const orphan of state.pendingOrphans()) {
+    problems.push({
+      code: 'MERGE_ORPHAN',
+      message: `${orphan.source.type} ${orphan.source.id} for order ${orphan.orderKey ?? ''} is waiting for its order (no consultation date and time yet)`,
+      severity: 'warning',
+      scope: 'consultation',
+      path: '',
+      encounterId: orphan.encounterId,
+    });
+  }
+  const transactions = buildTransactions(state.encounters.values(), {
+    partnerId: opts.partnerId,
+    appId: opts.appId,
+    maxEncounters: opts.maxEncounters,
+    now: opts.now,
+    transactionId: (facility, n) => `map-${facility}-${n + 1}`,
+  });
+  const validator = new CdsrValidator({ now: opts.now, valueSets: opts.tables.valueSets, fieldLimits: opts.tables.fieldLimits });
+  transactions.forEach((tx, i) => {
+    for (const p of validator.validateTransaction(tx)) problems.push({ ...p, path: `transactions[${i}]${p.path === '' ? '' : '.'}${p.path}` });
+  });
+  return { transactions, problems, inputs };
+}

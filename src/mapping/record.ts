@@ -1,0 +1,42 @@
+// What mapping one message or resource produces: a partial CDSR record with where each value
+// came from, or the problems that kept it from being one.
+
+export type SourceKind = 'hl7v2' | 'fhir';
+
+export interface TraceEntry {
+  readonly field: string;
+  /** `hl7v2.yaml:31`: the rule that set the value. */
+  readonly rule: string;
+  /** The path that gave the raw value (`OBR-24`, a FHIRPath), or `constant` / `default`. */
+  readonly path: string;
+  readonly raw: string;
+  /** `crosswalks/modality.csv:4` when a crosswalk row translated the value. */
+  readonly crosswalk?: string;
+  readonly value: string;
+}
+
+export interface PartialRecord {
+  readonly source: {
+    readonly kind: SourceKind;
+    /** ORM^O01, ServiceRequest, … */
+    readonly type: string;
+    /** order | result | encounter: the table's kind for this message or resource. */
+    readonly role: string;
+    /** MSH-10, or the resource's type/id/version. */
+    readonly id: string;
+  };
+  readonly facilityId: string;
+  /** A PartnerID given by facilities.csv for this facility, if any. */
+  readonly partnerId?: string;
+  readonly encounterId: string;
+  readonly orderKey?: string;
+  /** Set when the message carries the consultation's date and time. */
+  readonly consultationDate?: string;
+  readonly consultationTime?: string;
+  readonly cancelled: boolean;
+  /** MSH-7 / meta.lastUpdated as a sortable wall-clock string; '' when the source has none. */
+  readonly sourceTime: string;
+  readonly encounterFields: Readonly<Record<string, string>>;
+  readonly consultationFields: Readonly<Record<string, string>>;
+  readonly trace: readonly TraceEntry[];
+}

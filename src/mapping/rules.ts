@@ -1,0 +1,197 @@
+// The rule tables (hl7v2.yaml, fhir.yaml): their shape as zod schemas, and their compilation
+// into rules ready to run. Both tables share one shape; only the path language differs (HL7
+// terser paths or FHIRPath), so compilation takes the path compiler as a parameter.
+import { z } from 'zod';
+import { tableProblem } from '../cdsr/csv-table.js';
+import type { Problem } from '../cdsr/problem.js';
+import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS } from '../cdsr/schema.js';
+import type { Crosswalk } from './crosswalk.js';
+
+const text = z.union([z.string(), z.number()]).transform(String);
+const paths = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((p) => (Array.isArray(p) ? p : [p]));
+
+export const TRANSFORM_NAMES = ['trim', 'upper', 'lower', 'date', 'time', 'digits', 'first_word'] as const;
+const Transform = z.union([
+  z.enum(TRANSFORM_NAMES),
+  z.strictObject({ replace: z.tuple([z.string(), z.string()]) }),
+  z.strictObject({ max_length: z.number().int().positive() }),
+]);
+export type TransformSpec = z.infer<typeof Transform>;
+
+const RuleSchema = z
+  .strictObject({
+    from: paths.optional(),
+    constant: text.optional(),
+    crosswalk: z.string().min(1).optional(),
+    system: z.string().min(1).optional(),
+    transform: z.union([Transform, z.array(Transform)]).optional(),
+    for: z.union([z.string(), z.array(z.string())]).optional(),
+    all: z.boolean().optional(),
+    join: z.string().optional(),
+    default: text.optional(),
+  })
+  .refine((r) => (r.from === undefined) !== (r.constant === undefined), { message: 'a rule needs "from" or "constant" (one of them)' });
+export type RuleSpec = z.infer<typeof RuleSchema>;
+
+const KeysSchema = z.strictObject({
+  facility: paths,
+  encounter: paths,
+  order: paths,
+  time: paths,
+  cancel: z.strictObject({ from: paths, values: z.array(text).min(1) }).optional(),
+});
+
+export const Hl7TableSchema = z.strictObject({
+  messages: z
+    .array(
+      z.strictObject({
+        type: z.string().regex(/^[A-Z0-9]{3}\^[A-Z0-9]{3}$/, 'type must be like ORM^O01'),
+        kind: z.enum(['order', 'result']),
+      }),
+    )
+    .min(1),
+  keys: KeysSchema,
+  fields: z.record(z.string(), RuleSchema),
+});
+export type Hl7TableSpec = z.infer<typeof Hl7TableSchema>;
+
+export const FhirTableSchema = z.strictObject({
+  resources: z
+    .array(
+      z.strictObject({
+        type: z.string().regex(/^[A-Z][A-Za-z]+$/, 'type must be a FHIR resource type'),
+        kind: z.enum(['order', 'encounter']),
+      }),
+    )
+    .min(1),
+  keys: KeysSchema,
+  fields: z.record(z.string(), RuleSchema),
+});
+export type FhirTableSpec = z.infer<typeof FhirTableSchema>;
+
+/** A compiled path: every non-empty value it selects from a source. */
+export type PathFn<C> = (ctx: C) => string[];
+
+export interface Candidate<C> {
+  readonly text: string;
+  readonly run: PathFn<C>;
+}
+
+export type Level = 'encounter' | 'consultation';
+
+export interface CompiledRule<C> {
+  readonly field: string;
+  readonly level: Level;
+  /** `file:line` of the rule, for traces. */
+  readonly origin: string;
+  readonly candidates: readonly Candidate<C>[];
+  readonly constant?: string;
+  readonly crosswalk?: Crosswalk;
+  readonly system?: Candidate<C>;
+  readonly transforms: readonly TransformSpec[];
+  /** Kinds the rule applies to; undefined = all. */
+  readonly for?: ReadonlySet<string>;
+  readonly all: boolean;
+  readonly join: string;
+  readonly default?: string;
+}
+
+export interface CompiledKeys<C> {
+  readonly facility: readonly Candidate<C>[];
+  readonly encounter: readonly Candidate<C>[];
+  readonly order: readonly Candidate<C>[];
+  readonly time: readonly Candidate<C>[];
+  readonly cancel?: { readonly candidates: readonly Candidate<C>[]; readonly values: ReadonlySet<string> };
+}
+
+export interface CompiledTable<C> {
+  readonly file: string;
+  readonly keys: CompiledKeys<C>;
+  readonly rules: readonly CompiledRule<C>[];
+}
+
+const LEVEL = new Map<string, Level>([
+  ...ENCOUNTER_FIELDS.filter((f) => f !== 'Consultations' && f !== 'Unique_Encounter_ID').map((f) => [f, 'encounter'] as const),
+  ...CONSULTATION_FIELDS.map((f) => [f, 'consultation'] as const),
+]);
+
+export interface CompileInput {
+  readonly file: string;
+  readonly keys: z.infer<typeof KeysSchema>;
+  readonly fields: Record<string, RuleSpec>;
+  readonly kinds: ReadonlySet<string>;
+  readonly lineOf: (path: readonly (string | number)[]) => number;
+  readonly crosswalks: ReadonlyMap<string, Crosswalk>;
+}
+
+/** Compiles a parsed table; every problem (bad path, unknown field or crosswalk) is reported. */
+export function compileTable<C>(
+  input: CompileInput,
+  compilePath: (path: string) => PathFn<C>,
+): { table?: CompiledTable<C>; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const { file, lineOf } = input;
+  const candidates = (list: readonly string[], at: (string | number)[]): Candidate<C>[] =>
+    list.flatMap((text, i) => {
+      try {
+        return [{ text, run: compilePath(text) }];
+      } catch (e) {
+        const where = list.length > 1 ? [...at, i] : at;
+        problems.push(tableProblem(file, lineOf(where), `${e instanceof Error ? e.message : String(e)}`));
+        return [];
+      }
+    });
+  const keys: CompiledKeys<C> = {
+    facility: candidates(input.keys.facility, ['keys', 'facility']),
+    encounter: candidates(input.keys.encounter, ['keys', 'encounter']),
+    order: candidates(input.keys.order, ['keys', 'order']),
+    time: candidates(input.keys.time, ['keys', 'time']),
+    ...(input.keys.cancel
+      ? {
+          cancel: {
+            candidates: candidates(input.keys.cancel.from, ['keys', 'cancel', 'from']),
+            values: new Set(input.keys.cancel.values.map((v) => v.toUpperCase())),
+          },
+        }
+      : {}),
+  };
+  const rules: CompiledRule<C>[] = [];
+  for (const [field, spec] of Object.entries(input.fields)) {
+    const line = lineOf(['fields', field]);
+    const level = LEVEL.get(field);
+    if (!level) {
+      const hint = field === 'Unique_Encounter_ID' ? ' (it comes from keys.encounter)' : '';
+      problems.push(tableProblem(file, line, `"${field}" is not a CDSR encounter or consultation field${hint}`));
+      continue;
+    }
+    let crosswalk: Crosswalk | undefined;
+    if (spec.crosswalk !== undefined) {
+      crosswalk = input.crosswalks.get(spec.crosswalk);
+      if (!crosswalk) {
+        problems.push(tableProblem(file, lineOf(['fields', field, 'crosswalk']), `unknown crosswalk "${spec.crosswalk}" (no crosswalks/${spec.crosswalk}.csv)`));
+      }
+    }
+    const forKinds = spec.for === undefined ? undefined : new Set(Array.isArray(spec.for) ? spec.for : [spec.for]);
+    for (const k of forKinds ?? []) {
+      if (!input.kinds.has(k)) {
+        problems.push(tableProblem(file, lineOf(['fields', field, 'for']), `"${k}" is not a kind of this table (${[...input.kinds].join(', ')})`));
+      }
+    }
+    const system = spec.system !== undefined ? candidates([spec.system], ['fields', field, 'system'])[0] : undefined;
+    rules.push({
+      field,
+      level,
+      origin: `${file}:${line}`,
+      candidates: spec.from ? candidates(spec.from, ['fields', field, 'from']) : [],
+      transforms: spec.transform === undefined ? [] : Array.isArray(spec.transform) ? spec.transform : [spec.transform],
+      all: spec.all ?? false,
+      join: spec.join ?? ',',
+      ...(spec.constant !== undefined ? { constant: spec.constant } : {}),
+      ...(crosswalk ? { crosswalk } : {}),
+      ...(system ? { system } : {}),
+      ...(forKinds ? { for: forKinds } : {}),
+      ...(spec.default !== undefined ? { default: spec.default } : {}),
+    });
+  }
+  return problems.length > 0 ? { problems } : { table: { file, keys, rules }, problems };
+}
