@@ -118,8 +118,20 @@ function toStandardEncoding(line: string, enc: Encoding, isMsh: boolean): string
     out = 'MSH|^~\\&';
     start = mshEnd === -1 ? line.length : mshEnd;
   }
+  const named: Readonly<Record<string, string>> = { F: enc.field, S: enc.component, T: enc.subcomponent, R: enc.repetition, E: enc.escape };
   for (let i = start; i < line.length; i++) {
     const ch = line[i]!;
+    if (ch === enc.escape) {
+      const end = line.indexOf(enc.escape, i + 1);
+      if (end !== -1) {
+        // \S\ and its kin stand for this message's own separators: plain data once re-encoded
+        const body = line.slice(i + 1, end);
+        const plain = named[body];
+        out += plain !== undefined ? (literal[plain] ?? plain) : `\\${body}\\`;
+        i = end;
+        continue;
+      }
+    }
     const mapped = map.get(ch);
     out += mapped ?? literal[ch] ?? ch;
   }

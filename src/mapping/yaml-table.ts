@@ -1,5 +1,5 @@
 // Reading a YAML mapping table against a zod schema, with every problem placed at its line.
-import { LineCounter, parseDocument, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import type { z } from 'zod';
 import { tableProblem } from '../cdsr/csv-table.js';
 import type { Problem } from '../cdsr/problem.js';
@@ -14,19 +14,25 @@ export interface YamlTable<T> {
 export function readYamlTable<S extends z.ZodType>(file: string, text: string, schema: S): YamlTable<z.infer<S>> {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: false });
+  // The line of a map entry is its key's line; of a list item, the item's own.
   const lineOf = (path: readonly (string | number)[]): number => {
-    for (let n = path.length; n >= 0; n--) {
-      const node = doc.getIn(path.slice(0, n), true) as Node | undefined;
-      const start = node?.range?.[0];
-      if (start !== undefined) return counter.linePos(start).line;
-      // a key whose value is missing: point at the key
-      if (n > 0) {
-        const parent = doc.getIn(path.slice(0, n - 1), true) as { items?: { key?: { value?: unknown; range?: [number] } }[] } | undefined;
-        const pair = parent?.items?.find((it) => it.key?.value === path[n - 1]);
-        if (pair?.key?.range) return counter.linePos(pair.key.range[0]).line;
-      }
+    let node: unknown = doc.contents;
+    let line = 1;
+    for (const step of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((it) => isScalar(it.key) && it.key.value === step);
+        if (!pair) break;
+        const keyStart = (pair.key as Node).range?.[0];
+        if (keyStart !== undefined) line = counter.linePos(keyStart).line;
+        node = pair.value;
+      } else if (isSeq(node) && typeof step === 'number') {
+        const item = node.items[step] as Node | undefined;
+        if (!item) break;
+        if (item.range) line = counter.linePos(item.range[0]).line;
+        node = item;
+      } else break;
     }
-    return 1;
+    return line;
   };
   if (doc.errors.length > 0) {
     return {

@@ -1,0 +1,151 @@
+// The ER7 parser wrapper: every edge case of the issue, each with an exact expectation, and a
+// fuzz test that it never throws.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { parseHl7 } from './parse.js';
+import { escapeHl7, unescapeHl7 } from './escape.js';
+import { valueAt, type Hl7Message } from './message.js';
+import { REPO_ROOT } from '../../test/helpers.js';
+
+const MSH = 'MSH|^~\\&|APP|FAC|CDSR|ACR|20261102093500||ORM^O01^ORM_O01|C1|P|2.5.1';
+
+function ok(raw: string): Hl7Message {
+  const r = parseHl7(raw);
+  if (!r.ok) assert.fail(`${r.error.code}: ${r.error.message}`);
+  return r.message;
+}
+const seg = (m: Hl7Message, name: string) => m.segments.find((s) => s.name === name)!;
+
+describe('parseHl7', () => {
+  it('reads the header fields', () => {
+    const m = ok(`${MSH}\rPID|1`);
+    assert.deepEqual(
+      [m.messageType, m.triggerEvent, m.structure, m.controlId, m.sendingApplication, m.sendingFacility, m.dateTime, m.version],
+      ['ORM', 'O01', 'ORM_O01', 'C1', 'APP', 'FAC', '20261102093500', '2.5.1'],
+    );
+    assert.equal(valueAt(m.segments[0]!, 1), '|');
+    assert.equal(valueAt(m.segments[0]!, 2), '^~\\&');
+  });
+
+  it('splits fields, repetitions, components and subcomponents', () => {
+    const m = ok(`${MSH}\rPID|1||123^^^H^MR~456^^^X&1.2&ISO||DOE^JOHN|||a&b`);
+    const pid = seg(m, 'PID');
+    assert.deepEqual(pid.fields[2], [
+      [['123'], [''], [''], ['H'], ['MR']],
+      [['456'], [''], [''], ['X', '1.2', 'ISO']],
+    ]);
+    assert.deepEqual(pid.fields[4], [[['DOE'], ['JOHN']]]);
+    // hl7-standard gives a field with only '&' as a bare array: it is subcomponents, not repetitions
+    assert.deepEqual(pid.fields[7], [[['a', 'b']]]);
+    assert.deepEqual(pid.fields[1], [[['']]]);
+  });
+
+  it('decodes escape sequences after splitting', () => {
+    const m = ok(`${MSH}\rOBX|1|ST|X||a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f\\X4142\\g\\.br\\h\\H\\i\\N\\j\\Z9\\`);
+    assert.equal(valueAt(seg(m, 'OBX'), 5), 'a|b^c&d~e\\fABg\nhij\\Z9\\');
+  });
+
+  for (const [name, sep] of [
+    ['\\r', '\r'],
+    ['\\n', '\n'],
+    ['\\r\\n', '\r\n'],
+  ] as const) {
+    it(`takes ${name} segment ends, with or without a final one`, () => {
+      for (const raw of [`${MSH}${sep}PID|1|x${sep}PV1|1|E`, `${MSH}${sep}PID|1|x${sep}PV1|1|E${sep}`]) {
+        assert.deepEqual(ok(raw).segments.map((s) => s.name), ['MSH', 'PID', 'PV1']);
+      }
+    });
+  }
+
+  it('takes mixed segment ends and blank lines', () => {
+    assert.deepEqual(ok(`${MSH}\r\nPID|1\n\nPV1|1|E\r\rOBR|1`).segments.map((s) => [s.name, s.line]), [
+      ['MSH', 1],
+      ['PID', 2],
+      ['PV1', 3],
+      ['OBR', 4],
+    ]);
+  });
+
+  it('takes a message of one segment without a segment end (hl7-standard refuses it)', () => {
+    assert.equal(ok(MSH).controlId, 'C1');
+  });
+
+  it('strips MLLP framing and a BOM', () => {
+    assert.equal(ok(`\x0b${MSH}\rPID|1\r\x1c\r`).segments.length, 2);
+    assert.equal(ok(`\uFEFF${MSH}\rPID|1`).segments.length, 2);
+  });
+
+  it('reads custom encoding characters from MSH-1 and MSH-2', () => {
+    const m = ok('MSH#!*$@#APP#FAC\rPID#1##12!34*56!7@8#a|b^c~d&e\\f#x$S$y$T$z');
+    const pid = seg(m, 'PID');
+    assert.deepEqual(pid.fields[2], [
+      [['12'], ['34']],
+      [['56'], ['7', '8']],
+    ]);
+    // the standard characters are plain data there
+    assert.equal(valueAt(pid, 4), 'a|b^c~d&e\\f');
+    // escapes written with the custom escape character
+    assert.equal(valueAt(pid, 5), 'x!y@z');
+    assert.equal(m.sendingApplication, 'APP');
+  });
+
+  it('keeps segments without fields and Z-segments', () => {
+    assert.deepEqual(ok(`${MSH}\rNTE\rZDS|1.2.3`).segments.map((s) => s.name), ['MSH', 'NTE', 'ZDS']);
+  });
+
+  it('refuses what is not one HL7 message, saying why', () => {
+    const err = (raw: string) => {
+      const r = parseHl7(raw);
+      assert.equal(r.ok, false);
+      return r.ok ? undefined : [r.error.code, r.error.message, r.error.line];
+    };
+    assert.deepEqual(err(''), ['HL7_NOT_HL7', 'not an HL7 v2 message: it does not start with an MSH segment', undefined]);
+    assert.deepEqual(err('{"resourceType":"Patient"}'), ['HL7_NOT_HL7', 'not an HL7 v2 message: it does not start with an MSH segment', undefined]);
+    assert.deepEqual(err(`${MSH}\rPID|1\r${MSH}`), ['HL7_BATCH', '2 messages in one request; send one message per request', undefined]);
+    assert.deepEqual(err(`${MSH}\rpid|1`), ['HL7_BAD_SEGMENT', 'line 2 is not a segment (it must start with a 3-character segment name)', 2]);
+    assert.deepEqual(err(`${MSH}\rthis is free text`), ['HL7_BAD_SEGMENT', 'line 2 is not a segment (it must start with a 3-character segment name)', 2]);
+    assert.deepEqual(err('MSHA^~\\&|X'), ['HL7_BAD_ENCODING', 'MSH-1 "A" is not a field separator', 1]);
+    assert.deepEqual(err('MSH|^^\\&|X'), ['HL7_BAD_ENCODING', 'MSH-2 "^^\\&" does not hold distinct encoding characters', 1]);
+  });
+
+  it('parses the public FHIR-Converter sample (LF ends, v2.6, many repetitions)', () => {
+    const raw = readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'public', 'fhir-converter-ORM-O01-01.hl7'), 'utf8');
+    const m = ok(raw);
+    assert.deepEqual(m.segments.map((s) => s.name), ['MSH', 'PID', 'PV1', 'AL1', 'ORC', 'OBR', 'CTD', 'DG1']);
+    assert.deepEqual([m.messageType, m.triggerEvent, m.controlId, m.sendingFacility], ['ORM', 'O01', 'MSG00018', 'GHHSFacility']);
+    assert.equal(valueAt(seg(m, 'PID'), 3, 4, 2), '2.16.1');
+    assert.equal(valueAt(seg(m, 'PID'), 3, 1, 1, 2), '123456789');
+  });
+
+  it('parses every shipped sample', () => {
+    const dir = join(REPO_ROOT, 'samples', 'hl7v2');
+    for (const f of readdirSync(dir)) assert.equal(parseHl7(readFileSync(join(dir, f), 'utf8')).ok, true, f);
+  });
+});
+
+describe('HL7 escaping', () => {
+  it('escape then unescape gives the text back (property)', () => {
+    fc.assert(fc.property(fc.string(), (s) => assert.equal(unescapeHl7(escapeHl7(s)), s.replace(/\r\n|\r/g, '\n'))));
+  });
+});
+
+describe('parseHl7 fuzz', () => {
+  const samples = readdirSync(join(REPO_ROOT, 'samples', 'hl7v2')).map((f) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', f), 'utf8'));
+  const mutation = fc
+    .tuple(fc.constantFrom(...samples), fc.nat(), fc.nat({ max: 30 }), fc.string({ maxLength: 8, unit: fc.constantFrom('|', '^', '~', '\\', '&', '\r', '\n', 'A', '1', 'M', 'S', 'H', '\x0b', '\x1c') }))
+    .map(([s, at, del, ins]) => s.slice(0, at % s.length) + ins + s.slice((at % s.length) + del));
+
+  it('never throws on random text or mutated samples', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.constant('MSH|').chain((p) => fc.string().map((s) => p + s)), mutation), (raw) => {
+        const r = parseHl7(raw);
+        if (r.ok) assert.equal(r.message.segments[0]?.name, 'MSH');
+        else assert.match(r.error.code, /^HL7_/);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

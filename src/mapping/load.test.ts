@@ -1,0 +1,114 @@
+// Loading mapping tables: the shipped ones load; every kind of broken edit is refused with
+// file:line messages, all at once.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { loadMappings } from './load.js';
+import { parseCrosswalk, lookup } from './crosswalk.js';
+import { REPO_ROOT } from '../../test/helpers.js';
+
+const SHIPPED = join(REPO_ROOT, 'mappings');
+let dir = '';
+const fresh = (): string => {
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(SHIPPED, dir, { recursive: true });
+  return dir;
+};
+const edit = (file: string, from: string, to: string) => {
+  const p = join(dir, file);
+  const text = readFileSync(p, 'utf8');
+  assert.ok(text.includes(from), `${file} has no "${from}"`);
+  writeFileSync(p, text.replace(from, to));
+};
+const located = () => loadMappings(dir).problems.map((p) => `${p.file?.slice(dir.length + 1)}:${p.line}: ${p.message}`);
+
+describe('loadMappings', () => {
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cdsr-map-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('loads the shipped tables', () => {
+    const r = loadMappings(SHIPPED);
+    assert.deepEqual(r.problems, []);
+    assert.equal(r.tables?.hl7?.rules.length, 18);
+    assert.equal(r.tables?.fhir?.rules.length, 16);
+  });
+
+  it('refuses bad YAML at its line', () => {
+    fresh();
+    edit('hl7v2.yaml', '  Patient_Sex:\n    from: PID-8', '  Patient_Sex:\n    from: [PID-8\n');
+    assert.deepEqual(located().slice(0, 1), ['hl7v2.yaml:29: YAML: Flow sequence in block collection must be sufficiently indented and end with a ]']);
+  });
+
+  it('refuses an unknown CDSR field, an unknown crosswalk, a bad path and a bad key, each at its line', () => {
+    fresh();
+    edit('hl7v2.yaml', '  Patient_Sex:\n    from: PID-8\n    crosswalk: patient_sex', '  Patient_Gender:\n    from: PID-8\n    crosswalk: patient_sex');
+    edit('hl7v2.yaml', '    crosswalk: patient_class', '    crosswalk: patient_klass');
+    edit('hl7v2.yaml', '    from: [OBR-24, IPC-5]', '    from: [OBR24, IPC-5]');
+    edit('fhir.yaml', '    transform: date\n    for: order', '    transform: dates\n    for: order');
+    assert.deepEqual(located(), [
+      'hl7v2.yaml:26: "Patient_Gender" is not a CDSR encounter or consultation field',
+      'hl7v2.yaml:57: unknown crosswalk "patient_klass" (no crosswalks/patient_klass.csv)',
+      'hl7v2.yaml:62: "OBR24" is not an HL7 path such as PID-8, OBR-4.2 or OBX[3.1=CDS-GCODE]-5',
+      'fhir.yaml:48: fields.CDS_Consultation_Date.transform: Invalid input',
+    ]);
+  });
+
+  it('refuses a FHIRPath syntax error and an unknown %variable', () => {
+    fresh();
+    edit('fhir.yaml', '    from: "%patient.gender"', '    from: "%patient.gender.where("');
+    edit('fhir.yaml', '    from: "%coverage.type.coding.code"', '    from: "%insurance.type.coding.code"');
+    const ps = located();
+    assert.equal(ps.length, 2);
+    assert.match(ps[0]!, /^fhir\.yaml:30: "%patient\.gender\.where\(" is not a valid FHIRPath expression: /);
+    assert.equal(ps[1], 'fhir.yaml:33: "%insurance.type.coding.code": unknown variable %insurance (known: %patient, %encounter, %coverage, %requester, %requesterRole, %organization)');
+  });
+
+  it('refuses a crosswalk row that contradicts another, and a value-set and facility problem, all at once', () => {
+    fresh();
+    appendFileSync(join(dir, 'crosswalks', 'modality.csv'), 'CT,2,contradicts line 3\nCT,1,same as line 3: fine\n');
+    appendFileSync(join(dir, 'valuesets', 'Modality.csv'), '1,CT again,,check\n');
+    appendFileSync(join(dir, 'facilities.csv'), 'GENHOSP,100001,,\n');
+    assert.deepEqual(located(), [
+      'crosswalks/modality.csv:10: "CT" is already mapped to "1" on line 4; this row says "2"',
+      'valuesets/Modality.csv:10: code "1" is listed twice (first on line 5)',
+      'facilities.csv:5: "GENHOSP" is already mapped to facility 100000 on line 4',
+    ]);
+  });
+
+  it('a rule naming a kind the table does not have, a message type twice, from and constant both', () => {
+    fresh();
+    edit('hl7v2.yaml', '    transform: date\n    for: order', '    transform: date\n    for: orders');
+    edit('hl7v2.yaml', '  - type: OMI^O23', '  - type: ORM^O01');
+    edit('hl7v2.yaml', '  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5', '  CDS_Vendor:\n    constant: G1014\n    from: OBX[3.1=CDS-GCODE]-5');
+    assert.deepEqual(located(), [
+      'hl7v2.yaml:77: fields.CDS_Vendor: a rule needs "from" or "constant" (one of them)',
+    ]);
+    edit('hl7v2.yaml', '    constant: G1014\n', '');
+    assert.deepEqual(located(), [
+      'hl7v2.yaml:10: ORM^O01 is listed twice',
+      'hl7v2.yaml:48: "orders" is not a kind of this table (order, result)',
+    ]);
+  });
+});
+
+describe('crosswalks', () => {
+  const cw = parseCrosswalk('m', 'm.csv', 'source,acr_code,facility,system\nCT,1,,\nct,9,200000,\nCT,7,200000,LOCAL\nXR,,,\n').crosswalk!;
+
+  it('prefers the row naming the facility and system, matches without case', () => {
+    assert.equal(lookup(cw, 'CT')?.acrCode, '1');
+    assert.equal(lookup(cw, ' ct ', { facility: '200000' })?.acrCode, '9');
+    assert.equal(lookup(cw, 'CT', { facility: '200000', system: 'LOCAL' })?.acrCode, '7');
+    assert.equal(lookup(cw, 'CT', { facility: '100000', system: 'LOCAL' })?.acrCode, '1');
+    assert.equal(lookup(cw, 'XR')?.acrCode, '');
+    assert.equal(lookup(cw, 'MR'), undefined);
+  });
+
+  it('never throws on random CSV (fuzz)', () => {
+    fc.assert(fc.property(fc.string({ maxLength: 300 }), (s) => void parseCrosswalk('x', 'x.csv', `source,acr_code\n${s}`)), { numRuns: 500 });
+  });
+});
