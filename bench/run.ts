@@ -6,6 +6,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeLargeTransaction } from './large-transaction.js';
 import { renderTable } from '../src/cli/table.js';
+import { benchMapping } from './map.js';
+
+const mapping = benchMapping();
+const base = mapping[0]!.perSecond;
+process.stdout.write(
+  renderTable(
+    ['MAPPING (ORM sample)', 'MSG/S', 'VS HL7-STANDARD PARSE'],
+    mapping.map((r) => [r.name, Math.round(r.perSecond).toString(), `${Math.round((r.perSecond / base) * 100)} %`]),
+  ) + '\n',
+);
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'cdsr-bench-'));

@@ -18,9 +18,20 @@ export interface EngineInput<C> {
 
 export type EngineResult = { record: PartialRecord; problems: Problem[] } | { record?: undefined; problems: Problem[] };
 
-function first<C>(cands: readonly Candidate<C>[], ctx: C): { value: string; path: string } | undefined {
+// A path that fails on a malformed input (a FHIRPath over a resource of the wrong shape) is a
+// problem of that input, not a crash.
+function runPath<C>(c: Candidate<C>, ctx: C, problems: Problem[]): string[] {
+  try {
+    return c.run(ctx);
+  } catch (e) {
+    problems.push(problem('MAP_BAD_VALUE', `${c.text} cannot be read from this input: ${e instanceof Error ? e.message : String(e)}`, { source: c.text }));
+    return [];
+  }
+}
+
+function first<C>(cands: readonly Candidate<C>[], ctx: C, problems: Problem[]): { value: string; path: string } | undefined {
   for (const c of cands) {
-    const v = c.run(ctx)[0];
+    const v = runPath(c, ctx, problems)[0];
     if (v !== undefined) return { value: v.trim(), path: c.text };
   }
   return undefined;
@@ -34,7 +45,7 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
   const { ctx, table } = input;
   const problems: Problem[] = [];
 
-  const facilitySource = first(table.keys.facility, ctx);
+  const facilitySource = first(table.keys.facility, ctx, problems);
   const row = facilitySource ? findFacility(input.facilities, facilitySource.value) : undefined;
   const facilityId = row?.facilityId ?? input.defaultFacilityId;
   if (facilityId === undefined) {
@@ -47,7 +58,7 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
       }),
     );
   }
-  const encounter = first(table.keys.encounter, ctx);
+  const encounter = first(table.keys.encounter, ctx, problems);
   if (!encounter) {
     problems.push(
       problem('MAP_NO_ENCOUNTER', `no encounter id: ${table.keys.encounter.map((c) => c.text).join(', ')} ${table.keys.encounter.length > 1 ? 'are' : 'is'} empty`, {
@@ -57,8 +68,8 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
       }),
     );
   }
-  const order = first(table.keys.order, ctx);
-  const time = first(table.keys.time, ctx);
+  const order = first(table.keys.order, ctx, problems);
+  const time = first(table.keys.time, ctx, problems);
   let sourceTime = '';
   if (time) {
     const t = sortableTime(time.value);
@@ -67,7 +78,7 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
   }
   let cancelled = false;
   if (table.keys.cancel) {
-    const c = first(table.keys.cancel.candidates, ctx);
+    const c = first(table.keys.cancel.candidates, ctx, problems);
     cancelled = c !== undefined && table.keys.cancel.values.has(c.value.toUpperCase());
   }
 
@@ -108,7 +119,7 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
   if (rule.constant !== undefined) raws = [rule.constant];
   else {
     for (const c of rule.candidates) {
-      const vs = c.run(ctx);
+      const vs = runPath(c, ctx, problems);
       if (vs.length > 0) {
         raws = rule.all ? vs : [vs[0]!];
         path = c.text;
@@ -122,7 +133,7 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
   }
   const trace: TraceEntry[] = [];
   const values: string[] = [];
-  const system = rule.system ? rule.system.run(ctx)[0] : undefined;
+  const system = rule.system ? runPath(rule.system, ctx, problems)[0] : undefined;
   for (const raw of raws) {
     let v = raw;
     try {
