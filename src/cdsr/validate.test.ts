@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { validateTransaction } from './validate.js';
 import type { Problem } from './problem.js';
+import { loadValueSets } from './valuesets.js';
 import {
+  REPO_ROOT,
   FIXTURES,
   NOW,
   fixtureValueSets,
@@ -145,6 +147,12 @@ describe('the seed example (spec §4.3.1)', () => {
   // (CD2024 "is not an integer" only makes sense for a reader of text), so it is no problem.
   it('has no problem without value sets', () => {
     assert.deepEqual(validateTransaction(example, { now: NOW }), []);
+  });
+
+  it('has no problem with the shipped value sets either', () => {
+    const shipped = loadValueSets(join(REPO_ROOT, 'mappings', 'valuesets'));
+    assert.deepEqual(shipped.problems, []);
+    assert.deepEqual(validateTransaction(example, { now: NOW, valueSets: shipped.catalog }), []);
   });
 
   // With value sets that know the "Other" code of Appropriateness_Category, the example's

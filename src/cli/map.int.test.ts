@@ -1,0 +1,108 @@
+// `cdsr-adapter map` and `check-mappings` as a user runs them.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../../test/helpers.js';
+
+const CLI = join(REPO_ROOT, 'dist', 'src', 'cli.js');
+let dir = '';
+function run(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const NOW = ['--now', '2026-11-23T06:00:00Z'];
+const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
+
+describe('cdsr-adapter map', () => {
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cdsr-map-cli-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('prints the transactions of an ORM and its ORU, exit 0', () => {
+    const r = run(['map', 'samples/hl7v2/01-orm-new.hl7', 'samples/hl7v2/04-oru-final.hl7', ...NOW]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, readFileSync(join(REPO_ROOT, 'test', 'golden', 'hl7v2-orm-then-oru.json'), 'utf8'));
+  });
+
+  it('--trace adds where every value came from', () => {
+    const r = run(['map', 'samples/hl7v2/01-orm-new.hl7', '--trace', ...NOW]);
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout, readFileSync(join(REPO_ROOT, 'test', 'golden', 'hl7v2-01-orm-new.trace.json'), 'utf8'));
+  });
+
+  it('names the crosswalk file that needs a row for an unmapped code, exit 1', () => {
+    const file = join(dir, 'xr.hl7');
+    writeFileSync(file, ORM.replace('|CT|SC', '|XR|SC'));
+    const r = run(['map', file, ...NOW]);
+    assert.equal(r.status, 1);
+    const out = JSON.parse(r.stdout) as { transactions: unknown[]; problems: Record<string, string>[] };
+    assert.deepEqual(out.transactions, []);
+    assert.deepEqual(out.problems, [
+      {
+        code: 'MAP_UNMAPPED_CODE',
+        message: 'Modality: no row for "XR" in mappings/crosswalks/modality.csv; add a row: XR,<ACR code>',
+        severity: 'error',
+        scope: 'consultation',
+        path: '',
+        field: 'Modality',
+        source: 'OBR-24',
+        file: 'mappings/crosswalks/modality.csv',
+        input: 'xr.hl7',
+      },
+    ]);
+  });
+
+  it('an unknown sending facility is an error unless a default facility is given', () => {
+    const file = join(dir, 'other.hl7');
+    writeFileSync(file, ORM.replace('|GENHOSP|CDSR|', '|OTHERHOSP|CDSR|'));
+    const r = run(['map', file, ...NOW]);
+    assert.equal(r.status, 1);
+    const out = JSON.parse(r.stdout) as { problems: { code: string; message: string }[] };
+    assert.deepEqual(out.problems.map((p) => [p.code, p.message]), [
+      ['MAP_NO_FACILITY', 'no facilities.csv row for sending facility "OTHERHOSP" (MSH-4.1) and no default facility (CDSR_DEFAULT_FACILITY_ID or --facility-id)'],
+    ]);
+    const withFlag = JSON.parse(run(['map', file, '--facility-id', '100042', ...NOW]).stdout) as { transactions: { Facility_ID: string }[] };
+    assert.equal(withFlag.transactions[0]?.Facility_ID, '100042');
+    const withEnv = JSON.parse(run(['map', file, ...NOW], { CDSR_DEFAULT_FACILITY_ID: '100043' }).stdout) as { transactions: { Facility_ID: string }[] };
+    assert.equal(withEnv.transactions[0]?.Facility_ID, '100043');
+  });
+
+  it('a message type the tables do not handle, and a file that is not HL7, are problems', () => {
+    const adt = join(dir, 'adt.hl7');
+    writeFileSync(adt, ORM.replace('ORM^O01^ORM_O01', 'ADT^A01^ADT_A01'));
+    const junk = join(dir, 'junk.hl7');
+    writeFileSync(junk, 'hello');
+    const out = JSON.parse(run(['map', adt, junk, ...NOW]).stdout) as { problems: { code: string; message: string; input: string }[] };
+    assert.deepEqual(out.problems.map((p) => [p.input, p.code, p.message]), [
+      ['adt.hl7', 'MAP_UNSUPPORTED', 'message type ADT^A01 is not handled by the mapping tables (handled: ORM^O01, OMI^O23, ORU^R01)'],
+      ['junk.hl7', 'HL7_INVALID', 'not an HL7 v2 message: it does not start with an MSH segment'],
+    ]);
+  });
+});
+
+describe('cdsr-adapter check-mappings', () => {
+  let broken = '';
+  before(() => {
+    broken = mkdtempSync(join(tmpdir(), 'cdsr-check-'));
+    cpSync(join(REPO_ROOT, 'mappings'), broken, { recursive: true });
+    const f = join(broken, 'hl7v2.yaml');
+    writeFileSync(f, readFileSync(f, 'utf8').replace('  Patient_Sex:', '  Patient_Gender:'));
+  });
+  after(() => rmSync(broken, { recursive: true, force: true }));
+
+  it('reports the shipped tables OK, exit 0', () => {
+    const r = run(['check-mappings', 'mappings']);
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout, 'mappings: OK — hl7v2.yaml 18 rules, 3 message types; fhir.yaml 16 rules, 2 resource types; 9 crosswalks, 11 value sets, 1 facilities\n');
+  });
+
+  it('lists problems as file:line: message, exit 1', () => {
+    const r = run(['check-mappings', broken]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, `${join(broken, 'hl7v2.yaml')}:26: "Patient_Gender" is not a CDSR encounter or consultation field\n1 problem(s) in ${broken}\n`);
+  });
+});
