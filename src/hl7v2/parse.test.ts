@@ -138,9 +138,9 @@ describe('parseHl7 fuzz', () => {
     .tuple(fc.constantFrom(...samples), fc.nat(), fc.nat({ max: 30 }), fc.string({ maxLength: 8, unit: fc.constantFrom('|', '^', '~', '\\', '&', '\r', '\n', 'A', '1', 'M', 'S', 'H', '\x0b', '\x1c') }))
     .map(([s, at, del, ins]) => s.slice(0, at % s.length) + ins + s.slice((at % s.length) + del));
 
-  it('never throws on random text or mutated samples', () => {
+  it('never throws on random text, random bytes or mutated samples', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.constant('MSH|').chain((p) => fc.string().map((s) => p + s)), mutation), (raw) => {
+      fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('latin1')), fc.constant('MSH|').chain((p) => fc.string().map((s) => p + s)), mutation), (raw) => {
         const r = parseHl7(raw);
         if (r.ok) assert.equal(r.message.segments[0]?.name, 'MSH');
         else assert.match(r.error.code, /^HL7_/);

@@ -13,7 +13,8 @@ import type { Hl7Message } from '../hl7v2/message.js';
 import { parseCrosswalk, type Crosswalk } from './crosswalk.js';
 import { parseFacilities, type FacilityTable } from './facilities.js';
 import { evaluateHl7Path, parseHl7Path } from './hl7-path.js';
-import { compileTable, FhirTableSchema, Hl7TableSchema, type CompiledTable, type PathFn } from './rules.js';
+import type { z } from 'zod';
+import { compileTable, FhirTableSchema, Hl7TableSchema, type CompiledTable, type CompileInput, type PathFn } from './rules.js';
 import { readYamlTable } from './yaml-table.js';
 
 /** What a FHIRPath rule runs over: the resource, and its references as %variables. */
@@ -66,6 +67,41 @@ export function compileFhirPath(text: string): PathFn<FhirContext> {
   };
 }
 
+interface RuleTableSpec {
+  readonly keys: CompileInput['keys'];
+  readonly fields: CompileInput['fields'];
+}
+
+/**
+ * Reads and compiles one rule table (hl7v2.yaml or fhir.yaml): `listKey` names its list of
+ * handled types (messages / resources), each with a kind. Undefined when the file is absent or
+ * broken (its problems are added to `problems`).
+ */
+function loadRuleTable<C, S extends z.ZodType<RuleTableSpec & Record<L, { type: string; kind: string }[]>>, L extends string>(
+  file: string,
+  schema: S,
+  listKey: L,
+  kinds: readonly string[],
+  compilePath: (path: string) => PathFn<C>,
+  crosswalks: ReadonlyMap<string, Crosswalk>,
+  problems: Problem[],
+): { table: CompiledTable<C>; types: ReadonlyMap<string, string> } | undefined {
+  const text = readText(file);
+  if (text === undefined) return undefined;
+  const y = readYamlTable(file, text, schema);
+  problems.push(...y.problems);
+  if (!y.value) return undefined;
+  const spec = y.value as RuleTableSpec & Record<L, { type: string; kind: string }[]>;
+  const types = new Map<string, string>();
+  spec[listKey].forEach((m, i) => {
+    if (types.has(m.type)) problems.push(tableProblem(file, y.lineOf([listKey, i]), `${m.type} is listed twice`));
+    types.set(m.type, m.kind);
+  });
+  const c = compileTable({ file, keys: spec.keys, fields: spec.fields, kinds: new Set(kinds), lineOf: y.lineOf, crosswalks }, compilePath);
+  problems.push(...c.problems);
+  return c.table ? { table: c.table, types } : undefined;
+}
+
 function readText(file: string): string | undefined {
   return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
 }
@@ -92,46 +128,10 @@ export function loadMappings(dir: string): { tables?: MappingTables; problems: P
   const fac = facText === undefined ? { facilities: new Map(), problems: [] } : parseFacilities(facFile, facText);
   problems.push(...fac.problems);
 
-  let hl7: MappingTables['hl7'];
-  const hl7File = join(dir, 'hl7v2.yaml');
-  const hl7Text = readText(hl7File);
-  if (hl7Text !== undefined) {
-    const y = readYamlTable(hl7File, hl7Text, Hl7TableSchema);
-    problems.push(...y.problems);
-    if (y.value) {
-      const messages = new Map<string, 'order' | 'result'>();
-      y.value.messages.forEach((m, i) => {
-        if (messages.has(m.type)) problems.push(tableProblem(hl7File, y.lineOf(['messages', i]), `${m.type} is listed twice`));
-        messages.set(m.type, m.kind);
-      });
-      const c = compileTable(
-        { file: hl7File, keys: y.value.keys, fields: y.value.fields, kinds: new Set(['order', 'result']), lineOf: y.lineOf, crosswalks },
-        compileHl7Path,
-      );
-      problems.push(...c.problems);
-      if (c.table) hl7 = { ...c.table, messages };
-    }
-  }
-  let fhir: MappingTables['fhir'];
-  const fhirFile = join(dir, 'fhir.yaml');
-  const fhirText = readText(fhirFile);
-  if (fhirText !== undefined) {
-    const y = readYamlTable(fhirFile, fhirText, FhirTableSchema);
-    problems.push(...y.problems);
-    if (y.value) {
-      const resources = new Map<string, 'order' | 'encounter'>();
-      y.value.resources.forEach((r, i) => {
-        if (resources.has(r.type)) problems.push(tableProblem(fhirFile, y.lineOf(['resources', i]), `${r.type} is listed twice`));
-        resources.set(r.type, r.kind);
-      });
-      const c = compileTable(
-        { file: fhirFile, keys: y.value.keys, fields: y.value.fields, kinds: new Set(['order', 'encounter']), lineOf: y.lineOf, crosswalks },
-        compileFhirPath,
-      );
-      problems.push(...c.problems);
-      if (c.table) fhir = { ...c.table, resources };
-    }
-  }
+  const hl7Loaded = loadRuleTable(join(dir, 'hl7v2.yaml'), Hl7TableSchema, 'messages', ['order', 'result'], compileHl7Path, crosswalks, problems);
+  const fhirLoaded = loadRuleTable(join(dir, 'fhir.yaml'), FhirTableSchema, 'resources', ['order', 'encounter'], compileFhirPath, crosswalks, problems);
+  const hl7: MappingTables['hl7'] = hl7Loaded && { ...hl7Loaded.table, messages: hl7Loaded.types as ReadonlyMap<string, 'order' | 'result'> };
+  const fhir: MappingTables['fhir'] = fhirLoaded && { ...fhirLoaded.table, resources: fhirLoaded.types as ReadonlyMap<string, 'order' | 'encounter'> };
   if (!hl7 && !fhir && problems.length === 0) problems.push(tableProblem(dir, 1, 'neither hl7v2.yaml nor fhir.yaml found'));
   if (problems.length > 0) return { problems };
   return {
