@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from './config.js';
 import { runValidate, type CliIo } from './cli/validate.js';
 import { runCheckMappings, runMap } from './cli/map.js';
+import { runReplay, runServe } from './cli/serve.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -66,6 +67,21 @@ export function buildProgram(): Command {
     .action((dir: string | undefined) => {
       const config = loadConfig();
       process.exitCode = runCheckMappings(dir, stdio(config.CDSR_MAPPINGS_DIR, false));
+    });
+
+  program
+    .command('serve')
+    .description('run the inbound service (HTTP for Mirth and FHIR subscriptions); configuration from the environment')
+    .action(async () => {
+      process.exitCode = await runServe(loadConfig());
+    });
+
+  program
+    .command('replay')
+    .description('replay stored messages (default: the error queue) through the mapping tables in force')
+    .option('--status <status>', 'error (default) or pending', 'error')
+    .action(async (opts: { status: string }) => {
+      process.exitCode = await runReplay(loadConfig(), opts.status, stdio(loadConfig().CDSR_MAPPINGS_DIR, process.stderr.isTTY === true));
     });
 
   return program;

@@ -16,7 +16,9 @@ export type LocalCode =
   | 'MAP_UNMAPPED_CODE'
   | 'MAP_BAD_VALUE'
   | 'MAP_REFERENCE'
-  | 'MERGE_ORPHAN';
+  | 'MERGE_ORPHAN'
+  | 'STORE_UNAVAILABLE'
+  | 'FHIR_FETCH';
 
 export type ProblemCode = CdCode | LocalCode;
 

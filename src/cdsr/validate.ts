@@ -15,8 +15,8 @@ import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS, TRANSACTION_FIELDS } from './sch
 import { EMPTY_CATALOG, type ValueSet, type ValueSetCatalog } from './valuesets.js';
 
 export interface ValidatorOptions {
-  /** The clock for "future" rules (CD2013, CD3130). */
-  readonly now: Date;
+  /** The clock for "future" rules (CD2013, CD3130): a fixed time or a clock read at each check. */
+  readonly now: Date | (() => Date);
   readonly valueSets?: ValueSetCatalog;
   readonly fieldLimits?: readonly FieldLimitOverride[];
 }
@@ -69,7 +69,7 @@ function join(path: string, key: string | number): string {
 }
 
 export class CdsrValidator {
-  private readonly now: Date;
+  private readonly clock: () => Date;
   private readonly valueSets: ValueSetCatalog;
   private readonly rules: { encounter: FieldRules; consultation: FieldRules };
   // Object.entries once, not per record: checkFields is the validator's hot loop.
@@ -77,7 +77,8 @@ export class CdsrValidator {
   private readonly consultationRules: readonly (readonly [string, FieldRule])[];
 
   constructor(options: ValidatorOptions) {
-    this.now = options.now;
+    const now = options.now;
+    this.clock = typeof now === 'function' ? now : () => now;
     this.valueSets = options.valueSets ?? EMPTY_CATALOG;
     this.rules = effectiveRules(options.fieldLimits);
     this.encounterRules = Object.entries(this.rules.encounter);
@@ -134,7 +135,7 @@ export class CdsrValidator {
     if (dt !== undefined) {
       const parsed = parseTransactionDateTime(dt.trim());
       if (!parsed) out.push(this.problem('CD2012', at('Transaction_DateTime'), [], 'Transaction_DateTime'));
-      else if (isTransactionDateTimeFuture(parsed, this.now)) {
+      else if (isTransactionDateTimeFuture(parsed, this.clock())) {
         out.push(this.problem('CD2013', at('Transaction_DateTime'), [], 'Transaction_DateTime'));
       }
     }
@@ -263,7 +264,7 @@ export class CdsrValidator {
       case 'date': {
         const d = parseCdsrDate(text.trim());
         if (!d) out.push(this.problem('CD3060', at(where, field), [field], field));
-        else if (!isDateInRange(d, this.now)) out.push(this.problem('CD3130', at(where, field), [field], field));
+        else if (!isDateInRange(d, this.clock())) out.push(this.problem('CD3130', at(where, field), [field], field));
         return;
       }
       case 'time':

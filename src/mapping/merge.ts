@@ -54,9 +54,10 @@ export function mergeFields(target: FieldMap, values: Readonly<Record<string, st
   return changed;
 }
 
-export const encounterKey = (facilityId: string, encounterId: string): string => `${facilityId}\u0000${encounterId}`;
+// '|' cannot appear in a value NRDR takes (CD2091), so it separates the parts of a key.
+export const encounterKey = (facilityId: string, encounterId: string): string => `${facilityId}|${encounterId}`;
 export const consultationKey = (date: string, time: string): string => `${date} ${time}`;
-const orderIndexKey = (facilityId: string, orderKey: string): string => `${facilityId}\u0000${orderKey}`;
+export const orderKey = (facilityId: string, order: string): string => `${facilityId}|${order}`;
 
 export interface ApplyResult {
   /** applied: merged; orphan: held until its order arrives. */
@@ -66,76 +67,126 @@ export interface ApplyResult {
   readonly changed: readonly string[];
 }
 
-/** The in-memory merge state: what `map` uses and what the store keeps in tables. */
-export class MergeState {
+export interface OrderRef {
+  readonly encounterKey: string;
+  readonly consultationKey: string;
+}
+
+export interface OrphanEntry {
+  readonly record: PartialRecord;
+  readonly seq: number;
+}
+
+/**
+ * Where merge state lives: memory for `map`, tables for the store. Keys are the composite keys
+ * of encounterKey() and orderKey(). The merger mutates what `encounter` returns and hands it
+ * back through `saveEncounter`.
+ */
+export interface MergeRepository {
+  encounter(key: string): EncounterState | undefined;
+  saveEncounter(key: string, enc: EncounterState): void;
+  order(key: string): OrderRef | undefined;
+  saveOrder(key: string, ref: OrderRef): void;
+  orphans(key: string): readonly OrphanEntry[];
+  addOrphan(key: string, entry: OrphanEntry): void;
+  /** Returns and removes the orphans waiting for an order. */
+  takeOrphans(key: string): OrphanEntry[];
+}
+
+/** The merge rules of DESIGN §4 over any repository. `seq` orders arrivals (larger = later). */
+export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: number): ApplyResult {
+  const eKey = encounterKey(record.facilityId, record.encounterId);
+  const enc: EncounterState = repo.encounter(eKey) ?? {
+    facilityId: record.facilityId,
+    encounterId: record.encounterId,
+    fields: {},
+    consultationDefaults: {},
+    consultations: new Map(),
+  };
+  if (record.partnerId !== undefined) enc.partnerId = record.partnerId;
+  const stamp = { time: record.sourceTime, seq, source: record.source.id };
+  const changed = mergeFields(enc.fields, record.encounterFields, stamp);
+
+  let cKey: string | undefined;
+  if (record.consultationDate !== undefined && record.consultationTime !== undefined) {
+    cKey = consultationKey(record.consultationDate, record.consultationTime);
+  } else if (record.orderKey !== undefined) {
+    const known = repo.order(orderKey(record.facilityId, record.orderKey));
+    if (known && known.encounterKey === eKey) cKey = known.consultationKey;
+  }
+  if (cKey === undefined) {
+    if (record.source.role === 'encounter' || record.orderKey === undefined) {
+      // Consultation fields without a consultation: they hold for the whole encounter.
+      changed.push(...mergeFields(enc.consultationDefaults, record.consultationFields, stamp));
+      repo.saveEncounter(eKey, enc);
+      return { status: 'applied', encounterKey: eKey, changed };
+    }
+    const k = orderKey(record.facilityId, record.orderKey);
+    const twin = repo.orphans(k).some((o) => o.record.source.id === record.source.id && o.record.sourceTime === record.sourceTime);
+    if (!twin) repo.addOrphan(k, { record, seq });
+    repo.saveEncounter(eKey, enc);
+    return { status: 'orphan', encounterKey: eKey, changed };
+  }
+
+  let cons = enc.consultations.get(cKey);
+  if (!cons) {
+    const [date = '', time = ''] = cKey.split(' ');
+    cons = { date: record.consultationDate ?? date, time: record.consultationTime ?? time, fields: {} };
+    enc.consultations.set(cKey, cons);
+  }
+  changed.push(...mergeFields(cons.fields, record.consultationFields, stamp));
+  if (record.source.role === 'order' && isNewer(stamp, cons.cancelled)) {
+    const flag = { value: record.cancelled ? 'cancelled' : '', ...stamp };
+    if ((cons.cancelled?.value ?? '') !== flag.value) changed.push('(cancelled)');
+    cons.cancelled = flag;
+  }
+  repo.saveEncounter(eKey, enc);
+  if (record.orderKey !== undefined) {
+    const k = orderKey(record.facilityId, record.orderKey);
+    repo.saveOrder(k, { encounterKey: eKey, consultationKey: cKey });
+    for (const o of repo.takeOrphans(k).sort((a, b) => a.seq - b.seq)) changed.push(...applyRecord(repo, o.record, o.seq).changed);
+  }
+  return { status: 'applied', encounterKey: eKey, consultationKey: cKey, changed };
+}
+
+/** The in-memory merge state: what `map` uses; the store keeps the same state in tables. */
+export class MergeState implements MergeRepository {
   readonly encounters = new Map<string, EncounterState>();
-  private readonly orderIndex = new Map<string, { encounterKey: string; consultationKey: string }>();
-  private readonly orphans = new Map<string, { record: PartialRecord; seq: number }[]>();
+  private readonly orderIndex = new Map<string, OrderRef>();
+  private readonly waiting = new Map<string, OrphanEntry[]>();
   private seq = 0;
 
   apply(record: PartialRecord): ApplyResult {
-    return this.applyAt(record, ++this.seq);
+    return applyRecord(this, record, ++this.seq);
   }
 
   /** Results still waiting for their order. */
   pendingOrphans(): PartialRecord[] {
-    return [...this.orphans.values()].flat().map((o) => o.record);
+    return [...this.waiting.values()].flat().map((o) => o.record);
   }
 
-  private applyAt(record: PartialRecord, seq: number): ApplyResult {
-    const eKey = encounterKey(record.facilityId, record.encounterId);
-    let enc = this.encounters.get(eKey);
-    if (!enc) {
-      enc = { facilityId: record.facilityId, encounterId: record.encounterId, fields: {}, consultationDefaults: {}, consultations: new Map() };
-      this.encounters.set(eKey, enc);
-    }
-    if (record.partnerId !== undefined) enc.partnerId = record.partnerId;
-    const stamp = { time: record.sourceTime, seq, source: record.source.id };
-    const changed = mergeFields(enc.fields, record.encounterFields, stamp);
-
-    let cKey: string | undefined;
-    if (record.consultationDate !== undefined && record.consultationTime !== undefined) {
-      cKey = consultationKey(record.consultationDate, record.consultationTime);
-    } else if (record.orderKey !== undefined) {
-      const known = this.orderIndex.get(orderIndexKey(record.facilityId, record.orderKey));
-      if (known && known.encounterKey === eKey) cKey = known.consultationKey;
-    }
-    if (cKey === undefined) {
-      if (record.source.role === 'encounter' || record.orderKey === undefined) {
-        // Consultation fields without a consultation: they hold for the whole encounter.
-        changed.push(...mergeFields(enc.consultationDefaults, record.consultationFields, stamp));
-        return { status: 'applied', encounterKey: eKey, changed };
-      }
-      const k = orderIndexKey(record.facilityId, record.orderKey);
-      const list = this.orphans.get(k) ?? [];
-      if (!list.some((o) => o.record.source.id === record.source.id && o.record.sourceTime === record.sourceTime)) list.push({ record, seq });
-      this.orphans.set(k, list);
-      return { status: 'orphan', encounterKey: eKey, changed };
-    }
-
-    let cons = enc.consultations.get(cKey);
-    if (!cons) {
-      cons = { date: record.consultationDate ?? cKey.split(' ')[0]!, time: record.consultationTime ?? cKey.split(' ')[1]!, fields: {} };
-      enc.consultations.set(cKey, cons);
-    }
-    changed.push(...mergeFields(cons.fields, record.consultationFields, stamp));
-    if (record.source.role === 'order') {
-      const flag = { value: record.cancelled ? 'cancelled' : '', ...stamp };
-      if (isNewer(stamp, cons.cancelled)) {
-        if ((cons.cancelled?.value ?? '') !== flag.value) changed.push('(cancelled)');
-        cons.cancelled = flag;
-      }
-    }
-    if (record.orderKey !== undefined) {
-      const k = orderIndexKey(record.facilityId, record.orderKey);
-      this.orderIndex.set(k, { encounterKey: eKey, consultationKey: cKey });
-      const waiting = this.orphans.get(k);
-      if (waiting) {
-        this.orphans.delete(k);
-        for (const o of waiting.sort((a, b) => a.seq - b.seq)) changed.push(...this.applyAt(o.record, o.seq).changed);
-      }
-    }
-    return { status: 'applied', encounterKey: eKey, consultationKey: cKey, changed };
+  encounter(key: string): EncounterState | undefined {
+    return this.encounters.get(key);
+  }
+  saveEncounter(key: string, enc: EncounterState): void {
+    this.encounters.set(key, enc);
+  }
+  order(key: string): OrderRef | undefined {
+    return this.orderIndex.get(key);
+  }
+  saveOrder(key: string, ref: OrderRef): void {
+    this.orderIndex.set(key, ref);
+  }
+  orphans(key: string): readonly OrphanEntry[] {
+    return this.waiting.get(key) ?? [];
+  }
+  addOrphan(key: string, entry: OrphanEntry): void {
+    this.waiting.set(key, [...this.orphans(key), entry]);
+  }
+  takeOrphans(key: string): OrphanEntry[] {
+    const list = this.waiting.get(key) ?? [];
+    this.waiting.delete(key);
+    return list;
   }
 }
 

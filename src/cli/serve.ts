@@ -1,0 +1,72 @@
+// `cdsr-adapter serve` and `cdsr-adapter replay`.
+import { join } from 'node:path';
+import { CdsrValidator } from '../cdsr/validate.js';
+import type { Config } from '../config.js';
+import { createFhirFetcher } from '../fhir/fetch.js';
+import { startServer } from '../server/main.js';
+import { MappingHolder } from '../server/mappings.js';
+import { replayAll } from '../server/replay.js';
+import { SqliteStore } from '../store/sqlite.js';
+import type { CliIo } from './validate.js';
+import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE } from './validate.js';
+
+export async function runServe(config: Config): Promise<number> {
+  const running = await startServer(config);
+  const stop = (signal: string) => {
+    running.app.log.info({ event: 'stopping', signal }, 'stopping: no new requests; answered ones are stored');
+    void running.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  return new Promise<number>(() => undefined);
+}
+
+export async function runReplay(config: Config, status: string, io: CliIo): Promise<number> {
+  if (status !== 'error' && status !== 'pending') {
+    io.err('cdsr-adapter: --status must be error or pending\n');
+    return EXIT_UNREADABLE;
+  }
+  const quiet = { info: () => undefined, warn: () => undefined };
+  const loaded = MappingHolder.load(config.CDSR_MAPPINGS_DIR, quiet);
+  if (!loaded.holder) {
+    io.err(`cdsr-adapter: the mapping tables in ${config.CDSR_MAPPINGS_DIR} do not load; run check-mappings\n`);
+    return EXIT_UNREADABLE;
+  }
+  const tables = loaded.holder.current;
+  const store = new SqliteStore({
+    file: join(config.CDSR_DATA_DIR, 'cdsr-adapter.sqlite'),
+    validator: new CdsrValidator({ now: () => new Date(), valueSets: tables.valueSets, fieldLimits: tables.fieldLimits }),
+    synchronous: config.CDSR_SQLITE_SYNCHRONOUS,
+  });
+  try {
+    const total = (await store.messages({ status: status, limit: 1_000_000 })).length;
+    let last = 0;
+    const r = await replayAll(
+      {
+        store,
+        mappings: loaded.holder,
+        clock: () => new Date(),
+        ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
+        ...(config.FHIR_SERVER_URL !== undefined
+          ? { fhirFetcher: createFhirFetcher({ baseUrl: config.FHIR_SERVER_URL, ...(config.FHIR_SERVER_TOKEN !== undefined ? { bearerToken: config.FHIR_SERVER_TOKEN } : {}) }) }
+          : {}),
+      },
+      status,
+      (done) => {
+        const t = Date.now();
+        if (io.progress && (t - last > 200 || done === total)) {
+          last = t;
+          const width = 30;
+          const filled = total === 0 ? width : Math.round((done / total) * width);
+          io.err(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`);
+        }
+      },
+    );
+    if (io.progress && total > 0) io.err('\n');
+    const parts = Object.entries(r.byStatus).map(([k, v]) => `${v} ${k}`);
+    io.out(`replayed ${r.replayed} message(s)${parts.length ? `: ${parts.join(', ')}` : ''}\n`);
+    return (r.byStatus.error ?? 0) > 0 ? EXIT_PROBLEMS : EXIT_OK;
+  } finally {
+    await store.close();
+  }
+}

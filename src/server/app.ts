@@ -1,0 +1,98 @@
+// The fastify application: inbound HL7 v2 and FHIR, health, and the operations API. A thin shell
+// over the stages; everything it needs is passed in (store, tables, clock).
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import type { Config } from '../config.js';
+import { ingestHl7, type IngestDeps } from './hl7-ingest.js';
+import { registerFhirRoutes, type FhirFetcher } from './fhir-routes.js';
+import { registerOpsRoutes } from './ops-routes.js';
+
+export interface AppOptions extends IngestDeps {
+  readonly config: Pick<Config, 'CDSR_INBOUND_API_KEYS' | 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'>;
+  /** Where pino writes (default stdout). */
+  readonly logStream?: NodeJS.WritableStream;
+  readonly fhirFetcher?: FhirFetcher;
+}
+
+const HL7_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7'];
+export const ACK_CONTENT_TYPE = 'x-application/hl7-v2+er7';
+const OPEN_PATHS = new Set(['/healthz', '/readyz']);
+
+function keyMatches(given: string, keys: readonly string[]): boolean {
+  const g = Buffer.from(given);
+  return keys.some((k) => {
+    const b = Buffer.from(k);
+    return b.length === g.length && timingSafeEqual(b, g);
+  });
+}
+
+function presentedKey(req: FastifyRequest): string | undefined {
+  const auth = req.headers.authorization;
+  if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim();
+  const k = req.headers['x-api-key'];
+  return typeof k === 'string' ? k : undefined;
+}
+
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    bodyLimit: opts.config.CDSR_BODY_LIMIT_BYTES,
+    logger: {
+      level: opts.config.LOG_LEVEL,
+      ...(opts.logStream ? { stream: opts.logStream } : {}),
+      // Ids only: the route pattern, never the URL (it may carry an encounter id) nor any body.
+      serializers: {
+        req: (req: FastifyRequest) => ({ method: req.method, route: req.routeOptions?.url ?? 'unknown', reqId: req.id }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+    },
+  });
+
+  for (const type of HL7_TYPES) {
+    app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  }
+  app.addContentTypeParser(['application/fhir+json', 'application/json'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err: { statusCode?: number; message: string; code?: string }, req, reply) => {
+    const status = err.statusCode ?? 500;
+    if (status === 413) {
+      return reply.code(413).type('text/plain').send(`request body larger than the limit of ${opts.config.CDSR_BODY_LIMIT_BYTES} bytes (CDSR_BODY_LIMIT_BYTES)\n`);
+    }
+    if (status === 415) {
+      return reply.code(415).type('text/plain').send(`unsupported content type; HL7 v2: ${HL7_TYPES.join(', ')}; FHIR: application/fhir+json\n`);
+    }
+    req.log.error({ err: { message: err.message, code: err.code } }, 'request failed');
+    return reply.code(status >= 500 ? 503 : status).type('text/plain').send(status >= 500 ? 'the adapter cannot take this request now; send it again\n' : `${err.message}\n`);
+  });
+
+  const keys = opts.config.CDSR_INBOUND_API_KEYS;
+  if (keys.length > 0) {
+    app.addHook('onRequest', async (req, reply) => {
+      if (OPEN_PATHS.has(req.url.split('?')[0] ?? '')) return;
+      const given = presentedKey(req);
+      if (given === undefined || !keyMatches(given, keys)) {
+        await reply.code(401).header('www-authenticate', 'Bearer').type('text/plain').send('missing or wrong credentials (Authorization: Bearer <key> or X-API-Key)\n');
+      }
+    });
+  }
+
+  app.post('/hl7v2', async (req, reply) => {
+    const raw = typeof req.body === 'string' ? req.body : '';
+    const r = await ingestHl7(opts, raw, String(req.headers['content-type'] ?? ''));
+    req.log.info({ event: 'hl7v2', messageId: r.messageId, status: r.status, ack: r.code }, 'hl7v2 message');
+    return reply.code(r.httpStatus).type(ACK_CONTENT_TYPE).send(r.ack);
+  });
+
+  registerFhirRoutes(app, opts);
+  registerOpsRoutes(app, opts);
+
+  app.get('/healthz', () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await opts.store.ping();
+      return { status: 'ready', mappings: opts.mappings.dir, generation: opts.mappings.generation };
+    } catch (e) {
+      return reply.code(503).send({ status: 'unavailable', reason: e instanceof Error ? e.message : String(e) });
+    }
+  });
+  return app;
+}

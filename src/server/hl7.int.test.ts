@@ -1,0 +1,135 @@
+// POST /hl7v2 over real HTTP on loopback: every reply kind of DESIGN §6 with the exact ACK.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { lines, postHl7, startTestServer, type TestServer } from '../../test/server.js';
+import { REPO_ROOT } from '../../test/helpers.js';
+
+const sample = (n: string) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', n), 'utf8');
+const ORM = sample('01-orm-new.hl7');
+const ACK_HEAD = 'MSH|^~\\&|CDSR|ACR|EHR|GENHOSP|20261123060000+0000||ACK^O01^ACK|';
+
+describe('POST /hl7v2', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(() => s.close());
+
+  it('AA after the message is stored and merged', async () => {
+    const r = await postHl7(s.url, ORM);
+    assert.equal(r.status, 200);
+    assert.equal(r.type, 'x-application/hl7-v2+er7');
+    assert.deepEqual(lines(r.text), [`${ACK_HEAD}CDSR1|P|2.5.1`, 'MSA|AA|MSG0001']);
+    const rec = await s.store.record('100000|V0001');
+    assert.equal(rec?.consultations[0]?.state, 'ready');
+    assert.equal(rec?.consultations[0]?.fields.Modality?.value, '1');
+    assert.equal(rec?.consultations[0]?.fields.Modality?.source, 'MSG0001');
+  });
+
+  it('AA for a duplicate, which is not applied twice', async () => {
+    const r = await postHl7(s.url, ORM);
+    assert.deepEqual(lines(r.text), [`${ACK_HEAD}CDSR2|P|2.5.1`, 'MSA|AA|MSG0001']);
+    const m = await s.store.message(2);
+    assert.equal(m?.status, 'duplicate');
+  });
+
+  it('AE with an ERR naming the crosswalk for an unmapped code; kept in the error queue', async () => {
+    const r = await postHl7(s.url, ORM.replace('MSG0001', 'MSG0101').replace('|CT|SC', '|XR|SC'));
+    assert.equal(r.status, 200);
+    assert.deepEqual(lines(r.text), [
+      `${ACK_HEAD}CDSR3|P|2.5.1`,
+      'MSA|AE|MSG0101',
+      `ERR||OBR^1^24|103^Table value not found^HL70357|E||||MAP_UNMAPPED_CODE: Modality: no row for "XR" in ${join(s.mappingsDir, 'crosswalks', 'modality.csv')}; add a row: XR,<ACR code>`,
+    ]);
+    assert.equal((await s.store.message(3))?.status, 'error');
+  });
+
+  it('AR for a message type the tables do not handle, kept for audit', async () => {
+    const r = await postHl7(s.url, ORM.replace('MSG0001', 'MSG0102').replace('ORM^O01^ORM_O01', 'ADT^A08^ADT_A01'));
+    assert.equal(r.status, 200);
+    assert.deepEqual(lines(r.text), [
+      'MSH|^~\\&|CDSR|ACR|EHR|GENHOSP|20261123060000+0000||ACK^A08^ACK|CDSR4|P|2.5.1',
+      'MSA|AR|MSG0102',
+      // '^' inside the text is escaped as \S\
+      'ERR||MSH^1^9|200^Unsupported message type^HL70357|E||||MAP_UNSUPPORTED: message type ADT\\S\\A08 is not handled by the mapping tables (handled: ORM\\S\\O01, OMI\\S\\O23, ORU\\S\\R01)',
+    ]);
+    assert.equal((await s.store.message(4))?.status, 'ignored');
+  });
+
+  it('400 with AR and an empty MSA-2 for what is not HL7', async () => {
+    const r = await postHl7(s.url, 'hello, this is not HL7');
+    assert.equal(r.status, 400);
+    assert.deepEqual(lines(r.text), [
+      'MSH|^~\\&|CDSR-ADAPTER||||20261123060000+0000||ACK|CDSR5|P|2.5.1',
+      'MSA|AR|',
+      'ERR|||100^Segment sequence error^HL70357|E||||HL7_INVALID: not an HL7 v2 message: it does not start with an MSH segment',
+    ]);
+    assert.equal((await s.store.message(5))?.status, 'rejected');
+  });
+
+  it('tolerates MLLP framing, a BOM and LF segment ends', async () => {
+    const framed = `\x0b\uFEFF${ORM.replace('MSG0001', 'MSG0103').replace(/\r/g, '\n')}\x1c\r`;
+    const r = await postHl7(s.url, framed, { 'content-type': 'x-application/hl7-v2+er7' });
+    assert.deepEqual(lines(r.text).slice(1), ['MSA|AA|MSG0103']);
+  });
+
+  it('replays an errored message after the crosswalk row is added (single and bulk)', async () => {
+    const before = await fetch(`${s.url}/api/messages?status=error`).then((r) => r.json() as Promise<{ messages: { id: number }[] }>);
+    assert.deepEqual(before.messages.map((m) => m.id), [3]);
+    // a second one for the bulk replay
+    await postHl7(s.url, ORM.replace('MSG0001', 'MSG0104').replace('ORD1001', 'ORD1104').replace('|CT|SC', '|XR|SC').replace('20261102093015||||||F', '20261102100000||||||F'));
+    appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'XR,5,plain radiography\n');
+    assert.equal(s.mappings.reload().ok, true);
+    const one = await fetch(`${s.url}/api/messages/3/replay`, { method: 'POST' }).then((r) => r.json() as Promise<{ status: string }>);
+    assert.equal(one.status, 'applied');
+    const bulk = await fetch(`${s.url}/api/replay?status=error`, { method: 'POST' }).then((r) => r.json());
+    assert.deepEqual(bulk, { replayed: 1, byStatus: { applied: 1 } });
+    const after = await fetch(`${s.url}/api/messages?status=error`).then((r) => r.json() as Promise<{ messages: unknown[] }>);
+    assert.deepEqual(after.messages, []);
+  });
+
+  it('refuses a broken mapping edit and keeps the tables in force', async () => {
+    appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'XR,6,contradiction\n');
+    const r = s.mappings.reload();
+    assert.equal(r.ok, false);
+    assert.match(r.problems[0]!.message, /"XR" is already mapped to "5"/);
+    const again = await postHl7(s.url, ORM.replace('MSG0001', 'MSG0105'));
+    assert.deepEqual(lines(again.text).slice(1), ['MSA|AA|MSG0105']);
+  });
+});
+
+describe('POST /hl7v2: credentials, size, store down', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ apiKeys: ['k-123', 'k-456'], bodyLimit: 4096 });
+  });
+  after(() => s.close());
+
+  it('401 without or with a wrong key; accepted with Bearer or X-API-Key', async () => {
+    assert.equal((await postHl7(s.url, ORM)).status, 401);
+    assert.equal((await postHl7(s.url, ORM, { authorization: 'Bearer nope' })).status, 401);
+    assert.equal((await postHl7(s.url, ORM, { authorization: 'Bearer k-456' })).status, 200);
+    assert.equal((await postHl7(s.url, ORM.replace('MSG0001', 'MSG0002'), { 'x-api-key': 'k-123' })).status, 200);
+    assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+  });
+
+  it('413 names the limit', async () => {
+    const r = await postHl7(s.url, ORM + `NTE|1||${'x'.repeat(5000)}\r`, { 'x-api-key': 'k-123' });
+    assert.equal(r.status, 413);
+    assert.equal(r.text, 'request body larger than the limit of 4096 bytes (CDSR_BODY_LIMIT_BYTES)\n');
+  });
+
+  it('503 with AR when the store cannot take the message (the sender retries); readyz says so', async () => {
+    await s.store.close();
+    const r = await postHl7(s.url, ORM.replace('MSG0001', 'MSG0003'), { 'x-api-key': 'k-123' });
+    assert.equal(r.status, 503);
+    assert.deepEqual(lines(r.text), [
+      `${ACK_HEAD}CDSR0|P|2.5.1`,
+      'MSA|AR|MSG0003',
+      'ERR|||207^Application internal error^HL70357|E||||STORE_UNAVAILABLE: the message cannot be stored now; send it again',
+    ]);
+    assert.equal((await fetch(`${s.url}/readyz`)).status, 503);
+  });
+});

@@ -1,0 +1,57 @@
+// Starting the service from the configuration: store, tables (watched), HTTP listener.
+import { join } from 'node:path';
+import pino from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { CdsrValidator } from '../cdsr/validate.js';
+import { ConfigError, type Config } from '../config.js';
+import { createFhirFetcher } from '../fhir/fetch.js';
+import { SqliteStore } from '../store/sqlite.js';
+import { buildApp } from './app.js';
+import { MappingHolder } from './mappings.js';
+
+export interface Running {
+  readonly app: FastifyInstance;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, opts: { logStream?: NodeJS.WritableStream } = {}): Promise<Running> {
+  const log = pino({ level: config.LOG_LEVEL }, opts.logStream ?? process.stdout);
+  if (config.CDSR_DATABASE_URL !== undefined) {
+    throw new ConfigError('CDSR_DATABASE_URL: the PostgreSQL store is not available in this version; unset it to use SQLite in CDSR_DATA_DIR');
+  }
+  const loaded = MappingHolder.load(config.CDSR_MAPPINGS_DIR, log);
+  if (!loaded.holder) {
+    const lines = loaded.problems.map((p) => `${p.file ?? ''}:${p.line ?? ''}: ${p.message}`);
+    throw new ConfigError(`CDSR_MAPPINGS_DIR: the mapping tables in ${config.CDSR_MAPPINGS_DIR} do not load:\n  ${lines.join('\n  ')}`);
+  }
+  const mappings = loaded.holder;
+  const tables = mappings.current;
+  const store = new SqliteStore({
+    file: join(config.CDSR_DATA_DIR, 'cdsr-adapter.sqlite'),
+    validator: new CdsrValidator({ now: () => new Date(), valueSets: tables.valueSets, fieldLimits: tables.fieldLimits }),
+    synchronous: config.CDSR_SQLITE_SYNCHRONOUS,
+  });
+  const app = await buildApp({
+    config,
+    store,
+    mappings,
+    clock: () => new Date(),
+    ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
+    ...(opts.logStream ? { logStream: opts.logStream } : {}),
+    ...(config.FHIR_SERVER_URL !== undefined
+      ? { fhirFetcher: createFhirFetcher({ baseUrl: config.FHIR_SERVER_URL, ...(config.FHIR_SERVER_TOKEN !== undefined ? { bearerToken: config.FHIR_SERVER_TOKEN } : {}) }) }
+      : {}),
+  });
+  app.addHook('onClose', async () => {
+    mappings.close();
+    await store.close();
+  });
+  const url = await app.listen({ port: config.PORT, host: config.HOST });
+  mappings.watch();
+  log.info(
+    { event: 'started', url, dataDir: config.CDSR_DATA_DIR, mappings: config.CDSR_MAPPINGS_DIR, auth: config.CDSR_INBOUND_API_KEYS.length > 0 },
+    'cdsr-adapter listening',
+  );
+  return { app, url, close: () => app.close() };
+}

@@ -1,0 +1,50 @@
+// The operations API: records with their state and field provenance, the message queue, replay.
+import type { FastifyInstance } from 'fastify';
+import { encounterKey } from '../mapping/merge.js';
+import { RECORD_STATES, type RecordState } from '../store/evaluate.js';
+import type { MessageStatus } from '../store/store.js';
+import type { FhirDeps } from './fhir-routes.js';
+import { replayAll, replayOne } from './replay.js';
+
+const MESSAGE_STATUSES: readonly MessageStatus[] = ['applied', 'error', 'ignored', 'rejected', 'duplicate', 'pending'];
+const limitOf = (q: { limit?: string }) => Math.min(Math.max(Number(q.limit ?? 100) || 100, 1), 1000);
+
+export function registerOpsRoutes(app: FastifyInstance, deps: FhirDeps): void {
+  app.get<{ Querystring: { state?: string; limit?: string } }>('/api/records', async (req, reply) => {
+    const state = req.query.state;
+    if (state !== undefined && !(RECORD_STATES as readonly string[]).includes(state)) {
+      return reply.code(400).send({ error: `state must be one of ${RECORD_STATES.join(', ')}` });
+    }
+    return { records: await deps.store.records({ ...(state ? { state: state as RecordState } : {}), limit: limitOf(req.query) }) };
+  });
+
+  app.get<{ Params: { facilityId: string; encounterId: string } }>('/api/records/:facilityId/:encounterId', async (req, reply) => {
+    const r = await deps.store.record(encounterKey(req.params.facilityId, req.params.encounterId));
+    return r ? r : reply.code(404).send({ error: 'no such encounter' });
+  });
+
+  app.get<{ Querystring: { status?: string; limit?: string; after?: string } }>('/api/messages', async (req, reply) => {
+    const status = req.query.status;
+    if (status !== undefined && !(MESSAGE_STATUSES as readonly string[]).includes(status)) {
+      return reply.code(400).send({ error: `status must be one of ${MESSAGE_STATUSES.join(', ')}` });
+    }
+    return {
+      messages: await deps.store.messages({ ...(status ? { status: status as MessageStatus } : {}), limit: limitOf(req.query), afterId: Number(req.query.after ?? 0) || 0 }),
+    };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/messages/:id/replay', async (req, reply) => {
+    const id = Number(req.params.id);
+    const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
+    if (!m) return reply.code(404).send({ error: 'no such message' });
+    const status = await replayOne(deps, id);
+    const after = await deps.store.message(id);
+    return { id, status, problems: after?.problems ?? [] };
+  });
+
+  app.post<{ Querystring: { status?: string } }>('/api/replay', async (req, reply) => {
+    const status = (req.query.status ?? 'error') as MessageStatus;
+    if (status !== 'error' && status !== 'pending') return reply.code(400).send({ error: 'status must be error or pending' });
+    return replayAll(deps, status);
+  });
+}

@@ -1,0 +1,47 @@
+// The state of each consultation after a merge: cancelled, incomplete (required fields missing),
+// invalid (a local NRDR rule fails), or ready; a consultation whose content is what was last
+// submitted keeps its submission state.
+import { createHash } from 'node:crypto';
+import type { Problem } from '../cdsr/problem.js';
+import type { Encounter } from '../cdsr/schema.js';
+import type { CdsrValidator } from '../cdsr/validate.js';
+import { consultationValues, type ConsultationState, type EncounterState } from '../mapping/merge.js';
+import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS } from '../cdsr/schema.js';
+
+export const RECORD_STATES = ['incomplete', 'invalid', 'ready', 'submitted', 'accepted', 'rejected', 'cancelled'] as const;
+export type RecordState = (typeof RECORD_STATES)[number];
+
+export interface ConsultationVerdict {
+  readonly state: 'incomplete' | 'invalid' | 'ready' | 'cancelled';
+  /** Required fields still missing (for incomplete). */
+  readonly missing: readonly string[];
+  readonly problems: readonly Problem[];
+  /** Hash of what would be sent for this consultation (its encounter's fields included). */
+  readonly contentHash: string;
+  /** The wire encounter with just this consultation. */
+  readonly wire: Encounter;
+}
+
+function pick(names: readonly string[], values: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of names) if (values[n] !== undefined && values[n] !== '') out[n] = values[n];
+  return out;
+}
+
+/** The wire form of one consultation inside its encounter. */
+export function consultationWire(enc: EncounterState, cons: ConsultationState): Encounter {
+  const encounterValues: Record<string, string> = { Unique_Encounter_ID: enc.encounterId };
+  for (const [k, v] of Object.entries(enc.fields)) encounterValues[k] = v.value;
+  const values = { ...consultationValues(enc, cons), CDS_Consultation_Date: cons.date, CDS_Consultation_Time: cons.time };
+  return { ...(pick(ENCOUNTER_FIELDS, encounterValues) as Omit<Encounter, 'Consultations'>), Consultations: [pick(CONSULTATION_FIELDS, values) as Encounter['Consultations'][number]] };
+}
+
+export function evaluateConsultation(validator: CdsrValidator, enc: EncounterState, cons: ConsultationState): ConsultationVerdict {
+  const wire = consultationWire(enc, cons);
+  const contentHash = createHash('sha256').update(JSON.stringify(wire)).digest('hex');
+  if (cons.cancelled?.value === 'cancelled') return { state: 'cancelled', missing: [], problems: [], contentHash, wire };
+  const problems = validator.validateEncounter(wire, 0).filter((p) => p.severity === 'error');
+  const missing = problems.filter((p) => p.code === 'CD3001').map((p) => p.field ?? '');
+  const state = missing.length > 0 ? 'incomplete' : problems.length > 0 ? 'invalid' : 'ready';
+  return { state, missing, problems, contentHash, wire };
+}

@@ -1,0 +1,87 @@
+// Versioned schema migrations. Plain SQL that SQLite and PostgreSQL both read (TEXT, INTEGER,
+// no JSON operators): JSON is stored as text and read in code.
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly statements: readonly string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'inbound messages, merged records, order index, orphans, transactions',
+    statements: [
+      `CREATE TABLE inbound_messages (
+        id INTEGER PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        control_id TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        status TEXT NOT NULL,
+        problems TEXT NOT NULL,
+        duplicate_of INTEGER,
+        raw TEXT NOT NULL
+      )`,
+      'CREATE INDEX inbound_messages_status ON inbound_messages (status, id)',
+      'CREATE INDEX inbound_messages_dedupe ON inbound_messages (channel, sender, control_id, hash)',
+      `CREATE TABLE encounters (
+        encounter_key TEXT PRIMARY KEY,
+        facility_id TEXT NOT NULL,
+        encounter_id TEXT NOT NULL,
+        partner_id TEXT,
+        fields TEXT NOT NULL,
+        consultation_defaults TEXT NOT NULL,
+        updated_seq INTEGER NOT NULL
+      )`,
+      `CREATE TABLE consultations (
+        encounter_key TEXT NOT NULL,
+        consultation_key TEXT NOT NULL,
+        cdate TEXT NOT NULL,
+        ctime TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        cancelled TEXT,
+        state TEXT NOT NULL,
+        missing TEXT NOT NULL,
+        problems TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        submitted_hash TEXT,
+        transaction_id TEXT,
+        updated_seq INTEGER NOT NULL,
+        PRIMARY KEY (encounter_key, consultation_key)
+      )`,
+      'CREATE INDEX consultations_state ON consultations (state, encounter_key)',
+      `CREATE TABLE order_index (
+        order_key TEXT PRIMARY KEY,
+        encounter_key TEXT NOT NULL,
+        consultation_key TEXT NOT NULL
+      )`,
+      `CREATE TABLE orphans (
+        id INTEGER PRIMARY KEY,
+        order_key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        source_id TEXT NOT NULL,
+        source_time TEXT NOT NULL,
+        record TEXT NOT NULL
+      )`,
+      'CREATE INDEX orphans_order ON orphans (order_key)',
+      `CREATE TABLE fhir_resources (
+        resource_key TEXT PRIMARY KEY,
+        version TEXT NOT NULL,
+        body TEXT NOT NULL,
+        message_id INTEGER NOT NULL
+      )`,
+      `CREATE TABLE transactions (
+        transaction_id TEXT PRIMARY KEY,
+        facility_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        body TEXT NOT NULL,
+        nrdr_status TEXT
+      )`,
+    ],
+  },
+];

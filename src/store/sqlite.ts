@@ -1,0 +1,387 @@
+// The SQLite store (better-sqlite3, WAL). Every inbound message is one SQLite transaction: the
+// raw message, its outcome and the merged record changes are committed together, before the
+// sender gets an answer (synchronous=FULL by default: the commit is on disk).
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Problem } from '../cdsr/problem.js';
+import type { CdsrValidator } from '../cdsr/validate.js';
+import {
+  applyRecord,
+  type ConsultationState,
+  type EncounterState,
+  type FieldMap,
+  type FieldValue,
+  type MergeRepository,
+  type OrderRef,
+  type OrphanEntry,
+} from '../mapping/merge.js';
+import type { MapOutcome } from '../mapping/outcome.js';
+import type { PartialRecord } from '../mapping/record.js';
+import { evaluateConsultation, type RecordState } from './evaluate.js';
+import { MIGRATIONS } from './migrations.js';
+import type {
+  ConsultationRow,
+  IngestResult,
+  InboundMeta,
+  MessageRow,
+  MessageStatus,
+  RecordSummary,
+  RecordView,
+  Store,
+} from './store.js';
+import { StoreUnavailableError } from './store.js';
+
+export interface SqliteStoreOptions {
+  /** File path, or ':memory:'. */
+  readonly file: string;
+  readonly validator: CdsrValidator;
+  /** FULL (default): an answered message survives power loss; NORMAL: survives a crash of the process only. */
+  readonly synchronous?: 'FULL' | 'NORMAL';
+}
+
+type Row = Record<string, unknown>;
+const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? String(v) : '');
+const json = <T>(v: unknown, fallback: T): T => (typeof v === 'string' && v !== '' ? (JSON.parse(v) as T) : fallback);
+
+export function statusForOutcome(outcome: MapOutcome): MessageStatus {
+  switch (outcome.disposition) {
+    case 'mapped':
+      return 'applied';
+    case 'error':
+      return 'error';
+    case 'unsupported':
+      return 'ignored';
+    case 'invalid':
+      return 'rejected';
+  }
+}
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly validator: CdsrValidator;
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
+    this.db = new Database(options.file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    this.validator = options.validator;
+    this.migrate();
+  }
+
+  private migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    const done = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => Number(r.version)));
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      this.db.transaction(() => {
+        for (const s of m.statements) this.db.exec(s);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+      })();
+    }
+  }
+
+  private guard<T>(fn: () => T): Promise<T> {
+    try {
+      return Promise.resolve(fn());
+    } catch (e) {
+      if (e instanceof Database.SqliteError || (e instanceof TypeError && /database connection is not open/.test(e.message))) {
+        return Promise.reject(new StoreUnavailableError(`the store cannot be written: ${e.message}`));
+      }
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult> {
+    const hash = createHash('sha256').update(meta.raw).digest('hex');
+    return this.guard(() =>
+      this.db.transaction((): IngestResult => {
+        const twin = this.db
+          .prepare(
+            `SELECT id, status FROM inbound_messages WHERE channel = ? AND sender = ? AND control_id = ? AND hash = ?
+             AND status IN ('applied', 'error', 'ignored') ORDER BY id DESC LIMIT 1`,
+          )
+          .get(meta.channel, meta.sender, meta.controlId, hash) as Row | undefined;
+        if (twin && meta.controlId !== '') {
+          const id = this.insertMessage(meta, hash, 'duplicate', [], Number(twin.id));
+          return { messageId: id, status: 'duplicate', duplicateOf: Number(twin.id) };
+        }
+        const status = statusForOutcome(outcome);
+        const id = this.insertMessage(meta, hash, status, [...outcome.problems]);
+        if (outcome.disposition === 'mapped') this.merge(outcome.record, id);
+        return { messageId: id, status };
+      })(),
+    );
+  }
+
+  private insertMessage(meta: InboundMeta, hash: string, status: MessageStatus, problems: Problem[], duplicateOf?: number): number {
+    const r = this.db
+      .prepare(
+        `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, hash, status, problems, duplicate_of, raw)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(meta.receivedAt.toISOString(), meta.channel, meta.sender, meta.controlId, meta.contentType, hash, status, JSON.stringify(problems), duplicateOf ?? null, meta.raw);
+    return Number(r.lastInsertRowid);
+  }
+
+  /** Merges one record (inside the caller's transaction) and re-evaluates what it touched. */
+  private merge(record: PartialRecord, seq: number): void {
+    const repo = new SqliteMergeRepository(this.db);
+    applyRecord(repo, record, seq);
+    for (const [key, enc] of repo.dirty) this.saveEncounter(key, enc, seq);
+  }
+
+  private saveEncounter(key: string, enc: EncounterState, seq: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO encounters (encounter_key, facility_id, encounter_id, partner_id, fields, consultation_defaults, updated_seq)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (encounter_key) DO UPDATE SET partner_id = excluded.partner_id, fields = excluded.fields,
+           consultation_defaults = excluded.consultation_defaults, updated_seq = excluded.updated_seq`,
+      )
+      .run(key, enc.facilityId, enc.encounterId, enc.partnerId ?? null, JSON.stringify(enc.fields), JSON.stringify(enc.consultationDefaults), seq);
+    const previous = new Map(
+      (this.db.prepare('SELECT consultation_key, state, submitted_hash FROM consultations WHERE encounter_key = ?').all(key) as Row[]).map((r) => [
+        str(r.consultation_key),
+        { state: str(r.state) as RecordState, submittedHash: str(r.submitted_hash) },
+      ]),
+    );
+    const upsert = this.db.prepare(
+      `INSERT INTO consultations (encounter_key, consultation_key, cdate, ctime, fields, cancelled, state, missing, problems, content_hash, updated_seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (encounter_key, consultation_key) DO UPDATE SET fields = excluded.fields, cancelled = excluded.cancelled,
+         state = excluded.state, missing = excluded.missing, problems = excluded.problems, content_hash = excluded.content_hash,
+         updated_seq = excluded.updated_seq`,
+    );
+    for (const [cKey, cons] of enc.consultations) {
+      const v = evaluateConsultation(this.validator, enc, cons);
+      const before = previous.get(cKey);
+      // unchanged since it was submitted: it keeps its submission state
+      const state: RecordState = before && before.submittedHash === v.contentHash && v.state === 'ready' ? before.state : v.state;
+      upsert.run(key, cKey, cons.date, cons.time, JSON.stringify(cons.fields), cons.cancelled ? JSON.stringify(cons.cancelled) : null, state, JSON.stringify(v.missing), JSON.stringify(v.problems), v.contentHash, seq);
+    }
+  }
+
+  replay(id: number, remap: (m: MessageRow & { raw: string }) => MapOutcome): Promise<MessageStatus> {
+    return this.guard(() =>
+      this.db.transaction((): MessageStatus => {
+        const m = this.messageSync(id);
+        if (!m) throw new Error(`no message ${id}`);
+        if (m.status !== 'error' && m.status !== 'pending') return m.status;
+        const outcome = remap(m);
+        const status = statusForOutcome(outcome);
+        this.db.prepare('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?').run(status, JSON.stringify(outcome.problems), id);
+        // the message keeps its place in arrival order: its id is its merge sequence number
+        if (outcome.disposition === 'mapped') this.merge(outcome.record, id);
+        return status;
+      })(),
+    );
+  }
+
+  private messageSync(id: number): (MessageRow & { raw: string }) | undefined {
+    const r = this.db.prepare('SELECT * FROM inbound_messages WHERE id = ?').get(id) as Row | undefined;
+    return r ? { ...toMessage(r), raw: str(r.raw) } : undefined;
+  }
+
+  message(id: number): Promise<(MessageRow & { raw: string }) | undefined> {
+    return this.guard(() => this.messageSync(id));
+  }
+
+  messages(filter: { status?: MessageStatus; limit?: number; afterId?: number }): Promise<MessageRow[]> {
+    return this.guard(() => {
+      const rows = this.db
+        .prepare(
+          `SELECT id, received_at, channel, sender, control_id, content_type, hash, status, problems FROM inbound_messages
+           WHERE (? IS NULL OR status = ?) AND id > ? ORDER BY id LIMIT ?`,
+        )
+        .all(filter.status ?? null, filter.status ?? null, filter.afterId ?? 0, filter.limit ?? 100) as Row[];
+      return rows.map(toMessage);
+    });
+  }
+
+  records(filter: { state?: RecordState; limit?: number }): Promise<RecordSummary[]> {
+    return this.guard(() => {
+      const rows = this.db
+        .prepare(
+          `SELECT c.encounter_key, e.facility_id, e.encounter_id, c.consultation_key, c.state, c.missing
+           FROM consultations c JOIN encounters e ON e.encounter_key = c.encounter_key
+           WHERE (? IS NULL OR c.state = ?) ORDER BY c.encounter_key, c.consultation_key LIMIT ?`,
+        )
+        .all(filter.state ?? null, filter.state ?? null, filter.limit ?? 100) as Row[];
+      return rows.map((r) => ({
+        encounterKey: str(r.encounter_key),
+        facilityId: str(r.facility_id),
+        encounterId: str(r.encounter_id),
+        consultationKey: str(r.consultation_key),
+        state: str(r.state) as RecordState,
+        missing: json<string[]>(r.missing, []),
+      }));
+    });
+  }
+
+  record(encounterKey: string): Promise<RecordView | undefined> {
+    return this.guard(() => {
+      const e = this.db.prepare('SELECT * FROM encounters WHERE encounter_key = ?').get(encounterKey) as Row | undefined;
+      if (!e) return undefined;
+      const cs = this.db.prepare('SELECT * FROM consultations WHERE encounter_key = ? ORDER BY consultation_key').all(encounterKey) as Row[];
+      const consultations: ConsultationRow[] = cs.map((c) => ({
+        consultationKey: str(c.consultation_key),
+        state: str(c.state) as RecordState,
+        missing: json<string[]>(c.missing, []),
+        problems: json<Problem[]>(c.problems, []),
+        fields: json<FieldMap>(c.fields, {}),
+        cancelled: json<FieldValue | null>(c.cancelled, null)?.value === 'cancelled',
+        ...(c.transaction_id ? { transactionId: str(c.transaction_id) } : {}),
+      }));
+      return {
+        encounterKey,
+        facilityId: str(e.facility_id),
+        encounterId: str(e.encounter_id),
+        ...(e.partner_id ? { partnerId: str(e.partner_id) } : {}),
+        fields: json<FieldMap>(e.fields, {}),
+        consultationDefaults: json<FieldMap>(e.consultation_defaults, {}),
+        consultations,
+      };
+    });
+  }
+
+  wireEncounters(state: RecordState, limit: number) {
+    return this.guard(() => {
+      const rows = this.db
+        .prepare('SELECT encounter_key, consultation_key FROM consultations WHERE state = ? ORDER BY encounter_key, consultation_key LIMIT ?')
+        .all(state, limit) as Row[];
+      const repo = new SqliteMergeRepository(this.db);
+      return rows.flatMap((r) => {
+        const enc = repo.encounter(str(r.encounter_key));
+        const cons = enc?.consultations.get(str(r.consultation_key));
+        if (!enc || !cons) return [];
+        const v = evaluateConsultation(this.validator, enc, cons);
+        return [
+          {
+            encounterKey: str(r.encounter_key),
+            consultationKey: str(r.consultation_key),
+            facilityId: enc.facilityId,
+            ...(enc.partnerId !== undefined ? { partnerId: enc.partnerId } : {}),
+            wire: v.wire,
+            contentHash: v.contentHash,
+          },
+        ];
+      });
+    });
+  }
+
+  saveResources(resources: readonly { key: string; version: string; body: string }[], messageId: number): Promise<void> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const up = this.db.prepare(
+          `INSERT INTO fhir_resources (resource_key, version, body, message_id) VALUES (?, ?, ?, ?)
+           ON CONFLICT (resource_key) DO UPDATE SET version = excluded.version, body = excluded.body, message_id = excluded.message_id
+           WHERE excluded.version >= fhir_resources.version`,
+        );
+        for (const r of resources) up.run(r.key, r.version, r.body, messageId);
+      })(),
+    );
+  }
+
+  resource(key: string): Promise<string | undefined> {
+    return this.guard(() => {
+      const r = this.db.prepare('SELECT body FROM fhir_resources WHERE resource_key = ?').get(key) as Row | undefined;
+      return r ? str(r.body) : undefined;
+    });
+  }
+
+  ping(): Promise<void> {
+    return this.guard(() => void this.db.prepare('SELECT 1').get());
+  }
+
+  close(): Promise<void> {
+    if (this.db.open) this.db.close();
+    return Promise.resolve();
+  }
+}
+
+function toMessage(r: Row): MessageRow {
+  return {
+    id: Number(r.id),
+    receivedAt: str(r.received_at),
+    channel: str(r.channel) as MessageRow['channel'],
+    sender: str(r.sender),
+    controlId: str(r.control_id),
+    contentType: str(r.content_type),
+    hash: str(r.hash),
+    status: str(r.status) as MessageStatus,
+    problems: json<Problem[]>(r.problems, []),
+  };
+}
+
+/** The merge repository over the tables, inside the caller's SQLite transaction. */
+class SqliteMergeRepository implements MergeRepository {
+  readonly dirty = new Map<string, EncounterState>();
+  private readonly cache = new Map<string, EncounterState | undefined>();
+
+  constructor(private readonly db: Database.Database) {}
+
+  encounter(key: string): EncounterState | undefined {
+    if (this.cache.has(key)) return this.cache.get(key);
+    const e = this.db.prepare('SELECT * FROM encounters WHERE encounter_key = ?').get(key) as Row | undefined;
+    let enc: EncounterState | undefined;
+    if (e) {
+      const consultations = new Map<string, ConsultationState>();
+      for (const c of this.db.prepare('SELECT consultation_key, cdate, ctime, fields, cancelled FROM consultations WHERE encounter_key = ?').all(key) as Row[]) {
+        const cancelled = json<FieldValue | null>(c.cancelled, null);
+        consultations.set(str(c.consultation_key), { date: str(c.cdate), time: str(c.ctime), fields: json<FieldMap>(c.fields, {}), ...(cancelled ? { cancelled } : {}) });
+      }
+      enc = {
+        facilityId: str(e.facility_id),
+        encounterId: str(e.encounter_id),
+        ...(e.partner_id ? { partnerId: str(e.partner_id) } : {}),
+        fields: json<FieldMap>(e.fields, {}),
+        consultationDefaults: json<FieldMap>(e.consultation_defaults, {}),
+        consultations,
+      };
+    }
+    this.cache.set(key, enc);
+    return enc;
+  }
+
+  saveEncounter(key: string, enc: EncounterState): void {
+    this.cache.set(key, enc);
+    this.dirty.set(key, enc);
+  }
+
+  order(key: string): OrderRef | undefined {
+    const r = this.db.prepare('SELECT encounter_key, consultation_key FROM order_index WHERE order_key = ?').get(key) as Row | undefined;
+    return r ? { encounterKey: str(r.encounter_key), consultationKey: str(r.consultation_key) } : undefined;
+  }
+
+  saveOrder(key: string, ref: OrderRef): void {
+    this.db
+      .prepare(
+        `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES (?, ?, ?)
+         ON CONFLICT (order_key) DO UPDATE SET encounter_key = excluded.encounter_key, consultation_key = excluded.consultation_key`,
+      )
+      .run(key, ref.encounterKey, ref.consultationKey);
+  }
+
+  orphans(key: string): readonly OrphanEntry[] {
+    return (this.db.prepare('SELECT seq, record FROM orphans WHERE order_key = ? ORDER BY seq').all(key) as Row[]).map((r) => ({
+      seq: Number(r.seq),
+      record: json<PartialRecord>(r.record, {} as PartialRecord),
+    }));
+  }
+
+  addOrphan(key: string, entry: OrphanEntry): void {
+    this.db
+      .prepare('INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)')
+      .run(key, entry.seq, entry.record.source.id, entry.record.sourceTime, JSON.stringify(entry.record));
+  }
+
+  takeOrphans(key: string): OrphanEntry[] {
+    const list = [...this.orphans(key)];
+    this.db.prepare('DELETE FROM orphans WHERE order_key = ?').run(key);
+    return list;
+  }
+}

@@ -1,0 +1,91 @@
+// The Store interface: durable inbound messages, merged records and (for the outbound stage)
+// transactions. SQLite (sqlite.ts) implements it; a PostgreSQL implementation follows the same
+// contract and the same shared test suite (store.suite.ts).
+import type { Problem } from '../cdsr/problem.js';
+import type { Encounter } from '../cdsr/schema.js';
+import type { FieldMap } from '../mapping/merge.js';
+import type { MapOutcome } from '../mapping/outcome.js';
+import type { RecordState } from './evaluate.js';
+
+export type Channel = 'hl7v2' | 'fhir';
+/** applied: merged; error: kept for replay; ignored: type not handled; rejected: not HL7/FHIR; duplicate: seen and applied before; pending: waiting for a fetch. */
+export type MessageStatus = 'applied' | 'error' | 'ignored' | 'rejected' | 'duplicate' | 'pending';
+
+export interface InboundMeta {
+  readonly channel: Channel;
+  /** MSH-3 / the API key's name / the notification's subscription. */
+  readonly sender: string;
+  /** MSH-10, resource type/id/version, or subscription#event. */
+  readonly controlId: string;
+  readonly contentType: string;
+  readonly raw: string;
+  readonly receivedAt: Date;
+}
+
+export interface IngestResult {
+  readonly messageId: number;
+  readonly status: MessageStatus;
+  /** The message this one duplicates, for status duplicate. */
+  readonly duplicateOf?: number;
+}
+
+export interface MessageRow {
+  readonly id: number;
+  readonly receivedAt: string;
+  readonly channel: Channel;
+  readonly sender: string;
+  readonly controlId: string;
+  readonly contentType: string;
+  readonly hash: string;
+  readonly status: MessageStatus;
+  readonly problems: Problem[];
+}
+
+export interface ConsultationRow {
+  readonly consultationKey: string;
+  readonly state: RecordState;
+  readonly missing: string[];
+  readonly problems: Problem[];
+  readonly fields: FieldMap;
+  readonly cancelled: boolean;
+  readonly transactionId?: string;
+}
+
+export interface RecordView {
+  readonly encounterKey: string;
+  readonly facilityId: string;
+  readonly encounterId: string;
+  readonly partnerId?: string;
+  readonly fields: FieldMap;
+  readonly consultationDefaults: FieldMap;
+  readonly consultations: ConsultationRow[];
+}
+
+export interface RecordSummary {
+  readonly encounterKey: string;
+  readonly facilityId: string;
+  readonly encounterId: string;
+  readonly consultationKey: string;
+  readonly state: RecordState;
+  readonly missing: string[];
+}
+
+export interface Store {
+  /** Stores a message and its mapping outcome, merging a mapped record, in one transaction. */
+  ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult>;
+  /** Re-runs a stored message (error/pending) through `remap`; returns the new status. */
+  replay(id: number, remap: (m: MessageRow & { raw: string }) => MapOutcome): Promise<MessageStatus>;
+  messages(filter: { status?: MessageStatus; limit?: number; afterId?: number }): Promise<MessageRow[]>;
+  message(id: number): Promise<(MessageRow & { raw: string }) | undefined>;
+  records(filter: { state?: RecordState; limit?: number }): Promise<RecordSummary[]>;
+  record(encounterKey: string): Promise<RecordView | undefined>;
+  /** The wire encounter of every consultation in a state (for batching). */
+  wireEncounters(state: RecordState, limit: number): Promise<{ encounterKey: string; consultationKey: string; facilityId: string; partnerId?: string; wire: Encounter; contentHash: string }[]>;
+  /** Keeps FHIR resources (latest version per Type/id) for reference resolution. */
+  saveResources(resources: readonly { readonly key: string; readonly version: string; readonly body: string }[], messageId: number): Promise<void>;
+  resource(key: string): Promise<string | undefined>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class StoreUnavailableError extends Error {}

@@ -1,0 +1,70 @@
+// Starting the real app on a loopback port for integration tests, with a fixed clock, a fresh
+// SQLite file and a copy of the shipped mappings that a test may edit.
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { CdsrValidator } from '../src/cdsr/validate.js';
+import { buildApp } from '../src/server/app.js';
+import type { FhirFetcher } from '../src/server/fhir-routes.js';
+import { MappingHolder } from '../src/server/mappings.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { REPO_ROOT } from './helpers.js';
+
+export const SERVER_NOW = new Date('2026-11-23T06:00:00Z');
+
+export interface TestServer {
+  readonly url: string;
+  readonly dir: string;
+  readonly mappingsDir: string;
+  readonly store: SqliteStore;
+  readonly mappings: MappingHolder;
+  /** Everything the server logged. */
+  logs(): string;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(opts: { apiKeys?: string[]; bodyLimit?: number; fhirFetcher?: FhirFetcher } = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'cdsr-srv-'));
+  const mappingsDir = join(dir, 'mappings');
+  cpSync(join(REPO_ROOT, 'mappings'), mappingsDir, { recursive: true });
+  const quiet = { info: () => undefined, warn: () => undefined };
+  const mappings = MappingHolder.load(mappingsDir, quiet).holder!;
+  const store = new SqliteStore({
+    file: join(dir, 'data', 'db.sqlite'),
+    validator: new CdsrValidator({ now: SERVER_NOW, valueSets: mappings.current.valueSets, fieldLimits: mappings.current.fieldLimits }),
+  });
+  let logged = '';
+  const logStream = new PassThrough();
+  logStream.on('data', (c: Buffer) => (logged += c.toString('utf8')));
+  const app = await buildApp({
+    config: { CDSR_INBOUND_API_KEYS: opts.apiKeys ?? [], CDSR_BODY_LIMIT_BYTES: opts.bodyLimit ?? 1024 * 1024, LOG_LEVEL: 'trace' },
+    store,
+    mappings,
+    clock: () => SERVER_NOW,
+    logStream,
+    ...(opts.fhirFetcher ? { fhirFetcher: opts.fhirFetcher } : {}),
+  });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    url,
+    dir,
+    mappingsDir,
+    store,
+    mappings,
+    logs: () => logged,
+    close: async () => {
+      await app.close();
+      await store.close();
+      mappings.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function postHl7(url: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string; type: string }> {
+  const r = await fetch(`${url}/hl7v2`, { method: 'POST', body, headers: { 'content-type': 'application/hl7-v2', ...headers } });
+  return { status: r.status, text: await r.text(), type: r.headers.get('content-type') ?? '' };
+}
+
+export const lines = (ack: string): string[] => ack.split('\r').filter((l) => l !== '');
