@@ -1,0 +1,175 @@
+// FHIR inbound over real HTTP: the same ServiceRequest as a resource, in a Bundle, in a
+// full-resource notification and in an id-only notification (fetched from a stub FHIR server on
+// loopback) ends in the same stored record.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { startTestServer, type TestServer } from '../../test/server.js';
+import { REPO_ROOT } from '../../test/helpers.js';
+import { createFhirFetcher } from '../fhir/fetch.js';
+import type { RecordView } from '../store/store.js';
+
+const sample = (n: string) => readFileSync(join(REPO_ROOT, 'samples', 'fhir', n), 'utf8');
+type Json = Record<string, unknown>;
+
+/** A FHIR server stand-in: serves the sample resources by Type/id (and _history), counts reads. */
+async function stubFhirServer(): Promise<{ base: string; reads: string[]; close(): Promise<void> }> {
+  const bundle = JSON.parse(sample('03-bundle-transaction.json')) as { entry: { resource: Json }[] };
+  const byKey = new Map<string, Json>();
+  for (const e of bundle.entry) byKey.set(`${String(e.resource.resourceType)}/${String(e.resource.id)}`, e.resource);
+  // the served versions refer by Type/id, as a server's resources do
+  const sr = JSON.parse(sample('06-servicerequest-update.json')) as Json;
+  byKey.set('ServiceRequest/sr-1001', sr);
+  byKey.set('Encounter/enc-0001', JSON.parse(sample('02-encounter.json')) as Json);
+  for (const r of bundle.entry.map((e) => e.resource)) {
+    if (r.resourceType !== 'ServiceRequest' && r.resourceType !== 'Encounter') byKey.set(`${String(r.resourceType)}/${String(r.id)}`, JSON.parse(JSON.stringify(r).replace(/urn:uuid:[0-9a-f-]+/g, (u) => u)) as Json);
+  }
+  const reads: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '').replace(/^\/fhir\//, '').split('/_history/')[0]!;
+    reads.push(path);
+    const r = byKey.get(path);
+    res.writeHead(r ? 200 : 404, { 'content-type': 'application/fhir+json' });
+    res.end(JSON.stringify(r ?? { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] }));
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const port = (server.address() as AddressInfo).port;
+  return { base: `http://127.0.0.1:${port}/fhir`, reads, close: () => new Promise((ok) => server.close(() => ok())) };
+}
+
+async function post(url: string, path: string, body: string, method = 'POST') {
+  const r = await fetch(`${url}${path}`, { method, body, headers: { 'content-type': 'application/fhir+json' } });
+  return { status: r.status, body: (await r.json()) as { resourceType: string; issue: { severity: string; diagnostics: string }[] } };
+}
+
+/** The stored consultation values of V0001 (without provenance). */
+async function stored(s: TestServer): Promise<Record<string, string>> {
+  const rec = (await s.store.record('100000|V0001')) as RecordView;
+  const c = rec.consultations[0]!;
+  return Object.fromEntries(Object.entries({ ...rec.consultationDefaults, ...c.fields }).map(([k, v]) => [k, v.value]));
+}
+
+describe('FHIR inbound', () => {
+  let fhir: Awaited<ReturnType<typeof stubFhirServer>>;
+  before(async () => {
+    fhir = await stubFhirServer();
+  });
+  after(() => fhir.close());
+
+  const expected = {
+    CDS_Consultation_Date: '11/02/2026',
+    CDS_Consultation_Time: '09:30:15',
+    Modality: '1',
+    Name_of_Exam_Ordered: 'CT HEAD WO CONTRAST',
+    Ordered_Exam_Completed: '2',
+    Appropriateness_Category: '2',
+    CDS_Vendor: 'G1014',
+    Medicare_Modifier: 'MF',
+    Clinician1_Unique_ID: '1234567893',
+    Clinician1_First_Name: 'ANN',
+    Clinician1_Last_Name: 'ORDER',
+    Place_of_Service: '23',
+  };
+
+  const forms: [string, (s: TestServer) => Promise<void>][] = [
+    [
+      'resources PUT one by one (R4 rest-hook)',
+      async (s) => {
+        const b = JSON.parse(sample('03-bundle-transaction.json')) as { entry: { resource: Json }[] };
+        for (const e of b.entry) {
+          const r = JSON.stringify(e.resource).replace(/"urn:uuid:2b0f7d0e-0001-4000-8000-00000000000(\d)"/g, (_m, d: string) => `"${['', 'Patient/pat-0001', 'Encounter/enc-0001', 'Coverage/cov-0001', 'Practitioner/prac-1234567893', 'Organization/org-genhosp'][Number(d)]}"`);
+          const res = await post(s.url, `/fhir/${String(e.resource.resourceType)}/${String(e.resource.id)}`, r, 'PUT');
+          assert.equal(res.status, 200, JSON.stringify(res.body));
+        }
+        assert.equal((await post(s.url, '/fhir/ServiceRequest/sr-1001', sample('06-servicerequest-update.json'), 'PUT')).status, 200);
+      },
+    ],
+    [
+      'a transaction Bundle, then the update',
+      async (s) => {
+        assert.equal((await post(s.url, '/fhir', sample('03-bundle-transaction.json'))).status, 200);
+        assert.equal((await post(s.url, '/fhir', sample('06-servicerequest-update.json'))).status, 200);
+      },
+    ],
+    [
+      'a full-resource notification after the Encounter, then the update',
+      async (s) => {
+        assert.equal((await post(s.url, '/fhir/Encounter/enc-0001', sample('02-encounter.json'), 'PUT')).status, 200);
+        const n = await post(s.url, '/fhir', sample('04-notification-r4b.json'));
+        assert.equal(n.status, 200);
+        assert.equal((await post(s.url, '/fhir', sample('06-servicerequest-update.json'))).status, 200);
+      },
+    ],
+    [
+      'an id-only notification, fetched from the FHIR server with its references',
+      async (s) => {
+        // the focus names the EHR's own base, which is FHIR_SERVER_URL
+        const note = sample('05-notification-id-only.json').replace('https://ehr.example.org/fhir/ServiceRequest', `${fhir.base}/ServiceRequest`);
+        const n = await post(s.url, '/fhir', note);
+        assert.equal(n.status, 200, JSON.stringify(n.body));
+        assert.equal(n.body.issue[0]?.diagnostics, '1 resource(s) applied, 0 kept in the error queue, 0 pending fetch');
+      },
+    ],
+  ];
+
+  for (const [name, send] of forms) {
+    it(`${name} → the same stored record`, async () => {
+      const s = await startTestServer({ fhirFetcher: createFhirFetcher({ baseUrl: fhir.base }) });
+      try {
+        await send(s);
+        const v = await stored(s);
+        for (const [k, want] of Object.entries(expected)) assert.equal(v[k], want, `${name}: ${k}`);
+      } finally {
+        await s.close();
+      }
+    });
+  }
+
+  it('an id-only notification whose fetch fails is answered 200 and kept for retry; replay fetches it later', async () => {
+    const s = await startTestServer({ fhirFetcher: { read: () => Promise.reject(new Error('server down')) } });
+    try {
+      const n = await post(s.url, '/fhir', sample('05-notification-id-only.json'));
+      assert.equal(n.status, 200);
+      assert.equal(n.body.issue[0]?.diagnostics, '0 resource(s) applied, 0 kept in the error queue, 1 pending fetch');
+      const queued = await fetch(`${s.url}/api/messages?status=error`).then((r) => r.json() as Promise<{ messages: { id: number; problems: { code: string }[] }[] }>);
+      assert.deepEqual(queued.messages.map((m) => m.problems[0]?.code), ['FHIR_FETCH']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('400 for what is not FHIR, 422 for a resource kept in the error queue, 200 for an empty ping', async () => {
+    const s = await startTestServer();
+    try {
+      const bad = await post(s.url, '/fhir', '{"hello": 1}');
+      assert.deepEqual([bad.status, bad.body.issue[0]?.diagnostics], [400, 'not a FHIR resource: no resourceType']);
+      const notJson = await post(s.url, '/fhir', 'MSH|^~\\&');
+      assert.equal(notJson.status, 400);
+      const sr = JSON.parse(sample('01-servicerequest.json')) as Json;
+      sr.code = { coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '99999' }], text: 'X' };
+      const unmapped = await post(s.url, '/fhir/ServiceRequest/sr-1001', JSON.stringify(sr), 'PUT');
+      assert.equal(unmapped.status, 422);
+      assert.match(unmapped.body.issue[1]?.diagnostics ?? '', /^MAP_UNMAPPED_CODE: Modality: no row for "99999"/);
+      assert.equal((await fetch(`${s.url}/fhir`, { method: 'POST' })).status, 200);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('DELETE of a ServiceRequest cancels its consultation', async () => {
+    const s = await startTestServer();
+    try {
+      await post(s.url, '/fhir', sample('03-bundle-transaction.json'));
+      const before = await s.store.records({});
+      assert.deepEqual(before.map((r) => r.state), ['ready']);
+      const del = await fetch(`${s.url}/fhir/ServiceRequest/sr-1001`, { method: 'DELETE' });
+      assert.equal(del.status, 200);
+      assert.deepEqual((await s.store.records({})).map((r) => r.state), ['cancelled']);
+    } finally {
+      await s.close();
+    }
+  });
+});
