@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { writeLargeTransaction } from './large-transaction.js';
 import { renderTable } from '../src/cli/table.js';
 import { benchMapping } from './map.js';
+import { benchLoad } from './load.js';
 
 const mapping = benchMapping();
 const base = mapping[0]!.perSecond;
@@ -14,6 +15,14 @@ process.stdout.write(
   renderTable(
     ['MAPPING (ORM sample)', 'MSG/S', 'VS HL7-STANDARD PARSE'],
     mapping.map((r) => [r.name, Math.round(r.perSecond).toString(), `${Math.round((r.perSecond / base) * 100)} %`]),
+  ) + '\n',
+);
+
+const load = await benchLoad(Number(process.env.BENCH_SECONDS ?? 5));
+process.stdout.write(
+  renderTable(
+    ['HTTP LOAD (loopback)', 'CONNECTIONS', 'REQ/S', 'P50 MS', 'P99 MS', 'NON-2XX'],
+    load.map((r) => [r.name, String(r.connections), Math.round(r.reqPerSec).toString(), r.p50.toFixed(2), r.p99.toFixed(2), String(r.non2xx)]),
   ) + '\n',
 );
 

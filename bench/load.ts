@@ -1,0 +1,67 @@
+// HTTP load on loopback: POST /hl7v2 with the ORM sample (each request its own control id and
+// order, committed with synchronous=FULL) next to a bare fastify POST route, in the same run.
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import Fastify from 'fastify';
+import { CdsrValidator } from '../src/cdsr/validate.js';
+import { buildApp } from '../src/server/app.js';
+import { MappingHolder } from '../src/server/mappings.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { PACKAGE_ROOT } from '../src/paths.js';
+
+export interface LoadRow {
+  readonly name: string;
+  readonly connections: number;
+  readonly reqPerSec: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly non2xx: number;
+}
+
+export async function benchLoad(seconds = 5): Promise<LoadRow[]> {
+  const orm = readFileSync(join(PACKAGE_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
+  const dir = mkdtempSync(join(tmpdir(), 'cdsr-load-'));
+  cpSync(join(PACKAGE_ROOT, 'mappings'), join(dir, 'mappings'), { recursive: true });
+  const quiet = { info: () => undefined, warn: () => undefined };
+  const mappings = MappingHolder.load(join(dir, 'mappings'), quiet).holder!;
+  const store = new SqliteStore({
+    file: join(dir, 'db.sqlite'),
+    validator: new CdsrValidator({ now: () => new Date(), valueSets: mappings.current.valueSets, fieldLimits: mappings.current.fieldLimits }),
+  });
+  const app = await buildApp({ config: { CDSR_INBOUND_API_KEYS: [], CDSR_BODY_LIMIT_BYTES: 1 << 20, LOG_LEVEL: 'warn' }, store, mappings, clock: () => new Date() });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  const bare = Fastify();
+  bare.addContentTypeParser('application/hl7-v2', { parseAs: 'string' }, (_r, b, done) => done(null, b));
+  bare.post('/hl7v2', async (_req, reply) => reply.type('x-application/hl7-v2+er7').send('MSA|AA|X\r'));
+  const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
+
+  let n = 0;
+  const unique = (): string => {
+    n++;
+    return orm.replaceAll('MSG0001', `L${n}`).replaceAll('ORD1001', `LORD${n}`);
+  };
+  const run = async (name: string, target: string, connections: number): Promise<LoadRow> => {
+    const r = await autocannon({
+      url: `${target}/hl7v2`,
+      connections,
+      duration: seconds,
+      requests: [{ method: 'POST', headers: { 'content-type': 'application/hl7-v2' }, setupRequest: (req) => ({ ...req, body: unique() }) }],
+    });
+    return { name, connections, reqPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx };
+  };
+  try {
+    return [
+      await run('bare fastify POST', bareUrl, 1),
+      await run('POST /hl7v2 (map + merge + FULL commit)', url, 1),
+      await run('bare fastify POST', bareUrl, 50),
+      await run('POST /hl7v2 (map + merge + FULL commit)', url, 50),
+    ];
+  } finally {
+    await app.close();
+    await bare.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,36 @@
+// No PHI in logs: the server's log output, at the most verbose level, over every sample and the
+// error paths (unmapped code, not HL7, replay, FHIR notifications, records API), names no
+// patient, MRN, birth date, clinician name or message content.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { postHl7, startTestServer } from '../../test/server.js';
+import { REPO_ROOT } from '../../test/helpers.js';
+
+const PHI = ['TESTPATIENT', 'ALEX', 'MRN0001', '19700101', '1970-01-01', '1 TEST ST', 'ANYTOWN', 'ORDER^ANN', 'Ann', 'No acute intracranial', 'Headache', 'MEDICARE001', 'V0001'];
+
+describe('logs', () => {
+  it('carry no patient data at LOG_LEVEL=trace', async () => {
+    const s = await startTestServer();
+    try {
+      const hl7 = readdirSync(join(REPO_ROOT, 'samples', 'hl7v2')).map((f) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', f), 'utf8'));
+      for (const m of hl7) await postHl7(s.url, m);
+      await postHl7(s.url, hl7[0]!.replace('MSG0001', 'MSG0900').replace('|CT|SC', '|XR|SC'));
+      await postHl7(s.url, 'PID|1||MRN0001||TESTPATIENT^ALEX');
+      for (const f of readdirSync(join(REPO_ROOT, 'samples', 'fhir'))) {
+        await fetch(`${s.url}/fhir`, { method: 'POST', body: readFileSync(join(REPO_ROOT, 'samples', 'fhir', f), 'utf8'), headers: { 'content-type': 'application/fhir+json' } });
+      }
+      appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'XR,5,\n');
+      s.mappings.reload();
+      await fetch(`${s.url}/api/replay?status=error`, { method: 'POST' });
+      await fetch(`${s.url}/api/records/100000/V0001`);
+      await fetch(`${s.url}/api/messages?status=error`);
+      const logs = s.logs();
+      assert.ok(logs.split('\n').length > 30, 'the server logged too little for this test to mean anything');
+      for (const word of PHI) assert.equal(logs.includes(word), false, `the logs contain "${word}"`);
+    } finally {
+      await s.close();
+    }
+  });
+});
