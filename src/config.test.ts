@@ -1,0 +1,30 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, loadConfig } from './config.js';
+
+describe('configuration', () => {
+  it('has working defaults', () => {
+    const c = loadConfig({});
+    assert.deepEqual(
+      [c.PORT, c.HOST, c.CDSR_DATA_DIR, c.CDSR_MAPPINGS_DIR, c.CDSR_INBOUND_API_KEYS, c.CDSR_SQLITE_SYNCHRONOUS, c.NRDR_PARTNER_ID, c.NRDR_APP_ID, c.LOG_LEVEL],
+      [8780, '127.0.0.1', './data', './mappings', [], 'FULL', '10000', '10019', 'info'],
+    );
+  });
+
+  it('stops start-up with a message naming each bad variable', () => {
+    assert.throws(
+      () => loadConfig({ PORT: 'eighty', FHIR_SERVER_URL: 'ftp://x', LOG_LEVEL: 'loud', CDSR_DATABASE_URL: 'mysql://x' }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        /PORT: /.test(e.message) &&
+        /FHIR_SERVER_URL: must be an http\(s\) URL/.test(e.message) &&
+        /LOG_LEVEL: /.test(e.message),
+    );
+    assert.throws(() => loadConfig({ CDSR_DATABASE_URL: 'mysql://x' }), /CDSR_DATABASE_URL: must be a postgres:\/\/ URL/);
+  });
+
+  it('refuses a non-loopback HOST without inbound API keys', () => {
+    assert.throws(() => loadConfig({ HOST: '0.0.0.0' }), /CDSR_INBOUND_API_KEYS: must be set when HOST \(0\.0\.0\.0\) is not a loopback address/);
+    assert.deepEqual(loadConfig({ HOST: '0.0.0.0', CDSR_INBOUND_API_KEYS: 'a, b' }).CDSR_INBOUND_API_KEYS, ['a', 'b']);
+  });
+});
