@@ -61,6 +61,17 @@ export function statusForOutcome(outcome: MapOutcome): MessageStatus {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly validator: CdsrValidator;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** A prepared statement, prepared once per SQL text (preparing costs more than running). */
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
 
   constructor(options: SqliteStoreOptions) {
     if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
@@ -74,12 +85,12 @@ export class SqliteStore implements Store {
 
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
-    const done = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => Number(r.version)));
+    const done = new Set((this.stmt('SELECT version FROM schema_migrations').all() as Row[]).map((r) => Number(r.version)));
     for (const m of MIGRATIONS) {
       if (done.has(m.version)) continue;
       this.db.transaction(() => {
         for (const s of m.statements) this.db.exec(s);
-        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+        this.stmt('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
       })();
     }
   }
@@ -95,26 +106,68 @@ export class SqliteStore implements Store {
     }
   }
 
+  // Group commit: messages that arrive while a commit is on its way to disk are committed
+  // together in the next transaction (each in its own savepoint), so concurrent senders share one
+  // fsync instead of queueing behind one each. A lone sender still gets one commit per message.
+  private queue: { meta: InboundMeta; outcome: MapOutcome; resolve: (r: IngestResult) => void; reject: (e: Error) => void }[] = [];
+  private flushScheduled = false;
+
   ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult> {
-    const hash = createHash('sha256').update(meta.raw).digest('hex');
-    return this.guard(() =>
-      this.db.transaction((): IngestResult => {
-        const twin = this.db
-          .prepare(
-            `SELECT id, status FROM inbound_messages WHERE channel = ? AND sender = ? AND control_id = ? AND hash = ?
-             AND status IN ('applied', 'error', 'ignored') ORDER BY id DESC LIMIT 1`,
-          )
-          .get(meta.channel, meta.sender, meta.controlId, hash) as Row | undefined;
-        if (twin && meta.controlId !== '') {
-          const id = this.insertMessage(meta, hash, 'duplicate', [], Number(twin.id));
-          return { messageId: id, status: 'duplicate', duplicateOf: Number(twin.id) };
+    if (!this.db.open) return Promise.reject(new StoreUnavailableError('the store is closed'));
+    return new Promise<IngestResult>((resolve, reject) => {
+      this.queue.push({ meta, outcome, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const jobs = this.queue;
+    this.queue = [];
+    if (jobs.length === 0) return;
+    const results: (IngestResult | Error)[] = [];
+    try {
+      this.db.transaction(() => {
+        for (const job of jobs) {
+          try {
+            // a nested better-sqlite3 transaction is a savepoint: one bad message rolls back alone
+            results.push(this.db.transaction(() => this.ingestOne(job.meta, job.outcome))());
+          } catch (e) {
+            results.push(e instanceof Error ? e : new Error(String(e)));
+          }
         }
-        const status = statusForOutcome(outcome);
-        const id = this.insertMessage(meta, hash, status, [...outcome.problems]);
-        if (outcome.disposition === 'mapped') this.merge(outcome.record, id);
-        return { messageId: id, status };
-      })(),
-    );
+      })();
+    } catch (e) {
+      const err = new StoreUnavailableError(`the store cannot be written: ${e instanceof Error ? e.message : String(e)}`);
+      for (const job of jobs) job.reject(err);
+      return;
+    }
+    jobs.forEach((job, i) => {
+      const r = results[i]!;
+      if (r instanceof Error) job.reject(r instanceof Database.SqliteError ? new StoreUnavailableError(`the store cannot be written: ${r.message}`) : r);
+      else job.resolve(r);
+    });
+  }
+
+  private ingestOne(meta: InboundMeta, outcome: MapOutcome): IngestResult {
+    const hash = createHash('sha256').update(meta.raw).digest('hex');
+    const twin = this.db
+      .prepare(
+        `SELECT id, status FROM inbound_messages WHERE channel = ? AND sender = ? AND control_id = ? AND hash = ?
+         AND status IN ('applied', 'error', 'ignored') ORDER BY id DESC LIMIT 1`,
+      )
+      .get(meta.channel, meta.sender, meta.controlId, hash) as Row | undefined;
+    if (twin && meta.controlId !== '') {
+      const id = this.insertMessage(meta, hash, 'duplicate', [], Number(twin.id));
+      return { messageId: id, status: 'duplicate', duplicateOf: Number(twin.id) };
+    }
+    const status = statusForOutcome(outcome);
+    const id = this.insertMessage(meta, hash, status, [...outcome.problems]);
+    if (outcome.disposition === 'mapped') this.merge(outcome.record, id);
+    return { messageId: id, status };
   }
 
   private insertMessage(meta: InboundMeta, hash: string, status: MessageStatus, problems: Problem[], duplicateOf?: number): number {
@@ -129,7 +182,7 @@ export class SqliteStore implements Store {
 
   /** Merges one record (inside the caller's transaction) and re-evaluates what it touched. */
   private merge(record: PartialRecord, seq: number): void {
-    const repo = new SqliteMergeRepository(this.db);
+    const repo = new SqliteMergeRepository((sql) => this.stmt(sql));
     applyRecord(repo, record, seq);
     for (const [key, enc] of repo.dirty) this.saveEncounter(key, enc, seq);
   }
@@ -144,12 +197,12 @@ export class SqliteStore implements Store {
       )
       .run(key, enc.facilityId, enc.encounterId, enc.partnerId ?? null, JSON.stringify(enc.fields), JSON.stringify(enc.consultationDefaults), seq);
     const previous = new Map(
-      (this.db.prepare('SELECT consultation_key, state, submitted_hash FROM consultations WHERE encounter_key = ?').all(key) as Row[]).map((r) => [
+      (this.stmt('SELECT consultation_key, state, submitted_hash FROM consultations WHERE encounter_key = ?').all(key) as Row[]).map((r) => [
         str(r.consultation_key),
         { state: str(r.state) as RecordState, submittedHash: str(r.submitted_hash) },
       ]),
     );
-    const upsert = this.db.prepare(
+    const upsert = this.stmt(
       `INSERT INTO consultations (encounter_key, consultation_key, cdate, ctime, fields, cancelled, state, missing, problems, content_hash, updated_seq)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (encounter_key, consultation_key) DO UPDATE SET fields = excluded.fields, cancelled = excluded.cancelled,
@@ -173,7 +226,7 @@ export class SqliteStore implements Store {
         if (m.status !== 'error' && m.status !== 'pending') return m.status;
         const outcome = remap(m);
         const status = statusForOutcome(outcome);
-        this.db.prepare('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?').run(status, JSON.stringify(outcome.problems), id);
+        this.stmt('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?').run(status, JSON.stringify(outcome.problems), id);
         // the message keeps its place in arrival order: its id is its merge sequence number
         if (outcome.disposition === 'mapped') this.merge(outcome.record, id);
         return status;
@@ -182,7 +235,7 @@ export class SqliteStore implements Store {
   }
 
   private messageSync(id: number): (MessageRow & { raw: string }) | undefined {
-    const r = this.db.prepare('SELECT * FROM inbound_messages WHERE id = ?').get(id) as Row | undefined;
+    const r = this.stmt('SELECT * FROM inbound_messages WHERE id = ?').get(id) as Row | undefined;
     return r ? { ...toMessage(r), raw: str(r.raw) } : undefined;
   }
 
@@ -224,9 +277,9 @@ export class SqliteStore implements Store {
 
   record(encounterKey: string): Promise<RecordView | undefined> {
     return this.guard(() => {
-      const e = this.db.prepare('SELECT * FROM encounters WHERE encounter_key = ?').get(encounterKey) as Row | undefined;
+      const e = this.stmt('SELECT * FROM encounters WHERE encounter_key = ?').get(encounterKey) as Row | undefined;
       if (!e) return undefined;
-      const cs = this.db.prepare('SELECT * FROM consultations WHERE encounter_key = ? ORDER BY consultation_key').all(encounterKey) as Row[];
+      const cs = this.stmt('SELECT * FROM consultations WHERE encounter_key = ? ORDER BY consultation_key').all(encounterKey) as Row[];
       const consultations: ConsultationRow[] = cs.map((c) => ({
         consultationKey: str(c.consultation_key),
         state: str(c.state) as RecordState,
@@ -253,7 +306,7 @@ export class SqliteStore implements Store {
       const rows = this.db
         .prepare('SELECT encounter_key, consultation_key FROM consultations WHERE state = ? ORDER BY encounter_key, consultation_key LIMIT ?')
         .all(state, limit) as Row[];
-      const repo = new SqliteMergeRepository(this.db);
+      const repo = new SqliteMergeRepository((sql) => this.stmt(sql));
       return rows.flatMap((r) => {
         const enc = repo.encounter(str(r.encounter_key));
         const cons = enc?.consultations.get(str(r.consultation_key));
@@ -276,7 +329,7 @@ export class SqliteStore implements Store {
   saveResources(resources: readonly { key: string; version: string; body: string }[], messageId: number): Promise<void> {
     return this.guard(() =>
       this.db.transaction(() => {
-        const up = this.db.prepare(
+        const up = this.stmt(
           `INSERT INTO fhir_resources (resource_key, version, body, message_id) VALUES (?, ?, ?, ?)
            ON CONFLICT (resource_key) DO UPDATE SET version = excluded.version, body = excluded.body, message_id = excluded.message_id
            WHERE excluded.version >= fhir_resources.version`,
@@ -288,13 +341,13 @@ export class SqliteStore implements Store {
 
   resource(key: string): Promise<string | undefined> {
     return this.guard(() => {
-      const r = this.db.prepare('SELECT body FROM fhir_resources WHERE resource_key = ?').get(key) as Row | undefined;
+      const r = this.stmt('SELECT body FROM fhir_resources WHERE resource_key = ?').get(key) as Row | undefined;
       return r ? str(r.body) : undefined;
     });
   }
 
   ping(): Promise<void> {
-    return this.guard(() => void this.db.prepare('SELECT 1').get());
+    return this.guard(() => void this.stmt('SELECT 1').get());
   }
 
   close(): Promise<void> {
@@ -322,15 +375,15 @@ class SqliteMergeRepository implements MergeRepository {
   readonly dirty = new Map<string, EncounterState>();
   private readonly cache = new Map<string, EncounterState | undefined>();
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly stmt: (sql: string) => Database.Statement) {}
 
   encounter(key: string): EncounterState | undefined {
     if (this.cache.has(key)) return this.cache.get(key);
-    const e = this.db.prepare('SELECT * FROM encounters WHERE encounter_key = ?').get(key) as Row | undefined;
+    const e = this.stmt('SELECT * FROM encounters WHERE encounter_key = ?').get(key) as Row | undefined;
     let enc: EncounterState | undefined;
     if (e) {
       const consultations = new Map<string, ConsultationState>();
-      for (const c of this.db.prepare('SELECT consultation_key, cdate, ctime, fields, cancelled FROM consultations WHERE encounter_key = ?').all(key) as Row[]) {
+      for (const c of this.stmt('SELECT consultation_key, cdate, ctime, fields, cancelled FROM consultations WHERE encounter_key = ?').all(key) as Row[]) {
         const cancelled = json<FieldValue | null>(c.cancelled, null);
         consultations.set(str(c.consultation_key), { date: str(c.cdate), time: str(c.ctime), fields: json<FieldMap>(c.fields, {}), ...(cancelled ? { cancelled } : {}) });
       }
@@ -353,13 +406,13 @@ class SqliteMergeRepository implements MergeRepository {
   }
 
   order(key: string): OrderRef | undefined {
-    const r = this.db.prepare('SELECT encounter_key, consultation_key FROM order_index WHERE order_key = ?').get(key) as Row | undefined;
+    const r = this.stmt('SELECT encounter_key, consultation_key FROM order_index WHERE order_key = ?').get(key) as Row | undefined;
     return r ? { encounterKey: str(r.encounter_key), consultationKey: str(r.consultation_key) } : undefined;
   }
 
   saveOrder(key: string, ref: OrderRef): void {
-    this.db
-      .prepare(
+    this
+      .stmt(
         `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES (?, ?, ?)
          ON CONFLICT (order_key) DO UPDATE SET encounter_key = excluded.encounter_key, consultation_key = excluded.consultation_key`,
       )
@@ -367,21 +420,21 @@ class SqliteMergeRepository implements MergeRepository {
   }
 
   orphans(key: string): readonly OrphanEntry[] {
-    return (this.db.prepare('SELECT seq, record FROM orphans WHERE order_key = ? ORDER BY seq').all(key) as Row[]).map((r) => ({
+    return (this.stmt('SELECT seq, record FROM orphans WHERE order_key = ? ORDER BY seq').all(key) as Row[]).map((r) => ({
       seq: Number(r.seq),
       record: json<PartialRecord>(r.record, {} as PartialRecord),
     }));
   }
 
   addOrphan(key: string, entry: OrphanEntry): void {
-    this.db
-      .prepare('INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)')
+    this
+      .stmt('INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)')
       .run(key, entry.seq, entry.record.source.id, entry.record.sourceTime, JSON.stringify(entry.record));
   }
 
   takeOrphans(key: string): OrphanEntry[] {
     const list = [...this.orphans(key)];
-    this.db.prepare('DELETE FROM orphans WHERE order_key = ?').run(key);
+    this.stmt('DELETE FROM orphans WHERE order_key = ?').run(key);
     return list;
   }
 }
