@@ -8,6 +8,8 @@ export type FhirResource = Readonly<Record<string, unknown>> & { readonly resour
 export interface NotificationInfo {
   readonly subscription: string;
   readonly type: string;
+  /** events-since-subscription-start: the number of the latest event the server has sent. */
+  readonly eventsSinceStart?: string;
   /** event numbers carried (focus present or not) */
   readonly events: readonly { readonly eventNumber: string; readonly focus?: string }[];
 }
@@ -38,9 +40,11 @@ function refOf(v: unknown): string | undefined {
 // R4 backport: Parameters with parts; R4B/R5: SubscriptionStatus with notificationEvent.
 function readNotification(first: FhirResource): NotificationInfo | undefined {
   if (first.resourceType === 'SubscriptionStatus') {
+    const since = str(first.eventsSinceSubscriptionStart);
     return {
       subscription: refOf(first.subscription) ?? '',
       type: str(first.type) ?? '',
+      ...(since !== undefined ? { eventsSinceStart: since } : {}),
       events: arr(first.notificationEvent).map((e) => {
         const focus = refOf(e.focus);
         return { eventNumber: str(e.eventNumber) ?? '', ...(focus !== undefined ? { focus } : {}) };
@@ -51,9 +55,11 @@ function readNotification(first: FhirResource): NotificationInfo | undefined {
     const params = arr(first.parameter);
     const get = (name: string) => params.find((p) => p.name === name);
     if (!get('subscription') && !get('type')) return undefined;
+    const since = str(get('events-since-subscription-start')?.valueString) ?? str(get('events-since-subscription-start')?.valueInteger64);
     return {
       subscription: refOf(get('subscription')?.valueReference) ?? str(get('subscription')?.valueString) ?? '',
       type: str(get('type')?.valueCode) ?? '',
+      ...(since !== undefined ? { eventsSinceStart: since } : {}),
       events: params
         .filter((p) => p.name === 'notification-event')
         .map((p) => {

@@ -87,6 +87,16 @@ export async function ingestFhir(deps: FhirDeps, body: string, contentType: stri
     return { status: 400, body: outcome([{ severity: 'error', code: 'structure', diagnostics: why }]) };
   }
   const isNotification = intake.notification !== undefined;
+  if (intake.notification && intake.notification.subscription !== '') {
+    const numbers = intake.notification.events.map((e) => Number(e.eventNumber)).filter((n) => Number.isSafeInteger(n) && n > 0);
+    const since = Number(intake.notification.eventsSinceStart);
+    try {
+      await deps.store.recordEvents(intake.notification.subscription, numbers, Number.isSafeInteger(since) ? since : undefined, now);
+    } catch (e) {
+      if (!(e instanceof StoreUnavailableError)) throw e;
+      return { status: 503, body: outcome([{ severity: 'error', code: 'transient', diagnostics: 'the adapter cannot store this now; send it again' }]) };
+    }
+  }
   const sender = intake.notification?.subscription ?? 'fhir';
   const resources = [...intake.resources];
   const problems: Problem[] = [];

@@ -173,3 +173,43 @@ describe('FHIR inbound', () => {
     }
   });
 });
+
+describe('subscription event numbers', () => {
+  it('records the numbers and shows the gaps to re-query', async () => {
+    const s = await startTestServer();
+    try {
+      const note = (n: number, since: number) =>
+        JSON.stringify({
+          resourceType: 'Bundle',
+          type: 'history',
+          entry: [
+            {
+              resource: {
+                resourceType: 'SubscriptionStatus',
+                status: 'active',
+                type: n === 0 ? 'heartbeat' : 'event-notification',
+                eventsSinceSubscriptionStart: String(since),
+                subscription: { reference: 'https://ehr.example.org/fhir/Subscription/cdsr' },
+                ...(n === 0 ? {} : { notificationEvent: [{ eventNumber: String(n) }] }),
+              },
+            },
+          ],
+        });
+      for (const [n, since] of [
+        [1, 1],
+        [2, 2],
+        [4, 4],
+        [0, 6],
+      ] as const) {
+        assert.equal((await post(s.url, '/fhir', note(n, since))).status, 200);
+      }
+      const subs = await fetch(`${s.url}/api/subscriptions`).then((r) => r.json() as Promise<{ subscriptions: { missing: number[]; received: number; reportedSince: number }[] }>);
+      assert.deepEqual(
+        subs.subscriptions.map((x) => [x.received, x.reportedSince, x.missing]),
+        [[3, 6, [3, 5, 6]]],
+      );
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -42,6 +42,8 @@ export function registerOpsRoutes(app: FastifyInstance, deps: FhirDeps): void {
     return { id, status, problems: after?.problems ?? [] };
   });
 
+  app.get('/api/subscriptions', async () => ({ subscriptions: await deps.store.subscriptions() }));
+
   app.post<{ Querystring: { status?: string } }>('/api/replay', async (req, reply) => {
     const status = (req.query.status ?? 'error') as MessageStatus;
     if (status !== 'error' && status !== 'pending') return reply.code(400).send({ error: 'status must be error or pending' });

@@ -84,4 +84,21 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    name: 'subscription event numbers (gap detection)',
+    statements: [
+      `CREATE TABLE subscription_events (
+        subscription TEXT NOT NULL,
+        event_number INTEGER NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (subscription, event_number)
+      )`,
+      `CREATE TABLE subscriptions (
+        subscription TEXT PRIMARY KEY,
+        reported_since INTEGER NOT NULL,
+        last_seen_at TEXT NOT NULL
+      )`,
+    ],
+  },
 ];

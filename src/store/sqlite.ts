@@ -30,6 +30,7 @@ import type {
   RecordSummary,
   RecordView,
   Store,
+  SubscriptionView,
 } from './store.js';
 import { StoreUnavailableError } from './store.js';
 
@@ -344,6 +345,33 @@ export class SqliteStore implements Store {
       const r = this.stmt('SELECT body FROM fhir_resources WHERE resource_key = ?').get(key) as Row | undefined;
       return r ? str(r.body) : undefined;
     });
+  }
+
+  recordEvents(subscription: string, eventNumbers: readonly number[], reportedSince: number | undefined, at: Date): Promise<void> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const ins = this.stmt('INSERT INTO subscription_events (subscription, event_number, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
+        for (const n of eventNumbers) ins.run(subscription, n, at.toISOString());
+        const since = Math.max(reportedSince ?? 0, ...eventNumbers, 0);
+        this.stmt(
+          `INSERT INTO subscriptions (subscription, reported_since, last_seen_at) VALUES (?, ?, ?)
+           ON CONFLICT (subscription) DO UPDATE SET reported_since = MAX(subscriptions.reported_since, excluded.reported_since), last_seen_at = excluded.last_seen_at`,
+        ).run(subscription, since, at.toISOString());
+      })(),
+    );
+  }
+
+  subscriptions(): Promise<SubscriptionView[]> {
+    return this.guard(() =>
+      (this.stmt('SELECT subscription, reported_since, last_seen_at FROM subscriptions ORDER BY subscription').all() as Row[]).map((r) => {
+        const sub = str(r.subscription);
+        const since = Number(r.reported_since);
+        const got = new Set((this.stmt('SELECT event_number FROM subscription_events WHERE subscription = ?').all(sub) as Row[]).map((e) => Number(e.event_number)));
+        const missing: number[] = [];
+        for (let n = 1; n <= since && missing.length < 1000; n++) if (!got.has(n)) missing.push(n);
+        return { subscription: sub, received: got.size, reportedSince: since, missing, lastSeenAt: str(r.last_seen_at) };
+      }),
+    );
   }
 
   ping(): Promise<void> {

@@ -70,6 +70,16 @@ export interface RecordSummary {
   readonly missing: string[];
 }
 
+export interface SubscriptionView {
+  readonly subscription: string;
+  readonly received: number;
+  /** The latest event number the server said it has sent (events-since-subscription-start). */
+  readonly reportedSince: number;
+  /** Event numbers up to reportedSince that never arrived (at most 1,000 listed): re-query them. */
+  readonly missing: number[];
+  readonly lastSeenAt: string;
+}
+
 export interface Store {
   /** Stores a message and its mapping outcome, merging a mapped record, in one transaction. */
   ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult>;
@@ -84,6 +94,9 @@ export interface Store {
   /** Keeps FHIR resources (latest version per Type/id) for reference resolution. */
   saveResources(resources: readonly { readonly key: string; readonly version: string; readonly body: string }[], messageId: number): Promise<void>;
   resource(key: string): Promise<string | undefined>;
+  /** Records the event numbers a subscription notification carried. */
+  recordEvents(subscription: string, eventNumbers: readonly number[], reportedSince: number | undefined, at: Date): Promise<void>;
+  subscriptions(): Promise<SubscriptionView[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
