@@ -8,6 +8,7 @@ import { createFhirFetcher } from '../fhir/fetch.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { buildApp } from './app.js';
 import { MappingHolder } from './mappings.js';
+import { startMllp } from './mllp.js';
 
 export interface Running {
   readonly app: FastifyInstance;
@@ -43,14 +44,22 @@ export async function startServer(config: Config, opts: { logStream?: NodeJS.Wri
       ? { fhirFetcher: createFhirFetcher({ baseUrl: config.FHIR_SERVER_URL, ...(config.FHIR_SERVER_TOKEN !== undefined ? { bearerToken: config.FHIR_SERVER_TOKEN } : {}) }) }
       : {}),
   });
+  const url = await app.listen({ port: config.PORT, host: config.HOST });
+  const deps = {
+    store,
+    mappings,
+    clock: () => new Date(),
+    ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
+  };
+  const mllp = config.CDSR_MLLP_PORT !== undefined ? await startMllp(deps, config.CDSR_MLLP_PORT, config.HOST, log) : undefined;
   app.addHook('onClose', async () => {
     mappings.close();
+    if (mllp) await new Promise<void>((ok) => mllp.close(() => ok()));
     await store.close();
   });
-  const url = await app.listen({ port: config.PORT, host: config.HOST });
   mappings.watch();
   log.info(
-    { event: 'started', url, dataDir: config.CDSR_DATA_DIR, mappings: config.CDSR_MAPPINGS_DIR, auth: config.CDSR_INBOUND_API_KEYS.length > 0 },
+    { event: 'started', url, mllpPort: config.CDSR_MLLP_PORT ?? null, dataDir: config.CDSR_DATA_DIR, mappings: config.CDSR_MAPPINGS_DIR, auth: config.CDSR_INBOUND_API_KEYS.length > 0 },
     'cdsr-adapter listening',
   );
   return { app, url, close: () => app.close() };
