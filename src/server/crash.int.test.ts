@@ -73,7 +73,7 @@ describe('crash safety', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it(`SIGKILL during ${TOTAL} messages loses nothing acknowledged and half-applies nothing`, async () => {
+  it(`SIGKILL during ${TOTAL} messages loses nothing acknowledged and half-applies nothing`, async (t) => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     child = start(dir, port);
@@ -127,7 +127,9 @@ describe('crash safety', () => {
       const distinct = (db2.prepare("SELECT COUNT(DISTINCT control_id) AS n FROM inbound_messages WHERE status = 'applied'").get() as { n: number }).n;
       const total = (db2.prepare("SELECT COUNT(*) AS n FROM inbound_messages WHERE status = 'applied'").get() as { n: number }).n;
       const consultations = (db2.prepare('SELECT COUNT(*) AS n FROM consultations').get() as { n: number }).n;
+      const dups = (db2.prepare("SELECT COUNT(*) AS n FROM inbound_messages WHERE status = 'duplicate'").get() as { n: number }).n;
       assert.deepEqual([distinct, total, consultations], [TOTAL, TOTAL, TOTAL]);
+      t.diagnostic(`${aa.length} acknowledged before the kill, ${unanswered.length} unanswered and resent, ${dups} of those had been stored (answered as duplicates)`);
     } finally {
       db2.close();
     }
