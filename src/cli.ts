@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `cdsr-adapter` command: a thin shell over the pipeline stages.
 import { Command, InvalidArgumentError } from 'commander';
-import { loadConfig } from './config.js';
+import { loadConfig, nrdrIds } from './config.js';
 import { runValidate, type CliIo } from './cli/validate.js';
 import { runCheckMappings, runMap } from './cli/map.js';
 import { runReplay, runServe } from './cli/serve.js';
@@ -52,8 +52,7 @@ export function buildProgram(): Command {
         opts,
         {
           ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
-          partnerId: config.NRDR_PARTNER_ID,
-          appId: config.NRDR_APP_ID,
+          ...nrdrIds(config),
           maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS,
         },
         stdio(config.CDSR_MAPPINGS_DIR, false),

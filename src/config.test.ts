@@ -1,12 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, nrdrIds } from './config.js';
 
 describe('configuration', () => {
   it('has working defaults', () => {
     const c = loadConfig({});
     assert.deepEqual(
-      [c.PORT, c.HOST, c.CDSR_DATA_DIR, c.CDSR_MAPPINGS_DIR, c.CDSR_INBOUND_API_KEYS, c.CDSR_SQLITE_SYNCHRONOUS, c.NRDR_PARTNER_ID, c.NRDR_APP_ID, c.LOG_LEVEL],
+      [c.PORT, c.HOST, c.CDSR_DATA_DIR, c.CDSR_MAPPINGS_DIR, c.CDSR_INBOUND_API_KEYS, c.CDSR_SQLITE_SYNCHRONOUS, nrdrIds(c).partnerId, nrdrIds(c).appId, c.LOG_LEVEL],
       [8780, '127.0.0.1', './data', './mappings', [], 'FULL', '10000', '10019', 'info'],
     );
   });
@@ -21,6 +21,20 @@ describe('configuration', () => {
         /LOG_LEVEL: /.test(e.message),
     );
     assert.throws(() => loadConfig({ CDSR_DATABASE_URL: 'mysql://x' }), /CDSR_DATABASE_URL: must be a postgres:\/\/ URL/);
+  });
+
+  it('talking to NRDR needs the ids and credentials, each named', () => {
+    assert.throws(
+      () => loadConfig({ NRDR_BASE_URL: 'https://nrdr.example/NonPQRSapi/cdsr/transactions' }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        /NRDR_PARTNER_ID: must be set when NRDR_BASE_URL is set/.test(e.message) &&
+        /NRDR_APP_ID: must be set/.test(e.message) &&
+        /ACR_TOKEN_URL: NRDR_BASE_URL needs ACR Connect credentials/.test(e.message),
+    );
+    assert.throws(() => loadConfig({ NRDR_BASE_URL: 'nrdr.example' }), /NRDR_BASE_URL: must be an http\(s\) URL/);
+    const ok = loadConfig({ NRDR_BASE_URL: 'https://nrdr.example/t', NRDR_PARTNER_ID: '12345', NRDR_APP_ID: '10019', ACR_TOKEN: 'x' });
+    assert.deepEqual(nrdrIds(ok), { partnerId: '12345', appId: '10019' });
   });
 
   it('refuses a non-loopback HOST without inbound API keys', () => {

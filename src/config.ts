@@ -25,9 +25,17 @@ const EnvSchema = z
     CDSR_MLLP_PORT: port.optional(),
     CDSR_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
     CDSR_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
-    // The sandbox's ids (the spec's sample PartnerID and its test AppID) until ACR gives real ones.
-    NRDR_PARTNER_ID: z.string().min(1).default('10000'),
-    NRDR_APP_ID: z.string().min(1).default('10019'),
+    // Unset: the built-in sandbox's ids (the spec's sample PartnerID 10000 and test AppID 10019).
+    NRDR_BASE_URL: optionalUrl,
+    NRDR_PARTNER_ID: optionalText,
+    NRDR_APP_ID: optionalText,
+    ACR_TOKEN_URL: optionalUrl,
+    ACR_CLIENT_ID: optionalText,
+    ACR_CLIENT_SECRET: optionalText,
+    ACR_REFRESH_TOKEN: optionalText,
+    ACR_TOKEN: optionalText,
+    CDSR_SUBMIT_INTERVAL_S: z.coerce.number().int().min(1).max(86_400).default(60),
+    CDSR_SANDBOX_PORT: port.optional(),
     CDSR_BATCH_MAX_ENCOUNTERS: z.coerce.number().int().min(1).max(10_000).default(100),
     FHIR_SERVER_URL: optionalUrl,
     FHIR_SERVER_TOKEN: optionalText,
@@ -42,12 +50,30 @@ const EnvSchema = z
         message: `must be set when HOST (${c.HOST}) is not a loopback address: senders must authenticate`,
       });
     }
+    if (c.NRDR_BASE_URL !== undefined) {
+      // talking to the real registry: every id and one credential flow must be given
+      if (c.NRDR_PARTNER_ID === undefined) ctx.addIssue({ code: 'custom', path: ['NRDR_PARTNER_ID'], message: 'must be set when NRDR_BASE_URL is set (the PartnerID ACR gave you)' });
+      if (c.NRDR_APP_ID === undefined) ctx.addIssue({ code: 'custom', path: ['NRDR_APP_ID'], message: 'must be set when NRDR_BASE_URL is set (the AppID ACR gave you)' });
+      const oauth = c.ACR_TOKEN_URL !== undefined && c.ACR_CLIENT_ID !== undefined && (c.ACR_CLIENT_SECRET !== undefined || c.ACR_REFRESH_TOKEN !== undefined);
+      if (c.ACR_TOKEN === undefined && !oauth) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ACR_TOKEN_URL'],
+          message: 'NRDR_BASE_URL needs ACR Connect credentials: ACR_TOKEN_URL + ACR_CLIENT_ID + ACR_CLIENT_SECRET (or ACR_REFRESH_TOKEN), or ACR_TOKEN',
+        });
+      }
+    }
     if (c.CDSR_DATABASE_URL !== undefined && !/^postgres(ql)?:\/\//.test(c.CDSR_DATABASE_URL)) {
       ctx.addIssue({ code: 'custom', path: ['CDSR_DATABASE_URL'], message: 'must be a postgres:// URL' });
     }
   });
 
 export type Config = z.infer<typeof EnvSchema>;
+
+/** The PartnerID and AppID in force: configured, or the sandbox's. */
+export function nrdrIds(c: Pick<Config, 'NRDR_PARTNER_ID' | 'NRDR_APP_ID'>): { partnerId: string; appId: string } {
+  return { partnerId: c.NRDR_PARTNER_ID ?? '10000', appId: c.NRDR_APP_ID ?? '10019' };
+}
 
 export class ConfigError extends Error {}
 

@@ -6,12 +6,15 @@ import type { Config } from '../config.js';
 import { ingestHl7, type IngestDeps } from './hl7-ingest.js';
 import { registerFhirRoutes, type FhirFetcher } from './fhir-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
+import type { Submitter } from '../outbound/submitter.js';
 
 export interface AppOptions extends IngestDeps {
   readonly config: Pick<Config, 'CDSR_INBOUND_API_KEYS' | 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'>;
   /** Where pino writes (default stdout). */
   readonly logStream?: NodeJS.WritableStream;
   readonly fhirFetcher?: FhirFetcher;
+  /** The outbound stage, when this process submits (not in every test). */
+  readonly submitter?: Submitter;
 }
 
 const HL7_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7'];

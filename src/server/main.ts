@@ -9,6 +9,7 @@ import { SqliteStore } from '../store/sqlite.js';
 import { buildApp } from './app.js';
 import { MappingHolder } from './mappings.js';
 import { startMllp } from './mllp.js';
+import { startOutbound } from '../outbound/setup.js';
 
 export interface Running {
   readonly app: FastifyInstance;
@@ -33,9 +34,11 @@ export async function startServer(config: Config, opts: { logStream?: NodeJS.Wri
     validator: new CdsrValidator({ now: () => new Date(), valueSets: tables.valueSets, fieldLimits: tables.fieldLimits }),
     synchronous: config.CDSR_SQLITE_SYNCHRONOUS,
   });
+  const outbound = await startOutbound(config, store, tables, log);
   const app = await buildApp({
     config,
     store,
+    submitter: outbound.submitter,
     mappings,
     clock: () => new Date(),
     ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
@@ -55,11 +58,12 @@ export async function startServer(config: Config, opts: { logStream?: NodeJS.Wri
   app.addHook('onClose', async () => {
     mappings.close();
     if (mllp) await new Promise<void>((ok) => mllp.close(() => ok()));
+    await outbound.close();
     await store.close();
   });
   mappings.watch();
   log.info(
-    { event: 'started', url, mllpPort: config.CDSR_MLLP_PORT ?? null, dataDir: config.CDSR_DATA_DIR, mappings: config.CDSR_MAPPINGS_DIR, auth: config.CDSR_INBOUND_API_KEYS.length > 0 },
+    { event: 'started', url, nrdr: outbound.target, mllpPort: config.CDSR_MLLP_PORT ?? null, dataDir: config.CDSR_DATA_DIR, mappings: config.CDSR_MAPPINGS_DIR, auth: config.CDSR_INBOUND_API_KEYS.length > 0 },
     'cdsr-adapter listening',
   );
   return { app, url, close: () => app.close() };

@@ -2,14 +2,35 @@
 import type { FastifyInstance } from 'fastify';
 import { encounterKey } from '../mapping/merge.js';
 import { RECORD_STATES, type RecordState } from '../store/evaluate.js';
-import type { MessageStatus } from '../store/store.js';
+import type { MessageStatus, OutboundStatus, TransactionRow } from '../store/store.js';
+import type { Submitter } from '../outbound/submitter.js';
 import type { FhirDeps } from './fhir-routes.js';
 import { replayAll, replayOne } from './replay.js';
 
 const MESSAGE_STATUSES: readonly MessageStatus[] = ['applied', 'error', 'ignored', 'rejected', 'duplicate', 'pending'];
+const OUTBOUND: readonly OutboundStatus[] = ['created', 'posted', 'done', 'failed'];
+function summary(t: TransactionRow) {
+  const accepted = t.records.filter((r) => r.result === 'accepted').length;
+  const rejected = t.records.filter((r) => r.result === 'rejected').length;
+  return {
+    transactionId: t.transactionId,
+    facilityId: t.facilityId,
+    status: t.status,
+    nrdrStatus: t.nrdr?.Status ?? null,
+    encounters: t.body.Encounters?.length ?? 0,
+    consultations: t.records.length,
+    accepted,
+    rejected,
+    attempts: t.attempts,
+    lastError: t.lastError ?? null,
+    errorMsg: t.nrdr?.Error_Msg ?? null,
+    createdAt: t.createdAt,
+    updatedAt: t.updatedAt,
+  };
+}
 const limitOf = (q: { limit?: string }) => Math.min(Math.max(Number(q.limit ?? 100) || 100, 1), 1000);
 
-export function registerOpsRoutes(app: FastifyInstance, deps: FhirDeps): void {
+export function registerOpsRoutes(app: FastifyInstance, deps: FhirDeps & { submitter?: Submitter }): void {
   app.get<{ Querystring: { state?: string; limit?: string } }>('/api/records', async (req, reply) => {
     const state = req.query.state;
     if (state !== undefined && !(RECORD_STATES as readonly string[]).includes(state)) {
@@ -40,6 +61,23 @@ export function registerOpsRoutes(app: FastifyInstance, deps: FhirDeps): void {
     const status = await replayOne(deps, id);
     const after = await deps.store.message(id);
     return { id, status, problems: after?.problems ?? [] };
+  });
+
+  app.get<{ Querystring: { status?: string; limit?: string } }>('/api/transactions', async (req, reply) => {
+    const status = req.query.status;
+    if (status !== undefined && !OUTBOUND.includes(status as OutboundStatus)) return reply.code(400).send({ error: `status must be one of ${OUTBOUND.join(', ')}` });
+    const rows = await deps.store.transactions({ ...(status ? { status: status as OutboundStatus } : {}), limit: limitOf(req.query) });
+    return { transactions: rows.map(summary) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/transactions/:id', async (req, reply) => {
+    const t = await deps.store.transaction(req.params.id);
+    return t ? { ...summary(t), nrdr: t.nrdr ?? null, records: t.records } : reply.code(404).send({ error: 'no such transaction' });
+  });
+
+  app.post('/api/submit', async (_req, reply) => {
+    if (!deps.submitter) return reply.code(409).send({ error: 'this process does not submit' });
+    return deps.submitter.flush();
   });
 
   app.get('/api/subscriptions', async () => ({ subscriptions: await deps.store.subscriptions() }));

@@ -101,4 +101,25 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 3,
+    name: 'outbound: transaction records, attempts, NRDR results',
+    statements: [
+      `CREATE TABLE transaction_records (
+        transaction_id TEXT NOT NULL,
+        encounter_key TEXT NOT NULL,
+        consultation_key TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        result TEXT,
+        nrdr_problems TEXT,
+        PRIMARY KEY (transaction_id, encounter_key, consultation_key)
+      )`,
+      'ALTER TABLE transactions ADD COLUMN partner_id TEXT',
+      'ALTER TABLE transactions ADD COLUMN app_id TEXT',
+      'ALTER TABLE transactions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0',
+      'ALTER TABLE transactions ADD COLUMN last_error TEXT',
+      'ALTER TABLE consultations ADD COLUMN nrdr_problems TEXT',
+      'CREATE INDEX transactions_status ON transactions (status)',
+    ],
+  },
 ];

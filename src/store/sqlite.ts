@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Problem } from '../cdsr/problem.js';
 import type { CdsrValidator } from '../cdsr/validate.js';
+import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 import {
   applyRecord,
   type ConsultationState,
@@ -31,6 +32,10 @@ import type {
   RecordView,
   Store,
   SubscriptionView,
+  OutboundRecord,
+  OutboundStatus,
+  RecordResult,
+  TransactionRow,
 } from './store.js';
 import { StoreUnavailableError } from './store.js';
 
@@ -286,6 +291,7 @@ export class SqliteStore implements Store {
         state: str(c.state) as RecordState,
         missing: json<string[]>(c.missing, []),
         problems: json<Problem[]>(c.problems, []),
+        nrdrProblems: json<Problem[]>(c.nrdr_problems, []),
         fields: json<FieldMap>(c.fields, {}),
         cancelled: json<FieldValue | null>(c.cancelled, null)?.value === 'cancelled',
         ...(c.transaction_id ? { transactionId: str(c.transaction_id) } : {}),
@@ -372,6 +378,98 @@ export class SqliteStore implements Store {
         return { subscription: sub, received: got.size, reportedSince: since, missing, lastSeenAt: str(r.last_seen_at) };
       }),
     );
+  }
+
+  createTransaction(body: Transaction, records: readonly OutboundRecord[], at: Date): Promise<void> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        this.stmt(
+          `INSERT INTO transactions (transaction_id, facility_id, partner_id, app_id, status, created_at, updated_at, body, attempts)
+           VALUES (?, ?, ?, ?, 'created', ?, ?, ?, 0)`,
+        ).run(body.Transaction_ID, body.Facility_ID, body.PartnerID, body.AppID, at.toISOString(), at.toISOString(), JSON.stringify(body));
+        const rec = this.stmt('INSERT INTO transaction_records (transaction_id, encounter_key, consultation_key, content_hash) VALUES (?, ?, ?, ?)');
+        const mark = this.stmt(
+          `UPDATE consultations SET state = 'submitted', transaction_id = ?, submitted_hash = ?, nrdr_problems = NULL
+           WHERE encounter_key = ? AND consultation_key = ?`,
+        );
+        for (const r of records) {
+          rec.run(body.Transaction_ID, r.encounterKey, r.consultationKey, r.contentHash);
+          mark.run(body.Transaction_ID, r.contentHash, r.encounterKey, r.consultationKey);
+        }
+      })(),
+    );
+  }
+
+  updateTransaction(id: string, patch: { status: OutboundStatus; nrdr?: TransactionStatus; error?: string; attempted?: boolean }, at: Date): Promise<void> {
+    return this.guard(
+      () =>
+        void this.stmt(
+          `UPDATE transactions SET status = ?, updated_at = ?, nrdr_status = COALESCE(?, nrdr_status), last_error = ?,
+             attempts = attempts + ? WHERE transaction_id = ?`,
+        ).run(patch.status, at.toISOString(), patch.nrdr ? JSON.stringify(patch.nrdr) : null, patch.error ?? null, patch.attempted ? 1 : 0, id),
+    );
+  }
+
+  recordResults(id: string, results: readonly RecordResult[], at: Date): Promise<void> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const rec = this.stmt('UPDATE transaction_records SET result = ?, nrdr_problems = ? WHERE transaction_id = ? AND encounter_key = ? AND consultation_key = ?');
+        const cons = this.stmt(
+          `UPDATE consultations SET state = ?, nrdr_problems = ? WHERE encounter_key = ? AND consultation_key = ?
+           AND transaction_id = ? AND state = 'submitted' AND submitted_hash = ?`,
+        );
+        for (const r of results) {
+          const problems = JSON.stringify(r.problems);
+          rec.run(r.result, problems, id, r.encounterKey, r.consultationKey);
+          cons.run(r.result, problems, r.encounterKey, r.consultationKey, id, r.contentHash);
+        }
+        this.stmt('UPDATE transactions SET updated_at = ? WHERE transaction_id = ?').run(at.toISOString(), id);
+      })(),
+    );
+  }
+
+  transactions(filter: { status?: OutboundStatus; limit?: number }): Promise<TransactionRow[]> {
+    return this.guard(() => {
+      const rows = this.stmt('SELECT * FROM transactions WHERE (? IS NULL OR status = ?) ORDER BY created_at, transaction_id LIMIT ?').all(
+        filter.status ?? null,
+        filter.status ?? null,
+        filter.limit ?? 100,
+      ) as Row[];
+      return rows.map((r) => this.toTransaction(r));
+    });
+  }
+
+  transaction(id: string): Promise<TransactionRow | undefined> {
+    return this.guard(() => {
+      const r = this.stmt('SELECT * FROM transactions WHERE transaction_id = ?').get(id) as Row | undefined;
+      return r ? this.toTransaction(r) : undefined;
+    });
+  }
+
+  private toTransaction(r: Row): TransactionRow {
+    const id = str(r.transaction_id);
+    const records = (this.stmt('SELECT * FROM transaction_records WHERE transaction_id = ? ORDER BY encounter_key, consultation_key').all(id) as Row[]).map((x) => ({
+      encounterKey: str(x.encounter_key),
+      consultationKey: str(x.consultation_key),
+      contentHash: str(x.content_hash),
+      ...(x.result ? { result: str(x.result) as 'accepted' | 'rejected' } : {}),
+      problems: json<Problem[]>(x.nrdr_problems, []),
+    }));
+    const nrdr = json<TransactionStatus | null>(r.nrdr_status, null);
+    return {
+      transactionId: id,
+      facilityId: str(r.facility_id),
+      partnerId: str(r.partner_id),
+      appId: str(r.app_id),
+      status: str(r.status) as OutboundStatus,
+      createdAt: str(r.created_at),
+      updatedAt: str(r.updated_at),
+      attempts: Number(r.attempts),
+      ...(r.last_error ? { lastError: str(r.last_error) } : {}),
+      ...(nrdr ? { nrdr } : {}),
+      body: json<Transaction>(r.body, {} as Transaction),
+      records,
+    };
   }
 
   ping(): Promise<void> {

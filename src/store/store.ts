@@ -2,7 +2,7 @@
 // transactions. SQLite (sqlite.ts) implements it; a PostgreSQL implementation follows the same
 // contract and the same shared test suite (store.suite.ts).
 import type { Problem } from '../cdsr/problem.js';
-import type { Encounter } from '../cdsr/schema.js';
+import type { Encounter, Transaction, TransactionStatus } from '../cdsr/schema.js';
 import type { FieldMap } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { RecordState } from './evaluate.js';
@@ -46,6 +46,8 @@ export interface ConsultationRow {
   readonly state: RecordState;
   readonly missing: string[];
   readonly problems: Problem[];
+  /** What NRDR said when it rejected the record. */
+  readonly nrdrProblems: Problem[];
   readonly fields: FieldMap;
   readonly cancelled: boolean;
   readonly transactionId?: string;
@@ -80,6 +82,37 @@ export interface SubscriptionView {
   readonly lastSeenAt: string;
 }
 
+/** created: stored, not yet accepted by NRDR (re-POSTed after a crash); posted: NRDR took it,
+ * polling; done: a final NRDR status; failed: NRDR refused the POST (400/403). */
+export type OutboundStatus = 'created' | 'posted' | 'done' | 'failed';
+
+export interface OutboundRecord {
+  readonly encounterKey: string;
+  readonly consultationKey: string;
+  readonly contentHash: string;
+}
+
+export interface TransactionRow {
+  readonly transactionId: string;
+  readonly facilityId: string;
+  readonly partnerId: string;
+  readonly appId: string;
+  readonly status: OutboundStatus;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly attempts: number;
+  readonly lastError?: string;
+  /** NRDR's last status answer. */
+  readonly nrdr?: TransactionStatus;
+  readonly body: Transaction;
+  readonly records: (OutboundRecord & { readonly result?: 'accepted' | 'rejected'; readonly problems: Problem[] })[];
+}
+
+export interface RecordResult extends OutboundRecord {
+  readonly result: 'accepted' | 'rejected';
+  readonly problems: Problem[];
+}
+
 export interface Store {
   /** Stores a message and its mapping outcome, merging a mapped record, in one transaction. */
   ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult>;
@@ -97,6 +130,13 @@ export interface Store {
   /** Records the event numbers a subscription notification carried. */
   recordEvents(subscription: string, eventNumbers: readonly number[], reportedSince: number | undefined, at: Date): Promise<void>;
   subscriptions(): Promise<SubscriptionView[]>;
+  /** Stores a transaction about to be POSTed and marks its records submitted, in one transaction. */
+  createTransaction(body: Transaction, records: readonly OutboundRecord[], at: Date): Promise<void>;
+  updateTransaction(id: string, patch: { status: OutboundStatus; nrdr?: TransactionStatus; error?: string; attempted?: boolean }, at: Date): Promise<void>;
+  /** NRDR's verdict per record; a record changed since it was sent keeps its new state. */
+  recordResults(id: string, results: readonly RecordResult[], at: Date): Promise<void>;
+  transactions(filter: { status?: OutboundStatus; limit?: number }): Promise<TransactionRow[]>;
+  transaction(id: string): Promise<TransactionRow | undefined>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

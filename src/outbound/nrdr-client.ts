@@ -1,0 +1,119 @@
+// The NRDR CDSR API client (seed spec §4): POST a transaction, GET its status. 401 → one fresh
+// token and again; network errors, timeouts, 5xx and 429 → exponential backoff with jitter, a
+// bounded number of times; 400 / 403 / 404 → no retry (the error is the answer).
+import axios, { type AxiosResponse } from 'axios';
+import { TransactionStatusSchema, WebServiceErrorSchema, type Transaction, type TransactionStatus } from '../cdsr/schema.js';
+import { TokenError, type TokenProvider } from './token.js';
+
+export interface RetryPolicy {
+  readonly maxAttempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+export interface NrdrClientOptions {
+  /** The transactions endpoint, e.g. https://nrdr9x.acr.org/NonPQRSapi/cdsr/transactions */
+  readonly baseUrl: string;
+  readonly tokens: TokenProvider;
+  readonly retry?: Partial<RetryPolicy>;
+  readonly timeoutMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly random?: () => number;
+}
+
+export type NrdrResult =
+  | { readonly ok: true; readonly status: TransactionStatus }
+  /** permanent: NRDR refused it (no retry helps); otherwise the retries ran out. */
+  | { readonly ok: false; readonly permanent: boolean; readonly httpStatus?: number; readonly code: string; readonly message: string };
+
+export class NrdrClient {
+  readonly stats = { requests: 0, retries: 0, tokenRefreshes: 0 };
+  private readonly retry: RetryPolicy;
+
+  constructor(private readonly opts: NrdrClientOptions) {
+    this.retry = { maxAttempts: 6, baseDelayMs: 200, maxDelayMs: 10_000, ...opts.retry };
+  }
+
+  postTransaction(tx: Transaction): Promise<NrdrResult> {
+    return this.call((token) =>
+      axios.post(this.opts.baseUrl, JSON.stringify(tx), {
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=utf-8' },
+        timeout: this.opts.timeoutMs ?? 30_000,
+        validateStatus: () => true,
+        transformResponse: (d: unknown) => d,
+      }),
+    );
+  }
+
+  getStatus(id: string, facilityId: string, partnerId: string, appId: string): Promise<NrdrResult> {
+    return this.call((token) =>
+      axios.get(this.opts.baseUrl, {
+        params: { id, facilityid: facilityId, partnerid: partnerId, appid: appId },
+        headers: { authorization: `Bearer ${token}` },
+        timeout: this.opts.timeoutMs ?? 30_000,
+        validateStatus: () => true,
+        transformResponse: (d: unknown) => d,
+      }),
+    );
+  }
+
+  private async call(send: (token: string) => Promise<AxiosResponse<unknown>>): Promise<NrdrResult> {
+    // 401s get a fresh token and another try without counting as failed attempts, a few times
+    let refreshesLeft = 3;
+    let last: NrdrResult = { ok: false, permanent: false, code: 'no_attempt', message: 'not sent' };
+    for (let attempt = 0; attempt < this.retry.maxAttempts; attempt++) {
+      if (attempt > 0 && last.code !== 'invalid_token' && last.code !== 'missing_token') {
+        this.stats.retries++;
+        const exp = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
+        await (this.opts.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms))))(exp / 2 + (this.opts.random ?? Math.random)() * (exp / 2));
+      }
+      let token: string;
+      try {
+        token = await this.opts.tokens.token();
+      } catch (e) {
+        last = { ok: false, permanent: false, code: 'token_error', message: e instanceof TokenError ? e.message : String(e) };
+        continue;
+      }
+      let r: AxiosResponse<unknown>;
+      try {
+        this.stats.requests++;
+        r = await send(token);
+      } catch (e) {
+        last = { ok: false, permanent: false, code: 'network_error', message: e instanceof Error ? e.message : String(e) };
+        continue;
+      }
+      const body = parseBody(r.data);
+      if (r.status === 200) {
+        const s = TransactionStatusSchema.safeParse(body);
+        if (s.success) return { ok: true, status: s.data };
+        last = { ok: false, permanent: false, code: 'bad_answer', message: 'NRDR answered 200 without a transaction status' };
+        continue;
+      }
+      const err = WebServiceErrorSchema.safeParse(body);
+      const code = err.success ? err.data.error_code : `http_${r.status}`;
+      const message = err.success ? err.data.error_description : `NRDR answered ${r.status}`;
+      if (r.status === 401) {
+        last = { ok: false, permanent: false, httpStatus: 401, code, message };
+        this.opts.tokens.invalidate(token);
+        this.stats.tokenRefreshes++;
+        if (refreshesLeft-- > 0) attempt--;
+        continue;
+      }
+      if (r.status === 429 || r.status >= 500) {
+        last = { ok: false, permanent: false, httpStatus: r.status, code, message };
+        continue;
+      }
+      return { ok: false, permanent: true, httpStatus: r.status, code, message };
+    }
+    return last;
+  }
+}
+
+function parseBody(data: unknown): unknown {
+  if (typeof data !== 'string') return data;
+  try {
+    return JSON.parse(data) as unknown;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,192 @@
+// Submission to NRDR: ready records → transactions per facility → POST → poll until a final
+// status → each record accepted or rejected with NRDR's codes. A transaction is stored (and its
+// records marked submitted) before it is POSTed, so one in flight when the process dies is sent
+// again under the same Transaction_ID at the next start, which NRDR treats as a resubmission.
+import { randomBytes } from 'node:crypto';
+import { parseErrorMsg } from '../cdsr/error-msg.js';
+import type { Problem } from '../cdsr/problem.js';
+import { FINAL_STATUSES, type Encounter, type Transaction, type TransactionStatus } from '../cdsr/schema.js';
+import type { OutboundRecord, RecordResult, Store, TransactionRow } from '../store/store.js';
+import { formatTransactionDateTime } from './batch.js';
+import type { NrdrClient, NrdrResult } from './nrdr-client.js';
+
+export interface SubmitterOptions {
+  readonly store: Store;
+  readonly client: NrdrClient;
+  readonly partnerId: string;
+  readonly appId: string;
+  readonly maxEncounters: number;
+  readonly clock: () => Date;
+  /** Wait between status polls of one transaction. */
+  readonly pollIntervalMs?: number;
+  /** Polls before a transaction is left for the next round. */
+  readonly maxPolls?: number;
+  readonly log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
+}
+
+export interface FlushResult {
+  readonly created: number;
+  readonly posted: number;
+  readonly final: number;
+  readonly accepted: number;
+  readonly rejected: number;
+  readonly pending: number;
+}
+
+
+export class Submitter {
+  private running: Promise<FlushResult> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: SubmitterOptions) {}
+
+  /** Transaction_ID: facility, time and a random part; at most 50 characters. */
+  private newId(facilityId: string): string {
+    const t = this.o.clock().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+    return `CDSR-${facilityId.slice(0, 20)}-${t}-${randomBytes(3).toString('hex')}`;
+  }
+
+  /** One round; concurrent calls share the round under way. */
+  flush(onProgress?: (done: number, total: number) => void): Promise<FlushResult> {
+    this.running ??= this.round(onProgress).finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  start(intervalSeconds: number): void {
+    const tick = () => {
+      this.flush()
+        .catch((e: unknown) => this.o.log?.warn({ event: 'submit_round_failed', error: e instanceof Error ? e.message : String(e) }, 'submission round failed; retried next round'))
+        .finally(() => {
+          this.timer = setTimeout(tick, intervalSeconds * 1000);
+        });
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  private async round(onProgress?: (done: number, total: number) => void): Promise<FlushResult> {
+    const counts = { created: 0, posted: 0, final: 0, accepted: 0, rejected: 0, pending: 0 };
+    await this.batchReady(counts);
+    const open = [...(await this.o.store.transactions({ status: 'created', limit: 10_000 })), ...(await this.o.store.transactions({ status: 'posted', limit: 10_000 }))];
+    let done = 0;
+    // transactions are independent: a few at a time
+    const queue = [...open];
+    const worker = async () => {
+      for (let t = queue.shift(); t; t = queue.shift()) {
+        await this.follow(t, counts);
+        onProgress?.(++done, open.length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(4, queue.length) }, worker));
+    return counts;
+  }
+
+  private async batchReady(counts: { created: number }): Promise<void> {
+    const ready = await this.o.store.wireEncounters('ready', 1_000_000);
+    // one encounter of the wire per encounter key, with all its ready consultations
+    const groups = new Map<string, { facilityId: string; partnerId: string; encounters: Map<string, { wire: Encounter; records: OutboundRecord[] }> }>();
+    for (const r of ready) {
+      const partnerId = r.partnerId ?? this.o.partnerId;
+      const g = groups.get(`${r.facilityId}|${partnerId}`) ?? { facilityId: r.facilityId, partnerId, encounters: new Map() };
+      const e = g.encounters.get(r.encounterKey);
+      const record = { encounterKey: r.encounterKey, consultationKey: r.consultationKey, contentHash: r.contentHash };
+      if (e) {
+        e.wire.Consultations.push(...r.wire.Consultations);
+        e.records.push(record);
+      } else g.encounters.set(r.encounterKey, { wire: { ...r.wire, Consultations: [...r.wire.Consultations] }, records: [record] });
+      groups.set(`${r.facilityId}|${partnerId}`, g);
+    }
+    for (const g of groups.values()) {
+      const list = [...g.encounters.values()];
+      for (let i = 0; i < list.length; i += this.o.maxEncounters) {
+        const chunk = list.slice(i, i + this.o.maxEncounters);
+        const body: Transaction = {
+          Transaction_ID: this.newId(g.facilityId),
+          Transaction_DateTime: formatTransactionDateTime(this.o.clock()),
+          Num_of_Encounters_Included: chunk.length,
+          Facility_ID: g.facilityId,
+          PartnerID: g.partnerId,
+          AppID: this.o.appId,
+          CDSR_File_Version_Num: '1.0',
+          Encounters: chunk.map((c) => c.wire),
+        };
+        await this.o.store.createTransaction(body, chunk.flatMap((c) => c.records), this.o.clock());
+        counts.created++;
+      }
+    }
+  }
+
+  private async follow(t: TransactionRow, counts: { posted: number; final: number; accepted: number; rejected: number; pending: number }): Promise<void> {
+    const now = () => this.o.clock();
+    let status: TransactionStatus | undefined = t.nrdr;
+    if (t.status === 'created') {
+      const r = await this.o.client.postTransaction(t.body);
+      if (!r.ok) {
+        if (r.permanent) {
+          const p = this.problem(r.code, r.message);
+          await this.o.store.updateTransaction(t.transactionId, { status: 'failed', error: `${r.code}: ${r.message}`, attempted: true }, now());
+          await this.o.store.recordResults(t.transactionId, t.records.map((x) => ({ ...x, result: 'rejected', problems: [p] })), now());
+          counts.rejected += t.records.length;
+          this.o.log?.warn({ event: 'transaction_refused', transactionId: t.transactionId, code: r.code }, 'NRDR refused the transaction');
+        } else {
+          await this.o.store.updateTransaction(t.transactionId, { status: 'created', error: `${r.code}: ${r.message}`, attempted: true }, now());
+          counts.pending++;
+        }
+        return;
+      }
+      status = r.status;
+      await this.o.store.updateTransaction(t.transactionId, { status: 'posted', nrdr: status, attempted: true }, now());
+      counts.posted++;
+    }
+    const interval = this.o.pollIntervalMs ?? 1000;
+    for (let i = 0; status === undefined || !FINAL_STATUSES.has(status.Status); i++) {
+      if (i >= (this.o.maxPolls ?? 60)) {
+        counts.pending++;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, interval));
+      const r: NrdrResult = await this.o.client.getStatus(t.transactionId, t.facilityId, t.partnerId, t.appId);
+      if (!r.ok) {
+        if (!r.permanent) continue; // the next poll may get through
+        this.o.log?.warn({ event: 'status_refused', transactionId: t.transactionId, code: r.code }, 'NRDR refused the status request');
+        counts.pending++;
+        return;
+      }
+      status = r.status;
+    }
+    const results = this.results(t, status);
+    await this.o.store.updateTransaction(t.transactionId, { status: 'done', nrdr: status }, now());
+    await this.o.store.recordResults(t.transactionId, results, now());
+    counts.final++;
+    for (const r of results) counts[r.result === 'accepted' ? 'accepted' : 'rejected']++;
+    this.o.log?.info({ event: 'transaction_final', transactionId: t.transactionId, status: status.Status, accepted: results.filter((r) => r.result === 'accepted').length }, 'NRDR transaction final');
+  }
+
+  /**
+   * NRDR's verdict per record. A ValidationFail or Failed transaction rejects every record with
+   * its Error_Msg; otherwise a record is rejected when an Exam_Errors entry names its encounter
+   * (Unique_Encounter_ID) or its consultation (Unique_Encounter_ID date time).
+   */
+  private results(t: TransactionRow, status: TransactionStatus): RecordResult[] {
+    const txProblems = parseErrorMsg(status.Error_Msg).map((m) => this.problem(m.code, m.message));
+    const byExam = new Map<string, Problem[]>();
+    for (const e of status.Exam_Errors) {
+      const key = (e.Exam_Unique_ID ?? '').trim();
+      byExam.set(key, [...(byExam.get(key) ?? []), ...parseErrorMsg(e.Error_Msg).map((m) => this.problem(m.code, m.message))]);
+    }
+    const whole = status.Status === 'ValidationFail' || status.Status === 'Failed';
+    return t.records.map((r) => {
+      const encounterId = r.encounterKey.slice(r.encounterKey.indexOf('|') + 1);
+      const mine = [...(byExam.get(encounterId) ?? []), ...(byExam.get(`${encounterId} ${r.consultationKey}`) ?? [])];
+      if (whole) return { ...r, result: 'rejected' as const, problems: [...txProblems, ...mine, ...(byExam.get('') ?? [])] };
+      return mine.length > 0 ? { ...r, result: 'rejected' as const, problems: mine } : { ...r, result: 'accepted' as const, problems: [] };
+    });
+  }
+
+  private problem(code: string, message: string): Problem {
+    return { code: code as Problem['code'], message, severity: 'error', scope: 'consultation', path: '' };
+  }
+}

@@ -1,0 +1,210 @@
+// The NRDR sandbox: the CDSR transactions API and an ACR Connect-style OAuth2 token endpoint on
+// loopback, with the routes, status codes, error bodies and status progression of the seed
+// spec, and switches for the faults a site must survive (5xx, delays, short-lived tokens,
+// dropped connections).
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { SignJWT, jwtVerify } from 'jose';
+import { Registry, type RegistryOptions } from './registry.js';
+
+export const SANDBOX_PATH = '/NonPQRSapi/cdsr/transactions';
+export const SANDBOX_TOKEN_PATH = '/connect/token';
+
+export interface SandboxClient {
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly partnerId: string;
+}
+
+export interface Faults {
+  /** Share of API requests answered 503 (0..1). */
+  failRate: number;
+  /** Share of API requests whose connection is dropped without an answer (0..1). */
+  dropRate: number;
+  /** Added to every API answer. */
+  delayMs: number;
+  /** Lifetime of issued access tokens. */
+  tokenTtlSeconds: number;
+  /** Time between status stages (Received → Validation… → Loading → final). */
+  stepMs: number;
+  /** A token is refused (invalid_token) after this many uses; 0 = never. */
+  tokenMaxUses: number;
+}
+
+export interface SandboxOptions extends Omit<RegistryOptions, 'clock'> {
+  readonly clients?: readonly SandboxClient[];
+  readonly faults?: Partial<Faults>;
+  readonly clock?: () => Date;
+  /** Seed of the fault dice, for repeatable runs. */
+  readonly seed?: number;
+}
+
+export const DEFAULT_CLIENT: SandboxClient = { clientId: 'sandbox-client', clientSecret: 'sandbox-secret', partnerId: '10000' };
+
+export interface Sandbox {
+  readonly app: FastifyInstance;
+  readonly registry: Registry;
+  readonly faults: Faults;
+  /** Counters of what was asked, for tests. */
+  readonly counts: { posts: number; gets: number; tokens: number; failed: number; dropped: number; unauthorized: number };
+}
+
+function errorBody(code: string, description: string) {
+  return { error_code: code, error_description: description };
+}
+
+// mulberry32: a small seeded generator, so that fault runs can be repeated
+function dice(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
+  const clock = opts.clock ?? (() => new Date());
+  const registry = new Registry({ ...opts, clock });
+  const faults: Faults = { failRate: 0, dropRate: 0, delayMs: 0, tokenTtlSeconds: 3600, stepMs: 200, tokenMaxUses: 0, ...opts.faults };
+  const uses = new Map<string, number>();
+  const clients = opts.clients ?? [DEFAULT_CLIENT];
+  const secret = randomBytes(32);
+  const refreshTokens = new Map<string, SandboxClient>();
+  const roll = dice(opts.seed ?? 1);
+  const counts = { posts: 0, gets: 0, tokens: 0, failed: 0, dropped: 0, unauthorized: 0 };
+  const app = Fastify({ logger: false });
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  const issue = async (client: SandboxClient) => {
+    counts.tokens++;
+    const now = Math.floor(clock().getTime() / 1000);
+    const token = await new SignJWT({ client_id: client.clientId, partner: client.partnerId, scope: ['openid', 'cdsr'] })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setIssuer('nrdr-sandbox')
+      .setSubject(client.clientId)
+      .setIssuedAt(now)
+      .setNotBefore(now - 5)
+      .setExpirationTime(now + faults.tokenTtlSeconds)
+      .sign(secret);
+    const refresh = randomBytes(24).toString('base64url');
+    refreshTokens.set(refresh, client);
+    return { access_token: token, token_type: 'Bearer', expires_in: faults.tokenTtlSeconds, refresh_token: refresh, scope: 'openid cdsr' };
+  };
+
+  app.post(SANDBOX_TOKEN_PATH, async (req, reply) => {
+    const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
+    let id = form.get('client_id') ?? '';
+    let sec = form.get('client_secret') ?? '';
+    const basic = req.headers.authorization;
+    if (typeof basic === 'string' && basic.startsWith('Basic ')) {
+      const [u = '', p = ''] = Buffer.from(basic.slice(6), 'base64').toString('utf8').split(':');
+      id = decodeURIComponent(u);
+      sec = decodeURIComponent(p);
+    }
+    const grant = form.get('grant_type');
+    if (grant === 'client_credentials') {
+      const c = clients.find((x) => x.clientId === id && x.clientSecret === sec);
+      if (!c) return reply.code(401).send({ error: 'invalid_client' });
+      return issue(c);
+    }
+    if (grant === 'refresh_token') {
+      const c = refreshTokens.get(form.get('refresh_token') ?? '');
+      if (!c) return reply.code(400).send({ error: 'invalid_grant' });
+      return issue(c);
+    }
+    return reply.code(400).send({ error: 'unsupported_grant_type' });
+  });
+
+  /** Applies the fault switches; true when the request is already answered (or dropped). */
+  const misbehave = async (req: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+    if (faults.delayMs > 0) await new Promise((r) => setTimeout(r, faults.delayMs));
+    const r = roll();
+    if (r < faults.dropRate) {
+      counts.dropped++;
+      req.raw.socket.destroy();
+      await reply.hijack();
+      return true;
+    }
+    if (r < faults.dropRate + faults.failRate) {
+      counts.failed++;
+      await reply.code(503).send(errorBody('server_error', 'The service is temporarily unavailable'));
+      return true;
+    }
+    return false;
+  };
+
+  const authorize = async (req: FastifyRequest, reply: FastifyReply): Promise<string | undefined> => {
+    const h = req.headers.authorization;
+    if (typeof h !== 'string' || !h.startsWith('Bearer ') || h.slice(7).trim() === '') {
+      counts.unauthorized++;
+      await reply.code(401).send(errorBody('missing_token', 'Token is not provided in the request header'));
+      return undefined;
+    }
+    try {
+      const token = h.slice(7).trim();
+      const { payload } = await jwtVerify(token, secret, { issuer: 'nrdr-sandbox', currentDate: clock() });
+      const n = (uses.get(token) ?? 0) + 1;
+      uses.set(token, n);
+      if (faults.tokenMaxUses > 0 && n > faults.tokenMaxUses) throw new Error('used up');
+      return typeof payload.partner === 'string' ? payload.partner : '';
+    } catch {
+      counts.unauthorized++;
+      await reply.code(401).send(errorBody('invalid_token', 'Token is invalid or expired'));
+      return undefined;
+    }
+  };
+
+  app.post(SANDBOX_PATH, async (req, reply) => {
+    counts.posts++;
+    if (await misbehave(req, reply)) return reply;
+    const partner = await authorize(req, reply);
+    if (partner === undefined) return reply;
+    let body: unknown;
+    try {
+      body = JSON.parse(typeof req.body === 'string' ? req.body : '');
+    } catch {
+      return reply.code(400).send(errorBody('data_error', "Transaction data is missing or doesn't have valid JSON representation"));
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      return reply.code(400).send(errorBody('data_error', "Transaction data is missing or doesn't have valid JSON representation"));
+    }
+    const facility = (body as { Facility_ID?: unknown }).Facility_ID;
+    const bodyPartner = (body as { PartnerID?: unknown }).PartnerID;
+    if (bodyPartner !== undefined && String(bodyPartner as string) !== partner) {
+      return reply.code(403).send(errorBody('no_permission', `Authenticated user doesn't have permissions to upload transaction data for facility ${String(facility as string)}`));
+    }
+    const t = registry.submit(body);
+    return registry.status(t, faults.stepMs);
+  });
+
+  app.get<{ Querystring: Record<string, string | undefined> }>(SANDBOX_PATH, async (req, reply) => {
+    counts.gets++;
+    if (await misbehave(req, reply)) return reply;
+    if ((await authorize(req, reply)) === undefined) return reply;
+    const id = req.query.id;
+    if (id === undefined || id === '') return reply.code(400).send(errorBody('missing_param', 'Missing transaction ID parameter'));
+    const t = registry.transactions.get(id);
+    if (!t || (req.query.facilityid !== undefined && req.query.facilityid !== t.facilityId)) {
+      return reply.code(404).send(errorBody('invalid_param', `Transaction ${id} does not exist`));
+    }
+    return registry.status(t, faults.stepMs);
+  });
+
+  // For rehearsal and tests: what the registry holds, and the fault switches.
+  app.get('/sandbox/registry', async () => ({
+    encounters: Object.fromEntries([...registry.encounters].map(([k, e]) => [k, { ...e.fields, Consultations: Object.fromEntries(e.consultations) }])),
+    transactions: [...registry.transactions.values()].map((t) => ({ id: t.id, facilityId: t.facilityId, final: t.final, submissions: t.submissions })),
+    counts,
+  }));
+  app.post<{ Body: string }>('/sandbox/faults', async (req) => {
+    const patch = JSON.parse(typeof req.body === 'string' && req.body !== '' ? req.body : '{}') as Partial<Faults>;
+    Object.assign(faults, patch);
+    return faults;
+  });
+
+  return { app, registry, faults, counts };
+}
