@@ -5,6 +5,7 @@ import { loadConfig, nrdrIds } from './config.js';
 import { runValidate, type CliIo } from './cli/validate.js';
 import { runCheckMappings, runMap } from './cli/map.js';
 import { runReplay, runServe } from './cli/serve.js';
+import { runSandbox, runStatus, runSubmit } from './cli/outbound.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -81,6 +82,49 @@ export function buildProgram(): Command {
     .option('--status <status>', 'error (default) or pending', 'error')
     .action(async (opts: { status: string }) => {
       process.exitCode = await runReplay(loadConfig(), opts.status, stdio(loadConfig().CDSR_MAPPINGS_DIR, process.stderr.isTTY === true));
+    });
+
+  const list = (v: string, prev: string[] = []) => [...prev, v];
+  const rate = (v: string) => {
+    const n = Number(v);
+    if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('must be a number from 0 to 1');
+    return n;
+  };
+  program
+    .command('sandbox')
+    .description('run the NRDR sandbox: the CDSR transactions API and a token endpoint on loopback, for rehearsing certification')
+    .option('--port <port>', 'port', positiveInt, 8790)
+    .option('--facility <id>', 'a registered and accepted Facility_ID (repeatable; default: 100000, facilities.csv, CDSR_DEFAULT_FACILITY_ID)', list)
+    .option('--not-accepted <id>', 'registered but not accepted (CD2054; repeatable)', list)
+    .option('--unauthorized <id>', 'the partner is not authorised for this facility (CD1012; repeatable)', list)
+    .option('--fail-rate <r>', 'share of API requests answered 503', rate)
+    .option('--drop-rate <r>', 'share of API requests whose connection is dropped', rate)
+    .option('--delay-ms <ms>', 'added to every API answer', positiveInt)
+    .option('--token-ttl <s>', 'access token lifetime in seconds', positiveInt)
+    .option('--token-max-uses <n>', 'refuse a token after this many uses', positiveInt)
+    .option('--step-ms <ms>', 'time between transaction status stages', positiveInt)
+    .action(async (opts: Parameters<typeof runSandbox>[1]) => {
+      const config = loadConfig();
+      process.exitCode = await runSandbox(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
+    });
+
+  program
+    .command('submit')
+    .description('ask the running service to submit ready records to NRDR now, and wait for the result')
+    .option('--url <url>', 'the service (default: http://$HOST:$PORT)')
+    .action(async (opts: { url?: string }) => {
+      const config = loadConfig();
+      process.exitCode = await runSubmit(config, opts, stdio(config.CDSR_MAPPINGS_DIR, process.stderr.isTTY === true));
+    });
+
+  program
+    .command('status')
+    .description('transactions sent to NRDR, or one with the verdict on each record')
+    .argument('[transactionId]')
+    .option('--url <url>', 'the service (default: http://$HOST:$PORT)')
+    .action(async (id: string | undefined, opts: { url?: string }) => {
+      const config = loadConfig();
+      process.exitCode = await runStatus(config, id, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
   return program;

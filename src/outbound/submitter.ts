@@ -87,10 +87,11 @@ export class Submitter {
   private async batchReady(counts: { created: number }): Promise<void> {
     const ready = await this.o.store.wireEncounters('ready', 1_000_000);
     // one encounter of the wire per encounter key, with all its ready consultations
-    const groups = new Map<string, { facilityId: string; partnerId: string; encounters: Map<string, { wire: Encounter; records: OutboundRecord[] }> }>();
+    type Group = { facilityId: string; partnerId: string; encounters: Map<string, { wire: Encounter; records: OutboundRecord[] }> };
+    const groups = new Map<string, Group>();
     for (const r of ready) {
       const partnerId = r.partnerId ?? this.o.partnerId;
-      const g = groups.get(`${r.facilityId}|${partnerId}`) ?? { facilityId: r.facilityId, partnerId, encounters: new Map() };
+      const g: Group = groups.get(`${r.facilityId}|${partnerId}`) ?? { facilityId: r.facilityId, partnerId, encounters: new Map<string, { wire: Encounter; records: OutboundRecord[] }>() };
       const e = g.encounters.get(r.encounterKey);
       const record = { encounterKey: r.encounterKey, consultationKey: r.consultationKey, contentHash: r.contentHash };
       if (e) {

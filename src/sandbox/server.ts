@@ -65,7 +65,7 @@ function dice(seed: number): () => number {
   };
 }
 
-export async function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
+export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const clock = opts.clock ?? (() => new Date());
   const registry = new Registry({ ...opts, clock });
   const faults: Faults = { failRate: 0, dropRate: 0, delayMs: 0, tokenTtlSeconds: 3600, stepMs: 200, tokenMaxUses: 0, ...opts.faults };
@@ -172,10 +172,11 @@ export async function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       return reply.code(400).send(errorBody('data_error', "Transaction data is missing or doesn't have valid JSON representation"));
     }
-    const facility = (body as { Facility_ID?: unknown }).Facility_ID;
+    const text = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : '');
+    const facility = text((body as { Facility_ID?: unknown }).Facility_ID);
     const bodyPartner = (body as { PartnerID?: unknown }).PartnerID;
-    if (bodyPartner !== undefined && String(bodyPartner as string) !== partner) {
-      return reply.code(403).send(errorBody('no_permission', `Authenticated user doesn't have permissions to upload transaction data for facility ${String(facility as string)}`));
+    if (bodyPartner !== undefined && text(bodyPartner) !== partner) {
+      return reply.code(403).send(errorBody('no_permission', `Authenticated user doesn't have permissions to upload transaction data for facility ${facility}`));
     }
     const t = registry.submit(body);
     return registry.status(t, faults.stepMs);
@@ -195,16 +196,16 @@ export async function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
   });
 
   // For rehearsal and tests: what the registry holds, and the fault switches.
-  app.get('/sandbox/registry', async () => ({
+  app.get('/sandbox/registry', () => ({
     encounters: Object.fromEntries([...registry.encounters].map(([k, e]) => [k, { ...e.fields, Consultations: Object.fromEntries(e.consultations) }])),
     transactions: [...registry.transactions.values()].map((t) => ({ id: t.id, facilityId: t.facilityId, final: t.final, submissions: t.submissions })),
     counts,
   }));
-  app.post<{ Body: string }>('/sandbox/faults', async (req) => {
+  app.post<{ Body: string }>('/sandbox/faults', (req) => {
     const patch = JSON.parse(typeof req.body === 'string' && req.body !== '' ? req.body : '{}') as Partial<Faults>;
     Object.assign(faults, patch);
     return faults;
   });
 
-  return { app, registry, faults, counts };
+  return Promise.resolve({ app, registry, faults, counts });
 }

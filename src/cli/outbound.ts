@@ -1,0 +1,134 @@
+// `cdsr-adapter sandbox`, `submit` and `status`.
+import { nrdrIds, type Config } from '../config.js';
+import { loadMappings } from '../mapping/load.js';
+import { sandboxFacilities } from '../outbound/setup.js';
+import { buildSandbox, DEFAULT_CLIENT, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Faults } from '../sandbox/server.js';
+import { renderTable } from './table.js';
+import type { CliIo } from './validate.js';
+import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE, resolveMappingsDir } from './validate.js';
+
+export interface SandboxCliOptions {
+  readonly port: number;
+  readonly facility?: string[];
+  readonly notAccepted?: string[];
+  readonly unauthorized?: string[];
+  readonly failRate?: number;
+  readonly dropRate?: number;
+  readonly delayMs?: number;
+  readonly tokenTtl?: number;
+  readonly tokenMaxUses?: number;
+  readonly stepMs?: number;
+}
+
+export async function runSandbox(config: Config, o: SandboxCliOptions, io: CliIo): Promise<number> {
+  const tables = loadMappings(resolveMappingsDir(config.CDSR_MAPPINGS_DIR)).tables;
+  const facilities = o.facility ?? (tables ? sandboxFacilities(tables, config.CDSR_DEFAULT_FACILITY_ID) : ['100000']);
+  const { partnerId, appId } = nrdrIds(config);
+  const faults: Partial<Faults> = {
+    ...(o.failRate !== undefined ? { failRate: o.failRate } : {}),
+    ...(o.dropRate !== undefined ? { dropRate: o.dropRate } : {}),
+    ...(o.delayMs !== undefined ? { delayMs: o.delayMs } : {}),
+    ...(o.tokenTtl !== undefined ? { tokenTtlSeconds: o.tokenTtl } : {}),
+    ...(o.tokenMaxUses !== undefined ? { tokenMaxUses: o.tokenMaxUses } : {}),
+    ...(o.stepMs !== undefined ? { stepMs: o.stepMs } : {}),
+  };
+  const sandbox = await buildSandbox({
+    facilities: facilities.filter((f) => !(o.notAccepted ?? []).includes(f)),
+    notAccepted: o.notAccepted ?? [],
+    unauthorizedFacilities: o.unauthorized ?? [],
+    partners: { [partnerId]: [appId] },
+    clients: [{ ...DEFAULT_CLIENT, partnerId }],
+    ...(tables ? { valueSets: tables.valueSets } : {}),
+    faults,
+  });
+  const url = await sandbox.app.listen({ port: o.port, host: '127.0.0.1' });
+  io.out(
+    [
+      `NRDR sandbox (not ACR) listening on ${url}`,
+      `  NRDR_BASE_URL=${url}${SANDBOX_PATH}`,
+      `  ACR_TOKEN_URL=${url}${SANDBOX_TOKEN_PATH}  ACR_CLIENT_ID=${DEFAULT_CLIENT.clientId}  ACR_CLIENT_SECRET=${DEFAULT_CLIENT.clientSecret}`,
+      `  NRDR_PARTNER_ID=${partnerId}  NRDR_APP_ID=${appId}`,
+      `  registered facilities: ${facilities.join(', ')}${o.notAccepted?.length ? `; not accepted: ${o.notAccepted.join(', ')}` : ''}${o.unauthorized?.length ? `; partner not authorised: ${o.unauthorized.join(', ')}` : ''}`,
+      `  faults: ${JSON.stringify(sandbox.faults)} (change at run time: POST ${url}/sandbox/faults)`,
+      `  what it holds: GET ${url}/sandbox/registry`,
+      '',
+    ].join('\n'),
+  );
+  return new Promise<number>(() => undefined);
+}
+
+function serverUrl(config: Config, url?: string): string {
+  return url ?? `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
+}
+
+function headers(config: Config): Record<string, string> {
+  const key = config.CDSR_INBOUND_API_KEYS[0];
+  return key !== undefined ? { authorization: `Bearer ${key}` } : {};
+}
+
+export async function runSubmit(config: Config, o: { url?: string }, io: CliIo): Promise<number> {
+  const base = serverUrl(config, o.url);
+  const started = Date.now();
+  const spinner = io.progress ? setInterval(() => io.err(`\rsubmitting… ${((Date.now() - started) / 1000).toFixed(0)} s`), 250) : undefined;
+  try {
+    const r = await fetch(`${base}/api/submit`, { method: 'POST', headers: headers(config) });
+    if (!r.ok) {
+      io.err(`cdsr-adapter: ${base} answered ${r.status}: ${await r.text()}\n`);
+      return EXIT_UNREADABLE;
+    }
+    const x = (await r.json()) as { created: number; posted: number; final: number; accepted: number; rejected: number; pending: number };
+    if (spinner) io.err('\n');
+    io.out(`${x.created} transaction(s) created, ${x.posted} posted, ${x.final} final: ${x.accepted} record(s) accepted, ${x.rejected} rejected, ${x.pending} transaction(s) still pending\n`);
+    return x.rejected > 0 ? EXIT_PROBLEMS : EXIT_OK;
+  } catch (e) {
+    io.err(`cdsr-adapter: the service at ${base} cannot be reached (${e instanceof Error ? e.message : String(e)}); is it running?\n`);
+    return EXIT_UNREADABLE;
+  } finally {
+    if (spinner) clearInterval(spinner);
+  }
+}
+
+interface TxSummary {
+  transactionId: string;
+  facilityId: string;
+  status: string;
+  nrdrStatus: string | null;
+  consultations: number;
+  accepted: number;
+  rejected: number;
+  errorMsg: string | null;
+  lastError: string | null;
+}
+
+export async function runStatus(config: Config, id: string | undefined, o: { url?: string }, io: CliIo): Promise<number> {
+  const base = serverUrl(config, o.url);
+  try {
+    if (id === undefined) {
+      const r = (await (await fetch(`${base}/api/transactions?limit=1000`, { headers: headers(config) })).json()) as { transactions: TxSummary[] };
+      io.out(
+        renderTable(
+          ['TRANSACTION', 'FACILITY', 'STATE', 'NRDR STATUS', 'RECORDS', 'ACCEPTED', 'REJECTED', 'ERROR'],
+          r.transactions.map((t) => [t.transactionId, t.facilityId, t.status, t.nrdrStatus ?? '', String(t.consultations), String(t.accepted), String(t.rejected), t.errorMsg || t.lastError || '']),
+        ),
+      );
+      return EXIT_OK;
+    }
+    const res = await fetch(`${base}/api/transactions/${encodeURIComponent(id)}`, { headers: headers(config) });
+    if (res.status === 404) {
+      io.err(`cdsr-adapter: no transaction ${id}\n`);
+      return EXIT_PROBLEMS;
+    }
+    const t = (await res.json()) as TxSummary & { records: { encounterKey: string; consultationKey: string; result?: string; problems: { code: string; message: string }[] }[] };
+    io.out(`${t.transactionId}  facility ${t.facilityId}  ${t.status}  NRDR: ${t.nrdrStatus ?? '-'}${t.errorMsg ? `  ${t.errorMsg}` : ''}\n`);
+    io.out(
+      renderTable(
+        ['ENCOUNTER', 'CONSULTATION', 'RESULT', 'NRDR'],
+        t.records.map((r) => [r.encounterKey.slice(r.encounterKey.indexOf('|') + 1), r.consultationKey, r.result ?? 'pending', r.problems.map((p) => `${p.code}:${p.message}`).join(' | ')]),
+      ),
+    );
+    return t.rejected > 0 ? EXIT_PROBLEMS : EXIT_OK;
+  } catch (e) {
+    io.err(`cdsr-adapter: the service at ${base} cannot be reached (${e instanceof Error ? e.message : String(e)}); is it running?\n`);
+    return EXIT_UNREADABLE;
+  }
+}
