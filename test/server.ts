@@ -4,6 +4,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { createServer } from 'node:net';
 import { CdsrValidator } from '../src/cdsr/validate.js';
 import { buildApp } from '../src/server/app.js';
 import type { FhirFetcher } from '../src/server/fhir-routes.js';
@@ -68,3 +69,14 @@ export async function postHl7(url: string, body: string, headers: Record<string,
 }
 
 export const lines = (ack: string): string[] => ack.split('\r').filter((l) => l !== '');
+
+/** A port nothing listens on right now (for child processes that need a fixed one). */
+export function freePort(): Promise<number> {
+  return new Promise((ok) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => ok(p));
+    });
+  });
+}

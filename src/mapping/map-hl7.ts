@@ -1,7 +1,7 @@
 // Maps one ER7 message through hl7v2.yaml.
 import type { Problem } from '../cdsr/problem.js';
 import type { Hl7Message } from '../hl7v2/message.js';
-import { parseHl7 } from '../hl7v2/parse.js';
+import { parseHl7, type Hl7ParseError } from '../hl7v2/parse.js';
 import { runTable } from './engine.js';
 import type { MappingTables } from './load.js';
 import type { MapOutcome } from './outcome.js';
@@ -10,20 +10,22 @@ export interface MapOptions {
   readonly defaultFacilityId?: string;
 }
 
+/** The outcome for text that is not an HL7 message. */
+export function invalidHl7(error: Hl7ParseError): MapOutcome {
+  const p: Problem = {
+    code: 'HL7_INVALID',
+    message: error.message,
+    severity: 'error',
+    scope: 'file',
+    path: '',
+    ...(error.line !== undefined ? { line: error.line } : {}),
+  };
+  return { disposition: 'invalid', problems: [p] };
+}
+
 export function mapHl7Text(raw: string, tables: MappingTables, opts: MapOptions = {}): MapOutcome {
   const parsed = parseHl7(raw);
-  if (!parsed.ok) {
-    const p: Problem = {
-      code: 'HL7_INVALID',
-      message: parsed.error.message,
-      severity: 'error',
-      scope: 'file',
-      path: '',
-      ...(parsed.error.line !== undefined ? { line: parsed.error.line } : {}),
-    };
-    return { disposition: 'invalid', problems: [p] };
-  }
-  return mapHl7Message(parsed.message, tables, opts);
+  return parsed.ok ? mapHl7Message(parsed.message, tables, opts) : invalidHl7(parsed.error);
 }
 
 export function mapHl7Message(message: Hl7Message, tables: MappingTables, opts: MapOptions = {}): MapOutcome {

@@ -5,11 +5,11 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { REPO_ROOT } from '../../test/helpers.js';
+import { freePort } from '../../test/server.js';
 
 const TOTAL = 2000;
 const KILL_AFTER = 700;
@@ -25,15 +25,6 @@ function message(i: number): string {
     .replaceAll('20261102093015', ts);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((ok) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => ok(p));
-    });
-  });
-}
 
 function start(dataDir: string, port: number): ChildProcess {
   return spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'serve'], {

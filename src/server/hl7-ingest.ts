@@ -4,7 +4,7 @@
 import type { Problem } from '../cdsr/problem.js';
 import { buildAck, type AckCode } from '../hl7v2/ack.js';
 import { parseHl7 } from '../hl7v2/parse.js';
-import { mapHl7Message } from '../mapping/map-hl7.js';
+import { invalidHl7, mapHl7Message } from '../mapping/map-hl7.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { MappingHolder } from './mappings.js';
 import { StoreUnavailableError, type MessageStatus, type Store } from '../store/store.js';
@@ -39,19 +39,7 @@ export async function ingestHl7(deps: IngestDeps, raw: string, contentType: stri
   const message = parsed.ok ? parsed.message : undefined;
   const outcome: MapOutcome = parsed.ok
     ? mapHl7Message(parsed.message, deps.mappings.current, deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {})
-    : {
-        disposition: 'invalid',
-        problems: [
-          {
-            code: 'HL7_INVALID',
-            message: parsed.error.message,
-            severity: 'error',
-            scope: 'file',
-            path: '',
-            ...(parsed.error.line !== undefined ? { line: parsed.error.line } : {}),
-          },
-        ],
-      };
+    : invalidHl7(parsed.error);
   const meta = {
     channel: 'hl7v2' as const,
     sender: message ? `${message.sendingApplication}^${message.sendingFacility}` : '',
