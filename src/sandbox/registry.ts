@@ -88,7 +88,8 @@ export class Registry {
     }
     if (txProblems.length > 0) {
       const t: StoredTransaction = { ...base, final: 'ValidationFail', validated: false, errorMsg: msgOf(txProblems), examErrors: [], examsInError: exams };
-      this.transactions.set(id, t);
+      // an id another facility or partner owns stays theirs: the refusal is answered, not stored
+      if (!txProblems.some((p) => p.code === 'CD2014')) this.transactions.set(id, t);
       return t;
     }
     const examErrors: { Exam_Unique_ID: string; Error_Msg: string }[] = [];
