@@ -27,6 +27,19 @@ process.stdout.write(
 );
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+
+// backfill: stored consultations batched, validated and "submitted" in one round (child process: peak RSS)
+{
+  const n = Number(process.env.BENCH_BACKFILL ?? 100_000);
+  const r = spawnSync(process.execPath, [join(here, 'backfill.js'), String(n)], { encoding: 'utf8' });
+  const m = r.status === 0 ? (JSON.parse(r.stdout) as { n: number; ingestS: number; flushS: number; transactions: number; accepted: number; peakRssMb: number }) : undefined;
+  process.stdout.write(
+    renderTable(
+      ['BACKFILL (BENCH_BACKFILL)', 'CONSULTATIONS', 'STORE (S)', 'BATCH+VALIDATE+SUBMIT (S)', 'TRANSACTIONS', 'PEAK RSS'],
+      [m ? ['stored → accepted, stand-in NRDR', String(m.n), m.ingestS.toFixed(1), m.flushS.toFixed(1), String(m.transactions), `${m.peakRssMb.toFixed(0)} MB`] : ['failed', String(n), '-', '-', '-', r.stderr.split('\n')[0] ?? '']],
+    ) + '\n',
+  );
+}
 const dir = mkdtempSync(join(tmpdir(), 'cdsr-bench-'));
 const rows: string[][] = [];
 try {

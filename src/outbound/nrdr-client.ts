@@ -26,7 +26,13 @@ export type NrdrResult =
   /** permanent: NRDR refused it (no retry helps); otherwise the retries ran out. */
   | { readonly ok: false; readonly permanent: boolean; readonly httpStatus?: number; readonly code: string; readonly message: string };
 
-export class NrdrClient {
+/** What the submitter needs of NRDR (the real client, or a stand-in in benchmarks). */
+export interface NrdrApi {
+  postTransaction(tx: Transaction): Promise<NrdrResult>;
+  getStatus(id: string, facilityId: string, partnerId: string, appId: string): Promise<NrdrResult>;
+}
+
+export class NrdrClient implements NrdrApi {
   readonly stats = { requests: 0, retries: 0, tokenRefreshes: 0 };
   private readonly retry: RetryPolicy;
 

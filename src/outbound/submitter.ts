@@ -8,11 +8,11 @@ import type { Problem } from '../cdsr/problem.js';
 import { FINAL_STATUSES, type Encounter, type Transaction, type TransactionStatus } from '../cdsr/schema.js';
 import type { OutboundRecord, RecordResult, Store, TransactionRow } from '../store/store.js';
 import { formatTransactionDateTime } from './batch.js';
-import type { NrdrClient, NrdrResult } from './nrdr-client.js';
+import type { NrdrApi, NrdrResult } from './nrdr-client.js';
 
 export interface SubmitterOptions {
   readonly store: Store;
-  readonly client: NrdrClient;
+  readonly client: NrdrApi;
   readonly partnerId: string;
   readonly appId: string;
   readonly maxEncounters: number;
@@ -70,22 +70,43 @@ export class Submitter {
   private async round(onProgress?: (done: number, total: number) => void): Promise<FlushResult> {
     const counts = { created: 0, posted: 0, final: 0, accepted: 0, rejected: 0, pending: 0 };
     await this.batchReady(counts);
-    const open = [...(await this.o.store.transactions({ status: 'created', limit: 10_000 })), ...(await this.o.store.transactions({ status: 'posted', limit: 10_000 }))];
+    // open transactions a page at a time, a few followed at once
     let done = 0;
-    // transactions are independent: a few at a time
-    const queue = [...open];
-    const worker = async () => {
-      for (let t = queue.shift(); t; t = queue.shift()) {
-        await this.follow(t, counts);
-        onProgress?.(++done, open.length);
+    for (const status of ['created', 'posted'] as const) {
+      let after: string | undefined;
+      for (;;) {
+        const page = await this.o.store.transactions({ status, limit: 20, ...(after !== undefined ? { after } : {}) });
+        if (page.length === 0) break;
+        after = page[page.length - 1]!.transactionId;
+        const queue = [...page];
+        const worker = async () => {
+          for (let t = queue.shift(); t; t = queue.shift()) {
+            await this.follow(t, counts);
+            onProgress?.(++done, done + queue.length);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(4, queue.length) }, worker));
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(4, queue.length) }, worker));
+    }
     return counts;
   }
 
+  // Ready records are read a page at a time (a backfill of a million records must not be held in
+  // memory at once); a page's encounters go into transactions before the next page is read.
   private async batchReady(counts: { created: number }): Promise<void> {
-    const ready = await this.o.store.wireEncounters('ready', 1_000_000);
+    const page = 5000;
+    let after: { encounterKey: string; consultationKey: string } | undefined;
+    for (;;) {
+      const ready = await this.o.store.wireEncounters('ready', page, after);
+      if (ready.length === 0) return;
+      await this.batchPage(ready, counts);
+      const last = ready[ready.length - 1]!;
+      after = { encounterKey: last.encounterKey, consultationKey: last.consultationKey };
+      if (ready.length < page) return;
+    }
+  }
+
+  private async batchPage(ready: Awaited<ReturnType<Store['wireEncounters']>>, counts: { created: number }): Promise<void> {
     // one encounter of the wire per encounter key, with all its ready consultations
     type Group = { facilityId: string; partnerId: string; encounters: Map<string, { wire: Encounter; records: OutboundRecord[] }> };
     const groups = new Map<string, Group>();

@@ -308,11 +308,14 @@ export class SqliteStore implements Store {
     });
   }
 
-  wireEncounters(state: RecordState, limit: number) {
+  wireEncounters(state: RecordState, limit: number, after?: { encounterKey: string; consultationKey: string }) {
     return this.guard(() => {
-      const rows = this.db
-        .prepare('SELECT encounter_key, consultation_key FROM consultations WHERE state = ? ORDER BY encounter_key, consultation_key LIMIT ?')
-        .all(state, limit) as Row[];
+      const a = after ?? { encounterKey: '', consultationKey: '' };
+      const rows = this.stmt(
+        `SELECT encounter_key, consultation_key FROM consultations WHERE state = ?
+         AND (encounter_key > ? OR (encounter_key = ? AND consultation_key > ?))
+         ORDER BY encounter_key, consultation_key LIMIT ?`,
+      ).all(state, a.encounterKey, a.encounterKey, a.consultationKey, limit) as Row[];
       const repo = new SqliteMergeRepository((sql) => this.stmt(sql));
       return rows.flatMap((r) => {
         const enc = repo.encounter(str(r.encounter_key));
@@ -428,11 +431,12 @@ export class SqliteStore implements Store {
     );
   }
 
-  transactions(filter: { status?: OutboundStatus; limit?: number }): Promise<TransactionRow[]> {
+  transactions(filter: { status?: OutboundStatus; limit?: number; after?: string }): Promise<TransactionRow[]> {
     return this.guard(() => {
-      const rows = this.stmt('SELECT * FROM transactions WHERE (? IS NULL OR status = ?) ORDER BY created_at, transaction_id LIMIT ?').all(
+      const rows = this.stmt('SELECT * FROM transactions WHERE (? IS NULL OR status = ?) AND rowid > ? ORDER BY rowid LIMIT ?').all(
         filter.status ?? null,
         filter.status ?? null,
+        filter.after === undefined ? 0 : ((this.stmt('SELECT rowid FROM transactions WHERE transaction_id = ?').get(filter.after) as Row | undefined)?.rowid ?? 0),
         filter.limit ?? 100,
       ) as Row[];
       return rows.map((r) => this.toTransaction(r));

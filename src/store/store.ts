@@ -122,8 +122,8 @@ export interface Store {
   message(id: number): Promise<(MessageRow & { raw: string }) | undefined>;
   records(filter: { state?: RecordState; limit?: number }): Promise<RecordSummary[]>;
   record(encounterKey: string): Promise<RecordView | undefined>;
-  /** The wire encounter of every consultation in a state (for batching). */
-  wireEncounters(state: RecordState, limit: number): Promise<{ encounterKey: string; consultationKey: string; facilityId: string; partnerId?: string; wire: Encounter; contentHash: string }[]>;
+  /** The wire encounter of each consultation in a state (for batching), in key order, a page at a time. */
+  wireEncounters(state: RecordState, limit: number, after?: { encounterKey: string; consultationKey: string }): Promise<{ encounterKey: string; consultationKey: string; facilityId: string; partnerId?: string; wire: Encounter; contentHash: string }[]>;
   /** Keeps FHIR resources (latest version per Type/id) for reference resolution. */
   saveResources(resources: readonly { readonly key: string; readonly version: string; readonly body: string }[], messageId: number): Promise<void>;
   resource(key: string): Promise<string | undefined>;
@@ -135,7 +135,8 @@ export interface Store {
   updateTransaction(id: string, patch: { status: OutboundStatus; nrdr?: TransactionStatus; error?: string; attempted?: boolean }, at: Date): Promise<void>;
   /** NRDR's verdict per record; a record changed since it was sent keeps its new state. */
   recordResults(id: string, results: readonly RecordResult[], at: Date): Promise<void>;
-  transactions(filter: { status?: OutboundStatus; limit?: number }): Promise<TransactionRow[]>;
+  /** In creation order; `after` (a Transaction_ID) pages through them. */
+  transactions(filter: { status?: OutboundStatus; limit?: number; after?: string }): Promise<TransactionRow[]>;
   transaction(id: string): Promise<TransactionRow | undefined>;
   ping(): Promise<void>;
   close(): Promise<void>;
