@@ -59,3 +59,8 @@ export function formatLocation(p: Pick<Problem, 'file' | 'line' | 'column'>): st
   if (p.file === undefined) return '';
   return [p.file, p.line, p.column].filter((x) => x !== undefined).join(':');
 }
+
+/** `file:line: message`, the form in which table problems are listed everywhere. */
+export function formatProblemLine(p: Pick<Problem, 'file' | 'line' | 'column' | 'input' | 'message'>): string {
+  return `${formatLocation(p) || p.input || ''}: ${p.message}`;
+}

@@ -1,5 +1,5 @@
 // `cdsr-adapter map FILE...` and `cdsr-adapter check-mappings [DIR]`.
-import { formatLocation, hasErrors, type Problem } from '../cdsr/problem.js';
+import { formatProblemLine, hasErrors, type Problem } from '../cdsr/problem.js';
 import { loadMappings } from '../mapping/load.js';
 import { mapFiles } from '../mapping/map-files.js';
 import type { CliIo } from './validate.js';
@@ -20,7 +20,7 @@ export interface MapDefaults {
 }
 
 function tableLines(problems: readonly Problem[]): string {
-  return problems.map((p) => `${formatLocation(p) || p.input || ''}: ${p.message}\n`).join('');
+  return problems.map((p) => `${formatProblemLine(p)}\n`).join('');
 }
 
 export function runMap(files: readonly string[], opts: MapCliOptions, defaults: MapDefaults, io: CliIo): number {

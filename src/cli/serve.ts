@@ -1,12 +1,8 @@
 // `cdsr-adapter serve` and `cdsr-adapter replay`.
-import { join } from 'node:path';
-import { CdsrValidator } from '../cdsr/validate.js';
 import type { Config } from '../config.js';
-import { createFhirFetcher } from '../fhir/fetch.js';
-import { startServer } from '../server/main.js';
+import { fhirFetcherFor, openStore, startServer } from '../server/main.js';
 import { MappingHolder } from '../server/mappings.js';
 import { replayAll } from '../server/replay.js';
-import { SqliteStore } from '../store/sqlite.js';
 import type { CliIo } from './validate.js';
 import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE } from './validate.js';
 
@@ -32,12 +28,7 @@ export async function runReplay(config: Config, status: string, io: CliIo): Prom
     io.err(`cdsr-adapter: the mapping tables in ${config.CDSR_MAPPINGS_DIR} do not load; run check-mappings\n`);
     return EXIT_UNREADABLE;
   }
-  const tables = loaded.holder.current;
-  const store = new SqliteStore({
-    file: join(config.CDSR_DATA_DIR, 'cdsr-adapter.sqlite'),
-    validator: new CdsrValidator({ now: () => new Date(), valueSets: tables.valueSets, fieldLimits: tables.fieldLimits }),
-    synchronous: config.CDSR_SQLITE_SYNCHRONOUS,
-  });
+  const store = openStore(config, loaded.holder.current);
   try {
     const total = (await store.messages({ status: status, limit: 1_000_000 })).length;
     let last = 0;
@@ -47,9 +38,7 @@ export async function runReplay(config: Config, status: string, io: CliIo): Prom
         mappings: loaded.holder,
         clock: () => new Date(),
         ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
-        ...(config.FHIR_SERVER_URL !== undefined
-          ? { fhirFetcher: createFhirFetcher({ baseUrl: config.FHIR_SERVER_URL, ...(config.FHIR_SERVER_TOKEN !== undefined ? { bearerToken: config.FHIR_SERVER_TOKEN } : {}) }) }
-          : {}),
+        ...fhirFetcherFor(config),
       },
       status,
       (done) => {

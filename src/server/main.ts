@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { CdsrValidator } from '../cdsr/validate.js';
+import { formatProblemLine } from '../cdsr/problem.js';
+import type { MappingTables } from '../mapping/load.js';
 import { ConfigError, type Config } from '../config.js';
 import { createFhirFetcher } from '../fhir/fetch.js';
 import { SqliteStore } from '../store/sqlite.js';
@@ -17,6 +19,21 @@ export interface Running {
   close(): Promise<void>;
 }
 
+/** The SQLite store of CDSR_DATA_DIR, validating with the tables' value sets and limits. */
+export function openStore(config: Config, tables: MappingTables): SqliteStore {
+  return new SqliteStore({
+    file: join(config.CDSR_DATA_DIR, 'cdsr-adapter.sqlite'),
+    validator: new CdsrValidator({ now: () => new Date(), valueSets: tables.valueSets, fieldLimits: tables.fieldLimits }),
+    synchronous: config.CDSR_SQLITE_SYNCHRONOUS,
+  });
+}
+
+/** The FHIR server reader, when FHIR_SERVER_URL is set. */
+export function fhirFetcherFor(config: Config): { fhirFetcher?: ReturnType<typeof createFhirFetcher> } {
+  if (config.FHIR_SERVER_URL === undefined) return {};
+  return { fhirFetcher: createFhirFetcher({ baseUrl: config.FHIR_SERVER_URL, ...(config.FHIR_SERVER_TOKEN !== undefined ? { bearerToken: config.FHIR_SERVER_TOKEN } : {}) }) };
+}
+
 export async function startServer(config: Config, opts: { logStream?: NodeJS.WritableStream } = {}): Promise<Running> {
   const log = pino({ level: config.LOG_LEVEL }, opts.logStream ?? process.stdout);
   if (config.CDSR_DATABASE_URL !== undefined) {
@@ -24,16 +41,12 @@ export async function startServer(config: Config, opts: { logStream?: NodeJS.Wri
   }
   const loaded = MappingHolder.load(config.CDSR_MAPPINGS_DIR, log);
   if (!loaded.holder) {
-    const lines = loaded.problems.map((p) => `${p.file ?? ''}:${p.line ?? ''}: ${p.message}`);
+    const lines = loaded.problems.map(formatProblemLine);
     throw new ConfigError(`CDSR_MAPPINGS_DIR: the mapping tables in ${config.CDSR_MAPPINGS_DIR} do not load:\n  ${lines.join('\n  ')}`);
   }
   const mappings = loaded.holder;
   const tables = mappings.current;
-  const store = new SqliteStore({
-    file: join(config.CDSR_DATA_DIR, 'cdsr-adapter.sqlite'),
-    validator: new CdsrValidator({ now: () => new Date(), valueSets: tables.valueSets, fieldLimits: tables.fieldLimits }),
-    synchronous: config.CDSR_SQLITE_SYNCHRONOUS,
-  });
+  const store = openStore(config, tables);
   const outbound = await startOutbound(config, store, tables, log);
   const app = await buildApp({
     config,
@@ -43,9 +56,7 @@ export async function startServer(config: Config, opts: { logStream?: NodeJS.Wri
     clock: () => new Date(),
     ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
     ...(opts.logStream ? { logStream: opts.logStream } : {}),
-    ...(config.FHIR_SERVER_URL !== undefined
-      ? { fhirFetcher: createFhirFetcher({ baseUrl: config.FHIR_SERVER_URL, ...(config.FHIR_SERVER_TOKEN !== undefined ? { bearerToken: config.FHIR_SERVER_TOKEN } : {}) }) }
-      : {}),
+    ...fhirFetcherFor(config),
   });
   const url = await app.listen({ port: config.PORT, host: config.HOST });
   const deps = {

@@ -2,7 +2,7 @@
 // takes effect at once (one swap of a reference); a broken one is refused and logged, and the
 // tables in force stay.
 import { watch, type FSWatcher } from 'node:fs';
-import type { Problem } from '../cdsr/problem.js';
+import { formatProblemLine, type Problem } from '../cdsr/problem.js';
 import { loadMappings, type MappingTables } from '../mapping/load.js';
 
 export interface ReloadLog {
@@ -39,7 +39,7 @@ export class MappingHolder {
     const r = loadMappings(this.dir);
     if (!r.tables) {
       this.log.warn(
-        { event: 'mappings_refused', problems: r.problems.length, first: r.problems.slice(0, 5).map((p) => `${p.file ?? ''}:${p.line ?? ''}: ${p.message}`) },
+        { event: 'mappings_refused', problems: r.problems.length, first: r.problems.slice(0, 5).map(formatProblemLine) },
         'changed mapping tables refused; the previous tables stay in force',
       );
       return { ok: false, problems: r.problems };
