@@ -23,6 +23,8 @@ const EnvSchema = z
     CDSR_DEFAULT_FACILITY_ID: optionalText,
     CDSR_INBOUND_API_KEYS: list,
     CDSR_MLLP_PORT: port.optional(),
+    CDSR_TLS_CERT_FILE: optionalText,
+    CDSR_TLS_KEY_FILE: optionalText,
     CDSR_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
     CDSR_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
     // Unset: the built-in sandbox's ids (the spec's sample PartnerID 10000 and test AppID 10019).
@@ -49,6 +51,9 @@ const EnvSchema = z
         path: ['CDSR_INBOUND_API_KEYS'],
         message: `must be set when HOST (${c.HOST}) is not a loopback address: senders must authenticate`,
       });
+    }
+    if ((c.CDSR_TLS_CERT_FILE === undefined) !== (c.CDSR_TLS_KEY_FILE === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [c.CDSR_TLS_CERT_FILE === undefined ? 'CDSR_TLS_CERT_FILE' : 'CDSR_TLS_KEY_FILE'], message: 'TLS needs both CDSR_TLS_CERT_FILE and CDSR_TLS_KEY_FILE' });
     }
     if (c.NRDR_BASE_URL !== undefined) {
       // talking to the real registry: every id and one credential flow must be given

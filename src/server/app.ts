@@ -10,6 +10,8 @@ import type { Submitter } from '../outbound/submitter.js';
 
 export interface AppOptions extends IngestDeps {
   readonly config: Pick<Config, 'CDSR_INBOUND_API_KEYS' | 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'>;
+  /** PEM certificate and key: the listener speaks HTTPS. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
   /** Where pino writes (default stdout). */
   readonly logStream?: NodeJS.WritableStream;
   readonly fhirFetcher?: FhirFetcher;
@@ -38,6 +40,7 @@ function presentedKey(req: FastifyRequest): string | undefined {
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
     bodyLimit: opts.config.CDSR_BODY_LIMIT_BYTES,
     logger: {
       level: opts.config.LOG_LEVEL,

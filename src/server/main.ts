@@ -1,4 +1,5 @@
 // Starting the service from the configuration: store, tables (watched), HTTP listener.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -39,6 +40,14 @@ export async function startServer(config: Config, opts: { logStream?: NodeJS.Wri
   if (config.CDSR_DATABASE_URL !== undefined) {
     throw new ConfigError('CDSR_DATABASE_URL: the PostgreSQL store is not available in this version; unset it to use SQLite in CDSR_DATA_DIR');
   }
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (config.CDSR_TLS_CERT_FILE !== undefined && config.CDSR_TLS_KEY_FILE !== undefined) {
+    try {
+      tls = { cert: readFileSync(config.CDSR_TLS_CERT_FILE), key: readFileSync(config.CDSR_TLS_KEY_FILE) };
+    } catch (e) {
+      throw new ConfigError(`CDSR_TLS_CERT_FILE / CDSR_TLS_KEY_FILE: cannot be read: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   const loaded = MappingHolder.load(config.CDSR_MAPPINGS_DIR, log);
   if (!loaded.holder) {
     const lines = loaded.problems.map(formatProblemLine);
@@ -51,6 +60,7 @@ export async function startServer(config: Config, opts: { logStream?: NodeJS.Wri
   const app = await buildApp({
     config,
     store,
+    ...(tls ? { tls } : {}),
     submitter: outbound.submitter,
     mappings,
     clock: () => new Date(),
