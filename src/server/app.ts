@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import { ingestHl7, type IngestDeps } from './hl7-ingest.js';
 import { registerFhirRoutes, type FhirFetcher } from './fhir-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
+import { originOf } from './origin.js';
 import type { Submitter } from '../outbound/submitter.js';
 
 export interface AppOptions extends IngestDeps {
@@ -23,12 +24,15 @@ const HL7_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'applicatio
 export const ACK_CONTENT_TYPE = 'x-application/hl7-v2+er7';
 const OPEN_PATHS = new Set(['/healthz', '/readyz']);
 
-function keyMatches(given: string, keys: readonly string[]): boolean {
+/** The position (1-based) of the presented key among the configured ones; 0 when none matches. */
+function keyIndex(given: string, keys: readonly string[]): number {
   const g = Buffer.from(given);
-  return keys.some((k) => {
+  let found = 0;
+  keys.forEach((k, i) => {
     const b = Buffer.from(k);
-    return b.length === g.length && timingSafeEqual(b, g);
+    if (b.length === g.length && timingSafeEqual(b, g)) found = i + 1;
   });
+  return found;
 }
 
 function presentedKey(req: FastifyRequest): string | undefined {
@@ -70,20 +74,24 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return reply.code(status >= 500 ? 503 : status).type('text/plain').send(status >= 500 ? 'the adapter cannot take this request now; send it again\n' : `${err.message}\n`);
   });
 
+  app.decorateRequest('authKey', '');
   const keys = opts.config.CDSR_INBOUND_API_KEYS;
   if (keys.length > 0) {
     app.addHook('onRequest', async (req, reply) => {
       if (OPEN_PATHS.has(req.url.split('?')[0] ?? '')) return;
       const given = presentedKey(req);
-      if (given === undefined || !keyMatches(given, keys)) {
+      const n = given === undefined ? 0 : keyIndex(given, keys);
+      if (n === 0) {
         await reply.code(401).header('www-authenticate', 'Bearer').type('text/plain').send('missing or wrong credentials (Authorization: Bearer <key> or X-API-Key)\n');
+        return;
       }
+      req.authKey = `key#${n}`;
     });
   }
 
   app.post('/hl7v2', async (req, reply) => {
     const raw = typeof req.body === 'string' ? req.body : '';
-    const r = await ingestHl7(opts, raw, String(req.headers['content-type'] ?? ''));
+    const r = await ingestHl7(opts, raw, originOf(req));
     req.log.info({ event: 'hl7v2', messageId: r.messageId, status: r.status, ack: r.code }, 'hl7v2 message');
     return reply.code(r.httpStatus).type(ACK_CONTENT_TYPE).send(r.ack);
   });

@@ -2,12 +2,13 @@
 // with OperationOutcome (DESIGN §6). References are resolved from the payload, then from
 // resources stored earlier, then (when FHIR_SERVER_URL is set) from the FHIR server; id-only
 // notifications are fetched there, and kept as pending when the fetch fails.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Problem } from '../cdsr/problem.js';
 import { FhirIntakeError, readIntake, ResourcePool, type FhirResource, type Intake } from '../fhir/intake.js';
 import { isMappedResource, mapFhirResource } from '../mapping/map-fhir.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
-import type { IngestDeps } from './hl7-ingest.js';
+import type { IngestDeps, Origin } from './hl7-ingest.js';
+import { originOf } from './origin.js';
 
 /** Reads a resource from the EHR's FHIR server by (absolute or relative) reference. */
 export interface FhirFetcher {
@@ -76,7 +77,8 @@ export async function contextPool(resources: readonly FhirResource[], base: Reso
   return base;
 }
 
-export async function ingestFhir(deps: FhirDeps, body: string, contentType: string): Promise<{ status: number; body: object }> {
+export async function ingestFhir(deps: FhirDeps, body: string, origin: Origin): Promise<{ status: number; body: object }> {
+  const { contentType, auth } = origin;
   const now = deps.clock();
   if (body.trim() === '') return { status: 200, body: outcome([{ severity: 'information', code: 'informational', diagnostics: 'empty notification (ping) received' }]) };
   let intake: Intake;
@@ -113,7 +115,7 @@ export async function ingestFhir(deps: FhirDeps, body: string, contentType: stri
   let failed = 0;
   try {
     for (const focus of pending) {
-      const meta = { channel: 'fhir' as const, sender, controlId: `pending:${refKey(focus)}`, contentType, raw: JSON.stringify({ pendingFocus: focus }), receivedAt: now };
+      const meta = { channel: 'fhir' as const, sender, controlId: `pending:${refKey(focus)}`, contentType, auth, raw: JSON.stringify({ pendingFocus: focus }), receivedAt: now };
       await deps.store.ingest(meta, {
         disposition: 'error',
         problems: [{ code: 'FHIR_FETCH', message: `${focus} could not be fetched from the FHIR server; kept for retry`, severity: 'error', scope: 'file', path: '' }],
@@ -130,7 +132,7 @@ export async function ingestFhir(deps: FhirDeps, body: string, contentType: stri
         continue;
       }
       const out = mapFhirResource(r, pool, deps.mappings.current, opts);
-      const result = await deps.store.ingest({ channel: 'fhir', sender, controlId: `${key}/_history/${versionOf(r)}`, contentType, raw, receivedAt: now }, out);
+      const result = await deps.store.ingest({ channel: 'fhir', sender, controlId: `${key}/_history/${versionOf(r)}`, contentType, auth, raw, receivedAt: now }, out);
       if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], result.messageId);
       problems.push(...out.problems);
       if (out.disposition === 'mapped' || result.status === 'duplicate') applied++;
@@ -147,20 +149,20 @@ export async function ingestFhir(deps: FhirDeps, body: string, contentType: stri
 }
 
 export function registerFhirRoutes(app: FastifyInstance, deps: FhirDeps): void {
-  const handle = async (body: unknown, contentType: string, reply: FastifyReply) => {
-    const r = await ingestFhir(deps, typeof body === 'string' ? body : '', contentType);
+  const handle = async (body: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const r = await ingestFhir(deps, typeof body === 'string' ? body : '', originOf(req));
     return reply.code(r.status).type('application/fhir+json').send(r.body);
   };
-  app.post('/fhir', async (req, reply) => handle(req.body, String(req.headers['content-type'] ?? ''), reply));
-  app.post('/fhir/:type', async (req, reply) => handle(req.body, String(req.headers['content-type'] ?? ''), reply));
-  app.put('/fhir/:type/:id', async (req, reply) => handle(req.body, String(req.headers['content-type'] ?? ''), reply));
-  app.post('/fhir/:type/:id', async (req, reply) => handle(req.body, String(req.headers['content-type'] ?? ''), reply));
+  app.post('/fhir', async (req, reply) => handle(req.body, req, reply));
+  app.post('/fhir/:type', async (req, reply) => handle(req.body, req, reply));
+  app.put('/fhir/:type/:id', async (req, reply) => handle(req.body, req, reply));
+  app.post('/fhir/:type/:id', async (req, reply) => handle(req.body, req, reply));
   app.delete<{ Params: { id: string } }>('/fhir/ServiceRequest/:id', async (req, reply) => {
     const stored = await deps.store.resource(`ServiceRequest/${req.params.id}`);
     if (stored === undefined) return reply.code(404).type('application/fhir+json').send(outcome([{ severity: 'error', code: 'not-found', diagnostics: 'no such ServiceRequest here' }]));
     const sr = JSON.parse(stored) as Json;
     const now = deps.clock().toISOString();
     const revoked = { ...sr, status: 'revoked', meta: { ...((sr.meta as Json | undefined) ?? {}), lastUpdated: now } };
-    return handle(JSON.stringify(revoked), 'application/fhir+json', reply);
+    return handle(JSON.stringify(revoked), req, reply);
   });
 }

@@ -33,7 +33,13 @@ const ACK_FOR: Readonly<Record<MessageStatus, AckCode>> = {
   duplicate: 'AA',
 };
 
-export async function ingestHl7(deps: IngestDeps, raw: string, contentType: string): Promise<Hl7Reply> {
+/** How a message arrived: its content type and the credential or listener (for the audit). */
+export interface Origin {
+  readonly contentType: string;
+  readonly auth: string;
+}
+
+export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): Promise<Hl7Reply> {
   const now = deps.clock();
   const parsed = parseHl7(raw);
   const message = parsed.ok ? parsed.message : undefined;
@@ -44,7 +50,8 @@ export async function ingestHl7(deps: IngestDeps, raw: string, contentType: stri
     channel: 'hl7v2' as const,
     sender: message ? `${message.sendingApplication}^${message.sendingFacility}` : '',
     controlId: message?.controlId ?? '',
-    contentType,
+    contentType: origin.contentType,
+    auth: origin.auth,
     raw,
     receivedAt: now,
   };

@@ -113,6 +113,12 @@ describe('POST /hl7v2: credentials, size, store down', () => {
     assert.equal((await postHl7(s.url, ORM, { authorization: 'Bearer k-456' })).status, 200);
     assert.equal((await postHl7(s.url, ORM.replace('MSG0001', 'MSG0002'), { 'x-api-key': 'k-123' })).status, 200);
     assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+    // the audit names the credential by its place, never the key
+    const stored = await s.store.messages({});
+    assert.deepEqual(stored.map((m) => [m.controlId, m.auth]), [
+      ['MSG0001', 'key#2'],
+      ['MSG0002', 'key#1'],
+    ]);
   });
 
   it('413 names the limit', async () => {

@@ -37,7 +37,7 @@ export function startMllp(deps: IngestDeps, port: number, host: string, log: Mll
         const raw = buffer.subarray(start + 1, end).toString('utf8');
         buffer = buffer.subarray(buffer[end + 1] === CR ? end + 2 : end + 1);
         chain = chain.then(async () => {
-          const r = await ingestHl7(deps, raw, 'mllp');
+          const r = await ingestHl7(deps, raw, { contentType: 'mllp', auth: `mllp:${socket.remoteAddress ?? ''}` });
           log.info({ event: 'mllp', messageId: r.messageId, status: r.status, ack: r.code }, 'hl7v2 message (MLLP)');
           if (!socket.destroyed) socket.write(Buffer.concat([Buffer.from([VT]), Buffer.from(r.ack, 'utf8'), Buffer.from([FS, CR])]));
         });

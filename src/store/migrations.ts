@@ -122,4 +122,9 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX transactions_status ON transactions (status)',
     ],
   },
+  {
+    version: 4,
+    name: 'audit: which credential or listener each message came through',
+    statements: ["ALTER TABLE inbound_messages ADD COLUMN auth TEXT NOT NULL DEFAULT ''"],
+  },
 ];

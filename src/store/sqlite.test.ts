@@ -34,7 +34,7 @@ describe('SqliteStore', () => {
     const s2 = open();
     await s2.close();
     const db = new Database(join(dir, 'db.sqlite'), { readonly: true });
-    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }]);
+    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     db.close();
   });

@@ -179,10 +179,10 @@ export class SqliteStore implements Store {
   private insertMessage(meta: InboundMeta, hash: string, status: MessageStatus, problems: Problem[], duplicateOf?: number): number {
     const r = this.db
       .prepare(
-        `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, hash, status, problems, duplicate_of, raw)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(meta.receivedAt.toISOString(), meta.channel, meta.sender, meta.controlId, meta.contentType, hash, status, JSON.stringify(problems), duplicateOf ?? null, meta.raw);
+      .run(meta.receivedAt.toISOString(), meta.channel, meta.sender, meta.controlId, meta.contentType, meta.auth ?? '', hash, status, JSON.stringify(problems), duplicateOf ?? null, meta.raw);
     return Number(r.lastInsertRowid);
   }
 
@@ -253,7 +253,7 @@ export class SqliteStore implements Store {
     return this.guard(() => {
       const rows = this.db
         .prepare(
-          `SELECT id, received_at, channel, sender, control_id, content_type, hash, status, problems FROM inbound_messages
+          `SELECT id, received_at, channel, sender, control_id, content_type, auth, hash, status, problems FROM inbound_messages
            WHERE (? IS NULL OR status = ?) AND id > ? ORDER BY id LIMIT ?`,
         )
         .all(filter.status ?? null, filter.status ?? null, filter.afterId ?? 0, filter.limit ?? 100) as Row[];
@@ -494,6 +494,7 @@ function toMessage(r: Row): MessageRow {
     sender: str(r.sender),
     controlId: str(r.control_id),
     contentType: str(r.content_type),
+    auth: str(r.auth),
     hash: str(r.hash),
     status: str(r.status) as MessageStatus,
     problems: json<Problem[]>(r.problems, []),

@@ -20,6 +20,8 @@ export interface InboundMeta {
   readonly contentType: string;
   readonly raw: string;
   readonly receivedAt: Date;
+  /** Audit: the credential (key#N, never the key) or listener (mllp, open) it came through. */
+  readonly auth?: string;
 }
 
 export interface IngestResult {
@@ -36,6 +38,7 @@ export interface MessageRow {
   readonly sender: string;
   readonly controlId: string;
   readonly contentType: string;
+  readonly auth: string;
   readonly hash: string;
   readonly status: MessageStatus;
   readonly problems: Problem[];
