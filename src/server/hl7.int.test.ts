@@ -90,6 +90,14 @@ describe('POST /hl7v2', () => {
     assert.deepEqual(after.messages, []);
   });
 
+  it('GET /metrics counts messages, records and reloads', async () => {
+    const text = await fetch(`${s.url}/metrics`).then((r) => r.text());
+    assert.match(text, /^cdsr_inbound_messages\{status="applied"\} \d+$/m);
+    assert.match(text, /^cdsr_inbound_messages\{status="rejected"\} 1$/m);
+    assert.match(text, /^cdsr_records\{state="ready"\} \d+$/m);
+    assert.match(text, /^cdsr_mappings_generation 2$/m);
+  });
+
   it('refuses a broken mapping edit and keeps the tables in force', async () => {
     appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'XR,6,contradiction\n');
     const r = s.mappings.reload();

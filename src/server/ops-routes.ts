@@ -80,6 +80,21 @@ export function registerOpsRoutes(app: FastifyInstance, deps: FhirDeps & { submi
     return deps.submitter.flush();
   });
 
+  // Prometheus text format: gauges read from the store (counts, never content)
+  app.get('/metrics', async (_req, reply) => {
+    const c = await deps.store.counts();
+    const lines: string[] = [];
+    const gauge = (name: string, help: string, label: string, values: Record<string, number>) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+      for (const [k, v] of Object.entries(values).sort()) lines.push(`${name}{${label}="${k}"} ${v}`);
+    };
+    gauge('cdsr_inbound_messages', 'Stored inbound messages by status.', 'status', c.messages);
+    gauge('cdsr_records', 'Consultations by record state.', 'state', c.records);
+    gauge('cdsr_transactions', 'NRDR transactions by outbound status.', 'status', c.transactions);
+    lines.push('# HELP cdsr_mappings_generation Reloads of the mapping tables since start (1 = as started).', '# TYPE cdsr_mappings_generation gauge', `cdsr_mappings_generation ${deps.mappings.generation}`);
+    return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
+  });
+
   app.get('/api/subscriptions', async () => ({ subscriptions: await deps.store.subscriptions() }));
 
   app.post<{ Querystring: { status?: string } }>('/api/replay', async (req, reply) => {

@@ -476,6 +476,17 @@ export class SqliteStore implements Store {
     };
   }
 
+  counts(): Promise<{ messages: Record<string, number>; records: Record<string, number>; transactions: Record<string, number> }> {
+    return this.guard(() => {
+      const group = (sql: string) => Object.fromEntries((this.stmt(sql).all() as Row[]).map((r) => [str(r.k), Number(r.n)]));
+      return {
+        messages: group('SELECT status AS k, COUNT(*) AS n FROM inbound_messages GROUP BY status'),
+        records: group('SELECT state AS k, COUNT(*) AS n FROM consultations GROUP BY state'),
+        transactions: group('SELECT status AS k, COUNT(*) AS n FROM transactions GROUP BY status'),
+      };
+    });
+  }
+
   ping(): Promise<void> {
     return this.guard(() => void this.stmt('SELECT 1').get());
   }

@@ -141,6 +141,8 @@ export interface Store {
   /** In creation order; `after` (a Transaction_ID) pages through them. */
   transactions(filter: { status?: OutboundStatus; limit?: number; after?: string }): Promise<TransactionRow[]>;
   transaction(id: string): Promise<TransactionRow | undefined>;
+  /** How many messages per status, records per state, transactions per status (for /metrics). */
+  counts(): Promise<{ messages: Record<string, number>; records: Record<string, number>; transactions: Record<string, number> }>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
