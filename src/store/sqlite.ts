@@ -10,7 +10,6 @@ import type { CdsrValidator } from '../cdsr/validate.js';
 import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 import {
   applyRecord,
-  type ConsultationState,
   type EncounterState,
   type FieldMap,
   type FieldValue,
@@ -22,6 +21,7 @@ import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { evaluateConsultation, type RecordState } from './evaluate.js';
 import { MIGRATIONS } from './migrations.js';
+import { consultationWrites, encounterFromRows, json, messageFromRow, str, transactionFromRows, type Row } from './rows.js';
 import type {
   ConsultationRow,
   IngestResult,
@@ -47,9 +47,6 @@ export interface SqliteStoreOptions {
   readonly synchronous?: 'FULL' | 'NORMAL';
 }
 
-type Row = Record<string, unknown>;
-const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? String(v) : '');
-const json = <T>(v: unknown, fallback: T): T => (typeof v === 'string' && v !== '' ? (JSON.parse(v) as T) : fallback);
 
 export function statusForOutcome(outcome: MapOutcome): MessageStatus {
   switch (outcome.disposition) {
@@ -215,12 +212,8 @@ export class SqliteStore implements Store {
          state = excluded.state, missing = excluded.missing, problems = excluded.problems, content_hash = excluded.content_hash,
          updated_seq = excluded.updated_seq`,
     );
-    for (const [cKey, cons] of enc.consultations) {
-      const v = evaluateConsultation(this.validator, enc, cons);
-      const before = previous.get(cKey);
-      // unchanged since it was submitted: it keeps its submission state
-      const state: RecordState = before && before.submittedHash === v.contentHash && v.state === 'ready' ? before.state : v.state;
-      upsert.run(key, cKey, cons.date, cons.time, JSON.stringify(cons.fields), cons.cancelled ? JSON.stringify(cons.cancelled) : null, state, JSON.stringify(v.missing), JSON.stringify(v.problems), v.contentHash, seq);
+    for (const w of consultationWrites(this.validator, enc, previous)) {
+      upsert.run(key, w.consultationKey, w.date, w.time, w.fields, w.cancelled, w.state, w.missing, w.problems, w.contentHash, seq);
     }
   }
 
@@ -242,7 +235,7 @@ export class SqliteStore implements Store {
 
   private messageSync(id: number): (MessageRow & { raw: string }) | undefined {
     const r = this.stmt('SELECT * FROM inbound_messages WHERE id = ?').get(id) as Row | undefined;
-    return r ? { ...toMessage(r), raw: str(r.raw) } : undefined;
+    return r ? { ...messageFromRow(r), raw: str(r.raw) } : undefined;
   }
 
   message(id: number): Promise<(MessageRow & { raw: string }) | undefined> {
@@ -257,7 +250,7 @@ export class SqliteStore implements Store {
            WHERE (? IS NULL OR status = ?) AND id > ? ORDER BY id LIMIT ?`,
         )
         .all(filter.status ?? null, filter.status ?? null, filter.afterId ?? 0, filter.limit ?? 100) as Row[];
-      return rows.map(toMessage);
+      return rows.map(messageFromRow);
     });
   }
 
@@ -451,29 +444,7 @@ export class SqliteStore implements Store {
   }
 
   private toTransaction(r: Row): TransactionRow {
-    const id = str(r.transaction_id);
-    const records = (this.stmt('SELECT * FROM transaction_records WHERE transaction_id = ? ORDER BY encounter_key, consultation_key').all(id) as Row[]).map((x) => ({
-      encounterKey: str(x.encounter_key),
-      consultationKey: str(x.consultation_key),
-      contentHash: str(x.content_hash),
-      ...(x.result ? { result: str(x.result) as 'accepted' | 'rejected' } : {}),
-      problems: json<Problem[]>(x.nrdr_problems, []),
-    }));
-    const nrdr = json<TransactionStatus | null>(r.nrdr_status, null);
-    return {
-      transactionId: id,
-      facilityId: str(r.facility_id),
-      partnerId: str(r.partner_id),
-      appId: str(r.app_id),
-      status: str(r.status) as OutboundStatus,
-      createdAt: str(r.created_at),
-      updatedAt: str(r.updated_at),
-      attempts: Number(r.attempts),
-      ...(r.last_error ? { lastError: str(r.last_error) } : {}),
-      ...(nrdr ? { nrdr } : {}),
-      body: json<Transaction>(r.body, {} as Transaction),
-      records,
-    };
+    return transactionFromRows(r, this.stmt('SELECT * FROM transaction_records WHERE transaction_id = ? ORDER BY encounter_key, consultation_key').all(str(r.transaction_id)) as Row[]);
   }
 
   counts(): Promise<{ messages: Record<string, number>; records: Record<string, number>; transactions: Record<string, number> }> {
@@ -497,21 +468,6 @@ export class SqliteStore implements Store {
   }
 }
 
-function toMessage(r: Row): MessageRow {
-  return {
-    id: Number(r.id),
-    receivedAt: str(r.received_at),
-    channel: str(r.channel) as MessageRow['channel'],
-    sender: str(r.sender),
-    controlId: str(r.control_id),
-    contentType: str(r.content_type),
-    auth: str(r.auth),
-    hash: str(r.hash),
-    status: str(r.status) as MessageStatus,
-    problems: json<Problem[]>(r.problems, []),
-  };
-}
-
 /** The merge repository over the tables, inside the caller's SQLite transaction. */
 class SqliteMergeRepository implements MergeRepository {
   readonly dirty = new Map<string, EncounterState>();
@@ -522,22 +478,7 @@ class SqliteMergeRepository implements MergeRepository {
   encounter(key: string): EncounterState | undefined {
     if (this.cache.has(key)) return this.cache.get(key);
     const e = this.stmt('SELECT * FROM encounters WHERE encounter_key = ?').get(key) as Row | undefined;
-    let enc: EncounterState | undefined;
-    if (e) {
-      const consultations = new Map<string, ConsultationState>();
-      for (const c of this.stmt('SELECT consultation_key, cdate, ctime, fields, cancelled FROM consultations WHERE encounter_key = ?').all(key) as Row[]) {
-        const cancelled = json<FieldValue | null>(c.cancelled, null);
-        consultations.set(str(c.consultation_key), { date: str(c.cdate), time: str(c.ctime), fields: json<FieldMap>(c.fields, {}), ...(cancelled ? { cancelled } : {}) });
-      }
-      enc = {
-        facilityId: str(e.facility_id),
-        encounterId: str(e.encounter_id),
-        ...(e.partner_id ? { partnerId: str(e.partner_id) } : {}),
-        fields: json<FieldMap>(e.fields, {}),
-        consultationDefaults: json<FieldMap>(e.consultation_defaults, {}),
-        consultations,
-      };
-    }
+    const enc = e ? encounterFromRows(e, this.stmt('SELECT consultation_key, cdate, ctime, fields, cancelled FROM consultations WHERE encounter_key = ?').all(key) as Row[]) : undefined;
     this.cache.set(key, enc);
     return enc;
   }
