@@ -28,7 +28,7 @@ export async function runReplay(config: Config, status: string, io: CliIo): Prom
     io.err(`cdsr-adapter: the mapping tables in ${config.CDSR_MAPPINGS_DIR} do not load; run check-mappings\n`);
     return EXIT_UNREADABLE;
   }
-  const store = openStore(config, loaded.holder.current);
+  const store = await openStore(config, loaded.holder.current);
   try {
     const total = (await store.messages({ status: status, limit: 1_000_000 })).length;
     let last = 0;

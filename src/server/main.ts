@@ -9,6 +9,8 @@ import type { MappingTables } from '../mapping/load.js';
 import { ConfigError, type Config } from '../config.js';
 import { createFhirFetcher } from '../fhir/fetch.js';
 import { SqliteStore } from '../store/sqlite.js';
+import { PgStore } from '../store/postgres.js';
+import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
 import { MappingHolder } from './mappings.js';
 import { startMllp } from './mllp.js';
@@ -20,13 +22,17 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** The SQLite store of CDSR_DATA_DIR, validating with the tables' value sets and limits. */
-export function openStore(config: Config, tables: MappingTables): SqliteStore {
-  return new SqliteStore({
-    file: join(config.CDSR_DATA_DIR, 'cdsr-adapter.sqlite'),
-    validator: new CdsrValidator({ now: () => new Date(), valueSets: tables.valueSets, fieldLimits: tables.fieldLimits }),
-    synchronous: config.CDSR_SQLITE_SYNCHRONOUS,
-  });
+/** The store: PostgreSQL at CDSR_DATABASE_URL, else SQLite in CDSR_DATA_DIR. */
+export async function openStore(config: Config, tables: MappingTables): Promise<Store> {
+  const validator = new CdsrValidator({ now: () => new Date(), valueSets: tables.valueSets, fieldLimits: tables.fieldLimits });
+  if (config.CDSR_DATABASE_URL !== undefined) {
+    try {
+      return await PgStore.open({ url: config.CDSR_DATABASE_URL, validator });
+    } catch (e) {
+      throw new ConfigError(`CDSR_DATABASE_URL: the database cannot be opened: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return new SqliteStore({ file: join(config.CDSR_DATA_DIR, 'cdsr-adapter.sqlite'), validator, synchronous: config.CDSR_SQLITE_SYNCHRONOUS });
 }
 
 /** The FHIR server reader, when FHIR_SERVER_URL is set. */
@@ -37,9 +43,6 @@ export function fhirFetcherFor(config: Config): { fhirFetcher?: ReturnType<typeo
 
 export async function startServer(config: Config, opts: { logStream?: NodeJS.WritableStream } = {}): Promise<Running> {
   const log = pino({ level: config.LOG_LEVEL }, opts.logStream ?? process.stdout);
-  if (config.CDSR_DATABASE_URL !== undefined) {
-    throw new ConfigError('CDSR_DATABASE_URL: the PostgreSQL store is not available in this version; unset it to use SQLite in CDSR_DATA_DIR');
-  }
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (config.CDSR_TLS_CERT_FILE !== undefined && config.CDSR_TLS_KEY_FILE !== undefined) {
     try {
@@ -55,7 +58,7 @@ export async function startServer(config: Config, opts: { logStream?: NodeJS.Wri
   }
   const mappings = loaded.holder;
   const tables = mappings.current;
-  const store = openStore(config, tables);
+  const store = await openStore(config, tables);
   const outbound = await startOutbound(config, store, tables, log);
   const app = await buildApp({
     config,
@@ -84,7 +87,7 @@ export async function startServer(config: Config, opts: { logStream?: NodeJS.Wri
   });
   mappings.watch();
   log.info(
-    { event: 'started', url, nrdr: outbound.target, mllpPort: config.CDSR_MLLP_PORT ?? null, dataDir: config.CDSR_DATA_DIR, mappings: config.CDSR_MAPPINGS_DIR, auth: config.CDSR_INBOUND_API_KEYS.length > 0 },
+    { event: 'started', url, store: config.CDSR_DATABASE_URL !== undefined ? 'postgres' : 'sqlite', nrdr: outbound.target, mllpPort: config.CDSR_MLLP_PORT ?? null, dataDir: config.CDSR_DATA_DIR, mappings: config.CDSR_MAPPINGS_DIR, auth: config.CDSR_INBOUND_API_KEYS.length > 0 },
     'cdsr-adapter listening',
   );
   return { app, url, close: () => app.close() };

@@ -7,6 +7,13 @@ export interface Migration {
   readonly statements: readonly string[];
 }
 
+export type Dialect = 'sqlite' | 'postgres';
+
+/** A statement for a dialect: the one difference is the auto-numbered key. */
+export function forDialect(statement: string, dialect: Dialect): string {
+  return dialect === 'postgres' ? statement.replace(/\bid INTEGER PRIMARY KEY\b/g, 'id BIGSERIAL PRIMARY KEY') : statement;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
