@@ -1,9 +1,10 @@
 // HTTP load on loopback: POST /hl7v2 with the ORM sample (each request its own control id and
-// order, committed with synchronous=FULL) next to a bare fastify POST route, in the same run.
+// order, committed with synchronous=FULL) next to a bare fastify POST route, in the same run;
+// the load generator (bench/loadgen.ts) is a separate process.
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
+import { spawn } from 'node:child_process';
 import Fastify from 'fastify';
 import { CdsrValidator } from '../src/cdsr/validate.js';
 import { buildApp } from '../src/server/app.js';
@@ -37,20 +38,25 @@ export async function benchLoad(seconds = 5): Promise<LoadRow[]> {
   bare.post('/hl7v2', async (_req, reply) => reply.type('x-application/hl7-v2+er7').send('MSA|AA|X\r'));
   const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
 
-  let n = 0;
-  const unique = (): string => {
-    n++;
-    return orm.replaceAll('MSG0001', `L${n}`).replaceAll('ORD1001', `LORD${n}`);
-  };
-  const run = async (name: string, target: string, connections: number): Promise<LoadRow> => {
-    const r = await autocannon({
-      url: `${target}/hl7v2`,
-      connections,
-      duration: seconds,
-      requests: [{ method: 'POST', headers: { 'content-type': 'application/hl7-v2' }, setupRequest: (req) => ({ ...req, body: unique() }) }],
+  // the load generator runs in its own process (the other core); each request carries a fresh
+  // control id and order number, so each is a new message to store and merge
+  const body = Buffer.from(orm.replaceAll('MSG0001', 'L{n}').replaceAll('ORD1001', 'LORD{n}')).toString('base64');
+  const gen = join(PACKAGE_ROOT, 'dist', 'bench', 'loadgen.js');
+  const run = (name: string, target: string, connections: number): Promise<LoadRow> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [gen, `${target}/hl7v2`, String(connections), String(seconds), body], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+      child.on('error', reject);
+      child.on('close', () => {
+        try {
+          const r = JSON.parse(out) as { reqPerSec: number; p50: number; p99: number; non2xx: number };
+          resolve({ name, connections, reqPerSec: r.reqPerSec, p50: r.p50, p99: r.p99, non2xx: r.non2xx });
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      });
     });
-    return { name, connections, reqPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx };
-  };
   try {
     return [
       await run('bare fastify POST', bareUrl, 1),

@@ -21,7 +21,7 @@ process.stdout.write(
 const load = await benchLoad(Number(process.env.BENCH_SECONDS ?? 5));
 process.stdout.write(
   renderTable(
-    ['HTTP LOAD (loopback)', 'CONNECTIONS', 'REQ/S', 'P50 MS', 'P99 MS', 'NON-2XX'],
+    ['HTTP LOAD (loopback, generator in its own process)', 'CONNECTIONS', 'REQ/S', 'P50 MS', 'P99 MS', 'NON-2XX'],
     load.map((r) => [r.name, String(r.connections), Math.round(r.reqPerSec).toString(), r.p50.toFixed(2), r.p99.toFixed(2), String(r.non2xx)]),
   ) + '\n',
 );

@@ -84,6 +84,17 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     this.validator = options.validator;
     this.migrate();
+    this.ingestOneTx = this.db.transaction((meta: InboundMeta, outcome: MapOutcome) => this.ingestOne(meta, outcome));
+    this.batchTx = this.db.transaction((jobs: readonly { meta: InboundMeta; outcome: MapOutcome }[]) =>
+      jobs.map((job) => {
+        try {
+          // nested: a savepoint, so one bad message rolls back alone
+          return this.ingestSavepoint(job.meta, job.outcome);
+        } catch (e) {
+          return e instanceof Error ? e : new Error(String(e));
+        }
+      }),
+    );
   }
 
   private migrate(): void {
@@ -113,6 +124,10 @@ export class SqliteStore implements Store {
   // together in the next transaction (each in its own savepoint), so concurrent senders share one
   // fsync instead of queueing behind one each. A lone sender still gets one commit per message.
   private queue: { meta: InboundMeta; outcome: MapOutcome; resolve: (r: IngestResult) => void; reject: (e: Error) => void }[] = [];
+  // built once: better-sqlite3 transaction functions are cheap to call, not to create
+  private readonly ingestSavepoint = (meta: InboundMeta, outcome: MapOutcome): IngestResult => this.ingestOneTx(meta, outcome);
+  private ingestOneTx!: (meta: InboundMeta, outcome: MapOutcome) => IngestResult;
+  private batchTx!: (jobs: readonly { meta: InboundMeta; outcome: MapOutcome }[]) => (IngestResult | Error)[];
   private flushScheduled = false;
 
   ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult> {
@@ -131,18 +146,9 @@ export class SqliteStore implements Store {
     const jobs = this.queue;
     this.queue = [];
     if (jobs.length === 0) return;
-    const results: (IngestResult | Error)[] = [];
+    let results: (IngestResult | Error)[];
     try {
-      this.db.transaction(() => {
-        for (const job of jobs) {
-          try {
-            // a nested better-sqlite3 transaction is a savepoint: one bad message rolls back alone
-            results.push(this.db.transaction(() => this.ingestOne(job.meta, job.outcome))());
-          } catch (e) {
-            results.push(e instanceof Error ? e : new Error(String(e)));
-          }
-        }
-      })();
+      results = this.batchTx(jobs);
     } catch (e) {
       const err = new StoreUnavailableError(`the store cannot be written: ${e instanceof Error ? e.message : String(e)}`);
       for (const job of jobs) job.reject(err);
@@ -157,8 +163,7 @@ export class SqliteStore implements Store {
 
   private ingestOne(meta: InboundMeta, outcome: MapOutcome): IngestResult {
     const hash = createHash('sha256').update(meta.raw).digest('hex');
-    const twin = this.db
-      .prepare(
+    const twin = this.stmt(
         `SELECT id, status FROM inbound_messages WHERE channel = ? AND sender = ? AND control_id = ? AND hash = ?
          AND status IN ('applied', 'error', 'ignored') ORDER BY id DESC LIMIT 1`,
       )
@@ -174,8 +179,7 @@ export class SqliteStore implements Store {
   }
 
   private insertMessage(meta: InboundMeta, hash: string, status: MessageStatus, problems: Problem[], duplicateOf?: number): number {
-    const r = this.db
-      .prepare(
+    const r = this.stmt(
         `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -191,8 +195,7 @@ export class SqliteStore implements Store {
   }
 
   private saveEncounter(key: string, enc: EncounterState, seq: number): void {
-    this.db
-      .prepare(
+    this.stmt(
         `INSERT INTO encounters (encounter_key, facility_id, encounter_id, partner_id, fields, consultation_defaults, updated_seq)
          VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (encounter_key) DO UPDATE SET partner_id = excluded.partner_id, fields = excluded.fields,
@@ -244,8 +247,7 @@ export class SqliteStore implements Store {
 
   messages(filter: { status?: MessageStatus; limit?: number; afterId?: number }): Promise<MessageRow[]> {
     return this.guard(() => {
-      const rows = this.db
-        .prepare(
+      const rows = this.stmt(
           `SELECT id, received_at, channel, sender, control_id, content_type, auth, hash, status, problems FROM inbound_messages
            WHERE (? IS NULL OR status = ?) AND id > ? ORDER BY id LIMIT ?`,
         )
@@ -256,8 +258,7 @@ export class SqliteStore implements Store {
 
   records(filter: { state?: RecordState; limit?: number }): Promise<RecordSummary[]> {
     return this.guard(() => {
-      const rows = this.db
-        .prepare(
+      const rows = this.stmt(
           `SELECT c.encounter_key, e.facility_id, e.encounter_id, c.consultation_key, c.state, c.missing
            FROM consultations c JOIN encounters e ON e.encounter_key = c.encounter_key
            WHERE (? IS NULL OR c.state = ?) ORDER BY c.encounter_key, c.consultation_key LIMIT ?`,
