@@ -18,6 +18,7 @@ export type LocalCode =
   | 'MAP_REFERENCE'
   | 'MERGE_ORPHAN'
   | 'STORE_UNAVAILABLE'
+  | 'INTERNAL_ERROR'
   | 'FHIR_FETCH';
 
 export type ProblemCode = CdCode | LocalCode;

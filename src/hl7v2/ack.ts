@@ -28,6 +28,7 @@ const HL7_ERROR: Readonly<Record<string, readonly [string, string]>> = {
   MAP_UNSUPPORTED: ['200', 'Unsupported message type'],
   HL7_INVALID: ['100', 'Segment sequence error'],
   STORE_UNAVAILABLE: ['207', 'Application internal error'],
+  INTERNAL_ERROR: ['207', 'Application internal error'],
 };
 
 /** YYYYMMDDHHMMSS in UTC with its offset, as HL7 DTM. */

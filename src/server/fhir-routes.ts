@@ -131,8 +131,17 @@ export async function ingestFhir(deps: FhirDeps, body: string, origin: Origin): 
         if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], 0);
         continue;
       }
-      const out = mapFhirResource(r, pool, deps.mappings.current, opts);
-      const result = await deps.store.ingest({ channel: 'fhir', sender, controlId: `${key}/_history/${versionOf(r)}`, contentType, auth, raw, receivedAt: now }, out);
+      let out = mapFhirResource(r, pool, deps.mappings.current, opts);
+      const meta = { channel: 'fhir' as const, sender, controlId: `${key}/_history/${versionOf(r)}`, contentType, auth, raw, receivedAt: now };
+      const result = await deps.store.ingest(meta, out).catch((e: unknown) => {
+        if (e instanceof StoreUnavailableError) throw e;
+        // a failure of ours on this resource: kept in the error queue, replayable
+        out = {
+          disposition: 'error',
+          problems: [{ code: 'INTERNAL_ERROR', message: `the adapter failed on ${key} (${e instanceof Error ? e.message : String(e)}); it is kept for replay`, severity: 'error', scope: 'file', path: '' }],
+        };
+        return deps.store.ingest(meta, out);
+      });
       if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], result.messageId);
       problems.push(...out.problems);
       if (out.disposition === 'mapped' || result.status === 'duplicate') applied++;

@@ -43,7 +43,7 @@ export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): 
   const now = deps.clock();
   const parsed = parseHl7(raw);
   const message = parsed.ok ? parsed.message : undefined;
-  const outcome: MapOutcome = parsed.ok
+  let outcome: MapOutcome = parsed.ok
     ? mapHl7Message(parsed.message, deps.mappings.current, deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {})
     : invalidHl7(parsed.error);
   const meta = {
@@ -58,7 +58,20 @@ export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): 
   const ack = (code: AckCode, problems: readonly Problem[], id: number | undefined) =>
     buildAck({ code, ...(message ? { message } : {}), problems, now, ackControlId: id !== undefined ? `CDSR${id}` : 'CDSR0' });
   try {
-    const r = await deps.store.ingest(meta, outcome);
+    const r = await deps.store.ingest(meta, outcome).catch(async (e: unknown) => {
+      if (e instanceof StoreUnavailableError) throw e;
+      // A failure of ours on this one message: keep it in the error queue (AE, replayable)
+      // rather than answer 503 and have the sender retry it forever in front of its queue.
+      const internal: Problem = {
+        code: 'INTERNAL_ERROR',
+        message: `the adapter failed on this message (${e instanceof Error ? e.message : String(e)}); it is kept for replay`,
+        severity: 'error',
+        scope: 'file',
+        path: '',
+      };
+      outcome = { disposition: 'error', problems: [internal] };
+      return deps.store.ingest(meta, outcome);
+    });
     let status: MessageStatus = r.status;
     let problems = outcome.problems;
     if (r.status === 'duplicate' && r.duplicateOf !== undefined) {

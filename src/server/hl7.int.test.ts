@@ -147,3 +147,26 @@ describe('POST /hl7v2: credentials, size, store down', () => {
     assert.equal((await fetch(`${s.url}/readyz`)).status, 503);
   });
 });
+
+describe('POST /hl7v2: a failure of the adapter on one message', () => {
+  it('is kept in the error queue with AE, not answered 503 forever', async () => {
+    const s = await startTestServer();
+    try {
+      // the first attempt to store the mapped message fails as a bug would
+      const real = s.store.ingest.bind(s.store);
+      let calls = 0;
+      s.store.ingest = (meta, outcome) => (++calls === 1 ? Promise.reject(new TypeError('boom')) : real(meta, outcome));
+      const r = await postHl7(s.url, ORM);
+      assert.equal(r.status, 200);
+      assert.deepEqual(lines(r.text).slice(1), [
+        'MSA|AE|MSG0001',
+        'ERR|||207^Application internal error^HL70357|E||||INTERNAL_ERROR: the adapter failed on this message (boom); it is kept for replay',
+      ]);
+      s.store.ingest = real;
+      const replayed = await fetch(`${s.url}/api/messages/1/replay`, { method: 'POST' }).then((x) => x.json() as Promise<{ status: string }>);
+      assert.equal(replayed.status, 'applied');
+    } finally {
+      await s.close();
+    }
+  });
+});
