@@ -159,6 +159,19 @@ describe('FHIR inbound', () => {
     }
   });
 
+  it('503 when the store cannot take it now, for a resource and for a notification', async () => {
+    const s = await startTestServer();
+    try {
+      await s.store.close();
+      const direct = await post(s.url, '/fhir', sample('03-bundle-transaction.json'));
+      assert.deepEqual([direct.status, direct.body.issue[0]?.diagnostics], [503, 'the adapter cannot store this now; send it again']);
+      const note = await post(s.url, '/fhir', sample('04-notification-r4b.json'));
+      assert.equal(note.status, 503);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('DELETE of a ServiceRequest cancels its consultation', async () => {
     const s = await startTestServer();
     try {
