@@ -20,7 +20,7 @@ const validator = new CdsrValidator({ now: new Date(), valueSets: tables.valueSe
 const store = new SqliteStore({ file: join(dir, 'db.sqlite'), validator, synchronous: 'NORMAL' });
 const out = mapHl7Text(readFileSync(join(PACKAGE_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8'), tables);
 if (out.disposition !== 'mapped') throw new Error('sample does not map');
-const template = out.record;
+const template = out.records[0]!;
 
 let t = performance.now();
 const pending: Promise<unknown>[] = [];
@@ -35,7 +35,7 @@ for (let i = 0; i < n; i++) {
     consultationTime: `${hour}:${minute}:00`,
     consultationFields: { ...template.consultationFields, CDS_Consultation_Time: `${hour}:${minute}:00` },
   };
-  pending.push(store.ingest({ channel: 'hl7v2', sender: 'bench', controlId: `B${i}`, contentType: 'x', raw: 'x', receivedAt: new Date() }, { disposition: 'mapped', record, problems: [] }));
+  pending.push(store.ingest({ channel: 'hl7v2', sender: 'bench', controlId: `B${i}`, contentType: 'x', raw: 'x', receivedAt: new Date() }, { disposition: 'mapped', records: [record], problems: [] }));
   if (pending.length >= 2000) await Promise.all(pending.splice(0));
 }
 await Promise.all(pending);

@@ -50,7 +50,7 @@ export function benchMapping(): MapBenchRow[] {
         const out = mapHl7Text(raw, tables);
         if (out.disposition !== 'mapped') throw new Error('sample does not map');
         const state = new MergeState();
-        state.apply(out.record);
+        for (const r of out.records) state.apply(r);
         const txs = buildTransactions(state.encounters.values(), {
           partnerId: '10000',
           appId: '10019',

@@ -15,7 +15,7 @@ let tables: MappingTables;
 
 const hl7 = (n: string) => join('samples', 'hl7v2', n);
 const fhir = (n: string) => join('samples', 'fhir', n);
-const HL7 = ['01-orm-new.hl7', '02-orm-update.hl7', '03-orm-cancel.hl7', '04-oru-final.hl7', '05-omi-new.hl7', '06-orm-lf-escapes.hl7'];
+const HL7 = ['01-orm-new.hl7', '02-orm-update.hl7', '03-orm-cancel.hl7', '04-oru-final.hl7', '05-omi-new.hl7', '06-orm-lf-escapes.hl7', '07-orm-two-orders.hl7', '08-oru-two-results-no-orc.hl7'];
 const FHIR = ['01-servicerequest.json', '02-encounter.json', '03-bundle-transaction.json', '04-notification-r4b.json', '05-notification-id-only.json', '06-servicerequest-update.json'];
 
 function run(files: string[], trace = false): unknown {
@@ -73,6 +73,15 @@ describe('golden outputs of the samples', () => {
 
   it('the same message twice gives the same result', () => {
     assert.deepEqual(run([hl7('01-orm-new.hl7'), hl7('01-orm-new.hl7'), hl7('04-oru-final.hl7'), hl7('04-oru-final.hl7')]), run([hl7('01-orm-new.hl7'), hl7('04-oru-final.hl7')]));
+  });
+
+  it('a message with two orders yields two consultations; a result message with two OBRs completes both', () => {
+    const out = run([hl7('07-orm-two-orders.hl7'), hl7('08-oru-two-results-no-orc.hl7')]);
+    const cs = consultations(out) as Record<string, string>[];
+    assert.deepEqual(cs.map((c) => [c.CDS_Consultation_Time, c.Name_of_Exam_Ordered, c.Ordered_Exam_Completed, c.Exam_Completion_Date]), [
+      ['16:05:00', 'CT HEAD WO CONTRAST', '1', '11/02/2026'],
+      ['16:07:00', 'CT CHEST WO CONTRAST', '1', '11/02/2026'],
+    ]);
   });
 
   it('a cancelled order yields no consultation', () => {

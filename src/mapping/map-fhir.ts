@@ -60,5 +60,5 @@ export function mapFhirResource(resource: FhirResource, pool: ResourcePool, tabl
     ...(opts.defaultFacilityId !== undefined ? { defaultFacilityId: opts.defaultFacilityId } : {}),
     source: { kind: 'fhir', type: resource.resourceType, role, id: `${resource.resourceType}/${resource.id ?? ''}${version}` },
   });
-  return r.record ? { disposition: 'mapped', record: r.record, problems: r.problems } : { disposition: 'error', problems: r.problems };
+  return r.record ? { disposition: 'mapped', records: [r.record], problems: r.problems } : { disposition: 'error', problems: r.problems };
 }

@@ -68,9 +68,10 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
   const take = (input: string, outcome: MapOutcome): void => {
     problems.push(...outcome.problems.map((p) => ({ ...p, input })));
     if (outcome.disposition === 'mapped') {
-      state.apply(outcome.record);
-      const r = outcome.record;
-      inputs.push({ input, source: `${r.source.type} ${r.source.id}`, disposition: 'mapped', trace: r.trace });
+      for (const r of outcome.records) {
+        state.apply(r);
+        inputs.push({ input, source: `${r.source.type} ${r.source.id}`, disposition: 'mapped', trace: r.trace });
+      }
     } else {
       inputs.push({ input, source: '', disposition: outcome.disposition, trace: [] });
     }

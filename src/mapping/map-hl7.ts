@@ -1,6 +1,7 @@
 // Maps one ER7 message through hl7v2.yaml.
 import type { Problem } from '../cdsr/problem.js';
 import type { Hl7Message } from '../hl7v2/message.js';
+import type { PartialRecord } from './record.js';
 import { parseHl7, type Hl7ParseError } from '../hl7v2/parse.js';
 import { runTable } from './engine.js';
 import type { MappingTables } from './load.js';
@@ -47,12 +48,36 @@ export function mapHl7Message(message: Hl7Message, tables: MappingTables, opts: 
       ],
     };
   }
-  const r = runTable({
-    ctx: message,
-    table: tables.hl7,
-    facilities: tables.facilities,
-    ...(opts.defaultFacilityId !== undefined ? { defaultFacilityId: opts.defaultFacilityId } : {}),
-    source: { kind: 'hl7v2', type, role, id: message.controlId },
-  });
-  return r.record ? { disposition: 'mapped', record: r.record, problems: r.problems } : { disposition: 'error', problems: r.problems };
+  const records: PartialRecord[] = [];
+  const problems: Problem[] = [];
+  for (const part of splitOrders(message)) {
+    const r = runTable({
+      ctx: part,
+      table: tables.hl7,
+      facilities: tables.facilities,
+      ...(opts.defaultFacilityId !== undefined ? { defaultFacilityId: opts.defaultFacilityId } : {}),
+      source: { kind: 'hl7v2', type, role, id: message.controlId },
+    });
+    problems.push(...r.problems);
+    if (r.record) records.push(r.record);
+  }
+  // one order that cannot be mapped keeps the whole message in the error queue: replaying it
+  // after the fix brings every order in, none twice
+  return records.length > 0 && problems.every((p) => p.severity !== 'error')
+    ? { disposition: 'mapped', records, problems }
+    : { disposition: 'error', problems };
+}
+
+/**
+ * A message with several orders (ORC groups, or OBR groups where there is no ORC, as ORU^R01
+ * allows) is mapped one order at a time: each part is the segments before the first order
+ * (MSH, PID, PV1, IN1, DG1…) followed by that order's own segments.
+ */
+export function splitOrders(message: Hl7Message): Hl7Message[] {
+  const orc = message.segments.filter((s) => s.name === 'ORC').length;
+  const marker = orc > 0 ? 'ORC' : 'OBR';
+  const starts = message.segments.flatMap((s, i) => (s.name === marker ? [i] : []));
+  if (starts.length <= 1) return [message];
+  const header = message.segments.slice(0, starts[0]);
+  return starts.map((start, k) => ({ ...message, segments: [...header, ...message.segments.slice(start, starts[k + 1] ?? message.segments.length)] }));
 }

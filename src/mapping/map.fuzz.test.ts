@@ -34,7 +34,7 @@ describe('mapper fuzz', () => {
       fc.property(fc.oneof(fc.string({ maxLength: 200 }), mutate(samples, ['|', '^', '~', '\\', '&', '\r', '\n', 'X', '9', ' ', 'F'])), (raw) => {
         const out = mapHl7Text(raw, tables);
         assert.ok(['mapped', 'error', 'unsupported', 'invalid'].includes(out.disposition));
-        if (out.disposition === 'mapped') state.apply(out.record);
+        if (out.disposition === 'mapped') for (const r of out.records) state.apply(r);
         else assert.ok(out.problems.length > 0);
       }),
       { numRuns: 1500 },

@@ -4,8 +4,8 @@ import type { Problem } from '../cdsr/problem.js';
 import type { PartialRecord } from './record.js';
 
 export type MapOutcome =
-  /** Mapped: the partial record is merged (problems may hold warnings). */
-  | { readonly disposition: 'mapped'; readonly record: PartialRecord; readonly problems: readonly Problem[] }
+  /** Mapped: the partial records (one per order of the message) are merged (problems may hold warnings). */
+  | { readonly disposition: 'mapped'; readonly records: readonly PartialRecord[]; readonly problems: readonly Problem[] }
   /** Understood but a present value cannot be mapped: kept for replay after the tables are fixed. */
   | { readonly disposition: 'error'; readonly problems: readonly Problem[] }
   /** A message type or resource type the tables do not handle. */

@@ -128,7 +128,7 @@ export class PgStore implements Store {
   ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult> {
     const hash = createHash('sha256').update(meta.raw).digest('hex');
     return this.tx(async (c) => {
-      await this.lock(c, [`msg|${meta.channel}|${meta.sender}|${meta.controlId}`, ...(outcome.disposition === 'mapped' ? this.mergeKeys(outcome.record) : [])]);
+      await this.lock(c, [`msg|${meta.channel}|${meta.sender}|${meta.controlId}`, ...(outcome.disposition === 'mapped' ? outcome.records.flatMap((r) => this.mergeKeys(r)) : [])]);
       const [twin] = await rows(
         c,
         `SELECT id FROM inbound_messages WHERE channel = $1 AND sender = $2 AND control_id = $3 AND hash = $4
@@ -141,7 +141,7 @@ export class PgStore implements Store {
       }
       const status = statusForOutcome(outcome);
       const id = await this.insertMessage(c, meta, hash, status, [...outcome.problems]);
-      if (outcome.disposition === 'mapped') await this.merge(c, outcome.record, id);
+      if (outcome.disposition === 'mapped') for (const r of outcome.records) await this.merge(c, r, id);
       return { messageId: id, status };
     });
   }
@@ -230,8 +230,8 @@ export class PgStore implements Store {
       const status = statusForOutcome(outcome);
       await c.query('UPDATE inbound_messages SET status = $1, problems = $2 WHERE id = $3', [status, JSON.stringify(outcome.problems), id]);
       if (outcome.disposition === 'mapped') {
-        await this.lock(c, this.mergeKeys(outcome.record));
-        await this.merge(c, outcome.record, id);
+        await this.lock(c, outcome.records.flatMap((r) => this.mergeKeys(r)));
+        for (const r of outcome.records) await this.merge(c, r, id);
       }
       return status;
     });

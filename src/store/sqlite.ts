@@ -174,7 +174,7 @@ export class SqliteStore implements Store {
     }
     const status = statusForOutcome(outcome);
     const id = this.insertMessage(meta, hash, status, [...outcome.problems]);
-    if (outcome.disposition === 'mapped') this.merge(outcome.record, id);
+    if (outcome.disposition === 'mapped') for (const r of outcome.records) this.merge(r, id);
     return { messageId: id, status };
   }
 
@@ -230,7 +230,7 @@ export class SqliteStore implements Store {
         const status = statusForOutcome(outcome);
         this.stmt('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?').run(status, JSON.stringify(outcome.problems), id);
         // the message keeps its place in arrival order: its id is its merge sequence number
-        if (outcome.disposition === 'mapped') this.merge(outcome.record, id);
+        if (outcome.disposition === 'mapped') for (const r of outcome.records) this.merge(r, id);
         return status;
       })(),
     );
