@@ -37,6 +37,7 @@ export interface FlushResult {
 export class Submitter {
   private running: Promise<FlushResult> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(private readonly o: SubmitterOptions) {}
 
@@ -53,17 +54,20 @@ export class Submitter {
   }
 
   start(intervalSeconds: number): void {
+    this.stopped = false;
     const tick = () => {
       this.flush()
         .catch((e: unknown) => this.o.log?.warn({ event: 'submit_round_failed', error: e instanceof Error ? e.message : String(e) }, 'submission round failed; retried next round'))
         .finally(() => {
-          this.timer = setTimeout(tick, intervalSeconds * 1000);
+          // a round that ends after stop() schedules nothing more
+          if (!this.stopped) this.timer = setTimeout(tick, intervalSeconds * 1000);
         });
     };
     this.timer = setTimeout(tick, 0);
   }
 
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
   }
 
