@@ -86,6 +86,19 @@ describe('outbound commands', () => {
     assert.equal(submit.stdout, '1 transaction(s) created, 1 posted, 1 final: 1 record(s) accepted, 0 rejected, 0 transaction(s) still pending\n');
   });
 
+  it('serve starts completely (MLLP too) and stops on SIGTERM with status 0', async () => {
+    const port = await freePort();
+    const mllp = await freePort();
+    const logs: string[] = [];
+    const child = start(['serve'], { PORT: String(port), CDSR_MLLP_PORT: String(mllp), CDSR_DATA_DIR: join(dir, 'd') }, logs);
+    await waitFor(`http://127.0.0.1:${port}/healthz`);
+    for (let i = 0; i < 100 && !logs.join('').includes('cdsr-adapter listening'); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(logs.join(''), /"mllpPort":\d+.*"msg":"cdsr-adapter listening"/);
+    const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  });
+
   it('bad configuration stops start-up naming the variable', () => {
     const r = cli(['serve'], { NRDR_BASE_URL: 'https://nrdr.example/t', NRDR_PARTNER_ID: '', ACR_TOKEN: 'x', NRDR_APP_ID: '10019', CDSR_DATA_DIR: join(dir, 'c') });
     assert.equal(r.status, 2);

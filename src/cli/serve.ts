@@ -7,7 +7,14 @@ import type { CliIo } from './validate.js';
 import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE } from './validate.js';
 
 export async function runServe(config: Config): Promise<number> {
-  const running = await startServer(config);
+  let running: Awaited<ReturnType<typeof startServer>>;
+  try {
+    running = await startServer(config);
+  } catch (e) {
+    process.stderr.write(`cdsr-adapter: ${e instanceof Error ? e.message : String(e)}\n`);
+    // whatever did start must not keep the process alive
+    process.exit(2);
+  }
   const stop = (signal: string) => {
     running.app.log.info({ event: 'stopping', signal }, 'stopping: no new requests; answered ones are stored');
     void running.close().then(() => process.exit(0));

@@ -71,20 +71,30 @@ export async function startServer(config: Config, opts: { logStream?: NodeJS.Wri
     ...(opts.logStream ? { logStream: opts.logStream } : {}),
     ...fhirFetcherFor(config),
   });
-  const url = await app.listen({ port: config.PORT, host: config.HOST });
-  const deps = {
-    store,
-    mappings,
-    clock: () => new Date(),
-    ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
-  };
-  const mllp = config.CDSR_MLLP_PORT !== undefined ? await startMllp(deps, config.CDSR_MLLP_PORT, config.HOST, log) : undefined;
+  // hooks must be added before listen(); the MLLP listener comes after, so it is looked up late
+  let mllp: Awaited<ReturnType<typeof startMllp>> | undefined;
   app.addHook('onClose', async () => {
     mappings.close();
-    if (mllp) await new Promise<void>((ok) => mllp.close(() => ok()));
+    const m = mllp;
+    if (m) await new Promise<void>((ok) => m.close(() => ok()));
     await outbound.close();
     await store.close();
   });
+  let url: string;
+  try {
+    url = await app.listen({ port: config.PORT, host: config.HOST });
+    const deps = {
+      store,
+      mappings,
+      clock: () => new Date(),
+      ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
+    };
+    if (config.CDSR_MLLP_PORT !== undefined) mllp = await startMllp(deps, config.CDSR_MLLP_PORT, config.HOST, log);
+  } catch (e) {
+    // a port in use, say: release what is open, so the process can end
+    await app.close().catch(() => undefined);
+    throw e;
+  }
   mappings.watch();
   log.info(
     { event: 'started', url, store: config.CDSR_DATABASE_URL !== undefined ? 'postgres' : 'sqlite', nrdr: outbound.target, mllpPort: config.CDSR_MLLP_PORT ?? null, dataDir: config.CDSR_DATA_DIR, mappings: config.CDSR_MAPPINGS_DIR, auth: config.CDSR_INBOUND_API_KEYS.length > 0 },
