@@ -12,7 +12,7 @@ import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { evaluateConsultation, type RecordState } from './evaluate.js';
 import { forDialect, MIGRATIONS } from './migrations.js';
-import { consultationWrites, encounterFromRows, json, messageFromRow, str, transactionFromRows, type Row } from './rows.js';
+import { consultationWrites, encounterFromRows, json, messageFromRow, recordViewFromRows, str, summaryFromRow, transactionFromRows, type Row } from './rows.js';
 import { statusForOutcome } from './sqlite.js';
 import {
   StoreUnavailableError,
@@ -267,14 +267,7 @@ export class PgStore implements Store {
            WHERE ($1::text IS NULL OR c.state = $1) ORDER BY c.encounter_key, c.consultation_key LIMIT $2`,
           [filter.state ?? null, filter.limit ?? 100],
         )
-      ).map((r) => ({
-        encounterKey: str(r.encounter_key),
-        facilityId: str(r.facility_id),
-        encounterId: str(r.encounter_id),
-        consultationKey: str(r.consultation_key),
-        state: str(r.state) as RecordState,
-        missing: json<string[]>(r.missing, []),
-      })),
+      ).map(summaryFromRow),
     );
   }
 
@@ -282,26 +275,7 @@ export class PgStore implements Store {
     return this.read(async (c) => {
       const [e] = await rows(c, 'SELECT * FROM encounters WHERE encounter_key = $1', [key]);
       if (!e) return undefined;
-      const cs = await rows(c, 'SELECT * FROM consultations WHERE encounter_key = $1 ORDER BY consultation_key', [key]);
-      const enc = encounterFromRows(e, cs);
-      return {
-        encounterKey: key,
-        facilityId: enc.facilityId,
-        encounterId: enc.encounterId,
-        ...(enc.partnerId !== undefined ? { partnerId: enc.partnerId } : {}),
-        fields: enc.fields,
-        consultationDefaults: enc.consultationDefaults,
-        consultations: cs.map((x) => ({
-          consultationKey: str(x.consultation_key),
-          state: str(x.state) as RecordState,
-          missing: json<string[]>(x.missing, []),
-          problems: json<Problem[]>(x.problems, []),
-          nrdrProblems: json<Problem[]>(x.nrdr_problems, []),
-          fields: enc.consultations.get(str(x.consultation_key))?.fields ?? {},
-          cancelled: enc.consultations.get(str(x.consultation_key))?.cancelled?.value === 'cancelled',
-          ...(x.transaction_id ? { transactionId: str(x.transaction_id) } : {}),
-        })),
-      };
+      return recordViewFromRows(key, e, await rows(c, 'SELECT * FROM consultations WHERE encounter_key = $1 ORDER BY consultation_key', [key]));
     });
   }
 

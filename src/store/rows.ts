@@ -5,7 +5,7 @@ import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 import type { CdsrValidator } from '../cdsr/validate.js';
 import type { ConsultationState, EncounterState, FieldMap, FieldValue } from '../mapping/merge.js';
 import { evaluateConsultation, type RecordState } from './evaluate.js';
-import type { MessageRow, MessageStatus, OutboundStatus, TransactionRow } from './store.js';
+import type { ConsultationRow, MessageRow, MessageStatus, OutboundStatus, RecordSummary, RecordView, TransactionRow } from './store.js';
 
 export type Row = Record<string, unknown>;
 
@@ -103,5 +103,40 @@ export function transactionFromRows(r: Row, recordRows: readonly Row[]): Transac
       ...(x.result ? { result: str(x.result) as 'accepted' | 'rejected' } : {}),
       problems: json<Problem[]>(x.nrdr_problems, []),
     })),
+  };
+}
+
+export function summaryFromRow(r: Row): RecordSummary {
+  return {
+    encounterKey: str(r.encounter_key),
+    facilityId: str(r.facility_id),
+    encounterId: str(r.encounter_id),
+    consultationKey: str(r.consultation_key),
+    state: str(r.state) as RecordState,
+    missing: json<string[]>(r.missing, []),
+  };
+}
+
+/** An encounter with its consultations' states, problems and field provenance. */
+export function recordViewFromRows(encounterKey: string, e: Row, consultationRows: readonly Row[]): RecordView {
+  const enc = encounterFromRows(e, consultationRows);
+  const consultations: ConsultationRow[] = consultationRows.map((c) => ({
+    consultationKey: str(c.consultation_key),
+    state: str(c.state) as RecordState,
+    missing: json<string[]>(c.missing, []),
+    problems: json<Problem[]>(c.problems, []),
+    nrdrProblems: json<Problem[]>(c.nrdr_problems, []),
+    fields: json<FieldMap>(c.fields, {}),
+    cancelled: json<FieldValue | null>(c.cancelled, null)?.value === 'cancelled',
+    ...(c.transaction_id ? { transactionId: str(c.transaction_id) } : {}),
+  }));
+  return {
+    encounterKey,
+    facilityId: enc.facilityId,
+    encounterId: enc.encounterId,
+    ...(enc.partnerId !== undefined ? { partnerId: enc.partnerId } : {}),
+    fields: enc.fields,
+    consultationDefaults: enc.consultationDefaults,
+    consultations,
   };
 }

@@ -11,8 +11,6 @@ import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 import {
   applyRecord,
   type EncounterState,
-  type FieldMap,
-  type FieldValue,
   type MergeRepository,
   type OrderRef,
   type OrphanEntry,
@@ -21,9 +19,8 @@ import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { evaluateConsultation, type RecordState } from './evaluate.js';
 import { MIGRATIONS } from './migrations.js';
-import { consultationWrites, encounterFromRows, json, messageFromRow, str, transactionFromRows, type Row } from './rows.js';
+import { consultationWrites, encounterFromRows, json, messageFromRow, recordViewFromRows, str, summaryFromRow, transactionFromRows, type Row } from './rows.js';
 import type {
-  ConsultationRow,
   IngestResult,
   InboundMeta,
   MessageRow,
@@ -264,14 +261,7 @@ export class SqliteStore implements Store {
            WHERE (? IS NULL OR c.state = ?) ORDER BY c.encounter_key, c.consultation_key LIMIT ?`,
         )
         .all(filter.state ?? null, filter.state ?? null, filter.limit ?? 100) as Row[];
-      return rows.map((r) => ({
-        encounterKey: str(r.encounter_key),
-        facilityId: str(r.facility_id),
-        encounterId: str(r.encounter_id),
-        consultationKey: str(r.consultation_key),
-        state: str(r.state) as RecordState,
-        missing: json<string[]>(r.missing, []),
-      }));
+      return rows.map(summaryFromRow);
     });
   }
 
@@ -280,25 +270,7 @@ export class SqliteStore implements Store {
       const e = this.stmt('SELECT * FROM encounters WHERE encounter_key = ?').get(encounterKey) as Row | undefined;
       if (!e) return undefined;
       const cs = this.stmt('SELECT * FROM consultations WHERE encounter_key = ? ORDER BY consultation_key').all(encounterKey) as Row[];
-      const consultations: ConsultationRow[] = cs.map((c) => ({
-        consultationKey: str(c.consultation_key),
-        state: str(c.state) as RecordState,
-        missing: json<string[]>(c.missing, []),
-        problems: json<Problem[]>(c.problems, []),
-        nrdrProblems: json<Problem[]>(c.nrdr_problems, []),
-        fields: json<FieldMap>(c.fields, {}),
-        cancelled: json<FieldValue | null>(c.cancelled, null)?.value === 'cancelled',
-        ...(c.transaction_id ? { transactionId: str(c.transaction_id) } : {}),
-      }));
-      return {
-        encounterKey,
-        facilityId: str(e.facility_id),
-        encounterId: str(e.encounter_id),
-        ...(e.partner_id ? { partnerId: str(e.partner_id) } : {}),
-        fields: json<FieldMap>(e.fields, {}),
-        consultationDefaults: json<FieldMap>(e.consultation_defaults, {}),
-        consultations,
-      };
+      return recordViewFromRows(encounterKey, e, cs);
     });
   }
 
