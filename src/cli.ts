@@ -52,7 +52,7 @@ export function buildProgram(): Command {
         files,
         opts,
         {
-          ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
+          defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID,
           ...nrdrIds(config),
           maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS,
         },

@@ -44,7 +44,7 @@ export async function runReplay(config: Config, status: string, io: CliIo): Prom
         store,
         mappings: loaded.holder,
         clock: () => new Date(),
-        ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
+        defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID,
         ...fhirFetcherFor(config),
       },
       status,

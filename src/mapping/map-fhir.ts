@@ -57,7 +57,7 @@ export function mapFhirResource(resource: FhirResource, pool: ResourcePool, tabl
     ctx: fhirContext(resource, pool),
     table: tables.fhir,
     facilities: tables.facilities,
-    ...(opts.defaultFacilityId !== undefined ? { defaultFacilityId: opts.defaultFacilityId } : {}),
+    defaultFacilityId: opts.defaultFacilityId,
     source: { kind: 'fhir', type: resource.resourceType, role, id: `${resource.resourceType}/${resource.id ?? ''}${version}` },
   });
   return r.record ? { disposition: 'mapped', records: [r.record], problems: r.problems } : { disposition: 'error', problems: r.problems };

@@ -64,7 +64,6 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
   const state = new MergeState();
   const problems: Problem[] = [];
   const inputs: MappedInput[] = [];
-  const mapOpts = opts.defaultFacilityId !== undefined ? { defaultFacilityId: opts.defaultFacilityId } : {};
   const take = (input: string, outcome: MapOutcome): void => {
     problems.push(...outcome.problems.map((p) => ({ ...p, input })));
     if (outcome.disposition === 'mapped') {
@@ -82,7 +81,7 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
       continue;
     }
     if (l.kind === 'hl7') {
-      take(l.name, mapHl7Text(l.text, opts.tables, mapOpts));
+      take(l.name, mapHl7Text(l.text, opts.tables, opts));
       continue;
     }
     for (const focus of l.intake.missingFocus) {
@@ -96,7 +95,7 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
       });
     }
     for (const resource of l.intake.resources) {
-      if (isMappedResource(resource, opts.tables)) take(l.name, mapFhirResource(resource, pool, opts.tables, mapOpts));
+      if (isMappedResource(resource, opts.tables)) take(l.name, mapFhirResource(resource, pool, opts.tables, opts));
     }
   }
   for (const orphan of state.pendingOrphans()) {

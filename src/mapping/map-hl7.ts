@@ -55,7 +55,7 @@ export function mapHl7Message(message: Hl7Message, tables: MappingTables, opts: 
       ctx: part,
       table: tables.hl7,
       facilities: tables.facilities,
-      ...(opts.defaultFacilityId !== undefined ? { defaultFacilityId: opts.defaultFacilityId } : {}),
+      defaultFacilityId: opts.defaultFacilityId,
       source: { kind: 'hl7v2', type, role, id: message.controlId },
     });
     problems.push(...r.problems);

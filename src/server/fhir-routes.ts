@@ -123,7 +123,6 @@ export async function ingestFhir(deps: FhirDeps, body: string, origin: Origin): 
       problems.push({ code: 'FHIR_FETCH', message: `${focus} could not be fetched; kept for retry (replay pending)`, severity: 'warning', scope: 'file', path: '' });
     }
     await contextPool(resources, pool, deps.store, deps.fhirFetcher);
-    const opts = deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {};
     for (const r of resources) {
       const key = `${r.resourceType}/${r.id ?? ''}`;
       const raw = JSON.stringify(r);
@@ -131,7 +130,7 @@ export async function ingestFhir(deps: FhirDeps, body: string, origin: Origin): 
         if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], 0);
         continue;
       }
-      let out = mapFhirResource(r, pool, deps.mappings.current, opts);
+      let out = mapFhirResource(r, pool, deps.mappings.current, deps);
       const meta = { channel: 'fhir' as const, sender, controlId: `${key}/_history/${versionOf(r)}`, contentType, auth, raw, receivedAt: now };
       const result = await deps.store.ingest(meta, out).catch((e: unknown) => {
         if (e instanceof StoreUnavailableError) throw e;

@@ -44,7 +44,7 @@ export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): 
   const parsed = parseHl7(raw);
   const message = parsed.ok ? parsed.message : undefined;
   let outcome: MapOutcome = parsed.ok
-    ? mapHl7Message(parsed.message, deps.mappings.current, deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {})
+    ? mapHl7Message(parsed.message, deps.mappings.current, deps)
     : invalidHl7(parsed.error);
   const meta = {
     channel: 'hl7v2' as const,

@@ -60,14 +60,13 @@ export async function startServer(config: Config, opts: { logStream?: NodeJS.Wri
   const tables = mappings.current;
   const store = await openStore(config, tables);
   const outbound = await startOutbound(config, store, tables, log);
+  // what processing a message needs, the same for HTTP and MLLP
+  const deps = { store, mappings, clock: () => new Date(), defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID };
   const app = await buildApp({
+    ...deps,
     config,
-    store,
     ...(tls ? { tls } : {}),
     submitter: outbound.submitter,
-    mappings,
-    clock: () => new Date(),
-    ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
     ...(opts.logStream ? { logStream: opts.logStream } : {}),
     ...fhirFetcherFor(config),
   });
@@ -83,12 +82,6 @@ export async function startServer(config: Config, opts: { logStream?: NodeJS.Wri
   let url: string;
   try {
     url = await app.listen({ port: config.PORT, host: config.HOST });
-    const deps = {
-      store,
-      mappings,
-      clock: () => new Date(),
-      ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
-    };
     if (config.CDSR_MLLP_PORT !== undefined) mllp = await startMllp(deps, config.CDSR_MLLP_PORT, config.HOST, log);
   } catch (e) {
     // a port in use, say: release what is open, so the process can end

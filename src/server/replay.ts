@@ -9,8 +9,7 @@ import { contextPool, type FhirDeps } from './fhir-routes.js';
 export async function replayOne(deps: FhirDeps, id: number): Promise<MessageStatus> {
   const m = await deps.store.message(id);
   if (!m) throw new Error(`no message ${id}`);
-  const opts = deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {};
-  if (m.channel === 'hl7v2') return deps.store.replay(id, (row) => mapHl7Text(row.raw, deps.mappings.current, opts));
+  if (m.channel === 'hl7v2') return deps.store.replay(id, (row) => mapHl7Text(row.raw, deps.mappings.current, deps));
   const parsed = JSON.parse(m.raw) as FhirResource & { pendingFocus?: string };
   let resource: FhirResource = parsed;
   if (typeof parsed.pendingFocus === 'string') {
@@ -21,7 +20,7 @@ export async function replayOne(deps: FhirDeps, id: number): Promise<MessageStat
   }
   const pool = await contextPool([resource], new ResourcePool(), deps.store, deps.fhirFetcher);
   pool.add(resource);
-  const status = await deps.store.replay(id, () => mapFhirResource(resource, pool, deps.mappings.current, opts));
+  const status = await deps.store.replay(id, () => mapFhirResource(resource, pool, deps.mappings.current, deps));
   if (resource.id !== undefined) {
     await deps.store.saveResources([{ key: `${resource.resourceType}/${resource.id}`, version: '', body: JSON.stringify(resource) }], id);
   }
