@@ -33,7 +33,7 @@ export function runMap(files: readonly string[], opts: MapCliOptions, defaults: 
   const facilityId = opts.facilityId ?? defaults.defaultFacilityId;
   const result = mapFiles(files, {
     tables: loaded.tables,
-    ...(facilityId !== undefined ? { defaultFacilityId: facilityId } : {}),
+    defaultFacilityId: facilityId,
     partnerId: defaults.partnerId,
     appId: defaults.appId,
     maxEncounters: defaults.maxEncounters,
