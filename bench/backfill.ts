@@ -10,14 +10,14 @@ import { mapHl7Text } from '../src/mapping/map-hl7.js';
 import type { PartialRecord } from '../src/mapping/record.js';
 import type { NrdrApi } from '../src/outbound/nrdr-client.js';
 import { Submitter } from '../src/outbound/submitter.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { openStore } from '../src/store/open.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 
 const n = Number(process.argv[2] ?? 100_000);
 const dir = mkdtempSync(join(tmpdir(), 'cdsr-backfill-'));
 const tables = loadMappings(join(PACKAGE_ROOT, 'mappings')).tables!;
 const validator = new CdsrValidator({ now: new Date(), valueSets: tables.valueSets, fieldLimits: tables.fieldLimits });
-const store = new SqliteStore({ file: join(dir, 'db.sqlite'), validator, synchronous: 'NORMAL' });
+const store = await openStore({ kind: 'sqlite', file: join(dir, 'db.sqlite'), synchronous: 'NORMAL' }, validator);
 const out = mapHl7Text(readFileSync(join(PACKAGE_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8'), tables);
 if (out.disposition !== 'mapped') throw new Error('sample does not map');
 const template = out.records[0]!;

@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import Fastify from 'fastify';
 import { CdsrValidator } from '../src/cdsr/validate.js';
 import { buildApp } from '../src/server/app.js';
-import { MappingHolder } from '../src/server/mappings.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { MappingHolder } from '../src/mapping/holder.js';
+import { openStore } from '../src/store/open.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 
 export interface LoadRow {
@@ -27,10 +27,10 @@ export async function benchLoad(seconds = 5): Promise<LoadRow[]> {
   cpSync(join(PACKAGE_ROOT, 'mappings'), join(dir, 'mappings'), { recursive: true });
   const quiet = { info: () => undefined, warn: () => undefined };
   const mappings = MappingHolder.load(join(dir, 'mappings'), quiet).holder!;
-  const store = new SqliteStore({
-    file: join(dir, 'db.sqlite'),
-    validator: new CdsrValidator({ now: () => new Date(), valueSets: mappings.current.valueSets, fieldLimits: mappings.current.fieldLimits }),
-  });
+  const store = await openStore(
+    { kind: 'sqlite', file: join(dir, 'db.sqlite') },
+    new CdsrValidator({ now: () => new Date(), valueSets: mappings.current.valueSets, fieldLimits: mappings.current.fieldLimits }),
+  );
   const app = await buildApp({ config: { CDSR_INBOUND_API_KEYS: [], CDSR_BODY_LIMIT_BYTES: 1 << 20, LOG_LEVEL: 'warn' }, store, mappings, clock: () => new Date() });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   const bare = Fastify();

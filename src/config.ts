@@ -1,6 +1,7 @@
 // The one place that reads process.env: every environment variable, its default and its check.
 // A bad value stops start-up with a message naming the variable.
 import { z } from 'zod';
+import { AdapterError } from './cdsr/errors.js';
 
 const optionalText = z
   .string()
@@ -80,7 +81,11 @@ export function nrdrIds(c: Pick<Config, 'NRDR_PARTNER_ID' | 'NRDR_APP_ID'>): { p
   return { partnerId: c.NRDR_PARTNER_ID ?? '10000', appId: c.NRDR_APP_ID ?? '10019' };
 }
 
-export class ConfigError extends Error {}
+export class ConfigError extends AdapterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFIG_INVALID', message, options);
+  }
+}
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
   const r = EnvSchema.safeParse(env);

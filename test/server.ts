@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createServer } from 'node:net';
 import { CdsrValidator } from '../src/cdsr/validate.js';
+import type { FhirFetcher } from '../src/fhir/resolve.js';
+import { MappingHolder } from '../src/mapping/holder.js';
 import { buildApp } from '../src/server/app.js';
-import type { FhirFetcher } from '../src/server/fhir-routes.js';
-import { MappingHolder } from '../src/server/mappings.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { openStore } from '../src/store/open.js';
+import type { Store } from '../src/store/store.js';
 import { REPO_ROOT } from './helpers.js';
 
 export const SERVER_NOW = new Date('2026-11-23T06:00:00Z');
@@ -18,7 +19,7 @@ export interface TestServer {
   readonly url: string;
   readonly dir: string;
   readonly mappingsDir: string;
-  readonly store: SqliteStore;
+  readonly store: Store;
   readonly mappings: MappingHolder;
   /** Everything the server logged. */
   logs(): string;
@@ -31,10 +32,10 @@ export async function startTestServer(opts: { apiKeys?: string[]; bodyLimit?: nu
   cpSync(join(REPO_ROOT, 'mappings'), mappingsDir, { recursive: true });
   const quiet = { info: () => undefined, warn: () => undefined };
   const mappings = MappingHolder.load(mappingsDir, quiet).holder!;
-  const store = new SqliteStore({
-    file: join(dir, 'data', 'db.sqlite'),
-    validator: new CdsrValidator({ now: SERVER_NOW, valueSets: mappings.current.valueSets, fieldLimits: mappings.current.fieldLimits }),
-  });
+  const store = await openStore(
+    { kind: 'sqlite', file: join(dir, 'data', 'db.sqlite') },
+    new CdsrValidator({ now: SERVER_NOW, valueSets: mappings.current.valueSets, fieldLimits: mappings.current.fieldLimits }),
+  );
   let logged = '';
   const logStream = new PassThrough();
   logStream.on('data', (c: Buffer) => (logged += c.toString('utf8')));

@@ -10,6 +10,7 @@ import verifier from 'stream-json/utils/verifier.js';
 import type { Problem } from './problem.js';
 import { CdsrValidator, type EncountersShape, type ValidatorOptions } from './validate.js';
 import { cdMessage } from './codes.js';
+import { AdapterError } from './errors.js';
 
 export interface StreamValidationResult {
   /** Problems in the same order as validateTransaction gives them, at most `maxProblems`. */
@@ -54,7 +55,11 @@ export async function validateTransactionSource(
   }
 }
 
-class JsonSyntaxError extends Error {}
+class JsonSyntaxError extends AdapterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('JSON_SYNTAX', message, options);
+  }
+}
 
 /** Validates a readable byte stream. A syntax error throws; prefer validateTransactionFile. */
 export async function validateTransactionStream(

@@ -1,7 +1,7 @@
 // `cdsr-adapter sandbox`, `submit` and `status`.
 import { nrdrIds, type Config } from '../config.js';
 import { loadMappings } from '../mapping/load.js';
-import { sandboxFacilities } from '../outbound/setup.js';
+import { sandboxFacilities } from './builtin-sandbox.js';
 import { buildSandbox, DEFAULT_CLIENT, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Faults } from '../sandbox/server.js';
 import { renderTable } from './table.js';
 import type { CliIo } from './validate.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CdsrValidator } from '../cdsr/validate.js';
 import { loadMappings } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { openStore } from '../store/open.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 
 describe('cdsr-adapter replay', () => {
@@ -19,7 +19,7 @@ describe('cdsr-adapter replay', () => {
     const mappings = join(dir, 'mappings');
     cpSync(join(REPO_ROOT, 'mappings'), mappings, { recursive: true });
     const tables = loadMappings(mappings).tables!;
-    const store = new SqliteStore({ file: join(dir, 'data', 'cdsr-adapter.sqlite'), validator: new CdsrValidator({ now: new Date(), valueSets: tables.valueSets }) });
+    const store = await openStore({ kind: 'sqlite', file: join(dir, 'data', 'cdsr-adapter.sqlite') }, new CdsrValidator({ now: new Date(), valueSets: tables.valueSets }));
     const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8').replace('|CT|SC', '|XR|SC');
     const r = await store.ingest({ channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: 'MSG0001', contentType: 'application/hl7-v2', raw, receivedAt: new Date() }, mapHl7Text(raw, tables));
     assert.equal(r.status, 'error');

@@ -1,17 +1,19 @@
 // `cdsr-adapter serve` and `cdsr-adapter replay`.
 import type { Config } from '../config.js';
+import { errorMessage } from '../cdsr/errors.js';
+import { replayAll } from '../inbound/replay.js';
+import { MappingHolder } from '../mapping/holder.js';
 import { fhirFetcherFor, openStore, startServer } from '../server/main.js';
-import { MappingHolder } from '../server/mappings.js';
-import { replayAll } from '../server/replay.js';
+import { startBuiltinSandbox } from './builtin-sandbox.js';
 import type { CliIo } from './validate.js';
 import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE } from './validate.js';
 
 export async function runServe(config: Config): Promise<number> {
   let running: Awaited<ReturnType<typeof startServer>>;
   try {
-    running = await startServer(config);
+    running = await startServer(config, { fallbackTarget: (tables) => startBuiltinSandbox(config, tables) });
   } catch (e) {
-    process.stderr.write(`cdsr-adapter: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`cdsr-adapter: ${errorMessage(e)}\n`);
     // whatever did start must not keep the process alive
     process.exit(2);
   }

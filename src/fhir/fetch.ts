@@ -3,8 +3,13 @@
 // a notification cannot make the adapter fetch an arbitrary URL.
 import { Client } from 'fhir-kit-client';
 import type { FhirResource } from './intake.js';
+import { AdapterError } from '../cdsr/errors.js';
 
-export class FhirFetchError extends Error {}
+export class FhirFetchError extends AdapterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FHIR_FETCH', message, options);
+  }
+}
 
 export interface FetcherOptions {
   readonly baseUrl: string;

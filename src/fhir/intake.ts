@@ -2,6 +2,7 @@
 // collection, history, searchset); or a subscription notification in the R4 backport
 // (Parameters first entry), R4B (SubscriptionStatus) or R5 form. Resources come out with the
 // keys by which references can find them.
+import { AdapterError } from '../cdsr/errors.js';
 
 export type FhirResource = Readonly<Record<string, unknown>> & { readonly resourceType: string; readonly id?: string };
 
@@ -23,7 +24,11 @@ export interface Intake {
   readonly missingFocus: readonly string[];
 }
 
-export class FhirIntakeError extends Error {}
+export class FhirIntakeError extends AdapterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FHIR_INTAKE', message, options);
+  }
+}
 
 function isResource(v: unknown): v is FhirResource {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { resourceType?: unknown }).resourceType === 'string';

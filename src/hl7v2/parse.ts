@@ -2,20 +2,23 @@
 // not do (MLLP framing, BOM, mixed or missing segment ends, custom encoding characters, escape
 // sequences, segments without fields, batches) and converts its output to our model.
 import HL7, { type Hl7StdField, type Hl7StdSegment } from 'hl7-standard';
+import { AdapterError } from '../cdsr/errors.js';
 import { unescapeHl7 } from './escape.js';
 import type { Hl7Field, Hl7Message, Hl7Repetition, Hl7Segment } from './message.js';
 import { valueAt } from './message.js';
 
 export type Hl7ParseErrorCode = 'HL7_NOT_HL7' | 'HL7_BATCH' | 'HL7_BAD_SEGMENT' | 'HL7_BAD_ENCODING' | 'HL7_PARSER';
 
-export class Hl7ParseError extends Error {
+export class Hl7ParseError extends AdapterError {
+  declare readonly code: Hl7ParseErrorCode;
   constructor(
-    readonly code: Hl7ParseErrorCode,
+    code: Hl7ParseErrorCode,
     message: string,
     /** 1-based line of the offending segment, when there is one. */
     readonly line?: number,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(code, message, options);
   }
 }
 

@@ -2,6 +2,7 @@
 // `OBX[3.1=CDS-GCODE]-5`, `DG1(1)-3.1`. A path without an occurrence or repetition index reads
 // every segment of that name and every repetition of the field.
 import type { Hl7Message, Hl7Segment } from '../hl7v2/message.js';
+import { AdapterError } from '../cdsr/errors.js';
 
 interface Position {
   readonly field: number;
@@ -22,7 +23,11 @@ export interface Hl7Path extends Position {
   readonly filter?: Filter;
 }
 
-export class PathSyntaxError extends Error {}
+export class PathSyntaxError extends AdapterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('HL7_PATH_SYNTAX', message, options);
+  }
+}
 
 const POSITION = /^(\d{1,3})(?:\((\d{1,3})\))?(?:\.(\d{1,3})(?:\.(\d{1,3}))?)?$/;
 const PATH = /^([A-Z][A-Z0-9]{2})(?:\[([^\]]*)\])?(?:\((\d{1,3})\))?-(.+)$/;

@@ -1,8 +1,13 @@
 // Value transforms of the rule tables. Dates and times keep the wall clock of the value as sent
 // (an offset is not applied): CDSR wants the facility's local date and time.
 import type { TransformSpec } from './rules.js';
+import { AdapterError } from '../cdsr/errors.js';
 
-export class TransformError extends Error {}
+export class TransformError extends AdapterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MAP_TRANSFORM', message, options);
+  }
+}
 
 const pad = (n: string | number, w = 2) => String(n).padStart(w, '0');
 

@@ -6,12 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { parseErrorMsg } from '../cdsr/error-msg.js';
 import type { Problem } from '../cdsr/problem.js';
 import { FINAL_STATUSES, type Encounter, type Transaction, type TransactionStatus } from '../cdsr/schema.js';
-import type { OutboundRecord, RecordResult, Store, TransactionRow } from '../store/store.js';
+import type { OutboundLedger, OutboundRecord, RecordResult, RecordStore, TransactionRow, WireConsultation } from '../store/store.js';
 import { formatTransactionDateTime } from './batch.js';
 import type { NrdrApi, NrdrResult } from './nrdr-client.js';
 
 export interface SubmitterOptions {
-  readonly store: Store;
+  readonly store: RecordStore & OutboundLedger;
   readonly client: NrdrApi;
   readonly partnerId: string;
   readonly appId: string;
@@ -110,7 +110,7 @@ export class Submitter {
     }
   }
 
-  private async batchPage(ready: Awaited<ReturnType<Store['wireEncounters']>>, counts: { created: number }): Promise<void> {
+  private async batchPage(ready: readonly WireConsultation[], counts: { created: number }): Promise<void> {
     // one encounter of the wire per encounter key, with all its ready consultations
     type Group = { facilityId: string; partnerId: string; encounters: Map<string, { wire: Encounter; records: OutboundRecord[] }> };
     const groups = new Map<string, Group>();

@@ -3,6 +3,7 @@
 // expires; concurrent callers share one request for a new one.
 import axios from 'axios';
 import { decodeJwt } from 'jose';
+import { AdapterError } from '../cdsr/errors.js';
 
 export interface TokenProvider {
   token(): Promise<string>;
@@ -11,7 +12,11 @@ export interface TokenProvider {
   readonly fetched: number;
 }
 
-export class TokenError extends Error {}
+export class TokenError extends AdapterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TOKEN', message, options);
+  }
+}
 
 export class StaticToken implements TokenProvider {
   readonly fetched = 0;

@@ -3,19 +3,23 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.js';
-import { ingestHl7, type IngestDeps } from './hl7-ingest.js';
-import { registerFhirRoutes, type FhirFetcher } from './fhir-routes.js';
+import { errorMessage } from '../cdsr/errors.js';
+import type { IngestDeps, MappingSource } from '../inbound/context.js';
+import { ingestHl7 } from '../inbound/hl7.js';
+import { StoreUnavailableError, type Store } from '../store/store.js';
+import { registerFhirRoutes } from './fhir-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
 import { originOf } from './origin.js';
 import type { Submitter } from '../outbound/submitter.js';
 
 export interface AppOptions extends IngestDeps {
+  readonly store: Store;
+  readonly mappings: MappingSource & { readonly dir: string; readonly generation: number };
   readonly config: Pick<Config, 'CDSR_INBOUND_API_KEYS' | 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'>;
   /** PEM certificate and key: the listener speaks HTTPS. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
   /** Where pino writes (default stdout). */
   readonly logStream?: NodeJS.WritableStream;
-  readonly fhirFetcher?: FhirFetcher;
   /** The outbound stage, when this process submits (not in every test). */
   readonly submitter?: Submitter;
 }
@@ -63,7 +67,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.addContentTypeParser(['application/fhir+json', 'application/json'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((err: { statusCode?: number; message: string; code?: string }, req, reply) => {
-    const status = err.statusCode ?? 500;
+    // the store unavailable now: the sender retries (503); a failure of ours: 500, named
+    const status = err instanceof StoreUnavailableError ? 503 : (err.statusCode ?? 500);
     if (status === 413) {
       return reply.code(413).type('text/plain').send(`request body larger than the limit of ${opts.config.CDSR_BODY_LIMIT_BYTES} bytes (CDSR_BODY_LIMIT_BYTES)\n`);
     }
@@ -71,7 +76,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return reply.code(415).type('text/plain').send(`unsupported content type; HL7 v2: ${HL7_TYPES.join(', ')}; FHIR: application/fhir+json\n`);
     }
     req.log.error({ err: { message: err.message, code: err.code } }, 'request failed');
-    return reply.code(status >= 500 ? 503 : status).type('text/plain').send(status >= 500 ? 'the adapter cannot take this request now; send it again\n' : `${err.message}\n`);
+    if (status === 503) return reply.code(503).type('text/plain').send('the adapter cannot take this request now; send it again\n');
+    return reply.code(status).type('text/plain').send(status >= 500 ? `the adapter failed on this request (${err.code ?? 'INTERNAL'}); see its log\n` : `${err.message}\n`);
   });
 
   app.decorateRequest('authKey', '');
@@ -105,7 +111,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       await opts.store.ping();
       return { status: 'ready', mappings: opts.mappings.dir, generation: opts.mappings.generation };
     } catch (e) {
-      return reply.code(503).send({ status: 'unavailable', reason: e instanceof Error ? e.message : String(e) });
+      return reply.code(503).send({ status: 'unavailable', reason: errorMessage(e) });
     }
   });
   return app;

@@ -1,20 +1,21 @@
-// Starting the service from the configuration: store, tables (watched), HTTP listener.
+// Starting the service from the configuration: store, tables (watched), HTTP and MLLP listeners,
+// the submitter. The NRDR target is NRDR as configured, or one handed in (the built-in sandbox).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { CdsrValidator } from '../cdsr/validate.js';
+import { errorMessage } from '../cdsr/errors.js';
 import { formatProblemLine } from '../cdsr/problem.js';
 import type { MappingTables } from '../mapping/load.js';
 import { ConfigError, type Config } from '../config.js';
 import { createFhirFetcher } from '../fhir/fetch.js';
-import { SqliteStore } from '../store/sqlite.js';
-import { PgStore } from '../store/postgres.js';
+import { openStore as openStoreAt } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
-import { MappingHolder } from './mappings.js';
+import { MappingHolder } from '../mapping/holder.js';
 import { startMllp } from './mllp.js';
-import { startOutbound } from '../outbound/setup.js';
+import { configuredNrdr, startOutbound, type NrdrTarget } from '../outbound/setup.js';
 
 export interface Running {
   readonly app: FastifyInstance;
@@ -27,12 +28,12 @@ export async function openStore(config: Config, tables: MappingTables): Promise<
   const validator = new CdsrValidator({ now: () => new Date(), valueSets: tables.valueSets, fieldLimits: tables.fieldLimits });
   if (config.CDSR_DATABASE_URL !== undefined) {
     try {
-      return await PgStore.open({ url: config.CDSR_DATABASE_URL, validator });
+      return await openStoreAt({ kind: 'postgres', url: config.CDSR_DATABASE_URL }, validator);
     } catch (e) {
-      throw new ConfigError(`CDSR_DATABASE_URL: the database cannot be opened: ${e instanceof Error ? e.message : String(e)}`);
+      throw new ConfigError(`CDSR_DATABASE_URL: the database cannot be opened: ${errorMessage(e)}`, { cause: e });
     }
   }
-  return new SqliteStore({ file: join(config.CDSR_DATA_DIR, 'cdsr-adapter.sqlite'), validator, synchronous: config.CDSR_SQLITE_SYNCHRONOUS });
+  return openStoreAt({ kind: 'sqlite', file: join(config.CDSR_DATA_DIR, 'cdsr-adapter.sqlite'), synchronous: config.CDSR_SQLITE_SYNCHRONOUS }, validator);
 }
 
 /** The FHIR server reader, when FHIR_SERVER_URL is set. */
@@ -41,14 +42,20 @@ export function fhirFetcherFor(config: Config): { fhirFetcher?: ReturnType<typeo
   return { fhirFetcher: createFhirFetcher({ baseUrl: config.FHIR_SERVER_URL, ...(config.FHIR_SERVER_TOKEN !== undefined ? { bearerToken: config.FHIR_SERVER_TOKEN } : {}) }) };
 }
 
-export async function startServer(config: Config, opts: { logStream?: NodeJS.WritableStream } = {}): Promise<Running> {
+export interface StartOptions {
+  readonly logStream?: NodeJS.WritableStream;
+  /** Where to submit when NRDR_BASE_URL is not set (the built-in sandbox); built once the tables are loaded. */
+  readonly fallbackTarget?: (tables: MappingTables) => Promise<NrdrTarget>;
+}
+
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<Running> {
   const log = pino({ level: config.LOG_LEVEL }, opts.logStream ?? process.stdout);
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (config.CDSR_TLS_CERT_FILE !== undefined && config.CDSR_TLS_KEY_FILE !== undefined) {
     try {
       tls = { cert: readFileSync(config.CDSR_TLS_CERT_FILE), key: readFileSync(config.CDSR_TLS_KEY_FILE) };
     } catch (e) {
-      throw new ConfigError(`CDSR_TLS_CERT_FILE / CDSR_TLS_KEY_FILE: cannot be read: ${e instanceof Error ? e.message : String(e)}`);
+      throw new ConfigError(`CDSR_TLS_CERT_FILE / CDSR_TLS_KEY_FILE: cannot be read: ${errorMessage(e)}`, { cause: e });
     }
   }
   const loaded = MappingHolder.load(config.CDSR_MAPPINGS_DIR, log);
@@ -58,8 +65,13 @@ export async function startServer(config: Config, opts: { logStream?: NodeJS.Wri
   }
   const mappings = loaded.holder;
   const tables = mappings.current;
-  const store = await openStore(config, tables);
-  const outbound = await startOutbound(config, store, tables, log);
+  const target = configuredNrdr(config) ?? (await opts.fallbackTarget?.(tables));
+  if (!target) throw new ConfigError('NRDR_BASE_URL: not set, and no stand-in was given');
+  const store = await openStore(config, tables).catch(async (e: unknown) => {
+    await target.close();
+    throw e;
+  });
+  const outbound = startOutbound(config, store, target, log);
   // what processing a message needs, the same for HTTP and MLLP
   const deps = { store, mappings, clock: () => new Date(), defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID };
   const app = await buildApp({

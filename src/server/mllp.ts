@@ -1,7 +1,9 @@
 // The optional MLLP listener (CDSR_MLLP_PORT): the same processing and ACKs as POST /hl7v2 over
 // a TCP connection, framed VT … FS CR. Messages of one connection are answered in order.
 import { createServer, type Server, type Socket } from 'node:net';
-import { ingestHl7, type IngestDeps } from './hl7-ingest.js';
+import { errorMessage } from '../cdsr/errors.js';
+import type { IngestDeps } from '../inbound/context.js';
+import { ingestHl7 } from '../inbound/hl7.js';
 
 const VT = 0x0b;
 const FS = 0x1c;
@@ -36,11 +38,18 @@ export function startMllp(deps: IngestDeps, port: number, host: string, log: Mll
         }
         const raw = buffer.subarray(start + 1, end).toString('utf8');
         buffer = buffer.subarray(buffer[end + 1] === CR ? end + 2 : end + 1);
-        chain = chain.then(async () => {
-          const r = await ingestHl7(deps, raw, { contentType: 'mllp', auth: `mllp:${socket.remoteAddress ?? ''}` });
-          log.info({ event: 'mllp', messageId: r.messageId, status: r.status, ack: r.code }, 'hl7v2 message (MLLP)');
-          if (!socket.destroyed) socket.write(Buffer.concat([Buffer.from([VT]), Buffer.from(r.ack, 'utf8'), Buffer.from([FS, CR])]));
-        });
+        chain = chain
+          .then(async () => {
+            const r = await ingestHl7(deps, raw, { contentType: 'mllp', auth: `mllp:${socket.remoteAddress ?? ''}` });
+            log.info({ event: 'mllp', messageId: r.messageId, status: r.status, ack: r.code }, 'hl7v2 message (MLLP)');
+            if (!socket.destroyed) socket.write(Buffer.concat([Buffer.from([VT]), Buffer.from(r.ack, 'utf8'), Buffer.from([FS, CR])]));
+          })
+          // a failure here must not end the process: no ACK is sent (the sender resends after its
+          // timeout), the connection is closed, the others go on
+          .catch((e: unknown) => {
+            log.warn({ event: 'mllp_failed', error: errorMessage(e) }, 'MLLP message not answered; connection closed');
+            socket.destroy();
+          });
       }
     });
     socket.on('error', () => socket.destroy());

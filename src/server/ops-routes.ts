@@ -2,13 +2,10 @@
 import type { FastifyInstance } from 'fastify';
 import { encounterKey } from '../mapping/merge.js';
 import { RECORD_STATES, type RecordState } from '../store/evaluate.js';
-import type { MessageStatus, OutboundStatus, TransactionRow } from '../store/store.js';
+import { MESSAGE_STATUSES, OUTBOUND_STATUSES as OUTBOUND, type MessageStatus, type OutboundStatus, type TransactionRow } from '../store/store.js';
 import type { Submitter } from '../outbound/submitter.js';
-import type { FhirDeps } from './fhir-routes.js';
-import { replayAll, replayOne } from './replay.js';
-
-const MESSAGE_STATUSES: readonly MessageStatus[] = ['applied', 'error', 'ignored', 'rejected', 'duplicate', 'pending'];
-const OUTBOUND: readonly OutboundStatus[] = ['created', 'posted', 'done', 'failed'];
+import { replayAll, replayOne } from '../inbound/replay.js';
+import type { AppOptions } from './app.js';
 function summary(t: TransactionRow) {
   const accepted = t.records.filter((r) => r.result === 'accepted').length;
   const rejected = t.records.filter((r) => r.result === 'rejected').length;
@@ -30,7 +27,7 @@ function summary(t: TransactionRow) {
 }
 const limitOf = (q: { limit?: string }) => Math.min(Math.max(Number(q.limit ?? 100) || 100, 1), 1000);
 
-export function registerOpsRoutes(app: FastifyInstance, deps: FhirDeps & { submitter?: Submitter }): void {
+export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { submitter?: Submitter }): void {
   app.get<{ Querystring: { state?: string; limit?: string } }>('/api/records', async (req, reply) => {
     const state = req.query.state;
     if (state !== undefined && !(RECORD_STATES as readonly string[]).includes(state)) {
@@ -65,7 +62,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: FhirDeps & { submi
 
   app.get<{ Querystring: { status?: string; limit?: string } }>('/api/transactions', async (req, reply) => {
     const status = req.query.status;
-    if (status !== undefined && !OUTBOUND.includes(status as OutboundStatus)) return reply.code(400).send({ error: `status must be one of ${OUTBOUND.join(', ')}` });
+    if (status !== undefined && !(OUTBOUND as readonly string[]).includes(status)) return reply.code(400).send({ error: `status must be one of ${OUTBOUND.join(', ')}` });
     const rows = await deps.store.transactions({ ...(status ? { status: status as OutboundStatus } : {}), limit: limitOf(req.query) });
     return { transactions: rows.map(summary) };
   });

@@ -1,7 +1,7 @@
 // The audit origin of an HTTP request: its content type and which inbound key it presented
 // (by position in CDSR_INBOUND_API_KEYS, never the key itself).
 import type { FastifyRequest } from 'fastify';
-import type { Origin } from './hl7-ingest.js';
+import type { Origin } from '../inbound/context.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

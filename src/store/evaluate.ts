@@ -45,3 +45,43 @@ export function evaluateConsultation(validator: CdsrValidator, enc: EncounterSta
   const state = missing.length > 0 ? 'incomplete' : problems.length > 0 ? 'invalid' : 'ready';
   return { state, missing, problems, contentHash, wire };
 }
+
+/** What is written for one consultation after a merge. */
+export interface ConsultationWrite {
+  readonly consultationKey: string;
+  readonly date: string;
+  readonly time: string;
+  readonly fields: string;
+  readonly cancelled: string | null;
+  readonly state: RecordState;
+  readonly missing: string;
+  readonly problems: string;
+  readonly contentHash: string;
+}
+
+/**
+ * The rows to write for an encounter's consultations after a merge. A consultation whose content
+ * is what was last submitted keeps its submission state (submitted / accepted / rejected).
+ */
+export function consultationWrites(
+  validator: CdsrValidator,
+  enc: EncounterState,
+  previous: ReadonlyMap<string, { state: RecordState; submittedHash: string }>,
+): ConsultationWrite[] {
+  return [...enc.consultations].map(([cKey, cons]) => {
+    const v = evaluateConsultation(validator, enc, cons);
+    const before = previous.get(cKey);
+    const state: RecordState = before && before.submittedHash === v.contentHash && v.state === 'ready' ? before.state : v.state;
+    return {
+      consultationKey: cKey,
+      date: cons.date,
+      time: cons.time,
+      fields: JSON.stringify(cons.fields),
+      cancelled: cons.cancelled ? JSON.stringify(cons.cancelled) : null,
+      state,
+      missing: JSON.stringify(v.missing),
+      problems: JSON.stringify(v.problems),
+      contentHash: v.contentHash,
+    };
+  });
+}

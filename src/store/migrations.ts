@@ -1,5 +1,6 @@
 // Versioned schema migrations. Plain SQL that SQLite and PostgreSQL both read (TEXT, INTEGER,
 // no JSON operators): JSON is stored as text and read in code.
+import type { Dialect } from './sql.js';
 
 export interface Migration {
   readonly version: number;
@@ -7,11 +8,9 @@ export interface Migration {
   readonly statements: readonly string[];
 }
 
-export type Dialect = 'sqlite' | 'postgres';
-
-/** A statement for a dialect: the one difference is the auto-numbered key. */
+/** A statement for a dialect: the one difference is the auto-numbered key (`id` or `seq`). */
 export function forDialect(statement: string, dialect: Dialect): string {
-  return dialect === 'postgres' ? statement.replace(/\bid INTEGER PRIMARY KEY\b/g, 'id BIGSERIAL PRIMARY KEY') : statement;
+  return dialect === 'postgres' ? statement.replace(/\b(id|seq) INTEGER PRIMARY KEY\b/g, '$1 BIGSERIAL PRIMARY KEY') : statement;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -133,5 +132,31 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 4,
     name: 'audit: which credential or listener each message came through',
     statements: ["ALTER TABLE inbound_messages ADD COLUMN auth TEXT NOT NULL DEFAULT ''"],
+  },
+  {
+    version: 5,
+    name: 'transactions numbered in creation order (cursor paging on both databases)',
+    statements: [
+      `CREATE TABLE transactions_v5 (
+        seq INTEGER PRIMARY KEY,
+        transaction_id TEXT NOT NULL UNIQUE,
+        facility_id TEXT NOT NULL,
+        partner_id TEXT,
+        app_id TEXT,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        body TEXT NOT NULL,
+        nrdr_status TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+      )`,
+      `INSERT INTO transactions_v5 (transaction_id, facility_id, partner_id, app_id, status, created_at, updated_at, body, nrdr_status, attempts, last_error)
+       SELECT transaction_id, facility_id, partner_id, app_id, status, created_at, updated_at, body, nrdr_status, attempts, last_error
+       FROM transactions ORDER BY created_at, transaction_id`,
+      'DROP TABLE transactions',
+      'ALTER TABLE transactions_v5 RENAME TO transactions',
+      'CREATE INDEX transactions_status_seq ON transactions (status, seq)',
+    ],
   },
 ];

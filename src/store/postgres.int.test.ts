@@ -1,59 +1,79 @@
-// The Store contract on PostgreSQL: runs when CDSR_TEST_PG_URL is set or a server answers on
-// 127.0.0.1:5432 (database "test"), each run in a schema of its own; skipped with the reason
-// otherwise.
+// The store contract on PostgreSQL: runs when CDSR_TEST_PG_URL is set or a server answers on
+// 127.0.0.1:5432 (database "test"), each case in a schema of its own; skipped with the reason
+// otherwise. Plus concurrency across two store instances.
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import { CdsrValidator } from '../cdsr/validate.js';
+import { errorMessage } from '../cdsr/errors.js';
 import { loadMappings } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import { REPO_ROOT } from '../../test/helpers.js';
-import pg from 'pg';
-import { PgStore } from './postgres.js';
+import { openStore } from './open.js';
 import { storeSuite } from './store.suite.js';
 
 const url = process.env.CDSR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const schema = `cdsr_test_${randomBytes(4).toString('hex')}`;
+const shown = url.replace(/\/\/[^@]*@/, '//');
+const newSchema = () => `cdsr_test_${randomBytes(5).toString('hex')}`;
 
-storeSuite('PgStore', async () => {
+/** Why PostgreSQL tests cannot run here, or undefined when a server answers. */
+async function unreachable(): Promise<string | undefined> {
   const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   try {
     await probe.connect();
     await probe.end();
+    return undefined;
   } catch (e) {
-    const why = `PostgreSQL tests skipped: no server at ${url.replace(/\/\/[^@]*@/, '//')} (${e instanceof Error ? e.message : String(e)}); set CDSR_TEST_PG_URL to run them`;
+    return `PostgreSQL tests skipped: no server at ${shown} (${errorMessage(e)}); set CDSR_TEST_PG_URL to run them`;
+  }
+}
+
+async function dropSchema(schema: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await admin.end();
+  }
+}
+
+storeSuite('PostgreSQL', async () => {
+  const why = await unreachable();
+  if (why) {
     console.log(why);
     return why;
   }
-  const admin = new pg.Pool({ connectionString: url });
-  return {
-    open: (validator) => PgStore.open({ url, validator, schema }),
-    versions: async () => (await admin.query<{ version: number }>(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`)).rows.map((r) => r.version),
-    cleanup: async () => {
-      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await admin.end();
-    },
+  return () => {
+    const schema = newSchema();
+    return Promise.resolve({
+      open: (validator) => openStore({ kind: 'postgres', url, schema }, validator),
+      query: async (sql) => {
+        const c = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+        await c.connect();
+        try {
+          return (await c.query(sql)).rows as Record<string, unknown>[];
+        } finally {
+          await c.end();
+        }
+      },
+      drop: () => dropSchema(schema),
+    });
   };
 });
 
-// Concurrency: several instances' worth of messages for the same encounters at once.
-
-describe('PgStore under concurrency', () => {
+describe('PostgreSQL under concurrency', () => {
   it('200 messages for 10 encounters, 20 at a time from two stores, all merged once', async (t) => {
-    const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-    try {
-      await probe.connect();
-      await probe.end();
-    } catch {
-      return t.skip(`no PostgreSQL at ${url.replace(/\/\/[^@]*@/, '//')}`);
-    }
-    const own = `${schema}_c`;
+    const why = await unreachable();
+    if (why) return t.skip(why);
+    const schema = newSchema();
     const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
     const validator = new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z'), valueSets: tables.valueSets });
-    const a = await PgStore.open({ url, validator, schema: own });
-    const b = await PgStore.open({ url, validator, schema: own });
+    const a = await openStore({ kind: 'postgres', url, schema }, validator);
+    const b = await openStore({ kind: 'postgres', url, schema }, validator);
     const orm = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
     try {
       const jobs = Array.from({ length: 200 }, (_, i) => {
@@ -69,10 +89,7 @@ describe('PgStore under concurrency', () => {
     } finally {
       await a.close();
       await b.close();
-      const admin = new pg.Client({ connectionString: url });
-      await admin.connect();
-      await admin.query(`DROP SCHEMA IF EXISTS ${own} CASCADE`);
-      await admin.end();
+      await dropSchema(schema);
     }
   });
 });

@@ -1,40 +1,89 @@
-// The Store contract on SQLite (a temporary file), plus what only SQLite has (WAL).
+// The store contract on SQLite (a temporary file per case), plus what only the SQLite executor
+// does: WAL, and group commit where one failing transaction rolls back alone.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import { SqliteStore } from './sqlite.js';
+import { openStore } from './open.js';
+import { SqliteExecutor } from './sqlite-executor.js';
 import { storeSuite } from './store.suite.js';
-import { CdsrValidator } from '../cdsr/validate.js';
+import { StoreUnavailableError } from './sql.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'cdsr-store-'));
-const file = join(dir, 'db.sqlite');
-
-storeSuite('SqliteStore', () =>
-  Promise.resolve({
-    open: (validator) => Promise.resolve(new SqliteStore({ file, validator })),
-    versions: () => {
-      const db = new Database(file, { readonly: true });
-      try {
-        return Promise.resolve((db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version));
-      } finally {
-        db.close();
-      }
-    },
-    cleanup: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
+storeSuite('SQLite', () =>
+  Promise.resolve(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdsr-store-'));
+    const file = join(dir, 'db.sqlite');
+    return Promise.resolve({
+      open: (validator) => openStore({ kind: 'sqlite', file }, validator),
+      query: async (sql) => {
+        const x = new SqliteExecutor({ file });
+        try {
+          return /^\s*select/i.test(sql) ? await x.all(sql) : (await x.run(sql), []);
+        } finally {
+          await x.close();
+        }
+      },
+      drop: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
+    });
   }),
 );
 
-describe('SqliteStore only', () => {
-  it('runs in WAL mode', async () => {
-    const d = mkdtempSync(join(tmpdir(), 'cdsr-wal-'));
-    const s = new SqliteStore({ file: join(d, 'x.sqlite'), validator: new CdsrValidator({ now: new Date() }) });
-    await s.close();
-    const db = new Database(join(d, 'x.sqlite'), { readonly: true });
-    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    db.close();
-    rmSync(d, { recursive: true, force: true });
-  });
+describe('SQLite executor', () => {
+  const withDb = async (fn: (x: SqliteExecutor) => Promise<void>) => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdsr-sqlite-'));
+    const x = new SqliteExecutor({ file: join(dir, 'x.sqlite') });
+    try {
+      await fn(x);
+    } finally {
+      await x.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('runs in WAL mode with synchronous=FULL by default', () =>
+    withDb((x) => {
+      assert.equal(x.pragma('journal_mode'), 'wal');
+      assert.equal(x.pragma('synchronous'), 2);
+      return Promise.resolve();
+    }));
+
+  it('groups concurrent transactions into one commit; a failing one rolls back alone', () =>
+    withDb(async (x) => {
+      await x.run('CREATE TABLE t (v TEXT NOT NULL)');
+      const results = await Promise.allSettled([
+        x.transaction(async (q) => void (await q.run('INSERT INTO t (v) VALUES (?)', ['a']))),
+        x.transaction(async (q) => {
+          await q.run('INSERT INTO t (v) VALUES (?)', ['b']);
+          throw new Error('this one fails');
+        }),
+        x.transaction(async (q) => void (await q.run('INSERT INTO t (v) VALUES (?)', ['c']))),
+      ]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+      assert.deepEqual((await x.all('SELECT v FROM t ORDER BY v')).map((r) => r.v), ['a', 'c']);
+    }));
+
+  it('a read waits for the open transaction instead of seeing its rows', () =>
+    withDb(async (x) => {
+      await x.run('CREATE TABLE t (v TEXT NOT NULL)');
+      let read: Promise<unknown> | undefined;
+      await x.transaction(async (q) => {
+        await q.run('INSERT INTO t (v) VALUES (?)', ['a']);
+        read = x.all('SELECT COUNT(*) AS n FROM t');
+        await q.run('INSERT INTO t (v) VALUES (?)', ['b']);
+      });
+      assert.deepEqual(await read, [{ n: 2 }]);
+    }));
+
+  it('a closed store answers unavailable (the sender retries), not a crash', () =>
+    withDb(async (x) => {
+      await x.close();
+      await assert.rejects(x.transaction(() => Promise.resolve()), StoreUnavailableError);
+      await assert.rejects(x.all('SELECT 1'), StoreUnavailableError);
+    }));
+
+  it('a statement error of ours is not "unavailable": it is the caller\'s to keep as AE', () =>
+    withDb(async (x) => {
+      await assert.rejects(x.run('INSERT INTO nowhere VALUES (1)'), (e: unknown) => e instanceof Error && !(e instanceof StoreUnavailableError) && /no such table/.test(e.message));
+    }));
 });

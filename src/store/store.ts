@@ -1,15 +1,17 @@
-// The Store interface: durable inbound messages, merged records and (for the outbound stage)
-// transactions. SQLite (sqlite.ts) implements it; a PostgreSQL implementation follows the same
-// contract and the same shared test suite (store.suite.ts).
+// The Store contract: durable inbound messages, merged records, cached FHIR resources and the
+// outbound ledger. One implementation (sql-store.ts) over two dialects (SQLite, PostgreSQL), one
+// shared test suite (store.suite.ts).
 import type { Problem } from '../cdsr/problem.js';
 import type { Encounter, Transaction, TransactionStatus } from '../cdsr/schema.js';
 import type { FieldMap } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { RecordState } from './evaluate.js';
 
-export type Channel = 'hl7v2' | 'fhir';
+export type Channel = (typeof CHANNELS)[number];
 /** applied: merged; error: kept for replay; ignored: type not handled; rejected: not HL7/FHIR; duplicate: seen and applied before; pending: waiting for a fetch. */
-export type MessageStatus = 'applied' | 'error' | 'ignored' | 'rejected' | 'duplicate' | 'pending';
+export const MESSAGE_STATUSES = ['applied', 'error', 'ignored', 'rejected', 'duplicate', 'pending'] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+export const CHANNELS = ['hl7v2', 'fhir'] as const;
 
 export interface InboundMeta {
   readonly channel: Channel;
@@ -87,7 +89,8 @@ export interface SubscriptionView {
 
 /** created: stored, not yet accepted by NRDR (re-POSTed after a crash); posted: NRDR took it,
  * polling; done: a final NRDR status; failed: NRDR refused the POST (400/403). */
-export type OutboundStatus = 'created' | 'posted' | 'done' | 'failed';
+export const OUTBOUND_STATUSES = ['created', 'posted', 'done', 'failed'] as const;
+export type OutboundStatus = (typeof OUTBOUND_STATUSES)[number];
 
 export interface OutboundRecord {
   readonly encounterKey: string;
@@ -116,23 +119,42 @@ export interface RecordResult extends OutboundRecord {
   readonly problems: Problem[];
 }
 
-export interface Store {
+/** A consultation as the submitter batches it: its wire encounter (with just this consultation) and content hash. */
+export interface WireConsultation extends OutboundRecord {
+  readonly facilityId: string;
+  readonly partnerId?: string;
+  readonly wire: Encounter;
+}
+
+/** The inbound log: every message stored raw with its outcome, its replay, subscription event numbers. */
+export interface InboundLog {
   /** Stores a message and its mapping outcome, merging a mapped record, in one transaction. */
   ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult>;
   /** Re-runs a stored message (error/pending) through `remap`; returns the new status. */
   replay(id: number, remap: (m: MessageRow & { raw: string }) => MapOutcome): Promise<MessageStatus>;
   messages(filter: { status?: MessageStatus; limit?: number; afterId?: number }): Promise<MessageRow[]>;
   message(id: number): Promise<(MessageRow & { raw: string }) | undefined>;
-  records(filter: { state?: RecordState; limit?: number }): Promise<RecordSummary[]>;
-  record(encounterKey: string): Promise<RecordView | undefined>;
-  /** The wire encounter of each consultation in a state (for batching), in key order, a page at a time. */
-  wireEncounters(state: RecordState, limit: number, after?: { encounterKey: string; consultationKey: string }): Promise<{ encounterKey: string; consultationKey: string; facilityId: string; partnerId?: string; wire: Encounter; contentHash: string }[]>;
-  /** Keeps FHIR resources (latest version per Type/id) for reference resolution. */
-  saveResources(resources: readonly { readonly key: string; readonly version: string; readonly body: string }[], messageId: number): Promise<void>;
-  resource(key: string): Promise<string | undefined>;
   /** Records the event numbers a subscription notification carried. */
   recordEvents(subscription: string, eventNumbers: readonly number[], reportedSince: number | undefined, at: Date): Promise<void>;
   subscriptions(): Promise<SubscriptionView[]>;
+}
+
+/** The merged records: one encounter per encounter key with its consultations and their states. */
+export interface RecordStore {
+  records(filter: { state?: RecordState; limit?: number }): Promise<RecordSummary[]>;
+  record(encounterKey: string): Promise<RecordView | undefined>;
+  /** The wire encounter of each consultation in a state (for batching), in key order, a page at a time. */
+  wireEncounters(state: RecordState, limit: number, after?: { encounterKey: string; consultationKey: string }): Promise<WireConsultation[]>;
+}
+
+/** FHIR resources kept (latest version per Type/id) for reference resolution. */
+export interface ResourceCache {
+  saveResources(resources: readonly { readonly key: string; readonly version: string; readonly body: string }[], messageId: number): Promise<void>;
+  resource(key: string): Promise<string | undefined>;
+}
+
+/** The outbound ledger: transactions sent to NRDR, their status and NRDR's verdict per record. */
+export interface OutboundLedger {
   /** Stores a transaction about to be POSTed and marks its records submitted, in one transaction. */
   createTransaction(body: Transaction, records: readonly OutboundRecord[], at: Date): Promise<void>;
   updateTransaction(id: string, patch: { status: OutboundStatus; nrdr?: TransactionStatus; error?: string; attempted?: boolean }, at: Date): Promise<void>;
@@ -141,10 +163,20 @@ export interface Store {
   /** In creation order; `after` (a Transaction_ID) pages through them. */
   transactions(filter: { status?: OutboundStatus; limit?: number; after?: string }): Promise<TransactionRow[]>;
   transaction(id: string): Promise<TransactionRow | undefined>;
+}
+
+export interface StoreCounts {
+  readonly messages: Record<string, number>;
+  readonly records: Record<string, number>;
+  readonly transactions: Record<string, number>;
+}
+
+/** The whole store; callers take the parts they use. */
+export interface Store extends InboundLog, RecordStore, ResourceCache, OutboundLedger {
   /** How many messages per status, records per state, transactions per status (for /metrics). */
-  counts(): Promise<{ messages: Record<string, number>; records: Record<string, number>; transactions: Record<string, number> }>;
+  counts(): Promise<StoreCounts>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
-export class StoreUnavailableError extends Error {}
+export { StoreUnavailableError, StoreCorruptError, StoreNotFoundError } from './sql.js';

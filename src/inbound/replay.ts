@@ -1,14 +1,15 @@
 // Replaying stored messages through the tables in force (after an analyst fixed them, or once
 // the FHIR server answers for a pending id-only notification).
-import { mapHl7Text } from '../mapping/map-hl7.js';
-import { mapFhirResource } from '../mapping/map-fhir.js';
 import { ResourcePool, type FhirResource } from '../fhir/intake.js';
-import type { MessageStatus } from '../store/store.js';
-import { contextPool, type FhirDeps } from './fhir-routes.js';
+import { resolveReferences } from '../fhir/resolve.js';
+import { mapFhirResource } from '../mapping/map-fhir.js';
+import { mapHl7Text } from '../mapping/map-hl7.js';
+import { StoreNotFoundError, type MessageStatus } from '../store/store.js';
+import type { IngestDeps } from './context.js';
 
-export async function replayOne(deps: FhirDeps, id: number): Promise<MessageStatus> {
+export async function replayOne(deps: IngestDeps, id: number): Promise<MessageStatus> {
   const m = await deps.store.message(id);
-  if (!m) throw new Error(`no message ${id}`);
+  if (!m) throw new StoreNotFoundError(`no message ${id}`);
   if (m.channel === 'hl7v2') return deps.store.replay(id, (row) => mapHl7Text(row.raw, deps.mappings.current, deps));
   const parsed = JSON.parse(m.raw) as FhirResource & { pendingFocus?: string };
   let resource: FhirResource = parsed;
@@ -18,7 +19,7 @@ export async function replayOne(deps: FhirDeps, id: number): Promise<MessageStat
     if (!fetched) return m.status;
     resource = fetched;
   }
-  const pool = await contextPool([resource], new ResourcePool(), deps.store, deps.fhirFetcher);
+  const pool = await resolveReferences([resource], new ResourcePool(), (key) => deps.store.resource(key), deps.fhirFetcher);
   pool.add(resource);
   const status = await deps.store.replay(id, () => mapFhirResource(resource, pool, deps.mappings.current, deps));
   if (resource.id !== undefined) {
@@ -33,7 +34,7 @@ export interface BulkReplayResult {
 }
 
 /** Replays every message in `status` (in arrival order); `onProgress` after each. */
-export async function replayAll(deps: FhirDeps, status: MessageStatus, onProgress?: (done: number) => void): Promise<BulkReplayResult> {
+export async function replayAll(deps: IngestDeps, status: MessageStatus, onProgress?: (done: number) => void): Promise<BulkReplayResult> {
   const byStatus: Record<string, number> = {};
   let replayed = 0;
   let after = 0;

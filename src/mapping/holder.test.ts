@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { appendFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MappingHolder } from './mappings.js';
-import { lookup } from '../mapping/crosswalk.js';
+import { MappingHolder } from './holder.js';
+import { lookup } from './crosswalk.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -3,7 +3,7 @@
 // tables in force stay.
 import { watch, type FSWatcher } from 'node:fs';
 import { formatProblemLine, type Problem } from '../cdsr/problem.js';
-import { loadMappings, type MappingTables } from '../mapping/load.js';
+import { loadMappings, type MappingTables } from './load.js';
 
 export interface ReloadLog {
   info(obj: object, msg: string): void;

@@ -1,0 +1,91 @@
+// Inbound FHIR: resources, Bundles and subscription notifications (R4 backport, R4B, R5), answered
+// with OperationOutcome (DESIGN §6). References are resolved from the payload, then from
+// resources stored earlier, then (when FHIR_SERVER_URL is set) from the FHIR server; id-only
+// notifications are fetched there, and kept as pending when the fetch fails.
+import { errorMessage } from '../cdsr/errors.js';
+import type { Problem } from '../cdsr/problem.js';
+import { FhirIntakeError, readIntake, ResourcePool, type FhirResource, type Intake } from '../fhir/intake.js';
+import { refKey, resolveReferences, versionOf } from '../fhir/resolve.js';
+import { isMappedResource, mapFhirResource } from '../mapping/map-fhir.js';
+import { StoreUnavailableError } from '../store/store.js';
+import type { IngestDeps, Origin } from './context.js';
+import { fhirHttpStatus, issuesOf, operationOutcome, storeMessage, transientOutcome } from './outcome.js';
+
+export interface FhirReply {
+  readonly status: number;
+  readonly body: ReturnType<typeof operationOutcome>;
+}
+
+export async function ingestFhir(deps: IngestDeps, body: string, origin: Origin): Promise<FhirReply> {
+  const { contentType, auth } = origin;
+  const now = deps.clock();
+  if (body.trim() === '') return { status: 200, body: operationOutcome([{ severity: 'information', code: 'informational', diagnostics: 'empty notification (ping) received' }]) };
+  let intake: Intake;
+  try {
+    intake = readIntake(JSON.parse(body) as unknown);
+  } catch (e) {
+    const why = e instanceof FhirIntakeError ? e.message : `not JSON: ${errorMessage(e)}`;
+    return { status: 400, body: operationOutcome([{ severity: 'error', code: 'structure', diagnostics: why }]) };
+  }
+  try {
+    return await ingestIntake(deps, intake, contentType, auth, now);
+  } catch (e) {
+    if (!(e instanceof StoreUnavailableError)) throw e;
+    return { status: 503, body: transientOutcome() };
+  }
+}
+
+async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: string, auth: string, now: Date): Promise<FhirReply> {
+  const isNotification = intake.notification !== undefined;
+  if (intake.notification && intake.notification.subscription !== '') {
+    const numbers = intake.notification.events.map((e) => Number(e.eventNumber)).filter((n) => Number.isSafeInteger(n) && n > 0);
+    const since = Number(intake.notification.eventsSinceStart);
+    await deps.store.recordEvents(intake.notification.subscription, numbers, Number.isSafeInteger(since) ? since : undefined, now);
+  }
+  const sender = intake.notification?.subscription ?? 'fhir';
+  const resources = [...intake.resources];
+  const problems: Problem[] = [];
+  const pending: string[] = [];
+  for (const focus of intake.missingFocus) {
+    const fetched = deps.fhirFetcher ? await deps.fhirFetcher.read(focus).catch((e: unknown) => (e instanceof Error ? e : new Error(errorMessage(e)))) : new Error('FHIR_SERVER_URL is not set');
+    if (fetched instanceof Error) pending.push(focus);
+    else resources.push(fetched);
+  }
+  const pool = new ResourcePool();
+  pool.addIntake(intake);
+  for (const r of resources) pool.add(r);
+  let applied = 0;
+  let failed = 0;
+  for (const focus of pending) {
+    const meta = { channel: 'fhir' as const, sender, controlId: `pending:${refKey(focus)}`, contentType, auth, raw: JSON.stringify({ pendingFocus: focus }), receivedAt: now };
+    await deps.store.ingest(meta, {
+      disposition: 'error',
+      problems: [{ code: 'FHIR_FETCH', message: `${focus} could not be fetched from the FHIR server; kept for retry`, severity: 'error', scope: 'file', path: '' }],
+    });
+    problems.push({ code: 'FHIR_FETCH', message: `${focus} could not be fetched; kept for retry (replay pending)`, severity: 'warning', scope: 'file', path: '' });
+  }
+  await resolveReferences(resources, pool, (key) => deps.store.resource(key), deps.fhirFetcher);
+  for (const r of resources) {
+    const key = `${r.resourceType}/${r.id ?? ''}`;
+    const raw = JSON.stringify(r);
+    if (!isMappedResource(r, deps.mappings.current)) {
+      if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], 0);
+      continue;
+    }
+    const meta = { channel: 'fhir' as const, sender, controlId: `${key}/_history/${versionOf(r)}`, contentType, auth, raw, receivedAt: now };
+    const { result, outcome } = await storeMessage(deps.store, meta, mapFhirResource(r, pool, deps.mappings.current, deps), key);
+    if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], result?.messageId ?? 0);
+    problems.push(...outcome.problems);
+    if (outcome.disposition === 'mapped' || result?.status === 'duplicate') applied++;
+    else failed++;
+  }
+  const summary = { severity: 'information' as const, code: 'informational', diagnostics: `${applied} resource(s) applied, ${failed} kept in the error queue, ${pending.length} pending fetch` };
+  return { status: fhirHttpStatus({ notification: isNotification, failed }), body: operationOutcome([summary, ...issuesOf(problems)]) };
+}
+
+/** The revoked form of a stored ServiceRequest (a DELETE is a cancellation). */
+export function revokedServiceRequest(stored: string, now: Date): FhirResource {
+  const sr = JSON.parse(stored) as FhirResource;
+  const meta = (typeof sr.meta === 'object' && sr.meta !== null ? sr.meta : {}) as Record<string, unknown>;
+  return { ...sr, status: 'revoked', meta: { ...meta, lastUpdated: now.toISOString() } };
+}

@@ -1,0 +1,57 @@
+// What happens to one inbound ER7 message, independent of the transport (HTTP or MLLP): parse,
+// map, store (one transaction), and the ACK with the HTTP status the sender's retry logic needs
+// (DESIGN §6; the decisions themselves are in outcome.ts).
+import type { Problem } from '../cdsr/problem.js';
+import { buildAck, type AckCode } from '../hl7v2/ack.js';
+import { parseHl7 } from '../hl7v2/parse.js';
+import { invalidHl7, mapHl7Message } from '../mapping/map-hl7.js';
+import type { MapOutcome } from '../mapping/outcome.js';
+import { StoreUnavailableError, type MessageStatus } from '../store/store.js';
+import type { IngestDeps, Origin } from './context.js';
+import { ACK_FOR, hl7HttpStatus, storeMessage, storeUnavailableProblem } from './outcome.js';
+
+export interface Hl7Reply {
+  readonly httpStatus: 200 | 400 | 503;
+  readonly ack: string;
+  readonly code: AckCode;
+  readonly status: MessageStatus | 'unavailable' | 'not-stored';
+  readonly messageId?: number;
+}
+
+export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): Promise<Hl7Reply> {
+  const now = deps.clock();
+  const parsed = parseHl7(raw);
+  const message = parsed.ok ? parsed.message : undefined;
+  const mapped: MapOutcome = parsed.ok ? mapHl7Message(parsed.message, deps.mappings.current, deps) : invalidHl7(parsed.error);
+  const meta = {
+    channel: 'hl7v2' as const,
+    sender: message ? `${message.sendingApplication}^${message.sendingFacility}` : '',
+    controlId: message?.controlId ?? '',
+    contentType: origin.contentType,
+    auth: origin.auth,
+    raw,
+    receivedAt: now,
+  };
+  const ack = (code: AckCode, problems: readonly Problem[], id: number | undefined) =>
+    buildAck({ code, ...(message ? { message } : {}), problems, now, ackControlId: id !== undefined ? `CDSR${id}` : 'CDSR0' });
+  const httpStored = hl7HttpStatus(parsed.ok ? 'stored' : 'not-hl7');
+  try {
+    const { result, outcome } = await storeMessage(deps.store, meta, mapped, 'this message');
+    if (!result) return { httpStatus: httpStored, ack: ack('AE', outcome.problems, undefined), code: 'AE', status: 'not-stored' };
+    let status: MessageStatus = result.status;
+    let problems = outcome.problems;
+    if (result.status === 'duplicate' && result.duplicateOf !== undefined) {
+      // answer a resend as the first delivery was answered
+      const first = await deps.store.message(result.duplicateOf);
+      status = first?.status ?? 'applied';
+      problems = first?.problems ?? [];
+    }
+    const code = ACK_FOR[status];
+    return { httpStatus: httpStored, ack: ack(code, code === 'AA' ? [] : problems, result.messageId), code, status: result.status, messageId: result.messageId };
+  } catch (e) {
+    if (!(e instanceof StoreUnavailableError)) throw e;
+    // not HL7: a resend will not help, whether or not it could be kept for audit
+    if (!parsed.ok) return { httpStatus: httpStored, ack: ack('AR', mapped.problems, undefined), code: 'AR', status: 'rejected' };
+    return { httpStatus: hl7HttpStatus('unavailable'), ack: ack('AR', [storeUnavailableProblem()], undefined), code: 'AR', status: 'unavailable' };
+  }
+}

@@ -1,0 +1,81 @@
+// How an ingest ends, decided in one place (medplum's outcomes.ts model): the stored status of a
+// message → the ACK code, the HTTP status of the HL7 and FHIR answers, and OperationOutcome
+// issues. The rule behind them (DESIGN §6): a 2xx means "stored here, do not resend"; only a
+// transient failure of ours (the store cannot take it now) asks the sender to retry.
+import { errorMessage } from '../cdsr/errors.js';
+import type { Problem } from '../cdsr/problem.js';
+import type { AckCode } from '../hl7v2/ack.js';
+import type { MapOutcome } from '../mapping/outcome.js';
+import { StoreUnavailableError, type InboundLog, type InboundMeta, type IngestResult, type MessageStatus } from '../store/store.js';
+
+/** What the sender is told for a stored message of each status. */
+export const ACK_FOR: Readonly<Record<MessageStatus, AckCode>> = {
+  applied: 'AA',
+  error: 'AE',
+  ignored: 'AR',
+  rejected: 'AR',
+  pending: 'AA',
+  duplicate: 'AA',
+};
+
+/** HTTP status of an HL7 answer: 400 only when the body is not HL7 at all, 503 only when nothing could be stored now. */
+export function hl7HttpStatus(outcome: 'stored' | 'not-hl7' | 'unavailable'): 200 | 400 | 503 {
+  return outcome === 'stored' ? 200 : outcome === 'not-hl7' ? 400 : 503;
+}
+
+/** HTTP status of a FHIR answer: notifications are 200 once stored; direct resources 422 when one is kept in the error queue. */
+export function fhirHttpStatus(o: { notification: boolean; failed: number }): 200 | 422 {
+  return o.notification || o.failed === 0 ? 200 : 422;
+}
+
+export const STORE_UNAVAILABLE_HTTP = 503;
+
+export const storeUnavailableProblem = (): Problem => ({ code: 'STORE_UNAVAILABLE', message: 'the message cannot be stored now; send it again', severity: 'error', scope: 'file', path: '' });
+
+export function internalErrorProblem(what: string, e: unknown, kept: boolean): Problem {
+  const tail = kept ? 'it is kept for replay' : 'it could not be stored either; send it again once the adapter is fixed';
+  return { code: 'INTERNAL_ERROR', message: `the adapter failed on ${what} (${errorMessage(e)}); ${tail}`, severity: 'error', scope: 'file', path: '' };
+}
+
+export type OperationOutcomeIssue = { readonly severity: 'information' | 'warning' | 'error'; readonly code: string; readonly diagnostics: string; readonly expression?: readonly string[] };
+
+export function operationOutcome(issues: readonly OperationOutcomeIssue[]): { resourceType: 'OperationOutcome'; issue: readonly OperationOutcomeIssue[] } {
+  return { resourceType: 'OperationOutcome', issue: issues };
+}
+
+export function issuesOf(problems: readonly Problem[]): OperationOutcomeIssue[] {
+  return problems.map((p) => ({
+    severity: p.severity === 'warning' ? 'warning' : 'error',
+    code: p.code.startsWith('MAP_') ? 'code-invalid' : 'processing',
+    diagnostics: `${p.code}: ${p.message}`,
+    ...(p.source ? { expression: [p.source] } : {}),
+  }));
+}
+
+export const transientOutcome = () => operationOutcome([{ severity: 'error', code: 'transient', diagnostics: 'the adapter cannot store this now; send it again' }]);
+
+/**
+ * Stores a message with its outcome. A failure of ours on this one message (not the store being
+ * unavailable) keeps it in the error queue as INTERNAL_ERROR, replayable, rather than have the
+ * sender retry it for ever in front of its queue; if even that cannot be stored, the outcome
+ * says so and nothing is claimed stored.
+ */
+export async function storeMessage(
+  log: Pick<InboundLog, 'ingest'>,
+  meta: InboundMeta,
+  outcome: MapOutcome,
+  what: string,
+): Promise<{ result?: IngestResult; outcome: MapOutcome }> {
+  try {
+    return { result: await log.ingest(meta, outcome), outcome };
+  } catch (e) {
+    if (e instanceof StoreUnavailableError) throw e;
+    const kept: MapOutcome = { disposition: 'error', problems: [internalErrorProblem(what, e, true)] };
+    try {
+      return { result: await log.ingest(meta, kept), outcome: kept };
+    } catch (again) {
+      if (again instanceof StoreUnavailableError) throw again;
+      return { outcome: { disposition: 'error', problems: [internalErrorProblem(what, e, false)] } };
+    }
+  }
+}

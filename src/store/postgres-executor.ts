@@ -1,0 +1,135 @@
+// PostgreSQL for the store (pg), for several adapter instances sharing one database. What differs
+// from SQLite: `$n` placeholders, a pool, transaction-scoped advisory locks to serialise merges of
+// the same encounter or order across instances, deadlocks retried, and the error classes that
+// mean "unavailable now".
+import pg from 'pg';
+import { asError, errorMessage } from '../cdsr/errors.js';
+import { StoreUnavailableError, type Executor, type Row, type SqlValue, type TxQueryable } from './sql.js';
+
+export interface PostgresOptions {
+  readonly url: string;
+  /** A schema to work in (created if missing): tests use one each. */
+  readonly schema?: string;
+  readonly poolSize?: number;
+}
+
+/** Connection-class failures and resource exhaustion (08, 53, 57: the database is down, full or shutting down). */
+function unavailable(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (/^(08|53|57)/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE'].includes(code))) return true;
+  return e instanceof Error && /Connection terminated|Client was closed|Cannot use a pool after calling end|timeout exceeded when trying to connect/.test(e.message);
+}
+
+/** Deadlock or serialization failure: the transaction is run again. */
+const RETRYABLE = new Set(['40P01', '40001']);
+
+function classify(e: unknown, doing: string): Error {
+  if (e instanceof StoreUnavailableError) return e;
+  if (unavailable(e) || RETRYABLE.has(String((e as { code?: unknown } | null)?.code))) {
+    return new StoreUnavailableError(`the database cannot be ${doing}: ${errorMessage(e)}`, { cause: e });
+  }
+  return asError(e);
+}
+
+/** `?` placeholders as `$1, $2, …` (the store's SQL has no `?` inside literals). */
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+export class PostgresExecutor implements Executor {
+  readonly dialect = 'postgres' as const;
+  private readonly texts = new Map<string, string>();
+
+  private constructor(private readonly pool: pg.Pool) {}
+
+  static async open(o: PostgresOptions): Promise<PostgresExecutor> {
+    if (o.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(o.schema)) throw new StoreUnavailableError(`bad schema name ${o.schema}`);
+    const pool = new pg.Pool({ connectionString: o.url, max: o.poolSize ?? 10, connectionTimeoutMillis: 10_000, ...(o.schema ? { options: `-c search_path=${o.schema}` } : {}) });
+    pool.on('error', () => undefined); // an idle client's error: the next query reports it
+    try {
+      if (o.schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${o.schema}`);
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      throw classify(e, 'opened');
+    }
+    return new PostgresExecutor(pool);
+  }
+
+  private text(sql: string): string {
+    let t = this.texts.get(sql);
+    if (t === undefined) {
+      t = numbered(sql);
+      this.texts.set(sql, t);
+    }
+    return t;
+  }
+
+  private async query(c: pg.Pool | pg.PoolClient, sql: string, params: readonly SqlValue[], doing: string): Promise<pg.QueryResult> {
+    try {
+      return await c.query(this.text(sql), params as SqlValue[]);
+    } catch (e) {
+      throw classify(e, doing);
+    }
+  }
+
+  async all(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    return (await this.query(this.pool, sql, params, 'read')).rows as Row[];
+  }
+  async get(sql: string, params: readonly SqlValue[] = []): Promise<Row | undefined> {
+    return ((await this.query(this.pool, sql, params, 'read')).rows as Row[])[0];
+  }
+  async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    return (await this.query(this.pool, sql, params, 'written')).rowCount ?? 0;
+  }
+
+  async transaction<T>(fn: (q: TxQueryable) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once(fn);
+      } catch (e) {
+        const code = (e as { cause?: { code?: unknown } }).cause?.code;
+        if (attempt < 3 && e instanceof StoreUnavailableError && RETRYABLE.has(String(code))) continue;
+        throw e;
+      }
+    }
+  }
+
+  private async once<T>(fn: (q: TxQueryable) => Promise<T>): Promise<T> {
+    let c: pg.PoolClient;
+    try {
+      c = await this.pool.connect();
+    } catch (e) {
+      throw new StoreUnavailableError(`the database cannot be reached: ${errorMessage(e)}`, { cause: e });
+    }
+    // a connection lost while checked out emits 'error' on the client: without a listener that
+    // would end the process; the failing query reports it instead
+    const onError = (): void => undefined;
+    c.on('error', onError);
+    const q: TxQueryable = {
+      all: async (sql, params = []) => (await this.query(c, sql, params, 'read')).rows as Row[],
+      get: async (sql, params = []) => ((await this.query(c, sql, params, 'read')).rows as Row[])[0],
+      run: async (sql, params = []) => (await this.query(c, sql, params, 'written')).rowCount ?? 0,
+      lock: async (keys) => {
+        for (const k of [...new Set(keys)].sort()) await this.query(c, 'SELECT pg_advisory_xact_lock(hashtext(?))', [k], 'locked');
+      },
+    };
+    let broken = false;
+    try {
+      await this.query(c, 'BEGIN', [], 'written');
+      const r = await fn(q);
+      await this.query(c, 'COMMIT', [], 'written');
+      return r;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => (broken = true));
+      throw classify(e, 'written');
+    } finally {
+      c.off('error', onError);
+      c.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => undefined);
+  }
+}

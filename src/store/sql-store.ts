@@ -1,0 +1,541 @@
+// The store, once, over any dialect (sql.ts): every query written one time with `?` placeholders,
+// one merge path (read what the merge needs, run the pure merge, write back what it changed), and
+// rows parsed on the way out (rows.ts). Each inbound message is one database transaction: the raw
+// message, its outcome and the merged record changes are committed together, before the sender
+// gets an answer.
+import { createHash } from 'node:crypto';
+import type { Problem } from '../cdsr/problem.js';
+import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
+import type { CdsrValidator } from '../cdsr/validate.js';
+import { applyRecord, encounterKey, orderKey, type EncounterState, type MergeRepository, type OrderRef, type OrphanEntry } from '../mapping/merge.js';
+import type { MapOutcome } from '../mapping/outcome.js';
+import type { PartialRecord } from '../mapping/record.js';
+import { consultationWrites, evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
+import { forDialect, MIGRATIONS } from './migrations.js';
+import { encounterFromRows, FieldMapSchema, FieldValueSchema, NrdrStatusSchema, PartialRecordSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
+import { StoreCorruptError, StoreNotFoundError, type Executor, type Queryable, type Row, type TxQueryable } from './sql.js';
+import {
+  CHANNELS,
+  MESSAGE_STATUSES,
+  OUTBOUND_STATUSES,
+  type ConsultationRow,
+  type IngestResult,
+  type InboundMeta,
+  type MessageRow,
+  type MessageStatus,
+  type OutboundRecord,
+  type OutboundStatus,
+  type RecordResult,
+  type RecordSummary,
+  type RecordView,
+  type Store,
+  type StoreCounts,
+  type SubscriptionView,
+  type TransactionRow,
+  type WireConsultation,
+} from './store.js';
+
+/** The status a message is stored with, from its mapping outcome. */
+export function statusForOutcome(outcome: MapOutcome): MessageStatus {
+  switch (outcome.disposition) {
+    case 'mapped':
+      return 'applied';
+    case 'error':
+      return 'error';
+    case 'unsupported':
+      return 'ignored';
+    case 'invalid':
+      return 'rejected';
+  }
+}
+
+const MESSAGE_COLUMNS = 'id, received_at, channel, sender, control_id, content_type, auth, hash, status, problems';
+const RESULTS = ['accepted', 'rejected'] as const;
+
+function messageFromRow(r: Row): MessageRow {
+  const m = row('inbound_messages', r);
+  return {
+    id: m.int('id'),
+    receivedAt: m.text('received_at'),
+    channel: m.oneOf('channel', CHANNELS),
+    sender: m.text('sender'),
+    controlId: m.text('control_id'),
+    contentType: m.text('content_type'),
+    auth: m.text('auth'),
+    hash: m.text('hash'),
+    status: m.oneOf('status', MESSAGE_STATUSES),
+    problems: m.json('problems', ProblemsSchema, []),
+  };
+}
+
+function transactionFromRows(r: Row, recordRows: readonly Row[]): TransactionRow {
+  const t = row('transactions', r);
+  const nrdr = t.json<TransactionStatus | null>('nrdr_status', NrdrStatusSchema, null);
+  const lastError = t.optText('last_error');
+  const body = t.json<Transaction | null>('body', TransactionBodySchema, null);
+  if (!body) throw new StoreCorruptError(`transactions.body of ${t.text('transaction_id')} is empty`);
+  return {
+    transactionId: t.text('transaction_id'),
+    facilityId: t.text('facility_id'),
+    partnerId: t.optText('partner_id') ?? '',
+    appId: t.optText('app_id') ?? '',
+    status: t.oneOf('status', OUTBOUND_STATUSES),
+    createdAt: t.text('created_at'),
+    updatedAt: t.text('updated_at'),
+    attempts: t.int('attempts'),
+    ...(lastError !== undefined ? { lastError } : {}),
+    ...(nrdr ? { nrdr } : {}),
+    body,
+    records: recordRows.map((x) => {
+      const rec = row('transaction_records', x);
+      const result = rec.optText('result') !== undefined ? rec.oneOf('result', RESULTS) : undefined;
+      return {
+        encounterKey: rec.text('encounter_key'),
+        consultationKey: rec.text('consultation_key'),
+        contentHash: rec.text('content_hash'),
+        ...(result ? { result } : {}),
+        problems: rec.json('nrdr_problems', ProblemsSchema, []),
+      };
+    }),
+  };
+}
+
+function summaryFromRow(r: Row): RecordSummary {
+  const c = row('consultations', r);
+  return {
+    encounterKey: c.text('encounter_key'),
+    facilityId: c.text('facility_id'),
+    encounterId: c.text('encounter_id'),
+    consultationKey: c.text('consultation_key'),
+    state: c.oneOf('state', RECORD_STATES),
+    missing: c.json('missing', StringListSchema, []),
+  };
+}
+
+export interface SqlStoreOptions {
+  readonly validator: CdsrValidator;
+}
+
+export class SqlStore implements Store {
+  private constructor(
+    private readonly db: Executor,
+    private readonly validator: CdsrValidator,
+  ) {}
+
+  /** A store over an open executor, migrated to the latest schema. */
+  static async open(db: Executor, options: SqlStoreOptions): Promise<SqlStore> {
+    const store = new SqlStore(db, options.validator);
+    try {
+      await store.migrate();
+    } catch (e) {
+      await db.close();
+      throw e;
+    }
+    return store;
+  }
+
+  get dialect(): Executor['dialect'] {
+    return this.db.dialect;
+  }
+
+  private async migrate(): Promise<void> {
+    await this.db.transaction(async (q) => {
+      // one instance migrates at a time
+      await q.lock(['cdsr-adapter migrations']);
+      await q.run('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+      const done = new Set((await q.all('SELECT version FROM schema_migrations')).map((r) => row('schema_migrations', r).int('version')));
+      for (const m of MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        for (const s of m.statements) await q.run(forDialect(s, this.db.dialect));
+        await q.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, new Date().toISOString()]);
+      }
+    });
+  }
+
+  // ---- inbound log ----
+
+  /** The keys a record's merge touches (locked for the transaction on PostgreSQL). */
+  private static mergeKeys(record: PartialRecord): string[] {
+    return [encounterKey(record.facilityId, record.encounterId), ...(record.orderKey !== undefined ? [orderKey(record.facilityId, record.orderKey)] : [])];
+  }
+
+  ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult> {
+    const hash = createHash('sha256').update(meta.raw).digest('hex');
+    const records = outcome.disposition === 'mapped' ? outcome.records : [];
+    return this.db.transaction(async (q) => {
+      await q.lock([`msg|${meta.channel}|${meta.sender}|${meta.controlId}`, ...records.flatMap((r) => SqlStore.mergeKeys(r))]);
+      const twin = await q.get(
+        `SELECT id FROM inbound_messages WHERE channel = ? AND sender = ? AND control_id = ? AND hash = ?
+         AND status IN ('applied', 'error', 'ignored') ORDER BY id DESC LIMIT 1`,
+        [meta.channel, meta.sender, meta.controlId, hash],
+      );
+      if (twin && meta.controlId !== '') {
+        const first = row('inbound_messages', twin).int('id');
+        const id = await this.insertMessage(q, meta, hash, 'duplicate', [], first);
+        return { messageId: id, status: 'duplicate' as const, duplicateOf: first };
+      }
+      const status = statusForOutcome(outcome);
+      const id = await this.insertMessage(q, meta, hash, status, [...outcome.problems]);
+      for (const r of records) await this.merge(q, r, id);
+      return { messageId: id, status };
+    });
+  }
+
+  private async insertMessage(q: Queryable, meta: InboundMeta, hash: string, status: MessageStatus, problems: Problem[], duplicateOf?: number): Promise<number> {
+    const r = await q.get(
+      `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      [meta.receivedAt.toISOString(), meta.channel, meta.sender, meta.controlId, meta.contentType, meta.auth ?? '', hash, status, JSON.stringify(problems), duplicateOf ?? null, meta.raw],
+    );
+    return row('inbound_messages', r ?? {}).int('id');
+  }
+
+  replay(id: number, remap: (m: MessageRow & { raw: string }) => MapOutcome): Promise<MessageStatus> {
+    return this.db.transaction(async (q) => {
+      await q.lock([`replay|${id}`]);
+      const m = await this.messageIn(q, id);
+      if (!m) throw new StoreNotFoundError(`no message ${id}`);
+      if (m.status !== 'error' && m.status !== 'pending') return m.status;
+      const outcome = remap(m);
+      const status = statusForOutcome(outcome);
+      await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [status, JSON.stringify(outcome.problems), id]);
+      if (outcome.disposition === 'mapped') {
+        await q.lock(outcome.records.flatMap((r) => SqlStore.mergeKeys(r)));
+        // the message keeps its place in arrival order: its id is its merge sequence number
+        for (const r of outcome.records) await this.merge(q, r, id);
+      }
+      return status;
+    });
+  }
+
+  private async messageIn(q: Queryable, id: number): Promise<(MessageRow & { raw: string }) | undefined> {
+    const r = await q.get(`SELECT ${MESSAGE_COLUMNS}, raw FROM inbound_messages WHERE id = ?`, [id]);
+    return r ? { ...messageFromRow(r), raw: row('inbound_messages', r).text('raw') } : undefined;
+  }
+
+  message(id: number): Promise<(MessageRow & { raw: string }) | undefined> {
+    return this.messageIn(this.db, id);
+  }
+
+  async messages(filter: { status?: MessageStatus; limit?: number; afterId?: number }): Promise<MessageRow[]> {
+    const rows = await this.db.all(
+      `SELECT ${MESSAGE_COLUMNS} FROM inbound_messages WHERE (CAST(? AS TEXT) IS NULL OR status = ?) AND id > ? ORDER BY id LIMIT ?`,
+      [filter.status ?? null, filter.status ?? null, filter.afterId ?? 0, filter.limit ?? 100],
+    );
+    return rows.map(messageFromRow);
+  }
+
+  recordEvents(subscription: string, eventNumbers: readonly number[], reportedSince: number | undefined, at: Date): Promise<void> {
+    return this.db.transaction(async (q) => {
+      for (const n of eventNumbers) {
+        await q.run('INSERT INTO subscription_events (subscription, event_number, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [subscription, n, at.toISOString()]);
+      }
+      await q.run(
+        `INSERT INTO subscriptions (subscription, reported_since, last_seen_at) VALUES (?, ?, ?)
+         ON CONFLICT (subscription) DO UPDATE SET last_seen_at = excluded.last_seen_at, reported_since =
+           CASE WHEN excluded.reported_since > subscriptions.reported_since THEN excluded.reported_since ELSE subscriptions.reported_since END`,
+        [subscription, Math.max(reportedSince ?? 0, ...eventNumbers, 0), at.toISOString()],
+      );
+    });
+  }
+
+  async subscriptions(): Promise<SubscriptionView[]> {
+    const out: SubscriptionView[] = [];
+    for (const r of await this.db.all('SELECT subscription, reported_since, last_seen_at FROM subscriptions ORDER BY subscription')) {
+      const s = row('subscriptions', r);
+      const sub = s.text('subscription');
+      const since = s.int('reported_since');
+      const got = new Set((await this.db.all('SELECT event_number FROM subscription_events WHERE subscription = ?', [sub])).map((e) => row('subscription_events', e).int('event_number')));
+      const missing: number[] = [];
+      for (let n = 1; n <= since && missing.length < 1000; n++) if (!got.has(n)) missing.push(n);
+      out.push({ subscription: sub, received: got.size, reportedSince: since, missing, lastSeenAt: s.text('last_seen_at') });
+    }
+    return out;
+  }
+
+  // ---- merge ----
+
+  private async loadEncounter(q: Queryable, key: string): Promise<EncounterState | undefined> {
+    const e = await q.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
+    return e ? encounterFromRows(e, await q.all('SELECT consultation_key, cdate, ctime, fields, cancelled FROM consultations WHERE encounter_key = ?', [key])) : undefined;
+  }
+
+  /** Reads what applyRecord will ask for, runs it, writes back what it changed. */
+  private async merge(q: TxQueryable, record: PartialRecord, seq: number): Promise<void> {
+    const repo = new PreloadedRepository();
+    const eKey = encounterKey(record.facilityId, record.encounterId);
+    repo.encounters.set(eKey, await this.loadEncounter(q, eKey));
+    if (record.orderKey !== undefined) {
+      const k = orderKey(record.facilityId, record.orderKey);
+      const o = await q.get('SELECT encounter_key, consultation_key FROM order_index WHERE order_key = ?', [k]);
+      if (o) {
+        const r = row('order_index', o);
+        repo.orders.set(k, { encounterKey: r.text('encounter_key'), consultationKey: r.text('consultation_key') });
+      }
+      const waiting = (await q.all('SELECT seq, record FROM orphans WHERE order_key = ? ORDER BY seq', [k])).map((w) => {
+        const r = row('orphans', w);
+        return { seq: r.int('seq'), record: r.json<PartialRecord | null>('record', PartialRecordSchema, null) };
+      });
+      const entries = waiting.filter((w): w is OrphanEntry => w.record !== null);
+      repo.waiting.set(k, entries);
+      for (const w of entries) {
+        const ok = encounterKey(w.record.facilityId, w.record.encounterId);
+        if (!repo.encounters.has(ok)) repo.encounters.set(ok, await this.loadEncounter(q, ok));
+      }
+    }
+    applyRecord(repo, record, seq);
+    for (const [k, ref] of repo.savedOrders) {
+      await q.run(
+        `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES (?, ?, ?)
+         ON CONFLICT (order_key) DO UPDATE SET encounter_key = excluded.encounter_key, consultation_key = excluded.consultation_key`,
+        [k, ref.encounterKey, ref.consultationKey],
+      );
+    }
+    for (const k of repo.taken) await q.run('DELETE FROM orphans WHERE order_key = ?', [k]);
+    for (const [k, list] of repo.added) {
+      for (const e of list) {
+        await q.run('INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)', [k, e.seq, e.record.source.id, e.record.sourceTime, JSON.stringify(e.record)]);
+      }
+    }
+    for (const [key, enc] of repo.dirty) await this.saveEncounter(q, key, enc, seq);
+  }
+
+  private async saveEncounter(q: Queryable, key: string, enc: EncounterState, seq: number): Promise<void> {
+    await q.run(
+      `INSERT INTO encounters (encounter_key, facility_id, encounter_id, partner_id, fields, consultation_defaults, updated_seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (encounter_key) DO UPDATE SET partner_id = excluded.partner_id, fields = excluded.fields,
+         consultation_defaults = excluded.consultation_defaults, updated_seq = excluded.updated_seq`,
+      [key, enc.facilityId, enc.encounterId, enc.partnerId ?? null, JSON.stringify(enc.fields), JSON.stringify(enc.consultationDefaults), seq],
+    );
+    const previous = new Map(
+      (await q.all('SELECT consultation_key, state, submitted_hash FROM consultations WHERE encounter_key = ?', [key])).map((r) => {
+        const c = row('consultations', r);
+        return [c.text('consultation_key'), { state: c.oneOf('state', RECORD_STATES), submittedHash: c.optText('submitted_hash') ?? '' }] as const;
+      }),
+    );
+    for (const w of consultationWrites(this.validator, enc, previous)) {
+      await q.run(
+        `INSERT INTO consultations (encounter_key, consultation_key, cdate, ctime, fields, cancelled, state, missing, problems, content_hash, updated_seq)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (encounter_key, consultation_key) DO UPDATE SET fields = excluded.fields, cancelled = excluded.cancelled,
+           state = excluded.state, missing = excluded.missing, problems = excluded.problems, content_hash = excluded.content_hash,
+           updated_seq = excluded.updated_seq`,
+        [key, w.consultationKey, w.date, w.time, w.fields, w.cancelled, w.state, w.missing, w.problems, w.contentHash, seq],
+      );
+    }
+  }
+
+  // ---- records ----
+
+  async records(filter: { state?: RecordState; limit?: number }): Promise<RecordSummary[]> {
+    const rows = await this.db.all(
+      `SELECT c.encounter_key, e.facility_id, e.encounter_id, c.consultation_key, c.state, c.missing
+       FROM consultations c JOIN encounters e ON e.encounter_key = c.encounter_key
+       WHERE (CAST(? AS TEXT) IS NULL OR c.state = ?) ORDER BY c.encounter_key, c.consultation_key LIMIT ?`,
+      [filter.state ?? null, filter.state ?? null, filter.limit ?? 100],
+    );
+    return rows.map(summaryFromRow);
+  }
+
+  async record(key: string): Promise<RecordView | undefined> {
+    const e = await this.db.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
+    if (!e) return undefined;
+    const rows = await this.db.all(
+      'SELECT consultation_key, cdate, ctime, fields, cancelled, state, missing, problems, nrdr_problems, transaction_id FROM consultations WHERE encounter_key = ? ORDER BY consultation_key',
+      [key],
+    );
+    const enc = encounterFromRows(e, rows);
+    const consultations: ConsultationRow[] = rows.map((r) => {
+      const c = row('consultations', r);
+      const transactionId = c.optText('transaction_id');
+      return {
+        consultationKey: c.text('consultation_key'),
+        state: c.oneOf('state', RECORD_STATES),
+        missing: c.json('missing', StringListSchema, []),
+        problems: c.json('problems', ProblemsSchema, []),
+        nrdrProblems: c.json('nrdr_problems', ProblemsSchema, []),
+        fields: c.json('fields', FieldMapSchema, {}),
+        cancelled: c.json('cancelled', FieldValueSchema.nullable(), null)?.value === 'cancelled',
+        ...(transactionId !== undefined ? { transactionId } : {}),
+      };
+    });
+    return {
+      encounterKey: key,
+      facilityId: enc.facilityId,
+      encounterId: enc.encounterId,
+      ...(enc.partnerId !== undefined ? { partnerId: enc.partnerId } : {}),
+      fields: enc.fields,
+      consultationDefaults: enc.consultationDefaults,
+      consultations,
+    };
+  }
+
+  async wireEncounters(state: RecordState, limit: number, after?: { encounterKey: string; consultationKey: string }): Promise<WireConsultation[]> {
+    const a = after ?? { encounterKey: '', consultationKey: '' };
+    const list = await this.db.all(
+      `SELECT encounter_key, consultation_key FROM consultations WHERE state = ?
+       AND (encounter_key > ? OR (encounter_key = ? AND consultation_key > ?))
+       ORDER BY encounter_key, consultation_key LIMIT ?`,
+      [state, a.encounterKey, a.encounterKey, a.consultationKey, limit],
+    );
+    const cache = new Map<string, EncounterState | undefined>();
+    const out: WireConsultation[] = [];
+    for (const r of list) {
+      const c = row('consultations', r);
+      const key = c.text('encounter_key');
+      if (!cache.has(key)) cache.set(key, await this.loadEncounter(this.db, key));
+      const enc = cache.get(key);
+      const cons = enc?.consultations.get(c.text('consultation_key'));
+      if (!enc || !cons) continue;
+      const v = evaluateConsultation(this.validator, enc, cons);
+      out.push({ encounterKey: key, consultationKey: c.text('consultation_key'), facilityId: enc.facilityId, ...(enc.partnerId !== undefined ? { partnerId: enc.partnerId } : {}), wire: v.wire, contentHash: v.contentHash });
+    }
+    return out;
+  }
+
+  // ---- resource cache ----
+
+  saveResources(resources: readonly { key: string; version: string; body: string }[], messageId: number): Promise<void> {
+    return this.db.transaction(async (q) => {
+      for (const r of resources) {
+        await q.run(
+          `INSERT INTO fhir_resources (resource_key, version, body, message_id) VALUES (?, ?, ?, ?)
+           ON CONFLICT (resource_key) DO UPDATE SET version = excluded.version, body = excluded.body, message_id = excluded.message_id
+           WHERE excluded.version >= fhir_resources.version`,
+          [r.key, r.version, r.body, messageId],
+        );
+      }
+    });
+  }
+
+  async resource(key: string): Promise<string | undefined> {
+    const r = await this.db.get('SELECT body FROM fhir_resources WHERE resource_key = ?', [key]);
+    return r ? row('fhir_resources', r).text('body') : undefined;
+  }
+
+  // ---- outbound ledger ----
+
+  createTransaction(body: Transaction, records: readonly OutboundRecord[], at: Date): Promise<void> {
+    return this.db.transaction(async (q) => {
+      await q.run(
+        `INSERT INTO transactions (transaction_id, facility_id, partner_id, app_id, status, created_at, updated_at, body, attempts)
+         VALUES (?, ?, ?, ?, 'created', ?, ?, ?, 0)`,
+        [body.Transaction_ID, body.Facility_ID, body.PartnerID, body.AppID, at.toISOString(), at.toISOString(), JSON.stringify(body)],
+      );
+      for (const r of records) {
+        await q.run('INSERT INTO transaction_records (transaction_id, encounter_key, consultation_key, content_hash) VALUES (?, ?, ?, ?)', [body.Transaction_ID, r.encounterKey, r.consultationKey, r.contentHash]);
+        await q.run(
+          `UPDATE consultations SET state = 'submitted', transaction_id = ?, submitted_hash = ?, nrdr_problems = NULL
+           WHERE encounter_key = ? AND consultation_key = ?`,
+          [body.Transaction_ID, r.contentHash, r.encounterKey, r.consultationKey],
+        );
+      }
+    });
+  }
+
+  updateTransaction(id: string, patch: { status: OutboundStatus; nrdr?: TransactionStatus; error?: string; attempted?: boolean }, at: Date): Promise<void> {
+    return this.db.transaction(async (q) => {
+      await q.run(
+        `UPDATE transactions SET status = ?, updated_at = ?, nrdr_status = COALESCE(?, nrdr_status), last_error = ?,
+           attempts = attempts + ? WHERE transaction_id = ?`,
+        [patch.status, at.toISOString(), patch.nrdr ? JSON.stringify(patch.nrdr) : null, patch.error ?? null, patch.attempted ? 1 : 0, id],
+      );
+    });
+  }
+
+  recordResults(id: string, results: readonly RecordResult[], at: Date): Promise<void> {
+    return this.db.transaction(async (q) => {
+      for (const r of results) {
+        const problems = JSON.stringify(r.problems);
+        await q.run('UPDATE transaction_records SET result = ?, nrdr_problems = ? WHERE transaction_id = ? AND encounter_key = ? AND consultation_key = ?', [r.result, problems, id, r.encounterKey, r.consultationKey]);
+        await q.run(
+          `UPDATE consultations SET state = ?, nrdr_problems = ? WHERE encounter_key = ? AND consultation_key = ?
+           AND transaction_id = ? AND state = 'submitted' AND submitted_hash = ?`,
+          [r.result, problems, r.encounterKey, r.consultationKey, id, r.contentHash],
+        );
+      }
+      await q.run('UPDATE transactions SET updated_at = ? WHERE transaction_id = ?', [at.toISOString(), id]);
+    });
+  }
+
+  private async withRecords(r: Row): Promise<TransactionRow> {
+    const id = row('transactions', r).text('transaction_id');
+    const recs = await this.db.all('SELECT encounter_key, consultation_key, content_hash, result, nrdr_problems FROM transaction_records WHERE transaction_id = ? ORDER BY encounter_key, consultation_key', [id]);
+    return transactionFromRows(r, recs);
+  }
+
+  async transactions(filter: { status?: OutboundStatus; limit?: number; after?: string }): Promise<TransactionRow[]> {
+    const list = await this.db.all(
+      `SELECT * FROM transactions WHERE (CAST(? AS TEXT) IS NULL OR status = ?)
+       AND seq > COALESCE((SELECT seq FROM transactions WHERE transaction_id = ?), 0) ORDER BY seq LIMIT ?`,
+      [filter.status ?? null, filter.status ?? null, filter.after ?? null, filter.limit ?? 100],
+    );
+    const out: TransactionRow[] = [];
+    for (const r of list) out.push(await this.withRecords(r));
+    return out;
+  }
+
+  async transaction(id: string): Promise<TransactionRow | undefined> {
+    const r = await this.db.get('SELECT * FROM transactions WHERE transaction_id = ?', [id]);
+    return r ? this.withRecords(r) : undefined;
+  }
+
+  // ---- the rest ----
+
+  async counts(): Promise<StoreCounts> {
+    const group = async (sql: string) => Object.fromEntries((await this.db.all(sql)).map((r) => [row('counts', r).text('k'), row('counts', r).int('n')]));
+    return {
+      messages: await group('SELECT status AS k, COUNT(*) AS n FROM inbound_messages GROUP BY status'),
+      records: await group('SELECT state AS k, COUNT(*) AS n FROM consultations GROUP BY state'),
+      transactions: await group('SELECT status AS k, COUNT(*) AS n FROM transactions GROUP BY status'),
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.db.get('SELECT 1 AS one');
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+/** A merge repository over rows read beforehand; it records what the merge changes. */
+class PreloadedRepository implements MergeRepository {
+  readonly encounters = new Map<string, EncounterState | undefined>();
+  readonly orders = new Map<string, OrderRef>();
+  readonly waiting = new Map<string, OrphanEntry[]>();
+  readonly dirty = new Map<string, EncounterState>();
+  readonly savedOrders = new Map<string, OrderRef>();
+  readonly added = new Map<string, OrphanEntry[]>();
+  readonly taken = new Set<string>();
+
+  encounter(key: string): EncounterState | undefined {
+    return this.encounters.get(key);
+  }
+  saveEncounter(key: string, enc: EncounterState): void {
+    this.encounters.set(key, enc);
+    this.dirty.set(key, enc);
+  }
+  order(key: string): OrderRef | undefined {
+    return this.orders.get(key);
+  }
+  saveOrder(key: string, ref: OrderRef): void {
+    this.orders.set(key, ref);
+    this.savedOrders.set(key, ref);
+  }
+  orphans(key: string): readonly OrphanEntry[] {
+    return [...(this.waiting.get(key) ?? []), ...(this.added.get(key) ?? [])];
+  }
+  addOrphan(key: string, entry: OrphanEntry): void {
+    this.added.set(key, [...(this.added.get(key) ?? []), entry]);
+  }
+  takeOrphans(key: string): OrphanEntry[] {
+    const list = this.orphans(key);
+    this.waiting.delete(key);
+    this.added.delete(key);
+    this.taken.add(key);
+    return [...list];
+  }
+}

@@ -1,0 +1,54 @@
+// The small interface every database dialect implements for the store (kysely's model: dialects
+// side by side behind one interface). The store writes its SQL once, with `?` placeholders; a
+// dialect holds only what truly differs: how statements run, how a transaction is opened and
+// grouped, locking, and which failures mean "the database is unavailable".
+import { AdapterError } from '../cdsr/errors.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+export type SqlValue = string | number | null;
+/** A row as the driver returns it; read it with the parsers of rows.ts, never cast it. */
+export type Row = Readonly<Record<string, unknown>>;
+
+export interface Queryable {
+  all(sql: string, params?: readonly SqlValue[]): Promise<Row[]>;
+  get(sql: string, params?: readonly SqlValue[]): Promise<Row | undefined>;
+  /** Runs a statement; resolves to the number of rows it changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+}
+
+export interface TxQueryable extends Queryable {
+  /** Holds these keys until the transaction ends (PostgreSQL advisory locks; SQLite has one writer). */
+  lock(keys: readonly string[]): Promise<void>;
+}
+
+export interface Executor extends Queryable {
+  readonly dialect: Dialect;
+  /**
+   * Runs `fn` in one database transaction: committed when it resolves, rolled back when it
+   * throws. `fn` must only await this transaction's queries (SQLite groups concurrent
+   * transactions into one commit, each in its own savepoint).
+   */
+  transaction<T>(fn: (q: TxQueryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** The database cannot be reached or written now (down, disk full, busy, shutting down): try again later. */
+export class StoreUnavailableError extends AdapterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_UNAVAILABLE', message, options);
+  }
+}
+
+/** A stored row does not hold what the schema says (a corrupt or hand-edited database). */
+export class StoreCorruptError extends AdapterError {
+  constructor(message: string) {
+    super('STORE_CORRUPT', message);
+  }
+}
+
+/** A stored item asked for by id that is not there. */
+export class StoreNotFoundError extends AdapterError {
+  constructor(message: string) {
+    super('STORE_NOT_FOUND', message);
+  }
+}

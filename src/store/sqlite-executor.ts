@@ -1,0 +1,173 @@
+// SQLite for the store (better-sqlite3, WAL). One connection; every write transaction goes through
+// one lane, and transactions that arrive while a commit is on its way to disk are committed
+// together in the next one, each in its own savepoint (group commit): concurrent senders share one
+// fsync, a lone sender still gets one commit per message, and one failing transaction rolls back
+// alone. synchronous=FULL by default: a resolved transaction is on disk.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { asError, errorMessage } from '../cdsr/errors.js';
+import { StoreUnavailableError, type Executor, type Row, type SqlValue, type TxQueryable } from './sql.js';
+
+export interface SqliteOptions {
+  /** File path, or ':memory:'. */
+  readonly file: string;
+  /** FULL (default): an answered message survives power loss; NORMAL: survives a crash of the process only. */
+  readonly synchronous?: 'FULL' | 'NORMAL';
+}
+
+// Failures of the disk or of access, not of our statements: the sender should try again later.
+const TRANSIENT = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|NOMEM|INTERRUPT|PROTOCOL)/;
+
+function classify(e: unknown): Error {
+  if (e instanceof StoreUnavailableError) return e;
+  const code = (e as { code?: unknown } | null)?.code;
+  if ((e instanceof Database.SqliteError && typeof code === 'string' && TRANSIENT.test(code)) || (e instanceof TypeError && /database connection is not open/.test(e.message))) {
+    return new StoreUnavailableError(`the store cannot be written: ${errorMessage(e)}`, { cause: e });
+  }
+  return asError(e);
+}
+
+interface Job {
+  readonly fn: (q: TxQueryable) => Promise<unknown>;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: Error) => void;
+}
+
+export class SqliteExecutor implements Executor {
+  readonly dialect = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+  private queue: Job[] = [];
+  private flushScheduled = false;
+  /** A transaction is open: reads from outside wait for it (they would see its uncommitted rows). */
+  private busy = false;
+  private readonly waiting: (() => void)[] = [];
+  private readonly tx: TxQueryable;
+
+  constructor(options: SqliteOptions) {
+    if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
+    this.db = new Database(options.file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    const direct = { all: this.allNow.bind(this), get: this.getNow.bind(this), run: this.runNow.bind(this) };
+    this.tx = { ...direct, lock: () => Promise.resolve() };
+  }
+
+  /** A prepared statement, prepared once per SQL text (preparing costs more than running). */
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  private allNow(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    try {
+      return Promise.resolve(this.stmt(sql).all(...params) as Row[]);
+    } catch (e) {
+      return Promise.reject(classify(e));
+    }
+  }
+  private getNow(sql: string, params: readonly SqlValue[] = []): Promise<Row | undefined> {
+    try {
+      return Promise.resolve(this.stmt(sql).get(...params) as Row | undefined);
+    } catch (e) {
+      return Promise.reject(classify(e));
+    }
+  }
+  private runNow(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    try {
+      return Promise.resolve(this.stmt(sql).run(...params).changes);
+    } catch (e) {
+      return Promise.reject(classify(e));
+    }
+  }
+
+  private whenFree<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.db.open) return Promise.reject(new StoreUnavailableError('the store is closed'));
+    if (!this.busy) return fn();
+    return new Promise<void>((ok) => this.waiting.push(ok)).then(fn);
+  }
+
+  all(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
+    return this.whenFree(() => this.allNow(sql, params));
+  }
+  get(sql: string, params?: readonly SqlValue[]): Promise<Row | undefined> {
+    return this.whenFree(() => this.getNow(sql, params));
+  }
+  run(sql: string, params?: readonly SqlValue[]): Promise<number> {
+    return this.transaction((q) => q.run(sql, params));
+  }
+
+  transaction<T>(fn: (q: TxQueryable) => Promise<T>): Promise<T> {
+    if (!this.db.open) return Promise.reject(new StoreUnavailableError('the store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.flushScheduled && !this.busy) {
+        this.flushScheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const jobs = this.queue;
+    this.queue = [];
+    if (jobs.length === 0 || this.busy) return;
+    this.busy = true;
+    const results: ({ ok: true; value: unknown } | { ok: false; error: Error })[] = [];
+    try {
+      if (!this.db.open) throw new StoreUnavailableError('the store is closed');
+      this.stmt('BEGIN IMMEDIATE').run();
+      try {
+        for (const job of jobs) {
+          this.stmt('SAVEPOINT job').run();
+          try {
+            results.push({ ok: true, value: await job.fn(this.tx) });
+            this.stmt('RELEASE job').run();
+          } catch (e) {
+            this.stmt('ROLLBACK TO job').run();
+            this.stmt('RELEASE job').run();
+            results.push({ ok: false, error: classify(e) });
+          }
+        }
+        this.stmt('COMMIT').run();
+      } catch (e) {
+        if (this.db.inTransaction) this.stmt('ROLLBACK').run();
+        throw e;
+      }
+      jobs.forEach((job, i) => {
+        const r = results[i]!;
+        if (r.ok) job.resolve(r.value);
+        else job.reject(r.error);
+      });
+    } catch (e) {
+      const err = classify(e);
+      const all = err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`the store cannot be written: ${err.message}`, { cause: err });
+      for (const job of jobs) job.reject(all);
+    } finally {
+      this.busy = false;
+      for (const wake of this.waiting.splice(0)) wake();
+      if (this.queue.length > 0 && !this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    }
+  }
+
+  /** SQLite's own settings, for tests (journal mode and the like). */
+  pragma(name: string): unknown {
+    return this.db.pragma(name, { simple: true });
+  }
+
+  close(): Promise<void> {
+    if (this.db.open && !this.busy) this.db.close();
+    else if (this.db.open) return new Promise<void>((ok) => this.waiting.push(ok)).then(() => this.close());
+    return Promise.resolve();
+  }
+}
