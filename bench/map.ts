@@ -7,7 +7,8 @@ import { parseHl7 } from '../src/hl7v2/parse.js';
 import { loadMappings } from '../src/mapping/load.js';
 import { mapHl7Text } from '../src/mapping/map-hl7.js';
 import { MergeState } from '../src/mapping/merge.js';
-import { buildTransactions } from '../src/outbound/batch.js';
+import { batchTransactions } from '../src/cdsr/batch.js';
+import { mergedItems } from '../src/mapping/map-files.js';
 import { CdsrValidator } from '../src/cdsr/validate.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 
@@ -51,14 +52,14 @@ export function benchMapping(): MapBenchRow[] {
         if (out.disposition !== 'mapped') throw new Error('sample does not map');
         const state = new MergeState();
         for (const r of out.records) state.apply(r);
-        const txs = buildTransactions(state.encounters.values(), {
+        const txs = batchTransactions(mergedItems(state.encounters.values()), {
           partnerId: '10000',
           appId: '10019',
           maxEncounters: 100,
           now,
           transactionId: () => 'bench',
         });
-        for (const tx of txs) validator.validateTransaction(tx);
+        for (const tx of txs) validator.validateTransaction(tx.body);
       }),
     },
   ];

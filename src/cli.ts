@@ -6,6 +6,7 @@ import { runValidate, type CliIo } from './cli/validate.js';
 import { runCheckMappings, runMap } from './cli/map.js';
 import { runReplay, runServe } from './cli/serve.js';
 import { runSandbox, runStatus, runSubmit } from './cli/outbound.js';
+import { errorMessage } from './cdsr/errors.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -137,6 +138,6 @@ function stdio(mappingsDir: string, progress: boolean): CliIo {
 buildProgram()
   .parseAsync(process.argv)
   .catch((e: unknown) => {
-    process.stderr.write(`cdsr-adapter: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`cdsr-adapter: ${errorMessage(e)}\n`);
     process.exitCode = 2;
   });

@@ -6,6 +6,7 @@ import { buildSandbox, DEFAULT_CLIENT, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Fa
 import { renderTable } from './table.js';
 import type { CliIo } from './validate.js';
 import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE, resolveMappingsDir } from './validate.js';
+import { errorMessage } from '../cdsr/errors.js';
 
 export interface SandboxCliOptions {
   readonly port: number;
@@ -81,7 +82,7 @@ export async function runSubmit(config: Config, o: { url?: string }, io: CliIo):
     io.out(`${x.created} transaction(s) created, ${x.posted} posted, ${x.final} final: ${x.accepted} record(s) accepted, ${x.rejected} rejected, ${x.pending} transaction(s) still pending\n`);
     return x.rejected > 0 ? EXIT_PROBLEMS : EXIT_OK;
   } catch (e) {
-    io.err(`cdsr-adapter: the service at ${base} cannot be reached (${e instanceof Error ? e.message : String(e)}); is it running?\n`);
+    io.err(`cdsr-adapter: the service at ${base} cannot be reached (${errorMessage(e)}); is it running?\n`);
     return EXIT_UNREADABLE;
   } finally {
     if (spinner) clearInterval(spinner);
@@ -128,7 +129,7 @@ export async function runStatus(config: Config, id: string | undefined, o: { url
     );
     return t.rejected > 0 ? EXIT_PROBLEMS : EXIT_OK;
   } catch (e) {
-    io.err(`cdsr-adapter: the service at ${base} cannot be reached (${e instanceof Error ? e.message : String(e)}); is it running?\n`);
+    io.err(`cdsr-adapter: the service at ${base} cannot be reached (${errorMessage(e)}); is it running?\n`);
     return EXIT_UNREADABLE;
   }
 }

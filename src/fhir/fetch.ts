@@ -3,7 +3,7 @@
 // a notification cannot make the adapter fetch an arbitrary URL.
 import { Client } from 'fhir-kit-client';
 import type { FhirResource } from './intake.js';
-import { AdapterError } from '../cdsr/errors.js';
+import { AdapterError, errorMessage } from '../cdsr/errors.js';
 
 export class FhirFetchError extends AdapterError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -43,7 +43,7 @@ export function createFhirFetcher(opts: FetcherOptions): { read(reference: strin
         }
         return r as FhirResource;
       } catch (e) {
-        throw e instanceof FhirFetchError ? e : new FhirFetchError(`${reference}: ${e instanceof Error ? e.message : String(e)}`);
+        throw e instanceof FhirFetchError ? e : new FhirFetchError(`${reference}: ${errorMessage(e)}`);
       } finally {
         clearTimeout(timer);
       }

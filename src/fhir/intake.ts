@@ -2,9 +2,14 @@
 // collection, history, searchset); or a subscription notification in the R4 backport
 // (Parameters first entry), R4B (SubscriptionStatus) or R5 form. Resources come out with the
 // keys by which references can find them.
+import type { Resource } from 'fhir/r4.js';
 import { AdapterError } from '../cdsr/errors.js';
 
-export type FhirResource = Readonly<Record<string, unknown>> & { readonly resourceType: string; readonly id?: string };
+/**
+ * A resource as received: the R4 Resource base (resourceType, id, meta) typed from @types/fhir,
+ * the rest of its elements read with care (outside input is not trusted to follow its type).
+ */
+export type FhirResource = Readonly<Resource> & Readonly<Record<string, unknown>>;
 
 export interface NotificationInfo {
   readonly subscription: string;

@@ -2,6 +2,7 @@
 // coverage, requester, organization) is found in the payload itself, then among resources kept
 // earlier, then (when a FHIR server is configured) on that server, following references a few
 // levels deep.
+import type { Reference, ServiceRequest } from 'fhir/r4.js';
 import type { ResourcePool, FhirResource } from './intake.js';
 
 /** Reads a resource from the EHR's FHIR server by (absolute or relative) reference. */
@@ -12,20 +13,31 @@ export interface FhirFetcher {
 /** Resources kept from earlier payloads, by `Type/id`. */
 export type StoredResourceLookup = (key: string) => Promise<string | undefined>;
 
-type Json = Readonly<Record<string, unknown>>;
-
 /** `Type/id` of a reference (relative, absolute or versioned). */
 export const refKey = (reference: string): string => reference.split('/_history/')[0]!.split('/').slice(-2).join('/');
 
 /** The version a resource carries (meta.lastUpdated, else meta.versionId), '' when none. */
 export function versionOf(r: FhirResource): string {
-  const meta = r.meta as Json | undefined;
-  const v = meta?.lastUpdated ?? meta?.versionId;
+  const meta: unknown = r.meta;
+  if (typeof meta !== 'object' || meta === null) return '';
+  const { lastUpdated, versionId } = meta as { lastUpdated?: unknown; versionId?: unknown };
+  const v = lastUpdated ?? versionId;
   return typeof v === 'string' || typeof v === 'number' ? String(v) : '';
 }
 
+/** A Reference's `reference`, when the element is one. */
+function referenceOf(v: unknown): string | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const ref = (v as Reference).reference as unknown;
+  return typeof ref === 'string' ? ref : undefined;
+}
+
+/** The elements that refer to what the rules read (ServiceRequest.subject/encounter/insurance/requester, Encounter.serviceProvider, PractitionerRole.practitioner, …). */
 function referencesOf(r: FhirResource): string[] {
-  const ref = (v: unknown): string[] => (typeof v === 'object' && v !== null && typeof (v as Json).reference === 'string' ? [(v as Json).reference as string] : []);
+  const ref = (v: unknown): string[] => {
+    const s = referenceOf(v);
+    return s === undefined ? [] : [s];
+  };
   return [
     ...ref(r.subject),
     ...ref(r.patient),
@@ -35,6 +47,13 @@ function referencesOf(r: FhirResource): string[] {
     ...ref(r.practitioner),
     ...ref(r.serviceProvider),
   ];
+}
+
+/** The revoked form of a stored ServiceRequest (a DELETE is a cancellation), stamped `now`. */
+export function revokedServiceRequest(stored: string, now: Date): ServiceRequest {
+  const sr = JSON.parse(stored) as ServiceRequest;
+  const meta = typeof sr.meta === 'object' && sr.meta !== null ? sr.meta : {};
+  return { ...sr, status: 'revoked', meta: { ...meta, lastUpdated: now.toISOString() } };
 }
 
 /** Adds to `pool` what `resources` refer to and the pool lacks: stored first, then fetched. */

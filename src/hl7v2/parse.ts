@@ -2,7 +2,7 @@
 // not do (MLLP framing, BOM, mixed or missing segment ends, custom encoding characters, escape
 // sequences, segments without fields, batches) and converts its output to our model.
 import HL7, { type Hl7StdField, type Hl7StdSegment } from 'hl7-standard';
-import { AdapterError } from '../cdsr/errors.js';
+import { AdapterError, errorMessage } from '../cdsr/errors.js';
 import { unescapeHl7 } from './escape.js';
 import type { Hl7Field, Hl7Message, Hl7Repetition, Hl7Segment } from './message.js';
 import { valueAt } from './message.js';
@@ -44,7 +44,7 @@ export function parseHl7(raw: string): Hl7ParseResult {
     return { ok: true, message: parseOrThrow(raw) };
   } catch (e) {
     if (e instanceof Hl7ParseError) return { ok: false, error: e };
-    return { ok: false, error: new Hl7ParseError('HL7_PARSER', `the HL7 parser failed: ${e instanceof Error ? e.message : String(e)}`) };
+    return { ok: false, error: new Hl7ParseError('HL7_PARSER', `the HL7 parser failed: ${errorMessage(e)}`) };
   }
 }
 

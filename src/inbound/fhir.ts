@@ -2,9 +2,9 @@
 // with OperationOutcome (DESIGN §6). References are resolved from the payload, then from
 // resources stored earlier, then (when FHIR_SERVER_URL is set) from the FHIR server; id-only
 // notifications are fetched there, and kept as pending when the fetch fails.
-import { errorMessage } from '../cdsr/errors.js';
+import { asError, errorMessage } from '../cdsr/errors.js';
 import type { Problem } from '../cdsr/problem.js';
-import { FhirIntakeError, readIntake, ResourcePool, type FhirResource, type Intake } from '../fhir/intake.js';
+import { FhirIntakeError, readIntake, ResourcePool, type Intake } from '../fhir/intake.js';
 import { refKey, resolveReferences, versionOf } from '../fhir/resolve.js';
 import { isMappedResource, mapFhirResource } from '../mapping/map-fhir.js';
 import { StoreUnavailableError } from '../store/store.js';
@@ -47,7 +47,7 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
   const problems: Problem[] = [];
   const pending: string[] = [];
   for (const focus of intake.missingFocus) {
-    const fetched = deps.fhirFetcher ? await deps.fhirFetcher.read(focus).catch((e: unknown) => (e instanceof Error ? e : new Error(errorMessage(e)))) : new Error('FHIR_SERVER_URL is not set');
+    const fetched = deps.fhirFetcher ? await deps.fhirFetcher.read(focus).catch((e: unknown) => asError(e)) : new Error('FHIR_SERVER_URL is not set');
     if (fetched instanceof Error) pending.push(focus);
     else resources.push(fetched);
   }
@@ -81,11 +81,4 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
   }
   const summary = { severity: 'information' as const, code: 'informational', diagnostics: `${applied} resource(s) applied, ${failed} kept in the error queue, ${pending.length} pending fetch` };
   return { status: fhirHttpStatus({ notification: isNotification, failed }), body: operationOutcome([summary, ...issuesOf(problems)]) };
-}
-
-/** The revoked form of a stored ServiceRequest (a DELETE is a cancellation). */
-export function revokedServiceRequest(stored: string, now: Date): FhirResource {
-  const sr = JSON.parse(stored) as FhirResource;
-  const meta = (typeof sr.meta === 'object' && sr.meta !== null ? sr.meta : {}) as Record<string, unknown>;
-  return { ...sr, status: 'revoked', meta: { ...meta, lastUpdated: now.toISOString() } };
 }

@@ -7,6 +7,7 @@ import { findFacility, type FacilityTable } from './facilities.js';
 import type { PartialRecord, SourceKind, TraceEntry } from './record.js';
 import type { Candidate, CompiledRule, CompiledTable } from './rules.js';
 import { applyTransform, sortableTime, TransformError } from './transforms.js';
+import { errorMessage } from '../cdsr/errors.js';
 
 export interface EngineInput<C> {
   readonly ctx: C;
@@ -24,7 +25,7 @@ function runPath<C>(c: Candidate<C>, ctx: C, problems: Problem[]): string[] {
   try {
     return c.run(ctx);
   } catch (e) {
-    problems.push(problem('MAP_BAD_VALUE', `${c.text} cannot be read from this input: ${e instanceof Error ? e.message : String(e)}`, { source: c.text }));
+    problems.push(problem('MAP_BAD_VALUE', `${c.text} cannot be read from this input: ${errorMessage(e)}`, { source: c.text }));
     return [];
   }
 }

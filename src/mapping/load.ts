@@ -8,6 +8,7 @@ import { loadFieldLimits } from '../cdsr/field-limits.js';
 import type { FieldLimitOverride } from '../cdsr/fields.js';
 import { tableProblem } from '../cdsr/csv-table.js';
 import type { Problem } from '../cdsr/problem.js';
+import { errorMessage } from '../cdsr/errors.js';
 import { loadValueSets, type ValueSetCatalog } from '../cdsr/valuesets.js';
 import type { Hl7Message } from '../hl7v2/message.js';
 import { parseCrosswalk, type Crosswalk } from './crosswalk.js';
@@ -53,7 +54,7 @@ export function compileFhirPath(text: string): PathFn<FhirContext> {
   try {
     fn = fhirpath.compile(text, r4) as (resource: unknown, vars: Record<string, unknown>) => unknown[];
   } catch (e) {
-    throw new Error(`"${text}" is not a valid FHIRPath expression: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    throw new Error(`"${text}" is not a valid FHIRPath expression: ${errorMessage(e).split('\n')[0]}`);
   }
   return (ctx) => {
     const out: string[] = [];

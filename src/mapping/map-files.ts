@@ -6,11 +6,12 @@ import type { Problem } from '../cdsr/problem.js';
 import type { Transaction } from '../cdsr/schema.js';
 import { CdsrValidator } from '../cdsr/validate.js';
 import { FhirIntakeError, readIntake, ResourcePool, type Intake } from '../fhir/intake.js';
-import { buildTransactions } from '../outbound/batch.js';
+import { batchTransactions, type BatchItem } from '../cdsr/batch.js';
 import type { MappingTables } from './load.js';
 import { mapFhirResource, isMappedResource } from './map-fhir.js';
 import { mapHl7Text } from './map-hl7.js';
-import { MergeState } from './merge.js';
+import { encounterKey, MergeState, type EncounterState } from './merge.js';
+import { consultationWire, sendableConsultations } from './wire.js';
 import type { MapOutcome } from './outcome.js';
 import type { TraceEntry } from './record.js';
 
@@ -108,16 +109,29 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
       encounterId: orphan.encounterId,
     });
   }
-  const transactions = buildTransactions(state.encounters.values(), {
+  const transactions = batchTransactions(mergedItems(state.encounters.values()), {
     partnerId: opts.partnerId,
     appId: opts.appId,
     maxEncounters: opts.maxEncounters,
     now: opts.now,
     transactionId: (facility, n) => `map-${facility}-${n + 1}`,
-  });
+  }).map((b) => b.body);
   const validator = new CdsrValidator({ now: opts.now, valueSets: opts.tables.valueSets, fieldLimits: opts.tables.fieldLimits });
   transactions.forEach((tx, i) => {
     for (const p of validator.validateTransaction(tx)) problems.push({ ...p, path: `transactions[${i}]${p.path === '' ? '' : '.'}${p.path}` });
   });
   return { transactions, problems, inputs };
+}
+
+/** Every consultation to send of the merged encounters, as the batcher takes them. */
+export function mergedItems(encounters: Iterable<EncounterState>): BatchItem<string>[] {
+  return [...encounters].flatMap((enc) =>
+    sendableConsultations(enc).map(({ consultationKey, cons }) => ({
+      facilityId: enc.facilityId,
+      ...(enc.partnerId !== undefined ? { partnerId: enc.partnerId } : {}),
+      encounterKey: encounterKey(enc.facilityId, enc.encounterId),
+      wire: consultationWire(enc, cons),
+      record: consultationKey,
+    })),
+  );
 }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MergeState, consultationValues } from './merge.js';
 import type { PartialRecord } from './record.js';
-import { encounterJson } from '../outbound/batch.js';
+import { sendableConsultations } from './wire.js';
 
 let n = 0;
 function rec(p: Partial<PartialRecord> & { role?: string }): PartialRecord {
@@ -74,13 +74,13 @@ describe('MergeState', () => {
     s.apply(order('2026-11-02T09:00:00', { Modality: '1' }));
     s.apply(order('2026-11-02T10:00:00', {}, { cancelled: true }));
     const enc = [...s.encounters.values()][0]!;
-    assert.equal(encounterJson(enc), undefined);
+    assert.equal(sendableConsultations(enc).length, 0);
     s.apply(order('2026-11-02T11:00:00', {}));
-    assert.equal(encounterJson(enc)?.Consultations.length, 1);
+    assert.equal(sendableConsultations(enc).length, 1);
     // a result never un-cancels
     s.apply(order('2026-11-02T12:00:00', {}, { cancelled: true }));
     s.apply(result('2026-11-02T13:00:00', { Ordered_Exam_Completed: '1' }));
-    assert.equal(encounterJson(enc), undefined);
+    assert.equal(sendableConsultations(enc).length, 0);
   });
 
   it('consultation fields of an encounter-level record hold for every consultation, unless newer ones of its own', () => {
@@ -113,5 +113,20 @@ describe('MergeState', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('keeps with each value the rule and crosswalk rows that gave it', () => {
+    const s = new MergeState();
+    s.apply(
+      order('2026-11-02T09:00:00', { Modality: '1', Place_of_Service: '23' }, {
+        trace: [
+          { field: 'Modality', rule: 'hl7v2.yaml:40', path: 'OBR-24', raw: 'CT', crosswalk: 'crosswalks/modality.csv:3', value: '1' },
+          { field: 'Place_of_Service', rule: 'hl7v2.yaml:52', path: 'PV1-2', raw: 'E', value: '23' },
+        ],
+      }),
+    );
+    const cons = [...[...s.encounters.values()][0]!.consultations.values()][0]!;
+    assert.deepEqual(cons.fields.Modality, { value: '1', time: '2026-11-02T09:00:00', seq: 1, source: cons.fields.Modality?.source, rule: 'hl7v2.yaml:40', crosswalk: 'crosswalks/modality.csv:3' });
+    assert.deepEqual([cons.fields.Place_of_Service?.rule, cons.fields.Place_of_Service?.crosswalk], ['hl7v2.yaml:52', undefined]);
   });
 });

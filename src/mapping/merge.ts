@@ -3,7 +3,7 @@
 // date and time still finds it. Field-wise, newer source time wins (arrival breaks ties), empty
 // never erases, a result before its order waits and is joined when the order comes, the same
 // message twice changes nothing, cancelled consultations are kept but marked.
-import type { PartialRecord } from './record.js';
+import type { PartialRecord, TraceEntry } from './record.js';
 
 export interface FieldValue {
   readonly value: string;
@@ -13,6 +13,23 @@ export interface FieldValue {
   readonly seq: number;
   /** Source message or resource id. */
   readonly source: string;
+  /** The table rule that gave the value (`hl7v2.yaml:31`). */
+  readonly rule?: string;
+  /** The crosswalk row(s) that translated it (`crosswalks/modality.csv:4`). */
+  readonly crosswalk?: string;
+}
+
+/** Where each field's value came from, read off a record's trace: rule and crosswalk rows. */
+export type Provenance = ReadonlyMap<string, { readonly rule: string; readonly crosswalk?: string }>;
+
+export function provenanceOf(trace: readonly TraceEntry[]): Provenance {
+  const out = new Map<string, { rule: string; crosswalks: string[] }>();
+  for (const t of trace) {
+    const p = out.get(t.field) ?? { rule: t.rule, crosswalks: [] };
+    if (t.crosswalk !== undefined && !p.crosswalks.includes(t.crosswalk)) p.crosswalks.push(t.crosswalk);
+    out.set(t.field, p);
+  }
+  return new Map([...out].map(([field, p]) => [field, { rule: p.rule, ...(p.crosswalks.length > 0 ? { crosswalk: p.crosswalks.join(', ') } : {}) }]));
 }
 
 export type FieldMap = Record<string, FieldValue>;
@@ -42,14 +59,19 @@ export function isNewer(incoming: { time: string; seq: number }, current: { time
 }
 
 /** Merges values into a field map; returns the names of the fields whose value changed. */
-export function mergeFields(target: FieldMap, values: Readonly<Record<string, string>>, stamp: Omit<FieldValue, 'value'>): string[] {
+export function mergeFields(
+  target: FieldMap,
+  values: Readonly<Record<string, string>>,
+  stamp: Pick<FieldValue, 'time' | 'seq' | 'source'>,
+  provenance: Provenance = new Map(),
+): string[] {
   const changed: string[] = [];
   for (const [field, value] of Object.entries(values)) {
     if (value === '') continue;
     const current = target[field];
     if (!isNewer(stamp, current)) continue;
     if (current?.value !== value) changed.push(field);
-    target[field] = { value, ...stamp };
+    target[field] = { value, ...stamp, ...provenance.get(field) };
   }
   return changed;
 }
@@ -105,7 +127,8 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
   };
   if (record.partnerId !== undefined) enc.partnerId = record.partnerId;
   const stamp = { time: record.sourceTime, seq, source: record.source.id };
-  const changed = mergeFields(enc.fields, record.encounterFields, stamp);
+  const prov = provenanceOf(record.trace);
+  const changed = mergeFields(enc.fields, record.encounterFields, stamp, prov);
 
   let cKey: string | undefined;
   if (record.consultationDate !== undefined && record.consultationTime !== undefined) {
@@ -117,7 +140,7 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
   if (cKey === undefined) {
     if (record.source.role === 'encounter' || record.orderKey === undefined) {
       // Consultation fields without a consultation: they hold for the whole encounter.
-      changed.push(...mergeFields(enc.consultationDefaults, record.consultationFields, stamp));
+      changed.push(...mergeFields(enc.consultationDefaults, record.consultationFields, stamp, prov));
       repo.saveEncounter(eKey, enc);
       return { status: 'applied', encounterKey: eKey, changed };
     }
@@ -134,7 +157,7 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
     cons = { date: record.consultationDate ?? date, time: record.consultationTime ?? time, fields: {} };
     enc.consultations.set(cKey, cons);
   }
-  changed.push(...mergeFields(cons.fields, record.consultationFields, stamp));
+  changed.push(...mergeFields(cons.fields, record.consultationFields, stamp, prov));
   if (record.source.role === 'order' && isNewer(stamp, cons.cancelled)) {
     const flag = { value: record.cancelled ? 'cancelled' : '', ...stamp };
     if ((cons.cancelled?.value ?? '') !== flag.value) changed.push('(cancelled)');

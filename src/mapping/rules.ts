@@ -6,6 +6,7 @@ import { tableProblem } from '../cdsr/csv-table.js';
 import type { Problem } from '../cdsr/problem.js';
 import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS } from '../cdsr/schema.js';
 import type { Crosswalk } from './crosswalk.js';
+import { errorMessage } from '../cdsr/errors.js';
 
 const text = z.union([z.string(), z.number()]).transform(String);
 const paths = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((p) => (Array.isArray(p) ? p : [p]));
@@ -137,7 +138,7 @@ export function compileTable<C>(
         return [{ text, run: compilePath(text) }];
       } catch (e) {
         const where = list.length > 1 ? [...at, i] : at;
-        problems.push(tableProblem(file, lineOf(where), `${e instanceof Error ? e.message : String(e)}`));
+        problems.push(tableProblem(file, lineOf(where), `${errorMessage(e)}`));
         return [];
       }
     });

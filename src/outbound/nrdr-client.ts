@@ -4,6 +4,7 @@
 import axios, { type AxiosResponse } from 'axios';
 import { TransactionStatusSchema, WebServiceErrorSchema, type Transaction, type TransactionStatus } from '../cdsr/schema.js';
 import { TokenError, type TokenProvider } from './token.js';
+import { errorMessage } from '../cdsr/errors.js';
 
 export interface RetryPolicy {
   readonly maxAttempts: number;
@@ -85,7 +86,7 @@ export class NrdrClient implements NrdrApi {
         this.stats.requests++;
         r = await send(token);
       } catch (e) {
-        last = { ok: false, permanent: false, code: 'network_error', message: e instanceof Error ? e.message : String(e) };
+        last = { ok: false, permanent: false, code: 'network_error', message: errorMessage(e) };
         continue;
       }
       const body = parseBody(r.data);

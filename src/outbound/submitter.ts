@@ -5,10 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { parseErrorMsg } from '../cdsr/error-msg.js';
 import type { Problem } from '../cdsr/problem.js';
-import { FINAL_STATUSES, type Encounter, type Transaction, type TransactionStatus } from '../cdsr/schema.js';
+import { batchTransactions } from '../cdsr/batch.js';
+import { FINAL_STATUSES, type TransactionStatus } from '../cdsr/schema.js';
 import type { OutboundLedger, OutboundRecord, RecordResult, RecordStore, TransactionRow, WireConsultation } from '../store/store.js';
-import { formatTransactionDateTime } from './batch.js';
 import type { NrdrApi, NrdrResult } from './nrdr-client.js';
+import { errorMessage } from '../cdsr/errors.js';
 
 export interface SubmitterOptions {
   readonly store: RecordStore & OutboundLedger;
@@ -57,7 +58,7 @@ export class Submitter {
     this.stopped = false;
     const tick = () => {
       this.flush()
-        .catch((e: unknown) => this.o.log?.warn({ event: 'submit_round_failed', error: e instanceof Error ? e.message : String(e) }, 'submission round failed; retried next round'))
+        .catch((e: unknown) => this.o.log?.warn({ event: 'submit_round_failed', error: errorMessage(e) }, 'submission round failed; retried next round'))
         .finally(() => {
           // a round that ends after stop() schedules nothing more
           if (!this.stopped) this.timer = setTimeout(tick, intervalSeconds * 1000);
@@ -111,37 +112,23 @@ export class Submitter {
   }
 
   private async batchPage(ready: readonly WireConsultation[], counts: { created: number }): Promise<void> {
-    // one encounter of the wire per encounter key, with all its ready consultations
-    type Group = { facilityId: string; partnerId: string; encounters: Map<string, { wire: Encounter; records: OutboundRecord[] }> };
-    const groups = new Map<string, Group>();
-    for (const r of ready) {
-      const partnerId = r.partnerId ?? this.o.partnerId;
-      const g: Group = groups.get(`${r.facilityId}|${partnerId}`) ?? { facilityId: r.facilityId, partnerId, encounters: new Map<string, { wire: Encounter; records: OutboundRecord[] }>() };
-      const e = g.encounters.get(r.encounterKey);
-      const record = { encounterKey: r.encounterKey, consultationKey: r.consultationKey, contentHash: r.contentHash };
-      if (e) {
-        e.wire.Consultations.push(...r.wire.Consultations);
-        e.records.push(record);
-      } else g.encounters.set(r.encounterKey, { wire: { ...r.wire, Consultations: [...r.wire.Consultations] }, records: [record] });
-      groups.set(`${r.facilityId}|${partnerId}`, g);
-    }
-    for (const g of groups.values()) {
-      const list = [...g.encounters.values()];
-      for (let i = 0; i < list.length; i += this.o.maxEncounters) {
-        const chunk = list.slice(i, i + this.o.maxEncounters);
-        const body: Transaction = {
-          Transaction_ID: this.newId(g.facilityId),
-          Transaction_DateTime: formatTransactionDateTime(this.o.clock()),
-          Num_of_Encounters_Included: chunk.length,
-          Facility_ID: g.facilityId,
-          PartnerID: g.partnerId,
-          AppID: this.o.appId,
-          CDSR_File_Version_Num: '1.0',
-          Encounters: chunk.map((c) => c.wire),
-        };
-        await this.o.store.createTransaction(body, chunk.flatMap((c) => c.records), this.o.clock());
-        counts.created++;
-      }
+    const items = ready.map((r) => ({
+      facilityId: r.facilityId,
+      ...(r.partnerId !== undefined ? { partnerId: r.partnerId } : {}),
+      encounterKey: r.encounterKey,
+      wire: r.wire,
+      record: { encounterKey: r.encounterKey, consultationKey: r.consultationKey, contentHash: r.contentHash },
+    }));
+    const batches = batchTransactions<OutboundRecord>(items, {
+      partnerId: this.o.partnerId,
+      appId: this.o.appId,
+      maxEncounters: this.o.maxEncounters,
+      now: this.o.clock(),
+      transactionId: (facilityId) => this.newId(facilityId),
+    });
+    for (const b of batches) {
+      await this.o.store.createTransaction(b.body, b.records, this.o.clock());
+      counts.created++;
     }
   }
 

@@ -3,7 +3,7 @@
 // expires; concurrent callers share one request for a new one.
 import axios from 'axios';
 import { decodeJwt } from 'jose';
-import { AdapterError } from '../cdsr/errors.js';
+import { AdapterError, errorMessage } from '../cdsr/errors.js';
 
 export interface TokenProvider {
   token(): Promise<string>;
@@ -84,7 +84,7 @@ export class OAuthTokenProvider implements TokenProvider {
       if (r.status !== 200) throw new TokenError(`the token endpoint answered ${r.status}`);
       data = r.data as typeof data;
     } catch (e) {
-      throw e instanceof TokenError ? e : new TokenError(`the token endpoint cannot be reached: ${e instanceof Error ? e.message : String(e)}`);
+      throw e instanceof TokenError ? e : new TokenError(`the token endpoint cannot be reached: ${errorMessage(e)}`);
     }
     if (typeof data.access_token !== 'string') throw new TokenError('the token endpoint answered without an access_token');
     if (typeof data.refresh_token === 'string') this.refresh = data.refresh_token;

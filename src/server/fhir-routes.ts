@@ -2,7 +2,8 @@
 // a cancellation. The processing is the inbound stage's (inbound/fhir.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IngestDeps } from '../inbound/context.js';
-import { ingestFhir, revokedServiceRequest } from '../inbound/fhir.js';
+import { revokedServiceRequest } from '../fhir/resolve.js';
+import { ingestFhir } from '../inbound/fhir.js';
 import { operationOutcome } from '../inbound/outcome.js';
 import { originOf } from './origin.js';
 

@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 import type { Problem } from '../cdsr/problem.js';
 import type { Encounter } from '../cdsr/schema.js';
 import type { CdsrValidator } from '../cdsr/validate.js';
-import { consultationValues, type ConsultationState, type EncounterState } from '../mapping/merge.js';
-import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS } from '../cdsr/schema.js';
+import type { ConsultationState, EncounterState } from '../mapping/merge.js';
+import { consultationWire } from '../mapping/wire.js';
 
 export const RECORD_STATES = ['incomplete', 'invalid', 'ready', 'submitted', 'accepted', 'rejected', 'cancelled'] as const;
 export type RecordState = (typeof RECORD_STATES)[number];
@@ -20,20 +20,6 @@ export interface ConsultationVerdict {
   readonly contentHash: string;
   /** The wire encounter with just this consultation. */
   readonly wire: Encounter;
-}
-
-function pick(names: readonly string[], values: Readonly<Record<string, string>>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const n of names) if (values[n] !== undefined && values[n] !== '') out[n] = values[n];
-  return out;
-}
-
-/** The wire form of one consultation inside its encounter. */
-export function consultationWire(enc: EncounterState, cons: ConsultationState): Encounter {
-  const encounterValues: Record<string, string> = { Unique_Encounter_ID: enc.encounterId };
-  for (const [k, v] of Object.entries(enc.fields)) encounterValues[k] = v.value;
-  const values = { ...consultationValues(enc, cons), CDS_Consultation_Date: cons.date, CDS_Consultation_Time: cons.time };
-  return { ...(pick(ENCOUNTER_FIELDS, encounterValues) as Omit<Encounter, 'Consultations'>), Consultations: [pick(CONSULTATION_FIELDS, values) as Encounter['Consultations'][number]] };
 }
 
 export function evaluateConsultation(validator: CdsrValidator, enc: EncounterState, cons: ConsultationState): ConsultationVerdict {
