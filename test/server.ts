@@ -1,5 +1,6 @@
-// Starting the real app on a loopback port for integration tests, with a fixed clock, a fresh
-// SQLite file and a copy of the shipped mappings that a test may edit.
+// The real app for route tests, with a fixed clock, a fresh SQLite file and a copy of the shipped
+// mappings that a test may edit. Requests go through fastify's inject (no socket) unless a test
+// asks for a listening port (`listen: true`, for clients that need a URL).
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +16,17 @@ import { REPO_ROOT } from './helpers.js';
 
 export const SERVER_NOW = new Date('2026-11-23T06:00:00Z');
 
+export interface RequestInit {
+  readonly method?: string;
+  readonly body?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
 export interface TestServer {
+  /** The loopback URL when started with `listen: true`; '' otherwise. */
   readonly url: string;
+  /** A request to the app (a path such as `/hl7v2`), answered as fetch answers. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
   readonly dir: string;
   readonly mappingsDir: string;
   readonly store: Store;
@@ -26,7 +36,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(opts: { apiKeys?: string[]; bodyLimit?: number; fhirFetcher?: FhirFetcher } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { apiKeys?: string[]; bodyLimit?: number; fhirFetcher?: FhirFetcher; listen?: boolean } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'cdsr-srv-'));
   const mappingsDir = join(dir, 'mappings');
   cpSync(join(REPO_ROOT, 'mappings'), mappingsDir, { recursive: true });
@@ -47,9 +57,21 @@ export async function startTestServer(opts: { apiKeys?: string[]; bodyLimit?: nu
     logStream,
     ...(opts.fhirFetcher ? { fhirFetcher: opts.fhirFetcher } : {}),
   });
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  const url = opts.listen ? await app.listen({ port: 0, host: '127.0.0.1' }) : '';
+  if (!opts.listen) await app.ready();
   return {
     url,
+    fetch: async (path, init = {}) => {
+      const r = await app.inject({
+        method: (init.method ?? 'GET') as 'GET',
+        url: path,
+        ...(init.body !== undefined ? { payload: init.body } : {}),
+        headers: { ...init.headers },
+      });
+      const headers = new Headers();
+      for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : String(v));
+      return new Response(r.statusCode === 204 || r.statusCode === 304 ? null : r.rawPayload, { status: r.statusCode, headers });
+    },
     dir,
     mappingsDir,
     store,
@@ -64,8 +86,8 @@ export async function startTestServer(opts: { apiKeys?: string[]; bodyLimit?: nu
   };
 }
 
-export async function postHl7(url: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string; type: string }> {
-  const r = await fetch(`${url}/hl7v2`, { method: 'POST', body, headers: { 'content-type': 'application/hl7-v2', ...headers } });
+export async function postHl7(s: Pick<TestServer, 'fetch'>, body: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string; type: string }> {
+  const r = await s.fetch('/hl7v2', { method: 'POST', body, headers: { 'content-type': 'application/hl7-v2', ...headers } });
   return { status: r.status, text: await r.text(), type: r.headers.get('content-type') ?? '' };
 }
 

@@ -1,30 +1,27 @@
-// The catalogue against the seed spec's §5 table, and template filling.
+// The catalogue against the specification's error table (a fixture in the repository), and
+// template filling.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CD_CODES, cdMessage, fillTemplate, isCdCode } from './codes.js';
-import { REPO_ROOT } from '../../test/helpers.js';
+import { FIXTURES } from '../../test/helpers.js';
 
-const SEED = join(REPO_ROOT, '..', 'shared', 'seeds', '003_60cdf982cb5682a5.txt');
+// The specification's §5 table as facts (code, name, message), kept in the repository.
+const TABLE = join(FIXTURES, 'nrdr-error-codes.tsv');
 
-/** Rows of §5: three tab-indented lines code / name / message after "Error Message". */
-function seedRows(text: string): { code: string; name: string; message: string }[] {
-  const lines = text.slice(text.indexOf('\tError Message')).split('\n').slice(1).map((l) => l.replace(/^\t/, '').trimEnd());
-  const rows: { code: string; name: string; message: string }[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const code = lines[i]!;
-    if (/^[C\u0421]D\d{4}$/.test(code)) {
-      rows.push({ code: code.replace('\u0421', 'C'), name: lines[i + 1]!.trim(), message: lines[i + 2]! });
-      i += 2;
-    }
-  }
-  return rows;
+function specRows(): { code: string; name: string; message: string }[] {
+  const lines = readFileSync(TABLE, 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+  assert.equal(lines[0], 'code\tname\tmessage');
+  return lines.slice(1).map((l) => {
+    const [code = '', name = '', message = ''] = l.split('\t');
+    return { code: code.replace('\u0421', 'C'), name, message };
+  });
 }
 
 describe('CD code catalogue', () => {
-  it('holds every row of the seed spec §5 with its exact name and message', { skip: !existsSync(SEED) && `seed not found at ${SEED}` }, () => {
-    const rows = seedRows(readFileSync(SEED, 'utf8'));
+  it('holds every row of the specification\'s error table with its exact name and message', () => {
+    const rows = specRows();
     assert.equal(rows.length, 55);
     for (const r of rows) {
       const entry = CD_CODES.get(r.code as never);

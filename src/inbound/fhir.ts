@@ -1,5 +1,5 @@
 // Inbound FHIR: resources, Bundles and subscription notifications (R4 backport, R4B, R5), answered
-// with OperationOutcome (DESIGN §6). References are resolved from the payload, then from
+// with OperationOutcome. References are resolved from the payload, then from
 // resources stored earlier, then (when FHIR_SERVER_URL is set) from the FHIR server; id-only
 // notifications are fetched there, and kept as pending when the fetch fails.
 import { asError, errorMessage } from '../cdsr/errors.js';

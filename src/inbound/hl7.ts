@@ -1,6 +1,6 @@
 // What happens to one inbound ER7 message, independent of the transport (HTTP or MLLP): parse,
 // map, store (one transaction), and the ACK with the HTTP status the sender's retry logic needs
-// (DESIGN §6; the decisions themselves are in outcome.ts).
+// (the decisions themselves are in outcome.ts; README "Pointing Mirth Connect at it").
 import type { Problem } from '../cdsr/problem.js';
 import { buildAck, type AckCode } from '../hl7v2/ack.js';
 import { parseHl7 } from '../hl7v2/parse.js';

@@ -1,6 +1,6 @@
 // How an ingest ends, decided in one place (medplum's outcomes.ts model): the stored status of a
 // message → the ACK code, the HTTP status of the HL7 and FHIR answers, and OperationOutcome
-// issues. The rule behind them (DESIGN §6): a 2xx means "stored here, do not resend"; only a
+// issues. The rule behind them: a 2xx means "stored here, do not resend"; only a
 // transient failure of ours (the store cannot take it now) asks the sender to retry.
 import { errorMessage } from '../cdsr/errors.js';
 import type { Problem } from '../cdsr/problem.js';

@@ -1,4 +1,4 @@
-// The merge rules of DESIGN §4 on small partial records.
+// The merge rules (merge.ts) on small partial records.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';

@@ -1,4 +1,4 @@
-// Merging partial records into CDSR records (DESIGN §4): one encounter per encounter key, one
+// Merging partial records into CDSR records: one encounter per encounter key, one
 // consultation per consultation key, an order index so that a result without the consultation's
 // date and time still finds it. Field-wise, newer source time wins (arrival breaks ties), empty
 // never erases, a result before its order waits and is joined when the order comes, the same
@@ -115,7 +115,7 @@ export interface MergeRepository {
   takeOrphans(key: string): OrphanEntry[];
 }
 
-/** The merge rules of DESIGN §4 over any repository. `seq` orders arrivals (larger = later). */
+/** The merge rules above over any repository. `seq` orders arrivals (larger = later). */
 export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: number): ApplyResult {
   const eKey = encounterKey(record.facilityId, record.encounterId);
   const enc: EncounterState = repo.encounter(eKey) ?? {

@@ -1,7 +1,7 @@
 // The NRDR CDSR API client (seed spec §4): POST a transaction, GET its status. 401 → one fresh
 // token and again; network errors, timeouts, 5xx and 429 → exponential backoff with jitter, a
 // bounded number of times; 400 / 403 / 404 → no retry (the error is the answer).
-import axios, { type AxiosResponse } from 'axios';
+import axios from 'axios';
 import { TransactionStatusSchema, WebServiceErrorSchema, type Transaction, type TransactionStatus } from '../cdsr/schema.js';
 import { TokenError, type TokenProvider } from './token.js';
 import { errorMessage } from '../cdsr/errors.js';
@@ -12,14 +12,46 @@ export interface RetryPolicy {
   readonly maxDelayMs: number;
 }
 
+/** One HTTP exchange with NRDR, as the client sees it. */
+export interface HttpRequest {
+  readonly method: 'GET' | 'POST';
+  readonly url: string;
+  readonly params?: Readonly<Record<string, string>>;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+  readonly timeoutMs: number;
+}
+export interface HttpAnswer {
+  readonly status: number;
+  readonly body: unknown;
+}
+/** Sends one request; rejects on network failure or timeout (no answer). */
+export type HttpTransport = (req: HttpRequest) => Promise<HttpAnswer>;
+
+export const axiosTransport: HttpTransport = async (req) => {
+  const r = await axios.request<unknown>({
+    method: req.method,
+    url: req.url,
+    ...(req.params ? { params: req.params } : {}),
+    headers: req.headers,
+    ...(req.body !== undefined ? { data: req.body } : {}),
+    timeout: req.timeoutMs,
+    validateStatus: () => true,
+    transformResponse: (d: unknown) => d,
+  });
+  return { status: r.status, body: r.data };
+};
+
 export interface NrdrClientOptions {
   /** The transactions endpoint, e.g. https://nrdr9x.acr.org/NonPQRSapi/cdsr/transactions */
   readonly baseUrl: string;
   readonly tokens: TokenProvider;
   readonly retry?: Partial<RetryPolicy>;
   readonly timeoutMs?: number;
+  /** Seams for tests: the wait between attempts, the jitter, the HTTP exchange. */
   readonly sleep?: (ms: number) => Promise<void>;
   readonly random?: () => number;
+  readonly transport?: HttpTransport;
 }
 
 export type NrdrResult =
@@ -42,29 +74,28 @@ export class NrdrClient implements NrdrApi {
   }
 
   postTransaction(tx: Transaction): Promise<NrdrResult> {
-    return this.call((token) =>
-      axios.post(this.opts.baseUrl, JSON.stringify(tx), {
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=utf-8' },
-        timeout: this.opts.timeoutMs ?? 30_000,
-        validateStatus: () => true,
-        transformResponse: (d: unknown) => d,
-      }),
-    );
+    const body = JSON.stringify(tx);
+    return this.call((token) => ({
+      method: 'POST',
+      url: this.opts.baseUrl,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=utf-8' },
+      body,
+      timeoutMs: this.opts.timeoutMs ?? 30_000,
+    }));
   }
 
   getStatus(id: string, facilityId: string, partnerId: string, appId: string): Promise<NrdrResult> {
-    return this.call((token) =>
-      axios.get(this.opts.baseUrl, {
-        params: { id, facilityid: facilityId, partnerid: partnerId, appid: appId },
-        headers: { authorization: `Bearer ${token}` },
-        timeout: this.opts.timeoutMs ?? 30_000,
-        validateStatus: () => true,
-        transformResponse: (d: unknown) => d,
-      }),
-    );
+    return this.call((token) => ({
+      method: 'GET',
+      url: this.opts.baseUrl,
+      params: { id, facilityid: facilityId, partnerid: partnerId, appid: appId },
+      headers: { authorization: `Bearer ${token}` },
+      timeoutMs: this.opts.timeoutMs ?? 30_000,
+    }));
   }
 
-  private async call(send: (token: string) => Promise<AxiosResponse<unknown>>): Promise<NrdrResult> {
+  private async call(request: (token: string) => HttpRequest): Promise<NrdrResult> {
+    const send = this.opts.transport ?? axiosTransport;
     // 401s get a fresh token and another try without counting as failed attempts, a few times
     let refreshesLeft = 3;
     let last: NrdrResult = { ok: false, permanent: false, code: 'no_attempt', message: 'not sent' };
@@ -81,15 +112,15 @@ export class NrdrClient implements NrdrApi {
         last = { ok: false, permanent: false, code: 'token_error', message: e instanceof TokenError ? e.message : String(e) };
         continue;
       }
-      let r: AxiosResponse<unknown>;
+      let r: HttpAnswer;
       try {
         this.stats.requests++;
-        r = await send(token);
+        r = await send(request(token));
       } catch (e) {
         last = { ok: false, permanent: false, code: 'network_error', message: errorMessage(e) };
         continue;
       }
-      const body = parseBody(r.data);
+      const body = parseBody(r.body);
       if (r.status === 200) {
         const s = TransactionStatusSchema.safeParse(body);
         if (s.success) return { ok: true, status: s.data };

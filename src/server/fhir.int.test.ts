@@ -40,8 +40,8 @@ async function stubFhirServer(): Promise<{ base: string; reads: string[]; close(
   return { base: `http://127.0.0.1:${port}/fhir`, reads, close: () => new Promise((ok) => server.close(() => ok())) };
 }
 
-async function post(url: string, path: string, body: string, method = 'POST') {
-  const r = await fetch(`${url}${path}`, { method, body, headers: { 'content-type': 'application/fhir+json' } });
+async function post(s: Pick<TestServer, 'fetch'>, path: string, body: string, method = 'POST') {
+  const r = await s.fetch(path, { method, body, headers: { 'content-type': 'application/fhir+json' } });
   return { status: r.status, body: (await r.json()) as { resourceType: string; issue: { severity: string; diagnostics: string }[] } };
 }
 
@@ -81,26 +81,26 @@ describe('FHIR inbound', () => {
         const b = JSON.parse(sample('03-bundle-transaction.json')) as { entry: { resource: Json }[] };
         for (const e of b.entry) {
           const r = JSON.stringify(e.resource).replace(/"urn:uuid:2b0f7d0e-0001-4000-8000-00000000000(\d)"/g, (_m, d: string) => `"${['', 'Patient/pat-0001', 'Encounter/enc-0001', 'Coverage/cov-0001', 'Practitioner/prac-1234567893', 'Organization/org-genhosp'][Number(d)]}"`);
-          const res = await post(s.url, `/fhir/${String(e.resource.resourceType)}/${String(e.resource.id)}`, r, 'PUT');
+          const res = await post(s, `/fhir/${String(e.resource.resourceType)}/${String(e.resource.id)}`, r, 'PUT');
           assert.equal(res.status, 200, JSON.stringify(res.body));
         }
-        assert.equal((await post(s.url, '/fhir/ServiceRequest/sr-1001', sample('06-servicerequest-update.json'), 'PUT')).status, 200);
+        assert.equal((await post(s, '/fhir/ServiceRequest/sr-1001', sample('06-servicerequest-update.json'), 'PUT')).status, 200);
       },
     ],
     [
       'a transaction Bundle, then the update',
       async (s) => {
-        assert.equal((await post(s.url, '/fhir', sample('03-bundle-transaction.json'))).status, 200);
-        assert.equal((await post(s.url, '/fhir', sample('06-servicerequest-update.json'))).status, 200);
+        assert.equal((await post(s, '/fhir', sample('03-bundle-transaction.json'))).status, 200);
+        assert.equal((await post(s, '/fhir', sample('06-servicerequest-update.json'))).status, 200);
       },
     ],
     [
       'a full-resource notification after the Encounter, then the update',
       async (s) => {
-        assert.equal((await post(s.url, '/fhir/Encounter/enc-0001', sample('02-encounter.json'), 'PUT')).status, 200);
-        const n = await post(s.url, '/fhir', sample('04-notification-r4b.json'));
+        assert.equal((await post(s, '/fhir/Encounter/enc-0001', sample('02-encounter.json'), 'PUT')).status, 200);
+        const n = await post(s, '/fhir', sample('04-notification-r4b.json'));
         assert.equal(n.status, 200);
-        assert.equal((await post(s.url, '/fhir', sample('06-servicerequest-update.json'))).status, 200);
+        assert.equal((await post(s, '/fhir', sample('06-servicerequest-update.json'))).status, 200);
       },
     ],
     [
@@ -108,7 +108,7 @@ describe('FHIR inbound', () => {
       async (s) => {
         // the focus names the EHR's own base, which is FHIR_SERVER_URL
         const note = sample('05-notification-id-only.json').replace('https://ehr.example.org/fhir/ServiceRequest', `${fhir.base}/ServiceRequest`);
-        const n = await post(s.url, '/fhir', note);
+        const n = await post(s, '/fhir', note);
         assert.equal(n.status, 200, JSON.stringify(n.body));
         assert.equal(n.body.issue[0]?.diagnostics, '1 resource(s) applied, 0 kept in the error queue, 0 pending fetch');
       },
@@ -131,10 +131,10 @@ describe('FHIR inbound', () => {
   it('an id-only notification whose fetch fails is answered 200 and kept for retry; replay fetches it later', async () => {
     const s = await startTestServer({ fhirFetcher: { read: () => Promise.reject(new Error('server down')) } });
     try {
-      const n = await post(s.url, '/fhir', sample('05-notification-id-only.json'));
+      const n = await post(s, '/fhir', sample('05-notification-id-only.json'));
       assert.equal(n.status, 200);
       assert.equal(n.body.issue[0]?.diagnostics, '0 resource(s) applied, 0 kept in the error queue, 1 pending fetch');
-      const queued = await fetch(`${s.url}/api/messages?status=error`).then((r) => r.json() as Promise<{ messages: { id: number; problems: { code: string }[] }[] }>);
+      const queued = await s.fetch(`/api/messages?status=error`).then((r) => r.json() as Promise<{ messages: { id: number; problems: { code: string }[] }[] }>);
       assert.deepEqual(queued.messages.map((m) => m.problems[0]?.code), ['FHIR_FETCH']);
     } finally {
       await s.close();
@@ -144,16 +144,16 @@ describe('FHIR inbound', () => {
   it('400 for what is not FHIR, 422 for a resource kept in the error queue, 200 for an empty ping', async () => {
     const s = await startTestServer();
     try {
-      const bad = await post(s.url, '/fhir', '{"hello": 1}');
+      const bad = await post(s, '/fhir', '{"hello": 1}');
       assert.deepEqual([bad.status, bad.body.issue[0]?.diagnostics], [400, 'not a FHIR resource: no resourceType']);
-      const notJson = await post(s.url, '/fhir', 'MSH|^~\\&');
+      const notJson = await post(s, '/fhir', 'MSH|^~\\&');
       assert.equal(notJson.status, 400);
       const sr = JSON.parse(sample('01-servicerequest.json')) as Json;
       sr.code = { coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '99999' }], text: 'X' };
-      const unmapped = await post(s.url, '/fhir/ServiceRequest/sr-1001', JSON.stringify(sr), 'PUT');
+      const unmapped = await post(s, '/fhir/ServiceRequest/sr-1001', JSON.stringify(sr), 'PUT');
       assert.equal(unmapped.status, 422);
       assert.match(unmapped.body.issue[1]?.diagnostics ?? '', /^MAP_UNMAPPED_CODE: Modality: no row for "99999"/);
-      assert.equal((await fetch(`${s.url}/fhir`, { method: 'POST' })).status, 200);
+      assert.equal((await s.fetch(`/fhir`, { method: 'POST' })).status, 200);
     } finally {
       await s.close();
     }
@@ -163,9 +163,9 @@ describe('FHIR inbound', () => {
     const s = await startTestServer();
     try {
       await s.store.close();
-      const direct = await post(s.url, '/fhir', sample('03-bundle-transaction.json'));
+      const direct = await post(s, '/fhir', sample('03-bundle-transaction.json'));
       assert.deepEqual([direct.status, direct.body.issue[0]?.diagnostics], [503, 'the adapter cannot store this now; send it again']);
-      const note = await post(s.url, '/fhir', sample('04-notification-r4b.json'));
+      const note = await post(s, '/fhir', sample('04-notification-r4b.json'));
       assert.equal(note.status, 503);
     } finally {
       await s.close();
@@ -175,10 +175,10 @@ describe('FHIR inbound', () => {
   it('DELETE of a ServiceRequest cancels its consultation', async () => {
     const s = await startTestServer();
     try {
-      await post(s.url, '/fhir', sample('03-bundle-transaction.json'));
+      await post(s, '/fhir', sample('03-bundle-transaction.json'));
       const before = await s.store.records({});
       assert.deepEqual(before.map((r) => r.state), ['ready']);
-      const del = await fetch(`${s.url}/fhir/ServiceRequest/sr-1001`, { method: 'DELETE' });
+      const del = await s.fetch(`/fhir/ServiceRequest/sr-1001`, { method: 'DELETE' });
       assert.equal(del.status, 200);
       assert.deepEqual((await s.store.records({})).map((r) => r.state), ['cancelled']);
     } finally {
@@ -214,9 +214,9 @@ describe('subscription event numbers', () => {
         [4, 4],
         [0, 6],
       ] as const) {
-        assert.equal((await post(s.url, '/fhir', note(n, since))).status, 200);
+        assert.equal((await post(s, '/fhir', note(n, since))).status, 200);
       }
-      const subs = await fetch(`${s.url}/api/subscriptions`).then((r) => r.json() as Promise<{ subscriptions: { missing: number[]; received: number; reportedSince: number }[] }>);
+      const subs = await s.fetch(`/api/subscriptions`).then((r) => r.json() as Promise<{ subscriptions: { missing: number[]; received: number; reportedSince: number }[] }>);
       assert.deepEqual(
         subs.subscriptions.map((x) => [x.received, x.reportedSince, x.missing]),
         [[3, 6, [3, 5, 6]]],

@@ -44,4 +44,38 @@ describe('MLLP listener', () => {
       ],
     );
   });
+
+  it('a failure of ours on one message closes that connection only; the process and the listener go on', async () => {
+    const logs: string[] = [];
+    let broken = true;
+    const deps = {
+      store: s.store,
+      get mappings() {
+        if (broken) throw new TypeError('tables gone');
+        return s.mappings;
+      },
+      clock: () => new Date('2026-11-23T06:00:00Z'),
+    };
+    const server = await startMllp(deps, 0, '127.0.0.1', { info: () => undefined, warn: (_o, m) => logs.push(m) });
+    const port = (server.address() as AddressInfo).port;
+    const exchange = () =>
+      new Promise<string>((resolve) => {
+        const sock = connect(port, '127.0.0.1');
+        let got = '';
+        sock.on('data', (c: Buffer) => {
+          got += c.toString('utf8');
+          if (got.includes('\x1c\r')) sock.end();
+        });
+        sock.on('close', () => resolve(got));
+        sock.write(`\x0b${ORM.replace('MSG0001', `X${logs.length}`)}\x1c\r`);
+      });
+    try {
+      assert.equal(await exchange(), '');
+      assert.deepEqual(logs, ['MLLP message not answered; connection closed']);
+      broken = false;
+      assert.match(await exchange(), /\rMSA\|AA\|X1/);
+    } finally {
+      await new Promise<void>((ok) => server.close(() => ok()));
+    }
+  });
 });

@@ -15,17 +15,17 @@ describe('logs', () => {
     const s = await startTestServer();
     try {
       const hl7 = readdirSync(join(REPO_ROOT, 'samples', 'hl7v2')).map((f) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', f), 'utf8'));
-      for (const m of hl7) await postHl7(s.url, m);
-      await postHl7(s.url, hl7[0]!.replace('MSG0001', 'MSG0900').replace('|CT|SC', '|XR|SC'));
-      await postHl7(s.url, 'PID|1||MRN0001||TESTPATIENT^ALEX');
+      for (const m of hl7) await postHl7(s, m);
+      await postHl7(s, hl7[0]!.replace('MSG0001', 'MSG0900').replace('|CT|SC', '|XR|SC'));
+      await postHl7(s, 'PID|1||MRN0001||TESTPATIENT^ALEX');
       for (const f of readdirSync(join(REPO_ROOT, 'samples', 'fhir'))) {
-        await fetch(`${s.url}/fhir`, { method: 'POST', body: readFileSync(join(REPO_ROOT, 'samples', 'fhir', f), 'utf8'), headers: { 'content-type': 'application/fhir+json' } });
+        await s.fetch(`/fhir`, { method: 'POST', body: readFileSync(join(REPO_ROOT, 'samples', 'fhir', f), 'utf8'), headers: { 'content-type': 'application/fhir+json' } });
       }
       appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'XR,5,\n');
       s.mappings.reload();
-      await fetch(`${s.url}/api/replay?status=error`, { method: 'POST' });
-      await fetch(`${s.url}/api/records/100000/V0001`);
-      await fetch(`${s.url}/api/messages?status=error`);
+      await s.fetch(`/api/replay?status=error`, { method: 'POST' });
+      await s.fetch(`/api/records/100000/V0001`);
+      await s.fetch(`/api/messages?status=error`);
       const logs = s.logs();
       assert.ok(logs.split('\n').length > 30, 'the server logged too little for this test to mean anything');
       for (const word of PHI) assert.equal(logs.includes(word), false, `the logs contain "${word}"`);

@@ -1,4 +1,4 @@
-// POST /hl7v2 over real HTTP on loopback: every reply kind of DESIGN §6 with the exact ACK.
+// POST /hl7v2 through the app (fastify inject): every reply kind of README's table with the exact ACK.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -18,7 +18,7 @@ describe('POST /hl7v2', () => {
   after(() => s.close());
 
   it('AA after the message is stored and merged', async () => {
-    const r = await postHl7(s.url, ORM);
+    const r = await postHl7(s, ORM);
     assert.equal(r.status, 200);
     assert.equal(r.type, 'x-application/hl7-v2+er7');
     assert.deepEqual(lines(r.text), [`${ACK_HEAD}CDSR1|P|2.5.1`, 'MSA|AA|MSG0001']);
@@ -29,14 +29,14 @@ describe('POST /hl7v2', () => {
   });
 
   it('AA for a duplicate, which is not applied twice', async () => {
-    const r = await postHl7(s.url, ORM);
+    const r = await postHl7(s, ORM);
     assert.deepEqual(lines(r.text), [`${ACK_HEAD}CDSR2|P|2.5.1`, 'MSA|AA|MSG0001']);
     const m = await s.store.message(2);
     assert.equal(m?.status, 'duplicate');
   });
 
   it('AE with an ERR naming the crosswalk for an unmapped code; kept in the error queue', async () => {
-    const r = await postHl7(s.url, ORM.replace('MSG0001', 'MSG0101').replace('|CT|SC', '|XR|SC'));
+    const r = await postHl7(s, ORM.replace('MSG0001', 'MSG0101').replace('|CT|SC', '|XR|SC'));
     assert.equal(r.status, 200);
     assert.deepEqual(lines(r.text), [
       `${ACK_HEAD}CDSR3|P|2.5.1`,
@@ -47,7 +47,7 @@ describe('POST /hl7v2', () => {
   });
 
   it('AR for a message type the tables do not handle, kept for audit', async () => {
-    const r = await postHl7(s.url, ORM.replace('MSG0001', 'MSG0102').replace('ORM^O01^ORM_O01', 'ADT^A08^ADT_A01'));
+    const r = await postHl7(s, ORM.replace('MSG0001', 'MSG0102').replace('ORM^O01^ORM_O01', 'ADT^A08^ADT_A01'));
     assert.equal(r.status, 200);
     assert.deepEqual(lines(r.text), [
       'MSH|^~\\&|CDSR|ACR|EHR|GENHOSP|20261123060000+0000||ACK^A08^ACK|CDSR4|P|2.5.1',
@@ -59,7 +59,7 @@ describe('POST /hl7v2', () => {
   });
 
   it('400 with AR and an empty MSA-2 for what is not HL7', async () => {
-    const r = await postHl7(s.url, 'hello, this is not HL7');
+    const r = await postHl7(s, 'hello, this is not HL7');
     assert.equal(r.status, 400);
     assert.deepEqual(lines(r.text), [
       'MSH|^~\\&|CDSR-ADAPTER||||20261123060000+0000||ACK|CDSR5|P|2.5.1',
@@ -71,27 +71,27 @@ describe('POST /hl7v2', () => {
 
   it('tolerates MLLP framing, a BOM and LF segment ends', async () => {
     const framed = `\x0b\uFEFF${ORM.replace('MSG0001', 'MSG0103').replace(/\r/g, '\n')}\x1c\r`;
-    const r = await postHl7(s.url, framed, { 'content-type': 'x-application/hl7-v2+er7' });
+    const r = await postHl7(s, framed, { 'content-type': 'x-application/hl7-v2+er7' });
     assert.deepEqual(lines(r.text).slice(1), ['MSA|AA|MSG0103']);
   });
 
   it('replays an errored message after the crosswalk row is added (single and bulk)', async () => {
-    const before = await fetch(`${s.url}/api/messages?status=error`).then((r) => r.json() as Promise<{ messages: { id: number }[] }>);
+    const before = await s.fetch(`/api/messages?status=error`).then((r) => r.json() as Promise<{ messages: { id: number }[] }>);
     assert.deepEqual(before.messages.map((m) => m.id), [3]);
     // a second one for the bulk replay
-    await postHl7(s.url, ORM.replace('MSG0001', 'MSG0104').replace('ORD1001', 'ORD1104').replace('|CT|SC', '|XR|SC').replace('20261102093015||||||F', '20261102100000||||||F'));
+    await postHl7(s, ORM.replace('MSG0001', 'MSG0104').replace('ORD1001', 'ORD1104').replace('|CT|SC', '|XR|SC').replace('20261102093015||||||F', '20261102100000||||||F'));
     appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'XR,5,plain radiography\n');
     assert.equal(s.mappings.reload().ok, true);
-    const one = await fetch(`${s.url}/api/messages/3/replay`, { method: 'POST' }).then((r) => r.json() as Promise<{ status: string }>);
+    const one = await s.fetch(`/api/messages/3/replay`, { method: 'POST' }).then((r) => r.json() as Promise<{ status: string }>);
     assert.equal(one.status, 'applied');
-    const bulk = await fetch(`${s.url}/api/replay?status=error`, { method: 'POST' }).then((r) => r.json());
+    const bulk = await s.fetch(`/api/replay?status=error`, { method: 'POST' }).then((r) => r.json());
     assert.deepEqual(bulk, { replayed: 1, byStatus: { applied: 1 } });
-    const after = await fetch(`${s.url}/api/messages?status=error`).then((r) => r.json() as Promise<{ messages: unknown[] }>);
+    const after = await s.fetch(`/api/messages?status=error`).then((r) => r.json() as Promise<{ messages: unknown[] }>);
     assert.deepEqual(after.messages, []);
   });
 
   it('GET /metrics counts messages, records and reloads', async () => {
-    const text = await fetch(`${s.url}/metrics`).then((r) => r.text());
+    const text = await s.fetch(`/metrics`).then((r) => r.text());
     assert.match(text, /^cdsr_inbound_messages\{status="applied"\} \d+$/m);
     assert.match(text, /^cdsr_inbound_messages\{status="rejected"\} 1$/m);
     assert.match(text, /^cdsr_records\{state="ready"\} \d+$/m);
@@ -103,7 +103,7 @@ describe('POST /hl7v2', () => {
     const r = s.mappings.reload();
     assert.equal(r.ok, false);
     assert.match(r.problems[0]!.message, /"XR" is already mapped to "5"/);
-    const again = await postHl7(s.url, ORM.replace('MSG0001', 'MSG0105'));
+    const again = await postHl7(s, ORM.replace('MSG0001', 'MSG0105'));
     assert.deepEqual(lines(again.text).slice(1), ['MSA|AA|MSG0105']);
   });
 });
@@ -116,11 +116,11 @@ describe('POST /hl7v2: credentials, size, store down', () => {
   after(() => s.close());
 
   it('401 without or with a wrong key; accepted with Bearer or X-API-Key', async () => {
-    assert.equal((await postHl7(s.url, ORM)).status, 401);
-    assert.equal((await postHl7(s.url, ORM, { authorization: 'Bearer nope' })).status, 401);
-    assert.equal((await postHl7(s.url, ORM, { authorization: 'Bearer k-456' })).status, 200);
-    assert.equal((await postHl7(s.url, ORM.replace('MSG0001', 'MSG0002'), { 'x-api-key': 'k-123' })).status, 200);
-    assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+    assert.equal((await postHl7(s, ORM)).status, 401);
+    assert.equal((await postHl7(s, ORM, { authorization: 'Bearer nope' })).status, 401);
+    assert.equal((await postHl7(s, ORM, { authorization: 'Bearer k-456' })).status, 200);
+    assert.equal((await postHl7(s, ORM.replace('MSG0001', 'MSG0002'), { 'x-api-key': 'k-123' })).status, 200);
+    assert.equal((await s.fetch(`/healthz`)).status, 200);
     // the audit names the credential by its place, never the key
     const stored = await s.store.messages({});
     assert.deepEqual(stored.map((m) => [m.controlId, m.auth]), [
@@ -130,21 +130,21 @@ describe('POST /hl7v2: credentials, size, store down', () => {
   });
 
   it('413 names the limit', async () => {
-    const r = await postHl7(s.url, ORM + `NTE|1||${'x'.repeat(5000)}\r`, { 'x-api-key': 'k-123' });
+    const r = await postHl7(s, ORM + `NTE|1||${'x'.repeat(5000)}\r`, { 'x-api-key': 'k-123' });
     assert.equal(r.status, 413);
     assert.equal(r.text, 'request body larger than the limit of 4096 bytes (CDSR_BODY_LIMIT_BYTES)\n');
   });
 
   it('503 with AR when the store cannot take the message (the sender retries); readyz says so', async () => {
     await s.store.close();
-    const r = await postHl7(s.url, ORM.replace('MSG0001', 'MSG0003'), { 'x-api-key': 'k-123' });
+    const r = await postHl7(s, ORM.replace('MSG0001', 'MSG0003'), { 'x-api-key': 'k-123' });
     assert.equal(r.status, 503);
     assert.deepEqual(lines(r.text), [
       `${ACK_HEAD}CDSR0|P|2.5.1`,
       'MSA|AR|MSG0003',
       'ERR|||207^Application internal error^HL70357|E||||STORE_UNAVAILABLE: the message cannot be stored now; send it again',
     ]);
-    assert.equal((await fetch(`${s.url}/readyz`)).status, 503);
+    assert.equal((await s.fetch(`/readyz`)).status, 503);
   });
 });
 
@@ -156,14 +156,14 @@ describe('POST /hl7v2: a failure of the adapter on one message', () => {
       const real = s.store.ingest.bind(s.store);
       let calls = 0;
       s.store.ingest = (meta, outcome) => (++calls === 1 ? Promise.reject(new TypeError('boom')) : real(meta, outcome));
-      const r = await postHl7(s.url, ORM);
+      const r = await postHl7(s, ORM);
       assert.equal(r.status, 200);
       assert.deepEqual(lines(r.text).slice(1), [
         'MSA|AE|MSG0001',
         'ERR|||207^Application internal error^HL70357|E||||INTERNAL_ERROR: the adapter failed on this message (boom); it is kept for replay',
       ]);
       s.store.ingest = real;
-      const replayed = await fetch(`${s.url}/api/messages/1/replay`, { method: 'POST' }).then((x) => x.json() as Promise<{ status: string }>);
+      const replayed = await s.fetch(`/api/messages/1/replay`, { method: 'POST' }).then((x) => x.json() as Promise<{ status: string }>);
       assert.equal(replayed.status, 'applied');
     } finally {
       await s.close();
