@@ -5,6 +5,7 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lines, postHl7, startTestServer, type TestServer } from '../../test/server.js';
 import { REPO_ROOT } from '../../test/helpers.js';
+import { SqliteExecutor } from '../store/sqlite-executor.js';
 
 const sample = (n: string) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', n), 'utf8');
 const ORM = sample('01-orm-new.hl7');
@@ -26,6 +27,9 @@ describe('POST /hl7v2', () => {
     assert.equal(rec?.consultations[0]?.state, 'ready');
     assert.equal(rec?.consultations[0]?.fields.Modality?.value, '1');
     assert.equal(rec?.consultations[0]?.fields.Modality?.source, 'MSG0001');
+    // provenance: the rule and the crosswalk row that gave the value
+    assert.match(rec?.consultations[0]?.fields.Modality?.rule ?? '', /(^|\/)hl7v2\.yaml:\d+$/);
+    assert.match(rec?.consultations[0]?.fields.Modality?.crosswalk ?? '', /(^|\/)crosswalks\/modality\.csv:\d+$/);
   });
 
   it('AA for a duplicate, which is not applied twice', async () => {
@@ -165,6 +169,27 @@ describe('POST /hl7v2: a failure of the adapter on one message', () => {
       s.store.ingest = real;
       const replayed = await s.fetch(`/api/messages/1/replay`, { method: 'POST' }).then((x) => x.json() as Promise<{ status: string }>);
       assert.equal(replayed.status, 'applied');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('POST /hl7v2: a stored row the store cannot read', () => {
+  it('is a failure of ours: the message is kept as AE with the table and column named, not answered 503', async () => {
+    const s = await startTestServer();
+    try {
+      assert.equal((await postHl7(s, ORM)).status, 200);
+      const raw = new SqliteExecutor({ file: join(s.dir, 'data', 'db.sqlite') });
+      await raw.run("UPDATE encounters SET fields = 'not json'");
+      await raw.close();
+      const r = await postHl7(s, ORM.replace('MSG0001', 'MSG0201').replace('20261102093500', '20261102100000'));
+      assert.equal(r.status, 200);
+      assert.deepEqual(lines(r.text).slice(1), [
+        'MSA|AE|MSG0201',
+        'ERR|||207^Application internal error^HL70357|E||||INTERNAL_ERROR: the adapter failed on this message (encounters.fields: expected JSON, found string); it is kept for replay',
+      ]);
+      assert.deepEqual((await s.store.messages({ status: 'error' })).map((m) => m.controlId), ['MSG0201']);
     } finally {
       await s.close();
     }
