@@ -32,6 +32,7 @@ for (let i = 0; i < n; i++) {
     source: { ...template.source, id: `B${i}` },
     encounterId: `BV${Math.floor(i / 3)}`,
     orderKey: `BORD${i}`,
+    orderNumbers: [`BORD${i}`, `BACC${i}`],
     consultationTime: `${hour}:${minute}:00`,
     consultationFields: { ...template.consultationFields, CDS_Consultation_Time: `${hour}:${minute}:00` },
   };

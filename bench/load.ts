@@ -40,7 +40,7 @@ export async function benchLoad(seconds = 5): Promise<LoadRow[]> {
 
   // the load generator runs in its own process (the other core); each request carries a fresh
   // control id and order number, so each is a new message to store and merge
-  const body = Buffer.from(orm.replaceAll('MSG0001', 'L{n}').replaceAll('ORD1001', 'LORD{n}')).toString('base64');
+  const body = Buffer.from(orm.replaceAll('MSG0001', 'L{n}').replaceAll('ORD1001', 'LORD{n}').replaceAll('ACC2001', 'LACC{n}')).toString('base64');
   const gen = join(PACKAGE_ROOT, 'dist', 'bench', 'loadgen.js');
   const run = (name: string, target: string, connections: number): Promise<LoadRow> =>
     new Promise((resolve, reject) => {

@@ -103,6 +103,6 @@ describe('cdsr-adapter check-mappings', () => {
   it('lists problems as file:line: message, exit 1', () => {
     const r = run(['check-mappings', broken]);
     assert.equal(r.status, 1);
-    assert.equal(r.stdout, `${join(broken, 'hl7v2.yaml')}:26: "Patient_Gender" is not a CDSR encounter or consultation field\n1 problem(s) in ${broken}\n`);
+    assert.equal(r.stdout, `${join(broken, 'hl7v2.yaml')}:27: "Patient_Gender" is not a CDSR encounter or consultation field\n1 problem(s) in ${broken}\n`);
   });
 });

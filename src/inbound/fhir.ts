@@ -61,6 +61,8 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
     await deps.store.ingest(meta, {
       disposition: 'error',
       problems: [{ code: 'FHIR_FETCH', message: `${focus} could not be fetched from the FHIR server; kept for retry`, severity: 'error', scope: 'file', path: '' }],
+      // the order is known by its reference until it can be read
+      ...(refKey(focus).startsWith('ServiceRequest/') ? { orders: [{ facilityId: '', encounterId: '', numbers: [refKey(focus)] }], hold: 'pending_fetch' as const } : {}),
     });
     problems.push({ code: 'FHIR_FETCH', message: `${focus} could not be fetched; kept for retry (replay pending)`, severity: 'warning', scope: 'file', path: '' });
   }
@@ -75,8 +77,8 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
     const meta = { channel: 'fhir' as const, sender, controlId: `${key}/_history/${versionOf(r)}`, contentType, auth, raw, receivedAt: now };
     const { result, outcome } = await storeMessage(deps.store, meta, mapFhirResource(r, pool, deps.mappings.current, deps), key);
     if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], result?.messageId ?? 0);
-    problems.push(...outcome.problems);
-    if (outcome.disposition === 'mapped' || result?.status === 'duplicate') applied++;
+    problems.push(...(result?.problems ?? outcome.problems));
+    if (result?.status === 'applied' || result?.status === 'duplicate') applied++;
     else failed++;
   }
   const summary = { severity: 'information' as const, code: 'informational', diagnostics: `${applied} resource(s) applied, ${failed} kept in the error queue, ${pending.length} pending fetch` };

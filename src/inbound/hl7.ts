@@ -39,7 +39,7 @@ export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): 
     const { result, outcome } = await storeMessage(deps.store, meta, mapped, 'this message');
     if (!result) return { httpStatus: httpStored, ack: ack('AE', outcome.problems, undefined), code: 'AE', status: 'not-stored' };
     let status: MessageStatus = result.status;
-    let problems = outcome.problems;
+    let problems = result.problems;
     if (result.status === 'duplicate' && result.duplicateOf !== undefined) {
       // answer a resend as the first delivery was answered
       const first = await deps.store.message(result.duplicateOf);

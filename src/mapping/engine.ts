@@ -4,6 +4,7 @@
 import type { Problem } from '../cdsr/problem.js';
 import { lookup } from './crosswalk.js';
 import { findFacility, type FacilityTable } from './facilities.js';
+import type { OrderIdentity } from './outcome.js';
 import type { PartialRecord, SourceKind, TraceEntry } from './record.js';
 import type { Candidate, CompiledRule, CompiledTable } from './rules.js';
 import { applyTransform, sortableTime, TransformError } from './transforms.js';
@@ -17,7 +18,8 @@ export interface EngineInput<C> {
   readonly source: { readonly kind: SourceKind; readonly type: string; readonly role: string; readonly id: string };
 }
 
-export type EngineResult = { record: PartialRecord; problems: Problem[] } | { record?: undefined; problems: Problem[] };
+/** A record, or the problems that kept it from being one with who the order is as far as known. */
+export type EngineResult = { record: PartialRecord; problems: Problem[] } | { record?: undefined; problems: Problem[]; identity: OrderIdentity };
 
 // A path that fails on a malformed input (a FHIRPath over a resource of the wrong shape) is a
 // problem of that input, not a crash.
@@ -70,6 +72,8 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
     );
   }
   const order = first(table.keys.order, ctx, problems);
+  const filler = first(table.keys.filler, ctx, problems);
+  const orderNumbers = [...new Set([order?.value, filler?.value].filter((v): v is string => v !== undefined && v !== ''))];
   const time = first(table.keys.time, ctx, problems);
   let sourceTime = '';
   if (time) {
@@ -86,20 +90,27 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
   const encounterFields: Record<string, string> = {};
   const consultationFields: Record<string, string> = {};
   const trace: TraceEntry[] = [];
+  const keyMisses: string[] = [];
   for (const rule of table.rules) {
     if (rule.for && !rule.for.has(input.source.role)) continue;
     const out = runRule(rule, ctx, facilityId, problems);
-    if (!out) continue;
+    if (!out) {
+      if (rule.field === 'CDS_Consultation_Date' || rule.field === 'CDS_Consultation_Time') {
+        keyMisses.push(`${rule.field} (${rule.origin}) from ${rule.candidates.map((c) => c.text).join(', ') || 'a constant'}`);
+      }
+      continue;
+    }
     (rule.level === 'encounter' ? encounterFields : consultationFields)[rule.field] = out.value;
     trace.push(...out.trace);
   }
-  if (problems.length > 0 || facilityId === undefined || !encounter) return { problems };
+  if (problems.length > 0 || facilityId === undefined || !encounter) return { problems, identity: { facilityId: facilityId ?? '', encounterId: encounter?.value ?? '', numbers: orderNumbers } };
   const record: PartialRecord = {
     source: input.source,
     facilityId,
     ...(row?.partnerId ? { partnerId: row.partnerId } : {}),
     encounterId: encounter.value,
-    ...(order ? { orderKey: order.value } : {}),
+    ...(orderNumbers.length > 0 ? { orderKey: orderNumbers[0]!, orderNumbers } : {}),
+    ...(keyMisses.length > 0 ? { consultationKeyTried: `${keyMisses.join('; ')}: none has a value` } : {}),
     ...(consultationFields.CDS_Consultation_Date !== undefined ? { consultationDate: consultationFields.CDS_Consultation_Date } : {}),
     ...(consultationFields.CDS_Consultation_Time !== undefined ? { consultationTime: consultationFields.CDS_Consultation_Time } : {}),
     cancelled,

@@ -41,7 +41,7 @@ describe('loadMappings', () => {
   it('refuses bad YAML at its line', () => {
     fresh();
     edit('hl7v2.yaml', '  Patient_Sex:\n    from: PID-8', '  Patient_Sex:\n    from: [PID-8\n');
-    assert.deepEqual(located().slice(0, 1), ['hl7v2.yaml:29: YAML: Flow sequence in block collection must be sufficiently indented and end with a ]']);
+    assert.deepEqual(located().slice(0, 1), ['hl7v2.yaml:30: YAML: Flow sequence in block collection must be sufficiently indented and end with a ]']);
   });
 
   it('refuses an unknown CDSR field, an unknown crosswalk, a bad path and a bad key, each at its line', () => {
@@ -51,10 +51,10 @@ describe('loadMappings', () => {
     edit('hl7v2.yaml', '    from: [OBR-24, IPC-5]', '    from: [OBR24, IPC-5]');
     edit('fhir.yaml', '    transform: date\n    for: order', '    transform: dates\n    for: order');
     assert.deepEqual(located(), [
-      'hl7v2.yaml:26: "Patient_Gender" is not a CDSR encounter or consultation field',
-      'hl7v2.yaml:57: unknown crosswalk "patient_klass" (no crosswalks/patient_klass.csv)',
-      'hl7v2.yaml:62: "OBR24" is not an HL7 path such as PID-8, OBR-4.2 or OBX[3.1=CDS-GCODE]-5',
-      'fhir.yaml:48: fields.CDS_Consultation_Date.transform: Invalid input',
+      'hl7v2.yaml:27: "Patient_Gender" is not a CDSR encounter or consultation field',
+      'hl7v2.yaml:66: unknown crosswalk "patient_klass" (no crosswalks/patient_klass.csv)',
+      'hl7v2.yaml:71: "OBR24" is not an HL7 path such as PID-8, OBR-4.2 or OBX[3.1=CDS-GCODE]-5',
+      'fhir.yaml:49: fields.CDS_Consultation_Date.transform: Invalid input',
     ]);
   });
 
@@ -64,8 +64,8 @@ describe('loadMappings', () => {
     edit('fhir.yaml', '    from: "%coverage.type.coding.code"', '    from: "%insurance.type.coding.code"');
     const ps = located();
     assert.equal(ps.length, 2);
-    assert.match(ps[0]!, /^fhir\.yaml:30: "%patient\.gender\.where\(" is not a valid FHIRPath expression: /);
-    assert.equal(ps[1], 'fhir.yaml:33: "%insurance.type.coding.code": unknown variable %insurance (known: %patient, %encounter, %coverage, %requester, %requesterRole, %organization)');
+    assert.match(ps[0]!, /^fhir\.yaml:31: "%patient\.gender\.where\(" is not a valid FHIRPath expression: /);
+    assert.equal(ps[1], 'fhir.yaml:34: "%insurance.type.coding.code": unknown variable %insurance (known: %patient, %encounter, %coverage, %requester, %requesterRole, %organization)');
   });
 
   it('refuses a crosswalk row that contradicts another, and a value-set and facility problem, all at once', () => {
@@ -86,12 +86,12 @@ describe('loadMappings', () => {
     edit('hl7v2.yaml', '  - type: OMI^O23', '  - type: ORM^O01');
     edit('hl7v2.yaml', '  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5', '  CDS_Vendor:\n    constant: G1014\n    from: OBX[3.1=CDS-GCODE]-5');
     assert.deepEqual(located(), [
-      'hl7v2.yaml:77: fields.CDS_Vendor: a rule needs "from" or "constant" (one of them)',
+      'hl7v2.yaml:86: fields.CDS_Vendor: a rule needs "from" or "constant" (one of them)',
     ]);
     edit('hl7v2.yaml', '    constant: G1014\n', '');
     assert.deepEqual(located(), [
       'hl7v2.yaml:10: ORM^O01 is listed twice',
-      'hl7v2.yaml:48: "orders" is not a kind of this table (order, result)',
+      'hl7v2.yaml:54: "orders" is not a kind of this table (order, result)',
     ]);
   });
 });

@@ -11,6 +11,7 @@ import type { MappingTables } from './load.js';
 import { mapFhirResource, isMappedResource } from './map-fhir.js';
 import { mapHl7Text } from './map-hl7.js';
 import { encounterKey, MergeState, type EncounterState } from './merge.js';
+import { orphanProblem, refusal } from './merge-problems.js';
 import { consultationWire, sendableConsultations } from './wire.js';
 import type { MapOutcome } from './outcome.js';
 import type { TraceEntry } from './record.js';
@@ -69,7 +70,8 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
     problems.push(...outcome.problems.map((p) => ({ ...p, input })));
     if (outcome.disposition === 'mapped') {
       for (const r of outcome.records) {
-        state.apply(r);
+        const res = state.apply(r);
+        if (res.status === 'collision' || res.status === 'unkeyed') problems.push({ ...refusal(r, res), input });
         inputs.push({ input, source: `${r.source.type} ${r.source.id}`, disposition: 'mapped', trace: r.trace });
       }
     } else {
@@ -100,14 +102,8 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
     }
   }
   for (const orphan of state.pendingOrphans()) {
-    problems.push({
-      code: 'MERGE_ORPHAN',
-      message: `${orphan.source.type} ${orphan.source.id} for order ${orphan.orderKey ?? ''} is waiting for its order (no consultation date and time yet)`,
-      severity: 'warning',
-      scope: 'consultation',
-      path: '',
-      encounterId: orphan.encounterId,
-    });
+    const p = orphanProblem(orphan, { status: 'orphan', encounterKey: '', changed: [], reason: orphan.source.role === 'order' ? 'cancel_unmatched' : 'orphan' });
+    problems.push(p.code === 'MERGE_ORPHAN' ? { ...p, message: `${p.message} (no consultation date and time yet)` } : p);
   }
   const transactions = batchTransactions(mergedItems(state.encounters.values()), {
     partnerId: opts.partnerId,

@@ -1,11 +1,11 @@
 // Maps one ER7 message through hl7v2.yaml.
 import type { Problem } from '../cdsr/problem.js';
-import type { Hl7Message } from '../hl7v2/message.js';
+import type { Hl7Message, Hl7Segment } from '../hl7v2/message.js';
 import type { PartialRecord } from './record.js';
 import { parseHl7, type Hl7ParseError } from '../hl7v2/parse.js';
 import { runTable } from './engine.js';
 import type { MappingTables } from './load.js';
-import type { MapOutcome } from './outcome.js';
+import type { MapOutcome, OrderIdentity } from './outcome.js';
 
 export interface MapOptions {
   readonly defaultFacilityId?: string;
@@ -50,6 +50,7 @@ export function mapHl7Message(message: Hl7Message, tables: MappingTables, opts: 
   }
   const records: PartialRecord[] = [];
   const problems: Problem[] = [];
+  const orders: OrderIdentity[] = [];
   for (const part of splitOrders(message)) {
     const r = runTable({
       ctx: part,
@@ -59,25 +60,53 @@ export function mapHl7Message(message: Hl7Message, tables: MappingTables, opts: 
       source: { kind: 'hl7v2', type, role, id: message.controlId },
     });
     problems.push(...r.problems);
-    if (r.record) records.push(r.record);
+    if (r.record) {
+      records.push(r.record);
+      orders.push({ facilityId: r.record.facilityId, encounterId: r.record.encounterId, numbers: r.record.orderNumbers ?? [] });
+    } else orders.push(r.identity);
   }
   // one order that cannot be mapped keeps the whole message in the error queue: replaying it
   // after the fix brings every order in, none twice
   return records.length > 0 && problems.every((p) => p.severity !== 'error')
     ? { disposition: 'mapped', records, problems }
-    : { disposition: 'error', problems };
+    : { disposition: 'error', problems, orders };
 }
 
 /**
- * A message with several orders (ORC groups, or OBR groups where there is no ORC, as ORU^R01
- * allows) is mapped one order at a time: each part is the segments before the first order
- * (MSH, PID, PV1, IN1, DG1…) followed by that order's own segments.
+ * Every OBR is an order of its own, mapped one at a time: each part is the segments before the
+ * first order (MSH, PID, PV1, IN1, DG1…), then the ORC that governs the OBR with the segments that
+ * follow that ORC before its first OBR (TQ1 and the like), then the OBR with its own segments
+ * (OBX, NTE, IPC…) up to the next OBR or ORC. One ORC with two OBRs gives two orders; an ORC
+ * without an OBR (a cancel, a status change) is an order of its own; ORU groups without ORC too.
  */
 export function splitOrders(message: Hl7Message): Hl7Message[] {
-  const orc = message.segments.filter((s) => s.name === 'ORC').length;
-  const marker = orc > 0 ? 'ORC' : 'OBR';
-  const starts = message.segments.flatMap((s, i) => (s.name === marker ? [i] : []));
-  if (starts.length <= 1) return [message];
-  const header = message.segments.slice(0, starts[0]);
-  return starts.map((start, k) => ({ ...message, segments: [...header, ...message.segments.slice(start, starts[k + 1] ?? message.segments.length)] }));
+  const segs = message.segments;
+  const firstOrder = segs.findIndex((s) => s.name === 'ORC' || s.name === 'OBR');
+  if (firstOrder === -1) return [message];
+  const header = segs.slice(0, firstOrder);
+  const parts: Hl7Segment[][] = [];
+  let orcGroup: Hl7Segment[] = [];
+  let current: Hl7Segment[] | undefined;
+  let orcUsed = false;
+  const close = () => {
+    if (current) parts.push(current);
+    current = undefined;
+  };
+  for (const seg of segs.slice(firstOrder)) {
+    if (seg.name === 'ORC') {
+      close();
+      if (orcGroup.length > 0 && !orcUsed) parts.push(orcGroup);
+      orcGroup = [seg];
+      orcUsed = false;
+    } else if (seg.name === 'OBR') {
+      close();
+      current = [...orcGroup, seg];
+      orcUsed = true;
+    } else if (current) current.push(seg);
+    else orcGroup.push(seg);
+  }
+  close();
+  if (orcGroup.length > 0 && !orcUsed) parts.push(orcGroup);
+  if (parts.length <= 1) return [message];
+  return parts.map((p) => ({ ...message, segments: [...header, ...p] }));
 }

@@ -82,11 +82,25 @@ export const consultationKey = (date: string, time: string): string => `${date} 
 export const orderKey = (facilityId: string, order: string): string => `${facilityId}|${order}`;
 
 export interface ApplyResult {
-  /** applied: merged; orphan: held until its order arrives. */
-  readonly status: 'applied' | 'orphan';
+  /**
+   * applied: merged; orphan: held until its order arrives (a result before its order, a cancel
+   * that matched no order); collision: another order holds this consultation key (nothing
+   * merged); unkeyed: an order with no consultation date and time and no known order (nothing
+   * merged).
+   */
+  readonly status: 'applied' | 'orphan' | 'collision' | 'unkeyed';
   readonly encounterKey: string;
   readonly consultationKey?: string;
   readonly changed: readonly string[];
+  /** For orphan: a result waiting for its order, or a cancel that matched no order. */
+  readonly reason?: 'orphan' | 'cancel_unmatched';
+  /** For collision: the numbers of the order that holds the consultation already. */
+  readonly heldBy?: readonly string[];
+}
+
+/** The numbers an order is known by (placer, filler…), the first being its merge key. */
+export function orderNumbersOf(record: PartialRecord): readonly string[] {
+  return record.orderNumbers ?? (record.orderKey !== undefined ? [record.orderKey] : []);
 }
 
 export interface OrderRef {
@@ -109,15 +123,46 @@ export interface MergeRepository {
   saveEncounter(key: string, enc: EncounterState): void;
   order(key: string): OrderRef | undefined;
   saveOrder(key: string, ref: OrderRef): void;
+  /** The order keys that point at a consultation. */
+  ordersAt(encounterKey: string, consultationKey: string): readonly string[];
   orphans(key: string): readonly OrphanEntry[];
   addOrphan(key: string, entry: OrphanEntry): void;
   /** Returns and removes the orphans waiting for an order. */
   takeOrphans(key: string): OrphanEntry[];
+  /** Forgets an adopted orphan under every key it waited under. */
+  removeOrphan(entry: OrphanEntry): void;
 }
 
-/** The merge rules above over any repository. `seq` orders arrivals (larger = later). */
+/**
+ * The merge rules above over any repository. `seq` orders arrivals (larger = later). An order is
+ * found by any of its numbers: a result, update or cancel lands on the consultation its order
+ * made, whatever its own timing fields say. Two different orders never share a consultation: the
+ * later one is a collision and nothing of it is merged.
+ */
 export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: number): ApplyResult {
   const eKey = encounterKey(record.facilityId, record.encounterId);
+  const keys = orderNumbersOf(record).map((n) => orderKey(record.facilityId, n));
+  const role = record.source.role;
+
+  let cKey: string | undefined;
+  for (const k of keys) {
+    const known = repo.order(k);
+    if (known && known.encounterKey === eKey) {
+      cKey = known.consultationKey;
+      break;
+    }
+  }
+  // a cancel never makes a consultation of its own (its times may be the cancel's): it waits for its order
+  const cancelOnly = role === 'order' && record.cancelled;
+  if (cKey === undefined && !cancelOnly && record.consultationDate !== undefined && record.consultationTime !== undefined) {
+    cKey = consultationKey(record.consultationDate, record.consultationTime);
+    if (role === 'order' && keys.length > 0) {
+      const heldBy = repo.ordersAt(eKey, cKey);
+      if (heldBy.length > 0) return { status: 'collision', encounterKey: eKey, consultationKey: cKey, changed: [], heldBy: heldBy.map((k) => k.slice(record.facilityId.length + 1)) };
+    }
+  }
+  if (cKey === undefined && role === 'order' && (!record.cancelled || keys.length === 0)) return { status: 'unkeyed', encounterKey: eKey, changed: [] };
+
   const enc: EncounterState = repo.encounter(eKey) ?? {
     facilityId: record.facilityId,
     encounterId: record.encounterId,
@@ -130,25 +175,18 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
   const prov = provenanceOf(record.trace);
   const changed = mergeFields(enc.fields, record.encounterFields, stamp, prov);
 
-  let cKey: string | undefined;
-  if (record.consultationDate !== undefined && record.consultationTime !== undefined) {
-    cKey = consultationKey(record.consultationDate, record.consultationTime);
-  } else if (record.orderKey !== undefined) {
-    const known = repo.order(orderKey(record.facilityId, record.orderKey));
-    if (known && known.encounterKey === eKey) cKey = known.consultationKey;
-  }
   if (cKey === undefined) {
-    if (record.source.role === 'encounter' || record.orderKey === undefined) {
+    if (role === 'encounter' || keys.length === 0) {
       // Consultation fields without a consultation: they hold for the whole encounter.
       changed.push(...mergeFields(enc.consultationDefaults, record.consultationFields, stamp, prov));
       repo.saveEncounter(eKey, enc);
       return { status: 'applied', encounterKey: eKey, changed };
     }
-    const k = orderKey(record.facilityId, record.orderKey);
-    const twin = repo.orphans(k).some((o) => o.record.source.id === record.source.id && o.record.sourceTime === record.sourceTime);
-    if (!twin) repo.addOrphan(k, { record, seq });
+    // a result before its order, or a cancel of an order not seen: it waits under each number
+    const twin = keys.some((k) => repo.orphans(k).some((o) => o.record.source.id === record.source.id && o.record.sourceTime === record.sourceTime));
+    if (!twin) for (const k of keys) repo.addOrphan(k, { record, seq });
     repo.saveEncounter(eKey, enc);
-    return { status: 'orphan', encounterKey: eKey, changed };
+    return { status: 'orphan', encounterKey: eKey, changed, reason: role === 'order' ? 'cancel_unmatched' : 'orphan' };
   }
 
   let cons = enc.consultations.get(cKey);
@@ -158,16 +196,20 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
     enc.consultations.set(cKey, cons);
   }
   changed.push(...mergeFields(cons.fields, record.consultationFields, stamp, prov));
-  if (record.source.role === 'order' && isNewer(stamp, cons.cancelled)) {
+  if (role === 'order' && isNewer(stamp, cons.cancelled)) {
     const flag = { value: record.cancelled ? 'cancelled' : '', ...stamp };
     if ((cons.cancelled?.value ?? '') !== flag.value) changed.push('(cancelled)');
     cons.cancelled = flag;
   }
   repo.saveEncounter(eKey, enc);
-  if (record.orderKey !== undefined) {
-    const k = orderKey(record.facilityId, record.orderKey);
+  const adopted = new Map<string, OrphanEntry>();
+  for (const k of keys) {
     repo.saveOrder(k, { encounterKey: eKey, consultationKey: cKey });
-    for (const o of repo.takeOrphans(k).sort((a, b) => a.seq - b.seq)) changed.push(...applyRecord(repo, o.record, o.seq).changed);
+    for (const o of repo.takeOrphans(k)) adopted.set(`${o.seq}|${o.record.source.id}|${o.record.sourceTime}`, o);
+  }
+  for (const o of [...adopted.values()].sort((a, b) => a.seq - b.seq)) {
+    repo.removeOrphan(o);
+    changed.push(...applyRecord(repo, o.record, o.seq).changed);
   }
   return { status: 'applied', encounterKey: eKey, consultationKey: cKey, changed };
 }
@@ -183,9 +225,11 @@ export class MergeState implements MergeRepository {
     return applyRecord(this, record, ++this.seq);
   }
 
-  /** Results still waiting for their order. */
+  /** Results (and cancels) still waiting for their order, each once. */
   pendingOrphans(): PartialRecord[] {
-    return [...this.waiting.values()].flat().map((o) => o.record);
+    const seen = new Map<string, PartialRecord>();
+    for (const o of [...this.waiting.values()].flat()) seen.set(`${o.seq}|${o.record.source.id}`, o.record);
+    return [...seen.values()];
   }
 
   encounter(key: string): EncounterState | undefined {
@@ -200,6 +244,9 @@ export class MergeState implements MergeRepository {
   saveOrder(key: string, ref: OrderRef): void {
     this.orderIndex.set(key, ref);
   }
+  ordersAt(encounterKey: string, consultationKey: string): readonly string[] {
+    return [...this.orderIndex].filter(([, r]) => r.encounterKey === encounterKey && r.consultationKey === consultationKey).map(([k]) => k);
+  }
   orphans(key: string): readonly OrphanEntry[] {
     return this.waiting.get(key) ?? [];
   }
@@ -210,6 +257,13 @@ export class MergeState implements MergeRepository {
     const list = this.waiting.get(key) ?? [];
     this.waiting.delete(key);
     return list;
+  }
+  removeOrphan(entry: OrphanEntry): void {
+    for (const [k, list] of this.waiting) {
+      const rest = list.filter((o) => !(o.seq === entry.seq && o.record.source.id === entry.record.source.id));
+      if (rest.length === 0) this.waiting.delete(k);
+      else this.waiting.set(k, rest);
+    }
   }
 }
 

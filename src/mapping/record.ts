@@ -29,7 +29,12 @@ export interface PartialRecord {
   /** A PartnerID given by facilities.csv for this facility, if any. */
   readonly partnerId?: string;
   readonly encounterId: string;
+  /** The order's number for merging: the first of orderNumbers. */
   readonly orderKey?: string;
+  /** Every number the order is known by here (placer, then filler/accession), distinct. */
+  readonly orderNumbers?: readonly string[];
+  /** For an order without its consultation date and time: the rules and paths that were tried. */
+  readonly consultationKeyTried?: string;
   /** Set when the message carries the consultation's date and time. */
   readonly consultationDate?: string;
   readonly consultationTime?: string;

@@ -37,7 +37,10 @@ export type RuleSpec = z.infer<typeof RuleSchema>;
 const KeysSchema = z.strictObject({
   facility: paths,
   encounter: paths,
+  /** The placer order number (the merge key of an order); the first candidate with a value wins. */
   order: paths,
+  /** The filler / accession number, by which results and updates also find their order. */
+  filler: paths.optional(),
   time: paths,
   cancel: z.strictObject({ from: paths, values: z.array(text).min(1) }).optional(),
 });
@@ -101,6 +104,7 @@ export interface CompiledKeys<C> {
   readonly facility: readonly Candidate<C>[];
   readonly encounter: readonly Candidate<C>[];
   readonly order: readonly Candidate<C>[];
+  readonly filler: readonly Candidate<C>[];
   readonly time: readonly Candidate<C>[];
   readonly cancel?: { readonly candidates: readonly Candidate<C>[]; readonly values: ReadonlySet<string> };
 }
@@ -146,6 +150,7 @@ export function compileTable<C>(
     facility: candidates(input.keys.facility, ['keys', 'facility']),
     encounter: candidates(input.keys.encounter, ['keys', 'encounter']),
     order: candidates(input.keys.order, ['keys', 'order']),
+    filler: input.keys.filler ? candidates(input.keys.filler, ['keys', 'filler']) : [],
     time: candidates(input.keys.time, ['keys', 'time']),
     ...(input.keys.cancel
       ? {

@@ -74,7 +74,9 @@ describe('outbound to the NRDR sandbox', () => {
     assert.deepEqual(held.encounters, want);
     assert.deepEqual(held.transactions.map((t) => t.final), ['Posted']);
     const recs = await s.store.records({});
-    assert.deepEqual(recs.map((r) => r.state).sort(), ['accepted', 'accepted', 'accepted', 'cancelled']);
+    assert.deepEqual(recs.map((r) => r.state).sort(), ['accepted', 'accepted', 'accepted']);
+    // the samples cancel an order (ORD1002) they never placed: held, not a record
+    assert.deepEqual((await s.store.orders({ state: 'held' })).orders.map((o) => [o.orderNumbers, o.reason]), [[['ACC2002', 'ORD1002'], 'cancel_unmatched']]);
   });
 
   it('with 30 % 5xx and tokens refused after 3 uses, 1,000 consultations all end accepted, each sent once, retries bounded', async (t) => {
@@ -84,7 +86,7 @@ describe('outbound to the NRDR sandbox', () => {
     const orm = readFileSync(hl7Files[0]!, 'utf8');
     for (let i = 0; i < 1000; i++) {
       const ts = new Date(Date.UTC(2026, 10, 1) + i * 60_000).toISOString().replace(/[-:T]/g, '').slice(0, 14);
-      const raw = orm.replaceAll('MSG0001', `F${i}`).replaceAll('ORD1001', `FORD${i}`).replaceAll('V0001', `FV${i % 150}`).replaceAll('20261102093015', ts);
+      const raw = orm.replaceAll('MSG0001', `F${i}`).replaceAll('ORD1001', `FORD${i}`).replaceAll('ACC2001', `FACC${i}`).replaceAll('V0001', `FV${i % 150}`).replaceAll('20261102093015', ts);
       const r = await s.store.ingest({ channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: `F${i}`, contentType: 'x', raw, receivedAt: new Date() }, mapHl7Text(raw, s.mappings.current));
       assert.equal(r.status, 'applied');
     }

@@ -21,6 +21,7 @@ function message(i: number): string {
   const ts = t.toISOString().replace(/[-:T]/g, '').slice(0, 14);
   return ORM.replaceAll('MSG0001', `CRASH${i}`)
     .replaceAll('ORD1001', `CORD${i}`)
+    .replaceAll('ACC2001', `CACC${i}`)
     .replaceAll('V0001', `CV${i % 50}`)
     .replaceAll('20261102093015', ts);
 }
@@ -102,11 +103,15 @@ describe('crash safety', () => {
       const appliedIds = new Map(applied.map((r) => [r.control_id, r.n]));
       for (const i of aa) assert.equal(appliedIds.get(`CRASH${i}`), 1, `acknowledged CRASH${i} stored ${appliedIds.get(`CRASH${i}`) ?? 0} times`);
       // every stored message is merged, every merged order has its message
-      const orders = new Set((db.prepare('SELECT order_key FROM order_index').all() as { order_key: string }[]).map((r) => r.order_key));
+      // (each order is indexed by its placer and its accession number: the placers are counted)
+      const orders = new Set((db.prepare("SELECT order_key FROM order_index WHERE order_key LIKE '100000|CORD%'").all() as { order_key: string }[]).map((r) => r.order_key));
       for (const id of appliedIds.keys()) assert.ok(orders.has(`100000|CORD${id.slice(5)}`), `${id} stored but not merged`);
       for (const o of orders) assert.ok(appliedIds.has(`CRASH${o.split('|CORD')[1]}`), `${o} merged without its message`);
       const consultations = (db.prepare('SELECT COUNT(*) AS n FROM consultations').get() as { n: number }).n;
       assert.equal(consultations, orders.size);
+      // and the ledger has one order for each, reported
+      const ledger = db.prepare('SELECT COUNT(*) AS n FROM orders WHERE consultation_key IS NOT NULL AND hold IS NULL').get() as { n: number };
+      assert.equal(ledger.n, orders.size);
     } finally {
       db.close();
     }

@@ -159,4 +159,49 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX transactions_status_seq ON transactions (status, seq)',
     ],
   },
+  {
+    version: 6,
+    name: 'order ledger: every order seen, by any of its numbers, with the messages that touched it',
+    statements: [
+      `CREATE TABLE orders (
+        id INTEGER PRIMARY KEY,
+        facility_id TEXT NOT NULL,
+        encounter_id TEXT NOT NULL,
+        encounter_key TEXT NOT NULL,
+        consultation_key TEXT,
+        hold TEXT,
+        detail TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        seen_day TEXT NOT NULL
+      )`,
+      'CREATE INDEX orders_seen ON orders (facility_id, seen_day)',
+      'CREATE INDEX orders_consultation ON orders (encounter_key, consultation_key)',
+      `CREATE TABLE order_numbers (
+        facility_id TEXT NOT NULL,
+        number TEXT NOT NULL,
+        order_id INTEGER NOT NULL,
+        PRIMARY KEY (facility_id, number)
+      )`,
+      'CREATE INDEX order_numbers_order ON order_numbers (order_id)',
+      `CREATE TABLE order_messages (
+        order_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        PRIMARY KEY (order_id, message_id)
+      )`,
+      'CREATE INDEX order_messages_message ON order_messages (message_id)',
+      // what an earlier version stored: one order per consultation, its numbers from the order
+      // index, first seen when the consultation was last written
+      `INSERT INTO orders (facility_id, encounter_id, encounter_key, consultation_key, hold, detail, first_seen, last_seen, seen_day)
+       SELECT e.facility_id, e.encounter_id, c.encounter_key, c.consultation_key, NULL, '[]',
+         COALESCE((SELECT m.received_at FROM inbound_messages m WHERE m.id = c.updated_seq), ''),
+         COALESCE((SELECT m.received_at FROM inbound_messages m WHERE m.id = c.updated_seq), ''),
+         COALESCE((SELECT SUBSTR(m.received_at, 1, 10) FROM inbound_messages m WHERE m.id = c.updated_seq), '')
+       FROM consultations c JOIN encounters e ON e.encounter_key = c.encounter_key
+       ORDER BY c.updated_seq, c.encounter_key, c.consultation_key`,
+      `INSERT INTO order_numbers (facility_id, number, order_id)
+       SELECT o.facility_id, SUBSTR(i.order_key, LENGTH(o.facility_id) + 2), o.id
+       FROM order_index i JOIN orders o ON o.encounter_key = i.encounter_key AND o.consultation_key = i.consultation_key`,
+    ],
+  },
 ];

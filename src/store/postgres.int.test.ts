@@ -78,7 +78,7 @@ describe('PostgreSQL under concurrency', () => {
     try {
       const jobs = Array.from({ length: 200 }, (_, i) => {
         const ts = new Date(Date.UTC(2026, 10, 2) + i * 60_000).toISOString().replace(/[-:T]/g, '').slice(0, 14);
-        const raw = orm.replaceAll('MSG0001', `P${i}`).replaceAll('ORD1001', `PORD${i}`).replaceAll('V0001', `PV${i % 10}`).replaceAll('20261102093015', ts);
+        const raw = orm.replaceAll('MSG0001', `P${i}`).replaceAll('ORD1001', `PORD${i}`).replaceAll('ACC2001', `PACC${i}`).replaceAll('V0001', `PV${i % 10}`).replaceAll('20261102093015', ts);
         return () => (i % 2 ? a : b).ingest({ channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: `P${i}`, contentType: 'x', raw, receivedAt: new Date() }, mapHl7Text(raw, tables));
       });
       for (let i = 0; i < jobs.length; i += 20) await Promise.all(jobs.slice(i, i + 20).map((j) => j()));
@@ -86,6 +86,7 @@ describe('PostgreSQL under concurrency', () => {
       assert.equal(recs.length, 200);
       assert.equal(new Set(recs.map((r) => r.encounterId)).size, 10);
       assert.deepEqual((await a.counts()).messages, { applied: 200 });
+      assert.deepEqual((await a.ledgerGauges()).byState, { reported: 200 });
     } finally {
       await a.close();
       await b.close();

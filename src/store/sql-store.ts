@@ -7,12 +7,15 @@ import { createHash } from 'node:crypto';
 import type { Problem } from '../cdsr/problem.js';
 import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 import type { CdsrValidator } from '../cdsr/validate.js';
-import { applyRecord, encounterKey, orderKey, type EncounterState, type MergeRepository, type OrderRef, type OrphanEntry } from '../mapping/merge.js';
+import { applyRecord, encounterKey, orderKey, orderNumbersOf, type EncounterState } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { consultationWrites, evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
 import { forDialect, MIGRATIONS } from './migrations.js';
-import { encounterFromRows, FieldMapSchema, FieldValueSchema, NrdrStatusSchema, PartialRecordSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
+import { forgetHeldOrdersOf, ledgerGauges, listOrders, reconcile, recordOrder, type LedgerGauges, type OrderFilter, type OrderRow, type ReconciliationRow } from './ledger.js';
+import { preload, writeMerge } from './merge-rows.js';
+import { orphanProblem, refusal } from '../mapping/merge-problems.js';
+import { encounterFromRows, FieldMapSchema, FieldValueSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
 import { StoreCorruptError, StoreNotFoundError, type Executor, type Queryable, type Row, type TxQueryable } from './sql.js';
 import {
   CHANNELS,
@@ -156,7 +159,7 @@ export class SqlStore implements Store {
 
   /** The keys a record's merge touches (locked for the transaction on PostgreSQL). */
   private static mergeKeys(record: PartialRecord): string[] {
-    return [encounterKey(record.facilityId, record.encounterId), ...(record.orderKey !== undefined ? [orderKey(record.facilityId, record.orderKey)] : [])];
+    return [encounterKey(record.facilityId, record.encounterId), ...orderNumbersOf(record).map((n) => orderKey(record.facilityId, n))];
   }
 
   ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult> {
@@ -172,13 +175,51 @@ export class SqlStore implements Store {
       if (twin && meta.controlId !== '') {
         const first = row('inbound_messages', twin).int('id');
         const id = await this.insertMessage(q, meta, hash, 'duplicate', [], first);
-        return { messageId: id, status: 'duplicate' as const, duplicateOf: first };
+        return { messageId: id, status: 'duplicate' as const, duplicateOf: first, problems: [] };
       }
-      const status = statusForOutcome(outcome);
-      const id = await this.insertMessage(q, meta, hash, status, [...outcome.problems]);
-      for (const r of records) await this.merge(q, r, id);
-      return { messageId: id, status };
+      const id = await this.insertMessage(q, meta, hash, statusForOutcome(outcome), [...outcome.problems]);
+      const done = await this.apply(q, outcome, id, meta.receivedAt);
+      if (done.status !== statusForOutcome(outcome)) await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [done.status, JSON.stringify(done.problems), id]);
+      return { messageId: id, ...done };
     });
+  }
+
+  /**
+   * Merges a message's records and accounts for its orders in the ledger. A record the merge
+   * refuses (a collision with another order, an order without a consultation key) keeps the
+   * whole message out, in the error queue, and its orders held.
+   */
+  private async apply(q: TxQueryable, outcome: MapOutcome, id: number, at: Date): Promise<{ status: MessageStatus; problems: Problem[] }> {
+    if (outcome.disposition !== 'mapped') {
+      if (outcome.disposition === 'error') {
+        for (const [i, identity] of (outcome.orders ?? []).entries()) {
+          await recordOrder(q, identity, { kind: 'held', reason: outcome.hold ?? 'error', problems: outcome.problems }, id, i, at);
+        }
+      }
+      return { status: statusForOutcome(outcome), problems: [...outcome.problems] };
+    }
+    const records = outcome.records;
+    const repo = await preload(q, records, (key) => this.loadEncounter(q, key));
+    const results = records.map((r) => applyRecord(repo, r, id));
+    const refused = results.flatMap((r, i) => (r.status === 'collision' || r.status === 'unkeyed' ? [refusal(records[i]!, r)] : []));
+    const identity = (r: PartialRecord) => ({ facilityId: r.facilityId, encounterId: r.encounterId, numbers: orderNumbersOf(r) });
+    if (refused.length > 0) {
+      const problems = [...outcome.problems, ...refused];
+      for (const [i, r] of records.entries()) {
+        if (r.source.role === 'encounter') continue;
+        const reason = results[i]!.status === 'collision' ? 'collision' : 'error';
+        await recordOrder(q, identity(r), { kind: 'held', reason, problems }, id, i, at);
+      }
+      return { status: 'error', problems };
+    }
+    await writeMerge(q, repo, (key, enc) => this.saveEncounter(q, key, enc, id));
+    for (const [i, r] of records.entries()) {
+      const res = results[i]!;
+      if (r.source.role === 'encounter') continue;
+      if (res.status === 'applied' && res.consultationKey !== undefined) await recordOrder(q, identity(r), { kind: 'linked', consultationKey: res.consultationKey }, id, i, at);
+      else if (res.status === 'orphan') await recordOrder(q, identity(r), { kind: 'held', reason: res.reason ?? 'orphan', problems: [orphanProblem(r, res)] }, id, i, at);
+    }
+    return { status: 'applied', problems: [...outcome.problems] };
   }
 
   private async insertMessage(q: Queryable, meta: InboundMeta, hash: string, status: MessageStatus, problems: Problem[], duplicateOf?: number): Promise<number> {
@@ -197,14 +238,13 @@ export class SqlStore implements Store {
       if (!m) throw new StoreNotFoundError(`no message ${id}`);
       if (m.status !== 'error' && m.status !== 'pending') return m.status;
       const outcome = remap(m);
-      const status = statusForOutcome(outcome);
-      await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [status, JSON.stringify(outcome.problems), id]);
-      if (outcome.disposition === 'mapped') {
-        await q.lock(outcome.records.flatMap((r) => SqlStore.mergeKeys(r)));
-        // the message keeps its place in arrival order: its id is its merge sequence number
-        for (const r of outcome.records) await this.merge(q, r, id);
-      }
-      return status;
+      if (outcome.disposition === 'mapped') await q.lock(outcome.records.flatMap((r) => SqlStore.mergeKeys(r)));
+      // its orders held in the error queue are recorded again by this replay
+      await forgetHeldOrdersOf(q, id);
+      // the message keeps its place in arrival order: its id is its merge sequence number
+      const done = await this.apply(q, outcome, id, new Date(m.receivedAt));
+      await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [done.status, JSON.stringify(done.problems), id]);
+      return done.status;
     });
   }
 
@@ -258,46 +298,6 @@ export class SqlStore implements Store {
   private async loadEncounter(q: Queryable, key: string): Promise<EncounterState | undefined> {
     const e = await q.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
     return e ? encounterFromRows(e, await q.all('SELECT consultation_key, cdate, ctime, fields, cancelled FROM consultations WHERE encounter_key = ?', [key])) : undefined;
-  }
-
-  /** Reads what applyRecord will ask for, runs it, writes back what it changed. */
-  private async merge(q: TxQueryable, record: PartialRecord, seq: number): Promise<void> {
-    const repo = new PreloadedRepository();
-    const eKey = encounterKey(record.facilityId, record.encounterId);
-    repo.encounters.set(eKey, await this.loadEncounter(q, eKey));
-    if (record.orderKey !== undefined) {
-      const k = orderKey(record.facilityId, record.orderKey);
-      const o = await q.get('SELECT encounter_key, consultation_key FROM order_index WHERE order_key = ?', [k]);
-      if (o) {
-        const r = row('order_index', o);
-        repo.orders.set(k, { encounterKey: r.text('encounter_key'), consultationKey: r.text('consultation_key') });
-      }
-      const waiting = (await q.all('SELECT seq, record FROM orphans WHERE order_key = ? ORDER BY seq', [k])).map((w) => {
-        const r = row('orphans', w);
-        return { seq: r.int('seq'), record: r.json<PartialRecord | null>('record', PartialRecordSchema, null) };
-      });
-      const entries = waiting.filter((w): w is OrphanEntry => w.record !== null);
-      repo.waiting.set(k, entries);
-      for (const w of entries) {
-        const ok = encounterKey(w.record.facilityId, w.record.encounterId);
-        if (!repo.encounters.has(ok)) repo.encounters.set(ok, await this.loadEncounter(q, ok));
-      }
-    }
-    applyRecord(repo, record, seq);
-    for (const [k, ref] of repo.savedOrders) {
-      await q.run(
-        `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES (?, ?, ?)
-         ON CONFLICT (order_key) DO UPDATE SET encounter_key = excluded.encounter_key, consultation_key = excluded.consultation_key`,
-        [k, ref.encounterKey, ref.consultationKey],
-      );
-    }
-    for (const k of repo.taken) await q.run('DELETE FROM orphans WHERE order_key = ?', [k]);
-    for (const [k, list] of repo.added) {
-      for (const e of list) {
-        await q.run('INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)', [k, e.seq, e.record.source.id, e.record.sourceTime, JSON.stringify(e.record)]);
-      }
-    }
-    for (const [key, enc] of repo.dirty) await this.saveEncounter(q, key, enc, seq);
   }
 
   private async saveEncounter(q: Queryable, key: string, enc: EncounterState, seq: number): Promise<void> {
@@ -481,6 +481,20 @@ export class SqlStore implements Store {
     return r ? this.withRecords(r) : undefined;
   }
 
+  // ---- order ledger ----
+
+  orders(filter: OrderFilter): Promise<{ orders: OrderRow[]; next: number | null }> {
+    return listOrders(this.db, filter);
+  }
+
+  reconciliation(filter: { from?: string; to?: string; facility?: string }): Promise<ReconciliationRow[]> {
+    return reconcile(this.db, filter);
+  }
+
+  ledgerGauges(): Promise<LedgerGauges> {
+    return ledgerGauges(this.db);
+  }
+
   // ---- the rest ----
 
   async counts(): Promise<StoreCounts> {
@@ -498,44 +512,5 @@ export class SqlStore implements Store {
 
   close(): Promise<void> {
     return this.db.close();
-  }
-}
-
-/** A merge repository over rows read beforehand; it records what the merge changes. */
-class PreloadedRepository implements MergeRepository {
-  readonly encounters = new Map<string, EncounterState | undefined>();
-  readonly orders = new Map<string, OrderRef>();
-  readonly waiting = new Map<string, OrphanEntry[]>();
-  readonly dirty = new Map<string, EncounterState>();
-  readonly savedOrders = new Map<string, OrderRef>();
-  readonly added = new Map<string, OrphanEntry[]>();
-  readonly taken = new Set<string>();
-
-  encounter(key: string): EncounterState | undefined {
-    return this.encounters.get(key);
-  }
-  saveEncounter(key: string, enc: EncounterState): void {
-    this.encounters.set(key, enc);
-    this.dirty.set(key, enc);
-  }
-  order(key: string): OrderRef | undefined {
-    return this.orders.get(key);
-  }
-  saveOrder(key: string, ref: OrderRef): void {
-    this.orders.set(key, ref);
-    this.savedOrders.set(key, ref);
-  }
-  orphans(key: string): readonly OrphanEntry[] {
-    return [...(this.waiting.get(key) ?? []), ...(this.added.get(key) ?? [])];
-  }
-  addOrphan(key: string, entry: OrphanEntry): void {
-    this.added.set(key, [...(this.added.get(key) ?? []), entry]);
-  }
-  takeOrphans(key: string): OrphanEntry[] {
-    const list = this.orphans(key);
-    this.waiting.delete(key);
-    this.added.delete(key);
-    this.taken.add(key);
-    return [...list];
   }
 }

@@ -75,11 +75,11 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
-      assert.deepEqual(await ingest(s, '04-oru-final.hl7', 'MSG0004'), { messageId: 1, status: 'applied' });
+      assert.deepEqual(await ingest(s, '04-oru-final.hl7', 'MSG0004'), { messageId: 1, status: 'applied', problems: [] });
       assert.deepEqual(await s.records({}), []);
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       assert.deepEqual(await s.records({}), [{ encounterKey: '100000|V0001', facilityId: '100000', encounterId: 'V0001', consultationKey: '11/02/2026 09:30:15', state: 'ready', missing: [] }]);
@@ -87,7 +87,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.equal(rec?.consultations[0]?.fields.Ordered_Exam_Completed?.value, '1');
       assert.equal(rec?.consultations[0]?.fields.Ordered_Exam_Completed?.source, 'MSG0004');
       // the same content again is a duplicate of the first, and changes nothing
-      assert.deepEqual(await ingest(s, '01-orm-new.hl7', 'MSG0001'), { messageId: 3, status: 'duplicate', duplicateOf: 2 });
+      assert.deepEqual(await ingest(s, '01-orm-new.hl7', 'MSG0001'), { messageId: 3, status: 'duplicate', duplicateOf: 2, problems: [] });
       assert.deepEqual((await s.counts()).messages, { applied: 2, duplicate: 1 });
     });
 
@@ -170,6 +170,113 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await assert.rejects(s.transaction('T-BAD'), (e: unknown) => e instanceof StoreCorruptError && /^transactions\.body: /.test(e.message));
       await db.query("UPDATE consultations SET state = 'lost'");
       await assert.rejects(s.records({}), (e: unknown) => e instanceof StoreCorruptError && e.message === 'consultations.state: expected one of incomplete, invalid, ready, submitted, accepted, rejected, cancelled, found string');
+    });
+
+    // ---- the order ledger ----
+    const at = NOW.toISOString();
+    const noCds = (raw: string) => raw.split('\r').filter((l) => !l.startsWith('OBX|')).join('\r');
+
+    withStore('ledger: an order first seen by its result is held as orphan, then reported on the same row', async (s) => {
+      await ingest(s, '04-oru-final.hl7', 'MSG0004');
+      assert.deepEqual((await s.orders({})).orders, [
+        {
+          id: 1,
+          facilityId: '100000',
+          encounterId: 'V0001',
+          orderNumbers: ['ACC2001', 'ORD1001'],
+          consultationKey: null,
+          state: 'held',
+          reason: 'orphan',
+          problems: [{ code: 'MERGE_ORPHAN', message: 'ORU^R01 MSG0004 for order ORD1001 / ACC2001 is waiting for its order', severity: 'warning', scope: 'consultation', path: '', encounterId: 'V0001' }],
+          messageIds: [1],
+          firstSeen: at,
+          lastSeen: at,
+        },
+      ]);
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      const { orders, next } = await s.orders({});
+      assert.deepEqual(orders.map((o) => [o.id, o.state, o.reason, o.consultationKey, o.messageIds]), [[1, 'reported', '', '11/02/2026 09:30:15', [1, 2]]]);
+      assert.equal(next, null);
+      assert.deepEqual((await s.orders({ order: 'ACC2001' })).orders.map((o) => o.id), [1]);
+      assert.deepEqual((await s.orders({ state: 'held' })).orders, []);
+      assert.deepEqual(await s.reconciliation({}), [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 1, held: {}, excluded: {} }]);
+    });
+
+    withStore('ledger: a result known only by its accession waits; the order that names both numbers folds the rows into one', async (s) => {
+      await ingest(s, '04-oru-final.hl7', 'MSG0004', (raw) => raw.replaceAll('ORD1001^EHR', ''));
+      await ingest(s, '01-orm-new.hl7', 'MSG0001', (raw) => raw.replaceAll('ACC2001^RIS', ''));
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.id, o.orderNumbers, o.state, o.reason]), [
+        [1, ['ACC2001'], 'held', 'orphan'],
+        [2, ['ORD1001'], 'reported', ''],
+      ]);
+      await ingest(s, '01-orm-new.hl7', 'MSG0012', (raw) => raw.replace('MSG0001', 'MSG0012').replace('20261102093500', '20261102100000'));
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.id, o.orderNumbers, o.state, o.messageIds]), [[1, ['ACC2001', 'ORD1001'], 'reported', [1, 2, 3]]]);
+      // the waiting result was joined: the exam is completed
+      assert.equal((await s.record('100000|V0001'))?.consultations[0]?.fields.Ordered_Exam_Completed?.source, 'MSG0004');
+      assert.deepEqual((await s.reconciliation({ from: '2026-11-23', to: '2026-11-23' }))[0]?.seen, 1);
+    });
+
+    withStore('ledger: a second order at the same second is held as a collision, never merged over the first', async (s) => {
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      const r = await ingest(s, '01-orm-new.hl7', 'MSG0002', (raw) => raw.replace('MSG0001', 'MSG0002').replaceAll('ORD1001', 'ORD3001').replaceAll('ACC2001', 'ACC4001').replace('70450^CT HEAD WO CONTRAST', '71250^CT CHEST WO CONTRAST'));
+      assert.deepEqual(r, {
+        messageId: 2,
+        status: 'error',
+        problems: [
+          {
+            code: 'MERGE_COLLISION',
+            message: 'order ORD3001 / ACC4001 has the consultation date and time 11/02/2026 09:30:15 of order ORD1001 / ACC2001 in encounter V0001: two orders cannot share one CDSR consultation, so it is held and nothing of it merged',
+            severity: 'error',
+            scope: 'consultation',
+            path: '',
+            encounterId: 'V0001',
+            consultationKey: '11/02/2026 09:30:15',
+          },
+        ],
+      });
+      assert.equal((await s.record('100000|V0001'))?.consultations[0]?.fields.Name_of_Exam_Ordered?.value, 'CT HEAD WO CONTRAST');
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [
+        [['ACC2001', 'ORD1001'], 'reported', ''],
+        [['ACC4001', 'ORD3001'], 'held', 'collision'],
+      ]);
+      assert.deepEqual(await s.reconciliation({}), [{ facilityId: '100000', day: '2026-11-23', seen: 2, reported: 1, held: { collision: 1 }, excluded: {} }]);
+    });
+
+    withStore('ledger: a cancel without the CDS data finds its order by number and excludes it', async (s) => {
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      // the cancel carries only its own time (ORC-9, OBR-7), not the consultation's
+      await ingest(s, '03-orm-cancel.hl7', 'MSG0003', (raw) => noCds(raw).replaceAll('ORD1002', 'ORD1001').replaceAll('ACC2002', 'ACC2001'));
+      assert.deepEqual((await s.records({})).map((r) => [r.consultationKey, r.state]), [['11/02/2026 09:30:15', 'cancelled']]);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason, o.messageIds]), [[['ACC2001', 'ORD1001'], 'excluded', 'cancelled', [1, 2]]]);
+      assert.deepEqual(await s.reconciliation({}), [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 0, held: {}, excluded: { cancelled: 1 } }]);
+    });
+
+    withStore('ledger: a cancel of an order never seen is held, and applies when the order comes', async (s) => {
+      await ingest(s, '03-orm-cancel.hl7', 'MSG0003', (raw) => noCds(raw).replaceAll('ORD1002', 'ORD1001').replaceAll('ACC2002', 'ACC2001'));
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason]), [['held', 'cancel_unmatched']]);
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason]), [['excluded', 'cancelled']]);
+    });
+
+    withStore('ledger: an order with no consultation time and no known order is refused (AE) naming what was tried', async (s) => {
+      const r = await ingest(s, '01-orm-new.hl7', 'MSG0001', (raw) =>
+        noCds(raw)
+          .split('\r')
+          .map((l) => (l.startsWith('ORC|') || l.startsWith('OBR|') ? l.replaceAll('20261102093015', '') : l))
+          .join('\r'),
+      );
+      assert.equal(r.status, 'error');
+      assert.deepEqual(
+        r.problems.map((p) => [p.code, p.message.replace(/[^\s(]*hl7v2\.yaml/g, 'hl7v2.yaml')]),
+        [
+          [
+            'MAP_NO_CONSULTATION',
+            'order ORD1001 / ACC2001 has no consultation date and time and matches no order seen before: CDS_Consultation_Date (hl7v2.yaml:46) from OBX[3.1=CDS-DTTM]-5, TQ1-7.1, OBR-6, OBR-7, ORC-9; CDS_Consultation_Time (hl7v2.yaml:55) from OBX[3.1=CDS-DTTM]-5, TQ1-7.1, OBR-6, OBR-7, ORC-9: none has a value',
+          ],
+        ],
+      );
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [[['ACC2001', 'ORD1001'], 'held', 'error']]);
+      assert.deepEqual(await s.records({}), []);
     });
   });
 }

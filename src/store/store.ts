@@ -6,6 +6,9 @@ import type { Encounter, Transaction, TransactionStatus } from '../cdsr/schema.j
 import type { FieldMap } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { RecordState } from './evaluate.js';
+import type { LedgerGauges, OrderFilter, OrderRow, ReconciliationRow } from './ledger.js';
+export type { LedgerGauges, OrderFilter, OrderRow, OrderState, ReconciliationRow } from './ledger.js';
+export { ORDER_STATES, ORDER_REASONS } from './ledger.js';
 
 export type Channel = (typeof CHANNELS)[number];
 /** applied: merged; error: kept for replay; ignored: type not handled; rejected: not HL7/FHIR; duplicate: seen and applied before; pending: waiting for a fetch. */
@@ -31,6 +34,8 @@ export interface IngestResult {
   readonly status: MessageStatus;
   /** The message this one duplicates, for status duplicate. */
   readonly duplicateOf?: number;
+  /** The problems stored with it: the mapping's, and the merge's when it refused an order. */
+  readonly problems: readonly Problem[];
 }
 
 export interface MessageRow {
@@ -165,6 +170,13 @@ export interface OutboundLedger {
   transaction(id: string): Promise<TransactionRow | undefined>;
 }
 
+/** The order ledger: every order seen, its one state, and the daily reconciliation. */
+export interface OrderLedger {
+  orders(filter: OrderFilter): Promise<{ orders: OrderRow[]; next: number | null }>;
+  reconciliation(filter: { from?: string; to?: string; facility?: string }): Promise<ReconciliationRow[]>;
+  ledgerGauges(): Promise<LedgerGauges>;
+}
+
 export interface StoreCounts {
   readonly messages: Record<string, number>;
   readonly records: Record<string, number>;
@@ -172,7 +184,7 @@ export interface StoreCounts {
 }
 
 /** The whole store; callers take the parts they use. */
-export interface Store extends InboundLog, RecordStore, ResourceCache, OutboundLedger {
+export interface Store extends InboundLog, RecordStore, ResourceCache, OutboundLedger, OrderLedger {
   /** How many messages per status, records per state, transactions per status (for /metrics). */
   counts(): Promise<StoreCounts>;
   ping(): Promise<void>;

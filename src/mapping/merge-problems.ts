@@ -1,0 +1,40 @@
+// What a merge that did not apply a record tells the user: a collision with another order, an
+// order without a consultation key, a result or a cancel waiting for its order. The store and
+// offline `map` give the same problems.
+import type { Problem } from '../cdsr/problem.js';
+import { orderNumbersOf, type ApplyResult } from './merge.js';
+import type { PartialRecord } from './record.js';
+
+/** The problem of a record the merge refused. */
+export function refusal(r: PartialRecord, res: ApplyResult): Problem {
+  const numbers = orderNumbersOf(r);
+  const named = numbers.length > 0 ? `order ${numbers.join(' / ')}` : `an order of ${r.source.id}`;
+  if (res.status === 'collision') {
+    return {
+      code: 'MERGE_COLLISION',
+      message: `${named} has the consultation date and time ${res.consultationKey ?? ''} of order ${(res.heldBy ?? []).join(' / ')} in encounter ${r.encounterId}: two orders cannot share one CDSR consultation, so it is held and nothing of it merged`,
+      severity: 'error',
+      scope: 'consultation',
+      path: '',
+      encounterId: r.encounterId,
+      ...(res.consultationKey !== undefined ? { consultationKey: res.consultationKey } : {}),
+    };
+  }
+  return {
+    code: 'MAP_NO_CONSULTATION',
+    message: `${named} has no consultation date and time and matches no order seen before: ${r.consultationKeyTried ?? 'no rule gives CDS_Consultation_Date and CDS_Consultation_Time'}`,
+    severity: 'error',
+    scope: 'consultation',
+    path: '',
+    encounterId: r.encounterId,
+    field: 'CDS_Consultation_Date',
+  };
+}
+
+/** Why an order waits: a result before its order, or a cancel that matched no order. */
+export function orphanProblem(r: PartialRecord, res: ApplyResult): Problem {
+  const numbers = orderNumbersOf(r).join(' / ');
+  return res.reason === 'cancel_unmatched'
+    ? { code: 'MERGE_CANCEL_UNMATCHED', message: `the cancel of order ${numbers} matched no order seen here; it applies if the order arrives`, severity: 'warning', scope: 'consultation', path: '', encounterId: r.encounterId }
+    : { code: 'MERGE_ORPHAN', message: `${r.source.type} ${r.source.id} for order ${numbers} is waiting for its order`, severity: 'warning', scope: 'consultation', path: '', encounterId: r.encounterId };
+}

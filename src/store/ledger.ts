@@ -1,0 +1,263 @@
+// The order ledger: one row per order seen (an HL7 OBR, a FHIR ServiceRequest), found by its
+// facility and any of its numbers, with the messages that touched it. Its state is read, never
+// stored twice: an order linked to a consultation takes the consultation's state (ready and
+// beyond: reported; incomplete, invalid, rejected: held; cancelled: excluded), an order not
+// linked is held with the reason kept on the row (orphan, collision, cancel_unmatched,
+// pending_fetch, error). So every order is in exactly one state at any time, and a
+// reconciliation of a day always adds up.
+import type { Problem } from '../cdsr/problem.js';
+import { encounterKey } from '../mapping/merge.js';
+import type { OrderIdentity } from '../mapping/outcome.js';
+import { ProblemsSchema, row } from './rows.js';
+import type { Queryable, Row } from './sql.js';
+
+export const ORDER_STATES = ['reported', 'held', 'excluded'] as const;
+export type OrderState = (typeof ORDER_STATES)[number];
+/** Why an order that is not in a record is held. */
+export const HOLD_REASONS = ['orphan', 'collision', 'cancel_unmatched', 'pending_fetch', 'error'] as const;
+export type HoldReason = (typeof HOLD_REASONS)[number];
+/** Every reason an order may show: the holds above and the consultation states that hold or exclude it. */
+export const ORDER_REASONS = ['', 'incomplete', 'invalid', 'rejected', 'cancelled', ...HOLD_REASONS] as const;
+export type OrderReason = (typeof ORDER_REASONS)[number];
+
+
+export type LedgerOutcome = { readonly kind: 'linked'; readonly consultationKey: string } | { readonly kind: 'held'; readonly reason: HoldReason; readonly problems: readonly Problem[] };
+
+export interface OrderRow {
+  readonly id: number;
+  readonly facilityId: string;
+  readonly encounterId: string;
+  readonly orderNumbers: string[];
+  readonly consultationKey: string | null;
+  readonly state: OrderState;
+  readonly reason: OrderReason;
+  readonly problems: Problem[];
+  readonly messageIds: number[];
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+}
+
+export interface OrderFilter {
+  readonly state?: OrderState;
+  readonly reason?: OrderReason;
+  readonly facility?: string;
+  readonly encounter?: string;
+  /** Any of its numbers. */
+  readonly order?: string;
+  /** First seen on or after this day (YYYY-MM-DD, UTC). */
+  readonly from?: string;
+  /** First seen on or before this day. */
+  readonly to?: string;
+  /** Cursor: the id of the last order of the previous page. */
+  readonly after?: number;
+  readonly limit?: number;
+}
+
+export interface ReconciliationRow {
+  readonly facilityId: string;
+  readonly day: string;
+  readonly seen: number;
+  readonly reported: number;
+  readonly held: Record<string, number>;
+  readonly excluded: Record<string, number>;
+}
+
+const STATE_SQL = `CASE WHEN o.hold IS NOT NULL THEN 'held' WHEN c.state IS NULL THEN 'held' WHEN c.state = 'cancelled' THEN 'excluded'
+  WHEN c.state IN ('incomplete', 'invalid', 'rejected') THEN 'held' ELSE 'reported' END`;
+const REASON_SQL = `CASE WHEN o.hold IS NOT NULL THEN o.hold WHEN c.state IS NULL THEN 'error'
+  WHEN c.state IN ('cancelled', 'incomplete', 'invalid', 'rejected') THEN c.state ELSE '' END`;
+const WITH_STATE = `SELECT o.id, o.facility_id, o.encounter_id, o.consultation_key, o.detail, o.first_seen, o.last_seen, o.seen_day,
+  ${STATE_SQL} AS state, ${REASON_SQL} AS reason
+  FROM orders o LEFT JOIN consultations c ON c.encounter_key = o.encounter_key AND c.consultation_key = o.consultation_key`;
+
+const dayOf = (at: Date): string => at.toISOString().slice(0, 10);
+
+/** Records what one message did to one order: found by any of its numbers, rows of the same order folded into one. */
+export async function recordOrder(q: Queryable, identity: OrderIdentity, outcome: LedgerOutcome, messageId: number, index: number, at: Date): Promise<void> {
+  const facility = identity.facilityId;
+  // an order without a number can be found by nothing else: it is known by its message
+  const numbers = identity.numbers.length > 0 ? identity.numbers : [`message:${messageId}#${index + 1}`];
+  const found = new Set<number>();
+  for (const n of numbers) {
+    const r = await q.get('SELECT order_id FROM order_numbers WHERE facility_id = ? AND number = ?', [facility, n]);
+    if (r) found.add(row('order_numbers', r).int('order_id'));
+  }
+  const iso = at.toISOString();
+  const eKey = identity.encounterId !== '' ? encounterKey(facility, identity.encounterId) : '';
+  let id: number;
+  const ids = [...found].sort((a, b) => a - b);
+  if (ids.length === 0) {
+    const r = await q.get(
+      `INSERT INTO orders (facility_id, encounter_id, encounter_key, consultation_key, hold, detail, first_seen, last_seen, seen_day)
+       VALUES (?, ?, ?, NULL, 'error', '[]', ?, ?, ?) RETURNING id`,
+      [facility, identity.encounterId, eKey, iso, iso, dayOf(at)],
+    );
+    id = row('orders', r ?? {}).int('id');
+  } else {
+    id = ids[0]!;
+    for (const other of ids.slice(1)) await foldOrder(q, other, id);
+  }
+  for (const n of numbers) await q.run('INSERT INTO order_numbers (facility_id, number, order_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [facility, n, id]);
+  await q.run('INSERT INTO order_messages (order_id, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING', [id, messageId]);
+  if (outcome.kind === 'linked') {
+    await q.run(`UPDATE orders SET encounter_id = ?, encounter_key = ?, consultation_key = ?, hold = NULL, detail = '[]', last_seen = ? WHERE id = ?`, [
+      identity.encounterId,
+      eKey,
+      outcome.consultationKey,
+      iso,
+      id,
+    ]);
+  } else {
+    // a hold never takes an order out of the record it is already in
+    await q.run(
+      `UPDATE orders SET hold = ?, detail = ?, last_seen = ?,
+         encounter_id = CASE WHEN encounter_id = '' THEN ? ELSE encounter_id END,
+         encounter_key = CASE WHEN encounter_key = '' THEN ? ELSE encounter_key END
+       WHERE id = ? AND consultation_key IS NULL`,
+      [outcome.reason, JSON.stringify(outcome.problems), iso, identity.encounterId, eKey, id],
+    );
+    await q.run('UPDATE orders SET last_seen = ? WHERE id = ?', [iso, id]);
+  }
+}
+
+/** Moves everything of order `from` to order `into` (two rows found to be one order) and deletes `from`. */
+async function foldOrder(q: Queryable, from: number, into: number): Promise<void> {
+  await q.run('UPDATE order_numbers SET order_id = ? WHERE order_id = ?', [into, from]);
+  await q.run('INSERT INTO order_messages (order_id, message_id) SELECT ?, message_id FROM order_messages WHERE order_id = ? ON CONFLICT DO NOTHING', [into, from]);
+  await q.run('DELETE FROM order_messages WHERE order_id = ?', [from]);
+  const r = await q.get('SELECT first_seen, seen_day FROM orders WHERE id = ?', [from]);
+  if (r) {
+    const o = row('orders', r);
+    await q.run('UPDATE orders SET first_seen = ?, seen_day = ? WHERE id = ? AND first_seen > ?', [o.text('first_seen'), o.text('seen_day'), into, o.text('first_seen')]);
+  }
+  await q.run('DELETE FROM orders WHERE id = ?', [from]);
+}
+
+/**
+ * Before a stored message is replayed: the orders it alone holds in the error queue (or pending)
+ * are forgotten, to be recorded again by the replay; orders other messages also touched only
+ * lose this message.
+ */
+export async function forgetHeldOrdersOf(q: Queryable, messageId: number): Promise<void> {
+  for (const r of await q.all('SELECT order_id FROM order_messages WHERE message_id = ?', [messageId])) {
+    const id = row('order_messages', r).int('order_id');
+    await q.run('DELETE FROM order_messages WHERE order_id = ? AND message_id = ?', [id, messageId]);
+    const left = await q.get('SELECT COUNT(*) AS n FROM order_messages WHERE order_id = ?', [id]);
+    if (row('order_messages', left ?? {}).int('n') > 0) continue;
+    const held = await q.get("SELECT id FROM orders WHERE id = ? AND hold IN ('error', 'pending_fetch')", [id]);
+    if (!held) continue;
+    await q.run('DELETE FROM order_numbers WHERE order_id = ?', [id]);
+    await q.run('DELETE FROM orders WHERE id = ?', [id]);
+  }
+}
+
+function orderFrom(r: Row, numbers: string[], messageIds: number[]): OrderRow {
+  const o = row('orders', r);
+  return {
+    id: o.int('id'),
+    facilityId: o.text('facility_id'),
+    encounterId: o.text('encounter_id'),
+    orderNumbers: numbers.filter((n) => !n.startsWith('message:')),
+    consultationKey: o.optText('consultation_key') ?? null,
+    state: o.oneOf('state', ORDER_STATES),
+    reason: o.oneOf('reason', ORDER_REASONS),
+    problems: o.json('detail', ProblemsSchema, []),
+    messageIds,
+    firstSeen: o.text('first_seen'),
+    lastSeen: o.text('last_seen'),
+  };
+}
+
+/** Orders in the order they were first seen, a page at a time; `next` is the cursor of the page after. */
+export async function listOrders(q: Queryable, f: OrderFilter): Promise<{ orders: OrderRow[]; next: number | null }> {
+  const limit = f.limit ?? 100;
+  const rows = await q.all(
+    `SELECT * FROM (${WITH_STATE}) x
+     WHERE (CAST(? AS TEXT) IS NULL OR x.state = ?) AND (CAST(? AS TEXT) IS NULL OR x.reason = ?)
+       AND (CAST(? AS TEXT) IS NULL OR x.facility_id = ?) AND (CAST(? AS TEXT) IS NULL OR x.encounter_id = ?)
+       AND (CAST(? AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM order_numbers n WHERE n.order_id = x.id AND n.number = ?))
+       AND (CAST(? AS TEXT) IS NULL OR x.seen_day >= ?) AND (CAST(? AS TEXT) IS NULL OR x.seen_day <= ?)
+       AND x.id > ?
+     ORDER BY x.id LIMIT ?`,
+    [
+      ...twice(f.state),
+      ...twice(f.reason),
+      ...twice(f.facility),
+      ...twice(f.encounter),
+      ...twice(f.order),
+      ...twice(f.from),
+      ...twice(f.to),
+      f.after ?? 0,
+      limit + 1,
+    ],
+  );
+  const page = rows.slice(0, limit);
+  if (page.length === 0) return { orders: [], next: null };
+  const lo = row('orders', page[0]!).int('id');
+  const hi = row('orders', page[page.length - 1]!).int('id');
+  const numbers = new Map<number, string[]>();
+  for (const r of await q.all('SELECT order_id, number FROM order_numbers WHERE order_id >= ? AND order_id <= ? ORDER BY order_id, number', [lo, hi])) {
+    const n = row('order_numbers', r);
+    const list = numbers.get(n.int('order_id')) ?? [];
+    list.push(n.text('number'));
+    numbers.set(n.int('order_id'), list);
+  }
+  const messages = new Map<number, number[]>();
+  for (const r of await q.all('SELECT order_id, message_id FROM order_messages WHERE order_id >= ? AND order_id <= ? ORDER BY order_id, message_id', [lo, hi])) {
+    const m = row('order_messages', r);
+    const list = messages.get(m.int('order_id')) ?? [];
+    list.push(m.int('message_id'));
+    messages.set(m.int('order_id'), list);
+  }
+  const orders = page.map((r) => {
+    const id = row('orders', r).int('id');
+    return orderFrom(r, numbers.get(id) ?? [], messages.get(id) ?? []);
+  });
+  return { orders, next: rows.length > limit ? hi : null };
+}
+
+function twice(v: string | undefined): [string | null, string | null] {
+  return [v ?? null, v ?? null];
+}
+
+/** One row per facility and day first seen: seen = reported + held (by reason) + excluded (by rule). */
+export async function reconcile(q: Queryable, f: { from?: string; to?: string; facility?: string }): Promise<ReconciliationRow[]> {
+  const rows = await q.all(
+    `SELECT x.facility_id, x.seen_day, x.state, x.reason, COUNT(*) AS n FROM (${WITH_STATE}) x
+     WHERE (CAST(? AS TEXT) IS NULL OR x.seen_day >= ?) AND (CAST(? AS TEXT) IS NULL OR x.seen_day <= ?) AND (CAST(? AS TEXT) IS NULL OR x.facility_id = ?)
+     GROUP BY x.facility_id, x.seen_day, x.state, x.reason ORDER BY x.facility_id, x.seen_day, x.state, x.reason`,
+    [...twice(f.from), ...twice(f.to), ...twice(f.facility)],
+  );
+  const out = new Map<string, { facilityId: string; day: string; seen: number; reported: number; held: Record<string, number>; excluded: Record<string, number> }>();
+  for (const r of rows) {
+    const x = row('orders', r);
+    const key = `${x.text('facility_id')}\u0000${x.text('seen_day')}`;
+    const acc = out.get(key) ?? { facilityId: x.text('facility_id'), day: x.text('seen_day'), seen: 0, reported: 0, held: {}, excluded: {} };
+    const n = x.int('n');
+    const state = x.oneOf('state', ORDER_STATES);
+    const reason = x.text('reason');
+    acc.seen += n;
+    if (state === 'reported') acc.reported += n;
+    else if (state === 'held') acc.held[reason] = (acc.held[reason] ?? 0) + n;
+    else acc.excluded[reason] = (acc.excluded[reason] ?? 0) + n;
+    out.set(key, acc);
+  }
+  return [...out.values()];
+}
+
+export interface LedgerGauges {
+  readonly byState: Record<string, number>;
+  /** first_seen of the oldest order waiting for its order (orphan), of the oldest incomplete one. */
+  readonly oldestOrphan: string | null;
+  readonly oldestIncomplete: string | null;
+}
+
+export async function ledgerGauges(q: Queryable): Promise<LedgerGauges> {
+  const byState: Record<string, number> = {};
+  for (const r of await q.all(`SELECT x.state, COUNT(*) AS n FROM (${WITH_STATE}) x GROUP BY x.state`)) byState[row('orders', r).text('state')] = row('orders', r).int('n');
+  const oldest = async (reason: string) => {
+    const r = await q.get(`SELECT MIN(x.first_seen) AS t FROM (${WITH_STATE}) x WHERE x.reason = ?`, [reason]);
+    return r ? (row('orders', r).optText('t') ?? null) : null;
+  };
+  return { byState, oldestOrphan: await oldest('orphan'), oldestIncomplete: await oldest('incomplete') };
+}

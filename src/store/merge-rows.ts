@@ -1,0 +1,122 @@
+// The merge of one message over the tables: read first what the pure merge (mapping/merge.ts) will
+// ask for — the encounters, the order index entries of every number and every encounter touched,
+// the orphans waiting under those numbers — run it in memory, then write back what it changed.
+// Reading first keeps the merge itself synchronous and the same on both dialects.
+import { encounterKey, orderKey, orderNumbersOf, type EncounterState, type MergeRepository, type OrderRef, type OrphanEntry } from '../mapping/merge.js';
+import type { PartialRecord } from '../mapping/record.js';
+import { PartialRecordSchema, row } from './rows.js';
+import type { Queryable } from './sql.js';
+
+/** A merge repository over rows read beforehand; it records what the merge changes. */
+export class PreloadedRepository implements MergeRepository {
+  readonly encounters = new Map<string, EncounterState | undefined>();
+  readonly orders = new Map<string, OrderRef>();
+  readonly waiting = new Map<string, OrphanEntry[]>();
+  readonly dirty = new Map<string, EncounterState>();
+  readonly savedOrders = new Map<string, OrderRef>();
+  readonly added = new Map<string, OrphanEntry[]>();
+  readonly taken = new Set<string>();
+  readonly removed: OrphanEntry[] = [];
+
+  encounter(key: string): EncounterState | undefined {
+    return this.encounters.get(key);
+  }
+  saveEncounter(key: string, enc: EncounterState): void {
+    this.encounters.set(key, enc);
+    this.dirty.set(key, enc);
+  }
+  order(key: string): OrderRef | undefined {
+    return this.orders.get(key);
+  }
+  saveOrder(key: string, ref: OrderRef): void {
+    this.orders.set(key, ref);
+    this.savedOrders.set(key, ref);
+  }
+  ordersAt(eKey: string, cKey: string): readonly string[] {
+    return [...this.orders].filter(([, r]) => r.encounterKey === eKey && r.consultationKey === cKey).map(([k]) => k);
+  }
+  orphans(key: string): readonly OrphanEntry[] {
+    return [...(this.waiting.get(key) ?? []), ...(this.added.get(key) ?? [])];
+  }
+  addOrphan(key: string, entry: OrphanEntry): void {
+    this.added.set(key, [...(this.added.get(key) ?? []), entry]);
+  }
+  takeOrphans(key: string): OrphanEntry[] {
+    const list = this.orphans(key);
+    this.waiting.delete(key);
+    this.added.delete(key);
+    this.taken.add(key);
+    return [...list];
+  }
+  removeOrphan(entry: OrphanEntry): void {
+    const same = (o: OrphanEntry) => o.seq === entry.seq && o.record.source.id === entry.record.source.id;
+    for (const map of [this.waiting, this.added]) {
+      for (const [k, list] of map) map.set(k, list.filter((o) => !same(o)));
+    }
+    this.removed.push(entry);
+  }
+}
+
+const keysOf = (r: PartialRecord): string[] => orderNumbersOf(r).map((n) => orderKey(r.facilityId, n));
+
+/** Reads what merging `records` needs. `loadEncounter` reads one encounter with its consultations. */
+export async function preload(q: Queryable, records: readonly PartialRecord[], loadEncounter: (key: string) => Promise<EncounterState | undefined>): Promise<PreloadedRepository> {
+  const repo = new PreloadedRepository();
+  const loadEnc = async (eKey: string) => {
+    if (repo.encounters.has(eKey)) return;
+    repo.encounters.set(eKey, await loadEncounter(eKey));
+    for (const r of await q.all('SELECT order_key, consultation_key FROM order_index WHERE encounter_key = ?', [eKey])) {
+      const o = row('order_index', r);
+      repo.orders.set(o.text('order_key'), { encounterKey: eKey, consultationKey: o.text('consultation_key') });
+    }
+  };
+  const seenKeys = new Set<string>();
+  // the records' numbers, then those of the orphans they may adopt (a chain of two at most in practice)
+  let frontier = [...records];
+  for (let depth = 0; depth < 3 && frontier.length > 0; depth++) {
+    const next: PartialRecord[] = [];
+    for (const record of frontier) {
+      await loadEnc(encounterKey(record.facilityId, record.encounterId));
+      for (const k of keysOf(record)) {
+        if (seenKeys.has(k)) continue;
+        seenKeys.add(k);
+        const o = await q.get('SELECT encounter_key, consultation_key FROM order_index WHERE order_key = ?', [k]);
+        if (o) {
+          const r = row('order_index', o);
+          repo.orders.set(k, { encounterKey: r.text('encounter_key'), consultationKey: r.text('consultation_key') });
+        }
+        const waiting: OrphanEntry[] = [];
+        for (const w of await q.all('SELECT seq, record FROM orphans WHERE order_key = ? ORDER BY seq', [k])) {
+          const r = row('orphans', w);
+          const rec = r.json<PartialRecord | null>('record', PartialRecordSchema, null);
+          if (rec) waiting.push({ seq: r.int('seq'), record: rec });
+        }
+        repo.waiting.set(k, waiting);
+        next.push(...waiting.map((w) => w.record));
+      }
+    }
+    frontier = next;
+  }
+  return repo;
+}
+
+/** Writes back what the merge changed; `saveEncounter` writes one encounter with its consultations. */
+export async function writeMerge(q: Queryable, repo: PreloadedRepository, saveEncounter: (key: string, enc: EncounterState) => Promise<void>): Promise<void> {
+  for (const [k, ref] of repo.savedOrders) {
+    await q.run(
+      `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES (?, ?, ?)
+       ON CONFLICT (order_key) DO UPDATE SET encounter_key = excluded.encounter_key, consultation_key = excluded.consultation_key`,
+      [k, ref.encounterKey, ref.consultationKey],
+    );
+  }
+  for (const k of repo.taken) await q.run('DELETE FROM orphans WHERE order_key = ?', [k]);
+  for (const e of repo.removed) await q.run('DELETE FROM orphans WHERE seq = ? AND source_id = ?', [e.seq, e.record.source.id]);
+  const gone = (e: OrphanEntry) => repo.removed.some((r) => r.seq === e.seq && r.record.source.id === e.record.source.id);
+  for (const [k, list] of repo.added) {
+    for (const e of list) {
+      if (gone(e)) continue;
+      await q.run('INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)', [k, e.seq, e.record.source.id, e.record.sourceTime, JSON.stringify(e.record)]);
+    }
+  }
+  for (const [key, enc] of repo.dirty) await saveEncounter(key, enc);
+}
