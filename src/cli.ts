@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, nrdrIds } from './config.js';
 import { runValidate, type CliIo } from './cli/validate.js';
 import { runCheckMappings, runMap } from './cli/map.js';
-import { runReplay, runServe } from './cli/serve.js';
+import { runReconcile, runReplay, runServe } from './cli/serve.js';
 import { runSandbox, runStatus, runSubmit } from './cli/outbound.js';
 import { errorMessage } from './cdsr/errors.js';
 
@@ -83,6 +83,18 @@ export function buildProgram(): Command {
     .option('--status <status>', 'error (default) or pending', 'error')
     .action(async (opts: { status: string }) => {
       process.exitCode = await runReplay(loadConfig(), opts.status, stdio(loadConfig().CDSR_MAPPINGS_DIR, process.stderr.isTTY === true));
+    });
+
+  program
+    .command('reconcile')
+    .description('orders seen per facility and day: reported, held (by reason), excluded (by rule); seen = their sum')
+    .option('--from <day>', 'first day (YYYY-MM-DD, UTC), default: the first order')
+    .option('--to <day>', 'last day (YYYY-MM-DD, UTC), default: today')
+    .option('--facility <id>', 'one Facility_ID')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { from?: string; to?: string; facility?: string; json?: boolean }) => {
+      const config = loadConfig();
+      process.exitCode = await runReconcile(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
   const list = (v: string, prev: string[] = []) => [...prev, v];

@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'MAP_TRANSFORM'
   | 'TOKEN'
   | 'JSON_SYNTAX'
+  | 'BAD_REQUEST'
   | 'INTERNAL';
 
 export class AdapterError extends Error {

@@ -22,7 +22,8 @@ export type LocalCode =
   | 'MAP_NO_CONSULTATION'
   | 'STORE_UNAVAILABLE'
   | 'INTERNAL_ERROR'
-  | 'FHIR_FETCH';
+  | 'FHIR_FETCH'
+  | 'FHIR_NO_CHANGE';
 
 export type ProblemCode = CdCode | LocalCode;
 

@@ -1,10 +1,11 @@
-// `cdsr-adapter serve` and `cdsr-adapter replay`.
+// `cdsr-adapter serve`, `replay` and `reconcile`.
 import type { Config } from '../config.js';
 import { errorMessage } from '../cdsr/errors.js';
 import { replayAll } from '../inbound/replay.js';
 import { MappingHolder } from '../mapping/holder.js';
 import { fhirFetcherFor, openStore, startServer } from '../server/main.js';
 import { startBuiltinSandbox } from './builtin-sandbox.js';
+import { renderTable } from './table.js';
 import type { CliIo } from './validate.js';
 import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE } from './validate.js';
 
@@ -64,6 +65,50 @@ export async function runReplay(config: Config, status: string, io: CliIo): Prom
     const parts = Object.entries(r.byStatus).map(([k, v]) => `${v} ${k}`);
     io.out(`replayed ${r.replayed} message(s)${parts.length ? `: ${parts.join(', ')}` : ''}\n`);
     return (r.byStatus.error ?? 0) > 0 ? EXIT_PROBLEMS : EXIT_OK;
+  } finally {
+    await store.close();
+  }
+}
+
+/** The ledger's reconciliation, read from the store: per facility and day, seen = reported + held + excluded. */
+export async function runReconcile(config: Config, opts: { from?: string; to?: string; facility?: string; json?: boolean }, io: CliIo): Promise<number> {
+  for (const [name, v] of [
+    ['--from', opts.from],
+    ['--to', opts.to],
+  ] as const) {
+    if (v !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(v)) {
+      io.err(`cdsr-adapter: ${name} must be a day as YYYY-MM-DD\n`);
+      return EXIT_UNREADABLE;
+    }
+  }
+  const quiet = { info: () => undefined, warn: () => undefined };
+  const loaded = MappingHolder.load(config.CDSR_MAPPINGS_DIR, quiet);
+  if (!loaded.holder) {
+    io.err(`cdsr-adapter: the mapping tables in ${config.CDSR_MAPPINGS_DIR} do not load; run check-mappings\n`);
+    return EXIT_UNREADABLE;
+  }
+  const store = await openStore(config, loaded.holder.current);
+  try {
+    const days = await store.reconciliation({ ...(opts.from ? { from: opts.from } : {}), ...(opts.to ? { to: opts.to } : {}), ...(opts.facility ? { facility: opts.facility } : {}) });
+    if (opts.json) {
+      io.out(`${JSON.stringify({ days }, null, 2)}\n`);
+      return EXIT_OK;
+    }
+    if (days.length === 0) {
+      io.out('no orders seen in that period\n');
+      return EXIT_OK;
+    }
+    const counts = (m: Record<string, number>) =>
+      Object.entries(m)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || '0';
+    io.out(
+      renderTable(
+        ['facility', 'day', 'seen', 'reported', 'held', 'excluded'],
+        days.map((d) => [d.facilityId || '(unknown)', d.day, String(d.seen), String(d.reported), counts(d.held), counts(d.excluded)]),
+      ),
+    );
+    return EXIT_OK;
   } finally {
     await store.close();
   }

@@ -47,6 +47,25 @@ function refOf(v: unknown): string | undefined {
   return typeof v === 'object' && v !== null ? str((v as Json).reference) : undefined;
 }
 
+/**
+ * A notification's focus: its reference, or (a focus given by identifier only, as some EHRs send)
+ * a search for it, `ServiceRequest?identifier=system|value`, to be run on the FHIR server.
+ */
+function focusOf(v: unknown): string | undefined {
+  const ref = refOf(v);
+  if (ref !== undefined || typeof v !== 'object' || v === null) return ref;
+  const f = v as Json;
+  const id = typeof f.identifier === 'object' && f.identifier !== null ? (f.identifier as Json) : undefined;
+  const value = str(id?.value);
+  if (value === undefined || value === '') return undefined;
+  const system = str(id?.system);
+  const type = str(f.type) ?? 'ServiceRequest';
+  return `${type}?identifier=${system !== undefined && system !== '' ? `${system}|` : ''}${value}`;
+}
+
+/** Is a focus a search (given by identifier) rather than a reference? */
+export const isFocusSearch = (focus: string): boolean => focus.includes('?identifier=');
+
 // R4 backport: Parameters with parts; R4B/R5: SubscriptionStatus with notificationEvent.
 function readNotification(first: FhirResource): NotificationInfo | undefined {
   if (first.resourceType === 'SubscriptionStatus') {
@@ -56,7 +75,7 @@ function readNotification(first: FhirResource): NotificationInfo | undefined {
       type: str(first.type) ?? '',
       ...(since !== undefined ? { eventsSinceStart: since } : {}),
       events: arr(first.notificationEvent).map((e) => {
-        const focus = refOf(e.focus);
+        const focus = focusOf(e.focus);
         return { eventNumber: str(e.eventNumber) ?? '', ...(focus !== undefined ? { focus } : {}) };
       }),
     };
@@ -75,7 +94,7 @@ function readNotification(first: FhirResource): NotificationInfo | undefined {
         .map((p) => {
           const parts = arr(p.part);
           const part = (n: string) => parts.find((x) => x.name === n);
-          const focus = refOf(part('focus')?.valueReference);
+          const focus = focusOf(part('focus')?.valueReference);
           return {
             eventNumber: str(part('event-number')?.valueString) ?? str(part('event-number')?.valueInteger64) ?? str(part('event-number')?.valueInteger) ?? '',
             ...(focus !== undefined ? { focus } : {}),
@@ -106,7 +125,7 @@ export function readIntake(json: unknown): Intake {
   const present = new Set(content.flatMap((r) => (r.id !== undefined ? [`${r.resourceType}/${r.id}`] : [])));
   const missingFocus = notification.events
     .flatMap((e) => (e.focus !== undefined ? [e.focus] : []))
-    .filter((f) => !present.has(f.split('/').slice(-2).join('/')) && !byFullUrl.has(f));
+    .filter((f) => isFocusSearch(f) || (!present.has(f.split('/').slice(-2).join('/')) && !byFullUrl.has(f)));
   return { resources: content, byFullUrl, notification, missingFocus };
 }
 

@@ -27,6 +27,8 @@ const HL7_ERROR: Readonly<Record<string, readonly [string, string]>> = {
   MAP_BAD_VALUE: ['102', 'Data type error'],
   MAP_UNSUPPORTED: ['200', 'Unsupported message type'],
   HL7_INVALID: ['100', 'Segment sequence error'],
+  MERGE_COLLISION: ['205', 'Duplicate key identifier'],
+  MAP_NO_CONSULTATION: ['101', 'Required field missing'],
   STORE_UNAVAILABLE: ['207', 'Application internal error'],
   INTERNAL_ERROR: ['207', 'Application internal error'],
 };

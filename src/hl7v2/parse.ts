@@ -17,6 +17,8 @@ export class Hl7ParseError extends AdapterError {
     /** 1-based line of the offending segment, when there is one. */
     readonly line?: number,
     options?: { cause?: unknown },
+    /** The message's MSH alone, when it could be read: the ACK still names the message and its sender. */
+    readonly header?: Hl7Message,
   ) {
     super(code, message, options);
   }
@@ -40,11 +42,20 @@ export function stripFraming(raw: string): string {
 
 /** Parses one ER7 message; never throws. */
 export function parseHl7(raw: string): Hl7ParseResult {
+  let error: Hl7ParseError;
   try {
     return { ok: true, message: parseOrThrow(raw) };
   } catch (e) {
-    if (e instanceof Hl7ParseError) return { ok: false, error: e };
-    return { ok: false, error: new Hl7ParseError('HL7_PARSER', `the HL7 parser failed: ${errorMessage(e)}`) };
+    error = e instanceof Hl7ParseError ? e : new Hl7ParseError('HL7_PARSER', `the HL7 parser failed: ${errorMessage(e)}`, undefined, { cause: e });
+  }
+  // a message whose MSH reads but a later line does not: answered with its own MSH-10 and parties
+  const msh = stripFraming(raw).split(/\r\n|\n|\r/)[0] ?? '';
+  if (error.code === 'HL7_NOT_HL7' || error.line === 1 || !msh.startsWith('MSH')) return { ok: false, error };
+  try {
+    const header = parseOrThrow(msh);
+    return { ok: false, error: new Hl7ParseError(error.code, error.message, error.line, { cause: error.cause }, header) };
+  } catch {
+    return { ok: false, error };
   }
 }
 

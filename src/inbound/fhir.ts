@@ -4,7 +4,7 @@
 // notifications are fetched there, and kept as pending when the fetch fails.
 import { asError, errorMessage } from '../cdsr/errors.js';
 import type { Problem } from '../cdsr/problem.js';
-import { FhirIntakeError, readIntake, ResourcePool, type Intake } from '../fhir/intake.js';
+import { FhirIntakeError, isFocusSearch, readIntake, ResourcePool, type Intake } from '../fhir/intake.js';
 import { refKey, resolveReferences, versionOf } from '../fhir/resolve.js';
 import { isMappedResource, mapFhirResource } from '../mapping/map-fhir.js';
 import { StoreUnavailableError } from '../store/store.js';
@@ -45,10 +45,10 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
   const sender = intake.notification?.subscription ?? 'fhir';
   const resources = [...intake.resources];
   const problems: Problem[] = [];
-  const pending: string[] = [];
+  const pending: { focus: string; why: string }[] = [];
   for (const focus of intake.missingFocus) {
-    const fetched = deps.fhirFetcher ? await deps.fhirFetcher.read(focus).catch((e: unknown) => asError(e)) : new Error('FHIR_SERVER_URL is not set');
-    if (fetched instanceof Error) pending.push(focus);
+    const fetched = deps.fhirFetcher ? await deps.fhirFetcher.read(focus).catch((e: unknown) => asError(e)) : new Error('FHIR_SERVER_URL is not set, so it cannot be fetched');
+    if (fetched instanceof Error) pending.push({ focus, why: fetched.message });
     else resources.push(fetched);
   }
   const pool = new ResourcePool();
@@ -56,15 +56,20 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
   for (const r of resources) pool.add(r);
   let applied = 0;
   let failed = 0;
-  for (const focus of pending) {
-    const meta = { channel: 'fhir' as const, sender, controlId: `pending:${refKey(focus)}`, contentType, auth, raw: JSON.stringify({ pendingFocus: focus }), receivedAt: now };
+  let stored = 0;
+  for (const { focus, why } of pending) {
+    const search = isFocusSearch(focus);
+    const key = search ? focus : refKey(focus);
+    const meta = { channel: 'fhir' as const, sender, controlId: `pending:${key}`, contentType, auth, raw: JSON.stringify({ pendingFocus: focus }), receivedAt: now };
+    const what = search ? `${focus} (a focus given by identifier only)` : focus;
     await deps.store.ingest(meta, {
       disposition: 'error',
-      problems: [{ code: 'FHIR_FETCH', message: `${focus} could not be fetched from the FHIR server; kept for retry`, severity: 'error', scope: 'file', path: '' }],
-      // the order is known by its reference until it can be read
-      ...(refKey(focus).startsWith('ServiceRequest/') ? { orders: [{ facilityId: '', encounterId: '', numbers: [refKey(focus)] }], hold: 'pending_fetch' as const } : {}),
+      problems: [{ code: 'FHIR_FETCH', message: `${what} could not be fetched from the FHIR server (${why}); kept for retry`, severity: 'error', scope: 'file', path: '' }],
+      // the order is known by its reference or identifier until it can be read
+      ...(key.startsWith('ServiceRequest') ? { orders: [{ facilityId: '', encounterId: '', numbers: [search ? (key.split('|').pop() ?? key).replace(/^.*identifier=/, '') : key] }], hold: 'pending_fetch' as const } : {}),
     });
-    problems.push({ code: 'FHIR_FETCH', message: `${focus} could not be fetched; kept for retry (replay pending)`, severity: 'warning', scope: 'file', path: '' });
+    stored++;
+    problems.push({ code: 'FHIR_FETCH', message: `${what} could not be fetched (${why}); kept for retry (replay pending)`, severity: 'warning', scope: 'file', path: '' });
   }
   await resolveReferences(resources, pool, (key) => deps.store.resource(key), deps.fhirFetcher);
   for (const r of resources) {
@@ -77,9 +82,19 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
     const meta = { channel: 'fhir' as const, sender, controlId: `${key}/_history/${versionOf(r)}`, contentType, auth, raw, receivedAt: now };
     const { result, outcome } = await storeMessage(deps.store, meta, mapFhirResource(r, pool, deps.mappings.current, deps), key);
     if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], result?.messageId ?? 0);
+    if (result) stored++;
     problems.push(...(result?.problems ?? outcome.problems));
     if (result?.status === 'applied' || result?.status === 'duplicate') applied++;
     else failed++;
+  }
+  if (intake.notification && stored === 0) {
+    // a notification that changes nothing still leaves its row, for the audit
+    const n = intake.notification;
+    const events = n.events.map((e) => e.eventNumber).filter((e) => e !== '');
+    const what = n.type !== '' ? n.type : 'notification';
+    const meta = { channel: 'fhir' as const, sender, controlId: `${what}:${events.join(',') || now.toISOString()}`, contentType, auth, raw: JSON.stringify({ subscription: n.subscription, type: n.type, events }), receivedAt: now };
+    const why = intake.resources.length > 0 ? `carries no resource the tables map (${intake.resources.map((r) => r.resourceType).join(', ')} kept for references)` : 'carries no resource';
+    await deps.store.ingest(meta, { disposition: 'unsupported', problems: [{ code: 'FHIR_NO_CHANGE', message: `${what} ${events.length > 0 ? `event ${events.join(', ')} ` : ''}${why}: nothing to apply`, severity: 'warning', scope: 'file', path: '' }] });
   }
   const summary = { severity: 'information' as const, code: 'informational', diagnostics: `${applied} resource(s) applied, ${failed} kept in the error queue, ${pending.length} pending fetch` };
   return { status: fhirHttpStatus({ notification: isNotification, failed }), body: operationOutcome([summary, ...issuesOf(problems)]) };

@@ -21,7 +21,8 @@ export interface Hl7Reply {
 export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): Promise<Hl7Reply> {
   const now = deps.clock();
   const parsed = parseHl7(raw);
-  const message = parsed.ok ? parsed.message : undefined;
+  // when only the MSH could be read, it still names the message for the ACK and the audit
+  const message = parsed.ok ? parsed.message : parsed.error.header;
   const mapped: MapOutcome = parsed.ok ? mapHl7Message(parsed.message, deps.mappings.current, deps) : invalidHl7(parsed.error);
   const meta = {
     channel: 'hl7v2' as const,

@@ -9,6 +9,8 @@ import { ingestHl7 } from '../inbound/hl7.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { registerFhirRoutes } from './fhir-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
+import { registerOrderRoutes } from './orders-routes.js';
+import { BadRequestError } from './query.js';
 import { originOf } from './origin.js';
 import type { Submitter } from '../outbound/submitter.js';
 
@@ -67,6 +69,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.addContentTypeParser(['application/fhir+json', 'application/json'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((err: { statusCode?: number; message: string; code?: string }, req, reply) => {
+    if (err instanceof BadRequestError) return reply.code(400).send({ error: err.message });
     // the store unavailable now: the sender retries (503); a failure of ours: 500, named
     const status = err instanceof StoreUnavailableError ? 503 : (err.statusCode ?? 500);
     if (status === 413) {
@@ -104,6 +107,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   registerFhirRoutes(app, opts);
   registerOpsRoutes(app, opts);
+  registerOrderRoutes(app, opts);
 
   app.get('/healthz', () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

@@ -1,4 +1,5 @@
-// The operations API: records with their state and field provenance, the message queue, replay.
+// The operations API: records with their state and field provenance, the message queue, replay,
+// transactions, metrics. Lists page with a cursor: each answer's `next` is the `after` of the next page.
 import type { FastifyInstance } from 'fastify';
 import { encounterKey } from '../mapping/merge.js';
 import { RECORD_STATES, type RecordState } from '../store/evaluate.js';
@@ -6,6 +7,7 @@ import { MESSAGE_STATUSES, OUTBOUND_STATUSES as OUTBOUND, type MessageStatus, ty
 import type { Submitter } from '../outbound/submitter.js';
 import { replayAll, replayOne } from '../inbound/replay.js';
 import type { AppOptions } from './app.js';
+import { decodeCursor, encodeCursor, intParam, limitParam, oneOf } from './query.js';
 function summary(t: TransactionRow) {
   const accepted = t.records.filter((r) => r.result === 'accepted').length;
   const rejected = t.records.filter((r) => r.result === 'rejected').length;
@@ -25,15 +27,16 @@ function summary(t: TransactionRow) {
     updatedAt: t.updatedAt,
   };
 }
-const limitOf = (q: { limit?: string }) => Math.min(Math.max(Number(q.limit ?? 100) || 100, 1), 1000);
 
 export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { submitter?: Submitter }): void {
-  app.get<{ Querystring: { state?: string; limit?: string } }>('/api/records', async (req, reply) => {
-    const state = req.query.state;
-    if (state !== undefined && !(RECORD_STATES as readonly string[]).includes(state)) {
-      return reply.code(400).send({ error: `state must be one of ${RECORD_STATES.join(', ')}` });
-    }
-    return { records: await deps.store.records({ ...(state ? { state: state as RecordState } : {}), limit: limitOf(req.query) }) };
+  app.get<{ Querystring: { state?: string; limit?: string; after?: string } }>('/api/records', async (req) => {
+    const state = oneOf<RecordState>(req.query.state, 'state', RECORD_STATES);
+    const limit = limitParam(req.query.limit);
+    const after = decodeCursor(req.query.after, 2);
+    const records = await deps.store.records({ ...(state ? { state } : {}), limit: limit + 1, ...(after ? { after: { encounterKey: after[0]!, consultationKey: after[1]! } } : {}) });
+    const page = records.slice(0, limit);
+    const last = page[page.length - 1];
+    return { records: page, next: records.length > limit && last ? encodeCursor([last.encounterKey, last.consultationKey]) : null };
   });
 
   app.get<{ Params: { facilityId: string; encounterId: string } }>('/api/records/:facilityId/:encounterId', async (req, reply) => {
@@ -41,14 +44,13 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     return r ? r : reply.code(404).send({ error: 'no such encounter' });
   });
 
-  app.get<{ Querystring: { status?: string; limit?: string; after?: string } }>('/api/messages', async (req, reply) => {
-    const status = req.query.status;
-    if (status !== undefined && !(MESSAGE_STATUSES as readonly string[]).includes(status)) {
-      return reply.code(400).send({ error: `status must be one of ${MESSAGE_STATUSES.join(', ')}` });
-    }
-    return {
-      messages: await deps.store.messages({ ...(status ? { status: status as MessageStatus } : {}), limit: limitOf(req.query), afterId: Number(req.query.after ?? 0) || 0 }),
-    };
+  app.get<{ Querystring: { status?: string; limit?: string; after?: string } }>('/api/messages', async (req) => {
+    const status = oneOf<MessageStatus>(req.query.status, 'status', MESSAGE_STATUSES);
+    const limit = limitParam(req.query.limit);
+    const afterId = intParam(req.query.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 });
+    const messages = await deps.store.messages({ ...(status ? { status } : {}), limit: limit + 1, afterId });
+    const page = messages.slice(0, limit);
+    return { messages: page, next: messages.length > limit ? String(page[page.length - 1]!.id) : null };
   });
 
   app.post<{ Params: { id: string } }>('/api/messages/:id/replay', async (req, reply) => {
@@ -60,11 +62,12 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     return { id, status, problems: after?.problems ?? [] };
   });
 
-  app.get<{ Querystring: { status?: string; limit?: string } }>('/api/transactions', async (req, reply) => {
-    const status = req.query.status;
-    if (status !== undefined && !(OUTBOUND as readonly string[]).includes(status)) return reply.code(400).send({ error: `status must be one of ${OUTBOUND.join(', ')}` });
-    const rows = await deps.store.transactions({ ...(status ? { status: status as OutboundStatus } : {}), limit: limitOf(req.query) });
-    return { transactions: rows.map(summary) };
+  app.get<{ Querystring: { status?: string; limit?: string; after?: string } }>('/api/transactions', async (req) => {
+    const status = oneOf<OutboundStatus>(req.query.status, 'status', OUTBOUND);
+    const limit = limitParam(req.query.limit);
+    const rows = await deps.store.transactions({ ...(status ? { status } : {}), limit: limit + 1, ...(req.query.after ? { after: req.query.after } : {}) });
+    const page = rows.slice(0, limit);
+    return { transactions: page.map(summary), next: rows.length > limit ? page[page.length - 1]!.transactionId : null };
   });
 
   app.get<{ Params: { id: string } }>('/api/transactions/:id', async (req, reply) => {
@@ -80,6 +83,9 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
   // Prometheus text format: gauges read from the store (counts, never content)
   app.get('/metrics', async (_req, reply) => {
     const c = await deps.store.counts();
+    const ledger = await deps.store.ledgerGauges();
+    const now = deps.clock().getTime();
+    const age = (iso: string | null) => (iso === null || iso === '' ? 0 : Math.max(0, Math.round((now - Date.parse(iso)) / 1000)));
     const lines: string[] = [];
     const gauge = (name: string, help: string, label: string, values: Record<string, number>) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
@@ -88,6 +94,15 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     gauge('cdsr_inbound_messages', 'Stored inbound messages by status.', 'status', c.messages);
     gauge('cdsr_records', 'Consultations by record state.', 'state', c.records);
     gauge('cdsr_transactions', 'NRDR transactions by outbound status.', 'status', c.transactions);
+    gauge('cdsr_orders', 'Orders seen, by state (reported, held, excluded).', 'state', { reported: 0, held: 0, excluded: 0, ...ledger.byState });
+    lines.push(
+      '# HELP cdsr_oldest_orphan_age_seconds Age of the oldest order still waiting for its order message (0: none).',
+      '# TYPE cdsr_oldest_orphan_age_seconds gauge',
+      `cdsr_oldest_orphan_age_seconds ${age(ledger.oldestOrphan)}`,
+      '# HELP cdsr_oldest_incomplete_age_seconds Age of the oldest order whose record is still incomplete (0: none).',
+      '# TYPE cdsr_oldest_incomplete_age_seconds gauge',
+      `cdsr_oldest_incomplete_age_seconds ${age(ledger.oldestIncomplete)}`,
+    );
     lines.push('# HELP cdsr_mappings_generation Reloads of the mapping tables since start (1 = as started).', '# TYPE cdsr_mappings_generation gauge', `cdsr_mappings_generation ${deps.mappings.generation}`);
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
   });

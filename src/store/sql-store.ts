@@ -328,12 +328,14 @@ export class SqlStore implements Store {
 
   // ---- records ----
 
-  async records(filter: { state?: RecordState; limit?: number }): Promise<RecordSummary[]> {
+  async records(filter: { state?: RecordState; limit?: number; after?: { encounterKey: string; consultationKey: string } }): Promise<RecordSummary[]> {
+    const a = filter.after ?? { encounterKey: '', consultationKey: '' };
     const rows = await this.db.all(
       `SELECT c.encounter_key, e.facility_id, e.encounter_id, c.consultation_key, c.state, c.missing
        FROM consultations c JOIN encounters e ON e.encounter_key = c.encounter_key
-       WHERE (CAST(? AS TEXT) IS NULL OR c.state = ?) ORDER BY c.encounter_key, c.consultation_key LIMIT ?`,
-      [filter.state ?? null, filter.state ?? null, filter.limit ?? 100],
+       WHERE (CAST(? AS TEXT) IS NULL OR c.state = ?) AND (c.encounter_key > ? OR (c.encounter_key = ? AND c.consultation_key > ?))
+       ORDER BY c.encounter_key, c.consultation_key LIMIT ?`,
+      [filter.state ?? null, filter.state ?? null, a.encounterKey, a.encounterKey, a.consultationKey, filter.limit ?? 100],
     );
     return rows.map(summaryFromRow);
   }

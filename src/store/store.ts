@@ -146,7 +146,8 @@ export interface InboundLog {
 
 /** The merged records: one encounter per encounter key with its consultations and their states. */
 export interface RecordStore {
-  records(filter: { state?: RecordState; limit?: number }): Promise<RecordSummary[]>;
+  /** In key order; `after` (the keys of the last record of the previous page) pages through them. */
+  records(filter: { state?: RecordState; limit?: number; after?: { encounterKey: string; consultationKey: string } }): Promise<RecordSummary[]>;
   record(encounterKey: string): Promise<RecordView | undefined>;
   /** The wire encounter of each consultation in a state (for batching), in key order, a page at a time. */
   wireEncounters(state: RecordState, limit: number, after?: { encounterKey: string; consultationKey: string }): Promise<WireConsultation[]>;

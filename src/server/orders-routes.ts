@@ -1,0 +1,35 @@
+// The order ledger and the reconciliation: every order seen with its one state, and per facility
+// and day, seen = reported + held (by reason) + excluded (by rule).
+import type { FastifyInstance } from 'fastify';
+import { ORDER_REASONS, ORDER_STATES } from '../store/store.js';
+import type { AppOptions } from './app.js';
+import { dayParam, intParam, limitParam, oneOf } from './query.js';
+
+export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): void {
+  app.get<{ Querystring: Record<string, string | undefined> }>('/api/orders', async (req) => {
+    const q = req.query;
+    const state = oneOf(q.state, 'state', ORDER_STATES);
+    const reason = oneOf(q.reason, 'reason', ORDER_REASONS);
+    const from = dayParam(q.from, 'from');
+    const to = dayParam(q.to, 'to');
+    const r = await deps.store.orders({
+      ...(state ? { state } : {}),
+      ...(reason !== undefined ? { reason } : {}),
+      ...(q.facility ? { facility: q.facility } : {}),
+      ...(q.encounter ? { encounter: q.encounter } : {}),
+      ...(q.order ? { order: q.order } : {}),
+      ...(from ? { from } : {}),
+      ...(to ? { to } : {}),
+      after: intParam(q.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 }),
+      limit: limitParam(q.limit),
+    });
+    return { orders: r.orders, next: r.next === null ? null : String(r.next) };
+  });
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/api/reconciliation', async (req) => {
+    const from = dayParam(req.query.from, 'from');
+    const to = dayParam(req.query.to, 'to');
+    const facility = req.query.facility;
+    return { days: await deps.store.reconciliation({ ...(from ? { from } : {}), ...(to ? { to } : {}), ...(facility ? { facility } : {}) }) };
+  });
+}

@@ -1,0 +1,49 @@
+// Reading the query string of the operations API: every parameter checked and named when wrong
+// (a 400 with the reason, never a 5xx from a bad number reaching the database); cursors opaque.
+import { AdapterError } from '../cdsr/errors.js';
+
+/** A request the API cannot answer as asked: 400 with the reason. */
+export class BadRequestError extends AdapterError {
+  readonly statusCode = 400;
+  constructor(message: string) {
+    super('BAD_REQUEST', message);
+  }
+}
+
+export function oneOf<T extends string>(value: string | undefined, name: string, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new BadRequestError(`${name} must be one of ${allowed.filter((a) => a !== '').join(', ')}`);
+  return value as T;
+}
+
+export function intParam(value: string | undefined, name: string, o: { min: number; max: number; fallback: number }): number {
+  if (value === undefined || value === '') return o.fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < o.min || n > o.max) throw new BadRequestError(`${name} must be a whole number from ${o.min} to ${o.max}`);
+  return n;
+}
+
+export const limitParam = (value: string | undefined): number => intParam(value, 'limit', { min: 1, max: 1000, fallback: 100 });
+
+/** A day as YYYY-MM-DD. */
+export function dayParam(value: string | undefined, name: string): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) throw new BadRequestError(`${name} must be a day as YYYY-MM-DD`);
+  return value;
+}
+
+/** An opaque cursor over key parts (base64url of their JSON). */
+export function encodeCursor(parts: readonly string[]): string {
+  return Buffer.from(JSON.stringify(parts)).toString('base64url');
+}
+
+export function decodeCursor(value: string | undefined, size: number): string[] | undefined {
+  if (value === undefined || value === '') return undefined;
+  try {
+    const parts = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(parts) && parts.length === size && parts.every((p) => typeof p === 'string')) return parts;
+  } catch {
+    // named below
+  }
+  throw new BadRequestError('after must be the "next" value of a previous page');
+}
