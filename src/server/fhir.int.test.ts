@@ -31,6 +31,17 @@ async function stubFhirServer(): Promise<{ base: string; reads: string[]; close(
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').replace(/^\/fhir\//, '').split('/_history/')[0]!;
     reads.push(path);
+    const search = /^ServiceRequest\?identifier=([^&]*)/.exec(path);
+    if (search) {
+      // search by identifier: `system|value` or `value`, over the served ServiceRequests
+      const [system, value] = decodeURIComponent(search[1]!).includes('|') ? decodeURIComponent(search[1]!).split('|') : [undefined, decodeURIComponent(search[1]!)];
+      const hits = [...byKey.values()].filter(
+        (r) => r.resourceType === 'ServiceRequest' && ((r.identifier as { system?: string; value?: string }[] | undefined) ?? []).some((i) => i.value === value && (system === undefined || i.system === system)),
+      );
+      res.writeHead(200, { 'content-type': 'application/fhir+json' });
+      res.end(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', total: hits.length, entry: hits.map((resource) => ({ resource })) }));
+      return;
+    }
     const r = byKey.get(path);
     res.writeHead(r ? 200 : 404, { 'content-type': 'application/fhir+json' });
     res.end(JSON.stringify(r ?? { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] }));
@@ -221,6 +232,65 @@ describe('subscription event numbers', () => {
         subs.subscriptions.map((x) => [x.received, x.reportedSince, x.missing]),
         [[3, 6, [3, 5, 6]]],
       );
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('a notification whose focus is given by identifier only (athenaOne style)', () => {
+  /** The R4B notification of the samples with its focus as an identifier, no reference. */
+  const byIdentifier = () => {
+    const n = JSON.parse(sample('04-notification-r4b.json')) as { entry: { resource: Json }[] };
+    const status = n.entry[0]!.resource as { notificationEvent: { focus: unknown }[] };
+    status.notificationEvent[0]!.focus = { type: 'ServiceRequest', identifier: { value: 'ORD1001' } };
+    return JSON.stringify({ ...n, entry: [n.entry[0]] });
+  };
+
+  it('is looked up on the FHIR server by ServiceRequest?identifier= and applied', async () => {
+    const fhir = await stubFhirServer();
+    const s = await startTestServer({ fhirFetcher: createFhirFetcher({ baseUrl: fhir.base }) });
+    try {
+      assert.equal((await post(s, '/fhir/Encounter/enc-0001', sample('02-encounter.json'), 'PUT')).status, 200);
+      const n = await post(s, '/fhir', byIdentifier());
+      assert.deepEqual([n.status, n.body.issue[0]?.diagnostics], [200, '1 resource(s) applied, 0 kept in the error queue, 0 pending fetch']);
+      assert.ok(fhir.reads.includes('ServiceRequest?identifier=ORD1001'), fhir.reads.join(', '));
+      const orders = (await s.store.orders({})).orders;
+      assert.deepEqual(orders.map((o) => [o.orderNumbers, o.state, o.consultationKey]), [[['ACC2001', 'ORD1001'], 'reported', '11/02/2026 09:30:15']]);
+    } finally {
+      await s.close();
+      await fhir.close();
+    }
+  });
+
+  it('without a FHIR server it is answered 200, kept pending with the reason, and the order held pending_fetch', async () => {
+    const s = await startTestServer();
+    try {
+      const n = await post(s, '/fhir', byIdentifier());
+      assert.deepEqual([n.status, n.body.issue[0]?.diagnostics], [200, '0 resource(s) applied, 0 kept in the error queue, 1 pending fetch']);
+      const [m] = await s.store.messages({ status: 'error' });
+      assert.deepEqual([m?.controlId, m?.problems.map((p) => `${p.code}: ${p.message}`)], [
+        'pending:ServiceRequest?identifier=ORD1001',
+        ['FHIR_FETCH: ServiceRequest?identifier=ORD1001 (a focus given by identifier only) could not be fetched from the FHIR server (FHIR_SERVER_URL is not set, so it cannot be fetched); kept for retry'],
+      ]);
+      assert.deepEqual((await s.store.orders({})).orders.map((o) => [o.facilityId, o.orderNumbers, o.state, o.reason]), [['', ['ORD1001'], 'held', 'pending_fetch']]);
+      assert.deepEqual(await s.store.reconciliation({}), [{ facilityId: '', day: '2026-11-23', seen: 1, reported: 0, held: { pending_fetch: 1 }, excluded: {} }]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a notification that changes nothing (a heartbeat) still leaves its message row', async () => {
+    const s = await startTestServer();
+    try {
+      const n = JSON.parse(sample('04-notification-r4b.json')) as { entry: { resource: Json }[] };
+      const status = n.entry[0]!.resource;
+      const heartbeat = JSON.stringify({ ...n, entry: [{ resource: { ...status, type: 'heartbeat', notificationEvent: [] } }] });
+      assert.equal((await post(s, '/fhir', heartbeat)).status, 200);
+      const rows = await s.store.messages({});
+      assert.deepEqual(rows.map((m) => [m.status, m.controlId, m.problems.map((p) => `${p.code}: ${p.message}`)]), [
+        ['ignored', 'heartbeat:2026-11-23T06:00:00.000Z', ['FHIR_NO_CHANGE: heartbeat carries no resource: nothing to apply']],
+      ]);
     } finally {
       await s.close();
     }

@@ -1,0 +1,117 @@
+// Property: whatever orders, results, updates and cancels arrive, in whatever order (some orders
+// sharing a consultation second, some results naming only the accession), every order is on
+// exactly one ledger row in exactly one state, every number on one row, and each day's
+// reconciliation adds up: seen = reported + held + excluded.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { CdsrValidator } from '../cdsr/validate.js';
+import type { PartialRecord } from '../mapping/record.js';
+import { openStore } from './open.js';
+import { ORDER_STATES } from './ledger.js';
+
+const NOW = new Date('2026-11-23T06:00:00Z');
+
+interface OrderSpec {
+  readonly n: number;
+  /** The consultation second: equal seconds in one encounter make collisions. */
+  readonly second: number;
+  readonly encounter: number;
+  readonly hasFiller: boolean;
+  readonly events: readonly ('order' | 'update' | 'cancel' | 'result' | 'result-by-accession')[];
+}
+
+const orderSpec = (n: number) =>
+  fc.record({
+    n: fc.constant(n),
+    second: fc.integer({ min: 0, max: 3 }),
+    encounter: fc.integer({ min: 0, max: 1 }),
+    hasFiller: fc.boolean(),
+    events: fc.array(fc.constantFrom('order' as const, 'update' as const, 'cancel' as const, 'result' as const, 'result-by-accession' as const), { minLength: 1, maxLength: 4 }),
+  });
+
+const TIMES = { order: '2026-11-02T09:00:00', update: '2026-11-02T10:00:00', cancel: '2026-11-02T11:00:00', result: '2026-11-02T12:00:00', 'result-by-accession': '2026-11-02T12:30:00' };
+
+function record(o: OrderSpec, kind: OrderSpec['events'][number], k: number): PartialRecord {
+  const placer = `P${o.n}`;
+  const filler = `A${o.n}`;
+  const numbers = kind === 'result-by-accession' ? [filler] : o.hasFiller ? [placer, filler] : [placer];
+  const role = kind.startsWith('result') ? 'result' : 'order';
+  const timed = kind === 'order';
+  return {
+    source: { kind: 'hl7v2', type: role === 'result' ? 'ORU^R01' : 'ORM^O01', role, id: `M${o.n}-${k}` },
+    facilityId: '100000',
+    encounterId: `V${o.encounter}`,
+    orderKey: numbers[0]!,
+    orderNumbers: numbers,
+    ...(timed ? { consultationDate: '11/02/2026', consultationTime: `09:00:0${o.second}` } : {}),
+    cancelled: kind === 'cancel',
+    sourceTime: TIMES[kind],
+    encounterFields: {},
+    consultationFields: role === 'result' ? { Ordered_Exam_Completed: '1' } : { Modality: '1' },
+    trace: [],
+  };
+}
+
+describe('order ledger properties', () => {
+  it('every order in exactly one state on one row; every day adds up', async () => {
+    const validator = new CdsrValidator({ now: NOW });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 5 }).chain((count) => fc.tuple(...Array.from({ length: count }, (_, i) => orderSpec(i + 1)))),
+        fc.infiniteStream(fc.nat()),
+        async (specs, dice) => {
+          const events = specs.flatMap((o) => o.events.map((e, k) => ({ o, e, k })));
+          // shuffled arrival
+          for (let i = events.length - 1; i > 0; i--) {
+            const j = dice.next().value % (i + 1);
+            [events[i], events[j]] = [events[j]!, events[i]!];
+          }
+          const store = await openStore({ kind: 'sqlite', file: ':memory:' }, validator);
+          try {
+            for (const [i, { o, e, k }] of events.entries()) {
+              const r = record(o, e, k);
+              await store.ingest({ channel: 'hl7v2', sender: 'prop', controlId: `C${i}`, contentType: 'x', raw: `${i}`, receivedAt: NOW }, { disposition: 'mapped', records: [r], problems: [] });
+            }
+            const { orders } = await store.orders({ limit: 1000 });
+            // every number on exactly one row
+            const rowsOf = new Map<string, number>();
+            for (const ord of orders) for (const num of ord.orderNumbers) rowsOf.set(num, (rowsOf.get(num) ?? 0) + 1);
+            for (const [num, n] of rowsOf) assert.equal(n, 1, `${num} on ${n} rows`);
+            // every order that came is on a row by each number it was sent with
+            for (const { o, e } of events) {
+              const sent = e === 'result-by-accession' ? [`A${o.n}`] : [`P${o.n}`];
+              for (const num of sent) assert.ok(rowsOf.has(num), `${num} is on no row`);
+            }
+            // an order sent once with both numbers is one row, whichever number a message named
+            const rowOf = (num: string) => orders.find((ord) => ord.orderNumbers.includes(num))?.id;
+            for (const o of specs) {
+              if (o.hasFiller && o.events.some((e) => e !== 'result-by-accession') && o.events.includes('result-by-accession')) {
+                assert.equal(rowOf(`A${o.n}`), rowOf(`P${o.n}`), `P${o.n} and A${o.n} on different rows`);
+              }
+            }
+            // exactly one state each, with a reason where it is not reported
+            for (const ord of orders) {
+              assert.ok((ORDER_STATES as readonly string[]).includes(ord.state));
+              assert.equal(ord.reason === '', ord.state === 'reported', `${ord.state} with reason "${ord.reason}"`);
+            }
+            const days = await store.reconciliation({});
+            let seen = 0;
+            for (const d of days) {
+              const held = Object.values(d.held).reduce((a, b) => a + b, 0);
+              const excluded = Object.values(d.excluded).reduce((a, b) => a + b, 0);
+              assert.equal(d.seen, d.reported + held + excluded);
+              seen += d.seen;
+            }
+            assert.equal(seen, orders.length);
+            const gauges = await store.ledgerGauges();
+            assert.equal(Object.values(gauges.byState).reduce((a, b) => a + b, 0), orders.length);
+          } finally {
+            await store.close();
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});
