@@ -5,7 +5,7 @@ import type { Problem } from '../cdsr/problem.js';
 import { lookup } from './crosswalk.js';
 import { findFacility, type FacilityTable } from './facilities.js';
 import type { OrderIdentity } from './outcome.js';
-import type { PartialRecord, SourceKind, TraceEntry } from './record.js';
+import type { PartialRecord, SourceKind, TraceEntry, TraceMiss } from './record.js';
 import type { Candidate, CompiledRule, CompiledTable } from './rules.js';
 import { applyTransform, sortableTime, TransformError } from './transforms.js';
 import { errorMessage } from '../cdsr/errors.js';
@@ -91,10 +91,12 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
   const consultationFields: Record<string, string> = {};
   const trace: TraceEntry[] = [];
   const keyMisses: string[] = [];
+  const misses: TraceMiss[] = [];
   for (const rule of table.rules) {
     if (rule.for && !rule.for.has(input.source.role)) continue;
     const out = runRule(rule, ctx, facilityId, problems);
     if (!out) {
+      misses.push({ field: rule.field, rule: rule.origin, tried: rule.candidates.map((c) => c.text) });
       if (rule.field === 'CDS_Consultation_Date' || rule.field === 'CDS_Consultation_Time') {
         keyMisses.push(`${rule.field} (${rule.origin}) from ${rule.candidates.map((c) => c.text).join(', ') || 'a constant'}`);
       }
@@ -118,9 +120,18 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
     encounterFields,
     consultationFields,
     trace: [
+      {
+        field: 'Facility_ID',
+        rule: `${table.file} keys.facility`,
+        path: row && facilitySource ? facilitySource.path : 'default',
+        raw: facilitySource?.value ?? '',
+        ...(row ? { crosswalk: `${row.file}:${row.line}` } : {}),
+        value: facilityId,
+      },
       { field: 'Unique_Encounter_ID', rule: `${table.file} keys.encounter`, path: encounter.path, raw: encounter.value, value: encounter.value },
       ...trace,
     ],
+    ...(misses.length > 0 ? { misses } : {}),
   };
   return { record, problems };
 }

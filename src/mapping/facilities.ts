@@ -8,6 +8,8 @@ export interface FacilityRow {
   readonly source: string;
   readonly facilityId: string;
   readonly partnerId: string;
+  /** Where the row is: the table file and its 1-based line. */
+  readonly file: string;
   readonly line: number;
 }
 
@@ -25,7 +27,7 @@ export function parseFacilities(file: string, text: string): { facilities: Facil
   }
   if (problems.length > 0) return { facilities, problems };
   for (const { cells, line } of table.rows) {
-    const row: FacilityRow = { source: cells.source ?? '', facilityId: cells.facility_id ?? '', partnerId: cells.partner_id ?? '', line };
+    const row: FacilityRow = { source: cells.source ?? '', facilityId: cells.facility_id ?? '', partnerId: cells.partner_id ?? '', file, line };
     if (row.source === '' || row.facilityId === '') {
       problems.push(tableProblem(file, line, 'source and facility_id must both be filled'));
       continue;

@@ -14,7 +14,8 @@ import { encounterKey, MergeState, type EncounterState } from './merge.js';
 import { orphanProblem, refusal } from './merge-problems.js';
 import { consultationWire, sendableConsultations } from './wire.js';
 import type { MapOutcome } from './outcome.js';
-import type { TraceEntry } from './record.js';
+import type { TraceEntry, TraceMiss } from './record.js';
+import { explainMissing } from './explain.js';
 
 export interface MapFilesOptions {
   readonly tables: MappingTables;
@@ -30,6 +31,8 @@ export interface MappedInput {
   readonly source: string;
   readonly disposition: MapOutcome['disposition'];
   readonly trace: readonly TraceEntry[];
+  /** The rules that found nothing in this input, with the paths they tried. */
+  readonly misses: readonly TraceMiss[];
 }
 
 export interface MapFilesResult {
@@ -72,10 +75,10 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
       for (const r of outcome.records) {
         const res = state.apply(r);
         if (res.status === 'collision' || res.status === 'unkeyed') problems.push({ ...refusal(r, res), input });
-        inputs.push({ input, source: `${r.source.type} ${r.source.id}`, disposition: 'mapped', trace: r.trace });
+        inputs.push({ input, source: `${r.source.type} ${r.source.id}`, disposition: 'mapped', trace: r.trace, misses: r.misses ?? [] });
       }
     } else {
-      inputs.push({ input, source: '', disposition: outcome.disposition, trace: [] });
+      inputs.push({ input, source: '', disposition: outcome.disposition, trace: [], misses: [] });
     }
   };
   for (const l of loaded) {
@@ -114,7 +117,7 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
   }).map((b) => b.body);
   const validator = new CdsrValidator({ now: opts.now, valueSets: opts.tables.valueSets, fieldLimits: opts.tables.fieldLimits });
   transactions.forEach((tx, i) => {
-    for (const p of validator.validateTransaction(tx)) problems.push({ ...p, path: `transactions[${i}]${p.path === '' ? '' : '.'}${p.path}` });
+    for (const p of explainMissing(validator.validateTransaction(tx), opts.tables)) problems.push({ ...p, path: `transactions[${i}]${p.path === '' ? '' : '.'}${p.path}` });
   });
   return { transactions, problems, inputs };
 }

@@ -24,7 +24,7 @@ const mutate = (samples: string[], alphabet: string[]) =>
     .tuple(fc.constantFrom(...samples), fc.nat(), fc.nat({ max: 40 }), fc.string({ maxLength: 10, unit: fc.constantFrom(...alphabet) }))
     .map(([s, at, del, ins]) => s.slice(0, at % s.length) + ins + s.slice((at % s.length) + del));
 
-const FIELDS = new Set<string>([...ENCOUNTER_FIELDS, ...CONSULTATION_FIELDS]);
+const FIELDS = new Set<string>(['Facility_ID', ...ENCOUNTER_FIELDS, ...CONSULTATION_FIELDS]);
 
 /** What every outcome of a mapper must keep, whatever the input. */
 function checkOutcome(out: MapOutcome): void {

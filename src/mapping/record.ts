@@ -15,6 +15,13 @@ export interface TraceEntry {
   readonly value: string;
 }
 
+/** A rule that found nothing in this message or resource: which paths it tried. */
+export interface TraceMiss {
+  readonly field: string;
+  readonly rule: string;
+  readonly tried: readonly string[];
+}
+
 export interface PartialRecord {
   readonly source: {
     readonly kind: SourceKind;
@@ -44,4 +51,6 @@ export interface PartialRecord {
   readonly encounterFields: Readonly<Record<string, string>>;
   readonly consultationFields: Readonly<Record<string, string>>;
   readonly trace: readonly TraceEntry[];
+  /** The rules that found nothing here, with the paths they tried (`map --trace` shows them). */
+  readonly misses?: readonly TraceMiss[];
 }

@@ -1,6 +1,7 @@
 // The operations API: records with their state and field provenance, the message queue, replay,
 // transactions, metrics. Lists page with a cursor: each answer's `next` is the `after` of the next page.
 import type { FastifyInstance } from 'fastify';
+import { explainMissing } from '../mapping/explain.js';
 import { encounterKey } from '../mapping/merge.js';
 import { RECORD_STATES, type RecordState } from '../store/evaluate.js';
 import { MESSAGE_STATUSES, OUTBOUND_STATUSES as OUTBOUND, type MessageStatus, type OutboundStatus, type TransactionRow } from '../store/store.js';
@@ -41,7 +42,9 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
 
   app.get<{ Params: { facilityId: string; encounterId: string } }>('/api/records/:facilityId/:encounterId', async (req, reply) => {
     const r = await deps.store.record(encounterKey(req.params.facilityId, req.params.encounterId));
-    return r ? r : reply.code(404).send({ error: 'no such encounter' });
+    if (!r) return reply.code(404).send({ error: 'no such encounter' });
+    // a required field nothing filled: where the tables look for it
+    return { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current) })) };
   });
 
   app.get<{ Querystring: { status?: string; limit?: string; after?: string } }>('/api/messages', async (req) => {

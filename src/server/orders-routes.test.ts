@@ -167,3 +167,36 @@ describe('the order ledger through the service', () => {
     assert.equal((await s.fetch('/api/records?after=nonsense')).status, 400);
   });
 });
+
+describe('explaining a field nothing filled', () => {
+  it('an incomplete order names each missing field and where the tables look for it; so do the record view and the trace', async () => {
+    const s = await startTestServer();
+    try {
+      // no patient class in PV1-2: Place_of_Service stays empty
+      const raw = msg(...head('MSG9301').map((l) => l.replace('PV1|1|O|', 'PV1|1||')), orc('NW', 'ORD9301', 'ACC9301'), obr(1, 'ORD9301', 'ACC9301', '70450^CT HEAD WO CONTRAST'), ...cds('20261103180000'));
+      assert.deepEqual(lines((await postHl7(s, raw)).text).slice(1), ['MSA|AA|MSG9301']);
+      const { orders: held } = await json<{ orders: { state: string; reason: string; missing: { field: string; tried: string[] }[] }[] }>(s, '/api/orders?reason=incomplete');
+      const where = (t: string) => t.replace(/^\/\S*\/((hl7v2|fhir)\.yaml:\d+)/, '$1');
+      assert.deepEqual(
+        held.map((o) => [o.state, o.reason, o.missing.map((m) => [m.field, m.tried.map(where)])]),
+        [['held', 'incomplete', [['Place_of_Service', ['hl7v2.yaml:64 (PV1-2)', 'fhir.yaml:55 (%encounter.class.code)']]]]],
+      );
+      const rec = await json<{ consultations: { problems: { code: string; source?: string }[] }[] }>(s, '/api/records/100000/V0002');
+      assert.deepEqual(
+        rec.consultations[0]?.problems.map((p) => [p.code, (p.source ?? '').replace(/\/\S*\/((hl7v2|fhir)\.yaml)/g, '$1')]),
+        [['CD3001', 'tried: hl7v2.yaml:64 (PV1-2); fhir.yaml:55 (%encounter.class.code)']],
+      );
+      const dir = mkdtempSync(join(tmpdir(), 'cdsr-miss-'));
+      try {
+        writeFileSync(join(dir, 'm.hl7'), raw);
+        const out = mapFiles([join(dir, 'm.hl7')], { tables: s.mappings.current, partnerId: '10000', appId: '10019', maxEncounters: 100, now: new Date('2026-11-23T06:00:00Z') });
+        const miss = out.inputs[0]?.misses.find((m) => m.field === 'Place_of_Service');
+        assert.deepEqual([where(miss?.rule ?? ''), miss?.tried], ['hl7v2.yaml:64', ['PV1-2']]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -2,6 +2,7 @@
 // and day, seen = reported + held (by reason) + excluded (by rule).
 import type { FastifyInstance } from 'fastify';
 import { ORDER_REASONS, ORDER_STATES } from '../store/store.js';
+import { rulesFor } from '../mapping/explain.js';
 import type { AppOptions } from './app.js';
 import { dayParam, intParam, limitParam, oneOf } from './query.js';
 
@@ -23,7 +24,10 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
       after: intParam(q.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 }),
       limit: limitParam(q.limit),
     });
-    return { orders: r.orders, next: r.next === null ? null : String(r.next) };
+    // an incomplete order names where the tables look for each missing field
+    const tables = deps.mappings.current;
+    const orders = r.orders.map((o) => ({ ...o, missing: o.missing.map((field) => ({ field, tried: rulesFor(tables, field) })) }));
+    return { orders, next: r.next === null ? null : String(r.next) };
   });
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/api/reconciliation', async (req) => {

@@ -8,7 +8,7 @@
 import type { Problem } from '../cdsr/problem.js';
 import { encounterKey } from '../mapping/merge.js';
 import type { OrderIdentity } from '../mapping/outcome.js';
-import { ProblemsSchema, row } from './rows.js';
+import { ProblemsSchema, row, StringListSchema } from './rows.js';
 import type { Queryable, Row } from './sql.js';
 
 export const ORDER_STATES = ['reported', 'held', 'excluded'] as const;
@@ -32,6 +32,8 @@ export interface OrderRow {
   readonly state: OrderState;
   readonly reason: OrderReason;
   readonly problems: Problem[];
+  /** For an incomplete record: the required fields still missing. */
+  readonly missing: string[];
   readonly messageIds: number[];
   readonly firstSeen: string;
   readonly lastSeen: string;
@@ -67,7 +69,7 @@ const STATE_SQL = `CASE WHEN o.hold IS NOT NULL THEN 'held' WHEN c.state IS NULL
 const REASON_SQL = `CASE WHEN o.hold IS NOT NULL THEN o.hold WHEN c.state IS NULL THEN 'error'
   WHEN c.state IN ('cancelled', 'incomplete', 'invalid', 'rejected') THEN c.state ELSE '' END`;
 const WITH_STATE = `SELECT o.id, o.facility_id, o.encounter_id, o.consultation_key, o.detail, o.first_seen, o.last_seen, o.seen_day,
-  ${STATE_SQL} AS state, ${REASON_SQL} AS reason
+  ${STATE_SQL} AS state, ${REASON_SQL} AS reason, c.missing AS missing
   FROM orders o LEFT JOIN consultations c ON c.encounter_key = o.encounter_key AND c.consultation_key = o.consultation_key`;
 
 const dayOf = (at: Date): string => at.toISOString().slice(0, 10);
@@ -162,6 +164,7 @@ function orderFrom(r: Row, numbers: string[], messageIds: number[]): OrderRow {
     state: o.oneOf('state', ORDER_STATES),
     reason: o.oneOf('reason', ORDER_REASONS),
     problems: o.json('detail', ProblemsSchema, []),
+    missing: o.text('reason') === 'incomplete' ? o.json('missing', StringListSchema, []) : [],
     messageIds,
     firstSeen: o.text('first_seen'),
     lastSeen: o.text('last_seen'),

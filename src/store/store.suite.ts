@@ -188,6 +188,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
           state: 'held',
           reason: 'orphan',
           problems: [{ code: 'MERGE_ORPHAN', message: 'ORU^R01 MSG0004 for order ORD1001 / ACC2001 is waiting for its order', severity: 'warning', scope: 'consultation', path: '', encounterId: 'V0001' }],
+          missing: [],
           messageIds: [1],
           firstSeen: at,
           lastSeen: at,
