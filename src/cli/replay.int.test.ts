@@ -1,4 +1,6 @@
-// `cdsr-adapter replay`: the error queue replayed from the command line after a table fix.
+// `cdsr-adapter replay`: the error queue replayed from the command line after a table fix; and
+// `cdsr-adapter reconcile`: the ledger's sums per facility and day, and the order that replay
+// brought from held (error) to reported.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -34,6 +36,17 @@ describe('cdsr-adapter replay', () => {
     appendFileSync(join(mappings, 'crosswalks', 'modality.csv'), 'XR,5,\n');
     const fixed = run();
     assert.deepEqual([fixed.status, fixed.stdout], [0, 'replayed 1 message(s): 1 applied\n']);
+    const reconcile = (...args: string[]) =>
+      spawnSync(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'reconcile', ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, CDSR_DATA_DIR: join(dir, 'data'), CDSR_MAPPINGS_DIR: mappings },
+      });
+    const day = new Date().toISOString().slice(0, 10);
+    const table = reconcile();
+    assert.deepEqual([table.status, table.stdout], [0, `facility  day         seen  reported  held  excluded\n100000    ${day}  1     1         0     0\n`]);
+    const asJson = reconcile('--json', '--from', day, '--to', day);
+    assert.deepEqual(JSON.parse(asJson.stdout), { days: [{ facilityId: '100000', day, seen: 1, reported: 1, held: {}, excluded: {} }] });
+    assert.deepEqual([reconcile('--from', 'june').status, reconcile('--from', 'june').stderr], [2, 'cdsr-adapter: --from must be a day as YYYY-MM-DD\n']);
     const again = run();
     assert.deepEqual([again.status, again.stdout], [0, 'replayed 0 message(s)\n']);
   });
