@@ -32,13 +32,13 @@ async function sandboxFor(faults: Partial<Faults> = {}, facilities = ['100000'])
   return { sandbox, url };
 }
 
-function submitterFor(s: TestServer, url: string, retry = {}) {
+function submitterFor(s: TestServer, url: string, retry = {}, clock = () => new Date()) {
   const client = new NrdrClient({
     baseUrl: `${url}${SANDBOX_PATH}`,
     tokens: new OAuthTokenProvider({ tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`, clientId: DEFAULT_CLIENT.clientId, clientSecret: DEFAULT_CLIENT.clientSecret }),
     retry: { baseDelayMs: 1, maxDelayMs: 5, ...retry },
   });
-  const submitter = new Submitter({ store: s.store, client, partnerId: '10000', appId: '10019', maxEncounters: 100, clock: () => new Date(), pollIntervalMs: 5, maxPolls: 100 });
+  const submitter = new Submitter({ store: s.store, client, partnerId: '10000', appId: '10019', maxEncounters: 100, clock, pollIntervalMs: 5, maxPolls: 100 });
   return { client, submitter };
 }
 
@@ -59,7 +59,7 @@ describe('outbound to the NRDR sandbox', () => {
     }
     const { submitter } = submitterFor(s, url);
     const result = await submitter.flush();
-    assert.deepEqual(result, { created: 1, posted: 1, final: 1, accepted: 3, rejected: 0, pending: 0 });
+    assert.deepEqual(result, { created: 1, posted: 1, final: 1, accepted: 3, rejected: 0, pending: 0, stale: 0, leader: true });
 
     // what the registry holds, field by field, is what offline mapping of the same inputs gives
     const expected = mapFiles([...hl7Files, ...fhirFiles], { tables: s.mappings.current, partnerId: '10000', appId: '10019', maxEncounters: 100, now: new Date() }).transactions;
@@ -142,9 +142,12 @@ describe('outbound to the NRDR sandbox', () => {
     assert.deepEqual([first.created, first.pending], [1, 1]);
     const [stored] = await s.store.transactions({ status: 'created' });
     assert.ok(stored);
-    const { submitter } = submitterFor(s, url);
+    // another instance: it waits while the dead one's lease runs, then takes over
+    const waiting = await submitterFor(s, url).submitter.flush();
+    assert.deepEqual([waiting.leader, waiting.posted], [false, 0]);
+    const { submitter } = submitterFor(s, url, {}, () => new Date(Date.now() + 6 * 60_000));
     const second = await submitter.flush();
-    assert.deepEqual([second.created, second.accepted], [0, 1]);
+    assert.deepEqual([second.leader, second.created, second.accepted], [true, 0, 1]);
     const held = (await fetch(`${url}/sandbox/registry`).then((r) => r.json())) as { transactions: { id: string; submissions: number }[] };
     assert.deepEqual(held.transactions, [{ id: stored.transactionId, facilityId: '100000', final: 'Posted', submissions: 1 }]);
   });

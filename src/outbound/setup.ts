@@ -56,7 +56,7 @@ export function startOutbound(
     client,
     target: target.baseUrl,
     close: async () => {
-      submitter.stop();
+      await submitter.close();
       await target.close();
     },
   };

@@ -32,13 +32,23 @@ export interface FlushResult {
   readonly accepted: number;
   readonly rejected: number;
   readonly pending: number;
+  /** Batches not created because a record changed after it was read (they go in the next round). */
+  readonly stale: number;
+  /** false: another instance holds the submitter lease; this round did nothing. */
+  readonly leader: boolean;
 }
+
+/** The lease that makes one instance the submitter; renewed every round, taken over when it runs out. */
+export const SUBMITTER_LEASE = 'submitter';
 
 
 export class Submitter {
   private running: Promise<FlushResult> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** This instance, as the lease names it. */
+  readonly instance = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  private leaseMs = 5 * 60_000;
 
   constructor(private readonly o: SubmitterOptions) {}
 
@@ -56,6 +66,8 @@ export class Submitter {
 
   start(intervalSeconds: number): void {
     this.stopped = false;
+    // the lease outlives a few missed rounds, not a dead instance
+    this.leaseMs = Math.max(60_000, intervalSeconds * 3000);
     const tick = () => {
       this.flush()
         .catch((e: unknown) => this.o.log?.warn({ event: 'submit_round_failed', error: errorMessage(e) }, 'submission round failed; retried next round'))
@@ -72,8 +84,17 @@ export class Submitter {
     clearTimeout(this.timer);
   }
 
+  /** Stops, waits for the round under way, and hands the lease back. */
+  async close(): Promise<void> {
+    this.stop();
+    await this.running?.catch(() => undefined);
+    await this.o.store.releaseLease(SUBMITTER_LEASE, this.instance).catch(() => undefined);
+  }
+
   private async round(onProgress?: (done: number, total: number) => void): Promise<FlushResult> {
-    const counts = { created: 0, posted: 0, final: 0, accepted: 0, rejected: 0, pending: 0 };
+    const counts = { created: 0, posted: 0, final: 0, accepted: 0, rejected: 0, pending: 0, stale: 0, leader: true };
+    // one submitter across instances: the others ingest, and take over when the lease runs out
+    if (!(await this.o.store.lease(SUBMITTER_LEASE, this.instance, this.o.clock(), this.leaseMs))) return { ...counts, leader: false };
     await this.batchReady(counts);
     // open transactions a page at a time, a few followed at once
     let done = 0;
@@ -98,7 +119,7 @@ export class Submitter {
 
   // Ready records are read a page at a time (a backfill of a million records must not be held in
   // memory at once); a page's encounters go into transactions before the next page is read.
-  private async batchReady(counts: { created: number }): Promise<void> {
+  private async batchReady(counts: { created: number; stale: number }): Promise<void> {
     const page = 5000;
     let after: { encounterKey: string; consultationKey: string } | undefined;
     for (;;) {
@@ -111,7 +132,7 @@ export class Submitter {
     }
   }
 
-  private async batchPage(ready: readonly WireConsultation[], counts: { created: number }): Promise<void> {
+  private async batchPage(ready: readonly WireConsultation[], counts: { created: number; stale: number }): Promise<void> {
     const items = ready.map((r) => ({
       facilityId: r.facilityId,
       ...(r.partnerId !== undefined ? { partnerId: r.partnerId } : {}),
@@ -127,8 +148,13 @@ export class Submitter {
       transactionId: (facilityId) => this.newId(facilityId),
     });
     for (const b of batches) {
-      await this.o.store.createTransaction(b.body, b.records, this.o.clock());
-      counts.created++;
+      const r = await this.o.store.createTransaction(b.body, b.records, this.o.clock());
+      if (r.created) counts.created++;
+      else {
+        // a record changed since it was read: nothing of this batch is sent now; the next round reads it again
+        counts.stale++;
+        this.o.log?.info({ event: 'batch_stale', records: r.stale.length }, 'records changed while being batched; sent next round');
+      }
     }
   }
 

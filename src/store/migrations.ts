@@ -204,4 +204,15 @@ export const MIGRATIONS: readonly Migration[] = [
        FROM order_index i JOIN orders o ON o.encounter_key = i.encounter_key AND o.consultation_key = i.consultation_key`,
     ],
   },
+  {
+    version: 7,
+    name: 'leases: one submitter across instances',
+    statements: [
+      `CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      )`,
+    ],
+  },
 ];

@@ -418,8 +418,17 @@ export class SqlStore implements Store {
 
   // ---- outbound ledger ----
 
-  createTransaction(body: Transaction, records: readonly OutboundRecord[], at: Date): Promise<void> {
+  createTransaction(body: Transaction, records: readonly OutboundRecord[], at: Date): Promise<{ created: boolean; stale: OutboundRecord[] }> {
     return this.db.transaction(async (q) => {
+      // the same locks as the ingest of these encounters: neither writes over the other
+      await q.lock(records.map((r) => r.encounterKey));
+      const stale: OutboundRecord[] = [];
+      for (const r of records) {
+        const now = await q.get('SELECT state, content_hash FROM consultations WHERE encounter_key = ? AND consultation_key = ?', [r.encounterKey, r.consultationKey]);
+        const c = now ? row('consultations', now) : undefined;
+        if (!c || c.text('state') !== 'ready' || c.text('content_hash') !== r.contentHash) stale.push(r);
+      }
+      if (stale.length > 0) return { created: false, stale };
       await q.run(
         `INSERT INTO transactions (transaction_id, facility_id, partner_id, app_id, status, created_at, updated_at, body, attempts)
          VALUES (?, ?, ?, ?, 'created', ?, ?, ?, 0)`,
@@ -433,7 +442,25 @@ export class SqlStore implements Store {
           [body.Transaction_ID, r.contentHash, r.encounterKey, r.consultationKey],
         );
       }
+      return { created: true, stale };
     });
+  }
+
+  lease(name: string, holder: string, at: Date, ttlMs: number): Promise<boolean> {
+    return this.db.transaction(async (q) => {
+      await q.run(
+        `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+         WHERE leases.holder = excluded.holder OR leases.expires_at < ?`,
+        [name, holder, new Date(at.getTime() + ttlMs).toISOString(), at.toISOString()],
+      );
+      const r = await q.get('SELECT holder FROM leases WHERE name = ?', [name]);
+      return r !== undefined && row('leases', r).text('holder') === holder;
+    });
+  }
+
+  releaseLease(name: string, holder: string): Promise<void> {
+    return this.db.transaction(async (q) => void (await q.run('DELETE FROM leases WHERE name = ? AND holder = ?', [name, holder])));
   }
 
   updateTransaction(id: string, patch: { status: OutboundStatus; nrdr?: TransactionStatus; error?: string; attempted?: boolean }, at: Date): Promise<void> {
@@ -448,6 +475,7 @@ export class SqlStore implements Store {
 
   recordResults(id: string, results: readonly RecordResult[], at: Date): Promise<void> {
     return this.db.transaction(async (q) => {
+      await q.lock(results.map((r) => r.encounterKey));
       for (const r of results) {
         const problems = JSON.stringify(r.problems);
         await q.run('UPDATE transaction_records SET result = ?, nrdr_problems = ? WHERE transaction_id = ? AND encounter_key = ? AND consultation_key = ?', [r.result, problems, id, r.encounterKey, r.consultationKey]);

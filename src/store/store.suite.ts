@@ -75,7 +75,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
@@ -278,6 +278,37 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       );
       assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [[['ACC2001', 'ORD1001'], 'held', 'error']]);
       assert.deepEqual(await s.records({}), []);
+    });
+
+    // ---- outbound: compare-and-set and the lease ----
+
+    withStore('a batch whose record changed after it was read is not stored; the record stays ready', async (s) => {
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      const [read] = await s.wireEncounters('ready', 10);
+      assert.ok(read);
+      // a result lands between the read and the batch
+      await ingest(s, '04-oru-final.hl7', 'MSG0004');
+      const r = await s.createTransaction(tx('T-STALE', read.wire), [read], NOW);
+      assert.deepEqual(r, { created: false, stale: [read] });
+      assert.deepEqual(await s.transactions({}), []);
+      assert.deepEqual((await s.records({})).map((x) => x.state), ['ready']);
+      const [again] = await s.wireEncounters('ready', 10);
+      assert.ok(again && again.contentHash !== read.contentHash);
+      assert.deepEqual((await s.createTransaction(tx('T-FRESH', again.wire), [again], NOW)).created, true);
+      assert.deepEqual((await s.records({})).map((x) => x.state), ['submitted']);
+    });
+
+    withStore('one lease holder at a time; taken over when it runs out; handed back on release', async (s) => {
+      const later = (ms: number) => new Date(NOW.getTime() + ms);
+      assert.equal(await s.lease('submitter', 'a', NOW, 60_000), true);
+      assert.equal(await s.lease('submitter', 'b', later(1_000), 60_000), false);
+      assert.equal(await s.lease('submitter', 'a', later(30_000), 60_000), true);
+      assert.equal(await s.lease('submitter', 'b', later(80_000), 60_000), false);
+      assert.equal(await s.lease('submitter', 'b', later(91_000), 60_000), true);
+      await s.releaseLease('submitter', 'a');
+      assert.equal(await s.lease('submitter', 'a', later(92_000), 60_000), false);
+      await s.releaseLease('submitter', 'b');
+      assert.equal(await s.lease('submitter', 'a', later(93_000), 60_000), true);
     });
   });
 }

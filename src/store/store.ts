@@ -161,8 +161,16 @@ export interface ResourceCache {
 
 /** The outbound ledger: transactions sent to NRDR, their status and NRDR's verdict per record. */
 export interface OutboundLedger {
-  /** Stores a transaction about to be POSTed and marks its records submitted, in one transaction. */
-  createTransaction(body: Transaction, records: readonly OutboundRecord[], at: Date): Promise<void>;
+  /**
+   * Stores a transaction about to be POSTed and marks its records submitted, in one transaction,
+   * only if every record is still `ready` with the content that was batched (compare-and-set);
+   * otherwise nothing is stored and the records that changed are returned (they stay for the
+   * next round).
+   */
+  createTransaction(body: Transaction, records: readonly OutboundRecord[], at: Date): Promise<{ readonly created: boolean; readonly stale: readonly OutboundRecord[] }>;
+  /** Takes or renews a lease (one submitter across instances); false while another holder's lease runs. */
+  lease(name: string, holder: string, at: Date, ttlMs: number): Promise<boolean>;
+  releaseLease(name: string, holder: string): Promise<void>;
   updateTransaction(id: string, patch: { status: OutboundStatus; nrdr?: TransactionStatus; error?: string; attempted?: boolean }, at: Date): Promise<void>;
   /** NRDR's verdict per record; a record changed since it was sent keeps its new state. */
   recordResults(id: string, results: readonly RecordResult[], at: Date): Promise<void>;
