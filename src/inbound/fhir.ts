@@ -24,7 +24,9 @@ export async function ingestFhir(deps: IngestDeps, body: string, origin: Origin)
   try {
     intake = readIntake(JSON.parse(body) as unknown);
   } catch (e) {
-    const why = e instanceof FhirIntakeError ? e.message : `not JSON: ${errorMessage(e)}`;
+    // the parser's own text quotes the body: only where it stopped is said
+    const at = /position (\d+)/.exec(errorMessage(e))?.[1];
+    const why = e instanceof FhirIntakeError ? e.message : `not JSON${at !== undefined ? ` (at character ${at})` : ''}`;
     return { status: 400, body: operationOutcome([{ severity: 'error', code: 'structure', diagnostics: why }]) };
   }
   try {

@@ -2,7 +2,7 @@
 // message → the ACK code, the HTTP status of the HL7 and FHIR answers, and OperationOutcome
 // issues. The rule behind them: a 2xx means "stored here, do not resend"; only a
 // transient failure of ours (the store cannot take it now) asks the sender to retry.
-import { errorMessage } from '../cdsr/errors.js';
+import { AdapterError } from '../cdsr/errors.js';
 import type { Problem } from '../cdsr/problem.js';
 import type { AckCode } from '../hl7v2/ack.js';
 import type { MapOutcome } from '../mapping/outcome.js';
@@ -34,7 +34,19 @@ export const storeUnavailableProblem = (): Problem => ({ code: 'STORE_UNAVAILABL
 
 export function internalErrorProblem(what: string, e: unknown, kept: boolean): Problem {
   const tail = kept ? 'it is kept for replay' : 'it could not be stored either; send it again once the adapter is fixed';
-  return { code: 'INTERNAL_ERROR', message: `the adapter failed on ${what} (${errorMessage(e)}); ${tail}`, severity: 'error', scope: 'file', path: '' };
+  return { code: 'INTERNAL_ERROR', message: `the adapter failed on ${what} (${safeReason(e)}); ${tail}`, severity: 'error', scope: 'file', path: '' };
+}
+
+/**
+ * What a failure is called in an answer or a log: our own errors by their message (they name
+ * tables, columns and codes, never values); anything else (a driver, the runtime) by its kind and
+ * code only, since its text may quote a value of the message.
+ */
+export function safeReason(e: unknown): string {
+  if (e instanceof AdapterError) return e.message;
+  const code = (e as { code?: unknown } | null)?.code;
+  const name = e instanceof Error ? e.name : typeof e;
+  return typeof code === 'string' || typeof code === 'number' ? `${name} ${String(code)}` : name;
 }
 
 export type OperationOutcomeIssue = { readonly severity: 'information' | 'warning' | 'error'; readonly code: string; readonly diagnostics: string; readonly expression?: readonly string[] };

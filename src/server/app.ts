@@ -78,10 +78,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (status === 415) {
       return reply.code(415).type('text/plain').send(`unsupported content type; HL7 v2: ${HL7_TYPES.join(', ')}; FHIR: application/fhir+json\n`);
     }
-    req.log.error({ err: { message: err.message, code: err.code } }, 'request failed');
+    // codes only: a framework or driver message may quote the URL or a value
+    req.log.error({ err: { code: err.code ?? 'INTERNAL', status } }, 'request failed');
     if (status === 503) return reply.code(503).type('text/plain').send('the adapter cannot take this request now; send it again\n');
-    return reply.code(status).type('text/plain').send(status >= 500 ? `the adapter failed on this request (${err.code ?? 'INTERNAL'}); see its log\n` : `${err.message}\n`);
+    if (status >= 500) return reply.code(status).type('text/plain').send(`the adapter failed on this request (${err.code ?? 'INTERNAL'}); see its log\n`);
+    return reply.code(status).type('text/plain').send(`the request cannot be read (${err.code ?? `HTTP ${status}`})\n`);
   });
+
+  // the default 404 logs and echoes the URL, which may carry patient identifiers
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no such route: ${req.method} (see README for the API)` }));
 
   app.decorateRequest('authKey', '');
   const keys = opts.config.CDSR_INBOUND_API_KEYS;

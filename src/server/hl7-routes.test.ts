@@ -164,7 +164,7 @@ describe('POST /hl7v2: a failure of the adapter on one message', () => {
       assert.equal(r.status, 200);
       assert.deepEqual(lines(r.text).slice(1), [
         'MSA|AE|MSG0001',
-        'ERR|||207^Application internal error^HL70357|E||||INTERNAL_ERROR: the adapter failed on this message (boom); it is kept for replay',
+        'ERR|||207^Application internal error^HL70357|E||||INTERNAL_ERROR: the adapter failed on this message (TypeError); it is kept for replay',
       ]);
       s.store.ingest = real;
       const replayed = await s.fetch(`/api/messages/1/replay`, { method: 'POST' }).then((x) => x.json() as Promise<{ status: string }>);

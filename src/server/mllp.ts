@@ -1,7 +1,7 @@
 // The optional MLLP listener (CDSR_MLLP_PORT): the same processing and ACKs as POST /hl7v2 over
 // a TCP connection, framed VT … FS CR. Messages of one connection are answered in order.
 import { createServer, type Server, type Socket } from 'node:net';
-import { errorMessage } from '../cdsr/errors.js';
+import { safeReason } from '../inbound/outcome.js';
 import type { IngestDeps } from '../inbound/context.js';
 import { ingestHl7 } from '../inbound/hl7.js';
 
@@ -47,7 +47,7 @@ export function startMllp(deps: IngestDeps, port: number, host: string, log: Mll
           // a failure here must not end the process: no ACK is sent (the sender resends after its
           // timeout), the connection is closed, the others go on
           .catch((e: unknown) => {
-            log.warn({ event: 'mllp_failed', error: errorMessage(e) }, 'MLLP message not answered; connection closed');
+            log.warn({ event: 'mllp_failed', error: safeReason(e) }, 'MLLP message not answered; connection closed');
             socket.destroy();
           });
       }

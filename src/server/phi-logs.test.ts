@@ -34,3 +34,30 @@ describe('logs', () => {
     }
   });
 });
+
+describe('error answers', () => {
+  it('never echo the URL, the body or a driver\'s text', async () => {
+    const s = await startTestServer();
+    try {
+      const seen: string[] = [];
+      const nf = await s.fetch('/fhir/Patient?family=TESTPATIENT&identifier=MRN0001');
+      seen.push(await nf.text());
+      assert.equal(nf.status, 404);
+      const notJson = await s.fetch('/fhir', { method: 'POST', body: 'MSH|^~\\&|TESTPATIENT^ALEX MRN0001', headers: { 'content-type': 'application/fhir+json' } });
+      seen.push(await notJson.text());
+      assert.equal(notJson.status, 400);
+      // a driver failing with a value of the message in its text
+      const real = s.store.ingest.bind(s.store);
+      let calls = 0;
+      s.store.ingest = (meta, outcome) => (++calls === 1 ? Promise.reject(Object.assign(new Error('duplicate key value (MRN0001, TESTPATIENT)'), { code: '23505' })) : real(meta, outcome));
+      const ack = await postHl7(s, readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8'));
+      s.store.ingest = real;
+      seen.push(ack.text);
+      assert.match(ack.text, /INTERNAL_ERROR: the adapter failed on this message \(Error 23505\); it is kept for replay/);
+      const all = seen.join('\n') + s.logs();
+      for (const word of ['TESTPATIENT', 'MRN0001', 'ALEX']) assert.equal(all.includes(word), false, `"${word}" in an answer or a log line`);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -4,7 +4,7 @@
 // mean "unavailable now".
 import pg from 'pg';
 import { asError, errorMessage } from '../cdsr/errors.js';
-import { StoreUnavailableError, type Executor, type Row, type SqlValue, type TxQueryable } from './sql.js';
+import { storable, StoreUnavailableError, type Executor, type Row, type SqlValue, type TxQueryable } from './sql.js';
 
 export interface PostgresOptions {
   readonly url: string;
@@ -67,7 +67,7 @@ export class PostgresExecutor implements Executor {
 
   private async query(c: pg.Pool | pg.PoolClient, sql: string, params: readonly SqlValue[], doing: string): Promise<pg.QueryResult> {
     try {
-      return await c.query(this.text(sql), params as SqlValue[]);
+      return await c.query(this.text(sql), storable(params));
     } catch (e) {
       throw classify(e, doing);
     }

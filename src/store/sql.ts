@@ -32,6 +32,14 @@ export interface Executor extends Queryable {
   close(): Promise<void>;
 }
 
+/**
+ * Text as both databases keep it: PostgreSQL refuses a NUL character in text, so on both a NUL is
+ * stored as U+FFFD (the same message reads back the same on either store).
+ */
+export function storable(params: readonly SqlValue[]): SqlValue[] {
+  return params.map((v) => (typeof v === 'string' && v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v));
+}
+
 /** The database cannot be reached or written now (down, disk full, busy, shutting down): try again later. */
 export class StoreUnavailableError extends AdapterError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { asError, errorMessage } from '../cdsr/errors.js';
-import { StoreUnavailableError, type Executor, type Row, type SqlValue, type TxQueryable } from './sql.js';
+import { storable, StoreUnavailableError, type Executor, type Row, type SqlValue, type TxQueryable } from './sql.js';
 
 export interface SqliteOptions {
   /** File path, or ':memory:'. */
@@ -67,21 +67,21 @@ export class SqliteExecutor implements Executor {
 
   private allNow(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
     try {
-      return Promise.resolve(this.stmt(sql).all(...params) as Row[]);
+      return Promise.resolve(this.stmt(sql).all(...storable(params)) as Row[]);
     } catch (e) {
       return Promise.reject(classify(e));
     }
   }
   private getNow(sql: string, params: readonly SqlValue[] = []): Promise<Row | undefined> {
     try {
-      return Promise.resolve(this.stmt(sql).get(...params) as Row | undefined);
+      return Promise.resolve(this.stmt(sql).get(...storable(params)) as Row | undefined);
     } catch (e) {
       return Promise.reject(classify(e));
     }
   }
   private runNow(sql: string, params: readonly SqlValue[] = []): Promise<number> {
     try {
-      return Promise.resolve(this.stmt(sql).run(...params).changes);
+      return Promise.resolve(this.stmt(sql).run(...storable(params)).changes);
     } catch (e) {
       return Promise.reject(classify(e));
     }

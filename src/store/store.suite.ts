@@ -310,5 +310,14 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await s.releaseLease('submitter', 'b');
       assert.equal(await s.lease('submitter', 'a', later(93_000), 60_000), true);
     });
+
+    withStore('a NUL character is stored (as U+FFFD) and read back the same on every database', async (s) => {
+      const r = await ingest(s, '01-orm-new.hl7', 'MSG0001', (raw) => raw.replace('TESTPATIENT', 'TEST\u0000PATIENT').replace('CT HEAD WO CONTRAST', 'CT HEAD\u0000WO CONTRAST'));
+      assert.equal(r.status, 'applied');
+      const m = await s.message(1);
+      assert.ok(m?.raw.includes('TEST\uFFFDPATIENT'));
+      // inside the JSON of the merged fields a NUL is an escape (\\u0000), which both keep as it is
+      assert.equal((await s.record('100000|V0001'))?.consultations[0]?.fields.Name_of_Exam_Ordered?.value, 'CT HEAD\u0000WO CONTRAST');
+    });
   });
 }
