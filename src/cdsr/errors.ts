@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'HL7_BAD_SEGMENT'
   | 'HL7_BAD_ENCODING'
   | 'HL7_PARSER'
+  | 'HL7_LIMIT'
   | 'HL7_PATH_SYNTAX'
   | 'FHIR_INTAKE'
   | 'FHIR_FETCH'

@@ -105,8 +105,24 @@ function readNotification(first: FhirResource): NotificationInfo | undefined {
   return undefined;
 }
 
+/** Nesting past this is refused before anything walks it (a FHIR resource needs a few dozen levels at most). */
+export const FHIR_MAX_DEPTH = 100;
+
+/** Whether a JSON value nests deeper than `limit` (walked without recursion). */
+function deeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (d > limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, d + 1]);
+  }
+  return false;
+}
+
 /** Reads a parsed JSON payload. Throws FhirIntakeError when it is not FHIR. */
 export function readIntake(json: unknown): Intake {
+  if (deeperThan(json, FHIR_MAX_DEPTH)) throw new FhirIntakeError(`nested deeper than ${FHIR_MAX_DEPTH} levels (the limit): not a FHIR resource this adapter reads`);
   if (!isResource(json)) throw new FhirIntakeError('not a FHIR resource: no resourceType');
   if (json.resourceType !== 'Bundle') return { resources: [json], byFullUrl: new Map(), missingFocus: [] };
   const entries = arr(json.entry);

@@ -149,3 +149,26 @@ describe('parseHl7 fuzz', () => {
     );
   });
 });
+
+describe('parseHl7 limits', () => {
+  const refused = (raw: string) => {
+    const r = parseHl7(raw);
+    if (r.ok) return assert.fail('taken');
+    return { code: r.error.code, message: r.error.message, line: r.error.line, controlId: r.error.header?.controlId };
+  };
+
+  it('refuses a field of 150,000 repetitions naming the segment and the limit, and still reads the MSH', () => {
+    const dg1 = `DG1|1||${Array.from({ length: 150_000 }, (_, i) => `R${i}^x`).join('~')}`;
+    assert.deepEqual(refused(`${MSH}\rPID|1\r${dg1}\r`), { code: 'HL7_LIMIT', message: 'line 3 (DG1) has 149999 repetitions (limit 5000)', line: 3, controlId: 'C1' });
+  });
+
+  it('refuses 4 MB of field separators and too many segments', () => {
+    assert.deepEqual(refused(`${MSH}\rOBR|${'|'.repeat(4 * 1024 * 1024)}\r`), { code: 'HL7_LIMIT', message: 'line 2 (OBR) has 4194305 fields (limit 500)', line: 2, controlId: 'C1' });
+    assert.deepEqual(refused(`${MSH}\r${'NTE|1\r'.repeat(5000)}`), { code: 'HL7_LIMIT', message: '5001 segments: more than the limit of 5000', line: undefined, controlId: 'C1' });
+  });
+
+  it('takes what is at the limits', () => {
+    const dg1 = `DG1|1||${Array.from({ length: 5_001 }, (_, i) => `R${i}`).join('~')}`;
+    assert.equal(parseHl7(`${MSH}\r${dg1}\r`).ok, true);
+  });
+});

@@ -7,7 +7,13 @@ import { unescapeHl7 } from './escape.js';
 import type { Hl7Field, Hl7Message, Hl7Repetition, Hl7Segment } from './message.js';
 import { valueAt } from './message.js';
 
-export type Hl7ParseErrorCode = 'HL7_NOT_HL7' | 'HL7_BATCH' | 'HL7_BAD_SEGMENT' | 'HL7_BAD_ENCODING' | 'HL7_PARSER';
+export type Hl7ParseErrorCode = 'HL7_NOT_HL7' | 'HL7_BATCH' | 'HL7_BAD_SEGMENT' | 'HL7_BAD_ENCODING' | 'HL7_PARSER' | 'HL7_LIMIT';
+
+/**
+ * Bounds on what one message may hold, far above any real message: past them a message is refused
+ * naming the limit, before the parser spends seconds (or its stack) on it.
+ */
+export const HL7_LIMITS = { segments: 5_000, fieldsPerSegment: 500, repetitionsPerSegment: 5_000, componentsPerSegment: 20_000 } as const;
 
 export class Hl7ParseError extends AdapterError {
   declare readonly code: Hl7ParseErrorCode;
@@ -71,6 +77,7 @@ function parseOrThrow(raw: string): Hl7Message {
     throw new Hl7ParseError('HL7_BATCH', `${mshCount} messages in one request; send one message per request`);
   }
   const enc = readEncoding(first);
+  checkLimits(lines, enc);
   lines.forEach((line, i) => {
     if (!/^[A-Z][A-Z0-9]{2}$/.test(line.slice(0, 3)) || (line.length > 3 && line[3] !== enc.field)) {
       throw new Hl7ParseError('HL7_BAD_SEGMENT', `line ${i + 1} is not a segment (it must start with a 3-character segment name)`, i + 1);
@@ -97,6 +104,30 @@ function parseOrThrow(raw: string): Hl7Message {
     dateTime: valueAt(msh, 7),
     version: valueAt(msh, 12),
   };
+}
+
+function checkLimits(lines: readonly string[], enc: Encoding): void {
+  if (lines.length > HL7_LIMITS.segments) throw new Hl7ParseError('HL7_LIMIT', `${lines.length} segments: more than the limit of ${HL7_LIMITS.segments}`);
+  lines.forEach((line, i) => {
+    let fields = 0;
+    let reps = 0;
+    let comps = 0;
+    for (let k = 0; k < line.length; k++) {
+      const c = line[k];
+      if (c === enc.field) fields++;
+      else if (c === enc.repetition) reps++;
+      else if (c === enc.component) comps++;
+    }
+    const over =
+      fields > HL7_LIMITS.fieldsPerSegment
+        ? `${fields} fields (limit ${HL7_LIMITS.fieldsPerSegment})`
+        : reps > HL7_LIMITS.repetitionsPerSegment
+          ? `${reps} repetitions (limit ${HL7_LIMITS.repetitionsPerSegment})`
+          : comps > HL7_LIMITS.componentsPerSegment
+            ? `${comps} components (limit ${HL7_LIMITS.componentsPerSegment})`
+            : undefined;
+    if (over !== undefined) throw new Hl7ParseError('HL7_LIMIT', `line ${i + 1} (${line.slice(0, 3)}) has ${over}`, i + 1);
+  });
 }
 
 function readEncoding(msh: string): Encoding {

@@ -195,3 +195,18 @@ describe('POST /hl7v2: a stored row the store cannot read', () => {
     }
   });
 });
+
+describe('POST /hl7v2: a message past the limits', () => {
+  it('is refused (400 AR) naming the limit, with its own MSA-2; the service goes on', async () => {
+    const s = await startTestServer({ bodyLimit: 4 * 1024 * 1024 });
+    try {
+      const huge = ORM.replace(/DG1\|1\|\|[^\r]*/, `DG1|1||${Array.from({ length: 150_000 }, (_, i) => `R${i}`).join('~')}`);
+      const r = await postHl7(s, huge);
+      assert.equal(r.status, 400);
+      assert.deepEqual(lines(r.text).slice(1), ['MSA|AR|MSG0001', 'ERR|||100^Segment sequence error^HL70357|E||||HL7_INVALID: line 5 (DG1) has 149999 repetitions (limit 5000)']);
+      assert.equal((await postHl7(s, ORM)).status, 200);
+    } finally {
+      await s.close();
+    }
+  });
+});
