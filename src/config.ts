@@ -24,6 +24,14 @@ const EnvSchema = z
     CDSR_DEFAULT_FACILITY_ID: optionalText,
     CDSR_INBOUND_API_KEYS: list,
     CDSR_MLLP_PORT: port.optional(),
+    // MLLP has no credentials: it listens on loopback unless told otherwise, and then only for listed senders
+    CDSR_MLLP_HOST: z.string().min(1).default('127.0.0.1'),
+    CDSR_MLLP_ALLOW: list,
+    CDSR_MLLP_IDLE_S: z.coerce.number().int().min(1).max(86_400).default(600),
+    CDSR_MLLP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(10_000).default(100),
+    // the HTTP listener: a request (headers and body) must arrive within this time; connections at most
+    CDSR_HTTP_REQUEST_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(30),
+    CDSR_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100_000).default(1000),
     CDSR_TLS_CERT_FILE: optionalText,
     CDSR_TLS_KEY_FILE: optionalText,
     CDSR_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
@@ -51,6 +59,14 @@ const EnvSchema = z
         code: 'custom',
         path: ['CDSR_INBOUND_API_KEYS'],
         message: `must be set when HOST (${c.HOST}) is not a loopback address: senders must authenticate`,
+      });
+    }
+    const mllpLoopback = c.CDSR_MLLP_HOST === '127.0.0.1' || c.CDSR_MLLP_HOST === '::1' || c.CDSR_MLLP_HOST === 'localhost';
+    if (!mllpLoopback && c.CDSR_MLLP_ALLOW.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CDSR_MLLP_ALLOW'],
+        message: `must list the sender addresses allowed when CDSR_MLLP_HOST (${c.CDSR_MLLP_HOST}) is not a loopback address: MLLP has no credentials`,
       });
     }
     if ((c.CDSR_TLS_CERT_FILE === undefined) !== (c.CDSR_TLS_KEY_FILE === undefined)) {

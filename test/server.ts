@@ -36,7 +36,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(opts: { apiKeys?: string[]; bodyLimit?: number; fhirFetcher?: FhirFetcher; listen?: boolean } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { apiKeys?: string[]; bodyLimit?: number; fhirFetcher?: FhirFetcher; listen?: boolean; requestTimeoutS?: number } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'cdsr-srv-'));
   const mappingsDir = join(dir, 'mappings');
   cpSync(join(REPO_ROOT, 'mappings'), mappingsDir, { recursive: true });
@@ -50,7 +50,7 @@ export async function startTestServer(opts: { apiKeys?: string[]; bodyLimit?: nu
   const logStream = new PassThrough();
   logStream.on('data', (c: Buffer) => (logged += c.toString('utf8')));
   const app = await buildApp({
-    config: { CDSR_INBOUND_API_KEYS: opts.apiKeys ?? [], CDSR_BODY_LIMIT_BYTES: opts.bodyLimit ?? 1024 * 1024, LOG_LEVEL: 'trace' },
+    config: { CDSR_INBOUND_API_KEYS: opts.apiKeys ?? [], CDSR_BODY_LIMIT_BYTES: opts.bodyLimit ?? 1024 * 1024, LOG_LEVEL: 'trace', ...(opts.requestTimeoutS !== undefined ? { CDSR_HTTP_REQUEST_TIMEOUT_S: opts.requestTimeoutS } : {}) },
     store,
     mappings,
     clock: () => SERVER_NOW,

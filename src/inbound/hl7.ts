@@ -18,6 +18,9 @@ export interface Hl7Reply {
   readonly messageId?: number;
 }
 
+/** How much of a refused (not HL7) body is kept. */
+export const REJECTED_KEPT = 1024;
+
 export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): Promise<Hl7Reply> {
   const now = deps.clock();
   const parsed = parseHl7(raw);
@@ -30,7 +33,8 @@ export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): 
     controlId: message?.controlId ?? '',
     contentType: origin.contentType,
     auth: origin.auth,
-    raw,
+    // what is not HL7 cannot be replayed: it is counted and its start kept for the audit, not stored whole
+    raw: parsed.ok || raw.length <= REJECTED_KEPT ? raw : `${raw.slice(0, REJECTED_KEPT)}\n[${raw.length} characters; the first ${REJECTED_KEPT} kept]`,
     receivedAt: now,
   };
   const ack = (code: AckCode, problems: readonly Problem[], id: number | undefined) =>

@@ -17,7 +17,7 @@ import type { Submitter } from '../outbound/submitter.js';
 export interface AppOptions extends IngestDeps {
   readonly store: Store;
   readonly mappings: MappingSource & { readonly dir: string; readonly generation: number };
-  readonly config: Pick<Config, 'CDSR_INBOUND_API_KEYS' | 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'>;
+  readonly config: Pick<Config, 'CDSR_INBOUND_API_KEYS' | 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'> & Partial<Pick<Config, 'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS'>>;
   /** PEM certificate and key: the listener speaks HTTPS. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
   /** Where pino writes (default stdout). */
@@ -52,6 +52,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
     bodyLimit: opts.config.CDSR_BODY_LIMIT_BYTES,
+    // a request must arrive whole within this time (a body sent slowly is not held for ever)
+    requestTimeout: (opts.config.CDSR_HTTP_REQUEST_TIMEOUT_S ?? 30) * 1000,
+    connectionTimeout: (opts.config.CDSR_HTTP_REQUEST_TIMEOUT_S ?? 30) * 1000,
     logger: {
       level: opts.config.LOG_LEVEL,
       ...(opts.logStream ? { stream: opts.logStream } : {}),
@@ -62,6 +65,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       },
     },
   });
+
+  app.server.maxConnections = opts.config.CDSR_HTTP_MAX_CONNECTIONS ?? 1000;
 
   for (const type of HL7_TYPES) {
     app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => done(null, body));

@@ -94,7 +94,20 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   let url: string;
   try {
     url = await app.listen({ port: config.PORT, host: config.HOST });
-    if (config.CDSR_MLLP_PORT !== undefined) mllp = await startMllp(deps, config.CDSR_MLLP_PORT, config.HOST, log);
+    if (config.CDSR_MLLP_PORT !== undefined) {
+      mllp = await startMllp(
+        deps,
+        {
+          port: config.CDSR_MLLP_PORT,
+          host: config.CDSR_MLLP_HOST,
+          allow: config.CDSR_MLLP_ALLOW,
+          maxFrameBytes: config.CDSR_BODY_LIMIT_BYTES,
+          idleMs: config.CDSR_MLLP_IDLE_S * 1000,
+          maxConnections: config.CDSR_MLLP_MAX_CONNECTIONS,
+        },
+        log,
+      );
+    }
   } catch (e) {
     // a port in use, say: release what is open, so the process can end
     await app.close().catch(() => undefined);

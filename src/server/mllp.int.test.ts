@@ -6,17 +6,30 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../../test/server.js';
 import { REPO_ROOT } from '../../test/helpers.js';
-import { startMllp } from './mllp.js';
+import { startMllp, type MllpOptions } from './mllp.js';
 
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
 const quiet = { info: () => undefined, warn: () => undefined };
+const options = (o: Partial<MllpOptions> = {}): MllpOptions => ({ port: 0, host: '127.0.0.1', allow: [], maxFrameBytes: 1024 * 1024, idleMs: 60_000, maxConnections: 100, ...o });
+
+/** Connects, writes, and resolves with what came back when the adapter closes the connection. */
+function closedAfter(server: Server, bytes: Buffer | string): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    let got = '';
+    sock.on('data', (c: Buffer) => (got += c.toString('utf8')));
+    sock.on('error', () => undefined);
+    sock.on('close', () => resolve(got));
+    if (bytes.length > 0) sock.write(bytes);
+  });
+}
 
 describe('MLLP listener', () => {
   let s: TestServer;
   let mllp: Server;
   before(async () => {
     s = await startTestServer();
-    mllp = await startMllp({ store: s.store, mappings: s.mappings, clock: () => new Date('2026-11-23T06:00:00Z') }, 0, '127.0.0.1', quiet);
+    mllp = await startMllp({ store: s.store, mappings: s.mappings, clock: () => new Date('2026-11-23T06:00:00Z') }, options(), quiet);
   });
   after(async () => {
     await new Promise<void>((ok) => mllp.close(() => ok()));
@@ -56,7 +69,7 @@ describe('MLLP listener', () => {
       },
       clock: () => new Date('2026-11-23T06:00:00Z'),
     };
-    const server = await startMllp(deps, 0, '127.0.0.1', { info: () => undefined, warn: (_o, m) => logs.push(m) });
+    const server = await startMllp(deps, options(), { info: () => undefined, warn: (_o, m) => logs.push(m) });
     const port = (server.address() as AddressInfo).port;
     const exchange = () =>
       new Promise<string>((resolve) => {
@@ -76,6 +89,38 @@ describe('MLLP listener', () => {
       assert.match(await exchange(), /\rMSA\|AA\|X1/);
     } finally {
       await new Promise<void>((ok) => server.close(() => ok()));
+    }
+  });
+
+  it('bounds: a frame past the limit, a sender not allowed and a silent connection are closed; others go on', async () => {
+    const logs: string[] = [];
+    const log = { info: (_o: object, m: string) => logs.push(m), warn: (_o: object, m: string) => logs.push(m) };
+    const deps = { store: s.store, mappings: s.mappings, clock: () => new Date('2026-11-23T06:00:00Z') };
+    const small = await startMllp(deps, options({ maxFrameBytes: 4096, idleMs: 300 }), log);
+    const fenced = await startMllp(deps, options({ allow: ['10.9.9.9'] }), log);
+    try {
+      assert.equal(await closedAfter(small, Buffer.concat([Buffer.from([0x0b]), Buffer.alloc(10_000, 0x41)])), '');
+      assert.equal(await closedAfter(fenced, `\x0b${ORM}\x1c\r`), '');
+      // a connection that sends nothing is closed after the idle time
+      assert.equal(await closedAfter(small, ''), '');
+      assert.deepEqual(logs, ['MLLP frame larger than CDSR_BODY_LIMIT_BYTES; connection closed', 'MLLP connection refused', 'MLLP connection idle; closed']);
+      // and a good frame is still answered
+      const ack = await new Promise<string>((resolve) => {
+        const sock = connect((small.address() as AddressInfo).port, '127.0.0.1');
+        let got = '';
+        sock.on('data', (c: Buffer) => {
+          got += c.toString('utf8');
+          if (got.includes('\x1c\r')) {
+            sock.end();
+            resolve(got);
+          }
+        });
+        sock.write(`\x0b${ORM.replace('MSG0001', 'B1')}\x1c\r`);
+      });
+      assert.match(ack, /\rMSA\|AA\|B1/);
+    } finally {
+      await new Promise<void>((ok) => small.close(() => ok()));
+      await new Promise<void>((ok) => fenced.close(() => ok()));
     }
   });
 });
