@@ -37,8 +37,15 @@ describe('configuration', () => {
     assert.deepEqual(nrdrIds(ok), { partnerId: '12345', appId: '10019' });
   });
 
-  it('refuses a non-loopback HOST without inbound API keys', () => {
-    assert.throws(() => loadConfig({ HOST: '0.0.0.0' }), /CDSR_INBOUND_API_KEYS: must be set when HOST \(0\.0\.0\.0\) is not a loopback address/);
+  it('refuses a non-loopback HOST without any API key', () => {
+    assert.throws(() => loadConfig({ HOST: '0.0.0.0' }), /CDSR_SEND_API_KEYS: keys must be set \(CDSR_SEND_API_KEYS, CDSR_OPERATE_API_KEYS…\) when HOST \(0\.0\.0\.0\) is not a loopback address/);
     assert.deepEqual(loadConfig({ HOST: '0.0.0.0', CDSR_INBOUND_API_KEYS: 'a, b' }).CDSR_INBOUND_API_KEYS, ['a', 'b']);
+    assert.deepEqual(loadConfig({ HOST: '0.0.0.0', CDSR_SEND_API_KEYS: 'm' }).CDSR_SEND_API_KEYS, ['m']);
+  });
+
+  it('refuses an MLLP listener off loopback without a list of senders', () => {
+    assert.throws(() => loadConfig({ CDSR_MLLP_PORT: '2575', CDSR_MLLP_HOST: '0.0.0.0' }), /CDSR_MLLP_ALLOW: must list the sender addresses allowed when CDSR_MLLP_HOST \(0\.0\.0\.0\) is not a loopback address/);
+    assert.deepEqual(loadConfig({ CDSR_MLLP_PORT: '2575', CDSR_MLLP_HOST: '0.0.0.0', CDSR_MLLP_ALLOW: '10.1.2.3' }).CDSR_MLLP_ALLOW, ['10.1.2.3']);
+    assert.equal(loadConfig({}).CDSR_MLLP_HOST, '127.0.0.1');
   });
 });

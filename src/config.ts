@@ -23,6 +23,11 @@ const EnvSchema = z
     CDSR_MAPPINGS_DIR: z.string().min(1).default('./mappings'),
     CDSR_DEFAULT_FACILITY_ID: optionalText,
     CDSR_INBOUND_API_KEYS: list,
+    // keys by role (README "Roles and keys"); CDSR_INBOUND_API_KEYS are send + operate
+    CDSR_SEND_API_KEYS: list,
+    CDSR_OPERATE_API_KEYS: list,
+    CDSR_VIEW_API_KEYS: list,
+    CDSR_METRICS_API_KEYS: list,
     CDSR_MLLP_PORT: port.optional(),
     // MLLP has no credentials: it listens on loopback unless told otherwise, and then only for listed senders
     CDSR_MLLP_HOST: z.string().min(1).default('127.0.0.1'),
@@ -54,11 +59,12 @@ const EnvSchema = z
   })
   .superRefine((c, ctx) => {
     const loopback = c.HOST === '127.0.0.1' || c.HOST === '::1' || c.HOST === 'localhost';
-    if (!loopback && c.CDSR_INBOUND_API_KEYS.length === 0) {
+    const anyKey = [c.CDSR_INBOUND_API_KEYS, c.CDSR_SEND_API_KEYS, c.CDSR_OPERATE_API_KEYS, c.CDSR_VIEW_API_KEYS, c.CDSR_METRICS_API_KEYS].some((k) => k.length > 0);
+    if (!loopback && !anyKey) {
       ctx.addIssue({
         code: 'custom',
-        path: ['CDSR_INBOUND_API_KEYS'],
-        message: `must be set when HOST (${c.HOST}) is not a loopback address: senders must authenticate`,
+        path: ['CDSR_SEND_API_KEYS'],
+        message: `keys must be set (CDSR_SEND_API_KEYS, CDSR_OPERATE_API_KEYS…) when HOST (${c.HOST}) is not a loopback address: senders must authenticate`,
       });
     }
     const mllpLoopback = c.CDSR_MLLP_HOST === '127.0.0.1' || c.CDSR_MLLP_HOST === '::1' || c.CDSR_MLLP_HOST === 'localhost';

@@ -10,6 +10,7 @@ import { CdsrValidator } from '../src/cdsr/validate.js';
 import type { FhirFetcher } from '../src/fhir/resolve.js';
 import { MappingHolder } from '../src/mapping/holder.js';
 import { buildApp } from '../src/server/app.js';
+import type { RoleConfig } from '../src/server/roles.js';
 import { openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/store.js';
 import { REPO_ROOT } from './helpers.js';
@@ -36,7 +37,9 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(opts: { apiKeys?: string[]; bodyLimit?: number; fhirFetcher?: FhirFetcher; listen?: boolean; requestTimeoutS?: number } = {}): Promise<TestServer> {
+export async function startTestServer(
+  opts: { apiKeys?: string[]; roles?: RoleConfig; bodyLimit?: number; fhirFetcher?: FhirFetcher; listen?: boolean; requestTimeoutS?: number } = {},
+): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'cdsr-srv-'));
   const mappingsDir = join(dir, 'mappings');
   cpSync(join(REPO_ROOT, 'mappings'), mappingsDir, { recursive: true });
@@ -50,7 +53,7 @@ export async function startTestServer(opts: { apiKeys?: string[]; bodyLimit?: nu
   const logStream = new PassThrough();
   logStream.on('data', (c: Buffer) => (logged += c.toString('utf8')));
   const app = await buildApp({
-    config: { CDSR_INBOUND_API_KEYS: opts.apiKeys ?? [], CDSR_BODY_LIMIT_BYTES: opts.bodyLimit ?? 1024 * 1024, LOG_LEVEL: 'trace', ...(opts.requestTimeoutS !== undefined ? { CDSR_HTTP_REQUEST_TIMEOUT_S: opts.requestTimeoutS } : {}) },
+    config: { CDSR_INBOUND_API_KEYS: opts.apiKeys ?? [], ...opts.roles, CDSR_BODY_LIMIT_BYTES: opts.bodyLimit ?? 1024 * 1024, LOG_LEVEL: 'trace', ...(opts.requestTimeoutS !== undefined ? { CDSR_HTTP_REQUEST_TIMEOUT_S: opts.requestTimeoutS } : {}) },
     store,
     mappings,
     clock: () => SERVER_NOW,

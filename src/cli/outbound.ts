@@ -63,7 +63,8 @@ function serverUrl(config: Config, url?: string): string {
 }
 
 function headers(config: Config): Record<string, string> {
-  const key = config.CDSR_INBOUND_API_KEYS[0];
+  // submit and status are operator calls: an operate key (or an older inbound key)
+  const key = config.CDSR_OPERATE_API_KEYS[0] ?? config.CDSR_INBOUND_API_KEYS[0];
   return key !== undefined ? { authorization: `Bearer ${key}` } : {};
 }
 

@@ -1,7 +1,6 @@
 // The fastify application: inbound HL7 v2 and FHIR, health, and the operations API. A thin shell
 // over the stages; everything it needs is passed in (store, tables, clock).
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.js';
 import { errorMessage } from '../cdsr/errors.js';
 import type { IngestDeps, MappingSource } from '../inbound/context.js';
@@ -11,13 +10,14 @@ import { registerFhirRoutes } from './fhir-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
 import { registerOrderRoutes } from './orders-routes.js';
 import { BadRequestError } from './query.js';
+import { findKey, keyRing, needFor, type RoleConfig } from './roles.js';
 import { originOf } from './origin.js';
 import type { Submitter } from '../outbound/submitter.js';
 
 export interface AppOptions extends IngestDeps {
   readonly store: Store;
   readonly mappings: MappingSource & { readonly dir: string; readonly generation: number };
-  readonly config: Pick<Config, 'CDSR_INBOUND_API_KEYS' | 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'> & Partial<Pick<Config, 'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS'>>;
+  readonly config: Pick<Config, 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'> & Partial<Pick<Config, 'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS'>> & RoleConfig;
   /** PEM certificate and key: the listener speaks HTTPS. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
   /** Where pino writes (default stdout). */
@@ -28,18 +28,6 @@ export interface AppOptions extends IngestDeps {
 
 const HL7_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7'];
 export const ACK_CONTENT_TYPE = 'x-application/hl7-v2+er7';
-const OPEN_PATHS = new Set(['/healthz', '/readyz']);
-
-/** The position (1-based) of the presented key among the configured ones; 0 when none matches. */
-function keyIndex(given: string, keys: readonly string[]): number {
-  const g = Buffer.from(given);
-  let found = 0;
-  keys.forEach((k, i) => {
-    const b = Buffer.from(k);
-    if (b.length === g.length && timingSafeEqual(b, g)) found = i + 1;
-  });
-  return found;
-}
 
 function presentedKey(req: FastifyRequest): string | undefined {
   const auth = req.headers.authorization;
@@ -94,17 +82,22 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no such route: ${req.method} (see README for the API)` }));
 
   app.decorateRequest('authKey', '');
-  const keys = opts.config.CDSR_INBOUND_API_KEYS;
-  if (keys.length > 0) {
+  const ring = keyRing(opts.config);
+  if (ring.length > 0) {
     app.addHook('onRequest', async (req, reply) => {
-      if (OPEN_PATHS.has(req.url.split('?')[0] ?? '')) return;
+      const need = needFor(req.method, req.routeOptions.url);
+      if (need === 'open') return;
       const given = presentedKey(req);
-      const n = given === undefined ? 0 : keyIndex(given, keys);
-      if (n === 0) {
+      const entry = given === undefined ? undefined : findKey(ring, given);
+      if (!entry) {
         await reply.code(401).header('www-authenticate', 'Bearer').type('text/plain').send('missing or wrong credentials (Authorization: Bearer <key> or X-API-Key)\n');
         return;
       }
-      req.authKey = `key#${n}`;
+      req.authKey = entry.label;
+      if (!entry.roles.has(need)) {
+        await reply.code(403).type('text/plain').send(`this key (${entry.label}) may not do this: it needs the ${need} role\n`);
+        return;
+      }
     });
   }
 

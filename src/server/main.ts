@@ -15,6 +15,7 @@ import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
 import { MappingHolder } from '../mapping/holder.js';
 import { startMllp } from './mllp.js';
+import { keyRing } from './roles.js';
 import { configuredNrdr, startOutbound, type NrdrTarget } from '../outbound/setup.js';
 
 export interface Running {
@@ -114,8 +115,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     throw e;
   }
   mappings.watch();
+  if (config.CDSR_INBOUND_API_KEYS.length > 0) {
+    log.warn({ event: 'config', variable: 'CDSR_INBOUND_API_KEYS' }, 'CDSR_INBOUND_API_KEYS give send and operate rights together; give Mirth a key of CDSR_SEND_API_KEYS and operators keys of CDSR_OPERATE_API_KEYS');
+  }
   log.info(
-    { event: 'started', url, store: config.CDSR_DATABASE_URL !== undefined ? 'postgres' : 'sqlite', nrdr: outbound.target, mllpPort: config.CDSR_MLLP_PORT ?? null, dataDir: config.CDSR_DATA_DIR, mappings: config.CDSR_MAPPINGS_DIR, auth: config.CDSR_INBOUND_API_KEYS.length > 0 },
+    { event: 'started', url, store: config.CDSR_DATABASE_URL !== undefined ? 'postgres' : 'sqlite', nrdr: outbound.target, mllpPort: config.CDSR_MLLP_PORT ?? null, dataDir: config.CDSR_DATA_DIR, mappings: config.CDSR_MAPPINGS_DIR, auth: keyRing(config).length > 0 },
     'cdsr-adapter listening',
   );
   return { app, url, close: () => app.close() };

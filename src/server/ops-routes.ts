@@ -43,6 +43,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
   app.get<{ Params: { facilityId: string; encounterId: string } }>('/api/records/:facilityId/:encounterId', async (req, reply) => {
     const r = await deps.store.record(encounterKey(req.params.facilityId, req.params.encounterId));
     if (!r) return reply.code(404).send({ error: 'no such encounter' });
+    await deps.store.audit({ at: deps.clock(), who: req.authKey || 'open', what: `record ${r.encounterKey}` });
     // a required field nothing filled: where the tables look for it
     return { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current) })) };
   });
@@ -75,7 +76,9 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
 
   app.get<{ Params: { id: string } }>('/api/transactions/:id', async (req, reply) => {
     const t = await deps.store.transaction(req.params.id);
-    return t ? { ...summary(t), nrdr: t.nrdr ?? null, records: t.records } : reply.code(404).send({ error: 'no such transaction' });
+    if (!t) return reply.code(404).send({ error: 'no such transaction' });
+    await deps.store.audit({ at: deps.clock(), who: req.authKey || 'open', what: `transaction ${t.transactionId}` });
+    return { ...summary(t), nrdr: t.nrdr ?? null, records: t.records };
   });
 
   app.post('/api/submit', async (_req, reply) => {
@@ -108,6 +111,13 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     );
     lines.push('# HELP cdsr_mappings_generation Reloads of the mapping tables since start (1 = as started).', '# TYPE cdsr_mappings_generation gauge', `cdsr_mappings_generation ${deps.mappings.generation}`);
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
+  });
+
+  app.get<{ Querystring: { after?: string; limit?: string } }>('/api/audit', async (req) => {
+    const limit = limitParam(req.query.limit);
+    const entries = await deps.store.accessLog({ after: intParam(req.query.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 }), limit: limit + 1 });
+    const page = entries.slice(0, limit);
+    return { entries: page, next: entries.length > limit ? String(page[page.length - 1]!.id) : null };
   });
 
   app.get('/api/subscriptions', async () => ({ subscriptions: await deps.store.subscriptions() }));

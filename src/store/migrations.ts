@@ -215,4 +215,16 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 8,
+    name: 'access audit: every read of patient data, by which key',
+    statements: [
+      `CREATE TABLE access_audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        who TEXT NOT NULL,
+        what TEXT NOT NULL
+      )`,
+    ],
+  },
 ];

@@ -21,6 +21,7 @@ import {
   CHANNELS,
   MESSAGE_STATUSES,
   OUTBOUND_STATUSES,
+  type AccessEntry,
   type ConsultationRow,
   type IngestResult,
   type InboundMeta,
@@ -523,6 +524,20 @@ export class SqlStore implements Store {
 
   ledgerGauges(): Promise<LedgerGauges> {
     return ledgerGauges(this.db);
+  }
+
+  // ---- access audit ----
+
+  audit(entry: { at: Date; who: string; what: string }): Promise<void> {
+    return this.db.transaction(async (q) => void (await q.run('INSERT INTO access_audit (at, who, what) VALUES (?, ?, ?)', [entry.at.toISOString(), entry.who, entry.what])));
+  }
+
+  async accessLog(filter: { after?: number; limit?: number }): Promise<AccessEntry[]> {
+    const rows = await this.db.all('SELECT id, at, who, what FROM access_audit WHERE id > ? ORDER BY id LIMIT ?', [filter.after ?? 0, filter.limit ?? 100]);
+    return rows.map((r) => {
+      const a = row('access_audit', r);
+      return { id: a.int('id'), at: a.text('at'), who: a.text('who'), what: a.text('what') };
+    });
   }
 
   // ---- the rest ----

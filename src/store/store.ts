@@ -186,6 +186,21 @@ export interface OrderLedger {
   ledgerGauges(): Promise<LedgerGauges>;
 }
 
+export interface AccessEntry {
+  readonly id: number;
+  readonly at: string;
+  /** The key by role and position (`operate#1`), or the listener. */
+  readonly who: string;
+  /** What was read: `record 100000|V0001`, `transaction T-1`. */
+  readonly what: string;
+}
+
+/** Every read of patient data, for operators to review. */
+export interface AccessAudit {
+  audit(entry: { at: Date; who: string; what: string }): Promise<void>;
+  accessLog(filter: { after?: number; limit?: number }): Promise<AccessEntry[]>;
+}
+
 export interface StoreCounts {
   readonly messages: Record<string, number>;
   readonly records: Record<string, number>;
@@ -193,7 +208,7 @@ export interface StoreCounts {
 }
 
 /** The whole store; callers take the parts they use. */
-export interface Store extends InboundLog, RecordStore, ResourceCache, OutboundLedger, OrderLedger {
+export interface Store extends InboundLog, RecordStore, ResourceCache, OutboundLedger, OrderLedger, AccessAudit {
   /** How many messages per status, records per state, transactions per status (for /metrics). */
   counts(): Promise<StoreCounts>;
   ping(): Promise<void>;
