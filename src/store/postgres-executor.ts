@@ -17,7 +17,7 @@ export interface PostgresOptions {
 function unavailable(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && (/^(08|53|57)/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE'].includes(code))) return true;
-  return e instanceof Error && /Connection terminated|Client was closed|Cannot use a pool after calling end|timeout exceeded when trying to connect/.test(e.message);
+  return e instanceof Error && /Connection terminated|Client was closed|Cannot use a pool after calling end|timeout exceeded when trying to connect|not queryable|Client has encountered a connection error/.test(e.message);
 }
 
 /** Deadlock or serialization failure: the transaction is run again. */
@@ -104,7 +104,10 @@ export class PostgresExecutor implements Executor {
     }
     // a connection lost while checked out emits 'error' on the client: without a listener that
     // would end the process; the failing query reports it instead
-    const onError = (): void => undefined;
+    let lost = false;
+    const onError = (): void => {
+      lost = true;
+    };
     c.on('error', onError);
     const q: TxQueryable = {
       all: async (sql, params = []) => (await this.query(c, sql, params, 'read')).rows as Row[],
@@ -122,6 +125,8 @@ export class PostgresExecutor implements Executor {
       return r;
     } catch (e) {
       await c.query('ROLLBACK').catch(() => (broken = true));
+      // whatever the driver says after its connection was lost, it is the connection
+      if (lost) throw new StoreUnavailableError(`the database connection was lost: ${errorMessage(e)}`, { cause: e });
       throw classify(e, 'written');
     } finally {
       c.off('error', onError);

@@ -1,0 +1,113 @@
+// PostgreSQL faults under load, as deployed: `serve` in its own process on a database of its own
+// while four senders post; the database's connections of that service are terminated several
+// times (as a restart or a failover does). The process stays up, the requests in flight are
+// answered 503 (or fail) and resent by the senders, nothing acknowledged is lost, everything ends
+// stored once. Skipped with the reason when no PostgreSQL answers.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { errorMessage } from '../cdsr/errors.js';
+import { REPO_ROOT } from '../../test/helpers.js';
+import { freePort } from '../../test/server.js';
+
+const adminUrl = process.env.CDSR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const TOTAL = 300;
+const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
+
+const message = (i: number) =>
+  ORM.replaceAll('MSG0001', `PGF${i}`)
+    .replaceAll('ORD1001', `PGFORD${i}`)
+    .replaceAll('ACC2001', `PGFACC${i}`)
+    .replaceAll('V0001', `PGFV${i % 30}`)
+    .replaceAll('20261102093015', new Date(Date.UTC(2026, 10, 2) + i * 1000).toISOString().replace(/[-:T]/g, '').slice(0, 14));
+
+async function send(url: string, i: number): Promise<string> {
+  try {
+    const r = await fetch(`${url}/hl7v2`, { method: 'POST', body: message(i), headers: { 'content-type': 'application/hl7-v2' } });
+    const text = await r.text();
+    const code = /\rMSA\|(A[AER])\|/.exec(text)?.[1];
+    return code === 'AA' && r.status === 200 ? 'AA' : `${code ?? ''}http${r.status}`;
+  } catch {
+    return 'none';
+  }
+}
+
+describe('PostgreSQL faults under load', () => {
+  it(`terminated connections during ${TOTAL} messages: the process stays up, nothing acknowledged is lost`, { timeout: 180_000 }, async (t) => {
+    const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
+    try {
+      await admin.connect();
+    } catch (e) {
+      return t.skip(`no PostgreSQL at ${adminUrl.replace(/\/\/[^@]*@/, '//')} (${errorMessage(e)}); set CDSR_TEST_PG_URL to run it`);
+    }
+    const db = `cdsr_faults_${randomBytes(4).toString('hex')}`;
+    await admin.query(`CREATE DATABASE ${db}`);
+    const dbUrl = new URL(adminUrl);
+    dbUrl.pathname = `/${db}`;
+    let child: ChildProcess | undefined;
+    try {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'serve'], {
+        env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CDSR_DATABASE_URL: dbUrl.toString(), CDSR_MAPPINGS_DIR: join(REPO_ROOT, 'mappings'), LOG_LEVEL: 'error', CDSR_SUBMIT_INTERVAL_S: '3600' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let exited: string | undefined;
+      child.once('exit', (code, signal) => (exited = `exit ${code ?? ''} ${signal ?? ''}`));
+      for (let i = 0; i < 200; i++) {
+        if ((await fetch(`${url}/readyz`).catch(() => undefined))?.ok) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const acked = new Set<number>();
+      let resent = 0;
+      let next = 0;
+      const worker = async () => {
+        while (next < TOTAL) {
+          const i = next++;
+          // a sender resends until it gets its AA (as Mirth's queue does)
+          for (let attempt = 0; ; attempt++) {
+            if ((await send(url, i)) === 'AA') {
+              acked.add(i);
+              break;
+            }
+            resent++;
+            if (attempt > 200) throw new Error(`message ${i} never acknowledged`);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        }
+      };
+      let terminated = 0;
+      const killer = async () => {
+        while (next < TOTAL) {
+          await new Promise((r) => setTimeout(r, 150));
+          const r = await admin.query('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db]);
+          terminated += r.rowCount ?? 0;
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker(), killer()]);
+      assert.equal(exited, undefined, `the service ended: ${exited ?? ''}`);
+      assert.equal(acked.size, TOTAL);
+      assert.ok(terminated > 0, 'no connection was terminated: the test proved nothing');
+      const check = new pg.Client({ connectionString: dbUrl.toString() });
+      await check.connect();
+      try {
+        const applied = await check.query<{ n: string; d: string }>("SELECT COUNT(*) AS n, COUNT(DISTINCT control_id) AS d FROM inbound_messages WHERE status = 'applied'");
+        const consultations = await check.query<{ n: string }>('SELECT COUNT(*) AS n FROM consultations');
+        const orders = await check.query<{ n: string }>('SELECT COUNT(*) AS n FROM orders WHERE hold IS NULL AND consultation_key IS NOT NULL');
+        assert.deepEqual([Number(applied.rows[0]!.n), Number(applied.rows[0]!.d), Number(consultations.rows[0]!.n), Number(orders.rows[0]!.n)], [TOTAL, TOTAL, TOTAL, TOTAL]);
+      } finally {
+        await check.end();
+      }
+      t.diagnostic(`${terminated} connections terminated, ${resent} resends, ${acked.size} acknowledged, the service up throughout`);
+    } finally {
+      child?.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 200));
+      await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => undefined);
+      await admin.end();
+    }
+  });
+});
