@@ -41,6 +41,8 @@ const EnvSchema = z
     CDSR_TLS_KEY_FILE: optionalText,
     CDSR_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
     CDSR_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
+    // days a raw message is kept once it will not be replayed; 0 keeps them for ever
+    CDSR_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
     // Unset: the built-in sandbox's ids (the spec's sample PartnerID 10000 and test AppID 10019).
     NRDR_BASE_URL: optionalUrl,
     NRDR_PARTNER_ID: optionalText,

@@ -2,9 +2,9 @@
 // over the stages; everything it needs is passed in (store, tables, clock).
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import { errorMessage } from '../cdsr/errors.js';
 import type { IngestDeps, MappingSource } from '../inbound/context.js';
 import { ingestHl7 } from '../inbound/hl7.js';
+import { safeReason } from '../inbound/outcome.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { registerFhirRoutes } from './fhir-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
@@ -118,7 +118,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       await opts.store.ping();
       return { status: 'ready', mappings: opts.mappings.dir, generation: opts.mappings.generation };
     } catch (e) {
-      return reply.code(503).send({ status: 'unavailable', reason: errorMessage(e) });
+      // open to anyone: what failed is logged (by code), not answered
+      _req.log.warn({ event: 'not_ready', error: safeReason(e) }, 'the store cannot be read or written');
+      return reply.code(503).send({ status: 'unavailable' });
     }
   });
   return app;

@@ -148,7 +148,8 @@ describe('POST /hl7v2: credentials, size, store down', () => {
       'MSA|AR|MSG0003',
       'ERR|||207^Application internal error^HL70357|E||||STORE_UNAVAILABLE: the message cannot be stored now; send it again',
     ]);
-    assert.equal((await s.fetch(`/readyz`)).status, 503);
+    const ready = await s.fetch(`/readyz`);
+    assert.deepEqual([ready.status, await ready.json()], [503, { status: 'unavailable' }]);
   });
 });
 

@@ -16,6 +16,7 @@ import { buildApp } from './app.js';
 import { MappingHolder } from '../mapping/holder.js';
 import { startMllp } from './mllp.js';
 import { keyRing } from './roles.js';
+import { safeReason } from '../inbound/outcome.js';
 import { configuredNrdr, startOutbound, type NrdrTarget } from '../outbound/setup.js';
 
 export interface Running {
@@ -41,6 +42,22 @@ export async function openStore(config: Config, tables: MappingTables): Promise<
 export function fhirFetcherFor(config: Config): { fhirFetcher?: ReturnType<typeof createFhirFetcher> } {
   if (config.FHIR_SERVER_URL === undefined) return {};
   return { fhirFetcher: createFhirFetcher({ baseUrl: config.FHIR_SERVER_URL, ...(config.FHIR_SERVER_TOKEN !== undefined ? { bearerToken: config.FHIR_SERVER_TOKEN } : {}) }) };
+}
+
+/** Purges raw messages past CDSR_RETENTION_DAYS now and every six hours; returns the timer. */
+function retention(config: Config, store: Store, log: pino.Logger): NodeJS.Timeout | undefined {
+  if (config.CDSR_RETENTION_DAYS === 0) return undefined;
+  const run = () => {
+    const now = new Date();
+    store
+      .purgeRaw(new Date(now.getTime() - config.CDSR_RETENTION_DAYS * 86_400_000), now)
+      .then((n) => (n > 0 ? log.info({ event: 'retention', purged: n, days: config.CDSR_RETENTION_DAYS }, 'raw messages past retention purged') : undefined))
+      .catch((e: unknown) => log.warn({ event: 'retention_failed', error: safeReason(e) }, 'retention purge failed; tried again later'));
+  };
+  run();
+  const timer = setInterval(run, 6 * 3600_000);
+  timer.unref();
+  return timer;
 }
 
 export interface StartOptions {
@@ -85,7 +102,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
   // hooks must be added before listen(); the MLLP listener comes after, so it is looked up late
   let mllp: Awaited<ReturnType<typeof startMllp>> | undefined;
+  let purge: NodeJS.Timeout | undefined;
   app.addHook('onClose', async () => {
+    clearInterval(purge);
     mappings.close();
     const m = mllp;
     if (m) await new Promise<void>((ok) => m.close(() => ok()));
@@ -115,6 +134,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     throw e;
   }
   mappings.watch();
+  purge = retention(config, store, log);
   if (config.CDSR_INBOUND_API_KEYS.length > 0) {
     log.warn({ event: 'config', variable: 'CDSR_INBOUND_API_KEYS' }, 'CDSR_INBOUND_API_KEYS give send and operate rights together; give Mirth a key of CDSR_SEND_API_KEYS and operators keys of CDSR_OPERATE_API_KEYS');
   }

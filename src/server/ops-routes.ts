@@ -100,6 +100,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     gauge('cdsr_inbound_messages', 'Stored inbound messages by status.', 'status', c.messages);
     gauge('cdsr_records', 'Consultations by record state.', 'state', c.records);
     gauge('cdsr_transactions', 'NRDR transactions by outbound status.', 'status', c.transactions);
+    lines.push('# HELP cdsr_store_bytes Size of the store on disk.', '# TYPE cdsr_store_bytes gauge', `cdsr_store_bytes ${await deps.store.sizeBytes()}`);
     gauge('cdsr_orders', 'Orders seen, by state (reported, held, excluded).', 'state', { reported: 0, held: 0, excluded: 0, ...ledger.byState });
     lines.push(
       '# HELP cdsr_oldest_orphan_age_seconds Age of the oldest order still waiting for its order message (0: none).',

@@ -227,4 +227,9 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 9,
+    name: 'retention: when a raw message was purged',
+    statements: ['ALTER TABLE inbound_messages ADD COLUMN raw_purged_at TEXT'],
+  },
 ];

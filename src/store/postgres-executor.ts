@@ -134,6 +134,11 @@ export class PostgresExecutor implements Executor {
     }
   }
 
+  async sizeBytes(): Promise<number> {
+    const r = await this.get('SELECT pg_database_size(current_database()) AS n');
+    return Number(r?.n ?? 0);
+  }
+
   async close(): Promise<void> {
     await this.pool.end().catch(() => undefined);
   }

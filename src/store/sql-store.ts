@@ -175,7 +175,8 @@ export class SqlStore implements Store {
       );
       if (twin && meta.controlId !== '') {
         const first = row('inbound_messages', twin).int('id');
-        const id = await this.insertMessage(q, meta, hash, 'duplicate', [], first);
+        // a resend is recorded (when, through which credential) without another copy of its text
+        const id = await this.insertMessage(q, { ...meta, raw: '' }, hash, 'duplicate', [], first);
         return { messageId: id, status: 'duplicate' as const, duplicateOf: first, problems: [] };
       }
       const id = await this.insertMessage(q, meta, hash, statusForOutcome(outcome), [...outcome.problems]);
@@ -553,6 +554,22 @@ export class SqlStore implements Store {
 
   async ping(): Promise<void> {
     await this.db.get('SELECT 1 AS one');
+    // a write too: a full disk or a read-only database is not ready
+    await this.lease('readyz-probe', 'probe', new Date(), 0);
+  }
+
+  sizeBytes(): Promise<number> {
+    return this.db.sizeBytes();
+  }
+
+  purgeRaw(before: Date, at: Date): Promise<number> {
+    return this.db.transaction((q) =>
+      q.run(
+        `UPDATE inbound_messages SET raw = '', raw_purged_at = ?
+         WHERE received_at < ? AND raw_purged_at IS NULL AND status IN ('applied', 'ignored', 'rejected', 'duplicate')`,
+        [at.toISOString(), before.toISOString()],
+      ),
+    );
   }
 
   close(): Promise<void> {

@@ -29,6 +29,8 @@ export interface Executor extends Queryable {
    * transactions into one commit, each in its own savepoint).
    */
   transaction<T>(fn: (q: TxQueryable) => Promise<T>): Promise<T>;
+  /** The database's size on disk, in bytes. */
+  sizeBytes(): Promise<number>;
   close(): Promise<void>;
 }
 

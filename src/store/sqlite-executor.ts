@@ -160,6 +160,10 @@ export class SqliteExecutor implements Executor {
     }
   }
 
+  sizeBytes(): Promise<number> {
+    return this.whenFree(() => Promise.resolve(Number(this.db.pragma('page_count', { simple: true })) * Number(this.db.pragma('page_size', { simple: true }))));
+  }
+
   /** SQLite's own settings, for tests (journal mode and the like). */
   pragma(name: string): unknown {
     return this.db.pragma(name, { simple: true });

@@ -75,7 +75,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
@@ -318,6 +318,23 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.ok(m?.raw.includes('TEST\uFFFDPATIENT'));
       // inside the JSON of the merged fields a NUL is an escape (\\u0000), which both keep as it is
       assert.equal((await s.record('100000|V0001'))?.consultations[0]?.fields.Name_of_Exam_Ordered?.value, 'CT HEAD\u0000WO CONTRAST');
+    });
+
+    withStore('retention: raw text past the days is purged where it will not be replayed; a resend keeps no copy', async (s) => {
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      await ingest(s, '01-orm-new.hl7', 'MSG0101', (raw) => raw.replace('MSG0001', 'MSG0101').replace('|CT|SC', '|XX|SC'));
+      assert.deepEqual((await s.messages({})).map((m) => m.status), ['applied', 'duplicate', 'error']);
+      assert.equal((await s.message(2))?.raw, '');
+      assert.equal(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), 2);
+      assert.deepEqual([(await s.message(1))?.raw, (await s.message(1))?.status], ['', 'applied']);
+      // the error queue keeps its text for the replay; the record and the ledger stay
+      assert.ok(((await s.message(3))?.raw ?? '').startsWith('MSH|'));
+      assert.equal((await s.records({})).length, 1);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.messageIds]), [['reported', [1, 3]]]);
+      assert.equal(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), 0);
+      assert.ok((await s.sizeBytes()) > 0);
+      await s.ping();
     });
   });
 }

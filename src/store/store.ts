@@ -211,7 +211,16 @@ export interface StoreCounts {
 export interface Store extends InboundLog, RecordStore, ResourceCache, OutboundLedger, OrderLedger, AccessAudit {
   /** How many messages per status, records per state, transactions per status (for /metrics). */
   counts(): Promise<StoreCounts>;
+  /** Reads and writes (a store that cannot write is not ready). */
   ping(): Promise<void>;
+  /** The store's size on disk, in bytes. */
+  sizeBytes(): Promise<number>;
+  /**
+   * Retention: forgets the raw text of messages received before `before` that will not be
+   * replayed (applied, ignored, rejected, duplicate); their outcome, records, ledger and audit
+   * stay. Returns how many were purged.
+   */
+  purgeRaw(before: Date, at: Date): Promise<number>;
   close(): Promise<void>;
 }
 
