@@ -102,9 +102,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
   // hooks must be added before listen(); the MLLP listener comes after, so it is looked up late
   let mllp: Awaited<ReturnType<typeof startMllp>> | undefined;
-  let purge: NodeJS.Timeout | undefined;
+  const timers: { purge?: NodeJS.Timeout } = {};
   app.addHook('onClose', async () => {
-    clearInterval(purge);
+    clearInterval(timers.purge);
     mappings.close();
     const m = mllp;
     if (m) await new Promise<void>((ok) => m.close(() => ok()));
@@ -134,7 +134,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     throw e;
   }
   mappings.watch();
-  purge = retention(config, store, log);
+  timers.purge = retention(config, store, log);
   if (config.CDSR_INBOUND_API_KEYS.length > 0) {
     log.warn({ event: 'config', variable: 'CDSR_INBOUND_API_KEYS' }, 'CDSR_INBOUND_API_KEYS give send and operate rights together; give Mirth a key of CDSR_SEND_API_KEYS and operators keys of CDSR_OPERATE_API_KEYS');
   }
