@@ -1,5 +1,6 @@
 // Starting the service from the configuration: store, tables (watched), HTTP and MLLP listeners,
 // the submitter. The NRDR target is NRDR as configured, or one handed in (the built-in sandbox).
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -60,6 +61,9 @@ function retention(config: Config, store: Store, log: pino.Logger): NodeJS.Timeo
   return timer;
 }
 
+/** Held by the instance whose built-in sandbox the instances on one database submit to. */
+const BUILTIN_SANDBOX_LEASE = 'builtin-sandbox';
+
 export interface StartOptions {
   readonly logStream?: NodeJS.WritableStream;
   /** Where to submit when NRDR_BASE_URL is not set (the built-in sandbox); built once the tables are loaded. */
@@ -89,6 +93,22 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await target.close();
     throw e;
   });
+  // instances sharing a database share one NRDR: two built-in sandboxes would each hold half the
+  // transactions, and the instance that takes over the submitting would poll the wrong one
+  const timers: { purge?: NodeJS.Timeout; sandbox?: NodeJS.Timeout } = {};
+  const instance = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  if (target.sandbox && config.CDSR_DATABASE_URL !== undefined) {
+    const hold = () => store.lease(BUILTIN_SANDBOX_LEASE, instance, new Date(), 180_000);
+    if (!(await hold())) {
+      await store.close();
+      await target.close();
+      throw new ConfigError(
+        'NRDR_BASE_URL: not set, and another instance on this database already submits to its own built-in sandbox; run one `cdsr-adapter sandbox` and point every instance at it with NRDR_BASE_URL',
+      );
+    }
+    timers.sandbox = setInterval(() => void hold().catch(() => undefined), 60_000);
+    timers.sandbox.unref();
+  }
   const outbound = startOutbound(config, store, target, log);
   // what processing a message needs, the same for HTTP and MLLP
   const deps = { store, mappings, clock: () => new Date(), defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID };
@@ -102,9 +122,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
   // hooks must be added before listen(); the MLLP listener comes after, so it is looked up late
   let mllp: Awaited<ReturnType<typeof startMllp>> | undefined;
-  const timers: { purge?: NodeJS.Timeout } = {};
   app.addHook('onClose', async () => {
     clearInterval(timers.purge);
+    clearInterval(timers.sandbox);
+    if (timers.sandbox) await store.releaseLease(BUILTIN_SANDBOX_LEASE, instance).catch(() => undefined);
     mappings.close();
     const m = mllp;
     if (m) await new Promise<void>((ok) => m.close(() => ok()));
