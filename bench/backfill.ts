@@ -58,6 +58,7 @@ const posted = (tx: { Transaction_ID: string; Facility_ID: string; PartnerID: st
     Error_Msg: '',
     Exam_Errors: [],
   },
+  raw: '',
 });
 const bodies = new Map<string, Parameters<typeof posted>[0]>();
 const api: NrdrApi = {

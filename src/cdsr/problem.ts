@@ -23,7 +23,8 @@ export type LocalCode =
   | 'STORE_UNAVAILABLE'
   | 'INTERNAL_ERROR'
   | 'FHIR_FETCH'
-  | 'FHIR_NO_CHANGE';
+  | 'FHIR_NO_CHANGE'
+  | 'NRDR_UNCLEAR';
 
 export type ProblemCode = CdCode | LocalCode;
 

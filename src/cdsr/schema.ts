@@ -83,7 +83,7 @@ export const TRANSACTION_STATUSES = [
 export type TransactionStatusName = (typeof TRANSACTION_STATUSES)[number];
 
 /** Statuses after which NRDR does nothing more with a transaction. */
-export const FINAL_STATUSES: ReadonlySet<TransactionStatusName> = new Set([
+export const FINAL_STATUSES: ReadonlySet<string> = new Set<TransactionStatusName>([
   'ValidationFail',
   'Posted',
   'PartiallySuccessful',
@@ -107,9 +107,14 @@ export const TransactionStatusSchema = z.object({
   PartnerID: idString,
   AppID: idString,
   Facility_ID: idString,
-  Status: z.enum(TRANSACTION_STATUSES),
+  // a status NRDR may add later is kept as sent (it is not final: polling goes on, bounded)
+  Status: z.string(),
   Error_Msg: z.string().nullish(),
-  Exam_Errors: z.array(ExamErrorSchema),
+  // NRDR may send null for "no errors"
+  Exam_Errors: z
+    .array(ExamErrorSchema)
+    .nullish()
+    .transform((v) => v ?? []),
 });
 export type TransactionStatus = z.infer<typeof TransactionStatusSchema>;
 

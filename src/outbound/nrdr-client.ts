@@ -55,7 +55,8 @@ export interface NrdrClientOptions {
 }
 
 export type NrdrResult =
-  | { readonly ok: true; readonly status: TransactionStatus }
+  /** A 2xx: NRDR has it. `status` when the answer reads as a transaction status; `raw` always. */
+  | { readonly ok: true; readonly status?: TransactionStatus; readonly raw: string }
   /** permanent: NRDR refused it (no retry helps); otherwise the retries ran out. */
   | { readonly ok: false; readonly permanent: boolean; readonly httpStatus?: number; readonly code: string; readonly message: string };
 
@@ -121,11 +122,12 @@ export class NrdrClient implements NrdrApi {
         continue;
       }
       const body = parseBody(r.body);
-      if (r.status === 200) {
+      if (r.status >= 200 && r.status < 300) {
+        // any 2xx means NRDR has it: an answer that does not read as a status is kept as given,
+        // never a reason to send the transaction again
         const s = TransactionStatusSchema.safeParse(body);
-        if (s.success) return { ok: true, status: s.data };
-        last = { ok: false, permanent: false, code: 'bad_answer', message: 'NRDR answered 200 without a transaction status' };
-        continue;
+        const raw = typeof r.body === 'string' ? r.body.slice(0, 4000) : JSON.stringify(r.body ?? '').slice(0, 4000);
+        return s.success ? { ok: true, status: s.data, raw } : { ok: true, raw };
       }
       const err = WebServiceErrorSchema.safeParse(body);
       const code = err.success ? err.data.error_code : `http_${r.status}`;

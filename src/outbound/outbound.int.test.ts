@@ -59,7 +59,7 @@ describe('outbound to the NRDR sandbox', () => {
     }
     const { submitter } = submitterFor(s, url);
     const result = await submitter.flush();
-    assert.deepEqual(result, { created: 1, posted: 1, final: 1, accepted: 3, rejected: 0, pending: 0, stale: 0, leader: true });
+    assert.deepEqual(result, { created: 1, posted: 1, final: 1, accepted: 3, rejected: 0, pending: 0, review: 0, stale: 0, leader: true });
 
     // what the registry holds, field by field, is what offline mapping of the same inputs gives
     const expected = mapFiles([...hl7Files, ...fhirFiles], { tables: s.mappings.current, partnerId: '10000', appId: '10019', maxEncounters: 100, now: new Date() }).transactions;

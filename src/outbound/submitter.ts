@@ -3,12 +3,12 @@
 // records marked submitted) before it is POSTed, so one in flight when the process dies is sent
 // again under the same Transaction_ID at the next start, which NRDR treats as a resubmission.
 import { randomBytes } from 'node:crypto';
-import { parseErrorMsg } from '../cdsr/error-msg.js';
 import type { Problem } from '../cdsr/problem.js';
 import { batchTransactions } from '../cdsr/batch.js';
 import { FINAL_STATUSES, type TransactionStatus } from '../cdsr/schema.js';
-import type { OutboundLedger, OutboundRecord, RecordResult, RecordStore, TransactionRow, WireConsultation } from '../store/store.js';
+import type { OutboundLedger, OutboundRecord, RecordStore, TransactionRow, WireConsultation } from '../store/store.js';
 import type { NrdrApi, NrdrResult } from './nrdr-client.js';
+import { verdicts } from './verdicts.js';
 import { errorMessage } from '../cdsr/errors.js';
 
 export interface SubmitterOptions {
@@ -22,6 +22,10 @@ export interface SubmitterOptions {
   readonly pollIntervalMs?: number;
   /** Polls before a transaction is left for the next round. */
   readonly maxPolls?: number;
+  /** After this long without a final answer a transaction needs review (default 24 h). */
+  readonly pollDeadlineMs?: number;
+  /** The wait between polls (tests give their own). */
+  readonly sleep?: (ms: number) => Promise<void>;
   readonly log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
 }
 
@@ -32,11 +36,15 @@ export interface FlushResult {
   readonly accepted: number;
   readonly rejected: number;
   readonly pending: number;
+  /** Records NRDR's answer left undecided (needs-review). */
+  readonly review: number;
   /** Batches not created because a record changed after it was read (they go in the next round). */
   readonly stale: number;
   /** false: another instance holds the submitter lease; this round did nothing. */
   readonly leader: boolean;
 }
+
+type Counts = { -readonly [K in keyof FlushResult]: FlushResult[K] };
 
 /** The lease that makes one instance the submitter; renewed every round, taken over when it runs out. */
 export const SUBMITTER_LEASE = 'submitter';
@@ -48,6 +56,8 @@ export class Submitter {
   private stopped = false;
   /** This instance, as the lease names it. */
   readonly instance = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  /** Transactions this process created and has not yet POSTed (the others are asked about first). */
+  private readonly fresh = new Set<string>();
   private leaseMs = 5 * 60_000;
 
   constructor(private readonly o: SubmitterOptions) {}
@@ -92,7 +102,7 @@ export class Submitter {
   }
 
   private async round(onProgress?: (done: number, total: number) => void): Promise<FlushResult> {
-    const counts = { created: 0, posted: 0, final: 0, accepted: 0, rejected: 0, pending: 0, stale: 0, leader: true };
+    const counts: Counts = { created: 0, posted: 0, final: 0, accepted: 0, rejected: 0, pending: 0, review: 0, stale: 0, leader: true };
     // one submitter across instances: the others ingest, and take over when the lease runs out
     if (!(await this.o.store.lease(SUBMITTER_LEASE, this.instance, this.o.clock(), this.leaseMs))) return { ...counts, leader: false };
     await this.batchReady(counts);
@@ -149,7 +159,10 @@ export class Submitter {
     });
     for (const b of batches) {
       const r = await this.o.store.createTransaction(b.body, b.records, this.o.clock());
-      if (r.created) counts.created++;
+      if (r.created) {
+        counts.created++;
+        this.fresh.add(b.body.Transaction_ID);
+      }
       else {
         // a record changed since it was read: nothing of this batch is sent now; the next round reads it again
         counts.stale++;
@@ -158,35 +171,68 @@ export class Submitter {
     }
   }
 
-  private async follow(t: TransactionRow, counts: { posted: number; final: number; accepted: number; rejected: number; pending: number }): Promise<void> {
+  private async follow(t: TransactionRow, counts: Counts): Promise<void> {
     const now = () => this.o.clock();
     let status: TransactionStatus | undefined = t.nrdr;
+    let raw = '';
+    // the polling deadline runs from when NRDR got it (marked posted), not from when it was batched
+    const since = t.status === 'posted' ? Date.parse(t.updatedAt) : now().getTime();
     if (t.status === 'created') {
-      const r = await this.o.client.postTransaction(t.body);
-      if (!r.ok) {
-        if (r.permanent) {
-          const p = this.problem(r.code, r.message);
-          await this.o.store.updateTransaction(t.transactionId, { status: 'failed', error: `${r.code}: ${r.message}`, attempted: true }, now());
-          await this.o.store.recordResults(t.transactionId, t.records.map((x) => ({ ...x, result: 'rejected', problems: [p] })), now());
-          counts.rejected += t.records.length;
-          this.o.log?.warn({ event: 'transaction_refused', transactionId: t.transactionId, code: r.code }, 'NRDR refused the transaction');
-        } else {
-          await this.o.store.updateTransaction(t.transactionId, { status: 'created', error: `${r.code}: ${r.message}`, attempted: true }, now());
-          counts.pending++;
+      // one that was tried before, or stored by an earlier process, may have reached NRDR: ask first
+      let known = false;
+      if (t.attempts > 0 || !this.fresh.has(t.transactionId)) {
+        const r = await this.o.client.getStatus(t.transactionId, t.facilityId, t.partnerId, t.appId);
+        if (r.ok) {
+          known = true;
+          status = r.status;
+          raw = r.raw;
+          await this.o.store.updateTransaction(t.transactionId, { status: 'posted', ...(status ? { nrdr: status } : {}) }, now());
+          counts.posted++;
+        } else if (!(r.permanent && r.httpStatus === 404)) {
+          counts.pending++; // cannot tell now: asked again next round, never sent blind
+          return;
         }
-        return;
       }
-      status = r.status;
-      await this.o.store.updateTransaction(t.transactionId, { status: 'posted', nrdr: status, attempted: true }, now());
-      counts.posted++;
+      if (!known) {
+        this.fresh.delete(t.transactionId);
+        const r = await this.o.client.postTransaction(t.body);
+        if (!r.ok) {
+          if (r.permanent) {
+            const p = this.problem(r.code, r.message);
+            await this.o.store.updateTransaction(t.transactionId, { status: 'failed', error: `${r.code}: ${r.message}`, attempted: true }, now());
+            await this.o.store.recordResults(t.transactionId, t.records.map((x) => ({ ...x, result: 'rejected', problems: [p] })), now());
+            counts.rejected += t.records.length;
+            this.o.log?.warn({ event: 'transaction_refused', transactionId: t.transactionId, code: r.code }, 'NRDR refused the transaction');
+          } else {
+            await this.o.store.updateTransaction(t.transactionId, { status: 'created', error: `${r.code}: ${r.message}`, attempted: true }, now());
+            counts.pending++;
+          }
+          return;
+        }
+        // any 2xx: NRDR has it; from now on it is only asked about
+        status = r.status;
+        raw = r.raw;
+        await this.o.store.updateTransaction(
+          t.transactionId,
+          { status: 'posted', attempted: true, ...(status ? { nrdr: status } : { error: `NRDR's answer to the POST was not a status: ${raw.slice(0, 200)}` }) },
+          now(),
+        );
+        counts.posted++;
+      }
     }
     const interval = this.o.pollIntervalMs ?? 1000;
+    const sleep = this.o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     for (let i = 0; status === undefined || !FINAL_STATUSES.has(status.Status); i++) {
+      if (now().getTime() - since > (this.o.pollDeadlineMs ?? 24 * 3600_000)) {
+        await this.giveUp(t, status, raw, counts);
+        return;
+      }
       if (i >= (this.o.maxPolls ?? 60)) {
         counts.pending++;
         return;
       }
-      await new Promise((r) => setTimeout(r, interval));
+      // backoff between polls of one transaction, up to 30 s
+      await sleep(Math.min(interval * 2 ** Math.min(i, 5), 30_000));
       const r: NrdrResult = await this.o.client.getStatus(t.transactionId, t.facilityId, t.partnerId, t.appId);
       if (!r.ok) {
         if (!r.permanent) continue; // the next poll may get through
@@ -194,35 +240,25 @@ export class Submitter {
         counts.pending++;
         return;
       }
-      status = r.status;
+      raw = r.raw;
+      if (r.status) status = r.status;
     }
-    const results = this.results(t, status);
+    const results = verdicts(t.records, status);
     await this.o.store.updateTransaction(t.transactionId, { status: 'done', nrdr: status }, now());
     await this.o.store.recordResults(t.transactionId, results, now());
     counts.final++;
-    for (const r of results) counts[r.result === 'accepted' ? 'accepted' : 'rejected']++;
+    for (const r of results) counts[r.result === 'accepted' ? 'accepted' : r.result === 'rejected' ? 'rejected' : 'review']++;
     this.o.log?.info({ event: 'transaction_final', transactionId: t.transactionId, status: status.Status, accepted: results.filter((r) => r.result === 'accepted').length }, 'NRDR transaction final');
   }
 
-  /**
-   * NRDR's verdict per record. A ValidationFail or Failed transaction rejects every record with
-   * its Error_Msg; otherwise a record is rejected when an Exam_Errors entry names its encounter
-   * (Unique_Encounter_ID) or its consultation (Unique_Encounter_ID date time).
-   */
-  private results(t: TransactionRow, status: TransactionStatus): RecordResult[] {
-    const txProblems = parseErrorMsg(status.Error_Msg).map((m) => this.problem(m.code, m.message));
-    const byExam = new Map<string, Problem[]>();
-    for (const e of status.Exam_Errors) {
-      const key = (e.Exam_Unique_ID ?? '').trim();
-      byExam.set(key, [...(byExam.get(key) ?? []), ...parseErrorMsg(e.Error_Msg).map((m) => this.problem(m.code, m.message))]);
-    }
-    const whole = status.Status === 'ValidationFail' || status.Status === 'Failed';
-    return t.records.map((r) => {
-      const encounterId = r.encounterKey.slice(r.encounterKey.indexOf('|') + 1);
-      const mine = [...(byExam.get(encounterId) ?? []), ...(byExam.get(`${encounterId} ${r.consultationKey}`) ?? [])];
-      if (whole) return { ...r, result: 'rejected' as const, problems: [...txProblems, ...mine, ...(byExam.get('') ?? [])] };
-      return mine.length > 0 ? { ...r, result: 'rejected' as const, problems: mine } : { ...r, result: 'accepted' as const, problems: [] };
-    });
+  /** Past the polling deadline without a final answer: the transaction and its records need an operator. */
+  private async giveUp(t: TransactionRow, status: TransactionStatus | undefined, raw: string, counts: Counts): Promise<void> {
+    const said = status ? `NRDR's last status was "${status.Status}"` : `NRDR's last answer did not read as a status${raw !== '' ? ` (${raw.slice(0, 200)})` : ''}`;
+    const p = this.problem('NRDR_UNCLEAR', `no final answer from NRDR by the polling deadline: ${said}; check the transaction at NRDR`);
+    await this.o.store.updateTransaction(t.transactionId, { status: 'review', error: p.message }, this.o.clock());
+    await this.o.store.recordResults(t.transactionId, t.records.map((x) => ({ ...x, result: 'needs-review', problems: [p] })), this.o.clock());
+    counts.review += t.records.length;
+    this.o.log?.warn({ event: 'transaction_review', transactionId: t.transactionId }, 'NRDR gave no final answer in time; the transaction needs review');
   }
 
   private problem(code: string, message: string): Problem {

@@ -8,7 +8,8 @@ import type { CdsrValidator } from '../cdsr/validate.js';
 import type { ConsultationState, EncounterState } from '../mapping/merge.js';
 import { consultationWire } from '../mapping/wire.js';
 
-export const RECORD_STATES = ['incomplete', 'invalid', 'ready', 'submitted', 'accepted', 'rejected', 'cancelled'] as const;
+/** needs-review: NRDR's answer did not say which way this record went (an operator decides). */
+export const RECORD_STATES = ['incomplete', 'invalid', 'ready', 'submitted', 'accepted', 'rejected', 'needs-review', 'cancelled'] as const;
 export type RecordState = (typeof RECORD_STATES)[number];
 
 export interface ConsultationVerdict {

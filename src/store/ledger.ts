@@ -17,7 +17,7 @@ export type OrderState = (typeof ORDER_STATES)[number];
 export const HOLD_REASONS = ['orphan', 'collision', 'cancel_unmatched', 'pending_fetch', 'error'] as const;
 export type HoldReason = (typeof HOLD_REASONS)[number];
 /** Every reason an order may show: the holds above and the consultation states that hold or exclude it. */
-export const ORDER_REASONS = ['', 'incomplete', 'invalid', 'rejected', 'cancelled', ...HOLD_REASONS] as const;
+export const ORDER_REASONS = ['', 'incomplete', 'invalid', 'rejected', 'needs-review', 'cancelled', ...HOLD_REASONS] as const;
 export type OrderReason = (typeof ORDER_REASONS)[number];
 
 
@@ -65,9 +65,9 @@ export interface ReconciliationRow {
 }
 
 const STATE_SQL = `CASE WHEN o.hold IS NOT NULL THEN 'held' WHEN c.state IS NULL THEN 'held' WHEN c.state = 'cancelled' THEN 'excluded'
-  WHEN c.state IN ('incomplete', 'invalid', 'rejected') THEN 'held' ELSE 'reported' END`;
+  WHEN c.state IN ('incomplete', 'invalid', 'rejected', 'needs-review') THEN 'held' ELSE 'reported' END`;
 const REASON_SQL = `CASE WHEN o.hold IS NOT NULL THEN o.hold WHEN c.state IS NULL THEN 'error'
-  WHEN c.state IN ('cancelled', 'incomplete', 'invalid', 'rejected') THEN c.state ELSE '' END`;
+  WHEN c.state IN ('cancelled', 'incomplete', 'invalid', 'rejected', 'needs-review') THEN c.state ELSE '' END`;
 const WITH_STATE = `SELECT o.id, o.facility_id, o.encounter_id, o.consultation_key, o.detail, o.first_seen, o.last_seen, o.seen_day,
   ${STATE_SQL} AS state, ${REASON_SQL} AS reason, c.missing AS missing
   FROM orders o LEFT JOIN consultations c ON c.encounter_key = o.encounter_key AND c.consultation_key = o.consultation_key`;

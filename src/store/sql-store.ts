@@ -21,6 +21,7 @@ import {
   CHANNELS,
   MESSAGE_STATUSES,
   OUTBOUND_STATUSES,
+  RECORD_VERDICTS,
   type AccessEntry,
   type ConsultationRow,
   type IngestResult,
@@ -54,7 +55,6 @@ export function statusForOutcome(outcome: MapOutcome): MessageStatus {
 }
 
 const MESSAGE_COLUMNS = 'id, received_at, channel, sender, control_id, content_type, auth, hash, status, problems';
-const RESULTS = ['accepted', 'rejected'] as const;
 
 function messageFromRow(r: Row): MessageRow {
   const m = row('inbound_messages', r);
@@ -92,7 +92,7 @@ function transactionFromRows(r: Row, recordRows: readonly Row[]): TransactionRow
     body,
     records: recordRows.map((x) => {
       const rec = row('transaction_records', x);
-      const result = rec.optText('result') !== undefined ? rec.oneOf('result', RESULTS) : undefined;
+      const result = rec.optText('result') !== undefined ? rec.oneOf('result', RECORD_VERDICTS) : undefined;
       return {
         encounterKey: rec.text('encounter_key'),
         consultationKey: rec.text('consultation_key'),

@@ -169,7 +169,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await db.query("UPDATE transactions SET body = '{}' WHERE transaction_id = 'T-BAD'");
       await assert.rejects(s.transaction('T-BAD'), (e: unknown) => e instanceof StoreCorruptError && /^transactions\.body: /.test(e.message));
       await db.query("UPDATE consultations SET state = 'lost'");
-      await assert.rejects(s.records({}), (e: unknown) => e instanceof StoreCorruptError && e.message === 'consultations.state: expected one of incomplete, invalid, ready, submitted, accepted, rejected, cancelled, found string');
+      await assert.rejects(s.records({}), (e: unknown) => e instanceof StoreCorruptError && e.message === 'consultations.state: expected one of incomplete, invalid, ready, submitted, accepted, rejected, needs-review, cancelled, found string');
     });
 
     // ---- the order ledger ----

@@ -94,7 +94,11 @@ export interface SubscriptionView {
 
 /** created: stored, not yet accepted by NRDR (re-POSTed after a crash); posted: NRDR took it,
  * polling; done: a final NRDR status; failed: NRDR refused the POST (400/403). */
-export const OUTBOUND_STATUSES = ['created', 'posted', 'done', 'failed'] as const;
+/** review: NRDR's answers stayed unreadable or never final within the polling deadline: an operator looks. */
+export const OUTBOUND_STATUSES = ['created', 'posted', 'done', 'failed', 'review'] as const;
+/** NRDR's verdict on one record, as far as its answer says. */
+export const RECORD_VERDICTS = ['accepted', 'rejected', 'needs-review'] as const;
+export type RecordVerdict = (typeof RECORD_VERDICTS)[number];
 export type OutboundStatus = (typeof OUTBOUND_STATUSES)[number];
 
 export interface OutboundRecord {
@@ -116,11 +120,11 @@ export interface TransactionRow {
   /** NRDR's last status answer. */
   readonly nrdr?: TransactionStatus;
   readonly body: Transaction;
-  readonly records: (OutboundRecord & { readonly result?: 'accepted' | 'rejected'; readonly problems: Problem[] })[];
+  readonly records: (OutboundRecord & { readonly result?: RecordVerdict; readonly problems: Problem[] })[];
 }
 
 export interface RecordResult extends OutboundRecord {
-  readonly result: 'accepted' | 'rejected';
+  readonly result: RecordVerdict;
   readonly problems: Problem[];
 }
 

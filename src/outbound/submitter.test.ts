@@ -1,0 +1,136 @@
+// The submitter against a scripted NRDR (no network): a POST is made once and then only asked
+// about, whatever its answer looks like; polling is bounded (an answer never final ends in
+// needs-review); a transaction stored by an earlier process is looked up before any POST.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CdsrValidator } from '../cdsr/validate.js';
+import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
+import { loadMappings } from '../mapping/load.js';
+import { mapHl7Text } from '../mapping/map-hl7.js';
+import { openStore } from '../store/open.js';
+import type { Store } from '../store/store.js';
+import { REPO_ROOT } from '../../test/helpers.js';
+import type { NrdrApi, NrdrResult } from './nrdr-client.js';
+import { Submitter } from './submitter.js';
+
+const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
+
+async function storeWithTwoRecords(): Promise<Store> {
+  const s = await openStore({ kind: 'sqlite', file: ':memory:' }, new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z'), valueSets: tables.valueSets }));
+  for (const f of ['01-orm-new.hl7', '05-omi-new.hl7']) {
+    const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', f), 'utf8');
+    await s.ingest({ channel: 'hl7v2', sender: 'EHR', controlId: f, contentType: 'x', raw, receivedAt: new Date('2026-11-23T06:00:00Z') }, mapHl7Text(raw, tables));
+  }
+  return s;
+}
+
+const status = (tx: Transaction, Status: string, extra: Partial<TransactionStatus> = {}): TransactionStatus => ({
+  Transaction_ID: tx.Transaction_ID,
+  Transaction_DateTime: tx.Transaction_DateTime,
+  Num_of_Exam_Included: 2,
+  Num_of_Exam_In_Error: 0,
+  PartnerID: tx.PartnerID,
+  AppID: tx.AppID,
+  Facility_ID: tx.Facility_ID,
+  Status,
+  Error_Msg: null,
+  Exam_Errors: [],
+  ...extra,
+});
+
+/** A scripted NRDR: answers the POST and each GET as told; counts what it was asked. */
+function nrdr(onPost: (tx: Transaction) => NrdrResult, onGet: (n: number, tx: Transaction | undefined) => NrdrResult) {
+  const asked = { posts: 0, gets: 0 };
+  let posted: Transaction | undefined;
+  const api: NrdrApi = {
+    postTransaction: (tx) => {
+      asked.posts++;
+      posted = tx;
+      return Promise.resolve(onPost(tx));
+    },
+    getStatus: () => Promise.resolve(onGet(++asked.gets, posted)),
+  };
+  return { api, asked };
+}
+
+/** A clock that moves a second at every reading (deadlines come after a known number of polls). */
+function ticking(start = Date.parse('2026-11-23T06:00:00Z')): () => Date {
+  let t = start;
+  return () => new Date((t += 1000));
+}
+
+const submitter = (store: Store, api: NrdrApi, o: Partial<ConstructorParameters<typeof Submitter>[0]> = {}) =>
+  new Submitter({ store, client: api, partnerId: '10000', appId: '10019', maxEncounters: 100, clock: ticking(), pollIntervalMs: 1, sleep: () => Promise.resolve(), ...o });
+
+const states = async (s: Store) => (await s.records({})).map((r) => r.state);
+
+describe('Submitter and NRDR answers', () => {
+  it('a POST answered 200 with an empty body is not sent again: it is asked about until Posted', async () => {
+    const s = await storeWithTwoRecords();
+    const { api, asked } = nrdr(
+      () => ({ ok: true, raw: '' }),
+      (n, tx) => ({ ok: true, raw: '', status: status(tx!, n < 3 ? 'Received' : 'Posted', { Exam_Errors: null as never }) }),
+    );
+    const r = await submitter(s, api).flush();
+    assert.deepEqual([r.created, r.posted, r.final, r.accepted], [1, 1, 1, 2]);
+    assert.deepEqual(asked, { posts: 1, gets: 3 });
+    assert.deepEqual(await states(s), ['accepted', 'accepted']);
+  });
+
+  it('a status that never becomes final (unknown, or unreadable) stops at the deadline: needs-review, polls bounded', async () => {
+    const s = await storeWithTwoRecords();
+    const { api, asked } = nrdr(
+      (tx) => ({ ok: true, raw: 'x', status: status(tx, 'Received') }),
+      (n, tx) => (n % 2 ? { ok: true, raw: '{"weird":true}' } : { ok: true, raw: '', status: status(tx!, 'Archived') }),
+    );
+    const sub = submitter(s, api, { pollDeadlineMs: 10_000 });
+    const r = await sub.flush();
+    assert.deepEqual([r.posted, r.review, asked.posts], [1, 2, 1]);
+    assert.ok(asked.gets < 12, `${asked.gets} polls`);
+    assert.deepEqual(await states(s), ['needs-review', 'needs-review']);
+    const [t] = await s.transactions({});
+    assert.deepEqual([t?.status, t?.records.map((x) => x.result)], ['review', ['needs-review', 'needs-review']]);
+    assert.match(t?.lastError ?? '', /^no final answer from NRDR by the polling deadline: NRDR's last status was "Archived"/);
+    // it is not followed again
+    const again = await sub.flush();
+    assert.deepEqual([again.posted, again.final, asked.posts], [0, 0, 1]);
+  });
+
+  it('PartiallySuccessful whose Exam_Errors name nothing here: needs review, not accepted', async () => {
+    const s = await storeWithTwoRecords();
+    const { api } = nrdr(
+      (tx) => ({ ok: true, raw: '', status: status(tx, 'Received') }),
+      (_n, tx) => ({ ok: true, raw: '', status: status(tx!, 'PartiallySuccessful', { Num_of_Exam_In_Error: 1, Exam_Errors: [{ Exam_Unique_ID: '', Error_Msg: 'CD3060:Invalid date format' }] }) }),
+    );
+    const r = await submitter(s, api).flush();
+    assert.deepEqual([r.accepted, r.rejected, r.review], [0, 0, 2]);
+    assert.deepEqual(await states(s), ['needs-review', 'needs-review']);
+  });
+
+  it('a transaction an earlier process stored is looked up first: found, it is not POSTed; unknown to NRDR (404), it is POSTed once', async () => {
+    for (const [found, posts] of [
+      [true, 0],
+      [false, 1],
+    ] as const) {
+      const s = await storeWithTwoRecords();
+      // the earlier process: stored the transaction, and died before the POST went out
+      const dead = submitter(s, { postTransaction: () => new Promise<never>(() => undefined), getStatus: () => Promise.resolve({ ok: false, permanent: true, httpStatus: 404, code: 'invalid_param', message: 'x' }) });
+      void dead.flush();
+      await new Promise((r) => setTimeout(r, 50));
+      const [stored] = await s.transactions({ status: 'created' });
+      assert.ok(stored);
+      const { api, asked } = nrdr(
+        (tx) => ({ ok: true, raw: '', status: status(tx, 'Received') }),
+        (_n, tx) =>
+          found || tx
+            ? { ok: true, raw: '', status: status(tx ?? stored.body, 'Posted') }
+            : { ok: false, permanent: true, httpStatus: 404, code: 'invalid_param', message: 'The transaction is not found' },
+      );
+      const r = await submitter(s, api, { clock: () => new Date(Date.now() + 10 * 60_000) }).flush();
+      assert.deepEqual([asked.posts, r.accepted], [posts, 2], `found at NRDR: ${String(found)}`);
+      assert.deepEqual(await states(s), ['accepted', 'accepted']);
+    }
+  });
+});
