@@ -56,6 +56,7 @@ export function buildProgram(): Command {
           defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID,
           ...nrdrIds(config),
           maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS,
+          timeZone: config.CDSR_TIMEZONE,
         },
         stdio(config.CDSR_MAPPINGS_DIR, false),
       );

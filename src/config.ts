@@ -2,6 +2,7 @@
 // A bad value stops start-up with a message naming the variable.
 import { z } from 'zod';
 import { AdapterError } from './cdsr/errors.js';
+import { isTimeZone } from './cdsr/batch.js';
 
 const optionalText = z
   .string()
@@ -52,6 +53,12 @@ const EnvSchema = z
     ACR_CLIENT_SECRET: optionalText,
     ACR_REFRESH_TOKEN: optionalText,
     ACR_TOKEN: optionalText,
+    // NRDR reads Transaction_DateTime as the site's local time (facilities.csv may set one per facility)
+    CDSR_TIMEZONE: z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined || v.trim() === '' ? Intl.DateTimeFormat().resolvedOptions().timeZone : v.trim()))
+      .refine((v) => isTimeZone(v), { message: 'must be an IANA time zone such as America/Chicago' }),
     CDSR_SUBMIT_INTERVAL_S: z.coerce.number().int().min(1).max(86_400).default(60),
     CDSR_SANDBOX_PORT: port.optional(),
     CDSR_BATCH_MAX_ENCOUNTERS: z.coerce.number().int().min(1).max(10_000).default(100),

@@ -21,6 +21,8 @@ export interface BatchOptions {
   readonly maxEncounters: number;
   /** Transaction_DateTime. */
   readonly now: Date;
+  /** The IANA time zone a facility's Transaction_DateTime is written in (NRDR reads it as the site's local time). */
+  readonly timeZoneOf?: (facilityId: string) => string;
   /** Transaction_ID for the n-th (0-based) transaction of a facility in this batch; at most 50 characters. */
   readonly transactionId: (facilityId: string, n: number) => string;
 }
@@ -30,8 +32,24 @@ export interface Batch<R> {
   readonly records: R[];
 }
 
-export function formatTransactionDateTime(d: Date): string {
-  return d.toISOString().slice(0, 19);
+/** `mm/dd/yyyy hh:mi:ss` (the spec's date form, 24-hour time) on the wall clock of `timeZone`. */
+export function formatTransactionDateTime(d: Date, timeZone = 'UTC'): string {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
+      .formatToParts(d)
+      .map((p) => [p.type, p.value]),
+  );
+  return `${parts.month}/${parts.day}/${parts.year} ${parts.hour}:${parts.minute}:${parts.second}`;
+}
+
+/** Whether a name is an IANA time zone this runtime knows. */
+export function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** mm/dd/yyyy hh:mi:ss as a key that sorts by year, month, day, time. */
@@ -83,7 +101,7 @@ export function batchTransactions<R>(items: readonly BatchItem<R>[], opts: Batch
       out.push({
         body: {
           Transaction_ID: opts.transactionId(g.facilityId, n),
-          Transaction_DateTime: formatTransactionDateTime(opts.now),
+          Transaction_DateTime: formatTransactionDateTime(opts.now, opts.timeZoneOf?.(g.facilityId)),
           Num_of_Encounters_Included: chunk.length,
           Facility_ID: g.facilityId,
           PartnerID: g.partnerId,

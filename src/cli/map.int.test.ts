@@ -10,7 +10,7 @@ import { REPO_ROOT } from '../../test/helpers.js';
 const CLI = join(REPO_ROOT, 'dist', 'src', 'cli.js');
 let dir = '';
 function run(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, CDSR_TIMEZONE: 'UTC', ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const NOW = ['--now', '2026-11-23T06:00:00Z'];

@@ -17,6 +17,7 @@ export interface MapDefaults {
   readonly partnerId: string;
   readonly appId: string;
   readonly maxEncounters: number;
+  readonly timeZone?: string;
 }
 
 function tableLines(problems: readonly Problem[]): string {
@@ -38,6 +39,7 @@ export function runMap(files: readonly string[], opts: MapCliOptions, defaults: 
     appId: defaults.appId,
     maxEncounters: defaults.maxEncounters,
     now: opts.now ?? new Date(),
+    ...(defaults.timeZone !== undefined ? { timeZone: defaults.timeZone } : {}),
   });
   const out: Record<string, unknown> = { transactions: result.transactions, problems: result.problems };
   if (opts.trace) out.trace = result.inputs;

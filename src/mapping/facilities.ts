@@ -3,11 +3,14 @@
 // reports for several partners.
 import { readCsvTable, tableProblem } from '../cdsr/csv-table.js';
 import type { Problem } from '../cdsr/problem.js';
+import { isTimeZone } from '../cdsr/batch.js';
 
 export interface FacilityRow {
   readonly source: string;
   readonly facilityId: string;
   readonly partnerId: string;
+  /** The IANA time zone of the facility ('' = CDSR_TIMEZONE): NRDR reads its times as local. */
+  readonly timezone: string;
   /** Where the row is: the table file and its 1-based line. */
   readonly file: string;
   readonly line: number;
@@ -27,9 +30,13 @@ export function parseFacilities(file: string, text: string): { facilities: Facil
   }
   if (problems.length > 0) return { facilities, problems };
   for (const { cells, line } of table.rows) {
-    const row: FacilityRow = { source: cells.source ?? '', facilityId: cells.facility_id ?? '', partnerId: cells.partner_id ?? '', file, line };
+    const row: FacilityRow = { source: cells.source ?? '', facilityId: cells.facility_id ?? '', partnerId: cells.partner_id ?? '', timezone: (cells.timezone ?? '').trim(), file, line };
     if (row.source === '' || row.facilityId === '') {
       problems.push(tableProblem(file, line, 'source and facility_id must both be filled'));
+      continue;
+    }
+    if (row.timezone !== '' && !isTimeZone(row.timezone)) {
+      problems.push(tableProblem(file, line, `timezone "${row.timezone}" is not an IANA time zone such as America/Chicago`));
       continue;
     }
     const twin = facilities.get(norm(row.source));
@@ -44,4 +51,11 @@ export function parseFacilities(file: string, text: string): { facilities: Facil
 
 export function findFacility(table: FacilityTable, source: string): FacilityRow | undefined {
   return table.get(norm(source));
+}
+
+/** The time zone of each Facility_ID: its facilities.csv row's, else `fallback`. */
+export function facilityTimeZones(table: FacilityTable, fallback: string): (facilityId: string) => string {
+  const zones = new Map<string, string>();
+  for (const row of table.values()) if (row.timezone !== '' && !zones.has(row.facilityId)) zones.set(row.facilityId, row.timezone);
+  return (facilityId) => zones.get(facilityId) ?? fallback;
 }

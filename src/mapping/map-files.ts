@@ -11,6 +11,7 @@ import type { MappingTables } from './load.js';
 import { mapFhirResource, isMappedResource } from './map-fhir.js';
 import { mapHl7Text } from './map-hl7.js';
 import { encounterKey, MergeState, type EncounterState } from './merge.js';
+import { facilityTimeZones } from './facilities.js';
 import { orphanProblem, refusal } from './merge-problems.js';
 import { consultationWire, sendableConsultations } from './wire.js';
 import type { MapOutcome } from './outcome.js';
@@ -24,6 +25,8 @@ export interface MapFilesOptions {
   readonly appId: string;
   readonly maxEncounters: number;
   readonly now: Date;
+  /** The time zone of facilities without one in facilities.csv (default UTC). */
+  readonly timeZone?: string;
 }
 
 export interface MappedInput {
@@ -113,6 +116,7 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
     appId: opts.appId,
     maxEncounters: opts.maxEncounters,
     now: opts.now,
+    timeZoneOf: facilityTimeZones(opts.tables.facilities, opts.timeZone ?? 'UTC'),
     transactionId: (facility, n) => `map-${facility}-${n + 1}`,
   }).map((b) => b.body);
   const validator = new CdsrValidator({ now: opts.now, valueSets: opts.tables.valueSets, fieldLimits: opts.tables.fieldLimits });

@@ -44,12 +44,13 @@ export function startOutbound(
   store: RecordStore & OutboundLedger,
   target: NrdrTarget,
   log: { info(o: object, m: string): void; warn(o: object, m: string): void },
+  timeZoneOf?: (facilityId: string) => string,
 ): Outbound {
   const { partnerId, appId } = nrdrIds(config);
   if (target.sandbox) log.warn({ event: 'sandbox', url: target.baseUrl }, 'NRDR_BASE_URL is not set: submitting to the built-in NRDR sandbox, not to ACR');
   else log.info({ event: 'nrdr', url: target.baseUrl, partnerId, appId }, 'submitting to NRDR');
   const client = new NrdrClient({ baseUrl: target.baseUrl, tokens: target.tokens });
-  const submitter = new Submitter({ store, client, partnerId, appId, maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS, clock: () => new Date(), log });
+  const submitter = new Submitter({ store, client, partnerId, appId, maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS, clock: () => new Date(), log, ...(timeZoneOf ? { timeZoneOf } : {}) });
   submitter.start(config.CDSR_SUBMIT_INTERVAL_S);
   return {
     submitter,

@@ -24,6 +24,8 @@ export interface SubmitterOptions {
   readonly maxPolls?: number;
   /** After this long without a final answer a transaction needs review (default 24 h). */
   readonly pollDeadlineMs?: number;
+  /** The time zone each facility's Transaction_DateTime is written in (default UTC). */
+  readonly timeZoneOf?: (facilityId: string) => string;
   /** The wait between polls (tests give their own). */
   readonly sleep?: (ms: number) => Promise<void>;
   readonly log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
@@ -155,6 +157,7 @@ export class Submitter {
       appId: this.o.appId,
       maxEncounters: this.o.maxEncounters,
       now: this.o.clock(),
+      ...(this.o.timeZoneOf ? { timeZoneOf: this.o.timeZoneOf } : {}),
       transactionId: (facilityId) => this.newId(facilityId),
     });
     for (const b of batches) {

@@ -15,6 +15,7 @@ import { openStore as openStoreAt } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
 import { MappingHolder } from '../mapping/holder.js';
+import { facilityTimeZones } from '../mapping/facilities.js';
 import { startMllp } from './mllp.js';
 import { keyRing } from './roles.js';
 import { safeReason } from '../inbound/outcome.js';
@@ -109,7 +110,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     timers.sandbox = setInterval(() => void hold().catch(() => undefined), 60_000);
     timers.sandbox.unref();
   }
-  const outbound = startOutbound(config, store, target, log);
+  // each facility's zone from the tables in force (they may be reloaded), else CDSR_TIMEZONE
+  const outbound = startOutbound(config, store, target, log, (facilityId) => facilityTimeZones(mappings.current.facilities, config.CDSR_TIMEZONE)(facilityId));
   // what processing a message needs, the same for HTTP and MLLP
   const deps = { store, mappings, clock: () => new Date(), defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID };
   const app = await buildApp({
