@@ -76,7 +76,7 @@ describe('loadMappings', () => {
     assert.deepEqual(located(), [
       'crosswalks/modality.csv:10: "CT" is already mapped to "1" on line 4; this row says "2"',
       'valuesets/Modality.csv:10: code "1" is listed twice (first on line 5)',
-      'facilities.csv:5: "GENHOSP" is already mapped to facility 100000 on line 4',
+      'facilities.csv:7: "GENHOSP" is already mapped to facility 100000 on line 6',
     ]);
   });
 
