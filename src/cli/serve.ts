@@ -27,25 +27,31 @@ export async function runServe(config: Config): Promise<number> {
   return new Promise<number>(() => undefined);
 }
 
+/** The tables and the store, for a command that works on the store of a stopped or running service. */
+async function openForCommand(config: Config, io: CliIo): Promise<{ store: Awaited<ReturnType<typeof openStore>>; mappings: MappingHolder } | undefined> {
+  const loaded = MappingHolder.load(config.CDSR_MAPPINGS_DIR, { info: () => undefined, warn: () => undefined });
+  if (!loaded.holder) {
+    io.err(`cdsr-adapter: the mapping tables in ${config.CDSR_MAPPINGS_DIR} do not load; run check-mappings\n`);
+    return undefined;
+  }
+  return { store: await openStore(config, loaded.holder.current), mappings: loaded.holder };
+}
+
 export async function runReplay(config: Config, status: string, io: CliIo): Promise<number> {
   if (status !== 'error' && status !== 'pending') {
     io.err('cdsr-adapter: --status must be error or pending\n');
     return EXIT_UNREADABLE;
   }
-  const quiet = { info: () => undefined, warn: () => undefined };
-  const loaded = MappingHolder.load(config.CDSR_MAPPINGS_DIR, quiet);
-  if (!loaded.holder) {
-    io.err(`cdsr-adapter: the mapping tables in ${config.CDSR_MAPPINGS_DIR} do not load; run check-mappings\n`);
-    return EXIT_UNREADABLE;
-  }
-  const store = await openStore(config, loaded.holder.current);
+  const opened = await openForCommand(config, io);
+  if (!opened) return EXIT_UNREADABLE;
+  const { store, mappings } = opened;
   try {
     const total = (await store.messages({ status: status, limit: 1_000_000 })).length;
     let last = 0;
     const r = await replayAll(
       {
         store,
-        mappings: loaded.holder,
+        mappings,
         clock: () => new Date(),
         defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID,
         ...fhirFetcherFor(config),
@@ -81,13 +87,9 @@ export async function runReconcile(config: Config, opts: { from?: string; to?: s
       return EXIT_UNREADABLE;
     }
   }
-  const quiet = { info: () => undefined, warn: () => undefined };
-  const loaded = MappingHolder.load(config.CDSR_MAPPINGS_DIR, quiet);
-  if (!loaded.holder) {
-    io.err(`cdsr-adapter: the mapping tables in ${config.CDSR_MAPPINGS_DIR} do not load; run check-mappings\n`);
-    return EXIT_UNREADABLE;
-  }
-  const store = await openStore(config, loaded.holder.current);
+  const opened = await openForCommand(config, io);
+  if (!opened) return EXIT_UNREADABLE;
+  const { store } = opened;
   try {
     const days = await store.reconciliation({ ...(opts.from ? { from: opts.from } : {}), ...(opts.to ? { to: opts.to } : {}), ...(opts.facility ? { facility: opts.facility } : {}) });
     if (opts.json) {

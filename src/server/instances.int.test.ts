@@ -6,19 +6,17 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { errorMessage } from '../cdsr/errors.js';
 import { loadMappings } from '../mapping/load.js';
 import { mapFiles } from '../mapping/map-files.js';
 import { buildSandbox, DEFAULT_CLIENT, SANDBOX_PATH, SANDBOX_TOKEN_PATH } from '../sandbox/server.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 import { freePort } from '../../test/server.js';
+import { freshPgDatabase } from '../../test/pg.js';
 
-const adminUrl = process.env.CDSR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
 const ORU = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '04-oru-final.hl7'), 'utf8');
 const N = 24;
@@ -63,16 +61,9 @@ async function post(url: string, body: string): Promise<void> {
 
 describe('several instances on one PostgreSQL database', () => {
   it('two serve processes submitting while updates land: one send per content version; the registry equals one offline mapping', { timeout: 240_000 }, async (t) => {
-    const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
-    try {
-      await admin.connect();
-    } catch (e) {
-      return t.skip(`no PostgreSQL at ${adminUrl.replace(/\/\/[^@]*@/, '//')} (${errorMessage(e)}); set CDSR_TEST_PG_URL to run it`);
-    }
-    const db = `cdsr_instances_${randomBytes(4).toString('hex')}`;
-    await admin.query(`CREATE DATABASE ${db}`);
-    const dbUrl = new URL(adminUrl);
-    dbUrl.pathname = `/${db}`;
+    const fresh = await freshPgDatabase('cdsr_instances');
+    if (typeof fresh === 'string') return t.skip(fresh);
+    const dbUrl = new URL(fresh.url);
     const sandbox = await buildSandbox({ facilities: ['100000'], partners: { '10000': ['10019'] }, clients: [DEFAULT_CLIENT], faults: { stepMs: 50 } });
     const sandboxUrl = await sandbox.app.listen({ port: 0, host: '127.0.0.1' });
     const children: ChildProcess[] = [];
@@ -138,22 +129,15 @@ describe('several instances on one PostgreSQL database', () => {
       await check.end().catch(() => undefined);
       await sandbox.app.close();
       rmSync(dir, { recursive: true, force: true });
-      await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => undefined);
-      await admin.end();
+      await fresh.drop();
     }
   });
 
   it('a second instance that would bring its own built-in sandbox to the same database is refused at start-up', { timeout: 120_000 }, async (t) => {
-    const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
-    try {
-      await admin.connect();
-    } catch (e) {
-      return t.skip(`no PostgreSQL (${errorMessage(e)})`);
-    }
-    const db = `cdsr_sandboxes_${randomBytes(4).toString('hex')}`;
-    await admin.query(`CREATE DATABASE ${db}`);
-    const dbUrl = new URL(adminUrl);
-    dbUrl.pathname = `/${db}`;
+    const fresh = await freshPgDatabase('cdsr_sandboxes');
+    if (typeof fresh === 'string') return t.skip(fresh);
+    const { admin, name: db } = fresh;
+    const dbUrl = new URL(fresh.url);
     const first = serve(await freePort(), { CDSR_DATABASE_URL: dbUrl.toString() });
     try {
       await until('the first instance ready', async () => {
@@ -181,8 +165,7 @@ describe('several instances on one PostgreSQL database', () => {
     } finally {
       first.kill('SIGTERM');
       await new Promise((r) => (first.exitCode !== null ? r(null) : first.once('exit', r)));
-      await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => undefined);
-      await admin.end();
+      await fresh.drop();
     }
   });
 });

@@ -6,15 +6,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { errorMessage } from '../cdsr/errors.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 import { freePort } from '../../test/server.js';
+import { freshPgDatabase } from '../../test/pg.js';
 
-const adminUrl = process.env.CDSR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const TOTAL = 300;
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
 
@@ -38,16 +36,10 @@ async function send(url: string, i: number): Promise<string> {
 
 describe('PostgreSQL faults under load', () => {
   it(`terminated connections during ${TOTAL} messages: the process stays up, nothing acknowledged is lost`, { timeout: 180_000 }, async (t) => {
-    const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
-    try {
-      await admin.connect();
-    } catch (e) {
-      return t.skip(`no PostgreSQL at ${adminUrl.replace(/\/\/[^@]*@/, '//')} (${errorMessage(e)}); set CDSR_TEST_PG_URL to run it`);
-    }
-    const db = `cdsr_faults_${randomBytes(4).toString('hex')}`;
-    await admin.query(`CREATE DATABASE ${db}`);
-    const dbUrl = new URL(adminUrl);
-    dbUrl.pathname = `/${db}`;
+    const fresh = await freshPgDatabase('cdsr_faults');
+    if (typeof fresh === 'string') return t.skip(fresh);
+    const { admin, name: db } = fresh;
+    const dbUrl = new URL(fresh.url);
     let child: ChildProcess | undefined;
     try {
       const port = await freePort();
@@ -106,8 +98,7 @@ describe('PostgreSQL faults under load', () => {
     } finally {
       child?.kill('SIGKILL');
       await new Promise((r) => setTimeout(r, 200));
-      await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => undefined);
-      await admin.end();
+      await fresh.drop();
     }
   });
 });

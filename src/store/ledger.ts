@@ -8,7 +8,7 @@
 import type { Problem } from '../cdsr/problem.js';
 import { encounterKey } from '../mapping/merge.js';
 import type { OrderIdentity } from '../mapping/outcome.js';
-import { ProblemsSchema, row, StringListSchema } from './rows.js';
+import { ProblemsSchema, row, StringListSchema, type RowReader } from './rows.js';
 import type { Queryable, Row } from './sql.js';
 
 export const ORDER_STATES = ['reported', 'held', 'excluded'] as const;
@@ -198,20 +198,17 @@ export async function listOrders(q: Queryable, f: OrderFilter): Promise<{ orders
   if (page.length === 0) return { orders: [], next: null };
   const lo = row('orders', page[0]!).int('id');
   const hi = row('orders', page[page.length - 1]!).int('id');
-  const numbers = new Map<number, string[]>();
-  for (const r of await q.all('SELECT order_id, number FROM order_numbers WHERE order_id >= ? AND order_id <= ? ORDER BY order_id, number', [lo, hi])) {
-    const n = row('order_numbers', r);
-    const list = numbers.get(n.int('order_id')) ?? [];
-    list.push(n.text('number'));
-    numbers.set(n.int('order_id'), list);
-  }
-  const messages = new Map<number, number[]>();
-  for (const r of await q.all('SELECT order_id, message_id FROM order_messages WHERE order_id >= ? AND order_id <= ? ORDER BY order_id, message_id', [lo, hi])) {
-    const m = row('order_messages', r);
-    const list = messages.get(m.int('order_id')) ?? [];
-    list.push(m.int('message_id'));
-    messages.set(m.int('order_id'), list);
-  }
+  // what belongs to the orders of the page, read by id range and grouped per order
+  const grouped = async <T>(table: string, column: string, read: (r: RowReader) => T): Promise<Map<number, T[]>> => {
+    const out = new Map<number, T[]>();
+    for (const r of await q.all(`SELECT order_id, ${column} FROM ${table} WHERE order_id >= ? AND order_id <= ? ORDER BY order_id, ${column}`, [lo, hi])) {
+      const x = row(table, r);
+      out.set(x.int('order_id'), [...(out.get(x.int('order_id')) ?? []), read(x)]);
+    }
+    return out;
+  };
+  const numbers = await grouped('order_numbers', 'number', (x) => x.text('number'));
+  const messages = await grouped('order_messages', 'message_id', (x) => x.int('message_id'));
   const orders = page.map((r) => {
     const id = row('orders', r).int('id');
     return orderFrom(r, numbers.get(id) ?? [], messages.get(id) ?? []);

@@ -65,16 +65,21 @@ storeSuite('PostgreSQL', async () => {
   };
 });
 
+/** Two store instances on one new schema (two adapter instances on one database). */
+async function twoStores() {
+  const schema = newSchema();
+  const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
+  const validator = new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z'), valueSets: tables.valueSets });
+  const a = await openStore({ kind: 'postgres', url, schema }, validator);
+  const b = await openStore({ kind: 'postgres', url, schema }, validator);
+  return { schema, tables, a, b, orm: readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8') };
+}
+
 describe('PostgreSQL under concurrency', () => {
   it('200 messages for 10 encounters, 20 at a time from two stores, all merged once', async (t) => {
     const why = await unreachable();
     if (why) return t.skip(why);
-    const schema = newSchema();
-    const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
-    const validator = new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z'), valueSets: tables.valueSets });
-    const a = await openStore({ kind: 'postgres', url, schema }, validator);
-    const b = await openStore({ kind: 'postgres', url, schema }, validator);
-    const orm = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
+    const { schema, tables, a, b, orm } = await twoStores();
     try {
       const jobs = Array.from({ length: 200 }, (_, i) => {
         const ts = new Date(Date.UTC(2026, 10, 2) + i * 60_000).toISOString().replace(/[-:T]/g, '').slice(0, 14);
@@ -99,12 +104,7 @@ describe('PostgreSQL: submissions under concurrent changes', () => {
   it('two instances batching while results and updates land: nothing sent twice for one content, nothing stale marked sent', async (t) => {
     const why = await unreachable();
     if (why) return t.skip(why);
-    const schema = newSchema();
-    const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
-    const validator = new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z'), valueSets: tables.valueSets });
-    const a = await openStore({ kind: 'postgres', url, schema }, validator);
-    const b = await openStore({ kind: 'postgres', url, schema }, validator);
-    const orm = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
+    const { schema, tables, a, b, orm } = await twoStores();
     const msg = (i: number, version: number) => {
       const raw = orm
         .replaceAll('MSG0001', `S${i}v${version}`)
