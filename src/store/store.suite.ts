@@ -336,5 +336,15 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.ok((await s.sizeBytes()) > 0);
       await s.ping();
     });
+
+    withStore('access audit: reads are listed in order, a page at a time, by key name', async (s) => {
+      await s.audit({ at: NOW, who: 'operate#1', what: 'record 100000|V0001' });
+      await s.audit({ at: NOW, who: 'key#2', what: 'transaction T-1' });
+      assert.deepEqual((await s.accessLog({})).map((e) => [e.id, e.who, e.what, e.at]), [
+        [1, 'operate#1', 'record 100000|V0001', NOW.toISOString()],
+        [2, 'key#2', 'transaction T-1', NOW.toISOString()],
+      ]);
+      assert.deepEqual((await s.accessLog({ after: 1, limit: 5 })).map((e) => e.id), [2]);
+    });
   });
 }
