@@ -28,8 +28,6 @@ export function fhirHttpStatus(o: { notification: boolean; failed: number }): 20
   return o.notification || o.failed === 0 ? 200 : 422;
 }
 
-export const STORE_UNAVAILABLE_HTTP = 503;
-
 export const storeUnavailableProblem = (): Problem => ({ code: 'STORE_UNAVAILABLE', message: 'the message cannot be stored now; send it again', severity: 'error', scope: 'file', path: '' });
 
 export function internalErrorProblem(what: string, e: unknown, kept: boolean): Problem {

@@ -4,6 +4,7 @@ import type { Hl7Message, Hl7Segment } from '../hl7v2/message.js';
 import type { PartialRecord } from './record.js';
 import { parseHl7, type Hl7ParseError } from '../hl7v2/parse.js';
 import { runTable } from './engine.js';
+import { orderIdentity } from './merge.js';
 import type { MappingTables } from './load.js';
 import type { MapOutcome, OrderIdentity } from './outcome.js';
 
@@ -62,7 +63,7 @@ export function mapHl7Message(message: Hl7Message, tables: MappingTables, opts: 
     problems.push(...r.problems);
     if (r.record) {
       records.push(r.record);
-      orders.push({ facilityId: r.record.facilityId, encounterId: r.record.encounterId, numbers: r.record.orderNumbers ?? [] });
+      orders.push(orderIdentity(r.record));
     } else orders.push(r.identity);
   }
   // one order that cannot be mapped keeps the whole message in the error queue: replaying it

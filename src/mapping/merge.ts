@@ -3,6 +3,7 @@
 // date and time still finds it. Field-wise, newer source time wins (arrival breaks ties), empty
 // never erases, a result before its order waits and is joined when the order comes, the same
 // message twice changes nothing, cancelled consultations are kept but marked.
+import type { OrderIdentity } from './outcome.js';
 import type { PartialRecord, TraceEntry } from './record.js';
 
 export interface FieldValue {
@@ -103,6 +104,16 @@ export function orderNumbersOf(record: PartialRecord): readonly string[] {
   return record.orderNumbers ?? (record.orderKey !== undefined ? [record.orderKey] : []);
 }
 
+/** The order-index keys of a record: facility and each of its numbers. */
+export function orderKeysOf(record: PartialRecord): string[] {
+  return orderNumbersOf(record).map((n) => orderKey(record.facilityId, n));
+}
+
+/** Who a record's order is, for the order ledger. */
+export function orderIdentity(record: PartialRecord): OrderIdentity {
+  return { facilityId: record.facilityId, encounterId: record.encounterId, numbers: orderNumbersOf(record) };
+}
+
 export interface OrderRef {
   readonly encounterKey: string;
   readonly consultationKey: string;
@@ -141,7 +152,7 @@ export interface MergeRepository {
  */
 export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: number): ApplyResult {
   const eKey = encounterKey(record.facilityId, record.encounterId);
-  const keys = orderNumbersOf(record).map((n) => orderKey(record.facilityId, n));
+  const keys = orderKeysOf(record);
   const role = record.source.role;
 
   let cKey: string | undefined;

@@ -8,7 +8,7 @@ import { MESSAGE_STATUSES, OUTBOUND_STATUSES as OUTBOUND, type MessageStatus, ty
 import type { Submitter } from '../outbound/submitter.js';
 import { replayAll, replayOne } from '../inbound/replay.js';
 import type { AppOptions } from './app.js';
-import { decodeCursor, encodeCursor, intParam, limitParam, oneOf } from './query.js';
+import { decodeCursor, encodeCursor, intParam, limitParam, oneOf, pageOf } from './query.js';
 function summary(t: TransactionRow) {
   const accepted = t.records.filter((r) => r.result === 'accepted').length;
   const rejected = t.records.filter((r) => r.result === 'rejected').length;
@@ -35,9 +35,8 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     const limit = limitParam(req.query.limit);
     const after = decodeCursor(req.query.after, 2);
     const records = await deps.store.records({ ...(state ? { state } : {}), limit: limit + 1, ...(after ? { after: { encounterKey: after[0]!, consultationKey: after[1]! } } : {}) });
-    const page = records.slice(0, limit);
-    const last = page[page.length - 1];
-    return { records: page, next: records.length > limit && last ? encodeCursor([last.encounterKey, last.consultationKey]) : null };
+    const { items, next } = pageOf(records, limit, (last) => encodeCursor([last.encounterKey, last.consultationKey]));
+    return { records: items, next };
   });
 
   app.get<{ Params: { facilityId: string; encounterId: string } }>('/api/records/:facilityId/:encounterId', async (req, reply) => {
@@ -53,8 +52,8 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     const limit = limitParam(req.query.limit);
     const afterId = intParam(req.query.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 });
     const messages = await deps.store.messages({ ...(status ? { status } : {}), limit: limit + 1, afterId });
-    const page = messages.slice(0, limit);
-    return { messages: page, next: messages.length > limit ? String(page[page.length - 1]!.id) : null };
+    const { items, next } = pageOf(messages, limit, (last) => String(last.id));
+    return { messages: items, next };
   });
 
   app.post<{ Params: { id: string } }>('/api/messages/:id/replay', async (req, reply) => {
@@ -70,8 +69,8 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     const status = oneOf<OutboundStatus>(req.query.status, 'status', OUTBOUND);
     const limit = limitParam(req.query.limit);
     const rows = await deps.store.transactions({ ...(status ? { status } : {}), limit: limit + 1, ...(req.query.after ? { after: req.query.after } : {}) });
-    const page = rows.slice(0, limit);
-    return { transactions: page.map(summary), next: rows.length > limit ? page[page.length - 1]!.transactionId : null };
+    const { items, next } = pageOf(rows, limit, (last) => last.transactionId);
+    return { transactions: items.map(summary), next };
   });
 
   app.get<{ Params: { id: string } }>('/api/transactions/:id', async (req, reply) => {
@@ -117,8 +116,8 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
   app.get<{ Querystring: { after?: string; limit?: string } }>('/api/audit', async (req) => {
     const limit = limitParam(req.query.limit);
     const entries = await deps.store.accessLog({ after: intParam(req.query.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 }), limit: limit + 1 });
-    const page = entries.slice(0, limit);
-    return { entries: page, next: entries.length > limit ? String(page[page.length - 1]!.id) : null };
+    const { items, next } = pageOf(entries, limit, (last) => String(last.id));
+    return { entries: items, next };
   });
 
   app.get('/api/subscriptions', async () => ({ subscriptions: await deps.store.subscriptions() }));

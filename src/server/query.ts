@@ -32,6 +32,15 @@ export function dayParam(value: string | undefined, name: string): string | unde
   return value;
 }
 
+/**
+ * One page of a list read with `limit + 1` rows: the first `limit`, and the cursor of the page
+ * after (the last row's) when there is one.
+ */
+export function pageOf<T>(rows: readonly T[], limit: number, cursorOf: (last: T) => string): { items: T[]; next: string | null } {
+  const items = rows.slice(0, limit);
+  return { items, next: rows.length > limit ? cursorOf(items[items.length - 1]!) : null };
+}
+
 /** An opaque cursor over key parts (base64url of their JSON). */
 export function encodeCursor(parts: readonly string[]): string {
   return Buffer.from(JSON.stringify(parts)).toString('base64url');

@@ -9,7 +9,7 @@ import type { Problem } from '../cdsr/problem.js';
 import { encounterKey } from '../mapping/merge.js';
 import type { OrderIdentity } from '../mapping/outcome.js';
 import { ProblemsSchema, row, StringListSchema, type RowReader } from './rows.js';
-import type { Queryable, Row } from './sql.js';
+import { either, type Queryable, type Row } from './sql.js';
 
 export const ORDER_STATES = ['reported', 'held', 'excluded'] as const;
 export type OrderState = (typeof ORDER_STATES)[number];
@@ -86,40 +86,39 @@ export async function recordOrder(q: Queryable, identity: OrderIdentity, outcome
   }
   const iso = at.toISOString();
   const eKey = identity.encounterId !== '' ? encounterKey(facility, identity.encounterId) : '';
-  let id: number;
+  const linked = outcome.kind === 'linked' ? outcome.consultationKey : null;
+  const hold = outcome.kind === 'held' ? outcome.reason : null;
+  const detail = outcome.kind === 'held' ? JSON.stringify(outcome.problems) : '[]';
   const ids = [...found].sort((a, b) => a - b);
+  let id: number;
   if (ids.length === 0) {
+    // a new order: written once, as it stands
     const r = await q.get(
       `INSERT INTO orders (facility_id, encounter_id, encounter_key, consultation_key, hold, detail, first_seen, last_seen, seen_day)
-       VALUES (?, ?, ?, NULL, 'error', '[]', ?, ?, ?) RETURNING id`,
-      [facility, identity.encounterId, eKey, iso, iso, dayOf(at)],
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      [facility, identity.encounterId, eKey, linked, hold, detail, iso, iso, dayOf(at)],
     );
     id = row('orders', r ?? {}).int('id');
   } else {
     id = ids[0]!;
     for (const other of ids.slice(1)) await foldOrder(q, other, id);
+    if (linked !== null) {
+      await q.run(`UPDATE orders SET encounter_id = ?, encounter_key = ?, consultation_key = ?, hold = NULL, detail = '[]', last_seen = ? WHERE id = ?`, [identity.encounterId, eKey, linked, iso, id]);
+    } else {
+      // a hold never takes an order out of the record it is already in
+      await q.run(
+        `UPDATE orders SET last_seen = ?,
+           hold = CASE WHEN consultation_key IS NULL THEN ? ELSE hold END,
+           detail = CASE WHEN consultation_key IS NULL THEN ? ELSE detail END,
+           encounter_id = CASE WHEN consultation_key IS NULL AND encounter_id = '' THEN ? ELSE encounter_id END,
+           encounter_key = CASE WHEN consultation_key IS NULL AND encounter_key = '' THEN ? ELSE encounter_key END
+         WHERE id = ?`,
+        [iso, hold, detail, identity.encounterId, eKey, id],
+      );
+    }
   }
   for (const n of numbers) await q.run('INSERT INTO order_numbers (facility_id, number, order_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [facility, n, id]);
   await q.run('INSERT INTO order_messages (order_id, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING', [id, messageId]);
-  if (outcome.kind === 'linked') {
-    await q.run(`UPDATE orders SET encounter_id = ?, encounter_key = ?, consultation_key = ?, hold = NULL, detail = '[]', last_seen = ? WHERE id = ?`, [
-      identity.encounterId,
-      eKey,
-      outcome.consultationKey,
-      iso,
-      id,
-    ]);
-  } else {
-    // a hold never takes an order out of the record it is already in
-    await q.run(
-      `UPDATE orders SET hold = ?, detail = ?, last_seen = ?,
-         encounter_id = CASE WHEN encounter_id = '' THEN ? ELSE encounter_id END,
-         encounter_key = CASE WHEN encounter_key = '' THEN ? ELSE encounter_key END
-       WHERE id = ? AND consultation_key IS NULL`,
-      [outcome.reason, JSON.stringify(outcome.problems), iso, identity.encounterId, eKey, id],
-    );
-    await q.run('UPDATE orders SET last_seen = ? WHERE id = ?', [iso, id]);
-  }
 }
 
 /** Moves everything of order `from` to order `into` (two rows found to be one order) and deletes `from`. */
@@ -183,13 +182,13 @@ export async function listOrders(q: Queryable, f: OrderFilter): Promise<{ orders
        AND x.id > ?
      ORDER BY x.id LIMIT ?`,
     [
-      ...twice(f.state),
-      ...twice(f.reason),
-      ...twice(f.facility),
-      ...twice(f.encounter),
-      ...twice(f.order),
-      ...twice(f.from),
-      ...twice(f.to),
+      ...either(f.state),
+      ...either(f.reason),
+      ...either(f.facility),
+      ...either(f.encounter),
+      ...either(f.order),
+      ...either(f.from),
+      ...either(f.to),
       f.after ?? 0,
       limit + 1,
     ],
@@ -216,17 +215,13 @@ export async function listOrders(q: Queryable, f: OrderFilter): Promise<{ orders
   return { orders, next: rows.length > limit ? hi : null };
 }
 
-function twice(v: string | undefined): [string | null, string | null] {
-  return [v ?? null, v ?? null];
-}
-
 /** One row per facility and day first seen: seen = reported + held (by reason) + excluded (by rule). */
 export async function reconcile(q: Queryable, f: { from?: string; to?: string; facility?: string }): Promise<ReconciliationRow[]> {
   const rows = await q.all(
     `SELECT x.facility_id, x.seen_day, x.state, x.reason, COUNT(*) AS n FROM (${WITH_STATE}) x
      WHERE (CAST(? AS TEXT) IS NULL OR x.seen_day >= ?) AND (CAST(? AS TEXT) IS NULL OR x.seen_day <= ?) AND (CAST(? AS TEXT) IS NULL OR x.facility_id = ?)
      GROUP BY x.facility_id, x.seen_day, x.state, x.reason ORDER BY x.facility_id, x.seen_day, x.state, x.reason`,
-    [...twice(f.from), ...twice(f.to), ...twice(f.facility)],
+    [...either(f.from), ...either(f.to), ...either(f.facility)],
   );
   const out = new Map<string, { facilityId: string; day: string; seen: number; reported: number; held: Record<string, number>; excluded: Record<string, number> }>();
   for (const r of rows) {

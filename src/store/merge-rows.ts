@@ -2,7 +2,7 @@
 // ask for — the encounters, the order index entries of every number and every encounter touched,
 // the orphans waiting under those numbers — run it in memory, then write back what it changed.
 // Reading first keeps the merge itself synchronous and the same on both dialects.
-import { encounterKey, orderKey, orderNumbersOf, type EncounterState, type MergeRepository, type OrderRef, type OrphanEntry } from '../mapping/merge.js';
+import { encounterKey, orderKeysOf, type EncounterState, type MergeRepository, type OrderRef, type OrphanEntry } from '../mapping/merge.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { PartialRecordSchema, row } from './rows.js';
 import type { Queryable } from './sql.js';
@@ -57,8 +57,6 @@ export class PreloadedRepository implements MergeRepository {
   }
 }
 
-const keysOf = (r: PartialRecord): string[] => orderNumbersOf(r).map((n) => orderKey(r.facilityId, n));
-
 /** Reads what merging `records` needs. `loadEncounter` reads one encounter with its consultations. */
 export async function preload(q: Queryable, records: readonly PartialRecord[], loadEncounter: (key: string) => Promise<EncounterState | undefined>): Promise<PreloadedRepository> {
   const repo = new PreloadedRepository();
@@ -77,7 +75,7 @@ export async function preload(q: Queryable, records: readonly PartialRecord[], l
     const next: PartialRecord[] = [];
     for (const record of frontier) {
       await loadEnc(encounterKey(record.facilityId, record.encounterId));
-      for (const k of keysOf(record)) {
+      for (const k of orderKeysOf(record)) {
         if (seenKeys.has(k)) continue;
         seenKeys.add(k);
         const o = await q.get('SELECT encounter_key, consultation_key FROM order_index WHERE order_key = ?', [k]);

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Problem } from '../cdsr/problem.js';
 import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 import type { CdsrValidator } from '../cdsr/validate.js';
-import { applyRecord, encounterKey, orderKey, orderNumbersOf, type EncounterState } from '../mapping/merge.js';
+import { applyRecord, encounterKey, orderIdentity, orderKeysOf, type EncounterState } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { consultationWrites, evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
@@ -16,7 +16,7 @@ import { forgetHeldOrdersOf, ledgerGauges, listOrders, reconcile, recordOrder, t
 import { preload, writeMerge } from './merge-rows.js';
 import { orphanProblem, refusal } from '../mapping/merge-problems.js';
 import { encounterFromRows, FieldMapSchema, FieldValueSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
-import { StoreCorruptError, StoreNotFoundError, type Executor, type Queryable, type Row, type TxQueryable } from './sql.js';
+import { either, StoreCorruptError, StoreNotFoundError, type Executor, type Queryable, type Row, type TxQueryable } from './sql.js';
 import {
   CHANNELS,
   MESSAGE_STATUSES,
@@ -160,7 +160,7 @@ export class SqlStore implements Store {
 
   /** The keys a record's merge touches (locked for the transaction on PostgreSQL). */
   private static mergeKeys(record: PartialRecord): string[] {
-    return [encounterKey(record.facilityId, record.encounterId), ...orderNumbersOf(record).map((n) => orderKey(record.facilityId, n))];
+    return [encounterKey(record.facilityId, record.encounterId), ...orderKeysOf(record)];
   }
 
   ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult> {
@@ -204,13 +204,12 @@ export class SqlStore implements Store {
     const repo = await preload(q, records, (key) => this.loadEncounter(q, key));
     const results = records.map((r) => applyRecord(repo, r, id));
     const refused = results.flatMap((r, i) => (r.status === 'collision' || r.status === 'unkeyed' ? [refusal(records[i]!, r)] : []));
-    const identity = (r: PartialRecord) => ({ facilityId: r.facilityId, encounterId: r.encounterId, numbers: orderNumbersOf(r) });
     if (refused.length > 0) {
       const problems = [...outcome.problems, ...refused];
       for (const [i, r] of records.entries()) {
         if (r.source.role === 'encounter') continue;
         const reason = results[i]!.status === 'collision' ? 'collision' : 'error';
-        await recordOrder(q, identity(r), { kind: 'held', reason, problems }, id, i, at);
+        await recordOrder(q, orderIdentity(r), { kind: 'held', reason, problems }, id, i, at);
       }
       return { status: 'error', problems };
     }
@@ -218,8 +217,8 @@ export class SqlStore implements Store {
     for (const [i, r] of records.entries()) {
       const res = results[i]!;
       if (r.source.role === 'encounter') continue;
-      if (res.status === 'applied' && res.consultationKey !== undefined) await recordOrder(q, identity(r), { kind: 'linked', consultationKey: res.consultationKey }, id, i, at);
-      else if (res.status === 'orphan') await recordOrder(q, identity(r), { kind: 'held', reason: res.reason ?? 'orphan', problems: [orphanProblem(r, res)] }, id, i, at);
+      if (res.status === 'applied' && res.consultationKey !== undefined) await recordOrder(q, orderIdentity(r), { kind: 'linked', consultationKey: res.consultationKey }, id, i, at);
+      else if (res.status === 'orphan') await recordOrder(q, orderIdentity(r), { kind: 'held', reason: res.reason ?? 'orphan', problems: [orphanProblem(r, res)] }, id, i, at);
     }
     return { status: 'applied', problems: [...outcome.problems] };
   }
@@ -262,7 +261,7 @@ export class SqlStore implements Store {
   async messages(filter: { status?: MessageStatus; limit?: number; afterId?: number }): Promise<MessageRow[]> {
     const rows = await this.db.all(
       `SELECT ${MESSAGE_COLUMNS} FROM inbound_messages WHERE (CAST(? AS TEXT) IS NULL OR status = ?) AND id > ? ORDER BY id LIMIT ?`,
-      [filter.status ?? null, filter.status ?? null, filter.afterId ?? 0, filter.limit ?? 100],
+      [...either(filter.status), filter.afterId ?? 0, filter.limit ?? 100],
     );
     return rows.map(messageFromRow);
   }
@@ -337,7 +336,7 @@ export class SqlStore implements Store {
        FROM consultations c JOIN encounters e ON e.encounter_key = c.encounter_key
        WHERE (CAST(? AS TEXT) IS NULL OR c.state = ?) AND (c.encounter_key > ? OR (c.encounter_key = ? AND c.consultation_key > ?))
        ORDER BY c.encounter_key, c.consultation_key LIMIT ?`,
-      [filter.state ?? null, filter.state ?? null, a.encounterKey, a.encounterKey, a.consultationKey, filter.limit ?? 100],
+      [...either(filter.state), a.encounterKey, a.encounterKey, a.consultationKey, filter.limit ?? 100],
     );
     return rows.map(summaryFromRow);
   }
@@ -501,7 +500,7 @@ export class SqlStore implements Store {
     const list = await this.db.all(
       `SELECT * FROM transactions WHERE (CAST(? AS TEXT) IS NULL OR status = ?)
        AND seq > COALESCE((SELECT seq FROM transactions WHERE transaction_id = ?), 0) ORDER BY seq LIMIT ?`,
-      [filter.status ?? null, filter.status ?? null, filter.after ?? null, filter.limit ?? 100],
+      [...either(filter.status), filter.after ?? null, filter.limit ?? 100],
     );
     const out: TransactionRow[] = [];
     for (const r of list) out.push(await this.withRecords(r));

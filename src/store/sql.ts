@@ -34,6 +34,11 @@ export interface Executor extends Queryable {
   close(): Promise<void>;
 }
 
+/** The two parameters of an optional filter, `(CAST(? AS TEXT) IS NULL OR column = ?)`. */
+export function either(value: string | undefined): [string | null, string | null] {
+  return [value ?? null, value ?? null];
+}
+
 /**
  * Text as both databases keep it: PostgreSQL refuses a NUL character in text, so on both a NUL is
  * stored as U+FFFD (the same message reads back the same on either store).
