@@ -89,6 +89,16 @@ export async function startTestServer(
   };
 }
 
+/** Runs `fn` with a test server of its own, closed afterwards whatever happens. */
+export async function withTestServer(fn: (s: TestServer) => Promise<void>, opts: Parameters<typeof startTestServer>[0] = {}): Promise<void> {
+  const s = await startTestServer(opts);
+  try {
+    await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
 export async function postHl7(s: Pick<TestServer, 'fetch'>, body: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string; type: string }> {
   const r = await s.fetch('/hl7v2', { method: 'POST', body, headers: { 'content-type': 'application/hl7-v2', ...headers } });
   return { status: r.status, text: await r.text(), type: r.headers.get('content-type') ?? '' };

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { startTestServer, type TestServer } from '../../test/server.js';
+import { startTestServer, type TestServer, withTestServer } from '../../test/server.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 import { createFhirFetcher } from '../fhir/fetch.js';
 import type { RecordView } from '../store/store.js';
@@ -128,33 +128,26 @@ describe('FHIR inbound', () => {
 
   for (const [name, send] of forms) {
     it(`${name} → the same stored record`, async () => {
-      const s = await startTestServer({ fhirFetcher: createFhirFetcher({ baseUrl: fhir.base }) });
-      try {
+      await withTestServer(async (s) => {
         await send(s);
         const v = await stored(s);
         for (const [k, want] of Object.entries(expected)) assert.equal(v[k], want, `${name}: ${k}`);
-      } finally {
-        await s.close();
-      }
+      }, { fhirFetcher: createFhirFetcher({ baseUrl: fhir.base }) });
     });
   }
 
   it('an id-only notification whose fetch fails is answered 200 and kept for retry; replay fetches it later', async () => {
-    const s = await startTestServer({ fhirFetcher: { read: () => Promise.reject(new Error('server down')) } });
-    try {
+    await withTestServer(async (s) => {
       const n = await post(s, '/fhir', sample('05-notification-id-only.json'));
       assert.equal(n.status, 200);
       assert.equal(n.body.issue[0]?.diagnostics, '0 resource(s) applied, 0 kept in the error queue, 1 pending fetch');
       const queued = await s.fetch(`/api/messages?status=error`).then((r) => r.json() as Promise<{ messages: { id: number; problems: { code: string }[] }[] }>);
       assert.deepEqual(queued.messages.map((m) => m.problems[0]?.code), ['FHIR_FETCH']);
-    } finally {
-      await s.close();
-    }
+    }, { fhirFetcher: { read: () => Promise.reject(new Error('server down')) } });
   });
 
   it('400 for what is not FHIR, 422 for a resource kept in the error queue, 200 for an empty ping', async () => {
-    const s = await startTestServer();
-    try {
+    await withTestServer(async (s) => {
       const bad = await post(s, '/fhir', '{"hello": 1}');
       assert.deepEqual([bad.status, bad.body.issue[0]?.diagnostics], [400, 'not a FHIR resource: no resourceType']);
       const notJson = await post(s, '/fhir', 'MSH|^~\\&');
@@ -165,43 +158,34 @@ describe('FHIR inbound', () => {
       assert.equal(unmapped.status, 422);
       assert.match(unmapped.body.issue[1]?.diagnostics ?? '', /^MAP_UNMAPPED_CODE: Modality: no row for "99999"/);
       assert.equal((await s.fetch(`/fhir`, { method: 'POST' })).status, 200);
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   it('503 when the store cannot take it now, for a resource and for a notification', async () => {
-    const s = await startTestServer();
-    try {
+    await withTestServer(async (s) => {
       await s.store.close();
       const direct = await post(s, '/fhir', sample('03-bundle-transaction.json'));
       assert.deepEqual([direct.status, direct.body.issue[0]?.diagnostics], [503, 'the adapter cannot store this now; send it again']);
       const note = await post(s, '/fhir', sample('04-notification-r4b.json'));
       assert.equal(note.status, 503);
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   it('DELETE of a ServiceRequest cancels its consultation', async () => {
-    const s = await startTestServer();
-    try {
+    await withTestServer(async (s) => {
       await post(s, '/fhir', sample('03-bundle-transaction.json'));
       const before = await s.store.records({});
       assert.deepEqual(before.map((r) => r.state), ['ready']);
       const del = await s.fetch(`/fhir/ServiceRequest/sr-1001`, { method: 'DELETE' });
       assert.equal(del.status, 200);
       assert.deepEqual((await s.store.records({})).map((r) => r.state), ['cancelled']);
-    } finally {
-      await s.close();
-    }
+    });
   });
 });
 
 describe('subscription event numbers', () => {
   it('records the numbers and shows the gaps to re-query', async () => {
-    const s = await startTestServer();
-    try {
+    await withTestServer(async (s) => {
       const note = (n: number, since: number) =>
         JSON.stringify({
           resourceType: 'Bundle',
@@ -232,9 +216,7 @@ describe('subscription event numbers', () => {
         subs.subscriptions.map((x) => [x.received, x.reportedSince, x.missing]),
         [[3, 6, [3, 5, 6]]],
       );
-    } finally {
-      await s.close();
-    }
+    });
   });
 });
 
@@ -281,8 +263,7 @@ describe('a notification whose focus is given by identifier only (athenaOne styl
   });
 
   it('a notification that changes nothing (a heartbeat) still leaves its message row', async () => {
-    const s = await startTestServer();
-    try {
+    await withTestServer(async (s) => {
       const n = JSON.parse(sample('04-notification-r4b.json')) as { entry: { resource: Json }[] };
       const status = n.entry[0]!.resource;
       const heartbeat = JSON.stringify({ ...n, entry: [{ resource: { ...status, type: 'heartbeat', notificationEvent: [] } }] });
@@ -291,8 +272,6 @@ describe('a notification whose focus is given by identifier only (athenaOne styl
       assert.deepEqual(rows.map((m) => [m.status, m.controlId, m.problems.map((p) => `${p.code}: ${p.message}`)]), [
         ['ignored', 'heartbeat:2026-11-23T06:00:00.000Z', ['FHIR_NO_CHANGE: heartbeat carries no resource: nothing to apply']],
       ]);
-    } finally {
-      await s.close();
-    }
+    });
   });
 });

@@ -3,7 +3,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { lines, postHl7, startTestServer, type TestServer } from '../../test/server.js';
+import { lines, postHl7, startTestServer, type TestServer, withTestServer } from '../../test/server.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 import { SqliteExecutor } from '../store/sqlite-executor.js';
 
@@ -155,8 +155,7 @@ describe('POST /hl7v2: credentials, size, store down', () => {
 
 describe('POST /hl7v2: a failure of the adapter on one message', () => {
   it('is kept in the error queue with AE, not answered 503 forever', async () => {
-    const s = await startTestServer();
-    try {
+    await withTestServer(async (s) => {
       // the first attempt to store the mapped message fails as a bug would
       const real = s.store.ingest.bind(s.store);
       let calls = 0;
@@ -170,16 +169,13 @@ describe('POST /hl7v2: a failure of the adapter on one message', () => {
       s.store.ingest = real;
       const replayed = await s.fetch(`/api/messages/1/replay`, { method: 'POST' }).then((x) => x.json() as Promise<{ status: string }>);
       assert.equal(replayed.status, 'applied');
-    } finally {
-      await s.close();
-    }
+    });
   });
 });
 
 describe('POST /hl7v2: a stored row the store cannot read', () => {
   it('is a failure of ours: the message is kept as AE with the table and column named, not answered 503', async () => {
-    const s = await startTestServer();
-    try {
+    await withTestServer(async (s) => {
       assert.equal((await postHl7(s, ORM)).status, 200);
       const raw = new SqliteExecutor({ file: join(s.dir, 'data', 'db.sqlite') });
       await raw.run("UPDATE encounters SET fields = 'not json'");
@@ -191,23 +187,18 @@ describe('POST /hl7v2: a stored row the store cannot read', () => {
         'ERR|||207^Application internal error^HL70357|E||||INTERNAL_ERROR: the adapter failed on this message (encounters.fields: expected JSON, found string); it is kept for replay',
       ]);
       assert.deepEqual((await s.store.messages({ status: 'error' })).map((m) => m.controlId), ['MSG0201']);
-    } finally {
-      await s.close();
-    }
+    });
   });
 });
 
 describe('POST /hl7v2: a message past the limits', () => {
   it('is refused (400 AR) naming the limit, with its own MSA-2; the service goes on', async () => {
-    const s = await startTestServer({ bodyLimit: 4 * 1024 * 1024 });
-    try {
+    await withTestServer(async (s) => {
       const huge = ORM.replace(/DG1\|1\|\|[^\r]*/, `DG1|1||${Array.from({ length: 150_000 }, (_, i) => `R${i}`).join('~')}`);
       const r = await postHl7(s, huge);
       assert.equal(r.status, 400);
       assert.deepEqual(lines(r.text).slice(1), ['MSA|AR|MSG0001', 'ERR|||100^Segment sequence error^HL70357|E||||HL7_INVALID: line 5 (DG1) has 149999 repetitions (limit 5000)']);
       assert.equal((await postHl7(s, ORM)).status, 200);
-    } finally {
-      await s.close();
-    }
+    }, { bodyLimit: 4 * 1024 * 1024 });
   });
 });

@@ -4,13 +4,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { startTestServer } from '../../test/server.js';
+import { withTestServer } from '../../test/server.js';
 import { REJECTED_KEPT } from '../inbound/hl7.js';
 
 describe('HTTP limits', () => {
   it('a slow body is not held: the connection is closed at CDSR_HTTP_REQUEST_TIMEOUT_S', { timeout: 30_000 }, async () => {
-    const s = await startTestServer({ listen: true, requestTimeoutS: 1 });
-    try {
+    await withTestServer(async (s) => {
       const { port } = new URL(s.url);
       const answer = await new Promise<string>((resolve) => {
         const sock = connect(Number(port), '127.0.0.1');
@@ -23,22 +22,17 @@ describe('HTTP limits', () => {
       });
       // closed, with a 408 or without an answer (a sender that sends this slowly reads none)
       assert.ok(answer === '' || /^HTTP\/1\.1 408 /.test(answer), answer);
-    } finally {
-      await s.close();
-    }
+    }, { listen: true, requestTimeoutS: 1 });
   });
 
   it('a body that is not HL7 is kept only by its start and its size', async () => {
-    const s = await startTestServer();
-    try {
+    await withTestServer(async (s) => {
       const junk = 'x'.repeat(50_000);
       const r = await s.fetch('/hl7v2', { method: 'POST', body: junk, headers: { 'content-type': 'application/hl7-v2' } });
       assert.equal(r.status, 400);
       const [m] = await s.store.messages({ status: 'rejected' });
       const stored = await s.store.message(m!.id);
       assert.equal(stored?.raw, `${'x'.repeat(REJECTED_KEPT)}\n[50000 characters; the first ${REJECTED_KEPT} kept]`);
-    } finally {
-      await s.close();
-    }
+    });
   });
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lines, postHl7, startTestServer, type TestServer } from '../../test/server.js';
+import { lines, postHl7, startTestServer, type TestServer, withTestServer } from '../../test/server.js';
 import { mapFiles } from '../mapping/map-files.js';
 
 const CLINICIAN = '1234567893^ORDER^ANN^^^^^^NPI';
@@ -170,8 +170,7 @@ describe('the order ledger through the service', () => {
 
 describe('explaining a field nothing filled', () => {
   it('an incomplete order names each missing field and where the tables look for it; so do the record view and the trace', async () => {
-    const s = await startTestServer();
-    try {
+    await withTestServer(async (s) => {
       // no patient class in PV1-2: Place_of_Service stays empty
       const raw = msg(...head('MSG9301').map((l) => l.replace('PV1|1|O|', 'PV1|1||')), orc('NW', 'ORD9301', 'ACC9301'), obr(1, 'ORD9301', 'ACC9301', '70450^CT HEAD WO CONTRAST'), ...cds('20261103180000'));
       assert.deepEqual(lines((await postHl7(s, raw)).text).slice(1), ['MSA|AA|MSG9301']);
@@ -195,8 +194,6 @@ describe('explaining a field nothing filled', () => {
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
-    } finally {
-      await s.close();
-    }
+    });
   });
 });

@@ -5,15 +5,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { postHl7, startTestServer } from '../../test/server.js';
+import { postHl7, withTestServer } from '../../test/server.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 
 const PHI = ['TESTPATIENT', 'ALEX', 'MRN0001', '19700101', '1970-01-01', '1 TEST ST', 'ANYTOWN', 'ORDER^ANN', 'Ann', 'No acute intracranial', 'Headache', 'MEDICARE001', 'V0001'];
 
 describe('logs', () => {
   it('carry no patient data at LOG_LEVEL=trace', async () => {
-    const s = await startTestServer();
-    try {
+    await withTestServer(async (s) => {
       const hl7 = readdirSync(join(REPO_ROOT, 'samples', 'hl7v2')).map((f) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', f), 'utf8'));
       for (const m of hl7) await postHl7(s, m);
       await postHl7(s, hl7[0]!.replace('MSG0001', 'MSG0900').replace('|CT|SC', '|XR|SC'));
@@ -29,16 +28,13 @@ describe('logs', () => {
       const logs = s.logs();
       assert.ok(logs.split('\n').length > 30, 'the server logged too little for this test to mean anything');
       for (const word of PHI) assert.equal(logs.includes(word), false, `the logs contain "${word}"`);
-    } finally {
-      await s.close();
-    }
+    });
   });
 });
 
 describe('error answers', () => {
   it('never echo the URL, the body or a driver\'s text', async () => {
-    const s = await startTestServer();
-    try {
+    await withTestServer(async (s) => {
       const seen: string[] = [];
       const nf = await s.fetch('/fhir/Patient?family=TESTPATIENT&identifier=MRN0001');
       seen.push(await nf.text());
@@ -56,8 +52,6 @@ describe('error answers', () => {
       assert.match(ack.text, /INTERNAL_ERROR: the adapter failed on this message \(Error 23505\); it is kept for replay/);
       const all = seen.join('\n') + s.logs();
       for (const word of ['TESTPATIENT', 'MRN0001', 'ALEX']) assert.equal(all.includes(word), false, `"${word}" in an answer or a log line`);
-    } finally {
-      await s.close();
-    }
+    });
   });
 });
