@@ -68,7 +68,8 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
       disposition: 'error',
       problems: [{ code: 'FHIR_FETCH', message: `${what} could not be fetched from the FHIR server (${why}); kept for retry`, severity: 'error', scope: 'file', path: '' }],
       // the order is known by its reference or identifier until it can be read
-      ...(key.startsWith('ServiceRequest') ? { orders: [{ facilityId: '', encounterId: '', numbers: [search ? (key.split('|').pop() ?? key).replace(/^.*identifier=/, '') : key] }], hold: 'pending_fetch' as const } : {}),
+      // (by identifier: its value, without the system)
+      ...(key.startsWith('ServiceRequest') ? { orders: [{ facilityId: '', encounterId: '', numbers: [search ? focus.replace(/^.*identifier=(?:[^|]*\|)?/, '') : key] }], hold: 'pending_fetch' as const } : {}),
     });
     stored++;
     problems.push({ code: 'FHIR_FETCH', message: `${what} could not be fetched (${why}); kept for retry (replay pending)`, severity: 'warning', scope: 'file', path: '' });
