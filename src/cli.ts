@@ -7,6 +7,7 @@ import { runCheckMappings, runMap } from './cli/map.js';
 import { runReconcile, runReplay, runServe } from './cli/serve.js';
 import { runSandbox, runStatus, runSubmit } from './cli/outbound.js';
 import { errorMessage } from './cdsr/errors.js';
+import { isTimeZone } from './cdsr/batch.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -20,6 +21,11 @@ function isoDate(v: string): Date {
   return d;
 }
 
+function timeZone(v: string): string {
+  if (!isTimeZone(v)) throw new InvalidArgumentError('must be an IANA time zone such as America/Chicago');
+  return v;
+}
+
 export function buildProgram(): Command {
   const program = new Command('cdsr-adapter')
     .description('Report imaging orders from HL7v2 and FHIR to the ACR NRDR CDSR registry')
@@ -31,10 +37,12 @@ export function buildProgram(): Command {
     .argument('<file>', 'transaction JSON file')
     .option('--valuesets <dir>', 'value-set CSV files (default: <mappings>/valuesets)')
     .option('--limits <file>', 'field limit overrides (default: <mappings>/field-limits.csv)')
+    .option('--rules <file>', 'conditional requirements (default: <mappings>/site-rules.csv)')
+    .option('--timezone <zone>', 'IANA zone "now" is read in for values without an offset (default: the facility\'s facilities.csv zone, else future only when future everywhere)', timeZone)
     .option('--json', 'machine-readable output')
     .option('--max-problems <n>', 'problems to list at most (the rest are counted)', positiveInt)
     .option('--now <iso>', 'the clock for future-date rules (default: now)', isoDate)
-    .action(async (file: string, opts: { valuesets?: string; limits?: string; json?: boolean; maxProblems?: number; now?: Date }) => {
+    .action(async (file: string, opts: { valuesets?: string; limits?: string; rules?: string; timezone?: string; json?: boolean; maxProblems?: number; now?: Date }) => {
       const config = loadConfig();
       process.exitCode = await runValidate(file, opts, stdio(config.CDSR_MAPPINGS_DIR, process.stderr.isTTY === true && opts.json !== true));
     });

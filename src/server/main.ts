@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
-import { CdsrValidator } from '../cdsr/validate.js';
+import { validatorFor } from '../mapping/validator.js';
 import { errorMessage } from '../cdsr/errors.js';
 import { formatProblemLine } from '../cdsr/problem.js';
 import type { MappingTables } from '../mapping/load.js';
@@ -29,7 +29,8 @@ export interface Running {
 
 /** The store: PostgreSQL at CDSR_DATABASE_URL, else SQLite in CDSR_DATA_DIR. */
 export async function openStore(config: Config, tables: MappingTables): Promise<Store> {
-  const validator = new CdsrValidator({ now: () => new Date(), valueSets: tables.valueSets, fieldLimits: tables.fieldLimits });
+  // records are judged with the site's rules, "future" in each facility's zone (else CDSR_TIMEZONE)
+  const validator = validatorFor(tables, { now: () => new Date(), timeZone: config.CDSR_TIMEZONE });
   if (config.CDSR_DATABASE_URL !== undefined) {
     try {
       return await openStoreAt({ kind: 'postgres', url: config.CDSR_DATABASE_URL }, validator);
