@@ -6,6 +6,7 @@ import { runValidate, type CliIo } from './cli/validate.js';
 import { runCheckMappings, runMap } from './cli/map.js';
 import { runReconcile, runReplay, runServe } from './cli/serve.js';
 import { runSandbox, runStatus, runSubmit } from './cli/outbound.js';
+import { runImportValueSets } from './cli/import-valuesets.js';
 import { errorMessage } from './cdsr/errors.js';
 import { isTimeZone } from './cdsr/batch.js';
 
@@ -77,6 +78,23 @@ export function buildProgram(): Command {
     .action((dir: string | undefined) => {
       const config = loadConfig();
       process.exitCode = runCheckMappings(dir, stdio(config.CDSR_MAPPINGS_DIR, false));
+    });
+
+  program
+    .command('import-valuesets')
+    .description('read value sets from a workbook (ACR CDSR_JSON_Mapping_<version>.xlsx) into valuesets/<Name>.csv')
+    .argument('<workbook>', '.xlsx file')
+    .option('--sheet <name>', 'sheet name or 1-based position (default: the first sheet)')
+    .option('--header-row <n>', 'row of the column headers (default: 1)', positiveInt)
+    .option('--field-column <col>', 'header or letter of the CDSR field column (default: a column headed Field, CDSR Field, Element…)')
+    .option('--code-column <col>', 'header or letter of the code column (default: Code, Value…)')
+    .option('--label-column <col>', 'header or letter of the label column (default: Label, Description…)')
+    .option('--out <dir>', 'write here instead of <mappings>/valuesets')
+    .option('--force', 'overwrite existing files that would change')
+    .option('--json', 'machine-readable report')
+    .action(async (workbook: string, opts: Parameters<typeof runImportValueSets>[1]) => {
+      const config = loadConfig();
+      process.exitCode = await runImportValueSets(workbook, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
   program
