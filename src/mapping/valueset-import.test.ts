@@ -156,7 +156,8 @@ describe('value-set workbook reader (fuzz)', () => {
         (rows, headerRow) => {
           const lines: unknown[][] = Array.from({ length: headerRow - 1 }, () => ['notes']);
           lines.push(['Label', 'CDSR Field', 'Value']);
-          for (const [f, c, l] of rows) lines.push([l, f, /^\d+$/.test(c) ? Number(c) : c]);
+          // a code that reads the same as a number is written as one (as spreadsheets store it); "00" stays text
+          for (const [f, c, l] of rows) lines.push([l, f, String(Number(c)) === c ? Number(c) : c]);
           const r = readValueSetWorkbook(workbook({ S: lines }), { headerRow });
           const labelFlags = r.problems.filter((p) => / codes read as /.test(p.message));
           assert.deepEqual(r.problems.filter((p) => !labelFlags.includes(p)), []);
@@ -173,6 +174,11 @@ describe('value-set workbook reader (fuzz)', () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it('a code stored as a number reads as that number: "01" must be a text cell', () => {
+    const r = readValueSetWorkbook(workbook({ S: [['Field', 'Code', 'Label'], ['Modality', 1, 'a'], ['Modality', '01', 'b']] }));
+    assert.deepEqual(r.sets[0]?.entries.map((e) => e.code), ['1', '01']);
   });
 
   it('column letters', () => {
