@@ -6,7 +6,7 @@ import { runValidate, type CliIo } from './cli/validate.js';
 import { runCheckMappings, runMap } from './cli/map.js';
 import { runReconcile, runReplay, runServe } from './cli/serve.js';
 import { runSandbox, runStatus, runSubmit } from './cli/outbound.js';
-import { runImportValueSets } from './cli/import-valuesets.js';
+import type { ImportValueSetsOptions } from './cli/import-valuesets.js';
 import { errorMessage } from './cdsr/errors.js';
 import { isTimeZone } from './cdsr/batch.js';
 
@@ -92,8 +92,10 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'write here instead of <mappings>/valuesets')
     .option('--force', 'overwrite existing files that would change')
     .option('--json', 'machine-readable report')
-    .action(async (workbook: string, opts: Parameters<typeof runImportValueSets>[1]) => {
+    .action(async (workbook: string, opts: ImportValueSetsOptions) => {
       const config = loadConfig();
+      // loaded here only: the xlsx library would slow down every other command's start
+      const { runImportValueSets } = await import('./cli/import-valuesets.js');
       process.exitCode = await runImportValueSets(workbook, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
