@@ -61,9 +61,17 @@ export function wallClockMs(now: Date, timeZone: string): number {
 /** Today's calendar date in `timeZone`; without a zone, at UTC+14 (future only when future everywhere). */
 export function todayIn(now: Date, timeZone: string | undefined): CalendarDate {
   if (timeZone === undefined) return latestToday(now);
+  // the validator asks once per date field: the answer is kept for the second it was asked in
+  const second = Math.floor(now.getTime() / 1000);
+  const cached = TODAY.get(timeZone);
+  if (cached?.second === second) return cached.date;
   const t = new Date(wallClockMs(now, timeZone));
-  return { year: t.getUTCFullYear(), month: t.getUTCMonth() + 1, day: t.getUTCDate() };
+  const date = { year: t.getUTCFullYear(), month: t.getUTCMonth() + 1, day: t.getUTCDate() };
+  TODAY.set(timeZone, { second, date });
+  return date;
 }
+
+const TODAY = new Map<string, { second: number; date: CalendarDate }>();
 
 const EPOCH: CalendarDate = { year: 2000, month: 1, day: 1 };
 
