@@ -6,7 +6,9 @@ import { runValidate, type CliIo } from './cli/validate.js';
 import { runCheckMappings, runMap } from './cli/map.js';
 import { runReconcile, runReplay, runServe } from './cli/serve.js';
 import { runSandbox, runStatus, runSubmit } from './cli/outbound.js';
+import type { ImportValueSetsOptions } from './cli/import-valuesets.js';
 import { errorMessage } from './cdsr/errors.js';
+import { isTimeZone } from './cdsr/batch.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -20,6 +22,11 @@ function isoDate(v: string): Date {
   return d;
 }
 
+function timeZone(v: string): string {
+  if (!isTimeZone(v)) throw new InvalidArgumentError('must be an IANA time zone such as America/Chicago');
+  return v;
+}
+
 export function buildProgram(): Command {
   const program = new Command('cdsr-adapter')
     .description('Report imaging orders from HL7v2 and FHIR to the ACR NRDR CDSR registry')
@@ -31,10 +38,12 @@ export function buildProgram(): Command {
     .argument('<file>', 'transaction JSON file')
     .option('--valuesets <dir>', 'value-set CSV files (default: <mappings>/valuesets)')
     .option('--limits <file>', 'field limit overrides (default: <mappings>/field-limits.csv)')
+    .option('--rules <file>', 'conditional requirements (default: <mappings>/site-rules.csv)')
+    .option('--timezone <zone>', 'IANA zone "now" is read in for values without an offset (default: the facility\'s facilities.csv zone, else future only when future everywhere)', timeZone)
     .option('--json', 'machine-readable output')
     .option('--max-problems <n>', 'problems to list at most (the rest are counted)', positiveInt)
     .option('--now <iso>', 'the clock for future-date rules (default: now)', isoDate)
-    .action(async (file: string, opts: { valuesets?: string; limits?: string; json?: boolean; maxProblems?: number; now?: Date }) => {
+    .action(async (file: string, opts: { valuesets?: string; limits?: string; rules?: string; timezone?: string; json?: boolean; maxProblems?: number; now?: Date }) => {
       const config = loadConfig();
       process.exitCode = await runValidate(file, opts, stdio(config.CDSR_MAPPINGS_DIR, process.stderr.isTTY === true && opts.json !== true));
     });
@@ -69,6 +78,25 @@ export function buildProgram(): Command {
     .action((dir: string | undefined) => {
       const config = loadConfig();
       process.exitCode = runCheckMappings(dir, stdio(config.CDSR_MAPPINGS_DIR, false));
+    });
+
+  program
+    .command('import-valuesets')
+    .description('read value sets from a workbook (ACR CDSR_JSON_Mapping_<version>.xlsx) into valuesets/<Name>.csv')
+    .argument('<workbook>', '.xlsx file')
+    .option('--sheet <name>', 'sheet name or 1-based position (default: the first sheet)')
+    .option('--header-row <n>', 'row of the column headers (default: 1)', positiveInt)
+    .option('--field-column <col>', 'header or letter of the CDSR field column (default: a column headed Field, CDSR Field, Element…)')
+    .option('--code-column <col>', 'header or letter of the code column (default: Code, Value…)')
+    .option('--label-column <col>', 'header or letter of the label column (default: Label, Description…)')
+    .option('--out <dir>', 'write here instead of <mappings>/valuesets')
+    .option('--force', 'overwrite existing files that would change')
+    .option('--json', 'machine-readable report')
+    .action(async (workbook: string, opts: ImportValueSetsOptions) => {
+      const config = loadConfig();
+      // loaded here only: the xlsx library would slow down every other command's start
+      const { runImportValueSets } = await import('./cli/import-valuesets.js');
+      process.exitCode = await runImportValueSets(workbook, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
   program

@@ -1,12 +1,13 @@
-// field-limits.csv: a site's overrides of the field table's defaults (maximum length, numeric).
-// Columns: field,max_length,numeric[,comment]; an empty cell keeps the default, "none" removes
-// the length limit.
+// field-limits.csv: a site's overrides of the field table's defaults (maximum length, numeric,
+// required, format, most elements). Columns: field,max_length,numeric[,required,format,max_items,
+// comment]; an empty cell keeps the default, "none" removes a limit.
 import { readFileSync } from 'node:fs';
 import { readCsvTable, tableProblem } from './csv-table.js';
-import { CONSULTATION_RULES, ENCOUNTER_RULES, type FieldLimitOverride } from './fields.js';
+import { CONSULTATION_RULES, ENCOUNTER_RULES, type FieldLimitOverride, type FieldRule } from './fields.js';
 import type { Problem } from './problem.js';
 
-const KNOWN = new Set([...Object.keys(ENCOUNTER_RULES), ...Object.keys(CONSULTATION_RULES)]);
+const ALL_RULES: Readonly<Record<string, FieldRule>> = { ...ENCOUNTER_RULES, ...CONSULTATION_RULES };
+const KNOWN = new Set(Object.keys(ALL_RULES));
 
 export function parseFieldLimits(file: string, text: string): { overrides: FieldLimitOverride[]; problems: Problem[] } {
   const table = readCsvTable(file, text);
@@ -25,7 +26,8 @@ export function parseFieldLimits(file: string, text: string): { overrides: Field
     let usable = first === undefined;
     if (first !== undefined) problems.push(tableProblem(file, line, `${field} is listed twice (first on line ${first})`));
     else seen.set(field, line);
-    const o: { field: string; maxLength?: number | null; numeric?: boolean } = { field };
+    const o: { -readonly [K in keyof FieldLimitOverride]: FieldLimitOverride[K] } = { field };
+    const base = ALL_RULES[field]!;
     const len = (cells.max_length ?? '').toLowerCase();
     if (len === 'none') o.maxLength = null;
     else if (/^[1-9]\d{0,5}$/.test(len)) o.maxLength = Number(len);
@@ -38,6 +40,42 @@ export function parseFieldLimits(file: string, text: string): { overrides: Field
     else if (numeric !== '') {
       problems.push(tableProblem(file, line, `numeric must be yes, no or empty, not "${cells.numeric}"`));
       usable = false;
+    }
+    const required = (cells.required ?? '').toLowerCase();
+    if (required === 'yes') o.required = true;
+    else if (required === 'no' && base.required) {
+      problems.push(tableProblem(file, line, `${field} is required by the CDSR spec; required cannot be "no"`));
+      usable = false;
+    } else if (required !== '' && required !== 'no') {
+      problems.push(tableProblem(file, line, `required must be yes, no or empty, not "${cells.required}"`));
+      usable = false;
+    }
+    const format = cells.format ?? '';
+    if (format.toLowerCase() === 'none') o.format = null;
+    else if (format !== '') {
+      if (base.kind === 'date' || base.kind === 'time') {
+        problems.push(tableProblem(file, line, `${field} is a ${base.kind}: its format is the spec's (CD3060/CD3061), not a site's`));
+        usable = false;
+      } else {
+        try {
+          o.format = new RegExp(`^(?:${format})$`, 'u');
+        } catch (e) {
+          problems.push(tableProblem(file, line, `format is not a regular expression: ${(e as Error).message}`));
+          usable = false;
+        }
+      }
+    }
+    const items = (cells.max_items ?? '').toLowerCase();
+    if (items === 'none') o.maxItems = null;
+    else if (items !== '') {
+      if (base.kind !== 'multi') {
+        problems.push(tableProblem(file, line, `max_items applies to multi-select fields only; ${field} is not one`));
+        usable = false;
+      } else if (/^[1-9]\d{0,3}$/.test(items)) o.maxItems = Number(items);
+      else {
+        problems.push(tableProblem(file, line, `max_items must be a positive whole number or "none", not "${cells.max_items}"`));
+        usable = false;
+      }
     }
     if (usable) overrides.push(o);
   }

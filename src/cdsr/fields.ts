@@ -31,6 +31,10 @@ export interface FieldRule {
    * Only where the seed's own example shows it (88 with a filled *_Other_Spec).
    */
   readonly defaultOtherCode?: string;
+  /** CD3020: the whole value (each element, for `multi`) must match (a site's field-limits.csv). */
+  readonly format?: RegExp;
+  /** CD3031: at most this many elements (`multi` only; a site's field-limits.csv). */
+  readonly maxItems?: number;
 }
 
 const CODE_LEN = 10;
@@ -99,6 +103,12 @@ export interface FieldLimitOverride {
   readonly field: string;
   readonly maxLength?: number | null;
   readonly numeric?: boolean;
+  /** true: the site requires the field (CD3001); a field the spec requires stays required. */
+  readonly required?: boolean;
+  /** CD3020: a regular expression the whole value must match; null removes one. */
+  readonly format?: RegExp | null;
+  /** CD3031: most elements of a multi-select field; null removes the limit. */
+  readonly maxItems?: number | null;
 }
 
 export type FieldRules = Readonly<Record<string, FieldRule>>;
@@ -120,6 +130,15 @@ export function effectiveRules(overrides: readonly FieldLimitOverride[] = []): {
       else next.maxLength = o.maxLength;
     }
     if (o.numeric !== undefined) next.numeric = o.numeric;
+    if (o.required === true) next.required = true;
+    if (o.format !== undefined) {
+      if (o.format === null) delete next.format;
+      else next.format = o.format;
+    }
+    if (o.maxItems !== undefined) {
+      if (o.maxItems === null) delete next.maxItems;
+      else next.maxItems = o.maxItems;
+    }
     table[o.field] = next;
   }
   return { encounter, consultation };

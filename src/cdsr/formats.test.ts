@@ -7,6 +7,8 @@ import {
   latestToday,
   parseCdsrDate,
   parseTransactionDateTime,
+  todayIn,
+  wallClockMs,
 } from './formats.js';
 
 describe('CDSR dates and times', () => {
@@ -48,5 +50,28 @@ describe('CDSR dates and times', () => {
     assert.equal(isTransactionDateTimeFuture(p('2026-06-15T12:00:00Z')!, now), false);
     assert.equal(isTransactionDateTimeFuture(p('2026-06-16T01:59:59')!, now), false); // already past at UTC+14
     assert.equal(isTransactionDateTimeFuture(p('2026-06-16T02:00:01')!, now), true);
+  });
+});
+
+describe('"now" in a facility time zone', () => {
+  it('today and Transaction_DateTime read on the wall clock of the zone, DST included', () => {
+    // 2026-06-15 03:30 UTC = 06/14 22:30 in Chicago (CDT, UTC-5), 06/15 05:30 in Berlin (CEST)
+    const now = new Date('2026-06-15T03:30:00Z');
+    assert.deepEqual(todayIn(now, 'America/Chicago'), { year: 2026, month: 6, day: 14 });
+    assert.deepEqual(todayIn(now, 'Europe/Berlin'), { year: 2026, month: 6, day: 15 });
+    assert.deepEqual(todayIn(now, undefined), { year: 2026, month: 6, day: 15 });
+    assert.equal(isDateInRange({ year: 2026, month: 6, day: 15 }, now, 'America/Chicago'), false);
+    assert.equal(isDateInRange({ year: 2026, month: 6, day: 14 }, now, 'America/Chicago'), true);
+    const p = (v: string) => parseTransactionDateTime(v)!;
+    assert.equal(isTransactionDateTimeFuture(p('06/14/2026 22:30:00'), now, 'America/Chicago'), false);
+    assert.equal(isTransactionDateTimeFuture(p('06/14/2026 22:30:01'), now, 'America/Chicago'), true);
+    // the +14 h grace would have let this one through
+    assert.equal(isTransactionDateTimeFuture(p('06/14/2026 23:00:00'), now), false);
+    // an explicit offset is an instant: the zone does not matter
+    assert.equal(isTransactionDateTimeFuture(p('2026-06-15T03:30:01Z'), now, 'Pacific/Kiritimati'), true);
+    // winter: Chicago is UTC-6
+    const jan = new Date('2026-01-15T05:30:00Z');
+    assert.equal(wallClockMs(jan, 'America/Chicago'), Date.UTC(2026, 0, 14, 23, 30));
+    assert.equal(wallClockMs(new Date('2026-01-15T00:00:00Z'), 'UTC'), Date.UTC(2026, 0, 15, 0, 0));
   });
 });

@@ -44,11 +44,40 @@ export function latestToday(now: Date): CalendarDate {
   return { year: t.getUTCFullYear(), month: t.getUTCMonth() + 1, day: t.getUTCDate() };
 }
 
+const FORMATTERS = new Map<string, Intl.DateTimeFormat>();
+
+/** The wall clock of `now` in an IANA time zone, read as UTC milliseconds (so it compares with parsed wall clocks). */
+export function wallClockMs(now: Date, timeZone: string): number {
+  let f = FORMATTERS.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric', hourCycle: 'h23' });
+    FORMATTERS.set(timeZone, f);
+  }
+  const p: Record<string, number> = {};
+  for (const part of f.formatToParts(now)) if (part.type !== 'literal') p[part.type] = Number(part.value);
+  return Date.UTC(p.year ?? 0, (p.month ?? 1) - 1, p.day ?? 1, p.hour ?? 0, p.minute ?? 0, p.second ?? 0);
+}
+
+/** Today's calendar date in `timeZone`; without a zone, at UTC+14 (future only when future everywhere). */
+export function todayIn(now: Date, timeZone: string | undefined): CalendarDate {
+  if (timeZone === undefined) return latestToday(now);
+  // the validator asks once per date field: the answer is kept for the second it was asked in
+  const second = Math.floor(now.getTime() / 1000);
+  const cached = TODAY.get(timeZone);
+  if (cached?.second === second) return cached.date;
+  const t = new Date(wallClockMs(now, timeZone));
+  const date = { year: t.getUTCFullYear(), month: t.getUTCMonth() + 1, day: t.getUTCDate() };
+  TODAY.set(timeZone, { second, date });
+  return date;
+}
+
+const TODAY = new Map<string, { second: number; date: CalendarDate }>();
+
 const EPOCH: CalendarDate = { year: 2000, month: 1, day: 1 };
 
-/** CD3130: after 1/1/2000 (strictly, as the message says) and not after today. */
-export function isDateInRange(date: CalendarDate, now: Date): boolean {
-  return compareDates(date, EPOCH) > 0 && compareDates(date, latestToday(now)) <= 0;
+/** CD3130: after 1/1/2000 (strictly, as the message says) and not after today (in `timeZone`, else at UTC+14). */
+export function isDateInRange(date: CalendarDate, now: Date, timeZone?: string): boolean {
+  return compareDates(date, EPOCH) > 0 && compareDates(date, todayIn(now, timeZone)) <= 0;
 }
 
 export function formatCdsrDate(d: CalendarDate): string {
@@ -107,8 +136,12 @@ function wallClock(
   return { ms, hasOffset: true };
 }
 
-/** CD2013: later than now; a value without an offset only when it is later than now everywhere. */
-export function isTransactionDateTimeFuture(parsed: { ms: number; hasOffset: boolean }, now: Date): boolean {
-  const limit = parsed.hasOffset ? now.getTime() : now.getTime() + LATEST_OFFSET_MS;
-  return parsed.ms > limit;
+/**
+ * CD2013: later than now. A value without an offset is a wall clock: compared with the wall clock
+ * of `timeZone` (the facility's), or, without a zone, only future when it is future everywhere.
+ */
+export function isTransactionDateTimeFuture(parsed: { ms: number; hasOffset: boolean }, now: Date, timeZone?: string): boolean {
+  if (parsed.hasOffset) return parsed.ms > now.getTime();
+  if (timeZone !== undefined) return parsed.ms > wallClockMs(now, timeZone);
+  return parsed.ms > now.getTime() + LATEST_OFFSET_MS;
 }

@@ -99,7 +99,7 @@ export async function validateTransactionStream(
       if (asm.done) {
         const value: unknown = asm.current;
         asm = undefined;
-        keep(validator.validateEncounter(value, encounters));
+        keep(validator.validateEncounter(value, encounters, facilityOf(header)));
         consultations += countConsultations(value);
         encounters++;
         options.onProgress?.(encounters);
@@ -157,7 +157,7 @@ export async function validateTransactionStream(
         return;
       }
       // A scalar where an encounter object belongs.
-      keep(validator.validateEncounter(scalar(t), encounters));
+      keep(validator.validateEncounter(scalar(t), encounters, facilityOf(header)));
       encounters++;
       return;
     }
@@ -192,6 +192,15 @@ export async function validateTransactionStream(
   const problems = [...headerProblems.slice(0, max), ...kept].slice(0, max);
   omitted += headerProblems.length + kept.length - problems.length;
   return { problems, omitted, encounters, consultations, notJson: false };
+}
+
+// The Facility_ID read so far: it selects the facility's time zone (timeZoneOf) for the encounters
+// that follow it. Every file the adapter writes, and the spec's example, has it before Encounters;
+// a file with it after Encounters has its encounters' dates read in the validator's own zone.
+function facilityOf(header: Record<string, unknown>): string | undefined {
+  const v = header.Facility_ID;
+  if (typeof v === 'string') return v.trim() === '' ? undefined : v.trim();
+  return typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined;
 }
 
 function isEmptyRoot(header: Record<string, unknown>, shape: EncountersShape): boolean {

@@ -12,6 +12,7 @@ import {
 } from './formats.js';
 import type { Problem, ProblemScope } from './problem.js';
 import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS, TRANSACTION_FIELDS } from './schema.js';
+import type { SiteCondition, SiteRule } from './site-rules.js';
 import { EMPTY_CATALOG, type ValueSet, type ValueSetCatalog } from './valuesets.js';
 
 export interface ValidatorOptions {
@@ -19,6 +20,16 @@ export interface ValidatorOptions {
   readonly now: Date | (() => Date);
   readonly valueSets?: ValueSetCatalog;
   readonly fieldLimits?: readonly FieldLimitOverride[];
+  /** A site's conditional requirements (site-rules.csv): CD3002, CD3004–CD3007. */
+  readonly siteRules?: readonly SiteRule[];
+  /**
+   * The IANA time zone in which "now" and "today" are read for values without an offset (CD2013,
+   * CD3130). Without one (and without timeZoneOf for the facility), a value is only future when
+   * it is future in every time zone (UTC+14).
+   */
+  readonly timeZone?: string;
+  /** A facility's own time zone (facilities.csv), taking precedence over timeZone. */
+  readonly timeZoneOf?: (facilityId: string) => string | undefined;
 }
 
 /** What the transaction's Encounters member turned out to be (known only at the end of a stream). */
@@ -75,6 +86,10 @@ export class CdsrValidator {
   // Object.entries once, not per record: checkFields is the validator's hot loop.
   private readonly encounterRules: readonly (readonly [string, FieldRule])[];
   private readonly consultationRules: readonly (readonly [string, FieldRule])[];
+  private readonly encounterSiteRules: readonly SiteRule[];
+  private readonly consultationSiteRules: readonly SiteRule[];
+  private readonly timeZone: string | undefined;
+  private readonly timeZoneOf: ((facilityId: string) => string | undefined) | undefined;
 
   constructor(options: ValidatorOptions) {
     const now = options.now;
@@ -83,6 +98,16 @@ export class CdsrValidator {
     this.rules = effectiveRules(options.fieldLimits);
     this.encounterRules = Object.entries(this.rules.encounter);
     this.consultationRules = Object.entries(this.rules.consultation);
+    const site = options.siteRules ?? [];
+    this.encounterSiteRules = site.filter((r) => r.field in this.rules.encounter);
+    this.consultationSiteRules = site.filter((r) => r.field in this.rules.consultation);
+    this.timeZone = options.timeZone;
+    this.timeZoneOf = options.timeZoneOf;
+  }
+
+  /** The zone "now" is read in for a facility (its own, else the validator's; undefined = the UTC+14 grace). */
+  zoneFor(facilityId: string | undefined): string | undefined {
+    return (facilityId !== undefined ? this.timeZoneOf?.(facilityId) : undefined) ?? this.timeZone;
   }
 
   /** Validates a whole transaction held in memory. */
@@ -100,7 +125,8 @@ export class CdsrValidator {
           : { kind: 'invalid' };
     const problems = this.checkHeader(value, shape);
     if (Array.isArray(encounters)) {
-      encounters.forEach((e: unknown, i) => problems.push(...this.validateEncounter(e, i)));
+      const facilityId = facilityOf(value);
+      encounters.forEach((e: unknown, i) => problems.push(...this.validateEncounter(e, i, facilityId)));
     }
     return problems;
   }
@@ -135,7 +161,7 @@ export class CdsrValidator {
     if (dt !== undefined) {
       const parsed = parseTransactionDateTime(dt.trim());
       if (!parsed) out.push(this.problem('CD2012', at('Transaction_DateTime'), [], 'Transaction_DateTime'));
-      else if (isTransactionDateTimeFuture(parsed, this.clock())) {
+      else if (isTransactionDateTimeFuture(parsed, this.clock(), this.zoneFor(facilityOf(header)))) {
         out.push(this.problem('CD2013', at('Transaction_DateTime'), [], 'Transaction_DateTime'));
       }
     }
@@ -183,8 +209,11 @@ export class CdsrValidator {
     return undefined;
   }
 
-  /** Encounter-level rules and the rules of its consultations. */
-  validateEncounter(value: unknown, index: number): Problem[] {
+  /**
+   * Encounter-level rules and the rules of its consultations. `facilityId` (the transaction's
+   * Facility_ID) selects the time zone of the date rules.
+   */
+  validateEncounter(value: unknown, index: number, facilityId?: string): Problem[] {
     const path = join('Encounters', index);
     if (!isPlainObject(value)) return [this.problem('CD1003', { scope: 'encounter', path }, [])];
     const id = read(value.Unique_Encounter_ID);
@@ -195,7 +224,9 @@ export class CdsrValidator {
     };
     const out: Problem[] = [];
     this.unknownMembers(value, ENCOUNTER_KNOWN, where, out);
-    this.checkFields(value, this.encounterRules, this.rules.encounter, where, out);
+    const zone = this.zoneFor(facilityId);
+    this.checkFields(value, this.encounterRules, this.rules.encounter, where, zone, out);
+    this.checkSiteRules(this.encounterSiteRules, value, value, where, out);
     const codes = read(value.Clinical_Scenario_Codes);
     const descriptions = read(value.Clinical_Scenario_Descriptions);
     if (codes.kind === 'value' && descriptions.kind === 'value' && commas(codes.text) !== commas(descriptions.text)) {
@@ -208,12 +239,19 @@ export class CdsrValidator {
     } else if (!Array.isArray(consultations)) {
       out.push(this.problem('CD1003', { ...where, path: cPath }, [], 'Consultations'));
     } else {
-      consultations.forEach((c: unknown, i) => this.validateConsultation(c, join(cPath, i), where.encounterId, out));
+      consultations.forEach((c: unknown, i) => this.validateConsultation(c, value, join(cPath, i), where.encounterId, zone, out));
     }
     return out;
   }
 
-  private validateConsultation(value: unknown, path: string, encounterId: string | undefined, out: Problem[]): void {
+  private validateConsultation(
+    value: unknown,
+    encounter: Readonly<Record<string, unknown>>,
+    path: string,
+    encounterId: string | undefined,
+    zone: string | undefined,
+    out: Problem[],
+  ): void {
     const base = { scope: 'consultation' as const, path, ...(encounterId !== undefined ? { encounterId } : {}) };
     if (!isPlainObject(value)) {
       out.push(this.problem('CD1003', base, []));
@@ -224,7 +262,41 @@ export class CdsrValidator {
     const where: Where =
       date.kind === 'value' && time.kind === 'value' ? { ...base, consultationKey: `${date.text} ${time.text}` } : base;
     this.unknownMembers(value, CONSULTATION_KNOWN, where, out);
-    this.checkFields(value, this.consultationRules, this.rules.consultation, where, out);
+    this.checkFields(value, this.consultationRules, this.rules.consultation, where, zone, out);
+    this.checkSiteRules(this.consultationSiteRules, value, encounter, where, out);
+  }
+
+  // A site's conditional rules, in the order of its table. `obj` holds the rule's field; the
+  // condition's field is read from it, else (an encounter field) from `encounter`.
+  private checkSiteRules(
+    rules: readonly SiteRule[],
+    obj: Readonly<Record<string, unknown>>,
+    encounter: Readonly<Record<string, unknown>>,
+    where: Where,
+    out: Problem[],
+  ): void {
+    for (const rule of rules) {
+      const target = read(obj[rule.field]);
+      if (target.kind === 'wrongType') continue; // already CD1003
+      const holds = this.conditionHolds(rule.when, rule.when.field in obj ? obj : encounter);
+      if (holds === undefined) continue;
+      const violated = rule.rule === 'required_when' ? holds && target.kind === 'absent' : !holds && target.kind === 'value';
+      if (!violated) continue;
+      const args = [rule.field, rule.when.field, rule.when.kind === 'in' ? rule.when.values.join(',') : ''];
+      out.push(this.problem(rule.code, at(where, rule.field), args, rule.field));
+    }
+  }
+
+  // undefined: the condition's field is of the wrong JSON type (CD1003 says so), nothing to decide.
+  private conditionHolds(when: SiteCondition, obj: Readonly<Record<string, unknown>>): boolean | undefined {
+    const r = read(obj[when.field]);
+    if (r.kind === 'wrongType') return undefined;
+    if (when.kind === 'reported') return r.kind === 'value';
+    if (when.kind === 'not_reported') return r.kind === 'absent';
+    if (r.kind === 'absent') return false;
+    const multi = (this.rules.encounter[when.field] ?? this.rules.consultation[when.field])?.kind === 'multi';
+    const values = multi ? r.text.split(',').map((v) => v.trim()) : [r.text.trim()];
+    return values.some((v) => when.values.includes(v));
   }
 
   private unknownMembers(obj: Readonly<Record<string, unknown>>, known: ReadonlySet<string>, where: Where, out: Problem[]): void {
@@ -237,6 +309,7 @@ export class CdsrValidator {
     entries: readonly (readonly [string, FieldRule])[],
     rules: FieldRules,
     where: Where,
+    zone: string | undefined,
     out: Problem[],
   ): void {
     let pipes: string[] | undefined;
@@ -247,16 +320,21 @@ export class CdsrValidator {
         if (rule.required) out.push(this.problem('CD3001', at(where, field), [field], field));
       } else {
         if (r.text.includes('|')) (pipes ??= []).push(field);
-        this.checkValue(field, rule, r.text, where, out);
+        this.checkValue(field, rule, r.text, where, zone, out);
         if (rule.otherSpecOf !== undefined) this.checkOtherSpec(field, rule.otherSpecOf, rules, obj, where, out);
       }
     }
     if (pipes) out.push(this.problem('CD2091', where, [pipes.join(', ')]));
   }
 
-  private checkValue(field: string, rule: FieldRule, text: string, where: Where, out: Problem[]): void {
+  private checkValue(field: string, rule: FieldRule, text: string, where: Where, zone: string | undefined, out: Problem[]): void {
     if (rule.maxLength !== undefined && text.length > rule.maxLength) {
       out.push(this.problem('CD3110', at(where, field), [field, String(rule.maxLength)], field));
+    }
+    if (rule.format !== undefined) {
+      const format = rule.format;
+      const parts = rule.kind === 'multi' ? text.split(',').map((v) => v.trim()) : [text.trim()];
+      if (parts.some((v) => !format.test(v))) out.push(this.problem('CD3020', at(where, field), [field], field));
     }
     switch (rule.kind) {
       case 'text':
@@ -264,7 +342,7 @@ export class CdsrValidator {
       case 'date': {
         const d = parseCdsrDate(text.trim());
         if (!d) out.push(this.problem('CD3060', at(where, field), [field], field));
-        else if (!isDateInRange(d, this.clock())) out.push(this.problem('CD3130', at(where, field), [field], field));
+        else if (!isDateInRange(d, this.clock(), zone)) out.push(this.problem('CD3130', at(where, field), [field], field));
         return;
       }
       case 'time':
@@ -273,6 +351,9 @@ export class CdsrValidator {
       case 'code':
       case 'multi': {
         const values = rule.kind === 'multi' ? text.split(',').map((v) => v.trim()) : [text.trim()];
+        if (rule.maxItems !== undefined && values.length > rule.maxItems) {
+          out.push(this.problem('CD3031', at(where, field), [field, String(rule.maxItems)], field));
+        }
         if (rule.numeric && values.some((v) => !/^[0-9]+$/.test(v))) {
           out.push(this.problem('CD3111', at(where, field), [field], field));
           return;
@@ -327,6 +408,11 @@ export class CdsrValidator {
       ...(where.consultationKey !== undefined ? { consultationKey: where.consultationKey } : {}),
     };
   }
+}
+
+function facilityOf(header: Readonly<Record<string, unknown>>): string | undefined {
+  const r = read(header.Facility_ID);
+  return r.kind === 'value' ? r.text.trim() : undefined;
 }
 
 function commas(s: string): number {

@@ -34,7 +34,8 @@ async function openForCommand(config: Config, io: CliIo): Promise<{ store: Await
     io.err(`cdsr-adapter: the mapping tables in ${config.CDSR_MAPPINGS_DIR} do not load; run check-mappings\n`);
     return undefined;
   }
-  return { store: await openStore(config, loaded.holder.current), mappings: loaded.holder };
+  const holder = loaded.holder;
+  return { store: await openStore(config, () => holder.current), mappings: holder };
 }
 
 export async function runReplay(config: Config, status: string, io: CliIo): Promise<number> {

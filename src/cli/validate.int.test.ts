@@ -84,4 +84,34 @@ describe('cdsr-adapter validate', () => {
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /--now <iso>' argument 'tomorrow' is invalid\. must be an ISO 8601 date-time/);
   });
+
+  it('--timezone reads "now" in that zone; without it a wall clock is future only when future everywhere', () => {
+    // 12:00 UTC = 07:00 in Chicago (CDT): 08:00 local is future there, not at UTC+14
+    const file = join(dir, 'tz.json');
+    writeFileSync(file, JSON.stringify(validTransaction({ Transaction_DateTime: '06/15/2026 08:00:00' })));
+    const graced = run('validate', file, ...fixed, '--json');
+    assert.equal(graced.status, 0, graced.stdout);
+    const r = run('validate', file, ...fixed, '--json', '--timezone', 'America/Chicago');
+    assert.equal(r.status, 1);
+    const out = JSON.parse(r.stdout) as { problems: { code: string; message: string; path: string }[] };
+    assert.deepEqual(out.problems.map((p) => [p.code, p.message, p.path]), [['CD2013', 'Transaction_DateTime is a future date', 'Transaction_DateTime']]);
+    const bad = run('validate', file, '--timezone', 'Mars/Olympus');
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /--timezone <zone>' argument 'Mars\/Olympus' is invalid\. must be an IANA time zone/);
+  });
+
+  it('applies site rules (--rules) and reports a broken rules table as file:line with exit 2', () => {
+    const rules = join(dir, 'site-rules.csv');
+    writeFileSync(rules, 'field,rule,when\nClinician2_Last_Name,required_when,Clinician2_Unique_ID reported\n');
+    const file = join(dir, 'rule.json');
+    writeFileSync(file, JSON.stringify(validTransaction({}, [validEncounter({}, [validConsultation({ Clinician2_Unique_ID: '1234567893' })])])));
+    const r = run('validate', file, ...fixed, '--rules', rules, '--json');
+    assert.equal(r.status, 1);
+    const out = JSON.parse(r.stdout) as { problems: { code: string; message: string }[] };
+    assert.deepEqual(out.problems.map((p) => [p.code, p.message]), [['CD3007', 'Invalid. Clinician2_Last_Name is required, if Clinician2_Unique_ID is reported']]);
+    writeFileSync(rules, 'field,rule,when\nClinician2_Last_Name,required_when,Clinician2_Unique_ID is here\n');
+    const broken = run('validate', file, ...fixed, '--rules', rules);
+    assert.equal(broken.status, 2);
+    assert.match(broken.stdout, new RegExp(`${rules}:2 .*when must be`));
+  });
 });

@@ -1,16 +1,20 @@
 // `cdsr-adapter validate FILE.json`: the local NRDR validator on a transaction file, streamed.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadFieldLimits } from '../cdsr/field-limits.js';
 import { formatLocation, hasErrors, type Problem } from '../cdsr/problem.js';
 import { validateTransactionFile, type StreamValidationResult } from '../cdsr/validate-stream.js';
 import { loadValueSets } from '../cdsr/valuesets.js';
+import { loadSiteRules } from '../cdsr/site-rules.js';
+import { facilityTimeZones, parseFacilities } from '../mapping/facilities.js';
 import { SHIPPED_MAPPINGS_DIR } from '../paths.js';
 import { renderTable } from './table.js';
 
 export interface ValidateCliOptions {
   readonly valuesets?: string;
   readonly limits?: string;
+  readonly rules?: string;
+  readonly timezone?: string;
   readonly json?: boolean;
   readonly maxProblems?: number;
   readonly now?: Date;
@@ -36,9 +40,22 @@ export async function runValidate(file: string, opts: ValidateCliOptions, io: Cl
   const mappings = resolveMappingsDir(io.mappingsDir);
   const valueSetDir = opts.valuesets ?? join(mappings, 'valuesets');
   const limitsFile = opts.limits ?? join(mappings, 'field-limits.csv');
+  const rulesFile = opts.rules ?? join(mappings, 'site-rules.csv');
+  const facilitiesFile = join(mappings, 'facilities.csv');
   const vs = loadValueSets(valueSetDir);
   const limits = loadFieldLimits(limitsFile);
-  const tableProblems = [...vs.problems, ...limits.problems];
+  const siteRules = loadSiteRules(rulesFile);
+  const tableProblems = [...vs.problems, ...limits.problems, ...siteRules.problems];
+  // "now" for values without an offset: --timezone, else the facility's facilities.csv zone, else
+  // the UTC+14 grace (the file does not say in which zone it was written)
+  let zones: { timeZone: string } | { timeZoneOf: (facilityId: string) => string | undefined } | Record<string, never> = {};
+  if (opts.timezone !== undefined) zones = { timeZone: opts.timezone };
+  else if (existsSync(facilitiesFile)) {
+    const fac = parseFacilities(facilitiesFile, readFileSync(facilitiesFile, 'utf8'));
+    tableProblems.push(...fac.problems);
+    const zoneOf = facilityTimeZones(fac.facilities, '');
+    zones = { timeZoneOf: (facilityId: string) => zoneOf(facilityId) || undefined };
+  }
   if (tableProblems.length > 0) {
     report({ problems: tableProblems, omitted: 0, encounters: 0, consultations: 0, notJson: false }, file, opts, io);
     return EXIT_UNREADABLE;
@@ -54,6 +71,8 @@ export async function runValidate(file: string, opts: ValidateCliOptions, io: Cl
     now: opts.now ?? new Date(),
     valueSets: vs.catalog,
     fieldLimits: limits.overrides,
+    siteRules: siteRules.rules,
+    ...zones,
     ...(opts.maxProblems !== undefined ? { maxProblems: opts.maxProblems } : {}),
     ...(io.progress
       ? {

@@ -80,6 +80,19 @@ describe('loadMappings', () => {
     ]);
   });
 
+  it('refuses a broken site rule and field limit at their lines, and keeps the good rules', () => {
+    fresh();
+    appendFileSync(join(dir, 'site-rules.csv'), 'Exam_Completion_Date,required_when,Ordered_Exam_Completed = 1,,\nModality,required_when,Patient_Sex maybe,,\n');
+    writeFileSync(join(dir, 'field-limits.csv'), 'field,max_length,numeric,required,format,max_items\nModality,,,,,2\n');
+    assert.deepEqual(located(), [
+      'field-limits.csv:2: max_items applies to multi-select fields only; Modality is not one',
+      'site-rules.csv:7: when must be "<field> reported", "<field> not reported", "<field> = <value>" or "<field> in <value>|<value>", not "Patient_Sex maybe"',
+    ]);
+    edit('site-rules.csv', 'Modality,required_when,Patient_Sex maybe,,\n', '');
+    writeFileSync(join(dir, 'field-limits.csv'), 'field,max_length\n');
+    assert.deepEqual(loadMappings(dir).tables?.siteRules.map((r) => [r.field, r.code, r.origin.slice(dir.length + 1)]), [['Exam_Completion_Date', 'CD3005', 'site-rules.csv:6']]);
+  });
+
   it('a rule naming a kind the table does not have, a message type twice, from and constant both', () => {
     fresh();
     edit('hl7v2.yaml', '    transform: date\n    for: order', '    transform: date\n    for: orders');

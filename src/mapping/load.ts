@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4';
 import { loadFieldLimits } from '../cdsr/field-limits.js';
+import { loadSiteRules, type SiteRule } from '../cdsr/site-rules.js';
 import type { FieldLimitOverride } from '../cdsr/fields.js';
 import { tableProblem } from '../cdsr/csv-table.js';
 import type { Problem } from '../cdsr/problem.js';
@@ -33,6 +34,8 @@ export interface MappingTables {
   readonly crosswalks: ReadonlyMap<string, Crosswalk>;
   readonly valueSets: ValueSetCatalog;
   readonly fieldLimits: readonly FieldLimitOverride[];
+  /** site-rules.csv: conditional requirements (CD3002, CD3004–CD3007). */
+  readonly siteRules: readonly SiteRule[];
   readonly facilities: FacilityTable;
 }
 
@@ -124,6 +127,8 @@ export function loadMappings(dir: string): { tables?: MappingTables; problems: P
   problems.push(...vs.problems);
   const limits = loadFieldLimits(join(dir, 'field-limits.csv'));
   problems.push(...limits.problems);
+  const siteRules = loadSiteRules(join(dir, 'site-rules.csv'));
+  problems.push(...siteRules.problems);
   const facFile = join(dir, 'facilities.csv');
   const facText = readText(facFile);
   const fac = facText === undefined ? { facilities: new Map(), problems: [] } : parseFacilities(facFile, facText);
@@ -143,6 +148,7 @@ export function loadMappings(dir: string): { tables?: MappingTables; problems: P
       crosswalks,
       valueSets: vs.catalog,
       fieldLimits: limits.overrides,
+      siteRules: siteRules.rules,
       facilities: fac.facilities,
     },
     problems,

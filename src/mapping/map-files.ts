@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Problem } from '../cdsr/problem.js';
 import type { Transaction } from '../cdsr/schema.js';
-import { CdsrValidator } from '../cdsr/validate.js';
+import { validatorFor } from './validator.js';
 import { FhirIntakeError, readIntake, ResourcePool, type Intake } from '../fhir/intake.js';
 import { batchTransactions, type BatchItem } from '../cdsr/batch.js';
 import type { MappingTables } from './load.js';
@@ -119,7 +119,8 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
     timeZoneOf: facilityTimeZones(opts.tables.facilities, opts.timeZone ?? 'UTC'),
     transactionId: (facility, n) => `map-${facility}-${n + 1}`,
   }).map((b) => b.body);
-  const validator = new CdsrValidator({ now: opts.now, valueSets: opts.tables.valueSets, fieldLimits: opts.tables.fieldLimits });
+  // "future" is read on the clock Transaction_DateTime was written with
+  const validator = validatorFor(opts.tables, { now: opts.now, timeZone: opts.timeZone ?? 'UTC' });
   transactions.forEach((tx, i) => {
     for (const p of explainMissing(validator.validateTransaction(tx), opts.tables)) problems.push({ ...p, path: `transactions[${i}]${p.path === '' ? '' : '.'}${p.path}` });
   });

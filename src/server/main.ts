@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
-import { CdsrValidator } from '../cdsr/validate.js';
+import { LiveValidator } from '../mapping/validator.js';
 import { errorMessage } from '../cdsr/errors.js';
 import { formatProblemLine } from '../cdsr/problem.js';
 import type { MappingTables } from '../mapping/load.js';
@@ -28,8 +28,10 @@ export interface Running {
 }
 
 /** The store: PostgreSQL at CDSR_DATABASE_URL, else SQLite in CDSR_DATA_DIR. */
-export async function openStore(config: Config, tables: MappingTables): Promise<Store> {
-  const validator = new CdsrValidator({ now: () => new Date(), valueSets: tables.valueSets, fieldLimits: tables.fieldLimits });
+export async function openStore(config: Config, tables: MappingTables | (() => MappingTables)): Promise<Store> {
+  // records are judged with the site's rules of the tables in force (followed across reloads),
+  // "future" in each facility's zone (else CDSR_TIMEZONE)
+  const validator = new LiveValidator(typeof tables === 'function' ? tables : () => tables, { now: () => new Date(), timeZone: config.CDSR_TIMEZONE });
   if (config.CDSR_DATABASE_URL !== undefined) {
     try {
       return await openStoreAt({ kind: 'postgres', url: config.CDSR_DATABASE_URL }, validator);
@@ -90,7 +92,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const tables = mappings.current;
   const target = configuredNrdr(config) ?? (await opts.fallbackTarget?.(tables));
   if (!target) throw new ConfigError('NRDR_BASE_URL: not set, and no stand-in was given');
-  const store = await openStore(config, tables).catch(async (e: unknown) => {
+  const store = await openStore(config, () => mappings.current).catch(async (e: unknown) => {
     await target.close();
     throw e;
   });

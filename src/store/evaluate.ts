@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Problem } from '../cdsr/problem.js';
 import type { Encounter } from '../cdsr/schema.js';
+import { MISSING_FIELD_CODES } from '../cdsr/site-rules.js';
 import type { CdsrValidator } from '../cdsr/validate.js';
 import type { ConsultationState, EncounterState } from '../mapping/merge.js';
 import { consultationWire } from '../mapping/wire.js';
@@ -27,8 +28,9 @@ export function evaluateConsultation(validator: CdsrValidator, enc: EncounterSta
   const wire = consultationWire(enc, cons);
   const contentHash = createHash('sha256').update(JSON.stringify(wire)).digest('hex');
   if (cons.cancelled?.value === 'cancelled') return { state: 'cancelled', missing: [], problems: [], contentHash, wire };
-  const problems = validator.validateEncounter(wire, 0).filter((p) => p.severity === 'error');
-  const missing = problems.filter((p) => p.code === 'CD3001').map((p) => p.field ?? '');
+  const problems = validator.validateEncounter(wire, 0, enc.facilityId).filter((p) => p.severity === 'error');
+  // a required field missing (also one a site rule requires): the record waits for it
+  const missing = [...new Set(problems.filter((p) => MISSING_FIELD_CODES.has(p.code)).map((p) => p.field ?? ''))];
   const state = missing.length > 0 ? 'incomplete' : problems.length > 0 ? 'invalid' : 'ready';
   return { state, missing, problems, contentHash, wire };
 }
