@@ -8,8 +8,10 @@ import type { CdsrValidator } from '../cdsr/validate.js';
 import type { ConsultationState, EncounterState } from '../mapping/merge.js';
 import { consultationWire } from '../mapping/wire.js';
 
-/** needs-review: NRDR's answer did not say which way this record went (an operator decides). */
-export const RECORD_STATES = ['incomplete', 'invalid', 'ready', 'submitted', 'accepted', 'rejected', 'needs-review', 'cancelled'] as const;
+/** needs-review: NRDR's answer did not say which way this record went (an operator decides).
+ * cancelled-after-submission: cancelled once NRDR may already hold it (its API has no delete): the
+ * site retracts it at NRDR by hand, and an operator acknowledges that. */
+export const RECORD_STATES = ['incomplete', 'invalid', 'ready', 'submitted', 'accepted', 'rejected', 'needs-review', 'cancelled', 'cancelled-after-submission'] as const;
 export type RecordState = (typeof RECORD_STATES)[number];
 
 export interface ConsultationVerdict {
@@ -46,19 +48,25 @@ export interface ConsultationWrite {
   readonly contentHash: string;
 }
 
+/** What the store knows of a consultation before a merge. */
+export interface PreviousConsultation {
+  readonly state: RecordState;
+  readonly submittedHash: string;
+  /** Some transaction with it was (or is about to be) POSTed and NRDR did not reject it there. */
+  readonly atNrdr: boolean;
+}
+
 /**
  * The rows to write for an encounter's consultations after a merge. A consultation whose content
- * is what was last submitted keeps its submission state (submitted / accepted / rejected).
+ * is what was last submitted keeps its submission state (submitted / accepted / rejected). A
+ * cancellation of one NRDR may hold is cancelled-after-submission, never a silent `cancelled`.
  */
-export function consultationWrites(
-  validator: CdsrValidator,
-  enc: EncounterState,
-  previous: ReadonlyMap<string, { state: RecordState; submittedHash: string }>,
-): ConsultationWrite[] {
+export function consultationWrites(validator: CdsrValidator, enc: EncounterState, previous: ReadonlyMap<string, PreviousConsultation>): ConsultationWrite[] {
   return [...enc.consultations].map(([cKey, cons]) => {
     const v = evaluateConsultation(validator, enc, cons);
     const before = previous.get(cKey);
-    const state: RecordState = before && before.submittedHash === v.contentHash && v.state === 'ready' ? before.state : v.state;
+    const state: RecordState =
+      v.state === 'cancelled' && before?.atNrdr ? 'cancelled-after-submission' : before && before.submittedHash === v.contentHash && v.state === 'ready' ? before.state : v.state;
     return {
       consultationKey: cKey,
       date: cons.date,
