@@ -167,6 +167,18 @@ export class Registry {
       const problems = all.filter((p) => p.path === `Encounters[${i}]` || p.path.startsWith(`Encounters[${i}].`) || p.path.startsWith(`Encounters[${i}][`));
       const e = enc as Record<string, unknown>;
       const consultations = Array.isArray(e.Consultations) ? (e.Consultations as Record<string, unknown>[]) : [];
+      if (this.answers.rejectEncounters.includes(str(e.Unique_Encounter_ID))) {
+        consultations.forEach((c, j) =>
+          problems.push({
+            code: 'CD3005',
+            message: cdMessage('CD3005', 'Exam_Completion_Date', 'Ordered_Exam_Completed', '1'),
+            severity: 'error',
+            scope: 'consultation',
+            path: `Encounters[${i}].Consultations[${j}]`,
+            consultationKey: `${str(c.CDS_Consultation_Date)} ${str(c.CDS_Consultation_Time)}`,
+          }),
+        );
+      }
       if (problems.length > 0) {
         // NRDR rejects an encounter with any error, with its consultations
         const encounterId = str(e.Unique_Encounter_ID);

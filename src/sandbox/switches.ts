@@ -29,6 +29,11 @@ export interface AnswerSwitches {
   examIdForm: (typeof EXAM_ID_FORMS)[number];
   /** Every transaction refused as a whole: ValidationFail with CD1010 or CD2062, Failed with CD1005 ('' = none). */
   refuseWith: (typeof REFUSALS)[number];
+  /**
+   * Unique_Encounter_IDs whose consultations NRDR rejects with CD3005 (a rule of ACR's workbook the
+   * adapter cannot check), to rehearse partly and wholly rejected transactions.
+   */
+  rejectEncounters: string[];
   /** A Transaction_ID used before is refused with CD2014 even from its own facility, and that answer replaces the first on GET. */
   refuseReusedId: boolean;
 }
@@ -42,6 +47,7 @@ export const DEFAULT_ANSWERS: AnswerSwitches = {
   nullExamErrors: false,
   examIdForm: 'spaced',
   refuseWith: '',
+  rejectEncounters: [],
   refuseReusedId: false,
 };
 
