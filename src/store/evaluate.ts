@@ -13,6 +13,8 @@ import { consultationWire } from '../mapping/wire.js';
  * site retracts it at NRDR by hand, and an operator acknowledges that. */
 export const RECORD_STATES = ['incomplete', 'invalid', 'ready', 'submitted', 'accepted', 'rejected', 'needs-review', 'cancelled', 'cancelled-after-submission'] as const;
 export type RecordState = (typeof RECORD_STATES)[number];
+/** The states NRDR's conversation gives a record; kept while its content is what was sent. */
+const SUBMISSION_STATES: ReadonlySet<RecordState> = new Set(['submitted', 'accepted', 'rejected', 'needs-review']);
 
 export interface ConsultationVerdict {
   readonly state: 'incomplete' | 'invalid' | 'ready' | 'cancelled';
@@ -65,8 +67,9 @@ export function consultationWrites(validator: CdsrValidator, enc: EncounterState
   return [...enc.consultations].map(([cKey, cons]) => {
     const v = evaluateConsultation(validator, enc, cons);
     const before = previous.get(cKey);
-    const state: RecordState =
-      v.state === 'cancelled' && before?.atNrdr ? 'cancelled-after-submission' : before && before.submittedHash === v.contentHash && v.state === 'ready' ? before.state : v.state;
+    // only a submission state is kept: a record cancelled and then placed again is evaluated afresh
+    const keep = before !== undefined && SUBMISSION_STATES.has(before.state) && before.submittedHash === v.contentHash && v.state === 'ready';
+    const state: RecordState = v.state === 'cancelled' && before?.atNrdr ? 'cancelled-after-submission' : keep ? before.state : v.state;
     return {
       consultationKey: cKey,
       date: cons.date,

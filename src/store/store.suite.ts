@@ -349,6 +349,22 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason]), [['excluded', 'cancelled']]);
     });
 
+    withStore('retraction: an order placed again after its cancel is ready to send again (NRDR may have removed it); cancelled once more it waits for a new acknowledgement', async (s) => {
+      await send01(s, 'accepted');
+      await cancel01(s);
+      assert.equal((await s.acknowledgeRetraction(1, 'operate#1', LATER)).result, 'acknowledged');
+      // the same order, newer than the cancel (MSH-7 after it): no longer cancelled; sent again, as the site may have had it removed
+      await ingest(s, '01-orm-new.hl7', 'MSG0301', (raw) => raw.replace('20261102093500', '20261102120000').replace('MSG0001', 'MSG0301'));
+      assert.deepEqual((await s.records({})).map((r) => r.state), ['ready']);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction]), [['reported', '', undefined]]);
+      // cancelled again, later still: the earlier acknowledgement does not cover it
+      await ingest(s, '03-orm-cancel.hl7', 'MSG0303', (raw) =>
+        noCds(raw).replaceAll('ORD1002', 'ORD1001').replaceAll('ACC2002', 'ACC2001').replace('20261102111500', '20261102130000').replace('MSG0003', 'MSG0303'),
+      );
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction?.acknowledged ?? null]), [['held', 'cancelled-after-submission', null]]);
+      assert.equal((await s.ledgerGauges()).unacknowledgedRetractions, 1);
+    });
+
     withStore('retraction: cancelled while in flight and then loaded by NRDR, it stays to retract', async (s) => {
       await send01(s);
       await cancel01(s);
