@@ -258,7 +258,7 @@ export class Submitter {
   private async giveUp(t: TransactionRow, status: TransactionStatus | undefined, raw: string, counts: Counts): Promise<void> {
     const said = status ? `NRDR's last status was "${status.Status}"` : `NRDR's last answer did not read as a status${raw !== '' ? ` (${raw.slice(0, 200)})` : ''}`;
     const p = this.problem('NRDR_UNCLEAR', `no final answer from NRDR by the polling deadline: ${said}; check the transaction at NRDR`);
-    await this.o.store.updateTransaction(t.transactionId, { status: 'review', error: p.message }, this.o.clock());
+    await this.o.store.updateTransaction(t.transactionId, { status: 'review', error: p.message, ...(status ? { nrdr: status } : {}) }, this.o.clock());
     await this.o.store.recordResults(t.transactionId, t.records.map((x) => ({ ...x, result: 'needs-review', problems: [p] })), this.o.clock());
     counts.review += t.records.length;
     this.o.log?.warn({ event: 'transaction_review', transactionId: t.transactionId }, 'NRDR gave no final answer in time; the transaction needs review');

@@ -53,16 +53,16 @@ describe('NRDR sandbox', () => {
     assert.deepEqual(await json(await api({ method: 'GET', query: '?id=nope&facilityid=100000' })), [404, { error_code: 'invalid_param', error_description: 'Transaction nope does not exist' }]);
   });
 
-  it('statuses progress Received → ValidationSuccessful → Loading → Posted, and the registry holds the records', async () => {
+  it('statuses progress Enqueued → Received → ValidationSuccessful → Loading → Posted, and the registry holds the records', async () => {
     const [, first] = await json(await api({ body: JSON.stringify(validTransaction({ Transaction_ID: 'T-1' })) }));
-    assert.equal((first as { Status: string }).Status, 'Received');
+    assert.equal((first as { Status: string }).Status, 'Enqueued');
     const seen: string[] = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 5; i++) {
       const [, s] = await json(await api({ method: 'GET', query: '?id=T-1&facilityid=100000&partnerid=10000&appid=10019' }));
       seen.push((s as { Status: string }).Status);
       advance(1000);
     }
-    assert.deepEqual(seen, ['Received', 'ValidationSuccessful', 'Loading', 'Posted']);
+    assert.deepEqual(seen, ['Enqueued', 'Received', 'ValidationSuccessful', 'Loading', 'Posted']);
     assert.deepEqual([...sb.registry.encounters.keys()], ['100000|V1001']);
   });
 
@@ -81,7 +81,15 @@ describe('NRDR sandbox', () => {
     ]);
     const [, dup] = await json(await api({ body: JSON.stringify(validTransaction({ Transaction_ID: 'T-1', Facility_ID: '100002' })) }));
     advance(5000);
-    assert.equal((dup as { Error_Msg: string }).Error_Msg, '');
+    assert.deepEqual([(dup as { Status: string }).Status, (dup as { Error_Msg: string }).Error_Msg], ['Enqueued', '']);
+    // the refusal is what that facility's GET shows; the owner's GET still shows its own transaction
+    const [, theirs] = await json(await api({ method: 'GET', query: '?id=T-1&facilityid=100002&partnerid=10000&appid=10019' }));
+    assert.deepEqual([(theirs as { Status: string }).Status, (theirs as { Error_Msg: string }).Error_Msg.split('|')[0]], [
+      'ValidationFail',
+      'CD2014:Transaction_ID must be unique. T-1 has been submitted in a previous transaction',
+    ]);
+    const [, own] = await json(await api({ method: 'GET', query: '?id=T-1&facilityid=100000&partnerid=10000&appid=10019' }));
+    assert.equal((own as { Status: string }).Status, 'Posted');
     assert.equal((sb.registry.status(sb.registry.submit(validTransaction({ Transaction_ID: 'T-1', Facility_ID: '100002' })), 0).Error_Msg ?? '').split('|')[0], 'CD2014:Transaction_ID must be unique. T-1 has been submitted in a previous transaction');
     const mixed = validTransaction({ Transaction_ID: 'T-5' }, [validEncounter(), validEncounter({ Unique_Encounter_ID: 'V2' }, [validConsultation({ Modality: 'CT' })])]);
     const s = await final(mixed);

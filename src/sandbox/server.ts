@@ -1,11 +1,12 @@
 // The NRDR sandbox: the CDSR transactions API and an ACR Connect-style OAuth2 token endpoint on
 // loopback, with the routes, status codes, error bodies and status progression of the seed
 // spec, and switches for the faults a site must survive (5xx, delays, short-lived tokens,
-// dropped connections).
+// dropped connections) and for the odd answers of switches.ts.
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { SignJWT, jwtVerify } from 'jose';
 import { Registry, type RegistryOptions } from './registry.js';
+import { DEFAULT_ANSWERS, HeldAnswers, sendPostAnswer, type AnswerSwitches } from './switches.js';
 
 export const SANDBOX_PATH = '/NonPQRSapi/cdsr/transactions';
 export const SANDBOX_TOKEN_PATH = '/connect/token';
@@ -16,7 +17,8 @@ export interface SandboxClient {
   readonly partnerId: string;
 }
 
-export interface Faults {
+/** The transport faults below, and the answer switches of switches.ts. */
+export interface Faults extends AnswerSwitches {
   /** Share of API requests answered 503 (0..1). */
   failRate: number;
   /** Share of API requests whose connection is dropped without an answer (0..1). */
@@ -31,7 +33,7 @@ export interface Faults {
   tokenMaxUses: number;
 }
 
-export interface SandboxOptions extends Omit<RegistryOptions, 'clock'> {
+export interface SandboxOptions extends Omit<RegistryOptions, 'clock' | 'answers'> {
   readonly clients?: readonly SandboxClient[];
   readonly faults?: Partial<Faults>;
   readonly clock?: () => Date;
@@ -47,6 +49,8 @@ export interface Sandbox {
   readonly faults: Faults;
   /** Counters of what was asked, for tests. */
   readonly counts: { posts: number; gets: number; tokens: number; failed: number; dropped: number; unauthorized: number };
+  /** POST answers held by `holdPostAnswer`. */
+  readonly held: HeldAnswers;
 }
 
 function errorBody(code: string, description: string) {
@@ -67,8 +71,9 @@ function dice(seed: number): () => number {
 
 export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const clock = opts.clock ?? (() => new Date());
-  const registry = new Registry({ ...opts, clock });
-  const faults: Faults = { failRate: 0, dropRate: 0, delayMs: 0, tokenTtlSeconds: 3600, stepMs: 200, tokenMaxUses: 0, ...opts.faults };
+  const faults: Faults = { failRate: 0, dropRate: 0, delayMs: 0, tokenTtlSeconds: 3600, stepMs: 200, tokenMaxUses: 0, ...DEFAULT_ANSWERS, ...opts.faults };
+  const registry = new Registry({ ...opts, clock, answers: faults });
+  const held = new HeldAnswers();
   const uses = new Map<string, number>();
   const clients = opts.clients ?? [DEFAULT_CLIENT];
   const secret = randomBytes(32);
@@ -160,6 +165,7 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
 
   app.post(SANDBOX_PATH, async (req, reply) => {
     counts.posts++;
+    registry.countPost(req.body);
     if (await misbehave(req, reply)) return reply;
     const partner = await authorize(req, reply);
     if (partner === undefined) return reply;
@@ -179,7 +185,10 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
       return reply.code(403).send(errorBody('no_permission', `Authenticated user doesn't have permissions to upload transaction data for facility ${facility}`));
     }
     const t = registry.submit(body);
-    return registry.status(t, faults.stepMs);
+    const answer = registry.status(t, faults.stepMs);
+    // stored first, answered later (or never, if the client is gone by then)
+    if (faults.holdPostAnswer) await held.hold();
+    return sendPostAnswer(reply, answer, faults.postAnswer);
   });
 
   app.get<{ Querystring: Record<string, string | undefined> }>(SANDBOX_PATH, async (req, reply) => {
@@ -188,8 +197,8 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
     if ((await authorize(req, reply)) === undefined) return reply;
     const id = req.query.id;
     if (id === undefined || id === '') return reply.code(400).send(errorBody('missing_param', 'Missing transaction ID parameter'));
-    const t = registry.transactions.get(id);
-    if (!t || (req.query.facilityid !== undefined && req.query.facilityid !== t.facilityId)) {
+    const t = registry.lookup(id, req.query);
+    if (!t) {
       return reply.code(404).send(errorBody('invalid_param', `Transaction ${id} does not exist`));
     }
     return registry.status(t, faults.stepMs);
@@ -200,12 +209,19 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
     encounters: Object.fromEntries([...registry.encounters].map(([k, e]) => [k, { ...e.fields, Consultations: Object.fromEntries(e.consultations) }])),
     transactions: [...registry.transactions.values()].map((t) => ({ id: t.id, facilityId: t.facilityId, final: t.final, submissions: t.submissions })),
     counts,
+    postsById: Object.fromEntries(registry.postsById),
+    held: held.count,
   }));
   app.post<{ Body: string }>('/sandbox/faults', (req) => {
     const patch = JSON.parse(typeof req.body === 'string' && req.body !== '' ? req.body : '{}') as Partial<Faults>;
     Object.assign(faults, patch);
+    if (!faults.holdPostAnswer) held.release();
     return faults;
   });
+  app.addHook('preClose', (done) => {
+    held.release();
+    done();
+  });
 
-  return Promise.resolve({ app, registry, faults, counts });
+  return Promise.resolve({ app, registry, faults, counts, held });
 }

@@ -109,6 +109,11 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
       '# TYPE cdsr_oldest_incomplete_age_seconds gauge',
       `cdsr_oldest_incomplete_age_seconds ${age(ledger.oldestIncomplete)}`,
     );
+    lines.push(
+      '# HELP cdsr_retractions_unacknowledged Consultations cancelled after NRDR got them whose retraction at NRDR no operator has acknowledged.',
+      '# TYPE cdsr_retractions_unacknowledged gauge',
+      `cdsr_retractions_unacknowledged ${ledger.unacknowledgedRetractions}`,
+    );
     lines.push('# HELP cdsr_mappings_generation Reloads of the mapping tables since start (1 = as started).', '# TYPE cdsr_mappings_generation gauge', `cdsr_mappings_generation ${deps.mappings.generation}`);
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
   });

@@ -30,6 +30,16 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
     return { orders, next: r.next === null ? null : String(r.next) };
   });
 
+  // an operator says the site retracted, at NRDR, a consultation cancelled after it was sent
+  app.post<{ Params: { id: string } }>('/api/orders/:id/acknowledge', async (req, reply) => {
+    const id = Number(req.params.id);
+    if (!/^[0-9]+$/.test(req.params.id) || !Number.isSafeInteger(id)) return reply.code(404).send({ error: 'no such order' });
+    const r = await deps.store.acknowledgeRetraction(id, req.authKey || 'open', deps.clock());
+    if (r.result === 'not-found') return reply.code(404).send({ error: 'no such order' });
+    if (r.result === 'not-retraction') return reply.code(409).send({ error: `order ${id} is not cancelled after submission (its record is ${r.state}): nothing to acknowledge` });
+    return { order: id, acknowledged: { by: r.by, at: r.at }, already: r.result === 'already' };
+  });
+
   app.get<{ Querystring: Record<string, string | undefined> }>('/api/reconciliation', async (req) => {
     const from = dayParam(req.query.from, 'from');
     const to = dayParam(req.query.to, 'to');

@@ -9,9 +9,13 @@ import type { CdsrValidator } from '../cdsr/validate.js';
 import type { ConsultationState, EncounterState } from '../mapping/merge.js';
 import { consultationWire } from '../mapping/wire.js';
 
-/** needs-review: NRDR's answer did not say which way this record went (an operator decides). */
-export const RECORD_STATES = ['incomplete', 'invalid', 'ready', 'submitted', 'accepted', 'rejected', 'needs-review', 'cancelled'] as const;
+/** needs-review: NRDR's answer did not say which way this record went (an operator decides).
+ * cancelled-after-submission: cancelled once NRDR may already hold it (its API has no delete): the
+ * site retracts it at NRDR by hand, and an operator acknowledges that. */
+export const RECORD_STATES = ['incomplete', 'invalid', 'ready', 'submitted', 'accepted', 'rejected', 'needs-review', 'cancelled', 'cancelled-after-submission'] as const;
 export type RecordState = (typeof RECORD_STATES)[number];
+/** The states NRDR's conversation gives a record; kept while its content is what was sent. */
+const SUBMISSION_STATES: ReadonlySet<RecordState> = new Set(['submitted', 'accepted', 'rejected', 'needs-review']);
 
 export interface ConsultationVerdict {
   readonly state: 'incomplete' | 'invalid' | 'ready' | 'cancelled';
@@ -48,19 +52,26 @@ export interface ConsultationWrite {
   readonly contentHash: string;
 }
 
+/** What the store knows of a consultation before a merge. */
+export interface PreviousConsultation {
+  readonly state: RecordState;
+  readonly submittedHash: string;
+  /** Some transaction with it was (or is about to be) POSTed and NRDR did not reject it there. */
+  readonly atNrdr: boolean;
+}
+
 /**
  * The rows to write for an encounter's consultations after a merge. A consultation whose content
- * is what was last submitted keeps its submission state (submitted / accepted / rejected).
+ * is what was last submitted keeps its submission state (submitted / accepted / rejected). A
+ * cancellation of one NRDR may hold is cancelled-after-submission, never a silent `cancelled`.
  */
-export function consultationWrites(
-  validator: CdsrValidator,
-  enc: EncounterState,
-  previous: ReadonlyMap<string, { state: RecordState; submittedHash: string }>,
-): ConsultationWrite[] {
+export function consultationWrites(validator: CdsrValidator, enc: EncounterState, previous: ReadonlyMap<string, PreviousConsultation>): ConsultationWrite[] {
   return [...enc.consultations].map(([cKey, cons]) => {
     const v = evaluateConsultation(validator, enc, cons);
     const before = previous.get(cKey);
-    const state: RecordState = before && before.submittedHash === v.contentHash && v.state === 'ready' ? before.state : v.state;
+    // only a submission state is kept: a record cancelled and then placed again is evaluated afresh
+    const keep = before !== undefined && SUBMISSION_STATES.has(before.state) && before.submittedHash === v.contentHash && v.state === 'ready';
+    const state: RecordState = v.state === 'cancelled' && before?.atNrdr ? 'cancelled-after-submission' : keep ? before.state : v.state;
     return {
       consultationKey: cKey,
       date: cons.date,

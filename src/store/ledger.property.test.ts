@@ -1,16 +1,31 @@
 // Property: whatever orders, results, updates and cancels arrive, in whatever order (some orders
-// sharing a consultation second, some results naming only the accession), every order is on
-// exactly one ledger row in exactly one state, every number on one row, and each day's
-// reconciliation adds up: seen = reported + held + excluded.
+// sharing a consultation second, some results naming only the accession), with submissions to
+// NRDR and acknowledgements of retractions in between, every order is on exactly one ledger row
+// in exactly one state, every number on one row, each day's reconciliation adds up (seen =
+// reported + held + excluded), and a cancel of a record NRDR accepted is never a plain cancel.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CdsrValidator } from '../cdsr/validate.js';
+import type { Transaction } from '../cdsr/schema.js';
 import type { PartialRecord } from '../mapping/record.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadMappings } from '../mapping/load.js';
+import { mapHl7Text } from '../mapping/map-hl7.js';
+import { REPO_ROOT } from '../../test/helpers.js';
 import { openStore } from './open.js';
 import { ORDER_STATES } from './ledger.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
+const TX: Omit<Transaction, 'Transaction_ID' | 'Encounters'> = {
+  Transaction_DateTime: '11/23/2026 06:00:00',
+  Num_of_Encounters_Included: 1,
+  Facility_ID: '100000',
+  PartnerID: '10000',
+  AppID: '10019',
+  CDSR_File_Version_Num: '1.0',
+};
 
 interface OrderSpec {
   readonly n: number;
@@ -18,8 +33,10 @@ interface OrderSpec {
   readonly second: number;
   readonly encounter: number;
   readonly hasFiller: boolean;
-  readonly events: readonly ('order' | 'update' | 'cancel' | 'result' | 'result-by-accession')[];
+  readonly events: readonly Kind[];
 }
+type Kind = 'order' | 'update' | 'cancel' | 'result' | 'result-by-accession' | 'send' | 'ack';
+type Arrival = Exclude<Kind, 'send' | 'ack'>;
 
 const orderSpec = (n: number) =>
   fc.record({
@@ -27,12 +44,21 @@ const orderSpec = (n: number) =>
     second: fc.integer({ min: 0, max: 3 }),
     encounter: fc.integer({ min: 0, max: 1 }),
     hasFiller: fc.boolean(),
-    events: fc.array(fc.constantFrom('order' as const, 'update' as const, 'cancel' as const, 'result' as const, 'result-by-accession' as const), { minLength: 1, maxLength: 4 }),
+    events: fc.array(fc.constantFrom<Kind>('order', 'update', 'cancel', 'result', 'result-by-accession', 'send', 'ack'), { minLength: 1, maxLength: 5 }),
   });
 
 const TIMES = { order: '2026-11-02T09:00:00', update: '2026-11-02T10:00:00', cancel: '2026-11-02T11:00:00', result: '2026-11-02T12:00:00', 'result-by-accession': '2026-11-02T12:30:00' };
 
-function record(o: OrderSpec, kind: OrderSpec['events'][number], k: number): PartialRecord {
+// the fields of a complete sample order, so that an order alone is ready to send
+const SAMPLE = (() => {
+  const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
+  const m = mapHl7Text(readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8'), tables);
+  const r = m.disposition === 'mapped' ? m.records[0] : undefined;
+  assert.ok(r, 'the sample order maps');
+  return r;
+})();
+
+function record(o: OrderSpec, kind: Arrival, k: number): PartialRecord {
   const placer = `P${o.n}`;
   const filler = `A${o.n}`;
   const numbers = kind === 'result-by-accession' ? [filler] : o.hasFiller ? [placer, filler] : [placer];
@@ -47,8 +73,8 @@ function record(o: OrderSpec, kind: OrderSpec['events'][number], k: number): Par
     ...(timed ? { consultationDate: '11/02/2026', consultationTime: `09:00:0${o.second}` } : {}),
     cancelled: kind === 'cancel',
     sourceTime: TIMES[kind],
-    encounterFields: {},
-    consultationFields: role === 'result' ? { Ordered_Exam_Completed: '1' } : { Modality: '1' },
+    encounterFields: kind === 'order' ? SAMPLE.encounterFields : {},
+    consultationFields: role === 'result' ? { Ordered_Exam_Completed: '1' } : kind === 'order' ? SAMPLE.consultationFields : { Modality: '1' },
     trace: [],
   };
 }
@@ -56,6 +82,8 @@ function record(o: OrderSpec, kind: OrderSpec['events'][number], k: number): Par
 describe('order ledger properties', () => {
   it('every order in exactly one state on one row; every day adds up', async () => {
     const validator = new CdsrValidator({ now: NOW });
+    // how many runs reached a retraction, and an acknowledged one (the property must visit them)
+    const reached = { retraction: 0, acknowledged: 0 };
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 5 }).chain((count) => fc.tuple(...Array.from({ length: count }, (_, i) => orderSpec(i + 1)))),
@@ -68,10 +96,33 @@ describe('order ledger properties', () => {
             [events[i], events[j]] = [events[j]!, events[i]!];
           }
           const store = await openStore({ kind: 'sqlite', file: ':memory:' }, validator);
+          const everAccepted = new Set<string>();
           try {
             for (const [i, { o, e, k }] of events.entries()) {
-              const r = record(o, e, k);
-              await store.ingest({ channel: 'hl7v2', sender: 'prop', controlId: `C${i}`, contentType: 'x', raw: `${i}`, receivedAt: NOW }, { disposition: 'mapped', records: [r], problems: [] });
+              if (e === 'send') {
+                // every ready record to NRDR, which loads them all
+                const ready = await store.wireEncounters('ready', 1000);
+                if (ready.length === 0) continue;
+                const t = { ...TX, Transaction_ID: `T${i}`, Encounters: ready.map((r) => r.wire) };
+                if (!(await store.createTransaction(t, ready, NOW)).created) continue;
+                await store.recordResults(`T${i}`, ready.map((r) => ({ ...r, result: 'accepted' as const, problems: [] })), NOW);
+                for (const r of ready) everAccepted.add(`${r.encounterKey} ${r.consultationKey}`);
+              } else if (e === 'ack') {
+                for (const ord of (await store.orders({ reason: 'cancelled-after-submission', limit: 1000 })).orders) {
+                  assert.notEqual((await store.acknowledgeRetraction(ord.id, 'operate#1', NOW)).result, 'not-retraction');
+                }
+              } else {
+                const r = record(o, e, k);
+                await store.ingest({ channel: 'hl7v2', sender: 'prop', controlId: `C${i}`, contentType: 'x', raw: `${i}`, receivedAt: NOW }, { disposition: 'mapped', records: [r], problems: [] });
+              }
+            }
+            // a record NRDR loaded and then cancelled waits for its retraction, never a plain cancel
+            for (const key of everAccepted) {
+              const [ekey = '', ckey = ''] = [key.slice(0, key.indexOf(' ')), key.slice(key.indexOf(' ') + 1)];
+              const c = (await store.record(ekey))?.consultations.find((x) => x.consultationKey === ckey);
+              if (c?.cancelled) assert.equal(c.state, 'cancelled-after-submission', `${key} cancelled after NRDR loaded it is ${c.state}`);
+              if (c?.state === 'cancelled-after-submission') reached[c.retraction?.acknowledged ? 'acknowledged' : 'retraction']++;
+              if (c?.state === 'cancelled-after-submission') assert.ok(c.retraction?.instruction.startsWith('cancelled after it was sent to NRDR'));
             }
             const { orders } = await store.orders({ limit: 1000 });
             // every number on exactly one row
@@ -80,13 +131,14 @@ describe('order ledger properties', () => {
             for (const [num, n] of rowsOf) assert.equal(n, 1, `${num} on ${n} rows`);
             // every order that came is on a row by each number it was sent with
             for (const { o, e } of events) {
+              if (e === 'send' || e === 'ack') continue;
               const sent = e === 'result-by-accession' ? [`A${o.n}`] : [`P${o.n}`];
               for (const num of sent) assert.ok(rowsOf.has(num), `${num} is on no row`);
             }
             // an order sent once with both numbers is one row, whichever number a message named
             const rowOf = (num: string) => orders.find((ord) => ord.orderNumbers.includes(num))?.id;
             for (const o of specs) {
-              if (o.hasFiller && o.events.some((e) => e !== 'result-by-accession') && o.events.includes('result-by-accession')) {
+              if (o.hasFiller && o.events.some((e) => e !== 'result-by-accession' && e !== 'send' && e !== 'ack') && o.events.includes('result-by-accession')) {
                 assert.equal(rowOf(`A${o.n}`), rowOf(`P${o.n}`), `P${o.n} and A${o.n} on different rows`);
               }
             }
@@ -113,5 +165,6 @@ describe('order ledger properties', () => {
       ),
       { numRuns: 150 },
     );
+    assert.ok(reached.retraction > 0 && reached.acknowledged > 0, JSON.stringify(reached));
   });
 });

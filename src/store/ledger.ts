@@ -1,13 +1,16 @@
 // The order ledger: one row per order seen (an HL7 OBR, a FHIR ServiceRequest), found by its
 // facility and any of its numbers, with the messages that touched it. Its state is read, never
 // stored twice: an order linked to a consultation takes the consultation's state (ready and
-// beyond: reported; incomplete, invalid, rejected: held; cancelled: excluded), an order not
+// beyond: reported; incomplete, invalid, rejected, needs-review: held; cancelled: excluded;
+// cancelled-after-submission: held until an operator acknowledges the retraction at NRDR, then
+// excluded), an order not
 // linked is held with the reason kept on the row (orphan, collision, cancel_unmatched,
 // pending_fetch, error). So every order is in exactly one state at any time, and a
 // reconciliation of a day always adds up.
 import type { Problem } from '../cdsr/problem.js';
 import { encounterKey } from '../mapping/merge.js';
 import type { OrderIdentity } from '../mapping/outcome.js';
+import { retractionOf, type Retraction } from './retraction.js';
 import { ProblemsSchema, row, StringListSchema, type RowReader } from './rows.js';
 import { either, type Queryable, type Row } from './sql.js';
 
@@ -17,7 +20,7 @@ export type OrderState = (typeof ORDER_STATES)[number];
 export const HOLD_REASONS = ['orphan', 'collision', 'cancel_unmatched', 'pending_fetch', 'error'] as const;
 export type HoldReason = (typeof HOLD_REASONS)[number];
 /** Every reason an order may show: the holds above and the consultation states that hold or exclude it. */
-export const ORDER_REASONS = ['', 'incomplete', 'invalid', 'rejected', 'needs-review', 'cancelled', ...HOLD_REASONS] as const;
+export const ORDER_REASONS = ['', 'incomplete', 'invalid', 'rejected', 'needs-review', 'cancelled', 'cancelled-after-submission', ...HOLD_REASONS] as const;
 export type OrderReason = (typeof ORDER_REASONS)[number];
 
 
@@ -35,6 +38,8 @@ export interface OrderRow {
   /** For an incomplete record: the required fields still missing. */
   readonly missing: string[];
   readonly messageIds: number[];
+  /** For a cancellation after submission: what the site does at NRDR, and its acknowledgement. */
+  readonly retraction?: Retraction;
   readonly firstSeen: string;
   readonly lastSeen: string;
 }
@@ -65,11 +70,13 @@ export interface ReconciliationRow {
 }
 
 const STATE_SQL = `CASE WHEN o.hold IS NOT NULL THEN 'held' WHEN c.state IS NULL THEN 'held' WHEN c.state = 'cancelled' THEN 'excluded'
+  WHEN c.state = 'cancelled-after-submission' THEN CASE WHEN c.retraction_ack_at IS NULL THEN 'held' ELSE 'excluded' END
   WHEN c.state IN ('incomplete', 'invalid', 'rejected', 'needs-review') THEN 'held' ELSE 'reported' END`;
 const REASON_SQL = `CASE WHEN o.hold IS NOT NULL THEN o.hold WHEN c.state IS NULL THEN 'error'
-  WHEN c.state IN ('cancelled', 'incomplete', 'invalid', 'rejected', 'needs-review') THEN c.state ELSE '' END`;
+  WHEN c.state IN ('cancelled', 'cancelled-after-submission', 'incomplete', 'invalid', 'rejected', 'needs-review') THEN c.state ELSE '' END`;
 const WITH_STATE = `SELECT o.id, o.facility_id, o.encounter_id, o.consultation_key, o.detail, o.first_seen, o.last_seen, o.seen_day,
-  ${STATE_SQL} AS state, ${REASON_SQL} AS reason, c.missing AS missing
+  ${STATE_SQL} AS state, ${REASON_SQL} AS reason, c.missing AS missing,
+  c.transaction_id AS transaction_id, c.retraction_ack_by AS ack_by, c.retraction_ack_at AS ack_at
   FROM orders o LEFT JOIN consultations c ON c.encounter_key = o.encounter_key AND c.consultation_key = o.consultation_key`;
 
 const dayOf = (at: Date): string => at.toISOString().slice(0, 10);
@@ -154,17 +161,31 @@ export async function forgetHeldOrdersOf(q: Queryable, messageId: number): Promi
 
 function orderFrom(r: Row, numbers: string[], messageIds: number[]): OrderRow {
   const o = row('orders', r);
+  const reason = o.oneOf('reason', ORDER_REASONS);
+  const consultationKey = o.optText('consultation_key') ?? null;
   return {
     id: o.int('id'),
     facilityId: o.text('facility_id'),
     encounterId: o.text('encounter_id'),
     orderNumbers: numbers.filter((n) => !n.startsWith('message:')),
-    consultationKey: o.optText('consultation_key') ?? null,
+    consultationKey,
     state: o.oneOf('state', ORDER_STATES),
-    reason: o.oneOf('reason', ORDER_REASONS),
+    reason,
     problems: o.json('detail', ProblemsSchema, []),
-    missing: o.text('reason') === 'incomplete' ? o.json('missing', StringListSchema, []) : [],
+    missing: reason === 'incomplete' ? o.json('missing', StringListSchema, []) : [],
     messageIds,
+    ...(reason === 'cancelled-after-submission'
+      ? {
+          retraction: retractionOf({
+            facilityId: o.text('facility_id'),
+            encounterId: o.text('encounter_id'),
+            consultationKey: consultationKey ?? '',
+            transactionId: o.optText('transaction_id'),
+            ackBy: o.optText('ack_by'),
+            ackAt: o.optText('ack_at'),
+          }),
+        }
+      : {}),
     firstSeen: o.text('first_seen'),
     lastSeen: o.text('last_seen'),
   };
@@ -245,6 +266,8 @@ export interface LedgerGauges {
   /** first_seen of the oldest order waiting for its order (orphan), of the oldest incomplete one. */
   readonly oldestOrphan: string | null;
   readonly oldestIncomplete: string | null;
+  /** Cancellations after submission no operator has acknowledged yet. */
+  readonly unacknowledgedRetractions: number;
 }
 
 export async function ledgerGauges(q: Queryable): Promise<LedgerGauges> {
@@ -254,5 +277,6 @@ export async function ledgerGauges(q: Queryable): Promise<LedgerGauges> {
     const r = await q.get(`SELECT MIN(x.first_seen) AS t FROM (${WITH_STATE}) x WHERE x.reason = ?`, [reason]);
     return r ? (row('orders', r).optText('t') ?? null) : null;
   };
-  return { byState, oldestOrphan: await oldest('orphan'), oldestIncomplete: await oldest('incomplete') };
+  const open = await q.get("SELECT COUNT(*) AS n FROM consultations WHERE state = 'cancelled-after-submission' AND retraction_ack_at IS NULL");
+  return { byState, oldestOrphan: await oldest('orphan'), oldestIncomplete: await oldest('incomplete'), unacknowledgedRetractions: open ? row('consultations', open).int('n') : 0 };
 }

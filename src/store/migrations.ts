@@ -232,4 +232,15 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'retention: when a raw message was purged',
     statements: ['ALTER TABLE inbound_messages ADD COLUMN raw_purged_at TEXT'],
   },
+  // 10 is taken by the ACR Connect sign-in (another branch)
+  {
+    version: 11,
+    name: 'retractions: who acknowledged a cancellation after submission, and when',
+    statements: [
+      'ALTER TABLE consultations ADD COLUMN retraction_ack_at TEXT',
+      'ALTER TABLE consultations ADD COLUMN retraction_ack_by TEXT',
+      // a merge asks whether NRDR may hold a consultation: its transactions, by consultation
+      'CREATE INDEX transaction_records_by_consultation ON transaction_records (encounter_key, consultation_key)',
+    ],
+  },
 ];

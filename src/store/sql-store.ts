@@ -12,6 +12,7 @@ import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { consultationWrites, evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
 import { forDialect, MIGRATIONS } from './migrations.js';
+import { retractionOf, type AcknowledgeResult } from './retraction.js';
 import { forgetHeldOrdersOf, ledgerGauges, listOrders, reconcile, recordOrder, type LedgerGauges, type OrderFilter, type OrderRow, type ReconciliationRow } from './ledger.js';
 import { preload, writeMerge } from './merge-rows.js';
 import { orphanProblem, refusal } from '../mapping/merge-problems.js';
@@ -310,9 +311,17 @@ export class SqlStore implements Store {
       [key, enc.facilityId, enc.encounterId, enc.partnerId ?? null, JSON.stringify(enc.fields), JSON.stringify(enc.consultationDefaults), seq],
     );
     const previous = new Map(
-      (await q.all('SELECT consultation_key, state, submitted_hash FROM consultations WHERE encounter_key = ?', [key])).map((r) => {
+      (
+        await q.all(
+          `SELECT c.consultation_key, c.state, c.submitted_hash,
+             CASE WHEN EXISTS (SELECT 1 FROM transaction_records t WHERE t.encounter_key = c.encounter_key AND t.consultation_key = c.consultation_key
+               AND (t.result IS NULL OR t.result <> 'rejected')) THEN 1 ELSE 0 END AS at_nrdr
+           FROM consultations c WHERE c.encounter_key = ?`,
+          [key],
+        )
+      ).map((r) => {
         const c = row('consultations', r);
-        return [c.text('consultation_key'), { state: c.oneOf('state', RECORD_STATES), submittedHash: c.optText('submitted_hash') ?? '' }] as const;
+        return [c.text('consultation_key'), { state: c.oneOf('state', RECORD_STATES), submittedHash: c.optText('submitted_hash') ?? '', atNrdr: c.int('at_nrdr') === 1 }] as const;
       }),
     );
     for (const w of consultationWrites(this.validator, enc, previous)) {
@@ -321,7 +330,9 @@ export class SqlStore implements Store {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (encounter_key, consultation_key) DO UPDATE SET fields = excluded.fields, cancelled = excluded.cancelled,
            state = excluded.state, missing = excluded.missing, problems = excluded.problems, content_hash = excluded.content_hash,
-           updated_seq = excluded.updated_seq`,
+           updated_seq = excluded.updated_seq,
+           retraction_ack_at = CASE WHEN excluded.state = 'cancelled-after-submission' THEN consultations.retraction_ack_at ELSE NULL END,
+           retraction_ack_by = CASE WHEN excluded.state = 'cancelled-after-submission' THEN consultations.retraction_ack_by ELSE NULL END`,
         [key, w.consultationKey, w.date, w.time, w.fields, w.cancelled, w.state, w.missing, w.problems, w.contentHash, seq],
       );
     }
@@ -345,22 +356,29 @@ export class SqlStore implements Store {
     const e = await this.db.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
     if (!e) return undefined;
     const rows = await this.db.all(
-      'SELECT consultation_key, cdate, ctime, fields, cancelled, state, missing, problems, nrdr_problems, transaction_id FROM consultations WHERE encounter_key = ? ORDER BY consultation_key',
+      `SELECT consultation_key, cdate, ctime, fields, cancelled, state, missing, problems, nrdr_problems, transaction_id, retraction_ack_by, retraction_ack_at
+       FROM consultations WHERE encounter_key = ? ORDER BY consultation_key`,
       [key],
     );
     const enc = encounterFromRows(e, rows);
     const consultations: ConsultationRow[] = rows.map((r) => {
       const c = row('consultations', r);
       const transactionId = c.optText('transaction_id');
+      const state = c.oneOf('state', RECORD_STATES);
+      const retraction =
+        state === 'cancelled-after-submission'
+          ? retractionOf({ facilityId: enc.facilityId, encounterId: enc.encounterId, consultationKey: c.text('consultation_key'), transactionId, ackBy: c.optText('retraction_ack_by'), ackAt: c.optText('retraction_ack_at') })
+          : undefined;
       return {
         consultationKey: c.text('consultation_key'),
-        state: c.oneOf('state', RECORD_STATES),
+        state,
         missing: c.json('missing', StringListSchema, []),
         problems: c.json('problems', ProblemsSchema, []),
         nrdrProblems: c.json('nrdr_problems', ProblemsSchema, []),
         fields: c.json('fields', FieldMapSchema, {}),
         cancelled: c.json('cancelled', FieldValueSchema.nullable(), null)?.value === 'cancelled',
         ...(transactionId !== undefined ? { transactionId } : {}),
+        ...(retraction ? { retraction } : {}),
       };
     });
     return {
@@ -485,6 +503,14 @@ export class SqlStore implements Store {
            AND transaction_id = ? AND state = 'submitted' AND submitted_hash = ?`,
           [r.result, problems, r.encounterKey, r.consultationKey, id, r.contentHash],
         );
+        // cancelled while in flight: if NRDR refused it everywhere, there is nothing to retract
+        await q.run(
+          `UPDATE consultations SET state = 'cancelled', nrdr_problems = ? WHERE encounter_key = ? AND consultation_key = ?
+           AND state = 'cancelled-after-submission' AND NOT EXISTS (SELECT 1 FROM transaction_records t
+             WHERE t.encounter_key = consultations.encounter_key AND t.consultation_key = consultations.consultation_key
+             AND (t.result IS NULL OR t.result <> 'rejected'))`,
+          [problems, r.encounterKey, r.consultationKey],
+        );
       }
       await q.run('UPDATE transactions SET updated_at = ? WHERE transaction_id = ?', [at.toISOString(), id]);
     });
@@ -524,6 +550,29 @@ export class SqlStore implements Store {
 
   ledgerGauges(): Promise<LedgerGauges> {
     return ledgerGauges(this.db);
+  }
+
+  acknowledgeRetraction(orderId: number, who: string, at: Date): Promise<AcknowledgeResult> {
+    return this.db.transaction(async (q) => {
+      const o = await q.get('SELECT encounter_key, consultation_key FROM orders WHERE id = ?', [orderId]);
+      if (!o) return { result: 'not-found' };
+      const ekey = row('orders', o).optText('encounter_key');
+      const ckey = row('orders', o).optText('consultation_key');
+      if (ekey === undefined || ckey === undefined) return { result: 'not-retraction', state: 'not in a record' };
+      // the same lock as a merge of this encounter: an acknowledgement never crosses a new cancel
+      await q.lock([ekey]);
+      const c = await q.get('SELECT state, retraction_ack_by, retraction_ack_at FROM consultations WHERE encounter_key = ? AND consultation_key = ?', [ekey, ckey]);
+      if (!c) return { result: 'not-retraction', state: 'not in a record' };
+      const r = row('consultations', c);
+      const state = r.oneOf('state', RECORD_STATES);
+      if (state !== 'cancelled-after-submission') return { result: 'not-retraction', state };
+      const by = r.optText('retraction_ack_by');
+      const when = r.optText('retraction_ack_at');
+      if (by !== undefined && when !== undefined) return { result: 'already', by, at: when };
+      await q.run('UPDATE consultations SET retraction_ack_by = ?, retraction_ack_at = ? WHERE encounter_key = ? AND consultation_key = ?', [who, at.toISOString(), ekey, ckey]);
+      await q.run('INSERT INTO access_audit (at, who, what) VALUES (?, ?, ?)', [at.toISOString(), who, `acknowledged retraction of order ${orderId} (${ekey} ${ckey})`]);
+      return { result: 'acknowledged', by: who, at: at.toISOString() };
+    });
   }
 
   // ---- access audit ----

@@ -75,7 +75,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 11]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
@@ -169,7 +169,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await db.query("UPDATE transactions SET body = '{}' WHERE transaction_id = 'T-BAD'");
       await assert.rejects(s.transaction('T-BAD'), (e: unknown) => e instanceof StoreCorruptError && /^transactions\.body: /.test(e.message));
       await db.query("UPDATE consultations SET state = 'lost'");
-      await assert.rejects(s.records({}), (e: unknown) => e instanceof StoreCorruptError && e.message === 'consultations.state: expected one of incomplete, invalid, ready, submitted, accepted, rejected, needs-review, cancelled, found string');
+      await assert.rejects(s.records({}), (e: unknown) => e instanceof StoreCorruptError && e.message === 'consultations.state: expected one of incomplete, invalid, ready, submitted, accepted, rejected, needs-review, cancelled, cancelled-after-submission, found string');
     });
 
     // ---- the order ledger ----
@@ -278,6 +278,102 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       );
       assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [[['ACC2001', 'ORD1001'], 'held', 'error']]);
       assert.deepEqual(await s.records({}), []);
+    });
+
+    // ---- retractions: a cancellation once NRDR may hold the consultation ----
+
+    const cancel01 = (s: Store, controlId = 'MSG0003') =>
+      ingest(s, '03-orm-cancel.hl7', controlId, (raw) => noCds(raw).replaceAll('ORD1002', 'ORD1001').replaceAll('ACC2002', 'ACC2001'));
+    /** The record of 01-orm-new sent in T-1, and NRDR's verdict on it (none: still in flight). */
+    const send01 = async (s: Store, verdict?: 'accepted' | 'rejected') => {
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      const [ready] = await s.wireEncounters('ready', 10);
+      assert.ok(ready);
+      assert.equal((await s.createTransaction(tx('T-1', ready.wire), [ready], NOW)).created, true);
+      if (verdict) await s.recordResults('T-1', [{ ...ready, result: verdict, problems: [] }], NOW);
+    };
+    const INSTRUCTION =
+      "cancelled after it was sent to NRDR (Transaction_ID T-1), and NRDR's API cannot delete a record: ask the NRDR Help Desk to remove consultation " +
+      '11/02/2026 09:30:15 of encounter V0001 at facility 100000 from the CDSR registry, then acknowledge it here (POST /api/orders/{order id}/acknowledge)';
+    const LATER = new Date(NOW.getTime() + 60_000);
+
+    withStore('retraction: a cancel of an accepted record is cancelled-after-submission, held until acknowledged, then excluded, never gone', async (s) => {
+      await send01(s, 'accepted');
+      await cancel01(s);
+      assert.deepEqual((await s.records({})).map((r) => r.state), ['cancelled-after-submission']);
+      const waiting = { transactionId: 'T-1', instruction: INSTRUCTION, acknowledged: null };
+      assert.deepEqual((await s.record('100000|V0001'))?.consultations.map((c) => [c.state, c.cancelled, c.retraction]), [['cancelled-after-submission', true, waiting]]);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.id, o.state, o.reason, o.retraction]), [[1, 'held', 'cancelled-after-submission', waiting]]);
+      assert.deepEqual((await s.orders({ reason: 'cancelled-after-submission', state: 'held' })).orders.length, 1);
+      assert.equal((await s.ledgerGauges()).unacknowledgedRetractions, 1);
+      assert.deepEqual(await s.reconciliation({}), [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 0, held: { 'cancelled-after-submission': 1 }, excluded: {} }]);
+      // the same cancel again changes nothing
+      await cancel01(s, 'MSG0103');
+      assert.deepEqual((await s.records({})).map((r) => r.state), ['cancelled-after-submission']);
+
+      assert.deepEqual(await s.acknowledgeRetraction(1, 'operate#1', LATER), { result: 'acknowledged', by: 'operate#1', at: LATER.toISOString() });
+      assert.deepEqual(await s.acknowledgeRetraction(1, 'operate#2', new Date(LATER.getTime() + 1000)), { result: 'already', by: 'operate#1', at: LATER.toISOString() });
+      const done = { ...waiting, acknowledged: { by: 'operate#1', at: LATER.toISOString() } };
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction]), [['excluded', 'cancelled-after-submission', done]]);
+      assert.deepEqual((await s.record('100000|V0001'))?.consultations.map((c) => [c.state, c.retraction]), [['cancelled-after-submission', done]]);
+      assert.equal((await s.ledgerGauges()).unacknowledgedRetractions, 0);
+      assert.deepEqual(await s.reconciliation({}), [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 0, held: {}, excluded: { 'cancelled-after-submission': 1 } }]);
+      assert.deepEqual((await s.accessLog({})).map((e) => [e.who, e.what, e.at]), [['operate#1', 'acknowledged retraction of order 1 (100000|V0001 11/02/2026 09:30:15)', LATER.toISOString()]]);
+      assert.deepEqual(await s.acknowledgeRetraction(99, 'operate#1', LATER), { result: 'not-found' });
+    });
+
+    withStore('retraction: a cancel of a record not yet sent, or rejected by NRDR, is plainly cancelled; nothing to acknowledge', async (s) => {
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      await cancel01(s);
+      assert.deepEqual((await s.records({})).map((r) => r.state), ['cancelled']);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction]), [['excluded', 'cancelled', undefined]]);
+      assert.deepEqual(await s.acknowledgeRetraction(1, 'operate#1', LATER), { result: 'not-retraction', state: 'cancelled' });
+      assert.deepEqual(await s.accessLog({}), []);
+    });
+
+    withStore('retraction: a record rejected by NRDR and then cancelled is plainly cancelled', async (s) => {
+      await send01(s, 'rejected');
+      await cancel01(s);
+      assert.deepEqual((await s.records({})).map((r) => r.state), ['cancelled']);
+      assert.equal((await s.ledgerGauges()).unacknowledgedRetractions, 0);
+    });
+
+    withStore('retraction: cancelled while in flight and then rejected by NRDR, it is plainly cancelled', async (s) => {
+      await send01(s);
+      await cancel01(s);
+      assert.deepEqual((await s.records({})).map((r) => r.state), ['cancelled-after-submission']);
+      const [sent] = (await s.transaction('T-1'))?.records ?? [];
+      assert.ok(sent);
+      await s.recordResults('T-1', [{ ...sent, result: 'rejected', problems: [] }], NOW);
+      assert.deepEqual((await s.records({})).map((r) => r.state), ['cancelled']);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason]), [['excluded', 'cancelled']]);
+    });
+
+    withStore('retraction: an order placed again after its cancel is ready to send again (NRDR may have removed it); cancelled once more it waits for a new acknowledgement', async (s) => {
+      await send01(s, 'accepted');
+      await cancel01(s);
+      assert.equal((await s.acknowledgeRetraction(1, 'operate#1', LATER)).result, 'acknowledged');
+      // the same order, newer than the cancel (MSH-7 after it): no longer cancelled; sent again, as the site may have had it removed
+      await ingest(s, '01-orm-new.hl7', 'MSG0301', (raw) => raw.replace('20261102093500', '20261102120000').replace('MSG0001', 'MSG0301'));
+      assert.deepEqual((await s.records({})).map((r) => r.state), ['ready']);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction]), [['reported', '', undefined]]);
+      // cancelled again, later still: the earlier acknowledgement does not cover it
+      await ingest(s, '03-orm-cancel.hl7', 'MSG0303', (raw) =>
+        noCds(raw).replaceAll('ORD1002', 'ORD1001').replaceAll('ACC2002', 'ACC2001').replace('20261102111500', '20261102130000').replace('MSG0003', 'MSG0303'),
+      );
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction?.acknowledged ?? null]), [['held', 'cancelled-after-submission', null]]);
+      assert.equal((await s.ledgerGauges()).unacknowledgedRetractions, 1);
+    });
+
+    withStore('retraction: cancelled while in flight and then loaded by NRDR, it stays to retract', async (s) => {
+      await send01(s);
+      await cancel01(s);
+      const [sent] = (await s.transaction('T-1'))?.records ?? [];
+      assert.ok(sent);
+      await s.recordResults('T-1', [{ ...sent, result: 'accepted', problems: [] }], NOW);
+      assert.deepEqual((await s.records({})).map((r) => r.state), ['cancelled-after-submission']);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction?.transactionId]), [['held', 'cancelled-after-submission', 'T-1']]);
+      assert.deepEqual((await s.transaction('T-1'))?.records.map((r) => r.result), ['accepted']);
     });
 
     // ---- outbound: compare-and-set and the lease ----

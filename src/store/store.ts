@@ -7,8 +7,10 @@ import type { FieldMap } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { RecordState } from './evaluate.js';
 import type { LedgerGauges, OrderFilter, OrderRow, ReconciliationRow } from './ledger.js';
+import type { AcknowledgeResult, Retraction } from './retraction.js';
 export type { LedgerGauges, OrderFilter, OrderRow, OrderState, ReconciliationRow } from './ledger.js';
 export { ORDER_STATES, ORDER_REASONS } from './ledger.js';
+export type { AcknowledgeResult, Retraction } from './retraction.js';
 
 export type Channel = (typeof CHANNELS)[number];
 /** applied: merged; error: kept for replay; ignored: type not handled; rejected: not HL7/FHIR; duplicate: seen and applied before; pending: waiting for a fetch. */
@@ -61,6 +63,8 @@ export interface ConsultationRow {
   readonly fields: FieldMap;
   readonly cancelled: boolean;
   readonly transactionId?: string;
+  /** In state cancelled-after-submission: what the site does at NRDR, and its acknowledgement. */
+  readonly retraction?: Retraction;
 }
 
 export interface RecordView {
@@ -188,6 +192,11 @@ export interface OrderLedger {
   orders(filter: OrderFilter): Promise<{ orders: OrderRow[]; next: number | null }>;
   reconciliation(filter: { from?: string; to?: string; facility?: string }): Promise<ReconciliationRow[]>;
   ledgerGauges(): Promise<LedgerGauges>;
+  /**
+   * An operator says the site has retracted, at NRDR, the consultation of an order cancelled after
+   * submission; written to the access audit with who and when. It stays listed, as acknowledged.
+   */
+  acknowledgeRetraction(orderId: number, who: string, at: Date): Promise<AcknowledgeResult>;
 }
 
 export interface AccessEntry {

@@ -1,0 +1,83 @@
+// The sandbox's answer switches: the ways NRDR may answer that the seed spec allows but a plain
+// run never shows (odd POST answers, unknown statuses, Exam_Errors: null, Exam_Unique_ID in other
+// forms, transaction-level refusals, a POST whose answer never comes). Set through the
+// constructor (`faults`) or `POST /sandbox/faults`; every switch off is the spec's plain answer.
+import type { FastifyReply } from 'fastify';
+
+export const POST_ANSWERS = ['status', 'empty', 'text', 'partial'] as const;
+export const EXAM_ID_FORMS = ['spaced', 'encounter', 'compact', 'empty', 'internal'] as const;
+export const REFUSALS = ['', 'CD1010', 'CD2062', 'CD1005'] as const;
+
+export interface AnswerSwitches {
+  /** What a 200 to a POST carries: the status JSON, nothing, plain text, or only `{Transaction_ID, Status}`. */
+  postAnswer: (typeof POST_ANSWERS)[number];
+  /** Each POST is processed and stored, but its answer is held until the switch goes off (a client that dies waiting). */
+  holdPostAnswer: boolean;
+  /** Error_Msg carries the stage's message code: CD0001 pending, CD0002 loading, CD0000 / CD0003 / CD0004 at the end, CD0005 for a resubmission. */
+  statusCodes: boolean;
+  /** A status name the spec does not list, shown in place of every working stage ('' = the spec's names). */
+  unknownStatus: string;
+  /** The final status never comes: the last working stage is answered for ever. */
+  neverFinal: boolean;
+  /** `Exam_Errors: null` where there are none. */
+  nullExamErrors: boolean;
+  /**
+   * How an Exam_Errors entry names its exam: `spaced` "V1 03/03/2022 15:08:33" (encounter, or
+   * encounter + consultation date and time), `encounter` the encounter id alone, `compact`
+   * "V103032022150833", `empty` "" (as the spec's own example), `internal` an NRDR number "NRDR-1".
+   */
+  examIdForm: (typeof EXAM_ID_FORMS)[number];
+  /** Every transaction refused as a whole: ValidationFail with CD1010 or CD2062, Failed with CD1005 ('' = none). */
+  refuseWith: (typeof REFUSALS)[number];
+  /**
+   * Unique_Encounter_IDs whose consultations NRDR rejects with CD3005 (a rule of ACR's workbook the
+   * adapter cannot check), to rehearse partly and wholly rejected transactions.
+   */
+  rejectEncounters: string[];
+  /** A Transaction_ID used before is refused with CD2014 even from its own facility, and that answer replaces the first on GET. */
+  refuseReusedId: boolean;
+}
+
+export const DEFAULT_ANSWERS: AnswerSwitches = {
+  postAnswer: 'status',
+  holdPostAnswer: false,
+  statusCodes: false,
+  unknownStatus: '',
+  neverFinal: false,
+  nullExamErrors: false,
+  examIdForm: 'spaced',
+  refuseWith: '',
+  rejectEncounters: [],
+  refuseReusedId: false,
+};
+
+/** POST answers held while `holdPostAnswer` is on; all let go when it goes off or the sandbox closes. */
+export class HeldAnswers {
+  private waiting: (() => void)[] = [];
+  /** How many POST answers are held now. */
+  get count(): number {
+    return this.waiting.length;
+  }
+  hold(): Promise<void> {
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const w = this.waiting;
+    this.waiting = [];
+    for (const r of w) r();
+  }
+}
+
+/** The 200 answer to a POST, in the shape the switch asks for. */
+export function sendPostAnswer(reply: FastifyReply, status: { Transaction_ID: string; Status: string }, how: AnswerSwitches['postAnswer']): FastifyReply {
+  switch (how) {
+    case 'empty':
+      return reply.code(200).header('content-type', 'application/json').send('');
+    case 'text':
+      return reply.code(200).type('text/plain').send(`Transaction ${status.Transaction_ID} received`);
+    case 'partial':
+      return reply.code(200).send({ Transaction_ID: status.Transaction_ID, Status: status.Status });
+    default:
+      return reply.code(200).send(status);
+  }
+}
