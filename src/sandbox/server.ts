@@ -97,6 +97,7 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer('nrdr-sandbox')
       .setSubject(granted ? `${granted.user.facilityId}_${granted.user.username}` : client.clientId)
+      .setJti(randomBytes(9).toString('base64url'))
       .setIssuedAt(now)
       .setNotBefore(now - 5)
       .setExpirationTime(now + faults.tokenTtlSeconds)
