@@ -110,7 +110,7 @@ describe('ACR Connect sign-in', () => {
     assert.equal(callback.state, start.searchParams.get('state'));
     // the pending sign-in: keyed by a hash of the state, its verifier sealed
     const pending = [...store.rows.values()].find((r) => r.name.startsWith('acr-pending:'));
-    assert.ok(pending && !pending.name.includes(callback.state!));
+    assert.ok(pending && !pending.name.includes(callback.state));
     assert.equal(createHash('sha256').update(box.open(pending.sealed, 'acr-pending')).digest('base64url'), start.searchParams.get('code_challenge'));
 
     const status = await s.complete(callback);

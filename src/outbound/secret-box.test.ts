@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { keyFingerprint, parseSecretKey, SecretBox, SecretMalformedError, SecretTamperedError, SecretWrongKeyError } from './secret-box.js';
+import { keyFingerprint, parseSecretKey, SecretBox, SecretTamperedError, SecretWrongKeyError } from './secret-box.js';
 
 const KEY = Buffer.alloc(32, 7);
 const OTHER = Buffer.alloc(32, 9);
