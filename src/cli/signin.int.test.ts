@@ -197,4 +197,37 @@ describe('ACR Connect sign-in, end to end', () => {
     assert.match(text, /"event":"acr_token_refreshed"/);
     assert.ok(!text.includes('eyJ') && !text.includes(code), 'a token or the code is in the log');
   });
+
+  it('serve with the built-in sandbox: the sign-in points at it; without CDSR_SECRET_KEY it refuses to start', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const logs: string[] = [];
+    const noKey = spawnCli(['serve'], { PORT: String(port), CDSR_DATA_DIR: join(dir, 'builtin'), CDSR_SUBMIT_INTERVAL_S: '3600' }, logs);
+    await waitFor(`${url}/healthz`);
+    const refused = await fetch(`${url}/auth/acr/start`, { redirect: 'manual' });
+    assert.equal(refused.status, 503);
+    assert.match(await refused.text(), /<p>CDSR_SECRET_KEY is not set: the sign-in cannot be kept safely, so it is not started \(set a base64 key of 32 bytes: openssl rand -base64 32\)<\/p>/);
+    assert.match(logs.join(''), /"variable":"CDSR_SECRET_KEY".*"msg":"CDSR_SECRET_KEY is not set: the ACR Connect sign-in cannot be started or used"/);
+    const stopped = new Promise((ok) => noKey.once('exit', ok));
+    noKey.kill('SIGTERM');
+    await stopped;
+
+    spawnCli(['serve'], { PORT: String(port), CDSR_DATA_DIR: join(dir, 'builtin'), CDSR_SUBMIT_INTERVAL_S: '3600', CDSR_SECRET_KEY: SECRET_KEY }, logs);
+    await waitFor(`${url}/healthz`);
+    const start = await fetch(`${url}/auth/acr/start`, { headers: { accept: 'application/json' } });
+    const { authorizeUrl } = (await start.json()) as { authorizeUrl: string };
+    assert.match(authorizeUrl, /^http:\/\/127\.0\.0\.1:\d+\/connect\/authorize\?response_type=code&client_id=sandbox-client&redirect_uri=http%3A%2F%2F127\.0\.0\.1%3A\d+%2Fauth%2Facr%2Fcallback&state=/);
+    const login = await driveLogin(authorizeUrl, { facility: '100000', username: 'operator', password: 'sandbox' });
+    assert.match(login.page, /<strong>cdsr-adapter<\/strong> asks to submit data to NRDR on your behalf/);
+    assert.ok(login.location.startsWith(`${url}/auth/acr/callback?code=`), login.location);
+    assert.equal((await fetch(login.location)).status, 200);
+    const s = (await (await fetch(`${url}/api/auth`)).json()) as AuthState;
+    assert.deepEqual([s.state, s.subject], ['signed-in', '100000_operator']);
+    await fetch(`${url}/hl7v2`, { method: 'POST', body: order(9), headers: { 'content-type': 'application/hl7-v2' } });
+    const r = (await (await fetch(`${url}/api/submit`, { method: 'POST' })).json()) as { accepted: number };
+    assert.equal(r.accepted, 1);
+    // the built-in sandbox saw the user's token, not the client's
+    const seen = (await (await fetch(`${new URL(authorizeUrl).origin}/sandbox/registry`)).json()) as { bearers: Record<string, number> };
+    assert.ok((seen.bearers['100000_operator'] ?? 0) >= 1 && seen.bearers['sandbox-client'] === undefined, JSON.stringify(seen.bearers));
+  });
 });
