@@ -256,4 +256,42 @@ describe('ACR Connect sign-in', () => {
     await s.signOut();
     assert.equal(await tokens.token(), 'configured-token');
   });
+
+  it('two processes renewing at once: the one ACR refused does not end the sign-in the other renewed', async () => {
+    const store = new MemoryCredentials();
+    const a0 = signIn(store);
+    await a0.complete((await login(a0)).callback);
+    // A's answer from the token endpoint is held until B has been refused and has written so
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((ok) => (release = ok));
+    let answered: () => void = () => undefined;
+    const aAnswered = new Promise<void>((ok) => (answered = ok));
+    const formPost = async (u: string, form: URLSearchParams, auth?: { username: string; password: string }) => {
+      const r = await fetch(u, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...(auth ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` } : {}) },
+        body: form.toString(),
+      });
+      return { status: r.status, body: (await r.json()) as unknown };
+    };
+    const a = signIn(store, {
+      post: async (u, form, auth) => {
+        const r = await formPost(u, form, auth);
+        answered();
+        await gate;
+        return r;
+      },
+    });
+    const b = signIn(store, { post: formPost });
+    advance(601);
+    const aToken = a.token();
+    await aAnswered;
+    await assert.rejects(b.token(), { message: 'ACR Connect refused the kept sign-in (invalid_grant): an operator signs in again at /auth/acr/start' });
+    assert.equal((await b.status()).state, 'refused');
+    release();
+    const token = await aToken;
+    assert.deepEqual([(await a.status()).state, (await a.status()).rotations], ['signed-in', 1]);
+    // and a third process carries on with what A kept
+    assert.equal(await signIn(store).token(), token);
+  });
 });

@@ -313,6 +313,14 @@ export class AcrSignIn implements SignInService, TokenProvider {
     return { row, sealed, meta };
   }
 
+  private refreshTokenOf(row: CredentialRow): string | undefined {
+    try {
+      return SealedSchema.parse(JSON.parse(this.box().open(row.sealed, SEALED_SIGNIN))).refreshToken;
+    } catch {
+      return undefined;
+    }
+  }
+
   private async renew(skew: number): Promise<string> {
     for (let i = 0; i < 3; i++) {
       const { row, sealed, meta } = await this.load();
@@ -351,7 +359,13 @@ export class AcrSignIn implements SignInService, TokenProvider {
         lastError: null,
       };
       // written before the new access token is used: a crash after this keeps the new refresh token
-      const version = await this.write(next, nextMeta, row.version, at);
+      let version = await this.write(next, nextMeta, row.version, at);
+      if (version === false) {
+        // changed meanwhile: if nobody else rotated (another instance only found the old token
+        // refused, say), the refresh token in hand is the live one and is kept over it
+        const latest = await this.opts.store.credential(SIGNIN_CREDENTIAL);
+        if (latest && this.refreshTokenOf(latest) === sealed.refreshToken) version = await this.write(next, nextMeta, latest.version, at);
+      }
       if (version === false) continue;
       this.current = { sealed: next, version };
       this.fetched++;
