@@ -272,7 +272,7 @@ describe('ACR Connect sign-in', () => {
         headers: { 'content-type': 'application/x-www-form-urlencoded', ...(auth ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` } : {}) },
         body: form.toString(),
       });
-      return { status: r.status, body: (await r.json()) as unknown };
+      return { status: r.status, body: await r.json() };
     };
     const a = signIn(store, {
       post: async (u, form, auth) => {
