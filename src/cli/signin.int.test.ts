@@ -212,7 +212,8 @@ describe('ACR Connect sign-in, end to end', () => {
     noKey.kill('SIGTERM');
     await stopped;
 
-    spawnCli(['serve'], { PORT: String(port), CDSR_DATA_DIR: join(dir, 'builtin'), CDSR_SUBMIT_INTERVAL_S: '3600', CDSR_SECRET_KEY: SECRET_KEY }, logs);
+    // warned 1,000 hours ahead: the sandbox's 30-day sign-in warns at once
+    spawnCli(['serve'], { PORT: String(port), CDSR_DATA_DIR: join(dir, 'builtin'), CDSR_SUBMIT_INTERVAL_S: '3600', CDSR_SECRET_KEY: SECRET_KEY, ACR_SIGNIN_WARN_HOURS: '1000' }, logs);
     await waitFor(`${url}/healthz`);
     const start = await fetch(`${url}/auth/acr/start`, { headers: { accept: 'application/json' } });
     const { authorizeUrl } = (await start.json()) as { authorizeUrl: string };
@@ -222,12 +223,17 @@ describe('ACR Connect sign-in, end to end', () => {
     assert.ok(login.location.startsWith(`${url}/auth/acr/callback?code=`), login.location);
     assert.equal((await fetch(login.location)).status, 200);
     const s = (await (await fetch(`${url}/api/auth`)).json()) as AuthState;
-    assert.deepEqual([s.state, s.subject], ['signed-in', '100000_operator']);
+    assert.deepEqual([s.state, s.subject, s.expiringSoon], ['signed-in', '100000_operator', true]);
+    assert.match(await (await fetch(`${url}/metrics`)).text(), /\ncdsr_acr_signin_expiring 1\n/);
+    assert.match(logs.join(''), /"level":40,.*"event":"acr_signin_expiring","subject":"100000_operator","refreshExpiresAt":"[^"]+","secondsLeft":259\d{4}.*"msg":"the ACR Connect sign-in expires soon: an operator signs in again at \/auth\/acr\/start"/);
     await fetch(`${url}/hl7v2`, { method: 'POST', body: order(9), headers: { 'content-type': 'application/hl7-v2' } });
     const r = (await (await fetch(`${url}/api/submit`, { method: 'POST' })).json()) as { accepted: number };
     assert.equal(r.accepted, 1);
     // the built-in sandbox saw the user's token, not the client's
     const seen = (await (await fetch(`${new URL(authorizeUrl).origin}/sandbox/registry`)).json()) as { bearers: Record<string, number> };
     assert.ok((seen.bearers['100000_operator'] ?? 0) >= 1 && seen.bearers['sandbox-client'] === undefined, JSON.stringify(seen.bearers));
+    // forgotten on request: submissions go with the client's credentials again
+    const out = (await (await fetch(`${url}/api/auth`, { method: 'DELETE' })).json()) as AuthState;
+    assert.deepEqual([out.state, out.signedIn, out.subject], ['signed-out', false, null]);
   });
 });

@@ -219,7 +219,8 @@ export class AcrSignIn implements SignInService, TokenProvider {
         this.refused = undefined;
         this.warned = undefined;
         this.opts.log.info({ event: 'acr_signed_in', subject: meta.subject, refreshExpiresAt: meta.refreshExpiresAt }, 'signed in to ACR Connect');
-        return this.view(meta);
+        // a sign-in that ends within the warning time says so now, not at the next check
+        return this.checkExpiry();
       }
     }
     throw new SignInError('the sign-in could not be stored (written by another instance at the same time): start again', 409);
