@@ -145,6 +145,9 @@ export function buildProgram(): Command {
     .option('--token-ttl <s>', 'access token lifetime in seconds', positiveInt)
     .option('--token-max-uses <n>', 'refuse a token after this many uses', positiveInt)
     .option('--step-ms <ms>', 'time between transaction status stages', positiveInt)
+    .option('--refresh-ttl <s>', 'refresh token lifetime in seconds (how long a sign-in lasts unused)', positiveInt)
+    .option('--redirect-url <url>', 'a redirect URL registered for the sign-in (repeatable; default: ACR_REDIRECT_URL, else http://127.0.0.1:$PORT/auth/acr/callback)', list)
+    .option('--app-name <name>', 'the application name the sign-in page shows (default: ACR_APP_NAME, else cdsr-adapter)')
     .action(async (opts: Parameters<typeof runSandbox>[1]) => {
       const config = loadConfig();
       process.exitCode = await runSandbox(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig, nrdrIds } from './config.js';
+import { acrRedirectUrl, ConfigError, loadConfig, nrdrIds } from './config.js';
 
 describe('configuration', () => {
   it('has working defaults', () => {
@@ -47,5 +47,32 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ CDSR_MLLP_PORT: '2575', CDSR_MLLP_HOST: '0.0.0.0' }), /CDSR_MLLP_ALLOW: must list the sender addresses allowed when CDSR_MLLP_HOST \(0\.0\.0\.0\) is not a loopback address/);
     assert.deepEqual(loadConfig({ CDSR_MLLP_PORT: '2575', CDSR_MLLP_HOST: '0.0.0.0', CDSR_MLLP_ALLOW: '10.1.2.3' }).CDSR_MLLP_ALLOW, ['10.1.2.3']);
     assert.equal(loadConfig({}).CDSR_MLLP_HOST, '127.0.0.1');
+  });
+
+  it('the ACR Connect sign-in: https redirect URL (http only on loopback) ending in the callback, its companions, a 32-byte key', () => {
+    const signIn = { ACR_AUTHORIZE_URL: 'https://connect.acr.example/authorize', ACR_TOKEN_URL: 'https://connect.acr.example/token', ACR_CLIENT_ID: 'c' };
+    const msg = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return '';
+      } catch (e) {
+        return e instanceof ConfigError ? e.message : String(e);
+      }
+    };
+    assert.equal(msg({ ACR_AUTHORIZE_URL: 'https://connect.acr.example/authorize' }), 'invalid configuration:\n  ACR_TOKEN_URL: must be set when ACR_AUTHORIZE_URL is set (the sign-in needs it)\n  ACR_CLIENT_ID: must be set when ACR_AUTHORIZE_URL is set (the sign-in needs it)\n  ACR_REDIRECT_URL: must be set when ACR_AUTHORIZE_URL is set (the sign-in needs it)');
+    assert.equal(msg({ ...signIn, ACR_REDIRECT_URL: 'http://adapter.example.org/auth/acr/callback' }), 'invalid configuration:\n  ACR_REDIRECT_URL: must be an https URL (ACR Connect sends sign-ins only to https; http only on a loopback address)');
+    assert.equal(msg({ ...signIn, ACR_REDIRECT_URL: 'https://adapter.example.org/signin' }), 'invalid configuration:\n  ACR_REDIRECT_URL: must end with /auth/acr/callback (the adapter\'s page that receives the sign-in), e.g. https://adapter.example.org/auth/acr/callback');
+    for (const ok of ['https://adapter.example.org/cdsr/auth/acr/callback', 'http://127.0.0.1:8780/auth/acr/callback', 'http://localhost:8780/auth/acr/callback', 'http://[::1]:8780/auth/acr/callback']) {
+      assert.equal(msg({ ...signIn, ACR_REDIRECT_URL: ok }), '', ok);
+    }
+    assert.equal(msg({ CDSR_SECRET_KEY: Buffer.alloc(31).toString('base64') }), 'invalid configuration:\n  CDSR_SECRET_KEY: must be base64 of 32 bytes (make one with: openssl rand -base64 32)');
+    assert.equal(msg({ CDSR_SECRET_KEY: Buffer.alloc(32, 3).toString('base64') }), '');
+    // the sign-in alone is a credential flow for NRDR
+    assert.equal(msg({ NRDR_BASE_URL: 'https://nrdr.example/t', NRDR_PARTNER_ID: '1', NRDR_APP_ID: '2', ...signIn, ACR_REDIRECT_URL: 'https://a.example/auth/acr/callback' }), '');
+    const c = loadConfig({ ...signIn, ACR_REDIRECT_URL: 'https://a.example/auth/acr/callback' });
+    assert.deepEqual([c.ACR_SIGNIN_WARN_HOURS, c.ACR_APP_NAME, acrRedirectUrl(c)], [72, undefined, 'https://a.example/auth/acr/callback']);
+    // unset (the built-in sandbox): this listener on loopback
+    assert.equal(acrRedirectUrl(loadConfig({ PORT: '9000' })), 'http://127.0.0.1:9000/auth/acr/callback');
+    assert.equal(acrRedirectUrl(loadConfig({ PORT: '9000', HOST: '0.0.0.0', CDSR_SEND_API_KEYS: 'k' })), 'http://127.0.0.1:9000/auth/acr/callback');
   });
 });

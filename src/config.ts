@@ -15,6 +15,15 @@ const list = optionalText.transform((v) => (v === undefined ? [] : v.split(',').
 
 const port = z.coerce.number().int().min(1).max(65535);
 
+const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]', 'localhost']);
+
+function isKey32(v: string): boolean {
+  return /^[A-Za-z0-9+/_-]+={0,2}$/.test(v) && Buffer.from(v.replace(/-/g, '+').replace(/_/g, '/'), 'base64').length === 32;
+}
+
+/** The path of the adapter that receives ACR Connect's answer to a sign-in. */
+export const SIGNIN_CALLBACK_PATH = '/auth/acr/callback';
+
 const EnvSchema = z
   .object({
     PORT: port.default(8780),
@@ -53,6 +62,14 @@ const EnvSchema = z
     ACR_CLIENT_SECRET: optionalText,
     ACR_REFRESH_TOKEN: optionalText,
     ACR_TOKEN: optionalText,
+    // the interactive sign-in (authorization code): README "Signing in to ACR Connect"
+    ACR_AUTHORIZE_URL: optionalUrl,
+    ACR_REDIRECT_URL: optionalUrl,
+    ACR_APP_NAME: optionalText,
+    ACR_SCOPE: optionalText,
+    ACR_SIGNIN_WARN_HOURS: z.coerce.number().min(0).max(8760).default(72),
+    // seals the kept sign-in: base64 of 32 bytes (openssl rand -base64 32)
+    CDSR_SECRET_KEY: optionalText.refine((v) => v === undefined || isKey32(v), { message: 'must be base64 of 32 bytes (make one with: openssl rand -base64 32)' }),
     // NRDR reads Transaction_DateTime as the site's local time (facilities.csv may set one per facility)
     CDSR_TIMEZONE: z
       .string()
@@ -92,12 +109,26 @@ const EnvSchema = z
       if (c.NRDR_PARTNER_ID === undefined) ctx.addIssue({ code: 'custom', path: ['NRDR_PARTNER_ID'], message: 'must be set when NRDR_BASE_URL is set (the PartnerID ACR gave you)' });
       if (c.NRDR_APP_ID === undefined) ctx.addIssue({ code: 'custom', path: ['NRDR_APP_ID'], message: 'must be set when NRDR_BASE_URL is set (the AppID ACR gave you)' });
       const oauth = c.ACR_TOKEN_URL !== undefined && c.ACR_CLIENT_ID !== undefined && (c.ACR_CLIENT_SECRET !== undefined || c.ACR_REFRESH_TOKEN !== undefined);
-      if (c.ACR_TOKEN === undefined && !oauth) {
+      if (c.ACR_TOKEN === undefined && !oauth && c.ACR_AUTHORIZE_URL === undefined) {
         ctx.addIssue({
           code: 'custom',
           path: ['ACR_TOKEN_URL'],
-          message: 'NRDR_BASE_URL needs ACR Connect credentials: ACR_TOKEN_URL + ACR_CLIENT_ID + ACR_CLIENT_SECRET (or ACR_REFRESH_TOKEN), or ACR_TOKEN',
+          message: 'NRDR_BASE_URL needs ACR Connect credentials: ACR_TOKEN_URL + ACR_CLIENT_ID + ACR_CLIENT_SECRET (or ACR_REFRESH_TOKEN), ACR_TOKEN, or the sign-in (ACR_AUTHORIZE_URL + ACR_TOKEN_URL + ACR_CLIENT_ID + ACR_REDIRECT_URL)',
         });
+      }
+    }
+    if (c.ACR_AUTHORIZE_URL !== undefined) {
+      for (const v of ['ACR_TOKEN_URL', 'ACR_CLIENT_ID', 'ACR_REDIRECT_URL'] as const) {
+        if (c[v] === undefined) ctx.addIssue({ code: 'custom', path: [v], message: 'must be set when ACR_AUTHORIZE_URL is set (the sign-in needs it)' });
+      }
+    }
+    if (c.ACR_REDIRECT_URL !== undefined) {
+      const u = URL.canParse(c.ACR_REDIRECT_URL) ? new URL(c.ACR_REDIRECT_URL) : undefined;
+      if (u && u.protocol !== 'https:' && !LOOPBACK.has(u.hostname)) {
+        ctx.addIssue({ code: 'custom', path: ['ACR_REDIRECT_URL'], message: 'must be an https URL (ACR Connect sends sign-ins only to https; http only on a loopback address)' });
+      }
+      if (u && !u.pathname.endsWith(SIGNIN_CALLBACK_PATH)) {
+        ctx.addIssue({ code: 'custom', path: ['ACR_REDIRECT_URL'], message: `must end with ${SIGNIN_CALLBACK_PATH} (the adapter's page that receives the sign-in), e.g. https://adapter.example.org${SIGNIN_CALLBACK_PATH}` });
       }
     }
     if (c.CDSR_DATABASE_URL !== undefined && !/^postgres(ql)?:\/\//.test(c.CDSR_DATABASE_URL)) {
@@ -110,6 +141,16 @@ export type Config = z.infer<typeof EnvSchema>;
 /** The PartnerID and AppID in force: configured, or the sandbox's. */
 export function nrdrIds(c: Pick<Config, 'NRDR_PARTNER_ID' | 'NRDR_APP_ID'>): { partnerId: string; appId: string } {
   return { partnerId: c.NRDR_PARTNER_ID ?? '10000', appId: c.NRDR_APP_ID ?? '10019' };
+}
+
+/**
+ * The redirect URL of the sign-in: ACR_REDIRECT_URL, else (for the built-in sandbox) this
+ * listener on loopback.
+ */
+export function acrRedirectUrl(c: Pick<Config, 'ACR_REDIRECT_URL' | 'HOST' | 'PORT' | 'CDSR_TLS_CERT_FILE'>): string {
+  if (c.ACR_REDIRECT_URL !== undefined) return c.ACR_REDIRECT_URL;
+  const host = c.HOST === '0.0.0.0' || c.HOST === '::' || LOOPBACK.has(c.HOST) ? '127.0.0.1' : c.HOST;
+  return `${c.CDSR_TLS_CERT_FILE !== undefined ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${c.PORT}${SIGNIN_CALLBACK_PATH}`;
 }
 
 export class ConfigError extends AdapterError {

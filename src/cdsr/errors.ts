@@ -19,6 +19,10 @@ export type ErrorCode =
   | 'FHIR_FETCH'
   | 'MAP_TRANSFORM'
   | 'TOKEN'
+  | 'SECRET_WRONG_KEY'
+  | 'SECRET_TAMPERED'
+  | 'SECRET_MALFORMED'
+  | 'SIGNIN'
   | 'JSON_SYNTAX'
   | 'BAD_REQUEST'
   | 'INTERNAL';

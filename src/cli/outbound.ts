@@ -1,8 +1,8 @@
 // `cdsr-adapter sandbox`, `submit` and `status`.
-import { nrdrIds, type Config } from '../config.js';
+import { acrRedirectUrl, nrdrIds, type Config } from '../config.js';
 import { loadMappings } from '../mapping/load.js';
 import { sandboxFacilities } from './builtin-sandbox.js';
-import { buildSandbox, DEFAULT_CLIENT, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Faults } from '../sandbox/server.js';
+import { buildSandbox, DEFAULT_CLIENT, SANDBOX_AUTHORIZE_PATH, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Faults } from '../sandbox/server.js';
 import { renderTable } from './table.js';
 import type { CliIo } from './validate.js';
 import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE, resolveMappingsDir } from './validate.js';
@@ -19,6 +19,10 @@ export interface SandboxCliOptions {
   readonly tokenTtl?: number;
   readonly tokenMaxUses?: number;
   readonly stepMs?: number;
+  readonly refreshTtl?: number;
+  /** Where sign-in codes may be sent (default: ACR_REDIRECT_URL, else the adapter's loopback callback). */
+  readonly redirectUrl?: string[];
+  readonly appName?: string;
 }
 
 export async function runSandbox(config: Config, o: SandboxCliOptions, io: CliIo): Promise<number> {
@@ -32,13 +36,16 @@ export async function runSandbox(config: Config, o: SandboxCliOptions, io: CliIo
     ...(o.tokenTtl !== undefined ? { tokenTtlSeconds: o.tokenTtl } : {}),
     ...(o.tokenMaxUses !== undefined ? { tokenMaxUses: o.tokenMaxUses } : {}),
     ...(o.stepMs !== undefined ? { stepMs: o.stepMs } : {}),
+    ...(o.refreshTtl !== undefined ? { refreshTtlSeconds: o.refreshTtl } : {}),
   };
+  const redirectUris = o.redirectUrl ?? [acrRedirectUrl(config)];
+  const appName = o.appName ?? config.ACR_APP_NAME ?? 'cdsr-adapter';
   const sandbox = await buildSandbox({
     facilities: facilities.filter((f) => !(o.notAccepted ?? []).includes(f)),
     notAccepted: o.notAccepted ?? [],
     unauthorizedFacilities: o.unauthorized ?? [],
     partners: { [partnerId]: [appId] },
-    clients: [{ ...DEFAULT_CLIENT, partnerId }],
+    clients: [{ ...DEFAULT_CLIENT, partnerId, redirectUris, appName }],
     ...(tables ? { valueSets: tables.valueSets } : {}),
     faults,
   });
@@ -49,6 +56,7 @@ export async function runSandbox(config: Config, o: SandboxCliOptions, io: CliIo
       `  NRDR_BASE_URL=${url}${SANDBOX_PATH}`,
       `  ACR_TOKEN_URL=${url}${SANDBOX_TOKEN_PATH}  ACR_CLIENT_ID=${DEFAULT_CLIENT.clientId}  ACR_CLIENT_SECRET=${DEFAULT_CLIENT.clientSecret}`,
       `  NRDR_PARTNER_ID=${partnerId}  NRDR_APP_ID=${appId}`,
+      `  sign-in: ACR_AUTHORIZE_URL=${url}${SANDBOX_AUTHORIZE_PATH}  ACR_REDIRECT_URL=${redirectUris[0] ?? ''}  (application "${appName}"; users: operator / sandbox at any registered facility)`,
       `  registered facilities: ${facilities.join(', ')}${o.notAccepted?.length ? `; not accepted: ${o.notAccepted.join(', ')}` : ''}${o.unauthorized?.length ? `; partner not authorised: ${o.unauthorized.join(', ')}` : ''}`,
       `  faults: ${JSON.stringify(sandbox.faults)} (change at run time: POST ${url}/sandbox/faults)`,
       `  what it holds: GET ${url}/sandbox/registry`,

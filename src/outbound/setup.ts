@@ -2,16 +2,21 @@
 // client and the submitter on its interval. The built-in sandbox (no NRDR_BASE_URL) is started by
 // the command that serves (cli/builtin-sandbox.ts) and handed in as a target: production wiring
 // never loads the sandbox.
-import { nrdrIds, type Config } from '../config.js';
-import type { RecordStore, OutboundLedger } from '../store/store.js';
+import { acrRedirectUrl, nrdrIds, type Config } from '../config.js';
+import type { RecordStore, OutboundLedger, CredentialStore } from '../store/store.js';
+import { AcrSignIn, PreferSignIn, type SignInEndpoints } from './acr-signin.js';
+import { parseSecretKey, SecretBox } from './secret-box.js';
 import { NrdrClient } from './nrdr-client.js';
 import { Submitter } from './submitter.js';
-import { OAuthTokenProvider, StaticToken, type TokenProvider } from './token.js';
+import { OAuthTokenProvider, StaticToken, TokenError, type TokenProvider } from './token.js';
 
 /** Where transactions go: NRDR itself, or a stand-in. */
 export interface NrdrTarget {
   readonly baseUrl: string;
-  readonly tokens: TokenProvider;
+  /** undefined: only the interactive sign-in gives tokens. */
+  readonly tokens: TokenProvider | undefined;
+  /** Where its users sign in (the built-in sandbox's authorize page), unless ACR_AUTHORIZE_URL says otherwise. */
+  readonly signIn?: SignInEndpoints;
   /** true: not ACR (the built-in sandbox); said in the start-up log. */
   readonly sandbox: boolean;
   close(): Promise<void>;
@@ -27,10 +32,13 @@ export interface Outbound {
 /** NRDR as configured (NRDR_BASE_URL and one ACR Connect credential flow; checked by the config). */
 export function configuredNrdr(config: Config): NrdrTarget | undefined {
   if (config.NRDR_BASE_URL === undefined) return undefined;
+  const oauth = config.ACR_CLIENT_SECRET !== undefined || config.ACR_REFRESH_TOKEN !== undefined;
   const tokens =
     config.ACR_TOKEN !== undefined
       ? new StaticToken(config.ACR_TOKEN)
-      : new OAuthTokenProvider({
+      : !oauth
+        ? undefined
+        : new OAuthTokenProvider({
           tokenUrl: config.ACR_TOKEN_URL!,
           clientId: config.ACR_CLIENT_ID!,
           ...(config.ACR_CLIENT_SECRET !== undefined ? { clientSecret: config.ACR_CLIENT_SECRET } : {}),
@@ -39,17 +47,53 @@ export function configuredNrdr(config: Config): NrdrTarget | undefined {
   return { baseUrl: config.NRDR_BASE_URL, tokens, sandbox: false, close: () => Promise.resolve() };
 }
 
+type Log = { info(o: object, m: string): void; warn(o: object, m: string): void };
+
+/**
+ * The interactive sign-in, when ACR_AUTHORIZE_URL is set or the target offers one (the built-in
+ * sandbox); undefined otherwise. Without CDSR_SECRET_KEY it exists but refuses to start.
+ */
+export function signInFor(config: Config, store: CredentialStore, target: NrdrTarget, log: Log, clock: () => Date = () => new Date()): AcrSignIn | undefined {
+  const endpoints: SignInEndpoints | undefined =
+    config.ACR_AUTHORIZE_URL !== undefined
+      ? { authorizeUrl: config.ACR_AUTHORIZE_URL, tokenUrl: config.ACR_TOKEN_URL!, clientId: config.ACR_CLIENT_ID!, ...(config.ACR_CLIENT_SECRET !== undefined ? { clientSecret: config.ACR_CLIENT_SECRET } : {}) }
+      : target.signIn;
+  if (!endpoints) return undefined;
+  if (config.CDSR_SECRET_KEY === undefined) log.warn({ event: 'config', variable: 'CDSR_SECRET_KEY' }, 'CDSR_SECRET_KEY is not set: the ACR Connect sign-in cannot be started or used');
+  return new AcrSignIn({
+    ...endpoints,
+    redirectUrl: acrRedirectUrl(config),
+    ...(config.ACR_SCOPE !== undefined ? { scope: config.ACR_SCOPE } : {}),
+    appName: config.ACR_APP_NAME ?? 'cdsr-adapter',
+    store,
+    box: config.CDSR_SECRET_KEY !== undefined ? new SecretBox(parseSecretKey(config.CDSR_SECRET_KEY)) : undefined,
+    clock,
+    warnBeforeMs: config.ACR_SIGNIN_WARN_HOURS * 3600_000,
+    log,
+  });
+}
+
+/** No credential flow but the sign-in, and nobody signed in. */
+const NO_TOKEN: TokenProvider = {
+  fetched: 0,
+  token: () => Promise.reject(new TokenError('no ACR Connect credentials: an operator signs in at /auth/acr/start')),
+  invalidate: () => undefined,
+};
+
 export function startOutbound(
   config: Config,
   store: RecordStore & OutboundLedger,
   target: NrdrTarget,
-  log: { info(o: object, m: string): void; warn(o: object, m: string): void },
+  log: Log,
   timeZoneOf?: (facilityId: string) => string,
+  signIn?: AcrSignIn,
 ): Outbound {
   const { partnerId, appId } = nrdrIds(config);
   if (target.sandbox) log.warn({ event: 'sandbox', url: target.baseUrl }, 'NRDR_BASE_URL is not set: submitting to the built-in NRDR sandbox, not to ACR');
   else log.info({ event: 'nrdr', url: target.baseUrl, partnerId, appId }, 'submitting to NRDR');
-  const client = new NrdrClient({ baseUrl: target.baseUrl, tokens: target.tokens });
+  // the kept sign-in first; the configured flow when nobody signed in
+  const tokens = signIn ? new PreferSignIn(signIn, target.tokens) : (target.tokens ?? NO_TOKEN);
+  const client = new NrdrClient({ baseUrl: target.baseUrl, tokens });
   const submitter = new Submitter({ store, client, partnerId, appId, maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS, clock: () => new Date(), log, ...(timeZoneOf ? { timeZoneOf } : {}) });
   submitter.start(config.CDSR_SUBMIT_INTERVAL_S);
   return {

@@ -7,15 +7,14 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { SignJWT, jwtVerify } from 'jose';
 import { Registry, type RegistryOptions } from './registry.js';
 import { DEFAULT_ANSWERS, HeldAnswers, sendPostAnswer, type AnswerSwitches } from './switches.js';
+import { ConnectAuth, type ConnectClient, type GrantedUser, type SandboxUser } from './connect.js';
+export { SANDBOX_AUTHORIZE_PATH, type SandboxUser } from './connect.js';
 
 export const SANDBOX_PATH = '/NonPQRSapi/cdsr/transactions';
 export const SANDBOX_TOKEN_PATH = '/connect/token';
 
-export interface SandboxClient {
-  readonly clientId: string;
-  readonly clientSecret: string;
-  readonly partnerId: string;
-}
+/** A registered client; `redirectUris` and `appName` are what the interactive sign-in needs. */
+export type SandboxClient = ConnectClient;
 
 /** The transport faults below, and the answer switches of switches.ts. */
 export interface Faults extends AnswerSwitches {
@@ -31,6 +30,8 @@ export interface Faults extends AnswerSwitches {
   stepMs: number;
   /** A token is refused (invalid_token) after this many uses; 0 = never. */
   tokenMaxUses: number;
+  /** Lifetime of a refresh token (a sign-in lasts this long without use). */
+  refreshTtlSeconds: number;
 }
 
 export interface SandboxOptions extends Omit<RegistryOptions, 'clock' | 'answers'> {
@@ -39,6 +40,8 @@ export interface SandboxOptions extends Omit<RegistryOptions, 'clock' | 'answers
   readonly clock?: () => Date;
   /** Seed of the fault dice, for repeatable runs. */
   readonly seed?: number;
+  /** Who may sign in at the authorize page (default: `operator` / `sandbox` at every registered facility). */
+  readonly users?: readonly SandboxUser[];
 }
 
 export const DEFAULT_CLIENT: SandboxClient = { clientId: 'sandbox-client', clientSecret: 'sandbox-secret', partnerId: '10000' };
@@ -51,6 +54,9 @@ export interface Sandbox {
   readonly counts: { posts: number; gets: number; tokens: number; failed: number; dropped: number; unauthorized: number };
   /** POST answers held by `holdPostAnswer`. */
   readonly held: HeldAnswers;
+  /** API requests by the `sub` of their bearer token (a client id, or `<facility>_<user>` after a sign-in). */
+  readonly bearers: Record<string, number>;
+  readonly connect: ConnectAuth;
 }
 
 function errorBody(code: string, description: string) {
@@ -71,33 +77,39 @@ function dice(seed: number): () => number {
 
 export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const clock = opts.clock ?? (() => new Date());
-  const faults: Faults = { failRate: 0, dropRate: 0, delayMs: 0, tokenTtlSeconds: 3600, stepMs: 200, tokenMaxUses: 0, ...DEFAULT_ANSWERS, ...opts.faults };
+  const faults: Faults = { failRate: 0, dropRate: 0, delayMs: 0, tokenTtlSeconds: 3600, stepMs: 200, tokenMaxUses: 0, refreshTtlSeconds: 30 * 86_400, ...DEFAULT_ANSWERS, ...opts.faults };
   const registry = new Registry({ ...opts, clock, answers: faults });
   const held = new HeldAnswers();
   const uses = new Map<string, number>();
   const clients = opts.clients ?? [DEFAULT_CLIENT];
   const secret = randomBytes(32);
-  const refreshTokens = new Map<string, SandboxClient>();
+  const refreshTokens = new Map<string, { client: SandboxClient; granted?: GrantedUser; expiresAt: number }>();
+  const users = opts.users ?? opts.facilities.map((facilityId) => ({ facilityId, username: 'operator', password: 'sandbox' }));
+  const connect = new ConnectAuth(clients, users, clock);
+  const bearers: Record<string, number> = {};
   const roll = dice(opts.seed ?? 1);
   const counts = { posts: 0, gets: 0, tokens: 0, failed: 0, dropped: 0, unauthorized: 0 };
   const app = Fastify({ logger: false });
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  const issue = async (client: SandboxClient) => {
+  const issue = async (client: SandboxClient, granted?: GrantedUser) => {
     counts.tokens++;
     const now = Math.floor(clock().getTime() / 1000);
-    const token = await new SignJWT({ client_id: client.clientId, partner: client.partnerId, scope: ['openid', 'cdsr'] })
+    // a signed-in user: sub <facility>_<user>, and how they proved it
+    const user = granted ? { facility: granted.user.facilityId, amr: granted.amr, auth_time: now } : {};
+    const token = await new SignJWT({ client_id: client.clientId, partner: client.partnerId, scope: ['openid', 'cdsr'], ...user })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer('nrdr-sandbox')
-      .setSubject(client.clientId)
+      .setSubject(granted ? `${granted.user.facilityId}_${granted.user.username}` : client.clientId)
+      .setJti(randomBytes(9).toString('base64url'))
       .setIssuedAt(now)
       .setNotBefore(now - 5)
       .setExpirationTime(now + faults.tokenTtlSeconds)
       .sign(secret);
     const refresh = randomBytes(24).toString('base64url');
-    refreshTokens.set(refresh, client);
-    return { access_token: token, token_type: 'Bearer', expires_in: faults.tokenTtlSeconds, refresh_token: refresh, scope: 'openid cdsr' };
+    refreshTokens.set(refresh, { client, ...(granted ? { granted } : {}), expiresAt: clock().getTime() + faults.refreshTtlSeconds * 1000 });
+    return { access_token: token, token_type: 'Bearer', expires_in: faults.tokenTtlSeconds, refresh_token: refresh, refresh_expires_in: faults.refreshTtlSeconds, scope: 'openid cdsr' };
   };
 
   app.post(SANDBOX_TOKEN_PATH, async (req, reply) => {
@@ -116,10 +128,22 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
       if (!c) return reply.code(401).send({ error: 'invalid_client' });
       return issue(c);
     }
+    if (grant === 'authorization_code') {
+      const c = clients.find((x) => x.clientId === id && x.clientSecret === sec);
+      if (!c) return reply.code(401).send({ error: 'invalid_client' });
+      const r = connect.exchange(form, c.clientId);
+      if (!r.ok) return reply.code(400).send({ error: r.error, error_description: r.error_description });
+      return issue(c, r.granted);
+    }
     if (grant === 'refresh_token') {
-      const c = refreshTokens.get(form.get('refresh_token') ?? '');
-      if (!c) return reply.code(400).send({ error: 'invalid_grant' });
-      return issue(c);
+      const presented = form.get('refresh_token') ?? '';
+      const entry = refreshTokens.get(presented);
+      // rotation: a refresh token is good for one use; the answer carries the next one
+      refreshTokens.delete(presented);
+      if (!entry || clock().getTime() > entry.expiresAt || (id !== '' && id !== entry.client.clientId)) {
+        return reply.code(400).send({ error: 'invalid_grant', error_description: 'the refresh token is unknown, expired or already used' });
+      }
+      return issue(entry.client, entry.granted);
     }
     return reply.code(400).send({ error: 'unsupported_grant_type' });
   });
@@ -155,6 +179,8 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
       const n = (uses.get(token) ?? 0) + 1;
       uses.set(token, n);
       if (faults.tokenMaxUses > 0 && n > faults.tokenMaxUses) throw new Error('used up');
+      const sub = typeof payload.sub === 'string' ? payload.sub : '';
+      bearers[sub] = (bearers[sub] ?? 0) + 1;
       return typeof payload.partner === 'string' ? payload.partner : '';
     } catch {
       counts.unauthorized++;
@@ -211,6 +237,8 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
     counts,
     postsById: Object.fromEntries(registry.postsById),
     held: held.count,
+    bearers,
+    signIn: connect.counts,
   }));
   app.post<{ Body: string }>('/sandbox/faults', (req) => {
     const patch = JSON.parse(typeof req.body === 'string' && req.body !== '' ? req.body : '{}') as Partial<Faults>;
@@ -223,5 +251,6 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
     done();
   });
 
-  return Promise.resolve({ app, registry, faults, counts, held });
+  connect.register(app);
+  return Promise.resolve({ app, registry, faults, counts, held, bearers, connect });
 }

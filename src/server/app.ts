@@ -13,6 +13,8 @@ import { BadRequestError } from './query.js';
 import { findKey, keyRing, needFor, type RoleConfig } from './roles.js';
 import { originOf } from './origin.js';
 import type { Submitter } from '../outbound/submitter.js';
+import type { SignInService } from '../outbound/acr-signin.js';
+import { registerAuthRoutes } from './auth-routes.js';
 
 export interface AppOptions extends IngestDeps {
   readonly store: Store;
@@ -24,6 +26,8 @@ export interface AppOptions extends IngestDeps {
   readonly logStream?: NodeJS.WritableStream;
   /** The outbound stage, when this process submits (not in every test). */
   readonly submitter?: Submitter;
+  /** The ACR Connect sign-in, when configured (or offered by the built-in sandbox). */
+  readonly signIn?: SignInService;
 }
 
 const HL7_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7'];
@@ -111,6 +115,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerFhirRoutes(app, opts);
   registerOpsRoutes(app, opts);
   registerOrderRoutes(app, opts);
+  registerAuthRoutes(app, opts);
 
   app.get('/healthz', () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

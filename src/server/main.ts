@@ -19,7 +19,7 @@ import { facilityTimeZones } from '../mapping/facilities.js';
 import { startMllp } from './mllp.js';
 import { keyRing } from './roles.js';
 import { safeReason } from '../inbound/outcome.js';
-import { configuredNrdr, startOutbound, type NrdrTarget } from '../outbound/setup.js';
+import { configuredNrdr, signInFor, startOutbound, type NrdrTarget } from '../outbound/setup.js';
 
 export interface Running {
   readonly app: FastifyInstance;
@@ -98,7 +98,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
   // instances sharing a database share one NRDR: two built-in sandboxes would each hold half the
   // transactions, and the instance that takes over the submitting would poll the wrong one
-  const timers: { purge?: NodeJS.Timeout; sandbox?: NodeJS.Timeout } = {};
+  const timers: { purge?: NodeJS.Timeout; sandbox?: NodeJS.Timeout; signIn?: NodeJS.Timeout } = {};
   const instance = `${process.pid}-${randomBytes(4).toString('hex')}`;
   if (target.sandbox && config.CDSR_DATABASE_URL !== undefined) {
     const hold = () => store.lease(BUILTIN_SANDBOX_LEASE, instance, new Date(), 180_000);
@@ -113,7 +113,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     timers.sandbox.unref();
   }
   // each facility's zone from the tables in force (they may be reloaded), else CDSR_TIMEZONE
-  const outbound = startOutbound(config, store, target, log, (facilityId) => facilityTimeZones(mappings.current.facilities, config.CDSR_TIMEZONE)(facilityId));
+  const signIn = signInFor(config, store, target, log);
+  const outbound = startOutbound(config, store, target, log, (facilityId) => facilityTimeZones(mappings.current.facilities, config.CDSR_TIMEZONE)(facilityId), signIn);
   // what processing a message needs, the same for HTTP and MLLP
   const deps = { store, mappings, clock: () => new Date(), defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID };
   const app = await buildApp({
@@ -121,6 +122,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     config,
     ...(tls ? { tls } : {}),
     submitter: outbound.submitter,
+    ...(signIn ? { signIn } : {}),
     ...(opts.logStream ? { logStream: opts.logStream } : {}),
     ...fhirFetcherFor(config),
   });
@@ -129,6 +131,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   app.addHook('onClose', async () => {
     clearInterval(timers.purge);
     clearInterval(timers.sandbox);
+    clearInterval(timers.signIn);
     if (timers.sandbox) await store.releaseLease(BUILTIN_SANDBOX_LEASE, instance).catch(() => undefined);
     mappings.close();
     const m = mllp;
@@ -160,6 +163,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
   mappings.watch();
   timers.purge = retention(config, store, log);
+  if (signIn) {
+    // the expiry warning (once, in the log; the flag in /api/auth and /metrics) without waiting for a submission
+    const check = () => void signIn.checkExpiry().catch((e: unknown) => log.warn({ event: 'acr_signin_check_failed', error: safeReason(e) }, 'the ACR Connect sign-in could not be read'));
+    check();
+    timers.signIn = setInterval(check, 60_000);
+    timers.signIn.unref();
+  }
   if (config.CDSR_INBOUND_API_KEYS.length > 0) {
     log.warn({ event: 'config', variable: 'CDSR_INBOUND_API_KEYS' }, 'CDSR_INBOUND_API_KEYS give send and operate rights together; give Mirth a key of CDSR_SEND_API_KEYS and operators keys of CDSR_OPERATE_API_KEYS');
   }

@@ -8,6 +8,7 @@ import { MESSAGE_STATUSES, OUTBOUND_STATUSES as OUTBOUND, type MessageStatus, ty
 import type { Submitter } from '../outbound/submitter.js';
 import { replayAll, replayOne } from '../inbound/replay.js';
 import type { AppOptions } from './app.js';
+import { signInMetrics } from './auth-routes.js';
 import { decodeCursor, encodeCursor, intParam, limitParam, oneOf, pageOf } from './query.js';
 function summary(t: TransactionRow) {
   const accepted = t.records.filter((r) => r.result === 'accepted').length;
@@ -115,6 +116,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
       `cdsr_retractions_unacknowledged ${ledger.unacknowledgedRetractions}`,
     );
     lines.push('# HELP cdsr_mappings_generation Reloads of the mapping tables since start (1 = as started).', '# TYPE cdsr_mappings_generation gauge', `cdsr_mappings_generation ${deps.mappings.generation}`);
+    if (deps.signIn) lines.push(...signInMetrics(await deps.signIn.status(), now));
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
   });
 

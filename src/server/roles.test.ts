@@ -67,4 +67,19 @@ describe('roles', () => {
     );
     assert.equal(JSON.stringify(audit).includes('k-'), false);
   });
+
+  it('sign-in: starting and removing it needs operate, its state view; the callback is open (the state is its credential)', async () => {
+    const table: Record<string, number[]> = {};
+    for (const [who, key] of Object.entries({ none: undefined, operate: KEYS.operate, view: KEYS.view, send: KEYS.send })) {
+      table[who] = [await status(key, 'GET', '/auth/acr/start'), await status(key, 'GET', '/api/auth'), await status(key, 'DELETE', '/api/auth'), await status(key, 'GET', '/auth/acr/callback')];
+    }
+    // this server has no sign-in configured: 404 pages past the role check
+    assert.deepEqual(table, { none: [401, 401, 401, 404], operate: [404, 200, 404, 404], view: [403, 200, 403, 404], send: [403, 403, 403, 404] });
+    const r = await s.fetch('/api/auth', { headers: { 'x-api-key': KEYS.view } });
+    assert.deepEqual(await r.json(), {
+      configured: false,
+      signedIn: false,
+      message: 'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (README "Signing in to ACR Connect").',
+    });
+  });
 });

@@ -42,10 +42,11 @@ export function findKey(ring: readonly KeyEntry[], given: string): KeyEntry | un
 
 /** The role a route needs, by its pattern (never its URL). */
 export function needFor(method: string, route: string | undefined): Need {
-  if (route === '/healthz' || route === '/readyz') return 'open';
+  // the browser comes back from ACR Connect without a key: the one-time state is its credential
+  if (route === '/healthz' || route === '/readyz' || route === '/auth/acr/callback') return 'open';
   if (route === '/hl7v2' || route?.startsWith('/fhir')) return 'send';
   if (route === '/metrics') return 'metrics';
-  if (method === 'GET' && (route === '/api/orders' || route === '/api/reconciliation' || route === '/api/records' || route === '/api/messages' || route === '/api/transactions' || route === '/api/subscriptions')) {
+  if (method === 'GET' && (route === '/api/orders' || route === '/api/reconciliation' || route === '/api/records' || route === '/api/messages' || route === '/api/transactions' || route === '/api/subscriptions' || route === '/api/auth')) {
     return 'view';
   }
   // field values, bodies, replay, submit, the audit, and any route not listed above

@@ -232,7 +232,20 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'retention: when a raw message was purged',
     statements: ['ALTER TABLE inbound_messages ADD COLUMN raw_purged_at TEXT'],
   },
-  // 10 is taken by the ACR Connect sign-in (another branch)
+  {
+    version: 10,
+    name: 'credentials: the ACR Connect sign-in (sealed), its public state, and sign-ins under way',
+    statements: [
+      `CREATE TABLE credentials (
+        name TEXT PRIMARY KEY,
+        sealed TEXT NOT NULL,
+        meta TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        expires_at TEXT,
+        updated_at TEXT NOT NULL
+      )`,
+    ],
+  },
   {
     version: 11,
     name: 'retractions: who acknowledged a cancellation after submission, and when',

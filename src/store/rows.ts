@@ -72,6 +72,7 @@ export const FieldValueSchema: z.ZodType<FieldValue> = z.object({
 export const FieldMapSchema: z.ZodType<FieldMap> = z.record(z.string(), FieldValueSchema);
 export const ProblemsSchema = z.array(z.looseObject({ code: z.string(), message: z.string(), severity: z.enum(['error', 'warning']), scope: z.string(), path: z.string() })) as unknown as z.ZodType<Problem[]>;
 export const StringListSchema = z.array(z.string());
+export const CredentialMetaSchema = z.record(z.string(), z.unknown());
 export const TransactionBodySchema: z.ZodType<Transaction> = TransactionSchema;
 export const NrdrStatusSchema: z.ZodType<TransactionStatus> = TransactionStatusSchema;
 export const PartialRecordSchema = z.looseObject({

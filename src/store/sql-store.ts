@@ -16,7 +16,7 @@ import { retractionOf, type AcknowledgeResult } from './retraction.js';
 import { forgetHeldOrdersOf, ledgerGauges, listOrders, reconcile, recordOrder, type LedgerGauges, type OrderFilter, type OrderRow, type ReconciliationRow } from './ledger.js';
 import { preload, writeMerge } from './merge-rows.js';
 import { orphanProblem, refusal } from '../mapping/merge-problems.js';
-import { encounterFromRows, FieldMapSchema, FieldValueSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
+import { CredentialMetaSchema, encounterFromRows, FieldMapSchema, FieldValueSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
 import { either, StoreCorruptError, StoreNotFoundError, type Executor, type Queryable, type Row, type TxQueryable } from './sql.js';
 import {
   CHANNELS,
@@ -25,6 +25,7 @@ import {
   RECORD_VERDICTS,
   type AccessEntry,
   type ConsultationRow,
+  type CredentialRow,
   type IngestResult,
   type InboundMeta,
   type MessageRow,
@@ -587,6 +588,57 @@ export class SqlStore implements Store {
       const a = row('access_audit', r);
       return { id: a.int('id'), at: a.text('at'), who: a.text('who'), what: a.text('what') };
     });
+  }
+
+  // ---- credentials (sealed by the caller) ----
+
+  private static credentialFromRow(r: Row): CredentialRow {
+    const c = row('credentials', r);
+    const expiresAt = c.optText('expires_at');
+    return {
+      name: c.text('name'),
+      sealed: c.text('sealed'),
+      meta: c.json<Record<string, unknown>>('meta', CredentialMetaSchema, {}),
+      version: c.int('version'),
+      ...(expiresAt !== undefined ? { expiresAt } : {}),
+      updatedAt: c.text('updated_at'),
+    };
+  }
+
+  async credential(name: string): Promise<CredentialRow | undefined> {
+    const r = await this.db.get('SELECT * FROM credentials WHERE name = ?', [name]);
+    return r ? SqlStore.credentialFromRow(r) : undefined;
+  }
+
+  putCredential(name: string, value: { sealed: string; meta: Readonly<Record<string, unknown>>; expiresAt?: Date }, ifVersion: number, at: Date): Promise<number | false> {
+    const params = [value.sealed, JSON.stringify(value.meta), value.expiresAt?.toISOString() ?? null, at.toISOString()];
+    return this.db.transaction(async (q) => {
+      await q.lock([`credential|${name}`]);
+      const changed =
+        ifVersion === 0
+          ? await q.run('INSERT INTO credentials (sealed, meta, expires_at, updated_at, name, version) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (name) DO NOTHING', [...params, name])
+          : await q.run('UPDATE credentials SET sealed = ?, meta = ?, expires_at = ?, updated_at = ?, version = version + 1 WHERE name = ? AND version = ?', [...params, name, ifVersion]);
+      return changed === 1 ? ifVersion + 1 : false;
+    });
+  }
+
+  takeCredential(name: string): Promise<CredentialRow | undefined> {
+    return this.db.transaction(async (q) => {
+      await q.lock([`credential|${name}`]);
+      const r = await q.get('SELECT * FROM credentials WHERE name = ?', [name]);
+      if (!r) return undefined;
+      return (await q.run('DELETE FROM credentials WHERE name = ?', [name])) === 1 ? SqlStore.credentialFromRow(r) : undefined;
+    });
+  }
+
+  deleteCredential(name: string): Promise<void> {
+    return this.db.transaction(async (q) => void (await q.run('DELETE FROM credentials WHERE name = ?', [name])));
+  }
+
+  purgeCredentials(prefix: string, before: Date): Promise<number> {
+    return this.db.transaction((q) =>
+      q.run('DELETE FROM credentials WHERE SUBSTR(name, 1, ?) = ? AND expires_at IS NOT NULL AND expires_at < ?', [prefix.length, prefix, before.toISOString()]),
+    );
   }
 
   // ---- the rest ----

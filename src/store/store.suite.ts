@@ -75,7 +75,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 11]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
@@ -441,6 +441,41 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         [2, 'key#2', 'transaction T-1', NOW.toISOString()],
       ]);
       assert.deepEqual((await s.accessLog({ after: 1, limit: 5 })).map((e) => e.id), [2]);
+    });
+
+    // ---- credentials ----
+
+    withStore('credentials: written once, then only over the version read (compare-and-set); kept across reopen', async (s, db) => {
+      const later = new Date(NOW.getTime() + 60_000);
+      assert.equal(await s.credential('acr-signin'), undefined);
+      assert.equal(await s.putCredential('acr-signin', { sealed: 'v1.a', meta: { subject: '100000_jdoe' }, expiresAt: later }, 0, NOW), 1);
+      // a second first write loses: someone else wrote it
+      assert.equal(await s.putCredential('acr-signin', { sealed: 'v1.b', meta: {} }, 0, NOW), false);
+      assert.equal(await s.putCredential('acr-signin', { sealed: 'v1.c', meta: { subject: '100000_jdoe', rotations: 1 } }, 1, later), 2);
+      // a writer that read version 1 is refused, and nothing of its value is kept
+      assert.equal(await s.putCredential('acr-signin', { sealed: 'v1.stale', meta: {} }, 1, later), false);
+      await s.close();
+      const again = await db.open(validator);
+      try {
+        assert.deepEqual(await again.credential('acr-signin'), { name: 'acr-signin', sealed: 'v1.c', meta: { subject: '100000_jdoe', rotations: 1 }, version: 2, updatedAt: later.toISOString() });
+        await again.deleteCredential('acr-signin');
+        assert.equal(await again.credential('acr-signin'), undefined);
+      } finally {
+        await again.close();
+      }
+    });
+
+    withStore('credentials: a single-use value is taken by one caller only; expired ones are purged by prefix', async (s) => {
+      const soon = new Date(NOW.getTime() + 600_000);
+      await s.putCredential('acr-pending:a', { sealed: 'v1.a', meta: {}, expiresAt: soon }, 0, NOW);
+      await s.putCredential('acr-pending:b', { sealed: 'v1.b', meta: {}, expiresAt: NOW }, 0, NOW);
+      await s.putCredential('acr-signin', { sealed: 'v1.s', meta: {}, expiresAt: NOW }, 0, NOW);
+      const [one, two] = await Promise.all([s.takeCredential('acr-pending:a'), s.takeCredential('acr-pending:a')]);
+      assert.deepEqual([one?.sealed ?? two?.sealed, [one, two].filter((x) => x === undefined).length], ['v1.a', 1]);
+      assert.equal(await s.purgeCredentials('acr-pending:', new Date(NOW.getTime() + 1)), 1);
+      assert.equal(await s.credential('acr-pending:b'), undefined);
+      // another prefix is left alone
+      assert.equal((await s.credential('acr-signin'))?.expiresAt, NOW.toISOString());
     });
   });
 }

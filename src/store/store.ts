@@ -214,6 +214,32 @@ export interface AccessAudit {
   accessLog(filter: { after?: number; limit?: number }): Promise<AccessEntry[]>;
 }
 
+/** A stored secret: `sealed` is encrypted by the caller (the store never sees it in clear); `meta` is what may be shown. */
+export interface CredentialRow {
+  readonly name: string;
+  readonly sealed: string;
+  readonly meta: Readonly<Record<string, unknown>>;
+  /** 1 when first written, +1 at each write: the compare-and-set of `putCredential`. */
+  readonly version: number;
+  readonly expiresAt?: string;
+  readonly updatedAt: string;
+}
+
+/** Secrets the adapter keeps (the ACR Connect sign-in, sign-ins under way), written with compare-and-set. */
+export interface CredentialStore {
+  credential(name: string): Promise<CredentialRow | undefined>;
+  /**
+   * Writes a credential if its stored version is still `ifVersion` (0: only if there is none);
+   * false when another writer came first (read it again). Returns the new version on success.
+   */
+  putCredential(name: string, value: { sealed: string; meta: Readonly<Record<string, unknown>>; expiresAt?: Date }, ifVersion: number, at: Date): Promise<number | false>;
+  /** Reads and deletes in one step: only one caller gets it (a single-use value). */
+  takeCredential(name: string): Promise<CredentialRow | undefined>;
+  deleteCredential(name: string): Promise<void>;
+  /** Deletes credentials whose name starts with `prefix` and whose expiry is before `before`; returns how many. */
+  purgeCredentials(prefix: string, before: Date): Promise<number>;
+}
+
 export interface StoreCounts {
   readonly messages: Record<string, number>;
   readonly records: Record<string, number>;
@@ -221,7 +247,7 @@ export interface StoreCounts {
 }
 
 /** The whole store; callers take the parts they use. */
-export interface Store extends InboundLog, RecordStore, ResourceCache, OutboundLedger, OrderLedger, AccessAudit {
+export interface Store extends InboundLog, RecordStore, ResourceCache, OutboundLedger, OrderLedger, AccessAudit, CredentialStore {
   /** How many messages per status, records per state, transactions per status (for /metrics). */
   counts(): Promise<StoreCounts>;
   /** Reads and writes (a store that cannot write is not ready). */

@@ -1,0 +1,90 @@
+// The ACR Connect sign-in pages: /auth/acr/start (operators) sends the browser to ACR Connect,
+// /auth/acr/callback receives the code (open: the one-time state is its credential), /api/auth
+// shows who is signed in and until when. Pages and logs never carry a code or a token.
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { AdapterError } from '../cdsr/errors.js';
+import { SignInError, type SignInStatus } from '../outbound/acr-signin.js';
+import type { AppOptions } from './app.js';
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function page(reply: FastifyReply, status: number, title: string, paragraphs: readonly string[]) {
+  const body = paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('\n');
+  return reply
+    .code(status)
+    .header('cache-control', 'no-store')
+    .type('text/html; charset=utf-8')
+    .send(`<!doctype html>\n<html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>\n<body>\n<h1>${escapeHtml(title)}</h1>\n${body}\n</body></html>\n`);
+}
+
+const NOT_CONFIGURED = 'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (README "Signing in to ACR Connect").';
+
+/** The sign-in's gauges for /metrics: signed in or not, seconds to each expiry, the warning flag. */
+export function signInMetrics(s: SignInStatus, nowMs: number): string[] {
+  const left = (iso: string | null) => (iso === null ? undefined : Math.round((Date.parse(iso) - nowMs) / 1000));
+  const lines = [
+    '# HELP cdsr_acr_signed_in 1 when an ACR Connect sign-in is kept and usable (0: none, refused or expired).',
+    '# TYPE cdsr_acr_signed_in gauge',
+    `cdsr_acr_signed_in ${s.signedIn ? 1 : 0}`,
+    '# HELP cdsr_acr_signin_expiring 1 when the sign-in expires within ACR_SIGNIN_WARN_HOURS: sign in again.',
+    '# TYPE cdsr_acr_signin_expiring gauge',
+    `cdsr_acr_signin_expiring ${s.expiringSoon ? 1 : 0}`,
+  ];
+  const access = left(s.accessExpiresAt);
+  if (s.signedIn && access !== undefined) {
+    lines.push('# HELP cdsr_acr_access_token_expiry_seconds Seconds until the kept access token expires (renewed on use).', '# TYPE cdsr_acr_access_token_expiry_seconds gauge', `cdsr_acr_access_token_expiry_seconds ${access}`);
+  }
+  const refresh = left(s.refreshExpiresAt);
+  if (s.signedIn && refresh !== undefined) {
+    lines.push('# HELP cdsr_acr_signin_expiry_seconds Seconds until the sign-in (its refresh token) expires.', '# TYPE cdsr_acr_signin_expiry_seconds gauge', `cdsr_acr_signin_expiry_seconds ${refresh}`);
+  }
+  return lines;
+}
+
+export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void {
+  const signIn = deps.signIn;
+
+  app.get('/auth/acr/start', async (req, reply) => {
+    if (!signIn) return page(reply, 404, 'ACR Connect sign-in', [NOT_CONFIGURED]);
+    let url: string;
+    try {
+      url = await signIn.begin();
+    } catch (e) {
+      if (e instanceof SignInError) return page(reply, e.status, 'ACR Connect sign-in cannot start', [e.message]);
+      throw e;
+    }
+    req.log.info({ event: 'acr_signin_started', by: req.authKey || 'open' }, 'ACR Connect sign-in started');
+    // a script (or the console) may ask for the URL instead of the redirect
+    if ((req.headers.accept ?? '').includes('application/json')) return reply.header('cache-control', 'no-store').send({ authorizeUrl: url });
+    return reply.header('cache-control', 'no-store').redirect(url, 302);
+  });
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/auth/acr/callback', async (req, reply) => {
+    if (!signIn) return page(reply, 404, 'ACR Connect sign-in', [NOT_CONFIGURED]);
+    try {
+      const s = await signIn.complete(req.query);
+      req.log.info({ event: 'acr_signin_completed', outcome: 'signed-in' }, 'ACR Connect sign-in completed');
+      return page(reply, 200, 'Signed in to ACR Connect', [
+        `Signed in as ${s.subject ?? '(unknown)'}${s.facilityId !== null ? ` (facility ${s.facilityId}, user ${s.user ?? ''})` : ''}${s.amr.length > 0 ? `, by ${s.amr.join(', ')}` : ''}.`,
+        `${s.appName} submits to NRDR with this sign-in from now on, across restarts.`,
+        s.refreshExpiresAt !== null ? `The sign-in lasts until ${s.refreshExpiresAt} unless it is used; sign in again before then if it warns.` : 'ACR Connect did not say when the sign-in ends.',
+        'You may close this page.',
+      ]);
+    } catch (e) {
+      // codes only: the query holds the code, which is never logged
+      const code = e instanceof AdapterError ? e.code : 'INTERNAL';
+      req.log.warn({ event: 'acr_signin_completed', outcome: 'refused', code }, 'ACR Connect sign-in refused');
+      if (e instanceof AdapterError) return page(reply, e instanceof SignInError ? e.status : 400, 'ACR Connect sign-in failed', [e.message]);
+      throw e;
+    }
+  });
+
+  app.get('/api/auth', async () => (signIn ? signIn.status() : { configured: false, signedIn: false, message: NOT_CONFIGURED }));
+
+  app.delete('/api/auth', async (req, reply) => {
+    if (!signIn) return reply.code(404).send({ error: NOT_CONFIGURED });
+    await signIn.signOut();
+    req.log.info({ event: 'acr_signed_out', by: req.authKey || 'open' }, 'ACR Connect sign-in removed');
+    return signIn.status();
+  });
+}
