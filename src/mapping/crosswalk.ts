@@ -35,6 +35,23 @@ export interface CrosswalkContext {
 
 const norm = (s: string) => s.trim().toUpperCase();
 
+// One code system goes by several names: the HL7 v2 table 0396 mnemonic (OBR-4.3), the FHIR URI
+// and the OID. A crosswalk row may use any of them; they compare as one.
+const SYSTEM_ALIASES: readonly (readonly string[])[] = [
+  ['http://loinc.org', 'LN', 'LOINC', 'urn:oid:2.16.840.1.113883.6.1', '2.16.840.1.113883.6.1'],
+  ['http://www.ama-assn.org/go/cpt', 'CPT', 'C4', 'CPT4', 'urn:oid:2.16.840.1.113883.6.12', '2.16.840.1.113883.6.12'],
+  ['https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets', 'HCPCS', 'HCPT', 'urn:oid:2.16.840.1.113883.6.285', '2.16.840.1.113883.6.285'],
+  ['http://dicom.nema.org/resources/ontology/DCM', 'DCM', 'DICOM', 'urn:oid:1.2.840.10008.2.16.4', '1.2.840.10008.2.16.4'],
+  ['http://snomed.info/sct', 'SCT', 'SNM', 'SNOMED', 'urn:oid:2.16.840.1.113883.6.96', '2.16.840.1.113883.6.96'],
+  ['http://terminology.hl7.org/CodeSystem/v3-ActCode', 'ActCode', 'urn:oid:2.16.840.1.113883.5.4', '2.16.840.1.113883.5.4'],
+];
+const SYSTEM_NAME = new Map(SYSTEM_ALIASES.flatMap((names) => names.map((n) => [norm(n), norm(names[0]!)] as const)));
+
+/** The one name of a code system (its FHIR URI where known), upper-cased for comparison. */
+export function canonicalSystem(system: string): string {
+  return SYSTEM_NAME.get(norm(system)) ?? norm(system);
+}
+
 /** A code's shape: digits as 9, letters as A (0042T → 9999A), so that ranges compare like with like. */
 export function codeShape(code: string): string {
   return code.replace(/[0-9]/g, '9').replace(/[A-Z]/gi, 'A');
@@ -54,7 +71,7 @@ export function parseRange(source: string): { from: string; to: string; shape: s
 }
 
 const inRange = (r: NonNullable<CrosswalkRow['range']>, code: string) => codeShape(code) === r.shape && code >= r.from && code <= r.to;
-const sameQualifiers = (a: CrosswalkRow, b: CrosswalkRow) => norm(a.facility) === norm(b.facility) && norm(a.system) === norm(b.system);
+const sameQualifiers = (a: CrosswalkRow, b: CrosswalkRow) => norm(a.facility) === norm(b.facility) && canonicalSystem(a.system) === canonicalSystem(b.system);
 
 export function parseCrosswalk(name: string, file: string, text: string): { crosswalk?: Crosswalk; problems: Problem[] } {
   const table = readCsvTable(file, text);
@@ -74,7 +91,7 @@ export function parseCrosswalk(name: string, file: string, text: string): { cros
       continue;
     }
     const base = { source, acrCode: cells.acr_code ?? '', facility: cells.facility ?? '', system: cells.system ?? '', line };
-    if (base.system !== '') systems.add(norm(base.system));
+    if (base.system !== '') systems.add(canonicalSystem(base.system));
     const range = parseRange(source);
     if (range) {
       if (range.from > range.to) {
@@ -107,12 +124,15 @@ export function parseCrosswalk(name: string, file: string, text: string): { cros
   return { crosswalk: { name, file, rows, ranges, systems }, problems };
 }
 
-// facility 4, system 2, exact 1: a facility's range beats a plain exact row; at equal qualifiers exact wins
+// facility 8; system named and equal 4, row without system 2, value without system 1; exact +0.5.
+// So a facility's range beats a plain exact row, a value without a system prefers rows without
+// one, and at equal qualifiers an exact row wins over a range.
 function score(r: CrosswalkRow, ctx: CrosswalkContext): number {
-  const f = r.facility === '' ? 0 : norm(r.facility) === norm(ctx.facility ?? '') ? 4 : -1;
-  const s = r.system === '' ? 0 : norm(r.system) === norm(ctx.system ?? '') ? 2 : -1;
+  const f = r.facility === '' ? 0 : norm(r.facility) === norm(ctx.facility ?? '') ? 8 : -1;
+  const given = (ctx.system ?? '').trim();
+  const s = r.system === '' ? 2 : given === '' ? 1 : canonicalSystem(r.system) === canonicalSystem(given) ? 4 : -1;
   if (f < 0 || s < 0) return -1;
-  return f + s + (r.range ? 0 : 1);
+  return f + s + (r.range ? 0 : 0.5);
 }
 
 /** The row for `source`, preferring rows that name the facility and system, then exact rows over ranges. */
@@ -133,7 +153,7 @@ export function lookup(cw: Crosswalk, source: string, ctx: CrosswalkContext = {}
 
 /** Does the crosswalk map codes of this system? A blank system is everyone's; so is any system when no row names one. */
 export function knowsSystem(cw: Crosswalk, system: string | undefined): boolean {
-  return system === undefined || system.trim() === '' || cw.systems.size === 0 || cw.systems.has(norm(system));
+  return system === undefined || system.trim() === '' || cw.systems.size === 0 || cw.systems.has(canonicalSystem(system));
 }
 
 /** Every row of the crosswalk, in file order. */
