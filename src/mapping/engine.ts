@@ -200,7 +200,7 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
         const hit = lookup(rule.crosswalk, v, { ...(facilityId !== undefined ? { facility: facilityId } : {}), ...(sys !== undefined ? { system: sys } : {}) });
         if (!hit) {
           // a coding of a system this crosswalk does not map is not its problem (a chargemaster code beside the CPT)
-          if (!knowsSystem(rule.crosswalk, item.system)) continue;
+          if (!knowsSystem(rule.crosswalk, sys)) continue;
           const qual = sys !== undefined ? ` (system "${sys}")` : '';
           unmapped.push(
             problem('MAP_UNMAPPED_CODE', `${rule.field}: no row for "${v}"${qual} in ${rule.crosswalk.file}; add a row: ${v},<ACR code>`, {
