@@ -108,6 +108,11 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
       misses.push({ field: rule.field, rule: rule.origin, tried: rule.candidates.map((c) => c.text) });
       continue;
     }
+    if (out.value === '' && !out.excluded) {
+      // a row that says "known, send nothing" (RAD: radiology, no modality of its own): the next alternative may say more
+      trace.push(...out.trace);
+      continue;
+    }
     done.add(rule.field);
     // passed-over values stay visible as warnings: the field was filled another way
     problems.push(...(pending.get(rule.field) ?? []).concat(own).map((p) => ({ ...p, severity: 'warning' as const })));
