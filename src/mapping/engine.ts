@@ -220,6 +220,14 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
         if (hit.acrCode.trim().toLowerCase() === EXCLUDE) {
           trace.push({ field: rule.field, rule: rule.origin, path, raw, crosswalk: crosswalkRow, value: '' });
           problems.push(...unmapped.map((p) => ({ ...p, severity: 'warning' as const })));
+          problems.push({
+            ...problem('MAP_EXCLUDED', `${rule.field}: "${raw}" is known and not reported (${crosswalkRow} says exclude): the order is kept as excluded`, {
+              field: rule.field,
+              source: path,
+              file: rule.crosswalk.file,
+            }),
+            severity: 'warning',
+          });
           return { value: '', trace, excluded: { rule: rule.origin, crosswalk: crosswalkRow, raw } };
         }
         v = hit.acrCode;
