@@ -85,13 +85,13 @@ describe('loadMappings', () => {
     edit('hl7v2.yaml', '    - from: OBR-44.1\n      system: OBR-44.3\n      crosswalk: procedure_modality', '    - from: OBR-44.1\n      system: [OBR-44.3, OBR 4.3]\n      crosswalk: procedure_modalities');
     edit('hl7v2.yaml', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]', '  Name_of_Exam_Ordered:\n    system: OBR-4.3\n    facilities: {a: 1}\n    from: [OBR-4.2, OBR-4.1]');
     assert.deepEqual(located(), [
-      'hl7v2.yaml:92: fields.Name_of_Exam_Ordered.facilities: Invalid input',
+      'hl7v2.yaml:86: fields.Name_of_Exam_Ordered.facilities: Invalid input',
     ]);
     edit('hl7v2.yaml', '    facilities: {a: 1}\n', '    facilities: [100000]\n    senders: GENHOSP\n');
     assert.deepEqual(located(), [
       'hl7v2.yaml:77: unknown crosswalk "procedure_modalities" (no crosswalks/procedure_modalities.csv)',
       'hl7v2.yaml:76: "OBR 4.3" is not an HL7 path such as PID-8, OBR-4.2 or OBX[3.1=CDS-GCODE]-5',
-      'hl7v2.yaml:91: "system" selects crosswalk rows: it needs a "crosswalk"',
+      'hl7v2.yaml:85: "system" selects crosswalk rows: it needs a "crosswalk"',
     ]);
   });
 
