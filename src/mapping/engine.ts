@@ -111,11 +111,12 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
     if (out.value === '' && !out.excluded) {
       // a row that says "known, send nothing" (RAD: radiology, no modality of its own): the next alternative may say more
       trace.push(...out.trace);
+      problems.push(...own);
       continue;
     }
     done.add(rule.field);
     // passed-over values stay visible as warnings: the field was filled another way
-    problems.push(...(pending.get(rule.field) ?? []).concat(own).map((p) => ({ ...p, severity: 'warning' as const })));
+    problems.push(...(pending.get(rule.field) ?? []).map((p) => ({ ...p, severity: 'warning' as const })), ...own);
     pending.delete(rule.field);
     if (out.excluded && !excluded) excluded = out.excluded;
     trace.push(...out.trace);
