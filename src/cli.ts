@@ -3,7 +3,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, nrdrIds } from './config.js';
 import { runValidate, type CliIo } from './cli/validate.js';
-import { runCheckMappings, runMap } from './cli/map.js';
+import { runMap } from './cli/map.js';
+import { runCheckMappings } from './cli/check-mappings.js';
 import { runReconcile, runReplay, runServe } from './cli/serve.js';
 import { runSandbox, runStatus, runSubmit } from './cli/outbound.js';
 import type { ImportValueSetsOptions } from './cli/import-valuesets.js';

@@ -14,6 +14,8 @@ export type LocalCode =
   | 'MAP_NO_FACILITY'
   | 'MAP_NO_ENCOUNTER'
   | 'MAP_UNMAPPED_CODE'
+  /** A warning: a crosswalk row says the order is known but not reported (not advanced imaging). */
+  | 'MAP_EXCLUDED'
   | 'MAP_BAD_VALUE'
   | 'MAP_REFERENCE'
   | 'MERGE_ORPHAN'

@@ -36,7 +36,7 @@ describe('cdsr-adapter map', () => {
 
   it('names the crosswalk file that needs a row for an unmapped code, exit 1', () => {
     const file = join(dir, 'xr.hl7');
-    writeFileSync(file, ORM.replace('|CT|SC', '|XR|SC'));
+    writeFileSync(file, ORM.replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|'));
     const r = run(['map', file, ...NOW]);
     assert.equal(r.status, 1);
     const out = JSON.parse(r.stdout) as { transactions: unknown[]; problems: Record<string, string>[] };
@@ -44,7 +44,7 @@ describe('cdsr-adapter map', () => {
     assert.deepEqual(out.problems, [
       {
         code: 'MAP_UNMAPPED_CODE',
-        message: 'Modality: no row for "XR" in mappings/crosswalks/modality.csv; add a row: XR,<ACR code>',
+        message: 'Modality: no row for "ZZ" in mappings/crosswalks/modality.csv; add a row: ZZ,<ACR code>',
         severity: 'error',
         scope: 'consultation',
         path: '',
@@ -97,7 +97,7 @@ describe('cdsr-adapter check-mappings', () => {
   it('reports the shipped tables OK, exit 0', () => {
     const r = run(['check-mappings', 'mappings']);
     assert.equal(r.status, 0);
-    assert.equal(r.stdout, 'mappings: OK — hl7v2.yaml 18 rules, 3 message types; fhir.yaml 16 rules, 2 resource types; 9 crosswalks, 11 value sets, 1 facilities\n');
+    assert.equal(r.stdout, 'mappings: OK — hl7v2.yaml 21 rules, 3 message types; fhir.yaml 16 rules, 2 resource types; 9 crosswalks, 11 value sets, 1 facilities\n');
   });
 
   it('lists problems as file:line: message, exit 1', () => {

@@ -1,4 +1,4 @@
-// `cdsr-adapter map FILE...` and `cdsr-adapter check-mappings [DIR]`.
+// `cdsr-adapter map FILE...`.
 import { formatProblemLine, hasErrors, type Problem } from '../cdsr/problem.js';
 import { loadMappings } from '../mapping/load.js';
 import { mapFiles } from '../mapping/map-files.js';
@@ -45,21 +45,4 @@ export function runMap(files: readonly string[], opts: MapCliOptions, defaults: 
   if (opts.trace) out.trace = result.inputs;
   io.out(JSON.stringify(out, null, 2) + '\n');
   return hasErrors(result.problems) ? EXIT_PROBLEMS : EXIT_OK;
-}
-
-export function runCheckMappings(dir: string | undefined, io: CliIo): number {
-  const target = dir ?? resolveMappingsDir(io.mappingsDir);
-  const loaded = loadMappings(target);
-  if (!loaded.tables) {
-    io.out(tableLines(loaded.problems));
-    io.out(`${loaded.problems.length} problem(s) in ${target}\n`);
-    return EXIT_PROBLEMS;
-  }
-  const t = loaded.tables;
-  io.out(
-    `${target}: OK — hl7v2.yaml ${t.hl7 ? `${t.hl7.rules.length} rules, ${t.hl7.messages.size} message types` : 'absent'}; ` +
-      `fhir.yaml ${t.fhir ? `${t.fhir.rules.length} rules, ${t.fhir.resources.size} resource types` : 'absent'}; ` +
-      `${t.crosswalks.size} crosswalks, ${t.valueSets.size} value sets, ${t.facilities.size} facilities\n`,
-  );
-  return EXIT_OK;
 }

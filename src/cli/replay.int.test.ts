@@ -22,7 +22,7 @@ describe('cdsr-adapter replay', () => {
     cpSync(join(REPO_ROOT, 'mappings'), mappings, { recursive: true });
     const tables = loadMappings(mappings).tables!;
     const store = await openStore({ kind: 'sqlite', file: join(dir, 'data', 'cdsr-adapter.sqlite') }, new CdsrValidator({ now: new Date(), valueSets: tables.valueSets }));
-    const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8').replace('|CT|SC', '|XR|SC');
+    const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8').replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|');
     const r = await store.ingest({ channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: 'MSG0001', contentType: 'application/hl7-v2', raw, receivedAt: new Date() }, mapHl7Text(raw, tables));
     assert.equal(r.status, 'error');
     await store.close();
@@ -33,7 +33,7 @@ describe('cdsr-adapter replay', () => {
       });
     const before = run();
     assert.deepEqual([before.status, before.stdout], [1, 'replayed 1 message(s): 1 error\n']);
-    appendFileSync(join(mappings, 'crosswalks', 'modality.csv'), 'XR,5,\n');
+    appendFileSync(join(mappings, 'crosswalks', 'modality.csv'), 'ZZ,5,\n');
     const fixed = run();
     assert.deepEqual([fixed.status, fixed.stdout], [0, 'replayed 1 message(s): 1 applied\n']);
     const reconcile = (...args: string[]) =>

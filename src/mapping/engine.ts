@@ -2,11 +2,11 @@
 // and builds the partial record, with a trace of every value and a problem for every value that
 // is present but cannot be mapped.
 import type { Problem } from '../cdsr/problem.js';
-import { lookup } from './crosswalk.js';
+import { EXCLUDE, knowsSystem, lookup } from './crosswalk.js';
 import { findFacility, type FacilityTable } from './facilities.js';
 import type { OrderIdentity } from './outcome.js';
 import type { PartialRecord, SourceKind, TraceEntry, TraceMiss } from './record.js';
-import type { Candidate, CompiledRule, CompiledTable } from './rules.js';
+import type { Candidate, CompiledRule, CompiledTable, PathItem } from './rules.js';
 import { applyTransform, sortableTime, TransformError } from './transforms.js';
 import { errorMessage } from '../cdsr/errors.js';
 
@@ -23,7 +23,7 @@ export type EngineResult = { record: PartialRecord; problems: Problem[] } | { re
 
 // A path that fails on a malformed input (a FHIRPath over a resource of the wrong shape) is a
 // problem of that input, not a crash.
-function runPath<C>(c: Candidate<C>, ctx: C, problems: Problem[]): string[] {
+function runPath<C>(c: Candidate<C>, ctx: C, problems: Problem[]): PathItem[] {
   try {
     return c.run(ctx);
   } catch (e) {
@@ -35,7 +35,7 @@ function runPath<C>(c: Candidate<C>, ctx: C, problems: Problem[]): string[] {
 function first<C>(cands: readonly Candidate<C>[], ctx: C, problems: Problem[]): { value: string; path: string } | undefined {
   for (const c of cands) {
     const v = runPath(c, ctx, problems)[0];
-    if (v !== undefined) return { value: v.trim(), path: c.text };
+    if (v !== undefined) return { value: v.value.trim(), path: c.text };
   }
   return undefined;
 }
@@ -92,20 +92,45 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
   const trace: TraceEntry[] = [];
   const keyMisses: string[] = [];
   const misses: TraceMiss[] = [];
+  const done = new Set<string>();
+  // problems of an alternative that gave nothing: errors unless a later alternative fills the field
+  const pending = new Map<string, Problem[]>();
+  let excluded: PartialRecord['excluded'];
   for (const rule of table.rules) {
     if (rule.for && !rule.for.has(input.source.role)) continue;
-    const out = runRule(rule, ctx, facilityId, problems);
+    if (rule.facilities && !rule.facilities.has((facilityId ?? '').toUpperCase())) continue;
+    if (rule.senders && !rule.senders.has((facilitySource?.value ?? '').toUpperCase())) continue;
+    if (done.has(rule.field)) continue;
+    const own: Problem[] = [];
+    const out = runRule(rule, ctx, facilityId, own);
     if (!out) {
+      pending.set(rule.field, [...(pending.get(rule.field) ?? []), ...own]);
       misses.push({ field: rule.field, rule: rule.origin, tried: rule.candidates.map((c) => c.text) });
-      if (rule.field === 'CDS_Consultation_Date' || rule.field === 'CDS_Consultation_Time') {
-        keyMisses.push(`${rule.field} (${rule.origin}) from ${rule.candidates.map((c) => c.text).join(', ') || 'a constant'}`);
-      }
       continue;
     }
-    (rule.level === 'encounter' ? encounterFields : consultationFields)[rule.field] = out.value;
+    if (out.value === '' && !out.excluded) {
+      // a row that says "known, send nothing" (RAD: radiology, no modality of its own): the next alternative may say more
+      trace.push(...out.trace);
+      problems.push(...own);
+      continue;
+    }
+    done.add(rule.field);
+    // passed-over values stay visible as warnings: the field was filled another way
+    problems.push(...(pending.get(rule.field) ?? []).map((p) => ({ ...p, severity: 'warning' as const })), ...own);
+    pending.delete(rule.field);
+    if (out.excluded && !excluded) excluded = out.excluded;
     trace.push(...out.trace);
+    if (out.value === '') continue;
+    (rule.level === 'encounter' ? encounterFields : consultationFields)[rule.field] = out.value;
   }
-  if (problems.length > 0 || facilityId === undefined || !encounter) return { problems, identity: { facilityId: facilityId ?? '', encounterId: encounter?.value ?? '', numbers: orderNumbers } };
+  for (const list of pending.values()) problems.push(...list);
+  for (const m of misses) {
+    if (done.has(m.field)) continue;
+    if (m.field === 'CDS_Consultation_Date' || m.field === 'CDS_Consultation_Time') {
+      keyMisses.push(`${m.field} (${m.rule}) from ${m.tried.join(', ') || 'a constant'}`);
+    }
+  }
+  if (problems.some((p) => p.severity === 'error') || facilityId === undefined || !encounter) return { problems, identity: { facilityId: facilityId ?? '', encounterId: encounter?.value ?? '', numbers: orderNumbers } };
   const record: PartialRecord = {
     source: input.source,
     facilityId,
@@ -116,6 +141,7 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
     ...(consultationFields.CDS_Consultation_Date !== undefined ? { consultationDate: consultationFields.CDS_Consultation_Date } : {}),
     ...(consultationFields.CDS_Consultation_Time !== undefined ? { consultationTime: consultationFields.CDS_Consultation_Time } : {}),
     cancelled,
+    ...(excluded ? { excluded } : {}),
     sourceTime,
     encounterFields,
     consultationFields,
@@ -131,63 +157,99 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
       { field: 'Unique_Encounter_ID', rule: `${table.file} keys.encounter`, path: encounter.path, raw: encounter.value, value: encounter.value },
       ...trace,
     ],
-    ...(misses.length > 0 ? { misses } : {}),
+    ...(misses.some((m) => !done.has(m.field)) ? { misses: misses.filter((m) => !done.has(m.field)) } : {}),
   };
   return { record, problems };
 }
 
-function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefined, problems: Problem[]): { value: string; trace: TraceEntry[] } | undefined {
-  let raws: string[] = [];
+interface RuleOutput {
+  readonly value: string;
+  readonly trace: TraceEntry[];
+  readonly excluded?: { readonly rule: string; readonly crosswalk: string; readonly raw: string };
+}
+
+function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefined, problems: Problem[]): RuleOutput | undefined {
+  // a crosswalked single-value rule reads on past values it cannot map (the next coding, the next path)
+  const searching = rule.crosswalk !== undefined && !rule.all;
+  let raws: PathItem[] = [];
   let path = 'constant';
-  if (rule.constant !== undefined) raws = [rule.constant];
+  const tried: { items: PathItem[]; path: string }[] = [];
+  if (rule.constant !== undefined) tried.push({ items: [{ value: rule.constant }], path });
   else {
     for (const c of rule.candidates) {
       const vs = runPath(c, ctx, problems);
-      if (vs.length > 0) {
-        raws = rule.all ? vs : [vs[0]!];
-        path = c.text;
-        break;
-      }
+      if (vs.length === 0) continue;
+      tried.push({ items: rule.all || searching ? vs : [vs[0]!], path: c.text });
+      if (!searching) break;
     }
   }
-  if (raws.length === 0 && rule.default !== undefined) {
-    raws = [rule.default];
-    path = 'default';
-  }
+  if (tried.length === 0 && rule.default !== undefined) tried.push({ items: [{ value: rule.default }], path: 'default' });
+  const system = first(rule.system, ctx, problems)?.value;
   const trace: TraceEntry[] = [];
   const values: string[] = [];
-  const system = rule.system ? runPath(rule.system, ctx, problems)[0] : undefined;
-  for (const raw of raws) {
-    let v = raw;
-    try {
-      for (const t of rule.transforms) v = applyTransform(v, t);
-    } catch (e) {
-      if (!(e instanceof TransformError)) throw e;
-      problems.push(problem('MAP_BAD_VALUE', `${rule.field}: ${e.message}`, { field: rule.field, source: path, file: rule.origin }));
-      continue;
-    }
-    let crosswalkRow: string | undefined;
-    if (rule.crosswalk && path !== 'default') {
-      const hit = lookup(rule.crosswalk, v, { ...(facilityId !== undefined ? { facility: facilityId } : {}), ...(system !== undefined ? { system } : {}) });
-      if (!hit) {
-        const qual = system !== undefined ? ` (system "${system}")` : '';
-        problems.push(
-          problem(
-            'MAP_UNMAPPED_CODE',
-            `${rule.field}: no row for "${v}"${qual} in ${rule.crosswalk.file}; add a row: ${v},<ACR code>`,
-            { field: rule.field, source: path, file: rule.crosswalk.file },
-          ),
-        );
+  const unmapped: Problem[] = [];
+  for (const attempt of tried) {
+    ({ items: raws, path } = attempt);
+    for (const item of raws) {
+      const raw = item.value;
+      let v = raw;
+      try {
+        for (const t of rule.transforms) v = applyTransform(v, t);
+      } catch (e) {
+        if (!(e instanceof TransformError)) throw e;
+        problems.push(problem('MAP_BAD_VALUE', `${rule.field}: ${e.message}`, { field: rule.field, source: path, file: rule.origin }));
         continue;
       }
-      crosswalkRow = `${rule.crosswalk.file}:${hit.line}`;
-      v = hit.acrCode;
+      let crosswalkRow: string | undefined;
+      if (rule.crosswalk && path !== 'default') {
+        const sys = item.system ?? system;
+        const hit = lookup(rule.crosswalk, v, { ...(facilityId !== undefined ? { facility: facilityId } : {}), ...(sys !== undefined ? { system: sys } : {}) });
+        if (!hit) {
+          // a coding of a system this crosswalk does not map is not its problem (a chargemaster code beside the CPT)
+          if (!knowsSystem(rule.crosswalk, sys)) continue;
+          const qual = sys !== undefined ? ` (system "${sys}")` : '';
+          unmapped.push(
+            problem('MAP_UNMAPPED_CODE', `${rule.field}: no row for "${v}"${qual} in ${rule.crosswalk.file}; add a row: ${v},<ACR code>`, {
+              field: rule.field,
+              source: path,
+              file: rule.crosswalk.file,
+            }),
+          );
+          continue;
+        }
+        crosswalkRow = `${rule.crosswalk.file}:${hit.line}${hit.range ? ` (range ${hit.source})` : ''}`;
+        if (hit.acrCode.trim().toLowerCase() === EXCLUDE) {
+          trace.push({ field: rule.field, rule: rule.origin, path, raw, crosswalk: crosswalkRow, value: '' });
+          problems.push(...unmapped.map((p) => ({ ...p, severity: 'warning' as const })));
+          problems.push({
+            ...problem('MAP_EXCLUDED', `${rule.field}: "${raw}" is known and not reported (${crosswalkRow} says exclude): the order is kept as excluded`, {
+              field: rule.field,
+              source: path,
+              file: rule.crosswalk.file,
+            }),
+            severity: 'warning',
+          });
+          return { value: '', trace, excluded: { rule: rule.origin, crosswalk: crosswalkRow, raw } };
+        }
+        v = hit.acrCode;
+      }
+      if (v.trim() === '') {
+        if (crosswalkRow) trace.push({ field: rule.field, rule: rule.origin, path, raw, crosswalk: crosswalkRow, value: '' });
+        if (searching && crosswalkRow) break;
+        continue;
+      }
+      if (rule.crosswalk && values.includes(v)) continue;
+      values.push(v);
+      trace.push({ field: rule.field, rule: rule.origin, path, raw, ...(crosswalkRow ? { crosswalk: crosswalkRow } : {}), value: v });
+      if (searching) break;
     }
-    if (v.trim() === '') continue;
-    if (rule.crosswalk && values.includes(v)) continue;
-    values.push(v);
-    trace.push({ field: rule.field, rule: rule.origin, path, raw, ...(crosswalkRow ? { crosswalk: crosswalkRow } : {}), value: v });
+    if (searching && trace.length > 0) break;
   }
-  if (values.length === 0) return undefined;
+  if (values.length === 0) {
+    problems.push(...unmapped);
+    // a row that says "known, send nothing" fills the field with nothing: no alternative is tried
+    return trace.length > 0 ? { value: '', trace } : undefined;
+  }
+  problems.push(...unmapped.map((p) => ({ ...p, severity: searching ? ('warning' as const) : p.severity })));
   return { value: values.join(rule.join), trace };
 }

@@ -20,15 +20,15 @@ describe('MappingHolder.watch', () => {
     try {
       h.watch(50);
       await wait(100);
-      appendFileSync(join(dir, 'crosswalks', 'modality.csv'), 'XR,5,\n');
+      appendFileSync(join(dir, 'crosswalks', 'modality.csv'), 'XQ,5,\n');
       for (let i = 0; i < 50 && h.generation === 1; i++) await wait(20);
       assert.equal(h.generation, 2);
-      assert.equal(lookup(h.current.crosswalks.get('modality')!, 'XR')?.acrCode, '5');
-      appendFileSync(join(dir, 'crosswalks', 'modality.csv'), 'XR,6,\n');
+      assert.equal(lookup(h.current.crosswalks.get('modality')!, 'XQ')?.acrCode, '5');
+      appendFileSync(join(dir, 'crosswalks', 'modality.csv'), 'XQ,6,\n');
       for (let i = 0; i < 50 && logs.length < 2; i++) await wait(20);
       assert.deepEqual(logs, ['mapping tables reloaded', 'changed mapping tables refused; the previous tables stay in force']);
       assert.equal(h.generation, 2);
-      assert.equal(lookup(h.current.crosswalks.get('modality')!, 'XR')?.acrCode, '5');
+      assert.equal(lookup(h.current.crosswalks.get('modality')!, 'XQ')?.acrCode, '5');
     } finally {
       h.close();
       rmSync(dir, { recursive: true, force: true });

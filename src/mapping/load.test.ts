@@ -34,7 +34,7 @@ describe('loadMappings', () => {
   it('loads the shipped tables', () => {
     const r = loadMappings(SHIPPED);
     assert.deepEqual(r.problems, []);
-    assert.equal(r.tables?.hl7?.rules.length, 18);
+    assert.equal(r.tables?.hl7?.rules.length, 21);
     assert.equal(r.tables?.fhir?.rules.length, 16);
   });
 
@@ -48,13 +48,13 @@ describe('loadMappings', () => {
     fresh();
     edit('hl7v2.yaml', '  Patient_Sex:\n    from: PID-8\n    crosswalk: patient_sex', '  Patient_Gender:\n    from: PID-8\n    crosswalk: patient_sex');
     edit('hl7v2.yaml', '    crosswalk: patient_class', '    crosswalk: patient_klass');
-    edit('hl7v2.yaml', '    from: [OBR-24, IPC-5]', '    from: [OBR24, IPC-5]');
+    edit('hl7v2.yaml', '    - from: [OBR-24, IPC-5]', '    - from: [OBR24, IPC-5]');
     edit('fhir.yaml', '    transform: date\n    for: order', '    transform: dates\n    for: order');
     assert.deepEqual(located(), [
       'hl7v2.yaml:27: "Patient_Gender" is not a CDSR encounter or consultation field',
       'hl7v2.yaml:66: unknown crosswalk "patient_klass" (no crosswalks/patient_klass.csv)',
-      'hl7v2.yaml:71: "OBR24" is not an HL7 path such as PID-8, OBR-4.2 or OBX[3.1=CDS-GCODE]-5',
-      'fhir.yaml:49: fields.CDS_Consultation_Date.transform: Invalid input',
+      'hl7v2.yaml:73: "OBR24" is not an HL7 path such as PID-8, OBR-4.2 or OBX[3.1=CDS-GCODE]-5',
+      'fhir.yaml:51: fields.CDS_Consultation_Date.transform: Invalid input',
     ]);
   });
 
@@ -64,8 +64,8 @@ describe('loadMappings', () => {
     edit('fhir.yaml', '    from: "%coverage.type.coding.code"', '    from: "%insurance.type.coding.code"');
     const ps = located();
     assert.equal(ps.length, 2);
-    assert.match(ps[0]!, /^fhir\.yaml:31: "%patient\.gender\.where\(" is not a valid FHIRPath expression: /);
-    assert.equal(ps[1], 'fhir.yaml:34: "%insurance.type.coding.code": unknown variable %insurance (known: %patient, %encounter, %coverage, %requester, %requesterRole, %organization)');
+    assert.match(ps[0]!, /^fhir\.yaml:33: "%patient\.gender\.where\(" is not a valid FHIRPath expression: /);
+    assert.equal(ps[1], 'fhir.yaml:36: "%insurance.type.coding.code": unknown variable %insurance (known: %patient, %encounter, %coverage, %requester, %requesterRole, %organization)');
   });
 
   it('refuses a crosswalk row that contradicts another, and a value-set and facility problem, all at once', () => {
@@ -74,7 +74,7 @@ describe('loadMappings', () => {
     appendFileSync(join(dir, 'valuesets', 'Modality.csv'), '1,CT again,,check\n');
     appendFileSync(join(dir, 'facilities.csv'), 'GENHOSP,100001,,\n');
     assert.deepEqual(located(), [
-      'crosswalks/modality.csv:10: "CT" is already mapped to "1" on line 4; this row says "2"',
+      'crosswalks/modality.csv:77: "CT" is already mapped to "1" on line 10; this row says "2"',
       'valuesets/Modality.csv:10: code "1" is listed twice (first on line 5)',
       'facilities.csv:7: "GENHOSP" is already mapped to facility 100000 on line 6',
     ]);
@@ -93,13 +93,28 @@ describe('loadMappings', () => {
     assert.deepEqual(loadMappings(dir).tables?.siteRules.map((r) => [r.field, r.code, r.origin.slice(dir.length + 1)]), [['Exam_Completion_Date', 'CD3005', 'site-rules.csv:6']]);
   });
 
+  it('alternatives, system lists, facilities and senders: each problem at its own line', () => {
+    fresh();
+    edit('hl7v2.yaml', '    - from: OBR-44.1\n      system: OBR-44.3\n      crosswalk: procedure_modality', '    - from: OBR-44.1\n      system: [OBR-44.3, OBR 4.3]\n      crosswalk: procedure_modalities');
+    edit('hl7v2.yaml', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]', '  Name_of_Exam_Ordered:\n    system: OBR-4.3\n    facilities: {a: 1}\n    from: [OBR-4.2, OBR-4.1]');
+    assert.deepEqual(located(), [
+      'hl7v2.yaml:86: fields.Name_of_Exam_Ordered.facilities: Invalid input',
+    ]);
+    edit('hl7v2.yaml', '    facilities: {a: 1}\n', '    facilities: [100000]\n    senders: GENHOSP\n');
+    assert.deepEqual(located(), [
+      'hl7v2.yaml:77: unknown crosswalk "procedure_modalities" (no crosswalks/procedure_modalities.csv)',
+      'hl7v2.yaml:76: "OBR 4.3" is not an HL7 path such as PID-8, OBR-4.2 or OBX[3.1=CDS-GCODE]-5',
+      'hl7v2.yaml:85: "system" selects crosswalk rows: it needs a "crosswalk"',
+    ]);
+  });
+
   it('a rule naming a kind the table does not have, a message type twice, from and constant both', () => {
     fresh();
     edit('hl7v2.yaml', '    transform: date\n    for: order', '    transform: date\n    for: orders');
     edit('hl7v2.yaml', '  - type: OMI^O23', '  - type: ORM^O01');
     edit('hl7v2.yaml', '  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5', '  CDS_Vendor:\n    constant: G1014\n    from: OBX[3.1=CDS-GCODE]-5');
     assert.deepEqual(located(), [
-      'hl7v2.yaml:86: fields.CDS_Vendor: a rule needs "from" or "constant" (one of them)',
+      'hl7v2.yaml:97: fields.CDS_Vendor: a rule needs "from" or "constant" (one of them)',
     ]);
     edit('hl7v2.yaml', '    constant: G1014\n', '');
     assert.deepEqual(located(), [

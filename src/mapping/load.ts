@@ -16,7 +16,7 @@ import { parseCrosswalk, type Crosswalk } from './crosswalk.js';
 import { parseFacilities, type FacilityTable } from './facilities.js';
 import { evaluateHl7Path, parseHl7Path } from './hl7-path.js';
 import type { z } from 'zod';
-import { compileTable, FhirTableSchema, Hl7TableSchema, type CompiledTable, type CompileInput, type PathFn } from './rules.js';
+import { compileTable, FhirTableSchema, Hl7TableSchema, type CompiledTable, type CompileInput, type PathFn, type PathItem } from './rules.js';
 import { readYamlTable } from './yaml-table.js';
 
 /** What a FHIRPath rule runs over: the resource, and its references as %variables. */
@@ -43,7 +43,7 @@ const BUILTIN_VARS = new Set(['resource', 'rootResource', 'context', 'ucum', 'sc
 
 export function compileHl7Path(text: string): PathFn<Hl7Message> {
   const p = parseHl7Path(text);
-  return (m) => evaluateHl7Path(m, p);
+  return (m) => evaluateHl7Path(m, p).map((value) => ({ value }));
 }
 
 export function compileFhirPath(text: string): PathFn<FhirContext> {
@@ -60,15 +60,26 @@ export function compileFhirPath(text: string): PathFn<FhirContext> {
     throw new Error(`"${text}" is not a valid FHIRPath expression: ${errorMessage(e).split('\n')[0]}`);
   }
   return (ctx) => {
-    const out: string[] = [];
+    const out: PathItem[] = [];
     for (const v of fn(ctx.resource, { ...ctx.vars })) {
       if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
         const s = String(v);
-        if (s.trim() !== '') out.push(s);
+        if (s.trim() !== '') out.push({ value: s });
+      } else {
+        // a Coding (or anything with a code): its code, with its system for the crosswalk
+        const coding = codingOf(v);
+        if (coding) out.push(coding);
       }
     }
     return out;
   };
+}
+
+function codingOf(v: unknown): PathItem | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { code, system } = v as { code?: unknown; system?: unknown };
+  if (typeof code !== 'string' || code.trim() === '') return undefined;
+  return typeof system === 'string' && system.trim() !== '' ? { value: code, system } : { value: code };
 }
 
 interface RuleTableSpec {

@@ -164,7 +164,7 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
     }
   }
   // a cancel never makes a consultation of its own (its times may be the cancel's): it waits for its order
-  const cancelOnly = role === 'order' && record.cancelled;
+  const cancelOnly = role === 'order' && record.cancelled && record.excluded === undefined;
   if (cKey === undefined && !cancelOnly && record.consultationDate !== undefined && record.consultationTime !== undefined) {
     cKey = consultationKey(record.consultationDate, record.consultationTime);
     if (role === 'order' && keys.length > 0) {
@@ -172,7 +172,7 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
       if (heldBy.length > 0) return { status: 'collision', encounterKey: eKey, consultationKey: cKey, changed: [], heldBy: heldBy.map((k) => k.slice(record.facilityId.length + 1)) };
     }
   }
-  if (cKey === undefined && role === 'order' && (!record.cancelled || keys.length === 0)) return { status: 'unkeyed', encounterKey: eKey, changed: [] };
+  if (cKey === undefined && role === 'order' && (!cancelOnly || keys.length === 0)) return { status: 'unkeyed', encounterKey: eKey, changed: [] };
 
   const enc: EncounterState = repo.encounter(eKey) ?? {
     facilityId: record.facilityId,
@@ -208,7 +208,10 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
   }
   changed.push(...mergeFields(cons.fields, record.consultationFields, stamp, prov));
   if (role === 'order' && isNewer(stamp, cons.cancelled)) {
-    const flag = { value: record.cancelled ? 'cancelled' : '', ...stamp };
+    // an excluded order is withheld as a cancelled one is; the flag says which rule and row withheld it
+    const withheld = record.cancelled || record.excluded !== undefined;
+    const why = record.excluded ? { rule: `${record.excluded.rule} excluded "${record.excluded.raw}"`, crosswalk: record.excluded.crosswalk } : {};
+    const flag = { value: withheld ? 'cancelled' : '', ...stamp, ...why };
     if ((cons.cancelled?.value ?? '') !== flag.value) changed.push('(cancelled)');
     cons.cancelled = flag;
   }

@@ -46,6 +46,12 @@ export interface PartialRecord {
   readonly consultationDate?: string;
   readonly consultationTime?: string;
   readonly cancelled: boolean;
+  /**
+   * Set when a crosswalk row says the order is known but not reported (`acr_code` exclude, e.g.
+   * plain radiography): the order's consultation is kept and marked like a cancelled one, with
+   * this rule and row as the reason, so the ledger shows it excluded rather than losing it.
+   */
+  readonly excluded?: { readonly rule: string; readonly crosswalk: string; readonly raw: string };
   /** MSH-7 / meta.lastUpdated as a sortable wall-clock string; '' when the source has none. */
   readonly sourceTime: string;
   readonly encounterFields: Readonly<Record<string, string>>;

@@ -19,12 +19,19 @@ const Transform = z.union([
 ]);
 export type TransformSpec = z.infer<typeof Transform>;
 
+const names = z.union([text, z.array(text).min(1)]).transform((p) => (Array.isArray(p) ? p : [p]));
+
 const RuleSchema = z
   .strictObject({
     from: paths.optional(),
     constant: text.optional(),
     crosswalk: z.string().min(1).optional(),
-    system: z.string().min(1).optional(),
+    /** Paths (candidates, first with a value wins) whose value selects crosswalk rows by their system column. */
+    system: paths.optional(),
+    /** Only for these ACR Facility_IDs (facilities.csv facility_id). */
+    facilities: names.optional(),
+    /** Only for these senders: the value keys.facility reads (MSH-4.1, the Organization identifier). */
+    senders: names.optional(),
     transform: z.union([Transform, z.array(Transform)]).optional(),
     for: z.union([z.string(), z.array(z.string())]).optional(),
     all: z.boolean().optional(),
@@ -33,6 +40,16 @@ const RuleSchema = z
   })
   .refine((r) => (r.from === undefined) !== (r.constant === undefined), { message: 'a rule needs "from" or "constant" (one of them)' });
 export type RuleSpec = z.infer<typeof RuleSchema>;
+/** A field takes one rule or a list of alternatives: the first alternative that gives a value wins. */
+const Alternatives = z.array(RuleSchema).min(1);
+export type FieldSpec = RuleSpec | RuleSpec[];
+// parsed by shape (not z.union) so that a problem keeps the path of its key, and so its line
+const FieldSchema = z.unknown().transform((v, ctx): FieldSpec => {
+  const r = Array.isArray(v) ? Alternatives.safeParse(v) : RuleSchema.safeParse(v);
+  if (r.success) return r.data;
+  for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path });
+  return z.NEVER;
+});
 
 const KeysSchema = z.strictObject({
   facility: paths,
@@ -55,7 +72,7 @@ export const Hl7TableSchema = z.strictObject({
     )
     .min(1),
   keys: KeysSchema,
-  fields: z.record(z.string(), RuleSchema),
+  fields: z.record(z.string(), FieldSchema),
 });
 export type Hl7TableSpec = z.infer<typeof Hl7TableSchema>;
 
@@ -69,12 +86,18 @@ export const FhirTableSchema = z.strictObject({
     )
     .min(1),
   keys: KeysSchema,
-  fields: z.record(z.string(), RuleSchema),
+  fields: z.record(z.string(), FieldSchema),
 });
 export type FhirTableSpec = z.infer<typeof FhirTableSchema>;
 
+/** One value a path selects; a FHIR Coding gives its code with its system. */
+export interface PathItem {
+  readonly value: string;
+  readonly system?: string;
+}
+
 /** A compiled path: every non-empty value it selects from a source. */
-export type PathFn<C> = (ctx: C) => string[];
+export type PathFn<C> = (ctx: C) => PathItem[];
 
 export interface Candidate<C> {
   readonly text: string;
@@ -91,7 +114,12 @@ export interface CompiledRule<C> {
   readonly candidates: readonly Candidate<C>[];
   readonly constant?: string;
   readonly crosswalk?: Crosswalk;
-  readonly system?: Candidate<C>;
+  readonly system: readonly Candidate<C>[];
+  /** Its position among the field's alternatives (0 = the only or first one). */
+  readonly alternative: number;
+  /** Only for these Facility_IDs / senders (upper-cased); undefined = all. */
+  readonly facilities?: ReadonlySet<string>;
+  readonly senders?: ReadonlySet<string>;
   readonly transforms: readonly TransformSpec[];
   /** Kinds the rule applies to; undefined = all. */
   readonly for?: ReadonlySet<string>;
@@ -123,7 +151,7 @@ const LEVEL = new Map<string, Level>([
 export interface CompileInput {
   readonly file: string;
   readonly keys: z.infer<typeof KeysSchema>;
-  readonly fields: Record<string, RuleSpec>;
+  readonly fields: Record<string, FieldSpec>;
   readonly kinds: ReadonlySet<string>;
   readonly lineOf: (path: readonly (string | number)[]) => number;
   readonly crosswalks: ReadonlyMap<string, Crosswalk>;
@@ -162,7 +190,7 @@ export function compileTable<C>(
       : {}),
   };
   const rules: CompiledRule<C>[] = [];
-  for (const [field, spec] of Object.entries(input.fields)) {
+  for (const [field, fieldSpec] of Object.entries(input.fields)) {
     const line = lineOf(['fields', field]);
     const level = LEVEL.get(field);
     if (!level) {
@@ -170,33 +198,45 @@ export function compileTable<C>(
       problems.push(tableProblem(file, line, `"${field}" is not a CDSR encounter or consultation field${hint}`));
       continue;
     }
-    let crosswalk: Crosswalk | undefined;
-    if (spec.crosswalk !== undefined) {
-      crosswalk = input.crosswalks.get(spec.crosswalk);
-      if (!crosswalk) {
-        problems.push(tableProblem(file, lineOf(['fields', field, 'crosswalk']), `unknown crosswalk "${spec.crosswalk}" (no crosswalks/${spec.crosswalk}.csv)`));
+    const alternatives = Array.isArray(fieldSpec) ? fieldSpec : [fieldSpec];
+    alternatives.forEach((spec, alternative) => {
+      const at = (...rest: (string | number)[]) => (Array.isArray(fieldSpec) ? ['fields', field, alternative, ...rest] : ['fields', field, ...rest]);
+      let crosswalk: Crosswalk | undefined;
+      if (spec.crosswalk !== undefined) {
+        crosswalk = input.crosswalks.get(spec.crosswalk);
+        if (!crosswalk) {
+          problems.push(tableProblem(file, lineOf(at('crosswalk')), `unknown crosswalk "${spec.crosswalk}" (no crosswalks/${spec.crosswalk}.csv)`));
+        }
       }
-    }
-    const forKinds = spec.for === undefined ? undefined : new Set(Array.isArray(spec.for) ? spec.for : [spec.for]);
-    for (const k of forKinds ?? []) {
-      if (!input.kinds.has(k)) {
-        problems.push(tableProblem(file, lineOf(['fields', field, 'for']), `"${k}" is not a kind of this table (${[...input.kinds].join(', ')})`));
+      if (spec.system !== undefined && spec.crosswalk === undefined) {
+        problems.push(tableProblem(file, lineOf(at('system')), '"system" selects crosswalk rows: it needs a "crosswalk"'));
       }
-    }
-    const system = spec.system !== undefined ? candidates([spec.system], ['fields', field, 'system'])[0] : undefined;
-    rules.push({
-      field,
-      level,
-      origin: `${file}:${line}`,
-      candidates: spec.from ? candidates(spec.from, ['fields', field, 'from']) : [],
-      transforms: spec.transform === undefined ? [] : Array.isArray(spec.transform) ? spec.transform : [spec.transform],
-      all: spec.all ?? false,
-      join: spec.join ?? ',',
-      ...(spec.constant !== undefined ? { constant: spec.constant } : {}),
-      ...(crosswalk ? { crosswalk } : {}),
-      ...(system ? { system } : {}),
-      ...(forKinds ? { for: forKinds } : {}),
-      ...(spec.default !== undefined ? { default: spec.default } : {}),
+      const forKinds = spec.for === undefined ? undefined : new Set(Array.isArray(spec.for) ? spec.for : [spec.for]);
+      for (const k of forKinds ?? []) {
+        if (!input.kinds.has(k)) {
+          problems.push(tableProblem(file, lineOf(at('for')), `"${k}" is not a kind of this table (${[...input.kinds].join(', ')})`));
+        }
+      }
+      const upper = (list: readonly string[] | undefined) => (list === undefined ? undefined : new Set(list.map((v) => v.trim().toUpperCase())));
+      const facilities = upper(spec.facilities);
+      const senders = upper(spec.senders);
+      rules.push({
+        field,
+        level,
+        origin: `${file}:${lineOf(Array.isArray(fieldSpec) ? at() : ['fields', field])}`,
+        candidates: spec.from ? candidates(spec.from, at('from')) : [],
+        transforms: spec.transform === undefined ? [] : Array.isArray(spec.transform) ? spec.transform : [spec.transform],
+        all: spec.all ?? false,
+        join: spec.join ?? ',',
+        system: spec.system ? candidates(spec.system, at('system')) : [],
+        alternative,
+        ...(spec.constant !== undefined ? { constant: spec.constant } : {}),
+        ...(crosswalk ? { crosswalk } : {}),
+        ...(forKinds ? { for: forKinds } : {}),
+        ...(facilities ? { facilities } : {}),
+        ...(senders ? { senders } : {}),
+        ...(spec.default !== undefined ? { default: spec.default } : {}),
+      });
     });
   }
   return problems.length > 0 ? { problems } : { table: { file, keys, rules }, problems };

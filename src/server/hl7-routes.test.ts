@@ -40,12 +40,12 @@ describe('POST /hl7v2', () => {
   });
 
   it('AE with an ERR naming the crosswalk for an unmapped code; kept in the error queue', async () => {
-    const r = await postHl7(s, ORM.replace('MSG0001', 'MSG0101').replace('|CT|SC', '|XR|SC'));
+    const r = await postHl7(s, ORM.replace('MSG0001', 'MSG0101').replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|'));
     assert.equal(r.status, 200);
     assert.deepEqual(lines(r.text), [
       `${ACK_HEAD}CDSR3|P|2.5.1`,
       'MSA|AE|MSG0101',
-      `ERR||OBR^1^24|103^Table value not found^HL70357|E||||MAP_UNMAPPED_CODE: Modality: no row for "XR" in ${join(s.mappingsDir, 'crosswalks', 'modality.csv')}; add a row: XR,<ACR code>`,
+      `ERR||OBR^1^24|103^Table value not found^HL70357|E||||MAP_UNMAPPED_CODE: Modality: no row for "ZZ" in ${join(s.mappingsDir, 'crosswalks', 'modality.csv')}; add a row: ZZ,<ACR code>`,
     ]);
     assert.equal((await s.store.message(3))?.status, 'error');
   });
@@ -83,8 +83,8 @@ describe('POST /hl7v2', () => {
     const before = await s.fetch(`/api/messages?status=error`).then((r) => r.json() as Promise<{ messages: { id: number }[] }>);
     assert.deepEqual(before.messages.map((m) => m.id), [3]);
     // a second one for the bulk replay
-    await postHl7(s, ORM.replace('MSG0001', 'MSG0104').replace('ORD1001', 'ORD1104').replace('|CT|SC', '|XR|SC').replace('20261102093015||||||F', '20261102100000||||||F'));
-    appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'XR,5,plain radiography\n');
+    await postHl7(s, ORM.replace('MSG0001', 'MSG0104').replace('ORD1001', 'ORD1104').replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|').replace('20261102093015||||||F', '20261102100000||||||F'));
+    appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'ZZ,5,a local code\n');
     assert.equal(s.mappings.reload().ok, true);
     const one = await s.fetch(`/api/messages/3/replay`, { method: 'POST' }).then((r) => r.json() as Promise<{ status: string }>);
     assert.equal(one.status, 'applied');
@@ -103,10 +103,10 @@ describe('POST /hl7v2', () => {
   });
 
   it('refuses a broken mapping edit and keeps the tables in force', async () => {
-    appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'XR,6,contradiction\n');
+    appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'ZZ,6,contradiction\n');
     const r = s.mappings.reload();
     assert.equal(r.ok, false);
-    assert.match(r.problems[0]!.message, /"XR" is already mapped to "5"/);
+    assert.match(r.problems[0]!.message, /"ZZ" is already mapped to "5"/);
     const again = await postHl7(s, ORM.replace('MSG0001', 'MSG0105'));
     assert.deepEqual(lines(again.text).slice(1), ['MSA|AA|MSG0105']);
   });

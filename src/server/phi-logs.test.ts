@@ -15,12 +15,12 @@ describe('logs', () => {
     await withTestServer(async (s) => {
       const hl7 = readdirSync(join(REPO_ROOT, 'samples', 'hl7v2')).map((f) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', f), 'utf8'));
       for (const m of hl7) await postHl7(s, m);
-      await postHl7(s, hl7[0]!.replace('MSG0001', 'MSG0900').replace('|CT|SC', '|XR|SC'));
+      await postHl7(s, hl7[0]!.replace('MSG0001', 'MSG0900').replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|'));
       await postHl7(s, 'PID|1||MRN0001||TESTPATIENT^ALEX');
       for (const f of readdirSync(join(REPO_ROOT, 'samples', 'fhir'))) {
         await s.fetch(`/fhir`, { method: 'POST', body: readFileSync(join(REPO_ROOT, 'samples', 'fhir', f), 'utf8'), headers: { 'content-type': 'application/fhir+json' } });
       }
-      appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'XR,5,\n');
+      appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'ZZ,5,\n');
       s.mappings.reload();
       await s.fetch(`/api/replay?status=error`, { method: 'POST' });
       await s.fetch(`/api/records/100000/V0001`);

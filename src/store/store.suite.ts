@@ -419,7 +419,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
     withStore('retention: raw text past the days is purged where it will not be replayed; a resend keeps no copy', async (s) => {
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
-      await ingest(s, '01-orm-new.hl7', 'MSG0101', (raw) => raw.replace('MSG0001', 'MSG0101').replace('|CT|SC', '|XX|SC'));
+      await ingest(s, '01-orm-new.hl7', 'MSG0101', (raw) => raw.replace('MSG0001', 'MSG0101').replace('|CT|SC', '|XX|SC').replace('^CPT|', '^L|'));
       assert.deepEqual((await s.messages({})).map((m) => m.status), ['applied', 'duplicate', 'error']);
       assert.equal((await s.message(2))?.raw, '');
       assert.equal(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), 2);

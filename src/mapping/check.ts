@@ -1,0 +1,93 @@
+// What `check-mappings` finds beyond loading: crosswalk targets outside their field's value set
+// (a DICOM code where an ACR code belongs), crosswalk and rule qualifiers that name no facility
+// of facilities.csv, and system qualifiers that are neither a URI, an OID nor a short code-system
+// name. Each problem names the crosswalk or rule file and line; a value set marked
+// `# enforce: no` makes its findings warnings.
+import type { Problem } from '../cdsr/problem.js';
+import { CONSULTATION_RULES, ENCOUNTER_RULES, type FieldRule } from '../cdsr/fields.js';
+import { allRows, EXCLUDE, type Crosswalk } from './crosswalk.js';
+import type { MappingTables } from './load.js';
+import type { CompiledRule } from './rules.js';
+
+const FIELD_RULES: Readonly<Record<string, FieldRule>> = { ...ENCOUNTER_RULES, ...CONSULTATION_RULES };
+
+/** A URI (`http://loinc.org`, `urn:oid:2.16.840.1.113883.6.12`), a bare OID, or an HL7 table 0396 name (`CPT`, `C4`, `LN`, `DCM`). */
+export function systemProblem(system: string): string | undefined {
+  const s = system.trim();
+  if (/^urn:oid:/i.test(s)) return isOid(s.slice(8)) ? undefined : `"${s}" is not a valid OID (digits separated by dots, no leading zeros)`;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(s)) {
+    if (/\s/.test(s)) return `"${s}" is not a valid URI: it holds a blank`;
+    if (/^https?:/i.test(s) && !/^https?:\/\/[^/\s]+/i.test(s)) return `"${s}" is not a valid URI: http(s) needs //host`;
+    return undefined;
+  }
+  if (/^[0-9.]+$/.test(s)) return isOid(s) ? undefined : `"${s}" is not a valid OID (digits separated by dots, no leading zeros)`;
+  if (/^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$/.test(s)) return undefined;
+  return `"${s}" is not a code system: use a URI (http://loinc.org), an OID (urn:oid:2.16.840.1.113883.6.12) or a short name such as CPT`;
+}
+
+function isOid(s: string): boolean {
+  return /^[0-2](\.(0|[1-9][0-9]*))+$/.test(s);
+}
+
+const at = (origin: string): { file: string; line: number } => {
+  const i = origin.lastIndexOf(':');
+  return { file: origin.slice(0, i), line: Number(origin.slice(i + 1)) };
+};
+
+function problem(file: string, line: number, message: string, severity: Problem['severity'] = 'error'): Problem {
+  return { code: 'TABLE_INVALID', message, severity, scope: 'file', path: '', file, line };
+}
+
+/** Every finding of the checks above, in file and line order. */
+export function checkMappings(tables: MappingTables): Problem[] {
+  const problems: Problem[] = [];
+  const facilityIds = new Set([...tables.facilities.values()].map((r) => r.facilityId.trim().toUpperCase()));
+  const senders = new Set([...tables.facilities.keys()]);
+  const rules: CompiledRule<unknown>[] = [...(tables.hl7?.rules ?? []), ...(tables.fhir?.rules ?? [])] as CompiledRule<unknown>[];
+
+  // a crosswalk is checked against the value set of every field that reads it, once per pair
+  const pairs = new Map<string, { cw: Crosswalk; field: string }>();
+  for (const r of rules) {
+    if (r.crosswalk) pairs.set(`${r.crosswalk.name}|${FIELD_RULES[r.field]?.valueSet ?? r.field}`, { cw: r.crosswalk, field: r.field });
+  }
+  for (const { cw, field } of pairs.values()) {
+    const setName = FIELD_RULES[field]?.valueSet;
+    const set = setName !== undefined ? tables.valueSets.get(setName) : undefined;
+    if (!set) continue;
+    for (const row of allRows(cw)) {
+      const code = row.acrCode.trim();
+      if (code === '' || code.toLowerCase() === EXCLUDE || set.entries.has(code)) continue;
+      const known = [...set.entries.keys()].join(', ');
+      problems.push(
+        problem(
+          cw.file,
+          row.line,
+          `${field}: "${code}" (for "${row.source}") is not in ${set.file} (codes: ${known})${set.enforce ? '' : '; a warning while that file says "enforce: no"'}`,
+          set.enforce ? 'error' : 'warning',
+        ),
+      );
+    }
+  }
+
+  for (const cw of tables.crosswalks.values()) {
+    for (const row of allRows(cw)) {
+      if (row.facility.trim() !== '' && !facilityIds.has(row.facility.trim().toUpperCase())) {
+        problems.push(problem(cw.file, row.line, `facility "${row.facility}" is no facility_id of facilities.csv`));
+      }
+      const bad = row.system.trim() === '' ? undefined : systemProblem(row.system);
+      if (bad !== undefined) problems.push(problem(cw.file, row.line, `system ${bad}`));
+    }
+  }
+
+  for (const r of rules) {
+    const { file, line } = at(r.origin);
+    for (const f of r.facilities ?? []) {
+      if (!facilityIds.has(f)) problems.push(problem(file, line, `${r.field}: facility "${f}" is no facility_id of facilities.csv`));
+    }
+    // a sender without a row may still come in under the default facility: worth a look, not a refusal
+    for (const s of r.senders ?? []) {
+      if (!senders.has(s)) problems.push(problem(file, line, `${r.field}: sender "${s}" has no row in facilities.csv`, 'warning'));
+    }
+  }
+  return problems.sort((a, b) => (a.file ?? '').localeCompare(b.file ?? '') || (a.line ?? 0) - (b.line ?? 0));
+}

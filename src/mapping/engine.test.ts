@@ -1,0 +1,209 @@
+// The rule engine over the shipped tables and over edited copies: field alternatives (Modality
+// from the procedure code when OBR-24 says nothing usable), exclusion by a crosswalk row (kept,
+// marked, never sent), encounter-key fallbacks, FHIR codings by system, and rules limited to
+// facilities or senders.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ResourcePool, type FhirResource } from '../fhir/intake.js';
+import { loadMappings, type MappingTables } from './load.js';
+import { mapFhirResource } from './map-fhir.js';
+import { mapHl7Text } from './map-hl7.js';
+import { MergeState } from './merge.js';
+import type { MapOutcome } from './outcome.js';
+import type { PartialRecord } from './record.js';
+import { sendableConsultations } from './wire.js';
+import { REPO_ROOT } from '../../test/helpers.js';
+
+const SHIPPED = join(REPO_ROOT, 'mappings');
+const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
+const OBR = 'OBR|1|ORD1001^EHR|ACC2001^RIS|70450^CT HEAD WO CONTRAST^CPT|||20261102093015|||||||||1234567893^ORDER^ANN^^^^^^NPI||||||||CT|SC';
+let tables: MappingTables;
+
+const records = (o: MapOutcome): PartialRecord[] => {
+  assert.equal(o.disposition, 'mapped', JSON.stringify(o.problems));
+  return o.disposition === 'mapped' ? [...o.records] : [];
+};
+const one = (o: MapOutcome): PartialRecord => records(o)[0]!;
+const withObr = (obr: string, msg = ORM) => mapHl7Text(msg.replace(OBR, obr), tables);
+const traceOf = (r: PartialRecord, field: string) => r.trace.filter((t) => t.field === field).map((t) => `${t.path} ${t.raw} → ${t.value} (${t.crosswalk ?? ''})`.replace(SHIPPED + '/', ''));
+const lineOf = (file: string, start: string) => readFileSync(join(SHIPPED, file), 'utf8').split('\n').findIndex((l) => l.startsWith(start)) + 1;
+
+before(() => {
+  const t = loadMappings(SHIPPED).tables;
+  assert.ok(t);
+  tables = t;
+});
+
+describe('HL7 Modality alternatives', () => {
+  it('OBR-24 when it maps (the first alternative)', () => {
+    const r = one(mapHl7Text(ORM, tables));
+    assert.equal(r.consultationFields.Modality, '1');
+    assert.deepEqual(traceOf(r, 'Modality'), [`OBR-24 CT → 1 (crosswalks/modality.csv:${lineOf('crosswalks/modality.csv', 'CT,')})`]);
+  });
+
+  it('no OBR-24: the CPT in OBR-4 through its range row, the trace naming the range', () => {
+    const r = one(withObr(OBR.replace('70450^CT HEAD WO CONTRAST^CPT', '74177^CT ABD PELVIS W CONTRAST^CPT').replace('|CT|SC', '||SC')));
+    assert.equal(r.consultationFields.Modality, '1');
+    assert.deepEqual(traceOf(r, 'Modality'), [
+      `OBR-4.1 74177 → 1 (crosswalks/procedure_modality.csv:${lineOf('crosswalks/procedure_modality.csv', '74150-74178')} (range 74150-74178))`,
+    ]);
+  });
+
+  it('a chargemaster code in OBR-4 and the CPT in OBR-44: the CPT', () => {
+    const obr = OBR.replace('70450^CT HEAD WO CONTRAST^CPT', 'CHG881^MRI L SPINE^L').replace('|CT|SC', '||SC') + '|||||||||||||||||||72148^MRI LUMBAR SPINE WO^C4';
+    const r = one(withObr(obr));
+    assert.equal(r.consultationFields.Modality, '2');
+    assert.deepEqual(traceOf(r, 'Modality'), [`OBR-44.1 72148 → 2 (crosswalks/procedure_modality.csv:${lineOf('crosswalks/procedure_modality.csv', '72141-72159')} (range 72141-72159))`]);
+  });
+
+  it('a Category III code (0042T) maps through its own row', () => {
+    const r = one(withObr(OBR.replace('70450^CT HEAD WO CONTRAST^CPT', '0042T^CT PERFUSION^CPT').replace('|CT|SC', '||SC')));
+    assert.equal(r.consultationFields.Modality, '1');
+  });
+
+  it('an unknown OBR-24 with a mapped CPT: the CPT, and the passed-over code stays visible as a warning', () => {
+    const o = withObr(OBR.replace('|CT|SC', '|ZZ|SC'));
+    assert.equal(one(o).consultationFields.Modality, '1');
+    assert.deepEqual(
+      o.problems.map((p) => [p.code, p.severity, p.source, p.message.replace(SHIPPED + '/', '')]),
+      [['MAP_UNMAPPED_CODE', 'warning', 'OBR-24', 'Modality: no row for "ZZ" in crosswalks/modality.csv; add a row: ZZ,<ACR code>']],
+    );
+  });
+
+  it('RAD (a section without a modality) says nothing: the CPT decides, no problem', () => {
+    const o = withObr(OBR.replace('|CT|SC', '|RAD|SC'));
+    assert.equal(one(o).consultationFields.Modality, '1');
+    assert.deepEqual(o.problems, []);
+  });
+});
+
+describe('exclusion: known, not advanced imaging', () => {
+  it('an XR order is kept as a consultation marked by its row, and never sent', () => {
+    const o = withObr(OBR.replace('70450^CT HEAD WO CONTRAST^CPT', '71046^XR CHEST 2 VIEWS^CPT').replace('|CT|SC', '|XR|SC'));
+    const r = one(o);
+    const xrLine = lineOf('crosswalks/modality.csv', 'XR,');
+    assert.deepEqual(
+      o.problems.map((p) => [p.code, p.severity, p.source, p.message.replace(SHIPPED + '/', '')]),
+      [['MAP_EXCLUDED', 'warning', 'OBR-24', `Modality: "XR" is known and not reported (crosswalks/modality.csv:${xrLine} says exclude): the order is kept as excluded`]],
+    );
+    assert.deepEqual({ ...r.excluded, rule: r.excluded?.rule.replace(SHIPPED + '/', ''), crosswalk: r.excluded?.crosswalk.replace(SHIPPED + '/', '') }, {
+      rule: `hl7v2.yaml:${lineOf('hl7v2.yaml', '    - from: [OBR-24, IPC-5]')}`,
+      crosswalk: `crosswalks/modality.csv:${xrLine}`,
+      raw: 'XR',
+    });
+    assert.equal(r.consultationFields.Modality, undefined);
+    const s = new MergeState();
+    assert.equal(s.apply(r).status, 'applied');
+    const enc = [...s.encounters.values()][0]!;
+    const cons = [...enc.consultations.values()][0]!;
+    assert.equal(cons.cancelled?.value, 'cancelled');
+    assert.equal(cons.cancelled?.rule?.replace(SHIPPED + '/', ''), `hl7v2.yaml:${lineOf('hl7v2.yaml', '    - from: [OBR-24, IPC-5]')} excluded "XR"`);
+    assert.equal(cons.cancelled?.crosswalk?.replace(SHIPPED + '/', ''), `crosswalks/modality.csv:${xrLine}`);
+    assert.deepEqual(sendableConsultations(enc), []);
+  });
+
+  it('a later update to an advanced modality brings the order back', () => {
+    const s = new MergeState();
+    s.apply(one(withObr(OBR.replace('|CT|SC', '|US|SC'))));
+    s.apply(one(withObr(OBR, ORM.replace('20261102093500', '20261102100000').replace('MSG0001', 'MSG0002'))));
+    const enc = [...s.encounters.values()][0]!;
+    assert.deepEqual(sendableConsultations(enc).map((c) => c.cons.fields.Modality?.value), ['1']);
+  });
+
+  it('an XR CPT without OBR-24 is excluded by its range row', () => {
+    const r = one(withObr(OBR.replace('70450^CT HEAD WO CONTRAST^CPT', '71046^XR CHEST 2 VIEWS^CPT').replace('|CT|SC', '||SC')));
+    assert.equal(r.excluded?.crosswalk.replace(SHIPPED + '/', ''), `crosswalks/procedure_modality.csv:${lineOf('crosswalks/procedure_modality.csv', '71045-71048')} (range 71045-71048)`);
+  });
+});
+
+describe('HL7 encounter key, patient class and order status', () => {
+  it('no visit number (PV1-19): the patient account number (PID-18)', () => {
+    const msg = ORM.replace('|V0001^^^GENHOSP^VN', '|').replace('|1 TEST ST^^ANYTOWN^MI^48000', '|1 TEST ST^^ANYTOWN^MI^48000|||||||ACCT7788^^^GENHOSP^AN');
+    assert.equal(one(mapHl7Text(msg, tables)).encounterId, 'ACCT7788');
+  });
+
+  for (const [pv12, pos] of [['P', '22'], ['B', '21'], ['R', '22'], ['O', '22'], ['I', '21']] as const) {
+    it(`PV1-2 ${pv12} → Place_of_Service ${pos}`, () => {
+      assert.equal(one(mapHl7Text(ORM.replace('PV1|1|E|', `PV1|1|${pv12}|`), tables)).consultationFields.Place_of_Service, pos);
+    });
+  }
+
+  for (const [status, code] of [['R', '2'], ['DC', '2'], ['CM', '1'], ['A', '2']] as const) {
+    it(`OBR-25 empty, ORC-5 ${status} → Ordered_Exam_Completed ${code}`, () => {
+      const msg = ORM.replace('ORC|NW|ORD1001^EHR|ACC2001^RIS||SC|', `ORC|NW|ORD1001^EHR|ACC2001^RIS||${status}|`).replace('|CT|SC', '|CT|');
+      assert.equal(one(mapHl7Text(msg, tables)).consultationFields.Ordered_Exam_Completed, code);
+    });
+  }
+});
+
+describe('FHIR Modality from any coding the crosswalk knows', () => {
+  const sr = JSON.parse(readFileSync(join(REPO_ROOT, 'samples', 'fhir', '01-servicerequest.json'), 'utf8')) as Record<string, unknown>;
+  const run = (code: unknown) => mapFhirResource({ ...sr, code } as unknown as FhirResource, new ResourcePool(), tables, { defaultFacilityId: '100000' });
+
+  it('a LOINC coding, after a chargemaster coding the crosswalk does not know', () => {
+    const o = run({ coding: [{ system: 'urn:oid:1.2.3.4', code: 'CHG881' }, { system: 'http://loinc.org', code: '24627-2', display: 'CT Chest' }] });
+    assert.equal(one(o).consultationFields.Modality, '1');
+    assert.deepEqual(o.problems, []);
+  });
+
+  for (const [system, code, modality] of [
+    ['http://www.ama-assn.org/go/cpt', '78815', '4'],
+    ['http://www.ama-assn.org/go/cpt', '78452', '3'],
+    ['http://www.ama-assn.org/go/cpt', '77049', '2'],
+    ['urn:oid:2.16.840.1.113883.6.12', '75574', '1'],
+  ] as const) {
+    it(`${code} of ${system} → ${modality}`, () => assert.equal(one(run({ coding: [{ system, code }] })).consultationFields.Modality, modality));
+  }
+
+  it('a portable chest radiograph (LOINC 30746-2) is excluded', () => {
+    const r = one(run({ coding: [{ system: 'http://loinc.org', code: '30746-2' }] }));
+    assert.equal(r.excluded?.raw, '30746-2');
+  });
+
+  it('only codings of unknown systems: no Modality, no problem (CD3001 names the rule later)', () => {
+    const o = run({ coding: [{ system: 'urn:oid:1.2.3.4', code: 'CHG881' }] });
+    assert.equal(one(o).consultationFields.Modality, undefined);
+    assert.deepEqual(one(o).misses?.filter((m) => m.field === 'Modality').map((m) => m.tried), [['code.coding']]);
+  });
+
+  it('a CPT code the crosswalk lacks is an error naming the crosswalk', () => {
+    const o = run({ coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '99999' }] });
+    assert.equal(o.disposition, 'error');
+    assert.deepEqual(o.problems.map((p) => [p.code, p.severity, p.message.replace(SHIPPED + '/', '')]), [
+      ['MAP_UNMAPPED_CODE', 'error', 'Modality: no row for "99999" (system "http://www.ama-assn.org/go/cpt") in crosswalks/procedure_modality.csv; add a row: 99999,<ACR code>'],
+    ]);
+  });
+});
+
+describe('rules limited to facilities or senders; per-facility crosswalk rows', () => {
+  let dir = '';
+  let edited: MappingTables;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cdsr-engine-'));
+    cpSync(SHIPPED, dir, { recursive: true });
+    appendFileSync(join(dir, 'facilities.csv'), 'NORTHCLINIC,200000,,\n');
+    writeFileSync(join(dir, 'crosswalks', 'local_exam.csv'), 'source,acr_code,facility,comment\nCT,88,200000,this site sends CT for cone beam\n');
+    const f = join(dir, 'hl7v2.yaml');
+    const text = readFileSync(f, 'utf8');
+    writeFileSync(
+      f,
+      text
+        .replace('  Modality:\n    - from: [OBR-24, IPC-5]', '  Modality:\n    - from: OBR-24\n      crosswalk: local_exam\n      facilities: [200000]\n    - from: [OBR-24, IPC-5]')
+        .replace('  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]\n    transform: trim', '  Name_of_Exam_Ordered:\n    - from: OBR-4.1\n      senders: [NORTHCLINIC]\n    - from: [OBR-4.2, OBR-4.1]\n      transform: trim'),
+    );
+    const t = loadMappings(dir);
+    assert.deepEqual(t.problems, []);
+    edited = t.tables!;
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the limited alternatives apply to their facility and sender only', () => {
+    const north = one(mapHl7Text(ORM.replace('|GENHOSP|CDSR|', '|NORTHCLINIC|CDSR|'), edited));
+    assert.deepEqual([north.facilityId, north.consultationFields.Modality, north.consultationFields.Name_of_Exam_Ordered], ['200000', '88', '70450']);
+    const gen = one(mapHl7Text(ORM, edited));
+    assert.deepEqual([gen.facilityId, gen.consultationFields.Modality, gen.consultationFields.Name_of_Exam_Ordered], ['100000', '1', 'CT HEAD WO CONTRAST']);
+  });
+});
