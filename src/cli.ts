@@ -42,12 +42,13 @@ export function buildProgram(): Command {
   program
     .command('map')
     .description('map HL7 v2 / FHIR files through the tables, merge them, and print the CDSR transactions and problems')
-    .argument('<files...>', 'HL7 v2 (ER7) or FHIR JSON files, in the order they would arrive')
+    .argument('<files...>', 'HL7 v2 (ER7; batches and several messages per file too), FHIR JSON or NDJSON, Mirth Connect message exports (XML); in the order they would arrive')
     .option('--mappings <dir>', 'mapping tables (default: $CDSR_MAPPINGS_DIR or ./mappings)')
     .option('--trace', 'also print where every value came from')
+    .option('--summary', 'print counts by message type and outcome and the distinct unmapped values, not the transactions')
     .option('--facility-id <id>', 'Facility_ID when no facilities.csv row matches (default: $CDSR_DEFAULT_FACILITY_ID)')
     .option('--now <iso>', 'the clock (Transaction_DateTime, future-date rules)', isoDate)
-    .action((files: string[], opts: { mappings?: string; trace?: boolean; facilityId?: string; now?: Date }) => {
+    .action((files: string[], opts: { mappings?: string; trace?: boolean; summary?: boolean; facilityId?: string; now?: Date }) => {
       const config = loadConfig();
       process.exitCode = runMap(
         files,

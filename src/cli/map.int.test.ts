@@ -34,6 +34,38 @@ describe('cdsr-adapter map', () => {
     assert.equal(r.stdout, readFileSync(join(REPO_ROOT, 'test', 'golden', 'hl7v2-01-orm-new.trace.json'), 'utf8'));
   });
 
+  it('--summary over a batch of 100 mixed messages prints the counts and the unmapped values, exit 1', () => {
+    const r = run(['map', 'test/fixtures/mixed-100.hl7', '--summary', ...NOW]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stdout, readFileSync(join(REPO_ROOT, 'test', 'golden', 'mixed-100.summary.txt'), 'utf8'));
+  });
+
+  it('NDJSON: each line a resource, named by index and line; a broken line is a problem with its line', () => {
+    const file = join(dir, 'feed.ndjson');
+    const line = (f: string) => JSON.stringify(JSON.parse(readFileSync(join(REPO_ROOT, 'samples', 'fhir', f), 'utf8')));
+    writeFileSync(file, [line('02-encounter.json'), line('01-servicerequest.json'), '{"resourceType": "Patient",'].join('\n') + '\n');
+    const r = run(['map', file, ...NOW]);
+    assert.equal(r.status, 1);
+    const out = JSON.parse(r.stdout) as { transactions: { Encounters: unknown[] }[]; problems: Record<string, unknown>[] };
+    assert.equal(out.transactions[0]?.Encounters.length, 1);
+    assert.deepEqual(out.problems, [{ code: 'JSON_SYNTAX', message: 'line 3 is not a JSON document; it is not mapped', severity: 'error', scope: 'file', path: '', line: 3, input: 'feed.ndjson', file: 'feed.ndjson' }]);
+  });
+
+  it('a Mirth Connect export: problems name the message by its index and line in the export', () => {
+    const file = join(dir, 'export.xml');
+    const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/\r\n|\r|\n/g, '&#xd;');
+    const entry = (t: string) => `  <message>\n    <connectorMessages><entry><int>0</int><connectorMessage><metaDataId>0</metaDataId><raw><content>${esc(t)}</content></raw></connectorMessage></entry></connectorMessages>\n  </message>`;
+    writeFileSync(file, ['<list>', entry(ORM), entry(ORM.replace('|CT|SC', '|XR|SC').replace(/V0001/g, 'V0002')), '</list>'].join('\n'));
+    const r = run(['map', file, ...NOW]);
+    assert.equal(r.status, 1);
+    const out = JSON.parse(r.stdout) as { transactions: { Encounters: unknown[] }[]; problems: Record<string, unknown>[] };
+    assert.equal(out.transactions[0]?.Encounters.length, 1);
+    assert.deepEqual(
+      out.problems.map((p) => [p.code, p.value, p.input]),
+      [['MAP_UNMAPPED_CODE', 'XR', 'export.xml#2 (line 5)']],
+    );
+  });
+
   it('names the crosswalk file that needs a row for an unmapped code, exit 1', () => {
     const file = join(dir, 'xr.hl7');
     writeFileSync(file, ORM.replace('|CT|SC', '|XR|SC'));
@@ -51,6 +83,7 @@ describe('cdsr-adapter map', () => {
         field: 'Modality',
         source: 'OBR-24',
         file: 'mappings/crosswalks/modality.csv',
+        value: 'XR',
         input: 'xr.hl7',
       },
     ]);

@@ -2,6 +2,8 @@
 import { formatProblemLine, hasErrors, type Problem } from '../cdsr/problem.js';
 import { loadMappings } from '../mapping/load.js';
 import { mapFiles } from '../mapping/map-files.js';
+import { summarize, type MapSummary } from '../mapping/summary.js';
+import { renderTable } from './table.js';
 import type { CliIo } from './validate.js';
 import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE, resolveMappingsDir } from './validate.js';
 
@@ -10,6 +12,8 @@ export interface MapCliOptions {
   readonly trace?: boolean;
   readonly facilityId?: string;
   readonly now?: Date;
+  /** Counts by type and outcome and the distinct unmapped values, instead of the transactions. */
+  readonly summary?: boolean;
 }
 
 export interface MapDefaults {
@@ -41,6 +45,10 @@ export function runMap(files: readonly string[], opts: MapCliOptions, defaults: 
     now: opts.now ?? new Date(),
     ...(defaults.timeZone !== undefined ? { timeZone: defaults.timeZone } : {}),
   });
+  if (opts.summary) {
+    io.out(renderSummary(summarize(result), files));
+    return hasErrors(result.problems) ? EXIT_PROBLEMS : EXIT_OK;
+  }
   const out: Record<string, unknown> = { transactions: result.transactions, problems: result.problems };
   if (opts.trace) out.trace = result.inputs;
   io.out(JSON.stringify(out, null, 2) + '\n');
@@ -62,4 +70,26 @@ export function runCheckMappings(dir: string | undefined, io: CliIo): number {
       `${t.crosswalks.size} crosswalks, ${t.valueSets.size} value sets, ${t.facilities.size} facilities\n`,
   );
   return EXIT_OK;
+}
+
+const OUTCOMES = ['mapped', 'error', 'unsupported', 'invalid', 'unreadable', 'pending', 'context'] as const;
+
+export function renderSummary(s: MapSummary, files: readonly string[]): string {
+  const shown = OUTCOMES.filter((o) => (s.byOutcome[o] ?? 0) > 0);
+  const row = (name: string, m: MapSummary['byOutcome']) => [name, String(shown.reduce((n, o) => n + (m[o] ?? 0), 0)), ...shown.map((o) => String(m[o] ?? 0))];
+  const parts = [
+    `${s.messages} message(s) in ${files.length} file(s)\n`,
+    renderTable(['TYPE', 'MESSAGES', ...shown.map((o) => o.toUpperCase())], [...Object.entries(s.byType).map(([t, m]) => row(t, m)), row('(all)', s.byOutcome)]),
+  ];
+  if (s.unmapped.length > 0) {
+    parts.push(
+      `\n${s.unmapped.length} distinct unmapped value(s); add a crosswalk row for each:\n`,
+      renderTable(['FIELD', 'TABLE', 'VALUE', 'COUNT', 'FIRST SEEN IN'], s.unmapped.map((u) => [u.field, u.table, u.value, String(u.count), u.first])),
+    );
+  } else {
+    parts.push('\nno unmapped values\n');
+  }
+  if (s.problems.length > 0) parts.push('\nproblems by code:\n', renderTable(['CODE', 'SEVERITY', 'COUNT'], s.problems.map((p) => [p.code, p.severity, String(p.count)])));
+  parts.push(`\n${s.transactions} transaction(s): ${s.encounters} encounter(s), ${s.consultations} consultation(s)\n`);
+  return parts.join('');
 }

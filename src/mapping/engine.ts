@@ -175,7 +175,7 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
           problem(
             'MAP_UNMAPPED_CODE',
             `${rule.field}: no row for "${v}"${qual} in ${rule.crosswalk.file}; add a row: ${v},<ACR code>`,
-            { field: rule.field, source: path, file: rule.crosswalk.file },
+            { field: rule.field, source: path, file: rule.crosswalk.file, value: v },
           ),
         );
         continue;
