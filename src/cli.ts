@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, nrdrIds } from './config.js';
 import { runValidate, type CliIo } from './cli/validate.js';
-import { runCheckMappings, runMap } from './cli/map.js';
+import { runCheckMappings, runMap, runTestMappings } from './cli/map.js';
 import { runReconcile, runReplay, runServe } from './cli/serve.js';
 import { runSandbox, runStatus, runSubmit } from './cli/outbound.js';
 import { errorMessage } from './cdsr/errors.js';
@@ -70,6 +70,16 @@ export function buildProgram(): Command {
     .action((dir: string | undefined) => {
       const config = loadConfig();
       process.exitCode = runCheckMappings(dir, stdio(config.CDSR_MAPPINGS_DIR, false));
+    });
+
+  program
+    .command('test-mappings')
+    .description('run the site regression tests (DIR/tests: messages with their expected CDSR JSON) and show a diff for each that fails')
+    .argument('[dir]', 'mappings directory (default: $CDSR_MAPPINGS_DIR or ./mappings)')
+    .option('--update', 'write each expected file from what the tables give now (review the diff)')
+    .action((dir: string | undefined, opts: { update?: boolean }) => {
+      const config = loadConfig();
+      process.exitCode = runTestMappings(dir, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
   program

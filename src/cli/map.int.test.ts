@@ -139,3 +139,55 @@ describe('cdsr-adapter check-mappings', () => {
     assert.equal(r.stdout, `${join(broken, 'hl7v2.yaml')}:27: "Patient_Gender" is not a CDSR encounter or consultation field\n1 problem(s) in ${broken}\n`);
   });
 });
+
+describe('cdsr-adapter test-mappings', () => {
+  let site = '';
+  before(() => {
+    site = mkdtempSync(join(tmpdir(), 'cdsr-site-cli-'));
+    cpSync(join(REPO_ROOT, 'mappings'), site, { recursive: true });
+  });
+  after(() => rmSync(site, { recursive: true, force: true }));
+
+  it('passes the shipped site tests, exit 0', () => {
+    const r = run(['test-mappings', 'mappings']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'PASS  fhir-bundle\nPASS  orm-then-oru\n2 site test(s): 2 passed, 0 failed\n');
+  });
+
+  it('a table edit that changes an expected value: exit 1 with the diff', () => {
+    const f = join(site, 'crosswalks', 'patient_class.csv');
+    writeFileSync(f, readFileSync(f, 'utf8').replace('E,23,', 'E,21,').replace('EMER,23,', 'EMER,21,'));
+    const r = run(['test-mappings', site]);
+    assert.equal(r.status, 1);
+    const ctx = (line: string) => `                  ${line}`;
+    const change = ['      -           "Place_of_Service": "23",', '      +           "Place_of_Service": "21",'];
+    const head = [ctx('"CDS_Consultation_Date": "11/02/2026",'), ctx('"CDS_Consultation_Time": "09:30:15",'), ...change];
+    assert.equal(
+      r.stdout,
+      [
+        'FAIL  fhir-bundle',
+        '        …',
+        ...head,
+        ctx('"Modality": "1",'),
+        ctx('"Name_of_Exam_Ordered": "CT HEAD WO CONTRAST",'),
+        '        …',
+        'FAIL  orm-then-oru',
+        '        …',
+        ...head,
+        ctx('"Guideline_Steward": "1",'),
+        ctx('"Modality": "1",'),
+        '        …',
+        '2 site test(s): 0 passed, 2 failed',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('a directory without tests says how to add one, exit 0', () => {
+    const empty = join(site, 'empty');
+    cpSync(join(REPO_ROOT, 'mappings'), empty, { recursive: true, filter: (src) => !src.includes(`${join(REPO_ROOT, 'mappings', 'tests')}`) });
+    const r = run(['test-mappings', empty]);
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout, `no site tests in ${join(empty, 'tests')} (add NAME.hl7 or NAME.json with NAME.expected.json; --update writes the expected file)\n`);
+  });
+});

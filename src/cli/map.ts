@@ -3,6 +3,8 @@ import { formatProblemLine, hasErrors, type Problem } from '../cdsr/problem.js';
 import { loadMappings } from '../mapping/load.js';
 import { mapFiles } from '../mapping/map-files.js';
 import { summarize, type MapSummary } from '../mapping/summary.js';
+import { runSiteTests, siteCases, TESTS_DIR } from '../mapping/site-tests.js';
+import { join } from 'node:path';
 import { renderTable } from './table.js';
 import type { CliIo } from './validate.js';
 import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE, resolveMappingsDir } from './validate.js';
@@ -92,4 +94,27 @@ export function renderSummary(s: MapSummary, files: readonly string[]): string {
   if (s.problems.length > 0) parts.push('\nproblems by code:\n', renderTable(['CODE', 'SEVERITY', 'COUNT'], s.problems.map((p) => [p.code, p.severity, String(p.count)])));
   parts.push(`\n${s.transactions} transaction(s): ${s.encounters} encounter(s), ${s.consultations} consultation(s)\n`);
   return parts.join('');
+}
+
+/** `test-mappings [DIR]`: the site regression tests of DIR/tests against the tables of DIR. */
+export function runTestMappings(dir: string | undefined, opts: { update?: boolean }, io: CliIo): number {
+  const target = dir ?? resolveMappingsDir(io.mappingsDir);
+  const loaded = loadMappings(target);
+  if (!loaded.tables) {
+    io.err(`cdsr-adapter: the mapping tables in ${target} are not usable:\n${tableLines(loaded.problems)}`);
+    return EXIT_UNREADABLE;
+  }
+  if (siteCases(target).length === 0) {
+    io.out(`no site tests in ${join(target, TESTS_DIR)} (add NAME.hl7 or NAME.json with NAME.expected.json; --update writes the expected file)\n`);
+    return EXIT_OK;
+  }
+  const results = runSiteTests(target, loaded.tables, opts);
+  for (const r of results) {
+    if (opts.update) io.out(`wrote ${r.name}.expected.json\n`);
+    else if (r.ok) io.out(`PASS  ${r.name}\n`);
+    else io.out(`FAIL  ${r.name}\n${r.diff.split('\n').map((l) => `      ${l}`).join('\n')}\n`);
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  io.out(`${results.length} site test(s): ${results.length - failed} passed, ${failed} failed${opts.update ? ' (expected files rewritten: review the diff)' : ''}\n`);
+  return failed > 0 ? EXIT_PROBLEMS : EXIT_OK;
 }

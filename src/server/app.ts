@@ -15,10 +15,11 @@ import { originOf } from './origin.js';
 import { OPENAPI_ANSWER, openApiDocument, recordRoutes } from './openapi.js';
 import { int, obj, route, str, textAnswer } from './schema.js';
 import type { Submitter } from '../outbound/submitter.js';
+import type { ReloadStatus } from '../mapping/holder.js';
 
 export interface AppOptions extends IngestDeps {
   readonly store: Store;
-  readonly mappings: MappingSource & { readonly dir: string; readonly generation: number };
+  readonly mappings: MappingSource & { readonly dir: string; readonly generation: number; readonly lastReload?: ReloadStatus };
   readonly config: Pick<Config, 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'> & Partial<Pick<Config, 'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS'>> & RoleConfig;
   /** PEM certificate and key: the listener speaks HTTPS. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };

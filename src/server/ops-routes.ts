@@ -9,7 +9,7 @@ import type { Submitter } from '../outbound/submitter.js';
 import { replayAll, replayOne } from '../inbound/replay.js';
 import type { AppOptions } from './app.js';
 import { decodeCursor, encodeCursor, intParam, limitParam, oneOf, pageOf } from './query.js';
-import { anyValue, arr, cursorPage, dict, errorAnswer, int, nullable, obj, PAGING, params, query, route, str, textAnswer } from './schema.js';
+import { anyValue, arr, bool, cursorPage, dict, errorAnswer, int, nullable, obj, PAGING, params, query, route, str, textAnswer } from './schema.js';
 import { MESSAGE_ROW, PROBLEM, RECORD_SUMMARY, RECORD_VIEW, TX_SUMMARY, TX_SUMMARY_PROPS } from './answers.js';
 function summary(t: TransactionRow) {
   const accepted = t.records.filter((r) => r.result === 'accepted').length;
@@ -121,6 +121,22 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     const { items, next } = pageOf(entries, limit, (last) => String(last.id));
     return { entries: items, next };
   });
+
+  app.get(
+    '/api/mappings',
+    route({
+      summary: 'the tables in force and the last reload: refused edits with their file:line problems or the site tests they break (operator)',
+      tags: ['operations'],
+      response: {
+        200: obj({
+          dir: str('CDSR_MAPPINGS_DIR'),
+          generation: int('reloads since start, 1 = as started'),
+          lastReload: nullable(obj({ at: str('ISO time'), ok: bool('the edit took effect'), generation: int('generation after it'), problems: arr(str('file:line: message')), failingTests: arr(obj({ name: str('site test'), diff: str('- expected / + actual') })) })),
+        }),
+      },
+    }),
+    () => ({ dir: deps.mappings.dir, generation: deps.mappings.generation, lastReload: deps.mappings.lastReload ?? null }),
+  );
 
   app.get('/api/subscriptions', route({ summary: 'FHIR subscriptions: events received and the event numbers that never arrived', tags: ['messages'], response: { 200: obj({ subscriptions: arr(obj({ subscription: str('subscription'), received: int('events received'), reportedSince: int('latest event number the server reported'), missing: arr(int('event number')), lastSeenAt: str('ISO time') })) }) } }), async () => ({ subscriptions: await deps.store.subscriptions() }));
 
