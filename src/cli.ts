@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, nrdrIds } from './config.js';
 import { runValidate, type CliIo } from './cli/validate.js';
 import { runCheckMappings, runMap, runTestMappings } from './cli/map.js';
-import { runReconcile, runReplay, runServe } from './cli/serve.js';
+import { runReconcile, runReplay, runResubmit, runServe } from './cli/serve.js';
 import { runSandbox, runStatus, runSubmit } from './cli/outbound.js';
 import { errorMessage } from './cdsr/errors.js';
 
@@ -91,10 +91,24 @@ export function buildProgram(): Command {
 
   program
     .command('replay')
-    .description('replay stored messages (default: the error queue) through the mapping tables in force')
+    .description('replay stored messages (default: the error queue): through the running service with --url, else offline on the store (refused while a service holds it)')
     .option('--status <status>', 'error (default) or pending', 'error')
-    .action(async (opts: { status: string }) => {
-      process.exitCode = await runReplay(loadConfig(), opts.status, stdio(loadConfig().CDSR_MAPPINGS_DIR, process.stderr.isTTY === true));
+    .option('--url <url>', 'the running service (its store and its tables in force); key from CDSR_API_KEY')
+    .action(async (opts: { status: string; url?: string }) => {
+      const config = loadConfig();
+      process.exitCode = await runReplay(config, opts, stdio(config.CDSR_MAPPINGS_DIR, process.stderr.isTTY === true));
+    });
+
+  program
+    .command('resubmit')
+    .description('send rejected records again (after a fix at ACR, e.g. a facility registration) through the running service')
+    .option('--facility <id>', 'only this Facility_ID')
+    .option('--encounter <id>', 'only this Unique_Encounter_ID (with --facility)')
+    .option('--reason <text>', 'why (kept in each record history)')
+    .option('--url <url>', 'the service (default: http://$HOST:$PORT); key from CDSR_API_KEY')
+    .action(async (opts: { facility?: string; encounter?: string; reason?: string; url?: string }) => {
+      const config = loadConfig();
+      process.exitCode = await runResubmit(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
   program

@@ -9,6 +9,7 @@ import { StoreUnavailableError, type Store } from '../store/store.js';
 import { registerFhirRoutes } from './fhir-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
 import { registerOrderRoutes } from './orders-routes.js';
+import { registerResubmitRoutes } from './resubmit-routes.js';
 import { BadRequestError } from './query.js';
 import { findKey, keyRing, needFor, type RoleConfig } from './roles.js';
 import { originOf } from './origin.js';
@@ -128,6 +129,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerFhirRoutes(app, opts);
   registerOpsRoutes(app, opts);
   registerOrderRoutes(app, opts);
+  registerResubmitRoutes(app, opts);
 
   app.get('/api/openapi.json', route({ summary: 'this document: the OpenAPI 3.0 description of every route', tags: ['operations'], response: { 200: OPENAPI_ANSWER } }), () => openApiDocument(routes, API_VERSION));
   app.get('/healthz', route({ summary: 'alive (open)', tags: ['health'], response: { 200: obj({ status: str('ok') }) } }), () => ({ status: 'ok' }));

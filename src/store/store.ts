@@ -8,6 +8,8 @@ import type { MapOutcome } from '../mapping/outcome.js';
 import type { RecordState } from './evaluate.js';
 import type { LedgerGauges, OrderFilter, OrderRow, ReconciliationRow } from './ledger.js';
 export type { LedgerGauges, OrderFilter, OrderRow, OrderState, ReconciliationRow } from './ledger.js';
+import type { HistoryEntry, ResubmitFilter, ResubmittedRecord } from './resubmit.js';
+export type { HistoryEntry, ResubmitFilter, ResubmittedRecord } from './resubmit.js';
 export { ORDER_STATES, ORDER_REASONS } from './ledger.js';
 
 export type Channel = (typeof CHANNELS)[number];
@@ -61,6 +63,8 @@ export interface ConsultationRow {
   readonly fields: FieldMap;
   readonly cancelled: boolean;
   readonly transactionId?: string;
+  /** State changes made by hand (resubmit), oldest first. */
+  readonly history: HistoryEntry[];
 }
 
 export interface RecordView {
@@ -181,6 +185,11 @@ export interface OutboundLedger {
   /** In creation order; `after` (a Transaction_ID) pages through them. */
   transactions(filter: { status?: OutboundStatus; limit?: number; after?: string }): Promise<TransactionRow[]>;
   transaction(id: string): Promise<TransactionRow | undefined>;
+  /**
+   * Records NRDR rejected (of one facility, or one encounter) go back to `ready` for the next
+   * round, each change kept in the record's history with who, when and why.
+   */
+  resubmit(filter: ResubmitFilter, by: { who: string; at: Date; why: string }): Promise<ResubmittedRecord[]>;
 }
 
 /** The order ledger: every order seen, its one state, and the daily reconciliation. */
