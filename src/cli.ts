@@ -3,9 +3,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, nrdrIds } from './config.js';
 import { runValidate, type CliIo } from './cli/validate.js';
-import { runMap } from './cli/map.js';
+import { runMap, runTestMappings } from './cli/map.js';
 import { runCheckMappings } from './cli/check-mappings.js';
-import { runReconcile, runReplay, runServe } from './cli/serve.js';
+import { runReconcile, runReplay, runResubmit, runServe } from './cli/serve.js';
 import { runSandbox, runStatus, runSubmit } from './cli/outbound.js';
 import type { ImportValueSetsOptions } from './cli/import-valuesets.js';
 import { errorMessage } from './cdsr/errors.js';
@@ -52,12 +52,13 @@ export function buildProgram(): Command {
   program
     .command('map')
     .description('map HL7 v2 / FHIR files through the tables, merge them, and print the CDSR transactions and problems')
-    .argument('<files...>', 'HL7 v2 (ER7) or FHIR JSON files, in the order they would arrive')
+    .argument('<files...>', 'HL7 v2 (ER7; batches and several messages per file too), FHIR JSON or NDJSON, Mirth Connect message exports (XML); in the order they would arrive')
     .option('--mappings <dir>', 'mapping tables (default: $CDSR_MAPPINGS_DIR or ./mappings)')
     .option('--trace', 'also print where every value came from')
+    .option('--summary', 'print counts by message type and outcome and the distinct unmapped values, not the transactions')
     .option('--facility-id <id>', 'Facility_ID when no facilities.csv row matches (default: $CDSR_DEFAULT_FACILITY_ID)')
     .option('--now <iso>', 'the clock (Transaction_DateTime, future-date rules)', isoDate)
-    .action((files: string[], opts: { mappings?: string; trace?: boolean; facilityId?: string; now?: Date }) => {
+    .action((files: string[], opts: { mappings?: string; trace?: boolean; summary?: boolean; facilityId?: string; now?: Date }) => {
       const config = loadConfig();
       process.exitCode = runMap(
         files,
@@ -101,6 +102,16 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('test-mappings')
+    .description('run the site regression tests (DIR/tests: messages with their expected CDSR JSON) and show a diff for each that fails')
+    .argument('[dir]', 'mappings directory (default: $CDSR_MAPPINGS_DIR or ./mappings)')
+    .option('--update', 'write each expected file from what the tables give now (review the diff)')
+    .action((dir: string | undefined, opts: { update?: boolean }) => {
+      const config = loadConfig();
+      process.exitCode = runTestMappings(dir, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
+    });
+
+  program
     .command('serve')
     .description('run the inbound service (HTTP for Mirth and FHIR subscriptions); configuration from the environment')
     .action(async () => {
@@ -109,10 +120,24 @@ export function buildProgram(): Command {
 
   program
     .command('replay')
-    .description('replay stored messages (default: the error queue) through the mapping tables in force')
+    .description('replay stored messages (default: the error queue): through the running service with --url, else offline on the store (refused while a service holds it)')
     .option('--status <status>', 'error (default) or pending', 'error')
-    .action(async (opts: { status: string }) => {
-      process.exitCode = await runReplay(loadConfig(), opts.status, stdio(loadConfig().CDSR_MAPPINGS_DIR, process.stderr.isTTY === true));
+    .option('--url <url>', 'the running service (its store and its tables in force); key from CDSR_API_KEY')
+    .action(async (opts: { status: string; url?: string }) => {
+      const config = loadConfig();
+      process.exitCode = await runReplay(config, opts, stdio(config.CDSR_MAPPINGS_DIR, process.stderr.isTTY === true));
+    });
+
+  program
+    .command('resubmit')
+    .description('send rejected records again (after a fix at ACR, e.g. a facility registration) through the running service')
+    .option('--facility <id>', 'only this Facility_ID')
+    .option('--encounter <id>', 'only this Unique_Encounter_ID (with --facility)')
+    .option('--reason <text>', 'why (kept in each record history)')
+    .option('--url <url>', 'the service (default: http://$HOST:$PORT); key from CDSR_API_KEY')
+    .action(async (opts: { facility?: string; encounter?: string; reason?: string; url?: string }) => {
+      const config = loadConfig();
+      process.exitCode = await runResubmit(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
   program

@@ -38,6 +38,8 @@ const EnvSchema = z
     CDSR_OPERATE_API_KEYS: list,
     CDSR_VIEW_API_KEYS: list,
     CDSR_METRICS_API_KEYS: list,
+    // the key the command line presents to the running service (replay, resubmit, submit, status)
+    CDSR_API_KEY: optionalText,
     CDSR_MLLP_PORT: port.optional(),
     // MLLP has no credentials: it listens on loopback unless told otherwise, and then only for listed senders
     CDSR_MLLP_HOST: z.string().min(1).default('127.0.0.1'),

@@ -52,6 +52,8 @@ export interface Problem {
   readonly input?: string;
   /** The HL7 path or FHIRPath of the source value concerned. */
   readonly source?: string;
+  /** The source value concerned, as mapped (an unmapped code), so lists can group by it. */
+  readonly value?: string;
   /** For problems in files (tables, JSON input): file name and 1-based line/column. */
   readonly file?: string;
   readonly line?: number;

@@ -34,6 +34,38 @@ describe('cdsr-adapter map', () => {
     assert.equal(r.stdout, readFileSync(join(REPO_ROOT, 'test', 'golden', 'hl7v2-01-orm-new.trace.json'), 'utf8'));
   });
 
+  it('--summary over a batch of 100 mixed messages prints the counts and the unmapped values, exit 1', () => {
+    const r = run(['map', 'test/fixtures/mixed-100.hl7', '--summary', ...NOW]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stdout, readFileSync(join(REPO_ROOT, 'test', 'golden', 'mixed-100.summary.txt'), 'utf8'));
+  });
+
+  it('NDJSON: each line a resource, named by index and line; a broken line is a problem with its line', () => {
+    const file = join(dir, 'feed.ndjson');
+    const line = (f: string) => JSON.stringify(JSON.parse(readFileSync(join(REPO_ROOT, 'samples', 'fhir', f), 'utf8')));
+    writeFileSync(file, [line('02-encounter.json'), line('01-servicerequest.json'), '{"resourceType": "Patient",'].join('\n') + '\n');
+    const r = run(['map', file, ...NOW]);
+    assert.equal(r.status, 1);
+    const out = JSON.parse(r.stdout) as { transactions: { Encounters: unknown[] }[]; problems: Record<string, unknown>[] };
+    assert.equal(out.transactions[0]?.Encounters.length, 1);
+    assert.deepEqual(out.problems, [{ code: 'JSON_SYNTAX', message: 'line 3 is not a JSON document; it is not mapped', severity: 'error', scope: 'file', path: '', line: 3, input: 'feed.ndjson', file: 'feed.ndjson' }]);
+  });
+
+  it('a Mirth Connect export: problems name the message by its index and line in the export', () => {
+    const file = join(dir, 'export.xml');
+    const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/\r\n|\r|\n/g, '&#xd;');
+    const entry = (t: string) => `  <message>\n    <connectorMessages><entry><int>0</int><connectorMessage><metaDataId>0</metaDataId><raw><content>${esc(t)}</content></raw></connectorMessage></entry></connectorMessages>\n  </message>`;
+    writeFileSync(file, ['<list>', entry(ORM), entry(ORM.replace('|CT|SC', '|XR|SC').replace(/V0001/g, 'V0002')), '</list>'].join('\n'));
+    const r = run(['map', file, ...NOW]);
+    assert.equal(r.status, 1);
+    const out = JSON.parse(r.stdout) as { transactions: { Encounters: unknown[] }[]; problems: Record<string, unknown>[] };
+    assert.equal(out.transactions[0]?.Encounters.length, 1);
+    assert.deepEqual(
+      out.problems.map((p) => [p.code, p.value, p.input]),
+      [['MAP_UNMAPPED_CODE', 'XR', 'export.xml#2 (line 5)']],
+    );
+  });
+
   it('names the crosswalk file that needs a row for an unmapped code, exit 1', () => {
     const file = join(dir, 'xr.hl7');
     writeFileSync(file, ORM.replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|'));
@@ -51,6 +83,7 @@ describe('cdsr-adapter map', () => {
         field: 'Modality',
         source: 'OBR-24',
         file: 'mappings/crosswalks/modality.csv',
+        value: 'XR',
         input: 'xr.hl7',
       },
     ]);
@@ -104,5 +137,57 @@ describe('cdsr-adapter check-mappings', () => {
     const r = run(['check-mappings', broken]);
     assert.equal(r.status, 1);
     assert.equal(r.stdout, `${join(broken, 'hl7v2.yaml')}:27: "Patient_Gender" is not a CDSR encounter or consultation field\n1 problem(s) in ${broken}\n`);
+  });
+});
+
+describe('cdsr-adapter test-mappings', () => {
+  let site = '';
+  before(() => {
+    site = mkdtempSync(join(tmpdir(), 'cdsr-site-cli-'));
+    cpSync(join(REPO_ROOT, 'mappings'), site, { recursive: true });
+  });
+  after(() => rmSync(site, { recursive: true, force: true }));
+
+  it('passes the shipped site tests, exit 0', () => {
+    const r = run(['test-mappings', 'mappings']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'PASS  fhir-bundle\nPASS  orm-then-oru\n2 site test(s): 2 passed, 0 failed\n');
+  });
+
+  it('a table edit that changes an expected value: exit 1 with the diff', () => {
+    const f = join(site, 'crosswalks', 'patient_class.csv');
+    writeFileSync(f, readFileSync(f, 'utf8').replace('E,23,', 'E,21,').replace('EMER,23,', 'EMER,21,'));
+    const r = run(['test-mappings', site]);
+    assert.equal(r.status, 1);
+    const ctx = (line: string) => `                  ${line}`;
+    const change = ['      -           "Place_of_Service": "23",', '      +           "Place_of_Service": "21",'];
+    const head = [ctx('"CDS_Consultation_Date": "11/02/2026",'), ctx('"CDS_Consultation_Time": "09:30:15",'), ...change];
+    assert.equal(
+      r.stdout,
+      [
+        'FAIL  fhir-bundle',
+        '        …',
+        ...head,
+        ctx('"Modality": "1",'),
+        ctx('"Name_of_Exam_Ordered": "CT HEAD WO CONTRAST",'),
+        '        …',
+        'FAIL  orm-then-oru',
+        '        …',
+        ...head,
+        ctx('"Guideline_Steward": "1",'),
+        ctx('"Modality": "1",'),
+        '        …',
+        '2 site test(s): 0 passed, 2 failed',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('a directory without tests says how to add one, exit 0', () => {
+    const empty = join(site, 'empty');
+    cpSync(join(REPO_ROOT, 'mappings'), empty, { recursive: true, filter: (src) => !src.includes(`${join(REPO_ROOT, 'mappings', 'tests')}`) });
+    const r = run(['test-mappings', empty]);
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout, `no site tests in ${join(empty, 'tests')} (add NAME.hl7 or NAME.json with NAME.expected.json; --update writes the expected file)\n`);
   });
 });

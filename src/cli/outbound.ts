@@ -71,8 +71,8 @@ function serverUrl(config: Config, url?: string): string {
 }
 
 function headers(config: Config): Record<string, string> {
-  // submit and status are operator calls: an operate key (or an older inbound key)
-  const key = config.CDSR_OPERATE_API_KEYS[0] ?? config.CDSR_INBOUND_API_KEYS[0];
+  // submit and status are operator calls: CDSR_API_KEY, else an operate key (or an older inbound key)
+  const key = config.CDSR_API_KEY ?? config.CDSR_OPERATE_API_KEYS[0] ?? config.CDSR_INBOUND_API_KEYS[0];
   return key !== undefined ? { authorization: `Bearer ${key}` } : {};
 }
 

@@ -6,6 +6,7 @@ import { MappingHolder } from '../mapping/holder.js';
 import { fhirFetcherFor, openStore, startServer } from '../server/main.js';
 import { startBuiltinSandbox } from './builtin-sandbox.js';
 import { renderTable } from './table.js';
+import { callService, holdOffline, releaseOffline, serviceUrl } from './service.js';
 import type { CliIo } from './validate.js';
 import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE } from './validate.js';
 
@@ -38,15 +39,34 @@ async function openForCommand(config: Config, io: CliIo): Promise<{ store: Await
   return { store: await openStore(config, () => holder.current), mappings: holder };
 }
 
-export async function runReplay(config: Config, status: string, io: CliIo): Promise<number> {
+function replayLine(r: { replayed: number; byStatus: Record<string, number> }): string {
+  const parts = Object.entries(r.byStatus).map(([k, v]) => `${v} ${k}`);
+  return `replayed ${r.replayed} message(s)${parts.length ? `: ${parts.join(', ')}` : ''}\n`;
+}
+
+/**
+ * `replay`: through the running service with --url (its store and its tables in force); without,
+ * offline on the store and tables the environment names, refused while a service holds that store.
+ */
+export async function runReplay(config: Config, opts: { status: string; url?: string }, io: CliIo): Promise<number> {
+  const { status } = opts;
   if (status !== 'error' && status !== 'pending') {
     io.err('cdsr-adapter: --status must be error or pending\n');
     return EXIT_UNREADABLE;
+  }
+  if (opts.url !== undefined) {
+    const base = serviceUrl(config, opts.url);
+    const r = await callService<{ replayed: number; byStatus: Record<string, number> }>(config, base, 'POST', `/api/replay?status=${status}`, io);
+    if (!r.ok) return r.exit;
+    io.out(replayLine(r.body));
+    return (r.body.byStatus.error ?? 0) > 0 ? EXIT_PROBLEMS : EXIT_OK;
   }
   const opened = await openForCommand(config, io);
   if (!opened) return EXIT_UNREADABLE;
   const { store, mappings } = opened;
   try {
+    if (!(await holdOffline(store, serviceUrl(config), 'replay', io))) return EXIT_UNREADABLE;
+    io.err(`offline: the store ${config.CDSR_DATABASE_URL !== undefined ? 'at CDSR_DATABASE_URL' : `in ${config.CDSR_DATA_DIR}`}, the tables in ${config.CDSR_MAPPINGS_DIR}\n`);
     const total = (await store.messages({ status: status, limit: 1_000_000 })).length;
     let last = 0;
     const r = await replayAll(
@@ -69,12 +89,42 @@ export async function runReplay(config: Config, status: string, io: CliIo): Prom
       },
     );
     if (io.progress && total > 0) io.err('\n');
-    const parts = Object.entries(r.byStatus).map(([k, v]) => `${v} ${k}`);
-    io.out(`replayed ${r.replayed} message(s)${parts.length ? `: ${parts.join(', ')}` : ''}\n`);
+    io.out(replayLine(r));
     return (r.byStatus.error ?? 0) > 0 ? EXIT_PROBLEMS : EXIT_OK;
   } finally {
+    await releaseOffline(store);
     await store.close();
   }
+}
+
+type ResubmitAnswer = { resubmitted: number; records: { encounterKey: string; consultationKey: string; transactionId: string | null }[] };
+
+/** `resubmit`: the rejected records (of an encounter, a facility, or all) sent again, through the running service. */
+export async function runResubmit(config: Config, opts: { url?: string; facility?: string; encounter?: string; reason?: string }, io: CliIo): Promise<number> {
+  if (opts.encounter !== undefined && opts.facility === undefined) {
+    io.err('cdsr-adapter: --encounter needs --facility (an encounter is known by both)\n');
+    return EXIT_UNREADABLE;
+  }
+  const base = serviceUrl(config, opts.url);
+  const reason = opts.reason !== undefined ? `reason=${encodeURIComponent(opts.reason)}` : '';
+  const path =
+    opts.encounter !== undefined
+      ? `/api/records/${encodeURIComponent(opts.facility!)}/${encodeURIComponent(opts.encounter)}/resubmit${reason ? `?${reason}` : ''}`
+      : `/api/resubmit?state=rejected${opts.facility !== undefined ? `&facility=${encodeURIComponent(opts.facility)}` : ''}${reason ? `&${reason}` : ''}`;
+  const r = await callService<ResubmitAnswer>(config, base, 'POST', path, io);
+  if (!r.ok) return r.exit;
+  if (r.body.resubmitted === 0) {
+    io.out('no rejected record to send again\n');
+    return EXIT_OK;
+  }
+  io.out(
+    renderTable(
+      ['ENCOUNTER', 'CONSULTATION', 'REJECTED IN'],
+      r.body.records.map((x) => [x.encounterKey.slice(x.encounterKey.indexOf('|') + 1), x.consultationKey, x.transactionId ?? '']),
+    ),
+  );
+  io.out(`${r.body.resubmitted} record(s) back to ready: they go in the next submission (cdsr-adapter submit sends now)\n`);
+  return EXIT_OK;
 }
 
 /** The ledger's reconciliation, read from the store: per facility and day, seen = reported + held + excluded. */

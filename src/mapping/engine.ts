@@ -213,6 +213,7 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
               field: rule.field,
               source: path,
               file: rule.crosswalk.file,
+              value: v,
             }),
           );
           continue;

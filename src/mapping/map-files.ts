@@ -17,6 +17,7 @@ import { consultationWire, sendableConsultations } from './wire.js';
 import type { MapOutcome } from './outcome.js';
 import type { TraceEntry, TraceMiss } from './record.js';
 import { explainMissing } from './explain.js';
+import { splitMessages } from './split.js';
 
 export interface MapFilesOptions {
   readonly tables: MappingTables;
@@ -42,36 +43,85 @@ export interface MapFilesResult {
   readonly transactions: Transaction[];
   readonly problems: Problem[];
   readonly inputs: MappedInput[];
+  /** Each message of the inputs (a file of several has several), in order. */
+  readonly messages: MessageEntry[];
 }
 
-type Loaded = { name: string; kind: 'hl7'; text: string } | { name: string; kind: 'fhir'; intake: Intake } | { name: string; kind: 'bad'; problem: Problem };
+type Loaded = { name: string; kind: 'hl7'; text: string } | { name: string; kind: 'fhir'; intake: Intake; type: string } | { name: string; kind: 'bad'; problem: Problem };
 
-function load(file: string, label: string): Loaded {
+/** One entry per message of the run: where it came from, its type, what became of it. */
+export interface MessageEntry {
+  readonly input: string;
+  /** MSH-9 (`ORM^O01`) or the FHIR resource type (`Bundle`); `?` when unreadable. */
+  readonly type: string;
+  /** mapped, error, unsupported, invalid (as the service would store it); unreadable (not JSON / no message);
+   * pending (an id-only notification: the service would fetch it); context (resources only referred to, e.g. a Patient). */
+  readonly outcome: MapOutcome['disposition'] | 'unreadable' | 'pending' | 'context';
+}
+
+const fileProblem = (code: Problem['code'], message: string, input: string, line?: number): Problem => ({
+  code,
+  message,
+  severity: 'error',
+  scope: 'file',
+  path: '',
+  input,
+  ...(line !== undefined ? { file: input, line } : {}),
+});
+
+/** A file's messages; a file of several names each by its place: `batch.hl7#3 (line 12)`. */
+function load(file: string, label: string): { messages: Loaded[]; problems: Problem[] } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    return { name: label, kind: 'bad', problem: { code: 'FILE_READ', message: (e as Error).message, severity: 'error', scope: 'file', path: '', input: label } };
+    return { messages: [{ name: label, kind: 'bad', problem: fileProblem('FILE_READ', (e as Error).message, label) }], problems: [] };
   }
-  // eslint-disable-next-line no-control-regex -- BOM, blanks and an MLLP start byte before the content
-  const start = text.replace(/^[\uFEFF\s\x0b]+/, '')[0];
-  if (start !== '{') return { name: label, kind: 'hl7', text };
-  try {
-    return { name: label, kind: 'fhir', intake: readIntake(JSON.parse(text) as unknown) };
-  } catch (e) {
-    const code = e instanceof FhirIntakeError ? 'FHIR_INVALID' : 'JSON_SYNTAX';
-    return { name: label, kind: 'bad', problem: { code, message: (e as Error).message, severity: 'error', scope: 'file', path: '', input: label } };
-  }
+  const split = splitMessages(text);
+  const many = split.messages.length > 1 || split.container === 'hl7-batch' || split.container === 'mirth-xml' || split.container === 'ndjson';
+  const messages = split.messages.map((m): Loaded => {
+    const name = many ? `${label}#${m.index} (line ${m.line})` : label;
+    if (m.kind === 'hl7') return { name, kind: 'hl7', text: m.text };
+    try {
+      const json = JSON.parse(m.text) as unknown;
+      const type = typeof json === 'object' && json !== null && typeof (json as { resourceType?: unknown }).resourceType === 'string' ? (json as { resourceType: string }).resourceType : '?';
+      return { name, kind: 'fhir', intake: readIntake(json), type };
+    } catch (e) {
+      const code = e instanceof FhirIntakeError ? 'FHIR_INVALID' : 'JSON_SYNTAX';
+      return { name, kind: 'bad', problem: fileProblem(code, (e as Error).message, name) };
+    }
+  });
+  if (split.messages.length === 0 && split.problems.length === 0) messages.push({ name: label, kind: 'bad', problem: fileProblem('HL7_INVALID', 'the file holds no message', label) });
+  return { messages, problems: split.problems.map((p) => ({ ...p, input: label, file: label })) };
+}
+
+/** The worst of a payload's mapped resources; a payload with none is context for the others (or waits for a fetch). */
+function fhirOutcome(d: readonly MapOutcome['disposition'][], pending: boolean): MessageEntry['outcome'] {
+  for (const worst of ['invalid', 'error', 'unsupported'] as const) if (d.includes(worst)) return worst;
+  if (d.length > 0) return 'mapped';
+  return pending ? 'pending' : 'context';
+}
+
+function er7Type(text: string): string {
+  const msh = text.split('\r')[0] ?? '';
+  const f = msh.slice(3).split(msh[3] ?? '|');
+  const parts = (f[8] ?? '').split(msh[4] ?? '^');
+  return parts[0] ? parts.slice(0, 2).join('^') : '?';
 }
 
 export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFilesResult {
-  const loaded = files.map((f) => load(f, files.filter((g) => basename(g) === basename(f)).length > 1 ? f : basename(f)));
+  const problems: Problem[] = [];
+  const loaded = files.flatMap((f) => {
+    const r = load(f, files.filter((g) => basename(g) === basename(f)).length > 1 ? f : basename(f));
+    problems.push(...r.problems);
+    return r.messages;
+  });
   const pool = new ResourcePool();
   for (const l of loaded) if (l.kind === 'fhir') pool.addIntake(l.intake);
 
   const state = new MergeState();
-  const problems: Problem[] = [];
   const inputs: MappedInput[] = [];
+  const messages: MessageEntry[] = [];
   const take = (input: string, outcome: MapOutcome): void => {
     problems.push(...outcome.problems.map((p) => ({ ...p, input })));
     if (outcome.disposition === 'mapped') {
@@ -87,12 +137,16 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
   for (const l of loaded) {
     if (l.kind === 'bad') {
       problems.push(l.problem);
+      messages.push({ input: l.name, type: '?', outcome: 'unreadable' });
       continue;
     }
     if (l.kind === 'hl7') {
-      take(l.name, mapHl7Text(l.text, opts.tables, opts));
+      const outcome = mapHl7Text(l.text, opts.tables, opts);
+      take(l.name, outcome);
+      messages.push({ input: l.name, type: er7Type(l.text), outcome: outcome.disposition });
       continue;
     }
+    const dispositions: MapOutcome['disposition'][] = [];
     for (const focus of l.intake.missingFocus) {
       problems.push({
         code: 'MAP_REFERENCE',
@@ -104,8 +158,12 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
       });
     }
     for (const resource of l.intake.resources) {
-      if (isMappedResource(resource, opts.tables)) take(l.name, mapFhirResource(resource, pool, opts.tables, opts));
+      if (!isMappedResource(resource, opts.tables)) continue;
+      const outcome = mapFhirResource(resource, pool, opts.tables, opts);
+      take(l.name, outcome);
+      dispositions.push(outcome.disposition);
     }
+    messages.push({ input: l.name, type: l.type, outcome: fhirOutcome(dispositions, l.intake.missingFocus.length > 0) });
   }
   for (const orphan of state.pendingOrphans()) {
     const p = orphanProblem(orphan, { status: 'orphan', encounterKey: '', changed: [], reason: orphan.source.role === 'order' ? 'cancel_unmatched' : 'orphan' });
@@ -124,7 +182,7 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
   transactions.forEach((tx, i) => {
     for (const p of explainMissing(validator.validateTransaction(tx), opts.tables)) problems.push({ ...p, path: `transactions[${i}]${p.path === '' ? '' : '.'}${p.path}` });
   });
-  return { transactions, problems, inputs };
+  return { transactions, problems, inputs, messages };
 }
 
 /** Every consultation to send of the merged encounters, as the batcher takes them. */

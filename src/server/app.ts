@@ -9,16 +9,20 @@ import { StoreUnavailableError, type Store } from '../store/store.js';
 import { registerFhirRoutes } from './fhir-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
 import { registerOrderRoutes } from './orders-routes.js';
+import { registerResubmitRoutes } from './resubmit-routes.js';
 import { BadRequestError } from './query.js';
 import { findKey, keyRing, needFor, type RoleConfig } from './roles.js';
 import { originOf } from './origin.js';
+import { OPENAPI_ANSWER, openApiDocument, recordRoutes } from './openapi.js';
+import { int, obj, route, str, textAnswer } from './schema.js';
 import type { Submitter } from '../outbound/submitter.js';
 import type { SignInService } from '../outbound/acr-signin.js';
 import { registerAuthRoutes } from './auth-routes.js';
+import type { ReloadStatus } from '../mapping/holder.js';
 
 export interface AppOptions extends IngestDeps {
   readonly store: Store;
-  readonly mappings: MappingSource & { readonly dir: string; readonly generation: number };
+  readonly mappings: MappingSource & { readonly dir: string; readonly generation: number; readonly lastReload?: ReloadStatus };
   readonly config: Pick<Config, 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'> & Partial<Pick<Config, 'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS'>> & RoleConfig;
   /** PEM certificate and key: the listener speaks HTTPS. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
@@ -47,6 +51,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // a request must arrive whole within this time (a body sent slowly is not held for ever)
     requestTimeout: (opts.config.CDSR_HTTP_REQUEST_TIMEOUT_S ?? 30) * 1000,
     connectionTimeout: (opts.config.CDSR_HTTP_REQUEST_TIMEOUT_S ?? 30) * 1000,
+    // a query parameter a route does not declare is refused (400 naming it), never dropped
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     logger: {
       level: opts.config.LOG_LEVEL,
       ...(opts.logStream ? { stream: opts.logStream } : {}),
@@ -60,13 +66,25 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.server.maxConnections = opts.config.CDSR_HTTP_MAX_CONNECTIONS ?? 1000;
 
+  // answer schemas document the API; answers are written whole (a schema never cuts a field off)
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  // every /api route takes only the query parameters it declares (none, when it declares none)
+  app.addHook('onRoute', (r) => {
+    if (!r.url.startsWith('/api/')) return;
+    const schema = (r.schema ??= {}) as { querystring?: { additionalProperties?: unknown; type?: string; properties?: unknown } };
+    if (schema.querystring === undefined) schema.querystring = { type: 'object', properties: {}, additionalProperties: false };
+    else schema.querystring.additionalProperties ??= false;
+  });
+  const routes = recordRoutes(app);
+
   for (const type of HL7_TYPES) {
     app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => done(null, body));
   }
   app.addContentTypeParser(['application/fhir+json', 'application/json'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  app.setErrorHandler((err: { statusCode?: number; message: string; code?: string }, req, reply) => {
+  app.setErrorHandler((err: { statusCode?: number; message: string; code?: string; validation?: unknown; validationContext?: string }, req, reply) => {
     if (err instanceof BadRequestError) return reply.code(400).send({ error: err.message });
+    if (err.validation !== undefined) return reply.code(400).send({ error: validationMessage(req, err.validationContext) });
     // the store unavailable now: the sender retries (503); a failure of ours: 500, named
     const status = err instanceof StoreUnavailableError ? 503 : (err.statusCode ?? 500);
     if (status === 413) {
@@ -105,7 +123,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     });
   }
 
-  app.post('/hl7v2', async (req, reply) => {
+  app.post('/hl7v2', route({ summary: 'one HL7 v2 message (ER7) from Mirth or another engine; answered with an HL7 ACK', tags: ['inbound'], consumes: HL7_TYPES, produces: [ACK_CONTENT_TYPE], bodyDoc: textAnswer('the ER7 message'), response: { 200: textAnswer('ACK (AA, AE or AR)'), 400: textAnswer('AR: not HL7, or a line that is not a segment'), 503: textAnswer('AR: cannot store now; send again') } }), async (req, reply) => {
     const raw = typeof req.body === 'string' ? req.body : '';
     const r = await ingestHl7(opts, raw, originOf(req));
     req.log.info({ event: 'hl7v2', messageId: r.messageId, status: r.status, ack: r.code }, 'hl7v2 message');
@@ -116,9 +134,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerOpsRoutes(app, opts);
   registerOrderRoutes(app, opts);
   registerAuthRoutes(app, opts);
+  registerResubmitRoutes(app, opts);
 
-  app.get('/healthz', () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/api/openapi.json', route({ summary: 'this document: the OpenAPI 3.0 description of every route', tags: ['operations'], response: { 200: OPENAPI_ANSWER } }), () => openApiDocument(routes, API_VERSION));
+  app.get('/healthz', route({ summary: 'alive (open)', tags: ['health'], response: { 200: obj({ status: str('ok') }) } }), () => ({ status: 'ok' }));
+  app.get('/readyz', route({ summary: 'ready: the store answers a read and a write, the tables are loaded (open)', tags: ['health'], response: { 200: obj({ status: str('ready'), mappings: str('the mappings directory'), generation: int('reloads of the tables since start, 1 = as started') }), 503: obj({ status: str('unavailable') }) } }), async (_req, reply) => {
     try {
       await opts.store.ping();
       return { status: 'ready', mappings: opts.mappings.dir, generation: opts.mappings.generation };
@@ -129,4 +149,21 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
   });
   return app;
+}
+
+/** The version of the API the OpenAPI document describes. */
+export const API_VERSION = '1';
+
+/** A schema validation failure, named: the unknown query parameters, else what failed where. */
+function validationMessage(req: FastifyRequest, context: string | undefined): string {
+  const declared = (req.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined)?.properties ?? {};
+  if (context === 'querystring') {
+    const unknown = Object.keys(req.query as Record<string, unknown>).filter((k) => !(k in declared));
+    if (unknown.length > 0) {
+      const known = Object.keys(declared);
+      return `unknown query parameter${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (${known.length > 0 ? `this route takes ${known.join(', ')}` : 'this route takes none'})`;
+    }
+    return 'a query parameter cannot be read (each is given once, as text)';
+  }
+  return `the request's ${context ?? 'input'} does not match the route's schema`;
 }

@@ -64,6 +64,10 @@ function retention(config: Config, store: Store, log: pino.Logger): NodeJS.Timeo
   return timer;
 }
 
+/** Held while a service runs on the database: the command line refuses to work on it offline. */
+export const SERVICE_LEASE = 'service';
+const SERVICE_LEASE_MS = 60_000;
+
 /** Held by the instance whose built-in sandbox the instances on one database submit to. */
 const BUILTIN_SANDBOX_LEASE = 'builtin-sandbox';
 
@@ -98,7 +102,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
   // instances sharing a database share one NRDR: two built-in sandboxes would each hold half the
   // transactions, and the instance that takes over the submitting would poll the wrong one
-  const timers: { purge?: NodeJS.Timeout; sandbox?: NodeJS.Timeout; signIn?: NodeJS.Timeout } = {};
+  const timers: { purge?: NodeJS.Timeout; sandbox?: NodeJS.Timeout; signIn?: NodeJS.Timeout; presence?: NodeJS.Timeout } = {};
   const instance = `${process.pid}-${randomBytes(4).toString('hex')}`;
   if (target.sandbox && config.CDSR_DATABASE_URL !== undefined) {
     const hold = () => store.lease(BUILTIN_SANDBOX_LEASE, instance, new Date(), 180_000);
@@ -112,6 +116,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     timers.sandbox = setInterval(() => void hold().catch(() => undefined), 60_000);
     timers.sandbox.unref();
   }
+  // presence: any one instance holds it (another takes it over within a minute when that one stops)
+  const present = () => store.lease(SERVICE_LEASE, instance, new Date(), SERVICE_LEASE_MS).catch(() => false);
+  await present();
+  timers.presence = setInterval(() => void present(), SERVICE_LEASE_MS / 3);
+  timers.presence.unref();
   // each facility's zone from the tables in force (they may be reloaded), else CDSR_TIMEZONE
   const signIn = signInFor(config, store, target, log);
   const outbound = startOutbound(config, store, target, log, (facilityId) => facilityTimeZones(mappings.current.facilities, config.CDSR_TIMEZONE)(facilityId), signIn);
@@ -132,6 +141,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     clearInterval(timers.purge);
     clearInterval(timers.sandbox);
     clearInterval(timers.signIn);
+    clearInterval(timers.presence);
+    await store.releaseLease(SERVICE_LEASE, instance).catch(() => undefined);
     if (timers.sandbox) await store.releaseLease(BUILTIN_SANDBOX_LEASE, instance).catch(() => undefined);
     mappings.close();
     const m = mllp;

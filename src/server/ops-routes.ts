@@ -10,6 +10,8 @@ import { replayAll, replayOne } from '../inbound/replay.js';
 import type { AppOptions } from './app.js';
 import { signInMetrics } from './auth-routes.js';
 import { decodeCursor, encodeCursor, intParam, limitParam, oneOf, pageOf } from './query.js';
+import { anyValue, arr, bool, cursorPage, dict, errorAnswer, int, nullable, obj, PAGING, params, query, route, str, textAnswer } from './schema.js';
+import { MESSAGE_ROW, PROBLEM, RECORD_SUMMARY, RECORD_VIEW, TX_SUMMARY, TX_SUMMARY_PROPS } from './answers.js';
 function summary(t: TransactionRow) {
   const accepted = t.records.filter((r) => r.result === 'accepted').length;
   const rejected = t.records.filter((r) => r.result === 'rejected').length;
@@ -31,7 +33,7 @@ function summary(t: TransactionRow) {
 }
 
 export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { submitter?: Submitter }): void {
-  app.get<{ Querystring: { state?: string; limit?: string; after?: string } }>('/api/records', async (req) => {
+  app.get<{ Querystring: { state?: string; limit?: string; after?: string } }>('/api/records', route({ summary: 'records (consultations) by state', tags: ['records'], querystring: query({ state: `one of ${RECORD_STATES.join(', ')}`, ...PAGING }), response: { 200: cursorPage('records', RECORD_SUMMARY), 400: errorAnswer } }), async (req) => {
     const state = oneOf<RecordState>(req.query.state, 'state', RECORD_STATES);
     const limit = limitParam(req.query.limit);
     const after = decodeCursor(req.query.after, 2);
@@ -40,7 +42,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     return { records: items, next };
   });
 
-  app.get<{ Params: { facilityId: string; encounterId: string } }>('/api/records/:facilityId/:encounterId', async (req, reply) => {
+  app.get<{ Params: { facilityId: string; encounterId: string } }>('/api/records/:facilityId/:encounterId', route({ summary: 'one encounter with every field and its provenance (operator; access-audited)', tags: ['records'], params: params({ facilityId: 'Facility_ID', encounterId: 'Unique_Encounter_ID' }), response: { 200: RECORD_VIEW, 404: errorAnswer } }), async (req, reply) => {
     const r = await deps.store.record(encounterKey(req.params.facilityId, req.params.encounterId));
     if (!r) return reply.code(404).send({ error: 'no such encounter' });
     await deps.store.audit({ at: deps.clock(), who: req.authKey || 'open', what: `record ${r.encounterKey}` });
@@ -48,7 +50,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     return { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current) })) };
   });
 
-  app.get<{ Querystring: { status?: string; limit?: string; after?: string } }>('/api/messages', async (req) => {
+  app.get<{ Querystring: { status?: string; limit?: string; after?: string } }>('/api/messages', route({ summary: 'stored inbound messages by status (the error queue: status=error), with their problems', tags: ['messages'], querystring: query({ status: `one of ${MESSAGE_STATUSES.join(', ')}`, ...PAGING }), response: { 200: cursorPage('messages', MESSAGE_ROW), 400: errorAnswer } }), async (req) => {
     const status = oneOf<MessageStatus>(req.query.status, 'status', MESSAGE_STATUSES);
     const limit = limitParam(req.query.limit);
     const afterId = intParam(req.query.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 });
@@ -57,7 +59,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     return { messages: items, next };
   });
 
-  app.post<{ Params: { id: string } }>('/api/messages/:id/replay', async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/api/messages/:id/replay', route({ summary: 'run one stored message again through the tables in force (operator)', tags: ['messages'], params: params({ id: 'the message id' }), response: { 200: obj({ id: int('message id'), status: str('its status after the replay'), problems: arr(PROBLEM) }), 404: errorAnswer } }), async (req, reply) => {
     const id = Number(req.params.id);
     const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
     if (!m) return reply.code(404).send({ error: 'no such message' });
@@ -66,7 +68,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     return { id, status, problems: after?.problems ?? [] };
   });
 
-  app.get<{ Querystring: { status?: string; limit?: string; after?: string } }>('/api/transactions', async (req) => {
+  app.get<{ Querystring: { status?: string; limit?: string; after?: string } }>('/api/transactions', route({ summary: 'transactions sent to NRDR', tags: ['transactions'], querystring: query({ status: `one of ${OUTBOUND.join(', ')}`, limit: PAGING.limit, after: 'the `next` of the previous page (a Transaction_ID)' }), response: { 200: cursorPage('transactions', TX_SUMMARY), 400: errorAnswer } }), async (req) => {
     const status = oneOf<OutboundStatus>(req.query.status, 'status', OUTBOUND);
     const limit = limitParam(req.query.limit);
     const rows = await deps.store.transactions({ ...(status ? { status } : {}), limit: limit + 1, ...(req.query.after ? { after: req.query.after } : {}) });
@@ -74,20 +76,20 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     return { transactions: items.map(summary), next };
   });
 
-  app.get<{ Params: { id: string } }>('/api/transactions/:id', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/api/transactions/:id', route({ summary: 'one transaction: NRDR status and the verdict on each record (operator; access-audited)', tags: ['transactions'], params: params({ id: 'Transaction_ID' }), response: { 200: obj({ ...TX_SUMMARY_PROPS, nrdr: nullable(anyValue("NRDR's last status answer")), records: arr(obj({ encounterKey: str('facility|encounter'), consultationKey: str('date time'), result: str('accepted, rejected or needs-review'), problems: arr(PROBLEM) })) }), 404: errorAnswer } }), async (req, reply) => {
     const t = await deps.store.transaction(req.params.id);
     if (!t) return reply.code(404).send({ error: 'no such transaction' });
     await deps.store.audit({ at: deps.clock(), who: req.authKey || 'open', what: `transaction ${t.transactionId}` });
     return { ...summary(t), nrdr: t.nrdr ?? null, records: t.records };
   });
 
-  app.post('/api/submit', async (_req, reply) => {
+  app.post('/api/submit', route({ summary: 'submit ready records now and wait for the round (operator)', tags: ['transactions'], response: { 200: obj({ created: int('transactions created'), posted: int('posted'), final: int('final'), accepted: int('records accepted'), rejected: int('records rejected'), pending: int('transactions still pending') }), 409: errorAnswer } }), async (_req, reply) => {
     if (!deps.submitter) return reply.code(409).send({ error: 'this process does not submit' });
     return deps.submitter.flush();
   });
 
   // Prometheus text format: gauges read from the store (counts, never content)
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', route({ summary: 'Prometheus gauges (metrics role)', tags: ['health'], produces: ['text/plain; version=0.0.4'], response: { 200: textAnswer('Prometheus text format') } }), async (_req, reply) => {
     const c = await deps.store.counts();
     const ledger = await deps.store.ledgerGauges();
     const now = deps.clock().getTime();
@@ -120,16 +122,32 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
   });
 
-  app.get<{ Querystring: { after?: string; limit?: string } }>('/api/audit', async (req) => {
+  app.get<{ Querystring: { after?: string; limit?: string } }>('/api/audit', route({ summary: 'the access audit: every read of patient data (operator)', tags: ['operations'], querystring: query({ ...PAGING }), response: { 200: cursorPage('entries', obj({ id: int('entry id'), at: str('ISO time'), who: str('the key by role and position'), what: str('what was read') })), 400: errorAnswer } }), async (req) => {
     const limit = limitParam(req.query.limit);
     const entries = await deps.store.accessLog({ after: intParam(req.query.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 }), limit: limit + 1 });
     const { items, next } = pageOf(entries, limit, (last) => String(last.id));
     return { entries: items, next };
   });
 
-  app.get('/api/subscriptions', async () => ({ subscriptions: await deps.store.subscriptions() }));
+  app.get(
+    '/api/mappings',
+    route({
+      summary: 'the tables in force and the last reload: refused edits with their file:line problems or the site tests they break (operator)',
+      tags: ['operations'],
+      response: {
+        200: obj({
+          dir: str('CDSR_MAPPINGS_DIR'),
+          generation: int('reloads since start, 1 = as started'),
+          lastReload: nullable(obj({ at: str('ISO time'), ok: bool('the edit took effect'), generation: int('generation after it'), problems: arr(str('file:line: message')), failingTests: arr(obj({ name: str('site test'), diff: str('- expected / + actual') })) })),
+        }),
+      },
+    }),
+    () => ({ dir: deps.mappings.dir, generation: deps.mappings.generation, lastReload: deps.mappings.lastReload ?? null }),
+  );
 
-  app.post<{ Querystring: { status?: string } }>('/api/replay', async (req, reply) => {
+  app.get('/api/subscriptions', route({ summary: 'FHIR subscriptions: events received and the event numbers that never arrived', tags: ['messages'], response: { 200: obj({ subscriptions: arr(obj({ subscription: str('subscription'), received: int('events received'), reportedSince: int('latest event number the server reported'), missing: arr(int('event number')), lastSeenAt: str('ISO time') })) }) } }), async () => ({ subscriptions: await deps.store.subscriptions() }));
+
+  app.post<{ Querystring: { status?: string } }>('/api/replay', route({ summary: 'replay every stored message in a status (default: the error queue) (operator)', tags: ['messages'], querystring: query({ status: 'error (default) or pending' }), response: { 200: obj({ replayed: int('messages replayed'), byStatus: dict(int('count'), 'their statuses after the replay') }), 400: errorAnswer } }), async (req, reply) => {
     const status = (req.query.status ?? 'error') as MessageStatus;
     if (status !== 'error' && status !== 'pending') return reply.code(400).send({ error: 'status must be error or pending' });
     return replayAll(deps, status);

@@ -5,9 +5,28 @@ import { ORDER_REASONS, ORDER_STATES } from '../store/store.js';
 import { rulesFor } from '../mapping/explain.js';
 import type { AppOptions } from './app.js';
 import { dayParam, intParam, limitParam, oneOf } from './query.js';
+import { arr, bool, cursorPage, errorAnswer, int, obj, PAGING, params, query, route, str } from './schema.js';
+import { ORDER_ROW, RECONCILIATION_ROW } from './answers.js';
 
 export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): void {
-  app.get<{ Querystring: Record<string, string | undefined> }>('/api/orders', async (req) => {
+  app.get<{ Querystring: Record<string, string | undefined> }>(
+    '/api/orders',
+    route({
+      summary: 'the order ledger: every order seen, its one state and reason',
+      tags: ['orders'],
+      querystring: query({
+        state: `one of ${ORDER_STATES.join(', ')}`,
+        reason: `one of ${ORDER_REASONS.filter((r) => r !== '').join(', ')}`,
+        facility: 'Facility_ID',
+        encounter: 'Unique_Encounter_ID',
+        order: 'any of its numbers (placer, filler/accession)',
+        from: 'first day seen, YYYY-MM-DD (UTC)',
+        to: 'last day seen, YYYY-MM-DD (UTC)',
+        ...PAGING,
+      }),
+      response: { 200: cursorPage('orders', ORDER_ROW), 400: errorAnswer },
+    }),
+    async (req) => {
     const q = req.query;
     const state = oneOf(q.state, 'state', ORDER_STATES);
     const reason = oneOf(q.reason, 'reason', ORDER_REASONS);
@@ -28,19 +47,29 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
     const tables = deps.mappings.current;
     const orders = r.orders.map((o) => ({ ...o, missing: o.missing.map((field) => ({ field, tried: rulesFor(tables, field) })) }));
     return { orders, next: r.next === null ? null : String(r.next) };
-  });
+    },
+  );
 
   // an operator says the site retracted, at NRDR, a consultation cancelled after it was sent
-  app.post<{ Params: { id: string } }>('/api/orders/:id/acknowledge', async (req, reply) => {
+  app.post<{ Params: { id: string } }>(
+    '/api/orders/:id/acknowledge',
+    route({
+      summary: 'an operator says the site retracted at NRDR an order cancelled after submission (audited)',
+      tags: ['orders'],
+      params: params({ id: 'the order (its id in /api/orders)' }),
+      response: { 200: obj({ order: int('the order'), acknowledged: obj({ by: str('the key that acknowledged'), at: str('when') }), already: bool('it had been acknowledged before') }), 404: errorAnswer, 409: errorAnswer },
+    }),
+    async (req, reply) => {
     const id = Number(req.params.id);
     if (!/^[0-9]+$/.test(req.params.id) || !Number.isSafeInteger(id)) return reply.code(404).send({ error: 'no such order' });
     const r = await deps.store.acknowledgeRetraction(id, req.authKey || 'open', deps.clock());
     if (r.result === 'not-found') return reply.code(404).send({ error: 'no such order' });
     if (r.result === 'not-retraction') return reply.code(409).send({ error: `order ${id} is not cancelled after submission (its record is ${r.state}): nothing to acknowledge` });
     return { order: id, acknowledged: { by: r.by, at: r.at }, already: r.result === 'already' };
-  });
+    },
+  );
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/api/reconciliation', async (req) => {
+  app.get<{ Querystring: Record<string, string | undefined> }>('/api/reconciliation', route({ summary: 'per facility and day: orders seen = reported + held (by reason) + excluded (by rule)', tags: ['orders'], querystring: query({ from: 'first day, YYYY-MM-DD (UTC)', to: 'last day, YYYY-MM-DD (UTC)', facility: 'Facility_ID' }), response: { 200: obj({ days: arr(RECONCILIATION_ROW) }), 400: errorAnswer } }), async (req) => {
     const from = dayParam(req.query.from, 'from');
     const to = dayParam(req.query.to, 'to');
     const facility = req.query.facility;

@@ -46,7 +46,7 @@ export function needFor(method: string, route: string | undefined): Need {
   if (route === '/healthz' || route === '/readyz' || route === '/auth/acr/callback') return 'open';
   if (route === '/hl7v2' || route?.startsWith('/fhir')) return 'send';
   if (route === '/metrics') return 'metrics';
-  if (method === 'GET' && (route === '/api/orders' || route === '/api/reconciliation' || route === '/api/records' || route === '/api/messages' || route === '/api/transactions' || route === '/api/subscriptions' || route === '/api/auth')) {
+  if (method === 'GET' && (route === '/api/orders' || route === '/api/reconciliation' || route === '/api/records' || route === '/api/messages' || route === '/api/transactions' || route === '/api/subscriptions' || route === '/api/auth' || route === '/api/openapi.json')) {
     return 'view';
   }
   // field values, bodies, replay, submit, the audit, and any route not listed above

@@ -256,4 +256,23 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX transaction_records_by_consultation ON transaction_records (encounter_key, consultation_key)',
     ],
   },
+  {
+    version: 14,
+    name: 'record history: state changes made by hand (resubmit), with who, when and why',
+    statements: [
+      `CREATE TABLE record_history (
+        id INTEGER PRIMARY KEY,
+        encounter_key TEXT NOT NULL,
+        consultation_key TEXT NOT NULL,
+        at TEXT NOT NULL,
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL,
+        who TEXT NOT NULL,
+        why TEXT NOT NULL,
+        transaction_id TEXT,
+        problems TEXT NOT NULL
+      )`,
+      'CREATE INDEX record_history_encounter ON record_history (encounter_key)',
+    ],
+  },
 ];

@@ -15,6 +15,7 @@ import { forDialect, MIGRATIONS } from './migrations.js';
 import { retractionOf, type AcknowledgeResult } from './retraction.js';
 import { forgetHeldOrdersOf, ledgerGauges, listOrders, reconcile, recordOrder, type LedgerGauges, type OrderFilter, type OrderRow, type ReconciliationRow } from './ledger.js';
 import { preload, writeMerge } from './merge-rows.js';
+import { recordHistory, resubmitRejected, type ResubmitFilter, type ResubmittedRecord } from './resubmit.js';
 import { orphanProblem, refusal } from '../mapping/merge-problems.js';
 import { CredentialMetaSchema, encounterFromRows, FieldMapSchema, FieldValueSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
 import { either, StoreCorruptError, StoreNotFoundError, type Executor, type Queryable, type Row, type TxQueryable } from './sql.js';
@@ -362,6 +363,7 @@ export class SqlStore implements Store {
       [key],
     );
     const enc = encounterFromRows(e, rows);
+    const history = await recordHistory(this.db, key);
     const consultations: ConsultationRow[] = rows.map((r) => {
       const c = row('consultations', r);
       const transactionId = c.optText('transaction_id');
@@ -380,6 +382,7 @@ export class SqlStore implements Store {
         cancelled: c.json('cancelled', FieldValueSchema.nullable(), null)?.value === 'cancelled',
         ...(transactionId !== undefined ? { transactionId } : {}),
         ...(retraction ? { retraction } : {}),
+        history: history.get(c.text('consultation_key')) ?? [],
       };
     });
     return {
@@ -491,6 +494,10 @@ export class SqlStore implements Store {
         [patch.status, at.toISOString(), patch.nrdr ? JSON.stringify(patch.nrdr) : null, patch.error ?? null, patch.attempted ? 1 : 0, id],
       );
     });
+  }
+
+  resubmit(filter: ResubmitFilter, by: { who: string; at: Date; why: string }): Promise<ResubmittedRecord[]> {
+    return this.db.transaction((q) => resubmitRejected(q, filter, by));
   }
 
   recordResults(id: string, results: readonly RecordResult[], at: Date): Promise<void> {

@@ -1,6 +1,7 @@
 // The contract the store keeps, run against each dialect (kysely's model: one suite, every
 // dialect), every case on a database of its own: migrations, one transaction per message, dedupe,
 // merge and record states, outbound bookkeeping, paging, reopening, corrupt rows.
+import { MIGRATIONS } from './migrations.js';
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -75,7 +76,10 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+      // every migration applied, once each (other branches add theirs between 9 and 14)
+      assert.deepEqual(versions, MIGRATIONS.map((m) => m.version).sort((a, b) => a - b));
+      assert.deepEqual(versions.slice(0, 9), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      assert.ok(versions.includes(14));
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
@@ -95,6 +99,27 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await ingest(s, '05-omi-new.hl7', 'MSG0005', (raw) => raw.replace('|E|ED^BAY3', '||ED^BAY3'));
       const recs = await s.records({ state: 'incomplete' });
       assert.deepEqual(recs.map((r) => [r.consultationKey, r.missing]), [['11/02/2026 13:55:12', ['Place_of_Service']]]);
+    });
+
+    withStore('resubmit: rejected records back to ready, the change in the record history; the same content is then batched again', async (s) => {
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      const [ready] = await s.wireEncounters('ready', 10);
+      assert.ok(ready);
+      await s.createTransaction(tx('T-RS', ready.wire), [ready], NOW);
+      const cd2053 = { code: 'CD2053', message: 'not registered', severity: 'error', scope: 'transaction', path: '' } as const;
+      await s.recordResults('T-RS', [{ ...ready, result: 'rejected', problems: [cd2053] }], NOW);
+      assert.deepEqual(await s.resubmit({ facility: 'OTHER' }, { who: 'operate#1', at: NOW, why: 'resubmit' }), []);
+      assert.deepEqual(await s.resubmit({ facility: '100000' }, { who: 'operate#1', at: NOW, why: 'resubmit: registered' }), [
+        { encounterKey: '100000|V0001', consultationKey: ready.consultationKey, transactionId: 'T-RS' },
+      ]);
+      const c = (await s.record('100000|V0001'))!.consultations[0]!;
+      assert.deepEqual([c.state, c.history], ['ready', [{ at: NOW.toISOString(), from: 'rejected', to: 'ready', who: 'operate#1', why: 'resubmit: registered', transactionId: 'T-RS', problems: [cd2053] }]]);
+      assert.deepEqual(await s.resubmit({}, { who: 'operate#1', at: NOW, why: 'resubmit' }), []);
+      // the unchanged content is ready: the next round batches it again
+      const again = await s.wireEncounters('ready', 10);
+      assert.deepEqual(again.map((w) => w.contentHash), [ready.contentHash]);
+      assert.equal((await s.createTransaction(tx('T-RS2', again[0]!.wire), again, NOW)).created, true);
+      assert.equal((await s.record('100000|V0001'))!.consultations[0]!.state, 'submitted');
     });
 
     withStore('keeps what it stored across a reopen', async (s, db) => {

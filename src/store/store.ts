@@ -9,6 +9,8 @@ import type { RecordState } from './evaluate.js';
 import type { LedgerGauges, OrderFilter, OrderRow, ReconciliationRow } from './ledger.js';
 import type { AcknowledgeResult, Retraction } from './retraction.js';
 export type { LedgerGauges, OrderFilter, OrderRow, OrderState, ReconciliationRow } from './ledger.js';
+import type { HistoryEntry, ResubmitFilter, ResubmittedRecord } from './resubmit.js';
+export type { HistoryEntry, ResubmitFilter, ResubmittedRecord } from './resubmit.js';
 export { ORDER_STATES, ORDER_REASONS } from './ledger.js';
 export type { AcknowledgeResult, Retraction } from './retraction.js';
 
@@ -65,6 +67,8 @@ export interface ConsultationRow {
   readonly transactionId?: string;
   /** In state cancelled-after-submission: what the site does at NRDR, and its acknowledgement. */
   readonly retraction?: Retraction;
+  /** State changes made by hand (resubmit), oldest first. */
+  readonly history: HistoryEntry[];
 }
 
 export interface RecordView {
@@ -185,6 +189,11 @@ export interface OutboundLedger {
   /** In creation order; `after` (a Transaction_ID) pages through them. */
   transactions(filter: { status?: OutboundStatus; limit?: number; after?: string }): Promise<TransactionRow[]>;
   transaction(id: string): Promise<TransactionRow | undefined>;
+  /**
+   * Records NRDR rejected (of one facility, or one encounter) go back to `ready` for the next
+   * round, each change kept in the record's history with who, when and why.
+   */
+  resubmit(filter: ResubmitFilter, by: { who: string; at: Date; why: string }): Promise<ResubmittedRecord[]>;
 }
 
 /** The order ledger: every order seen, its one state, and the daily reconciliation. */

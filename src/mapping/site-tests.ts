@@ -1,0 +1,115 @@
+// Site regression tests: `<mappings>/tests/NAME.expected.json` holds what the messages
+// `tests/NAME.*` (one or several files, any input `map` takes, in name order) must map to — the
+// CDSR encounters and the problems. Run by `test-mappings` and before a hot reload swaps tables.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Encounter } from '../cdsr/schema.js';
+import type { MappingTables } from './load.js';
+import { mapFiles } from './map-files.js';
+
+export const TESTS_DIR = 'tests';
+const EXPECTED = '.expected.json';
+/** The clock of every site test (future-date rules, Transaction_DateTime), unless a case names its own `now`. */
+export const SITE_TEST_NOW = '2026-12-31T00:00:00Z';
+
+export interface SiteCase {
+  readonly name: string;
+  readonly inputs: string[];
+  readonly expectedFile: string;
+}
+
+export interface SiteTestResult {
+  readonly name: string;
+  readonly ok: boolean;
+  /** Readable line diff of expected (-) and actual (+); empty when ok. */
+  readonly diff: string;
+  readonly actual: SiteOutput;
+}
+
+/** What a case compares: the CDSR encounters (without transaction headers) and the problems in short. */
+export interface SiteOutput {
+  readonly now?: string;
+  readonly encounters: Encounter[];
+  readonly problems: { code: string; severity: string; field?: string; value?: string; input?: string }[];
+}
+
+export function siteCases(mappingsDir: string): SiteCase[] {
+  const dir = join(mappingsDir, TESTS_DIR);
+  if (!existsSync(dir)) return [];
+  const files = readdirSync(dir).sort();
+  return files
+    .filter((f) => f.endsWith(EXPECTED))
+    .map((f) => {
+      const name = f.slice(0, -EXPECTED.length);
+      return { name, expectedFile: join(dir, f), inputs: files.filter((g) => g !== f && g.startsWith(`${name}.`) && !g.endsWith(EXPECTED)).map((g) => join(dir, g)) };
+    });
+}
+
+export function siteOutput(c: SiteCase, tables: MappingTables, now: string): SiteOutput {
+  const r = mapFiles(c.inputs, { tables, partnerId: '10000', appId: '10019', maxEncounters: 1000, now: new Date(now) });
+  return {
+    encounters: r.transactions.flatMap((t) => t.Encounters ?? []),
+    problems: r.problems.map((p) => ({
+      code: p.code,
+      severity: p.severity,
+      ...(p.field !== undefined ? { field: p.field } : {}),
+      ...(p.value !== undefined ? { value: p.value } : {}),
+      ...(p.input !== undefined ? { input: p.input } : {}),
+    })),
+  };
+}
+
+function readExpected(file: string): { expected?: SiteOutput; error?: string } {
+  try {
+    return { expected: JSON.parse(readFileSync(file, 'utf8')) as SiteOutput };
+  } catch (e) {
+    return { error: `${file}: not JSON (${(e as Error).message})` };
+  }
+}
+
+export function runSiteTests(mappingsDir: string, tables: MappingTables, o: { update?: boolean } = {}): SiteTestResult[] {
+  return siteCases(mappingsDir).map((c) => {
+    const { expected, error } = readExpected(c.expectedFile);
+    const now = expected?.now ?? SITE_TEST_NOW;
+    const out = siteOutput(c, tables, now);
+    const actual: SiteOutput = expected?.now !== undefined ? { now, ...out } : out;
+    const a = JSON.stringify(actual, null, 2);
+    if (o.update) {
+      writeFileSync(c.expectedFile, `${a}\n`);
+      return { name: c.name, ok: true, diff: '', actual };
+    }
+    if (c.inputs.length === 0) return { name: c.name, ok: false, diff: `no input file ${c.name}.* beside ${c.expectedFile}`, actual };
+    if (error !== undefined) return { name: c.name, ok: false, diff: error, actual };
+    const e = JSON.stringify(expected, null, 2);
+    return e === a ? { name: c.name, ok: true, diff: '', actual } : { name: c.name, ok: false, diff: lineDiff(e, a), actual };
+  });
+}
+
+/** The lines that differ, with two lines of context, `-` expected and `+` actual (a longest-common-subsequence diff). */
+export function lineDiff(expected: string, actual: string, context = 2): string {
+  const a = expected.split('\n');
+  const b = actual.split('\n');
+  // LCS table from the end; the files are small (a test's output)
+  const n = a.length;
+  const m = b.length;
+  const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
+  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+  const ops: { op: ' ' | '-' | '+'; text: string; line: number }[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && a[i] === b[j]) ops.push({ op: ' ', text: a[i++]!, line: j++ + 1 });
+    else if (i < n && (j >= m || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) ops.push({ op: '-', text: a[i++]!, line: j + 1 });
+    else ops.push({ op: '+', text: b[j++]!, line: j });
+  }
+  const keep = ops.map((o, k) => ops.slice(Math.max(0, k - context), k + context + 1).some((x) => x.op !== ' '));
+  const out: string[] = [];
+  ops.forEach((o, k) => {
+    if (!keep[k]) {
+      if (k === 0 || keep[k - 1]) out.push('  …');
+      return;
+    }
+    out.push(`${o.op} ${o.text}`);
+  });
+  return out.join('\n');
+}
