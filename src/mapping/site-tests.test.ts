@@ -92,7 +92,7 @@ describe('site regression tests', () => {
     ]);
     assert.deepEqual(h.lastReload, { at: '2026-12-01T10:00:00.000Z', ok: false, generation: 1, problems: [], failingTests: [{ name: 'orm-then-oru', diff: MODALITY_DIFF }] });
     // a valid edit (a new row) goes through
-    writeFileSync(f, readFileSync(f, 'utf8').replace('CT,9,', 'CT,1,') + 'XR,88,\n');
+    writeFileSync(f, readFileSync(f, 'utf8').replace('CT,9,', 'CT,1,') + 'ZZ,88,a local code\n');
     assert.equal(h.reload().ok, true);
     assert.deepEqual(h.lastReload, { at: '2026-12-01T10:00:00.000Z', ok: true, generation: 2, problems: [], failingTests: [] });
   });

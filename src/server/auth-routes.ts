@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AdapterError } from '../cdsr/errors.js';
 import { SignInError, type SignInStatus } from '../outbound/acr-signin.js';
 import type { AppOptions } from './app.js';
+import { arr, bool, errorAnswer, int, nullable, obj, route, str, textAnswer } from './schema.js';
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -41,10 +42,41 @@ export function signInMetrics(s: SignInStatus, nowMs: number): string[] {
   return lines;
 }
 
+const html = (d: string) => textAnswer(`an HTML page: ${d}`);
+const when = (d: string) => nullable(str(d));
+const SIGN_IN_STATUS = obj({
+  configured: bool('a sign-in is configured (ACR_AUTHORIZE_URL…)'),
+  keySet: bool('CDSR_SECRET_KEY is set: a sign-in can be kept'),
+  appName: str('the application name ACR Connect shows'),
+  state: str('signed-out, signed-in, refused, expired or unreadable'),
+  signedIn: bool('a sign-in is kept and usable'),
+  subject: when('the JWT subject (<facility>_<user>)'),
+  facilityId: when('the facility of the subject'),
+  user: when('the user of the subject'),
+  amr: arr(str('how the user signed in')),
+  signedInAt: when('when'),
+  refreshedAt: when('last renewal'),
+  rotations: int('refresh tokens rotated since the sign-in'),
+  accessExpiresAt: when('expiry of the kept access token'),
+  refreshExpiresAt: when('expiry of the sign-in (its refresh token)'),
+  expiringSoon: bool('the sign-in expires within ACR_SIGNIN_WARN_HOURS'),
+  warnBeforeSeconds: int('the warning lead time'),
+  lastError: when('the last refusal, by code'),
+  message: str('why there is no sign-in'),
+});
+
 export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void {
   const signIn = deps.signIn;
 
-  app.get('/auth/acr/start', async (req, reply) => {
+  app.get(
+    '/auth/acr/start',
+    route({
+      summary: 'start the ACR Connect sign-in: a redirect to ACR Connect (or {authorizeUrl} with Accept: application/json)',
+      tags: ['auth'],
+      produces: ['text/html', 'application/json'],
+      response: { 200: obj({ authorizeUrl: str('where to send the browser') }), 302: html('the redirect'), 404: html('no sign-in configured'), 503: html('the sign-in cannot start') },
+    }),
+    async (req, reply) => {
     if (!signIn) return page(reply, 404, 'ACR Connect sign-in', [NOT_CONFIGURED]);
     let url: string;
     try {
@@ -57,9 +89,20 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void
     // a script (or the console) may ask for the URL instead of the redirect
     if ((req.headers.accept ?? '').includes('application/json')) return reply.header('cache-control', 'no-store').send({ authorizeUrl: url });
     return reply.header('cache-control', 'no-store').redirect(url, 302);
-  });
+    },
+  );
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/auth/acr/callback', async (req, reply) => {
+  app.get<{ Querystring: Record<string, string | undefined> }>(
+    '/auth/acr/callback',
+    route({
+      summary: 'the redirect URL ACR Connect sends the browser back to, with the code and the state (open: the one-time state is its credential)',
+      tags: ['auth'],
+      // what an authorization server may add besides these is taken and ignored
+      querystring: { type: 'object', properties: { code: str('the authorization code'), state: str('the state the start gave'), error: str('ACR Connect refused'), error_description: str('why') }, additionalProperties: true },
+      produces: ['text/html'],
+      response: { 200: html('signed in'), 400: html('refused: start again'), 404: html('no sign-in configured') },
+    }),
+    async (req, reply) => {
     if (!signIn) return page(reply, 404, 'ACR Connect sign-in', [NOT_CONFIGURED]);
     try {
       const s = await signIn.complete(req.query);
@@ -77,11 +120,12 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void
       if (e instanceof AdapterError) return page(reply, e instanceof SignInError ? e.status : 400, 'ACR Connect sign-in failed', [e.message]);
       throw e;
     }
-  });
+    },
+  );
 
-  app.get('/api/auth', async () => (signIn ? signIn.status() : { configured: false, signedIn: false, message: NOT_CONFIGURED }));
+  app.get('/api/auth', route({ summary: 'the ACR Connect sign-in: who signed in, when, and until when', tags: ['auth'], response: { 200: SIGN_IN_STATUS } }), async () => (signIn ? signIn.status() : { configured: false, signedIn: false, message: NOT_CONFIGURED }));
 
-  app.delete('/api/auth', async (req, reply) => {
+  app.delete('/api/auth', route({ summary: 'forget the ACR Connect sign-in (submissions then use the other credentials, if any)', tags: ['auth'], response: { 200: SIGN_IN_STATUS, 404: errorAnswer } }), async (req, reply) => {
     if (!signIn) return reply.code(404).send({ error: NOT_CONFIGURED });
     await signIn.signOut();
     req.log.info({ event: 'acr_signed_out', by: req.authKey || 'open' }, 'ACR Connect sign-in removed');
