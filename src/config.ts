@@ -41,6 +41,11 @@ const EnvSchema = z
     CDSR_TLS_CERT_FILE: optionalText,
     CDSR_TLS_KEY_FILE: optionalText,
     CDSR_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
+    // HL7 texts of CDSR_MAP_WORKER_MIN_BYTES or more are parsed and mapped in one of CDSR_MAP_WORKERS
+    // worker threads (0: none, all in the main thread); one taking longer than CDSR_MAP_TIMEOUT_S fails alone
+    CDSR_MAP_WORKERS: z.coerce.number().int().min(0).max(16).default(2),
+    CDSR_MAP_WORKER_MIN_BYTES: z.coerce.number().int().min(0).max(100 * 1024 * 1024).default(64 * 1024),
+    CDSR_MAP_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(60),
     CDSR_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
     // days a raw message is kept once it will not be replayed; 0 keeps them for ever
     CDSR_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),

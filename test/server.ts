@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { CdsrValidator } from '../src/cdsr/validate.js';
 import type { FhirFetcher } from '../src/fhir/resolve.js';
 import { MappingHolder } from '../src/mapping/holder.js';
+import { MapPool, type MapPoolOptions } from '../src/inbound/map-pool.js';
 import { buildApp } from '../src/server/app.js';
 import type { RoleConfig } from '../src/server/roles.js';
 import { openStore } from '../src/store/open.js';
@@ -32,13 +33,23 @@ export interface TestServer {
   readonly mappingsDir: string;
   readonly store: Store;
   readonly mappings: MappingHolder;
+  readonly mapPool?: MapPool;
   /** Everything the server logged. */
   logs(): string;
   close(): Promise<void>;
 }
 
 export async function startTestServer(
-  opts: { apiKeys?: string[]; roles?: RoleConfig; bodyLimit?: number; fhirFetcher?: FhirFetcher; listen?: boolean; requestTimeoutS?: number } = {},
+  opts: {
+    apiKeys?: string[];
+    roles?: RoleConfig;
+    bodyLimit?: number;
+    fhirFetcher?: FhirFetcher;
+    listen?: boolean;
+    requestTimeoutS?: number;
+    /** Mapping workers (map-pool.ts) with these settings; none by default. */
+    mapWorkers?: Partial<Omit<MapPoolOptions, 'mappings'>>;
+  } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'cdsr-srv-'));
   const mappingsDir = join(dir, 'mappings');
@@ -49,6 +60,7 @@ export async function startTestServer(
     { kind: 'sqlite', file: join(dir, 'data', 'db.sqlite') },
     new CdsrValidator({ now: SERVER_NOW, valueSets: mappings.current.valueSets, fieldLimits: mappings.current.fieldLimits }),
   );
+  const mapPool = opts.mapWorkers ? new MapPool({ mappings, size: 1, minBytes: 0, timeoutMs: 60_000, ...opts.mapWorkers }) : undefined;
   let logged = '';
   const logStream = new PassThrough();
   logStream.on('data', (c: Buffer) => (logged += c.toString('utf8')));
@@ -58,6 +70,7 @@ export async function startTestServer(
     mappings,
     clock: () => SERVER_NOW,
     logStream,
+    ...(mapPool ? { mapPool } : {}),
     ...(opts.fhirFetcher ? { fhirFetcher: opts.fhirFetcher } : {}),
   });
   const url = opts.listen ? await app.listen({ port: 0, host: '127.0.0.1' }) : '';
@@ -79,9 +92,11 @@ export async function startTestServer(
     mappingsDir,
     store,
     mappings,
+    ...(mapPool ? { mapPool } : {}),
     logs: () => logged,
     close: async () => {
       await app.close();
+      await mapPool?.close();
       await store.close();
       mappings.close();
       rmSync(dir, { recursive: true, force: true });

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'FHIR_INTAKE'
   | 'FHIR_FETCH'
   | 'MAP_TRANSFORM'
+  | 'MAP_WORKER'
   | 'TOKEN'
   | 'JSON_SYNTAX'
   | 'BAD_REQUEST'

@@ -19,6 +19,7 @@ import { facilityTimeZones } from '../mapping/facilities.js';
 import { startMllp } from './mllp.js';
 import { keyRing } from './roles.js';
 import { safeReason } from '../inbound/outcome.js';
+import { MapPool } from '../inbound/map-pool.js';
 import { configuredNrdr, startOutbound, type NrdrTarget } from '../outbound/setup.js';
 
 export interface Running {
@@ -113,7 +114,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // each facility's zone from the tables in force (they may be reloaded), else CDSR_TIMEZONE
   const outbound = startOutbound(config, store, target, log, (facilityId) => facilityTimeZones(mappings.current.facilities, config.CDSR_TIMEZONE)(facilityId));
   // what processing a message needs, the same for HTTP and MLLP
-  const deps = { store, mappings, clock: () => new Date(), defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID };
+  const mapPool =
+    config.CDSR_MAP_WORKERS > 0
+      ? new MapPool({ mappings, size: config.CDSR_MAP_WORKERS, minBytes: config.CDSR_MAP_WORKER_MIN_BYTES, timeoutMs: config.CDSR_MAP_TIMEOUT_S * 1000, ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}) })
+      : undefined;
+  const deps = { store, mappings, clock: () => new Date(), defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID, ...(mapPool ? { mapPool } : {}) };
   const app = await buildApp({
     ...deps,
     config,
@@ -131,6 +136,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     mappings.close();
     const m = mllp;
     if (m) await new Promise<void>((ok) => m.close(() => ok()));
+    await mapPool?.close();
     await outbound.close();
     await store.close();
   });
