@@ -47,20 +47,30 @@ export function fhirFetcherFor(config: Config): { fhirFetcher?: ReturnType<typeo
   return { fhirFetcher: createFhirFetcher({ baseUrl: config.FHIR_SERVER_URL, ...(config.FHIR_SERVER_TOKEN !== undefined ? { bearerToken: config.FHIR_SERVER_TOKEN } : {}) }) };
 }
 
-/** Purges raw messages past CDSR_RETENTION_DAYS now and every six hours; returns the timer. */
+/**
+ * Purges raw messages past CDSR_RETENTION_DAYS now and every six hours, and gives the space back
+ * after a purge (the store size in /metrics drops); returns the timer.
+ */
 function retention(config: Config, store: Store, log: pino.Logger): NodeJS.Timeout | undefined {
   if (config.CDSR_RETENTION_DAYS === 0) return undefined;
-  const run = () => {
-    const now = new Date();
-    store
-      .purgeRaw(new Date(now.getTime() - config.CDSR_RETENTION_DAYS * 86_400_000), now)
-      .then((n) => (n > 0 ? log.info({ event: 'retention', purged: n, days: config.CDSR_RETENTION_DAYS }, 'raw messages past retention purged') : undefined))
-      .catch((e: unknown) => log.warn({ event: 'retention_failed', error: safeReason(e) }, 'retention purge failed; tried again later'));
-  };
+  const run = () => void purgeAndReclaim(store, config.CDSR_RETENTION_DAYS, new Date(), log);
   run();
   const timer = setInterval(run, 6 * 3600_000);
   timer.unref();
   return timer;
+}
+
+/** One round of retention: the purge, then (when it purged something) the space given back. */
+export async function purgeAndReclaim(store: Store, days: number, now: Date, log: Pick<pino.Logger, 'info' | 'warn'>): Promise<void> {
+  try {
+    const purged = await store.purgeRaw(new Date(now.getTime() - days * 86_400_000), now);
+    if (purged === 0) return;
+    const before = await store.sizeBytes();
+    await store.reclaimSpace();
+    log.info({ event: 'retention', purged, days, bytesBefore: before, bytesAfter: await store.sizeBytes() }, 'raw messages past retention purged, their space given back');
+  } catch (e) {
+    log.warn({ event: 'retention_failed', error: safeReason(e) }, 'retention purge failed; tried again later');
+  }
 }
 
 /** Held by the instance whose built-in sandbox the instances on one database submit to. */

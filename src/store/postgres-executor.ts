@@ -139,6 +139,19 @@ export class PostgresExecutor implements Executor {
     return Number(r?.n ?? 0);
   }
 
+  /**
+   * VACUUM of the messages table after a purge (autovacuum would get there too, later): the
+   * space of the purged text is reusable at once, and trailing pages go back to the disk. Plain
+   * VACUUM takes no lock that holds ingest.
+   */
+  async reclaimSpace(): Promise<void> {
+    try {
+      await this.pool.query('VACUUM (ANALYZE) inbound_messages');
+    } catch (e) {
+      throw classify(e, 'written');
+    }
+  }
+
   async close(): Promise<void> {
     await this.pool.end().catch(() => undefined);
   }

@@ -337,6 +337,29 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await s.ping();
     });
 
+    withStore('retention: the space of the purged text is given back (the store size drops)', async (s) => {
+      // 120 messages with 24 KB of text each that neither store can compress much
+      let seed = 7;
+      const noise = () => Array.from({ length: 24_000 }, () => String.fromCharCode(65 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 26))).join('');
+      for (let i = 0; i < 120; i++) {
+        const id = `MSG${1000 + i}`;
+        const r = await ingest(s, '01-orm-new.hl7', id, (raw) => `${raw.replace('MSG0001', id).trimEnd()}\rNTE|1||${noise()}\r`);
+        assert.equal(r.status, 'applied');
+      }
+      const full = await s.sizeBytes();
+      assert.equal(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), 120);
+      // the purge alone leaves the space in the files (free pages, dead tuples)
+      const purged = await s.sizeBytes();
+      assert.ok(purged >= full - 200_000, `${full} → ${purged} bytes before reclaiming`);
+      await s.reclaimSpace();
+      const after = await s.sizeBytes();
+      assert.ok(full - after > 1_500_000, `${full} → ${after} bytes`);
+      // nothing else went: the messages, their outcome and the record stay
+      assert.deepEqual([(await s.messages({ limit: 500 })).length, (await s.message(120))?.status, (await s.records({})).length], [120, 'applied', 1]);
+      await s.reclaimSpace();
+      await s.ping();
+    });
+
     withStore('access audit: reads are listed in order, a page at a time, by key name', async (s) => {
       await s.audit({ at: NOW, who: 'operate#1', what: 'record 100000|V0001' });
       await s.audit({ at: NOW, who: 'key#2', what: 'transaction T-1' });
