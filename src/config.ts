@@ -38,6 +38,11 @@ const EnvSchema = z
     // the HTTP listener: a request (headers and body) must arrive within this time; connections at most
     CDSR_HTTP_REQUEST_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(30),
     CDSR_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100_000).default(1000),
+    // an idle keep-alive connection is closed after CDSR_HTTP_KEEPALIVE_S; the headers must arrive
+    // within CDSR_HTTP_HEADERS_TIMEOUT_S and hold at most CDSR_HTTP_MAX_HEADER_BYTES (431 past it)
+    CDSR_HTTP_KEEPALIVE_S: z.coerce.number().int().min(1).max(3600).default(5),
+    CDSR_HTTP_HEADERS_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(10),
+    CDSR_HTTP_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
     CDSR_TLS_CERT_FILE: optionalText,
     CDSR_TLS_KEY_FILE: optionalText,
     CDSR_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),

@@ -12,6 +12,7 @@ import { MappingHolder } from '../src/mapping/holder.js';
 import { MapPool, type MapPoolOptions } from '../src/inbound/map-pool.js';
 import { buildApp } from '../src/server/app.js';
 import type { RoleConfig } from '../src/server/roles.js';
+import type { Config } from '../src/config.js';
 import { openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/store.js';
 import { REPO_ROOT } from './helpers.js';
@@ -47,6 +48,8 @@ export async function startTestServer(
     fhirFetcher?: FhirFetcher;
     listen?: boolean;
     requestTimeoutS?: number;
+    /** Other limits of the HTTP listener (config names). */
+    http?: Partial<Pick<Config, 'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES'>>;
     /** Mapping workers (map-pool.ts) with these settings; none by default. */
     mapWorkers?: Partial<Omit<MapPoolOptions, 'mappings'>>;
   } = {},
@@ -65,7 +68,7 @@ export async function startTestServer(
   const logStream = new PassThrough();
   logStream.on('data', (c: Buffer) => (logged += c.toString('utf8')));
   const app = await buildApp({
-    config: { CDSR_INBOUND_API_KEYS: opts.apiKeys ?? [], ...opts.roles, CDSR_BODY_LIMIT_BYTES: opts.bodyLimit ?? 1024 * 1024, LOG_LEVEL: 'trace', ...(opts.requestTimeoutS !== undefined ? { CDSR_HTTP_REQUEST_TIMEOUT_S: opts.requestTimeoutS } : {}) },
+    config: { CDSR_INBOUND_API_KEYS: opts.apiKeys ?? [], ...opts.roles, CDSR_BODY_LIMIT_BYTES: opts.bodyLimit ?? 1024 * 1024, LOG_LEVEL: 'trace', ...(opts.requestTimeoutS !== undefined ? { CDSR_HTTP_REQUEST_TIMEOUT_S: opts.requestTimeoutS } : {}), ...opts.http },
     store,
     mappings,
     clock: () => SERVER_NOW,
