@@ -6,6 +6,7 @@ import { serve, WorkerTables, type MapWorkerData } from '../src/inbound/map-jobs
 
 const data = (workerData as { mapWorker: MapWorkerData }).mapWorker;
 const state = new WorkerTables(data.dir);
+state.at(data.generation);
 if (parentPort) {
   serve(parentPort, state, (job) => {
     if (job.raw.includes('\rZCR|')) process.exit(3);

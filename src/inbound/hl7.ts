@@ -62,7 +62,7 @@ export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): 
  * Either way the same outcome; when only the MSH could be read, it still names the message for
  * the ACK and the audit.
  */
-async function mapText(deps: IngestDeps, raw: string): Promise<Hl7Mapped> {
+export async function mapText(deps: IngestDeps, raw: string): Promise<Hl7Mapped> {
   const workers = deps.mapPool;
   if (workers && raw.length >= workers.minBytes) {
     try {

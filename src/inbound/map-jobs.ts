@@ -48,8 +48,9 @@ export class WorkerTables {
   }
 }
 
-/** Serves jobs on `port` until the thread is ended. */
+/** Says it is ready (its tables loaded), then serves jobs on `port` until the thread is ended. */
 export function serve(port: Pick<MessagePort, 'on' | 'postMessage'>, state: WorkerTables, before?: (job: MapJob) => void): void {
+  port.postMessage({ ready: true });
   port.on('message', (job: MapJob) => {
     before?.(job);
     port.postMessage(state.handle(job));

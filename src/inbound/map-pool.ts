@@ -19,6 +19,8 @@ export interface MapPoolOptions {
   readonly minBytes: number;
   /** A job not answered in this time ends its worker; the message fails alone. */
   readonly timeoutMs: number;
+  /** A worker that has not loaded its tables in this time is ended (default 60 s). */
+  readonly startTimeoutMs?: number;
   readonly defaultFacilityId?: string;
   /** Heap limit of each worker, MB (a message that exhausts it fails alone). */
   readonly maxHeapMb?: number;
@@ -41,7 +43,10 @@ interface Pending {
 
 interface Slot {
   readonly worker: Worker;
+  /** Its tables are loaded: it takes jobs (the timeout counts from the job, not the start). */
+  ready: boolean;
   current?: Pending;
+  /** The job's timeout, or the start's while not ready. */
   timer?: NodeJS.Timeout;
   gone: boolean;
 }
@@ -87,8 +92,19 @@ export class MapPool {
       stdout: false,
       stderr: false,
     });
-    const slot: Slot = { worker, gone: false };
-    worker.on('message', (reply: MapReply) => {
+    const slot: Slot = { worker, ready: false, gone: false };
+    const startMs = this.opts.startTimeoutMs ?? 60_000;
+    slot.timer = setTimeout(() => {
+      this.lost(slot, `the mapping worker did not start within ${startMs} ms`);
+      void worker.terminate();
+    }, startMs);
+    worker.on('message', (reply: MapReply | { ready: true }) => {
+      if ('ready' in reply) {
+        clearTimeout(slot.timer);
+        slot.ready = true;
+        this.dispatch();
+        return;
+      }
       const p = slot.current;
       if (!p || p.job.id !== reply.id) return;
       this.finish(slot);
@@ -112,7 +128,8 @@ export class MapPool {
   private lost(slot: Slot, why: string): void {
     if (slot.gone) return;
     slot.gone = true;
-    const p = slot.current;
+    // a worker that could not start fails the oldest waiting message, so that none waits for ever
+    const p = slot.current ?? (slot.ready ? undefined : this.queue.shift());
     this.finish(slot);
     if (p) p.reject(this.closed ? new StoreUnavailableError('the adapter is shutting down') : new MapWorkerError(why));
     if (this.closed) return;
@@ -127,7 +144,7 @@ export class MapPool {
     for (let i = 0; i < this.slots.length; i++) {
       if (this.queue.length === 0) return;
       const slot = this.slots[i] ?? (this.slots[i] = this.spawn());
-      if (slot.current || slot.gone) continue;
+      if (slot.current || slot.gone || !slot.ready) continue;
       const p = this.queue.shift()!;
       slot.current = p;
       slot.timer = setTimeout(() => {

@@ -18,7 +18,7 @@ const FAULTY = new URL('../../test/faulty-map-worker.js', import.meta.url);
 /** Posts the same texts, in order, to a server mapping in workers and to one mapping in its own thread. */
 async function bothWays(texts: readonly string[], change?: (s: TestServer) => void): Promise<{ worker: string[]; inProcess: string[] }> {
   const run = async (workers: boolean) => {
-    const s = await startTestServer(workers ? { mapWorkers: { size: 2, minBytes: 0 } } : {});
+    const s = await startTestServer(workers ? { mapWorkers: { size: 1, minBytes: 0 } } : {});
     try {
       change?.(s);
       const out: string[] = [];
@@ -73,6 +73,24 @@ describe('mapping workers: the same answers as the main thread', () => {
   });
 });
 
+describe('mapping workers: replay', () => {
+  it('a message kept for a missing crosswalk row is replayed through a worker once the row is added', async () => {
+    await withTestServer(
+      async (s) => {
+        const r = await postHl7(s, ORM.replace('|CT|SC', '|XX|SC'));
+        assert.match(r.text, /\rMSA\|AE\|MSG0001\rERR\|[^\r]*MAP_UNMAPPED_CODE: Modality: no row for "XX"/);
+        const file = join(s.mappingsDir, 'crosswalks', 'modality.csv');
+        writeFileSync(file, `${readFileSync(file, 'utf8').trimEnd()}\nXX,1,added by the test\n`);
+        assert.equal(s.mappings.reload().ok, true);
+        const replayed = (await (await s.fetch('/api/messages/1/replay', { method: 'POST' })).json()) as { status: string };
+        assert.equal(replayed.status, 'applied');
+        assert.equal((await s.store.records({})).length, 1);
+      },
+      { mapWorkers: { size: 1, minBytes: 0 } },
+    );
+  });
+});
+
 describe('mapping workers: a worker that fails', () => {
   const internal = (why: string) => `ERR|||207^Application internal error^HL70357|E||||INTERNAL_ERROR: the adapter failed on this message (${why}); it is kept for replay`;
 
@@ -91,12 +109,28 @@ describe('mapping workers: a worker that fails', () => {
           const next = await postHl7(s, ORM.replace('MSG0001', 'MSG0002'));
           assert.deepEqual(lines(next.text).slice(1), ['MSA|AA|MSG0002']);
           assert.equal(s.mapPool?.restarts, 1);
-          // the kept message replays (replay maps in the main thread)
+          // a replay maps it in a worker again: this text fails the same way, alone, and stays in the error queue
           const replayed = (await (await s.fetch('/api/messages/1/replay', { method: 'POST' })).json()) as { status: string };
-          assert.equal(replayed.status, 'applied');
+          assert.equal(replayed.status, 'error');
+          assert.deepEqual((await s.store.message(1))?.problems.map((p) => `${p.code}: ${p.message}`), [internal(why).replace(/^.*\|\|\|\|/, '')]);
+          assert.equal(s.mapPool?.restarts, 2);
+          assert.deepEqual(lines((await postHl7(s, ORM.replace('MSG0001', 'MSG0003'))).text).slice(1), ['MSA|AA|MSG0003']);
         },
         { mapWorkers: { size: 1, minBytes: 0, script: FAULTY, ...opts } },
       );
     });
   }
+
+  it('a worker that cannot start fails the waiting message alone (AE), and the pool tries again for the next', { timeout: 60_000 }, async () => {
+    await withTestServer(
+      async (s) => {
+        for (const id of ['MSG0001', 'MSG0002']) {
+          const r = await postHl7(s, ORM.replace('MSG0001', id));
+          assert.deepEqual(lines(r.text).slice(1), [`MSA|AE|${id}`, internal('the mapping worker stopped (MODULE_NOT_FOUND)')]);
+        }
+        assert.deepEqual((await s.store.messages({ status: 'error' })).map((m) => m.controlId), ['MSG0001', 'MSG0002']);
+      },
+      { mapWorkers: { size: 1, minBytes: 0, script: new URL('./no-such-worker.js', import.meta.url) } },
+    );
+  });
 });
