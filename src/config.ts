@@ -34,6 +34,7 @@ const EnvSchema = z
     CDSR_MLLP_HOST: z.string().min(1).default('127.0.0.1'),
     CDSR_MLLP_ALLOW: list,
     CDSR_MLLP_IDLE_S: z.coerce.number().int().min(1).max(86_400).default(600),
+    CDSR_MLLP_FRAME_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(60),
     CDSR_MLLP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(10_000).default(100),
     // the HTTP listener: a request (headers and body) must arrive within this time; connections at most
     CDSR_HTTP_REQUEST_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(30),

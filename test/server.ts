@@ -49,7 +49,7 @@ export async function startTestServer(
     listen?: boolean;
     requestTimeoutS?: number;
     /** Other limits of the HTTP listener (config names). */
-    http?: Partial<Pick<Config, 'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES'>>;
+    http?: Partial<Pick<Config, 'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES' | 'CDSR_HTTP_MAX_CONNECTIONS'>>;
     /** Mapping workers (map-pool.ts) with these settings; none by default. */
     mapWorkers?: Partial<Omit<MapPoolOptions, 'mappings'>>;
   } = {},

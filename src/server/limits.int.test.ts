@@ -3,7 +3,7 @@
 // kept, not stored whole.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { withTestServer, type TestServer } from '../../test/server.js';
 
 /** Writes `bytes` on a new connection; resolves with what came back and how long until the adapter closed it. */
@@ -84,6 +84,33 @@ describe('HTTP limits', () => {
         assert.match(ok.answer, /^HTTP\/1\.1 200 OK\r\n/);
       },
       { listen: true, http: { CDSR_HTTP_MAX_HEADER_BYTES: 4096 } },
+    );
+  });
+
+  it('connections past CDSR_HTTP_MAX_CONNECTIONS are closed unanswered; the ones held go on', { timeout: 30_000 }, async () => {
+    await withTestServer(
+      async (s) => {
+        const { port } = new URL(s.url);
+        const open = () =>
+          new Promise<Socket>((resolve) => {
+            const sock = connect(Number(port), '127.0.0.1', () => resolve(sock));
+            sock.on('error', () => undefined);
+          });
+        const held = [await open(), await open()];
+        // the third is dropped by the server: closed, nothing answered
+        const third = await untilClosed(s, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+        assert.equal(third.answer, '');
+        // a held connection is still served
+        const answer = await new Promise<string>((resolve) => {
+          let got = '';
+          held[0]!.on('data', (c: Buffer) => (got += c.toString('utf8')));
+          held[0]!.on('close', () => resolve(got));
+          held[0]!.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+        });
+        assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+        held[1]!.destroy();
+      },
+      { listen: true, http: { CDSR_HTTP_MAX_CONNECTIONS: 2 } },
     );
   });
 });

@@ -162,6 +162,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           allow: config.CDSR_MLLP_ALLOW,
           maxFrameBytes: config.CDSR_BODY_LIMIT_BYTES,
           idleMs: config.CDSR_MLLP_IDLE_S * 1000,
+          frameMs: config.CDSR_MLLP_FRAME_TIMEOUT_S * 1000,
           maxConnections: config.CDSR_MLLP_MAX_CONNECTIONS,
         },
         log,
