@@ -11,6 +11,16 @@ describe('configuration', () => {
     );
   });
 
+  it('has bounded defaults for the listeners and the mapping workers', () => {
+    const c = loadConfig({});
+    assert.deepEqual(
+      [c.CDSR_HTTP_REQUEST_TIMEOUT_S, c.CDSR_HTTP_HEADERS_TIMEOUT_S, c.CDSR_HTTP_KEEPALIVE_S, c.CDSR_HTTP_MAX_HEADER_BYTES, c.CDSR_HTTP_MAX_CONNECTIONS, c.CDSR_BODY_LIMIT_BYTES],
+      [30, 10, 5, 16_384, 1000, 1_048_576],
+    );
+    assert.deepEqual([c.CDSR_MAP_WORKERS, c.CDSR_MAP_WORKER_MIN_BYTES, c.CDSR_MAP_TIMEOUT_S, c.CDSR_RETENTION_DAYS], [2, 65_536, 60, 30]);
+    assert.throws(() => loadConfig({ CDSR_MAP_WORKERS: '17', CDSR_HTTP_MAX_HEADER_BYTES: '10' }), (e: unknown) => e instanceof ConfigError && /CDSR_MAP_WORKERS: /.test(e.message) && /CDSR_HTTP_MAX_HEADER_BYTES: /.test(e.message));
+  });
+
   it('stops start-up with a message naming each bad variable', () => {
     assert.throws(
       () => loadConfig({ PORT: 'eighty', FHIR_SERVER_URL: 'ftp://x', LOG_LEVEL: 'loud', CDSR_DATABASE_URL: 'mysql://x' }),

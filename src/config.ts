@@ -45,13 +45,24 @@ const EnvSchema = z
     CDSR_MLLP_HOST: z.string().min(1).default('127.0.0.1'),
     CDSR_MLLP_ALLOW: list,
     CDSR_MLLP_IDLE_S: z.coerce.number().int().min(1).max(86_400).default(600),
+    CDSR_MLLP_FRAME_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(60),
     CDSR_MLLP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(10_000).default(100),
     // the HTTP listener: a request (headers and body) must arrive within this time; connections at most
     CDSR_HTTP_REQUEST_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(30),
     CDSR_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100_000).default(1000),
+    // an idle keep-alive connection is closed after CDSR_HTTP_KEEPALIVE_S; the headers must arrive
+    // within CDSR_HTTP_HEADERS_TIMEOUT_S and hold at most CDSR_HTTP_MAX_HEADER_BYTES (431 past it)
+    CDSR_HTTP_KEEPALIVE_S: z.coerce.number().int().min(1).max(3600).default(5),
+    CDSR_HTTP_HEADERS_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(10),
+    CDSR_HTTP_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
     CDSR_TLS_CERT_FILE: optionalText,
     CDSR_TLS_KEY_FILE: optionalText,
     CDSR_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
+    // HL7 texts of CDSR_MAP_WORKER_MIN_BYTES or more are parsed and mapped in one of CDSR_MAP_WORKERS
+    // worker threads (0: none, all in the main thread); one taking longer than CDSR_MAP_TIMEOUT_S fails alone
+    CDSR_MAP_WORKERS: z.coerce.number().int().min(0).max(16).default(2),
+    CDSR_MAP_WORKER_MIN_BYTES: z.coerce.number().int().min(0).max(100 * 1024 * 1024).default(64 * 1024),
+    CDSR_MAP_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(60),
     CDSR_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
     // days a raw message is kept once it will not be replayed; 0 keeps them for ever
     CDSR_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),

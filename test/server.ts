@@ -9,8 +9,10 @@ import { createServer } from 'node:net';
 import { CdsrValidator } from '../src/cdsr/validate.js';
 import type { FhirFetcher } from '../src/fhir/resolve.js';
 import { MappingHolder } from '../src/mapping/holder.js';
+import { MapPool, type MapPoolOptions } from '../src/inbound/map-pool.js';
 import { buildApp } from '../src/server/app.js';
 import type { RoleConfig } from '../src/server/roles.js';
+import type { Config } from '../src/config.js';
 import { openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/store.js';
 import { REPO_ROOT } from './helpers.js';
@@ -32,13 +34,25 @@ export interface TestServer {
   readonly mappingsDir: string;
   readonly store: Store;
   readonly mappings: MappingHolder;
+  readonly mapPool?: MapPool;
   /** Everything the server logged. */
   logs(): string;
   close(): Promise<void>;
 }
 
 export async function startTestServer(
-  opts: { apiKeys?: string[]; roles?: RoleConfig; bodyLimit?: number; fhirFetcher?: FhirFetcher; listen?: boolean; requestTimeoutS?: number } = {},
+  opts: {
+    apiKeys?: string[];
+    roles?: RoleConfig;
+    bodyLimit?: number;
+    fhirFetcher?: FhirFetcher;
+    listen?: boolean;
+    requestTimeoutS?: number;
+    /** Other limits of the HTTP listener (config names). */
+    http?: Partial<Pick<Config, 'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES' | 'CDSR_HTTP_MAX_CONNECTIONS'>>;
+    /** Mapping workers (map-pool.ts) with these settings; none by default. */
+    mapWorkers?: Partial<Omit<MapPoolOptions, 'mappings'>>;
+  } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'cdsr-srv-'));
   const mappingsDir = join(dir, 'mappings');
@@ -49,15 +63,17 @@ export async function startTestServer(
     { kind: 'sqlite', file: join(dir, 'data', 'db.sqlite') },
     new CdsrValidator({ now: SERVER_NOW, valueSets: mappings.current.valueSets, fieldLimits: mappings.current.fieldLimits }),
   );
+  const mapPool = opts.mapWorkers ? new MapPool({ mappings, size: 1, minBytes: 0, timeoutMs: 60_000, ...opts.mapWorkers }) : undefined;
   let logged = '';
   const logStream = new PassThrough();
   logStream.on('data', (c: Buffer) => (logged += c.toString('utf8')));
   const app = await buildApp({
-    config: { CDSR_INBOUND_API_KEYS: opts.apiKeys ?? [], ...opts.roles, CDSR_BODY_LIMIT_BYTES: opts.bodyLimit ?? 1024 * 1024, LOG_LEVEL: 'trace', ...(opts.requestTimeoutS !== undefined ? { CDSR_HTTP_REQUEST_TIMEOUT_S: opts.requestTimeoutS } : {}) },
+    config: { CDSR_INBOUND_API_KEYS: opts.apiKeys ?? [], ...opts.roles, CDSR_BODY_LIMIT_BYTES: opts.bodyLimit ?? 1024 * 1024, LOG_LEVEL: 'trace', ...(opts.requestTimeoutS !== undefined ? { CDSR_HTTP_REQUEST_TIMEOUT_S: opts.requestTimeoutS } : {}), ...opts.http },
     store,
     mappings,
     clock: () => SERVER_NOW,
     logStream,
+    ...(mapPool ? { mapPool } : {}),
     ...(opts.fhirFetcher ? { fhirFetcher: opts.fhirFetcher } : {}),
   });
   const url = opts.listen ? await app.listen({ port: 0, host: '127.0.0.1' }) : '';
@@ -79,9 +95,11 @@ export async function startTestServer(
     mappingsDir,
     store,
     mappings,
+    ...(mapPool ? { mapPool } : {}),
     logs: () => logged,
     close: async () => {
       await app.close();
+      await mapPool?.close();
       await store.close();
       mappings.close();
       rmSync(dir, { recursive: true, force: true });

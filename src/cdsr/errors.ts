@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'FHIR_INTAKE'
   | 'FHIR_FETCH'
   | 'MAP_TRANSFORM'
+  | 'MAP_WORKER'
   | 'TOKEN'
   | 'SECRET_WRONG_KEY'
   | 'SECRET_TAMPERED'

@@ -2,6 +2,7 @@
 import type { FhirFetcher } from '../fhir/resolve.js';
 import type { MappingTables } from '../mapping/load.js';
 import type { InboundLog, ResourceCache } from '../store/store.js';
+import type { Hl7Mapped } from './hl7-map.js';
 
 /** The mapping tables in force (hot-reloaded by the holder). */
 export interface MappingSource {
@@ -15,6 +16,14 @@ export interface IngestDeps {
   readonly defaultFacilityId?: string;
   /** The EHR's FHIR server, when FHIR_SERVER_URL is set. */
   readonly fhirFetcher?: FhirFetcher;
+  /** Mapping workers for large HL7 texts (map-pool.ts); without it everything maps in this thread. */
+  readonly mapPool?: Hl7MapWorkers;
+}
+
+/** Maps an ER7 text off the main thread (undefined: map it here after all). */
+export interface Hl7MapWorkers {
+  readonly minBytes: number;
+  map(raw: string): Promise<Hl7Mapped | undefined>;
 }
 
 /** How a message arrived: its content type and the credential or listener (for the audit). */

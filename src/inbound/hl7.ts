@@ -3,11 +3,10 @@
 // (the decisions themselves are in outcome.ts; README "Pointing Mirth Connect at it").
 import type { Problem } from '../cdsr/problem.js';
 import { buildAck, type AckCode } from '../hl7v2/ack.js';
-import { parseHl7 } from '../hl7v2/parse.js';
-import { invalidHl7, mapHl7Message } from '../mapping/map-hl7.js';
-import type { MapOutcome } from '../mapping/outcome.js';
 import { StoreUnavailableError, type MessageStatus } from '../store/store.js';
 import type { IngestDeps, Origin } from './context.js';
+import { failedInWorker, mapForIngest, type Hl7Mapped } from './hl7-map.js';
+import { MapWorkerError } from './map-pool.js';
 import { ACK_FOR, hl7HttpStatus, storeMessage, storeUnavailableProblem } from './outcome.js';
 
 export interface Hl7Reply {
@@ -23,10 +22,7 @@ export const REJECTED_KEPT = 1024;
 
 export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): Promise<Hl7Reply> {
   const now = deps.clock();
-  const parsed = parseHl7(raw);
-  // when only the MSH could be read, it still names the message for the ACK and the audit
-  const message = parsed.ok ? parsed.message : parsed.error.header;
-  const mapped: MapOutcome = parsed.ok ? mapHl7Message(parsed.message, deps.mappings.current, deps) : invalidHl7(parsed.error);
+  const { parsed, header: message, outcome: mapped } = await mapText(deps, raw);
   const meta = {
     channel: 'hl7v2' as const,
     sender: message ? `${message.sendingApplication}^${message.sendingFacility}` : '',
@@ -34,12 +30,12 @@ export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): 
     contentType: origin.contentType,
     auth: origin.auth,
     // what is not HL7 cannot be replayed: it is counted and its start kept for the audit, not stored whole
-    raw: parsed.ok || raw.length <= REJECTED_KEPT ? raw : `${raw.slice(0, REJECTED_KEPT)}\n[${raw.length} characters; the first ${REJECTED_KEPT} kept]`,
+    raw: parsed || raw.length <= REJECTED_KEPT ? raw : `${raw.slice(0, REJECTED_KEPT)}\n[${raw.length} characters; the first ${REJECTED_KEPT} kept]`,
     receivedAt: now,
   };
   const ack = (code: AckCode, problems: readonly Problem[], id: number | undefined) =>
     buildAck({ code, ...(message ? { message } : {}), problems, now, ackControlId: id !== undefined ? `CDSR${id}` : 'CDSR0' });
-  const httpStored = hl7HttpStatus(parsed.ok ? 'stored' : 'not-hl7');
+  const httpStored = hl7HttpStatus(parsed ? 'stored' : 'not-hl7');
   try {
     const { result, outcome } = await storeMessage(deps.store, meta, mapped, 'this message');
     if (!result) return { httpStatus: httpStored, ack: ack('AE', outcome.problems, undefined), code: 'AE', status: 'not-stored' };
@@ -56,7 +52,27 @@ export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): 
   } catch (e) {
     if (!(e instanceof StoreUnavailableError)) throw e;
     // not HL7: a resend will not help, whether or not it could be kept for audit
-    if (!parsed.ok) return { httpStatus: httpStored, ack: ack('AR', mapped.problems, undefined), code: 'AR', status: 'rejected' };
+    if (!parsed) return { httpStatus: httpStored, ack: ack('AR', mapped.problems, undefined), code: 'AR', status: 'rejected' };
     return { httpStatus: hl7HttpStatus('unavailable'), ack: ack('AR', [storeUnavailableProblem()], undefined), code: 'AR', status: 'unavailable' };
   }
+}
+
+/**
+ * Parsed and mapped: a large text in a mapping worker (the event loop stays free), the rest here.
+ * Either way the same outcome; when only the MSH could be read, it still names the message for
+ * the ACK and the audit.
+ */
+export async function mapText(deps: IngestDeps, raw: string): Promise<Hl7Mapped> {
+  const workers = deps.mapPool;
+  if (workers && raw.length >= workers.minBytes) {
+    try {
+      const mapped = await workers.map(raw);
+      if (mapped) return mapped;
+    } catch (e) {
+      if (e instanceof MapWorkerError) return failedInWorker(raw, e);
+      // the workers are closing (shutdown): mapped here; the store then says whether it can take it
+      if (!(e instanceof StoreUnavailableError)) throw e;
+    }
+  }
+  return mapForIngest(raw, deps.mappings.current, deps);
 }

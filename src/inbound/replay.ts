@@ -6,11 +6,16 @@ import { mapFhirResource } from '../mapping/map-fhir.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import { StoreNotFoundError, type MessageStatus } from '../store/store.js';
 import type { IngestDeps } from './context.js';
+import { mapText } from './hl7.js';
 
 export async function replayOne(deps: IngestDeps, id: number): Promise<MessageStatus> {
   const m = await deps.store.message(id);
   if (!m) throw new StoreNotFoundError(`no message ${id}`);
-  if (m.channel === 'hl7v2') return deps.store.replay(id, (row) => mapHl7Text(row.raw, deps.mappings.current, deps));
+  if (m.channel === 'hl7v2') {
+    // a large text is mapped in a worker, as on arrival (the event loop stays free during a bulk replay)
+    const early = deps.mapPool && m.raw.length >= deps.mapPool.minBytes ? (await mapText(deps, m.raw)).outcome : undefined;
+    return deps.store.replay(id, (row) => (early && row.raw === m.raw ? early : mapHl7Text(row.raw, deps.mappings.current, deps)));
+  }
   const parsed = JSON.parse(m.raw) as FhirResource & { pendingFocus?: string };
   let resource: FhirResource = parsed;
   if (typeof parsed.pendingFocus === 'string') {

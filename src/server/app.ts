@@ -23,7 +23,7 @@ import type { ReloadStatus } from '../mapping/holder.js';
 export interface AppOptions extends IngestDeps {
   readonly store: Store;
   readonly mappings: MappingSource & { readonly dir: string; readonly generation: number; readonly lastReload?: ReloadStatus };
-  readonly config: Pick<Config, 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'> & Partial<Pick<Config, 'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS'>> & RoleConfig;
+  readonly config: Pick<Config, 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'> & Partial<Pick<Config, HttpLimit>> & RoleConfig;
   /** PEM certificate and key: the listener speaks HTTPS. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
   /** Where pino writes (default stdout). */
@@ -33,6 +33,8 @@ export interface AppOptions extends IngestDeps {
   /** The ACR Connect sign-in, when configured (or offered by the built-in sandbox). */
   readonly signIn?: SignInService;
 }
+
+type HttpLimit = 'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS' | 'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES';
 
 const HL7_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7'];
 export const ACK_CONTENT_TYPE = 'x-application/hl7-v2+er7';
@@ -45,12 +47,19 @@ function presentedKey(req: FastifyRequest): string | undefined {
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const c = opts.config;
+  const requestMs = (c.CDSR_HTTP_REQUEST_TIMEOUT_S ?? 30) * 1000;
+  // Node's own server options: the size of the headers, and how often it looks for requests past
+  // their timeouts (30 s by default, which would let a slow sender hold a connection that long)
+  const server = { maxHeaderSize: c.CDSR_HTTP_MAX_HEADER_BYTES ?? 16 * 1024, connectionsCheckingInterval: 1000 };
   const app = Fastify({
-    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
-    bodyLimit: opts.config.CDSR_BODY_LIMIT_BYTES,
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key, ...server } } : { http: server }),
+    bodyLimit: c.CDSR_BODY_LIMIT_BYTES,
     // a request must arrive whole within this time (a body sent slowly is not held for ever)
-    requestTimeout: (opts.config.CDSR_HTTP_REQUEST_TIMEOUT_S ?? 30) * 1000,
-    connectionTimeout: (opts.config.CDSR_HTTP_REQUEST_TIMEOUT_S ?? 30) * 1000,
+    requestTimeout: requestMs,
+    connectionTimeout: requestMs,
+    // an idle keep-alive connection is not held for fastify's default 72 s
+    keepAliveTimeout: (c.CDSR_HTTP_KEEPALIVE_S ?? 5) * 1000,
     // a query parameter a route does not declare is refused (400 naming it), never dropped
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     logger: {
@@ -64,7 +73,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     },
   });
 
-  app.server.maxConnections = opts.config.CDSR_HTTP_MAX_CONNECTIONS ?? 1000;
+  app.server.maxConnections = c.CDSR_HTTP_MAX_CONNECTIONS ?? 1000;
+  // the headers, sent slowly, are cut sooner than the whole request
+  app.server.headersTimeout = Math.min((c.CDSR_HTTP_HEADERS_TIMEOUT_S ?? 10) * 1000, requestMs);
 
   // answer schemas document the API; answers are written whole (a schema never cuts a field off)
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));

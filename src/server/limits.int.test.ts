@@ -3,8 +3,22 @@
 // kept, not stored whole.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
-import { withTestServer } from '../../test/server.js';
+import { connect, type Socket } from 'node:net';
+import { withTestServer, type TestServer } from '../../test/server.js';
+
+/** Writes `bytes` on a new connection; resolves with what came back and how long until the adapter closed it. */
+function untilClosed(s: TestServer, bytes: string): Promise<{ answer: string; ms: number }> {
+  const { port } = new URL(s.url);
+  const start = Date.now();
+  return new Promise((resolve) => {
+    const sock = connect(Number(port), '127.0.0.1');
+    let answer = '';
+    sock.on('data', (c: Buffer) => (answer += c.toString('utf8')));
+    sock.on('error', () => undefined);
+    sock.on('close', () => resolve({ answer, ms: Date.now() - start }));
+    sock.write(bytes);
+  });
+}
 import { REJECTED_KEPT } from '../inbound/hl7.js';
 
 describe('HTTP limits', () => {
@@ -34,5 +48,69 @@ describe('HTTP limits', () => {
       const stored = await s.store.message(m!.id);
       assert.equal(stored?.raw, `${'x'.repeat(REJECTED_KEPT)}\n[50000 characters; the first ${REJECTED_KEPT} kept]`);
     });
+  });
+
+  it('headers sent slowly are cut at CDSR_HTTP_HEADERS_TIMEOUT_S, before the request timeout', { timeout: 30_000 }, async () => {
+    await withTestServer(
+      async (s) => {
+        // the request line and one header, then nothing
+        const { answer, ms } = await untilClosed(s, 'POST /hl7v2 HTTP/1.1\r\nHost: x\r\n');
+        assert.ok(answer === '' || /^HTTP\/1\.1 408 /.test(answer), answer);
+        assert.ok(ms < 20_000, `closed after ${ms} ms`);
+      },
+      { listen: true, requestTimeoutS: 60, http: { CDSR_HTTP_HEADERS_TIMEOUT_S: 1 } },
+    );
+  });
+
+  it('an idle keep-alive connection is closed at CDSR_HTTP_KEEPALIVE_S', { timeout: 30_000 }, async () => {
+    await withTestServer(
+      async (s) => {
+        const { answer, ms } = await untilClosed(s, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n');
+        assert.match(answer, /^HTTP\/1\.1 200 OK\r\n[\s\S]*keep-alive: timeout=1\r\n[\s\S]*\{"status":"ok"\}$/i);
+        // open well past the answer, closed well before fastify's default of 72 s
+        assert.ok(ms >= 900 && ms < 20_000, `closed after ${ms} ms`);
+      },
+      { listen: true, http: { CDSR_HTTP_KEEPALIVE_S: 1 } },
+    );
+  });
+
+  it('headers larger than CDSR_HTTP_MAX_HEADER_BYTES are answered 431 and the connection closed', async () => {
+    await withTestServer(
+      async (s) => {
+        const { answer } = await untilClosed(s, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(5000)}\r\n\r\n`);
+        assert.match(answer, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+        // under the limit, the same request is answered
+        const ok = await untilClosed(s, `GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: ${'a'.repeat(3000)}\r\n\r\n`);
+        assert.match(ok.answer, /^HTTP\/1\.1 200 OK\r\n/);
+      },
+      { listen: true, http: { CDSR_HTTP_MAX_HEADER_BYTES: 4096 } },
+    );
+  });
+
+  it('connections past CDSR_HTTP_MAX_CONNECTIONS are closed unanswered; the ones held go on', { timeout: 30_000 }, async () => {
+    await withTestServer(
+      async (s) => {
+        const { port } = new URL(s.url);
+        const open = () =>
+          new Promise<Socket>((resolve) => {
+            const sock = connect(Number(port), '127.0.0.1', () => resolve(sock));
+            sock.on('error', () => undefined);
+          });
+        const held = [await open(), await open()];
+        // the third is dropped by the server: closed, nothing answered
+        const third = await untilClosed(s, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+        assert.equal(third.answer, '');
+        // a held connection is still served
+        const answer = await new Promise<string>((resolve) => {
+          let got = '';
+          held[0]!.on('data', (c: Buffer) => (got += c.toString('utf8')));
+          held[0]!.on('close', () => resolve(got));
+          held[0]!.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+        });
+        assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+        held[1]!.destroy();
+      },
+      { listen: true, http: { CDSR_HTTP_MAX_CONNECTIONS: 2 } },
+    );
   });
 });

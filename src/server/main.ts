@@ -19,6 +19,7 @@ import { facilityTimeZones } from '../mapping/facilities.js';
 import { startMllp } from './mllp.js';
 import { keyRing } from './roles.js';
 import { safeReason } from '../inbound/outcome.js';
+import { MapPool } from '../inbound/map-pool.js';
 import { configuredNrdr, signInFor, startOutbound, type NrdrTarget } from '../outbound/setup.js';
 
 export interface Running {
@@ -48,16 +49,13 @@ export function fhirFetcherFor(config: Config): { fhirFetcher?: ReturnType<typeo
   return { fhirFetcher: createFhirFetcher({ baseUrl: config.FHIR_SERVER_URL, ...(config.FHIR_SERVER_TOKEN !== undefined ? { bearerToken: config.FHIR_SERVER_TOKEN } : {}) }) };
 }
 
-/** Purges raw messages past CDSR_RETENTION_DAYS now and every six hours; returns the timer. */
+/**
+ * Purges raw messages past CDSR_RETENTION_DAYS now and every six hours, and gives the space back
+ * after a purge (the store size in /metrics drops); returns the timer.
+ */
 function retention(config: Config, store: Store, log: pino.Logger): NodeJS.Timeout | undefined {
   if (config.CDSR_RETENTION_DAYS === 0) return undefined;
-  const run = () => {
-    const now = new Date();
-    store
-      .purgeRaw(new Date(now.getTime() - config.CDSR_RETENTION_DAYS * 86_400_000), now)
-      .then((n) => (n > 0 ? log.info({ event: 'retention', purged: n, days: config.CDSR_RETENTION_DAYS }, 'raw messages past retention purged') : undefined))
-      .catch((e: unknown) => log.warn({ event: 'retention_failed', error: safeReason(e) }, 'retention purge failed; tried again later'));
-  };
+  const run = () => void purgeAndReclaim(store, config.CDSR_RETENTION_DAYS, new Date(), log);
   run();
   const timer = setInterval(run, 6 * 3600_000);
   timer.unref();
@@ -67,6 +65,19 @@ function retention(config: Config, store: Store, log: pino.Logger): NodeJS.Timeo
 /** Held while a service runs on the database: the command line refuses to work on it offline. */
 export const SERVICE_LEASE = 'service';
 const SERVICE_LEASE_MS = 60_000;
+
+/** One round of retention: the purge, then (when it purged something) the space given back. */
+export async function purgeAndReclaim(store: Store, days: number, now: Date, log: Pick<pino.Logger, 'info' | 'warn'>): Promise<void> {
+  try {
+    const purged = await store.purgeRaw(new Date(now.getTime() - days * 86_400_000), now);
+    if (purged === 0) return;
+    const before = await store.sizeBytes();
+    await store.reclaimSpace();
+    log.info({ event: 'retention', purged, days, bytesBefore: before, bytesAfter: await store.sizeBytes() }, 'raw messages past retention purged, their space given back');
+  } catch (e) {
+    log.warn({ event: 'retention_failed', error: safeReason(e) }, 'retention purge failed; tried again later');
+  }
+}
 
 /** Held by the instance whose built-in sandbox the instances on one database submit to. */
 const BUILTIN_SANDBOX_LEASE = 'builtin-sandbox';
@@ -125,7 +136,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const signIn = signInFor(config, store, target, log);
   const outbound = startOutbound(config, store, target, log, (facilityId) => facilityTimeZones(mappings.current.facilities, config.CDSR_TIMEZONE)(facilityId), signIn);
   // what processing a message needs, the same for HTTP and MLLP
-  const deps = { store, mappings, clock: () => new Date(), defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID };
+  const mapPool =
+    config.CDSR_MAP_WORKERS > 0
+      ? new MapPool({ mappings, size: config.CDSR_MAP_WORKERS, minBytes: config.CDSR_MAP_WORKER_MIN_BYTES, timeoutMs: config.CDSR_MAP_TIMEOUT_S * 1000, ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}) })
+      : undefined;
+  const deps = { store, mappings, clock: () => new Date(), defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID, ...(mapPool ? { mapPool } : {}) };
   const app = await buildApp({
     ...deps,
     config,
@@ -147,6 +162,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     mappings.close();
     const m = mllp;
     if (m) await new Promise<void>((ok) => m.close(() => ok()));
+    await mapPool?.close();
     await outbound.close();
     await store.close();
   });
@@ -162,6 +178,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           allow: config.CDSR_MLLP_ALLOW,
           maxFrameBytes: config.CDSR_BODY_LIMIT_BYTES,
           idleMs: config.CDSR_MLLP_IDLE_S * 1000,
+          frameMs: config.CDSR_MLLP_FRAME_TIMEOUT_S * 1000,
           maxConnections: config.CDSR_MLLP_MAX_CONNECTIONS,
         },
         log,

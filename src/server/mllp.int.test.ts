@@ -123,4 +123,69 @@ describe('MLLP listener', () => {
       await new Promise<void>((ok) => fenced.close(() => ok()));
     }
   });
+
+  it('a frame that trickles in (a byte every 100 ms, never idle) is closed at the frame timeout; a quick frame on the same listener is answered', { timeout: 30_000 }, async () => {
+    const logs: string[] = [];
+    const log = { info: (_o: object, m: string) => logs.push(m), warn: (_o: object, m: string) => logs.push(m) };
+    const deps = { store: s.store, mappings: s.mappings, clock: () => new Date('2026-11-23T06:00:00Z') };
+    const server = await startMllp(deps, options({ idleMs: 10_000, frameMs: 1000 }), log);
+    try {
+      const closed = await new Promise<string>((resolve) => {
+        const sock = connect((server.address() as AddressInfo).port, '127.0.0.1');
+        let got = '';
+        let i = 0;
+        const drip = setInterval(() => sock.write(i++ === 0 ? '\x0bMSH' : 'A'), 100);
+        sock.on('data', (c: Buffer) => (got += c.toString('utf8')));
+        sock.on('error', () => undefined);
+        sock.on('close', () => {
+          clearInterval(drip);
+          resolve(got);
+        });
+      });
+      assert.equal(closed, '');
+      assert.deepEqual(logs, ['MLLP frame not ended in time; connection closed']);
+      const ack = await new Promise<string>((resolve) => {
+        const sock = connect((server.address() as AddressInfo).port, '127.0.0.1');
+        let got = '';
+        sock.on('data', (c: Buffer) => {
+          got += c.toString('utf8');
+          if (got.includes('\x1c\r')) {
+            sock.end();
+            resolve(got);
+          }
+        });
+        sock.write(`\x0b${ORM.replace('MSG0001', 'F1')}\x1c\r`);
+      });
+      assert.match(ack, /\rMSA\|AA\|F1/);
+    } finally {
+      await new Promise<void>((ok) => server.close(() => ok()));
+    }
+  });
+
+  it('connections past CDSR_MLLP_MAX_CONNECTIONS are closed unanswered; the one held is still answered', { timeout: 30_000 }, async () => {
+    const deps = { store: s.store, mappings: s.mappings, clock: () => new Date('2026-11-23T06:00:00Z') };
+    const server = await startMllp(deps, options({ maxConnections: 1 }), quiet);
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const held = connect(port, '127.0.0.1');
+      await new Promise<void>((ok) => held.once('connect', () => ok()));
+      // the server counts it once accepted
+      for (let i = 0; i < 100 && (await new Promise<number>((ok) => server.getConnections((_e, n) => ok(n)))) < 1; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(await closedAfter(server, `\x0b${ORM.replace('MSG0001', 'C2')}\x1c\r`), '');
+      const ack = await new Promise<string>((resolve) => {
+        let got = '';
+        held.on('data', (c: Buffer) => {
+          got += c.toString('utf8');
+          if (got.includes('\x1c\r')) {
+            held.end();
+            resolve(got);
+          }
+        });
+        held.write(`\x0b${ORM.replace('MSG0001', 'C1')}\x1c\r`);
+      });
+      assert.match(ack, /\rMSA\|AA\|C1/);
+    } finally {
+      await new Promise<void>((ok) => server.close(() => ok()));
+    }
+  });
 });

@@ -1,8 +1,8 @@
 // The optional MLLP listener (CDSR_MLLP_PORT): the same processing and ACKs as POST /hl7v2 over
 // a TCP connection, framed VT … FS CR. Messages of one connection are answered in order. MLLP has
 // no credentials, so the listener is bounded: its own bind address (loopback by default), an
-// allow-list of senders when it is not loopback, a frame size limit, an idle timeout and a
-// connection cap.
+// allow-list of senders when it is not loopback, a frame size limit, an idle timeout, a frame
+// timeout (a frame sent a byte at a time is not held) and a connection cap.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { IngestDeps } from '../inbound/context.js';
 import { ingestHl7 } from '../inbound/hl7.js';
@@ -26,6 +26,8 @@ export interface MllpOptions {
   readonly maxFrameBytes: number;
   /** A connection silent this long is closed. */
   readonly idleMs: number;
+  /** A frame begun must end within this time, however its bytes trickle in (default 60 s). */
+  readonly frameMs?: number;
   readonly maxConnections: number;
 }
 
@@ -47,6 +49,8 @@ export function startMllp(deps: IngestDeps, o: MllpOptions, log: MllpLog): Promi
     let chunks: Buffer[] = [];
     let pending = 0;
     let inFrame = false;
+    let frameTimer: NodeJS.Timeout | undefined;
+    socket.on('close', () => clearTimeout(frameTimer));
     let chain = Promise.resolve();
     const answer = (raw: string) => {
       chain = chain
@@ -69,6 +73,10 @@ export function startMllp(deps: IngestDeps, o: MllpOptions, log: MllpLog): Promi
           const start = chunk.indexOf(VT);
           if (start === -1) return; // bytes between frames (a stray CR): dropped
           inFrame = true;
+          frameTimer = setTimeout(() => {
+            log.info({ event: 'mllp_frame_timeout' }, 'MLLP frame not ended in time; connection closed');
+            socket.destroy();
+          }, o.frameMs ?? 60_000);
           chunk = chunk.subarray(start + 1);
           continue;
         }
@@ -86,6 +94,7 @@ export function startMllp(deps: IngestDeps, o: MllpOptions, log: MllpLog): Promi
         chunks = [];
         pending = 0;
         inFrame = false;
+        clearTimeout(frameTimer);
         chunk = chunk.subarray(chunk[end + 1] === CR ? end + 2 : end + 1);
         answer(raw);
       }

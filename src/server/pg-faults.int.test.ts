@@ -50,10 +50,13 @@ describe('PostgreSQL faults under load', () => {
       });
       let exited: string | undefined;
       child.once('exit', (code, signal) => (exited = `exit ${code ?? ''} ${signal ?? ''}`));
-      for (let i = 0; i < 200; i++) {
-        if ((await fetch(`${url}/readyz`).catch(() => undefined))?.ok) break;
-        await new Promise((r) => setTimeout(r, 50));
+      // a loaded machine may take many seconds to start it: waited for, not raced
+      let ready = false;
+      for (let i = 0; i < 1200 && !ready && exited === undefined; i++) {
+        ready = (await fetch(`${url}/readyz`).catch(() => undefined))?.ok ?? false;
+        if (!ready) await new Promise((r) => setTimeout(r, 50));
       }
+      assert.ok(ready, `the service did not become ready (${exited ?? 'still starting after 60 s'})`);
       const acked = new Set<number>();
       let resent = 0;
       let next = 0;
@@ -62,12 +65,13 @@ describe('PostgreSQL faults under load', () => {
           const i = next++;
           // a sender resends until it gets its AA (as Mirth's queue does)
           for (let attempt = 0; ; attempt++) {
-            if ((await send(url, i)) === 'AA') {
+            const answer = await send(url, i);
+            if (answer === 'AA') {
               acked.add(i);
               break;
             }
             resent++;
-            if (attempt > 200) throw new Error(`message ${i} never acknowledged`);
+            if (attempt > 200) throw new Error(`message ${i} never acknowledged (last answer: ${answer})`);
             await new Promise((r) => setTimeout(r, 20));
           }
         }

@@ -47,6 +47,9 @@ export class PostgresExecutor implements Executor {
     if (o.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(o.schema)) throw new StoreUnavailableError(`bad schema name ${o.schema}`);
     const pool = new pg.Pool({ connectionString: o.url, max: o.poolSize ?? 10, connectionTimeoutMillis: 10_000, ...(o.schema ? { options: `-c search_path=${o.schema}` } : {}) });
     pool.on('error', () => undefined); // an idle client's error: the next query reports it
+    // and a client in no other hands (being ended after a failure, between the pool and us) keeps
+    // a listener too: a backend terminated then must not end the process
+    pool.on('connect', (client) => client.on('error', () => undefined));
     try {
       if (o.schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${o.schema}`);
     } catch (e) {
@@ -137,6 +140,19 @@ export class PostgresExecutor implements Executor {
   async sizeBytes(): Promise<number> {
     const r = await this.get('SELECT pg_database_size(current_database()) AS n');
     return Number(r?.n ?? 0);
+  }
+
+  /**
+   * VACUUM of the messages table after a purge (autovacuum would get there too, later): the
+   * space of the purged text is reusable at once, and trailing pages go back to the disk. Plain
+   * VACUUM takes no lock that holds ingest.
+   */
+  async reclaimSpace(): Promise<void> {
+    try {
+      await this.pool.query('VACUUM (ANALYZE) inbound_messages');
+    } catch (e) {
+      throw classify(e, 'written');
+    }
   }
 
   async close(): Promise<void> {

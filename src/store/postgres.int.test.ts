@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freshPgDatabase } from '../../test/pg.js';
 import { CdsrValidator } from '../cdsr/validate.js';
 import { errorMessage } from '../cdsr/errors.js';
 import { loadMappings } from '../mapping/load.js';
@@ -61,6 +62,24 @@ storeSuite('PostgreSQL', async () => {
         }
       },
       drop: () => dropSchema(schema),
+      // the cases share one database (a schema each): a measure of its size needs one of its own
+      openAlone: async (validator) => {
+        const fresh = await freshPgDatabase('cdsr_alone');
+        if (typeof fresh === 'string') throw new Error(fresh);
+        return {
+          store: await openStore({ kind: 'postgres', url: fresh.url }, validator),
+          query: async (sql) => {
+            const c = new pg.Client({ connectionString: fresh.url });
+            await c.connect();
+            try {
+              return (await c.query(sql)).rows as Record<string, unknown>[];
+            } finally {
+              await c.end();
+            }
+          },
+          drop: () => fresh.drop(),
+        };
+      },
     });
   };
 });

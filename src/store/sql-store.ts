@@ -679,6 +679,10 @@ export class SqlStore implements Store {
     );
   }
 
+  reclaimSpace(): Promise<void> {
+    return this.db.reclaimSpace();
+  }
+
   close(): Promise<void> {
     return this.db.close();
   }

@@ -31,6 +31,8 @@ export interface Executor extends Queryable {
   transaction<T>(fn: (q: TxQueryable) => Promise<T>): Promise<T>;
   /** The database's size on disk, in bytes. */
   sizeBytes(): Promise<number>;
+  /** Gives the space of deleted and purged rows back (after a retention purge), a little at a time. */
+  reclaimSpace(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -9,6 +9,7 @@ import { openStore } from './open.js';
 import { SqliteExecutor } from './sqlite-executor.js';
 import { storeSuite } from './store.suite.js';
 import { StoreUnavailableError } from './sql.js';
+import Database from 'better-sqlite3';
 
 storeSuite('SQLite', () =>
   Promise.resolve(() => {
@@ -86,4 +87,46 @@ describe('SQLite executor', () => {
     withDb(async (x) => {
       await assert.rejects(x.run('INSERT INTO nowhere VALUES (1)'), (e: unknown) => e instanceof Error && !(e instanceof StoreUnavailableError) && /no such table/.test(e.message));
     }));
+
+  it('reclaims the space of deleted rows a step at a time: a transaction that arrives meanwhile is committed before the reclaim ends', () =>
+    withDb(async (x) => {
+      assert.equal(x.pragma('auto_vacuum'), 2);
+      await x.run('CREATE TABLE t (v TEXT NOT NULL)');
+      await x.transaction(async (q) => {
+        for (let i = 0; i < 400; i++) await q.run('INSERT INTO t (v) VALUES (?)', [String(i).repeat(20_000).slice(0, 40_000)]);
+      });
+      const full = await x.sizeBytes();
+      await x.run('DELETE FROM t');
+      assert.equal(await x.sizeBytes(), full);
+      assert.ok(Number(x.pragma('freelist_count')) > 3000);
+      const order: string[] = [];
+      const reclaim = x.reclaimSpace().then(() => order.push('reclaimed'));
+      const ingest = x.run('INSERT INTO t (v) VALUES (?)', ['new']).then(() => order.push('ingested'));
+      await Promise.all([reclaim, ingest]);
+      assert.deepEqual(order, ['ingested', 'reclaimed']);
+      assert.equal(x.pragma('freelist_count'), 0);
+      assert.ok(full - (await x.sizeBytes()) > 15_000_000, `${full} → ${await x.sizeBytes()}`);
+      assert.deepEqual(await x.all('SELECT v FROM t'), [{ v: 'new' }]);
+    }));
+
+  it('a database made before incremental vacuum is converted once, at opening, its rows kept', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdsr-sqlite-'));
+    const file = join(dir, 'old.sqlite');
+    try {
+      const old = new Database(file);
+      old.pragma('journal_mode = WAL');
+      old.exec("CREATE TABLE t (v TEXT NOT NULL); INSERT INTO t (v) VALUES ('kept')");
+      assert.equal(old.pragma('auto_vacuum', { simple: true }), 0);
+      old.close();
+      const x = new SqliteExecutor({ file });
+      try {
+        assert.deepEqual([x.pragma('auto_vacuum'), x.pragma('journal_mode')], [2, 'wal']);
+        assert.deepEqual(await x.all('SELECT v FROM t'), [{ v: 'kept' }]);
+      } finally {
+        await x.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -269,6 +269,8 @@ export interface Store extends InboundLog, RecordStore, ResourceCache, OutboundL
    * stay. Returns how many were purged.
    */
   purgeRaw(before: Date, at: Date): Promise<number>;
+  /** Gives back the space freed by a purge (SQLite a step at a time; PostgreSQL a VACUUM of the messages table). */
+  reclaimSpace(): Promise<void>;
   close(): Promise<void>;
 }
 

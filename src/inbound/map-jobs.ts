@@ -1,0 +1,58 @@
+// What a mapping worker does (map-worker.ts is its entry; map-pool.ts hands it the jobs): parse
+// and map ER7 texts with the tables of the mappings directory at the holder's generation, and
+// answer plain data (hl7-map.ts). It never touches the store: durability stays with the main thread.
+import type { MessagePort } from 'node:worker_threads';
+import { loadMappings, type MappingTables } from '../mapping/load.js';
+import { mapForIngest, type Hl7Mapped } from './hl7-map.js';
+
+/** One job: the text, the tables' generation it must be mapped with, the mapping options. */
+export interface MapJob {
+  readonly id: number;
+  readonly raw: string;
+  readonly generation: number;
+  readonly defaultFacilityId?: string;
+}
+
+/** The answer: the mapped text, or `stale` when this worker cannot load that generation's tables. */
+export type MapReply = { readonly id: number; readonly mapped: Hl7Mapped } | { readonly id: number; readonly stale: true };
+
+export interface MapWorkerData {
+  readonly dir: string;
+  /** The holder's generation when the worker starts: its tables are loaded at once. */
+  readonly generation: number;
+}
+
+/** The worker's state: the tables it loaded and for which generation. */
+export class WorkerTables {
+  private tables: MappingTables | undefined;
+  private generation = 0;
+  constructor(private readonly dir: string) {}
+
+  /**
+   * Tables for `generation`: loaded again from the directory when the holder has moved on (a
+   * table that does not load now, edited since, leaves the job to the main thread).
+   */
+  at(generation: number): MappingTables | undefined {
+    if (this.tables && this.generation === generation) return this.tables;
+    const r = loadMappings(this.dir);
+    if (!r.tables) return undefined;
+    this.tables = r.tables;
+    this.generation = generation;
+    return this.tables;
+  }
+
+  handle(job: MapJob): MapReply {
+    const tables = this.at(job.generation);
+    if (!tables) return { id: job.id, stale: true };
+    return { id: job.id, mapped: mapForIngest(job.raw, tables, job.defaultFacilityId !== undefined ? { defaultFacilityId: job.defaultFacilityId } : {}) };
+  }
+}
+
+/** Says it is ready (its tables loaded), then serves jobs on `port` until the thread is ended. */
+export function serve(port: Pick<MessagePort, 'on' | 'postMessage'>, state: WorkerTables, before?: (job: MapJob) => void): void {
+  port.postMessage({ ready: true });
+  port.on('message', (job: MapJob) => {
+    before?.(job);
+    port.postMessage(state.handle(job));
+  });
+}

@@ -1,0 +1,136 @@
+// The mapping workers answer exactly what the main thread answers (every sample, fuzzed
+// variants, after a hot reload of the tables), and a worker that dies, hangs or runs out of
+// memory fails only its own message: AE INTERNAL_ERROR kept for replay, the pool carries on.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { REPO_ROOT } from '../../test/helpers.js';
+import { lines, postHl7, startTestServer, withTestServer, type TestServer } from '../../test/server.js';
+
+const SAMPLES = readdirSync(join(REPO_ROOT, 'samples', 'hl7v2'))
+  .sort()
+  .map((f) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', f), 'utf8'));
+const ORM = SAMPLES[0]!.replace(/\r?\n/g, '\r');
+const FAULTY = new URL('../../test/faulty-map-worker.js', import.meta.url);
+
+/** Posts the same texts, in order, to a server mapping in workers and to one mapping in its own thread. */
+async function bothWays(texts: readonly string[], change?: (s: TestServer) => void): Promise<{ worker: string[]; inProcess: string[] }> {
+  const run = async (workers: boolean) => {
+    const s = await startTestServer(workers ? { mapWorkers: { size: 1, minBytes: 0 } } : {});
+    try {
+      change?.(s);
+      const out: string[] = [];
+      for (const t of texts) {
+        const r = await postHl7(s, t);
+        // each server has its own copy of the tables; a problem may name a file in it
+        out.push(`${r.status} ${r.text.replaceAll(s.mappingsDir, '<mappings>')}`);
+      }
+      const stored = await s.store.messages({ limit: 1000 });
+      out.push(JSON.stringify(stored.map((m) => [m.id, m.status, m.controlId])));
+      return out;
+    } finally {
+      await s.close();
+    }
+  };
+  return { worker: await run(true), inProcess: await run(false) };
+}
+
+describe('mapping workers: the same answers as the main thread', () => {
+  it('every HL7 sample, in order: the same HTTP status, ACK and stored status', async () => {
+    const { worker, inProcess } = await bothWays(SAMPLES);
+    assert.equal(worker.length, SAMPLES.length + 1);
+    assert.deepEqual(worker, inProcess);
+    // not vacuous: the samples give AA and a stored row each
+    assert.ok(worker.slice(0, -1).every((a) => a.startsWith('200 ') && a.includes('\rMSA|AA|')));
+  });
+
+  it('fuzzed variants of the samples (broken lines, junk, escapes): the same answers', async () => {
+    const alphabet = ['|', '^', '~', '\\', '&', '\r', '\n', 'A', '1', 'MSH|', 'OBR|', ' ', '\u0000', 'é'];
+    const texts = fc.sample(
+      fc
+        .tuple(fc.constantFrom(...SAMPLES), fc.nat(), fc.nat({ max: 40 }), fc.string({ maxLength: 10, unit: fc.constantFrom(...alphabet) }))
+        .map(([s, at, del, ins]) => s.slice(0, at % s.length) + ins + s.slice((at % s.length) + del)),
+      { numRuns: 60, seed: 1102 },
+    );
+    const { worker, inProcess } = await bothWays(texts);
+    assert.deepEqual(worker, inProcess);
+    // the sample reaches AA, AE, AR and 400 answers alike
+    const kinds = new Set(worker.slice(0, -1).map((a) => `${a.slice(0, 3)} ${/\rMSA\|(A[AER])/.exec(a)?.[1] ?? '-'}`));
+    assert.ok(kinds.size >= 3, [...kinds].join(', '));
+  });
+
+  it('a hot reload of the tables reaches the workers', async () => {
+    // the facility removed from facilities.csv, then reloaded: both answer AE MAP_NO_FACILITY
+    const { worker, inProcess } = await bothWays([ORM], (s) => {
+      const file = join(s.mappingsDir, 'facilities.csv');
+      writeFileSync(file, readFileSync(file, 'utf8').split('\n').filter((l) => !l.includes('GENHOSP')).join('\n'));
+      assert.equal(s.mappings.reload().ok, true);
+    });
+    assert.deepEqual(worker, inProcess);
+    assert.match(worker[0]!, /\rMSA\|AE\|MSG0001\rERR\|[^\r]*MAP_NO_FACILITY/);
+  });
+});
+
+describe('mapping workers: replay', () => {
+  it('a message kept for a missing crosswalk row is replayed through a worker once the row is added', async () => {
+    await withTestServer(
+      async (s) => {
+        const r = await postHl7(s, ORM.replace('|CT|SC', '|XX|SC'));
+        assert.match(r.text, /\rMSA\|AE\|MSG0001\rERR\|[^\r]*MAP_UNMAPPED_CODE: Modality: no row for "XX"/);
+        const file = join(s.mappingsDir, 'crosswalks', 'modality.csv');
+        writeFileSync(file, `${readFileSync(file, 'utf8').trimEnd()}\nXX,1,added by the test\n`);
+        assert.equal(s.mappings.reload().ok, true);
+        const replayed = (await (await s.fetch('/api/messages/1/replay', { method: 'POST' })).json()) as { status: string };
+        assert.equal(replayed.status, 'applied');
+        assert.equal((await s.store.records({})).length, 1);
+      },
+      { mapWorkers: { size: 1, minBytes: 0 } },
+    );
+  });
+});
+
+describe('mapping workers: a worker that fails', () => {
+  const internal = (why: string) => `ERR|||207^Application internal error^HL70357|E||||INTERNAL_ERROR: the adapter failed on this message (${why}); it is kept for replay`;
+
+  for (const [segment, why, opts] of [
+    ['ZCR', 'the mapping worker stopped (exit code 3)', {}],
+    ['ZHG', 'mapping it took longer than 1000 ms', { timeoutMs: 1000 }],
+    ['ZOM', 'the mapping worker stopped (ERR_WORKER_OUT_OF_MEMORY)', { maxHeapMb: 32 }],
+  ] as const) {
+    it(`${segment}: only that message fails (AE INTERNAL_ERROR, kept for replay); the next is mapped by a new worker`, { timeout: 60_000 }, async () => {
+      await withTestServer(
+        async (s) => {
+          const bad = await postHl7(s, `${ORM.trimEnd()}\r${segment}|1\r`);
+          assert.equal(bad.status, 200);
+          assert.deepEqual(lines(bad.text).slice(1), ['MSA|AE|MSG0001', internal(why)]);
+          assert.deepEqual((await s.store.messages({ status: 'error' })).map((m) => m.controlId), ['MSG0001']);
+          const next = await postHl7(s, ORM.replace('MSG0001', 'MSG0002'));
+          assert.deepEqual(lines(next.text).slice(1), ['MSA|AA|MSG0002']);
+          assert.equal(s.mapPool?.restarts, 1);
+          // a replay maps it in a worker again: this text fails the same way, alone, and stays in the error queue
+          const replayed = (await (await s.fetch('/api/messages/1/replay', { method: 'POST' })).json()) as { status: string };
+          assert.equal(replayed.status, 'error');
+          assert.deepEqual((await s.store.message(1))?.problems.map((p) => `${p.code}: ${p.message}`), [internal(why).replace(/^.*\|\|\|\|/, '')]);
+          assert.equal(s.mapPool?.restarts, 2);
+          assert.deepEqual(lines((await postHl7(s, ORM.replace('MSG0001', 'MSG0003'))).text).slice(1), ['MSA|AA|MSG0003']);
+        },
+        { mapWorkers: { size: 1, minBytes: 0, script: FAULTY, ...opts } },
+      );
+    });
+  }
+
+  it('a worker that cannot start fails the waiting message alone (AE), and the pool tries again for the next', { timeout: 60_000 }, async () => {
+    await withTestServer(
+      async (s) => {
+        for (const id of ['MSG0001', 'MSG0002']) {
+          const r = await postHl7(s, ORM.replace('MSG0001', id));
+          assert.deepEqual(lines(r.text).slice(1), [`MSA|AE|${id}`, internal('the mapping worker stopped (MODULE_NOT_FOUND)')]);
+        }
+        assert.deepEqual((await s.store.messages({ status: 'error' })).map((m) => m.controlId), ['MSG0001', 'MSG0002']);
+      },
+      { mapWorkers: { size: 1, minBytes: 0, script: new URL('./no-such-worker.js', import.meta.url) } },
+    );
+  });
+});

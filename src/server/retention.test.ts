@@ -1,0 +1,38 @@
+// A retention round as the six-hourly timer runs it: raw text past the days purged, then its
+// space given back, so that the store size in /metrics drops; the round is logged with both sizes.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../../test/helpers.js';
+import { postHl7, SERVER_NOW, withTestServer } from '../../test/server.js';
+import { purgeAndReclaim } from './main.js';
+
+const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8').replace(/\r?\n/g, '\r').trimEnd();
+
+describe('retention round', () => {
+  it('purges, gives the space back, and /metrics shows the drop', async () => {
+    await withTestServer(async (s) => {
+      for (let i = 0; i < 60; i++) {
+        const id = `M${i}`;
+        const r = await postHl7(s, `${ORM.replace('MSG0001', id)}\rNTE|1||${Buffer.from(Array.from({ length: 30_000 }, (_, k) => (k * 7919 + i * 104_729) % 251)).toString('base64')}\r`);
+        assert.match(r.text, new RegExp(`\\rMSA\\|AA\\|${id}\\r`));
+      }
+      const bytes = async () => Number(/\ncdsr_store_bytes (\d+)\n/.exec(await (await s.fetch('/metrics')).text())?.[1]);
+      const before = await bytes();
+      const logged: object[] = [];
+      const log = { info: (o: object) => void logged.push(o), warn: (o: object) => void logged.push(o) };
+      // a moment short of 30 days: nothing purged, nothing logged
+      await purgeAndReclaim(s.store, 30, new Date(SERVER_NOW.getTime() + 30 * 86_400_000 - 1), log);
+      assert.deepEqual([logged, await bytes()], [[], before]);
+      // 30 days after the messages arrived
+      await purgeAndReclaim(s.store, 30, new Date(SERVER_NOW.getTime() + 30 * 86_400_000 + 1), log);
+      const after = await bytes();
+      assert.ok(before - after > 2_000_000, `${before} → ${after}`);
+      assert.deepEqual(logged, [{ event: 'retention', purged: 60, days: 30, bytesBefore: before, bytesAfter: after }]);
+      // a round with nothing to purge does nothing and says nothing
+      await purgeAndReclaim(s.store, 30, new Date(SERVER_NOW.getTime() + 30 * 86_400_000 + 1), log);
+      assert.equal(logged.length, 1);
+    });
+  });
+});
