@@ -1,26 +1,51 @@
-// A small HTTP load generator run as its own process by the load bench: C connections, each
-// sending requests one after another for D seconds; every body gets a fresh number in place of
-// "{n}" (so each request is a new message). Prints {requests, reqPerSec, p50, p99, non2xx} (ms).
+// The load generator of the benches, run as its own process (the other core): C connections, each
+// sending requests one after another for D seconds, after a warm-up that is not counted.
+// Usage: loadgen.js BASE_URL SPEC.json CONNECTIONS SECONDS [WARMUP_SECONDS] [FIRST_N]
+// SPEC.json is a list of {path, contentType, body}; request n uses template n % k and replaces
+// "{n}" by n (unique per request), "{g}" by floor(n / k) (the group: an ORM, its ORU and a FHIR
+// order of one group share their numbers), "{t}" by a clock time hhmmss derived from the group and
+// "{u}" by the group as 12 hex digits (the tail of a UUID).
+// Prints {requests, reqPerSec, p50, p99, non2xx, firstStatus, next} (ms); `next` is the first n
+// not used, so a later run continues with fresh encounters.
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 
-const [url = '', connections = '1', seconds = '5', bodyB64 = '', contentType = 'application/hl7-v2'] = process.argv.slice(2);
-const template = Buffer.from(bodyB64, 'base64').toString('utf8');
+export interface LoadTemplate {
+  readonly path: string;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+const [base = '', specFile = '', connections = '1', seconds = '5', warmup = '1', first = '1'] = process.argv.slice(2);
+const templates = JSON.parse(readFileSync(specFile, 'utf8')) as LoadTemplate[];
+const k = templates.length;
 const c = Number(connections);
 const agent = new Agent({ keepAlive: true, maxSockets: c });
-const latencies: number[] = [];
+let n = Number(first);
 let non2xx = 0;
-let n = 0;
-const end = Date.now() + Number(seconds) * 1000;
+let firstStatus: string | undefined;
 
-function once(): Promise<void> {
-  const body = template.replaceAll('{n}', String(++n));
+const hhmmss = (g: number): string => {
+  const s = g % 86_400;
+  return [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60].map((x) => String(x).padStart(2, '0')).join('');
+};
+
+function once(latencies: number[] | undefined): Promise<void> {
+  const i = n++;
+  const t = templates[i % k]!;
+  const g = Math.floor(i / k);
+  const body = t.body.replaceAll('{n}', String(i)).replaceAll('{g}', String(g)).replaceAll('{t}', hhmmss(g)).replaceAll('{u}', g.toString(16).padStart(12, '0'));
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
+    const req = request(`${base}${t.path}`, { method: 'POST', agent, headers: { 'content-type': t.contentType, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text.length < 500 ? (text += d.toString('utf8')) : undefined));
       res.on('end', () => {
-        latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
-        if ((res.statusCode ?? 0) >= 300) non2xx++;
+        latencies?.push(Number(process.hrtime.bigint() - started) / 1e6);
+        if ((res.statusCode ?? 0) >= 300) {
+          non2xx++;
+          firstStatus ??= `${res.statusCode ?? 0} ${text.slice(0, 200)}`;
+        }
         resolve();
       });
     });
@@ -29,14 +54,22 @@ function once(): Promise<void> {
   });
 }
 
-async function worker(): Promise<void> {
-  while (Date.now() < end) await once();
+async function phase(secs: number, latencies?: number[]): Promise<number> {
+  const end = Date.now() + secs * 1000;
+  const t0 = Date.now();
+  await Promise.all(
+    Array.from({ length: c }, async () => {
+      while (Date.now() < end) await once(latencies);
+    }),
+  );
+  return (Date.now() - t0) / 1000;
 }
 
-const t0 = Date.now();
-await Promise.all(Array.from({ length: c }, worker));
-const elapsed = (Date.now() - t0) / 1000;
+await phase(Number(warmup));
+non2xx = 0;
+const latencies: number[] = [];
+const elapsed = await phase(Number(seconds), latencies);
 latencies.sort((a, b) => a - b);
 const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
 agent.destroy();
-console.log(JSON.stringify({ requests: latencies.length, reqPerSec: latencies.length / elapsed, p50: q(0.5), p99: q(0.99), non2xx }));
+console.log(JSON.stringify({ requests: latencies.length, reqPerSec: latencies.length / elapsed, p50: q(0.5), p99: q(0.99), non2xx, firstStatus, next: n }));

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { writeLargeTransaction } from './large-transaction.js';
 import { renderTable } from '../src/cli/table.js';
 import { benchMapping } from './map.js';
-import { benchLoad } from './load.js';
+import { benchProduct } from './product.js';
 
 const mapping = benchMapping();
 const base = mapping[0]!.perSecond;
@@ -18,13 +18,38 @@ process.stdout.write(
   ) + '\n',
 );
 
-const load = await benchLoad(Number(process.env.BENCH_SECONDS ?? 5));
+// the product as shipped (`serve` in its own process) against ceilings measured in this run
+const product = await benchProduct({
+  seconds: Number(process.env.BENCH_SECONDS ?? 5),
+  connections: [1, 50],
+  postgres: process.env.BENCH_POSTGRES !== '0',
+  soakSeconds: Number(process.env.BENCH_SOAK_SECONDS ?? 0),
+});
 process.stdout.write(
   renderTable(
-    ['HTTP LOAD (loopback, generator in its own process)', 'CONNECTIONS', 'REQ/S', 'P50 MS', 'P99 MS', 'NON-2XX'],
-    load.map((r) => [r.name, String(r.connections), Math.round(r.reqPerSec).toString(), r.p50.toFixed(2), r.p99.toFixed(2), String(r.non2xx)]),
+    ['SERVICE UNDER LOAD (loopback, generator in its own process)', 'STORE', 'CONN', 'REQ/S', 'P50 MS', 'P99 MS', 'NON-2XX', 'VS CEILING'],
+    product.rows.map((r) => [
+      r.name,
+      r.store,
+      String(r.connections),
+      Math.round(r.reqPerSec).toString(),
+      r.p50.toFixed(2),
+      r.p99.toFixed(2),
+      r.note ? `${r.non2xx} (${r.note})` : String(r.non2xx),
+      r.ratio === undefined ? '' : `${Math.round(r.ratio * 100)} % of ${r.ceiling ?? ''}`,
+    ]),
   ) + '\n',
 );
+for (const s of product.skipped) process.stdout.write(`skipped: ${s}\n`);
+for (const s of product.outcomes) process.stdout.write(`what serve stored (its /metrics), ${s}\n`);
+if (product.soak.length > 0) {
+  process.stdout.write(
+    renderTable(
+      ['SOAK (BENCH_SOAK_SECONDS, mix at 10 connections)', 'SECONDS', 'REQUESTS', 'RSS START', 'RSS END', 'GROWTH'],
+      product.soak.map((s) => [s.store, String(s.seconds), String(s.requests), `${s.rssStartMb.toFixed(0)} MB`, `${s.rssEndMb.toFixed(0)} MB`, `${(((s.rssEndMb - s.rssStartMb) / s.rssStartMb) * 100).toFixed(1)} %`]),
+    ) + '\n',
+  );
+}
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
