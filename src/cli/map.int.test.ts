@@ -55,14 +55,14 @@ describe('cdsr-adapter map', () => {
     const file = join(dir, 'export.xml');
     const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/\r\n|\r|\n/g, '&#xd;');
     const entry = (t: string) => `  <message>\n    <connectorMessages><entry><int>0</int><connectorMessage><metaDataId>0</metaDataId><raw><content>${esc(t)}</content></raw></connectorMessage></entry></connectorMessages>\n  </message>`;
-    writeFileSync(file, ['<list>', entry(ORM), entry(ORM.replace('|CT|SC', '|XR|SC').replace(/V0001/g, 'V0002')), '</list>'].join('\n'));
+    writeFileSync(file, ['<list>', entry(ORM), entry(ORM.replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|').replace(/V0001/g, 'V0002')), '</list>'].join('\n'));
     const r = run(['map', file, ...NOW]);
     assert.equal(r.status, 1);
     const out = JSON.parse(r.stdout) as { transactions: { Encounters: unknown[] }[]; problems: Record<string, unknown>[] };
     assert.equal(out.transactions[0]?.Encounters.length, 1);
     assert.deepEqual(
       out.problems.map((p) => [p.code, p.value, p.input]),
-      [['MAP_UNMAPPED_CODE', 'XR', 'export.xml#2 (line 5)']],
+      [['MAP_UNMAPPED_CODE', 'ZZ', 'export.xml#2 (line 5)']],
     );
   });
 
@@ -83,7 +83,7 @@ describe('cdsr-adapter map', () => {
         field: 'Modality',
         source: 'OBR-24',
         file: 'mappings/crosswalks/modality.csv',
-        value: 'XR',
+        value: 'ZZ',
         input: 'xr.hl7',
       },
     ]);

@@ -65,10 +65,10 @@ describe('cdsr-adapter resubmit and replay --url', () => {
   it('replay --url replays the error queue with the tables in force of the service', async () => {
     await withTestServer(
       async (s) => {
-        assert.equal((await postHl7(s, ORM.replace('|CT|SC', '|XR|SC'), { authorization: 'Bearer send-key' })).status, 200);
+        assert.equal((await postHl7(s, ORM.replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|'), { authorization: 'Bearer send-key' })).status, 200);
         const before = await run(['replay', '--url', s.url]);
         assert.deepEqual([before.status, before.stdout], [1, 'replayed 1 message(s): 1 error\n']);
-        appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'XR,88,\n');
+        appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'ZZ,88,\n');
         assert.equal(s.mappings.reload().ok, true);
         const after = await run(['replay', '--url', s.url]);
         assert.deepEqual([after.status, after.stdout], [0, 'replayed 1 message(s): 1 applied\n']);

@@ -59,7 +59,11 @@ export function signInFor(config: Config, store: CredentialStore, target: NrdrTa
       ? { authorizeUrl: config.ACR_AUTHORIZE_URL, tokenUrl: config.ACR_TOKEN_URL!, clientId: config.ACR_CLIENT_ID!, ...(config.ACR_CLIENT_SECRET !== undefined ? { clientSecret: config.ACR_CLIENT_SECRET } : {}) }
       : target.signIn;
   if (!endpoints) return undefined;
-  if (config.CDSR_SECRET_KEY === undefined) log.warn({ event: 'config', variable: 'CDSR_SECRET_KEY' }, 'CDSR_SECRET_KEY is not set: the ACR Connect sign-in cannot be started or used');
+  if (config.CDSR_SECRET_KEY === undefined) {
+    // a warning when a sign-in at ACR Connect is configured; with the built-in sandbox only a note
+    const say = config.ACR_AUTHORIZE_URL !== undefined ? log.warn.bind(log) : log.info.bind(log);
+    say({ event: 'config', variable: 'CDSR_SECRET_KEY' }, 'CDSR_SECRET_KEY is not set: the ACR Connect sign-in cannot be started or used');
+  }
   return new AcrSignIn({
     ...endpoints,
     redirectUrl: acrRedirectUrl(config),

@@ -30,9 +30,9 @@ describe('serve with the older inbound keys and its mapping workers', () => {
     proc.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
     const exited = new Promise<number | null>((ok) => proc.on('exit', (code) => ok(code)));
     for (let i = 0; i < 400 && !out.includes('cdsr-adapter listening'); i++) await new Promise((r) => setTimeout(r, 50));
-    const events = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event?: string; variable?: string; msg?: string });
+    const events = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level?: number; event?: string; variable?: string; msg?: string });
     assert.deepEqual(
-      events().filter((e) => e.event === 'config').map((e) => [e.variable, e.msg]),
+      events().filter((e) => e.event === 'config' && e.level === 40).map((e) => [e.variable, e.msg]),
       [['CDSR_INBOUND_API_KEYS', 'CDSR_INBOUND_API_KEYS give send and operate rights together; give Mirth a key of CDSR_SEND_API_KEYS and operators keys of CDSR_OPERATE_API_KEYS']],
     );
     const big = `${ORM}\r${Array.from({ length: 1200 }, (_, i) => `NTE|${i + 1}||${'n'.repeat(240)}`).join('\r')}\r`;
