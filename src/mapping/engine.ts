@@ -57,7 +57,7 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
       problem('MAP_NO_FACILITY', `no facilities.csv row for sending facility ${named} and no default facility (CDSR_DEFAULT_FACILITY_ID or --facility-id)`, {
         scope: 'encounter',
         file: 'facilities.csv',
-        ...(facilitySource ? { source: facilitySource.path } : {}),
+        ...(facilitySource ? { source: facilitySource.path, value: facilitySource.value } : {}),
       }),
     );
   }
@@ -175,7 +175,14 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
           problem(
             'MAP_UNMAPPED_CODE',
             `${rule.field}: no row for "${v}"${qual} in ${rule.crosswalk.file}; add a row: ${v},<ACR code>`,
-            { field: rule.field, source: path, file: rule.crosswalk.file },
+            {
+              field: rule.field,
+              source: path,
+              file: rule.crosswalk.file,
+              value: v,
+              ...(facilityId !== undefined ? { facilityId } : {}),
+              ...(system !== undefined ? { system } : {}),
+            },
           ),
         );
         continue;

@@ -16,6 +16,8 @@ export class MappingHolder {
   private timer: NodeJS.Timeout | undefined;
   /** Incremented at every successful reload. */
   generation = 1;
+  /** The last reload tried (none since start: undefined), with its file:line problems when refused. */
+  lastReload: { readonly at: Date; readonly ok: boolean; readonly problems: readonly Problem[] } | undefined;
 
   private constructor(
     readonly dir: string,
@@ -35,8 +37,9 @@ export class MappingHolder {
   }
 
   /** Loads the directory again; swaps the tables only when everything loads. */
-  reload(): { ok: boolean; problems: Problem[] } {
+  reload(now: Date = new Date()): { ok: boolean; problems: Problem[] } {
     const r = loadMappings(this.dir);
+    this.lastReload = { at: now, ok: r.tables !== undefined, problems: r.problems };
     if (!r.tables) {
       this.log.warn(
         { event: 'mappings_refused', problems: r.problems.length, first: r.problems.slice(0, 5).map(formatProblemLine) },

@@ -9,14 +9,17 @@ import { StoreUnavailableError, type Store } from '../store/store.js';
 import { registerFhirRoutes } from './fhir-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
 import { registerOrderRoutes } from './orders-routes.js';
+import { registerWorkbenchRoutes } from './workbench-routes.js';
+import { consolePlugin } from './console/plugin.js';
 import { BadRequestError } from './query.js';
 import { findKey, keyRing, needFor, type RoleConfig } from './roles.js';
 import { originOf } from './origin.js';
 import type { Submitter } from '../outbound/submitter.js';
+import type { MappingHolder } from '../mapping/holder.js';
 
 export interface AppOptions extends IngestDeps {
   readonly store: Store;
-  readonly mappings: MappingSource & { readonly dir: string; readonly generation: number };
+  readonly mappings: MappingSource & { readonly dir: string; readonly generation: number; readonly lastReload?: MappingHolder['lastReload'] };
   readonly config: Pick<Config, 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'> & Partial<Pick<Config, 'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS'>> & RoleConfig;
   /** PEM certificate and key: the listener speaks HTTPS. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
@@ -111,6 +114,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerFhirRoutes(app, opts);
   registerOpsRoutes(app, opts);
   registerOrderRoutes(app, opts);
+  registerWorkbenchRoutes(app, opts);
+  await app.register(consolePlugin, opts);
 
   app.get('/healthz', () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

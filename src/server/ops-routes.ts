@@ -4,11 +4,12 @@ import type { FastifyInstance } from 'fastify';
 import { explainMissing } from '../mapping/explain.js';
 import { encounterKey } from '../mapping/merge.js';
 import { RECORD_STATES, type RecordState } from '../store/evaluate.js';
-import { MESSAGE_STATUSES, OUTBOUND_STATUSES as OUTBOUND, type MessageStatus, type OutboundStatus, type TransactionRow } from '../store/store.js';
+import { OUTBOUND_STATUSES as OUTBOUND, type MessageStatus, type OutboundStatus, type TransactionRow } from '../store/store.js';
 import type { Submitter } from '../outbound/submitter.js';
 import { replayAll, replayOne } from '../inbound/replay.js';
 import type { AppOptions } from './app.js';
 import { decodeCursor, encodeCursor, intParam, limitParam, oneOf, pageOf } from './query.js';
+import { messageFilter } from './message-search.js';
 function summary(t: TransactionRow) {
   const accepted = t.records.filter((r) => r.result === 'accepted').length;
   const rejected = t.records.filter((r) => r.result === 'rejected').length;
@@ -47,11 +48,9 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     return { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current) })) };
   });
 
-  app.get<{ Querystring: { status?: string; limit?: string; after?: string } }>('/api/messages', async (req) => {
-    const status = oneOf<MessageStatus>(req.query.status, 'status', MESSAGE_STATUSES);
+  app.get<{ Querystring: Record<string, string | undefined> }>('/api/messages', async (req) => {
+    const messages = await deps.store.messages(messageFilter(req.query));
     const limit = limitParam(req.query.limit);
-    const afterId = intParam(req.query.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 });
-    const messages = await deps.store.messages({ ...(status ? { status } : {}), limit: limit + 1, afterId });
     const { items, next } = pageOf(messages, limit, (last) => String(last.id));
     return { messages: items, next };
   });

@@ -43,6 +43,8 @@ export function findKey(ring: readonly KeyEntry[], given: string): KeyEntry | un
 /** The role a route needs, by its pattern (never its URL). */
 export function needFor(method: string, route: string | undefined): Need {
   if (route === '/healthz' || route === '/readyz') return 'open';
+  // the console asks for the key itself (a login form, then a session cookie) and needs operate
+  if (route === '/ui' || route?.startsWith('/ui/')) return 'open';
   if (route === '/hl7v2' || route?.startsWith('/fhir')) return 'send';
   if (route === '/metrics') return 'metrics';
   if (method === 'GET' && (route === '/api/orders' || route === '/api/reconciliation' || route === '/api/records' || route === '/api/messages' || route === '/api/transactions' || route === '/api/subscriptions')) {

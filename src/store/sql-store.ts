@@ -16,7 +16,7 @@ import { forgetHeldOrdersOf, ledgerGauges, listOrders, reconcile, recordOrder, t
 import { preload, writeMerge } from './merge-rows.js';
 import { orphanProblem, refusal } from '../mapping/merge-problems.js';
 import { encounterFromRows, FieldMapSchema, FieldValueSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
-import { either, StoreCorruptError, StoreNotFoundError, type Executor, type Queryable, type Row, type TxQueryable } from './sql.js';
+import { either, StoreCorruptError, StoreNotFoundError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
 import {
   CHANNELS,
   MESSAGE_STATUSES,
@@ -27,6 +27,7 @@ import {
   type IngestResult,
   type InboundMeta,
   type MessageRow,
+  type MessageFilter,
   type MessageStatus,
   type OutboundRecord,
   type OutboundStatus,
@@ -258,11 +259,20 @@ export class SqlStore implements Store {
     return this.messageIn(this.db, id);
   }
 
-  async messages(filter: { status?: MessageStatus; limit?: number; afterId?: number }): Promise<MessageRow[]> {
-    const rows = await this.db.all(
-      `SELECT ${MESSAGE_COLUMNS} FROM inbound_messages WHERE (CAST(? AS TEXT) IS NULL OR status = ?) AND id > ? ORDER BY id LIMIT ?`,
-      [...either(filter.status), filter.afterId ?? 0, filter.limit ?? 100],
-    );
+  async messages(filter: MessageFilter): Promise<MessageRow[]> {
+    const where = [
+      '(CAST(? AS TEXT) IS NULL OR status = ?)',
+      '(CAST(? AS TEXT) IS NULL OR channel = ?)',
+      '(CAST(? AS TEXT) IS NULL OR control_id = ?)',
+      '(CAST(? AS TEXT) IS NULL OR sender = ?)',
+      '(CAST(? AS TEXT) IS NULL OR received_at >= ?)',
+      '(CAST(? AS TEXT) IS NULL OR received_at < ?)',
+    ];
+    const params: SqlValue[] = [...either(filter.status), ...either(filter.channel), ...either(filter.controlId), ...either(filter.sender), ...either(filter.from), ...either(filter.to)];
+    const desc = filter.newestFirst === true;
+    where.push(desc ? 'id < ?' : 'id > ?');
+    params.push(desc ? (filter.beforeId ?? Number.MAX_SAFE_INTEGER) : (filter.afterId ?? 0), filter.limit ?? 100);
+    const rows = await this.db.all(`SELECT ${MESSAGE_COLUMNS} FROM inbound_messages WHERE ${where.join(' AND ')} ORDER BY id ${desc ? 'DESC' : ''} LIMIT ?`, params);
     return rows.map(messageFromRow);
   }
 
@@ -496,9 +506,12 @@ export class SqlStore implements Store {
     return transactionFromRows(r, recs);
   }
 
-  async transactions(filter: { status?: OutboundStatus; limit?: number; after?: string }): Promise<TransactionRow[]> {
+  async transactions(filter: { status?: OutboundStatus; limit?: number; after?: string; newestFirst?: boolean }): Promise<TransactionRow[]> {
     const list = await this.db.all(
-      `SELECT * FROM transactions WHERE (CAST(? AS TEXT) IS NULL OR status = ?)
+      filter.newestFirst === true
+        ? `SELECT * FROM transactions WHERE (CAST(? AS TEXT) IS NULL OR status = ?)
+       AND seq < COALESCE((SELECT seq FROM transactions WHERE transaction_id = ?), ${Number.MAX_SAFE_INTEGER}) ORDER BY seq DESC LIMIT ?`
+        : `SELECT * FROM transactions WHERE (CAST(? AS TEXT) IS NULL OR status = ?)
        AND seq > COALESCE((SELECT seq FROM transactions WHERE transaction_id = ?), 0) ORDER BY seq LIMIT ?`,
       [...either(filter.status), filter.after ?? null, filter.limit ?? 100],
     );
