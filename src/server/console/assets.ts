@@ -47,6 +47,8 @@ table.er7 .pos{color:var(--muted);font-size:11px;font-family:ui-monospace,"DejaV
 table.er7 .v{font-family:ui-monospace,"DejaVu Sans Mono",monospace}
 .side{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
 .side>section{min-width:0}
+.side table{display:block;overflow-x:auto}
+td{overflow-wrap:break-word}
 .login{max-width:26rem;margin:3rem auto;border:1px solid var(--line);padding:1.2rem;border-radius:6px}
 .login label{display:block;margin:.4rem 0}.login input{width:100%}
 code.stub{white-space:pre}

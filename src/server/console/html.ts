@@ -56,7 +56,7 @@ export interface PageContext {
 export function layout(title: string, current: string, ctx: PageContext, body: Html): string {
   return `<!doctype html>\n${html`<html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · cdsr-adapter</title>
+<title>${title} · cdsr-adapter</title><link rel="icon" href="data:,">
 <link rel="stylesheet" href="/ui/assets/console.css"><script src="/ui/assets/console.js" defer></script></head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
@@ -77,6 +77,11 @@ export function table(head: readonly string[], rows: readonly (readonly unknown[
   if (rows.length === 0) return html`<p class="empty">${opts.empty ?? 'Nothing to show.'}</p>`;
   return html`<table${opts.id ? new Html(` id="${esc(opts.id)}"`) : ''}>${opts.caption ? html`<caption>${opts.caption}</caption>` : ''}<thead><tr>${head.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead>
 <tbody>${rows.map((r) => html`<tr>${r.map((c) => html`<td>${c}</td>`)}</tr>\n`)}</tbody></table>`;
+}
+
+/** An ISO instant as `2026-11-23 06:00:00Z` (UTC, whole seconds), for tables. */
+export function when(iso: string): string {
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/.test(iso) && iso.endsWith('Z') ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z` : iso;
 }
 
 export function link(href: string, text: unknown): Html {

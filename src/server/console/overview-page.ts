@@ -2,7 +2,7 @@
 // last transactions with NRDR's status, and the tables in force with the last reload's result.
 import { formatProblemLine } from '../../cdsr/problem.js';
 import type { AppOptions } from '../app.js';
-import { html, link, table, type Html } from './html.js';
+import { html, link, table, when, type Html } from './html.js';
 
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
 const detail = (r: Record<string, number>) =>
@@ -33,13 +33,13 @@ ${table(
 <section aria-labelledby="h-subs"><h2 id="h-subs">FHIR subscriptions</h2>
 ${table(
   ['Subscription', 'Events received', 'Reported by the server', 'Missing events', 'Last seen'],
-  subs.map((s) => [s.subscription, s.received, s.reportedSince, s.missing.length > 0 ? html`<strong class="bad">${s.missing.length}</strong> <small>${s.missing.slice(0, 10).join(', ')}</small>` : '0', s.lastSeenAt]),
+  subs.map((s) => [s.subscription, s.received, s.reportedSince, s.missing.length > 0 ? html`<strong class="bad">${s.missing.length}</strong> <small>${s.missing.slice(0, 10).join(', ')}</small>` : '0', when(s.lastSeenAt)]),
   { empty: 'No subscription notification received.' },
 )}${gaps.length > 0 ? html`<p class="bad">${gaps.length} subscription(s) have gaps: re-query the missing events.</p>` : ''}</section>
 <section aria-labelledby="h-tx"><h2 id="h-tx">Last transactions</h2>
 ${table(
   ['Transaction', 'Facility', 'State', 'NRDR status', 'Records', 'Created'],
-  txs.map((t) => [link(`/ui/transactions/${encodeURIComponent(t.transactionId)}`, t.transactionId), t.facilityId, t.status, t.nrdr?.Status ?? '', t.records.length, t.createdAt]),
+  txs.map((t) => [link(`/ui/transactions/${encodeURIComponent(t.transactionId)}`, t.transactionId), t.facilityId, t.status, t.nrdr?.Status ?? '', t.records.length, when(t.createdAt)]),
   { empty: 'No transaction sent yet.' },
 )}</section>
 <section aria-labelledby="h-tables"><h2 id="h-tables">Mapping tables</h2>

@@ -1,6 +1,7 @@
 // The web console at /ui: server-rendered pages over the same store and tables as the API, behind
 // the same keys (a sign-in form, then a session cookie; operate role), forms protected by a CSRF
 // token, every read of patient data written to the access audit.
+import { sep } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../../cdsr/errors.js';
 import { dryRunErrorQueue, remapStored } from '../../inbound/dry-run.js';
@@ -17,7 +18,7 @@ import { BadRequestError, decodeCursor, encodeCursor, oneOf, pageOf } from '../q
 import { findKey, keyRing } from '../roles.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
 import { benchPage, runBench } from './bench-page.js';
-import { html, layout, type Html, type PageContext } from './html.js';
+import { esc, html, layout, type Html, type PageContext } from './html.js';
 import { messagePage, messagesPage, type SearchQuery } from './messages-page.js';
 import { overviewPage } from './overview-page.js';
 import { recordPage, recordsPage, transactionPage, transactionsPage } from './records-page.js';
@@ -53,7 +54,7 @@ function parseForm(body: string): Form {
 const one = (v: string | string[] | undefined): string => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
 
 function loginPage(message?: string): string {
-  return `<!doctype html>\n${html`<html lang="en"><head><meta charset="utf-8"><title>Sign in · cdsr-adapter</title><link rel="stylesheet" href="/ui/assets/console.css"></head>
+  return `<!doctype html>\n${html`<html lang="en"><head><meta charset="utf-8"><title>Sign in · cdsr-adapter</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/ui/assets/console.css"></head>
 <body><main id="main"><form class="login" method="post" action="/ui/login"><h1>cdsr-adapter console</h1>
 <p>Sign in with an API key that has the operate role (CDSR_OPERATE_API_KEYS).</p>
 ${message !== undefined ? html`<p class="bad" role="alert">${message}</p>` : ''}
@@ -100,8 +101,13 @@ export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err
 
   const ctxOf = (req: FastifyRequest): PageContext => ({ csrf: req.consoleSession?.csrf ?? '', who: open ? '' : (req.consoleSession?.who ?? '') });
   const who = (req: FastifyRequest) => req.consoleSession?.who ?? 'open';
+  // rule, crosswalk and problem locations are absolute paths inside the mappings directory: shown
+  // relative to it (`crosswalks/modality.csv:4`), as analysts name the files
   const send = (req: FastifyRequest, reply: FastifyReply, title: string, current: string, body: Html, status = 200) =>
-    reply.code(status).type('text/html; charset=utf-8').send(layout(title, current, ctxOf(req), body));
+    reply
+      .code(status)
+      .type('text/html; charset=utf-8')
+      .send(layout(title, current, ctxOf(req), body).replaceAll(esc(`${deps.mappings.dir}${sep}`), ''));
 
   app.get('/ui/assets/console.css', (_req, reply) => reply.type('text/css; charset=utf-8').send(CONSOLE_CSS));
   app.get('/ui/assets/console.js', (_req, reply) => reply.type('text/javascript; charset=utf-8').send(CONSOLE_JS));

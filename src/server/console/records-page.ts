@@ -4,7 +4,7 @@
 import type { FieldMap } from '../../mapping/merge.js';
 import { RECORD_STATES } from '../../store/evaluate.js';
 import type { ConsultationRow, RecordSummary, RecordView, TransactionRow } from '../../store/store.js';
-import { html, link, problemList, qs, table, type Html } from './html.js';
+import { html, link, problemList, qs, table, when, type Html } from './html.js';
 
 const recordHref = (facilityId: string, encounterId: string) => `/ui/records/${encodeURIComponent(facilityId)}/${encodeURIComponent(encounterId)}`;
 
@@ -57,8 +57,8 @@ export function transactionsPage(rows: readonly TransactionRow[], next: string |
       t.records.filter((x) => x.result === 'accepted').length,
       t.records.filter((x) => x.result === 'rejected').length,
       t.attempts,
-      t.createdAt,
-      t.updatedAt,
+      when(t.createdAt),
+      when(t.updatedAt),
     ]),
     { empty: 'No transaction sent yet.', id: 'transactions' },
   )}
@@ -67,7 +67,7 @@ ${next !== null ? html`<p class="pager">${link(`/ui/transactions${qs({ after: ne
 
 export function transactionPage(t: TransactionRow): Html {
   return html`<dl class="meta"><dt>State</dt><dd>${t.status}</dd><dt>NRDR status</dt><dd>${t.nrdr?.Status ?? 'none yet'}</dd><dt>Facility</dt><dd>${t.facilityId}</dd>
-<dt>Created</dt><dd>${t.createdAt}</dd><dt>Last change</dt><dd>${t.updatedAt}</dd><dt>Attempts</dt><dd>${t.attempts}</dd>${t.lastError !== undefined ? html`<dt>Last error</dt><dd class="bad">${t.lastError}</dd>` : ''}
+<dt>Created</dt><dd>${when(t.createdAt)}</dd><dt>Last change</dt><dd>${when(t.updatedAt)}</dd><dt>Attempts</dt><dd>${t.attempts}</dd>${t.lastError !== undefined ? html`<dt>Last error</dt><dd class="bad">${t.lastError}</dd>` : ''}
 ${t.nrdr?.Error_Msg ? html`<dt>NRDR message</dt><dd>${t.nrdr.Error_Msg}</dd>` : ''}</dl>
 <h2>Verdict per record</h2>
 ${table(

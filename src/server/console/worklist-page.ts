@@ -2,7 +2,7 @@
 // dry run against the tables on disk, and the replay of the error queue.
 import type { DryRunResult } from '../../inbound/dry-run.js';
 import type { Worklist } from '../../inbound/worklist.js';
-import { csrfField, html, link, table, type Html, type PageContext } from './html.js';
+import { csrfField, html, link, table, when, type Html, type PageContext } from './html.js';
 
 function rowsTable(w: Worklist): Html {
   return table(
@@ -13,8 +13,8 @@ function rowsTable(w: Worklist): Html {
       html`<code>${r.value}</code>${r.system !== null ? html` <small>system ${r.system}</small>` : ''}`,
       r.facilityId ?? '',
       r.count,
-      r.firstSeen,
-      r.lastSeen,
+      when(r.firstSeen),
+      when(r.lastSeen),
       r.examples.map((id) => html`${link(`/ui/messages/${id}`, `#${id}`)} `),
       html`<code class="stub">${r.stub}</code>`,
     ]),
