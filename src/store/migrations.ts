@@ -232,4 +232,9 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'retention: when a raw message was purged',
     statements: ['ALTER TABLE inbound_messages ADD COLUMN raw_purged_at TEXT'],
   },
+  {
+    version: 12,
+    name: 'message search: by control id and by sender, newest first',
+    statements: ['CREATE INDEX inbound_messages_control_id ON inbound_messages (control_id, id)', 'CREATE INDEX inbound_messages_sender ON inbound_messages (sender, id)'],
+  },
 ];

@@ -260,15 +260,20 @@ export class SqlStore implements Store {
   }
 
   async messages(filter: MessageFilter): Promise<MessageRow[]> {
-    const where = [
-      '(CAST(? AS TEXT) IS NULL OR status = ?)',
-      '(CAST(? AS TEXT) IS NULL OR channel = ?)',
-      '(CAST(? AS TEXT) IS NULL OR control_id = ?)',
-      '(CAST(? AS TEXT) IS NULL OR sender = ?)',
-      '(CAST(? AS TEXT) IS NULL OR received_at >= ?)',
-      '(CAST(? AS TEXT) IS NULL OR received_at < ?)',
-    ];
-    const params: SqlValue[] = [...either(filter.status), ...either(filter.channel), ...either(filter.controlId), ...either(filter.sender), ...either(filter.from), ...either(filter.to)];
+    // only the filters given, as plain comparisons: an index serves `column = ?` but not `(? IS NULL OR column = ?)`
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    const cond = (sql: string, value: string | undefined) => {
+      if (value === undefined) return;
+      where.push(sql);
+      params.push(value);
+    };
+    cond('status = ?', filter.status);
+    cond('channel = ?', filter.channel);
+    cond('control_id = ?', filter.controlId);
+    cond('sender = ?', filter.sender);
+    cond('received_at >= ?', filter.from);
+    cond('received_at < ?', filter.to);
     const desc = filter.newestFirst === true;
     where.push(desc ? 'id < ?' : 'id > ?');
     params.push(desc ? (filter.beforeId ?? Number.MAX_SAFE_INTEGER) : (filter.afterId ?? 0), filter.limit ?? 100);
