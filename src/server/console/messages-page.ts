@@ -1,5 +1,6 @@
 // Messages: the search of the inbound log (server-side paging, newest first), one message with
 // its raw text as a field grid or pretty JSON, its outcome and problems, and replay.
+import type { TraceEntry } from '../../mapping/record.js';
 import { CHANNELS, MESSAGE_STATUSES, type MessageRow } from '../../store/store.js';
 import { er7GridHtml } from './er7-grid.js';
 import { csrfField, html, link, problemList, qs, table, when, type Html, type PageContext } from './html.js';
@@ -54,7 +55,13 @@ function prettyJson(raw: string): string {
   }
 }
 
-export function messagePage(m: MessageRow & { raw: string }, records: readonly { facilityId: string; encounterId: string }[], ctx: PageContext, replayed?: string): Html {
+export interface MessageMapping {
+  readonly records: readonly { facilityId: string; encounterId: string }[];
+  readonly trace: readonly TraceEntry[];
+}
+
+export function messagePage(m: MessageRow & { raw: string }, mapped: MessageMapping, ctx: PageContext, replayed?: string): Html {
+  const { records, trace } = mapped;
   const body =
     m.raw === ''
       ? html`<p class="empty">The raw text was purged by retention (CDSR_RETENTION_DAYS); the outcome stays.</p>`
@@ -67,5 +74,6 @@ export function messagePage(m: MessageRow & { raw: string }, records: readonly {
 <dt>Records</dt><dd>${records.length > 0 ? records.map((r) => html`${link(`/ui/records/${encodeURIComponent(r.facilityId)}/${encodeURIComponent(r.encounterId)}`, `${r.facilityId} / ${r.encounterId}`)} `) : 'none (as the tables in force map it)'}</dd></dl>
 ${m.status === 'error' || m.status === 'pending' ? html`<form method="post" action="/ui/messages/${m.id}/replay">${csrfField(ctx)}<button type="submit" id="replay-one">Replay this message</button></form>` : ''}
 <h2>Problems</h2>${problemList(m.problems)}
+${trace.length > 0 ? html`<h2>Trace (the tables in force)</h2>${table(['Field', 'Path', 'Raw', 'Crosswalk row', 'Value', 'Rule'], trace.map((t) => [html`<code>${t.field}</code>`, t.path, t.raw, t.crosswalk ?? '', t.value, t.rule]))}` : ''}
 <h2>Message</h2>${body}`;
 }

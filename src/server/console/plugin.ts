@@ -9,6 +9,7 @@ import { replayAll, replayOne } from '../../inbound/replay.js';
 import { buildWorklist } from '../../inbound/worklist.js';
 import { loadMappings } from '../../mapping/load.js';
 import { encounterKey } from '../../mapping/merge.js';
+import type { TraceEntry } from '../../mapping/record.js';
 import { explainMissing } from '../../mapping/explain.js';
 import { formatProblemLine } from '../../cdsr/problem.js';
 import { RECORD_STATES, type RecordState } from '../../store/evaluate.js';
@@ -155,15 +156,18 @@ export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err
     const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
     if (!m) return send(req, reply, 'No such message', '/ui/messages', html`<p>No message ${String(id)}.</p>`, 404);
     await deps.store.audit({ at: deps.clock(), who: who(req), what: `message ${m.id}` });
+    // the records it feeds and the trace of its values, as the tables in force map it now (nothing stored)
     let records: { facilityId: string; encounterId: string }[] = [];
+    let trace: TraceEntry[] = [];
     if (m.raw !== '') {
       const outcome = await remapStored(m, deps.mappings.current, deps.store, deps.defaultFacilityId).catch(() => undefined);
       if (outcome !== undefined && outcome !== 'waiting' && outcome.disposition === 'mapped') {
         const keys = new Map(outcome.records.map((r) => [encounterKey(r.facilityId, r.encounterId), { facilityId: r.facilityId, encounterId: r.encounterId }]));
         records = [...keys.values()];
+        trace = outcome.records.flatMap((r) => r.trace);
       }
     }
-    return send(req, reply, `Message #${m.id}`, '/ui/messages', messagePage(m, records, ctxOf(req), replayed));
+    return send(req, reply, `Message #${m.id}`, '/ui/messages', messagePage(m, { records, trace }, ctxOf(req), replayed));
   };
   app.get<{ Params: { id: string } }>('/ui/messages/:id', async (req, reply) => showMessage(req, reply, /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN));
   app.post<{ Params: { id: string } }>('/ui/messages/:id/replay', async (req, reply) => {
