@@ -51,6 +51,8 @@ describe('cdsr-adapter map', () => {
         field: 'Modality',
         source: 'OBR-24',
         file: 'mappings/crosswalks/modality.csv',
+        value: 'XR',
+        facilityId: '100000',
         input: 'xr.hl7',
       },
     ]);
