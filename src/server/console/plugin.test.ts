@@ -3,6 +3,8 @@
 // message is escaped, and with no keys configured the console is open like the API.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { postHl7, withTestServer, type TestServer } from '../../../test/server.js';
 import { unmappedMessages } from '../../../test/unmapped.js';
 
@@ -81,5 +83,20 @@ describe('console sign-in and forms', () => {
       assert.match(await bad.text(), /role="alert">status must be one of applied, error, ignored, rejected, duplicate, pending</);
       const unknown = await s.fetch('/ui/messages?sendr=x', { headers: { cookie } });
       assert.equal(unknown.status, 400);
+    }));
+
+  it('the overview shows a refused reload with its file:line problems, then a good one', () =>
+    withTestServer(async (s) => {
+      const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const overview = async () => (await (await s.fetch('/ui', { headers: { cookie } })).text()).replace(/\s+/g, ' ');
+      assert.match(await overview(), /No reload since start\./);
+      const file = join(s.mappingsDir, 'crosswalks', 'modality.csv');
+      appendFileSync(file, 'CT,2,\n');
+      assert.equal(s.mappings.reload(new Date('2026-11-23T06:05:00Z')).ok, false);
+      assert.match(await overview(), /Last reload 2026-11-23T06:05:00.000Z: refused; the previous tables stay in force\.<\/p><ul class="problems"><li><code>crosswalks\/modality\.csv:\d+: &quot;CT&quot; is already mapped to &quot;1&quot; on line \d+; this row says &quot;2&quot;<\/code><\/li><\/ul>/);
+      const text = readFileSync(file, 'utf8');
+      writeFileSync(file, text.replace('CT,2,\n', ''));
+      assert.equal(s.mappings.reload(new Date('2026-11-23T06:06:00Z')).ok, true);
+      assert.match(await overview(), /Last reload 2026-11-23T06:06:00.000Z: loaded\./);
     }));
 });
