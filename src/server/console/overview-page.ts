@@ -43,7 +43,7 @@ ${table(
   { empty: 'No transaction sent yet.' },
 )}</section>
 <section aria-labelledby="h-tables"><h2 id="h-tables">Mapping tables</h2>
-<p>In force: <code>${deps.mappings.dir}</code>, generation ${deps.mappings.generation} (1 = as started).</p>
+<p>In force: <code id="tables-dir">${deps.mappings.dir}</code>, generation ${deps.mappings.generation} (1 = as started).</p>
 ${
   reload === undefined
     ? html`<p>No reload since start.</p>`
