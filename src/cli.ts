@@ -8,6 +8,7 @@ import { runCheckMappings } from './cli/check-mappings.js';
 import { runReconcile, runReplay, runResubmit, runServe } from './cli/serve.js';
 import { runSandbox, runStatus, runSubmit } from './cli/outbound.js';
 import type { ImportValueSetsOptions } from './cli/import-valuesets.js';
+import { runWorklist } from './cli/worklist.js';
 import { errorMessage } from './cdsr/errors.js';
 import { isTimeZone } from './cdsr/batch.js';
 
@@ -196,6 +197,17 @@ export function buildProgram(): Command {
     .action(async (id: string | undefined, opts: { url?: string }) => {
       const config = loadConfig();
       process.exitCode = await runStatus(config, id, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
+    });
+
+  program
+    .command('worklist')
+    .description('the running service\'s unmapped values: distinct (field, table, value) with counts and CSV rows to add; --dry-run: how many would resolve')
+    .option('--url <url>', 'the service (default: http://$HOST:$PORT)')
+    .option('--dry-run', 'map the error queue again through the tables on disk (nothing stored) and say how many messages would resolve')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { url?: string; dryRun?: boolean; json?: boolean }) => {
+      const config = loadConfig();
+      process.exitCode = await runWorklist(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
   return program;

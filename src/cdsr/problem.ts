@@ -52,8 +52,15 @@ export interface Problem {
   readonly input?: string;
   /** The HL7 path or FHIRPath of the source value concerned. */
   readonly source?: string;
-  /** The source value concerned, as mapped (an unmapped code), so lists can group by it. */
+  /**
+   * The source value concerned, as read (after transforms): for MAP_UNMAPPED_CODE the code no
+   * crosswalk row maps, so the worklist groups problems without parsing their message text.
+   */
   readonly value?: string;
+  /** The Facility_ID the value was read for (a crosswalk row may be limited to one facility). */
+  readonly facilityId?: string;
+  /** The code system the value was qualified with, when the rule names one. */
+  readonly system?: string;
   /** For problems in files (tables, JSON input): file name and 1-based line/column. */
   readonly file?: string;
   readonly line?: number;

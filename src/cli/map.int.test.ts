@@ -84,6 +84,7 @@ describe('cdsr-adapter map', () => {
         source: 'OBR-24',
         file: 'mappings/crosswalks/modality.csv',
         value: 'ZZ',
+        facilityId: '100000',
         input: 'xr.hl7',
       },
     ]);

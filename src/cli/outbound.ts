@@ -66,11 +66,11 @@ export async function runSandbox(config: Config, o: SandboxCliOptions, io: CliIo
   return new Promise<number>(() => undefined);
 }
 
-function serverUrl(config: Config, url?: string): string {
+export function serverUrl(config: Pick<Config, 'HOST' | 'PORT'>, url?: string): string {
   return url ?? `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
 }
 
-function headers(config: Config): Record<string, string> {
+export function headers(config: Pick<Config, 'CDSR_OPERATE_API_KEYS' | 'CDSR_INBOUND_API_KEYS'> & Partial<Pick<Config, 'CDSR_API_KEY'>>): Record<string, string> {
   // submit and status are operator calls: CDSR_API_KEY, else an operate key (or an older inbound key)
   const key = config.CDSR_API_KEY ?? config.CDSR_OPERATE_API_KEYS[0] ?? config.CDSR_INBOUND_API_KEYS[0];
   return key !== undefined ? { authorization: `Bearer ${key}` } : {};

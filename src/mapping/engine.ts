@@ -57,7 +57,7 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
       problem('MAP_NO_FACILITY', `no facilities.csv row for sending facility ${named} and no default facility (CDSR_DEFAULT_FACILITY_ID or --facility-id)`, {
         scope: 'encounter',
         file: 'facilities.csv',
-        ...(facilitySource ? { source: facilitySource.path } : {}),
+        ...(facilitySource ? { source: facilitySource.path, value: facilitySource.value } : {}),
       }),
     );
   }
@@ -214,6 +214,8 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
               source: path,
               file: rule.crosswalk.file,
               value: v,
+              ...(facilityId !== undefined ? { facilityId } : {}),
+              ...(sys !== undefined ? { system: sys } : {}),
             }),
           );
           continue;

@@ -51,8 +51,8 @@ export class MappingHolder {
   }
 
   /** Loads the directory again; swaps the tables only when everything loads and every site test passes. */
-  reload(): { ok: boolean; problems: Problem[]; failingTests: string[] } {
-    const at = this.clock().toISOString();
+  reload(now: Date = this.clock()): { ok: boolean; problems: Problem[]; failingTests: string[] } {
+    const at = now.toISOString();
     const r = loadMappings(this.dir);
     if (!r.tables) {
       this.lastReload = { at, ok: false, generation: this.generation, problems: r.problems.map(formatProblemLine), failingTests: [] };

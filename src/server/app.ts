@@ -10,6 +10,8 @@ import { registerFhirRoutes } from './fhir-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
 import { registerOrderRoutes } from './orders-routes.js';
 import { registerResubmitRoutes } from './resubmit-routes.js';
+import { registerWorkbenchRoutes } from './workbench-routes.js';
+import { consolePlugin } from './console/plugin.js';
 import { BadRequestError } from './query.js';
 import { findKey, keyRing, needFor, type RoleConfig } from './roles.js';
 import { originOf } from './origin.js';
@@ -146,6 +148,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerOrderRoutes(app, opts);
   registerAuthRoutes(app, opts);
   registerResubmitRoutes(app, opts);
+  registerWorkbenchRoutes(app, opts);
+  await app.register(consolePlugin, opts);
 
   app.get('/api/openapi.json', route({ summary: 'this document: the OpenAPI 3.0 description of every route', tags: ['operations'], response: { 200: OPENAPI_ANSWER } }), () => openApiDocument(routes, API_VERSION));
   app.get('/healthz', route({ summary: 'alive (open)', tags: ['health'], response: { 200: obj({ status: str('ok') }) } }), () => ({ status: 'ok' }));

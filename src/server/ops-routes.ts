@@ -12,6 +12,7 @@ import { signInMetrics } from './auth-routes.js';
 import { decodeCursor, encodeCursor, intParam, limitParam, oneOf, pageOf } from './query.js';
 import { anyValue, arr, bool, cursorPage, dict, errorAnswer, int, nullable, obj, PAGING, params, query, route, str, textAnswer } from './schema.js';
 import { MESSAGE_ROW, PROBLEM, RECORD_SUMMARY, RECORD_VIEW, TX_SUMMARY, TX_SUMMARY_PROPS } from './answers.js';
+import { messageFilter } from './message-search.js';
 function summary(t: TransactionRow) {
   const accepted = t.records.filter((r) => r.result === 'accepted').length;
   const rejected = t.records.filter((r) => r.result === 'rejected').length;
@@ -50,11 +51,26 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     return { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current) })) };
   });
 
-  app.get<{ Querystring: { status?: string; limit?: string; after?: string } }>('/api/messages', route({ summary: 'stored inbound messages by status (the error queue: status=error), with their problems', tags: ['messages'], querystring: query({ status: `one of ${MESSAGE_STATUSES.join(', ')}`, ...PAGING }), response: { 200: cursorPage('messages', MESSAGE_ROW), 400: errorAnswer } }), async (req) => {
-    const status = oneOf<MessageStatus>(req.query.status, 'status', MESSAGE_STATUSES);
+  app.get<{ Querystring: Record<string, string | undefined> }>(
+    '/api/messages',
+    route({
+      summary: 'stored inbound messages (the error queue: status=error) with their problems, searched by control id, sender, status, channel and time',
+      tags: ['messages'],
+      querystring: query({
+        status: `one of ${MESSAGE_STATUSES.join(', ')}`,
+        channel: 'hl7v2 or fhir',
+        controlId: 'MSH-10, or the FHIR resource type/id/version, exactly',
+        sender: 'MSH-3^MSH-4 or the subscription, exactly',
+        from: 'received at or after: a day (YYYY-MM-DD, UTC) or an ISO date-time',
+        to: 'received before: a day or an ISO date-time',
+        order: 'oldest (default) or newest first',
+        ...PAGING,
+      }),
+      response: { 200: cursorPage('messages', MESSAGE_ROW), 400: errorAnswer },
+    }),
+    async (req) => {
+    const messages = await deps.store.messages(messageFilter(req.query));
     const limit = limitParam(req.query.limit);
-    const afterId = intParam(req.query.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 });
-    const messages = await deps.store.messages({ ...(status ? { status } : {}), limit: limit + 1, afterId });
     const { items, next } = pageOf(messages, limit, (last) => String(last.id));
     return { messages: items, next };
   });

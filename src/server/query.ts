@@ -56,3 +56,21 @@ export function decodeCursor(value: string | undefined, size: number): string[] 
   }
   throw new BadRequestError('after must be the "next" value of a previous page');
 }
+
+/** Refuses a query parameter the route does not know (a misspelt filter must not be silently ignored). */
+export function onlyParams(query: unknown, allowed: readonly string[]): void {
+  const unknown = Object.keys(query ?? {}).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) throw new BadRequestError(`unknown query parameter ${unknown.map((k) => JSON.stringify(k)).join(', ')}; this route takes ${allowed.join(', ')}`);
+}
+
+/** A received-at bound: a day (YYYY-MM-DD, UTC; `to` takes the whole day) or an ISO 8601 date-time. */
+export function instantParam(value: string | undefined, name: 'from' | 'to'): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) {
+    const day = Date.parse(`${dayParam(value, name)!}T00:00:00Z`);
+    return new Date(name === 'to' ? day + 86_400_000 : day).toISOString();
+  }
+  const t = /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(t)) throw new BadRequestError(`${name} must be a day (YYYY-MM-DD) or an ISO 8601 date-time`);
+  return new Date(t).toISOString();
+}

@@ -44,6 +44,8 @@ export function findKey(ring: readonly KeyEntry[], given: string): KeyEntry | un
 export function needFor(method: string, route: string | undefined): Need {
   // the browser comes back from ACR Connect without a key: the one-time state is its credential
   if (route === '/healthz' || route === '/readyz' || route === '/auth/acr/callback') return 'open';
+  // the console asks for the key itself (a login form, then a session cookie) and needs operate
+  if (route === '/ui' || route?.startsWith('/ui/')) return 'open';
   if (route === '/hl7v2' || route?.startsWith('/fhir')) return 'send';
   if (route === '/metrics') return 'metrics';
   if (method === 'GET' && (route === '/api/orders' || route === '/api/reconciliation' || route === '/api/records' || route === '/api/messages' || route === '/api/transactions' || route === '/api/subscriptions' || route === '/api/auth' || route === '/api/openapi.json')) {

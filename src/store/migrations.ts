@@ -257,6 +257,11 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
+    version: 12,
+    name: 'message search: by control id and by sender, newest first',
+    statements: ['CREATE INDEX inbound_messages_control_id ON inbound_messages (control_id, id)', 'CREATE INDEX inbound_messages_sender ON inbound_messages (sender, id)'],
+  },
+  {
     version: 14,
     name: 'record history: state changes made by hand (resubmit), with who, when and why',
     statements: [

@@ -18,7 +18,7 @@ import { preload, writeMerge } from './merge-rows.js';
 import { recordHistory, resubmitRejected, type ResubmitFilter, type ResubmittedRecord } from './resubmit.js';
 import { orphanProblem, refusal } from '../mapping/merge-problems.js';
 import { CredentialMetaSchema, encounterFromRows, FieldMapSchema, FieldValueSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
-import { either, StoreCorruptError, StoreNotFoundError, type Executor, type Queryable, type Row, type TxQueryable } from './sql.js';
+import { either, StoreCorruptError, StoreNotFoundError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
 import {
   CHANNELS,
   MESSAGE_STATUSES,
@@ -30,6 +30,7 @@ import {
   type IngestResult,
   type InboundMeta,
   type MessageRow,
+  type MessageFilter,
   type MessageStatus,
   type OutboundRecord,
   type OutboundStatus,
@@ -261,11 +262,25 @@ export class SqlStore implements Store {
     return this.messageIn(this.db, id);
   }
 
-  async messages(filter: { status?: MessageStatus; limit?: number; afterId?: number }): Promise<MessageRow[]> {
-    const rows = await this.db.all(
-      `SELECT ${MESSAGE_COLUMNS} FROM inbound_messages WHERE (CAST(? AS TEXT) IS NULL OR status = ?) AND id > ? ORDER BY id LIMIT ?`,
-      [...either(filter.status), filter.afterId ?? 0, filter.limit ?? 100],
-    );
+  async messages(filter: MessageFilter): Promise<MessageRow[]> {
+    // only the filters given, as plain comparisons: an index serves `column = ?` but not `(? IS NULL OR column = ?)`
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    const cond = (sql: string, value: string | undefined) => {
+      if (value === undefined) return;
+      where.push(sql);
+      params.push(value);
+    };
+    cond('status = ?', filter.status);
+    cond('channel = ?', filter.channel);
+    cond('control_id = ?', filter.controlId);
+    cond('sender = ?', filter.sender);
+    cond('received_at >= ?', filter.from);
+    cond('received_at < ?', filter.to);
+    const desc = filter.newestFirst === true;
+    where.push(desc ? 'id < ?' : 'id > ?');
+    params.push(desc ? (filter.beforeId ?? Number.MAX_SAFE_INTEGER) : (filter.afterId ?? 0), filter.limit ?? 100);
+    const rows = await this.db.all(`SELECT ${MESSAGE_COLUMNS} FROM inbound_messages WHERE ${where.join(' AND ')} ORDER BY id ${desc ? 'DESC' : ''} LIMIT ?`, params);
     return rows.map(messageFromRow);
   }
 
@@ -530,9 +545,12 @@ export class SqlStore implements Store {
     return transactionFromRows(r, recs);
   }
 
-  async transactions(filter: { status?: OutboundStatus; limit?: number; after?: string }): Promise<TransactionRow[]> {
+  async transactions(filter: { status?: OutboundStatus; limit?: number; after?: string; newestFirst?: boolean }): Promise<TransactionRow[]> {
     const list = await this.db.all(
-      `SELECT * FROM transactions WHERE (CAST(? AS TEXT) IS NULL OR status = ?)
+      filter.newestFirst === true
+        ? `SELECT * FROM transactions WHERE (CAST(? AS TEXT) IS NULL OR status = ?)
+       AND seq < COALESCE((SELECT seq FROM transactions WHERE transaction_id = ?), ${Number.MAX_SAFE_INTEGER}) ORDER BY seq DESC LIMIT ?`
+        : `SELECT * FROM transactions WHERE (CAST(? AS TEXT) IS NULL OR status = ?)
        AND seq > COALESCE((SELECT seq FROM transactions WHERE transaction_id = ?), 0) ORDER BY seq LIMIT ?`,
       [...either(filter.status), filter.after ?? null, filter.limit ?? 100],
     );

@@ -143,13 +143,30 @@ export interface WireConsultation extends OutboundRecord {
   readonly wire: Encounter;
 }
 
+/** A search of the inbound log: exact control id and sender, a received-at range (ISO 8601, `from` inclusive, `to` exclusive). */
+export interface MessageFilter {
+  readonly status?: MessageStatus;
+  readonly channel?: Channel;
+  readonly controlId?: string;
+  readonly sender?: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly limit?: number;
+  /** Ascending: ids above this one. */
+  readonly afterId?: number;
+  /** Newest first: ids below `beforeId` (when given). */
+  readonly newestFirst?: boolean;
+  readonly beforeId?: number;
+}
+
 /** The inbound log: every message stored raw with its outcome, its replay, subscription event numbers. */
 export interface InboundLog {
   /** Stores a message and its mapping outcome, merging a mapped record, in one transaction. */
   ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult>;
   /** Re-runs a stored message (error/pending) through `remap`; returns the new status. */
   replay(id: number, remap: (m: MessageRow & { raw: string }) => MapOutcome): Promise<MessageStatus>;
-  messages(filter: { status?: MessageStatus; limit?: number; afterId?: number }): Promise<MessageRow[]>;
+  /** In id (arrival) order, or newest first; every filter given must match. */
+  messages(filter: MessageFilter): Promise<MessageRow[]>;
   message(id: number): Promise<(MessageRow & { raw: string }) | undefined>;
   /** Records the event numbers a subscription notification carried. */
   recordEvents(subscription: string, eventNumbers: readonly number[], reportedSince: number | undefined, at: Date): Promise<void>;
@@ -187,7 +204,8 @@ export interface OutboundLedger {
   /** NRDR's verdict per record; a record changed since it was sent keeps its new state. */
   recordResults(id: string, results: readonly RecordResult[], at: Date): Promise<void>;
   /** In creation order; `after` (a Transaction_ID) pages through them. */
-  transactions(filter: { status?: OutboundStatus; limit?: number; after?: string }): Promise<TransactionRow[]>;
+  /** `newestFirst`: the latest first, `after` then pages towards older ones. */
+  transactions(filter: { status?: OutboundStatus; limit?: number; after?: string; newestFirst?: boolean }): Promise<TransactionRow[]>;
   transaction(id: string): Promise<TransactionRow | undefined>;
   /**
    * Records NRDR rejected (of one facility, or one encounter) go back to `ready` for the next

@@ -1,0 +1,62 @@
+// `cdsr-adapter worklist` against a running service: the table of values with the rows to paste,
+// the dry run, exit codes; a service that cannot be reached is named.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, postHl7, withTestServer } from '../../test/server.js';
+import { unmappedMessages } from '../../test/unmapped.js';
+import { runWorklist } from './worklist.js';
+
+const capture = () => {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), mappingsDir: '', progress: false }, out, err };
+};
+
+describe('cdsr-adapter worklist', () => {
+  it('lists the values with the rows to paste, then dry-runs the tables on disk', () =>
+    withTestServer(
+      async (s) => {
+        for (const m of unmappedMessages([{ field: 'Modality', value: 'XA', count: 2 }, { field: 'Patient_Sex', value: 'Q', count: 1 }])) await postHl7(s, m.raw, { authorization: 'Bearer k-send' });
+        const config = { HOST: '127.0.0.1', PORT: 1, CDSR_OPERATE_API_KEYS: ['k-op'], CDSR_INBOUND_API_KEYS: [] };
+        const a = capture();
+        assert.equal(await runWorklist(config, { url: s.url }, a.io), 1);
+        assert.equal(
+          a.out.join(''),
+          [
+            '3 message(s) in the error queue; 2 value(s) to add to the tables',
+            'FIELD        TABLE                       VALUE  FACILITY  MESSAGES  FIRST SEEN                LAST SEEN                 EXAMPLES',
+            'Modality     crosswalks/modality.csv     XA     100000    2         2026-11-23T06:00:00.000Z  2026-11-23T06:00:00.000Z  #1 #3',
+            'Patient_Sex  crosswalks/patient_sex.csv  Q      100000    1         2026-11-23T06:00:00.000Z  2026-11-23T06:00:00.000Z  #2',
+            '',
+            '# rows to add to crosswalks/modality.csv (fill in the code):',
+            'XA,<ACR code>,seen in 2 message(s)',
+            '',
+            '# rows to add to crosswalks/patient_sex.csv (fill in the code):',
+            'Q,<ACR code>,seen in 1 message(s)',
+            '',
+          ].join('\n'),
+        );
+        appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'XA,1,\n');
+        const d = capture();
+        assert.equal(await runWorklist(config, { url: s.url, dryRun: true }, d.io), 1);
+        assert.match(d.out.join(''), /^dry run against the tables on disk: 2 of 3 message\(s\) would resolve, 1 would stay in the error queue; nothing stored\n1 message\(s\) in the error queue; 1 value\(s\) to add/);
+        appendFileSync(join(s.mappingsDir, 'crosswalks', 'patient_sex.csv'), 'Q,U,\n');
+        const j = capture();
+        assert.equal(await runWorklist(config, { url: s.url, dryRun: true, json: true }, j.io), 0);
+        assert.deepEqual(JSON.parse(j.out.join('')), { tablesLoad: true, messages: 3, wouldResolve: 3, stillError: 0, waitingForFetch: 0, remaining: { rows: [], messages: 0, otherProblems: {} } });
+        const noKey = capture();
+        assert.equal(await runWorklist({ ...config, CDSR_OPERATE_API_KEYS: [] }, { url: s.url }, noKey.io), 2);
+        assert.match(noKey.err.join(''), /answered 401/);
+      },
+      { listen: true, roles: { CDSR_SEND_API_KEYS: ['k-send'], CDSR_OPERATE_API_KEYS: ['k-op'] } },
+    ));
+
+  it('names the service it cannot reach', async () => {
+    const c = capture();
+    const port = await freePort();
+    assert.equal(await runWorklist({ HOST: '127.0.0.1', PORT: port, CDSR_OPERATE_API_KEYS: [], CDSR_INBOUND_API_KEYS: [] }, {}, c.io), 2);
+    assert.match(c.err.join(''), new RegExp(`the service at http://127\\.0\\.0\\.1:${port} cannot be reached .*; is it running\\?`));
+  });
+});

@@ -1,0 +1,62 @@
+// `cdsr-adapter worklist`: the running service's unmapped-code worklist (GET /api/worklist), and
+// with --dry-run how many messages of its error queue the tables on disk would resolve.
+import type { Config } from '../config.js';
+import { errorMessage } from '../cdsr/errors.js';
+import type { DryRunResult } from '../inbound/dry-run.js';
+import type { Worklist } from '../inbound/worklist.js';
+import { headers, serverUrl } from './outbound.js';
+import { renderTable } from './table.js';
+import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE, type CliIo } from './validate.js';
+
+export interface WorklistCliOptions {
+  readonly url?: string;
+  readonly json?: boolean;
+  readonly dryRun?: boolean;
+}
+
+type DryRunAnswer = ({ tablesLoad: true } & DryRunResult) | { tablesLoad: false; problems: string[] };
+
+function printWorklist(w: Worklist, io: CliIo): void {
+  io.out(`${w.messages} message(s) in the error queue; ${w.rows.length} value(s) to add to the tables\n`);
+  if (w.rows.length > 0) {
+    io.out(
+      renderTable(
+        ['FIELD', 'TABLE', 'VALUE', 'FACILITY', 'MESSAGES', 'FIRST SEEN', 'LAST SEEN', 'EXAMPLES'],
+        w.rows.map((r) => [r.field, r.table, r.system !== null ? `${r.value} (system ${r.system})` : r.value, r.facilityId ?? '', String(r.count), r.firstSeen, r.lastSeen, r.examples.map((id) => `#${id}`).join(' ')]),
+      ),
+    );
+    const byTable = new Map<string, string[]>();
+    for (const r of w.rows) byTable.set(r.table, [...(byTable.get(r.table) ?? []), r.stub]);
+    for (const [table, stubs] of byTable) io.out(`\n# rows to add to ${table} (fill in the code):\n${stubs.join('\n')}\n`);
+  }
+  const other = Object.entries(w.otherProblems);
+  if (other.length > 0) io.out(`\nwaiting for other reasons (no table row fixes them): ${other.map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+}
+
+export async function runWorklist(config: Pick<Config, 'HOST' | 'PORT' | 'CDSR_OPERATE_API_KEYS' | 'CDSR_INBOUND_API_KEYS'> & Partial<Pick<Config, 'CDSR_API_KEY'>>, o: WorklistCliOptions, io: CliIo): Promise<number> {
+  const base = serverUrl(config, o.url);
+  try {
+    const r = await fetch(`${base}/api/worklist${o.dryRun ? '/dry-run' : ''}`, { method: o.dryRun ? 'POST' : 'GET', headers: headers(config) });
+    if (!r.ok) {
+      io.err(`cdsr-adapter: ${base} answered ${r.status}: ${await r.text()}\n`);
+      return EXIT_UNREADABLE;
+    }
+    if (o.dryRun) {
+      const d = (await r.json()) as DryRunAnswer;
+      if (o.json) io.out(`${JSON.stringify(d, null, 2)}\n`);
+      else if (!d.tablesLoad) io.out(`the tables on disk do not load:\n${d.problems.join('\n')}\n`);
+      else {
+        io.out(`dry run against the tables on disk: ${d.wouldResolve} of ${d.messages} message(s) would resolve, ${d.stillError} would stay in the error queue${d.waitingForFetch > 0 ? ` (${d.waitingForFetch} waiting for a FHIR fetch)` : ''}; nothing stored\n`);
+        if (d.remaining.rows.length > 0) printWorklist(d.remaining, io);
+      }
+      return d.tablesLoad && d.stillError === 0 ? EXIT_OK : EXIT_PROBLEMS;
+    }
+    const w = (await r.json()) as Worklist;
+    if (o.json) io.out(`${JSON.stringify(w, null, 2)}\n`);
+    else printWorklist(w, io);
+    return w.rows.length === 0 ? EXIT_OK : EXIT_PROBLEMS;
+  } catch (e) {
+    io.err(`cdsr-adapter: the service at ${base} cannot be reached (${errorMessage(e)}); is it running?\n`);
+    return EXIT_UNREADABLE;
+  }
+}

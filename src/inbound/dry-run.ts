@@ -1,0 +1,59 @@
+// The dry run: the error queue mapped again through a set of tables (those on disk, before they
+// are in force) without storing anything — how many messages would resolve, and what would still
+// wait in the worklist.
+import { ResourcePool, type FhirResource } from '../fhir/intake.js';
+import { resolveReferences } from '../fhir/resolve.js';
+import type { Problem } from '../cdsr/problem.js';
+import type { MappingTables } from '../mapping/load.js';
+import { mapFhirResource } from '../mapping/map-fhir.js';
+import { mapHl7Text } from '../mapping/map-hl7.js';
+import type { MapOutcome } from '../mapping/outcome.js';
+import type { InboundLog, ResourceCache } from '../store/store.js';
+import { errorQueue, groupWorklist, type Worklist } from './worklist.js';
+
+export interface DryRunResult {
+  /** Messages in the error queue when the dry run read it. */
+  readonly messages: number;
+  /** Of those, messages the tables map: a replay would take them out of the error queue (unless the merge refuses their order). */
+  readonly wouldResolve: number;
+  /** Messages that would stay in the error queue, with the worklist they would leave. */
+  readonly stillError: number;
+  /** FHIR notifications that still wait for their resource to be fetched (a replay asks the FHIR server). */
+  readonly waitingForFetch: number;
+  readonly remaining: Worklist;
+}
+
+/** Maps one stored message without storing it (FHIR references from the store's cache only). */
+export async function remapStored(m: { channel: string; raw: string }, tables: MappingTables, store: ResourceCache, defaultFacilityId?: string): Promise<MapOutcome | 'waiting'> {
+  const opts = defaultFacilityId !== undefined ? { defaultFacilityId } : {};
+  if (m.channel === 'hl7v2') return mapHl7Text(m.raw, tables, opts);
+  let resource: FhirResource & { pendingFocus?: unknown };
+  try {
+    resource = JSON.parse(m.raw) as FhirResource & { pendingFocus?: unknown };
+  } catch {
+    return { disposition: 'invalid', problems: [{ code: 'FHIR_INVALID', message: 'the stored resource is not JSON', severity: 'error', scope: 'file', path: '' }] };
+  }
+  if (typeof resource.pendingFocus === 'string') return 'waiting';
+  const pool = await resolveReferences([resource], new ResourcePool(), (key) => store.resource(key));
+  pool.add(resource);
+  return mapFhirResource(resource, pool, tables, opts);
+}
+
+export async function dryRunErrorQueue(store: Pick<InboundLog, 'messages' | 'message'> & ResourceCache, tables: MappingTables, defaultFacilityId?: string): Promise<DryRunResult> {
+  let messages = 0;
+  let wouldResolve = 0;
+  let waitingForFetch = 0;
+  const still: { id: number; receivedAt: string; problems: Problem[] }[] = [];
+  for await (const row of errorQueue(store)) {
+    messages++;
+    const m = await store.message(row.id);
+    if (!m) continue;
+    const outcome = await remapStored(m, tables, store, defaultFacilityId);
+    if (outcome === 'waiting') {
+      waitingForFetch++;
+      still.push({ id: m.id, receivedAt: m.receivedAt, problems: m.problems });
+    } else if (outcome.disposition === 'mapped') wouldResolve++;
+    else still.push({ id: m.id, receivedAt: m.receivedAt, problems: [...outcome.problems] });
+  }
+  return { messages, wouldResolve, stillError: still.length, waitingForFetch, remaining: groupWorklist(still, tables.dir) };
+}

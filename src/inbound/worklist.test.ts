@@ -1,0 +1,48 @@
+// The worklist's grouping, pure: one row per (field, table, value, facility, system) counted by
+// message, with the CSV stub in the table's own columns.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Problem } from '../cdsr/problem.js';
+import { groupWorklist, stubRow, tableName } from './worklist.js';
+
+const unmapped = (value: string, extra: Partial<Problem> = {}): Problem => ({
+  code: 'MAP_UNMAPPED_CODE',
+  message: 'text the worklist does not read',
+  severity: 'error',
+  scope: 'consultation',
+  path: '',
+  field: 'Modality',
+  file: '/m/crosswalks/modality.csv',
+  value,
+  facilityId: '100000',
+  ...extra,
+});
+
+describe('groupWorklist', () => {
+  const header = () => ['source', 'acr_code', 'system', 'facility', 'comment'];
+  it('groups by value without regard to case, counts messages (not problems), keeps first/last seen and five examples', () => {
+    const msgs = [
+      { id: 1, receivedAt: '2026-11-23T06:00:00.000Z', problems: [unmapped('XA'), unmapped('xa')] },
+      { id: 2, receivedAt: '2026-11-22T06:00:00.000Z', problems: [unmapped('XA', { system: 'L' })] },
+      ...[3, 4, 5, 6, 7, 8].map((id) => ({ id, receivedAt: `2026-11-2${id - 2}T01:00:00.000Z`, problems: [unmapped('XA')] })),
+      { id: 9, receivedAt: '2026-11-23T07:00:00.000Z', problems: [{ ...unmapped('x'), code: 'CD3060' as const, value: undefined }] },
+      { id: 10, receivedAt: '2026-11-23T07:00:00.000Z', problems: [] },
+    ];
+    const w = groupWorklist(msgs, '/m', header);
+    assert.deepEqual(w, {
+      messages: 10,
+      otherProblems: { CD3060: 1, none: 1 },
+      rows: [
+        { field: 'Modality', table: 'crosswalks/modality.csv', value: 'XA', facilityId: '100000', system: null, count: 7, firstSeen: '2026-11-21T01:00:00.000Z', lastSeen: '2026-11-26T01:00:00.000Z', examples: [1, 3, 4, 5, 6], stub: 'XA,<ACR code>,,,seen in 7 message(s)' },
+        { field: 'Modality', table: 'crosswalks/modality.csv', value: 'XA', facilityId: '100000', system: 'L', count: 1, firstSeen: '2026-11-22T06:00:00.000Z', lastSeen: '2026-11-22T06:00:00.000Z', examples: [2], stub: 'XA,<ACR code>,L,,seen in 1 message(s)' },
+      ],
+    });
+  });
+
+  it('quotes a value CSV would misread and names tables outside the mappings directory by their path', () => {
+    assert.equal(stubRow(['source', 'acr_code'], { value: 'A,"B"', system: null, count: 1 }, '<ACR code>'), '"A,""B""",<ACR code>');
+    assert.equal(stubRow(undefined, { value: ' #x', system: null, count: 1 }, '<ACR code>'), '" #x",<ACR code>');
+    assert.equal(tableName('/elsewhere/x.csv', '/m'), '/elsewhere/x.csv');
+    assert.equal(tableName('facilities.csv', '/m'), 'facilities.csv');
+  });
+});

@@ -1,0 +1,155 @@
+// The unmapped-code worklist: the error queue grouped by what an analyst must add to a table —
+// one row per (field, table, source value, facility, system) with how many messages wait for it,
+// when it was first and last seen, example messages, and a CSV row ready to paste.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
+import type { Problem } from '../cdsr/problem.js';
+import type { InboundLog, MessageRow } from '../store/store.js';
+
+/** Problems that name a table row to add, with the value read from the message. */
+const WORKLIST_CODES: ReadonlySet<string> = new Set(['MAP_UNMAPPED_CODE', 'MAP_NO_FACILITY']);
+
+export interface WorklistRow {
+  readonly field: string;
+  /** The table to add a row to, relative to the mappings directory (`crosswalks/modality.csv`). */
+  readonly table: string;
+  readonly value: string;
+  readonly facilityId: string | null;
+  readonly system: string | null;
+  /** Messages in the error queue waiting for this row. */
+  readonly count: number;
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+  /** Ids of the first messages (at most five) that carry the value. */
+  readonly examples: number[];
+  /** A CSV line in the table's own columns; the ACR code (or Facility_ID) is left for the analyst. */
+  readonly stub: string;
+}
+
+export interface Worklist {
+  readonly rows: WorklistRow[];
+  /** Messages in the error queue. */
+  readonly messages: number;
+  /** Of those, messages that wait for no table row (other problems): by problem code. */
+  readonly otherProblems: Record<string, number>;
+}
+
+const EXAMPLES = 5;
+const PAGE = 1000;
+
+/** The table a problem names, relative to the mappings directory when it lies inside it. */
+export function tableName(file: string, mappingsDir: string): string {
+  if (!isAbsolute(file)) return file;
+  const r = relative(mappingsDir, file);
+  return r.startsWith('..') || isAbsolute(r) ? file : r.split('\\').join('/');
+}
+
+function csvCell(s: string): string {
+  return /[",\r\n]/.test(s) || s !== s.trim() || s.startsWith('#') ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** The header of a CSV table on disk (its first line that is not a comment), lower-cased. */
+export function csvHeader(path: string): string[] | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const line = text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .find((l) => l.trim() !== '' && !l.trimStart().startsWith('#'));
+  return line?.split(',').map((c) => c.trim().toLowerCase());
+}
+
+/** A row for `header`: the value in the first column, a placeholder in the second. */
+export function stubRow(header: readonly string[] | undefined, r: { value: string; system: string | null; count: number }, placeholder: string): string {
+  const cols = header && header.length >= 2 ? header : ['source', 'acr_code'];
+  return cols
+    .map((c, i) => {
+      if (i === 0) return csvCell(r.value);
+      if (i === 1) return placeholder;
+      if (c === 'system') return csvCell(r.system ?? '');
+      if (c === 'comment') return `seen in ${r.count} message(s)`;
+      return '';
+    })
+    .join(',');
+}
+
+interface Acc {
+  field: string;
+  table: string;
+  file: string;
+  value: string;
+  facilityId: string | null;
+  system: string | null;
+  ids: Set<number>;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+/** Groups the worklist problems of messages (pure; `header` reads a table's columns for the stub). */
+export function groupWorklist(messages: Iterable<Pick<MessageRow, 'id' | 'receivedAt' | 'problems'>>, mappingsDir: string, header: (file: string) => string[] | undefined = csvHeader): Worklist {
+  const acc = new Map<string, Acc>();
+  const otherProblems: Record<string, number> = {};
+  let count = 0;
+  for (const m of messages) {
+    count++;
+    const found = m.problems.filter((p): p is Problem & { value: string; file: string } => WORKLIST_CODES.has(p.code) && p.value !== undefined && p.file !== undefined);
+    if (found.length === 0) {
+      const code = m.problems.find((p) => p.severity === 'error')?.code ?? 'none';
+      otherProblems[code] = (otherProblems[code] ?? 0) + 1;
+      continue;
+    }
+    for (const p of found) {
+      const field = p.field ?? (p.code === 'MAP_NO_FACILITY' ? 'Facility_ID' : '');
+      const table = tableName(p.file, mappingsDir);
+      const facilityId = p.facilityId ?? null;
+      const system = p.system ?? null;
+      const key = JSON.stringify([field, table, p.value.toUpperCase(), facilityId, system]);
+      const a = acc.get(key) ?? { field, table, file: p.file, value: p.value, facilityId, system, ids: new Set<number>(), firstSeen: m.receivedAt, lastSeen: m.receivedAt };
+      a.ids.add(m.id);
+      if (m.receivedAt < a.firstSeen) a.firstSeen = m.receivedAt;
+      if (m.receivedAt > a.lastSeen) a.lastSeen = m.receivedAt;
+      acc.set(key, a);
+    }
+  }
+  const rows = [...acc.values()]
+    .map((a): WorklistRow => {
+      const path = isAbsolute(a.file) ? a.file : join(mappingsDir, a.file);
+      const ids = [...a.ids].sort((x, y) => x - y);
+      return {
+        field: a.field,
+        table: a.table,
+        value: a.value,
+        facilityId: a.facilityId,
+        system: a.system,
+        count: ids.length,
+        firstSeen: a.firstSeen,
+        lastSeen: a.lastSeen,
+        examples: ids.slice(0, EXAMPLES),
+        stub: stubRow(header(path), { value: a.value, system: a.system, count: ids.length }, a.field === 'Facility_ID' ? '<Facility_ID>' : '<ACR code>'),
+      };
+    })
+    // the most waiting first; then a stable order an analyst can follow
+    .sort((x, y) => y.count - x.count || x.table.localeCompare(y.table) || x.field.localeCompare(y.field) || x.value.localeCompare(y.value));
+  return { rows, messages: count, otherProblems };
+}
+
+/** Every message of the error queue, a page at a time (problems only, never the raw text). */
+export async function* errorQueue(store: Pick<InboundLog, 'messages'>): AsyncGenerator<MessageRow> {
+  let after = 0;
+  for (;;) {
+    const page = await store.messages({ status: 'error', limit: PAGE, afterId: after });
+    if (page.length === 0) return;
+    yield* page;
+    after = page[page.length - 1]!.id;
+  }
+}
+
+export async function buildWorklist(store: Pick<InboundLog, 'messages'>, mappingsDir: string): Promise<Worklist> {
+  const all: MessageRow[] = [];
+  for await (const m of errorQueue(store)) all.push(m);
+  return groupWorklist(all, mappingsDir);
+}

@@ -1,0 +1,67 @@
+// Test bench: pasted messages run through the tables in force (merged, batched, validated as
+// `map` does) and shown beside their trace and problems; nothing is stored.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MappingTables } from '../../mapping/load.js';
+import { mapFiles, type MapFilesResult } from '../../mapping/map-files.js';
+import { csrfField, html, problemList, table, type Html, type PageContext } from './html.js';
+
+/** The pasted text as inputs: one FHIR JSON document, or ER7 messages (each from its MSH segment). */
+export function splitPasted(text: string): { name: string; text: string }[] {
+  const t = text.replace(/^\uFEFF/, '').trim();
+  if (t === '') return [];
+  if (t.startsWith('{')) return [{ name: 'pasted.json', text: t }];
+  const parts = t.split(/\r\n|\r|\n/).reduce<string[][]>((acc, line) => {
+    if (line.startsWith('MSH') || acc.length === 0) acc.push([]);
+    if (line.trim() !== '') acc[acc.length - 1]!.push(line);
+    return acc;
+  }, []);
+  return parts.map((lines, i) => ({ name: `message-${i + 1}.hl7`, text: lines.join('\r') + '\r' }));
+}
+
+export const BENCH_MAX_MESSAGES = 200;
+
+/** Maps the pasted inputs in a private temporary folder (removed afterwards). */
+export function runBench(text: string, tables: MappingTables, o: { now: Date; defaultFacilityId?: string }): MapFilesResult & { inputsGiven: number } {
+  const inputs = splitPasted(text).slice(0, BENCH_MAX_MESSAGES);
+  const dir = mkdtempSync(join(tmpdir(), 'cdsr-bench-'));
+  try {
+    const files = inputs.map((x) => {
+      const f = join(dir, x.name);
+      writeFileSync(f, x.text, { mode: 0o600 });
+      return f;
+    });
+    const r = mapFiles(files, {
+      tables,
+      ...(o.defaultFacilityId !== undefined ? { defaultFacilityId: o.defaultFacilityId } : {}),
+      partnerId: 'bench',
+      appId: 'bench',
+      maxEncounters: 1000,
+      now: o.now,
+    });
+    return { ...r, inputsGiven: inputs.length };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function benchPage(ctx: PageContext, text: string, result?: ReturnType<typeof runBench>): Html {
+  return html`<form method="post" action="/ui/bench" class="bench">${csrfField(ctx)}
+<label for="bench-text">HL7 v2 messages (each from its MSH segment) or one FHIR resource or Bundle</label>
+<textarea id="bench-text" name="text" rows="12" spellcheck="false">${text}</textarea>
+<button type="submit" id="bench-run">Run through the tables in force</button> <small>Nothing is stored; PartnerID and App_ID read "bench".</small></form>
+${result ? benchResult(result) : ''}`;
+}
+
+function benchResult(r: ReturnType<typeof runBench>): Html {
+  const trace = r.inputs.flatMap((i) => i.trace.map((t) => [i.input, html`<code>${t.field}</code>`, t.path, t.raw, t.crosswalk ?? '', t.value, t.rule]));
+  return html`<div id="bench-result"><div class="side">
+<section><h2>CDSR output</h2><p>${r.inputsGiven} input(s), ${r.transactions.length} transaction(s).</p><pre class="json">${JSON.stringify(r.transactions, null, 2)}</pre></section>
+<section><h2>Problems</h2>${problemList(r.problems)}
+${r.inputs.some((i) => i.misses.length > 0) ? html`<h3>Rules that found nothing</h3>${table(
+  ['Input', 'Field', 'Rule', 'Tried'],
+  r.inputs.flatMap((i) => i.misses.map((m) => [i.input, m.field, m.rule, m.tried.join(', ')])),
+)}` : ''}</section></div>
+<section><h2>Trace: where each value came from</h2>${table(['Input', 'Field', 'Path', 'Raw', 'Crosswalk row', 'Value', 'Rule'], trace, { empty: 'No value mapped.' })}</section></div>`;
+}

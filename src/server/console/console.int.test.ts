@@ -1,0 +1,192 @@
+// The console end to end in headless Chromium (Debian's chromium driven by playwright-core): sign
+// in by keyboard, every page loads, the main flows work (worklist → dry run → replay; search →
+// open → replay), no console error, no request leaves loopback; a screenshot of each page is
+// saved under docs/ for the README.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { postHl7, startTestServer, type TestServer } from '../../../test/server.js';
+import { REPO_ROOT } from '../../../test/helpers.js';
+import { codeFor, SEVEN, tableOf, unmappedMessages } from '../../../test/unmapped.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const KEY = 'console-test-operate-key';
+const SEND_KEY = 'console-test-send-key';
+const DOCS = join(REPO_ROOT, 'docs');
+const sample = (n: string) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', n), 'utf8');
+
+async function seed(s: TestServer): Promise<number> {
+  const auth = { authorization: `Bearer ${SEND_KEY}` };
+  for (const n of ['01-orm-new.hl7', '04-oru-final.hl7', '05-omi-new.hl7', '07-orm-two-orders.hl7']) await postHl7(s, sample(n), auth);
+  const msgs = unmappedMessages(SEVEN.map((c) => ({ ...c, count: Math.ceil(c.count / 4) })));
+  for (const m of msgs) await postHl7(s, m.raw, auth);
+  // a transaction NRDR answered: one record accepted, one rejected
+  const ready = await s.store.wireEncounters('ready', 2);
+  assert.ok(ready.length >= 2, 'the samples give two ready records');
+  const body = {
+    Transaction_ID: 'T-CONSOLE-1',
+    Transaction_DateTime: '11/23/2026 06:00:00',
+    Num_of_Encounters_Included: 2,
+    Facility_ID: '100000',
+    PartnerID: '10000',
+    AppID: '10019',
+    CDSR_File_Version_Num: '1.0' as const,
+    Encounters: ready.map((r) => r.wire),
+  };
+  const at = new Date('2026-11-23T06:00:00Z');
+  assert.equal((await s.store.createTransaction(body, ready, at)).created, true);
+  await s.store.updateTransaction('T-CONSOLE-1', { status: 'done', attempted: true }, at);
+  await s.store.recordResults(
+    'T-CONSOLE-1',
+    [
+      { ...ready[0]!, result: 'accepted', problems: [] },
+      { ...ready[1]!, result: 'rejected', problems: [{ code: 'CD2053', message: 'Facility_ID is not registered for this partner', severity: 'error', scope: 'transaction', path: '' }] },
+    ],
+    at,
+  );
+  return msgs.length;
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  mkdirSync(DOCS, { recursive: true });
+  // the test's temporary mappings folder masked: the picture is the same at every run
+  await page.screenshot({ path: join(DOCS, `console-${name}.png`), fullPage: true, mask: [page.locator('#tables-dir')], maskColor: '#d0d7de' });
+}
+
+describe('web console in Chromium', () => {
+  it('signs in, shows every page, runs the worklist and message flows, stays on loopback without console errors', async (t) => {
+    if (!existsSync(CHROMIUM)) {
+      const reason = `${CHROMIUM} is not installed (apt-get install -y chromium; .ci/run installs it)`;
+      console.log(`# skipped: ${reason}`);
+      t.skip(reason);
+      return;
+    }
+    const s = await startTestServer({ listen: true, roles: { CDSR_OPERATE_API_KEYS: [KEY], CDSR_SEND_API_KEYS: [SEND_KEY] } });
+    const profile = mkdtempSync(join(tmpdir(), 'cdsr-chromium-'));
+    let context: BrowserContext | undefined;
+    try {
+      const unmapped = await seed(s);
+      context = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+        viewport: { width: 1280, height: 800 },
+      });
+      const hosts = new Set<string>();
+      await context.route('**/*', async (route) => {
+        const host = new URL(route.request().url()).hostname;
+        hosts.add(host);
+        if (host === '127.0.0.1') await route.continue();
+        else await route.abort();
+      });
+      const errors: string[] = [];
+      const page = context.pages()[0] ?? (await context.newPage());
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('response', (r) => {
+        if (r.status() >= 500) errors.push(`${r.status()} ${r.url()}`);
+      });
+
+      // sign in with the keyboard only
+      await page.goto(`${s.url}/ui`);
+      assert.equal(new URL(page.url()).pathname, '/ui/login');
+      await page.keyboard.type(KEY);
+      await Promise.all([page.waitForURL(`${s.url}/ui`), page.keyboard.press('Enter')]);
+      const cookie = (await context.cookies()).find((c) => c.name === 'cdsr_console');
+      assert.equal(cookie?.httpOnly, true);
+      assert.equal(cookie?.sameSite, 'Strict');
+      assert.notEqual(cookie?.value, KEY);
+      assert.match(await page.locator('main').innerText(), new RegExp(`${unmapped} message\\(s\\) wait in the error queue`));
+      await shot(page, 'overview');
+
+      // worklist → dry run (nothing resolves yet) → rows added → dry run → replay
+      await page.click('nav >> text=Worklist');
+      assert.equal(await page.locator('#worklist tbody tr').count(), 7);
+      await page.click('#dry-run');
+      assert.match(await page.locator('#dry-run-result').innerText(), new RegExp(`0 of ${unmapped} message\\(s\\) would resolve`));
+      for (const c of SEVEN) appendFileSync(join(s.mappingsDir, tableOf(c.field)), `${c.value},${codeFor(c.field)},added in the console test\n`);
+      await page.click('#dry-run');
+      assert.match(await page.locator('#dry-run-result').innerText(), new RegExp(`${unmapped} of ${unmapped} message\\(s\\) would resolve`));
+      await shot(page, 'worklist');
+      assert.equal(s.mappings.reload().ok, true);
+
+      // messages: search → open → replay one; then a selection
+      await page.click('nav >> text=Messages');
+      await page.fill('input[name=controlId]', 'WL0001');
+      await page.selectOption('select[name=status]', 'error');
+      await page.keyboard.press('Enter');
+      await page.waitForURL(/controlId=WL0001/);
+      assert.equal(await page.locator('#messages tbody tr').count(), 1);
+      await page.click('#messages tbody tr a');
+      assert.match(await page.locator('table.er7').innerText(), /OBR-24\s+XA/);
+      await shot(page, 'message');
+      await page.click('#replay-one');
+      assert.match(await page.locator('#replay-result').innerText(), /now applied/);
+      assert.match(await page.locator('main').innerText(), /Modality\tOBR-24\tXA\tcrosswalks\/modality\.csv:\d+\t1\thl7v2\.yaml:\d+/);
+      await page.goto(`${s.url}/ui/messages?status=error`);
+      assert.equal(await page.locator('#messages tbody tr').count(), unmapped - 1);
+      await shot(page, 'messages');
+      await page.check('#messages tbody tr:nth-child(1) input[type=checkbox]');
+      await page.check('#messages tbody tr:nth-child(2) input[type=checkbox]');
+      await page.click('#replay-selection button[type=submit]');
+      assert.match(await page.locator('#replay-result').innerText(), /2 message\(s\) replayed: applied 2/);
+      await page.goto(`${s.url}/ui/worklist`);
+      await page.click('#replay-all');
+      assert.match(await page.locator('#replay-result').innerText(), new RegExp(`${unmapped - 3} message\\(s\\) replayed: applied ${unmapped - 3}`));
+
+      // a record with its provenance, reached from its message
+      await page.goto(`${s.url}/ui/messages?controlId=WL0001`);
+      await page.click('#messages tbody tr a');
+      await page.click('dd >> a[href^="/ui/records/"]');
+      const record = await page.locator('main').innerText();
+      assert.match(record, /Modality\s+1\s+WL0001/);
+      assert.match(record, /\tcrosswalks\/modality\.csv:\d+\t/);
+      await shot(page, 'record');
+      await page.click('nav >> text=Records');
+      assert.ok((await page.locator('#records tbody tr').count()) > unmapped);
+
+      // transactions: the list, one with its verdicts and the JSON sent
+      await page.click('nav >> text=Transactions');
+      await page.click('#transactions >> text=T-CONSOLE-1');
+      const tx = await page.locator('main').innerText();
+      assert.match(tx, /CD2053/);
+      assert.match(tx, /"Transaction_ID": "T-CONSOLE-1"/);
+      await shot(page, 'transaction');
+
+      // test bench: nothing stored
+      const before = (await s.store.messages({ limit: 1000 })).length;
+      await page.click('nav >> text=Test bench');
+      await page.fill('#bench-text', sample('01-orm-new.hl7').replaceAll('\r', '\n'));
+      await page.click('#bench-run');
+      const bench = await page.locator('#bench-result').innerText();
+      assert.match(bench, /"Facility_ID": "100000"/);
+      assert.match(bench, /Modality\s+OBR-24\s+CT/);
+      assert.equal((await s.store.messages({ limit: 1000 })).length, before);
+      await shot(page, 'bench');
+
+      assert.deepEqual(errors, []);
+      assert.deepEqual([...hosts], ['127.0.0.1']);
+
+      // a form posted with the session but without its CSRF token is refused; without a session too
+      const session = (await context.cookies()).find((c) => c.name === 'cdsr_console')!;
+      const post = (headers: Record<string, string>) =>
+        fetch(`${s.url}/ui/worklist/replay`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: 'csrf=wrong' });
+      assert.equal((await post({ cookie: `cdsr_console=${session.value}` })).status, 403);
+      assert.equal((await post({})).status, 401);
+
+      const audit = (await s.store.accessLog({ limit: 1000 })).filter((e) => e.who === 'operate#1').map((e) => e.what);
+      assert.equal(audit[0], 'console sign-in');
+      for (const what of ['record 100000|WV0001', 'transaction T-CONSOLE-1']) assert.ok(audit.includes(what), what);
+      assert.ok(audit.some((w) => /^message \d+$/.test(w)));
+    } finally {
+      await context?.close();
+      await s.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+});

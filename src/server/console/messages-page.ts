@@ -1,0 +1,79 @@
+// Messages: the search of the inbound log (server-side paging, newest first), one message with
+// its raw text as a field grid or pretty JSON, its outcome and problems, and replay.
+import type { TraceEntry } from '../../mapping/record.js';
+import { CHANNELS, MESSAGE_STATUSES, type MessageRow } from '../../store/store.js';
+import { er7GridHtml } from './er7-grid.js';
+import { csrfField, html, link, problemList, qs, table, when, type Html, type PageContext } from './html.js';
+
+export const SEARCH_FIELDS = ['controlId', 'sender', 'status', 'channel', 'from', 'to'] as const;
+export type SearchQuery = Partial<Record<(typeof SEARCH_FIELDS)[number] | 'after' | 'limit', string>>;
+
+function select(name: string, label: string, values: readonly string[], current: string | undefined): Html {
+  return html`<label>${label} <select name="${name}"><option value="">any</option>${values.map((v) => html`<option${v === current ? html` selected` : ''}>${v}</option>`)}</select></label>`;
+}
+
+function searchForm(q: SearchQuery): Html {
+  const input = (name: keyof SearchQuery, label: string, type = 'text', placeholder = '') => html`<label>${label} <input type="${type}" name="${name}" value="${q[name] ?? ''}" placeholder="${placeholder}"></label>`;
+  return html`<form method="get" action="/ui/messages" class="search" role="search">
+${input('controlId', 'Control id')}${input('sender', 'Sender', 'text', 'MSH-3 or key')}${select('status', 'Status', MESSAGE_STATUSES, q.status)}${select('channel', 'Channel', CHANNELS, q.channel)}
+${input('from', 'From', 'text', 'YYYY-MM-DD')}${input('to', 'To', 'text', 'YYYY-MM-DD')}
+<button type="submit">Search</button> ${link('/ui/messages', 'Clear')}</form>`;
+}
+
+export function messagesPage(q: SearchQuery, rows: readonly MessageRow[], next: string | null, ctx: PageContext, error?: string): Html {
+  const params: Record<string, string | undefined> = {};
+  for (const f of SEARCH_FIELDS) params[f] = q[f];
+  return html`${searchForm(q)}
+${error !== undefined ? html`<p class="bad" role="alert">${error}</p>` : ''}
+<form method="post" action="/ui/messages/replay" id="replay-selection">${csrfField(ctx)}
+${table(
+  ['', 'Id', 'Received', 'Channel', 'Sender', 'Control id', 'Status', 'Problems'],
+  rows.map((m) => [
+    m.status === 'error' || m.status === 'pending' ? html`<input type="checkbox" name="id" value="${m.id}" aria-label="select message ${m.id}">` : '',
+    link(`/ui/messages/${m.id}`, `#${m.id}`),
+    when(m.receivedAt),
+    m.channel,
+    m.sender,
+    m.controlId,
+    html`<span class="st st-${m.status}">${m.status}</span>`,
+    m.problems
+      .slice(0, 2)
+      .map((p) => p.code)
+      .join(', ') + (m.problems.length > 2 ? ` +${m.problems.length - 2}` : ''),
+  ]),
+  { empty: 'No message matches.', id: 'messages' },
+)}
+${rows.some((m) => m.status === 'error' || m.status === 'pending') ? html`<button type="submit">Replay the selected messages</button>` : ''}</form>
+${next !== null ? html`<p class="pager">${link(`/ui/messages${qs({ ...params, after: next })}`, 'Older messages →')}</p>` : ''}`;
+}
+
+function prettyJson(raw: string): string {
+  try {
+    return JSON.stringify(JSON.parse(raw), null, 2);
+  } catch {
+    return raw;
+  }
+}
+
+export interface MessageMapping {
+  readonly records: readonly { facilityId: string; encounterId: string }[];
+  readonly trace: readonly TraceEntry[];
+}
+
+export function messagePage(m: MessageRow & { raw: string }, mapped: MessageMapping, ctx: PageContext, replayed?: string): Html {
+  const { records, trace } = mapped;
+  const body =
+    m.raw === ''
+      ? html`<p class="empty">The raw text was purged by retention (CDSR_RETENTION_DAYS); the outcome stays.</p>`
+      : m.channel === 'hl7v2'
+        ? html`${er7GridHtml(m.raw)}<details><summary>Raw ER7</summary><pre>${m.raw.replace(/\r\n?/g, '\n')}</pre></details>`
+        : html`<pre class="json">${prettyJson(m.raw)}</pre>`;
+  return html`${replayed !== undefined ? html`<p class="result" role="status" id="replay-result">Replayed: the message is now <strong>${replayed}</strong>.</p>` : ''}
+<dl class="meta"><dt>Status</dt><dd><span class="st st-${m.status}">${m.status}</span></dd><dt>Received</dt><dd>${when(m.receivedAt)}</dd><dt>Channel</dt><dd>${m.channel}</dd>
+<dt>Sender</dt><dd>${m.sender}</dd><dt>Control id</dt><dd>${m.controlId}</dd><dt>Content type</dt><dd>${m.contentType}</dd><dt>Came through</dt><dd>${m.auth}</dd>
+<dt>Records</dt><dd>${records.length > 0 ? records.map((r) => html`${link(`/ui/records/${encodeURIComponent(r.facilityId)}/${encodeURIComponent(r.encounterId)}`, `${r.facilityId} / ${r.encounterId}`)} `) : 'none (as the tables in force map it)'}</dd></dl>
+${m.status === 'error' || m.status === 'pending' ? html`<form method="post" action="/ui/messages/${m.id}/replay">${csrfField(ctx)}<button type="submit" id="replay-one">Replay this message</button></form>` : ''}
+<h2>Problems</h2>${problemList(m.problems)}
+${trace.length > 0 ? html`<h2>Trace (the tables in force)</h2>${table(['Field', 'Path', 'Raw', 'Crosswalk row', 'Value', 'Rule'], trace.map((t) => [html`<code>${t.field}</code>`, t.path, t.raw, t.crosswalk ?? '', t.value, t.rule]))}` : ''}
+<h2>Message</h2>${body}`;
+}

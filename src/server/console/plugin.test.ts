@@ -1,0 +1,102 @@
+// The console through the app (no browser): sign-in refuses a wrong key and a key without the
+// operate role, the session cookie holds no key, forms need the CSRF token, patient data in a
+// message is escaped, and with no keys configured the console is open like the API.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { postHl7, withTestServer, type TestServer } from '../../../test/server.js';
+import { unmappedMessages } from '../../../test/unmapped.js';
+
+const ROLES = { CDSR_SEND_API_KEYS: ['k-send'], CDSR_OPERATE_API_KEYS: ['k-op'], CDSR_VIEW_API_KEYS: ['k-view'] };
+const form = (body: string, cookie?: string) => ({ method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) } });
+
+async function signIn(s: TestServer, key: string): Promise<{ status: number; cookie: string; text: string }> {
+  const r = await s.fetch('/ui/login', form(`key=${encodeURIComponent(key)}`));
+  return { status: r.status, cookie: (r.headers.get('set-cookie') ?? '').split(';')[0]!, text: await r.text() };
+}
+
+describe('console sign-in and forms', () => {
+  it('a browser without a session is sent to the sign-in form; a wrong key and a view key are refused', () =>
+    withTestServer(
+      async (s) => {
+        const r = await s.fetch('/ui/messages');
+        assert.equal(r.status, 303);
+        assert.equal(r.headers.get('location'), '/ui/login');
+        assert.equal((await s.fetch('/ui/worklist/replay', form('csrf=x'))).status, 401);
+        const wrong = await signIn(s, 'nope');
+        assert.equal(wrong.status, 401);
+        assert.match(wrong.text, /That key is not one of this adapter’s keys\./);
+        const view = await signIn(s, 'k-view');
+        assert.equal(view.status, 403);
+        assert.match(view.text, /This key \(view#1\) has no operate role; the console needs one\./);
+        // the API keys still work on the API, not on the console
+        assert.equal((await s.fetch('/ui', { headers: { authorization: 'Bearer k-op' } })).status, 303);
+      },
+      { roles: ROLES },
+    ));
+
+  it('an operator signs in: HttpOnly SameSite=Strict cookie without the key, security headers, CSRF on forms, sign-out ends the session', () =>
+    withTestServer(
+      async (s) => {
+        const ok = await signIn(s, 'k-op');
+        assert.equal(ok.status, 303);
+        const r = await s.fetch('/ui/login', form('key=k-op'));
+        assert.match(r.headers.get('set-cookie') ?? '', /^cdsr_console=[A-Za-z0-9_-]{43}; Path=\/ui; HttpOnly; SameSite=Strict; Max-Age=28800$/);
+        assert.equal(ok.cookie.includes('k-op'), false);
+        const page = await s.fetch('/ui/worklist', { headers: { cookie: ok.cookie } });
+        assert.equal(page.status, 200);
+        assert.equal(page.headers.get('content-security-policy'), "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+        assert.equal(page.headers.get('cache-control'), 'no-store');
+        const html = await page.text();
+        const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
+        assert.ok(csrf);
+        assert.equal((await s.fetch('/ui/worklist/replay', form('csrf=wrong', ok.cookie))).status, 403);
+        assert.equal((await s.fetch('/ui/worklist/replay', form('', ok.cookie))).status, 403);
+        const replay = await s.fetch('/ui/worklist/replay', form(`csrf=${csrf}`, ok.cookie));
+        assert.equal(replay.status, 200);
+        assert.match(await replay.text(), /<strong>0<\/strong> message\(s\) replayed: none\./);
+        assert.equal((await s.fetch('/ui/logout', form(`csrf=${csrf}`, ok.cookie))).status, 303);
+        assert.equal((await s.fetch('/ui/worklist', { headers: { cookie: ok.cookie } })).status, 303);
+        assert.deepEqual((await s.store.accessLog({})).map((e) => [e.who, e.what]), [['operate#1', 'console sign-in'], ['operate#1', 'console sign-in']]);
+      },
+      { roles: ROLES },
+    ));
+
+  it('patient data and values from messages are escaped on every page that shows them; a bad search is a 400 page naming the parameter', () =>
+    withTestServer(async (s) => {
+      const raw = unmappedMessages([{ field: 'Modality', value: '<img src=x onerror=alert(1)>', count: 1 }])[0]!.raw.replace('TESTPATIENT', '<script>alert(2)</script>');
+      await postHl7(s, raw);
+      const pages = ['/ui/messages/1', '/ui/worklist', '/ui/messages'];
+      const first = await s.fetch('/ui');
+      const cookie = (first.headers.get('set-cookie') ?? '').split(';')[0]!;
+      for (const p of pages) {
+        const t = await (await s.fetch(p, { headers: { cookie } })).text();
+        assert.equal(/<script>alert|<img src=x/.test(t), false, p);
+      }
+      const m = await (await s.fetch('/ui/messages/1', { headers: { cookie } })).text();
+      assert.match(m, /<span class="pos">PID-5\.1<\/span> <span class="v">&lt;script&gt;alert\(2\)&lt;\/script&gt;<\/span>/);
+      const w = await (await s.fetch('/ui/worklist', { headers: { cookie } })).text();
+      assert.match(w, /<code>&lt;img src=x onerror=alert\(1\)&gt;<\/code>/);
+      const bad = await s.fetch('/ui/messages?status=lost', { headers: { cookie } });
+      assert.equal(bad.status, 400);
+      assert.match(await bad.text(), /role="alert">status must be one of applied, error, ignored, rejected, duplicate, pending</);
+      const unknown = await s.fetch('/ui/messages?sendr=x', { headers: { cookie } });
+      assert.equal(unknown.status, 400);
+    }));
+
+  it('the overview shows a refused reload with its file:line problems, then a good one', () =>
+    withTestServer(async (s) => {
+      const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const overview = async () => (await (await s.fetch('/ui', { headers: { cookie } })).text()).replace(/\s+/g, ' ');
+      assert.match(await overview(), /No reload since start\./);
+      const file = join(s.mappingsDir, 'crosswalks', 'modality.csv');
+      appendFileSync(file, 'CT,2,\n');
+      assert.equal(s.mappings.reload(new Date('2026-11-23T06:05:00Z')).ok, false);
+      assert.match(await overview(), /Last reload 2026-11-23T06:05:00.000Z: refused; the previous tables stay in force\.<\/p><ul class="problems"><li><code>crosswalks\/modality\.csv:\d+: &quot;CT&quot; is already mapped to &quot;1&quot; on line \d+; this row says &quot;2&quot;<\/code><\/li><\/ul>/);
+      const text = readFileSync(file, 'utf8');
+      writeFileSync(file, text.replace('CT,2,\n', ''));
+      assert.equal(s.mappings.reload(new Date('2026-11-23T06:06:00Z')).ok, true);
+      assert.match(await overview(), /Last reload 2026-11-23T06:06:00.000Z: loaded\./);
+    }));
+});

@@ -1,0 +1,242 @@
+// The web console at /ui: server-rendered pages over the same store and tables as the API, behind
+// the same keys (a sign-in form, then a session cookie; operate role), forms protected by a CSRF
+// token, every read of patient data written to the access audit.
+import { sep } from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errorMessage } from '../../cdsr/errors.js';
+import { dryRunErrorQueue, remapStored } from '../../inbound/dry-run.js';
+import { replayAll, replayOne } from '../../inbound/replay.js';
+import { buildWorklist } from '../../inbound/worklist.js';
+import { loadMappings } from '../../mapping/load.js';
+import { encounterKey } from '../../mapping/merge.js';
+import type { TraceEntry } from '../../mapping/record.js';
+import { explainMissing } from '../../mapping/explain.js';
+import { formatProblemLine } from '../../cdsr/problem.js';
+import { RECORD_STATES, type RecordState } from '../../store/evaluate.js';
+import type { AppOptions } from '../app.js';
+import { messageFilter } from '../message-search.js';
+import { BadRequestError, decodeCursor, encodeCursor, oneOf, pageOf } from '../query.js';
+import { findKey, keyRing } from '../roles.js';
+import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
+import { benchPage, runBench } from './bench-page.js';
+import { esc, html, layout, type Html, type PageContext } from './html.js';
+import { messagePage, messagesPage, type SearchQuery } from './messages-page.js';
+import { overviewPage } from './overview-page.js';
+import { recordPage, recordsPage, transactionPage, transactionsPage } from './records-page.js';
+import { csrfMatches, readCookie, SESSION_COOKIE, SESSION_IDLE_MS, sessionCookie, Sessions, type Session } from './session.js';
+import { replayResultPage, worklistPage } from './worklist-page.js';
+
+type Form = Record<string, string | string[]>;
+const PAGE_SIZE = 50;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    consoleSession?: Session;
+  }
+}
+
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+  'x-frame-options': 'DENY',
+};
+
+function parseForm(body: string): Form {
+  const out: Form = {};
+  for (const [k, v] of new URLSearchParams(body)) {
+    const prev = out[k];
+    out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  return out;
+}
+
+const one = (v: string | string[] | undefined): string => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
+
+function loginPage(message?: string): string {
+  return `<!doctype html>\n${html`<html lang="en"><head><meta charset="utf-8"><title>Sign in · cdsr-adapter</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/ui/assets/console.css"></head>
+<body><main id="main"><form class="login" method="post" action="/ui/login"><h1>cdsr-adapter console</h1>
+<p>Sign in with an API key that has the operate role (CDSR_OPERATE_API_KEYS).</p>
+${message !== undefined ? html`<p class="bad" role="alert">${message}</p>` : ''}
+<label for="key">API key</label><input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
+<p><button type="submit">Sign in</button></p></form></main></body></html>`.text}\n`;
+}
+
+export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err?: Error) => void): void {
+  const ring = keyRing(deps.config);
+  const sessions = new Sessions(() => deps.clock().getTime());
+  const secure = deps.tls !== undefined;
+  // with no keys configured the API is open, and so is the console (a session still carries the CSRF token)
+  const open = ring.length === 0;
+
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, parseForm(typeof body === 'string' ? body : body.toString('utf8'))));
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
+    return payload;
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    const route = req.routeOptions.url ?? '';
+    if (route === '/ui/login' || route.startsWith('/ui/assets/')) return;
+    let s = sessions.find(readCookie(req.headers.cookie, SESSION_COOKIE));
+    if (!s && open) {
+      s = sessions.create('open');
+      void reply.header('set-cookie', sessionCookie(s.id, secure, SESSION_IDLE_MS / 1000));
+    }
+    if (!s) {
+      if (req.method === 'GET') return reply.code(303).header('location', '/ui/login').send();
+      return reply.code(401).type('text/plain').send('sign in first: GET /ui/login\n');
+    }
+    req.consoleSession = s;
+  });
+
+  // onRequest runs before the body is parsed: the CSRF check for posts runs once it is
+  app.addHook('preHandler', async (req, reply) => {
+    const s = req.consoleSession;
+    if (req.method === 'POST' && s && !csrfMatches(s, (req.body as Form | undefined)?.csrf)) {
+      return reply.code(403).type('text/plain').send('the form is stale or did not come from this console (CSRF token); reload the page\n');
+    }
+  });
+
+  const ctxOf = (req: FastifyRequest): PageContext => ({ csrf: req.consoleSession?.csrf ?? '', who: open ? '' : (req.consoleSession?.who ?? '') });
+  const who = (req: FastifyRequest) => req.consoleSession?.who ?? 'open';
+  // rule, crosswalk and problem locations are absolute paths inside the mappings directory: shown
+  // relative to it (`crosswalks/modality.csv:4`), as analysts name the files
+  const send = (req: FastifyRequest, reply: FastifyReply, title: string, current: string, body: Html, status = 200) =>
+    reply
+      .code(status)
+      .type('text/html; charset=utf-8')
+      .send(layout(title, current, ctxOf(req), body).replaceAll(esc(`${deps.mappings.dir}${sep}`), ''));
+
+  app.get('/ui/assets/console.css', (_req, reply) => reply.type('text/css; charset=utf-8').send(CONSOLE_CSS));
+  app.get('/ui/assets/console.js', (_req, reply) => reply.type('text/javascript; charset=utf-8').send(CONSOLE_JS));
+
+  app.get('/ui/login', (_req, reply) => (open ? reply.code(303).header('location', '/ui').send() : reply.type('text/html; charset=utf-8').send(loginPage())));
+  app.post<{ Body: Form }>('/ui/login', async (req, reply) => {
+    const key = one(req.body?.key);
+    const entry = key === '' ? undefined : findKey(ring, key);
+    if (!entry) return reply.code(401).type('text/html; charset=utf-8').send(loginPage('That key is not one of this adapter’s keys.'));
+    if (!entry.roles.has('operate')) return reply.code(403).type('text/html; charset=utf-8').send(loginPage(`This key (${entry.label}) has no operate role; the console needs one.`));
+    const s = sessions.create(entry.label);
+    await deps.store.audit({ at: deps.clock(), who: entry.label, what: 'console sign-in' });
+    return reply.code(303).header('set-cookie', sessionCookie(s.id, secure, SESSION_IDLE_MS / 1000)).header('location', '/ui').send();
+  });
+  app.post('/ui/logout', (req, reply) => {
+    if (req.consoleSession) sessions.end(req.consoleSession.id);
+    return reply.code(303).header('set-cookie', sessionCookie('', secure, 0)).header('location', open ? '/ui' : '/ui/login').send();
+  });
+
+  app.get('/ui', async (req, reply) => send(req, reply, 'Overview', '/ui', await overviewPage(deps)));
+
+  app.get('/ui/worklist', async (req, reply) => send(req, reply, 'Worklist', '/ui/worklist', worklistPage(await buildWorklist(deps.store, deps.mappings.dir), ctxOf(req))));
+  app.post('/ui/worklist/dry-run', async (req, reply) => {
+    const loaded = loadMappings(deps.mappings.dir);
+    const dry = loaded.tables ? await dryRunErrorQueue(deps.store, loaded.tables, deps.defaultFacilityId) : { tablesLoad: false as const, problems: loaded.problems.map(formatProblemLine) };
+    return send(req, reply, 'Worklist', '/ui/worklist', worklistPage(await buildWorklist(deps.store, deps.mappings.dir), ctxOf(req), dry));
+  });
+  app.post('/ui/worklist/replay', async (req, reply) => send(req, reply, 'Replay of the error queue', '/ui/worklist', replayResultPage(await replayAll(deps, 'error'))));
+
+  app.get<{ Querystring: SearchQuery }>('/ui/messages', async (req, reply) => {
+    const q = req.query;
+    try {
+      // the console asks newest first; every other parameter as the API takes it
+      const limit = PAGE_SIZE;
+      const rows = await deps.store.messages(messageFilter({ ...q, order: 'newest', limit: String(limit) }));
+      const { items, next } = pageOf(rows, limit, (last) => String(last.id));
+      return await send(req, reply, 'Messages', '/ui/messages', messagesPage(q, items, next, ctxOf(req)));
+    } catch (e) {
+      if (!(e instanceof BadRequestError)) throw e;
+      return send(req, reply, 'Messages', '/ui/messages', messagesPage(q, [], null, ctxOf(req), e.message), 400);
+    }
+  });
+
+  const showMessage = async (req: FastifyRequest, reply: FastifyReply, id: number, replayed?: string) => {
+    const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
+    if (!m) return send(req, reply, 'No such message', '/ui/messages', html`<p>No message ${String(id)}.</p>`, 404);
+    await deps.store.audit({ at: deps.clock(), who: who(req), what: `message ${m.id}` });
+    // the records it feeds and the trace of its values, as the tables in force map it now (nothing stored)
+    let records: { facilityId: string; encounterId: string }[] = [];
+    let trace: TraceEntry[] = [];
+    if (m.raw !== '') {
+      const outcome = await remapStored(m, deps.mappings.current, deps.store, deps.defaultFacilityId).catch(() => undefined);
+      if (outcome !== undefined && outcome !== 'waiting' && outcome.disposition === 'mapped') {
+        const keys = new Map(outcome.records.map((r) => [encounterKey(r.facilityId, r.encounterId), { facilityId: r.facilityId, encounterId: r.encounterId }]));
+        records = [...keys.values()];
+        trace = outcome.records.flatMap((r) => r.trace);
+      }
+    }
+    return send(req, reply, `Message #${m.id}`, '/ui/messages', messagePage(m, { records, trace }, ctxOf(req), replayed));
+  };
+  app.get<{ Params: { id: string } }>('/ui/messages/:id', async (req, reply) => showMessage(req, reply, /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN));
+  app.post<{ Params: { id: string } }>('/ui/messages/:id/replay', async (req, reply) => {
+    const id = /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN;
+    const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
+    if (!m) return send(req, reply, 'No such message', '/ui/messages', html`<p>No message ${req.params.id}.</p>`, 404);
+    const status = await replayOne(deps, id);
+    return showMessage(req, reply, id, status);
+  });
+  app.post<{ Body: Form }>('/ui/messages/replay', async (req, reply) => {
+    const raw = req.body?.id;
+    const ids = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).filter((x) => /^\d+$/.test(x)).map(Number);
+    const byStatus: Record<string, number> = {};
+    const missing: number[] = [];
+    for (const id of ids) {
+      try {
+        const s = await replayOne(deps, id);
+        byStatus[s] = (byStatus[s] ?? 0) + 1;
+      } catch (e) {
+        if (errorMessage(e).startsWith('no message')) missing.push(id);
+        else throw e;
+      }
+    }
+    return send(
+      req,
+      reply,
+      'Replay of the selected messages',
+      '/ui/messages',
+      html`${replayResultPage({ replayed: ids.length - missing.length, byStatus })}${missing.length > 0 ? html`<p class="bad">No such message: ${missing.join(', ')}</p>` : ''}`,
+    );
+  });
+
+  app.get<{ Querystring: { state?: string; after?: string } }>('/ui/records', async (req, reply) => {
+    try {
+      const state = oneOf<RecordState>(req.query.state || undefined, 'state', RECORD_STATES);
+      const after = decodeCursor(req.query.after, 2);
+      const rows = await deps.store.records({ ...(state ? { state } : {}), limit: PAGE_SIZE + 1, ...(after ? { after: { encounterKey: after[0]!, consultationKey: after[1]! } } : {}) });
+      const { items, next } = pageOf(rows, PAGE_SIZE, (last) => encodeCursor([last.encounterKey, last.consultationKey]));
+      return await send(req, reply, 'Records', '/ui/records', recordsPage(state, items, next));
+    } catch (e) {
+      if (!(e instanceof BadRequestError)) throw e;
+      return send(req, reply, 'Records', '/ui/records', html`<p class="bad" role="alert">${e.message}</p>`, 400);
+    }
+  });
+  app.get<{ Params: { facilityId: string; encounterId: string } }>('/ui/records/:facilityId/:encounterId', async (req, reply) => {
+    const r = await deps.store.record(encounterKey(req.params.facilityId, req.params.encounterId));
+    if (!r) return send(req, reply, 'No such record', '/ui/records', html`<p>No encounter ${req.params.encounterId} at facility ${req.params.facilityId}.</p>`, 404);
+    await deps.store.audit({ at: deps.clock(), who: who(req), what: `record ${r.encounterKey}` });
+    const view = { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current) })) };
+    return send(req, reply, `Record ${r.facilityId} / ${r.encounterId}`, '/ui/records', recordPage(view));
+  });
+
+  app.get<{ Querystring: { after?: string } }>('/ui/transactions', async (req, reply) => {
+    const rows = await deps.store.transactions({ newestFirst: true, limit: PAGE_SIZE + 1, ...(req.query.after ? { after: req.query.after } : {}) });
+    const { items, next } = pageOf(rows, PAGE_SIZE, (last) => last.transactionId);
+    return send(req, reply, 'Transactions', '/ui/transactions', transactionsPage(items, next));
+  });
+  app.get<{ Params: { id: string } }>('/ui/transactions/:id', async (req, reply) => {
+    const t = await deps.store.transaction(req.params.id);
+    if (!t) return send(req, reply, 'No such transaction', '/ui/transactions', html`<p>No transaction ${req.params.id}.</p>`, 404);
+    await deps.store.audit({ at: deps.clock(), who: who(req), what: `transaction ${t.transactionId}` });
+    return send(req, reply, `Transaction ${t.transactionId}`, '/ui/transactions', transactionPage(t));
+  });
+
+  app.get('/ui/bench', (req, reply) => send(req, reply, 'Test bench', '/ui/bench', benchPage(ctxOf(req), '')));
+  app.post<{ Body: Form }>('/ui/bench', (req, reply) => {
+    const text = one(req.body?.text);
+    const result = runBench(text, deps.mappings.current, { now: deps.clock(), ...(deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {}) });
+    return send(req, reply, 'Test bench', '/ui/bench', benchPage(ctxOf(req), text, result));
+  });
+  done();
+}

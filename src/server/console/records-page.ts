@@ -1,0 +1,82 @@
+// Records and transactions: every CDSR field of an encounter with where it came from (source
+// message, rule file:line, crosswalk row), missing fields explained, NRDR's verdict and codes;
+// transactions with the JSON sent and NRDR's verdict per record.
+import type { FieldMap } from '../../mapping/merge.js';
+import { RECORD_STATES } from '../../store/evaluate.js';
+import type { ConsultationRow, RecordSummary, RecordView, TransactionRow } from '../../store/store.js';
+import { html, link, problemList, qs, table, when, type Html } from './html.js';
+
+const recordHref = (facilityId: string, encounterId: string) => `/ui/records/${encodeURIComponent(facilityId)}/${encodeURIComponent(encounterId)}`;
+
+export function recordsPage(state: string | undefined, rows: readonly RecordSummary[], next: string | null): Html {
+  return html`<form method="get" action="/ui/records" class="search"><label>State <select name="state"><option value="">any</option>${RECORD_STATES.map((s) => html`<option${s === state ? html` selected` : ''}>${s}</option>`)}</select></label> <button type="submit">Show</button></form>
+${table(
+  ['Facility', 'Encounter', 'Consultation', 'State', 'Missing'],
+  rows.map((r) => [r.facilityId, link(recordHref(r.facilityId, r.encounterId), r.encounterId), r.consultationKey, html`<span class="st st-${r.state}">${r.state}</span>`, r.missing.join(', ')]),
+  { empty: 'No record.', id: 'records' },
+)}
+${next !== null ? html`<p class="pager">${link(`/ui/records${qs({ state, after: next })}`, 'Next records →')}</p>` : ''}`;
+}
+
+function fieldsTable(fields: FieldMap, caption: string): Html {
+  return table(
+    ['Field', 'Value', 'Source message', 'Rule', 'Crosswalk row', 'Source time'],
+    Object.entries(fields)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, f]) => [html`<code>${name}</code>`, f.value, f.source, f.rule ?? '', f.crosswalk ?? '', f.time]),
+    { caption, empty: `${caption}: none.` },
+  );
+}
+
+function consultation(c: ConsultationRow): Html {
+  return html`<section class="consultation"><h2>Consultation ${c.consultationKey} <span class="st st-${c.state}">${c.state}</span>${c.cancelled ? ' (cancelled)' : ''}</h2>
+${c.transactionId !== undefined ? html`<p>Sent in ${link(`/ui/transactions/${encodeURIComponent(c.transactionId)}`, c.transactionId)}.</p>` : ''}
+${c.missing.length > 0 ? html`<p class="bad">Missing: ${c.missing.join(', ')}</p>` : ''}
+${fieldsTable(c.fields, 'Consultation fields')}
+<h3>Problems (and where the tables look for missing fields)</h3>${problemList(c.problems)}
+<h3>NRDR verdict</h3>${c.state === 'accepted' ? html`<p class="good">Accepted by NRDR.</p>` : c.nrdrProblems.length > 0 ? problemList(c.nrdrProblems) : html`<p class="empty">No verdict from NRDR yet.</p>`}
+</section>`;
+}
+
+export function recordPage(r: RecordView): Html {
+  return html`<dl class="meta"><dt>Facility_ID</dt><dd>${r.facilityId}</dd><dt>Unique_Encounter_ID</dt><dd>${r.encounterId}</dd>${r.partnerId !== undefined ? html`<dt>PartnerID</dt><dd>${r.partnerId}</dd>` : ''}</dl>
+${fieldsTable(r.fields, 'Encounter fields')}
+${Object.keys(r.consultationDefaults).length > 0 ? fieldsTable(r.consultationDefaults, 'Consultation fields given for the whole encounter') : ''}
+${r.consultations.map(consultation)}`;
+}
+
+export function transactionsPage(rows: readonly TransactionRow[], next: string | null): Html {
+  return html`${table(
+    ['Transaction', 'Facility', 'State', 'NRDR status', 'Records', 'Accepted', 'Rejected', 'Attempts', 'Created', 'Updated'],
+    rows.map((t) => [
+      link(`/ui/transactions/${encodeURIComponent(t.transactionId)}`, t.transactionId),
+      t.facilityId,
+      t.status,
+      t.nrdr?.Status ?? '',
+      t.records.length,
+      t.records.filter((x) => x.result === 'accepted').length,
+      t.records.filter((x) => x.result === 'rejected').length,
+      t.attempts,
+      when(t.createdAt),
+      when(t.updatedAt),
+    ]),
+    { empty: 'No transaction sent yet.', id: 'transactions' },
+  )}
+${next !== null ? html`<p class="pager">${link(`/ui/transactions${qs({ after: next })}`, 'Older transactions →')}</p>` : ''}`;
+}
+
+export function transactionPage(t: TransactionRow): Html {
+  return html`<dl class="meta"><dt>State</dt><dd>${t.status}</dd><dt>NRDR status</dt><dd>${t.nrdr?.Status ?? 'none yet'}</dd><dt>Facility</dt><dd>${t.facilityId}</dd>
+<dt>Created</dt><dd>${when(t.createdAt)}</dd><dt>Last change</dt><dd>${when(t.updatedAt)}</dd><dt>Attempts</dt><dd>${t.attempts}</dd>${t.lastError !== undefined ? html`<dt>Last error</dt><dd class="bad">${t.lastError}</dd>` : ''}
+${t.nrdr?.Error_Msg ? html`<dt>NRDR message</dt><dd>${t.nrdr.Error_Msg}</dd>` : ''}</dl>
+<h2>Verdict per record</h2>
+${table(
+  ['Encounter', 'Consultation', 'Verdict', 'NRDR codes'],
+  t.records.map((x) => {
+    const [facility, encounter] = [x.encounterKey.slice(0, x.encounterKey.indexOf('|')), x.encounterKey.slice(x.encounterKey.indexOf('|') + 1)];
+    return [link(recordHref(facility, encounter), encounter), x.consultationKey, x.result ?? 'pending', x.problems.map((p) => html`<code>${p.code}</code> ${p.message}<br>`)];
+  }),
+)}
+${t.nrdr ? html`<h2>NRDR's last status answer</h2><pre class="json">${JSON.stringify(t.nrdr, null, 2)}</pre>` : ''}
+<h2>JSON sent</h2><pre class="json">${JSON.stringify(t.body, null, 2)}</pre>`;
+}

@@ -1,0 +1,65 @@
+// Worklist: the unmapped values of the error queue with a CSV row to paste into each table, the
+// dry run against the tables on disk, and the replay of the error queue.
+import type { DryRunResult } from '../../inbound/dry-run.js';
+import type { Worklist } from '../../inbound/worklist.js';
+import { csrfField, html, link, table, when, type Html, type PageContext } from './html.js';
+
+function rowsTable(w: Worklist): Html {
+  return table(
+    ['Field', 'Table', 'Source value', 'Facility', 'Messages', 'First seen', 'Last seen', 'Examples', 'CSV row to add'],
+    w.rows.map((r) => [
+      r.field,
+      html`<code>${r.table}</code>`,
+      html`<code>${r.value}</code>${r.system !== null ? html` <small>system ${r.system}</small>` : ''}`,
+      r.facilityId ?? '',
+      r.count,
+      when(r.firstSeen),
+      when(r.lastSeen),
+      r.examples.map((id) => html`${link(`/ui/messages/${id}`, `#${id}`)} `),
+      html`<code class="stub">${r.stub}</code>`,
+    ]),
+    { empty: 'No unmapped value waits in the error queue.', id: 'worklist' },
+  );
+}
+
+/** The stubs of each table together, ready to paste below its last row. */
+function stubs(w: Worklist): Html {
+  const byTable = new Map<string, string[]>();
+  for (const r of w.rows) byTable.set(r.table, [...(byTable.get(r.table) ?? []), r.stub]);
+  return html`${[...byTable].map(
+    ([t, lines], i) => html`<h3>${t}</h3><textarea id="stub-${i}" readonly rows="${Math.min(lines.length + 1, 12)}" aria-label="rows to add to ${t}">${lines.join('\n')}</textarea>
+<button type="button" data-copy="stub-${i}">Copy rows for ${t}</button>`,
+  )}`;
+}
+
+function others(w: Worklist): Html {
+  const entries = Object.entries(w.otherProblems);
+  if (entries.length === 0) return html``;
+  return html`<p>Messages in the error queue for other reasons (no table row would fix them): ${entries.map(([code, n]) => html`<code>${code}</code> ${n} `)}
+${link('/ui/messages?status=error', 'see them')}.</p>`;
+}
+
+export function worklistPage(w: Worklist, ctx: PageContext, dry?: DryRunResult | { tablesLoad: false; problems: string[] }): Html {
+  return html`<p>${w.messages} message(s) in the error queue; ${w.rows.length} distinct value(s) to add to the tables.</p>
+${dry ? dryRunSection(dry) : ''}
+<div class="actions"><form method="post" action="/ui/worklist/dry-run">${csrfField(ctx)}<button type="submit" id="dry-run">Dry run against the tables on disk</button></form>
+<form method="post" action="/ui/worklist/replay">${csrfField(ctx)}<button type="submit" id="replay-all">Replay the error queue (tables in force)</button></form></div>
+${rowsTable(w)}
+${others(w)}
+${w.rows.length > 0 ? html`<section aria-labelledby="h-stubs"><h2 id="h-stubs">Rows to paste, by table</h2><p>Replace the placeholder with the ACR code (or Facility_ID), save the file: the adapter reloads the tables; then dry run and replay.</p>${stubs(w)}</section>` : ''}`;
+}
+
+function dryRunSection(d: DryRunResult | { tablesLoad: false; problems: string[] }): Html {
+  if (!('messages' in d)) {
+    return html`<section class="result bad" id="dry-run-result" role="status"><h2>Dry run: the tables on disk do not load</h2><ul class="problems">${d.problems.map((p) => html`<li><code>${p}</code></li>`)}</ul></section>`;
+  }
+  return html`<section class="result" id="dry-run-result" role="status"><h2>Dry run against the tables on disk</h2>
+<p><strong>${d.wouldResolve}</strong> of ${d.messages} message(s) would resolve; ${d.stillError} would stay in the error queue${d.waitingForFetch > 0 ? ` (${d.waitingForFetch} waiting for a FHIR fetch)` : ''}. Nothing was stored.</p>
+${d.remaining.rows.length > 0 ? html`<p>Still unmapped with those tables:</p>${rowsTable(d.remaining)}` : ''}</section>`;
+}
+
+export function replayResultPage(r: { replayed: number; byStatus: Record<string, number> }): Html {
+  return html`<section class="result" id="replay-result" role="status"><p><strong>${r.replayed}</strong> message(s) replayed: ${Object.entries(r.byStatus)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ') || 'none'}.</p></section><p>${link('/ui/worklist', 'Back to the worklist')} · ${link('/ui/messages?status=error', 'the error queue')}</p>`;
+}
