@@ -18,7 +18,7 @@ describe('cdsr-adapter worklist', () => {
   it('lists the values with the rows to paste, then dry-runs the tables on disk', () =>
     withTestServer(
       async (s) => {
-        for (const m of unmappedMessages([{ field: 'Modality', value: 'XA', count: 2 }, { field: 'Patient_Sex', value: 'Q', count: 1 }])) await postHl7(s, m.raw, { authorization: 'Bearer k-send' });
+        for (const m of unmappedMessages([{ field: 'Modality', value: 'ZA', count: 2 }, { field: 'Patient_Sex', value: 'Q', count: 1 }])) await postHl7(s, m.raw, { authorization: 'Bearer k-send' });
         const config = { HOST: '127.0.0.1', PORT: 1, CDSR_OPERATE_API_KEYS: ['k-op'], CDSR_INBOUND_API_KEYS: [] };
         const a = capture();
         assert.equal(await runWorklist(config, { url: s.url }, a.io), 1);
@@ -27,18 +27,18 @@ describe('cdsr-adapter worklist', () => {
           [
             '3 message(s) in the error queue; 2 value(s) to add to the tables',
             'FIELD        TABLE                       VALUE  FACILITY  MESSAGES  FIRST SEEN                LAST SEEN                 EXAMPLES',
-            'Modality     crosswalks/modality.csv     XA     100000    2         2026-11-23T06:00:00.000Z  2026-11-23T06:00:00.000Z  #1 #3',
+            'Modality     crosswalks/modality.csv     ZA     100000    2         2026-11-23T06:00:00.000Z  2026-11-23T06:00:00.000Z  #1 #3',
             'Patient_Sex  crosswalks/patient_sex.csv  Q      100000    1         2026-11-23T06:00:00.000Z  2026-11-23T06:00:00.000Z  #2',
             '',
             '# rows to add to crosswalks/modality.csv (fill in the code):',
-            'XA,<ACR code>,seen in 2 message(s)',
+            'ZA,<ACR code>,seen in 2 message(s)',
             '',
             '# rows to add to crosswalks/patient_sex.csv (fill in the code):',
             'Q,<ACR code>,seen in 1 message(s)',
             '',
           ].join('\n'),
         );
-        appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'XA,1,\n');
+        appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'ZA,1,\n');
         const d = capture();
         assert.equal(await runWorklist(config, { url: s.url, dryRun: true }, d.io), 1);
         assert.match(d.out.join(''), /^dry run against the tables on disk: 2 of 3 message\(s\) would resolve, 1 would stay in the error queue; nothing stored\n1 message\(s\) in the error queue; 1 value\(s\) to add/);

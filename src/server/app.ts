@@ -12,7 +12,7 @@ import { registerOrderRoutes } from './orders-routes.js';
 import { registerResubmitRoutes } from './resubmit-routes.js';
 import { registerWorkbenchRoutes } from './workbench-routes.js';
 import { consolePlugin } from './console/plugin.js';
-import { BadRequestError } from './query.js';
+import { BadRequestError, unknownParamsMessage } from './query.js';
 import { findKey, keyRing, needFor, type RoleConfig } from './roles.js';
 import { originOf } from './origin.js';
 import { OPENAPI_ANSWER, openApiDocument, recordRoutes } from './openapi.js';
@@ -174,10 +174,9 @@ function validationMessage(req: FastifyRequest, context: string | undefined): st
   const declared = (req.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined)?.properties ?? {};
   if (context === 'querystring') {
     const unknown = Object.keys(req.query as Record<string, unknown>).filter((k) => !(k in declared));
-    if (unknown.length > 0) {
-      const known = Object.keys(declared);
-      return `unknown query parameter${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (${known.length > 0 ? `this route takes ${known.join(', ')}` : 'this route takes none'})`;
-    }
+    if (unknown.length > 0) return unknownParamsMessage(unknown, Object.keys(declared));
+    const twice = Object.entries(req.query as Record<string, unknown>).filter(([, v]) => Array.isArray(v)).map(([k]) => k);
+    if (twice.length > 0) return `${twice.join(', ')} may be given once`;
     return 'a query parameter cannot be read (each is given once, as text)';
   }
   return `the request's ${context ?? 'input'} does not match the route's schema`;

@@ -14,6 +14,8 @@ export interface RecordedRoute {
 export function recordRoutes(app: FastifyInstance): RecordedRoute[] {
   const routes: RecordedRoute[] = [];
   app.addHook('onRoute', (r: RouteOptions) => {
+    // the console's pages are for a browser (README "The analyst's workbench"), not the API
+    if (r.url === '/ui' || r.url.startsWith('/ui/')) return;
     for (const method of Array.isArray(r.method) ? r.method : [r.method]) {
       // fastify adds HEAD for every GET: not an operation of ours
       if (method === 'HEAD' && r.exposeHeadRoute !== false && routes.some((x) => x.url === r.url && x.method === 'GET')) continue;

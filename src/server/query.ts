@@ -58,9 +58,14 @@ export function decodeCursor(value: string | undefined, size: number): string[] 
 }
 
 /** Refuses a query parameter the route does not know (a misspelt filter must not be silently ignored). */
+/** The one wording of a refused query parameter, for the route schemas and the pages alike. */
+export function unknownParamsMessage(unknown: readonly string[], known: readonly string[]): string {
+  return `unknown query parameter${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (${known.length > 0 ? `this route takes ${known.join(', ')}` : 'this route takes none'})`;
+}
+
 export function onlyParams(query: unknown, allowed: readonly string[]): void {
   const unknown = Object.keys(query ?? {}).filter((k) => !allowed.includes(k));
-  if (unknown.length > 0) throw new BadRequestError(`unknown query parameter ${unknown.map((k) => JSON.stringify(k)).join(', ')}; this route takes ${allowed.join(', ')}`);
+  if (unknown.length > 0) throw new BadRequestError(unknownParamsMessage(unknown, allowed));
 }
 
 /** A received-at bound: a day (YYYY-MM-DD, UTC; `to` takes the whole day) or an ISO 8601 date-time. */

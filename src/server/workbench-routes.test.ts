@@ -83,7 +83,7 @@ describe('GET /api/messages/:id', () => {
   it('answers the stored message with its raw text to an operator and writes the read to the access audit', () =>
     withTestServer(
       async (s) => {
-        const raw = unmappedMessages([{ field: 'Modality', value: 'XA', count: 1 }])[0]!.raw;
+        const raw = unmappedMessages([{ field: 'Modality', value: 'ZA', count: 1 }])[0]!.raw;
         await postHl7(s, raw, { authorization: 'Bearer k-send' });
         const op = { authorization: 'Bearer k-op' };
         const m = await json(s, '/api/messages/1', { headers: op });
@@ -110,10 +110,10 @@ describe('GET /api/messages search', () => {
   };
   it('honours control id, sender, status, channel, the date range and order; refuses what it cannot honour with 400', () =>
     withTestServer(async (s) => {
-      const [a, b] = unmappedMessages([{ field: 'Modality', value: 'XA', count: 2 }]);
+      const [a, b] = unmappedMessages([{ field: 'Modality', value: 'ZA', count: 2 }]);
       await postHl7(s, a!.raw);
       await postHl7(s, b!.raw.replace('|EHR|GENHOSP|', '|RIS|GENHOSP|'));
-      await postHl7(s, a!.raw.replace('|XA|SC', '|CT|SC').replace('WL0001', 'WL0003'));
+      await postHl7(s, a!.raw.replace('|ZA|SC', '|CT|SC').replace('WL0001', 'WL0003'));
       assert.deepEqual(await ids(s, '?controlId=WL0002'), [2]);
       assert.deepEqual(await ids(s, '?sender=RIS%5EGENHOSP'), [2]);
       assert.deepEqual(await ids(s, '?status=applied'), [3]);
@@ -126,7 +126,7 @@ describe('GET /api/messages search', () => {
       assert.deepEqual((await json(s, '/api/messages?order=newest&limit=2')).body.next, '2');
       assert.deepEqual(await ids(s, '?order=newest&after=2'), [1]);
       const refused: [string, string][] = [
-        ['?controlid=WL0001', 'unknown query parameter "controlid"; this route takes status, channel, controlId, sender, from, to, order, limit, after'],
+        ['?controlid=WL0001', 'unknown query parameter: controlid (this route takes status, channel, controlId, sender, from, to, order, limit, after)'],
         ['?status=lost', 'status must be one of applied, error, ignored, rejected, duplicate, pending'],
         ['?channel=mllp', 'channel must be one of hl7v2, fhir'],
         ['?from=yesterday', 'from must be a day (YYYY-MM-DD) or an ISO 8601 date-time'],

@@ -7,6 +7,22 @@ import { buildWorklist } from '../inbound/worklist.js';
 import { loadMappings } from '../mapping/load.js';
 import type { AppOptions } from './app.js';
 import { onlyParams } from './query.js';
+import { MESSAGE_ROW } from './answers.js';
+import { arr, bool, dict, errorAnswer, int, nullable, obj, params, route, str, type JsonSchema } from './schema.js';
+
+const WORKLIST_ROW = obj({
+  field: str('the CDSR field'),
+  table: str('the crosswalk that needs a row (relative to the mappings directory)'),
+  value: str('the source value no row maps'),
+  facilityId: nullable(str('the facility it was read for')),
+  system: nullable(str('its code system, when the rule names one')),
+  count: int('messages in the error queue waiting for it'),
+  firstSeen: str('first received'),
+  lastSeen: str('last received'),
+  examples: arr(int('a message id')),
+  stub: str('a CSV row to paste into the table (fill in the ACR code)'),
+});
+const WORKLIST = obj({ rows: arr(WORKLIST_ROW), messages: int('messages in the error queue'), otherProblems: dict(int('messages'), 'error-queue messages no table row would fix, by problem code') });
 
 /** The dry run, or why the tables on disk cannot be loaded (file:line problems). */
 export async function dryRunOnDisk(deps: AppOptions) {
@@ -16,22 +32,34 @@ export async function dryRunOnDisk(deps: AppOptions) {
 }
 
 export function registerWorkbenchRoutes(app: FastifyInstance, deps: AppOptions): void {
-  app.get('/api/worklist', async (req) => {
+  app.get('/api/worklist', route({ summary: 'the unmapped values of the error queue, grouped by field, table and value, with a CSV stub each (operator)', tags: ['worklist'], response: { 200: WORKLIST } }), async (req) => {
     onlyParams(req.query, []);
     return buildWorklist(deps.store, deps.mappings.dir);
   });
 
-  app.post('/api/worklist/dry-run', async (req) => {
+  app.post(
+    '/api/worklist/dry-run',
+    route({
+      summary: 'map the error queue again through the tables on disk and count what would resolve; nothing is stored (operator)',
+      tags: ['worklist'],
+      response: { 200: obj({ tablesLoad: bool('the tables on disk load'), problems: arr(str('file:line: message')), messages: int('messages tried'), wouldResolve: int('would be applied'), stillError: int('would stay in the error queue'), waitingForFetch: int('would wait for a FHIR fetch'), remaining: WORKLIST }) },
+    }),
+    async (req) => {
     onlyParams(req.query, []);
     return dryRunOnDisk(deps);
-  });
+    },
+  );
 
-  app.get<{ Params: { id: string } }>('/api/messages/:id', async (req, reply) => {
+  app.get<{ Params: { id: string } }>(
+    '/api/messages/:id',
+    route({ summary: 'one stored message with its raw text (operator; the read is written to the access audit)', tags: ['messages'], params: params({ id: 'the message id' }), response: { 200: obj({ ...(MESSAGE_ROW.properties as Record<string, JsonSchema>), raw: nullable(str('the message as received (null once purged by retention)')) }), 404: errorAnswer } }),
+    async (req, reply) => {
     onlyParams(req.query, []);
     const id = /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN;
     const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
     if (!m) return reply.code(404).send({ error: 'no such message' });
     await deps.store.audit({ at: deps.clock(), who: req.authKey || 'open', what: `message ${m.id}` });
     return m;
-  });
+    },
+  );
 }

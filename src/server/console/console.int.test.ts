@@ -123,7 +123,7 @@ describe('web console in Chromium', () => {
       await page.waitForURL(/controlId=WL0001/);
       assert.equal(await page.locator('#messages tbody tr').count(), 1);
       await page.click('#messages tbody tr a');
-      assert.match(await page.locator('table.er7').innerText(), /OBR-24\s+XA/);
+      assert.match(await page.locator('table.er7').innerText(), /OBR-24\s+ZA/);
       await shot(page, 'message');
       await page.click('#replay-one');
       assert.match(await page.locator('#replay-result').innerText(), /now applied/);
