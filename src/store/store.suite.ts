@@ -1,7 +1,6 @@
 // The contract the store keeps, run against each dialect (kysely's model: one suite, every
 // dialect), every case on a database of its own: migrations, one transaction per message, dedupe,
 // merge and record states, outbound bookkeeping, paging, reopening, corrupt rows.
-import { MIGRATIONS } from './migrations.js';
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

@@ -1,6 +1,5 @@
 // Overview: today's reconciliation by facility and state, the error queue, subscription gaps, the
 // last transactions with NRDR's status, and the tables in force with the last reload's result.
-import { formatProblemLine } from '../../cdsr/problem.js';
 import type { AppOptions } from '../app.js';
 import { html, link, table, when, type Html } from './html.js';
 
