@@ -127,7 +127,7 @@ describe('web console in Chromium', () => {
       await shot(page, 'message');
       await page.click('#replay-one');
       assert.match(await page.locator('#replay-result').innerText(), /now applied/);
-      assert.match(await page.locator('main').innerText(), /Modality\tOBR-24\tXA\tcrosswalks\/modality\.csv:\d+\t1\thl7v2\.yaml:\d+/);
+      assert.match(await page.locator('main').innerText(), /Modality\tOBR-24\tZA\tcrosswalks\/modality\.csv:\d+\t1\thl7v2\.yaml:\d+/);
       await page.goto(`${s.url}/ui/messages?status=error`);
       assert.equal(await page.locator('#messages tbody tr').count(), unmapped - 1);
       await shot(page, 'messages');
