@@ -76,3 +76,16 @@ export function validTransaction(
     ...overrides,
   };
 }
+
+/** Resolves once `url` answers at all (a process just started); throws after `tries` × 50 ms. */
+export async function waitForUrl(url: string, tries = 300): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`${url} did not come up`);
+}

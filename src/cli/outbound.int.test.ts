@@ -6,24 +6,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../test/helpers.js';
+import { REPO_ROOT, waitForUrl } from '../../test/helpers.js';
 import { freePort } from '../../test/server.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'src', 'cli.js');
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
 
 
-async function waitFor(url: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`${url} did not come up`);
-}
 
 describe('outbound commands', () => {
   const children: ChildProcess[] = [];
@@ -45,7 +34,7 @@ describe('outbound commands', () => {
     const port = await freePort();
     const sandboxOut: string[] = [];
     start(['sandbox', '--port', String(sp), '--facility', '100001', '--step-ms', '20'], {}, sandboxOut);
-    await waitFor(`http://127.0.0.1:${sp}/sandbox/registry`);
+    await waitForUrl(`http://127.0.0.1:${sp}/sandbox/registry`);
     assert.match(sandboxOut.join(''), /NRDR sandbox \(not ACR\) listening on http:\/\/127\.0\.0\.1:\d+\n {2}NRDR_BASE_URL=/);
     start(['serve'], {
       PORT: String(port),
@@ -59,7 +48,7 @@ describe('outbound commands', () => {
       CDSR_SUBMIT_INTERVAL_S: '3600',
     });
     const url = `http://127.0.0.1:${port}`;
-    await waitFor(`${url}/healthz`);
+    await waitForUrl(`${url}/healthz`);
     await fetch(`${url}/hl7v2`, { method: 'POST', body: ORM, headers: { 'content-type': 'application/hl7-v2' } });
     const submit = cli(['submit', '--url', url], {});
     assert.equal(submit.status, 1, submit.stderr);
@@ -79,7 +68,7 @@ describe('outbound commands', () => {
     const logs: string[] = [];
     start(['serve'], { PORT: String(port), CDSR_DATA_DIR: join(dir, 'b'), CDSR_SUBMIT_INTERVAL_S: '3600' }, logs);
     const url = `http://127.0.0.1:${port}`;
-    await waitFor(`${url}/healthz`);
+    await waitForUrl(`${url}/healthz`);
     assert.match(logs.join(''), /NRDR_BASE_URL is not set: submitting to the built-in NRDR sandbox, not to ACR/);
     await fetch(`${url}/hl7v2`, { method: 'POST', body: ORM, headers: { 'content-type': 'application/hl7-v2' } });
     const submit = cli(['submit', '--url', url], {});
@@ -91,7 +80,7 @@ describe('outbound commands', () => {
     const mllp = await freePort();
     const logs: string[] = [];
     const child = start(['serve'], { PORT: String(port), CDSR_MLLP_PORT: String(mllp), CDSR_DATA_DIR: join(dir, 'd') }, logs);
-    await waitFor(`http://127.0.0.1:${port}/healthz`);
+    await waitForUrl(`http://127.0.0.1:${port}/healthz`);
     for (let i = 0; i < 100 && !logs.join('').includes('cdsr-adapter listening'); i++) await new Promise((r) => setTimeout(r, 50));
     assert.match(logs.join(''), /"mllpPort":\d+.*"msg":"cdsr-adapter listening"/);
     const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { REPO_ROOT } from '../../test/helpers.js';
+import { REPO_ROOT, waitForUrl } from '../../test/helpers.js';
 import { freePort } from '../../test/server.js';
 import { driveLogin } from '../../test/acr-login.js';
 
@@ -22,17 +22,6 @@ const SECRET_KEY = Buffer.alloc(32, 0x5a).toString('base64');
 /** Order i: an encounter of its own, so each is a new record to submit. */
 const order = (i: number) => ORM.replaceAll('MSG0001', `SIGNIN${i}`).replaceAll('ORD1001', `SORD${i}`).replaceAll('ACC2001', `SACC${i}`).replaceAll('V0001', `SV${i}`);
 
-async function waitFor(url: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`${url} did not come up`);
-}
 
 interface AuthState {
   state: string;
@@ -71,7 +60,7 @@ describe('ACR Connect sign-in, end to end', () => {
     const callback = `${url}/auth/acr/callback`;
     const sandboxOut: string[] = [];
     spawnCli(['sandbox', '--port', String(sp), '--step-ms', '20', '--redirect-url', callback, '--app-name', 'General Hospital CDSR'], {}, sandboxOut);
-    await waitFor(`${sandboxUrl}/sandbox/registry`);
+    await waitForUrl(`${sandboxUrl}/sandbox/registry`);
     assert.match(sandboxOut.join(''), new RegExp(`sign-in: ACR_AUTHORIZE_URL=${sandboxUrl}/connect/authorize {2}ACR_REDIRECT_URL=${callback} {2}\\(application "General Hospital CDSR"`));
 
     const logs: string[] = [];
@@ -94,7 +83,7 @@ describe('ACR Connect sign-in, end to end', () => {
       CDSR_SUBMIT_INTERVAL_S: '3600',
     };
     let adapter = spawnCli(['serve'], env, logs);
-    await waitFor(`${url}/healthz`);
+    await waitForUrl(`${url}/healthz`);
     const as = (key: string) => ({ 'x-api-key': key });
     const auth = async () => (await (await fetch(`${url}/api/auth`, { headers: as(KEYS.view) })).json()) as AuthState;
     const registry = async () => (await (await fetch(`${sandboxUrl}/sandbox/registry`)).json()) as { bearers: Record<string, number> };
@@ -111,7 +100,7 @@ describe('ACR Connect sign-in, end to end', () => {
       adapter.kill('SIGTERM');
       await exited;
       adapter = spawnCli(['serve'], env, logs);
-      await waitFor(`${url}/healthz`);
+      await waitForUrl(`${url}/healthz`);
     };
 
     assert.equal((await auth()).state, 'signed-out');
@@ -203,7 +192,7 @@ describe('ACR Connect sign-in, end to end', () => {
     const url = `http://127.0.0.1:${port}`;
     const logs: string[] = [];
     const noKey = spawnCli(['serve'], { PORT: String(port), CDSR_DATA_DIR: join(dir, 'builtin'), CDSR_SUBMIT_INTERVAL_S: '3600' }, logs);
-    await waitFor(`${url}/healthz`);
+    await waitForUrl(`${url}/healthz`);
     const refused = await fetch(`${url}/auth/acr/start`, { redirect: 'manual' });
     assert.equal(refused.status, 503);
     assert.match(await refused.text(), /<p>CDSR_SECRET_KEY is not set: the sign-in cannot be kept safely, so it is not started \(set a base64 key of 32 bytes: openssl rand -base64 32\)<\/p>/);
@@ -214,7 +203,7 @@ describe('ACR Connect sign-in, end to end', () => {
 
     // warned 1,000 hours ahead: the sandbox's 30-day sign-in warns at once
     spawnCli(['serve'], { PORT: String(port), CDSR_DATA_DIR: join(dir, 'builtin'), CDSR_SUBMIT_INTERVAL_S: '3600', CDSR_SECRET_KEY: SECRET_KEY, ACR_SIGNIN_WARN_HOURS: '1000' }, logs);
-    await waitFor(`${url}/healthz`);
+    await waitForUrl(`${url}/healthz`);
     const start = await fetch(`${url}/auth/acr/start`, { headers: { accept: 'application/json' } });
     const { authorizeUrl } = (await start.json()) as { authorizeUrl: string };
     assert.match(authorizeUrl, /^http:\/\/127\.0\.0\.1:\d+\/connect\/authorize\?response_type=code&client_id=sandbox-client&redirect_uri=http%3A%2F%2F127\.0\.0\.1%3A\d+%2Fauth%2Facr%2Fcallback&state=/);

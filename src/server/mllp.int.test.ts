@@ -1,7 +1,7 @@
 // The MLLP listener: framed messages in, framed ACKs out, in order, split across TCP chunks.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Server, type AddressInfo } from 'node:net';
+import { connect, Socket, type Server, type AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../../test/server.js';
@@ -13,6 +13,22 @@ const quiet = { info: () => undefined, warn: () => undefined };
 const options = (o: Partial<MllpOptions> = {}): MllpOptions => ({ port: 0, host: '127.0.0.1', allow: [], maxFrameBytes: 1024 * 1024, idleMs: 60_000, maxConnections: 100, ...o });
 
 /** Connects, writes, and resolves with what came back when the adapter closes the connection. */
+/** Sends one frame on `sock` (a new connection to `server` when given a server) and reads its ACK. */
+function ackOn(target: Server | Socket, frame: string): Promise<string> {
+  const sock = target instanceof Socket ? target : connect((target.address() as AddressInfo).port, '127.0.0.1');
+  return new Promise<string>((resolve) => {
+    let got = '';
+    sock.on('data', (c: Buffer) => {
+      got += c.toString('utf8');
+      if (got.includes('\x1c\r')) {
+        sock.end();
+        resolve(got);
+      }
+    });
+    sock.write(frame);
+  });
+}
+
 function closedAfter(server: Server, bytes: Buffer | string): Promise<string> {
   return new Promise((resolve) => {
     const sock = connect((server.address() as AddressInfo).port, '127.0.0.1');
@@ -105,18 +121,7 @@ describe('MLLP listener', () => {
       assert.equal(await closedAfter(small, ''), '');
       assert.deepEqual(logs, ['MLLP frame larger than CDSR_BODY_LIMIT_BYTES; connection closed', 'MLLP connection refused', 'MLLP connection idle; closed']);
       // and a good frame is still answered
-      const ack = await new Promise<string>((resolve) => {
-        const sock = connect((small.address() as AddressInfo).port, '127.0.0.1');
-        let got = '';
-        sock.on('data', (c: Buffer) => {
-          got += c.toString('utf8');
-          if (got.includes('\x1c\r')) {
-            sock.end();
-            resolve(got);
-          }
-        });
-        sock.write(`\x0b${ORM.replace('MSG0001', 'B1')}\x1c\r`);
-      });
+      const ack = await ackOn(small, `\x0b${ORM.replace('MSG0001', 'B1')}\x1c\r`);
       assert.match(ack, /\rMSA\|AA\|B1/);
     } finally {
       await new Promise<void>((ok) => small.close(() => ok()));
@@ -144,18 +149,7 @@ describe('MLLP listener', () => {
       });
       assert.equal(closed, '');
       assert.deepEqual(logs, ['MLLP frame not ended in time; connection closed']);
-      const ack = await new Promise<string>((resolve) => {
-        const sock = connect((server.address() as AddressInfo).port, '127.0.0.1');
-        let got = '';
-        sock.on('data', (c: Buffer) => {
-          got += c.toString('utf8');
-          if (got.includes('\x1c\r')) {
-            sock.end();
-            resolve(got);
-          }
-        });
-        sock.write(`\x0b${ORM.replace('MSG0001', 'F1')}\x1c\r`);
-      });
+      const ack = await ackOn(server, `\x0b${ORM.replace('MSG0001', 'F1')}\x1c\r`);
       assert.match(ack, /\rMSA\|AA\|F1/);
     } finally {
       await new Promise<void>((ok) => server.close(() => ok()));
@@ -172,17 +166,7 @@ describe('MLLP listener', () => {
       // the server counts it once accepted
       for (let i = 0; i < 100 && (await new Promise<number>((ok) => server.getConnections((_e, n) => ok(n)))) < 1; i++) await new Promise((r) => setTimeout(r, 10));
       assert.equal(await closedAfter(server, `\x0b${ORM.replace('MSG0001', 'C2')}\x1c\r`), '');
-      const ack = await new Promise<string>((resolve) => {
-        let got = '';
-        held.on('data', (c: Buffer) => {
-          got += c.toString('utf8');
-          if (got.includes('\x1c\r')) {
-            held.end();
-            resolve(got);
-          }
-        });
-        held.write(`\x0b${ORM.replace('MSG0001', 'C1')}\x1c\r`);
-      });
+      const ack = await ackOn(held, `\x0b${ORM.replace('MSG0001', 'C1')}\x1c\r`);
       assert.match(ack, /\rMSA\|AA\|C1/);
     } finally {
       await new Promise<void>((ok) => server.close(() => ok()));
