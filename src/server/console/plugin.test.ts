@@ -7,6 +7,8 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { postHl7, withTestServer, type TestServer } from '../../../test/server.js';
 import { unmappedMessages } from '../../../test/unmapped.js';
+import { REPO_ROOT } from '../../../test/helpers.js';
+import type { TransactionStatus } from '../../cdsr/schema.js';
 
 const ROLES = { CDSR_SEND_API_KEYS: ['k-send'], CDSR_OPERATE_API_KEYS: ['k-op'], CDSR_VIEW_API_KEYS: ['k-view'] };
 const form = (body: string, cookie?: string) => ({ method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) } });
@@ -98,5 +100,64 @@ describe('console sign-in and forms', () => {
       writeFileSync(file, text.replace('CT,2,\n', ''));
       assert.equal(s.mappings.reload(new Date('2026-11-23T06:06:00Z')).ok, true);
       assert.match(await overview(), /Last reload 2026-11-23T06:06:00.000Z: loaded\./);
+    }));
+});
+
+const sample = (n: string) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', n), 'utf8');
+const AT = (s: number) => new Date(Date.parse('2026-11-23T06:00:00Z') + s * 1000);
+const nrdrSaid = (Status: string, extra: Partial<TransactionStatus> = {}): TransactionStatus => ({
+  Transaction_ID: 'T-PAGE-1',
+  Transaction_DateTime: '11/23/2026 06:00:00',
+  Num_of_Exam_Included: 1,
+  Num_of_Exam_In_Error: 0,
+  PartnerID: '10000',
+  AppID: '10019',
+  Facility_ID: '100000',
+  Status,
+  Error_Msg: null,
+  Exam_Errors: [],
+  ...extra,
+});
+
+/** One record of the samples sent in T-PAGE-1 and answered by NRDR as `verdict`. */
+async function sentAndAnswered(s: TestServer, verdict: 'accepted' | 'rejected'): Promise<void> {
+  await postHl7(s, sample('01-orm-new.hl7'));
+  const ready = await s.store.wireEncounters('ready', 1);
+  assert.equal(ready.length, 1);
+  const body = { Transaction_ID: 'T-PAGE-1', Transaction_DateTime: '11/23/2026 06:00:00', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0' as const, Encounters: ready.map((r) => r.wire) };
+  assert.equal((await s.store.createTransaction(body, ready, AT(0))).created, true);
+  await s.store.updateTransaction('T-PAGE-1', { status: 'posted', attempted: true, nrdr: nrdrSaid('Received') }, AT(1));
+  await s.store.nrdrStatusSeen('T-PAGE-1', nrdrSaid('Loading'), AT(4));
+  const last =
+    verdict === 'accepted'
+      ? nrdrSaid('Posted')
+      : nrdrSaid('ValidationFail', { Num_of_Exam_In_Error: 1, Error_Msg: 'Validation failed', Exam_Errors: [{ Exam_Unique_ID: 'V0001', Error_Msg: 'CD2053:Facility_ID is not registered' }] });
+  await s.store.nrdrStatusSeen('T-PAGE-1', last, AT(9));
+  await s.store.updateTransaction('T-PAGE-1', { status: 'done', nrdr: last }, AT(9));
+  const problems = verdict === 'accepted' ? [] : [{ code: 'CD2053' as const, message: 'Facility_ID is not registered', severity: 'error' as const, scope: 'transaction' as const, path: '' }];
+  await s.store.recordResults('T-PAGE-1', [{ ...ready[0]!, result: verdict, problems }], AT(9));
+}
+
+describe('console transaction and record pages', () => {
+  it("the transaction page shows NRDR's status history, oldest first, and the API gives it", () =>
+    withTestServer(async (s) => {
+      await sentAndAnswered(s, 'rejected');
+      const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const page = await (await s.fetch('/ui/transactions/T-PAGE-1', { headers: { cookie } })).text();
+      const table = /<h2>NRDR status history<\/h2>\n(<table id="nrdr-history">[\s\S]*?<\/table>)/.exec(page)?.[1];
+      assert.equal(
+        table,
+        '<table id="nrdr-history"><thead><tr><th scope="col">When</th><th scope="col">Status</th><th scope="col">Error_Msg</th><th scope="col">Exam errors</th><th scope="col">Summary</th></tr></thead>\n' +
+          '<tbody><tr><td>2026-11-23 06:00:01Z</td><td>Received</td><td></td><td>0</td><td></td></tr>\n' +
+          '<tr><td>2026-11-23 06:00:04Z</td><td>Loading</td><td></td><td>0</td><td></td></tr>\n' +
+          '<tr><td>2026-11-23 06:00:09Z</td><td>ValidationFail</td><td>Validation failed</td><td>1</td><td>V0001: CD2053:Facility_ID is not registered</td></tr>\n' +
+          '</tbody></table>',
+      );
+      const api = (await (await s.fetch('/api/transactions/T-PAGE-1')).json()) as { nrdrHistory: unknown };
+      assert.deepEqual(api.nrdrHistory, [
+        { at: '2026-11-23T06:00:01.000Z', status: 'Received', errorMsg: null, examErrors: 0, summary: '' },
+        { at: '2026-11-23T06:00:04.000Z', status: 'Loading', errorMsg: null, examErrors: 0, summary: '' },
+        { at: '2026-11-23T06:00:09.000Z', status: 'ValidationFail', errorMsg: 'Validation failed', examErrors: 1, summary: 'V0001: CD2053:Facility_ID is not registered' },
+      ]);
     }));
 });

@@ -1,6 +1,6 @@
 // Records and transactions: every CDSR field of an encounter with where it came from (source
 // message, rule file:line, crosswalk row), missing fields explained, NRDR's verdict and codes;
-// transactions with the JSON sent and NRDR's verdict per record.
+// transactions with the JSON sent, NRDR's status history and its verdict per record.
 import type { FieldMap } from '../../mapping/merge.js';
 import { RECORD_STATES } from '../../store/evaluate.js';
 import type { ConsultationRow, RecordSummary, RecordView, TransactionRow } from '../../store/store.js';
@@ -76,6 +76,12 @@ ${table(
     const [facility, encounter] = [x.encounterKey.slice(0, x.encounterKey.indexOf('|')), x.encounterKey.slice(x.encounterKey.indexOf('|') + 1)];
     return [link(recordHref(facility, encounter), encounter), x.consultationKey, x.result ?? 'pending', x.problems.map((p) => html`<code>${p.code}</code> ${p.message}<br>`)];
   }),
+)}
+<h2>NRDR status history</h2>
+${table(
+  ['When', 'Status', 'Error_Msg', 'Exam errors', 'Summary'],
+  t.nrdrHistory.map((h) => [when(h.at), h.status, h.errorMsg ?? '', h.examErrors, h.summary]),
+  { empty: 'No answer from NRDR yet.', id: 'nrdr-history' },
 )}
 ${t.nrdr ? html`<h2>NRDR's last status answer</h2><pre class="json">${JSON.stringify(t.nrdr, null, 2)}</pre>` : ''}
 <h2>JSON sent</h2><pre class="json">${JSON.stringify(t.body, null, 2)}</pre>`;
