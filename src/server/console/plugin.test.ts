@@ -120,8 +120,8 @@ const nrdrSaid = (Status: string, extra: Partial<TransactionStatus> = {}): Trans
 });
 
 /** One record of the samples sent in T-PAGE-1 and answered by NRDR as `verdict`. */
-async function sentAndAnswered(s: TestServer, verdict: 'accepted' | 'rejected'): Promise<void> {
-  await postHl7(s, sample('01-orm-new.hl7'));
+async function sentAndAnswered(s: TestServer, verdict: 'accepted' | 'rejected', headers: Record<string, string> = {}): Promise<void> {
+  assert.match((await postHl7(s, sample('01-orm-new.hl7'), headers)).text, /MSA\|AA/);
   const ready = await s.store.wireEncounters('ready', 1);
   assert.equal(ready.length, 1);
   const body = { Transaction_ID: 'T-PAGE-1', Transaction_DateTime: '11/23/2026 06:00:00', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0' as const, Encounters: ready.map((r) => r.wire) };
@@ -159,5 +159,58 @@ describe('console transaction and record pages', () => {
         { at: '2026-11-23T06:00:04.000Z', status: 'Loading', errorMsg: null, examErrors: 0, summary: '' },
         { at: '2026-11-23T06:00:09.000Z', status: 'ValidationFail', errorMsg: 'Validation failed', examErrors: 1, summary: 'V0001: CD2053:Facility_ID is not registered' },
       ]);
+    }));
+
+  it('a rejected record is resubmitted from its page: the CSRF-checked form, the same operation as the API, in the history and the access audit', () =>
+    withTestServer(
+      async (s) => {
+        await sentAndAnswered(s, 'rejected', { authorization: 'Bearer k-send' });
+        const { cookie } = await signIn(s, 'k-op');
+        const get = async () => (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
+        const before = await get();
+        assert.match(before, /<form method="post" action="\/ui\/records\/100000\/V0001\/resubmit" id="resubmit" class="search"><input type="hidden" name="csrf" value="[^"]+">\n<p>NRDR rejected 1 consultation\(s\) of this encounter\./);
+        assert.match(before, /<button type="submit">Resubmit<\/button><\/form>/);
+        assert.match(before, /<h3>History<\/h3>\n<p class="empty">No change made by hand\.<\/p>/);
+        const csrf = /name="csrf" value="([^"]+)"/.exec(before)![1]!;
+        // without the token nothing changes
+        assert.equal((await s.fetch('/ui/records/100000/V0001/resubmit', form('reason=x', cookie))).status, 403);
+        assert.equal((await s.store.record('100000|V0001'))?.consultations[0]?.state, 'rejected');
+        const r = await s.fetch('/ui/records/100000/V0001/resubmit', form(`csrf=${csrf}&reason=${encodeURIComponent('facility registered at ACR')}`, cookie));
+        assert.equal(r.status, 200);
+        const after = await r.text();
+        assert.match(after, /<p id="resubmit-result" role="status" class="good">1 consultation\(s\) put back to ready; they are sent in the next submission round\.<\/p>/);
+        assert.match(after, /<h2>Consultation 11\/02\/2026 09:30:15 <span class="st st-ready">ready<\/span><\/h2>/);
+        assert.equal(after.includes('id="resubmit" '), false);
+        assert.equal(
+          /<h3>History<\/h3>\n(<table>[\s\S]*?<\/table>)/.exec(after)?.[1],
+          '<table><thead><tr><th scope="col">When</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Who</th><th scope="col">Why</th><th scope="col">Transaction</th><th scope="col">NRDR codes then</th></tr></thead>\n' +
+            '<tbody><tr><td>2026-11-23 06:00:00Z</td><td>rejected</td><td>ready</td><td>operate#1</td><td>resubmit: facility registered at ACR</td><td>T-PAGE-1</td><td><code>CD2053</code> </td></tr>\n</tbody></table>',
+        );
+        // again: nothing is rejected now
+        const again = await (await s.fetch('/ui/records/100000/V0001/resubmit', form(`csrf=${csrf}`, cookie))).text();
+        assert.match(again, /<p id="resubmit-result" role="status" class="empty">Nothing to resubmit: no consultation of this encounter is rejected now\.<\/p>/);
+        assert.equal((await s.fetch('/ui/records/100000/NOPE/resubmit', form(`csrf=${csrf}`, cookie))).status, 404);
+        assert.deepEqual(
+          (await s.store.accessLog({})).map((e) => [e.who, e.what]),
+          [
+            ['operate#1', 'console sign-in'],
+            ['operate#1', 'record 100000|V0001'],
+            ['operate#1', 'resubmit record 100000|V0001: 1 consultation(s)'],
+            ['operate#1', 'record 100000|V0001'],
+            ['operate#1', 'resubmit record 100000|V0001: 0 consultation(s)'],
+            ['operate#1', 'record 100000|V0001'],
+          ],
+        );
+      },
+      { roles: ROLES },
+    ));
+
+  it('an accepted record has no Resubmit button', () =>
+    withTestServer(async (s) => {
+      await sentAndAnswered(s, 'accepted');
+      const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const page = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
+      assert.match(page, /<p class="good">Accepted by NRDR\.<\/p>/);
+      assert.equal(page.includes('Resubmit'), false);
     }));
 });

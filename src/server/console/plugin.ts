@@ -15,6 +15,7 @@ import { formatProblemLine } from '../../cdsr/problem.js';
 import { RECORD_STATES, type RecordState } from '../../store/evaluate.js';
 import type { AppOptions } from '../app.js';
 import { messageFilter } from '../message-search.js';
+import { resubmitEncounter } from '../resubmit-routes.js';
 import { BadRequestError, decodeCursor, encodeCursor, oneOf, pageOf } from '../query.js';
 import { findKey, keyRing } from '../roles.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
@@ -212,12 +213,20 @@ export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err
       return send(req, reply, 'Records', '/ui/records', html`<p class="bad" role="alert">${e.message}</p>`, 400);
     }
   });
-  app.get<{ Params: { facilityId: string; encounterId: string } }>('/ui/records/:facilityId/:encounterId', async (req, reply) => {
+  type RecordParams = { facilityId: string; encounterId: string };
+  const showRecord = async (req: FastifyRequest<{ Params: RecordParams }>, reply: FastifyReply, resubmitted?: number) => {
     const r = await deps.store.record(encounterKey(req.params.facilityId, req.params.encounterId));
     if (!r) return send(req, reply, 'No such record', '/ui/records', html`<p>No encounter ${req.params.encounterId} at facility ${req.params.facilityId}.</p>`, 404);
     await deps.store.audit({ at: deps.clock(), who: who(req), what: `record ${r.encounterKey}` });
     const view = { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current) })) };
-    return send(req, reply, `Record ${r.facilityId} / ${r.encounterId}`, '/ui/records', recordPage(view));
+    return send(req, reply, `Record ${r.facilityId} / ${r.encounterId}`, '/ui/records', recordPage(view, ctxOf(req), resubmitted));
+  };
+  app.get<{ Params: RecordParams }>('/ui/records/:facilityId/:encounterId', async (req, reply) => showRecord(req, reply));
+  app.post<{ Params: RecordParams; Body: Form }>('/ui/records/:facilityId/:encounterId/resubmit', async (req, reply) => {
+    const records = await resubmitEncounter(deps, req.params.facilityId, req.params.encounterId, who(req), one(req.body?.reason));
+    if (!records) return send(req, reply, 'No such record', '/ui/records', html`<p>No encounter ${req.params.encounterId} at facility ${req.params.facilityId}.</p>`, 404);
+    req.log.info({ event: 'resubmit', encounterKey: encounterKey(req.params.facilityId, req.params.encounterId), records: records.length }, 'rejected records put back to ready (console)');
+    return showRecord(req, reply, records.length);
   });
 
   app.get<{ Querystring: { after?: string } }>('/ui/transactions', async (req, reply) => {
