@@ -3,7 +3,9 @@
 // message is escaped, and with no keys configured the console is open like the API.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postHl7, withTestServer, type TestServer } from '../../../test/server.js';
 import { unmappedMessages } from '../../../test/unmapped.js';
@@ -212,5 +214,73 @@ describe('console transaction and record pages', () => {
       const page = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
       assert.match(page, /<p class="good">Accepted by NRDR\.<\/p>/);
       assert.equal(page.includes('Resubmit'), false);
+    }));
+});
+
+/** Every file of a folder with its content and modification time (to show nothing was written). */
+function snapshot(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => {
+      const f = join(d.parentPath, d.name);
+      return `${f} ${statSync(f).mtimeMs} ${createHash('sha256').update(readFileSync(f)).digest('hex')}`;
+    })
+    .sort();
+}
+
+describe('console test bench with a draft folder', () => {
+  it('maps through a draft folder (read, never written) instead of the tables in force; a draft that does not load shows its problems as file:line', () =>
+    withTestServer(async (s) => {
+      const root = mkdtempSync(join(tmpdir(), 'cdsr-draft-test-'));
+      try {
+        const draft = join(root, 'draft');
+        cpSync(s.mappingsDir, draft, { recursive: true });
+        const cw = join(draft, 'crosswalks', 'modality.csv');
+        writeFileSync(cw, readFileSync(cw, 'utf8').replace('\nCT,1,', '\nCT,2,'));
+        const line = readFileSync(cw, 'utf8').split('\n').findIndex((l) => l.startsWith('CT,2,')) + 1;
+        const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+        const page = await (await s.fetch('/ui/bench', { headers: { cookie } })).text();
+        assert.match(page, /<input id="bench-draft" name="draft" value="" spellcheck="false" placeholder="\/srv\/cdsr\/mappings-draft">/);
+        const csrf = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
+        const bench = async (draftDir: string) => {
+          const r = await s.fetch('/ui/bench', form(`csrf=${encodeURIComponent(csrf)}&text=${encodeURIComponent(sample('01-orm-new.hl7'))}&draft=${encodeURIComponent(draftDir)}`, cookie));
+          return { status: r.status, text: await r.text() };
+        };
+        const before = snapshot(root);
+        const inForce = await bench('');
+        assert.equal(inForce.status, 200);
+        assert.match(inForce.text, /<p id="bench-tables">Mapped through the tables in force\.<\/p>/);
+        assert.match(inForce.text, /&quot;Modality&quot;: &quot;1&quot;/);
+        const drafted = await bench(draft);
+        assert.equal(drafted.status, 200);
+        assert.ok(drafted.text.includes(`<p id="bench-tables">Mapped through the draft folder <code>${draft}</code>.</p>`));
+        assert.match(drafted.text, /&quot;Modality&quot;: &quot;2&quot;/);
+        // the draft's rows named relative to the draft folder
+        assert.ok(drafted.text.includes(`<td>crosswalks/modality.csv:${line}</td>`), 'trace row of the draft');
+        assert.deepEqual(snapshot(root), before, 'the draft folder is only read');
+        // the tables in force stay
+        assert.match((await bench('')).text, /&quot;Modality&quot;: &quot;1&quot;/);
+
+        // a draft that does not load
+        appendFileSync(cw, 'CT,3,\n');
+        const broken = await bench(draft);
+        assert.equal(broken.status, 422);
+        const lines = readFileSync(cw, 'utf8').split('\n').length - 1;
+        assert.ok(
+          broken.text.includes(
+            `<div id="bench-draft-refused"><p class="bad" role="alert">the draft in ${draft} does not load:</p><ul class="problems"><li><code>crosswalks/modality.csv:${lines}: &quot;CT&quot; is already mapped to &quot;2&quot; on line ${line}; this row says &quot;3&quot;</code></li></ul></div>`,
+          ),
+          broken.text.slice(broken.text.indexOf('<main'), broken.text.indexOf('<main') + 3000),
+        );
+        assert.equal(broken.text.includes('id="bench-result"'), false);
+
+        // what is not a readable directory is refused, named
+        const refused = async (dir: string) => /<p class="bad" role="alert">([^<]*)<\/p>/.exec((await bench(dir)).text)?.[1];
+        assert.equal(await refused('draft'), 'the draft folder must be an absolute path (draft is not).');
+        assert.equal(await refused(join(root, 'none')), `${join(root, 'none')} does not exist.`);
+        assert.equal(await refused(cw), `${cw} is not a directory.`);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
     }));
 });

@@ -19,8 +19,8 @@ import { resubmitEncounter } from '../resubmit-routes.js';
 import { BadRequestError, decodeCursor, encodeCursor, oneOf, pageOf } from '../query.js';
 import { findKey, keyRing } from '../roles.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
-import { benchPage, runBench } from './bench-page.js';
-import { esc, html, layout, type Html, type PageContext } from './html.js';
+import { benchPage, loadDraft, runBench } from './bench-page.js';
+import { esc, html, Html, layout, type PageContext } from './html.js';
 import { messagePage, messagesPage, type SearchQuery } from './messages-page.js';
 import { overviewPage } from './overview-page.js';
 import { recordPage, recordsPage, transactionPage, transactionsPage } from './records-page.js';
@@ -62,6 +62,11 @@ function loginPage(message?: string): string {
 ${message !== undefined ? html`<p class="bad" role="alert">${message}</p>` : ''}
 <label for="key">API key</label><input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
 <p><button type="submit">Sign in</button></p></form></main></body></html>`.text}\n`;
+}
+
+/** Locations inside a draft folder shown relative to it (`crosswalks/modality.csv:4`), as for the tables in force. */
+function draftRelative(body: Html, draft: string): Html {
+  return draft === '' ? body : new Html(body.text.replaceAll(esc(`${draft.replace(/[/\\]+$/, '')}${sep}`), ''));
 }
 
 export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err?: Error) => void): void {
@@ -241,11 +246,14 @@ export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err
     return send(req, reply, `Transaction ${t.transactionId}`, '/ui/transactions', transactionPage(t));
   });
 
-  app.get('/ui/bench', (req, reply) => send(req, reply, 'Test bench', '/ui/bench', benchPage(ctxOf(req), '')));
+  app.get('/ui/bench', (req, reply) => send(req, reply, 'Test bench', '/ui/bench', benchPage(ctxOf(req), { text: '', draft: '' })));
   app.post<{ Body: Form }>('/ui/bench', (req, reply) => {
     const text = one(req.body?.text);
-    const result = runBench(text, deps.mappings.current, { now: deps.clock(), ...(deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {}) });
-    return send(req, reply, 'Test bench', '/ui/bench', benchPage(ctxOf(req), text, result));
+    const draft = one(req.body?.draft).trim();
+    const loaded = draft === '' ? { tables: deps.mappings.current } : loadDraft(draft);
+    if (!('tables' in loaded)) return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, draftRefused: loaded }), draft), 422);
+    const result = runBench(text, loaded.tables, { now: deps.clock(), ...(deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {}) });
+    return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, result }), draft));
   });
   done();
 }
