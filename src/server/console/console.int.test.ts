@@ -4,7 +4,7 @@
 // saved under docs/ for the README.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -179,6 +179,16 @@ describe('web console in Chromium', () => {
       assert.match(bench, /Modality\s+OBR-24\s+CT/);
       assert.equal((await s.store.messages({ limit: 1000 })).length, before);
       await shot(page, 'bench');
+      // the same message through a draft folder (a copy with CT mapped to 2): the draft's row, the tables in force untouched
+      const draft = join(profile, 'draft-mappings');
+      cpSync(s.mappingsDir, draft, { recursive: true });
+      const cw = join(draft, 'crosswalks', 'modality.csv');
+      writeFileSync(cw, readFileSync(cw, 'utf8').replace('\nCT,1,', '\nCT,2,'));
+      await page.fill('#bench-draft', draft);
+      await page.click('#bench-run');
+      assert.match(await page.locator('#bench-tables').innerText(), /^Mapped through the draft folder /);
+      assert.match(await page.locator('#bench-result').innerText(), /"Modality": "2"/);
+      assert.equal(readFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'utf8').includes('\nCT,1,'), true);
 
       assert.deepEqual(errors, []);
       assert.deepEqual([...hosts], ['127.0.0.1']);
