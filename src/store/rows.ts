@@ -81,7 +81,7 @@ export const ExclusionSchema: z.ZodType<Exclusion> = z.union([
       const m = /^(.*) excluded "(.*)"$/s.exec(f.rule);
       return { rule: m?.[1] ?? f.rule, crosswalk: f.crosswalk, raw: m?.[2] ?? '' };
     }),
-]) as unknown as z.ZodType<Exclusion>;
+]);
 export const FieldMapSchema: z.ZodType<FieldMap> = z.record(z.string(), FieldValueSchema);
 export const ProblemsSchema = z.array(z.looseObject({ code: z.string(), message: z.string(), severity: z.enum(['error', 'warning']), scope: z.string(), path: z.string() })) as unknown as z.ZodType<Problem[]>;
 export const StringListSchema = z.array(z.string());
