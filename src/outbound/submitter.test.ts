@@ -79,6 +79,29 @@ describe('Submitter and NRDR answers', () => {
     assert.deepEqual(await states(s), ['accepted', 'accepted']);
   });
 
+  it('a polled transaction Received → Loading → Posted keeps 3 status rows, a repeated answer none', async () => {
+    const s = await storeWithTwoRecords();
+    const said = ['Received', 'Loading', 'Loading', 'Posted'];
+    const { api, asked } = nrdr(
+      (tx) => ({ ok: true, raw: '', status: status(tx, 'Received') }),
+      (n, tx) => ({ ok: true, raw: '', status: status(tx!, said[n]!) }),
+    );
+    const r = await submitter(s, api, { clock: ticking() }).flush();
+    assert.deepEqual([r.final, r.accepted, asked.gets], [1, 2, 3]);
+    const [t] = await s.transactions({});
+    // the ticking clock: 06:00:01 batch; POST answer, then one reading per poll answer
+    assert.deepEqual(
+      t?.nrdrHistory.map((h) => [h.status, h.errorMsg, h.examErrors, h.summary]),
+      [
+        ['Received', null, 0, ''],
+        ['Loading', null, 0, ''],
+        ['Posted', null, 0, ''],
+      ],
+    );
+    const times = (t?.nrdrHistory ?? []).map((h) => Date.parse(h.at));
+    assert.ok(times[0]! < times[1]! && times[1]! < times[2]!, times.join(' '));
+  });
+
   it('a status that never becomes final (unknown, or unreadable) stops at the deadline: needs-review, polls bounded', async () => {
     const s = await storeWithTwoRecords();
     const { api, asked } = nrdr(

@@ -244,7 +244,11 @@ export class Submitter {
         return;
       }
       raw = r.raw;
-      if (r.status) status = r.status;
+      if (r.status) {
+        status = r.status;
+        // kept in the transaction's history when it says something new (Received → Loading → …)
+        await this.o.store.nrdrStatusSeen(t.transactionId, status, now());
+      }
     }
     const results = verdicts(t.records, status);
     await this.o.store.updateTransaction(t.transactionId, { status: 'done', nrdr: status }, now());

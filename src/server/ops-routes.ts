@@ -92,11 +92,22 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     return { transactions: items.map(summary), next };
   });
 
-  app.get<{ Params: { id: string } }>('/api/transactions/:id', route({ summary: 'one transaction: NRDR status and the verdict on each record (operator; access-audited)', tags: ['transactions'], params: params({ id: 'Transaction_ID' }), response: { 200: obj({ ...TX_SUMMARY_PROPS, nrdr: nullable(anyValue("NRDR's last status answer")), records: arr(obj({ encounterKey: str('facility|encounter'), consultationKey: str('date time'), result: str('accepted, rejected or needs-review'), problems: arr(PROBLEM) })) }), 404: errorAnswer } }), async (req, reply) => {
+  const NRDR_HISTORY_ENTRY = obj(
+    {
+      at: str('when the answer came (ISO)'),
+      status: str("NRDR's Status"),
+      errorMsg: nullable(str("NRDR's Error_Msg")),
+      examErrors: int('how many Exam_Errors the answer listed'),
+      summary: str("the exam errors in short (`V0001: message; …`), '' when none"),
+    },
+    'one status answer of NRDR that said something new',
+    ['at', 'status', 'errorMsg', 'examErrors', 'summary'],
+  );
+  app.get<{ Params: { id: string } }>('/api/transactions/:id', route({ summary: 'one transaction: NRDR status, its status history and the verdict on each record (operator; access-audited)', tags: ['transactions'], params: params({ id: 'Transaction_ID' }), response: { 200: obj({ ...TX_SUMMARY_PROPS, nrdr: nullable(anyValue("NRDR's last status answer")), nrdrHistory: arr(NRDR_HISTORY_ENTRY, "NRDR's status answers, oldest first: the POST's answer and each poll that differed from the one before"), records: arr(obj({ encounterKey: str('facility|encounter'), consultationKey: str('date time'), result: str('accepted, rejected or needs-review'), problems: arr(PROBLEM) })) }), 404: errorAnswer } }), async (req, reply) => {
     const t = await deps.store.transaction(req.params.id);
     if (!t) return reply.code(404).send({ error: 'no such transaction' });
     await deps.store.audit({ at: deps.clock(), who: req.authKey || 'open', what: `transaction ${t.transactionId}` });
-    return { ...summary(t), nrdr: t.nrdr ?? null, records: t.records };
+    return { ...summary(t), nrdr: t.nrdr ?? null, nrdrHistory: t.nrdrHistory, records: t.records };
   });
 
   app.post('/api/submit', route({ summary: 'submit ready records now and wait for the round (operator)', tags: ['transactions'], response: { 200: obj({ created: int('transactions created'), posted: int('posted'), final: int('final'), accepted: int('records accepted'), rejected: int('records rejected'), pending: int('transactions still pending') }), 409: errorAnswer } }), async (_req, reply) => {

@@ -3,6 +3,7 @@
 // access-audited; each record keeps the change in its history (GET /api/records/{f}/{e}).
 import type { FastifyInstance } from 'fastify';
 import { encounterKey } from '../mapping/merge.js';
+import type { ResubmittedRecord } from '../store/store.js';
 import type { AppOptions } from './app.js';
 import { BadRequestError } from './query.js';
 import { arr, errorAnswer, int, nullable, obj, params, query, route, str } from './schema.js';
@@ -17,6 +18,19 @@ const ANSWER = obj(
 
 const reasonOf = (r: string | undefined) => (r === undefined || r.trim() === '' ? 'resubmit' : `resubmit: ${r.trim().slice(0, 200)}`);
 
+/**
+ * An encounter's rejected records back to ready, kept in the record history and the access audit
+ * (the API and the console's record page both call this); undefined when there is no such encounter.
+ */
+export async function resubmitEncounter(deps: Pick<AppOptions, 'store' | 'clock'>, facilityId: string, encounterId: string, who: string, reason: string | undefined): Promise<ResubmittedRecord[] | undefined> {
+  const key = encounterKey(facilityId, encounterId);
+  if (!(await deps.store.record(key))) return undefined;
+  const at = deps.clock();
+  const records = await deps.store.resubmit({ encounterKey: key }, { who, at, why: reasonOf(reason) });
+  await deps.store.audit({ at, who, what: `resubmit record ${key}: ${records.length} consultation(s)` });
+  return records;
+}
+
 export function registerResubmitRoutes(app: FastifyInstance, deps: AppOptions): void {
   app.post<{ Params: { facilityId: string; encounterId: string }; Querystring: { reason?: string } }>(
     '/api/records/:facilityId/:encounterId/resubmit',
@@ -28,13 +42,9 @@ export function registerResubmitRoutes(app: FastifyInstance, deps: AppOptions): 
       response: { 200: ANSWER, 404: errorAnswer },
     }),
     async (req, reply) => {
-      const key = encounterKey(req.params.facilityId, req.params.encounterId);
-      if (!(await deps.store.record(key))) return reply.code(404).send({ error: 'no such encounter' });
-      const who = req.authKey || 'open';
-      const at = deps.clock();
-      const records = await deps.store.resubmit({ encounterKey: key }, { who, at, why: reasonOf(req.query.reason) });
-      await deps.store.audit({ at, who, what: `resubmit record ${key}: ${records.length} consultation(s)` });
-      req.log.info({ event: 'resubmit', encounterKey: key, records: records.length }, 'rejected records put back to ready');
+      const records = await resubmitEncounter(deps, req.params.facilityId, req.params.encounterId, req.authKey || 'open', req.query.reason);
+      if (!records) return reply.code(404).send({ error: 'no such encounter' });
+      req.log.info({ event: 'resubmit', encounterKey: encounterKey(req.params.facilityId, req.params.encounterId), records: records.length }, 'rejected records put back to ready');
       return { resubmitted: records.length, records };
     },
   );

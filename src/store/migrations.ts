@@ -290,4 +290,20 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX record_history_encounter ON record_history (encounter_key)',
     ],
   },
+  {
+    version: 15,
+    name: "NRDR status history: every status answer of a transaction that said something new, with when",
+    statements: [
+      `CREATE TABLE nrdr_status_history (
+        id INTEGER PRIMARY KEY,
+        transaction_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error_msg TEXT,
+        exam_errors INTEGER NOT NULL,
+        summary TEXT NOT NULL
+      )`,
+      'CREATE INDEX nrdr_status_history_transaction ON nrdr_status_history (transaction_id, id)',
+    ],
+  },
 ];

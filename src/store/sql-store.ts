@@ -15,6 +15,7 @@ import { forDialect, MIGRATIONS } from './migrations.js';
 import { retractionOf, type AcknowledgeResult } from './retraction.js';
 import { forgetHeldOrdersOf, ledgerGauges, listOrders, reconcile, recordOrder, type LedgerGauges, type OrderFilter, type OrderRow, type ReconciliationRow } from './ledger.js';
 import { preload, writeMerge } from './merge-rows.js';
+import { appendNrdrStatus, nrdrStatusHistory, type NrdrStatusEntry } from './nrdr-history.js';
 import { recordHistory, resubmitRejected, type ResubmitFilter, type ResubmittedRecord } from './resubmit.js';
 import { orphanProblem, refusal } from '../mapping/merge-problems.js';
 import { CredentialMetaSchema, encounterFromRows, ExclusionSchema, FieldMapSchema, FieldValueSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
@@ -76,7 +77,7 @@ function messageFromRow(r: Row): MessageRow {
   };
 }
 
-function transactionFromRows(r: Row, recordRows: readonly Row[]): TransactionRow {
+function transactionFromRows(r: Row, recordRows: readonly Row[], nrdrHistory: readonly NrdrStatusEntry[]): TransactionRow {
   const t = row('transactions', r);
   const nrdr = t.json<TransactionStatus | null>('nrdr_status', NrdrStatusSchema, null);
   const lastError = t.optText('last_error');
@@ -93,6 +94,7 @@ function transactionFromRows(r: Row, recordRows: readonly Row[]): TransactionRow
     attempts: t.int('attempts'),
     ...(lastError !== undefined ? { lastError } : {}),
     ...(nrdr ? { nrdr } : {}),
+    nrdrHistory,
     body,
     records: recordRows.map((x) => {
       const rec = row('transaction_records', x);
@@ -510,6 +512,13 @@ export class SqlStore implements Store {
            attempts = attempts + ? WHERE transaction_id = ?`,
         [patch.status, at.toISOString(), patch.nrdr ? JSON.stringify(patch.nrdr) : null, patch.error ?? null, patch.attempted ? 1 : 0, id],
       );
+      if (patch.nrdr) await appendNrdrStatus(q, id, patch.nrdr, at);
+    });
+  }
+
+  nrdrStatusSeen(id: string, status: TransactionStatus, at: Date): Promise<void> {
+    return this.db.transaction(async (q) => {
+      if (await appendNrdrStatus(q, id, status, at)) await q.run('UPDATE transactions SET nrdr_status = ? WHERE transaction_id = ?', [JSON.stringify(status), id]);
     });
   }
 
@@ -544,7 +553,7 @@ export class SqlStore implements Store {
   private async withRecords(r: Row): Promise<TransactionRow> {
     const id = row('transactions', r).text('transaction_id');
     const recs = await this.db.all('SELECT encounter_key, consultation_key, content_hash, result, nrdr_problems FROM transaction_records WHERE transaction_id = ? ORDER BY encounter_key, consultation_key', [id]);
-    return transactionFromRows(r, recs);
+    return transactionFromRows(r, recs, await nrdrStatusHistory(this.db, id));
   }
 
   async transactions(filter: { status?: OutboundStatus; limit?: number; after?: string; newestFirst?: boolean }): Promise<TransactionRow[]> {

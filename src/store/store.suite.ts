@@ -11,7 +11,7 @@ import { mapHl7Text } from '../mapping/map-hl7.js';
 import { StoreCorruptError, StoreNotFoundError, type Store } from './store.js';
 import type { Row } from './sql.js';
 import { REPO_ROOT } from '../../test/helpers.js';
-import type { Transaction } from '../cdsr/schema.js';
+import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
 const hl7 = (n: string) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', n), 'utf8');
@@ -80,7 +80,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
@@ -157,6 +157,37 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       );
       assert.deepEqual((await s.records({ state: 'ready' })).map((r) => r.consultationKey), [ready.consultationKey]);
       assert.deepEqual((await s.counts()).transactions, { done: 1 });
+    });
+
+    withStore("NRDR status history: every answer that says something new, oldest first; the poll's answer leaves the state and updated_at", async (s) => {
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      const [ready] = await s.wireEncounters('ready', 10);
+      assert.ok(ready);
+      await s.createTransaction(tx('T-HIST', ready.wire), [ready], NOW);
+      assert.deepEqual((await s.transaction('T-HIST'))?.nrdrHistory, []);
+      const said = (Status: string, extra: Partial<TransactionStatus> = {}): TransactionStatus => ({
+        Transaction_ID: 'T-HIST', Transaction_DateTime: '2026-11-23 01:00:00', Num_of_Exam_Included: 1, Num_of_Exam_In_Error: 0,
+        PartnerID: '10000', AppID: '10019', Facility_ID: '100000', Status, Error_Msg: null, Exam_Errors: [], ...extra,
+      });
+      const at = (s: number) => new Date(NOW.getTime() + s * 1000);
+      await s.updateTransaction('T-HIST', { status: 'posted', attempted: true, nrdr: said('Received') }, at(1));
+      await s.nrdrStatusSeen('T-HIST', said('Received'), at(2));
+      await s.nrdrStatusSeen('T-HIST', said('Loading'), at(3));
+      await s.nrdrStatusSeen('T-HIST', said('Loading'), at(4));
+      const partial = said('PartiallySuccessful', { Num_of_Exam_In_Error: 1, Error_Msg: 'Some exams failed', Exam_Errors: [{ Exam_Unique_ID: 'V0001', Error_Msg: 'CD3060:Invalid date format' }, { Error_Msg: 'CD2053:not registered' }] });
+      await s.nrdrStatusSeen('T-HIST', partial, at(5));
+      const polled = await s.transaction('T-HIST');
+      assert.deepEqual([polled?.status, polled?.updatedAt, polled?.nrdr?.Status], ['posted', at(1).toISOString(), 'PartiallySuccessful']);
+      // the final update repeats the last answer: no new row
+      await s.updateTransaction('T-HIST', { status: 'done', nrdr: partial }, at(6));
+      const t = await s.transaction('T-HIST');
+      assert.deepEqual(t?.nrdrHistory, [
+        { at: at(1).toISOString(), status: 'Received', errorMsg: null, examErrors: 0, summary: '' },
+        { at: at(3).toISOString(), status: 'Loading', errorMsg: null, examErrors: 0, summary: '' },
+        { at: at(5).toISOString(), status: 'PartiallySuccessful', errorMsg: 'Some exams failed', examErrors: 2, summary: 'V0001: CD3060:Invalid date format; CD2053:not registered' },
+      ]);
+      assert.deepEqual([t?.status, t?.updatedAt], ['done', at(6).toISOString()]);
+      assert.deepEqual((await s.transactions({}))[0]?.nrdrHistory.map((h) => h.status), ['Received', 'Loading', 'PartiallySuccessful']);
     });
 
     withStore('transactions page in creation order on a sequence, whatever their ids and times', async (s) => {

@@ -11,6 +11,8 @@ import type { LedgerGauges, OrderFilter, OrderRow, ReconciliationRow } from './l
 import type { AcknowledgeResult, Retraction } from './retraction.js';
 export type { LedgerGauges, OrderFilter, OrderRow, OrderState, ReconciliationRow } from './ledger.js';
 import type { HistoryEntry, ResubmitFilter, ResubmittedRecord } from './resubmit.js';
+import type { NrdrStatusEntry } from './nrdr-history.js';
+export type { NrdrStatusEntry } from './nrdr-history.js';
 export type { HistoryEntry, ResubmitFilter, ResubmittedRecord } from './resubmit.js';
 export { ORDER_STATES, ORDER_REASONS } from './ledger.js';
 export type { AcknowledgeResult, Retraction } from './retraction.js';
@@ -131,6 +133,8 @@ export interface TransactionRow {
   readonly lastError?: string;
   /** NRDR's last status answer. */
   readonly nrdr?: TransactionStatus;
+  /** Every status answer that said something new, oldest first. */
+  readonly nrdrHistory: readonly NrdrStatusEntry[];
   readonly body: Transaction;
   readonly records: (OutboundRecord & { readonly result?: RecordVerdict; readonly problems: Problem[] })[];
 }
@@ -205,6 +209,11 @@ export interface OutboundLedger {
   lease(name: string, holder: string, at: Date, ttlMs: number): Promise<boolean>;
   releaseLease(name: string, holder: string): Promise<void>;
   updateTransaction(id: string, patch: { status: OutboundStatus; nrdr?: TransactionStatus; error?: string; attempted?: boolean }, at: Date): Promise<void>;
+  /**
+   * A poll's answer: kept as the last status and in the history when it differs from the one
+   * before; the transaction's state and updated_at (the polling deadline runs from it) stay.
+   */
+  nrdrStatusSeen(id: string, status: TransactionStatus, at: Date): Promise<void>;
   /** NRDR's verdict per record; a record changed since it was sent keeps its new state. */
   recordResults(id: string, results: readonly RecordResult[], at: Date): Promise<void>;
   /** In creation order; `after` (a Transaction_ID) pages through them. */

@@ -24,6 +24,7 @@ caption{text-align:left;font-weight:600;padding:.2rem 0}
 code,pre,textarea{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:12.5px}
 pre{background:var(--soft);border:1px solid var(--line);padding:.6rem;overflow:auto;max-height:32rem}
 textarea{width:100%;border:1px solid var(--line);padding:.4rem}
+form.bench label{display:block;margin:.5rem 0 .2rem}#bench-draft{width:100%;margin-bottom:.6rem;font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace}#resubmit p{margin:0;flex-basis:100%}
 button{font:inherit;padding:.35rem .8rem;border:1px solid var(--accent);background:var(--accent);color:#fff;border-radius:4px;cursor:pointer}
 button:hover{filter:brightness(1.1)}
 header button{background:transparent;border-color:#dbe9f7}

@@ -1,9 +1,12 @@
-// Test bench: pasted messages run through the tables in force (merged, batched, validated as
-// `map` does) and shown beside their trace and problems; nothing is stored.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// Test bench: pasted messages run through the tables in force, or through a draft mappings folder
+// (read, never written), merged, batched and validated as `map` does, and shown beside their
+// trace and problems; nothing is stored.
+import { accessSync, constants, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { MappingTables } from '../../mapping/load.js';
+import { isAbsolute, join } from 'node:path';
+import { errorMessage } from '../../cdsr/errors.js';
+import { formatProblemLine } from '../../cdsr/problem.js';
+import { loadMappings, type MappingTables } from '../../mapping/load.js';
 import { mapFiles, type MapFilesResult } from '../../mapping/map-files.js';
 import { csrfField, html, problemList, table, type Html, type PageContext } from './html.js';
 
@@ -46,12 +49,44 @@ export function runBench(text: string, tables: MappingTables, o: { now: Date; de
   }
 }
 
-export function benchPage(ctx: PageContext, text: string, result?: ReturnType<typeof runBench>): Html {
+/** A draft folder the bench maps through: its tables, or why it cannot be used (problems as `file:line: message`). */
+export type DraftTables = { readonly tables: MappingTables } | { readonly refused: string; readonly problems: readonly string[] };
+
+/**
+ * Loads the tables of a draft mappings folder: an absolute path to a directory the service can
+ * read. The folder is only read (loadMappings opens its files for reading; nothing is written).
+ */
+export function loadDraft(dir: string): DraftTables {
+  if (!isAbsolute(dir)) return { refused: `the draft folder must be an absolute path (${dir} is not)`, problems: [] };
+  try {
+    if (!statSync(dir).isDirectory()) return { refused: `${dir} is not a directory`, problems: [] };
+    accessSync(dir, constants.R_OK | constants.X_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { refused: code === 'ENOENT' ? `${dir} does not exist` : code === 'EACCES' ? `${dir} is not readable by the service` : `${dir} cannot be read: ${errorMessage(e)}`, problems: [] };
+  }
+  const loaded = loadMappings(dir);
+  if (!loaded.tables) return { refused: `the draft in ${dir} does not load`, problems: loaded.problems.map(formatProblemLine) };
+  return { tables: loaded.tables };
+}
+
+export interface BenchView {
+  readonly text: string;
+  /** The draft folder asked for ('' for the tables in force). */
+  readonly draft: string;
+  readonly result?: ReturnType<typeof runBench>;
+  readonly draftRefused?: { readonly refused: string; readonly problems: readonly string[] };
+}
+
+export function benchPage(ctx: PageContext, view: BenchView): Html {
   return html`<form method="post" action="/ui/bench" class="bench">${csrfField(ctx)}
 <label for="bench-text">HL7 v2 messages (each from its MSH segment) or one FHIR resource or Bundle</label>
-<textarea id="bench-text" name="text" rows="12" spellcheck="false">${text}</textarea>
-<button type="submit" id="bench-run">Run through the tables in force</button> <small>Nothing is stored; PartnerID and App_ID read "bench".</small></form>
-${result ? benchResult(result) : ''}`;
+<textarea id="bench-text" name="text" rows="12" spellcheck="false">${view.text}</textarea>
+<label for="bench-draft">Draft mappings folder (optional): an absolute path on the adapter's machine, a directory the service can read; it is only read, never written. Empty: the tables in force.</label>
+<input id="bench-draft" name="draft" value="${view.draft}" spellcheck="false" placeholder="/srv/cdsr/mappings-draft">
+<button type="submit" id="bench-run">Run</button> <small>Nothing is stored; PartnerID and App_ID read "bench".</small></form>
+${view.draftRefused ? html`<div id="bench-draft-refused"><p class="bad" role="alert">${view.draftRefused.refused}${view.draftRefused.problems.length > 0 ? ':' : '.'}</p>${view.draftRefused.problems.length > 0 ? html`<ul class="problems">${view.draftRefused.problems.map((p) => html`<li><code>${p}</code></li>`)}</ul>` : ''}</div>` : ''}
+${view.result ? html`<p id="bench-tables">Mapped through ${view.draft !== '' ? html`the draft folder <code>${view.draft}</code>` : 'the tables in force'}.</p>${benchResult(view.result)}` : ''}`;
 }
 
 function benchResult(r: ReturnType<typeof runBench>): Html {

@@ -4,7 +4,7 @@
 // saved under docs/ for the README.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -38,7 +38,17 @@ async function seed(s: TestServer): Promise<number> {
   };
   const at = new Date('2026-11-23T06:00:00Z');
   assert.equal((await s.store.createTransaction(body, ready, at)).created, true);
-  await s.store.updateTransaction('T-CONSOLE-1', { status: 'done', attempted: true }, at);
+  // NRDR's answers as the submitter keeps them: the POST's, then each poll that said something new
+  const said = (Status: string, errors: { Exam_Unique_ID: string; Error_Msg: string }[] = []) => ({
+    Transaction_ID: 'T-CONSOLE-1', Transaction_DateTime: body.Transaction_DateTime, Num_of_Exam_Included: 2, Num_of_Exam_In_Error: errors.length,
+    PartnerID: '10000', AppID: '10019', Facility_ID: '100000', Status, Error_Msg: errors.length > 0 ? 'Some exams failed' : null, Exam_Errors: errors,
+  });
+  const later = (s: number) => new Date(at.getTime() + s * 1000);
+  await s.store.updateTransaction('T-CONSOLE-1', { status: 'posted', attempted: true, nrdr: said('Received') }, at);
+  await s.store.nrdrStatusSeen('T-CONSOLE-1', said('Loading'), later(5));
+  const final = said('PartiallySuccessful', [{ Exam_Unique_ID: ready[1]!.wire.Unique_Encounter_ID, Error_Msg: 'CD2053:Facility_ID is not registered for this partner' }]);
+  await s.store.nrdrStatusSeen('T-CONSOLE-1', final, later(12));
+  await s.store.updateTransaction('T-CONSOLE-1', { status: 'done', nrdr: final }, later(12));
   await s.store.recordResults(
     'T-CONSOLE-1',
     [
@@ -156,6 +166,7 @@ describe('web console in Chromium', () => {
       const tx = await page.locator('main').innerText();
       assert.match(tx, /CD2053/);
       assert.match(tx, /"Transaction_ID": "T-CONSOLE-1"/);
+      assert.deepEqual(await page.locator('#nrdr-history tbody tr td:nth-child(2)').allInnerTexts(), ['Received', 'Loading', 'PartiallySuccessful']);
       await shot(page, 'transaction');
 
       // test bench: nothing stored
@@ -168,6 +179,16 @@ describe('web console in Chromium', () => {
       assert.match(bench, /Modality\s+OBR-24\s+CT/);
       assert.equal((await s.store.messages({ limit: 1000 })).length, before);
       await shot(page, 'bench');
+      // the same message through a draft folder (a copy with CT mapped to 2): the draft's row, the tables in force untouched
+      const draft = join(profile, 'draft-mappings');
+      cpSync(s.mappingsDir, draft, { recursive: true });
+      const cw = join(draft, 'crosswalks', 'modality.csv');
+      writeFileSync(cw, readFileSync(cw, 'utf8').replace('\nCT,1,', '\nCT,2,'));
+      await page.fill('#bench-draft', draft);
+      await page.click('#bench-run');
+      assert.match(await page.locator('#bench-tables').innerText(), /^Mapped through the draft folder /);
+      assert.match(await page.locator('#bench-result').innerText(), /"Modality": "2"/);
+      assert.equal(readFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'utf8').includes('\nCT,1,'), true);
 
       assert.deepEqual(errors, []);
       assert.deepEqual([...hosts], ['127.0.0.1']);

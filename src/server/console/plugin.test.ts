@@ -3,10 +3,14 @@
 // message is escaped, and with no keys configured the console is open like the API.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postHl7, withTestServer, type TestServer } from '../../../test/server.js';
 import { unmappedMessages } from '../../../test/unmapped.js';
+import { REPO_ROOT } from '../../../test/helpers.js';
+import type { TransactionStatus } from '../../cdsr/schema.js';
 
 const ROLES = { CDSR_SEND_API_KEYS: ['k-send'], CDSR_OPERATE_API_KEYS: ['k-op'], CDSR_VIEW_API_KEYS: ['k-view'] };
 const form = (body: string, cookie?: string) => ({ method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) } });
@@ -98,5 +102,185 @@ describe('console sign-in and forms', () => {
       writeFileSync(file, text.replace('CT,2,\n', ''));
       assert.equal(s.mappings.reload(new Date('2026-11-23T06:06:00Z')).ok, true);
       assert.match(await overview(), /Last reload 2026-11-23T06:06:00.000Z: loaded\./);
+    }));
+});
+
+const sample = (n: string) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', n), 'utf8');
+const AT = (s: number) => new Date(Date.parse('2026-11-23T06:00:00Z') + s * 1000);
+const nrdrSaid = (Status: string, extra: Partial<TransactionStatus> = {}): TransactionStatus => ({
+  Transaction_ID: 'T-PAGE-1',
+  Transaction_DateTime: '11/23/2026 06:00:00',
+  Num_of_Exam_Included: 1,
+  Num_of_Exam_In_Error: 0,
+  PartnerID: '10000',
+  AppID: '10019',
+  Facility_ID: '100000',
+  Status,
+  Error_Msg: null,
+  Exam_Errors: [],
+  ...extra,
+});
+
+/** One record of the samples sent in T-PAGE-1 and answered by NRDR as `verdict`. */
+async function sentAndAnswered(s: TestServer, verdict: 'accepted' | 'rejected', headers: Record<string, string> = {}): Promise<void> {
+  assert.match((await postHl7(s, sample('01-orm-new.hl7'), headers)).text, /MSA\|AA/);
+  const ready = await s.store.wireEncounters('ready', 1);
+  assert.equal(ready.length, 1);
+  const body = { Transaction_ID: 'T-PAGE-1', Transaction_DateTime: '11/23/2026 06:00:00', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0' as const, Encounters: ready.map((r) => r.wire) };
+  assert.equal((await s.store.createTransaction(body, ready, AT(0))).created, true);
+  await s.store.updateTransaction('T-PAGE-1', { status: 'posted', attempted: true, nrdr: nrdrSaid('Received') }, AT(1));
+  await s.store.nrdrStatusSeen('T-PAGE-1', nrdrSaid('Loading'), AT(4));
+  const last =
+    verdict === 'accepted'
+      ? nrdrSaid('Posted')
+      : nrdrSaid('ValidationFail', { Num_of_Exam_In_Error: 1, Error_Msg: 'Validation failed', Exam_Errors: [{ Exam_Unique_ID: 'V0001', Error_Msg: 'CD2053:Facility_ID is not registered' }] });
+  await s.store.nrdrStatusSeen('T-PAGE-1', last, AT(9));
+  await s.store.updateTransaction('T-PAGE-1', { status: 'done', nrdr: last }, AT(9));
+  const problems = verdict === 'accepted' ? [] : [{ code: 'CD2053' as const, message: 'Facility_ID is not registered', severity: 'error' as const, scope: 'transaction' as const, path: '' }];
+  await s.store.recordResults('T-PAGE-1', [{ ...ready[0]!, result: verdict, problems }], AT(9));
+}
+
+describe('console transaction and record pages', () => {
+  it("the transaction page shows NRDR's status history, oldest first, and the API gives it", () =>
+    withTestServer(async (s) => {
+      await sentAndAnswered(s, 'rejected');
+      const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const page = await (await s.fetch('/ui/transactions/T-PAGE-1', { headers: { cookie } })).text();
+      const table = /<h2>NRDR status history<\/h2>\n(<table id="nrdr-history">[\s\S]*?<\/table>)/.exec(page)?.[1];
+      assert.equal(
+        table,
+        '<table id="nrdr-history"><thead><tr><th scope="col">When</th><th scope="col">Status</th><th scope="col">Error_Msg</th><th scope="col">Exam errors</th><th scope="col">Summary</th></tr></thead>\n' +
+          '<tbody><tr><td>2026-11-23 06:00:01Z</td><td>Received</td><td></td><td>0</td><td></td></tr>\n' +
+          '<tr><td>2026-11-23 06:00:04Z</td><td>Loading</td><td></td><td>0</td><td></td></tr>\n' +
+          '<tr><td>2026-11-23 06:00:09Z</td><td>ValidationFail</td><td>Validation failed</td><td>1</td><td>V0001: CD2053:Facility_ID is not registered</td></tr>\n' +
+          '</tbody></table>',
+      );
+      const api = (await (await s.fetch('/api/transactions/T-PAGE-1')).json()) as { nrdrHistory: unknown };
+      assert.deepEqual(api.nrdrHistory, [
+        { at: '2026-11-23T06:00:01.000Z', status: 'Received', errorMsg: null, examErrors: 0, summary: '' },
+        { at: '2026-11-23T06:00:04.000Z', status: 'Loading', errorMsg: null, examErrors: 0, summary: '' },
+        { at: '2026-11-23T06:00:09.000Z', status: 'ValidationFail', errorMsg: 'Validation failed', examErrors: 1, summary: 'V0001: CD2053:Facility_ID is not registered' },
+      ]);
+    }));
+
+  it('a rejected record is resubmitted from its page: the CSRF-checked form, the same operation as the API, in the history and the access audit', () =>
+    withTestServer(
+      async (s) => {
+        await sentAndAnswered(s, 'rejected', { authorization: 'Bearer k-send' });
+        const { cookie } = await signIn(s, 'k-op');
+        const get = async () => (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
+        const before = await get();
+        assert.match(before, /<form method="post" action="\/ui\/records\/100000\/V0001\/resubmit" id="resubmit" class="search"><input type="hidden" name="csrf" value="[^"]+">\n<p>NRDR rejected 1 consultation\(s\) of this encounter\./);
+        assert.match(before, /<button type="submit">Resubmit<\/button><\/form>/);
+        assert.match(before, /<h3>History<\/h3>\n<p class="empty">No change made by hand\.<\/p>/);
+        const csrf = /name="csrf" value="([^"]+)"/.exec(before)![1]!;
+        // without the token nothing changes
+        assert.equal((await s.fetch('/ui/records/100000/V0001/resubmit', form('reason=x', cookie))).status, 403);
+        assert.equal((await s.store.record('100000|V0001'))?.consultations[0]?.state, 'rejected');
+        const r = await s.fetch('/ui/records/100000/V0001/resubmit', form(`csrf=${csrf}&reason=${encodeURIComponent('facility registered at ACR')}`, cookie));
+        assert.equal(r.status, 200);
+        const after = await r.text();
+        assert.match(after, /<p id="resubmit-result" role="status" class="good">1 consultation\(s\) put back to ready; they are sent in the next submission round\.<\/p>/);
+        assert.match(after, /<h2>Consultation 11\/02\/2026 09:30:15 <span class="st st-ready">ready<\/span><\/h2>/);
+        assert.equal(after.includes('id="resubmit" '), false);
+        assert.equal(
+          /<h3>History<\/h3>\n(<table>[\s\S]*?<\/table>)/.exec(after)?.[1],
+          '<table><thead><tr><th scope="col">When</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Who</th><th scope="col">Why</th><th scope="col">Transaction</th><th scope="col">NRDR codes then</th></tr></thead>\n' +
+            '<tbody><tr><td>2026-11-23 06:00:00Z</td><td>rejected</td><td>ready</td><td>operate#1</td><td>resubmit: facility registered at ACR</td><td>T-PAGE-1</td><td><code>CD2053</code> </td></tr>\n</tbody></table>',
+        );
+        // again: nothing is rejected now
+        const again = await (await s.fetch('/ui/records/100000/V0001/resubmit', form(`csrf=${csrf}`, cookie))).text();
+        assert.match(again, /<p id="resubmit-result" role="status" class="empty">Nothing to resubmit: no consultation of this encounter is rejected now\.<\/p>/);
+        assert.equal((await s.fetch('/ui/records/100000/NOPE/resubmit', form(`csrf=${csrf}`, cookie))).status, 404);
+        assert.deepEqual(
+          (await s.store.accessLog({})).map((e) => [e.who, e.what]),
+          [
+            ['operate#1', 'console sign-in'],
+            ['operate#1', 'record 100000|V0001'],
+            ['operate#1', 'resubmit record 100000|V0001: 1 consultation(s)'],
+            ['operate#1', 'record 100000|V0001'],
+            ['operate#1', 'resubmit record 100000|V0001: 0 consultation(s)'],
+            ['operate#1', 'record 100000|V0001'],
+          ],
+        );
+      },
+      { roles: ROLES },
+    ));
+
+  it('an accepted record has no Resubmit button', () =>
+    withTestServer(async (s) => {
+      await sentAndAnswered(s, 'accepted');
+      const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const page = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
+      assert.match(page, /<p class="good">Accepted by NRDR\.<\/p>/);
+      assert.equal(page.includes('Resubmit'), false);
+    }));
+});
+
+/** Every file of a folder with its content and modification time (to show nothing was written). */
+function snapshot(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => {
+      const f = join(d.parentPath, d.name);
+      return `${f} ${statSync(f).mtimeMs} ${createHash('sha256').update(readFileSync(f)).digest('hex')}`;
+    })
+    .sort();
+}
+
+describe('console test bench with a draft folder', () => {
+  it('maps through a draft folder (read, never written) instead of the tables in force; a draft that does not load shows its problems as file:line', () =>
+    withTestServer(async (s) => {
+      const root = mkdtempSync(join(tmpdir(), 'cdsr-draft-test-'));
+      try {
+        const draft = join(root, 'draft');
+        cpSync(s.mappingsDir, draft, { recursive: true });
+        const cw = join(draft, 'crosswalks', 'modality.csv');
+        writeFileSync(cw, readFileSync(cw, 'utf8').replace('\nCT,1,', '\nCT,2,'));
+        const line = readFileSync(cw, 'utf8').split('\n').findIndex((l) => l.startsWith('CT,2,')) + 1;
+        const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+        const page = await (await s.fetch('/ui/bench', { headers: { cookie } })).text();
+        assert.match(page, /<input id="bench-draft" name="draft" value="" spellcheck="false" placeholder="\/srv\/cdsr\/mappings-draft">/);
+        const csrf = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
+        const bench = async (draftDir: string) => {
+          const r = await s.fetch('/ui/bench', form(`csrf=${encodeURIComponent(csrf)}&text=${encodeURIComponent(sample('01-orm-new.hl7'))}&draft=${encodeURIComponent(draftDir)}`, cookie));
+          return { status: r.status, text: await r.text() };
+        };
+        const before = snapshot(root);
+        const inForce = await bench('');
+        assert.equal(inForce.status, 200);
+        assert.match(inForce.text, /<p id="bench-tables">Mapped through the tables in force\.<\/p>/);
+        assert.match(inForce.text, /&quot;Modality&quot;: &quot;1&quot;/);
+        const drafted = await bench(draft);
+        assert.equal(drafted.status, 200);
+        assert.ok(drafted.text.includes(`<p id="bench-tables">Mapped through the draft folder <code>${draft}</code>.</p>`));
+        assert.match(drafted.text, /&quot;Modality&quot;: &quot;2&quot;/);
+        // the draft's rows named relative to the draft folder
+        assert.ok(drafted.text.includes(`<td>crosswalks/modality.csv:${line}</td>`), 'trace row of the draft');
+        assert.deepEqual(snapshot(root), before, 'the draft folder is only read');
+        // the tables in force stay
+        assert.match((await bench('')).text, /&quot;Modality&quot;: &quot;1&quot;/);
+
+        // a draft that does not load
+        appendFileSync(cw, 'CT,3,\n');
+        const broken = await bench(draft);
+        assert.equal(broken.status, 422);
+        const lines = readFileSync(cw, 'utf8').split('\n').length - 1;
+        assert.ok(
+          broken.text.includes(
+            `<div id="bench-draft-refused"><p class="bad" role="alert">the draft in ${draft} does not load:</p><ul class="problems"><li><code>crosswalks/modality.csv:${lines}: &quot;CT&quot; is already mapped to &quot;2&quot; on line ${line}; this row says &quot;3&quot;</code></li></ul></div>`,
+          ),
+          broken.text.slice(broken.text.indexOf('<main'), broken.text.indexOf('<main') + 3000),
+        );
+        assert.equal(broken.text.includes('id="bench-result"'), false);
+
+        // what is not a readable directory is refused, named
+        const refused = async (dir: string) => /<p class="bad" role="alert">([^<]*)<\/p>/.exec((await bench(dir)).text)?.[1];
+        assert.equal(await refused('draft'), 'the draft folder must be an absolute path (draft is not).');
+        assert.equal(await refused(join(root, 'none')), `${join(root, 'none')} does not exist.`);
+        assert.equal(await refused(cw), `${cw} is not a directory.`);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
     }));
 });

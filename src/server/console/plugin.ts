@@ -15,11 +15,12 @@ import { formatProblemLine } from '../../cdsr/problem.js';
 import { RECORD_STATES, type RecordState } from '../../store/evaluate.js';
 import type { AppOptions } from '../app.js';
 import { messageFilter } from '../message-search.js';
+import { resubmitEncounter } from '../resubmit-routes.js';
 import { BadRequestError, decodeCursor, encodeCursor, oneOf, pageOf } from '../query.js';
 import { findKey, keyRing } from '../roles.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
-import { benchPage, runBench } from './bench-page.js';
-import { esc, html, layout, type Html, type PageContext } from './html.js';
+import { benchPage, loadDraft, runBench } from './bench-page.js';
+import { esc, html, Html, layout, type PageContext } from './html.js';
 import { messagePage, messagesPage, type SearchQuery } from './messages-page.js';
 import { overviewPage } from './overview-page.js';
 import { recordPage, recordsPage, transactionPage, transactionsPage } from './records-page.js';
@@ -61,6 +62,11 @@ function loginPage(message?: string): string {
 ${message !== undefined ? html`<p class="bad" role="alert">${message}</p>` : ''}
 <label for="key">API key</label><input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
 <p><button type="submit">Sign in</button></p></form></main></body></html>`.text}\n`;
+}
+
+/** Locations inside a draft folder shown relative to it (`crosswalks/modality.csv:4`), as for the tables in force. */
+function draftRelative(body: Html, draft: string): Html {
+  return draft === '' ? body : new Html(body.text.replaceAll(esc(`${draft.replace(/[/\\]+$/, '')}${sep}`), ''));
 }
 
 export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err?: Error) => void): void {
@@ -212,12 +218,20 @@ export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err
       return send(req, reply, 'Records', '/ui/records', html`<p class="bad" role="alert">${e.message}</p>`, 400);
     }
   });
-  app.get<{ Params: { facilityId: string; encounterId: string } }>('/ui/records/:facilityId/:encounterId', async (req, reply) => {
+  type RecordParams = { facilityId: string; encounterId: string };
+  const showRecord = async (req: FastifyRequest<{ Params: RecordParams }>, reply: FastifyReply, resubmitted?: number) => {
     const r = await deps.store.record(encounterKey(req.params.facilityId, req.params.encounterId));
     if (!r) return send(req, reply, 'No such record', '/ui/records', html`<p>No encounter ${req.params.encounterId} at facility ${req.params.facilityId}.</p>`, 404);
     await deps.store.audit({ at: deps.clock(), who: who(req), what: `record ${r.encounterKey}` });
     const view = { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current) })) };
-    return send(req, reply, `Record ${r.facilityId} / ${r.encounterId}`, '/ui/records', recordPage(view));
+    return send(req, reply, `Record ${r.facilityId} / ${r.encounterId}`, '/ui/records', recordPage(view, ctxOf(req), resubmitted));
+  };
+  app.get<{ Params: RecordParams }>('/ui/records/:facilityId/:encounterId', async (req, reply) => showRecord(req, reply));
+  app.post<{ Params: RecordParams; Body: Form }>('/ui/records/:facilityId/:encounterId/resubmit', async (req, reply) => {
+    const records = await resubmitEncounter(deps, req.params.facilityId, req.params.encounterId, who(req), one(req.body?.reason));
+    if (!records) return send(req, reply, 'No such record', '/ui/records', html`<p>No encounter ${req.params.encounterId} at facility ${req.params.facilityId}.</p>`, 404);
+    req.log.info({ event: 'resubmit', encounterKey: encounterKey(req.params.facilityId, req.params.encounterId), records: records.length }, 'rejected records put back to ready (console)');
+    return showRecord(req, reply, records.length);
   });
 
   app.get<{ Querystring: { after?: string } }>('/ui/transactions', async (req, reply) => {
@@ -232,11 +246,14 @@ export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err
     return send(req, reply, `Transaction ${t.transactionId}`, '/ui/transactions', transactionPage(t));
   });
 
-  app.get('/ui/bench', (req, reply) => send(req, reply, 'Test bench', '/ui/bench', benchPage(ctxOf(req), '')));
+  app.get('/ui/bench', (req, reply) => send(req, reply, 'Test bench', '/ui/bench', benchPage(ctxOf(req), { text: '', draft: '' })));
   app.post<{ Body: Form }>('/ui/bench', (req, reply) => {
     const text = one(req.body?.text);
-    const result = runBench(text, deps.mappings.current, { now: deps.clock(), ...(deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {}) });
-    return send(req, reply, 'Test bench', '/ui/bench', benchPage(ctxOf(req), text, result));
+    const draft = one(req.body?.draft).trim();
+    const loaded = draft === '' ? { tables: deps.mappings.current } : loadDraft(draft);
+    if (!('tables' in loaded)) return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, draftRefused: loaded }), draft), 422);
+    const result = runBench(text, loaded.tables, { now: deps.clock(), ...(deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {}) });
+    return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, result }), draft));
   });
   done();
 }

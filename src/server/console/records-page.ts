@@ -1,10 +1,10 @@
 // Records and transactions: every CDSR field of an encounter with where it came from (source
 // message, rule file:line, crosswalk row), missing fields explained, NRDR's verdict and codes;
-// transactions with the JSON sent and NRDR's verdict per record.
+// transactions with the JSON sent, NRDR's status history and its verdict per record.
 import type { FieldMap } from '../../mapping/merge.js';
 import { RECORD_STATES } from '../../store/evaluate.js';
 import type { ConsultationRow, RecordSummary, RecordView, TransactionRow } from '../../store/store.js';
-import { html, link, problemList, qs, table, when, type Html } from './html.js';
+import { csrfField, html, link, problemList, qs, table, when, type Html, type PageContext } from './html.js';
 
 const recordHref = (facilityId: string, encounterId: string) => `/ui/records/${encodeURIComponent(facilityId)}/${encodeURIComponent(encounterId)}`;
 
@@ -35,11 +35,29 @@ ${c.missing.length > 0 ? html`<p class="bad">Missing: ${c.missing.join(', ')}</p
 ${fieldsTable(c.fields, 'Consultation fields')}
 <h3>Problems (and where the tables look for missing fields)</h3>${problemList(c.problems)}
 <h3>NRDR verdict</h3>${c.state === 'accepted' ? html`<p class="good">Accepted by NRDR.</p>` : c.nrdrProblems.length > 0 ? problemList(c.nrdrProblems) : html`<p class="empty">No verdict from NRDR yet.</p>`}
+<h3>History</h3>
+${table(
+  ['When', 'From', 'To', 'Who', 'Why', 'Transaction', 'NRDR codes then'],
+  c.history.map((h) => [when(h.at), h.from, h.to, h.who, h.why, h.transactionId ?? '', h.problems.map((p) => html`<code>${p.code}</code> `)]),
+  { empty: 'No change made by hand.' },
+)}
 </section>`;
 }
 
-export function recordPage(r: RecordView): Html {
-  return html`<dl class="meta"><dt>Facility_ID</dt><dd>${r.facilityId}</dd><dt>Unique_Encounter_ID</dt><dd>${r.encounterId}</dd>${r.partnerId !== undefined ? html`<dt>PartnerID</dt><dd>${r.partnerId}</dd>` : ''}</dl>
+/** The form that sends the encounter's rejected records again (the same operation as POST /api/records/{f}/{e}/resubmit). */
+function resubmitForm(r: RecordView, ctx: PageContext): Html {
+  const rejected = r.consultations.filter((c) => c.state === 'rejected').length;
+  if (rejected === 0) return html``;
+  return html`<form method="post" action="${recordHref(r.facilityId, r.encounterId)}/resubmit" id="resubmit" class="search">${csrfField(ctx)}
+<p>NRDR rejected ${rejected} consultation(s) of this encounter. Once the cause is fixed (a registration at ACR, say), send them again: they go back to ready for the next submission round.</p>
+<label>Reason <input name="reason" maxlength="200" placeholder="facility registered at ACR"></label> <button type="submit">Resubmit</button></form>`;
+}
+
+/** `resubmitted`: the answer of a resubmit just made from this page. */
+export function recordPage(r: RecordView, ctx: PageContext, resubmitted?: number): Html {
+  return html`${resubmitted !== undefined ? html`<p id="resubmit-result" role="status" class="${resubmitted > 0 ? 'good' : 'empty'}">${resubmitted > 0 ? `${resubmitted} consultation(s) put back to ready; they are sent in the next submission round.` : 'Nothing to resubmit: no consultation of this encounter is rejected now.'}</p>` : ''}
+${resubmitForm(r, ctx)}
+<dl class="meta"><dt>Facility_ID</dt><dd>${r.facilityId}</dd><dt>Unique_Encounter_ID</dt><dd>${r.encounterId}</dd>${r.partnerId !== undefined ? html`<dt>PartnerID</dt><dd>${r.partnerId}</dd>` : ''}</dl>
 ${fieldsTable(r.fields, 'Encounter fields')}
 ${Object.keys(r.consultationDefaults).length > 0 ? fieldsTable(r.consultationDefaults, 'Consultation fields given for the whole encounter') : ''}
 ${r.consultations.map(consultation)}`;
@@ -76,6 +94,12 @@ ${table(
     const [facility, encounter] = [x.encounterKey.slice(0, x.encounterKey.indexOf('|')), x.encounterKey.slice(x.encounterKey.indexOf('|') + 1)];
     return [link(recordHref(facility, encounter), encounter), x.consultationKey, x.result ?? 'pending', x.problems.map((p) => html`<code>${p.code}</code> ${p.message}<br>`)];
   }),
+)}
+<h2>NRDR status history</h2>
+${table(
+  ['When', 'Status', 'Error_Msg', 'Exam errors', 'Summary'],
+  t.nrdrHistory.map((h) => [when(h.at), h.status, h.errorMsg ?? '', h.examErrors, h.summary]),
+  { empty: 'No answer from NRDR yet.', id: 'nrdr-history' },
 )}
 ${t.nrdr ? html`<h2>NRDR's last status answer</h2><pre class="json">${JSON.stringify(t.nrdr, null, 2)}</pre>` : ''}
 <h2>JSON sent</h2><pre class="json">${JSON.stringify(t.body, null, 2)}</pre>`;
