@@ -5,7 +5,7 @@ import type { Problem } from '../cdsr/problem.js';
 import { EXCLUDE, knowsSystem, lookup } from './crosswalk.js';
 import { findFacility, type FacilityTable } from './facilities.js';
 import type { OrderIdentity } from './outcome.js';
-import type { PartialRecord, SourceKind, TraceEntry, TraceMiss } from './record.js';
+import type { PartialRecord, SourceKind, TraceEntry, TraceMiss, Exclusion } from './record.js';
 import type { Candidate, CompiledRule, CompiledTable, PathItem } from './rules.js';
 import { applyTransform, sortableTime, TransformError } from './transforms.js';
 import { errorMessage } from '../cdsr/errors.js';
@@ -165,7 +165,7 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
 interface RuleOutput {
   readonly value: string;
   readonly trace: TraceEntry[];
-  readonly excluded?: { readonly rule: string; readonly crosswalk: string; readonly raw: string };
+  readonly excluded?: Exclusion;
 }
 
 function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefined, problems: Problem[]): RuleOutput | undefined {

@@ -4,7 +4,7 @@
 // never erases, a result before its order waits and is joined when the order comes, the same
 // message twice changes nothing, cancelled consultations are kept but marked.
 import type { OrderIdentity } from './outcome.js';
-import type { PartialRecord, TraceEntry } from './record.js';
+import type { Exclusion, PartialRecord, TraceEntry } from './record.js';
 
 export interface FieldValue {
   readonly value: string;
@@ -40,6 +40,11 @@ export interface ConsultationState {
   readonly time: string;
   readonly fields: FieldMap;
   cancelled?: FieldValue;
+  /**
+   * Set while the order is withheld because a crosswalk row excludes it (not advanced imaging),
+   * not because it was cancelled: the rule and row the ledger and the record view name.
+   */
+  exclusion?: Exclusion;
 }
 
 export interface EncounterState {
@@ -210,10 +215,13 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
   if (role === 'order' && isNewer(stamp, cons.cancelled)) {
     // an excluded order is withheld as a cancelled one is; the flag says which rule and row withheld it
     const withheld = record.cancelled || record.excluded !== undefined;
-    const why = record.excluded ? { rule: `${record.excluded.rule} excluded "${record.excluded.raw}"`, crosswalk: record.excluded.crosswalk } : {};
+    const why = record.excluded && !record.cancelled ? { rule: `${record.excluded.rule} excluded "${record.excluded.raw}"`, crosswalk: record.excluded.crosswalk } : {};
     const flag = { value: withheld ? 'cancelled' : '', ...stamp, ...why };
     if ((cons.cancelled?.value ?? '') !== flag.value) changed.push('(cancelled)');
     cons.cancelled = flag;
+    // a real cancel wins over an exclusion: the order is gone at its source, whatever it was
+    if (record.excluded !== undefined && !record.cancelled) cons.exclusion = record.excluded;
+    else delete cons.exclusion;
   }
   repo.saveEncounter(eKey, enc);
   const adopted = new Map<string, OrphanEntry>();

@@ -51,7 +51,7 @@ export interface PartialRecord {
    * plain radiography): the order's consultation is kept and marked like a cancelled one, with
    * this rule and row as the reason, so the ledger shows it excluded rather than losing it.
    */
-  readonly excluded?: { readonly rule: string; readonly crosswalk: string; readonly raw: string };
+  readonly excluded?: Exclusion;
   /** MSH-7 / meta.lastUpdated as a sortable wall-clock string; '' when the source has none. */
   readonly sourceTime: string;
   readonly encounterFields: Readonly<Record<string, string>>;
@@ -59,4 +59,14 @@ export interface PartialRecord {
   readonly trace: readonly TraceEntry[];
   /** The rules that found nothing here, with the paths they tried (`map --trace` shows them). */
   readonly misses?: readonly TraceMiss[];
+}
+
+/** The rule and crosswalk row that excluded an order (known, not advanced imaging), and the source value they read. */
+export interface Exclusion {
+  /** The table rule (`mappings/hl7v2.yaml:73`). */
+  readonly rule: string;
+  /** The crosswalk row that says exclude (`mappings/crosswalks/modality.csv:22`). */
+  readonly crosswalk: string;
+  /** The source value (`XR`). */
+  readonly raw: string;
 }

@@ -22,6 +22,8 @@ export const PROBLEM: JsonSchema = obj(
 
 const FIELDS = dict(obj({ value: str('the value'), source: str('message id, rule, path, crosswalk row') }), 'CDSR field → value with its provenance');
 
+const EXCLUSION = obj({ rule: str('the table rule (mappings/hl7v2.yaml:73)'), crosswalk: str('the crosswalk row that says exclude'), raw: str('the source value it read') }, 'why an order is excluded: known, not advanced imaging');
+
 export const RECORD_SUMMARY: JsonSchema = obj({
   encounterKey: str('facility|encounter'),
   facilityId: str('Facility_ID'),
@@ -38,7 +40,8 @@ export const CONSULTATION_ROW: JsonSchema = obj({
   problems: arr(PROBLEM),
   nrdrProblems: arr(PROBLEM, 'what NRDR said when it rejected the record'),
   fields: FIELDS,
-  cancelled: bool('cancelled'),
+  cancelled: bool('withheld: cancelled, or excluded by a crosswalk row'),
+  exclusion: EXCLUSION,
   transactionId: str('the last transaction that carried it'),
   history: arr(obj({ at: str('ISO time'), from: str('state before'), to: str('state after'), who: str('the key by role and position'), why: str('reason') }), 'state changes made by hand (resubmit)'),
 });
@@ -90,10 +93,11 @@ export const ORDER_ROW: JsonSchema = obj({
   orderNumbers: arr(str('placer, filler/accession')),
   consultationKey: nullable(str('date time')),
   state: str('reported, held, excluded'),
-  reason: str('why held or excluded'),
+  reason: str('why held or excluded (not-advanced-imaging: a crosswalk row excludes it, see exclusion)'),
   problems: arr(PROBLEM),
   missing: arr(obj({ field: str('CDSR field'), tried: arr(anyValue('a rule and its paths')) })),
   messageIds: arr(int('message id')),
+  exclusion: EXCLUSION,
   firstSeen: str('ISO time'),
   lastSeen: str('ISO time'),
 });

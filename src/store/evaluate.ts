@@ -46,6 +46,8 @@ export interface ConsultationWrite {
   readonly time: string;
   readonly fields: string;
   readonly cancelled: string | null;
+  /** The rule and crosswalk row that exclude it (JSON), while they do. */
+  readonly exclusion: string | null;
   readonly state: RecordState;
   readonly missing: string;
   readonly problems: string;
@@ -78,6 +80,7 @@ export function consultationWrites(validator: CdsrValidator, enc: EncounterState
       time: cons.time,
       fields: JSON.stringify(cons.fields),
       cancelled: cons.cancelled ? JSON.stringify(cons.cancelled) : null,
+      exclusion: cons.exclusion && cons.cancelled?.value === 'cancelled' ? JSON.stringify(cons.exclusion) : null,
       state,
       missing: JSON.stringify(v.missing),
       problems: JSON.stringify(v.problems),

@@ -1,7 +1,8 @@
 // The order ledger: one row per order seen (an HL7 OBR, a FHIR ServiceRequest), found by its
 // facility and any of its numbers, with the messages that touched it. Its state is read, never
 // stored twice: an order linked to a consultation takes the consultation's state (ready and
-// beyond: reported; incomplete, invalid, rejected, needs-review: held; cancelled: excluded;
+// beyond: reported; incomplete, invalid, rejected, needs-review: held; cancelled: excluded, for the
+// reason not-advanced-imaging when a crosswalk row excludes it (the row kept on the record) rather than a cancel;
 // cancelled-after-submission: held until an operator acknowledges the retraction at NRDR, then
 // excluded), an order not
 // linked is held with the reason kept on the row (orphan, collision, cancel_unmatched,
@@ -10,8 +11,9 @@
 import type { Problem } from '../cdsr/problem.js';
 import { encounterKey } from '../mapping/merge.js';
 import type { OrderIdentity } from '../mapping/outcome.js';
+import type { Exclusion } from '../mapping/record.js';
 import { retractionOf, type Retraction } from './retraction.js';
-import { ProblemsSchema, row, StringListSchema, type RowReader } from './rows.js';
+import { ExclusionSchema, ProblemsSchema, row, StringListSchema, type RowReader } from './rows.js';
 import { either, type Queryable, type Row } from './sql.js';
 
 export const ORDER_STATES = ['reported', 'held', 'excluded'] as const;
@@ -20,7 +22,9 @@ export type OrderState = (typeof ORDER_STATES)[number];
 export const HOLD_REASONS = ['orphan', 'collision', 'cancel_unmatched', 'pending_fetch', 'error'] as const;
 export type HoldReason = (typeof HOLD_REASONS)[number];
 /** Every reason an order may show: the holds above and the consultation states that hold or exclude it. */
-export const ORDER_REASONS = ['', 'incomplete', 'invalid', 'rejected', 'needs-review', 'cancelled', 'cancelled-after-submission', ...HOLD_REASONS] as const;
+/** Why an order is excluded by a crosswalk row rather than cancelled: known, not advanced imaging (XR, US, MG…). */
+export const NOT_ADVANCED_IMAGING = 'not-advanced-imaging';
+export const ORDER_REASONS = ['', 'incomplete', 'invalid', 'rejected', 'needs-review', 'cancelled', NOT_ADVANCED_IMAGING, 'cancelled-after-submission', ...HOLD_REASONS] as const;
 export type OrderReason = (typeof ORDER_REASONS)[number];
 
 
@@ -40,6 +44,8 @@ export interface OrderRow {
   readonly messageIds: number[];
   /** For a cancellation after submission: what the site does at NRDR, and its acknowledgement. */
   readonly retraction?: Retraction;
+  /** For an order a crosswalk row excludes (not advanced imaging): the rule, the row and the value they read. */
+  readonly exclusion?: Exclusion;
   readonly firstSeen: string;
   readonly lastSeen: string;
 }
@@ -73,9 +79,10 @@ const STATE_SQL = `CASE WHEN o.hold IS NOT NULL THEN 'held' WHEN c.state IS NULL
   WHEN c.state = 'cancelled-after-submission' THEN CASE WHEN c.retraction_ack_at IS NULL THEN 'held' ELSE 'excluded' END
   WHEN c.state IN ('incomplete', 'invalid', 'rejected', 'needs-review') THEN 'held' ELSE 'reported' END`;
 const REASON_SQL = `CASE WHEN o.hold IS NOT NULL THEN o.hold WHEN c.state IS NULL THEN 'error'
+  WHEN c.state = 'cancelled' AND c.exclusion IS NOT NULL THEN '${NOT_ADVANCED_IMAGING}'
   WHEN c.state IN ('cancelled', 'cancelled-after-submission', 'incomplete', 'invalid', 'rejected', 'needs-review') THEN c.state ELSE '' END`;
 const WITH_STATE = `SELECT o.id, o.facility_id, o.encounter_id, o.consultation_key, o.detail, o.first_seen, o.last_seen, o.seen_day,
-  ${STATE_SQL} AS state, ${REASON_SQL} AS reason, c.missing AS missing,
+  ${STATE_SQL} AS state, ${REASON_SQL} AS reason, c.missing AS missing, c.exclusion AS exclusion,
   c.transaction_id AS transaction_id, c.retraction_ack_by AS ack_by, c.retraction_ack_at AS ack_at
   FROM orders o LEFT JOIN consultations c ON c.encounter_key = o.encounter_key AND c.consultation_key = o.consultation_key`;
 
@@ -163,6 +170,7 @@ function orderFrom(r: Row, numbers: string[], messageIds: number[]): OrderRow {
   const o = row('orders', r);
   const reason = o.oneOf('reason', ORDER_REASONS);
   const consultationKey = o.optText('consultation_key') ?? null;
+  const exclusion = o.json<Exclusion | null>('exclusion', ExclusionSchema, null);
   return {
     id: o.int('id'),
     facilityId: o.text('facility_id'),
@@ -186,6 +194,7 @@ function orderFrom(r: Row, numbers: string[], messageIds: number[]): OrderRow {
           }),
         }
       : {}),
+    ...(exclusion ? { exclusion } : {}),
     firstSeen: o.text('first_seen'),
     lastSeen: o.text('last_seen'),
   };

@@ -262,6 +262,16 @@ export const MIGRATIONS: readonly Migration[] = [
     statements: ['CREATE INDEX inbound_messages_control_id ON inbound_messages (control_id, id)', 'CREATE INDEX inbound_messages_sender ON inbound_messages (sender, id)'],
   },
   {
+    version: 13,
+    name: 'exclusions: the rule and crosswalk row that keep an order out (not advanced imaging), apart from a cancel',
+    statements: [
+      'ALTER TABLE consultations ADD COLUMN exclusion TEXT',
+      // before: an excluded order was marked only by its cancel flag, which then named a crosswalk row (a real cancel never does);
+      // the flag is kept as the exclusion and read as one (see exclusionOf)
+      `UPDATE consultations SET exclusion = cancelled WHERE cancelled LIKE '%"value":"cancelled"%' AND cancelled LIKE '%"crosswalk":%'`,
+    ],
+  },
+  {
     version: 14,
     name: 'record history: state changes made by hand (resubmit), with who, when and why',
     statements: [

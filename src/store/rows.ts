@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Problem } from '../cdsr/problem.js';
 import { TransactionSchema, TransactionStatusSchema, type Transaction, type TransactionStatus } from '../cdsr/schema.js';
 import type { ConsultationState, EncounterState, FieldMap, FieldValue } from '../mapping/merge.js';
-import type { PartialRecord } from '../mapping/record.js';
+import type { Exclusion, PartialRecord } from '../mapping/record.js';
 import { StoreCorruptError, type Row } from './sql.js';
 
 /** Reads the columns of one row of one table. */
@@ -69,6 +69,19 @@ export const FieldValueSchema: z.ZodType<FieldValue> = z.object({
   rule: z.string().optional(),
   crosswalk: z.string().optional(),
 });
+/**
+ * The exclusion column: { rule, crosswalk, raw }, or (moved there by migration 13 from a cancel
+ * flag written before it) a flag whose rule reads `<rule> excluded "<raw>"`.
+ */
+export const ExclusionSchema: z.ZodType<Exclusion> = z.union([
+  z.object({ rule: z.string(), crosswalk: z.string(), raw: z.string() }),
+  z
+    .object({ value: z.literal('cancelled'), rule: z.string().regex(/^.* excluded ".*"$/s), crosswalk: z.string() })
+    .transform((f) => {
+      const m = /^(.*) excluded "(.*)"$/s.exec(f.rule);
+      return { rule: m?.[1] ?? f.rule, crosswalk: f.crosswalk, raw: m?.[2] ?? '' };
+    }),
+]);
 export const FieldMapSchema: z.ZodType<FieldMap> = z.record(z.string(), FieldValueSchema);
 export const ProblemsSchema = z.array(z.looseObject({ code: z.string(), message: z.string(), severity: z.enum(['error', 'warning']), scope: z.string(), path: z.string() })) as unknown as z.ZodType<Problem[]>;
 export const StringListSchema = z.array(z.string());
@@ -92,7 +105,14 @@ export function encounterFromRows(e: Row, consultationRows: readonly Row[]): Enc
   for (const c of consultationRows) {
     const r = row('consultations', c);
     const cancelled = r.json<FieldValue | null>('cancelled', FieldValueSchema, null);
-    consultations.set(r.text('consultation_key'), { date: r.text('cdate'), time: r.text('ctime'), fields: r.json('fields', FieldMapSchema, {}), ...(cancelled ? { cancelled } : {}) });
+    const exclusion = r.json<Exclusion | null>('exclusion', ExclusionSchema, null);
+    consultations.set(r.text('consultation_key'), {
+      date: r.text('cdate'),
+      time: r.text('ctime'),
+      fields: r.json('fields', FieldMapSchema, {}),
+      ...(cancelled ? { cancelled } : {}),
+      ...(exclusion ? { exclusion } : {}),
+    });
   }
   const r = row('encounters', e);
   const partnerId = r.optText('partner_id');

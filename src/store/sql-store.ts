@@ -9,7 +9,7 @@ import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 import type { CdsrValidator } from '../cdsr/validate.js';
 import { applyRecord, encounterKey, orderIdentity, orderKeysOf, type EncounterState } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
-import type { PartialRecord } from '../mapping/record.js';
+import type { Exclusion, PartialRecord } from '../mapping/record.js';
 import { consultationWrites, evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
 import { forDialect, MIGRATIONS } from './migrations.js';
 import { retractionOf, type AcknowledgeResult } from './retraction.js';
@@ -18,7 +18,7 @@ import { preload, writeMerge } from './merge-rows.js';
 import { appendNrdrStatus, nrdrStatusHistory, type NrdrStatusEntry } from './nrdr-history.js';
 import { recordHistory, resubmitRejected, type ResubmitFilter, type ResubmittedRecord } from './resubmit.js';
 import { orphanProblem, refusal } from '../mapping/merge-problems.js';
-import { CredentialMetaSchema, encounterFromRows, FieldMapSchema, FieldValueSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
+import { CredentialMetaSchema, encounterFromRows, ExclusionSchema, FieldMapSchema, FieldValueSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
 import { either, StoreCorruptError, StoreNotFoundError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
 import {
   CHANNELS,
@@ -318,7 +318,7 @@ export class SqlStore implements Store {
 
   private async loadEncounter(q: Queryable, key: string): Promise<EncounterState | undefined> {
     const e = await q.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
-    return e ? encounterFromRows(e, await q.all('SELECT consultation_key, cdate, ctime, fields, cancelled FROM consultations WHERE encounter_key = ?', [key])) : undefined;
+    return e ? encounterFromRows(e, await q.all('SELECT consultation_key, cdate, ctime, fields, cancelled, exclusion FROM consultations WHERE encounter_key = ?', [key])) : undefined;
   }
 
   private async saveEncounter(q: Queryable, key: string, enc: EncounterState, seq: number): Promise<void> {
@@ -345,14 +345,14 @@ export class SqlStore implements Store {
     );
     for (const w of consultationWrites(this.validator, enc, previous)) {
       await q.run(
-        `INSERT INTO consultations (encounter_key, consultation_key, cdate, ctime, fields, cancelled, state, missing, problems, content_hash, updated_seq)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (encounter_key, consultation_key) DO UPDATE SET fields = excluded.fields, cancelled = excluded.cancelled,
+        `INSERT INTO consultations (encounter_key, consultation_key, cdate, ctime, fields, cancelled, exclusion, state, missing, problems, content_hash, updated_seq)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (encounter_key, consultation_key) DO UPDATE SET fields = excluded.fields, cancelled = excluded.cancelled, exclusion = excluded.exclusion,
            state = excluded.state, missing = excluded.missing, problems = excluded.problems, content_hash = excluded.content_hash,
            updated_seq = excluded.updated_seq,
            retraction_ack_at = CASE WHEN excluded.state = 'cancelled-after-submission' THEN consultations.retraction_ack_at ELSE NULL END,
            retraction_ack_by = CASE WHEN excluded.state = 'cancelled-after-submission' THEN consultations.retraction_ack_by ELSE NULL END`,
-        [key, w.consultationKey, w.date, w.time, w.fields, w.cancelled, w.state, w.missing, w.problems, w.contentHash, seq],
+        [key, w.consultationKey, w.date, w.time, w.fields, w.cancelled, w.exclusion, w.state, w.missing, w.problems, w.contentHash, seq],
       );
     }
   }
@@ -375,7 +375,7 @@ export class SqlStore implements Store {
     const e = await this.db.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
     if (!e) return undefined;
     const rows = await this.db.all(
-      `SELECT consultation_key, cdate, ctime, fields, cancelled, state, missing, problems, nrdr_problems, transaction_id, retraction_ack_by, retraction_ack_at
+      `SELECT consultation_key, cdate, ctime, fields, cancelled, exclusion, state, missing, problems, nrdr_problems, transaction_id, retraction_ack_by, retraction_ack_at
        FROM consultations WHERE encounter_key = ? ORDER BY consultation_key`,
       [key],
     );
@@ -385,6 +385,7 @@ export class SqlStore implements Store {
       const c = row('consultations', r);
       const transactionId = c.optText('transaction_id');
       const state = c.oneOf('state', RECORD_STATES);
+      const exclusion = c.json<Exclusion | null>('exclusion', ExclusionSchema, null);
       const retraction =
         state === 'cancelled-after-submission'
           ? retractionOf({ facilityId: enc.facilityId, encounterId: enc.encounterId, consultationKey: c.text('consultation_key'), transactionId, ackBy: c.optText('retraction_ack_by'), ackAt: c.optText('retraction_ack_at') })
@@ -397,6 +398,7 @@ export class SqlStore implements Store {
         nrdrProblems: c.json('nrdr_problems', ProblemsSchema, []),
         fields: c.json('fields', FieldMapSchema, {}),
         cancelled: c.json('cancelled', FieldValueSchema.nullable(), null)?.value === 'cancelled',
+        ...(exclusion ? { exclusion } : {}),
         ...(transactionId !== undefined ? { transactionId } : {}),
         ...(retraction ? { retraction } : {}),
         history: history.get(c.text('consultation_key')) ?? [],

@@ -80,7 +80,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
@@ -334,6 +334,82 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason]), [['held', 'cancel_unmatched']]);
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason]), [['excluded', 'cancelled']]);
+    });
+
+    // ---- exclusions: a crosswalk row says the order is known but not advanced imaging ----
+
+    /** Rule and row as the tables loaded from the repository name them. */
+    const XR_EXCLUSION = { rule: join(REPO_ROOT, 'mappings', 'hl7v2.yaml:73'), crosswalk: join(REPO_ROOT, 'mappings', 'crosswalks', 'modality.csv:22'), raw: 'XR' };
+    /** A cancel of 09-orm-xr-excluded's order (ORD1009 / ACC2009), later than it, its OBR-24 as given. */
+    const cancel09 = (s: Store, modality: string) =>
+      ingest(s, '03-orm-cancel.hl7', 'MSG0903', (raw) =>
+        noCds(raw).replaceAll('ORD1002', 'ORD1009').replaceAll('ACC2002', 'ACC2009').replace('20261102111500', '20261102160000').replace('|MR|CA', `|${modality}|CA`),
+      );
+    const exclusions = async (s: Store) => ({
+      records: (await s.record('100000|V0001'))?.consultations.map((c) => [c.consultationKey, c.state, c.cancelled, c.exclusion]),
+      orders: (await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason, o.exclusion]),
+      reconciliation: await s.reconciliation({}),
+    });
+
+    withStore('ledger: an order a crosswalk row excludes (XR) is excluded as not-advanced-imaging, naming the rule and the row, never as cancelled', async (s) => {
+      const r = await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0009');
+      assert.deepEqual([r.status, r.problems.map((p) => p.code)], ['applied', ['MAP_EXCLUDED']]);
+      assert.deepEqual(await exclusions(s), {
+        records: [['11/02/2026 15:00:00', 'cancelled', true, XR_EXCLUSION]],
+        orders: [[['ACC2009', 'ORD1009'], 'excluded', 'not-advanced-imaging', XR_EXCLUSION]],
+        reconciliation: [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 0, held: {}, excluded: { 'not-advanced-imaging': 1 } }],
+      });
+      assert.deepEqual((await s.orders({ state: 'excluded', reason: 'not-advanced-imaging' })).orders.map((o) => o.id), [1]);
+      assert.deepEqual((await s.orders({ reason: 'cancelled' })).orders, []);
+      assert.deepEqual(await s.wireEncounters('ready', 10), []);
+    });
+
+    withStore('ledger: a cancel of an excluded order makes it cancelled: the cancel wins and the exclusion is gone', async (s) => {
+      await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0009');
+      // the cancel names the same XR: still a cancel, not an exclusion
+      await cancel09(s, 'XR');
+      assert.deepEqual(await exclusions(s), {
+        records: [['11/02/2026 15:00:00', 'cancelled', true, undefined]],
+        orders: [[['ACC2009', 'ORD1009'], 'excluded', 'cancelled', undefined]],
+        reconciliation: [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 0, held: {}, excluded: { cancelled: 1 } }],
+      });
+    });
+
+    withStore('ledger: a cancel without OBR-24 of an excluded order makes it cancelled too', async (s) => {
+      await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0009');
+      await cancel09(s, '');
+      assert.deepEqual((await exclusions(s)).orders, [[['ACC2009', 'ORD1009'], 'excluded', 'cancelled', undefined]]);
+    });
+
+    withStore('ledger: an excluded order changed to CT is no longer excluded and names no exclusion', async (s) => {
+      await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0009');
+      await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0010', (raw) => raw.replace('20261102150500', '20261102153000').replace('71046^XR CHEST 2 VIEWS', '71250^CT CHEST WO CONTRAST').replace('|XR|SC', '|CT|SC'));
+      const after = await exclusions(s);
+      assert.deepEqual(after.records?.map((c) => [c[1], c[3]]), [['incomplete', undefined]]);
+      assert.deepEqual(after.orders.map((o) => [o[1], o[2], o[3]]), [['held', 'incomplete', undefined]]);
+    });
+
+    withStore('ledger: an order excluded before migration 13 (the row only in its cancel flag) reads as not-advanced-imaging after it', async (s, db) => {
+      await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0009');
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      await cancel01(s);
+      await s.close();
+      // the database as version 12 left it: no exclusion column, the exclusion known only by the flag
+      await db.query('ALTER TABLE consultations DROP COLUMN exclusion');
+      await db.query('DELETE FROM schema_migrations WHERE version = 13');
+      const again = await db.open(validator);
+      try {
+        assert.deepEqual((await again.orders({})).orders.map((o) => [o.orderNumbers, o.reason, o.exclusion]), [
+          [['ACC2009', 'ORD1009'], 'not-advanced-imaging', XR_EXCLUSION],
+          [['ACC2001', 'ORD1001'], 'cancelled', undefined],
+        ]);
+        assert.deepEqual((await again.record('100000|V0001'))?.consultations.map((c) => [c.consultationKey, c.exclusion]), [
+          ['11/02/2026 09:30:15', undefined],
+          ['11/02/2026 15:00:00', XR_EXCLUSION],
+        ]);
+      } finally {
+        await again.close();
+      }
     });
 
     withStore('ledger: an order with no consultation time and no known order is refused (AE) naming what was tried', async (s) => {

@@ -4,6 +4,7 @@
 import type { Problem } from '../cdsr/problem.js';
 import type { Encounter, Transaction, TransactionStatus } from '../cdsr/schema.js';
 import type { FieldMap } from '../mapping/merge.js';
+import type { Exclusion } from '../mapping/record.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { RecordState } from './evaluate.js';
 import type { LedgerGauges, OrderFilter, OrderRow, ReconciliationRow } from './ledger.js';
@@ -65,7 +66,10 @@ export interface ConsultationRow {
   /** What NRDR said when it rejected the record. */
   readonly nrdrProblems: Problem[];
   readonly fields: FieldMap;
+  /** Withheld: cancelled at its source, or excluded by a crosswalk row (then `exclusion` names it). */
   readonly cancelled: boolean;
+  /** Excluded, not cancelled: the rule and crosswalk row that say it is not advanced imaging, and the value they read. */
+  readonly exclusion?: Exclusion;
   readonly transactionId?: string;
   /** In state cancelled-after-submission: what the site does at NRDR, and its acknowledgement. */
   readonly retraction?: Retraction;
