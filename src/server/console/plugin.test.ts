@@ -284,3 +284,15 @@ describe('console test bench with a draft folder', () => {
       }
     }));
 });
+
+describe('console record page', () => {
+  it('an order a crosswalk row excludes says so, naming the row and the rule, never a plain cancel', () =>
+    withTestServer(async (s) => {
+      const orm = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8').replace('|CT|SC', '|XR|SC');
+      assert.match((await postHl7(s, orm)).text, /\rMSA\|AA\|MSG0001\r/);
+      const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const page = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
+      assert.match(page, /<h2>Consultation 11\/02\/2026 09:30:15 <span class="st st-cancelled">cancelled<\/span> \(excluded\)<\/h2>/);
+      assert.match(page, /<p class="note">Not reported: <code>XR<\/code> is known and not advanced imaging \(crosswalks\/modality\.csv:\d+, read by hl7v2\.yaml:\d+\); the order is excluded as <code>not-advanced-imaging<\/code>\.<\/p>/);
+    }));
+});

@@ -29,7 +29,8 @@ function fieldsTable(fields: FieldMap, caption: string): Html {
 }
 
 function consultation(c: ConsultationRow): Html {
-  return html`<section class="consultation"><h2>Consultation ${c.consultationKey} <span class="st st-${c.state}">${c.state}</span>${c.cancelled ? ' (cancelled)' : ''}</h2>
+  return html`<section class="consultation"><h2>Consultation ${c.consultationKey} <span class="st st-${c.state}">${c.state}</span>${c.exclusion !== undefined ? ' (excluded)' : c.cancelled ? ' (cancelled)' : ''}</h2>
+${c.exclusion !== undefined ? html`<p class="note">Not reported: <code>${c.exclusion.raw}</code> is known and not advanced imaging (${c.exclusion.crosswalk}, read by ${c.exclusion.rule}); the order is excluded as <code>not-advanced-imaging</code>.</p>` : ''}
 ${c.transactionId !== undefined ? html`<p>Sent in ${link(`/ui/transactions/${encodeURIComponent(c.transactionId)}`, c.transactionId)}.</p>` : ''}
 ${c.missing.length > 0 ? html`<p class="bad">Missing: ${c.missing.join(', ')}</p>` : ''}
 ${fieldsTable(c.fields, 'Consultation fields')}
