@@ -24,6 +24,8 @@ describe('logs', () => {
       s.mappings.reload();
       await s.fetch(`/api/replay?status=error`, { method: 'POST' });
       await s.fetch(`/api/records/100000/V0001`);
+      // a resubmit logs what it did, never the encounter it did it to
+      assert.equal((await s.fetch(`/api/records/100000/V0001/resubmit`, { method: 'POST' })).status, 200);
       await s.fetch(`/api/messages?status=error`);
       const logs = s.logs();
       assert.ok(logs.split('\n').length > 30, 'the server logged too little for this test to mean anything');

@@ -4,18 +4,17 @@
 import { sep } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../../cdsr/errors.js';
-import { dryRunErrorQueue, remapStored } from '../../inbound/dry-run.js';
+import { remapStored } from '../../inbound/dry-run.js';
 import { replayAll, replayOne } from '../../inbound/replay.js';
 import { buildWorklist } from '../../inbound/worklist.js';
-import { loadMappings } from '../../mapping/load.js';
 import { encounterKey } from '../../mapping/merge.js';
 import type { TraceEntry } from '../../mapping/record.js';
 import { explainMissing } from '../../mapping/explain.js';
-import { formatProblemLine } from '../../cdsr/problem.js';
 import { RECORD_STATES, type RecordState } from '../../store/evaluate.js';
 import type { AppOptions } from '../app.js';
 import { messageFilter } from '../message-search.js';
 import { resubmitEncounter } from '../resubmit-routes.js';
+import { dryRunOnDisk } from '../workbench-routes.js';
 import { BadRequestError, decodeCursor, encodeCursor, oneOf, pageOf } from '../query.js';
 import { findKey, keyRing } from '../roles.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
@@ -138,8 +137,7 @@ export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err
 
   app.get('/ui/worklist', async (req, reply) => send(req, reply, 'Worklist', '/ui/worklist', worklistPage(await buildWorklist(deps.store, deps.mappings.dir), ctxOf(req))));
   app.post('/ui/worklist/dry-run', async (req, reply) => {
-    const loaded = loadMappings(deps.mappings.dir);
-    const dry = loaded.tables ? await dryRunErrorQueue(deps.store, loaded.tables, deps.defaultFacilityId) : { tablesLoad: false as const, problems: loaded.problems.map(formatProblemLine) };
+    const dry = await dryRunOnDisk(deps);
     return send(req, reply, 'Worklist', '/ui/worklist', worklistPage(await buildWorklist(deps.store, deps.mappings.dir), ctxOf(req), dry));
   });
   app.post('/ui/worklist/replay', async (req, reply) => send(req, reply, 'Replay of the error queue', '/ui/worklist', replayResultPage(await replayAll(deps, 'error'))));
@@ -230,7 +228,8 @@ export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err
   app.post<{ Params: RecordParams; Body: Form }>('/ui/records/:facilityId/:encounterId/resubmit', async (req, reply) => {
     const records = await resubmitEncounter(deps, req.params.facilityId, req.params.encounterId, who(req), one(req.body?.reason));
     if (!records) return send(req, reply, 'No such record', '/ui/records', html`<p>No encounter ${req.params.encounterId} at facility ${req.params.facilityId}.</p>`, 404);
-    req.log.info({ event: 'resubmit', encounterKey: encounterKey(req.params.facilityId, req.params.encounterId), records: records.length }, 'rejected records put back to ready (console)');
+    // the encounter id is patient data: the access audit names the encounter, the log does not
+    req.log.info({ event: 'resubmit', facilityId: req.params.facilityId, records: records.length }, 'rejected records put back to ready (console)');
     return showRecord(req, reply, records.length);
   });
 
