@@ -537,14 +537,17 @@ export class SqlStore implements Store {
            AND transaction_id = ? AND state = 'submitted' AND submitted_hash = ?`,
           [r.result, problems, r.encounterKey, r.consultationKey, id, r.contentHash],
         );
-        // cancelled while in flight: if NRDR refused it everywhere, there is nothing to retract
-        await q.run(
-          `UPDATE consultations SET state = 'cancelled', nrdr_problems = ? WHERE encounter_key = ? AND consultation_key = ?
-           AND state = 'cancelled-after-submission' AND NOT EXISTS (SELECT 1 FROM transaction_records t
-             WHERE t.encounter_key = consultations.encounter_key AND t.consultation_key = consultations.consultation_key
-             AND (t.result IS NULL OR t.result <> 'rejected'))`,
-          [problems, r.encounterKey, r.consultationKey],
-        );
+        // cancelled while in flight: if NRDR refused it everywhere, there is nothing to retract (a
+        // result other than rejected was just written above, so only a rejection can make it so)
+        if (r.result === 'rejected') {
+          await q.run(
+            `UPDATE consultations SET state = 'cancelled', nrdr_problems = ? WHERE encounter_key = ? AND consultation_key = ?
+             AND state = 'cancelled-after-submission' AND NOT EXISTS (SELECT 1 FROM transaction_records t
+               WHERE t.encounter_key = consultations.encounter_key AND t.consultation_key = consultations.consultation_key
+               AND (t.result IS NULL OR t.result <> 'rejected'))`,
+            [problems, r.encounterKey, r.consultationKey],
+          );
+        }
       }
       await q.run('UPDATE transactions SET updated_at = ? WHERE transaction_id = ?', [at.toISOString(), id]);
     });
