@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { parseHl7 } from './parse.js';
+import { parseHl7, parseHl7Reference } from './parse.js';
 import { escapeHl7, unescapeHl7 } from './escape.js';
 import { valueAt, type Hl7Message } from './message.js';
 import { REPO_ROOT } from '../../test/helpers.js';
@@ -109,6 +109,7 @@ describe('parseHl7', () => {
     assert.deepEqual(err(`${MSH}\rthis is free text`), ['HL7_BAD_SEGMENT', 'line 2 is not a segment (it must start with a 3-character segment name)', 2]);
     assert.deepEqual(err('MSHA^~\\&|X'), ['HL7_BAD_ENCODING', 'MSH-1 "A" is not a field separator', 1]);
     assert.deepEqual(err('MSH|^^\\&|X'), ['HL7_BAD_ENCODING', 'MSH-2 "^^\\&" does not hold distinct encoding characters', 1]);
+    assert.deepEqual(err('MSH|EHR|GENHOSP|CDSR'), ['HL7_BAD_ENCODING', 'MSH-2 "EHR" holds a letter, digit or space: the encoding characters (usually ^~\\&) are missing', 1]);
   });
 
   it('parses the public FHIR-Converter sample (LF ends, v2.6, many repetitions)', () => {
@@ -170,5 +171,74 @@ describe('parseHl7 limits', () => {
   it('takes what is at the limits', () => {
     const dg1 = `DG1|1||${Array.from({ length: 5_001 }, (_, i) => `R${i}`).join('~')}`;
     assert.equal(parseHl7(`${MSH}\r${dg1}\r`).ok, true);
+  });
+});
+
+// The direct split against hl7-standard's (parseHl7Reference): the same result, value for value
+// and error for error, on every shipped sample, every message of the public corpus and the mixed
+// batch, and generated messages full of separators, escapes, empty parts and custom encodings.
+describe('parseHl7 = parseHl7Reference (differential)', () => {
+  const same = (raw: string) => assert.deepEqual(parseHl7(raw), parseHl7Reference(raw), JSON.stringify(raw.slice(0, 200)));
+  const messagesOf = (text: string): string[] => {
+    // an HL7 batch: one message from each MSH to the next, the batch envelope left out
+    const out: string[] = [];
+    for (const line of text.split(/\r\n|\n|\r/)) {
+      if (/^(FHS|BHS|BTS|FTS)/.test(line)) continue;
+      if (line.startsWith('MSH') || out.length === 0) out.push(line);
+      else out[out.length - 1] += `\r${line}`;
+    }
+    return out;
+  };
+
+  it('agrees on every shipped sample, public message and message of the mixed batch', () => {
+    const files = [
+      ...readdirSync(join(REPO_ROOT, 'samples', 'hl7v2')).map((f) => join(REPO_ROOT, 'samples', 'hl7v2', f)),
+      ...readdirSync(join(REPO_ROOT, 'test', 'fixtures', 'public'))
+        .filter((f) => f.endsWith('.hl7'))
+        .map((f) => join(REPO_ROOT, 'test', 'fixtures', 'public', f)),
+    ];
+    let n = 0;
+    for (const f of files) {
+      same(readFileSync(f, 'utf8'));
+      n++;
+    }
+    const batch = messagesOf(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'mixed-100.hl7'), 'utf8'));
+    assert.equal(batch.length, 100);
+    for (const m of batch) {
+      same(m);
+      n++;
+    }
+    assert.equal(n, 114);
+  });
+
+  // a value: letters, digits, separators of both encodings, escape sequences (known and not)
+  const value = fc.string({ maxLength: 12, unit: fc.constantFrom('A', 'b', '1', ' ', '|', '^', '~', '&', '\\', '#', '!', '*', '$', '@', '\\F\\', '\\S\\', '\\T\\', '\\R\\', '\\E\\', '\\X41\\', '\\.br\\', '\\H\\', '\\Z\\') });
+  const segment = fc.tuple(fc.constantFrom('PID', 'PV1', 'ORC', 'OBR', 'OBX', 'NTE', 'ZDS', 'DG1'), fc.array(value, { maxLength: 8 })).map(([name, fields]) => (fields.length === 0 ? name : `${name}|${fields.join('|')}`));
+  const end = fc.constantFrom('\r', '\n', '\r\n', '\r\r', '\n\n');
+  const standardMsh = fc.array(value, { maxLength: 10 }).map((f) => `MSH|^~\\&|${f.join('|')}`);
+  const generated = fc
+    .tuple(standardMsh, fc.array(fc.tuple(segment, end), { maxLength: 8 }), fc.boolean(), fc.constantFrom('', '\x0b', '\uFEFF'), fc.constantFrom('', '\r', '\x1c\r', '\n'))
+    .map(([msh, segs, custom, start, tail]) => {
+      const body = msh + segs.map(([s, e]) => e + s).join('') + tail;
+      // the same message sent with custom encoding characters: # field, ! component, * repetition, $ escape, @ subcomponent
+      const text = custom ? body.replace(/[|^~\\&]/g, (c) => ({ '|': '#', '^': '!', '~': '*', '\\': '$', '&': '@' })[c] ?? c) : body;
+      return start + text;
+    });
+  const samples = readdirSync(join(REPO_ROOT, 'samples', 'hl7v2')).map((f) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', f), 'utf8'));
+  const mutated = fc
+    .tuple(fc.constantFrom(...samples), fc.nat(), fc.nat({ max: 30 }), fc.string({ maxLength: 8, unit: fc.constantFrom('|', '^', '~', '\\', '&', '\r', '\n', 'A', '1', 'M', 'S', 'H', '\x0b', '\x1c') }))
+    .map(([s, at, del, ins]) => s.slice(0, at % s.length) + ins + s.slice((at % s.length) + del));
+
+  it('agrees on generated and mutated messages (property, 5,000 cases)', () => {
+    let parsed = 0;
+    fc.assert(
+      fc.property(fc.oneof(generated, mutated, fc.constant('MSH|').chain((p) => fc.string().map((s) => p + s))), (raw) => {
+        same(raw);
+        if (parseHl7(raw).ok) parsed++;
+      }),
+      { numRuns: 5000 },
+    );
+    // most cases are messages, not refusals: the property compares values, not only errors
+    assert.ok(parsed > 2500, `${parsed} of 5000 parsed`);
   });
 });

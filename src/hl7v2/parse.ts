@@ -1,6 +1,8 @@
-// ER7 parsing: hl7-standard does the splitting; this wrapper fixes what it gets wrong or does
-// not do (MLLP framing, BOM, mixed or missing segment ends, custom encoding characters, escape
-// sequences, segments without fields, batches) and converts its output to our model.
+// ER7 parsing: the checks and repairs hl7-standard does not do (MLLP framing, BOM, mixed or
+// missing segment ends, custom encoding characters, escape sequences, segments without fields,
+// batches, limits), then the split into our model. The split is our own direct one (a tenth of
+// the cost); `parseHl7Reference` does the same with hl7-standard splitting, and a differential
+// test holds the two equal on every sample, the public corpus and fuzz cases (parse.test.ts).
 import HL7, { type Hl7StdField, type Hl7StdSegment } from 'hl7-standard';
 import { AdapterError, errorMessage } from '../cdsr/errors.js';
 import { unescapeHl7 } from './escape.js';
@@ -48,9 +50,21 @@ export function stripFraming(raw: string): string {
 
 /** Parses one ER7 message; never throws. */
 export function parseHl7(raw: string): Hl7ParseResult {
+  return parseWith(raw, splitDirect);
+}
+
+/** The same parse with hl7-standard splitting the segments: the reference the direct split is tested against. */
+export function parseHl7Reference(raw: string): Hl7ParseResult {
+  return parseWith(raw, splitWithHl7Standard);
+}
+
+/** Splits segment lines in the standard encoding (each with its field separator) into our model. */
+type Splitter = (lines: readonly string[]) => Hl7Segment[];
+
+function parseWith(raw: string, split: Splitter): Hl7ParseResult {
   let error: Hl7ParseError;
   try {
-    return { ok: true, message: parseOrThrow(raw) };
+    return { ok: true, message: parseOrThrow(raw, split) };
   } catch (e) {
     error = e instanceof Hl7ParseError ? e : new Hl7ParseError('HL7_PARSER', `the HL7 parser failed: ${errorMessage(e)}`, undefined, { cause: e });
   }
@@ -58,14 +72,14 @@ export function parseHl7(raw: string): Hl7ParseResult {
   const msh = stripFraming(raw).split(/\r\n|\n|\r/)[0] ?? '';
   if (error.code === 'HL7_NOT_HL7' || error.line === 1 || !msh.startsWith('MSH')) return { ok: false, error };
   try {
-    const header = parseOrThrow(msh);
+    const header = parseOrThrow(msh, split);
     return { ok: false, error: new Hl7ParseError(error.code, error.message, error.line, { cause: error.cause }, header) };
   } catch {
     return { ok: false, error };
   }
 }
 
-function parseOrThrow(raw: string): Hl7Message {
+function parseOrThrow(raw: string, split: Splitter): Hl7Message {
   const text = stripFraming(raw);
   const lines = text.split(/\r\n|\n|\r/).filter((l) => l.trim() !== '');
   const first = lines[0];
@@ -84,14 +98,8 @@ function parseOrThrow(raw: string): Hl7Message {
     }
   });
   const standard = isStandard(enc) ? lines : lines.map((l, i) => toStandardEncoding(l, enc, i === 0));
-  // hl7-standard drops lines without a field separator; give every segment one.
-  const fed = standard.map((l) => (l.length === 3 ? `${l}|` : l)).join('\r') + '\r';
-  const lib = new HL7(fed);
-  lib.transform();
-  const segments = Object.values(lib.transformed)
-    .flat()
-    .sort((a, b) => a.index - b.index)
-    .map((s) => convertSegment(s));
+  // a segment without fields is given its field separator (hl7-standard drops lines without one)
+  const segments = split(standard.map((l) => (l.length === 3 ? `${l}|` : l)));
   const msh = segments[0]!;
   return {
     segments,
@@ -138,6 +146,10 @@ function readEncoding(msh: string): Encoding {
   if (chars.length < 3 || new Set([field, ...chars.slice(0, 4)]).size !== Math.min(chars.length, 4) + 1) {
     throw new Hl7ParseError('HL7_BAD_ENCODING', `MSH-2 "${chars}" does not hold distinct encoding characters`, 1);
   }
+  // a letter, digit or space there is the start of MSH-3 sent without MSH-2, not a separator
+  if (/[A-Za-z0-9\s]/.test(chars.slice(0, 4))) {
+    throw new Hl7ParseError('HL7_BAD_ENCODING', `MSH-2 "${chars}" holds a letter, digit or space: the encoding characters (usually ^~\\&) are missing`, 1);
+  }
   return { field, component: chars[0]!, repetition: chars[1]!, escape: chars[2]!, subcomponent: chars[3] ?? '&' };
 }
 
@@ -181,6 +193,37 @@ function toStandardEncoding(line: string, enc: Encoding, isMsh: boolean): string
     out += mapped ?? literal[ch] ?? ch;
   }
   return out;
+}
+
+const MSH_1: Hl7Field = [[['|']]];
+const MSH_2: Hl7Field = [[['^~\\&']]];
+
+/** The direct split: fields by |, repetitions by ~, components by ^, subcomponents by &, each value unescaped. */
+function splitDirect(lines: readonly string[]): Hl7Segment[] {
+  return lines.map((line, i) => {
+    const name = line.slice(0, 3);
+    const parts = line.slice(4).split('|');
+    const fields: Hl7Field[] = [];
+    // MSH-1 is the separator itself and MSH-2 the encoding characters (always the standard ones here)
+    if (name === 'MSH') fields.push(MSH_1, MSH_2);
+    for (let k = name === 'MSH' ? 1 : 0; k < parts.length; k++) fields.push(splitField(parts[k]!));
+    return { name, fields, line: i + 1 };
+  });
+}
+
+function splitField(v: string): Hl7Field {
+  if (v === '') return EMPTY;
+  if (!/[~^&]/.test(v)) return [[[unescapeHl7(v)]]];
+  return v.split('~').map((r) => r.split('^').map((c) => c.split('&').map(unescapeHl7)));
+}
+
+function splitWithHl7Standard(lines: readonly string[]): Hl7Segment[] {
+  const lib = new HL7(lines.join('\r') + '\r');
+  lib.transform();
+  return Object.values(lib.transformed)
+    .flat()
+    .sort((a, b) => a.index - b.index)
+    .map((s) => convertSegment(s));
 }
 
 function convertSegment(s: Hl7StdSegment): Hl7Segment {

@@ -306,4 +306,9 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX nrdr_status_history_transaction ON nrdr_status_history (transaction_id, id)',
     ],
   },
+  {
+    version: 16,
+    name: 'order index by encounter: the merge of every message reads the orders of its encounter (was a scan of all orders)',
+    statements: ['CREATE INDEX order_index_encounter ON order_index (encounter_key)'],
+  },
 ];

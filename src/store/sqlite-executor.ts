@@ -188,6 +188,28 @@ export class SqliteExecutor implements Executor {
     await this.whenFree(() => Promise.resolve(this.db.pragma('wal_checkpoint(TRUNCATE)')));
   }
 
+  /**
+   * Each data statement prepared so far with the steps of its plan that scan (EXPLAIN QUERY
+   * PLAN), for tests: a statement of the ingest path that reads a whole table shows here.
+   */
+  scans(): { readonly sql: string; readonly scans: readonly string[] }[] {
+    const out: { sql: string; scans: string[] }[] = [];
+    for (const sql of this.statements.keys()) {
+      if (!/^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b/i.test(sql)) continue;
+      const params = Array.from({ length: (sql.match(/\?/g) ?? []).length }, () => null);
+      let plan: { detail: string }[];
+      try {
+        plan = this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[];
+      } catch {
+        // a migration's statement over a table it has since replaced
+        continue;
+      }
+      const scans = plan.map((p) => p.detail).filter((d) => /^SCAN /.test(d) && d !== 'SCAN CONSTANT ROW');
+      out.push({ sql: sql.replace(/\s+/g, ' ').trim(), scans });
+    }
+    return out;
+  }
+
   /** SQLite's own settings, for tests (journal mode and the like). */
   pragma(name: string): unknown {
     return this.db.pragma(name, { simple: true });
