@@ -1,7 +1,7 @@
 // One large message does not hold the event loop: a 1 MB ORM of 4,000 NTEs and a 1.6 MB ORU of
 // 2,000 OBX × 400 fields, posted over HTTP and over MLLP to the real service with its mapping
 // workers, leave no turn of the loop that spends more than ~50 ms of main-thread CPU; mapped in
-// the main thread (the control), one turn spends hundreds. A 1 MB FHIR ServiceRequest (4,000
+// the main thread (the control), one turn spends well over a hundred. A 1 MB FHIR ServiceRequest (4,000
 // notes) stays in the main thread: JSON.parse is native and the rules read only their paths. CPU time of the main thread is
 // measured (test/main-thread.ts), so a loaded machine does not make it fail.
 import { describe, it } from 'node:test';
@@ -79,8 +79,9 @@ describe('event loop under large messages', { skip: canMeasureMainThread() ? fal
     assert.deepEqual(withWorkers.msa, ['MSA|AA|BIG-NTE', 'MSA|AA|BIG-OBX', 'MSA|AA|BIG-OBX-MLLP', '200 1 resource(s) applied, 0 kept in the error queue, 0 pending fetch']);
     assert.deepEqual(inMain.msa, withWorkers.msa);
     assert.ok(withWorkers.report.longestTurnCpuMs <= BOUND_MS, `a turn of the loop spent ${withWorkers.report.longestTurnCpuMs} ms of CPU`);
-    // the measure sees blocking when there is some: the control holds the loop far longer
-    assert.ok(inMain.report.longestTurnCpuMs >= 4 * BOUND_MS, `control: ${inMain.report.longestTurnCpuMs} ms`);
+    // the measure sees blocking when there is some: the control holds the loop far longer (170–230
+    // ms here since the direct ER7 split; over 240 with hl7-standard splitting)
+    assert.ok(inMain.report.longestTurnCpuMs >= 2 * BOUND_MS, `control: ${inMain.report.longestTurnCpuMs} ms`);
     assert.ok(withWorkers.report.maxDelayMs < inMain.report.maxDelayMs);
   });
 });

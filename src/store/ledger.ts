@@ -14,7 +14,7 @@ import type { OrderIdentity } from '../mapping/outcome.js';
 import type { Exclusion } from '../mapping/record.js';
 import { retractionOf, type Retraction } from './retraction.js';
 import { ExclusionSchema, ProblemsSchema, row, StringListSchema, type RowReader } from './rows.js';
-import { either, type Queryable, type Row } from './sql.js';
+import { chunks, either, marks, type Queryable, type Row } from './sql.js';
 
 export const ORDER_STATES = ['reported', 'held', 'excluded'] as const;
 export type OrderState = (typeof ORDER_STATES)[number];
@@ -92,11 +92,11 @@ const dayOf = (at: Date): string => at.toISOString().slice(0, 10);
 export async function recordOrder(q: Queryable, identity: OrderIdentity, outcome: LedgerOutcome, messageId: number, index: number, at: Date): Promise<void> {
   const facility = identity.facilityId;
   // an order without a number can be found by nothing else: it is known by its message
-  const numbers = identity.numbers.length > 0 ? identity.numbers : [`message:${messageId}#${index + 1}`];
+  const numbers = [...new Set(identity.numbers.length > 0 ? identity.numbers : [`message:${messageId}#${index + 1}`])];
+  // its numbers in one statement each way (an order carries two or three)
   const found = new Set<number>();
-  for (const n of numbers) {
-    const r = await q.get('SELECT order_id FROM order_numbers WHERE facility_id = ? AND number = ?', [facility, n]);
-    if (r) found.add(row('order_numbers', r).int('order_id'));
+  for (const part of chunks(numbers)) {
+    for (const r of await q.all(`SELECT order_id FROM order_numbers WHERE facility_id = ? AND number IN (${marks(part.length)})`, [facility, ...part])) found.add(row('order_numbers', r).int('order_id'));
   }
   const iso = at.toISOString();
   const eKey = identity.encounterId !== '' ? encounterKey(facility, identity.encounterId) : '';
@@ -131,7 +131,9 @@ export async function recordOrder(q: Queryable, identity: OrderIdentity, outcome
       );
     }
   }
-  for (const n of numbers) await q.run('INSERT INTO order_numbers (facility_id, number, order_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [facility, n, id]);
+  for (const part of chunks(numbers)) {
+    await q.run(`INSERT INTO order_numbers (facility_id, number, order_id) VALUES ${part.map(() => '(?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`, part.flatMap((n) => [facility, n, id]));
+  }
   await q.run('INSERT INTO order_messages (order_id, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING', [id, messageId]);
 }
 

@@ -5,7 +5,7 @@
 import { encounterKey, orderKeysOf, type EncounterState, type MergeRepository, type OrderRef, type OrphanEntry } from '../mapping/merge.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { PartialRecordSchema, row } from './rows.js';
-import type { Queryable } from './sql.js';
+import { chunks, marks, type Queryable } from './sql.js';
 
 /** A merge repository over rows read beforehand; it records what the merge changes. */
 export class PreloadedRepository implements MergeRepository {
@@ -45,7 +45,8 @@ export class PreloadedRepository implements MergeRepository {
     const list = this.orphans(key);
     this.waiting.delete(key);
     this.added.delete(key);
-    this.taken.add(key);
+    // only a key with rows stored under it needs a DELETE (most numbers never had an orphan)
+    if (list.length > 0) this.taken.add(key);
     return [...list];
   }
   removeOrphan(entry: OrphanEntry): void {
@@ -57,7 +58,11 @@ export class PreloadedRepository implements MergeRepository {
   }
 }
 
-/** Reads what merging `records` needs. `loadEncounter` reads one encounter with its consultations. */
+/**
+ * Reads what merging `records` needs. `loadEncounter` reads one encounter with its consultations.
+ * The order numbers of a round are read together (one statement for their index entries, one for
+ * their orphans), so a message costs the same few statements however many numbers it carries.
+ */
 export async function preload(q: Queryable, records: readonly PartialRecord[], loadEncounter: (key: string) => Promise<EncounterState | undefined>): Promise<PreloadedRepository> {
   const repo = new PreloadedRepository();
   const loadEnc = async (eKey: string) => {
@@ -72,26 +77,32 @@ export async function preload(q: Queryable, records: readonly PartialRecord[], l
   // the records' numbers, then those of the orphans they may adopt (a chain of two at most in practice)
   let frontier = [...records];
   for (let depth = 0; depth < 3 && frontier.length > 0; depth++) {
-    const next: PartialRecord[] = [];
+    const keys: string[] = [];
     for (const record of frontier) {
       await loadEnc(encounterKey(record.facilityId, record.encounterId));
       for (const k of orderKeysOf(record)) {
         if (seenKeys.has(k)) continue;
         seenKeys.add(k);
-        const o = await q.get('SELECT encounter_key, consultation_key FROM order_index WHERE order_key = ?', [k]);
-        if (o) {
-          const r = row('order_index', o);
-          repo.orders.set(k, { encounterKey: r.text('encounter_key'), consultationKey: r.text('consultation_key') });
-        }
-        const waiting: OrphanEntry[] = [];
-        for (const w of await q.all('SELECT seq, record FROM orphans WHERE order_key = ? ORDER BY seq', [k])) {
-          const r = row('orphans', w);
-          const rec = r.json<PartialRecord | null>('record', PartialRecordSchema, null);
-          if (rec) waiting.push({ seq: r.int('seq'), record: rec });
-        }
-        repo.waiting.set(k, waiting);
-        next.push(...waiting.map((w) => w.record));
+        keys.push(k);
       }
+    }
+    const next: PartialRecord[] = [];
+    const waiting = new Map<string, OrphanEntry[]>(keys.map((k) => [k, []]));
+    for (const part of chunks(keys)) {
+      for (const o of await q.all(`SELECT order_key, encounter_key, consultation_key FROM order_index WHERE order_key IN (${marks(part.length)})`, part)) {
+        const r = row('order_index', o);
+        repo.orders.set(r.text('order_key'), { encounterKey: r.text('encounter_key'), consultationKey: r.text('consultation_key') });
+      }
+      for (const w of await q.all(`SELECT order_key, seq, record FROM orphans WHERE order_key IN (${marks(part.length)}) ORDER BY order_key, seq`, part)) {
+        const r = row('orphans', w);
+        const rec = r.json<PartialRecord | null>('record', PartialRecordSchema, null);
+        if (rec) waiting.get(r.text('order_key'))?.push({ seq: r.int('seq'), record: rec });
+      }
+    }
+    for (const k of keys) {
+      const list = waiting.get(k) ?? [];
+      repo.waiting.set(k, list);
+      next.push(...list.map((w) => w.record));
     }
     frontier = next;
   }
@@ -100,11 +111,12 @@ export async function preload(q: Queryable, records: readonly PartialRecord[], l
 
 /** Writes back what the merge changed; `saveEncounter` writes one encounter with its consultations. */
 export async function writeMerge(q: Queryable, repo: PreloadedRepository, saveEncounter: (key: string, enc: EncounterState) => Promise<void>): Promise<void> {
-  for (const [k, ref] of repo.savedOrders) {
+  // the index entries of all the message's numbers in one statement
+  for (const part of chunks([...repo.savedOrders])) {
     await q.run(
-      `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES (?, ?, ?)
+      `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES ${part.map(() => '(?, ?, ?)').join(', ')}
        ON CONFLICT (order_key) DO UPDATE SET encounter_key = excluded.encounter_key, consultation_key = excluded.consultation_key`,
-      [k, ref.encounterKey, ref.consultationKey],
+      part.flatMap(([k, ref]) => [k, ref.encounterKey, ref.consultationKey]),
     );
   }
   for (const k of repo.taken) await q.run('DELETE FROM orphans WHERE order_key = ?', [k]);

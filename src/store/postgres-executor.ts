@@ -39,7 +39,7 @@ function numbered(sql: string): string {
 
 export class PostgresExecutor implements Executor {
   readonly dialect = 'postgres' as const;
-  private readonly texts = new Map<string, string>();
+  private readonly texts = new Map<string, { readonly text: string; readonly name?: string }>();
 
   private constructor(private readonly pool: pg.Pool) {}
 
@@ -59,10 +59,18 @@ export class PostgresExecutor implements Executor {
     return new PostgresExecutor(pool);
   }
 
-  private text(sql: string): string {
+  /**
+   * The statement as sent: `$n` placeholders, and a name when the server may keep it prepared
+   * (parsed and planned once per connection instead of at every call). Not named: transaction
+   * control, and a statement whose result columns come from `*` (another instance's migration
+   * adding a column would make the kept plan fail with "cached plan must not change result type").
+   */
+  private text(sql: string): { readonly text: string; readonly name?: string } {
     let t = this.texts.get(sql);
     if (t === undefined) {
-      t = numbered(sql);
+      const text = numbered(sql);
+      const keep = !/^\s*(BEGIN|COMMIT|ROLLBACK|VACUUM)\b/i.test(text) && !text.replace(/COUNT\(\*\)/gi, '').includes('*');
+      t = keep ? { text, name: `cdsr_${this.texts.size + 1}` } : { text };
       this.texts.set(sql, t);
     }
     return t;
@@ -70,7 +78,8 @@ export class PostgresExecutor implements Executor {
 
   private async query(c: pg.Pool | pg.PoolClient, sql: string, params: readonly SqlValue[], doing: string): Promise<pg.QueryResult> {
     try {
-      return await c.query(this.text(sql), storable(params));
+      const t = this.text(sql);
+      return await c.query({ text: t.text, values: storable(params), ...(t.name !== undefined ? { name: t.name } : {}) });
     } catch (e) {
       throw classify(e, doing);
     }
@@ -116,8 +125,11 @@ export class PostgresExecutor implements Executor {
       all: async (sql, params = []) => (await this.query(c, sql, params, 'read')).rows as Row[],
       get: async (sql, params = []) => ((await this.query(c, sql, params, 'read')).rows as Row[])[0],
       run: async (sql, params = []) => (await this.query(c, sql, params, 'written')).rowCount ?? 0,
+      // every key in one statement (one round trip), taken in sorted order: the select list is
+      // evaluated left to right, so two transactions never take the same two keys crosswise
       lock: async (keys) => {
-        for (const k of [...new Set(keys)].sort()) await this.query(c, 'SELECT pg_advisory_xact_lock(hashtext(?))', [k], 'locked');
+        const sorted = [...new Set(keys)].sort();
+        if (sorted.length > 0) await this.query(c, `SELECT ${sorted.map(() => 'pg_advisory_xact_lock(hashtext(?))').join(', ')}`, sorted, 'locked');
       },
     };
     let broken = false;

@@ -174,12 +174,16 @@ export class SqlStore implements Store {
     const records = outcome.disposition === 'mapped' ? outcome.records : [];
     return this.db.transaction(async (q) => {
       await q.lock([`msg|${meta.channel}|${meta.sender}|${meta.controlId}`, ...records.flatMap((r) => SqlStore.mergeKeys(r))]);
-      const twin = await q.get(
-        `SELECT id FROM inbound_messages WHERE channel = ? AND sender = ? AND control_id = ? AND hash = ?
-         AND status IN ('applied', 'error', 'ignored') ORDER BY id DESC LIMIT 1`,
-        [meta.channel, meta.sender, meta.controlId, hash],
-      );
-      if (twin && meta.controlId !== '') {
+      // a message without a control id is never taken for a resend: nothing to look up
+      const twin =
+        meta.controlId === ''
+          ? undefined
+          : await q.get(
+              `SELECT id FROM inbound_messages WHERE channel = ? AND sender = ? AND control_id = ? AND hash = ?
+               AND status IN ('applied', 'error', 'ignored') ORDER BY id DESC LIMIT 1`,
+              [meta.channel, meta.sender, meta.controlId, hash],
+            );
+      if (twin) {
         const first = row('inbound_messages', twin).int('id');
         // a resend is recorded (when, through which credential) without another copy of its text
         const id = await this.insertMessage(q, { ...meta, raw: '' }, hash, 'duplicate', [], first);

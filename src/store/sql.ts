@@ -69,3 +69,17 @@ export class StoreNotFoundError extends AdapterError {
     super('STORE_NOT_FOUND', message);
   }
 }
+
+/** `?, ?, …` for n values. */
+export const marks = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
+
+/**
+ * A list cut into parts of at most 50, for statements that take many values at once: a message
+ * with hundreds of orders costs a few statements more, and the statement texts (each prepared
+ * once) stay few.
+ */
+export function chunks<T>(list: readonly T[], size = 50): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
+}

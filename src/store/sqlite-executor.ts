@@ -204,7 +204,7 @@ export class SqliteExecutor implements Executor {
         // a migration's statement over a table it has since replaced
         continue;
       }
-      const scans = plan.map((p) => p.detail).filter((d) => /^SCAN /.test(d) && d !== 'SCAN CONSTANT ROW');
+      const scans = plan.map((p) => p.detail).filter((d) => /^SCAN /.test(d) && !/^SCAN (CONSTANT ROW|\d+-ROW VALUES CLAUSE)$/.test(d));
       out.push({ sql: sql.replace(/\s+/g, ' ').trim(), scans });
     }
     return out;
