@@ -16,7 +16,7 @@ export interface LoadTemplate {
   readonly body: string;
 }
 
-const [base = '', specFile = '', connections = '1', seconds = '5', warmup = '1', first = '1'] = process.argv.slice(2);
+const [base = '', specFile = '', connections = '1', seconds = '5', warmup = '1', first = '0'] = process.argv.slice(2);
 const templates = JSON.parse(readFileSync(specFile, 'utf8')) as LoadTemplate[];
 const k = templates.length;
 const c = Number(connections);

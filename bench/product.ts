@@ -160,8 +160,8 @@ interface GenResult {
   readonly next: number;
 }
 
-/** Numbers already used by earlier runs against one store (every run sends fresh encounters). */
-let nextN = 1;
+/** Numbers already used by earlier runs against one store (every run sends fresh encounters); from 0, the ORM of the first group, so that no ORU waits for an order never sent. */
+let nextN = 0;
 
 function generate(url: string, spec: string, connections: number, seconds: number, warmup = 1): Promise<GenResult> {
   return new Promise((resolve, reject) => {
@@ -249,6 +249,8 @@ export async function benchProduct(o: ProductBenchOptions): Promise<{ rows: Prod
 
   const product = async (store: ProductRow['store'], env: Record<string, string>, commitCeiling: Map<number, ProductRow>, bare: Map<number, ProductRow>) => {
     const work = mkdtempSync(join(dir, `${store}-`));
+    // a fresh store: its first group starts with the ORM
+    nextN = 0;
     cpSync(join(PACKAGE_ROOT, 'mappings'), join(work, 'mappings'), { recursive: true });
     const serve = await startServe(work, env);
     try {

@@ -4,7 +4,7 @@
 // mean "unavailable now".
 import pg from 'pg';
 import { asError, errorMessage } from '../cdsr/errors.js';
-import { storable, StoreUnavailableError, type Executor, type Row, type SqlValue, type TxQueryable } from './sql.js';
+import { storable, StoreUnavailableError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
 
 export interface PostgresOptions {
   readonly url: string;
@@ -147,6 +147,11 @@ export class PostgresExecutor implements Executor {
       c.off('error', onError);
       c.release(broken);
     }
+  }
+
+  /** Reports read through the pool like any read: the database server does the work, off the event loop. */
+  get reports(): Queryable {
+    return this;
   }
 
   async sizeBytes(): Promise<number> {

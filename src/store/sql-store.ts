@@ -589,11 +589,11 @@ export class SqlStore implements Store {
   }
 
   reconciliation(filter: { from?: string; to?: string; facility?: string }): Promise<ReconciliationRow[]> {
-    return reconcile(this.db, filter);
+    return reconcile(this.db.reports, filter);
   }
 
   ledgerGauges(): Promise<LedgerGauges> {
-    return ledgerGauges(this.db);
+    return ledgerGauges(this.db.reports);
   }
 
   acknowledgeRetraction(orderId: number, who: string, at: Date): Promise<AcknowledgeResult> {
@@ -687,7 +687,7 @@ export class SqlStore implements Store {
   // ---- the rest ----
 
   async counts(): Promise<StoreCounts> {
-    const group = async (sql: string) => Object.fromEntries((await this.db.all(sql)).map((r) => [row('counts', r).text('k'), row('counts', r).int('n')]));
+    const group = async (sql: string) => Object.fromEntries((await this.db.reports.all(sql)).map((r) => [row('counts', r).text('k'), row('counts', r).int('n')]));
     return {
       messages: await group('SELECT status AS k, COUNT(*) AS n FROM inbound_messages GROUP BY status'),
       records: await group('SELECT state AS k, COUNT(*) AS n FROM consultations GROUP BY state'),

@@ -5,9 +5,11 @@
 // alone. synchronous=FULL by default: a resolved transaction is on disk.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { asError, errorMessage } from '../cdsr/errors.js';
-import { storable, StoreUnavailableError, type Executor, type Row, type SqlValue, type TxQueryable } from './sql.js';
+import { storable, StoreUnavailableError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
+import type { ReportJob, ReportReply } from './sqlite-reader-worker.js';
 
 export interface SqliteOptions {
   /** File path, or ':memory:'. */
@@ -49,8 +51,14 @@ export class SqliteExecutor implements Executor {
   private busy = false;
   private readonly waiting: (() => void)[] = [];
   private readonly tx: TxQueryable;
+  private readonly file: string;
+  /** The reports connection's thread, started at the first report. */
+  private reader: { readonly worker: Worker; readonly pending: Map<number, { resolve: (rows: Row[]) => void; reject: (e: Error) => void }> } | undefined;
+  private nextReport = 1;
+  readonly reports: Queryable;
 
   constructor(options: SqliteOptions) {
+    this.file = options.file;
     if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
     this.db = new Database(options.file);
     // freed pages can be given back a few at a time (reclaimSpace); set before the first table
@@ -64,6 +72,53 @@ export class SqliteExecutor implements Executor {
     this.db.pragma('busy_timeout = 5000');
     const direct = { all: this.allNow.bind(this), get: this.getNow.bind(this), run: this.runNow.bind(this) };
     this.tx = { ...direct, lock: () => Promise.resolve() };
+    // an in-memory database has no second connection: its reports run here
+    this.reports =
+      options.file === ':memory:'
+        ? this
+        : {
+            all: (sql, params) => this.report(sql, params),
+            get: async (sql, params) => (await this.report(sql, params))[0],
+            run: () => Promise.reject(new Error('the reports connection is read-only')),
+          };
+  }
+
+  private report(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    if (!this.db.open) return Promise.reject(new StoreUnavailableError('the store is closed'));
+    const reader = (this.reader ??= this.startReader());
+    const job: ReportJob = { id: this.nextReport++, sql, params: storable(params) };
+    return new Promise<Row[]>((resolve, reject) => {
+      // the thread keeps the process alive only while a report is waiting for it
+      if (reader.pending.size === 0) reader.worker.ref();
+      reader.pending.set(job.id, { resolve, reject });
+      reader.worker.postMessage(job);
+    });
+  }
+
+  private startReader(): NonNullable<SqliteExecutor['reader']> {
+    const worker = new Worker(new URL('./sqlite-reader-worker.js', import.meta.url), { workerData: { file: this.file }, stdout: false, stderr: false });
+    const reader = { worker, pending: new Map<number, { resolve: (rows: Row[]) => void; reject: (e: Error) => void }>() };
+    worker.on('message', (reply: ReportReply) => {
+      const p = reader.pending.get(reply.id);
+      if (!p) return;
+      reader.pending.delete(reply.id);
+      if (reader.pending.size === 0) worker.unref();
+      if ('rows' in reply) p.resolve(reply.rows as Row[]);
+      else {
+        const transient = reply.error.code !== undefined && TRANSIENT.test(reply.error.code);
+        p.reject(transient ? new StoreUnavailableError(`the store cannot be read: ${reply.error.message}`) : new Error(reply.error.message));
+      }
+    });
+    // a thread that stops fails what it was asked; the next report starts another
+    const lost = (why: string) => {
+      if (this.reader === reader) this.reader = undefined;
+      for (const p of reader.pending.values()) p.reject(new StoreUnavailableError(`the store's reports connection stopped (${why})`));
+      reader.pending.clear();
+    };
+    worker.on('error', (e) => lost(e.message));
+    worker.on('exit', (code) => lost(`exit code ${code}`));
+    worker.unref();
+    return reader;
   }
 
   /** A prepared statement, prepared once per SQL text (preparing costs more than running). */
@@ -215,9 +270,16 @@ export class SqliteExecutor implements Executor {
     return this.db.pragma(name, { simple: true });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    const reader = this.reader;
+    this.reader = undefined;
+    if (reader) await reader.worker.terminate();
+    return this.closeDb();
+  }
+
+  private closeDb(): Promise<void> {
     if (this.db.open && !this.busy) this.db.close();
-    else if (this.db.open) return new Promise<void>((ok) => this.waiting.push(ok)).then(() => this.close());
+    else if (this.db.open) return new Promise<void>((ok) => this.waiting.push(ok)).then(() => this.closeDb());
     return Promise.resolve();
   }
 }

@@ -129,4 +129,36 @@ describe('SQLite executor', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('reads reports on a connection in a thread of its own: a write commits while a long report runs, and a report sees what was committed', () =>
+    withDb(async (x) => {
+      await x.run('CREATE TABLE t (v TEXT NOT NULL)');
+      await x.run("INSERT INTO t (v) VALUES ('a')");
+      assert.deepEqual(await x.reports.all('SELECT v FROM t ORDER BY v'), [{ v: 'a' }]);
+      // a report of some seconds of CPU (a count to 10 million), then a write asked after it
+      const order: string[] = [];
+      const long = x.reports.get('WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 10000000) SELECT COUNT(*) AS n FROM c').then((r) => {
+        order.push('report');
+        return r;
+      });
+      await x.run("INSERT INTO t (v) VALUES ('b')");
+      order.push('write');
+      assert.deepEqual(await long, { n: 10_000_000 });
+      assert.deepEqual(order, ['write', 'report']);
+      assert.deepEqual(await x.reports.all('SELECT v FROM t ORDER BY v'), [{ v: 'a' }, { v: 'b' }]);
+      // a statement error is the caller's, not "unavailable"
+      await assert.rejects(x.reports.all('SELECT nope FROM t'), (e: Error) => !(e instanceof StoreUnavailableError) && /no such column: nope/.test(e.message));
+      await assert.rejects(x.reports.run('DELETE FROM t'), /read-only/);
+    }));
+
+  it('an in-memory database reads its reports on its one connection', async () => {
+    const x = new SqliteExecutor({ file: ':memory:' });
+    try {
+      await x.run('CREATE TABLE t (v TEXT NOT NULL)');
+      await x.run("INSERT INTO t (v) VALUES ('a')");
+      assert.deepEqual(await x.reports.all('SELECT v FROM t'), [{ v: 'a' }]);
+    } finally {
+      await x.close();
+    }
+  });
 });
