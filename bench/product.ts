@@ -32,8 +32,13 @@ export interface SoakRow {
   readonly store: string;
   readonly seconds: number;
   readonly requests: number;
+  /** RSS of `serve` after a 30-second warm-up, at the end, and the highest sampled (every 10 s). */
   readonly rssStartMb: number;
   readonly rssEndMb: number;
+  readonly rssPeakMb: number;
+  /** The NRDR sandbox (its own process: it keeps every submitted record in memory, as a registry does). */
+  readonly sandboxRssEndMb: number;
+  readonly non2xx: number;
 }
 
 const DIST = join(PACKAGE_ROOT, 'dist');
@@ -108,6 +113,30 @@ function stopper(child: ChildProcess): () => Promise<void> {
       });
       child.kill('SIGTERM');
     });
+}
+
+/**
+ * `cdsr-adapter sandbox` in its own process, as a site rehearsing certification runs it; resolves
+ * with the variables it prints that point `serve` at it.
+ */
+async function startSandbox(dir: string): Promise<Running & { env: Record<string, string> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(DIST, 'src', 'cli.js'), 'sandbox', '--port', String(port)], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', CDSR_DATA_DIR: join(dir, 'data'), CDSR_MAPPINGS_DIR: join(dir, 'mappings'), LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const env = await new Promise<Record<string, string>>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString('utf8');
+      if (!out.includes('what it holds')) return;
+      const wanted = ['NRDR_BASE_URL', 'ACR_TOKEN_URL', 'ACR_CLIENT_ID', 'ACR_CLIENT_SECRET', 'NRDR_PARTNER_ID', 'NRDR_APP_ID'];
+      resolve(Object.fromEntries([...out.matchAll(/([A-Z_]+)=(\S+)/g)].filter((m) => wanted.includes(m[1]!)).map((m) => [m[1]!, m[2]!])));
+    });
+    child.once('exit', (code) => reject(new Error(`the sandbox exited with ${code}`)));
+  });
+  return { url: env.NRDR_BASE_URL ?? '', child, env, stop: stopper(child) };
 }
 
 /** `cdsr-adapter serve` as `npm start` runs it, in a data directory of its own. */
@@ -264,14 +293,40 @@ export async function benchProduct(o: ProductBenchOptions): Promise<{ rows: Prod
           await measure(store, label, serve, spec, c, ceiling);
         }
       }
-      if (o.soakSeconds > 0) {
-        const before = rssMb(serve.child.pid);
-        const r = await generate(serve.url, specs.mix, 10, o.soakSeconds, 0);
-        soak.push({ store, seconds: o.soakSeconds, requests: r.requests, rssStartMb: before, rssEndMb: rssMb(serve.child.pid) });
-      }
       seen.push(`${store}: ${await outcomes(serve.url)}`);
     } finally {
       await serve.stop();
+    }
+    if (o.soakSeconds > 0) await soakRun(store, env);
+  };
+
+  // memory over a long run: serve submitting to a sandbox of its own (the built-in one keeps every
+  // record it was sent in serve's memory), the mix at 10 connections, RSS sampled every 10 s
+  const soakRun = async (store: ProductRow['store'], env: Record<string, string>) => {
+    const work = mkdtempSync(join(dir, `${store}-soak-`));
+    cpSync(join(PACKAGE_ROOT, 'mappings'), join(work, 'mappings'), { recursive: true });
+    const sandbox = await startSandbox(work);
+    try {
+      const serve = await startServe(work, { ...env, ...sandbox.env });
+      try {
+        nextN = 0;
+        await generate(serve.url, specs.mix, 10, 30, 0);
+        const start = rssMb(serve.child.pid);
+        let peak = start;
+        const sampler = setInterval(() => (peak = Math.max(peak, rssMb(serve.child.pid))), 10_000);
+        try {
+          const r = await generate(serve.url, specs.mix, 10, o.soakSeconds, 0);
+          const end = rssMb(serve.child.pid);
+          soak.push({ store, seconds: o.soakSeconds, requests: r.requests, rssStartMb: start, rssEndMb: end, rssPeakMb: Math.max(peak, end), sandboxRssEndMb: rssMb(sandbox.child.pid), non2xx: r.non2xx });
+        } finally {
+          clearInterval(sampler);
+        }
+        seen.push(`${store} soak: ${await outcomes(serve.url)}`);
+      } finally {
+        await serve.stop();
+      }
+    } finally {
+      await sandbox.stop();
     }
   };
 

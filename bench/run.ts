@@ -45,8 +45,18 @@ for (const s of product.outcomes) process.stdout.write(`what serve stored (its /
 if (product.soak.length > 0) {
   process.stdout.write(
     renderTable(
-      ['SOAK (BENCH_SOAK_SECONDS, mix at 10 connections)', 'SECONDS', 'REQUESTS', 'RSS START', 'RSS END', 'GROWTH'],
-      product.soak.map((s) => [s.store, String(s.seconds), String(s.requests), `${s.rssStartMb.toFixed(0)} MB`, `${s.rssEndMb.toFixed(0)} MB`, `${(((s.rssEndMb - s.rssStartMb) / s.rssStartMb) * 100).toFixed(1)} %`]),
+      ['SOAK (BENCH_SOAK_SECONDS, mix at 10 connections, serve RSS)', 'SECONDS', 'REQUESTS', 'NON-2XX', 'AFTER 30 S', 'PEAK', 'END', 'GROWTH', 'SANDBOX RSS'],
+      product.soak.map((s) => [
+        s.store,
+        String(s.seconds),
+        String(s.requests),
+        String(s.non2xx),
+        `${s.rssStartMb.toFixed(0)} MB`,
+        `${s.rssPeakMb.toFixed(0)} MB`,
+        `${s.rssEndMb.toFixed(0)} MB`,
+        `${(((s.rssEndMb - s.rssStartMb) / s.rssStartMb) * 100).toFixed(1)} %`,
+        `${s.sandboxRssEndMb.toFixed(0)} MB`,
+      ]),
     ) + '\n',
   );
 }
