@@ -14,7 +14,7 @@ import type { OrderIdentity } from '../mapping/outcome.js';
 import type { Exclusion } from '../mapping/record.js';
 import { retractionOf, type Retraction } from './retraction.js';
 import { ExclusionSchema, ProblemsSchema, row, StringListSchema, type RowReader } from './rows.js';
-import { chunks, either, marks, type Queryable, type Row } from './sql.js';
+import { chunks, either, marks, tuples, type Queryable, type Row } from './sql.js';
 
 export const ORDER_STATES = ['reported', 'held', 'excluded'] as const;
 export type OrderState = (typeof ORDER_STATES)[number];
@@ -132,7 +132,7 @@ export async function recordOrder(q: Queryable, identity: OrderIdentity, outcome
     }
   }
   for (const part of chunks(numbers)) {
-    await q.run(`INSERT INTO order_numbers (facility_id, number, order_id) VALUES ${part.map(() => '(?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`, part.flatMap((n) => [facility, n, id]));
+    await q.run(`INSERT INTO order_numbers (facility_id, number, order_id) VALUES ${tuples(part.length, 3)} ON CONFLICT DO NOTHING`, part.flatMap((n) => [facility, n, id]));
   }
   await q.run('INSERT INTO order_messages (order_id, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING', [id, messageId]);
 }

@@ -5,7 +5,7 @@
 import { encounterKey, orderKeysOf, type EncounterState, type MergeRepository, type OrderRef, type OrphanEntry } from '../mapping/merge.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { PartialRecordSchema, row } from './rows.js';
-import { chunks, marks, type Queryable } from './sql.js';
+import { chunks, marks, tuples, type Queryable } from './sql.js';
 
 /** A merge repository over rows read beforehand; it records what the merge changes. */
 export class PreloadedRepository implements MergeRepository {
@@ -114,7 +114,7 @@ export async function writeMerge(q: Queryable, repo: PreloadedRepository, saveEn
   // the index entries of all the message's numbers in one statement
   for (const part of chunks([...repo.savedOrders])) {
     await q.run(
-      `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES ${part.map(() => '(?, ?, ?)').join(', ')}
+      `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES ${tuples(part.length, 3)}
        ON CONFLICT (order_key) DO UPDATE SET encounter_key = excluded.encounter_key, consultation_key = excluded.consultation_key`,
       part.flatMap(([k, ref]) => [k, ref.encounterKey, ref.consultationKey]),
     );

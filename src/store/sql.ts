@@ -80,6 +80,9 @@ export class StoreNotFoundError extends AdapterError {
 /** `?, ?, …` for n values. */
 export const marks = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
 
+/** `(?, ?), (?, ?), …`: n rows of `width` values, for a multi-row VALUES. */
+export const tuples = (n: number, width: number): string => Array.from({ length: n }, () => `(${marks(width)})`).join(', ');
+
 /**
  * A list cut into parts of at most 50, for statements that take many values at once: a message
  * with hundreds of orders costs a few statements more, and the statement texts (each prepared

@@ -35,6 +35,12 @@ const INCREMENTAL = 2;
 /** Pages given back per step of reclaimSpace (4 KB each): a few milliseconds, then ingest goes on. */
 const RECLAIM_STEP_PAGES = 1000;
 
+/** A report waiting for the reports thread's answer. */
+interface ReportWaiter {
+  readonly resolve: (rows: Row[]) => void;
+  readonly reject: (e: Error) => void;
+}
+
 interface Job {
   readonly fn: (q: TxQueryable) => Promise<unknown>;
   readonly resolve: (v: unknown) => void;
@@ -53,7 +59,7 @@ export class SqliteExecutor implements Executor {
   private readonly tx: TxQueryable;
   private readonly file: string;
   /** The reports connection's thread, started at the first report. */
-  private reader: { readonly worker: Worker; readonly pending: Map<number, { resolve: (rows: Row[]) => void; reject: (e: Error) => void }> } | undefined;
+  private reader: { readonly worker: Worker; readonly pending: Map<number, ReportWaiter> } | undefined;
   private nextReport = 1;
   readonly reports: Queryable;
 
@@ -97,7 +103,7 @@ export class SqliteExecutor implements Executor {
 
   private startReader(): NonNullable<SqliteExecutor['reader']> {
     const worker = new Worker(new URL('./sqlite-reader-worker.js', import.meta.url), { workerData: { file: this.file }, stdout: false, stderr: false });
-    const reader = { worker, pending: new Map<number, { resolve: (rows: Row[]) => void; reject: (e: Error) => void }>() };
+    const reader = { worker, pending: new Map<number, ReportWaiter>() };
     worker.on('message', (reply: ReportReply) => {
       const p = reader.pending.get(reply.id);
       if (!p) return;
