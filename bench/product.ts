@@ -189,7 +189,7 @@ interface GenResult {
   readonly next: number;
 }
 
-/** Numbers already used by earlier runs against one store (every run sends fresh encounters); from 0, the ORM of the first group, so that no ORU waits for an order never sent. */
+/** Numbers already used by earlier runs against one store (every run sends fresh encounters); a fresh store starts at 0, the ORM of the first group, so that no ORU waits for an order never sent. */
 let nextN = 0;
 
 function generate(url: string, spec: string, connections: number, seconds: number, warmup = 1): Promise<GenResult> {
@@ -276,11 +276,16 @@ export async function benchProduct(o: ProductBenchOptions): Promise<{ rows: Prod
     return row;
   };
 
-  const product = async (store: ProductRow['store'], env: Record<string, string>, commitCeiling: Map<number, ProductRow>, bare: Map<number, ProductRow>) => {
-    const work = mkdtempSync(join(dir, `${store}-`));
-    // a fresh store: its first group starts with the ORM
-    nextN = 0;
+  /** A data directory with the shipped tables for a fresh store, whose first group starts with the ORM. */
+  const freshWork = (name: string): string => {
+    const work = mkdtempSync(join(dir, `${name}-`));
     cpSync(join(PACKAGE_ROOT, 'mappings'), join(work, 'mappings'), { recursive: true });
+    nextN = 0;
+    return work;
+  };
+
+  const product = async (store: ProductRow['store'], env: Record<string, string>, commitCeiling: Map<number, ProductRow>, bare: Map<number, ProductRow>) => {
+    const work = freshWork(store);
     const serve = await startServe(work, env);
     try {
       for (const [label, spec] of [
@@ -303,13 +308,11 @@ export async function benchProduct(o: ProductBenchOptions): Promise<{ rows: Prod
   // memory over a long run: serve submitting to a sandbox of its own (the built-in one keeps every
   // record it was sent in serve's memory), the mix at 10 connections, RSS sampled every 10 s
   const soakRun = async (store: ProductRow['store'], env: Record<string, string>) => {
-    const work = mkdtempSync(join(dir, `${store}-soak-`));
-    cpSync(join(PACKAGE_ROOT, 'mappings'), join(work, 'mappings'), { recursive: true });
+    const work = freshWork(`${store}-soak`);
     const sandbox = await startSandbox(work);
     try {
       const serve = await startServe(work, { ...env, ...sandbox.env });
       try {
-        nextN = 0;
         await generate(serve.url, specs.mix, 10, 30, 0);
         const start = rssMb(serve.child.pid);
         let peak = start;
