@@ -247,6 +247,26 @@ export class MergeState implements MergeRepository {
     return applyRecord(this, record, ++this.seq);
   }
 
+  /** A deep copy: a message the merge refuses is folded into a copy, and the copy dropped. */
+  clone(): MergeState {
+    const copy = new MergeState();
+    for (const [k, e] of this.encounters) copy.encounters.set(k, structuredClone(e));
+    for (const [k, r] of this.orderIndex) copy.orderIndex.set(k, r);
+    for (const [k, list] of this.waiting) copy.waiting.set(k, [...list]);
+    copy.seq = this.seq;
+    return copy;
+  }
+
+  /** The order index: order key → the consultation it made. */
+  orderEntries(): [string, OrderRef][] {
+    return [...this.orderIndex];
+  }
+
+  /** What waits for its order, under each order key. */
+  orphanEntries(): [string, readonly OrphanEntry[]][] {
+    return [...this.waiting];
+  }
+
   /** Results (and cancels) still waiting for their order, each once. */
   pendingOrphans(): PartialRecord[] {
     const seen = new Map<string, PartialRecord>();

@@ -83,7 +83,8 @@ describe('POST /hl7v2', () => {
     const before = await s.fetch(`/api/messages?status=error`).then((r) => r.json() as Promise<{ messages: { id: number }[] }>);
     assert.deepEqual(before.messages.map((m) => m.id), [3]);
     // a second one for the bulk replay
-    await postHl7(s, ORM.replace('MSG0001', 'MSG0104').replace('ORD1001', 'ORD1104').replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|').replace('20261102093015||||||F', '20261102100000||||||F'));
+    // (in an encounter of its own: a replay re-derives the whole encounter of the message, its other messages with it)
+    await postHl7(s, ORM.replace('MSG0001', 'MSG0104').replace('V0001^', 'V0104^').replace('ORD1001', 'ORD1104').replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|').replace('20261102093015||||||F', '20261102100000||||||F'));
     appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'ZZ,5,a local code\n');
     assert.equal(s.mappings.reload().ok, true);
     const one = await s.fetch(`/api/messages/3/replay`, { method: 'POST' }).then((r) => r.json() as Promise<{ status: string }>);

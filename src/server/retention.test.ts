@@ -29,7 +29,10 @@ describe('retention round', () => {
       await purgeAndReclaim(s.store, 30, new Date(SERVER_NOW.getTime() + 30 * 86_400_000 + 1), log);
       const after = await bytes();
       assert.ok(before - after > 2_000_000, `${before} → ${after}`);
-      assert.deepEqual(logged, [{ event: 'retention', purged: 60, days: 30, bytesBefore: before, bytesAfter: after }]);
+      // the purge's own UPDATE may move a row onto a new page: the size it starts from is the one measured, give or take a page
+      const [entry] = logged as { bytesBefore: number }[];
+      assert.ok(entry && Math.abs(entry.bytesBefore - before) <= 4096, `${entry?.bytesBefore} vs ${before}`);
+      assert.deepEqual(logged, [{ event: 'retention', purged: 60, days: 30, bytesBefore: entry.bytesBefore, bytesAfter: after }]);
       // a round with nothing to purge does nothing and says nothing
       await purgeAndReclaim(s.store, 30, new Date(SERVER_NOW.getTime() + 30 * 86_400_000 + 1), log);
       assert.equal(logged.length, 1);

@@ -12,6 +12,7 @@ import type { Problem } from '../cdsr/problem.js';
 import { encounterKey } from '../mapping/merge.js';
 import type { OrderIdentity } from '../mapping/outcome.js';
 import type { Exclusion } from '../mapping/record.js';
+import type { LedgerEvent } from './derive.js';
 import { retractionOf, type Retraction } from './retraction.js';
 import { ExclusionSchema, ProblemsSchema, row, StringListSchema, type RowReader } from './rows.js';
 import { chunks, either, marks, tuples, type Queryable, type Row } from './sql.js';
@@ -89,7 +90,15 @@ const WITH_STATE = `SELECT o.id, o.facility_id, o.encounter_id, o.consultation_k
 const dayOf = (at: Date): string => at.toISOString().slice(0, 10);
 
 /** Records what one message did to one order: found by any of its numbers, rows of the same order folded into one. */
-export async function recordOrder(q: Queryable, identity: OrderIdentity, outcome: LedgerOutcome, messageId: number, index: number, at: Date): Promise<void> {
+export async function recordOrder(
+  q: Queryable,
+  identity: OrderIdentity,
+  outcome: LedgerOutcome,
+  messageId: number,
+  index: number,
+  at: Date,
+  reuse?: (numbers: readonly string[]) => number | undefined,
+): Promise<void> {
   const facility = identity.facilityId;
   // an order without a number can be found by nothing else: it is known by its message
   const numbers = [...new Set(identity.numbers.length > 0 ? identity.numbers : [`message:${messageId}#${index + 1}`])];
@@ -106,11 +115,12 @@ export async function recordOrder(q: Queryable, identity: OrderIdentity, outcome
   const ids = [...found].sort((a, b) => a - b);
   let id: number;
   if (ids.length === 0) {
-    // a new order: written once, as it stands
+    // a new order: written once, as it stands (a rebuilt one under the id it had)
+    const again = reuse?.(numbers);
     const r = await q.get(
-      `INSERT INTO orders (facility_id, encounter_id, encounter_key, consultation_key, hold, detail, first_seen, last_seen, seen_day)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-      [facility, identity.encounterId, eKey, linked, hold, detail, iso, iso, dayOf(at)],
+      `INSERT INTO orders (${again !== undefined ? 'id, ' : ''}facility_id, encounter_id, encounter_key, consultation_key, hold, detail, first_seen, last_seen, seen_day)
+       VALUES (${again !== undefined ? '?, ' : ''}?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      [...(again !== undefined ? [again] : []), facility, identity.encounterId, eKey, linked, hold, detail, iso, iso, dayOf(at)],
     );
     id = row('orders', r ?? {}).int('id');
   } else {
@@ -135,6 +145,65 @@ export async function recordOrder(q: Queryable, identity: OrderIdentity, outcome
     await q.run(`INSERT INTO order_numbers (facility_id, number, order_id) VALUES ${tuples(part.length, 3)} ON CONFLICT DO NOTHING`, part.flatMap((n) => [facility, n, id]));
   }
   await q.run('INSERT INTO order_messages (order_id, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING', [id, messageId]);
+}
+
+/**
+ * The ledger rows of the orders some messages touched, written again from those messages' events
+ * (a re-derivation). Rows keep their ids (found again by any number they had); a message outside
+ * the set that also touched such an order keeps its place on it, as the hold it was.
+ */
+export async function rebuildLedger(q: Queryable, messageIds: readonly number[], events: readonly LedgerEvent[]): Promise<void> {
+  const oldIds = new Set<number>();
+  for (const part of chunks(messageIds)) {
+    for (const r of await q.all(`SELECT order_id FROM order_messages WHERE message_id IN (${marks(part.length)})`, part)) oldIds.add(row('order_messages', r).int('order_id'));
+  }
+  const ids = [...oldIds];
+  const numbersOf = new Map<number, string[]>();
+  const idOf = new Map<string, number>();
+  const outside: LedgerEvent[] = [];
+  const inSet = new Set(messageIds);
+  for (const part of chunks(ids)) {
+    const list = marks(part.length);
+    for (const r of await q.all(`SELECT facility_id, number, order_id FROM order_numbers WHERE order_id IN (${list})`, part)) {
+      const n = row('order_numbers', r);
+      numbersOf.set(n.int('order_id'), [...(numbersOf.get(n.int('order_id')) ?? []), n.text('number')]);
+      idOf.set(`${n.text('facility_id')}|${n.text('number')}`, n.int('order_id'));
+    }
+    const others = await q.all(
+      `SELECT om.order_id, om.message_id, o.facility_id, o.encounter_id, o.hold, o.detail, m.received_at
+       FROM order_messages om JOIN orders o ON o.id = om.order_id JOIN inbound_messages m ON m.id = om.message_id WHERE om.order_id IN (${list})`,
+      part,
+    );
+    for (const r of others) {
+      const o = row('orders', r);
+      if (inSet.has(o.int('message_id'))) continue;
+      const hold = o.optText('hold');
+      outside.push({
+        identity: { facilityId: o.text('facility_id'), encounterId: o.text('encounter_id'), numbers: (numbersOf.get(o.int('order_id')) ?? []).filter((n) => !n.startsWith('message:')) },
+        outcome: { kind: 'held', reason: (HOLD_REASONS as readonly string[]).includes(hold ?? '') ? (hold as HoldReason) : 'error', problems: o.json('detail', ProblemsSchema, []) },
+        messageId: o.int('message_id'),
+        index: 0,
+        at: new Date(o.text('received_at')),
+      });
+    }
+    await q.run(`DELETE FROM order_messages WHERE order_id IN (${list})`, part);
+    await q.run(`DELETE FROM order_numbers WHERE order_id IN (${list})`, part);
+    await q.run(`DELETE FROM orders WHERE id IN (${list})`, part);
+  }
+  const taken = new Set<number>();
+  for (const e of [...events, ...outside].sort((a, b) => a.messageId - b.messageId || a.index - b.index)) {
+    const reuse = (numbers: readonly string[]) => {
+      for (const n of numbers) {
+        const old = idOf.get(`${e.identity.facilityId}|${n}`);
+        if (old !== undefined && !taken.has(old)) {
+          taken.add(old);
+          return old;
+        }
+      }
+      return undefined;
+    };
+    await recordOrder(q, e.identity, e.outcome, e.messageId, e.index, e.at, reuse);
+  }
 }
 
 /** Moves everything of order `from` to order `into` (two rows found to be one order) and deletes `from`. */

@@ -311,4 +311,47 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'order index by encounter: the merge of every message reads the orders of its encounter (was a scan of all orders)',
     statements: ['CREATE INDEX order_index_encounter ON order_index (encounter_key)'],
   },
+  {
+    version: 17,
+    name: 'records derived from their messages: the outcome kept with each message, which encounters it touches, reprocessing runs and what they changed',
+    statements: [
+      'ALTER TABLE inbound_messages ADD COLUMN outcome TEXT',
+      `CREATE TABLE message_encounters (
+        encounter_key TEXT NOT NULL,
+        message_id INTEGER NOT NULL,
+        PRIMARY KEY (encounter_key, message_id)
+      )`,
+      'CREATE INDEX message_encounters_message ON message_encounters (message_id)',
+      // what an earlier version stored: the encounters of the orders each message touched, and the
+      // last message merged into each encounter (a message stored before this has no outcome: a
+      // re-derivation maps its text again)
+      `INSERT INTO message_encounters (encounter_key, message_id)
+       SELECT DISTINCT o.encounter_key, om.message_id FROM order_messages om JOIN orders o ON o.id = om.order_id WHERE o.encounter_key <> ''`,
+      `INSERT INTO message_encounters (encounter_key, message_id)
+       SELECT encounter_key, updated_seq FROM encounters WHERE encounter_key <> '' ON CONFLICT DO NOTHING`,
+      `CREATE TABLE reprocess_runs (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        who TEXT NOT NULL,
+        apply INTEGER NOT NULL,
+        selection TEXT NOT NULL,
+        status TEXT NOT NULL,
+        total INTEGER NOT NULL,
+        done INTEGER NOT NULL,
+        cursor TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        tables TEXT NOT NULL,
+        error TEXT
+      )`,
+      `CREATE TABLE reprocess_changes (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL,
+        encounter_key TEXT NOT NULL,
+        consultation_key TEXT NOT NULL,
+        change TEXT NOT NULL
+      )`,
+      'CREATE INDEX reprocess_changes_run ON reprocess_changes (run_id, id)',
+    ],
+  },
 ];

@@ -14,7 +14,8 @@ import { loadMappings } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 import { openStore } from './open.js';
-import { storeSuite } from './store.suite.js';
+import { storeSuite, type StoreBacking } from './store.suite.js';
+import { reprocessSuite } from './reprocess.suite.js';
 
 const url = process.env.CDSR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const shown = url.replace(/\/\/[^@]*@/, '//');
@@ -42,7 +43,7 @@ async function dropSchema(schema: string): Promise<void> {
   }
 }
 
-storeSuite('PostgreSQL', async () => {
+const pgBacking = async (): Promise<StoreBacking | string> => {
   const why = await unreachable();
   if (why) {
     console.log(why);
@@ -82,7 +83,9 @@ storeSuite('PostgreSQL', async () => {
       },
     });
   };
-});
+};
+storeSuite('PostgreSQL', pgBacking);
+reprocessSuite('PostgreSQL', pgBacking);
 
 /** Two store instances on one new schema (two adapter instances on one database). */
 async function twoStores() {

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Problem } from '../cdsr/problem.js';
 import { TransactionSchema, TransactionStatusSchema, type Transaction, type TransactionStatus } from '../cdsr/schema.js';
 import type { ConsultationState, EncounterState, FieldMap, FieldValue } from '../mapping/merge.js';
+import type { MapOutcome } from '../mapping/outcome.js';
 import type { Exclusion, PartialRecord } from '../mapping/record.js';
 import { StoreCorruptError, type Row } from './sql.js';
 
@@ -98,6 +99,13 @@ export const PartialRecordSchema = z.looseObject({
   consultationFields: z.record(z.string(), z.string()),
   trace: z.array(z.looseObject({ field: z.string() })),
 }) as unknown as z.ZodType<PartialRecord>;
+
+/** A stored mapping outcome (written by this code): its disposition read strictly, its records as PartialRecordSchema reads them. */
+export const MapOutcomeSchema = z.looseObject({
+  disposition: z.enum(['mapped', 'error', 'unsupported', 'invalid']),
+  problems: z.array(z.looseObject({ code: z.string() })),
+  records: z.array(PartialRecordSchema).optional(),
+}) as unknown as z.ZodType<MapOutcome>;
 
 /** Merge state from an encounter row and its consultation rows. */
 export function encounterFromRows(e: Row, consultationRows: readonly Row[]): EncounterState {

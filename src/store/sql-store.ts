@@ -7,19 +7,22 @@ import { createHash } from 'node:crypto';
 import type { Problem } from '../cdsr/problem.js';
 import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 import type { CdsrValidator } from '../cdsr/validate.js';
-import { applyRecord, encounterKey, orderIdentity, orderKeysOf, type EncounterState } from '../mapping/merge.js';
+import { encounterKey, orderKeysOf, type EncounterState } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { Exclusion, PartialRecord } from '../mapping/record.js';
-import { consultationWrites, evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
+import { applyMessage, statusForOutcome } from './derive.js';
+import { planEncounter, readEncounter, writeEncounter } from './encounter-rows.js';
+import { evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
 import { forDialect, MIGRATIONS } from './migrations.js';
 import { retractionOf, type AcknowledgeResult } from './retraction.js';
-import { forgetHeldOrdersOf, ledgerGauges, listOrders, reconcile, recordOrder, type LedgerGauges, type OrderFilter, type OrderRow, type ReconciliationRow } from './ledger.js';
+import { ledgerGauges, listOrders, reconcile, recordOrder, type LedgerGauges, type OrderFilter, type OrderRow, type ReconciliationRow } from './ledger.js';
 import { preload, writeMerge } from './merge-rows.js';
 import { appendNrdrStatus, nrdrStatusHistory, type NrdrStatusEntry } from './nrdr-history.js';
 import { recordHistory, resubmitRejected, type ResubmitFilter, type ResubmittedRecord } from './resubmit.js';
-import { orphanProblem, refusal } from '../mapping/merge-problems.js';
-import { CredentialMetaSchema, encounterFromRows, ExclusionSchema, FieldMapSchema, FieldValueSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
-import { either, StoreCorruptError, StoreNotFoundError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
+import { indexMessages, rederiveUnit, storedOutcome, unitMessageIds, type ConsultationChange, type RederiveOptions, type UnitResult } from './rederive.js';
+import { createRun, finishRun, listRuns, readRun, recordUnit, runChanges, selectUnits, type ReprocessRun, type ReprocessSelection, type ReprocessStatus } from './reprocess-runs.js';
+import { CredentialMetaSchema, encounterFromRows, ExclusionSchema, FieldMapSchema, FieldValueSchema, MapOutcomeSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
+import { chunks, either, marks, StoreCorruptError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
 import {
   CHANNELS,
   MESSAGE_STATUSES,
@@ -42,22 +45,11 @@ import {
   type StoreCounts,
   type SubscriptionView,
   type TransactionRow,
+  type UnitMessage,
   type WireConsultation,
 } from './store.js';
 
-/** The status a message is stored with, from its mapping outcome. */
-export function statusForOutcome(outcome: MapOutcome): MessageStatus {
-  switch (outcome.disposition) {
-    case 'mapped':
-      return 'applied';
-    case 'error':
-      return 'error';
-    case 'unsupported':
-      return 'ignored';
-    case 'invalid':
-      return 'rejected';
-  }
-}
+export { statusForOutcome };
 
 const MESSAGE_COLUMNS = 'id, received_at, channel, sender, control_id, content_type, auth, hash, status, problems';
 
@@ -189,7 +181,7 @@ export class SqlStore implements Store {
         const id = await this.insertMessage(q, { ...meta, raw: '' }, hash, 'duplicate', [], first);
         return { messageId: id, status: 'duplicate' as const, duplicateOf: first, problems: [] };
       }
-      const id = await this.insertMessage(q, meta, hash, statusForOutcome(outcome), [...outcome.problems]);
+      const id = await this.insertMessage(q, meta, hash, statusForOutcome(outcome), [...outcome.problems], undefined, outcome);
       const done = await this.apply(q, outcome, id, meta.receivedAt);
       if (done.status !== statusForOutcome(outcome)) await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [done.status, JSON.stringify(done.problems), id]);
       return { messageId: id, ...done };
@@ -197,66 +189,94 @@ export class SqlStore implements Store {
   }
 
   /**
-   * Merges a message's records and accounts for its orders in the ledger. A record the merge
-   * refuses (a collision with another order, an order without a consultation key) keeps the
-   * whole message out, in the error queue, and its orders held.
+   * Merges a message's records and accounts for its orders in the ledger (derive.ts decides;
+   * this reads what the merge needs and writes back what it changed).
    */
   private async apply(q: TxQueryable, outcome: MapOutcome, id: number, at: Date): Promise<{ status: MessageStatus; problems: Problem[] }> {
-    if (outcome.disposition !== 'mapped') {
-      if (outcome.disposition === 'error') {
-        for (const [i, identity] of (outcome.orders ?? []).entries()) {
-          await recordOrder(q, identity, { kind: 'held', reason: outcome.hold ?? 'error', problems: outcome.problems }, id, i, at);
-        }
-      }
-      return { status: statusForOutcome(outcome), problems: [...outcome.problems] };
-    }
-    const records = outcome.records;
+    const records = outcome.disposition === 'mapped' ? outcome.records : [];
     const repo = await preload(q, records, (key) => this.loadEncounter(q, key));
-    const results = records.map((r) => applyRecord(repo, r, id));
-    const refused = results.flatMap((r, i) => (r.status === 'collision' || r.status === 'unkeyed' ? [refusal(records[i]!, r)] : []));
-    if (refused.length > 0) {
-      const problems = [...outcome.problems, ...refused];
-      for (const [i, r] of records.entries()) {
-        if (r.source.role === 'encounter') continue;
-        const reason = results[i]!.status === 'collision' ? 'collision' : 'error';
-        await recordOrder(q, orderIdentity(r), { kind: 'held', reason, problems }, id, i, at);
-      }
-      return { status: 'error', problems };
-    }
-    await writeMerge(q, repo, (key, enc) => this.saveEncounter(q, key, enc, id));
-    for (const [i, r] of records.entries()) {
-      const res = results[i]!;
-      if (r.source.role === 'encounter') continue;
-      if (res.status === 'applied' && res.consultationKey !== undefined) await recordOrder(q, orderIdentity(r), { kind: 'linked', consultationKey: res.consultationKey }, id, i, at);
-      else if (res.status === 'orphan') await recordOrder(q, orderIdentity(r), { kind: 'held', reason: res.reason ?? 'orphan', problems: [orphanProblem(r, res)] }, id, i, at);
-    }
-    return { status: 'applied', problems: [...outcome.problems] };
+    const done = applyMessage(repo, outcome, id, at);
+    if (done.merged) await writeMerge(q, repo, (key, enc) => this.saveEncounter(q, key, enc, id));
+    for (const e of done.events) await recordOrder(q, e.identity, e.outcome, e.messageId, e.index, e.at);
+    await indexMessages(q, [{ id, outcome }]);
+    return { status: done.status, problems: done.problems };
   }
 
-  private async insertMessage(q: Queryable, meta: InboundMeta, hash: string, status: MessageStatus, problems: Problem[], duplicateOf?: number): Promise<number> {
+  private async insertMessage(q: Queryable, meta: InboundMeta, hash: string, status: MessageStatus, problems: Problem[], duplicateOf?: number, outcome?: MapOutcome): Promise<number> {
     const r = await q.get(
-      `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-      [meta.receivedAt.toISOString(), meta.channel, meta.sender, meta.controlId, meta.contentType, meta.auth ?? '', hash, status, JSON.stringify(problems), duplicateOf ?? null, meta.raw],
+      `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw, outcome)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      [
+        meta.receivedAt.toISOString(),
+        meta.channel,
+        meta.sender,
+        meta.controlId,
+        meta.contentType,
+        meta.auth ?? '',
+        hash,
+        status,
+        JSON.stringify(problems),
+        duplicateOf ?? null,
+        meta.raw,
+        outcome ? storedOutcome(outcome) : null,
+      ],
     );
     return row('inbound_messages', r ?? {}).int('id');
   }
 
-  replay(id: number, remap: (m: MessageRow & { raw: string }) => MapOutcome): Promise<MessageStatus> {
+  async unitMessages(encounterKeys: readonly string[], messageIds: readonly number[]): Promise<UnitMessage[]> {
+    const ids = await unitMessageIds(this.db, encounterKeys, messageIds);
+    const out: UnitMessage[] = [];
+    for (const part of chunks(ids)) {
+      const rows = await this.db.all(`SELECT ${MESSAGE_COLUMNS}, raw, raw_purged_at, outcome FROM inbound_messages WHERE id IN (${marks(part.length)}) ORDER BY id`, part);
+      const enc = new Map<number, string[]>();
+      for (const r of await this.db.all(`SELECT message_id, encounter_key FROM message_encounters WHERE message_id IN (${marks(part.length)})`, part)) {
+        const x = row('message_encounters', r);
+        enc.set(x.int('message_id'), [...(enc.get(x.int('message_id')) ?? []), x.text('encounter_key')]);
+      }
+      for (const r of rows) {
+        const m = messageFromRow(r);
+        const x = row('inbound_messages', r);
+        const outcome = x.json<MapOutcome | null>('outcome', MapOutcomeSchema, null);
+        out.push({ ...m, raw: x.text('raw'), rawPurged: x.optText('raw_purged_at') !== undefined, ...(outcome ? { outcome } : {}), encounters: (enc.get(m.id) ?? []).sort() });
+      }
+    }
+    return out;
+  }
+
+  rederive(unit: { encounterKeys: readonly string[]; messageIds: readonly number[] }, remapped: ReadonlyMap<number, MapOutcome>, opts: RederiveOptions): Promise<UnitResult> {
+    // one encounter (or the few a message links) per database transaction; a dry run writes nothing in it
     return this.db.transaction(async (q) => {
-      await q.lock([`replay|${id}`]);
-      const m = await this.messageIn(q, id);
-      if (!m) throw new StoreNotFoundError(`no message ${id}`);
-      if (m.status !== 'error' && m.status !== 'pending') return m.status;
-      const outcome = remap(m);
-      if (outcome.disposition === 'mapped') await q.lock(outcome.records.flatMap((r) => SqlStore.mergeKeys(r)));
-      // its orders held in the error queue are recorded again by this replay
-      await forgetHeldOrdersOf(q, id);
-      // the message keeps its place in arrival order: its id is its merge sequence number
-      const done = await this.apply(q, outcome, id, new Date(m.receivedAt));
-      await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [done.status, JSON.stringify(done.problems), id]);
-      return done.status;
+      const r = await rederiveUnit(q, this.validator, unit, remapped, opts);
+      if (opts.run && r.kind !== 'grow') await recordUnit(q, opts.run.id, opts.run.unit, r, opts.at);
+      return r;
     });
+  }
+
+  // ---- reprocessing runs ----
+
+  reprocessUnits(selection: ReprocessSelection): Promise<string[]> {
+    return selectUnits(this.db, selection);
+  }
+
+  createReprocessRun(r: { who: string; apply: boolean; selection: ReprocessSelection; total: number; tables: string }, at: Date): Promise<number> {
+    return this.db.transaction((q) => createRun(q, r, at));
+  }
+
+  reprocessRun(id: number): Promise<ReprocessRun | undefined> {
+    return readRun(this.db, id);
+  }
+
+  reprocessRuns(filter: { status?: ReprocessStatus; limit?: number }): Promise<ReprocessRun[]> {
+    return listRuns(this.db, filter);
+  }
+
+  finishReprocessRun(id: number, status: ReprocessStatus, at: Date, error?: string): Promise<void> {
+    return this.db.transaction((q) => finishRun(q, id, status, at, error));
+  }
+
+  reprocessChanges(id: number, filter: { after?: number; limit?: number }): Promise<{ id: number; change: ConsultationChange }[]> {
+    return runChanges(this.db, id, filter);
   }
 
   private async messageIn(q: Queryable, id: number): Promise<(MessageRow & { raw: string }) | undefined> {
@@ -326,39 +346,8 @@ export class SqlStore implements Store {
   }
 
   private async saveEncounter(q: Queryable, key: string, enc: EncounterState, seq: number): Promise<void> {
-    await q.run(
-      `INSERT INTO encounters (encounter_key, facility_id, encounter_id, partner_id, fields, consultation_defaults, updated_seq)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (encounter_key) DO UPDATE SET partner_id = excluded.partner_id, fields = excluded.fields,
-         consultation_defaults = excluded.consultation_defaults, updated_seq = excluded.updated_seq`,
-      [key, enc.facilityId, enc.encounterId, enc.partnerId ?? null, JSON.stringify(enc.fields), JSON.stringify(enc.consultationDefaults), seq],
-    );
-    const previous = new Map(
-      (
-        await q.all(
-          `SELECT c.consultation_key, c.state, c.submitted_hash,
-             CASE WHEN EXISTS (SELECT 1 FROM transaction_records t WHERE t.encounter_key = c.encounter_key AND t.consultation_key = c.consultation_key
-               AND (t.result IS NULL OR t.result <> 'rejected')) THEN 1 ELSE 0 END AS at_nrdr
-           FROM consultations c WHERE c.encounter_key = ?`,
-          [key],
-        )
-      ).map((r) => {
-        const c = row('consultations', r);
-        return [c.text('consultation_key'), { state: c.oneOf('state', RECORD_STATES), submittedHash: c.optText('submitted_hash') ?? '', atNrdr: c.int('at_nrdr') === 1 }] as const;
-      }),
-    );
-    for (const w of consultationWrites(this.validator, enc, previous)) {
-      await q.run(
-        `INSERT INTO consultations (encounter_key, consultation_key, cdate, ctime, fields, cancelled, exclusion, state, missing, problems, content_hash, updated_seq)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (encounter_key, consultation_key) DO UPDATE SET fields = excluded.fields, cancelled = excluded.cancelled, exclusion = excluded.exclusion,
-           state = excluded.state, missing = excluded.missing, problems = excluded.problems, content_hash = excluded.content_hash,
-           updated_seq = excluded.updated_seq,
-           retraction_ack_at = CASE WHEN excluded.state = 'cancelled-after-submission' THEN consultations.retraction_ack_at ELSE NULL END,
-           retraction_ack_by = CASE WHEN excluded.state = 'cancelled-after-submission' THEN consultations.retraction_ack_by ELSE NULL END`,
-        [key, w.consultationKey, w.date, w.time, w.fields, w.cancelled, w.exclusion, w.state, w.missing, w.problems, w.contentHash, seq],
-      );
-    }
+    const { previous } = await readEncounter(q, key);
+    await writeEncounter(q, key, enc, planEncounter(this.validator, enc, previous), seq);
   }
 
   // ---- records ----

@@ -7,11 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from './open.js';
 import { SqliteExecutor } from './sqlite-executor.js';
-import { storeSuite } from './store.suite.js';
+import { storeSuite, type StoreBacking } from './store.suite.js';
+import { reprocessSuite } from './reprocess.suite.js';
 import { StoreUnavailableError } from './sql.js';
 import Database from 'better-sqlite3';
 
-storeSuite('SQLite', () =>
+const sqliteBacking = (): Promise<StoreBacking> =>
   Promise.resolve(() => {
     const dir = mkdtempSync(join(tmpdir(), 'cdsr-store-'));
     const file = join(dir, 'db.sqlite');
@@ -27,8 +28,9 @@ storeSuite('SQLite', () =>
       },
       drop: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
     });
-  }),
-);
+  });
+storeSuite('SQLite', sqliteBacking);
+reprocessSuite('SQLite', sqliteBacking);
 
 describe('SQLite executor', () => {
   const withDb = async (fn: (x: SqliteExecutor) => Promise<void>) => {

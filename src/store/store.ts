@@ -9,6 +9,10 @@ import type { MapOutcome } from '../mapping/outcome.js';
 import type { RecordState } from './evaluate.js';
 import type { LedgerGauges, OrderFilter, OrderRow, ReconciliationRow } from './ledger.js';
 import type { AcknowledgeResult, Retraction } from './retraction.js';
+import type { ConsultationChange, RederiveOptions, UnitResult } from './rederive.js';
+import type { ReprocessRun, ReprocessSelection, ReprocessStatus } from './reprocess-runs.js';
+export type { ReprocessRun, ReprocessSelection, ReprocessStatus, ReprocessSummary } from './reprocess-runs.js';
+export type { ConsultationChange, FieldChange, MessageChange, RederiveOptions, UnitResult } from './rederive.js';
 export type { LedgerGauges, OrderFilter, OrderRow, OrderState, ReconciliationRow } from './ledger.js';
 import type { HistoryEntry, ResubmitFilter, ResubmittedRecord } from './resubmit.js';
 import type { NrdrStatusEntry } from './nrdr-history.js';
@@ -167,18 +171,47 @@ export interface MessageFilter {
   readonly beforeId?: number;
 }
 
+/** A stored message as a re-derivation reads it. */
+export interface UnitMessage extends MessageRow {
+  readonly raw: string;
+  /** Its text was purged (retention): only its stored outcome can stand for it. */
+  readonly rawPurged: boolean;
+  /** The outcome it was mapped to when it was stored or last re-derived (absent before they were kept). */
+  readonly outcome?: MapOutcome;
+  /** The encounters it touches. */
+  readonly encounters: readonly string[];
+}
+
 /** The inbound log: every message stored raw with its outcome, its replay, subscription event numbers. */
 export interface InboundLog {
   /** Stores a message and its mapping outcome, merging a mapped record, in one transaction. */
   ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult>;
-  /** Re-runs a stored message (error/pending) through `remap`; returns the new status. */
-  replay(id: number, remap: (m: MessageRow & { raw: string }) => MapOutcome): Promise<MessageStatus>;
+  /** The messages of a unit (every message of these encounters, and these messages), with their text and stored outcome, for re-mapping. */
+  unitMessages(encounterKeys: readonly string[], messageIds: readonly number[]): Promise<UnitMessage[]>;
+  /**
+   * Re-derives a unit from its messages (re-mapped ones with `remapped`, the rest as stored), in
+   * one database transaction: returns what changes, and writes it when `apply` is set.
+   */
+  rederive(unit: { encounterKeys: readonly string[]; messageIds: readonly number[] }, remapped: ReadonlyMap<number, MapOutcome>, opts: RederiveOptions): Promise<UnitResult>;
   /** In id (arrival) order, or newest first; every filter given must match. */
   messages(filter: MessageFilter): Promise<MessageRow[]>;
   message(id: number): Promise<(MessageRow & { raw: string }) | undefined>;
   /** Records the event numbers a subscription notification carried. */
   recordEvents(subscription: string, eventNumbers: readonly number[], reportedSince: number | undefined, at: Date): Promise<void>;
   subscriptions(): Promise<SubscriptionView[]>;
+}
+
+/** Reprocessing runs: a selection of messages re-derived through the tables in force, previewed or applied, resumable. */
+export interface ReprocessLog {
+  /** The units (`e:<encounter key>`, `m:<message id>`) a selection takes, in key order. */
+  reprocessUnits(selection: ReprocessSelection): Promise<string[]>;
+  createReprocessRun(r: { who: string; apply: boolean; selection: ReprocessSelection; total: number; tables: string }, at: Date): Promise<number>;
+  reprocessRun(id: number): Promise<ReprocessRun | undefined>;
+  /** Newest first. */
+  reprocessRuns(filter: { status?: ReprocessStatus; limit?: number }): Promise<ReprocessRun[]>;
+  finishReprocessRun(id: number, status: ReprocessStatus, at: Date, error?: string): Promise<void>;
+  /** The consultations a run changed (or, for a dry run, would change), in the order found. */
+  reprocessChanges(id: number, filter: { after?: number; limit?: number }): Promise<{ id: number; change: ConsultationChange }[]>;
 }
 
 /** The merged records: one encounter per encounter key with its consultations and their states. */
@@ -287,7 +320,7 @@ export interface StoreCounts {
 }
 
 /** The whole store; callers take the parts they use. */
-export interface Store extends InboundLog, RecordStore, ResourceCache, OutboundLedger, OrderLedger, AccessAudit, CredentialStore {
+export interface Store extends InboundLog, ReprocessLog, RecordStore, ResourceCache, OutboundLedger, OrderLedger, AccessAudit, CredentialStore {
   /** How many messages per status, records per state, transactions per status (for /metrics). */
   counts(): Promise<StoreCounts>;
   /** Reads and writes (a store that cannot write is not ready). */

@@ -1,0 +1,122 @@
+// Reprocessing (Mirth's "reprocess", with a preview): the messages an analyst selects are mapped
+// again through the tables in force, and every encounter they touch is re-derived from all of its
+// messages in arrival order. A dry run (the default) records what would change; an applied run
+// writes it, one encounter per database transaction, and resumes after a crash from its cursor.
+import { ResourcePool, type FhirResource } from '../fhir/intake.js';
+import { resolveReferences } from '../fhir/resolve.js';
+import { mapFhirResource } from '../mapping/map-fhir.js';
+import { mapHl7Text } from '../mapping/map-hl7.js';
+import type { MapOutcome } from '../mapping/outcome.js';
+import type { MappingTables } from '../mapping/load.js';
+import type { InboundLog, ReprocessLog, ReprocessRun, ReprocessSelection, ResourceCache, UnitMessage, UnitResult } from '../store/store.js';
+import type { FhirFetcher } from '../fhir/resolve.js';
+
+export interface ReprocessDeps {
+  readonly store: InboundLog & ReprocessLog & ResourceCache;
+  readonly mappings: { readonly current: MappingTables };
+  readonly clock: () => Date;
+  readonly defaultFacilityId?: string;
+  readonly fhirFetcher?: FhirFetcher;
+  /** What names the tables in force in a run (their generation). */
+  readonly tablesLabel?: () => string;
+}
+
+/** A unit's messages grow into encounters outside it at most this many times (a message re-mapped to another encounter). */
+const MAX_GROWTH = 8;
+
+/** Maps a stored message again (undefined: keep its stored outcome: its text was purged, or its FHIR resource is still to be fetched). */
+export async function remapMessage(deps: ReprocessDeps, m: UnitMessage): Promise<MapOutcome | undefined> {
+  if (m.rawPurged || m.raw === '') return undefined;
+  const opts = deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {};
+  if (m.channel === 'hl7v2') return mapHl7Text(m.raw, deps.mappings.current, opts);
+  let parsed: FhirResource & { pendingFocus?: unknown };
+  try {
+    parsed = JSON.parse(m.raw) as FhirResource & { pendingFocus?: unknown };
+  } catch {
+    return undefined;
+  }
+  let resource: FhirResource = parsed;
+  if (typeof parsed.pendingFocus === 'string') {
+    const fetched = deps.fhirFetcher ? await deps.fhirFetcher.read(parsed.pendingFocus).catch(() => undefined) : undefined;
+    if (!fetched) return undefined;
+    resource = fetched;
+  }
+  // no fetch for a reference here: a bulk run never waits on the FHIR server for every message
+  const pool = await resolveReferences([resource], new ResourcePool(), (key) => deps.store.resource(key));
+  pool.add(resource);
+  const outcome = mapFhirResource(resource, pool, deps.mappings.current, opts);
+  if (resource !== parsed && resource.id !== undefined) {
+    await deps.store.saveResources([{ key: `${resource.resourceType}/${resource.id}`, version: '', body: JSON.stringify(resource) }], m.id);
+  }
+  return outcome;
+}
+
+/** Re-derives one unit (`e:<encounter key>` or `m:<message id>`), growing it when a re-mapped message moved into another encounter. */
+export async function reprocessUnit(deps: ReprocessDeps, unitKey: string, opts: { apply: boolean; who: string; why: string; runId?: number; messageIds?: readonly number[] }): Promise<UnitResult> {
+  let encounterKeys = unitKey.startsWith('e:') ? [unitKey.slice(2)] : [];
+  const messageIds = [...(unitKey.startsWith('m:') ? [Number(unitKey.slice(2))] : []), ...(opts.messageIds ?? [])];
+  const remapped = new Map<number, MapOutcome>();
+  for (let round = 0; ; round++) {
+    for (const m of await deps.store.unitMessages(encounterKeys, messageIds)) {
+      if (remapped.has(m.id) || m.status === 'duplicate' || m.status === 'rejected') continue;
+      const outcome = await remapMessage(deps, m);
+      if (outcome) remapped.set(m.id, outcome);
+    }
+    const r = await deps.store.rederive({ encounterKeys, messageIds }, remapped, {
+      apply: opts.apply,
+      at: deps.clock(),
+      who: opts.who,
+      why: opts.why,
+      ...(opts.runId !== undefined ? { run: { id: opts.runId, unit: unitKey } } : {}),
+    });
+    if (r.kind !== 'grow') return r;
+    if (round >= MAX_GROWTH) {
+      const skipped = { kind: 'skipped' as const, reason: `its messages reach more than ${MAX_GROWTH} rounds of other encounters` };
+      return skipped;
+    }
+    encounterKeys = [...r.encounterKeys];
+  }
+}
+
+export interface ReprocessProgress {
+  readonly runId: number;
+  readonly done: number;
+  readonly total: number;
+}
+
+/** Starts a run over a selection (units counted now); `runReprocess` then works through it. */
+export async function startReprocess(deps: ReprocessDeps, selection: ReprocessSelection, opts: { apply: boolean; who: string }): Promise<ReprocessRun> {
+  const units = await deps.store.reprocessUnits(selection);
+  const id = await deps.store.createReprocessRun({ who: opts.who, apply: opts.apply, selection, total: units.length, tables: deps.tablesLabel?.() ?? deps.mappings.current.dir }, deps.clock());
+  const run = await deps.store.reprocessRun(id);
+  if (!run) throw new Error(`reprocessing run ${id} was not stored`);
+  return run;
+}
+
+/**
+ * Works through a run from its cursor (a new run from the start, a run a crash stopped from the
+ * unit after the last one it finished) and marks it done. Units are taken again from the
+ * selection: re-deriving a unit twice changes nothing, so one taken twice costs only time.
+ */
+export async function runReprocess(deps: ReprocessDeps, runId: number, onProgress?: (p: ReprocessProgress) => void): Promise<ReprocessRun> {
+  const run = await deps.store.reprocessRun(runId);
+  if (!run) throw new Error(`no reprocessing run ${runId}`);
+  if (run.status === 'done') return run;
+  try {
+    // a run that failed (the database went away, say) goes on from its cursor like one a crash stopped
+    if (run.status === 'failed') await deps.store.finishReprocessRun(runId, 'running', deps.clock());
+    const units = (await deps.store.reprocessUnits(run.selection)).filter((u) => u > run.cursor);
+    let done = run.done;
+    const total = Math.max(run.total, done + units.length);
+    for (const unit of units) {
+      await reprocessUnit(deps, unit, { apply: run.apply, who: run.who, why: `reprocessing run ${runId}`, runId });
+      done++;
+      onProgress?.({ runId, done, total });
+    }
+    await deps.store.finishReprocessRun(runId, 'done', deps.clock());
+  } catch (e) {
+    await deps.store.finishReprocessRun(runId, 'failed', deps.clock(), e instanceof Error ? e.message : String(e)).catch(() => undefined);
+    throw e;
+  }
+  return (await deps.store.reprocessRun(runId)) ?? run;
+}

@@ -1,0 +1,112 @@
+// Writing one merged encounter and its consultations, for a live merge and for a re-derivation
+// alike: each consultation's state from its content and what NRDR was sent (evaluate.ts), and a
+// consultation the merge no longer has (its key moved, its message re-mapped elsewhere) deleted,
+// or, when NRDR may hold it, kept as cancelled-after-submission for the site to retract.
+import type { CdsrValidator } from '../cdsr/validate.js';
+import type { EncounterState } from '../mapping/merge.js';
+import { consultationWire } from '../mapping/wire.js';
+import { consultationWrites, RECORD_STATES, type ConsultationWrite, type PreviousConsultation, type RecordState } from './evaluate.js';
+import { encounterFromRows, row } from './rows.js';
+import type { Queryable } from './sql.js';
+
+/** What the store holds of a consultation before a write: its state and NRDR's part in it. */
+export interface StoredConsultation extends PreviousConsultation {
+  readonly transactionId?: string;
+}
+
+/** An encounter as stored: its merge state and each consultation's submission state. */
+export interface StoredEncounter {
+  readonly enc: EncounterState | undefined;
+  readonly previous: ReadonlyMap<string, StoredConsultation>;
+}
+
+export async function readEncounter(q: Queryable, key: string): Promise<StoredEncounter> {
+  const e = await q.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
+  const rows = await q.all(
+    `SELECT c.consultation_key, c.cdate, c.ctime, c.fields, c.cancelled, c.exclusion, c.state, c.submitted_hash, c.transaction_id,
+       CASE WHEN EXISTS (SELECT 1 FROM transaction_records t WHERE t.encounter_key = c.encounter_key AND t.consultation_key = c.consultation_key
+         AND (t.result IS NULL OR t.result <> 'rejected')) THEN 1 ELSE 0 END AS at_nrdr
+     FROM consultations c WHERE c.encounter_key = ?`,
+    [key],
+  );
+  const previous = new Map(
+    rows.map((r) => {
+      const c = row('consultations', r);
+      const transactionId = c.optText('transaction_id');
+      return [
+        c.text('consultation_key'),
+        { state: c.oneOf('state', RECORD_STATES), submittedHash: c.optText('submitted_hash') ?? '', atNrdr: c.int('at_nrdr') === 1, ...(transactionId !== undefined ? { transactionId } : {}) },
+      ] as const;
+    }),
+  );
+  return { enc: e ? encounterFromRows(e, rows) : undefined, previous };
+}
+
+/** A consultation the merge no longer has: deleted, or kept for a retraction at NRDR. */
+export interface Removal {
+  readonly consultationKey: string;
+  readonly state: RecordState;
+  /** NRDR may hold it: it stays, as cancelled-after-submission. */
+  readonly retract: boolean;
+}
+
+export interface EncounterPlan {
+  readonly writes: readonly ConsultationWrite[];
+  readonly removals: readonly Removal[];
+}
+
+export function planEncounter(validator: CdsrValidator, enc: EncounterState | undefined, previous: ReadonlyMap<string, StoredConsultation>): EncounterPlan {
+  const writes = enc ? consultationWrites(validator, enc, previous) : [];
+  const kept = new Set(writes.map((w) => w.consultationKey));
+  const removals = [...previous]
+    .filter(([k]) => !kept.has(k))
+    .map(([consultationKey, p]) => ({ consultationKey, state: p.state, retract: p.atNrdr || p.state === 'cancelled-after-submission' }));
+  return { writes, removals };
+}
+
+/** Values as NRDR would receive them (the wire form of one consultation), for a before/after comparison. */
+export function wireValues(enc: EncounterState, consultationKey: string): Record<string, string> | undefined {
+  const cons = enc.consultations.get(consultationKey);
+  if (!cons) return undefined;
+  const wire = consultationWire(enc, cons);
+  const { Consultations, ...encounter } = wire;
+  return { ...(encounter as Record<string, string>), ...((Consultations[0] ?? {}) as Record<string, string>) };
+}
+
+/** Writes an encounter and its consultations as planned; `seq` is the last message merged into it. */
+export async function writeEncounter(q: Queryable, key: string, enc: EncounterState | undefined, plan: EncounterPlan, seq: number): Promise<void> {
+  if (enc) {
+    await q.run(
+      `INSERT INTO encounters (encounter_key, facility_id, encounter_id, partner_id, fields, consultation_defaults, updated_seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (encounter_key) DO UPDATE SET partner_id = excluded.partner_id, fields = excluded.fields,
+         consultation_defaults = excluded.consultation_defaults, updated_seq = excluded.updated_seq`,
+      [key, enc.facilityId, enc.encounterId, enc.partnerId ?? null, JSON.stringify(enc.fields), JSON.stringify(enc.consultationDefaults), seq],
+    );
+  }
+  for (const w of plan.writes) {
+    await q.run(
+      `INSERT INTO consultations (encounter_key, consultation_key, cdate, ctime, fields, cancelled, exclusion, state, missing, problems, content_hash, updated_seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (encounter_key, consultation_key) DO UPDATE SET fields = excluded.fields, cancelled = excluded.cancelled, exclusion = excluded.exclusion,
+         state = excluded.state, missing = excluded.missing, problems = excluded.problems, content_hash = excluded.content_hash,
+         updated_seq = excluded.updated_seq,
+         retraction_ack_at = CASE WHEN excluded.state = 'cancelled-after-submission' THEN consultations.retraction_ack_at ELSE NULL END,
+         retraction_ack_by = CASE WHEN excluded.state = 'cancelled-after-submission' THEN consultations.retraction_ack_by ELSE NULL END`,
+      [key, w.consultationKey, w.date, w.time, w.fields, w.cancelled, w.exclusion, w.state, w.missing, w.problems, w.contentHash, seq],
+    );
+  }
+  for (const r of plan.removals) {
+    if (r.retract) {
+      // the key NRDR holds it under is gone from the merge: the site removes it there by hand
+      await q.run(
+        `UPDATE consultations SET state = 'cancelled-after-submission', missing = '[]', problems = '[]', updated_seq = ?
+         WHERE encounter_key = ? AND consultation_key = ? AND state <> 'cancelled-after-submission'`,
+        [seq, key, r.consultationKey],
+      );
+    } else {
+      await q.run('DELETE FROM consultations WHERE encounter_key = ? AND consultation_key = ?', [key, r.consultationKey]);
+    }
+  }
+  if (!enc && plan.removals.every((r) => !r.retract)) await q.run('DELETE FROM encounters WHERE encounter_key = ?', [key]);
+}

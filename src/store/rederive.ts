@@ -1,0 +1,226 @@
+// Re-derivation: a set of encounters (a unit) rebuilt from every message that touched them, in
+// arrival order, through the outcomes the caller re-mapped with the tables in force (a message it
+// did not re-map keeps the outcome stored with it). The same fold as ingest (derive.ts); what it
+// changes is returned field by field, and written only when asked (a dry run writes nothing).
+import type { CdsrValidator } from '../cdsr/validate.js';
+import type { Problem } from '../cdsr/problem.js';
+import type { EncounterState } from '../mapping/merge.js';
+import { orderKeysOf } from '../mapping/merge.js';
+import type { MapOutcome } from '../mapping/outcome.js';
+import { derive, encountersOf } from './derive.js';
+import type { RecordState } from './evaluate.js';
+import { planEncounter, readEncounter, wireValues, writeEncounter, type StoredEncounter } from './encounter-rows.js';
+import { rebuildLedger } from './ledger.js';
+import { MapOutcomeSchema, ProblemsSchema, row } from './rows.js';
+import { chunks, marks, tuples, type TxQueryable } from './sql.js';
+import type { MessageStatus } from './store.js';
+
+/** One field of a consultation whose value would change (values as NRDR receives them; absent = not sent). */
+export interface FieldChange {
+  readonly field: string;
+  readonly before?: string;
+  readonly after?: string;
+}
+
+/** What re-deriving does to one consultation. */
+export interface ConsultationChange {
+  readonly encounterKey: string;
+  readonly consultationKey: string;
+  /** added: a new key; removed: gone, never at NRDR; retracted: gone or cancelled while NRDR may hold it; changed: content or state. */
+  readonly change: 'added' | 'removed' | 'retracted' | 'changed';
+  readonly stateBefore?: RecordState;
+  readonly stateAfter?: RecordState;
+  readonly fields: readonly FieldChange[];
+  /** It was sent to NRDR and will be sent again (NRDR updates it by its key). */
+  readonly resend: boolean;
+  /** NRDR may hold it under a key or content that is no longer right: the site retracts it there. */
+  readonly retraction: boolean;
+}
+
+export interface MessageChange {
+  readonly id: number;
+  readonly statusBefore: MessageStatus;
+  readonly statusAfter: MessageStatus;
+  readonly problems: readonly Problem[];
+}
+
+export type UnitResult =
+  | { readonly kind: 'done'; readonly encounterKeys: readonly string[]; readonly changes: readonly ConsultationChange[]; readonly messages: readonly MessageChange[]; readonly unchanged: number }
+  /** A message of the unit touches encounters outside it: run again with these too. */
+  | { readonly kind: 'grow'; readonly encounterKeys: readonly string[] }
+  /** Cannot be derived (a message with neither its text nor a stored outcome): left as it is. */
+  | { readonly kind: 'skipped'; readonly reason: string };
+
+export interface RederiveOptions {
+  readonly apply: boolean;
+  readonly at: Date;
+  /** Who asked (the key by role and position), and why (the reprocessing run), for the record history. */
+  readonly who: string;
+  readonly why: string;
+  /** The reprocessing run this unit belongs to: its progress and changes are written in the unit's transaction. */
+  readonly run?: { readonly id: number; readonly unit: string };
+}
+
+const SENT: ReadonlySet<RecordState> = new Set(['submitted', 'accepted', 'rejected', 'needs-review']);
+
+interface UnitRow {
+  readonly id: number;
+  readonly receivedAt: Date;
+  readonly status: MessageStatus;
+  readonly problems: Problem[];
+  readonly outcome: MapOutcome | undefined;
+}
+
+/** The message ids of a unit: every message of its encounters, and the ones named. */
+export async function unitMessageIds(q: TxQueryable | Pick<TxQueryable, 'all'>, encounterKeys: readonly string[], messageIds: readonly number[]): Promise<number[]> {
+  const ids = new Set(messageIds);
+  for (const part of chunks(encounterKeys)) {
+    for (const r of await q.all(`SELECT message_id FROM message_encounters WHERE encounter_key IN (${marks(part.length)})`, part)) ids.add(row('message_encounters', r).int('message_id'));
+  }
+  return [...ids].sort((a, b) => a - b);
+}
+
+export async function rederiveUnit(
+  q: TxQueryable,
+  validator: CdsrValidator,
+  unit: { readonly encounterKeys: readonly string[]; readonly messageIds: readonly number[] },
+  remapped: ReadonlyMap<number, MapOutcome>,
+  opts: RederiveOptions,
+): Promise<UnitResult> {
+  const orderKeys = [...remapped.values()].flatMap((o) => (o.disposition === 'mapped' ? o.records.flatMap((r) => orderKeysOf(r)) : []));
+  await q.lock([...unit.encounterKeys, ...orderKeys]);
+  // read under the locks: a message that arrived meanwhile is in the fold with the outcome it was stored with
+  const ids = await unitMessageIds(q, unit.encounterKeys, unit.messageIds);
+  const rows: UnitRow[] = [];
+  for (const part of chunks(ids)) {
+    for (const r of await q.all(`SELECT id, received_at, status, problems, outcome, raw_purged_at FROM inbound_messages WHERE id IN (${marks(part.length)}) ORDER BY id`, part)) {
+      const m = row('inbound_messages', r);
+      const status = m.text('status') as MessageStatus;
+      // a resend and a body that was not HL7 or FHIR stand for nothing in a record
+      if (status === 'duplicate' || status === 'rejected') continue;
+      rows.push({ id: m.int('id'), receivedAt: new Date(m.text('received_at')), status, problems: m.json('problems', ProblemsSchema, []), outcome: m.json<MapOutcome | null>('outcome', MapOutcomeSchema, null) ?? undefined });
+    }
+  }
+  const inputs: { id: number; receivedAt: Date; outcome: MapOutcome }[] = [];
+  for (const m of rows) {
+    const outcome = remapped.get(m.id) ?? m.outcome ?? (m.status === 'ignored' ? ({ disposition: 'unsupported', problems: m.problems } as const) : undefined);
+    if (!outcome) return { kind: 'skipped', reason: `message ${m.id} has neither its text nor the outcome it was mapped to (stored before outcomes were kept, then purged)` };
+    inputs.push({ id: m.id, receivedAt: m.receivedAt, outcome });
+  }
+  const keys = new Set(unit.encounterKeys);
+  const outside = [...new Set(inputs.flatMap((m) => encountersOf(m.outcome)).filter((k) => !keys.has(k)))];
+  if (outside.length > 0) return { kind: 'grow', encounterKeys: [...unit.encounterKeys, ...outside].sort() };
+
+  const d = derive(inputs);
+  const stored = new Map<string, StoredEncounter>();
+  for (const key of unit.encounterKeys) stored.set(key, await readEncounter(q, key));
+  const changes: ConsultationChange[] = [];
+  let unchanged = 0;
+  const plans = unit.encounterKeys.map((key) => {
+    const before = stored.get(key)!;
+    const after = d.state.encounters.get(key);
+    const plan = planEncounter(validator, after, before.previous);
+    const found = diffEncounter(key, before, after, plan);
+    changes.push(...found.changes);
+    unchanged += found.unchanged;
+    return { key, after, plan };
+  });
+  const messages: MessageChange[] = rows.flatMap((m) => {
+    const now = d.messages.get(m.id);
+    if (!now || (now.status === m.status && JSON.stringify(now.problems) === JSON.stringify(m.problems))) return [];
+    return [{ id: m.id, statusBefore: m.status, statusAfter: now.status, problems: now.problems }];
+  });
+  if (!opts.apply) return { kind: 'done', encounterKeys: unit.encounterKeys, changes, messages, unchanged };
+
+  const seq = ids[ids.length - 1] ?? 0;
+  for (const m of inputs) {
+    const now = d.messages.get(m.id)!;
+    const again = remapped.has(m.id);
+    await q.run(`UPDATE inbound_messages SET status = ?, problems = ?${again ? ', outcome = ?' : ''} WHERE id = ?`, [
+      now.status,
+      JSON.stringify(now.problems),
+      ...(again ? [storedOutcome(m.outcome)] : []),
+      m.id,
+    ]);
+  }
+  await indexMessages(q, inputs);
+  for (const part of chunks([...unit.encounterKeys])) await q.run(`DELETE FROM order_index WHERE encounter_key IN (${marks(part.length)})`, part);
+  for (const part of chunks(d.state.orderEntries())) {
+    await q.run(
+      `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES ${tuples(part.length, 3)}
+       ON CONFLICT (order_key) DO UPDATE SET encounter_key = excluded.encounter_key, consultation_key = excluded.consultation_key`,
+      part.flatMap(([k, ref]) => [k, ref.encounterKey, ref.consultationKey]),
+    );
+  }
+  for (const part of chunks(ids)) await q.run(`DELETE FROM orphans WHERE seq IN (${marks(part.length)})`, part);
+  for (const [k, list] of d.state.orphanEntries()) {
+    for (const e of list) await q.run('INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)', [k, e.seq, e.record.source.id, e.record.sourceTime, JSON.stringify(e.record)]);
+  }
+  for (const p of plans) await writeEncounter(q, p.key, p.after, p.plan, seq);
+  await rebuildLedger(q, ids, d.events);
+  for (const c of changes) {
+    if (c.stateBefore === undefined || !(SENT.has(c.stateBefore) || c.retraction)) continue;
+    // nothing NRDR was sent changes silently: the record's history says what and why
+    const what = c.fields.length > 0 ? `${c.fields.map((f) => f.field).join(', ')} changed` : 'state changed';
+    const tx = stored.get(c.encounterKey)?.previous.get(c.consultationKey)?.transactionId ?? null;
+    await q.run(
+      'INSERT INTO record_history (encounter_key, consultation_key, at, from_state, to_state, who, why, transaction_id, problems) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [c.encounterKey, c.consultationKey, opts.at.toISOString(), c.stateBefore, c.stateAfter ?? 'removed', opts.who, `${opts.why}: ${c.change === 'retracted' ? 'its key is no longer in the record (retract it at NRDR)' : what}`, tx, '[]'],
+    );
+  }
+  return { kind: 'done', encounterKeys: unit.encounterKeys, changes, messages, unchanged };
+}
+
+/** The outcome kept with a message (what re-derivation falls back on once its text is purged). */
+export function storedOutcome(outcome: MapOutcome): string | null {
+  return outcome.disposition === 'mapped' || outcome.disposition === 'error' ? JSON.stringify(outcome) : null;
+}
+
+/** Which encounters each message touches (the unit a re-derivation of it takes). */
+export async function indexMessages(q: TxQueryable, messages: readonly { id: number; outcome: MapOutcome }[]): Promise<void> {
+  for (const part of chunks(messages.map((m) => m.id))) await q.run(`DELETE FROM message_encounters WHERE message_id IN (${marks(part.length)})`, part);
+  const pairs = messages.flatMap((m) => encountersOf(m.outcome).map((k) => [k, m.id] as const));
+  for (const part of chunks(pairs)) {
+    await q.run(`INSERT INTO message_encounters (encounter_key, message_id) VALUES ${tuples(part.length, 2)} ON CONFLICT DO NOTHING`, part.flatMap(([k, id]) => [k, id]));
+  }
+}
+
+function diffEncounter(key: string, before: StoredEncounter, after: EncounterState | undefined, plan: ReturnType<typeof planEncounter>): { changes: ConsultationChange[]; unchanged: number } {
+  const changes: ConsultationChange[] = [];
+  let unchanged = 0;
+  const next = new Map<string, RecordState>(plan.writes.map((w) => [w.consultationKey, w.state]));
+  for (const r of plan.removals) if (r.retract) next.set(r.consultationKey, 'cancelled-after-submission');
+  const all = [...new Set([...before.previous.keys(), ...next.keys()])].sort();
+  for (const cKey of all) {
+    const stateBefore = before.previous.get(cKey)?.state;
+    const stateAfter = next.get(cKey);
+    const was = before.enc ? wireValues(before.enc, cKey) : undefined;
+    const removal = plan.removals.find((r) => r.consultationKey === cKey);
+    const is = removal ? undefined : after ? wireValues(after, cKey) : undefined;
+    const fields: FieldChange[] = [];
+    if (!removal) {
+      for (const f of [...new Set([...Object.keys(was ?? {}), ...Object.keys(is ?? {})])].sort()) {
+        const b = was?.[f];
+        const a = is?.[f];
+        if (b !== a) fields.push({ field: f, ...(b !== undefined ? { before: b } : {}), ...(a !== undefined ? { after: a } : {}) });
+      }
+    }
+    if (fields.length === 0 && stateBefore === stateAfter) {
+      unchanged++;
+      continue;
+    }
+    const retracted = stateAfter === 'cancelled-after-submission' && stateBefore !== 'cancelled-after-submission';
+    const change = stateBefore === undefined ? 'added' : removal && !removal.retract ? 'removed' : retracted ? 'retracted' : 'changed';
+    changes.push({
+      encounterKey: key,
+      consultationKey: cKey,
+      change,
+      ...(stateBefore !== undefined ? { stateBefore } : {}),
+      ...(stateAfter !== undefined ? { stateAfter } : {}),
+      fields,
+      resend: stateAfter === 'ready' && stateBefore !== undefined && SENT.has(stateBefore),
+      retraction: retracted,
+    });
+  }
+  return { changes, unchanged };
+}

@@ -1,0 +1,213 @@
+// Every fix reaches the registry, on each dialect: stored messages re-derived through fixed tables
+// (a rule, a site rule, a value set, the consultation time's source) change held, applied and
+// already-sent records as they must; a dry run writes nothing; unchanged tables change nothing.
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadMappings, type MappingTables } from '../mapping/load.js';
+import { mapHl7Text } from '../mapping/map-hl7.js';
+import { LiveValidator } from '../mapping/validator.js';
+import { reprocessUnit, runReprocess, startReprocess, type ReprocessDeps } from '../inbound/reprocess.js';
+import { replayOne } from '../inbound/replay.js';
+import type { Store } from './store.js';
+import type { FreshDatabase, StoreBacking } from './store.suite.js';
+import type { CdsrValidator } from '../cdsr/validate.js';
+import { REPO_ROOT } from '../../test/helpers.js';
+
+const NOW = new Date('2026-11-23T06:00:00Z');
+const hl7 = (n: string) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', n), 'utf8');
+const seg = (raw: string, edit: (line: string) => string | undefined) =>
+  raw
+    .split('\r')
+    .map((l) => edit(l))
+    .filter((l): l is string => l !== undefined)
+    .join('\r');
+
+/** A copy of the shipped tables with an edit, in a folder of its own (the repository is never written). */
+function tablesWith(edit: (dir: string) => void): MappingTables {
+  const dir = mkdtempSync(join(tmpdir(), 'cdsr-reprocess-'));
+  try {
+    cpSync(join(REPO_ROOT, 'mappings'), dir, { recursive: true });
+    edit(dir);
+    const r = loadMappings(dir);
+    if (!r.tables) throw new Error(JSON.stringify(r.problems));
+    return r.tables;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+const editFile = (dir: string, file: string, fn: (text: string) => string) => writeFileSync(join(dir, file), fn(readFileSync(join(dir, file), 'utf8')));
+
+export function reprocessSuite(name: string, backing: () => Promise<StoreBacking | string>): void {
+  describe(`${name}: reprocessing (records derived from their messages)`, () => {
+    let fresh: StoreBacking | undefined;
+    let skipped = '';
+    let shipped: MappingTables;
+    before(async () => {
+      const r = await backing();
+      if (typeof r === 'string') skipped = r;
+      else fresh = r;
+      shipped = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
+    });
+    interface Ctx {
+      readonly s: Store;
+      readonly db: FreshDatabase;
+      readonly deps: ReprocessDeps;
+      use(t: MappingTables): void;
+      send(raw: string, controlId: string): Promise<number>;
+    }
+    const withStore = (title: string, fn: (c: Ctx) => Promise<void>): void =>
+      void it(title, async (t) => {
+        if (skipped || !fresh) return t.skip(skipped);
+        const db = await fresh();
+        let current = shipped;
+        const validator: CdsrValidator = new LiveValidator(() => current, { now: NOW });
+        const s = await db.open(validator);
+        const deps: ReprocessDeps = { store: s, mappings: { get current() { return current; } }, clock: () => NOW };
+        const send = async (raw: string, controlId: string) =>
+          (await s.ingest({ channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId, contentType: 'application/hl7-v2', raw, receivedAt: NOW }, mapHl7Text(raw, current))).messageId;
+        try {
+          await fn({ s, db, deps, use: (x) => void (current = x), send });
+        } finally {
+          await s.close();
+          await db.drop();
+        }
+      });
+    const consultation = async (s: Store, key = '100000|V0001') => {
+      const r = await s.record(key);
+      return r?.consultations.map((c) => ({ key: c.consultationKey, state: c.state, missing: c.missing, vendor: c.fields['CDS_Vendor']?.value }));
+    };
+    // the site carries the G-code in a Z segment no shipped rule reads
+    const zds = (raw: string) => seg(raw, (l) => (l.startsWith('OBX|1|ST|CDS-GCODE') ? 'ZDS|1|G1014' : l));
+    const readsZds = () => tablesWith((dir) => editFile(dir, 'hl7v2.yaml', (y) => y.replace('  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5', '  CDS_Vendor:\n    from: ["OBX[3.1=CDS-GCODE]-5", ZDS-2]')));
+
+    withStore('an applied message re-mapped after a rule fix: the dry run shows the change and writes nothing; applied, the record is ready', async ({ s, deps, use, send }) => {
+      const id = await send(zds(hl7('01-orm-new.hl7')), 'MSG0001');
+      assert.deepEqual(await consultation(s), [{ key: '11/02/2026 09:30:15', state: 'incomplete', missing: ['CDS_Vendor'], vendor: undefined }]);
+      use(readsZds());
+      const dry = await reprocessUnit(deps, 'e:100000|V0001', { apply: false, who: 'operate#1', why: 'test' });
+      assert.deepEqual(dry, {
+        kind: 'done',
+        encounterKeys: ['100000|V0001'],
+        changes: [
+          {
+            encounterKey: '100000|V0001',
+            consultationKey: '11/02/2026 09:30:15',
+            change: 'changed',
+            stateBefore: 'incomplete',
+            stateAfter: 'ready',
+            fields: [{ field: 'CDS_Vendor', after: 'G1014' }],
+            resend: false,
+            retraction: false,
+          },
+        ],
+        messages: [],
+        unchanged: 0,
+      });
+      assert.deepEqual(await consultation(s), [{ key: '11/02/2026 09:30:15', state: 'incomplete', missing: ['CDS_Vendor'], vendor: undefined }]);
+      // a replay of the applied message is a reprocessing of its encounter, applied
+      assert.equal(await replayOne(deps, id), 'applied');
+      assert.deepEqual(await consultation(s), [{ key: '11/02/2026 09:30:15', state: 'ready', missing: [], vendor: 'G1014' }]);
+      // once more: nothing left to change
+      const again = await reprocessUnit(deps, 'e:100000|V0001', { apply: true, who: 'operate#1', why: 'test' });
+      assert.deepEqual(again.kind === 'done' ? [again.changes, again.unchanged] : again, [[], 1]);
+    });
+
+    withStore('a newer message mapped under the old tables does not win over the re-mapped one: the fold takes every message again', async ({ s, deps, use, send }) => {
+      await send(zds(hl7('01-orm-new.hl7')), 'MSG0001');
+      await send(zds(hl7('02-orm-update.hl7')), 'MSG0002');
+      use(readsZds());
+      const r = await runReprocess(deps, (await startReprocess(deps, { order: 'ORD1001' }, { apply: true, who: 'operate#1' })).id);
+      assert.deepEqual([r.status, r.total, r.done, r.summary.byChange], ['done', 1, 1, { changed: 1 }]);
+      assert.deepEqual((await consultation(s))?.map((c) => [c.state, c.vendor]), [['ready', 'G1014']]);
+    });
+
+    withStore('held records follow a site-rule removal and a value-set restore without any new message', async ({ s, deps, use, send }) => {
+      use(tablesWith((dir) => editFile(dir, 'site-rules.csv', (t) => `${t}Exam_Completion_Date,required_when,Modality reported,,the site's own rule\n`)));
+      await send(hl7('01-orm-new.hl7'), 'MSG0001');
+      assert.deepEqual((await consultation(s))?.map((c) => [c.state, c.missing]), [['incomplete', ['Exam_Completion_Date']]]);
+      use(shipped);
+      const run = await runReprocess(deps, (await startReprocess(deps, { held: true }, { apply: true, who: 'reload' })).id);
+      assert.deepEqual([run.summary.byChange, (await consultation(s))?.map((c) => c.state)], [{ changed: 1 }, ['ready']]);
+
+      // an enforced value set (as import-valuesets writes it) that lacks the G-code: invalid (CD3120); restored: ready
+      const enforced = (drop: boolean) => tablesWith((dir) => editFile(dir, 'valuesets/CDS_Vendor.csv', (t) => (drop ? t.replace(/^G1014,.*\n/m, '') : t).replace('# enforce: no', '# enforce: yes')));
+      use(enforced(true));
+      await send(hl7('05-omi-new.hl7'), 'MSG0005');
+      // (a message re-evaluates every consultation of its encounter: the first order falls with it)
+      assert.deepEqual((await s.records({ state: 'invalid' })).map((r) => r.consultationKey), ['11/02/2026 09:30:15', '11/02/2026 13:55:12']);
+      use(enforced(false));
+      await runReprocess(deps, (await startReprocess(deps, { held: true }, { apply: true, who: 'reload' })).id);
+      assert.deepEqual(await s.records({ state: 'invalid' }), []);
+    });
+
+    withStore('an accepted record whose content changes goes back to ready, with a history entry; a moved key is retracted and the new one sent', async ({ s, deps, use, send }) => {
+      await send(hl7('01-orm-new.hl7'), 'MSG0001');
+      const [ready] = await s.wireEncounters('ready', 10);
+      assert.ok(ready);
+      await s.createTransaction({ Transaction_ID: 'T-1', Transaction_DateTime: '2026-11-23T06:00:00', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0', Encounters: [ready.wire] }, [ready], NOW);
+      await s.recordResults('T-1', [{ ...ready, result: 'accepted', problems: [] }], NOW);
+      // the analyst fixes the exam name's source: the same key, new content
+      use(tablesWith((dir) => editFile(dir, 'hl7v2.yaml', (y) => y.replace('from: [OBR-4.2, OBR-4.1]', 'from: [OBR-4.1, OBR-4.2]'))));
+      const r = await reprocessUnit(deps, 'e:100000|V0001', { apply: true, who: 'operate#1', why: 'reprocessing run 7' });
+      assert.equal(r.kind, 'done');
+      assert.deepEqual(r.kind === 'done' ? r.changes.map((c) => [c.change, c.stateBefore, c.stateAfter, c.fields, c.resend]) : [], [
+        ['changed', 'accepted', 'ready', [{ field: 'Name_of_Exam_Ordered', before: 'CT HEAD WO CONTRAST', after: '70450' }], true],
+      ]);
+      const c = (await s.record('100000|V0001'))!.consultations[0]!;
+      assert.deepEqual(
+        c.history.map((h) => [h.from, h.to, h.who, h.why, h.transactionId]),
+        [['accepted', 'ready', 'operate#1', 'reprocessing run 7: Name_of_Exam_Ordered changed', 'T-1']],
+      );
+
+      // the site's CDS time turns out to be another one (here the message time, MSH-7): the key moves
+      const [again] = await s.wireEncounters('ready', 10);
+      await s.createTransaction({ Transaction_ID: 'T-2', Transaction_DateTime: '2026-11-23T06:00:00', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0', Encounters: [again!.wire] }, [again!], NOW);
+      await s.recordResults('T-2', [{ ...again!, result: 'accepted', problems: [] }], NOW);
+      use(
+        tablesWith((dir) =>
+          editFile(dir, 'hl7v2.yaml', (y) => y.replace('from: [OBR-4.2, OBR-4.1]', 'from: [OBR-4.1, OBR-4.2]').replaceAll('    from:\n      - OBX[3.1=CDS-DTTM]-5\n', '    from:\n      - MSH-7\n      - OBX[3.1=CDS-DTTM]-5\n')),
+        ),
+      );
+      const dry = await reprocessUnit(deps, 'e:100000|V0001', { apply: false, who: 'operate#1', why: 'preview' });
+      assert.deepEqual(dry.kind === 'done' ? dry.changes.map((c) => [c.consultationKey, c.change, c.stateBefore, c.stateAfter, c.retraction]) : dry, [
+        ['11/02/2026 09:30:15', 'retracted', 'accepted', 'cancelled-after-submission', true],
+        ['11/02/2026 09:35:00', 'added', undefined, 'ready', false],
+      ]);
+      await reprocessUnit(deps, 'e:100000|V0001', { apply: true, who: 'operate#1', why: 'reprocessing run 8' });
+      const rec = (await s.record('100000|V0001'))!;
+      assert.deepEqual(
+        rec.consultations.map((x) => [x.consultationKey, x.state, x.retraction?.transactionId ?? null]),
+        [
+          ['11/02/2026 09:30:15', 'cancelled-after-submission', 'T-2'],
+          ['11/02/2026 09:35:00', 'ready', null],
+        ],
+      );
+      const order = (await s.orders({ order: 'ORD1001' })).orders;
+      assert.deepEqual(order.map((o) => [o.consultationKey, o.state, o.reason]), [['11/02/2026 09:35:00', 'reported', '']]);
+    });
+
+    withStore('reprocessing everything with the tables unchanged changes nothing (every shipped HL7 sample)', async ({ s, db, deps, send }) => {
+      const files = ['01-orm-new.hl7', '02-orm-update.hl7', '03-orm-cancel.hl7', '04-oru-final.hl7', '05-omi-new.hl7', '06-orm-lf-escapes.hl7', '07-orm-two-orders.hl7', '08-oru-two-results-no-orc.hl7', '09-orm-xr-excluded.hl7', '10-orm-cpt-in-obr44.hl7'];
+      // results before their orders too: the fold must hold and adopt them as live did
+      for (const [i, f] of [...files.slice(3), ...files.slice(0, 3)].entries()) await send(hl7(f), `M${i}`);
+      const snapshot = async () => ({
+        consultations: await db.query('SELECT encounter_key, consultation_key, fields, state, missing, problems, content_hash FROM consultations ORDER BY encounter_key, consultation_key'),
+        orders: (await s.orders({ limit: 1000 })).orders,
+        messages: (await s.messages({ limit: 1000 })).map((m) => [m.id, m.status, m.problems]),
+        index: await db.query('SELECT * FROM order_index ORDER BY order_key'),
+        orphans: await db.query('SELECT order_key, seq, source_id FROM orphans ORDER BY order_key, seq'),
+      });
+      const before = await snapshot();
+      const dry = await runReprocess(deps, (await startReprocess(deps, { all: true }, { apply: false, who: 'operate#1' })).id);
+      assert.deepEqual([dry.status, dry.summary.byChange, dry.summary.messages, dry.summary.skipped], ['done', {}, {}, []]);
+      // (the shipped samples are all one encounter)
+      assert.equal(dry.total, 1);
+      const applied = await runReprocess(deps, (await startReprocess(deps, { all: true }, { apply: true, who: 'operate#1' })).id);
+      assert.deepEqual([applied.summary.byChange, applied.summary.messages], [{}, {}]);
+      assert.deepEqual(await snapshot(), before);
+    });
+  });
+}
