@@ -55,8 +55,8 @@ export function reprocessSuite(name: string, backing: () => Promise<StoreBacking
       readonly s: Store;
       readonly db: FreshDatabase;
       readonly deps: ReprocessDeps;
-      use(t: MappingTables): void;
-      send(raw: string, controlId: string): Promise<number>;
+      readonly use: (t: MappingTables) => void;
+      readonly send: (raw: string, controlId: string) => Promise<number>;
     }
     const withStore = (title: string, fn: (c: Ctx) => Promise<void>): void =>
       void it(title, async (t) => {
