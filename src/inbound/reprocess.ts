@@ -52,7 +52,11 @@ export async function remapMessage(deps: ReprocessDeps, m: UnitMessage): Promise
 }
 
 /** Re-derives one unit (`e:<encounter key>` or `m:<message id>`), growing it when a re-mapped message moved into another encounter. */
-export async function reprocessUnit(deps: ReprocessDeps, unitKey: string, opts: { apply: boolean; who: string; why: string; runId?: number; messageIds?: readonly number[] }): Promise<UnitResult> {
+export async function reprocessUnit(
+  deps: ReprocessDeps,
+  unitKey: string,
+  opts: { apply: boolean; who: string; why: string; runId?: number; messageIds?: readonly number[]; keepSent?: boolean },
+): Promise<UnitResult> {
   let encounterKeys = unitKey.startsWith('e:') ? [unitKey.slice(2)] : [];
   const messageIds = [...(unitKey.startsWith('m:') ? [Number(unitKey.slice(2))] : []), ...(opts.messageIds ?? [])];
   const remapped = new Map<number, MapOutcome>();
@@ -67,6 +71,7 @@ export async function reprocessUnit(deps: ReprocessDeps, unitKey: string, opts: 
       at: deps.clock(),
       who: opts.who,
       why: opts.why,
+      ...(opts.keepSent === true ? { keepSent: true } : {}),
       ...(opts.runId !== undefined ? { run: { id: opts.runId, unit: unitKey } } : {}),
     });
     if (r.kind !== 'grow') return r;
@@ -98,7 +103,7 @@ export async function startReprocess(deps: ReprocessDeps, selection: ReprocessSe
  * unit after the last one it finished) and marks it done. Units are taken again from the
  * selection: re-deriving a unit twice changes nothing, so one taken twice costs only time.
  */
-export async function runReprocess(deps: ReprocessDeps, runId: number, onProgress?: (p: ReprocessProgress) => void): Promise<ReprocessRun> {
+export async function runReprocess(deps: ReprocessDeps, runId: number, onProgress?: (p: ReprocessProgress) => void, shouldStop?: () => boolean): Promise<ReprocessRun> {
   const run = await deps.store.reprocessRun(runId);
   if (!run) throw new Error(`no reprocessing run ${runId}`);
   if (run.status === 'done') return run;
@@ -109,12 +114,16 @@ export async function runReprocess(deps: ReprocessDeps, runId: number, onProgres
     let done = run.done;
     const total = Math.max(run.total, done + units.length);
     for (const unit of units) {
-      await reprocessUnit(deps, unit, { apply: run.apply, who: run.who, why: `reprocessing run ${runId}`, runId });
+      // stopped (a shutdown): the run stays running, and goes on from its cursor at the next start
+      if (shouldStop?.() === true) return (await deps.store.reprocessRun(runId)) ?? run;
+      await reprocessUnit(deps, unit, { apply: run.apply, who: run.who, why: `reprocessing run ${runId}`, runId, ...(run.selection.keepSent === true ? { keepSent: true } : {}) });
       done++;
       onProgress?.({ runId, done, total });
     }
     await deps.store.finishReprocessRun(runId, 'done', deps.clock());
   } catch (e) {
+    // stopping (the store closing under a shutdown): left running, it goes on at the next start
+    if (shouldStop?.() === true) throw e;
     await deps.store.finishReprocessRun(runId, 'failed', deps.clock(), e instanceof Error ? e.message : String(e)).catch(() => undefined);
     throw e;
   }

@@ -27,6 +27,7 @@ export class MappingHolder {
   private tables: MappingTables;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private readonly listeners: ((generation: number) => void)[] = [];
   /** Incremented at every successful reload. */
   generation = 1;
   lastReload: ReloadStatus;
@@ -44,6 +45,11 @@ export class MappingHolder {
   static load(dir: string, log: ReloadLog, clock?: () => Date): { holder?: MappingHolder; problems: Problem[] } {
     const r = loadMappings(dir);
     return r.tables ? { holder: new MappingHolder(dir, r.tables, log, clock), problems: [] } : { problems: r.problems };
+  }
+
+  /** Called after each successful reload, with the new generation (the held records are re-derived then). */
+  onReload(fn: (generation: number) => void): void {
+    this.listeners.push(fn);
   }
 
   get current(): MappingTables {
@@ -74,6 +80,7 @@ export class MappingHolder {
     }
     this.tables = r.tables;
     this.generation++;
+    for (const fn of this.listeners) fn(this.generation);
     this.lastReload = { at, ok: true, generation: this.generation, problems: [], failingTests: [] };
     this.log.info({ event: 'mappings_reloaded', generation: this.generation }, 'mapping tables reloaded');
     return { ok: true, problems: [], failingTests: [] };

@@ -11,6 +11,8 @@ import { registerOpsRoutes } from './ops-routes.js';
 import { registerOrderRoutes } from './orders-routes.js';
 import { registerResubmitRoutes } from './resubmit-routes.js';
 import { registerWorkbenchRoutes } from './workbench-routes.js';
+import { registerReprocessRoutes, tablesLabel } from './reprocess-routes.js';
+import { Reprocessor } from '../inbound/reprocessor.js';
 import { consolePlugin } from './console/plugin.js';
 import { BadRequestError, unknownParamsMessage } from './query.js';
 import { findKey, keyRing, needFor, type RoleConfig } from './roles.js';
@@ -34,6 +36,8 @@ export interface AppOptions extends IngestDeps {
   readonly submitter?: Submitter;
   /** The ACR Connect sign-in, when configured (or offered by the built-in sandbox). */
   readonly signIn?: SignInService;
+  /** The reprocessing lane (main.ts makes it, to hook the tables' reload); one is made here otherwise. */
+  readonly reprocessor?: Reprocessor;
 }
 
 type HttpLimit = 'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS' | 'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES';
@@ -149,6 +153,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerAuthRoutes(app, opts);
   registerResubmitRoutes(app, opts);
   registerWorkbenchRoutes(app, opts);
+  const reprocessor = opts.reprocessor ?? new Reprocessor({ ...opts, tablesLabel: () => tablesLabel(opts) }, app.log);
+  app.addHook('onClose', () => reprocessor.close());
+  registerReprocessRoutes(app, { ...opts, reprocessor });
   await app.register(consolePlugin, opts);
 
   app.get('/api/openapi.json', route({ summary: 'this document: the OpenAPI 3.0 description of every route', tags: ['operations'], response: { 200: OPENAPI_ANSWER } }), () => openApiDocument(routes, API_VERSION));

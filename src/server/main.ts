@@ -15,6 +15,8 @@ import { openStore as openStoreAt } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
 import { MappingHolder } from '../mapping/holder.js';
+import { Reprocessor } from '../inbound/reprocessor.js';
+import { tablesLabel } from './reprocess-routes.js';
 import { facilityTimeZones } from '../mapping/facilities.js';
 import { startMllp } from './mllp.js';
 import { keyRing } from './roles.js';
@@ -141,6 +143,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       ? new MapPool({ mappings, size: config.CDSR_MAP_WORKERS, minBytes: config.CDSR_MAP_WORKER_MIN_BYTES, timeoutMs: config.CDSR_MAP_TIMEOUT_S * 1000, ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}) })
       : undefined;
   const deps = { store, mappings, clock: () => new Date(), defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID, ...(mapPool ? { mapPool } : {}) };
+  const reprocessor = new Reprocessor({ ...deps, ...fhirFetcherFor(config), tablesLabel: () => tablesLabel({ mappings }) }, log);
+  // a fix to the tables reaches the held records by itself (what would change a record already sent waits for a preview)
+  mappings.onReload(() => {
+    void reprocessor
+      .start({ held: true, keepSent: true }, { apply: true, who: 'reload' })
+      .then((run) => log.info({ event: 'reprocess_after_reload', run: run.id, units: run.total }, 'mapping tables reloaded: held records and the error queue are re-derived'))
+      .catch((e: unknown) => log.warn({ event: 'reprocess_after_reload_failed', error: safeReason(e) }, 'the held records could not be re-derived after the reload'));
+  });
   const app = await buildApp({
     ...deps,
     config,
@@ -149,6 +159,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     ...(signIn ? { signIn } : {}),
     ...(opts.logStream ? { logStream: opts.logStream } : {}),
     ...fhirFetcherFor(config),
+    reprocessor,
   });
   // hooks must be added before listen(); the MLLP listener comes after, so it is looked up late
   let mllp: Awaited<ReturnType<typeof startMllp>> | undefined;
@@ -191,6 +202,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
   mappings.watch();
   timers.purge = retention(config, store, log);
+  // a reprocessing run a crash or a stop interrupted goes on from where it was
+  const resumed = await reprocessor.resumeUnfinished();
+  if (resumed > 0) log.info({ event: 'reprocess_resumed', runs: resumed }, 'reprocessing runs left unfinished go on');
   if (signIn) {
     // the expiry warning (once, in the log; the flag in /api/auth and /metrics) without waiting for a submission
     const check = () => void signIn.checkExpiry().catch((e: unknown) => log.warn({ event: 'acr_signin_check_failed', error: safeReason(e) }, 'the ACR Connect sign-in could not be read'));

@@ -57,6 +57,8 @@ export interface RederiveOptions {
   /** Who asked (the key by role and position), and why (the reprocessing run), for the record history. */
   readonly who: string;
   readonly why: string;
+  /** Leave the unit as it is when applying it would change what NRDR was sent (it is counted as skipped). */
+  readonly keepSent?: boolean;
   /** The reprocessing run this unit belongs to: its progress and changes are written in the unit's transaction. */
   readonly run?: { readonly id: number; readonly unit: string };
 }
@@ -131,6 +133,10 @@ export async function rederiveUnit(
     return [{ id: m.id, statusBefore: m.status, statusAfter: now.status, problems: now.problems }];
   });
   if (!opts.apply) return { kind: 'done', encounterKeys: unit.encounterKeys, changes, messages, unchanged };
+  const sent = changes.filter((c) => c.retraction || c.resend || (c.stateBefore !== undefined && (SENT.has(c.stateBefore) || c.stateBefore === 'cancelled-after-submission')));
+  if (opts.keepSent === true && sent.length > 0) {
+    return { kind: 'skipped', reason: `it would change ${sent.length} consultation(s) already sent to NRDR: preview it and apply it by hand` };
+  }
 
   const seq = ids[ids.length - 1] ?? 0;
   for (const m of inputs) {

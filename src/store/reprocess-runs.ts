@@ -26,6 +26,8 @@ export const ReprocessSelectionSchema = z
     held: z.boolean().optional(),
     messageIds: z.array(z.number().int().positive()).optional(),
     all: z.boolean().optional(),
+    /** Applied, a unit that would change a consultation already sent to NRDR is left for a person to preview (the automatic run after a reload). */
+    keepSent: z.boolean().optional(),
   })
   .strict();
 export type ReprocessSelection = z.infer<typeof ReprocessSelectionSchema>;
