@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { MergeState, consultationValues } from './merge.js';
+import { MergeState, applyRecord, consultationValues } from './merge.js';
 import type { PartialRecord } from './record.js';
 import { sendableConsultations } from './wire.js';
 
@@ -60,6 +60,36 @@ describe('MergeState', () => {
     assert.equal(r.status, 'applied');
     assert.deepEqual(s.pendingOrphans(), []);
     assert.deepEqual(values(s), [{ Ordered_Exam_Completed: '1', Modality: '1' }]);
+  });
+
+  // one ORU naming two orders is two records of one message (same seq, same MSH-10): each is an orphan of its own
+  const twoResults = (id: string) =>
+    ['ORD3001', 'ORD3002'].map((o, i) =>
+      rec({ role: 'result', source: { kind: 'hl7v2', type: 'ORU^R01', role: 'result', id }, orderKey: o, orderNumbers: [o, `ACC300${i + 1}`], sourceTime: '2026-11-02T12:00:00', consultationFields: { Ordered_Exam_Completed: '1', Exam_Completion_Date: '11/02/2026' } }),
+    );
+  const placed = (o: string, time: string) => rec({ orderKey: o, orderNumbers: [o], consultationDate: '11/02/2026', consultationTime: time, sourceTime: '2026-11-02T09:00:00', consultationFields: { Modality: '1' } });
+  const completion = (s: MergeState) => [...s.encounters.values()].flatMap((e) => [...e.consultations].map(([k, c]) => [k, consultationValues(e, c)]));
+
+  it('a result naming two orders, before them, completes both: from one order message or from two', () => {
+    for (const orders of [[[placed('ORD3001', '09:30:00'), placed('ORD3002', '09:40:00')]], [[placed('ORD3001', '09:30:00')], [placed('ORD3002', '09:40:00')]]]) {
+      const s = new MergeState();
+      for (const r of twoResults('MSG3000')) assert.equal(applyRecord(s, r, 1).status, 'orphan');
+      assert.equal(s.pendingOrphans().length, 2);
+      // the records of one message share its sequence number, as in the store
+      orders.forEach((msg, i) => msg.forEach((r) => applyRecord(s, r, 2 + i)));
+      assert.deepEqual(s.pendingOrphans(), []);
+      assert.deepEqual(completion(s), [
+        ['11/02/2026 09:30:00', { Modality: '1', Ordered_Exam_Completed: '1', Exam_Completion_Date: '11/02/2026' }],
+        ['11/02/2026 09:40:00', { Modality: '1', Ordered_Exam_Completed: '1', Exam_Completion_Date: '11/02/2026' }],
+      ]);
+    }
+  });
+
+  it('the same two-order result sent again still waits once per order', () => {
+    const s = new MergeState();
+    for (const r of twoResults('MSG3000')) applyRecord(s, r, 1);
+    for (const r of twoResults('MSG3000')) applyRecord(s, r, 2);
+    assert.deepEqual(s.pendingOrphans().map((r) => r.orderKey), ['ORD3001', 'ORD3002']);
   });
 
   it('the same message twice changes nothing the second time', () => {

@@ -130,6 +130,15 @@ export interface OrphanEntry {
 }
 
 /**
+ * Who an orphan is: its message (arrival sequence and source id) and its order's first number.
+ * One message may name several orders (an ORU with two OBRs): each of its records waits, and is
+ * adopted and forgotten, on its own; the message alone would make them one.
+ */
+export function orphanId(o: OrphanEntry): string {
+  return `${o.seq}|${o.record.source.id}|${orderNumbersOf(o.record)[0] ?? ''}`;
+}
+
+/**
  * Where merge state lives: memory for `map`, tables for the store. Keys are the composite keys
  * of encounterKey() and orderKey(). The merger mutates what `encounter` returns and hands it
  * back through `saveEncounter`.
@@ -145,7 +154,7 @@ export interface MergeRepository {
   addOrphan(key: string, entry: OrphanEntry): void;
   /** Returns and removes the orphans waiting for an order. */
   takeOrphans(key: string): OrphanEntry[];
-  /** Forgets an adopted orphan under every key it waited under. */
+  /** Forgets an adopted orphan (orphanId: not the other orders of its message) under every key it waited under. */
   removeOrphan(entry: OrphanEntry): void;
 }
 
@@ -199,7 +208,9 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
       return { status: 'applied', encounterKey: eKey, changed };
     }
     // a result before its order, or a cancel of an order not seen: it waits under each number
-    const twin = keys.some((k) => repo.orphans(k).some((o) => o.record.source.id === record.source.id && o.record.sourceTime === record.sourceTime));
+    // the same message sent again waits once; another order of the same message is no twin
+    const first = orderNumbersOf(record)[0];
+    const twin = keys.some((k) => repo.orphans(k).some((o) => o.record.source.id === record.source.id && o.record.sourceTime === record.sourceTime && orderNumbersOf(o.record)[0] === first));
     if (!twin) for (const k of keys) repo.addOrphan(k, { record, seq });
     repo.saveEncounter(eKey, enc);
     return { status: 'orphan', encounterKey: eKey, changed, reason: role === 'order' ? 'cancel_unmatched' : 'orphan' };
@@ -227,7 +238,7 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
   const adopted = new Map<string, OrphanEntry>();
   for (const k of keys) {
     repo.saveOrder(k, { encounterKey: eKey, consultationKey: cKey });
-    for (const o of repo.takeOrphans(k)) adopted.set(`${o.seq}|${o.record.source.id}|${o.record.sourceTime}`, o);
+    for (const o of repo.takeOrphans(k)) adopted.set(orphanId(o), o);
   }
   for (const o of [...adopted.values()].sort((a, b) => a.seq - b.seq)) {
     repo.removeOrphan(o);
@@ -250,7 +261,7 @@ export class MergeState implements MergeRepository {
   /** Results (and cancels) still waiting for their order, each once. */
   pendingOrphans(): PartialRecord[] {
     const seen = new Map<string, PartialRecord>();
-    for (const o of [...this.waiting.values()].flat()) seen.set(`${o.seq}|${o.record.source.id}`, o.record);
+    for (const o of [...this.waiting.values()].flat()) seen.set(orphanId(o), o.record);
     return [...seen.values()];
   }
 
@@ -282,7 +293,7 @@ export class MergeState implements MergeRepository {
   }
   removeOrphan(entry: OrphanEntry): void {
     for (const [k, list] of this.waiting) {
-      const rest = list.filter((o) => !(o.seq === entry.seq && o.record.source.id === entry.record.source.id));
+      const rest = list.filter((o) => orphanId(o) !== orphanId(entry));
       if (rest.length === 0) this.waiting.delete(k);
       else this.waiting.set(k, rest);
     }

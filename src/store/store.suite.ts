@@ -280,6 +280,52 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.deepEqual(await s.reconciliation({}), [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 1, held: {}, excluded: {} }]);
     });
 
+    // ---- one message naming several orders ----
+
+    /** A sample cut at its first ORC: the header (MSH to DG1) and the order group (ORC, OBR, OBX…). */
+    const cut = (file: string) => {
+      const lines = hl7(file).replace(/\r?\n?$/, '').split('\r');
+      const at = lines.findIndex((l) => l.startsWith('ORC|'));
+      return { header: lines.slice(0, at), group: lines.slice(at) };
+    };
+    /** 01-orm-new's or 04-oru-final's group for order ORD300<n> / ACC300<n>, its CDS time 09:<minute>:15, OBR set id `setId`. */
+    const groupFor = (file: string, n: number, minute: string, setId: number) =>
+      cut(file).group.map((l) =>
+        l.replaceAll('ORD1001', `ORD300${n}`).replaceAll('ACC2001', `ACC300${n}`).replaceAll('20261102093015', `2026110209${minute}15`).replace(/^OBR\|1\|/, `OBR|${setId}|`),
+      );
+    const messageOf = (file: string, controlId: string, groups: string[][]) => [...cut(file).header.map((l) => (l.startsWith('MSH|') ? l.replace(/\|MSG000\d\|/, `|${controlId}|`) : l)), ...groups.flat()].join('\r');
+    const ingestRaw = (s: Store, raw: string, controlId: string) => s.ingest(meta(raw, controlId), mapHl7Text(raw, tables));
+    const completion = async (s: Store) =>
+      (await s.record('100000|V0001'))?.consultations.map((c) => [c.consultationKey, c.state, c.missing, c.fields.Ordered_Exam_Completed?.value, c.fields.Exam_Completion_Date?.value, c.fields.Ordered_Exam_Completed?.source]);
+    const bothComplete = [
+      ['11/02/2026 09:30:15', 'ready', [], '1', '11/02/2026', 'MSG3000'],
+      ['11/02/2026 09:40:15', 'ready', [], '1', '11/02/2026', 'MSG3000'],
+    ];
+
+    for (const [title, orms] of [
+      ['one ORM with both OBRs (set ids 1, 2)', [['MSG3001', [[1, 1], [2, 2]]]]],
+      ['one ORM with both OBRs (both set id 1)', [['MSG3001', [[1, 1], [2, 1]]]]],
+      ['two ORMs, one OBR each', [['MSG3001', [[1, 1]]], ['MSG3002', [[2, 1]]]]],
+    ] as const) {
+      withStore(`a result naming two orders, before them, completes both: ${title}`, async (s) => {
+        const oru = messageOf('04-oru-final.hl7', 'MSG3000', [groupFor('04-oru-final.hl7', 1, '30', 1), groupFor('04-oru-final.hl7', 2, '40', 2)]);
+        assert.deepEqual(await ingestRaw(s, oru, 'MSG3000'), { messageId: 1, status: 'applied', problems: [] });
+        assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [
+          [['ACC3001', 'ORD3001'], 'held', 'orphan'],
+          [['ACC3002', 'ORD3002'], 'held', 'orphan'],
+        ]);
+        for (const [controlId, obrs] of orms) {
+          const raw = messageOf('01-orm-new.hl7', controlId, obrs.map(([n, setId]) => groupFor('01-orm-new.hl7', n, n === 1 ? '30' : '40', setId)));
+          assert.deepEqual(await ingestRaw(s, raw, controlId), { messageId: orms.findIndex((m) => m[0] === controlId) + 2, status: 'applied', problems: [] });
+        }
+        assert.deepEqual(await completion(s), bothComplete);
+        assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason, o.messageIds]), [
+          [['ACC3001', 'ORD3001'], 'reported', '', [1, 2]],
+          [['ACC3002', 'ORD3002'], 'reported', '', orms.length === 1 ? [1, 2] : [1, 3]],
+        ]);
+      });
+    }
+
     withStore('ledger: a result known only by its accession waits; the order that names both numbers folds the rows into one', async (s) => {
       await ingest(s, '04-oru-final.hl7', 'MSG0004', (raw) => raw.replaceAll('ORD1001^EHR', ''));
       await ingest(s, '01-orm-new.hl7', 'MSG0001', (raw) => raw.replaceAll('ACC2001^RIS', ''));
