@@ -160,3 +160,76 @@ describe('MergeState', () => {
     assert.deepEqual([cons.fields.Place_of_Service?.rule, cons.fields.Place_of_Service?.crosswalk], ['hl7v2.yaml:52', undefined]);
   });
 });
+
+describe('re-keying: a better consultation key moves the order\'s consultation', () => {
+  /** An order message of O1 (or `o`) with its key from a source of rank `rank`. */
+  const keyed = (time: string, rank: number | undefined, source: string, fields: Record<string, string> = {}, o = 'O1') =>
+    rec({
+      orderKey: o,
+      orderNumbers: [o, `A-${o}`],
+      consultationDate: '11/02/2026',
+      consultationTime: time,
+      ...(rank !== undefined ? { consultationKeyRank: rank } : {}),
+      sourceTime: source,
+      consultationFields: { CDS_Consultation_Date: '11/02/2026', CDS_Consultation_Time: time, ...fields },
+    });
+  const view = (s: MergeState) =>
+    [...s.encounters.values()].flatMap((e) => [...e.consultations].map(([k, c]) => ({ key: k, date: c.date, time: c.time, keyRank: c.keyRank, values: consultationValues(e, c) })));
+
+  it('a status message (SC) before its new order (NW): the NW\'s CDS time is the key', () => {
+    const s = new MergeState();
+    // the SC carries the order's transaction time (ORC-9, rank 4), and a later MSH-7 than the NW
+    assert.deepEqual(s.apply(keyed('09:10:00', 4, '2026-11-02T09:40:00', { Modality: '1' })).consultationKey, '11/02/2026 09:10:00');
+    const r = s.apply(keyed('09:30:15', 0, '2026-11-02T09:35:00', { CDS_Vendor: 'G1014' }));
+    assert.deepEqual([r.status, r.consultationKey, r.rekeyed, r.changed], ['applied', '11/02/2026 09:30:15', { from: '11/02/2026 09:10:00', to: '11/02/2026 09:30:15' }, ['CDS_Vendor', 'CDS_Consultation_Time']]);
+    assert.deepEqual(view(s), [
+      { key: '11/02/2026 09:30:15', date: '11/02/2026', time: '09:30:15', keyRank: 0, values: { CDS_Consultation_Date: '11/02/2026', CDS_Consultation_Time: '09:30:15', Modality: '1', CDS_Vendor: 'G1014' } },
+    ]);
+    // every number of the order finds the new key: a result by its accession lands there
+    const res = s.apply(rec({ role: 'result', orderKey: 'A-O1', sourceTime: '2026-11-02T12:00:00', consultationFields: { Ordered_Exam_Completed: '1' } }));
+    assert.deepEqual([res.consultationKey, s.ordersAt('100000|V1', '11/02/2026 09:30:15'), s.ordersAt('100000|V1', '11/02/2026 09:10:00')], ['11/02/2026 09:30:15', ['100000|O1', '100000|A-O1'], []]);
+    // the SC again (a later fallback) neither moves the key back nor changes its fields
+    const again = s.apply(keyed('09:10:00', 4, '2026-11-02T09:50:00'));
+    assert.deepEqual([again.consultationKey, again.rekeyed, again.changed], ['11/02/2026 09:30:15', undefined, []]);
+    assert.deepEqual(view(s)[0]?.values.CDS_Consultation_Time, '09:30:15');
+  });
+
+  it('an order changed (XO) with its own CDS time moves its fallback key; a key as good does not move', () => {
+    const s = new MergeState();
+    s.apply(keyed('09:20:00', 2, '2026-11-02T09:20:00', { Modality: '1' }));
+    const xo = s.apply(keyed('09:45:00', 0, '2026-11-02T09:50:00', { Modality: '2' }));
+    assert.deepEqual([xo.consultationKey, xo.rekeyed], ['11/02/2026 09:45:00', { from: '11/02/2026 09:20:00', to: '11/02/2026 09:45:00' }]);
+    const same = s.apply(keyed('09:55:00', 0, '2026-11-02T10:00:00'));
+    assert.deepEqual([same.consultationKey, same.rekeyed], ['11/02/2026 09:45:00', undefined]);
+    assert.deepEqual(view(s), [
+      { key: '11/02/2026 09:45:00', date: '11/02/2026', time: '09:45:00', keyRank: 0, values: { CDS_Consultation_Date: '11/02/2026', CDS_Consultation_Time: '09:45:00', Modality: '2' } },
+    ]);
+  });
+
+  it('a better key held by another order does not move; the consultation keeps its key, and says which order holds it', () => {
+    const s = new MergeState();
+    s.apply(keyed('09:10:00', 4, '2026-11-02T09:10:00', { Modality: '1' }));
+    s.apply(keyed('09:30:15', 0, '2026-11-02T09:30:00', { Modality: '2' }, 'O2'));
+    const r = s.apply(keyed('09:30:15', 0, '2026-11-02T09:40:00', { Modality: '3' }));
+    assert.deepEqual([r.status, r.consultationKey, r.rekeyed, r.rekeyRefused, r.changed], [
+      'applied',
+      '11/02/2026 09:10:00',
+      undefined,
+      { from: '11/02/2026 09:10:00', to: '11/02/2026 09:30:15', heldBy: ['O2', 'A-O2'] },
+      ['Modality'],
+    ]);
+    assert.deepEqual(view(s), [
+      { key: '11/02/2026 09:10:00', date: '11/02/2026', time: '09:10:00', keyRank: 4, values: { CDS_Consultation_Date: '11/02/2026', CDS_Consultation_Time: '09:10:00', Modality: '3' } },
+      { key: '11/02/2026 09:30:15', date: '11/02/2026', time: '09:30:15', keyRank: 0, values: { CDS_Consultation_Date: '11/02/2026', CDS_Consultation_Time: '09:30:15', Modality: '2' } },
+    ]);
+  });
+
+  it('a consultation whose key source is unknown (stored before ranks) is never re-keyed; nor by a cancel', () => {
+    const s = new MergeState();
+    s.apply(keyed('09:10:00', undefined, '2026-11-02T09:10:00'));
+    assert.equal(s.apply(keyed('09:30:15', 0, '2026-11-02T09:40:00')).consultationKey, '11/02/2026 09:10:00');
+    const t = new MergeState();
+    t.apply(keyed('09:10:00', 4, '2026-11-02T09:10:00'));
+    assert.equal(t.apply({ ...keyed('09:30:15', 0, '2026-11-02T09:40:00'), cancelled: true }).consultationKey, '11/02/2026 09:10:00');
+  });
+});
