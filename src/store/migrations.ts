@@ -311,4 +311,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'order index by encounter: the merge of every message reads the orders of its encounter (was a scan of all orders)',
     statements: ['CREATE INDEX order_index_encounter ON order_index (encounter_key)'],
   },
+  // version 17 is taken by another change under way
+  {
+    version: 18,
+    name: "consultation key rank: which source of the key rules gave a consultation's date and time (0 = the CDS data); a better one re-keys it",
+    // NULL for the rows before it: unknown, taken as the best, so they are never re-keyed
+    statements: ['ALTER TABLE consultations ADD COLUMN key_rank INTEGER'],
+  },
 ];

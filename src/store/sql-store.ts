@@ -17,7 +17,7 @@ import { forgetHeldOrdersOf, ledgerGauges, listOrders, reconcile, recordOrder, t
 import { preload, writeMerge } from './merge-rows.js';
 import { appendNrdrStatus, nrdrStatusHistory, type NrdrStatusEntry } from './nrdr-history.js';
 import { recordHistory, resubmitRejected, type ResubmitFilter, type ResubmittedRecord } from './resubmit.js';
-import { orphanProblem, refusal } from '../mapping/merge-problems.js';
+import { keyHeldProblem, orphanProblem, refusal } from '../mapping/merge-problems.js';
 import { CredentialMetaSchema, encounterFromRows, ExclusionSchema, FieldMapSchema, FieldValueSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
 import { either, StoreCorruptError, StoreNotFoundError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
 import {
@@ -43,6 +43,7 @@ import {
   type SubscriptionView,
   type TransactionRow,
   type WireConsultation,
+  keySourceOf,
 } from './store.js';
 
 /** The status a message is stored with, from its mapping outcome. */
@@ -191,7 +192,8 @@ export class SqlStore implements Store {
       }
       const id = await this.insertMessage(q, meta, hash, statusForOutcome(outcome), [...outcome.problems]);
       const done = await this.apply(q, outcome, id, meta.receivedAt);
-      if (done.status !== statusForOutcome(outcome)) await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [done.status, JSON.stringify(done.problems), id]);
+      // a refusal, or a warning of the merge (MERGE_KEY_HELD), is kept with the message
+      if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length) await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [done.status, JSON.stringify(done.problems), id]);
       return { messageId: id, ...done };
     });
   }
@@ -224,13 +226,15 @@ export class SqlStore implements Store {
       return { status: 'error', problems };
     }
     await writeMerge(q, repo, (key, enc) => this.saveEncounter(q, key, enc, id));
+    // an order whose better key another order holds is merged on its old key, with a warning saying so
+    const kept = results.flatMap((res, i) => keyHeldProblem(records[i]!, res) ?? []);
     for (const [i, r] of records.entries()) {
       const res = results[i]!;
       if (r.source.role === 'encounter') continue;
       if (res.status === 'applied' && res.consultationKey !== undefined) await recordOrder(q, orderIdentity(r), { kind: 'linked', consultationKey: res.consultationKey }, id, i, at);
       else if (res.status === 'orphan') await recordOrder(q, orderIdentity(r), { kind: 'held', reason: res.reason ?? 'orphan', problems: [orphanProblem(r, res)] }, id, i, at);
     }
-    return { status: 'applied', problems: [...outcome.problems] };
+    return { status: 'applied', problems: [...outcome.problems, ...kept] };
   }
 
   private async insertMessage(q: Queryable, meta: InboundMeta, hash: string, status: MessageStatus, problems: Problem[], duplicateOf?: number): Promise<number> {
@@ -322,7 +326,7 @@ export class SqlStore implements Store {
 
   private async loadEncounter(q: Queryable, key: string): Promise<EncounterState | undefined> {
     const e = await q.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
-    return e ? encounterFromRows(e, await q.all('SELECT consultation_key, cdate, ctime, fields, cancelled, exclusion FROM consultations WHERE encounter_key = ?', [key])) : undefined;
+    return e ? encounterFromRows(e, await q.all('SELECT consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion FROM consultations WHERE encounter_key = ?', [key])) : undefined;
   }
 
   private async saveEncounter(q: Queryable, key: string, enc: EncounterState, seq: number): Promise<void> {
@@ -349,14 +353,14 @@ export class SqlStore implements Store {
     );
     for (const w of consultationWrites(this.validator, enc, previous)) {
       await q.run(
-        `INSERT INTO consultations (encounter_key, consultation_key, cdate, ctime, fields, cancelled, exclusion, state, missing, problems, content_hash, updated_seq)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (encounter_key, consultation_key) DO UPDATE SET fields = excluded.fields, cancelled = excluded.cancelled, exclusion = excluded.exclusion,
+        `INSERT INTO consultations (encounter_key, consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion, state, missing, problems, content_hash, updated_seq)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (encounter_key, consultation_key) DO UPDATE SET key_rank = excluded.key_rank, fields = excluded.fields, cancelled = excluded.cancelled, exclusion = excluded.exclusion,
            state = excluded.state, missing = excluded.missing, problems = excluded.problems, content_hash = excluded.content_hash,
            updated_seq = excluded.updated_seq,
            retraction_ack_at = CASE WHEN excluded.state = 'cancelled-after-submission' THEN consultations.retraction_ack_at ELSE NULL END,
            retraction_ack_by = CASE WHEN excluded.state = 'cancelled-after-submission' THEN consultations.retraction_ack_by ELSE NULL END`,
-        [key, w.consultationKey, w.date, w.time, w.fields, w.cancelled, w.exclusion, w.state, w.missing, w.problems, w.contentHash, seq],
+        [key, w.consultationKey, w.date, w.time, w.keyRank, w.fields, w.cancelled, w.exclusion, w.state, w.missing, w.problems, w.contentHash, seq],
       );
     }
   }
@@ -379,7 +383,7 @@ export class SqlStore implements Store {
     const e = await this.db.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
     if (!e) return undefined;
     const rows = await this.db.all(
-      `SELECT consultation_key, cdate, ctime, fields, cancelled, exclusion, state, missing, problems, nrdr_problems, transaction_id, retraction_ack_by, retraction_ack_at
+      `SELECT consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion, state, missing, problems, nrdr_problems, transaction_id, retraction_ack_by, retraction_ack_at
        FROM consultations WHERE encounter_key = ? ORDER BY consultation_key`,
       [key],
     );
@@ -396,6 +400,7 @@ export class SqlStore implements Store {
           : undefined;
       return {
         consultationKey: c.text('consultation_key'),
+        ...keySourceOf(c.optInt('key_rank')),
         state,
         missing: c.json('missing', StringListSchema, []),
         problems: c.json('problems', ProblemsSchema, []),

@@ -80,7 +80,8 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+      // 17 is taken by another change under way
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
@@ -325,6 +326,82 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         ]);
       });
     }
+
+    // ---- the consultation key from the right message ----
+
+    /** 01-orm-new as another message: ORC-1 `control`, without its CDS time (OBX CDS-DTTM) unless `cds` gives one, OBR-7 and ORC-9 at `fallback`. */
+    const orm01 = (controlId: string, control: string, fallback: string, cds?: string) =>
+      hl7('01-orm-new.hl7')
+        .replace('|MSG0001|', `|${controlId}|`)
+        .replace('ORC|NW|', `ORC|${control}|`)
+        .replaceAll('|20261102093015|', `|${fallback}|`)
+        .split('\r')
+        .filter((l) => cds !== undefined || !l.startsWith('OBX|5|TS|CDS-DTTM'))
+        .map((l) => (cds !== undefined && l.startsWith('OBX|5|TS|CDS-DTTM') ? l.replace(fallback, cds) : l))
+        .join('\r');
+    const keys = async (s: Store) => (await s.record('100000|V0001'))?.consultations.map((c) => [c.consultationKey, c.keySource, c.keyRank, c.state, c.fields.CDS_Consultation_Time?.value]);
+
+    withStore('key: a status message (SC) before its new order (NW) gives way to the NW\'s CDS time', async (s) => {
+      await ingestRaw(s, orm01('MSG4001', 'SC', '20261102091000'), 'MSG4001');
+      assert.deepEqual(await keys(s), [['11/02/2026 09:10:00', 'fallback', 3, 'ready', '09:10:00']]);
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      assert.deepEqual(await keys(s), [
+        // the old key's row stays until the store drops what the merged encounter no longer has (another change)
+        ['11/02/2026 09:10:00', 'fallback', 3, 'ready', '09:10:00'],
+        ['11/02/2026 09:30:15', 'cds', 0, 'ready', '09:30:15'],
+      ]);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.consultationKey, o.state, o.messageIds]), [[['ACC2001', 'ORD1001'], '11/02/2026 09:30:15', 'reported', [1, 2]]]);
+      // a result finds the order at its new key
+      await ingest(s, '04-oru-final.hl7', 'MSG0004');
+      assert.equal((await s.record('100000|V0001'))?.consultations[1]?.fields.Ordered_Exam_Completed?.source, 'MSG0004');
+    });
+
+    withStore('key: an order changed (XO) with its own CDS time moves its fallback key', async (s) => {
+      await ingestRaw(s, orm01('MSG4001', 'NW', '20261102092000'), 'MSG4001');
+      assert.deepEqual(await ingestRaw(s, orm01('MSG4002', 'XO', '20261102092000', '20261102094500'), 'MSG4002'), { messageId: 2, status: 'applied', problems: [] });
+      assert.deepEqual(await keys(s), [
+        ['11/02/2026 09:20:00', 'fallback', 3, 'ready', '09:20:00'],
+        ['11/02/2026 09:45:00', 'cds', 0, 'ready', '09:45:00'],
+      ]);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.consultationKey, o.state]), [['11/02/2026 09:45:00', 'reported']]);
+    });
+
+    withStore('key: a better key another order holds does not move; the message says so', async (s) => {
+      await ingestRaw(s, orm01('MSG4001', 'NW', '20261102091000'), 'MSG4001');
+      await ingest(s, '01-orm-new.hl7', 'MSG0002', (raw) => raw.replace('MSG0001', 'MSG0002').replaceAll('ORD1001', 'ORD3001').replaceAll('ACC2001', 'ACC4001'));
+      const r = await ingestRaw(s, orm01('MSG4003', 'XO', '20261102091000', '20261102093015'), 'MSG4003');
+      assert.deepEqual(r, {
+        messageId: 3,
+        status: 'applied',
+        problems: [
+          {
+            code: 'MERGE_KEY_HELD',
+            message: 'order ORD1001 / ACC2001 now has the consultation date and time 11/02/2026 09:30:15, which order ORD3001 / ACC4001 holds in encounter V0001: its record keeps the key 11/02/2026 09:10:00 it had from a fallback source',
+            severity: 'warning',
+            scope: 'consultation',
+            path: '',
+            encounterId: 'V0001',
+            consultationKey: '11/02/2026 09:10:00',
+          },
+        ],
+      });
+      assert.deepEqual(await keys(s), [
+        ['11/02/2026 09:10:00', 'fallback', 3, 'ready', '09:10:00'],
+        ['11/02/2026 09:30:15', 'cds', 0, 'ready', '09:30:15'],
+      ]);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.consultationKey]), [
+        [['ACC2001', 'ORD1001'], '11/02/2026 09:10:00'],
+        [['ACC4001', 'ORD3001'], '11/02/2026 09:30:15'],
+      ]);
+      assert.deepEqual((await s.message(3))?.problems.map((p) => p.code), ['MERGE_KEY_HELD']);
+    });
+
+    withStore('key: a row stored before key ranks (key_rank NULL) reads as unknown and is never re-keyed', async (s, db) => {
+      await ingestRaw(s, orm01('MSG4001', 'NW', '20261102091000'), 'MSG4001');
+      await db.query('UPDATE consultations SET key_rank = NULL');
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      assert.deepEqual(await keys(s), [['11/02/2026 09:10:00', 'unknown', null, 'ready', '09:10:00']]);
+    });
 
     withStore('ledger: a result known only by its accession waits; the order that names both numbers folds the rows into one', async (s) => {
       await ingest(s, '04-oru-final.hl7', 'MSG0004', (raw) => raw.replaceAll('ORD1001^EHR', ''));
