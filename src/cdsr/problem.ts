@@ -21,6 +21,8 @@ export type LocalCode =
   | 'MERGE_ORPHAN'
   | 'MERGE_COLLISION'
   | 'MERGE_CANCEL_UNMATCHED'
+  /** A warning: an order's better consultation date and time are another order's, so its record kept its fallback key. */
+  | 'MERGE_KEY_HELD'
   | 'MAP_NO_CONSULTATION'
   | 'STORE_UNAVAILABLE'
   | 'INTERNAL_ERROR'

@@ -207,3 +207,50 @@ describe('rules limited to facilities or senders; per-facility crosswalk rows', 
     assert.deepEqual([gen.facilityId, gen.consultationFields.Modality, gen.consultationFields.Name_of_Exam_Ordered], ['100000', '1', 'CT HEAD WO CONTRAST']);
   });
 });
+
+describe('the consultation key rank: which source of the key rules gave the date and time', () => {
+  const noCds = (msg: string) => msg.split('\r').filter((l) => !l.startsWith('OBX|5|TS|CDS-DTTM')).join('\r');
+  const rankOf = (o: MapOutcome) => {
+    const r = one(o);
+    return [r.consultationDate, r.consultationTime, r.consultationKeyRank];
+  };
+
+  it('HL7: the CDS data is 0; then TQ1-7, OBR-6, OBR-7, ORC-9 are 1 to 4', () => {
+    assert.deepEqual(rankOf(mapHl7Text(ORM, tables)), ['11/02/2026', '09:30:15', 0]);
+    assert.deepEqual(rankOf(mapHl7Text(noCds(ORM).replace(OBR, OBR.replace('|||20261102093015|', '||20261102092000|20261102093015|')), tables)), ['11/02/2026', '09:20:00', 2]);
+    assert.deepEqual(rankOf(mapHl7Text(noCds(ORM), tables)), ['11/02/2026', '09:30:15', 3]);
+    assert.deepEqual(rankOf(mapHl7Text(noCds(ORM).replace(OBR, OBR.replace('|||20261102093015|', '||||')), tables)), ['11/02/2026', '09:30:15', 4]);
+  });
+
+  it('FHIR: authoredOn, the only source, is 0', () => {
+    const sr = JSON.parse(readFileSync(join(REPO_ROOT, 'samples', 'fhir', '01-servicerequest.json'), 'utf8')) as FhirResource;
+    const r = one(mapFhirResource(sr, new ResourcePool(), tables, { defaultFacilityId: '100000' }));
+    assert.equal(r.consultationKeyRank, 0);
+  });
+
+  describe('over alternatives, and the worse of date and time', () => {
+    let dir = '';
+    let edited: MappingTables;
+    before(() => {
+      dir = mkdtempSync(join(tmpdir(), 'cdsr-engine-'));
+      cpSync(SHIPPED, dir, { recursive: true });
+      const f = join(dir, 'hl7v2.yaml');
+      // the date from two alternatives (CDS data; then OBR-7, ORC-9); the time from ORC-9 alone
+      const text = readFileSync(f, 'utf8')
+        .replace(/ {2}CDS_Consultation_Date:\n(?: {4}.*\n)+/, '  CDS_Consultation_Date:\n    - from: OBX[3.1=CDS-DTTM]-5\n      transform: date\n      for: order\n    - from: [OBR-7, ORC-9]\n      transform: date\n      for: order\n')
+        .replace(/ {2}CDS_Consultation_Time:\n(?: {4}.*\n)+/, '  CDS_Consultation_Time:\n    from: ORC-9\n    transform: time\n    for: order\n');
+      writeFileSync(f, text);
+      const t = loadMappings(dir);
+      assert.deepEqual(t.problems, []);
+      edited = t.tables!;
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('a second alternative counts after the first one\'s sources; the key takes the worse part', () => {
+      // date from the CDS data (0), time from ORC-9 (0 of its rule): 0
+      assert.deepEqual(rankOf(mapHl7Text(ORM, edited)), ['11/02/2026', '09:30:15', 0]);
+      // date from ORC-9 in the second alternative: 1 (the first one's path) + 1
+      assert.deepEqual(rankOf(mapHl7Text(noCds(ORM).replace(OBR, OBR.replace('|||20261102093015|', '||||')), edited)), ['11/02/2026', '09:30:15', 2]);
+    });
+  });
+});

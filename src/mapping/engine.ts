@@ -95,6 +95,10 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
   const done = new Set<string>();
   // problems of an alternative that gave nothing: errors unless a later alternative fills the field
   const pending = new Map<string, Problem[]>();
+  // where each field's value stands among the sources its rules list (candidates, then a constant
+  // or default), counted across its alternatives: 0 = the first source, larger = a fallback
+  const passed = new Map<string, number>();
+  const ranks = new Map<string, number>();
   let excluded: PartialRecord['excluded'];
   for (const rule of table.rules) {
     if (rule.for && !rule.for.has(input.source.role)) continue;
@@ -103,6 +107,8 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
     if (done.has(rule.field)) continue;
     const own: Problem[] = [];
     const out = runRule(rule, ctx, facilityId, own);
+    const before = passed.get(rule.field) ?? 0;
+    passed.set(rule.field, before + sourcesOf(rule));
     if (!out) {
       pending.set(rule.field, [...(pending.get(rule.field) ?? []), ...own]);
       misses.push({ field: rule.field, rule: rule.origin, tried: rule.candidates.map((c) => c.text) });
@@ -121,6 +127,7 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
     if (out.excluded && !excluded) excluded = out.excluded;
     trace.push(...out.trace);
     if (out.value === '') continue;
+    ranks.set(rule.field, before + rankIn(rule, out.trace));
     (rule.level === 'encounter' ? encounterFields : consultationFields)[rule.field] = out.value;
   }
   for (const list of pending.values()) problems.push(...list);
@@ -140,6 +147,10 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
     ...(keyMisses.length > 0 ? { consultationKeyTried: `${keyMisses.join('; ')}: none has a value` } : {}),
     ...(consultationFields.CDS_Consultation_Date !== undefined ? { consultationDate: consultationFields.CDS_Consultation_Date } : {}),
     ...(consultationFields.CDS_Consultation_Time !== undefined ? { consultationTime: consultationFields.CDS_Consultation_Time } : {}),
+    // the key is as good as the worse of its two parts
+    ...(consultationFields.CDS_Consultation_Date !== undefined && consultationFields.CDS_Consultation_Time !== undefined
+      ? { consultationKeyRank: Math.max(ranks.get('CDS_Consultation_Date') ?? 0, ranks.get('CDS_Consultation_Time') ?? 0) }
+      : {}),
     cancelled,
     ...(excluded ? { excluded } : {}),
     sourceTime,
@@ -160,6 +171,19 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
     ...(misses.some((m) => !done.has(m.field)) ? { misses: misses.filter((m) => !done.has(m.field)) } : {}),
   };
   return { record, problems };
+}
+
+/** How many sources a rule lists: its candidate paths, then its constant or default. */
+function sourcesOf<C>(rule: CompiledRule<C>): number {
+  return rule.candidates.length + (rule.constant !== undefined || rule.default !== undefined ? 1 : 0);
+}
+
+/** Which of a rule's sources gave its value: the path of the first trace entry with a value. */
+function rankIn<C>(rule: CompiledRule<C>, trace: readonly TraceEntry[]): number {
+  const path = trace.find((t) => t.value !== '')?.path;
+  const i = rule.candidates.findIndex((c) => c.text === path);
+  // not a candidate: the constant or the default, after every path
+  return i >= 0 ? i : rule.candidates.length;
 }
 
 interface RuleOutput {

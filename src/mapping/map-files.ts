@@ -12,7 +12,7 @@ import { mapFhirResource, isMappedResource } from './map-fhir.js';
 import { mapHl7Text } from './map-hl7.js';
 import { encounterKey, MergeState, type EncounterState } from './merge.js';
 import { facilityTimeZones } from './facilities.js';
-import { orphanProblem, refusal } from './merge-problems.js';
+import { keyHeldProblem, orphanProblem, refusal } from './merge-problems.js';
 import { consultationWire, sendableConsultations } from './wire.js';
 import type { MapOutcome } from './outcome.js';
 import type { TraceEntry, TraceMiss } from './record.js';
@@ -128,6 +128,8 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
       for (const r of outcome.records) {
         const res = state.apply(r);
         if (res.status === 'collision' || res.status === 'unkeyed') problems.push({ ...refusal(r, res), input });
+        const held = keyHeldProblem(r, res);
+        if (held) problems.push({ ...held, input });
         inputs.push({ input, source: `${r.source.type} ${r.source.id}`, disposition: 'mapped', trace: r.trace, misses: r.misses ?? [] });
       }
     } else {

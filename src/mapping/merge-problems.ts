@@ -31,6 +31,21 @@ export function refusal(r: PartialRecord, res: ApplyResult): Problem {
   };
 }
 
+/** The better key an order brought is another order's: its record kept the key it had (a warning). */
+export function keyHeldProblem(r: PartialRecord, res: ApplyResult): Problem | undefined {
+  const x = res.rekeyRefused;
+  if (!x) return undefined;
+  return {
+    code: 'MERGE_KEY_HELD',
+    message: `order ${orderNumbersOf(r).join(' / ')} now has the consultation date and time ${x.to}, which order ${x.heldBy.join(' / ') || '(another)'} holds in encounter ${r.encounterId}: its record keeps the key ${x.from} it had from a fallback source`,
+    severity: 'warning',
+    scope: 'consultation',
+    path: '',
+    encounterId: r.encounterId,
+    consultationKey: x.from,
+  };
+}
+
 /** Why an order waits: a result before its order, or a cancel that matched no order. */
 export function orphanProblem(r: PartialRecord, res: ApplyResult): Problem {
   const numbers = orderNumbersOf(r).join(' / ');

@@ -38,6 +38,12 @@ export type FieldMap = Record<string, FieldValue>;
 export interface ConsultationState {
   readonly date: string;
   readonly time: string;
+  /**
+   * Where its key (date and time) came from among the sources of the consultation key rules
+   * (PartialRecord.consultationKeyRank): 0 = the CDS data, larger = a fallback. Undefined =
+   * unknown (a row stored before ranks were kept): taken as the best, so it is never re-keyed.
+   */
+  keyRank?: number;
   readonly fields: FieldMap;
   cancelled?: FieldValue;
   /**
@@ -102,7 +108,14 @@ export interface ApplyResult {
   readonly reason?: 'orphan' | 'cancel_unmatched';
   /** For collision: the numbers of the order that holds the consultation already. */
   readonly heldBy?: readonly string[];
+  /** The order's consultation moved to the better key its record carries (consultationKey is `to`). */
+  readonly rekeyed?: { readonly from: string; readonly to: string };
+  /** The better key the record carries is another order's: the consultation kept its key (`from`). */
+  readonly rekeyRefused?: { readonly from: string; readonly to: string; readonly heldBy: readonly string[] };
 }
+
+/** The two key fields: in a consultation's fields they say what its key says. */
+const KEY_FIELDS = ['CDS_Consultation_Date', 'CDS_Consultation_Time'] as const;
 
 /** The numbers an order is known by (placer, filler…), the first being its merge key. */
 export function orderNumbersOf(record: PartialRecord): readonly string[] {
@@ -130,6 +143,15 @@ export interface OrphanEntry {
 }
 
 /**
+ * Who an orphan is: its message (arrival sequence and source id) and its order's first number.
+ * One message may name several orders (an ORU with two OBRs): each of its records waits, and is
+ * adopted and forgotten, on its own; the message alone would make them one.
+ */
+export function orphanId(o: OrphanEntry): string {
+  return `${o.seq}|${o.record.source.id}|${orderNumbersOf(o.record)[0] ?? ''}`;
+}
+
+/**
  * Where merge state lives: memory for `map`, tables for the store. Keys are the composite keys
  * of encounterKey() and orderKey(). The merger mutates what `encounter` returns and hands it
  * back through `saveEncounter`.
@@ -145,7 +167,7 @@ export interface MergeRepository {
   addOrphan(key: string, entry: OrphanEntry): void;
   /** Returns and removes the orphans waiting for an order. */
   takeOrphans(key: string): OrphanEntry[];
-  /** Forgets an adopted orphan under every key it waited under. */
+  /** Forgets an adopted orphan (orphanId: not the other orders of its message) under every key it waited under. */
   removeOrphan(entry: OrphanEntry): void;
 }
 
@@ -161,10 +183,13 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
   const role = record.source.role;
 
   let cKey: string | undefined;
+  // found by its order: the consultation may yet move to a better key this record carries
+  let byOrder = false;
   for (const k of keys) {
     const known = repo.order(k);
     if (known && known.encounterKey === eKey) {
       cKey = known.consultationKey;
+      byOrder = true;
       break;
     }
   }
@@ -199,19 +224,53 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
       return { status: 'applied', encounterKey: eKey, changed };
     }
     // a result before its order, or a cancel of an order not seen: it waits under each number
-    const twin = keys.some((k) => repo.orphans(k).some((o) => o.record.source.id === record.source.id && o.record.sourceTime === record.sourceTime));
+    // the same message sent again waits once; another order of the same message is no twin
+    const first = orderNumbersOf(record)[0];
+    const twin = keys.some((k) => repo.orphans(k).some((o) => o.record.source.id === record.source.id && o.record.sourceTime === record.sourceTime && orderNumbersOf(o.record)[0] === first));
     if (!twin) for (const k of keys) repo.addOrphan(k, { record, seq });
     repo.saveEncounter(eKey, enc);
     return { status: 'orphan', encounterKey: eKey, changed, reason: role === 'order' ? 'cancel_unmatched' : 'orphan' };
   }
 
+  let rekeyed: ApplyResult['rekeyed'];
+  let rekeyRefused: ApplyResult['rekeyRefused'];
+  const own = record.consultationDate !== undefined && record.consultationTime !== undefined ? consultationKey(record.consultationDate, record.consultationTime) : undefined;
+  const rank = own !== undefined ? record.consultationKeyRank : undefined;
+  const held = enc.consultations.get(cKey);
+  // the first message of an order may have given its key from a fallback (a status message's ORC-9):
+  // an order record with a strictly better key moves the consultation there (a cancel never does:
+  // its times may be the cancel's)
+  if (byOrder && role === 'order' && !cancelOnly && held && own !== undefined && own !== cKey && rank !== undefined && held.keyRank !== undefined && rank < held.keyRank) {
+    const others = repo.ordersAt(eKey, own).filter((k) => !keys.includes(k));
+    if (others.length > 0 || enc.consultations.has(own)) {
+      rekeyRefused = { from: cKey, to: own, heldBy: others.map((k) => k.slice(record.facilityId.length + 1)) };
+    } else {
+      enc.consultations.delete(cKey);
+      enc.consultations.set(own, { ...held, date: record.consultationDate ?? '', time: record.consultationTime ?? '', keyRank: rank });
+      for (const k of repo.ordersAt(eKey, cKey)) repo.saveOrder(k, { encounterKey: eKey, consultationKey: own });
+      rekeyed = { from: cKey, to: own };
+      cKey = own;
+    }
+  }
   let cons = enc.consultations.get(cKey);
   if (!cons) {
     const [date = '', time = ''] = cKey.split(' ');
-    cons = { date: record.consultationDate ?? date, time: record.consultationTime ?? time, fields: {} };
+    cons = { date: record.consultationDate ?? date, time: record.consultationTime ?? time, ...(rank !== undefined && own === cKey ? { keyRank: rank } : {}), fields: {} };
     enc.consultations.set(cKey, cons);
   }
-  changed.push(...mergeFields(cons.fields, record.consultationFields, stamp, prov));
+  // the key fields of a record whose key is not the consultation's stay out: they would contradict the key
+  const values = own === cKey ? record.consultationFields : Object.fromEntries(Object.entries(record.consultationFields).filter(([f]) => !(KEY_FIELDS as readonly string[]).includes(f)));
+  changed.push(...mergeFields(cons.fields, values, stamp, prov));
+  if (rekeyed) {
+    // moved: the key fields say the new key whatever their stamps said
+    for (const [f, v] of [
+      [KEY_FIELDS[0], cons.date],
+      [KEY_FIELDS[1], cons.time],
+    ] as const) {
+      if (cons.fields[f]?.value !== v && !changed.includes(f)) changed.push(f);
+      cons.fields[f] = { value: v, ...stamp, ...prov.get(f) };
+    }
+  }
   if (role === 'order' && isNewer(stamp, cons.cancelled)) {
     // an excluded order is withheld as a cancelled one is; the flag says which rule and row withheld it
     const withheld = record.cancelled || record.excluded !== undefined;
@@ -227,13 +286,13 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
   const adopted = new Map<string, OrphanEntry>();
   for (const k of keys) {
     repo.saveOrder(k, { encounterKey: eKey, consultationKey: cKey });
-    for (const o of repo.takeOrphans(k)) adopted.set(`${o.seq}|${o.record.source.id}|${o.record.sourceTime}`, o);
+    for (const o of repo.takeOrphans(k)) adopted.set(orphanId(o), o);
   }
   for (const o of [...adopted.values()].sort((a, b) => a.seq - b.seq)) {
     repo.removeOrphan(o);
     changed.push(...applyRecord(repo, o.record, o.seq).changed);
   }
-  return { status: 'applied', encounterKey: eKey, consultationKey: cKey, changed };
+  return { status: 'applied', encounterKey: eKey, consultationKey: cKey, changed, ...(rekeyed ? { rekeyed } : {}), ...(rekeyRefused ? { rekeyRefused } : {}) };
 }
 
 /** The in-memory merge state: what `map` uses; the store keeps the same state in tables. */
@@ -270,7 +329,7 @@ export class MergeState implements MergeRepository {
   /** Results (and cancels) still waiting for their order, each once. */
   pendingOrphans(): PartialRecord[] {
     const seen = new Map<string, PartialRecord>();
-    for (const o of [...this.waiting.values()].flat()) seen.set(`${o.seq}|${o.record.source.id}`, o.record);
+    for (const o of [...this.waiting.values()].flat()) seen.set(orphanId(o), o.record);
     return [...seen.values()];
   }
 
@@ -302,7 +361,7 @@ export class MergeState implements MergeRepository {
   }
   removeOrphan(entry: OrphanEntry): void {
     for (const [k, list] of this.waiting) {
-      const rest = list.filter((o) => !(o.seq === entry.seq && o.record.source.id === entry.record.source.id));
+      const rest = list.filter((o) => orphanId(o) !== orphanId(entry));
       if (rest.length === 0) this.waiting.delete(k);
       else this.waiting.set(k, rest);
     }

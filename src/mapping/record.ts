@@ -45,6 +45,12 @@ export interface PartialRecord {
   /** Set when the message carries the consultation's date and time. */
   readonly consultationDate?: string;
   readonly consultationTime?: string;
+  /**
+   * With the date and time: where among the sources of the CDS_Consultation_Date/Time rules they
+   * came from (the worse of the two). 0 = the first candidate (the CDS data itself), larger = a
+   * fallback (the order's start, its transaction time…). A better key may move the consultation.
+   */
+  readonly consultationKeyRank?: number;
   readonly cancelled: boolean;
   /**
    * Set when a crosswalk row says the order is known but not reported (`acr_code` exclude, e.g.

@@ -35,6 +35,8 @@ export const RECORD_SUMMARY: JsonSchema = obj({
 
 export const CONSULTATION_ROW: JsonSchema = obj({
   consultationKey: str('date time'),
+  keySource: str('where the key came from: cds (the CDS data), fallback (a later source of the key rules: the order start, its transaction time), unknown'),
+  keyRank: nullable(int('its place among the key rules\' sources, 0 = first; null = unknown')),
   state: str('record state'),
   missing: arr(str('field')),
   problems: arr(PROBLEM),

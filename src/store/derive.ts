@@ -4,7 +4,7 @@
 // function, so re-deriving an encounter from its messages gives what applying them live gave.
 import type { Problem } from '../cdsr/problem.js';
 import { applyRecord, encounterKey, MergeState, orderIdentity, type MergeRepository } from '../mapping/merge.js';
-import { orphanProblem, refusal } from '../mapping/merge-problems.js';
+import { keyHeldProblem, orphanProblem, refusal } from '../mapping/merge-problems.js';
 import type { MapOutcome, OrderIdentity } from '../mapping/outcome.js';
 import type { LedgerOutcome } from './ledger.js';
 import type { MessageStatus } from './store.js';
@@ -71,7 +71,9 @@ export function applyMessage(repo: MergeRepository, outcome: MapOutcome, id: num
     if (res.status === 'applied' && res.consultationKey !== undefined) events.push({ identity: orderIdentity(r), outcome: { kind: 'linked', consultationKey: res.consultationKey }, messageId: id, index, at });
     else if (res.status === 'orphan') events.push({ identity: orderIdentity(r), outcome: { kind: 'held', reason: res.reason ?? 'orphan', problems: [orphanProblem(r, res)] }, messageId: id, index, at });
   }
-  return { status: 'applied', problems: [...outcome.problems], merged: true, events };
+  // an order whose better key another order holds is merged on its old key, with a warning saying so
+  const kept = results.flatMap((res, i) => keyHeldProblem(records[i]!, res) ?? []);
+  return { status: 'applied', problems: [...outcome.problems, ...kept], merged: true, events };
 }
 
 /** The encounters a mapping outcome touches: its records', and its held orders' where known. */

@@ -23,7 +23,7 @@ export interface StoredEncounter {
 export async function readEncounter(q: Queryable, key: string): Promise<StoredEncounter> {
   const e = await q.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
   const rows = await q.all(
-    `SELECT c.consultation_key, c.cdate, c.ctime, c.fields, c.cancelled, c.exclusion, c.state, c.submitted_hash, c.transaction_id,
+    `SELECT c.consultation_key, c.cdate, c.ctime, c.key_rank, c.fields, c.cancelled, c.exclusion, c.state, c.submitted_hash, c.transaction_id,
        CASE WHEN EXISTS (SELECT 1 FROM transaction_records t WHERE t.encounter_key = c.encounter_key AND t.consultation_key = c.consultation_key
          AND (t.result IS NULL OR t.result <> 'rejected')) THEN 1 ELSE 0 END AS at_nrdr
      FROM consultations c WHERE c.encounter_key = ?`,
@@ -86,14 +86,14 @@ export async function writeEncounter(q: Queryable, key: string, enc: EncounterSt
   }
   for (const w of plan.writes) {
     await q.run(
-      `INSERT INTO consultations (encounter_key, consultation_key, cdate, ctime, fields, cancelled, exclusion, state, missing, problems, content_hash, updated_seq)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (encounter_key, consultation_key) DO UPDATE SET fields = excluded.fields, cancelled = excluded.cancelled, exclusion = excluded.exclusion,
+      `INSERT INTO consultations (encounter_key, consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion, state, missing, problems, content_hash, updated_seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (encounter_key, consultation_key) DO UPDATE SET key_rank = excluded.key_rank, fields = excluded.fields, cancelled = excluded.cancelled, exclusion = excluded.exclusion,
          state = excluded.state, missing = excluded.missing, problems = excluded.problems, content_hash = excluded.content_hash,
          updated_seq = excluded.updated_seq,
          retraction_ack_at = CASE WHEN excluded.state = 'cancelled-after-submission' THEN consultations.retraction_ack_at ELSE NULL END,
          retraction_ack_by = CASE WHEN excluded.state = 'cancelled-after-submission' THEN consultations.retraction_ack_by ELSE NULL END`,
-      [key, w.consultationKey, w.date, w.time, w.fields, w.cancelled, w.exclusion, w.state, w.missing, w.problems, w.contentHash, seq],
+      [key, w.consultationKey, w.date, w.time, w.keyRank, w.fields, w.cancelled, w.exclusion, w.state, w.missing, w.problems, w.contentHash, seq],
     );
   }
   for (const r of plan.removals) {

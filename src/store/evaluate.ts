@@ -44,6 +44,8 @@ export interface ConsultationWrite {
   readonly consultationKey: string;
   readonly date: string;
   readonly time: string;
+  /** Where the key came from (ConsultationState.keyRank); null = unknown. */
+  readonly keyRank: number | null;
   readonly fields: string;
   readonly cancelled: string | null;
   /** The rule and crosswalk row that exclude it (JSON), while they do. */
@@ -78,6 +80,7 @@ export function consultationWrites(validator: CdsrValidator, enc: EncounterState
       consultationKey: cKey,
       date: cons.date,
       time: cons.time,
+      keyRank: cons.keyRank ?? null,
       fields: JSON.stringify(cons.fields),
       cancelled: cons.cancelled ? JSON.stringify(cons.cancelled) : null,
       exclusion: cons.exclusion && cons.cancelled?.value === 'cancelled' ? JSON.stringify(cons.exclusion) : null,

@@ -2,7 +2,7 @@
 // ask for — the encounters, the order index entries of every number and every encounter touched,
 // the orphans waiting under those numbers — run it in memory, then write back what it changed.
 // Reading first keeps the merge itself synchronous and the same on both dialects.
-import { encounterKey, orderKeysOf, type EncounterState, type MergeRepository, type OrderRef, type OrphanEntry } from '../mapping/merge.js';
+import { encounterKey, orderKeysOf, orphanId, type EncounterState, type MergeRepository, type OrderRef, type OrphanEntry } from '../mapping/merge.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { PartialRecordSchema, row } from './rows.js';
 import { chunks, marks, tuples, type Queryable } from './sql.js';
@@ -50,7 +50,7 @@ export class PreloadedRepository implements MergeRepository {
     return [...list];
   }
   removeOrphan(entry: OrphanEntry): void {
-    const same = (o: OrphanEntry) => o.seq === entry.seq && o.record.source.id === entry.record.source.id;
+    const same = (o: OrphanEntry) => orphanId(o) === orphanId(entry);
     for (const map of [this.waiting, this.added]) {
       for (const [k, list] of map) map.set(k, list.filter((o) => !same(o)));
     }
@@ -120,11 +120,17 @@ export async function writeMerge(q: Queryable, repo: PreloadedRepository, saveEn
     );
   }
   for (const k of repo.taken) await q.run('DELETE FROM orphans WHERE order_key = ?', [k]);
-  for (const e of repo.removed) await q.run('DELETE FROM orphans WHERE seq = ? AND source_id = ?', [e.seq, e.record.source.id]);
-  const gone = (e: OrphanEntry) => repo.removed.some((r) => r.seq === e.seq && r.record.source.id === e.record.source.id);
+  // an adopted orphan's rows are those of its message under its own numbers: another order of the
+  // same message (an ORU naming two) waits on under its numbers
+  for (const e of repo.removed) {
+    const keys = orderKeysOf(e.record);
+    if (keys.length === 0) continue;
+    await q.run(`DELETE FROM orphans WHERE seq = ? AND source_id = ? AND order_key IN (${marks(keys.length)})`, [e.seq, e.record.source.id, ...keys]);
+  }
+  const gone = new Set(repo.removed.map(orphanId));
   for (const [k, list] of repo.added) {
     for (const e of list) {
-      if (gone(e)) continue;
+      if (gone.has(orphanId(e))) continue;
       await q.run('INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)', [k, e.seq, e.record.source.id, e.record.sourceTime, JSON.stringify(e.record)]);
     }
   }

@@ -354,4 +354,10 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX reprocess_changes_run ON reprocess_changes (run_id, id)',
     ],
   },
+  {
+    version: 18,
+    name: "consultation key rank: which source of the key rules gave a consultation's date and time (0 = the CDS data); a better one re-keys it",
+    // NULL for the rows before it: unknown, taken as the best, so they are never re-keyed
+    statements: ['ALTER TABLE consultations ADD COLUMN key_rank INTEGER'],
+  },
 ];

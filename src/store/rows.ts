@@ -38,6 +38,12 @@ export class RowReader {
     return Number.isSafeInteger(n) ? n : this.fail(column, 'an integer');
   }
 
+  /** An integer column that may be NULL (or not selected). */
+  optInt(column: string): number | undefined {
+    const v = this.row[column];
+    return v === null || v === undefined ? undefined : this.int(column);
+  }
+
   oneOf<T extends string>(column: string, values: readonly T[]): T {
     const v = this.text(column);
     return (values as readonly string[]).includes(v) ? (v as T) : this.fail(column, `one of ${values.join(', ')}`);
@@ -114,9 +120,11 @@ export function encounterFromRows(e: Row, consultationRows: readonly Row[]): Enc
     const r = row('consultations', c);
     const cancelled = r.json<FieldValue | null>('cancelled', FieldValueSchema, null);
     const exclusion = r.json<Exclusion | null>('exclusion', ExclusionSchema, null);
+    const keyRank = r.optInt('key_rank');
     consultations.set(r.text('consultation_key'), {
       date: r.text('cdate'),
       time: r.text('ctime'),
+      ...(keyRank !== undefined ? { keyRank } : {}),
       fields: r.json('fields', FieldMapSchema, {}),
       ...(cancelled ? { cancelled } : {}),
       ...(exclusion ? { exclusion } : {}),

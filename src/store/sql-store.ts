@@ -47,6 +47,7 @@ import {
   type TransactionRow,
   type UnitMessage,
   type WireConsultation,
+  keySourceOf,
 } from './store.js';
 
 export { statusForOutcome };
@@ -183,7 +184,8 @@ export class SqlStore implements Store {
       }
       const id = await this.insertMessage(q, meta, hash, statusForOutcome(outcome), [...outcome.problems], undefined, outcome);
       const done = await this.apply(q, outcome, id, meta.receivedAt);
-      if (done.status !== statusForOutcome(outcome)) await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [done.status, JSON.stringify(done.problems), id]);
+      // a refusal, or a warning of the merge (MERGE_KEY_HELD), is kept with the message
+      if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length) await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [done.status, JSON.stringify(done.problems), id]);
       return { messageId: id, ...done };
     });
   }
@@ -342,7 +344,7 @@ export class SqlStore implements Store {
 
   private async loadEncounter(q: Queryable, key: string): Promise<EncounterState | undefined> {
     const e = await q.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
-    return e ? encounterFromRows(e, await q.all('SELECT consultation_key, cdate, ctime, fields, cancelled, exclusion FROM consultations WHERE encounter_key = ?', [key])) : undefined;
+    return e ? encounterFromRows(e, await q.all('SELECT consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion FROM consultations WHERE encounter_key = ?', [key])) : undefined;
   }
 
   private async saveEncounter(q: Queryable, key: string, enc: EncounterState, seq: number): Promise<void> {
@@ -368,7 +370,7 @@ export class SqlStore implements Store {
     const e = await this.db.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
     if (!e) return undefined;
     const rows = await this.db.all(
-      `SELECT consultation_key, cdate, ctime, fields, cancelled, exclusion, state, missing, problems, nrdr_problems, transaction_id, retraction_ack_by, retraction_ack_at
+      `SELECT consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion, state, missing, problems, nrdr_problems, transaction_id, retraction_ack_by, retraction_ack_at
        FROM consultations WHERE encounter_key = ? ORDER BY consultation_key`,
       [key],
     );
@@ -385,6 +387,7 @@ export class SqlStore implements Store {
           : undefined;
       return {
         consultationKey: c.text('consultation_key'),
+        ...keySourceOf(c.optInt('key_rank')),
         state,
         missing: c.json('missing', StringListSchema, []),
         problems: c.json('problems', ProblemsSchema, []),

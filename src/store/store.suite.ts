@@ -80,7 +80,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
@@ -278,6 +278,128 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.deepEqual((await s.orders({ order: 'ACC2001' })).orders.map((o) => o.id), [1]);
       assert.deepEqual((await s.orders({ state: 'held' })).orders, []);
       assert.deepEqual(await s.reconciliation({}), [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 1, held: {}, excluded: {} }]);
+    });
+
+    // ---- one message naming several orders ----
+
+    /** A sample cut at its first ORC: the header (MSH to DG1) and the order group (ORC, OBR, OBX…). */
+    const cut = (file: string) => {
+      const lines = hl7(file).replace(/\r?\n?$/, '').split('\r');
+      const at = lines.findIndex((l) => l.startsWith('ORC|'));
+      return { header: lines.slice(0, at), group: lines.slice(at) };
+    };
+    /** 01-orm-new's or 04-oru-final's group for order ORD300<n> / ACC300<n>, its CDS time 09:<minute>:15, OBR set id `setId`. */
+    const groupFor = (file: string, n: number, minute: string, setId: number) =>
+      cut(file).group.map((l) =>
+        l.replaceAll('ORD1001', `ORD300${n}`).replaceAll('ACC2001', `ACC300${n}`).replaceAll('20261102093015', `2026110209${minute}15`).replace(/^OBR\|1\|/, `OBR|${setId}|`),
+      );
+    const messageOf = (file: string, controlId: string, groups: string[][]) => [...cut(file).header.map((l) => (l.startsWith('MSH|') ? l.replace(/\|MSG000\d\|/, `|${controlId}|`) : l)), ...groups.flat()].join('\r');
+    const ingestRaw = (s: Store, raw: string, controlId: string) => s.ingest(meta(raw, controlId), mapHl7Text(raw, tables));
+    const completion = async (s: Store) =>
+      (await s.record('100000|V0001'))?.consultations.map((c) => [c.consultationKey, c.state, c.missing, c.fields.Ordered_Exam_Completed?.value, c.fields.Exam_Completion_Date?.value, c.fields.Ordered_Exam_Completed?.source]);
+    const bothComplete = [
+      ['11/02/2026 09:30:15', 'ready', [], '1', '11/02/2026', 'MSG3000'],
+      ['11/02/2026 09:40:15', 'ready', [], '1', '11/02/2026', 'MSG3000'],
+    ];
+
+    for (const [title, orms] of [
+      ['one ORM with both OBRs (set ids 1, 2)', [['MSG3001', [[1, 1], [2, 2]]]]],
+      ['one ORM with both OBRs (both set id 1)', [['MSG3001', [[1, 1], [2, 1]]]]],
+      ['two ORMs, one OBR each', [['MSG3001', [[1, 1]]], ['MSG3002', [[2, 1]]]]],
+    ] as const) {
+      withStore(`a result naming two orders, before them, completes both: ${title}`, async (s) => {
+        const oru = messageOf('04-oru-final.hl7', 'MSG3000', [groupFor('04-oru-final.hl7', 1, '30', 1), groupFor('04-oru-final.hl7', 2, '40', 2)]);
+        assert.deepEqual(await ingestRaw(s, oru, 'MSG3000'), { messageId: 1, status: 'applied', problems: [] });
+        assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [
+          [['ACC3001', 'ORD3001'], 'held', 'orphan'],
+          [['ACC3002', 'ORD3002'], 'held', 'orphan'],
+        ]);
+        for (const [controlId, obrs] of orms) {
+          const raw = messageOf('01-orm-new.hl7', controlId, obrs.map(([n, setId]) => groupFor('01-orm-new.hl7', n, n === 1 ? '30' : '40', setId)));
+          assert.deepEqual(await ingestRaw(s, raw, controlId), { messageId: orms.findIndex((m) => m[0] === controlId) + 2, status: 'applied', problems: [] });
+        }
+        assert.deepEqual(await completion(s), bothComplete);
+        assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason, o.messageIds]), [
+          [['ACC3001', 'ORD3001'], 'reported', '', [1, 2]],
+          [['ACC3002', 'ORD3002'], 'reported', '', orms.length === 1 ? [1, 2] : [1, 3]],
+        ]);
+      });
+    }
+
+    // ---- the consultation key from the right message ----
+
+    /** 01-orm-new as another message: ORC-1 `control`, without its CDS time (OBX CDS-DTTM) unless `cds` gives one, OBR-7 and ORC-9 at `fallback`. */
+    const orm01 = (controlId: string, control: string, fallback: string, cds?: string) =>
+      hl7('01-orm-new.hl7')
+        .replace('|MSG0001|', `|${controlId}|`)
+        .replace('ORC|NW|', `ORC|${control}|`)
+        .replaceAll('|20261102093015|', `|${fallback}|`)
+        .split('\r')
+        .filter((l) => cds !== undefined || !l.startsWith('OBX|5|TS|CDS-DTTM'))
+        .map((l) => (cds !== undefined && l.startsWith('OBX|5|TS|CDS-DTTM') ? l.replace(fallback, cds) : l))
+        .join('\r');
+    const keys = async (s: Store) => (await s.record('100000|V0001'))?.consultations.map((c) => [c.consultationKey, c.keySource, c.keyRank, c.state, c.fields.CDS_Consultation_Time?.value]);
+
+    withStore('key: a status message (SC) before its new order (NW) gives way to the NW\'s CDS time', async (s) => {
+      await ingestRaw(s, orm01('MSG4001', 'SC', '20261102091000'), 'MSG4001');
+      assert.deepEqual(await keys(s), [['11/02/2026 09:10:00', 'fallback', 3, 'ready', '09:10:00']]);
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      assert.deepEqual(await keys(s), [
+        // the old key's row stays until the store drops what the merged encounter no longer has (another change)
+        ['11/02/2026 09:10:00', 'fallback', 3, 'ready', '09:10:00'],
+        ['11/02/2026 09:30:15', 'cds', 0, 'ready', '09:30:15'],
+      ]);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.consultationKey, o.state, o.messageIds]), [[['ACC2001', 'ORD1001'], '11/02/2026 09:30:15', 'reported', [1, 2]]]);
+      // a result finds the order at its new key
+      await ingest(s, '04-oru-final.hl7', 'MSG0004');
+      assert.equal((await s.record('100000|V0001'))?.consultations[1]?.fields.Ordered_Exam_Completed?.source, 'MSG0004');
+    });
+
+    withStore('key: an order changed (XO) with its own CDS time moves its fallback key', async (s) => {
+      await ingestRaw(s, orm01('MSG4001', 'NW', '20261102092000'), 'MSG4001');
+      assert.deepEqual(await ingestRaw(s, orm01('MSG4002', 'XO', '20261102092000', '20261102094500'), 'MSG4002'), { messageId: 2, status: 'applied', problems: [] });
+      assert.deepEqual(await keys(s), [
+        ['11/02/2026 09:20:00', 'fallback', 3, 'ready', '09:20:00'],
+        ['11/02/2026 09:45:00', 'cds', 0, 'ready', '09:45:00'],
+      ]);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.consultationKey, o.state]), [['11/02/2026 09:45:00', 'reported']]);
+    });
+
+    withStore('key: a better key another order holds does not move; the message says so', async (s) => {
+      await ingestRaw(s, orm01('MSG4001', 'NW', '20261102091000'), 'MSG4001');
+      await ingest(s, '01-orm-new.hl7', 'MSG0002', (raw) => raw.replace('MSG0001', 'MSG0002').replaceAll('ORD1001', 'ORD3001').replaceAll('ACC2001', 'ACC4001'));
+      const r = await ingestRaw(s, orm01('MSG4003', 'XO', '20261102091000', '20261102093015'), 'MSG4003');
+      assert.deepEqual(r, {
+        messageId: 3,
+        status: 'applied',
+        problems: [
+          {
+            code: 'MERGE_KEY_HELD',
+            message: 'order ORD1001 / ACC2001 now has the consultation date and time 11/02/2026 09:30:15, which order ORD3001 / ACC4001 holds in encounter V0001: its record keeps the key 11/02/2026 09:10:00 it had from a fallback source',
+            severity: 'warning',
+            scope: 'consultation',
+            path: '',
+            encounterId: 'V0001',
+            consultationKey: '11/02/2026 09:10:00',
+          },
+        ],
+      });
+      assert.deepEqual(await keys(s), [
+        ['11/02/2026 09:10:00', 'fallback', 3, 'ready', '09:10:00'],
+        ['11/02/2026 09:30:15', 'cds', 0, 'ready', '09:30:15'],
+      ]);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.consultationKey]), [
+        [['ACC2001', 'ORD1001'], '11/02/2026 09:10:00'],
+        [['ACC4001', 'ORD3001'], '11/02/2026 09:30:15'],
+      ]);
+      assert.deepEqual((await s.message(3))?.problems.map((p) => p.code), ['MERGE_KEY_HELD']);
+    });
+
+    withStore('key: a row stored before key ranks (key_rank NULL) reads as unknown and is never re-keyed', async (s, db) => {
+      await ingestRaw(s, orm01('MSG4001', 'NW', '20261102091000'), 'MSG4001');
+      await db.query('UPDATE consultations SET key_rank = NULL');
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      assert.deepEqual(await keys(s), [['11/02/2026 09:10:00', 'unknown', null, 'ready', '09:10:00']]);
     });
 
     withStore('ledger: a result known only by its accession waits; the order that names both numbers folds the rows into one', async (s) => {

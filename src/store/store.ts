@@ -62,8 +62,24 @@ export interface MessageRow {
   readonly problems: Problem[];
 }
 
+/**
+ * Where a consultation's key (its date and time) came from: `cds` = the first source of the key
+ * rules (the CDS data itself), `fallback` = a later one (the order's start, its transaction
+ * time…), `unknown` = stored before this was kept. A fallback key moves when a message of the
+ * order brings a better one.
+ */
+export type KeySource = 'cds' | 'fallback' | 'unknown';
+
+/** The key source of a rank (ConsultationState.keyRank), both as the record view shows them. */
+export function keySourceOf(rank: number | undefined): { keySource: KeySource; keyRank: number | null } {
+  return { keySource: rank === undefined ? 'unknown' : rank === 0 ? 'cds' : 'fallback', keyRank: rank ?? null };
+}
+
 export interface ConsultationRow {
   readonly consultationKey: string;
+  readonly keySource: KeySource;
+  /** Its place among the sources of the key rules (0 = first; the rule is the key fields' `rule`); null = unknown. */
+  readonly keyRank: number | null;
   readonly state: RecordState;
   readonly missing: string[];
   readonly problems: Problem[];

@@ -31,6 +31,7 @@ function fieldsTable(fields: FieldMap, caption: string): Html {
 function consultation(c: ConsultationRow): Html {
   return html`<section class="consultation"><h2>Consultation ${c.consultationKey} <span class="st st-${c.state}">${c.state}</span>${c.exclusion !== undefined ? ' (excluded)' : c.cancelled ? ' (cancelled)' : ''}</h2>
 ${c.exclusion !== undefined ? html`<p class="note">Not reported: <code>${c.exclusion.raw}</code> is known and not advanced imaging (${c.exclusion.crosswalk}, read by ${c.exclusion.rule}); the order is excluded as <code>not-advanced-imaging</code>.</p>` : ''}
+${c.keySource === 'fallback' ? html`<p class="note">Its date and time come from a fallback source of the key rules (place ${String(c.keyRank)}; the rule is on the key fields below), not the CDS data: a message of the order with the CDS date and time moves it there.</p>` : ''}
 ${c.transactionId !== undefined ? html`<p>Sent in ${link(`/ui/transactions/${encodeURIComponent(c.transactionId)}`, c.transactionId)}.</p>` : ''}
 ${c.missing.length > 0 ? html`<p class="bad">Missing: ${c.missing.join(', ')}</p>` : ''}
 ${fieldsTable(c.fields, 'Consultation fields')}
