@@ -61,7 +61,7 @@ export async function startTestServer(
   const mappings = MappingHolder.load(mappingsDir, quiet).holder!;
   const store = await openStore(
     { kind: 'sqlite', file: join(dir, 'data', 'db.sqlite') },
-    new CdsrValidator({ now: SERVER_NOW, valueSets: mappings.current.valueSets, fieldLimits: mappings.current.fieldLimits }),
+    new CdsrValidator({ now: SERVER_NOW, valueSets: mappings.current.valueSets, fieldLimits: mappings.current.fieldLimits, siteRules: mappings.current.siteRules }),
   );
   const mapPool = opts.mapWorkers ? new MapPool({ mappings, size: 1, minBytes: 0, timeoutMs: 60_000, ...opts.mapWorkers }) : undefined;
   let logged = '';

@@ -17,6 +17,8 @@ export type LocalCode =
   /** A warning: a crosswalk row says the order is known but not reported (not advanced imaging). */
   | 'MAP_EXCLUDED'
   | 'MAP_BAD_VALUE'
+  /** A site rule (site-rules.csv `npi`): a clinician id that is not an NPI (a user mnemonic, say). */
+  | 'SITE_NOT_NPI'
   | 'MAP_REFERENCE'
   | 'MERGE_ORPHAN'
   | 'MERGE_COLLISION'

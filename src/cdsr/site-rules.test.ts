@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
-import { parseSiteRules } from './site-rules.js';
+import { isNpi, npiCheckDigit, parseSiteRules } from './site-rules.js';
 import { parseFieldLimits } from './field-limits.js';
 import { validateTransaction, type ValidatorOptions } from './validate.js';
 import { validateTransactionStream } from './validate-stream.js';
@@ -39,7 +39,7 @@ describe('site-rules.csv loading', () => {
   it('reads each rule with its default code and origin', () => {
     const { rules } = parseSiteRules('m/site-rules.csv', RULES);
     assert.deepEqual(
-      rules.map((r) => [r.field, r.rule, r.when.kind, r.code, r.origin]),
+      rules.map((r) => [r.field, r.rule, r.rule === 'npi' ? '' : r.when.kind, r.code, r.origin]),
       [
         ['Exam_Completion_Date', 'required_when', 'in', 'CD3005', 'm/site-rules.csv:2'],
         ['Clinician2_Last_Name', 'required_when', 'reported', 'CD3007', 'm/site-rules.csv:3'],
@@ -50,7 +50,7 @@ describe('site-rules.csv loading', () => {
         ['Health_Insurance_Other_Spec', 'required_when', 'in', 'CD3005', 'm/site-rules.csv:8'],
       ],
     );
-    assert.deepEqual(rules[4]?.when, { kind: 'in', field: 'Guideline_Steward', values: ['9', '10'] });
+    assert.deepEqual(rules[4] !== undefined && 'when' in rules[4] ? rules[4].when : undefined, { kind: 'in', field: 'Guideline_Steward', values: ['9', '10'] });
   });
 
   it('reports every broken row as file:line', () => {
@@ -72,7 +72,7 @@ describe('site-rules.csv loading', () => {
     );
     assert.deepEqual(located(problems), [
       'm/site-rules.csv:2: "Nope" is not an encounter or consultation field of CDSR 1.0',
-      'm/site-rules.csv:3: rule must be required_when or only_when, not "must"',
+      'm/site-rules.csv:3: rule must be required_when, only_when or npi, not "must"',
       'm/site-rules.csv:4: when must be "<field> reported", "<field> not reported", "<field> = <value>" or "<field> in <value>|<value>", not "Patient_Sex is F"',
       'm/site-rules.csv:5: "Nope" (in when) is not an encounter or consultation field of CDSR 1.0',
       'm/site-rules.csv:6: Modality cannot depend on itself',
@@ -152,6 +152,88 @@ describe('site rules in the validator', () => {
       }),
       { numRuns: 150 },
     );
+  });
+});
+
+describe('the npi site rule (clinician ids must be NPIs)', () => {
+  const NPI_RULES = 'field,rule,when,code,comment\nClinician1_Unique_ID,npi,,,shipped\nClinician2_Unique_ID,NPI,,SITE_NOT_NPI,\n';
+  const check = (v: unknown) =>
+    validateTransaction(v, siteOptions(NPI_RULES)).map((p) => ({ code: p.code, message: p.message, path: p.path, field: p.field, value: p.value, severity: p.severity }));
+
+  it('the NPI check digit: Luhn over 80840 and the first nine digits', () => {
+    assert.equal(npiCheckDigit('123456789'), 3);
+    assert.equal(npiCheckDigit('100300012'), 6);
+    assert.deepEqual(
+      ['1234567893', '1003000126', '1245319599', '1234567890', '123456789', '12345678930', 'JSMITH', '123456789A', ' 1234567893', ''].map((id) => [id, isNpi(id)]),
+      [
+        ['1234567893', true],
+        ['1003000126', true],
+        ['1245319599', true],
+        ['1234567890', false],
+        ['123456789', false],
+        ['12345678930', false],
+        ['JSMITH', false],
+        ['123456789A', false],
+        [' 1234567893', false],
+        ['', false],
+      ],
+    );
+  });
+
+  it('is read with its code and origin; a when or another code is refused at its line', () => {
+    const { rules, problems } = parseSiteRules('m/site-rules.csv', NPI_RULES);
+    assert.deepEqual(located(problems), []);
+    assert.deepEqual(rules, [
+      { field: 'Clinician1_Unique_ID', rule: 'npi', code: 'SITE_NOT_NPI', origin: 'm/site-rules.csv:2' },
+      { field: 'Clinician2_Unique_ID', rule: 'npi', code: 'SITE_NOT_NPI', origin: 'm/site-rules.csv:3' },
+    ]);
+    const bad = parseSiteRules('m/site-rules.csv', 'field,rule,when,code\nClinician1_Unique_ID,npi,Clinician1_Last_Name reported,\nClinician1_Unique_ID,npi,,CD3020\nNope,npi,,\n');
+    assert.deepEqual(located(bad.problems), [
+      'm/site-rules.csv:2: an npi rule checks every Clinician1_Unique_ID filled: its when must be empty, not "Clinician1_Last_Name reported"',
+      'm/site-rules.csv:3: code for npi must be SITE_NOT_NPI (or empty), not "CD3020"',
+      'm/site-rules.csv:4: "Nope" is not an encounter or consultation field of CDSR 1.0',
+    ]);
+    assert.deepEqual(bad.rules, []);
+  });
+
+  it('valid NPIs and an empty id pass', () => {
+    assert.deepEqual(check(tx({}, [enc({}, [cons({ Clinician1_Unique_ID: '1234567893', Clinician2_Unique_ID: '1245319599' })])])), []);
+    assert.deepEqual(check(tx({}, [enc({}, [cons({ Clinician1_Unique_ID: undefined })])])), []);
+  });
+
+  it('a mnemonic, a wrong check digit and nine digits: one error each, naming field and value', () => {
+    const why = '(site rule site-rules.csv:2; remove that line if your site sends other clinician ids)';
+    assert.deepEqual(check(tx({}, [enc({}, [cons({ Clinician1_Unique_ID: 'JSMITH' })])])), [
+      { code: 'SITE_NOT_NPI', message: `Clinician1_Unique_ID "JSMITH" is not an NPI; an NPI has 10 digits: a user mnemonic or a local id? ${why}`, path: `${C0}.Clinician1_Unique_ID`, field: 'Clinician1_Unique_ID', value: 'JSMITH', severity: 'error' },
+    ]);
+    assert.deepEqual(check(tx({}, [enc({}, [cons({ Clinician1_Unique_ID: '1234567890' })])])), [
+      {
+        code: 'SITE_NOT_NPI',
+        message: `Clinician1_Unique_ID "1234567890" is not an NPI; its last digit should be 3 (the NPI check digit): a mistyped NPI? ${why}`,
+        path: `${C0}.Clinician1_Unique_ID`,
+        field: 'Clinician1_Unique_ID',
+        value: '1234567890',
+        severity: 'error',
+      },
+    ]);
+    assert.deepEqual(check(tx({}, [enc({}, [cons({ Clinician1_Unique_ID: '123456789', Clinician2_Unique_ID: 'DR_WHO' })])])), [
+      {
+        code: 'SITE_NOT_NPI',
+        message: `Clinician1_Unique_ID "123456789" is not an NPI; an NPI has 10 digits, this has 9: a local number? ${why}`,
+        path: `${C0}.Clinician1_Unique_ID`,
+        field: 'Clinician1_Unique_ID',
+        value: '123456789',
+        severity: 'error',
+      },
+      {
+        code: 'SITE_NOT_NPI',
+        message: 'Clinician2_Unique_ID "DR_WHO" is not an NPI; an NPI has 10 digits: a user mnemonic or a local id? (site rule site-rules.csv:3; remove that line if your site sends other clinician ids)',
+        path: `${C0}.Clinician2_Unique_ID`,
+        field: 'Clinician2_Unique_ID',
+        value: 'DR_WHO',
+        severity: 'error',
+      },
+    ]);
   });
 });
 

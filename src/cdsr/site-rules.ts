@@ -1,8 +1,10 @@
 // site-rules.csv: a site's conditional requirements (the workbook rules NRDR reports as CD3002,
 // CD3004–CD3007 and the public spec does not spell out): field X required when field Y is
-// reported, is not reported, or has one of some values; or X only applicable when so.
+// reported, is not reported, or has one of some values; or X only applicable when so; and checks
+// of a value's form NRDR does not make (rule `npi`: a clinician id must be an NPI).
 // Columns: field,rule,when,code[,comment]. Every problem of the file is reported as file:line.
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { CdCode } from './codes.js';
 import { readCsvTable, tableProblem } from './csv-table.js';
 import { CONSULTATION_RULES, ENCOUNTER_RULES } from './fields.js';
@@ -13,7 +15,7 @@ export type SiteCondition =
   | { readonly kind: 'not_reported'; readonly field: string }
   | { readonly kind: 'in'; readonly field: string; readonly values: readonly string[] };
 
-export interface SiteRule {
+export interface ConditionalSiteRule {
   /** The field the rule is about (X). */
   readonly field: string;
   /** required_when: X must be filled when the condition holds; only_when: X must be blank unless it holds. */
@@ -24,15 +26,28 @@ export interface SiteRule {
   readonly origin: string;
 }
 
+/** The problem code of a value that is not an NPI: NRDR has no code for it (it takes any id up to 50 characters). */
+export const NOT_NPI_CODE = 'SITE_NOT_NPI';
+
+/** `npi`: a filled X must be an NPI (a user mnemonic or a local id is held with a problem naming it). */
+export interface NpiSiteRule {
+  readonly field: string;
+  readonly rule: 'npi';
+  readonly code: typeof NOT_NPI_CODE;
+  readonly origin: string;
+}
+
+export type SiteRule = ConditionalSiteRule | NpiSiteRule;
+
 /** The codes a problem of a missing field carries: the record waits for data (incomplete), it is not wrong. */
 export const MISSING_FIELD_CODES: ReadonlySet<string> = new Set(['CD3001', 'CD3005', 'CD3006', 'CD3007']);
 
-const CODES_FOR: Readonly<Record<SiteRule['rule'], readonly CdCode[]>> = {
+const CODES_FOR: Readonly<Record<ConditionalSiteRule['rule'], readonly CdCode[]>> = {
   required_when: ['CD3005', 'CD3006', 'CD3007'],
   only_when: ['CD3002', 'CD3004'],
 };
 
-function defaultCode(rule: SiteRule['rule'], when: SiteCondition): CdCode | undefined {
+function defaultCode(rule: ConditionalSiteRule['rule'], when: SiteCondition): CdCode | undefined {
   if (rule === 'required_when') return when.kind === 'reported' ? 'CD3007' : when.kind === 'not_reported' ? 'CD3006' : 'CD3005';
   return when.kind === 'reported' ? 'CD3004' : when.kind === 'in' ? 'CD3002' : undefined;
 }
@@ -71,8 +86,15 @@ export function parseSiteRules(file: string, text: string): { rules: SiteRule[];
       continue;
     }
     const rule = (cells.rule ?? '').toLowerCase();
+    if (rule === 'npi') {
+      const codeText = (cells.code ?? '').toUpperCase();
+      if ((cells.when ?? '') !== '') bad(`an npi rule checks every ${field} filled: its when must be empty, not "${cells.when ?? ''}"`);
+      else if (codeText !== '' && codeText !== NOT_NPI_CODE) bad(`code for npi must be ${NOT_NPI_CODE} (or empty), not "${cells.code ?? ''}"`);
+      else rules.push({ field, rule, code: NOT_NPI_CODE, origin: `${file}:${line}` });
+      continue;
+    }
     if (rule !== 'required_when' && rule !== 'only_when') {
-      bad(`rule must be required_when or only_when, not "${cells.rule ?? ''}"`);
+      bad(`rule must be required_when, only_when or npi, not "${cells.rule ?? ''}"`);
       continue;
     }
     const when = parseCondition(cells.when ?? '');
@@ -106,6 +128,42 @@ export function parseSiteRules(file: string, text: string): { rules: SiteRule[];
     rules.push({ field, rule, when, code, origin: `${file}:${line}` });
   }
   return { rules, problems };
+}
+
+/**
+ * Is `id` a National Provider Identifier: 10 digits, the last the Luhn check digit of the prefix
+ * 80840 followed by the first nine (CMS, "Requirements for Check Digit Algorithm for the NPI")?
+ */
+export function isNpi(id: string): boolean {
+  if (!/^[0-9]{10}$/.test(id)) return false;
+  return npiCheckDigit(id.slice(0, 9)) === Number(id[9]);
+}
+
+/** The check digit of nine NPI digits: Luhn over 80840 + the nine, every second digit from the right doubled. */
+export function npiCheckDigit(nine: string): number {
+  const digits = `80840${nine}`;
+  let sum = 0;
+  for (let i = digits.length - 1, double = true; i >= 0; i--, double = !double) {
+    let d = Number(digits[i]);
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return (10 - (sum % 10)) % 10;
+}
+
+/** The message of a value an npi rule refuses: the field, the value (a clinician id, not patient data), why, and the rule to remove if the site sends other ids. */
+export function notNpiMessage(field: string, value: string, origin: string): string {
+  const why = /^[0-9]{10}$/.test(value)
+    ? `its last digit should be ${npiCheckDigit(value.slice(0, 9))} (the NPI check digit): a mistyped NPI?`
+    : /^[0-9]+$/.test(value)
+      ? `an NPI has 10 digits, this has ${value.length}: a local number?`
+      : 'an NPI has 10 digits: a user mnemonic or a local id?';
+  const at = origin.lastIndexOf(':');
+  const rule = at > 0 ? `${basename(origin.slice(0, at))}${origin.slice(at)}` : origin;
+  return `${field} "${value}" is not an NPI; ${why} (site rule ${rule}; remove that line if your site sends other clinician ids)`;
 }
 
 /** Reads site-rules.csv; a missing file means no site rules. */

@@ -12,7 +12,7 @@ import {
 } from './formats.js';
 import type { Problem, ProblemScope } from './problem.js';
 import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS, TRANSACTION_FIELDS } from './schema.js';
-import type { SiteCondition, SiteRule } from './site-rules.js';
+import { isNpi, notNpiMessage, type SiteCondition, type SiteRule } from './site-rules.js';
 import { EMPTY_CATALOG, type ValueSet, type ValueSetCatalog } from './valuesets.js';
 
 export interface ValidatorOptions {
@@ -278,6 +278,23 @@ export class CdsrValidator {
     for (const rule of rules) {
       const target = read(obj[rule.field]);
       if (target.kind === 'wrongType') continue; // already CD1003
+      if (rule.rule === 'npi') {
+        const value = target.kind === 'value' ? target.text.trim() : '';
+        if (value === '' || isNpi(value)) continue;
+        const w = at(where, rule.field);
+        out.push({
+          code: rule.code,
+          message: notNpiMessage(rule.field, value, rule.origin),
+          severity: 'error',
+          scope: w.scope,
+          path: w.path,
+          field: rule.field,
+          value,
+          ...(w.encounterId !== undefined ? { encounterId: w.encounterId } : {}),
+          ...(w.consultationKey !== undefined ? { consultationKey: w.consultationKey } : {}),
+        });
+        continue;
+      }
       const holds = this.conditionHolds(rule.when, rule.when.field in obj ? obj : encounter);
       if (holds === undefined) continue;
       const violated = rule.rule === 'required_when' ? holds && target.kind === 'absent' : !holds && target.kind === 'value';

@@ -23,10 +23,19 @@ describe('cdsr-adapter validate', () => {
   });
   after(() => rmSync(dir, { recursive: true }));
 
-  it('exits 0 on the seed example without value sets', () => {
-    const r = run('validate', join(FIXTURES, 'seed-example.json'), '--valuesets', join(dir, 'empty'));
+  it('exits 0 on the seed example without value sets and site rules', () => {
+    const r = run('validate', join(FIXTURES, 'seed-example.json'), '--valuesets', join(dir, 'empty'), '--rules', '/nonexistent/site-rules.csv');
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.split('\n').slice(1).join('\n'), 'no problems\n');
+  });
+
+  it("the shipped site rules refuse the seed example's placeholder clinician ids: they are not NPIs", () => {
+    const r = run('validate', join(FIXTURES, 'seed-example.json'), '--valuesets', join(dir, 'empty'));
+    assert.equal(r.status, 1, r.stderr);
+    assert.deepEqual(
+      r.stdout.split('\n').filter((l) => l.startsWith('SITE_NOT_NPI')).map((l) => l.replace(/\s+/g, ' ')),
+      [1, 2].map((n) => `SITE_NOT_NPI error Encounters[0].Consultations[0].Clinician${n}_Unique_ID encounter 8 03/03/2022 15:08:33 Clinician${n}_Unique_ID "clinician unique${n}" is not an NPI; an NPI has 10 digits: a user mnemonic or a local id? (site rule site-rules.csv:${9 + n}; remove that line if your site sends other clinician ids)`),
+    );
   });
 
   it('prints a table and exits 1 on problems', () => {

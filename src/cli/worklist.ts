@@ -1,5 +1,6 @@
-// `cdsr-adapter worklist`: the running service's unmapped-code worklist (GET /api/worklist), and
-// with --dry-run how many messages of its error queue the tables on disk would resolve.
+// `cdsr-adapter worklist`: the running service's unmapped-code worklist (GET /api/worklist) with
+// where the tables guessed, and with --dry-run how many messages of its error queue the tables on
+// disk would resolve.
 import type { Config } from '../config.js';
 import { errorMessage } from '../cdsr/errors.js';
 import type { DryRunResult } from '../inbound/dry-run.js';
@@ -31,6 +32,10 @@ function printWorklist(w: Worklist, io: CliIo): void {
   }
   const other = Object.entries(w.otherProblems);
   if (other.length > 0) io.out(`\nwaiting for other reasons (no table row fixes them): ${other.map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+  if (w.guesses !== undefined && w.guesses.length > 0) {
+    io.out(`\n${w.guesses.reduce((n, g) => n + g.count, 0)} value(s) of the records were guessed by the tables (check the rule reads what your senders put there):\n`);
+    io.out(renderTable(['FIELD', 'RULE', 'GUESS', 'VALUES', 'EXAMPLES'], w.guesses.map((g) => [g.field, g.rule, g.guess, String(g.count), g.examples.join(' ')])));
+  }
 }
 
 export async function runWorklist(config: Pick<Config, 'HOST' | 'PORT' | 'CDSR_OPERATE_API_KEYS' | 'CDSR_INBOUND_API_KEYS'> & Partial<Pick<Config, 'CDSR_API_KEY'>>, o: WorklistCliOptions, io: CliIo): Promise<number> {

@@ -1,9 +1,11 @@
 // The worklist's grouping, pure: one row per (field, table, value, facility, system) counted by
-// message, with the CSV stub in the table's own columns.
+// message, with the CSV stub in the table's own columns; guessed values one row per field, rule
+// and reason, counted by value.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Problem } from '../cdsr/problem.js';
-import { groupWorklist, stubRow, tableName } from './worklist.js';
+import type { FieldMap, FieldValue } from '../mapping/merge.js';
+import { groupGuesses, groupWorklist, stubRow, tableName } from './worklist.js';
 
 const unmapped = (value: string, extra: Partial<Problem> = {}): Problem => ({
   code: 'MAP_UNMAPPED_CODE',
@@ -44,5 +46,26 @@ describe('groupWorklist', () => {
     assert.equal(stubRow(undefined, { value: ' #x', system: null, count: 1 }, '<ACR code>'), '" #x",<ACR code>');
     assert.equal(tableName('/elsewhere/x.csv', '/m'), '/elsewhere/x.csv');
     assert.equal(tableName('facilities.csv', '/m'), 'facilities.csv');
+  });
+});
+
+describe('groupGuesses', () => {
+  const v = (source: string, rule: string, guess?: string): FieldValue => ({ value: 'x', time: '', seq: 1, source, rule, ...(guess !== undefined ? { guess } : {}) });
+  const ORC9 = 'fallback: ORC-9, the 5th of 5 candidates';
+  const OBR22 = 'OBR-22 is the result report time, not the exam completion';
+
+  it('one row per field, rule and reason however many records hold it, the most first, five example sources', () => {
+    const maps: FieldMap[] = [
+      ...['M1', 'M2', 'M3', 'M4', 'M5', 'M6', 'M6'].map((id) => ({ CDS_Consultation_Date: v(id, '/m/hl7v2.yaml:46', ORC9), CDS_Consultation_Time: v(id, '/m/hl7v2.yaml:55', 'fallback: ORC-9, the 5th of 5 candidates') })),
+      { Exam_Completion_Date: v('R1', '/m/hl7v2.yaml:95', OBR22), Modality: v('R1', '/m/hl7v2.yaml:73') },
+      { Exam_Completion_Date: v('R2', '/m/hl7v2.yaml:95', 'OBR-7 is the observation start time, not the exam completion') },
+      {},
+    ];
+    assert.deepEqual(groupGuesses(maps, '/m'), [
+      { field: 'CDS_Consultation_Date', rule: 'hl7v2.yaml:46', guess: ORC9, count: 7, examples: ['M1', 'M2', 'M3', 'M4', 'M5'] },
+      { field: 'CDS_Consultation_Time', rule: 'hl7v2.yaml:55', guess: ORC9, count: 7, examples: ['M1', 'M2', 'M3', 'M4', 'M5'] },
+      { field: 'Exam_Completion_Date', rule: 'hl7v2.yaml:95', guess: OBR22, count: 1, examples: ['R1'] },
+      { field: 'Exam_Completion_Date', rule: 'hl7v2.yaml:95', guess: 'OBR-7 is the observation start time, not the exam completion', count: 1, examples: ['R2'] },
+    ]);
   });
 });

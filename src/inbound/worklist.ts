@@ -1,10 +1,12 @@
 // The unmapped-code worklist: the error queue grouped by what an analyst must add to a table —
 // one row per (field, table, source value, facility, system) with how many messages wait for it,
-// when it was first and last seen, example messages, and a CSV row ready to paste.
+// when it was first and last seen, example messages, and a CSV row ready to paste; and where the
+// tables guessed: the stored values a fallback or a `guess:` gave, one row per field, rule and reason.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import type { Problem } from '../cdsr/problem.js';
-import type { InboundLog, MessageRow } from '../store/store.js';
+import type { FieldMap } from '../mapping/merge.js';
+import type { InboundLog, MessageRow, RecordStore } from '../store/store.js';
 
 /** Problems that name a table row to add, with the value read from the message. */
 const WORKLIST_CODES: ReadonlySet<string> = new Set(['MAP_UNMAPPED_CODE', 'MAP_NO_FACILITY']);
@@ -32,6 +34,21 @@ export interface Worklist {
   readonly messages: number;
   /** Of those, messages that wait for no table row (other problems): by problem code. */
   readonly otherProblems: Record<string, number>;
+  /** Where the tables guessed values the records hold now (the error queue's dry run has none). */
+  readonly guesses?: GuessRow[];
+}
+
+/** Values of the stored records that one rule guessed for one reason. */
+export interface GuessRow {
+  readonly field: string;
+  /** The table rule (`hl7v2.yaml:97`), relative to the mappings directory. */
+  readonly rule: string;
+  /** Why it is a guess: `fallback: ORC-9, the 5th of 5 candidates`, or the table's own reason. */
+  readonly guess: string;
+  /** Values held in records (encounters or consultations) now. */
+  readonly count: number;
+  /** Source message (or resource) ids of the first values (at most five): a search, not patient data. */
+  readonly examples: string[];
 }
 
 const EXAMPLES = 5;
@@ -148,8 +165,41 @@ export async function* errorQueue(store: Pick<InboundLog, 'messages'>): AsyncGen
   }
 }
 
-export async function buildWorklist(store: Pick<InboundLog, 'messages'>, mappingsDir: string): Promise<Worklist> {
+type GuessTally = Map<string, { field: string; rule: string; guess: string; count: number; examples: Set<string> }>;
+
+function tallyGuesses(acc: GuessTally, fields: FieldMap, mappingsDir: string): void {
+  for (const [field, f] of Object.entries(fields)) {
+    if (f.guess === undefined) continue;
+    const rule = f.rule === undefined ? '' : tableName(f.rule, mappingsDir);
+    const key = JSON.stringify([field, rule, f.guess]);
+    const a = acc.get(key) ?? { field, rule, guess: f.guess, count: 0, examples: new Set<string>() };
+    a.count++;
+    if (a.examples.size < EXAMPLES) a.examples.add(f.source);
+    acc.set(key, a);
+  }
+}
+
+function guessRows(acc: GuessTally): GuessRow[] {
+  return [...acc.values()]
+    .map((a) => ({ field: a.field, rule: a.rule, guess: a.guess, count: a.count, examples: [...a.examples] }))
+    .sort((x, y) => y.count - x.count || x.field.localeCompare(y.field) || x.rule.localeCompare(y.rule) || x.guess.localeCompare(y.guess));
+}
+
+/**
+ * Groups the guessed values of field maps by field, rule and reason (pure): one row however many
+ * records hold such a value, so a table that guesses for every message is one row, not thousands.
+ */
+export function groupGuesses(maps: Iterable<FieldMap>, mappingsDir: string): GuessRow[] {
+  const acc: GuessTally = new Map();
+  for (const fields of maps) tallyGuesses(acc, fields, mappingsDir);
+  return guessRows(acc);
+}
+
+export async function buildWorklist(store: Pick<InboundLog, 'messages'> & Pick<RecordStore, 'guessedFieldMaps'>, mappingsDir: string): Promise<Worklist> {
   const all: MessageRow[] = [];
   for await (const m of errorQueue(store)) all.push(m);
-  return groupWorklist(all, mappingsDir);
+  // counted as read: every record of a site may hold a guess, none is kept
+  const acc: GuessTally = new Map();
+  for await (const fields of store.guessedFieldMaps()) tallyGuesses(acc, fields, mappingsDir);
+  return { ...groupWorklist(all, mappingsDir), guesses: guessRows(acc) };
 }

@@ -254,3 +254,70 @@ describe('the consultation key rank: which source of the key rules gave the date
     });
   });
 });
+
+describe('guess marks: values the tables guessed', () => {
+  const ORU = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '04-oru-final.hl7'), 'utf8');
+  const guesses = (r: PartialRecord) => r.trace.filter((t) => t.guess !== undefined).map((t) => [t.field, t.path, t.value, t.guess]);
+
+  it('the first path of each rule: no guess', () => {
+    assert.deepEqual(guesses(one(mapHl7Text(ORM, tables))), []);
+  });
+
+  it('a later candidate: fallback with its place in the list (ORC-12 empty, OBR-16 read)', () => {
+    const r = one(mapHl7Text(ORM.replace('|||1234567893^ORDER^ANN^^^^^^NPI\r', '|||\r'), tables));
+    assert.deepEqual(guesses(r), [
+      ['Clinician1_Unique_ID', 'OBR-16.1', '1234567893', 'fallback: OBR-16.1, the 2nd of 2 candidates'],
+      ['Clinician1_Last_Name', 'OBR-16.2', 'ORDER', 'fallback: OBR-16.2, the 2nd of 2 candidates'],
+      ['Clinician1_First_Name', 'OBR-16.3', 'ANN', 'fallback: OBR-16.3, the 2nd of 2 candidates'],
+    ]);
+  });
+
+  it('a later alternative: fallback naming the alternative (Modality from the CPT in OBR-44)', () => {
+    const obr = OBR.replace('70450^CT HEAD WO CONTRAST^CPT', 'CHG881^MRI L SPINE^L').replace('|CT|SC', '||SC') + '|||||||||||||||||||72148^MRI LUMBAR SPINE WO^C4';
+    assert.deepEqual(guesses(one(withObr(obr))), [['Modality', 'OBR-44.1', '2', 'fallback: OBR-44.1, alternative 2 of 4']]);
+  });
+
+  it("the table's own reason (OBR-22 as completion time), per path", () => {
+    const r = one(mapHl7Text(ORU, tables));
+    assert.deepEqual(guesses(r), [['Exam_Completion_Date', 'OBR-22', '11/02/2026', 'OBR-22 is the result report time, not the exam completion']]);
+  });
+
+  it('the encounter key from a later candidate is marked in the trace', () => {
+    const r = one(mapHl7Text(ORM.replace('|V0001^^^GENHOSP^VN', '|').replace(/(PID\|[^\r]*)/, (pid) => `${pid}|||||||A0001`), tables));
+    assert.deepEqual(
+      r.trace.filter((t) => t.field === 'Unique_Encounter_ID').map((t) => [t.path, t.value, t.guess]),
+      [['PID-18.1', 'A0001', 'fallback: PID-18.1, the 2nd of 2 candidates']],
+    );
+  });
+});
+
+describe('guess marks from edited tables: a default, a rule-wide reason', () => {
+  let dir = '';
+  let edited: MappingTables;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cdsr-engine-'));
+    cpSync(SHIPPED, dir, { recursive: true });
+    const f = join(dir, 'hl7v2.yaml');
+    writeFileSync(
+      f,
+      readFileSync(f, 'utf8')
+        .replace('  Place_of_Service:\n    from: PV1-2\n', '  Place_of_Service:\n    from: PV1-2\n    guess: "PV1-2 is the patient class, not the place of service"\n')
+        .replace('  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n', '  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n    default: MF\n'),
+    );
+    const t = loadMappings(dir);
+    assert.deepEqual(t.problems, []);
+    edited = t.tables!;
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a default stands in for a missing value; a rule-wide reason marks every value of the rule', () => {
+    const r = one(mapHl7Text(ORM.replace(/OBX\|2\|ST\|CDS-MODIFIER[^\r]*\r/, ''), edited));
+    assert.deepEqual(
+      r.trace.filter((t) => t.guess !== undefined).map((t) => [t.field, t.path, t.value, t.guess]),
+      [
+        ['Place_of_Service', 'PV1-2', '23', 'PV1-2 is the patient class, not the place of service'],
+        ['Medicare_Modifier', 'default', 'MF', 'default: none of OBX[3.1=CDS-MODIFIER]-5 has a value'],
+      ],
+    );
+  });
+});

@@ -32,12 +32,40 @@ function runPath<C>(c: Candidate<C>, ctx: C, problems: Problem[]): PathItem[] {
   }
 }
 
-function first<C>(cands: readonly Candidate<C>[], ctx: C, problems: Problem[]): { value: string; path: string } | undefined {
-  for (const c of cands) {
+function first<C>(cands: readonly Candidate<C>[], ctx: C, problems: Problem[]): { value: string; path: string; index: number } | undefined {
+  for (const [index, c] of cands.entries()) {
     const v = runPath(c, ctx, problems)[0];
-    if (v !== undefined) return { value: v.value.trim(), path: c.text };
+    if (v !== undefined) return { value: v.value.trim(), path: c.text, index };
   }
   return undefined;
+}
+
+/** 1st, 2nd, 3rd, 4th … 11th, 12th, 13th, 21st. */
+export function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th');
+  return `${n}${suffix}`;
+}
+
+/** Why a value read at candidate `index` of a list of `count` (of alternative `alternative` of `alternatives`) is a fallback; undefined for the first path of the first alternative. */
+export function fallbackReason(path: string, index: number, count: number, alternative = 0, alternatives = 1): string | undefined {
+  const parts: string[] = [];
+  if (alternative > 0) parts.push(`alternative ${alternative + 1} of ${alternatives}`);
+  if (index > 0) parts.push(`the ${ordinal(index + 1)} of ${count} candidates`);
+  return parts.length > 0 ? `fallback: ${path}, ${parts.join(', ')}` : undefined;
+}
+
+/**
+ * Is a value of `rule` read at `path` (candidate `index`; -1 for its constant or default) a guess,
+ * and why: the table's own reason first (it knows why), else a later candidate or alternative,
+ * else the rule's default, which stands in for a value the message did not carry.
+ */
+function guessOf<C>(rule: CompiledRule<C>, path: string, index: number): string | undefined {
+  const told = rule.guesses?.get(path) ?? rule.guess;
+  if (told !== undefined) return told;
+  if (path === 'default') return `default: none of ${rule.candidates.map((c) => c.text).join(', ')} has a value`;
+  if (index < 0) return undefined;
+  return fallbackReason(path, index, rule.candidates.length, rule.alternative, rule.alternatives);
 }
 
 function problem(code: Problem['code'], message: string, extra: Partial<Problem> = {}): Problem {
@@ -165,7 +193,14 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
         ...(row ? { crosswalk: `${row.file}:${row.line}` } : {}),
         value: facilityId,
       },
-      { field: 'Unique_Encounter_ID', rule: `${table.file} keys.encounter`, path: encounter.path, raw: encounter.value, value: encounter.value },
+      {
+        field: 'Unique_Encounter_ID',
+        rule: `${table.file} keys.encounter`,
+        path: encounter.path,
+        raw: encounter.value,
+        value: encounter.value,
+        ...(encounter.index > 0 ? { guess: fallbackReason(encounter.path, encounter.index, table.keys.encounter.length) } : {}),
+      },
       ...trace,
     ],
     ...(misses.some((m) => !done.has(m.field)) ? { misses: misses.filter((m) => !done.has(m.field)) } : {}),
@@ -197,23 +232,25 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
   const searching = rule.crosswalk !== undefined && !rule.all;
   let raws: PathItem[] = [];
   let path = 'constant';
-  const tried: { items: PathItem[]; path: string }[] = [];
-  if (rule.constant !== undefined) tried.push({ items: [{ value: rule.constant }], path });
+  let guess: string | undefined;
+  const tried: { items: PathItem[]; path: string; index: number }[] = [];
+  if (rule.constant !== undefined) tried.push({ items: [{ value: rule.constant }], path, index: -1 });
   else {
-    for (const c of rule.candidates) {
+    for (const [index, c] of rule.candidates.entries()) {
       const vs = runPath(c, ctx, problems);
       if (vs.length === 0) continue;
-      tried.push({ items: rule.all || searching ? vs : [vs[0]!], path: c.text });
+      tried.push({ items: rule.all || searching ? vs : [vs[0]!], path: c.text, index });
       if (!searching) break;
     }
   }
-  if (tried.length === 0 && rule.default !== undefined) tried.push({ items: [{ value: rule.default }], path: 'default' });
+  if (tried.length === 0 && rule.default !== undefined) tried.push({ items: [{ value: rule.default }], path: 'default', index: -1 });
   const system = first(rule.system, ctx, problems)?.value;
   const trace: TraceEntry[] = [];
   const values: string[] = [];
   const unmapped: Problem[] = [];
   for (const attempt of tried) {
     ({ items: raws, path } = attempt);
+    guess = guessOf(rule, path, attempt.index);
     for (const item of raws) {
       const raw = item.value;
       let v = raw;
@@ -267,7 +304,7 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
       }
       if (rule.crosswalk && values.includes(v)) continue;
       values.push(v);
-      trace.push({ field: rule.field, rule: rule.origin, path, raw, ...(crosswalkRow ? { crosswalk: crosswalkRow } : {}), value: v });
+      trace.push({ field: rule.field, rule: rule.origin, path, raw, ...(crosswalkRow ? { crosswalk: crosswalkRow } : {}), value: v, ...(guess !== undefined ? { guess } : {}) });
       if (searching) break;
     }
     if (searching && trace.length > 0) break;

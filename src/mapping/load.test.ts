@@ -86,11 +86,15 @@ describe('loadMappings', () => {
     writeFileSync(join(dir, 'field-limits.csv'), 'field,max_length,numeric,required,format,max_items\nModality,,,,,2\n');
     assert.deepEqual(located(), [
       'field-limits.csv:2: max_items applies to multi-select fields only; Modality is not one',
-      'site-rules.csv:7: when must be "<field> reported", "<field> not reported", "<field> = <value>" or "<field> in <value>|<value>", not "Patient_Sex maybe"',
+      'site-rules.csv:13: when must be "<field> reported", "<field> not reported", "<field> = <value>" or "<field> in <value>|<value>", not "Patient_Sex maybe"',
     ]);
     edit('site-rules.csv', 'Modality,required_when,Patient_Sex maybe,,\n', '');
     writeFileSync(join(dir, 'field-limits.csv'), 'field,max_length\n');
-    assert.deepEqual(loadMappings(dir).tables?.siteRules.map((r) => [r.field, r.code, r.origin.slice(dir.length + 1)]), [['Exam_Completion_Date', 'CD3005', 'site-rules.csv:6']]);
+    assert.deepEqual(loadMappings(dir).tables?.siteRules.map((r) => [r.field, r.code, r.origin.slice(dir.length + 1)]), [
+      ['Clinician1_Unique_ID', 'SITE_NOT_NPI', 'site-rules.csv:10'],
+      ['Clinician2_Unique_ID', 'SITE_NOT_NPI', 'site-rules.csv:11'],
+      ['Exam_Completion_Date', 'CD3005', 'site-rules.csv:12'],
+    ]);
   });
 
   it('alternatives, system lists, facilities and senders: each problem at its own line', () => {
@@ -114,12 +118,46 @@ describe('loadMappings', () => {
     edit('hl7v2.yaml', '  - type: OMI^O23', '  - type: ORM^O01');
     edit('hl7v2.yaml', '  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5', '  CDS_Vendor:\n    constant: G1014\n    from: OBX[3.1=CDS-GCODE]-5');
     assert.deepEqual(located(), [
-      'hl7v2.yaml:97: fields.CDS_Vendor: a rule needs "from" or "constant" (one of them)',
+      'hl7v2.yaml:103: fields.CDS_Vendor: a rule needs "from" or "constant" (one of them)',
     ]);
     edit('hl7v2.yaml', '    constant: G1014\n', '');
     assert.deepEqual(located(), [
       'hl7v2.yaml:10: ORM^O01 is listed twice',
       'hl7v2.yaml:54: "orders" is not a kind of this table (order, result)',
+    ]);
+  });
+});
+
+describe('the guess option', () => {
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cdsr-map-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the shipped table marks Exam_Completion_Date per path', () => {
+    fresh();
+    const rule = loadMappings(dir).tables?.hl7?.rules.find((r) => r.field === 'Exam_Completion_Date');
+    assert.deepEqual(rule?.guess, undefined);
+    assert.deepEqual([...(rule?.guesses ?? [])], [
+      ['OBR-22', 'OBR-22 is the result report time, not the exam completion'],
+      ['OBR-7', 'OBR-7 is the observation start time, not the exam completion'],
+    ]);
+  });
+
+  it('a rule-wide reason; an empty reason, a path not in "from" and a guess without "from" are refused at their lines', () => {
+    fresh();
+    edit('hl7v2.yaml', '  Place_of_Service:\n    from: PV1-2\n', '  Place_of_Service:\n    from: PV1-2\n    guess: "PV1-2 is the patient class, not the place of service"\n');
+    const t = loadMappings(dir).tables?.hl7?.rules.find((r) => r.field === 'Place_of_Service');
+    assert.equal(t?.guess, 'PV1-2 is the patient class, not the place of service');
+    edit('hl7v2.yaml', '    guess: "PV1-2 is the patient class, not the place of service"\n', '    guess: " "\n');
+    edit('hl7v2.yaml', '      OBR-7: "OBR-7 is the observation start time, not the exam completion"\n', '      OBR-7: "OBR-7 is the observation start time, not the exam completion"\n      OBR-8: "not a path of the rule"\n');
+    edit('hl7v2.yaml', '  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5\n', '  CDS_Vendor:\n    constant: G1014\n    guess: {OBR-4: "no from"}\n');
+    const lineOf = (start: string) => readFileSync(join(dir, 'hl7v2.yaml'), 'utf8').split('\n').findIndex((l) => l.startsWith(start)) + 1;
+    assert.deepEqual(located(), [`hl7v2.yaml:${lineOf('    guess: " "')}: fields.Place_of_Service.guess: a guess needs its reason`]);
+    edit('hl7v2.yaml', '    guess: " "\n', '');
+    assert.deepEqual(located(), [
+      `hl7v2.yaml:${lineOf('      OBR-8:')}: guess names "OBR-8": not a path of its "from" (OBR-22, OBR-7)`,
+      `hl7v2.yaml:${lineOf('    guess: {OBR-4')}: guess names "OBR-4": the rule has no "from"`,
     ]);
   });
 });

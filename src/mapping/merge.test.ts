@@ -159,6 +159,28 @@ describe('MergeState', () => {
     assert.deepEqual(cons.fields.Modality, { value: '1', time: '2026-11-02T09:00:00', seq: 1, source: cons.fields.Modality?.source, rule: 'hl7v2.yaml:40', crosswalk: 'crosswalks/modality.csv:3' });
     assert.deepEqual([cons.fields.Place_of_Service?.rule, cons.fields.Place_of_Service?.crosswalk], ['hl7v2.yaml:52', undefined]);
   });
+
+  it('keeps why a value is a guess, and drops the mark when a later message gives the value from a first path', () => {
+    const s = new MergeState();
+    const guessed = { field: 'Clinician1_Unique_ID', rule: 'hl7v2.yaml:103', path: 'OBR-16.1', raw: 'JSMITH', value: 'JSMITH', guess: 'fallback: OBR-16.1, the 2nd of 2 candidates' };
+    s.apply(
+      order('2026-11-02T09:00:00', { Clinician1_Unique_ID: 'JSMITH', Modality: '2' }, {
+        trace: [
+          guessed,
+          // an entry that sent nothing guesses no value; the one that gave the value does
+          { field: 'Modality', rule: 'hl7v2.yaml:73', path: 'OBR-24', raw: 'RAD', crosswalk: 'crosswalks/modality.csv:20', value: '' },
+          { field: 'Modality', rule: 'hl7v2.yaml:77', path: 'OBR-44.1', raw: '72148', crosswalk: 'crosswalks/procedure_modality.csv:9', value: '2', guess: 'fallback: OBR-44.1, alternative 2 of 4' },
+        ],
+      }),
+    );
+    const cons = () => [...[...s.encounters.values()][0]!.consultations.values()][0]!;
+    assert.deepEqual(
+      [cons().fields.Clinician1_Unique_ID?.guess, cons().fields.Modality?.guess],
+      ['fallback: OBR-16.1, the 2nd of 2 candidates', 'fallback: OBR-44.1, alternative 2 of 4'],
+    );
+    s.apply(order('2026-11-02T10:00:00', { Clinician1_Unique_ID: '1234567893' }, { trace: [{ field: 'Clinician1_Unique_ID', rule: 'hl7v2.yaml:103', path: 'ORC-12.1', raw: '1234567893', value: '1234567893' }] }));
+    assert.deepEqual([cons().fields.Clinician1_Unique_ID?.value, cons().fields.Clinician1_Unique_ID?.guess], ['1234567893', undefined]);
+  });
 });
 
 describe('re-keying: a better consultation key moves the order\'s consultation', () => {

@@ -18,19 +18,31 @@ export interface FieldValue {
   readonly rule?: string;
   /** The crosswalk row(s) that translated it (`crosswalks/modality.csv:4`). */
   readonly crosswalk?: string;
+  /**
+   * Set when the tables guessed the value, saying why (`fallback: ORC-9, the 5th of 5
+   * candidates`, or the table's own `guess:` reason): the record view and the worklist show it.
+   */
+  readonly guess?: string;
 }
 
-/** Where each field's value came from, read off a record's trace: rule and crosswalk rows. */
-export type Provenance = ReadonlyMap<string, { readonly rule: string; readonly crosswalk?: string }>;
+/** Where each field's value came from, read off a record's trace: rule, crosswalk rows, and why it is a guess. */
+export type Provenance = ReadonlyMap<string, { readonly rule: string; readonly crosswalk?: string; readonly guess?: string }>;
 
 export function provenanceOf(trace: readonly TraceEntry[]): Provenance {
-  const out = new Map<string, { rule: string; crosswalks: string[] }>();
+  const out = new Map<string, { rule: string; crosswalks: string[]; guesses: string[] }>();
   for (const t of trace) {
-    const p = out.get(t.field) ?? { rule: t.rule, crosswalks: [] };
+    const p = out.get(t.field) ?? { rule: t.rule, crosswalks: [], guesses: [] };
     if (t.crosswalk !== undefined && !p.crosswalks.includes(t.crosswalk)) p.crosswalks.push(t.crosswalk);
+    // an entry that sent nothing (a "known, send nothing" row) guessed no value of the field
+    if (t.guess !== undefined && t.value !== '' && !p.guesses.includes(t.guess)) p.guesses.push(t.guess);
     out.set(t.field, p);
   }
-  return new Map([...out].map(([field, p]) => [field, { rule: p.rule, ...(p.crosswalks.length > 0 ? { crosswalk: p.crosswalks.join(', ') } : {}) }]));
+  return new Map(
+    [...out].map(([field, p]) => [
+      field,
+      { rule: p.rule, ...(p.crosswalks.length > 0 ? { crosswalk: p.crosswalks.join(', ') } : {}), ...(p.guesses.length > 0 ? { guess: p.guesses.join('; ') } : {}) },
+    ]),
+  );
 }
 
 export type FieldMap = Record<string, FieldValue>;

@@ -13,6 +13,12 @@ export interface TraceEntry {
   /** `crosswalks/modality.csv:4` when a crosswalk row translated the value. */
   readonly crosswalk?: string;
   readonly value: string;
+  /**
+   * Set when the value is a guess of the tables, saying why: a fallback (`fallback: ORC-9, the
+   * 5th of 5 candidates`), a default, or the reason the table gives (`guess:`). Unset when the
+   * rule's first path (or its constant) gave the value.
+   */
+  readonly guess?: string;
 }
 
 /** A rule that found nothing in this message or resource: which paths it tried. */

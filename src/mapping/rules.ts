@@ -37,6 +37,11 @@ const RuleSchema = z
     all: z.boolean().optional(),
     join: z.string().optional(),
     default: text.optional(),
+    /**
+     * A value the table knows to be a guess, with why: a text (any value of the rule is a guess)
+     * or, per path of "from", a text for the values of that path only.
+     */
+    guess: z.union([z.string().trim().min(1, 'a guess needs its reason'), z.record(z.string(), z.string().trim().min(1, 'a guess needs its reason'))]).optional(),
   })
   .refine((r) => (r.from === undefined) !== (r.constant === undefined), { message: 'a rule needs "from" or "constant" (one of them)' });
 export type RuleSpec = z.infer<typeof RuleSchema>;
@@ -117,6 +122,12 @@ export interface CompiledRule<C> {
   readonly system: readonly Candidate<C>[];
   /** Its position among the field's alternatives (0 = the only or first one). */
   readonly alternative: number;
+  /** How many alternatives the field has (1 = a rule of its own). */
+  readonly alternatives: number;
+  /** The table's reason why any value of this rule is a guess (`guess: <text>`). */
+  readonly guess?: string;
+  /** The table's reason per path (`guess: { OBR-22: <text> }`): values of those paths are guesses. */
+  readonly guesses?: ReadonlyMap<string, string>;
   /** Only for these Facility_IDs / senders (upper-cased); undefined = all. */
   readonly facilities?: ReadonlySet<string>;
   readonly senders?: ReadonlySet<string>;
@@ -218,6 +229,16 @@ export function compileTable<C>(
         }
       }
       const upper = (list: readonly string[] | undefined) => (list === undefined ? undefined : new Set(list.map((v) => v.trim().toUpperCase())));
+      let guesses: Map<string, string> | undefined;
+      if (spec.guess !== undefined && typeof spec.guess !== 'string') {
+        guesses = new Map(Object.entries(spec.guess));
+        for (const path of guesses.keys()) {
+          if (!(spec.from ?? []).includes(path)) {
+            const where = spec.from ? `not a path of its "from" (${spec.from.join(', ')})` : 'the rule has no "from"';
+            problems.push(tableProblem(file, lineOf(at('guess', path)), `guess names "${path}": ${where}`));
+          }
+        }
+      }
       const facilities = upper(spec.facilities);
       const senders = upper(spec.senders);
       rules.push({
@@ -230,6 +251,9 @@ export function compileTable<C>(
         join: spec.join ?? ',',
         system: spec.system ? candidates(spec.system, at('system')) : [],
         alternative,
+        alternatives: alternatives.length,
+        ...(typeof spec.guess === 'string' ? { guess: spec.guess } : {}),
+        ...(guesses ? { guesses } : {}),
         ...(spec.constant !== undefined ? { constant: spec.constant } : {}),
         ...(crosswalk ? { crosswalk } : {}),
         ...(forKinds ? { for: forKinds } : {}),

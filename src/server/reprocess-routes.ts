@@ -47,7 +47,7 @@ export function selectionOf(body: unknown): ReprocessSelection {
   const r = ReprocessSelectionSchema.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0];
-    const where = i?.path.join('.') || (i && 'keys' in i ? (i.keys as string[]).join(', ') : '');
+    const where = i?.path.join('.') || (i && 'keys' in i ? i.keys.join(', ') : '');
     throw new BadRequestError(`selection: ${where ? `${where}: ` : ''}${i?.message ?? 'not understood'} (one of ${SELECTION_DOC})`);
   }
   const s = r.data;
@@ -72,7 +72,7 @@ export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions &
       if (body['preview'] !== undefined) {
         const id = typeof body['preview'] === 'number' ? body['preview'] : NaN;
         const earlier = Number.isSafeInteger(id) ? await deps.store.reprocessRun(id) : undefined;
-        if (!earlier) return reply.code(404).send({ error: `no reprocessing run ${String(body['preview'])}` });
+        if (!earlier) return reply.code(404).send({ error: `no reprocessing run ${JSON.stringify(body['preview'])}` });
         if (earlier.apply || earlier.status !== 'done') return reply.code(400).send({ error: `run ${earlier.id} is not a finished preview` });
         const now = deps.mappings.generation;
         if (earlier.tables !== tablesLabel(deps)) return reply.code(400).send({ error: `the tables changed since preview ${earlier.id} (now generation ${now}): preview again` });

@@ -57,7 +57,7 @@ describe('worklist', () => {
       assert.equal(s.mappings.reload().ok, true);
       const replay = await json(s, '/api/replay', { method: 'POST' });
       assert.deepEqual(replay.body, { replayed: 50, byStatus: { applied: 50 } });
-      assert.deepEqual((await json(s, '/api/worklist')).body, { rows: [], messages: 0, otherProblems: {} });
+      assert.deepEqual((await json(s, '/api/worklist')).body, { rows: [], messages: 0, otherProblems: {}, guesses: [] });
     }));
 
   it('a dry run against tables on disk that do not load answers their file:line problems', () =>

@@ -22,7 +22,17 @@ const WORKLIST_ROW = obj({
   examples: arr(int('a message id')),
   stub: str('a CSV row to paste into the table (fill in the ACR code)'),
 });
-const WORKLIST = obj({ rows: arr(WORKLIST_ROW), messages: int('messages in the error queue'), otherProblems: dict(int('messages'), 'error-queue messages no table row would fix, by problem code') });
+const GUESS_ROW = obj({
+  field: str('the CDSR field'),
+  rule: str('the table rule that guessed (file:line, relative to the mappings directory)'),
+  guess: str('why the value is a guess: a later candidate or alternative, a default, or the reason the table gives'),
+  count: int('values held in records now'),
+  examples: arr(str('a source message control id or FHIR resource id')),
+});
+const WORKLIST_PROPS = { rows: arr(WORKLIST_ROW), messages: int('messages in the error queue'), otherProblems: dict(int('messages'), 'error-queue messages no table row would fix, by problem code') };
+const WORKLIST = obj(WORKLIST_PROPS);
+/** The worklist proper adds where the tables guessed (the dry run's remaining part has no records to read). */
+const WORKLIST_WITH_GUESSES = obj({ ...WORKLIST_PROPS, guesses: arr(GUESS_ROW, 'values of the records the tables guessed, by field, rule and reason') });
 
 /** The dry run, or why the tables on disk cannot be loaded (file:line problems). */
 export async function dryRunOnDisk(deps: AppOptions) {
@@ -32,7 +42,7 @@ export async function dryRunOnDisk(deps: AppOptions) {
 }
 
 export function registerWorkbenchRoutes(app: FastifyInstance, deps: AppOptions): void {
-  app.get('/api/worklist', route({ summary: 'the unmapped values of the error queue, grouped by field, table and value, with a CSV stub each (operator)', tags: ['worklist'], response: { 200: WORKLIST } }), async (req) => {
+  app.get('/api/worklist', route({ summary: 'the unmapped values of the error queue, grouped by field, table and value, with a CSV stub each (operator)', tags: ['worklist'], response: { 200: WORKLIST_WITH_GUESSES } }), async (req) => {
     onlyParams(req.query, []);
     return buildWorklist(deps.store, deps.mappings.dir);
   });

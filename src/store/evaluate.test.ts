@@ -43,6 +43,19 @@ describe('record states under site rules and facility time zones', () => {
     assert.deepEqual(v.problems.map((p) => p.code), ['CD3007']);
   });
 
+  it('a clinician id that is not an NPI under the shipped npi rule: invalid (held), SITE_NOT_NPI naming the value', () => {
+    const npi = new CdsrValidator({ now, valueSets: fixtureValueSets(), siteRules: parseSiteRules('site-rules.csv', 'field,rule,when\nClinician1_Unique_ID,npi,\n').rules });
+    const { enc, cons } = encounter('100', { Clinician1_Unique_ID: 'JSMITH' });
+    const v = evaluateConsultation(npi, enc, cons);
+    assert.equal(v.state, 'invalid');
+    assert.deepEqual(v.missing, []);
+    assert.deepEqual(v.problems.map((p) => [p.code, p.message]), [
+      ['SITE_NOT_NPI', 'Clinician1_Unique_ID "JSMITH" is not an NPI; an NPI has 10 digits: a user mnemonic or a local id? (site rule site-rules.csv:2; remove that line if your site sends other clinician ids)'],
+    ]);
+    const ok = encounter('100', { Clinician1_Unique_ID: '1234567893' });
+    assert.equal(evaluateConsultation(npi, ok.enc, ok.cons).state, 'ready');
+  });
+
   it('a field a site rule forbids: invalid, CD3004', () => {
     const { enc, cons } = encounter('100', { Clinician2_Role: '1' });
     const v = evaluateConsultation(validator, enc, cons);

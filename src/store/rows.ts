@@ -75,6 +75,7 @@ export const FieldValueSchema: z.ZodType<FieldValue> = z.object({
   source: z.string(),
   rule: z.string().optional(),
   crosswalk: z.string().optional(),
+  guess: z.string().optional(),
 });
 /**
  * The exclusion column: { rule, crosswalk, raw }, or (moved there by migration 13 from a cancel

@@ -235,6 +235,11 @@ export interface RecordStore {
   /** In key order; `after` (the keys of the last record of the previous page) pages through them. */
   records(filter: { state?: RecordState; limit?: number; after?: { encounterKey: string; consultationKey: string } }): Promise<RecordSummary[]>;
   record(encounterKey: string): Promise<RecordView | undefined>;
+  /**
+   * Every field map (encounter fields, encounter-wide and consultation fields; cancelled
+   * consultations left out) that holds a value the tables guessed, for the worklist.
+   */
+  guessedFieldMaps(page?: number): AsyncGenerator<FieldMap>;
   /** The wire encounter of each consultation in a state (for batching), in key order, a page at a time. */
   wireEncounters(state: RecordState, limit: number, after?: { encounterKey: string; consultationKey: string }): Promise<WireConsultation[]>;
 }

@@ -40,6 +40,7 @@ form.search label{display:flex;flex-direction:column;font-size:12px;color:var(--
 .st-error,.st-rejected,.st-invalid{background:#fdecea;color:var(--bad)}
 .st-applied,.st-accepted,.st-ready{background:#e6f4ea;color:var(--good)}
 .st-pending,.st-incomplete,.st-needs-review{background:#fff4e5;color:#9a6700}
+.guess{display:inline-block;padding:0 .4rem;border:1px dashed #9a6700;border-radius:8px;font-size:12px;color:#9a6700}
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.4rem 0 1rem}
 dl.meta dt{color:var(--muted)}dl.meta dd{margin:0}
 table.er7 th{width:5rem;background:var(--soft)}

@@ -103,3 +103,8 @@ export function problemList(problems: readonly { code: string; message: string; 
     problems.map((p) => [html`<code>${p.code}</code>`, p.field ?? '', p.source ?? '', p.file !== undefined ? `${p.file}${p.line !== undefined ? `:${p.line}` : ''}` : '', p.message]),
   );
 }
+
+/** A value the tables guessed: a label in words and the reason in text (never colour alone). */
+export function guessMark(guess: string | undefined): Html {
+  return guess === undefined ? html`` : html` <span class="guess">guess</span> <small class="guess-why">${guess}</small>`;
+}

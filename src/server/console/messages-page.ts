@@ -3,7 +3,7 @@
 import type { TraceEntry } from '../../mapping/record.js';
 import { CHANNELS, MESSAGE_STATUSES, type MessageRow } from '../../store/store.js';
 import { er7GridHtml } from './er7-grid.js';
-import { csrfField, html, link, problemList, qs, table, when, type Html, type PageContext } from './html.js';
+import { csrfField, guessMark, html, link, problemList, qs, table, when, type Html, type PageContext } from './html.js';
 
 export const SEARCH_FIELDS = ['controlId', 'sender', 'status', 'channel', 'from', 'to'] as const;
 export type SearchQuery = Partial<Record<(typeof SEARCH_FIELDS)[number] | 'after' | 'limit', string>>;
@@ -74,6 +74,6 @@ export function messagePage(m: MessageRow & { raw: string }, mapped: MessageMapp
 <dt>Records</dt><dd>${records.length > 0 ? records.map((r) => html`${link(`/ui/records/${encodeURIComponent(r.facilityId)}/${encodeURIComponent(r.encounterId)}`, `${r.facilityId} / ${r.encounterId}`)} `) : 'none (as the tables in force map it)'}</dd></dl>
 ${m.status === 'error' || m.status === 'pending' ? html`<form method="post" action="/ui/messages/${m.id}/replay">${csrfField(ctx)}<button type="submit" id="replay-one">Replay this message</button></form>` : ''}
 <h2>Problems</h2>${problemList(m.problems)}
-${trace.length > 0 ? html`<h2>Trace (the tables in force)</h2>${table(['Field', 'Path', 'Raw', 'Crosswalk row', 'Value', 'Rule'], trace.map((t) => [html`<code>${t.field}</code>`, t.path, t.raw, t.crosswalk ?? '', t.value, t.rule]))}` : ''}
+${trace.length > 0 ? html`<h2>Trace (the tables in force)</h2>${table(['Field', 'Path', 'Raw', 'Crosswalk row', 'Value', 'Rule'], trace.map((t) => [html`<code>${t.field}</code>`, t.path, t.raw, t.crosswalk ?? '', html`${t.value}${guessMark(t.guess)}`, t.rule]))}` : ''}
 <h2>Message</h2>${body}`;
 }

@@ -295,4 +295,26 @@ describe('console record page', () => {
       assert.match(page, /<h2>Consultation 11\/02\/2026 09:30:15 <span class="st st-cancelled">cancelled<\/span> \(excluded\)<\/h2>/);
       assert.match(page, /<p class="note">Not reported: <code>XR<\/code> is known and not advanced imaging \(crosswalks\/modality\.csv:\d+, read by hl7v2\.yaml:\d+\); the order is excluded as <code>not-advanced-imaging<\/code>\.<\/p>/);
     }));
+
+  it('values the tables guessed are labelled with why, the record held for a clinician id that is not an NPI; the worklist counts the guesses per rule', () =>
+    withTestServer(async (s) => {
+      // ORC-12 empty: the clinician comes from OBR-16, the second candidate, and is a user mnemonic
+      const orm = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8').replace('|||1234567893^ORDER^ANN^^^^^^NPI\r', '|||\r').replace('1234567893^ORDER^ANN^^^^^^NPI', 'JSMITH^SMITH^JOHN');
+      assert.match((await postHl7(s, orm)).text, /\rMSA\|AA\|MSG0001\r/);
+      const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const page = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
+      assert.match(page, /<span class="st st-invalid">invalid<\/span>/);
+      assert.match(page, /<p class="note">Guessed by the tables \(marked <span class="guess">guess<\/span> below, with why\): Clinician1_First_Name, Clinician1_Last_Name, Clinician1_Unique_ID\.<\/p>/);
+      assert.match(page, /<td>JSMITH <span class="guess">guess<\/span> <small class="guess-why">fallback: OBR-16\.1, the 2nd of 2 candidates<\/small><\/td>/);
+      assert.match(page, /SITE_NOT_NPI/);
+      assert.match(page, /Clinician1_Unique_ID &quot;JSMITH&quot; is not an NPI; an NPI has 10 digits: a user mnemonic or a local id\? \(site rule site-rules\.csv:10; remove that line if your site sends other clinician ids\)/);
+      const w = await (await s.fetch('/ui/worklist', { headers: { cookie } })).text();
+      assert.match(w, /<h2 id="h-guesses">Where the tables guessed<\/h2>\s*<p>3 value\(s\) of the records/);
+      assert.match(w, /<td><code>Clinician1_Unique_ID<\/code><\/td><td><code>hl7v2\.yaml:\d+<\/code><\/td><td><span class="guess">guess<\/span> fallback: OBR-16\.1, the 2nd of 2 candidates<\/td><td>1<\/td><td><a href="\/ui\/messages\?controlId=MSG0001">MSG0001<\/a> <\/td>/);
+      const api = (await (await s.fetch('/api/worklist')).json()) as { guesses: { rule: string }[] };
+      assert.deepEqual(
+        api.guesses.map((g) => ({ ...g, rule: g.rule.replace(/:\d+$/, ':N') })),
+        ['First_Name', 'Last_Name', 'Unique_ID'].map((f, i) => ({ field: `Clinician1_${f}`, rule: 'hl7v2.yaml:N', guess: `fallback: OBR-16.${[3, 2, 1][i]}, the 2nd of 2 candidates`, count: 1, examples: ['MSG0001'] })),
+      );
+    }));
 });

@@ -4,7 +4,7 @@
 import type { FieldMap } from '../../mapping/merge.js';
 import { RECORD_STATES } from '../../store/evaluate.js';
 import type { ConsultationRow, RecordSummary, RecordView, TransactionRow } from '../../store/store.js';
-import { csrfField, html, link, problemList, qs, table, when, type Html, type PageContext } from './html.js';
+import { csrfField, guessMark, html, link, problemList, qs, table, when, type Html, type PageContext } from './html.js';
 
 const recordHref = (facilityId: string, encounterId: string) => `/ui/records/${encodeURIComponent(facilityId)}/${encodeURIComponent(encounterId)}`;
 
@@ -23,9 +23,15 @@ function fieldsTable(fields: FieldMap, caption: string): Html {
     ['Field', 'Value', 'Source message', 'Rule', 'Crosswalk row', 'Source time'],
     Object.entries(fields)
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([name, f]) => [html`<code>${name}</code>`, f.value, f.source, f.rule ?? '', f.crosswalk ?? '', f.time]),
+      .map(([name, f]) => [html`<code>${name}</code>`, html`${f.value}${guessMark(f.guess)}`, f.source, f.rule ?? '', f.crosswalk ?? '', f.time]),
     { caption, empty: `${caption}: none.` },
   );
+}
+
+/** The fields the tables guessed, named above the table so that a long record does not hide them. */
+function guessNote(fields: FieldMap): Html {
+  const guessed = Object.keys(fields).filter((k) => fields[k]?.guess !== undefined).sort();
+  return guessed.length > 0 ? html`<p class="note">Guessed by the tables (marked <span class="guess">guess</span> below, with why): ${guessed.join(', ')}.</p>` : html``;
 }
 
 function consultation(c: ConsultationRow): Html {
@@ -34,6 +40,7 @@ ${c.exclusion !== undefined ? html`<p class="note">Not reported: <code>${c.exclu
 ${c.keySource === 'fallback' ? html`<p class="note">Its date and time come from a fallback source of the key rules (place ${String(c.keyRank)}; the rule is on the key fields below), not the CDS data: a message of the order with the CDS date and time moves it there.</p>` : ''}
 ${c.transactionId !== undefined ? html`<p>Sent in ${link(`/ui/transactions/${encodeURIComponent(c.transactionId)}`, c.transactionId)}.</p>` : ''}
 ${c.missing.length > 0 ? html`<p class="bad">Missing: ${c.missing.join(', ')}</p>` : ''}
+${guessNote(c.fields)}
 ${fieldsTable(c.fields, 'Consultation fields')}
 <h3>Problems (and where the tables look for missing fields)</h3>${problemList(c.problems)}
 <h3>NRDR verdict</h3>${c.state === 'accepted' ? html`<p class="good">Accepted by NRDR.</p>` : c.nrdrProblems.length > 0 ? problemList(c.nrdrProblems) : html`<p class="empty">No verdict from NRDR yet.</p>`}
@@ -60,6 +67,7 @@ export function recordPage(r: RecordView, ctx: PageContext, resubmitted?: number
   return html`${resubmitted !== undefined ? html`<p id="resubmit-result" role="status" class="${resubmitted > 0 ? 'good' : 'empty'}">${resubmitted > 0 ? `${resubmitted} consultation(s) put back to ready; they are sent in the next submission round.` : 'Nothing to resubmit: no consultation of this encounter is rejected now.'}</p>` : ''}
 ${resubmitForm(r, ctx)}
 <dl class="meta"><dt>Facility_ID</dt><dd>${r.facilityId}</dd><dt>Unique_Encounter_ID</dt><dd>${r.encounterId}</dd>${r.partnerId !== undefined ? html`<dt>PartnerID</dt><dd>${r.partnerId}</dd>` : ''}</dl>
+${guessNote({ ...r.fields, ...r.consultationDefaults })}
 ${fieldsTable(r.fields, 'Encounter fields')}
 ${Object.keys(r.consultationDefaults).length > 0 ? fieldsTable(r.consultationDefaults, 'Consultation fields given for the whole encounter') : ''}
 ${r.consultations.map(consultation)}`;

@@ -1,8 +1,8 @@
 // Worklist: the unmapped values of the error queue with a CSV row to paste into each table, the
-// dry run against the tables on disk, and the replay of the error queue.
+// dry run against the tables on disk, the replay of the error queue, and where the tables guessed.
 import type { DryRunResult } from '../../inbound/dry-run.js';
 import type { Worklist } from '../../inbound/worklist.js';
-import { csrfField, html, link, table, when, type Html, type PageContext } from './html.js';
+import { csrfField, html, link, qs, table, when, type Html, type PageContext } from './html.js';
 
 function rowsTable(w: Worklist): Html {
   return table(
@@ -39,6 +39,25 @@ function others(w: Worklist): Html {
 ${link('/ui/messages?status=error', 'see them')}.</p>`;
 }
 
+// one row per field, rule and reason with a count: a table that guesses for every order is one row
+function guessesSection(w: Worklist): Html {
+  if (w.guesses === undefined) return html``;
+  const total = w.guesses.reduce((n, g) => n + g.count, 0);
+  return html`<section aria-labelledby="h-guesses"><h2 id="h-guesses">Where the tables guessed</h2>
+<p>${total} value(s) of the records come from a fallback path, a later alternative, a default, or a path the table marks as a guess. They are sent as they are: check that each rule reads what your senders put there, then put the right path first (or mark it <code>guess:</code> with its reason).</p>
+${table(
+  ['Field', 'Rule', 'Why it is a guess', 'Values', 'Example messages'],
+  w.guesses.map((g) => [
+    html`<code>${g.field}</code>`,
+    html`<code>${g.rule}</code>`,
+    html`<span class="guess">guess</span> ${g.guess}`,
+    g.count,
+    g.examples.map((id) => html`${link(`/ui/messages${qs({ controlId: id })}`, id)} `),
+  ]),
+  { empty: 'No value of the records is a guess.', id: 'guesses' },
+)}</section>`;
+}
+
 export function worklistPage(w: Worklist, ctx: PageContext, dry?: DryRunResult | { tablesLoad: false; problems: string[] }): Html {
   return html`<p>${w.messages} message(s) in the error queue; ${w.rows.length} distinct value(s) to add to the tables.</p>
 ${dry ? dryRunSection(dry) : ''}
@@ -46,6 +65,7 @@ ${dry ? dryRunSection(dry) : ''}
 <form method="post" action="/ui/worklist/replay">${csrfField(ctx)}<button type="submit" id="replay-all">Replay the error queue (tables in force)</button></form></div>
 ${rowsTable(w)}
 ${others(w)}
+${guessesSection(w)}
 ${w.rows.length > 0 ? html`<section aria-labelledby="h-stubs"><h2 id="h-stubs">Rows to paste, by table</h2><p>Replace the placeholder with the ACR code (or Facility_ID), save the file: the adapter reloads the tables; then dry run and replay.</p>${stubs(w)}</section>` : ''}`;
 }
 
