@@ -6,6 +6,7 @@ import { runValidate, type CliIo } from './cli/validate.js';
 import { runMap, runTestMappings } from './cli/map.js';
 import { runCheckMappings } from './cli/check-mappings.js';
 import { runReconcile, runReplay, runResubmit, runServe } from './cli/serve.js';
+import { runReprocessCli, type ReprocessCliOptions } from './cli/reprocess.js';
 import { runSandbox, runStatus, runSubmit } from './cli/outbound.js';
 import type { ImportValueSetsOptions } from './cli/import-valuesets.js';
 import { runWorklist } from './cli/worklist.js';
@@ -122,11 +123,36 @@ export function buildProgram(): Command {
   program
     .command('replay')
     .description('replay stored messages (default: the error queue): through the running service with --url, else offline on the store (refused while a service holds it)')
-    .option('--status <status>', 'error (default) or pending', 'error')
+    .option('--status <status>', 'error (default), applied, ignored or pending', 'error')
     .option('--url <url>', 'the running service (its store and its tables in force); key from CDSR_API_KEY')
     .action(async (opts: { status: string; url?: string }) => {
       const config = loadConfig();
       process.exitCode = await runReplay(config, opts, stdio(config.CDSR_MAPPINGS_DIR, process.stderr.isTTY === true));
+    });
+
+  program
+    .command('reprocess')
+    .description(
+      'map stored messages again through the tables in force and re-derive their records: a preview by default (what would change, field by field), applied with --apply; through the running service with --url, else offline on the store',
+    )
+    .option('--facility <id>', 'messages of this Facility_ID')
+    .option('--encounter <id>', 'messages of this Unique_Encounter_ID')
+    .option('--order <number>', 'messages of the order with this number (placer, filler or accession)')
+    .option('--sender <name>', 'messages from this sender (MSH-3^MSH-4, or the subscription)')
+    .option('--channel <channel>', 'hl7v2 or fhir')
+    .option('--status <status>', 'messages in this status (applied, error, ignored, …)')
+    .option('--from <time>', 'received at or after (ISO 8601)')
+    .option('--to <time>', 'received before (ISO 8601)')
+    .option('--held', 'records held incomplete or invalid, results waiting for their order, and the error queue')
+    .option('--all', 'every stored message')
+    .option('--apply', 'apply the change (default: a preview that changes nothing)')
+    .option('--preview <id>', 'apply exactly the selection of this earlier preview')
+    .option('--limit <n>', 'list at most this many changes (default 100)', (v) => Number(v))
+    .option('--json', 'the run and every change as JSON')
+    .option('--url <url>', 'the running service; key from CDSR_API_KEY')
+    .action(async (opts: ReprocessCliOptions) => {
+      const config = loadConfig();
+      process.exitCode = await runReprocessCli(config, opts, stdio(config.CDSR_MAPPINGS_DIR, process.stderr.isTTY === true));
     });
 
   program

@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { errorMessage } from '../cdsr/errors.js';
 import { replayAll } from '../inbound/replay.js';
 import { MappingHolder } from '../mapping/holder.js';
+import type { MessageStatus } from '../store/store.js';
 import { fhirFetcherFor, openStore, startServer } from '../server/main.js';
 import { startBuiltinSandbox } from './builtin-sandbox.js';
 import { renderTable } from './table.js';
@@ -50,8 +51,8 @@ function replayLine(r: { replayed: number; byStatus: Record<string, number> }): 
  */
 export async function runReplay(config: Config, opts: { status: string; url?: string }, io: CliIo): Promise<number> {
   const { status } = opts;
-  if (status !== 'error' && status !== 'pending') {
-    io.err('cdsr-adapter: --status must be error or pending\n');
+  if (!['error', 'applied', 'ignored', 'pending'].includes(status)) {
+    io.err('cdsr-adapter: --status must be error, applied, ignored or pending\n');
     return EXIT_UNREADABLE;
   }
   if (opts.url !== undefined) {
@@ -67,7 +68,7 @@ export async function runReplay(config: Config, opts: { status: string; url?: st
   try {
     if (!(await holdOffline(store, serviceUrl(config), 'replay', io))) return EXIT_UNREADABLE;
     io.err(`offline: the store ${config.CDSR_DATABASE_URL !== undefined ? 'at CDSR_DATABASE_URL' : `in ${config.CDSR_DATA_DIR}`}, the tables in ${config.CDSR_MAPPINGS_DIR}\n`);
-    const total = (await store.messages({ status: status, limit: 1_000_000 })).length;
+    const total = (await store.messages({ status: status as MessageStatus, limit: 1_000_000 })).length;
     let last = 0;
     const r = await replayAll(
       {
@@ -77,7 +78,7 @@ export async function runReplay(config: Config, opts: { status: string; url?: st
         defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID,
         ...fhirFetcherFor(config),
       },
-      status,
+      status as MessageStatus,
       (done) => {
         const t = Date.now();
         if (io.progress && (t - last > 200 || done === total)) {

@@ -21,10 +21,14 @@ export function cliHeaders(config: Config): Record<string, string> {
 export type ServiceAnswer<T> = { ok: true; body: T } | { ok: false; exit: number };
 
 /** One call to the service; a refusal or an unreachable service is said on stderr, with what to do. */
-export async function callService<T>(config: Config, base: string, method: string, path: string, io: CliIo): Promise<ServiceAnswer<T>> {
+export async function callService<T>(config: Config, base: string, method: string, path: string, io: CliIo, body?: unknown): Promise<ServiceAnswer<T>> {
   let r: Response;
   try {
-    r = await fetch(`${base}${path}`, { method, headers: cliHeaders(config) });
+    r = await fetch(`${base}${path}`, {
+      method,
+      headers: { ...cliHeaders(config), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
   } catch (e) {
     io.err(`cdsr-adapter: the service at ${base} cannot be reached (${errorMessage(e)}); is it running?\n`);
     return { ok: false, exit: EXIT_UNREADABLE };

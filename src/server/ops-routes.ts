@@ -13,6 +13,9 @@ import { decodeCursor, encodeCursor, intParam, limitParam, oneOf, pageOf } from 
 import { anyValue, arr, bool, cursorPage, dict, errorAnswer, int, nullable, obj, PAGING, params, query, route, str, textAnswer } from './schema.js';
 import { MESSAGE_ROW, PROBLEM, RECORD_SUMMARY, RECORD_VIEW, TX_SUMMARY, TX_SUMMARY_PROPS } from './answers.js';
 import { messageFilter } from './message-search.js';
+/** The statuses a replay takes (a duplicate's first delivery is replayed instead; a rejected body was never HL7 or FHIR). */
+const REPLAYABLE: readonly MessageStatus[] = ['error', 'applied', 'ignored', 'pending'];
+
 function summary(t: TransactionRow) {
   const accepted = t.records.filter((r) => r.result === 'accepted').length;
   const rejected = t.records.filter((r) => r.result === 'rejected').length;
@@ -174,9 +177,10 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
 
   app.get('/api/subscriptions', route({ summary: 'FHIR subscriptions: events received and the event numbers that never arrived', tags: ['messages'], response: { 200: obj({ subscriptions: arr(obj({ subscription: str('subscription'), received: int('events received'), reportedSince: int('latest event number the server reported'), missing: arr(int('event number')), lastSeenAt: str('ISO time') })) }) } }), async () => ({ subscriptions: await deps.store.subscriptions() }));
 
-  app.post<{ Querystring: { status?: string } }>('/api/replay', route({ summary: 'replay every stored message in a status (default: the error queue) (operator)', tags: ['messages'], querystring: query({ status: 'error (default) or pending' }), response: { 200: obj({ replayed: int('messages replayed'), byStatus: dict(int('count'), 'their statuses after the replay') }), 400: errorAnswer } }), async (req, reply) => {
+  app.post<{ Querystring: { status?: string } }>('/api/replay', route({ summary: 'replay every stored message in a status (default: the error queue), each a re-derivation of its encounter applied at once (operator; POST /api/reprocess previews first)', tags: ['messages'], querystring: query({ status: 'error (default), applied, ignored or pending' }), response: { 200: obj({ replayed: int('messages replayed'), byStatus: dict(int('count'), 'their statuses after the replay') }), 400: errorAnswer } }), async (req, reply) => {
     const status = (req.query.status ?? 'error') as MessageStatus;
-    if (status !== 'error' && status !== 'pending') return reply.code(400).send({ error: 'status must be error or pending' });
+    // a resend and a body that was not HL7 or FHIR stand for nothing in a record
+    if (!REPLAYABLE.includes(status)) return reply.code(400).send({ error: `status must be one of ${REPLAYABLE.join(', ')}` });
     return replayAll(deps, status);
   });
 }

@@ -344,25 +344,35 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await ingestRaw(s, orm01('MSG4001', 'SC', '20261102091000'), 'MSG4001');
       assert.deepEqual(await keys(s), [['11/02/2026 09:10:00', 'fallback', 3, 'ready', '09:10:00']]);
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
-      assert.deepEqual(await keys(s), [
-        // the old key's row stays until the store drops what the merged encounter no longer has (another change)
-        ['11/02/2026 09:10:00', 'fallback', 3, 'ready', '09:10:00'],
-        ['11/02/2026 09:30:15', 'cds', 0, 'ready', '09:30:15'],
-      ]);
+      // the fallback key was never sent: its row is gone
+      assert.deepEqual(await keys(s), [['11/02/2026 09:30:15', 'cds', 0, 'ready', '09:30:15']]);
       assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.consultationKey, o.state, o.messageIds]), [[['ACC2001', 'ORD1001'], '11/02/2026 09:30:15', 'reported', [1, 2]]]);
       // a result finds the order at its new key
       await ingest(s, '04-oru-final.hl7', 'MSG0004');
-      assert.equal((await s.record('100000|V0001'))?.consultations[1]?.fields.Ordered_Exam_Completed?.source, 'MSG0004');
+      assert.equal((await s.record('100000|V0001'))?.consultations[0]?.fields.Ordered_Exam_Completed?.source, 'MSG0004');
     });
 
     withStore('key: an order changed (XO) with its own CDS time moves its fallback key', async (s) => {
       await ingestRaw(s, orm01('MSG4001', 'NW', '20261102092000'), 'MSG4001');
       assert.deepEqual(await ingestRaw(s, orm01('MSG4002', 'XO', '20261102092000', '20261102094500'), 'MSG4002'), { messageId: 2, status: 'applied', problems: [] });
-      assert.deepEqual(await keys(s), [
-        ['11/02/2026 09:20:00', 'fallback', 3, 'ready', '09:20:00'],
-        ['11/02/2026 09:45:00', 'cds', 0, 'ready', '09:45:00'],
-      ]);
+      assert.deepEqual(await keys(s), [['11/02/2026 09:45:00', 'cds', 0, 'ready', '09:45:00']]);
       assert.deepEqual((await s.orders({})).orders.map((o) => [o.consultationKey, o.state]), [['11/02/2026 09:45:00', 'reported']]);
+    });
+
+    withStore('key: a fallback key NRDR accepted, moved by the XO: retracted under the old key, the new key sent', async (s) => {
+      await ingestRaw(s, orm01('MSG4001', 'NW', '20261102092000'), 'MSG4001');
+      const [ready] = await s.wireEncounters('ready', 10);
+      assert.ok(ready);
+      await s.createTransaction(tx('T-K', ready.wire), [ready], NOW);
+      await s.recordResults('T-K', [{ ...ready, result: 'accepted', problems: [] }], NOW);
+      await ingestRaw(s, orm01('MSG4002', 'XO', '20261102092000', '20261102094500'), 'MSG4002');
+      assert.deepEqual(
+        (await s.record('100000|V0001'))?.consultations.map((c) => [c.consultationKey, c.state, c.retraction?.transactionId]),
+        [
+          ['11/02/2026 09:20:00', 'cancelled-after-submission', 'T-K'],
+          ['11/02/2026 09:45:00', 'ready', undefined],
+        ],
+      );
     });
 
     withStore('key: a better key another order holds does not move; the message says so', async (s) => {
