@@ -23,7 +23,7 @@ export interface StoredEncounter {
 export async function readEncounter(q: Queryable, key: string): Promise<StoredEncounter> {
   const e = await q.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
   const rows = await q.all(
-    `SELECT c.consultation_key, c.cdate, c.ctime, c.key_rank, c.fields, c.cancelled, c.exclusion, c.state, c.submitted_hash, c.transaction_id,
+    `SELECT c.consultation_key, c.cdate, c.ctime, c.key_rank, c.fields, c.cancelled, c.exclusion, c.state, c.submitted_hash, c.transaction_id, c.retired,
        CASE WHEN EXISTS (SELECT 1 FROM transaction_records t WHERE t.encounter_key = c.encounter_key AND t.consultation_key = c.consultation_key
          AND (t.result IS NULL OR t.result <> 'rejected')) THEN 1 ELSE 0 END AS at_nrdr
      FROM consultations c WHERE c.encounter_key = ?`,
@@ -39,7 +39,8 @@ export async function readEncounter(q: Queryable, key: string): Promise<StoredEn
       ] as const;
     }),
   );
-  return { enc: e ? encounterFromRows(e, rows) : undefined, previous };
+  // a retired consultation (its key moved while NRDR held it) waits for its retraction, outside the merge
+  return { enc: e ? encounterFromRows(e, rows.filter((r) => row('consultations', r).int('retired') === 0)) : undefined, previous };
 }
 
 /** A consultation the merge no longer has: deleted, or kept for a retraction at NRDR. */
@@ -90,7 +91,7 @@ export async function writeEncounter(q: Queryable, key: string, enc: EncounterSt
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (encounter_key, consultation_key) DO UPDATE SET key_rank = excluded.key_rank, fields = excluded.fields, cancelled = excluded.cancelled, exclusion = excluded.exclusion,
          state = excluded.state, missing = excluded.missing, problems = excluded.problems, content_hash = excluded.content_hash,
-         updated_seq = excluded.updated_seq,
+         updated_seq = excluded.updated_seq, retired = 0,
          retraction_ack_at = CASE WHEN excluded.state = 'cancelled-after-submission' THEN consultations.retraction_ack_at ELSE NULL END,
          retraction_ack_by = CASE WHEN excluded.state = 'cancelled-after-submission' THEN consultations.retraction_ack_by ELSE NULL END`,
       [key, w.consultationKey, w.date, w.time, w.keyRank, w.fields, w.cancelled, w.exclusion, w.state, w.missing, w.problems, w.contentHash, seq],
@@ -100,8 +101,8 @@ export async function writeEncounter(q: Queryable, key: string, enc: EncounterSt
     if (r.retract) {
       // the key NRDR holds it under is gone from the merge: the site removes it there by hand
       await q.run(
-        `UPDATE consultations SET state = 'cancelled-after-submission', missing = '[]', problems = '[]', updated_seq = ?
-         WHERE encounter_key = ? AND consultation_key = ? AND state <> 'cancelled-after-submission'`,
+        `UPDATE consultations SET state = 'cancelled-after-submission', retired = 1, missing = '[]', problems = '[]', updated_seq = ?
+         WHERE encounter_key = ? AND consultation_key = ? AND retired = 0`,
         [seq, key, r.consultationKey],
       );
     } else {

@@ -316,6 +316,8 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'records derived from their messages: the outcome kept with each message, which encounters it touches, reprocessing runs and what they changed',
     statements: [
       'ALTER TABLE inbound_messages ADD COLUMN outcome TEXT',
+      // a consultation whose key the merge no longer has, kept only for its retraction at NRDR: not merged into again
+      'ALTER TABLE consultations ADD COLUMN retired INTEGER NOT NULL DEFAULT 0',
       `CREATE TABLE message_encounters (
         encounter_key TEXT NOT NULL,
         message_id INTEGER NOT NULL,

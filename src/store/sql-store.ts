@@ -344,7 +344,7 @@ export class SqlStore implements Store {
 
   private async loadEncounter(q: Queryable, key: string): Promise<EncounterState | undefined> {
     const e = await q.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
-    return e ? encounterFromRows(e, await q.all('SELECT consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion FROM consultations WHERE encounter_key = ?', [key])) : undefined;
+    return e ? encounterFromRows(e, await q.all('SELECT consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion FROM consultations WHERE encounter_key = ? AND retired = 0', [key])) : undefined;
   }
 
   private async saveEncounter(q: Queryable, key: string, enc: EncounterState, seq: number): Promise<void> {
