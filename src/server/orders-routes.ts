@@ -1,6 +1,7 @@
 // The order ledger and the reconciliation: every order seen with its one state, and per facility
 // and day, seen = reported + held (by reason) + excluded (by rule).
 import type { FastifyInstance } from 'fastify';
+import { encounterKey } from '../mapping/merge.js';
 import { ORDER_REASONS, ORDER_STATES } from '../store/store.js';
 import { rulesFor } from '../mapping/explain.js';
 import type { AppOptions } from './app.js';
@@ -66,6 +67,26 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
     if (r.result === 'not-found') return reply.code(404).send({ error: 'no such order' });
     if (r.result === 'not-retraction') return reply.code(409).send({ error: `order ${id} is not cancelled after submission (its record is ${r.state}): nothing to acknowledge` });
     return { order: id, acknowledged: { by: r.by, at: r.at }, already: r.result === 'already' };
+    },
+  );
+
+  // a consultation whose key moved after NRDR had it: no order points at it any more, so it is named by its keys
+  app.post<{ Params: { facilityId: string; encounterId: string }; Querystring: { consultation?: string } }>(
+    '/api/records/:facilityId/:encounterId/acknowledge',
+    route({
+      summary: 'an operator says the site retracted at NRDR a consultation cancelled after submission, named by its key (audited)',
+      tags: ['orders'],
+      params: params({ facilityId: 'Facility_ID', encounterId: 'Unique_Encounter_ID' }),
+      querystring: query({ consultation: 'the consultation key, "MM/DD/YYYY HH:MM:SS" (required)' }),
+      response: { 200: obj({ consultation: str('the consultation key'), acknowledged: obj({ by: str('the key that acknowledged'), at: str('when') }), already: bool('it had been acknowledged before') }), 400: errorAnswer, 404: errorAnswer, 409: errorAnswer },
+    }),
+    async (req, reply) => {
+      const ckey = req.query.consultation;
+      if (ckey === undefined || ckey === '') return reply.code(400).send({ error: 'consultation (its key, "MM/DD/YYYY HH:MM:SS") is required' });
+      const r = await deps.store.acknowledgeConsultationRetraction(encounterKey(req.params.facilityId, req.params.encounterId), ckey, req.authKey || 'open', deps.clock());
+      if (r.result === 'not-found') return reply.code(404).send({ error: 'no such consultation' });
+      if (r.result === 'not-retraction') return reply.code(409).send({ error: `consultation ${ckey} is not cancelled after submission (it is ${r.state}): nothing to acknowledge` });
+      return { consultation: ckey, acknowledged: { by: r.by, at: r.at }, already: r.result === 'already' };
     },
   );
 

@@ -17,12 +17,19 @@ export function retractionOf(o: {
   transactionId: string | undefined;
   ackBy: string | undefined;
   ackAt: string | undefined;
+  /** Retired: its key moved (a better consultation time, a re-mapped message) after NRDR had it; no order points at it. */
+  retired?: boolean;
 }): Retraction {
   const tx = o.transactionId ?? null;
+  const why = o.retired === true ? 'its consultation date and time changed after it was sent to NRDR (the record is now sent under its new key)' : 'cancelled after it was sent to NRDR';
+  const how =
+    o.retired === true
+      ? `POST /api/records/${o.facilityId}/${o.encounterId}/acknowledge?consultation=${encodeURIComponent(o.consultationKey)}`
+      : 'POST /api/orders/{order id}/acknowledge';
   const instruction =
-    `cancelled after it was sent to NRDR${tx !== null ? ` (Transaction_ID ${tx})` : ''}, and NRDR's API cannot delete a record: ` +
+    `${why}${tx !== null ? ` (Transaction_ID ${tx})` : ''}, and NRDR's API cannot delete a record: ` +
     `ask the NRDR Help Desk to remove consultation ${o.consultationKey} of encounter ${o.encounterId} at facility ${o.facilityId} from the CDSR registry, ` +
-    `then acknowledge it here (POST /api/orders/{order id}/acknowledge)`;
+    `then acknowledge it here (${how})`;
   return { transactionId: tx, instruction, acknowledged: o.ackBy !== undefined && o.ackAt !== undefined ? { by: o.ackBy, at: o.ackAt } : null };
 }
 

@@ -115,6 +115,22 @@ function summaryFromRow(r: Row): RecordSummary {
   };
 }
 
+/** Marks a consultation's retraction done at NRDR (under the lock of its encounter's merge: never across a new cancel). */
+async function acknowledgeIn(q: TxQueryable, ekey: string, ckey: string, who: string, at: Date, what: string): Promise<AcknowledgeResult> {
+  await q.lock([ekey]);
+  const c = await q.get('SELECT state, retraction_ack_by, retraction_ack_at FROM consultations WHERE encounter_key = ? AND consultation_key = ?', [ekey, ckey]);
+  if (!c) return { result: 'not-found' };
+  const r = row('consultations', c);
+  const state = r.oneOf('state', RECORD_STATES);
+  if (state !== 'cancelled-after-submission') return { result: 'not-retraction', state };
+  const by = r.optText('retraction_ack_by');
+  const when = r.optText('retraction_ack_at');
+  if (by !== undefined && when !== undefined) return { result: 'already', by, at: when };
+  await q.run('UPDATE consultations SET retraction_ack_by = ?, retraction_ack_at = ? WHERE encounter_key = ? AND consultation_key = ?', [who, at.toISOString(), ekey, ckey]);
+  await q.run('INSERT INTO access_audit (at, who, what) VALUES (?, ?, ?)', [at.toISOString(), who, `acknowledged retraction of ${what}`]);
+  return { result: 'acknowledged', by: who, at: at.toISOString() };
+}
+
 export interface SqlStoreOptions {
   readonly validator: CdsrValidator;
 }
@@ -370,7 +386,7 @@ export class SqlStore implements Store {
     const e = await this.db.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
     if (!e) return undefined;
     const rows = await this.db.all(
-      `SELECT consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion, state, missing, problems, nrdr_problems, transaction_id, retraction_ack_by, retraction_ack_at
+      `SELECT consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion, state, missing, problems, nrdr_problems, transaction_id, retraction_ack_by, retraction_ack_at, retired
        FROM consultations WHERE encounter_key = ? ORDER BY consultation_key`,
       [key],
     );
@@ -383,7 +399,7 @@ export class SqlStore implements Store {
       const exclusion = c.json<Exclusion | null>('exclusion', ExclusionSchema, null);
       const retraction =
         state === 'cancelled-after-submission'
-          ? retractionOf({ facilityId: enc.facilityId, encounterId: enc.encounterId, consultationKey: c.text('consultation_key'), transactionId, ackBy: c.optText('retraction_ack_by'), ackAt: c.optText('retraction_ack_at') })
+          ? retractionOf({ facilityId: enc.facilityId, encounterId: enc.encounterId, consultationKey: c.text('consultation_key'), transactionId, ackBy: c.optText('retraction_ack_by'), ackAt: c.optText('retraction_ack_at'), retired: c.int('retired') === 1 })
           : undefined;
       return {
         consultationKey: c.text('consultation_key'),
@@ -629,20 +645,12 @@ export class SqlStore implements Store {
       const ekey = row('orders', o).optText('encounter_key');
       const ckey = row('orders', o).optText('consultation_key');
       if (ekey === undefined || ckey === undefined) return { result: 'not-retraction', state: 'not in a record' };
-      // the same lock as a merge of this encounter: an acknowledgement never crosses a new cancel
-      await q.lock([ekey]);
-      const c = await q.get('SELECT state, retraction_ack_by, retraction_ack_at FROM consultations WHERE encounter_key = ? AND consultation_key = ?', [ekey, ckey]);
-      if (!c) return { result: 'not-retraction', state: 'not in a record' };
-      const r = row('consultations', c);
-      const state = r.oneOf('state', RECORD_STATES);
-      if (state !== 'cancelled-after-submission') return { result: 'not-retraction', state };
-      const by = r.optText('retraction_ack_by');
-      const when = r.optText('retraction_ack_at');
-      if (by !== undefined && when !== undefined) return { result: 'already', by, at: when };
-      await q.run('UPDATE consultations SET retraction_ack_by = ?, retraction_ack_at = ? WHERE encounter_key = ? AND consultation_key = ?', [who, at.toISOString(), ekey, ckey]);
-      await q.run('INSERT INTO access_audit (at, who, what) VALUES (?, ?, ?)', [at.toISOString(), who, `acknowledged retraction of order ${orderId} (${ekey} ${ckey})`]);
-      return { result: 'acknowledged', by: who, at: at.toISOString() };
+      return acknowledgeIn(q, ekey, ckey, who, at, `order ${orderId} (${ekey} ${ckey})`);
     });
+  }
+
+  acknowledgeConsultationRetraction(encounterKey: string, consultationKey: string, who: string, at: Date): Promise<AcknowledgeResult> {
+    return this.db.transaction((q) => acknowledgeIn(q, encounterKey, consultationKey, who, at, `${encounterKey} ${consultationKey}`));
   }
 
   // ---- access audit ----

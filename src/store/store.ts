@@ -291,6 +291,8 @@ export interface OrderLedger {
    * submission; written to the access audit with who and when. It stays listed, as acknowledged.
    */
   acknowledgeRetraction(orderId: number, who: string, at: Date): Promise<AcknowledgeResult>;
+  /** The same for a consultation no order points at any more (its key moved after NRDR had it). */
+  acknowledgeConsultationRetraction(encounterKey: string, consultationKey: string, who: string, at: Date): Promise<AcknowledgeResult>;
 }
 
 export interface AccessEntry {
