@@ -13,6 +13,7 @@ import { decodeCursor, encodeCursor, intParam, limitParam, oneOf, pageOf } from 
 import { anyValue, arr, bool, cursorPage, dict, errorAnswer, int, nullable, obj, PAGING, params, query, route, str, textAnswer } from './schema.js';
 import { MESSAGE_ROW, PROBLEM, RECORD_SUMMARY, RECORD_VIEW, TX_SUMMARY, TX_SUMMARY_PROPS } from './answers.js';
 import { messageFilter } from './message-search.js';
+import { lastSentOf } from './last-sent.js';
 function summary(t: TransactionRow) {
   const accepted = t.records.filter((r) => r.result === 'accepted').length;
   const rejected = t.records.filter((r) => r.result === 'rejected').length;
@@ -47,8 +48,9 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     const r = await deps.store.record(encounterKey(req.params.facilityId, req.params.encounterId));
     if (!r) return reply.code(404).send({ error: 'no such encounter' });
     await deps.store.audit({ at: deps.clock(), who: req.authKey || 'open', what: `record ${r.encounterKey}` });
-    // a required field nothing filled: where the tables look for it
-    return { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current) })) };
+    // a required field nothing filled: where the tables look for it; what NRDR was last sent, beside today's values
+    const sent = await lastSentOf(deps.store, r);
+    return { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current), ...(sent.has(c.consultationKey) ? { lastSent: sent.get(c.consultationKey) } : {}) })) };
   });
 
   app.get<{ Querystring: Record<string, string | undefined> }>(
