@@ -45,6 +45,7 @@ export const CONSULTATION_ROW: JsonSchema = obj({
   cancelled: bool('withheld: cancelled, or excluded by a crosswalk row'),
   exclusion: EXCLUSION,
   transactionId: str('the last transaction that carried it'),
+  lastSent: obj({ transactionId: str('that transaction'), consultationKey: str('the key it was sent under (differs when re-keyed since)'), values: dict(str('value as sent')) }, 'what that transaction carried for it (the wire values, flat), to compare with today\'s; absent when never sent or the transaction is gone'),
   history: arr(obj({ at: str('ISO time'), from: str('state before'), to: str('state after'), who: str('the key by role and position'), why: str('reason') }), 'state changes made by hand (resubmit)'),
 });
 

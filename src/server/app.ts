@@ -156,7 +156,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const reprocessor = opts.reprocessor ?? new Reprocessor({ ...opts, tablesLabel: () => tablesLabel(opts) }, app.log);
   app.addHook('onClose', () => reprocessor.close());
   registerReprocessRoutes(app, { ...opts, reprocessor });
-  await app.register(consolePlugin, opts);
+  // the console starts runs on the same lane as the API: one run at a time for the whole service
+  await app.register(consolePlugin, { ...opts, reprocessor });
 
   app.get('/api/openapi.json', route({ summary: 'this document: the OpenAPI 3.0 description of every route', tags: ['operations'], response: { 200: OPENAPI_ANSWER } }), () => openApiDocument(routes, API_VERSION));
   app.get('/healthz', route({ summary: 'alive (open)', tags: ['health'], response: { 200: obj({ status: str('ok') }) } }), () => ({ status: 'ok' }));

@@ -13,6 +13,8 @@ import { decodeCursor, encodeCursor, intParam, limitParam, oneOf, pageOf } from 
 import { anyValue, arr, bool, cursorPage, dict, errorAnswer, int, nullable, obj, PAGING, params, query, route, str, textAnswer } from './schema.js';
 import { MESSAGE_ROW, PROBLEM, RECORD_SUMMARY, RECORD_VIEW, TX_SUMMARY, TX_SUMMARY_PROPS } from './answers.js';
 import { messageFilter } from './message-search.js';
+import { lastSentOf } from './last-sent.js';
+
 /** The statuses a replay takes (a duplicate's first delivery is replayed instead; a rejected body was never HL7 or FHIR). */
 const REPLAYABLE: readonly MessageStatus[] = ['error', 'applied', 'ignored', 'pending'];
 
@@ -50,8 +52,9 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     const r = await deps.store.record(encounterKey(req.params.facilityId, req.params.encounterId));
     if (!r) return reply.code(404).send({ error: 'no such encounter' });
     await deps.store.audit({ at: deps.clock(), who: req.authKey || 'open', what: `record ${r.encounterKey}` });
-    // a required field nothing filled: where the tables look for it
-    return { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current) })) };
+    // a required field nothing filled: where the tables look for it; what NRDR was last sent, beside today's values
+    const sent = await lastSentOf(deps.store, r);
+    return { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current), ...(sent.has(c.consultationKey) ? { lastSent: sent.get(c.consultationKey) } : {}) })) };
   });
 
   app.get<{ Querystring: Record<string, string | undefined> }>(
@@ -78,11 +81,11 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     return { messages: items, next };
   });
 
-  app.post<{ Params: { id: string } }>('/api/messages/:id/replay', route({ summary: 'run one stored message again through the tables in force (operator)', tags: ['messages'], params: params({ id: 'the message id' }), response: { 200: obj({ id: int('message id'), status: str('its status after the replay'), problems: arr(PROBLEM) }), 404: errorAnswer } }), async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/api/messages/:id/replay', route({ summary: 'run one stored message again through the tables in force: its encounter re-derived from all its messages, applied at once (operator; POST /api/reprocess previews first)', tags: ['messages'], params: params({ id: 'the message id' }), response: { 200: obj({ id: int('message id'), status: str('its status after the replay'), problems: arr(PROBLEM) }), 404: errorAnswer } }), async (req, reply) => {
     const id = Number(req.params.id);
     const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
     if (!m) return reply.code(404).send({ error: 'no such message' });
-    const status = await replayOne(deps, id);
+    const status = await replayOne(deps, id, req.authKey || 'open');
     const after = await deps.store.message(id);
     return { id, status, problems: after?.problems ?? [] };
   });

@@ -71,11 +71,8 @@ export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions &
       let apply = body['apply'] === true;
       if (body['preview'] !== undefined) {
         const id = typeof body['preview'] === 'number' ? body['preview'] : NaN;
-        const earlier = Number.isSafeInteger(id) ? await deps.store.reprocessRun(id) : undefined;
-        if (!earlier) return reply.code(404).send({ error: `no reprocessing run ${JSON.stringify(body['preview'])}` });
-        if (earlier.apply || earlier.status !== 'done') return reply.code(400).send({ error: `run ${earlier.id} is not a finished preview` });
-        const now = deps.mappings.generation;
-        if (earlier.tables !== tablesLabel(deps)) return reply.code(400).send({ error: `the tables changed since preview ${earlier.id} (now generation ${now}): preview again` });
+        const earlier = await previewToApply(deps, id, JSON.stringify(body['preview']));
+        if ('error' in earlier) return reply.code(earlier.code).send({ error: earlier.error });
         selection = earlier.selection;
         apply = true;
       } else selection = selectionOf(body);
@@ -114,6 +111,23 @@ export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions &
       return { run: view(run), changes: items.map((c) => c.change), next: page.length > limit ? String(items[items.length - 1]!.id) : null };
     },
   );
+}
+
+/**
+ * The selection of a finished preview, to apply as it is: refused (with why) when the run is not a
+ * finished preview or the tables changed since (the preview would no longer say what happens).
+ * Shared by the API and the console's "Apply this preview".
+ */
+export async function previewToApply(
+  deps: Pick<AppOptions, 'store' | 'mappings'>,
+  id: number,
+  asked = String(id),
+): Promise<{ selection: ReprocessSelection } | { code: 400 | 404; error: string }> {
+  const earlier = Number.isSafeInteger(id) ? await deps.store.reprocessRun(id) : undefined;
+  if (!earlier) return { code: 404, error: `no reprocessing run ${asked}` };
+  if (earlier.apply || earlier.status !== 'done') return { code: 400, error: `run ${earlier.id} is not a finished preview` };
+  if (earlier.tables !== tablesLabel(deps)) return { code: 400, error: `the tables changed since preview ${earlier.id} (now generation ${deps.mappings.generation}): preview again` };
+  return { selection: earlier.selection };
 }
 
 /** The body as a JSON object (JSON bodies reach routes as text: the FHIR routes read their own). */

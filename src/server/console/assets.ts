@@ -55,9 +55,16 @@ td{overflow-wrap:break-word}
 .login label{display:block;margin:.4rem 0}.login input{width:100%}
 code.stub{white-space:pre}
 small{color:var(--muted)}
+form.search label.check{flex-direction:row;gap:.3rem;align-items:center;color:var(--fg);font-size:13px}
+progress{width:6rem;vertical-align:middle}
+ul.fields{margin:0;padding-left:1rem}
 `;
 
 export const CONSOLE_JS = `
+// a running reprocessing run's page reloads itself until the run ends (without the script the
+// page says so and links to itself)
+var refresh = document.querySelector('[data-refresh]');
+if (refresh) setTimeout(function () { location.reload(); }, Number(refresh.getAttribute('data-refresh')) * 1000);
 // copy buttons for the worklist's CSV rows; select-all for the message list
 document.addEventListener('click', function (e) {
   var t = e.target;

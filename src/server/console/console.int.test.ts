@@ -1,7 +1,8 @@
 // The console end to end in headless Chromium (Debian's chromium driven by playwright-core): sign
 // in by keyboard, every page loads, the main flows work (worklist → dry run → replay; search →
-// open → replay), no console error, no request leaves loopback; a screenshot of each page is
-// saved under docs/ for the README.
+// open → replay; reprocess: preview → apply), no console error, no request leaves loopback; with
+// CDSR_SCREENSHOTS=1 (`npm run screenshots`) a screenshot of each page is saved under docs/ for
+// the README (a plain test run writes nothing into the repository).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -61,6 +62,7 @@ async function seed(s: TestServer): Promise<number> {
 }
 
 async function shot(page: Page, name: string): Promise<void> {
+  if (process.env['CDSR_SCREENSHOTS'] !== '1') return;
   mkdirSync(DOCS, { recursive: true });
   // the test's temporary mappings folder masked: the picture is the same at every run
   await page.screenshot({ path: join(DOCS, `console-${name}.png`), fullPage: true, mask: [page.locator('#tables-dir')], maskColor: '#d0d7de' });
@@ -159,6 +161,22 @@ describe('web console in Chromium', () => {
       await shot(page, 'record');
       await page.click('nav >> text=Records');
       assert.ok((await page.locator('#records tbody tr').count()) > unmapped);
+
+      // reprocess: a preview of everything (its page refreshes itself until done), then applied
+      await page.click('nav >> text=Reprocess');
+      await page.check('#reprocess-form input[name=all]');
+      await page.click('#reprocess-preview');
+      await page.waitForURL(/\/ui\/reprocess\/\d+$/);
+      await page.waitForSelector('#run-running', { state: 'detached', timeout: 60_000 });
+      assert.match(await page.locator('#run-meta').innerText(), /Kind\s+preview \(dry run\): nothing was changed\s+Status\s+done/);
+      assert.match(await page.locator('#run-summary').innerText(), /unit\(s\) done/);
+      await shot(page, 'reprocess-run');
+      await page.click('#apply-preview button');
+      await page.waitForSelector('#run-running', { state: 'detached', timeout: 60_000 });
+      assert.match(await page.locator('#run-meta').innerText(), /Kind\s+applied\s+Status\s+done/);
+      await page.click('nav >> text=Reprocess');
+      assert.deepEqual(await page.locator('#runs tbody tr td:nth-child(2)').allInnerTexts(), ['applied', 'preview']);
+      await shot(page, 'reprocess');
 
       // transactions: the list, one with its verdicts and the JSON sent
       await page.click('nav >> text=Transactions');

@@ -1,5 +1,6 @@
 // Messages: the search of the inbound log (server-side paging, newest first), one message with
-// its raw text as a field grid or pretty JSON, its outcome and problems, and replay.
+// its raw text as a field grid or pretty JSON, its outcome and problems, and replay (a re-derivation
+// of the message's encounter through the tables in force, applied at once).
 import type { TraceEntry } from '../../mapping/record.js';
 import { CHANNELS, MESSAGE_STATUSES, type MessageRow } from '../../store/store.js';
 import { er7GridHtml } from './er7-grid.js';
@@ -7,6 +8,11 @@ import { csrfField, guessMark, html, link, problemList, qs, table, when, type Ht
 
 export const SEARCH_FIELDS = ['controlId', 'sender', 'status', 'channel', 'from', 'to'] as const;
 export type SearchQuery = Partial<Record<(typeof SEARCH_FIELDS)[number] | 'after' | 'limit', string>>;
+
+/** A duplicate or rejected message never fed a record: every other one can be replayed, an applied one too. */
+export const replayable = (m: Pick<MessageRow, 'status'>): boolean => m.status !== 'duplicate' && m.status !== 'rejected';
+
+const REPROCESS_NOTE = html`<p class="note">A replay maps the message again through the tables in force and re-derives its encounter from all of its messages, applied at once (an applied message too). To see first what would change, or for a larger selection, use ${link('/ui/reprocess', 'Reprocess')} (a preview, then apply).</p>`;
 
 function select(name: string, label: string, values: readonly string[], current: string | undefined): Html {
   return html`<label>${label} <select name="${name}"><option value="">any</option>${values.map((v) => html`<option${v === current ? html` selected` : ''}>${v}</option>`)}</select></label>`;
@@ -29,7 +35,7 @@ ${error !== undefined ? html`<p class="bad" role="alert">${error}</p>` : ''}
 ${table(
   ['', 'Id', 'Received', 'Channel', 'Sender', 'Control id', 'Status', 'Problems'],
   rows.map((m) => [
-    m.status === 'error' || m.status === 'pending' ? html`<input type="checkbox" name="id" value="${m.id}" aria-label="select message ${m.id}">` : '',
+    replayable(m) ? html`<input type="checkbox" name="id" value="${m.id}" aria-label="select message ${m.id}">` : '',
     link(`/ui/messages/${m.id}`, `#${m.id}`),
     when(m.receivedAt),
     m.channel,
@@ -43,7 +49,8 @@ ${table(
   ]),
   { empty: 'No message matches.', id: 'messages' },
 )}
-${rows.some((m) => m.status === 'error' || m.status === 'pending') ? html`<button type="submit">Replay the selected messages</button>` : ''}</form>
+${rows.some(replayable) ? html`<button type="submit">Replay the selected messages</button>` : ''}</form>
+${rows.some(replayable) ? REPROCESS_NOTE : ''}
 ${next !== null ? html`<p class="pager">${link(`/ui/messages${qs({ ...params, after: next })}`, 'Older messages →')}</p>` : ''}`;
 }
 
@@ -72,7 +79,7 @@ export function messagePage(m: MessageRow & { raw: string }, mapped: MessageMapp
 <dl class="meta"><dt>Status</dt><dd><span class="st st-${m.status}">${m.status}</span></dd><dt>Received</dt><dd>${when(m.receivedAt)}</dd><dt>Channel</dt><dd>${m.channel}</dd>
 <dt>Sender</dt><dd>${m.sender}</dd><dt>Control id</dt><dd>${m.controlId}</dd><dt>Content type</dt><dd>${m.contentType}</dd><dt>Came through</dt><dd>${m.auth}</dd>
 <dt>Records</dt><dd>${records.length > 0 ? records.map((r) => html`${link(`/ui/records/${encodeURIComponent(r.facilityId)}/${encodeURIComponent(r.encounterId)}`, `${r.facilityId} / ${r.encounterId}`)} `) : 'none (as the tables in force map it)'}</dd></dl>
-${m.status === 'error' || m.status === 'pending' ? html`<form method="post" action="/ui/messages/${m.id}/replay">${csrfField(ctx)}<button type="submit" id="replay-one">Replay this message</button></form>` : ''}
+${replayable(m) ? html`<form method="post" action="/ui/messages/${m.id}/replay">${csrfField(ctx)}<button type="submit" id="replay-one">Replay this message</button></form>${REPROCESS_NOTE}` : ''}
 <h2>Problems</h2>${problemList(m.problems)}
 ${trace.length > 0 ? html`<h2>Trace (the tables in force)</h2>${table(['Field', 'Path', 'Raw', 'Crosswalk row', 'Value', 'Rule'], trace.map((t) => [html`<code>${t.field}</code>`, t.path, t.raw, t.crosswalk ?? '', html`${t.value}${guessMark(t.guess)}`, t.rule]))}` : ''}
 <h2>Message</h2>${body}`;

@@ -11,7 +11,10 @@ import { encounterKey } from '../../mapping/merge.js';
 import type { TraceEntry } from '../../mapping/record.js';
 import { explainMissing } from '../../mapping/explain.js';
 import { RECORD_STATES, type RecordState } from '../../store/evaluate.js';
+import type { Reprocessor } from '../../inbound/reprocessor.js';
 import type { AppOptions } from '../app.js';
+import { previewToApply, selectionOf } from '../reprocess-routes.js';
+import { lastSentOf } from '../last-sent.js';
 import { messageFilter } from '../message-search.js';
 import { resubmitEncounter } from '../resubmit-routes.js';
 import { dryRunOnDisk } from '../workbench-routes.js';
@@ -25,6 +28,8 @@ import { overviewPage } from './overview-page.js';
 import { recordPage, recordsPage, transactionPage, transactionsPage } from './records-page.js';
 import { csrfMatches, readCookie, SESSION_COOKIE, SESSION_IDLE_MS, sessionCookie, Sessions, type Session } from './session.js';
 import { replayResultPage, worklistPage } from './worklist-page.js';
+import { reprocessPage, runPage, SELECTION_INPUTS, selectionInput, type SelectionForm } from './reprocess-page.js';
+import type { ReprocessSelection } from '../../store/reprocess-runs.js';
 
 type Form = Record<string, string | string[]>;
 const PAGE_SIZE = 50;
@@ -68,7 +73,12 @@ function draftRelative(body: Html, draft: string): Html {
   return draft === '' ? body : new Html(body.text.replaceAll(esc(`${draft.replace(/[/\\]+$/, '')}${sep}`), ''));
 }
 
-export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err?: Error) => void): void {
+export type ConsoleDeps = AppOptions & {
+  /** The service's one reprocessing lane (made in app.ts): runs from the console queue behind the API's. */
+  readonly reprocessor: Reprocessor;
+};
+
+export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (err?: Error) => void): void {
   const ring = keyRing(deps.config);
   const sessions = new Sessions(() => deps.clock().getTime());
   const secure = deps.tls !== undefined;
@@ -178,7 +188,8 @@ export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err
     const id = /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN;
     const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
     if (!m) return send(req, reply, 'No such message', '/ui/messages', html`<p>No message ${req.params.id}.</p>`, 404);
-    const status = await replayOne(deps, id);
+    // who asked goes into the record history of what the replay changes
+    const status = await replayOne(deps, id, who(req));
     return showMessage(req, reply, id, status);
   });
   app.post<{ Body: Form }>('/ui/messages/replay', async (req, reply) => {
@@ -188,7 +199,7 @@ export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err
     const missing: number[] = [];
     for (const id of ids) {
       try {
-        const s = await replayOne(deps, id);
+        const s = await replayOne(deps, id, who(req));
         byStatus[s] = (byStatus[s] ?? 0) + 1;
       } catch (e) {
         if (errorMessage(e).startsWith('no message')) missing.push(id);
@@ -202,6 +213,49 @@ export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err
       '/ui/messages',
       html`${replayResultPage({ replayed: ids.length - missing.length, byStatus })}${missing.length > 0 ? html`<p class="bad">No such message: ${missing.join(', ')}</p>` : ''}`,
     );
+  });
+
+  // reprocessing: the same operations as /api/reprocess, on the service's one lane, audited alike
+  const startRun = async (req: FastifyRequest, reply: FastifyReply, selection: ReprocessSelection, apply: boolean) => {
+    const run = await deps.reprocessor.start(selection, { apply, who: who(req) });
+    await deps.store.audit({ at: deps.clock(), who: who(req), what: `reprocess run ${run.id} (${apply ? 'apply' : 'preview'}): ${JSON.stringify(selection)}` });
+    req.log.info({ event: 'reprocess_started', run: run.id, apply, units: run.total }, 'reprocessing run started (console)');
+    return reply.code(303).header('location', `/ui/reprocess/${run.id}`).send();
+  };
+  const runsList = () => deps.store.reprocessRuns({ limit: PAGE_SIZE });
+  app.get('/ui/reprocess', async (req, reply) => send(req, reply, 'Reprocess', '/ui/reprocess', reprocessPage(await runsList(), ctxOf(req))));
+  app.post<{ Body: Form }>('/ui/reprocess', async (req, reply) => {
+    const f: SelectionForm = {};
+    for (const k of [...SELECTION_INPUTS, 'held', 'all'] as const) if (req.body?.[k] !== undefined) f[k] = one(req.body[k]);
+    try {
+      return await startRun(req, reply, selectionOf(selectionInput(f)), one(req.body?.action) === 'apply');
+    } catch (e) {
+      if (!(e instanceof BadRequestError)) throw e;
+      return send(req, reply, 'Reprocess', '/ui/reprocess', reprocessPage(await runsList(), ctxOf(req), f, e.message), 400);
+    }
+  });
+  const showRun = async (req: FastifyRequest<{ Params: { id: string }; Querystring: { after?: string } }>, reply: FastifyReply, error?: string) => {
+    const id = /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN;
+    const run = Number.isSafeInteger(id) ? await deps.store.reprocessRun(id) : undefined;
+    if (!run) return send(req, reply, 'No such run', '/ui/reprocess', html`<p>No reprocessing run ${req.params.id}.</p>`, 404);
+    const after = /^\d+$/.test(req.query.after ?? '') ? Number(req.query.after) : 0;
+    const page = await deps.store.reprocessChanges(run.id, { after, limit: PAGE_SIZE + 1 });
+    const items = page.slice(0, PAGE_SIZE);
+    // the changes carry encounter ids and field values: a read of patient data, as in the API
+    await deps.store.audit({ at: deps.clock(), who: who(req), what: `reprocess run ${run.id} changes` });
+    const next = page.length > PAGE_SIZE ? String(items[items.length - 1]!.id) : null;
+    const title = `Reprocessing run #${run.id} (${run.apply ? 'applied' : 'preview'})`;
+    return send(req, reply, title, '/ui/reprocess', runPage(run, { changes: items.map((c) => c.change), next, after, ...(error !== undefined ? { error } : {}) }, ctxOf(req)), error !== undefined ? 400 : 200);
+  };
+  app.get<{ Params: { id: string }; Querystring: { after?: string } }>('/ui/reprocess/:id', async (req, reply) => showRun(req, reply));
+  app.post<{ Params: { id: string }; Querystring: { after?: string }; Body: Form }>('/ui/reprocess/:id/apply', async (req, reply) => {
+    const id = /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN;
+    const earlier = await previewToApply(deps, id, req.params.id);
+    if ('error' in earlier) {
+      if (earlier.code === 404) return send(req, reply, 'No such run', '/ui/reprocess', html`<p>No reprocessing run ${req.params.id}.</p>`, 404);
+      return showRun(req, reply, `Not applied: ${earlier.error}.`);
+    }
+    return startRun(req, reply, earlier.selection, true);
   });
 
   app.get<{ Querystring: { state?: string; after?: string } }>('/ui/records', async (req, reply) => {
@@ -222,7 +276,7 @@ export function consolePlugin(app: FastifyInstance, deps: AppOptions, done: (err
     if (!r) return send(req, reply, 'No such record', '/ui/records', html`<p>No encounter ${req.params.encounterId} at facility ${req.params.facilityId}.</p>`, 404);
     await deps.store.audit({ at: deps.clock(), who: who(req), what: `record ${r.encounterKey}` });
     const view = { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current) })) };
-    return send(req, reply, `Record ${r.facilityId} / ${r.encounterId}`, '/ui/records', recordPage(view, ctxOf(req), resubmitted));
+    return send(req, reply, `Record ${r.facilityId} / ${r.encounterId}`, '/ui/records', recordPage(view, ctxOf(req), resubmitted, await lastSentOf(deps.store, r)));
   };
   app.get<{ Params: RecordParams }>('/ui/records/:facilityId/:encounterId', async (req, reply) => showRecord(req, reply));
   app.post<{ Params: RecordParams; Body: Form }>('/ui/records/:facilityId/:encounterId/resubmit', async (req, reply) => {

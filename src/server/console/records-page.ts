@@ -1,9 +1,11 @@
 // Records and transactions: every CDSR field of an encounter with where it came from (source
 // message, rule file:line, crosswalk row), missing fields explained, NRDR's verdict and codes;
-// transactions with the JSON sent, NRDR's status history and its verdict per record.
+// what NRDR was last sent beside the current values; transactions with the JSON sent, NRDR's
+// status history and its verdict per record.
 import type { FieldMap } from '../../mapping/merge.js';
 import { RECORD_STATES } from '../../store/evaluate.js';
 import type { ConsultationRow, RecordSummary, RecordView, TransactionRow } from '../../store/store.js';
+import { WIRE_FIELDS, type LastSent } from '../last-sent.js';
 import { csrfField, guessMark, html, link, problemList, qs, table, when, type Html, type PageContext } from './html.js';
 
 const recordHref = (facilityId: string, encounterId: string) => `/ui/records/${encodeURIComponent(facilityId)}/${encodeURIComponent(encounterId)}`;
@@ -18,14 +20,37 @@ ${table(
 ${next !== null ? html`<p class="pager">${link(`/ui/records${qs({ state, after: next })}`, 'Next records →')}</p>` : ''}`;
 }
 
-function fieldsTable(fields: FieldMap, caption: string): Html {
+/** `sent`: the values NRDR was last sent: a column beside the value says what was sent when it differs. */
+function fieldsTable(fields: FieldMap, caption: string, sent?: LastSent): Html {
+  const sentCell = (name: string, value: string) => {
+    if (!sent || !WIRE_FIELDS.includes(name)) return '';
+    const was = sent.values[name];
+    return was === value ? '' : html`${sentValue(was)}`;
+  };
   return table(
-    ['Field', 'Value', 'Source message', 'Rule', 'Crosswalk row', 'Source time'],
+    ['Field', 'Value', ...(sent ? [`Last sent to NRDR (${sent.transactionId}), when different`] : []), 'Source message', 'Rule', 'Crosswalk row', 'Source time'],
     Object.entries(fields)
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([name, f]) => [html`<code>${name}</code>`, html`${f.value}${guessMark(f.guess)}`, f.source, f.rule ?? '', f.crosswalk ?? '', f.time]),
+      .map(([name, f]) => [html`<code>${name}</code>`, html`${f.value}${guessMark(f.guess)}`, ...(sent ? [sentCell(name, f.value)] : []), f.source, f.rule ?? '', f.crosswalk ?? '', f.time]),
     { caption, empty: `${caption}: none.` },
   );
+}
+
+/** A value as text; one that is not there says so in words (an empty cell would read as "same"). */
+const sentValue = (v: string | undefined): string => (v === undefined || v === '' ? '(not sent)' : v);
+const nowValue = (v: string | undefined): string => (v === undefined || v === '' ? '(none now)' : v);
+
+/**
+ * Every wire field whose value now differs from what NRDR was last sent, the encounter's fields
+ * included (they go with each consultation), and the key it was sent under when it changed since.
+ */
+function lastSentSection(r: RecordView, c: ConsultationRow, sent: LastSent): Html {
+  const now = (f: string): string | undefined => (f === 'Unique_Encounter_ID' ? r.encounterId : (c.fields[f] ?? r.consultationDefaults[f] ?? r.fields[f])?.value);
+  const differ = WIRE_FIELDS.filter((f) => (now(f) ?? '') !== (sent.values[f] ?? ''));
+  return html`<h3>Beside what NRDR was last sent</h3>
+<p>Last sent in ${link(`/ui/transactions/${encodeURIComponent(sent.transactionId)}`, sent.transactionId)}${sent.consultationKey !== c.consultationKey ? html` under the key <strong>${sent.consultationKey}</strong> (its key is ${c.consultationKey} now)` : ' under the same key'}.
+${differ.length === 0 ? 'Every field is as it was sent.' : `${differ.length} field(s) differ from what was sent:`}</p>
+${differ.length > 0 ? table(['Field', 'Value now', 'Value last sent'], differ.map((f) => [html`<code>${f}</code>`, nowValue(now(f)), sentValue(sent.values[f])]), { id: `last-sent-${c.consultationKey.replace(/[^0-9A-Za-z]+/g, '-')}` }) : ''}`;
 }
 
 /** The fields the tables guessed, named above the table so that a long record does not hide them. */
@@ -34,14 +59,15 @@ function guessNote(fields: FieldMap): Html {
   return guessed.length > 0 ? html`<p class="note">Guessed by the tables (marked <span class="guess">guess</span> below, with why): ${guessed.join(', ')}.</p>` : html``;
 }
 
-function consultation(c: ConsultationRow): Html {
+function consultation(r: RecordView, c: ConsultationRow, sent: LastSent | undefined): Html {
   return html`<section class="consultation"><h2>Consultation ${c.consultationKey} <span class="st st-${c.state}">${c.state}</span>${c.exclusion !== undefined ? ' (excluded)' : c.cancelled ? ' (cancelled)' : ''}</h2>
 ${c.exclusion !== undefined ? html`<p class="note">Not reported: <code>${c.exclusion.raw}</code> is known and not advanced imaging (${c.exclusion.crosswalk}, read by ${c.exclusion.rule}); the order is excluded as <code>not-advanced-imaging</code>.</p>` : ''}
 ${c.keySource === 'fallback' ? html`<p class="note">Its date and time come from a fallback source of the key rules (place ${String(c.keyRank)}; the rule is on the key fields below), not the CDS data: a message of the order with the CDS date and time moves it there.</p>` : ''}
 ${c.transactionId !== undefined ? html`<p>Sent in ${link(`/ui/transactions/${encodeURIComponent(c.transactionId)}`, c.transactionId)}.</p>` : ''}
 ${c.missing.length > 0 ? html`<p class="bad">Missing: ${c.missing.join(', ')}</p>` : ''}
 ${guessNote(c.fields)}
-${fieldsTable(c.fields, 'Consultation fields')}
+${fieldsTable(c.fields, 'Consultation fields', sent)}
+${sent ? lastSentSection(r, c, sent) : ''}
 <h3>Problems (and where the tables look for missing fields)</h3>${problemList(c.problems)}
 <h3>NRDR verdict</h3>${c.state === 'accepted' ? html`<p class="good">Accepted by NRDR.</p>` : c.nrdrProblems.length > 0 ? problemList(c.nrdrProblems) : html`<p class="empty">No verdict from NRDR yet.</p>`}
 <h3>History</h3>
@@ -62,15 +88,15 @@ function resubmitForm(r: RecordView, ctx: PageContext): Html {
 <label>Reason <input name="reason" maxlength="200" placeholder="facility registered at ACR"></label> <button type="submit">Resubmit</button></form>`;
 }
 
-/** `resubmitted`: the answer of a resubmit just made from this page. */
-export function recordPage(r: RecordView, ctx: PageContext, resubmitted?: number): Html {
+/** `resubmitted`: the answer of a resubmit just made from this page; `lastSent`: per consultation key, what NRDR was last sent. */
+export function recordPage(r: RecordView, ctx: PageContext, resubmitted?: number, lastSent: ReadonlyMap<string, LastSent> = new Map()): Html {
   return html`${resubmitted !== undefined ? html`<p id="resubmit-result" role="status" class="${resubmitted > 0 ? 'good' : 'empty'}">${resubmitted > 0 ? `${resubmitted} consultation(s) put back to ready; they are sent in the next submission round.` : 'Nothing to resubmit: no consultation of this encounter is rejected now.'}</p>` : ''}
 ${resubmitForm(r, ctx)}
 <dl class="meta"><dt>Facility_ID</dt><dd>${r.facilityId}</dd><dt>Unique_Encounter_ID</dt><dd>${r.encounterId}</dd>${r.partnerId !== undefined ? html`<dt>PartnerID</dt><dd>${r.partnerId}</dd>` : ''}</dl>
 ${guessNote({ ...r.fields, ...r.consultationDefaults })}
 ${fieldsTable(r.fields, 'Encounter fields')}
 ${Object.keys(r.consultationDefaults).length > 0 ? fieldsTable(r.consultationDefaults, 'Consultation fields given for the whole encounter') : ''}
-${r.consultations.map(consultation)}`;
+${r.consultations.map((c) => consultation(r, c, lastSent.get(c.consultationKey)))}`;
 }
 
 export function transactionsPage(rows: readonly TransactionRow[], next: string | null): Html {

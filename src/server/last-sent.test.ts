@@ -1,0 +1,22 @@
+// lastSentOf: a consultation is found in its last transaction by its key, a re-keyed one as the
+// one consultation there whose key the record no longer has; a transaction gone leaves it out.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { RecordView, TransactionRow } from '../store/store.js';
+import { lastSentOf } from './last-sent.js';
+
+const consultation = (consultationKey: string, transactionId?: string) => ({ consultationKey, ...(transactionId !== undefined ? { transactionId } : {}) });
+const record = (consultations: { consultationKey: string; transactionId?: string }[]) => ({ encounterKey: '100000|V1', facilityId: '100000', encounterId: 'V1', fields: {}, consultationDefaults: {}, consultations }) as unknown as RecordView;
+const sent = (d: string, t: string, modality: string) => ({ CDS_Consultation_Date: d, CDS_Consultation_Time: t, Modality: modality });
+const tx = { transactionId: 'T1', body: { Encounters: [{ Unique_Encounter_ID: 'V0', Consultations: [sent('11/01/2026', '08:00:00', '9')] }, { Unique_Encounter_ID: 'V1', Patient_Sex: 'F', Consultations: [sent('11/02/2026', '09:00:00', '1'), sent('11/02/2026', '07:00:00', '2')] }] } } as unknown as TransactionRow;
+const store = { transaction: (id: string) => Promise.resolve(id === 'T1' ? tx : undefined) };
+
+describe('lastSentOf', () => {
+  it('by key; a re-keyed consultation under its old key; none for a consultation never sent or a transaction gone', async () => {
+    const got = await lastSentOf(store, record([consultation('11/02/2026 09:00:00', 'T1'), consultation('11/02/2026 07:30:00', 'T1'), consultation('11/03/2026 10:00:00'), consultation('11/04/2026 10:00:00', 'T-GONE')]));
+    assert.deepEqual(Object.fromEntries(got), {
+      '11/02/2026 09:00:00': { transactionId: 'T1', consultationKey: '11/02/2026 09:00:00', values: { Unique_Encounter_ID: 'V1', Patient_Sex: 'F', ...sent('11/02/2026', '09:00:00', '1') } },
+      '11/02/2026 07:30:00': { transactionId: 'T1', consultationKey: '11/02/2026 07:00:00', values: { Unique_Encounter_ID: 'V1', Patient_Sex: 'F', ...sent('11/02/2026', '07:00:00', '2') } },
+    });
+  });
+});
