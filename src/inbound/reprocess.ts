@@ -10,6 +10,8 @@ import type { MapOutcome } from '../mapping/outcome.js';
 import type { MappingTables } from '../mapping/load.js';
 import type { InboundLog, ReprocessLog, ReprocessRun, ReprocessSelection, ResourceCache, UnitMessage, UnitResult } from '../store/store.js';
 import type { FhirFetcher } from '../fhir/resolve.js';
+import type { Hl7MapWorkers } from './context.js';
+import { mapText } from './hl7.js';
 
 export interface ReprocessDeps {
   readonly store: InboundLog & ReprocessLog & ResourceCache;
@@ -17,6 +19,8 @@ export interface ReprocessDeps {
   readonly clock: () => Date;
   readonly defaultFacilityId?: string;
   readonly fhirFetcher?: FhirFetcher;
+  /** Mapping workers (map-pool.ts), when the service runs them. */
+  readonly mapPool?: Hl7MapWorkers;
   /** What names the tables in force in a run (their generation). */
   readonly tablesLabel?: () => string;
 }
@@ -28,7 +32,12 @@ const MAX_GROWTH = 8;
 export async function remapMessage(deps: ReprocessDeps, m: UnitMessage): Promise<MapOutcome | undefined> {
   if (m.rawPurged || m.raw === '') return undefined;
   const opts = deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {};
-  if (m.channel === 'hl7v2') return mapHl7Text(m.raw, deps.mappings.current, opts);
+  if (m.channel === 'hl7v2') {
+    // mapped as on arrival: in a mapping worker when the service has them (a text that crashes or
+    // hangs the mapping fails alone, as INTERNAL_ERROR, and the run goes on)
+    if (deps.mapPool && m.raw.length >= deps.mapPool.minBytes) return (await mapText({ ...deps, mapPool: deps.mapPool }, m.raw)).outcome;
+    return mapHl7Text(m.raw, deps.mappings.current, opts);
+  }
   let parsed: FhirResource & { pendingFocus?: unknown };
   try {
     parsed = JSON.parse(m.raw) as FhirResource & { pendingFocus?: unknown };
