@@ -11,6 +11,7 @@ export interface ReprocessLogger {
 
 export class Reprocessor {
   private lane: Promise<void> = Promise.resolve();
+  private starting: Promise<unknown> = Promise.resolve();
   private stopping = false;
   private readonly live = new Map<number, ReprocessProgress>();
 
@@ -21,9 +22,24 @@ export class Reprocessor {
 
   /** Creates a run (its units counted now) and queues it; resolves with the run as created. */
   async start(selection: ReprocessSelection, opts: { apply: boolean; who: string }): Promise<ReprocessRun> {
-    const run = await startReprocess(this.deps, selection, opts);
+    const created = startReprocess(this.deps, selection, opts);
+    this.starting = created.catch(() => undefined);
+    const run = await created;
     this.enqueue(run.id);
     return run;
+  }
+
+  /**
+   * After each successful reload of the tables: the held records and the error queue re-derived
+   * by themselves, applied; an encounter where that would change what NRDR was sent is left for
+   * a person to preview (it is listed as skipped in the run).
+   */
+  followReloads(tables: { onReload(fn: (generation: number) => void): void }): void {
+    tables.onReload((generation) => {
+      void this.start({ held: true, keepSent: true }, { apply: true, who: 'reload' })
+        .then((run) => this.log?.info({ event: 'reprocess_after_reload', run: run.id, generation, units: run.total }, 'mapping tables reloaded: held records and the error queue are re-derived'))
+        .catch((e: unknown) => this.log?.warn({ event: 'reprocess_after_reload_failed', generation, error: e instanceof Error ? e.name : 'error' }, 'the held records could not be re-derived after the reload'));
+    });
   }
 
   /** Queues runs left running by a process that stopped (each goes on from its cursor). */
@@ -38,9 +54,14 @@ export class Reprocessor {
     return this.live.get(runId);
   }
 
-  /** Resolves when every queued run has ended (or been left for the next start). */
-  idle(): Promise<void> {
-    return this.lane;
+  /** Resolves when every run asked for so far has ended (or been left for the next start). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const lane = this.lane;
+      await this.starting;
+      await lane;
+      if (lane === this.lane) return;
+    }
   }
 
   /** Stops after the unit under way; what is left stays `running`, for the next start. */

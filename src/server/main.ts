@@ -145,12 +145,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const deps = { store, mappings, clock: () => new Date(), defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID, ...(mapPool ? { mapPool } : {}) };
   const reprocessor = new Reprocessor({ ...deps, ...fhirFetcherFor(config), tablesLabel: () => tablesLabel({ mappings }) }, log);
   // a fix to the tables reaches the held records by itself (what would change a record already sent waits for a preview)
-  mappings.onReload(() => {
-    void reprocessor
-      .start({ held: true, keepSent: true }, { apply: true, who: 'reload' })
-      .then((run) => log.info({ event: 'reprocess_after_reload', run: run.id, units: run.total }, 'mapping tables reloaded: held records and the error queue are re-derived'))
-      .catch((e: unknown) => log.warn({ event: 'reprocess_after_reload_failed', error: safeReason(e) }, 'the held records could not be re-derived after the reload'));
-  });
+  reprocessor.followReloads(mappings);
   const app = await buildApp({
     ...deps,
     config,
