@@ -1,6 +1,8 @@
 // The load generator of the benches, run as its own process (the other core): C connections, each
 // sending requests one after another for D seconds, after a warm-up that is not counted.
-// Usage: loadgen.js BASE_URL SPEC.json CONNECTIONS SECONDS [WARMUP_SECONDS] [FIRST_N]
+// Usage: loadgen.js BASE_URL SPEC.json CONNECTIONS SECONDS [WARMUP_SECONDS] [FIRST_N] [MAX_REQUESTS]
+// With MAX_REQUESTS the timed phase also ends once that many requests were sent (a fixed load:
+// the reprocessing bench stores exactly that many messages).
 // SPEC.json is a list of {path, contentType, body}; request n uses template n % k and replaces
 // "{n}" by n (unique per request), "{g}" by floor(n / k) (the group: an ORM, its ORU and a FHIR
 // order of one group share their numbers), "{t}" by a clock time hhmmss derived from the group and
@@ -16,7 +18,7 @@ export interface LoadTemplate {
   readonly body: string;
 }
 
-const [base = '', specFile = '', connections = '1', seconds = '5', warmup = '1', first = '0'] = process.argv.slice(2);
+const [base = '', specFile = '', connections = '1', seconds = '5', warmup = '1', first = '0', maxRequests = ''] = process.argv.slice(2);
 const templates = JSON.parse(readFileSync(specFile, 'utf8')) as LoadTemplate[];
 const k = templates.length;
 const c = Number(connections);
@@ -54,12 +56,12 @@ function once(latencies: number[] | undefined): Promise<void> {
   });
 }
 
-async function phase(secs: number, latencies?: number[]): Promise<number> {
+async function phase(secs: number, latencies?: number[], last = Infinity): Promise<number> {
   const end = Date.now() + secs * 1000;
   const t0 = Date.now();
   await Promise.all(
     Array.from({ length: c }, async () => {
-      while (Date.now() < end) await once(latencies);
+      while (Date.now() < end && n < last) await once(latencies);
     }),
   );
   return (Date.now() - t0) / 1000;
@@ -68,7 +70,7 @@ async function phase(secs: number, latencies?: number[]): Promise<number> {
 await phase(Number(warmup));
 non2xx = 0;
 const latencies: number[] = [];
-const elapsed = await phase(Number(seconds), latencies);
+const elapsed = await phase(Number(seconds), latencies, maxRequests === '' ? Infinity : n + Number(maxRequests));
 latencies.sort((a, b) => a - b);
 const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
 agent.destroy();

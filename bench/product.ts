@@ -75,7 +75,7 @@ export function templates(): { orm: LoadTemplate[]; mix: LoadTemplate[] } {
   return { orm: [orm], mix: [orm, oru, bundle] };
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -86,7 +86,7 @@ function freePort(): Promise<number> {
   });
 }
 
-function rssMb(pid: number | undefined): number {
+export function rssMb(pid: number | undefined): number {
   if (pid === undefined) return 0;
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -96,7 +96,7 @@ function rssMb(pid: number | undefined): number {
   }
 }
 
-interface Running {
+export interface Running {
   readonly url: string;
   readonly child: ChildProcess;
   stop(): Promise<void>;
@@ -140,7 +140,7 @@ async function startSandbox(dir: string): Promise<Running & { env: Record<string
 }
 
 /** `cdsr-adapter serve` as `npm start` runs it, in a data directory of its own. */
-async function startServe(dir: string, extraEnv: Record<string, string>): Promise<Running> {
+export async function startServe(dir: string, extraEnv: Record<string, string>): Promise<Running> {
   const port = await freePort();
   const log = createWriteStream(join(dir, 'serve.log'));
   const child = spawn(process.execPath, [join(DIST, 'src', 'cli.js'), 'serve'], {
@@ -210,7 +210,7 @@ function generate(url: string, spec: string, connections: number, seconds: numbe
   });
 }
 
-async function freshPg(): Promise<{ url: string; drop(): Promise<void> } | string> {
+export async function freshPg(): Promise<{ url: string; drop(): Promise<void> } | string> {
   const adminUrl = process.env.CDSR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
   const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
   try {
@@ -239,7 +239,7 @@ export interface ProductBenchOptions {
 }
 
 /** What the service made of the load, from its own /metrics: messages by status, orders by state. */
-async function outcomes(url: string): Promise<string> {
+export async function outcomes(url: string): Promise<string> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const pick = (name: string) =>
     [...text.matchAll(new RegExp(`^${name}\\{\\w+="(\\w+)"\\} (\\d+)$`, 'gm'))]

@@ -8,6 +8,7 @@ import { writeLargeTransaction } from './large-transaction.js';
 import { renderTable } from '../src/cli/table.js';
 import { benchMapping } from './map.js';
 import { benchProduct } from './product.js';
+import { renderReprocess } from './reprocess.js';
 
 const mapping = benchMapping();
 const base = mapping[0]!.perSecond;
@@ -75,6 +76,15 @@ const here = fileURLToPath(new URL('.', import.meta.url));
     ) + '\n',
   );
 }
+// reprocessing N stored messages through serve (dry run, then applied) against their ingest rate
+process.stdout.write(
+  await renderReprocess({
+    messages: Number(process.env.BENCH_REPROCESS_MESSAGES ?? 100_000),
+    // PostgreSQL doubles the bench's length (its ingest is a quarter of SQLite's): asked for by name
+    postgres: process.env.BENCH_REPROCESS_POSTGRES === '1' && process.env.BENCH_POSTGRES !== '0',
+  }),
+);
+
 const dir = mkdtempSync(join(tmpdir(), 'cdsr-bench-'));
 const rows: string[][] = [];
 try {
