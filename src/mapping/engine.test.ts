@@ -37,6 +37,26 @@ before(() => {
   tables = t;
 });
 
+
+/** The shipped tables with an edit, in a folder of their own for the describe block that calls this (loaded before its tests, removed after). */
+function editedTables(edit: (dir: string) => void): () => MappingTables {
+  let dir = '';
+  let edited: MappingTables | undefined;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cdsr-engine-'));
+    cpSync(SHIPPED, dir, { recursive: true });
+    edit(dir);
+    const t = loadMappings(dir);
+    assert.deepEqual(t.problems, []);
+    edited = t.tables;
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return () => {
+    if (!edited) throw new Error('the edited tables are read before they were loaded');
+    return edited;
+  };
+}
+
 describe('HL7 Modality alternatives', () => {
   it('OBR-24 when it maps (the first alternative)', () => {
     const r = one(mapHl7Text(ORM, tables));
@@ -179,11 +199,7 @@ describe('FHIR Modality from any coding the crosswalk knows', () => {
 });
 
 describe('rules limited to facilities or senders; per-facility crosswalk rows', () => {
-  let dir = '';
-  let edited: MappingTables;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'cdsr-engine-'));
-    cpSync(SHIPPED, dir, { recursive: true });
+  const edited = editedTables((dir) => {
     appendFileSync(join(dir, 'facilities.csv'), 'NORTHCLINIC,200000,,\n');
     writeFileSync(join(dir, 'crosswalks', 'local_exam.csv'), 'source,acr_code,facility,comment\nCT,88,200000,this site sends CT for cone beam\n');
     const f = join(dir, 'hl7v2.yaml');
@@ -194,16 +210,12 @@ describe('rules limited to facilities or senders; per-facility crosswalk rows', 
         .replace('  Modality:\n    - from: [OBR-24, IPC-5]', '  Modality:\n    - from: OBR-24\n      crosswalk: local_exam\n      facilities: [200000]\n    - from: [OBR-24, IPC-5]')
         .replace('  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]\n    transform: trim', '  Name_of_Exam_Ordered:\n    - from: OBR-4.1\n      senders: [NORTHCLINIC]\n    - from: [OBR-4.2, OBR-4.1]\n      transform: trim'),
     );
-    const t = loadMappings(dir);
-    assert.deepEqual(t.problems, []);
-    edited = t.tables!;
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('the limited alternatives apply to their facility and sender only', () => {
-    const north = one(mapHl7Text(ORM.replace('|GENHOSP|CDSR|', '|NORTHCLINIC|CDSR|'), edited));
+    const north = one(mapHl7Text(ORM.replace('|GENHOSP|CDSR|', '|NORTHCLINIC|CDSR|'), edited()));
     assert.deepEqual([north.facilityId, north.consultationFields.Modality, north.consultationFields.Name_of_Exam_Ordered], ['200000', '88', '70450']);
-    const gen = one(mapHl7Text(ORM, edited));
+    const gen = one(mapHl7Text(ORM, edited()));
     assert.deepEqual([gen.facilityId, gen.consultationFields.Modality, gen.consultationFields.Name_of_Exam_Ordered], ['100000', '1', 'CT HEAD WO CONTRAST']);
   });
 });
@@ -229,28 +241,20 @@ describe('the consultation key rank: which source of the key rules gave the date
   });
 
   describe('over alternatives, and the worse of date and time', () => {
-    let dir = '';
-    let edited: MappingTables;
-    before(() => {
-      dir = mkdtempSync(join(tmpdir(), 'cdsr-engine-'));
-      cpSync(SHIPPED, dir, { recursive: true });
+    const edited = editedTables((dir) => {
       const f = join(dir, 'hl7v2.yaml');
       // the date from two alternatives (CDS data; then OBR-7, ORC-9); the time from ORC-9 alone
       const text = readFileSync(f, 'utf8')
         .replace(/ {2}CDS_Consultation_Date:\n(?: {4}.*\n)+/, '  CDS_Consultation_Date:\n    - from: OBX[3.1=CDS-DTTM]-5\n      transform: date\n      for: order\n    - from: [OBR-7, ORC-9]\n      transform: date\n      for: order\n')
         .replace(/ {2}CDS_Consultation_Time:\n(?: {4}.*\n)+/, '  CDS_Consultation_Time:\n    from: ORC-9\n    transform: time\n    for: order\n');
       writeFileSync(f, text);
-      const t = loadMappings(dir);
-      assert.deepEqual(t.problems, []);
-      edited = t.tables!;
     });
-    after(() => rmSync(dir, { recursive: true, force: true }));
 
     it('a second alternative counts after the first one\'s sources; the key takes the worse part', () => {
       // date from the CDS data (0), time from ORC-9 (0 of its rule): 0
-      assert.deepEqual(rankOf(mapHl7Text(ORM, edited)), ['11/02/2026', '09:30:15', 0]);
+      assert.deepEqual(rankOf(mapHl7Text(ORM, edited())), ['11/02/2026', '09:30:15', 0]);
       // date from ORC-9 in the second alternative: 1 (the first one's path) + 1
-      assert.deepEqual(rankOf(mapHl7Text(noCds(ORM).replace(OBR, OBR.replace('|||20261102093015|', '||||')), edited)), ['11/02/2026', '09:30:15', 2]);
+      assert.deepEqual(rankOf(mapHl7Text(noCds(ORM).replace(OBR, OBR.replace('|||20261102093015|', '||||')), edited())), ['11/02/2026', '09:30:15', 2]);
     });
   });
 });
@@ -292,11 +296,7 @@ describe('guess marks: values the tables guessed', () => {
 });
 
 describe('guess marks from edited tables: a default, a rule-wide reason', () => {
-  let dir = '';
-  let edited: MappingTables;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'cdsr-engine-'));
-    cpSync(SHIPPED, dir, { recursive: true });
+  const edited = editedTables((dir) => {
     const f = join(dir, 'hl7v2.yaml');
     writeFileSync(
       f,
@@ -304,14 +304,10 @@ describe('guess marks from edited tables: a default, a rule-wide reason', () => 
         .replace('  Place_of_Service:\n    from: PV1-2\n', '  Place_of_Service:\n    from: PV1-2\n    guess: "PV1-2 is the patient class, not the place of service"\n')
         .replace('  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n', '  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n    default: MF\n'),
     );
-    const t = loadMappings(dir);
-    assert.deepEqual(t.problems, []);
-    edited = t.tables!;
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('a default stands in for a missing value; a rule-wide reason marks every value of the rule', () => {
-    const r = one(mapHl7Text(ORM.replace(/OBX\|2\|ST\|CDS-MODIFIER[^\r]*\r/, ''), edited));
+    const r = one(mapHl7Text(ORM.replace(/OBX\|2\|ST\|CDS-MODIFIER[^\r]*\r/, ''), edited()));
     assert.deepEqual(
       r.trace.filter((t) => t.guess !== undefined).map((t) => [t.field, t.path, t.value, t.guess]),
       [

@@ -9,25 +9,17 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CdsrValidator } from '../cdsr/validate.js';
-import type { Transaction } from '../cdsr/schema.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadMappings } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import { REPO_ROOT } from '../../test/helpers.js';
+import { acceptEveryReady, shuffle } from '../../test/property.js';
 import { openStore } from './open.js';
 import { ORDER_STATES } from './ledger.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
-const TX: Omit<Transaction, 'Transaction_ID' | 'Encounters'> = {
-  Transaction_DateTime: '11/23/2026 06:00:00',
-  Num_of_Encounters_Included: 1,
-  Facility_ID: '100000',
-  PartnerID: '10000',
-  AppID: '10019',
-  CDSR_File_Version_Num: '1.0',
-};
 
 interface OrderSpec {
   readonly n: number;
@@ -100,22 +92,14 @@ describe('order ledger properties', () => {
         async (specs, dice) => {
           const events = specs.flatMap((o) => o.events.map((e, k) => ({ o, e, k })));
           // shuffled arrival
-          for (let i = events.length - 1; i > 0; i--) {
-            const j = dice.next().value % (i + 1);
-            [events[i], events[j]] = [events[j]!, events[i]!];
-          }
+          shuffle(events, dice);
           const store = await openStore({ kind: 'sqlite', file: ':memory:' }, validator);
           const everAccepted = new Set<string>();
           try {
             for (const [i, { o, e, k }] of events.entries()) {
               if (e === 'send') {
                 // every ready record to NRDR, which loads them all
-                const ready = await store.wireEncounters('ready', 1000);
-                if (ready.length === 0) continue;
-                const t = { ...TX, Transaction_ID: `T${i}`, Encounters: ready.map((r) => r.wire) };
-                if (!(await store.createTransaction(t, ready, NOW)).created) continue;
-                await store.recordResults(`T${i}`, ready.map((r) => ({ ...r, result: 'accepted' as const, problems: [] })), NOW);
-                for (const r of ready) everAccepted.add(`${r.encounterKey} ${r.consultationKey}`);
+                for (const r of await acceptEveryReady(store, `T${i}`, NOW)) everAccepted.add(`${r.encounterKey} ${r.consultationKey}`);
               } else if (e === 'ack') {
                 for (const ord of (await store.orders({ reason: 'cancelled-after-submission', limit: 1000 })).orders) {
                   assert.notEqual((await store.acknowledgeRetraction(ord.id, 'operate#1', NOW)).result, 'not-retraction');

@@ -11,18 +11,17 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CdsrValidator } from '../cdsr/validate.js';
-import type { Transaction } from '../cdsr/schema.js';
 import { loadMappings } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { REPO_ROOT } from '../../test/helpers.js';
+import { acceptEveryReady, shuffle } from '../../test/property.js';
 import { openStore } from './open.js';
 import { SqliteExecutor } from './sqlite-executor.js';
 import type { Store } from './store.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
-const TX: Omit<Transaction, 'Transaction_ID' | 'Encounters'> = { Transaction_DateTime: '11/23/2026 06:00:00', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0' };
 
 const SAMPLE = (() => {
   const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
@@ -113,10 +112,7 @@ describe('records derived from their messages', () => {
         fc.infiniteStream(fc.nat()),
         async (specs, dice) => {
           const events = specs.flatMap((o) => o.events.map((e, k) => ({ o, e, k })));
-          for (let i = events.length - 1; i > 0; i--) {
-            const j = dice.next().value % (i + 1);
-            [events[i], events[j]] = [events[j]!, events[i]!];
-          }
+          shuffle(events, dice);
           const arrival = events.map((x) => `${x.e}:${x.o.n}`).join(' ');
           const dir = mkdtempSync(join(tmpdir(), 'cdsr-derive-'));
           const file = join(dir, 'db.sqlite');
@@ -127,11 +123,7 @@ describe('records derived from their messages', () => {
           try {
             for (const [i, { o, e, k }] of events.entries()) {
               if (e === 'send') {
-                const ready = await store.wireEncounters('ready', 1000);
-                if (ready.length === 0) continue;
-                const t = { ...TX, Transaction_ID: `T${i}`, Encounters: ready.map((r) => r.wire) };
-                if (!(await store.createTransaction(t, ready, NOW)).created) continue;
-                await store.recordResults(`T${i}`, ready.map((r) => ({ ...r, result: 'accepted' as const, problems: [] })), NOW);
+                await acceptEveryReady(store, `T${i}`, NOW);
                 continue;
               }
               const id = `M${o.n}-${k}`;

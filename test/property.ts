@@ -1,0 +1,31 @@
+// What the store's property tests share: an arrival order drawn from fast-check's dice, and a
+// submission round in which NRDR loads every ready record.
+import type { Transaction } from '../src/cdsr/schema.js';
+import type { OutboundLedger, RecordStore, WireConsultation } from '../src/store/store.js';
+
+/** The list shuffled in place by the dice (Fisher–Yates), and returned. */
+export function shuffle<T>(list: T[], dice: Iterator<number>): T[] {
+  for (let i = list.length - 1; i > 0; i--) {
+    const j = (dice.next().value as number) % (i + 1);
+    [list[i], list[j]] = [list[j]!, list[i]!];
+  }
+  return list;
+}
+
+const TX: Omit<Transaction, 'Transaction_ID' | 'Encounters'> = {
+  Transaction_DateTime: '11/23/2026 06:00:00',
+  Num_of_Encounters_Included: 1,
+  Facility_ID: '100000',
+  PartnerID: '10000',
+  AppID: '10019',
+  CDSR_File_Version_Num: '1.0',
+};
+
+/** Every ready record to NRDR in one transaction, which NRDR loads whole; returns what was sent (none: nothing was ready). */
+export async function acceptEveryReady(store: RecordStore & OutboundLedger, transactionId: string, at: Date): Promise<WireConsultation[]> {
+  const ready = await store.wireEncounters('ready', 1000);
+  if (ready.length === 0) return [];
+  if (!(await store.createTransaction({ ...TX, Transaction_ID: transactionId, Encounters: ready.map((r) => r.wire) }, ready, at)).created) return [];
+  await store.recordResults(transactionId, ready.map((r) => ({ ...r, result: 'accepted' as const, problems: [] })), at);
+  return ready;
+}
