@@ -189,6 +189,28 @@ export function reprocessSuite(name: string, backing: () => Promise<StoreBacking
       assert.deepEqual(order.map((o) => [o.consultationKey, o.state, o.reason]), [['11/02/2026 09:35:00', 'reported', '']]);
     });
 
+    withStore('a result naming two orders before them, the orders first refused (AE) and replayed after the fix: both complete', async ({ s, deps, use, send }) => {
+      await send(hl7('08-oru-two-results-no-orc.hl7'), 'MSG0008');
+      // a local modality code the tables do not know yet: the order message waits in the error queue
+      const orm = hl7('07-orm-two-orders.hl7').replaceAll('||CT|SC', '||ZZ|SC').replaceAll('^CPT|', '^L|');
+      const id = await send(orm, 'MSG0007');
+      assert.equal((await s.message(id))?.status, 'error');
+      use(tablesWith((dir) => editFile(dir, 'crosswalks/modality.csv', (t) => `${t.trimEnd()}\nZZ,1,a local code for CT\n`)));
+      assert.equal(await replayOne(deps, id), 'applied');
+      const rec = (await s.record('100000|V0001'))!;
+      assert.deepEqual(
+        rec.consultations.map((c) => [c.consultationKey, c.state, c.fields['Ordered_Exam_Completed']?.value, c.fields['Exam_Completion_Date']?.value]),
+        [
+          ['11/02/2026 16:05:00', 'ready', '1', '11/02/2026'],
+          ['11/02/2026 16:07:00', 'ready', '1', '11/02/2026'],
+        ],
+      );
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.messageIds]), [
+        [['ACC2005', 'ORD1005'], 'reported', [1, 2]],
+        [['ACC2006', 'ORD1006'], 'reported', [1, 2]],
+      ]);
+    });
+
     withStore('reprocessing everything with the tables unchanged changes nothing (every shipped HL7 sample)', async ({ s, db, deps, send }) => {
       const files = ['01-orm-new.hl7', '02-orm-update.hl7', '03-orm-cancel.hl7', '04-oru-final.hl7', '05-omi-new.hl7', '06-orm-lf-escapes.hl7', '07-orm-two-orders.hl7', '08-oru-two-results-no-orc.hl7', '09-orm-xr-excluded.hl7', '10-orm-cpt-in-obr44.hl7'];
       // results before their orders too: the fold must hold and adopt them as live did
