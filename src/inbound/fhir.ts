@@ -7,6 +7,7 @@ import type { Problem } from '../cdsr/problem.js';
 import { FhirIntakeError, isFocusSearch, readIntake, ResourcePool, type Intake } from '../fhir/intake.js';
 import { refKey, resolveReferences, versionOf } from '../fhir/resolve.js';
 import { isMappedResource, mapFhirResource } from '../mapping/map-fhir.js';
+import type { MapOutcome } from '../mapping/outcome.js';
 import { StoreUnavailableError } from '../store/store.js';
 import type { IngestDeps, Origin } from './context.js';
 import { fhirHttpStatus, issuesOf, operationOutcome, storeMessage, transientOutcome } from './outcome.js';
@@ -14,6 +15,19 @@ import { fhirHttpStatus, issuesOf, operationOutcome, storeMessage, transientOutc
 export interface FhirReply {
   readonly status: number;
   readonly body: ReturnType<typeof operationOutcome>;
+}
+
+/** What a notification whose focus could not be fetched is stored as (on arrival, and when a reprocessing cannot fetch it either). */
+export function pendingOutcome(focus: string, problems: readonly Problem[]): MapOutcome {
+  const search = isFocusSearch(focus);
+  const key = search ? focus : refKey(focus);
+  return {
+    disposition: 'error',
+    problems,
+    // the order is known by its reference or identifier until it can be read
+    // (by identifier: its value, without the system)
+    ...(key.startsWith('ServiceRequest') ? { orders: [{ facilityId: '', encounterId: '', numbers: [search ? focus.replace(/^.*identifier=(?:[^|]*\|)?/, '') : key] }], hold: 'pending_fetch' as const } : {}),
+  };
 }
 
 export async function ingestFhir(deps: IngestDeps, body: string, origin: Origin): Promise<FhirReply> {
@@ -64,13 +78,7 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
     const key = search ? focus : refKey(focus);
     const meta = { channel: 'fhir' as const, sender, controlId: `pending:${key}`, contentType, auth, raw: JSON.stringify({ pendingFocus: focus }), receivedAt: now };
     const what = search ? `${focus} (a focus given by identifier only)` : focus;
-    await deps.store.ingest(meta, {
-      disposition: 'error',
-      problems: [{ code: 'FHIR_FETCH', message: `${what} could not be fetched from the FHIR server (${why}); kept for retry`, severity: 'error', scope: 'file', path: '' }],
-      // the order is known by its reference or identifier until it can be read
-      // (by identifier: its value, without the system)
-      ...(key.startsWith('ServiceRequest') ? { orders: [{ facilityId: '', encounterId: '', numbers: [search ? focus.replace(/^.*identifier=(?:[^|]*\|)?/, '') : key] }], hold: 'pending_fetch' as const } : {}),
-    });
+    await deps.store.ingest(meta, pendingOutcome(focus, [{ code: 'FHIR_FETCH', message: `${what} could not be fetched from the FHIR server (${why}); kept for retry`, severity: 'error', scope: 'file', path: '' }]));
     stored++;
     problems.push({ code: 'FHIR_FETCH', message: `${what} could not be fetched (${why}); kept for retry (replay pending)`, severity: 'warning', scope: 'file', path: '' });
   }

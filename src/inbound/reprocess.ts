@@ -12,6 +12,7 @@ import type { InboundLog, ReprocessLog, ReprocessRun, ReprocessSelection, Resour
 import type { FhirFetcher } from '../fhir/resolve.js';
 import type { Hl7MapWorkers } from './context.js';
 import { mapText } from './hl7.js';
+import { pendingOutcome } from './fhir.js';
 
 export interface ReprocessDeps {
   readonly store: InboundLog & ReprocessLog & ResourceCache;
@@ -28,9 +29,9 @@ export interface ReprocessDeps {
 /** A unit's messages grow into encounters outside it at most this many times (a message re-mapped to another encounter). */
 const MAX_GROWTH = 8;
 
-/** Maps a stored message again (undefined: keep its stored outcome: its text was purged, or its FHIR resource is still to be fetched). */
+/** Maps a stored message again (undefined: its text was purged, and the outcome kept at the purge stands for it). */
 export async function remapMessage(deps: ReprocessDeps, m: UnitMessage): Promise<MapOutcome | undefined> {
-  if (m.rawPurged || m.raw === '') return undefined;
+  if (m.rawPurged) return undefined;
   const opts = deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {};
   if (m.channel === 'hl7v2') {
     // mapped as on arrival: in a mapping worker when the service has them (a text that crashes or
@@ -42,12 +43,13 @@ export async function remapMessage(deps: ReprocessDeps, m: UnitMessage): Promise
   try {
     parsed = JSON.parse(m.raw) as FhirResource & { pendingFocus?: unknown };
   } catch {
-    return undefined;
+    return { disposition: 'invalid', problems: [{ code: 'FHIR_INVALID', message: 'the stored resource is not JSON', severity: 'error', scope: 'file', path: '' }] };
   }
   let resource: FhirResource = parsed;
   if (typeof parsed.pendingFocus === 'string') {
     const fetched = deps.fhirFetcher ? await deps.fhirFetcher.read(parsed.pendingFocus).catch(() => undefined) : undefined;
-    if (!fetched) return undefined;
+    // still not to be had: it waits as it did, with the reason it was given
+    if (!fetched) return pendingOutcome(parsed.pendingFocus, m.problems);
     resource = fetched;
   }
   // no fetch for a reference here: a bulk run never waits on the FHIR server for every message

@@ -12,10 +12,12 @@ import type { MappingTables } from '../mapping/load.js';
 import { ConfigError, type Config } from '../config.js';
 import { createFhirFetcher } from '../fhir/fetch.js';
 import { openStore as openStoreAt } from '../store/open.js';
-import type { Store } from '../store/store.js';
+import type { Store, UnitMessage } from '../store/store.js';
 import { buildApp } from './app.js';
 import { MappingHolder } from '../mapping/holder.js';
 import { Reprocessor } from '../inbound/reprocessor.js';
+import { remapMessage } from '../inbound/reprocess.js';
+import type { MapOutcome } from '../mapping/outcome.js';
 import { tablesLabel } from './reprocess-routes.js';
 import { facilityTimeZones } from '../mapping/facilities.js';
 import { startMllp } from './mllp.js';
@@ -55,9 +57,9 @@ export function fhirFetcherFor(config: Config): { fhirFetcher?: ReturnType<typeo
  * Purges raw messages past CDSR_RETENTION_DAYS now and every six hours, and gives the space back
  * after a purge (the store size in /metrics drops); returns the timer.
  */
-function retention(config: Config, store: Store, log: pino.Logger): NodeJS.Timeout | undefined {
+function retention(config: Config, store: Store, log: pino.Logger, remap: KeepOutcome): NodeJS.Timeout | undefined {
   if (config.CDSR_RETENTION_DAYS === 0) return undefined;
-  const run = () => void purgeAndReclaim(store, config.CDSR_RETENTION_DAYS, new Date(), log);
+  const run = () => void purgeAndReclaim(store, config.CDSR_RETENTION_DAYS, new Date(), log, remap);
   run();
   const timer = setInterval(run, 6 * 3600_000);
   timer.unref();
@@ -68,10 +70,35 @@ function retention(config: Config, store: Store, log: pino.Logger): NodeJS.Timeo
 export const SERVICE_LEASE = 'service';
 const SERVICE_LEASE_MS = 60_000;
 
-/** One round of retention: the purge, then (when it purged something) the space given back. */
-export async function purgeAndReclaim(store: Store, days: number, now: Date, log: Pick<pino.Logger, 'info' | 'warn'>): Promise<void> {
+/** Maps a message about to be purged through the tables in force (undefined: nothing to keep). */
+export type KeepOutcome = (m: UnitMessage) => Promise<MapOutcome | undefined>;
+
+/**
+ * Before their text goes: each applied message past retention keeps the outcome it maps to, which
+ * stands for it when its encounter is re-derived later (its text cannot be mapped again).
+ */
+async function keepOutcomesBefore(store: Store, before: Date, remap: KeepOutcome): Promise<void> {
+  let after = 0;
+  for (;;) {
+    const page = await store.messages({ status: 'applied', to: before.toISOString(), afterId: after, limit: 200 });
+    if (page.length === 0) return;
+    const outcomes: { id: number; outcome: MapOutcome }[] = [];
+    for (const m of await store.unitMessages([], page.map((p) => p.id))) {
+      if (m.rawPurged || m.outcome !== undefined) continue;
+      const outcome = await remap(m);
+      if (outcome) outcomes.push({ id: m.id, outcome });
+    }
+    await store.keepOutcomes(outcomes);
+    after = page[page.length - 1]!.id;
+  }
+}
+
+/** One round of retention: the outcomes kept, the purge, then (when it purged something) the space given back. */
+export async function purgeAndReclaim(store: Store, days: number, now: Date, log: Pick<pino.Logger, 'info' | 'warn'>, remap?: KeepOutcome): Promise<void> {
   try {
-    const purged = await store.purgeRaw(new Date(now.getTime() - days * 86_400_000), now);
+    const cutoff = new Date(now.getTime() - days * 86_400_000);
+    if (remap) await keepOutcomesBefore(store, cutoff, remap);
+    const purged = await store.purgeRaw(cutoff, now);
     if (purged === 0) return;
     const before = await store.sizeBytes();
     await store.reclaimSpace();
@@ -143,7 +170,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       ? new MapPool({ mappings, size: config.CDSR_MAP_WORKERS, minBytes: config.CDSR_MAP_WORKER_MIN_BYTES, timeoutMs: config.CDSR_MAP_TIMEOUT_S * 1000, ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}) })
       : undefined;
   const deps = { store, mappings, clock: () => new Date(), defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID, ...(mapPool ? { mapPool } : {}) };
-  const reprocessor = new Reprocessor({ ...deps, ...fhirFetcherFor(config), tablesLabel: () => tablesLabel({ mappings }) }, log);
+  const reprocessDeps = { ...deps, ...fhirFetcherFor(config), tablesLabel: () => tablesLabel({ mappings }) };
+  const reprocessor = new Reprocessor(reprocessDeps, log);
   // a fix to the tables reaches the held records by itself (what would change a record already sent waits for a preview)
   reprocessor.followReloads(mappings);
   const app = await buildApp({
@@ -196,7 +224,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     throw e;
   }
   mappings.watch();
-  timers.purge = retention(config, store, log);
+  timers.purge = retention(config, store, log, (m) => remapMessage(reprocessDeps, m));
   // a reprocessing run a crash or a stop interrupted goes on from where it was
   const resumed = await reprocessor.resumeUnfinished();
   if (resumed > 0) log.info({ event: 'reprocess_resumed', runs: resumed }, 'reprocessing runs left unfinished go on');

@@ -313,8 +313,9 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 17,
-    name: 'records derived from their messages: the outcome kept with each message, which encounters it touches, reprocessing runs and what they changed',
+    name: 'records derived from their messages: which encounters each message touches, the outcome kept when its text is purged, retired keys, reprocessing runs and what they changed',
     statements: [
+      // written by retention just before it purges a message's text: what stands for the text in a re-derivation
       'ALTER TABLE inbound_messages ADD COLUMN outcome TEXT',
       // a consultation whose key the merge no longer has, kept only for its retraction at NRDR: not merged into again
       'ALTER TABLE consultations ADD COLUMN retired INTEGER NOT NULL DEFAULT 0',
@@ -325,8 +326,8 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
       'CREATE INDEX message_encounters_message ON message_encounters (message_id)',
       // what an earlier version stored: the encounters of the orders each message touched, and the
-      // last message merged into each encounter (a message stored before this has no outcome: a
-      // re-derivation maps its text again)
+      // last message merged into each encounter (a message purged before this has no outcome: a
+      // re-derivation of its encounter is skipped, naming it)
       `INSERT INTO message_encounters (encounter_key, message_id)
        SELECT DISTINCT o.encounter_key, om.message_id FROM order_messages om JOIN orders o ON o.id = om.order_id WHERE o.encounter_key <> ''`,
       `INSERT INTO message_encounters (encounter_key, message_id)

@@ -71,6 +71,7 @@ interface UnitRow {
   readonly status: MessageStatus;
   readonly problems: Problem[];
   readonly outcome: MapOutcome | undefined;
+  readonly purged: boolean;
 }
 
 /** The message ids of a unit: every message of its encounters, and the ones named. */
@@ -100,14 +101,19 @@ export async function rederiveUnit(
       const status = m.text('status') as MessageStatus;
       // a resend and a body that was not HL7 or FHIR stand for nothing in a record
       if (status === 'duplicate' || status === 'rejected') continue;
-      rows.push({ id: m.int('id'), receivedAt: new Date(m.text('received_at')), status, problems: m.json('problems', ProblemsSchema, []), outcome: m.json<MapOutcome | null>('outcome', MapOutcomeSchema, null) ?? undefined });
+      rows.push({ id: m.int('id'), receivedAt: new Date(m.text('received_at')), status, problems: m.json('problems', ProblemsSchema, []), outcome: m.json<MapOutcome | null>('outcome', MapOutcomeSchema, null) ?? undefined, purged: m.optText('raw_purged_at') !== undefined });
     }
   }
   const inputs: { id: number; receivedAt: Date; outcome: MapOutcome }[] = [];
   for (const m of rows) {
-    const outcome = remapped.get(m.id) ?? m.outcome ?? (m.status === 'ignored' ? ({ disposition: 'unsupported', problems: m.problems } as const) : undefined);
-    if (!outcome) return { kind: 'skipped', reason: `message ${m.id} has neither its text nor the outcome it was mapped to (stored before outcomes were kept, then purged)` };
-    inputs.push({ id: m.id, receivedAt: m.receivedAt, outcome });
+    const outcome = remapped.get(m.id) ?? (m.purged ? m.outcome : undefined) ?? (m.status === 'ignored' ? ({ disposition: 'unsupported', problems: m.problems } as const) : undefined);
+    if (outcome) {
+      inputs.push({ id: m.id, receivedAt: m.receivedAt, outcome });
+      continue;
+    }
+    if (m.purged) return { kind: 'skipped', reason: `message ${m.id} has neither its text nor an outcome kept for it (purged before outcomes were kept)` };
+    // arrived while the unit was being mapped: map it too, and try again
+    return { kind: 'grow', encounterKeys: unit.encounterKeys };
   }
   const keys = new Set(unit.encounterKeys);
   const outside = [...new Set(inputs.flatMap((m) => encountersOf(m.outcome)).filter((k) => !keys.has(k)))];
@@ -141,13 +147,7 @@ export async function rederiveUnit(
   const seq = ids[ids.length - 1] ?? 0;
   for (const m of inputs) {
     const now = d.messages.get(m.id)!;
-    const again = remapped.has(m.id);
-    await q.run(`UPDATE inbound_messages SET status = ?, problems = ?${again ? ', outcome = ?' : ''} WHERE id = ?`, [
-      now.status,
-      JSON.stringify(now.problems),
-      ...(again ? [storedOutcome(m.outcome)] : []),
-      m.id,
-    ]);
+    await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [now.status, JSON.stringify(now.problems), m.id]);
   }
   await indexMessages(q, inputs);
   for (const part of chunks([...unit.encounterKeys])) await q.run(`DELETE FROM order_index WHERE encounter_key IN (${marks(part.length)})`, part);
@@ -177,14 +177,22 @@ export async function rederiveUnit(
   return { kind: 'done', encounterKeys: unit.encounterKeys, changes, messages, unchanged };
 }
 
-/** The outcome kept with a message (what re-derivation falls back on once its text is purged). */
+/**
+ * The outcome kept with a message whose text retention purges (what a re-derivation takes for it
+ * from then on). Of each trace entry it keeps what
+ * the merge reads (field, rule, crosswalk row, guess, the value), not the raw source value nor its
+ * path (those stay in the message's text, for as long as it is kept); nor the rules that found nothing.
+ */
 export function storedOutcome(outcome: MapOutcome): string | null {
-  return outcome.disposition === 'mapped' || outcome.disposition === 'error' ? JSON.stringify(outcome) : null;
+  if (outcome.disposition === 'error') return JSON.stringify(outcome);
+  if (outcome.disposition !== 'mapped') return null;
+  const records = outcome.records.map(({ misses: _misses, ...r }) => ({ ...r, trace: r.trace.map((t) => ({ ...t, raw: '', path: '' })) }));
+  return JSON.stringify({ ...outcome, records });
 }
 
-/** Which encounters each message touches (the unit a re-derivation of it takes). */
-export async function indexMessages(q: TxQueryable, messages: readonly { id: number; outcome: MapOutcome }[]): Promise<void> {
-  for (const part of chunks(messages.map((m) => m.id))) await q.run(`DELETE FROM message_encounters WHERE message_id IN (${marks(part.length)})`, part);
+/** Which encounters each message touches (the unit a re-derivation of it takes); `fresh`: new messages, nothing to replace. */
+export async function indexMessages(q: TxQueryable, messages: readonly { id: number; outcome: MapOutcome }[], fresh = false): Promise<void> {
+  if (!fresh) for (const part of chunks(messages.map((m) => m.id))) await q.run(`DELETE FROM message_encounters WHERE message_id IN (${marks(part.length)})`, part);
   const pairs = messages.flatMap((m) => encountersOf(m.outcome).map((k) => [k, m.id] as const));
   for (const part of chunks(pairs)) {
     await q.run(`INSERT INTO message_encounters (encounter_key, message_id) VALUES ${tuples(part.length, 2)} ON CONFLICT DO NOTHING`, part.flatMap(([k, id]) => [k, id]));

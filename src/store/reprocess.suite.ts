@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { loadMappings, type MappingTables } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import { LiveValidator } from '../mapping/validator.js';
-import { reprocessUnit, runReprocess, startReprocess, type ReprocessDeps } from '../inbound/reprocess.js';
+import { remapMessage, reprocessUnit, runReprocess, startReprocess, type ReprocessDeps } from '../inbound/reprocess.js';
 import { replayOne } from '../inbound/replay.js';
 import type { Store } from './store.js';
 import type { FreshDatabase, StoreBacking } from './store.suite.js';
@@ -209,6 +209,26 @@ export function reprocessSuite(name: string, backing: () => Promise<StoreBacking
         [['ACC2005', 'ORD1005'], 'reported', [1, 2]],
         [['ACC2006', 'ORD1006'], 'reported', [1, 2]],
       ]);
+    });
+
+    withStore('a message whose text was purged: the outcome kept at the purge stands for it; one purged without it is skipped, named', async ({ s, deps, use, send }) => {
+      const kept = await send(zds(hl7('01-orm-new.hl7')), 'MSG0001');
+      const lost = await send(zds(hl7('05-omi-new.hl7')).replaceAll('V0001', 'V0005'), 'MSG0005');
+      // retention keeps the first one's outcome (mapped through the tables in force), then purges both texts
+      const [m] = await s.unitMessages([], [kept]);
+      const outcome = await remapMessage(deps, m!);
+      assert.ok(outcome);
+      await s.keepOutcomes([{ id: kept, outcome }]);
+      assert.equal(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), 2);
+      // the fix cannot reach a text that is gone: the record stays as its kept outcome says
+      use(readsZds());
+      const run = await runReprocess(deps, (await startReprocess(deps, { all: true }, { apply: true, who: 'operate#1' })).id);
+      assert.deepEqual([run.summary.byChange, run.summary.unchanged, run.summary.skipped], [
+        {},
+        1,
+        [`e:100000|V0005: message ${lost} has neither its text nor an outcome kept for it (purged before outcomes were kept)`],
+      ]);
+      assert.deepEqual(await consultation(s), [{ key: '11/02/2026 09:30:15', state: 'incomplete', missing: ['CDS_Vendor'], vendor: undefined }]);
     });
 
     withStore('reprocessing everything with the tables unchanged changes nothing (every shipped HL7 sample)', async ({ s, db, deps, send }) => {

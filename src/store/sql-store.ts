@@ -198,7 +198,7 @@ export class SqlStore implements Store {
         const id = await this.insertMessage(q, { ...meta, raw: '' }, hash, 'duplicate', [], first);
         return { messageId: id, status: 'duplicate' as const, duplicateOf: first, problems: [] };
       }
-      const id = await this.insertMessage(q, meta, hash, statusForOutcome(outcome), [...outcome.problems], undefined, outcome);
+      const id = await this.insertMessage(q, meta, hash, statusForOutcome(outcome), [...outcome.problems]);
       const done = await this.apply(q, outcome, id, meta.receivedAt);
       // a refusal, or a warning of the merge (MERGE_KEY_HELD), is kept with the message
       if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length) await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [done.status, JSON.stringify(done.problems), id]);
@@ -216,14 +216,14 @@ export class SqlStore implements Store {
     const done = applyMessage(repo, outcome, id, at);
     if (done.merged) await writeMerge(q, repo, (key, enc) => this.saveEncounter(q, key, enc, id));
     for (const e of done.events) await recordOrder(q, e.identity, e.outcome, e.messageId, e.index, e.at);
-    await indexMessages(q, [{ id, outcome }]);
+    await indexMessages(q, [{ id, outcome }], true);
     return { status: done.status, problems: done.problems };
   }
 
-  private async insertMessage(q: Queryable, meta: InboundMeta, hash: string, status: MessageStatus, problems: Problem[], duplicateOf?: number, outcome?: MapOutcome): Promise<number> {
+  private async insertMessage(q: Queryable, meta: InboundMeta, hash: string, status: MessageStatus, problems: Problem[], duplicateOf?: number): Promise<number> {
     const r = await q.get(
-      `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw, outcome)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
       [
         meta.receivedAt.toISOString(),
         meta.channel,
@@ -236,7 +236,6 @@ export class SqlStore implements Store {
         JSON.stringify(problems),
         duplicateOf ?? null,
         meta.raw,
-        outcome ? storedOutcome(outcome) : null,
       ],
     );
     return row('inbound_messages', r ?? {}).int('id');
@@ -268,6 +267,12 @@ export class SqlStore implements Store {
       const r = await rederiveUnit(q, this.validator, unit, remapped, opts);
       if (opts.run && r.kind !== 'grow') await recordUnit(q, opts.run.id, opts.run.unit, r, opts.at);
       return r;
+    });
+  }
+
+  keepOutcomes(outcomes: readonly { id: number; outcome: MapOutcome }[]): Promise<void> {
+    return this.db.transaction(async (q) => {
+      for (const o of outcomes) await q.run('UPDATE inbound_messages SET outcome = ? WHERE id = ? AND raw_purged_at IS NULL', [storedOutcome(o.outcome), o.id]);
     });
   }
 

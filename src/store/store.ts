@@ -192,7 +192,7 @@ export interface UnitMessage extends MessageRow {
   readonly raw: string;
   /** Its text was purged (retention): only its stored outcome can stand for it. */
   readonly rawPurged: boolean;
-  /** The outcome it was mapped to when it was stored or last re-derived (absent before they were kept). */
+  /** The outcome kept when its text was purged (retention): what stands for it from then on. */
   readonly outcome?: MapOutcome;
   /** The encounters it touches. */
   readonly encounters: readonly string[];
@@ -209,6 +209,8 @@ export interface InboundLog {
    * one database transaction: returns what changes, and writes it when `apply` is set.
    */
   rederive(unit: { encounterKeys: readonly string[]; messageIds: readonly number[] }, remapped: ReadonlyMap<number, MapOutcome>, opts: RederiveOptions): Promise<UnitResult>;
+  /** Keeps the outcome of messages about to be purged (retention): after the purge it stands for their text in a re-derivation. */
+  keepOutcomes(outcomes: readonly { id: number; outcome: MapOutcome }[]): Promise<void>;
   /** In id (arrival) order, or newest first; every filter given must match. */
   messages(filter: MessageFilter): Promise<MessageRow[]>;
   message(id: number): Promise<(MessageRow & { raw: string }) | undefined>;
