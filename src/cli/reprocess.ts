@@ -70,7 +70,8 @@ function report(io: CliIo, run: ReprocessRun, changes: readonly ConsultationChan
       if (c.fields.length === 0) return [[...head, '', '', '']];
       return c.fields.map((f, i) => [...(i === 0 ? head : ['', '', '', '', '']), f.field, short(f.before), short(f.after)]);
     });
-    io.out(`${renderTable(['ENCOUNTER', 'CONSULTATION', 'CHANGE', 'STATE', 'AT NRDR', 'FIELD', 'BEFORE', 'AFTER'], rows)}\n`);
+    const table = renderTable(['ENCOUNTER', 'CONSULTATION', 'CHANGE', 'STATE', 'AT NRDR', 'FIELD', 'BEFORE', 'AFTER'], rows);
+    io.out(table.endsWith('\n') ? table : `${table}\n`);
     if (more) io.out(`(more changes: --json lists them all, or GET /api/reprocess/${run.id})\n`);
   }
   if (!run.apply && run.status === 'done') io.out(`to apply exactly this: cdsr-adapter reprocess --preview ${run.id} (with the same --url, or offline)\n`);
