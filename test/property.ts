@@ -1,4 +1,4 @@
-// What the store's property tests share: an arrival order drawn from fast-check's dice, and a
+// What the store's property tests share: arrivals in an order drawn from fast-check's dice, and a
 // submission round in which NRDR loads every ready record.
 import type { Transaction } from '../src/cdsr/schema.js';
 import type { OutboundLedger, RecordStore, WireConsultation } from '../src/store/store.js';
@@ -10,6 +10,14 @@ export function shuffle<T>(list: T[], dice: Iterator<number>): T[] {
     [list[i], list[j]] = [list[j]!, list[i]!];
   }
   return list;
+}
+
+/** Each spec's events as arrivals (the spec, the event, its place among the spec's events), in an order the dice shuffle. */
+export function arrivals<S extends { readonly events: readonly unknown[] }>(specs: readonly S[], dice: Iterator<number>): { o: S; e: S['events'][number]; k: number }[] {
+  return shuffle(
+    specs.flatMap((o) => o.events.map((e, k) => ({ o, e, k }))),
+    dice,
+  );
 }
 
 const TX: Omit<Transaction, 'Transaction_ID' | 'Encounters'> = {

@@ -4,9 +4,9 @@
 // while a service holds it). Progress on stderr; the summary and the changes on stdout.
 import type { Config } from '../config.js';
 import { runReprocess, startReprocess } from '../inbound/reprocess.js';
-import { MappingHolder } from '../mapping/holder.js';
-import { fhirFetcherFor, openStore } from '../server/main.js';
-import { selectionOf as checkSelection } from '../server/reprocess-routes.js';
+import { fhirFetcherFor } from '../server/main.js';
+import { previewToApply, selectionOf as checkSelection, tablesLabel } from '../server/reprocess-routes.js';
+import { openForCommand } from './serve.js';
 import type { ConsultationChange, ReprocessRun, ReprocessSelection } from '../store/store.js';
 import { renderTable } from './table.js';
 import { callService, holdOffline, releaseOffline, serviceUrl } from './service.js';
@@ -116,23 +116,20 @@ export async function runReprocessCli(config: Config, opts: ReprocessCliOptions,
     report(io, run, changes, more, opts.json === true);
     return run.status === 'done' && run.summary.skipped.length === 0 ? EXIT_OK : EXIT_PROBLEMS;
   }
-  const loaded = MappingHolder.load(config.CDSR_MAPPINGS_DIR, { info: () => undefined, warn: () => undefined });
-  if (!loaded.holder) {
-    io.err(`cdsr-adapter: the mapping tables in ${config.CDSR_MAPPINGS_DIR} do not load; run check-mappings\n`);
-    return EXIT_UNREADABLE;
-  }
-  const mappings = loaded.holder;
-  const store = await openStore(config, () => mappings.current);
+  const opened = await openForCommand(config, io);
+  if (!opened) return EXIT_UNREADABLE;
+  const { store, mappings } = opened;
   try {
     if (!(await holdOffline(store, serviceUrl(config), 'reprocess', io))) return EXIT_UNREADABLE;
     io.err(`offline: the store ${config.CDSR_DATABASE_URL !== undefined ? 'at CDSR_DATABASE_URL' : `in ${config.CDSR_DATA_DIR}`}, the tables in ${config.CDSR_MAPPINGS_DIR}\n`);
-    const deps = { store, mappings, clock: () => new Date(), ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}), ...fhirFetcherFor(config), tablesLabel: () => `${mappings.dir} (offline)` };
+    const deps = { store, mappings, clock: () => new Date(), ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}), ...fhirFetcherFor(config), tablesLabel: () => tablesLabel({ mappings }) };
     let sel: ReprocessSelection;
     let apply = opts.apply === true;
     if (preview !== undefined) {
-      const earlier = await store.reprocessRun(preview);
-      if (!earlier || earlier.apply || earlier.status !== 'done') {
-        io.err(`cdsr-adapter: run ${preview} is not a finished preview\n`);
+      // the same checks as the service's: a finished preview, through the same tables
+      const earlier = await previewToApply({ store, mappings }, preview);
+      if ('error' in earlier) {
+        io.err(`cdsr-adapter: ${earlier.error}\n`);
         return EXIT_UNREADABLE;
       }
       sel = earlier.selection;

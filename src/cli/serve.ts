@@ -30,7 +30,7 @@ export async function runServe(config: Config): Promise<number> {
 }
 
 /** The tables and the store, for a command that works on the store of a stopped or running service. */
-async function openForCommand(config: Config, io: CliIo): Promise<{ store: Awaited<ReturnType<typeof openStore>>; mappings: MappingHolder } | undefined> {
+export async function openForCommand(config: Config, io: CliIo): Promise<{ store: Awaited<ReturnType<typeof openStore>>; mappings: MappingHolder } | undefined> {
   const loaded = MappingHolder.load(config.CDSR_MAPPINGS_DIR, { info: () => undefined, warn: () => undefined });
   if (!loaded.holder) {
     io.err(`cdsr-adapter: the mapping tables in ${config.CDSR_MAPPINGS_DIR} do not load; run check-mappings\n`);

@@ -34,6 +34,11 @@ export async function remapStored(m: { channel: string; raw: string }, tables: M
     return { disposition: 'invalid', problems: [{ code: 'FHIR_INVALID', message: 'the stored resource is not JSON', severity: 'error', scope: 'file', path: '' }] };
   }
   if (typeof resource.pendingFocus === 'string') return 'waiting';
+  return mapFromCache(resource, tables, store, opts);
+}
+
+/** Maps a FHIR resource with its references read from the store's cache only (a bulk run never waits on the FHIR server). */
+export async function mapFromCache(resource: FhirResource, tables: MappingTables, store: ResourceCache, opts: { defaultFacilityId?: string }): Promise<MapOutcome> {
   const pool = await resolveReferences([resource], new ResourcePool(), (key) => store.resource(key));
   pool.add(resource);
   return mapFhirResource(resource, pool, tables, opts);

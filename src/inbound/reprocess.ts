@@ -2,10 +2,6 @@
 // again through the tables in force, and every encounter they touch is re-derived from all of its
 // messages in arrival order. A dry run (the default) records what would change; an applied run
 // writes it, one encounter per database transaction, and resumes after a crash from its cursor.
-import { ResourcePool, type FhirResource } from '../fhir/intake.js';
-import { resolveReferences } from '../fhir/resolve.js';
-import { mapFhirResource } from '../mapping/map-fhir.js';
-import { mapHl7Text } from '../mapping/map-hl7.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { MappingTables } from '../mapping/load.js';
 import type { InboundLog, ReprocessLog, ReprocessRun, ReprocessSelection, ResourceCache, UnitMessage, UnitResult } from '../store/store.js';
@@ -13,6 +9,7 @@ import type { FhirFetcher } from '../fhir/resolve.js';
 import type { Hl7MapWorkers } from './context.js';
 import { mapText } from './hl7.js';
 import { pendingOutcome } from './fhir.js';
+import { mapFromCache, remapStored } from './dry-run.js';
 
 export interface ReprocessDeps {
   readonly store: InboundLog & ReprocessLog & ResourceCache;
@@ -32,33 +29,19 @@ const MAX_GROWTH = 8;
 /** Maps a stored message again (undefined: its text was purged, and the outcome kept at the purge stands for it). */
 export async function remapMessage(deps: ReprocessDeps, m: UnitMessage): Promise<MapOutcome | undefined> {
   if (m.rawPurged) return undefined;
+  // mapped as on arrival: in a mapping worker when the service has them; a text that crashes or
+  // hangs the mapping fails alone, as INTERNAL_ERROR, and the run goes on
+  if (m.channel === 'hl7v2') return (await mapText(deps, m.raw)).outcome;
   const opts = deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {};
-  if (m.channel === 'hl7v2') {
-    // mapped as on arrival: in a mapping worker when the service has them (a text that crashes or
-    // hangs the mapping fails alone, as INTERNAL_ERROR, and the run goes on)
-    if (deps.mapPool && m.raw.length >= deps.mapPool.minBytes) return (await mapText({ ...deps, mapPool: deps.mapPool }, m.raw)).outcome;
-    return mapHl7Text(m.raw, deps.mappings.current, opts);
-  }
-  let parsed: FhirResource & { pendingFocus?: unknown };
-  try {
-    parsed = JSON.parse(m.raw) as FhirResource & { pendingFocus?: unknown };
-  } catch {
-    return { disposition: 'invalid', problems: [{ code: 'FHIR_INVALID', message: 'the stored resource is not JSON', severity: 'error', scope: 'file', path: '' }] };
-  }
-  let resource: FhirResource = parsed;
-  if (typeof parsed.pendingFocus === 'string') {
-    const fetched = deps.fhirFetcher ? await deps.fhirFetcher.read(parsed.pendingFocus).catch(() => undefined) : undefined;
-    // still not to be had: it waits as it did, with the reason it was given
-    if (!fetched) return pendingOutcome(parsed.pendingFocus, m.problems);
-    resource = fetched;
-  }
-  // no fetch for a reference here: a bulk run never waits on the FHIR server for every message
-  const pool = await resolveReferences([resource], new ResourcePool(), (key) => deps.store.resource(key));
-  pool.add(resource);
-  const outcome = mapFhirResource(resource, pool, deps.mappings.current, opts);
-  if (resource !== parsed && resource.id !== undefined) {
-    await deps.store.saveResources([{ key: `${resource.resourceType}/${resource.id}`, version: '', body: JSON.stringify(resource) }], m.id);
-  }
+  const stored = await remapStored(m, deps.mappings.current, deps.store, deps.defaultFacilityId);
+  if (stored !== 'waiting') return stored;
+  // an id-only notification whose focus could not be fetched: asked for once more
+  const focus = (JSON.parse(m.raw) as { pendingFocus: string }).pendingFocus;
+  const fetched = deps.fhirFetcher ? await deps.fhirFetcher.read(focus).catch(() => undefined) : undefined;
+  // still not to be had: it waits as it did, with the reason it was given
+  if (!fetched) return pendingOutcome(focus, m.problems);
+  const outcome = await mapFromCache(fetched, deps.mappings.current, deps.store, opts);
+  if (fetched.id !== undefined) await deps.store.saveResources([{ key: `${fetched.resourceType}/${fetched.id}`, version: '', body: JSON.stringify(fetched) }], m.id);
   return outcome;
 }
 

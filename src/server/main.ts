@@ -80,7 +80,7 @@ export type KeepOutcome = (m: UnitMessage) => Promise<MapOutcome | undefined>;
 async function keepOutcomesBefore(store: Store, before: Date, remap: KeepOutcome): Promise<void> {
   let after = 0;
   for (;;) {
-    const page = await store.messages({ status: 'applied', to: before.toISOString(), afterId: after, limit: 200 });
+    const page = await store.messages({ status: 'applied', to: before.toISOString(), notPurged: true, afterId: after, limit: 200 });
     if (page.length === 0) return;
     const outcomes: { id: number; outcome: MapOutcome }[] = [];
     for (const m of await store.unitMessages([], page.map((p) => p.id))) {

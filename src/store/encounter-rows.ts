@@ -20,16 +20,22 @@ export interface StoredEncounter {
   readonly previous: ReadonlyMap<string, StoredConsultation>;
 }
 
-export async function readEncounter(q: Queryable, key: string): Promise<StoredEncounter> {
+/** An encounter's merge state; a retired consultation (its key moved while NRDR held it) waits for its retraction, outside the merge. */
+export async function loadEncounter(q: Queryable, key: string): Promise<EncounterState | undefined> {
   const e = await q.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
+  return e ? encounterFromRows(e, await q.all('SELECT consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion FROM consultations WHERE encounter_key = ? AND retired = 0', [key])) : undefined;
+}
+
+/** Each consultation's state and NRDR's part in it (retired ones too): what a write compares with. */
+export async function readPrevious(q: Queryable, key: string): Promise<Map<string, StoredConsultation>> {
   const rows = await q.all(
-    `SELECT c.consultation_key, c.cdate, c.ctime, c.key_rank, c.fields, c.cancelled, c.exclusion, c.state, c.submitted_hash, c.transaction_id, c.retired,
+    `SELECT c.consultation_key, c.state, c.submitted_hash, c.transaction_id,
        CASE WHEN EXISTS (SELECT 1 FROM transaction_records t WHERE t.encounter_key = c.encounter_key AND t.consultation_key = c.consultation_key
          AND (t.result IS NULL OR t.result <> 'rejected')) THEN 1 ELSE 0 END AS at_nrdr
      FROM consultations c WHERE c.encounter_key = ?`,
     [key],
   );
-  const previous = new Map(
+  return new Map(
     rows.map((r) => {
       const c = row('consultations', r);
       const transactionId = c.optText('transaction_id');
@@ -39,8 +45,10 @@ export async function readEncounter(q: Queryable, key: string): Promise<StoredEn
       ] as const;
     }),
   );
-  // a retired consultation (its key moved while NRDR held it) waits for its retraction, outside the merge
-  return { enc: e ? encounterFromRows(e, rows.filter((r) => row('consultations', r).int('retired') === 0)) : undefined, previous };
+}
+
+export async function readEncounter(q: Queryable, key: string): Promise<StoredEncounter> {
+  return { enc: await loadEncounter(q, key), previous: await readPrevious(q, key) };
 }
 
 /** A consultation the merge no longer has: deleted, or kept for a retraction at NRDR. */

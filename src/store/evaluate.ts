@@ -15,7 +15,7 @@ import { consultationWire } from '../mapping/wire.js';
 export const RECORD_STATES = ['incomplete', 'invalid', 'ready', 'submitted', 'accepted', 'rejected', 'needs-review', 'cancelled', 'cancelled-after-submission'] as const;
 export type RecordState = (typeof RECORD_STATES)[number];
 /** The states NRDR's conversation gives a record; kept while its content is what was sent. */
-const SUBMISSION_STATES: ReadonlySet<RecordState> = new Set(['submitted', 'accepted', 'rejected', 'needs-review']);
+export const SUBMISSION_STATES: ReadonlySet<RecordState> = new Set(['submitted', 'accepted', 'rejected', 'needs-review']);
 
 export interface ConsultationVerdict {
   readonly state: 'incomplete' | 'invalid' | 'ready' | 'cancelled';

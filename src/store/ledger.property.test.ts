@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { loadMappings } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import { REPO_ROOT } from '../../test/helpers.js';
-import { acceptEveryReady, shuffle } from '../../test/property.js';
+import { acceptEveryReady, arrivals } from '../../test/property.js';
 import { openStore } from './open.js';
 import { ORDER_STATES } from './ledger.js';
 
@@ -90,9 +90,7 @@ describe('order ledger properties', () => {
         fc.integer({ min: 1, max: 5 }).chain((count) => fc.tuple(...Array.from({ length: count }, (_, i) => orderSpec(i + 1)))),
         fc.infiniteStream(fc.nat()),
         async (specs, dice) => {
-          const events = specs.flatMap((o) => o.events.map((e, k) => ({ o, e, k })));
-          // shuffled arrival
-          shuffle(events, dice);
+          const events = arrivals(specs, dice);
           const store = await openStore({ kind: 'sqlite', file: ':memory:' }, validator);
           const everAccepted = new Set<string>();
           try {

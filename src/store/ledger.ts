@@ -219,24 +219,6 @@ async function foldOrder(q: Queryable, from: number, into: number): Promise<void
   await q.run('DELETE FROM orders WHERE id = ?', [from]);
 }
 
-/**
- * Before a stored message is replayed: the orders it alone holds in the error queue (or pending)
- * are forgotten, to be recorded again by the replay; orders other messages also touched only
- * lose this message.
- */
-export async function forgetHeldOrdersOf(q: Queryable, messageId: number): Promise<void> {
-  for (const r of await q.all('SELECT order_id FROM order_messages WHERE message_id = ?', [messageId])) {
-    const id = row('order_messages', r).int('order_id');
-    await q.run('DELETE FROM order_messages WHERE order_id = ? AND message_id = ?', [id, messageId]);
-    const left = await q.get('SELECT COUNT(*) AS n FROM order_messages WHERE order_id = ?', [id]);
-    if (row('order_messages', left ?? {}).int('n') > 0) continue;
-    const held = await q.get("SELECT id FROM orders WHERE id = ? AND hold IN ('error', 'pending_fetch')", [id]);
-    if (!held) continue;
-    await q.run('DELETE FROM order_numbers WHERE order_id = ?', [id]);
-    await q.run('DELETE FROM orders WHERE id = ?', [id]);
-  }
-}
-
 function orderFrom(r: Row, numbers: string[], messageIds: number[]): OrderRow {
   const o = row('orders', r);
   const reason = o.oneOf('reason', ORDER_REASONS);

@@ -109,16 +109,26 @@ export async function preload(q: Queryable, records: readonly PartialRecord[], l
   return repo;
 }
 
-/** Writes back what the merge changed; `saveEncounter` writes one encounter with its consultations. */
-export async function writeMerge(q: Queryable, repo: PreloadedRepository, saveEncounter: (key: string, enc: EncounterState) => Promise<void>): Promise<void> {
-  // the index entries of all the message's numbers in one statement
-  for (const part of chunks([...repo.savedOrders])) {
+/** Order index entries (order key → its consultation), many to a statement; an entry of the same key is replaced. */
+export async function upsertOrderIndex(q: Queryable, entries: readonly (readonly [string, OrderRef])[]): Promise<void> {
+  for (const part of chunks(entries)) {
     await q.run(
       `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES ${tuples(part.length, 3)}
        ON CONFLICT (order_key) DO UPDATE SET encounter_key = excluded.encounter_key, consultation_key = excluded.consultation_key`,
       part.flatMap(([k, ref]) => [k, ref.encounterKey, ref.consultationKey]),
     );
   }
+}
+
+/** A record waiting for its order, under one of its order keys. */
+export async function insertOrphan(q: Queryable, orderKey: string, e: OrphanEntry): Promise<void> {
+  await q.run('INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)', [orderKey, e.seq, e.record.source.id, e.record.sourceTime, JSON.stringify(e.record)]);
+}
+
+/** Writes back what the merge changed; `saveEncounter` writes one encounter with its consultations. */
+export async function writeMerge(q: Queryable, repo: PreloadedRepository, saveEncounter: (key: string, enc: EncounterState) => Promise<void>): Promise<void> {
+  // the index entries of all the message's numbers in one statement
+  await upsertOrderIndex(q, [...repo.savedOrders]);
   for (const k of repo.taken) await q.run('DELETE FROM orphans WHERE order_key = ?', [k]);
   // an adopted orphan's rows are those of its message under its own numbers: another order of the
   // same message (an ORU naming two) waits on under its numbers
@@ -130,8 +140,7 @@ export async function writeMerge(q: Queryable, repo: PreloadedRepository, saveEn
   const gone = new Set(repo.removed.map(orphanId));
   for (const [k, list] of repo.added) {
     for (const e of list) {
-      if (gone.has(orphanId(e))) continue;
-      await q.run('INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)', [k, e.seq, e.record.source.id, e.record.sourceTime, JSON.stringify(e.record)]);
+      if (!gone.has(orphanId(e))) await insertOrphan(q, k, e);
     }
   }
   for (const [key, enc] of repo.dirty) await saveEncounter(key, enc);

@@ -16,7 +16,7 @@ import { mapHl7Text } from '../mapping/map-hl7.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { REPO_ROOT } from '../../test/helpers.js';
-import { acceptEveryReady, shuffle } from '../../test/property.js';
+import { acceptEveryReady, arrivals } from '../../test/property.js';
 import { openStore } from './open.js';
 import { SqliteExecutor } from './sqlite-executor.js';
 import type { Store } from './store.js';
@@ -111,8 +111,7 @@ describe('records derived from their messages', () => {
         fc.integer({ min: 1, max: 4 }).chain((count) => fc.tuple(...Array.from({ length: count }, (_, i) => orderSpec(i + 1)))),
         fc.infiniteStream(fc.nat()),
         async (specs, dice) => {
-          const events = specs.flatMap((o) => o.events.map((e, k) => ({ o, e, k })));
-          shuffle(events, dice);
+          const events = arrivals(specs, dice);
           const arrival = events.map((x) => `${x.e}:${x.o.n}`).join(' ');
           const dir = mkdtempSync(join(tmpdir(), 'cdsr-derive-'));
           const file = join(dir, 'db.sqlite');

@@ -8,11 +8,12 @@ import type { EncounterState } from '../mapping/merge.js';
 import { orderKeysOf } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import { derive, encountersOf } from './derive.js';
-import type { RecordState } from './evaluate.js';
+import { SUBMISSION_STATES, type RecordState } from './evaluate.js';
 import { planEncounter, readEncounter, wireValues, writeEncounter, type StoredEncounter } from './encounter-rows.js';
 import { rebuildLedger } from './ledger.js';
+import { insertOrphan, upsertOrderIndex } from './merge-rows.js';
 import { MapOutcomeSchema, ProblemsSchema, row } from './rows.js';
-import { chunks, marks, tuples, type TxQueryable } from './sql.js';
+import { chunks, marks, tuples, type Queryable, type TxQueryable } from './sql.js';
 import type { MessageStatus } from './store.js';
 
 /** One field of a consultation whose value would change (values as NRDR receives them; absent = not sent). */
@@ -63,7 +64,6 @@ export interface RederiveOptions {
   readonly run?: { readonly id: number; readonly unit: string };
 }
 
-const SENT: ReadonlySet<RecordState> = new Set(['submitted', 'accepted', 'rejected', 'needs-review']);
 
 interface UnitRow {
   readonly id: number;
@@ -75,7 +75,7 @@ interface UnitRow {
 }
 
 /** The message ids of a unit: every message of its encounters, and the ones named. */
-export async function unitMessageIds(q: TxQueryable | Pick<TxQueryable, 'all'>, encounterKeys: readonly string[], messageIds: readonly number[]): Promise<number[]> {
+export async function unitMessageIds(q: Queryable, encounterKeys: readonly string[], messageIds: readonly number[]): Promise<number[]> {
   const ids = new Set(messageIds);
   for (const part of chunks(encounterKeys)) {
     for (const r of await q.all(`SELECT message_id FROM message_encounters WHERE encounter_key IN (${marks(part.length)})`, part)) ids.add(row('message_encounters', r).int('message_id'));
@@ -92,7 +92,7 @@ export async function rederiveUnit(
 ): Promise<UnitResult> {
   const orderKeys = [...remapped.values()].flatMap((o) => (o.disposition === 'mapped' ? o.records.flatMap((r) => orderKeysOf(r)) : []));
   await q.lock([...unit.encounterKeys, ...orderKeys]);
-  // read under the locks: a message that arrived meanwhile is in the fold with the outcome it was stored with
+  // read under the locks: a message that arrived after the caller mapped the unit sends it round again (below)
   const ids = await unitMessageIds(q, unit.encounterKeys, unit.messageIds);
   const rows: UnitRow[] = [];
   for (const part of chunks(ids)) {
@@ -139,33 +139,22 @@ export async function rederiveUnit(
     return [{ id: m.id, statusBefore: m.status, statusAfter: now.status, problems: now.problems }];
   });
   if (!opts.apply) return { kind: 'done', encounterKeys: unit.encounterKeys, changes, messages, unchanged };
-  const sent = changes.filter((c) => c.retraction || c.resend || (c.stateBefore !== undefined && (SENT.has(c.stateBefore) || c.stateBefore === 'cancelled-after-submission')));
+  const sent = changes.filter((c) => c.retraction || c.resend || (c.stateBefore !== undefined && (SUBMISSION_STATES.has(c.stateBefore) || c.stateBefore === 'cancelled-after-submission')));
   if (opts.keepSent === true && sent.length > 0) {
     return { kind: 'skipped', reason: `it would change ${sent.length} consultation(s) already sent to NRDR: preview it and apply it by hand` };
   }
 
   const seq = ids[ids.length - 1] ?? 0;
-  for (const m of inputs) {
-    const now = d.messages.get(m.id)!;
-    await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [now.status, JSON.stringify(now.problems), m.id]);
-  }
+  for (const m of messages) await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [m.statusAfter, JSON.stringify(m.problems), m.id]);
   await indexMessages(q, inputs);
   for (const part of chunks([...unit.encounterKeys])) await q.run(`DELETE FROM order_index WHERE encounter_key IN (${marks(part.length)})`, part);
-  for (const part of chunks(d.state.orderEntries())) {
-    await q.run(
-      `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES ${tuples(part.length, 3)}
-       ON CONFLICT (order_key) DO UPDATE SET encounter_key = excluded.encounter_key, consultation_key = excluded.consultation_key`,
-      part.flatMap(([k, ref]) => [k, ref.encounterKey, ref.consultationKey]),
-    );
-  }
+  await upsertOrderIndex(q, d.state.orderEntries());
   for (const part of chunks(ids)) await q.run(`DELETE FROM orphans WHERE seq IN (${marks(part.length)})`, part);
-  for (const [k, list] of d.state.orphanEntries()) {
-    for (const e of list) await q.run('INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)', [k, e.seq, e.record.source.id, e.record.sourceTime, JSON.stringify(e.record)]);
-  }
+  for (const [k, list] of d.state.orphanEntries()) for (const e of list) await insertOrphan(q, k, e);
   for (const p of plans) await writeEncounter(q, p.key, p.after, p.plan, seq);
   await rebuildLedger(q, ids, d.events);
   for (const c of changes) {
-    if (c.stateBefore === undefined || !(SENT.has(c.stateBefore) || c.retraction)) continue;
+    if (c.stateBefore === undefined || !(SUBMISSION_STATES.has(c.stateBefore) || c.retraction)) continue;
     // nothing NRDR was sent changes silently: the record's history says what and why
     const what = c.fields.length > 0 ? `${c.fields.map((f) => f.field).join(', ')} changed` : 'state changed';
     const tx = stored.get(c.encounterKey)?.previous.get(c.consultationKey)?.transactionId ?? null;
@@ -232,7 +221,7 @@ function diffEncounter(key: string, before: StoredEncounter, after: EncounterSta
       ...(stateBefore !== undefined ? { stateBefore } : {}),
       ...(stateAfter !== undefined ? { stateAfter } : {}),
       fields,
-      resend: stateAfter === 'ready' && stateBefore !== undefined && SENT.has(stateBefore),
+      resend: stateAfter === 'ready' && stateBefore !== undefined && SUBMISSION_STATES.has(stateBefore),
       retraction: retracted,
     });
   }

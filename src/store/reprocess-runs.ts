@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { ConsultationChange, UnitResult } from './rederive.js';
 import { row } from './rows.js';
-import { chunks, marks, type Queryable, type Row, type TxQueryable } from './sql.js';
+import { chunks, marks, tuples, type Queryable, type Row, type TxQueryable } from './sql.js';
 import { CHANNELS, MESSAGE_STATUSES } from './store.js';
 
 /** Which messages a reprocessing takes (every filter given must match; none: `all` must be set). */
@@ -141,7 +141,7 @@ export async function recordUnit(q: TxQueryable, runId: number, unitKey: string,
     for (const m of result.messages) messages[`${m.statusBefore} → ${m.statusAfter}`] = (messages[`${m.statusBefore} → ${m.statusAfter}`] ?? 0) + 1;
     for (const part of chunks(result.changes)) {
       await q.run(
-        `INSERT INTO reprocess_changes (run_id, encounter_key, consultation_key, change) VALUES ${part.map(() => `(${marks(4)})`).join(', ')}`,
+        `INSERT INTO reprocess_changes (run_id, encounter_key, consultation_key, change) VALUES ${tuples(part.length, 4)}`,
         part.flatMap((c) => [runId, c.encounterKey, c.consultationKey, JSON.stringify(c)]),
       );
     }

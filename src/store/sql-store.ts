@@ -11,7 +11,7 @@ import { encounterKey, orderKeysOf, type EncounterState, type FieldMap } from '.
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { Exclusion, PartialRecord } from '../mapping/record.js';
 import { applyMessage, statusForOutcome } from './derive.js';
-import { planEncounter, readEncounter, writeEncounter } from './encounter-rows.js';
+import { loadEncounter, planEncounter, readPrevious, writeEncounter } from './encounter-rows.js';
 import { evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
 import { forDialect, MIGRATIONS } from './migrations.js';
 import { retractionOf, type AcknowledgeResult } from './retraction.js';
@@ -212,7 +212,7 @@ export class SqlStore implements Store {
    */
   private async apply(q: TxQueryable, outcome: MapOutcome, id: number, at: Date): Promise<{ status: MessageStatus; problems: Problem[] }> {
     const records = outcome.disposition === 'mapped' ? outcome.records : [];
-    const repo = await preload(q, records, (key) => this.loadEncounter(q, key));
+    const repo = await preload(q, records, (key) => loadEncounter(q, key));
     const done = applyMessage(repo, outcome, id, at);
     if (done.merged) await writeMerge(q, repo, (key, enc) => this.saveEncounter(q, key, enc, id));
     for (const e of done.events) await recordOrder(q, e.identity, e.outcome, e.messageId, e.index, e.at);
@@ -224,19 +224,7 @@ export class SqlStore implements Store {
     const r = await q.get(
       `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-      [
-        meta.receivedAt.toISOString(),
-        meta.channel,
-        meta.sender,
-        meta.controlId,
-        meta.contentType,
-        meta.auth ?? '',
-        hash,
-        status,
-        JSON.stringify(problems),
-        duplicateOf ?? null,
-        meta.raw,
-      ],
+      [meta.receivedAt.toISOString(), meta.channel, meta.sender, meta.controlId, meta.contentType, meta.auth ?? '', hash, status, JSON.stringify(problems), duplicateOf ?? null, meta.raw],
     );
     return row('inbound_messages', r ?? {}).int('id');
   }
@@ -326,6 +314,7 @@ export class SqlStore implements Store {
     cond('sender = ?', filter.sender);
     cond('received_at >= ?', filter.from);
     cond('received_at < ?', filter.to);
+    if (filter.notPurged === true) where.push('raw_purged_at IS NULL');
     const desc = filter.newestFirst === true;
     where.push(desc ? 'id < ?' : 'id > ?');
     params.push(desc ? (filter.beforeId ?? Number.MAX_SAFE_INTEGER) : (filter.afterId ?? 0), filter.limit ?? 100);
@@ -363,14 +352,8 @@ export class SqlStore implements Store {
 
   // ---- merge ----
 
-  private async loadEncounter(q: Queryable, key: string): Promise<EncounterState | undefined> {
-    const e = await q.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
-    return e ? encounterFromRows(e, await q.all('SELECT consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion FROM consultations WHERE encounter_key = ? AND retired = 0', [key])) : undefined;
-  }
-
   private async saveEncounter(q: Queryable, key: string, enc: EncounterState, seq: number): Promise<void> {
-    const { previous } = await readEncounter(q, key);
-    await writeEncounter(q, key, enc, planEncounter(this.validator, enc, previous), seq);
+    await writeEncounter(q, key, enc, planEncounter(this.validator, enc, await readPrevious(q, key)), seq);
   }
 
   // ---- records ----
@@ -479,7 +462,7 @@ export class SqlStore implements Store {
     for (const r of list) {
       const c = row('consultations', r);
       const key = c.text('encounter_key');
-      if (!cache.has(key)) cache.set(key, await this.loadEncounter(this.db, key));
+      if (!cache.has(key)) cache.set(key, await loadEncounter(this.db, key));
       const enc = cache.get(key);
       const cons = enc?.consultations.get(c.text('consultation_key'));
       if (!enc || !cons) continue;
@@ -650,7 +633,9 @@ export class SqlStore implements Store {
       const ekey = row('orders', o).optText('encounter_key');
       const ckey = row('orders', o).optText('consultation_key');
       if (ekey === undefined || ckey === undefined) return { result: 'not-retraction', state: 'not in a record' };
-      return acknowledgeIn(q, ekey, ckey, who, at, `order ${orderId} (${ekey} ${ckey})`);
+      const r = await acknowledgeIn(q, ekey, ckey, who, at, `order ${orderId} (${ekey} ${ckey})`);
+      // the order is there; its consultation is not: nothing to acknowledge (not a missing order)
+      return r.result === 'not-found' ? { result: 'not-retraction', state: 'not in a record' } : r;
     });
   }
 

@@ -184,6 +184,8 @@ export interface MessageFilter {
   readonly afterId?: number;
   /** Newest first: ids below `beforeId` (when given). */
   readonly newestFirst?: boolean;
+  /** Only messages whose text is still kept (retention has not purged it). */
+  readonly notPurged?: boolean;
   readonly beforeId?: number;
 }
 
@@ -205,8 +207,10 @@ export interface InboundLog {
   /** The messages of a unit (every message of these encounters, and these messages), with their text and stored outcome, for re-mapping. */
   unitMessages(encounterKeys: readonly string[], messageIds: readonly number[]): Promise<UnitMessage[]>;
   /**
-   * Re-derives a unit from its messages (re-mapped ones with `remapped`, the rest as stored), in
-   * one database transaction: returns what changes, and writes it when `apply` is set.
+   * Re-derives a unit from its messages in one database transaction: each through its outcome in
+   * `remapped` (one whose text was purged through the outcome kept for it); returns what changes,
+   * and writes it when `apply` is set. A message of the unit not in `remapped` (it arrived meanwhile)
+   * asks for another round (`grow`).
    */
   rederive(unit: { encounterKeys: readonly string[]; messageIds: readonly number[] }, remapped: ReadonlyMap<number, MapOutcome>, opts: RederiveOptions): Promise<UnitResult>;
   /** Keeps the outcome of messages about to be purged (retention): after the purge it stands for their text in a re-derivation. */
