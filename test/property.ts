@@ -1,6 +1,12 @@
 // What the store's property tests share: arrivals in an order drawn from fast-check's dice, and a
 // submission round in which NRDR loads every ready record.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Transaction } from '../src/cdsr/schema.js';
+import { loadMappings } from '../src/mapping/load.js';
+import { mapHl7Text } from '../src/mapping/map-hl7.js';
+import type { PartialRecord } from '../src/mapping/record.js';
+import { REPO_ROOT } from './helpers.js';
 import type { OutboundLedger, RecordStore, WireConsultation } from '../src/store/store.js';
 
 /** The list shuffled in place by the dice (Fisher–Yates), and returned. */
@@ -18,6 +24,15 @@ export function arrivals<S extends { readonly events: readonly unknown[] }>(spec
     specs.flatMap((o) => o.events.map((e, k) => ({ o, e, k }))),
     dice,
   );
+}
+
+/** The record of the shipped sample order (01-orm-new.hl7): fields complete, so that an order alone is ready to send. */
+export function sampleOrder(): PartialRecord {
+  const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
+  const m = mapHl7Text(readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8'), tables);
+  const r = m.disposition === 'mapped' ? m.records[0] : undefined;
+  if (!r) throw new Error('the sample order does not map');
+  return r;
 }
 
 const TX: Omit<Transaction, 'Transaction_ID' | 'Encounters'> = {

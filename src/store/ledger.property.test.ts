@@ -10,12 +10,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CdsrValidator } from '../cdsr/validate.js';
 import type { PartialRecord } from '../mapping/record.js';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { loadMappings } from '../mapping/load.js';
-import { mapHl7Text } from '../mapping/map-hl7.js';
-import { REPO_ROOT } from '../../test/helpers.js';
-import { acceptEveryReady, arrivals } from '../../test/property.js';
+import { acceptEveryReady, arrivals, sampleOrder } from '../../test/property.js';
 import { openStore } from './open.js';
 import { ORDER_STATES } from './ledger.js';
 
@@ -46,14 +41,7 @@ const orderSpec = (n: number) =>
 
 const TIMES = { order: '2026-11-02T09:00:00', update: '2026-11-02T10:00:00', cancel: '2026-11-02T11:00:00', result: '2026-11-02T12:00:00', 'result-by-accession': '2026-11-02T12:30:00' };
 
-// the fields of a complete sample order, so that an order alone is ready to send
-const SAMPLE = (() => {
-  const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
-  const m = mapHl7Text(readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8'), tables);
-  const r = m.disposition === 'mapped' ? m.records[0] : undefined;
-  assert.ok(r, 'the sample order maps');
-  return r;
-})();
+const SAMPLE = sampleOrder();
 
 const exclusionOf = (o: OrderSpec) => ({ rule: 'hl7v2.yaml:73', crosswalk: 'crosswalks/modality.csv:22', raw: `XR${o.n}` });
 

@@ -7,29 +7,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CdsrValidator } from '../cdsr/validate.js';
-import { loadMappings } from '../mapping/load.js';
-import { mapHl7Text } from '../mapping/map-hl7.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord } from '../mapping/record.js';
-import { REPO_ROOT } from '../../test/helpers.js';
-import { acceptEveryReady, arrivals } from '../../test/property.js';
+import { acceptEveryReady, arrivals, sampleOrder } from '../../test/property.js';
 import { openStore } from './open.js';
 import { SqliteExecutor } from './sqlite-executor.js';
 import type { Store } from './store.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
 
-const SAMPLE = (() => {
-  const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
-  const m = mapHl7Text(readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8'), tables);
-  const r = m.disposition === 'mapped' ? m.records[0] : undefined;
-  assert.ok(r, 'the sample order maps');
-  return r;
-})();
+const SAMPLE = sampleOrder();
 
 type Kind = 'order' | 'order-fallback' | 'status' | 'change' | 'update' | 'cancel' | 'result' | 'result-by-accession' | 'two-results' | 'send';
 interface OrderSpec {
