@@ -13,6 +13,10 @@ export type LocalCode =
   | 'MAP_UNSUPPORTED'
   | 'MAP_NO_FACILITY'
   | 'MAP_NO_ENCOUNTER'
+  /** An order (or result) without any number to know it by, or a message with no order segment. */
+  | 'MAP_NO_ORDER'
+  /** A warning: orders of one message shared a number (OBRs under one ORC without their own): each is known by it plus its OBR. */
+  | 'MAP_ORDER_DERIVED'
   | 'MAP_UNMAPPED_CODE'
   /** A warning: a crosswalk row says the order is known but not reported (not advanced imaging). */
   | 'MAP_EXCLUDED'

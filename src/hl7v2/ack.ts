@@ -24,6 +24,7 @@ const HL7_ERROR: Readonly<Record<string, readonly [string, string]>> = {
   MAP_UNMAPPED_CODE: ['103', 'Table value not found'],
   MAP_NO_FACILITY: ['103', 'Table value not found'],
   MAP_NO_ENCOUNTER: ['101', 'Required field missing'],
+  MAP_NO_ORDER: ['101', 'Required field missing'],
   MAP_BAD_VALUE: ['102', 'Data type error'],
   MAP_UNSUPPORTED: ['200', 'Unsupported message type'],
   HL7_INVALID: ['100', 'Segment sequence error'],

@@ -16,6 +16,11 @@ export interface EngineInput<C> {
   readonly facilities: FacilityTable;
   readonly defaultFacilityId?: string;
   readonly source: { readonly kind: SourceKind; readonly type: string; readonly role: string; readonly id: string };
+  /**
+   * The number an order is known by when no order path of the table has a value (a FHIR request's
+   * own `ServiceRequest/<id>`); `what` names it in the problem when there is none either.
+   */
+  readonly fallbackOrder?: { readonly value?: string; readonly what: string };
 }
 
 /** A record, or the problems that kept it from being one with who the order is as far as known. */
@@ -102,6 +107,18 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
   const order = first(table.keys.order, ctx, problems);
   const filler = first(table.keys.filler, ctx, problems);
   const orderNumbers = [...new Set([order?.value, filler?.value].filter((v): v is string => v !== undefined && v !== ''))];
+  if (orderNumbers.length === 0 && input.fallbackOrder?.value) orderNumbers.push(input.fallbackOrder.value);
+  // an order (or a result) is identified by its numbers before anything else is read: without one
+  // it could never be updated, resulted or cancelled, and every such order would be the same one
+  if (orderNumbers.length === 0 && input.source.role !== 'encounter') {
+    const tried = [...table.keys.order, ...table.keys.filler].map((c) => c.text);
+    const also = input.fallbackOrder ? ` and ${input.fallbackOrder.what}` : '';
+    problems.push(
+      problem('MAP_NO_ORDER', `no order number: ${tried.join(', ')} ${tried.length > 1 ? 'are' : 'is'} empty${also}; an order needs a placer or filler number to be reported, updated or cancelled`, {
+        source: tried.join(' | '),
+      }),
+    );
+  }
   const time = first(table.keys.time, ctx, problems);
   let sourceTime = '';
   if (time) {
@@ -128,6 +145,8 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
   const passed = new Map<string, number>();
   const ranks = new Map<string, number>();
   let excluded: PartialRecord['excluded'];
+  // what the field rules find from here on: not needed by an order that is cancelled or excluded
+  const fieldProblemsFrom = problems.length;
   for (const rule of table.rules) {
     if (rule.for && !rule.for.has(input.source.role)) continue;
     if (rule.facilities && !rule.facilities.has((facilityId ?? '').toUpperCase())) continue;
@@ -159,6 +178,16 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
     (rule.level === 'encounter' ? encounterFields : consultationFields)[rule.field] = out.value;
   }
   for (const list of pending.values()) problems.push(...list);
+  // identity, then cancellation, then exclusion, then the rest: a cancel needs only the order's
+  // numbers, and an order a named rule excludes is never reported, so a field they do not need
+  // cannot make the message an error (the problem stays visible, as a warning saying why)
+  const withheld = cancelled ? 'the order is cancelled' : excluded ? `the order is excluded by ${excluded.crosswalk}` : undefined;
+  if (withheld !== undefined) {
+    for (let i = fieldProblemsFrom; i < problems.length; i++) {
+      const p = problems[i]!;
+      if (p.severity === 'error') problems[i] = { ...p, severity: 'warning', message: `${p.message} (not needed: ${withheld})` };
+    }
+  }
   for (const m of misses) {
     if (done.has(m.field)) continue;
     if (m.field === 'CDS_Consultation_Date' || m.field === 'CDS_Consultation_Time') {

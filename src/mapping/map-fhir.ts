@@ -4,7 +4,7 @@ import type { FhirResource, ResourcePool } from '../fhir/intake.js';
 import { runTable } from './engine.js';
 import type { FhirContext, FhirVariable, MappingTables } from './load.js';
 import type { MapOptions } from './map-hl7.js';
-import type { MapOutcome, OrderIdentity } from './outcome.js';
+import type { MapOutcome } from './outcome.js';
 
 type Json = Record<string, unknown>;
 const ref = (v: unknown): string | undefined =>
@@ -53,20 +53,16 @@ export function mapFhirResource(resource: FhirResource, pool: ResourcePool, tabl
   }
   const meta = (resource as Json).meta as Json | undefined;
   const version = typeof meta?.versionId === 'string' ? `/_history/${meta.versionId}` : '';
+  const own = resource.id ? `${resource.resourceType}/${resource.id}` : undefined;
   const r = runTable({
     ctx: fhirContext(resource, pool),
     table: tables.fhir,
     facilities: tables.facilities,
     defaultFacilityId: opts.defaultFacilityId,
     source: { kind: 'fhir', type: resource.resourceType, role, id: `${resource.resourceType}/${resource.id ?? ''}${version}` },
+    // an order with no identifier the table reads is known by its resource id, if it has one
+    fallbackOrder: { ...(own !== undefined ? { value: own } : {}), what: `the ${resource.resourceType} has no id` },
   });
-  if (!r.record) return { disposition: 'error', problems: r.problems, ...(role === 'order' ? { orders: [withResourceNumber(r.identity, resource)] } : {}) };
-  if (role !== 'order' || (r.record.orderNumbers ?? []).length > 0) return { disposition: 'mapped', records: [r.record], problems: r.problems };
-  // an order with no identifier the table reads is known by its resource id
-  const own = `${resource.resourceType}/${resource.id ?? ''}`;
-  return { disposition: 'mapped', records: [{ ...r.record, orderKey: own, orderNumbers: [own] }], problems: r.problems };
-}
-
-function withResourceNumber(identity: OrderIdentity, resource: FhirResource): OrderIdentity {
-  return identity.numbers.length > 0 ? identity : { ...identity, numbers: [`${resource.resourceType}/${resource.id ?? ''}`] };
+  if (!r.record) return { disposition: 'error', problems: r.problems, ...(role === 'order' ? { orders: [r.identity] } : {}) };
+  return { disposition: 'mapped', records: [r.record], problems: r.problems };
 }

@@ -3,8 +3,8 @@ import type { Problem } from '../cdsr/problem.js';
 import type { Hl7Message, Hl7Segment } from '../hl7v2/message.js';
 import type { PartialRecord } from './record.js';
 import { parseHl7, type Hl7ParseError } from '../hl7v2/parse.js';
-import { runTable } from './engine.js';
-import { orderIdentity } from './merge.js';
+import { runTable, type EngineResult } from './engine.js';
+import { orderIdentity, orderNumbersOf } from './merge.js';
 import type { MappingTables } from './load.js';
 import type { MapOutcome, OrderIdentity } from './outcome.js';
 
@@ -49,28 +49,95 @@ export function mapHl7Message(message: Hl7Message, tables: MappingTables, opts: 
       ],
     };
   }
-  const records: PartialRecord[] = [];
-  const problems: Problem[] = [];
-  const orders: OrderIdentity[] = [];
-  for (const part of splitOrders(message)) {
-    const r = runTable({
+  if (!message.segments.some((seg) => seg.name === 'ORC' || seg.name === 'OBR')) {
+    return {
+      disposition: 'error',
+      problems: [
+        {
+          code: 'MAP_NO_ORDER',
+          message: `no order in the message: ${type} has no ORC or OBR segment, so there is nothing to report`,
+          severity: 'error',
+          scope: 'file',
+          path: '',
+          source: 'ORC',
+        },
+      ],
+      orders: [],
+    };
+  }
+  const parts = splitOrders(message);
+  const results = parts.map((part) =>
+    runTable({
       ctx: part,
-      table: tables.hl7,
+      table: tables.hl7!,
       facilities: tables.facilities,
       defaultFacilityId: opts.defaultFacilityId,
       source: { kind: 'hl7v2', type, role, id: message.controlId },
-    });
+    }),
+  );
+  const shared = ownNumbers(parts, results);
+  const records: PartialRecord[] = [];
+  const problems: Problem[] = [...shared.problems];
+  const orders: OrderIdentity[] = [];
+  for (const [i, r] of results.entries()) {
     problems.push(...r.problems);
+    const rename = shared.renames[i];
     if (r.record) {
-      records.push(r.record);
-      orders.push(orderIdentity(r.record));
-    } else orders.push(r.identity);
+      const numbers = rename ? rename(orderNumbersOf(r.record)) : undefined;
+      const record = numbers ? { ...r.record, orderKey: numbers[0]!, orderNumbers: numbers } : r.record;
+      records.push(record);
+      orders.push(orderIdentity(record));
+    } else orders.push(rename ? { ...r.identity, numbers: rename(r.identity.numbers) } : r.identity);
   }
   // one order that cannot be mapped keeps the whole message in the error queue: replaying it
   // after the fix brings every order in, none twice
   return records.length > 0 && problems.every((p) => p.severity !== 'error')
     ? { disposition: 'mapped', records, problems }
     : { disposition: 'error', problems, orders };
+}
+
+type Numbers = (numbers: readonly string[]) => string[];
+
+/**
+ * One order per OBR, always. OBRs under one ORC that carry no number of their own read the ORC's
+ * (ORC-2, ORC-3) and would be one order: a number two orders of the message share is made each
+ * order's own by adding its OBR-1 (set id), or its place among them when OBR-1 does not tell them
+ * apart, as `<number>:<set id>`. A warning says so, naming the numbers given.
+ */
+function ownNumbers(parts: readonly Hl7Message[], results: readonly EngineResult[]): { renames: (Numbers | undefined)[]; problems: Problem[] } {
+  const numbersOf = (r: EngineResult) => (r.record ? orderNumbersOf(r.record) : r.identity.numbers);
+  const holders = new Map<string, number[]>();
+  results.forEach((r, i) => {
+    for (const n of numbersOf(r)) holders.set(n, [...(holders.get(n) ?? []), i]);
+  });
+  const renames: (Numbers | undefined)[] = results.map(() => undefined);
+  const problems: Problem[] = [];
+  for (const [n, at] of holders) {
+    if (at.length < 2) continue;
+    const setIds = at.map((i) => obrSetId(parts[i]!));
+    const distinct = setIds.every((v) => v !== '') && new Set(setIds).size === setIds.length;
+    const given = at.map((i, k) => `${n}:${distinct ? setIds[k] : k + 1}`);
+    at.forEach((i, k) => {
+      const before = renames[i];
+      renames[i] = (numbers) => (before ? before(numbers) : [...numbers]).map((m) => (m === n ? given[k]! : m));
+    });
+    problems.push({
+      code: 'MAP_ORDER_DERIVED',
+      message: `${at.length} orders of the message share the order number ${n} (OBRs without a number of their own read their ORC's): each is an order of its own, known as ${given.join(', ')} (the number and ${distinct ? 'its OBR-1' : 'its place in the message, OBR-1 not telling them apart'})`,
+      severity: 'warning',
+      scope: 'file',
+      path: '',
+      source: 'OBR-1',
+      value: n,
+    });
+  }
+  return { renames, problems };
+}
+
+/** OBR-1 (set id) of an order's part, '' without one. */
+function obrSetId(part: Hl7Message): string {
+  const obr = part.segments.find((seg) => seg.name === 'OBR');
+  return obr?.fields[0]?.[0]?.[0]?.[0]?.trim() ?? '';
 }
 
 /**

@@ -12,7 +12,7 @@ export function refusal(r: PartialRecord, res: ApplyResult): Problem {
   if (res.status === 'collision') {
     return {
       code: 'MERGE_COLLISION',
-      message: `${named} has the consultation date and time ${res.consultationKey ?? ''} of order ${(res.heldBy ?? []).join(' / ')} in encounter ${r.encounterId}: two orders cannot share one CDSR consultation, so it is held and nothing of it merged`,
+      message: `${named} has the consultation date and time ${res.consultationKey ?? ''} of order ${(res.heldBy ?? []).join(' / ')} in encounter ${r.encounterId}: two orders cannot share one CDSR consultation, so it is held and nothing of it merged${keyGuess(r)}`,
       severity: 'error',
       scope: 'consultation',
       path: '',
@@ -29,6 +29,14 @@ export function refusal(r: PartialRecord, res: ApplyResult): Problem {
     encounterId: r.encounterId,
     field: 'CDS_Consultation_Date',
   };
+}
+
+/** Where a record's consultation key was only guessed (a fallback source), said after a collision it may have caused. */
+function keyGuess(r: PartialRecord): string {
+  const guessed = r.trace.filter((t) => (t.field === 'CDS_Consultation_Date' || t.field === 'CDS_Consultation_Time') && t.guess !== undefined);
+  const paths = [...new Set(guessed.map((t) => t.path))];
+  if (paths.length === 0) return '';
+  return `; its date and time were only guessed (${guessed[0]!.guess}): if ${paths.join(', ')} is not when this feed's consultation was made, list a better source first or limit ${paths.length > 1 ? 'them' : 'it'} with "when:" (mappings/README.md)`;
 }
 
 /** The better key an order brought is another order's: its record kept the key it had (a warning). */

@@ -468,6 +468,88 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason]), [['excluded', 'cancelled']]);
     });
 
+    // ---- the order of decisions: identity, cancellation, exclusion, then the other fields ----
+
+    /** Codes a site's feed sends that the shipped tables do not map: OBR-24 Consult, OBR-4 CON255, PV1-2 H, insurance ZZPLAN. */
+    const siteCodes = (raw: string) =>
+      raw
+        .replace('|MR|CA', '|Consult|CA')
+        .replace('70553^MRI BRAIN WO/W CONTRAST^CPT', 'CON255^RADIOLOGY CONSULT^C4')
+        .replace('PV1|1|E|', 'PV1|1|H|')
+        .replace(/(PV1\|[^\r]*)/, '$1\rIN1|1|ZZPLAN^SITE PLAN|ZZ01|SITE PLAN|||||||||||ZZPLAN');
+    const shipped = (file: string) => join(REPO_ROOT, 'mappings', 'crosswalks', file);
+
+    withStore('ledger: a cancel of an order never seen, with codes the tables do not map, is AA and cancels the order when it comes', async (s) => {
+      const cancel = await ingest(s, '03-orm-cancel.hl7', 'MSG0003', (raw) => siteCodes(noCds(raw)).replaceAll('ORD1002', 'ORD1001').replaceAll('ACC2002', 'ACC2001'));
+      assert.equal(cancel.status, 'applied');
+      // every code the cancel carries and the tables lack stays visible, as a warning saying why it is not needed
+      const unneeded = (field: string, value: string, file: string, system = '') =>
+        ['MAP_UNMAPPED_CODE', 'warning', `${field}: no row for "${value}"${system} in ${shipped(file)}; add a row: ${value},<ACR code> (not needed: the order is cancelled)`];
+      assert.deepEqual(
+        cancel.problems.map((p) => [p.code, p.severity, p.message]),
+        [
+          unneeded('Health_Insurance', 'ZZPLAN', 'health_insurance.csv'),
+          unneeded('Place_of_Service', 'H', 'patient_class.csv'),
+          unneeded('Modality', 'Consult', 'modality.csv'),
+          unneeded('Modality', 'CON255', 'procedure_modality.csv', ' (system "C4")'),
+        ],
+      );
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [[['ACC2001', 'ORD1001'], 'held', 'cancel_unmatched']]);
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason, o.messageIds]), [[['ACC2001', 'ORD1001'], 'excluded', 'cancelled', [1, 2]]]);
+      assert.deepEqual((await s.records({})).map((r) => [r.consultationKey, r.state]), [['11/02/2026 09:30:15', 'cancelled']]);
+      assert.deepEqual(await s.wireEncounters('ready', 10), []);
+    });
+
+    withStore('ledger: an excluded order (XR) with an insurance code the tables do not map is excluded, not AE', async (s) => {
+      const r = await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0009', (raw) => raw.replace(/(PV1\|[^\r]*)/, '$1\rIN1|1|ZZPLAN^SITE PLAN|ZZ01|SITE PLAN|||||||||||ZZPLAN'));
+      assert.equal(r.status, 'applied');
+      assert.deepEqual(
+        r.problems.map((p) => [p.code, p.severity, p.message]),
+        [
+          ['MAP_EXCLUDED', 'warning', `Modality: "XR" is known and not reported (${XR_EXCLUSION.crosswalk} says exclude): the order is kept as excluded`],
+          ['MAP_UNMAPPED_CODE', 'warning', `Health_Insurance: no row for "ZZPLAN" in ${shipped('health_insurance.csv')}; add a row: ZZPLAN,<ACR code> (not needed: the order is excluded by ${XR_EXCLUSION.crosswalk})`],
+        ],
+      );
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [[['ACC2009', 'ORD1009'], 'excluded', 'not-advanced-imaging']]);
+    });
+
+    withStore('ledger: the same insurance code on an advanced-imaging order is AE, its order held for the error', async (s) => {
+      const r = await ingest(s, '01-orm-new.hl7', 'MSG0001', (raw) => raw.replace(/IN1\|[^\r]*/, 'IN1|1|ZZPLAN^SITE PLAN|ZZ01|SITE PLAN|||||||||||ZZPLAN'));
+      assert.deepEqual([r.status, r.problems.map((p) => [p.code, p.severity])], ['error', [['MAP_UNMAPPED_CODE', 'error']]]);
+      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [[['ACC2001', 'ORD1001'], 'held', 'error']]);
+    });
+
+    withStore('ledger: twelve OBRs under one ORC, none with its own numbers, are twelve orders known by the ORC number and OBR-1', async (s) => {
+      const obrs = Array.from({ length: 12 }, (_, i) => `OBR|${i + 1}|||7045${i % 10}^CT ${i + 1}^CPT|||20261102093015|||||||||1234567893^ORDER^ANN||||||||CT|SC\rOBX|1|TS|CDS-DTTM^AUC consultation date/time||202611020930${String(10 + i)}||||||F`);
+      const raw = hl7('01-orm-new.hl7').split('\r').filter((l) => !l.startsWith('OBR|') && !l.startsWith('OBX|')).concat(obrs).join('\r');
+      const r = await s.ingest(meta(raw, 'MSG1200'), mapHl7Text(raw, tables));
+      assert.equal(r.status, 'applied', JSON.stringify(r.problems));
+      const given = Array.from({ length: 12 }, (_, i) => `ORD1001:${i + 1}`);
+      assert.deepEqual(
+        r.problems.filter((p) => p.code === 'MAP_ORDER_DERIVED').map((p) => p.message),
+        [
+          `12 orders of the message share the order number ORD1001 (OBRs without a number of their own read their ORC's): each is an order of its own, known as ${given.join(', ')} (the number and its OBR-1)`,
+          `12 orders of the message share the order number ACC2001 (OBRs without a number of their own read their ORC's): each is an order of its own, known as ${given.map((g) => g.replace('ORD1001', 'ACC2001')).join(', ')} (the number and its OBR-1)`,
+        ],
+      );
+      const orders = (await s.orders({})).orders;
+      assert.deepEqual(
+        orders.map((o) => o.orderNumbers.join(' ')).sort(),
+        given.map((g) => `${g.replace('ORD1001', 'ACC2001')} ${g}`).sort(),
+      );
+      // each its own consultation (its own CDS time), none merged into another
+      assert.equal(new Set(orders.map((o) => o.consultationKey)).size, 12);
+    });
+
+    withStore('ledger: a message of an order type with no ORC or OBR is AE saying there is no order in it', async (s) => {
+      const raw = hl7('01-orm-new.hl7').split('\r').filter((l) => !/^(ORC|OBR|OBX)\|/.test(l)).join('\r');
+      const r = await s.ingest(meta(raw, 'MSG1300'), mapHl7Text(raw, tables));
+      assert.deepEqual([r.status, r.problems.map((p) => [p.code, p.message])], ['error', [['MAP_NO_ORDER', 'no order in the message: ORM^O01 has no ORC or OBR segment, so there is nothing to report']]]);
+      assert.deepEqual((await s.orders({})).orders, []);
+      assert.deepEqual((await s.messages({ status: 'error' })).map((m) => m.controlId), ['MSG1300']);
+    });
+
     // ---- exclusions: a crosswalk row says the order is known but not advanced imaging ----
 
     /** Rule and row as the tables loaded from the repository name them. */
