@@ -39,8 +39,10 @@ describe('TLS', { skip: !hasOpenssl && 'openssl is not installed' }, () => {
     const port = await freePort();
     const env = { ...process.env, PORT: String(port), CDSR_DATA_DIR: join(dir, 'data'), CDSR_MAPPINGS_DIR: join(REPO_ROOT, 'mappings'), CDSR_TLS_CERT_FILE: cert, CDSR_TLS_KEY_FILE: key, LOG_LEVEL: 'warn' };
     child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'serve'], { env, stdio: 'ignore' });
+    // until it answers or exits: a busy machine starts it slower, never makes it fail
     let answer: { status: number; body: string } | undefined;
-    for (let i = 0; i < 100 && !answer; i++) {
+    const started = child;
+    while (!answer && started.exitCode === null && started.signalCode === null) {
       answer = await get(`https://127.0.0.1:${port}/healthz`, readFileSync(cert)).catch(() => undefined);
       if (!answer) await new Promise((r) => setTimeout(r, 50));
     }
