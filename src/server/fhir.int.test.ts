@@ -181,6 +181,29 @@ describe('FHIR inbound', () => {
       assert.deepEqual((await s.store.records({})).map((r) => r.state), ['cancelled']);
     });
   });
+
+  it('a ServiceRequest with neither identifier nor id is 422 naming the missing order key, its order held, never keyed "ServiceRequest/"', async () => {
+    await withTestServer(async (s) => {
+      const bundle = JSON.parse(sample('03-bundle-transaction.json')) as { entry: { resource: Json }[] };
+      const sr = bundle.entry.find((e) => e.resource.resourceType === 'ServiceRequest')!.resource;
+      delete sr.identifier;
+      delete sr.id;
+      const r = await post(s, '/fhir', JSON.stringify(bundle));
+      assert.equal(r.status, 422);
+      assert.deepEqual(
+        r.body.issue.map((i) => [i.severity, i.diagnostics]),
+        [
+          ['information', '1 resource(s) applied, 1 kept in the error queue, 0 pending fetch'],
+          [
+            'error',
+            "MAP_NO_ORDER: no order number: identifier.where(type.coding.code = 'PLAC').value, identifier.where(type.coding.code = 'FILL').value are empty and the ServiceRequest has no id; an order needs a placer or filler number to be reported, updated or cancelled",
+          ],
+        ],
+      );
+      const orders = (await (await s.fetch('/api/orders')).json()) as { orders: { orderNumbers: string[]; state: string; reason: string }[] };
+      assert.deepEqual(orders.orders.map((o) => [o.orderNumbers, o.state, o.reason]), [[[], 'held', 'error']]);
+    });
+  });
 });
 
 describe('subscription event numbers', () => {
