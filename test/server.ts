@@ -52,6 +52,8 @@ export async function startTestServer(
     http?: Partial<Pick<Config, 'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES' | 'CDSR_HTTP_MAX_CONNECTIONS'>>;
     /** Mapping workers (map-pool.ts) with these settings; none by default. */
     mapWorkers?: Partial<Omit<MapPoolOptions, 'mappings'>>;
+    /** CDSR_DEFAULT_FACILITY_ID: the Facility_ID of messages whose sender facilities.csv does not know. */
+    defaultFacilityId?: string;
   } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'cdsr-srv-'));
@@ -72,6 +74,7 @@ export async function startTestServer(
     store,
     mappings,
     clock: () => SERVER_NOW,
+    ...(opts.defaultFacilityId !== undefined ? { defaultFacilityId: opts.defaultFacilityId } : {}),
     logStream,
     ...(mapPool ? { mapPool } : {}),
     ...(opts.fhirFetcher ? { fhirFetcher: opts.fhirFetcher } : {}),
