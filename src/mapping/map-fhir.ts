@@ -61,7 +61,7 @@ export function mapFhirResource(resource: FhirResource, pool: ResourcePool, tabl
     defaultFacilityId: opts.defaultFacilityId,
     source: { kind: 'fhir', type: resource.resourceType, role, id: `${resource.resourceType}/${resource.id ?? ''}${version}` },
     // an order with no identifier the table reads is known by its resource id, if it has one
-    fallbackOrder: { ...(own !== undefined ? { value: own } : {}), what: `the ${resource.resourceType} has no id` },
+    ...(role === 'order' ? { fallbackOrder: { ...(own !== undefined ? { value: own } : {}), what: `the ${resource.resourceType} has no id` } } : {}),
   });
   if (!r.record) return { disposition: 'error', problems: r.problems, ...(role === 'order' ? { orders: [r.identity] } : {}) };
   return { disposition: 'mapped', records: [r.record], problems: r.problems };

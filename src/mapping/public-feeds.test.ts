@@ -34,11 +34,13 @@ before(() => {
 
 describe('public HL7 v2 feeds through the shipped tables', () => {
   const cases: [string, ReturnType<typeof summary>][] = [
-    // newborn screening ORU (CDC trusted-intermediary): one ORC, 20 OBRs, no placer number, no visit number
-    ['cdc-ti-CA-002_ORU_R01.hl7', ['error', 'MAP_NO_ENCOUNTER,MAP_UNMAPPED_CODE', []]],
-    // ORC|CA of an Epic lab order (local code, PID-8 "SEX"): today the unmapped sex holds the cancel
-    ['cdc-ti-Epic-001_ORM_O01.hl7', ['error', 'MAP_UNMAPPED_CODE', []]],
-    ['cdc-ti-MN-003_ORM_O01_NBS.hl7', ['error', 'MAP_NO_ENCOUNTER,MAP_UNMAPPED_CODE', []]],
+    // newborn screening ORU (CDC trusted-intermediary): one ORC, 20 OBRs, no order number, no visit number
+    ['cdc-ti-CA-002_ORU_R01.hl7', ['error', 'MAP_NO_ENCOUNTER,MAP_NO_ORDER,MAP_UNMAPPED_CODE', []]],
+    // ORC|CA of an Epic lab order never seen (local code, PID-8 "SEX"): a cancel needs only the order's
+    // numbers, so the unmapped sex is a warning and the cancel is kept for its order
+    ['cdc-ti-Epic-001_ORM_O01.hl7', ['mapped', 'MAP_UNMAPPED_CODE', [['CSN/VISIT', '968906415', null, null]]]],
+    // two OBRs with the same OBR-1, sharing their ORC's numbers: each its own order, by its place
+    ['cdc-ti-MN-003_ORM_O01_NBS.hl7', ['error', 'MAP_ORDER_DERIVED,MAP_NO_ENCOUNTER,MAP_UNMAPPED_CODE', []]],
     // OMI^O23 (dcm4che test data): Modality from IPC-5 CT, PV1-2 E → 23
     ['dcm4che-OMI-O23-ImagingOrder.hl7', ['mapped', '', [['AdmissionIDFromVisitNo', 'PlacerOrderNumberImagingServiceRequest FillerOrderNumberImagingServiceRequest', '1', '23']]]],
     ['dcm4che-ORU-R01-SR.hl7', ['error', 'MAP_UNMAPPED_CODE', []]],
@@ -69,9 +71,10 @@ describe('public HL7 v2 feeds through the shipped tables', () => {
   it('the exact problems of the Epic cancel and of the MR Brain order', () => {
     const epic = mapHl7Text(text('cdc-ti-Epic-001_ORM_O01.hl7'), tables, opts);
     assert.deepEqual(
-      epic.problems.map((p) => [p.code, p.field, p.source]),
-      [['MAP_UNMAPPED_CODE', 'Patient_Sex', 'PID-8']],
+      epic.problems.map((p) => [p.code, p.severity, p.field, p.source]),
+      [['MAP_UNMAPPED_CODE', 'warning', 'Patient_Sex', 'PID-8']],
     );
+    assert.match(epic.problems[0]!.message, / \(not needed: the order is cancelled\)$/);
     const mr = mapHl7Text(text('fhir-converter-ORM-O01-03.hl7'), tables, opts);
     assert.equal(mr.disposition, 'error');
     assert.deepEqual(mr.problems.map((p) => [p.code, p.field, p.source]), [['MAP_UNMAPPED_CODE', 'Modality', 'OBR-4.1']]);
@@ -87,19 +90,19 @@ describe('public HL7 v2 feeds through the shipped tables', () => {
     );
   });
 
-  it('TX 002: 13 OBRs that all repeat the ORC numbers map to 13 records with the same numbers, each excluded by OBR-24 LAB', () => {
+  it('TX 002: 13 OBRs that all repeat the ORC numbers are 13 orders (ORC number + OBR-1), each excluded by OBR-24 LAB', () => {
     const o = mapHl7Text(text('cdc-ti-TX-002_ORU_R01.hl7'), tables, opts);
     assert.ok(o.disposition === 'mapped');
-    assert.equal(o.records.length, 13);
-    assert.deepEqual([...new Set(o.records.map((r) => (r.orderNumbers ?? []).join(' ')))], ['123456 20192024001']);
+    assert.deepEqual(
+      o.records.map((r) => (r.orderNumbers ?? []).join(' ')),
+      Array.from({ length: 13 }, (_, i) => `123456:${i + 1} 20192024001:${i + 1}`),
+    );
+    assert.deepEqual(
+      o.problems.filter((p) => p.code === 'MAP_ORDER_DERIVED').map((p) => p.value),
+      ['123456', '20192024001'],
+    );
     assert.deepEqual([...new Set(o.records.map((r) => r.excluded?.raw))], ['LAB']);
     assert.deepEqual(o.records[0]!.consultationFields.Name_of_Exam_Ordered, 'Newborn Screening report summary panel');
-  });
-
-  it('TX 002: each OBR an order of its own (ORC number + OBR-1)', { todo: 'issue 20: several OBRs under one ORC without numbers of their own → one order each' }, () => {
-    const o = mapHl7Text(text('cdc-ti-TX-002_ORU_R01.hl7'), tables, opts);
-    assert.ok(o.disposition === 'mapped');
-    assert.equal(new Set(o.records.map((r) => (r.orderNumbers ?? []).join(' '))).size, 13);
   });
 
   it('the batch splits into its two messages (ADT^A01, RSP^K11), neither an order', () => {
@@ -173,19 +176,13 @@ describe('public FHIR material through the shipped tables', () => {
     assert.deepEqual(summary(mapFhirResource(json('fhir-r5-encounter-example-home.derived.json'), new ResourcePool(), tables, opts)), ['mapped', '', [['Encounter/home-r5', '', null, '12']]]);
   });
 
-  it('a ServiceRequest with neither identifier nor id is keyed "ServiceRequest/" today', () => {
+  it('a ServiceRequest with neither identifier nor id: an error naming the missing order key, never keyed "ServiceRequest/"', () => {
     const pool = new ResourcePool();
     pool.add(json('fhir-stu3-encounter-example-home.json'));
     const o = mapFhirResource(json('fhir-r4-servicerequest-example-di.no-id.derived.json'), pool, tables, opts);
-    assert.ok(o.disposition === 'mapped');
-    assert.deepEqual(o.records[0]!.orderNumbers, ['ServiceRequest/']);
-  });
-
-  it('a ServiceRequest with neither identifier nor id: an error naming the missing key', { todo: 'issue 20: ServiceRequest without identifier and id → held with a named problem' }, () => {
-    const pool = new ResourcePool();
-    pool.add(json('fhir-stu3-encounter-example-home.json'));
-    const o = mapFhirResource(json('fhir-r4-servicerequest-example-di.no-id.derived.json'), pool, tables, opts);
-    assert.equal(o.disposition, 'error');
+    assert.ok(o.disposition === 'error');
+    assert.deepEqual(o.problems.map((p) => p.code), ['MAP_NO_ORDER']);
+    assert.deepEqual(o.orders?.map((x) => x.numbers), [[]]);
   });
 
   it('CDS_Vendor G9999 maps as sent today', () => {
