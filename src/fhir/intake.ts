@@ -1,7 +1,7 @@
 // FHIR intake: what an inbound FHIR payload holds. A resource; a Bundle (transaction, batch,
 // collection, history, searchset); or a subscription notification in the R4 backport
-// (Parameters first entry), R4B (SubscriptionStatus) or R5 form. Resources come out with the
-// keys by which references can find them.
+// (Parameters first entry), R4B (SubscriptionStatus) or R5 form, or its status posted alone.
+// Resources come out with the keys by which references can find them.
 import type { Resource } from 'fhir/r4.js';
 import { AdapterError } from '../cdsr/errors.js';
 
@@ -12,6 +12,8 @@ import { AdapterError } from '../cdsr/errors.js';
 export type FhirResource = Readonly<Resource> & Readonly<Record<string, unknown>>;
 
 export interface NotificationInfo {
+  /** What carried it: a SubscriptionStatus (R4B, R5) or the R4 backport's Parameters. */
+  readonly form: 'SubscriptionStatus' | 'Parameters';
   readonly subscription: string;
   readonly type: string;
   /** events-since-subscription-start: the number of the latest event the server has sent. */
@@ -25,6 +27,8 @@ export interface Intake {
   /** fullUrl → resource for the Bundle's entries (urn:uuid references). */
   readonly byFullUrl: ReadonlyMap<string, FhirResource>;
   readonly notification?: NotificationInfo;
+  /** The type of the Bundle posted (history, subscription-notification, transaction, …); undefined for a resource. */
+  readonly bundleType?: string;
   /** References named as notification focus whose resource did not come with it (id-only). */
   readonly missingFocus: readonly string[];
 }
@@ -71,6 +75,7 @@ function readNotification(first: FhirResource): NotificationInfo | undefined {
   if (first.resourceType === 'SubscriptionStatus') {
     const since = str(first.eventsSinceSubscriptionStart);
     return {
+      form: 'SubscriptionStatus',
       subscription: refOf(first.subscription) ?? '',
       type: str(first.type) ?? '',
       ...(since !== undefined ? { eventsSinceStart: since } : {}),
@@ -86,6 +91,7 @@ function readNotification(first: FhirResource): NotificationInfo | undefined {
     if (!get('subscription') && !get('type')) return undefined;
     const since = str(get('events-since-subscription-start')?.valueString) ?? str(get('events-since-subscription-start')?.valueInteger64);
     return {
+      form: 'Parameters',
       subscription: refOf(get('subscription')?.valueReference) ?? str(get('subscription')?.valueString) ?? '',
       type: str(get('type')?.valueCode) ?? '',
       ...(since !== undefined ? { eventsSinceStart: since } : {}),
@@ -124,7 +130,13 @@ function deeperThan(value: unknown, limit: number): boolean {
 export function readIntake(json: unknown): Intake {
   if (deeperThan(json, FHIR_MAX_DEPTH)) throw new FhirIntakeError(`nested deeper than ${FHIR_MAX_DEPTH} levels (the limit): not a FHIR resource this adapter reads`);
   if (!isResource(json)) throw new FhirIntakeError('not a FHIR resource: no resourceType');
-  if (json.resourceType !== 'Bundle') return { resources: [json], byFullUrl: new Map(), missingFocus: [] };
+  if (json.resourceType !== 'Bundle') {
+    // a notification's status posted alone, outside its Bundle: a notification that carries no resource
+    const alone = readNotification(json);
+    if (alone) return { resources: [], byFullUrl: new Map(), notification: alone, missingFocus: alone.events.flatMap((e) => (e.focus !== undefined ? [e.focus] : [])) };
+    return { resources: [json], byFullUrl: new Map(), missingFocus: [] };
+  }
+  const bundleType = str(json.type);
   const entries = arr(json.entry);
   const byFullUrl = new Map<string, FhirResource>();
   const resources: FhirResource[] = [];
@@ -136,13 +148,14 @@ export function readIntake(json: unknown): Intake {
   }
   const firstResource = resources[0];
   const notification = json.type === 'history' || json.type === 'subscription-notification' ? (firstResource ? readNotification(firstResource) : undefined) : undefined;
-  if (!notification) return { resources, byFullUrl, missingFocus: [] };
+  const typed = bundleType !== undefined ? { bundleType } : {};
+  if (!notification) return { resources, byFullUrl, ...typed, missingFocus: [] };
   const content = resources.slice(1);
   const present = new Set(content.flatMap((r) => (r.id !== undefined ? [`${r.resourceType}/${r.id}`] : [])));
   const missingFocus = notification.events
     .flatMap((e) => (e.focus !== undefined ? [e.focus] : []))
     .filter((f) => isFocusSearch(f) || (!present.has(f.split('/').slice(-2).join('/')) && !byFullUrl.has(f)));
-  return { resources: content, byFullUrl, notification, missingFocus };
+  return { resources: content, byFullUrl, notification, ...typed, missingFocus };
 }
 
 /** Finds referenced resources among those at hand: by fullUrl, then by Type/id. */

@@ -112,6 +112,27 @@ describe('parseHl7', () => {
     assert.deepEqual(err('MSH|EHR|GENHOSP|CDSR'), ['HL7_BAD_ENCODING', 'MSH-2 "EHR" holds a letter, digit or space: the encoding characters (usually ^~\\&) are missing', 1]);
   });
 
+  it('still reads the header of a message refused for its MSH-2, by splitting it on MSH-1 (for the ACK)', () => {
+    const header = (raw: string) => {
+      const r = parseHl7(raw);
+      if (r.ok) return assert.fail('taken');
+      const h = r.error.header;
+      return h && [h.controlId, h.sendingApplication, h.sendingFacility, h.messageType, h.triggerEvent, h.version, valueAt(h.segments[0]!, 5), valueAt(h.segments[0]!, 6), valueAt(h.segments[0]!, 11)];
+    };
+    // the escape character doubled, as JSON escaping leaves it: refused, as HAPI refuses it
+    const doubled = 'MSH|^~\\\\&|EHR|GENHOSP|CDSR|ACR|20261102093500||ORM^O01^ORM_O01|102|P|2.5.1\rPID|1';
+    assert.equal(doubled.slice(4, 9), '^~\\\\&');
+    assert.deepEqual(header(doubled), ['102', 'EHR', 'GENHOSP', 'ORM', 'O01', '2.5.1', 'CDSR', 'ACR', 'P']);
+    assert.deepEqual(header('MSH|^^\\&|APP|FAC|||||ORM^O01|C2|P|2.3'), ['C2', 'APP', 'FAC', 'ORM', 'O01', '2.3', '', '', 'P']);
+    // MSH-2 left out: the fields come one place early, and are read so
+    assert.deepEqual(header('MSH|EHR|GENHOSP|CDSR|ACR|20261102093500||ORM^O01|C3|P|2.5.1'), ['C3', 'EHR', 'GENHOSP', 'ORM', 'O01', '2.5.1', 'CDSR', 'ACR', 'P']);
+    // no separator to split on: nothing is guessed
+    assert.equal(header('MSHA^~\\&|X|Y'), undefined);
+    // the same header whichever splitter parsed
+    const ref = parseHl7Reference(doubled);
+    assert.deepEqual(ref.ok ? undefined : ref.error.header, (parseHl7(doubled) as { error: { header: Hl7Message } }).error.header);
+  });
+
   it('parses the public FHIR-Converter sample (LF ends, v2.6, many repetitions)', () => {
     const raw = readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'public', 'fhir-converter-ORM-O01-01.hl7'), 'utf8');
     const m = ok(raw);

@@ -68,15 +68,50 @@ function parseWith(raw: string, split: Splitter): Hl7ParseResult {
   } catch (e) {
     error = e instanceof Hl7ParseError ? e : new Hl7ParseError('HL7_PARSER', `the HL7 parser failed: ${errorMessage(e)}`, undefined, { cause: e });
   }
-  // a message whose MSH reads but a later line does not: answered with its own MSH-10 and parties
+  // a message whose MSH reads but a later line does not: answered with its own MSH-10 and parties;
+  // an MSH refused itself (odd MSH-2) still names them as far as a split on MSH-1 reads them
   const msh = stripFraming(raw).split(/\r\n|\n|\r/)[0] ?? '';
-  if (error.code === 'HL7_NOT_HL7' || error.line === 1 || !msh.startsWith('MSH')) return { ok: false, error };
-  try {
-    const header = parseOrThrow(msh, split);
-    return { ok: false, error: new Hl7ParseError(error.code, error.message, error.line, { cause: error.cause }, header) };
-  } catch {
-    return { ok: false, error };
+  if (error.code === 'HL7_NOT_HL7' || !msh.startsWith('MSH')) return { ok: false, error };
+  let header: Hl7Message | undefined;
+  if (error.line !== 1) {
+    try {
+      header = parseOrThrow(msh, split);
+    } catch {
+      header = undefined;
+    }
   }
+  header ??= looseHeader(msh);
+  return header ? { ok: false, error: new Hl7ParseError(error.code, error.message, error.line, { cause: error.cause }, header) } : { ok: false, error };
+}
+
+/**
+ * The MSH read by splitting it on its field separator (MSH-1, the 4th character) alone: for the
+ * ACK of a message refused for its header (Mirth matches ACKs by MSA-2 = MSH-10). Components are
+ * split on MSH-2's first character when it can be one; nothing is unescaped (the escape character
+ * is not known), the ACK escapes what it echoes. Undefined when MSH-1 cannot be a separator.
+ */
+export function looseHeader(mshLine: string): Hl7Message | undefined {
+  const sep = mshLine[3];
+  if (!mshLine.startsWith('MSH') || sep === undefined || /[A-Za-z0-9\s]/.test(sep)) return undefined;
+  // MSH-12 is the last field read (one more when MSH-2 is missing)
+  const parts = mshLine.split(sep, 14);
+  // a letter, digit or space where MSH-2 goes is MSH-3 sent without MSH-2 (as readEncoding says): the fields are one place early
+  if (/[A-Za-z0-9\s]/.test((parts[1] ?? '').slice(0, 4))) parts.splice(1, 0, '');
+  const first = parts[1]?.[0];
+  const comp = first !== undefined && !/[A-Za-z0-9\s]/.test(first) && first !== sep ? first : '^';
+  const fields: Hl7Field[] = [[[[sep]]], [[[parts[1] ?? '']]], ...parts.slice(2).map((f): Hl7Field => [f.split(comp).map((c) => [c])])];
+  const segment: Hl7Segment = { name: 'MSH', fields, line: 1 };
+  return {
+    segments: [segment],
+    messageType: valueAt(segment, 9, 1),
+    triggerEvent: valueAt(segment, 9, 2),
+    structure: valueAt(segment, 9, 3),
+    controlId: valueAt(segment, 10),
+    sendingApplication: valueAt(segment, 3),
+    sendingFacility: valueAt(segment, 4),
+    dateTime: valueAt(segment, 7),
+    version: valueAt(segment, 12),
+  };
 }
 
 function parseOrThrow(raw: string, split: Splitter): Hl7Message {

@@ -83,11 +83,15 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
     problems.push({ code: 'FHIR_FETCH', message: `${what} could not be fetched (${why}); kept for retry (replay pending)`, severity: 'warning', scope: 'file', path: '' });
   }
   await resolveReferences(resources, pool, (key) => deps.store.resource(key), deps.fhirFetcher);
+  let kept = 0;
   for (const r of resources) {
     const key = `${r.resourceType}/${r.id ?? ''}`;
     const raw = JSON.stringify(r);
     if (!isMappedResource(r, deps.mappings.current)) {
-      if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], 0);
+      if (r.id !== undefined) {
+        await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], 0);
+        kept++;
+      }
       continue;
     }
     const meta = { channel: 'fhir' as const, sender, controlId: `${key}/_history/${versionOf(r)}`, contentType, auth, raw, receivedAt: now };
@@ -98,15 +102,45 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
     if (result?.status === 'applied' || result?.status === 'duplicate') applied++;
     else failed++;
   }
-  if (intake.notification && stored === 0) {
-    // a notification that changes nothing still leaves its row, for the audit
+  const notificationShaped = isNotification || intake.bundleType === 'history' || intake.bundleType === 'subscription-notification';
+  if (notificationShaped && stored === 0 && failed === 0) {
+    // a notification that changes nothing still leaves its row (ignored, with why), for the audit
+    const why = nothingToApply(intake, resources);
     const n = intake.notification;
-    const events = n.events.map((e) => e.eventNumber).filter((e) => e !== '');
-    const what = n.type !== '' ? n.type : 'notification';
-    const meta = { channel: 'fhir' as const, sender, controlId: `${what}:${events.join(',') || now.toISOString()}`, contentType, auth, raw: JSON.stringify({ subscription: n.subscription, type: n.type, events }), receivedAt: now };
-    const why = intake.resources.length > 0 ? `carries no resource the tables map (${intake.resources.map((r) => r.resourceType).join(', ')} kept for references)` : 'carries no resource';
-    await deps.store.ingest(meta, { disposition: 'unsupported', problems: [{ code: 'FHIR_NO_CHANGE', message: `${what} ${events.length > 0 ? `event ${events.join(', ')} ` : ''}${why}: nothing to apply`, severity: 'warning', scope: 'file', path: '' }] });
+    const events = (n?.events ?? []).map((e) => e.eventNumber).filter((e) => e !== '');
+    const what = n ? (n.type !== '' ? n.type : 'notification') : (intake.bundleType ?? 'notification');
+    const raw = JSON.stringify(n ? { subscription: n.subscription, type: n.type, events } : { bundleType: intake.bundleType, entries: intake.resources.map((r) => `${r.resourceType}/${r.id ?? ''}`) });
+    const meta = { channel: 'fhir' as const, sender, controlId: `${what}:${events.join(',') || now.toISOString()}`, contentType, auth, raw, receivedAt: now };
+    const problem: Problem = { code: 'FHIR_NO_CHANGE', message: why, severity: 'warning', scope: 'file', path: '' };
+    await deps.store.ingest(meta, { disposition: 'unsupported', problems: [problem] });
+    problems.push(problem);
+  } else if (stored === 0 && failed === 0 && kept === 0 && pending.length === 0) {
+    // neither a notification nor anything mapped or kept: a 200 would claim it was taken
+    const what = intake.bundleType !== undefined ? `a Bundle of type ${intake.bundleType} with ${intake.resources.length === 0 ? 'no entry' : `no resource the tables map or keep (${typesOf(intake.resources)} without an id)`}` : `${typesOf(intake.resources)} without an id, which the tables do not map`;
+    return { status: 400, body: operationOutcome([{ severity: 'error', code: 'not-supported', diagnostics: `nothing to apply or keep: ${what}; not a subscription notification either` }]) };
   }
   const summary = { severity: 'information' as const, code: 'informational', diagnostics: `${applied} resource(s) applied, ${failed} kept in the error queue, ${pending.length} pending fetch` };
   return { status: fhirHttpStatus({ notification: isNotification, failed }), body: operationOutcome([summary, ...issuesOf(problems)]) };
+}
+
+const typesOf = (rs: readonly { resourceType: string }[]): string => [...new Set(rs.map((r) => r.resourceType))].join(', ');
+
+// notification types that never carry an event
+const STATUS_ONLY = new Set(['heartbeat', 'handshake', 'query-status']);
+
+/** Why a notification (or a history / subscription-notification Bundle) applied nothing, as the message row says. */
+function nothingToApply(intake: Intake, resources: readonly { resourceType: string }[]): string {
+  const n = intake.notification;
+  const carried = resources.length > 0 ? `carries no resource the tables map (${typesOf(resources)} kept for references)` : undefined;
+  if (!n) {
+    const what = `Bundle of type ${intake.bundleType ?? '(none)'}`;
+    if (carried) return `${what} without a SubscriptionStatus ${carried}: nothing to apply`;
+    return `${what} ${intake.resources.length === 0 ? 'has no entry' : 'without a SubscriptionStatus carries no resource'}: nothing to apply`;
+  }
+  const events = n.events.map((e) => e.eventNumber).filter((e) => e !== '');
+  const what = `${n.form === 'Parameters' ? 'R4 backport notification' : 'SubscriptionStatus'} of type ${n.type !== '' ? n.type : '(none)'}${events.length > 0 ? `, event ${events.join(', ')}` : ''}`;
+  if (carried) return `${what}: ${carried}: nothing to apply`;
+  if (n.events.length === 0) return STATUS_ONLY.has(n.type) ? `${what}: nothing to apply` : `${what}: names no event and carries no resource: nothing to apply`;
+  if (n.events.every((e) => e.focus === undefined)) return `${what}: no focus and no resource: nothing to apply`;
+  return `${what}: carries no resource: nothing to apply`;
 }

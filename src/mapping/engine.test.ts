@@ -186,7 +186,7 @@ describe('FHIR Modality from any coding the crosswalk knows', () => {
   it('only codings of unknown systems: no Modality, no problem (CD3001 names the rule later)', () => {
     const o = run({ coding: [{ system: 'urn:oid:1.2.3.4', code: 'CHG881' }] });
     assert.equal(one(o).consultationFields.Modality, undefined);
-    assert.deepEqual(one(o).misses?.filter((m) => m.field === 'Modality').map((m) => m.tried), [['code.coding']]);
+    assert.deepEqual(one(o).misses?.filter((m) => m.field === 'Modality').map((m) => m.tried), [['code.coding | code.concept.coding']]);
   });
 
   it('a CPT code the crosswalk lacks is an error naming the crosswalk', () => {

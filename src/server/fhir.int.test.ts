@@ -293,8 +293,90 @@ describe('a notification whose focus is given by identifier only (athenaOne styl
       assert.equal((await post(s, '/fhir', heartbeat)).status, 200);
       const rows = await s.store.messages({});
       assert.deepEqual(rows.map((m) => [m.status, m.controlId, m.problems.map((p) => `${p.code}: ${p.message}`)]), [
-        ['ignored', 'heartbeat:2026-11-23T06:00:00.000Z', ['FHIR_NO_CHANGE: heartbeat carries no resource: nothing to apply']],
+        ['ignored', 'heartbeat:2026-11-23T06:00:00.000Z', ['FHIR_NO_CHANGE: SubscriptionStatus of type heartbeat: nothing to apply']],
       ]);
+    });
+  });
+});
+
+const publicFixture = (n: string) => readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'public', n), 'utf8');
+/** The SubscriptionStatus of an R5 spec notification Bundle, posted alone (as some servers send it). */
+const statusAlone = (n: string) => JSON.stringify((JSON.parse(publicFixture(n)) as { entry: { resource: Json }[] }).entry[0]!.resource);
+
+interface MessageRow {
+  status: string;
+  channel: string;
+  sender: string;
+  controlId: string;
+  problems: { code: string; message: string; severity: string }[];
+}
+
+describe('FHIR notifications that carry nothing to apply: each leaves an ignored message row with why', () => {
+  const cases: [string, string, string, string][] = [
+    [
+      'R5 heartbeat Bundle (spec example)',
+      publicFixture('fhir-r5-notification-heartbeat.json'),
+      'heartbeat:2026-11-23T06:00:00.000Z',
+      'SubscriptionStatus of type heartbeat: nothing to apply',
+    ],
+    ['R5 heartbeat SubscriptionStatus posted alone', statusAlone('fhir-r5-notification-heartbeat.json'), 'heartbeat:2026-11-23T06:00:00.000Z', 'SubscriptionStatus of type heartbeat: nothing to apply'],
+    ['R5 "empty" event-notification Bundle, no focus (spec example)', publicFixture('fhir-r5-notification-empty.json'), 'event-notification:2', 'SubscriptionStatus of type event-notification, event 2: no focus and no resource: nothing to apply'],
+    ['R5 event-notification SubscriptionStatus posted alone, no focus', statusAlone('fhir-r5-notification-empty.json'), 'event-notification:2', 'SubscriptionStatus of type event-notification, event 2: no focus and no resource: nothing to apply'],
+    [
+      'R4B handshake SubscriptionStatus posted alone',
+      JSON.stringify({ resourceType: 'SubscriptionStatus', status: 'requested', type: 'handshake', eventsSinceSubscriptionStart: '0', subscription: { reference: 'http://example.org/FHIR/R5/Subscription/123' } }),
+      'handshake:2026-11-23T06:00:00.000Z',
+      'SubscriptionStatus of type handshake: nothing to apply',
+    ],
+    [
+      'a subscription-notification Bundle without its SubscriptionStatus, holding a Patient',
+      JSON.stringify({ resourceType: 'Bundle', type: 'subscription-notification', entry: [{ resource: { resourceType: 'Patient', id: 'p1' } }] }),
+      'subscription-notification:2026-11-23T06:00:00.000Z',
+      'Bundle of type subscription-notification without a SubscriptionStatus carries no resource the tables map (Patient kept for references): nothing to apply',
+    ],
+    ['an empty history Bundle', JSON.stringify({ resourceType: 'Bundle', type: 'history', entry: [] }), 'history:2026-11-23T06:00:00.000Z', 'Bundle of type history has no entry: nothing to apply'],
+  ];
+  for (const [name, body, controlId, why] of cases) {
+    it(name, async () => {
+      await withTestServer(async (s) => {
+        const r = await s.fetch('/fhir', { method: 'POST', body, headers: { 'content-type': 'application/fhir+json' } });
+        assert.equal(r.status, 200);
+        assert.deepEqual(await r.json(), {
+          resourceType: 'OperationOutcome',
+          issue: [
+            { severity: 'information', code: 'informational', diagnostics: '0 resource(s) applied, 0 kept in the error queue, 0 pending fetch' },
+            { severity: 'warning', code: 'processing', diagnostics: `FHIR_NO_CHANGE: ${why}` },
+          ],
+        });
+        // as the console and the messages API show it
+        const listed = (await s.fetch('/api/messages?status=ignored').then((x) => x.json())) as { messages: MessageRow[] };
+        const sender = name.includes('without its') || name.includes('history') ? 'fhir' : 'http://example.org/FHIR/R5/Subscription/123';
+        assert.deepEqual(
+          listed.messages.map((m) => [m.status, m.channel, m.sender, m.controlId, m.problems.map((p) => [p.code, p.severity, p.message])]),
+          [['ignored', 'fhir', sender, controlId, [['FHIR_NO_CHANGE', 'warning', why]]]],
+        );
+        assert.equal((await s.store.messages({})).length, 1);
+      });
+    });
+  }
+
+  it('a heartbeat posted alone still counts the subscription\'s events (310 sent, none received)', async () => {
+    await withTestServer(async (s) => {
+      await s.fetch('/fhir', { method: 'POST', body: statusAlone('fhir-r5-notification-heartbeat.json'), headers: { 'content-type': 'application/fhir+json' } });
+      const [sub] = await s.store.subscriptions();
+      assert.deepEqual([sub?.subscription, sub?.received, sub?.reportedSince, sub?.missing.length], ['http://example.org/FHIR/R5/Subscription/123', 0, 310, 310]);
+    });
+  });
+
+  it('what is neither a notification nor anything mapped or kept is refused 400, naming why, and leaves nothing', async () => {
+    await withTestServer(async (s) => {
+      const refused = async (body: unknown) => {
+        const r = await s.fetch('/fhir', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/fhir+json' } });
+        return [r.status, ((await r.json()) as { issue: { code: string; diagnostics: string }[] }).issue.map((i) => `${i.code}: ${i.diagnostics}`)];
+      };
+      assert.deepEqual(await refused({ resourceType: 'Bundle', type: 'transaction', entry: [] }), [400, ['not-supported: nothing to apply or keep: a Bundle of type transaction with no entry; not a subscription notification either']]);
+      assert.deepEqual(await refused({ resourceType: 'Basic', code: { text: 'x' } }), [400, ['not-supported: nothing to apply or keep: Basic without an id, which the tables do not map; not a subscription notification either']]);
+      assert.deepEqual(await s.store.messages({}), []);
     });
   });
 });

@@ -113,6 +113,25 @@ describe('POST /hl7v2', () => {
   });
 });
 
+describe('POST /hl7v2: a header refused for its MSH-2', () => {
+  it('is answered 400 AR with MSA-2 = MSH-10 and the parties read by splitting the MSH on MSH-1', async () => {
+    await withTestServer(async (s) => {
+      // MSH-2 with the escape character doubled (a JSON-escaping accident): five characters
+      const odd = ORM.replace('MSH|^~\\&|', 'MSH|^~\\\\&|').replace('MSG0001', '102');
+      assert.equal(odd.slice(0, 10), 'MSH|^~\\\\&|');
+      const r = await postHl7(s, odd);
+      assert.equal(r.status, 400);
+      assert.deepEqual(lines(r.text), [
+        'MSH|^~\\&|CDSR|ACR|EHR|GENHOSP|20261123060000+0000||ACK^O01^ACK|CDSR1|P|2.5.1',
+        'MSA|AR|102',
+        'ERR|||100^Segment sequence error^HL70357|E||||HL7_INVALID: MSH-2 "\\S\\\\R\\\\E\\\\E\\\\T\\" does not hold distinct encoding characters',
+      ]);
+      const m = await s.store.message(1);
+      assert.deepEqual([m?.status, m?.controlId, m?.sender], ['rejected', '102', 'EHR^GENHOSP']);
+    });
+  });
+});
+
 describe('POST /hl7v2: credentials, size, store down', () => {
   let s: TestServer;
   before(async () => {

@@ -52,6 +52,16 @@ describe('MLLP listener', () => {
     await s.close();
   });
 
+  it('answers a message refused for its MSH-2 with MSA-2 = MSH-10 read by splitting the MSH on MSH-1', async () => {
+    const odd = ORM.replace('MSH|^~\\&|', 'MSH|^~\\\\&|').replace('MSG0001', '102');
+    const ack = await ackOn(mllp, `\x0b${odd}\x1c\r`);
+    assert.deepEqual(ack.slice(1, -2).split('\r').filter((l) => l !== '').map((l) => l.replace(/\|CDSR\d+\|/, '|CDSR#|')), [
+      'MSH|^~\\&|CDSR|ACR|EHR|GENHOSP|20261123060000+0000||ACK^O01^ACK|CDSR#|P|2.5.1',
+      'MSA|AR|102',
+      'ERR|||100^Segment sequence error^HL70357|E||||HL7_INVALID: MSH-2 "\\S\\\\R\\\\E\\\\E\\\\T\\" does not hold distinct encoding characters',
+    ]);
+  });
+
   it('answers each framed message with a framed ACK, in order, however the bytes are split', async () => {
     const port = (mllp.address() as AddressInfo).port;
     const sock = connect(port, '127.0.0.1');

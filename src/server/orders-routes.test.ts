@@ -178,12 +178,12 @@ describe('explaining a field nothing filled', () => {
       const where = (t: string) => t.replace(/^\/\S*\/((hl7v2|fhir)\.yaml:\d+)/, '$1');
       assert.deepEqual(
         held.map((o) => [o.state, o.reason, o.missing.map((m) => [m.field, m.tried.map(where)])]),
-        [['held', 'incomplete', [['Place_of_Service', ['hl7v2.yaml:64 (PV1-2)', 'fhir.yaml:57 (%encounter.class.code)']]]]],
+        [['held', 'incomplete', [['Place_of_Service', ['hl7v2.yaml:64 (PV1-2)', 'fhir.yaml:57 (%encounter.class.code | %encounter.class.coding.code)']]]]],
       );
       const rec = await json<{ consultations: { problems: { code: string; source?: string }[] }[] }>(s, '/api/records/100000/V0002');
       assert.deepEqual(
         rec.consultations[0]?.problems.map((p) => [p.code, (p.source ?? '').replace(/\/\S*\/((hl7v2|fhir)\.yaml)/g, '$1')]),
-        [['CD3001', 'tried: hl7v2.yaml:64 (PV1-2); fhir.yaml:57 (%encounter.class.code)']],
+        [['CD3001', 'tried: hl7v2.yaml:64 (PV1-2); fhir.yaml:57 (%encounter.class.code | %encounter.class.coding.code)']],
       );
       const dir = mkdtempSync(join(tmpdir(), 'cdsr-miss-'));
       try {
