@@ -10,8 +10,9 @@ export function rulesFor(tables: MappingTables, field: string): string[] {
   for (const t of [tables.hl7, tables.fhir]) {
     for (const r of t?.rules ?? []) {
       if (r.field !== field) continue;
-      const paths = r.candidates.map((c) => c.text);
-      out.push(`${r.origin} (${paths.length > 0 ? paths.join(', ') : 'a constant'})`);
+      const paths = r.candidates.map((c) => (c.when ? `${c.text} when ${c.when.map((w) => w.text).join(' and ')}` : c.text));
+      const when = r.when ? `; when ${r.when.map((w) => w.text).join(' and ')}` : '';
+      out.push(`${r.origin} (${paths.length > 0 ? paths.join(', ') : 'a constant'}${when})`);
     }
   }
   return out;

@@ -122,7 +122,7 @@ describe('loadMappings', () => {
     ]);
     edit('hl7v2.yaml', '    constant: G1014\n', '');
     assert.deepEqual(located(), [
-      'hl7v2.yaml:10: ORM^O01 is listed twice',
+      'hl7v2.yaml:9: ORM^O01 is listed twice',
       'hl7v2.yaml:54: "orders" is not a kind of this table (order, result)',
     ]);
   });
