@@ -30,7 +30,7 @@ export interface SourceSpec {
   readonly path: string;
   readonly when?: readonly string[];
 }
-const SourceObject = z.strictObject({ path: z.string().trim().min(1), when: Conditions });
+const SourceObject = z.strictObject({ path: z.string().trim().min(1), when: Conditions.optional() });
 // parsed by shape (not z.union) so that a problem of a { path, when } keeps its own key
 const Source = z.unknown().transform((v, ctx): SourceSpec => {
   const r = typeof v === 'object' && v !== null && !Array.isArray(v) ? SourceObject.safeParse(v) : z.string().min(1).safeParse(v);
@@ -38,7 +38,13 @@ const Source = z.unknown().transform((v, ctx): SourceSpec => {
   for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path });
   return z.NEVER;
 });
-const sources = z.union([Source, z.array(Source).min(1)]).transform((p) => (Array.isArray(p) ? p : [p]));
+const SourceList = z.array(Source).min(1);
+const sources = z.unknown().transform((v, ctx): SourceSpec[] => {
+  const r = Array.isArray(v) ? SourceList.safeParse(v) : Source.safeParse(v);
+  if (r.success) return Array.isArray(r.data) ? r.data : [r.data];
+  for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path });
+  return z.NEVER;
+});
 
 const RuleSchema = z
   .strictObject({
