@@ -45,7 +45,7 @@ function topLevelOperator(text: string): { at: number; op: '=' | '!=' | 'in' | '
   return undefined;
 }
 
-/** A value as written: quotes ('…' or "…") keep blanks, commas and brackets. */
+/** A value as written: quotes ('…' or "…") keep commas and brackets inside it. */
 function unquote(v: string): string {
   const t = v.trim();
   return t.length >= 2 && (t[0] === "'" || t[0] === '"') && t[t.length - 1] === t[0] ? t.slice(1, -1) : t;
