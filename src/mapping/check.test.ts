@@ -81,6 +81,32 @@ describe('checkMappings', () => {
   });
 });
 
+describe('checkMappings: when conditions and application senders', () => {
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cdsr-check-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const lineOf = (file: string, start: string) => readFileSync(join(dir, file), 'utf8').split('\n').findIndex((l) => l.startsWith(start)) + 1;
+
+  it('a value listed twice, and two conditions on one path that want different values: warnings at the condition lines', () => {
+    fresh();
+    edit('hl7v2.yaml', '      - OBR-7\n      - ORC-9\n    transform: time', '      - OBR-7\n      - path: ORC-9\n        when: ORC-1 in [NW, XO, nw]\n    transform: time');
+    edit('hl7v2.yaml', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]\n    when:\n      - ORC-1 = NW\n      - PV1-2 exists\n      - ORC-1 = XO');
+    edit('fhir.yaml', '    from: status\n    crosswalk: exam_completed', '    from: status\n    when: [status = active, status = completed]\n    crosswalk: exam_completed');
+    assert.deepEqual(found(), [
+      `warning fhir.yaml:${lineOf('fhir.yaml', '    when: [status')}: Ordered_Exam_Completed: when "status = active" and "status = completed" must both hold, which they do only if status repeats with both; for either, write "status in [active, completed]"`,
+      `warning hl7v2.yaml:${lineOf('hl7v2.yaml', '        when: ORC-1 in')}: CDS_Consultation_Time ORC-9: when "ORC-1 in [NW, XO, nw]" lists NW twice`,
+      `warning hl7v2.yaml:${lineOf('hl7v2.yaml', '      - ORC-1 = XO')}: Name_of_Exam_Ordered: when "ORC-1 = NW" and "ORC-1 = XO" must both hold, which they do only if ORC-1 repeats with both; for either, write "ORC-1 in [NW, XO]"`,
+    ]);
+  });
+
+  it('a sender APPLICATION@FACILITY whose facility has no row: a warning naming the facility', () => {
+    fresh();
+    edit('hl7v2.yaml', '  Patient_Sex:\n    from: PID-8\n    crosswalk: patient_sex', '  Patient_Sex:\n    from: PID-8\n    crosswalk: patient_sex\n    senders: [RIS1@GENHOSP, RIS1@NORTH]');
+    assert.deepEqual(found(), ['warning hl7v2.yaml:27: Patient_Sex: sender "RIS1@NORTH" has no row in facilities.csv (for facility "NORTH")']);
+  });
+});
+
 describe('systemProblem', () => {
   it('takes URIs, OIDs and short names; refuses the rest', () => {
     for (const ok of ['http://loinc.org', 'http://www.ama-assn.org/go/cpt', 'urn:oid:2.16.840.1.113883.6.12', '2.16.840.1.113883.6.1', 'CPT', 'C4', 'LN', 'DCM', 'L', '99LOCAL']) {

@@ -7,7 +7,7 @@ import type { Problem } from '../cdsr/problem.js';
 import { CONSULTATION_RULES, ENCOUNTER_RULES, type FieldRule } from '../cdsr/fields.js';
 import { allRows, EXCLUDE, type Crosswalk } from './crosswalk.js';
 import type { MappingTables } from './load.js';
-import type { CompiledRule } from './rules.js';
+import type { CompiledCondition, CompiledRule } from './rules.js';
 
 const FIELD_RULES: Readonly<Record<string, FieldRule>> = { ...ENCOUNTER_RULES, ...CONSULTATION_RULES };
 
@@ -86,8 +86,49 @@ export function checkMappings(tables: MappingTables): Problem[] {
     }
     // a sender without a row may still come in under the default facility: worth a look, not a refusal
     for (const s of r.senders ?? []) {
-      if (!senders.has(s)) problems.push(problem(file, line, `${r.field}: sender "${s}" has no row in facilities.csv`, 'warning'));
+      // APPLICATION@FACILITY: the facility part is what facilities.csv knows
+      const facility = s.slice(s.lastIndexOf('@') + 1);
+      if (!senders.has(facility)) problems.push(problem(file, line, `${r.field}: sender "${s}" has no row in facilities.csv${facility !== s ? ` (for facility "${facility}")` : ''}`, 'warning'));
     }
   }
+  for (const r of rules) {
+    problems.push(...conditionFindings(r.field, r.when ?? []));
+    for (const c of r.candidates) problems.push(...conditionFindings(`${r.field} ${c.text}`, c.when ?? []));
+  }
   return problems.sort((a, b) => (a.file ?? '').localeCompare(b.file ?? '') || (a.line ?? 0) - (b.line ?? 0));
+}
+
+/**
+ * What a `when` says that cannot be what was meant: a value listed twice (a warning), and two
+ * conditions on one path that want different values (`ORC-1 = NW` and `ORC-1 = XO`): all
+ * conditions must hold, so such a `when` holds only for a field that repeats with both values;
+ * either value is `ORC-1 in [NW, XO]`.
+ */
+function conditionFindings(what: string, conds: readonly CompiledCondition<unknown>[]): Problem[] {
+  const out: Problem[] = [];
+  const wanted = new Map<string, { c: CompiledCondition<unknown>; values: Set<string> }>();
+  for (const c of conds) {
+    const { file, line } = at(c.origin);
+    const { op, values, path } = c.condition;
+    const seen = new Set<string>();
+    for (const v of values.map((x) => x.trim().toUpperCase())) {
+      if (seen.has(v)) out.push(problem(file, line, `${what}: when "${c.text}" lists ${v} twice`, 'warning'));
+      seen.add(v);
+    }
+    if (op !== '=' && op !== 'in') continue;
+    const earlier = wanted.get(path);
+    if (earlier && ![...seen].some((v) => earlier.values.has(v))) {
+      const all = [...earlier.c.condition.values, ...values];
+      out.push(
+        problem(
+          file,
+          line,
+          `${what}: when "${earlier.c.text}" and "${c.text}" must both hold, which they do only if ${path} repeats with both; for either, write "${path} in [${all.join(', ')}]"`,
+          'warning',
+        ),
+      );
+    }
+    wanted.set(path, { c, values: seen });
+  }
+  return out;
 }

@@ -317,3 +317,214 @@ describe('guess marks from edited tables: a default, a rule-wide reason', () => 
     );
   });
 });
+
+describe('when: a candidate read only when its condition holds (HL7)', () => {
+  const noCds = (msg: string) => msg.split('\r').filter((l) => !l.startsWith('OBX|5|TS|CDS-DTTM')).join('\r');
+  // no CDS data, no OBR-7: the consultation's time can only come from ORC-9
+  const onlyOrc9 = (msg: string) => noCds(msg).replace(OBR, OBR.replace('|||20261102093015|', '||||'));
+  const edited = editedTables((dir) => {
+    const f = join(dir, 'hl7v2.yaml');
+    const text = readFileSync(f, 'utf8');
+    writeFileSync(
+      f,
+      text
+        .replace('      - OBR-7\n      - ORC-9\n    transform: date', '      - OBR-7\n      - path: ORC-9\n        when: ORC-1 in [NW, XO]\n    transform: date')
+        .replace('      - OBR-7\n      - ORC-9\n    transform: time', '      - OBR-7\n      - path: ORC-9\n        when: ORC-1 in [NW, XO]\n    transform: time'),
+    );
+  });
+  const rule = (field: string) => `${edited().hl7!.rules.find((r) => r.field === field)!.origin}`;
+
+  it('ORC-1 NW (or xo, any case): ORC-9 gives the consultation time, nothing skipped', () => {
+    for (const orc1 of ['NW', 'xo']) {
+      const r = one(mapHl7Text(onlyOrc9(ORM).replace('ORC|NW|', `ORC|${orc1}|`), edited()));
+      assert.deepEqual([r.consultationDate, r.consultationTime, r.consultationKeyRank], ['11/02/2026', '09:30:15', 4]);
+      assert.deepEqual(
+        r.trace.filter((t) => t.field === 'CDS_Consultation_Time').map((t) => [t.path, t.value, t.skipped]),
+        [['ORC-9', '09:30:15', undefined]],
+      );
+    }
+  });
+
+  it('ORC-1 SC: ORC-9 is skipped, and the key miss and the misses say why', () => {
+    const r = one(mapHl7Text(onlyOrc9(ORM).replace('ORC|NW|', 'ORC|SC|'), edited()));
+    assert.equal(r.consultationTime, undefined);
+    assert.equal(
+      r.consultationKeyTried,
+      `CDS_Consultation_Date (${rule('CDS_Consultation_Date')}) from OBX[3.1=CDS-DTTM]-5, TQ1-7.1, OBR-6, OBR-7, ORC-9 (ORC-9 skipped: ORC-1 = SC is not in [NW, XO]); ` +
+        `CDS_Consultation_Time (${rule('CDS_Consultation_Time')}) from OBX[3.1=CDS-DTTM]-5, TQ1-7.1, OBR-6, OBR-7, ORC-9 (ORC-9 skipped: ORC-1 = SC is not in [NW, XO]): none has a value`,
+    );
+    assert.deepEqual(
+      r.misses?.map((m) => [m.field, m.skipped]),
+      [
+        ['CDS_Consultation_Date', ['ORC-9 skipped: ORC-1 = SC is not in [NW, XO]']],
+        ['CDS_Consultation_Time', ['ORC-9 skipped: ORC-1 = SC is not in [NW, XO]']],
+      ],
+    );
+  });
+
+  it('a candidate without a value is not said to be skipped (its condition is not read)', () => {
+    const r = one(mapHl7Text(onlyOrc9(ORM).replace('ORC|NW|', 'ORC|SC|').replace('||||20261102093015|||1234567893', '|||||||1234567893'), edited()));
+    assert.deepEqual(r.misses?.map((m) => [m.field, m.skipped]), [
+      ['CDS_Consultation_Date', undefined],
+      ['CDS_Consultation_Time', undefined],
+    ]);
+  });
+});
+
+describe('when: every operator, rule-level conditions over alternatives', () => {
+  // Name_of_Exam_Ordered (free text) takes the constant of the first alternative whose when holds;
+  // the winning value's trace names the alternatives skipped before it
+  const edited = editedTables((dir) => {
+    const f = join(dir, 'hl7v2.yaml');
+    writeFileSync(
+      f,
+      readFileSync(f, 'utf8').replace(
+        '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]\n    transform: trim',
+        [
+          '  Name_of_Exam_Ordered:',
+          '    - constant: EQ',
+          '      when: ORC-1 = NW',
+          '    - constant: IN',
+          '      when: ORC-1 in [SC, RE]',
+          '    - constant: NOTIN',
+          '      when: ORC-1 not in [XO, HD]',
+          '    - constant: EMPTY',
+          '      when: PV1-3.4 empty',
+          '    - constant: EXISTS',
+          '      when: ZDS-1 exists',
+          '    - constant: ALL',
+          '      when:',
+          '        - ORC-1 != CA',
+          '        - PV1-2 = I',
+          '    - constant: NE',
+          '      when: ORC-1 != CA',
+        ].join('\n'),
+      ),
+    );
+  });
+  const exam = (msg: string) => {
+    const r = one(mapHl7Text(msg, edited()));
+    return [r.consultationFields.Name_of_Exam_Ordered, r.trace.find((t) => t.field === 'Name_of_Exam_Ordered')?.skipped];
+  };
+
+  it('= holds (without regard to case): the first alternative, nothing skipped', () => {
+    assert.deepEqual(exam(ORM), ['EQ', undefined]);
+    assert.deepEqual(exam(ORM.replace('ORC|NW|', 'ORC|nw|')), ['EQ', undefined]);
+  });
+
+  it('in holds: the one before it is skipped, with why', () => {
+    assert.deepEqual(exam(ORM.replace('ORC|NW|', 'ORC|RE|')), ['IN', ['rule skipped: ORC-1 = RE is not NW']]);
+  });
+
+  it('XO: =, in, not in, empty, exists and a list with one failing condition skipped; != holds', () => {
+    assert.deepEqual(exam(ORM.replace('ORC|NW|', 'ORC|XO|')), [
+      'NE',
+      [
+        'rule skipped: ORC-1 = XO is not NW',
+        'rule skipped: ORC-1 = XO is not in [SC, RE]',
+        'rule skipped: ORC-1 = XO is in [XO, HD]',
+        'rule skipped: PV1-3.4 = GENHOSP is not empty',
+        'rule skipped: ZDS-1 is empty',
+        'rule skipped: PV1-2 = E is not I',
+      ],
+    ]);
+  });
+
+  it('not in holds for a value outside the list; exists for a Z-segment; both conditions of a list', () => {
+    assert.deepEqual(exam(ORM.replace('ORC|NW|', 'ORC|SN|')), ['NOTIN', ['rule skipped: ORC-1 = SN is not NW', 'rule skipped: ORC-1 = SN is not in [SC, RE]']]);
+    assert.deepEqual(exam(ORM.replace('ORC|NW|', 'ORC|XO|') + 'ZDS|CT1\r')[0], 'EXISTS');
+    assert.deepEqual(exam(ORM.replace('ORC|NW|', 'ORC|XO|').replace('PV1|1|E|', 'PV1|1|I|'))[0], 'ALL');
+  });
+
+  it('no alternative holds (ORC-1 repeats XO~CA: in matches either, != neither): the field stays empty, each alternative a miss saying why', () => {
+    const r = one(mapHl7Text(ORM.replace('ORC|NW|', 'ORC|XO~CA|'), edited()));
+    assert.equal(r.consultationFields.Name_of_Exam_Ordered, undefined);
+    const origins = edited().hl7!.rules.filter((x) => x.field === 'Name_of_Exam_Ordered').map((x) => x.origin);
+    assert.deepEqual(
+      r.misses?.filter((m) => m.field === 'Name_of_Exam_Ordered'),
+      [
+        'ORC-1 = XO|CA is not NW',
+        'ORC-1 = XO|CA is not in [SC, RE]',
+        'ORC-1 = XO|CA is in [XO, HD]',
+        'PV1-3.4 = GENHOSP is not empty',
+        'ZDS-1 is empty',
+        'ORC-1 = XO|CA, excluded by != CA',
+        'ORC-1 = XO|CA, excluded by != CA',
+      ].map((why, i) => ({ field: 'Name_of_Exam_Ordered', rule: origins[i], tried: [], skipped: [`rule skipped: ${why}`] })),
+    );
+  });
+});
+
+describe('when in fhir.yaml: FHIRPath conditions on a candidate and on a rule', () => {
+  const sr = JSON.parse(readFileSync(join(REPO_ROOT, 'samples', 'fhir', '01-servicerequest.json'), 'utf8')) as Record<string, unknown>;
+  const edited = editedTables((dir) => {
+    const f = join(dir, 'fhir.yaml');
+    writeFileSync(
+      f,
+      readFileSync(f, 'utf8')
+        .replace(
+          '  Name_of_Exam_Ordered:\n    from: [code.text, code.coding.display]',
+          '  Name_of_Exam_Ordered:\n    from:\n      - path: code.text\n        when: status in [active, completed]\n      - code.coding.display',
+        )
+        .replace('    from: status\n    crosswalk: exam_completed', `    from: status\n    when: "identifier.where(type.coding.code = 'FILL').value exists"\n    crosswalk: exam_completed`),
+    );
+  });
+  const run = (resource: Record<string, unknown>) => one(mapFhirResource({ ...sr, ...resource } as unknown as FhirResource, new ResourcePool(), edited(), { defaultFacilityId: '100000' }));
+
+  it('status active: code.text, nothing skipped', () => {
+    const r = run({ code: { ...(sr.code as object), text: 'CT head (text)' } });
+    assert.deepEqual(
+      r.trace.filter((t) => t.field === 'Name_of_Exam_Ordered').map((t) => [t.path, t.value, t.guess, t.skipped]),
+      [['code.text', 'CT head (text)', undefined, undefined]],
+    );
+  });
+
+  it('status draft: code.text skipped, the display given as a fallback with why', () => {
+    const r = run({ status: 'draft', code: { ...(sr.code as object), text: 'CT head (text)' } });
+    assert.deepEqual(
+      r.trace.filter((t) => t.field === 'Name_of_Exam_Ordered').map((t) => [t.path, t.value, t.guess, t.skipped]),
+      [['code.coding.display', 'CT HEAD WO CONTRAST', 'fallback: code.coding.display, the 2nd of 2 candidates', ['code.text skipped: status = draft is not in [active, completed]']]],
+    );
+  });
+
+  it("a rule-level FHIRPath with its own where(): no FILL identifier, the rule is skipped", () => {
+    const r = run({ identifier: (sr.identifier as { type: { coding: { code: string }[] } }[]).filter((i) => i.type.coding[0]!.code !== 'FILL') });
+    assert.equal(r.consultationFields.Ordered_Exam_Completed, undefined);
+    assert.deepEqual(r.misses?.find((m) => m.field === 'Ordered_Exam_Completed')?.skipped, ["rule skipped: identifier.where(type.coding.code = 'FILL').value is empty"]);
+    assert.equal(run({}).consultationFields.Ordered_Exam_Completed, '2');
+  });
+});
+
+describe('senders by application: APPLICATION@FACILITY (keys.application)', () => {
+  const edited = editedTables((dir) => {
+    appendFileSync(join(dir, 'facilities.csv'), 'NORTHCLINIC,200000,,\n');
+    const name = '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]\n    transform: trim';
+    const hl7 = join(dir, 'hl7v2.yaml');
+    writeFileSync(hl7, readFileSync(hl7, 'utf8').replace(name, '  Name_of_Exam_Ordered:\n    - from: OBR-4.1\n      senders: [RIS1@GENHOSP]\n    - from: [OBR-4.2, OBR-4.1]\n      transform: trim'));
+    const fhir = join(dir, 'fhir.yaml');
+    writeFileSync(
+      fhir,
+      readFileSync(fhir, 'utf8').replace(
+        '  Name_of_Exam_Ordered:\n    from: [code.text, code.coding.display]\n    for: order',
+        '  Name_of_Exam_Ordered:\n    - from: code.coding.code\n      senders: ["http://ris1.example.org/fhir@GENHOSP"]\n      for: order\n    - from: [code.text, code.coding.display]\n      for: order',
+      ),
+    );
+  });
+  const exam = (msg: string) => one(mapHl7Text(msg, edited())).consultationFields.Name_of_Exam_Ordered;
+
+  it('HL7: only RIS1 (MSH-3.1, any case) of GENHOSP (MSH-4.1) takes the limited rule', () => {
+    assert.equal(exam(ORM.replace('MSH|^~\\&|EHR|GENHOSP|', 'MSH|^~\\&|RIS1|GENHOSP|')), '70450');
+    assert.equal(exam(ORM.replace('MSH|^~\\&|EHR|GENHOSP|', 'MSH|^~\\&|ris1^1.2.3^ISO|GENHOSP|')), '70450');
+    assert.equal(exam(ORM), 'CT HEAD WO CONTRAST');
+    assert.equal(exam(ORM.replace('MSH|^~\\&|EHR|GENHOSP|', 'MSH|^~\\&|RIS1|NORTHCLINIC|')), 'CT HEAD WO CONTRAST');
+    assert.equal(exam(ORM.replace('MSH|^~\\&|EHR|GENHOSP|', 'MSH|^~\\&||GENHOSP|')), 'CT HEAD WO CONTRAST');
+  });
+
+  it('FHIR: the application is meta.source', () => {
+    const sr = JSON.parse(readFileSync(join(REPO_ROOT, 'samples', 'fhir', '01-servicerequest.json'), 'utf8')) as { meta: object };
+    const run = (meta: object) => one(mapFhirResource({ ...sr, meta: { ...sr.meta, ...meta } } as unknown as FhirResource, new ResourcePool(), edited(), {})).consultationFields.Name_of_Exam_Ordered;
+    assert.equal(run({ source: 'http://ris1.example.org/fhir' }), '70450');
+    assert.equal(run({ source: 'http://ehr.example.org/fhir' }), 'CT HEAD WO CONTRAST');
+    assert.equal(run({}), 'CT HEAD WO CONTRAST');
+  });
+});

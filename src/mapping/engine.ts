@@ -6,7 +6,8 @@ import { EXCLUDE, knowsSystem, lookup } from './crosswalk.js';
 import { findFacility, type FacilityTable } from './facilities.js';
 import type { OrderIdentity } from './outcome.js';
 import type { PartialRecord, SourceKind, TraceEntry, TraceMiss, Exclusion } from './record.js';
-import type { Candidate, CompiledRule, CompiledTable, PathItem } from './rules.js';
+import type { Candidate, CompiledCondition, CompiledRule, CompiledTable, PathItem } from './rules.js';
+import { whyNot } from './condition.js';
 import { applyTransform, sortableTime, TransformError } from './transforms.js';
 import { errorMessage } from '../cdsr/errors.js';
 
@@ -71,6 +72,35 @@ function guessOf<C>(rule: CompiledRule<C>, path: string, index: number): string 
   if (path === 'default') return `default: none of ${rule.candidates.map((c) => c.text).join(', ')} has a value`;
   if (index < 0) return undefined;
   return fallbackReason(path, index, rule.candidates.length, rule.alternative, rule.alternatives);
+}
+
+/** Why the first of `conds` that does not hold fails (`ORC-1 = XO is not in [NW]`); undefined when all hold. */
+function unmet<C>(conds: readonly CompiledCondition<C>[], ctx: C, problems: Problem[]): string | undefined {
+  for (const c of conds) {
+    const why = whyNot(c.condition, runPath(c.read, ctx, problems).map((i) => i.value));
+    if (why !== undefined) return why;
+  }
+  return undefined;
+}
+
+/**
+ * Does a rule's `senders` name this message's sender: its facility (keys.facility), or its
+ * application at that facility (`RIS1@GENHOSP`, keys.application)? The application is read once,
+ * and only when a rule names one.
+ */
+function senderTest<C>(table: CompiledTable<C>, ctx: C, facility: string | undefined, problems: Problem[]): (senders: ReadonlySet<string>) => boolean {
+  const fac = (facility ?? '').trim().toUpperCase();
+  let app: string | undefined | null = null;
+  return (senders) => {
+    if (senders.has(fac)) return true;
+    if (app === null) app = first(table.keys.application, ctx, problems)?.value.toUpperCase();
+    return app !== undefined && senders.has(`${app}@${fac}`);
+  };
+}
+
+/** The trace entries of a value, with the conditions that kept earlier sources of its field from giving it. */
+function withSkips(trace: readonly TraceEntry[], skipped: readonly string[]): TraceEntry[] {
+  return skipped.length === 0 ? [...trace] : trace.map((t) => ({ ...t, skipped: [...skipped] }));
 }
 
 function problem(code: Problem['code'], message: string, extra: Partial<Problem> = {}): Problem {
@@ -147,23 +177,37 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
   let excluded: PartialRecord['excluded'];
   // what the field rules find from here on: not needed by an order that is cancelled or excluded
   const fieldProblemsFrom = problems.length;
+  const sentBy = senderTest(table, ctx, facilitySource?.value, problems);
+  // per field, the `when` conditions that kept a rule or candidate from giving its value, for the trace
+  const skips = new Map<string, string[]>();
   for (const rule of table.rules) {
     if (rule.for && !rule.for.has(input.source.role)) continue;
     if (rule.facilities && !rule.facilities.has((facilityId ?? '').toUpperCase())) continue;
-    if (rule.senders && !rule.senders.has((facilitySource?.value ?? '').toUpperCase())) continue;
+    if (rule.senders && !sentBy(rule.senders)) continue;
     if (done.has(rule.field)) continue;
     const own: Problem[] = [];
-    const out = runRule(rule, ctx, facilityId, own);
+    const skipped = skips.get(rule.field) ?? [];
+    skips.set(rule.field, skipped);
+    const ruleUnmet = rule.when ? unmet(rule.when, ctx, own) : undefined;
     const before = passed.get(rule.field) ?? 0;
     passed.set(rule.field, before + sourcesOf(rule));
+    if (ruleUnmet !== undefined) {
+      skipped.push(`rule skipped: ${ruleUnmet}`);
+      pending.set(rule.field, [...(pending.get(rule.field) ?? []), ...own]);
+      misses.push({ field: rule.field, rule: rule.origin, tried: [], skipped: [`rule skipped: ${ruleUnmet}`] });
+      continue;
+    }
+    const ownSkips: string[] = [];
+    const out = runRule(rule, ctx, facilityId, own, ownSkips);
+    skipped.push(...ownSkips);
     if (!out) {
       pending.set(rule.field, [...(pending.get(rule.field) ?? []), ...own]);
-      misses.push({ field: rule.field, rule: rule.origin, tried: rule.candidates.map((c) => c.text) });
+      misses.push({ field: rule.field, rule: rule.origin, tried: rule.candidates.map((c) => c.text), ...(ownSkips.length > 0 ? { skipped: ownSkips } : {}) });
       continue;
     }
     if (out.value === '' && !out.excluded) {
       // a row that says "known, send nothing" (RAD: radiology, no modality of its own): the next alternative may say more
-      trace.push(...out.trace);
+      trace.push(...withSkips(out.trace, skipped));
       problems.push(...own);
       continue;
     }
@@ -172,7 +216,7 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
     problems.push(...(pending.get(rule.field) ?? []).map((p) => ({ ...p, severity: 'warning' as const })), ...own);
     pending.delete(rule.field);
     if (out.excluded && !excluded) excluded = out.excluded;
-    trace.push(...out.trace);
+    trace.push(...withSkips(out.trace, skipped));
     if (out.value === '') continue;
     ranks.set(rule.field, before + rankIn(rule, out.trace));
     (rule.level === 'encounter' ? encounterFields : consultationFields)[rule.field] = out.value;
@@ -191,7 +235,8 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
   for (const m of misses) {
     if (done.has(m.field)) continue;
     if (m.field === 'CDS_Consultation_Date' || m.field === 'CDS_Consultation_Time') {
-      keyMisses.push(`${m.field} (${m.rule}) from ${m.tried.join(', ') || 'a constant'}`);
+      const from = m.tried.length > 0 ? ` from ${m.tried.join(', ')}` : m.skipped ? '' : ' from a constant';
+      keyMisses.push(`${m.field} (${m.rule})${from}${m.skipped ? ` (${m.skipped.join('; ')})` : ''}`);
     }
   }
   if (problems.some((p) => p.severity === 'error') || facilityId === undefined || !encounter) return { problems, identity: { facilityId: facilityId ?? '', encounterId: encounter?.value ?? '', numbers: orderNumbers } };
@@ -256,7 +301,8 @@ interface RuleOutput {
   readonly excluded?: Exclusion;
 }
 
-function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefined, problems: Problem[]): RuleOutput | undefined {
+/** `skipped` receives why a candidate with a value was not read (its `when` did not hold). */
+function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefined, problems: Problem[], skipped: string[]): RuleOutput | undefined {
   // a crosswalked single-value rule reads on past values it cannot map (the next coding, the next path)
   const searching = rule.crosswalk !== undefined && !rule.all;
   let raws: PathItem[] = [];
@@ -268,6 +314,12 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
     for (const [index, c] of rule.candidates.entries()) {
       const vs = runPath(c, ctx, problems);
       if (vs.length === 0) continue;
+      // the condition is read only for a candidate that has a value: a skip is said only where it mattered
+      const why = c.when ? unmet(c.when, ctx, problems) : undefined;
+      if (why !== undefined) {
+        skipped.push(`${c.text} skipped: ${why}`);
+        continue;
+      }
       tried.push({ items: rule.all || searching ? vs : [vs[0]!], path: c.text, index });
       if (!searching) break;
     }

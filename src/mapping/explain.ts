@@ -3,6 +3,7 @@
 import type { Problem } from '../cdsr/problem.js';
 import { MISSING_FIELD_CODES } from '../cdsr/site-rules.js';
 import type { MappingTables } from './load.js';
+import { conditionText } from './condition.js';
 
 /** The rules that fill `field`, as `file:line (path, path)`; empty when no rule does. */
 export function rulesFor(tables: MappingTables, field: string): string[] {
@@ -10,8 +11,9 @@ export function rulesFor(tables: MappingTables, field: string): string[] {
   for (const t of [tables.hl7, tables.fhir]) {
     for (const r of t?.rules ?? []) {
       if (r.field !== field) continue;
-      const paths = r.candidates.map((c) => c.text);
-      out.push(`${r.origin} (${paths.length > 0 ? paths.join(', ') : 'a constant'})`);
+      const paths = r.candidates.map((c) => (c.when ? `${c.text} when ${c.when.map((w) => conditionText(w.condition)).join(' and ')}` : c.text));
+      const when = r.when ? `; when ${r.when.map((w) => conditionText(w.condition)).join(' and ')}` : '';
+      out.push(`${r.origin} (${paths.length > 0 ? paths.join(', ') : 'a constant'}${when})`);
     }
   }
   return out;

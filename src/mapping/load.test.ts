@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { loadMappings } from './load.js';
+import { rulesFor } from './explain.js';
 import { parseCrosswalk, lookup } from './crosswalk.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 
@@ -122,7 +123,7 @@ describe('loadMappings', () => {
     ]);
     edit('hl7v2.yaml', '    constant: G1014\n', '');
     assert.deepEqual(located(), [
-      'hl7v2.yaml:10: ORM^O01 is listed twice',
+      'hl7v2.yaml:9: ORM^O01 is listed twice',
       'hl7v2.yaml:54: "orders" is not a kind of this table (order, result)',
     ]);
   });
@@ -158,6 +159,87 @@ describe('the guess option', () => {
     assert.deepEqual(located(), [
       `hl7v2.yaml:${lineOf('      OBR-8:')}: guess names "OBR-8": not a path of its "from" (OBR-22, OBR-7)`,
       `hl7v2.yaml:${lineOf('    guess: {OBR-4')}: guess names "OBR-4": the rule has no "from"`,
+    ]);
+  });
+});
+
+describe('when conditions and application senders', () => {
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cdsr-map-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const lineOf = (file: string, start: string) => readFileSync(join(dir, file), 'utf8').split('\n').findIndex((l) => l.startsWith(start)) + 1;
+
+  it('compiles a rule-level and a candidate-level when, each condition with its line', () => {
+    fresh();
+    edit('hl7v2.yaml', '      - OBR-7\n      - ORC-9\n    transform: time', '      - OBR-7\n      - path: ORC-9\n        when: ORC-1 in [NW, XO]\n    transform: time');
+    edit('hl7v2.yaml', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]\n    when:\n      - ORC-1 != CA\n      - PV1-2 exists');
+    const rules = loadMappings(dir).tables?.hl7?.rules ?? [];
+    const time = rules.find((r) => r.field === 'CDS_Consultation_Time');
+    assert.deepEqual(
+      time?.candidates.map((c) => [c.text, c.when?.map((w) => [w.text, w.origin.slice(dir.length + 1), w.condition])]),
+      [
+        ['OBX[3.1=CDS-DTTM]-5', undefined],
+        ['TQ1-7.1', undefined],
+        ['OBR-6', undefined],
+        ['OBR-7', undefined],
+        ['ORC-9', [['ORC-1 in [NW, XO]', `hl7v2.yaml:${lineOf('hl7v2.yaml', '        when: ORC-1 in')}`, { path: 'ORC-1', op: 'in', values: ['NW', 'XO'] }]]],
+      ],
+    );
+    const exam = rules.find((r) => r.field === 'Name_of_Exam_Ordered');
+    assert.deepEqual(
+      exam?.when?.map((w) => [w.text, w.origin.slice(dir.length + 1)]),
+      [
+        ['ORC-1 != CA', `hl7v2.yaml:${lineOf('hl7v2.yaml', '      - ORC-1 != CA')}`],
+        ['PV1-2 exists', `hl7v2.yaml:${lineOf('hl7v2.yaml', '      - PV1-2 exists')}`],
+      ],
+    );
+    // what a CD3001 names as tried: the conditions with their paths, in one spelling
+    const t = loadMappings(dir).tables!;
+    assert.deepEqual(
+      ['CDS_Consultation_Time', 'Name_of_Exam_Ordered'].flatMap((f) => rulesFor({ ...t, fhir: undefined }, f).map((r) => r.slice(dir.length + 1))),
+      [
+        `hl7v2.yaml:${lineOf('hl7v2.yaml', '  CDS_Consultation_Time:')} (OBX[3.1=CDS-DTTM]-5, TQ1-7.1, OBR-6, OBR-7, ORC-9 when ORC-1 in [NW, XO])`,
+        `hl7v2.yaml:${lineOf('hl7v2.yaml', '  Name_of_Exam_Ordered:')} (OBR-4.2, OBR-4.1; when ORC-1 != CA and PV1-2 exists)`,
+      ],
+    );
+  });
+
+  it('refuses a bad operator, an empty list, a bad path, a constant and a malformed { path, when }, each at its line', () => {
+    fresh();
+    edit('hl7v2.yaml', '      - OBR-7\n      - ORC-9\n    transform: time', '      - OBR-7\n      - path: ORC-9\n        when: ORC-1 is NW\n    transform: time');
+    edit('hl7v2.yaml', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]\n    when:\n      - ORC-1 in []\n      - ORC1 = NW');
+    edit('fhir.yaml', '    from: status\n    crosswalk: exam_completed', '    from: status\n    when: "\'active\' = active"\n    crosswalk: exam_completed');
+    edit('fhir.yaml', '    from: "%patient.gender"', '    from: "%patient.gender"\n    when: "%insurance.type = A"');
+    assert.deepEqual(located(), [
+      `hl7v2.yaml:${lineOf('hl7v2.yaml', '        when: ORC-1 is NW')}: when "ORC-1 is NW" is not a condition: write <path> = <value>, <path> != <value>, <path> in [<value>, …], <path> not in [<value>, …], <path> exists or <path> empty`,
+      `hl7v2.yaml:${lineOf('hl7v2.yaml', '      - ORC-1 in []')}: when "ORC-1 in []": the list after in is empty`,
+      `hl7v2.yaml:${lineOf('hl7v2.yaml', '      - ORC1 = NW')}: when "ORC1 = NW": "ORC1" is not an HL7 path such as PID-8, OBR-4.2 or OBX[3.1=CDS-GCODE]-5`,
+      `fhir.yaml:${lineOf('fhir.yaml', '    when: "%insurance')}: when "%insurance.type = A": "%insurance.type": unknown variable %insurance (known: %patient, %encounter, %coverage, %requester, %requesterRole, %organization)`,
+      `fhir.yaml:${lineOf('fhir.yaml', '    when: "\'active\'')}: when "'active' = active": 'active' is a constant, not a path of the message: the condition would always give the same answer`,
+    ]);
+    fresh();
+    edit('hl7v2.yaml', '      - OBR-7\n      - ORC-9\n    transform: time', '      - OBR-7\n      - path: ORC-9\n        when: []\n    transform: time');
+    edit('hl7v2.yaml', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, { path: OBR-4.1, whn: ORC-1 = NW }]');
+    edit('fhir.yaml', '    from: status\n    crosswalk: exam_completed', '    from: status\n    when: ""\n    crosswalk: exam_completed');
+    assert.deepEqual(located(), [
+      `hl7v2.yaml:${lineOf('hl7v2.yaml', '        when: []')}: fields.CDS_Consultation_Time.from.4.when: "when" needs at least one condition`,
+      `hl7v2.yaml:${lineOf('hl7v2.yaml', '    from: [OBR-4.2, { path')}: fields.Name_of_Exam_Ordered.from.1: Unrecognized key: "whn"`,
+      `fhir.yaml:${lineOf('fhir.yaml', '    when: ""')}: fields.Ordered_Exam_Completed.when: a condition may not be empty`,
+    ]);
+  });
+
+  it('a sender APPLICATION@FACILITY needs both parts and a table that reads the application', () => {
+    fresh();
+    edit('hl7v2.yaml', '  Patient_Sex:\n    from: PID-8', '  Patient_Sex:\n    from: PID-8\n    senders: [RIS1@GENHOSP, GENHOSP]');
+    assert.deepEqual([...(loadMappings(dir).tables?.hl7?.rules.find((r) => r.field === 'Patient_Sex')?.senders ?? [])], ['RIS1@GENHOSP', 'GENHOSP']);
+    edit('hl7v2.yaml', '    senders: [RIS1@GENHOSP, GENHOSP]', '    senders: [RIS1@GENHOSP, "@GENHOSP", RIS1@]');
+    edit('hl7v2.yaml', '  application: MSH-3.1                   # the sending application, for senders: [RIS1@GENHOSP]\n', '');
+    const at = lineOf('hl7v2.yaml', '    senders:');
+    assert.deepEqual(located(), [
+      `hl7v2.yaml:${at}: sender "RIS1@GENHOSP" names an application: the table needs keys.application (the path of the sending application, e.g. MSH-3.1)`,
+      `hl7v2.yaml:${at}: sender "@GENHOSP": write APPLICATION@FACILITY (e.g. RIS1@GENHOSP), both parts filled`,
+      `hl7v2.yaml:${at}: sender "RIS1@": write APPLICATION@FACILITY (e.g. RIS1@GENHOSP), both parts filled`,
     ]);
   });
 });

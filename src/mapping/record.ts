@@ -19,6 +19,11 @@ export interface TraceEntry {
    * rule's first path (or its constant) gave the value.
    */
   readonly guess?: string;
+  /**
+   * Why earlier sources of the field gave nothing: a rule or candidate whose `when` did not hold
+   * (`ORC-9 skipped: ORC-1 = XO is not in [NW]`). Unset when none was skipped.
+   */
+  readonly skipped?: readonly string[];
 }
 
 /** A rule that found nothing in this message or resource: which paths it tried. */
@@ -26,6 +31,8 @@ export interface TraceMiss {
   readonly field: string;
   readonly rule: string;
   readonly tried: readonly string[];
+  /** The rule, or candidates of it that had a value, skipped because a `when` did not hold: `rule skipped: PV1-2 is empty`. */
+  readonly skipped?: readonly string[];
 }
 
 export interface PartialRecord {

@@ -7,6 +7,7 @@ import type { Problem } from '../cdsr/problem.js';
 import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS } from '../cdsr/schema.js';
 import type { Crosswalk } from './crosswalk.js';
 import { errorMessage } from '../cdsr/errors.js';
+import { isConstantPath, parseCondition, type ParsedCondition } from './condition.js';
 
 const text = z.union([z.string(), z.number()]).transform(String);
 const paths = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((p) => (Array.isArray(p) ? p : [p]));
@@ -21,17 +22,46 @@ export type TransformSpec = z.infer<typeof Transform>;
 
 const names = z.union([text, z.array(text).min(1)]).transform((p) => (Array.isArray(p) ? p : [p]));
 
+// `when: ORC-1 = NW` or a list of conditions, all of which must hold (condition.ts parses each at compile time)
+const Condition = z.string().trim().min(1, 'a condition may not be empty');
+const Conditions = z.union([Condition, z.array(Condition).min(1, '"when" needs at least one condition')]).transform((c) => (Array.isArray(c) ? c : [c]));
+/** One candidate of `from`: a path, or `{ path, when }` (read only when its conditions hold). */
+export interface SourceSpec {
+  readonly path: string;
+  readonly when?: readonly string[];
+}
+const SourceObject = z.strictObject({ path: z.string().trim().min(1), when: Conditions.optional() });
+// parsed by shape (not z.union) so that a problem of a { path, when } keeps its own key
+const Source = z.unknown().transform((v, ctx): SourceSpec => {
+  const r = typeof v === 'object' && v !== null && !Array.isArray(v) ? SourceObject.safeParse(v) : z.string().min(1).safeParse(v);
+  if (r.success) return typeof r.data === 'string' ? { path: r.data } : r.data;
+  for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path });
+  return z.NEVER;
+});
+const SourceList = z.array(Source).min(1);
+const sources = z.unknown().transform((v, ctx): SourceSpec[] => {
+  const r = Array.isArray(v) ? SourceList.safeParse(v) : Source.safeParse(v);
+  if (r.success) return Array.isArray(r.data) ? r.data : [r.data];
+  for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path });
+  return z.NEVER;
+});
+
 const RuleSchema = z
   .strictObject({
-    from: paths.optional(),
+    from: sources.optional(),
     constant: text.optional(),
     crosswalk: z.string().min(1).optional(),
     /** Paths (candidates, first with a value wins) whose value selects crosswalk rows by their system column. */
     system: paths.optional(),
     /** Only for these ACR Facility_IDs (facilities.csv facility_id). */
     facilities: names.optional(),
-    /** Only for these senders: the value keys.facility reads (MSH-4.1, the Organization identifier). */
+    /**
+     * Only for these senders: the value keys.facility reads (MSH-4.1, the Organization identifier),
+     * or `APPLICATION@FACILITY` with the value keys.application reads (MSH-3.1, meta.source).
+     */
     senders: names.optional(),
+    /** Only when these conditions hold (all of them): `ORC-1 in [NW, XO]`. */
+    when: Conditions.optional(),
     transform: z.union([Transform, z.array(Transform)]).optional(),
     for: z.union([z.string(), z.array(z.string())]).optional(),
     all: z.boolean().optional(),
@@ -58,6 +88,8 @@ const FieldSchema = z.unknown().transform((v, ctx): FieldSpec => {
 
 const KeysSchema = z.strictObject({
   facility: paths,
+  /** The sending application (MSH-3.1; FHIR e.g. meta.source): rules may name it in `senders` as APP@FACILITY. */
+  application: paths.optional(),
   encounter: paths,
   /** The placer order number (the merge key of an order); the first candidate with a value wins. */
   order: paths,
@@ -107,6 +139,18 @@ export type PathFn<C> = (ctx: C) => PathItem[];
 export interface Candidate<C> {
   readonly text: string;
   readonly run: PathFn<C>;
+  /** Read only when these hold (a `{ path, when }` of `from`). */
+  readonly when?: readonly CompiledCondition<C>[];
+}
+
+/** A `when` condition with its path compiled by the table's path compiler. */
+export interface CompiledCondition<C> {
+  /** As written in the table. */
+  readonly text: string;
+  /** `file:line` of the condition. */
+  readonly origin: string;
+  readonly condition: ParsedCondition;
+  readonly read: Candidate<C>;
 }
 
 export type Level = 'encounter' | 'consultation';
@@ -131,6 +175,8 @@ export interface CompiledRule<C> {
   /** Only for these Facility_IDs / senders (upper-cased); undefined = all. */
   readonly facilities?: ReadonlySet<string>;
   readonly senders?: ReadonlySet<string>;
+  /** The rule applies only when these hold (`when:`). */
+  readonly when?: readonly CompiledCondition<C>[];
   readonly transforms: readonly TransformSpec[];
   /** Kinds the rule applies to; undefined = all. */
   readonly for?: ReadonlySet<string>;
@@ -141,6 +187,8 @@ export interface CompiledRule<C> {
 
 export interface CompiledKeys<C> {
   readonly facility: readonly Candidate<C>[];
+  /** The sending application (MSH-3.1), for `senders: [APP@FACILITY]`; empty when the table names none. */
+  readonly application: readonly Candidate<C>[];
   readonly encounter: readonly Candidate<C>[];
   readonly order: readonly Candidate<C>[];
   readonly filler: readonly Candidate<C>[];
@@ -185,8 +233,40 @@ export function compileTable<C>(
         return [];
       }
     });
+  // each condition of a `when` (a text or a list) at its own line; its path compiled as a candidate's
+  const conditions = (list: readonly string[], at: (string | number)[]): CompiledCondition<C>[] =>
+    list.flatMap((text, i) => {
+      const line = lineOf([...at, i]);
+      const parsed = parseCondition(text);
+      if (typeof parsed === 'string') {
+        problems.push(tableProblem(file, line, parsed));
+        return [];
+      }
+      if (isConstantPath(parsed.path)) {
+        problems.push(tableProblem(file, line, `when "${text}": ${parsed.path} is a constant, not a path of the message: the condition would always give the same answer`));
+        return [];
+      }
+      try {
+        return [{ text, origin: `${file}:${line}`, condition: parsed, read: { text: parsed.path, run: compilePath(parsed.path) } }];
+      } catch (e) {
+        problems.push(tableProblem(file, line, `when "${text}": ${errorMessage(e)}`));
+        return [];
+      }
+    });
+  const sourceCandidates = (list: readonly SourceSpec[], at: (string | number)[]): Candidate<C>[] =>
+    list.flatMap((s, i) => {
+      const when = s.when ? conditions(s.when, [...at, i, 'when']) : undefined;
+      try {
+        return [{ text: s.path, run: compilePath(s.path), ...(when ? { when } : {}) }];
+      } catch (e) {
+        const where = s.when ? [...at, i, 'path'] : list.length > 1 ? [...at, i] : at;
+        problems.push(tableProblem(file, lineOf(where), `${errorMessage(e)}`));
+        return [];
+      }
+    });
   const keys: CompiledKeys<C> = {
     facility: candidates(input.keys.facility, ['keys', 'facility']),
+    application: input.keys.application ? candidates(input.keys.application, ['keys', 'application']) : [],
     encounter: candidates(input.keys.encounter, ['keys', 'encounter']),
     order: candidates(input.keys.order, ['keys', 'order']),
     filler: input.keys.filler ? candidates(input.keys.filler, ['keys', 'filler']) : [],
@@ -233,19 +313,29 @@ export function compileTable<C>(
       if (spec.guess !== undefined && typeof spec.guess !== 'string') {
         guesses = new Map(Object.entries(spec.guess));
         for (const path of guesses.keys()) {
-          if (!(spec.from ?? []).includes(path)) {
-            const where = spec.from ? `not a path of its "from" (${spec.from.join(', ')})` : 'the rule has no "from"';
+          if (!(spec.from ?? []).some((s) => s.path === path)) {
+            const where = spec.from ? `not a path of its "from" (${spec.from.map((s) => s.path).join(', ')})` : 'the rule has no "from"';
             problems.push(tableProblem(file, lineOf(at('guess', path)), `guess names "${path}": ${where}`));
           }
         }
       }
       const facilities = upper(spec.facilities);
       const senders = upper(spec.senders);
+      for (const s of senders ?? []) {
+        const sep = s.lastIndexOf('@');
+        if (sep < 0) continue;
+        if (sep === 0 || sep === s.length - 1) {
+          problems.push(tableProblem(file, lineOf(at('senders')), `sender "${s}": write APPLICATION@FACILITY (e.g. RIS1@GENHOSP), both parts filled`));
+        } else if (input.keys.application === undefined) {
+          problems.push(tableProblem(file, lineOf(at('senders')), `sender "${s}" names an application: the table needs keys.application (the path of the sending application, e.g. MSH-3.1)`));
+        }
+      }
+      const when = spec.when ? conditions(spec.when, at('when')) : undefined;
       rules.push({
         field,
         level,
         origin: `${file}:${lineOf(Array.isArray(fieldSpec) ? at() : ['fields', field])}`,
-        candidates: spec.from ? candidates(spec.from, at('from')) : [],
+        candidates: spec.from ? sourceCandidates(spec.from, at('from')) : [],
         transforms: spec.transform === undefined ? [] : Array.isArray(spec.transform) ? spec.transform : [spec.transform],
         all: spec.all ?? false,
         join: spec.join ?? ',',
@@ -259,6 +349,7 @@ export function compileTable<C>(
         ...(forKinds ? { for: forKinds } : {}),
         ...(facilities ? { facilities } : {}),
         ...(senders ? { senders } : {}),
+        ...(when ? { when } : {}),
         ...(spec.default !== undefined ? { default: spec.default } : {}),
       });
     });

@@ -170,12 +170,13 @@ export async function rederiveUnit(
  * The outcome kept with a message whose text retention purges (what a re-derivation takes for it
  * from then on). Of each trace entry it keeps what
  * the merge reads (field, rule, crosswalk row, guess, the value), not the raw source value nor its
- * path (those stay in the message's text, for as long as it is kept); nor the rules that found nothing.
+ * path (those stay in the message's text, for as long as it is kept), nor the `when` skips (they
+ * quote source values); nor the rules that found nothing.
  */
 export function storedOutcome(outcome: MapOutcome): string | null {
   if (outcome.disposition === 'error') return JSON.stringify(outcome);
   if (outcome.disposition !== 'mapped') return null;
-  const records = outcome.records.map(({ misses: _misses, ...r }) => ({ ...r, trace: r.trace.map((t) => ({ ...t, raw: '', path: '' })) }));
+  const records = outcome.records.map(({ misses: _misses, ...r }) => ({ ...r, trace: r.trace.map(({ skipped: _skipped, ...t }) => ({ ...t, raw: '', path: '' })) }));
   return JSON.stringify({ ...outcome, records });
 }
 

@@ -90,13 +90,13 @@ ${view.result ? html`<p id="bench-tables">Mapped through ${view.draft !== '' ? h
 }
 
 function benchResult(r: ReturnType<typeof runBench>): Html {
-  const trace = r.inputs.flatMap((i) => i.trace.map((t) => [i.input, html`<code>${t.field}</code>`, t.path, t.raw, t.crosswalk ?? '', t.value, t.rule]));
+  const trace = r.inputs.flatMap((i) => i.trace.map((t) => [i.input, html`<code>${t.field}</code>`, t.path, t.raw, t.crosswalk ?? '', t.value, html`${t.rule}${t.skipped ? html`<br><small>${t.skipped.join('; ')}</small>` : ''}`]));
   return html`<div id="bench-result"><div class="side">
 <section><h2>CDSR output</h2><p>${r.inputsGiven} input(s), ${r.transactions.length} transaction(s).</p><pre class="json">${JSON.stringify(r.transactions, null, 2)}</pre></section>
 <section><h2>Problems</h2>${problemList(r.problems)}
 ${r.inputs.some((i) => i.misses.length > 0) ? html`<h3>Rules that found nothing</h3>${table(
   ['Input', 'Field', 'Rule', 'Tried'],
-  r.inputs.flatMap((i) => i.misses.map((m) => [i.input, m.field, m.rule, m.tried.join(', ')])),
+  r.inputs.flatMap((i) => i.misses.map((m) => [i.input, m.field, m.rule, [m.tried.join(', '), ...(m.skipped ?? [])].filter((t) => t !== '').join('; ')])),
 )}` : ''}</section></div>
 <section><h2>Trace: where each value came from</h2>${table(['Input', 'Field', 'Path', 'Raw', 'Crosswalk row', 'Value', 'Rule'], trace, { empty: 'No value mapped.' })}</section></div>`;
 }
