@@ -463,7 +463,7 @@ describe('when in fhir.yaml: FHIRPath conditions on a candidate and on a rule', 
       f,
       readFileSync(f, 'utf8')
         .replace(
-          '  Name_of_Exam_Ordered:\n    from: [code.text, code.coding.display]',
+          '  Name_of_Exam_Ordered:\n    from: ["code.text | code.concept.text", "code.coding.display | code.concept.coding.display"]',
           '  Name_of_Exam_Ordered:\n    from:\n      - path: code.text\n        when: status in [active, completed]\n      - code.coding.display',
         )
         .replace('    from: status\n    crosswalk: exam_completed', `    from: status\n    when: "identifier.where(type.coding.code = 'FILL').value exists"\n    crosswalk: exam_completed`),
@@ -505,7 +505,7 @@ describe('senders by application: APPLICATION@FACILITY (keys.application)', () =
     writeFileSync(
       fhir,
       readFileSync(fhir, 'utf8').replace(
-        '  Name_of_Exam_Ordered:\n    from: [code.text, code.coding.display]\n    for: order',
+        '  Name_of_Exam_Ordered:\n    from: ["code.text | code.concept.text", "code.coding.display | code.concept.coding.display"]\n    for: order',
         '  Name_of_Exam_Ordered:\n    - from: code.coding.code\n      senders: ["http://ris1.example.org/fhir@GENHOSP"]\n      for: order\n    - from: [code.text, code.coding.display]\n      for: order',
       ),
     );
