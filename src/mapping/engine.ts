@@ -9,6 +9,7 @@ import type { PartialRecord, SourceKind, TraceEntry, TraceMiss, Exclusion } from
 import type { Candidate, CompiledRule, CompiledTable, PathItem } from './rules.js';
 import { applyTransform, sortableTime, TransformError } from './transforms.js';
 import { errorMessage } from '../cdsr/errors.js';
+import { fieldOutsideValueSet, type ValueSetCatalog } from '../cdsr/valuesets.js';
 
 export interface EngineInput<C> {
   readonly ctx: C;
@@ -16,6 +17,8 @@ export interface EngineInput<C> {
   readonly facilities: FacilityTable;
   readonly defaultFacilityId?: string;
   readonly source: { readonly kind: SourceKind; readonly type: string; readonly role: string; readonly id: string };
+  /** ACR's value sets: a mapped value outside its field's set is MAP_NOT_IN_VALUESET; none loaded, none checked. */
+  readonly valueSets?: ValueSetCatalog;
 }
 
 /** A record, or the problems that kept it from being one with who the order is as far as known. */
@@ -134,7 +137,7 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
     if (rule.senders && !rule.senders.has((facilitySource?.value ?? '').toUpperCase())) continue;
     if (done.has(rule.field)) continue;
     const own: Problem[] = [];
-    const out = runRule(rule, ctx, facilityId, own);
+    const out = runRule(rule, ctx, facilityId, own, input.valueSets);
     const before = passed.get(rule.field) ?? 0;
     passed.set(rule.field, before + sourcesOf(rule));
     if (!out) {
@@ -159,6 +162,12 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
     (rule.level === 'encounter' ? encounterFields : consultationFields)[rule.field] = out.value;
   }
   for (const list of pending.values()) problems.push(...list);
+  // an order that is not reported (excluded by a row, or cancelled) sends none of its values: worth a look, not a refusal
+  if (excluded || cancelled) {
+    problems.forEach((p, i) => {
+      if (p.code === 'MAP_NOT_IN_VALUESET' && p.severity === 'error') problems[i] = { ...p, severity: 'warning' };
+    });
+  }
   for (const m of misses) {
     if (done.has(m.field)) continue;
     if (m.field === 'CDS_Consultation_Date' || m.field === 'CDS_Consultation_Time') {
@@ -227,7 +236,46 @@ interface RuleOutput {
   readonly excluded?: Exclusion;
 }
 
-function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefined, problems: Problem[]): RuleOutput | undefined {
+/** Where a mapped value came from, for the problem that names what to fix. */
+interface ValueOrigin {
+  readonly path: string;
+  readonly raw: string;
+  /** The crosswalk row that gave it. */
+  readonly row?: { readonly file: string; readonly line: number };
+}
+
+/**
+ * A mapped value its field's value set does not list (the validator's CD3120 check, before the
+ * order is stored): the table to fix is the crosswalk row that gave it, else the rule.
+ */
+function notInValueSet<C>(rule: CompiledRule<C>, catalog: ValueSetCatalog, value: string, from: ValueOrigin, facilityId: string | undefined): Problem[] {
+  const outside = fieldOutsideValueSet(catalog, rule.field, value);
+  if (!outside) return [];
+  const { set, severity } = outside;
+  const ruleAt = rule.origin.lastIndexOf(':');
+  const where = from.row ?? { file: rule.origin.slice(0, ruleAt), line: Number(rule.origin.slice(ruleAt + 1)) };
+  const note = severity === 'warning' ? '; a warning while that file says "enforce: no"' : '';
+  return outside.values.map((v) => {
+    const fix = from.row
+      ? `the crosswalk row ${from.row.file}:${from.row.line} maps "${from.raw}" to it: change that row's ACR code to a code of the set`
+      : from.path === 'constant' || from.path === 'default'
+        ? `it is the ${from.path} of the rule at ${rule.origin}: change it to a code of the set`
+        : `fix the rule at ${rule.origin} or add a crosswalk to it with a row ${v},<ACR code>`;
+    const read = from.row || from.path === 'constant' || from.path === 'default' ? '' : ` from ${from.path}`;
+    return problem('MAP_NOT_IN_VALUESET', `${rule.field}: "${v}"${read} is not in ACR's value set (${set.file}); ${fix}${note}`, {
+      severity,
+      scope: rule.level,
+      field: rule.field,
+      source: from.path,
+      value: v,
+      file: where.file,
+      line: where.line,
+      ...(facilityId !== undefined ? { facilityId } : {}),
+    });
+  });
+}
+
+function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefined, problems: Problem[], valueSets: ValueSetCatalog | undefined): RuleOutput | undefined {
   // a crosswalked single-value rule reads on past values it cannot map (the next coding, the next path)
   const searching = rule.crosswalk !== undefined && !rule.all;
   let raws: PathItem[] = [];
@@ -262,6 +310,7 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
         continue;
       }
       let crosswalkRow: string | undefined;
+      let row: ValueOrigin['row'];
       if (rule.crosswalk && path !== 'default') {
         const sys = item.system ?? system;
         const hit = lookup(rule.crosswalk, v, { ...(facilityId !== undefined ? { facility: facilityId } : {}), ...(sys !== undefined ? { system: sys } : {}) });
@@ -282,6 +331,7 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
           continue;
         }
         crosswalkRow = `${rule.crosswalk.file}:${hit.line}${hit.range ? ` (range ${hit.source})` : ''}`;
+        row = { file: rule.crosswalk.file, line: hit.line };
         if (hit.acrCode.trim().toLowerCase() === EXCLUDE) {
           trace.push({ field: rule.field, rule: rule.origin, path, raw, crosswalk: crosswalkRow, value: '' });
           problems.push(...unmapped.map((p) => ({ ...p, severity: 'warning' as const })));
@@ -303,6 +353,7 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
         continue;
       }
       if (rule.crosswalk && values.includes(v)) continue;
+      if (valueSets) problems.push(...notInValueSet(rule, valueSets, v, { path, raw, ...(row ? { row } : {}) }, facilityId));
       values.push(v);
       trace.push({ field: rule.field, rule: rule.origin, path, raw, ...(crosswalkRow ? { crosswalk: crosswalkRow } : {}), value: v, ...(guess !== undefined ? { guess } : {}) });
       if (searching) break;

@@ -59,6 +59,7 @@ export function mapFhirResource(resource: FhirResource, pool: ResourcePool, tabl
     facilities: tables.facilities,
     defaultFacilityId: opts.defaultFacilityId,
     source: { kind: 'fhir', type: resource.resourceType, role, id: `${resource.resourceType}/${resource.id ?? ''}${version}` },
+    valueSets: tables.valueSets,
   });
   if (!r.record) return { disposition: 'error', problems: r.problems, ...(role === 'order' ? { orders: [withResourceNumber(r.identity, resource)] } : {}) };
   if (role !== 'order' || (r.record.orderNumbers ?? []).length > 0) return { disposition: 'mapped', records: [r.record], problems: r.problems };

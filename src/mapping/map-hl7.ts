@@ -59,6 +59,7 @@ export function mapHl7Message(message: Hl7Message, tables: MappingTables, opts: 
       facilities: tables.facilities,
       defaultFacilityId: opts.defaultFacilityId,
       source: { kind: 'hl7v2', type, role, id: message.controlId },
+      valueSets: tables.valueSets,
     });
     problems.push(...r.problems);
     if (r.record) {
