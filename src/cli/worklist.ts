@@ -27,8 +27,11 @@ function printWorklist(w: Worklist, io: CliIo): void {
       ),
     );
     const byTable = new Map<string, string[]>();
-    for (const r of w.rows) byTable.set(r.table, [...(byTable.get(r.table) ?? []), r.stub]);
+    for (const r of w.rows) if (r.fix === undefined) byTable.set(r.table, [...(byTable.get(r.table) ?? []), r.stub]);
     for (const [table, stubs] of byTable) io.out(`\n# rows to add to ${table} (fill in the code):\n${stubs.join('\n')}\n`);
+    // a value outside ACR's value set has no row to add: the row or rule that gave it is wrong
+    const fixes = w.rows.filter((r) => r.fix !== undefined);
+    if (fixes.length > 0) io.out(`\n# values outside ACR's value sets (change the row or rule named):\n${fixes.map((r) => `${r.table}: ${r.fix}`).join('\n')}\n`);
   }
   const other = Object.entries(w.otherProblems);
   if (other.length > 0) io.out(`\nwaiting for other reasons (no table row fixes them): ${other.map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
