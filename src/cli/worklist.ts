@@ -18,7 +18,8 @@ export interface WorklistCliOptions {
 type DryRunAnswer = ({ tablesLoad: true } & DryRunResult) | { tablesLoad: false; problems: string[] };
 
 function printWorklist(w: Worklist, io: CliIo): void {
-  io.out(`${w.messages} message(s) in the error queue; ${w.rows.length} value(s) to add to the tables\n`);
+  const outside = w.rows.filter((r) => r.fix !== undefined).length;
+  io.out(`${w.messages} message(s) in the error queue; ${w.rows.length - outside} value(s) to add to the tables${outside > 0 ? `, ${outside} mapped value(s) outside ACR's value sets to fix` : ''}\n`);
   if (w.rows.length > 0) {
     io.out(
       renderTable(

@@ -89,6 +89,18 @@ describe('a mapped value outside an enforced value set', () => {
     );
   });
 
+  it('the console worklist: the fix in place of a row to paste, no paste section', async () => {
+    const hl7Rule = lineOf(join(s.mappingsDir, 'hl7v2.yaml'), '  CDS_Vendor:');
+    const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+    const page = await (await s.fetch('/ui/worklist', { headers: { cookie } })).text();
+    assert.match(page, /<p>2 message\(s\) in the error queue; 0 distinct value\(s\) to add to the tables, 2 mapped value\(s\) outside ACR&#39;s value sets to fix\.<\/p>/);
+    assert.ok(
+      page.includes(`<span class="fix">&quot;G9999&quot; is not an ACR code of CDS_Vendor: fix the rule at hl7v2.yaml:${hl7Rule}, or add a crosswalk to it with a row G9999,&lt;ACR code&gt; (the codes of valuesets/CDS_Vendor.csv)</span>`),
+      page,
+    );
+    assert.equal(page.includes('Rows to paste'), false);
+  });
+
   it('once the value set lists the code, the replay applies the message', async () => {
     appendFileSync(vendorSet, 'G9999,a vendor the site confirmed,confirmed\n');
     assert.equal(s.mappings.reload().ok, true);

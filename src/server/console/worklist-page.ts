@@ -60,7 +60,8 @@ ${table(
 }
 
 export function worklistPage(w: Worklist, ctx: PageContext, dry?: DryRunResult | { tablesLoad: false; problems: string[] }): Html {
-  return html`<p>${w.messages} message(s) in the error queue; ${w.rows.length} distinct value(s) to add to the tables.</p>
+  const outside = w.rows.filter((r) => r.fix !== undefined).length;
+  return html`<p>${w.messages} message(s) in the error queue; ${w.rows.length - outside} distinct value(s) to add to the tables${outside > 0 ? `, ${outside} mapped value(s) outside ACR's value sets to fix` : ''}.</p>
 ${dry ? dryRunSection(dry) : ''}
 <div class="actions"><form method="post" action="/ui/worklist/dry-run">${csrfField(ctx)}<button type="submit" id="dry-run">Dry run against the tables on disk</button></form>
 <form method="post" action="/ui/worklist/replay">${csrfField(ctx)}<button type="submit" id="replay-all">Replay the error queue (tables in force)</button></form></div>
