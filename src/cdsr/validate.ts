@@ -408,8 +408,7 @@ export class CdsrValidator {
     const otherCode = set?.otherCode ?? baseRule.defaultOtherCode;
     if (otherCode === undefined) return;
     const base = read(obj[baseField]);
-    const chosen =
-      base.kind !== 'value' ? [] : codedValues(baseRule, base.text);
+    const chosen = base.kind !== 'value' ? [] : codedValues(baseRule, base.text);
     if (!chosen.includes(otherCode)) out.push(this.problem('CD3002', at(where, field), [field, baseField, otherCode], field));
   }
 

@@ -239,9 +239,8 @@ interface RuleOutput {
 /** Where a mapped value came from, for the problem that names what to fix. */
 interface ValueOrigin {
   readonly path: string;
-  readonly raw: string;
-  /** The crosswalk row that gave it. */
-  readonly row?: { readonly file: string; readonly line: number };
+  /** The crosswalk row that gave it, with the code (after transforms) it looked up. */
+  readonly row?: { readonly file: string; readonly line: number; readonly code: string };
 }
 
 /**
@@ -253,11 +252,11 @@ function notInValueSet<C>(rule: CompiledRule<C>, catalog: ValueSetCatalog, value
   if (!outside) return [];
   const { set, severity } = outside;
   const ruleAt = rule.origin.lastIndexOf(':');
-  const where = from.row ?? { file: rule.origin.slice(0, ruleAt), line: Number(rule.origin.slice(ruleAt + 1)) };
+  const where = from.row ? { file: from.row.file, line: from.row.line } : { file: rule.origin.slice(0, ruleAt), line: Number(rule.origin.slice(ruleAt + 1)) };
   const note = severity === 'warning' ? '; a warning while that file says "enforce: no"' : '';
   return outside.values.map((v) => {
     const fix = from.row
-      ? `the crosswalk row ${from.row.file}:${from.row.line} maps "${from.raw}" to it: change that row's ACR code to a code of the set`
+      ? `the crosswalk row ${from.row.file}:${from.row.line} maps "${from.row.code}" to it: change that row's ACR code to a code of the set`
       : from.path === 'constant' || from.path === 'default'
         ? `it is the ${from.path} of the rule at ${rule.origin}: change it to a code of the set`
         : `fix the rule at ${rule.origin} or add a crosswalk to it with a row ${v},<ACR code>`;
@@ -331,7 +330,7 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
           continue;
         }
         crosswalkRow = `${rule.crosswalk.file}:${hit.line}${hit.range ? ` (range ${hit.source})` : ''}`;
-        row = { file: rule.crosswalk.file, line: hit.line };
+        row = { file: rule.crosswalk.file, line: hit.line, code: v };
         if (hit.acrCode.trim().toLowerCase() === EXCLUDE) {
           trace.push({ field: rule.field, rule: rule.origin, path, raw, crosswalk: crosswalkRow, value: '' });
           problems.push(...unmapped.map((p) => ({ ...p, severity: 'warning' as const })));
@@ -353,7 +352,7 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
         continue;
       }
       if (rule.crosswalk && values.includes(v)) continue;
-      if (valueSets) problems.push(...notInValueSet(rule, valueSets, v, { path, raw, ...(row ? { row } : {}) }, facilityId));
+      if (valueSets) problems.push(...notInValueSet(rule, valueSets, v, { path, ...(row ? { row } : {}) }, facilityId));
       values.push(v);
       trace.push({ field: rule.field, rule: rule.origin, path, raw, ...(crosswalkRow ? { crosswalk: crosswalkRow } : {}), value: v, ...(guess !== undefined ? { guess } : {}) });
       if (searching) break;
