@@ -98,6 +98,14 @@ export const CONSULTATION_RULES: Readonly<Record<keyof Consultation, FieldRule>>
   ...clinician(2),
 } as Record<keyof Consultation, FieldRule>;
 
+/** Every encounter and consultation field's rule as the spec gives it (a site's field-limits.csv changes no kind or value set). */
+export const FIELD_RULES: Readonly<Record<string, FieldRule>> = { ...ENCOUNTER_RULES, ...CONSULTATION_RULES };
+
+/** A coded field's values as NRDR reads its text: each element of a multi-select, trimmed. */
+export function codedValues(rule: Pick<FieldRule, 'kind'>, text: string): string[] {
+  return rule.kind === 'multi' ? text.split(',').map((v) => v.trim()) : [text.trim()];
+}
+
 /** A site's override of one field's limits (field-limits.csv). */
 export interface FieldLimitOverride {
   readonly field: string;

@@ -18,6 +18,11 @@ export type LocalCode =
   /** A warning: orders of one message shared a number (OBRs under one ORC without their own): each is known by it plus its OBR. */
   | 'MAP_ORDER_DERIVED'
   | 'MAP_UNMAPPED_CODE'
+  /**
+   * A mapped value that ACR's value set for its field does not list (a warning under `# enforce:
+   * no`, or for an order excluded or cancelled); `file` and `line` name the crosswalk row or rule to fix.
+   */
+  | 'MAP_NOT_IN_VALUESET'
   /** A warning: a crosswalk row says the order is known but not reported (not advanced imaging). */
   | 'MAP_EXCLUDED'
   | 'MAP_BAD_VALUE'
@@ -62,7 +67,8 @@ export interface Problem {
   readonly source?: string;
   /**
    * The source value concerned, as read (after transforms): for MAP_UNMAPPED_CODE the code no
-   * crosswalk row maps, so the worklist groups problems without parsing their message text.
+   * crosswalk row maps, for MAP_NOT_IN_VALUESET the mapped value outside the value set, so the
+   * worklist groups problems without parsing their message text.
    */
   readonly value?: string;
   /** The Facility_ID the value was read for (a crosswalk row may be limited to one facility). */

@@ -1,7 +1,7 @@
 // Loading of the analysts' value-set and field-limit tables: every problem at once, file:line.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseValueSet } from './valuesets.js';
+import { fieldOutsideValueSet, outsideValueSet, parseValueSet, type ValueSetCatalog } from './valuesets.js';
 import { parseFieldLimits } from './field-limits.js';
 import { CONSULTATION_RULES, ENCOUNTER_RULES, effectiveRules } from './fields.js';
 import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS } from './schema.js';
@@ -52,6 +52,35 @@ describe('value-set files', () => {
   it('never throws on random text (fuzz)', () => {
     fc.assert(fc.property(fc.string({ maxLength: 300 }), (s) => void parseValueSet('f.csv', s)), { numRuns: 500 });
     fc.assert(fc.property(fc.string({ maxLength: 300 }), (s) => void parseFieldLimits('f.csv', s)), { numRuns: 500 });
+  });
+});
+
+describe('outsideValueSet: the one reading of a value set (CD3120, MAP_NOT_IN_VALUESET, check-mappings)', () => {
+  const set = (name: string, enforce: 'yes' | 'no') => parseValueSet(`vs/${name}.csv`, `# enforce: ${enforce}\ncode,label\n1,a\n2,b\nG1001,c\n`).valueSet!;
+  const catalog: ValueSetCatalog = new Map([
+    ['CDS_Vendor', set('CDS_Vendor', 'yes')],
+    ['Health_Insurance', set('Health_Insurance', 'yes')],
+    ['Modality', set('Modality', 'no')],
+  ]);
+
+  it('the values a set lacks, in order, an error while the set is enforced', () => {
+    const s = catalog.get('CDS_Vendor')!;
+    assert.equal(outsideValueSet(s, ['1', 'G1001']), undefined);
+    assert.deepEqual(outsideValueSet(s, ['G9999', '1', 'x']), { set: s, values: ['G9999', 'x'], severity: 'error' });
+    assert.equal(outsideValueSet(undefined, ['G9999']), undefined);
+  });
+
+  it('a field\'s text as it is sent: each element of a multi-select, trimmed; "enforce: no" a warning; no set, no check', () => {
+    assert.deepEqual(fieldOutsideValueSet(catalog, 'CDS_Vendor', ' G9999 ')?.values, ['G9999']);
+    assert.equal(fieldOutsideValueSet(catalog, 'CDS_Vendor', ' G1001 '), undefined);
+    assert.deepEqual(fieldOutsideValueSet(catalog, 'Health_Insurance', '1, 7,2,8')?.values, ['7', '8']);
+    // a single-code field is one value, commas and all
+    assert.deepEqual(fieldOutsideValueSet(catalog, 'CDS_Vendor', '1,2')?.values, ['1,2']);
+    assert.deepEqual(
+      [fieldOutsideValueSet(catalog, 'Modality', '9')?.severity, fieldOutsideValueSet(catalog, 'Place_of_Service', '99'), fieldOutsideValueSet(catalog, 'Name_of_Exam_Ordered', 'CT HEAD')],
+      ['warning', undefined, undefined],
+    );
+    assert.equal(fieldOutsideValueSet(new Map(), 'CDS_Vendor', 'G9999'), undefined);
   });
 });
 

@@ -2,7 +2,7 @@
 // data and reports each finding with NRDR's own code and message, per record. The same checks
 // serve an in-memory transaction (validateTransaction) and a streamed file (validate-stream.ts).
 import { cdMessage, type CdCode } from './codes.js';
-import { effectiveRules, type FieldLimitOverride, type FieldRule, type FieldRules } from './fields.js';
+import { codedValues, effectiveRules, type FieldLimitOverride, type FieldRule, type FieldRules } from './fields.js';
 import {
   isCdsrTime,
   isDateInRange,
@@ -13,7 +13,7 @@ import {
 import type { Problem, ProblemScope } from './problem.js';
 import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS, TRANSACTION_FIELDS } from './schema.js';
 import { isNpi, notNpiMessage, type SiteCondition, type SiteRule } from './site-rules.js';
-import { EMPTY_CATALOG, type ValueSet, type ValueSetCatalog } from './valuesets.js';
+import { EMPTY_CATALOG, outsideValueSet, type ValueSet, type ValueSetCatalog } from './valuesets.js';
 
 export interface ValidatorOptions {
   /** The clock for "future" rules (CD2013, CD3130): a fixed time or a clock read at each check. */
@@ -350,8 +350,7 @@ export class CdsrValidator {
     }
     if (rule.format !== undefined) {
       const format = rule.format;
-      const parts = rule.kind === 'multi' ? text.split(',').map((v) => v.trim()) : [text.trim()];
-      if (parts.some((v) => !format.test(v))) out.push(this.problem('CD3020', at(where, field), [field], field));
+      if (codedValues(rule, text).some((v) => !format.test(v))) out.push(this.problem('CD3020', at(where, field), [field], field));
     }
     switch (rule.kind) {
       case 'text':
@@ -367,7 +366,7 @@ export class CdsrValidator {
         return;
       case 'code':
       case 'multi': {
-        const values = rule.kind === 'multi' ? text.split(',').map((v) => v.trim()) : [text.trim()];
+        const values = codedValues(rule, text);
         if (rule.maxItems !== undefined && values.length > rule.maxItems) {
           out.push(this.problem('CD3031', at(where, field), [field, String(rule.maxItems)], field));
         }
@@ -383,9 +382,10 @@ export class CdsrValidator {
         if (rule.kind === 'multi' && set.unknownCode !== undefined && values.length > 1 && values.includes(set.unknownCode)) {
           out.push(this.problem('CD3240', at(where, field), [field], field));
         }
-        if (values.some((v) => !set.entries.has(v))) {
+        const outside = outsideValueSet(set, values);
+        if (outside) {
           const p = this.problem('CD3120', at(where, field), [field, [...set.entries.keys()].join(',')], field);
-          out.push(set.enforce ? p : { ...p, severity: 'warning' });
+          out.push(outside.severity === 'error' ? p : { ...p, severity: 'warning' });
         }
         return;
       }
@@ -408,8 +408,7 @@ export class CdsrValidator {
     const otherCode = set?.otherCode ?? baseRule.defaultOtherCode;
     if (otherCode === undefined) return;
     const base = read(obj[baseField]);
-    const chosen =
-      base.kind !== 'value' ? [] : baseRule.kind === 'multi' ? base.text.split(',').map((v) => v.trim()) : [base.text.trim()];
+    const chosen = base.kind !== 'value' ? [] : codedValues(baseRule, base.text);
     if (!chosen.includes(otherCode)) out.push(this.problem('CD3002', at(where, field), [field, baseField, otherCode], field));
   }
 

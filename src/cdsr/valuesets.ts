@@ -4,7 +4,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { readCsvTable, tableProblem } from './csv-table.js';
-import type { Problem } from './problem.js';
+import { codedValues, FIELD_RULES } from './fields.js';
+import type { Problem, Severity } from './problem.js';
 
 export type ValueFlag = 'other' | 'unknown';
 
@@ -30,6 +31,32 @@ export interface ValueSet {
 export type ValueSetCatalog = ReadonlyMap<string, ValueSet>;
 
 export const EMPTY_CATALOG: ValueSetCatalog = new Map();
+
+/** Values of a field that its value set does not list. */
+export interface OutsideValueSet {
+  readonly set: ValueSet;
+  /** The values the set lacks, in the order given. */
+  readonly values: readonly string[];
+  /** error, or warning while the set's file says `# enforce: no`. */
+  readonly severity: Severity;
+}
+
+/**
+ * The one reading of a value set: which of a field's values (each element of a multi-select) `set`
+ * does not list, and how grave that is. The validator's CD3120, the mapping's MAP_NOT_IN_VALUESET
+ * and check-mappings all ask this; undefined when every value is listed or there is no set.
+ */
+export function outsideValueSet(set: ValueSet | undefined, values: readonly string[]): OutsideValueSet | undefined {
+  if (!set || values.every((v) => set.entries.has(v))) return undefined;
+  return { set, values: values.filter((v) => !set.entries.has(v)), severity: set.enforce ? 'error' : 'warning' };
+}
+
+/** `outsideValueSet` for a value of a CDSR field as it is sent: undefined for a field with no value set, or whose set is not loaded. */
+export function fieldOutsideValueSet(catalog: ValueSetCatalog, field: string, text: string): OutsideValueSet | undefined {
+  const rule = FIELD_RULES[field];
+  if (rule?.valueSet === undefined || (rule.kind !== 'code' && rule.kind !== 'multi')) return undefined;
+  return outsideValueSet(catalog.get(rule.valueSet), codedValues(rule, text));
+}
 
 const DIRECTIVE = /^#\s*(enforce)\s*:\s*(\S+)\s*$/i;
 

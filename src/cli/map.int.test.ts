@@ -105,6 +105,52 @@ describe('cdsr-adapter map', () => {
     assert.equal(withEnv.transactions[0]?.Facility_ID, '100043');
   });
 
+  it('a mapped value outside an enforced value set: the problem names the rule to fix (exit 1); --summary lists it with where to fix it', () => {
+    const tables = join(dir, 'enforced');
+    cpSync(join(REPO_ROOT, 'mappings'), tables, { recursive: true });
+    const set = join(tables, 'valuesets', 'CDS_Vendor.csv');
+    writeFileSync(set, readFileSync(set, 'utf8').replace('# enforce: no', '# enforce: yes'));
+    const rule = readFileSync(join(tables, 'hl7v2.yaml'), 'utf8').split('\n').indexOf('  CDS_Vendor:') + 1;
+    const file = join(dir, 'g9999.hl7');
+    writeFileSync(file, ORM.replace('||G1014||', '||G9999||'));
+    const r = run(['map', file, '--mappings', tables, ...NOW]);
+    assert.equal(r.status, 1);
+    const out = JSON.parse(r.stdout) as { transactions: unknown[]; problems: Record<string, unknown>[] };
+    assert.deepEqual(out, {
+      transactions: [],
+      problems: [
+        {
+          code: 'MAP_NOT_IN_VALUESET',
+          message: `CDS_Vendor: "G9999" from OBX[3.1=CDS-GCODE]-5 is not in ACR's value set (${set}); fix the rule at ${join(tables, 'hl7v2.yaml')}:${rule} or add a crosswalk to it with a row G9999,<ACR code>`,
+          severity: 'error',
+          scope: 'consultation',
+          path: '',
+          field: 'CDS_Vendor',
+          source: 'OBX[3.1=CDS-GCODE]-5',
+          value: 'G9999',
+          file: join(tables, 'hl7v2.yaml'),
+          line: rule,
+          facilityId: '100000',
+          input: 'g9999.hl7',
+        },
+      ],
+    });
+    const summary = run(['map', file, '--mappings', tables, '--summary', ...NOW]);
+    assert.equal(summary.status, 1);
+    const at = `${join(tables, 'hl7v2.yaml')}:${rule}`;
+    assert.ok(
+      summary.stdout.includes(
+        [
+          "\n1 distinct mapped value(s) outside ACR's value sets; fix the crosswalk row or rule named:",
+          `FIELD       FIX AT${' '.repeat(at.length - 6)}  VALUE  SEVERITY  COUNT  FIRST SEEN IN`,
+          `CDS_Vendor  ${at}  G9999  error     1      g9999.hl7`,
+          '',
+        ].join('\n'),
+      ),
+      summary.stdout,
+    );
+  });
+
   it('a message type the tables do not handle, and a file that is not HL7, are problems', () => {
     const adt = join(dir, 'adt.hl7');
     writeFileSync(adt, ORM.replace('ORM^O01^ORM_O01', 'ADT^A01^ADT_A01'));

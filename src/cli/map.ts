@@ -74,6 +74,12 @@ export function renderSummary(s: MapSummary, files: readonly string[]): string {
   } else {
     parts.push('\nno unmapped values\n');
   }
+  if (s.outsideValueSets.length > 0) {
+    parts.push(
+      `\n${s.outsideValueSets.length} distinct mapped value(s) outside ACR's value sets; fix the crosswalk row or rule named:\n`,
+      renderTable(['FIELD', 'FIX AT', 'VALUE', 'SEVERITY', 'COUNT', 'FIRST SEEN IN'], s.outsideValueSets.map((o) => [o.field, o.table, o.value, o.severity, String(o.count), o.first])),
+    );
+  }
   if (s.problems.length > 0) parts.push('\nproblems by code:\n', renderTable(['CODE', 'SEVERITY', 'COUNT'], s.problems.map((p) => [p.code, p.severity, String(p.count)])));
   parts.push(`\n${s.transactions} transaction(s): ${s.encounters} encounter(s), ${s.consultations} consultation(s)\n`);
   return parts.join('');

@@ -2,10 +2,11 @@
 // the dry run, exit codes; a service that cannot be reached is named.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, postHl7, withTestServer } from '../../test/server.js';
 import { unmappedMessages } from '../../test/unmapped.js';
+import { REPO_ROOT } from '../../test/helpers.js';
 import { runWorklist } from './worklist.js';
 
 const capture = () => {
@@ -51,6 +52,34 @@ describe('cdsr-adapter worklist', () => {
         assert.match(noKey.err.join(''), /answered 401/);
       },
       { listen: true, roles: { CDSR_SEND_API_KEYS: ['k-send'], CDSR_OPERATE_API_KEYS: ['k-op'] } },
+    ));
+
+  it('a mapped value outside an enforced value set: listed with the rule to fix, no row to paste', () =>
+    withTestServer(
+      async (s) => {
+        const set = join(s.mappingsDir, 'valuesets', 'CDS_Vendor.csv');
+        writeFileSync(set, readFileSync(set, 'utf8').replace('# enforce: no', '# enforce: yes'));
+        assert.equal(s.mappings.reload().ok, true);
+        const rule = readFileSync(join(s.mappingsDir, 'hl7v2.yaml'), 'utf8').split('\n').indexOf('  CDS_Vendor:') + 1;
+        const orm = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
+        await postHl7(s, orm.replace('||G1014||', '||G9999||'));
+        const a = capture();
+        assert.equal(await runWorklist({ HOST: '127.0.0.1', PORT: 1, CDSR_OPERATE_API_KEYS: [], CDSR_INBOUND_API_KEYS: [] }, { url: s.url }, a.io), 1);
+        const table = `hl7v2.yaml:${rule}`;
+        assert.equal(
+          a.out.join(''),
+          [
+            "1 message(s) in the error queue; 0 value(s) to add to the tables, 1 mapped value(s) outside ACR's value sets to fix",
+            `FIELD       TABLE${' '.repeat(table.length - 5)}  VALUE  FACILITY  MESSAGES  FIRST SEEN                LAST SEEN                 EXAMPLES`,
+            `CDS_Vendor  ${table}  G9999  100000    1         2026-11-23T06:00:00.000Z  2026-11-23T06:00:00.000Z  #1`,
+            '',
+            "# values outside ACR's value sets (change the row or rule named):",
+            `${table}: "G9999" is not an ACR code of CDS_Vendor: fix the rule at ${table}, or add a crosswalk to it with a row G9999,<ACR code> (the codes of valuesets/CDS_Vendor.csv)`,
+            '',
+          ].join('\n'),
+        );
+      },
+      { listen: true },
     ));
 
   it('names the service it cannot reach', async () => {

@@ -18,7 +18,8 @@ export interface WorklistCliOptions {
 type DryRunAnswer = ({ tablesLoad: true } & DryRunResult) | { tablesLoad: false; problems: string[] };
 
 function printWorklist(w: Worklist, io: CliIo): void {
-  io.out(`${w.messages} message(s) in the error queue; ${w.rows.length} value(s) to add to the tables\n`);
+  const outside = w.rows.filter((r) => r.fix !== undefined).length;
+  io.out(`${w.messages} message(s) in the error queue; ${w.rows.length - outside} value(s) to add to the tables${outside > 0 ? `, ${outside} mapped value(s) outside ACR's value sets to fix` : ''}\n`);
   if (w.rows.length > 0) {
     io.out(
       renderTable(
@@ -27,8 +28,11 @@ function printWorklist(w: Worklist, io: CliIo): void {
       ),
     );
     const byTable = new Map<string, string[]>();
-    for (const r of w.rows) byTable.set(r.table, [...(byTable.get(r.table) ?? []), r.stub]);
+    for (const r of w.rows) if (r.fix === undefined) byTable.set(r.table, [...(byTable.get(r.table) ?? []), r.stub]);
     for (const [table, stubs] of byTable) io.out(`\n# rows to add to ${table} (fill in the code):\n${stubs.join('\n')}\n`);
+    // a value outside ACR's value set has no row to add: the row or rule that gave it is wrong
+    const fixes = w.rows.filter((r) => r.fix !== undefined);
+    if (fixes.length > 0) io.out(`\n# values outside ACR's value sets (change the row or rule named):\n${fixes.map((r) => `${r.table}: ${r.fix}`).join('\n')}\n`);
   }
   const other = Object.entries(w.otherProblems);
   if (other.length > 0) io.out(`\nwaiting for other reasons (no table row fixes them): ${other.map(([k, v]) => `${k} ${v}`).join(', ')}\n`);

@@ -23,6 +23,7 @@ export interface AckInput {
 const HL7_ERROR: Readonly<Record<string, readonly [string, string]>> = {
   MAP_UNMAPPED_CODE: ['103', 'Table value not found'],
   MAP_NO_FACILITY: ['103', 'Table value not found'],
+  MAP_NOT_IN_VALUESET: ['103', 'Table value not found'],
   MAP_NO_ENCOUNTER: ['101', 'Required field missing'],
   MAP_NO_ORDER: ['101', 'Required field missing'],
   MAP_BAD_VALUE: ['102', 'Data type error'],

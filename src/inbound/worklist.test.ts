@@ -41,6 +41,57 @@ describe('groupWorklist', () => {
     });
   });
 
+  it('a mapped value outside ACR\'s value set: one row per field, value and the crosswalk row or rule that gave it, with the fix instead of a row to add', () => {
+    const outside = (value: string, file: string, line: number, field = 'CDS_Vendor'): Problem => ({ ...unmapped(value), code: 'MAP_NOT_IN_VALUESET', field, file, line });
+    const msgs = [
+      { id: 1, receivedAt: '2026-11-23T06:00:00.000Z', problems: [outside('G9999', '/m/hl7v2.yaml', 103)] },
+      { id: 2, receivedAt: '2026-11-23T07:00:00.000Z', problems: [outside('G9999', '/m/hl7v2.yaml', 103), outside('9', '/m/crosswalks/modality.csv', 31, 'Modality')] },
+      // the same value from the FHIR rule is another line to fix
+      { id: 3, receivedAt: '2026-11-23T08:00:00.000Z', problems: [outside('G9999', '/m/fhir.yaml', 81)] },
+    ];
+    const w = groupWorklist(msgs, '/m', header);
+    const row = { facilityId: '100000', system: null, stub: '' };
+    assert.deepEqual(w, {
+      messages: 3,
+      otherProblems: {},
+      rows: [
+        {
+          ...row,
+          field: 'CDS_Vendor',
+          table: 'hl7v2.yaml:103',
+          value: 'G9999',
+          count: 2,
+          firstSeen: '2026-11-23T06:00:00.000Z',
+          lastSeen: '2026-11-23T07:00:00.000Z',
+          examples: [1, 2],
+          fix: '"G9999" is not an ACR code of CDS_Vendor: fix the rule at hl7v2.yaml:103, or add a crosswalk to it with a row G9999,<ACR code> (the codes of valuesets/CDS_Vendor.csv)',
+        },
+        {
+          ...row,
+          field: 'Modality',
+          table: 'crosswalks/modality.csv:31',
+          value: '9',
+          count: 1,
+          firstSeen: '2026-11-23T07:00:00.000Z',
+          lastSeen: '2026-11-23T07:00:00.000Z',
+          examples: [2],
+          fix: '"9" is not an ACR code of Modality: change the ACR code of crosswalks/modality.csv:31 to one of ACR\'s codes (the codes of valuesets/Modality.csv)',
+        },
+        {
+          ...row,
+          field: 'CDS_Vendor',
+          table: 'fhir.yaml:81',
+          value: 'G9999',
+          count: 1,
+          firstSeen: '2026-11-23T08:00:00.000Z',
+          lastSeen: '2026-11-23T08:00:00.000Z',
+          examples: [3],
+          fix: '"G9999" is not an ACR code of CDS_Vendor: fix the rule at fhir.yaml:81, or add a crosswalk to it with a row G9999,<ACR code> (the codes of valuesets/CDS_Vendor.csv)',
+        },
+      ],
+    });
+  });
+
   it('quotes a value CSV would misread and names tables outside the mappings directory by their path', () => {
     assert.equal(stubRow(['source', 'acr_code'], { value: 'A,"B"', system: null, count: 1 }, '<ACR code>'), '"A,""B""",<ACR code>');
     assert.equal(stubRow(undefined, { value: ' #x', system: null, count: 1 }, '<ACR code>'), '" #x",<ACR code>');

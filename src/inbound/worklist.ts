@@ -1,19 +1,24 @@
 // The unmapped-code worklist: the error queue grouped by what an analyst must add to a table —
 // one row per (field, table, source value, facility, system) with how many messages wait for it,
-// when it was first and last seen, example messages, and a CSV row ready to paste; and where the
-// tables guessed: the stored values a fallback or a `guess:` gave, one row per field, rule and reason.
+// when it was first and last seen, example messages, and a CSV row ready to paste (or, for a
+// mapped value outside ACR's value set, the crosswalk row or rule to fix); and where the tables
+// guessed: the stored values a fallback or a `guess:` gave, one row per field, rule and reason.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
+import { FIELD_RULES } from '../cdsr/fields.js';
 import type { Problem } from '../cdsr/problem.js';
 import type { FieldMap } from '../mapping/merge.js';
 import type { InboundLog, MessageRow, RecordStore } from '../store/store.js';
 
 /** Problems that name a table row to add, with the value read from the message. */
-const WORKLIST_CODES: ReadonlySet<string> = new Set(['MAP_UNMAPPED_CODE', 'MAP_NO_FACILITY']);
+const WORKLIST_CODES: ReadonlySet<string> = new Set(['MAP_UNMAPPED_CODE', 'MAP_NO_FACILITY', 'MAP_NOT_IN_VALUESET']);
 
 export interface WorklistRow {
   readonly field: string;
-  /** The table to add a row to, relative to the mappings directory (`crosswalks/modality.csv`). */
+  /**
+   * The table to add a row to, relative to the mappings directory (`crosswalks/modality.csv`); for
+   * a value outside ACR's value set, the row or rule that gave it (`crosswalks/modality.csv:12`, `hl7v2.yaml:73`).
+   */
   readonly table: string;
   readonly value: string;
   readonly facilityId: string | null;
@@ -24,8 +29,10 @@ export interface WorklistRow {
   readonly lastSeen: string;
   /** Ids of the first messages (at most five) that carry the value. */
   readonly examples: number[];
-  /** A CSV line in the table's own columns; the ACR code (or Facility_ID) is left for the analyst. */
+  /** A CSV line in the table's own columns; the ACR code (or Facility_ID) is left for the analyst. '' when `fix` says what to do instead. */
   readonly stub: string;
+  /** For a mapped value outside ACR's value set: what to change (no row to add). */
+  readonly fix?: string;
 }
 
 export interface Worklist {
@@ -98,12 +105,22 @@ interface Acc {
   field: string;
   table: string;
   file: string;
+  outside: boolean;
   value: string;
   facilityId: string | null;
   system: string | null;
   ids: Set<number>;
   firstSeen: string;
   lastSeen: string;
+}
+
+/** What to change for a value outside ACR's value set: the crosswalk row's ACR code, or the rule (a crosswalk of its own). */
+function valueSetFix(a: Pick<Acc, 'field' | 'table' | 'file' | 'value'>): string {
+  const set = FIELD_RULES[a.field]?.valueSet;
+  const codes = set !== undefined ? ` (the codes of valuesets/${set}.csv)` : '';
+  return /\.csv$/i.test(a.file)
+    ? `"${a.value}" is not an ACR code of ${a.field}: change the ACR code of ${a.table} to one of ACR's codes${codes}`
+    : `"${a.value}" is not an ACR code of ${a.field}: fix the rule at ${a.table}, or add a crosswalk to it with a row ${csvCell(a.value)},<ACR code>${codes}`;
 }
 
 /** Groups the worklist problems of messages (pure; `header` reads a table's columns for the stub). */
@@ -121,11 +138,13 @@ export function groupWorklist(messages: Iterable<Pick<MessageRow, 'id' | 'receiv
     }
     for (const p of found) {
       const field = p.field ?? (p.code === 'MAP_NO_FACILITY' ? 'Facility_ID' : '');
-      const table = tableName(p.file, mappingsDir);
+      const outside = p.code === 'MAP_NOT_IN_VALUESET';
+      // the row or rule to fix is one line of its file
+      const table = `${tableName(p.file, mappingsDir)}${outside && p.line !== undefined ? `:${p.line}` : ''}`;
       const facilityId = p.facilityId ?? null;
       const system = p.system ?? null;
       const key = JSON.stringify([field, table, p.value.toUpperCase(), facilityId, system]);
-      const a = acc.get(key) ?? { field, table, file: p.file, value: p.value, facilityId, system, ids: new Set<number>(), firstSeen: m.receivedAt, lastSeen: m.receivedAt };
+      const a = acc.get(key) ?? { field, table, file: p.file, outside, value: p.value, facilityId, system, ids: new Set<number>(), firstSeen: m.receivedAt, lastSeen: m.receivedAt };
       a.ids.add(m.id);
       if (m.receivedAt < a.firstSeen) a.firstSeen = m.receivedAt;
       if (m.receivedAt > a.lastSeen) a.lastSeen = m.receivedAt;
@@ -136,6 +155,21 @@ export function groupWorklist(messages: Iterable<Pick<MessageRow, 'id' | 'receiv
     .map((a): WorklistRow => {
       const path = isAbsolute(a.file) ? a.file : join(mappingsDir, a.file);
       const ids = [...a.ids].sort((x, y) => x - y);
+      if (a.outside) {
+        return {
+          field: a.field,
+          table: a.table,
+          value: a.value,
+          facilityId: a.facilityId,
+          system: a.system,
+          count: ids.length,
+          firstSeen: a.firstSeen,
+          lastSeen: a.lastSeen,
+          examples: ids.slice(0, EXAMPLES),
+          stub: '',
+          fix: valueSetFix(a),
+        };
+      }
       return {
         field: a.field,
         table: a.table,

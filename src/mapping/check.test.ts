@@ -1,5 +1,5 @@
-// check-mappings' checks beyond loading: crosswalk targets against the value sets (warning while a
-// value set says "enforce: no"), facility and system qualifiers, rule facilities and senders.
+// check-mappings' checks beyond loading: crosswalk targets and rule constants and defaults against
+// the value sets (warning while a value set says "enforce: no"), facility and system qualifiers, rule facilities and senders.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -57,6 +57,21 @@ describe('checkMappings', () => {
     appendFileSync(join(dir, 'crosswalks', 'procedure_modality.csv'), '0100T-0102T,CT,,CPT,\n0200T,exclude,,CPT,\n0201T,,,CPT,\n');
     const at = lines('crosswalks/procedure_modality.csv') - 2;
     assert.deepEqual(found(), [`error crosswalks/procedure_modality.csv:${at}: Modality: "CT" (for "0100T-0102T") is not in ${join(dir, 'valuesets', 'Modality.csv')} (codes: 1, 2, 3, 4, 88)`]);
+  });
+
+  it('a rule\'s constant or default outside the value set, as its transforms leave it, at the rule line; a constant a crosswalk reads is the crosswalk\'s', () => {
+    fresh();
+    edit('valuesets/Medicare_Modifier.csv', '# enforce: no', '# enforce: yes');
+    edit('hl7v2.yaml', '  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n    transform: [trim, upper]\n', '  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n    transform: [trim, upper]\n    default: " mz"\n');
+    edit('hl7v2.yaml', '  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5\n', '  CDS_Vendor:\n    constant: G9999\n');
+    const line = (field: string) => readFileSync(join(dir, 'hl7v2.yaml'), 'utf8').split('\n').indexOf(`  ${field}:`) + 1;
+    assert.deepEqual(found(), [
+      `warning hl7v2.yaml:${line('CDS_Vendor')}: CDS_Vendor: the constant "G9999" is not in ${join(dir, 'valuesets', 'CDS_Vendor.csv')}; a warning while that file says "enforce: no"`,
+      `error hl7v2.yaml:${line('Medicare_Modifier')}: Medicare_Modifier: the default "MZ" is not in ${join(dir, 'valuesets', 'Medicare_Modifier.csv')}`,
+    ]);
+    fresh();
+    edit('hl7v2.yaml', '  Patient_Sex:\n    from: PID-8\n', '  Patient_Sex:\n    constant: female\n');
+    assert.deepEqual(found(), []);
   });
 
   it('an unknown facility and a malformed system in crosswalk rows, each at its line', () => {

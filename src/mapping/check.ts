@@ -1,15 +1,15 @@
-// What `check-mappings` finds beyond loading: crosswalk targets outside their field's value set
-// (a DICOM code where an ACR code belongs), crosswalk and rule qualifiers that name no facility
-// of facilities.csv, and system qualifiers that are neither a URI, an OID nor a short code-system
-// name. Each problem names the crosswalk or rule file and line; a value set marked
+// What `check-mappings` finds beyond loading: crosswalk targets and rule constants or defaults
+// outside their field's value set (a DICOM code where an ACR code belongs), crosswalk and rule
+// qualifiers that name no facility of facilities.csv, and system qualifiers that are neither a
+// URI, an OID nor a short code-system name. Each problem names the crosswalk or rule file and line; a value set marked
 // `# enforce: no` makes its findings warnings.
 import type { Problem } from '../cdsr/problem.js';
-import { CONSULTATION_RULES, ENCOUNTER_RULES, type FieldRule } from '../cdsr/fields.js';
+import { FIELD_RULES } from '../cdsr/fields.js';
+import { fieldOutsideValueSet, outsideValueSet } from '../cdsr/valuesets.js';
 import { allRows, EXCLUDE, type Crosswalk } from './crosswalk.js';
 import type { MappingTables } from './load.js';
 import type { CompiledCondition, CompiledRule } from './rules.js';
-
-const FIELD_RULES: Readonly<Record<string, FieldRule>> = { ...ENCOUNTER_RULES, ...CONSULTATION_RULES };
+import { applyTransform, TransformError } from './transforms.js';
 
 /** A URI (`http://loinc.org`, `urn:oid:2.16.840.1.113883.6.12`), a bare OID, or an HL7 table 0396 name (`CPT`, `C4`, `LN`, `DCM`). */
 export function systemProblem(system: string): string | undefined {
@@ -38,6 +38,18 @@ function problem(file: string, line: number, message: string, severity: Problem[
   return { code: 'TABLE_INVALID', message, severity, scope: 'file', path: '', file, line };
 }
 
+/** A constant or default as the rule sends it; undefined when a transform refuses it (the mapping reports that). */
+function transformed(rule: CompiledRule<unknown>, value: string): string | undefined {
+  try {
+    return rule.transforms.reduce((v, t) => applyTransform(v, t), value);
+  } catch (e) {
+    if (e instanceof TransformError) return undefined;
+    throw e;
+  }
+}
+
+const enforceNote = (severity: Problem['severity']): string => (severity === 'warning' ? '; a warning while that file says "enforce: no"' : '');
+
 /** Every finding of the checks above, in file and line order. */
 export function checkMappings(tables: MappingTables): Problem[] {
   const problems: Problem[] = [];
@@ -56,16 +68,26 @@ export function checkMappings(tables: MappingTables): Problem[] {
     if (!set) continue;
     for (const row of allRows(cw)) {
       const code = row.acrCode.trim();
-      if (code === '' || code.toLowerCase() === EXCLUDE || set.entries.has(code)) continue;
+      if (code === '' || code.toLowerCase() === EXCLUDE) continue;
+      const outside = outsideValueSet(set, [code]);
+      if (!outside) continue;
       const known = [...set.entries.keys()].join(', ');
-      problems.push(
-        problem(
-          cw.file,
-          row.line,
-          `${field}: "${code}" (for "${row.source}") is not in ${set.file} (codes: ${known})${set.enforce ? '' : '; a warning while that file says "enforce: no"'}`,
-          set.enforce ? 'error' : 'warning',
-        ),
-      );
+      problems.push(problem(cw.file, row.line, `${field}: "${code}" (for "${row.source}") is not in ${set.file} (codes: ${known})${enforceNote(outside.severity)}`, outside.severity));
+    }
+  }
+
+  // a rule's default, and its constant when no crosswalk reads it, is sent as its transforms leave it: it must be an ACR code
+  for (const r of rules) {
+    for (const [what, given] of [
+      ['constant', r.crosswalk ? undefined : r.constant],
+      ['default', r.default],
+    ] as const) {
+      const value = given === undefined ? undefined : transformed(r, given);
+      if (value === undefined || value.trim() === '') continue;
+      const outside = fieldOutsideValueSet(tables.valueSets, r.field, value);
+      if (!outside) continue;
+      const { file, line } = at(r.origin);
+      problems.push(problem(file, line, `${r.field}: the ${what} "${outside.values.join(', ')}" is not in ${outside.set.file}${enforceNote(outside.severity)}`, outside.severity));
     }
   }
 

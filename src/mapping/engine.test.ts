@@ -528,3 +528,129 @@ describe('senders by application: APPLICATION@FACILITY (keys.application)', () =
     assert.equal(run({}), 'CT HEAD WO CONTRAST');
   });
 });
+
+describe('a mapped value outside ACR\'s value set (MAP_NOT_IN_VALUESET)', () => {
+  const enforce = (dir: string, name: string) => {
+    const f = join(dir, 'valuesets', `${name}.csv`);
+    writeFileSync(f, readFileSync(f, 'utf8').replace('# enforce: no', '# enforce: yes'));
+  };
+  const edited = editedTables((dir) => {
+    for (const name of ['CDS_Vendor', 'Modality', 'Health_Insurance', 'Medicare_Modifier']) enforce(dir, name);
+    appendFileSync(join(dir, 'crosswalks', 'modality.csv'), 'ZZ,9,a typo: there is no ACR code 9\n');
+    appendFileSync(join(dir, 'crosswalks', 'health_insurance.csv'), 'XX,42,not an ACR code\n');
+    const f = join(dir, 'hl7v2.yaml');
+    writeFileSync(f, readFileSync(f, 'utf8').replace('  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n', '  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n    default: MZ\n'));
+  });
+  const relative = (o: MapOutcome) => o.problems.map((p) => [p.code, p.severity, p.scope, p.field, p.source, p.value, `${(p.file ?? '').replace(/^.*\/cdsr-engine-[^/]+\//, '')}:${p.line}`, p.message.replace(/\/[^ ;()]*\/cdsr-engine-[^/]+\//g, '')]);
+  const ruleLine = (field: string) => lineOf('hl7v2.yaml', `  ${field}:`);
+  const G9999 = ORM.replace('||G1014||', '||G9999||');
+
+  it('a value read from the message and sent as it is: an error naming the rule (no crosswalk to add a row to)', () => {
+    const o = mapHl7Text(G9999, edited());
+    assert.equal(o.disposition, 'error');
+    assert.deepEqual(relative(o), [
+      [
+        'MAP_NOT_IN_VALUESET',
+        'error',
+        'consultation',
+        'CDS_Vendor',
+        'OBX[3.1=CDS-GCODE]-5',
+        'G9999',
+        `hl7v2.yaml:${ruleLine('CDS_Vendor')}`,
+        `CDS_Vendor: "G9999" from OBX[3.1=CDS-GCODE]-5 is not in ACR's value set (valuesets/CDS_Vendor.csv); fix the rule at hl7v2.yaml:${ruleLine('CDS_Vendor')} or add a crosswalk to it with a row G9999,<ACR code>`,
+      ],
+    ]);
+    // the order is held by who it is, as for an unmapped code
+    assert.deepEqual(o.disposition === 'error' ? o.orders : undefined, [{ facilityId: '100000', encounterId: 'V0001', numbers: ['ORD1001', 'ACC2001'] }]);
+  });
+
+  it('a crosswalk row whose ACR code is not in the set: the row is what to fix', () => {
+    const zzLine = readFileSync(join(edited().dir, 'crosswalks', 'modality.csv'), 'utf8').trimEnd().split('\n').length;
+    const o = mapHl7Text(ORM.replace('|CT|SC', '|ZZ|SC'), edited());
+    assert.equal(o.disposition, 'error');
+    assert.deepEqual(relative(o), [
+      [
+        'MAP_NOT_IN_VALUESET',
+        'error',
+        'consultation',
+        'Modality',
+        'OBR-24',
+        '9',
+        `crosswalks/modality.csv:${zzLine}`,
+        `Modality: "9" is not in ACR's value set (valuesets/Modality.csv); the crosswalk row crosswalks/modality.csv:${zzLine} maps "ZZ" to it: change that row's ACR code to a code of the set`,
+      ],
+    ]);
+  });
+
+  it('each value of a multi-select field by itself, each naming its own row; a default names the rule', () => {
+    const hiLine = readFileSync(join(edited().dir, 'crosswalks', 'health_insurance.csv'), 'utf8').trimEnd().split('\n').length;
+    const msg = ORM.replace(/(IN1\|[^\r]*)\r/, '$1\rIN1|2|X^X|X|X|||||||||||XX\r').replace(/OBX\|2\|ST\|CDS-MODIFIER[^\r]*\r/, '');
+    const o = mapHl7Text(msg, edited());
+    assert.deepEqual(relative(o), [
+      [
+        'MAP_NOT_IN_VALUESET',
+        'error',
+        'encounter',
+        'Health_Insurance',
+        'IN1-15.1',
+        '42',
+        `crosswalks/health_insurance.csv:${hiLine}`,
+        `Health_Insurance: "42" is not in ACR's value set (valuesets/Health_Insurance.csv); the crosswalk row crosswalks/health_insurance.csv:${hiLine} maps "XX" to it: change that row's ACR code to a code of the set`,
+      ],
+      [
+        'MAP_NOT_IN_VALUESET',
+        'error',
+        'consultation',
+        'Medicare_Modifier',
+        'default',
+        'MZ',
+        `hl7v2.yaml:${ruleLine('Medicare_Modifier')}`,
+        `Medicare_Modifier: "MZ" is not in ACR's value set (valuesets/Medicare_Modifier.csv); it is the default of the rule at hl7v2.yaml:${ruleLine('Medicare_Modifier')}: change it to a code of the set`,
+      ],
+    ]);
+  });
+
+  it('"# enforce: no" (the shipped tables): a warning, and the order is mapped', () => {
+    const o = mapHl7Text(G9999, tables);
+    assert.equal(one(o).consultationFields.CDS_Vendor, 'G9999');
+    assert.deepEqual(
+      o.problems.map((p) => [p.code, p.severity, p.message.replaceAll(SHIPPED + '/', '')]),
+      [['MAP_NOT_IN_VALUESET', 'warning', `CDS_Vendor: "G9999" from OBX[3.1=CDS-GCODE]-5 is not in ACR's value set (valuesets/CDS_Vendor.csv); fix the rule at hl7v2.yaml:${ruleLine('CDS_Vendor')} or add a crosswalk to it with a row G9999,<ACR code>; a warning while that file says "enforce: no"`]],
+    );
+  });
+
+  it('an order that is not reported (excluded by a row, or a cancel) is not refused for it: a warning', () => {
+    const xr = mapHl7Text(G9999.replace('|CT|SC', '|XR|SC').replace('70450^CT HEAD WO CONTRAST^CPT', '71046^XR CHEST 2 VIEWS^CPT'), edited());
+    assert.equal(one(xr).excluded?.raw, 'XR');
+    assert.deepEqual(xr.problems.map((p) => [p.code, p.severity]), [
+      ['MAP_EXCLUDED', 'warning'],
+      ['MAP_NOT_IN_VALUESET', 'warning'],
+    ]);
+    const cancel = mapHl7Text(readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '03-orm-cancel.hl7'), 'utf8').replace('||G1014||', '||G9999||'), edited());
+    assert.equal(one(cancel).cancelled, true);
+    assert.deepEqual(cancel.problems.map((p) => [p.code, p.severity, p.value]), [['MAP_NOT_IN_VALUESET', 'warning', 'G9999']]);
+  });
+
+  it('FHIR: the same check, naming fhir.yaml', () => {
+    const sr = readFileSync(join(REPO_ROOT, 'samples', 'fhir', '01-servicerequest.json'), 'utf8').replace('"valueString": "G1014"', '"valueString": "g9999 "');
+    const o = mapFhirResource(JSON.parse(sr) as FhirResource, new ResourcePool(), edited(), { defaultFacilityId: '100000' });
+    assert.equal(o.disposition, 'error');
+    const line = lineOf('fhir.yaml', '  CDS_Vendor:');
+    assert.deepEqual(relative(o), [
+      [
+        'MAP_NOT_IN_VALUESET',
+        'error',
+        'consultation',
+        'CDS_Vendor',
+        "extension('http://fhir.org/argonaut/Extension/pama-rating-qcdsm-consulted').value",
+        'G9999',
+        `fhir.yaml:${line}`,
+        `CDS_Vendor: "G9999" from extension('http://fhir.org/argonaut/Extension/pama-rating-qcdsm-consulted').value is not in ACR's value set (valuesets/CDS_Vendor.csv); fix the rule at fhir.yaml:${line} or add a crosswalk to it with a row G9999,<ACR code>`,
+      ],
+    ]);
+  });
+
+  it('no value sets loaded: nothing is checked', () => {
+    assert.deepEqual(mapHl7Text(G9999, { ...edited(), valueSets: new Map() }).problems, []);
+  });
+});

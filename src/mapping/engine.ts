@@ -10,6 +10,7 @@ import type { Candidate, CompiledCondition, CompiledRule, CompiledTable, PathIte
 import { whyNot } from './condition.js';
 import { applyTransform, sortableTime, TransformError } from './transforms.js';
 import { errorMessage } from '../cdsr/errors.js';
+import { fieldOutsideValueSet, type ValueSetCatalog } from '../cdsr/valuesets.js';
 
 export interface EngineInput<C> {
   readonly ctx: C;
@@ -22,6 +23,8 @@ export interface EngineInput<C> {
    * own `ServiceRequest/<id>`); `what` names it in the problem when there is none either.
    */
   readonly fallbackOrder?: { readonly value?: string; readonly what: string };
+  /** ACR's value sets: a mapped value outside its field's set is MAP_NOT_IN_VALUESET; none loaded, none checked. */
+  readonly valueSets?: ValueSetCatalog;
 }
 
 /** A record, or the problems that kept it from being one with who the order is as far as known. */
@@ -198,7 +201,7 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
       continue;
     }
     const ownSkips: string[] = [];
-    const out = runRule(rule, ctx, facilityId, own, ownSkips);
+    const out = runRule(rule, ctx, facilityId, own, ownSkips, input.valueSets);
     skipped.push(...ownSkips);
     if (!out) {
       pending.set(rule.field, [...(pending.get(rule.field) ?? []), ...own]);
@@ -301,8 +304,46 @@ interface RuleOutput {
   readonly excluded?: Exclusion;
 }
 
+/** Where a mapped value came from, for the problem that names what to fix. */
+interface ValueOrigin {
+  readonly path: string;
+  /** The crosswalk row that gave it, with the code (after transforms) it looked up. */
+  readonly row?: { readonly file: string; readonly line: number; readonly code: string };
+}
+
+/**
+ * A mapped value its field's value set does not list (the validator's CD3120 check, before the
+ * order is stored): the table to fix is the crosswalk row that gave it, else the rule.
+ */
+function notInValueSet<C>(rule: CompiledRule<C>, catalog: ValueSetCatalog, value: string, from: ValueOrigin, facilityId: string | undefined): Problem[] {
+  const outside = fieldOutsideValueSet(catalog, rule.field, value);
+  if (!outside) return [];
+  const { set, severity } = outside;
+  const ruleAt = rule.origin.lastIndexOf(':');
+  const where = from.row ? { file: from.row.file, line: from.row.line } : { file: rule.origin.slice(0, ruleAt), line: Number(rule.origin.slice(ruleAt + 1)) };
+  const note = severity === 'warning' ? '; a warning while that file says "enforce: no"' : '';
+  return outside.values.map((v) => {
+    const fix = from.row
+      ? `the crosswalk row ${from.row.file}:${from.row.line} maps "${from.row.code}" to it: change that row's ACR code to a code of the set`
+      : from.path === 'constant' || from.path === 'default'
+        ? `it is the ${from.path} of the rule at ${rule.origin}: change it to a code of the set`
+        : `fix the rule at ${rule.origin} or add a crosswalk to it with a row ${v},<ACR code>`;
+    const read = from.row || from.path === 'constant' || from.path === 'default' ? '' : ` from ${from.path}`;
+    return problem('MAP_NOT_IN_VALUESET', `${rule.field}: "${v}"${read} is not in ACR's value set (${set.file}); ${fix}${note}`, {
+      severity,
+      scope: rule.level,
+      field: rule.field,
+      source: from.path,
+      value: v,
+      file: where.file,
+      line: where.line,
+      ...(facilityId !== undefined ? { facilityId } : {}),
+    });
+  });
+}
+
 /** `skipped` receives why a candidate with a value was not read (its `when` did not hold). */
-function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefined, problems: Problem[], skipped: string[]): RuleOutput | undefined {
+function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefined, problems: Problem[], skipped: string[], valueSets: ValueSetCatalog | undefined): RuleOutput | undefined {
   // a crosswalked single-value rule reads on past values it cannot map (the next coding, the next path)
   const searching = rule.crosswalk !== undefined && !rule.all;
   let raws: PathItem[] = [];
@@ -343,6 +384,7 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
         continue;
       }
       let crosswalkRow: string | undefined;
+      let row: ValueOrigin['row'];
       if (rule.crosswalk && path !== 'default') {
         const sys = item.system ?? system;
         const hit = lookup(rule.crosswalk, v, { ...(facilityId !== undefined ? { facility: facilityId } : {}), ...(sys !== undefined ? { system: sys } : {}) });
@@ -363,6 +405,7 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
           continue;
         }
         crosswalkRow = `${rule.crosswalk.file}:${hit.line}${hit.range ? ` (range ${hit.source})` : ''}`;
+        row = { file: rule.crosswalk.file, line: hit.line, code: v };
         if (hit.acrCode.trim().toLowerCase() === EXCLUDE) {
           trace.push({ field: rule.field, rule: rule.origin, path, raw, crosswalk: crosswalkRow, value: '' });
           problems.push(...unmapped.map((p) => ({ ...p, severity: 'warning' as const })));
@@ -384,6 +427,7 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
         continue;
       }
       if (rule.crosswalk && values.includes(v)) continue;
+      if (valueSets) problems.push(...notInValueSet(rule, valueSets, v, { path, ...(row ? { row } : {}) }, facilityId));
       values.push(v);
       trace.push({ field: rule.field, rule: rule.origin, path, raw, ...(crosswalkRow ? { crosswalk: crosswalkRow } : {}), value: v, ...(guess !== undefined ? { guess } : {}) });
       if (searching) break;

@@ -62,6 +62,7 @@ export function mapFhirResource(resource: FhirResource, pool: ResourcePool, tabl
     source: { kind: 'fhir', type: resource.resourceType, role, id: `${resource.resourceType}/${resource.id ?? ''}${version}` },
     // an order with no identifier the table reads is known by its resource id, if it has one
     ...(role === 'order' ? { fallbackOrder: { ...(own !== undefined ? { value: own } : {}), what: `the ${resource.resourceType} has no id` } } : {}),
+    valueSets: tables.valueSets,
   });
   if (!r.record) return { disposition: 'error', problems: r.problems, ...(role === 'order' ? { orders: [r.identity] } : {}) };
   return { disposition: 'mapped', records: [r.record], problems: r.problems };

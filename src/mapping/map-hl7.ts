@@ -73,6 +73,7 @@ export function mapHl7Message(message: Hl7Message, tables: MappingTables, opts: 
       facilities: tables.facilities,
       defaultFacilityId: opts.defaultFacilityId,
       source: { kind: 'hl7v2', type, role, id: message.controlId },
+      valueSets: tables.valueSets,
     }),
   );
   const shared = ownNumbers(parts, results);

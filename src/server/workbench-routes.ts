@@ -12,7 +12,7 @@ import { arr, bool, dict, errorAnswer, int, nullable, obj, params, route, str, t
 
 const WORKLIST_ROW = obj({
   field: str('the CDSR field'),
-  table: str('the crosswalk that needs a row (relative to the mappings directory)'),
+  table: str('the crosswalk that needs a row (relative to the mappings directory); for a value outside a value set, the row or rule that gave it (file:line)'),
   value: str('the source value no row maps'),
   facilityId: nullable(str('the facility it was read for')),
   system: nullable(str('its code system, when the rule names one')),
@@ -20,7 +20,8 @@ const WORKLIST_ROW = obj({
   firstSeen: str('first received'),
   lastSeen: str('last received'),
   examples: arr(int('a message id')),
-  stub: str('a CSV row to paste into the table (fill in the ACR code)'),
+  stub: str('a CSV row to paste into the table (fill in the ACR code); empty when `fix` says what to do instead'),
+  fix: str("for a mapped value outside ACR's value set (MAP_NOT_IN_VALUESET): the crosswalk row or rule to change; absent otherwise"),
 });
 const GUESS_ROW = obj({
   field: str('the CDSR field'),

@@ -132,15 +132,25 @@ export function reprocessSuite(name: string, backing: () => Promise<StoreBacking
       const run = await runReprocess(deps, (await startReprocess(deps, { held: true }, { apply: true, who: 'reload' })).id);
       assert.deepEqual([run.summary.byChange, (await consultation(s))?.map((c) => c.state)], [{ changed: 1 }, ['ready']]);
 
-      // an enforced value set (as import-valuesets writes it) that lacks the G-code: invalid (CD3120); restored: ready
+      // an enforced value set (as import-valuesets writes it) that lacks the G-code: the message is
+      // refused as it is mapped (MAP_NOT_IN_VALUESET), no record takes the value; restored: applied, ready
       const enforced = (drop: boolean) => tablesWith((dir) => editFile(dir, 'valuesets/CDS_Vendor.csv', (t) => (drop ? t.replace(/^G1014,.*\n/m, '') : t).replace('# enforce: no', '# enforce: yes')));
       use(enforced(true));
-      await send(hl7('05-omi-new.hl7'), 'MSG0005');
-      // (a message re-evaluates every consultation of its encounter: the first order falls with it)
-      assert.deepEqual((await s.records({ state: 'invalid' })).map((r) => r.consultationKey), ['11/02/2026 09:30:15', '11/02/2026 13:55:12']);
+      const omi = await send(hl7('05-omi-new.hl7'), 'MSG0005');
+      assert.deepEqual(
+        [(await s.message(omi))?.status, (await s.message(omi))?.problems.map((p) => [p.code, p.value]), (await consultation(s))?.map((c) => [c.key, c.state])],
+        ['error', [['MAP_NOT_IN_VALUESET', 'G1014']], [['11/02/2026 09:30:15', 'ready']]],
+      );
       use(enforced(false));
       await runReprocess(deps, (await startReprocess(deps, { held: true }, { apply: true, who: 'reload' })).id);
-      assert.deepEqual(await s.records({ state: 'invalid' }), []);
+      assert.equal((await s.message(omi))?.status, 'applied');
+      assert.deepEqual(
+        (await consultation(s))?.map((c) => [c.key, c.state]),
+        [
+          ['11/02/2026 09:30:15', 'ready'],
+          ['11/02/2026 13:55:12', 'ready'],
+        ],
+      );
     });
 
     withStore('an accepted record whose content changes goes back to ready, with a history entry; a moved key is retracted and the new one sent', async ({ s, deps, use, send }) => {

@@ -1,5 +1,6 @@
-// Worklist: the unmapped values of the error queue with a CSV row to paste into each table, the
-// dry run against the tables on disk, the replay of the error queue, and where the tables guessed.
+// Worklist: the unmapped values of the error queue with a CSV row to paste into each table (or the
+// row or rule to fix, for a mapped value outside ACR's value set), the dry run against the tables
+// on disk, the replay of the error queue, and where the tables guessed.
 import type { DryRunResult } from '../../inbound/dry-run.js';
 import type { Worklist } from '../../inbound/worklist.js';
 import { csrfField, html, link, qs, table, when, type Html, type PageContext } from './html.js';
@@ -16,7 +17,7 @@ function rowsTable(w: Worklist): Html {
       when(r.firstSeen),
       when(r.lastSeen),
       r.examples.map((id) => html`${link(`/ui/messages/${id}`, `#${id}`)} `),
-      html`<code class="stub">${r.stub}</code>`,
+      r.fix !== undefined ? html`<span class="fix">${r.fix}</span>` : html`<code class="stub">${r.stub}</code>`,
     ]),
     { empty: 'No unmapped value waits in the error queue.', id: 'worklist' },
   );
@@ -25,7 +26,7 @@ function rowsTable(w: Worklist): Html {
 /** The stubs of each table together, ready to paste below its last row. */
 function stubs(w: Worklist): Html {
   const byTable = new Map<string, string[]>();
-  for (const r of w.rows) byTable.set(r.table, [...(byTable.get(r.table) ?? []), r.stub]);
+  for (const r of w.rows) if (r.fix === undefined) byTable.set(r.table, [...(byTable.get(r.table) ?? []), r.stub]);
   return html`${[...byTable].map(
     ([t, lines], i) => html`<h3>${t}</h3><textarea id="stub-${i}" readonly rows="${Math.min(lines.length + 1, 12)}" aria-label="rows to add to ${t}">${lines.join('\n')}</textarea>
 <button type="button" data-copy="stub-${i}">Copy rows for ${t}</button>`,
@@ -59,14 +60,15 @@ ${table(
 }
 
 export function worklistPage(w: Worklist, ctx: PageContext, dry?: DryRunResult | { tablesLoad: false; problems: string[] }): Html {
-  return html`<p>${w.messages} message(s) in the error queue; ${w.rows.length} distinct value(s) to add to the tables.</p>
+  const outside = w.rows.filter((r) => r.fix !== undefined).length;
+  return html`<p>${w.messages} message(s) in the error queue; ${w.rows.length - outside} distinct value(s) to add to the tables${outside > 0 ? `, ${outside} mapped value(s) outside ACR's value sets to fix` : ''}.</p>
 ${dry ? dryRunSection(dry) : ''}
 <div class="actions"><form method="post" action="/ui/worklist/dry-run">${csrfField(ctx)}<button type="submit" id="dry-run">Dry run against the tables on disk</button></form>
 <form method="post" action="/ui/worklist/replay">${csrfField(ctx)}<button type="submit" id="replay-all">Replay the error queue (tables in force)</button></form></div>
 ${rowsTable(w)}
 ${others(w)}
 ${guessesSection(w)}
-${w.rows.length > 0 ? html`<section aria-labelledby="h-stubs"><h2 id="h-stubs">Rows to paste, by table</h2><p>Replace the placeholder with the ACR code (or Facility_ID), save the file: the adapter reloads the tables; then dry run and replay.</p>${stubs(w)}</section>` : ''}`;
+${w.rows.some((r) => r.fix === undefined) ? html`<section aria-labelledby="h-stubs"><h2 id="h-stubs">Rows to paste, by table</h2><p>Replace the placeholder with the ACR code (or Facility_ID), save the file: the adapter reloads the tables; then dry run and replay.</p>${stubs(w)}</section>` : ''}`;
 }
 
 function dryRunSection(d: DryRunResult | { tablesLoad: false; problems: string[] }): Html {
