@@ -61,13 +61,12 @@ describe('checkMappings', () => {
 
   it('a rule\'s constant or default outside the value set, as its transforms leave it, at the rule line; a constant a crosswalk reads is the crosswalk\'s', () => {
     fresh();
-    edit('valuesets/Medicare_Modifier.csv', '# enforce: no', '# enforce: yes');
     edit('hl7v2.yaml', '  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n    transform: [trim, upper]\n', '  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n    transform: [trim, upper]\n    default: " mz"\n');
     edit('hl7v2.yaml', '  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5\n', '  CDS_Vendor:\n    constant: G9999\n');
     const line = (field: string) => readFileSync(join(dir, 'hl7v2.yaml'), 'utf8').split('\n').indexOf(`  ${field}:`) + 1;
     assert.deepEqual(found(), [
-      `warning hl7v2.yaml:${line('CDS_Vendor')}: CDS_Vendor: the constant "G9999" is not in ${join(dir, 'valuesets', 'CDS_Vendor.csv')}; a warning while that file says "enforce: no"`,
-      `error hl7v2.yaml:${line('Medicare_Modifier')}: Medicare_Modifier: the default "MZ" is not in ${join(dir, 'valuesets', 'Medicare_Modifier.csv')}`,
+      `error hl7v2.yaml:${line('CDS_Vendor')}: CDS_Vendor: the constant "G9999" is not in ${join(dir, 'valuesets', 'CDS_Vendor.csv')}`,
+      `warning hl7v2.yaml:${line('Medicare_Modifier')}: Medicare_Modifier: the default "MZ" is not in ${join(dir, 'valuesets', 'Medicare_Modifier.csv')}; a warning while that file says "enforce: no"`,
     ]);
     fresh();
     edit('hl7v2.yaml', '  Patient_Sex:\n    from: PID-8\n', '  Patient_Sex:\n    constant: female\n');

@@ -610,13 +610,19 @@ describe('a mapped value outside ACR\'s value set (MAP_NOT_IN_VALUESET)', () => 
     ]);
   });
 
-  it('"# enforce: no" (the shipped tables): a warning, and the order is mapped', () => {
-    const o = mapHl7Text(G9999, tables);
-    assert.equal(one(o).consultationFields.CDS_Vendor, 'G9999');
+  it('"# enforce: no" (the shipped Medicare_Modifier): a warning, and the order is mapped', () => {
+    const o = mapHl7Text(ORM.replace('||ME||', '||ZZ||'), tables);
+    assert.equal(one(o).consultationFields.Medicare_Modifier, 'ZZ');
     assert.deepEqual(
       o.problems.map((p) => [p.code, p.severity, p.message.replaceAll(SHIPPED + '/', '')]),
-      [['MAP_NOT_IN_VALUESET', 'warning', `CDS_Vendor: "G9999" from OBX[3.1=CDS-GCODE]-5 is not in ACR's value set (valuesets/CDS_Vendor.csv); fix the rule at hl7v2.yaml:${ruleLine('CDS_Vendor')} or add a crosswalk to it with a row G9999,<ACR code>; a warning while that file says "enforce: no"`]],
+      [['MAP_NOT_IN_VALUESET', 'warning', `Medicare_Modifier: "ZZ" from OBX[3.1=CDS-MODIFIER]-5 is not in ACR's value set (valuesets/Medicare_Modifier.csv); fix the rule at hl7v2.yaml:${ruleLine('Medicare_Modifier')} or add a crosswalk to it with a row ZZ,<ACR code>; a warning while that file says "enforce: no"`]],
     );
+  });
+
+  it('the shipped CDS_Vendor set is enforced: G9999 is refused with the shipped tables', () => {
+    const o = mapHl7Text(G9999, tables);
+    assert.equal(o.disposition, 'error');
+    assert.deepEqual(o.problems.map((p) => [p.code, p.severity, p.value]), [['MAP_NOT_IN_VALUESET', 'error', 'G9999']]);
   });
 
   it('an order that is not reported (excluded by a row, or a cancel) is not refused for it: a warning', () => {

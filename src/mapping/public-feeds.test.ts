@@ -181,19 +181,12 @@ describe('public FHIR material through the shipped tables', () => {
     assert.deepEqual(o.orders?.map((x) => x.numbers), [[]]);
   });
 
-  it('CDS_Vendor G9999 maps as sent today', () => {
+  it('CDS_Vendor G9999: an error on CDS_Vendor', () => {
     const pool = new ResourcePool();
     pool.add(json('fhir-stu3-encounter-example-home.json'));
     const o = mapFhirResource(json('fhir-r4-servicerequest-example-di.g9999.derived.json'), pool, tables, opts);
-    assert.ok(o.disposition === 'mapped');
-    assert.equal(o.records[0]!.consultationFields.CDS_Vendor, 'G9999');
-  });
-
-  it('CDS_Vendor G9999: an error on CDS_Vendor', { todo: 'issue 20: G9999 as CDS_Vendor → AE' }, () => {
-    const pool = new ResourcePool();
-    pool.add(json('fhir-stu3-encounter-example-home.json'));
-    const o = mapFhirResource(json('fhir-r4-servicerequest-example-di.g9999.derived.json'), pool, tables, opts);
-    assert.equal(o.disposition, 'error');
-    assert.ok(o.problems.some((p) => p.field === 'CDS_Vendor'));
+    assert.ok(o.disposition === 'error');
+    assert.deepEqual(o.problems.map((p) => [p.code, p.severity, p.field, p.value]), [['MAP_NOT_IN_VALUESET', 'error', 'CDS_Vendor', 'G9999']]);
+    assert.deepEqual(o.orders?.map((x) => x.numbers), [['ServiceRequest/di-g9999']]);
   });
 });
