@@ -1,7 +1,7 @@
 // More public material (test/fixtures/public/README.md says where each file came from) through the
 // shipped tables, one message at a time: the exact disposition, problem codes and the keys and
 // values of what maps. src/server/public-feeds.int.test.ts feeds the same files to a running
-// adapter. Tests marked `todo` state what issue 20 asks for; they run but do not fail the suite.
+// adapter.
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
