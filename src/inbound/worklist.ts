@@ -155,22 +155,7 @@ export function groupWorklist(messages: Iterable<Pick<MessageRow, 'id' | 'receiv
     .map((a): WorklistRow => {
       const path = isAbsolute(a.file) ? a.file : join(mappingsDir, a.file);
       const ids = [...a.ids].sort((x, y) => x - y);
-      if (a.outside) {
-        return {
-          field: a.field,
-          table: a.table,
-          value: a.value,
-          facilityId: a.facilityId,
-          system: a.system,
-          count: ids.length,
-          firstSeen: a.firstSeen,
-          lastSeen: a.lastSeen,
-          examples: ids.slice(0, EXAMPLES),
-          stub: '',
-          fix: valueSetFix(a),
-        };
-      }
-      return {
+      const common = {
         field: a.field,
         table: a.table,
         value: a.value,
@@ -180,8 +165,10 @@ export function groupWorklist(messages: Iterable<Pick<MessageRow, 'id' | 'receiv
         firstSeen: a.firstSeen,
         lastSeen: a.lastSeen,
         examples: ids.slice(0, EXAMPLES),
-        stub: stubRow(header(path), { value: a.value, system: a.system, count: ids.length }, a.field === 'Facility_ID' ? '<Facility_ID>' : '<ACR code>'),
       };
+      // a value outside ACR's set has no row to add: the fix is said instead
+      if (a.outside) return { ...common, stub: '', fix: valueSetFix(a) };
+      return { ...common, stub: stubRow(header(path), { value: a.value, system: a.system, count: ids.length }, a.field === 'Facility_ID' ? '<Facility_ID>' : '<ACR code>') };
     })
     // the most waiting first; then a stable order an analyst can follow
     .sort((x, y) => y.count - x.count || x.table.localeCompare(y.table) || x.field.localeCompare(y.field) || x.value.localeCompare(y.value));
