@@ -39,7 +39,7 @@ describe('site-rules.csv loading', () => {
   it('reads each rule with its default code and origin', () => {
     const { rules } = parseSiteRules('m/site-rules.csv', RULES);
     assert.deepEqual(
-      rules.map((r) => [r.field, r.rule, r.rule === 'npi' ? '' : r.when.kind, r.code, r.origin]),
+      rules.map((r) => [r.field, r.rule, 'when' in r ? r.when.kind : '', r.code, r.origin]),
       [
         ['Exam_Completion_Date', 'required_when', 'in', 'CD3005', 'm/site-rules.csv:2'],
         ['Clinician2_Last_Name', 'required_when', 'reported', 'CD3007', 'm/site-rules.csv:3'],
@@ -72,7 +72,7 @@ describe('site-rules.csv loading', () => {
     );
     assert.deepEqual(located(problems), [
       'm/site-rules.csv:2: "Nope" is not an encounter or consultation field of CDSR 1.0',
-      'm/site-rules.csv:3: rule must be required_when, only_when or npi, not "must"',
+      'm/site-rules.csv:3: rule must be required_when, only_when, required or npi, not "must"',
       'm/site-rules.csv:4: when must be "<field> reported", "<field> not reported", "<field> = <value>" or "<field> in <value>|<value>", not "Patient_Sex is F"',
       'm/site-rules.csv:5: "Nope" (in when) is not an encounter or consultation field of CDSR 1.0',
       'm/site-rules.csv:6: Modality cannot depend on itself',
@@ -234,6 +234,39 @@ describe('the npi site rule (clinician ids must be NPIs)', () => {
         severity: 'error',
       },
     ]);
+  });
+});
+
+describe('the required site rule (the workbook\'s "Required to submit")', () => {
+  const REQUIRED = 'field,rule,when,code,comment\nClinician1_Last_Name,required,,,\nExam_Completion_Date,REQUIRED,,CD3001,\nModality,required,,,the spec requires it already\n';
+
+  it('is read with CD3001 and its origin; a when or another code is refused at its line', () => {
+    const { rules, problems } = parseSiteRules('m/site-rules.csv', REQUIRED);
+    assert.deepEqual(located(problems), []);
+    assert.deepEqual(rules, [
+      { field: 'Clinician1_Last_Name', rule: 'required', code: 'CD3001', origin: 'm/site-rules.csv:2' },
+      { field: 'Exam_Completion_Date', rule: 'required', code: 'CD3001', origin: 'm/site-rules.csv:3' },
+      { field: 'Modality', rule: 'required', code: 'CD3001', origin: 'm/site-rules.csv:4' },
+    ]);
+    const bad = parseSiteRules('m/site-rules.csv', 'field,rule,when,code\nClinician1_Last_Name,required,Clinician1_Unique_ID reported,\nClinician1_Last_Name,required,,CD3007\n');
+    assert.deepEqual(located(bad.problems), [
+      'm/site-rules.csv:2: a required rule applies always: its when must be empty, not "Clinician1_Unique_ID reported" (for a condition use required_when)',
+      'm/site-rules.csv:3: code for required must be CD3001 (or empty), not "CD3007"',
+    ]);
+    assert.deepEqual(bad.rules, []);
+  });
+
+  it('a missing field is CD3001 (once, for a field the spec or field-limits.csv already requires)', () => {
+    const check = (v: unknown, limits?: string) => brief(validateTransaction(v, siteOptions(REQUIRED, limits)));
+    assert.deepEqual(check(tx({}, [enc({}, [cons({ Clinician1_Last_Name: undefined, Exam_Completion_Date: '', Modality: undefined })])])), [
+      { code: 'CD3001', message: 'Invalid. Required field is missing Modality', path: `${C0}.Modality` },
+      { code: 'CD3001', message: 'Invalid. Required field is missing Clinician1_Last_Name', path: `${C0}.Clinician1_Last_Name` },
+      { code: 'CD3001', message: 'Invalid. Required field is missing Exam_Completion_Date', path: `${C0}.Exam_Completion_Date` },
+    ]);
+    assert.deepEqual(check(tx({}, [enc({}, [cons({ Clinician1_Last_Name: undefined })])]), 'field,required\nClinician1_Last_Name,yes\n'), [
+      { code: 'CD3001', message: 'Invalid. Required field is missing Clinician1_Last_Name', path: `${C0}.Clinician1_Last_Name` },
+    ]);
+    assert.deepEqual(check(tx({}, [enc({}, [cons({ Clinician1_Last_Name: 'Lee' })])])), []);
   });
 });
 

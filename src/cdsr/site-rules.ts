@@ -1,7 +1,8 @@
 // site-rules.csv: a site's conditional requirements (the workbook rules NRDR reports as CD3002,
 // CD3004–CD3007 and the public spec does not spell out): field X required when field Y is
-// reported, is not reported, or has one of some values; or X only applicable when so; and checks
-// of a value's form NRDR does not make (rule `npi`: a clinician id must be an NPI).
+// reported, is not reported, or has one of some values; or X only applicable when so; X required
+// always (rule `required`: the workbook's "Required to submit" on a field the spec leaves optional);
+// and checks of a value's form NRDR does not make (rule `npi`: a clinician id must be an NPI).
 // Columns: field,rule,when,code[,comment]. Every problem of the file is reported as file:line.
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -37,7 +38,19 @@ export interface NpiSiteRule {
   readonly origin: string;
 }
 
-export type SiteRule = ConditionalSiteRule | NpiSiteRule;
+/**
+ * `required`: X must always be filled (CD3001, as for a field the spec requires). The same as
+ * `required: yes` in field-limits.csv; here so that the workbook's requirement column imports
+ * into one file. On a field already required it adds nothing (the validator reports CD3001 once).
+ */
+export interface RequiredSiteRule {
+  readonly field: string;
+  readonly rule: 'required';
+  readonly code: 'CD3001';
+  readonly origin: string;
+}
+
+export type SiteRule = ConditionalSiteRule | NpiSiteRule | RequiredSiteRule;
 
 /** The codes a problem of a missing field carries: the record waits for data (incomplete), it is not wrong. */
 export const MISSING_FIELD_CODES: ReadonlySet<string> = new Set(['CD3001', 'CD3005', 'CD3006', 'CD3007']);
@@ -93,8 +106,15 @@ export function parseSiteRules(file: string, text: string): { rules: SiteRule[];
       else rules.push({ field, rule, code: NOT_NPI_CODE, origin: `${file}:${line}` });
       continue;
     }
+    if (rule === 'required') {
+      const codeText = (cells.code ?? '').toUpperCase();
+      if ((cells.when ?? '') !== '') bad(`a required rule applies always: its when must be empty, not "${cells.when ?? ''}" (for a condition use required_when)`);
+      else if (codeText !== '' && codeText !== 'CD3001') bad(`code for required must be CD3001 (or empty), not "${cells.code ?? ''}"`);
+      else rules.push({ field, rule, code: 'CD3001', origin: `${file}:${line}` });
+      continue;
+    }
     if (rule !== 'required_when' && rule !== 'only_when') {
-      bad(`rule must be required_when, only_when or npi, not "${cells.rule ?? ''}"`);
+      bad(`rule must be required_when, only_when, required or npi, not "${cells.rule ?? ''}"`);
       continue;
     }
     const when = parseCondition(cells.when ?? '');

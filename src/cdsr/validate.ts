@@ -295,6 +295,12 @@ export class CdsrValidator {
         });
         continue;
       }
+      if (rule.rule === 'required') {
+        // a field the spec (or field-limits.csv) requires already has its CD3001 from checkFields
+        const base = this.rules.encounter[rule.field] ?? this.rules.consultation[rule.field];
+        if (target.kind === 'absent' && base?.required !== true) out.push(this.problem('CD3001', at(where, rule.field), [rule.field], rule.field));
+        continue;
+      }
       const holds = this.conditionHolds(rule.when, rule.when.field in obj ? obj : encounter);
       if (holds === undefined) continue;
       const violated = rule.rule === 'required_when' ? holds && target.kind === 'absent' : !holds && target.kind === 'value';
