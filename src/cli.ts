@@ -86,13 +86,17 @@ export function buildProgram(): Command {
 
   program
     .command('import-valuesets')
-    .description('read value sets from a workbook (ACR CDSR_JSON_Mapping_<version>.xlsx) into valuesets/<Name>.csv')
+    .description('read value sets from a workbook (ACR CDSR_JSON_Mapping_<version>.xlsx) into valuesets/<Name>.csv, and its requirement column into site-rules.csv')
     .argument('<workbook>', '.xlsx file')
     .option('--sheet <name>', 'sheet name or 1-based position (default: the first sheet)')
     .option('--header-row <n>', 'row of the column headers (default: 1)', positiveInt)
     .option('--field-column <col>', 'header or letter of the CDSR field column (default: a column headed Field, CDSR Field, Element…)')
     .option('--code-column <col>', 'header or letter of the code column (default: Code, Value…)')
     .option('--label-column <col>', 'header or letter of the label column (default: Label, Description…)')
+    .option('--requirement-sheet <name>', 'sheet of the requirement column (default: the first sheet with one)')
+    .option('--required-column <col>', 'header or letter of the requirement column (default: Required to submit, Required…)')
+    .option('--condition-column <col>', 'header or letter of the conditions in words (default: Conditionally Required, Condition…)')
+    .option('--site-rules <file>', 'site rules file to update from the requirement column (default: <mappings>/site-rules.csv; with --out: a preview only)')
     .option('--out <dir>', 'write here instead of <mappings>/valuesets')
     .option('--force', 'overwrite existing files that would change')
     .option('--json', 'machine-readable report')

@@ -85,7 +85,7 @@ export function cellText(value: CellValue): string | undefined {
   return undefined;
 }
 
-function pickSheet(wb: Workbook, sheet: string | undefined): Worksheet | string {
+export function pickSheet(wb: Workbook, sheet: string | undefined): Worksheet | string {
   const sheets = wb.worksheets;
   if (sheets.length === 0) return 'the workbook has no sheet';
   if (sheet === undefined) return sheets[0]!;
@@ -217,7 +217,7 @@ export function readValueSetWorkbook(wb: Workbook, layout: WorkbookLayout = {}):
   return { sheet, sets: out.sort((a, b) => a.name.localeCompare(b.name)), problems };
 }
 
-function csvCell(s: string): string {
+export function csvCell(s: string): string {
   return /[",\r\n]/.test(s) || s.startsWith('#') || s !== s.trim() ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
