@@ -150,7 +150,7 @@ describe('cdsr-adapter import-valuesets: the requirement column into site-rules.
         'Clinician2_Last_Name  required_when  Clinician2_Unique_ID reported  by hand  Fields!C7  kept: site-rules.csv:4\n' +
         '4 added, 0 changed, 0 removed, 0 unchanged, 1 by hand; file changed\n' +
         'required by the CDSR spec already (CD3001), no rule needed: Modality\n' +
-        'transaction fields, checked by the validator itself: Transaction_ID\n' +
+        'transaction fields and arrays, checked by the validator itself: Transaction_ID\n' +
         'not imported, write by hand (outside the imported block):\n' +
         'CELL       FIELD                                WORKBOOK TEXT                             WHY\n' +
         'Fields!C8  Appropriateness_Category_Other_Spec  Required when the category is not listed  not in a form the importer reads (see mappings/README.md, "Requirements")\n',

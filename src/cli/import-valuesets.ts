@@ -125,7 +125,7 @@ function rulesReport(rules: { reading: RequirementReading; plan: SiteRulesPlan }
   const counts = ['added', 'changed', 'removed', 'unchanged', 'by hand'].map((s) => `${count(s)} ${s}`).join(', ');
   out += `${counts}; file ${plan.state === 'none' ? 'not created (nothing to write)' : plan.state}\n`;
   if (reading.specRequired.length > 0) out += `required by the CDSR spec already (CD3001), no rule needed: ${reading.specRequired.join(', ')}\n`;
-  if (reading.transactionFields.length > 0) out += `transaction fields, checked by the validator itself: ${reading.transactionFields.join(', ')}\n`;
+  if (reading.transactionFields.length > 0) out += `transaction fields and arrays, checked by the validator itself: ${reading.transactionFields.join(', ')}\n`;
   if (reading.unread.length > 0) {
     out += 'not imported, write by hand (outside the imported block):\n';
     out += renderTable(

@@ -97,6 +97,11 @@ describe('the requirement column of the workbook', () => {
     );
     assert.deepEqual(r.specRequired, ['Unique_Encounter_ID']);
     assert.deepEqual(r.transactionFields, ['Transaction_ID']);
+    // --header-row is the value-set sheet's: the Fields sheet's header is still found on row 3
+    const both = workbook({ Values: VALUES, Fields: FIELDS });
+    const withRow = readRequirements(both, { headerRow: 1 }, readValueSetWorkbook(both).sets);
+    assert.ok(withRow !== undefined && !('problem' in withRow));
+    assert.deepEqual([withRow.sheet, withRow.rules.length], ['Fields', 8]);
   });
 
   it('reads the requirement on the value-set sheet, once per field written over its codes; headers by letter', () => {

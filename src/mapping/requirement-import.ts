@@ -82,7 +82,7 @@ export interface RequirementReading {
   readonly unread: readonly UnreadRequirement[];
   /** Fields the workbook marks required that the spec requires already (CD3001): no rule needed. */
   readonly specRequired: readonly string[];
-  /** Transaction fields listed (Transaction_ID…): the validator checks them itself. */
+  /** Transaction fields and the arrays listed (Transaction_ID…, Encounters, Consultations): the validator checks them itself. */
   readonly transactionFields: readonly string[];
 }
 
@@ -143,14 +143,15 @@ function findIn(ws: Worksheet, layout: RequirementLayout, rows: readonly number[
 
 /** The sheet and header row holding the requirement column; undefined when the workbook has none. */
 function locate(wb: Workbook, layout: RequirementLayout): Found | ImportProblem | undefined {
-  const scan = (ws: Worksheet) => (layout.headerRow !== undefined ? [layout.headerRow] : Array.from({ length: Math.min(10, ws.rowCount) }, (_, i) => i + 1));
+  const first = pickSheet(wb, layout.sheet);
+  // --header-row is the value-set sheet's; on another sheet the header is looked for in rows 1-10
+  const scan = (ws: Worksheet) => (layout.headerRow !== undefined && ws === first ? [layout.headerRow] : Array.from({ length: Math.min(10, ws.rowCount) }, (_, i) => i + 1));
   const explicit = layout.requiredColumn !== undefined || layout.conditionColumn !== undefined;
   if (layout.requirementSheet !== undefined) {
     const ws = pickSheet(wb, layout.requirementSheet);
     if (typeof ws === 'string') return { sheet: layout.requirementSheet, message: ws };
     return findIn(ws, layout, scan(ws)) ?? { sheet: ws.name, message: `no field column and requirement column in the header rows (${describeHeaders(layout)})` };
   }
-  const first = pickSheet(wb, layout.sheet);
   const sheets = [...(typeof first === 'string' ? [] : [first]), ...wb.worksheets.filter((w) => w !== first)];
   for (const ws of sheets) {
     const found = findIn(ws, layout, scan(ws));
