@@ -98,7 +98,7 @@ export function startOutbound(
   // the kept sign-in first; the configured flow when nobody signed in
   const tokens = signIn ? new PreferSignIn(signIn, target.tokens) : (target.tokens ?? NO_TOKEN);
   const client = new NrdrClient({ baseUrl: target.baseUrl, tokens });
-  const submitter = new Submitter({ store, client, partnerId, appId, maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS, clock: () => new Date(), log, ...(timeZoneOf ? { timeZoneOf } : {}) });
+  const submitter = new Submitter({ store, client, partnerId, appId, maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS, resendFailed: config.CDSR_RESEND_FAILED, clock: () => new Date(), log, ...(timeZoneOf ? { timeZoneOf } : {}) });
   submitter.start(config.CDSR_SUBMIT_INTERVAL_S);
   return {
     submitter,
