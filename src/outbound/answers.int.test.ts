@@ -155,7 +155,7 @@ describe('the submitter against the sandbox answer switches', () => {
   }
 
   const FAILED =
-    'error NRDR_FAILED:NRDR answered Failed: the transaction failed to be created due to an error at NRDR (not a verdict on the data), Error_Msg "CD1005:Error importing data simulated import failure"; check the transaction at NRDR and send the record again';
+    'error NRDR_FAILED:NRDR answered Failed: the transaction failed to be created due to an error at NRDR (not a verdict on the data), Error_Msg "CD1005:Error importing data simulated import failure"; check the transaction at NRDR; the record is sent again when it changes, or automatically with CDSR_RESEND_FAILED';
   const CD1005 = 'error CD1005:Error importing data simulated import failure';
 
   it('Failed with CD1005: all needs-review with NRDR\'s text (not rejected), POSTed once, not sent again by default', async () => {

@@ -143,7 +143,7 @@ describe('verdicts', () => {
     const r = verdicts([A, C], status('Failed', 2, [], 'CD1005:Error importing data simulated import failure', 2));
     assert.deepEqual(r.map((x) => x.result), ['needs-review', 'needs-review']);
     assert.deepEqual(said(r[0]), [
-      'error NRDR_FAILED:NRDR answered Failed: the transaction failed to be created due to an error at NRDR (not a verdict on the data), Error_Msg "CD1005:Error importing data simulated import failure"; check the transaction at NRDR and send the record again',
+      'error NRDR_FAILED:NRDR answered Failed: the transaction failed to be created due to an error at NRDR (not a verdict on the data), Error_Msg "CD1005:Error importing data simulated import failure"; check the transaction at NRDR; the record is sent again when it changes, or automatically with CDSR_RESEND_FAILED',
       'error CD1005:Error importing data simulated import failure',
     ]);
     assert.deepEqual(results(status('Failed', 3, ['x'])), ['needs-review', 'needs-review', 'needs-review']);

@@ -95,7 +95,7 @@ export function verdicts(records: readonly OutboundRecord[], status: Transaction
     const failed = problem(
       'NRDR_FAILED',
       `NRDR answered Failed: the transaction failed to be created due to an error at NRDR (not a verdict on the data)` +
-        `${status.Error_Msg ? `, Error_Msg "${status.Error_Msg}"` : ''}; check the transaction at NRDR and send the record again`,
+        `${status.Error_Msg ? `, Error_Msg "${status.Error_Msg}"` : ''}; check the transaction at NRDR; the record is sent again when it changes, or automatically with CDSR_RESEND_FAILED`,
     );
     return records.map((r) => ({ ...r, result: 'needs-review' as const, problems: [failed, ...txProblems, ...entries.flatMap((e) => e.problems)] }));
   }
