@@ -21,6 +21,18 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ CDSR_MAP_WORKERS: '17', CDSR_HTTP_MAX_HEADER_BYTES: '10' }), (e: unknown) => e instanceof ConfigError && /CDSR_MAP_WORKERS: /.test(e.message) && /CDSR_HTTP_MAX_HEADER_BYTES: /.test(e.message));
   });
 
+  it('CDSR_RESEND_FAILED: off by default, 0 to 10', () => {
+    assert.equal(loadConfig({}).CDSR_RESEND_FAILED, 0);
+    assert.equal(loadConfig({ CDSR_RESEND_FAILED: '2' }).CDSR_RESEND_FAILED, 2);
+    for (const [bad, why] of [
+      ['11', 'Too big: expected number to be <=10'],
+      ['-1', 'Too small: expected number to be >=0'],
+      ['1.5', 'Invalid input: expected int, received number'],
+    ]) {
+      assert.throws(() => loadConfig({ CDSR_RESEND_FAILED: bad }), (e: unknown) => e instanceof ConfigError && e.message === `invalid configuration:\n  CDSR_RESEND_FAILED: ${why}`, bad);
+    }
+  });
+
   it('stops start-up with a message naming each bad variable', () => {
     assert.throws(
       () => loadConfig({ PORT: 'eighty', FHIR_SERVER_URL: 'ftp://x', LOG_LEVEL: 'loud', CDSR_DATABASE_URL: 'mysql://x' }),

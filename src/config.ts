@@ -92,6 +92,10 @@ const EnvSchema = z
     CDSR_SUBMIT_INTERVAL_S: z.coerce.number().int().min(1).max(86_400).default(60),
     CDSR_SANDBOX_PORT: port.optional(),
     CDSR_BATCH_MAX_ENCOUNTERS: z.coerce.number().int().min(1).max(10_000).default(100),
+    // a transaction NRDR answered Failed (an error at NRDR, not a verdict on the data): its records
+    // are sent again under a new Transaction_ID this many times for the same content; 0 = never
+    // (they stay needs-review for an operator): docs/nrdr-answers.md
+    CDSR_RESEND_FAILED: z.coerce.number().int().min(0).max(10).default(0),
     FHIR_SERVER_URL: optionalUrl,
     FHIR_SERVER_TOKEN: optionalText,
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

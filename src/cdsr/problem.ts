@@ -39,7 +39,10 @@ export type LocalCode =
   | 'INTERNAL_ERROR'
   | 'FHIR_FETCH'
   | 'FHIR_NO_CHANGE'
-  | 'NRDR_UNCLEAR';
+  /** NRDR's answer does not say whether the record was loaded (entries that name it only loosely, counts that disagree, no final answer). */
+  | 'NRDR_UNCLEAR'
+  /** NRDR answered Failed: the transaction could not be created (an error at NRDR, not a verdict on the data). */
+  | 'NRDR_FAILED';
 
 export type ProblemCode = CdCode | LocalCode;
 

@@ -2,7 +2,8 @@
 // NRDR, `serve` pointed at it like at production. An operator starts the sign-in, the login page is
 // filled in and posted, the browser follows the redirect to the adapter's callback; submissions
 // then go with the user's token; the adapter is stopped and restarted on the same store and is
-// still signed in; refreshes rotate the refresh token and the rotated one survives a restart.
+// still signed in; refreshes rotate the refresh token and the rotated one survives a restart, also
+// when it came from ACR_REFRESH_TOKEN rather than the sign-in page.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -185,6 +186,76 @@ describe('ACR Connect sign-in, end to end', () => {
     assert.match(text, /"event":"acr_signed_in","subject":"100000_operator"/);
     assert.match(text, /"event":"acr_token_refreshed"/);
     assert.ok(!text.includes('eyJ') && !text.includes(code), 'a token or the code is in the log');
+  });
+
+  it('ACR_REFRESH_TOKEN rotated by ACR: kept sealed, and after a restart submission goes on without a new sign-in', async () => {
+    const sp = await freePort();
+    const port = await freePort();
+    const sandboxUrl = `http://127.0.0.1:${sp}`;
+    const url = `http://127.0.0.1:${port}`;
+    spawnCli(['sandbox', '--port', String(sp), '--step-ms', '20'], {}, []);
+    await waitForUrl(`${sandboxUrl}/sandbox/registry`);
+    // a refresh token as ACR hands one out; the sandbox takes each refresh token once (it rotates)
+    const issued = await fetch(`${sandboxUrl}/connect/token`, {
+      method: 'POST',
+      body: 'grant_type=client_credentials&client_id=sandbox-client&client_secret=sandbox-secret',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    const r0 = ((await issued.json()) as { refresh_token: string }).refresh_token;
+    const faults = (patch: object) => fetch(`${sandboxUrl}/sandbox/faults`, { method: 'POST', body: JSON.stringify(patch) });
+    const logs: string[] = [];
+    const env = {
+      PORT: String(port),
+      CDSR_DATA_DIR: join(dir, 'refresh'),
+      NRDR_BASE_URL: `${sandboxUrl}/NonPQRSapi/cdsr/transactions`,
+      NRDR_PARTNER_ID: '10000',
+      NRDR_APP_ID: '10019',
+      ACR_TOKEN_URL: `${sandboxUrl}/connect/token`,
+      ACR_CLIENT_ID: 'sandbox-client',
+      ACR_REFRESH_TOKEN: r0,
+      CDSR_SECRET_KEY: SECRET_KEY,
+      CDSR_SUBMIT_INTERVAL_S: '3600',
+    };
+    let adapter = spawnCli(['serve'], env, logs);
+    await waitForUrl(`${url}/healthz`);
+    const submitOrder = async (i: number) => {
+      assert.equal((await fetch(`${url}/hl7v2`, { method: 'POST', body: order(i), headers: { 'content-type': 'application/hl7-v2' } })).status, 200);
+      const r = (await (await fetch(`${url}/api/submit`, { method: 'POST' })).json()) as { created: number; accepted: number; rejected: number };
+      return [r.created, r.accepted, r.rejected];
+    };
+    const kept = () => {
+      const db = new Database(join(dir, 'refresh', 'cdsr-adapter.sqlite'), { readonly: true });
+      try {
+        return db.prepare('SELECT name, sealed, meta, version FROM credentials').all() as { name: string; sealed: string; meta: string; version: number }[];
+      } finally {
+        db.close();
+      }
+    };
+
+    // NRDR refuses each access token after one use: every request renews, and every renewal rotates
+    await faults({ tokenMaxUses: 1 });
+    assert.deepEqual(await submitOrder(21), [1, 1, 0]);
+    const before = kept();
+    assert.deepEqual(before.map((r) => r.name), ['acr-refresh-token']);
+    assert.ok(before[0]!.version >= 2, `rotations kept: ${before[0]!.version}`);
+    assert.match(before[0]!.sealed, /^v1\.[A-Za-z0-9_-]{11}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    assert.deepEqual(Object.keys(JSON.parse(before[0]!.meta) as object), ['origin', 'rotatedAt']);
+    // ACR no longer takes the configured token
+    const stale = await fetch(`${sandboxUrl}/connect/token`, { method: 'POST', body: `grant_type=refresh_token&refresh_token=${r0}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal(stale.status, 400);
+
+    // restarted with the same ACR_REFRESH_TOKEN: the kept token renews, the order is accepted
+    const exited = new Promise((ok) => adapter.once('exit', ok));
+    adapter.kill('SIGTERM');
+    await exited;
+    adapter = spawnCli(['serve'], env, logs);
+    await waitForUrl(`${url}/healthz`);
+    assert.deepEqual(await submitOrder(22), [1, 1, 0]);
+    assert.ok(kept()[0]!.version > before[0]!.version);
+    await faults({ tokenMaxUses: 0 });
+    const text = logs.join('');
+    assert.ok(!text.includes('"acr_refresh_token_not_kept"') && !text.includes('invalid_grant'), 'a refresh was refused or not kept');
+    assert.ok(!text.includes(r0) && !text.includes('eyJ'), 'a token is in the log');
   });
 
   it('serve with the built-in sandbox: the sign-in points at it; without CDSR_SECRET_KEY it refuses to start', async () => {

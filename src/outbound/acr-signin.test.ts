@@ -1,13 +1,14 @@
 // The ACR Connect sign-in against the sandbox, with a fixed clock and a store in memory: the
 // authorization code with PKCE and state, refusals of a wrong or replayed state, the refresh
 // token rotated and written before the new access token is used, a second process carrying on
-// with what the first kept, the expiry warning, a wrong key.
+// with what the first kept, the expiry warning, a wrong key, amr as an array or a string.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { buildSandbox, DEFAULT_CLIENT, SANDBOX_AUTHORIZE_PATH, SANDBOX_TOKEN_PATH, type Sandbox } from '../sandbox/server.js';
-import type { CredentialRow, CredentialStore } from '../store/store.js';
+import type { CredentialStore } from '../store/store.js';
+import { MemoryCredentials } from '../../test/credentials.js';
 import { driveLogin } from '../../test/acr-login.js';
 import { AcrSignIn, PreferSignIn, SIGNIN_CREDENTIAL, SignInError } from './acr-signin.js';
 import { SecretBox } from './secret-box.js';
@@ -15,40 +16,6 @@ import { StaticToken, TokenError } from './token.js';
 
 const REDIRECT = 'https://adapter.example.org/auth/acr/callback';
 const USER = { facility: '100000', username: 'operator', password: 'sandbox' };
-
-/** CredentialStore in memory, with a switch that fails the next write and a record of writes. */
-class MemoryCredentials implements CredentialStore {
-  readonly rows = new Map<string, CredentialRow>();
-  failNextPut = false;
-  readonly writes: string[] = [];
-  credential(name: string) {
-    return Promise.resolve(this.rows.get(name));
-  }
-  putCredential(name: string, v: { sealed: string; meta: Readonly<Record<string, unknown>>; expiresAt?: Date }, ifVersion: number, at: Date) {
-    if (this.failNextPut) {
-      this.failNextPut = false;
-      return Promise.reject(new Error('disk full'));
-    }
-    if ((this.rows.get(name)?.version ?? 0) !== ifVersion) return Promise.resolve(false as const);
-    this.rows.set(name, { name, sealed: v.sealed, meta: v.meta, version: ifVersion + 1, ...(v.expiresAt ? { expiresAt: v.expiresAt.toISOString() } : {}), updatedAt: at.toISOString() });
-    this.writes.push(name);
-    return Promise.resolve(ifVersion + 1);
-  }
-  takeCredential(name: string) {
-    const r = this.rows.get(name);
-    this.rows.delete(name);
-    return Promise.resolve(r);
-  }
-  deleteCredential(name: string) {
-    this.rows.delete(name);
-    return Promise.resolve();
-  }
-  purgeCredentials(prefix: string, before: Date) {
-    let n = 0;
-    for (const [k, r] of this.rows) if (k.startsWith(prefix) && r.expiresAt !== undefined && Date.parse(r.expiresAt) < before.getTime()) n += this.rows.delete(k) ? 1 : 0;
-    return Promise.resolve(n);
-  }
-}
 
 describe('ACR Connect sign-in', () => {
   let now = new Date('2026-06-15T12:00:00Z');
@@ -143,6 +110,18 @@ describe('ACR Connect sign-in', () => {
     // nothing logged holds a token or the code
     const text = JSON.stringify(logs);
     for (const secret of [sealed.refreshToken, sealed.accessToken, callback.code!]) assert.ok(!text.includes(secret));
+  });
+
+  it('amr as a string, as the spec\'s sample token has it ("amr":"password"): read as ["password"]', async () => {
+    sb.faults.amrForm = 'string';
+    try {
+      const s = signIn(new MemoryCredentials());
+      const status = await s.complete((await login(s)).callback);
+      assert.deepEqual(decodeJwt(await s.token()).amr, 'password');
+      assert.deepEqual([status.subject, status.amr], ['100000_operator', ['password']]);
+    } finally {
+      sb.faults.amrForm = 'array';
+    }
   });
 
   it('a replayed callback, a wrong state, or ACR saying no: refused with a clear message; the code is not reusable at ACR', async () => {

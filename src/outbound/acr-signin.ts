@@ -241,7 +241,8 @@ export class AcrSignIn implements SignInService, TokenProvider {
     const subject = typeof payload.sub === 'string' ? payload.sub : '';
     // ACR Connect's subject is <Facility_ID>_<user>
     const m = /^([^_]+)_(.+)$/.exec(subject);
-    const amr = Array.isArray(payload.amr) ? payload.amr.filter((x): x is string => typeof x === 'string') : [];
+    // RFC 8176 makes amr an array; the spec's sample token has "amr":"password"
+    const amr = typeof payload.amr === 'string' ? (payload.amr.trim() === '' ? [] : [payload.amr]) : Array.isArray(payload.amr) ? payload.amr.filter((x): x is string => typeof x === 'string') : [];
     return { subject, facilityId: m?.[1] ?? null, user: m?.[2] ?? null, amr };
   }
 

@@ -10,6 +10,8 @@ import { NrdrClient } from './nrdr-client.js';
 import { Submitter } from './submitter.js';
 import { OAuthTokenProvider, StaticToken, TokenError, type TokenProvider } from './token.js';
 
+type Log = { info(o: object, m: string): void; warn(o: object, m: string): void };
+
 /** Where transactions go: NRDR itself, or a stand-in. */
 export interface NrdrTarget {
   readonly baseUrl: string;
@@ -19,6 +21,8 @@ export interface NrdrTarget {
   readonly signIn?: SignInEndpoints;
   /** true: not ACR (the built-in sandbox); said in the start-up log. */
   readonly sandbox: boolean;
+  /** Once the store is open: where a refresh token ACR rotates is kept (the ACR_REFRESH_TOKEN flow). */
+  keepTokensIn?(store: CredentialStore, log: Log): void;
   close(): Promise<void>;
 }
 
@@ -33,21 +37,32 @@ export interface Outbound {
 export function configuredNrdr(config: Config): NrdrTarget | undefined {
   if (config.NRDR_BASE_URL === undefined) return undefined;
   const oauth = config.ACR_CLIENT_SECRET !== undefined || config.ACR_REFRESH_TOKEN !== undefined;
-  const tokens =
-    config.ACR_TOKEN !== undefined
-      ? new StaticToken(config.ACR_TOKEN)
-      : !oauth
-        ? undefined
-        : new OAuthTokenProvider({
-          tokenUrl: config.ACR_TOKEN_URL!,
-          clientId: config.ACR_CLIENT_ID!,
-          ...(config.ACR_CLIENT_SECRET !== undefined ? { clientSecret: config.ACR_CLIENT_SECRET } : {}),
-          ...(config.ACR_REFRESH_TOKEN !== undefined ? { refreshToken: config.ACR_REFRESH_TOKEN } : {}),
-        });
-  return { baseUrl: config.NRDR_BASE_URL, tokens, sandbox: false, close: () => Promise.resolve() };
+  const flow =
+    config.ACR_TOKEN !== undefined || !oauth
+      ? undefined
+      : new OAuthTokenProvider({
+        tokenUrl: config.ACR_TOKEN_URL!,
+        clientId: config.ACR_CLIENT_ID!,
+        ...(config.ACR_CLIENT_SECRET !== undefined ? { clientSecret: config.ACR_CLIENT_SECRET } : {}),
+        ...(config.ACR_REFRESH_TOKEN !== undefined ? { refreshToken: config.ACR_REFRESH_TOKEN } : {}),
+      });
+  const tokens = config.ACR_TOKEN !== undefined ? new StaticToken(config.ACR_TOKEN) : flow;
+  // the refresh-token flow (client credentials need nothing kept): ACR rotates the token, and the
+  // rotated one must outlive the process, sealed like the sign-in
+  const refreshFlow = flow !== undefined && config.ACR_CLIENT_SECRET === undefined;
+  const keepTokensIn = (store: CredentialStore, log: Log): void => {
+    if (!refreshFlow) return;
+    if (config.CDSR_SECRET_KEY === undefined) {
+      log.warn(
+        { event: 'config', variable: 'CDSR_SECRET_KEY' },
+        'ACR_REFRESH_TOKEN is set without CDSR_SECRET_KEY: a refresh token ACR rotates is kept in memory only, and after a restart the one in ACR_REFRESH_TOKEN is presented again (ACR refuses it once rotated)',
+      );
+      return;
+    }
+    flow.keepRotatedIn({ store, box: new SecretBox(parseSecretKey(config.CDSR_SECRET_KEY)), log });
+  };
+  return { baseUrl: config.NRDR_BASE_URL, tokens, sandbox: false, keepTokensIn, close: () => Promise.resolve() };
 }
-
-type Log = { info(o: object, m: string): void; warn(o: object, m: string): void };
 
 /**
  * The interactive sign-in, when ACR_AUTHORIZE_URL is set or the target offers one (the built-in
@@ -98,7 +113,7 @@ export function startOutbound(
   // the kept sign-in first; the configured flow when nobody signed in
   const tokens = signIn ? new PreferSignIn(signIn, target.tokens) : (target.tokens ?? NO_TOKEN);
   const client = new NrdrClient({ baseUrl: target.baseUrl, tokens });
-  const submitter = new Submitter({ store, client, partnerId, appId, maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS, clock: () => new Date(), log, ...(timeZoneOf ? { timeZoneOf } : {}) });
+  const submitter = new Submitter({ store, client, partnerId, appId, maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS, resendFailed: config.CDSR_RESEND_FAILED, clock: () => new Date(), log, ...(timeZoneOf ? { timeZoneOf } : {}) });
   submitter.start(config.CDSR_SUBMIT_INTERVAL_S);
   return {
     submitter,

@@ -8,7 +8,7 @@ import { batchTransactions } from '../cdsr/batch.js';
 import { FINAL_STATUSES, type TransactionStatus } from '../cdsr/schema.js';
 import type { OutboundLedger, OutboundRecord, RecordStore, TransactionRow, WireConsultation } from '../store/store.js';
 import type { NrdrApi, NrdrResult } from './nrdr-client.js';
-import { verdicts } from './verdicts.js';
+import { resendFailed, verdicts } from './verdicts.js';
 import { errorMessage } from '../cdsr/errors.js';
 
 export interface SubmitterOptions {
@@ -24,6 +24,8 @@ export interface SubmitterOptions {
   readonly maxPolls?: number;
   /** After this long without a final answer a transaction needs review (default 24 h). */
   readonly pollDeadlineMs?: number;
+  /** Records of a transaction NRDR answered Failed are sent again under a new Transaction_ID this many times (same content); default 0. */
+  readonly resendFailed?: number;
   /** The time zone each facility's Transaction_DateTime is written in (default UTC). */
   readonly timeZoneOf?: (facilityId: string) => string;
   /** The wait between polls (tests give their own). */
@@ -253,6 +255,7 @@ export class Submitter {
     const results = verdicts(t.records, status);
     await this.o.store.updateTransaction(t.transactionId, { status: 'done', nrdr: status }, now());
     await this.o.store.recordResults(t.transactionId, results, now());
+    if (status.Status === 'Failed') await resendFailed(this.o.store, t.transactionId, this.o.resendFailed ?? 0, now(), this.o.log);
     counts.final++;
     for (const r of results) counts[r.result === 'accepted' ? 'accepted' : r.result === 'rejected' ? 'rejected' : 'review']++;
     this.o.log?.info({ event: 'transaction_final', transactionId: t.transactionId, status: status.Status, accepted: results.filter((r) => r.result === 'accepted').length }, 'NRDR transaction final');

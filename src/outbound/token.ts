@@ -1,9 +1,14 @@
 // ACR Connect tokens: a static token (tests, a token obtained elsewhere), or OAuth2 client
 // credentials / refresh token against the token URL. A token is reused until shortly before it
-// expires; concurrent callers share one request for a new one.
+// expires; concurrent callers share one request for a new one. A refresh token ACR rotates is
+// kept sealed in the store (when given one), so a restart or another instance renews with the
+// rotated token rather than with ACR_REFRESH_TOKEN, which ACR no longer takes.
+import { createHash } from 'node:crypto';
 import axios from 'axios';
 import { decodeJwt } from 'jose';
 import { AdapterError, errorMessage } from '../cdsr/errors.js';
+import type { CredentialStore } from '../store/store.js';
+import type { SecretBox } from './secret-box.js';
 
 export interface TokenProvider {
   token(): Promise<string>;
@@ -38,14 +43,92 @@ export interface OAuthOptions {
   readonly timeoutMs?: number;
 }
 
+/** The stored credential that holds the refresh token rotated from ACR_REFRESH_TOKEN. */
+export const REFRESH_CREDENTIAL = 'acr-refresh-token';
+const SEALED_REFRESH = 'acr-refresh-token';
+
+/**
+ * Names the configured refresh token a kept one was rotated from, without revealing it: a new
+ * value in ACR_REFRESH_TOKEN starts afresh, the same value yields to what was rotated from it.
+ */
+export function refreshOrigin(configured: string): string {
+  return createHash('sha256').update('cdsr-adapter ACR_REFRESH_TOKEN\u0000').update(configured).digest('base64url').slice(0, 16);
+}
+
+/** Where rotated refresh tokens are kept: the store's credentials, sealed under CDSR_SECRET_KEY. */
+export interface RefreshTokenKeep {
+  readonly store: CredentialStore;
+  readonly box: SecretBox;
+  readonly log?: { warn(o: object, m: string): void };
+}
+
 export class OAuthTokenProvider implements TokenProvider {
   private current?: { value: string; expiresAt: number };
   private inFlight?: Promise<string>;
   private refresh?: string;
+  private keep?: RefreshTokenKeep;
+  /** Version of the kept refresh token this process last read or wrote (0: none). */
+  private keptVersion = 0;
   fetched = 0;
 
   constructor(private readonly opts: OAuthOptions) {
     if (opts.refreshToken !== undefined) this.refresh = opts.refreshToken;
+  }
+
+  /** From now on a refresh token ACR rotates is written to the store, and one kept there is used. */
+  keepRotatedIn(keep: RefreshTokenKeep): void {
+    this.keep = keep;
+  }
+
+  private get refreshFlow(): boolean {
+    return this.refresh !== undefined && this.opts.clientSecret === undefined;
+  }
+
+  /** The refresh token to present: one kept in the store (rotated from this same configured token, by any process) wins. */
+  private async refreshToUse(): Promise<string | undefined> {
+    const k = this.keep;
+    const configured = this.opts.refreshToken;
+    if (!k || configured === undefined) return this.refresh;
+    const row = await k.store.credential(REFRESH_CREDENTIAL);
+    if (!row) return this.refresh;
+    if (row.meta.origin !== refreshOrigin(configured)) {
+      // rotated from another value: ACR_REFRESH_TOKEN was changed since, and the new value wins
+      this.keptVersion = row.version;
+      return this.refresh;
+    }
+    if (row.version === this.keptVersion) return this.refresh;
+    try {
+      this.refresh = k.box.open(row.sealed, SEALED_REFRESH);
+    } catch (e) {
+      throw new TokenError(
+        `the refresh token kept in the store cannot be opened (${e instanceof AdapterError ? e.code : 'unreadable'}): set the CDSR_SECRET_KEY it was sealed with, or put a new refresh token in ACR_REFRESH_TOKEN`,
+        { cause: e },
+      );
+    }
+    this.keptVersion = row.version;
+    return this.refresh;
+  }
+
+  /** Writes a rotated refresh token before its access token is used; a failed write is logged, the token kept in memory. */
+  private async keepRotated(token: string): Promise<void> {
+    const k = this.keep;
+    const configured = this.opts.refreshToken;
+    if (!k || configured === undefined) return;
+    const at = new Date(this.now());
+    try {
+      for (let i = 0; i < 3; i++) {
+        const v = await k.store.putCredential(REFRESH_CREDENTIAL, { sealed: k.box.seal(token, SEALED_REFRESH), meta: { origin: refreshOrigin(configured), rotatedAt: at.toISOString() } }, this.keptVersion, at);
+        if (v !== false) {
+          this.keptVersion = v;
+          return;
+        }
+        // written by another process meanwhile: what ACR just gave this one is the newest
+        this.keptVersion = (await k.store.credential(REFRESH_CREDENTIAL))?.version ?? 0;
+      }
+      throw new Error('the stored refresh token kept changing under this process');
+    } catch (e) {
+      k.log?.warn({ event: 'acr_refresh_token_not_kept', error: errorMessage(e) }, 'the rotated ACR refresh token could not be written to the store: a restart would renew with an old one');
+    }
   }
 
   private now(): number {
@@ -65,9 +148,10 @@ export class OAuthTokenProvider implements TokenProvider {
 
   private async fetch(): Promise<string> {
     const form = new URLSearchParams();
-    if (this.refresh !== undefined && this.opts.clientSecret === undefined) {
+    const presented = this.refreshFlow ? await this.refreshToUse() : undefined;
+    if (presented !== undefined) {
       form.set('grant_type', 'refresh_token');
-      form.set('refresh_token', this.refresh);
+      form.set('refresh_token', presented);
       form.set('client_id', this.opts.clientId);
     } else {
       form.set('grant_type', 'client_credentials');
@@ -81,13 +165,17 @@ export class OAuthTokenProvider implements TokenProvider {
         timeout: this.opts.timeoutMs ?? 15_000,
         validateStatus: () => true,
       });
-      if (r.status !== 200) throw new TokenError(`the token endpoint answered ${r.status}`);
+      if (r.status !== 200) throw new TokenError(`the token endpoint answered ${r.status}${presented !== undefined && (r.status === 400 || r.status === 401) ? refusedRefresh(r.data) : ''}`);
       data = r.data as typeof data;
     } catch (e) {
       throw e instanceof TokenError ? e : new TokenError(`the token endpoint cannot be reached: ${errorMessage(e)}`);
     }
     if (typeof data.access_token !== 'string') throw new TokenError('the token endpoint answered without an access_token');
-    if (typeof data.refresh_token === 'string') this.refresh = data.refresh_token;
+    if (typeof data.refresh_token === 'string') {
+      const rotated = data.refresh_token !== presented;
+      this.refresh = data.refresh_token;
+      if (rotated && presented !== undefined) await this.keepRotated(data.refresh_token);
+    }
     let expiresAt = this.now() + (typeof data.expires_in === 'number' ? data.expires_in * 1000 : 300_000);
     try {
       const exp = decodeJwt(data.access_token).exp;
@@ -99,4 +187,11 @@ export class OAuthTokenProvider implements TokenProvider {
     this.current = { value: data.access_token, expiresAt };
     return data.access_token;
   }
+}
+
+/** What to do when ACR refuses the refresh token (its OAuth error code only, never free text). */
+function refusedRefresh(body: unknown): string {
+  const code = (body as { error?: unknown } | null)?.error;
+  const shown = typeof code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? ` ${code}` : '';
+  return `${shown}: ACR refused the refresh token; put a new one in ACR_REFRESH_TOKEN (or sign in at /auth/acr/start)`;
 }

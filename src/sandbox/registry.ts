@@ -256,10 +256,12 @@ export class Registry {
     }
     const errorMsg = [...(done && t.errorMsg !== '' ? [t.errorMsg] : []), ...(codes.length > 0 ? [msgOf(codes)] : [])].join('|');
     const examErrors = done ? t.examErrors.map((e) => ({ Exam_Unique_ID: this.examId(e), Error_Msg: e.Error_Msg })) : [];
+    // the spec's own example: Posted, with an entry naming no exam
+    if (done && t.final === 'Posted' && a.postedExamError) examErrors.push({ Exam_Unique_ID: '', Error_Msg: 'CD2070:Invalid. Missing encounter object information' });
     return {
       Transaction_ID: t.id,
       Transaction_DateTime: t.receivedAt.toISOString().slice(0, 19),
-      Num_of_Exam_Included: t.exams,
+      Num_of_Exam_Included: t.exams + a.examCountOffBy,
       Num_of_Exam_In_Error: done ? t.examsInError : 0,
       PartnerID: t.partnerId,
       AppID: t.appId,

@@ -32,6 +32,8 @@ export interface Faults extends AnswerSwitches {
   tokenMaxUses: number;
   /** Lifetime of a refresh token (a sign-in lasts this long without use). */
   refreshTtlSeconds: number;
+  /** A signed-in user's `amr` claim: `["password"]` (RFC 8176), or `"password"` as the spec's sample token has it. */
+  amrForm: 'array' | 'string';
 }
 
 export interface SandboxOptions extends Omit<RegistryOptions, 'clock' | 'answers'> {
@@ -77,7 +79,7 @@ function dice(seed: number): () => number {
 
 export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const clock = opts.clock ?? (() => new Date());
-  const faults: Faults = { failRate: 0, dropRate: 0, delayMs: 0, tokenTtlSeconds: 3600, stepMs: 200, tokenMaxUses: 0, refreshTtlSeconds: 30 * 86_400, ...DEFAULT_ANSWERS, ...opts.faults };
+  const faults: Faults = { failRate: 0, dropRate: 0, delayMs: 0, tokenTtlSeconds: 3600, stepMs: 200, tokenMaxUses: 0, refreshTtlSeconds: 30 * 86_400, amrForm: 'array', ...DEFAULT_ANSWERS, ...opts.faults };
   const registry = new Registry({ ...opts, clock, answers: faults });
   const held = new HeldAnswers();
   const uses = new Map<string, number>();
@@ -97,7 +99,7 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
     counts.tokens++;
     const now = Math.floor(clock().getTime() / 1000);
     // a signed-in user: sub <facility>_<user>, and how they proved it
-    const user = granted ? { facility: granted.user.facilityId, amr: granted.amr, auth_time: now } : {};
+    const user = granted ? { facility: granted.user.facilityId, amr: faults.amrForm === 'string' ? granted.amr.join(' ') : granted.amr, auth_time: now } : {};
     const token = await new SignJWT({ client_id: client.clientId, partner: client.partnerId, scope: ['openid', 'cdsr'], ...user })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer('nrdr-sandbox')

@@ -138,6 +138,20 @@ describe('sandbox answer switches', () => {
     });
   });
 
+  it('Num_of_Exam_Included off by a set number; a Posted answer with the spec example\'s Exam_Errors entry', async () => {
+    sb.faults.examCountOffBy = -1;
+    sb.faults.postedExamError = true;
+    await post(validTransaction({ Transaction_ID: 'N-1' }));
+    const [, s] = await settled('N-1');
+    const { Status, Num_of_Exam_Included, Num_of_Exam_In_Error, Exam_Errors } = s as Record<string, unknown>;
+    assert.deepEqual({ Status, Num_of_Exam_Included, Num_of_Exam_In_Error, Exam_Errors }, {
+      Status: 'Posted',
+      Num_of_Exam_Included: 0,
+      Num_of_Exam_In_Error: 0,
+      Exam_Errors: [{ Exam_Unique_ID: '', Error_Msg: 'CD2070:Invalid. Missing encounter object information' }],
+    });
+  });
+
   it('a reused Transaction_ID refused with CD2014 from its own facility: GET then shows the refusal', async () => {
     await post(validTransaction({ Transaction_ID: 'D-1' }));
     assert.equal((await final('D-1')).Status, 'Posted');

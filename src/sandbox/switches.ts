@@ -36,6 +36,10 @@ export interface AnswerSwitches {
   rejectEncounters: string[];
   /** A Transaction_ID used before is refused with CD2014 even from its own facility, and that answer replaces the first on GET. */
   refuseReusedId: boolean;
+  /** Added to Num_of_Exam_Included in every answer (0: the exams received), as an answer about other content would count. */
+  examCountOffBy: number;
+  /** A Posted answer still carries the spec example's Exam_Errors entry (`""`, CD2070). */
+  postedExamError: boolean;
 }
 
 export const DEFAULT_ANSWERS: AnswerSwitches = {
@@ -49,6 +53,8 @@ export const DEFAULT_ANSWERS: AnswerSwitches = {
   refuseWith: '',
   rejectEncounters: [],
   refuseReusedId: false,
+  examCountOffBy: 0,
+  postedExamError: false,
 };
 
 /** POST answers held while `holdPostAnswer` is on; all let go when it goes off or the sandbox closes. */

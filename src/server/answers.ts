@@ -40,7 +40,7 @@ export const CONSULTATION_ROW: JsonSchema = obj({
   state: str('record state'),
   missing: arr(str('field')),
   problems: arr(PROBLEM),
-  nrdrProblems: arr(PROBLEM, 'what NRDR said when it rejected the record'),
+  nrdrProblems: arr(PROBLEM, 'what NRDR said about the record: its codes when rejected or needing review, warnings of a Posted answer when accepted'),
   fields: FIELDS,
   cancelled: bool('withheld: cancelled, or excluded by a crosswalk row'),
   exclusion: EXCLUSION,

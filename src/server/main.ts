@@ -140,6 +140,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await target.close();
     throw e;
   });
+  target.keepTokensIn?.(store, log);
   // instances sharing a database share one NRDR: two built-in sandboxes would each hold half the
   // transactions, and the instance that takes over the submitting would poll the wrong one
   const timers: { purge?: NodeJS.Timeout; sandbox?: NodeJS.Timeout; signIn?: NodeJS.Timeout; presence?: NodeJS.Timeout } = {};

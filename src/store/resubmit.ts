@@ -58,6 +58,51 @@ export async function resubmitRejected(q: TxQueryable, f: ResubmitFilter, by: { 
   return done;
 }
 
+/** Who the record history names for a resend after NRDR answered Failed. */
+export const AUTOMATIC_RESEND = 'submitter (NRDR answered Failed)';
+
+const FAILED_SELECT = `SELECT c.encounter_key, c.consultation_key, c.nrdr_problems, t.content_hash FROM consultations c
+  JOIN transaction_records t ON t.transaction_id = c.transaction_id AND t.encounter_key = c.encounter_key AND t.consultation_key = c.consultation_key
+  WHERE c.transaction_id = ? AND c.state = 'needs-review' AND c.submitted_hash = t.content_hash
+  ORDER BY c.encounter_key, c.consultation_key`;
+
+/**
+ * After NRDR answered Failed for a transaction: its records (still needs-review, unchanged since)
+ * go back to `ready`, so the next round sends them in a new transaction, each at most `limit`
+ * times for the same content (counted in the record history); the others stay needs-review.
+ */
+export async function resendFailed(q: TxQueryable, transactionId: string, limit: number, at: Date): Promise<{ resent: ResubmittedRecord[]; kept: ResubmittedRecord[] }> {
+  const first = await q.all(FAILED_SELECT, [transactionId]);
+  if (first.length === 0) return { resent: [], kept: [] };
+  await q.lock([...new Set(first.map((r) => row('consultations', r).text('encounter_key')))]);
+  const resent: ResubmittedRecord[] = [];
+  const kept: ResubmittedRecord[] = [];
+  for (const r of await q.all(FAILED_SELECT, [transactionId])) {
+    const c = row('consultations', r);
+    const key = c.text('encounter_key');
+    const cons = c.text('consultation_key');
+    // resends of this same content before (a changed record is sent anyway, as a new one)
+    const before = await q.get(
+      `SELECT COUNT(*) AS n FROM record_history h JOIN transaction_records t
+         ON t.transaction_id = h.transaction_id AND t.encounter_key = h.encounter_key AND t.consultation_key = h.consultation_key
+       WHERE h.encounter_key = ? AND h.consultation_key = ? AND h.who = ? AND t.content_hash = ?`,
+      [key, cons, AUTOMATIC_RESEND, c.text('content_hash')],
+    );
+    const n = before ? row('record_history', before).int('n') : 0;
+    if (n >= limit) {
+      kept.push({ encounterKey: key, consultationKey: cons, transactionId });
+      continue;
+    }
+    await q.run(`UPDATE consultations SET state = 'ready' WHERE encounter_key = ? AND consultation_key = ? AND state = 'needs-review' AND transaction_id = ?`, [key, cons, transactionId]);
+    await q.run(
+      'INSERT INTO record_history (encounter_key, consultation_key, at, from_state, to_state, who, why, transaction_id, problems) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [key, cons, at.toISOString(), 'needs-review', 'ready', AUTOMATIC_RESEND, `sent again under a new Transaction_ID (automatic resend ${n + 1} of ${limit}, CDSR_RESEND_FAILED)`, transactionId, c.optText('nrdr_problems') ?? '[]'],
+    );
+    resent.push({ encounterKey: key, consultationKey: cons, transactionId });
+  }
+  return { resent, kept };
+}
+
 export async function recordHistory(q: Queryable, encounterKey: string): Promise<Map<string, HistoryEntry[]>> {
   const rows = await q.all('SELECT consultation_key, at, from_state, to_state, who, why, transaction_id, problems FROM record_history WHERE encounter_key = ? ORDER BY id', [encounterKey]);
   const out = new Map<string, HistoryEntry[]>();

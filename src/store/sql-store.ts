@@ -18,7 +18,7 @@ import { retractionOf, type AcknowledgeResult } from './retraction.js';
 import { ledgerGauges, listOrders, reconcile, recordOrder, type LedgerGauges, type OrderFilter, type OrderRow, type ReconciliationRow } from './ledger.js';
 import { preload, writeMerge } from './merge-rows.js';
 import { appendNrdrStatus, nrdrStatusHistory, type NrdrStatusEntry } from './nrdr-history.js';
-import { recordHistory, resubmitRejected, type ResubmitFilter, type ResubmittedRecord } from './resubmit.js';
+import { recordHistory, resendFailed, resubmitRejected, type ResubmitFilter, type ResubmittedRecord } from './resubmit.js';
 import { indexMessages, rederiveUnit, storedOutcome, unitMessageIds, type ConsultationChange, type RederiveOptions, type UnitResult } from './rederive.js';
 import { createRun, finishRun, listRuns, readRun, recordUnit, runChanges, selectUnits, type ReprocessRun, type ReprocessSelection, type ReprocessStatus } from './reprocess-runs.js';
 import { CredentialMetaSchema, encounterFromRows, ExclusionSchema, FieldMapSchema, FieldValueSchema, MapOutcomeSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
@@ -558,6 +558,10 @@ export class SqlStore implements Store {
 
   resubmit(filter: ResubmitFilter, by: { who: string; at: Date; why: string }): Promise<ResubmittedRecord[]> {
     return this.db.transaction((q) => resubmitRejected(q, filter, by));
+  }
+
+  resendFailed(transactionId: string, limit: number, at: Date): Promise<{ resent: ResubmittedRecord[]; kept: ResubmittedRecord[] }> {
+    return this.db.transaction((q) => resendFailed(q, transactionId, limit, at));
   }
 
   recordResults(id: string, results: readonly RecordResult[], at: Date): Promise<void> {

@@ -123,6 +123,44 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.equal((await s.record('100000|V0001'))!.consultations[0]!.state, 'submitted');
     });
 
+    withStore('resendFailed: needs-review records of a Failed transaction back to ready, at most n times per content, each in the history', async (s) => {
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      const failed = { code: 'NRDR_FAILED', message: 'Failed', severity: 'error', scope: 'consultation', path: '' } as const;
+      const send = async (id: string) => {
+        const ready = await s.wireEncounters('ready', 10);
+        assert.equal(ready.length, 1, id);
+        assert.equal((await s.createTransaction(tx(id, ready[0]!.wire), ready, NOW)).created, true);
+        await s.recordResults(id, [{ ...ready[0]!, result: 'needs-review', problems: [failed] }], NOW);
+        return ready[0]!;
+      };
+      const r = await send('T-F1');
+      const one = { encounterKey: '100000|V0001', consultationKey: r.consultationKey };
+      assert.deepEqual(await s.resendFailed('T-F1', 2, NOW), { resent: [{ ...one, transactionId: 'T-F1' }], kept: [] });
+      assert.equal((await s.record('100000|V0001'))!.consultations[0]!.state, 'ready');
+      // asked again about the same transaction: nothing is needs-review in it any more
+      assert.deepEqual(await s.resendFailed('T-F1', 2, NOW), { resent: [], kept: [] });
+      await send('T-F2');
+      assert.deepEqual(await s.resendFailed('T-F2', 2, NOW), { resent: [{ ...one, transactionId: 'T-F2' }], kept: [] });
+      await send('T-F3');
+      assert.deepEqual(await s.resendFailed('T-F3', 2, NOW), { resent: [], kept: [{ ...one, transactionId: 'T-F3' }] });
+      const c = (await s.record('100000|V0001'))!.consultations[0]!;
+      assert.deepEqual(
+        [c.state, c.history.map((h) => [h.from, h.to, h.who, h.why, h.transactionId, h.problems.map((p) => p.code)])],
+        [
+          'needs-review',
+          [
+            ['needs-review', 'ready', 'submitter (NRDR answered Failed)', 'sent again under a new Transaction_ID (automatic resend 1 of 2, CDSR_RESEND_FAILED)', 'T-F1', ['NRDR_FAILED']],
+            ['needs-review', 'ready', 'submitter (NRDR answered Failed)', 'sent again under a new Transaction_ID (automatic resend 2 of 2, CDSR_RESEND_FAILED)', 'T-F2', ['NRDR_FAILED']],
+          ],
+        ],
+      );
+      // a record that changed since is not touched (it is ready with its new content anyway)
+      await ingest(s, '01-orm-new.hl7', 'MSG0012', (raw) =>
+        raw.replace('MSG0001', 'MSG0012').replace('20261102093500', '20261102100000').replace('CDS-MODIFIER^AUC HCPCS modifier||ME', 'CDS-MODIFIER^AUC HCPCS modifier||MF'),
+      );
+      assert.deepEqual(await s.resendFailed('T-F3', 2, NOW), { resent: [], kept: [] });
+    });
+
     withStore('keeps what it stored across a reopen', async (s, db) => {
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       await ingest(s, '05-omi-new.hl7', 'MSG0005');

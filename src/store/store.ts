@@ -83,7 +83,7 @@ export interface ConsultationRow {
   readonly state: RecordState;
   readonly missing: string[];
   readonly problems: Problem[];
-  /** What NRDR said when it rejected the record. */
+  /** What NRDR said about the record: its codes when rejected or needs-review, warnings (of a Posted answer) when accepted. */
   readonly nrdrProblems: Problem[];
   readonly fields: FieldMap;
   /** Withheld: cancelled at its source, or excluded by a crosswalk row (then `exclusion` names it). */
@@ -285,6 +285,12 @@ export interface OutboundLedger {
    * round, each change kept in the record's history with who, when and why.
    */
   resubmit(filter: ResubmitFilter, by: { who: string; at: Date; why: string }): Promise<ResubmittedRecord[]>;
+  /**
+   * NRDR answered Failed for this transaction: its records still needs-review and unchanged go
+   * back to `ready` (a new Transaction_ID next round), at most `limit` times for the same content,
+   * each in the record's history; `kept` are those past the limit.
+   */
+  resendFailed(transactionId: string, limit: number, at: Date): Promise<{ readonly resent: readonly ResubmittedRecord[]; readonly kept: readonly ResubmittedRecord[] }>;
 }
 
 /** The order ledger: every order seen, its one state, and the daily reconciliation. */

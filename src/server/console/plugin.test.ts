@@ -11,6 +11,7 @@ import { postHl7, withTestServer, type TestServer } from '../../../test/server.j
 import { unmappedMessages } from '../../../test/unmapped.js';
 import { REPO_ROOT } from '../../../test/helpers.js';
 import type { TransactionStatus } from '../../cdsr/schema.js';
+import type { Problem } from '../../cdsr/problem.js';
 
 const ROLES = { CDSR_SEND_API_KEYS: ['k-send'], CDSR_OPERATE_API_KEYS: ['k-op'], CDSR_VIEW_API_KEYS: ['k-view'] };
 const form = (body: string, cookie?: string) => ({ method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) } });
@@ -122,7 +123,7 @@ const nrdrSaid = (Status: string, extra: Partial<TransactionStatus> = {}): Trans
 });
 
 /** One record of the samples sent in T-PAGE-1 and answered by NRDR as `verdict`. */
-async function sentAndAnswered(s: TestServer, verdict: 'accepted' | 'rejected', headers: Record<string, string> = {}): Promise<void> {
+async function sentAndAnswered(s: TestServer, verdict: 'accepted' | 'rejected', headers: Record<string, string> = {}, warnings: Problem[] = []): Promise<void> {
   assert.match((await postHl7(s, sample('01-orm-new.hl7'), headers)).text, /MSA\|AA/);
   const ready = await s.store.wireEncounters('ready', 1);
   assert.equal(ready.length, 1);
@@ -136,7 +137,7 @@ async function sentAndAnswered(s: TestServer, verdict: 'accepted' | 'rejected', 
       : nrdrSaid('ValidationFail', { Num_of_Exam_In_Error: 1, Error_Msg: 'Validation failed', Exam_Errors: [{ Exam_Unique_ID: 'V0001', Error_Msg: 'CD2053:Facility_ID is not registered' }] });
   await s.store.nrdrStatusSeen('T-PAGE-1', last, AT(9));
   await s.store.updateTransaction('T-PAGE-1', { status: 'done', nrdr: last }, AT(9));
-  const problems = verdict === 'accepted' ? [] : [{ code: 'CD2053' as const, message: 'Facility_ID is not registered', severity: 'error' as const, scope: 'transaction' as const, path: '' }];
+  const problems = verdict === 'accepted' ? warnings : [{ code: 'CD2053' as const, message: 'Facility_ID is not registered', severity: 'error' as const, scope: 'transaction' as const, path: '' }];
   await s.store.recordResults('T-PAGE-1', [{ ...ready[0]!, result: verdict, problems }], AT(9));
 }
 
@@ -212,7 +213,19 @@ describe('console transaction and record pages', () => {
       await sentAndAnswered(s, 'accepted');
       const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
       const page = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
-      assert.match(page, /<p class="good">Accepted by NRDR\.<\/p>/);
+      assert.match(page, /<p class="good">Accepted by NRDR\.<\/p>\n<h3>History<\/h3>/);
+      assert.equal(page.includes('Resubmit'), false);
+    }));
+
+  it('an accepted record shows the Exam_Errors of the Posted answer as warnings', () =>
+    withTestServer(async (s) => {
+      await sentAndAnswered(s, 'accepted', {}, [{ code: 'CD2070', message: 'Invalid. Missing encounter object information', severity: 'warning', scope: 'transaction', path: '' }]);
+      const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const page = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
+      assert.match(
+        page,
+        /<p class="good">Accepted by NRDR\.<\/p><p>With what NRDR's answer still says about it \(warnings\):<\/p><table><thead>.*<tr><td><code>CD2070<\/code><\/td><td><\/td><td><\/td><td><\/td><td>Invalid\. Missing encounter object information<\/td><\/tr>/s,
+      );
       assert.equal(page.includes('Resubmit'), false);
     }));
 });

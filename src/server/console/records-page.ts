@@ -69,7 +69,7 @@ ${guessNote(c.fields)}
 ${fieldsTable(c.fields, 'Consultation fields', sent)}
 ${sent ? lastSentSection(r, c, sent) : ''}
 <h3>Problems (and where the tables look for missing fields)</h3>${problemList(c.problems)}
-<h3>NRDR verdict</h3>${c.state === 'accepted' ? html`<p class="good">Accepted by NRDR.</p>` : c.nrdrProblems.length > 0 ? problemList(c.nrdrProblems) : html`<p class="empty">No verdict from NRDR yet.</p>`}
+<h3>NRDR verdict</h3>${c.state === 'accepted' ? html`<p class="good">Accepted by NRDR.</p>${c.nrdrProblems.length > 0 ? html`<p>With what NRDR's answer still says about it (warnings):</p>${problemList(c.nrdrProblems)}` : ''}` : c.nrdrProblems.length > 0 ? problemList(c.nrdrProblems) : html`<p class="empty">No verdict from NRDR yet.</p>`}
 <h3>History</h3>
 ${table(
   ['When', 'From', 'To', 'Who', 'Why', 'Transaction', 'NRDR codes then'],
