@@ -1,7 +1,7 @@
 // `cdsr-adapter sandbox`, `submit` and `status`.
 import { acrRedirectUrl, nrdrIds, type Config } from '../config.js';
 import { loadMappings } from '../mapping/load.js';
-import { sandboxFacilities } from './builtin-sandbox.js';
+import { sandboxFacilities, sandboxValueLists } from './builtin-sandbox.js';
 import { buildSandbox, DEFAULT_CLIENT, SANDBOX_AUTHORIZE_PATH, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Faults } from '../sandbox/server.js';
 import { renderTable } from './table.js';
 import type { CliIo } from './validate.js';
@@ -46,7 +46,7 @@ export async function runSandbox(config: Config, o: SandboxCliOptions, io: CliIo
     unauthorizedFacilities: o.unauthorized ?? [],
     partners: { [partnerId]: [appId] },
     clients: [{ ...DEFAULT_CLIENT, partnerId, redirectUris, appName }],
-    ...(tables ? { valueSets: tables.valueSets } : {}),
+    ...(tables ? { valueLists: sandboxValueLists(tables.valueSets) } : {}),
     faults,
   });
   const url = await sandbox.app.listen({ port: o.port, host: '127.0.0.1' });
