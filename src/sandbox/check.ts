@@ -127,6 +127,9 @@ export function isReadableZone(zone: string): boolean {
   }
 }
 
+// a formatter is slow to make: one per zone
+const FORMATS = new Map<string, Intl.DateTimeFormat>();
+
 /** The wall clock of `now` in `zone`, as a sortable number (yyyymmddhhmiss). */
 export function wallClock(now: Date, zone: string): number {
   const m = OFFSET_ZONE.exec(zone);
@@ -136,7 +139,11 @@ export function wallClock(now: Date, zone: string): number {
     return instant(t.getUTCFullYear() * 10_000 + (t.getUTCMonth() + 1) * 100 + t.getUTCDate(), t.getUTCHours(), t.getUTCMinutes(), t.getUTCSeconds());
   }
   const parts: Record<string, number> = {};
-  const f = new Intl.DateTimeFormat('en-US', { timeZone: zone, year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric', hourCycle: 'h23' });
+  let f = FORMATS.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric', hourCycle: 'h23' });
+    FORMATS.set(zone, f);
+  }
   for (const p of f.formatToParts(now)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
   return instant((parts.year ?? 0) * 10_000 + (parts.month ?? 0) * 100 + (parts.day ?? 0), parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0);
 }
