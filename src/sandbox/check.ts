@@ -3,7 +3,7 @@
 // adapter's, so that the sandbox can disagree with the adapter's validator. Where the spec leaves
 // a reading open, the reading switches decide (switches.ts: todayZone, transactionDateTime);
 // docs/sandbox-readings.md lists each reading and what the adapter does.
-import { CONSULTATION_ELEMENTS, ENCOUNTER_ELEMENTS, HEADER_CODES, SPEC_FILE_VERSION, TRANSACTION_ELEMENTS, type SpecElement } from './rules/elements.js';
+import { CONSULTATION_ELEMENTS, ENCOUNTER_ELEMENTS, MISSING_CODES, SPEC_FILE_VERSION, TRANSACTION_ELEMENTS, type SpecElement } from './rules/elements.js';
 import { specMessage, type SpecCode } from './rules/messages.js';
 import type { AnswerSwitches } from './switches.js';
 
@@ -149,6 +149,7 @@ export function wallClock(now: Date, zone: string): number {
 }
 
 const JAN_1_2000 = 2000_01_01;
+const ID_MAX = TRANSACTION_ELEMENTS.find((e) => e.name === 'Transaction_ID')?.maxLength ?? Infinity;
 
 // ---- the checks
 
@@ -193,10 +194,10 @@ class Checker {
     if (!isRecord(body)) return this.add('CD1003', root, undefined);
     this.unknown(body, TRANSACTION_ELEMENTS, root);
     const pipes: string[] = [];
-    const text = (name: keyof typeof HEADER_CODES): string | undefined => {
+    const text = (name: keyof typeof MISSING_CODES): string | undefined => {
       const r = readMember(body[name]);
       if (r.kind === 'bad') this.add('CD1003', root, name);
-      else if (r.kind === 'none') this.add(HEADER_CODES[name].missing, root, name);
+      else if (r.kind === 'none') this.add(MISSING_CODES[name], root, name);
       else {
         if (r.text.includes('|')) pipes.push(name);
         return r.text;
@@ -204,7 +205,7 @@ class Checker {
       return undefined;
     };
     const id = text('Transaction_ID');
-    if (id !== undefined && id.length > 50) this.add('CD2002', root, 'Transaction_ID');
+    if (id !== undefined && id.length > ID_MAX) this.add('CD2002', root, 'Transaction_ID');
     const when = text('Transaction_DateTime');
     if (when !== undefined) {
       const t = transactionDateTime(when, this.o.readings.transactionDateTime);
@@ -212,7 +213,7 @@ class Checker {
       else if (t > this.now) this.add('CD2013', root, 'Transaction_DateTime');
     }
     const count = readCount(body.Num_of_Encounters_Included);
-    if (count === 'none') this.add('CD2023', root, 'Num_of_Encounters_Included');
+    if (count === 'none') this.add(MISSING_CODES.Num_of_Encounters_Included, root, 'Num_of_Encounters_Included');
     else if (count === 'bad') this.add('CD2024', root, 'Num_of_Encounters_Included');
     text('Facility_ID');
     text('PartnerID');
@@ -224,7 +225,7 @@ class Checker {
     }
     if (pipes.length > 0) this.add('CD2091', root, undefined, pipes.join(', '));
     const encounters = body.Encounters;
-    if (encounters === undefined || encounters === null || (Array.isArray(encounters) && encounters.length === 0)) this.add('CD2070', root, 'Encounters');
+    if (encounters === undefined || encounters === null || (Array.isArray(encounters) && encounters.length === 0)) this.add(MISSING_CODES.Encounters, root, 'Encounters');
     else if (!Array.isArray(encounters)) this.add('CD1003', root, 'Encounters');
     else {
       if (typeof count === 'number' && count !== encounters.length) this.add('CD2074', root, 'Num_of_Encounters_Included', String(count), String(encounters.length));

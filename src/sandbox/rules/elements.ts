@@ -85,16 +85,16 @@ export const CONSULTATION_ELEMENTS: readonly SpecElement[] = [
   ...clinician(2),
 ];
 
-/** Codes of the transaction members' own messages: missing, and the first rule of each. */
-export const HEADER_CODES = {
-  Transaction_ID: { missing: 'CD2001', tooLong: 'CD2002' },
-  Transaction_DateTime: { missing: 'CD2011', format: 'CD2012', future: 'CD2013' },
-  Num_of_Encounters_Included: { missing: 'CD2023', notInteger: 'CD2024', mismatch: 'CD2074' },
-  Facility_ID: { missing: 'CD2051' },
-  PartnerID: { missing: 'CD2031' },
-  AppID: { missing: 'CD2041' },
-  CDSR_File_Version_Num: { missing: 'CD3042', invalid: 'CD2102', unsupported: 'CD3041' },
-  Encounters: { missing: 'CD2070' },
+/** The "missing" message of each of the transaction's own members (§5). */
+export const MISSING_CODES = {
+  Transaction_ID: 'CD2001',
+  Transaction_DateTime: 'CD2011',
+  Num_of_Encounters_Included: 'CD2023',
+  Facility_ID: 'CD2051',
+  PartnerID: 'CD2031',
+  AppID: 'CD2041',
+  CDSR_File_Version_Num: 'CD3042',
+  Encounters: 'CD2070',
 } as const;
 
 /** The one file version this spec describes. */
