@@ -1,5 +1,6 @@
 // The layers only point down: a stage imports from the stages before it (and the shared model),
-// never from a later one or a sibling; the sandbox imports only the model; only the CLI loads the
+// never from a later one or a sibling; the sandbox imports nothing of the adapter (it stands for
+// NRDR, and its checks must be free to disagree with the adapter's); only the CLI loads the
 // sandbox. Read from the sources, so a new import against the layers fails here.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,7 +46,7 @@ export function violations(): string[] {
         continue;
       }
       if (from === 'sandbox') {
-        if (to !== 'cdsr') out.push(`${edge}: the sandbox imports only the CDSR model`);
+        out.push(`${edge}: the sandbox imports nothing of the adapter`);
         continue;
       }
       const rf = RANK[from];
@@ -57,9 +58,34 @@ export function violations(): string[] {
   return out;
 }
 
+/** Every source module `file` reaches through its imports (type-only ones too), relative to src/, sorted. */
+export function reach(file: string): string[] {
+  const seen = new Set<string>();
+  const walk = (f: string) => {
+    for (const t of importsOf(f)) {
+      if (seen.has(t) || !t.startsWith(SRC)) continue;
+      seen.add(t);
+      walk(t);
+    }
+  };
+  walk(join(SRC, file));
+  return [...seen].map((f) => relative(SRC, f)).sort();
+}
+
+// The adapter's own reading of the spec: what the sandbox must not reach.
+const PRODUCT_READING = /^(cdsr\/validate|cdsr\/fields|mapping\/)/;
+
 describe('architecture', () => {
   it('no module imports from a later stage or a sibling stage', () => {
     assert.deepEqual(violations(), []);
+  });
+
+  it("the sandbox reaches none of the adapter's validator, field table or mapping", () => {
+    const sandbox = reach('sandbox/server.ts');
+    assert.deepEqual(sandbox.filter((f) => PRODUCT_READING.test(f)), []);
+    // the walk does read: it finds the sandbox's own rule table, and the adapter's reading from a module that has it
+    assert.ok(sandbox.includes('sandbox/rules/elements.ts') && sandbox.includes('sandbox/check.ts'), sandbox.join(', '));
+    assert.deepEqual(reach('cli/builtin-sandbox.ts').filter((f) => PRODUCT_READING.test(f)).slice(0, 2), ['cdsr/fields.ts', 'cdsr/validate.ts']);
   });
 
   it('the check sees imports (it finds the layers the CLI crosses)', () => {

@@ -12,6 +12,8 @@ import type { ImportValueSetsOptions } from './cli/import-valuesets.js';
 import { runWorklist } from './cli/worklist.js';
 import { errorMessage } from './cdsr/errors.js';
 import { isTimeZone } from './cdsr/batch.js';
+import { EXAM_ID_FORMS, TRANSACTION_DATETIME_FORMS } from './sandbox/switches.js';
+import { isReadableZone } from './sandbox/check.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -184,6 +186,12 @@ export function buildProgram(): Command {
     });
 
   const list = (v: string, prev: string[] = []) => [...prev, v];
+  const oneOf =
+    <T extends string>(values: readonly T[]) =>
+    (v: string): T => {
+      if (!(values as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be one of ${values.join(', ')}`);
+      return v as T;
+    };
   const rate = (v: string) => {
     const n = Number(v);
     if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('must be a number from 0 to 1');
@@ -205,6 +213,13 @@ export function buildProgram(): Command {
     .option('--refresh-ttl <s>', 'refresh token lifetime in seconds (how long a sign-in lasts unused)', positiveInt)
     .option('--redirect-url <url>', 'a redirect URL registered for the sign-in (repeatable; default: ACR_REDIRECT_URL, else http://127.0.0.1:$PORT/auth/acr/callback)', list)
     .option('--app-name <name>', 'the application name the sign-in page shows (default: ACR_APP_NAME, else cdsr-adapter)')
+    .option('--today-zone <zone>', 'the zone "now" and "today" are read in for CD2013 / CD3130: UTC+14 (default), UTC, UTC-05:00 or an IANA zone', (v: string) => {
+      if (!isReadableZone(v)) throw new InvalidArgumentError('must be UTC, UTC+hh[:mm], UTC-hh[:mm] or an IANA time zone such as America/New_York');
+      return v;
+    })
+    .option('--transaction-datetime <form>', `the Transaction_DateTime forms taken (CD2012): ${TRANSACTION_DATETIME_FORMS.join(', ')}`, oneOf(TRANSACTION_DATETIME_FORMS))
+    .option('--exam-id-form <form>', `how Exam_Errors name an exam: ${EXAM_ID_FORMS.join(', ')}`, oneOf(EXAM_ID_FORMS))
+    .option('--refuse-reused-id', 'refuse a reused Transaction_ID with CD2014 (default: a resubmission replaces the transaction)')
     .action(async (opts: Parameters<typeof runSandbox>[1]) => {
       const config = loadConfig();
       process.exitCode = await runSandbox(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));

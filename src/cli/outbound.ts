@@ -1,7 +1,7 @@
 // `cdsr-adapter sandbox`, `submit` and `status`.
 import { acrRedirectUrl, nrdrIds, type Config } from '../config.js';
 import { loadMappings } from '../mapping/load.js';
-import { sandboxFacilities } from './builtin-sandbox.js';
+import { sandboxFacilities, sandboxValueLists } from './builtin-sandbox.js';
 import { buildSandbox, DEFAULT_CLIENT, SANDBOX_AUTHORIZE_PATH, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Faults } from '../sandbox/server.js';
 import { renderTable } from './table.js';
 import type { CliIo } from './validate.js';
@@ -23,6 +23,11 @@ export interface SandboxCliOptions {
   /** Where sign-in codes may be sent (default: ACR_REDIRECT_URL, else the adapter's loopback callback). */
   readonly redirectUrl?: string[];
   readonly appName?: string;
+  /** The readings the spec leaves open (docs/sandbox-readings.md). */
+  readonly todayZone?: string;
+  readonly transactionDatetime?: Faults['transactionDateTime'];
+  readonly examIdForm?: Faults['examIdForm'];
+  readonly refuseReusedId?: boolean;
 }
 
 export async function runSandbox(config: Config, o: SandboxCliOptions, io: CliIo): Promise<number> {
@@ -37,6 +42,10 @@ export async function runSandbox(config: Config, o: SandboxCliOptions, io: CliIo
     ...(o.tokenMaxUses !== undefined ? { tokenMaxUses: o.tokenMaxUses } : {}),
     ...(o.stepMs !== undefined ? { stepMs: o.stepMs } : {}),
     ...(o.refreshTtl !== undefined ? { refreshTtlSeconds: o.refreshTtl } : {}),
+    ...(o.todayZone !== undefined ? { todayZone: o.todayZone } : {}),
+    ...(o.transactionDatetime !== undefined ? { transactionDateTime: o.transactionDatetime } : {}),
+    ...(o.examIdForm !== undefined ? { examIdForm: o.examIdForm } : {}),
+    ...(o.refuseReusedId === true ? { refuseReusedId: true } : {}),
   };
   const redirectUris = o.redirectUrl ?? [acrRedirectUrl(config)];
   const appName = o.appName ?? config.ACR_APP_NAME ?? 'cdsr-adapter';
@@ -46,7 +55,7 @@ export async function runSandbox(config: Config, o: SandboxCliOptions, io: CliIo
     unauthorizedFacilities: o.unauthorized ?? [],
     partners: { [partnerId]: [appId] },
     clients: [{ ...DEFAULT_CLIENT, partnerId, redirectUris, appName }],
-    ...(tables ? { valueSets: tables.valueSets } : {}),
+    ...(tables ? { valueLists: sandboxValueLists(tables.valueSets) } : {}),
     faults,
   });
   const url = await sandbox.app.listen({ port: o.port, host: '127.0.0.1' });

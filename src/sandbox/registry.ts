@@ -3,13 +3,11 @@
 // composite key. Processing follows the seed spec: whole-transaction rules (ValidationFail),
 // then encounter by encounter (Posted / PartiallySuccessful; ValidationFail when nothing got
 // loaded); statuses run Enqueued → Received → ValidationSuccessful → Loading → final. The answer
-// switches (switches.ts) change how the answers look; POSTs are counted per Transaction_ID.
-import { cdMessage } from '../cdsr/codes.js';
-import { formatErrorMsg } from '../cdsr/error-msg.js';
-import type { Problem } from '../cdsr/problem.js';
-import type { TransactionStatusName } from '../cdsr/schema.js';
-import { CdsrValidator } from '../cdsr/validate.js';
-import type { ValueSetCatalog } from '../cdsr/valuesets.js';
+// switches (switches.ts) change how the answers look; POSTs are counted per Transaction_ID. The
+// checks are the sandbox's own (check.ts), read from the spec apart from the adapter's validator.
+import { checkTransaction, type Finding, type ValueLists } from './check.js';
+import { errorMsg, specMessage, type SpecCode } from './rules/messages.js';
+import type { SpecStatus } from './rules/elements.js';
 import { DEFAULT_ANSWERS, type AnswerSwitches } from './switches.js';
 
 export interface RegistryOptions {
@@ -21,7 +19,8 @@ export interface RegistryOptions {
   readonly partners: Readonly<Record<string, readonly string[]>>;
   /** Facilities the partners are not authorised for (CD1012). */
   readonly unauthorizedFacilities?: readonly string[];
-  readonly valueSets?: ValueSetCatalog;
+  /** Allowed codes per list (rules/elements.ts names the list of each coded element); none: CD3120 is not checked. */
+  readonly valueLists?: ValueLists;
   readonly clock: () => Date;
   /** The answer switches, read at each answer (the server shares its live object). */
   readonly answers?: AnswerSwitches;
@@ -58,7 +57,7 @@ export interface StoredTransaction {
   readonly appId: string;
   readonly receivedAt: Date;
   /** What the status is after processing (earlier statuses are shown while it "runs"). */
-  readonly final: TransactionStatusName;
+  readonly final: SpecStatus;
   readonly validated: boolean;
   readonly errorMsg: string;
   readonly examErrors: readonly ExamError[];
@@ -75,8 +74,8 @@ export interface RegistryEncounter {
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
 
-function msgOf(problems: readonly Problem[]): string {
-  return formatErrorMsg(problems.map((p) => ({ code: p.code, message: p.message })));
+function msgOf(findings: readonly Pick<Finding, 'code' | 'message'>[]): string {
+  return errorMsg(findings);
 }
 
 export class Registry {
@@ -88,11 +87,8 @@ export class Registry {
   private nextExamId = 1;
   /** Facility_ID|Unique_Encounter_ID → encounter */
   readonly encounters = new Map<string, RegistryEncounter>();
-  private readonly validator: CdsrValidator;
 
-  constructor(private readonly opts: RegistryOptions) {
-    this.validator = new CdsrValidator({ now: opts.clock, ...(opts.valueSets ? { valueSets: opts.valueSets } : {}) });
-  }
+  constructor(private readonly opts: RegistryOptions) {}
 
   private get answers(): AnswerSwitches {
     return this.opts.answers ?? DEFAULT_ANSWERS;
@@ -133,8 +129,8 @@ export class Registry {
     const exams = encounters.reduce<number>((n, e) => n + (Array.isArray((e as { Consultations?: unknown })?.Consultations) ? ((e as { Consultations: unknown[] }).Consultations.length) : 0), 0);
     const base = { id, facilityId, partnerId, appId, receivedAt: now, exams, submissions: (previous?.submissions ?? 0) + 1 };
 
-    const all = this.validator.validateTransaction(body);
-    const txProblems: Problem[] = all.filter((p) => p.scope === 'transaction');
+    const all = checkTransaction(body, { now, readings: this.answers, ...(this.opts.valueLists ? { valueLists: this.opts.valueLists } : {}) });
+    const txProblems: Pick<Finding, 'code' | 'message'>[] = all.filter((p) => p.encounter === undefined);
     // registry rules: an id used by another facility or partner, registration, authorisation
     const otherOwner = previous !== undefined && (previous.facilityId !== facilityId || previous.partnerId !== partnerId);
     if (previous && (otherOwner || this.answers.refuseReusedId)) txProblems.push(this.problem('CD2014', [id]));
@@ -164,17 +160,16 @@ export class Registry {
     let inError = 0;
     let loaded = 0;
     encounters.forEach((enc, i) => {
-      const problems = all.filter((p) => p.path === `Encounters[${i}]` || p.path.startsWith(`Encounters[${i}].`) || p.path.startsWith(`Encounters[${i}][`));
+      const problems = all.filter((p) => p.encounter === i);
       const e = enc as Record<string, unknown>;
       const consultations = Array.isArray(e.Consultations) ? (e.Consultations as Record<string, unknown>[]) : [];
       if (this.answers.rejectEncounters.includes(str(e.Unique_Encounter_ID))) {
         consultations.forEach((c, j) =>
           problems.push({
             code: 'CD3005',
-            message: cdMessage('CD3005', 'Exam_Completion_Date', 'Ordered_Exam_Completed', '1'),
-            severity: 'error',
-            scope: 'consultation',
+            message: specMessage('CD3005', 'Exam_Completion_Date', 'Ordered_Exam_Completed', '1'),
             path: `Encounters[${i}].Consultations[${j}]`,
+            encounter: i,
             consultationKey: `${str(c.CDS_Consultation_Date)} ${str(c.CDS_Consultation_Time)}`,
           }),
         );
@@ -182,7 +177,7 @@ export class Registry {
       if (problems.length > 0) {
         // NRDR rejects an encounter with any error, with its consultations
         const encounterId = str(e.Unique_Encounter_ID);
-        const byExam = new Map<string, Problem[]>();
+        const byExam = new Map<string, Finding[]>();
         for (const p of problems) {
           const key = p.consultationKey ?? '';
           byExam.set(key, [...(byExam.get(key) ?? []), p]);
@@ -195,7 +190,7 @@ export class Registry {
       loaded++;
     });
     // "ValidationFail – Nothing got loaded. Failed at exam processing" (seed spec §3.3.1)
-    const final: TransactionStatusName = inError === 0 ? 'Posted' : loaded > 0 ? 'PartiallySuccessful' : 'ValidationFail';
+    const final: SpecStatus = inError === 0 ? 'Posted' : loaded > 0 ? 'PartiallySuccessful' : 'ValidationFail';
     const errorMsg = final === 'PartiallySuccessful' ? msgOf([this.problem('CD2080', [])]) : final === 'ValidationFail' ? msgOf([this.problem('CD0004', [])]) : '';
     const t: StoredTransaction = { ...base, final, validated: true, errorMsg, examErrors, examsInError: inError };
     this.transactions.set(id, t);
@@ -215,8 +210,8 @@ export class Registry {
     this.encounters.set(key, enc);
   }
 
-  private problem(code: 'CD2014' | 'CD2053' | 'CD2054' | 'CD1012' | 'CD2080' | 'CD1010' | 'CD2062' | 'CD1005' | 'CD0004', args: string[]): Problem {
-    return { code, message: cdMessage(code, ...args), severity: 'error', scope: 'transaction', path: '' };
+  private problem(code: SpecCode, args: string[]): Pick<Finding, 'code' | 'message'> {
+    return { code, message: specMessage(code, ...args) };
   }
 
   /** Exam_Unique_ID of an entry in the form the switch asks for. */
@@ -240,13 +235,13 @@ export class Registry {
   status(t: StoredTransaction, stepMs: number): StatusAnswer {
     const a = this.answers;
     const elapsed = this.opts.clock().getTime() - t.receivedAt.getTime();
-    const working: TransactionStatusName[] = t.validated ? ['Enqueued', 'Received', 'ValidationSuccessful', 'Loading'] : ['Enqueued', 'Received'];
+    const working: SpecStatus[] = t.validated ? ['Enqueued', 'Received', 'ValidationSuccessful', 'Loading'] : ['Enqueued', 'Received'];
     let stage = stepMs <= 0 ? working.length : Math.floor(elapsed / stepMs);
     if (a.neverFinal) stage = Math.min(stage, working.length - 1);
     const done = stage >= working.length;
     const name = done ? t.final : working[Math.max(0, stage)]!;
     const status = !done && a.unknownStatus !== '' ? a.unknownStatus : name;
-    const codes: Problem[] = [];
+    const codes: Pick<Finding, 'code' | 'message'>[] = [];
     if (a.statusCodes) {
       if (!done) codes.push(this.code(name === 'Enqueued' || name === 'Received' ? 'CD0001' : 'CD0002'));
       else if (t.final === 'Posted') codes.push(this.code('CD0000'));
@@ -272,7 +267,7 @@ export class Registry {
     };
   }
 
-  private code(code: 'CD0000' | 'CD0001' | 'CD0002' | 'CD0003' | 'CD0004' | 'CD0005'): Problem {
-    return { code, message: cdMessage(code), severity: 'warning', scope: 'transaction', path: '' };
+  private code(code: 'CD0000' | 'CD0001' | 'CD0002' | 'CD0003' | 'CD0004' | 'CD0005'): Pick<Finding, 'code' | 'message'> {
+    return { code, message: specMessage(code) };
   }
 }

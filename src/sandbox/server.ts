@@ -6,9 +6,11 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { SignJWT, jwtVerify } from 'jose';
 import { Registry, type RegistryOptions } from './registry.js';
-import { DEFAULT_ANSWERS, HeldAnswers, sendPostAnswer, type AnswerSwitches } from './switches.js';
+import { DEFAULT_ANSWERS, EXAM_ID_FORMS, HeldAnswers, sendPostAnswer, TRANSACTION_DATETIME_FORMS, type AnswerSwitches } from './switches.js';
 import { ConnectAuth, type ConnectClient, type GrantedUser, type SandboxUser } from './connect.js';
+import { isReadableZone } from './check.js';
 export { SANDBOX_AUTHORIZE_PATH, type SandboxUser } from './connect.js';
+export type { ValueLists } from './check.js';
 
 export const SANDBOX_PATH = '/NonPQRSapi/cdsr/transactions';
 export const SANDBOX_TOKEN_PATH = '/connect/token';
@@ -77,9 +79,25 @@ function dice(seed: number): () => number {
   };
 }
 
+/** What is wrong with the reading switches of a patch (a zone the sandbox cannot read, a form it does not know), if anything. */
+export function readingProblem(patch: Partial<AnswerSwitches>): string | undefined {
+  if (patch.todayZone !== undefined && (typeof patch.todayZone !== 'string' || !isReadableZone(patch.todayZone))) {
+    return `todayZone must be UTC, UTC+hh[:mm], UTC-hh[:mm] or an IANA time zone, not ${JSON.stringify(patch.todayZone)}`;
+  }
+  if (patch.transactionDateTime !== undefined && !(TRANSACTION_DATETIME_FORMS as readonly unknown[]).includes(patch.transactionDateTime)) {
+    return `transactionDateTime must be one of ${TRANSACTION_DATETIME_FORMS.join(', ')}, not ${JSON.stringify(patch.transactionDateTime)}`;
+  }
+  if (patch.examIdForm !== undefined && !(EXAM_ID_FORMS as readonly unknown[]).includes(patch.examIdForm)) {
+    return `examIdForm must be one of ${EXAM_ID_FORMS.join(', ')}, not ${JSON.stringify(patch.examIdForm)}`;
+  }
+  return undefined;
+}
+
 export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const clock = opts.clock ?? (() => new Date());
   const faults: Faults = { failRate: 0, dropRate: 0, delayMs: 0, tokenTtlSeconds: 3600, stepMs: 200, tokenMaxUses: 0, refreshTtlSeconds: 30 * 86_400, amrForm: 'array', ...DEFAULT_ANSWERS, ...opts.faults };
+  const wrong = readingProblem(faults);
+  if (wrong !== undefined) return Promise.reject(new Error(`sandbox: ${wrong}`));
   const registry = new Registry({ ...opts, clock, answers: faults });
   const held = new HeldAnswers();
   const uses = new Map<string, number>();
@@ -242,8 +260,10 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
     bearers,
     signIn: connect.counts,
   }));
-  app.post<{ Body: string }>('/sandbox/faults', (req) => {
+  app.post<{ Body: string }>('/sandbox/faults', (req, reply) => {
     const patch = JSON.parse(typeof req.body === 'string' && req.body !== '' ? req.body : '{}') as Partial<Faults>;
+    const wrong = readingProblem(patch);
+    if (wrong !== undefined) return reply.code(400).send(errorBody('invalid_param', wrong));
     Object.assign(faults, patch);
     if (!faults.holdPostAnswer) held.release();
     return faults;

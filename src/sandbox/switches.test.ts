@@ -1,8 +1,8 @@
 // The sandbox's answer switches over HTTP, each with its exact answer: odd POST answers, message
 // codes CD0000–CD0005, CD1010 / CD2062 / CD1005 refusals, an all-rejected transaction as
 // ValidationFail, unknown and never-final statuses, Exam_Errors: null, Exam_Unique_ID forms, a
-// reused id refused with CD2014 (visible on GET), GET's partnerid / appid checks, a held POST
-// answer, and POSTs counted per Transaction_ID.
+// reused id refused with CD2014 (visible on GET), the readings todayZone and transactionDateTime,
+// GET's partnerid / appid checks, a held POST answer, and POSTs counted per Transaction_ID.
 import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildSandbox, DEFAULT_CLIENT, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Sandbox } from './server.js';
@@ -161,6 +161,33 @@ describe('sandbox answer switches', () => {
     assert.deepEqual([s.Status, s.Error_Msg], ['ValidationFail', 'CD2014:Transaction_ID must be unique. D-1 has been submitted in a previous transaction']);
     // what was loaded stays loaded
     assert.ok(sb.registry.encounters.has('100000|V1001'));
+  });
+
+  it('readings over HTTP: todayZone (CD2013, CD3130) and transactionDateTime (CD2012); a reading it cannot read is 400', async () => {
+    const faults = (patch: unknown) => fetch(`${url}/sandbox/faults`, { method: 'POST', body: JSON.stringify(patch), headers: { 'content-type': 'application/json' } });
+    // 12:00 UTC is 08:00 in New York: 10:00 is future there, and 6/16 is tomorrow; at UTC+14 neither
+    const ahead = (id: string) => validTransaction({ Transaction_ID: id, Transaction_DateTime: '06/15/2026 10:00:00' }, [validEncounter({}, [validConsultation({ Exam_Completion_Date: '06/16/2026' })])]);
+    await post(ahead('Z-1'));
+    assert.equal((await final('Z-1')).Status, 'Posted');
+    assert.equal((await faults({ todayZone: 'America/New_York' })).status, 200);
+    await post(ahead('Z-2'));
+    const s = await final('Z-2');
+    assert.deepEqual([s.Status, s.Error_Msg], ['ValidationFail', 'CD2013:Transaction_DateTime is a future date']);
+    await post({ ...ahead('Z-3'), Transaction_DateTime: '06/15/2026 07:00:00' });
+    const c = await final('Z-3');
+    assert.deepEqual([c.Status, c.Exam_Errors], [
+      'ValidationFail',
+      [{ Exam_Unique_ID: 'V1001 03/03/2022 15:08:33', Error_Msg: 'CD3130:Invalid Exam_Completion_Date. Date must be greater than 1/1/2000 and less than or equal to the current date' }],
+    ]);
+    await faults({ todayZone: 'UTC+14', transactionDateTime: 'iso' });
+    await post(ahead('Z-4'));
+    assert.deepEqual((await final('Z-4')).Error_Msg, 'CD2012:Transaction_DateTime is not a valid date time format');
+    const bad = await faults({ todayZone: 'Mars/Base' });
+    assert.deepEqual([bad.status, await bad.json()], [400, { error_code: 'invalid_param', error_description: 'todayZone must be UTC, UTC+hh[:mm], UTC-hh[:mm] or an IANA time zone, not "Mars/Base"' }]);
+    const form = await faults({ transactionDateTime: 'rfc' });
+    assert.deepEqual([form.status, await form.json()], [400, { error_code: 'invalid_param', error_description: 'transactionDateTime must be one of any, us, iso, not "rfc"' }]);
+    assert.deepEqual([sb.faults.todayZone, sb.faults.transactionDateTime], ['UTC+14', 'iso']);
+    await assert.rejects(buildSandbox({ facilities: ['100000'], partners: {}, faults: { todayZone: 'Nowhere' } }), /sandbox: todayZone must be UTC/);
   });
 
   it('GET checks partnerid and appid as well as facilityid', async () => {

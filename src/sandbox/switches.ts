@@ -1,12 +1,16 @@
 // The sandbox's answer switches: the ways NRDR may answer that the seed spec allows but a plain
 // run never shows (odd POST answers, unknown statuses, Exam_Errors: null, Exam_Unique_ID in other
-// forms, transaction-level refusals, a POST whose answer never comes). Set through the
-// constructor (`faults`) or `POST /sandbox/faults`; every switch off is the spec's plain answer.
+// forms, transaction-level refusals, a POST whose answer never comes), and the readings the spec
+// leaves open (Exam_Unique_ID's form, the zone of "today", Transaction_DateTime's form, a reused
+// Transaction_ID; docs/sandbox-readings.md). Set through the constructor (`faults`), `POST
+// /sandbox/faults` or `cdsr-adapter sandbox`'s flags; every switch off is the spec's plain answer.
 import type { FastifyReply } from 'fastify';
 
 export const POST_ANSWERS = ['status', 'empty', 'text', 'partial'] as const;
 export const EXAM_ID_FORMS = ['spaced', 'encounter', 'compact', 'empty', 'internal'] as const;
 export const REFUSALS = ['', 'CD1010', 'CD2062', 'CD1005'] as const;
+/** Transaction_DateTime's forms: `us` "03/04/2022[ 15:08:33]" (the POST example), `iso` "2023-02-02T00:00:00" (the status example), `any` either. */
+export const TRANSACTION_DATETIME_FORMS = ['any', 'us', 'iso'] as const;
 
 export interface AnswerSwitches {
   /** What a 200 to a POST carries: the status JSON, nothing, plain text, or only `{Transaction_ID, Status}`. */
@@ -34,12 +38,24 @@ export interface AnswerSwitches {
    * adapter cannot check), to rehearse partly and wholly rejected transactions.
    */
   rejectEncounters: string[];
-  /** A Transaction_ID used before is refused with CD2014 even from its own facility, and that answer replaces the first on GET. */
+  /**
+   * ID reuse: the spec says a POST with the id of a transaction already submitted resubmits it
+   * (off: replaced); on: refused with CD2014 even from its own facility, and that answer replaces
+   * the first on GET.
+   */
   refuseReusedId: boolean;
   /** Added to Num_of_Exam_Included in every answer (0: the exams received), as an answer about other content would count. */
   examCountOffBy: number;
   /** A Posted answer still carries the spec example's Exam_Errors entry (`""`, CD2070). */
   postedExamError: boolean;
+  /**
+   * The time zone "now" and "today" are read in for CD2013 and CD3130 (the spec names none):
+   * `UTC+14` (a date is only future when it is future everywhere), `UTC`, `UTC-05:00`, or an IANA
+   * zone such as `America/New_York`.
+   */
+  todayZone: string;
+  /** Which forms of Transaction_DateTime are taken (CD2012). */
+  transactionDateTime: (typeof TRANSACTION_DATETIME_FORMS)[number];
 }
 
 export const DEFAULT_ANSWERS: AnswerSwitches = {
@@ -55,6 +71,8 @@ export const DEFAULT_ANSWERS: AnswerSwitches = {
   refuseReusedId: false,
   examCountOffBy: 0,
   postedExamError: false,
+  todayZone: 'UTC+14',
+  transactionDateTime: 'any',
 };
 
 /** POST answers held while `holdPostAnswer` is on; all let go when it goes off or the sandbox closes. */
