@@ -6,6 +6,7 @@
 // Transaction_ID.
 import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { buildSandbox, DEFAULT_CLIENT, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Sandbox } from './server.js';
 import { DEFAULT_ANSWERS } from './switches.js';
 import { validConsultation, validEncounter, validTransaction } from '../../test/helpers.js';
@@ -175,17 +176,23 @@ describe('sandbox answer switches', () => {
 
   it('a POST stored, then its connection dropped or a gateway 502 in place of the answer: GET finds it', async () => {
     sb.faults.dropPostAnswer = true;
-    await assert.rejects(post(validTransaction({ Transaction_ID: 'D-1' })));
+    // on a connection of its own (fetch would send it again on a reused connection that closed)
+    const hangUp = await new Promise<string>((resolve) => {
+      const r = request(`${url}${SANDBOX_PATH}`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } }, () => resolve('answered'));
+      r.on('error', (e) => resolve(e.message));
+      r.end(JSON.stringify(validTransaction({ Transaction_ID: 'L-1' })));
+    });
+    assert.equal(hangUp, 'socket hang up');
     sb.faults.dropPostAnswer = false;
     sb.faults.gatewayErrorAfterPost = true;
-    assert.deepEqual(await post(validTransaction({ Transaction_ID: 'D-2' })), [
+    assert.deepEqual(await post(validTransaction({ Transaction_ID: 'L-2' })), [
       502,
       'text/html',
       '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>',
     ]);
     sb.faults.gatewayErrorAfterPost = false;
-    assert.deepEqual([(await final('D-1')).Status, (await final('D-2')).Status], ['Posted', 'Posted']);
+    assert.deepEqual([(await final('L-1')).Status, (await final('L-2')).Status], ['Posted', 'Posted']);
     const registry = (await (await fetch(`${url}/sandbox/registry`)).json()) as { postsById: Record<string, number> };
-    assert.deepEqual([registry.postsById['D-1'], registry.postsById['D-2']], [1, 1]);
+    assert.deepEqual([registry.postsById['L-1'], registry.postsById['L-2']], [1, 1]);
   });
 });
