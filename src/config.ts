@@ -90,6 +90,8 @@ const EnvSchema = z
       .transform((v) => (v === undefined || v.trim() === '' ? Intl.DateTimeFormat().resolvedOptions().timeZone : v.trim()))
       .refine((v) => isTimeZone(v), { message: 'must be an IANA time zone such as America/Chicago' }),
     CDSR_SUBMIT_INTERVAL_S: z.coerce.number().int().min(1).max(86_400).default(60),
+    // this instance as the submitter lease names it (default: host, port and data directory): a restart under the same id takes its lease back at once
+    CDSR_INSTANCE_ID: optionalText.refine((v) => v === undefined || v.length <= 200, { message: 'must be at most 200 characters' }),
     CDSR_SANDBOX_PORT: port.optional(),
     CDSR_BATCH_MAX_ENCOUNTERS: z.coerce.number().int().min(1).max(10_000).default(100),
     // a transaction NRDR answered Failed (an error at NRDR, not a verdict on the data): its records

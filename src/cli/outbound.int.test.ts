@@ -52,7 +52,8 @@ describe('outbound commands', () => {
     await fetch(`${url}/hl7v2`, { method: 'POST', body: ORM, headers: { 'content-type': 'application/hl7-v2' } });
     const submit = cli(['submit', '--url', url], {});
     assert.equal(submit.status, 1, submit.stderr);
-    assert.equal(submit.stdout, '1 transaction(s) created, 1 posted, 1 final: 0 record(s) accepted, 1 rejected, 0 transaction(s) still pending\n');
+    assert.equal(submit.stdout, '1 transaction(s) created, 1 posted, 1 final: 0 record(s) accepted, 1 rejected, 0 need review; 0 transaction(s) still polling\n');
+    assert.equal(submit.stderr, 'cdsr-adapter: records need an operator: GET /api/records?state=rejected, or `cdsr-adapter status`\n');
     const status = cli(['status', '--url', url], {});
     assert.equal(status.status, 0);
     const row = status.stdout.split('\n')[1] ?? '';
@@ -72,7 +73,7 @@ describe('outbound commands', () => {
     assert.match(logs.join(''), /NRDR_BASE_URL is not set: submitting to the built-in NRDR sandbox, not to ACR/);
     await fetch(`${url}/hl7v2`, { method: 'POST', body: ORM, headers: { 'content-type': 'application/hl7-v2' } });
     const submit = cli(['submit', '--url', url], {});
-    assert.equal(submit.stdout, '1 transaction(s) created, 1 posted, 1 final: 1 record(s) accepted, 0 rejected, 0 transaction(s) still pending\n');
+    assert.equal(submit.stdout, '1 transaction(s) created, 1 posted, 1 final: 1 record(s) accepted, 0 rejected, 0 need review; 0 transaction(s) still polling\n');
   });
 
   it('serve starts completely (MLLP too) and stops on SIGTERM with status 0', async () => {

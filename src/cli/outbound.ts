@@ -85,20 +85,75 @@ export function headers(config: Pick<Config, 'CDSR_OPERATE_API_KEYS' | 'CDSR_INB
   return key !== undefined ? { authorization: `Bearer ${key}` } : {};
 }
 
-export async function runSubmit(config: Config, o: { url?: string }, io: CliIo): Promise<number> {
+/** POST /api/submit's result (summed over the rounds of one submission). */
+interface SubmitResult {
+  created: number;
+  posted: number;
+  final: number;
+  accepted: number;
+  rejected: number;
+  review: number;
+  pending: number;
+  oldestPendingSeconds: number;
+  leader: boolean;
+  holder?: { instance: string; until: string };
+}
+interface SubmitProgress {
+  running: boolean;
+  posted: number;
+  polled: number;
+  final: number;
+  last: SubmitResult | null;
+}
+
+const age = (s: number): string => (s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`);
+
+/**
+ * Asks the running service to submit now. A submission longer than a few seconds is followed
+ * (GET /api/submit) with its progress shown, never taken for a service that cannot be reached.
+ * Exit: 0 when nothing needs an operator (still polling is not), 1 when records were rejected or
+ * need review, 2 when the service cannot be asked.
+ */
+export async function runSubmit(config: Config, o: { url?: string }, io: CliIo, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))): Promise<number> {
   const base = serverUrl(config, o.url);
   const started = Date.now();
-  const spinner = io.progress ? setInterval(() => io.err(`\rsubmitting… ${((Date.now() - started) / 1000).toFixed(0)} s`), 250) : undefined;
+  let line = 'submitting…';
+  const spinner = io.progress ? setInterval(() => io.err(`\r${line} ${((Date.now() - started) / 1000).toFixed(0)} s`), 250) : undefined;
   try {
     const r = await fetch(`${base}/api/submit`, { method: 'POST', headers: headers(config) });
-    if (!r.ok) {
+    if (r.status !== 200 && r.status !== 202) {
       io.err(`cdsr-adapter: ${base} answered ${r.status}: ${await r.text()}\n`);
       return EXIT_UNREADABLE;
     }
-    const x = (await r.json()) as { created: number; posted: number; final: number; accepted: number; rejected: number; pending: number };
+    let x: SubmitResult;
+    if (r.status === 200) x = (await r.json()) as SubmitResult;
+    else {
+      // a long submission: followed until it ends
+      for (;;) {
+        const p = (await (await fetch(`${base}/api/submit`, { headers: headers(config) })).json()) as SubmitProgress;
+        if (!p.running && p.last) {
+          x = p.last;
+          break;
+        }
+        line = `submitting… ${p.posted} transaction(s) posted, ${p.final} final, ${p.polled} status request(s)`;
+        await sleep(1000);
+      }
+    }
     if (spinner) io.err('\n');
-    io.out(`${x.created} transaction(s) created, ${x.posted} posted, ${x.final} final: ${x.accepted} record(s) accepted, ${x.rejected} rejected, ${x.pending} transaction(s) still pending\n`);
-    return x.rejected > 0 ? EXIT_PROBLEMS : EXIT_OK;
+    if (!x.leader) {
+      const who = x.holder ? `another instance (${x.holder.instance}) is the submitter (its lease runs until ${x.holder.until})` : 'another instance is the submitter';
+      io.out(`${who}: it sends the ready records; nothing was sent from this one\n`);
+      return EXIT_OK;
+    }
+    io.out(
+      `${x.created} transaction(s) created, ${x.posted} posted, ${x.final} final: ${x.accepted} record(s) accepted, ${x.rejected} rejected, ${x.review} need review; ` +
+        `${x.pending} transaction(s) still polling${x.pending > 0 ? ` (oldest ${age(x.oldestPendingSeconds)})` : ''}\n`,
+    );
+    if (x.rejected > 0 || x.review > 0) {
+      io.err(`cdsr-adapter: records need an operator: GET /api/records?state=${x.review > 0 ? 'needs-review' : 'rejected'}, or \`cdsr-adapter status\`\n`);
+      return EXIT_PROBLEMS;
+    }
+    return EXIT_OK;
   } catch (e) {
     io.err(`cdsr-adapter: the service at ${base} cannot be reached (${errorMessage(e)}); is it running?\n`);
     return EXIT_UNREADABLE;

@@ -72,9 +72,10 @@ async function runFull(faults: Partial<Faults>, o: RunOptions = {}): Promise<{ o
         tokens: new OAuthTokenProvider({ tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`, clientId: DEFAULT_CLIENT.clientId, clientSecret: DEFAULT_CLIENT.clientSecret }),
         retry: { baseDelayMs: 1, maxDelayMs: 5 },
       });
-      const submitter = new Submitter({ store: s.store, client, partnerId: '10000', appId: '10019', maxEncounters: 100, clock: ticking(), pollIntervalMs: 1, maxPolls: 200, pollDeadlineMs: 60_000, ...o.submitter });
+      const submitter = new Submitter({ store: s.store, client, partnerId: '10000', appId: '10019', maxEncounters: 100, clock: ticking(), pollIntervalMs: 1, pollDeadlineMs: 60_000, sleep: () => Promise.resolve(), ...o.submitter });
+      // each round until every transaction is final (or, past the deadline, in review)
       for (let round = 1; round <= (o.rounds ?? 1); round++) {
-        await submitter.flush();
+        await submitter.submitNow(10 * 60_000);
         o.between?.(sandbox, round);
       }
       const gets = sandbox.counts.gets;

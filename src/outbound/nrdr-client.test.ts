@@ -1,6 +1,7 @@
 // The NRDR client's retry rules, without a network: a scripted transport, a recorded sleep and a
-// fixed jitter. 5xx / 429 / network errors → backoff and again (bounded); 401 → a fresh token,
-// not counted as an attempt; 400 / 403 → no retry; a 200 that is no status → again.
+// fixed jitter. A GET: 5xx / 429 / network errors → backoff and again (bounded). A POST: 429 →
+// again; 5xx and network errors → no retry, answered `unanswered` (NRDR may have stored it).
+// 401 → a fresh token, not counted as an attempt; 400 / 403 → no retry.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NrdrClient, type HttpAnswer, type HttpRequest } from './nrdr-client.js';
@@ -85,9 +86,9 @@ describe('NrdrClient', () => {
     assert.deepEqual([sent[0]!.method, sent[0]!.params], ['GET', { id: 'tx-0001', facilityid: '100000', partnerid: '10000', appid: '10019' }]);
   });
 
-  it('retries 503, 429 and a dropped connection with exponential backoff and jitter, then succeeds', async () => {
+  it('a GET: retries 503, 429 and a dropped connection with exponential backoff and jitter, then succeeds', async () => {
     const { client, sent, slept } = scripted([err(503, 'x'), err(429, 'x'), new Error('socket hang up'), ok()]);
-    const r = await client.postTransaction(TX);
+    const r = await client.getStatus('tx-0001', '100000', '10000', '10019');
     assert.equal(r.ok, true);
     assert.equal(sent.length, 4);
     // delay = exp/2 + random·exp/2 with exp = 100·2^(n-1), random 0.5
@@ -95,16 +96,32 @@ describe('NrdrClient', () => {
     assert.deepEqual(client.stats, { requests: 4, retries: 3, tokenRefreshes: 0 });
   });
 
+  it('a POST is never sent again without its answer: a 503, a 502 from a gateway, a dropped connection, a timeout → one request, unanswered', async () => {
+    for (const answer of [err(503, 'server_error'), { status: 502, body: '<html>Bad Gateway</html>' }, new Error('socket hang up'), new Error('timeout of 30000ms exceeded')]) {
+      const { client, sent, slept } = scripted([answer, ok()]);
+      const r = await client.postTransaction(TX);
+      assert.deepEqual([sent.length, slept, r.ok, !r.ok && r.unanswered, !r.ok && r.permanent], [1, [], false, true, false], JSON.stringify(answer instanceof Error ? answer.message : answer));
+    }
+    const { client } = scripted([{ status: 502, body: '' }]);
+    assert.deepEqual(await client.postTransaction(TX), { ok: false, permanent: false, httpStatus: 502, code: 'http_502', message: 'NRDR answered 502', unanswered: true });
+  });
+
+  it('a POST refused before it was taken in (429) is sent again after the backoff', async () => {
+    const { client, sent, slept } = scripted([err(429, 'too_many'), ok()]);
+    assert.equal((await client.postTransaction(TX)).ok, true);
+    assert.deepEqual([sent.length, slept], [2, [75]]);
+  });
+
   it('gives up after maxAttempts and returns the last failure, not permanent', async () => {
     const { client, sent } = scripted([err(503, 'a'), err(503, 'b'), err(502, 'c'), err(500, 'd'), ok()]);
-    const r = await client.postTransaction(TX);
+    const r = await client.getStatus('tx-0001', '100000', '10000', '10019');
     assert.deepEqual(r, { ok: false, permanent: false, httpStatus: 500, code: 'd', message: 'd described' });
     assert.equal(sent.length, 4);
   });
 
   it('caps the backoff at maxDelayMs', async () => {
     const { client, slept } = scripted([err(503, 'x'), err(503, 'x'), err(503, 'x'), err(503, 'x'), err(503, 'x'), ok()], { maxAttempts: 6, baseDelayMs: 400, maxDelayMs: 1000 });
-    await client.postTransaction(TX);
+    await client.getStatus('tx-0001', '100000', '10000', '10019');
     assert.deepEqual(slept, [300, 600, 750, 750, 750]);
   });
 

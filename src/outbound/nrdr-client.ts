@@ -1,6 +1,8 @@
 // The NRDR CDSR API client (seed spec §4): POST a transaction, GET its status. 401 → one fresh
-// token and again; network errors, timeouts, 5xx and 429 → exponential backoff with jitter, a
-// bounded number of times; 400 / 403 / 404 → no retry (the error is the answer).
+// token and again; 429 and a token that cannot be had → exponential backoff with jitter, a
+// bounded number of times; 400 / 403 / 404 → no retry (the error is the answer). A GET is also
+// retried on network errors, timeouts and 5xx; a POST never is: without its answer NRDR may have
+// stored it (a gateway's 502 after the registry took it), so the submitter asks with a GET first.
 import axios from 'axios';
 import { TransactionStatusSchema, WebServiceErrorSchema, type Transaction, type TransactionStatus } from '../cdsr/schema.js';
 import { TokenError, type TokenProvider } from './token.js';
@@ -42,6 +44,9 @@ export const axiosTransport: HttpTransport = async (req) => {
   return { status: r.status, body: r.data };
 };
 
+/** Connection errors before anything was sent. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 export interface NrdrClientOptions {
   /** The transactions endpoint, e.g. https://nrdr9x.acr.org/NonPQRSapi/cdsr/transactions */
   readonly baseUrl: string;
@@ -57,12 +62,20 @@ export interface NrdrClientOptions {
 export type NrdrResult =
   /** A 2xx: NRDR has it. `status` when the answer reads as a transaction status; `raw` always. */
   | { readonly ok: true; readonly status?: TransactionStatus; readonly raw: string }
-  /** permanent: NRDR refused it (no retry helps); otherwise the retries ran out. */
-  | { readonly ok: false; readonly permanent: boolean; readonly httpStatus?: number; readonly code: string; readonly message: string };
+  /**
+   * permanent: NRDR refused it (no retry helps); otherwise the retries ran out. unanswered: a POST
+   * went out and its answer was not received (timeout, dropped connection, 5xx): NRDR may have it.
+   */
+  | { readonly ok: false; readonly permanent: boolean; readonly httpStatus?: number; readonly code: string; readonly message: string; readonly unanswered?: true };
 
 /** What the submitter needs of NRDR (the real client, or a stand-in in benchmarks). */
 export interface NrdrApi {
-  postTransaction(tx: Transaction): Promise<NrdrResult>;
+  /**
+   * `claim`: asked once, right before the POST is first written (after the token is at hand, so
+   * that nothing stands between the claim and the request); false → nothing is sent
+   * (`not_claimed`).
+   */
+  postTransaction(tx: Transaction, claim?: () => Promise<boolean>): Promise<NrdrResult>;
   getStatus(id: string, facilityId: string, partnerId: string, appId: string): Promise<NrdrResult>;
 }
 
@@ -74,15 +87,19 @@ export class NrdrClient implements NrdrApi {
     this.retry = { maxAttempts: 6, baseDelayMs: 200, maxDelayMs: 10_000, ...opts.retry };
   }
 
-  postTransaction(tx: Transaction): Promise<NrdrResult> {
+  postTransaction(tx: Transaction, claim?: () => Promise<boolean>): Promise<NrdrResult> {
     const body = JSON.stringify(tx);
-    return this.call((token) => ({
+    return this.call(
+      (token) => ({
       method: 'POST',
       url: this.opts.baseUrl,
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=utf-8' },
       body,
       timeoutMs: this.opts.timeoutMs ?? 30_000,
-    }));
+      }),
+      false,
+      claim,
+    );
   }
 
   getStatus(id: string, facilityId: string, partnerId: string, appId: string): Promise<NrdrResult> {
@@ -95,7 +112,9 @@ export class NrdrClient implements NrdrApi {
     }));
   }
 
-  private async call(request: (token: string) => HttpRequest): Promise<NrdrResult> {
+  /** `resend`: a request whose answer was lost may go again (a GET); a POST's may not. */
+  private async call(request: (token: string) => HttpRequest, resend = true, claim?: () => Promise<boolean>): Promise<NrdrResult> {
+    let claimed = claim === undefined;
     const send = this.opts.transport ?? axiosTransport;
     // 401s get a fresh token and another try without counting as failed attempts, a few times
     let refreshesLeft = 3;
@@ -113,12 +132,18 @@ export class NrdrClient implements NrdrApi {
         last = { ok: false, permanent: false, code: 'token_error', message: e instanceof TokenError ? e.message : String(e) };
         continue;
       }
+      if (!claimed) {
+        if (!(await claim!())) return { ok: false, permanent: false, code: 'not_claimed', message: 'not sent: the submitter could not claim it' };
+        claimed = true;
+      }
       let r: HttpAnswer;
       try {
         this.stats.requests++;
         r = await send(request(token));
       } catch (e) {
         last = { ok: false, permanent: false, code: 'network_error', message: errorMessage(e) };
+        // no connection was made (refused, no such host): nothing reached NRDR, and it may go again
+        if (!resend && !NOT_CONNECTED.has(String((e as { code?: unknown }).code))) return { ...last, unanswered: true };
         continue;
       }
       const body = parseBody(r.body);
@@ -139,7 +164,13 @@ export class NrdrClient implements NrdrApi {
         if (refreshesLeft-- > 0) attempt--;
         continue;
       }
-      if (r.status === 429 || r.status >= 500) {
+      if (r.status >= 500) {
+        last = { ok: false, permanent: false, httpStatus: r.status, code, message };
+        if (!resend) return { ...last, unanswered: true };
+        continue;
+      }
+      // too many requests: refused before it was taken in, safe to send again
+      if (r.status === 429) {
         last = { ok: false, permanent: false, httpStatus: r.status, code, message };
         continue;
       }

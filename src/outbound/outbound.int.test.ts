@@ -38,7 +38,7 @@ function submitterFor(s: TestServer, url: string, retry = {}, clock = () => new 
     tokens: new OAuthTokenProvider({ tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`, clientId: DEFAULT_CLIENT.clientId, clientSecret: DEFAULT_CLIENT.clientSecret }),
     retry: { baseDelayMs: 1, maxDelayMs: 5, ...retry },
   });
-  const submitter = new Submitter({ store: s.store, client, partnerId: '10000', appId: '10019', maxEncounters: 100, clock, pollIntervalMs: 5, maxPolls: 100 });
+  const submitter = new Submitter({ store: s.store, client, partnerId: '10000', appId: '10019', maxEncounters: 100, clock, pollIntervalMs: 5 });
   return { client, submitter };
 }
 
@@ -58,8 +58,8 @@ describe('outbound to the NRDR sandbox', () => {
       assert.equal(r.status, 200, f);
     }
     const { submitter } = submitterFor(s, url);
-    const result = await submitter.flush();
-    assert.deepEqual(result, { created: 1, posted: 1, final: 1, accepted: 3, rejected: 0, pending: 0, review: 0, stale: 0, leader: true });
+    const result = await submitter.submitNow();
+    assert.deepEqual(result, { created: 1, posted: 1, final: 1, accepted: 3, rejected: 0, review: 0, unanswered: 0, pending: 0, oldestPendingSeconds: 0, stale: 0, leader: true });
 
     // what the registry holds, field by field, is what offline mapping of the same inputs gives
     const expected = mapFiles([...hl7Files, ...fhirFiles], { tables: s.mappings.current, partnerId: '10000', appId: '10019', maxEncounters: 100, now: new Date() }).transactions;
@@ -96,7 +96,7 @@ describe('outbound to the NRDR sandbox', () => {
     const log: string[] = [];
     while (accepted < 1000 && rounds < 10) {
       rounds++;
-      const r = await submitter.flush();
+      const r = await submitter.submitNow();
       log.push(JSON.stringify(r));
       accepted += r.accepted;
     }
@@ -121,7 +121,7 @@ describe('outbound to the NRDR sandbox', () => {
     cleanup.push(() => s.close(), () => sandbox.app.close());
     await postHl7(s, readFileSync(hl7Files[0]!, 'utf8'));
     const { submitter } = submitterFor(s, url);
-    const r = await submitter.flush();
+    const r = await submitter.submitNow();
     assert.deepEqual([r.final, r.accepted, r.rejected], [1, 0, 1]);
     const rec = await s.fetch(`/api/records/100000/V0001`).then((x) => x.json() as Promise<{ consultations: { state: string; nrdrProblems: { code: string; message: string }[] }[] }>);
     assert.deepEqual(rec.consultations.map((c) => [c.state, c.nrdrProblems.map((p) => `${p.code}:${p.message}`)]), [
@@ -146,7 +146,7 @@ describe('outbound to the NRDR sandbox', () => {
     const waiting = await submitterFor(s, url).submitter.flush();
     assert.deepEqual([waiting.leader, waiting.posted], [false, 0]);
     const { submitter } = submitterFor(s, url, {}, () => new Date(Date.now() + 6 * 60_000));
-    const second = await submitter.flush();
+    const second = await submitter.submitNow();
     assert.deepEqual([second.leader, second.created, second.accepted], [true, 0, 1]);
     const held = (await fetch(`${url}/sandbox/registry`).then((r) => r.json())) as { transactions: { id: string; submissions: number }[] };
     assert.deepEqual(held.transactions, [{ id: stored.transactionId, facilityId: '100000', final: 'Posted', submissions: 1 }]);

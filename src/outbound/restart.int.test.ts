@@ -1,7 +1,8 @@
 // Restart between "stored" and "answered": a real `serve` process stores a transaction and POSTs
 // it; the sandbox takes it and holds its answer; the process is killed with SIGKILL. Restarted on
-// the same store, the adapter asks NRDR about the transaction (GET) before anything else and does
-// not POST it again; the record ends accepted. The sandbox refuses a reused Transaction_ID
+// the same data directory (the same instance id), the adapter takes its own submitter lease back
+// at once (not after it runs out), asks NRDR about the transaction (GET) before anything else and
+// does not POST it again; the record ends accepted. The sandbox refuses a reused Transaction_ID
 // (CD2014) during the restart, so a second POST would also show as rejected records.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -89,13 +90,14 @@ describe('restart between stored and answered', () => {
       await new Promise((r) => first.once('exit', r));
       assert.deepEqual(asked, [`POST ${txId}`]);
 
-      // on disk: stored, marked submitted, NRDR's answer never recorded
+      // on disk: stored, its POST claimed (sent, unanswered), NRDR's answer never recorded; the dead process's lease still runs
       const db = new Database(join(dir, 'cdsr-adapter.sqlite'));
+      let dead: { holder: string; epoch: number; expires_at: string } | undefined;
       try {
-        assert.deepEqual(db.prepare('SELECT transaction_id, status, nrdr_status FROM transactions').all(), [{ transaction_id: txId, status: 'created', nrdr_status: null }]);
+        assert.deepEqual(db.prepare('SELECT transaction_id, status, nrdr_status, attempts FROM transactions').all(), [{ transaction_id: txId, status: 'sent', nrdr_status: null, attempts: 1 }]);
         assert.deepEqual(db.prepare('SELECT state FROM consultations').all(), [{ state: 'submitted' }]);
-        // the dead process's submitter lease runs out (after a minute in real life): let it run out now
-        db.prepare("UPDATE leases SET expires_at = '2000-01-01T00:00:00.000Z' WHERE name = 'submitter'").run();
+        dead = db.prepare("SELECT holder, epoch, expires_at FROM leases WHERE name = 'submitter'").get() as typeof dead;
+        assert.ok(dead && Date.parse(dead.expires_at) > Date.now() + 30_000, JSON.stringify(dead));
       } finally {
         db.close();
       }
@@ -104,10 +106,22 @@ describe('restart between stored and answered', () => {
 
       const second = serve();
       await ready();
-      await until('the record to be accepted', async () => {
-        const r = (await (await fetch(`${url}/api/records`)).json()) as { records: { state: string }[] };
-        return r.records[0]?.state === 'accepted';
-      });
+      // its first round, long before the dead lease would have run out
+      await until(
+        'the record to be accepted',
+        async () => {
+          const r = (await (await fetch(`${url}/api/records`)).json()) as { records: { state: string }[] };
+          return r.records[0]?.state === 'accepted';
+        },
+        20_000,
+      );
+      const again = new Database(join(dir, 'cdsr-adapter.sqlite'), { readonly: true });
+      try {
+        // the same instance took its lease back: the epoch moved on (fencing out the dead process)
+        assert.deepEqual(again.prepare("SELECT holder, epoch FROM leases WHERE name = 'submitter'").get(), { holder: dead.holder, epoch: dead.epoch + 1 });
+      } finally {
+        again.close();
+      }
       const tx = (await (await fetch(`${url}/api/transactions/${txId}`)).json()) as { status: string; nrdrStatus: string; accepted: number };
       assert.deepEqual([tx.status, tx.nrdrStatus, tx.accepted], ['done', 'Posted', 1]);
       // after the restart: GETs only, the first of them before anything else

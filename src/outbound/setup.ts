@@ -2,6 +2,9 @@
 // client and the submitter on its interval. The built-in sandbox (no NRDR_BASE_URL) is started by
 // the command that serves (cli/builtin-sandbox.ts) and handed in as a target: production wiring
 // never loads the sandbox.
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { acrRedirectUrl, nrdrIds, type Config } from '../config.js';
 import type { RecordStore, OutboundLedger, CredentialStore } from '../store/store.js';
 import { AcrSignIn, PreferSignIn, type SignInEndpoints } from './acr-signin.js';
@@ -99,6 +102,17 @@ const NO_TOKEN: TokenProvider = {
   invalidate: () => undefined,
 };
 
+/**
+ * The instance's stable identity for the submitter lease: CDSR_INSTANCE_ID, else the host name,
+ * the port and (a digest of) the data directory — the same after a restart of the same service,
+ * different for two services on one host.
+ */
+export function instanceId(config: Pick<Config, 'CDSR_INSTANCE_ID' | 'CDSR_DATA_DIR' | 'PORT'>, host: string = hostname()): string {
+  if (config.CDSR_INSTANCE_ID !== undefined) return config.CDSR_INSTANCE_ID;
+  const dir = createHash('sha256').update(resolve(config.CDSR_DATA_DIR)).digest('hex').slice(0, 12);
+  return `${host}:${config.PORT}:${dir}`;
+}
+
 export function startOutbound(
   config: Config,
   store: RecordStore & OutboundLedger,
@@ -113,7 +127,19 @@ export function startOutbound(
   // the kept sign-in first; the configured flow when nobody signed in
   const tokens = signIn ? new PreferSignIn(signIn, target.tokens) : (target.tokens ?? NO_TOKEN);
   const client = new NrdrClient({ baseUrl: target.baseUrl, tokens });
-  const submitter = new Submitter({ store, client, partnerId, appId, maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS, resendFailed: config.CDSR_RESEND_FAILED, clock: () => new Date(), log, ...(timeZoneOf ? { timeZoneOf } : {}) });
+  const submitter = new Submitter({
+    store,
+    client,
+    partnerId,
+    appId,
+    maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS,
+    resendFailed: config.CDSR_RESEND_FAILED,
+    clock: () => new Date(),
+    instanceId: instanceId(config),
+    log,
+    ...(timeZoneOf ? { timeZoneOf } : {}),
+  });
+  log.info({ event: 'instance', instance: submitter.instance }, 'submitter instance id');
   submitter.start(config.CDSR_SUBMIT_INTERVAL_S);
   return {
     submitter,

@@ -1,6 +1,7 @@
 // The submitter against a scripted NRDR (no network): a POST is made once and then only asked
 // about, whatever its answer looks like; polling is bounded (an answer never final ends in
-// needs-review); a transaction stored by an earlier process is looked up before any POST.
+// needs-review after one last GET past the deadline); a POST whose answer was lost, or one an
+// earlier process claimed, is looked up before any POST; polling never holds a new record back.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -40,15 +41,18 @@ const status = (tx: Transaction, Status: string, extra: Partial<TransactionStatu
   ...extra,
 });
 
+const NOT_CLAIMED: NrdrResult = { ok: false, permanent: false, code: 'not_claimed', message: 'not claimed' };
+
 /** A scripted NRDR: answers the POST and each GET as told; counts what it was asked. */
 function nrdr(onPost: (tx: Transaction) => NrdrResult, onGet: (n: number, tx: Transaction | undefined) => NrdrResult) {
   const asked = { posts: 0, gets: 0 };
   let posted: Transaction | undefined;
   const api: NrdrApi = {
-    postTransaction: (tx) => {
+    postTransaction: async (tx, claim) => {
+      if (claim && !(await claim())) return NOT_CLAIMED;
       asked.posts++;
       posted = tx;
-      return Promise.resolve(onPost(tx));
+      return onPost(tx);
     },
     getStatus: () => Promise.resolve(onGet(++asked.gets, posted)),
   };
@@ -63,6 +67,7 @@ function ticking(start = Date.parse('2026-11-23T06:00:00Z')): () => Date {
 
 const submitter = (store: Store, api: NrdrApi, o: Partial<ConstructorParameters<typeof Submitter>[0]> = {}) =>
   new Submitter({ store, client: api, partnerId: '10000', appId: '10019', maxEncounters: 100, clock: ticking(), pollIntervalMs: 1, sleep: () => Promise.resolve(), ...o });
+const sub0 = { created: 0, posted: 0, final: 0, accepted: 0, rejected: 0, review: 0, unanswered: 0, pending: 0, oldestPendingSeconds: 0, stale: 0, leader: true };
 
 const states = async (s: Store) => (await s.records({})).map((r) => r.state);
 
@@ -73,8 +78,8 @@ describe('Submitter and NRDR answers', () => {
       () => ({ ok: true, raw: '' }),
       (n, tx) => ({ ok: true, raw: '', status: status(tx!, n < 3 ? 'Received' : 'Posted', { Exam_Errors: null as never }) }),
     );
-    const r = await submitter(s, api).flush();
-    assert.deepEqual([r.created, r.posted, r.final, r.accepted], [1, 1, 1, 2]);
+    const r = await submitter(s, api).submitNow();
+    assert.deepEqual(r, { ...sub0, created: 1, posted: 1, final: 1, accepted: 2 });
     assert.deepEqual(asked, { posts: 1, gets: 3 });
     assert.deepEqual(await states(s), ['accepted', 'accepted']);
   });
@@ -86,7 +91,7 @@ describe('Submitter and NRDR answers', () => {
       (tx) => ({ ok: true, raw: '', status: status(tx, 'Received') }),
       (n, tx) => ({ ok: true, raw: '', status: status(tx!, said[n]!) }),
     );
-    const r = await submitter(s, api, { clock: ticking() }).flush();
+    const r = await submitter(s, api, { clock: ticking() }).submitNow();
     assert.deepEqual([r.final, r.accepted, asked.gets], [1, 2, 3]);
     const [t] = await s.transactions({});
     // the ticking clock: 06:00:01 batch; POST answer, then one reading per poll answer
@@ -109,8 +114,8 @@ describe('Submitter and NRDR answers', () => {
       (n, tx) => (n % 2 ? { ok: true, raw: '{"weird":true}' } : { ok: true, raw: '', status: status(tx!, 'Archived') }),
     );
     const sub = submitter(s, api, { pollDeadlineMs: 10_000 });
-    const r = await sub.flush();
-    assert.deepEqual([r.posted, r.review, asked.posts], [1, 2, 1]);
+    const r = await sub.submitNow();
+    assert.deepEqual([r.posted, r.review, r.pending, asked.posts], [1, 2, 0, 1]);
     assert.ok(asked.gets < 12, `${asked.gets} polls`);
     assert.deepEqual(await states(s), ['needs-review', 'needs-review']);
     const [t] = await s.transactions({});
@@ -127,22 +132,31 @@ describe('Submitter and NRDR answers', () => {
       (tx) => ({ ok: true, raw: '', status: status(tx, 'Received') }),
       (_n, tx) => ({ ok: true, raw: '', status: status(tx!, 'PartiallySuccessful', { Num_of_Exam_In_Error: 1, Exam_Errors: [{ Exam_Unique_ID: '', Error_Msg: 'CD3060:Invalid date format' }] }) }),
     );
-    const r = await submitter(s, api).flush();
+    const r = await submitter(s, api).submitNow();
     assert.deepEqual([r.accepted, r.rejected, r.review], [0, 0, 2]);
     assert.deepEqual(await states(s), ['needs-review', 'needs-review']);
   });
 
-  it('a transaction an earlier process stored is looked up first: found, it is not POSTed; unknown to NRDR (404), it is POSTed once', async () => {
+  it('a transaction an earlier process claimed is looked up first: found, it is not POSTed; unknown to NRDR (404), it is POSTed once', async () => {
     for (const [found, posts] of [
       [true, 0],
       [false, 1],
     ] as const) {
       const s = await storeWithTwoRecords();
-      // the earlier process: stored the transaction, and died before the POST went out
-      const dead = submitter(s, { postTransaction: () => new Promise<never>(() => undefined), getStatus: () => Promise.resolve({ ok: false, permanent: true, httpStatus: 404, code: 'invalid_param', message: 'x' }) });
+      // the earlier process: claimed the POST, and died before its answer came
+      let reached: () => void = () => undefined;
+      const atNrdr = new Promise<void>((r) => (reached = r));
+      const dead = submitter(s, {
+        postTransaction: async (_tx, claim) => {
+          await claim?.();
+          reached();
+          return new Promise<never>(() => undefined);
+        },
+        getStatus: () => Promise.resolve({ ok: false, permanent: true, httpStatus: 404, code: 'invalid_param', message: 'x' }),
+      }, { instanceId: 'host-a' });
       void dead.flush();
-      await new Promise((r) => setTimeout(r, 50));
-      const [stored] = await s.transactions({ status: 'created' });
+      await atNrdr;
+      const [stored] = await s.transactions({ status: 'sent' });
       assert.ok(stored);
       const { api, asked } = nrdr(
         (tx) => ({ ok: true, raw: '', status: status(tx, 'Received') }),
@@ -151,9 +165,79 @@ describe('Submitter and NRDR answers', () => {
             ? { ok: true, raw: '', status: status(tx ?? stored.body, 'Posted') }
             : { ok: false, permanent: true, httpStatus: 404, code: 'invalid_param', message: 'The transaction is not found' },
       );
-      const r = await submitter(s, api, { clock: () => new Date(Date.now() + 10 * 60_000) }).flush();
-      assert.deepEqual([asked.posts, r.accepted], [posts, 2], `found at NRDR: ${String(found)}`);
+      // another instance, once the dead one's lease ran out
+      const r = await submitter(s, api, { instanceId: 'host-b', clock: ticking(Date.parse('2026-11-23T06:10:00Z')) }).submitNow();
+      assert.deepEqual([asked.posts, r.accepted, r.unanswered], [posts, 2, 0], `found at NRDR: ${String(found)}`);
       assert.deepEqual(await states(s), ['accepted', 'accepted']);
     }
+  });
+
+  it('a POST without an answer (timeout, drop, 5xx) stays sent; the next step is a GET; NRDR has it: never POSTed again', async () => {
+    const s = await storeWithTwoRecords();
+    const { api, asked } = nrdr(
+      () => ({ ok: false, permanent: false, httpStatus: 502, code: 'http_502', message: 'NRDR answered 502', unanswered: true }),
+      (_n, tx) => ({ ok: true, raw: '', status: status(tx!, 'Posted') }),
+    );
+    // the first GET is a minute away: the round ends with the transaction sent, unanswered
+    const first = await submitter(s, api, { pollIntervalMs: 60_000 }).flush();
+    assert.deepEqual([first.created, first.posted, first.unanswered, first.pending], [1, 0, 1, 1]);
+    const [t] = await s.transactions({});
+    assert.deepEqual([t?.status, t?.attempts, t?.lastError], ['sent', 1, 'POST sent, no answer (http_502: NRDR answered 502); asked about by id']);
+    const r = await submitter(s, api, { clock: ticking(Date.parse('2026-11-23T07:00:00Z')) }).submitNow();
+    assert.deepEqual([r.posted, r.final, r.accepted], [1, 1, 2]);
+    assert.deepEqual(asked, { posts: 1, gets: 1 });
+  });
+
+  it('a POST that never reached NRDR (its GET answers 404) is POSTed again, once', async () => {
+    const s = await storeWithTwoRecords();
+    const { api, asked } = nrdr(
+      () => (asked.posts === 1 ? { ok: false, permanent: false, code: 'network_error', message: 'socket hang up', unanswered: true } : { ok: true, raw: '', status: status(TX!, 'Received') }),
+      (_n, tx) => (asked.posts < 2 ? { ok: false, permanent: true, httpStatus: 404, code: 'invalid_param', message: 'not found' } : { ok: true, raw: '', status: status(tx!, 'Posted') }),
+    );
+    let TX: Transaction | undefined;
+    const wrapped: NrdrApi = { postTransaction: (tx, claim) => ((TX = tx), api.postTransaction(tx, claim)), getStatus: (...a) => api.getStatus(...a) };
+    const r = await submitter(s, wrapped).submitNow();
+    assert.deepEqual([r.unanswered, r.posted, r.accepted], [1, 1, 2]);
+    assert.deepEqual(asked, { posts: 2, gets: 2 });
+    const [t] = await s.transactions({});
+    assert.deepEqual([t?.status, t?.attempts], ['done', 2]);
+  });
+
+  it('a transaction never final does not hold a new record back: the next round POSTs it', async () => {
+    const s = await storeWithTwoRecords();
+    const { api, asked } = nrdr(
+      (tx) => ({ ok: true, raw: '', status: status(tx, 'Received') }),
+      (_n, tx) => ({ ok: true, raw: '', status: status(tx!, 'Loading') }),
+    );
+    const sub = submitter(s, api);
+    const first = await sub.flush();
+    assert.deepEqual([first.created, first.posted, first.pending], [1, 1, 1]);
+    // a new record arrives while the first transaction is still Loading
+    const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8').replaceAll('V0001', 'V0777').replaceAll('ORD1001', 'ORD7771').replaceAll('ACC2001', 'ACC7771').replace('MSG0001', 'MSG0777');
+    await s.ingest({ channel: 'hl7v2', sender: 'EHR', controlId: 'MSG0777', contentType: 'x', raw, receivedAt: new Date('2026-11-23T06:00:00Z') }, mapHl7Text(raw, tables));
+    const second = await sub.flush();
+    assert.deepEqual([second.created, second.posted, second.pending, asked.posts], [1, 1, 2, 2]);
+    assert.deepEqual((await s.records({})).map((r) => [r.encounterId, r.state]), [
+      ['V0001', 'submitted'],
+      ['V0001', 'submitted'],
+      ['V0777', 'submitted'],
+    ]);
+  });
+
+  it('at the polling deadline one last GET is made: a transaction NRDR posted meanwhile is accepted, not needs-review', async () => {
+    const s = await storeWithTwoRecords();
+    let clock = Date.parse('2026-11-23T06:00:00Z');
+    const { api, asked } = nrdr(
+      (tx) => ({ ok: true, raw: '', status: status(tx, 'Received') }),
+      (_n, tx) => ({ ok: true, raw: '', status: status(tx!, clock > Date.parse('2026-11-24T06:00:00Z') ? 'Posted' : 'Loading') }),
+    );
+    const sub = submitter(s, api, { clock: () => new Date(clock), pollIntervalMs: 60_000, pollMaxIntervalMs: 3600_000 });
+    await sub.flush();
+    for (let h = 1; h <= 25; h++) {
+      clock += 3600_000;
+      await sub.flush();
+    }
+    assert.deepEqual(await states(s), ['accepted', 'accepted']);
+    assert.ok(asked.gets <= 25, `${asked.gets} polls`);
   });
 });

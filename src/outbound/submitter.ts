@@ -1,12 +1,18 @@
-// Submission to NRDR: ready records → transactions per facility → POST → poll until a final
-// status → each record accepted or rejected with NRDR's codes. A transaction is stored (and its
-// records marked submitted) before it is POSTed, so one in flight when the process dies is sent
-// again under the same Transaction_ID at the next start, which NRDR treats as a resubmission.
+// Submission to NRDR: ready records → transactions per facility → POST → polls on their own
+// schedule until a final status → each record accepted, rejected or needs-review with NRDR's
+// codes. A round batches what is ready, POSTs what was stored and asks about what is due; it never
+// waits on a transaction, so an answer that never becomes final does not hold new records back.
+//
+// Never a blind re-POST: a POST is claimed in the store (`sent`) before it goes out; without its
+// answer (timeout, dropped connection, 5xx) the next step is a GET by Transaction_ID, and only
+// NRDR's "does not exist" (404) sends it again. Every step that can reach NRDR with a POST (a
+// batch, a POST, a re-POST) is claimed under the submitter lease's epoch in the database
+// transaction that claims it: an instance whose lease was taken over sends nothing more.
 import { randomBytes } from 'node:crypto';
 import type { Problem } from '../cdsr/problem.js';
 import { batchTransactions } from '../cdsr/batch.js';
 import { FINAL_STATUSES, type TransactionStatus } from '../cdsr/schema.js';
-import type { OutboundLedger, OutboundRecord, RecordStore, TransactionRow, WireConsultation } from '../store/store.js';
+import type { LeaseState, OutboundLedger, PostClaim, OutboundRecord, RecordStore, TransactionRow, WireConsultation } from '../store/store.js';
 import type { NrdrApi, NrdrResult } from './nrdr-client.js';
 import { resendFailed, verdicts } from './verdicts.js';
 import { errorMessage } from '../cdsr/errors.js';
@@ -18,53 +24,91 @@ export interface SubmitterOptions {
   readonly appId: string;
   readonly maxEncounters: number;
   readonly clock: () => Date;
-  /** Wait between status polls of one transaction. */
+  /** This instance as the lease names it: stable across restarts (CDSR_INSTANCE_ID, or derived from host and data directory). */
+  readonly instanceId?: string;
+  /** The wait before the first status request after a POST; doubled at each poll, up to pollMaxIntervalMs. */
   readonly pollIntervalMs?: number;
-  /** Polls before a transaction is left for the next round. */
-  readonly maxPolls?: number;
-  /** After this long without a final answer a transaction needs review (default 24 h). */
+  readonly pollMaxIntervalMs?: number;
+  /** After this long without a final answer (and one last GET) a transaction needs review (default 24 h). */
   readonly pollDeadlineMs?: number;
   /** Records of a transaction NRDR answered Failed are sent again under a new Transaction_ID this many times (same content); default 0. */
   readonly resendFailed?: number;
+  /** Status requests in one pass at most (the most overdue first). */
+  readonly pollBatch?: number;
+  /** How long the submitter lease lasts without renewal (default: 3 × the interval, at least a minute). */
+  readonly leaseMs?: number;
   /** The time zone each facility's Transaction_DateTime is written in (default UTC). */
   readonly timeZoneOf?: (facilityId: string) => string;
-  /** The wait between polls (tests give their own). */
+  /** The wait between rounds of `submitNow` (tests give their own). */
   readonly sleep?: (ms: number) => Promise<void>;
   readonly log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
 }
 
 export interface FlushResult {
   readonly created: number;
+  /** Transactions NRDR took (the POST's 2xx, or a GET that found one whose POST answer was lost). */
   readonly posted: number;
   readonly final: number;
   readonly accepted: number;
   readonly rejected: number;
-  readonly pending: number;
-  /** Records NRDR's answer left undecided (needs-review). */
+  /** Records NRDR's answer left undecided, or without a final answer by the deadline (needs-review). */
   readonly review: number;
+  /** POSTs whose answer did not come (timeout, drop, 5xx): asked about with a GET, never sent blind. */
+  readonly unanswered: number;
+  /** Transactions still without NRDR's final word after the round (created, sent or posted): still polling. */
+  readonly pending: number;
+  /** Age of the oldest of them, in seconds (0: none). */
+  readonly oldestPendingSeconds: number;
   /** Batches not created because a record changed after it was read (they go in the next round). */
   readonly stale: number;
-  /** false: another instance holds the submitter lease; this round did nothing. */
+  /** false: another instance holds the submitter lease (`holder`); this round did nothing. */
   readonly leader: boolean;
+  /** The instance that holds the lease, and until when (when this one does not). */
+  readonly holder?: { readonly instance: string; readonly until: string };
 }
 
-type Counts = { -readonly [K in keyof FlushResult]: FlushResult[K] };
+type Counts = { -readonly [K in Exclude<keyof FlushResult, 'holder'>]: FlushResult[K] };
+
+/** What a submission under way has done so far (GET /api/submit, the CLI's progress line). */
+export interface SubmitProgress {
+  readonly running: boolean;
+  readonly startedAt: string | null;
+  readonly posted: number;
+  readonly polled: number;
+  readonly final: number;
+  /** The last submission's result, once it has ended. */
+  readonly last: FlushResult | null;
+}
 
 /** The lease that makes one instance the submitter; renewed every round, taken over when it runs out. */
 export const SUBMITTER_LEASE = 'submitter';
 
+type Fence = { readonly name: string; readonly holder: string; readonly token: string; readonly epoch: number };
+
+const zero = (): Counts => ({ created: 0, posted: 0, final: 0, accepted: 0, rejected: 0, review: 0, unanswered: 0, pending: 0, oldestPendingSeconds: 0, stale: 0, leader: true });
 
 export class Submitter {
   private running: Promise<FlushResult> | undefined;
+  private waiting: Promise<FlushResult> | undefined;
+  /** Rounds and poll passes one at a time in this process. */
+  private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private intervalMs = 60_000;
   private stopped = false;
   /** This instance, as the lease names it. */
-  readonly instance = `${process.pid}-${randomBytes(4).toString('hex')}`;
-  /** Transactions this process created and has not yet POSTed (the others are asked about first). */
-  private readonly fresh = new Set<string>();
-  private leaseMs = 5 * 60_000;
+  readonly instance: string;
+  /** This process of it: a restarted instance is another process, and the epoch moves on. */
+  readonly token = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  /** A restarted instance takes its own lease back at once, the first time only (never from a live process of the same identity twice). */
+  private reclaimed = false;
+  private leaseMs: number;
+  private progress = { running: false, startedAt: null as string | null, posted: 0, polled: 0, final: 0, last: null as FlushResult | null };
 
-  constructor(private readonly o: SubmitterOptions) {}
+  constructor(private readonly o: SubmitterOptions) {
+    this.instance = o.instanceId ?? this.token;
+    this.leaseMs = o.leaseMs ?? 5 * 60_000;
+  }
 
   /** Transaction_ID: facility, time and a random part; at most 50 characters. */
   private newId(facilityId: string): string {
@@ -72,81 +116,160 @@ export class Submitter {
     return `CDSR-${facilityId.slice(0, 20)}-${t}-${randomBytes(3).toString('hex')}`;
   }
 
-  /** One round; concurrent calls share the round under way. */
-  flush(onProgress?: (done: number, total: number) => void): Promise<FlushResult> {
-    this.running ??= this.round(onProgress).finally(() => (this.running = undefined));
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(fn, fn);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /** One round (batch, POST, one pass of the polls due); concurrent calls share the round under way. */
+  flush(): Promise<FlushResult> {
+    this.running ??= this.exclusive(() => this.round(true)).finally(() => (this.running = undefined));
     return this.running;
+  }
+
+  /**
+   * Rounds until nothing is in flight or `waitMs` has passed, waiting between them for the next
+   * poll due (what `submit` asks for); the counts of every round, summed. Shared while under way.
+   */
+  submitNow(waitMs = 60_000): Promise<FlushResult> {
+    this.waiting ??= this.settle(waitMs).finally(() => (this.waiting = undefined));
+    return this.waiting;
+  }
+
+  /** The submission under way, or the last one's result. */
+  status(): SubmitProgress {
+    return { ...this.progress };
+  }
+
+  private async settle(waitMs: number): Promise<FlushResult> {
+    const sleep = this.o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const start = this.o.clock().getTime();
+    this.progress = { running: true, startedAt: new Date(start).toISOString(), posted: 0, polled: 0, final: 0, last: this.progress.last };
+    const sum = zero();
+    let last: FlushResult | undefined;
+    try {
+      for (;;) {
+        const r = await this.flush();
+        last = r;
+        for (const k of ['created', 'posted', 'final', 'accepted', 'rejected', 'review', 'unanswered', 'stale'] as const) sum[k] += r[k];
+        const now = this.o.clock().getTime();
+        if (!r.leader || r.pending === 0 || now - start >= waitMs) break;
+        const f = await this.o.store.inFlight();
+        const due = f.nextPollAt === null ? now + this.leaseMs : Date.parse(f.nextPollAt);
+        await sleep(Math.max(0, Math.min(due - now, start + waitMs - now)));
+      }
+    } finally {
+      this.progress.running = false;
+    }
+    const result: FlushResult = { ...sum, pending: last?.pending ?? 0, oldestPendingSeconds: last?.oldestPendingSeconds ?? 0, leader: last?.leader ?? true, ...(last?.holder ? { holder: last.holder } : {}) };
+    this.progress.last = result;
+    return result;
   }
 
   start(intervalSeconds: number): void {
     this.stopped = false;
+    this.intervalMs = intervalSeconds * 1000;
     // the lease outlives a few missed rounds, not a dead instance
-    this.leaseMs = Math.max(60_000, intervalSeconds * 3000);
+    this.leaseMs = this.o.leaseMs ?? Math.max(60_000, intervalSeconds * 3000);
     const tick = () => {
       this.flush()
         .catch((e: unknown) => this.o.log?.warn({ event: 'submit_round_failed', error: errorMessage(e) }, 'submission round failed; retried next round'))
         .finally(() => {
           // a round that ends after stop() schedules nothing more
-          if (!this.stopped) this.timer = setTimeout(tick, intervalSeconds * 1000);
+          if (this.stopped) return;
+          this.timer = setTimeout(tick, this.intervalMs);
+          void this.schedulePolls();
         });
     };
     this.timer = setTimeout(tick, 0);
   }
 
+  /** Polls run on their own schedule: a pass when the next one is due before the next round. */
+  private async schedulePolls(): Promise<void> {
+    clearTimeout(this.pollTimer);
+    const f = await this.o.store.inFlight().catch(() => undefined);
+    if (this.stopped || !f?.nextPollAt) return;
+    const wait = Date.parse(f.nextPollAt) - this.o.clock().getTime();
+    if (wait >= this.intervalMs) return;
+    this.pollTimer = setTimeout(
+      () => {
+        if (this.running || this.stopped) return;
+        this.exclusive(() => this.round(false))
+          .catch((e: unknown) => this.o.log?.warn({ event: 'poll_pass_failed', error: errorMessage(e) }, 'status requests failed; asked again later'))
+          .finally(() => void (this.stopped ? undefined : this.schedulePolls()));
+      },
+      Math.max(wait, 250),
+    );
+  }
+
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.pollTimer);
   }
 
   /** Stops, waits for the round under way, and hands the lease back. */
   async close(): Promise<void> {
     this.stop();
     await this.running?.catch(() => undefined);
-    await this.o.store.releaseLease(SUBMITTER_LEASE, this.instance).catch(() => undefined);
+    await this.queue.catch(() => undefined);
+    await this.o.store.releaseLease(SUBMITTER_LEASE, this.instance, this.token).catch(() => undefined);
   }
 
-  private async round(onProgress?: (done: number, total: number) => void): Promise<FlushResult> {
-    const counts: Counts = { created: 0, posted: 0, final: 0, accepted: 0, rejected: 0, pending: 0, review: 0, stale: 0, leader: true };
-    // one submitter across instances: the others ingest, and take over when the lease runs out
-    if (!(await this.o.store.lease(SUBMITTER_LEASE, this.instance, this.o.clock(), this.leaseMs))) return { ...counts, leader: false };
-    await this.batchReady(counts);
-    // open transactions a page at a time, a few followed at once
-    let done = 0;
-    for (const status of ['created', 'posted'] as const) {
-      let after: string | undefined;
-      for (;;) {
-        const page = await this.o.store.transactions({ status, limit: 20, ...(after !== undefined ? { after } : {}) });
-        if (page.length === 0) break;
-        after = page[page.length - 1]!.transactionId;
-        const queue = [...page];
-        const worker = async () => {
-          for (let t = queue.shift(); t; t = queue.shift()) {
-            await this.follow(t, counts);
-            onProgress?.(++done, done + queue.length);
-          }
-        };
-        await Promise.all(Array.from({ length: Math.min(4, queue.length) }, worker));
-      }
+  /** The lease, taken or renewed: a fence for this round, or undefined with who holds it. */
+  private async acquire(): Promise<Fence | LeaseState> {
+    const l = await this.o.store.takeLease(SUBMITTER_LEASE, { holder: this.instance, token: this.token }, this.o.clock(), this.leaseMs, { reclaimOwn: !this.reclaimed });
+    this.reclaimed = true;
+    if (!l.held) {
+      if (l.holder === this.instance) this.o.log?.warn({ event: 'instance_twice', instance: this.instance }, 'another process runs under this instance id (CDSR_INSTANCE_ID): it submits; this one waits for its lease to run out');
+      return l;
     }
-    return counts;
+    return { name: SUBMITTER_LEASE, holder: this.instance, token: this.token, epoch: l.epoch };
+  }
+
+  private at(f: Fence) {
+    return { ...f, at: this.o.clock() };
+  }
+
+  private async round(full: boolean): Promise<FlushResult> {
+    const counts = zero();
+    const lease = await this.acquire();
+    if (!('name' in lease)) return { ...counts, ...(await this.inFlightCounts()), leader: false, holder: { instance: lease.holder, until: lease.expiresAt } };
+    // one submitter across instances: the others ingest, and take over when the lease runs out
+    if (full) {
+      if ((await this.batchReady(counts, lease)) && (await this.postCreated(counts, lease))) await this.pollDue(counts, lease);
+    } else await this.pollDue(counts, lease);
+    return { ...counts, ...(await this.inFlightCounts()) };
+  }
+
+  private async inFlightCounts(): Promise<{ pending: number; oldestPendingSeconds: number }> {
+    const f = await this.o.store.inFlight();
+    const age = f.oldestCreatedAt === null ? 0 : Math.max(0, Math.round((this.o.clock().getTime() - Date.parse(f.oldestCreatedAt)) / 1000));
+    return { pending: f.count, oldestPendingSeconds: age };
+  }
+
+  private fencedOut(what: string, id?: string): false {
+    this.o.log?.warn({ event: 'lease_lost', instance: this.instance, ...(id ? { transactionId: id } : {}) }, `the submitter lease was taken over: ${what} not sent; the new holder goes on`);
+    return false;
   }
 
   // Ready records are read a page at a time (a backfill of a million records must not be held in
   // memory at once); a page's encounters go into transactions before the next page is read.
-  private async batchReady(counts: { created: number; stale: number }): Promise<void> {
+  private async batchReady(counts: Counts, fence: Fence): Promise<boolean> {
     const page = 5000;
     let after: { encounterKey: string; consultationKey: string } | undefined;
     for (;;) {
       const ready = await this.o.store.wireEncounters('ready', page, after);
-      if (ready.length === 0) return;
-      await this.batchPage(ready, counts);
+      if (ready.length === 0) return true;
+      if (!(await this.batchPage(ready, counts, fence))) return false;
       const last = ready[ready.length - 1]!;
       after = { encounterKey: last.encounterKey, consultationKey: last.consultationKey };
-      if (ready.length < page) return;
+      if (ready.length < page) return true;
     }
   }
 
-  private async batchPage(ready: readonly WireConsultation[], counts: { created: number; stale: number }): Promise<void> {
+  private async batchPage(ready: readonly WireConsultation[], counts: Counts, fence: Fence): Promise<boolean> {
     const items = ready.map((r) => ({
       facilityId: r.facilityId,
       ...(r.partnerId !== undefined ? { partnerId: r.partnerId } : {}),
@@ -163,109 +286,168 @@ export class Submitter {
       transactionId: (facilityId) => this.newId(facilityId),
     });
     for (const b of batches) {
-      const r = await this.o.store.createTransaction(b.body, b.records, this.o.clock());
-      if (r.created) {
-        counts.created++;
-        this.fresh.add(b.body.Transaction_ID);
-      }
+      const r = await this.o.store.createTransaction(b.body, b.records, this.o.clock(), this.at(fence));
+      if (r.fenced === true) return this.fencedOut('a batch');
+      if (r.created) counts.created++;
       else {
         // a record changed since it was read: nothing of this batch is sent now; the next round reads it again
         counts.stale++;
         this.o.log?.info({ event: 'batch_stale', records: r.stale.length }, 'records changed while being batched; sent next round');
       }
     }
+    return true;
   }
 
-  private async follow(t: TransactionRow, counts: Counts): Promise<void> {
-    const now = () => this.o.clock();
-    let status: TransactionStatus | undefined = t.nrdr;
-    let raw = '';
-    // the polling deadline runs from when NRDR got it (marked posted), not from when it was batched
-    const since = t.status === 'posted' ? Date.parse(t.updatedAt) : now().getTime();
-    if (t.status === 'created') {
-      // one that was tried before, or stored by an earlier process, may have reached NRDR: ask first
-      let known = false;
-      if (t.attempts > 0 || !this.fresh.has(t.transactionId)) {
-        const r = await this.o.client.getStatus(t.transactionId, t.facilityId, t.partnerId, t.appId);
-        if (r.ok) {
-          known = true;
-          status = r.status;
-          raw = r.raw;
-          await this.o.store.updateTransaction(t.transactionId, { status: 'posted', ...(status ? { nrdr: status } : {}) }, now());
-          counts.posted++;
-        } else if (!(r.permanent && r.httpStatus === 404)) {
-          counts.pending++; // cannot tell now: asked again next round, never sent blind
-          return;
-        }
+  /** Every transaction never POSTed, in creation order (a newer revision of a record never goes before an older one). */
+  private async postCreated(counts: Counts, fence: Fence): Promise<boolean> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.o.store.transactions({ status: 'created', limit: 20, ...(after !== undefined ? { after } : {}) });
+      if (page.length === 0) return true;
+      after = page[page.length - 1]!.transactionId;
+      for (const t of page) if (!(await this.post(t, counts, fence))) return false;
+    }
+  }
+
+  /**
+   * Claims and makes one POST (the first, or again after NRDR said it does not know the id); false
+   * when fenced out. The claim is the last step before the request is written (the client asks
+   * for it once it has a token).
+   */
+  private async post(t: TransactionRow, counts: Counts, fence: Fence): Promise<boolean> {
+    const id = t.transactionId;
+    const from = t.status === 'created' ? 'created' : 'sent';
+    let claim: PostClaim | undefined;
+    const r = await this.o.client.postTransaction(t.body, async () => (claim = await this.o.store.claimPost(id, { status: from, attempts: t.attempts }, this.at(fence))) === 'claimed');
+    const now = this.o.clock();
+    if (claim === 'fenced') return this.fencedOut('a POST', id);
+    if (claim === 'moved') return true;
+    if (claim === 'superseded') {
+      const why = 'not sent: NRDR does not have it, and records of it went out since in a later transaction (they go on from there; the others are sent again in the next round)';
+      await this.o.store.abandonTransaction(id, why, now);
+      this.o.log?.warn({ event: 'transaction_superseded', transactionId: id }, 'a transaction was superseded before NRDR had it; not sent');
+      return true;
+    }
+    if (claim === undefined) {
+      // never claimed (no token): nothing went out; tried again at the next round or poll
+      if (!r.ok) await this.o.store.updateTransaction(id, { status: from, from: [from], error: `${r.code}: ${r.message}`, ...(from === 'sent' ? { nextPollAt: this.nextPoll(now, t.polls) } : {}) }, now);
+      return true;
+    }
+    if (r.ok) {
+      // any 2xx: NRDR has it; from now on it is only asked about
+      await this.o.store.updateTransaction(
+        id,
+        { status: 'posted', from: ['sent'], nextPollAt: this.nextPoll(now, 0), ...(r.status ? { nrdr: r.status } : { error: `NRDR's answer to the POST was not a status: ${r.raw.slice(0, 200)}` }) },
+        now,
+      );
+      counts.posted++;
+      this.progress.posted++;
+      if (r.status && FINAL_STATUSES.has(r.status.Status)) await this.finish(t, r.status, counts);
+      return true;
+    }
+    if (r.permanent) {
+      const p = this.problem(r.code, r.message);
+      await this.o.store.updateTransaction(id, { status: 'failed', from: ['sent'], error: `${r.code}: ${r.message}`, nextPollAt: null }, now);
+      await this.o.store.recordResults(id, t.records.map((x) => ({ ...x, result: 'rejected', problems: [p] })), now);
+      counts.rejected += t.records.length;
+      this.o.log?.warn({ event: 'transaction_refused', transactionId: id, code: r.code }, 'NRDR refused the transaction');
+    } else if (r.unanswered === true) {
+      // NRDR may have stored it: asked about by id, never sent blind
+      await this.o.store.updateTransaction(id, { status: 'sent', from: ['sent'], error: `POST sent, no answer (${r.code}: ${r.message}); asked about by id`, nextPollAt: this.nextPoll(now, 0) }, now);
+      counts.unanswered++;
+      this.o.log?.warn({ event: 'post_unanswered', transactionId: id, code: r.code }, 'no answer to a POST: NRDR is asked about it before anything else');
+    } else {
+      // refused before NRDR took it in (401, 429 to the end): nothing is there; a first POST waits for the next round, a re-POST for the next poll
+      await this.o.store.updateTransaction(id, { status: from, from: ['sent'], error: `${r.code}: ${r.message}`, ...(from === 'sent' ? { nextPollAt: this.nextPoll(now, 0) } : {}) }, now);
+    }
+    return true;
+  }
+
+  /** One pass over the polls due: a status request each, the next one scheduled with backoff. */
+  private async pollDue(counts: Counts, fence: Fence): Promise<void> {
+    const queue = await this.o.store.duePolls(this.o.clock(), this.o.pollBatch ?? 200);
+    let fenced = false;
+    const worker = async () => {
+      for (let t = queue.shift(); t && !fenced; t = queue.shift()) {
+        if (!(await this.poll(t, counts, fence))) fenced = true;
+        this.progress.polled++;
       }
-      if (!known) {
-        this.fresh.delete(t.transactionId);
-        const r = await this.o.client.postTransaction(t.body);
-        if (!r.ok) {
-          if (r.permanent) {
-            const p = this.problem(r.code, r.message);
-            await this.o.store.updateTransaction(t.transactionId, { status: 'failed', error: `${r.code}: ${r.message}`, attempted: true }, now());
-            await this.o.store.recordResults(t.transactionId, t.records.map((x) => ({ ...x, result: 'rejected', problems: [p] })), now());
-            counts.rejected += t.records.length;
-            this.o.log?.warn({ event: 'transaction_refused', transactionId: t.transactionId, code: r.code }, 'NRDR refused the transaction');
-          } else {
-            await this.o.store.updateTransaction(t.transactionId, { status: 'created', error: `${r.code}: ${r.message}`, attempted: true }, now());
-            counts.pending++;
-          }
-          return;
-        }
-        // any 2xx: NRDR has it; from now on it is only asked about
-        status = r.status;
-        raw = r.raw;
-        await this.o.store.updateTransaction(
-          t.transactionId,
-          { status: 'posted', attempted: true, ...(status ? { nrdr: status } : { error: `NRDR's answer to the POST was not a status: ${raw.slice(0, 200)}` }) },
-          now(),
-        );
+    };
+    await Promise.all(Array.from({ length: Math.min(4, queue.length) }, worker));
+  }
+
+  /** The next status request after `polls` of them: the interval doubled each time, up to the maximum. */
+  private nextPoll(now: Date, polls: number): Date {
+    const base = this.o.pollIntervalMs ?? 2000;
+    return new Date(now.getTime() + Math.min(base * 2 ** Math.min(polls, 20), this.o.pollMaxIntervalMs ?? 60_000));
+  }
+
+  private async poll(t: TransactionRow, counts: Counts, fence: Fence): Promise<boolean> {
+    const id = t.transactionId;
+    // the deadline runs from the last POST (from creation for rows of an earlier version); past it, this GET is the last
+    const last = this.o.clock().getTime() - Date.parse(t.sentAt ?? t.createdAt) > (this.o.pollDeadlineMs ?? 24 * 3600_000);
+    const r: NrdrResult = await this.o.client.getStatus(id, t.facilityId, t.partnerId, t.appId);
+    const now = this.o.clock();
+    if (r.ok) {
+      if (t.status === 'sent') {
+        // its POST answer was lost, and NRDR has it
         counts.posted++;
+        this.progress.posted++;
       }
+      if (r.status && FINAL_STATUSES.has(r.status.Status)) {
+        await this.o.store.updateTransaction(id, { status: 'posted', from: ['sent', 'posted'], nrdr: r.status, polled: true }, now);
+        await this.finish(t, r.status, counts);
+        return true;
+      }
+      const said = r.status ?? t.nrdr;
+      if (last) {
+        await this.giveUp(t, said, r.raw, counts);
+        return true;
+      }
+      await this.o.store.updateTransaction(
+        id,
+        { status: 'posted', from: ['sent', 'posted'], polled: true, nextPollAt: this.nextPoll(now, t.polls + 1), ...(r.status ? { nrdr: r.status } : { error: `NRDR's status answer was not a status: ${r.raw.slice(0, 200)}` }) },
+        now,
+      );
+      return true;
     }
-    const interval = this.o.pollIntervalMs ?? 1000;
-    const sleep = this.o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-    for (let i = 0; status === undefined || !FINAL_STATUSES.has(status.Status); i++) {
-      if (now().getTime() - since > (this.o.pollDeadlineMs ?? 24 * 3600_000)) {
-        await this.giveUp(t, status, raw, counts);
-        return;
-      }
-      if (i >= (this.o.maxPolls ?? 60)) {
-        counts.pending++;
-        return;
-      }
-      // backoff between polls of one transaction, up to 30 s
-      await sleep(Math.min(interval * 2 ** Math.min(i, 5), 30_000));
-      const r: NrdrResult = await this.o.client.getStatus(t.transactionId, t.facilityId, t.partnerId, t.appId);
-      if (!r.ok) {
-        if (!r.permanent) continue; // the next poll may get through
-        this.o.log?.warn({ event: 'status_refused', transactionId: t.transactionId, code: r.code }, 'NRDR refused the status request');
-        counts.pending++;
-        return;
-      }
-      raw = r.raw;
-      if (r.status) {
-        status = r.status;
-        // kept in the transaction's history when it says something new (Received → Loading → …)
-        await this.o.store.nrdrStatusSeen(t.transactionId, status, now());
-      }
+    if (t.status === 'sent' && r.permanent && r.httpStatus === 404) {
+      // NRDR does not know the id: the POST never reached it, and it goes again (under the lease)
+      this.o.log?.info({ event: 'post_again', transactionId: id }, 'NRDR does not know a transaction whose POST went unanswered: sent again');
+      return this.post(t, counts, fence);
     }
+    if (r.permanent) this.o.log?.warn({ event: 'status_refused', transactionId: id, code: r.code }, 'NRDR refused the status request');
+    if (last) {
+      await this.giveUp(t, t.nrdr, `${r.code}: ${r.message}`, counts);
+      return true;
+    }
+    // cannot tell now: asked again later, never sent blind
+    await this.o.store.updateTransaction(
+      id,
+      { status: t.status === 'sent' ? 'sent' : 'posted', from: [t.status], polled: true, nextPollAt: this.nextPoll(now, t.polls + 1), error: `status request: ${r.code}: ${r.message}` },
+      now,
+    );
+    return true;
+  }
+
+  /** A final answer: each record's verdict. */
+  private async finish(t: TransactionRow, status: TransactionStatus, counts: Counts): Promise<void> {
+    const now = this.o.clock();
     const results = verdicts(t.records, status);
-    await this.o.store.updateTransaction(t.transactionId, { status: 'done', nrdr: status }, now());
-    await this.o.store.recordResults(t.transactionId, results, now());
-    if (status.Status === 'Failed') await resendFailed(this.o.store, t.transactionId, this.o.resendFailed ?? 0, now(), this.o.log);
+    await this.o.store.updateTransaction(t.transactionId, { status: 'done', from: ['sent', 'posted'], nrdr: status, nextPollAt: null }, now);
+    await this.o.store.recordResults(t.transactionId, results, now);
+    if (status.Status === 'Failed') await resendFailed(this.o.store, t.transactionId, this.o.resendFailed ?? 0, now, this.o.log);
     counts.final++;
+    this.progress.final++;
     for (const r of results) counts[r.result === 'accepted' ? 'accepted' : r.result === 'rejected' ? 'rejected' : 'review']++;
     this.o.log?.info({ event: 'transaction_final', transactionId: t.transactionId, status: status.Status, accepted: results.filter((r) => r.result === 'accepted').length }, 'NRDR transaction final');
   }
 
-  /** Past the polling deadline without a final answer: the transaction and its records need an operator. */
+  /** Past the polling deadline, the last GET without a final answer: the transaction and its records need an operator. */
   private async giveUp(t: TransactionRow, status: TransactionStatus | undefined, raw: string, counts: Counts): Promise<void> {
     const said = status ? `NRDR's last status was "${status.Status}"` : `NRDR's last answer did not read as a status${raw !== '' ? ` (${raw.slice(0, 200)})` : ''}`;
     const p = this.problem('NRDR_UNCLEAR', `no final answer from NRDR by the polling deadline: ${said}; check the transaction at NRDR`);
-    await this.o.store.updateTransaction(t.transactionId, { status: 'review', error: p.message, ...(status ? { nrdr: status } : {}) }, this.o.clock());
+    await this.o.store.updateTransaction(t.transactionId, { status: 'review', from: ['sent', 'posted'], error: p.message, nextPollAt: null, ...(status ? { nrdr: status } : {}) }, this.o.clock());
     await this.o.store.recordResults(t.transactionId, t.records.map((x) => ({ ...x, result: 'needs-review', problems: [p] })), this.o.clock());
     counts.review += t.records.length;
     this.o.log?.warn({ event: 'transaction_review', transactionId: t.transactionId }, 'NRDR gave no final answer in time; the transaction needs review');

@@ -234,6 +234,16 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
     const answer = registry.status(t, faults.stepMs);
     // stored first, answered later (or never, if the client is gone by then)
     if (faults.holdPostAnswer) await held.hold();
+    if (faults.dropPostAnswer) {
+      counts.dropped++;
+      req.raw.socket.destroy();
+      await reply.hijack();
+      return reply;
+    }
+    if (faults.gatewayErrorAfterPost) {
+      counts.failed++;
+      return reply.code(502).type('text/html').send('<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>');
+    }
     return sendPostAnswer(reply, answer, faults.postAnswer);
   });
 

@@ -2,9 +2,11 @@
 // codes CD0000–CD0005, CD1010 / CD2062 / CD1005 refusals, an all-rejected transaction as
 // ValidationFail, unknown and never-final statuses, Exam_Errors: null, Exam_Unique_ID forms, a
 // reused id refused with CD2014 (visible on GET), the readings todayZone and transactionDateTime,
-// GET's partnerid / appid checks, a held POST answer, and POSTs counted per Transaction_ID.
+// GET's partnerid / appid checks, a held POST answer, a POST stored and then dropped or answered
+// 502 by a gateway, and POSTs counted per Transaction_ID.
 import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { buildSandbox, DEFAULT_CLIENT, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Sandbox } from './server.js';
 import { DEFAULT_ANSWERS } from './switches.js';
 import { validConsultation, validEncounter, validTransaction } from '../../test/helpers.js';
@@ -211,5 +213,27 @@ describe('sandbox answer switches', () => {
     assert.deepEqual([status, (JSON.parse(body) as { Transaction_ID: string }).Transaction_ID], [200, 'H-1']);
     const registry = (await (await fetch(`${url}/sandbox/registry`)).json()) as { postsById: Record<string, number>; held: number };
     assert.deepEqual([registry.postsById['H-1'], registry.postsById['C-1'], registry.held], [1, 2, 0]);
+  });
+
+  it('a POST stored, then its connection dropped or a gateway 502 in place of the answer: GET finds it', async () => {
+    sb.faults.dropPostAnswer = true;
+    // on a connection of its own (fetch would send it again on a reused connection that closed)
+    const hangUp = await new Promise<string>((resolve) => {
+      const r = request(`${url}${SANDBOX_PATH}`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } }, () => resolve('answered'));
+      r.on('error', (e) => resolve(e.message));
+      r.end(JSON.stringify(validTransaction({ Transaction_ID: 'L-1' })));
+    });
+    assert.equal(hangUp, 'socket hang up');
+    sb.faults.dropPostAnswer = false;
+    sb.faults.gatewayErrorAfterPost = true;
+    assert.deepEqual(await post(validTransaction({ Transaction_ID: 'L-2' })), [
+      502,
+      'text/html',
+      '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>',
+    ]);
+    sb.faults.gatewayErrorAfterPost = false;
+    assert.deepEqual([(await final('L-1')).Status, (await final('L-2')).Status], ['Posted', 'Posted']);
+    const registry = (await (await fetch(`${url}/sandbox/registry`)).json()) as { postsById: Record<string, number> };
+    assert.deepEqual([registry.postsById['L-1'], registry.postsById['L-2']], [1, 1]);
   });
 });

@@ -17,6 +17,10 @@ export interface AnswerSwitches {
   postAnswer: (typeof POST_ANSWERS)[number];
   /** Each POST is processed and stored, but its answer is held until the switch goes off (a client that dies waiting). */
   holdPostAnswer: boolean;
+  /** Each POST is processed and stored, then its connection is dropped without an answer. */
+  dropPostAnswer: boolean;
+  /** Each POST is processed and stored, then answered 502 with a gateway's HTML page (the gateway lost the registry's answer). */
+  gatewayErrorAfterPost: boolean;
   /** Error_Msg carries the stage's message code: CD0001 pending, CD0002 loading, CD0000 / CD0003 / CD0004 at the end, CD0005 for a resubmission. */
   statusCodes: boolean;
   /** A status name the spec does not list, shown in place of every working stage ('' = the spec's names). */
@@ -61,6 +65,8 @@ export interface AnswerSwitches {
 export const DEFAULT_ANSWERS: AnswerSwitches = {
   postAnswer: 'status',
   holdPostAnswer: false,
+  dropPostAnswer: false,
+  gatewayErrorAfterPost: false,
   statusCodes: false,
   unknownStatus: '',
   neverFinal: false,

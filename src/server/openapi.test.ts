@@ -51,6 +51,7 @@ describe('the OpenAPI document', () => {
       'GET /api/transactions',
       'GET /api/transactions/{id}',
       'POST /api/submit',
+      'GET /api/submit',
       'POST /api/replay',
       'GET /api/audit',
       'GET /api/subscriptions',

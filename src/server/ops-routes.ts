@@ -116,9 +116,55 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     return { ...summary(t), nrdr: t.nrdr ?? null, nrdrHistory: t.nrdrHistory, records: t.records };
   });
 
-  app.post('/api/submit', route({ summary: 'submit ready records now and wait for the round (operator)', tags: ['transactions'], response: { 200: obj({ created: int('transactions created'), posted: int('posted'), final: int('final'), accepted: int('records accepted'), rejected: int('records rejected'), pending: int('transactions still pending') }), 409: errorAnswer } }), async (_req, reply) => {
+  const SUBMIT_RESULT = obj({
+    created: int('transactions created'),
+    posted: int('transactions NRDR took'),
+    final: int("transactions with NRDR's final answer"),
+    accepted: int('records accepted'),
+    rejected: int('records rejected'),
+    review: int('records that need review'),
+    unanswered: int('POSTs without an answer (asked about by id, never sent blind)'),
+    pending: int("transactions still without NRDR's final word (still polling)"),
+    oldestPendingSeconds: int('age of the oldest of them'),
+    stale: int('batches left for the next round (a record changed while batched)'),
+    leader: bool('false: another instance is the submitter; nothing was done here'),
+    holder: obj({ instance: str('the instance that holds the submitter lease'), until: str('when its lease runs out unless renewed (ISO)') }),
+  });
+  const SUBMIT_PROGRESS = obj({
+    running: bool('a submission is under way'),
+    startedAt: nullable(str('when it started (ISO)')),
+    posted: int('transactions NRDR took so far'),
+    polled: int('status requests so far'),
+    final: int('final answers so far'),
+    last: nullable(SUBMIT_RESULT),
+  });
+  app.post<{ Querystring: { wait?: string } }>(
+    '/api/submit',
+    route({
+      summary: 'submit ready records now and wait for NRDR\'s answers (operator): 200 with the result, or 202 with the progress when it takes longer than `wait` seconds (then GET /api/submit)',
+      tags: ['transactions'],
+      querystring: query({ wait: 'seconds to wait for the result before answering 202 (0–60, default 10)' }),
+      response: { 200: SUBMIT_RESULT, 202: SUBMIT_PROGRESS, 400: errorAnswer, 409: errorAnswer },
+    }),
+    async (req, reply) => {
+      const submitter = deps.submitter;
+      if (!submitter) return reply.code(409).send({ error: 'this process does not submit' });
+      const wait = intParam(req.query.wait, 'wait', { min: 0, max: 60, fallback: 10 });
+      const run = submitter.submitNow();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), wait * 1000)));
+      try {
+        const r = await Promise.race([run, late]);
+        return r ?? reply.code(202).send(submitter.status());
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  );
+
+  app.get('/api/submit', route({ summary: 'the submission under way (POST /api/submit answered 202), or the last one\'s result', tags: ['transactions'], response: { 200: SUBMIT_PROGRESS, 409: errorAnswer } }), (_req, reply) => {
     if (!deps.submitter) return reply.code(409).send({ error: 'this process does not submit' });
-    return deps.submitter.flush();
+    return deps.submitter.status();
   });
 
   // Prometheus text format: gauges read from the store (counts, never content)
@@ -135,6 +181,15 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     gauge('cdsr_inbound_messages', 'Stored inbound messages by status.', 'status', c.messages);
     gauge('cdsr_records', 'Consultations by record state.', 'state', c.records);
     gauge('cdsr_transactions', 'NRDR transactions by outbound status.', 'status', c.transactions);
+    const flight = await deps.store.inFlight();
+    lines.push(
+      "# HELP cdsr_transactions_in_flight NRDR transactions without NRDR's final word (created, sent, posted).",
+      '# TYPE cdsr_transactions_in_flight gauge',
+      `cdsr_transactions_in_flight ${flight.count}`,
+      '# HELP cdsr_oldest_in_flight_age_seconds Age of the oldest transaction in flight (0: none).',
+      '# TYPE cdsr_oldest_in_flight_age_seconds gauge',
+      `cdsr_oldest_in_flight_age_seconds ${age(flight.oldestCreatedAt)}`,
+    );
     lines.push('# HELP cdsr_store_bytes Size of the store on disk.', '# TYPE cdsr_store_bytes gauge', `cdsr_store_bytes ${await deps.store.sizeBytes()}`);
     gauge('cdsr_orders', 'Orders seen, by state (reported, held, excluded).', 'state', { reported: 0, held: 0, excluded: 0, ...ledger.byState });
     lines.push(

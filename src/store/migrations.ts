@@ -363,4 +363,27 @@ export const MIGRATIONS: readonly Migration[] = [
     // NULL for the rows before it: unknown, taken as the best, so they are never re-keyed
     statements: ['ALTER TABLE consultations ADD COLUMN key_rank INTEGER'],
   },
+  {
+    version: 19,
+    name: 'leases that know their owner: an epoch that moves at every takeover (fencing), and the process that holds it',
+    statements: [
+      // epoch: every step that can reach NRDR checks it in the transaction that claims the work
+      'ALTER TABLE leases ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0',
+      // the process of the holder (an instance restarted under the same identity is another process)
+      "ALTER TABLE leases ADD COLUMN token TEXT NOT NULL DEFAULT ''",
+    ],
+  },
+  {
+    version: 20,
+    name: "outbound: a POST claimed before it goes out (sent, unanswered until NRDR's answer), under which lease epoch; polls on their own schedule",
+    statements: [
+      'ALTER TABLE transactions ADD COLUMN sent_at TEXT',
+      'ALTER TABLE transactions ADD COLUMN sent_epoch INTEGER',
+      'ALTER TABLE transactions ADD COLUMN next_poll_at TEXT',
+      'ALTER TABLE transactions ADD COLUMN polls INTEGER NOT NULL DEFAULT 0',
+      'CREATE INDEX transactions_polls ON transactions (status, next_poll_at)',
+      // an earlier version's `created` may have been POSTed (it kept no mark before the POST): asked about first
+      "UPDATE transactions SET status = 'sent', sent_at = updated_at WHERE status = 'created'",
+    ],
+  },
 ];

@@ -33,6 +33,12 @@ import {
   type CredentialRow,
   type IngestResult,
   type InboundMeta,
+  type Fence,
+  type LeaseClaim,
+  type LeaseState,
+  type PostClaim,
+  type TransactionPatch,
+  IN_FLIGHT_STATUSES,
   type MessageRow,
   type MessageFilter,
   type MessageStatus,
@@ -74,6 +80,9 @@ function transactionFromRows(r: Row, recordRows: readonly Row[], nrdrHistory: re
   const t = row('transactions', r);
   const nrdr = t.json<TransactionStatus | null>('nrdr_status', NrdrStatusSchema, null);
   const lastError = t.optText('last_error');
+  const sentAt = t.optText('sent_at');
+  const sentEpoch = t.optInt('sent_epoch');
+  const nextPollAt = t.optText('next_poll_at');
   const body = t.json<Transaction | null>('body', TransactionBodySchema, null);
   if (!body) throw new StoreCorruptError(`transactions.body of ${t.text('transaction_id')} is empty`);
   return {
@@ -86,6 +95,10 @@ function transactionFromRows(r: Row, recordRows: readonly Row[], nrdrHistory: re
     updatedAt: t.text('updated_at'),
     attempts: t.int('attempts'),
     ...(lastError !== undefined ? { lastError } : {}),
+    ...(sentAt !== undefined ? { sentAt } : {}),
+    ...(sentEpoch !== undefined ? { sentEpoch } : {}),
+    ...(nextPollAt !== undefined ? { nextPollAt } : {}),
+    polls: t.int('polls'),
     ...(nrdr ? { nrdr } : {}),
     nrdrHistory,
     body,
@@ -494,10 +507,11 @@ export class SqlStore implements Store {
 
   // ---- outbound ledger ----
 
-  createTransaction(body: Transaction, records: readonly OutboundRecord[], at: Date): Promise<{ created: boolean; stale: OutboundRecord[] }> {
+  createTransaction(body: Transaction, records: readonly OutboundRecord[], at: Date, fence?: Fence): Promise<{ created: boolean; stale: OutboundRecord[]; fenced?: boolean }> {
     return this.db.transaction(async (q) => {
       // the same locks as the ingest of these encounters: neither writes over the other
-      await q.lock(records.map((r) => r.encounterKey));
+      await q.lock([...records.map((r) => r.encounterKey), ...(fence ? [`lease|${fence.name}`] : [])]);
+      if (fence && !(await SqlStore.holds(q, fence))) return { created: false, stale: [], fenced: true };
       const stale: OutboundRecord[] = [];
       for (const r of records) {
         const now = await q.get('SELECT state, content_hash FROM consultations WHERE encounter_key = ? AND consultation_key = ?', [r.encounterKey, r.consultationKey]);
@@ -535,19 +549,132 @@ export class SqlStore implements Store {
     });
   }
 
-  releaseLease(name: string, holder: string): Promise<void> {
-    return this.db.transaction(async (q) => void (await q.run('DELETE FROM leases WHERE name = ? AND holder = ?', [name, holder])));
+  /** The fence holds: the lease is this claimant's, at this epoch, unexpired at the fence's time (the caller holds `lease|<name>`). */
+  private static async holds(q: Queryable, f: Fence): Promise<boolean> {
+    const r = await q.get('SELECT holder, token, epoch, expires_at FROM leases WHERE name = ?', [f.name]);
+    if (!r) return false;
+    const l = row('leases', r);
+    return l.text('holder') === f.holder && l.text('token') === f.token && l.int('epoch') === f.epoch && l.text('expires_at') > f.at.toISOString();
   }
 
-  updateTransaction(id: string, patch: { status: OutboundStatus; nrdr?: TransactionStatus; error?: string; attempted?: boolean }, at: Date): Promise<void> {
+  private static leaseFromRow(r: Row, claim?: LeaseClaim): LeaseState {
+    const l = row('leases', r);
+    return { held: claim !== undefined && l.text('holder') === claim.holder && l.text('token') === claim.token, holder: l.text('holder'), epoch: l.int('epoch'), expiresAt: l.text('expires_at') };
+  }
+
+  takeLease(name: string, claim: LeaseClaim, at: Date, ttlMs: number, opts: { reclaimOwn?: boolean } = {}): Promise<LeaseState> {
+    const expiresAt = new Date(at.getTime() + ttlMs).toISOString();
     return this.db.transaction(async (q) => {
-      await q.run(
-        `UPDATE transactions SET status = ?, updated_at = ?, nrdr_status = COALESCE(?, nrdr_status), last_error = ?,
-           attempts = attempts + ? WHERE transaction_id = ?`,
-        [patch.status, at.toISOString(), patch.nrdr ? JSON.stringify(patch.nrdr) : null, patch.error ?? null, patch.attempted ? 1 : 0, id],
-      );
-      if (patch.nrdr) await appendNrdrStatus(q, id, patch.nrdr, at);
+      await q.lock([`lease|${name}`]);
+      const r = await q.get('SELECT holder, token, epoch, expires_at FROM leases WHERE name = ?', [name]);
+      if (!r) {
+        await q.run('INSERT INTO leases (name, holder, token, epoch, expires_at) VALUES (?, ?, ?, 1, ?)', [name, claim.holder, claim.token, expiresAt]);
+        return { held: true, holder: claim.holder, epoch: 1, expiresAt };
+      }
+      const now = SqlStore.leaseFromRow(r, claim);
+      // renewed by its claimant (the epoch stays); otherwise taken only when it ran out, or from an earlier process of this holder
+      const runOut = now.expiresAt < at.toISOString();
+      if (!now.held && !runOut && !(opts.reclaimOwn === true && now.holder === claim.holder)) return now;
+      const epoch = now.held ? now.epoch : now.epoch + 1;
+      await q.run('UPDATE leases SET holder = ?, token = ?, epoch = ?, expires_at = ? WHERE name = ?', [claim.holder, claim.token, epoch, expiresAt, name]);
+      return { held: true, holder: claim.holder, epoch, expiresAt };
     });
+  }
+
+  async leaseState(name: string): Promise<LeaseState | undefined> {
+    const r = await this.db.get('SELECT holder, token, epoch, expires_at FROM leases WHERE name = ?', [name]);
+    return r ? SqlStore.leaseFromRow(r) : undefined;
+  }
+
+  releaseLease(name: string, holder: string, token?: string): Promise<void> {
+    return this.db.transaction(
+      async (q) => void (await q.run('DELETE FROM leases WHERE name = ? AND holder = ? AND (CAST(? AS TEXT) IS NULL OR token = ?)', [name, holder, ...either(token)])),
+    );
+  }
+
+  claimPost(id: string, from: { status: 'created' | 'sent'; attempts: number }, fence: Fence): Promise<PostClaim> {
+    return this.db.transaction(async (q) => {
+      await q.lock([`lease|${fence.name}`]);
+      if (!(await SqlStore.holds(q, fence))) return 'fenced';
+      const t = await q.get('SELECT seq, status, attempts FROM transactions WHERE transaction_id = ?', [id]);
+      // read in another state, or POSTed since it was read (two claims of one re-POST: one goes)
+      if (!t || row('transactions', t).text('status') !== from.status || row('transactions', t).int('attempts') !== from.attempts) return 'moved';
+      // a record of it sent since in a later transaction: this one would put an older revision over a newer one
+      const later = await q.get(
+        `SELECT 1 AS one FROM transaction_records r
+         JOIN transaction_records l ON l.encounter_key = r.encounter_key AND l.consultation_key = r.consultation_key
+         JOIN transactions t2 ON t2.transaction_id = l.transaction_id
+         WHERE r.transaction_id = ? AND t2.seq > ? AND t2.status <> 'created' LIMIT 1`,
+        [id, row('transactions', t).int('seq')],
+      );
+      if (later) return 'superseded';
+      await q.run(
+        `UPDATE transactions SET status = 'sent', sent_at = ?, sent_epoch = ?, attempts = attempts + 1, polls = 0, next_poll_at = NULL, updated_at = ?
+         WHERE transaction_id = ?`,
+        [fence.at.toISOString(), fence.epoch, fence.at.toISOString(), id],
+      );
+      return 'claimed';
+    });
+  }
+
+  abandonTransaction(id: string, why: string, at: Date): Promise<void> {
+    return this.db.transaction(async (q) => {
+      const waiting = await q.all(`SELECT encounter_key, consultation_key FROM consultations WHERE transaction_id = ? AND state = 'submitted'`, [id]);
+      await q.lock([...new Set(waiting.map((r) => row('consultations', r).text('encounter_key')))]);
+      await q.run(`UPDATE transactions SET status = 'failed', last_error = ?, next_poll_at = NULL, updated_at = ? WHERE transaction_id = ?`, [why, at.toISOString(), id]);
+      for (const r of waiting) {
+        const c = row('consultations', r);
+        const changed = await q.run(`UPDATE consultations SET state = 'ready' WHERE encounter_key = ? AND consultation_key = ? AND transaction_id = ? AND state = 'submitted'`, [
+          c.text('encounter_key'),
+          c.text('consultation_key'),
+          id,
+        ]);
+        // kept in the record's history: it goes out again in the next round, never silently
+        if (changed === 1) {
+          await q.run(
+            'INSERT INTO record_history (encounter_key, consultation_key, at, from_state, to_state, who, why, transaction_id, problems) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            [c.text('encounter_key'), c.text('consultation_key'), at.toISOString(), 'submitted', 'ready', 'submitter', why, id, '[]'],
+          );
+        }
+      }
+    });
+  }
+
+  updateTransaction(id: string, patch: TransactionPatch, at: Date): Promise<void> {
+    const from = patch.from ?? [];
+    const next = patch.nextPollAt === undefined ? [0, null] : [1, patch.nextPollAt === null ? null : patch.nextPollAt.toISOString()];
+    return this.db.transaction(async (q) => {
+      const changed = await q.run(
+        `UPDATE transactions SET status = ?, updated_at = ?, nrdr_status = COALESCE(?, nrdr_status), last_error = ?,
+           attempts = attempts + ?, polls = polls + ?, next_poll_at = CASE WHEN CAST(? AS INTEGER) = 1 THEN CAST(? AS TEXT) ELSE next_poll_at END
+         WHERE transaction_id = ?${from.length > 0 ? ` AND status IN (${marks(from.length)})` : ''}`,
+        [patch.status, at.toISOString(), patch.nrdr ? JSON.stringify(patch.nrdr) : null, patch.error ?? null, patch.attempted ? 1 : 0, patch.polled ? 1 : 0, ...next, id, ...from],
+      );
+      if (changed > 0 && patch.nrdr) await appendNrdrStatus(q, id, patch.nrdr, at);
+    });
+  }
+
+  async duePolls(at: Date, limit: number): Promise<TransactionRow[]> {
+    const list = await this.db.all(
+      `SELECT * FROM transactions WHERE status IN ('sent', 'posted') AND (next_poll_at IS NULL OR next_poll_at <= ?)
+       ORDER BY COALESCE(next_poll_at, ''), seq LIMIT ?`,
+      [at.toISOString(), limit],
+    );
+    const out: TransactionRow[] = [];
+    for (const r of list) out.push(await this.withRecords(r));
+    return out;
+  }
+
+  async inFlight(): Promise<{ count: number; oldestCreatedAt: string | null; nextPollAt: string | null }> {
+    const r = await this.db.get(
+      `SELECT COUNT(*) AS n, MIN(created_at) AS oldest, MIN(CASE WHEN status = 'created' THEN '0' ELSE COALESCE(next_poll_at, '0') END) AS next
+       FROM transactions WHERE status IN (${marks(IN_FLIGHT_STATUSES.length)})`,
+      [...IN_FLIGHT_STATUSES],
+    );
+    const x = row('transactions', r ?? {});
+    const next = x.optText('next');
+    // '0' = due now (a POST to make, or a poll never scheduled)
+    return { count: x.int('n'), oldestCreatedAt: x.optText('oldest') ?? null, nextPollAt: next === undefined ? null : next === '0' ? new Date(0).toISOString() : next };
   }
 
   nrdrStatusSeen(id: string, status: TransactionStatus, at: Date): Promise<void> {

@@ -80,7 +80,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
@@ -810,6 +810,108 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.equal(await s.lease('submitter', 'a', later(92_000), 60_000), false);
       await s.releaseLease('submitter', 'b');
       assert.equal(await s.lease('submitter', 'a', later(93_000), 60_000), true);
+    });
+
+    withStore('a lease with an epoch: renewed by its process, taken when run out or by a restart of its holder (the epoch moves on), refused otherwise', async (s) => {
+      const later = (ms: number) => new Date(NOW.getTime() + ms);
+      const a1 = { holder: 'host-a', token: 'p1' };
+      const a2 = { holder: 'host-a', token: 'p2' };
+      const b = { holder: 'host-b', token: 'p9' };
+      const brief = (l: { held: boolean; holder: string; epoch: number }) => [l.held, l.holder, l.epoch];
+      assert.deepEqual(brief(await s.takeLease('submitter', a1, NOW, 60_000)), [true, 'host-a', 1]);
+      assert.deepEqual(brief(await s.takeLease('submitter', a1, later(30_000), 60_000)), [true, 'host-a', 1]);
+      assert.deepEqual(brief(await s.takeLease('submitter', b, later(31_000), 60_000)), [false, 'host-a', 1]);
+      // the same instance restarted: a live lease of an earlier process is taken back at once, only when asked
+      assert.deepEqual(brief(await s.takeLease('submitter', a2, later(32_000), 60_000)), [false, 'host-a', 1]);
+      assert.deepEqual(brief(await s.takeLease('submitter', a2, later(32_000), 60_000, { reclaimOwn: true })), [true, 'host-a', 2]);
+      assert.deepEqual(brief(await s.takeLease('submitter', a1, later(33_000), 60_000)), [false, 'host-a', 2]);
+      // run out: another instance takes it
+      assert.deepEqual(brief(await s.takeLease('submitter', b, later(93_000), 60_000)), [true, 'host-b', 3]);
+      assert.deepEqual(await s.leaseState('submitter'), { held: false, holder: 'host-b', epoch: 3, expiresAt: later(153_000).toISOString() });
+      // handed back only by its own process
+      await s.releaseLease('submitter', 'host-b', 'p0');
+      assert.equal((await s.leaseState('submitter'))?.holder, 'host-b');
+      await s.releaseLease('submitter', 'host-b', 'p9');
+      assert.equal(await s.leaseState('submitter'), undefined);
+    });
+
+    withStore('fencing: a batch and a POST are claimed only under the lease epoch that holds now, unexpired; a POST is claimed once', async (s) => {
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      const [read] = await s.wireEncounters('ready', 10);
+      assert.ok(read);
+      const a = { holder: 'host-a', token: 'p1' };
+      const la = await s.takeLease('submitter', a, NOW, 60_000);
+      const fenceA = (at: Date) => ({ name: 'submitter', ...a, epoch: la.epoch, at });
+      // past its lease (paused), a batch is not stored even before anyone took over
+      assert.deepEqual(await s.createTransaction(tx('T-1', read.wire), [read], NOW, fenceA(new Date(NOW.getTime() + 61_000))), { created: false, stale: [], fenced: true });
+      assert.deepEqual((await s.createTransaction(tx('T-1', read.wire), [read], NOW, fenceA(NOW))).created, true);
+      // taken over by b: a's claim of the POST fails whatever it read
+      const b = { holder: 'host-b', token: 'p9' };
+      const lb = await s.takeLease('submitter', b, new Date(NOW.getTime() + 61_000), 60_000);
+      assert.deepEqual([lb.held, lb.epoch], [true, 2]);
+      assert.equal(await s.claimPost('T-1', { status: 'created', attempts: 0 }, fenceA(NOW)), 'fenced');
+      const fenceB = { name: 'submitter', ...b, epoch: 2, at: new Date(NOW.getTime() + 62_000) };
+      assert.equal(await s.claimPost('T-1', { status: 'created', attempts: 0 }, fenceB), 'claimed');
+      const t = await s.transaction('T-1');
+      assert.deepEqual([t?.status, t?.attempts, t?.sentAt, t?.sentEpoch, t?.polls], ['sent', 1, fenceB.at.toISOString(), 2, 0]);
+      // the same POST claimed twice (from what was read before the first claim): one goes
+      assert.equal(await s.claimPost('T-1', { status: 'created', attempts: 0 }, fenceB), 'moved');
+      assert.equal(await s.claimPost('T-1', { status: 'sent', attempts: 0 }, fenceB), 'moved');
+      // a re-POST (NRDR did not know it) from what was read after the claim
+      assert.equal(await s.claimPost('T-1', { status: 'sent', attempts: 1 }, fenceB), 'claimed');
+      assert.equal((await s.transaction('T-1'))?.attempts, 2);
+    });
+
+    withStore('a transaction whose record went out since in a later one is not sent (superseded); abandoned, its other records go back to ready, in their history', async (s) => {
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      await ingest(s, '05-omi-new.hl7', 'MSG0005');
+      const read = await s.wireEncounters('ready', 10);
+      assert.equal(read.length, 2);
+      const l = await s.takeLease('submitter', { holder: 'a', token: 't' }, NOW, 60_000);
+      const fence = { name: 'submitter', holder: 'a', token: 't', epoch: l.epoch, at: NOW };
+      const body = tx('T-OLD', read[0]!.wire);
+      assert.equal((await s.createTransaction(body, read, NOW, fence)).created, true);
+      assert.equal(await s.claimPost('T-OLD', { status: 'created', attempts: 0 }, fence), 'claimed');
+      // the first record changes and goes out in a later transaction
+      await ingest(s, '04-oru-final.hl7', 'MSG0004');
+      const changed = (await s.wireEncounters('ready', 10)).find((r) => r.consultationKey === read[0]!.consultationKey);
+      assert.ok(changed);
+      assert.equal((await s.createTransaction(tx('T-NEW', changed.wire), [changed], NOW, fence)).created, true);
+      // still created: T-OLD goes first, in order
+      assert.equal(await s.claimPost('T-OLD', { status: 'sent', attempts: 1 }, fence), 'claimed');
+      assert.equal(await s.claimPost('T-NEW', { status: 'created', attempts: 0 }, fence), 'claimed');
+      // T-NEW went out: T-OLD (NRDR did not know it) would put the older revision after the newer one
+      assert.equal(await s.claimPost('T-OLD', { status: 'sent', attempts: 2 }, fence), 'superseded');
+      await s.abandonTransaction('T-OLD', 'superseded', NOW);
+      const old = await s.transaction('T-OLD');
+      assert.deepEqual([old?.status, old?.lastError], ['failed', 'superseded']);
+      const states = Object.fromEntries((await s.records({})).map((r) => [r.consultationKey, r.state]));
+      assert.deepEqual(states, { [read[0]!.consultationKey]: 'submitted', [read[1]!.consultationKey]: 'ready' });
+      const h = (await s.record(read[1]!.encounterKey))?.consultations.find((c) => c.consultationKey === read[1]!.consultationKey)?.history;
+      assert.deepEqual(h?.map((x) => [x.from, x.to, x.who, x.why, x.transactionId]), [['submitted', 'ready', 'submitter', 'superseded', 'T-OLD']]);
+    });
+
+    withStore('polls due: sent and posted transactions whose next poll has come, the most overdue first; in flight counted with the oldest', async (s) => {
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      const [read] = await s.wireEncounters('ready', 10);
+      assert.ok(read);
+      const at = (ms: number) => new Date(NOW.getTime() + ms);
+      assert.deepEqual(await s.inFlight(), { count: 0, oldestCreatedAt: null, nextPollAt: null });
+      await s.createTransaction(tx('T-P', read.wire), [read], NOW);
+      assert.deepEqual(await s.inFlight(), { count: 1, oldestCreatedAt: NOW.toISOString(), nextPollAt: new Date(0).toISOString() });
+      const l = await s.takeLease('submitter', { holder: 'a', token: 't' }, NOW, 60_000);
+      assert.equal(await s.claimPost('T-P', { status: 'created', attempts: 0 }, { name: 'submitter', holder: 'a', token: 't', epoch: l.epoch, at: NOW }), 'claimed');
+      // sent, never scheduled: due at once
+      assert.deepEqual((await s.duePolls(NOW, 10)).map((t) => t.transactionId), ['T-P']);
+      await s.updateTransaction('T-P', { status: 'posted', from: ['sent'], nextPollAt: at(5_000), polled: true }, at(1));
+      assert.deepEqual((await s.duePolls(at(4_999), 10)).map((t) => t.transactionId), []);
+      assert.deepEqual((await s.duePolls(at(5_000), 10)).map((t) => [t.transactionId, t.status, t.polls, t.nextPollAt]), [['T-P', 'posted', 1, at(5_000).toISOString()]]);
+      assert.deepEqual((await s.inFlight()).nextPollAt, at(5_000).toISOString());
+      // an answer never moves a transaction back: done stays done
+      await s.updateTransaction('T-P', { status: 'done', from: ['sent', 'posted'], nextPollAt: null }, at(6_000));
+      await s.updateTransaction('T-P', { status: 'posted', from: ['sent', 'posted'], nextPollAt: at(9_000) }, at(7_000));
+      assert.deepEqual([(await s.transaction('T-P'))?.status, (await s.duePolls(at(99_000), 10)).length], ['done', 0]);
+      assert.deepEqual(await s.inFlight(), { count: 0, oldestCreatedAt: null, nextPollAt: null });
     });
 
     withStore('a NUL character is stored (as U+FFFD) and read back the same on every database', async (s) => {

@@ -126,10 +126,17 @@ export interface SubscriptionView {
   readonly lastSeenAt: string;
 }
 
-/** created: stored, not yet accepted by NRDR (re-POSTed after a crash); posted: NRDR took it,
- * polling; done: a final NRDR status; failed: NRDR refused the POST (400/403). */
-/** review: NRDR's answers stayed unreadable or never final within the polling deadline: an operator looks. */
-export const OUTBOUND_STATUSES = ['created', 'posted', 'done', 'failed', 'review'] as const;
+/**
+ * created: stored, never POSTed; sent: a POST was claimed (under the submitter lease) and NRDR's
+ * answer to it has not been received: the next step is a GET by Transaction_ID, never another
+ * POST, unless NRDR says it does not know the id; posted: NRDR has it, polling; done: a final
+ * NRDR status; failed: NRDR refused the POST (400/403), or it was never sent because its records
+ * went out in a later transaction; review: NRDR's answers stayed unreadable or never final
+ * within the polling deadline: an operator looks.
+ */
+export const OUTBOUND_STATUSES = ['created', 'sent', 'posted', 'done', 'failed', 'review'] as const;
+/** Transactions NRDR has not given its final word on (shown as in flight). */
+export const IN_FLIGHT_STATUSES: readonly OutboundStatus[] = ['created', 'sent', 'posted'];
 /** NRDR's verdict on one record, as far as its answer says. */
 export const RECORD_VERDICTS = ['accepted', 'rejected', 'needs-review'] as const;
 export type RecordVerdict = (typeof RECORD_VERDICTS)[number];
@@ -149,8 +156,16 @@ export interface TransactionRow {
   readonly status: OutboundStatus;
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** POSTs claimed (each one a POST that went out, answered or not). */
   readonly attempts: number;
   readonly lastError?: string;
+  /** When the last POST was claimed, and under which epoch of the submitter lease. */
+  readonly sentAt?: string;
+  readonly sentEpoch?: number;
+  /** When it is next asked about (sent / posted); absent: at once. */
+  readonly nextPollAt?: string;
+  /** Status requests made since the last POST (the backoff grows with them). */
+  readonly polls: number;
   /** NRDR's last status answer. */
   readonly nrdr?: TransactionStatus;
   /** Every status answer that said something new, oldest first. */
@@ -256,6 +271,52 @@ export interface ResourceCache {
   resource(key: string): Promise<string | undefined>;
 }
 
+/** Who asks for a lease: an instance's stable identity, and this process of it. */
+export interface LeaseClaim {
+  readonly holder: string;
+  readonly token: string;
+}
+
+/** A lease as it stands after a request for it. */
+export interface LeaseState {
+  /** true: the claimant holds it now. */
+  readonly held: boolean;
+  readonly holder: string;
+  /** Moves on at every change of holder or process: the fencing token. */
+  readonly epoch: number;
+  readonly expiresAt: string;
+}
+
+/**
+ * What a step that can reach NRDR proves: the lease it holds (name, claimant, epoch), checked in
+ * the database transaction that claims the work, unexpired at `at`.
+ */
+export interface Fence extends LeaseClaim {
+  readonly name: string;
+  readonly epoch: number;
+  readonly at: Date;
+}
+
+/**
+ * A claim of a POST: claimed (go); fenced (the lease moved on: send nothing); moved (the
+ * transaction is no longer in the state the claim expected); superseded (a record of it went
+ * out since in a later transaction: sending it now would put an older revision after a newer one).
+ */
+export type PostClaim = 'claimed' | 'fenced' | 'moved' | 'superseded';
+
+export interface TransactionPatch {
+  readonly status: OutboundStatus;
+  readonly nrdr?: TransactionStatus;
+  readonly error?: string;
+  readonly attempted?: boolean;
+  /** Only when the transaction is in one of these (an answer never moves it back). */
+  readonly from?: readonly OutboundStatus[];
+  /** The next status request (null: none). */
+  readonly nextPollAt?: Date | null;
+  /** One more status request made. */
+  readonly polled?: boolean;
+}
+
 /** The outbound ledger: transactions sent to NRDR, their status and NRDR's verdict per record. */
 export interface OutboundLedger {
   /**
@@ -264,11 +325,41 @@ export interface OutboundLedger {
    * otherwise nothing is stored and the records that changed are returned (they stay for the
    * next round).
    */
-  createTransaction(body: Transaction, records: readonly OutboundRecord[], at: Date): Promise<{ readonly created: boolean; readonly stale: readonly OutboundRecord[] }>;
+  createTransaction(
+    body: Transaction,
+    records: readonly OutboundRecord[],
+    at: Date,
+    /** With a fence: nothing is stored unless the lease is still this one (then `fenced`). */
+    fence?: Fence,
+  ): Promise<{ readonly created: boolean; readonly stale: readonly OutboundRecord[]; readonly fenced?: boolean }>;
   /** Takes or renews a lease (one submitter across instances); false while another holder's lease runs. */
   lease(name: string, holder: string, at: Date, ttlMs: number): Promise<boolean>;
-  releaseLease(name: string, holder: string): Promise<void>;
-  updateTransaction(id: string, patch: { status: OutboundStatus; nrdr?: TransactionStatus; error?: string; attempted?: boolean }, at: Date): Promise<void>;
+  /**
+   * Takes or renews a lease with its epoch: renewed by the same claimant (holder and process);
+   * taken when free, run out, or (`reclaimOwn`) held by an earlier process of the same holder — a
+   * restarted instance does not wait for its own dead lease. Each takeover moves the epoch on.
+   */
+  takeLease(name: string, claim: LeaseClaim, at: Date, ttlMs: number, opts?: { readonly reclaimOwn?: boolean }): Promise<LeaseState>;
+  /** The lease as it stands (undefined: nobody holds it). */
+  leaseState(name: string): Promise<LeaseState | undefined>;
+  /** Hands a lease back; with `token`, only when this process of the holder has it. */
+  releaseLease(name: string, holder: string, token?: string): Promise<void>;
+  /**
+   * Claims the POST of a transaction in one database transaction: only under the fence, only from
+   * the state (and POST count) it was read in, only when none of its records went out in a later transaction (sent or further);
+   * claimed, it is `sent` (with when and the epoch) before the POST leaves.
+   */
+  claimPost(id: string, from: { readonly status: 'created' | 'sent'; readonly attempts: number }, fence: Fence): Promise<PostClaim>;
+  /**
+   * A transaction that will not be sent (superseded, or NRDR does not know it and its records
+   * went out since): `failed` with why; its records still waiting on it go back to `ready`.
+   */
+  abandonTransaction(id: string, why: string, at: Date): Promise<void>;
+  updateTransaction(id: string, patch: TransactionPatch, at: Date): Promise<void>;
+  /** Sent and posted transactions whose next status request is due at `at`, the most overdue first. */
+  duePolls(at: Date, limit: number): Promise<TransactionRow[]>;
+  /** Transactions without NRDR's final word (created, sent, posted): how many, the oldest's creation, the next poll due. */
+  inFlight(): Promise<{ readonly count: number; readonly oldestCreatedAt: string | null; readonly nextPollAt: string | null }>;
   /**
    * A poll's answer: kept as the last status and in the history when it differs from the one
    * before; the transaction's state and updated_at (the polling deadline runs from it) stay.
