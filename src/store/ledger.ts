@@ -418,3 +418,34 @@ export async function ledgerGauges(q: Queryable): Promise<LedgerGauges> {
   const open = await q.get("SELECT COUNT(*) AS n FROM consultations WHERE state = 'cancelled-after-submission' AND retraction_ack_at IS NULL");
   return { byState, oldestOrphan: await oldest('orphan'), oldestIncomplete: await oldest('incomplete'), unacknowledgedRetractions: open ? row('consultations', open).int('n') : 0 };
 }
+
+/** The reasons an order may be held, and excluded: the CSV's columns, the same whatever the days hold. */
+const HELD_REASONS = ['incomplete', 'invalid', 'rejected', 'needs-review', 'cancelled-after-submission', ...HOLD_REASONS] as const;
+const EXCLUDED_REASONS = ['cancelled', NOT_ADVANCED_IMAGING, 'cancelled-after-submission'] as const;
+
+const csvCell = (s: string): string => (/[",\r\n]/.test(s) || s !== s.trim() ? `"${s.replaceAll('"', '""')}"` : s);
+
+/**
+ * A reconciliation as CSV for a spreadsheet beside the RIS's counts: one line per facility and day,
+ * its zone and how days were counted, then a column for every reason (held_orphan, excluded_cancelled…).
+ */
+export function reconciliationCsv(days: readonly ReconciliationRow[], by: ReconcileBy, zoneOf: (facilityId: string) => string): string {
+  const header = ['facility_id', 'day', 'time_zone', 'counted_by', 'seen', 'by_arrival', 'reported', 'held', 'excluded', ...HELD_REASONS.map((r) => `held_${r}`), ...EXCLUDED_REASONS.map((r) => `excluded_${r}`)];
+  const sum = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
+  const lines = days.map((d) =>
+    [
+      csvCell(d.facilityId),
+      d.day,
+      zoneOf(d.facilityId),
+      by,
+      d.seen,
+      by === 'ordered' ? (d.byArrival ?? 0) : '',
+      d.reported,
+      sum(d.held),
+      sum(d.excluded),
+      ...HELD_REASONS.map((r) => d.held[r] ?? 0),
+      ...EXCLUDED_REASONS.map((r) => d.excluded[r] ?? 0),
+    ].join(','),
+  );
+  return `${[header.join(','), ...lines].join('\n')}\n`;
+}
