@@ -175,12 +175,15 @@ export function buildProgram(): Command {
 
   program
     .command('reconcile')
-    .description('orders seen per facility and day: reported, held (by reason), excluded (by rule); seen = their sum')
-    .option('--from <day>', 'first day (YYYY-MM-DD, UTC), default: the first order')
-    .option('--to <day>', 'last day (YYYY-MM-DD, UTC), default: today')
+    .description("orders per facility and day in the facility's time zone: reported, held (by reason), excluded (by rule); seen = their sum")
+    .option('--from <day>', "first day (YYYY-MM-DD, the facility's time zone), default: the first order")
+    .option('--to <day>', 'last day (YYYY-MM-DD), default: the last order')
     .option('--facility <id>', 'one Facility_ID')
+    .option('--by <what>', 'received (the day orders arrived, default) or ordered (their CDS_Consultation_Date, as the RIS counts exams)')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { from?: string; to?: string; facility?: string; json?: boolean }) => {
+    .option('--csv', 'CSV, one line per facility and day, a column per reason')
+    .option('--url <url>', 'ask the running service (its tables and zones in force); key from CDSR_API_KEY')
+    .action(async (opts: { from?: string; to?: string; facility?: string; by?: string; json?: boolean; csv?: boolean; url?: string }) => {
       const config = loadConfig();
       process.exitCode = await runReconcile(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });

@@ -1,7 +1,7 @@
 // The real app for route tests, with a fixed clock, a fresh SQLite file and a copy of the shipped
 // mappings that a test may edit. Requests go through fastify's inject (no socket) unless a test
 // asks for a listening port (`listen: true`, for clients that need a URL).
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -54,11 +54,16 @@ export async function startTestServer(
     mapWorkers?: Partial<Omit<MapPoolOptions, 'mappings'>>;
     /** CDSR_DEFAULT_FACILITY_ID: the Facility_ID of messages whose sender facilities.csv does not know. */
     defaultFacilityId?: string;
+    /** CDSR_TIMEZONE (default: none, i.e. UTC). */
+    timeZone?: string;
+    /** The text of facilities.csv, in place of the repository's. */
+    facilities?: string;
   } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'cdsr-srv-'));
   const mappingsDir = join(dir, 'mappings');
   cpSync(join(REPO_ROOT, 'mappings'), mappingsDir, { recursive: true });
+  if (opts.facilities !== undefined) writeFileSync(join(mappingsDir, 'facilities.csv'), opts.facilities);
   const quiet = { info: () => undefined, warn: () => undefined };
   const mappings = MappingHolder.load(mappingsDir, quiet).holder!;
   const store = await openStore(
@@ -70,7 +75,7 @@ export async function startTestServer(
   const logStream = new PassThrough();
   logStream.on('data', (c: Buffer) => (logged += c.toString('utf8')));
   const app = await buildApp({
-    config: { CDSR_INBOUND_API_KEYS: opts.apiKeys ?? [], ...opts.roles, CDSR_BODY_LIMIT_BYTES: opts.bodyLimit ?? 1024 * 1024, LOG_LEVEL: 'trace', ...(opts.requestTimeoutS !== undefined ? { CDSR_HTTP_REQUEST_TIMEOUT_S: opts.requestTimeoutS } : {}), ...opts.http },
+    config: { CDSR_INBOUND_API_KEYS: opts.apiKeys ?? [], ...opts.roles, CDSR_BODY_LIMIT_BYTES: opts.bodyLimit ?? 1024 * 1024, LOG_LEVEL: 'trace', ...(opts.requestTimeoutS !== undefined ? { CDSR_HTTP_REQUEST_TIMEOUT_S: opts.requestTimeoutS } : {}), ...(opts.timeZone !== undefined ? { CDSR_TIMEZONE: opts.timeZone } : {}), ...opts.http },
     store,
     mappings,
     clock: () => SERVER_NOW,

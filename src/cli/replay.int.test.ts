@@ -39,13 +39,13 @@ describe('cdsr-adapter replay', () => {
     const reconcile = (...args: string[]) =>
       spawnSync(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'reconcile', ...args], {
         encoding: 'utf8',
-        env: { ...process.env, CDSR_DATA_DIR: join(dir, 'data'), CDSR_MAPPINGS_DIR: mappings },
+        env: { ...process.env, CDSR_DATA_DIR: join(dir, 'data'), CDSR_MAPPINGS_DIR: mappings, CDSR_TIMEZONE: 'UTC' },
       });
     const day = new Date().toISOString().slice(0, 10);
     const table = reconcile();
-    assert.deepEqual([table.status, table.stdout], [0, `facility  day         seen  reported  held  excluded\n100000    ${day}  1     1         0     0\n`]);
+    assert.deepEqual([table.status, table.stdout], [0, `facility  zone  day         seen  reported  held  excluded\n100000    UTC   ${day}  1     1         0     0\n`]);
     const asJson = reconcile('--json', '--from', day, '--to', day);
-    assert.deepEqual(JSON.parse(asJson.stdout), { days: [{ facilityId: '100000', day, seen: 1, reported: 1, held: {}, excluded: {} }] });
+    assert.deepEqual(JSON.parse(asJson.stdout), { by: 'received', timeZones: { '100000': 'UTC' }, days: [{ facilityId: '100000', day, seen: 1, reported: 1, held: {}, excluded: {} }] });
     assert.deepEqual([reconcile('--from', 'june').status, reconcile('--from', 'june').stderr], [2, 'cdsr-adapter: --from must be a day as YYYY-MM-DD\n']);
     const again = run();
     assert.deepEqual([again.status, again.stdout], [0, 'replayed 0 message(s)\n']);

@@ -3,8 +3,13 @@ import type { Config } from '../config.js';
 import { errorMessage } from '../cdsr/errors.js';
 import { replayAll } from '../inbound/replay.js';
 import { MappingHolder } from '../mapping/holder.js';
-import type { MessageStatus } from '../store/store.js';
-import { fhirFetcherFor, openStore, startServer } from '../server/main.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatProblemLine } from '../cdsr/problem.js';
+import { facilityTimeZones, parseFacilities } from '../mapping/facilities.js';
+import { reconciliationCsv } from '../store/ledger.js';
+import { RECONCILE_BY, type MessageStatus, type ReconcileBy, type ReconciliationRow } from '../store/store.js';
+import { fhirFetcherFor, openStore, openStoreToRead, startServer } from '../server/main.js';
 import { startBuiltinSandbox } from './builtin-sandbox.js';
 import { renderTable } from './table.js';
 import { callService, holdOffline, releaseOffline, serviceUrl } from './service.js';
@@ -128,8 +133,43 @@ export async function runResubmit(config: Config, opts: { url?: string; facility
   return EXIT_OK;
 }
 
-/** The ledger's reconciliation, read from the store: per facility and day, seen = reported + held + excluded. */
-export async function runReconcile(config: Config, opts: { from?: string; to?: string; facility?: string; json?: boolean }, io: CliIo): Promise<number> {
+type ReconciliationAnswer = { by: ReconcileBy; timeZones: Record<string, string>; days: ReconciliationRow[] };
+
+/**
+ * Each facility's zone for an offline reconcile: facilities.csv alone (the other tables are not
+ * needed, so a folder without them is no error), else CDSR_TIMEZONE; undefined (said) when the file
+ * does not load.
+ */
+function offlineZones(config: Config, io: CliIo): ((facilityId: string) => string) | undefined {
+  const file = join(config.CDSR_MAPPINGS_DIR, 'facilities.csv');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== 'ENOENT') {
+      io.err(`cdsr-adapter: ${file} cannot be read: ${errorMessage(e)}\n`);
+      return undefined;
+    }
+    io.err(`no ${file}: days are counted in CDSR_TIMEZONE (${config.CDSR_TIMEZONE})\n`);
+    return () => config.CDSR_TIMEZONE;
+  }
+  const { facilities, problems } = parseFacilities(file, text);
+  if (problems.length > 0) {
+    io.err(`cdsr-adapter: ${file} does not load (the facilities' time zones are read from it):\n${problems.map((p) => `  ${formatProblemLine(p)}\n`).join('')}`);
+    return undefined;
+  }
+  return facilityTimeZones(facilities, config.CDSR_TIMEZONE);
+}
+
+/**
+ * `reconcile`: per facility and day in its own time zone, seen = reported + held + excluded; by
+ * arrival or ordered day. Through the running service with --url, else read from the store.
+ */
+export async function runReconcile(
+  config: Config,
+  opts: { from?: string; to?: string; facility?: string; by?: string; json?: boolean; csv?: boolean; url?: string },
+  io: CliIo,
+): Promise<number> {
   for (const [name, v] of [
     ['--from', opts.from],
     ['--to', opts.to],
@@ -139,31 +179,65 @@ export async function runReconcile(config: Config, opts: { from?: string; to?: s
       return EXIT_UNREADABLE;
     }
   }
-  const opened = await openForCommand(config, io);
-  if (!opened) return EXIT_UNREADABLE;
-  const { store } = opened;
-  try {
-    const days = await store.reconciliation({ ...(opts.from ? { from: opts.from } : {}), ...(opts.to ? { to: opts.to } : {}), ...(opts.facility ? { facility: opts.facility } : {}) });
-    if (opts.json) {
-      io.out(`${JSON.stringify({ days }, null, 2)}\n`);
-      return EXIT_OK;
-    }
-    if (days.length === 0) {
-      io.out('no orders seen in that period\n');
-      return EXIT_OK;
-    }
-    const counts = (m: Record<string, number>) =>
-      Object.entries(m)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ') || '0';
-    io.out(
-      renderTable(
-        ['facility', 'day', 'seen', 'reported', 'held', 'excluded'],
-        days.map((d) => [d.facilityId || '(unknown)', d.day, String(d.seen), String(d.reported), counts(d.held), counts(d.excluded)]),
-      ),
-    );
-    return EXIT_OK;
-  } finally {
-    await store.close();
+  const by = opts.by ?? 'received';
+  if (!(RECONCILE_BY as readonly string[]).includes(by)) {
+    io.err(`cdsr-adapter: --by must be ${RECONCILE_BY.join(' or ')}\n`);
+    return EXIT_UNREADABLE;
   }
+  if (opts.json && opts.csv) {
+    io.err('cdsr-adapter: --json and --csv: choose one\n');
+    return EXIT_UNREADABLE;
+  }
+  const filter = { ...(opts.from ? { from: opts.from } : {}), ...(opts.to ? { to: opts.to } : {}), ...(opts.facility ? { facility: opts.facility } : {}), by: by as ReconcileBy };
+  let answer: ReconciliationAnswer;
+  if (opts.url !== undefined) {
+    const params = new URLSearchParams(Object.entries(filter));
+    const r = await callService<ReconciliationAnswer>(config, serviceUrl(config, opts.url), 'GET', `/api/reconciliation?${params.toString()}`, io);
+    if (!r.ok) return r.exit;
+    answer = r.body;
+  } else {
+    const timeZoneOf = offlineZones(config, io);
+    if (!timeZoneOf) return EXIT_UNREADABLE;
+    const store = await openStoreToRead(config);
+    try {
+      const days = await store.reconciliation({ ...filter, timeZoneOf });
+      answer = { by: filter.by, timeZones: Object.fromEntries([...new Set(days.map((d) => d.facilityId))].map((f) => [f, timeZoneOf(f)])), days };
+    } finally {
+      await store.close();
+    }
+  }
+  const { days } = answer;
+  if (opts.json) {
+    io.out(`${JSON.stringify(answer, null, 2)}\n`);
+    return EXIT_OK;
+  }
+  if (opts.csv) {
+    io.out(reconciliationCsv(days, answer.by, (f) => answer.timeZones[f] ?? config.CDSR_TIMEZONE));
+    return EXIT_OK;
+  }
+  if (days.length === 0) {
+    io.out('no orders seen in that period\n');
+    return EXIT_OK;
+  }
+  const counts = (m: Record<string, number>) =>
+    Object.entries(m)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || '0';
+  const ordered = answer.by === 'ordered';
+  io.out(
+    renderTable(
+      ['facility', 'zone', ordered ? 'ordered day' : 'day', 'seen', ...(ordered ? ['not in a record (by arrival)'] : []), 'reported', 'held', 'excluded'],
+      days.map((d) => [
+        d.facilityId || '(unknown)',
+        answer.timeZones[d.facilityId] ?? '',
+        d.day,
+        String(d.seen),
+        ...(ordered ? [String(d.byArrival ?? 0)] : []),
+        String(d.reported),
+        counts(d.held),
+        counts(d.excluded),
+      ]),
+    ),
+  );
+  return EXIT_OK;
 }

@@ -107,8 +107,9 @@ export const ORDER_ROW: JsonSchema = obj({
 
 export const RECONCILIATION_ROW: JsonSchema = obj({
   facilityId: str('Facility_ID'),
-  day: str('YYYY-MM-DD (UTC)'),
-  seen: int('orders first seen that day'),
+  day: str("YYYY-MM-DD in the facility's time zone: the day the orders arrived, or (by=ordered) their CDS_Consultation_Date"),
+  seen: int('orders of that day'),
+  byArrival: int('by=ordered only: of seen, orders in no record yet (no consultation date), counted by the day they arrived'),
   reported: int('reported'),
   held: dict(int('count'), 'held, by reason'),
   excluded: dict(int('count'), 'excluded, by rule'),

@@ -2,6 +2,7 @@
 // over the stages; everything it needs is passed in (store, tables, clock).
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
+import { facilityTimeZones } from '../mapping/facilities.js';
 import type { IngestDeps, MappingSource } from '../inbound/context.js';
 import { ingestHl7 } from '../inbound/hl7.js';
 import { safeReason } from '../inbound/outcome.js';
@@ -27,7 +28,8 @@ import type { ReloadStatus } from '../mapping/holder.js';
 export interface AppOptions extends IngestDeps {
   readonly store: Store;
   readonly mappings: MappingSource & { readonly dir: string; readonly generation: number; readonly lastReload?: ReloadStatus };
-  readonly config: Pick<Config, 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'> & Partial<Pick<Config, HttpLimit>> & RoleConfig;
+  /** CDSR_TIMEZONE: the zone of a facility facilities.csv gives none (default UTC), for the console's times and the reconciliation's days. */
+  readonly config: Pick<Config, 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'> & Partial<Pick<Config, HttpLimit | 'CDSR_TIMEZONE'>> & RoleConfig;
   /** PEM certificate and key: the listener speaks HTTPS. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
   /** Where pino writes (default stdout). */
@@ -50,6 +52,11 @@ function presentedKey(req: FastifyRequest): string | undefined {
   if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim();
   const k = req.headers['x-api-key'];
   return typeof k === 'string' ? k : undefined;
+}
+
+/** Each facility's time zone: its facilities.csv row's in the tables in force, else CDSR_TIMEZONE, else UTC. */
+export function zoneOf(deps: Pick<AppOptions, 'mappings' | 'config'>): (facilityId: string) => string {
+  return facilityTimeZones(deps.mappings.current.facilities, deps.config.CDSR_TIMEZONE ?? 'UTC');
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {

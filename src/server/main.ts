@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { LiveValidator } from '../mapping/validator.js';
+import { CdsrValidator } from '../cdsr/validate.js';
 import { errorMessage } from '../cdsr/errors.js';
 import { formatProblemLine } from '../cdsr/problem.js';
 import type { MappingTables } from '../mapping/load.js';
@@ -36,7 +37,18 @@ export interface Running {
 export async function openStore(config: Config, tables: MappingTables | (() => MappingTables)): Promise<Store> {
   // records are judged with the site's rules of the tables in force (followed across reloads),
   // "future" in each facility's zone (else CDSR_TIMEZONE)
-  const validator = new LiveValidator(typeof tables === 'function' ? tables : () => tables, { now: () => new Date(), timeZone: config.CDSR_TIMEZONE });
+  return openStoreWith(config, new LiveValidator(typeof tables === 'function' ? tables : () => tables, { now: () => new Date(), timeZone: config.CDSR_TIMEZONE }));
+}
+
+/**
+ * The store for a command that only reads it (reconcile): no tables needed, so it opens from any
+ * folder; a record written through it would be judged without the site's tables, so nothing is.
+ */
+export function openStoreToRead(config: Config): Promise<Store> {
+  return openStoreWith(config, new CdsrValidator({ now: () => new Date(), timeZone: config.CDSR_TIMEZONE }));
+}
+
+async function openStoreWith(config: Config, validator: CdsrValidator): Promise<Store> {
   if (config.CDSR_DATABASE_URL !== undefined) {
     try {
       return await openStoreAt({ kind: 'postgres', url: config.CDSR_DATABASE_URL }, validator);

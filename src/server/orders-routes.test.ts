@@ -142,7 +142,7 @@ describe('the order ledger through the service', () => {
     assert.deepEqual(days, [{ facilityId: '100000', day: '2026-11-23', seen: 9, reported: 6, held: { collision: 1, error: 1 }, excluded: { cancelled: 1 } }]);
     const metrics = await (await s.fetch('/metrics')).text();
     for (const line of ['cdsr_orders{state="excluded"} 1', 'cdsr_orders{state="held"} 2', 'cdsr_orders{state="reported"} 6', 'cdsr_oldest_orphan_age_seconds 0']) assert.ok(metrics.includes(`${line}\n`), line);
-    assert.deepEqual(await json(s, '/api/reconciliation?from=2026-11-24'), { days: [] });
+    assert.deepEqual(await json(s, '/api/reconciliation?from=2026-11-24'), { by: 'received', timeZones: {}, days: [] });
   });
 
   it('pages with a cursor, and refuses what it cannot read with the parameter named', async () => {

@@ -2,11 +2,12 @@
 // and day, seen = reported + held (by reason) + excluded (by rule).
 import type { FastifyInstance } from 'fastify';
 import { encounterKey } from '../mapping/merge.js';
-import { ORDER_REASONS, ORDER_STATES } from '../store/store.js';
+import { ORDER_REASONS, ORDER_STATES, RECONCILE_BY } from '../store/store.js';
+import { reconciliationCsv } from '../store/ledger.js';
 import { rulesFor } from '../mapping/explain.js';
-import type { AppOptions } from './app.js';
+import { zoneOf, type AppOptions } from './app.js';
 import { dayParam, intParam, limitParam, oneOf } from './query.js';
-import { arr, bool, cursorPage, errorAnswer, int, obj, PAGING, params, query, route, str } from './schema.js';
+import { arr, bool, cursorPage, dict, errorAnswer, int, obj, PAGING, params, query, route, str } from './schema.js';
 import { ORDER_ROW, RECONCILIATION_ROW } from './answers.js';
 
 export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): void {
@@ -90,10 +91,34 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
     },
   );
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/api/reconciliation', route({ summary: 'per facility and day: orders seen = reported + held (by reason) + excluded (by rule)', tags: ['orders'], querystring: query({ from: 'first day, YYYY-MM-DD (UTC)', to: 'last day, YYYY-MM-DD (UTC)', facility: 'Facility_ID' }), response: { 200: obj({ days: arr(RECONCILIATION_ROW) }), 400: errorAnswer } }), async (req) => {
-    const from = dayParam(req.query.from, 'from');
-    const to = dayParam(req.query.to, 'to');
-    const facility = req.query.facility;
-    return { days: await deps.store.reconciliation({ ...(from ? { from } : {}), ...(to ? { to } : {}), ...(facility ? { facility } : {}) }) };
-  });
+  app.get<{ Querystring: Record<string, string | undefined> }>(
+    '/api/reconciliation',
+    route({
+      summary: "per facility and day (the facility's time zone): orders seen = reported + held (by reason) + excluded (by rule)",
+      tags: ['orders'],
+      produces: ['application/json', 'text/csv'],
+      querystring: query({
+        from: "first day, YYYY-MM-DD (the facility's time zone)",
+        to: 'last day, YYYY-MM-DD',
+        facility: 'Facility_ID',
+        by: 'received (default: the day the order arrived) or ordered (its CDS_Consultation_Date; orders in no record yet by arrival)',
+        format: 'json (default) or csv',
+      }),
+      response: { 200: obj({ by: str('how days were counted'), timeZones: dict(str('IANA zone'), 'the zone of each facility listed'), days: arr(RECONCILIATION_ROW) }), 400: errorAnswer },
+    }),
+    async (req, reply) => {
+      const from = dayParam(req.query.from, 'from');
+      const to = dayParam(req.query.to, 'to');
+      const by = oneOf(req.query.by, 'by', RECONCILE_BY) ?? 'received';
+      const format = oneOf(req.query.format, 'format', ['json', 'csv'] as const) ?? 'json';
+      const facility = req.query.facility;
+      const timeZoneOf = zoneOf(deps);
+      const days = await deps.store.reconciliation({ ...(from ? { from } : {}), ...(to ? { to } : {}), ...(facility ? { facility } : {}), by, timeZoneOf });
+      if (format === 'csv') {
+        const name = `reconciliation-${by}${from ? `-${from}` : ''}${to ? `-${to}` : ''}.csv`;
+        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send(reconciliationCsv(days, by, timeZoneOf));
+      }
+      return { by, timeZones: Object.fromEntries([...new Set(days.map((d) => d.facilityId))].map((f) => [f, timeZoneOf(f)])), days };
+    },
+  );
 }

@@ -71,6 +71,8 @@ export interface ReconciliationRow {
   readonly facilityId: string;
   readonly day: string;
   readonly seen: number;
+  /** By ordered day: of `seen`, the orders with no consultation date yet (in no record), counted by the day they arrived. */
+  readonly byArrival?: number;
   readonly reported: number;
   readonly held: Record<string, number>;
   readonly excluded: Record<string, number>;
@@ -84,7 +86,7 @@ const REASON_SQL = `CASE WHEN o.hold IS NOT NULL THEN o.hold WHEN c.state IS NUL
   WHEN c.state IN ('cancelled', 'cancelled-after-submission', 'incomplete', 'invalid', 'rejected', 'needs-review') THEN c.state ELSE '' END`;
 const WITH_STATE = `SELECT o.id, o.facility_id, o.encounter_id, o.consultation_key, o.detail, o.first_seen, o.last_seen, o.seen_day,
   ${STATE_SQL} AS state, ${REASON_SQL} AS reason, c.missing AS missing, c.exclusion AS exclusion,
-  c.transaction_id AS transaction_id, c.retraction_ack_by AS ack_by, c.retraction_ack_at AS ack_at
+  c.transaction_id AS transaction_id, c.cdate AS cdate, c.retraction_ack_by AS ack_by, c.retraction_ack_at AS ack_at
   FROM orders o LEFT JOIN consultations c ON c.encounter_key = o.encounter_key AND c.consultation_key = o.consultation_key`;
 
 const dayOf = (at: Date): string => at.toISOString().slice(0, 10);
@@ -298,29 +300,103 @@ export async function listOrders(q: Queryable, f: OrderFilter): Promise<{ orders
   return { orders, next: rows.length > limit ? hi : null };
 }
 
-/** One row per facility and day first seen: seen = reported + held (by reason) + excluded (by rule). */
-export async function reconcile(q: Queryable, f: { from?: string; to?: string; facility?: string }): Promise<ReconciliationRow[]> {
+/** How a reconciliation counts days: by the day an order arrived, or by its consultation (ordered) day. */
+export const RECONCILE_BY = ['received', 'ordered'] as const;
+export type ReconcileBy = (typeof RECONCILE_BY)[number];
+
+export interface ReconciliationFilter {
+  /** First and last day (YYYY-MM-DD) in the facility's time zone. */
+  readonly from?: string;
+  readonly to?: string;
+  readonly facility?: string;
+  /** Default: received. */
+  readonly by?: ReconcileBy;
+  /** Each facility's IANA time zone (default: UTC for all). */
+  readonly timeZoneOf?: (facilityId: string) => string;
+}
+
+// CDS_Consultation_Date as the consultations keep it (MM/DD/YYYY, the site's own day) as YYYY-MM-DD
+const ORDERED_DAY_SQL = `CASE WHEN LENGTH(x.cdate) = 10 THEN SUBSTR(x.cdate, 7, 4) || '-' || SUBSTR(x.cdate, 1, 2) || '-' || SUBSTR(x.cdate, 4, 2) END`;
+
+/** `day` moved by `n` days (YYYY-MM-DD). */
+const shiftDay = (day: string, n: number): string => new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+
+const dayFormats = new Map<string, Intl.DateTimeFormat>();
+/** The local day (YYYY-MM-DD) of an instant in an IANA zone. */
+export function localDayOf(at: Date, zone: string): string {
+  let f = dayFormats.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    dayFormats.set(zone, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day}`;
+}
+
+/**
+ * One row per facility and day: seen = reported + held (by reason) + excluded (by rule). Days are
+ * the facility's own: by arrival, the orders are counted in SQL per UTC quarter hour (every zone's
+ * midnight falls on one, DST days included) and the quarters folded here into local days, so the
+ * work here grows with the hours, not the orders; by ordered day, the consultation's date is the
+ * site's day already, and an order not yet in a record (no consultation date) is counted by its
+ * arrival day, shown in `byArrival`.
+ */
+export async function reconcile(q: Queryable, f: ReconciliationFilter): Promise<ReconciliationRow[]> {
+  const ordered = f.by === 'ordered';
+  const zoneOf = f.timeZoneOf ?? (() => 'UTC');
+  // a local day lies within a UTC day either side of it (offsets are under 24 h)
+  const wideFrom = f.from !== undefined ? shiftDay(f.from, -1) : undefined;
+  const wideTo = f.to !== undefined ? shiftDay(f.to, 1) : undefined;
   const rows = await q.all(
-    `SELECT x.facility_id, x.seen_day, x.state, x.reason, COUNT(*) AS n FROM (${WITH_STATE}) x
-     WHERE (CAST(? AS TEXT) IS NULL OR x.seen_day >= ?) AND (CAST(? AS TEXT) IS NULL OR x.seen_day <= ?) AND (CAST(? AS TEXT) IS NULL OR x.facility_id = ?)
-     GROUP BY x.facility_id, x.seen_day, x.state, x.reason ORDER BY x.facility_id, x.seen_day, x.state, x.reason`,
-    [...either(f.from), ...either(f.to), ...either(f.facility)],
+    `SELECT y.facility_id, y.oday,
+       CASE WHEN y.oday IS NULL THEN SUBSTR(y.first_seen, 1, 13) END AS hour,
+       CASE WHEN y.oday IS NULL AND LENGTH(y.first_seen) >= 16 THEN CAST(SUBSTR(y.first_seen, 15, 2) AS INTEGER) / 15 END AS quarter,
+       y.state, y.reason, COUNT(*) AS n
+     FROM (SELECT x.facility_id, x.first_seen, x.seen_day, x.state, x.reason, ${ordered ? ORDERED_DAY_SQL : 'CAST(NULL AS TEXT)'} AS oday
+           FROM (${WITH_STATE}) x WHERE (CAST(? AS TEXT) IS NULL OR x.facility_id = ?)) y
+     WHERE (y.oday IS NULL AND (CAST(? AS TEXT) IS NULL OR y.seen_day >= ?) AND (CAST(? AS TEXT) IS NULL OR y.seen_day <= ?))
+        OR (y.oday IS NOT NULL AND (CAST(? AS TEXT) IS NULL OR y.oday >= ?) AND (CAST(? AS TEXT) IS NULL OR y.oday <= ?))
+     GROUP BY 1, 2, 3, 4, 5, 6`,
+    [...either(f.facility), ...either(wideFrom), ...either(wideTo), ...either(f.from), ...either(f.to)],
   );
-  const out = new Map<string, { facilityId: string; day: string; seen: number; reported: number; held: Record<string, number>; excluded: Record<string, number> }>();
+  const dayOfBucket = new Map<string, string>();
+  const out = new Map<string, { facilityId: string; day: string; seen: number; byArrival?: number; reported: number; held: Record<string, number>; excluded: Record<string, number> }>();
   for (const r of rows) {
     const x = row('orders', r);
-    const key = `${x.text('facility_id')}\u0000${x.text('seen_day')}`;
-    const acc = out.get(key) ?? { facilityId: x.text('facility_id'), day: x.text('seen_day'), seen: 0, reported: 0, held: {}, excluded: {} };
+    const facilityId = x.text('facility_id');
+    const oday = x.optText('oday');
+    let day = oday ?? '';
+    if (oday === undefined) {
+      const hour = x.optText('hour') ?? '';
+      const zone = zoneOf(facilityId);
+      const bucket = `${zone} ${hour} ${x.optInt('quarter') ?? 0}`;
+      const known = dayOfBucket.get(bucket);
+      if (known !== undefined) day = known;
+      else {
+        const at = /^\d{4}-\d{2}-\d{2}T\d{2}$/.test(hour) ? new Date(`${hour}:${String((x.optInt('quarter') ?? 0) * 15).padStart(2, '0')}:00Z`) : undefined;
+        // a row without a time (kept from before the ledger had one) stays on no day
+        day = at && !Number.isNaN(at.getTime()) ? localDayOf(at, zone) : '';
+        dayOfBucket.set(bucket, day);
+      }
+    }
+    if ((f.from !== undefined && day < f.from) || (f.to !== undefined && day > f.to)) continue;
+    const key = `${facilityId}\u0000${day}`;
+    const acc = out.get(key) ?? { facilityId, day, seen: 0, ...(ordered ? { byArrival: 0 } : {}), reported: 0, held: {}, excluded: {} };
     const n = x.int('n');
     const state = x.oneOf('state', ORDER_STATES);
     const reason = x.text('reason');
     acc.seen += n;
+    if (ordered && oday === undefined) acc.byArrival = (acc.byArrival ?? 0) + n;
     if (state === 'reported') acc.reported += n;
     else if (state === 'held') acc.held[reason] = (acc.held[reason] ?? 0) + n;
     else acc.excluded[reason] = (acc.excluded[reason] ?? 0) + n;
     out.set(key, acc);
   }
-  return [...out.values()];
+  // held and excluded reasons in a stable order, whatever order the groups came in
+  const sorted = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return [...out.values()]
+    .sort((a, b) => (a.facilityId < b.facilityId ? -1 : a.facilityId > b.facilityId ? 1 : a.day < b.day ? -1 : a.day > b.day ? 1 : 0))
+    .map((d) => ({ ...d, held: sorted(d.held), excluded: sorted(d.excluded) }));
 }
 
 export interface LedgerGauges {
@@ -341,4 +417,35 @@ export async function ledgerGauges(q: Queryable): Promise<LedgerGauges> {
   };
   const open = await q.get("SELECT COUNT(*) AS n FROM consultations WHERE state = 'cancelled-after-submission' AND retraction_ack_at IS NULL");
   return { byState, oldestOrphan: await oldest('orphan'), oldestIncomplete: await oldest('incomplete'), unacknowledgedRetractions: open ? row('consultations', open).int('n') : 0 };
+}
+
+/** The reasons an order may be held, and excluded: the CSV's columns, the same whatever the days hold. */
+const HELD_REASONS = ['incomplete', 'invalid', 'rejected', 'needs-review', 'cancelled-after-submission', ...HOLD_REASONS] as const;
+const EXCLUDED_REASONS = ['cancelled', NOT_ADVANCED_IMAGING, 'cancelled-after-submission'] as const;
+
+const csvCell = (s: string): string => (/[",\r\n]/.test(s) || s !== s.trim() ? `"${s.replaceAll('"', '""')}"` : s);
+
+/**
+ * A reconciliation as CSV for a spreadsheet beside the RIS's counts: one line per facility and day,
+ * its zone and how days were counted, then a column for every reason (held_orphan, excluded_cancelled…).
+ */
+export function reconciliationCsv(days: readonly ReconciliationRow[], by: ReconcileBy, zoneOf: (facilityId: string) => string): string {
+  const header = ['facility_id', 'day', 'time_zone', 'counted_by', 'seen', 'by_arrival', 'reported', 'held', 'excluded', ...HELD_REASONS.map((r) => `held_${r}`), ...EXCLUDED_REASONS.map((r) => `excluded_${r}`)];
+  const sum = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
+  const lines = days.map((d) =>
+    [
+      csvCell(d.facilityId),
+      d.day,
+      zoneOf(d.facilityId),
+      by,
+      d.seen,
+      by === 'ordered' ? (d.byArrival ?? 0) : '',
+      d.reported,
+      sum(d.held),
+      sum(d.excluded),
+      ...HELD_REASONS.map((r) => d.held[r] ?? 0),
+      ...EXCLUDED_REASONS.map((r) => d.excluded[r] ?? 0),
+    ].join(','),
+  );
+  return `${[header.join(','), ...lines].join('\n')}\n`;
 }

@@ -15,7 +15,7 @@ import { loadEncounter, planEncounter, readPrevious, writeEncounter } from './en
 import { evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
 import { forDialect, MIGRATIONS } from './migrations.js';
 import { retractionOf, type AcknowledgeResult } from './retraction.js';
-import { ledgerGauges, listOrders, reconcile, recordOrder, type LedgerGauges, type OrderFilter, type OrderRow, type ReconciliationRow } from './ledger.js';
+import { ledgerGauges, listOrders, reconcile, recordOrder, type LedgerGauges, type OrderFilter, type OrderRow, type ReconciliationFilter, type ReconciliationRow } from './ledger.js';
 import { preload, writeMerge } from './merge-rows.js';
 import { appendNrdrStatus, nrdrStatusHistory, type NrdrStatusEntry } from './nrdr-history.js';
 import { recordHistory, resendFailed, resubmitRejected, type ResubmitFilter, type ResubmittedRecord } from './resubmit.js';
@@ -749,7 +749,7 @@ export class SqlStore implements Store {
     return listOrders(this.db, filter);
   }
 
-  reconciliation(filter: { from?: string; to?: string; facility?: string }): Promise<ReconciliationRow[]> {
+  reconciliation(filter: ReconciliationFilter): Promise<ReconciliationRow[]> {
     return reconcile(this.db.reports, filter);
   }
 

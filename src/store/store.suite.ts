@@ -490,6 +490,64 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.deepEqual(await s.reconciliation({}), [{ facilityId: '100000', day: '2026-11-23', seen: 2, reported: 1, held: { collision: 1 }, excluded: {} }]);
     });
 
+    // ---- reconciliation in the facility's own days ----
+
+    /** 01-orm-new as order n of encounter Vn, its consultation at `cds` (HL7 TS), arriving at `at`; or 04-oru-final (a result with no order). */
+    const orderAt = (s: Store, file: '01-orm-new.hl7' | '04-oru-final.hl7', n: number, at: string, cds = '20261102093015') => {
+      const raw = hl7(file)
+        .replace(/\|MSG000\d\|/, `|MSG${n}|`)
+        .replaceAll('ORD1001', `ORD${n}`)
+        .replaceAll('ACC2001', `ACC${n}`)
+        .replaceAll('V0001', `V${n}`)
+        .replaceAll('20261102093015', cds);
+      return s.ingest({ ...meta(raw, `MSG${n}`), receivedAt: new Date(at) }, mapHl7Text(raw, tables));
+    };
+    const chicago = () => 'America/Chicago';
+
+    withStore('reconciliation: days in the facility\'s time zone (America/Chicago) across a UTC midnight, by arrival and by ordered day', async (s) => {
+      // arrives Dec 3 23:30 CST, ordered Dec 3
+      await orderAt(s, '01-orm-new.hl7', 5001, '2026-12-04T05:30:00Z', '20261103223000');
+      // arrives Dec 4 00:30 CST, ordered Dec 3
+      await orderAt(s, '01-orm-new.hl7', 5002, '2026-12-04T06:30:00Z', '20261103231500');
+      // a result whose order never came: no consultation date, arrives Dec 4 00:45 CST
+      await orderAt(s, '04-oru-final.hl7', 5003, '2026-12-04T06:45:00Z');
+      assert.deepEqual(await s.reconciliation({ timeZoneOf: chicago }), [
+        { facilityId: '100000', day: '2026-12-03', seen: 1, reported: 1, held: {}, excluded: {} },
+        { facilityId: '100000', day: '2026-12-04', seen: 2, reported: 1, held: { orphan: 1 }, excluded: {} },
+      ]);
+      assert.deepEqual(await s.reconciliation({ from: '2026-12-03', to: '2026-12-03', timeZoneOf: chicago }), [{ facilityId: '100000', day: '2026-12-03', seen: 1, reported: 1, held: {}, excluded: {} }]);
+      // in UTC all three arrived on Dec 4: what the site saw as "no orders seen" on Dec 3
+      assert.deepEqual(await s.reconciliation({ from: '2026-12-03', to: '2026-12-03' }), []);
+      assert.deepEqual(await s.reconciliation({ by: 'ordered', timeZoneOf: chicago }), [
+        { facilityId: '100000', day: '2026-11-03', seen: 2, byArrival: 0, reported: 2, held: {}, excluded: {} },
+        { facilityId: '100000', day: '2026-12-04', seen: 1, byArrival: 1, reported: 0, held: { orphan: 1 }, excluded: {} },
+      ]);
+      assert.deepEqual(await s.reconciliation({ by: 'ordered', from: '2026-11-03', to: '2026-11-03', facility: '100000', timeZoneOf: chicago }), [
+        { facilityId: '100000', day: '2026-11-03', seen: 2, byArrival: 0, reported: 2, held: {}, excluded: {} },
+      ]);
+      assert.deepEqual(await s.reconciliation({ by: 'ordered', from: '2026-12-05', timeZoneOf: chicago }), []);
+    });
+
+    withStore('reconciliation: the day DST ends in America/Chicago has 25 hours, and each order lands on its local day', async (s) => {
+      // 2026-11-01: 00:00 CDT is 05:00Z; 02:00 CDT falls back to 01:00 CST; 2026-11-02 00:00 CST is 06:00Z
+      await orderAt(s, '01-orm-new.hl7', 6001, '2026-11-01T04:59:00Z'); // Oct 31 23:59 CDT
+      await orderAt(s, '01-orm-new.hl7', 6002, '2026-11-01T05:00:00Z'); // Nov 1 00:00 CDT
+      await orderAt(s, '01-orm-new.hl7', 6003, '2026-11-02T05:59:00Z'); // Nov 1 23:59 CST
+      await orderAt(s, '01-orm-new.hl7', 6004, '2026-11-02T06:00:00Z'); // Nov 2 00:00 CST
+      assert.deepEqual(
+        (await s.reconciliation({ timeZoneOf: chicago })).map((d) => [d.day, d.seen]),
+        [
+          ['2026-10-31', 1],
+          ['2026-11-01', 2],
+          ['2026-11-02', 1],
+        ],
+      );
+      assert.deepEqual(
+        (await s.reconciliation({ from: '2026-11-01', to: '2026-11-01', timeZoneOf: chicago })).map((d) => [d.day, d.seen]),
+        [['2026-11-01', 2]],
+      );
+    });
+
     withStore('ledger: a cancel without the CDS data finds its order by number and excludes it', async (s) => {
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       // the cancel carries only its own time (ORC-9, OBR-7), not the consultation's

@@ -7,18 +7,18 @@ import type { FieldMap } from '../mapping/merge.js';
 import type { Exclusion } from '../mapping/record.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { RecordState } from './evaluate.js';
-import type { LedgerGauges, OrderFilter, OrderRow, ReconciliationRow } from './ledger.js';
+import type { LedgerGauges, OrderFilter, OrderRow, ReconciliationFilter, ReconciliationRow } from './ledger.js';
 import type { AcknowledgeResult, Retraction } from './retraction.js';
 import type { ConsultationChange, RederiveOptions, UnitResult } from './rederive.js';
 import type { ReprocessRun, ReprocessSelection, ReprocessStatus } from './reprocess-runs.js';
 export type { ReprocessRun, ReprocessSelection, ReprocessStatus, ReprocessSummary } from './reprocess-runs.js';
 export type { ConsultationChange, FieldChange, MessageChange, RederiveOptions, UnitResult } from './rederive.js';
-export type { LedgerGauges, OrderFilter, OrderRow, OrderState, ReconciliationRow } from './ledger.js';
+export type { LedgerGauges, OrderFilter, OrderRow, OrderState, ReconcileBy, ReconciliationFilter, ReconciliationRow } from './ledger.js';
 import type { HistoryEntry, ResubmitFilter, ResubmittedRecord } from './resubmit.js';
 import type { NrdrStatusEntry } from './nrdr-history.js';
 export type { NrdrStatusEntry } from './nrdr-history.js';
 export type { HistoryEntry, ResubmitFilter, ResubmittedRecord } from './resubmit.js';
-export { ORDER_STATES, ORDER_REASONS } from './ledger.js';
+export { ORDER_STATES, ORDER_REASONS, RECONCILE_BY } from './ledger.js';
 export type { AcknowledgeResult, Retraction } from './retraction.js';
 
 export type Channel = (typeof CHANNELS)[number];
@@ -387,7 +387,8 @@ export interface OutboundLedger {
 /** The order ledger: every order seen, its one state, and the daily reconciliation. */
 export interface OrderLedger {
   orders(filter: OrderFilter): Promise<{ orders: OrderRow[]; next: number | null }>;
-  reconciliation(filter: { from?: string; to?: string; facility?: string }): Promise<ReconciliationRow[]>;
+  /** Per facility and day in its time zone, by arrival or by ordered day. */
+  reconciliation(filter: ReconciliationFilter): Promise<ReconciliationRow[]>;
   ledgerGauges(): Promise<LedgerGauges>;
   /**
    * An operator says the site has retracted, at NRDR, the consultation of an order cancelled after

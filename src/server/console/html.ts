@@ -52,7 +52,12 @@ export interface PageContext {
   readonly csrf: string;
   /** Who is signed in (the key's label), '' when the adapter has no keys. */
   readonly who: string;
+  /** A facility's time zone (facilities.csv, else CDSR_TIMEZONE; '' gives the latter); UTC when not given. */
+  readonly zoneOf?: (facilityId: string) => string;
 }
+
+/** The zone times are shown in: the facility's, else the adapter's (CDSR_TIMEZONE). */
+export const zoneIn = (ctx: Pick<PageContext, 'zoneOf'>, facilityId = ''): string => ctx.zoneOf?.(facilityId) ?? 'UTC';
 
 export function layout(title: string, current: string, ctx: PageContext, body: Html): string {
   return `<!doctype html>\n${html`<html lang="en">
@@ -80,9 +85,28 @@ export function table(head: readonly string[], rows: readonly (readonly unknown[
 <tbody>${rows.map((r) => html`<tr>${r.map((c) => html`<td>${c}</td>`)}</tr>\n`)}</tbody></table>`;
 }
 
-/** An ISO instant as `2026-11-23 06:00:00Z` (UTC, whole seconds), for tables. */
-export function when(iso: string): string {
-  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/.test(iso) && iso.endsWith('Z') ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z` : iso;
+const clockFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** An instant as the wall clock of `zone` shows it: `2026-12-03 23:30:00 CST`. */
+export function localTime(at: Date, zone: string): string {
+  let f = clockFormats.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZoneName: 'short' });
+    clockFormats.set(zone, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second} ${p.timeZoneName}`;
+}
+
+/**
+ * An ISO instant for tables: the local time of `zone` with the zone's name (sites think in their own
+ * time), UTC on hover (title) and in the `datetime` attribute. Anything else is shown as it is.
+ */
+export function when(iso: string, zone = 'UTC'): Html {
+  const at = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(iso) ? new Date(iso) : undefined;
+  if (!at || Number.isNaN(at.getTime())) return html`${iso}`;
+  const utc = `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
+  return html`<time datetime="${iso}" title="${utc}">${localTime(at, zone)}</time>`;
 }
 
 export function link(href: string, text: unknown): Html {

@@ -4,7 +4,7 @@
 import type { TraceEntry } from '../../mapping/record.js';
 import { CHANNELS, MESSAGE_STATUSES, type MessageRow } from '../../store/store.js';
 import { er7GridHtml } from './er7-grid.js';
-import { csrfField, guessMark, html, link, problemList, qs, table, when, type Html, type PageContext } from './html.js';
+import { csrfField, guessMark, html, link, problemList, qs, table, when, zoneIn, type Html, type PageContext } from './html.js';
 
 export const SEARCH_FIELDS = ['controlId', 'sender', 'status', 'channel', 'from', 'to'] as const;
 export type SearchQuery = Partial<Record<(typeof SEARCH_FIELDS)[number] | 'after' | 'limit', string>>;
@@ -37,7 +37,7 @@ ${table(
   rows.map((m) => [
     replayable(m) ? html`<input type="checkbox" name="id" value="${m.id}" aria-label="select message ${m.id}">` : '',
     link(`/ui/messages/${m.id}`, `#${m.id}`),
-    when(m.receivedAt),
+    when(m.receivedAt, zoneIn(ctx)),
     m.channel,
     m.sender,
     m.controlId,
@@ -76,7 +76,7 @@ export function messagePage(m: MessageRow & { raw: string }, mapped: MessageMapp
         ? html`${er7GridHtml(m.raw)}<details><summary>Raw ER7</summary><pre>${m.raw.replace(/\r\n?/g, '\n')}</pre></details>`
         : html`<pre class="json">${prettyJson(m.raw)}</pre>`;
   return html`${replayed !== undefined ? html`<p class="result" role="status" id="replay-result">Replayed: the message is now <strong>${replayed}</strong>.</p>` : ''}
-<dl class="meta"><dt>Status</dt><dd><span class="st st-${m.status}">${m.status}</span></dd><dt>Received</dt><dd>${when(m.receivedAt)}</dd><dt>Channel</dt><dd>${m.channel}</dd>
+<dl class="meta"><dt>Status</dt><dd><span class="st st-${m.status}">${m.status}</span></dd><dt>Received</dt><dd>${when(m.receivedAt, zoneIn(ctx))}</dd><dt>Channel</dt><dd>${m.channel}</dd>
 <dt>Sender</dt><dd>${m.sender}</dd><dt>Control id</dt><dd>${m.controlId}</dd><dt>Content type</dt><dd>${m.contentType}</dd><dt>Came through</dt><dd>${m.auth}</dd>
 <dt>Records</dt><dd>${records.length > 0 ? records.map((r) => html`${link(`/ui/records/${encodeURIComponent(r.facilityId)}/${encodeURIComponent(r.encounterId)}`, `${r.facilityId} / ${r.encounterId}`)} `) : 'none (as the tables in force map it)'}</dd></dl>
 ${replayable(m) ? html`<form method="post" action="/ui/messages/${m.id}/replay">${csrfField(ctx)}<button type="submit" id="replay-one">Replay this message</button></form>${REPROCESS_NOTE}` : ''}

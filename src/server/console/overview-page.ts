@@ -1,6 +1,7 @@
 // Overview: today's reconciliation by facility and state, the error queue, subscription gaps, the
 // last transactions with NRDR's status, and the tables in force with the last reload's result.
-import type { AppOptions } from '../app.js';
+import { zoneOf, type AppOptions } from '../app.js';
+import { localDayOf } from '../../store/ledger.js';
 import { html, link, table, when, type Html } from './html.js';
 
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
@@ -10,20 +11,24 @@ const detail = (r: Record<string, number>) =>
     .join(', ');
 
 export async function overviewPage(deps: AppOptions): Promise<Html> {
-  const today = deps.clock().toISOString().slice(0, 10);
-  const [recon, counts, subs, txs] = await Promise.all([
-    deps.store.reconciliation({ from: today, to: today }),
+  // today is each facility's own: the UTC day and the days either side hold every zone's today
+  const now = deps.clock();
+  const zone = zoneOf(deps);
+  const utcDay = (n: number) => new Date(now.getTime() + n * 86_400_000).toISOString().slice(0, 10);
+  const [days, counts, subs, txs] = await Promise.all([
+    deps.store.reconciliation({ from: utcDay(-1), to: utcDay(1), timeZoneOf: zone }),
     deps.store.counts(),
     deps.store.subscriptions(),
     deps.store.transactions({ newestFirst: true, limit: 10 }),
   ]);
+  const recon = days.filter((r) => r.day === localDayOf(now, zone(r.facilityId)));
   const errors = counts.messages.error ?? 0;
   const gaps = subs.filter((s) => s.missing.length > 0);
   const reload = deps.mappings.lastReload;
-  return html`<section aria-labelledby="h-recon"><h2 id="h-recon">Orders today (${today}, UTC)</h2>
+  return html`<section aria-labelledby="h-recon"><h2 id="h-recon">Orders today (each facility's day in its time zone)</h2>
 ${table(
-  ['Facility', 'Seen', 'Reported', 'Held', 'Excluded'],
-  recon.map((r) => [r.facilityId || '(unknown)', r.seen, r.reported, html`${sum(r.held)} <small>${detail(r.held)}</small>`, html`${sum(r.excluded)} <small>${detail(r.excluded)}</small>`]),
+  ['Facility', 'Day', 'Seen', 'Reported', 'Held', 'Excluded'],
+  recon.map((r) => [r.facilityId || '(unknown)', html`${r.day} <small>${zone(r.facilityId)}</small>`, r.seen, r.reported, html`${sum(r.held)} <small>${detail(r.held)}</small>`, html`${sum(r.excluded)} <small>${detail(r.excluded)}</small>`]),
   { empty: 'No order seen today.' },
 )}</section>
 <section aria-labelledby="h-queue"><h2 id="h-queue">Error queue</h2>
@@ -32,13 +37,13 @@ ${table(
 <section aria-labelledby="h-subs"><h2 id="h-subs">FHIR subscriptions</h2>
 ${table(
   ['Subscription', 'Events received', 'Reported by the server', 'Missing events', 'Last seen'],
-  subs.map((s) => [s.subscription, s.received, s.reportedSince, s.missing.length > 0 ? html`<strong class="bad">${s.missing.length}</strong> <small>${s.missing.slice(0, 10).join(', ')}</small>` : '0', when(s.lastSeenAt)]),
+  subs.map((s) => [s.subscription, s.received, s.reportedSince, s.missing.length > 0 ? html`<strong class="bad">${s.missing.length}</strong> <small>${s.missing.slice(0, 10).join(', ')}</small>` : '0', when(s.lastSeenAt, zone(''))]),
   { empty: 'No subscription notification received.' },
 )}${gaps.length > 0 ? html`<p class="bad">${gaps.length} subscription(s) have gaps: re-query the missing events.</p>` : ''}</section>
 <section aria-labelledby="h-tx"><h2 id="h-tx">Last transactions</h2>
 ${table(
   ['Transaction', 'Facility', 'State', 'NRDR status', 'Records', 'Created'],
-  txs.map((t) => [link(`/ui/transactions/${encodeURIComponent(t.transactionId)}`, t.transactionId), t.facilityId, t.status, t.nrdr?.Status ?? '', t.records.length, when(t.createdAt)]),
+  txs.map((t) => [link(`/ui/transactions/${encodeURIComponent(t.transactionId)}`, t.transactionId), t.facilityId, t.status, t.nrdr?.Status ?? '', t.records.length, when(t.createdAt, zone(t.facilityId))]),
   { empty: 'No transaction sent yet.' },
 )}</section>
 <section aria-labelledby="h-tables"><h2 id="h-tables">Mapping tables</h2>

@@ -142,7 +142,8 @@ async function sentAndAnswered(s: TestServer, verdict: 'accepted' | 'rejected', 
 }
 
 describe('console transaction and record pages', () => {
-  it("the transaction page shows NRDR's status history, oldest first, and the API gives it", () =>
+  // the facility is in America/Chicago (facilities.csv): times in its local time, UTC on hover
+  it("the transaction page shows NRDR's status history, oldest first, in the facility's local time, and the API gives it", () =>
     withTestServer(async (s) => {
       await sentAndAnswered(s, 'rejected');
       const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
@@ -151,9 +152,9 @@ describe('console transaction and record pages', () => {
       assert.equal(
         table,
         '<table id="nrdr-history"><thead><tr><th scope="col">When</th><th scope="col">Status</th><th scope="col">Error_Msg</th><th scope="col">Exam errors</th><th scope="col">Summary</th></tr></thead>\n' +
-          '<tbody><tr><td>2026-11-23 06:00:01Z</td><td>Received</td><td></td><td>0</td><td></td></tr>\n' +
-          '<tr><td>2026-11-23 06:00:04Z</td><td>Loading</td><td></td><td>0</td><td></td></tr>\n' +
-          '<tr><td>2026-11-23 06:00:09Z</td><td>ValidationFail</td><td>Validation failed</td><td>1</td><td>V0001: CD2053:Facility_ID is not registered</td></tr>\n' +
+          '<tbody><tr><td><time datetime="2026-11-23T06:00:01.000Z" title="2026-11-23 06:00:01 UTC">2026-11-23 00:00:01 CST</time></td><td>Received</td><td></td><td>0</td><td></td></tr>\n' +
+          '<tr><td><time datetime="2026-11-23T06:00:04.000Z" title="2026-11-23 06:00:04 UTC">2026-11-23 00:00:04 CST</time></td><td>Loading</td><td></td><td>0</td><td></td></tr>\n' +
+          '<tr><td><time datetime="2026-11-23T06:00:09.000Z" title="2026-11-23 06:00:09 UTC">2026-11-23 00:00:09 CST</time></td><td>ValidationFail</td><td>Validation failed</td><td>1</td><td>V0001: CD2053:Facility_ID is not registered</td></tr>\n' +
           '</tbody></table>',
       );
       const api = (await (await s.fetch('/api/transactions/T-PAGE-1')).json()) as { nrdrHistory: unknown };
@@ -162,7 +163,7 @@ describe('console transaction and record pages', () => {
         { at: '2026-11-23T06:00:04.000Z', status: 'Loading', errorMsg: null, examErrors: 0, summary: '' },
         { at: '2026-11-23T06:00:09.000Z', status: 'ValidationFail', errorMsg: 'Validation failed', examErrors: 1, summary: 'V0001: CD2053:Facility_ID is not registered' },
       ]);
-    }));
+    }, { timeZone: 'UTC', facilities: 'source,facility_id,partner_id,timezone\nGENHOSP,100000,,America/Chicago\n' }));
 
   it('a rejected record is resubmitted from its page: the CSRF-checked form, the same operation as the API, in the history and the access audit', () =>
     withTestServer(
@@ -187,7 +188,7 @@ describe('console transaction and record pages', () => {
         assert.equal(
           /<h3>History<\/h3>\n(<table>[\s\S]*?<\/table>)/.exec(after)?.[1],
           '<table><thead><tr><th scope="col">When</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Who</th><th scope="col">Why</th><th scope="col">Transaction</th><th scope="col">NRDR codes then</th></tr></thead>\n' +
-            '<tbody><tr><td>2026-11-23 06:00:00Z</td><td>rejected</td><td>ready</td><td>operate#1</td><td>resubmit: facility registered at ACR</td><td>T-PAGE-1</td><td><code>CD2053</code> </td></tr>\n</tbody></table>',
+            '<tbody><tr><td><time datetime="2026-11-23T06:00:00.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC</time></td><td>rejected</td><td>ready</td><td>operate#1</td><td>resubmit: facility registered at ACR</td><td>T-PAGE-1</td><td><code>CD2053</code> </td></tr>\n</tbody></table>',
         );
         // again: nothing is rejected now
         const again = await (await s.fetch('/ui/records/100000/V0001/resubmit', form(`csrf=${csrf}`, cookie))).text();

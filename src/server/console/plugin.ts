@@ -12,7 +12,7 @@ import type { TraceEntry } from '../../mapping/record.js';
 import { explainMissing } from '../../mapping/explain.js';
 import { RECORD_STATES, type RecordState } from '../../store/evaluate.js';
 import type { Reprocessor } from '../../inbound/reprocessor.js';
-import type { AppOptions } from '../app.js';
+import { zoneOf, type AppOptions } from '../app.js';
 import { previewToApply, selectionOf } from '../reprocess-routes.js';
 import { lastSentOf } from '../last-sent.js';
 import { messageFilter } from '../message-search.js';
@@ -115,7 +115,8 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     }
   });
 
-  const ctxOf = (req: FastifyRequest): PageContext => ({ csrf: req.consoleSession?.csrf ?? '', who: open ? '' : (req.consoleSession?.who ?? '') });
+  // times in each facility's zone of the tables in force (read per page: a reload may change it)
+  const ctxOf = (req: FastifyRequest): PageContext => ({ csrf: req.consoleSession?.csrf ?? '', who: open ? '' : (req.consoleSession?.who ?? ''), zoneOf: zoneOf(deps) });
   const who = (req: FastifyRequest) => req.consoleSession?.who ?? 'open';
   // rule, crosswalk and problem locations are absolute paths inside the mappings directory: shown
   // relative to it (`crosswalks/modality.csv:4`), as analysts name the files
@@ -290,13 +291,13 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
   app.get<{ Querystring: { after?: string } }>('/ui/transactions', async (req, reply) => {
     const rows = await deps.store.transactions({ newestFirst: true, limit: PAGE_SIZE + 1, ...(req.query.after ? { after: req.query.after } : {}) });
     const { items, next } = pageOf(rows, PAGE_SIZE, (last) => last.transactionId);
-    return send(req, reply, 'Transactions', '/ui/transactions', transactionsPage(items, next));
+    return send(req, reply, 'Transactions', '/ui/transactions', transactionsPage(items, next, ctxOf(req)));
   });
   app.get<{ Params: { id: string } }>('/ui/transactions/:id', async (req, reply) => {
     const t = await deps.store.transaction(req.params.id);
     if (!t) return send(req, reply, 'No such transaction', '/ui/transactions', html`<p>No transaction ${req.params.id}.</p>`, 404);
     await deps.store.audit({ at: deps.clock(), who: who(req), what: `transaction ${t.transactionId}` });
-    return send(req, reply, `Transaction ${t.transactionId}`, '/ui/transactions', transactionPage(t));
+    return send(req, reply, `Transaction ${t.transactionId}`, '/ui/transactions', transactionPage(t, ctxOf(req)));
   });
 
   app.get('/ui/bench', (req, reply) => send(req, reply, 'Test bench', '/ui/bench', benchPage(ctxOf(req), { text: '', draft: '' })));

@@ -6,7 +6,7 @@ import type { FieldMap } from '../../mapping/merge.js';
 import { RECORD_STATES } from '../../store/evaluate.js';
 import type { ConsultationRow, RecordSummary, RecordView, TransactionRow } from '../../store/store.js';
 import { WIRE_FIELDS, type LastSent } from '../last-sent.js';
-import { csrfField, guessMark, html, link, problemList, qs, table, when, type Html, type PageContext } from './html.js';
+import { csrfField, guessMark, html, link, problemList, qs, table, when, zoneIn, type Html, type PageContext } from './html.js';
 
 const recordHref = (facilityId: string, encounterId: string) => `/ui/records/${encodeURIComponent(facilityId)}/${encodeURIComponent(encounterId)}`;
 
@@ -59,7 +59,7 @@ function guessNote(fields: FieldMap): Html {
   return guessed.length > 0 ? html`<p class="note">Guessed by the tables (marked <span class="guess">guess</span> below, with why): ${guessed.join(', ')}.</p>` : html``;
 }
 
-function consultation(r: RecordView, c: ConsultationRow, sent: LastSent | undefined): Html {
+function consultation(r: RecordView, c: ConsultationRow, sent: LastSent | undefined, zone: string): Html {
   return html`<section class="consultation"><h2>Consultation ${c.consultationKey} <span class="st st-${c.state}">${c.state}</span>${c.exclusion !== undefined ? ' (excluded)' : c.cancelled ? ' (cancelled)' : ''}</h2>
 ${c.exclusion !== undefined ? html`<p class="note">Not reported: <code>${c.exclusion.raw}</code> is known and not advanced imaging (${c.exclusion.crosswalk}, read by ${c.exclusion.rule}); the order is excluded as <code>not-advanced-imaging</code>.</p>` : ''}
 ${c.keySource === 'fallback' ? html`<p class="note">Its date and time come from a fallback source of the key rules (place ${String(c.keyRank)}; the rule is on the key fields below), not the CDS data: a message of the order with the CDS date and time moves it there.</p>` : ''}
@@ -73,7 +73,7 @@ ${sent ? lastSentSection(r, c, sent) : ''}
 <h3>History</h3>
 ${table(
   ['When', 'From', 'To', 'Who', 'Why', 'Transaction', 'NRDR codes then'],
-  c.history.map((h) => [when(h.at), h.from, h.to, h.who, h.why, h.transactionId ?? '', h.problems.map((p) => html`<code>${p.code}</code> `)]),
+  c.history.map((h) => [when(h.at, zone), h.from, h.to, h.who, h.why, h.transactionId ?? '', h.problems.map((p) => html`<code>${p.code}</code> `)]),
   { empty: 'No change made by hand.' },
 )}
 </section>`;
@@ -96,10 +96,10 @@ ${resubmitForm(r, ctx)}
 ${guessNote({ ...r.fields, ...r.consultationDefaults })}
 ${fieldsTable(r.fields, 'Encounter fields')}
 ${Object.keys(r.consultationDefaults).length > 0 ? fieldsTable(r.consultationDefaults, 'Consultation fields given for the whole encounter') : ''}
-${r.consultations.map((c) => consultation(r, c, lastSent.get(c.consultationKey)))}`;
+${r.consultations.map((c) => consultation(r, c, lastSent.get(c.consultationKey), zoneIn(ctx, r.facilityId)))}`;
 }
 
-export function transactionsPage(rows: readonly TransactionRow[], next: string | null): Html {
+export function transactionsPage(rows: readonly TransactionRow[], next: string | null, ctx: Pick<PageContext, 'zoneOf'> = {}): Html {
   return html`${table(
     ['Transaction', 'Facility', 'State', 'NRDR status', 'Records', 'Accepted', 'Rejected', 'Attempts', 'Created', 'Updated'],
     rows.map((t) => [
@@ -111,17 +111,18 @@ export function transactionsPage(rows: readonly TransactionRow[], next: string |
       t.records.filter((x) => x.result === 'accepted').length,
       t.records.filter((x) => x.result === 'rejected').length,
       t.attempts,
-      when(t.createdAt),
-      when(t.updatedAt),
+      when(t.createdAt, zoneIn(ctx, t.facilityId)),
+      when(t.updatedAt, zoneIn(ctx, t.facilityId)),
     ]),
     { empty: 'No transaction sent yet.', id: 'transactions' },
   )}
 ${next !== null ? html`<p class="pager">${link(`/ui/transactions${qs({ after: next })}`, 'Older transactions →')}</p>` : ''}`;
 }
 
-export function transactionPage(t: TransactionRow): Html {
+export function transactionPage(t: TransactionRow, ctx: Pick<PageContext, 'zoneOf'> = {}): Html {
+  const zone = zoneIn(ctx, t.facilityId);
   return html`<dl class="meta"><dt>State</dt><dd>${t.status}</dd><dt>NRDR status</dt><dd>${t.nrdr?.Status ?? 'none yet'}</dd><dt>Facility</dt><dd>${t.facilityId}</dd>
-<dt>Created</dt><dd>${when(t.createdAt)}</dd><dt>Last change</dt><dd>${when(t.updatedAt)}</dd><dt>Attempts</dt><dd>${t.attempts}</dd>${t.lastError !== undefined ? html`<dt>Last error</dt><dd class="bad">${t.lastError}</dd>` : ''}
+<dt>Created</dt><dd>${when(t.createdAt, zone)}</dd><dt>Last change</dt><dd>${when(t.updatedAt, zone)}</dd><dt>Attempts</dt><dd>${t.attempts}</dd>${t.lastError !== undefined ? html`<dt>Last error</dt><dd class="bad">${t.lastError}</dd>` : ''}
 ${t.nrdr?.Error_Msg ? html`<dt>NRDR message</dt><dd>${t.nrdr.Error_Msg}</dd>` : ''}</dl>
 <h2>Verdict per record</h2>
 ${table(
@@ -134,7 +135,7 @@ ${table(
 <h2>NRDR status history</h2>
 ${table(
   ['When', 'Status', 'Error_Msg', 'Exam errors', 'Summary'],
-  t.nrdrHistory.map((h) => [when(h.at), h.status, h.errorMsg ?? '', h.examErrors, h.summary]),
+  t.nrdrHistory.map((h) => [when(h.at, zone), h.status, h.errorMsg ?? '', h.examErrors, h.summary]),
   { empty: 'No answer from NRDR yet.', id: 'nrdr-history' },
 )}
 ${t.nrdr ? html`<h2>NRDR's last status answer</h2><pre class="json">${JSON.stringify(t.nrdr, null, 2)}</pre>` : ''}

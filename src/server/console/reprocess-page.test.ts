@@ -79,7 +79,7 @@ describe('console Reprocess page', () => {
       const list = await (await s.fetch('/ui/reprocess', { headers: { cookie } })).text();
       assert.match(
         list,
-        /<tbody><tr><td><a href="\/ui\/reprocess\/1">#1<\/a><\/td><td>preview<\/td><td>open<\/td><td>done<\/td><td><progress max="1" value="1" aria-hidden="true"><\/progress> <span>1 \/ 1<\/span><\/td><td>1<\/td><td>0<\/td><td>0<\/td><td>0<\/td><td>0<\/td><td>0<\/td><td>0<\/td><td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ<\/td><\/tr>\n<\/tbody>/,
+        /<tbody><tr><td><a href="\/ui\/reprocess\/1">#1<\/a><\/td><td>preview<\/td><td>open<\/td><td>done<\/td><td><progress max="1" value="1" aria-hidden="true"><\/progress> <span>1 \/ 1<\/span><\/td><td>1<\/td><td>0<\/td><td>0<\/td><td>0<\/td><td>0<\/td><td>0<\/td><td>0<\/td><td><time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<\/time><\/td><\/tr>\n<\/tbody>/,
       );
 
       assert.equal((await s.fetch('/ui/reprocess/1/apply', form('', cookie))).status, 403);

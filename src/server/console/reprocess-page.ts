@@ -3,7 +3,7 @@
 import type { ConsultationChange } from '../../store/rederive.js';
 import type { ReprocessRun, ReprocessSelection } from '../../store/reprocess-runs.js';
 import { CHANNELS, MESSAGE_STATUSES } from '../../store/store.js';
-import { csrfField, html, link, qs, table, when, type Html, type PageContext } from './html.js';
+import { csrfField, html, link, qs, table, when, zoneIn, type Html, type PageContext } from './html.js';
 
 /** The form's text inputs, as typed (kept on a refused form so that nothing has to be typed again). */
 export const SELECTION_INPUTS = ['facility', 'encounter', 'order', 'sender', 'channel', 'status', 'from', 'to'] as const;
@@ -76,7 +76,7 @@ ${table(
     r.summary.resend,
     r.summary.retractions,
     r.summary.skipped.length,
-    when(r.createdAt),
+    when(r.createdAt, zoneIn(ctx)),
   ]),
   { empty: 'No reprocessing run yet.', id: 'runs' },
 )}`;
@@ -117,7 +117,7 @@ export function runPage(r: ReprocessRun, st: RunPageState, ctx: PageContext): Ht
   return html`${r.status === 'running' ? html`<p role="status" id="run-running" data-refresh="2">Running: this page refreshes itself every 2 seconds until the run ends (${link(runHref(r.id), 'refresh now')}).</p>` : ''}
 ${st.error !== undefined ? html`<p class="bad" role="alert" id="apply-error">${st.error}</p>` : ''}
 <dl class="meta" id="run-meta"><dt>Kind</dt><dd>${r.apply ? 'applied' : 'preview (dry run): nothing was changed'}</dd><dt>Status</dt><dd>${r.status}</dd><dt>Progress</dt><dd>${progress(r)} unit(s)</dd>
-<dt>Who</dt><dd>${r.who}</dd><dt>Selection</dt><dd>${selectionText(r.selection)}</dd><dt>Tables</dt><dd id="tables-dir">${r.tables}</dd><dt>Started</dt><dd>${when(r.createdAt)}</dd><dt>Last change</dt><dd>${when(r.updatedAt)}</dd>
+<dt>Who</dt><dd>${r.who}</dd><dt>Selection</dt><dd>${selectionText(r.selection)}</dd><dt>Tables</dt><dd id="tables-dir">${r.tables}</dd><dt>Started</dt><dd>${when(r.createdAt, zoneIn(ctx))}</dd><dt>Last change</dt><dd>${when(r.updatedAt, zoneIn(ctx))}</dd>
 ${r.error !== undefined ? html`<dt>Error</dt><dd class="bad">${r.error}</dd>` : ''}</dl>
 ${!r.apply && r.status === 'done' ? html`<form method="post" action="${runHref(r.id)}/apply" id="apply-preview">${csrfField(ctx)}<p>Apply the same selection through the same tables (refused if the tables changed since this preview): <button type="submit">Apply this preview</button></p></form>` : ''}
 <h2>Summary</h2>

@@ -3,9 +3,9 @@
 // on disk, the replay of the error queue, and where the tables guessed.
 import type { DryRunResult } from '../../inbound/dry-run.js';
 import type { Worklist } from '../../inbound/worklist.js';
-import { csrfField, html, link, qs, table, when, type Html, type PageContext } from './html.js';
+import { csrfField, html, link, qs, table, when, zoneIn, type Html, type PageContext } from './html.js';
 
-function rowsTable(w: Worklist): Html {
+function rowsTable(w: Worklist, ctx: PageContext): Html {
   return table(
     ['Field', 'Table', 'Source value', 'Facility', 'Messages', 'First seen', 'Last seen', 'Examples', 'CSV row to add'],
     w.rows.map((r) => [
@@ -14,8 +14,8 @@ function rowsTable(w: Worklist): Html {
       html`<code>${r.value}</code>${r.system !== null ? html` <small>system ${r.system}</small>` : ''}`,
       r.facilityId ?? '',
       r.count,
-      when(r.firstSeen),
-      when(r.lastSeen),
+      when(r.firstSeen, zoneIn(ctx, r.facilityId ?? '')),
+      when(r.lastSeen, zoneIn(ctx, r.facilityId ?? '')),
       r.examples.map((id) => html`${link(`/ui/messages/${id}`, `#${id}`)} `),
       r.fix !== undefined ? html`<span class="fix">${r.fix}</span>` : html`<code class="stub">${r.stub}</code>`,
     ]),
@@ -62,22 +62,22 @@ ${table(
 export function worklistPage(w: Worklist, ctx: PageContext, dry?: DryRunResult | { tablesLoad: false; problems: string[] }): Html {
   const outside = w.rows.filter((r) => r.fix !== undefined).length;
   return html`<p>${w.messages} message(s) in the error queue; ${w.rows.length - outside} distinct value(s) to add to the tables${outside > 0 ? `, ${outside} mapped value(s) outside ACR's value sets to fix` : ''}.</p>
-${dry ? dryRunSection(dry) : ''}
+${dry ? dryRunSection(dry, ctx) : ''}
 <div class="actions"><form method="post" action="/ui/worklist/dry-run">${csrfField(ctx)}<button type="submit" id="dry-run">Dry run against the tables on disk</button></form>
 <form method="post" action="/ui/worklist/replay">${csrfField(ctx)}<button type="submit" id="replay-all">Replay the error queue (tables in force)</button></form></div>
-${rowsTable(w)}
+${rowsTable(w, ctx)}
 ${others(w)}
 ${guessesSection(w)}
 ${w.rows.some((r) => r.fix === undefined) ? html`<section aria-labelledby="h-stubs"><h2 id="h-stubs">Rows to paste, by table</h2><p>Replace the placeholder with the ACR code (or Facility_ID), save the file: the adapter reloads the tables; then dry run and replay.</p>${stubs(w)}</section>` : ''}`;
 }
 
-function dryRunSection(d: DryRunResult | { tablesLoad: false; problems: string[] }): Html {
+function dryRunSection(d: DryRunResult | { tablesLoad: false; problems: string[] }, ctx: PageContext): Html {
   if (!('messages' in d)) {
     return html`<section class="result bad" id="dry-run-result" role="status"><h2>Dry run: the tables on disk do not load</h2><ul class="problems">${d.problems.map((p) => html`<li><code>${p}</code></li>`)}</ul></section>`;
   }
   return html`<section class="result" id="dry-run-result" role="status"><h2>Dry run against the tables on disk</h2>
 <p><strong>${d.wouldResolve}</strong> of ${d.messages} message(s) would resolve; ${d.stillError} would stay in the error queue${d.waitingForFetch > 0 ? ` (${d.waitingForFetch} waiting for a FHIR fetch)` : ''}. Nothing was stored.</p>
-${d.remaining.rows.length > 0 ? html`<p>Still unmapped with those tables:</p>${rowsTable(d.remaining)}` : ''}</section>`;
+${d.remaining.rows.length > 0 ? html`<p>Still unmapped with those tables:</p>${rowsTable(d.remaining, ctx)}` : ''}</section>`;
 }
 
 export function replayResultPage(r: { replayed: number; byStatus: Record<string, number> }): Html {
