@@ -1,8 +1,9 @@
 // Site regression tests: `<mappings>/tests/NAME.expected.json` holds what the messages
 // `tests/NAME.*` (one or several files, any input `map` takes, in name order) must map to — the
 // CDSR encounters and the problems. Run by `test-mappings` and before a hot reload swaps tables.
+// Inputs without an expected file are cases too (`expected: false`): listed, never skipped.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Encounter } from '../cdsr/schema.js';
 import type { MappingTables } from './load.js';
 import { mapFiles } from './map-files.js';
@@ -16,6 +17,8 @@ export interface SiteCase {
   readonly name: string;
   readonly inputs: string[];
   readonly expectedFile: string;
+  /** False for inputs that have no expected file yet (`--update` writes it). */
+  readonly expected: boolean;
 }
 
 export interface SiteTestResult {
@@ -24,6 +27,10 @@ export interface SiteTestResult {
   /** Readable line diff of expected (-) and actual (+); empty when ok. */
   readonly diff: string;
   readonly actual: SiteOutput;
+  /** The case has inputs but no expected file (not ok, but no regression: the hot reload does not refuse for it). */
+  readonly noExpected?: true;
+  /** With `update`: the expected file did not exist and was created. */
+  readonly created?: true;
 }
 
 /** What a case compares: the CDSR encounters (without transaction headers) and the problems in short. */
@@ -33,16 +40,27 @@ export interface SiteOutput {
   readonly problems: { code: string; severity: string; field?: string; value?: string; input?: string }[];
 }
 
+/** Not an input: hidden files, editor backups, notes beside the tests. */
+const NOT_INPUT = /^\.|~$|^readme(\.|$)/i;
+
+/**
+ * The cases of `tests/`, by name: each expected file with its inputs (`NAME.*`), and inputs no
+ * expected file claims, grouped by the name before their first dot (`new-feed.1.hl7` and
+ * `new-feed.2.hl7` are the case `new-feed`).
+ */
 export function siteCases(mappingsDir: string): SiteCase[] {
   const dir = join(mappingsDir, TESTS_DIR);
   if (!existsSync(dir)) return [];
-  const files = readdirSync(dir).sort();
-  return files
-    .filter((f) => f.endsWith(EXPECTED))
-    .map((f) => {
-      const name = f.slice(0, -EXPECTED.length);
-      return { name, expectedFile: join(dir, f), inputs: files.filter((g) => g !== f && g.startsWith(`${name}.`) && !g.endsWith(EXPECTED)).map((g) => join(dir, g)) };
-    });
+  const files = readdirSync(dir)
+    .filter((f) => !NOT_INPUT.test(f))
+    .sort();
+  const names = files.filter((f) => f.endsWith(EXPECTED)).map((f) => f.slice(0, -EXPECTED.length));
+  const inputsOf = (name: string) => files.filter((g) => g.startsWith(`${name}.`) && !g.endsWith(EXPECTED));
+  const claimed = new Set(names.flatMap(inputsOf));
+  const unclaimed = [...new Set(files.filter((f) => !f.endsWith(EXPECTED) && !claimed.has(f)).map((f) => f.slice(0, f.indexOf('.') > 0 ? f.indexOf('.') : f.length)))];
+  return [...names.map((name) => ({ name, expected: true })), ...unclaimed.map((name) => ({ name, expected: false }))]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map(({ name, expected }) => ({ name, expected, expectedFile: join(dir, `${name}${EXPECTED}`), inputs: (expected ? inputsOf(name) : files.filter((g) => !claimed.has(g) && (g === name || g.startsWith(`${name}.`)))).map((g) => join(dir, g)) }));
 }
 
 export function siteOutput(c: SiteCase, tables: MappingTables, now: string): SiteOutput {
@@ -69,6 +87,14 @@ function readExpected(file: string): { expected?: SiteOutput; error?: string } {
 
 export function runSiteTests(mappingsDir: string, tables: MappingTables, o: { update?: boolean } = {}): SiteTestResult[] {
   return siteCases(mappingsDir).map((c) => {
+    if (!c.expected) {
+      const actual = siteOutput(c, tables, SITE_TEST_NOW);
+      if (o.update) {
+        writeFileSync(c.expectedFile, `${JSON.stringify(actual, null, 2)}\n`, { flag: 'wx' });
+        return { name: c.name, ok: true, diff: '', actual, created: true };
+      }
+      return { name: c.name, ok: false, diff: `no expected file ${c.name}${EXPECTED} for ${c.inputs.map((f) => basename(f)).join(', ')}`, actual, noExpected: true };
+    }
     const { expected, error } = readExpected(c.expectedFile);
     const now = expected?.now ?? SITE_TEST_NOW;
     const out = siteOutput(c, tables, now);
