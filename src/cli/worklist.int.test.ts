@@ -82,6 +82,24 @@ describe('cdsr-adapter worklist', () => {
       { listen: true },
     ));
 
+  it('exit 0 on an empty error queue; exit 1 while a message waits with a collision, though no row is to add', () =>
+    withTestServer(
+      async (s) => {
+        const config = { HOST: '127.0.0.1', PORT: 1, CDSR_OPERATE_API_KEYS: [], CDSR_INBOUND_API_KEYS: [] };
+        const empty = capture();
+        assert.equal(await runWorklist(config, { url: s.url }, empty.io), 0);
+        assert.equal(empty.out.join(''), '0 message(s) in the error queue; 0 value(s) to add to the tables\n');
+        const orm = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
+        await postHl7(s, orm);
+        // another order at the same consultation date and time of the same encounter
+        await postHl7(s, orm.replace('MSG0001', 'MSG0002').replaceAll('ORD1001', 'ORD3001').replaceAll('ACC2001', 'ACC4001'));
+        const c = capture();
+        assert.equal(await runWorklist(config, { url: s.url }, c.io), 1);
+        assert.equal(c.out.join(''), '1 message(s) in the error queue; 0 value(s) to add to the tables\n\nwaiting for other reasons (no table row fixes them): MERGE_COLLISION 1\n');
+      },
+      { listen: true },
+    ));
+
   it('names the service it cannot reach', async () => {
     const c = capture();
     const port = await freePort();

@@ -63,7 +63,8 @@ export async function runWorklist(config: Pick<Config, 'HOST' | 'PORT' | 'CDSR_O
     const w = (await r.json()) as Worklist;
     if (o.json) io.out(`${JSON.stringify(w, null, 2)}\n`);
     else printWorklist(w, io);
-    return w.rows.length === 0 ? EXIT_OK : EXIT_PROBLEMS;
+    // anything in the error queue waits for an analyst, a row to add or not (a MERGE_COLLISION, say)
+    return w.rows.length === 0 && w.messages === 0 ? EXIT_OK : EXIT_PROBLEMS;
   } catch (e) {
     io.err(`cdsr-adapter: the service at ${base} cannot be reached (${errorMessage(e)}); is it running?\n`);
     return EXIT_UNREADABLE;
