@@ -252,7 +252,7 @@ describe('cdsr-adapter test-mappings', () => {
       u.stdout,
       'wrote fhir-bundle.expected.json\ncreated new-feed.expected.json (new: review it)\nwrote orm-then-oru.expected.json\n3 site test(s): 3 passed, 0 failed (1 expected file(s) created, 2 rewritten: review the diff)\n',
     );
-    assert.equal(JSON.parse(readFileSync(join(fresh, 'tests', 'new-feed.expected.json'), 'utf8')).encounters[0].Unique_Encounter_ID, 'V0001');
+    assert.equal((JSON.parse(readFileSync(join(fresh, 'tests', 'new-feed.expected.json'), 'utf8')) as { encounters: { Unique_Encounter_ID: string }[] }).encounters[0]?.Unique_Encounter_ID, 'V0001');
     const again = run(['test-mappings', fresh]);
     assert.equal(again.status, 0);
     assert.equal(again.stdout, 'PASS  fhir-bundle\nPASS  new-feed\nPASS  orm-then-oru\n3 site test(s): 3 passed, 0 failed\n');
