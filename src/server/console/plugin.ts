@@ -145,10 +145,10 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
 
   app.get('/ui', async (req, reply) => send(req, reply, 'Overview', '/ui', await overviewPage(deps)));
 
-  app.get('/ui/worklist', async (req, reply) => send(req, reply, 'Worklist', '/ui/worklist', worklistPage(await buildWorklist(deps.store, deps.mappings.dir), ctxOf(req))));
+  app.get('/ui/worklist', async (req, reply) => send(req, reply, 'Worklist', '/ui/worklist', worklistPage(await buildWorklist(deps.store, deps.mappings.dir, deps.mappings.current.facilities), ctxOf(req))));
   app.post('/ui/worklist/dry-run', async (req, reply) => {
     const dry = await dryRunOnDisk(deps);
-    return send(req, reply, 'Worklist', '/ui/worklist', worklistPage(await buildWorklist(deps.store, deps.mappings.dir), ctxOf(req), dry));
+    return send(req, reply, 'Worklist', '/ui/worklist', worklistPage(await buildWorklist(deps.store, deps.mappings.dir, deps.mappings.current.facilities), ctxOf(req), dry));
   });
   app.post('/ui/worklist/replay', async (req, reply) => send(req, reply, 'Replay of the error queue', '/ui/worklist', replayResultPage(await replayAll(deps, 'error'))));
 
