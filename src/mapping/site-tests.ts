@@ -2,7 +2,7 @@
 // `tests/NAME.*` (one or several files, any input `map` takes, in name order) must map to — the
 // CDSR encounters and the problems. Run by `test-mappings` and before a hot reload swaps tables.
 // Inputs without an expected file are cases too (`expected: false`): listed, never skipped.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Encounter } from '../cdsr/schema.js';
 import type { MappingTables } from './load.js';
@@ -109,6 +109,39 @@ export function runSiteTests(mappingsDir: string, tables: MappingTables, o: { up
     const e = JSON.stringify(expected, null, 2);
     return e === a ? { name: c.name, ok: true, diff: '', actual } : { name: c.name, ok: false, diff: lineDiff(e, a), actual };
   });
+}
+
+/** A site test's name: letters, digits, `-` and `_` (a dot would split it: `NAME.1.hl7`), at most 64. */
+export const SITE_TEST_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+export type SaveSiteTest =
+  | { readonly saved: string[] }
+  /** Files of that name are there already: nothing written (`replace` to write over them). */
+  | { readonly exists: string[] }
+  | { readonly refused: string };
+
+/**
+ * Writes a site test into `mappingsDir/tests/`: the inputs as `NAME.json` / `NAME.hl7` (several:
+ * `NAME.1.hl7`, `NAME.2.hl7`… in their order), then `NAME.expected.json` from what `tables` give
+ * them as test-mappings runs them (its clock). Files of that name already there are replaced only
+ * with `replace`. Returns the file names written, relative to `tests/`.
+ */
+export function saveSiteTest(mappingsDir: string, name: string, inputs: readonly { readonly ext: 'hl7' | 'json'; readonly text: string }[], tables: MappingTables, o: { replace?: boolean } = {}): SaveSiteTest {
+  if (!SITE_TEST_NAME.test(name)) return { refused: `"${name}" cannot name a site test: use letters, digits, - and _ (at most 64, no dot)` };
+  if (inputs.length === 0) return { refused: 'there is no message to save' };
+  const dir = join(mappingsDir, TESTS_DIR);
+  const ours = (f: string) => f === name || f.startsWith(`${name}.`);
+  const there = existsSync(dir) ? readdirSync(dir).filter(ours).sort() : [];
+  if (there.length > 0 && !o.replace) return { exists: there };
+  const width = String(inputs.length).length;
+  const files = inputs.map((x, i) => (inputs.length === 1 ? `${name}.${x.ext}` : `${name}.${String(i + 1).padStart(width, '0')}.${x.ext}`));
+  mkdirSync(dir, { recursive: true });
+  for (const f of there) rmSync(join(dir, f), { force: true });
+  // 'wx': never over a file that appeared meanwhile
+  inputs.forEach((x, i) => writeFileSync(join(dir, files[i]!), x.text, { flag: 'wx' }));
+  const c: SiteCase = { name, expected: true, expectedFile: join(dir, `${name}${EXPECTED}`), inputs: files.map((f) => join(dir, f)) };
+  writeFileSync(c.expectedFile, `${JSON.stringify(siteOutput(c, tables, SITE_TEST_NOW), null, 2)}\n`, { flag: 'wx' });
+  return { saved: [...files, `${name}${EXPECTED}`] };
 }
 
 /** The lines that differ, with two lines of context, `-` expected and `+` actual (a longest-common-subsequence diff). */
