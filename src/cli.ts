@@ -111,9 +111,9 @@ export function buildProgram(): Command {
 
   program
     .command('test-mappings')
-    .description('run the site regression tests (DIR/tests: messages with their expected CDSR JSON) and show a diff for each that fails')
+    .description('run the site regression tests (DIR/tests: messages with their expected CDSR JSON), show a diff for each that fails and list inputs without an expected file')
     .argument('[dir]', 'mappings directory (default: $CDSR_MAPPINGS_DIR or ./mappings)')
-    .option('--update', 'write each expected file from what the tables give now (review the diff)')
+    .option('--update', 'write each expected file from what the tables give now, creating those of new inputs (review the diff)')
     .action((dir: string | undefined, opts: { update?: boolean }) => {
       const config = loadConfig();
       process.exitCode = runTestMappings(dir, opts, stdio(config.CDSR_MAPPINGS_DIR, false));

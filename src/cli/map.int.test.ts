@@ -230,6 +230,34 @@ describe('cdsr-adapter test-mappings', () => {
     );
   });
 
+  it('an input without an expected file is listed, exit 1; --update creates its expected file, then it passes', () => {
+    const fresh = join(site, 'fresh');
+    cpSync(join(REPO_ROOT, 'mappings'), fresh, { recursive: true });
+    writeFileSync(join(fresh, 'tests', 'new-feed.hl7'), readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7')));
+    const r = run(['test-mappings', fresh]);
+    assert.equal(r.status, 1);
+    assert.equal(
+      r.stdout,
+      [
+        'PASS  fhir-bundle',
+        'NEW   new-feed: no expected file new-feed.expected.json for new-feed.hl7',
+        'PASS  orm-then-oru',
+        '3 site test(s): 2 passed, 0 failed, 1 without an expected file (test-mappings --update writes them from what the tables give now)',
+        '',
+      ].join('\n'),
+    );
+    const u = run(['test-mappings', fresh, '--update']);
+    assert.equal(u.status, 0, u.stderr);
+    assert.equal(
+      u.stdout,
+      'wrote fhir-bundle.expected.json\ncreated new-feed.expected.json (new: review it)\nwrote orm-then-oru.expected.json\n3 site test(s): 3 passed, 0 failed (1 expected file(s) created, 2 rewritten: review the diff)\n',
+    );
+    assert.equal((JSON.parse(readFileSync(join(fresh, 'tests', 'new-feed.expected.json'), 'utf8')) as { encounters: { Unique_Encounter_ID: string }[] }).encounters[0]?.Unique_Encounter_ID, 'V0001');
+    const again = run(['test-mappings', fresh]);
+    assert.equal(again.status, 0);
+    assert.equal(again.stdout, 'PASS  fhir-bundle\nPASS  new-feed\nPASS  orm-then-oru\n3 site test(s): 3 passed, 0 failed\n');
+  });
+
   it('a directory without tests says how to add one, exit 0', () => {
     const empty = join(site, 'empty');
     cpSync(join(REPO_ROOT, 'mappings'), empty, { recursive: true, filter: (src) => !src.includes(`${join(REPO_ROOT, 'mappings', 'tests')}`) });

@@ -99,11 +99,18 @@ export function runTestMappings(dir: string | undefined, opts: { update?: boolea
   }
   const results = runSiteTests(target, loaded.tables, opts);
   for (const r of results) {
-    if (opts.update) io.out(`wrote ${r.name}.expected.json\n`);
+    if (r.created) io.out(`created ${r.name}.expected.json (new: review it)\n`);
+    else if (opts.update) io.out(`wrote ${r.name}.expected.json\n`);
     else if (r.ok) io.out(`PASS  ${r.name}\n`);
+    else if (r.noExpected) io.out(`NEW   ${r.name}: ${r.diff}\n`);
     else io.out(`FAIL  ${r.name}\n${r.diff.split('\n').map((l) => `      ${l}`).join('\n')}\n`);
   }
-  const failed = results.filter((r) => !r.ok).length;
-  io.out(`${results.length} site test(s): ${results.length - failed} passed, ${failed} failed${opts.update ? ' (expected files rewritten: review the diff)' : ''}\n`);
-  return failed > 0 ? EXIT_PROBLEMS : EXIT_OK;
+  const missing = results.filter((r) => r.noExpected).length;
+  const failed = results.filter((r) => !r.ok).length - missing;
+  const created = results.filter((r) => r.created).length;
+  io.out(
+    `${results.length} site test(s): ${results.length - failed - missing} passed, ${failed} failed${missing > 0 ? `, ${missing} without an expected file (test-mappings --update writes them from what the tables give now)` : ''}${opts.update ? ` (${created > 0 ? `${created} expected file(s) created, ` : ''}${results.length - created} rewritten: review the diff)` : ''}\n`,
+  );
+  // an input without an expected file checks nothing: not a pass
+  return failed + missing > 0 ? EXIT_PROBLEMS : EXIT_OK;
 }

@@ -82,6 +82,74 @@ describe('cdsr-adapter worklist', () => {
       { listen: true },
     ));
 
+  it('exit 0 on an empty error queue; exit 1 while a message waits with a collision, though no row is to add', () =>
+    withTestServer(
+      async (s) => {
+        const config = { HOST: '127.0.0.1', PORT: 1, CDSR_OPERATE_API_KEYS: [], CDSR_INBOUND_API_KEYS: [] };
+        const empty = capture();
+        assert.equal(await runWorklist(config, { url: s.url }, empty.io), 0);
+        assert.equal(empty.out.join(''), '0 message(s) in the error queue; 0 value(s) to add to the tables\n');
+        const orm = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
+        await postHl7(s, orm);
+        // another order at the same consultation date and time of the same encounter
+        await postHl7(s, orm.replace('MSG0001', 'MSG0002').replaceAll('ORD1001', 'ORD3001').replaceAll('ACC2001', 'ACC4001'));
+        const c = capture();
+        assert.equal(await runWorklist(config, { url: s.url }, c.io), 1);
+        assert.equal(c.out.join(''), '1 message(s) in the error queue; 0 value(s) to add to the tables\n\nwaiting for other reasons (no table row fixes them): MERGE_COLLISION 1\n');
+      },
+      { listen: true },
+    ));
+
+  it('a value first seen while its facility was unknown is one row once facilities.csv has the facility, saying so', () =>
+    withTestServer(
+      async (s) => {
+        const config = { HOST: '127.0.0.1', PORT: 1, CDSR_OPERATE_API_KEYS: [], CDSR_INBOUND_API_KEYS: [] };
+        const orm = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8').replace('|CT|SC', '|ZA|SC').replace('^CPT|', '^L|').replace('|EHR|GENHOSP|', '|EHR|NEWHOSP|');
+        await postHl7(s, orm);
+        appendFileSync(join(s.mappingsDir, 'facilities.csv'), 'NEWHOSP,200000,,\n');
+        assert.equal(s.mappings.reload().ok, true);
+        await postHl7(s, orm.replace('MSG0001', 'MSG0002'));
+        const c = capture();
+        assert.equal(await runWorklist(config, { url: s.url }, c.io), 1);
+        const at = '2026-11-23T06:00:00.000Z';
+        assert.equal(
+          c.out.join(''),
+          [
+            '2 message(s) in the error queue; 1 value(s) to add to the tables, 1 sending facility(ies) in facilities.csv now (replay)',
+            'FIELD        TABLE                    VALUE    FACILITY  MESSAGES  FIRST SEEN                LAST SEEN                 EXAMPLES',
+            `Modality     crosswalks/modality.csv  ZA       200000    2         ${at}  ${at}  #1 #2`,
+            `Facility_ID  facilities.csv           NEWHOSP  200000    1         ${at}  ${at}  #1`,
+            '',
+            '# rows to add to crosswalks/modality.csv (fill in the code):',
+            'ZA,<ACR code>,seen in 2 message(s)',
+            '',
+            '# sending facilities facilities.csv has now (nothing to add):',
+            'facilities.csv: "NEWHOSP" has its row now (facilities.csv:7, Facility_ID 200000): nothing to add; replay the error queue to map these messages',
+            '',
+            '# messages read while their facility was unknown, counted in the rows of the facility they have now:',
+            'Modality ZA (200000): 1 of these message(s) were read before their sending facility "NEWHOSP" (facilities.csv:7) was in facilities.csv and are counted under 200000; replay the error queue after adding the row',
+            '',
+          ].join('\n'),
+        );
+        const j = capture();
+        await runWorklist(config, { url: s.url, json: true }, j.io);
+        assert.deepEqual((JSON.parse(j.out.join('')) as { rows: unknown[] }).rows[0], {
+          field: 'Modality',
+          table: 'crosswalks/modality.csv',
+          value: 'ZA',
+          facilityId: '200000',
+          system: null,
+          count: 2,
+          firstSeen: at,
+          lastSeen: at,
+          examples: [1, 2],
+          stub: 'ZA,<ACR code>,seen in 2 message(s)',
+          folded: '1 of these message(s) were read before their sending facility "NEWHOSP" (facilities.csv:7) was in facilities.csv and are counted under 200000; replay the error queue after adding the row',
+        });
+      },
+      { listen: true },
+    ));
+
   it('names the service it cannot reach', async () => {
     const c = capture();
     const port = await freePort();

@@ -17,9 +17,15 @@ export interface WorklistCliOptions {
 
 type DryRunAnswer = ({ tablesLoad: true } & DryRunResult) | { tablesLoad: false; problems: string[] };
 
+/** A sending facility facilities.csv has now: its row says replay, not what to add. */
+const facilityKnown = (r: Worklist['rows'][number]) => r.fix !== undefined && r.field === 'Facility_ID';
+
 function printWorklist(w: Worklist, io: CliIo): void {
-  const outside = w.rows.filter((r) => r.fix !== undefined).length;
-  io.out(`${w.messages} message(s) in the error queue; ${w.rows.length - outside} value(s) to add to the tables${outside > 0 ? `, ${outside} mapped value(s) outside ACR's value sets to fix` : ''}\n`);
+  const outside = w.rows.filter((r) => r.fix !== undefined && !facilityKnown(r)).length;
+  const known = w.rows.filter(facilityKnown);
+  io.out(
+    `${w.messages} message(s) in the error queue; ${w.rows.length - outside - known.length} value(s) to add to the tables${outside > 0 ? `, ${outside} mapped value(s) outside ACR's value sets to fix` : ''}${known.length > 0 ? `, ${known.length} sending facility(ies) in facilities.csv now (replay)` : ''}\n`,
+  );
   if (w.rows.length > 0) {
     io.out(
       renderTable(
@@ -31,8 +37,11 @@ function printWorklist(w: Worklist, io: CliIo): void {
     for (const r of w.rows) if (r.fix === undefined) byTable.set(r.table, [...(byTable.get(r.table) ?? []), r.stub]);
     for (const [table, stubs] of byTable) io.out(`\n# rows to add to ${table} (fill in the code):\n${stubs.join('\n')}\n`);
     // a value outside ACR's value set has no row to add: the row or rule that gave it is wrong
-    const fixes = w.rows.filter((r) => r.fix !== undefined);
+    const fixes = w.rows.filter((r) => r.fix !== undefined && !facilityKnown(r));
     if (fixes.length > 0) io.out(`\n# values outside ACR's value sets (change the row or rule named):\n${fixes.map((r) => `${r.table}: ${r.fix}`).join('\n')}\n`);
+    if (known.length > 0) io.out(`\n# sending facilities facilities.csv has now (nothing to add):\n${known.map((r) => `${r.table}: ${r.fix}`).join('\n')}\n`);
+    const folded = w.rows.filter((r) => r.folded !== undefined);
+    if (folded.length > 0) io.out(`\n# messages read while their facility was unknown, counted in the rows of the facility they have now:\n${folded.map((r) => `${r.field} ${r.value} (${r.facilityId ?? ''}): ${r.folded}`).join('\n')}\n`);
   }
   const other = Object.entries(w.otherProblems);
   if (other.length > 0) io.out(`\nwaiting for other reasons (no table row fixes them): ${other.map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
@@ -63,7 +72,8 @@ export async function runWorklist(config: Pick<Config, 'HOST' | 'PORT' | 'CDSR_O
     const w = (await r.json()) as Worklist;
     if (o.json) io.out(`${JSON.stringify(w, null, 2)}\n`);
     else printWorklist(w, io);
-    return w.rows.length === 0 ? EXIT_OK : EXIT_PROBLEMS;
+    // anything in the error queue waits for an analyst, a row to add or not (a MERGE_COLLISION, say)
+    return w.rows.length === 0 && w.messages === 0 ? EXIT_OK : EXIT_PROBLEMS;
   } catch (e) {
     io.err(`cdsr-adapter: the service at ${base} cannot be reached (${errorMessage(e)}); is it running?\n`);
     return EXIT_UNREADABLE;

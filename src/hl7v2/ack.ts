@@ -1,7 +1,7 @@
 // HL7 v2 acknowledgements (MSA + one ERR per problem) for the inbound service. AA: stored and
 // applied; AE: stored, not applied (fix the tables, then replay); AR: not taken (not HL7, a type
 // the tables do not handle, or the store cannot take it now).
-import type { Problem } from '../cdsr/problem.js';
+import { formatOrder, type Problem } from '../cdsr/problem.js';
 import { escapeHl7 } from './escape.js';
 import type { Hl7Message } from './message.js';
 
@@ -71,7 +71,9 @@ export function buildAck(input: AckInput): string {
   const segments = [header, `MSA|${input.code}|${escapeHl7(m?.controlId ?? '')}`];
   for (const p of input.problems) {
     const [code, text] = HL7_ERROR[p.code] ?? ['207', 'Application internal error'];
-    segments.push(`ERR||${location(p.source)}|${code}^${text}^HL70357|${p.severity === 'warning' ? 'W' : 'E'}||||${escapeHl7(`${p.code}: ${p.message}`)}`);
+    // in a message of several orders, the text names the order (ERR-2 cannot: its paths are the table's, OBR-24 of any OBR)
+    const whose = p.order ? ` (${formatOrder(p.order)})` : '';
+    segments.push(`ERR||${location(p.source)}|${code}^${text}^HL70357|${p.severity === 'warning' ? 'W' : 'E'}||||${escapeHl7(`${p.code}: ${p.message}${whose}`)}`);
   }
   return segments.join('\r') + '\r';
 }

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Problem } from '../cdsr/problem.js';
 import type { FieldMap, FieldValue } from '../mapping/merge.js';
+import { parseFacilities } from '../mapping/facilities.js';
 import { groupGuesses, groupWorklist, stubRow, tableName } from './worklist.js';
 
 const unmapped = (value: string, extra: Partial<Problem> = {}): Problem => ({
@@ -37,6 +38,56 @@ describe('groupWorklist', () => {
       rows: [
         { field: 'Modality', table: 'crosswalks/modality.csv', value: 'XA', facilityId: '100000', system: null, count: 7, firstSeen: '2026-11-21T01:00:00.000Z', lastSeen: '2026-11-26T01:00:00.000Z', examples: [1, 3, 4, 5, 6], stub: 'XA,<ACR code>,,,seen in 7 message(s)' },
         { field: 'Modality', table: 'crosswalks/modality.csv', value: 'XA', facilityId: '100000', system: 'L', count: 1, firstSeen: '2026-11-22T06:00:00.000Z', lastSeen: '2026-11-22T06:00:00.000Z', examples: [2], stub: 'XA,<ACR code>,L,,seen in 1 message(s)' },
+      ],
+    });
+  });
+
+  it('messages read while their facility was unknown are folded into the rows of the facility facilities.csv gives them now, saying so', () => {
+    const noFacility: Problem = { code: 'MAP_NO_FACILITY', message: 'not read', severity: 'error', scope: 'encounter', path: '', file: 'facilities.csv', source: 'MSH-4.1', value: 'NEWHOSP' };
+    const before = (id: number) => ({ id, receivedAt: `2026-11-2${id}T06:00:00.000Z`, problems: [noFacility, unmapped('XA', { facilityId: undefined })] });
+    const msgs = [before(1), before(2), { id: 3, receivedAt: '2026-11-23T06:00:00.000Z', problems: [unmapped('XA', { facilityId: '200000' })] }];
+    // as long as facilities.csv does not have it: the row to add, and the value once per facility
+    const unknown = groupWorklist(msgs, '/m', header);
+    assert.deepEqual(
+      unknown.rows.map((r) => [r.field, r.value, r.facilityId, r.count, r.stub, r.fix, r.folded]),
+      [
+        ['Modality', 'XA', null, 2, 'XA,<ACR code>,,,seen in 2 message(s)', undefined, undefined],
+        ['Facility_ID', 'NEWHOSP', null, 2, 'NEWHOSP,<Facility_ID>,,,seen in 2 message(s)', undefined, undefined],
+        ['Modality', 'XA', '200000', 1, 'XA,<ACR code>,,,seen in 1 message(s)', undefined, undefined],
+      ],
+    );
+    const { facilities } = parseFacilities('/m/facilities.csv', 'source,facility_id\nGENHOSP,100000\nnewhosp,200000\n');
+    const w = groupWorklist(msgs, '/m', header, facilities);
+    assert.deepEqual(w, {
+      messages: 3,
+      otherProblems: {},
+      rows: [
+        {
+          field: 'Modality',
+          table: 'crosswalks/modality.csv',
+          value: 'XA',
+          facilityId: '200000',
+          system: null,
+          count: 3,
+          firstSeen: '2026-11-21T06:00:00.000Z',
+          lastSeen: '2026-11-23T06:00:00.000Z',
+          examples: [1, 2, 3],
+          stub: 'XA,<ACR code>,,,seen in 3 message(s)',
+          folded: '2 of these message(s) were read before their sending facility "NEWHOSP" (facilities.csv:3) was in facilities.csv and are counted under 200000; replay the error queue after adding the row',
+        },
+        {
+          field: 'Facility_ID',
+          table: 'facilities.csv',
+          value: 'NEWHOSP',
+          facilityId: '200000',
+          system: null,
+          count: 2,
+          firstSeen: '2026-11-21T06:00:00.000Z',
+          lastSeen: '2026-11-22T06:00:00.000Z',
+          examples: [1, 2],
+          stub: '',
+          fix: '"NEWHOSP" has its row now (facilities.csv:3, Facility_ID 200000): nothing to add; replay the error queue to map these messages',
+        },
       ],
     });
   });

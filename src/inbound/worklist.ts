@@ -3,10 +3,13 @@
 // when it was first and last seen, example messages, and a CSV row ready to paste (or, for a
 // mapped value outside ACR's value set, the crosswalk row or rule to fix); and where the tables
 // guessed: the stored values a fallback or a `guess:` gave, one row per field, rule and reason.
+// A message read while its facility was unknown (MAP_NO_FACILITY) is folded into the rows of
+// the facility that facilities.csv gives it now, so a value is not listed twice.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { FIELD_RULES } from '../cdsr/fields.js';
 import type { Problem } from '../cdsr/problem.js';
+import { findFacility, type FacilityTable } from '../mapping/facilities.js';
 import type { FieldMap } from '../mapping/merge.js';
 import type { InboundLog, MessageRow, RecordStore } from '../store/store.js';
 
@@ -31,8 +34,13 @@ export interface WorklistRow {
   readonly examples: number[];
   /** A CSV line in the table's own columns; the ACR code (or Facility_ID) is left for the analyst. '' when `fix` says what to do instead. */
   readonly stub: string;
-  /** For a mapped value outside ACR's value set: what to change (no row to add). */
+  /**
+   * For a mapped value outside ACR's value set: what to change (no row to add). For a sending
+   * facility facilities.csv knows now: that nothing is to add, only the messages to replay.
+   */
   readonly fix?: string;
+  /** Messages read while their facility was unknown, counted in this row of the facility they have now: how many, and why. */
+  readonly folded?: string;
 }
 
 export interface Worklist {
@@ -112,6 +120,11 @@ interface Acc {
   ids: Set<number>;
   firstSeen: string;
   lastSeen: string;
+  /** Messages folded in from an unknown facility, with the facilities.csv rows that name it now. */
+  folded: Set<number>;
+  foldedBy: Set<string>;
+  /** A MAP_NO_FACILITY whose sending facility facilities.csv now has: `file:line` and Facility_ID. */
+  known?: { at: string; facilityId: string };
 }
 
 /** What to change for a value outside ACR's value set: the crosswalk row's ACR code, or the rule (a crosswalk of its own). */
@@ -123,8 +136,16 @@ function valueSetFix(a: Pick<Acc, 'field' | 'table' | 'file' | 'value'>): string
     : `"${a.value}" is not an ACR code of ${a.field}: fix the rule at ${a.table}, or add a crosswalk to it with a row ${csvCell(a.value)},<ACR code>${codes}`;
 }
 
-/** Groups the worklist problems of messages (pure; `header` reads a table's columns for the stub). */
-export function groupWorklist(messages: Iterable<Pick<MessageRow, 'id' | 'receivedAt' | 'problems'>>, mappingsDir: string, header: (file: string) => string[] | undefined = csvHeader): Worklist {
+/**
+ * Groups the worklist problems of messages (pure; `header` reads a table's columns for the stub;
+ * `facilities`, the facilities.csv in force, folds messages read while their facility was unknown).
+ */
+export function groupWorklist(
+  messages: Iterable<Pick<MessageRow, 'id' | 'receivedAt' | 'problems'>>,
+  mappingsDir: string,
+  header: (file: string) => string[] | undefined = csvHeader,
+  facilities?: FacilityTable,
+): Worklist {
   const acc = new Map<string, Acc>();
   const otherProblems: Record<string, number> = {};
   let count = 0;
@@ -136,16 +157,25 @@ export function groupWorklist(messages: Iterable<Pick<MessageRow, 'id' | 'receiv
       otherProblems[code] = (otherProblems[code] ?? 0) + 1;
       continue;
     }
+    // the facility the message was read without, if facilities.csv has it now
+    const unknown = found.find((p) => p.code === 'MAP_NO_FACILITY');
+    const now = unknown && facilities ? findFacility(facilities, unknown.value) : undefined;
     for (const p of found) {
       const field = p.field ?? (p.code === 'MAP_NO_FACILITY' ? 'Facility_ID' : '');
       const outside = p.code === 'MAP_NOT_IN_VALUESET';
       // the row or rule to fix is one line of its file
       const table = `${tableName(p.file, mappingsDir)}${outside && p.line !== undefined ? `:${p.line}` : ''}`;
-      const facilityId = p.facilityId ?? null;
+      const fold = now !== undefined && p.facilityId === undefined && p.code !== 'MAP_NO_FACILITY';
+      const facilityId = p.facilityId ?? (fold || p === unknown ? (now?.facilityId ?? null) : null);
       const system = p.system ?? null;
       const key = JSON.stringify([field, table, p.value.toUpperCase(), facilityId, system]);
-      const a = acc.get(key) ?? { field, table, file: p.file, outside, value: p.value, facilityId, system, ids: new Set<number>(), firstSeen: m.receivedAt, lastSeen: m.receivedAt };
+      const a = acc.get(key) ?? { field, table, file: p.file, outside, value: p.value, facilityId, system, ids: new Set<number>(), firstSeen: m.receivedAt, lastSeen: m.receivedAt, folded: new Set<number>(), foldedBy: new Set<string>() };
       a.ids.add(m.id);
+      if (fold) {
+        a.folded.add(m.id);
+        a.foldedBy.add(`"${unknown?.value ?? ""}" (${tableName(now.file, mappingsDir)}:${now.line})`);
+      }
+      if (p === unknown && now) a.known = { at: `${tableName(now.file, mappingsDir)}:${now.line}`, facilityId: now.facilityId };
       if (m.receivedAt < a.firstSeen) a.firstSeen = m.receivedAt;
       if (m.receivedAt > a.lastSeen) a.lastSeen = m.receivedAt;
       acc.set(key, a);
@@ -168,7 +198,17 @@ export function groupWorklist(messages: Iterable<Pick<MessageRow, 'id' | 'receiv
       };
       // a value outside ACR's set has no row to add: the fix is said instead
       if (a.outside) return { ...common, stub: '', fix: valueSetFix(a) };
-      return { ...common, stub: stubRow(header(path), { value: a.value, system: a.system, count: ids.length }, a.field === 'Facility_ID' ? '<Facility_ID>' : '<ACR code>') };
+      // the sending facility has its row now: the messages only wait for a replay
+      if (a.known) return { ...common, stub: '', fix: `"${a.value}" has its row now (${a.known.at}, Facility_ID ${a.known.facilityId}): nothing to add; replay the error queue to map these messages` };
+      const folded =
+        a.folded.size > 0
+          ? `${a.folded.size} of these message(s) were read before their sending facility ${[...a.foldedBy].sort().join(', ')} was in facilities.csv and are counted under ${a.facilityId ?? ''}; replay the error queue after adding the row`
+          : undefined;
+      return {
+        ...common,
+        stub: stubRow(header(path), { value: a.value, system: a.system, count: ids.length }, a.field === 'Facility_ID' ? '<Facility_ID>' : '<ACR code>'),
+        ...(folded !== undefined ? { folded } : {}),
+      };
     })
     // the most waiting first; then a stable order an analyst can follow
     .sort((x, y) => y.count - x.count || x.table.localeCompare(y.table) || x.field.localeCompare(y.field) || x.value.localeCompare(y.value));
@@ -216,11 +256,12 @@ export function groupGuesses(maps: Iterable<FieldMap>, mappingsDir: string): Gue
   return guessRows(acc);
 }
 
-export async function buildWorklist(store: Pick<InboundLog, 'messages'> & Pick<RecordStore, 'guessedFieldMaps'>, mappingsDir: string): Promise<Worklist> {
+/** `facilities`: the facilities.csv in force, to fold messages read while their facility was unknown. */
+export async function buildWorklist(store: Pick<InboundLog, 'messages'> & Pick<RecordStore, 'guessedFieldMaps'>, mappingsDir: string, facilities?: FacilityTable): Promise<Worklist> {
   const all: MessageRow[] = [];
   for await (const m of errorQueue(store)) all.push(m);
   // counted as read: every record of a site may hold a guess, none is kept
   const acc: GuessTally = new Map();
   for await (const fields of store.guessedFieldMaps()) tallyGuesses(acc, fields, mappingsDir);
-  return { ...groupWorklist(all, mappingsDir), guesses: guessRows(acc) };
+  return { ...groupWorklist(all, mappingsDir, csvHeader, facilities), guesses: guessRows(acc) };
 }

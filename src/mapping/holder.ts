@@ -68,7 +68,8 @@ export class MappingHolder {
       );
       return { ok: false, problems: r.problems, failingTests: [] };
     }
-    const failing = runSiteTests(this.dir, r.tables).filter((t) => !t.ok);
+    // inputs still without an expected file check nothing yet: test-mappings lists them
+    const failing = runSiteTests(this.dir, r.tables).filter((t) => !t.ok && t.noExpected !== true);
     if (failing.length > 0) {
       this.lastReload = { at, ok: false, generation: this.generation, problems: [], failingTests: failing.map((t) => ({ name: t.name, diff: t.diff })) };
       // test names and table lines only: a diff may quote a site message's values

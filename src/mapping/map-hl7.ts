@@ -81,14 +81,17 @@ export function mapHl7Message(message: Hl7Message, tables: MappingTables, opts: 
   const problems: Problem[] = [...shared.problems];
   const orders: OrderIdentity[] = [];
   for (const [i, r] of results.entries()) {
-    problems.push(...r.problems);
     const rename = shared.renames[i];
+    let identity: OrderIdentity;
     if (r.record) {
       const numbers = rename ? rename(orderNumbersOf(r.record)) : undefined;
       const record = numbers ? { ...r.record, orderKey: numbers[0]!, orderNumbers: numbers } : r.record;
       records.push(record);
-      orders.push(orderIdentity(record));
-    } else orders.push(rename ? { ...r.identity, numbers: rename(r.identity.numbers) } : r.identity);
+      identity = orderIdentity(record);
+    } else identity = rename ? { ...r.identity, numbers: rename(r.identity.numbers) } : r.identity;
+    orders.push(identity);
+    // with two orders or more, each problem says whose it is (the ACK, the worklist, the console)
+    problems.push(...(parts.length > 1 ? r.problems.map((p) => ({ ...p, order: { place: i + 1, numbers: [...identity.numbers] } })) : r.problems));
   }
   // one order that cannot be mapped keeps the whole message in the error queue: replaying it
   // after the fix brings every order in, none twice

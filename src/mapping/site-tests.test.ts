@@ -3,14 +3,14 @@
 // test, keeps the tables in force and shows it in its status.
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../test/helpers.js';
 import { lookup } from './crosswalk.js';
 import { MappingHolder } from './holder.js';
 import { loadMappings } from './load.js';
-import { lineDiff, runSiteTests, siteCases } from './site-tests.js';
+import { lineDiff, runSiteTests, siteCases, type SiteOutput } from './site-tests.js';
 
 const MODALITY_DIFF = [
   '  …',
@@ -63,6 +63,53 @@ describe('site regression tests', () => {
       [
         ['fhir-bundle', ['tests/fhir-bundle.json']],
         ['orm-then-oru', ['tests/orm-then-oru.1.hl7', 'tests/orm-then-oru.2.hl7']],
+      ],
+    );
+  });
+
+  it('inputs without an expected file are cases too, grouped by the name before their first dot; hidden files and notes are not inputs', () => {
+    const msg = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'));
+    for (const f of ['new-feed.1.hl7', 'new-feed.2.hl7', 'alone.hl7', '.new-feed.3.hl7.swp', 'README.md', 'alone.hl7~']) writeFileSync(join(dir, 'tests', f), msg);
+    assert.deepEqual(
+      siteCases(dir).map((c) => [c.name, c.expected, c.inputs.map((f) => f.slice(dir.length + 1)), c.expectedFile.slice(dir.length + 1)]),
+      [
+        ['alone', false, ['tests/alone.hl7'], 'tests/alone.expected.json'],
+        ['fhir-bundle', true, ['tests/fhir-bundle.json'], 'tests/fhir-bundle.expected.json'],
+        ['new-feed', false, ['tests/new-feed.1.hl7', 'tests/new-feed.2.hl7'], 'tests/new-feed.expected.json'],
+        ['orm-then-oru', true, ['tests/orm-then-oru.1.hl7', 'tests/orm-then-oru.2.hl7'], 'tests/orm-then-oru.expected.json'],
+      ],
+    );
+    // without update: listed as not ok, without a file written; the hot reload's filter (noExpected) lets them by
+    const tables = loadMappings(dir).tables!;
+    assert.deepEqual(
+      runSiteTests(dir, tables).map((r) => [r.name, r.ok, r.diff, r.noExpected ?? false]),
+      [
+        ['alone', false, 'no expected file alone.expected.json for alone.hl7', true],
+        ['fhir-bundle', true, '', false],
+        ['new-feed', false, 'no expected file new-feed.expected.json for new-feed.1.hl7, new-feed.2.hl7', true],
+        ['orm-then-oru', true, '', false],
+      ],
+    );
+    assert.equal(existsSync(join(dir, 'tests', 'alone.expected.json')), false);
+    // update creates them; they pass afterwards
+    assert.deepEqual(
+      runSiteTests(dir, tables, { update: true }).map((r) => [r.name, r.created ?? false]),
+      [
+        ['alone', true],
+        ['fhir-bundle', false],
+        ['new-feed', true],
+        ['orm-then-oru', false],
+      ],
+    );
+    const alone = JSON.parse(readFileSync(join(dir, 'tests', 'alone.expected.json'), 'utf8')) as SiteOutput;
+    assert.deepEqual([alone.encounters.map((e) => [e.Unique_Encounter_ID, e.Consultations.map((c) => c.Name_of_Exam_Ordered)]), alone.problems], [[['V0001', ['CT HEAD WO CONTRAST']]], []]);
+    assert.deepEqual(
+      runSiteTests(dir, tables).map((r) => [r.name, r.ok]),
+      [
+        ['alone', true],
+        ['fhir-bundle', true],
+        ['new-feed', true],
+        ['orm-then-oru', true],
       ],
     );
   });

@@ -15,6 +15,7 @@ export const PROBLEM: JsonSchema = obj(
     input: str('the message or file'),
     file: str('table file'),
     line: int('1-based line'),
+    order: obj({ place: int('its place among the message’s orders, 1 = the first'), numbers: arr(str('placer or filler number')) }, 'in a message of several orders (OBRs): the order the problem belongs to'),
   },
   'a problem',
   ['code', 'message', 'severity'],

@@ -222,3 +222,24 @@ describe('POST /hl7v2: a message past the limits', () => {
     }, { bodyLimit: 4 * 1024 * 1024 });
   });
 });
+
+describe('POST /hl7v2: a message of two orders', () => {
+  it('each ERR and each stored problem names the order (OBR) it belongs to', () =>
+    withTestServer(async (s) => {
+      const two = sample('07-orm-two-orders.hl7');
+      // the second OBR's modality has no row; the first order is fine
+      const at = two.lastIndexOf('|CT|SC');
+      const r = await postHl7(s, `${two.slice(0, at)}|ZZ|SC${two.slice(at + '|CT|SC'.length)}`.replaceAll('^CPT|', '^L|'));
+      const unmapped = `Modality: no row for "ZZ" in ${join(s.mappingsDir, 'crosswalks', 'modality.csv')}; add a row: ZZ,<ACR code>`;
+      assert.deepEqual(lines(r.text), [
+        `${ACK_HEAD}CDSR1|P|2.5.1`,
+        'MSA|AE|MSG0007',
+        `ERR||OBR^1^24|103^Table value not found^HL70357|E||||MAP_UNMAPPED_CODE: ${unmapped} (order 2 of the message: ORD1006 / ACC2006)`,
+      ]);
+      const m = await s.store.message(1);
+      assert.deepEqual(
+        m?.problems.map((p) => [p.code, p.value, p.order]),
+        [['MAP_UNMAPPED_CODE', 'ZZ', { place: 2, numbers: ['ORD1006', 'ACC2006'] }]],
+      );
+    }));
+});

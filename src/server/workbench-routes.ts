@@ -21,7 +21,8 @@ const WORKLIST_ROW = obj({
   lastSeen: str('last received'),
   examples: arr(int('a message id')),
   stub: str('a CSV row to paste into the table (fill in the ACR code); empty when `fix` says what to do instead'),
-  fix: str("for a mapped value outside ACR's value set (MAP_NOT_IN_VALUESET): the crosswalk row or rule to change; absent otherwise"),
+  fix: str("for a mapped value outside ACR's value set (MAP_NOT_IN_VALUESET): the crosswalk row or rule to change; for a sending facility facilities.csv has now: nothing to add, replay; absent otherwise"),
+  folded: str('messages read while their sending facility was unknown, counted in this row of the facility facilities.csv gives them now: how many and why; absent when none'),
 });
 const GUESS_ROW = obj({
   field: str('the CDSR field'),
@@ -45,7 +46,7 @@ export async function dryRunOnDisk(deps: AppOptions) {
 export function registerWorkbenchRoutes(app: FastifyInstance, deps: AppOptions): void {
   app.get('/api/worklist', route({ summary: 'the unmapped values of the error queue, grouped by field, table and value, with a CSV stub each (operator)', tags: ['worklist'], response: { 200: WORKLIST_WITH_GUESSES } }), async (req) => {
     onlyParams(req.query, []);
-    return buildWorklist(deps.store, deps.mappings.dir);
+    return buildWorklist(deps.store, deps.mappings.dir, deps.mappings.current.facilities);
   });
 
   app.post(

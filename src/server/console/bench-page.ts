@@ -1,6 +1,6 @@
 // Test bench: pasted messages run through the tables in force, or through a draft mappings folder
-// (read, never written), merged, batched and validated as `map` does, and shown beside their
-// trace and problems; nothing is stored.
+// (read; written only by "Save as site test", into its tests/), merged, batched and validated as
+// `map` does, and shown beside their trace and problems; nothing is stored.
 import { accessSync, constants, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
@@ -76,17 +76,47 @@ export interface BenchView {
   readonly draft: string;
   readonly result?: ReturnType<typeof runBench>;
   readonly draftRefused?: { readonly refused: string; readonly problems: readonly string[] };
+  /** The site test name asked for, and what saving it did. */
+  readonly testName?: string;
+  readonly saved?: SaveView;
+}
+
+/** What "Save as site test" did: the files written, the files that are there already (replace to write over them), or why not. */
+export type SaveView = { readonly saved: readonly string[] } | { readonly exists: readonly string[] } | { readonly refused: string };
+
+/** The pasted text as the inputs of a site test (as the bench splits it). */
+export function siteTestInputs(text: string): { ext: 'hl7' | 'json'; text: string }[] {
+  return splitPasted(text).map((x) => ({ ext: x.name.endsWith('.json') ? 'json' : 'hl7', text: x.text }));
 }
 
 export function benchPage(ctx: PageContext, view: BenchView): Html {
   return html`<form method="post" action="/ui/bench" class="bench">${csrfField(ctx)}
 <label for="bench-text">HL7 v2 messages (each from its MSH segment) or one FHIR resource or Bundle</label>
 <textarea id="bench-text" name="text" rows="12" spellcheck="false">${view.text}</textarea>
-<label for="bench-draft">Draft mappings folder (optional): an absolute path on the adapter's machine, a directory the service can read; it is only read, never written. Empty: the tables in force.</label>
+<label for="bench-draft">Draft mappings folder (optional): an absolute path on the adapter's machine, a directory the service can read; it is only read, except by Save as site test (into its tests/). Empty: the tables in force.</label>
 <input id="bench-draft" name="draft" value="${view.draft}" spellcheck="false" placeholder="/srv/cdsr/mappings-draft">
-<button type="submit" id="bench-run">Run</button> <small>Nothing is stored; PartnerID and App_ID read "bench".</small></form>
+<button type="submit" id="bench-run">Run</button> <small>Nothing is stored; PartnerID and App_ID read "bench".</small>
+${view.draft !== '' && (view.result !== undefined || view.saved !== undefined) ? saveFields(view) : ''}</form>
+${view.saved ? savedNote(view.saved) : ''}
 ${view.draftRefused ? html`<div id="bench-draft-refused"><p class="bad" role="alert">${view.draftRefused.refused}${view.draftRefused.problems.length > 0 ? ':' : '.'}</p>${view.draftRefused.problems.length > 0 ? html`<ul class="problems">${view.draftRefused.problems.map((p) => html`<li><code>${p}</code></li>`)}</ul>` : ''}</div>` : ''}
 ${view.result ? html`<p id="bench-tables">Mapped through ${view.draft !== '' ? html`the draft folder <code>${view.draft}</code>` : 'the tables in force'}.</p>${benchResult(view.result)}` : ''}`;
+}
+
+// in the bench's own form: what is saved is the text and draft folder above, as they are now
+function saveFields(view: BenchView): Html {
+  const exists = view.saved !== undefined && 'exists' in view.saved;
+  return html`<fieldset class="save-test"><legend>Save as site test</legend>
+<p>Writes the messages above, and what the draft folder's tables give them as <code>test-mappings</code> runs them, into the draft folder's <code>tests/</code>.</p>
+<label for="bench-test-name">Site test name (letters, digits, - and _)</label>
+<input id="bench-test-name" name="name" value="${view.testName ?? ''}" pattern="[A-Za-z0-9][A-Za-z0-9_\-]{0,63}" maxlength="64" spellcheck="false">
+${exists ? html`<label><input type="checkbox" name="replace" value="yes"> Replace the files of site test ${view.testName ?? ''} that are there</label>` : ''}
+<button type="submit" formaction="/ui/bench/save-test" id="bench-save">Save as site test</button></fieldset>`;
+}
+
+function savedNote(v: SaveView): Html {
+  if ('refused' in v) return html`<p class="bad" role="alert" id="bench-saved">Not saved: ${v.refused}.</p>`;
+  if ('exists' in v) return html`<p class="bad" role="alert" id="bench-saved">Not saved: the draft folder's tests/ already has ${v.exists.join(', ')}. Tick "Replace" to write over them.</p>`;
+  return html`<p role="status" id="bench-saved">Saved in the draft folder's tests/: ${v.saved.join(', ')}. <code>cdsr-adapter test-mappings</code> on that folder runs it.</p>`;
 }
 
 function benchResult(r: ReturnType<typeof runBench>): Html {

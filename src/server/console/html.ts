@@ -121,11 +121,20 @@ export function qs(params: Readonly<Record<string, string | number | undefined>>
   return s === '' ? '' : `?${s}`;
 }
 
-export function problemList(problems: readonly { code: string; message: string; field?: string; source?: string; file?: string; line?: number }[]): Html {
+export function problemList(problems: readonly { code: string; message: string; field?: string; source?: string; file?: string; line?: number; order?: { readonly place: number; readonly numbers: readonly string[] } }[]): Html {
   if (problems.length === 0) return html`<p class="empty">No problems.</p>`;
+  // a message of several orders: which order (OBR) each problem is about
+  const orders = problems.some((p) => p.order !== undefined);
   return table(
-    ['Code', 'Field', 'Source', 'Where', 'Message'],
-    problems.map((p) => [html`<code>${p.code}</code>`, p.field ?? '', p.source ?? '', p.file !== undefined ? `${p.file}${p.line !== undefined ? `:${p.line}` : ''}` : '', p.message]),
+    ['Code', 'Field', 'Source', 'Where', ...(orders ? ['Order'] : []), 'Message'],
+    problems.map((p) => [
+      html`<code>${p.code}</code>`,
+      p.field ?? '',
+      p.source ?? '',
+      p.file !== undefined ? `${p.file}${p.line !== undefined ? `:${p.line}` : ''}` : '',
+      ...(orders ? [p.order ? `${p.order.place}: ${p.order.numbers.join(' / ') || '(no number)'}` : ''] : []),
+      p.message,
+    ]),
   );
 }
 

@@ -1,7 +1,7 @@
 // The web console at /ui: server-rendered pages over the same store and tables as the API, behind
 // the same keys (a sign-in form, then a session cookie; operate role), forms protected by a CSRF
 // token, every read of patient data written to the access audit.
-import { sep } from 'node:path';
+import { join, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../../cdsr/errors.js';
 import { remapStored } from '../../inbound/dry-run.js';
@@ -21,7 +21,8 @@ import { dryRunOnDisk } from '../workbench-routes.js';
 import { BadRequestError, decodeCursor, encodeCursor, oneOf, pageOf } from '../query.js';
 import { findKey, keyRing } from '../roles.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
-import { benchPage, loadDraft, runBench } from './bench-page.js';
+import { benchPage, loadDraft, runBench, siteTestInputs } from './bench-page.js';
+import { saveSiteTest, TESTS_DIR, type SaveSiteTest } from '../../mapping/site-tests.js';
 import { esc, html, Html, layout, type PageContext } from './html.js';
 import { messagePage, messagesPage, type SearchQuery } from './messages-page.js';
 import { overviewPage } from './overview-page.js';
@@ -146,10 +147,10 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
 
   app.get('/ui', async (req, reply) => send(req, reply, 'Overview', '/ui', await overviewPage(deps)));
 
-  app.get('/ui/worklist', async (req, reply) => send(req, reply, 'Worklist', '/ui/worklist', worklistPage(await buildWorklist(deps.store, deps.mappings.dir), ctxOf(req))));
+  app.get('/ui/worklist', async (req, reply) => send(req, reply, 'Worklist', '/ui/worklist', worklistPage(await buildWorklist(deps.store, deps.mappings.dir, deps.mappings.current.facilities), ctxOf(req))));
   app.post('/ui/worklist/dry-run', async (req, reply) => {
     const dry = await dryRunOnDisk(deps);
-    return send(req, reply, 'Worklist', '/ui/worklist', worklistPage(await buildWorklist(deps.store, deps.mappings.dir), ctxOf(req), dry));
+    return send(req, reply, 'Worklist', '/ui/worklist', worklistPage(await buildWorklist(deps.store, deps.mappings.dir, deps.mappings.current.facilities), ctxOf(req), dry));
   });
   app.post('/ui/worklist/replay', async (req, reply) => send(req, reply, 'Replay of the error queue', '/ui/worklist', replayResultPage(await replayAll(deps, 'error'))));
 
@@ -308,6 +309,28 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     if (!('tables' in loaded)) return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, draftRefused: loaded }), draft), 422);
     const result = runBench(text, loaded.tables, { now: deps.clock(), ...(deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {}) });
     return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, result }), draft));
+  });
+  // the bench's messages with what the draft's tables give them, as a site test of the draft folder
+  app.post<{ Body: Form }>('/ui/bench/save-test', async (req, reply) => {
+    const text = one(req.body?.text);
+    const draft = one(req.body?.draft).trim();
+    const name = one(req.body?.name).trim();
+    if (draft === '') return send(req, reply, 'Test bench', '/ui/bench', benchPage(ctxOf(req), { text, draft, testName: name, saved: { refused: 'a site test is saved into a draft folder: give its path' } }), 422);
+    const loaded = loadDraft(draft);
+    if (!('tables' in loaded)) return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, draftRefused: loaded }), draft), 422);
+    const dir = join(draft, TESTS_DIR);
+    let r: SaveSiteTest;
+    try {
+      r = saveSiteTest(draft, name, siteTestInputs(text), loaded.tables, { replace: one(req.body?.replace) === 'yes' });
+    } catch (e) {
+      r = { refused: `${dir} cannot be written: ${errorMessage(e)}` };
+    }
+    if ('saved' in r) {
+      await deps.store.audit({ at: deps.clock(), who: who(req), what: `site test ${name} saved in ${dir}: ${r.saved.join(', ')}` });
+      req.log.info({ event: 'site_test_saved', files: r.saved.length }, 'site test saved from the test bench (console)');
+    }
+    const result = runBench(text, loaded.tables, { now: deps.clock(), ...(deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {}) });
+    return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, result, testName: name, saved: r }), draft), 'saved' in r ? 200 : 'exists' in r ? 409 : 422);
   });
   done();
 }

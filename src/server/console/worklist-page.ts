@@ -12,7 +12,8 @@ function rowsTable(w: Worklist, ctx: PageContext): Html {
       r.field,
       html`<code>${r.table}</code>`,
       html`<code>${r.value}</code>${r.system !== null ? html` <small>system ${r.system}</small>` : ''}`,
-      r.facilityId ?? '',
+      // messages read before the facility was known are counted here: the row says so
+      r.folded !== undefined ? html`${r.facilityId ?? ''}<br><small class="folded">${r.folded}</small>` : (r.facilityId ?? ''),
       r.count,
       when(r.firstSeen, zoneIn(ctx, r.facilityId ?? '')),
       when(r.lastSeen, zoneIn(ctx, r.facilityId ?? '')),
