@@ -25,7 +25,7 @@ import { benchPage, loadDraft, runBench } from './bench-page.js';
 import { esc, html, Html, layout, type PageContext } from './html.js';
 import { messagePage, messagesPage, type SearchQuery } from './messages-page.js';
 import { overviewPage } from './overview-page.js';
-import { recordPage, recordsPage, transactionPage, transactionsPage } from './records-page.js';
+import { recordPage, recordsPage, transactionPage, transactionsPage, type AcknowledgedBanner } from './records-page.js';
 import { csrfMatches, readCookie, SESSION_COOKIE, SESSION_IDLE_MS, sessionCookie, Sessions, type Session } from './session.js';
 import { replayResultPage, worklistPage } from './worklist-page.js';
 import { reprocessPage, runPage, SELECTION_INPUTS, selectionInput, type SelectionForm } from './reprocess-page.js';
@@ -271,12 +271,13 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     }
   });
   type RecordParams = { facilityId: string; encounterId: string };
-  const showRecord = async (req: FastifyRequest<{ Params: RecordParams }>, reply: FastifyReply, resubmitted?: number) => {
+  const showRecord = async (req: FastifyRequest<{ Params: RecordParams }>, reply: FastifyReply, resubmitted?: number, acknowledged?: AcknowledgedBanner) => {
     const r = await deps.store.record(encounterKey(req.params.facilityId, req.params.encounterId));
     if (!r) return send(req, reply, 'No such record', '/ui/records', html`<p>No encounter ${req.params.encounterId} at facility ${req.params.facilityId}.</p>`, 404);
     await deps.store.audit({ at: deps.clock(), who: who(req), what: `record ${r.encounterKey}` });
     const view = { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current) })) };
-    return send(req, reply, `Record ${r.facilityId} / ${r.encounterId}`, '/ui/records', recordPage(view, ctxOf(req), resubmitted, await lastSentOf(deps.store, r)));
+    const status = acknowledged === undefined ? 200 : acknowledged.result === 'not-found' ? 404 : acknowledged.result === 'not-retraction' ? 409 : 200;
+    return send(req, reply, `Record ${r.facilityId} / ${r.encounterId}`, '/ui/records', recordPage(view, ctxOf(req), resubmitted, await lastSentOf(deps.store, r), acknowledged), status);
   };
   app.get<{ Params: RecordParams }>('/ui/records/:facilityId/:encounterId', async (req, reply) => showRecord(req, reply));
   app.post<{ Params: RecordParams; Body: Form }>('/ui/records/:facilityId/:encounterId/resubmit', async (req, reply) => {
@@ -285,6 +286,14 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     // the encounter id is patient data: the access audit names the encounter, the log does not
     req.log.info({ event: 'resubmit', facilityId: req.params.facilityId, records: records.length }, 'rejected records put back to ready (console)');
     return showRecord(req, reply, records.length);
+  });
+
+  // the site retracted a consultation at NRDR: the same operation as POST /api/records/{f}/{e}/acknowledge (the store writes the audit entry)
+  app.post<{ Params: RecordParams; Body: Form }>('/ui/records/:facilityId/:encounterId/acknowledge', async (req, reply) => {
+    const consultation = one(req.body?.consultation);
+    const r = await deps.store.acknowledgeConsultationRetraction(encounterKey(req.params.facilityId, req.params.encounterId), consultation, who(req), deps.clock());
+    if (r.result === 'acknowledged') req.log.info({ event: 'retraction_acknowledged', facilityId: req.params.facilityId }, 'retraction acknowledged (console)');
+    return showRecord(req, reply, undefined, { consultation, ...r });
   });
 
   app.get<{ Querystring: { after?: string } }>('/ui/transactions', async (req, reply) => {
