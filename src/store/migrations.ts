@@ -363,4 +363,14 @@ export const MIGRATIONS: readonly Migration[] = [
     // NULL for the rows before it: unknown, taken as the best, so they are never re-keyed
     statements: ['ALTER TABLE consultations ADD COLUMN key_rank INTEGER'],
   },
+  {
+    version: 22,
+    name: 'edited copies: a message an operator edited and processed as a new one names the message it was edited from and who edited it',
+    statements: [
+      'ALTER TABLE inbound_messages ADD COLUMN edited_from INTEGER',
+      'ALTER TABLE inbound_messages ADD COLUMN edited_by TEXT',
+      // the original's page lists the copies made of it
+      'CREATE INDEX inbound_messages_edited_from ON inbound_messages (edited_from)',
+    ],
+  },
 ];

@@ -8,8 +8,8 @@ import { esc, html } from './html.js';
 
 /** A line the test knows to be a segment. */
 function seg(l: GridLine | undefined): GridSegment {
-  assert.equal(l?.kind, 'segment');
-  return l as GridSegment;
+  if (l?.kind !== 'segment') assert.fail(`expected a segment, got ${JSON.stringify(l)}`);
+  return l;
 }
 
 describe('er7Grid', () => {

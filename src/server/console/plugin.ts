@@ -22,6 +22,7 @@ import { BadRequestError, decodeCursor, encodeCursor, oneOf, pageOf } from '../q
 import { findKey, keyRing } from '../roles.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
 import { benchPage, loadDraft, runBench } from './bench-page.js';
+import { editableText, editPage, editResult, editsNote, processCopy, sameText } from './edit-page.js';
 import { esc, html, Html, layout, type PageContext } from './html.js';
 import { messagePage, messagesPage, type SearchQuery } from './messages-page.js';
 import { overviewPage } from './overview-page.js';
@@ -166,7 +167,7 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     }
   });
 
-  const showMessage = async (req: FastifyRequest, reply: FastifyReply, id: number, replayed?: string) => {
+  const showMessage = async (req: FastifyRequest, reply: FastifyReply, id: number, replayed?: string, edited?: Html) => {
     const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
     if (!m) return send(req, reply, 'No such message', '/ui/messages', html`<p>No message ${String(id)}.</p>`, 404);
     await deps.store.audit({ at: deps.clock(), who: who(req), what: `message ${m.id}` });
@@ -181,8 +182,43 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
         trace = outcome.records.flatMap((r) => r.trace);
       }
     }
-    return send(req, reply, `Message #${m.id}`, '/ui/messages', messagePage(m, { records, trace }, ctxOf(req), replayed));
+    const edits = editsNote(await deps.store.messageEdits(m.id));
+    return send(req, reply, `Message #${m.id}`, '/ui/messages', html`${edited ?? ''}${edits}${messagePage(m, { records, trace }, ctxOf(req), replayed)}`);
   };
+  // edit and reprocess: a copy of the text goes through the normal ingest path as a new message; the original stays as it is
+  const editable = async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
+    const id = /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN;
+    const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
+    if (!m) {
+      await send(req, reply, 'No such message', '/ui/messages', html`<p>No message ${req.params.id}.</p>`, 404);
+      return undefined;
+    }
+    if (m.raw === '') {
+      await send(req, reply, `Message #${m.id}`, '/ui/messages', html`<p class="bad" role="alert">Message #${m.id} has no text to edit (${m.status === 'duplicate' ? 'a resend keeps no copy of its text' : 'purged by retention'}).</p>`, 409);
+      return undefined;
+    }
+    return m;
+  };
+  app.get<{ Params: { id: string } }>('/ui/messages/:id/edit', async (req, reply) => {
+    const m = await editable(req, reply);
+    if (!m) return reply;
+    await deps.store.audit({ at: deps.clock(), who: who(req), what: `message ${m.id}` });
+    return send(req, reply, `Edit a copy of message #${m.id}`, '/ui/messages', editPage(m, ctxOf(req), { text: editableText(m) }));
+  });
+  app.post<{ Params: { id: string }; Body: Form }>('/ui/messages/:id/edit', async (req, reply) => {
+    const m = await editable(req, reply);
+    if (!m) return reply;
+    const text = one(req.body?.text);
+    const refuse = (error: string) => send(req, reply, `Edit a copy of message #${m.id}`, '/ui/messages', editPage(m, ctxOf(req), { text, error }), 422);
+    if (text.trim() === '') return refuse('The copy is empty: nothing to process.');
+    if (sameText(m.channel, m.raw, text)) return refuse('The copy is the same as the original: nothing to process (to map the original again through the tables in force, replay it).');
+    const done = await processCopy(deps, m, text, who(req));
+    const as = done.messageIds.length > 0 ? ` as message(s) ${done.messageIds.join(', ')} (${done.status ?? ''}, ${done.answer})` : `: nothing stored (${done.answer})`;
+    await deps.store.audit({ at: deps.clock(), who: who(req), what: `edited message ${m.id}${as}` });
+    req.log.info({ event: 'message_edited', from: m.id, messageIds: done.messageIds, answer: done.answer }, 'an edited copy of a message processed (console)');
+    if (done.messageIds.length === 0) return refuse(`The copy was refused and nothing was stored (${done.answer}): ${done.refusal ?? ''}`);
+    return showMessage(req, reply, done.messageIds[0]!, undefined, editResult(m.id, done));
+  });
   app.get<{ Params: { id: string } }>('/ui/messages/:id', async (req, reply) => showMessage(req, reply, /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN));
   app.post<{ Params: { id: string } }>('/ui/messages/:id/replay', async (req, reply) => {
     const id = /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN;
