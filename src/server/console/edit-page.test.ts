@@ -7,11 +7,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { postHl7, SERVER_NOW, type TestServer, withTestServer } from '../../../test/server.js';
 import { REPO_ROOT } from '../../../test/helpers.js';
+import { broken, ORM } from '../../../test/console-fixtures.js';
 
-const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
 const NOTIFICATION = readFileSync(join(REPO_ROOT, 'samples', 'fhir', '04-notification-r4b.json'), 'utf8');
-/** 01-orm-new with a line break inside DG1-3's text: "RENAL…" is a line of its own, and the parser refuses the message. */
-export const BROKEN = ORM.replace('not elsewhere classified^I10', 'not elsewhere classified; see\nRENAL note^I10');
+const BROKEN = broken();
 const ROLES = { CDSR_SEND_API_KEYS: ['k-send'], CDSR_OPERATE_API_KEYS: ['k-op'] };
 const form = (fields: Record<string, string>, cookie: string) => ({ method: 'POST', body: new URLSearchParams(fields).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', cookie } });
 const AT = SERVER_NOW.toISOString();

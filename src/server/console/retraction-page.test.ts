@@ -3,38 +3,14 @@
 // that is the API's operation (POST /api/records/{f}/{e}/acknowledge), CSRF-checked and audited.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { postHl7, SERVER_NOW, type TestServer, withTestServer } from '../../../test/server.js';
-import { REPO_ROOT } from '../../../test/helpers.js';
+import { acceptedThenCancelled, INSTRUCTION, ORM } from '../../../test/console-fixtures.js';
 import { esc } from './html.js';
 
-const hl7 = (n: string) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', n), 'utf8');
-// the sample cancel, aimed at the order of 01-orm-new, without the CDS data
-const CANCEL = hl7('03-orm-cancel.hl7')
-  .split('\r')
-  .filter((l) => !l.startsWith('OBX|'))
-  .join('\r')
-  .replaceAll('ORD1002', 'ORD1001')
-  .replaceAll('ACC2002', 'ACC2001');
 const ROLES = { CDSR_SEND_API_KEYS: ['k-send'], CDSR_OPERATE_API_KEYS: ['k-op'], CDSR_VIEW_API_KEYS: ['k-view'] };
 const SEND = { authorization: 'Bearer k-send' };
 const form = (body: string, cookie: string) => ({ method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', cookie } });
 const KEY = '11/02/2026 09:30:15';
-export const INSTRUCTION =
-  "cancelled after it was sent to NRDR (Transaction_ID T-ACCEPTED), and NRDR's API cannot delete a record: ask the NRDR Help Desk to remove consultation " +
-  '11/02/2026 09:30:15 of encounter V0001 at facility 100000 from the CDSR registry, then acknowledge it here (POST /api/orders/{order id}/acknowledge)';
-
-/** 01-orm-new sent in T-ACCEPTED, which NRDR accepted, then cancelled: a retraction waiting at NRDR. */
-export async function acceptedThenCancelled(s: Pick<TestServer, 'fetch' | 'store'>, headers: Record<string, string> = SEND): Promise<void> {
-  assert.match((await postHl7(s, hl7('01-orm-new.hl7'), headers)).text, /MSA\|AA/);
-  const ready = await s.store.wireEncounters('ready', 10);
-  assert.equal(ready.length, 1);
-  const body = { Transaction_ID: 'T-ACCEPTED', Transaction_DateTime: '11/23/2026 01:00:00', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0' as const, Encounters: ready.map((r) => r.wire) };
-  assert.equal((await s.store.createTransaction(body, ready, SERVER_NOW)).created, true);
-  await s.store.recordResults('T-ACCEPTED', ready.map((r) => ({ ...r, result: 'accepted' as const, problems: [] })), SERVER_NOW);
-  assert.match((await postHl7(s, CANCEL, headers)).text, /MSA\|AA/);
-}
 
 async function signIn(s: TestServer): Promise<{ cookie: string }> {
   const r = await s.fetch('/ui/login', { method: 'POST', body: 'key=k-op', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
@@ -49,7 +25,7 @@ describe('retractions on the record page', () => {
   it('the instruction, the verdict on what was sent and the Acknowledge button; refused without the CSRF token; acknowledged once, audited, then shown as done', () =>
     withTestServer(
       async (s) => {
-        await acceptedThenCancelled(s);
+        await acceptedThenCancelled(s, SEND);
         const { cookie } = await signIn(s);
         const before = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
         const csrf = /name="csrf" value="([^"]+)"/.exec(before)![1]!;
@@ -108,7 +84,7 @@ describe('retractions on the record page', () => {
 
   it('a record that is not a retraction has no Acknowledge button, and one posted anyway is refused (409)', () =>
     withTestServer(async (s) => {
-      assert.match((await postHl7(s, hl7('01-orm-new.hl7'))).text, /MSA\|AA/);
+      assert.match((await postHl7(s, ORM)).text, /MSA\|AA/);
       const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
       const page = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
       assert.equal(section(page), '<h3>NRDR verdict</h3><p class="empty">No verdict from NRDR yet.</p>\n');
