@@ -30,4 +30,10 @@ export interface Hl7MapWorkers {
 export interface Origin {
   readonly contentType: string;
   readonly auth: string;
+  /**
+   * A copy an operator edited from a stored message (the console): stored with a link to it. FHIR
+   * keeps the original's sender (a subscription is named by the notification, which the copy of
+   * one resource no longer is); HL7 reads its sender from MSH as always.
+   */
+  readonly edit?: { readonly messageId: number; readonly by: string; readonly sender: string };
 }

@@ -15,6 +15,8 @@ import { fhirHttpStatus, issuesOf, operationOutcome, storeMessage, transientOutc
 export interface FhirReply {
   readonly status: number;
   readonly body: ReturnType<typeof operationOutcome>;
+  /** The messages it stored, in order (none for a refusal or a ping). */
+  readonly messageIds?: readonly number[];
 }
 
 /** What a notification whose focus could not be fetched is stored as (on arrival, and when a reprocessing cannot fetch it either). */
@@ -31,7 +33,6 @@ export function pendingOutcome(focus: string, problems: readonly Problem[]): Map
 }
 
 export async function ingestFhir(deps: IngestDeps, body: string, origin: Origin): Promise<FhirReply> {
-  const { contentType, auth } = origin;
   const now = deps.clock();
   if (body.trim() === '') return { status: 200, body: operationOutcome([{ severity: 'information', code: 'informational', diagnostics: 'empty notification (ping) received' }]) };
   let intake: Intake;
@@ -44,21 +45,24 @@ export async function ingestFhir(deps: IngestDeps, body: string, origin: Origin)
     return { status: 400, body: operationOutcome([{ severity: 'error', code: 'structure', diagnostics: why }]) };
   }
   try {
-    return await ingestIntake(deps, intake, contentType, auth, now);
+    return await ingestIntake(deps, intake, origin, now);
   } catch (e) {
     if (!(e instanceof StoreUnavailableError)) throw e;
     return { status: 503, body: transientOutcome() };
   }
 }
 
-async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: string, auth: string, now: Date): Promise<FhirReply> {
+async function ingestIntake(deps: IngestDeps, intake: Intake, origin: Origin, now: Date): Promise<FhirReply> {
+  const { contentType, auth } = origin;
+  const edited = origin.edit ? { editedFrom: { messageId: origin.edit.messageId, by: origin.edit.by } } : {};
+  const ids: number[] = [];
   const isNotification = intake.notification !== undefined;
   if (intake.notification && intake.notification.subscription !== '') {
     const numbers = intake.notification.events.map((e) => Number(e.eventNumber)).filter((n) => Number.isSafeInteger(n) && n > 0);
     const since = Number(intake.notification.eventsSinceStart);
     await deps.store.recordEvents(intake.notification.subscription, numbers, Number.isSafeInteger(since) ? since : undefined, now);
   }
-  const sender = intake.notification?.subscription ?? 'fhir';
+  const sender = origin.edit?.sender ?? intake.notification?.subscription ?? 'fhir';
   const resources = [...intake.resources];
   const problems: Problem[] = [];
   const pending: { focus: string; why: string }[] = [];
@@ -76,9 +80,10 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
   for (const { focus, why } of pending) {
     const search = isFocusSearch(focus);
     const key = search ? focus : refKey(focus);
-    const meta = { channel: 'fhir' as const, sender, controlId: `pending:${key}`, contentType, auth, raw: JSON.stringify({ pendingFocus: focus }), receivedAt: now };
+    const meta = { channel: 'fhir' as const, sender, controlId: `pending:${key}`, contentType, auth, raw: JSON.stringify({ pendingFocus: focus }), receivedAt: now, ...edited };
     const what = search ? `${focus} (a focus given by identifier only)` : focus;
-    await deps.store.ingest(meta, pendingOutcome(focus, [{ code: 'FHIR_FETCH', message: `${what} could not be fetched from the FHIR server (${why}); kept for retry`, severity: 'error', scope: 'file', path: '' }]));
+    const pendingResult = await deps.store.ingest(meta, pendingOutcome(focus, [{ code: 'FHIR_FETCH', message: `${what} could not be fetched from the FHIR server (${why}); kept for retry`, severity: 'error', scope: 'file', path: '' }]));
+    ids.push(pendingResult.messageId);
     stored++;
     problems.push({ code: 'FHIR_FETCH', message: `${what} could not be fetched (${why}); kept for retry (replay pending)`, severity: 'warning', scope: 'file', path: '' });
   }
@@ -94,8 +99,9 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
       }
       continue;
     }
-    const meta = { channel: 'fhir' as const, sender, controlId: `${key}/_history/${versionOf(r)}`, contentType, auth, raw, receivedAt: now };
+    const meta = { channel: 'fhir' as const, sender, controlId: `${key}/_history/${versionOf(r)}`, contentType, auth, raw, receivedAt: now, ...edited };
     const { result, outcome } = await storeMessage(deps.store, meta, mapFhirResource(r, pool, deps.mappings.current, deps), key);
+    if (result) ids.push(result.messageId);
     if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], result?.messageId ?? 0);
     if (result) stored++;
     problems.push(...(result?.problems ?? outcome.problems));
@@ -110,9 +116,9 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
     const events = (n?.events ?? []).map((e) => e.eventNumber).filter((e) => e !== '');
     const what = n ? (n.type !== '' ? n.type : 'notification') : (intake.bundleType ?? 'notification');
     const raw = JSON.stringify(n ? { subscription: n.subscription, type: n.type, events } : { bundleType: intake.bundleType, entries: intake.resources.map((r) => `${r.resourceType}/${r.id ?? ''}`) });
-    const meta = { channel: 'fhir' as const, sender, controlId: `${what}:${events.join(',') || now.toISOString()}`, contentType, auth, raw, receivedAt: now };
+    const meta = { channel: 'fhir' as const, sender, controlId: `${what}:${events.join(',') || now.toISOString()}`, contentType, auth, raw, receivedAt: now, ...edited };
     const problem: Problem = { code: 'FHIR_NO_CHANGE', message: why, severity: 'warning', scope: 'file', path: '' };
-    await deps.store.ingest(meta, { disposition: 'unsupported', problems: [problem] });
+    ids.push((await deps.store.ingest(meta, { disposition: 'unsupported', problems: [problem] })).messageId);
     problems.push(problem);
   } else if (stored === 0 && failed === 0 && kept === 0 && pending.length === 0) {
     // neither a notification nor anything mapped or kept: a 200 would claim it was taken
@@ -120,7 +126,7 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, contentType: strin
     return { status: 400, body: operationOutcome([{ severity: 'error', code: 'not-supported', diagnostics: `nothing to apply or keep: ${what}; not a subscription notification either` }]) };
   }
   const summary = { severity: 'information' as const, code: 'informational', diagnostics: `${applied} resource(s) applied, ${failed} kept in the error queue, ${pending.length} pending fetch` };
-  return { status: fhirHttpStatus({ notification: isNotification, failed }), body: operationOutcome([summary, ...issuesOf(problems)]) };
+  return { status: fhirHttpStatus({ notification: isNotification, failed }), body: operationOutcome([summary, ...issuesOf(problems)]), messageIds: ids };
 }
 
 const typesOf = (rs: readonly { resourceType: string }[]): string => [...new Set(rs.map((r) => r.resourceType))].join(', ');

@@ -32,6 +32,7 @@ export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): 
     // what is not HL7 cannot be replayed: it is counted and its start kept for the audit, not stored whole
     raw: parsed || raw.length <= REJECTED_KEPT ? raw : `${raw.slice(0, REJECTED_KEPT)}\n[${raw.length} characters; the first ${REJECTED_KEPT} kept]`,
     receivedAt: now,
+    ...(origin.edit ? { editedFrom: { messageId: origin.edit.messageId, by: origin.edit.by } } : {}),
   };
   const ack = (code: AckCode, problems: readonly Problem[], id: number | undefined) =>
     buildAck({ code, ...(message ? { message } : {}), problems, now, ackControlId: id !== undefined ? `CDSR${id}` : 'CDSR0' });

@@ -2,7 +2,8 @@
 // transaction, so that the record view (API and console) can show it beside the current values.
 import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS } from '../cdsr/schema.js';
 import { consultationKey } from '../mapping/merge.js';
-import type { RecordView, TransactionRow } from '../store/store.js';
+import type { Problem } from '../cdsr/problem.js';
+import type { RecordVerdict, RecordView, TransactionRow } from '../store/store.js';
 
 export interface LastSent {
   readonly transactionId: string;
@@ -10,6 +11,8 @@ export interface LastSent {
   readonly consultationKey: string;
   /** The encounter's and the consultation's values as sent (the wire form, flat). */
   readonly values: Readonly<Record<string, string>>;
+  /** NRDR's verdict on what was sent (with its codes), once it gave one: a record cancelled since keeps it here only. */
+  readonly verdict?: { readonly result: RecordVerdict; readonly problems: readonly Problem[] };
 }
 
 /** The wire fields NRDR receives, in the spec's order (Consultations itself left out: it is the nesting). */
@@ -50,7 +53,10 @@ export async function lastSentOf(store: { transaction(id: string): Promise<Trans
     const own = sent.find((x) => x.key === c.consultationKey);
     const elsewhere = sent.filter((x) => !keysNow.has(x.key));
     const hit = own ?? (elsewhere.length === 1 ? elsewhere[0] : undefined);
-    if (hit) out.set(c.consultationKey, { transactionId: id, consultationKey: hit.key, values: { ...flat(encounter), ...hit.values } });
+    if (!hit) continue;
+    const answered = t.records.find((x) => x.encounterKey === r.encounterKey && x.consultationKey === hit.key);
+    const verdict = answered?.result !== undefined ? { verdict: { result: answered.result, problems: answered.problems } } : {};
+    out.set(c.consultationKey, { transactionId: id, consultationKey: hit.key, values: { ...flat(encounter), ...hit.values }, ...verdict });
   }
   return out;
 }

@@ -386,4 +386,14 @@ export const MIGRATIONS: readonly Migration[] = [
       "UPDATE transactions SET status = 'sent', sent_at = updated_at WHERE status = 'created'",
     ],
   },
+  {
+    version: 21,
+    name: 'edited copies: a message an operator edited and processed as a new one names the message it was edited from and who edited it',
+    statements: [
+      'ALTER TABLE inbound_messages ADD COLUMN edited_from INTEGER',
+      'ALTER TABLE inbound_messages ADD COLUMN edited_by TEXT',
+      // the original's page lists the copies made of it
+      'CREATE INDEX inbound_messages_edited_from ON inbound_messages (edited_from)',
+    ],
+  },
 ];

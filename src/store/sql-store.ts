@@ -39,6 +39,7 @@ import {
   type PostClaim,
   type TransactionPatch,
   IN_FLIGHT_STATUSES,
+  type MessageEdits,
   type MessageRow,
   type MessageFilter,
   type MessageStatus,
@@ -235,9 +236,23 @@ export class SqlStore implements Store {
 
   private async insertMessage(q: Queryable, meta: InboundMeta, hash: string, status: MessageStatus, problems: Problem[], duplicateOf?: number): Promise<number> {
     const r = await q.get(
-      `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-      [meta.receivedAt.toISOString(), meta.channel, meta.sender, meta.controlId, meta.contentType, meta.auth ?? '', hash, status, JSON.stringify(problems), duplicateOf ?? null, meta.raw],
+      `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw, edited_from, edited_by)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      [
+        meta.receivedAt.toISOString(),
+        meta.channel,
+        meta.sender,
+        meta.controlId,
+        meta.contentType,
+        meta.auth ?? '',
+        hash,
+        status,
+        JSON.stringify(problems),
+        duplicateOf ?? null,
+        meta.raw,
+        meta.editedFrom?.messageId ?? null,
+        meta.editedFrom?.by ?? null,
+      ],
     );
     return row('inbound_messages', r ?? {}).int('id');
   }
@@ -310,6 +325,20 @@ export class SqlStore implements Store {
 
   message(id: number): Promise<(MessageRow & { raw: string }) | undefined> {
     return this.messageIn(this.db, id);
+  }
+
+  async messageEdits(id: number): Promise<MessageEdits> {
+    const own = await this.db.get('SELECT edited_from, edited_by, received_at FROM inbound_messages WHERE id = ?', [id]);
+    const o = own ? row('inbound_messages', own) : undefined;
+    const from = o?.optInt('edited_from');
+    const copies = await this.db.all('SELECT id, edited_by, received_at FROM inbound_messages WHERE edited_from = ? ORDER BY id', [id]);
+    return {
+      ...(o !== undefined && from !== undefined ? { editedFrom: { messageId: from, by: o.optText('edited_by') ?? '', at: o.text('received_at') } } : {}),
+      editedAs: copies.map((r) => {
+        const c = row('inbound_messages', r);
+        return { messageId: c.int('id'), by: c.optText('edited_by') ?? '', at: c.text('received_at') };
+      }),
+    };
   }
 
   async messages(filter: MessageFilter): Promise<MessageRow[]> {

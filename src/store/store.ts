@@ -38,6 +38,14 @@ export interface InboundMeta {
   readonly receivedAt: Date;
   /** Audit: the credential (key#N, never the key) or listener (mllp, open) it came through. */
   readonly auth?: string;
+  /** A copy an operator edited from a stored message (the console's "edit and reprocess"): which one, and who. */
+  readonly editedFrom?: { readonly messageId: number; readonly by: string };
+}
+
+/** The edits of a message: the one it was edited from (by whom, when it was processed), the copies edited from it. */
+export interface MessageEdits {
+  readonly editedFrom?: { readonly messageId: number; readonly by: string; readonly at: string };
+  readonly editedAs: readonly { readonly messageId: number; readonly by: string; readonly at: string }[];
 }
 
 export interface IngestResult {
@@ -233,6 +241,8 @@ export interface InboundLog {
   /** In id (arrival) order, or newest first; every filter given must match. */
   messages(filter: MessageFilter): Promise<MessageRow[]>;
   message(id: number): Promise<(MessageRow & { raw: string }) | undefined>;
+  /** Which message this one was edited from, and the copies edited from it (oldest first). */
+  messageEdits(id: number): Promise<MessageEdits>;
   /** Records the event numbers a subscription notification carried. */
   recordEvents(subscription: string, eventNumbers: readonly number[], reportedSince: number | undefined, at: Date): Promise<void>;
   subscriptions(): Promise<SubscriptionView[]>;

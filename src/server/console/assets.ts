@@ -47,6 +47,8 @@ table.er7 th{width:5rem;background:var(--soft)}
 table.er7 .f{display:inline-block;margin:0 .6rem .2rem 0;white-space:nowrap}
 table.er7 .pos{color:var(--muted);font-size:11px;font-family:ui-monospace,"DejaVu Sans Mono",monospace}
 table.er7 .v{font-family:ui-monospace,"DejaVu Sans Mono",monospace}
+table.er7 tr.broken th,table.er7 tr.broken td{background:#fdecea;color:var(--bad)}table.er7 tr.broken p{margin:0 0 .3rem}table.er7 tr.broken code{white-space:pre-wrap;color:var(--fg)}
+#edit-text{min-height:16rem}
 .side{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
 .side>section{min-width:0}
 .side table{display:block;overflow-x:auto}

@@ -80,6 +80,7 @@ export function messagePage(m: MessageRow & { raw: string }, mapped: MessageMapp
 <dt>Sender</dt><dd>${m.sender}</dd><dt>Control id</dt><dd>${m.controlId}</dd><dt>Content type</dt><dd>${m.contentType}</dd><dt>Came through</dt><dd>${m.auth}</dd>
 <dt>Records</dt><dd>${records.length > 0 ? records.map((r) => html`${link(`/ui/records/${encodeURIComponent(r.facilityId)}/${encodeURIComponent(r.encounterId)}`, `${r.facilityId} / ${r.encounterId}`)} `) : 'none (as the tables in force map it)'}</dd></dl>
 ${replayable(m) ? html`<form method="post" action="/ui/messages/${m.id}/replay">${csrfField(ctx)}<button type="submit" id="replay-one">Replay this message</button></form>${REPROCESS_NOTE}` : ''}
+${m.raw !== '' ? html`<p>${link(`/ui/messages/${m.id}/edit`, 'Edit a copy and process it')}: the copy becomes a new message of the same channel; this one is kept as it is.</p>` : ''}
 <h2>Problems</h2>${problemList(m.problems)}
 ${trace.length > 0 ? html`<h2>Trace (the tables in force)</h2>${table(['Field', 'Path', 'Raw', 'Crosswalk row', 'Value', 'Rule'], trace.map((t) => [html`<code>${t.field}</code>`, t.path, t.raw, t.crosswalk ?? '', html`${t.value}${guessMark(t.guess)}`, html`${t.rule}${t.skipped ? html`<br><small>${t.skipped.join('; ')}</small>` : ''}`]))}` : ''}
 <h2>Message</h2>${body}`;

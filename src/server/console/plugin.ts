@@ -23,10 +23,11 @@ import { findKey, keyRing } from '../roles.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
 import { benchPage, loadDraft, runBench, siteTestInputs } from './bench-page.js';
 import { saveSiteTest, TESTS_DIR, type SaveSiteTest } from '../../mapping/site-tests.js';
+import { editableText, editPage, editResult, editsNote, processCopy, sameText } from './edit-page.js';
 import { esc, html, Html, layout, type PageContext } from './html.js';
 import { messagePage, messagesPage, type SearchQuery } from './messages-page.js';
 import { overviewPage } from './overview-page.js';
-import { recordPage, recordsPage, transactionPage, transactionsPage } from './records-page.js';
+import { recordPage, recordsPage, transactionPage, transactionsPage, type AcknowledgedBanner } from './records-page.js';
 import { csrfMatches, readCookie, SESSION_COOKIE, SESSION_IDLE_MS, sessionCookie, Sessions, type Session } from './session.js';
 import { replayResultPage, worklistPage } from './worklist-page.js';
 import { reprocessPage, runPage, SELECTION_INPUTS, selectionInput, type SelectionForm } from './reprocess-page.js';
@@ -168,7 +169,7 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     }
   });
 
-  const showMessage = async (req: FastifyRequest, reply: FastifyReply, id: number, replayed?: string) => {
+  const showMessage = async (req: FastifyRequest, reply: FastifyReply, id: number, replayed?: string, edited?: Html) => {
     const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
     if (!m) return send(req, reply, 'No such message', '/ui/messages', html`<p>No message ${String(id)}.</p>`, 404);
     await deps.store.audit({ at: deps.clock(), who: who(req), what: `message ${m.id}` });
@@ -183,8 +184,43 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
         trace = outcome.records.flatMap((r) => r.trace);
       }
     }
-    return send(req, reply, `Message #${m.id}`, '/ui/messages', messagePage(m, { records, trace }, ctxOf(req), replayed));
+    const edits = editsNote(await deps.store.messageEdits(m.id));
+    return send(req, reply, `Message #${m.id}`, '/ui/messages', html`${edited ?? ''}${edits}${messagePage(m, { records, trace }, ctxOf(req), replayed)}`);
   };
+  // edit and reprocess: a copy of the text goes through the normal ingest path as a new message; the original stays as it is
+  const editable = async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
+    const id = /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN;
+    const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
+    if (!m) {
+      await send(req, reply, 'No such message', '/ui/messages', html`<p>No message ${req.params.id}.</p>`, 404);
+      return undefined;
+    }
+    if (m.raw === '') {
+      await send(req, reply, `Message #${m.id}`, '/ui/messages', html`<p class="bad" role="alert">Message #${m.id} has no text to edit (${m.status === 'duplicate' ? 'a resend keeps no copy of its text' : 'purged by retention'}).</p>`, 409);
+      return undefined;
+    }
+    return m;
+  };
+  app.get<{ Params: { id: string } }>('/ui/messages/:id/edit', async (req, reply) => {
+    const m = await editable(req, reply);
+    if (!m) return reply;
+    await deps.store.audit({ at: deps.clock(), who: who(req), what: `message ${m.id}` });
+    return send(req, reply, `Edit a copy of message #${m.id}`, '/ui/messages', editPage(m, ctxOf(req), { text: editableText(m) }));
+  });
+  app.post<{ Params: { id: string }; Body: Form }>('/ui/messages/:id/edit', async (req, reply) => {
+    const m = await editable(req, reply);
+    if (!m) return reply;
+    const text = one(req.body?.text);
+    const refuse = (error: string) => send(req, reply, `Edit a copy of message #${m.id}`, '/ui/messages', editPage(m, ctxOf(req), { text, error }), 422);
+    if (text.trim() === '') return refuse('The copy is empty: nothing to process.');
+    if (sameText(m.channel, m.raw, text)) return refuse('The copy is the same as the original: nothing to process (to map the original again through the tables in force, replay it).');
+    const done = await processCopy(deps, m, text, who(req));
+    const as = done.messageIds.length > 0 ? ` as message(s) ${done.messageIds.join(', ')} (${done.status ?? ''}, ${done.answer})` : `: nothing stored (${done.answer})`;
+    await deps.store.audit({ at: deps.clock(), who: who(req), what: `edited message ${m.id}${as}` });
+    req.log.info({ event: 'message_edited', from: m.id, messageIds: done.messageIds, answer: done.answer }, 'an edited copy of a message processed (console)');
+    if (done.messageIds.length === 0) return refuse(`The copy was refused and nothing was stored (${done.answer}): ${done.refusal ?? ''}`);
+    return showMessage(req, reply, done.messageIds[0]!, undefined, editResult(m.id, done));
+  });
   app.get<{ Params: { id: string } }>('/ui/messages/:id', async (req, reply) => showMessage(req, reply, /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN));
   app.post<{ Params: { id: string } }>('/ui/messages/:id/replay', async (req, reply) => {
     const id = /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN;
@@ -273,12 +309,13 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     }
   });
   type RecordParams = { facilityId: string; encounterId: string };
-  const showRecord = async (req: FastifyRequest<{ Params: RecordParams }>, reply: FastifyReply, resubmitted?: number) => {
+  const showRecord = async (req: FastifyRequest<{ Params: RecordParams }>, reply: FastifyReply, resubmitted?: number, acknowledged?: AcknowledgedBanner) => {
     const r = await deps.store.record(encounterKey(req.params.facilityId, req.params.encounterId));
     if (!r) return send(req, reply, 'No such record', '/ui/records', html`<p>No encounter ${req.params.encounterId} at facility ${req.params.facilityId}.</p>`, 404);
     await deps.store.audit({ at: deps.clock(), who: who(req), what: `record ${r.encounterKey}` });
     const view = { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current) })) };
-    return send(req, reply, `Record ${r.facilityId} / ${r.encounterId}`, '/ui/records', recordPage(view, ctxOf(req), resubmitted, await lastSentOf(deps.store, r)));
+    const status = acknowledged === undefined ? 200 : acknowledged.result === 'not-found' ? 404 : acknowledged.result === 'not-retraction' ? 409 : 200;
+    return send(req, reply, `Record ${r.facilityId} / ${r.encounterId}`, '/ui/records', recordPage(view, ctxOf(req), resubmitted, await lastSentOf(deps.store, r), acknowledged), status);
   };
   app.get<{ Params: RecordParams }>('/ui/records/:facilityId/:encounterId', async (req, reply) => showRecord(req, reply));
   app.post<{ Params: RecordParams; Body: Form }>('/ui/records/:facilityId/:encounterId/resubmit', async (req, reply) => {
@@ -287,6 +324,14 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     // the encounter id is patient data: the access audit names the encounter, the log does not
     req.log.info({ event: 'resubmit', facilityId: req.params.facilityId, records: records.length }, 'rejected records put back to ready (console)');
     return showRecord(req, reply, records.length);
+  });
+
+  // the site retracted a consultation at NRDR: the same operation as POST /api/records/{f}/{e}/acknowledge (the store writes the audit entry)
+  app.post<{ Params: RecordParams; Body: Form }>('/ui/records/:facilityId/:encounterId/acknowledge', async (req, reply) => {
+    const consultation = one(req.body?.consultation);
+    const r = await deps.store.acknowledgeConsultationRetraction(encounterKey(req.params.facilityId, req.params.encounterId), consultation, who(req), deps.clock());
+    if (r.result === 'acknowledged') req.log.info({ event: 'retraction_acknowledged', facilityId: req.params.facilityId }, 'retraction acknowledged (console)');
+    return showRecord(req, reply, undefined, { consultation, ...r });
   });
 
   app.get<{ Querystring: { after?: string } }>('/ui/transactions', async (req, reply) => {

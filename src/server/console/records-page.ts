@@ -4,7 +4,7 @@
 // status history and its verdict per record.
 import type { FieldMap } from '../../mapping/merge.js';
 import { RECORD_STATES } from '../../store/evaluate.js';
-import type { ConsultationRow, RecordSummary, RecordView, TransactionRow } from '../../store/store.js';
+import type { AcknowledgeResult, ConsultationRow, RecordSummary, RecordView, TransactionRow } from '../../store/store.js';
 import { WIRE_FIELDS, type LastSent } from '../last-sent.js';
 import { csrfField, guessMark, html, link, problemList, qs, table, when, zoneIn, type Html, type PageContext } from './html.js';
 
@@ -50,7 +50,7 @@ function lastSentSection(r: RecordView, c: ConsultationRow, sent: LastSent): Htm
   return html`<h3>Beside what NRDR was last sent</h3>
 <p>Last sent in ${link(`/ui/transactions/${encodeURIComponent(sent.transactionId)}`, sent.transactionId)}${sent.consultationKey !== c.consultationKey ? html` under the key <strong>${sent.consultationKey}</strong> (its key is ${c.consultationKey} now)` : ' under the same key'}.
 ${differ.length === 0 ? 'Every field is as it was sent.' : `${differ.length} field(s) differ from what was sent:`}</p>
-${differ.length > 0 ? table(['Field', 'Value now', 'Value last sent'], differ.map((f) => [html`<code>${f}</code>`, nowValue(now(f)), sentValue(sent.values[f])]), { id: `last-sent-${c.consultationKey.replace(/[^0-9A-Za-z]+/g, '-')}` }) : ''}`;
+${differ.length > 0 ? table(['Field', 'Value now', 'Value last sent'], differ.map((f) => [html`<code>${f}</code>`, nowValue(now(f)), sentValue(sent.values[f])]), { id: `last-sent-${slug(c.consultationKey)}` }) : ''}`;
 }
 
 /** The fields the tables guessed, named above the table so that a long record does not hide them. */
@@ -59,7 +59,41 @@ function guessNote(fields: FieldMap): Html {
   return guessed.length > 0 ? html`<p class="note">Guessed by the tables (marked <span class="guess">guess</span> below, with why): ${guessed.join(', ')}.</p>` : html``;
 }
 
-function consultation(r: RecordView, c: ConsultationRow, sent: LastSent | undefined, zone: string): Html {
+const VERDICT_WORDS = { accepted: 'accepted it', rejected: 'rejected it', 'needs-review': 'asked for a review of it' } as const;
+
+/**
+ * NRDR's verdict: the state says it while the record is accepted or rejected; a record cancelled
+ * (or re-keyed) since keeps it only with what was sent, so it is read from there.
+ */
+function verdict(c: ConsultationRow, sent: LastSent | undefined): Html {
+  if (c.state === 'accepted') {
+    return html`<p class="good">Accepted by NRDR.</p>${c.nrdrProblems.length > 0 ? html`<p>With what NRDR's answer still says about it (warnings):</p>${problemList(c.nrdrProblems)}` : ''}`;
+  }
+  if (c.nrdrProblems.length > 0) return problemList(c.nrdrProblems);
+  if (sent?.verdict !== undefined) {
+    const v = sent.verdict;
+    return html`<p class="${v.result === 'accepted' ? 'good' : v.result === 'rejected' ? 'bad' : ''}" id="verdict-${slug(c.consultationKey)}">On what was sent in ${sent.transactionId}${sent.consultationKey !== c.consultationKey ? ` (under the key ${sent.consultationKey})` : ''}, NRDR ${VERDICT_WORDS[v.result]}.</p>${v.problems.length > 0 ? problemList(v.problems) : ''}`;
+  }
+  if (c.transactionId !== undefined) return html`<p class="empty">Sent in ${c.transactionId}; no verdict from NRDR yet.</p>`;
+  return html`<p class="empty">No verdict from NRDR yet.</p>`;
+}
+
+const slug = (key: string) => key.replace(/[^0-9A-Za-z]+/g, '-');
+
+/** A cancellation after NRDR had the record: what the site does at NRDR, and the acknowledgement (the same operation as POST /api/records/{f}/{e}/acknowledge). */
+function retractionSection(r: RecordView, c: ConsultationRow, ctx: PageContext): Html {
+  const x = c.retraction;
+  if (x === undefined) return html``;
+  return html`<h3>Retraction at NRDR</h3><p class="note" id="retraction-${slug(c.consultationKey)}">To do: ${x.instruction}.</p>
+${
+  x.acknowledged !== null
+    ? html`<p class="good">Acknowledged by ${x.acknowledged.by} at ${when(x.acknowledged.at)}: the site removed it at NRDR.</p>`
+    : html`<form method="post" action="${recordHref(r.facilityId, r.encounterId)}/acknowledge" class="search">${csrfField(ctx)}<input type="hidden" name="consultation" value="${c.consultationKey}">
+<p>Once the NRDR Help Desk has removed it, say so here (written to the access audit):</p> <button type="submit" aria-label="Acknowledge the retraction of consultation ${c.consultationKey}">Acknowledge</button></form>`
+}`;
+}
+
+function consultation(r: RecordView, c: ConsultationRow, sent: LastSent | undefined, ctx: PageContext, zone: string): Html {
   return html`<section class="consultation"><h2>Consultation ${c.consultationKey} <span class="st st-${c.state}">${c.state}</span>${c.exclusion !== undefined ? ' (excluded)' : c.cancelled ? ' (cancelled)' : ''}</h2>
 ${c.exclusion !== undefined ? html`<p class="note">Not reported: <code>${c.exclusion.raw}</code> is known and not advanced imaging (${c.exclusion.crosswalk}, read by ${c.exclusion.rule}); the order is excluded as <code>not-advanced-imaging</code>.</p>` : ''}
 ${c.keySource === 'fallback' ? html`<p class="note">Its date and time come from a fallback source of the key rules (place ${String(c.keyRank)}; the rule is on the key fields below), not the CDS data: a message of the order with the CDS date and time moves it there.</p>` : ''}
@@ -69,7 +103,8 @@ ${guessNote(c.fields)}
 ${fieldsTable(c.fields, 'Consultation fields', sent)}
 ${sent ? lastSentSection(r, c, sent) : ''}
 <h3>Problems (and where the tables look for missing fields)</h3>${problemList(c.problems)}
-<h3>NRDR verdict</h3>${c.state === 'accepted' ? html`<p class="good">Accepted by NRDR.</p>${c.nrdrProblems.length > 0 ? html`<p>With what NRDR's answer still says about it (warnings):</p>${problemList(c.nrdrProblems)}` : ''}` : c.nrdrProblems.length > 0 ? problemList(c.nrdrProblems) : html`<p class="empty">No verdict from NRDR yet.</p>`}
+${retractionSection(r, c, ctx)}
+<h3>NRDR verdict</h3>${verdict(c, sent)}
 <h3>History</h3>
 ${table(
   ['When', 'From', 'To', 'Who', 'Why', 'Transaction', 'NRDR codes then'],
@@ -88,15 +123,25 @@ function resubmitForm(r: RecordView, ctx: PageContext): Html {
 <label>Reason <input name="reason" maxlength="200" placeholder="facility registered at ACR"></label> <button type="submit">Resubmit</button></form>`;
 }
 
-/** `resubmitted`: the answer of a resubmit just made from this page; `lastSent`: per consultation key, what NRDR was last sent. */
-export function recordPage(r: RecordView, ctx: PageContext, resubmitted?: number, lastSent: ReadonlyMap<string, LastSent> = new Map()): Html {
-  return html`${resubmitted !== undefined ? html`<p id="resubmit-result" role="status" class="${resubmitted > 0 ? 'good' : 'empty'}">${resubmitted > 0 ? `${resubmitted} consultation(s) put back to ready; they are sent in the next submission round.` : 'Nothing to resubmit: no consultation of this encounter is rejected now.'}</p>` : ''}
+/** The answer of an acknowledgement just made from the record page. */
+export type AcknowledgedBanner = { readonly consultation: string } & AcknowledgeResult;
+
+function acknowledgedBanner(a: AcknowledgedBanner): Html {
+  if (a.result === 'acknowledged') return html`<p id="acknowledge-result" role="status" class="good">Acknowledged: the retraction of consultation ${a.consultation} at NRDR is recorded as done (by ${a.by}, ${when(a.at)}).</p>`;
+  if (a.result === 'already') return html`<p id="acknowledge-result" role="status" class="empty">Already acknowledged by ${a.by} at ${when(a.at)}: nothing changed.</p>`;
+  if (a.result === 'not-retraction') return html`<p id="acknowledge-result" role="alert" class="bad">Consultation ${a.consultation} is not cancelled after submission (it is ${a.state}): nothing to acknowledge.</p>`;
+  return html`<p id="acknowledge-result" role="alert" class="bad">No consultation ${a.consultation} in this encounter.</p>`;
+}
+
+/** `resubmitted`: the answer of a resubmit just made from this page; `lastSent`: per consultation key, what NRDR was last sent; `acknowledged`: an acknowledgement just made. */
+export function recordPage(r: RecordView, ctx: PageContext, resubmitted?: number, lastSent: ReadonlyMap<string, LastSent> = new Map(), acknowledged?: AcknowledgedBanner): Html {
+  return html`${acknowledged !== undefined ? acknowledgedBanner(acknowledged) : ''}${resubmitted !== undefined ? html`<p id="resubmit-result" role="status" class="${resubmitted > 0 ? 'good' : 'empty'}">${resubmitted > 0 ? `${resubmitted} consultation(s) put back to ready; they are sent in the next submission round.` : 'Nothing to resubmit: no consultation of this encounter is rejected now.'}</p>` : ''}
 ${resubmitForm(r, ctx)}
 <dl class="meta"><dt>Facility_ID</dt><dd>${r.facilityId}</dd><dt>Unique_Encounter_ID</dt><dd>${r.encounterId}</dd>${r.partnerId !== undefined ? html`<dt>PartnerID</dt><dd>${r.partnerId}</dd>` : ''}</dl>
 ${guessNote({ ...r.fields, ...r.consultationDefaults })}
 ${fieldsTable(r.fields, 'Encounter fields')}
 ${Object.keys(r.consultationDefaults).length > 0 ? fieldsTable(r.consultationDefaults, 'Consultation fields given for the whole encounter') : ''}
-${r.consultations.map((c) => consultation(r, c, lastSent.get(c.consultationKey), zoneIn(ctx, r.facilityId)))}`;
+${r.consultations.map((c) => consultation(r, c, lastSent.get(c.consultationKey), ctx, zoneIn(ctx, r.facilityId)))}`;
 }
 
 export function transactionsPage(rows: readonly TransactionRow[], next: string | null, ctx: Pick<PageContext, 'zoneOf'> = {}): Html {
