@@ -70,9 +70,9 @@ describe('console fixes in Chromium', () => {
       assert.equal((await main.innerText()).includes('No verdict from NRDR yet'), false);
       await main.getByRole('button', { name: 'Acknowledge the retraction of consultation 11/02/2026 09:30:15' }).focus();
       await Promise.all([page.waitForURL(/\/acknowledge$/), page.keyboard.press('Enter')]);
-      assert.equal(await page.getByRole('status').innerText(), 'Acknowledged: the retraction of consultation 11/02/2026 09:30:15 at NRDR is recorded as done (by operate#1, 2026-11-23 06:00:00Z).');
+      assert.equal(await page.getByRole('status').innerText(), 'Acknowledged: the retraction of consultation 11/02/2026 09:30:15 at NRDR is recorded as done (by operate#1, 2026-11-23 06:00:00 UTC).');
       assert.equal(await main.getByRole('button', { name: /^Acknowledge/ }).count(), 0);
-      assert.match(await main.innerText(), /Acknowledged by operate#1 at 2026-11-23 06:00:00Z: the site removed it at NRDR\./);
+      assert.match(await main.innerText(), /Acknowledged by operate#1 at 2026-11-23 06:00:00 UTC: the site removed it at NRDR\./);
 
       // the broken message: Messages → rejected → its page shows the broken line as such
       await nav.getByRole('link', { name: 'Messages' }).click();
@@ -91,13 +91,13 @@ describe('console fixes in Chromium', () => {
       await page.getByRole('button', { name: 'Process the copy as a new message' }).click();
       await page.getByRole('heading', { name: 'Message #4' }).waitFor();
       assert.equal(await page.getByRole('status').innerText(), 'The edited copy of message #3 was processed as message #4: applied (ACK AA).');
-      assert.match(await main.innerText(), /Edited from message #3 by operate#1 at 2026-11-23 06:00:00Z\./);
+      assert.match(await main.innerText(), /Edited from message #3 by operate#1 at 2026-11-23 06:00:00 UTC\./);
       assert.equal(await page.getByRole('rowheader', { name: /not a segment/ }).count(), 0);
       // its record, from the new message; the original, linked back
       assert.equal(await main.getByRole('link', { name: '100000 / V0501' }).count(), 1);
       await main.getByRole('link', { name: 'message #3' }).click();
       await page.getByRole('heading', { name: 'Message #3' }).waitFor();
-      assert.match(await main.innerText(), /Edited as message #4 \(by operate#1 at 2026-11-23 06:00:00Z\): this original is kept as it was received\./);
+      assert.match(await main.innerText(), /Edited as message #4 \(by operate#1 at 2026-11-23 06:00:00 UTC\): this original is kept as it was received\./);
 
       const copy = await s.store.message(4);
       assert.deepEqual([copy?.status, copy?.sender, copy?.controlId, copy?.raw], ['applied', 'EHR^GENHOSP', 'MSG0501', OTHER.replace(/\r+$/, '')]);

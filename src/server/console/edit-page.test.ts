@@ -65,7 +65,7 @@ describe('edit and reprocess a message from the console', () => {
         const after = await done.text();
         assert.match(after, /<title>Message #2 · cdsr-adapter<\/title>/);
         assert.match(after, /<p class="result" role="status" id="edit-result">The edited copy of message #1 was processed as <a href="\/ui\/messages\/2">message #2<\/a>: <strong>applied<\/strong> \(ACK AA\)\.<\/p>/);
-        assert.match(after, /<p class="note" id="edited-from">Edited from <a href="\/ui\/messages\/1">message #1<\/a> by operate#1 at 2026-11-23 06:00:00Z\.<\/p>/);
+        assert.match(after, /<p class="note" id="edited-from">Edited from <a href="\/ui\/messages\/1">message #1<\/a> by operate#1 at <time datetime="2026-11-23T06:00:00\.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time>\.<\/p>/);
 
         // the new message: the same channel, sender and control id, the mended text, through the console's key; its record made
         const copy = await s.store.message(2);
@@ -88,10 +88,10 @@ describe('edit and reprocess a message from the console', () => {
         // the original as it was received
         assert.deepEqual(await s.store.message(1), original);
         const originalPage = await (await s.fetch('/ui/messages/1', { headers: { cookie } })).text();
-        assert.match(originalPage, /<p class="note" id="edited-as">Edited as <a href="\/ui\/messages\/2">message #2<\/a> \(by operate#1 at 2026-11-23 06:00:00Z\): this original is kept as it was received\.<\/p>/);
+        assert.match(originalPage, /<p class="note" id="edited-as">Edited as <a href="\/ui\/messages\/2">message #2<\/a> \(by operate#1 at <time datetime="2026-11-23T06:00:00\.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time>\): this original is kept as it was received\.<\/p>/);
         // the list shows the new row, linked
         const list = await (await s.fetch('/ui/messages', { headers: { cookie } })).text();
-        assert.match(list, /<tr><td><input type="checkbox" name="id" value="2" aria-label="select message 2"><\/td><td><a href="\/ui\/messages\/2">#2<\/a><\/td><td>2026-11-23 06:00:00Z<\/td><td>hl7v2<\/td><td>EHR\^GENHOSP<\/td><td>MSG0001<\/td><td><span class="st st-applied">applied<\/span><\/td><td><\/td><\/tr>/);
+        assert.match(list, /<tr><td><input type="checkbox" name="id" value="2" aria-label="select message 2"><\/td><td><a href="\/ui\/messages\/2">#2<\/a><\/td><td><time datetime="2026-11-23T06:00:00\.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time><\/td><td>hl7v2<\/td><td>EHR\^GENHOSP<\/td><td>MSG0001<\/td><td><span class="st st-applied">applied<\/span><\/td><td><\/td><\/tr>/);
 
         assert.deepEqual(
           (await s.store.accessLog({})).map((e) => [e.who, e.what, e.at]),
@@ -131,7 +131,7 @@ describe('edit and reprocess a message from the console', () => {
       const copy = JSON.stringify({ ...resource, meta: { ...resource.meta, lastUpdated: '2026-11-02T10:00:00-05:00' } }, null, 2);
       const done = await s.fetch('/ui/messages/1/edit', form({ text: copy, csrf }, cookie));
       assert.equal(done.status, 200);
-      assert.match(await done.text(), /<p class="note" id="edited-from">Edited from <a href="\/ui\/messages\/1">message #1<\/a> by open at 2026-11-23 06:00:00Z\.<\/p>/);
+      assert.match(await done.text(), /<p class="note" id="edited-from">Edited from <a href="\/ui\/messages\/1">message #1<\/a> by open at <time datetime="2026-11-23T06:00:00\.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time>\.<\/p>/);
       const m = await s.store.message(2);
       assert.deepEqual([m?.channel, m?.sender, m?.controlId, m?.auth, m?.status], ['fhir', SUBSCRIPTION, 'ServiceRequest/sr-1001/_history/2026-11-02T10:00:00-05:00', 'open', original?.status]);
       assert.deepEqual(await s.store.message(1), original);

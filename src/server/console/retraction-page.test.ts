@@ -48,11 +48,11 @@ describe('retractions on the record page', () => {
         const ack = await s.fetch('/ui/records/100000/V0001/acknowledge', form(`${body}&csrf=${csrf}`, cookie));
         assert.equal(ack.status, 200);
         const after = await ack.text();
-        assert.match(after, /<p id="acknowledge-result" role="status" class="good">Acknowledged: the retraction of consultation 11\/02\/2026 09:30:15 at NRDR is recorded as done \(by operate#1, 2026-11-23 06:00:00Z\)\.<\/p>/);
+        assert.match(after, /<p id="acknowledge-result" role="status" class="good">Acknowledged: the retraction of consultation 11\/02\/2026 09:30:15 at NRDR is recorded as done \(by operate#1, <time datetime="2026-11-23T06:00:00\.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time>\)\.<\/p>/);
         assert.equal(
           section(after),
           `<h3>Retraction at NRDR</h3><p class="note" id="retraction-11-02-2026-09-30-15">To do: ${esc(INSTRUCTION)}.</p>\n` +
-            '<p class="good">Acknowledged by operate#1 at 2026-11-23 06:00:00Z: the site removed it at NRDR.</p>\n' +
+            '<p class="good">Acknowledged by operate#1 at <time datetime="2026-11-23T06:00:00.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC</time>: the site removed it at NRDR.</p>\n' +
             '<h3>NRDR verdict</h3><p class="good" id="verdict-11-02-2026-09-30-15">On what was sent in T-ACCEPTED, NRDR accepted it.</p>\n',
         );
         // the same state as the API's acknowledgement: the order is excluded, acknowledged by the console's key
@@ -61,7 +61,7 @@ describe('retractions on the record page', () => {
 
         const again = await s.fetch('/ui/records/100000/V0001/acknowledge', form(`${body}&csrf=${csrf}`, cookie));
         assert.equal(again.status, 200);
-        assert.match(await again.text(), /<p id="acknowledge-result" role="status" class="empty">Already acknowledged by operate#1 at 2026-11-23 06:00:00Z: nothing changed\.<\/p>/);
+        assert.match(await again.text(), /<p id="acknowledge-result" role="status" class="empty">Already acknowledged by operate#1 at <time datetime="2026-11-23T06:00:00\.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time>: nothing changed\.<\/p>/);
         const notOne = await s.fetch('/ui/records/100000/V0001/acknowledge', form(`consultation=${encodeURIComponent('11/02/2026 09:30:16')}&csrf=${csrf}`, cookie));
         assert.equal(notOne.status, 404);
         assert.match(await notOne.text(), /<p id="acknowledge-result" role="alert" class="bad">No consultation 11\/02\/2026 09:30:16 in this encounter\.<\/p>/);
