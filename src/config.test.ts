@@ -33,6 +33,19 @@ describe('configuration', () => {
     }
   });
 
+  it('CDSR_SUBMIT_LEASE_S: unset by default (the submitter derives it), longer than the interval', () => {
+    assert.equal(loadConfig({}).CDSR_SUBMIT_LEASE_S, undefined);
+    assert.equal(loadConfig({ CDSR_SUBMIT_LEASE_S: '3', CDSR_SUBMIT_INTERVAL_S: '1' }).CDSR_SUBMIT_LEASE_S, 3);
+    for (const [env, why] of [
+      [{ CDSR_SUBMIT_LEASE_S: '60' }, 'must be longer than CDSR_SUBMIT_INTERVAL_S (60): the lease is renewed once a round, and would run out between rounds'],
+      [{ CDSR_SUBMIT_LEASE_S: '5', CDSR_SUBMIT_INTERVAL_S: '10' }, 'must be longer than CDSR_SUBMIT_INTERVAL_S (10): the lease is renewed once a round, and would run out between rounds'],
+      [{ CDSR_SUBMIT_LEASE_S: '0', CDSR_SUBMIT_INTERVAL_S: '1' }, 'must be longer than CDSR_SUBMIT_INTERVAL_S (1): the lease is renewed once a round, and would run out between rounds'],
+      [{ CDSR_SUBMIT_LEASE_S: '2.5', CDSR_SUBMIT_INTERVAL_S: '1' }, 'Invalid input: expected int, received number'],
+    ] as const) {
+      assert.throws(() => loadConfig(env), (e: unknown) => e instanceof ConfigError && e.message === `invalid configuration:\n  CDSR_SUBMIT_LEASE_S: ${why}`, JSON.stringify(env));
+    }
+  });
+
   it('stops start-up with a message naming each bad variable', () => {
     assert.throws(
       () => loadConfig({ PORT: 'eighty', FHIR_SERVER_URL: 'ftp://x', LOG_LEVEL: 'loud', CDSR_DATABASE_URL: 'mysql://x' }),

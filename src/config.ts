@@ -90,6 +90,9 @@ const EnvSchema = z
       .transform((v) => (v === undefined || v.trim() === '' ? Intl.DateTimeFormat().resolvedOptions().timeZone : v.trim()))
       .refine((v) => isTimeZone(v), { message: 'must be an IANA time zone such as America/Chicago' }),
     CDSR_SUBMIT_INTERVAL_S: z.coerce.number().int().min(1).max(86_400).default(60),
+    // how long the submitter lease lasts without renewal (unset: 3 × the interval, at least 60 s);
+    // renewed once a round, so it must outlast the interval (checked below)
+    CDSR_SUBMIT_LEASE_S: z.coerce.number().int().max(86_400).optional(),
     // this instance as the submitter lease names it (default: host, port and data directory): a restart under the same id takes its lease back at once
     CDSR_INSTANCE_ID: optionalText.refine((v) => v === undefined || v.length <= 200, { message: 'must be at most 200 characters' }),
     CDSR_SANDBOX_PORT: port.optional(),
@@ -149,6 +152,13 @@ const EnvSchema = z
       if (u && !u.pathname.endsWith(SIGNIN_CALLBACK_PATH)) {
         ctx.addIssue({ code: 'custom', path: ['ACR_REDIRECT_URL'], message: `must end with ${SIGNIN_CALLBACK_PATH} (the adapter's page that receives the sign-in), e.g. https://adapter.example.org${SIGNIN_CALLBACK_PATH}` });
       }
+    }
+    if (c.CDSR_SUBMIT_LEASE_S !== undefined && c.CDSR_SUBMIT_LEASE_S <= c.CDSR_SUBMIT_INTERVAL_S) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CDSR_SUBMIT_LEASE_S'],
+        message: `must be longer than CDSR_SUBMIT_INTERVAL_S (${c.CDSR_SUBMIT_INTERVAL_S}): the lease is renewed once a round, and would run out between rounds`,
+      });
     }
     if (c.CDSR_DATABASE_URL !== undefined && !/^postgres(ql)?:\/\//.test(c.CDSR_DATABASE_URL)) {
       ctx.addIssue({ code: 'custom', path: ['CDSR_DATABASE_URL'], message: 'must be a postgres:// URL' });

@@ -134,6 +134,7 @@ export function startOutbound(
     appId,
     maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS,
     resendFailed: config.CDSR_RESEND_FAILED,
+    ...(config.CDSR_SUBMIT_LEASE_S !== undefined ? { leaseMs: config.CDSR_SUBMIT_LEASE_S * 1000 } : {}),
     clock: () => new Date(),
     instanceId: instanceId(config),
     log,
