@@ -4,14 +4,14 @@
 // error, no request off loopback; nothing is written into the repository.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { chromiumMissing, openLoopbackBrowser } from '../../test/browser.js';
 import { postHl7, startTestServer } from '../../test/server.js';
 import { acceptedThenCancelled, BREAK, broken, ORM } from '../../test/console-fixtures.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'console-edit-operate-key';
 const SEND = { authorization: 'Bearer console-edit-send-key' };
 // another order than the retraction's: the mended copy must not be a resend of 01-orm-new
@@ -19,8 +19,8 @@ const OTHER = ORM.replaceAll('MSG0001', 'MSG0501').replaceAll('ORD1001', 'ORD150
 
 describe('console fixes in Chromium', () => {
   it('acknowledges a retraction from the record page; edits a broken message and processes the copy', async (t) => {
-    if (!existsSync(CHROMIUM)) {
-      const reason = `${CHROMIUM} is not installed (apt-get install -y chromium; .ci/run installs it)`;
+    const reason = chromiumMissing();
+    if (reason !== undefined) {
       console.log(`# skipped: ${reason}`);
       t.skip(reason);
       return;
@@ -31,28 +31,9 @@ describe('console fixes in Chromium', () => {
     try {
       await acceptedThenCancelled(s, SEND);
       assert.equal((await postHl7(s, broken(OTHER), SEND)).status, 400);
-      context = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
-        viewport: { width: 1280, height: 800 },
-      });
-      const hosts = new Set<string>();
-      await context.route('**/*', async (route) => {
-        const host = new URL(route.request().url()).hostname;
-        hosts.add(host);
-        if (host === '127.0.0.1') await route.continue();
-        else await route.abort();
-      });
-      const errors: string[] = [];
-      const page = context.pages()[0] ?? (await context.newPage());
-      page.on('console', (m) => {
-        if (m.type() === 'error') errors.push(m.text());
-      });
-      page.on('pageerror', (e) => errors.push(e.message));
-      page.on('response', (r) => {
-        if (r.status() >= 500) errors.push(`${r.status()} ${r.url()}`);
-      });
+      const browser = await openLoopbackBrowser(profile);
+      context = browser.context;
+      const { page, hosts, errors } = browser;
 
       // sign in with the keyboard
       await page.goto(`${s.url}/ui`);

@@ -5,15 +5,15 @@
 // the README (a plain test run writes nothing into the repository).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { chromiumMissing, openLoopbackBrowser } from '../../../test/browser.js';
 import { postHl7, startTestServer, type TestServer } from '../../../test/server.js';
 import { REPO_ROOT } from '../../../test/helpers.js';
 import { codeFor, SEVEN, tableOf, unmappedMessages } from '../../../test/unmapped.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'console-test-operate-key';
 const SEND_KEY = 'console-test-send-key';
 const DOCS = join(REPO_ROOT, 'docs');
@@ -70,8 +70,8 @@ async function shot(page: Page, name: string): Promise<void> {
 
 describe('web console in Chromium', () => {
   it('signs in, shows every page, runs the worklist and message flows, stays on loopback without console errors', async (t) => {
-    if (!existsSync(CHROMIUM)) {
-      const reason = `${CHROMIUM} is not installed (apt-get install -y chromium; .ci/run installs it)`;
+    const reason = chromiumMissing();
+    if (reason !== undefined) {
       console.log(`# skipped: ${reason}`);
       t.skip(reason);
       return;
@@ -81,28 +81,9 @@ describe('web console in Chromium', () => {
     let context: BrowserContext | undefined;
     try {
       const unmapped = await seed(s);
-      context = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
-        viewport: { width: 1280, height: 800 },
-      });
-      const hosts = new Set<string>();
-      await context.route('**/*', async (route) => {
-        const host = new URL(route.request().url()).hostname;
-        hosts.add(host);
-        if (host === '127.0.0.1') await route.continue();
-        else await route.abort();
-      });
-      const errors: string[] = [];
-      const page = context.pages()[0] ?? (await context.newPage());
-      page.on('console', (m) => {
-        if (m.type() === 'error') errors.push(m.text());
-      });
-      page.on('pageerror', (e) => errors.push(e.message));
-      page.on('response', (r) => {
-        if (r.status() >= 500) errors.push(`${r.status()} ${r.url()}`);
-      });
+      const browser = await openLoopbackBrowser(profile);
+      context = browser.context;
+      const { page, hosts, errors } = browser;
 
       // sign in with the keyboard only
       await page.goto(`${s.url}/ui`);

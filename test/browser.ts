@@ -1,0 +1,48 @@
+// Headless Chromium for the console's browser tests: Debian's chromium driven by playwright-core,
+// every request off loopback refused and counted, console errors, page errors and 5xx answers
+// collected for the test to assert none.
+import { existsSync } from 'node:fs';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** Why the browser tests cannot run here, or undefined when they can. */
+export function chromiumMissing(): string | undefined {
+  return existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install -y chromium; .ci/run installs it)`;
+}
+
+export interface LoopbackBrowser {
+  readonly context: BrowserContext;
+  readonly page: Page;
+  /** Every host a request was made to (only 127.0.0.1 is let through). */
+  readonly hosts: Set<string>;
+  /** Console errors, page errors and 5xx answers, in order. */
+  readonly errors: string[];
+}
+
+/** A persistent context in `profile` (a temporary folder of the test's) that reaches loopback only. */
+export async function openLoopbackBrowser(profile: string): Promise<LoopbackBrowser> {
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 800 },
+  });
+  const hosts = new Set<string>();
+  await context.route('**/*', async (route) => {
+    const host = new URL(route.request().url()).hostname;
+    hosts.add(host);
+    if (host === '127.0.0.1') await route.continue();
+    else await route.abort();
+  });
+  const errors: string[] = [];
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('response', (r) => {
+    if (r.status() >= 500) errors.push(`${r.status()} ${r.url()}`);
+  });
+  return { context, page, hosts, errors };
+}
