@@ -3,24 +3,13 @@
 // imported block of site-rules.csv replaced while the rules written by hand stay.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import ExcelJS from 'exceljs';
+import type ExcelJS from 'exceljs';
+import { workbook } from '../../test/workbook.js';
 import fc from 'fast-check';
 import { parseSiteRules } from '../cdsr/site-rules.js';
 import { readValueSetWorkbook } from './valueset-import.js';
 import { normHeader, parseRequirementWords, planSiteRules, readRequirements, knownCodes, conditionText, type RequirementReading } from './requirement-import.js';
 
-function workbook(sheets: Record<string, unknown[][]>): ExcelJS.Workbook {
-  const wb = new ExcelJS.Workbook();
-  for (const [name, rows] of Object.entries(sheets)) {
-    const ws = wb.addWorksheet(name);
-    rows.forEach((r, i) => {
-      r.forEach((v, j) => {
-        if (v !== undefined) ws.getCell(i + 1, j + 1).value = v as ExcelJS.CellValue;
-      });
-    });
-  }
-  return wb;
-}
 
 const VALUES = [
   ['Field', 'Code', 'Label'],

@@ -4,22 +4,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import ExcelJS from 'exceljs';
+import { workbook } from '../../test/workbook.js';
 import fc from 'fast-check';
 import { columnLetter, compareSet, readValueSetWorkbook, valueSetCsv } from './valueset-import.js';
 import { parseValueSet } from '../cdsr/valuesets.js';
 
-function workbook(sheets: Record<string, unknown[][]>): ExcelJS.Workbook {
-  const wb = new ExcelJS.Workbook();
-  for (const [name, rows] of Object.entries(sheets)) {
-    const ws = wb.addWorksheet(name);
-    rows.forEach((r, i) => {
-      r.forEach((v, j) => {
-        if (v !== undefined) ws.getCell(i + 1, j + 1).value = v as ExcelJS.CellValue;
-      });
-    });
-  }
-  return wb;
-}
 
 const where = (ps: readonly { sheet: string; row?: number; column?: string; message: string }[]) =>
   ps.map((p) => `${p.sheet}!${p.column ?? ''}${p.row ?? ''}: ${p.message}`);
