@@ -419,6 +419,16 @@ export async function ledgerGauges(q: Queryable): Promise<LedgerGauges> {
   return { byState, oldestOrphan: await oldest('orphan'), oldestIncomplete: await oldest('incomplete'), unacknowledgedRetractions: open ? row('consultations', open).int('n') : 0 };
 }
 
+/** Per facility, the first_seen of its oldest held order (any reason): how long the longest wait has lasted. */
+export async function oldestHeld(q: Queryable): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const r of await q.all(`SELECT x.facility_id, MIN(x.first_seen) AS t FROM (${WITH_STATE}) x WHERE x.state = 'held' GROUP BY x.facility_id ORDER BY x.facility_id`)) {
+    const x = row('orders', r);
+    out[x.text('facility_id')] = x.text('t');
+  }
+  return out;
+}
+
 /** The reasons an order may be held, and excluded: the CSV's columns, the same whatever the days hold. */
 const HELD_REASONS = ['incomplete', 'invalid', 'rejected', 'needs-review', 'cancelled-after-submission', ...HOLD_REASONS] as const;
 const EXCLUDED_REASONS = ['cancelled', NOT_ADVANCED_IMAGING, 'cancelled-after-submission'] as const;

@@ -15,7 +15,7 @@ import { loadEncounter, planEncounter, readPrevious, writeEncounter } from './en
 import { evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
 import { forDialect, MIGRATIONS } from './migrations.js';
 import { retractionOf, type AcknowledgeResult } from './retraction.js';
-import { ledgerGauges, listOrders, reconcile, recordOrder, type LedgerGauges, type OrderFilter, type OrderRow, type ReconciliationFilter, type ReconciliationRow } from './ledger.js';
+import { ledgerGauges, listOrders, oldestHeld, reconcile, recordOrder, type LedgerGauges, type OrderFilter, type OrderRow, type ReconciliationFilter, type ReconciliationRow } from './ledger.js';
 import { preload, writeMerge } from './merge-rows.js';
 import { appendNrdrStatus, nrdrStatusHistory, type NrdrStatusEntry } from './nrdr-history.js';
 import { recordHistory, resendFailed, resubmitRejected, type ResubmitFilter, type ResubmittedRecord } from './resubmit.js';
@@ -784,6 +784,10 @@ export class SqlStore implements Store {
 
   ledgerGauges(): Promise<LedgerGauges> {
     return ledgerGauges(this.db.reports);
+  }
+
+  oldestHeld(): Promise<Record<string, string>> {
+    return oldestHeld(this.db.reports);
   }
 
   acknowledgeRetraction(orderId: number, who: string, at: Date): Promise<AcknowledgeResult> {

@@ -400,6 +400,8 @@ export interface OrderLedger {
   /** Per facility and day in its time zone, by arrival or by ordered day. */
   reconciliation(filter: ReconciliationFilter): Promise<ReconciliationRow[]>;
   ledgerGauges(): Promise<LedgerGauges>;
+  /** Per facility with a held order: the first_seen (ISO) of the oldest one. */
+  oldestHeld(): Promise<Record<string, string>>;
   /**
    * An operator says the site has retracted, at NRDR, the consultation of an order cancelled after
    * submission; written to the access audit with who and when. It stays listed, as acknowledged.

@@ -2,7 +2,11 @@
 // last transactions with NRDR's status, and the tables in force with the last reload's result.
 import { zoneOf, type AppOptions } from '../app.js';
 import { localDayOf } from '../../store/ledger.js';
-import { html, link, table, when, type Html } from './html.js';
+import { age, chartDays, dayChart, shiftDay } from './day-chart.js';
+import { html, link, qs, table, when, type Html } from './html.js';
+
+/** Days in the Overview's chart of each facility. */
+const CHART_DAYS = 30;
 
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
 const detail = (r: Record<string, number>) =>
@@ -15,22 +19,43 @@ export async function overviewPage(deps: AppOptions): Promise<Html> {
   const now = deps.clock();
   const zone = zoneOf(deps);
   const utcDay = (n: number) => new Date(now.getTime() + n * 86_400_000).toISOString().slice(0, 10);
-  const [days, counts, subs, txs] = await Promise.all([
-    deps.store.reconciliation({ from: utcDay(-1), to: utcDay(1), timeZoneOf: zone }),
+  // each facility's last 30 days end on its own today, within a UTC day of ours
+  const [days, counts, subs, txs, oldest] = await Promise.all([
+    deps.store.reconciliation({ from: utcDay(-CHART_DAYS), to: utcDay(1), timeZoneOf: zone }),
     deps.store.counts(),
     deps.store.subscriptions(),
     deps.store.transactions({ newestFirst: true, limit: 10 }),
+    deps.store.oldestHeld(),
   ]);
   const recon = days.filter((r) => r.day === localDayOf(now, zone(r.facilityId)));
   const errors = counts.messages.error ?? 0;
   const gaps = subs.filter((s) => s.missing.length > 0);
   const reload = deps.mappings.lastReload;
+  const facilities = [...new Set([...days.map((r) => r.facilityId), ...Object.keys(oldest)])].sort();
+  const orders = (facilityId: string, params: Record<string, string> = {}) => `/ui/orders${qs({ facility: facilityId, ...params })}`;
+  const charts = facilities.map((f, i) => {
+    const tz = zone(f);
+    const today = localDayOf(now, tz);
+    const series = chartDays(days, f, today, CHART_DAYS);
+    const held = oldest[f];
+    const cell = (day: string, state: string, n: number) => (n > 0 ? link(orders(f, { from: day, to: day, state }), n) : n);
+    return html`<section aria-labelledby="h-days-${i}"><h3 id="h-days-${i}">Facility ${f || '(unknown)'} <small>${tz}</small></h3>
+<p>${held !== undefined ? html`Oldest held order: waiting ${age(held, now)}, since ${when(held, tz)}. ${link(orders(f, { state: 'held' }), 'Held orders')}.` : 'No order held.'}</p>
+${dayChart({ facilityId: f, timeZone: tz, days: series, idPrefix: `days-${i}`, href: (day) => orders(f, { from: day, to: day }) })}
+<details><summary>The ${CHART_DAYS} days as a table</summary>${table(
+      ['Day', 'Seen', 'Reported', 'Held', 'Excluded'],
+      series.map((d) => [d.day, cell(d.day, '', d.reported + d.held + d.excluded), cell(d.day, 'reported', d.reported), cell(d.day, 'held', d.held), cell(d.day, 'excluded', d.excluded)]),
+      { caption: `Facility ${f || '(unknown)'}, ${shiftDay(today, 1 - CHART_DAYS)} to ${today} (${tz})` },
+    )}</details></section>`;
+  });
   return html`<section aria-labelledby="h-recon"><h2 id="h-recon">Orders today (each facility's day in its time zone)</h2>
 ${table(
   ['Facility', 'Day', 'Seen', 'Reported', 'Held', 'Excluded'],
   recon.map((r) => [r.facilityId || '(unknown)', html`${r.day} <small>${zone(r.facilityId)}</small>`, r.seen, r.reported, html`${sum(r.held)} <small>${detail(r.held)}</small>`, html`${sum(r.excluded)} <small>${detail(r.excluded)}</small>`]),
   { empty: 'No order seen today.' },
 )}</section>
+<section aria-labelledby="h-days"><h2 id="h-days">The last ${CHART_DAYS} days (each facility's days in its time zone)</h2>
+${charts.length > 0 ? charts : html`<p class="empty">No order seen in the last ${CHART_DAYS} days.</p>`}</section>
 <section aria-labelledby="h-queue"><h2 id="h-queue">Error queue</h2>
 <p class="big">${link('/ui/messages?status=error', `${errors} message(s)`)} wait in the error queue. ${link('/ui/worklist', 'Open the worklist')}.</p>
 <p>Messages by status: ${detail(counts.messages) || 'none yet'}. Records by state: ${detail(counts.records) || 'none yet'}.</p></section>
