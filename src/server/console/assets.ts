@@ -60,6 +60,8 @@ small{color:var(--muted)}
 form.search label.check{flex-direction:row;gap:.3rem;align-items:center;color:var(--fg);font-size:13px}
 progress{width:6rem;vertical-align:middle}
 ul.fields{margin:0;padding-left:1rem}
+svg.day-chart{display:block;max-width:100%;height:auto;margin:.3rem 0}
+svg.day-chart a:focus{outline:2px solid var(--accent);outline-offset:1px}svg.day-chart a:hover rect,svg.day-chart a:focus rect{stroke:var(--accent);stroke-width:1.5}
 `;
 
 export const CONSOLE_JS = `

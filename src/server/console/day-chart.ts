@@ -55,10 +55,13 @@ const LEFT = 30;
 const TOP = 30;
 const PLOT = 100;
 const BOTTOM = 16;
+const KEY = 70;
+const LEGEND = LEFT + 3 * KEY;
 
 export function dayChart(input: DayChartInput): Html {
   const { days, idPrefix: p } = input;
-  const width = LEFT + days.length * STEP + 4;
+  // wide enough for the legend however few the days
+  const width = Math.max(LEFT + days.length * STEP + 4, LEGEND);
   const height = TOP + PLOT + BOTTOM;
   const most = Math.max(0, ...days.map(seenOf));
   const max = Math.max(1, most);
@@ -88,12 +91,12 @@ export function dayChart(input: DayChartInput): Html {
   });
   // a day label every seventh day, counted back from the last so that today is labelled
   const labels = days.map((d, i) => ((days.length - 1 - i) % 7 === 0 ? html`<text x="${LEFT + i * STEP + STEP / 2}" y="${TOP + PLOT + 12}" text-anchor="middle" font-size="9">${d.day.slice(5)}</text>` : ''));
-  const legend = (['reported', 'held', 'excluded'] as const).map((state, i) => html`<rect x="${LEFT + i * 80}" y="4" width="10" height="10" fill="${fills[state]}" stroke="#1b1f24" stroke-width="0.5"/><text x="${LEFT + i * 80 + 14}" y="13" font-size="10">${state}</text>`);
+  const legend = (['reported', 'held', 'excluded'] as const).map((state, i) => html`<rect x="${LEFT + i * KEY}" y="4" width="10" height="10" fill="${fills[state]}" stroke="#1b1f24" stroke-width="0.5"/><text x="${LEFT + i * KEY + 14}" y="13" font-size="10">${state}</text>`);
   const title = `Orders of facility ${input.facilityId || '(unknown)'} by day, ${first} to ${last} (${input.timeZone})`;
   const desc = `${total} order(s) seen in ${days.length} day(s), at most ${most} a day. Each bar is a day's orders seen: reported (solid) at the bottom, held (hatched) above, excluded (dotted) on top; the number above a bar is the orders seen that day. Follow a bar to that day's orders.`;
   return html`<svg xmlns="http://www.w3.org/2000/svg" class="day-chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="group" aria-labelledby="${p}-t" aria-describedby="${p}-d"><title id="${p}-t">${title}</title><desc id="${p}-d">${desc}</desc>
 <defs><pattern id="${p}-held" patternUnits="userSpaceOnUse" width="4" height="4"><rect width="4" height="4" fill="#fff4e5"/><path d="M0 4L4 0" stroke="#9a6700" stroke-width="1.2"/></pattern><pattern id="${p}-excl" patternUnits="userSpaceOnUse" width="4" height="4"><rect width="4" height="4" fill="#fff"/><circle cx="2" cy="2" r="0.9" fill="#57606a"/></pattern></defs>
-<g aria-hidden="true">${legend}<line x1="${LEFT - 2}" y1="${TOP + PLOT}" x2="${width - 2}" y2="${TOP + PLOT}" stroke="#57606a" stroke-width="1"/><text x="${LEFT - 4}" y="${TOP + 4}" text-anchor="end" font-size="9">${most}</text><text x="${LEFT - 4}" y="${TOP + PLOT}" text-anchor="end" font-size="9">0</text>${labels}</g>
+<g aria-hidden="true">${legend}<line x1="${LEFT - 2}" y1="${TOP + PLOT}" x2="${width - 2}" y2="${TOP + PLOT}" stroke="#57606a" stroke-width="1"/><text x="${LEFT - 4}" y="${TOP + 4}" text-anchor="end" font-size="9">${short(most)}</text><text x="${LEFT - 4}" y="${TOP + PLOT}" text-anchor="end" font-size="9">0</text>${labels}</g>
 ${bars}</svg>`;
 }
 
