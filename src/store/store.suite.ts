@@ -528,6 +528,16 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.deepEqual(await s.reconciliation({ by: 'ordered', from: '2026-12-05', timeZoneOf: chicago }), []);
     });
 
+    withStore("oldestHeld: per facility, the first arrival of its oldest held order (the Overview's wait); nothing when none is held", async (s) => {
+      assert.deepEqual(await s.oldestHeld(), {});
+      // an older order that is reported does not count
+      await orderAt(s, '01-orm-new.hl7', 5101, '2026-12-01T10:00:00Z');
+      assert.deepEqual(await s.oldestHeld(), {});
+      await orderAt(s, '04-oru-final.hl7', 5102, '2026-12-04T06:45:00Z');
+      await orderAt(s, '04-oru-final.hl7', 5103, '2026-12-03T06:45:00Z');
+      assert.deepEqual(await s.oldestHeld(), { '100000': '2026-12-03T06:45:00.000Z' });
+    });
+
     withStore('reconciliation: the day DST ends in America/Chicago has 25 hours, and each order lands on its local day', async (s) => {
       // 2026-11-01: 00:00 CDT is 05:00Z; 02:00 CDT falls back to 01:00 CST; 2026-11-02 00:00 CST is 06:00Z
       await orderAt(s, '01-orm-new.hl7', 6001, '2026-11-01T04:59:00Z'); // Oct 31 23:59 CDT
