@@ -1,7 +1,8 @@
 // Overview: today's reconciliation by facility and state, the error queue, subscription gaps, the
 // last transactions with NRDR's status, and the tables in force with the last reload's result.
 import { zoneOf, type AppOptions } from '../app.js';
-import { localDayOf } from '../../store/ledger.js';
+import { localDayOf, type OrderState } from '../../store/ledger.js';
+import { ordersHref } from './orders-page.js';
 import { html, link, table, when, type Html } from './html.js';
 
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
@@ -28,7 +29,12 @@ export async function overviewPage(deps: AppOptions): Promise<Html> {
   return html`<section aria-labelledby="h-recon"><h2 id="h-recon">Orders today (each facility's day in its time zone)</h2>
 ${table(
   ['Facility', 'Day', 'Seen', 'Reported', 'Held', 'Excluded'],
-  recon.map((r) => [r.facilityId || '(unknown)', html`${r.day} <small>${zone(r.facilityId)}</small>`, r.seen, r.reported, html`${sum(r.held)} <small>${detail(r.held)}</small>`, html`${sum(r.excluded)} <small>${detail(r.excluded)}</small>`]),
+  recon.map((r) => {
+    // each count links to the orders it counts (the facility's day, as counted here)
+    const to = (n: number, state?: OrderState, reason?: string) => link(ordersHref({ facility: r.facilityId, day: r.day, state, reason }), String(n));
+    const reasons = (m: Record<string, number>, state: OrderState) => Object.entries(m).map(([k, v], i) => html`${i > 0 ? ', ' : ''}${k} ${to(v, state, k)}`);
+    return [r.facilityId || '(unknown)', html`${r.day} <small>${zone(r.facilityId)}</small>`, to(r.seen), to(r.reported, 'reported'), html`${to(sum(r.held), 'held')} <small>${reasons(r.held, 'held')}</small>`, html`${to(sum(r.excluded), 'excluded')} <small>${reasons(r.excluded, 'excluded')}</small>`];
+  }),
   { empty: 'No order seen today.' },
 )}</section>
 <section aria-labelledby="h-queue"><h2 id="h-queue">Error queue</h2>
