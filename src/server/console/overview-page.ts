@@ -31,7 +31,8 @@ ${table(
   ['Facility', 'Day', 'Seen', 'Reported', 'Held', 'Excluded'],
   recon.map((r) => {
     // each count links to the orders it counts (the facility's day, as counted here)
-    const to = (n: number, state?: OrderState, reason?: string) => link(ordersHref({ facility: r.facilityId, day: r.day, state, reason }), String(n));
+    const to = (n: number, state?: OrderState, reason?: string) =>
+      html`<a href="${ordersHref({ facility: r.facilityId, day: r.day, state, reason })}" aria-label="${`${n} ${state ?? 'seen'}${reason !== undefined ? ` ${reason}` : ''} order(s) of ${r.facilityId || '(unknown)'} on ${r.day}`}">${n}</a>`;
     const reasons = (m: Record<string, number>, state: OrderState) => Object.entries(m).map(([k, v], i) => html`${i > 0 ? ', ' : ''}${k} ${to(v, state, k)}`);
     return [r.facilityId || '(unknown)', html`${r.day} <small>${zone(r.facilityId)}</small>`, to(r.seen), to(r.reported, 'reported'), html`${to(sum(r.held), 'held')} <small>${reasons(r.held, 'held')}</small>`, html`${to(sum(r.excluded), 'excluded')} <small>${reasons(r.excluded, 'excluded')}</small>`];
   }),
