@@ -258,26 +258,23 @@ function orderFrom(r: Row, numbers: string[], messageIds: number[]): OrderRow {
 /** Orders in the order they were first seen, a page at a time; `next` is the cursor of the page after. */
 export async function listOrders(q: Queryable, f: OrderFilter): Promise<{ orders: OrderRow[]; next: number | null }> {
   const limit = f.limit ?? 100;
-  const rows = await q.all(
-    `SELECT * FROM (${WITH_STATE}) x
-     WHERE (CAST(? AS TEXT) IS NULL OR x.state = ?) AND (CAST(? AS TEXT) IS NULL OR x.reason = ?)
-       AND (CAST(? AS TEXT) IS NULL OR x.facility_id = ?) AND (CAST(? AS TEXT) IS NULL OR x.encounter_id = ?)
-       AND (CAST(? AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM order_numbers n WHERE n.order_id = x.id AND n.number = ?))
-       AND (CAST(? AS TEXT) IS NULL OR x.seen_day >= ?) AND (CAST(? AS TEXT) IS NULL OR x.seen_day <= ?)
-       AND x.id > ?
-     ORDER BY x.id LIMIT ?`,
-    [
-      ...either(f.state),
-      ...either(f.reason),
-      ...either(f.facility),
-      ...either(f.encounter),
-      ...either(f.order),
-      ...either(f.from),
-      ...either(f.to),
-      f.after ?? 0,
-      limit + 1,
-    ],
-  );
+  // only the conditions given, so that the planner can use an index for each (an "? IS NULL OR" would hide it)
+  const where: string[] = [];
+  const args: (string | number)[] = [];
+  const when = (value: string | undefined, condition: string) => {
+    if (value === undefined) return;
+    where.push(condition);
+    args.push(value);
+  };
+  when(f.state, 'x.state = ?');
+  when(f.reason, 'x.reason = ?');
+  when(f.facility, 'x.facility_id = ?');
+  when(f.encounter, 'x.encounter_id = ?');
+  // a number is looked up first (any facility), not probed order by order
+  when(f.order, 'x.id IN (SELECT n.order_id FROM order_numbers n WHERE n.number = ?)');
+  when(f.from, 'x.seen_day >= ?');
+  when(f.to, 'x.seen_day <= ?');
+  const rows = await q.all(`SELECT * FROM (${WITH_STATE}) x WHERE ${[...where, 'x.id > ?'].join(' AND ')} ORDER BY x.id LIMIT ?`, [...args, f.after ?? 0, limit + 1]);
   const page = rows.slice(0, limit);
   if (page.length === 0) return { orders: [], next: null };
   const lo = row('orders', page[0]!).int('id');

@@ -396,4 +396,9 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX inbound_messages_edited_from ON inbound_messages (edited_from)',
     ],
   },
+  {
+    version: 22,
+    name: "the ledger searched: orders by encounter (the console's Records list reads each listed encounter's) and by any order number without the facility (the Orders page, /api/orders?order=)",
+    statements: ['CREATE INDEX orders_encounter ON orders (facility_id, encounter_id)', 'CREATE INDEX order_numbers_number ON order_numbers (number)'],
+  },
 ];

@@ -41,6 +41,7 @@ export const NAV = [
   ['/ui', 'Overview'],
   ['/ui/worklist', 'Worklist'],
   ['/ui/messages', 'Messages'],
+  ['/ui/orders', 'Orders'],
   ['/ui/reprocess', 'Reprocess'],
   ['/ui/records', 'Records'],
   ['/ui/transactions', 'Transactions'],

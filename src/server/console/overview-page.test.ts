@@ -41,7 +41,7 @@ describe('console overview: the last 30 days', () => {
         // one bar (the other 29 days have none), the last; its parts reported, held, excluded from the bottom
         assert.deepEqual(
           [...svg.matchAll(/<a href="([^"]*)" aria-label="([^"]*)">/g)].map((m) => [m[1], m[2]]),
-          [['/ui/orders?facility=100000&amp;from=2026-11-23&amp;to=2026-11-23', '2026-11-23: 4 seen, 1 reported, 2 held, 1 excluded; open these orders']],
+          [['/ui/orders?facility=100000&amp;day=2026-11-23', '2026-11-23: 4 seen, 1 reported, 2 held, 1 excluded; open these orders']],
         );
         assert.deepEqual(
           [...svg.matchAll(/<rect x="496" y="(\d+)" width="12" height="(\d+)" fill="([^"]+)"/g)].map((m) => [Number(m[1]), Number(m[2]), m[3]]),
@@ -59,7 +59,7 @@ describe('console overview: the last 30 days', () => {
         assert.ok(rows.includes('<tr><td>2026-11-22</td><td>0</td><td>0</td><td>0</td><td>0</td></tr>'));
         assert.ok(
           rows.includes(
-            '<tr><td>2026-11-23</td><td><a href="/ui/orders?facility=100000&amp;from=2026-11-23&amp;to=2026-11-23">4</a></td><td><a href="/ui/orders?facility=100000&amp;from=2026-11-23&amp;to=2026-11-23&amp;state=reported">1</a></td><td><a href="/ui/orders?facility=100000&amp;from=2026-11-23&amp;to=2026-11-23&amp;state=held">2</a></td><td><a href="/ui/orders?facility=100000&amp;from=2026-11-23&amp;to=2026-11-23&amp;state=excluded">1</a></td></tr>',
+            '<tr><td>2026-11-23</td><td><a href="/ui/orders?facility=100000&amp;day=2026-11-23">4</a></td><td><a href="/ui/orders?facility=100000&amp;day=2026-11-23&amp;state=reported">1</a></td><td><a href="/ui/orders?facility=100000&amp;day=2026-11-23&amp;state=held">2</a></td><td><a href="/ui/orders?facility=100000&amp;day=2026-11-23&amp;state=excluded">1</a></td></tr>',
           ),
         );
         // the chart's numbers are the reconciliation's
@@ -81,7 +81,7 @@ describe('console overview: the last 30 days', () => {
         assert.ok(page.includes('<title id="days-0-t">Orders of facility 100000 by day, 2026-10-24 to 2026-11-22 (America/Los_Angeles)</title>'));
         assert.deepEqual(
           [...between(page, '<svg ', '</svg>').matchAll(/<a href="([^"]*)" aria-label="([^"]*)">/g)].map((m) => [m[1], m[2]]),
-          [['/ui/orders?facility=100000&amp;from=2026-11-22&amp;to=2026-11-22', '2026-11-22: 1 seen, 1 reported, 0 held, 0 excluded; open these orders']],
+          [['/ui/orders?facility=100000&amp;day=2026-11-22', '2026-11-22: 1 seen, 1 reported, 0 held, 0 excluded; open these orders']],
         );
       },
       { facilities: facilities('America/Los_Angeles') },

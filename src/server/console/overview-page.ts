@@ -1,9 +1,10 @@
 // Overview: today's reconciliation by facility and state, the error queue, subscription gaps, the
 // last transactions with NRDR's status, and the tables in force with the last reload's result.
 import { zoneOf, type AppOptions } from '../app.js';
-import { localDayOf } from '../../store/ledger.js';
+import { localDayOf, type OrderState } from '../../store/ledger.js';
 import { age, chartDays, dayChart, shiftDay } from './day-chart.js';
-import { html, link, qs, table, when, type Html } from './html.js';
+import { ordersHref } from './orders-page.js';
+import { html, link, table, when, type Html } from './html.js';
 
 /** Days in the Overview's chart of each facility. */
 const CHART_DAYS = 30;
@@ -32,26 +33,32 @@ export async function overviewPage(deps: AppOptions): Promise<Html> {
   const gaps = subs.filter((s) => s.missing.length > 0);
   const reload = deps.mappings.lastReload;
   const facilities = [...new Set([...days.map((r) => r.facilityId), ...Object.keys(oldest)])].sort();
-  const orders = (facilityId: string, params: Record<string, string> = {}) => `/ui/orders${qs({ facility: facilityId, ...params })}`;
   const charts = facilities.map((f, i) => {
     const tz = zone(f);
     const today = localDayOf(now, tz);
     const series = chartDays(days, f, today, CHART_DAYS);
     const held = oldest[f];
-    const cell = (day: string, state: string, n: number) => (n > 0 ? link(orders(f, { from: day, to: day, state }), n) : n);
+    // the facility's local day, as the Orders page counts it
+    const cell = (day: string, state: OrderState | undefined, n: number) => (n > 0 ? link(ordersHref({ facility: f, day, state }), n) : n);
     return html`<section aria-labelledby="h-days-${i}"><h3 id="h-days-${i}">Facility ${f || '(unknown)'} <small>${tz}</small></h3>
-<p>${held !== undefined ? html`Oldest held order: waiting ${age(held, now)}, since ${when(held, tz)}. ${link(orders(f, { state: 'held' }), 'Held orders')}.` : 'No order held.'}</p>
-${dayChart({ facilityId: f, timeZone: tz, days: series, idPrefix: `days-${i}`, href: (day) => orders(f, { from: day, to: day }) })}
+<p>${held !== undefined ? html`Oldest held order: waiting ${age(held, now)}, since ${when(held, tz)}. ${link(ordersHref({ facility: f, state: 'held' }), 'Held orders')}.` : 'No order held.'}</p>
+${dayChart({ facilityId: f, timeZone: tz, days: series, idPrefix: `days-${i}`, href: (day) => ordersHref({ facility: f, day }) })}
 <details><summary>The ${CHART_DAYS} days as a table</summary>${table(
       ['Day', 'Seen', 'Reported', 'Held', 'Excluded'],
-      series.map((d) => [d.day, cell(d.day, '', d.reported + d.held + d.excluded), cell(d.day, 'reported', d.reported), cell(d.day, 'held', d.held), cell(d.day, 'excluded', d.excluded)]),
+      series.map((d) => [d.day, cell(d.day, undefined, d.reported + d.held + d.excluded), cell(d.day, 'reported', d.reported), cell(d.day, 'held', d.held), cell(d.day, 'excluded', d.excluded)]),
       { caption: `Facility ${f || '(unknown)'}, ${shiftDay(today, 1 - CHART_DAYS)} to ${today} (${tz})` },
     )}</details></section>`;
   });
   return html`<section aria-labelledby="h-recon"><h2 id="h-recon">Orders today (each facility's day in its time zone)</h2>
 ${table(
   ['Facility', 'Day', 'Seen', 'Reported', 'Held', 'Excluded'],
-  recon.map((r) => [r.facilityId || '(unknown)', html`${r.day} <small>${zone(r.facilityId)}</small>`, r.seen, r.reported, html`${sum(r.held)} <small>${detail(r.held)}</small>`, html`${sum(r.excluded)} <small>${detail(r.excluded)}</small>`]),
+  recon.map((r) => {
+    // each count links to the orders it counts (the facility's day, as counted here)
+    const to = (n: number, state?: OrderState, reason?: string) =>
+      html`<a href="${ordersHref({ facility: r.facilityId, day: r.day, state, reason })}" aria-label="${`${n} ${state ?? 'seen'}${reason !== undefined ? ` ${reason}` : ''} order(s) of ${r.facilityId || '(unknown)'} on ${r.day}`}">${n}</a>`;
+    const reasons = (m: Record<string, number>, state: OrderState) => Object.entries(m).map(([k, v], i) => html`${i > 0 ? ', ' : ''}${k} ${to(v, state, k)}`);
+    return [r.facilityId || '(unknown)', html`${r.day} <small>${zone(r.facilityId)}</small>`, to(r.seen), to(r.reported, 'reported'), html`${to(sum(r.held), 'held')} <small>${reasons(r.held, 'held')}</small>`, html`${to(sum(r.excluded), 'excluded')} <small>${reasons(r.excluded, 'excluded')}</small>`];
+  }),
   { empty: 'No order seen today.' },
 )}</section>
 <section aria-labelledby="h-days"><h2 id="h-days">The last ${CHART_DAYS} days (each facility's days in its time zone)</h2>

@@ -332,3 +332,90 @@ describe('console record page', () => {
       );
     }));
 });
+
+describe('console orders', () => {
+  const page = async (s: TestServer, path: string, cookie: string) => {
+    const r = await s.fetch(path, { headers: { cookie } });
+    return { status: r.status, text: await r.text() };
+  };
+  const consoleCookie = async (s: TestServer) => ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+
+  it("an order is found by its accession; its timeline lists the message with its type and ACK, its record, and NRDR's verdict in the transaction that carried it", () =>
+    withTestServer(async (s) => {
+      await sentAndAnswered(s, 'accepted');
+      const cookie = await consoleCookie(s);
+      const list = await page(s, '/ui/orders?order=ACC2001', cookie);
+      assert.equal(list.status, 200);
+      assert.match(list.text, /<nav aria-label="Console">.*<a href="\/ui\/messages">Messages<\/a><a href="\/ui\/orders" aria-current="page">Orders<\/a>/);
+      assert.match(list.text, /<label>Order number <input type="text" name="order" value="ACC2001" placeholder="placer or accession"><\/label>/);
+      assert.match(list.text, /<p class="note">Not searchable by MRN: the ledger and the message log keep order numbers, encounters and facilities, not the patient's identifiers\.<\/p>/);
+      assert.match(
+        list.text,
+        /<tbody><tr><td><a href="\/ui\/orders\/1">ACC2001 \/ ORD1001<\/a><\/td><td>100000<\/td><td><a href="\/ui\/records\/100000\/V0001">V0001<\/a><\/td><td>11\/02\/2026 09:30:15<\/td><td><span class="st st-reported">reported<\/span><\/td><td><time datetime="2026-11-23T06:00:00.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time><\/td>/,
+      );
+      // the placer number finds the same order; another number finds none
+      assert.match((await page(s, '/ui/orders?order=ORD1001', cookie)).text, /<a href="\/ui\/orders\/1">ACC2001 \/ ORD1001<\/a>/);
+      assert.match((await page(s, '/ui/orders?order=ACC9999', cookie)).text, /<p class="empty">No order matches\.<\/p>/);
+
+      const one = await page(s, '/ui/orders/1', cookie);
+      assert.equal(one.status, 200);
+      assert.match(one.text, /<h1>Order ACC2001 \/ ORD1001<\/h1>/);
+      assert.match(
+        one.text,
+        /<tbody><tr><td><a href="\/ui\/messages\/1">#1<\/a><\/td><td><time datetime="2026-11-23T06:00:00.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time><\/td><td>ORM\^O01<\/td><td>MSG0001<\/td><td>EHR\^GENHOSP<\/td><td><span class="st st-applied">applied<\/span><\/td><td>AA<\/td><\/tr>/,
+      );
+      assert.match(one.text, /<p>Consultation 11\/02\/2026 09:30:15 of <a href="\/ui\/records\/100000\/V0001">100000 \/ V0001<\/a>: <span class="st st-accepted">accepted<\/span>\.<\/p>/);
+      assert.match(
+        one.text,
+        /<table id="order-submissions">.*<tbody><tr><td><a href="\/ui\/transactions\/T-PAGE-1">T-PAGE-1<\/a><\/td><td><time datetime="2026-11-23T06:00:00.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time><\/td><td>done<\/td><td>Posted<\/td><td>accepted<\/td><td><\/td><\/tr>/s,
+      );
+      assert.deepEqual(
+        (await s.store.accessLog({ limit: 100 })).map((a) => a.what).filter((w) => w.startsWith('order')),
+        ['order 1'],
+      );
+      for (const [path, status, text] of [
+        ['/ui/orders/99', 404, '<p>No order 99.</p>'],
+        ['/ui/orders/x', 404, '<p>No order x.</p>'],
+        ['/ui/orders?state=lost', 400, '<p class="bad" role="alert">state must be one of reported, held, excluded</p>'],
+        ['/ui/orders?day=23-11-2026', 400, '<p class="bad" role="alert">day must be a day as YYYY-MM-DD</p>'],
+      ] as const) {
+        const r = await page(s, path, cookie);
+        assert.equal(r.status, status, path);
+        assert.ok(r.text.includes(text), `${path}: ${r.text.slice(r.text.indexOf('<main'))}`);
+      }
+    }));
+
+  it("the Overview's counts link to the orders they count, on the facility's day; the Records list names the orders, the exam, and an excluded order as excluded", () =>
+    withTestServer(
+      async (s) => {
+        await sentAndAnswered(s, 'accepted');
+        assert.match((await postHl7(s, sample('09-orm-xr-excluded.hl7'))).text, /MSA\|AA/);
+        const cookie = await consoleCookie(s);
+        const overview = (await page(s, '/ui', cookie)).text;
+        // 06:00 UTC is midnight in Chicago: the orders are on the 23rd there
+        assert.match(
+          overview,
+          /<tr><td>100000<\/td><td>2026-11-23 <small>America\/Chicago<\/small><\/td><td><a href="\/ui\/orders\?facility=100000&amp;day=2026-11-23" aria-label="2 seen order\(s\) of 100000 on 2026-11-23">2<\/a><\/td><td><a href="\/ui\/orders\?facility=100000&amp;day=2026-11-23&amp;state=reported" aria-label="1 reported order\(s\) of 100000 on 2026-11-23">1<\/a><\/td><td><a href="\/ui\/orders\?facility=100000&amp;day=2026-11-23&amp;state=held" aria-label="0 held order\(s\) of 100000 on 2026-11-23">0<\/a> <small><\/small><\/td><td><a href="\/ui\/orders\?facility=100000&amp;day=2026-11-23&amp;state=excluded" aria-label="1 excluded order\(s\) of 100000 on 2026-11-23">1<\/a> <small>not-advanced-imaging <a href="\/ui\/orders\?facility=100000&amp;day=2026-11-23&amp;state=excluded&amp;reason=not-advanced-imaging" aria-label="1 excluded not-advanced-imaging order\(s\) of 100000 on 2026-11-23">1<\/a><\/small><\/td><\/tr>/,
+        );
+        const orderLinks = (t: string) => [...t.matchAll(/<td><a href="(\/ui\/orders\/\d+)">/g)].map((m) => m[1]);
+        assert.deepEqual(orderLinks((await page(s, '/ui/orders?facility=100000&day=2026-11-23&state=excluded&reason=not-advanced-imaging', cookie)).text), ['/ui/orders/2']);
+        assert.deepEqual(orderLinks((await page(s, '/ui/orders?facility=100000&day=2026-11-23&state=reported', cookie)).text), ['/ui/orders/1']);
+        assert.deepEqual(orderLinks((await page(s, '/ui/orders?facility=100000&day=2026-11-23', cookie)).text), ['/ui/orders/1', '/ui/orders/2']);
+        // the day before in Chicago (the same UTC day as the one before midnight UTC) has none
+        assert.deepEqual(orderLinks((await page(s, '/ui/orders?facility=100000&day=2026-11-22', cookie)).text), []);
+
+        const excluded = (await page(s, '/ui/orders/2', cookie)).text;
+        assert.match(excluded, /<dd id="order-state"><span class="st st-excluded">excluded<\/span> <small>not-advanced-imaging<\/small><\/dd>/);
+        assert.match(excluded, /<p class="note">Excluded as <code>not-advanced-imaging<\/code>: <code>XR<\/code> \(crosswalks\/modality\.csv:\d+, read by hl7v2\.yaml:\d+\)\.<\/p>/);
+        assert.match(excluded, /: <span class="st st-excluded">excluded<\/span>\.<\/p>/);
+        assert.match(excluded, /<h2 id="h-submissions">Submissions and NRDR's answers<\/h2>\s*<p class="empty">Not sent to NRDR\.<\/p>/);
+
+        const records = (await page(s, '/ui/records', cookie)).text;
+        assert.match(records, /<th scope="col">Orders<\/th><th scope="col">Exam<\/th><th scope="col">State<\/th>/);
+        assert.match(records, /<td>11\/02\/2026 09:30:15<\/td><td><a href="\/ui\/orders\/1">ACC2001 \/ ORD1001<\/a> <small>reported<\/small><\/td><td>CT HEAD WO CONTRAST<\/td><td><span class="st st-accepted">accepted<\/span><\/td>/);
+        assert.match(records, /<td>11\/02\/2026 15:00:00<\/td><td><a href="\/ui\/orders\/2">ACC2009 \/ ORD1009<\/a> <small>excluded not-advanced-imaging<\/small><\/td><td>XR CHEST 2 VIEWS<\/td><td><span class="st st-excluded">excluded<\/span><\/td>/);
+        assert.equal(records.includes('st-cancelled'), false);
+      },
+      { timeZone: 'America/Chicago' },
+    ));
+});

@@ -11,6 +11,8 @@ import { encounterKey } from '../../mapping/merge.js';
 import type { TraceEntry } from '../../mapping/record.js';
 import { explainMissing } from '../../mapping/explain.js';
 import { RECORD_STATES, type RecordState } from '../../store/evaluate.js';
+import { ORDER_REASONS, ORDER_STATES, type MessageRow, type RecordSummary } from '../../store/store.js';
+import { localDayOf, type OrderRow } from '../../store/ledger.js';
 import type { Reprocessor } from '../../inbound/reprocessor.js';
 import { zoneOf, type AppOptions } from '../app.js';
 import { previewToApply, selectionOf } from '../reprocess-routes.js';
@@ -18,7 +20,7 @@ import { lastSentOf } from '../last-sent.js';
 import { messageFilter } from '../message-search.js';
 import { resubmitEncounter } from '../resubmit-routes.js';
 import { dryRunOnDisk } from '../workbench-routes.js';
-import { BadRequestError, decodeCursor, encodeCursor, oneOf, pageOf } from '../query.js';
+import { BadRequestError, dayParam, decodeCursor, encodeCursor, oneOf, pageOf } from '../query.js';
 import { findKey, keyRing } from '../roles.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
 import { benchPage, loadDraft, runBench, siteTestInputs } from './bench-page.js';
@@ -27,7 +29,8 @@ import { editableText, editPage, editResult, editsNote, processCopy, sameText } 
 import { esc, html, Html, layout, type PageContext } from './html.js';
 import { messagePage, messagesPage, type SearchQuery } from './messages-page.js';
 import { overviewPage } from './overview-page.js';
-import { recordPage, recordsPage, transactionPage, transactionsPage, type AcknowledgedBanner } from './records-page.js';
+import { orderPage, ordersPage, type OrderQuery, type Submission } from './orders-page.js';
+import { listingKey, recordPage, recordsPage, transactionPage, transactionsPage, type AcknowledgedBanner, type RecordListing } from './records-page.js';
 import { csrfMatches, readCookie, SESSION_COOKIE, SESSION_IDLE_MS, sessionCookie, Sessions, type Session } from './session.js';
 import { replayResultPage, worklistPage } from './worklist-page.js';
 import { reprocessPage, runPage, SELECTION_INPUTS, selectionInput, type SelectionForm } from './reprocess-page.js';
@@ -296,13 +299,88 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     return startRun(req, reply, earlier.selection, true);
   });
 
+  app.get<{ Querystring: OrderQuery }>('/ui/orders', async (req, reply) => {
+    const q = req.query;
+    try {
+      const state = oneOf(q.state || undefined, 'state', ORDER_STATES);
+      const reason = oneOf(q.reason || undefined, 'reason', ORDER_REASONS);
+      const after = q.after === undefined || q.after === '' ? 0 : /^\d+$/.test(q.after) ? Number(q.after) : Number.NaN;
+      if (!Number.isSafeInteger(after)) throw new BadRequestError('after: not a cursor of this list');
+      const day = dayParam(q.day || undefined, 'day');
+      const filter = {
+        ...(state ? { state } : {}),
+        ...(reason !== undefined ? { reason } : {}),
+        ...(q.facility ? { facility: q.facility.trim() } : {}),
+        ...(q.encounter ? { encounter: q.encounter.trim() } : {}),
+        ...(q.order ? { order: q.order.trim() } : {}),
+      };
+      if (day === undefined) {
+        const r = await deps.store.orders({ ...filter, after, limit: PAGE_SIZE });
+        return await send(req, reply, 'Orders', '/ui/orders', ordersPage(q, r.orders, r.next === null ? null : String(r.next), ctxOf(req)));
+      }
+      // a day is the facility's own, as the Overview counts it: the UTC days either side hold it, the rest is read page by page
+      const zone = zoneOf(deps);
+      const shift = (n: number) => new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+      const found: OrderRow[] = [];
+      let cursor: number | null = after;
+      let more = false;
+      while (cursor !== null && !more) {
+        const r = await deps.store.orders({ ...filter, from: shift(-1), to: shift(1), after: cursor, limit: PAGE_SIZE });
+        for (const o of r.orders) {
+          if (localDayOf(new Date(o.firstSeen), zone(o.facilityId)) !== day) continue;
+          if (found.length === PAGE_SIZE) more = true;
+          else found.push(o);
+        }
+        cursor = r.next;
+      }
+      return await send(req, reply, 'Orders', '/ui/orders', ordersPage(q, found, more ? String(found.at(-1)?.id ?? after) : null, ctxOf(req)));
+    } catch (e) {
+      if (!(e instanceof BadRequestError)) throw e;
+      return send(req, reply, 'Orders', '/ui/orders', ordersPage(q, [], null, ctxOf(req), e.message), 400);
+    }
+  });
+  app.get<{ Params: { id: string } }>('/ui/orders/:id', async (req, reply) => {
+    const id = /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN;
+    // the ledger is read by id range: the first order after id - 1 is this one when it exists
+    const o = Number.isSafeInteger(id) && id > 0 ? (await deps.store.orders({ after: id - 1, limit: 1 })).orders.find((x) => x.id === id) : undefined;
+    if (!o) return send(req, reply, 'No such order', '/ui/orders', html`<p>No order ${req.params.id}.</p>`, 404);
+    await deps.store.audit({ at: deps.clock(), who: who(req), what: `order ${o.id}` });
+    const messages = (await Promise.all(o.messageIds.map((m) => deps.store.message(m)))).filter((m): m is MessageRow & { raw: string } => m !== undefined);
+    const key = encounterKey(o.facilityId, o.encounterId);
+    const record = o.consultationKey !== null ? await deps.store.record(key) : undefined;
+    const consultation = record?.consultations.find((c) => c.consultationKey === o.consultationKey);
+    // the transactions that carried it: the one it was last sent in, and those named in its history
+    const txIds = [...new Set([...(consultation?.history ?? []).map((h) => h.transactionId), consultation?.transactionId].filter((t): t is string => t !== undefined))];
+    const submissions: Submission[] = [];
+    for (const t of (await Promise.all(txIds.map((t) => deps.store.transaction(t)))).filter((t) => t !== undefined).sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
+      const mine = t.records.find((x) => x.encounterKey === key && x.consultationKey === o.consultationKey);
+      submissions.push({ transaction: t, ...(mine ? { verdict: { ...(mine.result !== undefined ? { result: mine.result } : {}), problems: mine.problems } } : {}) });
+    }
+    return send(req, reply, `Order ${o.orderNumbers.join(' / ') || `#${o.id}`}`, '/ui/orders', orderPage(o, { messages, ...(consultation ? { consultation } : {}), submissions }, ctxOf(req)));
+  });
+
+  // per encounter of the page, its orders in the ledger and its records' exams (two reads each, at most a page of them)
+  const listingsOf = async (rows: readonly RecordSummary[]): Promise<Map<string, RecordListing>> => {
+    const out = new Map<string, RecordListing>();
+    const encounters = new Map(rows.map((r) => [r.encounterKey, r]));
+    await Promise.all(
+      [...encounters.values()].map(async (r) => {
+        const [orders, record] = await Promise.all([deps.store.orders({ facility: r.facilityId, encounter: r.encounterId, limit: 1000 }), deps.store.record(r.encounterKey)]);
+        for (const c of record?.consultations ?? []) {
+          const exam = c.fields.Name_of_Exam_Ordered?.value ?? record?.consultationDefaults.Name_of_Exam_Ordered?.value ?? '';
+          out.set(listingKey({ encounterKey: r.encounterKey, consultationKey: c.consultationKey }), { orders: orders.orders.filter((o) => o.consultationKey === c.consultationKey), exam, excluded: c.exclusion !== undefined });
+        }
+      }),
+    );
+    return out;
+  };
   app.get<{ Querystring: { state?: string; after?: string } }>('/ui/records', async (req, reply) => {
     try {
       const state = oneOf<RecordState>(req.query.state || undefined, 'state', RECORD_STATES);
       const after = decodeCursor(req.query.after, 2);
       const rows = await deps.store.records({ ...(state ? { state } : {}), limit: PAGE_SIZE + 1, ...(after ? { after: { encounterKey: after[0]!, consultationKey: after[1]! } } : {}) });
       const { items, next } = pageOf(rows, PAGE_SIZE, (last) => encodeCursor([last.encounterKey, last.consultationKey]));
-      return await send(req, reply, 'Records', '/ui/records', recordsPage(state, items, next));
+      return await send(req, reply, 'Records', '/ui/records', recordsPage(state, items, next, await listingsOf(items)));
     } catch (e) {
       if (!(e instanceof BadRequestError)) throw e;
       return send(req, reply, 'Records', '/ui/records', html`<p class="bad" role="alert">${e.message}</p>`, 400);

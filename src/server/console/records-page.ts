@@ -4,17 +4,40 @@
 // status history and its verdict per record.
 import type { FieldMap } from '../../mapping/merge.js';
 import { RECORD_STATES } from '../../store/evaluate.js';
+import type { OrderRow } from '../../store/ledger.js';
 import type { AcknowledgeResult, ConsultationRow, RecordSummary, RecordView, TransactionRow } from '../../store/store.js';
 import { WIRE_FIELDS, type LastSent } from '../last-sent.js';
 import { csrfField, guessMark, html, link, problemList, qs, table, when, zoneIn, type Html, type PageContext } from './html.js';
 
 const recordHref = (facilityId: string, encounterId: string) => `/ui/records/${encodeURIComponent(facilityId)}/${encodeURIComponent(encounterId)}`;
 
-export function recordsPage(state: string | undefined, rows: readonly RecordSummary[], next: string | null): Html {
+/** What the Records list shows beside a consultation: its orders in the ledger, its exam, whether a crosswalk row excludes it. */
+export interface RecordListing {
+  readonly orders: readonly Pick<OrderRow, 'id' | 'orderNumbers' | 'state' | 'reason'>[];
+  readonly exam: string;
+  readonly excluded: boolean;
+}
+
+export const listingKey = (r: Pick<RecordSummary, 'encounterKey' | 'consultationKey'>): string => `${r.encounterKey}\n${r.consultationKey}`;
+
+export function recordsPage(state: string | undefined, rows: readonly RecordSummary[], next: string | null, listings: ReadonlyMap<string, RecordListing> = new Map()): Html {
   return html`<form method="get" action="/ui/records" class="search"><label>State <select name="state"><option value="">any</option>${RECORD_STATES.map((s) => html`<option${s === state ? html` selected` : ''}>${s}</option>`)}</select></label> <button type="submit">Show</button></form>
 ${table(
-  ['Facility', 'Encounter', 'Consultation', 'State', 'Missing'],
-  rows.map((r) => [r.facilityId, link(recordHref(r.facilityId, r.encounterId), r.encounterId), r.consultationKey, html`<span class="st st-${r.state}">${r.state}</span>`, r.missing.join(', ')]),
+  ['Facility', 'Encounter', 'Consultation', 'Orders', 'Exam', 'State', 'Missing'],
+  rows.map((r) => {
+    const l = listings.get(listingKey(r));
+    // a consultation a crosswalk row excludes is stored as cancelled: named as the ledger names it
+    const word = l?.excluded === true ? 'excluded' : r.state;
+    return [
+      r.facilityId,
+      link(recordHref(r.facilityId, r.encounterId), r.encounterId),
+      r.consultationKey,
+      (l?.orders ?? []).map((o, i) => html`${i > 0 ? ', ' : ''}${link(`/ui/orders/${o.id}`, o.orderNumbers.join(' / ') || `#${o.id}`)} <small>${o.state}${o.reason !== '' ? ` ${o.reason}` : ''}</small>`),
+      l?.exam ?? '',
+      html`<span class="st st-${word}">${word}</span>`,
+      r.missing.join(', '),
+    ];
+  }),
   { empty: 'No record.', id: 'records' },
 )}
 ${next !== null ? html`<p class="pager">${link(`/ui/records${qs({ state, after: next })}`, 'Next records →')}</p>` : ''}`;
