@@ -1,9 +1,64 @@
 // The search of the inbound log, as the API and the console take it: every parameter honoured or
 // refused with 400 naming it (an unknown or misspelt one too), never silently ignored.
-import { CHANNELS, MESSAGE_STATUSES, type Channel, type MessageFilter, type MessageStatus } from '../store/store.js';
+import { parseHl7 } from '../hl7v2/parse.js';
+import { evaluateHl7Path, parseHl7Path, PathSyntaxError, type Hl7Path } from '../mapping/hl7-path.js';
+import { CHANNELS, MESSAGE_STATUSES, type Channel, type InboundLog, type MessageFilter, type MessageRow, type MessageStatus } from '../store/store.js';
 import { BadRequestError, instantParam, intParam, limitParam, oneOf, onlyParams } from './query.js';
 
-export const MESSAGE_SEARCH_PARAMS = ['status', 'channel', 'controlId', 'sender', 'from', 'to', 'order', 'limit', 'after'] as const;
+export const MESSAGE_SEARCH_PARAMS = ['status', 'channel', 'controlId', 'sender', 'from', 'to', 'q', 'order', 'limit', 'after'] as const;
+
+/** A search in the content: an HL7 path = value (`PID-3.1=MRN123`, the tables' path language), or a plain text. */
+export type ContentQuery = { readonly kind: 'path'; readonly path: Hl7Path; readonly value: string } | { readonly kind: 'text'; readonly text: string };
+
+// a path, with an optional [filter] (which may hold `=` itself), then `=` and the value
+const PATH_EQUALS = /^([A-Z][A-Z0-9]{2}(?:\[[^\]]*\])?(?:\(\d+\))?-[0-9().]+)\s*=\s*(.*)$/;
+
+/** The content query of `q`: undefined when empty; a malformed path is refused naming it. */
+export function contentQuery(q: string | undefined): ContentQuery | undefined {
+  const text = (q ?? '').trim();
+  if (text === '') return undefined;
+  const m = PATH_EQUALS.exec(text);
+  if (!m) return { kind: 'text', text };
+  const value = m[2]!.trim();
+  if (value === '') throw new BadRequestError(`q: ${m[1]!}= needs a value after =`);
+  try {
+    return { kind: 'path', path: parseHl7Path(m[1]!), value };
+  } catch (e) {
+    if (e instanceof PathSyntaxError) throw new BadRequestError(`q: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Candidates read per round of a path search (the SQL prefilter's page). */
+export const PATH_SEARCH_BATCH = 200;
+
+/**
+ * The messages of a filter and content query, in the filter's order, at most `filter.limit`.
+ * Text: a substring test in SQL. Path: the SQL test on the value narrows to candidates (a message
+ * whose field holds the value contains it), then the path is evaluated on each candidate's parsed
+ * text, page after page of candidates by id until enough match or none are left.
+ */
+export async function searchMessages(store: Pick<InboundLog, 'messages' | 'messageDetails'>, filter: MessageFilter, content: ContentQuery | undefined): Promise<MessageRow[]> {
+  if (content === undefined) return store.messages(filter);
+  if (content.kind === 'text') return store.messages({ ...filter, contains: content.text });
+  if (filter.channel === 'fhir') throw new BadRequestError(`q: ${content.path.text} is an HL7 v2 path; channel=fhir has none`);
+  const want = filter.limit ?? 100;
+  const desc = filter.newestFirst === true;
+  const out: MessageRow[] = [];
+  let cursor: MessageFilter = { ...filter, channel: 'hl7v2', contains: content.value, limit: Math.max(want, PATH_SEARCH_BATCH) };
+  for (;;) {
+    const batch = await store.messages(cursor);
+    const texts = new Map((await store.messageDetails(batch.map((m) => m.id))).map((d) => [d.id, d.raw]));
+    for (const m of batch) {
+      const parsed = parseHl7(texts.get(m.id) ?? '');
+      if (parsed.ok && evaluateHl7Path(parsed.message, content.path).includes(content.value)) out.push(m);
+      if (out.length >= want) return out;
+    }
+    const last = batch[batch.length - 1];
+    if (last === undefined || batch.length < (cursor.limit ?? 0)) return out;
+    cursor = desc ? { ...cursor, beforeId: last.id } : { ...cursor, afterId: last.id };
+  }
+}
 
 /** The store filter for a query (`limit + 1` rows, to know whether a next page exists). */
 export function messageFilter(q: Readonly<Record<string, string | undefined>>, extra: readonly string[] = []): MessageFilter {
@@ -15,6 +70,7 @@ export function messageFilter(q: Readonly<Record<string, string | undefined>>, e
   const from = instantParam(q.from, 'from');
   const to = instantParam(q.to, 'to');
   if (from !== undefined && to !== undefined && from >= to) throw new BadRequestError('from must be before to');
+  if (q.q !== undefined && q.q.length > 200) throw new BadRequestError('q may be at most 200 characters');
   const after = intParam(q.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 });
   return {
     ...(status ? { status } : {}),
