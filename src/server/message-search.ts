@@ -1,7 +1,7 @@
 // The search of the inbound log, as the API and the console take it: every parameter honoured or
 // refused with 400 naming it (an unknown or misspelt one too), never silently ignored.
-import { parseHl7 } from '../hl7v2/parse.js';
-import { evaluateHl7Path, parseHl7Path, PathSyntaxError, type Hl7Path } from '../mapping/hl7-path.js';
+import { parseHl7Path, PathSyntaxError, type Hl7Path } from '../mapping/hl7-path.js';
+import { messagesWithValue } from '../store/content-search.js';
 import { CHANNELS, MESSAGE_STATUSES, type Channel, type InboundLog, type MessageFilter, type MessageRow, type MessageStatus } from '../store/store.js';
 import { BadRequestError, instantParam, intParam, limitParam, oneOf, onlyParams } from './query.js';
 
@@ -29,35 +29,12 @@ export function contentQuery(q: string | undefined): ContentQuery | undefined {
   }
 }
 
-/** Candidates read per round of a path search (the SQL prefilter's page). */
-export const PATH_SEARCH_BATCH = 200;
-
-/**
- * The messages of a filter and content query, in the filter's order, at most `filter.limit`.
- * Text: a substring test in SQL. Path: the SQL test on the value narrows to candidates (a message
- * whose field holds the value contains it), then the path is evaluated on each candidate's parsed
- * text, page after page of candidates by id until enough match or none are left.
- */
+/** The messages of a filter and content query, in the filter's order, at most `filter.limit`: a text by a substring test in SQL, a path = value by content-search.ts. */
 export async function searchMessages(store: Pick<InboundLog, 'messages' | 'messageDetails'>, filter: MessageFilter, content: ContentQuery | undefined): Promise<MessageRow[]> {
   if (content === undefined) return store.messages(filter);
   if (content.kind === 'text') return store.messages({ ...filter, contains: content.text });
   if (filter.channel === 'fhir') throw new BadRequestError(`q: ${content.path.text} is an HL7 v2 path; channel=fhir has none`);
-  const want = filter.limit ?? 100;
-  const desc = filter.newestFirst === true;
-  const out: MessageRow[] = [];
-  let cursor: MessageFilter = { ...filter, channel: 'hl7v2', contains: content.value, limit: Math.max(want, PATH_SEARCH_BATCH) };
-  for (;;) {
-    const batch = await store.messages(cursor);
-    const texts = new Map((await store.messageDetails(batch.map((m) => m.id))).map((d) => [d.id, d.raw]));
-    for (const m of batch) {
-      const parsed = parseHl7(texts.get(m.id) ?? '');
-      if (parsed.ok && evaluateHl7Path(parsed.message, content.path).includes(content.value)) out.push(m);
-      if (out.length >= want) return out;
-    }
-    const last = batch[batch.length - 1];
-    if (last === undefined || batch.length < (cursor.limit ?? 0)) return out;
-    cursor = desc ? { ...cursor, beforeId: last.id } : { ...cursor, afterId: last.id };
-  }
+  return messagesWithValue(store, filter, content.path, content.value);
 }
 
 /** The store filter for a query (`limit + 1` rows, to know whether a next page exists). */
