@@ -10,8 +10,9 @@ export const MESSAGE_SEARCH_PARAMS = ['status', 'channel', 'controlId', 'sender'
 /** A search in the content: an HL7 path = value (`PID-3.1=MRN123`, the tables' path language), or a plain text. */
 export type ContentQuery = { readonly kind: 'path'; readonly path: Hl7Path; readonly value: string } | { readonly kind: 'text'; readonly text: string };
 
-// a path, with an optional [filter] (which may hold `=` itself), then `=` and the value
-const PATH_EQUALS = /^([A-Z][A-Z0-9]{2}(?:\[[^\]]*\])?(?:\(\d+\))?-[0-9().]+)\s*=\s*(.*)$/;
+// what reads as a path (a segment name, an optional [filter] which may hold `=` itself, `-`), then `=` and the value;
+// the path language then accepts it or says why not (PID-3.x=1 is refused, not searched as a text)
+const PATH_EQUALS = /^([A-Z][A-Z0-9]{2}(?:\[[^\]]*\])?(?:\(\d+\))?-[^=\s]+)\s*=\s*(.*)$/;
 
 /** The content query of `q`: undefined when empty; a malformed path is refused naming it. */
 export function contentQuery(q: string | undefined): ContentQuery | undefined {
