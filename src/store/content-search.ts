@@ -26,7 +26,9 @@ function searchable(raw: string): Hl7Message | undefined {
 export async function messagesWithValue(log: Pick<InboundLog, 'messages' | 'messageDetails'>, filter: MessageFilter, path: Hl7Path, value: string, batchSize = PATH_SEARCH_BATCH): Promise<MessageRow[]> {
   const want = filter.limit ?? 100;
   const out: MessageRow[] = [];
-  let cursor: MessageFilter = { ...filter, channel: 'hl7v2', contains: value, limit: Math.max(want, batchSize) };
+  // the text holds a delimiter of the value escaped (& as \T\): the SQL test looks for its longest run without one
+  const needle = value.split(/[|^~\\&]/).reduce((a, b) => (b.length > a.length ? b : a), '');
+  let cursor: MessageFilter = { ...filter, channel: 'hl7v2', ...(needle !== '' ? { contains: needle } : {}), limit: Math.max(want, batchSize) };
   for (;;) {
     const batch = await log.messages(cursor);
     const texts = new Map((await log.messageDetails(batch.map((m) => m.id))).map((d) => [d.id, d.raw]));

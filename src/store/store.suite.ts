@@ -299,6 +299,9 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const page = async (beforeId?: number) => ids(await messagesWithValue(s, { newestFirst: true, limit: 1, ...(beforeId !== undefined ? { beforeId } : {}) }, pid31, 'MRN0001', 1));
       assert.deepEqual([await page(), await page(5), await page(1)], [[5], [1], []]);
       assert.deepEqual(ids(await messagesWithValue(s, { afterId: 1 }, parseHl7Path('OBR-3.1'), 'ACC2009', 1)), [5]);
+      // a value with a delimiter, escaped in the text
+      await ingest(s, '05-omi-new.hl7', 'A6', (r) => r.replace('TESTPATIENT^', 'O\\T\\BRIEN^'));
+      assert.deepEqual(ids(await messagesWithValue(s, {}, parseHl7Path('PID-5.1'), 'O&BRIEN')), [6]);
       assert.deepEqual(await s.messageDetails([3, 1, 99]), [
         { id: 1, raw: a1, orderNumbers: ['ACC2001', 'ORD1001'], answeredAs: 'applied' },
         { id: 3, raw: '', orderNumbers: [], answeredAs: 'applied' },
