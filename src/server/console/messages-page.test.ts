@@ -66,8 +66,15 @@ describe('type and ACK of a row', () => {
     assert.equal(messageTypeOf({ channel: 'fhir', controlId: 'Encounter/e1/_history/2' }, ''), 'Encounter');
     assert.equal(messageTypeOf({ channel: 'hl7v2', controlId: 'M' }, 'MSH|^~\\&|A|B|C|D|20261102||ADT^A08|M|P|2.5.1\rPID|1'), 'ADT^A08');
     assert.deepEqual(
-      [ackSent({ channel: 'fhir', sender: 'fhir' }, 'error'), ackSent({ channel: 'fhir', sender: 'fhir' }, 'applied'), ackSent({ channel: 'fhir', sender: 'sub-1' }, 'error'), ackSent({ channel: 'hl7v2', sender: 'A^B' }, 'ignored')],
-      ['422', '200', '200', 'AR'],
+      [
+        ackSent({ channel: 'fhir', sender: 'fhir' }, 'error'),
+        ackSent({ channel: 'fhir', sender: 'fhir' }, 'applied'),
+        ackSent({ channel: 'fhir', sender: 'fhir' }, 'pending'),
+        ackSent({ channel: 'fhir', sender: 'sub-1' }, 'error'),
+        ackSent({ channel: 'hl7v2', sender: 'A^B' }, 'ignored'),
+        ackSent({ channel: 'hl7v2', sender: 'A^B' }, 'pending'),
+      ],
+      ['422', '200', '200', '200', 'AR', 'AA'],
     );
   });
 });

@@ -40,7 +40,8 @@ export function messageTypeOf(m: Pick<MessageRow, 'channel' | 'controlId'>, raw:
 export function ackSent(m: Pick<MessageRow, 'channel' | 'sender'>, answeredAs: MessageDetail['answeredAs']): string {
   if (m.channel === 'hl7v2') return ACK_FOR[answeredAs];
   if (m.sender !== 'fhir') return '200';
-  return answeredAs === 'applied' || answeredAs === 'duplicate' ? '200' : '422';
+  // a pending one (its focus to be fetched) does not fail the request; the status is the request's, so a message applied beside a failed one was answered 422 too
+  return answeredAs === 'applied' || answeredAs === 'duplicate' || answeredAs === 'pending' ? '200' : '422';
 }
 
 function select(name: string, label: string, values: readonly string[], current: string | undefined): Html {
