@@ -81,7 +81,7 @@ describe('the OpenAPI document', () => {
     const params = doc.paths['/api/messages']!.get!.parameters.map((p) => [p.name, p.in, p.required]);
     assert.deepEqual(
       params,
-      ['status', 'channel', 'controlId', 'sender', 'from', 'to', 'order', 'limit', 'after'].map((n) => [n, 'query', false]),
+      ['status', 'channel', 'controlId', 'sender', 'from', 'to', 'q', 'order', 'limit', 'after'].map((n) => [n, 'query', false]),
     );
   });
 
@@ -109,7 +109,7 @@ describe('unknown query parameters', () => {
     // a misspelt parameter is refused, not read as "no filter"
     const r = await s.fetch('/api/messages?control_id=MSG0001&status=error');
     assert.equal(r.status, 400);
-    assert.deepEqual(await r.json(), { error: 'unknown query parameter: control_id (this route takes status, channel, controlId, sender, from, to, order, limit, after)' });
+    assert.deepEqual(await r.json(), { error: 'unknown query parameter: control_id (this route takes status, channel, controlId, sender, from, to, q, order, limit, after)' });
   });
 
   it('several are all named; a route that takes none says so', async () => {

@@ -12,7 +12,7 @@ import { signInMetrics } from './auth-routes.js';
 import { decodeCursor, encodeCursor, intParam, limitParam, oneOf, pageOf } from './query.js';
 import { anyValue, arr, bool, cursorPage, dict, errorAnswer, int, nullable, obj, PAGING, params, query, route, str, textAnswer } from './schema.js';
 import { MESSAGE_ROW, PROBLEM, RECORD_SUMMARY, RECORD_VIEW, TX_SUMMARY, TX_SUMMARY_PROPS } from './answers.js';
-import { messageFilter } from './message-search.js';
+import { contentQuery, messageFilter, searchMessages } from './message-search.js';
 import { lastSentOf } from './last-sent.js';
 
 /** The statuses a replay takes (a duplicate's first delivery is replayed instead; a rejected body was never HL7 or FHIR). */
@@ -69,13 +69,14 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
         sender: 'MSH-3^MSH-4 or the subscription, exactly',
         from: 'received at or after: a day (YYYY-MM-DD, UTC) or an ISO date-time',
         to: 'received before: a day or an ISO date-time',
+        q: 'in the content: an HL7 path = value (PID-3.1=MRN123; every repetition and segment of the path) or a text, exactly (case-sensitive); a text purged by retention is not searched',
         order: 'oldest (default) or newest first',
         ...PAGING,
       }),
       response: { 200: cursorPage('messages', MESSAGE_ROW), 400: errorAnswer },
     }),
     async (req) => {
-    const messages = await deps.store.messages(messageFilter(req.query));
+    const messages = await searchMessages(deps.store, messageFilter(req.query), contentQuery(req.query.q));
     const limit = limitParam(req.query.limit);
     const { items, next } = pageOf(messages, limit, (last) => String(last.id));
     return { messages: items, next };

@@ -126,7 +126,7 @@ describe('GET /api/messages search', () => {
       assert.deepEqual((await json(s, '/api/messages?order=newest&limit=2')).body.next, '2');
       assert.deepEqual(await ids(s, '?order=newest&after=2'), [1]);
       const refused: [string, string][] = [
-        ['?controlid=WL0001', 'unknown query parameter: controlid (this route takes status, channel, controlId, sender, from, to, order, limit, after)'],
+        ['?controlid=WL0001', 'unknown query parameter: controlid (this route takes status, channel, controlId, sender, from, to, q, order, limit, after)'],
         ['?status=lost', 'status must be one of applied, error, ignored, rejected, duplicate, pending'],
         ['?channel=mllp', 'channel must be one of hl7v2, fhir'],
         ['?from=yesterday', 'from must be a day (YYYY-MM-DD) or an ISO 8601 date-time'],

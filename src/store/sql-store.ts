@@ -41,6 +41,7 @@ import {
   IN_FLIGHT_STATUSES,
   type MessageEdits,
   type MessageRow,
+  type MessageDetail,
   type MessageFilter,
   type MessageStatus,
   type OutboundRecord,
@@ -357,11 +358,38 @@ export class SqlStore implements Store {
     cond('received_at >= ?', filter.from);
     cond('received_at < ?', filter.to);
     if (filter.notPurged === true) where.push('raw_purged_at IS NULL');
+    // a substring test, case-sensitive on both (SQLite's LIKE folds ASCII case, PostgreSQL's does not)
+    cond(this.db.dialect === 'postgres' ? 'strpos(raw, ?) > 0' : 'instr(raw, ?) > 0', filter.contains);
     const desc = filter.newestFirst === true;
     where.push(desc ? 'id < ?' : 'id > ?');
     params.push(desc ? (filter.beforeId ?? Number.MAX_SAFE_INTEGER) : (filter.afterId ?? 0), filter.limit ?? 100);
     const rows = await this.db.all(`SELECT ${MESSAGE_COLUMNS} FROM inbound_messages WHERE ${where.join(' AND ')} ORDER BY id ${desc ? 'DESC' : ''} LIMIT ?`, params);
     return rows.map(messageFromRow);
+  }
+
+  async messageDetails(ids: readonly number[]): Promise<MessageDetail[]> {
+    const out: MessageDetail[] = [];
+    for (const part of chunks([...ids])) {
+      const numbers = new Map<number, string[]>();
+      const found = await this.db.all(
+        `SELECT DISTINCT om.message_id, n.number FROM order_messages om JOIN order_numbers n ON n.order_id = om.order_id WHERE om.message_id IN (${marks(part.length)}) ORDER BY om.message_id, n.number`,
+        part,
+      );
+      for (const r of found) {
+        const x = row('order_numbers', r);
+        numbers.set(x.int('message_id'), [...(numbers.get(x.int('message_id')) ?? []), x.text('number')]);
+      }
+      const rows = await this.db.all(
+        `SELECT m.id, m.raw, m.status, f.status AS first_status FROM inbound_messages m LEFT JOIN inbound_messages f ON f.id = m.duplicate_of WHERE m.id IN (${marks(part.length)}) ORDER BY m.id`,
+        part,
+      );
+      for (const r of rows) {
+        const m = row('inbound_messages', r);
+        const first = m.optText('first_status') !== undefined ? m.oneOf('first_status', MESSAGE_STATUSES) : undefined;
+        out.push({ id: m.int('id'), raw: m.text('raw'), orderNumbers: numbers.get(m.int('id')) ?? [], answeredAs: first ?? m.oneOf('status', MESSAGE_STATUSES) });
+      }
+    }
+    return out.sort((a, b) => a.id - b.id);
   }
 
   recordEvents(subscription: string, eventNumbers: readonly number[], reportedSince: number | undefined, at: Date): Promise<void> {

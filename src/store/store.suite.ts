@@ -2,6 +2,8 @@
 // dialect), every case on a database of its own: migrations, one transaction per message, dedupe,
 // merge and record states, outbound bookkeeping, paging, reopening, corrupt rows.
 import { describe, it, before } from 'node:test';
+import { parseHl7Path } from '../mapping/hl7-path.js';
+import { messagesWithValue } from './content-search.js';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -274,6 +276,36 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.deepEqual(await ids({ newestFirst: true, limit: 2 }), [4, 3]);
       assert.deepEqual(await ids({ newestFirst: true, beforeId: 3 }), [2, 1]);
       assert.deepEqual(await ids({ sender: 'RIS^NORTH', controlId: 'A1' }), []);
+    });
+
+    withStore('messages searched in their content: a text exactly, a field path = value evaluated on the candidates, paged by id; a resend keeps no text', async (s) => {
+      const a1 = hl7('01-orm-new.hl7');
+      await ingest(s, '01-orm-new.hl7', 'A1');
+      await ingest(s, '05-omi-new.hl7', 'A2', (r) => r.replace('PID|1||MRN0001', 'PID|1||MRN0002'));
+      await ingest(s, '01-orm-new.hl7', 'A1');
+      // MRN0001 in PID-2, not in PID-3: a candidate of the SQL test that the path turns down
+      await ingest(s, '05-omi-new.hl7', 'A4', (r) => r.replace('PID|1||MRN0001', 'PID|1|MRN0001|MRN0002'));
+      await ingest(s, '01-orm-new.hl7', 'A5', (r) => r.replaceAll('ORD1001^EHR|ACC2001', 'ORD1009^EHR|ACC2009'));
+      const ids = (rows: readonly { id: number }[]) => rows.map((m) => m.id);
+      assert.deepEqual(ids(await s.messages({ contains: 'MRN0001' })), [1, 4, 5]);
+      assert.deepEqual(ids(await s.messages({ contains: 'mrn0001' })), []);
+      assert.deepEqual(ids(await s.messages({ contains: 'MRN0001', newestFirst: true, limit: 2 })), [5, 4]);
+      const pid31 = parseHl7Path('PID-3.1');
+      assert.deepEqual(ids(await messagesWithValue(s, {}, pid31, 'MRN0001')), [1, 5]);
+      assert.deepEqual(ids(await messagesWithValue(s, {}, pid31, 'MRN0002')), [2, 4]);
+      assert.deepEqual(ids(await messagesWithValue(s, {}, pid31, 'MRN000')), []);
+      assert.deepEqual(ids(await messagesWithValue(s, { channel: 'fhir' }, pid31, 'MRN0001')), [1, 5]);
+      // newest first a page of one, candidates read one at a time: every round of the loop
+      const page = async (beforeId?: number) => ids(await messagesWithValue(s, { newestFirst: true, limit: 1, ...(beforeId !== undefined ? { beforeId } : {}) }, pid31, 'MRN0001', 1));
+      assert.deepEqual([await page(), await page(5), await page(1)], [[5], [1], []]);
+      assert.deepEqual(ids(await messagesWithValue(s, { afterId: 1 }, parseHl7Path('OBR-3.1'), 'ACC2009', 1)), [5]);
+      // a value with a delimiter, escaped in the text
+      await ingest(s, '05-omi-new.hl7', 'A6', (r) => r.replace('TESTPATIENT^', 'O\\T\\BRIEN^'));
+      assert.deepEqual(ids(await messagesWithValue(s, {}, parseHl7Path('PID-5.1'), 'O&BRIEN')), [6]);
+      assert.deepEqual(await s.messageDetails([3, 1, 99]), [
+        { id: 1, raw: a1, orderNumbers: ['ACC2001', 'ORD1001'], answeredAs: 'applied' },
+        { id: 3, raw: '', orderNumbers: [], answeredAs: 'applied' },
+      ]);
     });
 
     withStore('a corrupt row is refused with its table and column, not read as an empty record', async (s, db) => {

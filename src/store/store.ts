@@ -210,6 +210,19 @@ export interface MessageFilter {
   /** Only messages whose text is still kept (retention has not purged it). */
   readonly notPurged?: boolean;
   readonly beforeId?: number;
+  /** Only messages whose kept text contains this, exactly (case-sensitive; a purged text contains nothing). */
+  readonly contains?: string;
+}
+
+/** What the Messages list shows beside a row: the text (to read its type), its order numbers, and the status its answer was decided by. */
+export interface MessageDetail {
+  readonly id: number;
+  /** '' when purged by retention or a resend (which keeps no copy). */
+  readonly raw: string;
+  /** Placer/filler numbers of the orders the ledger links to it, sorted. */
+  readonly orderNumbers: readonly string[];
+  /** A resend is answered as its first delivery was: that one's status; otherwise its own. */
+  readonly answeredAs: MessageStatus;
 }
 
 /** A stored message as a re-derivation reads it. */
@@ -243,6 +256,8 @@ export interface InboundLog {
   message(id: number): Promise<(MessageRow & { raw: string }) | undefined>;
   /** Which message this one was edited from, and the copies edited from it (oldest first). */
   messageEdits(id: number): Promise<MessageEdits>;
+  /** The text, order numbers and answer status of these messages (in id order; unknown ids left out). */
+  messageDetails(ids: readonly number[]): Promise<MessageDetail[]>;
   /** Records the event numbers a subscription notification carried. */
   recordEvents(subscription: string, eventNumbers: readonly number[], reportedSince: number | undefined, at: Date): Promise<void>;
   subscriptions(): Promise<SubscriptionView[]>;

@@ -91,7 +91,7 @@ describe('edit and reprocess a message from the console', () => {
         assert.match(originalPage, /<p class="note" id="edited-as">Edited as <a href="\/ui\/messages\/2">message #2<\/a> \(by operate#1 at <time datetime="2026-11-23T06:00:00\.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time>\): this original is kept as it was received\.<\/p>/);
         // the list shows the new row, linked
         const list = await (await s.fetch('/ui/messages', { headers: { cookie } })).text();
-        assert.match(list, /<tr><td><input type="checkbox" name="id" value="2" aria-label="select message 2"><\/td><td><a href="\/ui\/messages\/2">#2<\/a><\/td><td><time datetime="2026-11-23T06:00:00\.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time><\/td><td>hl7v2<\/td><td>EHR\^GENHOSP<\/td><td>MSG0001<\/td><td><span class="st st-applied">applied<\/span><\/td><td><\/td><\/tr>/);
+        assert.match(list, /<tr><td><input type="checkbox" name="id" value="2" aria-label="select message 2"><\/td><td><a href="\/ui\/messages\/2">#2<\/a><\/td><td><time datetime="2026-11-23T06:00:00\.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time><\/td><td>hl7v2<\/td><td>ORM\^O01<\/td><td>EHR\^GENHOSP<\/td><td>MSG0001<\/td><td>ACC2001, ORD1001<\/td><td><span class="st st-applied">applied<\/span><\/td><td>AA<\/td><td><\/td><\/tr>/);
 
         assert.deepEqual(
           (await s.store.accessLog({})).map((e) => [e.who, e.what, e.at]),

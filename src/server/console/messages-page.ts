@@ -2,17 +2,47 @@
 // its raw text as a field grid or pretty JSON, its outcome and problems, and replay (a re-derivation
 // of the message's encounter through the tables in force, applied at once).
 import type { TraceEntry } from '../../mapping/record.js';
-import { CHANNELS, MESSAGE_STATUSES, type MessageRow } from '../../store/store.js';
+import { looseHeader, stripFraming } from '../../hl7v2/parse.js';
+import { ACK_FOR } from '../../inbound/outcome.js';
+import { CHANNELS, MESSAGE_STATUSES, type MessageDetail, type MessageRow } from '../../store/store.js';
 import { er7GridHtml } from './er7-grid.js';
 import { csrfField, guessMark, html, link, problemList, qs, table, when, zoneIn, type Html, type PageContext } from './html.js';
 
-export const SEARCH_FIELDS = ['controlId', 'sender', 'status', 'channel', 'from', 'to'] as const;
+export const SEARCH_FIELDS = ['q', 'controlId', 'sender', 'status', 'channel', 'from', 'to'] as const;
 export type SearchQuery = Partial<Record<(typeof SEARCH_FIELDS)[number] | 'after' | 'limit', string>>;
 
 /** A duplicate or rejected message never fed a record: every other one can be replayed, an applied one too. */
 export const replayable = (m: Pick<MessageRow, 'status'>): boolean => m.status !== 'duplicate' && m.status !== 'rejected';
 
 const REPROCESS_NOTE = html`<p class="note">A replay maps the message again through the tables in force and re-derives its encounter from all of its messages, applied at once (an applied message too). To see first what would change, or for a larger selection, use ${link('/ui/reprocess', 'Reprocess')} (a preview, then apply).</p>`;
+
+/** MSH-9 (type^trigger) of an ER7 text, the resourceType of a FHIR one (else the type its control id names); '' when the text is gone. */
+export function messageTypeOf(m: Pick<MessageRow, 'channel' | 'controlId'>, raw: string): string {
+  if (m.channel === 'hl7v2') {
+    const msh = looseHeader(stripFraming(raw).split(/\r\n?|\n/, 1)[0] ?? '');
+    return msh ? [msh.messageType, msh.triggerEvent].filter((x) => x !== '').join('^') : '';
+  }
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    const type = (parsed as { resourceType?: unknown } | null)?.resourceType;
+    if (typeof type === 'string') return type;
+  } catch {
+    // a purged or non-JSON text: the control id (ServiceRequest/1/_history/2) still names the type
+  }
+  return /^[A-Z][A-Za-z]+\//.exec(m.controlId)?.[0].slice(0, -1) ?? '';
+}
+
+/**
+ * The answer the sender got, derived from the stored status as the inbound answers it (the answer
+ * itself is not stored): HL7 the MSA-1 code (a resend as its first delivery); FHIR the HTTP status
+ * of a direct POST (422 when kept in the error queue) or 200 for a notification (sender = its subscription).
+ */
+export function ackSent(m: Pick<MessageRow, 'channel' | 'sender'>, answeredAs: MessageDetail['answeredAs']): string {
+  if (m.channel === 'hl7v2') return ACK_FOR[answeredAs];
+  if (m.sender !== 'fhir') return '200';
+  // a pending one (its focus to be fetched) does not fail the request; the status is the request's, so a message applied beside a failed one was answered 422 too
+  return answeredAs === 'applied' || answeredAs === 'duplicate' || answeredAs === 'pending' ? '200' : '422';
+}
 
 function select(name: string, label: string, values: readonly string[], current: string | undefined): Html {
   return html`<label>${label} <select name="${name}"><option value="">any</option>${values.map((v) => html`<option${v === current ? html` selected` : ''}>${v}</option>`)}</select></label>`;
@@ -21,32 +51,41 @@ function select(name: string, label: string, values: readonly string[], current:
 function searchForm(q: SearchQuery): Html {
   const input = (name: keyof SearchQuery, label: string, type = 'text', placeholder = '') => html`<label>${label} <input type="${type}" name="${name}" value="${q[name] ?? ''}" placeholder="${placeholder}"></label>`;
   return html`<form method="get" action="/ui/messages" class="search" role="search">
+${input('q', 'Content', 'search', 'PID-3.1=MRN123 or text')}
 ${input('controlId', 'Control id')}${input('sender', 'Sender', 'text', 'MSH-3 or key')}${select('status', 'Status', MESSAGE_STATUSES, q.status)}${select('channel', 'Channel', CHANNELS, q.channel)}
 ${input('from', 'From', 'text', 'YYYY-MM-DD')}${input('to', 'To', 'text', 'YYYY-MM-DD')}
-<button type="submit">Search</button> ${link('/ui/messages', 'Clear')}</form>`;
+<button type="submit">Search</button> ${link('/ui/messages', 'Clear')}</form>
+<p class="note">Content: an HL7 path = value (<code>PID-3.1=MRN123</code>, <code>OBR-3=ACC1</code>; every repetition and segment of the path) or a text, exactly (case-sensitive). A message whose text was purged by retention (CDSR_RETENTION_DAYS), or a resend (which keeps no copy), is not found by its content. ACK: what the sender was answered, derived from the message's status.</p>`;
 }
 
-export function messagesPage(q: SearchQuery, rows: readonly MessageRow[], next: string | null, ctx: PageContext, error?: string): Html {
+export function messagesPage(q: SearchQuery, rows: readonly MessageRow[], details: readonly MessageDetail[], next: string | null, ctx: PageContext, error?: string): Html {
+  const byId = new Map(details.map((d) => [d.id, d]));
   const params: Record<string, string | undefined> = {};
   for (const f of SEARCH_FIELDS) params[f] = q[f];
   return html`${searchForm(q)}
 ${error !== undefined ? html`<p class="bad" role="alert">${error}</p>` : ''}
 <form method="post" action="/ui/messages/replay" id="replay-selection">${csrfField(ctx)}
 ${table(
-  ['', 'Id', 'Received', 'Channel', 'Sender', 'Control id', 'Status', 'Problems'],
-  rows.map((m) => [
+  ['', 'Id', 'Received', 'Channel', 'Type', 'Sender', 'Control id', 'Order numbers', 'Status', 'ACK', 'Problems'],
+  rows.map((m) => {
+    const d = byId.get(m.id);
+    return [
     replayable(m) ? html`<input type="checkbox" name="id" value="${m.id}" aria-label="select message ${m.id}">` : '',
     link(`/ui/messages/${m.id}`, `#${m.id}`),
     when(m.receivedAt, zoneIn(ctx)),
     m.channel,
+    messageTypeOf(m, d?.raw ?? ''),
     m.sender,
     m.controlId,
+    (d?.orderNumbers ?? []).join(', '),
     html`<span class="st st-${m.status}">${m.status}</span>`,
+    ackSent(m, d?.answeredAs ?? m.status),
     m.problems
       .slice(0, 2)
       .map((p) => p.code)
       .join(', ') + (m.problems.length > 2 ? ` +${m.problems.length - 2}` : ''),
-  ]),
+  ];
+  }),
   { empty: 'No message matches.', id: 'messages' },
 )}
 ${rows.some(replayable) ? html`<button type="submit">Replay the selected messages</button>` : ''}</form>

@@ -17,7 +17,7 @@ import type { Reprocessor } from '../../inbound/reprocessor.js';
 import { zoneOf, type AppOptions } from '../app.js';
 import { previewToApply, selectionOf } from '../reprocess-routes.js';
 import { lastSentOf } from '../last-sent.js';
-import { messageFilter } from '../message-search.js';
+import { contentQuery, messageFilter, searchMessages } from '../message-search.js';
 import { resubmitEncounter } from '../resubmit-routes.js';
 import { dryRunOnDisk } from '../workbench-routes.js';
 import { BadRequestError, dayParam, decodeCursor, encodeCursor, oneOf, pageOf } from '../query.js';
@@ -163,12 +163,13 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     try {
       // the console asks newest first; every other parameter as the API takes it
       const limit = PAGE_SIZE;
-      const rows = await deps.store.messages(messageFilter({ ...q, order: 'newest', limit: String(limit) }));
+      const rows = await searchMessages(deps.store, messageFilter({ ...q, order: 'newest', limit: String(limit) }), contentQuery(q.q));
       const { items, next } = pageOf(rows, limit, (last) => String(last.id));
-      return await send(req, reply, 'Messages', '/ui/messages', messagesPage(q, items, next, ctxOf(req)));
+      const details = await deps.store.messageDetails(items.map((m) => m.id));
+      return await send(req, reply, 'Messages', '/ui/messages', messagesPage(q, items, details, next, ctxOf(req)));
     } catch (e) {
       if (!(e instanceof BadRequestError)) throw e;
-      return send(req, reply, 'Messages', '/ui/messages', messagesPage(q, [], null, ctxOf(req), e.message), 400);
+      return send(req, reply, 'Messages', '/ui/messages', messagesPage(q, [], [], null, ctxOf(req), e.message), 400);
     }
   });
 
