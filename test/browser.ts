@@ -28,6 +28,9 @@ export async function openLoopbackBrowser(profile: string): Promise<LoopbackBrow
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
     viewport: { width: 1280, height: 800 },
   });
+  // a busy machine is slower, never wrong: waits are bounded by the test's own timeout, not 30 s
+  context.setDefaultTimeout(120_000);
+  context.setDefaultNavigationTimeout(120_000);
   const hosts = new Set<string>();
   await context.route('**/*', async (route) => {
     const host = new URL(route.request().url()).hostname;
