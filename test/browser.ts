@@ -2,6 +2,7 @@
 // every request off loopback refused and counted, console errors, page errors and 5xx answers
 // collected for the test to assert none.
 import { existsSync } from 'node:fs';
+import type { TestContext } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -9,6 +10,15 @@ export const CHROMIUM = '/usr/bin/chromium';
 /** Why the browser tests cannot run here, or undefined when they can. */
 export function chromiumMissing(): string | undefined {
   return existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install -y chromium; .ci/run installs it)`;
+}
+
+/** Skips the test (saying why) when Chromium is not installed; true when it did. */
+export function skipWithoutChromium(t: TestContext): boolean {
+  const reason = chromiumMissing();
+  if (reason === undefined) return false;
+  console.log(`# skipped: ${reason}`);
+  t.skip(reason);
+  return true;
 }
 
 export interface LoopbackBrowser {

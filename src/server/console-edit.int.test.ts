@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
-import { chromiumMissing, openLoopbackBrowser } from '../../test/browser.js';
+import { openLoopbackBrowser, skipWithoutChromium } from '../../test/browser.js';
 import { postHl7, startTestServer } from '../../test/server.js';
 import { acceptedThenCancelled, BREAK, broken, ORM } from '../../test/console-fixtures.js';
 
@@ -19,12 +19,7 @@ const OTHER = ORM.replaceAll('MSG0001', 'MSG0501').replaceAll('ORD1001', 'ORD150
 
 describe('console fixes in Chromium', () => {
   it('acknowledges a retraction from the record page; edits a broken message and processes the copy', async (t) => {
-    const reason = chromiumMissing();
-    if (reason !== undefined) {
-      console.log(`# skipped: ${reason}`);
-      t.skip(reason);
-      return;
-    }
+    if (skipWithoutChromium(t)) return;
     const s = await startTestServer({ listen: true, roles: { CDSR_OPERATE_API_KEYS: [KEY], CDSR_SEND_API_KEYS: ['console-edit-send-key'] } });
     const profile = mkdtempSync(join(tmpdir(), 'cdsr-chromium-'));
     let context: BrowserContext | undefined;

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
-import { chromiumMissing, openLoopbackBrowser } from '../../test/browser.js';
+import { openLoopbackBrowser, skipWithoutChromium } from '../../test/browser.js';
 import { postHl7, startTestServer } from '../../test/server.js';
 import { ORM } from '../../test/console-fixtures.js';
 
@@ -20,12 +20,7 @@ const order = (n: number, mrn: string, pid2 = '') =>
 
 describe('the Messages page in Chromium', () => {
   it('searches messages by PID-3.1 from the search form, shows type, order numbers and ACK', async (t) => {
-    const reason = chromiumMissing();
-    if (reason !== undefined) {
-      console.log(`# skipped: ${reason}`);
-      t.skip(reason);
-      return;
-    }
+    if (skipWithoutChromium(t)) return;
     const s = await startTestServer({ listen: true, roles: { CDSR_OPERATE_API_KEYS: [KEY], CDSR_SEND_API_KEYS: ['console-messages-send-key'] } });
     const profile = mkdtempSync(join(tmpdir(), 'cdsr-chromium-'));
     let context: BrowserContext | undefined;

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
-import { chromiumMissing, openLoopbackBrowser } from '../../test/browser.js';
+import { openLoopbackBrowser, skipWithoutChromium } from '../../test/browser.js';
 import { postHl7, startTestServer } from '../../test/server.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 
@@ -23,12 +23,7 @@ async function follow(page: Page, link: Locator): Promise<void> {
 
 describe('Orders page in Chromium', () => {
   it('finds an order by accession, opens its timeline and its message, and follows an Overview count to the orders it counts', async (t) => {
-    const reason = chromiumMissing();
-    if (reason !== undefined) {
-      console.log(`# skipped: ${reason}`);
-      t.skip(reason);
-      return;
-    }
+    if (skipWithoutChromium(t)) return;
     // 06:00 UTC is midnight in Chicago: the Overview's day there is 2026-11-23
     const s = await startTestServer({ listen: true, timeZone: 'America/Chicago', roles: { CDSR_OPERATE_API_KEYS: [KEY], CDSR_SEND_API_KEYS: [SEND_KEY] } });
     const profile = mkdtempSync(join(tmpdir(), 'cdsr-chromium-'));

@@ -9,7 +9,7 @@ import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { chromiumMissing, openLoopbackBrowser } from '../../../test/browser.js';
+import { openLoopbackBrowser, skipWithoutChromium } from '../../../test/browser.js';
 import { postHl7, startTestServer, type TestServer } from '../../../test/server.js';
 import { REPO_ROOT } from '../../../test/helpers.js';
 import { codeFor, SEVEN, tableOf, unmappedMessages } from '../../../test/unmapped.js';
@@ -70,12 +70,7 @@ async function shot(page: Page, name: string): Promise<void> {
 
 describe('web console in Chromium', () => {
   it('signs in, shows every page, runs the worklist and message flows, stays on loopback without console errors', async (t) => {
-    const reason = chromiumMissing();
-    if (reason !== undefined) {
-      console.log(`# skipped: ${reason}`);
-      t.skip(reason);
-      return;
-    }
+    if (skipWithoutChromium(t)) return;
     const s = await startTestServer({ listen: true, roles: { CDSR_OPERATE_API_KEYS: [KEY], CDSR_SEND_API_KEYS: [SEND_KEY] } });
     const profile = mkdtempSync(join(tmpdir(), 'cdsr-chromium-'));
     let context: BrowserContext | undefined;
