@@ -22,7 +22,7 @@ async function follow(page: Page, link: Locator): Promise<void> {
 }
 
 describe('Orders page in Chromium', () => {
-  it('finds an order by accession, opens its timeline and its message, and follows an Overview count to the orders it counts', async (t) => {
+  it('finds an order by accession, opens its timeline and its message, and follows an Overview count and a day of its chart to the orders they count', async (t) => {
     if (skipWithoutChromium(t)) return;
     // 06:00 UTC is midnight in Chicago: the Overview's day there is 2026-11-23
     const s = await startTestServer({ listen: true, timeZone: 'America/Chicago', roles: { CDSR_OPERATE_API_KEYS: [KEY], CDSR_SEND_API_KEYS: [SEND_KEY] } });
@@ -70,6 +70,12 @@ describe('Orders page in Chromium', () => {
       // and the seen count to both
       await page.goBack();
       await follow(page, page.getByRole('link', { name: '2 seen order(s) of 100000 on 2026-11-23' }));
+      assert.deepEqual(await page.getByRole('table').getByRole('row').getByRole('link', { name: /\/ ORD/ }).allInnerTexts(), ['ACC2001 / ORD1001', 'ACC2009 / ORD1009']);
+
+      // a day of the Overview's 30-day chart leads to that day's orders (the facility's local day)
+      await follow(page, page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Overview' }));
+      await follow(page, page.getByRole('link', { name: /^2026-11-23: 2 seen, .*; open these orders$/ }));
+      assert.equal(new URL(page.url()).search, '?facility=100000&day=2026-11-23');
       assert.deepEqual(await page.getByRole('table').getByRole('row').getByRole('link', { name: /\/ ORD/ }).allInnerTexts(), ['ACC2001 / ORD1001', 'ACC2009 / ORD1009']);
 
       assert.deepEqual([...hosts], ['127.0.0.1']);
