@@ -108,7 +108,7 @@ function saveFields(view: BenchView): Html {
   return html`<fieldset class="save-test"><legend>Save as site test</legend>
 <p>Writes the messages above, and what the draft folder's tables give them as <code>test-mappings</code> runs them, into the draft folder's <code>tests/</code>.</p>
 <label for="bench-test-name">Site test name (letters, digits, - and _)</label>
-<input id="bench-test-name" name="name" value="${view.testName ?? ''}" pattern="[A-Za-z0-9][A-Za-z0-9_\-]{0,63}" maxlength="64" spellcheck="false">
+<input id="bench-test-name" name="name" value="${view.testName ?? ''}" pattern="[A-Za-z0-9][A-Za-z0-9_\\-]{0,63}" maxlength="64" spellcheck="false">
 ${exists ? html`<label><input type="checkbox" name="replace" value="yes"> Replace the files of site test ${view.testName ?? ''} that are there</label>` : ''}
 <button type="submit" formaction="/ui/bench/save-test" id="bench-save">Save as site test</button></fieldset>`;
 }

@@ -5,7 +5,7 @@
 // the README (a plain test run writes nothing into the repository).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -183,6 +183,11 @@ describe('web console in Chromium', () => {
       assert.match(await page.locator('#bench-tables').innerText(), /^Mapped through the draft folder /);
       assert.match(await page.locator('#bench-result').innerText(), /"Modality": "2"/);
       assert.equal(readFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'utf8').includes('\nCT,1,'), true);
+      // the bench case saved as a site test of the draft folder, by label and role
+      await page.getByLabel('Site test name (letters, digits, - and _)').fill('ct-head');
+      await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Save as site test' }).click()]);
+      assert.match(await page.getByRole('status').filter({ hasText: 'Saved in' }).innerText(), /^Saved in the draft folder's tests\/: ct-head\.hl7, ct-head\.expected\.json\./);
+      assert.deepEqual(readdirSync(join(draft, 'tests')).filter((f) => f.startsWith('ct-head')).sort(), ['ct-head.expected.json', 'ct-head.hl7']);
 
       assert.deepEqual(errors, []);
       assert.deepEqual([...hosts], ['127.0.0.1']);
