@@ -23,6 +23,14 @@ const api = async (s: TestServer, query: string) => {
 const rowOf = (page: string, id: number) => new RegExp(`<a href="/ui/messages/${id}">#${id}</a></td><td>.*?</td>(<td>hl7v2</td>.*?)</tr>`).exec(page)?.[1];
 
 describe('the Messages page: columns and content search', () => {
+  it("a resend's page says it keeps no copy of its text and finds the first delivery, not that retention purged it", () =>
+    withTestServer(async (s) => {
+      await seed(s);
+      const page = await (await s.fetch('/ui/messages/3')).text();
+      assert.ok(page.includes('<p class="empty">A resend keeps no copy of its text: it is the text of the first delivery of control id <a href="/ui/messages?q=MSG0001">MSG0001</a>, answered as that one was.</p>'));
+      assert.equal(page.includes('purged by retention'), false);
+    }));
+
   it('type/trigger, order numbers, the ACK sent (a resend answered as its first delivery, a refused one AR)', () =>
     withTestServer(async (s) => {
       await seed(s);

@@ -109,7 +109,9 @@ export interface MessageMapping {
 export function messagePage(m: MessageRow & { raw: string }, mapped: MessageMapping, ctx: PageContext, replayed?: string): Html {
   const { records, trace } = mapped;
   const body =
-    m.raw === ''
+    m.raw === '' && m.status === 'duplicate'
+      ? html`<p class="empty">A resend keeps no copy of its text: it is the text of the first delivery of control id ${link(`/ui/messages${qs({ q: m.controlId })}`, m.controlId)}, answered as that one was.</p>`
+      : m.raw === ''
       ? html`<p class="empty">The raw text was purged by retention (CDSR_RETENTION_DAYS); the outcome stays.</p>`
       : m.channel === 'hl7v2'
         ? html`${er7GridHtml(m.raw)}<details><summary>Raw ER7</summary><pre>${m.raw.replace(/\r\n?/g, '\n')}</pre></details>`
