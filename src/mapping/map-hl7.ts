@@ -81,14 +81,14 @@ export function mapHl7Message(message: Hl7Message, tables: MappingTables, opts: 
   const problems: Problem[] = [...shared.problems];
   const orders: OrderIdentity[] = [];
   for (const [i, r] of results.entries()) {
-    const rename = shared.renames[i];
+    const rename = shared.renames[i]!;
     let identity: OrderIdentity;
     if (r.record) {
-      const numbers = rename ? rename(orderNumbersOf(r.record)) : undefined;
+      const numbers = rename.size > 0 ? orderNumbersOf(r.record).map((n) => rename.get(n) ?? n) : undefined;
       const record = numbers ? { ...r.record, orderKey: numbers[0]!, orderNumbers: numbers } : r.record;
       records.push(record);
       identity = orderIdentity(record);
-    } else identity = rename ? { ...r.identity, numbers: rename(r.identity.numbers) } : r.identity;
+    } else identity = rename.size > 0 ? { ...r.identity, numbers: r.identity.numbers.map((n) => rename.get(n) ?? n) } : r.identity;
     orders.push(identity);
     // with two orders or more, each problem says whose it is (the ACK, the worklist, the console)
     problems.push(...(parts.length > 1 ? r.problems.map((p) => ({ ...p, order: { place: i + 1, numbers: [...identity.numbers] } })) : r.problems));
@@ -100,21 +100,20 @@ export function mapHl7Message(message: Hl7Message, tables: MappingTables, opts: 
     : { disposition: 'error', problems, orders };
 }
 
-type Numbers = (numbers: readonly string[]) => string[];
-
 /**
  * One order per OBR, always. OBRs under one ORC that carry no number of their own read the ORC's
  * (ORC-2, ORC-3) and would be one order: a number two orders of the message share is made each
  * order's own by adding its OBR-1 (set id), or its place among them when OBR-1 does not tell them
  * apart, as `<number>:<set id>`. A warning says so, naming the numbers given.
  */
-function ownNumbers(parts: readonly Hl7Message[], results: readonly EngineResult[]): { renames: (Numbers | undefined)[]; problems: Problem[] } {
+function ownNumbers(parts: readonly Hl7Message[], results: readonly EngineResult[]): { renames: Map<string, string>[]; problems: Problem[] } {
   const numbersOf = (r: EngineResult) => (r.record ? orderNumbersOf(r.record) : r.identity.numbers);
   const holders = new Map<string, number[]>();
   results.forEach((r, i) => {
     for (const n of numbersOf(r)) holders.set(n, [...(holders.get(n) ?? []), i]);
   });
-  const renames: (Numbers | undefined)[] = results.map(() => undefined);
+  // per order: a shared number → the number made its own
+  const renames: Map<string, string>[] = results.map(() => new Map<string, string>());
   const problems: Problem[] = [];
   for (const [n, at] of holders) {
     if (at.length < 2) continue;
@@ -122,8 +121,7 @@ function ownNumbers(parts: readonly Hl7Message[], results: readonly EngineResult
     const distinct = setIds.every((v) => v !== '') && new Set(setIds).size === setIds.length;
     const given = at.map((i, k) => `${n}:${distinct ? setIds[k] : k + 1}`);
     at.forEach((i, k) => {
-      const before = renames[i];
-      renames[i] = (numbers) => (before ? before(numbers) : [...numbers]).map((m) => (m === n ? given[k]! : m));
+      renames[i]!.set(n, given[k]!);
     });
     problems.push({
       code: 'MAP_ORDER_DERIVED',
