@@ -79,6 +79,20 @@ async function stopped(children: readonly ChildProcess[]): Promise<void> {
   await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)))));
 }
 
+/** What a `serve` needs to share the database and submit every second to the sandbox. */
+function submitterEnv(dbUrl: URL, sandboxUrl: string): Record<string, string> {
+  return {
+    CDSR_DATABASE_URL: dbUrl.toString(),
+    NRDR_BASE_URL: `${sandboxUrl}${SANDBOX_PATH}`,
+    NRDR_PARTNER_ID: '10000',
+    NRDR_APP_ID: '10019',
+    ACR_TOKEN_URL: `${sandboxUrl}${SANDBOX_TOKEN_PATH}`,
+    ACR_CLIENT_ID: DEFAULT_CLIENT.clientId,
+    ACR_CLIENT_SECRET: DEFAULT_CLIENT.clientSecret,
+    CDSR_SUBMIT_INTERVAL_S: '1',
+  };
+}
+
 async function until(what: string, ok: () => Promise<boolean>, seconds = 90): Promise<void> {
   for (let i = 0; i < seconds * 5; i++) {
     if (await ok()) return;
@@ -107,16 +121,7 @@ describe('several instances on one PostgreSQL database', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdsr-instances-'));
     const check = new pg.Client({ connectionString: dbUrl.toString() });
     try {
-      const env = {
-        CDSR_DATABASE_URL: dbUrl.toString(),
-        NRDR_BASE_URL: `${sandboxUrl}${SANDBOX_PATH}`,
-        NRDR_PARTNER_ID: '10000',
-        NRDR_APP_ID: '10019',
-        ACR_TOKEN_URL: `${sandboxUrl}${SANDBOX_TOKEN_PATH}`,
-        ACR_CLIENT_ID: DEFAULT_CLIENT.clientId,
-        ACR_CLIENT_SECRET: DEFAULT_CLIENT.clientSecret,
-        CDSR_SUBMIT_INTERVAL_S: '1',
-      };
+      const env = submitterEnv(dbUrl, sandboxUrl);
       const urls: string[] = [];
       for (let k = 0; k < 2; k++) {
         const port = await freePort();
@@ -196,16 +201,9 @@ describe('several instances on one PostgreSQL database', () => {
         for (let k = 0; k < 2; k++) {
           const port = await freePort();
           const env = {
-            CDSR_DATABASE_URL: dbUrl.toString(),
+            ...submitterEnv(dbUrl, sandboxUrl),
             CDSR_DATA_DIR: join(dir, names[k]!),
             CDSR_INSTANCE_ID: names[k]!,
-            NRDR_BASE_URL: `${sandboxUrl}${SANDBOX_PATH}`,
-            NRDR_PARTNER_ID: '10000',
-            NRDR_APP_ID: '10019',
-            ACR_TOKEN_URL: `${sandboxUrl}${SANDBOX_TOKEN_PATH}`,
-            ACR_CLIENT_ID: DEFAULT_CLIENT.clientId,
-            ACR_CLIENT_SECRET: DEFAULT_CLIENT.clientSecret,
-            CDSR_SUBMIT_INTERVAL_S: '1',
             CDSR_SUBMIT_LEASE_S: '3',
             CDSR_BATCH_MAX_ENCOUNTERS: '2',
             LOG_LEVEL: 'warn',
