@@ -59,3 +59,17 @@ export async function openLoopbackBrowser(profile: string): Promise<LoopbackBrow
   });
   return { context, page, hosts, errors };
 }
+
+/**
+ * Signs in to the console at `url` with the keyboard only. Typing waits until the key field holds
+ * the focus (its `autofocus`): on a busy machine Chromium may report the page loaded before the
+ * focus lands, and keys typed before then go nowhere.
+ */
+export async function signInByKeyboard(page: Page, url: string, key: string): Promise<void> {
+  await page.goto(`${url}/ui`);
+  const path = new URL(page.url()).pathname;
+  if (path !== '/ui/login') throw new Error(`expected the sign-in page, got ${path}`);
+  await page.waitForFunction("document.activeElement !== null && document.activeElement.id === 'key'");
+  await page.keyboard.type(key);
+  await Promise.all([page.waitForURL(`${url}/ui`), page.keyboard.press('Enter')]);
+}

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
-import { openLoopbackBrowser, skipWithoutChromium } from '../../test/browser.js';
+import { openLoopbackBrowser, signInByKeyboard, skipWithoutChromium } from '../../test/browser.js';
 import { postHl7, startTestServer } from '../../test/server.js';
 import { acceptedThenCancelled, BREAK, broken, ORM } from '../../test/console-fixtures.js';
 
@@ -31,9 +31,7 @@ describe('console fixes in Chromium', () => {
       const { page, hosts, errors } = browser;
 
       // sign in with the keyboard
-      await page.goto(`${s.url}/ui`);
-      await page.keyboard.type(KEY);
-      await Promise.all([page.waitForURL(`${s.url}/ui`), page.keyboard.press('Enter')]);
+      await signInByKeyboard(page, s.url, KEY);
 
       // the retraction: Records → the encounter → the instruction, the verdict, Acknowledge (by keyboard)
       const nav = page.getByRole('navigation', { name: 'Console' });

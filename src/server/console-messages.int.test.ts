@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
-import { openLoopbackBrowser, skipWithoutChromium } from '../../test/browser.js';
+import { openLoopbackBrowser, signInByKeyboard, skipWithoutChromium } from '../../test/browser.js';
 import { postHl7, startTestServer } from '../../test/server.js';
 import { ORM } from '../../test/console-fixtures.js';
 
@@ -30,9 +30,7 @@ describe('the Messages page in Chromium', () => {
       const browser = await openLoopbackBrowser(profile);
       context = browser.context;
       const { page, hosts, errors } = browser;
-      await page.goto(`${s.url}/ui`);
-      await page.keyboard.type(KEY);
-      await Promise.all([page.waitForURL(`${s.url}/ui`), page.keyboard.press('Enter')]);
+      await signInByKeyboard(page, s.url, KEY);
 
       await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Messages' }).click();
       const search = page.getByRole('search');

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
-import { openLoopbackBrowser, skipWithoutChromium } from '../../test/browser.js';
+import { openLoopbackBrowser, signInByKeyboard, skipWithoutChromium } from '../../test/browser.js';
 import { postHl7, startTestServer } from '../../test/server.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 
@@ -37,9 +37,7 @@ describe('Orders page in Chromium', () => {
       context = browser.context;
       const { page, hosts, errors } = browser;
 
-      await page.goto(`${s.url}/ui`);
-      await page.keyboard.type(KEY);
-      await Promise.all([page.waitForURL(`${s.url}/ui`), page.keyboard.press('Enter')]);
+      await signInByKeyboard(page, s.url, KEY);
 
       // find by accession
       await follow(page, page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Orders' }));

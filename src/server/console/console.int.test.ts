@@ -9,7 +9,7 @@ import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { openLoopbackBrowser, skipWithoutChromium } from '../../../test/browser.js';
+import { openLoopbackBrowser, signInByKeyboard, skipWithoutChromium } from '../../../test/browser.js';
 import { postHl7, startTestServer, type TestServer } from '../../../test/server.js';
 import { REPO_ROOT } from '../../../test/helpers.js';
 import { codeFor, SEVEN, tableOf, unmappedMessages } from '../../../test/unmapped.js';
@@ -81,10 +81,7 @@ describe('web console in Chromium', () => {
       const { page, hosts, errors } = browser;
 
       // sign in with the keyboard only
-      await page.goto(`${s.url}/ui`);
-      assert.equal(new URL(page.url()).pathname, '/ui/login');
-      await page.keyboard.type(KEY);
-      await Promise.all([page.waitForURL(`${s.url}/ui`), page.keyboard.press('Enter')]);
+      await signInByKeyboard(page, s.url, KEY);
       const cookie = (await context.cookies()).find((c) => c.name === 'cdsr_console');
       assert.equal(cookie?.httpOnly, true);
       assert.equal(cookie?.sameSite, 'Strict');
