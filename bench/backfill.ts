@@ -36,7 +36,12 @@ for (let i = 0; i < n; i++) {
     consultationTime: `${hour}:${minute}:00`,
     consultationFields: { ...template.consultationFields, CDS_Consultation_Time: `${hour}:${minute}:00` },
   };
-  pending.push(store.ingest({ channel: 'hl7v2', sender: 'bench', controlId: `B${i}`, contentType: 'x', raw: 'x', receivedAt: new Date() }, { disposition: 'mapped', records: [record], problems: [] }));
+  pending.push(
+    store.ingest(
+      { channel: 'hl7v2', sender: 'bench', controlId: `B${i}`, contentType: 'x', raw: 'x', receivedAt: new Date() },
+      { disposition: 'mapped', records: [record], problems: [] },
+    ),
+  );
   if (pending.length >= 2000) await Promise.all(pending.splice(0));
 }
 await Promise.all(pending);
@@ -71,7 +76,15 @@ const api: NrdrApi = {
   getStatus: (id) => Promise.resolve(posted(bodies.get(id)!)),
 };
 t = performance.now();
-const r = await new Submitter({ store, client: api, partnerId: '10000', appId: '10019', maxEncounters: 100, clock: () => new Date(), pollIntervalMs: 0 }).flush();
+const r = await new Submitter({
+  store,
+  client: api,
+  partnerId: '10000',
+  appId: '10019',
+  maxEncounters: 100,
+  clock: () => new Date(),
+  pollIntervalMs: 0,
+}).flush();
 const flushS = (performance.now() - t) / 1000;
 await store.close();
 rmSync(dir, { recursive: true, force: true });

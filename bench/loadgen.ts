@@ -36,21 +36,29 @@ function once(latencies: number[] | undefined): Promise<void> {
   const i = n++;
   const t = templates[i % k]!;
   const g = Math.floor(i / k);
-  const body = t.body.replaceAll('{n}', String(i)).replaceAll('{g}', String(g)).replaceAll('{t}', hhmmss(g)).replaceAll('{u}', g.toString(16).padStart(12, '0'));
+  const body = t.body
+    .replaceAll('{n}', String(i))
+    .replaceAll('{g}', String(g))
+    .replaceAll('{t}', hhmmss(g))
+    .replaceAll('{u}', g.toString(16).padStart(12, '0'));
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
-    const req = request(`${base}${t.path}`, { method: 'POST', agent, headers: { 'content-type': t.contentType, 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text.length < 500 ? (text += d.toString('utf8')) : undefined));
-      res.on('end', () => {
-        latencies?.push(Number(process.hrtime.bigint() - started) / 1e6);
-        if ((res.statusCode ?? 0) >= 300) {
-          non2xx++;
-          firstStatus ??= `${res.statusCode ?? 0} ${text.slice(0, 200)}`;
-        }
-        resolve();
-      });
-    });
+    const req = request(
+      `${base}${t.path}`,
+      { method: 'POST', agent, headers: { 'content-type': t.contentType, 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text.length < 500 ? (text += d.toString('utf8')) : undefined));
+        res.on('end', () => {
+          latencies?.push(Number(process.hrtime.bigint() - started) / 1e6);
+          if ((res.statusCode ?? 0) >= 300) {
+            non2xx++;
+            firstStatus ??= `${res.statusCode ?? 0} ${text.slice(0, 200)}`;
+          }
+          resolve();
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

@@ -123,7 +123,13 @@ async function startSandbox(dir: string): Promise<Running & { env: Record<string
   const port = await freePort();
   const child = spawn(process.execPath, [join(DIST, 'src', 'cli.js'), 'sandbox', '--port', String(port)], {
     cwd: dir,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', CDSR_DATA_DIR: join(dir, 'data'), CDSR_MAPPINGS_DIR: join(dir, 'mappings'), LOG_LEVEL: 'warn' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      CDSR_DATA_DIR: join(dir, 'data'),
+      CDSR_MAPPINGS_DIR: join(dir, 'mappings'),
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const env = await new Promise<Record<string, string>>((resolve, reject) => {
@@ -145,7 +151,16 @@ export async function startServe(dir: string, extraEnv: Record<string, string>):
   const log = createWriteStream(join(dir, 'serve.log'));
   const child = spawn(process.execPath, [join(DIST, 'src', 'cli.js'), 'serve'], {
     cwd: dir,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), HOST: '127.0.0.1', CDSR_DATA_DIR: join(dir, 'data'), CDSR_MAPPINGS_DIR: join(dir, 'mappings'), LOG_LEVEL: 'info', ...extraEnv },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      CDSR_DATA_DIR: join(dir, 'data'),
+      CDSR_MAPPINGS_DIR: join(dir, 'mappings'),
+      LOG_LEVEL: 'info',
+      ...extraEnv,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.pipe(log);
@@ -194,7 +209,9 @@ let nextN = 0;
 
 function generate(url: string, spec: string, connections: number, seconds: number, warmup = 1): Promise<GenResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(DIST, 'bench', 'loadgen.js'), url, spec, String(connections), String(seconds), String(warmup), String(nextN)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [join(DIST, 'bench', 'loadgen.js'), url, spec, String(connections), String(seconds), String(warmup), String(nextN)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
     child.on('error', reject);
@@ -259,7 +276,14 @@ export async function benchProduct(o: ProductBenchOptions): Promise<{ rows: Prod
   const specs = { orm: join(dir, 'orm.json'), mix: join(dir, 'mix.json') };
   writeFileSync(specs.orm, JSON.stringify(t.orm));
   writeFileSync(specs.mix, JSON.stringify(t.mix));
-  const measure = async (store: ProductRow['store'], name: string, target: Running, spec: string, c: number, ceiling?: { name: string; row: ProductRow | undefined }) => {
+  const measure = async (
+    store: ProductRow['store'],
+    name: string,
+    target: Running,
+    spec: string,
+    c: number,
+    ceiling?: { name: string; row: ProductRow | undefined },
+  ) => {
     const r = await generate(target.url, spec, c, o.seconds);
     const row: ProductRow = {
       store,
@@ -320,7 +344,16 @@ export async function benchProduct(o: ProductBenchOptions): Promise<{ rows: Prod
         try {
           const r = await generate(serve.url, specs.mix, 10, o.soakSeconds, 0);
           const end = rssMb(serve.child.pid);
-          soak.push({ store, seconds: o.soakSeconds, requests: r.requests, rssStartMb: start, rssEndMb: end, rssPeakMb: Math.max(peak, end), sandboxRssEndMb: rssMb(sandbox.child.pid), non2xx: r.non2xx });
+          soak.push({
+            store,
+            seconds: o.soakSeconds,
+            requests: r.requests,
+            rssStartMb: start,
+            rssEndMb: end,
+            rssPeakMb: Math.max(peak, end),
+            sandboxRssEndMb: rssMb(sandbox.child.pid),
+            non2xx: r.non2xx,
+          });
         } finally {
           clearInterval(sampler);
         }

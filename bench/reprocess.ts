@@ -35,7 +35,15 @@ interface RunView {
   readonly total: number;
   readonly done: number;
   readonly error: string | null;
-  readonly summary: { units: number; unchanged: number; byChange: Record<string, number>; messages: Record<string, number>; skipped: string[]; resend: number; retractions: number };
+  readonly summary: {
+    units: number;
+    unchanged: number;
+    byChange: Record<string, number>;
+    messages: Record<string, number>;
+    skipped: string[];
+    resend: number;
+    retractions: number;
+  };
 }
 
 const DIST = join(PACKAGE_ROOT, 'dist');
@@ -71,7 +79,9 @@ function peakMeter(pid: number): { stop(): number } {
 function load(url: string, spec: string, count: number): Promise<{ requests: number; seconds: number; non2xx: number; firstStatus?: string }> {
   return new Promise((resolve, reject) => {
     // the time limit only bounds a stuck run; the count ends it
-    const child = spawn(process.execPath, [join(DIST, 'bench', 'loadgen.js'), url, spec, String(CONNECTIONS), '3600', '0', '0', String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [join(DIST, 'bench', 'loadgen.js'), url, spec, String(CONNECTIONS), '3600', '0', '0', String(count)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
     child.on('error', reject);
@@ -130,7 +140,14 @@ export async function benchReprocess(o: { messages: number; postgres: boolean })
       const loadMeter = peakMeter(serve.child.pid ?? 0);
       const loaded = await load(serve.url, spec, o.messages);
       const ingest = loaded.requests / loaded.seconds;
-      rows.push({ store, phase: `ingest (HTTP, ${CONNECTIONS} connections)`, messages: loaded.requests, seconds: loaded.seconds, perSecond: ingest, peakRssMb: loadMeter.stop() });
+      rows.push({
+        store,
+        phase: `ingest (HTTP, ${CONNECTIONS} connections)`,
+        messages: loaded.requests,
+        seconds: loaded.seconds,
+        perSecond: ingest,
+        peakRssMb: loadMeter.stop(),
+      });
       if (loaded.non2xx > 0) notes.push(`${store}: ${loaded.non2xx} messages refused while loading (${loaded.firstStatus ?? ''})`);
       notes.push(`${store} after loading: ${await outcomes(serve.url)}`);
       for (const [phase, body] of [
@@ -183,7 +200,16 @@ export async function benchReprocess(o: { messages: number; postgres: boolean })
 export async function renderReprocess(o: { messages: number; postgres: boolean }): Promise<string> {
   const r = await benchReprocess(o);
   const table = renderTable(
-    [`REPROCESS (BENCH_REPROCESS_MESSAGES, loaded through HTTP at ${CONNECTIONS} connections)`, 'STORE', 'MESSAGES', 'UNITS', 'SECONDS', 'MSG/S', 'SERVE PEAK RSS', 'VS INGEST'],
+    [
+      `REPROCESS (BENCH_REPROCESS_MESSAGES, loaded through HTTP at ${CONNECTIONS} connections)`,
+      'STORE',
+      'MESSAGES',
+      'UNITS',
+      'SECONDS',
+      'MSG/S',
+      'SERVE PEAK RSS',
+      'VS INGEST',
+    ],
     r.rows.map((x) => [
       x.phase,
       x.store,

@@ -68,11 +68,18 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 {
   const n = Number(process.env.BENCH_BACKFILL ?? 100_000);
   const r = spawnSync(process.execPath, [join(here, 'backfill.js'), String(n)], { encoding: 'utf8' });
-  const m = r.status === 0 ? (JSON.parse(r.stdout) as { n: number; ingestS: number; flushS: number; transactions: number; accepted: number; peakRssMb: number }) : undefined;
+  const m =
+    r.status === 0
+      ? (JSON.parse(r.stdout) as { n: number; ingestS: number; flushS: number; transactions: number; accepted: number; peakRssMb: number })
+      : undefined;
   process.stdout.write(
     renderTable(
       ['BACKFILL (BENCH_BACKFILL)', 'CONSULTATIONS', 'STORE (S)', 'BATCH+VALIDATE+SUBMIT (S)', 'TRANSACTIONS', 'PEAK RSS'],
-      [m ? ['stored → accepted, stand-in NRDR', String(m.n), m.ingestS.toFixed(1), m.flushS.toFixed(1), String(m.transactions), `${m.peakRssMb.toFixed(0)} MB`] : ['failed', String(n), '-', '-', '-', r.stderr.split('\n')[0] ?? '']],
+      [
+        m
+          ? ['stored → accepted, stand-in NRDR', String(m.n), m.ingestS.toFixed(1), m.flushS.toFixed(1), String(m.transactions), `${m.peakRssMb.toFixed(0)} MB`]
+          : ['failed', String(n), '-', '-', '-', r.stderr.split('\n')[0] ?? ''],
+      ],
     ) + '\n',
   );
 }
@@ -95,7 +102,14 @@ try {
     for (const mode of ['stream', 'parse']) {
       const r = spawnSync(process.execPath, [join(here, 'validate-file.js'), mode, file], { encoding: 'utf8' });
       if (r.status !== 0) {
-        rows.push([`validate (${mode})`, `${size.toFixed(0)} MB`, '-', '-', '-', `failed: ${r.stderr.split('\n').find((l) => l.includes('Error')) ?? r.status}`]);
+        rows.push([
+          `validate (${mode})`,
+          `${size.toFixed(0)} MB`,
+          '-',
+          '-',
+          '-',
+          `failed: ${r.stderr.split('\n').find((l) => l.includes('Error')) ?? r.status}`,
+        ]);
         continue;
       }
       const m = JSON.parse(r.stdout) as { ms: number; encounters: number; maxRssMb: number };

@@ -82,10 +82,18 @@ describe('architecture', () => {
 
   it("the sandbox reaches none of the adapter's validator, field table or mapping", () => {
     const sandbox = reach('sandbox/server.ts');
-    assert.deepEqual(sandbox.filter((f) => PRODUCT_READING.test(f)), []);
+    assert.deepEqual(
+      sandbox.filter((f) => PRODUCT_READING.test(f)),
+      [],
+    );
     // the walk does read: it finds the sandbox's own rule table, and the adapter's reading from a module that has it
     assert.ok(sandbox.includes('sandbox/rules/elements.ts') && sandbox.includes('sandbox/check.ts'), sandbox.join(', '));
-    assert.deepEqual(reach('cli/builtin-sandbox.ts').filter((f) => PRODUCT_READING.test(f)).slice(0, 2), ['cdsr/fields.ts', 'cdsr/validate.ts']);
+    assert.deepEqual(
+      reach('cli/builtin-sandbox.ts')
+        .filter((f) => PRODUCT_READING.test(f))
+        .slice(0, 2),
+      ['cdsr/fields.ts', 'cdsr/validate.ts'],
+    );
   });
 
   it('the check sees imports (it finds the layers the CLI crosses)', () => {

@@ -33,9 +33,7 @@ function timeZone(v: string): string {
 }
 
 export function buildProgram(): Command {
-  const program = new Command('cdsr-adapter')
-    .description('Report imaging orders from HL7v2 and FHIR to the ACR NRDR CDSR registry')
-    .showHelpAfterError();
+  const program = new Command('cdsr-adapter').description('Report imaging orders from HL7v2 and FHIR to the ACR NRDR CDSR registry').showHelpAfterError();
 
   program
     .command('validate')
@@ -44,19 +42,31 @@ export function buildProgram(): Command {
     .option('--valuesets <dir>', 'value-set CSV files (default: <mappings>/valuesets)')
     .option('--limits <file>', 'field limit overrides (default: <mappings>/field-limits.csv)')
     .option('--rules <file>', 'conditional requirements (default: <mappings>/site-rules.csv)')
-    .option('--timezone <zone>', 'IANA zone "now" is read in for values without an offset (default: the facility\'s facilities.csv zone, else future only when future everywhere)', timeZone)
+    .option(
+      '--timezone <zone>',
+      'IANA zone "now" is read in for values without an offset (default: the facility\'s facilities.csv zone, else future only when future everywhere)',
+      timeZone,
+    )
     .option('--json', 'machine-readable output')
     .option('--max-problems <n>', 'problems to list at most (the rest are counted)', positiveInt)
     .option('--now <iso>', 'the clock for future-date rules (default: now)', isoDate)
-    .action(async (file: string, opts: { valuesets?: string; limits?: string; rules?: string; timezone?: string; json?: boolean; maxProblems?: number; now?: Date }) => {
-      const config = loadConfig();
-      process.exitCode = await runValidate(file, opts, stdio(config.CDSR_MAPPINGS_DIR, process.stderr.isTTY === true && opts.json !== true));
-    });
+    .action(
+      async (
+        file: string,
+        opts: { valuesets?: string; limits?: string; rules?: string; timezone?: string; json?: boolean; maxProblems?: number; now?: Date },
+      ) => {
+        const config = loadConfig();
+        process.exitCode = await runValidate(file, opts, stdio(config.CDSR_MAPPINGS_DIR, process.stderr.isTTY === true && opts.json !== true));
+      },
+    );
 
   program
     .command('map')
     .description('map HL7 v2 / FHIR files through the tables, merge them, and print the CDSR transactions and problems')
-    .argument('<files...>', 'HL7 v2 (ER7; batches and several messages per file too), FHIR JSON or NDJSON, Mirth Connect message exports (XML); in the order they would arrive')
+    .argument(
+      '<files...>',
+      'HL7 v2 (ER7; batches and several messages per file too), FHIR JSON or NDJSON, Mirth Connect message exports (XML); in the order they would arrive',
+    )
     .option('--mappings <dir>', 'mapping tables (default: $CDSR_MAPPINGS_DIR or ./mappings)')
     .option('--trace', 'also print where every value came from')
     .option('--summary', 'print counts by message type and outcome and the distinct unmapped values, not the transactions')
@@ -88,7 +98,9 @@ export function buildProgram(): Command {
 
   program
     .command('import-valuesets')
-    .description('read value sets from a workbook (ACR CDSR_JSON_Mapping_<version>.xlsx) into valuesets/<Name>.csv, and its requirement column into site-rules.csv')
+    .description(
+      'read value sets from a workbook (ACR CDSR_JSON_Mapping_<version>.xlsx) into valuesets/<Name>.csv, and its requirement column into site-rules.csv',
+    )
     .argument('<workbook>', '.xlsx file')
     .option('--sheet <name>', 'sheet name or 1-based position (default: the first sheet)')
     .option('--header-row <n>', 'row of the column headers (default: 1)', positiveInt)
@@ -111,7 +123,9 @@ export function buildProgram(): Command {
 
   program
     .command('test-mappings')
-    .description('run the site regression tests (DIR/tests: messages with their expected CDSR JSON), show a diff for each that fails and list inputs without an expected file')
+    .description(
+      'run the site regression tests (DIR/tests: messages with their expected CDSR JSON), show a diff for each that fails and list inputs without an expected file',
+    )
     .argument('[dir]', 'mappings directory (default: $CDSR_MAPPINGS_DIR or ./mappings)')
     .option('--update', 'write each expected file from what the tables give now, creating those of new inputs (review the diff)')
     .action((dir: string | undefined, opts: { update?: boolean }) => {
@@ -128,7 +142,9 @@ export function buildProgram(): Command {
 
   program
     .command('replay')
-    .description('replay stored messages (default: the error queue): through the running service with --url, else offline on the store (refused while a service holds it)')
+    .description(
+      'replay stored messages (default: the error queue): through the running service with --url, else offline on the store (refused while a service holds it)',
+    )
     .option('--status <status>', 'error (default), applied, ignored or pending', 'error')
     .option('--url <url>', 'the running service (its store and its tables in force); key from CDSR_API_KEY')
     .action(async (opts: { status: string; url?: string }) => {
@@ -214,13 +230,25 @@ export function buildProgram(): Command {
     .option('--token-max-uses <n>', 'refuse a token after this many uses', positiveInt)
     .option('--step-ms <ms>', 'time between transaction status stages', positiveInt)
     .option('--refresh-ttl <s>', 'refresh token lifetime in seconds (how long a sign-in lasts unused)', positiveInt)
-    .option('--redirect-url <url>', 'a redirect URL registered for the sign-in (repeatable; default: ACR_REDIRECT_URL, else http://127.0.0.1:$PORT/auth/acr/callback)', list)
+    .option(
+      '--redirect-url <url>',
+      'a redirect URL registered for the sign-in (repeatable; default: ACR_REDIRECT_URL, else http://127.0.0.1:$PORT/auth/acr/callback)',
+      list,
+    )
     .option('--app-name <name>', 'the application name the sign-in page shows (default: ACR_APP_NAME, else cdsr-adapter)')
-    .option('--today-zone <zone>', 'the zone "now" and "today" are read in for CD2013 / CD3130: UTC+14 (default), UTC, UTC-05:00 or an IANA zone', (v: string) => {
-      if (!isReadableZone(v)) throw new InvalidArgumentError('must be UTC, UTC+hh[:mm], UTC-hh[:mm] or an IANA time zone such as America/New_York');
-      return v;
-    })
-    .option('--transaction-datetime <form>', `the Transaction_DateTime forms taken (CD2012): ${TRANSACTION_DATETIME_FORMS.join(', ')}`, oneOf(TRANSACTION_DATETIME_FORMS))
+    .option(
+      '--today-zone <zone>',
+      'the zone "now" and "today" are read in for CD2013 / CD3130: UTC+14 (default), UTC, UTC-05:00 or an IANA zone',
+      (v: string) => {
+        if (!isReadableZone(v)) throw new InvalidArgumentError('must be UTC, UTC+hh[:mm], UTC-hh[:mm] or an IANA time zone such as America/New_York');
+        return v;
+      },
+    )
+    .option(
+      '--transaction-datetime <form>',
+      `the Transaction_DateTime forms taken (CD2012): ${TRANSACTION_DATETIME_FORMS.join(', ')}`,
+      oneOf(TRANSACTION_DATETIME_FORMS),
+    )
     .option('--exam-id-form <form>', `how Exam_Errors name an exam: ${EXAM_ID_FORMS.join(', ')}`, oneOf(EXAM_ID_FORMS))
     .option('--refuse-reused-id', 'refuse a reused Transaction_ID with CD2014 (default: a resubmission replaces the transaction)')
     .action(async (opts: Parameters<typeof runSandbox>[1]) => {
@@ -249,7 +277,7 @@ export function buildProgram(): Command {
 
   program
     .command('worklist')
-    .description('the running service\'s unmapped values: distinct (field, table, value) with counts and CSV rows to add; --dry-run: how many would resolve')
+    .description("the running service's unmapped values: distinct (field, table, value) with counts and CSV rows to add; --dry-run: how many would resolve")
     .option('--url <url>', 'the service (default: http://$HOST:$PORT)')
     .option('--dry-run', 'map the error queue again through the tables on disk (nothing stored) and say how many messages would resolve')
     .option('--json', 'machine-readable output')

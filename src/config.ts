@@ -11,7 +11,14 @@ const optionalText = z
 
 const optionalUrl = optionalText.refine((v) => v === undefined || /^https?:\/\/[^\s]+$/.test(v), { message: 'must be an http(s) URL' });
 
-const list = optionalText.transform((v) => (v === undefined ? [] : v.split(',').map((s) => s.trim()).filter((s) => s !== '')));
+const list = optionalText.transform((v) =>
+  v === undefined
+    ? []
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+);
 
 const port = z.coerce.number().int().min(1).max(65535);
 
@@ -54,14 +61,29 @@ const EnvSchema = z
     // within CDSR_HTTP_HEADERS_TIMEOUT_S and hold at most CDSR_HTTP_MAX_HEADER_BYTES (431 past it)
     CDSR_HTTP_KEEPALIVE_S: z.coerce.number().int().min(1).max(3600).default(5),
     CDSR_HTTP_HEADERS_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(10),
-    CDSR_HTTP_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+    CDSR_HTTP_MAX_HEADER_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 * 1024)
+      .default(16 * 1024),
     CDSR_TLS_CERT_FILE: optionalText,
     CDSR_TLS_KEY_FILE: optionalText,
-    CDSR_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
+    CDSR_BODY_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(100 * 1024 * 1024)
+      .default(1024 * 1024),
     // HL7 texts of CDSR_MAP_WORKER_MIN_BYTES or more are parsed and mapped in one of CDSR_MAP_WORKERS
     // worker threads (0: none, all in the main thread); one taking longer than CDSR_MAP_TIMEOUT_S fails alone
     CDSR_MAP_WORKERS: z.coerce.number().int().min(0).max(16).default(2),
-    CDSR_MAP_WORKER_MIN_BYTES: z.coerce.number().int().min(0).max(100 * 1024 * 1024).default(64 * 1024),
+    CDSR_MAP_WORKER_MIN_BYTES: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(100 * 1024 * 1024)
+      .default(64 * 1024),
     CDSR_MAP_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(60),
     CDSR_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
     // days a raw message is kept once it will not be replayed; 0 keeps them for ever
@@ -82,7 +104,9 @@ const EnvSchema = z
     ACR_SCOPE: optionalText,
     ACR_SIGNIN_WARN_HOURS: z.coerce.number().min(0).max(8760).default(72),
     // seals the kept sign-in: base64 of 32 bytes (openssl rand -base64 32)
-    CDSR_SECRET_KEY: optionalText.refine((v) => v === undefined || isKey32(v), { message: 'must be base64 of 32 bytes (make one with: openssl rand -base64 32)' }),
+    CDSR_SECRET_KEY: optionalText.refine((v) => v === undefined || isKey32(v), {
+      message: 'must be base64 of 32 bytes (make one with: openssl rand -base64 32)',
+    }),
     // NRDR reads Transaction_DateTime as the site's local time (facilities.csv may set one per facility)
     CDSR_TIMEZONE: z
       .string()
@@ -107,7 +131,9 @@ const EnvSchema = z
   })
   .superRefine((c, ctx) => {
     const loopback = c.HOST === '127.0.0.1' || c.HOST === '::1' || c.HOST === 'localhost';
-    const anyKey = [c.CDSR_INBOUND_API_KEYS, c.CDSR_SEND_API_KEYS, c.CDSR_OPERATE_API_KEYS, c.CDSR_VIEW_API_KEYS, c.CDSR_METRICS_API_KEYS].some((k) => k.length > 0);
+    const anyKey = [c.CDSR_INBOUND_API_KEYS, c.CDSR_SEND_API_KEYS, c.CDSR_OPERATE_API_KEYS, c.CDSR_VIEW_API_KEYS, c.CDSR_METRICS_API_KEYS].some(
+      (k) => k.length > 0,
+    );
     if (!loopback && !anyKey) {
       ctx.addIssue({
         code: 'custom',
@@ -124,18 +150,25 @@ const EnvSchema = z
       });
     }
     if ((c.CDSR_TLS_CERT_FILE === undefined) !== (c.CDSR_TLS_KEY_FILE === undefined)) {
-      ctx.addIssue({ code: 'custom', path: [c.CDSR_TLS_CERT_FILE === undefined ? 'CDSR_TLS_CERT_FILE' : 'CDSR_TLS_KEY_FILE'], message: 'TLS needs both CDSR_TLS_CERT_FILE and CDSR_TLS_KEY_FILE' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [c.CDSR_TLS_CERT_FILE === undefined ? 'CDSR_TLS_CERT_FILE' : 'CDSR_TLS_KEY_FILE'],
+        message: 'TLS needs both CDSR_TLS_CERT_FILE and CDSR_TLS_KEY_FILE',
+      });
     }
     if (c.NRDR_BASE_URL !== undefined) {
       // talking to the real registry: every id and one credential flow must be given
-      if (c.NRDR_PARTNER_ID === undefined) ctx.addIssue({ code: 'custom', path: ['NRDR_PARTNER_ID'], message: 'must be set when NRDR_BASE_URL is set (the PartnerID ACR gave you)' });
-      if (c.NRDR_APP_ID === undefined) ctx.addIssue({ code: 'custom', path: ['NRDR_APP_ID'], message: 'must be set when NRDR_BASE_URL is set (the AppID ACR gave you)' });
+      if (c.NRDR_PARTNER_ID === undefined)
+        ctx.addIssue({ code: 'custom', path: ['NRDR_PARTNER_ID'], message: 'must be set when NRDR_BASE_URL is set (the PartnerID ACR gave you)' });
+      if (c.NRDR_APP_ID === undefined)
+        ctx.addIssue({ code: 'custom', path: ['NRDR_APP_ID'], message: 'must be set when NRDR_BASE_URL is set (the AppID ACR gave you)' });
       const oauth = c.ACR_TOKEN_URL !== undefined && c.ACR_CLIENT_ID !== undefined && (c.ACR_CLIENT_SECRET !== undefined || c.ACR_REFRESH_TOKEN !== undefined);
       if (c.ACR_TOKEN === undefined && !oauth && c.ACR_AUTHORIZE_URL === undefined) {
         ctx.addIssue({
           code: 'custom',
           path: ['ACR_TOKEN_URL'],
-          message: 'NRDR_BASE_URL needs ACR Connect credentials: ACR_TOKEN_URL + ACR_CLIENT_ID + ACR_CLIENT_SECRET (or ACR_REFRESH_TOKEN), ACR_TOKEN, or the sign-in (ACR_AUTHORIZE_URL + ACR_TOKEN_URL + ACR_CLIENT_ID + ACR_REDIRECT_URL)',
+          message:
+            'NRDR_BASE_URL needs ACR Connect credentials: ACR_TOKEN_URL + ACR_CLIENT_ID + ACR_CLIENT_SECRET (or ACR_REFRESH_TOKEN), ACR_TOKEN, or the sign-in (ACR_AUTHORIZE_URL + ACR_TOKEN_URL + ACR_CLIENT_ID + ACR_REDIRECT_URL)',
         });
       }
     }
@@ -147,10 +180,18 @@ const EnvSchema = z
     if (c.ACR_REDIRECT_URL !== undefined) {
       const u = URL.canParse(c.ACR_REDIRECT_URL) ? new URL(c.ACR_REDIRECT_URL) : undefined;
       if (u && u.protocol !== 'https:' && !LOOPBACK.has(u.hostname)) {
-        ctx.addIssue({ code: 'custom', path: ['ACR_REDIRECT_URL'], message: 'must be an https URL (ACR Connect sends sign-ins only to https; http only on a loopback address)' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ACR_REDIRECT_URL'],
+          message: 'must be an https URL (ACR Connect sends sign-ins only to https; http only on a loopback address)',
+        });
       }
       if (u && !u.pathname.endsWith(SIGNIN_CALLBACK_PATH)) {
-        ctx.addIssue({ code: 'custom', path: ['ACR_REDIRECT_URL'], message: `must end with ${SIGNIN_CALLBACK_PATH} (the adapter's page that receives the sign-in), e.g. https://adapter.example.org${SIGNIN_CALLBACK_PATH}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ACR_REDIRECT_URL'],
+          message: `must end with ${SIGNIN_CALLBACK_PATH} (the adapter's page that receives the sign-in), e.g. https://adapter.example.org${SIGNIN_CALLBACK_PATH}`,
+        });
       }
     }
     if (c.CDSR_SUBMIT_LEASE_S !== undefined && c.CDSR_SUBMIT_LEASE_S <= c.CDSR_SUBMIT_INTERVAL_S) {

@@ -22,7 +22,10 @@ export const cdsrTime = fc
 
 /** Free text: no `|`, no comma (so it can sit in comma lists), not blank. */
 export const text = (max: number) =>
-  fc.string({ minLength: 1, maxLength: max, unit: 'grapheme-ascii' }).map((s) => s.replace(/[|,]/g, '-')).filter((s) => s.trim() !== '');
+  fc
+    .string({ minLength: 1, maxLength: max, unit: 'grapheme-ascii' })
+    .map((s) => s.replace(/[|,]/g, '-'))
+    .filter((s) => s.trim() !== '');
 
 const digits = (min: number, max: number) => fc.integer({ min, max }).map(String);
 

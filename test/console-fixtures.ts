@@ -26,9 +26,22 @@ export async function acceptedThenCancelled(s: Pick<TestServer, 'fetch' | 'store
   assert.match((await postHl7(s, ORM, headers)).text, /MSA\|AA/);
   const ready = await s.store.wireEncounters('ready', 10);
   assert.equal(ready.length, 1);
-  const body = { Transaction_ID: 'T-ACCEPTED', Transaction_DateTime: '11/23/2026 01:00:00', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0' as const, Encounters: ready.map((r) => r.wire) };
+  const body = {
+    Transaction_ID: 'T-ACCEPTED',
+    Transaction_DateTime: '11/23/2026 01:00:00',
+    Num_of_Encounters_Included: 1,
+    Facility_ID: '100000',
+    PartnerID: '10000',
+    AppID: '10019',
+    CDSR_File_Version_Num: '1.0' as const,
+    Encounters: ready.map((r) => r.wire),
+  };
   assert.equal((await s.store.createTransaction(body, ready, SERVER_NOW)).created, true);
-  await s.store.recordResults('T-ACCEPTED', ready.map((r) => ({ ...r, result: 'accepted' as const, problems: [] })), SERVER_NOW);
+  await s.store.recordResults(
+    'T-ACCEPTED',
+    ready.map((r) => ({ ...r, result: 'accepted' as const, problems: [] })),
+    SERVER_NOW,
+  );
   assert.match((await postHl7(s, CANCEL, headers)).text, /MSA\|AA/);
 }
 

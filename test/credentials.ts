@@ -16,7 +16,14 @@ export class MemoryCredentials implements CredentialStore {
       return Promise.reject(new Error('disk full'));
     }
     if ((this.rows.get(name)?.version ?? 0) !== ifVersion) return Promise.resolve(false as const);
-    this.rows.set(name, { name, sealed: v.sealed, meta: v.meta, version: ifVersion + 1, ...(v.expiresAt ? { expiresAt: v.expiresAt.toISOString() } : {}), updatedAt: at.toISOString() });
+    this.rows.set(name, {
+      name,
+      sealed: v.sealed,
+      meta: v.meta,
+      version: ifVersion + 1,
+      ...(v.expiresAt ? { expiresAt: v.expiresAt.toISOString() } : {}),
+      updatedAt: at.toISOString(),
+    });
     this.writes.push(name);
     return Promise.resolve(ifVersion + 1);
   }
@@ -31,7 +38,8 @@ export class MemoryCredentials implements CredentialStore {
   }
   purgeCredentials(prefix: string, before: Date) {
     let n = 0;
-    for (const [k, r] of this.rows) if (k.startsWith(prefix) && r.expiresAt !== undefined && Date.parse(r.expiresAt) < before.getTime()) n += this.rows.delete(k) ? 1 : 0;
+    for (const [k, r] of this.rows)
+      if (k.startsWith(prefix) && r.expiresAt !== undefined && Date.parse(r.expiresAt) < before.getTime()) n += this.rows.delete(k) ? 1 : 0;
     return Promise.resolve(n);
   }
 }

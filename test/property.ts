@@ -19,7 +19,10 @@ export function shuffle<T>(list: T[], dice: Iterator<number>): T[] {
 }
 
 /** Each spec's events as arrivals (the spec, the event, its place among the spec's events), in an order the dice shuffle. */
-export function arrivals<S extends { readonly events: readonly unknown[] }>(specs: readonly S[], dice: Iterator<number>): { o: S; e: S['events'][number]; k: number }[] {
+export function arrivals<S extends { readonly events: readonly unknown[] }>(
+  specs: readonly S[],
+  dice: Iterator<number>,
+): { o: S; e: S['events'][number]; k: number }[] {
   return shuffle(
     specs.flatMap((o) => o.events.map((e, k) => ({ o, e, k }))),
     dice,
@@ -49,6 +52,10 @@ export async function acceptEveryReady(store: RecordStore & OutboundLedger, tran
   const ready = await store.wireEncounters('ready', 1000);
   if (ready.length === 0) return [];
   if (!(await store.createTransaction({ ...TX, Transaction_ID: transactionId, Encounters: ready.map((r) => r.wire) }, ready, at)).created) return [];
-  await store.recordResults(transactionId, ready.map((r) => ({ ...r, result: 'accepted' as const, problems: [] })), at);
+  await store.recordResults(
+    transactionId,
+    ready.map((r) => ({ ...r, result: 'accepted' as const, problems: [] })),
+    at,
+  );
   return ready;
 }

@@ -68,14 +68,27 @@ export async function startTestServer(
   const mappings = MappingHolder.load(mappingsDir, quiet).holder!;
   const store = await openStore(
     { kind: 'sqlite', file: join(dir, 'data', 'db.sqlite') },
-    new CdsrValidator({ now: SERVER_NOW, valueSets: mappings.current.valueSets, fieldLimits: mappings.current.fieldLimits, siteRules: mappings.current.siteRules }),
+    new CdsrValidator({
+      now: SERVER_NOW,
+      valueSets: mappings.current.valueSets,
+      fieldLimits: mappings.current.fieldLimits,
+      siteRules: mappings.current.siteRules,
+    }),
   );
   const mapPool = opts.mapWorkers ? new MapPool({ mappings, size: 1, minBytes: 0, timeoutMs: 60_000, ...opts.mapWorkers }) : undefined;
   let logged = '';
   const logStream = new PassThrough();
   logStream.on('data', (c: Buffer) => (logged += c.toString('utf8')));
   const app = await buildApp({
-    config: { CDSR_INBOUND_API_KEYS: opts.apiKeys ?? [], ...opts.roles, CDSR_BODY_LIMIT_BYTES: opts.bodyLimit ?? 1024 * 1024, LOG_LEVEL: 'trace', ...(opts.requestTimeoutS !== undefined ? { CDSR_HTTP_REQUEST_TIMEOUT_S: opts.requestTimeoutS } : {}), ...(opts.timeZone !== undefined ? { CDSR_TIMEZONE: opts.timeZone } : {}), ...opts.http },
+    config: {
+      CDSR_INBOUND_API_KEYS: opts.apiKeys ?? [],
+      ...opts.roles,
+      CDSR_BODY_LIMIT_BYTES: opts.bodyLimit ?? 1024 * 1024,
+      LOG_LEVEL: 'trace',
+      ...(opts.requestTimeoutS !== undefined ? { CDSR_HTTP_REQUEST_TIMEOUT_S: opts.requestTimeoutS } : {}),
+      ...(opts.timeZone !== undefined ? { CDSR_TIMEZONE: opts.timeZone } : {}),
+      ...opts.http,
+    },
     store,
     mappings,
     clock: () => SERVER_NOW,
@@ -125,7 +138,11 @@ export async function withTestServer(fn: (s: TestServer) => Promise<void>, opts:
   }
 }
 
-export async function postHl7(s: Pick<TestServer, 'fetch'>, body: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string; type: string }> {
+export async function postHl7(
+  s: Pick<TestServer, 'fetch'>,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string; type: string }> {
   const r = await s.fetch('/hl7v2', { method: 'POST', body, headers: { 'content-type': 'application/hl7-v2', ...headers } });
   return { status: r.status, text: await r.text(), type: r.headers.get('content-type') ?? '' };
 }

@@ -8,15 +8,21 @@ import { parseFacilities, facilityTimeZones } from '../mapping/facilities.js';
 
 describe('Transaction_DateTime', () => {
   const evening = new Date('2026-11-24T03:30:05Z');
-  it('is written on the facility\'s wall clock', () => {
+  it("is written on the facility's wall clock", () => {
     assert.equal(formatTransactionDateTime(evening), '11/24/2026 03:30:05');
     assert.equal(formatTransactionDateTime(evening, 'America/Chicago'), '11/23/2026 21:30:05');
     assert.equal(formatTransactionDateTime(new Date('2026-07-01T00:00:00Z'), 'Pacific/Honolulu'), '06/30/2026 14:00:00');
   });
 
-  it('takes each facility\'s zone from facilities.csv, else the default; a bad zone is named at its line', () => {
-    const { facilities, problems } = parseFacilities('facilities.csv', 'source,facility_id,partner_id,timezone\nGENHOSP,100000,,America/Chicago\nNORTH,100001,,\nBAD,100002,,Mars/Olympus\n');
-    assert.deepEqual(problems.map((p) => `${p.file}:${p.line}: ${p.message}`), ['facilities.csv:4: timezone "Mars/Olympus" is not an IANA time zone such as America/Chicago']);
+  it("takes each facility's zone from facilities.csv, else the default; a bad zone is named at its line", () => {
+    const { facilities, problems } = parseFacilities(
+      'facilities.csv',
+      'source,facility_id,partner_id,timezone\nGENHOSP,100000,,America/Chicago\nNORTH,100001,,\nBAD,100002,,Mars/Olympus\n',
+    );
+    assert.deepEqual(
+      problems.map((p) => `${p.file}:${p.line}: ${p.message}`),
+      ['facilities.csv:4: timezone "Mars/Olympus" is not an IANA time zone such as America/Chicago'],
+    );
     const zoneOf = facilityTimeZones(facilities, 'America/New_York');
     assert.deepEqual([zoneOf('100000'), zoneOf('100001')], ['America/Chicago', 'America/New_York']);
   });

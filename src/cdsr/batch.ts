@@ -35,7 +35,16 @@ export interface Batch<R> {
 /** `mm/dd/yyyy hh:mi:ss` (the spec's date form, 24-hour time) on the wall clock of `timeZone`. */
 export function formatTransactionDateTime(d: Date, timeZone = 'UTC'): string {
   const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
+    new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    })
       .formatToParts(d)
       .map((p) => [p.type, p.value]),
   );

@@ -11,7 +11,9 @@ import { FIXTURES } from '../../test/helpers.js';
 const TABLE = join(FIXTURES, 'nrdr-error-codes.tsv');
 
 function specRows(): { code: string; name: string; message: string }[] {
-  const lines = readFileSync(TABLE, 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+  const lines = readFileSync(TABLE, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'));
   assert.equal(lines[0], 'code\tname\tmessage');
   return lines.slice(1).map((l) => {
     const [code = '', name = '', message = ''] = l.split('\t');
@@ -20,7 +22,7 @@ function specRows(): { code: string; name: string; message: string }[] {
 }
 
 describe('CD code catalogue', () => {
-  it('holds every row of the specification\'s error table with its exact name and message', () => {
+  it("holds every row of the specification's error table with its exact name and message", () => {
     const rows = specRows();
     assert.equal(rows.length, 55);
     for (const r of rows) {

@@ -17,11 +17,7 @@ const CATALOGUE = [
   ['CD0000', 'TransactionReceived', 'Transaction is loaded successfully'],
   ['CD0001', 'TransactionPending', 'Transaction has been received and is pending for validation'],
   ['CD0002', 'TransactionLoading', 'Validation has been completed, pending for loading to database'],
-  [
-    'CD0003',
-    'TransactionLoadedPartially',
-    'Transaction was partially loaded.  Some elements did not pass validation and were rejected.',
-  ],
+  ['CD0003', 'TransactionLoadedPartially', 'Transaction was partially loaded.  Some elements did not pass validation and were rejected.'],
   ['CD0004', 'TransactionRejected', 'The entire transaction was rejected due to failure in validation'],
   ['CD0005', 'TransactionReplaced', 'This transaction has been replaced with another transaction'],
   ['CD1003', 'DataDoesNotMatchSchema', 'Unable to import data submitted.  Data does not match schema'],
@@ -38,11 +34,7 @@ const CATALOGUE = [
   ['CD2011', 'TransactionDateTimeMissing', 'Missing Transaction_DateTime'],
   ['CD2012', 'TransactionDateTimeInvalidFormat', 'Transaction_DateTime is not a valid date time format'],
   ['CD2013', 'TransactionDateTimeFuture', 'Transaction_DateTime is a future date'],
-  [
-    'CD2014',
-    'TransactionIdMustBeUnique',
-    'Transaction_ID must be unique. <transaction_id> has been submitted in a previous transaction',
-  ],
+  ['CD2014', 'TransactionIdMustBeUnique', 'Transaction_ID must be unique. <transaction_id> has been submitted in a previous transaction'],
   ['CD2023', 'NumOfEncountersIncludedMissing', 'Missing Num_of_Encounters_Included'],
   ['CD2024', 'NumOfEncountersIncludedInvalidFormat', 'Num_of_Encounters_Included is not an integer'],
   ['CD2031', 'PartnerIdMissing', 'Missing PartnerID'],
@@ -53,17 +45,9 @@ const CATALOGUE = [
   ['CD2052', 'FacilityIdInvalid', 'Invalid Facility_ID'],
   ['CD2053', 'FacilityNotRegistered', 'Facility has not registered for CDSR.  Submission aborted'],
   ['CD2054', 'FacilityNotAccepted', 'Facility has not been accepted to CDSR.  Submission aborted'],
-  [
-    'CD2062',
-    'FacilityNotAccessible',
-    'Invalid FacilityID. User has no access permission to the registry of the facility.',
-  ],
+  ['CD2062', 'FacilityNotAccessible', 'Invalid FacilityID. User has no access permission to the registry of the facility.'],
   ['CD2070', 'EncountersMissing', 'Missing encounter object information'],
-  [
-    'CD2074',
-    'EncountersIncludedNumberIncorrect',
-    'Num_of_Encounters_Included {0} does not match with encounters records received {1}',
-  ],
+  ['CD2074', 'EncountersIncludedNumberIncorrect', 'Num_of_Encounters_Included {0} does not match with encounters records received {1}'],
   ['CD2075', 'ConsultationsMissing', 'Missing consultations object information'],
   ['CD2080', 'EncountersPartiallyRejected', 'Some of the encounters did not pass validation and were rejected'],
   ['CD2090', 'HasUnknownFieldsInvalid', 'Transaction has unknown element(s): <unknown_elements_list>'],
@@ -71,11 +55,7 @@ const CATALOGUE = [
   ['CD3000', 'FieldsCountInvalid', 'Invalid record. {0} entries expected. {1} read.'],
   ['CD3001', 'FieldMissing', 'Invalid. Required field is missing {0}'],
   ['CD3002', 'FieldNotApplicableInvalid', 'Invalid. {0} is only applicable, if {1} is {2}. Otherwise, should be blank'],
-  [
-    'CD3004',
-    'FieldNotApplicableReportedInvalid',
-    'Invalid. {0} is only applicable, if {1} is reported. Otherwise, should be blank',
-  ],
+  ['CD3004', 'FieldNotApplicableReportedInvalid', 'Invalid. {0} is only applicable, if {1} is reported. Otherwise, should be blank'],
   ['CD3005', 'FieldRequiredInvalid', 'Invalid. {0} is required, if {1} is {2}'],
   ['CD3006', 'FieldRequiredNotReportedInvalid', 'Invalid. {0} is required, if {1} is not reported'],
   ['CD3007', 'FieldRequiredReportedInvalid', 'Invalid. {0} is required, if {1} is reported'],
@@ -90,11 +70,7 @@ const CATALOGUE = [
   ['CD3110', 'CharacterLengthInvalid', 'Invalid {0}. Maximum character length is {1} character(s)'],
   ['CD3111', 'NumericFieldInvalid', 'Invalid {0}. Field must contain only the characters 0-9'],
   ['CD3120', 'SelectionFieldInvalid', 'Invalid {0}. Values {1} expected'],
-  [
-    'CD3130',
-    'DateInvalid',
-    'Invalid {0}. Date must be greater than 1/1/2000 and less than or equal to the current date',
-  ],
+  ['CD3130', 'DateInvalid', 'Invalid {0}. Date must be greater than 1/1/2000 and less than or equal to the current date'],
   [
     'CD3240',
     'OptionsCannotBeSelectedInvalid',
@@ -110,9 +86,7 @@ const CATALOGUE = [
 /** Every code of the catalogue, as a union type. */
 export type CdCode = (typeof CATALOGUE)[number][0];
 
-export const CD_CODES: ReadonlyMap<CdCode, CdCodeEntry> = new Map(
-  CATALOGUE.map(([code, name, template]) => [code, { code, name, template }]),
-);
+export const CD_CODES: ReadonlyMap<CdCode, CdCodeEntry> = new Map(CATALOGUE.map(([code, name, template]) => [code, { code, name, template }]));
 
 export function isCdCode(code: string): code is CdCode {
   return CD_CODES.has(code as CdCode);

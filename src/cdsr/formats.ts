@@ -50,7 +50,16 @@ const FORMATTERS = new Map<string, Intl.DateTimeFormat>();
 export function wallClockMs(now: Date, timeZone: string): number {
   let f = FORMATTERS.get(timeZone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric', hourCycle: 'h23' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+      hourCycle: 'h23',
+    });
     FORMATTERS.set(timeZone, f);
   }
   const p: Record<string, number> = {};
@@ -91,10 +100,7 @@ export function formatCdsrDate(d: CalendarDate): string {
  * value with an offset, or the wall-clock time read as UTC for one without.
  */
 export function parseTransactionDateTime(value: string): { ms: number; hasOffset: boolean } | undefined {
-  const us =
-    /^(\d{1,2})\/(\d{1,2})\/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,7})?)?(?:\s*([AaPp][Mm]))?)?$/.exec(
-      value,
-    );
+  const us = /^(\d{1,2})\/(\d{1,2})\/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,7})?)?(?:\s*([AaPp][Mm]))?)?$/.exec(value);
   if (us) {
     const [, mo, d, y, h, mi, s, ampm] = us;
     let hour = h === undefined ? 0 : Number(h);
@@ -104,8 +110,7 @@ export function parseTransactionDateTime(value: string): { ms: number; hasOffset
     }
     return wallClock(Number(y), Number(mo), Number(d), hour, Number(mi ?? 0), Number(s ?? 0), undefined);
   }
-  const iso =
-    /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(value);
+  const iso = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(value);
   if (iso) {
     const [, y, mo, d, h, mi, s, zone] = iso;
     return wallClock(Number(y), Number(mo), Number(d), Number(h ?? 0), Number(mi ?? 0), Number(s ?? 0), zone);

@@ -32,16 +32,19 @@ describe('CDSR wire schemas', () => {
     });
   });
 
-  it('the strict transaction schema (what the adapter sends) takes a valid transaction and refuses the example\'s string count and nulls', () => {
+  it("the strict transaction schema (what the adapter sends) takes a valid transaction and refuses the example's string count and nulls", () => {
     assert.equal(TransactionSchema.safeParse(validTransaction()).success, true);
     const r = TransactionSchema.safeParse(readJson(join(FIXTURES, 'seed-example.json')));
     assert.equal(r.success, false);
-    assert.deepEqual(r.error?.issues.map((i) => i.path.join('.')), [
-      'Num_of_Encounters_Included',
-      'Encounters.0.Consultations.0.Guideline_Steward_Other_Spec',
-      'Encounters.0.Consultations.0.CDS_Vendor_Other_Spec',
-      'Encounters.0.Consultations.0.Clinician2_Role_Other_Spec',
-      'Encounters.0.Consultations.0.Clinician2_Training_Other_Spec',
-    ]);
+    assert.deepEqual(
+      r.error?.issues.map((i) => i.path.join('.')),
+      [
+        'Num_of_Encounters_Included',
+        'Encounters.0.Consultations.0.Guideline_Steward_Other_Spec',
+        'Encounters.0.Consultations.0.CDS_Vendor_Other_Spec',
+        'Encounters.0.Consultations.0.Clinician2_Role_Other_Spec',
+        'Encounters.0.Consultations.0.Clinician2_Training_Other_Spec',
+      ],
+    );
   });
 });

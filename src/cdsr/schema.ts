@@ -83,12 +83,7 @@ export const TRANSACTION_STATUSES = [
 export type TransactionStatusName = (typeof TRANSACTION_STATUSES)[number];
 
 /** Statuses after which NRDR does nothing more with a transaction. */
-export const FINAL_STATUSES: ReadonlySet<string> = new Set<TransactionStatusName>([
-  'ValidationFail',
-  'Posted',
-  'PartiallySuccessful',
-  'Failed',
-]);
+export const FINAL_STATUSES: ReadonlySet<string> = new Set<TransactionStatusName>(['ValidationFail', 'Posted', 'PartiallySuccessful', 'Failed']);
 
 // NRDR's own example answers numbers for PartnerID/AppID although the schema says string, so the
 // status schema takes either and hands strings on.
@@ -119,14 +114,7 @@ export const TransactionStatusSchema = z.object({
 export type TransactionStatus = z.infer<typeof TransactionStatusSchema>;
 
 /** Error codes of non-200 answers (seed spec §4.2–§4.4). */
-export const WEB_SERVICE_ERROR_CODES = [
-  'invalid_token',
-  'missing_token',
-  'data_error',
-  'no_permission',
-  'missing_param',
-  'invalid_param',
-] as const;
+export const WEB_SERVICE_ERROR_CODES = ['invalid_token', 'missing_token', 'data_error', 'no_permission', 'missing_param', 'invalid_param'] as const;
 
 export const WebServiceErrorSchema = z.object({
   error_code: z.string(),

@@ -81,11 +81,16 @@ describe('site-rules.csv loading', () => {
       'm/site-rules.csv:9: only_when needs a condition "<field> reported" or "<field> = <value>" (NRDR has no code for "not reported" here)',
       'm/site-rules.csv:10: an empty value in "F||M"',
     ]);
-    assert.deepEqual(rules.map((r) => r.code), ['CD3007']);
+    assert.deepEqual(
+      rules.map((r) => r.code),
+      ['CD3007'],
+    );
   });
 
   it('a header without the needed columns is one problem on line 1', () => {
-    assert.deepEqual(located(parseSiteRules('r.csv', 'field,when\nModality,Patient_Sex reported\n').problems), ['r.csv:1: the header must have a "rule" column']);
+    assert.deepEqual(located(parseSiteRules('r.csv', 'field,when\nModality,Patient_Sex reported\n').problems), [
+      'r.csv:1: the header must have a "rule" column',
+    ]);
   });
 });
 
@@ -115,8 +120,16 @@ describe('site rules in the validator', () => {
 
   it('only_when: CD3004 and CD3002 when the field is filled without its condition', () => {
     assert.deepEqual(check(tx({}, [enc({}, [cons({ Clinician2_Role: '1', Guideline_Steward_Other_Spec: 'local' })])])), [
-      { code: 'CD3004', message: 'Invalid. Clinician2_Role is only applicable, if Clinician2_Unique_ID is reported. Otherwise, should be blank', path: `${C0}.Clinician2_Role` },
-      { code: 'CD3002', message: 'Invalid. Guideline_Steward_Other_Spec is only applicable, if Guideline_Steward is 9,10. Otherwise, should be blank', path: `${C0}.Guideline_Steward_Other_Spec` },
+      {
+        code: 'CD3004',
+        message: 'Invalid. Clinician2_Role is only applicable, if Clinician2_Unique_ID is reported. Otherwise, should be blank',
+        path: `${C0}.Clinician2_Role`,
+      },
+      {
+        code: 'CD3002',
+        message: 'Invalid. Guideline_Steward_Other_Spec is only applicable, if Guideline_Steward is 9,10. Otherwise, should be blank',
+        path: `${C0}.Guideline_Steward_Other_Spec`,
+      },
     ]);
   });
 
@@ -129,12 +142,19 @@ describe('site rules in the validator', () => {
 
   it('an encounter rule on a multi-select field matches any chosen code', () => {
     assert.deepEqual(check(tx({}, [enc({ Health_Insurance: '1,88' })])), [
-      { code: 'CD3005', message: 'Invalid. Health_Insurance_Other_Spec is required, if Health_Insurance is 88', path: 'Encounters[0].Health_Insurance_Other_Spec' },
+      {
+        code: 'CD3005',
+        message: 'Invalid. Health_Insurance_Other_Spec is required, if Health_Insurance is 88',
+        path: 'Encounters[0].Health_Insurance_Other_Spec',
+      },
     ]);
   });
 
   it('a condition field of the wrong JSON type decides nothing (CD1003 only)', () => {
-    assert.deepEqual(check(tx({}, [enc({}, [cons({ Ordered_Exam_Completed: true, Exam_Completion_Date: undefined })])])).map((p) => p.code), ['CD1003']);
+    assert.deepEqual(
+      check(tx({}, [enc({}, [cons({ Ordered_Exam_Completed: true, Exam_Completion_Date: undefined })])])).map((p) => p.code),
+      ['CD1003'],
+    );
   });
 
   it('the streamed validator agrees with the in-memory one with site rules and limits', async () => {
@@ -158,13 +178,23 @@ describe('site rules in the validator', () => {
 describe('the npi site rule (clinician ids must be NPIs)', () => {
   const NPI_RULES = 'field,rule,when,code,comment\nClinician1_Unique_ID,npi,,,shipped\nClinician2_Unique_ID,NPI,,SITE_NOT_NPI,\n';
   const check = (v: unknown) =>
-    validateTransaction(v, siteOptions(NPI_RULES)).map((p) => ({ code: p.code, message: p.message, path: p.path, field: p.field, value: p.value, severity: p.severity }));
+    validateTransaction(v, siteOptions(NPI_RULES)).map((p) => ({
+      code: p.code,
+      message: p.message,
+      path: p.path,
+      field: p.field,
+      value: p.value,
+      severity: p.severity,
+    }));
 
   it('the NPI check digit: Luhn over 80840 and the first nine digits', () => {
     assert.equal(npiCheckDigit('123456789'), 3);
     assert.equal(npiCheckDigit('100300012'), 6);
     assert.deepEqual(
-      ['1234567893', '1003000126', '1245319599', '1234567890', '123456789', '12345678930', 'JSMITH', '123456789A', ' 1234567893', ''].map((id) => [id, isNpi(id)]),
+      ['1234567893', '1003000126', '1245319599', '1234567890', '123456789', '12345678930', 'JSMITH', '123456789A', ' 1234567893', ''].map((id) => [
+        id,
+        isNpi(id),
+      ]),
       [
         ['1234567893', true],
         ['1003000126', true],
@@ -187,7 +217,10 @@ describe('the npi site rule (clinician ids must be NPIs)', () => {
       { field: 'Clinician1_Unique_ID', rule: 'npi', code: 'SITE_NOT_NPI', origin: 'm/site-rules.csv:2' },
       { field: 'Clinician2_Unique_ID', rule: 'npi', code: 'SITE_NOT_NPI', origin: 'm/site-rules.csv:3' },
     ]);
-    const bad = parseSiteRules('m/site-rules.csv', 'field,rule,when,code\nClinician1_Unique_ID,npi,Clinician1_Last_Name reported,\nClinician1_Unique_ID,npi,,CD3020\nNope,npi,,\n');
+    const bad = parseSiteRules(
+      'm/site-rules.csv',
+      'field,rule,when,code\nClinician1_Unique_ID,npi,Clinician1_Last_Name reported,\nClinician1_Unique_ID,npi,,CD3020\nNope,npi,,\n',
+    );
     assert.deepEqual(located(bad.problems), [
       'm/site-rules.csv:2: an npi rule checks every Clinician1_Unique_ID filled: its when must be empty, not "Clinician1_Last_Name reported"',
       'm/site-rules.csv:3: code for npi must be SITE_NOT_NPI (or empty), not "CD3020"',
@@ -204,7 +237,14 @@ describe('the npi site rule (clinician ids must be NPIs)', () => {
   it('a mnemonic, a wrong check digit and nine digits: one error each, naming field and value', () => {
     const why = '(site rule site-rules.csv:2; remove that line if your site sends other clinician ids)';
     assert.deepEqual(check(tx({}, [enc({}, [cons({ Clinician1_Unique_ID: 'JSMITH' })])])), [
-      { code: 'SITE_NOT_NPI', message: `Clinician1_Unique_ID "JSMITH" is not an NPI; an NPI has 10 digits: a user mnemonic or a local id? ${why}`, path: `${C0}.Clinician1_Unique_ID`, field: 'Clinician1_Unique_ID', value: 'JSMITH', severity: 'error' },
+      {
+        code: 'SITE_NOT_NPI',
+        message: `Clinician1_Unique_ID "JSMITH" is not an NPI; an NPI has 10 digits: a user mnemonic or a local id? ${why}`,
+        path: `${C0}.Clinician1_Unique_ID`,
+        field: 'Clinician1_Unique_ID',
+        value: 'JSMITH',
+        severity: 'error',
+      },
     ]);
     assert.deepEqual(check(tx({}, [enc({}, [cons({ Clinician1_Unique_ID: '1234567890' })])])), [
       {
@@ -227,7 +267,8 @@ describe('the npi site rule (clinician ids must be NPIs)', () => {
       },
       {
         code: 'SITE_NOT_NPI',
-        message: 'Clinician2_Unique_ID "DR_WHO" is not an NPI; an NPI has 10 digits: a user mnemonic or a local id? (site rule site-rules.csv:3; remove that line if your site sends other clinician ids)',
+        message:
+          'Clinician2_Unique_ID "DR_WHO" is not an NPI; an NPI has 10 digits: a user mnemonic or a local id? (site rule site-rules.csv:3; remove that line if your site sends other clinician ids)',
         path: `${C0}.Clinician2_Unique_ID`,
         field: 'Clinician2_Unique_ID',
         value: 'DR_WHO',
@@ -238,7 +279,8 @@ describe('the npi site rule (clinician ids must be NPIs)', () => {
 });
 
 describe('the required site rule (the workbook\'s "Required to submit")', () => {
-  const REQUIRED = 'field,rule,when,code,comment\nClinician1_Last_Name,required,,,\nExam_Completion_Date,REQUIRED,,CD3001,\nModality,required,,,the spec requires it already\n';
+  const REQUIRED =
+    'field,rule,when,code,comment\nClinician1_Last_Name,required,,,\nExam_Completion_Date,REQUIRED,,CD3001,\nModality,required,,,the spec requires it already\n';
 
   it('is read with CD3001 and its origin; a when or another code is refused at its line', () => {
     const { rules, problems } = parseSiteRules('m/site-rules.csv', REQUIRED);
@@ -248,7 +290,10 @@ describe('the required site rule (the workbook\'s "Required to submit")', () => 
       { field: 'Exam_Completion_Date', rule: 'required', code: 'CD3001', origin: 'm/site-rules.csv:3' },
       { field: 'Modality', rule: 'required', code: 'CD3001', origin: 'm/site-rules.csv:4' },
     ]);
-    const bad = parseSiteRules('m/site-rules.csv', 'field,rule,when,code\nClinician1_Last_Name,required,Clinician1_Unique_ID reported,\nClinician1_Last_Name,required,,CD3007\n');
+    const bad = parseSiteRules(
+      'm/site-rules.csv',
+      'field,rule,when,code\nClinician1_Last_Name,required,Clinician1_Unique_ID reported,\nClinician1_Last_Name,required,,CD3007\n',
+    );
     assert.deepEqual(located(bad.problems), [
       'm/site-rules.csv:2: a required rule applies always: its when must be empty, not "Clinician1_Unique_ID reported" (for a condition use required_when)',
       'm/site-rules.csv:3: code for required must be CD3001 (or empty), not "CD3007"',
@@ -301,13 +346,16 @@ describe('per-field limits a site adds (field-limits.csv)', () => {
         'Health_Insurance,,,,,0',
       ].join('\n'),
     );
-    assert.deepEqual(located(problems).map((l) => l.replace(/: Invalid regular expression.*$/, ': …')), [
-      'f.csv:2: Modality is required by the CDSR spec; required cannot be "no"',
-      'f.csv:3: required must be yes, no or empty, not "maybe"',
-      'f.csv:4: format is not a regular expression: …',
-      'f.csv:5: CDS_Consultation_Date is a date: its format is the spec\'s (CD3060/CD3061), not a site\'s',
-      'f.csv:6: max_items applies to multi-select fields only; Place_of_Service is not one',
-      'f.csv:7: max_items must be a positive whole number or "none", not "0"',
-    ]);
+    assert.deepEqual(
+      located(problems).map((l) => l.replace(/: Invalid regular expression.*$/, ': …')),
+      [
+        'f.csv:2: Modality is required by the CDSR spec; required cannot be "no"',
+        'f.csv:3: required must be yes, no or empty, not "maybe"',
+        'f.csv:4: format is not a regular expression: …',
+        "f.csv:5: CDS_Consultation_Date is a date: its format is the spec's (CD3060/CD3061), not a site's",
+        'f.csv:6: max_items applies to multi-select fields only; Place_of_Service is not one',
+        'f.csv:7: max_items must be a positive whole number or "none", not "0"',
+      ],
+    );
   });
 });

@@ -108,7 +108,8 @@ export function parseSiteRules(file: string, text: string): { rules: SiteRule[];
     }
     if (rule === 'required') {
       const codeText = (cells.code ?? '').toUpperCase();
-      if ((cells.when ?? '') !== '') bad(`a required rule applies always: its when must be empty, not "${cells.when ?? ''}" (for a condition use required_when)`);
+      if ((cells.when ?? '') !== '')
+        bad(`a required rule applies always: its when must be empty, not "${cells.when ?? ''}" (for a condition use required_when)`);
       else if (codeText !== '' && codeText !== 'CD3001') bad(`code for required must be CD3001 (or empty), not "${cells.code ?? ''}"`);
       else rules.push({ field, rule, code: 'CD3001', origin: `${file}:${line}` });
       continue;

@@ -50,8 +50,14 @@ describe('value-set files', () => {
   });
 
   it('never throws on random text (fuzz)', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 300 }), (s) => void parseValueSet('f.csv', s)), { numRuns: 500 });
-    fc.assert(fc.property(fc.string({ maxLength: 300 }), (s) => void parseFieldLimits('f.csv', s)), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (s) => void parseValueSet('f.csv', s)),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (s) => void parseFieldLimits('f.csv', s)),
+      { numRuns: 500 },
+    );
   });
 });
 
@@ -77,7 +83,11 @@ describe('outsideValueSet: the one reading of a value set (CD3120, MAP_NOT_IN_VA
     // a single-code field is one value, commas and all
     assert.deepEqual(fieldOutsideValueSet(catalog, 'CDS_Vendor', '1,2')?.values, ['1,2']);
     assert.deepEqual(
-      [fieldOutsideValueSet(catalog, 'Modality', '9')?.severity, fieldOutsideValueSet(catalog, 'Place_of_Service', '99'), fieldOutsideValueSet(catalog, 'Name_of_Exam_Ordered', 'CT HEAD')],
+      [
+        fieldOutsideValueSet(catalog, 'Modality', '9')?.severity,
+        fieldOutsideValueSet(catalog, 'Place_of_Service', '99'),
+        fieldOutsideValueSet(catalog, 'Name_of_Exam_Ordered', 'CT HEAD'),
+      ],
       ['warning', undefined, undefined],
     );
     assert.equal(fieldOutsideValueSet(new Map(), 'CDS_Vendor', 'G9999'), undefined);
@@ -116,9 +126,15 @@ describe('the analyst guide', () => {
   it('lists the field table exactly as the code has it', () => {
     const guide = readFileSync(join(REPO_ROOT, 'mappings', 'README.md'), 'utf8');
     const block = guide.slice(guide.indexOf('<!-- field-table:start -->'), guide.indexOf('<!-- field-table:end -->'));
-    const documented = block.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| field')).map((l) => l.trim());
+    const documented = block
+      .split('\n')
+      .filter((l) => l.startsWith('| ') && !l.startsWith('| field'))
+      .map((l) => l.trim());
     const expected: string[] = [];
-    for (const [level, table] of [['encounter', ENCOUNTER_RULES], ['consultation', CONSULTATION_RULES]] as const) {
+    for (const [level, table] of [
+      ['encounter', ENCOUNTER_RULES],
+      ['consultation', CONSULTATION_RULES],
+    ] as const) {
       for (const [field, r] of Object.entries(table)) {
         const other = r.otherSpecOf ? `Other_Spec of ${r.otherSpecOf}` : r.defaultOtherCode ? `Other = ${r.defaultOtherCode}` : '';
         const cells = [field, level, r.required ? 'yes' : '', r.kind, r.maxLength ?? 'none', r.numeric ? 'yes' : '', r.valueSet ?? '', other];

@@ -33,7 +33,10 @@ describe('validateTransactionFile', () => {
   });
 
   it('counts encounters and consultations', async () => {
-    const tx = validTransaction({}, [validEncounter(), validEncounter({ Unique_Encounter_ID: 'V2' }, [validConsultation(), validConsultation({ CDS_Consultation_Time: '01:00:00' })])]);
+    const tx = validTransaction({}, [
+      validEncounter(),
+      validEncounter({ Unique_Encounter_ID: 'V2' }, [validConsultation(), validConsultation({ CDS_Consultation_Time: '01:00:00' })]),
+    ]);
     const r = await fromText(JSON.stringify(tx));
     assert.deepEqual([r.encounters, r.consultations, r.problems], [2, 3, []]);
   });
@@ -82,7 +85,10 @@ describe('validateTransactionSource on bad input', () => {
 
   it('keeps at most maxProblems and counts the rest', async () => {
     const bad = validConsultation({ Modality: 'CT', Place_of_Service: 'ER' });
-    const tx = validTransaction({}, Array.from({ length: 10 }, (_, i) => validEncounter({ Unique_Encounter_ID: `V${i}` }, [bad])));
+    const tx = validTransaction(
+      {},
+      Array.from({ length: 10 }, (_, i) => validEncounter({ Unique_Encounter_ID: `V${i}` }, [bad])),
+    );
     const r = await validateTransactionSource(() => Readable.from([JSON.stringify(tx)]), 'x', { ...options, maxProblems: 5 });
     assert.equal(r.problems.length, 5);
     assert.equal(r.omitted, 15);
@@ -94,11 +100,17 @@ describe('validateTransactionSource on bad input', () => {
       .tuple(fc.nat({ max: valid.length - 1 }), fc.nat({ max: 20 }), fc.string({ maxLength: 5 }))
       .map(([at, del, ins]) => valid.slice(0, at) + ins + valid.slice(at + del));
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)), mutated), async (input) => {
-        const r = await fromText(input);
-        assert.ok(Array.isArray(r.problems));
-        if (r.notJson) assert.equal(r.problems[0]?.code, 'JSON_SYNTAX');
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)),
+          mutated,
+        ),
+        async (input) => {
+          const r = await fromText(input);
+          assert.ok(Array.isArray(r.problems));
+          if (r.notJson) assert.equal(r.problems[0]?.code, 'JSON_SYNTAX');
+        },
+      ),
       { numRuns: 500 },
     );
   });

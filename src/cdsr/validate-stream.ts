@@ -41,11 +41,7 @@ export function validateTransactionFile(file: string, options: StreamValidationO
  * with its line and column (found by reading the source a second time, so `open` is called twice
  * then). `name` labels the source in that problem.
  */
-export async function validateTransactionSource(
-  open: () => Readable,
-  name: string,
-  options: StreamValidationOptions,
-): Promise<StreamValidationResult> {
+export async function validateTransactionSource(open: () => Readable, name: string, options: StreamValidationOptions): Promise<StreamValidationResult> {
   try {
     return await validateTransactionStream(open(), options);
   } catch (e) {
@@ -62,10 +58,7 @@ class JsonSyntaxError extends AdapterError {
 }
 
 /** Validates a readable byte stream. A syntax error throws; prefer validateTransactionFile. */
-export async function validateTransactionStream(
-  input: Readable,
-  options: StreamValidationOptions,
-): Promise<StreamValidationResult> {
+export async function validateTransactionStream(input: Readable, options: StreamValidationOptions): Promise<StreamValidationResult> {
   const validator = new CdsrValidator(options);
   const max = options.maxProblems ?? 10_000;
   const kept: Problem[] = [];

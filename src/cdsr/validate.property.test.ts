@@ -30,7 +30,10 @@ function chunked(text: string, cuts: number[]): Readable {
 
 describe('validator properties', () => {
   it('finds nothing in random valid transactions', () => {
-    fc.assert(fc.property(transaction, (tx) => assert.deepEqual(validateTransaction(tx, options), [])), RUNS);
+    fc.assert(
+      fc.property(transaction, (tx) => assert.deepEqual(validateTransaction(tx, options), [])),
+      RUNS,
+    );
   });
 
   it('finds exactly the matching code for each single-field corruption', () => {

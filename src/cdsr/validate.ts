@@ -3,13 +3,7 @@
 // serve an in-memory transaction (validateTransaction) and a streamed file (validate-stream.ts).
 import { cdMessage, type CdCode } from './codes.js';
 import { codedValues, effectiveRules, type FieldLimitOverride, type FieldRule, type FieldRules } from './fields.js';
-import {
-  isCdsrTime,
-  isDateInRange,
-  isTransactionDateTimeFuture,
-  parseCdsrDate,
-  parseTransactionDateTime,
-} from './formats.js';
+import { isCdsrTime, isDateInRange, isTransactionDateTimeFuture, parseCdsrDate, parseTransactionDateTime } from './formats.js';
 import type { Problem, ProblemScope } from './problem.js';
 import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS, TRANSACTION_FIELDS } from './schema.js';
 import { isNpi, notNpiMessage, type SiteCondition, type SiteRule } from './site-rules.js';
@@ -33,10 +27,7 @@ export interface ValidatorOptions {
 }
 
 /** What the transaction's Encounters member turned out to be (known only at the end of a stream). */
-export type EncountersShape =
-  | { readonly kind: 'absent' }
-  | { readonly kind: 'invalid' }
-  | { readonly kind: 'array'; readonly count: number };
+export type EncountersShape = { readonly kind: 'absent' } | { readonly kind: 'invalid' } | { readonly kind: 'array'; readonly count: number };
 
 export const MAX_TRANSACTION_ID_LENGTH = 50;
 export const SUPPORTED_FILE_VERSION = '1.0';
@@ -183,14 +174,7 @@ export class CdsrValidator {
     else if (encounters.kind === 'absent' || encounters.count === 0) {
       out.push(this.problem('CD2070', at('Encounters'), [], 'Encounters'));
     } else if (declared !== undefined && declared !== encounters.count) {
-      out.push(
-        this.problem(
-          'CD2074',
-          at('Num_of_Encounters_Included'),
-          [String(declared), String(encounters.count)],
-          'Num_of_Encounters_Included',
-        ),
-      );
+      out.push(this.problem('CD2074', at('Num_of_Encounters_Included'), [String(declared), String(encounters.count)], 'Num_of_Encounters_Included'));
     }
     return out;
   }
@@ -259,8 +243,7 @@ export class CdsrValidator {
     }
     const date = read(value.CDS_Consultation_Date);
     const time = read(value.CDS_Consultation_Time);
-    const where: Where =
-      date.kind === 'value' && time.kind === 'value' ? { ...base, consultationKey: `${date.text} ${time.text}` } : base;
+    const where: Where = date.kind === 'value' && time.kind === 'value' ? { ...base, consultationKey: `${date.text} ${time.text}` } : base;
     this.unknownMembers(value, CONSULTATION_KNOWN, where, out);
     this.checkFields(value, this.consultationRules, this.rules.consultation, where, zone, out);
     this.checkSiteRules(this.consultationSiteRules, value, encounter, where, out);
@@ -400,14 +383,7 @@ export class CdsrValidator {
 
   // CD3002: X_Other_Spec only when X is the value set's "Other" code. Where neither the value-set
   // file nor the field table knows that code, the rule cannot be checked and is left to NRDR.
-  private checkOtherSpec(
-    field: string,
-    baseField: string,
-    rules: FieldRules,
-    obj: Readonly<Record<string, unknown>>,
-    where: Where,
-    out: Problem[],
-  ): void {
+  private checkOtherSpec(field: string, baseField: string, rules: FieldRules, obj: Readonly<Record<string, unknown>>, where: Where, out: Problem[]): void {
     const baseRule = rules[baseField];
     if (!baseRule) return;
     const set: ValueSet | undefined = baseRule.valueSet !== undefined ? this.valueSets.get(baseRule.valueSet) : undefined;

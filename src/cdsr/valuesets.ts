@@ -101,7 +101,7 @@ export function parseValueSet(file: string, text: string): { valueSet?: ValueSet
       problems.push(tableProblem(file, line, `code "${code}" is listed twice (first on line ${previous.line})`));
       continue;
     }
-    const flag = flagText === '' ? undefined : (flagText);
+    const flag = flagText === '' ? undefined : flagText;
     if (flag === 'other') {
       if (otherCode !== undefined) problems.push(tableProblem(file, line, 'more than one code is flagged "other"'));
       otherCode = code;
@@ -130,7 +130,9 @@ export function loadValueSets(dir: string): { catalog: ValueSetCatalog; problems
   const problems: Problem[] = [];
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => n.toLowerCase().endsWith('.csv')).sort();
+    names = readdirSync(dir)
+      .filter((n) => n.toLowerCase().endsWith('.csv'))
+      .sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { catalog, problems };
     throw e;

@@ -21,7 +21,11 @@ export function sandboxValueLists(catalog: ValueSetCatalog): ValueLists {
   return Object.fromEntries(
     [...catalog.values()].map((set) => [
       set.name,
-      { codes: [...set.entries.keys()], ...(set.otherCode !== undefined ? { other: set.otherCode } : {}), ...(set.unknownCode !== undefined ? { unknown: set.unknownCode } : {}) },
+      {
+        codes: [...set.entries.keys()],
+        ...(set.otherCode !== undefined ? { other: set.otherCode } : {}),
+        ...(set.unknownCode !== undefined ? { unknown: set.unknownCode } : {}),
+      },
     ]),
   );
 }
@@ -39,7 +43,12 @@ export async function startBuiltinSandbox(config: Config, tables: MappingTables)
   return {
     baseUrl: `${url}${SANDBOX_PATH}`,
     tokens: new OAuthTokenProvider({ tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`, clientId: DEFAULT_CLIENT.clientId, clientSecret: DEFAULT_CLIENT.clientSecret }),
-    signIn: { authorizeUrl: `${url}${SANDBOX_AUTHORIZE_PATH}`, tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`, clientId: DEFAULT_CLIENT.clientId, clientSecret: DEFAULT_CLIENT.clientSecret },
+    signIn: {
+      authorizeUrl: `${url}${SANDBOX_AUTHORIZE_PATH}`,
+      tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`,
+      clientId: DEFAULT_CLIENT.clientId,
+      clientSecret: DEFAULT_CLIENT.clientSecret,
+    },
     sandbox: true,
     close: () => sandbox.app.close(),
   };

@@ -50,7 +50,10 @@ describe('cdsr-adapter check-mappings: when conditions', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
   const setWhen = (when: string) => {
     const f = join(dir, 'hl7v2.yaml');
-    const text = readFileSync(join(REPO_ROOT, 'mappings', 'hl7v2.yaml'), 'utf8').replace('      - OBR-7\n      - ORC-9\n    transform: time', `      - OBR-7\n      - path: ORC-9\n        when: ${when}\n    transform: time`);
+    const text = readFileSync(join(REPO_ROOT, 'mappings', 'hl7v2.yaml'), 'utf8').replace(
+      '      - OBR-7\n      - ORC-9\n    transform: time',
+      `      - OBR-7\n      - path: ORC-9\n        when: ${when}\n    transform: time`,
+    );
     writeFileSync(f, text);
     return text.split('\n').findIndex((l) => l.startsWith('        when:')) + 1;
   };

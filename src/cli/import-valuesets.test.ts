@@ -33,11 +33,21 @@ describe('cdsr-adapter import-valuesets', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'cdsr-import-'));
     mkdirSync(join(dir, 'mappings', 'valuesets'), { recursive: true });
-    writeFileSync(join(dir, 'mappings', 'valuesets', 'Modality.csv'), '# enforce: no\ncode,label,flag,status\n1,CT,,check\n2,MR,,check\n88,Other,other,check\n');
+    writeFileSync(
+      join(dir, 'mappings', 'valuesets', 'Modality.csv'),
+      '# enforce: no\ncode,label,flag,status\n1,CT,,check\n2,MR,,check\n88,Other,other,check\n',
+    );
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  const rows = [['Field', 'Code', 'Label'], ['Modality', 1, 'CT'], ['Modality', 3, 'NM'], ['Modality', 88, 'Other (specify)'], ['Patient_Sex', 'F', 'Female'], ['Patient_Sex', 'M', 'Male']];
+  const rows = [
+    ['Field', 'Code', 'Label'],
+    ['Modality', 1, 'CT'],
+    ['Modality', 3, 'NM'],
+    ['Modality', 88, 'Other (specify)'],
+    ['Patient_Sex', 'F', 'Female'],
+    ['Patient_Sex', 'M', 'Male'],
+  ];
 
   it('reports and refuses to overwrite a file that would change; --force writes; a second run changes nothing', async () => {
     const wb = await writeWorkbook('CDSR_JSON_Mapping_1.0.xlsx', rows);
@@ -52,7 +62,10 @@ describe('cdsr-adapter import-valuesets', () => {
         'Patient_Sex.csv  Patient_Sex  2      new      F,M\n' +
         'site rules: the workbook has no requirement column ("Required to submit", "Conditionally Required"); site rules left as they are\n',
     );
-    assert.equal(refused.err, '1 existing file(s) would change (Modality.csv); nothing written. Add --force to overwrite them, or --out DIR to write elsewhere.\n');
+    assert.equal(
+      refused.err,
+      '1 existing file(s) would change (Modality.csv); nothing written. Add --force to overwrite them, or --out DIR to write elsewhere.\n',
+    );
     assert.deepEqual(readdirSync(vs), ['Modality.csv']);
 
     const forced = await run(wb, { force: true });
@@ -63,12 +76,21 @@ describe('cdsr-adapter import-valuesets', () => {
     assert.deepEqual([...loaded.catalog.get('Modality')!.entries.keys()], ['1', '3', '88']);
     assert.equal(loaded.catalog.get('Modality')!.otherCode, '88');
     assert.equal(loaded.catalog.get('Modality')!.enforce, true);
-    assert.equal(readFileSync(join(vs, 'Patient_Sex.csv'), 'utf8'), '# Patient_Sex: ACR CDSR value set (Patient_Sex), imported from CDSR_JSON_Mapping_1.0.xlsx sheet "CDSR Values".\n# enforce: yes\ncode,label,flag,status\nF,Female,,confirmed\nM,Male,,confirmed\n');
+    assert.equal(
+      readFileSync(join(vs, 'Patient_Sex.csv'), 'utf8'),
+      '# Patient_Sex: ACR CDSR value set (Patient_Sex), imported from CDSR_JSON_Mapping_1.0.xlsx sheet "CDSR Values".\n# enforce: yes\ncode,label,flag,status\nF,Female,,confirmed\nM,Male,,confirmed\n',
+    );
 
     const again = await run(wb, { json: true });
     assert.equal(again.code, 0);
     const report = JSON.parse(again.out) as { written: boolean; files: { name: string; state: string }[] };
-    assert.deepEqual(report.files.map((f) => [f.name, f.state]), [['Modality', 'unchanged'], ['Patient_Sex', 'unchanged']]);
+    assert.deepEqual(
+      report.files.map((f) => [f.name, f.state]),
+      [
+        ['Modality', 'unchanged'],
+        ['Patient_Sex', 'unchanged'],
+      ],
+    );
   });
 
   it('--out writes to another directory without touching the tables in force', async () => {
@@ -80,7 +102,11 @@ describe('cdsr-adapter import-valuesets', () => {
   });
 
   it('bad rows: exit 1 naming sheet, row and column, nothing written; not a workbook: exit 2', async () => {
-    const wb = await writeWorkbook('bad.xlsx', [['Field', 'Code', 'Label'], ['Modality', '', 'none'], ['Modalty', 1, 'CT']]);
+    const wb = await writeWorkbook('bad.xlsx', [
+      ['Field', 'Code', 'Label'],
+      ['Modality', '', 'none'],
+      ['Modalty', 1, 'CT'],
+    ]);
     const out = join(dir, 'bad-out');
     const r = await run(wb, { out });
     assert.equal(r.code, 1);
@@ -99,7 +125,13 @@ describe('cdsr-adapter import-valuesets', () => {
 });
 
 describe('cdsr-adapter import-valuesets: the requirement column into site-rules.csv', () => {
-  const VALUES = [['Field', 'Code', 'Label'], ['Modality', 1, 'CT'], ['Modality', 88, 'Other (specify)'], ['Ordered_Exam_Completed', 1, 'Yes'], ['Ordered_Exam_Completed', 2, 'No']];
+  const VALUES = [
+    ['Field', 'Code', 'Label'],
+    ['Modality', 1, 'CT'],
+    ['Modality', 88, 'Other (specify)'],
+    ['Ordered_Exam_Completed', 1, 'Yes'],
+    ['Ordered_Exam_Completed', 2, 'No'],
+  ];
   const FIELDS = [
     ['Element', 'Required to submit?', 'Conditionally Required'],
     ['Transaction_ID', 'Y'],
@@ -110,7 +142,8 @@ describe('cdsr-adapter import-valuesets: the requirement column into site-rules.
     ['Clinician2_Last_Name', 'C', 'Required if Clinician2_Unique_ID is reported'],
     ['Appropriateness_Category_Other_Spec', 'C', 'Required when the category is not listed'],
   ];
-  const HAND = '# our rules\nfield,rule,when,code,comment\nClinician1_Unique_ID,npi,,,shipped\nClinician2_Last_Name,required_when,Clinician2_Unique_ID reported,,ours\n';
+  const HAND =
+    '# our rules\nfield,rule,when,code,comment\nClinician1_Unique_ID,npi,,,shipped\nClinician2_Last_Name,required_when,Clinician2_Unique_ID reported,,ours\n';
   const BLOCK = [
     '# import-valuesets:start: rules read from CDSR_JSON_Mapping_1.1.xlsx sheet "Fields" by import-valuesets; each import replaces this block (write your own rules outside it)',
     'Clinician1_Last_Name,required,,,Fields!B4: Y',
@@ -170,21 +203,33 @@ describe('cdsr-adapter import-valuesets: the requirement column into site-rules.
     assert.equal(readFileSync(rulesFile, 'utf8'), HAND + BLOCK);
     const loaded = loadSiteRules(rulesFile);
     assert.deepEqual(loaded.problems, []);
-    assert.deepEqual(loaded.rules.map((r) => `${basename(r.origin)} ${r.field} ${r.rule}`), [
-      'site-rules.csv:3 Clinician1_Unique_ID npi',
-      'site-rules.csv:4 Clinician2_Last_Name required_when',
-      'site-rules.csv:6 Clinician1_Last_Name required',
-      'site-rules.csv:7 Exam_Completion_Date required_when',
-      'site-rules.csv:8 Modality_Other_Spec required_when',
-      'site-rules.csv:9 Modality_Other_Spec only_when',
-    ]);
+    assert.deepEqual(
+      loaded.rules.map((r) => `${basename(r.origin)} ${r.field} ${r.rule}`),
+      [
+        'site-rules.csv:3 Clinician1_Unique_ID npi',
+        'site-rules.csv:4 Clinician2_Last_Name required_when',
+        'site-rules.csv:6 Clinician1_Last_Name required',
+        'site-rules.csv:7 Exam_Completion_Date required_when',
+        'site-rules.csv:8 Modality_Other_Spec required_when',
+        'site-rules.csv:9 Modality_Other_Spec only_when',
+      ],
+    );
 
     const again = await run(wb, { json: true }, mappings);
     assert.equal(again.code, 0, again.err);
-    const report = JSON.parse(again.out) as { written: boolean; siteRules: { state: string; rules: { state: string }[]; unread: { row: number; column: string }[] } };
+    const report = JSON.parse(again.out) as {
+      written: boolean;
+      siteRules: { state: string; rules: { state: string }[]; unread: { row: number; column: string }[] };
+    };
     assert.equal(report.siteRules.state, 'unchanged');
-    assert.deepEqual(report.siteRules.rules.map((r) => r.state), ['unchanged', 'unchanged', 'unchanged', 'unchanged', 'by hand']);
-    assert.deepEqual(report.siteRules.unread.map((u) => `${u.column}${u.row}`), ['C8']);
+    assert.deepEqual(
+      report.siteRules.rules.map((r) => r.state),
+      ['unchanged', 'unchanged', 'unchanged', 'unchanged', 'by hand'],
+    );
+    assert.deepEqual(
+      report.siteRules.unread.map((u) => `${u.column}${u.row}`),
+      ['C8'],
+    );
     assert.equal(readFileSync(rulesFile, 'utf8'), HAND + BLOCK);
   });
 
@@ -193,7 +238,12 @@ describe('cdsr-adapter import-valuesets: the requirement column into site-rules.
     const before = readFileSync(rulesFile, 'utf8');
     const preview = await run(wb, { out: join(dir, 'preview') }, mappings);
     assert.equal(preview.code, 0, preview.err);
-    assert.match(preview.out, new RegExp(`site rules \\(a preview: --out leaves ${rulesFile.replace(/[/\\]/g, '.')} alone; give --site-rules FILE to write them\\), from sheet "Fields"`));
+    assert.match(
+      preview.out,
+      new RegExp(
+        `site rules \\(a preview: --out leaves ${rulesFile.replace(/[/\\]/g, '.')} alone; give --site-rules FILE to write them\\), from sheet "Fields"`,
+      ),
+    );
     assert.match(preview.out, /\nModality_Other_Spec +required_when +Modality = 88 +removed\n/);
     assert.equal(readFileSync(rulesFile, 'utf8'), before);
     const other = join(dir, 'other-rules.csv');
@@ -223,7 +273,10 @@ describe('cdsr-adapter import-valuesets: the requirement column into site-rules.
     writeFileSync(broken, HAND + '# import-valuesets:end\n');
     const r = await run(wb, { out, siteRules: broken }, mappings);
     assert.equal(r.code, 1);
-    assert.equal(r.err, 'broken-rules.csv: the imported block\'s marker lines "# import-valuesets:start" … "# import-valuesets:end" are not one pair (line 5); put them right by hand; nothing written\n');
+    assert.equal(
+      r.err,
+      'broken-rules.csv: the imported block\'s marker lines "# import-valuesets:start" … "# import-valuesets:end" are not one pair (line 5); put them right by hand; nothing written\n',
+    );
     assert.equal(readFileSync(broken, 'utf8'), HAND + '# import-valuesets:end\n');
     assert.throws(() => readdirSync(out), /ENOENT/);
   });

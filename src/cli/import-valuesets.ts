@@ -35,7 +35,9 @@ export async function runImportValueSets(workbook: string, opts: ImportValueSets
   const problems: ImportProblem[] = [...reading.problems, ...(requirements !== undefined && 'problem' in requirements ? [requirements.problem] : [])];
   if (problems.length > 0) {
     for (const p of problems) {
-      const where = [`sheet "${p.sheet}"`, p.row !== undefined ? `row ${p.row}` : '', p.column !== undefined ? `column ${p.column}` : ''].filter((x) => x !== '').join(', ');
+      const where = [`sheet "${p.sheet}"`, p.row !== undefined ? `row ${p.row}` : '', p.column !== undefined ? `column ${p.column}` : '']
+        .filter((x) => x !== '')
+        .join(', ');
       io.err(`${workbook}: ${where}: ${p.message}\n`);
     }
     io.err(`${problems.length} problem(s); nothing written\n`);
@@ -70,7 +72,10 @@ export async function runImportValueSets(workbook: string, opts: ImportValueSets
     rules = { reading: requirements, plan };
   }
   const rulesChanged = rules !== undefined && rulesOut !== undefined && rules.plan.state === 'changed';
-  const blocked = [...planned.filter((p) => p.change.state === 'changed').map((p) => p.file), ...(rulesChanged && rulesOut !== undefined ? [rulesOut] : [])].filter(() => opts.force !== true);
+  const blocked = [
+    ...planned.filter((p) => p.change.state === 'changed').map((p) => p.file),
+    ...(rulesChanged && rulesOut !== undefined ? [rulesOut] : []),
+  ].filter(() => opts.force !== true);
   if (opts.json) {
     const siteRules =
       rules === undefined
@@ -85,24 +90,45 @@ export async function runImportValueSets(workbook: string, opts: ImportValueSets
             specRequired: rules.reading.specRequired,
             transactionFields: rules.reading.transactionFields,
           };
-    io.out(JSON.stringify({ workbook, sheet: reading.sheet, dir, written: blocked.length === 0, files: planned.map((p) => ({ file: p.file, ...p.change })), siteRules }) + '\n');
-  } else io.out(report(planned.map((p) => p.change), dir) + rulesReport(rules, rulesIn, rulesOut));
+    io.out(
+      JSON.stringify({
+        workbook,
+        sheet: reading.sheet,
+        dir,
+        written: blocked.length === 0,
+        files: planned.map((p) => ({ file: p.file, ...p.change })),
+        siteRules,
+      }) + '\n',
+    );
+  } else
+    io.out(
+      report(
+        planned.map((p) => p.change),
+        dir,
+      ) + rulesReport(rules, rulesIn, rulesOut),
+    );
   if (rules !== undefined && rules.reading.unread.length > 0) {
     const inFile = rulesOut !== undefined && blocked.length === 0 ? ` and in ${basename(rulesOut)}` : '';
     io.err(`${rules.reading.unread.length} requirement(s) of the workbook not imported: write them by hand (listed above${inFile})\n`);
   }
   if (blocked.length > 0) {
-    io.err(`${blocked.length} existing file(s) would change (${blocked.map((b) => basename(b)).join(', ')}); nothing written. Add --force to overwrite them, or --out DIR to write elsewhere.\n`);
+    io.err(
+      `${blocked.length} existing file(s) would change (${blocked.map((b) => basename(b)).join(', ')}); nothing written. Add --force to overwrite them, or --out DIR to write elsewhere.\n`,
+    );
     return EXIT_PROBLEMS;
   }
   mkdirSync(dir, { recursive: true });
   for (const p of planned) if (p.change.state !== 'unchanged') writeFileSync(p.file, p.text);
   if (rules !== undefined && rulesOut !== undefined && (rules.plan.state === 'new' || rules.plan.state === 'changed')) writeFileSync(rulesOut, rules.plan.text);
-  if (!opts.json) io.out(`written to ${dir}${rulesOut !== undefined && rules !== undefined && rules.plan.state !== 'unchanged' && rules.plan.state !== 'none' ? ` and ${rulesOut}` : ''}\n`);
+  if (!opts.json)
+    io.out(
+      `written to ${dir}${rulesOut !== undefined && rules !== undefined && rules.plan.state !== 'unchanged' && rules.plan.state !== 'none' ? ` and ${rulesOut}` : ''}\n`,
+    );
   return EXIT_OK;
 }
 
-const list = (codes: readonly string[]) => (codes.length === 0 ? '' : codes.length > 8 ? `${codes.slice(0, 8).join(',')} (+${codes.length - 8})` : codes.join(','));
+const list = (codes: readonly string[]) =>
+  codes.length === 0 ? '' : codes.length > 8 ? `${codes.slice(0, 8).join(',')} (+${codes.length - 8})` : codes.join(',');
 
 function report(changes: readonly SetChange[], dir: string): string {
   const rows = changes.map((c) => [`${c.name}.csv`, c.fields.join(', '), String(c.codes), c.state, list(c.added), list(c.removed), list(c.relabelled)]);
@@ -110,11 +136,14 @@ function report(changes: readonly SetChange[], dir: string): string {
 }
 
 function rulesReport(rules: { reading: RequirementReading; plan: SiteRulesPlan } | undefined, rulesIn: string, rulesOut: string | undefined): string {
-  if (rules === undefined) return 'site rules: the workbook has no requirement column ("Required to submit", "Conditionally Required"); site rules left as they are\n';
+  if (rules === undefined)
+    return 'site rules: the workbook has no requirement column ("Required to submit", "Conditionally Required"); site rules left as they are\n';
   const { reading, plan } = rules;
-  const target = rulesOut !== undefined ? `site rules for ${rulesOut}` : `site rules (a preview: --out leaves ${rulesIn} alone; give --site-rules FILE to write them)`;
+  const target =
+    rulesOut !== undefined ? `site rules for ${rulesOut}` : `site rules (a preview: --out leaves ${rulesIn} alone; give --site-rules FILE to write them)`;
   let out = `${target}, from sheet "${reading.sheet}" column ${reading.columns}:\n`;
-  const note = (c: SiteRulesPlan['changes'][number]) => (c.state === 'changed' ? `was ${c.before ?? ''}` : c.state === 'by hand' ? `kept: ${c.before ?? ''}` : '');
+  const note = (c: SiteRulesPlan['changes'][number]) =>
+    c.state === 'changed' ? `was ${c.before ?? ''}` : c.state === 'by hand' ? `kept: ${c.before ?? ''}` : '';
   if (plan.changes.length > 0) {
     out += renderTable(
       ['FIELD', 'RULE', 'WHEN', 'STATE', 'CELL', 'NOTE'],

@@ -21,7 +21,12 @@ describe('map --summary over 100 mixed messages', () => {
 
   it('prints the golden summary, exit 1 (there are errors)', () => {
     let out = '';
-    const code = runMap([FIXTURE], { summary: true, now: NOW }, DEFAULTS, { out: (t) => (out += t), err: () => undefined, mappingsDir: 'mappings', progress: false });
+    const code = runMap([FIXTURE], { summary: true, now: NOW }, DEFAULTS, {
+      out: (t) => (out += t),
+      err: () => undefined,
+      mappingsDir: 'mappings',
+      progress: false,
+    });
     assert.equal(code, 1);
     if (process.env.UPDATE_GOLDEN === '1') writeFileSync(GOLDEN, out);
     assert.equal(out, readFileSync(GOLDEN, 'utf8'));

@@ -48,14 +48,33 @@ describe('cdsr-adapter map', () => {
     assert.equal(r.status, 1);
     const out = JSON.parse(r.stdout) as { transactions: { Encounters: unknown[] }[]; problems: Record<string, unknown>[] };
     assert.equal(out.transactions[0]?.Encounters.length, 1);
-    assert.deepEqual(out.problems, [{ code: 'JSON_SYNTAX', message: 'line 3 is not a JSON document; it is not mapped', severity: 'error', scope: 'file', path: '', line: 3, input: 'feed.ndjson', file: 'feed.ndjson' }]);
+    assert.deepEqual(out.problems, [
+      {
+        code: 'JSON_SYNTAX',
+        message: 'line 3 is not a JSON document; it is not mapped',
+        severity: 'error',
+        scope: 'file',
+        path: '',
+        line: 3,
+        input: 'feed.ndjson',
+        file: 'feed.ndjson',
+      },
+    ]);
   });
 
   it('a Mirth Connect export: problems name the message by its index and line in the export', () => {
     const file = join(dir, 'export.xml');
-    const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/\r\n|\r|\n/g, '&#xd;');
-    const entry = (t: string) => `  <message>\n    <connectorMessages><entry><int>0</int><connectorMessage><metaDataId>0</metaDataId><raw><content>${esc(t)}</content></raw></connectorMessage></entry></connectorMessages>\n  </message>`;
-    writeFileSync(file, ['<list>', entry(ORM), entry(ORM.replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|').replace(/V0001/g, 'V0002')), '</list>'].join('\n'));
+    const esc = (t: string) =>
+      t
+        .replace(/&/g, '&amp;')
+        .replace(/</g, '&lt;')
+        .replace(/\r\n|\r|\n/g, '&#xd;');
+    const entry = (t: string) =>
+      `  <message>\n    <connectorMessages><entry><int>0</int><connectorMessage><metaDataId>0</metaDataId><raw><content>${esc(t)}</content></raw></connectorMessage></entry></connectorMessages>\n  </message>`;
+    writeFileSync(
+      file,
+      ['<list>', entry(ORM), entry(ORM.replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|').replace(/V0001/g, 'V0002')), '</list>'].join('\n'),
+    );
     const r = run(['map', file, ...NOW]);
     assert.equal(r.status, 1);
     const out = JSON.parse(r.stdout) as { transactions: { Encounters: unknown[] }[]; problems: Record<string, unknown>[] };
@@ -96,9 +115,15 @@ describe('cdsr-adapter map', () => {
     const r = run(['map', file, ...NOW]);
     assert.equal(r.status, 1);
     const out = JSON.parse(r.stdout) as { problems: { code: string; message: string }[] };
-    assert.deepEqual(out.problems.map((p) => [p.code, p.message]), [
-      ['MAP_NO_FACILITY', 'no facilities.csv row for sending facility "OTHERHOSP" (MSH-4.1) and no default facility (CDSR_DEFAULT_FACILITY_ID or --facility-id)'],
-    ]);
+    assert.deepEqual(
+      out.problems.map((p) => [p.code, p.message]),
+      [
+        [
+          'MAP_NO_FACILITY',
+          'no facilities.csv row for sending facility "OTHERHOSP" (MSH-4.1) and no default facility (CDSR_DEFAULT_FACILITY_ID or --facility-id)',
+        ],
+      ],
+    );
     const withFlag = JSON.parse(run(['map', file, '--facility-id', '100042', ...NOW]).stdout) as { transactions: { Facility_ID: string }[] };
     assert.equal(withFlag.transactions[0]?.Facility_ID, '100042');
     const withEnv = JSON.parse(run(['map', file, ...NOW], { CDSR_DEFAULT_FACILITY_ID: '100043' }).stdout) as { transactions: { Facility_ID: string }[] };
@@ -157,10 +182,13 @@ describe('cdsr-adapter map', () => {
     const junk = join(dir, 'junk.hl7');
     writeFileSync(junk, 'hello');
     const out = JSON.parse(run(['map', adt, junk, ...NOW]).stdout) as { problems: { code: string; message: string; input: string }[] };
-    assert.deepEqual(out.problems.map((p) => [p.input, p.code, p.message]), [
-      ['adt.hl7', 'MAP_UNSUPPORTED', 'message type ADT^A01 is not handled by the mapping tables (handled: ORM^O01, OMI^O23, ORU^R01)'],
-      ['junk.hl7', 'HL7_INVALID', 'not an HL7 v2 message: it does not start with an MSH segment'],
-    ]);
+    assert.deepEqual(
+      out.problems.map((p) => [p.input, p.code, p.message]),
+      [
+        ['adt.hl7', 'MAP_UNSUPPORTED', 'message type ADT^A01 is not handled by the mapping tables (handled: ORM^O01, OMI^O23, ORU^R01)'],
+        ['junk.hl7', 'HL7_INVALID', 'not an HL7 v2 message: it does not start with an MSH segment'],
+      ],
+    );
   });
 });
 
@@ -177,7 +205,10 @@ describe('cdsr-adapter check-mappings', () => {
   it('reports the shipped tables OK, exit 0', () => {
     const r = run(['check-mappings', 'mappings']);
     assert.equal(r.status, 0);
-    assert.equal(r.stdout, 'mappings: OK — hl7v2.yaml 21 rules, 3 message types; fhir.yaml 16 rules, 2 resource types; 9 crosswalks, 11 value sets, 1 facilities\n');
+    assert.equal(
+      r.stdout,
+      'mappings: OK — hl7v2.yaml 21 rules, 3 message types; fhir.yaml 16 rules, 2 resource types; 9 crosswalks, 11 value sets, 1 facilities\n',
+    );
   });
 
   it('lists problems as file:line: message, exit 1', () => {
@@ -252,7 +283,11 @@ describe('cdsr-adapter test-mappings', () => {
       u.stdout,
       'wrote fhir-bundle.expected.json\ncreated new-feed.expected.json (new: review it)\nwrote orm-then-oru.expected.json\n3 site test(s): 3 passed, 0 failed (1 expected file(s) created, 2 rewritten: review the diff)\n',
     );
-    assert.equal((JSON.parse(readFileSync(join(fresh, 'tests', 'new-feed.expected.json'), 'utf8')) as { encounters: { Unique_Encounter_ID: string }[] }).encounters[0]?.Unique_Encounter_ID, 'V0001');
+    assert.equal(
+      (JSON.parse(readFileSync(join(fresh, 'tests', 'new-feed.expected.json'), 'utf8')) as { encounters: { Unique_Encounter_ID: string }[] }).encounters[0]
+        ?.Unique_Encounter_ID,
+      'V0001',
+    );
     const again = run(['test-mappings', fresh]);
     assert.equal(again.status, 0);
     assert.equal(again.stdout, 'PASS  fhir-bundle\nPASS  new-feed\nPASS  orm-then-oru\n3 site test(s): 3 passed, 0 failed\n');

@@ -64,12 +64,18 @@ export function renderSummary(s: MapSummary, files: readonly string[]): string {
   const row = (name: string, m: MapSummary['byOutcome']) => [name, String(shown.reduce((n, o) => n + (m[o] ?? 0), 0)), ...shown.map((o) => String(m[o] ?? 0))];
   const parts = [
     `${s.messages} message(s) in ${files.length} file(s)\n`,
-    renderTable(['TYPE', 'MESSAGES', ...shown.map((o) => o.toUpperCase())], [...Object.entries(s.byType).map(([t, m]) => row(t, m)), row('(all)', s.byOutcome)]),
+    renderTable(
+      ['TYPE', 'MESSAGES', ...shown.map((o) => o.toUpperCase())],
+      [...Object.entries(s.byType).map(([t, m]) => row(t, m)), row('(all)', s.byOutcome)],
+    ),
   ];
   if (s.unmapped.length > 0) {
     parts.push(
       `\n${s.unmapped.length} distinct unmapped value(s); add a crosswalk row for each:\n`,
-      renderTable(['FIELD', 'TABLE', 'VALUE', 'COUNT', 'FIRST SEEN IN'], s.unmapped.map((u) => [u.field, u.table, u.value, String(u.count), u.first])),
+      renderTable(
+        ['FIELD', 'TABLE', 'VALUE', 'COUNT', 'FIRST SEEN IN'],
+        s.unmapped.map((u) => [u.field, u.table, u.value, String(u.count), u.first]),
+      ),
     );
   } else {
     parts.push('\nno unmapped values\n');
@@ -77,10 +83,20 @@ export function renderSummary(s: MapSummary, files: readonly string[]): string {
   if (s.outsideValueSets.length > 0) {
     parts.push(
       `\n${s.outsideValueSets.length} distinct mapped value(s) outside ACR's value sets; fix the crosswalk row or rule named:\n`,
-      renderTable(['FIELD', 'FIX AT', 'VALUE', 'SEVERITY', 'COUNT', 'FIRST SEEN IN'], s.outsideValueSets.map((o) => [o.field, o.table, o.value, o.severity, String(o.count), o.first])),
+      renderTable(
+        ['FIELD', 'FIX AT', 'VALUE', 'SEVERITY', 'COUNT', 'FIRST SEEN IN'],
+        s.outsideValueSets.map((o) => [o.field, o.table, o.value, o.severity, String(o.count), o.first]),
+      ),
     );
   }
-  if (s.problems.length > 0) parts.push('\nproblems by code:\n', renderTable(['CODE', 'SEVERITY', 'COUNT'], s.problems.map((p) => [p.code, p.severity, String(p.count)])));
+  if (s.problems.length > 0)
+    parts.push(
+      '\nproblems by code:\n',
+      renderTable(
+        ['CODE', 'SEVERITY', 'COUNT'],
+        s.problems.map((p) => [p.code, p.severity, String(p.count)]),
+      ),
+    );
   parts.push(`\n${s.transactions} transaction(s): ${s.encounters} encounter(s), ${s.consultations} consultation(s)\n`);
   return parts.join('');
 }
@@ -103,7 +119,13 @@ export function runTestMappings(dir: string | undefined, opts: { update?: boolea
     else if (opts.update) io.out(`wrote ${r.name}.expected.json\n`);
     else if (r.ok) io.out(`PASS  ${r.name}\n`);
     else if (r.noExpected) io.out(`NEW   ${r.name}: ${r.diff}\n`);
-    else io.out(`FAIL  ${r.name}\n${r.diff.split('\n').map((l) => `      ${l}`).join('\n')}\n`);
+    else
+      io.out(
+        `FAIL  ${r.name}\n${r.diff
+          .split('\n')
+          .map((l) => `      ${l}`)
+          .join('\n')}\n`,
+      );
   }
   const missing = results.filter((r) => r.noExpected).length;
   const failed = results.filter((r) => !r.ok).length - missing;

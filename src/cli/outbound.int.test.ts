@@ -12,8 +12,6 @@ import { freePort } from '../../test/server.js';
 const CLI = join(REPO_ROOT, 'dist', 'src', 'cli.js');
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
 
-
-
 describe('outbound commands', () => {
   const children: ChildProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'cdsr-out-cli-'));
@@ -22,14 +20,18 @@ describe('outbound commands', () => {
     rmSync(dir, { recursive: true, force: true });
   });
   const start = (args: string[], env: Record<string, string>, logs?: string[]) => {
-    const c = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, CDSR_MAPPINGS_DIR: join(REPO_ROOT, 'mappings'), LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, CDSR_MAPPINGS_DIR: join(REPO_ROOT, 'mappings'), LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     c.stdout?.on('data', (d: Buffer) => logs?.push(d.toString('utf8')));
     children.push(c);
     return c;
   };
-  const cli = (args: string[], env: Record<string, string>) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const cli = (args: string[], env: Record<string, string>) =>
+    spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
 
-  it('a facility the registry does not know: submit reports the rejection, status shows NRDR\'s code', async () => {
+  it("a facility the registry does not know: submit reports the rejection, status shows NRDR's code", async () => {
     const sp = await freePort();
     const port = await freePort();
     const sandboxOut: string[] = [];
@@ -52,12 +54,18 @@ describe('outbound commands', () => {
     await fetch(`${url}/hl7v2`, { method: 'POST', body: ORM, headers: { 'content-type': 'application/hl7-v2' } });
     const submit = cli(['submit', '--url', url], {});
     assert.equal(submit.status, 1, submit.stderr);
-    assert.equal(submit.stdout, '1 transaction(s) created, 1 posted, 1 final: 0 record(s) accepted, 1 rejected, 0 need review; 0 transaction(s) still polling\n');
+    assert.equal(
+      submit.stdout,
+      '1 transaction(s) created, 1 posted, 1 final: 0 record(s) accepted, 1 rejected, 0 need review; 0 transaction(s) still polling\n',
+    );
     assert.equal(submit.stderr, 'cdsr-adapter: records need an operator: GET /api/records?state=rejected, or `cdsr-adapter status`\n');
     const status = cli(['status', '--url', url], {});
     assert.equal(status.status, 0);
     const row = status.stdout.split('\n')[1] ?? '';
-    assert.match(row, /^CDSR-100000-\d{14}-[0-9a-f]{6} +100000 +done +ValidationFail +1 +0 +1 +CD2053:Facility has not registered for CDSR\. {2}Submission aborted$/);
+    assert.match(
+      row,
+      /^CDSR-100000-\d{14}-[0-9a-f]{6} +100000 +done +ValidationFail +1 +0 +1 +CD2053:Facility has not registered for CDSR\. {2}Submission aborted$/,
+    );
     const id = row.split(' ')[0]!;
     const one = cli(['status', id, '--url', url], {});
     assert.equal(one.status, 1);
@@ -73,7 +81,10 @@ describe('outbound commands', () => {
     assert.match(logs.join(''), /NRDR_BASE_URL is not set: submitting to the built-in NRDR sandbox, not to ACR/);
     await fetch(`${url}/hl7v2`, { method: 'POST', body: ORM, headers: { 'content-type': 'application/hl7-v2' } });
     const submit = cli(['submit', '--url', url], {});
-    assert.equal(submit.stdout, '1 transaction(s) created, 1 posted, 1 final: 1 record(s) accepted, 0 rejected, 0 need review; 0 transaction(s) still polling\n');
+    assert.equal(
+      submit.stdout,
+      '1 transaction(s) created, 1 posted, 1 final: 1 record(s) accepted, 0 rejected, 0 need review; 0 transaction(s) still polling\n',
+    );
   });
 
   it('serve starts completely (MLLP too) and stops on SIGTERM with status 0', async () => {
@@ -90,7 +101,13 @@ describe('outbound commands', () => {
   });
 
   it('bad configuration stops start-up naming the variable', () => {
-    const r = cli(['serve'], { NRDR_BASE_URL: 'https://nrdr.example/t', NRDR_PARTNER_ID: '', ACR_TOKEN: 'x', NRDR_APP_ID: '10019', CDSR_DATA_DIR: join(dir, 'c') });
+    const r = cli(['serve'], {
+      NRDR_BASE_URL: 'https://nrdr.example/t',
+      NRDR_PARTNER_ID: '',
+      ACR_TOKEN: 'x',
+      NRDR_APP_ID: '10019',
+      CDSR_DATA_DIR: join(dir, 'c'),
+    });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /invalid configuration:\n {2}NRDR_PARTNER_ID: must be set when NRDR_BASE_URL is set/);
     const bad = cli(['serve'], { NRDR_BASE_URL: 'not a url', CDSR_DATA_DIR: join(dir, 'c') });

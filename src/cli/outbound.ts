@@ -79,7 +79,9 @@ export function serverUrl(config: Pick<Config, 'HOST' | 'PORT'>, url?: string): 
   return url ?? `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
 }
 
-export function headers(config: Pick<Config, 'CDSR_OPERATE_API_KEYS' | 'CDSR_INBOUND_API_KEYS'> & Partial<Pick<Config, 'CDSR_API_KEY'>>): Record<string, string> {
+export function headers(
+  config: Pick<Config, 'CDSR_OPERATE_API_KEYS' | 'CDSR_INBOUND_API_KEYS'> & Partial<Pick<Config, 'CDSR_API_KEY'>>,
+): Record<string, string> {
   // submit and status are operator calls: CDSR_API_KEY, else an operate key (or an older inbound key)
   const key = config.CDSR_API_KEY ?? config.CDSR_OPERATE_API_KEYS[0] ?? config.CDSR_INBOUND_API_KEYS[0];
   return key !== undefined ? { authorization: `Bearer ${key}` } : {};
@@ -114,7 +116,12 @@ const age = (s: number): string => (s < 120 ? `${s} s` : s < 7200 ? `${Math.roun
  * Exit: 0 when nothing needs an operator (still polling is not), 1 when records were rejected or
  * need review, 2 when the service cannot be asked.
  */
-export async function runSubmit(config: Config, o: { url?: string }, io: CliIo, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))): Promise<number> {
+export async function runSubmit(
+  config: Config,
+  o: { url?: string },
+  io: CliIo,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+): Promise<number> {
   const base = serverUrl(config, o.url);
   const started = Date.now();
   let line = 'submitting…';
@@ -141,7 +148,9 @@ export async function runSubmit(config: Config, o: { url?: string }, io: CliIo, 
     }
     if (spinner) io.err('\n');
     if (!x.leader) {
-      const who = x.holder ? `another instance (${x.holder.instance}) is the submitter (its lease runs until ${x.holder.until})` : 'another instance is the submitter';
+      const who = x.holder
+        ? `another instance (${x.holder.instance}) is the submitter (its lease runs until ${x.holder.until})`
+        : 'another instance is the submitter';
       io.out(`${who}: it sends the ready records; nothing was sent from this one\n`);
       return EXIT_OK;
     }
@@ -182,7 +191,16 @@ export async function runStatus(config: Config, id: string | undefined, o: { url
       io.out(
         renderTable(
           ['TRANSACTION', 'FACILITY', 'STATE', 'NRDR STATUS', 'RECORDS', 'ACCEPTED', 'REJECTED', 'ERROR'],
-          r.transactions.map((t) => [t.transactionId, t.facilityId, t.status, t.nrdrStatus ?? '', String(t.consultations), String(t.accepted), String(t.rejected), t.errorMsg || t.lastError || '']),
+          r.transactions.map((t) => [
+            t.transactionId,
+            t.facilityId,
+            t.status,
+            t.nrdrStatus ?? '',
+            String(t.consultations),
+            String(t.accepted),
+            String(t.rejected),
+            t.errorMsg || t.lastError || '',
+          ]),
         ),
       );
       return EXIT_OK;
@@ -192,12 +210,19 @@ export async function runStatus(config: Config, id: string | undefined, o: { url
       io.err(`cdsr-adapter: no transaction ${id}\n`);
       return EXIT_PROBLEMS;
     }
-    const t = (await res.json()) as TxSummary & { records: { encounterKey: string; consultationKey: string; result?: string; problems: { code: string; message: string }[] }[] };
+    const t = (await res.json()) as TxSummary & {
+      records: { encounterKey: string; consultationKey: string; result?: string; problems: { code: string; message: string }[] }[];
+    };
     io.out(`${t.transactionId}  facility ${t.facilityId}  ${t.status}  NRDR: ${t.nrdrStatus ?? '-'}${t.errorMsg ? `  ${t.errorMsg}` : ''}\n`);
     io.out(
       renderTable(
         ['ENCOUNTER', 'CONSULTATION', 'RESULT', 'NRDR'],
-        t.records.map((r) => [r.encounterKey.slice(r.encounterKey.indexOf('|') + 1), r.consultationKey, r.result ?? 'pending', r.problems.map((p) => `${p.code}:${p.message}`).join(' | ')]),
+        t.records.map((r) => [
+          r.encounterKey.slice(r.encounterKey.indexOf('|') + 1),
+          r.consultationKey,
+          r.result ?? 'pending',
+          r.problems.map((p) => `${p.code}:${p.message}`).join(' | '),
+        ]),
       ),
     );
     return t.rejected > 0 ? EXIT_PROBLEMS : EXIT_OK;

@@ -20,14 +20,24 @@ const CLI = join(REPO_ROOT, 'dist', 'src', 'cli.js');
 const FACILITIES = 'source,facility_id,partner_id,timezone\nGENHOSP,100000,,America/Chicago\n';
 
 /** 01-orm-new as order n of encounter Vn (its consultation at `cds`), or 04-oru-final (a result whose order never came), arriving at `at`. */
-async function orderAt(store: Store, tables: MappingTables, file: '01-orm-new.hl7' | '04-oru-final.hl7', n: number, at: string, cds = '20261102093015'): Promise<void> {
+async function orderAt(
+  store: Store,
+  tables: MappingTables,
+  file: '01-orm-new.hl7' | '04-oru-final.hl7',
+  n: number,
+  at: string,
+  cds = '20261102093015',
+): Promise<void> {
   const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', file), 'utf8')
     .replace(/\|MSG000\d\|/, `|MSG${n}|`)
     .replaceAll('ORD1001', `ORD${n}`)
     .replaceAll('ACC2001', `ACC${n}`)
     .replaceAll('V0001', `V${n}`)
     .replaceAll('20261102093015', cds);
-  await store.ingest({ channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: `MSG${n}`, contentType: 'application/hl7-v2', raw, receivedAt: new Date(at) }, mapHl7Text(raw, tables));
+  await store.ingest(
+    { channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: `MSG${n}`, contentType: 'application/hl7-v2', raw, receivedAt: new Date(at) },
+    mapHl7Text(raw, tables),
+  );
 }
 
 /** Dec 3 23:30 and Dec 4 00:30 in Chicago, both ordered Nov 3; a result alone at Dec 4 00:45. */
@@ -49,7 +59,7 @@ function cli(args: string[], opts: { cwd: string; env: Record<string, string> })
 const CSV_HEADER =
   'facility_id,day,time_zone,counted_by,seen,by_arrival,reported,held,excluded,held_incomplete,held_invalid,held_rejected,held_needs-review,held_cancelled-after-submission,held_orphan,held_collision,held_cancel_unmatched,held_pending_fetch,held_error,excluded_cancelled,excluded_not-advanced-imaging,excluded_cancelled-after-submission';
 
-describe('reconciliation in the facility\'s days, through the service', () => {
+describe("reconciliation in the facility's days, through the service", () => {
   let s: TestServer;
   let elsewhere: string;
   before(async () => {
@@ -96,7 +106,10 @@ describe('reconciliation in the facility\'s days, through the service', () => {
 
   it('format=csv: one line per facility and day, a column per reason, as a download', async () => {
     const r = await s.fetch('/api/reconciliation?from=2026-12-03&to=2026-12-04&format=csv');
-    assert.deepEqual([r.status, r.headers.get('content-type'), r.headers.get('content-disposition')], [200, 'text/csv; charset=utf-8', 'attachment; filename="reconciliation-received-2026-12-03-2026-12-04.csv"']);
+    assert.deepEqual(
+      [r.status, r.headers.get('content-type'), r.headers.get('content-disposition')],
+      [200, 'text/csv; charset=utf-8', 'attachment; filename="reconciliation-received-2026-12-03-2026-12-04.csv"'],
+    );
     assert.equal(
       await r.text(),
       `${CSV_HEADER}\n100000,2026-12-03,America/Chicago,received,1,,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0\n100000,2026-12-04,America/Chicago,received,2,,1,1,0,0,0,0,0,0,1,0,0,0,0,0,0,0\n`,
@@ -111,7 +124,11 @@ describe('reconciliation in the facility\'s days, through the service', () => {
   it('reconcile --url asks the service, from a folder without any mapping tables', async () => {
     const env = { CDSR_MAPPINGS_DIR: join(elsewhere, 'no-mappings'), CDSR_DATA_DIR: join(elsewhere, 'no-data'), CDSR_TIMEZONE: 'UTC' };
     const table = await cli(['reconcile', '--url', s.url, '--from', '2026-12-03', '--to', '2026-12-03'], { cwd: elsewhere, env });
-    assert.deepEqual(table, { code: 0, stdout: 'facility  zone             day         seen  reported  held  excluded\n100000    America/Chicago  2026-12-03  1     1         0     0\n', stderr: '' });
+    assert.deepEqual(table, {
+      code: 0,
+      stdout: 'facility  zone             day         seen  reported  held  excluded\n100000    America/Chicago  2026-12-03  1     1         0     0\n',
+      stderr: '',
+    });
     const ordered = await cli(['reconcile', '--url', s.url, '--by', 'ordered'], { cwd: elsewhere, env });
     assert.deepEqual(ordered, {
       code: 0,
@@ -123,7 +140,11 @@ describe('reconciliation in the facility\'s days, through the service', () => {
     });
     const csv = await cli(['reconcile', '--url', s.url, '--from', '2026-12-04', '--csv'], { cwd: elsewhere, env });
     assert.deepEqual(csv, { code: 0, stdout: `${CSV_HEADER}\n100000,2026-12-04,America/Chicago,received,2,,1,1,0,0,0,0,0,0,1,0,0,0,0,0,0,0\n`, stderr: '' });
-    assert.deepEqual(await cli(['reconcile', '--url', s.url, '--by', 'exam'], { cwd: elsewhere, env }), { code: 2, stdout: '', stderr: 'cdsr-adapter: --by must be received or ordered\n' });
+    assert.deepEqual(await cli(['reconcile', '--url', s.url, '--by', 'exam'], { cwd: elsewhere, env }), {
+      code: 2,
+      stdout: '',
+      stderr: 'cdsr-adapter: --by must be received or ordered\n',
+    });
   });
 });
 
@@ -136,13 +157,19 @@ describe('reconcile offline, from another folder', () => {
     const server = await startTestServer({ facilities: FACILITIES });
     const tables = server.mappings.current;
     await server.close();
-    const store = await openStore({ kind: 'sqlite', file: join(data, 'cdsr-adapter.sqlite') }, new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z'), valueSets: tables.valueSets }));
+    const store = await openStore(
+      { kind: 'sqlite', file: join(data, 'cdsr-adapter.sqlite') },
+      new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z'), valueSets: tables.valueSets }),
+    );
     await threeOrders(store, tables);
     await store.close();
     const folder = join(dir, 'elsewhere');
     mkdirSync(folder);
     // no tables at all: the zone is CDSR_TIMEZONE's
-    const noTables = await cli(['reconcile', '--from', '2026-12-03', '--to', '2026-12-03'], { cwd: folder, env: { CDSR_DATA_DIR: data, CDSR_MAPPINGS_DIR: join(folder, 'mappings'), CDSR_TIMEZONE: 'America/Chicago' } });
+    const noTables = await cli(['reconcile', '--from', '2026-12-03', '--to', '2026-12-03'], {
+      cwd: folder,
+      env: { CDSR_DATA_DIR: data, CDSR_MAPPINGS_DIR: join(folder, 'mappings'), CDSR_TIMEZONE: 'America/Chicago' },
+    });
     assert.deepEqual(noTables, {
       code: 0,
       stdout: 'facility  zone             day         seen  reported  held  excluded\n100000    America/Chicago  2026-12-03  1     1         0     0\n',
@@ -151,12 +178,22 @@ describe('reconcile offline, from another folder', () => {
     // facilities.csv alone (the other tables absent): its zone wins over CDSR_TIMEZONE
     mkdirSync(join(folder, 'mappings'));
     writeFileSync(join(folder, 'mappings', 'facilities.csv'), FACILITIES);
-    const withFile = await cli(['reconcile', '--json', '--from', '2026-12-03', '--to', '2026-12-03'], { cwd: folder, env: { CDSR_DATA_DIR: data, CDSR_MAPPINGS_DIR: join(folder, 'mappings'), CDSR_TIMEZONE: 'UTC' } });
-    assert.deepEqual([withFile.code, JSON.parse(withFile.stdout), withFile.stderr], [
-      0,
-      { by: 'received', timeZones: { '100000': 'America/Chicago' }, days: [{ facilityId: '100000', day: '2026-12-03', seen: 1, reported: 1, held: {}, excluded: {} }] },
-      '',
-    ]);
+    const withFile = await cli(['reconcile', '--json', '--from', '2026-12-03', '--to', '2026-12-03'], {
+      cwd: folder,
+      env: { CDSR_DATA_DIR: data, CDSR_MAPPINGS_DIR: join(folder, 'mappings'), CDSR_TIMEZONE: 'UTC' },
+    });
+    assert.deepEqual(
+      [withFile.code, JSON.parse(withFile.stdout), withFile.stderr],
+      [
+        0,
+        {
+          by: 'received',
+          timeZones: { '100000': 'America/Chicago' },
+          days: [{ facilityId: '100000', day: '2026-12-03', seen: 1, reported: 1, held: {}, excluded: {} }],
+        },
+        '',
+      ],
+    );
     writeFileSync(join(folder, 'mappings', 'facilities.csv'), 'source,facility_id,partner_id,timezone\nGENHOSP,100000,,Central\n');
     const bad = await cli(['reconcile'], { cwd: folder, env: { CDSR_DATA_DIR: data, CDSR_MAPPINGS_DIR: join(folder, 'mappings'), CDSR_TIMEZONE: 'UTC' } });
     const file = join(folder, 'mappings', 'facilities.csv');

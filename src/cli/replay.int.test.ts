@@ -21,9 +21,17 @@ describe('cdsr-adapter replay', () => {
     const mappings = join(dir, 'mappings');
     cpSync(join(REPO_ROOT, 'mappings'), mappings, { recursive: true });
     const tables = loadMappings(mappings).tables!;
-    const store = await openStore({ kind: 'sqlite', file: join(dir, 'data', 'cdsr-adapter.sqlite') }, new CdsrValidator({ now: new Date(), valueSets: tables.valueSets }));
-    const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8').replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|');
-    const r = await store.ingest({ channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: 'MSG0001', contentType: 'application/hl7-v2', raw, receivedAt: new Date() }, mapHl7Text(raw, tables));
+    const store = await openStore(
+      { kind: 'sqlite', file: join(dir, 'data', 'cdsr-adapter.sqlite') },
+      new CdsrValidator({ now: new Date(), valueSets: tables.valueSets }),
+    );
+    const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8')
+      .replace('|CT|SC', '|ZZ|SC')
+      .replace('^CPT|', '^L|');
+    const r = await store.ingest(
+      { channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: 'MSG0001', contentType: 'application/hl7-v2', raw, receivedAt: new Date() },
+      mapHl7Text(raw, tables),
+    );
     assert.equal(r.status, 'error');
     await store.close();
     const run = () =>
@@ -43,9 +51,16 @@ describe('cdsr-adapter replay', () => {
       });
     const day = new Date().toISOString().slice(0, 10);
     const table = reconcile();
-    assert.deepEqual([table.status, table.stdout], [0, `facility  zone  day         seen  reported  held  excluded\n100000    UTC   ${day}  1     1         0     0\n`]);
+    assert.deepEqual(
+      [table.status, table.stdout],
+      [0, `facility  zone  day         seen  reported  held  excluded\n100000    UTC   ${day}  1     1         0     0\n`],
+    );
     const asJson = reconcile('--json', '--from', day, '--to', day);
-    assert.deepEqual(JSON.parse(asJson.stdout), { by: 'received', timeZones: { '100000': 'UTC' }, days: [{ facilityId: '100000', day, seen: 1, reported: 1, held: {}, excluded: {} }] });
+    assert.deepEqual(JSON.parse(asJson.stdout), {
+      by: 'received',
+      timeZones: { '100000': 'UTC' },
+      days: [{ facilityId: '100000', day, seen: 1, reported: 1, held: {}, excluded: {} }],
+    });
     assert.deepEqual([reconcile('--from', 'june').status, reconcile('--from', 'june').stderr], [2, 'cdsr-adapter: --from must be a day as YYYY-MM-DD\n']);
     const again = run();
     assert.deepEqual([again.status, again.stdout], [0, 'replayed 0 message(s)\n']);

@@ -26,12 +26,26 @@ describe('cdsr-adapter reprocess', () => {
     const store = await open();
     // the G-code in a Z segment no shipped rule reads: held incomplete
     const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8').replace(/OBX\|1\|ST\|CDS-GCODE[^\r]*/, 'ZDS|1|G1014');
-    assert.equal((await store.ingest({ channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: 'MSG0001', contentType: 'application/hl7-v2', raw, receivedAt: new Date() }, mapHl7Text(raw, tables))).status, 'applied');
+    assert.equal(
+      (
+        await store.ingest(
+          { channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: 'MSG0001', contentType: 'application/hl7-v2', raw, receivedAt: new Date() },
+          mapHl7Text(raw, tables),
+        )
+      ).status,
+      'applied',
+    );
     await store.close();
     const yaml = join(mappings, 'hl7v2.yaml');
-    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5', '  CDS_Vendor:\n    from: ["OBX[3.1=CDS-GCODE]-5", ZDS-2]'));
+    writeFileSync(
+      yaml,
+      readFileSync(yaml, 'utf8').replace('  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5', '  CDS_Vendor:\n    from: ["OBX[3.1=CDS-GCODE]-5", ZDS-2]'),
+    );
     const run = (...args: string[]) =>
-      spawnSync(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'reprocess', ...args], { encoding: 'utf8', env: { ...process.env, CDSR_DATA_DIR: join(dir, 'data'), CDSR_MAPPINGS_DIR: mappings } });
+      spawnSync(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'reprocess', ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, CDSR_DATA_DIR: join(dir, 'data'), CDSR_MAPPINGS_DIR: mappings },
+      });
 
     const preview = run('--order', 'ORD1001');
     assert.equal(preview.status, 0, preview.stderr);

@@ -66,7 +66,13 @@ function report(io: CliIo, run: ReprocessRun, changes: readonly ConsultationChan
   for (const k of s.skipped) io.out(`skipped ${k}\n`);
   if (changes.length > 0) {
     const rows = changes.flatMap((c) => {
-      const head = [c.encounterKey, c.consultationKey, c.change, `${c.stateBefore ?? '—'} → ${c.stateAfter ?? '—'}`, [c.resend ? 'send again' : '', c.retraction ? 'retract at NRDR' : ''].filter((x) => x !== '').join(', ')];
+      const head = [
+        c.encounterKey,
+        c.consultationKey,
+        c.change,
+        `${c.stateBefore ?? '—'} → ${c.stateAfter ?? '—'}`,
+        [c.resend ? 'send again' : '', c.retraction ? 'retract at NRDR' : ''].filter((x) => x !== '').join(', '),
+      ];
       if (c.fields.length === 0) return [[...head, '', '', '']];
       return c.fields.map((f, i) => [...(i === 0 ? head : ['', '', '', '', '']), f.field, short(f.before), short(f.after)]);
     });
@@ -106,7 +112,13 @@ export async function runReprocessCli(config: Config, opts: ReprocessCliOptions,
     let after = '';
     let more = false;
     while (changes.length < limit) {
-      const r = await callService<{ changes: ConsultationChange[]; next: string | null }>(config, base, 'GET', `/api/reprocess/${id}?limit=${Math.min(1000, limit - changes.length)}${after !== '' ? `&after=${after}` : ''}`, io);
+      const r = await callService<{ changes: ConsultationChange[]; next: string | null }>(
+        config,
+        base,
+        'GET',
+        `/api/reprocess/${id}?limit=${Math.min(1000, limit - changes.length)}${after !== '' ? `&after=${after}` : ''}`,
+        io,
+      );
       if (!r.ok) return r.exit;
       changes.push(...r.body.changes);
       if (r.body.next === null) break;
@@ -121,8 +133,17 @@ export async function runReprocessCli(config: Config, opts: ReprocessCliOptions,
   const { store, mappings } = opened;
   try {
     if (!(await holdOffline(store, serviceUrl(config), 'reprocess', io))) return EXIT_UNREADABLE;
-    io.err(`offline: the store ${config.CDSR_DATABASE_URL !== undefined ? 'at CDSR_DATABASE_URL' : `in ${config.CDSR_DATA_DIR}`}, the tables in ${config.CDSR_MAPPINGS_DIR}\n`);
-    const deps = { store, mappings, clock: () => new Date(), ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}), ...fhirFetcherFor(config), tablesLabel: () => tablesLabel({ mappings }) };
+    io.err(
+      `offline: the store ${config.CDSR_DATABASE_URL !== undefined ? 'at CDSR_DATABASE_URL' : `in ${config.CDSR_DATA_DIR}`}, the tables in ${config.CDSR_MAPPINGS_DIR}\n`,
+    );
+    const deps = {
+      store,
+      mappings,
+      clock: () => new Date(),
+      ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
+      ...fhirFetcherFor(config),
+      tablesLabel: () => tablesLabel({ mappings }),
+    };
     let sel: ReprocessSelection;
     let apply = opts.apply === true;
     if (preview !== undefined) {

@@ -36,14 +36,30 @@ describe('cdsr-adapter resubmit and replay --url', () => {
         assert.equal((await postHl7(s, ORM, { authorization: 'Bearer send-key' })).status, 200);
         const ready = await s.store.wireEncounters('ready', 10);
         await s.store.createTransaction(
-          { Transaction_ID: 'T-REJ', Transaction_DateTime: '11/23/2026 06:00:00', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0', Encounters: ready.map((r) => r.wire) },
+          {
+            Transaction_ID: 'T-REJ',
+            Transaction_DateTime: '11/23/2026 06:00:00',
+            Num_of_Encounters_Included: 1,
+            Facility_ID: '100000',
+            PartnerID: '10000',
+            AppID: '10019',
+            CDSR_File_Version_Num: '1.0',
+            Encounters: ready.map((r) => r.wire),
+          },
           ready,
           SERVER_NOW,
         );
-        await s.store.recordResults('T-REJ', ready.map((r) => ({ ...r, result: 'rejected' as const, problems: [] })), SERVER_NOW);
+        await s.store.recordResults(
+          'T-REJ',
+          ready.map((r) => ({ ...r, result: 'rejected' as const, problems: [] })),
+          SERVER_NOW,
+        );
 
         const wrong = await run(['resubmit', '--url', s.url, '--facility', '100000'], { CDSR_API_KEY: 'nope' });
-        assert.deepEqual([wrong.status, wrong.stdout, wrong.stderr], [2, '', `cdsr-adapter: ${s.url} refused the key (401): set CDSR_API_KEY to an operate key of the service\n`]);
+        assert.deepEqual(
+          [wrong.status, wrong.stdout, wrong.stderr],
+          [2, '', `cdsr-adapter: ${s.url} refused the key (401): set CDSR_API_KEY to an operate key of the service\n`],
+        );
 
         const r = await run(['resubmit', '--url', s.url, '--facility', '100000', '--encounter', 'V0001', '--reason', 'registered']);
         assert.equal(r.status, 0, r.stderr);
@@ -81,7 +97,10 @@ describe('cdsr-adapter resubmit and replay --url', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdsr-offline-'));
     try {
       const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
-      const store = await openStore({ kind: 'sqlite', file: join(dir, 'cdsr-adapter.sqlite') }, new CdsrValidator({ now: SERVER_NOW, valueSets: tables.valueSets }));
+      const store = await openStore(
+        { kind: 'sqlite', file: join(dir, 'cdsr-adapter.sqlite') },
+        new CdsrValidator({ now: SERVER_NOW, valueSets: tables.valueSets }),
+      );
       assert.equal(await store.lease(SERVICE_LEASE, 'a-service', new Date(), 60_000), true);
       const env = { CDSR_DATA_DIR: dir, CDSR_MAPPINGS_DIR: join(REPO_ROOT, 'mappings'), PORT: '8780', HOST: '127.0.0.1' };
       const refused = await run(['replay'], env);
@@ -95,7 +114,10 @@ describe('cdsr-adapter resubmit and replay --url', () => {
       );
       await store.releaseLease(SERVICE_LEASE, 'a-service');
       const ran = await run(['replay'], env);
-      assert.deepEqual([ran.status, ran.stdout, ran.stderr], [0, 'replayed 0 message(s)\n', `offline: the store in ${dir}, the tables in ${join(REPO_ROOT, 'mappings')}\n`]);
+      assert.deepEqual(
+        [ran.status, ran.stdout, ran.stderr],
+        [0, 'replayed 0 message(s)\n', `offline: the store in ${dir}, the tables in ${join(REPO_ROOT, 'mappings')}\n`],
+      );
       // the command gave the lease back: a service starting now takes it
       assert.equal(await store.lease(SERVICE_LEASE, 'a-service', new Date(), 60_000), true);
       await store.close();

@@ -35,7 +35,10 @@ export async function runServe(config: Config): Promise<number> {
 }
 
 /** The tables and the store, for a command that works on the store of a stopped or running service. */
-export async function openForCommand(config: Config, io: CliIo): Promise<{ store: Awaited<ReturnType<typeof openStore>>; mappings: MappingHolder } | undefined> {
+export async function openForCommand(
+  config: Config,
+  io: CliIo,
+): Promise<{ store: Awaited<ReturnType<typeof openStore>>; mappings: MappingHolder } | undefined> {
   const loaded = MappingHolder.load(config.CDSR_MAPPINGS_DIR, { info: () => undefined, warn: () => undefined });
   if (!loaded.holder) {
     io.err(`cdsr-adapter: the mapping tables in ${config.CDSR_MAPPINGS_DIR} do not load; run check-mappings\n`);
@@ -72,7 +75,9 @@ export async function runReplay(config: Config, opts: { status: string; url?: st
   const { store, mappings } = opened;
   try {
     if (!(await holdOffline(store, serviceUrl(config), 'replay', io))) return EXIT_UNREADABLE;
-    io.err(`offline: the store ${config.CDSR_DATABASE_URL !== undefined ? 'at CDSR_DATABASE_URL' : `in ${config.CDSR_DATA_DIR}`}, the tables in ${config.CDSR_MAPPINGS_DIR}\n`);
+    io.err(
+      `offline: the store ${config.CDSR_DATABASE_URL !== undefined ? 'at CDSR_DATABASE_URL' : `in ${config.CDSR_DATA_DIR}`}, the tables in ${config.CDSR_MAPPINGS_DIR}\n`,
+    );
     const total = (await store.messages({ status: status as MessageStatus, limit: 1_000_000 })).length;
     let last = 0;
     const r = await replayAll(
@@ -155,7 +160,9 @@ function offlineZones(config: Config, io: CliIo): ((facilityId: string) => strin
   }
   const { facilities, problems } = parseFacilities(file, text);
   if (problems.length > 0) {
-    io.err(`cdsr-adapter: ${file} does not load (the facilities' time zones are read from it):\n${problems.map((p) => `  ${formatProblemLine(p)}\n`).join('')}`);
+    io.err(
+      `cdsr-adapter: ${file} does not load (the facilities' time zones are read from it):\n${problems.map((p) => `  ${formatProblemLine(p)}\n`).join('')}`,
+    );
     return undefined;
   }
   return facilityTimeZones(facilities, config.CDSR_TIMEZONE);
@@ -188,7 +195,12 @@ export async function runReconcile(
     io.err('cdsr-adapter: --json and --csv: choose one\n');
     return EXIT_UNREADABLE;
   }
-  const filter = { ...(opts.from ? { from: opts.from } : {}), ...(opts.to ? { to: opts.to } : {}), ...(opts.facility ? { facility: opts.facility } : {}), by: by as ReconcileBy };
+  const filter = {
+    ...(opts.from ? { from: opts.from } : {}),
+    ...(opts.to ? { to: opts.to } : {}),
+    ...(opts.facility ? { facility: opts.facility } : {}),
+    by: by as ReconcileBy,
+  };
   let answer: ReconciliationAnswer;
   if (opts.url !== undefined) {
     const params = new URLSearchParams(Object.entries(filter));

@@ -21,8 +21,8 @@ const KEYS = { operate: 'op-key-1', view: 'view-key-1', send: 'send-key-1' };
 const SECRET_KEY = Buffer.alloc(32, 0x5a).toString('base64');
 
 /** Order i: an encounter of its own, so each is a new record to submit. */
-const order = (i: number) => ORM.replaceAll('MSG0001', `SIGNIN${i}`).replaceAll('ORD1001', `SORD${i}`).replaceAll('ACC2001', `SACC${i}`).replaceAll('V0001', `SV${i}`);
-
+const order = (i: number) =>
+  ORM.replaceAll('MSG0001', `SIGNIN${i}`).replaceAll('ORD1001', `SORD${i}`).replaceAll('ACC2001', `SACC${i}`).replaceAll('V0001', `SV${i}`);
 
 interface AuthState {
   state: string;
@@ -46,14 +46,17 @@ describe('ACR Connect sign-in, end to end', () => {
     rmSync(dir, { recursive: true, force: true });
   });
   const spawnCli = (args: string[], env: Record<string, string>, out: string[]) => {
-    const c = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, CDSR_MAPPINGS_DIR: join(REPO_ROOT, 'mappings'), LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, CDSR_MAPPINGS_DIR: join(REPO_ROOT, 'mappings'), LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     c.stdout?.on('data', (d: Buffer) => out.push(d.toString('utf8')));
     c.stderr?.on('data', (d: Buffer) => out.push(d.toString('utf8')));
     children.push(c);
     return c;
   };
 
-  it('signs in through the login page, submits with the user\'s token, and stays signed in across restarts and rotations', async () => {
+  it("signs in through the login page, submits with the user's token, and stays signed in across restarts and rotations", async () => {
     const sp = await freePort();
     const port = await freePort();
     const sandboxUrl = `http://127.0.0.1:${sp}`;
@@ -62,7 +65,10 @@ describe('ACR Connect sign-in, end to end', () => {
     const sandboxOut: string[] = [];
     spawnCli(['sandbox', '--port', String(sp), '--step-ms', '20', '--redirect-url', callback, '--app-name', 'General Hospital CDSR'], {}, sandboxOut);
     await waitForUrl(`${sandboxUrl}/sandbox/registry`);
-    assert.match(sandboxOut.join(''), new RegExp(`sign-in: ACR_AUTHORIZE_URL=${sandboxUrl}/connect/authorize {2}ACR_REDIRECT_URL=${callback} {2}\\(application "General Hospital CDSR"`));
+    assert.match(
+      sandboxOut.join(''),
+      new RegExp(`sign-in: ACR_AUTHORIZE_URL=${sandboxUrl}/connect/authorize {2}ACR_REDIRECT_URL=${callback} {2}\\(application "General Hospital CDSR"`),
+    );
 
     const logs: string[] = [];
     const env = {
@@ -110,7 +116,10 @@ describe('ACR Connect sign-in, end to end', () => {
     const start = await fetch(`${url}/auth/acr/start`, { redirect: 'manual', headers: as(KEYS.operate) });
     assert.equal(start.status, 302);
     const authorize = start.headers.get('location') ?? '';
-    assert.ok(authorize.startsWith(`${sandboxUrl}/connect/authorize?response_type=code&client_id=sandbox-client&redirect_uri=${encodeURIComponent(callback)}&state=`), authorize);
+    assert.ok(
+      authorize.startsWith(`${sandboxUrl}/connect/authorize?response_type=code&client_id=sandbox-client&redirect_uri=${encodeURIComponent(callback)}&state=`),
+      authorize,
+    );
 
     const login = await driveLogin(authorize, { facility: '100000', username: 'operator', password: 'sandbox' });
     assert.match(login.page, /<strong>General Hospital CDSR<\/strong> asks to submit data to NRDR on your behalf/);
@@ -133,7 +142,10 @@ describe('ACR Connect sign-in, end to end', () => {
     }
 
     const signedIn = await auth();
-    assert.deepEqual([signedIn.state, signedIn.subject, signedIn.facilityId, signedIn.user, signedIn.amr, signedIn.rotations, signedIn.expiringSoon], ['signed-in', '100000_operator', '100000', 'operator', ['password'], 0, false]);
+    assert.deepEqual(
+      [signedIn.state, signedIn.subject, signedIn.facilityId, signedIn.user, signedIn.amr, signedIn.rotations, signedIn.expiringSoon],
+      ['signed-in', '100000_operator', '100000', 'operator', ['password'], 0, false],
+    );
     assert.ok(Date.parse(signedIn.accessExpiresAt) > Date.now() && Date.parse(signedIn.refreshExpiresAt) > Date.parse(signedIn.accessExpiresAt));
     const metrics = await (await fetch(`${url}/metrics`, { headers: as(KEYS.view) })).text();
     assert.match(metrics, /\ncdsr_acr_signed_in 1\n/);
@@ -176,7 +188,10 @@ describe('ACR Connect sign-in, end to end', () => {
     const db = new Database(join(dir, 'data', 'cdsr-adapter.sqlite'), { readonly: true });
     try {
       const rows = db.prepare('SELECT name, sealed, meta FROM credentials').all() as { name: string; sealed: string; meta: string }[];
-      assert.deepEqual(rows.map((r) => r.name), ['acr-signin']);
+      assert.deepEqual(
+        rows.map((r) => r.name),
+        ['acr-signin'],
+      );
       assert.match(rows[0]!.sealed, /^v1\.[A-Za-z0-9_-]{11}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
       assert.ok(!rows[0]!.meta.includes('eyJ'));
     } finally {
@@ -236,12 +251,19 @@ describe('ACR Connect sign-in, end to end', () => {
     await faults({ tokenMaxUses: 1 });
     assert.deepEqual(await submitOrder(21), [1, 1, 0]);
     const before = kept();
-    assert.deepEqual(before.map((r) => r.name), ['acr-refresh-token']);
+    assert.deepEqual(
+      before.map((r) => r.name),
+      ['acr-refresh-token'],
+    );
     assert.ok(before[0]!.version >= 2, `rotations kept: ${before[0]!.version}`);
     assert.match(before[0]!.sealed, /^v1\.[A-Za-z0-9_-]{11}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     assert.deepEqual(Object.keys(JSON.parse(before[0]!.meta) as object), ['origin', 'rotatedAt']);
     // ACR no longer takes the configured token
-    const stale = await fetch(`${sandboxUrl}/connect/token`, { method: 'POST', body: `grant_type=refresh_token&refresh_token=${r0}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const stale = await fetch(`${sandboxUrl}/connect/token`, {
+      method: 'POST',
+      body: `grant_type=refresh_token&refresh_token=${r0}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(stale.status, 400);
 
     // restarted with the same ACR_REFRESH_TOKEN: the kept token renews, the order is accepted
@@ -266,18 +288,28 @@ describe('ACR Connect sign-in, end to end', () => {
     await waitForUrl(`${url}/healthz`);
     const refused = await fetch(`${url}/auth/acr/start`, { redirect: 'manual' });
     assert.equal(refused.status, 503);
-    assert.match(await refused.text(), /<p>CDSR_SECRET_KEY is not set: the sign-in cannot be kept safely, so it is not started \(set a base64 key of 32 bytes: openssl rand -base64 32\)<\/p>/);
+    assert.match(
+      await refused.text(),
+      /<p>CDSR_SECRET_KEY is not set: the sign-in cannot be kept safely, so it is not started \(set a base64 key of 32 bytes: openssl rand -base64 32\)<\/p>/,
+    );
     assert.match(logs.join(''), /"variable":"CDSR_SECRET_KEY".*"msg":"CDSR_SECRET_KEY is not set: the ACR Connect sign-in cannot be started or used"/);
     const stopped = new Promise((ok) => noKey.once('exit', ok));
     noKey.kill('SIGTERM');
     await stopped;
 
     // warned 1,000 hours ahead: the sandbox's 30-day sign-in warns at once
-    spawnCli(['serve'], { PORT: String(port), CDSR_DATA_DIR: join(dir, 'builtin'), CDSR_SUBMIT_INTERVAL_S: '3600', CDSR_SECRET_KEY: SECRET_KEY, ACR_SIGNIN_WARN_HOURS: '1000' }, logs);
+    spawnCli(
+      ['serve'],
+      { PORT: String(port), CDSR_DATA_DIR: join(dir, 'builtin'), CDSR_SUBMIT_INTERVAL_S: '3600', CDSR_SECRET_KEY: SECRET_KEY, ACR_SIGNIN_WARN_HOURS: '1000' },
+      logs,
+    );
     await waitForUrl(`${url}/healthz`);
     const start = await fetch(`${url}/auth/acr/start`, { headers: { accept: 'application/json' } });
     const { authorizeUrl } = (await start.json()) as { authorizeUrl: string };
-    assert.match(authorizeUrl, /^http:\/\/127\.0\.0\.1:\d+\/connect\/authorize\?response_type=code&client_id=sandbox-client&redirect_uri=http%3A%2F%2F127\.0\.0\.1%3A\d+%2Fauth%2Facr%2Fcallback&state=/);
+    assert.match(
+      authorizeUrl,
+      /^http:\/\/127\.0\.0\.1:\d+\/connect\/authorize\?response_type=code&client_id=sandbox-client&redirect_uri=http%3A%2F%2F127\.0\.0\.1%3A\d+%2Fauth%2Facr%2Fcallback&state=/,
+    );
     const login = await driveLogin(authorizeUrl, { facility: '100000', username: 'operator', password: 'sandbox' });
     assert.match(login.page, /<strong>cdsr-adapter<\/strong> asks to submit data to NRDR on your behalf/);
     assert.ok(login.location.startsWith(`${url}/auth/acr/callback?code=`), login.location);
@@ -285,7 +317,10 @@ describe('ACR Connect sign-in, end to end', () => {
     const s = (await (await fetch(`${url}/api/auth`)).json()) as AuthState;
     assert.deepEqual([s.state, s.subject, s.expiringSoon], ['signed-in', '100000_operator', true]);
     assert.match(await (await fetch(`${url}/metrics`)).text(), /\ncdsr_acr_signin_expiring 1\n/);
-    assert.match(logs.join(''), /"level":40,.*"event":"acr_signin_expiring","subject":"100000_operator","refreshExpiresAt":"[^"]+","secondsLeft":259\d{4}.*"msg":"the ACR Connect sign-in expires soon: an operator signs in again at \/auth\/acr\/start"/);
+    assert.match(
+      logs.join(''),
+      /"level":40,.*"event":"acr_signin_expiring","subject":"100000_operator","refreshExpiresAt":"[^"]+","secondsLeft":259\d{4}.*"msg":"the ACR Connect sign-in expires soon: an operator signs in again at \/auth\/acr\/start"/,
+    );
     await fetch(`${url}/hl7v2`, { method: 'POST', body: order(9), headers: { 'content-type': 'application/hl7-v2' } });
     const r = (await (await fetch(`${url}/api/submit`, { method: 'POST' })).json()) as { accepted: number };
     assert.equal(r.accepted, 1);

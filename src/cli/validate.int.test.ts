@@ -33,14 +33,25 @@ describe('cdsr-adapter validate', () => {
     const r = run('validate', join(FIXTURES, 'seed-example.json'), '--valuesets', join(dir, 'empty'));
     assert.equal(r.status, 1, r.stderr);
     assert.deepEqual(
-      r.stdout.split('\n').filter((l) => l.startsWith('SITE_NOT_NPI')).map((l) => l.replace(/\s+/g, ' ')),
-      [1, 2].map((n) => `SITE_NOT_NPI error Encounters[0].Consultations[0].Clinician${n}_Unique_ID encounter 8 03/03/2022 15:08:33 Clinician${n}_Unique_ID "clinician unique${n}" is not an NPI; an NPI has 10 digits: a user mnemonic or a local id? (site rule site-rules.csv:${9 + n}; remove that line if your site sends other clinician ids)`),
+      r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('SITE_NOT_NPI'))
+        .map((l) => l.replace(/\s+/g, ' ')),
+      [1, 2].map(
+        (n) =>
+          `SITE_NOT_NPI error Encounters[0].Consultations[0].Clinician${n}_Unique_ID encounter 8 03/03/2022 15:08:33 Clinician${n}_Unique_ID "clinician unique${n}" is not an NPI; an NPI has 10 digits: a user mnemonic or a local id? (site rule site-rules.csv:${9 + n}; remove that line if your site sends other clinician ids)`,
+      ),
     );
   });
 
   it('prints a table and exits 1 on problems', () => {
     const file = join(dir, 'bad.json');
-    writeFileSync(file, JSON.stringify(validTransaction({ Num_of_Encounters_Included: 2 }, [validEncounter({}, [validConsultation({ Modality: '7', CDS_Consultation_Time: '3 PM' })])])));
+    writeFileSync(
+      file,
+      JSON.stringify(
+        validTransaction({ Num_of_Encounters_Included: 2 }, [validEncounter({}, [validConsultation({ Modality: '7', CDS_Consultation_Time: '3 PM' })])]),
+      ),
+    );
     const r = run('validate', file, ...fixed);
     assert.equal(r.status, 1, r.stderr);
     assert.equal(
@@ -74,7 +85,10 @@ describe('cdsr-adapter validate', () => {
     const r = run('validate', file, ...fixed, '--json');
     assert.equal(r.status, 2);
     const out = JSON.parse(r.stdout) as { problems: { code: string; line: number; column: number }[] };
-    assert.deepEqual(out.problems.map((p) => [p.code, p.line, p.column]), [['JSON_SYNTAX', 1, 1]]);
+    assert.deepEqual(
+      out.problems.map((p) => [p.code, p.line, p.column]),
+      [['JSON_SYNTAX', 1, 1]],
+    );
   });
 
   it('exits 2 on a missing file and on a broken value-set table', () => {
@@ -103,7 +117,10 @@ describe('cdsr-adapter validate', () => {
     const r = run('validate', file, ...fixed, '--json', '--timezone', 'America/Chicago');
     assert.equal(r.status, 1);
     const out = JSON.parse(r.stdout) as { problems: { code: string; message: string; path: string }[] };
-    assert.deepEqual(out.problems.map((p) => [p.code, p.message, p.path]), [['CD2013', 'Transaction_DateTime is a future date', 'Transaction_DateTime']]);
+    assert.deepEqual(
+      out.problems.map((p) => [p.code, p.message, p.path]),
+      [['CD2013', 'Transaction_DateTime is a future date', 'Transaction_DateTime']],
+    );
     const bad = run('validate', file, '--timezone', 'Mars/Olympus');
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /--timezone <zone>' argument 'Mars\/Olympus' is invalid\. must be an IANA time zone/);
@@ -117,7 +134,10 @@ describe('cdsr-adapter validate', () => {
     const r = run('validate', file, ...fixed, '--rules', rules, '--json');
     assert.equal(r.status, 1);
     const out = JSON.parse(r.stdout) as { problems: { code: string; message: string }[] };
-    assert.deepEqual(out.problems.map((p) => [p.code, p.message]), [['CD3007', 'Invalid. Clinician2_Last_Name is required, if Clinician2_Unique_ID is reported']]);
+    assert.deepEqual(
+      out.problems.map((p) => [p.code, p.message]),
+      [['CD3007', 'Invalid. Clinician2_Last_Name is required, if Clinician2_Unique_ID is reported']],
+    );
     writeFileSync(rules, 'field,rule,when\nClinician2_Last_Name,required_when,Clinician2_Unique_ID is here\n');
     const broken = run('validate', file, ...fixed, '--rules', rules);
     assert.equal(broken.status, 2);

@@ -89,8 +89,7 @@ export async function runValidate(file: string, opts: ValidateCliOptions, io: Cl
   if (io.progress && lastShown > 0) io.err('\n');
   if (!opts.json) {
     io.out(
-      `${file}: ${result.encounters} encounter(s), ${result.consultations} consultation(s); ` +
-        `value sets from ${valueSetDir} (${vs.catalog.size} file(s))\n`,
+      `${file}: ${result.encounters} encounter(s), ${result.consultations} consultation(s); ` + `value sets from ${valueSetDir} (${vs.catalog.size} file(s))\n`,
     );
   }
   report(result, file, opts, io);
@@ -125,7 +124,5 @@ function report(result: StreamValidationResult, file: string, opts: ValidateCliO
   }
   const errors = problems.filter((p) => p.severity === 'error').length;
   const more = result.omitted > 0 ? ` (+${result.omitted} more not shown)` : '';
-  io.out(
-    problems.length === 0 ? 'no problems\n' : `${errors} error(s), ${problems.length - errors} warning(s)${more}\n`,
-  );
+  io.out(problems.length === 0 ? 'no problems\n' : `${errors} error(s), ${problems.length - errors} warning(s)${more}\n`);
 }

@@ -19,7 +19,11 @@ describe('cdsr-adapter worklist', () => {
   it('lists the values with the rows to paste, then dry-runs the tables on disk', () =>
     withTestServer(
       async (s) => {
-        for (const m of unmappedMessages([{ field: 'Modality', value: 'ZA', count: 2 }, { field: 'Patient_Sex', value: 'Q', count: 1 }])) await postHl7(s, m.raw, { authorization: 'Bearer k-send' });
+        for (const m of unmappedMessages([
+          { field: 'Modality', value: 'ZA', count: 2 },
+          { field: 'Patient_Sex', value: 'Q', count: 1 },
+        ]))
+          await postHl7(s, m.raw, { authorization: 'Bearer k-send' });
         const config = { HOST: '127.0.0.1', PORT: 1, CDSR_OPERATE_API_KEYS: ['k-op'], CDSR_INBOUND_API_KEYS: [] };
         const a = capture();
         assert.equal(await runWorklist(config, { url: s.url }, a.io), 1);
@@ -42,11 +46,21 @@ describe('cdsr-adapter worklist', () => {
         appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'ZA,1,\n');
         const d = capture();
         assert.equal(await runWorklist(config, { url: s.url, dryRun: true }, d.io), 1);
-        assert.match(d.out.join(''), /^dry run against the tables on disk: 2 of 3 message\(s\) would resolve, 1 would stay in the error queue; nothing stored\n1 message\(s\) in the error queue; 1 value\(s\) to add/);
+        assert.match(
+          d.out.join(''),
+          /^dry run against the tables on disk: 2 of 3 message\(s\) would resolve, 1 would stay in the error queue; nothing stored\n1 message\(s\) in the error queue; 1 value\(s\) to add/,
+        );
         appendFileSync(join(s.mappingsDir, 'crosswalks', 'patient_sex.csv'), 'Q,U,\n');
         const j = capture();
         assert.equal(await runWorklist(config, { url: s.url, dryRun: true, json: true }, j.io), 0);
-        assert.deepEqual(JSON.parse(j.out.join('')), { tablesLoad: true, messages: 3, wouldResolve: 3, stillError: 0, waitingForFetch: 0, remaining: { rows: [], messages: 0, otherProblems: {} } });
+        assert.deepEqual(JSON.parse(j.out.join('')), {
+          tablesLoad: true,
+          messages: 3,
+          wouldResolve: 3,
+          stillError: 0,
+          waitingForFetch: 0,
+          remaining: { rows: [], messages: 0, otherProblems: {} },
+        });
         const noKey = capture();
         assert.equal(await runWorklist({ ...config, CDSR_OPERATE_API_KEYS: [] }, { url: s.url }, noKey.io), 2);
         assert.match(noKey.err.join(''), /answered 401/);
@@ -95,7 +109,10 @@ describe('cdsr-adapter worklist', () => {
         await postHl7(s, orm.replace('MSG0001', 'MSG0002').replaceAll('ORD1001', 'ORD3001').replaceAll('ACC2001', 'ACC4001'));
         const c = capture();
         assert.equal(await runWorklist(config, { url: s.url }, c.io), 1);
-        assert.equal(c.out.join(''), '1 message(s) in the error queue; 0 value(s) to add to the tables\n\nwaiting for other reasons (no table row fixes them): MERGE_COLLISION 1\n');
+        assert.equal(
+          c.out.join(''),
+          '1 message(s) in the error queue; 0 value(s) to add to the tables\n\nwaiting for other reasons (no table row fixes them): MERGE_COLLISION 1\n',
+        );
       },
       { listen: true },
     ));
@@ -104,7 +121,10 @@ describe('cdsr-adapter worklist', () => {
     withTestServer(
       async (s) => {
         const config = { HOST: '127.0.0.1', PORT: 1, CDSR_OPERATE_API_KEYS: [], CDSR_INBOUND_API_KEYS: [] };
-        const orm = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8').replace('|CT|SC', '|ZA|SC').replace('^CPT|', '^L|').replace('|EHR|GENHOSP|', '|EHR|NEWHOSP|');
+        const orm = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8')
+          .replace('|CT|SC', '|ZA|SC')
+          .replace('^CPT|', '^L|')
+          .replace('|EHR|GENHOSP|', '|EHR|NEWHOSP|');
         await postHl7(s, orm);
         appendFileSync(join(s.mappingsDir, 'facilities.csv'), 'NEWHOSP,200000,,\n');
         assert.equal(s.mappings.reload().ok, true);
@@ -144,7 +164,8 @@ describe('cdsr-adapter worklist', () => {
           lastSeen: at,
           examples: [1, 2],
           stub: 'ZA,<ACR code>,seen in 2 message(s)',
-          folded: '1 of these message(s) were read before their sending facility "NEWHOSP" (facilities.csv:7) was in facilities.csv and are counted under 200000; replay the error queue after adding the row',
+          folded:
+            '1 of these message(s) were read before their sending facility "NEWHOSP" (facilities.csv:7) was in facilities.csv and are counted under 200000; replay the error queue after adding the row',
         });
       },
       { listen: true },

@@ -30,7 +30,16 @@ function printWorklist(w: Worklist, io: CliIo): void {
     io.out(
       renderTable(
         ['FIELD', 'TABLE', 'VALUE', 'FACILITY', 'MESSAGES', 'FIRST SEEN', 'LAST SEEN', 'EXAMPLES'],
-        w.rows.map((r) => [r.field, r.table, r.system !== null ? `${r.value} (system ${r.system})` : r.value, r.facilityId ?? '', String(r.count), r.firstSeen, r.lastSeen, r.examples.map((id) => `#${id}`).join(' ')]),
+        w.rows.map((r) => [
+          r.field,
+          r.table,
+          r.system !== null ? `${r.value} (system ${r.system})` : r.value,
+          r.facilityId ?? '',
+          String(r.count),
+          r.firstSeen,
+          r.lastSeen,
+          r.examples.map((id) => `#${id}`).join(' '),
+        ]),
       ),
     );
     const byTable = new Map<string, string[]>();
@@ -38,20 +47,35 @@ function printWorklist(w: Worklist, io: CliIo): void {
     for (const [table, stubs] of byTable) io.out(`\n# rows to add to ${table} (fill in the code):\n${stubs.join('\n')}\n`);
     // a value outside ACR's value set has no row to add: the row or rule that gave it is wrong
     const fixes = w.rows.filter((r) => r.fix !== undefined && !facilityKnown(r));
-    if (fixes.length > 0) io.out(`\n# values outside ACR's value sets (change the row or rule named):\n${fixes.map((r) => `${r.table}: ${r.fix}`).join('\n')}\n`);
+    if (fixes.length > 0)
+      io.out(`\n# values outside ACR's value sets (change the row or rule named):\n${fixes.map((r) => `${r.table}: ${r.fix}`).join('\n')}\n`);
     if (known.length > 0) io.out(`\n# sending facilities facilities.csv has now (nothing to add):\n${known.map((r) => `${r.table}: ${r.fix}`).join('\n')}\n`);
     const folded = w.rows.filter((r) => r.folded !== undefined);
-    if (folded.length > 0) io.out(`\n# messages read while their facility was unknown, counted in the rows of the facility they have now:\n${folded.map((r) => `${r.field} ${r.value} (${r.facilityId ?? ''}): ${r.folded}`).join('\n')}\n`);
+    if (folded.length > 0)
+      io.out(
+        `\n# messages read while their facility was unknown, counted in the rows of the facility they have now:\n${folded.map((r) => `${r.field} ${r.value} (${r.facilityId ?? ''}): ${r.folded}`).join('\n')}\n`,
+      );
   }
   const other = Object.entries(w.otherProblems);
   if (other.length > 0) io.out(`\nwaiting for other reasons (no table row fixes them): ${other.map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
   if (w.guesses !== undefined && w.guesses.length > 0) {
-    io.out(`\n${w.guesses.reduce((n, g) => n + g.count, 0)} value(s) of the records were guessed by the tables (check the rule reads what your senders put there):\n`);
-    io.out(renderTable(['FIELD', 'RULE', 'GUESS', 'VALUES', 'EXAMPLES'], w.guesses.map((g) => [g.field, g.rule, g.guess, String(g.count), g.examples.join(' ')])));
+    io.out(
+      `\n${w.guesses.reduce((n, g) => n + g.count, 0)} value(s) of the records were guessed by the tables (check the rule reads what your senders put there):\n`,
+    );
+    io.out(
+      renderTable(
+        ['FIELD', 'RULE', 'GUESS', 'VALUES', 'EXAMPLES'],
+        w.guesses.map((g) => [g.field, g.rule, g.guess, String(g.count), g.examples.join(' ')]),
+      ),
+    );
   }
 }
 
-export async function runWorklist(config: Pick<Config, 'HOST' | 'PORT' | 'CDSR_OPERATE_API_KEYS' | 'CDSR_INBOUND_API_KEYS'> & Partial<Pick<Config, 'CDSR_API_KEY'>>, o: WorklistCliOptions, io: CliIo): Promise<number> {
+export async function runWorklist(
+  config: Pick<Config, 'HOST' | 'PORT' | 'CDSR_OPERATE_API_KEYS' | 'CDSR_INBOUND_API_KEYS'> & Partial<Pick<Config, 'CDSR_API_KEY'>>,
+  o: WorklistCliOptions,
+  io: CliIo,
+): Promise<number> {
   const base = serverUrl(config, o.url);
   try {
     const r = await fetch(`${base}/api/worklist${o.dryRun ? '/dry-run' : ''}`, { method: o.dryRun ? 'POST' : 'GET', headers: headers(config) });
@@ -64,7 +88,9 @@ export async function runWorklist(config: Pick<Config, 'HOST' | 'PORT' | 'CDSR_O
       if (o.json) io.out(`${JSON.stringify(d, null, 2)}\n`);
       else if (!d.tablesLoad) io.out(`the tables on disk do not load:\n${d.problems.join('\n')}\n`);
       else {
-        io.out(`dry run against the tables on disk: ${d.wouldResolve} of ${d.messages} message(s) would resolve, ${d.stillError} would stay in the error queue${d.waitingForFetch > 0 ? ` (${d.waitingForFetch} waiting for a FHIR fetch)` : ''}; nothing stored\n`);
+        io.out(
+          `dry run against the tables on disk: ${d.wouldResolve} of ${d.messages} message(s) would resolve, ${d.stillError} would stay in the error queue${d.waitingForFetch > 0 ? ` (${d.waitingForFetch} waiting for a FHIR fetch)` : ''}; nothing stored\n`,
+        );
         if (d.remaining.rows.length > 0) printWorklist(d.remaining, io);
       }
       return d.tablesLoad && d.stillError === 0 ? EXIT_OK : EXIT_PROBLEMS;

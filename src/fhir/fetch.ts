@@ -34,7 +34,8 @@ export function createFhirFetcher(opts: FetcherOptions): { read(reference: strin
       const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/.exec(rel);
       if (!m) throw new FhirFetchError(`${reference} is not a Type/id reference`);
       const [, resourceType, id, version] = m;
-      const request = version !== undefined ? client.vread({ resourceType: resourceType!, id: id!, version }) : client.read({ resourceType: resourceType!, id: id! });
+      const request =
+        version !== undefined ? client.vread({ resourceType: resourceType!, id: id!, version }) : client.read({ resourceType: resourceType!, id: id! });
       const r = await timed(reference, request);
       if (typeof r !== 'object' || r === null || typeof (r as { resourceType?: unknown }).resourceType !== 'string') {
         throw new FhirFetchError(`${reference}: the server did not answer with a resource`);
@@ -61,8 +62,19 @@ export function createFhirFetcher(opts: FetcherOptions): { read(reference: strin
 
 /** The one resource a search Bundle holds; none or several is an error naming the search. */
 function one(search: string, bundle: unknown): FhirResource {
-  const entries = typeof bundle === 'object' && bundle !== null && Array.isArray((bundle as { entry?: unknown }).entry) ? ((bundle as { entry: unknown[] }).entry as { resource?: unknown }[]) : [];
-  const found = entries.map((e) => e.resource).filter((r): r is FhirResource => typeof r === 'object' && r !== null && typeof (r as { resourceType?: unknown }).resourceType === 'string' && (r as { resourceType: string }).resourceType !== 'OperationOutcome');
+  const entries =
+    typeof bundle === 'object' && bundle !== null && Array.isArray((bundle as { entry?: unknown }).entry)
+      ? ((bundle as { entry: unknown[] }).entry as { resource?: unknown }[])
+      : [];
+  const found = entries
+    .map((e) => e.resource)
+    .filter(
+      (r): r is FhirResource =>
+        typeof r === 'object' &&
+        r !== null &&
+        typeof (r as { resourceType?: unknown }).resourceType === 'string' &&
+        (r as { resourceType: string }).resourceType !== 'OperationOutcome',
+    );
   if (found.length === 1) return found[0]!;
   throw new FhirFetchError(`${search}: the FHIR server found ${found.length === 0 ? 'no' : found.length} resource${found.length === 1 ? '' : 's'}`);
 }

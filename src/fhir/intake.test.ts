@@ -13,7 +13,11 @@ function nested(depth: number): unknown {
 describe('readIntake limits', () => {
   it('refuses 40,000 levels of nesting, naming the limit', () => {
     const text = `{"resourceType":"ServiceRequest","id":"deep","extension":[${'{"extension":['.repeat(20_000)}{"value":"x"}${']}'.repeat(20_000)}]}`;
-    assert.throws(() => readIntake(JSON.parse(text)), (e: unknown) => e instanceof FhirIntakeError && e.message === `nested deeper than ${FHIR_MAX_DEPTH} levels (the limit): not a FHIR resource this adapter reads`);
+    assert.throws(
+      () => readIntake(JSON.parse(text)),
+      (e: unknown) =>
+        e instanceof FhirIntakeError && e.message === `nested deeper than ${FHIR_MAX_DEPTH} levels (the limit): not a FHIR resource this adapter reads`,
+    );
   });
 
   it('takes a resource at the limit', () => {

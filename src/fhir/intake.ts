@@ -128,12 +128,14 @@ function deeperThan(value: unknown, limit: number): boolean {
 
 /** Reads a parsed JSON payload. Throws FhirIntakeError when it is not FHIR. */
 export function readIntake(json: unknown): Intake {
-  if (deeperThan(json, FHIR_MAX_DEPTH)) throw new FhirIntakeError(`nested deeper than ${FHIR_MAX_DEPTH} levels (the limit): not a FHIR resource this adapter reads`);
+  if (deeperThan(json, FHIR_MAX_DEPTH))
+    throw new FhirIntakeError(`nested deeper than ${FHIR_MAX_DEPTH} levels (the limit): not a FHIR resource this adapter reads`);
   if (!isResource(json)) throw new FhirIntakeError('not a FHIR resource: no resourceType');
   if (json.resourceType !== 'Bundle') {
     // a notification's status posted alone, outside its Bundle: a notification that carries no resource
     const alone = readNotification(json);
-    if (alone) return { resources: [], byFullUrl: new Map(), notification: alone, missingFocus: alone.events.flatMap((e) => (e.focus !== undefined ? [e.focus] : [])) };
+    if (alone)
+      return { resources: [], byFullUrl: new Map(), notification: alone, missingFocus: alone.events.flatMap((e) => (e.focus !== undefined ? [e.focus] : [])) };
     return { resources: [json], byFullUrl: new Map(), missingFocus: [] };
   }
   const bundleType = str(json.type);
@@ -147,7 +149,8 @@ export function readIntake(json: unknown): Intake {
     resources.push(e.resource);
   }
   const firstResource = resources[0];
-  const notification = json.type === 'history' || json.type === 'subscription-notification' ? (firstResource ? readNotification(firstResource) : undefined) : undefined;
+  const notification =
+    json.type === 'history' || json.type === 'subscription-notification' ? (firstResource ? readNotification(firstResource) : undefined) : undefined;
   const typed = bundleType !== undefined ? { bundleType } : {};
   if (!notification) return { resources, byFullUrl, ...typed, missingFocus: [] };
   const content = resources.slice(1);

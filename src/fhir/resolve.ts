@@ -57,7 +57,12 @@ export function revokedServiceRequest(stored: string, now: Date): ServiceRequest
 }
 
 /** Adds to `pool` what `resources` refer to and the pool lacks: stored first, then fetched. */
-export async function resolveReferences(resources: readonly FhirResource[], pool: ResourcePool, stored: StoredResourceLookup, fetcher?: FhirFetcher): Promise<ResourcePool> {
+export async function resolveReferences(
+  resources: readonly FhirResource[],
+  pool: ResourcePool,
+  stored: StoredResourceLookup,
+  fetcher?: FhirFetcher,
+): Promise<ResourcePool> {
   let frontier = [...resources];
   for (let round = 0; round < 3 && frontier.length > 0; round++) {
     const next: FhirResource[] = [];

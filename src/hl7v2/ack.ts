@@ -73,7 +73,9 @@ export function buildAck(input: AckInput): string {
     const [code, text] = HL7_ERROR[p.code] ?? ['207', 'Application internal error'];
     // in a message of several orders, the text names the order (ERR-2 cannot: its paths are the table's, OBR-24 of any OBR)
     const whose = p.order ? ` (${formatOrder(p.order)})` : '';
-    segments.push(`ERR||${location(p.source)}|${code}^${text}^HL70357|${p.severity === 'warning' ? 'W' : 'E'}||||${escapeHl7(`${p.code}: ${p.message}${whose}`)}`);
+    segments.push(
+      `ERR||${location(p.source)}|${code}^${text}^HL70357|${p.severity === 'warning' ? 'W' : 'E'}||||${escapeHl7(`${p.code}: ${p.message}${whose}`)}`,
+    );
   }
   return segments.join('\r') + '\r';
 }

@@ -55,18 +55,24 @@ describe('parseHl7', () => {
   ] as const) {
     it(`takes ${name} segment ends, with or without a final one`, () => {
       for (const raw of [`${MSH}${sep}PID|1|x${sep}PV1|1|E`, `${MSH}${sep}PID|1|x${sep}PV1|1|E${sep}`]) {
-        assert.deepEqual(ok(raw).segments.map((s) => s.name), ['MSH', 'PID', 'PV1']);
+        assert.deepEqual(
+          ok(raw).segments.map((s) => s.name),
+          ['MSH', 'PID', 'PV1'],
+        );
       }
     });
   }
 
   it('takes mixed segment ends and blank lines', () => {
-    assert.deepEqual(ok(`${MSH}\r\nPID|1\n\nPV1|1|E\r\rOBR|1`).segments.map((s) => [s.name, s.line]), [
-      ['MSH', 1],
-      ['PID', 2],
-      ['PV1', 3],
-      ['OBR', 4],
-    ]);
+    assert.deepEqual(
+      ok(`${MSH}\r\nPID|1\n\nPV1|1|E\r\rOBR|1`).segments.map((s) => [s.name, s.line]),
+      [
+        ['MSH', 1],
+        ['PID', 2],
+        ['PV1', 3],
+        ['OBR', 4],
+      ],
+    );
   });
 
   it('takes a message of one segment without a segment end (hl7-standard refuses it)', () => {
@@ -93,7 +99,10 @@ describe('parseHl7', () => {
   });
 
   it('keeps segments without fields and Z-segments', () => {
-    assert.deepEqual(ok(`${MSH}\rNTE\rZDS|1.2.3`).segments.map((s) => s.name), ['MSH', 'NTE', 'ZDS']);
+    assert.deepEqual(
+      ok(`${MSH}\rNTE\rZDS|1.2.3`).segments.map((s) => s.name),
+      ['MSH', 'NTE', 'ZDS'],
+    );
   });
 
   it('refuses what is not one HL7 message, saying why', () => {
@@ -109,7 +118,11 @@ describe('parseHl7', () => {
     assert.deepEqual(err(`${MSH}\rthis is free text`), ['HL7_BAD_SEGMENT', 'line 2 is not a segment (it must start with a 3-character segment name)', 2]);
     assert.deepEqual(err('MSHA^~\\&|X'), ['HL7_BAD_ENCODING', 'MSH-1 "A" is not a field separator', 1]);
     assert.deepEqual(err('MSH|^^\\&|X'), ['HL7_BAD_ENCODING', 'MSH-2 "^^\\&" does not hold distinct encoding characters', 1]);
-    assert.deepEqual(err('MSH|EHR|GENHOSP|CDSR'), ['HL7_BAD_ENCODING', 'MSH-2 "EHR" holds a letter, digit or space: the encoding characters (usually ^~\\&) are missing', 1]);
+    assert.deepEqual(err('MSH|EHR|GENHOSP|CDSR'), [
+      'HL7_BAD_ENCODING',
+      'MSH-2 "EHR" holds a letter, digit or space: the encoding characters (usually ^~\\&) are missing',
+      1,
+    ]);
   });
 
   it('still reads the header of a message refused for its MSH-2, by splitting it on MSH-1 (for the ACK)', () => {
@@ -117,7 +130,19 @@ describe('parseHl7', () => {
       const r = parseHl7(raw);
       if (r.ok) return assert.fail('taken');
       const h = r.error.header;
-      return h && [h.controlId, h.sendingApplication, h.sendingFacility, h.messageType, h.triggerEvent, h.version, valueAt(h.segments[0]!, 5), valueAt(h.segments[0]!, 6), valueAt(h.segments[0]!, 11)];
+      return (
+        h && [
+          h.controlId,
+          h.sendingApplication,
+          h.sendingFacility,
+          h.messageType,
+          h.triggerEvent,
+          h.version,
+          valueAt(h.segments[0]!, 5),
+          valueAt(h.segments[0]!, 6),
+          valueAt(h.segments[0]!, 11),
+        ]
+      );
     };
     // the escape character doubled, as JSON escaping leaves it: refused, as HAPI refuses it
     const doubled = 'MSH|^~\\\\&|EHR|GENHOSP|CDSR|ACR|20261102093500||ORM^O01^ORM_O01|102|P|2.5.1\rPID|1';
@@ -125,7 +150,17 @@ describe('parseHl7', () => {
     assert.deepEqual(header(doubled), ['102', 'EHR', 'GENHOSP', 'ORM', 'O01', '2.5.1', 'CDSR', 'ACR', 'P']);
     assert.deepEqual(header('MSH|^^\\&|APP|FAC|||||ORM^O01|C2|P|2.3'), ['C2', 'APP', 'FAC', 'ORM', 'O01', '2.3', '', '', 'P']);
     // MSH-2 left out: the fields come one place early, and are read so
-    assert.deepEqual(header('MSH|EHR|GENHOSP|CDSR|ACR|20261102093500||ORM^O01|C3|P|2.5.1'), ['C3', 'EHR', 'GENHOSP', 'ORM', 'O01', '2.5.1', 'CDSR', 'ACR', 'P']);
+    assert.deepEqual(header('MSH|EHR|GENHOSP|CDSR|ACR|20261102093500||ORM^O01|C3|P|2.5.1'), [
+      'C3',
+      'EHR',
+      'GENHOSP',
+      'ORM',
+      'O01',
+      '2.5.1',
+      'CDSR',
+      'ACR',
+      'P',
+    ]);
     // no separator to split on: nothing is guessed
     assert.equal(header('MSHA^~\\&|X|Y'), undefined);
     // the same header whichever splitter parsed
@@ -136,7 +171,10 @@ describe('parseHl7', () => {
   it('parses the public FHIR-Converter sample (LF ends, v2.6, many repetitions)', () => {
     const raw = readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'public', 'fhir-converter-ORM-O01-01.hl7'), 'utf8');
     const m = ok(raw);
-    assert.deepEqual(m.segments.map((s) => s.name), ['MSH', 'PID', 'PV1', 'AL1', 'ORC', 'OBR', 'CTD', 'DG1']);
+    assert.deepEqual(
+      m.segments.map((s) => s.name),
+      ['MSH', 'PID', 'PV1', 'AL1', 'ORC', 'OBR', 'CTD', 'DG1'],
+    );
     assert.deepEqual([m.messageType, m.triggerEvent, m.controlId, m.sendingFacility], ['ORM', 'O01', 'MSG00018', 'GHHSFacility']);
     assert.equal(valueAt(seg(m, 'PID'), 3, 4, 2), '2.16.1');
     assert.equal(valueAt(seg(m, 'PID'), 3, 1, 1, 2), '123456789');
@@ -157,16 +195,29 @@ describe('HL7 escaping', () => {
 describe('parseHl7 fuzz', () => {
   const samples = readdirSync(join(REPO_ROOT, 'samples', 'hl7v2')).map((f) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', f), 'utf8'));
   const mutation = fc
-    .tuple(fc.constantFrom(...samples), fc.nat(), fc.nat({ max: 30 }), fc.string({ maxLength: 8, unit: fc.constantFrom('|', '^', '~', '\\', '&', '\r', '\n', 'A', '1', 'M', 'S', 'H', '\x0b', '\x1c') }))
+    .tuple(
+      fc.constantFrom(...samples),
+      fc.nat(),
+      fc.nat({ max: 30 }),
+      fc.string({ maxLength: 8, unit: fc.constantFrom('|', '^', '~', '\\', '&', '\r', '\n', 'A', '1', 'M', 'S', 'H', '\x0b', '\x1c') }),
+    )
     .map(([s, at, del, ins]) => s.slice(0, at % s.length) + ins + s.slice((at % s.length) + del));
 
   it('never throws on random text, random bytes or mutated samples', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('latin1')), fc.constant('MSH|').chain((p) => fc.string().map((s) => p + s)), mutation), (raw) => {
-        const r = parseHl7(raw);
-        if (r.ok) assert.equal(r.message.segments[0]?.name, 'MSH');
-        else assert.match(r.error.code, /^HL7_/);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 300 }),
+          fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('latin1')),
+          fc.constant('MSH|').chain((p) => fc.string().map((s) => p + s)),
+          mutation,
+        ),
+        (raw) => {
+          const r = parseHl7(raw);
+          if (r.ok) assert.equal(r.message.segments[0]?.name, 'MSH');
+          else assert.match(r.error.code, /^HL7_/);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -181,12 +232,27 @@ describe('parseHl7 limits', () => {
 
   it('refuses a field of 150,000 repetitions naming the segment and the limit, and still reads the MSH', () => {
     const dg1 = `DG1|1||${Array.from({ length: 150_000 }, (_, i) => `R${i}^x`).join('~')}`;
-    assert.deepEqual(refused(`${MSH}\rPID|1\r${dg1}\r`), { code: 'HL7_LIMIT', message: 'line 3 (DG1) has 149999 repetitions (limit 5000)', line: 3, controlId: 'C1' });
+    assert.deepEqual(refused(`${MSH}\rPID|1\r${dg1}\r`), {
+      code: 'HL7_LIMIT',
+      message: 'line 3 (DG1) has 149999 repetitions (limit 5000)',
+      line: 3,
+      controlId: 'C1',
+    });
   });
 
   it('refuses 4 MB of field separators and too many segments', () => {
-    assert.deepEqual(refused(`${MSH}\rOBR|${'|'.repeat(4 * 1024 * 1024)}\r`), { code: 'HL7_LIMIT', message: 'line 2 (OBR) has 4194305 fields (limit 500)', line: 2, controlId: 'C1' });
-    assert.deepEqual(refused(`${MSH}\r${'NTE|1\r'.repeat(5000)}`), { code: 'HL7_LIMIT', message: '5001 segments: more than the limit of 5000', line: undefined, controlId: 'C1' });
+    assert.deepEqual(refused(`${MSH}\rOBR|${'|'.repeat(4 * 1024 * 1024)}\r`), {
+      code: 'HL7_LIMIT',
+      message: 'line 2 (OBR) has 4194305 fields (limit 500)',
+      line: 2,
+      controlId: 'C1',
+    });
+    assert.deepEqual(refused(`${MSH}\r${'NTE|1\r'.repeat(5000)}`), {
+      code: 'HL7_LIMIT',
+      message: '5001 segments: more than the limit of 5000',
+      line: undefined,
+      controlId: 'C1',
+    });
   });
 
   it('takes what is at the limits', () => {
@@ -234,12 +300,47 @@ describe('parseHl7 = parseHl7Reference (differential)', () => {
   });
 
   // a value: letters, digits, separators of both encodings, escape sequences (known and not)
-  const value = fc.string({ maxLength: 12, unit: fc.constantFrom('A', 'b', '1', ' ', '|', '^', '~', '&', '\\', '#', '!', '*', '$', '@', '\\F\\', '\\S\\', '\\T\\', '\\R\\', '\\E\\', '\\X41\\', '\\.br\\', '\\H\\', '\\Z\\') });
-  const segment = fc.tuple(fc.constantFrom('PID', 'PV1', 'ORC', 'OBR', 'OBX', 'NTE', 'ZDS', 'DG1'), fc.array(value, { maxLength: 8 })).map(([name, fields]) => (fields.length === 0 ? name : `${name}|${fields.join('|')}`));
+  const value = fc.string({
+    maxLength: 12,
+    unit: fc.constantFrom(
+      'A',
+      'b',
+      '1',
+      ' ',
+      '|',
+      '^',
+      '~',
+      '&',
+      '\\',
+      '#',
+      '!',
+      '*',
+      '$',
+      '@',
+      '\\F\\',
+      '\\S\\',
+      '\\T\\',
+      '\\R\\',
+      '\\E\\',
+      '\\X41\\',
+      '\\.br\\',
+      '\\H\\',
+      '\\Z\\',
+    ),
+  });
+  const segment = fc
+    .tuple(fc.constantFrom('PID', 'PV1', 'ORC', 'OBR', 'OBX', 'NTE', 'ZDS', 'DG1'), fc.array(value, { maxLength: 8 }))
+    .map(([name, fields]) => (fields.length === 0 ? name : `${name}|${fields.join('|')}`));
   const end = fc.constantFrom('\r', '\n', '\r\n', '\r\r', '\n\n');
   const standardMsh = fc.array(value, { maxLength: 10 }).map((f) => `MSH|^~\\&|${f.join('|')}`);
   const generated = fc
-    .tuple(standardMsh, fc.array(fc.tuple(segment, end), { maxLength: 8 }), fc.boolean(), fc.constantFrom('', '\x0b', '\uFEFF'), fc.constantFrom('', '\r', '\x1c\r', '\n'))
+    .tuple(
+      standardMsh,
+      fc.array(fc.tuple(segment, end), { maxLength: 8 }),
+      fc.boolean(),
+      fc.constantFrom('', '\x0b', '\uFEFF'),
+      fc.constantFrom('', '\r', '\x1c\r', '\n'),
+    )
     .map(([msh, segs, custom, start, tail]) => {
       const body = msh + segs.map(([s, e]) => e + s).join('') + tail;
       // the same message sent with custom encoding characters: # field, ! component, * repetition, $ escape, @ subcomponent
@@ -248,16 +349,28 @@ describe('parseHl7 = parseHl7Reference (differential)', () => {
     });
   const samples = readdirSync(join(REPO_ROOT, 'samples', 'hl7v2')).map((f) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', f), 'utf8'));
   const mutated = fc
-    .tuple(fc.constantFrom(...samples), fc.nat(), fc.nat({ max: 30 }), fc.string({ maxLength: 8, unit: fc.constantFrom('|', '^', '~', '\\', '&', '\r', '\n', 'A', '1', 'M', 'S', 'H', '\x0b', '\x1c') }))
+    .tuple(
+      fc.constantFrom(...samples),
+      fc.nat(),
+      fc.nat({ max: 30 }),
+      fc.string({ maxLength: 8, unit: fc.constantFrom('|', '^', '~', '\\', '&', '\r', '\n', 'A', '1', 'M', 'S', 'H', '\x0b', '\x1c') }),
+    )
     .map(([s, at, del, ins]) => s.slice(0, at % s.length) + ins + s.slice((at % s.length) + del));
 
   it('agrees on generated and mutated messages (property, 5,000 cases)', () => {
     let parsed = 0;
     fc.assert(
-      fc.property(fc.oneof(generated, mutated, fc.constant('MSH|').chain((p) => fc.string().map((s) => p + s))), (raw) => {
-        same(raw);
-        if (parseHl7(raw).ok) parsed++;
-      }),
+      fc.property(
+        fc.oneof(
+          generated,
+          mutated,
+          fc.constant('MSH|').chain((p) => fc.string().map((s) => p + s)),
+        ),
+        (raw) => {
+          same(raw);
+          if (parseHl7(raw).ok) parsed++;
+        },
+      ),
       { numRuns: 5000 },
     );
     // most cases are messages, not refusals: the property compares values, not only errors

@@ -24,27 +24,44 @@ export interface DryRunResult {
 }
 
 /** Maps one stored message without storing it (FHIR references from the store's cache only). */
-export async function remapStored(m: { channel: string; raw: string }, tables: MappingTables, store: ResourceCache, defaultFacilityId?: string): Promise<MapOutcome | 'waiting'> {
+export async function remapStored(
+  m: { channel: string; raw: string },
+  tables: MappingTables,
+  store: ResourceCache,
+  defaultFacilityId?: string,
+): Promise<MapOutcome | 'waiting'> {
   const opts = defaultFacilityId !== undefined ? { defaultFacilityId } : {};
   if (m.channel === 'hl7v2') return mapHl7Text(m.raw, tables, opts);
   let resource: FhirResource & { pendingFocus?: unknown };
   try {
     resource = JSON.parse(m.raw) as FhirResource & { pendingFocus?: unknown };
   } catch {
-    return { disposition: 'invalid', problems: [{ code: 'FHIR_INVALID', message: 'the stored resource is not JSON', severity: 'error', scope: 'file', path: '' }] };
+    return {
+      disposition: 'invalid',
+      problems: [{ code: 'FHIR_INVALID', message: 'the stored resource is not JSON', severity: 'error', scope: 'file', path: '' }],
+    };
   }
   if (typeof resource.pendingFocus === 'string') return 'waiting';
   return mapFromCache(resource, tables, store, opts);
 }
 
 /** Maps a FHIR resource with its references read from the store's cache only (a bulk run never waits on the FHIR server). */
-export async function mapFromCache(resource: FhirResource, tables: MappingTables, store: ResourceCache, opts: { defaultFacilityId?: string }): Promise<MapOutcome> {
+export async function mapFromCache(
+  resource: FhirResource,
+  tables: MappingTables,
+  store: ResourceCache,
+  opts: { defaultFacilityId?: string },
+): Promise<MapOutcome> {
   const pool = await resolveReferences([resource], new ResourcePool(), (key) => store.resource(key));
   pool.add(resource);
   return mapFhirResource(resource, pool, tables, opts);
 }
 
-export async function dryRunErrorQueue(store: Pick<InboundLog, 'messages' | 'message'> & ResourceCache, tables: MappingTables, defaultFacilityId?: string): Promise<DryRunResult> {
+export async function dryRunErrorQueue(
+  store: Pick<InboundLog, 'messages' | 'message'> & ResourceCache,
+  tables: MappingTables,
+  defaultFacilityId?: string,
+): Promise<DryRunResult> {
   let messages = 0;
   let wouldResolve = 0;
   let waitingForFetch = 0;

@@ -28,13 +28,19 @@ export function pendingOutcome(focus: string, problems: readonly Problem[]): Map
     problems,
     // the order is known by its reference or identifier until it can be read
     // (by identifier: its value, without the system)
-    ...(key.startsWith('ServiceRequest') ? { orders: [{ facilityId: '', encounterId: '', numbers: [search ? focus.replace(/^.*identifier=(?:[^|]*\|)?/, '') : key] }], hold: 'pending_fetch' as const } : {}),
+    ...(key.startsWith('ServiceRequest')
+      ? {
+          orders: [{ facilityId: '', encounterId: '', numbers: [search ? focus.replace(/^.*identifier=(?:[^|]*\|)?/, '') : key] }],
+          hold: 'pending_fetch' as const,
+        }
+      : {}),
   };
 }
 
 export async function ingestFhir(deps: IngestDeps, body: string, origin: Origin): Promise<FhirReply> {
   const now = deps.clock();
-  if (body.trim() === '') return { status: 200, body: operationOutcome([{ severity: 'information', code: 'informational', diagnostics: 'empty notification (ping) received' }]) };
+  if (body.trim() === '')
+    return { status: 200, body: operationOutcome([{ severity: 'information', code: 'informational', diagnostics: 'empty notification (ping) received' }]) };
   let intake: Intake;
   try {
     intake = readIntake(JSON.parse(body) as unknown);
@@ -67,7 +73,9 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, origin: Origin, no
   const problems: Problem[] = [];
   const pending: { focus: string; why: string }[] = [];
   for (const focus of intake.missingFocus) {
-    const fetched = deps.fhirFetcher ? await deps.fhirFetcher.read(focus).catch((e: unknown) => asError(e)) : new Error('FHIR_SERVER_URL is not set, so it cannot be fetched');
+    const fetched = deps.fhirFetcher
+      ? await deps.fhirFetcher.read(focus).catch((e: unknown) => asError(e))
+      : new Error('FHIR_SERVER_URL is not set, so it cannot be fetched');
     if (fetched instanceof Error) pending.push({ focus, why: fetched.message });
     else resources.push(fetched);
   }
@@ -80,12 +88,38 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, origin: Origin, no
   for (const { focus, why } of pending) {
     const search = isFocusSearch(focus);
     const key = search ? focus : refKey(focus);
-    const meta = { channel: 'fhir' as const, sender, controlId: `pending:${key}`, contentType, auth, raw: JSON.stringify({ pendingFocus: focus }), receivedAt: now, ...edited };
+    const meta = {
+      channel: 'fhir' as const,
+      sender,
+      controlId: `pending:${key}`,
+      contentType,
+      auth,
+      raw: JSON.stringify({ pendingFocus: focus }),
+      receivedAt: now,
+      ...edited,
+    };
     const what = search ? `${focus} (a focus given by identifier only)` : focus;
-    const pendingResult = await deps.store.ingest(meta, pendingOutcome(focus, [{ code: 'FHIR_FETCH', message: `${what} could not be fetched from the FHIR server (${why}); kept for retry`, severity: 'error', scope: 'file', path: '' }]));
+    const pendingResult = await deps.store.ingest(
+      meta,
+      pendingOutcome(focus, [
+        {
+          code: 'FHIR_FETCH',
+          message: `${what} could not be fetched from the FHIR server (${why}); kept for retry`,
+          severity: 'error',
+          scope: 'file',
+          path: '',
+        },
+      ]),
+    );
     ids.push(pendingResult.messageId);
     stored++;
-    problems.push({ code: 'FHIR_FETCH', message: `${what} could not be fetched (${why}); kept for retry (replay pending)`, severity: 'warning', scope: 'file', path: '' });
+    problems.push({
+      code: 'FHIR_FETCH',
+      message: `${what} could not be fetched (${why}); kept for retry (replay pending)`,
+      severity: 'warning',
+      scope: 'file',
+      path: '',
+    });
   }
   await resolveReferences(resources, pool, (key) => deps.store.resource(key), deps.fhirFetcher);
   let kept = 0;
@@ -115,17 +149,42 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, origin: Origin, no
     const n = intake.notification;
     const events = (n?.events ?? []).map((e) => e.eventNumber).filter((e) => e !== '');
     const what = n ? (n.type !== '' ? n.type : 'notification') : (intake.bundleType ?? 'notification');
-    const raw = JSON.stringify(n ? { subscription: n.subscription, type: n.type, events } : { bundleType: intake.bundleType, entries: intake.resources.map((r) => `${r.resourceType}/${r.id ?? ''}`) });
-    const meta = { channel: 'fhir' as const, sender, controlId: `${what}:${events.join(',') || now.toISOString()}`, contentType, auth, raw, receivedAt: now, ...edited };
+    const raw = JSON.stringify(
+      n
+        ? { subscription: n.subscription, type: n.type, events }
+        : { bundleType: intake.bundleType, entries: intake.resources.map((r) => `${r.resourceType}/${r.id ?? ''}`) },
+    );
+    const meta = {
+      channel: 'fhir' as const,
+      sender,
+      controlId: `${what}:${events.join(',') || now.toISOString()}`,
+      contentType,
+      auth,
+      raw,
+      receivedAt: now,
+      ...edited,
+    };
     const problem: Problem = { code: 'FHIR_NO_CHANGE', message: why, severity: 'warning', scope: 'file', path: '' };
     ids.push((await deps.store.ingest(meta, { disposition: 'unsupported', problems: [problem] })).messageId);
     problems.push(problem);
   } else if (stored === 0 && failed === 0 && kept === 0 && pending.length === 0) {
     // neither a notification nor anything mapped or kept: a 200 would claim it was taken
-    const what = intake.bundleType !== undefined ? `a Bundle of type ${intake.bundleType} with ${intake.resources.length === 0 ? 'no entry' : `no resource the tables map or keep (${typesOf(intake.resources)} without an id)`}` : `${typesOf(intake.resources)} without an id, which the tables do not map`;
-    return { status: 400, body: operationOutcome([{ severity: 'error', code: 'not-supported', diagnostics: `nothing to apply or keep: ${what}; not a subscription notification either` }]) };
+    const what =
+      intake.bundleType !== undefined
+        ? `a Bundle of type ${intake.bundleType} with ${intake.resources.length === 0 ? 'no entry' : `no resource the tables map or keep (${typesOf(intake.resources)} without an id)`}`
+        : `${typesOf(intake.resources)} without an id, which the tables do not map`;
+    return {
+      status: 400,
+      body: operationOutcome([
+        { severity: 'error', code: 'not-supported', diagnostics: `nothing to apply or keep: ${what}; not a subscription notification either` },
+      ]),
+    };
   }
-  const summary = { severity: 'information' as const, code: 'informational', diagnostics: `${applied} resource(s) applied, ${failed} kept in the error queue, ${pending.length} pending fetch` };
+  const summary = {
+    severity: 'information' as const,
+    code: 'informational',
+    diagnostics: `${applied} resource(s) applied, ${failed} kept in the error queue, ${pending.length} pending fetch`,
+  };
   return { status: fhirHttpStatus({ notification: isNotification, failed }), body: operationOutcome([summary, ...issuesOf(problems)]), messageIds: ids };
 }
 

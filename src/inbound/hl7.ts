@@ -49,7 +49,13 @@ export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): 
       problems = first?.problems ?? [];
     }
     const code = ACK_FOR[status];
-    return { httpStatus: httpStored, ack: ack(code, code === 'AA' ? [] : problems, result.messageId), code, status: result.status, messageId: result.messageId };
+    return {
+      httpStatus: httpStored,
+      ack: ack(code, code === 'AA' ? [] : problems, result.messageId),
+      code,
+      status: result.status,
+      messageId: result.messageId,
+    };
   } catch (e) {
     if (!(e instanceof StoreUnavailableError)) throw e;
     // not HL7: a resend will not help, whether or not it could be kept for audit

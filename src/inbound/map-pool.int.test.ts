@@ -65,7 +65,13 @@ describe('mapping workers: the same answers as the main thread', () => {
     // the facility removed from facilities.csv, then reloaded: both answer AE MAP_NO_FACILITY
     const { worker, inProcess } = await bothWays([ORM], (s) => {
       const file = join(s.mappingsDir, 'facilities.csv');
-      writeFileSync(file, readFileSync(file, 'utf8').split('\n').filter((l) => !l.includes('GENHOSP')).join('\n'));
+      writeFileSync(
+        file,
+        readFileSync(file, 'utf8')
+          .split('\n')
+          .filter((l) => !l.includes('GENHOSP'))
+          .join('\n'),
+      );
       // the shipped site tests would refuse such an edit (they need the facility): without them it loads
       rmSync(join(s.mappingsDir, 'tests'), { recursive: true, force: true });
       assert.equal(s.mappings.reload().ok, true);
@@ -95,7 +101,8 @@ describe('mapping workers: replay', () => {
 });
 
 describe('mapping workers: a worker that fails', () => {
-  const internal = (why: string) => `ERR|||207^Application internal error^HL70357|E||||INTERNAL_ERROR: the adapter failed on this message (${why}); it is kept for replay`;
+  const internal = (why: string) =>
+    `ERR|||207^Application internal error^HL70357|E||||INTERNAL_ERROR: the adapter failed on this message (${why}); it is kept for replay`;
 
   for (const [segment, why, opts] of [
     ['ZCR', 'the mapping worker stopped (exit code 3)', {}],
@@ -108,14 +115,20 @@ describe('mapping workers: a worker that fails', () => {
           const bad = await postHl7(s, `${ORM.trimEnd()}\r${segment}|1\r`);
           assert.equal(bad.status, 200);
           assert.deepEqual(lines(bad.text).slice(1), ['MSA|AE|MSG0001', internal(why)]);
-          assert.deepEqual((await s.store.messages({ status: 'error' })).map((m) => m.controlId), ['MSG0001']);
+          assert.deepEqual(
+            (await s.store.messages({ status: 'error' })).map((m) => m.controlId),
+            ['MSG0001'],
+          );
           const next = await postHl7(s, ORM.replace('MSG0001', 'MSG0002'));
           assert.deepEqual(lines(next.text).slice(1), ['MSA|AA|MSG0002']);
           assert.equal(s.mapPool?.restarts, 1);
           // a replay maps it in a worker again: this text fails the same way, alone, and stays in the error queue
           const replayed = (await (await s.fetch('/api/messages/1/replay', { method: 'POST' })).json()) as { status: string };
           assert.equal(replayed.status, 'error');
-          assert.deepEqual((await s.store.message(1))?.problems.map((p) => `${p.code}: ${p.message}`), [internal(why).replace(/^.*\|\|\|\|/, '')]);
+          assert.deepEqual(
+            (await s.store.message(1))?.problems.map((p) => `${p.code}: ${p.message}`),
+            [internal(why).replace(/^.*\|\|\|\|/, '')],
+          );
           assert.equal(s.mapPool?.restarts, 2);
           assert.deepEqual(lines((await postHl7(s, ORM.replace('MSG0001', 'MSG0003'))).text).slice(1), ['MSA|AA|MSG0003']);
         },
@@ -131,7 +144,10 @@ describe('mapping workers: a worker that fails', () => {
           const r = await postHl7(s, ORM.replace('MSG0001', id));
           assert.deepEqual(lines(r.text).slice(1), [`MSA|AE|${id}`, internal('the mapping worker stopped (MODULE_NOT_FOUND)')]);
         }
-        assert.deepEqual((await s.store.messages({ status: 'error' })).map((m) => m.controlId), ['MSG0001', 'MSG0002']);
+        assert.deepEqual(
+          (await s.store.messages({ status: 'error' })).map((m) => m.controlId),
+          ['MSG0001', 'MSG0002'],
+        );
       },
       { mapWorkers: { size: 1, minBytes: 0, script: new URL('./no-such-worker.js', import.meta.url) } },
     );

@@ -77,7 +77,12 @@ export class MapPool {
    */
   map(raw: string): Promise<Hl7Mapped | undefined> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the adapter is shutting down'));
-    const job: MapJob = { id: this.nextId++, raw, generation: this.opts.mappings.generation, ...(this.opts.defaultFacilityId !== undefined ? { defaultFacilityId: this.opts.defaultFacilityId } : {}) };
+    const job: MapJob = {
+      id: this.nextId++,
+      raw,
+      generation: this.opts.mappings.generation,
+      ...(this.opts.defaultFacilityId !== undefined ? { defaultFacilityId: this.opts.defaultFacilityId } : {}),
+    };
     return new Promise((resolve, reject) => {
       this.queue.push({ job, resolve, reject });
       this.dispatch();

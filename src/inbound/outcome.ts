@@ -28,7 +28,13 @@ export function fhirHttpStatus(o: { notification: boolean; failed: number }): 20
   return o.notification || o.failed === 0 ? 200 : 422;
 }
 
-export const storeUnavailableProblem = (): Problem => ({ code: 'STORE_UNAVAILABLE', message: 'the message cannot be stored now; send it again', severity: 'error', scope: 'file', path: '' });
+export const storeUnavailableProblem = (): Problem => ({
+  code: 'STORE_UNAVAILABLE',
+  message: 'the message cannot be stored now; send it again',
+  severity: 'error',
+  scope: 'file',
+  path: '',
+});
 
 export function internalErrorProblem(what: string, e: unknown, kept: boolean): Problem {
   const tail = kept ? 'it is kept for replay' : 'it could not be stored either; send it again once the adapter is fixed';
@@ -47,7 +53,12 @@ export function safeReason(e: unknown): string {
   return typeof code === 'string' || typeof code === 'number' ? `${name} ${String(code)}` : name;
 }
 
-export type OperationOutcomeIssue = { readonly severity: 'information' | 'warning' | 'error'; readonly code: string; readonly diagnostics: string; readonly expression?: readonly string[] };
+export type OperationOutcomeIssue = {
+  readonly severity: 'information' | 'warning' | 'error';
+  readonly code: string;
+  readonly diagnostics: string;
+  readonly expression?: readonly string[];
+};
 
 export function operationOutcome(issues: readonly OperationOutcomeIssue[]): { resourceType: 'OperationOutcome'; issue: readonly OperationOutcomeIssue[] } {
   return { resourceType: 'OperationOutcome', issue: issues };
@@ -62,7 +73,8 @@ export function issuesOf(problems: readonly Problem[]): OperationOutcomeIssue[] 
   }));
 }
 
-export const transientOutcome = () => operationOutcome([{ severity: 'error', code: 'transient', diagnostics: 'the adapter cannot store this now; send it again' }]);
+export const transientOutcome = () =>
+  operationOutcome([{ severity: 'error', code: 'transient', diagnostics: 'the adapter cannot store this now; send it again' }]);
 
 /**
  * Stores a message with its outcome. A failure of ours on this one message (not the store being

@@ -24,7 +24,9 @@ describe('query plans of the ingest path (SQLite)', () => {
     const executor = new SqliteExecutor({ file: join(dir, 'db.sqlite') });
     try {
       const mappings = MappingHolder.load(join(REPO_ROOT, 'mappings'), { info: () => undefined, warn: () => undefined }).holder!;
-      const store = await SqlStore.open(executor, { validator: new CdsrValidator({ now: NOW, valueSets: mappings.current.valueSets, fieldLimits: mappings.current.fieldLimits }) });
+      const store = await SqlStore.open(executor, {
+        validator: new CdsrValidator({ now: NOW, valueSets: mappings.current.valueSets, fieldLimits: mappings.current.fieldLimits }),
+      });
       const deps = { store, mappings, clock: () => NOW };
       const origin = (contentType: string) => ({ contentType, auth: 'test' });
       const before = new Set(executor.scans().map((s) => s.sql));

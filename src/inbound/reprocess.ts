@@ -41,7 +41,8 @@ export async function remapMessage(deps: ReprocessDeps, m: UnitMessage): Promise
   // still not to be had: it waits as it did, with the reason it was given
   if (!fetched) return pendingOutcome(focus, m.problems);
   const outcome = await mapFromCache(fetched, deps.mappings.current, deps.store, opts);
-  if (fetched.id !== undefined) await deps.store.saveResources([{ key: `${fetched.resourceType}/${fetched.id}`, version: '', body: JSON.stringify(fetched) }], m.id);
+  if (fetched.id !== undefined)
+    await deps.store.saveResources([{ key: `${fetched.resourceType}/${fetched.id}`, version: '', body: JSON.stringify(fetched) }], m.id);
   return outcome;
 }
 
@@ -86,7 +87,10 @@ export interface ReprocessProgress {
 /** Starts a run over a selection (units counted now); `runReprocess` then works through it. */
 export async function startReprocess(deps: ReprocessDeps, selection: ReprocessSelection, opts: { apply: boolean; who: string }): Promise<ReprocessRun> {
   const units = await deps.store.reprocessUnits(selection);
-  const id = await deps.store.createReprocessRun({ who: opts.who, apply: opts.apply, selection, total: units.length, tables: deps.tablesLabel?.() ?? deps.mappings.current.dir }, deps.clock());
+  const id = await deps.store.createReprocessRun(
+    { who: opts.who, apply: opts.apply, selection, total: units.length, tables: deps.tablesLabel?.() ?? deps.mappings.current.dir },
+    deps.clock(),
+  );
   const run = await deps.store.reprocessRun(id);
   if (!run) throw new Error(`reprocessing run ${id} was not stored`);
   return run;
@@ -97,7 +101,12 @@ export async function startReprocess(deps: ReprocessDeps, selection: ReprocessSe
  * unit after the last one it finished) and marks it done. Units are taken again from the
  * selection: re-deriving a unit twice changes nothing, so one taken twice costs only time.
  */
-export async function runReprocess(deps: ReprocessDeps, runId: number, onProgress?: (p: ReprocessProgress) => void, shouldStop?: () => boolean): Promise<ReprocessRun> {
+export async function runReprocess(
+  deps: ReprocessDeps,
+  runId: number,
+  onProgress?: (p: ReprocessProgress) => void,
+  shouldStop?: () => boolean,
+): Promise<ReprocessRun> {
   const run = await deps.store.reprocessRun(runId);
   if (!run) throw new Error(`no reprocessing run ${runId}`);
   if (run.status === 'done') return run;
@@ -110,7 +119,13 @@ export async function runReprocess(deps: ReprocessDeps, runId: number, onProgres
     for (const unit of units) {
       // stopped (a shutdown): the run stays running, and goes on from its cursor at the next start
       if (shouldStop?.() === true) return (await deps.store.reprocessRun(runId)) ?? run;
-      await reprocessUnit(deps, unit, { apply: run.apply, who: run.who, why: `reprocessing run ${runId}`, runId, ...(run.selection.keepSent === true ? { keepSent: true } : {}) });
+      await reprocessUnit(deps, unit, {
+        apply: run.apply,
+        who: run.who,
+        why: `reprocessing run ${runId}`,
+        runId,
+        ...(run.selection.keepSent === true ? { keepSent: true } : {}),
+      });
       done++;
       onProgress?.({ runId, done, total });
     }

@@ -28,7 +28,11 @@ describe('Reprocessor.followReloads', () => {
       const holder = MappingHolder.load(mappingsDir, quiet).holder!;
       const store = await openStore({ kind: 'sqlite', file: join(dir, 'db.sqlite') }, new LiveValidator(() => holder.current, { now: NOW }));
       try {
-        const send = (raw: string, id: string) => store.ingest({ channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: id, contentType: 'application/hl7-v2', raw, receivedAt: NOW }, mapHl7Text(raw, holder.current));
+        const send = (raw: string, id: string) =>
+          store.ingest(
+            { channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: id, contentType: 'application/hl7-v2', raw, receivedAt: NOW },
+            mapHl7Text(raw, holder.current),
+          );
         // the G-code in a Z segment no shipped rule reads: held incomplete
         const zds = (raw: string) => raw.replace(/OBX\|1\|ST\|CDS-GCODE[^\r]*/, 'ZDS|1|G1014');
         const inV2 = (raw: string, n: string) => raw.replaceAll('V0001', 'V0002').replaceAll('ORD1001', `ORD${n}`).replaceAll('ACC2001', `ACC${n}`);
@@ -36,7 +40,20 @@ describe('Reprocessor.followReloads', () => {
         await send(inV2(ORM, '2001').replace('MSG0001', 'MSG0002'), 'MSG0002');
         const [ready] = await store.wireEncounters('ready', 10);
         assert.equal(ready?.encounterKey, '100000|V0002');
-        await store.createTransaction({ Transaction_ID: 'T-1', Transaction_DateTime: '2026-11-23T06:00:00', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0', Encounters: [ready.wire] }, [ready], NOW);
+        await store.createTransaction(
+          {
+            Transaction_ID: 'T-1',
+            Transaction_DateTime: '2026-11-23T06:00:00',
+            Num_of_Encounters_Included: 1,
+            Facility_ID: '100000',
+            PartnerID: '10000',
+            AppID: '10019',
+            CDSR_File_Version_Num: '1.0',
+            Encounters: [ready.wire],
+          },
+          [ready],
+          NOW,
+        );
         await store.recordResults('T-1', [{ ...ready, result: 'accepted', problems: [] }], NOW);
         await send(zds(inV2(ORM, '2002').replace('MSG0001', 'MSG0003').replaceAll('20261102093015', '20261102101500')), 'MSG0003');
         // V0001: one order, held

@@ -37,8 +37,18 @@ export class Reprocessor {
   followReloads(tables: { onReload(fn: (generation: number) => void): void }): void {
     tables.onReload((generation) => {
       void this.start({ held: true, keepSent: true }, { apply: true, who: 'reload' })
-        .then((run) => this.log?.info({ event: 'reprocess_after_reload', run: run.id, generation, units: run.total }, 'mapping tables reloaded: held records and the error queue are re-derived'))
-        .catch((e: unknown) => this.log?.warn({ event: 'reprocess_after_reload_failed', generation, error: e instanceof Error ? e.name : 'error' }, 'the held records could not be re-derived after the reload'));
+        .then((run) =>
+          this.log?.info(
+            { event: 'reprocess_after_reload', run: run.id, generation, units: run.total },
+            'mapping tables reloaded: held records and the error queue are re-derived',
+          ),
+        )
+        .catch((e: unknown) =>
+          this.log?.warn(
+            { event: 'reprocess_after_reload_failed', generation, error: e instanceof Error ? e.name : 'error' },
+            'the held records could not be re-derived after the reload',
+          ),
+        );
     });
   }
 
@@ -82,9 +92,26 @@ export class Reprocessor {
         );
         const s = run.summary;
         // counts only: the changes themselves (patient data) are read through the API
-        this.log?.info({ event: 'reprocess_ended', run: runId, status: run.status, apply: run.apply, units: s.units, unchanged: s.unchanged, byChange: s.byChange, resend: s.resend, retractions: s.retractions, skipped: s.skipped.length }, `reprocessing run ${runId} ${run.status}`);
+        this.log?.info(
+          {
+            event: 'reprocess_ended',
+            run: runId,
+            status: run.status,
+            apply: run.apply,
+            units: s.units,
+            unchanged: s.unchanged,
+            byChange: s.byChange,
+            resend: s.resend,
+            retractions: s.retractions,
+            skipped: s.skipped.length,
+          },
+          `reprocessing run ${runId} ${run.status}`,
+        );
       } catch (e) {
-        this.log?.warn({ event: 'reprocess_failed', run: runId, error: e instanceof Error ? e.name : 'error' }, `reprocessing run ${runId} failed; it goes on from where it stopped when asked again or at the next start`);
+        this.log?.warn(
+          { event: 'reprocess_failed', run: runId, error: e instanceof Error ? e.name : 'error' },
+          `reprocessing run ${runId} failed; it goes on from where it stopped when asked again or at the next start`,
+        );
       } finally {
         this.live.delete(runId);
       }

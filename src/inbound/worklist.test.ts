@@ -36,14 +36,45 @@ describe('groupWorklist', () => {
       messages: 10,
       otherProblems: { CD3060: 1, none: 1 },
       rows: [
-        { field: 'Modality', table: 'crosswalks/modality.csv', value: 'XA', facilityId: '100000', system: null, count: 7, firstSeen: '2026-11-21T01:00:00.000Z', lastSeen: '2026-11-26T01:00:00.000Z', examples: [1, 3, 4, 5, 6], stub: 'XA,<ACR code>,,,seen in 7 message(s)' },
-        { field: 'Modality', table: 'crosswalks/modality.csv', value: 'XA', facilityId: '100000', system: 'L', count: 1, firstSeen: '2026-11-22T06:00:00.000Z', lastSeen: '2026-11-22T06:00:00.000Z', examples: [2], stub: 'XA,<ACR code>,L,,seen in 1 message(s)' },
+        {
+          field: 'Modality',
+          table: 'crosswalks/modality.csv',
+          value: 'XA',
+          facilityId: '100000',
+          system: null,
+          count: 7,
+          firstSeen: '2026-11-21T01:00:00.000Z',
+          lastSeen: '2026-11-26T01:00:00.000Z',
+          examples: [1, 3, 4, 5, 6],
+          stub: 'XA,<ACR code>,,,seen in 7 message(s)',
+        },
+        {
+          field: 'Modality',
+          table: 'crosswalks/modality.csv',
+          value: 'XA',
+          facilityId: '100000',
+          system: 'L',
+          count: 1,
+          firstSeen: '2026-11-22T06:00:00.000Z',
+          lastSeen: '2026-11-22T06:00:00.000Z',
+          examples: [2],
+          stub: 'XA,<ACR code>,L,,seen in 1 message(s)',
+        },
       ],
     });
   });
 
   it('messages read while their facility was unknown are folded into the rows of the facility facilities.csv gives them now, saying so', () => {
-    const noFacility: Problem = { code: 'MAP_NO_FACILITY', message: 'not read', severity: 'error', scope: 'encounter', path: '', file: 'facilities.csv', source: 'MSH-4.1', value: 'NEWHOSP' };
+    const noFacility: Problem = {
+      code: 'MAP_NO_FACILITY',
+      message: 'not read',
+      severity: 'error',
+      scope: 'encounter',
+      path: '',
+      file: 'facilities.csv',
+      source: 'MSH-4.1',
+      value: 'NEWHOSP',
+    };
     const before = (id: number) => ({ id, receivedAt: `2026-11-2${id}T06:00:00.000Z`, problems: [noFacility, unmapped('XA', { facilityId: undefined })] });
     const msgs = [before(1), before(2), { id: 3, receivedAt: '2026-11-23T06:00:00.000Z', problems: [unmapped('XA', { facilityId: '200000' })] }];
     // as long as facilities.csv does not have it: the row to add, and the value once per facility
@@ -73,7 +104,8 @@ describe('groupWorklist', () => {
           lastSeen: '2026-11-23T06:00:00.000Z',
           examples: [1, 2, 3],
           stub: 'XA,<ACR code>,,,seen in 3 message(s)',
-          folded: '2 of these message(s) were read before their sending facility "NEWHOSP" (facilities.csv:3) was in facilities.csv and are counted under 200000; replay the error queue after adding the row',
+          folded:
+            '2 of these message(s) were read before their sending facility "NEWHOSP" (facilities.csv:3) was in facilities.csv and are counted under 200000; replay the error queue after adding the row',
         },
         {
           field: 'Facility_ID',
@@ -92,11 +124,21 @@ describe('groupWorklist', () => {
     });
   });
 
-  it('a mapped value outside ACR\'s value set: one row per field, value and the crosswalk row or rule that gave it, with the fix instead of a row to add', () => {
-    const outside = (value: string, file: string, line: number, field = 'CDS_Vendor'): Problem => ({ ...unmapped(value), code: 'MAP_NOT_IN_VALUESET', field, file, line });
+  it("a mapped value outside ACR's value set: one row per field, value and the crosswalk row or rule that gave it, with the fix instead of a row to add", () => {
+    const outside = (value: string, file: string, line: number, field = 'CDS_Vendor'): Problem => ({
+      ...unmapped(value),
+      code: 'MAP_NOT_IN_VALUESET',
+      field,
+      file,
+      line,
+    });
     const msgs = [
       { id: 1, receivedAt: '2026-11-23T06:00:00.000Z', problems: [outside('G9999', '/m/hl7v2.yaml', 103)] },
-      { id: 2, receivedAt: '2026-11-23T07:00:00.000Z', problems: [outside('G9999', '/m/hl7v2.yaml', 103), outside('9', '/m/crosswalks/modality.csv', 31, 'Modality')] },
+      {
+        id: 2,
+        receivedAt: '2026-11-23T07:00:00.000Z',
+        problems: [outside('G9999', '/m/hl7v2.yaml', 103), outside('9', '/m/crosswalks/modality.csv', 31, 'Modality')],
+      },
       // the same value from the FHIR rule is another line to fix
       { id: 3, receivedAt: '2026-11-23T08:00:00.000Z', problems: [outside('G9999', '/m/fhir.yaml', 81)] },
     ];
@@ -152,13 +194,23 @@ describe('groupWorklist', () => {
 });
 
 describe('groupGuesses', () => {
-  const v = (source: string, rule: string, guess?: string): FieldValue => ({ value: 'x', time: '', seq: 1, source, rule, ...(guess !== undefined ? { guess } : {}) });
+  const v = (source: string, rule: string, guess?: string): FieldValue => ({
+    value: 'x',
+    time: '',
+    seq: 1,
+    source,
+    rule,
+    ...(guess !== undefined ? { guess } : {}),
+  });
   const ORC9 = 'fallback: ORC-9, the 5th of 5 candidates';
   const OBR22 = 'OBR-22 is the result report time, not the exam completion';
 
   it('one row per field, rule and reason however many records hold it, the most first, five example sources', () => {
     const maps: FieldMap[] = [
-      ...['M1', 'M2', 'M3', 'M4', 'M5', 'M6', 'M6'].map((id) => ({ CDS_Consultation_Date: v(id, '/m/hl7v2.yaml:46', ORC9), CDS_Consultation_Time: v(id, '/m/hl7v2.yaml:55', 'fallback: ORC-9, the 5th of 5 candidates') })),
+      ...['M1', 'M2', 'M3', 'M4', 'M5', 'M6', 'M6'].map((id) => ({
+        CDS_Consultation_Date: v(id, '/m/hl7v2.yaml:46', ORC9),
+        CDS_Consultation_Time: v(id, '/m/hl7v2.yaml:55', 'fallback: ORC-9, the 5th of 5 candidates'),
+      })),
       { Exam_Completion_Date: v('R1', '/m/hl7v2.yaml:95', OBR22), Modality: v('R1', '/m/hl7v2.yaml:73') },
       { Exam_Completion_Date: v('R2', '/m/hl7v2.yaml:95', 'OBR-7 is the observation start time, not the exam completion') },
       {},
@@ -167,7 +219,13 @@ describe('groupGuesses', () => {
       { field: 'CDS_Consultation_Date', rule: 'hl7v2.yaml:46', guess: ORC9, count: 7, examples: ['M1', 'M2', 'M3', 'M4', 'M5'] },
       { field: 'CDS_Consultation_Time', rule: 'hl7v2.yaml:55', guess: ORC9, count: 7, examples: ['M1', 'M2', 'M3', 'M4', 'M5'] },
       { field: 'Exam_Completion_Date', rule: 'hl7v2.yaml:95', guess: OBR22, count: 1, examples: ['R1'] },
-      { field: 'Exam_Completion_Date', rule: 'hl7v2.yaml:95', guess: 'OBR-7 is the observation start time, not the exam completion', count: 1, examples: ['R2'] },
+      {
+        field: 'Exam_Completion_Date',
+        rule: 'hl7v2.yaml:95',
+        guess: 'OBR-7 is the observation start time, not the exam completion',
+        count: 1,
+        examples: ['R2'],
+      },
     ]);
   });
 });

@@ -151,7 +151,9 @@ export function groupWorklist(
   let count = 0;
   for (const m of messages) {
     count++;
-    const found = m.problems.filter((p): p is Problem & { value: string; file: string } => WORKLIST_CODES.has(p.code) && p.value !== undefined && p.file !== undefined);
+    const found = m.problems.filter(
+      (p): p is Problem & { value: string; file: string } => WORKLIST_CODES.has(p.code) && p.value !== undefined && p.file !== undefined,
+    );
     if (found.length === 0) {
       const code = m.problems.find((p) => p.severity === 'error')?.code ?? 'none';
       otherProblems[code] = (otherProblems[code] ?? 0) + 1;
@@ -169,11 +171,24 @@ export function groupWorklist(
       const facilityId = p.facilityId ?? (fold || p === unknown ? (now?.facilityId ?? null) : null);
       const system = p.system ?? null;
       const key = JSON.stringify([field, table, p.value.toUpperCase(), facilityId, system]);
-      const a = acc.get(key) ?? { field, table, file: p.file, outside, value: p.value, facilityId, system, ids: new Set<number>(), firstSeen: m.receivedAt, lastSeen: m.receivedAt, folded: new Set<number>(), foldedBy: new Set<string>() };
+      const a = acc.get(key) ?? {
+        field,
+        table,
+        file: p.file,
+        outside,
+        value: p.value,
+        facilityId,
+        system,
+        ids: new Set<number>(),
+        firstSeen: m.receivedAt,
+        lastSeen: m.receivedAt,
+        folded: new Set<number>(),
+        foldedBy: new Set<string>(),
+      };
       a.ids.add(m.id);
       if (fold) {
         a.folded.add(m.id);
-        a.foldedBy.add(`"${unknown?.value ?? ""}" (${tableName(now.file, mappingsDir)}:${now.line})`);
+        a.foldedBy.add(`"${unknown?.value ?? ''}" (${tableName(now.file, mappingsDir)}:${now.line})`);
       }
       if (p === unknown && now) a.known = { at: `${tableName(now.file, mappingsDir)}:${now.line}`, facilityId: now.facilityId };
       if (m.receivedAt < a.firstSeen) a.firstSeen = m.receivedAt;
@@ -199,7 +214,12 @@ export function groupWorklist(
       // a value outside ACR's set has no row to add: the fix is said instead
       if (a.outside) return { ...common, stub: '', fix: valueSetFix(a) };
       // the sending facility has its row now: the messages only wait for a replay
-      if (a.known) return { ...common, stub: '', fix: `"${a.value}" has its row now (${a.known.at}, Facility_ID ${a.known.facilityId}): nothing to add; replay the error queue to map these messages` };
+      if (a.known)
+        return {
+          ...common,
+          stub: '',
+          fix: `"${a.value}" has its row now (${a.known.at}, Facility_ID ${a.known.facilityId}): nothing to add; replay the error queue to map these messages`,
+        };
       const folded =
         a.folded.size > 0
           ? `${a.folded.size} of these message(s) were read before their sending facility ${[...a.foldedBy].sort().join(', ')} was in facilities.csv and are counted under ${a.facilityId ?? ''}; replay the error queue after adding the row`
@@ -257,7 +277,11 @@ export function groupGuesses(maps: Iterable<FieldMap>, mappingsDir: string): Gue
 }
 
 /** `facilities`: the facilities.csv in force, to fold messages read while their facility was unknown. */
-export async function buildWorklist(store: Pick<InboundLog, 'messages'> & Pick<RecordStore, 'guessedFieldMaps'>, mappingsDir: string, facilities?: FacilityTable): Promise<Worklist> {
+export async function buildWorklist(
+  store: Pick<InboundLog, 'messages'> & Pick<RecordStore, 'guessedFieldMaps'>,
+  mappingsDir: string,
+  facilities?: FacilityTable,
+): Promise<Worklist> {
   const all: MessageRow[] = [];
   for await (const m of errorQueue(store)) all.push(m);
   // counted as read: every record of a site may hold a guess, none is kept

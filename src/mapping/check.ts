@@ -72,7 +72,14 @@ export function checkMappings(tables: MappingTables): Problem[] {
       const outside = outsideValueSet(set, [code]);
       if (!outside) continue;
       const known = [...set.entries.keys()].join(', ');
-      problems.push(problem(cw.file, row.line, `${field}: "${code}" (for "${row.source}") is not in ${set.file} (codes: ${known})${enforceNote(outside.severity)}`, outside.severity));
+      problems.push(
+        problem(
+          cw.file,
+          row.line,
+          `${field}: "${code}" (for "${row.source}") is not in ${set.file} (codes: ${known})${enforceNote(outside.severity)}`,
+          outside.severity,
+        ),
+      );
     }
   }
 
@@ -87,7 +94,14 @@ export function checkMappings(tables: MappingTables): Problem[] {
       const outside = fieldOutsideValueSet(tables.valueSets, r.field, value);
       if (!outside) continue;
       const { file, line } = at(r.origin);
-      problems.push(problem(file, line, `${r.field}: the ${what} "${outside.values.join(', ')}" is not in ${outside.set.file}${enforceNote(outside.severity)}`, outside.severity));
+      problems.push(
+        problem(
+          file,
+          line,
+          `${r.field}: the ${what} "${outside.values.join(', ')}" is not in ${outside.set.file}${enforceNote(outside.severity)}`,
+          outside.severity,
+        ),
+      );
     }
   }
 
@@ -110,7 +124,10 @@ export function checkMappings(tables: MappingTables): Problem[] {
     for (const s of r.senders ?? []) {
       // APPLICATION@FACILITY: the facility part is what facilities.csv knows
       const facility = s.slice(s.lastIndexOf('@') + 1);
-      if (!senders.has(facility)) problems.push(problem(file, line, `${r.field}: sender "${s}" has no row in facilities.csv${facility !== s ? ` (for facility "${facility}")` : ''}`, 'warning'));
+      if (!senders.has(facility))
+        problems.push(
+          problem(file, line, `${r.field}: sender "${s}" has no row in facilities.csv${facility !== s ? ` (for facility "${facility}")` : ''}`, 'warning'),
+        );
     }
   }
   for (const r of rules) {

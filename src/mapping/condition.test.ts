@@ -40,7 +40,10 @@ describe('parseCondition', () => {
 
   it('names what is wrong with a malformed condition', () => {
     const cases: [string, string][] = [
-      ['ORC-1 is NW', 'when "ORC-1 is NW" is not a condition: write <path> = <value>, <path> != <value>, <path> in [<value>, …], <path> not in [<value>, …], <path> exists or <path> empty'],
+      [
+        'ORC-1 is NW',
+        'when "ORC-1 is NW" is not a condition: write <path> = <value>, <path> != <value>, <path> in [<value>, …], <path> not in [<value>, …], <path> exists or <path> empty',
+      ],
       ['ORC-1 in NW, XO', 'when "ORC-1 in NW, XO": the values after in go in brackets, e.g. ORC-1 in [NW, XO]'],
       ['= NW', 'when "= NW": no path before ='],
       ['ORC-1 =', 'when "ORC-1 =": no value after = (for no value at all write "ORC-1 empty")'],
@@ -80,11 +83,22 @@ describe('whyNot: each operator over the values a path read', () => {
   const verdicts = (text: string, reads: string[][]) => reads.map((r) => whyNot(parsed(text), r) ?? 'holds');
 
   it('=: one of the values, without regard to case or blanks', () => {
-    assert.deepEqual(verdicts('ORC-1 = NW', [['NW'], [' nw '], ['XO'], [], ['XO', 'NW']]), ['holds', 'holds', 'ORC-1 = XO is not NW', 'ORC-1 is empty, not NW', 'holds']);
+    assert.deepEqual(verdicts('ORC-1 = NW', [['NW'], [' nw '], ['XO'], [], ['XO', 'NW']]), [
+      'holds',
+      'holds',
+      'ORC-1 = XO is not NW',
+      'ORC-1 is empty, not NW',
+      'holds',
+    ]);
   });
 
   it('!=: none of the values; an empty path holds', () => {
-    assert.deepEqual(verdicts('ORC-1 != CA', [['NW'], ['ca'], [], ['NW', 'CA']]), ['holds', 'ORC-1 = ca, excluded by != CA', 'holds', 'ORC-1 = NW|CA, excluded by != CA']);
+    assert.deepEqual(verdicts('ORC-1 != CA', [['NW'], ['ca'], [], ['NW', 'CA']]), [
+      'holds',
+      'ORC-1 = ca, excluded by != CA',
+      'holds',
+      'ORC-1 = NW|CA, excluded by != CA',
+    ]);
   });
 
   it('in', () => {

@@ -71,7 +71,10 @@ describe('crosswalk ranges', () => {
       }),
       { numRuns: 200 },
     );
-    fc.assert(fc.property(fc.string({ maxLength: 40 }), (s) => void parseRange(s)), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (s) => void parseRange(s)),
+      { numRuns: 500 },
+    );
   });
 });
 

@@ -112,9 +112,7 @@ export function parseCrosswalk(name: string, file: string, text: string): { cros
     const twin = list.find((r) => sameQualifiers(r, row));
     if (twin) {
       if (twin.acrCode !== row.acrCode) {
-        problems.push(
-          tableProblem(file, line, `"${source}" is already mapped to "${twin.acrCode}" on line ${twin.line}; this row says "${row.acrCode}"`),
-        );
+        problems.push(tableProblem(file, line, `"${source}" is already mapped to "${twin.acrCode}" on line ${twin.line}; this row says "${row.acrCode}"`));
       }
       continue;
     }

@@ -46,7 +46,10 @@ describe('an order is identified first', () => {
       ],
     );
     assert.ok(o.disposition === 'error');
-    assert.deepEqual(o.orders?.map((x) => x.numbers), [[]]);
+    assert.deepEqual(
+      o.orders?.map((x) => x.numbers),
+      [[]],
+    );
   });
 
   it('a ServiceRequest with an id and no identifier is known by ServiceRequest/<id>', () => {
@@ -61,7 +64,13 @@ describe('an order is identified first', () => {
     const o = mapHl7Text(raw, tables);
     assert.deepEqual(
       o.problems.map((p) => [p.code, p.message, p.source]),
-      [['MAP_NO_ORDER', 'no order number: OBR-2.1, ORC-2.1, OBR-3.1, ORC-3.1 are empty; an order needs a placer or filler number to be reported, updated or cancelled', 'OBR-2.1 | ORC-2.1 | OBR-3.1 | ORC-3.1']],
+      [
+        [
+          'MAP_NO_ORDER',
+          'no order number: OBR-2.1, ORC-2.1, OBR-3.1, ORC-3.1 are empty; an order needs a placer or filler number to be reported, updated or cancelled',
+          'OBR-2.1 | ORC-2.1 | OBR-3.1 | ORC-3.1',
+        ],
+      ],
     );
   });
 

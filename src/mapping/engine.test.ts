@@ -28,15 +28,18 @@ const records = (o: MapOutcome): PartialRecord[] => {
 };
 const one = (o: MapOutcome): PartialRecord => records(o)[0]!;
 const withObr = (obr: string, msg = ORM) => mapHl7Text(msg.replace(OBR, obr), tables);
-const traceOf = (r: PartialRecord, field: string) => r.trace.filter((t) => t.field === field).map((t) => `${t.path} ${t.raw} → ${t.value} (${t.crosswalk ?? ''})`.replace(SHIPPED + '/', ''));
-const lineOf = (file: string, start: string) => readFileSync(join(SHIPPED, file), 'utf8').split('\n').findIndex((l) => l.startsWith(start)) + 1;
+const traceOf = (r: PartialRecord, field: string) =>
+  r.trace.filter((t) => t.field === field).map((t) => `${t.path} ${t.raw} → ${t.value} (${t.crosswalk ?? ''})`.replace(SHIPPED + '/', ''));
+const lineOf = (file: string, start: string) =>
+  readFileSync(join(SHIPPED, file), 'utf8')
+    .split('\n')
+    .findIndex((l) => l.startsWith(start)) + 1;
 
 before(() => {
   const t = loadMappings(SHIPPED).tables;
   assert.ok(t);
   tables = t;
 });
-
 
 /** The shipped tables with an edit, in a folder of their own for the describe block that calls this (loaded before its tests, removed after). */
 function editedTables(edit: (dir: string) => void): () => MappingTables {
@@ -73,10 +76,13 @@ describe('HL7 Modality alternatives', () => {
   });
 
   it('a chargemaster code in OBR-4 and the CPT in OBR-44: the CPT', () => {
-    const obr = OBR.replace('70450^CT HEAD WO CONTRAST^CPT', 'CHG881^MRI L SPINE^L').replace('|CT|SC', '||SC') + '|||||||||||||||||||72148^MRI LUMBAR SPINE WO^C4';
+    const obr =
+      OBR.replace('70450^CT HEAD WO CONTRAST^CPT', 'CHG881^MRI L SPINE^L').replace('|CT|SC', '||SC') + '|||||||||||||||||||72148^MRI LUMBAR SPINE WO^C4';
     const r = one(withObr(obr));
     assert.equal(r.consultationFields.Modality, '2');
-    assert.deepEqual(traceOf(r, 'Modality'), [`OBR-44.1 72148 → 2 (crosswalks/procedure_modality.csv:${lineOf('crosswalks/procedure_modality.csv', '72141-72159')} (range 72141-72159))`]);
+    assert.deepEqual(traceOf(r, 'Modality'), [
+      `OBR-44.1 72148 → 2 (crosswalks/procedure_modality.csv:${lineOf('crosswalks/procedure_modality.csv', '72141-72159')} (range 72141-72159))`,
+    ]);
   });
 
   it('a Category III code (0042T) maps through its own row', () => {
@@ -107,13 +113,23 @@ describe('exclusion: known, not advanced imaging', () => {
     const xrLine = lineOf('crosswalks/modality.csv', 'XR,');
     assert.deepEqual(
       o.problems.map((p) => [p.code, p.severity, p.source, p.message.replace(SHIPPED + '/', '')]),
-      [['MAP_EXCLUDED', 'warning', 'OBR-24', `Modality: "XR" is known and not reported (crosswalks/modality.csv:${xrLine} says exclude): the order is kept as excluded`]],
+      [
+        [
+          'MAP_EXCLUDED',
+          'warning',
+          'OBR-24',
+          `Modality: "XR" is known and not reported (crosswalks/modality.csv:${xrLine} says exclude): the order is kept as excluded`,
+        ],
+      ],
     );
-    assert.deepEqual({ ...r.excluded, rule: r.excluded?.rule.replace(SHIPPED + '/', ''), crosswalk: r.excluded?.crosswalk.replace(SHIPPED + '/', '') }, {
-      rule: `hl7v2.yaml:${lineOf('hl7v2.yaml', '    - from: [OBR-24, IPC-5]')}`,
-      crosswalk: `crosswalks/modality.csv:${xrLine}`,
-      raw: 'XR',
-    });
+    assert.deepEqual(
+      { ...r.excluded, rule: r.excluded?.rule.replace(SHIPPED + '/', ''), crosswalk: r.excluded?.crosswalk.replace(SHIPPED + '/', '') },
+      {
+        rule: `hl7v2.yaml:${lineOf('hl7v2.yaml', '    - from: [OBR-24, IPC-5]')}`,
+        crosswalk: `crosswalks/modality.csv:${xrLine}`,
+        raw: 'XR',
+      },
+    );
     assert.equal(r.consultationFields.Modality, undefined);
     const s = new MergeState();
     assert.equal(s.apply(r).status, 'applied');
@@ -130,12 +146,18 @@ describe('exclusion: known, not advanced imaging', () => {
     s.apply(one(withObr(OBR.replace('|CT|SC', '|US|SC'))));
     s.apply(one(withObr(OBR, ORM.replace('20261102093500', '20261102100000').replace('MSG0001', 'MSG0002'))));
     const enc = [...s.encounters.values()][0]!;
-    assert.deepEqual(sendableConsultations(enc).map((c) => c.cons.fields.Modality?.value), ['1']);
+    assert.deepEqual(
+      sendableConsultations(enc).map((c) => c.cons.fields.Modality?.value),
+      ['1'],
+    );
   });
 
   it('an XR CPT without OBR-24 is excluded by its range row', () => {
     const r = one(withObr(OBR.replace('70450^CT HEAD WO CONTRAST^CPT', '71046^XR CHEST 2 VIEWS^CPT').replace('|CT|SC', '||SC')));
-    assert.equal(r.excluded?.crosswalk.replace(SHIPPED + '/', ''), `crosswalks/procedure_modality.csv:${lineOf('crosswalks/procedure_modality.csv', '71045-71048')} (range 71045-71048)`);
+    assert.equal(
+      r.excluded?.crosswalk.replace(SHIPPED + '/', ''),
+      `crosswalks/procedure_modality.csv:${lineOf('crosswalks/procedure_modality.csv', '71045-71048')} (range 71045-71048)`,
+    );
   });
 });
 
@@ -145,13 +167,24 @@ describe('HL7 encounter key, patient class and order status', () => {
     assert.equal(one(mapHl7Text(msg, tables)).encounterId, 'ACCT7788');
   });
 
-  for (const [pv12, pos] of [['P', '22'], ['B', '21'], ['R', '22'], ['O', '22'], ['I', '21']] as const) {
+  for (const [pv12, pos] of [
+    ['P', '22'],
+    ['B', '21'],
+    ['R', '22'],
+    ['O', '22'],
+    ['I', '21'],
+  ] as const) {
     it(`PV1-2 ${pv12} → Place_of_Service ${pos}`, () => {
       assert.equal(one(mapHl7Text(ORM.replace('PV1|1|E|', `PV1|1|${pv12}|`), tables)).consultationFields.Place_of_Service, pos);
     });
   }
 
-  for (const [status, code] of [['R', '2'], ['DC', '2'], ['CM', '1'], ['A', '2']] as const) {
+  for (const [status, code] of [
+    ['R', '2'],
+    ['DC', '2'],
+    ['CM', '1'],
+    ['A', '2'],
+  ] as const) {
     it(`OBR-25 empty, ORC-5 ${status} → Ordered_Exam_Completed ${code}`, () => {
       const msg = ORM.replace('ORC|NW|ORD1001^EHR|ACC2001^RIS||SC|', `ORC|NW|ORD1001^EHR|ACC2001^RIS||${status}|`).replace('|CT|SC', '|CT|');
       assert.equal(one(mapHl7Text(msg, tables)).consultationFields.Ordered_Exam_Completed, code);
@@ -164,7 +197,12 @@ describe('FHIR Modality from any coding the crosswalk knows', () => {
   const run = (code: unknown) => mapFhirResource({ ...sr, code } as unknown as FhirResource, new ResourcePool(), tables, { defaultFacilityId: '100000' });
 
   it('a LOINC coding, after a chargemaster coding the crosswalk does not know', () => {
-    const o = run({ coding: [{ system: 'urn:oid:1.2.3.4', code: 'CHG881' }, { system: 'http://loinc.org', code: '24627-2', display: 'CT Chest' }] });
+    const o = run({
+      coding: [
+        { system: 'urn:oid:1.2.3.4', code: 'CHG881' },
+        { system: 'http://loinc.org', code: '24627-2', display: 'CT Chest' },
+      ],
+    });
     assert.equal(one(o).consultationFields.Modality, '1');
     assert.deepEqual(o.problems, []);
   });
@@ -186,15 +224,27 @@ describe('FHIR Modality from any coding the crosswalk knows', () => {
   it('only codings of unknown systems: no Modality, no problem (CD3001 names the rule later)', () => {
     const o = run({ coding: [{ system: 'urn:oid:1.2.3.4', code: 'CHG881' }] });
     assert.equal(one(o).consultationFields.Modality, undefined);
-    assert.deepEqual(one(o).misses?.filter((m) => m.field === 'Modality').map((m) => m.tried), [['code.coding | code.concept.coding']]);
+    assert.deepEqual(
+      one(o)
+        .misses?.filter((m) => m.field === 'Modality')
+        .map((m) => m.tried),
+      [['code.coding | code.concept.coding']],
+    );
   });
 
   it('a CPT code the crosswalk lacks is an error naming the crosswalk', () => {
     const o = run({ coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '99999' }] });
     assert.equal(o.disposition, 'error');
-    assert.deepEqual(o.problems.map((p) => [p.code, p.severity, p.message.replace(SHIPPED + '/', '')]), [
-      ['MAP_UNMAPPED_CODE', 'error', 'Modality: no row for "99999" (system "http://www.ama-assn.org/go/cpt") in crosswalks/procedure_modality.csv; add a row: 99999,<ACR code>'],
-    ]);
+    assert.deepEqual(
+      o.problems.map((p) => [p.code, p.severity, p.message.replace(SHIPPED + '/', '')]),
+      [
+        [
+          'MAP_UNMAPPED_CODE',
+          'error',
+          'Modality: no row for "99999" (system "http://www.ama-assn.org/go/cpt") in crosswalks/procedure_modality.csv; add a row: 99999,<ACR code>',
+        ],
+      ],
+    );
   });
 });
 
@@ -207,8 +257,14 @@ describe('rules limited to facilities or senders; per-facility crosswalk rows', 
     writeFileSync(
       f,
       text
-        .replace('  Modality:\n    - from: [OBR-24, IPC-5]', '  Modality:\n    - from: OBR-24\n      crosswalk: local_exam\n      facilities: [200000]\n    - from: [OBR-24, IPC-5]')
-        .replace('  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]\n    transform: trim', '  Name_of_Exam_Ordered:\n    - from: OBR-4.1\n      senders: [NORTHCLINIC]\n    - from: [OBR-4.2, OBR-4.1]\n      transform: trim'),
+        .replace(
+          '  Modality:\n    - from: [OBR-24, IPC-5]',
+          '  Modality:\n    - from: OBR-24\n      crosswalk: local_exam\n      facilities: [200000]\n    - from: [OBR-24, IPC-5]',
+        )
+        .replace(
+          '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]\n    transform: trim',
+          '  Name_of_Exam_Ordered:\n    - from: OBR-4.1\n      senders: [NORTHCLINIC]\n    - from: [OBR-4.2, OBR-4.1]\n      transform: trim',
+        ),
     );
   });
 
@@ -221,7 +277,11 @@ describe('rules limited to facilities or senders; per-facility crosswalk rows', 
 });
 
 describe('the consultation key rank: which source of the key rules gave the date and time', () => {
-  const noCds = (msg: string) => msg.split('\r').filter((l) => !l.startsWith('OBX|5|TS|CDS-DTTM')).join('\r');
+  const noCds = (msg: string) =>
+    msg
+      .split('\r')
+      .filter((l) => !l.startsWith('OBX|5|TS|CDS-DTTM'))
+      .join('\r');
   const rankOf = (o: MapOutcome) => {
     const r = one(o);
     return [r.consultationDate, r.consultationTime, r.consultationKeyRank];
@@ -229,7 +289,11 @@ describe('the consultation key rank: which source of the key rules gave the date
 
   it('HL7: the CDS data is 0; then TQ1-7, OBR-6, OBR-7, ORC-9 are 1 to 4', () => {
     assert.deepEqual(rankOf(mapHl7Text(ORM, tables)), ['11/02/2026', '09:30:15', 0]);
-    assert.deepEqual(rankOf(mapHl7Text(noCds(ORM).replace(OBR, OBR.replace('|||20261102093015|', '||20261102092000|20261102093015|')), tables)), ['11/02/2026', '09:20:00', 2]);
+    assert.deepEqual(rankOf(mapHl7Text(noCds(ORM).replace(OBR, OBR.replace('|||20261102093015|', '||20261102092000|20261102093015|')), tables)), [
+      '11/02/2026',
+      '09:20:00',
+      2,
+    ]);
     assert.deepEqual(rankOf(mapHl7Text(noCds(ORM), tables)), ['11/02/2026', '09:30:15', 3]);
     assert.deepEqual(rankOf(mapHl7Text(noCds(ORM).replace(OBR, OBR.replace('|||20261102093015|', '||||')), tables)), ['11/02/2026', '09:30:15', 4]);
   });
@@ -245,12 +309,15 @@ describe('the consultation key rank: which source of the key rules gave the date
       const f = join(dir, 'hl7v2.yaml');
       // the date from two alternatives (CDS data; then OBR-7, ORC-9); the time from ORC-9 alone
       const text = readFileSync(f, 'utf8')
-        .replace(/ {2}CDS_Consultation_Date:\n(?: {4}.*\n)+/, '  CDS_Consultation_Date:\n    - from: OBX[3.1=CDS-DTTM]-5\n      transform: date\n      for: order\n    - from: [OBR-7, ORC-9]\n      transform: date\n      for: order\n')
+        .replace(
+          / {2}CDS_Consultation_Date:\n(?: {4}.*\n)+/,
+          '  CDS_Consultation_Date:\n    - from: OBX[3.1=CDS-DTTM]-5\n      transform: date\n      for: order\n    - from: [OBR-7, ORC-9]\n      transform: date\n      for: order\n',
+        )
         .replace(/ {2}CDS_Consultation_Time:\n(?: {4}.*\n)+/, '  CDS_Consultation_Time:\n    from: ORC-9\n    transform: time\n    for: order\n');
       writeFileSync(f, text);
     });
 
-    it('a second alternative counts after the first one\'s sources; the key takes the worse part', () => {
+    it("a second alternative counts after the first one's sources; the key takes the worse part", () => {
       // date from the CDS data (0), time from ORC-9 (0 of its rule): 0
       assert.deepEqual(rankOf(mapHl7Text(ORM, edited())), ['11/02/2026', '09:30:15', 0]);
       // date from ORC-9 in the second alternative: 1 (the first one's path) + 1
@@ -277,7 +344,8 @@ describe('guess marks: values the tables guessed', () => {
   });
 
   it('a later alternative: fallback naming the alternative (Modality from the CPT in OBR-44)', () => {
-    const obr = OBR.replace('70450^CT HEAD WO CONTRAST^CPT', 'CHG881^MRI L SPINE^L').replace('|CT|SC', '||SC') + '|||||||||||||||||||72148^MRI LUMBAR SPINE WO^C4';
+    const obr =
+      OBR.replace('70450^CT HEAD WO CONTRAST^CPT', 'CHG881^MRI L SPINE^L').replace('|CT|SC', '||SC') + '|||||||||||||||||||72148^MRI LUMBAR SPINE WO^C4';
     assert.deepEqual(guesses(one(withObr(obr))), [['Modality', 'OBR-44.1', '2', 'fallback: OBR-44.1, alternative 2 of 4']]);
   });
 
@@ -287,7 +355,12 @@ describe('guess marks: values the tables guessed', () => {
   });
 
   it('the encounter key from a later candidate is marked in the trace', () => {
-    const r = one(mapHl7Text(ORM.replace('|V0001^^^GENHOSP^VN', '|').replace(/(PID\|[^\r]*)/, (pid) => `${pid}|||||||A0001`), tables));
+    const r = one(
+      mapHl7Text(
+        ORM.replace('|V0001^^^GENHOSP^VN', '|').replace(/(PID\|[^\r]*)/, (pid) => `${pid}|||||||A0001`),
+        tables,
+      ),
+    );
     assert.deepEqual(
       r.trace.filter((t) => t.field === 'Unique_Encounter_ID').map((t) => [t.path, t.value, t.guess]),
       [['PID-18.1', 'A0001', 'fallback: PID-18.1, the 2nd of 2 candidates']],
@@ -301,7 +374,10 @@ describe('guess marks from edited tables: a default, a rule-wide reason', () => 
     writeFileSync(
       f,
       readFileSync(f, 'utf8')
-        .replace('  Place_of_Service:\n    from: PV1-2\n', '  Place_of_Service:\n    from: PV1-2\n    guess: "PV1-2 is the patient class, not the place of service"\n')
+        .replace(
+          '  Place_of_Service:\n    from: PV1-2\n',
+          '  Place_of_Service:\n    from: PV1-2\n    guess: "PV1-2 is the patient class, not the place of service"\n',
+        )
         .replace('  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n', '  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n    default: MF\n'),
     );
   });
@@ -319,7 +395,11 @@ describe('guess marks from edited tables: a default, a rule-wide reason', () => 
 });
 
 describe('when: a candidate read only when its condition holds (HL7)', () => {
-  const noCds = (msg: string) => msg.split('\r').filter((l) => !l.startsWith('OBX|5|TS|CDS-DTTM')).join('\r');
+  const noCds = (msg: string) =>
+    msg
+      .split('\r')
+      .filter((l) => !l.startsWith('OBX|5|TS|CDS-DTTM'))
+      .join('\r');
   // no CDS data, no OBR-7: the consultation's time can only come from ORC-9
   const onlyOrc9 = (msg: string) => noCds(msg).replace(OBR, OBR.replace('|||20261102093015|', '||||'));
   const edited = editedTables((dir) => {
@@ -328,8 +408,14 @@ describe('when: a candidate read only when its condition holds (HL7)', () => {
     writeFileSync(
       f,
       text
-        .replace('      - OBR-7\n      - ORC-9\n    transform: date', '      - OBR-7\n      - path: ORC-9\n        when: ORC-1 in [NW, XO]\n    transform: date')
-        .replace('      - OBR-7\n      - ORC-9\n    transform: time', '      - OBR-7\n      - path: ORC-9\n        when: ORC-1 in [NW, XO]\n    transform: time'),
+        .replace(
+          '      - OBR-7\n      - ORC-9\n    transform: date',
+          '      - OBR-7\n      - path: ORC-9\n        when: ORC-1 in [NW, XO]\n    transform: date',
+        )
+        .replace(
+          '      - OBR-7\n      - ORC-9\n    transform: time',
+          '      - OBR-7\n      - path: ORC-9\n        when: ORC-1 in [NW, XO]\n    transform: time',
+        ),
     );
   });
   const rule = (field: string) => `${edited().hl7!.rules.find((r) => r.field === field)!.origin}`;
@@ -364,10 +450,13 @@ describe('when: a candidate read only when its condition holds (HL7)', () => {
 
   it('a candidate without a value is not said to be skipped (its condition is not read)', () => {
     const r = one(mapHl7Text(onlyOrc9(ORM).replace('ORC|NW|', 'ORC|SC|').replace('||||20261102093015|||1234567893', '|||||||1234567893'), edited()));
-    assert.deepEqual(r.misses?.map((m) => [m.field, m.skipped]), [
-      ['CDS_Consultation_Date', undefined],
-      ['CDS_Consultation_Time', undefined],
-    ]);
+    assert.deepEqual(
+      r.misses?.map((m) => [m.field, m.skipped]),
+      [
+        ['CDS_Consultation_Date', undefined],
+        ['CDS_Consultation_Time', undefined],
+      ],
+    );
   });
 });
 
@@ -439,7 +528,9 @@ describe('when: every operator, rule-level conditions over alternatives', () => 
   it('no alternative holds (ORC-1 repeats XO~CA: in matches either, != neither): the field stays empty, each alternative a miss saying why', () => {
     const r = one(mapHl7Text(ORM.replace('ORC|NW|', 'ORC|XO~CA|'), edited()));
     assert.equal(r.consultationFields.Name_of_Exam_Ordered, undefined);
-    const origins = edited().hl7!.rules.filter((x) => x.field === 'Name_of_Exam_Ordered').map((x) => x.origin);
+    const origins = edited()
+      .hl7!.rules.filter((x) => x.field === 'Name_of_Exam_Ordered')
+      .map((x) => x.origin);
     assert.deepEqual(
       r.misses?.filter((m) => m.field === 'Name_of_Exam_Ordered'),
       [
@@ -466,10 +557,14 @@ describe('when in fhir.yaml: FHIRPath conditions on a candidate and on a rule', 
           '  Name_of_Exam_Ordered:\n    from: ["code.text | code.concept.text", "code.coding.display | code.concept.coding.display"]',
           '  Name_of_Exam_Ordered:\n    from:\n      - path: code.text\n        when: status in [active, completed]\n      - code.coding.display',
         )
-        .replace('    from: status\n    crosswalk: exam_completed', `    from: status\n    when: "identifier.where(type.coding.code = 'FILL').value exists"\n    crosswalk: exam_completed`),
+        .replace(
+          '    from: status\n    crosswalk: exam_completed',
+          `    from: status\n    when: "identifier.where(type.coding.code = 'FILL').value exists"\n    crosswalk: exam_completed`,
+        ),
     );
   });
-  const run = (resource: Record<string, unknown>) => one(mapFhirResource({ ...sr, ...resource } as unknown as FhirResource, new ResourcePool(), edited(), { defaultFacilityId: '100000' }));
+  const run = (resource: Record<string, unknown>) =>
+    one(mapFhirResource({ ...sr, ...resource } as unknown as FhirResource, new ResourcePool(), edited(), { defaultFacilityId: '100000' }));
 
   it('status active: code.text, nothing skipped', () => {
     const r = run({ code: { ...(sr.code as object), text: 'CT head (text)' } });
@@ -483,14 +578,23 @@ describe('when in fhir.yaml: FHIRPath conditions on a candidate and on a rule', 
     const r = run({ status: 'draft', code: { ...(sr.code as object), text: 'CT head (text)' } });
     assert.deepEqual(
       r.trace.filter((t) => t.field === 'Name_of_Exam_Ordered').map((t) => [t.path, t.value, t.guess, t.skipped]),
-      [['code.coding.display', 'CT HEAD WO CONTRAST', 'fallback: code.coding.display, the 2nd of 2 candidates', ['code.text skipped: status = draft is not in [active, completed]']]],
+      [
+        [
+          'code.coding.display',
+          'CT HEAD WO CONTRAST',
+          'fallback: code.coding.display, the 2nd of 2 candidates',
+          ['code.text skipped: status = draft is not in [active, completed]'],
+        ],
+      ],
     );
   });
 
-  it("a rule-level FHIRPath with its own where(): no FILL identifier, the rule is skipped", () => {
+  it('a rule-level FHIRPath with its own where(): no FILL identifier, the rule is skipped', () => {
     const r = run({ identifier: (sr.identifier as { type: { coding: { code: string }[] } }[]).filter((i) => i.type.coding[0]!.code !== 'FILL') });
     assert.equal(r.consultationFields.Ordered_Exam_Completed, undefined);
-    assert.deepEqual(r.misses?.find((m) => m.field === 'Ordered_Exam_Completed')?.skipped, ["rule skipped: identifier.where(type.coding.code = 'FILL').value is empty"]);
+    assert.deepEqual(r.misses?.find((m) => m.field === 'Ordered_Exam_Completed')?.skipped, [
+      "rule skipped: identifier.where(type.coding.code = 'FILL').value is empty",
+    ]);
     assert.equal(run({}).consultationFields.Ordered_Exam_Completed, '2');
   });
 });
@@ -500,7 +604,13 @@ describe('senders by application: APPLICATION@FACILITY (keys.application)', () =
     appendFileSync(join(dir, 'facilities.csv'), 'NORTHCLINIC,200000,,\n');
     const name = '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]\n    transform: trim';
     const hl7 = join(dir, 'hl7v2.yaml');
-    writeFileSync(hl7, readFileSync(hl7, 'utf8').replace(name, '  Name_of_Exam_Ordered:\n    - from: OBR-4.1\n      senders: [RIS1@GENHOSP]\n    - from: [OBR-4.2, OBR-4.1]\n      transform: trim'));
+    writeFileSync(
+      hl7,
+      readFileSync(hl7, 'utf8').replace(
+        name,
+        '  Name_of_Exam_Ordered:\n    - from: OBR-4.1\n      senders: [RIS1@GENHOSP]\n    - from: [OBR-4.2, OBR-4.1]\n      transform: trim',
+      ),
+    );
     const fhir = join(dir, 'fhir.yaml');
     writeFileSync(
       fhir,
@@ -522,14 +632,16 @@ describe('senders by application: APPLICATION@FACILITY (keys.application)', () =
 
   it('FHIR: the application is meta.source', () => {
     const sr = JSON.parse(readFileSync(join(REPO_ROOT, 'samples', 'fhir', '01-servicerequest.json'), 'utf8')) as { meta: object };
-    const run = (meta: object) => one(mapFhirResource({ ...sr, meta: { ...sr.meta, ...meta } } as unknown as FhirResource, new ResourcePool(), edited(), {})).consultationFields.Name_of_Exam_Ordered;
+    const run = (meta: object) =>
+      one(mapFhirResource({ ...sr, meta: { ...sr.meta, ...meta } } as unknown as FhirResource, new ResourcePool(), edited(), {})).consultationFields
+        .Name_of_Exam_Ordered;
     assert.equal(run({ source: 'http://ris1.example.org/fhir' }), '70450');
     assert.equal(run({ source: 'http://ehr.example.org/fhir' }), 'CT HEAD WO CONTRAST');
     assert.equal(run({}), 'CT HEAD WO CONTRAST');
   });
 });
 
-describe('a mapped value outside ACR\'s value set (MAP_NOT_IN_VALUESET)', () => {
+describe("a mapped value outside ACR's value set (MAP_NOT_IN_VALUESET)", () => {
   const enforce = (dir: string, name: string) => {
     const f = join(dir, 'valuesets', `${name}.csv`);
     writeFileSync(f, readFileSync(f, 'utf8').replace('# enforce: no', '# enforce: yes'));
@@ -539,9 +651,25 @@ describe('a mapped value outside ACR\'s value set (MAP_NOT_IN_VALUESET)', () => 
     appendFileSync(join(dir, 'crosswalks', 'modality.csv'), 'ZZ,9,a typo: there is no ACR code 9\n');
     appendFileSync(join(dir, 'crosswalks', 'health_insurance.csv'), 'XX,42,not an ACR code\n');
     const f = join(dir, 'hl7v2.yaml');
-    writeFileSync(f, readFileSync(f, 'utf8').replace('  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n', '  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n    default: MZ\n'));
+    writeFileSync(
+      f,
+      readFileSync(f, 'utf8').replace(
+        '  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n',
+        '  Medicare_Modifier:\n    from: OBX[3.1=CDS-MODIFIER]-5\n    default: MZ\n',
+      ),
+    );
   });
-  const relative = (o: MapOutcome) => o.problems.map((p) => [p.code, p.severity, p.scope, p.field, p.source, p.value, `${(p.file ?? '').replace(/^.*\/cdsr-engine-[^/]+\//, '')}:${p.line}`, p.message.replace(/\/[^ ;()]*\/cdsr-engine-[^/]+\//g, '')]);
+  const relative = (o: MapOutcome) =>
+    o.problems.map((p) => [
+      p.code,
+      p.severity,
+      p.scope,
+      p.field,
+      p.source,
+      p.value,
+      `${(p.file ?? '').replace(/^.*\/cdsr-engine-[^/]+\//, '')}:${p.line}`,
+      p.message.replace(/\/[^ ;()]*\/cdsr-engine-[^/]+\//g, ''),
+    ]);
   const ruleLine = (field: string) => lineOf('hl7v2.yaml', `  ${field}:`);
   const G9999 = ORM.replace('||G1014||', '||G9999||');
 
@@ -565,7 +693,9 @@ describe('a mapped value outside ACR\'s value set (MAP_NOT_IN_VALUESET)', () => 
   });
 
   it('a crosswalk row whose ACR code is not in the set: the row is what to fix', () => {
-    const zzLine = readFileSync(join(edited().dir, 'crosswalks', 'modality.csv'), 'utf8').trimEnd().split('\n').length;
+    const zzLine = readFileSync(join(edited().dir, 'crosswalks', 'modality.csv'), 'utf8')
+      .trimEnd()
+      .split('\n').length;
     const o = mapHl7Text(ORM.replace('|CT|SC', '|ZZ|SC'), edited());
     assert.equal(o.disposition, 'error');
     assert.deepEqual(relative(o), [
@@ -583,7 +713,9 @@ describe('a mapped value outside ACR\'s value set (MAP_NOT_IN_VALUESET)', () => 
   });
 
   it('each value of a multi-select field by itself, each naming its own row; a default names the rule', () => {
-    const hiLine = readFileSync(join(edited().dir, 'crosswalks', 'health_insurance.csv'), 'utf8').trimEnd().split('\n').length;
+    const hiLine = readFileSync(join(edited().dir, 'crosswalks', 'health_insurance.csv'), 'utf8')
+      .trimEnd()
+      .split('\n').length;
     const msg = ORM.replace(/(IN1\|[^\r]*)\r/, '$1\rIN1|2|X^X|X|X|||||||||||XX\r').replace(/OBX\|2\|ST\|CDS-MODIFIER[^\r]*\r/, '');
     const o = mapHl7Text(msg, edited());
     assert.deepEqual(relative(o), [
@@ -615,26 +747,41 @@ describe('a mapped value outside ACR\'s value set (MAP_NOT_IN_VALUESET)', () => 
     assert.equal(one(o).consultationFields.Medicare_Modifier, 'ZZ');
     assert.deepEqual(
       o.problems.map((p) => [p.code, p.severity, p.message.replaceAll(SHIPPED + '/', '')]),
-      [['MAP_NOT_IN_VALUESET', 'warning', `Medicare_Modifier: "ZZ" from OBX[3.1=CDS-MODIFIER]-5 is not in ACR's value set (valuesets/Medicare_Modifier.csv); fix the rule at hl7v2.yaml:${ruleLine('Medicare_Modifier')} or add a crosswalk to it with a row ZZ,<ACR code>; a warning while that file says "enforce: no"`]],
+      [
+        [
+          'MAP_NOT_IN_VALUESET',
+          'warning',
+          `Medicare_Modifier: "ZZ" from OBX[3.1=CDS-MODIFIER]-5 is not in ACR's value set (valuesets/Medicare_Modifier.csv); fix the rule at hl7v2.yaml:${ruleLine('Medicare_Modifier')} or add a crosswalk to it with a row ZZ,<ACR code>; a warning while that file says "enforce: no"`,
+        ],
+      ],
     );
   });
 
   it('the shipped CDS_Vendor set is enforced: G9999 is refused with the shipped tables', () => {
     const o = mapHl7Text(G9999, tables);
     assert.equal(o.disposition, 'error');
-    assert.deepEqual(o.problems.map((p) => [p.code, p.severity, p.value]), [['MAP_NOT_IN_VALUESET', 'error', 'G9999']]);
+    assert.deepEqual(
+      o.problems.map((p) => [p.code, p.severity, p.value]),
+      [['MAP_NOT_IN_VALUESET', 'error', 'G9999']],
+    );
   });
 
   it('an order that is not reported (excluded by a row, or a cancel) is not refused for it: a warning', () => {
     const xr = mapHl7Text(G9999.replace('|CT|SC', '|XR|SC').replace('70450^CT HEAD WO CONTRAST^CPT', '71046^XR CHEST 2 VIEWS^CPT'), edited());
     assert.equal(one(xr).excluded?.raw, 'XR');
-    assert.deepEqual(xr.problems.map((p) => [p.code, p.severity]), [
-      ['MAP_EXCLUDED', 'warning'],
-      ['MAP_NOT_IN_VALUESET', 'warning'],
-    ]);
+    assert.deepEqual(
+      xr.problems.map((p) => [p.code, p.severity]),
+      [
+        ['MAP_EXCLUDED', 'warning'],
+        ['MAP_NOT_IN_VALUESET', 'warning'],
+      ],
+    );
     const cancel = mapHl7Text(readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '03-orm-cancel.hl7'), 'utf8').replace('||G1014||', '||G9999||'), edited());
     assert.equal(one(cancel).cancelled, true);
-    assert.deepEqual(cancel.problems.map((p) => [p.code, p.severity, p.value]), [['MAP_NOT_IN_VALUESET', 'warning', 'G9999']]);
+    assert.deepEqual(
+      cancel.problems.map((p) => [p.code, p.severity, p.value]),
+      [['MAP_NOT_IN_VALUESET', 'warning', 'G9999']],
+    );
   });
 
   it('FHIR: the same check, naming fhir.yaml', () => {

@@ -80,7 +80,10 @@ function guessOf<C>(rule: CompiledRule<C>, path: string, index: number): string 
 /** Why the first of `conds` that does not hold fails (`ORC-1 = XO is not in [NW]`); undefined when all hold. */
 function unmet<C>(conds: readonly CompiledCondition<C>[], ctx: C, problems: Problem[]): string | undefined {
   for (const c of conds) {
-    const why = whyNot(c.condition, runPath(c.read, ctx, problems).map((i) => i.value));
+    const why = whyNot(
+      c.condition,
+      runPath(c.read, ctx, problems).map((i) => i.value),
+    );
     if (why !== undefined) return why;
   }
   return undefined;
@@ -118,7 +121,9 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
   const row = facilitySource ? findFacility(input.facilities, facilitySource.value) : undefined;
   const facilityId = row?.facilityId ?? input.defaultFacilityId;
   if (facilityId === undefined) {
-    const named = facilitySource ? `"${facilitySource.value}" (${facilitySource.path})` : `(none of ${table.keys.facility.map((c) => c.text).join(', ')} is filled)`;
+    const named = facilitySource
+      ? `"${facilitySource.value}" (${facilitySource.path})`
+      : `(none of ${table.keys.facility.map((c) => c.text).join(', ')} is filled)`;
     problems.push(
       problem('MAP_NO_FACILITY', `no facilities.csv row for sending facility ${named} and no default facility (CDSR_DEFAULT_FACILITY_ID or --facility-id)`, {
         scope: 'encounter',
@@ -130,11 +135,15 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
   const encounter = first(table.keys.encounter, ctx, problems);
   if (!encounter) {
     problems.push(
-      problem('MAP_NO_ENCOUNTER', `no encounter id: ${table.keys.encounter.map((c) => c.text).join(', ')} ${table.keys.encounter.length > 1 ? 'are' : 'is'} empty`, {
-        scope: 'encounter',
-        field: 'Unique_Encounter_ID',
-        source: table.keys.encounter.map((c) => c.text).join(' | '),
-      }),
+      problem(
+        'MAP_NO_ENCOUNTER',
+        `no encounter id: ${table.keys.encounter.map((c) => c.text).join(', ')} ${table.keys.encounter.length > 1 ? 'are' : 'is'} empty`,
+        {
+          scope: 'encounter',
+          field: 'Unique_Encounter_ID',
+          source: table.keys.encounter.map((c) => c.text).join(' | '),
+        },
+      ),
     );
   }
   const order = first(table.keys.order, ctx, problems);
@@ -147,9 +156,13 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
     const tried = [...table.keys.order, ...table.keys.filler].map((c) => c.text);
     const also = input.fallbackOrder ? ` and ${input.fallbackOrder.what}` : '';
     problems.push(
-      problem('MAP_NO_ORDER', `no order number: ${tried.join(', ')} ${tried.length > 1 ? 'are' : 'is'} empty${also}; an order needs a placer or filler number to be reported, updated or cancelled`, {
-        source: tried.join(' | '),
-      }),
+      problem(
+        'MAP_NO_ORDER',
+        `no order number: ${tried.join(', ')} ${tried.length > 1 ? 'are' : 'is'} empty${also}; an order needs a placer or filler number to be reported, updated or cancelled`,
+        {
+          source: tried.join(' | '),
+        },
+      ),
     );
   }
   const time = first(table.keys.time, ctx, problems);
@@ -242,7 +255,8 @@ export function runTable<C>(input: EngineInput<C>): EngineResult {
       keyMisses.push(`${m.field} (${m.rule})${from}${m.skipped ? ` (${m.skipped.join('; ')})` : ''}`);
     }
   }
-  if (problems.some((p) => p.severity === 'error') || facilityId === undefined || !encounter) return { problems, identity: { facilityId: facilityId ?? '', encounterId: encounter?.value ?? '', numbers: orderNumbers } };
+  if (problems.some((p) => p.severity === 'error') || facilityId === undefined || !encounter)
+    return { problems, identity: { facilityId: facilityId ?? '', encounterId: encounter?.value ?? '', numbers: orderNumbers } };
   const record: PartialRecord = {
     source: input.source,
     facilityId,
@@ -343,7 +357,14 @@ function notInValueSet<C>(rule: CompiledRule<C>, catalog: ValueSetCatalog, value
 }
 
 /** `skipped` receives why a candidate with a value was not read (its `when` did not hold). */
-function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefined, problems: Problem[], skipped: string[], valueSets: ValueSetCatalog | undefined): RuleOutput | undefined {
+function runRule<C>(
+  rule: CompiledRule<C>,
+  ctx: C,
+  facilityId: string | undefined,
+  problems: Problem[],
+  skipped: string[],
+  valueSets: ValueSetCatalog | undefined,
+): RuleOutput | undefined {
   // a crosswalked single-value rule reads on past values it cannot map (the next coding, the next path)
   const searching = rule.crosswalk !== undefined && !rule.all;
   let raws: PathItem[] = [];
@@ -429,7 +450,15 @@ function runRule<C>(rule: CompiledRule<C>, ctx: C, facilityId: string | undefine
       if (rule.crosswalk && values.includes(v)) continue;
       if (valueSets) problems.push(...notInValueSet(rule, valueSets, v, { path, ...(row ? { row } : {}) }, facilityId));
       values.push(v);
-      trace.push({ field: rule.field, rule: rule.origin, path, raw, ...(crosswalkRow ? { crosswalk: crosswalkRow } : {}), value: v, ...(guess !== undefined ? { guess } : {}) });
+      trace.push({
+        field: rule.field,
+        rule: rule.origin,
+        path,
+        raw,
+        ...(crosswalkRow ? { crosswalk: crosswalkRow } : {}),
+        value: v,
+        ...(guess !== undefined ? { guess } : {}),
+      });
       if (searching) break;
     }
     if (searching && trace.length > 0) break;

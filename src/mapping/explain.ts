@@ -24,6 +24,9 @@ export function explainMissing(problems: readonly Problem[], tables: MappingTabl
   return problems.map((p) => {
     if (!MISSING_FIELD_CODES.has(p.code) || p.field === undefined) return p;
     const rules = rulesFor(tables, p.field);
-    return { ...p, source: rules.length > 0 ? `tried: ${rules.join('; ')}` : `no rule of the mapping tables fills ${p.field}: add one to hl7v2.yaml or fhir.yaml` };
+    return {
+      ...p,
+      source: rules.length > 0 ? `tried: ${rules.join('; ')}` : `no rule of the mapping tables fills ${p.field}: add one to hl7v2.yaml or fhir.yaml`,
+    };
   });
 }

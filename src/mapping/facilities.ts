@@ -30,7 +30,14 @@ export function parseFacilities(file: string, text: string): { facilities: Facil
   }
   if (problems.length > 0) return { facilities, problems };
   for (const { cells, line } of table.rows) {
-    const row: FacilityRow = { source: cells.source ?? '', facilityId: cells.facility_id ?? '', partnerId: cells.partner_id ?? '', timezone: (cells.timezone ?? '').trim(), file, line };
+    const row: FacilityRow = {
+      source: cells.source ?? '',
+      facilityId: cells.facility_id ?? '',
+      partnerId: cells.partner_id ?? '',
+      timezone: (cells.timezone ?? '').trim(),
+      file,
+      line,
+    };
     if (row.source === '' || row.facilityId === '') {
       problems.push(tableProblem(file, line, 'source and facility_id must both be filled'));
       continue;

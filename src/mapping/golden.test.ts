@@ -15,8 +15,26 @@ let tables: MappingTables;
 
 const hl7 = (n: string) => join('samples', 'hl7v2', n);
 const fhir = (n: string) => join('samples', 'fhir', n);
-const HL7 = ['01-orm-new.hl7', '02-orm-update.hl7', '03-orm-cancel.hl7', '04-oru-final.hl7', '05-omi-new.hl7', '06-orm-lf-escapes.hl7', '07-orm-two-orders.hl7', '08-oru-two-results-no-orc.hl7', '09-orm-xr-excluded.hl7', '10-orm-cpt-in-obr44.hl7'];
-const FHIR = ['01-servicerequest.json', '02-encounter.json', '03-bundle-transaction.json', '04-notification-r4b.json', '05-notification-id-only.json', '06-servicerequest-update.json'];
+const HL7 = [
+  '01-orm-new.hl7',
+  '02-orm-update.hl7',
+  '03-orm-cancel.hl7',
+  '04-oru-final.hl7',
+  '05-omi-new.hl7',
+  '06-orm-lf-escapes.hl7',
+  '07-orm-two-orders.hl7',
+  '08-oru-two-results-no-orc.hl7',
+  '09-orm-xr-excluded.hl7',
+  '10-orm-cpt-in-obr44.hl7',
+];
+const FHIR = [
+  '01-servicerequest.json',
+  '02-encounter.json',
+  '03-bundle-transaction.json',
+  '04-notification-r4b.json',
+  '05-notification-id-only.json',
+  '06-servicerequest-update.json',
+];
 
 function run(files: string[], trace = false): unknown {
   const r: MapFilesResult = mapFiles(files, { tables, partnerId: '10000', appId: '10019', maxEncounters: 100, now: NOW });
@@ -68,32 +86,51 @@ describe('golden outputs of the samples', () => {
   it('an ORU alone is held as waiting for its order', () => {
     const out = run([hl7('04-oru-final.hl7')]) as { transactions: unknown[]; problems: { code: string; severity: string }[] };
     assert.deepEqual(out.transactions, []);
-    assert.deepEqual(out.problems.map((p) => [p.code, p.severity]), [['MERGE_ORPHAN', 'warning']]);
+    assert.deepEqual(
+      out.problems.map((p) => [p.code, p.severity]),
+      [['MERGE_ORPHAN', 'warning']],
+    );
   });
 
   it('the same message twice gives the same result', () => {
-    assert.deepEqual(run([hl7('01-orm-new.hl7'), hl7('01-orm-new.hl7'), hl7('04-oru-final.hl7'), hl7('04-oru-final.hl7')]), run([hl7('01-orm-new.hl7'), hl7('04-oru-final.hl7')]));
+    assert.deepEqual(
+      run([hl7('01-orm-new.hl7'), hl7('01-orm-new.hl7'), hl7('04-oru-final.hl7'), hl7('04-oru-final.hl7')]),
+      run([hl7('01-orm-new.hl7'), hl7('04-oru-final.hl7')]),
+    );
   });
 
   it('a message with two orders yields two consultations; a result message with two OBRs completes both', () => {
     const out = run([hl7('07-orm-two-orders.hl7'), hl7('08-oru-two-results-no-orc.hl7')]);
     const cs = consultations(out) as Record<string, string>[];
-    assert.deepEqual(cs.map((c) => [c.CDS_Consultation_Time, c.Name_of_Exam_Ordered, c.Ordered_Exam_Completed, c.Exam_Completion_Date]), [
-      ['16:05:00', 'CT HEAD WO CONTRAST', '1', '11/02/2026'],
-      ['16:07:00', 'CT CHEST WO CONTRAST', '1', '11/02/2026'],
-    ]);
+    assert.deepEqual(
+      cs.map((c) => [c.CDS_Consultation_Time, c.Name_of_Exam_Ordered, c.Ordered_Exam_Completed, c.Exam_Completion_Date]),
+      [
+        ['16:05:00', 'CT HEAD WO CONTRAST', '1', '11/02/2026'],
+        ['16:07:00', 'CT CHEST WO CONTRAST', '1', '11/02/2026'],
+      ],
+    );
   });
 
   it('an order the tables exclude (XR) yields no consultation to send, and a warning naming the row', () => {
     const out = run([hl7('09-orm-xr-excluded.hl7')]) as { transactions: unknown[]; problems: { code: string; severity: string; message: string }[] };
     assert.deepEqual(out.transactions, []);
-    assert.deepEqual(out.problems.map((p) => [p.code, p.severity, p.message]), [
-      ['MAP_EXCLUDED', 'warning', 'Modality: "XR" is known and not reported (mappings/crosswalks/modality.csv:22 says exclude): the order is kept as excluded'],
-    ]);
+    assert.deepEqual(
+      out.problems.map((p) => [p.code, p.severity, p.message]),
+      [
+        [
+          'MAP_EXCLUDED',
+          'warning',
+          'Modality: "XR" is known and not reported (mappings/crosswalks/modality.csv:22 says exclude): the order is kept as excluded',
+        ],
+      ],
+    );
   });
 
   it('Modality from the CPT in OBR-44 when OBR-24 is empty and OBR-4 holds a chargemaster code', () => {
-    assert.deepEqual((consultations(run([hl7('10-orm-cpt-in-obr44.hl7')])) as Record<string, string>[]).map((c) => [c.Modality, c.Name_of_Exam_Ordered]), [['2', 'MRI L-SPINE WO']]);
+    assert.deepEqual(
+      (consultations(run([hl7('10-orm-cpt-in-obr44.hl7')])) as Record<string, string>[]).map((c) => [c.Modality, c.Name_of_Exam_Ordered]),
+      [['2', 'MRI L-SPINE WO']],
+    );
   });
 
   it('a cancelled order yields no consultation', () => {

@@ -48,6 +48,11 @@ describe('HL7 paths', () => {
       ['PID-8.x', /is not field\(\.component\(\.subcomponent\)\)/],
       ['OBX[3.1~X]-5', /filter \[3.1~X\] in "OBX\[3.1~X\]-5" is not \[field=value\]/],
     ];
-    for (const [p, re] of bad) assert.throws(() => parseHl7Path(p), (e: unknown) => e instanceof PathSyntaxError && re.test(e.message), p);
+    for (const [p, re] of bad)
+      assert.throws(
+        () => parseHl7Path(p),
+        (e: unknown) => e instanceof PathSyntaxError && re.test(e.message),
+        p,
+      );
   });
 });

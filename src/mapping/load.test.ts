@@ -66,7 +66,10 @@ describe('loadMappings', () => {
     const ps = located();
     assert.equal(ps.length, 2);
     assert.match(ps[0]!, /^fhir\.yaml:33: "%patient\.gender\.where\(" is not a valid FHIRPath expression: /);
-    assert.equal(ps[1], 'fhir.yaml:36: "%insurance.type.coding.code": unknown variable %insurance (known: %patient, %encounter, %coverage, %requester, %requesterRole, %organization)');
+    assert.equal(
+      ps[1],
+      'fhir.yaml:36: "%insurance.type.coding.code": unknown variable %insurance (known: %patient, %encounter, %coverage, %requester, %requesterRole, %organization)',
+    );
   });
 
   it('refuses a crosswalk row that contradicts another, and a value-set and facility problem, all at once', () => {
@@ -83,7 +86,10 @@ describe('loadMappings', () => {
 
   it('refuses a broken site rule and field limit at their lines, and keeps the good rules', () => {
     fresh();
-    appendFileSync(join(dir, 'site-rules.csv'), 'Exam_Completion_Date,required_when,Ordered_Exam_Completed = 1,,\nModality,required_when,Patient_Sex maybe,,\n');
+    appendFileSync(
+      join(dir, 'site-rules.csv'),
+      'Exam_Completion_Date,required_when,Ordered_Exam_Completed = 1,,\nModality,required_when,Patient_Sex maybe,,\n',
+    );
     writeFileSync(join(dir, 'field-limits.csv'), 'field,max_length,numeric,required,format,max_items\nModality,,,,,2\n');
     assert.deepEqual(located(), [
       'field-limits.csv:2: max_items applies to multi-select fields only; Modality is not one',
@@ -91,20 +97,29 @@ describe('loadMappings', () => {
     ]);
     edit('site-rules.csv', 'Modality,required_when,Patient_Sex maybe,,\n', '');
     writeFileSync(join(dir, 'field-limits.csv'), 'field,max_length\n');
-    assert.deepEqual(loadMappings(dir).tables?.siteRules.map((r) => [r.field, r.code, r.origin.slice(dir.length + 1)]), [
-      ['Clinician1_Unique_ID', 'SITE_NOT_NPI', 'site-rules.csv:10'],
-      ['Clinician2_Unique_ID', 'SITE_NOT_NPI', 'site-rules.csv:11'],
-      ['Exam_Completion_Date', 'CD3005', 'site-rules.csv:12'],
-    ]);
+    assert.deepEqual(
+      loadMappings(dir).tables?.siteRules.map((r) => [r.field, r.code, r.origin.slice(dir.length + 1)]),
+      [
+        ['Clinician1_Unique_ID', 'SITE_NOT_NPI', 'site-rules.csv:10'],
+        ['Clinician2_Unique_ID', 'SITE_NOT_NPI', 'site-rules.csv:11'],
+        ['Exam_Completion_Date', 'CD3005', 'site-rules.csv:12'],
+      ],
+    );
   });
 
   it('alternatives, system lists, facilities and senders: each problem at its own line', () => {
     fresh();
-    edit('hl7v2.yaml', '    - from: OBR-44.1\n      system: OBR-44.3\n      crosswalk: procedure_modality', '    - from: OBR-44.1\n      system: [OBR-44.3, OBR 4.3]\n      crosswalk: procedure_modalities');
-    edit('hl7v2.yaml', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]', '  Name_of_Exam_Ordered:\n    system: OBR-4.3\n    facilities: {a: 1}\n    from: [OBR-4.2, OBR-4.1]');
-    assert.deepEqual(located(), [
-      'hl7v2.yaml:86: fields.Name_of_Exam_Ordered.facilities: Invalid input',
-    ]);
+    edit(
+      'hl7v2.yaml',
+      '    - from: OBR-44.1\n      system: OBR-44.3\n      crosswalk: procedure_modality',
+      '    - from: OBR-44.1\n      system: [OBR-44.3, OBR 4.3]\n      crosswalk: procedure_modalities',
+    );
+    edit(
+      'hl7v2.yaml',
+      '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]',
+      '  Name_of_Exam_Ordered:\n    system: OBR-4.3\n    facilities: {a: 1}\n    from: [OBR-4.2, OBR-4.1]',
+    );
+    assert.deepEqual(located(), ['hl7v2.yaml:86: fields.Name_of_Exam_Ordered.facilities: Invalid input']);
     edit('hl7v2.yaml', '    facilities: {a: 1}\n', '    facilities: [100000]\n    senders: GENHOSP\n');
     assert.deepEqual(located(), [
       'hl7v2.yaml:77: unknown crosswalk "procedure_modalities" (no crosswalks/procedure_modalities.csv)',
@@ -118,14 +133,9 @@ describe('loadMappings', () => {
     edit('hl7v2.yaml', '    transform: date\n    for: order', '    transform: date\n    for: orders');
     edit('hl7v2.yaml', '  - type: OMI^O23', '  - type: ORM^O01');
     edit('hl7v2.yaml', '  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5', '  CDS_Vendor:\n    constant: G1014\n    from: OBX[3.1=CDS-GCODE]-5');
-    assert.deepEqual(located(), [
-      'hl7v2.yaml:103: fields.CDS_Vendor: a rule needs "from" or "constant" (one of them)',
-    ]);
+    assert.deepEqual(located(), ['hl7v2.yaml:103: fields.CDS_Vendor: a rule needs "from" or "constant" (one of them)']);
     edit('hl7v2.yaml', '    constant: G1014\n', '');
-    assert.deepEqual(located(), [
-      'hl7v2.yaml:9: ORM^O01 is listed twice',
-      'hl7v2.yaml:54: "orders" is not a kind of this table (order, result)',
-    ]);
+    assert.deepEqual(located(), ['hl7v2.yaml:9: ORM^O01 is listed twice', 'hl7v2.yaml:54: "orders" is not a kind of this table (order, result)']);
   });
 });
 
@@ -139,21 +149,35 @@ describe('the guess option', () => {
     fresh();
     const rule = loadMappings(dir).tables?.hl7?.rules.find((r) => r.field === 'Exam_Completion_Date');
     assert.deepEqual(rule?.guess, undefined);
-    assert.deepEqual([...(rule?.guesses ?? [])], [
-      ['OBR-22', 'OBR-22 is the result report time, not the exam completion'],
-      ['OBR-7', 'OBR-7 is the observation start time, not the exam completion'],
-    ]);
+    assert.deepEqual(
+      [...(rule?.guesses ?? [])],
+      [
+        ['OBR-22', 'OBR-22 is the result report time, not the exam completion'],
+        ['OBR-7', 'OBR-7 is the observation start time, not the exam completion'],
+      ],
+    );
   });
 
   it('a rule-wide reason; an empty reason, a path not in "from" and a guess without "from" are refused at their lines', () => {
     fresh();
-    edit('hl7v2.yaml', '  Place_of_Service:\n    from: PV1-2\n', '  Place_of_Service:\n    from: PV1-2\n    guess: "PV1-2 is the patient class, not the place of service"\n');
+    edit(
+      'hl7v2.yaml',
+      '  Place_of_Service:\n    from: PV1-2\n',
+      '  Place_of_Service:\n    from: PV1-2\n    guess: "PV1-2 is the patient class, not the place of service"\n',
+    );
     const t = loadMappings(dir).tables?.hl7?.rules.find((r) => r.field === 'Place_of_Service');
     assert.equal(t?.guess, 'PV1-2 is the patient class, not the place of service');
     edit('hl7v2.yaml', '    guess: "PV1-2 is the patient class, not the place of service"\n', '    guess: " "\n');
-    edit('hl7v2.yaml', '      OBR-7: "OBR-7 is the observation start time, not the exam completion"\n', '      OBR-7: "OBR-7 is the observation start time, not the exam completion"\n      OBR-8: "not a path of the rule"\n');
+    edit(
+      'hl7v2.yaml',
+      '      OBR-7: "OBR-7 is the observation start time, not the exam completion"\n',
+      '      OBR-7: "OBR-7 is the observation start time, not the exam completion"\n      OBR-8: "not a path of the rule"\n',
+    );
     edit('hl7v2.yaml', '  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5\n', '  CDS_Vendor:\n    constant: G1014\n    guess: {OBR-4: "no from"}\n');
-    const lineOf = (start: string) => readFileSync(join(dir, 'hl7v2.yaml'), 'utf8').split('\n').findIndex((l) => l.startsWith(start)) + 1;
+    const lineOf = (start: string) =>
+      readFileSync(join(dir, 'hl7v2.yaml'), 'utf8')
+        .split('\n')
+        .findIndex((l) => l.startsWith(start)) + 1;
     assert.deepEqual(located(), [`hl7v2.yaml:${lineOf('    guess: " "')}: fields.Place_of_Service.guess: a guess needs its reason`]);
     edit('hl7v2.yaml', '    guess: " "\n', '');
     assert.deepEqual(located(), [
@@ -168,12 +192,23 @@ describe('when conditions and application senders', () => {
     dir = mkdtempSync(join(tmpdir(), 'cdsr-map-'));
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
-  const lineOf = (file: string, start: string) => readFileSync(join(dir, file), 'utf8').split('\n').findIndex((l) => l.startsWith(start)) + 1;
+  const lineOf = (file: string, start: string) =>
+    readFileSync(join(dir, file), 'utf8')
+      .split('\n')
+      .findIndex((l) => l.startsWith(start)) + 1;
 
   it('compiles a rule-level and a candidate-level when, each condition with its line', () => {
     fresh();
-    edit('hl7v2.yaml', '      - OBR-7\n      - ORC-9\n    transform: time', '      - OBR-7\n      - path: ORC-9\n        when: ORC-1 in [NW, XO]\n    transform: time');
-    edit('hl7v2.yaml', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]\n    when:\n      - ORC-1 != CA\n      - PV1-2 exists');
+    edit(
+      'hl7v2.yaml',
+      '      - OBR-7\n      - ORC-9\n    transform: time',
+      '      - OBR-7\n      - path: ORC-9\n        when: ORC-1 in [NW, XO]\n    transform: time',
+    );
+    edit(
+      'hl7v2.yaml',
+      '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]',
+      '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]\n    when:\n      - ORC-1 != CA\n      - PV1-2 exists',
+    );
     const rules = loadMappings(dir).tables?.hl7?.rules ?? [];
     const time = rules.find((r) => r.field === 'CDS_Consultation_Time');
     assert.deepEqual(
@@ -207,8 +242,16 @@ describe('when conditions and application senders', () => {
 
   it('refuses a bad operator, an empty list, a bad path, a constant and a malformed { path, when }, each at its line', () => {
     fresh();
-    edit('hl7v2.yaml', '      - OBR-7\n      - ORC-9\n    transform: time', '      - OBR-7\n      - path: ORC-9\n        when: ORC-1 is NW\n    transform: time');
-    edit('hl7v2.yaml', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]\n    when:\n      - ORC-1 in []\n      - ORC1 = NW');
+    edit(
+      'hl7v2.yaml',
+      '      - OBR-7\n      - ORC-9\n    transform: time',
+      '      - OBR-7\n      - path: ORC-9\n        when: ORC-1 is NW\n    transform: time',
+    );
+    edit(
+      'hl7v2.yaml',
+      '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]',
+      '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]\n    when:\n      - ORC-1 in []\n      - ORC1 = NW',
+    );
     edit('fhir.yaml', '    from: status\n    crosswalk: exam_completed', '    from: status\n    when: "\'active\' = active"\n    crosswalk: exam_completed');
     edit('fhir.yaml', '    from: "%patient.gender"', '    from: "%patient.gender"\n    when: "%insurance.type = A"');
     assert.deepEqual(located(), [
@@ -216,11 +259,15 @@ describe('when conditions and application senders', () => {
       `hl7v2.yaml:${lineOf('hl7v2.yaml', '      - ORC-1 in []')}: when "ORC-1 in []": the list after in is empty`,
       `hl7v2.yaml:${lineOf('hl7v2.yaml', '      - ORC1 = NW')}: when "ORC1 = NW": "ORC1" is not an HL7 path such as PID-8, OBR-4.2 or OBX[3.1=CDS-GCODE]-5`,
       `fhir.yaml:${lineOf('fhir.yaml', '    when: "%insurance')}: when "%insurance.type = A": "%insurance.type": unknown variable %insurance (known: %patient, %encounter, %coverage, %requester, %requesterRole, %organization)`,
-      `fhir.yaml:${lineOf('fhir.yaml', '    when: "\'active\'')}: when "'active' = active": 'active' is a constant, not a path of the message: the condition would always give the same answer`,
+      `fhir.yaml:${lineOf('fhir.yaml', "    when: \"'active'")}: when "'active' = active": 'active' is a constant, not a path of the message: the condition would always give the same answer`,
     ]);
     fresh();
     edit('hl7v2.yaml', '      - OBR-7\n      - ORC-9\n    transform: time', '      - OBR-7\n      - path: ORC-9\n        when: []\n    transform: time');
-    edit('hl7v2.yaml', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]', '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, { path: OBR-4.1, whn: ORC-1 = NW }]');
+    edit(
+      'hl7v2.yaml',
+      '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, OBR-4.1]',
+      '  Name_of_Exam_Ordered:\n    from: [OBR-4.2, { path: OBR-4.1, whn: ORC-1 = NW }]',
+    );
     edit('fhir.yaml', '    from: status\n    crosswalk: exam_completed', '    from: status\n    when: ""\n    crosswalk: exam_completed');
     assert.deepEqual(located(), [
       `hl7v2.yaml:${lineOf('hl7v2.yaml', '        when: []')}: fields.CDS_Consultation_Time.from.4.when: "when" needs at least one condition`,
@@ -257,6 +304,9 @@ describe('crosswalks', () => {
   });
 
   it('never throws on random CSV (fuzz)', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 300 }), (s) => void parseCrosswalk('x', 'x.csv', `source,acr_code\n${s}`)), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (s) => void parseCrosswalk('x', 'x.csv', `source,acr_code\n${s}`)),
+      { numRuns: 500 },
+    );
   });
 });

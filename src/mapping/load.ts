@@ -127,7 +127,11 @@ export function loadMappings(dir: string): { tables?: MappingTables; problems: P
 
   const crosswalks = new Map<string, Crosswalk>();
   const cwDir = join(dir, 'crosswalks');
-  const cwFiles = existsSync(cwDir) ? readdirSync(cwDir).filter((n) => n.toLowerCase().endsWith('.csv')).sort() : [];
+  const cwFiles = existsSync(cwDir)
+    ? readdirSync(cwDir)
+        .filter((n) => n.toLowerCase().endsWith('.csv'))
+        .sort()
+    : [];
   for (const n of cwFiles) {
     const file = join(cwDir, n);
     const r = parseCrosswalk(n.replace(/\.csv$/i, ''), file, readFileSync(file, 'utf8'));

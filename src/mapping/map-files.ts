@@ -47,7 +47,8 @@ export interface MapFilesResult {
   readonly messages: MessageEntry[];
 }
 
-type Loaded = { name: string; kind: 'hl7'; text: string } | { name: string; kind: 'fhir'; intake: Intake; type: string } | { name: string; kind: 'bad'; problem: Problem };
+type Loaded =
+  { name: string; kind: 'hl7'; text: string } | { name: string; kind: 'fhir'; intake: Intake; type: string } | { name: string; kind: 'bad'; problem: Problem };
 
 /** One entry per message of the run: where it came from, its type, what became of it. */
 export interface MessageEntry {
@@ -84,14 +85,18 @@ function load(file: string, label: string): { messages: Loaded[]; problems: Prob
     if (m.kind === 'hl7') return { name, kind: 'hl7', text: m.text };
     try {
       const json = JSON.parse(m.text) as unknown;
-      const type = typeof json === 'object' && json !== null && typeof (json as { resourceType?: unknown }).resourceType === 'string' ? (json as { resourceType: string }).resourceType : '?';
+      const type =
+        typeof json === 'object' && json !== null && typeof (json as { resourceType?: unknown }).resourceType === 'string'
+          ? (json as { resourceType: string }).resourceType
+          : '?';
       return { name, kind: 'fhir', intake: readIntake(json), type };
     } catch (e) {
       const code = e instanceof FhirIntakeError ? 'FHIR_INVALID' : 'JSON_SYNTAX';
       return { name, kind: 'bad', problem: fileProblem(code, (e as Error).message, name) };
     }
   });
-  if (split.messages.length === 0 && split.problems.length === 0) messages.push({ name: label, kind: 'bad', problem: fileProblem('HL7_INVALID', 'the file holds no message', label) });
+  if (split.messages.length === 0 && split.problems.length === 0)
+    messages.push({ name: label, kind: 'bad', problem: fileProblem('HL7_INVALID', 'the file holds no message', label) });
   return { messages, problems: split.problems.map((p) => ({ ...p, input: label, file: label })) };
 }
 
@@ -168,7 +173,12 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
     messages.push({ input: l.name, type: l.type, outcome: fhirOutcome(dispositions, l.intake.missingFocus.length > 0) });
   }
   for (const orphan of state.pendingOrphans()) {
-    const p = orphanProblem(orphan, { status: 'orphan', encounterKey: '', changed: [], reason: orphan.source.role === 'order' ? 'cancel_unmatched' : 'orphan' });
+    const p = orphanProblem(orphan, {
+      status: 'orphan',
+      encounterKey: '',
+      changed: [],
+      reason: orphan.source.role === 'order' ? 'cancel_unmatched' : 'orphan',
+    });
     problems.push(p.code === 'MERGE_ORPHAN' ? { ...p, message: `${p.message} (no consultation date and time yet)` } : p);
   }
   const transactions = batchTransactions(mergedItems(state.encounters.values()), {
@@ -182,7 +192,8 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
   // "future" is read on the clock Transaction_DateTime was written with
   const validator = validatorFor(opts.tables, { now: opts.now, timeZone: opts.timeZone ?? 'UTC' });
   transactions.forEach((tx, i) => {
-    for (const p of explainMissing(validator.validateTransaction(tx), opts.tables)) problems.push({ ...p, path: `transactions[${i}]${p.path === '' ? '' : '.'}${p.path}` });
+    for (const p of explainMissing(validator.validateTransaction(tx), opts.tables))
+      problems.push({ ...p, path: `transactions[${i}]${p.path === '' ? '' : '.'}${p.path}` });
   });
   return { transactions, problems, inputs, messages };
 }

@@ -45,7 +45,11 @@ function checkOutcome(out: MapOutcome): void {
   assert.ok(out.problems.length > 0, `${out.disposition} without a problem saying why`);
   if (out.disposition === 'unsupported') assert.deepEqual([...new Set(out.problems.map((p) => p.code))], ['MAP_UNSUPPORTED']);
   if (out.disposition === 'invalid') assert.deepEqual([...new Set(out.problems.map((p) => p.code))], ['HL7_INVALID']);
-  if (out.disposition === 'error') assert.ok(out.problems.some((p) => p.severity === 'error'), 'an error outcome without an error');
+  if (out.disposition === 'error')
+    assert.ok(
+      out.problems.some((p) => p.severity === 'error'),
+      'an error outcome without an error',
+    );
 }
 
 describe('mapper fuzz', () => {
@@ -93,10 +97,14 @@ describe('mapper fuzz', () => {
   it('FHIR: values of the wrong JSON type where FHIRPath reads do not throw', () => {
     const sr = JSON.parse(read('fhir')[0]!) as Record<string, unknown>;
     fc.assert(
-      fc.property(fc.constantFrom('authoredOn', 'status', 'code', 'extension', 'identifier', 'encounter', 'meta', 'reasonCode'), fc.jsonValue(), (key, value) => {
-        const r = { ...sr, [key]: value } as { resourceType: string };
-        checkOutcome(mapFhirResource(r, new ResourcePool(), tables));
-      }),
+      fc.property(
+        fc.constantFrom('authoredOn', 'status', 'code', 'extension', 'identifier', 'encounter', 'meta', 'reasonCode'),
+        fc.jsonValue(),
+        (key, value) => {
+          const r = { ...sr, [key]: value } as { resourceType: string };
+          checkOutcome(mapFhirResource(r, new ResourcePool(), tables));
+        },
+      ),
       { numRuns: 1000 },
     );
   });

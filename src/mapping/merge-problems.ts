@@ -58,6 +58,20 @@ export function keyHeldProblem(r: PartialRecord, res: ApplyResult): Problem | un
 export function orphanProblem(r: PartialRecord, res: ApplyResult): Problem {
   const numbers = orderNumbersOf(r).join(' / ');
   return res.reason === 'cancel_unmatched'
-    ? { code: 'MERGE_CANCEL_UNMATCHED', message: `the cancel of order ${numbers} matched no order seen here; it applies if the order arrives`, severity: 'warning', scope: 'consultation', path: '', encounterId: r.encounterId }
-    : { code: 'MERGE_ORPHAN', message: `${r.source.type} ${r.source.id} for order ${numbers} is waiting for its order`, severity: 'warning', scope: 'consultation', path: '', encounterId: r.encounterId };
+    ? {
+        code: 'MERGE_CANCEL_UNMATCHED',
+        message: `the cancel of order ${numbers} matched no order seen here; it applies if the order arrives`,
+        severity: 'warning',
+        scope: 'consultation',
+        path: '',
+        encounterId: r.encounterId,
+      }
+    : {
+        code: 'MERGE_ORPHAN',
+        message: `${r.source.type} ${r.source.id} for order ${numbers} is waiting for its order`,
+        severity: 'warning',
+        scope: 'consultation',
+        path: '',
+        encounterId: r.encounterId,
+      };
 }

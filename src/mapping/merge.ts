@@ -40,7 +40,11 @@ export function provenanceOf(trace: readonly TraceEntry[]): Provenance {
   return new Map(
     [...out].map(([field, p]) => [
       field,
-      { rule: p.rule, ...(p.crosswalks.length > 0 ? { crosswalk: p.crosswalks.join(', ') } : {}), ...(p.guesses.length > 0 ? { guess: p.guesses.join('; ') } : {}) },
+      {
+        rule: p.rule,
+        ...(p.crosswalks.length > 0 ? { crosswalk: p.crosswalks.join(', ') } : {}),
+        ...(p.guesses.length > 0 ? { guess: p.guesses.join('; ') } : {}),
+      },
     ]),
   );
 }
@@ -211,7 +215,14 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
     cKey = consultationKey(record.consultationDate, record.consultationTime);
     if (role === 'order' && keys.length > 0) {
       const heldBy = repo.ordersAt(eKey, cKey);
-      if (heldBy.length > 0) return { status: 'collision', encounterKey: eKey, consultationKey: cKey, changed: [], heldBy: heldBy.map((k) => k.slice(record.facilityId.length + 1)) };
+      if (heldBy.length > 0)
+        return {
+          status: 'collision',
+          encounterKey: eKey,
+          consultationKey: cKey,
+          changed: [],
+          heldBy: heldBy.map((k) => k.slice(record.facilityId.length + 1)),
+        };
     }
   }
   if (cKey === undefined && role === 'order' && (!cancelOnly || keys.length === 0)) return { status: 'unkeyed', encounterKey: eKey, changed: [] };
@@ -238,7 +249,11 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
     // a result before its order, or a cancel of an order not seen: it waits under each number
     // the same message sent again waits once; another order of the same message is no twin
     const first = orderNumbersOf(record)[0];
-    const twin = keys.some((k) => repo.orphans(k).some((o) => o.record.source.id === record.source.id && o.record.sourceTime === record.sourceTime && orderNumbersOf(o.record)[0] === first));
+    const twin = keys.some((k) =>
+      repo
+        .orphans(k)
+        .some((o) => o.record.source.id === record.source.id && o.record.sourceTime === record.sourceTime && orderNumbersOf(o.record)[0] === first),
+    );
     if (!twin) for (const k of keys) repo.addOrphan(k, { record, seq });
     repo.saveEncounter(eKey, enc);
     return { status: 'orphan', encounterKey: eKey, changed, reason: role === 'order' ? 'cancel_unmatched' : 'orphan' };
@@ -246,13 +261,26 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
 
   let rekeyed: ApplyResult['rekeyed'];
   let rekeyRefused: ApplyResult['rekeyRefused'];
-  const own = record.consultationDate !== undefined && record.consultationTime !== undefined ? consultationKey(record.consultationDate, record.consultationTime) : undefined;
+  const own =
+    record.consultationDate !== undefined && record.consultationTime !== undefined
+      ? consultationKey(record.consultationDate, record.consultationTime)
+      : undefined;
   const rank = own !== undefined ? record.consultationKeyRank : undefined;
   const held = enc.consultations.get(cKey);
   // the first message of an order may have given its key from a fallback (a status message's ORC-9):
   // an order record with a strictly better key moves the consultation there (a cancel never does:
   // its times may be the cancel's)
-  if (byOrder && role === 'order' && !cancelOnly && held && own !== undefined && own !== cKey && rank !== undefined && held.keyRank !== undefined && rank < held.keyRank) {
+  if (
+    byOrder &&
+    role === 'order' &&
+    !cancelOnly &&
+    held &&
+    own !== undefined &&
+    own !== cKey &&
+    rank !== undefined &&
+    held.keyRank !== undefined &&
+    rank < held.keyRank
+  ) {
     const others = repo.ordersAt(eKey, own).filter((k) => !keys.includes(k));
     if (others.length > 0 || enc.consultations.has(own)) {
       rekeyRefused = { from: cKey, to: own, heldBy: others.map((k) => k.slice(record.facilityId.length + 1)) };
@@ -267,11 +295,19 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
   let cons = enc.consultations.get(cKey);
   if (!cons) {
     const [date = '', time = ''] = cKey.split(' ');
-    cons = { date: record.consultationDate ?? date, time: record.consultationTime ?? time, ...(rank !== undefined && own === cKey ? { keyRank: rank } : {}), fields: {} };
+    cons = {
+      date: record.consultationDate ?? date,
+      time: record.consultationTime ?? time,
+      ...(rank !== undefined && own === cKey ? { keyRank: rank } : {}),
+      fields: {},
+    };
     enc.consultations.set(cKey, cons);
   }
   // the key fields of a record whose key is not the consultation's stay out: they would contradict the key
-  const values = own === cKey ? record.consultationFields : Object.fromEntries(Object.entries(record.consultationFields).filter(([f]) => !(KEY_FIELDS as readonly string[]).includes(f)));
+  const values =
+    own === cKey
+      ? record.consultationFields
+      : Object.fromEntries(Object.entries(record.consultationFields).filter(([f]) => !(KEY_FIELDS as readonly string[]).includes(f)));
   changed.push(...mergeFields(cons.fields, values, stamp, prov));
   if (rekeyed) {
     // moved: the key fields say the new key whatever their stamps said
@@ -286,7 +322,8 @@ export function applyRecord(repo: MergeRepository, record: PartialRecord, seq: n
   if (role === 'order' && isNewer(stamp, cons.cancelled)) {
     // an excluded order is withheld as a cancelled one is; the flag says which rule and row withheld it
     const withheld = record.cancelled || record.excluded !== undefined;
-    const why = record.excluded && !record.cancelled ? { rule: `${record.excluded.rule} excluded "${record.excluded.raw}"`, crosswalk: record.excluded.crosswalk } : {};
+    const why =
+      record.excluded && !record.cancelled ? { rule: `${record.excluded.rule} excluded "${record.excluded.raw}"`, crosswalk: record.excluded.crosswalk } : {};
     const flag = { value: withheld ? 'cancelled' : '', ...stamp, ...why };
     if ((cons.cancelled?.value ?? '') !== flag.value) changed.push('(cancelled)');
     cons.cancelled = flag;

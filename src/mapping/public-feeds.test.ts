@@ -25,7 +25,12 @@ let tables: MappingTables;
 const summary = (o: MapOutcome) => [
   o.disposition,
   [...new Set(o.problems.map((p) => p.code))].join(','),
-  (o.disposition === 'mapped' ? o.records : []).map((r) => [r.encounterId, (r.orderNumbers ?? []).join(' '), r.consultationFields.Modality ?? null, r.consultationFields.Place_of_Service ?? null]),
+  (o.disposition === 'mapped' ? o.records : []).map((r) => [
+    r.encounterId,
+    (r.orderNumbers ?? []).join(' '),
+    r.consultationFields.Modality ?? null,
+    r.consultationFields.Place_of_Service ?? null,
+  ]),
 ];
 
 before(() => {
@@ -42,7 +47,10 @@ describe('public HL7 v2 feeds through the shipped tables', () => {
     // two OBRs with the same OBR-1, sharing their ORC's numbers: each its own order, by its place
     ['cdc-ti-MN-003_ORM_O01_NBS.hl7', ['error', 'MAP_ORDER_DERIVED,MAP_NO_ENCOUNTER,MAP_UNMAPPED_CODE', []]],
     // OMI^O23 (dcm4che test data): Modality from IPC-5 CT, PV1-2 E → 23
-    ['dcm4che-OMI-O23-ImagingOrder.hl7', ['mapped', '', [['AdmissionIDFromVisitNo', 'PlacerOrderNumberImagingServiceRequest FillerOrderNumberImagingServiceRequest', '1', '23']]]],
+    [
+      'dcm4che-OMI-O23-ImagingOrder.hl7',
+      ['mapped', '', [['AdmissionIDFromVisitNo', 'PlacerOrderNumberImagingServiceRequest FillerOrderNumberImagingServiceRequest', '1', '23']]],
+    ],
     ['dcm4che-ORU-R01-SR.hl7', ['error', 'MAP_UNMAPPED_CODE', []]],
     // lab ORM v2.3 (BOM, LF): OBR-24 HM is a known, excluded section; PV1-2 I → 21
     ['fhir-converter-LAB-ORM-1.hl7', ['mapped', 'MAP_EXCLUDED', [['40007716', '88502218 82503246', null, '21']]]],
@@ -77,8 +85,14 @@ describe('public HL7 v2 feeds through the shipped tables', () => {
     assert.match(epic.problems[0]!.message, / \(not needed: the order is cancelled\)$/);
     const mr = mapHl7Text(text('fhir-converter-ORM-O01-03.hl7'), tables, opts);
     assert.equal(mr.disposition, 'error');
-    assert.deepEqual(mr.problems.map((p) => [p.code, p.field, p.source]), [['MAP_UNMAPPED_CODE', 'Modality', 'OBR-4.1']]);
-    assert.match(mr.problems[0]!.message, /^Modality: no row for "24590-2" \(system "LN"\) in .*crosswalks\/procedure_modality\.csv; add a row: 24590-2,<ACR code>$/);
+    assert.deepEqual(
+      mr.problems.map((p) => [p.code, p.field, p.source]),
+      [['MAP_UNMAPPED_CODE', 'Modality', 'OBR-4.1']],
+    );
+    assert.match(
+      mr.problems[0]!.message,
+      /^Modality: no row for "24590-2" \(system "LN"\) in .*crosswalks\/procedure_modality\.csv; add a row: 24590-2,<ACR code>$/,
+    );
     // both orders are named, so a replay after the fix brings both in
     assert.ok(mr.disposition === 'error');
     assert.deepEqual(
@@ -143,14 +157,17 @@ describe('public FHIR material through the shipped tables', () => {
     const o = mapFhirResource(sr, pool, tables, opts);
     assert.ok(o.disposition === 'mapped', JSON.stringify(o.problems));
     const r = o.records[0]!;
-    assert.deepEqual([r.facilityId, r.encounterId, r.orderNumbers, r.consultationFields.Modality, r.consultationFields.Place_of_Service, r.consultationFields.CDS_Consultation_Date], [
-      '100000',
-      '5001',
-      ['1101', '1201'],
-      '1',
-      '22',
-      '10/20/2021',
-    ]);
+    assert.deepEqual(
+      [
+        r.facilityId,
+        r.encounterId,
+        r.orderNumbers,
+        r.consultationFields.Modality,
+        r.consultationFields.Place_of_Service,
+        r.consultationFields.CDS_Consultation_Date,
+      ],
+      ['100000', '5001', ['1101', '1201'], '1', '22', '10/20/2021'],
+    );
   });
 
   it('FHIR-Converter ORM-O01-03 bundle: the MR Brain ServiceRequest is held for LOINC 24590-2', () => {
@@ -169,7 +186,11 @@ describe('public FHIR material through the shipped tables', () => {
   });
 
   it('an R5 Encounter: Place_of_Service 12 from class[0].coding HH', () => {
-    assert.deepEqual(summary(mapFhirResource(json('fhir-r5-encounter-example-home.derived.json'), new ResourcePool(), tables, opts)), ['mapped', '', [['Encounter/home-r5', '', null, '12']]]);
+    assert.deepEqual(summary(mapFhirResource(json('fhir-r5-encounter-example-home.derived.json'), new ResourcePool(), tables, opts)), [
+      'mapped',
+      '',
+      [['Encounter/home-r5', '', null, '12']],
+    ]);
   });
 
   it('a ServiceRequest with neither identifier nor id: an error naming the missing order key, never keyed "ServiceRequest/"', () => {
@@ -177,8 +198,14 @@ describe('public FHIR material through the shipped tables', () => {
     pool.add(json('fhir-stu3-encounter-example-home.json'));
     const o = mapFhirResource(json('fhir-r4-servicerequest-example-di.no-id.derived.json'), pool, tables, opts);
     assert.ok(o.disposition === 'error');
-    assert.deepEqual(o.problems.map((p) => p.code), ['MAP_NO_ORDER']);
-    assert.deepEqual(o.orders?.map((x) => x.numbers), [[]]);
+    assert.deepEqual(
+      o.problems.map((p) => p.code),
+      ['MAP_NO_ORDER'],
+    );
+    assert.deepEqual(
+      o.orders?.map((x) => x.numbers),
+      [[]],
+    );
   });
 
   it('CDS_Vendor G9999: an error on CDS_Vendor', () => {
@@ -186,7 +213,13 @@ describe('public FHIR material through the shipped tables', () => {
     pool.add(json('fhir-stu3-encounter-example-home.json'));
     const o = mapFhirResource(json('fhir-r4-servicerequest-example-di.g9999.derived.json'), pool, tables, opts);
     assert.ok(o.disposition === 'error');
-    assert.deepEqual(o.problems.map((p) => [p.code, p.severity, p.field, p.value]), [['MAP_NOT_IN_VALUESET', 'error', 'CDS_Vendor', 'G9999']]);
-    assert.deepEqual(o.orders?.map((x) => x.numbers), [['ServiceRequest/di-g9999']]);
+    assert.deepEqual(
+      o.problems.map((p) => [p.code, p.severity, p.field, p.value]),
+      [['MAP_NOT_IN_VALUESET', 'error', 'CDS_Vendor', 'G9999']],
+    );
+    assert.deepEqual(
+      o.orders?.map((x) => x.numbers),
+      [['ServiceRequest/di-g9999']],
+    );
   });
 });

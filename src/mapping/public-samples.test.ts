@@ -25,7 +25,12 @@ const record = (o: MapOutcome): PartialRecord => {
   return o.records[0]!;
 };
 const rel = (s: string | undefined) => s?.replace(SHIPPED + '/', '');
-const rowOf = (file: string, start: string) => `${file}:${readFileSync(join(SHIPPED, file), 'utf8').split('\n').findIndex((l) => l.startsWith(start)) + 1}`;
+const rowOf = (file: string, start: string) =>
+  `${file}:${
+    readFileSync(join(SHIPPED, file), 'utf8')
+      .split('\n')
+      .findIndex((l) => l.startsWith(start)) + 1
+  }`;
 
 before(() => {
   tables = loadMappings(SHIPPED).tables!;
@@ -35,7 +40,10 @@ describe('public samples through the shipped tables', () => {
   it('FHIR R4 ServiceRequest "di" alone: no encounter to key it by, and that is the only problem', () => {
     const o = mapFhirResource(json('fhir-r4-servicerequest-example-di.json'), new ResourcePool(), tables, opts);
     assert.equal(o.disposition, 'error');
-    assert.deepEqual(o.problems.map((p) => p.code), ['MAP_NO_ENCOUNTER']);
+    assert.deepEqual(
+      o.problems.map((p) => p.code),
+      ['MAP_NO_ENCOUNTER'],
+    );
   });
 
   it('ServiceRequest "di" in the STU3 Encounter "home": Modality 1 from LOINC 24627-2, encounter Encounter/home, Place_of_Service 12', () => {
@@ -69,7 +77,12 @@ describe('public samples through the shipped tables', () => {
   });
 
   it('each JSON rendering of an R5 XML example carries exactly the values of the XML beside it', () => {
-    for (const name of ['fhir-r5-encounter-example-home', 'fhir-r5-servicerequest-example-di', 'fhir-r5-notification-heartbeat', 'fhir-r5-notification-empty']) {
+    for (const name of [
+      'fhir-r5-encounter-example-home',
+      'fhir-r5-servicerequest-example-di',
+      'fhir-r5-notification-heartbeat',
+      'fhir-r5-notification-empty',
+    ]) {
       const xml = readFileSync(join(PUBLIC, `${name}.xml`), 'utf8').replace(/<!--[\s\S]*?-->/g, '');
       const fromXml = [...xml.matchAll(/<(\w+) value="([^"]*)"/g)].map((m) => m[2]!.replace(/&apos;/g, "'"));
       const fromJson: string[] = [];
@@ -99,7 +112,14 @@ describe('public samples through the shipped tables', () => {
     assert.deepEqual(
       r.trace.filter((t) => t.field !== 'Facility_ID').map((t) => [t.field, t.path, t.raw, t.value, rel(t.crosswalk), t.guess]),
       [
-        ['Unique_Encounter_ID', "%encounter.select('Encounter/' + id)", 'Encounter/home', 'Encounter/home', undefined, 'fallback: %encounter.select(\'Encounter/\' + id), the 4th of 4 candidates'],
+        [
+          'Unique_Encounter_ID',
+          "%encounter.select('Encounter/' + id)",
+          'Encounter/home',
+          'Encounter/home',
+          undefined,
+          "fallback: %encounter.select('Encounter/' + id), the 4th of 4 candidates",
+        ],
         ['Place_of_Service', '%encounter.class.code | %encounter.class.coding.code', 'HH', '12', rowOf('crosswalks/patient_class.csv', 'HH,'), undefined],
         ['Modality', 'code.coding | code.concept.coding', '24627-2', '1', rowOf('crosswalks/procedure_modality.csv', '24627-2,'), undefined],
         ['Name_of_Exam_Ordered', 'code.text | code.concept.text', 'Chest CT', 'Chest CT', undefined, undefined],
@@ -132,10 +152,16 @@ describe('public samples through the shipped tables', () => {
     const o = mapFhirResource(sr, pool, tables, opts);
     const r = record(o);
     assert.deepEqual(o.problems, []);
-    assert.deepEqual([r.encounterFields.Clinical_Scenario_Codes, r.encounterFields.Clinical_Scenario_Descriptions], ['R51.9,G43.909', 'Headache; unspecified,Migraine']);
+    assert.deepEqual(
+      [r.encounterFields.Clinical_Scenario_Codes, r.encounterFields.Clinical_Scenario_Descriptions],
+      ['R51.9,G43.909', 'Headache; unspecified,Migraine'],
+    );
     assert.deepEqual(
       [...new Set(r.trace.filter((t) => t.field.startsWith('Clinical_Scenario')).map((t) => `${t.field} ${t.path} ${t.guess ?? ''}`))],
-      ['Clinical_Scenario_Codes reasonCode.coding.code | reason.concept.coding.code ', 'Clinical_Scenario_Descriptions reasonCode.coding.display | reason.concept.coding.display '],
+      [
+        'Clinical_Scenario_Codes reasonCode.coding.code | reason.concept.coding.code ',
+        'Clinical_Scenario_Descriptions reasonCode.coding.display | reason.concept.coding.display ',
+      ],
     );
   });
 

@@ -8,8 +8,15 @@ import { workbook } from '../../test/workbook.js';
 import fc from 'fast-check';
 import { parseSiteRules } from '../cdsr/site-rules.js';
 import { readValueSetWorkbook } from './valueset-import.js';
-import { normHeader, parseRequirementWords, planSiteRules, readRequirements, knownCodes, conditionText, type RequirementReading } from './requirement-import.js';
-
+import {
+  normHeader,
+  parseRequirementWords,
+  planSiteRules,
+  readRequirements,
+  knownCodes,
+  conditionText,
+  type RequirementReading,
+} from './requirement-import.js';
 
 const VALUES = [
   ['Field', 'Code', 'Label'],
@@ -113,21 +120,35 @@ describe('the requirement column of the workbook', () => {
     assert.deepEqual([r.unread, r.specRequired], [[], ['Modality']]);
     const byLetter = readRequirements(wb, { requiredColumn: 'd', fieldColumn: 'A' });
     assert.ok(byLetter !== undefined && !('problem' in byLetter));
-    assert.deepEqual(byLetter.rules.map((x) => x.cell), ['VS!D4']);
+    assert.deepEqual(
+      byLetter.rules.map((x) => x.cell),
+      ['VS!D4'],
+    );
   });
 
   it('no requirement column: nothing to import; one asked for and not there: a problem naming the sheet', () => {
     const wb = workbook({ VS: VALUES });
     assert.equal(readRequirements(wb, {}), undefined);
     assert.deepEqual(readRequirements(wb, { requiredColumn: 'Mandatory?' }), {
-      problem: { sheet: 'VS', message: 'no sheet has a field column and the requirement column asked for (requirement "Mandatory?"; condition "conditionally required", "conditionally required if", "condition", "conditions", "conditional requirement", "required if", "requirement condition", "business rule", "business rules")' },
+      problem: {
+        sheet: 'VS',
+        message:
+          'no sheet has a field column and the requirement column asked for (requirement "Mandatory?"; condition "conditionally required", "conditionally required if", "condition", "conditions", "conditional requirement", "required if", "requirement condition", "business rule", "business rules")',
+      },
     });
     assert.deepEqual(readRequirements(wb, { requirementSheet: 'Rules' }), { problem: { sheet: 'Rules', message: 'no sheet "Rules"; the workbook has "VS"' } });
   });
 
   it('header forms', () => {
     assert.deepEqual(
-      ['Required to submit?', ' REQUIRED  TO SUBMIT ', 'Required to Submit (Y/N)', 'Required/Conditionally Required', 'Conditionally Required:', 'Required*'].map(normHeader),
+      [
+        'Required to submit?',
+        ' REQUIRED  TO SUBMIT ',
+        'Required to Submit (Y/N)',
+        'Required/Conditionally Required',
+        'Conditionally Required:',
+        'Required*',
+      ].map(normHeader),
       ['required to submit', 'required to submit', 'required to submit', 'required / conditionally required', 'conditionally required', 'required'],
     );
   });
@@ -188,14 +209,17 @@ describe('the words of a condition', () => {
         'not in a form the importer reads (see mappings/README.md, "Requirements")',
         '"1 and Modality = 88" is not a code of Ordered_Exam_Completed in the workbook\'s value set (1, 2)',
         '"not 2" is not a code of Ordered_Exam_Completed in the workbook\'s value set (1, 2)',
-        'the words are about Modality_Other_Spec, not Exam_Completion_Date (the row\'s field)',
+        "the words are about Modality_Other_Spec, not Exam_Completion_Date (the row's field)",
         '"Exam_Status" is not an encounter or consultation field of CDSR 1.0',
         '"Maybe" is not a code of Ordered_Exam_Completed in the workbook\'s value set (1, 2)',
         'an empty value in "1, , 2"',
       ],
     );
     // a field whose codes the workbook does not list: a value with a space is not a code
-    assert.equal(read('Clinician2_Last_Name', 'Required if Clinician2_Role = Attending MD'), 'not in a form the importer reads (see mappings/README.md, "Requirements")');
+    assert.equal(
+      read('Clinician2_Last_Name', 'Required if Clinician2_Role = Attending MD'),
+      'not in a form the importer reads (see mappings/README.md, "Requirements")',
+    );
     assert.equal(read('Clinician2_Last_Name', 'Required if Clinician2_Role = 2'), 'required_when Clinician2_Role = 2');
   });
 });
@@ -208,7 +232,13 @@ describe('the imported block of site-rules.csv', () => {
     'Clinician2_Last_Name,required_when,Clinician2_Unique_ID reported,,written by hand',
     '',
   ].join('\n');
-  const rule = (field: string, r: 'required' | 'required_when' | 'only_when', when: string, cell: string, text: string) => ({ field, rule: r, when, cell, text });
+  const rule = (field: string, r: 'required' | 'required_when' | 'only_when', when: string, cell: string, text: string) => ({
+    field,
+    rule: r,
+    when,
+    cell,
+    text,
+  });
   const base: RequirementReading = {
     sheet: 'Fields',
     columns: 'C "Required to submit"',
@@ -218,7 +248,16 @@ describe('the imported block of site-rules.csv', () => {
       rule('Clinician2_Last_Name', 'required_when', 'Clinician2_Unique_ID reported', 'Fields!D9', 'Required if Clinician2_Unique_ID is reported'),
       rule('Modality_Other_Spec', 'required_when', 'Modality in 88|99', 'Fields!D12', 'Required if Modality is 88, 99'),
     ],
-    unread: [{ sheet: 'Fields', row: 13, column: 'D', field: 'Appropriateness_Category_Other_Spec', text: 'Required when "the category" is not listed', reason: 'not in a form the importer reads' }],
+    unread: [
+      {
+        sheet: 'Fields',
+        row: 13,
+        column: 'D',
+        field: 'Appropriateness_Category_Other_Spec',
+        text: 'Required when "the category" is not listed',
+        reason: 'not in a form the importer reads',
+      },
+    ],
     specRequired: [],
     transactionFields: [],
   };
@@ -244,7 +283,14 @@ describe('the imported block of site-rules.csv', () => {
     assert.deepEqual(p.changes, [
       { field: 'Exam_Completion_Date', rule: 'required_when', when: 'Ordered_Exam_Completed = 1', state: 'added', cell: 'Fields!D7' },
       { field: 'Clinician1_Last_Name', rule: 'required', when: '', state: 'added', cell: 'Fields!C6' },
-      { field: 'Clinician2_Last_Name', rule: 'required_when', when: 'Clinician2_Unique_ID reported', state: 'by hand', cell: 'Fields!D9', before: 'site-rules.csv:4' },
+      {
+        field: 'Clinician2_Last_Name',
+        rule: 'required_when',
+        when: 'Clinician2_Unique_ID reported',
+        state: 'by hand',
+        cell: 'Fields!D9',
+        before: 'site-rules.csv:4',
+      },
       { field: 'Modality_Other_Spec', rule: 'required_when', when: 'Modality in 88|99', state: 'added', cell: 'Fields!D12' },
     ]);
     // the file loads: the comment lines (quotes and all) are skipped, every rule has its line
@@ -252,14 +298,23 @@ describe('the imported block of site-rules.csv', () => {
     assert.deepEqual(loaded.problems, []);
     assert.deepEqual(
       loaded.rules.map((r) => `${r.origin} ${r.field} ${r.rule}`),
-      ['site-rules.csv:3 Clinician1_Unique_ID npi', 'site-rules.csv:4 Clinician2_Last_Name required_when', 'site-rules.csv:6 Exam_Completion_Date required_when', 'site-rules.csv:7 Clinician1_Last_Name required', 'site-rules.csv:8 Modality_Other_Spec required_when'],
+      [
+        'site-rules.csv:3 Clinician1_Unique_ID npi',
+        'site-rules.csv:4 Clinician2_Last_Name required_when',
+        'site-rules.csv:6 Exam_Completion_Date required_when',
+        'site-rules.csv:7 Clinician1_Last_Name required',
+        'site-rules.csv:8 Modality_Other_Spec required_when',
+      ],
     );
     assert.equal(plan(p.text).state, 'unchanged');
   });
 
   it('the next import replaces only the block: added, changed, removed, unchanged; a rule the analyst adds later wins', () => {
     const first = plan(SHIPPED).text;
-    const edited = first.replace('# import-valuesets:end\n', '# import-valuesets:end\nModality_Other_Spec,required_when,Modality = 88,,the analyst narrowed it\n');
+    const edited = first.replace(
+      '# import-valuesets:end\n',
+      '# import-valuesets:end\nModality_Other_Spec,required_when,Modality = 88,,the analyst narrowed it\n',
+    );
     const next: RequirementReading = {
       ...base,
       rules: [
@@ -271,8 +326,22 @@ describe('the imported block of site-rules.csv', () => {
     };
     const p = plan(edited, next);
     assert.deepEqual(p.changes, [
-      { field: 'Exam_Completion_Date', rule: 'required_when', when: 'Ordered_Exam_Completed in 1|2', state: 'changed', cell: 'Fields!D7', before: 'Ordered_Exam_Completed = 1' },
-      { field: 'Modality_Other_Spec', rule: 'required_when', when: 'Modality in 88|99', state: 'by hand', cell: 'Fields!D12', before: 'site-rules.csv:11: Modality = 88' },
+      {
+        field: 'Exam_Completion_Date',
+        rule: 'required_when',
+        when: 'Ordered_Exam_Completed in 1|2',
+        state: 'changed',
+        cell: 'Fields!D7',
+        before: 'Ordered_Exam_Completed = 1',
+      },
+      {
+        field: 'Modality_Other_Spec',
+        rule: 'required_when',
+        when: 'Modality in 88|99',
+        state: 'by hand',
+        cell: 'Fields!D12',
+        before: 'site-rules.csv:11: Modality = 88',
+      },
       { field: 'Clinician2_Role', rule: 'only_when', when: 'Clinician2_Unique_ID reported', state: 'added', cell: 'Fields!D14' },
       { field: 'Clinician1_Last_Name', rule: 'required', when: '', state: 'removed' },
       { field: 'Modality_Other_Spec', rule: 'required_when', when: 'Modality in 88|99', state: 'removed' },
@@ -292,7 +361,10 @@ describe('the imported block of site-rules.csv', () => {
     // nothing left to import: the block goes, the rules by hand stay
     const none = plan(p.text, { ...next, rules: [] });
     assert.equal(none.text, SHIPPED + 'Modality_Other_Spec,required_when,Modality = 88,,the analyst narrowed it\n');
-    assert.deepEqual(none.changes.map((c) => `${c.field} ${c.state}`), ['Exam_Completion_Date removed', 'Clinician2_Role removed']);
+    assert.deepEqual(
+      none.changes.map((c) => `${c.field} ${c.state}`),
+      ['Exam_Completion_Date removed', 'Clinician2_Role removed'],
+    );
   });
 
   it('no file: a new one with its header; a header without comment: rows with its columns; CRLF kept', () => {
@@ -301,7 +373,11 @@ describe('the imported block of site-rules.csv', () => {
     // no rule by hand: the workbook's Clinician2_Last_Name rule is written too
     assert.equal(
       fresh.text,
-      'field,rule,when,code,comment\n' + BLOCK_1.replace('Fields!C6: Y\n', 'Fields!C6: Y\nClinician2_Last_Name,required_when,Clinician2_Unique_ID reported,,Fields!D9: Required if Clinician2_Unique_ID is reported\n'),
+      'field,rule,when,code,comment\n' +
+        BLOCK_1.replace(
+          'Fields!C6: Y\n',
+          'Fields!C6: Y\nClinician2_Last_Name,required_when,Clinician2_Unique_ID reported,,Fields!D9: Required if Clinician2_Unique_ID is reported\n',
+        ),
     );
     assert.equal(plan(undefined, { ...base, rules: [], unread: [] }).state, 'none');
     const four = plan('field,rule,when,code\r\nModality,required,,\r\n', { ...base, rules: base.rules.slice(0, 1), unread: [] });
@@ -315,7 +391,8 @@ describe('the imported block of site-rules.csv', () => {
   it('refuses a file whose markers are not one pair, or that does not read as CSV', () => {
     const broken = SHIPPED + '# import-valuesets:start\nModality,required,,,\n';
     assert.deepEqual(planSiteRules('site-rules.csv', broken, base, 'W.xlsx'), {
-      problem: 'site-rules.csv: the imported block\'s marker lines "# import-valuesets:start" … "# import-valuesets:end" are not one pair (line 5); put them right by hand',
+      problem:
+        'site-rules.csv: the imported block\'s marker lines "# import-valuesets:start" … "# import-valuesets:end" are not one pair (line 5); put them right by hand',
     });
     assert.deepEqual(planSiteRules('site-rules.csv', 'field,rule,when\n"Modality,required,\n', base, 'W.xlsx'), {
       problem: 'site-rules.csv:2: not a valid CSV file: Quote Not Closed: the parsing is finished with an opening quote at line 2; put it right first',
@@ -324,8 +401,30 @@ describe('the imported block of site-rules.csv', () => {
 });
 
 describe('the requirement reader (fuzz)', () => {
-  const fields = ['Modality', 'Modality_Other_Spec', 'Exam_Completion_Date', 'Clinician2_Role', 'Health_Insurance_Other_Spec', 'Patient_Sex', 'Transaction_ID', 'Nope_Field', '', ' '];
-  const reqs = ['', 'Y', 'N', 'Optional', 'C', 'Conditional: required if Modality = 88', 'Required if Ordered_Exam_Completed = 1', 'maybe', { error: '#N/A' }, 7];
+  const fields = [
+    'Modality',
+    'Modality_Other_Spec',
+    'Exam_Completion_Date',
+    'Clinician2_Role',
+    'Health_Insurance_Other_Spec',
+    'Patient_Sex',
+    'Transaction_ID',
+    'Nope_Field',
+    '',
+    ' ',
+  ];
+  const reqs = [
+    '',
+    'Y',
+    'N',
+    'Optional',
+    'C',
+    'Conditional: required if Modality = 88',
+    'Required if Ordered_Exam_Completed = 1',
+    'maybe',
+    { error: '#N/A' },
+    7,
+  ];
   const conds = [
     '',
     'Required if Modality = 88',
@@ -357,7 +456,12 @@ describe('the requirement reader (fuzz)', () => {
           seen.add(key);
           if ((reqText === '' || reqText === 'N' || reqText === 'Optional') && cond === '') return;
           const covered =
-            ruleRows.has(n) || unreadRows.has(n) || repeated || r.specRequired.some((x) => x === carried) || r.transactionFields.includes(carried) || r.rules.some((x) => x.field === carried);
+            ruleRows.has(n) ||
+            unreadRows.has(n) ||
+            repeated ||
+            r.specRequired.some((x) => x === carried) ||
+            r.transactionFields.includes(carried) ||
+            r.rules.some((x) => x.field === carried);
           assert.ok(covered, `row ${n} ${JSON.stringify([f, req, cond])} is not accounted for: ${JSON.stringify(r)}`);
         });
         const plan = planSiteRules('site-rules.csv', undefined, r, 'w.xlsx');

@@ -37,7 +37,17 @@ export const REQUIREMENT_HEADERS = {
     'usage',
     'optionality',
   ],
-  condition: ['conditionally required', 'conditionally required if', 'condition', 'conditions', 'conditional requirement', 'required if', 'requirement condition', 'business rule', 'business rules'],
+  condition: [
+    'conditionally required',
+    'conditionally required if',
+    'condition',
+    'conditions',
+    'conditional requirement',
+    'required if',
+    'requirement condition',
+    'business rule',
+    'business rules',
+  ],
 } as const;
 
 export function normHeader(text: string): string {
@@ -145,19 +155,27 @@ function findIn(ws: Worksheet, layout: RequirementLayout, rows: readonly number[
 function locate(wb: Workbook, layout: RequirementLayout): Found | ImportProblem | undefined {
   const first = pickSheet(wb, layout.sheet);
   // --header-row is the value-set sheet's; on another sheet the header is looked for in rows 1-10
-  const scan = (ws: Worksheet) => (layout.headerRow !== undefined && ws === first ? [layout.headerRow] : Array.from({ length: Math.min(10, ws.rowCount) }, (_, i) => i + 1));
+  const scan = (ws: Worksheet) =>
+    layout.headerRow !== undefined && ws === first ? [layout.headerRow] : Array.from({ length: Math.min(10, ws.rowCount) }, (_, i) => i + 1);
   const explicit = layout.requiredColumn !== undefined || layout.conditionColumn !== undefined;
   if (layout.requirementSheet !== undefined) {
     const ws = pickSheet(wb, layout.requirementSheet);
     if (typeof ws === 'string') return { sheet: layout.requirementSheet, message: ws };
-    return findIn(ws, layout, scan(ws)) ?? { sheet: ws.name, message: `no field column and requirement column in the header rows (${describeHeaders(layout)})` };
+    return (
+      findIn(ws, layout, scan(ws)) ?? { sheet: ws.name, message: `no field column and requirement column in the header rows (${describeHeaders(layout)})` }
+    );
   }
   const sheets = [...(typeof first === 'string' ? [] : [first]), ...wb.worksheets.filter((w) => w !== first)];
   for (const ws of sheets) {
     const found = findIn(ws, layout, scan(ws));
     if (found) return found;
   }
-  return explicit ? { sheet: typeof first === 'string' ? '' : first.name, message: `no sheet has a field column and the requirement column asked for (${describeHeaders(layout)})` } : undefined;
+  return explicit
+    ? {
+        sheet: typeof first === 'string' ? '' : first.name,
+        message: `no sheet has a field column and the requirement column asked for (${describeHeaders(layout)})`,
+      }
+    : undefined;
 }
 
 function describeHeaders(layout: RequirementLayout): string {
@@ -175,13 +193,17 @@ const CONDITIONAL_PREFIX = /^(?:conditional(?:ly)?(?: required)?|yes|required to
 
 const NOT_READ = 'not in a form the importer reads (see mappings/README.md, "Requirements")';
 const SUBJECT = '(?:(this field|the field|it|[A-Za-z][A-Za-z0-9_]*) (?:is|are)\\s+)?';
-const REQUIRED_LEAD = new RegExp(`^${SUBJECT}(?:(?:required|mandatory|must be (?:reported|provided|submitted|populated|filled(?: in)?|sent))\\s*,?\\s+)?(?:if|when|where)\\s+`, 'i');
+const REQUIRED_LEAD = new RegExp(
+  `^${SUBJECT}(?:(?:required|mandatory|must be (?:reported|provided|submitted|populated|filled(?: in)?|sent))\\s*,?\\s+)?(?:if|when|where)\\s+`,
+  'i',
+);
 const ONLY_LEAD = new RegExp(
   `^${SUBJECT}(?:(?:only applicable|applicable only|only (?:reported|allowed|submitted|sent|used)|reported only|allowed only)\\s*,?\\s+(?:if|when|where)|(?:should|must) be (?:left )?(?:blank|empty) unless)\\s+`,
   'i',
 );
 const OTHERWISE = /^(.*?)[.;,]?\s+otherwise\s*,?\s+(.*)$/i;
-const BLANK = /^(?:(?:it|this field|the field) )?(?:should|must|shall) be (?:left )?(?:blank|empty|null|omitted|not reported)$|^(?:leave (?:it )?)?blank$|^not applicable$/i;
+const BLANK =
+  /^(?:(?:it|this field|the field) )?(?:should|must|shall) be (?:left )?(?:blank|empty|null|omitted|not reported)$|^(?:leave (?:it )?)?blank$|^not applicable$/i;
 const REPORTED = /^(?:is\s+)?(?:reported|populated|provided|present|filled(?: in)?|entered|given|not (?:blank|empty|null|missing))$/i;
 const NOT_REPORTED = /^(?:is\s+)?(?:not (?:reported|populated|provided|present|filled(?: in)?|entered|given)|blank|empty|null|missing|absent)$/i;
 const EQUALS = /^(?:==?|is equal to|equals|is one of|is any of|is in|in\b|is\b)\s*(.+)$/i;
@@ -193,7 +215,11 @@ export interface KnownCodes {
   readonly byLabel: ReadonlyMap<string, string>;
 }
 
-const labelKey = (label: string) => label.replace(/\s*\([^()]*\)/g, '').trim().toLowerCase();
+const labelKey = (label: string) =>
+  label
+    .replace(/\s*\([^()]*\)/g, '')
+    .trim()
+    .toLowerCase();
 
 /** Codes per field from the value sets read (the same workbook). */
 export function knownCodes(sets: readonly ImportedSet[]): Map<string, KnownCodes> {
@@ -226,7 +252,11 @@ function parseValues(field: string, text: string, known: KnownCodes | undefined)
   t = t.replace(/\s*\([^()]*\)/g, '');
   const out: string[] = [];
   for (const part of t.split(/\s*[,|]\s*(?:or\s+)?|\s+or\s+/i)) {
-    const v = part.trim().replace(QUOTES, '$1').replace(/^(\S+)\s+[-\u2013\u2014:]\s+.*$/, '$1').trim();
+    const v = part
+      .trim()
+      .replace(QUOTES, '$1')
+      .replace(/^(\S+)\s+[-\u2013\u2014:]\s+.*$/, '$1')
+      .trim();
     if (v === '') return `an empty value in "${text}"`;
     let code = v;
     if (known !== undefined && !known.codes.has(v)) {
@@ -264,7 +294,9 @@ interface ParsedRule {
 
 /** The words of one conditional requirement of `field`, as rules; a string says why not. */
 export function parseRequirementWords(field: string, words: string, codes: ReadonlyMap<string, KnownCodes> = new Map()): ParsedRule[] | string {
-  let t = flat(words).replace(/[.;]+$/, '').trim();
+  let t = flat(words)
+    .replace(/[.;]+$/, '')
+    .trim();
   let blankOtherwise = false;
   const other = OTHERWISE.exec(t);
   if (other) {
@@ -282,7 +314,12 @@ export function parseRequirementWords(field: string, words: string, codes: Reado
   const when = parseCondition(t.slice(lead[0].length), codes);
   if (typeof when === 'string') return when;
   const rule = required ? 'required_when' : 'only_when';
-  return rule === 'required_when' && blankOtherwise ? [{ rule, when }, { rule: 'only_when', when }] : [{ rule, when }];
+  return rule === 'required_when' && blankOtherwise
+    ? [
+        { rule, when },
+        { rule: 'only_when', when },
+      ]
+    : [{ rule, when }];
 }
 
 /**
@@ -290,7 +327,11 @@ export function parseRequirementWords(field: string, words: string, codes: Reado
  * `sets` are the value sets read from the same workbook: a condition's code is checked against
  * them, and a label ("Modality is Other") read as its code.
  */
-export function readRequirements(wb: Workbook, layout: RequirementLayout, sets: readonly ImportedSet[] = []): RequirementReading | { problem: ImportProblem } | undefined {
+export function readRequirements(
+  wb: Workbook,
+  layout: RequirementLayout,
+  sets: readonly ImportedSet[] = [],
+): RequirementReading | { problem: ImportProblem } | undefined {
   const found = locate(wb, layout);
   if (found === undefined) return undefined;
   if ('message' in found) return { problem: found };
@@ -438,7 +479,8 @@ export function planSiteRules(name: string, existing: string | undefined, readin
   if (existing !== undefined) {
     const table = readCsvTable(name, existing);
     if ('problem' in table) return { problem: `${name}:${table.problem.line ?? 1}: ${table.problem.message}; put it right first` };
-    if (!['field', 'rule', 'when'].every((c) => table.header.includes(c))) return { problem: `${name}: no header row with field, rule and when; put it right first` };
+    if (!['field', 'rule', 'when'].every((c) => table.header.includes(c)))
+      return { problem: `${name}: no header row with field, rule and when; put it right first` };
     header = table.header;
     const lineOf = (r: SiteRule) => Number(r.origin.slice(r.origin.lastIndexOf(':') + 1)) - 1;
     const parsed = parseSiteRules(name, existing).rules.filter((r) => r.rule !== 'npi');
@@ -454,7 +496,14 @@ export function planSiteRules(name: string, existing: string | undefined, readin
     const byHand = hand.find((h) => h.field === r.field && h.rule === r.rule && whenField(ruleWhen(h)) === whenField(r.when));
     if (byHand) {
       const same = ruleWhen(byHand) === r.when;
-      changes.push({ field: r.field, rule: r.rule, when: r.when, state: 'by hand', cell: r.cell, before: same ? byHand.origin : `${byHand.origin}: ${ruleWhen(byHand) || r.rule}` });
+      changes.push({
+        field: r.field,
+        rule: r.rule,
+        when: r.when,
+        state: 'by hand',
+        cell: r.cell,
+        before: same ? byHand.origin : `${byHand.origin}: ${ruleWhen(byHand) || r.rule}`,
+      });
       continue;
     }
     written.push(r);
@@ -477,7 +526,9 @@ export function planSiteRules(name: string, existing: string | undefined, readin
       : [
           `${BLOCK_START}: rules read from ${source} by import-valuesets; each import replaces this block (write your own rules outside it)`,
           ...written.map(row),
-          ...reading.unread.map((u) => `# not imported, write by hand above this block: ${u.sheet}!${u.column}${u.row} ${u.field || '(no field)'}: "${flat(u.text)}": ${u.reason}`),
+          ...reading.unread.map(
+            (u) => `# not imported, write by hand above this block: ${u.sheet}!${u.column}${u.row} ${u.field || '(no field)'}: "${flat(u.text)}": ${u.reason}`,
+          ),
           BLOCK_END,
         ];
   let out: string[];

@@ -71,7 +71,9 @@ const RuleSchema = z
      * A value the table knows to be a guess, with why: a text (any value of the rule is a guess)
      * or, per path of "from", a text for the values of that path only.
      */
-    guess: z.union([z.string().trim().min(1, 'a guess needs its reason'), z.record(z.string(), z.string().trim().min(1, 'a guess needs its reason'))]).optional(),
+    guess: z
+      .union([z.string().trim().min(1, 'a guess needs its reason'), z.record(z.string(), z.string().trim().min(1, 'a guess needs its reason'))])
+      .optional(),
   })
   .refine((r) => (r.from === undefined) !== (r.constant === undefined), { message: 'a rule needs "from" or "constant" (one of them)' });
 export type RuleSpec = z.infer<typeof RuleSchema>;
@@ -217,10 +219,7 @@ export interface CompileInput {
 }
 
 /** Compiles a parsed table; every problem (bad path, unknown field or crosswalk) is reported. */
-export function compileTable<C>(
-  input: CompileInput,
-  compilePath: (path: string) => PathFn<C>,
-): { table?: CompiledTable<C>; problems: Problem[] } {
+export function compileTable<C>(input: CompileInput, compilePath: (path: string) => PathFn<C>): { table?: CompiledTable<C>; problems: Problem[] } {
   const problems: Problem[] = [];
   const { file, lineOf } = input;
   const candidates = (list: readonly string[], at: (string | number)[]): Candidate<C>[] =>
@@ -243,7 +242,9 @@ export function compileTable<C>(
         return [];
       }
       if (isConstantPath(parsed.path)) {
-        problems.push(tableProblem(file, line, `when "${text}": ${parsed.path} is a constant, not a path of the message: the condition would always give the same answer`));
+        problems.push(
+          tableProblem(file, line, `when "${text}": ${parsed.path} is a constant, not a path of the message: the condition would always give the same answer`),
+        );
         return [];
       }
       try {
@@ -327,7 +328,13 @@ export function compileTable<C>(
         if (sep === 0 || sep === s.length - 1) {
           problems.push(tableProblem(file, lineOf(at('senders')), `sender "${s}": write APPLICATION@FACILITY (e.g. RIS1@GENHOSP), both parts filled`));
         } else if (input.keys.application === undefined) {
-          problems.push(tableProblem(file, lineOf(at('senders')), `sender "${s}" names an application: the table needs keys.application (the path of the sending application, e.g. MSH-3.1)`));
+          problems.push(
+            tableProblem(
+              file,
+              lineOf(at('senders')),
+              `sender "${s}" names an application: the table needs keys.application (the path of the sending application, e.g. MSH-3.1)`,
+            ),
+          );
         }
       }
       const when = spec.when ? conditions(spec.when, at('when')) : undefined;

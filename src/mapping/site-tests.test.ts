@@ -69,7 +69,8 @@ describe('site regression tests', () => {
 
   it('inputs without an expected file are cases too, grouped by the name before their first dot; hidden files and notes are not inputs', () => {
     const msg = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'));
-    for (const f of ['new-feed.1.hl7', 'new-feed.2.hl7', 'alone.hl7', '.new-feed.3.hl7.swp', 'README.md', 'alone.hl7~']) writeFileSync(join(dir, 'tests', f), msg);
+    for (const f of ['new-feed.1.hl7', 'new-feed.2.hl7', 'alone.hl7', '.new-feed.3.hl7.swp', 'README.md', 'alone.hl7~'])
+      writeFileSync(join(dir, 'tests', f), msg);
     assert.deepEqual(
       siteCases(dir).map((c) => [c.name, c.expected, c.inputs.map((f) => f.slice(dir.length + 1)), c.expectedFile.slice(dir.length + 1)]),
       [
@@ -102,7 +103,10 @@ describe('site regression tests', () => {
       ],
     );
     const alone = JSON.parse(readFileSync(join(dir, 'tests', 'alone.expected.json'), 'utf8')) as SiteOutput;
-    assert.deepEqual([alone.encounters.map((e) => [e.Unique_Encounter_ID, e.Consultations.map((c) => c.Name_of_Exam_Ordered)]), alone.problems], [[['V0001', ['CT HEAD WO CONTRAST']]], []]);
+    assert.deepEqual(
+      [alone.encounters.map((e) => [e.Unique_Encounter_ID, e.Consultations.map((c) => c.Name_of_Exam_Ordered)]), alone.problems],
+      [[['V0001', ['CT HEAD WO CONTRAST']]], []],
+    );
     assert.deepEqual(
       runSiteTests(dir, tables).map((r) => [r.name, r.ok]),
       [
@@ -140,7 +144,11 @@ describe('site regression tests', () => {
 
   it('the hot reload refuses an edit that breaks a site test; the tables in force stay; the status names the test', () => {
     const warnings: { obj: object; msg: string }[] = [];
-    const h = MappingHolder.load(dir, { info: () => undefined, warn: (obj, msg) => warnings.push({ obj, msg }) }, () => new Date('2026-12-01T10:00:00Z')).holder!;
+    const h = MappingHolder.load(
+      dir,
+      { info: () => undefined, warn: (obj, msg) => warnings.push({ obj, msg }) },
+      () => new Date('2026-12-01T10:00:00Z'),
+    ).holder!;
     const f = join(dir, 'crosswalks', 'modality.csv');
     writeFileSync(f, readFileSync(f, 'utf8').replace('CT,1,', 'CT,9,'));
     assert.deepEqual(h.reload(), { ok: false, problems: [], failingTests: ['orm-then-oru'] });
@@ -152,7 +160,13 @@ describe('site regression tests', () => {
         msg: 'changed mapping tables refused: they break the site test(s) orm-then-oru (run test-mappings); the previous tables stay in force',
       },
     ]);
-    assert.deepEqual(h.lastReload, { at: '2026-12-01T10:00:00.000Z', ok: false, generation: 1, problems: [], failingTests: [{ name: 'orm-then-oru', diff: MODALITY_DIFF }] });
+    assert.deepEqual(h.lastReload, {
+      at: '2026-12-01T10:00:00.000Z',
+      ok: false,
+      generation: 1,
+      problems: [],
+      failingTests: [{ name: 'orm-then-oru', diff: MODALITY_DIFF }],
+    });
     // a valid edit (a new row) goes through
     writeFileSync(f, readFileSync(f, 'utf8').replace('CT,9,', 'CT,1,') + 'ZZ,88,a local code\n');
     assert.equal(h.reload().ok, true);

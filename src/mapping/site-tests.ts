@@ -57,10 +57,17 @@ export function siteCases(mappingsDir: string): SiteCase[] {
   const names = files.filter((f) => f.endsWith(EXPECTED)).map((f) => f.slice(0, -EXPECTED.length));
   const inputsOf = (name: string) => files.filter((g) => g.startsWith(`${name}.`) && !g.endsWith(EXPECTED));
   const claimed = new Set(names.flatMap(inputsOf));
-  const unclaimed = [...new Set(files.filter((f) => !f.endsWith(EXPECTED) && !claimed.has(f)).map((f) => f.slice(0, f.indexOf('.') > 0 ? f.indexOf('.') : f.length)))];
+  const unclaimed = [
+    ...new Set(files.filter((f) => !f.endsWith(EXPECTED) && !claimed.has(f)).map((f) => f.slice(0, f.indexOf('.') > 0 ? f.indexOf('.') : f.length))),
+  ];
   return [...names.map((name) => ({ name, expected: true })), ...unclaimed.map((name) => ({ name, expected: false }))]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map(({ name, expected }) => ({ name, expected, expectedFile: join(dir, `${name}${EXPECTED}`), inputs: (expected ? inputsOf(name) : files.filter((g) => !claimed.has(g) && (g === name || g.startsWith(`${name}.`)))).map((g) => join(dir, g)) }));
+    .map(({ name, expected }) => ({
+      name,
+      expected,
+      expectedFile: join(dir, `${name}${EXPECTED}`),
+      inputs: (expected ? inputsOf(name) : files.filter((g) => !claimed.has(g) && (g === name || g.startsWith(`${name}.`)))).map((g) => join(dir, g)),
+    }));
 }
 
 export function siteOutput(c: SiteCase, tables: MappingTables, now: string): SiteOutput {
@@ -93,7 +100,13 @@ export function runSiteTests(mappingsDir: string, tables: MappingTables, o: { up
         writeFileSync(c.expectedFile, `${JSON.stringify(actual, null, 2)}\n`, { flag: 'wx' });
         return { name: c.name, ok: true, diff: '', actual, created: true };
       }
-      return { name: c.name, ok: false, diff: `no expected file ${c.name}${EXPECTED} for ${c.inputs.map((f) => basename(f)).join(', ')}`, actual, noExpected: true };
+      return {
+        name: c.name,
+        ok: false,
+        diff: `no expected file ${c.name}${EXPECTED} for ${c.inputs.map((f) => basename(f)).join(', ')}`,
+        actual,
+        noExpected: true,
+      };
     }
     const { expected, error } = readExpected(c.expectedFile);
     const now = expected?.now ?? SITE_TEST_NOW;
@@ -126,7 +139,13 @@ export type SaveSiteTest =
  * them as test-mappings runs them (its clock). Files of that name already there are replaced only
  * with `replace`. Returns the file names written, relative to `tests/`.
  */
-export function saveSiteTest(mappingsDir: string, name: string, inputs: readonly { readonly ext: 'hl7' | 'json'; readonly text: string }[], tables: MappingTables, o: { replace?: boolean } = {}): SaveSiteTest {
+export function saveSiteTest(
+  mappingsDir: string,
+  name: string,
+  inputs: readonly { readonly ext: 'hl7' | 'json'; readonly text: string }[],
+  tables: MappingTables,
+  o: { replace?: boolean } = {},
+): SaveSiteTest {
   if (!SITE_TEST_NAME.test(name)) return { refused: `"${name}" cannot name a site test: use letters, digits, - and _ (at most 64, no dot)` };
   if (inputs.length === 0) return { refused: 'there is no message to save' };
   const dir = join(mappingsDir, TESTS_DIR);
@@ -152,7 +171,8 @@ export function lineDiff(expected: string, actual: string, context = 2): string 
   const n = a.length;
   const m = b.length;
   const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+  for (let i = n - 1; i >= 0; i--)
+    for (let j = m - 1; j >= 0; j--) lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
   const ops: { op: ' ' | '-' | '+'; text: string; line: number }[] = [];
   let i = 0;
   let j = 0;

@@ -36,13 +36,24 @@ describe('splitMessages', () => {
         [2, 5],
       ],
     );
-    assert.deepEqual(r.problems, [{ code: 'HL7_INVALID', message: 'BTS-1 says 3 message(s) in its batch, the file holds 2', severity: 'warning', scope: 'file', path: '', line: 7 }]);
+    assert.deepEqual(r.problems, [
+      { code: 'HL7_INVALID', message: 'BTS-1 says 3 message(s) in its batch, the file holds 2', severity: 'warning', scope: 'file', path: '', line: 7 },
+    ]);
   });
 
   it('lines before the first MSH are reported with their line, not dropped', () => {
     const r = splitMessages(`garbage\r\n${MSH}\r\nPID|1\r\n`);
     assert.equal(r.messages.length, 1);
-    assert.deepEqual(r.problems, [{ code: 'HL7_INVALID', message: 'line 1 is outside any message (no MSH before it); it is not mapped', severity: 'error', scope: 'file', path: '', line: 1 }]);
+    assert.deepEqual(r.problems, [
+      {
+        code: 'HL7_INVALID',
+        message: 'line 1 is outside any message (no MSH before it); it is not mapped',
+        severity: 'error',
+        scope: 'file',
+        path: '',
+        line: 1,
+      },
+    ]);
   });
 
   it('MLLP frames one after another', () => {
@@ -63,7 +74,9 @@ describe('splitMessages', () => {
         [2, 3, 'fhir'],
       ],
     );
-    assert.deepEqual(r.problems, [{ code: 'JSON_SYNTAX', message: 'line 4 is not a JSON document; it is not mapped', severity: 'error', scope: 'file', path: '', line: 4 }]);
+    assert.deepEqual(r.problems, [
+      { code: 'JSON_SYNTAX', message: 'line 4 is not a JSON document; it is not mapped', severity: 'error', scope: 'file', path: '', line: 4 },
+    ]);
   });
 
   it('a pretty-printed JSON document is one message', () => {
@@ -97,7 +110,14 @@ describe('splitMessages', () => {
       { index: 2, line: 15, kind: 'hl7', text: 'MSH|^~\\&|OLD|X|||x||ORM^O01|M9|P|2.3' },
     ]);
     assert.deepEqual(r.problems, [
-      { code: 'HL7_INVALID', message: 'message 2 of the export (line 14) holds no raw content (stored as metadata only, or encrypted); it is not mapped', severity: 'error', scope: 'file', path: '', line: 14 },
+      {
+        code: 'HL7_INVALID',
+        message: 'message 2 of the export (line 14) holds no raw content (stored as metadata only, or encrypted); it is not mapped',
+        severity: 'error',
+        scope: 'file',
+        path: '',
+        line: 14,
+      },
     ]);
   });
 
@@ -113,7 +133,9 @@ const unframe = (l: string) => l.replace(/^\x0b+/, '').replace(/\x1c+$/, '');
 
 const fieldText = fc.string({ unit: fc.constantFrom('A', 'b', '1', ' ', '^', '~', '&', '<', '>', '"', "'", '.', '-', 'é'), maxLength: 12 });
 const segment = fc.tuple(fc.constantFrom('PID', 'PV1', 'ORC', 'OBR', 'OBX', 'ZDS'), fc.array(fieldText, { maxLength: 5 })).map(([n, f]) => [n, ...f].join('|'));
-const message = fc.tuple(fc.integer({ min: 1, max: 99999 }), fc.array(segment, { maxLength: 6 })).map(([id, segs]) => [MSH.replace('M1', `M${id}`), ...segs].join('\r'));
+const message = fc
+  .tuple(fc.integer({ min: 1, max: 99999 }), fc.array(segment, { maxLength: 6 }))
+  .map(([id, segs]) => [MSH.replace('M1', `M${id}`), ...segs].join('\r'));
 const eol = fc.constantFrom('\r', '\n', '\r\n');
 
 type Layout = { file: string; lines: number[] };
@@ -141,7 +163,11 @@ function mirth(msgs: readonly string[]): Layout {
   const lines: number[] = [];
   for (const m of msgs) {
     lines.push(out.length + 1);
-    out.push('<message>', `<connectorMessages><entry><int>0</int><connectorMessage><metaDataId>0</metaDataId><raw><content>${escapeXml(m)}</content></raw></connectorMessage></entry></connectorMessages>`, '</message>');
+    out.push(
+      '<message>',
+      `<connectorMessages><entry><int>0</int><connectorMessage><metaDataId>0</metaDataId><raw><content>${escapeXml(m)}</content></raw></connectorMessage></entry></connectorMessages>`,
+      '</message>',
+    );
   }
   out.push('</list>');
   return { file: out.join('\n'), lines };
@@ -150,23 +176,30 @@ function mirth(msgs: readonly string[]): Layout {
 describe('splitMessages properties', () => {
   it('ER7 (any segment ends, blank lines, MLLP frames, batch envelopes): every message once, in order, at its line', () => {
     fc.assert(
-      fc.property(fc.array(message, { minLength: 1, maxLength: 12 }), eol, fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 12 }), fc.boolean(), fc.boolean(), (msgs, end, blanks, mllp, batch) => {
-        const { file, lines } = er7(msgs, end, blanks, mllp, batch);
-        const r = splitMessages(file);
-        assert.deepEqual(
-          r.messages.map((m) => m.text),
-          msgs,
-        );
-        assert.deepEqual(
-          r.messages.map((m) => m.index),
-          msgs.map((_, i) => i + 1),
-        );
-        assert.deepEqual(
-          r.messages.map((m) => m.line),
-          lines,
-        );
-        assert.deepEqual(r.problems, []);
-      }),
+      fc.property(
+        fc.array(message, { minLength: 1, maxLength: 12 }),
+        eol,
+        fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 12 }),
+        fc.boolean(),
+        fc.boolean(),
+        (msgs, end, blanks, mllp, batch) => {
+          const { file, lines } = er7(msgs, end, blanks, mllp, batch);
+          const r = splitMessages(file);
+          assert.deepEqual(
+            r.messages.map((m) => m.text),
+            msgs,
+          );
+          assert.deepEqual(
+            r.messages.map((m) => m.index),
+            msgs.map((_, i) => i + 1),
+          );
+          assert.deepEqual(
+            r.messages.map((m) => m.line),
+            lines,
+          );
+          assert.deepEqual(r.problems, []);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -187,7 +220,10 @@ describe('splitMessages properties', () => {
   });
 
   it('NDJSON: every resource once, at its line', () => {
-    const resource = fc.record({ resourceType: fc.constantFrom('ServiceRequest', 'Encounter', 'Patient'), id: fc.string({ minLength: 1, maxLength: 8 }) }, { noNullPrototype: true });
+    const resource = fc.record(
+      { resourceType: fc.constantFrom('ServiceRequest', 'Encounter', 'Patient'), id: fc.string({ minLength: 1, maxLength: 8 }) },
+      { noNullPrototype: true },
+    );
     fc.assert(
       fc.property(fc.array(resource, { minLength: 2, maxLength: 10 }), (rs) => {
         const r = splitMessages(rs.map((x) => JSON.stringify(x)).join('\n'));
@@ -226,9 +262,12 @@ describe('splitMessages properties', () => {
 
   it('any text: never throws whatever the container', () => {
     fc.assert(
-      fc.property(fc.string({ maxLength: 200, unit: fc.constantFrom('<', '>', 'message', '/', '{', '}', '"', '\n', 'MSH|', '&amp;', 'raw', 'content', 'x') }), (s) => {
-        splitMessages(s);
-      }),
+      fc.property(
+        fc.string({ maxLength: 200, unit: fc.constantFrom('<', '>', 'message', '/', '{', '}', '"', '\n', 'MSH|', '&amp;', 'raw', 'content', 'x') }),
+        (s) => {
+          splitMessages(s);
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -23,7 +23,14 @@ export interface SplitResult {
   readonly problems: Problem[];
 }
 
-const problem = (code: Problem['code'], message: string, line: number, severity: Problem['severity'] = 'error'): Problem => ({ code, message, severity, scope: 'file', path: '', line });
+const problem = (code: Problem['code'], message: string, line: number, severity: Problem['severity'] = 'error'): Problem => ({
+  code,
+  message,
+  severity,
+  scope: 'file',
+  path: '',
+  line,
+});
 
 /** The messages of one file's text. */
 export function splitMessages(text: string): SplitResult {
@@ -169,9 +176,17 @@ function splitMirthXml(text: string): SplitResult {
     const inner = text.slice(m.index + m[0].length, end);
     const content = sourceContent(inner);
     if (content === undefined) {
-      problems.push(problem('HL7_INVALID', `message ${seen} of the export (line ${line}) holds no raw content (stored as metadata only, or encrypted); it is not mapped`, line));
+      problems.push(
+        problem(
+          'HL7_INVALID',
+          `message ${seen} of the export (line ${line}) holds no raw content (stored as metadata only, or encrypted); it is not mapped`,
+          line,
+        ),
+      );
     } else {
-      const decoded = decodeXml(content).replace(/^\s+/, '').replace(/[\r\n]+$/, '');
+      const decoded = decodeXml(content)
+        .replace(/^\s+/, '')
+        .replace(/[\r\n]+$/, '');
       const kind: SplitKind = decoded.startsWith('{') ? 'fhir' : 'hl7';
       messages.push({ index: messages.length + 1, line, kind, text: decoded });
     }

@@ -78,7 +78,9 @@ export function summarize(r: Pick<MapFilesResult, 'messages' | 'problems' | 'tra
     byOutcome,
     // the most frequent first: the row to add that resolves the most
     unmapped: [...unmapped.values()].sort((a, b) => b.count - a.count || a.field.localeCompare(b.field) || a.value.localeCompare(b.value)),
-    outsideValueSets: [...outside.values()].sort((a, b) => b.count - a.count || a.field.localeCompare(b.field) || a.value.localeCompare(b.value) || a.table.localeCompare(b.table)),
+    outsideValueSets: [...outside.values()].sort(
+      (a, b) => b.count - a.count || a.field.localeCompare(b.field) || a.value.localeCompare(b.value) || a.table.localeCompare(b.table),
+    ),
     problems: [...codes.values()].sort((a, b) => b.count - a.count || a.code.localeCompare(b.code)),
     transactions: r.transactions.length,
     encounters,

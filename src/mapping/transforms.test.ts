@@ -22,8 +22,14 @@ describe('transforms', () => {
   });
 
   it('refuses what is not a date, or has no time of day, saying so', () => {
-    assert.throws(() => applyTransform('20261302', 'date'), (e: unknown) => e instanceof TransformError && e.message === '"20261302" is not a date (HL7 YYYYMMDD[HHMM[SS]] or FHIR YYYY-MM-DD[Thh:mm:ss])');
-    assert.throws(() => applyTransform('20261102', 'time'), (e: unknown) => e instanceof TransformError && e.message === '"20261102" has no time of day');
+    assert.throws(
+      () => applyTransform('20261302', 'date'),
+      (e: unknown) => e instanceof TransformError && e.message === '"20261302" is not a date (HL7 YYYYMMDD[HHMM[SS]] or FHIR YYYY-MM-DD[Thh:mm:ss])',
+    );
+    assert.throws(
+      () => applyTransform('20261102', 'time'),
+      (e: unknown) => e instanceof TransformError && e.message === '"20261102" has no time of day',
+    );
     assert.throws(() => applyTransform('20261102256000', 'time'), TransformError);
     assert.throws(() => applyTransform('yesterday', 'date'), TransformError);
   });

@@ -18,7 +18,20 @@ const shipped = (): MappingTables => {
 describe('the tables validator', () => {
   const now = new Date('2026-06-15T02:00:00Z'); // 06/14 evening in Chicago, 06/15 in Berlin
   const encounter = validEncounter({ Patient_Sex: 'F', Health_Insurance: undefined }, [
-    validConsultation({ CDS_Consultation_Date: '06/15/2026', Exam_Completion_Date: undefined, Clinician2_Unique_ID: '1234567893', Modality: '1', Place_of_Service: '22', Ordered_Exam_Completed: '1', Guideline_Steward: undefined, Appropriateness_Category: undefined, Medicare_Modifier: undefined, Clinician1_Role: undefined, Clinician1_Training: undefined, Clinician1_Medical_Specialty_Code: undefined }),
+    validConsultation({
+      CDS_Consultation_Date: '06/15/2026',
+      Exam_Completion_Date: undefined,
+      Clinician2_Unique_ID: '1234567893',
+      Modality: '1',
+      Place_of_Service: '22',
+      Ordered_Exam_Completed: '1',
+      Guideline_Steward: undefined,
+      Appropriateness_Category: undefined,
+      Medicare_Modifier: undefined,
+      Clinician1_Role: undefined,
+      Clinician1_Training: undefined,
+      Clinician1_Medical_Specialty_Code: undefined,
+    }),
   ]);
   const codes = (v: { validateEncounter(e: unknown, i: number, f?: string): { code: string }[] }, facility: string) =>
     v.validateEncounter(encounter, 0, facility).map((p) => p.code);

@@ -9,7 +9,6 @@ import fc from 'fast-check';
 import { columnLetter, compareSet, readValueSetWorkbook, valueSetCsv } from './valueset-import.js';
 import { parseValueSet } from '../cdsr/valuesets.js';
 
-
 const where = (ps: readonly { sheet: string; row?: number; column?: string; message: string }[]) =>
   ps.map((p) => `${p.sheet}!${p.column ?? ''}${p.row ?? ''}: ${p.message}`);
 
@@ -35,8 +34,23 @@ describe('value sets from a workbook', () => {
     assert.deepEqual(
       r.sets.map((s) => [s.name, s.fields, s.entries.map((e) => [e.code, e.label, e.flag ?? '', e.cell])]),
       [
-        ['Clinician_Role', ['Clinician1_Role', 'Clinician2_Role'], [['1', 'Ordering', '', 'Value Sets!B6'], ['99', 'Unknown', 'unknown', 'Value Sets!B8']]],
-        ['Modality', ['Modality'], [['1', 'CT', '', 'Value Sets!B2'], ['2', 'MR', '', 'Value Sets!B3'], ['88', 'Other (specify)', 'other', 'Value Sets!B4']]],
+        [
+          'Clinician_Role',
+          ['Clinician1_Role', 'Clinician2_Role'],
+          [
+            ['1', 'Ordering', '', 'Value Sets!B6'],
+            ['99', 'Unknown', 'unknown', 'Value Sets!B8'],
+          ],
+        ],
+        [
+          'Modality',
+          ['Modality'],
+          [
+            ['1', 'CT', '', 'Value Sets!B2'],
+            ['2', 'MR', '', 'Value Sets!B3'],
+            ['88', 'Other (specify)', 'other', 'Value Sets!B4'],
+          ],
+        ],
         ['Patient_Sex', ['Patient_Sex'], [['F', 'Female', '', 'Value Sets!B9']]],
       ],
     );
@@ -51,7 +65,10 @@ describe('value sets from a workbook', () => {
     const wb = workbook({ A: [['x']], B: [['title'], ['Element', 'junk', 'Meaning', 'Value'], ['Place_of_Service', '-', 'Inpatient', 21]] });
     const r = readValueSetWorkbook(wb, { sheet: '2', headerRow: 2, codeColumn: 'D', labelColumn: 'meaning' });
     assert.deepEqual(r.problems, []);
-    assert.deepEqual(r.sets.map((s) => s.entries.map((e) => [e.code, e.label, e.cell])), [[['21', 'Inpatient', 'B!D3']]]);
+    assert.deepEqual(
+      r.sets.map((s) => s.entries.map((e) => [e.code, e.label, e.cell])),
+      [[['21', 'Inpatient', 'B!D3']]],
+    );
   });
 
   it('names sheet, row and column for an empty code, a duplicate, an unknown or uncoded field', () => {
@@ -90,13 +107,30 @@ describe('value sets from a workbook', () => {
   });
 
   it('keeps the flags of an existing file and reports codes added, removed and relabelled', () => {
-    const r = readValueSetWorkbook(workbook({ S: [['Field', 'Code', 'Label'], ['Modality', 1, 'CT scan'], ['Modality', 5, 'PET'], ['Modality', 88, 'Other']] }));
+    const r = readValueSetWorkbook(
+      workbook({
+        S: [
+          ['Field', 'Code', 'Label'],
+          ['Modality', 1, 'CT scan'],
+          ['Modality', 5, 'PET'],
+          ['Modality', 88, 'Other'],
+        ],
+      }),
+    );
     const set = r.sets[0]!;
     const before = '# enforce: no\ncode,label,flag,status\n1,CT,,check\n2,MR,,check\n88,Other,other,check\n';
     const existing = parseValueSet('Modality.csv', before).valueSet;
     const text = valueSetCsv(set, 'w.xlsx sheet "S"', existing);
     assert.ok(text.endsWith('code,label,flag,status\n1,CT scan,,confirmed\n5,PET,,confirmed\n88,Other,other,confirmed\n'), text);
-    assert.deepEqual(compareSet(set, 'Modality.csv', text, before), { name: 'Modality', fields: ['Modality'], codes: 3, state: 'changed', added: ['5'], removed: ['2'], relabelled: ['1', '88'] });
+    assert.deepEqual(compareSet(set, 'Modality.csv', text, before), {
+      name: 'Modality',
+      fields: ['Modality'],
+      codes: 3,
+      state: 'changed',
+      added: ['5'],
+      removed: ['2'],
+      relabelled: ['1', '88'],
+    });
     assert.equal(compareSet(set, 'Modality.csv', text, text).state, 'unchanged');
     assert.equal(compareSet(set, 'Modality.csv', text, undefined).state, 'new');
   });
@@ -120,10 +154,16 @@ describe('value-set workbook reader (fuzz)', () => {
     fc.assert(
       fc.property(
         fc.array(fc.array(fc.array(anyCell, { maxLength: 5 }), { maxLength: 12 }), { minLength: 1, maxLength: 3 }),
-        fc.record({ sheet: fc.option(fc.constantFrom('Sheet1', '2', 'nope'), { nil: undefined }), headerRow: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }) }),
+        fc.record({
+          sheet: fc.option(fc.constantFrom('Sheet1', '2', 'nope'), { nil: undefined }),
+          headerRow: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+        }),
         (sheets, layout) => {
           const wb = workbook(Object.fromEntries(sheets.map((rows, i) => [`Sheet${i + 1}`, rows])));
-          const r = readValueSetWorkbook(wb, { ...(layout.sheet ? { sheet: layout.sheet } : {}), ...(layout.headerRow ? { headerRow: layout.headerRow } : {}) });
+          const r = readValueSetWorkbook(wb, {
+            ...(layout.sheet ? { sheet: layout.sheet } : {}),
+            ...(layout.headerRow ? { headerRow: layout.headerRow } : {}),
+          });
           for (const p of r.problems) {
             assert.ok(p.message.length > 0);
             if (p.column !== undefined) assert.ok(p.row !== undefined && p.row > (layout.headerRow ?? 1) && /^[A-Z]+$/.test(p.column), JSON.stringify(p));
@@ -136,7 +176,10 @@ describe('value-set workbook reader (fuzz)', () => {
   });
 
   it('what a valid random workbook holds is exactly what the written files hold', () => {
-    const code = fc.oneof(fc.integer({ min: 0, max: 999 }).map(String), fc.stringMatching(/^[A-Za-z0-9#" ]{1,6}$/).filter((s) => s.trim() !== ''));
+    const code = fc.oneof(
+      fc.integer({ min: 0, max: 999 }).map(String),
+      fc.stringMatching(/^[A-Za-z0-9#" ]{1,6}$/).filter((s) => s.trim() !== ''),
+    );
     const label = fc.string({ maxLength: 20 }).map((s) => s.replace(/\s+/g, ' ').trim());
     fc.assert(
       fc.property(
@@ -149,7 +192,10 @@ describe('value-set workbook reader (fuzz)', () => {
           for (const [f, c, l] of rows) lines.push([l, f, String(Number(c)) === c ? Number(c) : c]);
           const r = readValueSetWorkbook(workbook({ S: lines }), { headerRow });
           const labelFlags = r.problems.filter((p) => / codes read as /.test(p.message));
-          assert.deepEqual(r.problems.filter((p) => !labelFlags.includes(p)), []);
+          assert.deepEqual(
+            r.problems.filter((p) => !labelFlags.includes(p)),
+            [],
+          );
           if (labelFlags.length > 0) return;
           const expected = new Map<string, Set<string>>();
           for (const [f, c] of rows) {
@@ -166,8 +212,19 @@ describe('value-set workbook reader (fuzz)', () => {
   });
 
   it('a code stored as a number reads as that number: "01" must be a text cell', () => {
-    const r = readValueSetWorkbook(workbook({ S: [['Field', 'Code', 'Label'], ['Modality', 1, 'a'], ['Modality', '01', 'b']] }));
-    assert.deepEqual(r.sets[0]?.entries.map((e) => e.code), ['1', '01']);
+    const r = readValueSetWorkbook(
+      workbook({
+        S: [
+          ['Field', 'Code', 'Label'],
+          ['Modality', 1, 'a'],
+          ['Modality', '01', 'b'],
+        ],
+      }),
+    );
+    assert.deepEqual(
+      r.sets[0]?.entries.map((e) => e.code),
+      ['1', '01'],
+    );
   });
 
   it('column letters', () => {

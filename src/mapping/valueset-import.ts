@@ -210,7 +210,10 @@ export function readValueSetWorkbook(wb: Workbook, layout: WorkbookLayout = {}):
     for (const flag of ['other', 'unknown'] as const) {
       const flagged = s.entries.filter((e) => e.flag === flag);
       if (flagged.length > 1) {
-        problems.push({ sheet, message: `${s.name}: ${flagged.length} codes read as "${flag}" (${flagged.map((e) => `${e.code} at ${e.cell}`).join(', ')}); at most one may be` });
+        problems.push({
+          sheet,
+          message: `${s.name}: ${flagged.length} codes read as "${flag}" (${flagged.map((e) => `${e.code} at ${e.cell}`).join(', ')}); at most one may be`,
+        });
       }
     }
   }
@@ -226,12 +229,9 @@ export function csvCell(s: string): string {
  * one takes the flag its label suggests. Everything imported is `confirmed` and enforced.
  */
 export function valueSetCsv(set: ImportedSet, source: string, existing?: ValueSet): string {
-  const lines = [
-    `# ${set.name}: ACR CDSR value set (${set.fields.join(', ')}), imported from ${source}.`,
-    '# enforce: yes',
-    'code,label,flag,status',
-  ];
-  const hasExistingFlag = (flag: ValueFlag) => existing !== undefined && [...existing.entries.values()].some((e) => e.flag === flag && set.entries.some((s) => s.code === e.code));
+  const lines = [`# ${set.name}: ACR CDSR value set (${set.fields.join(', ')}), imported from ${source}.`, '# enforce: yes', 'code,label,flag,status'];
+  const hasExistingFlag = (flag: ValueFlag) =>
+    existing !== undefined && [...existing.entries.values()].some((e) => e.flag === flag && set.entries.some((s) => s.code === e.code));
   for (const e of set.entries) {
     const kept = existing?.entries.get(e.code)?.flag;
     const inferred = e.flag !== undefined && !hasExistingFlag(e.flag) ? e.flag : undefined;

@@ -17,7 +17,10 @@ export function consultationWire(enc: EncounterState, cons: ConsultationState): 
   const encounterValues: Record<string, string> = { Unique_Encounter_ID: enc.encounterId };
   for (const [k, v] of Object.entries(enc.fields)) encounterValues[k] = v.value;
   const values = { ...consultationValues(enc, cons), CDS_Consultation_Date: cons.date, CDS_Consultation_Time: cons.time };
-  return { ...(pick(ENCOUNTER_FIELDS, encounterValues) as Omit<Encounter, 'Consultations'>), Consultations: [pick(CONSULTATION_FIELDS, values) as Consultation] };
+  return {
+    ...(pick(ENCOUNTER_FIELDS, encounterValues) as Omit<Encounter, 'Consultations'>),
+    Consultations: [pick(CONSULTATION_FIELDS, values) as Consultation],
+  };
 }
 
 /** The consultations of an encounter that are to be sent (cancelled ones left out), in time order. */

@@ -25,7 +25,10 @@ describe('ACR Connect sign-in', () => {
   let url = '';
   const box = new SecretBox(Buffer.alloc(32, 1));
   const logs: { level: string; o: object; m: string }[] = [];
-  const log = { info: (o: object, m: string) => void logs.push({ level: 'info', o, m }), warn: (o: object, m: string) => void logs.push({ level: 'warn', o, m }) };
+  const log = {
+    info: (o: object, m: string) => void logs.push({ level: 'info', o, m }),
+    warn: (o: object, m: string) => void logs.push({ level: 'warn', o, m }),
+  };
 
   before(async () => {
     sb = await buildSandbox({
@@ -65,7 +68,10 @@ describe('ACR Connect sign-in', () => {
   };
 
   it('without CDSR_SECRET_KEY the sign-in does not start (503, saying why)', async () => {
-    await assert.rejects(signIn(new MemoryCredentials(), { box: undefined }).begin(), (e: unknown) => e instanceof SignInError && e.status === 503 && /^CDSR_SECRET_KEY is not set/.test(e.message));
+    await assert.rejects(
+      signIn(new MemoryCredentials(), { box: undefined }).begin(),
+      (e: unknown) => e instanceof SignInError && e.status === 503 && /^CDSR_SECRET_KEY is not set/.test(e.message),
+    );
   });
 
   it('authorization code with PKCE and state: signed in as <facility>_<user> by password, kept sealed', async () => {
@@ -73,7 +79,10 @@ describe('ACR Connect sign-in', () => {
     const s = signIn(store);
     const { start, callback } = await login(s);
     assert.deepEqual([...start.searchParams.keys()], ['response_type', 'client_id', 'redirect_uri', 'state', 'code_challenge', 'code_challenge_method']);
-    assert.deepEqual([start.searchParams.get('response_type'), start.searchParams.get('redirect_uri'), start.searchParams.get('code_challenge_method')], ['code', REDIRECT, 'S256']);
+    assert.deepEqual(
+      [start.searchParams.get('response_type'), start.searchParams.get('redirect_uri'), start.searchParams.get('code_challenge_method')],
+      ['code', REDIRECT, 'S256'],
+    );
     assert.equal(callback.state, start.searchParams.get('state'));
     // the pending sign-in: keyed by a hash of the state, its verifier sealed
     const pending = [...store.rows.values()].find((r) => r.name.startsWith('acr-pending:'));
@@ -127,14 +136,25 @@ describe('ACR Connect sign-in', () => {
   it('a replayed callback, a wrong state, or ACR saying no: refused with a clear message; the code is not reusable at ACR', async () => {
     const s = signIn(new MemoryCredentials());
     const { callback } = await login(s);
-    await assert.rejects(s.complete({ ...callback, state: 'not-the-state' }), { code: 'SIGNIN', message: 'this sign-in is unknown or was already completed (state not recognised): start again at /auth/acr/start' });
+    await assert.rejects(s.complete({ ...callback, state: 'not-the-state' }), {
+      code: 'SIGNIN',
+      message: 'this sign-in is unknown or was already completed (state not recognised): start again at /auth/acr/start',
+    });
     await s.complete(callback);
-    await assert.rejects(s.complete(callback), { code: 'SIGNIN', message: 'this sign-in is unknown or was already completed (state not recognised): start again at /auth/acr/start' });
+    await assert.rejects(s.complete(callback), {
+      code: 'SIGNIN',
+      message: 'this sign-in is unknown or was already completed (state not recognised): start again at /auth/acr/start',
+    });
     // the same code presented again by someone holding a fresh state: ACR refuses it
     const fresh = new URL(await s.begin()).searchParams.get('state')!;
-    await assert.rejects(s.complete({ code: callback.code!, state: fresh }), { code: 'SIGNIN', message: 'ACR Connect refused the sign-in code (HTTP 400 invalid_grant): start again at /auth/acr/start' });
+    await assert.rejects(s.complete({ code: callback.code!, state: fresh }), {
+      code: 'SIGNIN',
+      message: 'ACR Connect refused the sign-in code (HTTP 400 invalid_grant): start again at /auth/acr/start',
+    });
     const denied = new URL(await s.begin()).searchParams.get('state')!;
-    await assert.rejects(s.complete({ error: 'access_denied', error_description: 'user said <no>', state: denied }), { message: 'ACR Connect did not sign you in (access_denied): start again at /auth/acr/start' });
+    await assert.rejects(s.complete({ error: 'access_denied', error_description: 'user said <no>', state: denied }), {
+      message: 'ACR Connect did not sign you in (access_denied): start again at /auth/acr/start',
+    });
   });
 
   it('a started sign-in left for more than 10 minutes is refused', async () => {
@@ -156,7 +176,11 @@ describe('ACR Connect sign-in', () => {
     await assert.rejects(s.token(), { message: 'disk full' });
     assert.equal(store.writes.length, writes);
     // ACR rotated the refresh token it answered with; the old one is now refused, so the sign-in is over
-    await assert.rejects(s.token(), (e: unknown) => e instanceof TokenError && e.message === 'ACR Connect refused the kept sign-in (invalid_grant): an operator signs in again at /auth/acr/start');
+    await assert.rejects(
+      s.token(),
+      (e: unknown) =>
+        e instanceof TokenError && e.message === 'ACR Connect refused the kept sign-in (invalid_grant): an operator signs in again at /auth/acr/start',
+    );
     assert.equal((await s.status()).state, 'refused');
     assert.ok(logs.some((l) => (l.o as { event?: string }).event === 'acr_signin_refused'));
 
@@ -172,7 +196,11 @@ describe('ACR Connect sign-in', () => {
     assert.notEqual(after.refreshToken, before.refreshToken);
     assert.deepEqual([(await s.status()).rotations, (await s.status()).refreshedAt], [1, now.toISOString()]);
     // the sandbox refuses the old refresh token now
-    const old = await fetch(`${url}${SANDBOX_TOKEN_PATH}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `grant_type=refresh_token&refresh_token=${before.refreshToken}` });
+    const old = await fetch(`${url}${SANDBOX_TOKEN_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=refresh_token&refresh_token=${before.refreshToken}`,
+    });
     assert.equal(old.status, 400);
 
     // a restart: a new process on the same store uses the kept access token, then renews with the rotated refresh token
@@ -221,7 +249,10 @@ describe('ACR Connect sign-in', () => {
     const s = signIn(store);
     await s.complete((await login(s)).callback);
     const other = signIn(store, { box: new SecretBox(Buffer.alloc(32, 2)) });
-    await assert.rejects(other.token(), (e: unknown) => e instanceof TokenError && e.message.startsWith('the kept ACR Connect sign-in cannot be opened (SECRET_WRONG_KEY)'));
+    await assert.rejects(
+      other.token(),
+      (e: unknown) => e instanceof TokenError && e.message.startsWith('the kept ACR Connect sign-in cannot be opened (SECRET_WRONG_KEY)'),
+    );
   });
 
   it('the NRDR client prefers the kept sign-in; without one, the configured flow', async () => {
@@ -248,7 +279,10 @@ describe('ACR Connect sign-in', () => {
     const formPost = async (u: string, form: URLSearchParams, auth?: { username: string; password: string }) => {
       const r = await fetch(u, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', ...(auth ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` } : {}) },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          ...(auth ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` } : {}),
+        },
         body: form.toString(),
       });
       return { status: r.status, body: await r.json() };

@@ -142,7 +142,11 @@ export class AcrSignIn implements SignInService, TokenProvider {
   }
 
   private box(): SecretBox {
-    if (!this.opts.box) throw new SignInError('CDSR_SECRET_KEY is not set: the sign-in cannot be kept safely, so it is not started (set a base64 key of 32 bytes: openssl rand -base64 32)', 503);
+    if (!this.opts.box)
+      throw new SignInError(
+        'CDSR_SECRET_KEY is not set: the sign-in cannot be kept safely, so it is not started (set a base64 key of 32 bytes: openssl rand -base64 32)',
+        503,
+      );
     return this.opts.box;
   }
 
@@ -160,7 +164,12 @@ export class AcrSignIn implements SignInService, TokenProvider {
     const state = randomBytes(32).toString('base64url');
     const verifier = randomBytes(32).toString('base64url');
     const expiresAt = new Date(now.getTime() + (this.opts.pendingTtlMs ?? 600_000));
-    await this.opts.store.putCredential(pendingName(state), { sealed: box.seal(verifier, SEALED_PENDING), meta: { startedAt: now.toISOString() }, expiresAt }, 0, now);
+    await this.opts.store.putCredential(
+      pendingName(state),
+      { sealed: box.seal(verifier, SEALED_PENDING), meta: { startedAt: now.toISOString() }, expiresAt },
+      0,
+      now,
+    );
     const u = new URL(this.opts.authorizeUrl);
     u.searchParams.set('response_type', 'code');
     u.searchParams.set('client_id', this.opts.clientId);
@@ -176,12 +185,15 @@ export class AcrSignIn implements SignInService, TokenProvider {
   async complete(params: Readonly<Record<string, string | undefined>>): Promise<SignInStatus> {
     const box = this.box();
     const error = params.error !== undefined ? (oauthCode(params.error) ?? 'error') : undefined;
-    if (params.state === undefined || params.state === '') throw new SignInError('the answer from ACR Connect carries no state: start again at /auth/acr/start', 400);
+    if (params.state === undefined || params.state === '')
+      throw new SignInError('the answer from ACR Connect carries no state: start again at /auth/acr/start', 400);
     const pending = await this.opts.store.takeCredential(pendingName(params.state));
     if (!pending) throw new SignInError('this sign-in is unknown or was already completed (state not recognised): start again at /auth/acr/start', 400);
     if (error !== undefined) throw new SignInError(`ACR Connect did not sign you in (${error}): start again at /auth/acr/start`, 400);
-    if (pending.expiresAt !== undefined && Date.parse(pending.expiresAt) < this.now()) throw new SignInError('this sign-in was started too long ago: start again at /auth/acr/start', 400);
-    if (params.code === undefined || params.code === '') throw new SignInError('the answer from ACR Connect carries no code: start again at /auth/acr/start', 400);
+    if (pending.expiresAt !== undefined && Date.parse(pending.expiresAt) < this.now())
+      throw new SignInError('this sign-in was started too long ago: start again at /auth/acr/start', 400);
+    if (params.code === undefined || params.code === '')
+      throw new SignInError('the answer from ACR Connect carries no code: start again at /auth/acr/start', 400);
     const verifier = box.open(pending.sealed, SEALED_PENDING);
     const form = new URLSearchParams({ grant_type: 'authorization_code', code: params.code, redirect_uri: this.opts.redirectUrl, code_verifier: verifier });
     let r: { status: number; body: unknown };
@@ -228,7 +240,12 @@ export class AcrSignIn implements SignInService, TokenProvider {
 
   private write(sealed: Sealed, meta: SignInMeta, ifVersion: number, at: Date): Promise<number | false> {
     const expiresAt = meta.refreshExpiresAt !== null ? new Date(meta.refreshExpiresAt) : undefined;
-    return this.opts.store.putCredential(SIGNIN_CREDENTIAL, { sealed: this.box().seal(JSON.stringify(sealed), SEALED_SIGNIN), meta, ...(expiresAt ? { expiresAt } : {}) }, ifVersion, at);
+    return this.opts.store.putCredential(
+      SIGNIN_CREDENTIAL,
+      { sealed: this.box().seal(JSON.stringify(sealed), SEALED_SIGNIN), meta, ...(expiresAt ? { expiresAt } : {}) },
+      ifVersion,
+      at,
+    );
   }
 
   private claims(accessToken: string): Pick<SignInMeta, 'subject' | 'facilityId' | 'user' | 'amr'> {
@@ -242,7 +259,14 @@ export class AcrSignIn implements SignInService, TokenProvider {
     // ACR Connect's subject is <Facility_ID>_<user>
     const m = /^([^_]+)_(.+)$/.exec(subject);
     // RFC 8176 makes amr an array; the spec's sample token has "amr":"password"
-    const amr = typeof payload.amr === 'string' ? (payload.amr.trim() === '' ? [] : [payload.amr]) : Array.isArray(payload.amr) ? payload.amr.filter((x): x is string => typeof x === 'string') : [];
+    const amr =
+      typeof payload.amr === 'string'
+        ? payload.amr.trim() === ''
+          ? []
+          : [payload.amr]
+        : Array.isArray(payload.amr)
+          ? payload.amr.filter((x): x is string => typeof x === 'string')
+          : [];
     return { subject, facilityId: m?.[1] ?? null, user: m?.[2] ?? null, amr };
   }
 
@@ -310,7 +334,9 @@ export class AcrSignIn implements SignInService, TokenProvider {
     try {
       sealed = SealedSchema.parse(JSON.parse(box.open(row.sealed, SEALED_SIGNIN)));
     } catch (e) {
-      throw new TokenError(`the kept ACR Connect sign-in cannot be opened (${e instanceof AdapterError ? e.code : 'unreadable'}): ${errorMessage(e)}`, { cause: e });
+      throw new TokenError(`the kept ACR Connect sign-in cannot be opened (${e instanceof AdapterError ? e.code : 'unreadable'}): ${errorMessage(e)}`, {
+        cause: e,
+      });
     }
     return { row, sealed, meta };
   }
@@ -343,14 +369,26 @@ export class AcrSignIn implements SignInService, TokenProvider {
         // refused: unless another instance rotated it meanwhile, the sign-in is over
         const latest = await this.opts.store.credential(SIGNIN_CREDENTIAL);
         if (latest && latest.version !== row.version) continue;
-        await this.opts.store.putCredential(SIGNIN_CREDENTIAL, { sealed: row.sealed, meta: { ...meta, state: 'refused', lastError: `refresh refused (${code})` } }, row.version, at);
-        this.opts.log.warn({ event: 'acr_signin_refused', subject: meta.subject, code }, 'ACR Connect refused the kept sign-in: an operator must sign in again');
+        await this.opts.store.putCredential(
+          SIGNIN_CREDENTIAL,
+          { sealed: row.sealed, meta: { ...meta, state: 'refused', lastError: `refresh refused (${code})` } },
+          row.version,
+          at,
+        );
+        this.opts.log.warn(
+          { event: 'acr_signin_refused', subject: meta.subject, code },
+          'ACR Connect refused the kept sign-in: an operator must sign in again',
+        );
         throw new TokenError(`ACR Connect refused the kept sign-in (${code}): an operator signs in again at /auth/acr/start`);
       }
       if (r.status !== 200) throw new TokenError(`the ACR Connect token endpoint answered ${r.status}`);
       const answer = TokenAnswerSchema.safeParse(r.body);
       if (!answer.success) throw new TokenError('the ACR Connect token endpoint answered without an access_token');
-      const next: Sealed = { refreshToken: answer.data.refresh_token ?? sealed.refreshToken, accessToken: answer.data.access_token, accessExpiresAt: this.accessExpiry(answer.data) };
+      const next: Sealed = {
+        refreshToken: answer.data.refresh_token ?? sealed.refreshToken,
+        accessToken: answer.data.access_token,
+        accessExpiresAt: this.accessExpiry(answer.data),
+      };
       const rotated = answer.data.refresh_token !== undefined && answer.data.refresh_token !== sealed.refreshToken;
       const nextMeta: SignInMeta = {
         ...meta,
@@ -371,7 +409,10 @@ export class AcrSignIn implements SignInService, TokenProvider {
       if (version === false) continue;
       this.current = { sealed: next, version };
       this.fetched++;
-      this.opts.log.info({ event: 'acr_token_refreshed', subject: meta.subject, rotated, accessExpiresAt: nextMeta.accessExpiresAt }, 'ACR Connect access token renewed');
+      this.opts.log.info(
+        { event: 'acr_token_refreshed', subject: meta.subject, rotated, accessExpiresAt: nextMeta.accessExpiresAt },
+        'ACR Connect access token renewed',
+      );
       return next.accessToken;
     }
     throw new TokenError('the kept ACR Connect sign-in kept changing under this process (other instances renewing it): try again');
@@ -381,7 +422,15 @@ export class AcrSignIn implements SignInService, TokenProvider {
     const now = this.now();
     const refreshAt = meta?.refreshExpiresAt ? Date.parse(meta.refreshExpiresAt) : undefined;
     const expired = refreshAt !== undefined && refreshAt <= now;
-    const state: SignInStatus['state'] = unreadable ? 'unreadable' : !meta ? 'signed-out' : meta.state === 'refused' ? 'refused' : expired ? 'expired' : 'signed-in';
+    const state: SignInStatus['state'] = unreadable
+      ? 'unreadable'
+      : !meta
+        ? 'signed-out'
+        : meta.state === 'refused'
+          ? 'refused'
+          : expired
+            ? 'expired'
+            : 'signed-in';
     return {
       configured: true,
       keySet: this.opts.box !== undefined,
@@ -419,7 +468,9 @@ export class AcrSignIn implements SignInService, TokenProvider {
       const secondsLeft = s.refreshExpiresAt ? Math.round((Date.parse(s.refreshExpiresAt) - this.now()) / 1000) : null;
       this.opts.log.warn(
         { event: s.state === 'expired' ? 'acr_signin_expired' : 'acr_signin_expiring', subject: s.subject, refreshExpiresAt: s.refreshExpiresAt, secondsLeft },
-        s.state === 'expired' ? 'the ACR Connect sign-in has expired: an operator signs in again at /auth/acr/start' : 'the ACR Connect sign-in expires soon: an operator signs in again at /auth/acr/start',
+        s.state === 'expired'
+          ? 'the ACR Connect sign-in has expired: an operator signs in again at /auth/acr/start'
+          : 'the ACR Connect sign-in expires soon: an operator signs in again at /auth/acr/start',
       );
     }
     return s;

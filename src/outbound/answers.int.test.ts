@@ -25,7 +25,12 @@ const ormFor = (encounterId: string, n: number) =>
 /** The sandbox on a logical clock: each request moves it 3 ms on (stages pass after a set number of requests, however busy the machine). */
 async function sandboxWith(faults: Partial<Faults>): Promise<{ sandbox: Sandbox; url: string }> {
   let now = Date.now();
-  const sandbox = await buildSandbox({ facilities: ['100000'], partners: { '10000': ['10019'] }, faults: { stepMs: 5, ...faults }, clock: () => new Date(now) });
+  const sandbox = await buildSandbox({
+    facilities: ['100000'],
+    partners: { '10000': ['10019'] },
+    faults: { stepMs: 5, ...faults },
+    clock: () => new Date(now),
+  });
   sandbox.app.addHook('onRequest', (_req, _reply, done) => {
     now += 3;
     done();
@@ -61,7 +66,10 @@ interface Outcome {
 }
 
 /** The outcome, and the records' problems and history in full (for the cases that check texts). */
-async function runFull(faults: Partial<Faults>, o: RunOptions = {}): Promise<{ outcome: Outcome; problems: Record<string, string[]>; history: Record<string, string[]> }> {
+async function runFull(
+  faults: Partial<Faults>,
+  o: RunOptions = {},
+): Promise<{ outcome: Outcome; problems: Record<string, string[]>; history: Record<string, string[]> }> {
   let out: Awaited<ReturnType<typeof runFull>> | undefined;
   await withTestServer(async (s: TestServer) => {
     for (const m of o.orms ?? [ORM, ORM_V2]) assert.match((await postHl7(s, m)).text, /MSA\|AA/);
@@ -69,10 +77,25 @@ async function runFull(faults: Partial<Faults>, o: RunOptions = {}): Promise<{ o
     try {
       const client = new NrdrClient({
         baseUrl: `${url}${SANDBOX_PATH}`,
-        tokens: new OAuthTokenProvider({ tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`, clientId: DEFAULT_CLIENT.clientId, clientSecret: DEFAULT_CLIENT.clientSecret }),
+        tokens: new OAuthTokenProvider({
+          tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`,
+          clientId: DEFAULT_CLIENT.clientId,
+          clientSecret: DEFAULT_CLIENT.clientSecret,
+        }),
         retry: { baseDelayMs: 1, maxDelayMs: 5 },
       });
-      const submitter = new Submitter({ store: s.store, client, partnerId: '10000', appId: '10019', maxEncounters: 100, clock: ticking(), pollIntervalMs: 1, pollDeadlineMs: 60_000, sleep: () => Promise.resolve(), ...o.submitter });
+      const submitter = new Submitter({
+        store: s.store,
+        client,
+        partnerId: '10000',
+        appId: '10019',
+        maxEncounters: 100,
+        clock: ticking(),
+        pollIntervalMs: 1,
+        pollDeadlineMs: 60_000,
+        sleep: () => Promise.resolve(),
+        ...o.submitter,
+      });
       // each round until every transaction is final (or, past the deadline, in review)
       for (let round = 1; round <= (o.rounds ?? 1); round++) {
         await submitter.submitNow(10 * 60_000);
@@ -159,7 +182,7 @@ describe('the submitter against the sandbox answer switches', () => {
     'error NRDR_FAILED:NRDR answered Failed: the transaction failed to be created due to an error at NRDR (not a verdict on the data), Error_Msg "CD1005:Error importing data simulated import failure"; check the transaction at NRDR; the record is sent again when it changes, or automatically with CDSR_RESEND_FAILED';
   const CD1005 = 'error CD1005:Error importing data simulated import failure';
 
-  it('Failed with CD1005: all needs-review with NRDR\'s text (not rejected), POSTed once, not sent again by default', async () => {
+  it("Failed with CD1005: all needs-review with NRDR's text (not rejected), POSTed once, not sent again by default", async () => {
     const { outcome, problems, history } = await runFull({ refuseWith: 'CD1005' });
     assert.deepEqual(outcome, {
       states: { V0001: 'needs-review', V0002: 'needs-review' },
@@ -173,7 +196,10 @@ describe('the submitter against the sandbox answer switches', () => {
   });
 
   it('Failed, with one automatic resend: sent again under a new Transaction_ID, accepted when NRDR takes it', async () => {
-    const { outcome, history } = await runFull({ refuseWith: 'CD1005' }, { submitter: { resendFailed: 1 }, rounds: 2, between: (sb) => void (sb.faults.refuseWith = '') });
+    const { outcome, history } = await runFull(
+      { refuseWith: 'CD1005' },
+      { submitter: { resendFailed: 1 }, rounds: 2, between: (sb) => void (sb.faults.refuseWith = '') },
+    );
     assert.deepEqual(outcome, {
       states: accepted,
       postsPerTransaction: [1, 1],
@@ -181,7 +207,8 @@ describe('the submitter against the sandbox answer switches', () => {
       transactionStatus: ['done/Failed', 'done/Posted'],
       codes: none,
     });
-    const resent = 'needs-review → ready by submitter (NRDR answered Failed): sent again under a new Transaction_ID (automatic resend 1 of 1, CDSR_RESEND_FAILED)';
+    const resent =
+      'needs-review → ready by submitter (NRDR answered Failed): sent again under a new Transaction_ID (automatic resend 1 of 1, CDSR_RESEND_FAILED)';
     assert.deepEqual(history, { V0001: [resent], V0002: [resent] });
   });
 
@@ -197,7 +224,10 @@ describe('the submitter against the sandbox answer switches', () => {
     assert.deepEqual(problems.V0002, [FAILED, CD1005]);
     assert.deepEqual(
       history.V0001,
-      [1, 2].map((n) => `needs-review → ready by submitter (NRDR answered Failed): sent again under a new Transaction_ID (automatic resend ${n} of 2, CDSR_RESEND_FAILED)`),
+      [1, 2].map(
+        (n) =>
+          `needs-review → ready by submitter (NRDR answered Failed): sent again under a new Transaction_ID (automatic resend ${n} of 2, CDSR_RESEND_FAILED)`,
+      ),
     );
   });
 
@@ -215,7 +245,7 @@ describe('the submitter against the sandbox answer switches', () => {
     ]);
   });
 
-  it('Posted with the spec example\'s Exam_Errors entry: all accepted, the entry kept on each record as a warning', async () => {
+  it("Posted with the spec example's Exam_Errors entry: all accepted, the entry kept on each record as a warning", async () => {
     const { outcome, problems } = await runFull({ postedExamError: true });
     assert.deepEqual(outcome, {
       states: accepted,
@@ -224,7 +254,10 @@ describe('the submitter against the sandbox answer switches', () => {
       transactionStatus: ['done/Posted'],
       codes: { V0001: ['CD2070'], V0002: ['CD2070'] },
     });
-    assert.deepEqual(problems, { V0001: ['warning CD2070:Invalid. Missing encounter object information'], V0002: ['warning CD2070:Invalid. Missing encounter object information'] });
+    assert.deepEqual(problems, {
+      V0001: ['warning CD2070:Invalid. Missing encounter object information'],
+      V0002: ['warning CD2070:Invalid. Missing encounter object information'],
+    });
   });
 
   it('errors naming H-1 leave H1, which NRDR loaded, accepted', async () => {

@@ -40,7 +40,10 @@ const order = (i: number, rev: number) =>
 async function ingestAll(s: Store, rev: number): Promise<void> {
   for (let i = 0; i < N; i++) {
     const raw = order(i, rev);
-    const r = await s.ingest({ channel: 'hl7v2', sender: 'EHR', controlId: `F${i}R${rev}`, contentType: 'x', raw, receivedAt: new Date(START) }, mapHl7Text(raw, tables));
+    const r = await s.ingest(
+      { channel: 'hl7v2', sender: 'EHR', controlId: `F${i}R${rev}`, contentType: 'x', raw, receivedAt: new Date(START) },
+      mapHl7Text(raw, tables),
+    );
     assert.equal(r.status, 'applied');
   }
 }
@@ -87,7 +90,9 @@ class Registry {
 
   get(id: string): NrdrResult {
     const tx = this.stored.get(id);
-    return tx ? { ok: true, raw: '', status: statusOf(tx, 'Posted') } : { ok: false, permanent: true, httpStatus: 404, code: 'invalid_param', message: `Transaction ${id} does not exist` };
+    return tx
+      ? { ok: true, raw: '', status: statusOf(tx, 'Posted') }
+      : { ok: false, permanent: true, httpStatus: 404, code: 'invalid_param', message: `Transaction ${id} does not exist` };
   }
 }
 
@@ -115,7 +120,17 @@ function gate() {
 
 const NOT_CLAIMED: NrdrResult = { ok: false, permanent: false, code: 'not_claimed', message: 'not claimed' };
 
-async function scenario(openOne: () => Promise<Store>, pause: PausePoint): Promise<{ takenTwice: string[]; backwards: string[]; states: string[]; revisions: number[]; afterResume: { posted: number; created: number }; leaderAfter: boolean }> {
+async function scenario(
+  openOne: () => Promise<Store>,
+  pause: PausePoint,
+): Promise<{
+  takenTwice: string[];
+  backwards: string[];
+  states: string[];
+  revisions: number[];
+  afterResume: { posted: number; created: number };
+  leaderAfter: boolean;
+}> {
   const storeA = await openOne();
   const storeB = await openOne();
   try {
@@ -137,17 +152,20 @@ async function scenario(openOne: () => Promise<Store>, pause: PausePoint): Promi
         return r;
       },
     };
-    const apiB: NrdrApi = { postTransaction: async (tx, claim) => ((claim && !(await claim())) ? NOT_CLAIMED : reg.post(tx)), getStatus: (id) => Promise.resolve(reg.get(id)) };
+    const apiB: NrdrApi = {
+      postTransaction: async (tx, claim) => (claim && !(await claim()) ? NOT_CLAIMED : reg.post(tx)),
+      getStatus: (id) => Promise.resolve(reg.get(id)),
+    };
     // A's batch is stored only after the gate (a pause between building it and storing it)
     const viewA =
       pause === 'batch'
         ? new Proxy(storeA, {
-          get(target, p, receiver) {
-            if (p === 'createTransaction') return async (...a: Parameters<Store['createTransaction']>) => (await g.pass(), target.createTransaction(...a));
-            const v: unknown = Reflect.get(target, p, receiver);
-            return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(target) : v;
-          },
-        })
+            get(target, p, receiver) {
+              if (p === 'createTransaction') return async (...a: Parameters<Store['createTransaction']>) => (await g.pass(), target.createTransaction(...a));
+              const v: unknown = Reflect.get(target, p, receiver);
+              return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(target) : v;
+            },
+          })
         : storeA;
     const opts = { partnerId: '10000', appId: '10019', maxEncounters: 4, clock, pollIntervalMs: 1000, sleep: () => Promise.resolve() };
     const a = new Submitter({ ...opts, store: viewA, client: apiA, instanceId: 'host-a' });
@@ -200,7 +218,14 @@ function cases(backing: string, fresh: () => Promise<{ open: () => Promise<Store
         try {
           // paused at its POST, it had stored its batches before (B sent them, under its own epoch)
           const created = pause === 'post' ? 2 : 0;
-          assert.deepEqual(await scenario(db.open, pause), { takenTwice: [], backwards: [], states: ['accepted'], revisions: [3], afterResume: { posted: 0, created }, leaderAfter: false });
+          assert.deepEqual(await scenario(db.open, pause), {
+            takenTwice: [],
+            backwards: [],
+            states: ['accepted'],
+            revisions: [3],
+            afterResume: { posted: 0, created },
+            leaderAfter: false,
+          });
         } finally {
           await db.drop();
         }
@@ -211,7 +236,10 @@ function cases(backing: string, fresh: () => Promise<{ open: () => Promise<Store
 
 cases('SQLite', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cdsr-fencing-'));
-  return Promise.resolve({ open: () => openStore({ kind: 'sqlite', file: join(dir, 'store.sqlite') }, validator()), drop: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })) });
+  return Promise.resolve({
+    open: () => openStore({ kind: 'sqlite', file: join(dir, 'store.sqlite') }, validator()),
+    drop: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
+  });
 });
 
 cases('PostgreSQL', async () => {

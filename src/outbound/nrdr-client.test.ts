@@ -76,7 +76,10 @@ describe('NrdrClient', () => {
     const r = await client.postTransaction(TX);
     assert.deepEqual(r, { ok: true, status: { ...STATUS }, raw: JSON.stringify(STATUS) });
     assert.equal(sent.length, 1);
-    assert.deepEqual([sent[0]!.method, sent[0]!.headers.authorization, sent[0]!.headers['content-type']], ['POST', 'Bearer tok-1', 'application/json; charset=utf-8']);
+    assert.deepEqual(
+      [sent[0]!.method, sent[0]!.headers.authorization, sent[0]!.headers['content-type']],
+      ['POST', 'Bearer tok-1', 'application/json; charset=utf-8'],
+    );
     assert.deepEqual(JSON.parse(sent[0]!.body ?? ''), TX);
   });
 
@@ -97,13 +100,29 @@ describe('NrdrClient', () => {
   });
 
   it('a POST is never sent again without its answer: a 503, a 502 from a gateway, a dropped connection, a timeout → one request, unanswered', async () => {
-    for (const answer of [err(503, 'server_error'), { status: 502, body: '<html>Bad Gateway</html>' }, new Error('socket hang up'), new Error('timeout of 30000ms exceeded')]) {
+    for (const answer of [
+      err(503, 'server_error'),
+      { status: 502, body: '<html>Bad Gateway</html>' },
+      new Error('socket hang up'),
+      new Error('timeout of 30000ms exceeded'),
+    ]) {
       const { client, sent, slept } = scripted([answer, ok()]);
       const r = await client.postTransaction(TX);
-      assert.deepEqual([sent.length, slept, r.ok, !r.ok && r.unanswered, !r.ok && r.permanent], [1, [], false, true, false], JSON.stringify(answer instanceof Error ? answer.message : answer));
+      assert.deepEqual(
+        [sent.length, slept, r.ok, !r.ok && r.unanswered, !r.ok && r.permanent],
+        [1, [], false, true, false],
+        JSON.stringify(answer instanceof Error ? answer.message : answer),
+      );
     }
     const { client } = scripted([{ status: 502, body: '' }]);
-    assert.deepEqual(await client.postTransaction(TX), { ok: false, permanent: false, httpStatus: 502, code: 'http_502', message: 'NRDR answered 502', unanswered: true });
+    assert.deepEqual(await client.postTransaction(TX), {
+      ok: false,
+      permanent: false,
+      httpStatus: 502,
+      code: 'http_502',
+      message: 'NRDR answered 502',
+      unanswered: true,
+    });
   });
 
   it('a POST refused before it was taken in (429) is sent again after the backoff', async () => {
@@ -120,7 +139,11 @@ describe('NrdrClient', () => {
   });
 
   it('caps the backoff at maxDelayMs', async () => {
-    const { client, slept } = scripted([err(503, 'x'), err(503, 'x'), err(503, 'x'), err(503, 'x'), err(503, 'x'), ok()], { maxAttempts: 6, baseDelayMs: 400, maxDelayMs: 1000 });
+    const { client, slept } = scripted([err(503, 'x'), err(503, 'x'), err(503, 'x'), err(503, 'x'), err(503, 'x'), ok()], {
+      maxAttempts: 6,
+      baseDelayMs: 400,
+      maxDelayMs: 1000,
+    });
     await client.getStatus('tx-0001', '100000', '10000', '10019');
     assert.deepEqual(slept, [300, 600, 750, 750, 750]);
   });
@@ -129,14 +152,20 @@ describe('NrdrClient', () => {
     const { client, sent, slept, tp } = scripted([err(401, 'invalid_token'), err(401, 'invalid_token'), ok()], { maxAttempts: 1 });
     const r = await client.postTransaction(TX);
     assert.equal(r.ok, true);
-    assert.deepEqual(sent.map((s) => s.headers.authorization), ['Bearer tok-1', 'Bearer tok-2', 'Bearer tok-3']);
+    assert.deepEqual(
+      sent.map((s) => s.headers.authorization),
+      ['Bearer tok-1', 'Bearer tok-2', 'Bearer tok-3'],
+    );
     assert.deepEqual(tp.invalidated, ['tok-1', 'tok-2']);
     assert.deepEqual(slept, []);
     assert.equal(client.stats.tokenRefreshes, 2);
   });
 
   it('401 for ever ends after three fresh tokens', async () => {
-    const { client, sent } = scripted(Array.from({ length: 10 }, () => err(401, 'invalid_token')), { maxAttempts: 1 });
+    const { client, sent } = scripted(
+      Array.from({ length: 10 }, () => err(401, 'invalid_token')),
+      { maxAttempts: 1 },
+    );
     const r = await client.postTransaction(TX);
     assert.deepEqual(r, { ok: false, permanent: false, httpStatus: 401, code: 'invalid_token', message: 'invalid_token described' });
     assert.equal(sent.length, 4);
@@ -153,13 +182,17 @@ describe('NrdrClient', () => {
     }
   });
 
-  it('a 4xx without NRDR\'s error body is named by its status', async () => {
+  it("a 4xx without NRDR's error body is named by its status", async () => {
     const { client } = scripted([{ status: 404, body: '<html>not here</html>' }]);
     assert.deepEqual(await client.postTransaction(TX), { ok: false, permanent: true, httpStatus: 404, code: 'http_404', message: 'NRDR answered 404' });
   });
 
   it('a 2xx that is not a transaction status is taken as given: NRDR has it, it is not sent again', async () => {
-    for (const answer of [{ status: 200, body: 'OK' }, { status: 202, body: '' }, { status: 200, body: '{"Transaction_ID":"tx-0001","Status":"Received"}' }]) {
+    for (const answer of [
+      { status: 200, body: 'OK' },
+      { status: 202, body: '' },
+      { status: 200, body: '{"Transaction_ID":"tx-0001","Status":"Received"}' },
+    ]) {
       const { client, sent } = scripted([answer, ok()], { maxAttempts: 3 });
       assert.deepEqual(await client.postTransaction(TX), { ok: true, raw: answer.body });
       assert.equal(sent.length, 1);

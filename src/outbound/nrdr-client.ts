@@ -66,7 +66,14 @@ export type NrdrResult =
    * permanent: NRDR refused it (no retry helps); otherwise the retries ran out. unanswered: a POST
    * went out and its answer was not received (timeout, dropped connection, 5xx): NRDR may have it.
    */
-  | { readonly ok: false; readonly permanent: boolean; readonly httpStatus?: number; readonly code: string; readonly message: string; readonly unanswered?: true };
+  | {
+      readonly ok: false;
+      readonly permanent: boolean;
+      readonly httpStatus?: number;
+      readonly code: string;
+      readonly message: string;
+      readonly unanswered?: true;
+    };
 
 /** What the submitter needs of NRDR (the real client, or a stand-in in benchmarks). */
 export interface NrdrApi {
@@ -91,11 +98,11 @@ export class NrdrClient implements NrdrApi {
     const body = JSON.stringify(tx);
     return this.call(
       (token) => ({
-      method: 'POST',
-      url: this.opts.baseUrl,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=utf-8' },
-      body,
-      timeoutMs: this.opts.timeoutMs ?? 30_000,
+        method: 'POST',
+        url: this.opts.baseUrl,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=utf-8' },
+        body,
+        timeoutMs: this.opts.timeoutMs ?? 30_000,
       }),
       false,
       claim,

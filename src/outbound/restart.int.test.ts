@@ -38,7 +38,10 @@ describe('restart between stored and answered', () => {
     const asked: string[] = [];
     sandbox.app.addHook('preHandler', (req, _reply, done) => {
       if (req.url.startsWith(SANDBOX_PATH)) {
-        const id = req.method === 'POST' ? ((JSON.parse(String(req.body)) as { Transaction_ID?: string }).Transaction_ID ?? '') : ((req.query as { id?: string }).id ?? '');
+        const id =
+          req.method === 'POST'
+            ? ((JSON.parse(String(req.body)) as { Transaction_ID?: string }).Transaction_ID ?? '')
+            : ((req.query as { id?: string }).id ?? '');
         asked.push(`${req.method} ${id}`);
       }
       done();
@@ -94,7 +97,9 @@ describe('restart between stored and answered', () => {
       const db = new Database(join(dir, 'cdsr-adapter.sqlite'));
       let dead: { holder: string; epoch: number; expires_at: string } | undefined;
       try {
-        assert.deepEqual(db.prepare('SELECT transaction_id, status, nrdr_status, attempts FROM transactions').all(), [{ transaction_id: txId, status: 'sent', nrdr_status: null, attempts: 1 }]);
+        assert.deepEqual(db.prepare('SELECT transaction_id, status, nrdr_status, attempts FROM transactions').all(), [
+          { transaction_id: txId, status: 'sent', nrdr_status: null, attempts: 1 },
+        ]);
         assert.deepEqual(db.prepare('SELECT state FROM consultations').all(), [{ state: 'submitted' }]);
         dead = db.prepare("SELECT holder, epoch, expires_at FROM leases WHERE name = 'submitter'").get() as typeof dead;
         assert.ok(dead && Date.parse(dead.expires_at) > Date.now() + 30_000, JSON.stringify(dead));

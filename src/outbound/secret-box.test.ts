@@ -23,7 +23,11 @@ describe('SecretBox', () => {
     const sealed = new SecretBox(KEY).seal('x', 'acr-signin');
     assert.throws(
       () => new SecretBox(OTHER).open(sealed, 'acr-signin'),
-      (e: unknown) => e instanceof SecretWrongKeyError && e.code === 'SECRET_WRONG_KEY' && e.message.includes(keyFingerprint(KEY)) && e.message.includes(keyFingerprint(OTHER)),
+      (e: unknown) =>
+        e instanceof SecretWrongKeyError &&
+        e.code === 'SECRET_WRONG_KEY' &&
+        e.message.includes(keyFingerprint(KEY)) &&
+        e.message.includes(keyFingerprint(OTHER)),
     );
   });
 
@@ -55,7 +59,10 @@ describe('SecretBox', () => {
     const body = Buffer.from(parts[3]!, 'base64url');
     body[0] = body[0]! ^ 1;
     parts[3] = body.toString('base64url');
-    assert.throws(() => box.open(parts.join('.'), 'acr-signin'), { code: 'SECRET_TAMPERED', message: 'the sealed value was changed since it was written (authentication failed)' });
+    assert.throws(() => box.open(parts.join('.'), 'acr-signin'), {
+      code: 'SECRET_TAMPERED',
+      message: 'the sealed value was changed since it was written (authentication failed)',
+    });
   });
 
   it('something that is not a sealed value is SECRET_MALFORMED', () => {
@@ -68,7 +75,10 @@ describe('SecretBox', () => {
   it('CDSR_SECRET_KEY: base64 or base64url of exactly 32 bytes', () => {
     assert.deepEqual(parseSecretKey(KEY.toString('base64')), KEY);
     assert.deepEqual(parseSecretKey(Buffer.alloc(32, 0xfb).toString('base64url')), Buffer.alloc(32, 0xfb));
-    assert.throws(() => parseSecretKey(Buffer.alloc(16).toString('base64')), { code: 'SECRET_MALFORMED', message: 'the key must be base64 of 32 bytes (it decodes to 16); make one with: openssl rand -base64 32' });
+    assert.throws(() => parseSecretKey(Buffer.alloc(16).toString('base64')), {
+      code: 'SECRET_MALFORMED',
+      message: 'the key must be base64 of 32 bytes (it decodes to 16); make one with: openssl rand -base64 32',
+    });
     assert.throws(() => parseSecretKey('not base64!'), { code: 'SECRET_MALFORMED' });
     assert.throws(() => new SecretBox(Buffer.alloc(31)), { code: 'SECRET_MALFORMED' });
   });

@@ -31,7 +31,8 @@ export class SecretMalformedError extends AdapterError {
 export function parseSecretKey(text: string): Buffer {
   const t = text.trim();
   const key = /^[A-Za-z0-9+/_-]+={0,2}$/.test(t) ? Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64') : Buffer.alloc(0);
-  if (key.length !== 32) throw new SecretMalformedError(`the key must be base64 of 32 bytes (it decodes to ${key.length}); make one with: openssl rand -base64 32`);
+  if (key.length !== 32)
+    throw new SecretMalformedError(`the key must be base64 of 32 bytes (it decodes to ${key.length}); make one with: openssl rand -base64 32`);
   return key;
 }
 
@@ -64,7 +65,9 @@ export class SecretBox {
     }
     const [, fp, ivText, bodyText, tagText] = parts as [string, string, string, string, string];
     if (fp !== this.fingerprint) {
-      throw new SecretWrongKeyError(`sealed under another key (fingerprint ${fp}; CDSR_SECRET_KEY has ${this.fingerprint}): set the key it was sealed with, or sign in again`);
+      throw new SecretWrongKeyError(
+        `sealed under another key (fingerprint ${fp}; CDSR_SECRET_KEY has ${this.fingerprint}): set the key it was sealed with, or sign in again`,
+      );
     }
     const iv = Buffer.from(ivText, 'base64url');
     const tag = Buffer.from(tagText, 'base64url');

@@ -44,11 +44,11 @@ export function configuredNrdr(config: Config): NrdrTarget | undefined {
     config.ACR_TOKEN !== undefined || !oauth
       ? undefined
       : new OAuthTokenProvider({
-        tokenUrl: config.ACR_TOKEN_URL!,
-        clientId: config.ACR_CLIENT_ID!,
-        ...(config.ACR_CLIENT_SECRET !== undefined ? { clientSecret: config.ACR_CLIENT_SECRET } : {}),
-        ...(config.ACR_REFRESH_TOKEN !== undefined ? { refreshToken: config.ACR_REFRESH_TOKEN } : {}),
-      });
+          tokenUrl: config.ACR_TOKEN_URL!,
+          clientId: config.ACR_CLIENT_ID!,
+          ...(config.ACR_CLIENT_SECRET !== undefined ? { clientSecret: config.ACR_CLIENT_SECRET } : {}),
+          ...(config.ACR_REFRESH_TOKEN !== undefined ? { refreshToken: config.ACR_REFRESH_TOKEN } : {}),
+        });
   const tokens = config.ACR_TOKEN !== undefined ? new StaticToken(config.ACR_TOKEN) : flow;
   // the refresh-token flow (client credentials need nothing kept): ACR rotates the token, and the
   // rotated one must outlive the process, sealed like the sign-in
@@ -74,7 +74,12 @@ export function configuredNrdr(config: Config): NrdrTarget | undefined {
 export function signInFor(config: Config, store: CredentialStore, target: NrdrTarget, log: Log, clock: () => Date = () => new Date()): AcrSignIn | undefined {
   const endpoints: SignInEndpoints | undefined =
     config.ACR_AUTHORIZE_URL !== undefined
-      ? { authorizeUrl: config.ACR_AUTHORIZE_URL, tokenUrl: config.ACR_TOKEN_URL!, clientId: config.ACR_CLIENT_ID!, ...(config.ACR_CLIENT_SECRET !== undefined ? { clientSecret: config.ACR_CLIENT_SECRET } : {}) }
+      ? {
+          authorizeUrl: config.ACR_AUTHORIZE_URL,
+          tokenUrl: config.ACR_TOKEN_URL!,
+          clientId: config.ACR_CLIENT_ID!,
+          ...(config.ACR_CLIENT_SECRET !== undefined ? { clientSecret: config.ACR_CLIENT_SECRET } : {}),
+        }
       : target.signIn;
   if (!endpoints) return undefined;
   if (config.CDSR_SECRET_KEY === undefined) {

@@ -22,7 +22,10 @@ async function storeWithTwoRecords(): Promise<Store> {
   const s = await openStore({ kind: 'sqlite', file: ':memory:' }, new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z'), valueSets: tables.valueSets }));
   for (const f of ['01-orm-new.hl7', '05-omi-new.hl7']) {
     const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', f), 'utf8');
-    await s.ingest({ channel: 'hl7v2', sender: 'EHR', controlId: f, contentType: 'x', raw, receivedAt: new Date('2026-11-23T06:00:00Z') }, mapHl7Text(raw, tables));
+    await s.ingest(
+      { channel: 'hl7v2', sender: 'EHR', controlId: f, contentType: 'x', raw, receivedAt: new Date('2026-11-23T06:00:00Z') },
+      mapHl7Text(raw, tables),
+    );
   }
   return s;
 }
@@ -66,8 +69,30 @@ function ticking(start = Date.parse('2026-11-23T06:00:00Z')): () => Date {
 }
 
 const submitter = (store: Store, api: NrdrApi, o: Partial<ConstructorParameters<typeof Submitter>[0]> = {}) =>
-  new Submitter({ store, client: api, partnerId: '10000', appId: '10019', maxEncounters: 100, clock: ticking(), pollIntervalMs: 1, sleep: () => Promise.resolve(), ...o });
-const sub0 = { created: 0, posted: 0, final: 0, accepted: 0, rejected: 0, review: 0, unanswered: 0, pending: 0, oldestPendingSeconds: 0, stale: 0, leader: true };
+  new Submitter({
+    store,
+    client: api,
+    partnerId: '10000',
+    appId: '10019',
+    maxEncounters: 100,
+    clock: ticking(),
+    pollIntervalMs: 1,
+    sleep: () => Promise.resolve(),
+    ...o,
+  });
+const sub0 = {
+  created: 0,
+  posted: 0,
+  final: 0,
+  accepted: 0,
+  rejected: 0,
+  review: 0,
+  unanswered: 0,
+  pending: 0,
+  oldestPendingSeconds: 0,
+  stale: 0,
+  leader: true,
+};
 
 const states = async (s: Store) => (await s.records({})).map((r) => r.state);
 
@@ -130,7 +155,11 @@ describe('Submitter and NRDR answers', () => {
     const s = await storeWithTwoRecords();
     const { api } = nrdr(
       (tx) => ({ ok: true, raw: '', status: status(tx, 'Received') }),
-      (_n, tx) => ({ ok: true, raw: '', status: status(tx!, 'PartiallySuccessful', { Num_of_Exam_In_Error: 1, Exam_Errors: [{ Exam_Unique_ID: '', Error_Msg: 'CD3060:Invalid date format' }] }) }),
+      (_n, tx) => ({
+        ok: true,
+        raw: '',
+        status: status(tx!, 'PartiallySuccessful', { Num_of_Exam_In_Error: 1, Exam_Errors: [{ Exam_Unique_ID: '', Error_Msg: 'CD3060:Invalid date format' }] }),
+      }),
     );
     const r = await submitter(s, api).submitNow();
     assert.deepEqual([r.accepted, r.rejected, r.review], [0, 0, 2]);
@@ -146,14 +175,18 @@ describe('Submitter and NRDR answers', () => {
       // the earlier process: claimed the POST, and died before its answer came
       let reached: () => void = () => undefined;
       const atNrdr = new Promise<void>((r) => (reached = r));
-      const dead = submitter(s, {
-        postTransaction: async (_tx, claim) => {
-          await claim?.();
-          reached();
-          return new Promise<never>(() => undefined);
+      const dead = submitter(
+        s,
+        {
+          postTransaction: async (_tx, claim) => {
+            await claim?.();
+            reached();
+            return new Promise<never>(() => undefined);
+          },
+          getStatus: () => Promise.resolve({ ok: false, permanent: true, httpStatus: 404, code: 'invalid_param', message: 'x' }),
         },
-        getStatus: () => Promise.resolve({ ok: false, permanent: true, httpStatus: 404, code: 'invalid_param', message: 'x' }),
-      }, { instanceId: 'host-a' });
+        { instanceId: 'host-a' },
+      );
       void dead.flush();
       await atNrdr;
       const [stored] = await s.transactions({ status: 'sent' });
@@ -191,8 +224,14 @@ describe('Submitter and NRDR answers', () => {
   it('a POST that never reached NRDR (its GET answers 404) is POSTed again, once', async () => {
     const s = await storeWithTwoRecords();
     const { api, asked } = nrdr(
-      () => (asked.posts === 1 ? { ok: false, permanent: false, code: 'network_error', message: 'socket hang up', unanswered: true } : { ok: true, raw: '', status: status(TX!, 'Received') }),
-      (_n, tx) => (asked.posts < 2 ? { ok: false, permanent: true, httpStatus: 404, code: 'invalid_param', message: 'not found' } : { ok: true, raw: '', status: status(tx!, 'Posted') }),
+      () =>
+        asked.posts === 1
+          ? { ok: false, permanent: false, code: 'network_error', message: 'socket hang up', unanswered: true }
+          : { ok: true, raw: '', status: status(TX!, 'Received') },
+      (_n, tx) =>
+        asked.posts < 2
+          ? { ok: false, permanent: true, httpStatus: 404, code: 'invalid_param', message: 'not found' }
+          : { ok: true, raw: '', status: status(tx!, 'Posted') },
     );
     let TX: Transaction | undefined;
     const wrapped: NrdrApi = { postTransaction: (tx, claim) => ((TX = tx), api.postTransaction(tx, claim)), getStatus: (...a) => api.getStatus(...a) };
@@ -213,15 +252,25 @@ describe('Submitter and NRDR answers', () => {
     const first = await sub.flush();
     assert.deepEqual([first.created, first.posted, first.pending], [1, 1, 1]);
     // a new record arrives while the first transaction is still Loading
-    const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8').replaceAll('V0001', 'V0777').replaceAll('ORD1001', 'ORD7771').replaceAll('ACC2001', 'ACC7771').replace('MSG0001', 'MSG0777');
-    await s.ingest({ channel: 'hl7v2', sender: 'EHR', controlId: 'MSG0777', contentType: 'x', raw, receivedAt: new Date('2026-11-23T06:00:00Z') }, mapHl7Text(raw, tables));
+    const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8')
+      .replaceAll('V0001', 'V0777')
+      .replaceAll('ORD1001', 'ORD7771')
+      .replaceAll('ACC2001', 'ACC7771')
+      .replace('MSG0001', 'MSG0777');
+    await s.ingest(
+      { channel: 'hl7v2', sender: 'EHR', controlId: 'MSG0777', contentType: 'x', raw, receivedAt: new Date('2026-11-23T06:00:00Z') },
+      mapHl7Text(raw, tables),
+    );
     const second = await sub.flush();
     assert.deepEqual([second.created, second.posted, second.pending, asked.posts], [1, 1, 2, 2]);
-    assert.deepEqual((await s.records({})).map((r) => [r.encounterId, r.state]), [
-      ['V0001', 'submitted'],
-      ['V0001', 'submitted'],
-      ['V0777', 'submitted'],
-    ]);
+    assert.deepEqual(
+      (await s.records({})).map((r) => [r.encounterId, r.state]),
+      [
+        ['V0001', 'submitted'],
+        ['V0001', 'submitted'],
+        ['V0777', 'submitted'],
+      ],
+    );
   });
 
   it('at the polling deadline one last GET is made: a transaction NRDR posted meanwhile is accepted, not needs-review', async () => {

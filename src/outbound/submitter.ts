@@ -85,7 +85,19 @@ export const SUBMITTER_LEASE = 'submitter';
 
 type Fence = { readonly name: string; readonly holder: string; readonly token: string; readonly epoch: number };
 
-const zero = (): Counts => ({ created: 0, posted: 0, final: 0, accepted: 0, rejected: 0, review: 0, unanswered: 0, pending: 0, oldestPendingSeconds: 0, stale: 0, leader: true });
+const zero = (): Counts => ({
+  created: 0,
+  posted: 0,
+  final: 0,
+  accepted: 0,
+  rejected: 0,
+  review: 0,
+  unanswered: 0,
+  pending: 0,
+  oldestPendingSeconds: 0,
+  stale: 0,
+  leader: true,
+});
 
 export class Submitter {
   private running: Promise<FlushResult> | undefined;
@@ -162,7 +174,13 @@ export class Submitter {
     } finally {
       this.progress.running = false;
     }
-    const result: FlushResult = { ...sum, pending: last?.pending ?? 0, oldestPendingSeconds: last?.oldestPendingSeconds ?? 0, leader: last?.leader ?? true, ...(last?.holder ? { holder: last.holder } : {}) };
+    const result: FlushResult = {
+      ...sum,
+      pending: last?.pending ?? 0,
+      oldestPendingSeconds: last?.oldestPendingSeconds ?? 0,
+      leader: last?.leader ?? true,
+      ...(last?.holder ? { holder: last.holder } : {}),
+    };
     this.progress.last = result;
     return result;
   }
@@ -219,10 +237,16 @@ export class Submitter {
 
   /** The lease, taken or renewed: a fence for this round, or undefined with who holds it. */
   private async acquire(): Promise<Fence | LeaseState> {
-    const l = await this.o.store.takeLease(SUBMITTER_LEASE, { holder: this.instance, token: this.token }, this.o.clock(), this.leaseMs, { reclaimOwn: !this.reclaimed });
+    const l = await this.o.store.takeLease(SUBMITTER_LEASE, { holder: this.instance, token: this.token }, this.o.clock(), this.leaseMs, {
+      reclaimOwn: !this.reclaimed,
+    });
     this.reclaimed = true;
     if (!l.held) {
-      if (l.holder === this.instance) this.o.log?.warn({ event: 'instance_twice', instance: this.instance }, 'another process runs under this instance id (CDSR_INSTANCE_ID): it submits; this one waits for its lease to run out');
+      if (l.holder === this.instance)
+        this.o.log?.warn(
+          { event: 'instance_twice', instance: this.instance },
+          'another process runs under this instance id (CDSR_INSTANCE_ID): it submits; this one waits for its lease to run out',
+        );
       return l;
     }
     return { name: SUBMITTER_LEASE, holder: this.instance, token: this.token, epoch: l.epoch };
@@ -250,7 +274,10 @@ export class Submitter {
   }
 
   private fencedOut(what: string, id?: string): false {
-    this.o.log?.warn({ event: 'lease_lost', instance: this.instance, ...(id ? { transactionId: id } : {}) }, `the submitter lease was taken over: ${what} not sent; the new holder goes on`);
+    this.o.log?.warn(
+      { event: 'lease_lost', instance: this.instance, ...(id ? { transactionId: id } : {}) },
+      `the submitter lease was taken over: ${what} not sent; the new holder goes on`,
+    );
     return false;
   }
 
@@ -318,26 +345,40 @@ export class Submitter {
     const id = t.transactionId;
     const from = t.status === 'created' ? 'created' : 'sent';
     let claim: PostClaim | undefined;
-    const r = await this.o.client.postTransaction(t.body, async () => (claim = await this.o.store.claimPost(id, { status: from, attempts: t.attempts }, this.at(fence))) === 'claimed');
+    const r = await this.o.client.postTransaction(
+      t.body,
+      async () => (claim = await this.o.store.claimPost(id, { status: from, attempts: t.attempts }, this.at(fence))) === 'claimed',
+    );
     const now = this.o.clock();
     if (claim === 'fenced') return this.fencedOut('a POST', id);
     if (claim === 'moved') return true;
     if (claim === 'superseded') {
-      const why = 'not sent: NRDR does not have it, and records of it went out since in a later transaction (they go on from there; the others are sent again in the next round)';
+      const why =
+        'not sent: NRDR does not have it, and records of it went out since in a later transaction (they go on from there; the others are sent again in the next round)';
       await this.o.store.abandonTransaction(id, why, now);
       this.o.log?.warn({ event: 'transaction_superseded', transactionId: id }, 'a transaction was superseded before NRDR had it; not sent');
       return true;
     }
     if (claim === undefined) {
       // never claimed (no token): nothing went out; tried again at the next round or poll
-      if (!r.ok) await this.o.store.updateTransaction(id, { status: from, from: [from], error: `${r.code}: ${r.message}`, ...(from === 'sent' ? { nextPollAt: this.nextPoll(now, t.polls) } : {}) }, now);
+      if (!r.ok)
+        await this.o.store.updateTransaction(
+          id,
+          { status: from, from: [from], error: `${r.code}: ${r.message}`, ...(from === 'sent' ? { nextPollAt: this.nextPoll(now, t.polls) } : {}) },
+          now,
+        );
       return true;
     }
     if (r.ok) {
       // any 2xx: NRDR has it; from now on it is only asked about
       await this.o.store.updateTransaction(
         id,
-        { status: 'posted', from: ['sent'], nextPollAt: this.nextPoll(now, 0), ...(r.status ? { nrdr: r.status } : { error: `NRDR's answer to the POST was not a status: ${r.raw.slice(0, 200)}` }) },
+        {
+          status: 'posted',
+          from: ['sent'],
+          nextPollAt: this.nextPoll(now, 0),
+          ...(r.status ? { nrdr: r.status } : { error: `NRDR's answer to the POST was not a status: ${r.raw.slice(0, 200)}` }),
+        },
         now,
       );
       counts.posted++;
@@ -348,17 +389,29 @@ export class Submitter {
     if (r.permanent) {
       const p = this.problem(r.code, r.message);
       await this.o.store.updateTransaction(id, { status: 'failed', from: ['sent'], error: `${r.code}: ${r.message}`, nextPollAt: null }, now);
-      await this.o.store.recordResults(id, t.records.map((x) => ({ ...x, result: 'rejected', problems: [p] })), now);
+      await this.o.store.recordResults(
+        id,
+        t.records.map((x) => ({ ...x, result: 'rejected', problems: [p] })),
+        now,
+      );
       counts.rejected += t.records.length;
       this.o.log?.warn({ event: 'transaction_refused', transactionId: id, code: r.code }, 'NRDR refused the transaction');
     } else if (r.unanswered === true) {
       // NRDR may have stored it: asked about by id, never sent blind
-      await this.o.store.updateTransaction(id, { status: 'sent', from: ['sent'], error: `POST sent, no answer (${r.code}: ${r.message}); asked about by id`, nextPollAt: this.nextPoll(now, 0) }, now);
+      await this.o.store.updateTransaction(
+        id,
+        { status: 'sent', from: ['sent'], error: `POST sent, no answer (${r.code}: ${r.message}); asked about by id`, nextPollAt: this.nextPoll(now, 0) },
+        now,
+      );
       counts.unanswered++;
       this.o.log?.warn({ event: 'post_unanswered', transactionId: id, code: r.code }, 'no answer to a POST: NRDR is asked about it before anything else');
     } else {
       // refused before NRDR took it in (401, 429 to the end): nothing is there; a first POST waits for the next round, a re-POST for the next poll
-      await this.o.store.updateTransaction(id, { status: from, from: ['sent'], error: `${r.code}: ${r.message}`, ...(from === 'sent' ? { nextPollAt: this.nextPoll(now, 0) } : {}) }, now);
+      await this.o.store.updateTransaction(
+        id,
+        { status: from, from: ['sent'], error: `${r.code}: ${r.message}`, ...(from === 'sent' ? { nextPollAt: this.nextPoll(now, 0) } : {}) },
+        now,
+      );
     }
     return true;
   }
@@ -406,7 +459,13 @@ export class Submitter {
       }
       await this.o.store.updateTransaction(
         id,
-        { status: 'posted', from: ['sent', 'posted'], polled: true, nextPollAt: this.nextPoll(now, t.polls + 1), ...(r.status ? { nrdr: r.status } : { error: `NRDR's status answer was not a status: ${r.raw.slice(0, 200)}` }) },
+        {
+          status: 'posted',
+          from: ['sent', 'posted'],
+          polled: true,
+          nextPollAt: this.nextPoll(now, t.polls + 1),
+          ...(r.status ? { nrdr: r.status } : { error: `NRDR's status answer was not a status: ${r.raw.slice(0, 200)}` }),
+        },
         now,
       );
       return true;
@@ -424,7 +483,13 @@ export class Submitter {
     // cannot tell now: asked again later, never sent blind
     await this.o.store.updateTransaction(
       id,
-      { status: t.status === 'sent' ? 'sent' : 'posted', from: [t.status], polled: true, nextPollAt: this.nextPoll(now, t.polls + 1), error: `status request: ${r.code}: ${r.message}` },
+      {
+        status: t.status === 'sent' ? 'sent' : 'posted',
+        from: [t.status],
+        polled: true,
+        nextPollAt: this.nextPoll(now, t.polls + 1),
+        error: `status request: ${r.code}: ${r.message}`,
+      },
       now,
     );
     return true;
@@ -440,15 +505,28 @@ export class Submitter {
     counts.final++;
     this.progress.final++;
     for (const r of results) counts[r.result === 'accepted' ? 'accepted' : r.result === 'rejected' ? 'rejected' : 'review']++;
-    this.o.log?.info({ event: 'transaction_final', transactionId: t.transactionId, status: status.Status, accepted: results.filter((r) => r.result === 'accepted').length }, 'NRDR transaction final');
+    this.o.log?.info(
+      { event: 'transaction_final', transactionId: t.transactionId, status: status.Status, accepted: results.filter((r) => r.result === 'accepted').length },
+      'NRDR transaction final',
+    );
   }
 
   /** Past the polling deadline, the last GET without a final answer: the transaction and its records need an operator. */
   private async giveUp(t: TransactionRow, status: TransactionStatus | undefined, raw: string, counts: Counts): Promise<void> {
-    const said = status ? `NRDR's last status was "${status.Status}"` : `NRDR's last answer did not read as a status${raw !== '' ? ` (${raw.slice(0, 200)})` : ''}`;
+    const said = status
+      ? `NRDR's last status was "${status.Status}"`
+      : `NRDR's last answer did not read as a status${raw !== '' ? ` (${raw.slice(0, 200)})` : ''}`;
     const p = this.problem('NRDR_UNCLEAR', `no final answer from NRDR by the polling deadline: ${said}; check the transaction at NRDR`);
-    await this.o.store.updateTransaction(t.transactionId, { status: 'review', from: ['sent', 'posted'], error: p.message, nextPollAt: null, ...(status ? { nrdr: status } : {}) }, this.o.clock());
-    await this.o.store.recordResults(t.transactionId, t.records.map((x) => ({ ...x, result: 'needs-review', problems: [p] })), this.o.clock());
+    await this.o.store.updateTransaction(
+      t.transactionId,
+      { status: 'review', from: ['sent', 'posted'], error: p.message, nextPollAt: null, ...(status ? { nrdr: status } : {}) },
+      this.o.clock(),
+    );
+    await this.o.store.recordResults(
+      t.transactionId,
+      t.records.map((x) => ({ ...x, result: 'needs-review', problems: [p] })),
+      this.o.clock(),
+    );
     counts.review += t.records.length;
     this.o.log?.warn({ event: 'transaction_review', transactionId: t.transactionId }, 'NRDR gave no final answer in time; the transaction needs review');
   }

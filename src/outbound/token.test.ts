@@ -14,7 +14,14 @@ describe('OAuthTokenProvider', async () => {
   const url = await sb.app.listen({ port: 0, host: '127.0.0.1' });
   after(() => sb.app.close());
   const provider = (extra: object = {}) =>
-    new OAuthTokenProvider({ tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`, clientId: DEFAULT_CLIENT.clientId, clientSecret: DEFAULT_CLIENT.clientSecret, clock: () => now, skewSeconds: 30, ...extra });
+    new OAuthTokenProvider({
+      tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`,
+      clientId: DEFAULT_CLIENT.clientId,
+      clientSecret: DEFAULT_CLIENT.clientSecret,
+      clock: () => now,
+      skewSeconds: 30,
+      ...extra,
+    });
 
   it('fetches once for concurrent callers and reuses the token until 30 s before exp', async () => {
     const p = provider();
@@ -45,9 +52,17 @@ describe('OAuthTokenProvider', async () => {
       body: `grant_type=client_credentials&client_id=${DEFAULT_CLIENT.clientId}&client_secret=${DEFAULT_CLIENT.clientSecret}`,
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     }).then((r) => r.json() as Promise<{ refresh_token: string }>);
-    const r = new OAuthTokenProvider({ tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`, clientId: DEFAULT_CLIENT.clientId, refreshToken: first.refresh_token, clock: () => now });
+    const r = new OAuthTokenProvider({
+      tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`,
+      clientId: DEFAULT_CLIENT.clientId,
+      refreshToken: first.refresh_token,
+      clock: () => now,
+    });
     assert.match(await r.token(), /^ey/);
-    await assert.rejects(provider({ clientSecret: 'wrong' }).token(), (e: unknown) => e instanceof TokenError && e.message === 'the token endpoint answered 401');
+    await assert.rejects(
+      provider({ clientSecret: 'wrong' }).token(),
+      (e: unknown) => e instanceof TokenError && e.message === 'the token endpoint answered 401',
+    );
   });
 
   /** A refresh token as ACR gives one (here: with a client-credentials token of the sandbox). */
@@ -64,7 +79,12 @@ describe('OAuthTokenProvider', async () => {
   const log = { warn: (o: object) => void warnings.push(o) };
   /** A process started with ACR_REFRESH_TOKEN = configured, keeping rotated tokens in `store`. */
   const started = (configured: string, store: MemoryCredentials, b = box) => {
-    const p = new OAuthTokenProvider({ tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`, clientId: DEFAULT_CLIENT.clientId, refreshToken: configured, clock: () => now });
+    const p = new OAuthTokenProvider({
+      tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`,
+      clientId: DEFAULT_CLIENT.clientId,
+      refreshToken: configured,
+      clock: () => now,
+    });
     p.keepRotatedIn({ store, box: b, log });
     return p;
   };
@@ -94,10 +114,16 @@ describe('OAuthTokenProvider', async () => {
     const r3 = kept(store);
     assert.deepEqual([r3.version, r3.token === r2.token, restarted.fetched], [3, false, 1]);
     // what it would have done before: present ACR_REFRESH_TOKEN, which ACR no longer takes
-    const forgetful = new OAuthTokenProvider({ tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`, clientId: DEFAULT_CLIENT.clientId, refreshToken: r0, clock: () => now });
+    const forgetful = new OAuthTokenProvider({
+      tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`,
+      clientId: DEFAULT_CLIENT.clientId,
+      refreshToken: r0,
+      clock: () => now,
+    });
     await assert.rejects(forgetful.token(), {
       name: 'TokenError',
-      message: 'the token endpoint answered 400 invalid_grant: ACR refused the refresh token; put a new one in ACR_REFRESH_TOKEN (or sign in at /auth/acr/start)',
+      message:
+        'the token endpoint answered 400 invalid_grant: ACR refused the refresh token; put a new one in ACR_REFRESH_TOKEN (or sign in at /auth/acr/start)',
     });
     assert.deepEqual(warnings, []);
   });
@@ -119,9 +145,12 @@ describe('OAuthTokenProvider', async () => {
     const store = new MemoryCredentials();
     const r0 = await freshRefreshToken();
     await started(r0, store).token();
-    await assert.rejects(started(r0, store, new SecretBox(Buffer.alloc(32, 8))).token(), (e: unknown) =>
-      e instanceof TokenError &&
-      e.message === 'the refresh token kept in the store cannot be opened (SECRET_WRONG_KEY): set the CDSR_SECRET_KEY it was sealed with, or put a new refresh token in ACR_REFRESH_TOKEN',
+    await assert.rejects(
+      started(r0, store, new SecretBox(Buffer.alloc(32, 8))).token(),
+      (e: unknown) =>
+        e instanceof TokenError &&
+        e.message ===
+          'the refresh token kept in the store cannot be opened (SECRET_WRONG_KEY): set the CDSR_SECRET_KEY it was sealed with, or put a new refresh token in ACR_REFRESH_TOKEN',
     );
   });
 

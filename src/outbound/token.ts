@@ -117,7 +117,12 @@ export class OAuthTokenProvider implements TokenProvider {
     const at = new Date(this.now());
     try {
       for (let i = 0; i < 3; i++) {
-        const v = await k.store.putCredential(REFRESH_CREDENTIAL, { sealed: k.box.seal(token, SEALED_REFRESH), meta: { origin: refreshOrigin(configured), rotatedAt: at.toISOString() } }, this.keptVersion, at);
+        const v = await k.store.putCredential(
+          REFRESH_CREDENTIAL,
+          { sealed: k.box.seal(token, SEALED_REFRESH), meta: { origin: refreshOrigin(configured), rotatedAt: at.toISOString() } },
+          this.keptVersion,
+          at,
+        );
         if (v !== false) {
           this.keptVersion = v;
           return;
@@ -127,7 +132,10 @@ export class OAuthTokenProvider implements TokenProvider {
       }
       throw new Error('the stored refresh token kept changing under this process');
     } catch (e) {
-      k.log?.warn({ event: 'acr_refresh_token_not_kept', error: errorMessage(e) }, 'the rotated ACR refresh token could not be written to the store: a restart would renew with an old one');
+      k.log?.warn(
+        { event: 'acr_refresh_token_not_kept', error: errorMessage(e) },
+        'the rotated ACR refresh token could not be written to the store: a restart would renew with an old one',
+      );
     }
   }
 
@@ -165,7 +173,10 @@ export class OAuthTokenProvider implements TokenProvider {
         timeout: this.opts.timeoutMs ?? 15_000,
         validateStatus: () => true,
       });
-      if (r.status !== 200) throw new TokenError(`the token endpoint answered ${r.status}${presented !== undefined && (r.status === 400 || r.status === 401) ? refusedRefresh(r.data) : ''}`);
+      if (r.status !== 200)
+        throw new TokenError(
+          `the token endpoint answered ${r.status}${presented !== undefined && (r.status === 400 || r.status === 401) ? refusedRefresh(r.data) : ''}`,
+        );
       data = r.data as typeof data;
     } catch (e) {
       throw e instanceof TokenError ? e : new TokenError(`the token endpoint cannot be reached: ${errorMessage(e)}`);

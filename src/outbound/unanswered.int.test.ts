@@ -49,12 +49,25 @@ async function run(fault: Partial<Faults>, release?: (sb: Sandbox) => void): Pro
     try {
       const client = new NrdrClient({
         baseUrl: `${url}${SANDBOX_PATH}`,
-        tokens: new OAuthTokenProvider({ tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`, clientId: DEFAULT_CLIENT.clientId, clientSecret: DEFAULT_CLIENT.clientSecret }),
+        tokens: new OAuthTokenProvider({
+          tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`,
+          clientId: DEFAULT_CLIENT.clientId,
+          clientSecret: DEFAULT_CLIENT.clientSecret,
+        }),
         retry: { baseDelayMs: 1, maxDelayMs: 5 },
         // a held answer: the client gives up waiting (NRDR has it all the same)
         timeoutMs: 500,
       });
-      const submitter = new Submitter({ store: s.store, client, partnerId: '10000', appId: '10019', maxEncounters: 100, clock: ticking(), pollIntervalMs: 1, sleep: () => Promise.resolve() });
+      const submitter = new Submitter({
+        store: s.store,
+        client,
+        partnerId: '10000',
+        appId: '10019',
+        maxEncounters: 100,
+        clock: ticking(),
+        pollIntervalMs: 1,
+        sleep: () => Promise.resolve(),
+      });
       const first = await submitter.flush();
       release?.(sandbox);
       const rest = await submitter.submitNow(10 * 60_000);

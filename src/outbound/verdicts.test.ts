@@ -22,7 +22,8 @@ const status = (Status: string, inError: number, errors: (string | null)[], Erro
   Exam_Errors: errors.map((id) => ({ Exam_Unique_ID: id, Error_Msg: 'CD3060:Invalid date format' })),
 });
 const results = (s: TransactionStatus) => verdicts([A, B, C], s).map((r) => r.result);
-const said = (r: { problems: { code: string; severity: string; message: string }[] } | undefined) => r?.problems.map((p) => `${p.severity} ${p.code}:${p.message}`);
+const said = (r: { problems: { code: string; severity: string; message: string }[] } | undefined) =>
+  r?.problems.map((p) => `${p.severity} ${p.code}:${p.message}`);
 
 describe('matchExamId', () => {
   const H1 = { encounterKey: '100000|H1', consultationKey: '03/03/2022 15:08:33', contentHash: 'h1' };
@@ -54,7 +55,7 @@ describe('verdicts', () => {
     ]);
   });
 
-  it('Posted with Exam_Errors (the spec example\'s CD2070 with an empty id): accepted, the entries kept as warnings', () => {
+  it("Posted with Exam_Errors (the spec example's CD2070 with an empty id): accepted, the entries kept as warnings", () => {
     const s: TransactionStatus = {
       ...status('Posted', 0, []),
       Exam_Errors: [
@@ -63,19 +64,34 @@ describe('verdicts', () => {
       ],
     };
     const r = verdicts([A, B, C], s);
-    assert.deepEqual(r.map((x) => x.result), ['accepted', 'accepted', 'accepted']);
-    assert.deepEqual(r[0]?.problems, [{ code: 'CD2070', message: 'Invalid. Missing encounter object information', severity: 'warning', scope: 'transaction', path: '' }]);
+    assert.deepEqual(
+      r.map((x) => x.result),
+      ['accepted', 'accepted', 'accepted'],
+    );
+    assert.deepEqual(r[0]?.problems, [
+      { code: 'CD2070', message: 'Invalid. Missing encounter object information', severity: 'warning', scope: 'transaction', path: '' },
+    ]);
     assert.deepEqual(said(r[2]), ['warning CD3060:Invalid date format', 'warning CD2070:Invalid. Missing encounter object information']);
     assert.equal(r[2]?.problems[0]?.scope, 'consultation');
   });
 
   it('Num_of_Exam_Included other than the exams sent: every record needs-review with the reason', () => {
-    const reason = "error NRDR_UNCLEAR:NRDR's answer (Posted) counts 1 exam(s) included, but the transaction sent 3: it may not be about what was sent, so it does not say whether this record was loaded";
+    const reason =
+      "error NRDR_UNCLEAR:NRDR's answer (Posted) counts 1 exam(s) included, but the transaction sent 3: it may not be about what was sent, so it does not say whether this record was loaded";
     const posted = verdicts([A, B, C], status('Posted', 0, [], null, 1));
-    assert.deepEqual(posted.map((x) => x.result), ['needs-review', 'needs-review', 'needs-review']);
+    assert.deepEqual(
+      posted.map((x) => x.result),
+      ['needs-review', 'needs-review', 'needs-review'],
+    );
     assert.deepEqual(said(posted[0]), [reason]);
-    const partly = verdicts([A, B, C], status('PartiallySuccessful', 1, ['V0002'], 'CD2080:Some of the encounters did not pass validation and were rejected', 4));
-    assert.deepEqual(partly.map((x) => x.result), ['needs-review', 'needs-review', 'needs-review']);
+    const partly = verdicts(
+      [A, B, C],
+      status('PartiallySuccessful', 1, ['V0002'], 'CD2080:Some of the encounters did not pass validation and were rejected', 4),
+    );
+    assert.deepEqual(
+      partly.map((x) => x.result),
+      ['needs-review', 'needs-review', 'needs-review'],
+    );
     assert.deepEqual(said(partly[2]), [
       "error NRDR_UNCLEAR:NRDR's answer (PartiallySuccessful) counts 4 exam(s) included, but the transaction sent 3: it may not be about what was sent, so it does not say whether this record was loaded",
       'error CD3060:Invalid date format',
@@ -95,10 +111,13 @@ describe('verdicts', () => {
   it('H-1 named, H1 loaded: H-1 rejected, H1 accepted', () => {
     const H1 = { encounterKey: '100000|H1', consultationKey: '03/03/2022 15:08:33', contentHash: 'h1' };
     const Hdash1 = { encounterKey: '100000|H-1', consultationKey: '03/03/2022 15:08:33', contentHash: 'h-1' };
-    assert.deepEqual(verdicts([H1, Hdash1], status('PartiallySuccessful', 1, ['H-1 03/03/2022 15:08:33'], null, 2)).map((r) => [r.encounterKey, r.result]), [
-      ['100000|H1', 'accepted'],
-      ['100000|H-1', 'rejected'],
-    ]);
+    assert.deepEqual(
+      verdicts([H1, Hdash1], status('PartiallySuccessful', 1, ['H-1 03/03/2022 15:08:33'], null, 2)).map((r) => [r.encounterKey, r.result]),
+      [
+        ['100000|H1', 'accepted'],
+        ['100000|H-1', 'rejected'],
+      ],
+    );
   });
 
   it('an entry that only resembles a record: that record needs-review (never rejected), the others accepted when the count agrees', () => {
@@ -117,8 +136,14 @@ describe('verdicts', () => {
   it('an entry naming records of two encounters: those need review, with why', () => {
     const odd = { encounterKey: '100000|V0002 11/02/2026 10:00:00', consultationKey: '11/03/2026 08:00:00', contentHash: 'o' };
     const r = verdicts([A, C, odd], status('PartiallySuccessful', 1, ['V0002 11/02/2026 10:00:00']));
-    assert.deepEqual(r.map((x) => x.result), ['accepted', 'needs-review', 'needs-review']);
-    assert.equal(r[1]?.problems[0]?.message, `NRDR's Exam_Errors entry "V0002 11/02/2026 10:00:00" names records of 2 encounters: it does not say which one it refused`);
+    assert.deepEqual(
+      r.map((x) => x.result),
+      ['accepted', 'needs-review', 'needs-review'],
+    );
+    assert.equal(
+      r[1]?.problems[0]?.message,
+      `NRDR's Exam_Errors entry "V0002 11/02/2026 10:00:00" names records of 2 encounters: it does not say which one it refused`,
+    );
   });
 
   it('an entry that names no record, or counts that disagree: the others need review, never accepted', () => {
@@ -127,21 +152,33 @@ describe('verdicts', () => {
     }
     assert.deepEqual(results(status('PartiallySuccessful', 2, ['V0002'])), ['needs-review', 'needs-review', 'rejected']);
     const [review] = verdicts([A], status('PartiallySuccessful', 1, ['NRDR-internal-123'], null, 1));
-    assert.deepEqual(said(review), [`error NRDR_UNCLEAR:NRDR's answer (PartiallySuccessful, 1 in error) does not say whether this record was loaded: Exam_Errors ["NRDR-internal-123"]`]);
-  });
-
-  it('ValidationFail: nothing loaded, every record rejected with the transaction\'s codes and those naming it', () => {
-    const r = verdicts([A, C], status('ValidationFail', 0, [], 'CD2053:Facility has not registered for CDSR.  Submission aborted', 2));
-    assert.deepEqual(r.map((x) => [x.result, x.problems.map((p) => p.code)]), [
-      ['rejected', ['CD2053']],
-      ['rejected', ['CD2053']],
+    assert.deepEqual(said(review), [
+      `error NRDR_UNCLEAR:NRDR's answer (PartiallySuccessful, 1 in error) does not say whether this record was loaded: Exam_Errors ["NRDR-internal-123"]`,
     ]);
-    assert.deepEqual(results(status('ValidationFail', 3, ['V0002', 'v0001'], 'CD0004:The entire transaction was rejected due to failure in validation')), ['rejected', 'rejected', 'rejected']);
   });
 
-  it('Failed: every record needs-review with NRDR\'s text, not rejected', () => {
+  it("ValidationFail: nothing loaded, every record rejected with the transaction's codes and those naming it", () => {
+    const r = verdicts([A, C], status('ValidationFail', 0, [], 'CD2053:Facility has not registered for CDSR.  Submission aborted', 2));
+    assert.deepEqual(
+      r.map((x) => [x.result, x.problems.map((p) => p.code)]),
+      [
+        ['rejected', ['CD2053']],
+        ['rejected', ['CD2053']],
+      ],
+    );
+    assert.deepEqual(results(status('ValidationFail', 3, ['V0002', 'v0001'], 'CD0004:The entire transaction was rejected due to failure in validation')), [
+      'rejected',
+      'rejected',
+      'rejected',
+    ]);
+  });
+
+  it("Failed: every record needs-review with NRDR's text, not rejected", () => {
     const r = verdicts([A, C], status('Failed', 2, [], 'CD1005:Error importing data simulated import failure', 2));
-    assert.deepEqual(r.map((x) => x.result), ['needs-review', 'needs-review']);
+    assert.deepEqual(
+      r.map((x) => x.result),
+      ['needs-review', 'needs-review'],
+    );
     assert.deepEqual(said(r[0]), [
       'error NRDR_FAILED:NRDR answered Failed: the transaction failed to be created due to an error at NRDR (not a verdict on the data), Error_Msg "CD1005:Error importing data simulated import failure"; check the transaction at NRDR; the record is sent again when it changes, or automatically with CDSR_RESEND_FAILED',
       'error CD1005:Error importing data simulated import failure',

@@ -81,7 +81,8 @@ export function verdicts(records: readonly OutboundRecord[], status: Transaction
     match: matchExamId(e.Exam_Unique_ID, records),
     problems: parseErrorMsg(e.Error_Msg).map((m) => problem(m.code, m.message)),
   }));
-  const named = (i: number, kind: ExamMatch['kind']): Entry[] => entries.filter((e) => e.match.kind === kind && 'records' in e.match && e.match.records.includes(i));
+  const named = (i: number, kind: ExamMatch['kind']): Entry[] =>
+    entries.filter((e) => e.match.kind === kind && 'records' in e.match && e.match.records.includes(i));
   const unnamed = entries.filter((e) => e.match.kind === 'none');
   const countsOff = status.Num_of_Exam_Included !== records.length;
   const countProblem = problem(
@@ -136,7 +137,9 @@ export function verdicts(records: readonly OutboundRecord[], status: Transaction
   );
   return records.map((r, i) => {
     const exactEntries = named(i, 'exact');
-    const exact = exactEntries.flatMap((e) => (e.problems.length > 0 ? e.problems : [problem('NRDR_UNCLEAR', `NRDR's Exam_Errors entry "${e.raw}" names this record without an Error_Msg`)]));
+    const exact = exactEntries.flatMap((e) =>
+      e.problems.length > 0 ? e.problems : [problem('NRDR_UNCLEAR', `NRDR's Exam_Errors entry "${e.raw}" names this record without an Error_Msg`)],
+    );
     const doubtful = [...named(i, 'ambiguous'), ...named(i, 'partial')];
     if (countsOff) return { ...r, result: 'needs-review' as const, problems: [countProblem, ...exact, ...doubtful.flatMap((e) => e.problems), ...txProblems] };
     if (exactEntries.length > 0) return { ...r, result: 'rejected' as const, problems: [...exact, ...doubtful.flatMap((e) => e.problems)] };
@@ -158,6 +161,14 @@ export async function resendFailed(
 ): Promise<void> {
   if (limit <= 0) return;
   const r = await store.resendFailed(transactionId, limit, at);
-  if (r.resent.length > 0) log?.info({ event: 'transaction_failed_resend', transactionId, records: r.resent.length }, 'NRDR answered Failed: its records are sent again in a new transaction');
-  if (r.kept.length > 0) log?.warn({ event: 'transaction_failed_review', transactionId, records: r.kept.length }, 'NRDR answered Failed again: records sent as often as CDSR_RESEND_FAILED allows need review');
+  if (r.resent.length > 0)
+    log?.info(
+      { event: 'transaction_failed_resend', transactionId, records: r.resent.length },
+      'NRDR answered Failed: its records are sent again in a new transaction',
+    );
+  if (r.kept.length > 0)
+    log?.warn(
+      { event: 'transaction_failed_review', transactionId, records: r.kept.length },
+      'NRDR answered Failed again: records sent as often as CDSR_RESEND_FAILED allows need review',
+    );
 }

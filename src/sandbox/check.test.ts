@@ -8,7 +8,11 @@ import { DEFAULT_ANSWERS } from './switches.js';
 import { FIXTURES, readJson, validConsultation, validEncounter, validTransaction } from '../../test/helpers.js';
 
 const NOW = new Date('2026-06-15T12:00:00Z');
-const opts = (readings: Partial<Readings> = {}, more: Partial<CheckOptions> = {}): CheckOptions => ({ now: NOW, readings: { ...DEFAULT_ANSWERS, ...readings }, ...more });
+const opts = (readings: Partial<Readings> = {}, more: Partial<CheckOptions> = {}): CheckOptions => ({
+  now: NOW,
+  readings: { ...DEFAULT_ANSWERS, ...readings },
+  ...more,
+});
 const codes = (body: unknown, o = opts()) => checkTransaction(body, o).map((f) => `${f.code} ${f.path}`);
 
 describe('sandbox checks', () => {
@@ -18,9 +22,14 @@ describe('sandbox checks', () => {
   });
 
   it('give each finding its message, place, encounter and consultation', () => {
-    const tx = validTransaction({ Transaction_ID: undefined, Num_of_Encounters_Included: 2, CDSR_File_Version_Num: '2.0', AppID: 'A|B', Extra: 1 } as Record<string, unknown>, [
-      validEncounter({ Clinical_Scenario_Descriptions: 'one' }, [validConsultation({ Modality: 'CT', CDS_Consultation_Time: '3 PM', Modality_Other_Spec: 'cone beam' })]),
-    ]);
+    const tx = validTransaction(
+      { Transaction_ID: undefined, Num_of_Encounters_Included: 2, CDSR_File_Version_Num: '2.0', AppID: 'A|B', Extra: 1 } as Record<string, unknown>,
+      [
+        validEncounter({ Clinical_Scenario_Descriptions: 'one' }, [
+          validConsultation({ Modality: 'CT', CDS_Consultation_Time: '3 PM', Modality_Other_Spec: 'cone beam' }),
+        ]),
+      ],
+    );
     assert.deepEqual(checkTransaction(tx, opts()), [
       { code: 'CD2090', message: 'Transaction has unknown element(s): Extra', path: '' },
       { code: 'CD2001', message: 'Missing Transaction_ID', path: 'Transaction_ID', field: 'Transaction_ID' },
@@ -78,16 +87,27 @@ describe('sandbox checks', () => {
     assert.deepEqual(codes(validTransaction({ Encounters: {} })), ['CD1003 Encounters']);
     assert.deepEqual(codes(validTransaction({ Num_of_Encounters_Included: '1.5' })), ['CD2024 Num_of_Encounters_Included']);
     assert.deepEqual(codes(validTransaction({ Num_of_Encounters_Included: ' 1 ', PartnerID: 10000, Transaction_ID: 'T'.repeat(50) })), []);
-    assert.deepEqual(codes(validTransaction({ Transaction_ID: 'T'.repeat(51), Facility_ID: '  ', PartnerID: true })), ['CD2002 Transaction_ID', 'CD2051 Facility_ID', 'CD1003 PartnerID']);
+    assert.deepEqual(codes(validTransaction({ Transaction_ID: 'T'.repeat(51), Facility_ID: '  ', PartnerID: true })), [
+      'CD2002 Transaction_ID',
+      'CD2051 Facility_ID',
+      'CD1003 PartnerID',
+    ]);
     assert.deepEqual(codes(validTransaction({}, [validEncounter({ Consultations: [] }), 'text' as unknown as Record<string, unknown>])), [
       'CD2075 Encounters[0].Consultations',
       'CD1003 Encounters[1]',
     ]);
-    assert.deepEqual(codes(validTransaction({}, [validEncounter({}, [validConsultation({ Name_of_Exam_Ordered: null, Place_of_Service: ['22'], CDS_Consultation_Date: '2/30/2024' })])])), [
-      'CD3060 Encounters[0].Consultations[0].CDS_Consultation_Date',
-      'CD1003 Encounters[0].Consultations[0].Place_of_Service',
-      'CD3001 Encounters[0].Consultations[0].Name_of_Exam_Ordered',
-    ]);
+    assert.deepEqual(
+      codes(
+        validTransaction({}, [
+          validEncounter({}, [validConsultation({ Name_of_Exam_Ordered: null, Place_of_Service: ['22'], CDS_Consultation_Date: '2/30/2024' })]),
+        ]),
+      ),
+      [
+        'CD3060 Encounters[0].Consultations[0].CDS_Consultation_Date',
+        'CD1003 Encounters[0].Consultations[0].Place_of_Service',
+        'CD3001 Encounters[0].Consultations[0].Name_of_Exam_Ordered',
+      ],
+    );
   });
 
   it('check codes against the lists given: CD3120, CD3030, CD3240, and the list\'s "Other" code for CD3002', () => {
@@ -108,8 +128,12 @@ describe('sandbox checks', () => {
 
   it('todayZone: what is "now" for CD2013 and "today" for CD3130', () => {
     // 12:00 UTC: 02:00 the next day at UTC+14, 08:00 in New York, 07:00 at UTC-05:00
-    const tx = validTransaction({ Transaction_DateTime: '06/15/2026 10:00:00' }, [validEncounter({}, [validConsultation({ Exam_Completion_Date: '6/16/2026' })])]);
-    const byZone = Object.fromEntries(['UTC+14', 'UTC', 'UTC-05:00', 'America/New_York', 'Pacific/Kiritimati'].map((z) => [z, codes(tx, opts({ todayZone: z }))]));
+    const tx = validTransaction({ Transaction_DateTime: '06/15/2026 10:00:00' }, [
+      validEncounter({}, [validConsultation({ Exam_Completion_Date: '6/16/2026' })]),
+    ]);
+    const byZone = Object.fromEntries(
+      ['UTC+14', 'UTC', 'UTC-05:00', 'America/New_York', 'Pacific/Kiritimati'].map((z) => [z, codes(tx, opts({ todayZone: z }))]),
+    );
     assert.deepEqual(byZone, {
       'UTC+14': [],
       UTC: ['CD3130 Encounters[0].Consultations[0].Exam_Completion_Date'],
@@ -117,16 +141,40 @@ describe('sandbox checks', () => {
       'America/New_York': ['CD2013 Transaction_DateTime', 'CD3130 Encounters[0].Consultations[0].Exam_Completion_Date'],
       'Pacific/Kiritimati': [],
     });
-    assert.deepEqual([wallClock(NOW, 'UTC+14'), wallClock(NOW, 'America/New_York'), wallClock(NOW, 'UTC-05:30')], [20260616020000, 20260615080000, 20260615063000]);
-    assert.deepEqual(['UTC', 'UTC+14', 'UTC-05:00', 'UTC+5:30', 'Europe/Paris', 'UTC+15', 'Mars/Base', 'EST5'].map(isReadableZone), [true, true, true, true, true, false, false, false]);
+    assert.deepEqual(
+      [wallClock(NOW, 'UTC+14'), wallClock(NOW, 'America/New_York'), wallClock(NOW, 'UTC-05:30')],
+      [20260616020000, 20260615080000, 20260615063000],
+    );
+    assert.deepEqual(['UTC', 'UTC+14', 'UTC-05:00', 'UTC+5:30', 'Europe/Paris', 'UTC+15', 'Mars/Base', 'EST5'].map(isReadableZone), [
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+      false,
+      false,
+    ]);
   });
 
   it('transactionDateTime: the forms the spec shows, by the switch', () => {
-    const values = ['03/04/2022', '3/4/2022 15:08:33', '2022-03-04', '2022-03-04T15:08:33', '2022-03-04T15:08:33Z', '2022-03-04 15:08:33', '03/04/2022 3:08 PM', '02/29/2022', '2022-03-04T24:00:00'];
+    const values = [
+      '03/04/2022',
+      '3/4/2022 15:08:33',
+      '2022-03-04',
+      '2022-03-04T15:08:33',
+      '2022-03-04T15:08:33Z',
+      '2022-03-04 15:08:33',
+      '03/04/2022 3:08 PM',
+      '02/29/2022',
+      '2022-03-04T24:00:00',
+    ];
     const accepted = (form: Readings['transactionDateTime']) => values.filter((v) => transactionDateTime(v, form) !== undefined);
     assert.deepEqual(accepted('any'), ['03/04/2022', '3/4/2022 15:08:33', '2022-03-04', '2022-03-04T15:08:33']);
     assert.deepEqual(accepted('us'), ['03/04/2022', '3/4/2022 15:08:33']);
     assert.deepEqual(accepted('iso'), ['2022-03-04', '2022-03-04T15:08:33']);
-    assert.deepEqual(codes(validTransaction({ Transaction_DateTime: '06/15/2026 06:00:00' }), opts({ transactionDateTime: 'iso' })), ['CD2012 Transaction_DateTime']);
+    assert.deepEqual(codes(validTransaction({ Transaction_DateTime: '06/15/2026 06:00:00' }), opts({ transactionDateTime: 'iso' })), [
+      'CD2012 Transaction_DateTime',
+    ]);
   });
 });

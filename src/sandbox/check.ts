@@ -141,7 +141,16 @@ export function wallClock(now: Date, zone: string): number {
   const parts: Record<string, number> = {};
   let f = FORMATS.get(zone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric', hourCycle: 'h23' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+      hourCycle: 'h23',
+    });
     FORMATS.set(zone, f);
   }
   for (const p of f.formatToParts(now)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
@@ -225,10 +234,12 @@ class Checker {
     }
     if (pipes.length > 0) this.add('CD2091', root, undefined, pipes.join(', '));
     const encounters = body.Encounters;
-    if (encounters === undefined || encounters === null || (Array.isArray(encounters) && encounters.length === 0)) this.add(MISSING_CODES.Encounters, root, 'Encounters');
+    if (encounters === undefined || encounters === null || (Array.isArray(encounters) && encounters.length === 0))
+      this.add(MISSING_CODES.Encounters, root, 'Encounters');
     else if (!Array.isArray(encounters)) this.add('CD1003', root, 'Encounters');
     else {
-      if (typeof count === 'number' && count !== encounters.length) this.add('CD2074', root, 'Num_of_Encounters_Included', String(count), String(encounters.length));
+      if (typeof count === 'number' && count !== encounters.length)
+        this.add('CD2074', root, 'Num_of_Encounters_Included', String(count), String(encounters.length));
       encounters.forEach((e: unknown, i) => this.encounter(e, i));
     }
   }
@@ -246,7 +257,8 @@ class Checker {
       this.add('CD3300', place, 'Clinical_Scenario_Codes');
     }
     const consultations = value.Consultations;
-    if (consultations === undefined || consultations === null || (Array.isArray(consultations) && consultations.length === 0)) this.add('CD2075', place, 'Consultations');
+    if (consultations === undefined || consultations === null || (Array.isArray(consultations) && consultations.length === 0))
+      this.add('CD2075', place, 'Consultations');
     else if (!Array.isArray(consultations)) this.add('CD1003', place, 'Consultations');
     else consultations.forEach((c: unknown, j) => this.consultation(c, join(path, `Consultations[${j}]`), place));
   }

@@ -30,12 +30,25 @@ describe('sandbox ACR Connect sign-in', () => {
 
   const query = (over: Record<string, string | undefined> = {}) => {
     const q: Record<string, string> = {};
-    const all = { response_type: 'code', client_id: DEFAULT_CLIENT.clientId, redirect_uri: REDIRECT, state: 'st-1', code_challenge: CHALLENGE, code_challenge_method: 'S256', ...over };
+    const all = {
+      response_type: 'code',
+      client_id: DEFAULT_CLIENT.clientId,
+      redirect_uri: REDIRECT,
+      state: 'st-1',
+      code_challenge: CHALLENGE,
+      code_challenge_method: 'S256',
+      ...over,
+    };
     for (const [k, v] of Object.entries(all)) if (v !== undefined) q[k] = v;
     return new URLSearchParams(q).toString();
   };
   const login = async (over: Record<string, string> = {}) => {
-    const r = await sb.app.inject({ method: 'POST', url: SANDBOX_AUTHORIZE_PATH, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `${query()}&facility=100001&username=operator&password=sandbox&${new URLSearchParams(over).toString()}` });
+    const r = await sb.app.inject({
+      method: 'POST',
+      url: SANDBOX_AUTHORIZE_PATH,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `${query()}&facility=100001&username=operator&password=sandbox&${new URLSearchParams(over).toString()}`,
+    });
     return r;
   };
   const codeOf = async () => {
@@ -47,7 +60,12 @@ describe('sandbox ACR Connect sign-in', () => {
     return u.searchParams.get('code')!;
   };
   const token = (form: Record<string, string>, auth: string | undefined = basic) =>
-    sb.app.inject({ method: 'POST', url: SANDBOX_TOKEN_PATH, headers: { 'content-type': 'application/x-www-form-urlencoded', ...(auth ? { authorization: auth } : {}) }, payload: new URLSearchParams(form).toString() });
+    sb.app.inject({
+      method: 'POST',
+      url: SANDBOX_TOKEN_PATH,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(auth ? { authorization: auth } : {}) },
+      payload: new URLSearchParams(form).toString(),
+    });
   const exchange = (code: string, over: Record<string, string> = {}, auth?: string) =>
     token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: VERIFIER, client_id: DEFAULT_CLIENT.clientId, ...over }, auth);
 
@@ -57,7 +75,15 @@ describe('sandbox ACR Connect sign-in', () => {
     assert.match(r.body, /<strong>Hospital &#60;CDSR&#62; &#38; co<\/strong> asks to submit data to NRDR on your behalf\./);
     assert.deepEqual(loginForm(r.body), {
       action: SANDBOX_AUTHORIZE_PATH,
-      fields: { response_type: 'code', client_id: DEFAULT_CLIENT.clientId, redirect_uri: REDIRECT, state: 'st-1', code_challenge: CHALLENGE, code_challenge_method: 'S256', scope: 'openid' },
+      fields: {
+        response_type: 'code',
+        client_id: DEFAULT_CLIENT.clientId,
+        redirect_uri: REDIRECT,
+        state: 'st-1',
+        code_challenge: CHALLENGE,
+        code_challenge_method: 'S256',
+        scope: 'openid',
+      },
     });
   });
 
@@ -68,7 +94,10 @@ describe('sandbox ACR Connect sign-in', () => {
     assert.deepEqual([elsewhere.statusCode, elsewhere.headers.location, /not the one registered/.test(elsewhere.body)], [400, undefined, true]);
     const noPkce = await sb.app.inject({ method: 'GET', url: `${SANDBOX_AUTHORIZE_PATH}?${query({ code_challenge: undefined })}` });
     assert.equal(noPkce.statusCode, 302);
-    assert.equal(noPkce.headers.location, `${REDIRECT}?error=invalid_request&error_description=PKCE+is+required%3A+code_challenge+with+code_challenge_method+S256&state=st-1`);
+    assert.equal(
+      noPkce.headers.location,
+      `${REDIRECT}?error=invalid_request&error_description=PKCE+is+required%3A+code_challenge+with+code_challenge_method+S256&state=st-1`,
+    );
   });
 
   it('a wrong password shows the page again with the reason and issues no code', async () => {
@@ -86,7 +115,10 @@ describe('sandbox ACR Connect sign-in', () => {
     const t = r.json<{ access_token: string; refresh_token: string; expires_in: number; refresh_expires_in: number; token_type: string }>();
     assert.deepEqual([t.token_type, t.expires_in, t.refresh_expires_in], ['Bearer', 300, 3600]);
     const claims = decodeJwt(t.access_token);
-    assert.deepEqual([claims.sub, claims.amr, claims.facility, claims.client_id, claims.partner], ['100001_operator', ['password'], '100001', DEFAULT_CLIENT.clientId, '10000']);
+    assert.deepEqual(
+      [claims.sub, claims.amr, claims.facility, claims.client_id, claims.partner],
+      ['100001_operator', ['password'], '100001', DEFAULT_CLIENT.clientId, '10000'],
+    );
     const again = await exchange(code);
     assert.deepEqual([again.statusCode, again.json()], [400, { error: 'invalid_grant', error_description: 'the code is unknown or was already used' }]);
     // the token is taken by the API and counted by its subject
@@ -119,7 +151,10 @@ describe('sandbox ACR Connect sign-in', () => {
     assert.notEqual(second.refresh_token, first.refresh_token);
     assert.equal(decodeJwt(second.access_token).sub, '100001_operator');
     const old = await token({ grant_type: 'refresh_token', refresh_token: first.refresh_token }, undefined);
-    assert.deepEqual([old.statusCode, old.json()], [400, { error: 'invalid_grant', error_description: 'the refresh token is unknown, expired or already used' }]);
+    assert.deepEqual(
+      [old.statusCode, old.json()],
+      [400, { error: 'invalid_grant', error_description: 'the refresh token is unknown, expired or already used' }],
+    );
     // and a refresh token past its lifetime
     now = new Date(now.getTime() + 3601_000);
     const late = await token({ grant_type: 'refresh_token', refresh_token: second.refresh_token }, undefined);

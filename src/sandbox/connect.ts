@@ -39,7 +39,8 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt
 const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
 const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
-export type GrantAnswer = { readonly ok: true; readonly granted: GrantedUser } | { readonly ok: false; readonly error: string; readonly error_description: string };
+export type GrantAnswer =
+  { readonly ok: true; readonly granted: GrantedUser } | { readonly ok: false; readonly error: string; readonly error_description: string };
 
 export class ConnectAuth {
   private readonly codes = new Map<string, PendingCode>();
@@ -70,7 +71,8 @@ export class ConnectAuth {
     };
     if (q.response_type !== 'code') return back('unsupported_response_type', 'response_type must be code');
     if (!q.state) return back('invalid_request', 'state is required');
-    if (!q.code_challenge || q.code_challenge_method !== 'S256') return back('invalid_request', 'PKCE is required: code_challenge with code_challenge_method S256');
+    if (!q.code_challenge || q.code_challenge_method !== 'S256')
+      return back('invalid_request', 'PKCE is required: code_challenge with code_challenge_method S256');
     return { client, redirectUri: q.redirect_uri };
   }
 
@@ -102,7 +104,9 @@ ${hidden}
     return reply
       .code(status)
       .type('text/html; charset=utf-8')
-      .send(`<!doctype html><html><head><meta charset="utf-8"><title>ACR Connect sandbox: error</title></head><body><h1>Sign-in refused</h1><p>${escapeHtml(text)}</p></body></html>\n`);
+      .send(
+        `<!doctype html><html><head><meta charset="utf-8"><title>ACR Connect sandbox: error</title></head><body><h1>Sign-in refused</h1><p>${escapeHtml(text)}</p></body></html>\n`,
+      );
   }
 
   register(app: FastifyInstance): void {
@@ -118,9 +122,19 @@ ${hidden}
       if ('page' in c) return ConnectAuth.errorPage(reply, 400, c.page);
       if ('redirect' in c) return reply.redirect(c.redirect, 302);
       const user = this.users.find((u) => u.facilityId === form.facility && u.username === form.username && same(u.password, form.password ?? ''));
-      if (!user) return reply.code(401).type('text/html; charset=utf-8').send(this.loginPage(c.client, form, 'Wrong facility, user name or password.'));
+      if (!user)
+        return reply
+          .code(401)
+          .type('text/html; charset=utf-8')
+          .send(this.loginPage(c.client, form, 'Wrong facility, user name or password.'));
       const code = randomBytes(32).toString('base64url');
-      this.codes.set(code, { clientId: c.client.clientId, redirectUri: c.redirectUri, challenge: form.code_challenge!, user, expiresAt: this.clock().getTime() + this.codeTtlMs });
+      this.codes.set(code, {
+        clientId: c.client.clientId,
+        redirectUri: c.redirectUri,
+        challenge: form.code_challenge!,
+        user,
+        expiresAt: this.clock().getTime() + this.codeTtlMs,
+      });
       this.counts.codes++;
       const back = new URL(c.redirectUri);
       back.searchParams.set('code', code);
@@ -144,7 +158,8 @@ ${hidden}
     if (pending.clientId !== clientId) return refuse('the code was issued to another client');
     if (pending.redirectUri !== (form.get('redirect_uri') ?? '')) return refuse('redirect_uri differs from the one the code was issued for');
     const verifier = form.get('code_verifier') ?? '';
-    if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier) || !same(s256(verifier), pending.challenge)) return refuse('code_verifier does not match the code_challenge');
+    if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier) || !same(s256(verifier), pending.challenge))
+      return refuse('code_verifier does not match the code_challenge');
     this.counts.exchanged++;
     return { ok: true, granted: { user: pending.user, amr: ['password'] } };
   }

@@ -50,7 +50,10 @@ const OPEN: readonly { readonly name: string; readonly apply: (tx: Obj) => void 
   { name: 'Medicare_Modifier outside its unenforced set', apply: (tx) => void (cons0(tx).Medicare_Modifier = 'XX') },
   { name: 'long encounter id', apply: (tx) => void (enc0(tx).Unique_Encounter_ID = 'E'.repeat(101)) },
   { name: 'long clinician name', apply: (tx) => void (cons0(tx).Clinician1_Last_Name = 'L'.repeat(101)) },
-  { name: 'Other_Spec "null" (the POST example)', apply: (tx) => void Object.assign(cons0(tx), { Appropriateness_Category: '1', Appropriateness_Category_Other_Spec: 'null' }) },
+  {
+    name: 'Other_Spec "null" (the POST example)',
+    apply: (tx) => void Object.assign(cons0(tx), { Appropriateness_Category: '1', Appropriateness_Category_Other_Spec: 'null' }),
+  },
 ];
 
 const MUTATIONS = [{ name: 'as generated', apply: () => undefined }, ...CORRUPTIONS, ...OPEN];
@@ -179,12 +182,23 @@ describe('differential: the adapter validator against the sandbox checks', () =>
     const found = Object.keys(result.classes);
     const undecided = found.filter((c) => !(c in DECIDED)).map((c) => `${c} (from: ${result.classes[c]!.join('; ')})`);
     assert.deepEqual(undecided, [], `undecided disagreements: decide them in docs/sandbox-readings.md and DECIDED`);
-    assert.deepEqual(found, Object.keys(DECIDED).sort((a, b) => a.localeCompare(b)));
+    assert.deepEqual(
+      found,
+      Object.keys(DECIDED).sort((a, b) => a.localeCompare(b)),
+    );
   });
 
   it('the changes that give each class (what the rows of the table talk about)', () => {
     assert.deepEqual(result.classes, {
-      'CD2012 Transaction_DateTime: sandbox only': ['future Transaction_DateTime', 'Transaction_DateTime ISO with Z', 'Transaction_DateTime ISO with an offset', 'Transaction_DateTime ISO with a space', 'Transaction_DateTime ISO with fractions of a second', 'Transaction_DateTime US with AM/PM', 'Transaction_DateTime US without seconds'],
+      'CD2012 Transaction_DateTime: sandbox only': [
+        'future Transaction_DateTime',
+        'Transaction_DateTime ISO with Z',
+        'Transaction_DateTime ISO with an offset',
+        'Transaction_DateTime ISO with a space',
+        'Transaction_DateTime ISO with fractions of a second',
+        'Transaction_DateTime US with AM/PM',
+        'Transaction_DateTime US without seconds',
+      ],
       'CD2013 Transaction_DateTime: adapter only': ['future Transaction_DateTime', 'Transaction_DateTime three hours ahead of the site'],
       'CD2024 Num_of_Encounters_Included: adapter only': ['count -1', 'count "+1"'],
       'CD2074 Num_of_Encounters_Included: sandbox only': ['count -1', 'count "+1"'],
@@ -207,7 +221,7 @@ describe('differential: the adapter validator against the sandbox checks', () =>
 
   it("what the sandbox refuses of the adapter's own transactions, reading by reading", () => {
     assert.deepEqual(result.ownRefused, {
-default: [],
+      default: [],
       'todayZone=America/New_York': [],
       'todayZone=UTC': [],
       'todayZone=America/Los_Angeles': ['CD2013 Transaction_DateTime'],
@@ -218,6 +232,9 @@ default: [],
 
   it('each decided row is a row of docs/sandbox-readings.md', () => {
     const doc = readFileSync(join(PACKAGE_ROOT, 'docs', 'sandbox-readings.md'), 'utf8');
-    assert.deepEqual([...new Set(Object.values(DECIDED))].filter((row) => !doc.includes(`| ${row} |`)), []);
+    assert.deepEqual(
+      [...new Set(Object.values(DECIDED))].filter((row) => !doc.includes(`| ${row} |`)),
+      [],
+    );
   });
 });

@@ -26,9 +26,18 @@ describe('sandbox messages', () => {
   });
 
   it('fill their places in order, and join as Error_Msg', () => {
-    assert.equal(specMessage('CD1012', '10000', '100002', '10019'), 'Partner 10000 is not authorized to submit data for facility 100002 and/or application 10019');
+    assert.equal(
+      specMessage('CD1012', '10000', '100002', '10019'),
+      'Partner 10000 is not authorized to submit data for facility 100002 and/or application 10019',
+    );
     assert.equal(specMessage('CD2074', '2', '1'), 'Num_of_Encounters_Included 2 does not match with encounters records received 1');
     assert.equal(specMessage('CD2014'), 'Transaction_ID must be unique. <transaction_id> has been submitted in a previous transaction');
-    assert.equal(errorMsg([{ code: 'CD2001', message: specMessage('CD2001') }, { code: 'CD2011', message: specMessage('CD2011') }]), 'CD2001:Missing Transaction_ID|CD2011:Missing Transaction_DateTime');
+    assert.equal(
+      errorMsg([
+        { code: 'CD2001', message: specMessage('CD2001') },
+        { code: 'CD2011', message: specMessage('CD2011') },
+      ]),
+      'CD2001:Missing Transaction_ID|CD2011:Missing Transaction_DateTime',
+    );
   });
 });

@@ -110,7 +110,9 @@ export class Registry {
   lookup(id: string, q: { facilityid?: string | undefined; partnerid?: string | undefined; appid?: string | undefined }): StoredTransaction | undefined {
     const own = this.transactions.get(id);
     const matches = (t: StoredTransaction) =>
-      (q.facilityid === undefined || q.facilityid === t.facilityId) && (q.partnerid === undefined || q.partnerid === t.partnerId) && (q.appid === undefined || q.appid === t.appId);
+      (q.facilityid === undefined || q.facilityid === t.facilityId) &&
+      (q.partnerid === undefined || q.partnerid === t.partnerId) &&
+      (q.appid === undefined || q.appid === t.appId);
     if (own && matches(own)) return own;
     const refused = [...this.refusedReuses.values()].find((t) => t.id === id && matches(t));
     return refused;
@@ -126,7 +128,10 @@ export class Registry {
     const appId = str(tx.AppID);
     const previous = this.transactions.get(id);
     const encounters = Array.isArray(tx.Encounters) ? (tx.Encounters as unknown[]) : [];
-    const exams = encounters.reduce<number>((n, e) => n + (Array.isArray((e as { Consultations?: unknown })?.Consultations) ? ((e as { Consultations: unknown[] }).Consultations.length) : 0), 0);
+    const exams = encounters.reduce<number>(
+      (n, e) => n + (Array.isArray((e as { Consultations?: unknown })?.Consultations) ? (e as { Consultations: unknown[] }).Consultations.length : 0),
+      0,
+    );
     const base = { id, facilityId, partnerId, appId, receivedAt: now, exams, submissions: (previous?.submissions ?? 0) + 1 };
 
     const all = checkTransaction(body, { now, readings: this.answers, ...(this.opts.valueLists ? { valueLists: this.opts.valueLists } : {}) });
@@ -138,7 +143,14 @@ export class Registry {
     if (this.answers.refuseWith === 'CD2062') txProblems.push(this.problem('CD2062', []));
     if (this.answers.refuseWith === 'CD1005') {
       // the transaction could not be created at all
-      const t: StoredTransaction = { ...base, final: 'Failed', validated: false, errorMsg: msgOf([this.problem('CD1005', ['simulated import failure'])]), examErrors: [], examsInError: exams };
+      const t: StoredTransaction = {
+        ...base,
+        final: 'Failed',
+        validated: false,
+        errorMsg: msgOf([this.problem('CD1005', ['simulated import failure'])]),
+        examErrors: [],
+        examsInError: exams,
+      };
       this.transactions.set(id, t);
       return t;
     }
@@ -182,7 +194,8 @@ export class Registry {
           const key = p.consultationKey ?? '';
           byExam.set(key, [...(byExam.get(key) ?? []), p]);
         }
-        for (const [key, ps] of byExam) examErrors.push({ encounterId, ...(key !== '' ? { consultationKey: key } : {}), internalId: this.nextExamId++, Error_Msg: msgOf(ps) });
+        for (const [key, ps] of byExam)
+          examErrors.push({ encounterId, ...(key !== '' ? { consultationKey: key } : {}), internalId: this.nextExamId++, Error_Msg: msgOf(ps) });
         inError += consultations.length;
         return;
       }
@@ -191,7 +204,8 @@ export class Registry {
     });
     // "ValidationFail – Nothing got loaded. Failed at exam processing" (seed spec §3.3.1)
     const final: SpecStatus = inError === 0 ? 'Posted' : loaded > 0 ? 'PartiallySuccessful' : 'ValidationFail';
-    const errorMsg = final === 'PartiallySuccessful' ? msgOf([this.problem('CD2080', [])]) : final === 'ValidationFail' ? msgOf([this.problem('CD0004', [])]) : '';
+    const errorMsg =
+      final === 'PartiallySuccessful' ? msgOf([this.problem('CD2080', [])]) : final === 'ValidationFail' ? msgOf([this.problem('CD0004', [])]) : '';
     const t: StoredTransaction = { ...base, final, validated: true, errorMsg, examErrors, examsInError: inError };
     this.transactions.set(id, t);
     return t;
@@ -252,7 +266,8 @@ export class Registry {
     const errorMsg = [...(done && t.errorMsg !== '' ? [t.errorMsg] : []), ...(codes.length > 0 ? [msgOf(codes)] : [])].join('|');
     const examErrors = done ? t.examErrors.map((e) => ({ Exam_Unique_ID: this.examId(e), Error_Msg: e.Error_Msg })) : [];
     // the spec's own example: Posted, with an entry naming no exam
-    if (done && t.final === 'Posted' && a.postedExamError) examErrors.push({ Exam_Unique_ID: '', Error_Msg: 'CD2070:Invalid. Missing encounter object information' });
+    if (done && t.final === 'Posted' && a.postedExamError)
+      examErrors.push({ Exam_Unique_ID: '', Error_Msg: 'CD2070:Invalid. Missing encounter object information' });
     return {
       Transaction_ID: t.id,
       Transaction_DateTime: t.receivedAt.toISOString().slice(0, 19),

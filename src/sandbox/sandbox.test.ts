@@ -41,16 +41,31 @@ describe('NRDR sandbox', () => {
   after(() => sb.app.close());
 
   it('401 missing_token and invalid_token; 400 data_error; 403 no_permission', async () => {
-    assert.deepEqual(await json(await api({ body: '{}', auth: null })), [401, { error_code: 'missing_token', error_description: 'Token is not provided in the request header' }]);
-    assert.deepEqual(await json(await api({ body: '{}', auth: 'x.y.z' })), [401, { error_code: 'invalid_token', error_description: 'Token is invalid or expired' }]);
-    assert.deepEqual(await json(await api({ body: 'not json' })), [400, { error_code: 'data_error', error_description: "Transaction data is missing or doesn't have valid JSON representation" }]);
+    assert.deepEqual(await json(await api({ body: '{}', auth: null })), [
+      401,
+      { error_code: 'missing_token', error_description: 'Token is not provided in the request header' },
+    ]);
+    assert.deepEqual(await json(await api({ body: '{}', auth: 'x.y.z' })), [
+      401,
+      { error_code: 'invalid_token', error_description: 'Token is invalid or expired' },
+    ]);
+    assert.deepEqual(await json(await api({ body: 'not json' })), [
+      400,
+      { error_code: 'data_error', error_description: "Transaction data is missing or doesn't have valid JSON representation" },
+    ]);
     const [status, body] = await json(await api({ body: JSON.stringify(validTransaction({ PartnerID: '99999' })) }));
     assert.deepEqual([status, (body as { error_code: string }).error_code], [403, 'no_permission']);
   });
 
   it('GET: 400 missing_param, 404 invalid_param', async () => {
-    assert.deepEqual(await json(await api({ method: 'GET', query: '?facilityid=100000' })), [400, { error_code: 'missing_param', error_description: 'Missing transaction ID parameter' }]);
-    assert.deepEqual(await json(await api({ method: 'GET', query: '?id=nope&facilityid=100000' })), [404, { error_code: 'invalid_param', error_description: 'Transaction nope does not exist' }]);
+    assert.deepEqual(await json(await api({ method: 'GET', query: '?facilityid=100000' })), [
+      400,
+      { error_code: 'missing_param', error_description: 'Missing transaction ID parameter' },
+    ]);
+    assert.deepEqual(await json(await api({ method: 'GET', query: '?id=nope&facilityid=100000' })), [
+      404,
+      { error_code: 'invalid_param', error_description: 'Transaction nope does not exist' },
+    ]);
   });
 
   it('statuses progress Enqueued → Received → ValidationSuccessful → Loading → Posted, and the registry holds the records', async () => {
@@ -73,8 +88,14 @@ describe('NRDR sandbox', () => {
       const [, s] = await json(await api({ method: 'GET', query: `?id=${String(tx.Transaction_ID)}` }));
       return s as { Status: string; Error_Msg: string; Exam_Errors: { Exam_Unique_ID: string; Error_Msg: string }[]; Num_of_Exam_In_Error: number };
     };
-    assert.deepEqual(await final(validTransaction({ Transaction_ID: 'T-2', Facility_ID: '100009' })).then((s) => [s.Status, s.Error_Msg]), ['ValidationFail', 'CD2053:Facility has not registered for CDSR.  Submission aborted']);
-    assert.deepEqual(await final(validTransaction({ Transaction_ID: 'T-3', Facility_ID: '100001' })).then((s) => [s.Status, s.Error_Msg]), ['ValidationFail', 'CD2054:Facility has not been accepted to CDSR.  Submission aborted']);
+    assert.deepEqual(await final(validTransaction({ Transaction_ID: 'T-2', Facility_ID: '100009' })).then((s) => [s.Status, s.Error_Msg]), [
+      'ValidationFail',
+      'CD2053:Facility has not registered for CDSR.  Submission aborted',
+    ]);
+    assert.deepEqual(await final(validTransaction({ Transaction_ID: 'T-3', Facility_ID: '100001' })).then((s) => [s.Status, s.Error_Msg]), [
+      'ValidationFail',
+      'CD2054:Facility has not been accepted to CDSR.  Submission aborted',
+    ]);
     assert.deepEqual(await final(validTransaction({ Transaction_ID: 'T-4', Facility_ID: '100002' })).then((s) => [s.Status, s.Error_Msg]), [
       'ValidationFail',
       'CD1012:Partner 10000 is not authorized to submit data for facility 100002 and/or application 10019',
@@ -84,21 +105,30 @@ describe('NRDR sandbox', () => {
     assert.deepEqual([(dup as { Status: string }).Status, (dup as { Error_Msg: string }).Error_Msg], ['Enqueued', '']);
     // the refusal is what that facility's GET shows; the owner's GET still shows its own transaction
     const [, theirs] = await json(await api({ method: 'GET', query: '?id=T-1&facilityid=100002&partnerid=10000&appid=10019' }));
-    assert.deepEqual([(theirs as { Status: string }).Status, (theirs as { Error_Msg: string }).Error_Msg.split('|')[0]], [
-      'ValidationFail',
-      'CD2014:Transaction_ID must be unique. T-1 has been submitted in a previous transaction',
-    ]);
+    assert.deepEqual(
+      [(theirs as { Status: string }).Status, (theirs as { Error_Msg: string }).Error_Msg.split('|')[0]],
+      ['ValidationFail', 'CD2014:Transaction_ID must be unique. T-1 has been submitted in a previous transaction'],
+    );
     const [, own] = await json(await api({ method: 'GET', query: '?id=T-1&facilityid=100000&partnerid=10000&appid=10019' }));
     assert.equal((own as { Status: string }).Status, 'Posted');
-    assert.equal((sb.registry.status(sb.registry.submit(validTransaction({ Transaction_ID: 'T-1', Facility_ID: '100002' })), 0).Error_Msg ?? '').split('|')[0], 'CD2014:Transaction_ID must be unique. T-1 has been submitted in a previous transaction');
-    const mixed = validTransaction({ Transaction_ID: 'T-5' }, [validEncounter(), validEncounter({ Unique_Encounter_ID: 'V2' }, [validConsultation({ Modality: 'CT' })])]);
-    const s = await final(mixed);
-    assert.deepEqual([s.Status, s.Num_of_Exam_In_Error, s.Error_Msg, s.Exam_Errors], [
-      'PartiallySuccessful',
-      1,
-      'CD2080:Some of the encounters did not pass validation and were rejected',
-      [{ Exam_Unique_ID: 'V2 03/03/2022 15:08:33', Error_Msg: 'CD3111:Invalid Modality. Field must contain only the characters 0-9' }],
+    assert.equal(
+      (sb.registry.status(sb.registry.submit(validTransaction({ Transaction_ID: 'T-1', Facility_ID: '100002' })), 0).Error_Msg ?? '').split('|')[0],
+      'CD2014:Transaction_ID must be unique. T-1 has been submitted in a previous transaction',
+    );
+    const mixed = validTransaction({ Transaction_ID: 'T-5' }, [
+      validEncounter(),
+      validEncounter({ Unique_Encounter_ID: 'V2' }, [validConsultation({ Modality: 'CT' })]),
     ]);
+    const s = await final(mixed);
+    assert.deepEqual(
+      [s.Status, s.Num_of_Exam_In_Error, s.Error_Msg, s.Exam_Errors],
+      [
+        'PartiallySuccessful',
+        1,
+        'CD2080:Some of the encounters did not pass validation and were rejected',
+        [{ Exam_Unique_ID: 'V2 03/03/2022 15:08:33', Error_Msg: 'CD3111:Invalid Modality. Field must contain only the characters 0-9' }],
+      ],
+    );
   });
 
   it('a resubmission under the same Transaction_ID replaces the transaction', async () => {
@@ -112,14 +142,24 @@ describe('NRDR sandbox', () => {
     const fresh = await fetch(`${url}${SANDBOX_TOKEN_PATH}`, {
       method: 'POST',
       body: 'grant_type=client_credentials',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('sandbox-client:sandbox-secret').toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from('sandbox-client:sandbox-secret').toString('base64')}`,
+      },
     }).then((r) => r.json() as Promise<{ access_token: string; refresh_token: string }>);
     token = fresh.access_token;
     assert.equal((await api({ method: 'GET', query: '?id=T-1' })).status, 200);
-    const refreshed = await fetch(`${url}${SANDBOX_TOKEN_PATH}`, { method: 'POST', body: `grant_type=refresh_token&refresh_token=${fresh.refresh_token}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const refreshed = await fetch(`${url}${SANDBOX_TOKEN_PATH}`, {
+      method: 'POST',
+      body: `grant_type=refresh_token&refresh_token=${fresh.refresh_token}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(refreshed.status, 200);
     sb.faults.failRate = 1;
-    assert.deepEqual(await json(await api({ method: 'GET', query: '?id=T-1' })), [503, { error_code: 'server_error', error_description: 'The service is temporarily unavailable' }]);
+    assert.deepEqual(await json(await api({ method: 'GET', query: '?id=T-1' })), [
+      503,
+      { error_code: 'server_error', error_description: 'The service is temporarily unavailable' },
+    ]);
     sb.faults.failRate = 0;
     sb.faults.dropRate = 1;
     await assert.rejects(api({ method: 'GET', query: '?id=T-1' }));

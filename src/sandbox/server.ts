@@ -95,7 +95,18 @@ export function readingProblem(patch: Partial<AnswerSwitches>): string | undefin
 
 export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const clock = opts.clock ?? (() => new Date());
-  const faults: Faults = { failRate: 0, dropRate: 0, delayMs: 0, tokenTtlSeconds: 3600, stepMs: 200, tokenMaxUses: 0, refreshTtlSeconds: 30 * 86_400, amrForm: 'array', ...DEFAULT_ANSWERS, ...opts.faults };
+  const faults: Faults = {
+    failRate: 0,
+    dropRate: 0,
+    delayMs: 0,
+    tokenTtlSeconds: 3600,
+    stepMs: 200,
+    tokenMaxUses: 0,
+    refreshTtlSeconds: 30 * 86_400,
+    amrForm: 'array',
+    ...DEFAULT_ANSWERS,
+    ...opts.faults,
+  };
   const wrong = readingProblem(faults);
   if (wrong !== undefined) return Promise.reject(new Error(`sandbox: ${wrong}`));
   const registry = new Registry({ ...opts, clock, answers: faults });
@@ -129,7 +140,14 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
       .sign(secret);
     const refresh = randomBytes(24).toString('base64url');
     refreshTokens.set(refresh, { client, ...(granted ? { granted } : {}), expiresAt: clock().getTime() + faults.refreshTtlSeconds * 1000 });
-    return { access_token: token, token_type: 'Bearer', expires_in: faults.tokenTtlSeconds, refresh_token: refresh, refresh_expires_in: faults.refreshTtlSeconds, scope: 'openid cdsr' };
+    return {
+      access_token: token,
+      token_type: 'Bearer',
+      expires_in: faults.tokenTtlSeconds,
+      refresh_token: refresh,
+      refresh_expires_in: faults.refreshTtlSeconds,
+      scope: 'openid cdsr',
+    };
   };
 
   app.post(SANDBOX_TOKEN_PATH, async (req, reply) => {
@@ -228,7 +246,9 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
     const facility = text((body as { Facility_ID?: unknown }).Facility_ID);
     const bodyPartner = (body as { PartnerID?: unknown }).PartnerID;
     if (bodyPartner !== undefined && text(bodyPartner) !== partner) {
-      return reply.code(403).send(errorBody('no_permission', `Authenticated user doesn't have permissions to upload transaction data for facility ${facility}`));
+      return reply
+        .code(403)
+        .send(errorBody('no_permission', `Authenticated user doesn't have permissions to upload transaction data for facility ${facility}`));
     }
     const t = registry.submit(body);
     const answer = registry.status(t, faults.stepMs);
@@ -242,7 +262,10 @@ export function buildSandbox(opts: SandboxOptions): Promise<Sandbox> {
     }
     if (faults.gatewayErrorAfterPost) {
       counts.failed++;
-      return reply.code(502).type('text/html').send('<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>');
+      return reply
+        .code(502)
+        .type('text/html')
+        .send('<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>');
     }
     return sendPostAnswer(reply, answer, faults.postAnswer);
   });

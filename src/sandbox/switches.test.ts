@@ -15,7 +15,11 @@ let clock = new Date('2026-06-15T12:00:00Z');
 const advance = (ms: number) => (clock = new Date(clock.getTime() + ms));
 const Q = (id: string) => `?id=${id}&facilityid=100000&partnerid=10000&appid=10019`;
 // one good encounter, one whose consultation breaks CD3111 (a mixed transaction)
-const mixed = (id: string) => validTransaction({ Transaction_ID: id, Num_of_Encounters_Included: 2 }, [validEncounter(), validEncounter({ Unique_Encounter_ID: 'V2' }, [validConsultation({ Modality: 'CT' })])]);
+const mixed = (id: string) =>
+  validTransaction({ Transaction_ID: id, Num_of_Encounters_Included: 2 }, [
+    validEncounter(),
+    validEncounter({ Unique_Encounter_ID: 'V2' }, [validConsultation({ Modality: 'CT' })]),
+  ]);
 const CD3111 = 'CD3111:Invalid Modality. Field must contain only the characters 0-9';
 
 describe('sandbox answer switches', () => {
@@ -59,7 +63,11 @@ describe('sandbox answer switches', () => {
     sb.faults.postAnswer = 'text';
     assert.deepEqual(await post(validTransaction({ Transaction_ID: 'O-2' })), [200, 'text/plain', 'Transaction O-2 received']);
     sb.faults.postAnswer = 'partial';
-    assert.deepEqual(await post(validTransaction({ Transaction_ID: 'O-3' })), [200, 'application/json; charset=utf-8', '{"Transaction_ID":"O-3","Status":"Enqueued"}']);
+    assert.deepEqual(await post(validTransaction({ Transaction_ID: 'O-3' })), [
+      200,
+      'application/json; charset=utf-8',
+      '{"Transaction_ID":"O-3","Status":"Enqueued"}',
+    ]);
     for (const id of ['O-1', 'O-2', 'O-3']) assert.equal((await final(id)).Status, 'Posted');
   });
 
@@ -69,23 +77,36 @@ describe('sandbox answer switches', () => {
     assert.equal((JSON.parse(first) as { Error_Msg: string }).Error_Msg, 'CD0001:Transaction has been received and is pending for validation');
     advance(2000);
     const loading = (await (await api({ method: 'GET', query: Q('C-1') })).json()) as { Status: string; Error_Msg: string };
-    assert.deepEqual(loading, { ...loading, Status: 'ValidationSuccessful', Error_Msg: 'CD0002:Validation has been completed, pending for loading to database' });
+    assert.deepEqual(loading, {
+      ...loading,
+      Status: 'ValidationSuccessful',
+      Error_Msg: 'CD0002:Validation has been completed, pending for loading to database',
+    });
     assert.deepEqual((await final('C-1')).Error_Msg, 'CD0000:Transaction is loaded successfully');
     await post(mixed('C-2'));
-    assert.equal((await final('C-2')).Error_Msg, 'CD2080:Some of the encounters did not pass validation and were rejected|CD0003:Transaction was partially loaded.  Some elements did not pass validation and were rejected.');
+    assert.equal(
+      (await final('C-2')).Error_Msg,
+      'CD2080:Some of the encounters did not pass validation and were rejected|CD0003:Transaction was partially loaded.  Some elements did not pass validation and were rejected.',
+    );
     await post(validTransaction({ Transaction_ID: 'C-1' }));
-    assert.equal((await final('C-1')).Error_Msg, 'CD0000:Transaction is loaded successfully|CD0005:This transaction has been replaced with another transaction');
+    assert.equal(
+      (await final('C-1')).Error_Msg,
+      'CD0000:Transaction is loaded successfully|CD0005:This transaction has been replaced with another transaction',
+    );
   });
 
   it('a transaction whose every encounter is rejected is ValidationFail (CD0004), its exams listed', async () => {
     await post(validTransaction({ Transaction_ID: 'R-1' }, [validEncounter({}, [validConsultation({ Modality: 'CT' })])]));
     const s = await final('R-1');
-    assert.deepEqual([s.Status, s.Error_Msg, s.Num_of_Exam_In_Error, s.Exam_Errors], [
-      'ValidationFail',
-      'CD0004:The entire transaction was rejected due to failure in validation',
-      1,
-      [{ Exam_Unique_ID: 'V1001 03/03/2022 15:08:33', Error_Msg: CD3111 }],
-    ]);
+    assert.deepEqual(
+      [s.Status, s.Error_Msg, s.Num_of_Exam_In_Error, s.Exam_Errors],
+      [
+        'ValidationFail',
+        'CD0004:The entire transaction was rejected due to failure in validation',
+        1,
+        [{ Exam_Unique_ID: 'V1001 03/03/2022 15:08:33', Error_Msg: CD3111 }],
+      ],
+    );
   });
 
   it('transaction-level refusals: CD1010 and CD2062 (ValidationFail), CD1005 (Failed)', async () => {
@@ -140,18 +161,21 @@ describe('sandbox answer switches', () => {
     });
   });
 
-  it('Num_of_Exam_Included off by a set number; a Posted answer with the spec example\'s Exam_Errors entry', async () => {
+  it("Num_of_Exam_Included off by a set number; a Posted answer with the spec example's Exam_Errors entry", async () => {
     sb.faults.examCountOffBy = -1;
     sb.faults.postedExamError = true;
     await post(validTransaction({ Transaction_ID: 'N-1' }));
     const [, s] = await settled('N-1');
     const { Status, Num_of_Exam_Included, Num_of_Exam_In_Error, Exam_Errors } = s as Record<string, unknown>;
-    assert.deepEqual({ Status, Num_of_Exam_Included, Num_of_Exam_In_Error, Exam_Errors }, {
-      Status: 'Posted',
-      Num_of_Exam_Included: 0,
-      Num_of_Exam_In_Error: 0,
-      Exam_Errors: [{ Exam_Unique_ID: '', Error_Msg: 'CD2070:Invalid. Missing encounter object information' }],
-    });
+    assert.deepEqual(
+      { Status, Num_of_Exam_Included, Num_of_Exam_In_Error, Exam_Errors },
+      {
+        Status: 'Posted',
+        Num_of_Exam_Included: 0,
+        Num_of_Exam_In_Error: 0,
+        Exam_Errors: [{ Exam_Unique_ID: '', Error_Msg: 'CD2070:Invalid. Missing encounter object information' }],
+      },
+    );
   });
 
   it('a reused Transaction_ID refused with CD2014 from its own facility: GET then shows the refusal', async () => {
@@ -166,9 +190,13 @@ describe('sandbox answer switches', () => {
   });
 
   it('readings over HTTP: todayZone (CD2013, CD3130) and transactionDateTime (CD2012); a reading it cannot read is 400', async () => {
-    const faults = (patch: unknown) => fetch(`${url}/sandbox/faults`, { method: 'POST', body: JSON.stringify(patch), headers: { 'content-type': 'application/json' } });
+    const faults = (patch: unknown) =>
+      fetch(`${url}/sandbox/faults`, { method: 'POST', body: JSON.stringify(patch), headers: { 'content-type': 'application/json' } });
     // 12:00 UTC is 08:00 in New York: 10:00 is future there, and 6/16 is tomorrow; at UTC+14 neither
-    const ahead = (id: string) => validTransaction({ Transaction_ID: id, Transaction_DateTime: '06/15/2026 10:00:00' }, [validEncounter({}, [validConsultation({ Exam_Completion_Date: '06/16/2026' })])]);
+    const ahead = (id: string) =>
+      validTransaction({ Transaction_ID: id, Transaction_DateTime: '06/15/2026 10:00:00' }, [
+        validEncounter({}, [validConsultation({ Exam_Completion_Date: '06/16/2026' })]),
+      ]);
     await post(ahead('Z-1'));
     assert.equal((await final('Z-1')).Status, 'Posted');
     assert.equal((await faults({ todayZone: 'America/New_York' })).status, 200);
@@ -177,17 +205,31 @@ describe('sandbox answer switches', () => {
     assert.deepEqual([s.Status, s.Error_Msg], ['ValidationFail', 'CD2013:Transaction_DateTime is a future date']);
     await post({ ...ahead('Z-3'), Transaction_DateTime: '06/15/2026 07:00:00' });
     const c = await final('Z-3');
-    assert.deepEqual([c.Status, c.Exam_Errors], [
-      'ValidationFail',
-      [{ Exam_Unique_ID: 'V1001 03/03/2022 15:08:33', Error_Msg: 'CD3130:Invalid Exam_Completion_Date. Date must be greater than 1/1/2000 and less than or equal to the current date' }],
-    ]);
+    assert.deepEqual(
+      [c.Status, c.Exam_Errors],
+      [
+        'ValidationFail',
+        [
+          {
+            Exam_Unique_ID: 'V1001 03/03/2022 15:08:33',
+            Error_Msg: 'CD3130:Invalid Exam_Completion_Date. Date must be greater than 1/1/2000 and less than or equal to the current date',
+          },
+        ],
+      ],
+    );
     await faults({ todayZone: 'UTC+14', transactionDateTime: 'iso' });
     await post(ahead('Z-4'));
     assert.deepEqual((await final('Z-4')).Error_Msg, 'CD2012:Transaction_DateTime is not a valid date time format');
     const bad = await faults({ todayZone: 'Mars/Base' });
-    assert.deepEqual([bad.status, await bad.json()], [400, { error_code: 'invalid_param', error_description: 'todayZone must be UTC, UTC+hh[:mm], UTC-hh[:mm] or an IANA time zone, not "Mars/Base"' }]);
+    assert.deepEqual(
+      [bad.status, await bad.json()],
+      [400, { error_code: 'invalid_param', error_description: 'todayZone must be UTC, UTC+hh[:mm], UTC-hh[:mm] or an IANA time zone, not "Mars/Base"' }],
+    );
     const form = await faults({ transactionDateTime: 'rfc' });
-    assert.deepEqual([form.status, await form.json()], [400, { error_code: 'invalid_param', error_description: 'transactionDateTime must be one of any, us, iso, not "rfc"' }]);
+    assert.deepEqual(
+      [form.status, await form.json()],
+      [400, { error_code: 'invalid_param', error_description: 'transactionDateTime must be one of any, us, iso, not "rfc"' }],
+    );
     assert.deepEqual([sb.faults.todayZone, sb.faults.transactionDateTime], ['UTC+14', 'iso']);
     await assert.rejects(buildSandbox({ facilities: ['100000'], partners: {}, faults: { todayZone: 'Nowhere' } }), /sandbox: todayZone must be UTC/);
   });
@@ -207,7 +249,11 @@ describe('sandbox answer switches', () => {
     // the sandbox runs in this process: wait until it holds the answer, then ask about it
     while (sb.held.count === 0) await new Promise((r) => setImmediate(r));
     assert.equal((await api({ method: 'GET', query: Q('H-1') })).status, 200);
-    const off = await fetch(`${url}/sandbox/faults`, { method: 'POST', body: JSON.stringify({ holdPostAnswer: false }), headers: { 'content-type': 'application/json' } });
+    const off = await fetch(`${url}/sandbox/faults`, {
+      method: 'POST',
+      body: JSON.stringify({ holdPostAnswer: false }),
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(off.status, 200);
     const [status, , body] = await pending;
     assert.deepEqual([status, (JSON.parse(body) as { Transaction_ID: string }).Transaction_ID], [200, 'H-1']);
@@ -219,7 +265,11 @@ describe('sandbox answer switches', () => {
     sb.faults.dropPostAnswer = true;
     // on a connection of its own (fetch would send it again on a reused connection that closed)
     const hangUp = await new Promise<string>((resolve) => {
-      const r = request(`${url}${SANDBOX_PATH}`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } }, () => resolve('answered'));
+      const r = request(
+        `${url}${SANDBOX_PATH}`,
+        { method: 'POST', agent: false, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } },
+        () => resolve('answered'),
+      );
       r.on('error', (e) => resolve(e.message));
       r.end(JSON.stringify(validTransaction({ Transaction_ID: 'L-1' })));
     });

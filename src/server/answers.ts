@@ -15,7 +15,10 @@ export const PROBLEM: JsonSchema = obj(
     input: str('the message or file'),
     file: str('table file'),
     line: int('1-based line'),
-    order: obj({ place: int('its place among the message’s orders, 1 = the first'), numbers: arr(str('placer or filler number')) }, 'in a message of several orders (OBRs): the order the problem belongs to'),
+    order: obj(
+      { place: int('its place among the message’s orders, 1 = the first'), numbers: arr(str('placer or filler number')) },
+      'in a message of several orders (OBRs): the order the problem belongs to',
+    ),
   },
   'a problem',
   ['code', 'message', 'severity'],
@@ -23,7 +26,10 @@ export const PROBLEM: JsonSchema = obj(
 
 const FIELDS = dict(obj({ value: str('the value'), source: str('message id, rule, path, crosswalk row') }), 'CDSR field → value with its provenance');
 
-const EXCLUSION = obj({ rule: str('the table rule (mappings/hl7v2.yaml:73)'), crosswalk: str('the crosswalk row that says exclude'), raw: str('the source value it read') }, 'why an order is excluded: known, not advanced imaging');
+const EXCLUSION = obj(
+  { rule: str('the table rule (mappings/hl7v2.yaml:73)'), crosswalk: str('the crosswalk row that says exclude'), raw: str('the source value it read') },
+  'why an order is excluded: known, not advanced imaging',
+);
 
 export const RECORD_SUMMARY: JsonSchema = obj({
   encounterKey: str('facility|encounter'),
@@ -37,7 +43,7 @@ export const RECORD_SUMMARY: JsonSchema = obj({
 export const CONSULTATION_ROW: JsonSchema = obj({
   consultationKey: str('date time'),
   keySource: str('where the key came from: cds (the CDS data), fallback (a later source of the key rules: the order start, its transaction time), unknown'),
-  keyRank: nullable(int('its place among the key rules\' sources, 0 = first; null = unknown')),
+  keyRank: nullable(int("its place among the key rules' sources, 0 = first; null = unknown")),
   state: str('record state'),
   missing: arr(str('field')),
   problems: arr(PROBLEM),
@@ -46,8 +52,18 @@ export const CONSULTATION_ROW: JsonSchema = obj({
   cancelled: bool('withheld: cancelled, or excluded by a crosswalk row'),
   exclusion: EXCLUSION,
   transactionId: str('the last transaction that carried it'),
-  lastSent: obj({ transactionId: str('that transaction'), consultationKey: str('the key it was sent under (differs when re-keyed since)'), values: dict(str('value as sent')) }, 'what that transaction carried for it (the wire values, flat), to compare with today\'s; absent when never sent or the transaction is gone'),
-  history: arr(obj({ at: str('ISO time'), from: str('state before'), to: str('state after'), who: str('the key by role and position'), why: str('reason') }), 'state changes made by hand (resubmit)'),
+  lastSent: obj(
+    {
+      transactionId: str('that transaction'),
+      consultationKey: str('the key it was sent under (differs when re-keyed since)'),
+      values: dict(str('value as sent')),
+    },
+    "what that transaction carried for it (the wire values, flat), to compare with today's; absent when never sent or the transaction is gone",
+  ),
+  history: arr(
+    obj({ at: str('ISO time'), from: str('state before'), to: str('state after'), who: str('the key by role and position'), why: str('reason') }),
+    'state changes made by hand (resubmit)',
+  ),
 });
 
 export const RECORD_VIEW: JsonSchema = obj({

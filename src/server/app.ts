@@ -42,7 +42,8 @@ export interface AppOptions extends IngestDeps {
   readonly reprocessor?: Reprocessor;
 }
 
-type HttpLimit = 'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS' | 'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES';
+type HttpLimit =
+  'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS' | 'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES';
 
 const HL7_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7'];
 export const ACK_CONTENT_TYPE = 'x-application/hl7-v2+er7';
@@ -112,16 +113,29 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // the store unavailable now: the sender retries (503); a failure of ours: 500, named
     const status = err instanceof StoreUnavailableError ? 503 : (err.statusCode ?? 500);
     if (status === 413) {
-      return reply.code(413).type('text/plain').send(`request body larger than the limit of ${opts.config.CDSR_BODY_LIMIT_BYTES} bytes (CDSR_BODY_LIMIT_BYTES)\n`);
+      return reply
+        .code(413)
+        .type('text/plain')
+        .send(`request body larger than the limit of ${opts.config.CDSR_BODY_LIMIT_BYTES} bytes (CDSR_BODY_LIMIT_BYTES)\n`);
     }
     if (status === 415) {
-      return reply.code(415).type('text/plain').send(`unsupported content type; HL7 v2: ${HL7_TYPES.join(', ')}; FHIR: application/fhir+json\n`);
+      return reply
+        .code(415)
+        .type('text/plain')
+        .send(`unsupported content type; HL7 v2: ${HL7_TYPES.join(', ')}; FHIR: application/fhir+json\n`);
     }
     // codes only: a framework or driver message may quote the URL or a value
     req.log.error({ err: { code: err.code ?? 'INTERNAL', status } }, 'request failed');
     if (status === 503) return reply.code(503).type('text/plain').send('the adapter cannot take this request now; send it again\n');
-    if (status >= 500) return reply.code(status).type('text/plain').send(`the adapter failed on this request (${err.code ?? 'INTERNAL'}); see its log\n`);
-    return reply.code(status).type('text/plain').send(`the request cannot be read (${err.code ?? `HTTP ${status}`})\n`);
+    if (status >= 500)
+      return reply
+        .code(status)
+        .type('text/plain')
+        .send(`the adapter failed on this request (${err.code ?? 'INTERNAL'}); see its log\n`);
+    return reply
+      .code(status)
+      .type('text/plain')
+      .send(`the request cannot be read (${err.code ?? `HTTP ${status}`})\n`);
   });
 
   // the default 404 logs and echoes the URL, which may carry patient identifiers
@@ -136,7 +150,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       const given = presentedKey(req);
       const entry = given === undefined ? undefined : findKey(ring, given);
       if (!entry) {
-        await reply.code(401).header('www-authenticate', 'Bearer').type('text/plain').send('missing or wrong credentials (Authorization: Bearer <key> or X-API-Key)\n');
+        await reply
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .type('text/plain')
+          .send('missing or wrong credentials (Authorization: Bearer <key> or X-API-Key)\n');
         return;
       }
       req.authKey = entry.label;
@@ -147,12 +165,27 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     });
   }
 
-  app.post('/hl7v2', route({ summary: 'one HL7 v2 message (ER7) from Mirth or another engine; answered with an HL7 ACK', tags: ['inbound'], consumes: HL7_TYPES, produces: [ACK_CONTENT_TYPE], bodyDoc: textAnswer('the ER7 message'), response: { 200: textAnswer('ACK (AA, AE or AR)'), 400: textAnswer('AR: not HL7, or a line that is not a segment'), 503: textAnswer('AR: cannot store now; send again') } }), async (req, reply) => {
-    const raw = typeof req.body === 'string' ? req.body : '';
-    const r = await ingestHl7(opts, raw, originOf(req));
-    req.log.info({ event: 'hl7v2', messageId: r.messageId, status: r.status, ack: r.code }, 'hl7v2 message');
-    return reply.code(r.httpStatus).type(ACK_CONTENT_TYPE).send(r.ack);
-  });
+  app.post(
+    '/hl7v2',
+    route({
+      summary: 'one HL7 v2 message (ER7) from Mirth or another engine; answered with an HL7 ACK',
+      tags: ['inbound'],
+      consumes: HL7_TYPES,
+      produces: [ACK_CONTENT_TYPE],
+      bodyDoc: textAnswer('the ER7 message'),
+      response: {
+        200: textAnswer('ACK (AA, AE or AR)'),
+        400: textAnswer('AR: not HL7, or a line that is not a segment'),
+        503: textAnswer('AR: cannot store now; send again'),
+      },
+    }),
+    async (req, reply) => {
+      const raw = typeof req.body === 'string' ? req.body : '';
+      const r = await ingestHl7(opts, raw, originOf(req));
+      req.log.info({ event: 'hl7v2', messageId: r.messageId, status: r.status, ack: r.code }, 'hl7v2 message');
+      return reply.code(r.httpStatus).type(ACK_CONTENT_TYPE).send(r.ack);
+    },
+  );
 
   registerFhirRoutes(app, opts);
   registerOpsRoutes(app, opts);
@@ -166,18 +199,33 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // the console starts runs on the same lane as the API: one run at a time for the whole service
   await app.register(consolePlugin, { ...opts, reprocessor });
 
-  app.get('/api/openapi.json', route({ summary: 'this document: the OpenAPI 3.0 description of every route', tags: ['operations'], response: { 200: OPENAPI_ANSWER } }), () => openApiDocument(routes, API_VERSION));
+  app.get(
+    '/api/openapi.json',
+    route({ summary: 'this document: the OpenAPI 3.0 description of every route', tags: ['operations'], response: { 200: OPENAPI_ANSWER } }),
+    () => openApiDocument(routes, API_VERSION),
+  );
   app.get('/healthz', route({ summary: 'alive (open)', tags: ['health'], response: { 200: obj({ status: str('ok') }) } }), () => ({ status: 'ok' }));
-  app.get('/readyz', route({ summary: 'ready: the store answers a read and a write, the tables are loaded (open)', tags: ['health'], response: { 200: obj({ status: str('ready'), mappings: str('the mappings directory'), generation: int('reloads of the tables since start, 1 = as started') }), 503: obj({ status: str('unavailable') }) } }), async (_req, reply) => {
-    try {
-      await opts.store.ping();
-      return { status: 'ready', mappings: opts.mappings.dir, generation: opts.mappings.generation };
-    } catch (e) {
-      // open to anyone: what failed is logged (by code), not answered
-      _req.log.warn({ event: 'not_ready', error: safeReason(e) }, 'the store cannot be read or written');
-      return reply.code(503).send({ status: 'unavailable' });
-    }
-  });
+  app.get(
+    '/readyz',
+    route({
+      summary: 'ready: the store answers a read and a write, the tables are loaded (open)',
+      tags: ['health'],
+      response: {
+        200: obj({ status: str('ready'), mappings: str('the mappings directory'), generation: int('reloads of the tables since start, 1 = as started') }),
+        503: obj({ status: str('unavailable') }),
+      },
+    }),
+    async (_req, reply) => {
+      try {
+        await opts.store.ping();
+        return { status: 'ready', mappings: opts.mappings.dir, generation: opts.mappings.generation };
+      } catch (e) {
+        // open to anyone: what failed is logged (by code), not answered
+        _req.log.warn({ event: 'not_ready', error: safeReason(e) }, 'the store cannot be read or written');
+        return reply.code(503).send({ status: 'unavailable' });
+      }
+    },
+  );
   return app;
 }
 
@@ -190,7 +238,9 @@ function validationMessage(req: FastifyRequest, context: string | undefined): st
   if (context === 'querystring') {
     const unknown = Object.keys(req.query as Record<string, unknown>).filter((k) => !(k in declared));
     if (unknown.length > 0) return unknownParamsMessage(unknown, Object.keys(declared));
-    const twice = Object.entries(req.query as Record<string, unknown>).filter(([, v]) => Array.isArray(v)).map(([k]) => k);
+    const twice = Object.entries(req.query as Record<string, unknown>)
+      .filter(([, v]) => Array.isArray(v))
+      .map(([k]) => k);
     if (twice.length > 0) return `${twice.join(', ')} may be given once`;
     return 'a query parameter cannot be read (each is given once, as text)';
   }

@@ -15,10 +15,13 @@ function page(reply: FastifyReply, status: number, title: string, paragraphs: re
     .code(status)
     .header('cache-control', 'no-store')
     .type('text/html; charset=utf-8')
-    .send(`<!doctype html>\n<html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>\n<body>\n<h1>${escapeHtml(title)}</h1>\n${body}\n</body></html>\n`);
+    .send(
+      `<!doctype html>\n<html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>\n<body>\n<h1>${escapeHtml(title)}</h1>\n${body}\n</body></html>\n`,
+    );
 }
 
-const NOT_CONFIGURED = 'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (README "Signing in to ACR Connect").';
+const NOT_CONFIGURED =
+  'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (README "Signing in to ACR Connect").';
 
 /** The sign-in's gauges for /metrics: signed in or not, seconds to each expiry, the warning flag. */
 export function signInMetrics(s: SignInStatus, nowMs: number): string[] {
@@ -33,11 +36,19 @@ export function signInMetrics(s: SignInStatus, nowMs: number): string[] {
   ];
   const access = left(s.accessExpiresAt);
   if (s.signedIn && access !== undefined) {
-    lines.push('# HELP cdsr_acr_access_token_expiry_seconds Seconds until the kept access token expires (renewed on use).', '# TYPE cdsr_acr_access_token_expiry_seconds gauge', `cdsr_acr_access_token_expiry_seconds ${access}`);
+    lines.push(
+      '# HELP cdsr_acr_access_token_expiry_seconds Seconds until the kept access token expires (renewed on use).',
+      '# TYPE cdsr_acr_access_token_expiry_seconds gauge',
+      `cdsr_acr_access_token_expiry_seconds ${access}`,
+    );
   }
   const refresh = left(s.refreshExpiresAt);
   if (s.signedIn && refresh !== undefined) {
-    lines.push('# HELP cdsr_acr_signin_expiry_seconds Seconds until the sign-in (its refresh token) expires.', '# TYPE cdsr_acr_signin_expiry_seconds gauge', `cdsr_acr_signin_expiry_seconds ${refresh}`);
+    lines.push(
+      '# HELP cdsr_acr_signin_expiry_seconds Seconds until the sign-in (its refresh token) expires.',
+      '# TYPE cdsr_acr_signin_expiry_seconds gauge',
+      `cdsr_acr_signin_expiry_seconds ${refresh}`,
+    );
   }
   return lines;
 }
@@ -74,21 +85,26 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void
       summary: 'start the ACR Connect sign-in: a redirect to ACR Connect (or {authorizeUrl} with Accept: application/json)',
       tags: ['auth'],
       produces: ['text/html', 'application/json'],
-      response: { 200: obj({ authorizeUrl: str('where to send the browser') }), 302: html('the redirect'), 404: html('no sign-in configured'), 503: html('the sign-in cannot start') },
+      response: {
+        200: obj({ authorizeUrl: str('where to send the browser') }),
+        302: html('the redirect'),
+        404: html('no sign-in configured'),
+        503: html('the sign-in cannot start'),
+      },
     }),
     async (req, reply) => {
-    if (!signIn) return page(reply, 404, 'ACR Connect sign-in', [NOT_CONFIGURED]);
-    let url: string;
-    try {
-      url = await signIn.begin();
-    } catch (e) {
-      if (e instanceof SignInError) return page(reply, e.status, 'ACR Connect sign-in cannot start', [e.message]);
-      throw e;
-    }
-    req.log.info({ event: 'acr_signin_started', by: req.authKey || 'open' }, 'ACR Connect sign-in started');
-    // a script (or the console) may ask for the URL instead of the redirect
-    if ((req.headers.accept ?? '').includes('application/json')) return reply.header('cache-control', 'no-store').send({ authorizeUrl: url });
-    return reply.header('cache-control', 'no-store').redirect(url, 302);
+      if (!signIn) return page(reply, 404, 'ACR Connect sign-in', [NOT_CONFIGURED]);
+      let url: string;
+      try {
+        url = await signIn.begin();
+      } catch (e) {
+        if (e instanceof SignInError) return page(reply, e.status, 'ACR Connect sign-in cannot start', [e.message]);
+        throw e;
+      }
+      req.log.info({ event: 'acr_signin_started', by: req.authKey || 'open' }, 'ACR Connect sign-in started');
+      // a script (or the console) may ask for the URL instead of the redirect
+      if ((req.headers.accept ?? '').includes('application/json')) return reply.header('cache-control', 'no-store').send({ authorizeUrl: url });
+      return reply.header('cache-control', 'no-store').redirect(url, 302);
     },
   );
 
@@ -98,37 +114,60 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void
       summary: 'the redirect URL ACR Connect sends the browser back to, with the code and the state (open: the one-time state is its credential)',
       tags: ['auth'],
       // what an authorization server may add besides these is taken and ignored
-      querystring: { type: 'object', properties: { code: str('the authorization code'), state: str('the state the start gave'), error: str('ACR Connect refused'), error_description: str('why') }, additionalProperties: true },
+      querystring: {
+        type: 'object',
+        properties: {
+          code: str('the authorization code'),
+          state: str('the state the start gave'),
+          error: str('ACR Connect refused'),
+          error_description: str('why'),
+        },
+        additionalProperties: true,
+      },
       produces: ['text/html'],
       response: { 200: html('signed in'), 400: html('refused: start again'), 404: html('no sign-in configured') },
     }),
     async (req, reply) => {
-    if (!signIn) return page(reply, 404, 'ACR Connect sign-in', [NOT_CONFIGURED]);
-    try {
-      const s = await signIn.complete(req.query);
-      req.log.info({ event: 'acr_signin_completed', outcome: 'signed-in' }, 'ACR Connect sign-in completed');
-      return page(reply, 200, 'Signed in to ACR Connect', [
-        `Signed in as ${s.subject ?? '(unknown)'}${s.facilityId !== null ? ` (facility ${s.facilityId}, user ${s.user ?? ''})` : ''}${s.amr.length > 0 ? `, by ${s.amr.join(', ')}` : ''}.`,
-        `${s.appName} submits to NRDR with this sign-in from now on, across restarts.`,
-        s.refreshExpiresAt !== null ? `The sign-in lasts until ${s.refreshExpiresAt} unless it is used; sign in again before then if it warns.` : 'ACR Connect did not say when the sign-in ends.',
-        'You may close this page.',
-      ]);
-    } catch (e) {
-      // codes only: the query holds the code, which is never logged
-      const code = e instanceof AdapterError ? e.code : 'INTERNAL';
-      req.log.warn({ event: 'acr_signin_completed', outcome: 'refused', code }, 'ACR Connect sign-in refused');
-      if (e instanceof AdapterError) return page(reply, e instanceof SignInError ? e.status : 400, 'ACR Connect sign-in failed', [e.message]);
-      throw e;
-    }
+      if (!signIn) return page(reply, 404, 'ACR Connect sign-in', [NOT_CONFIGURED]);
+      try {
+        const s = await signIn.complete(req.query);
+        req.log.info({ event: 'acr_signin_completed', outcome: 'signed-in' }, 'ACR Connect sign-in completed');
+        return page(reply, 200, 'Signed in to ACR Connect', [
+          `Signed in as ${s.subject ?? '(unknown)'}${s.facilityId !== null ? ` (facility ${s.facilityId}, user ${s.user ?? ''})` : ''}${s.amr.length > 0 ? `, by ${s.amr.join(', ')}` : ''}.`,
+          `${s.appName} submits to NRDR with this sign-in from now on, across restarts.`,
+          s.refreshExpiresAt !== null
+            ? `The sign-in lasts until ${s.refreshExpiresAt} unless it is used; sign in again before then if it warns.`
+            : 'ACR Connect did not say when the sign-in ends.',
+          'You may close this page.',
+        ]);
+      } catch (e) {
+        // codes only: the query holds the code, which is never logged
+        const code = e instanceof AdapterError ? e.code : 'INTERNAL';
+        req.log.warn({ event: 'acr_signin_completed', outcome: 'refused', code }, 'ACR Connect sign-in refused');
+        if (e instanceof AdapterError) return page(reply, e instanceof SignInError ? e.status : 400, 'ACR Connect sign-in failed', [e.message]);
+        throw e;
+      }
     },
   );
 
-  app.get('/api/auth', route({ summary: 'the ACR Connect sign-in: who signed in, when, and until when', tags: ['auth'], response: { 200: SIGN_IN_STATUS } }), async () => (signIn ? signIn.status() : { configured: false, signedIn: false, message: NOT_CONFIGURED }));
+  app.get(
+    '/api/auth',
+    route({ summary: 'the ACR Connect sign-in: who signed in, when, and until when', tags: ['auth'], response: { 200: SIGN_IN_STATUS } }),
+    async () => (signIn ? signIn.status() : { configured: false, signedIn: false, message: NOT_CONFIGURED }),
+  );
 
-  app.delete('/api/auth', route({ summary: 'forget the ACR Connect sign-in (submissions then use the other credentials, if any)', tags: ['auth'], response: { 200: SIGN_IN_STATUS, 404: errorAnswer } }), async (req, reply) => {
-    if (!signIn) return reply.code(404).send({ error: NOT_CONFIGURED });
-    await signIn.signOut();
-    req.log.info({ event: 'acr_signed_out', by: req.authKey || 'open' }, 'ACR Connect sign-in removed');
-    return signIn.status();
-  });
+  app.delete(
+    '/api/auth',
+    route({
+      summary: 'forget the ACR Connect sign-in (submissions then use the other credentials, if any)',
+      tags: ['auth'],
+      response: { 200: SIGN_IN_STATUS, 404: errorAnswer },
+    }),
+    async (req, reply) => {
+      if (!signIn) return reply.code(404).send({ error: NOT_CONFIGURED });
+      await signIn.signOut();
+      req.log.info({ event: 'acr_signed_out', by: req.authKey || 'open' }, 'ACR Connect sign-in removed');
+      return signIn.status();
+    },
+  );
 }

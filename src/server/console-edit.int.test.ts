@@ -39,12 +39,18 @@ describe('console fixes in Chromium', () => {
       await page.getByRole('link', { name: 'V0001', exact: true }).click();
       const main = page.getByRole('main');
       await main.getByRole('heading', { name: 'Retraction at NRDR' }).waitFor();
-      assert.match(await main.innerText(), /To do: cancelled after it was sent to NRDR \(Transaction_ID T-ACCEPTED\), and NRDR's API cannot delete a record: ask the NRDR Help Desk to remove consultation 11\/02\/2026 09:30:15/);
+      assert.match(
+        await main.innerText(),
+        /To do: cancelled after it was sent to NRDR \(Transaction_ID T-ACCEPTED\), and NRDR's API cannot delete a record: ask the NRDR Help Desk to remove consultation 11\/02\/2026 09:30:15/,
+      );
       assert.match(await main.innerText(), /On what was sent in T-ACCEPTED, NRDR accepted it\./);
       assert.equal((await main.innerText()).includes('No verdict from NRDR yet'), false);
       await main.getByRole('button', { name: 'Acknowledge the retraction of consultation 11/02/2026 09:30:15' }).focus();
       await Promise.all([page.waitForURL(/\/acknowledge$/), page.keyboard.press('Enter')]);
-      assert.equal(await page.getByRole('status').innerText(), 'Acknowledged: the retraction of consultation 11/02/2026 09:30:15 at NRDR is recorded as done (by operate#1, 2026-11-23 06:00:00 UTC).');
+      assert.equal(
+        await page.getByRole('status').innerText(),
+        'Acknowledged: the retraction of consultation 11/02/2026 09:30:15 at NRDR is recorded as done (by operate#1, 2026-11-23 06:00:00 UTC).',
+      );
       assert.equal(await main.getByRole('button', { name: /^Acknowledge/ }).count(), 0);
       assert.match(await main.innerText(), /Acknowledged by operate#1 at 2026-11-23 06:00:00 UTC: the site removed it at NRDR\./);
 
@@ -77,7 +83,8 @@ describe('console fixes in Chromium', () => {
       assert.deepEqual([copy?.status, copy?.sender, copy?.controlId, copy?.raw], ['applied', 'EHR^GENHOSP', 'MSG0501', OTHER.replace(/\r+$/, '')]);
       assert.equal((await s.store.message(3))?.raw, broken(OTHER));
       const audit = (await s.store.accessLog({ limit: 1000 })).map((e) => e.what);
-      for (const what of ['acknowledged retraction of 100000|V0001 11/02/2026 09:30:15', 'edited message 3 as message(s) 4 (applied, ACK AA)']) assert.ok(audit.includes(what), what);
+      for (const what of ['acknowledged retraction of 100000|V0001 11/02/2026 09:30:15', 'edited message 3 as message(s) 4 (applied, ACK AA)'])
+        assert.ok(audit.includes(what), what);
       assert.deepEqual(errors, []);
       assert.deepEqual([...hosts], ['127.0.0.1']);
     } finally {

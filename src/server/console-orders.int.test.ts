@@ -46,7 +46,10 @@ describe('Orders page in Chromium', () => {
       await Promise.all([page.waitForURL(/order=ACC2009/), page.keyboard.press('Enter')]);
       const found = page.getByRole('table').getByRole('row');
       assert.equal(await found.count(), 2, 'a header row and one order');
-      assert.match(await found.nth(1).innerText(), /^ACC2009 \/ ORD1009\t100000\tV0001\t11\/02\/2026 15:00:00\texcluded not-advanced-imaging\t2026-11-23 00:00:00 CST\t2026-11-23 00:00:00 CST$/);
+      assert.match(
+        await found.nth(1).innerText(),
+        /^ACC2009 \/ ORD1009\t100000\tV0001\t11\/02\/2026 15:00:00\texcluded not-advanced-imaging\t2026-11-23 00:00:00 CST\t2026-11-23 00:00:00 CST$/,
+      );
 
       // its timeline, then the message that touched it
       await follow(page, page.getByRole('link', { name: 'ACC2009 / ORD1009' }));
@@ -68,13 +71,27 @@ describe('Orders page in Chromium', () => {
       // and the seen count to both
       await page.goBack();
       await follow(page, page.getByRole('link', { name: '2 seen order(s) of 100000 on 2026-11-23' }));
-      assert.deepEqual(await page.getByRole('table').getByRole('row').getByRole('link', { name: /\/ ORD/ }).allInnerTexts(), ['ACC2001 / ORD1001', 'ACC2009 / ORD1009']);
+      assert.deepEqual(
+        await page
+          .getByRole('table')
+          .getByRole('row')
+          .getByRole('link', { name: /\/ ORD/ })
+          .allInnerTexts(),
+        ['ACC2001 / ORD1001', 'ACC2009 / ORD1009'],
+      );
 
       // a day of the Overview's 30-day chart leads to that day's orders (the facility's local day)
       await follow(page, page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Overview' }));
       await follow(page, page.getByRole('link', { name: /^2026-11-23: 2 seen, .*; open these orders$/ }));
       assert.equal(new URL(page.url()).search, '?facility=100000&day=2026-11-23');
-      assert.deepEqual(await page.getByRole('table').getByRole('row').getByRole('link', { name: /\/ ORD/ }).allInnerTexts(), ['ACC2001 / ORD1001', 'ACC2009 / ORD1009']);
+      assert.deepEqual(
+        await page
+          .getByRole('table')
+          .getByRole('row')
+          .getByRole('link', { name: /\/ ORD/ })
+          .allInnerTexts(),
+        ['ACC2001 / ORD1001', 'ACC2009 / ORD1009'],
+      );
 
       assert.deepEqual([...hosts], ['127.0.0.1']);
       assert.deepEqual(errors, []);

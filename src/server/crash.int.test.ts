@@ -26,7 +26,6 @@ function message(i: number): string {
     .replaceAll('20261102093015', ts);
 }
 
-
 function start(dataDir: string, port: number): ChildProcess {
   return spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'serve'], {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CDSR_DATA_DIR: dataDir, CDSR_MAPPINGS_DIR: join(REPO_ROOT, 'mappings'), LOG_LEVEL: 'warn' },
@@ -99,12 +98,17 @@ describe('crash safety', () => {
     await ready(url);
     const db = new Database(join(dir, 'cdsr-adapter.sqlite'), { readonly: true });
     try {
-      const applied = db.prepare("SELECT control_id, COUNT(*) AS n FROM inbound_messages WHERE status = 'applied' GROUP BY control_id").all() as { control_id: string; n: number }[];
+      const applied = db.prepare("SELECT control_id, COUNT(*) AS n FROM inbound_messages WHERE status = 'applied' GROUP BY control_id").all() as {
+        control_id: string;
+        n: number;
+      }[];
       const appliedIds = new Map(applied.map((r) => [r.control_id, r.n]));
       for (const i of aa) assert.equal(appliedIds.get(`CRASH${i}`), 1, `acknowledged CRASH${i} stored ${appliedIds.get(`CRASH${i}`) ?? 0} times`);
       // every stored message is merged, every merged order has its message
       // (each order is indexed by its placer and its accession number: the placers are counted)
-      const orders = new Set((db.prepare("SELECT order_key FROM order_index WHERE order_key LIKE '100000|CORD%'").all() as { order_key: string }[]).map((r) => r.order_key));
+      const orders = new Set(
+        (db.prepare("SELECT order_key FROM order_index WHERE order_key LIKE '100000|CORD%'").all() as { order_key: string }[]).map((r) => r.order_key),
+      );
       for (const id of appliedIds.keys()) assert.ok(orders.has(`100000|CORD${id.slice(5)}`), `${id} stored but not merged`);
       for (const o of orders) assert.ok(appliedIds.has(`CRASH${o.split('|CORD')[1]}`), `${o} merged without its message`);
       const consultations = (db.prepare('SELECT COUNT(*) AS n FROM consultations').get() as { n: number }).n;
@@ -125,7 +129,9 @@ describe('crash safety', () => {
       const consultations = (db2.prepare('SELECT COUNT(*) AS n FROM consultations').get() as { n: number }).n;
       const dups = (db2.prepare("SELECT COUNT(*) AS n FROM inbound_messages WHERE status = 'duplicate'").get() as { n: number }).n;
       assert.deepEqual([distinct, total, consultations], [TOTAL, TOTAL, TOTAL]);
-      t.diagnostic(`${aa.length} acknowledged before the kill, ${unanswered.length} unanswered and resent, ${dups} of those had been stored (answered as duplicates)`);
+      t.diagnostic(
+        `${aa.length} acknowledged before the kill, ${unanswered.length} unanswered and resent, ${dups} of those had been stored (answered as duplicates)`,
+      );
     } finally {
       db2.close();
     }

@@ -29,7 +29,12 @@ const orders = async (s: TestServer): Promise<unknown> => {
 };
 const consultations = async (s: TestServer): Promise<unknown> => {
   const text = await (await s.fetch('/api/records/100000/V0003')).text();
-  return (JSON.parse(text.replaceAll(s.mappingsDir, 'mappings')) as { consultations: Consultation[] }).consultations.map((c) => [c.consultationKey, c.state, c.cancelled, c.exclusion]);
+  return (JSON.parse(text.replaceAll(s.mappingsDir, 'mappings')) as { consultations: Consultation[] }).consultations.map((c) => [
+    c.consultationKey,
+    c.state,
+    c.cancelled,
+    c.exclusion,
+  ]);
 };
 const reconciliation = async (s: TestServer): Promise<unknown> => ((await (await s.fetch('/api/reconciliation')).json()) as { days: unknown[] }).days;
 
@@ -53,14 +58,16 @@ describe('excluded orders through the service', () => {
     await withTestServer(async (s) => {
       assert.deepEqual(lines((await postHl7(s, orm('MSG7001', '20261104080100', 'XR', '71046^XR CHEST 2 VIEWS'))).text).slice(1), ['MSA|AA|MSG7001']);
       const stored = await s.store.message(1);
-      assert.deepEqual(
-        [stored?.status, stored?.problems.map((p) => [p.code, p.severity, p.source])],
-        ['applied', [['MAP_EXCLUDED', 'warning', 'OBR-24']]],
+      assert.deepEqual([stored?.status, stored?.problems.map((p) => [p.code, p.severity, p.source])], ['applied', [['MAP_EXCLUDED', 'warning', 'OBR-24']]]);
+      assert.match(
+        stored?.problems[0]?.message ?? '',
+        /^Modality: "XR" is known and not reported \(.*crosswalks\/modality\.csv:\d+ says exclude\): the order is kept as excluded$/,
       );
-      assert.match(stored?.problems[0]?.message ?? '', /^Modality: "XR" is known and not reported \(.*crosswalks\/modality\.csv:\d+ says exclude\): the order is kept as excluded$/);
       assert.deepEqual(await orders(s), [row({ state: 'excluded', reason: 'not-advanced-imaging', messageIds: [1], exclusion: XR })]);
       assert.deepEqual(await consultations(s), [['11/04/2026 08:00:00', 'cancelled', true, XR]]);
-      assert.deepEqual(await reconciliation(s), [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 0, held: {}, excluded: { 'not-advanced-imaging': 1 } }]);
+      assert.deepEqual(await reconciliation(s), [
+        { facilityId: '100000', day: '2026-11-23', seen: 1, reported: 0, held: {}, excluded: { 'not-advanced-imaging': 1 } },
+      ]);
       assert.deepEqual(((await (await s.fetch('/api/orders?reason=cancelled')).json()) as { orders: Order[] }).orders, []);
 
       assert.deepEqual(lines((await postHl7(s, orm('MSG7002', '20261104090000', 'CT', '71250^CT CHEST WO CONTRAST'))).text).slice(1), ['MSA|AA|MSG7002']);

@@ -28,11 +28,29 @@ export function registerFhirRoutes(app: FastifyInstance, deps: IngestDeps): void
     });
   app.post('/fhir', doc('a FHIR resource, Bundle or subscription notification (R4 backport, R4B, R5)'), async (req, reply) => handle(req.body, req, reply));
   app.post('/fhir/:type', doc('a FHIR resource of this type', { type: 'resource type' }), async (req, reply) => handle(req.body, req, reply));
-  app.put('/fhir/:type/:id', doc('a FHIR resource, created or updated', { type: 'resource type', id: 'resource id' }), async (req, reply) => handle(req.body, req, reply));
-  app.post('/fhir/:type/:id', doc('a FHIR resource, created or updated', { type: 'resource type', id: 'resource id' }), async (req, reply) => handle(req.body, req, reply));
-  app.delete<{ Params: { id: string } }>('/fhir/ServiceRequest/:id', route({ summary: 'cancel the order of a ServiceRequest', tags: ['inbound'], produces: ['application/fhir+json'], params: params({ id: 'ServiceRequest id' }), response: { 200: OUTCOME, 404: OUTCOME } }), async (req, reply) => {
-    const stored = await deps.store.resource(`ServiceRequest/${req.params.id}`);
-    if (stored === undefined) return reply.code(404).type('application/fhir+json').send(operationOutcome([{ severity: 'error', code: 'not-found', diagnostics: 'no such ServiceRequest here' }]));
-    return handle(JSON.stringify(revokedServiceRequest(stored, deps.clock())), req, reply);
-  });
+  app.put('/fhir/:type/:id', doc('a FHIR resource, created or updated', { type: 'resource type', id: 'resource id' }), async (req, reply) =>
+    handle(req.body, req, reply),
+  );
+  app.post('/fhir/:type/:id', doc('a FHIR resource, created or updated', { type: 'resource type', id: 'resource id' }), async (req, reply) =>
+    handle(req.body, req, reply),
+  );
+  app.delete<{ Params: { id: string } }>(
+    '/fhir/ServiceRequest/:id',
+    route({
+      summary: 'cancel the order of a ServiceRequest',
+      tags: ['inbound'],
+      produces: ['application/fhir+json'],
+      params: params({ id: 'ServiceRequest id' }),
+      response: { 200: OUTCOME, 404: OUTCOME },
+    }),
+    async (req, reply) => {
+      const stored = await deps.store.resource(`ServiceRequest/${req.params.id}`);
+      if (stored === undefined)
+        return reply
+          .code(404)
+          .type('application/fhir+json')
+          .send(operationOutcome([{ severity: 'error', code: 'not-found', diagnostics: 'no such ServiceRequest here' }]));
+      return handle(JSON.stringify(revokedServiceRequest(stored, deps.clock())), req, reply);
+    },
+  );
 }

@@ -25,7 +25,8 @@ async function stubFhirServer(): Promise<{ base: string; reads: string[]; close(
   byKey.set('ServiceRequest/sr-1001', sr);
   byKey.set('Encounter/enc-0001', JSON.parse(sample('02-encounter.json')) as Json);
   for (const r of bundle.entry.map((e) => e.resource)) {
-    if (r.resourceType !== 'ServiceRequest' && r.resourceType !== 'Encounter') byKey.set(`${String(r.resourceType)}/${String(r.id)}`, JSON.parse(JSON.stringify(r).replace(/urn:uuid:[0-9a-f-]+/g, (u) => u)) as Json);
+    if (r.resourceType !== 'ServiceRequest' && r.resourceType !== 'Encounter')
+      byKey.set(`${String(r.resourceType)}/${String(r.id)}`, JSON.parse(JSON.stringify(r).replace(/urn:uuid:[0-9a-f-]+/g, (u) => u)) as Json);
   }
   const reads: string[] = [];
   const server: Server = createServer((req, res) => {
@@ -34,9 +35,15 @@ async function stubFhirServer(): Promise<{ base: string; reads: string[]; close(
     const search = /^ServiceRequest\?identifier=([^&]*)/.exec(path);
     if (search) {
       // search by identifier: `system|value` or `value`, over the served ServiceRequests
-      const [system, value] = decodeURIComponent(search[1]!).includes('|') ? decodeURIComponent(search[1]!).split('|') : [undefined, decodeURIComponent(search[1]!)];
+      const [system, value] = decodeURIComponent(search[1]!).includes('|')
+        ? decodeURIComponent(search[1]!).split('|')
+        : [undefined, decodeURIComponent(search[1]!)];
       const hits = [...byKey.values()].filter(
-        (r) => r.resourceType === 'ServiceRequest' && ((r.identifier as { system?: string; value?: string }[] | undefined) ?? []).some((i) => i.value === value && (system === undefined || i.system === system)),
+        (r) =>
+          r.resourceType === 'ServiceRequest' &&
+          ((r.identifier as { system?: string; value?: string }[] | undefined) ?? []).some(
+            (i) => i.value === value && (system === undefined || i.system === system),
+          ),
       );
       res.writeHead(200, { 'content-type': 'application/fhir+json' });
       res.end(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', total: hits.length, entry: hits.map((resource) => ({ resource })) }));
@@ -91,7 +98,11 @@ describe('FHIR inbound', () => {
       async (s) => {
         const b = JSON.parse(sample('03-bundle-transaction.json')) as { entry: { resource: Json }[] };
         for (const e of b.entry) {
-          const r = JSON.stringify(e.resource).replace(/"urn:uuid:2b0f7d0e-0001-4000-8000-00000000000(\d)"/g, (_m, d: string) => `"${['', 'Patient/pat-0001', 'Encounter/enc-0001', 'Coverage/cov-0001', 'Practitioner/prac-1234567893', 'Organization/org-genhosp'][Number(d)]}"`);
+          const r = JSON.stringify(e.resource).replace(
+            /"urn:uuid:2b0f7d0e-0001-4000-8000-00000000000(\d)"/g,
+            (_m, d: string) =>
+              `"${['', 'Patient/pat-0001', 'Encounter/enc-0001', 'Coverage/cov-0001', 'Practitioner/prac-1234567893', 'Organization/org-genhosp'][Number(d)]}"`,
+          );
           const res = await post(s, `/fhir/${String(e.resource.resourceType)}/${String(e.resource.id)}`, r, 'PUT');
           assert.equal(res.status, 200, JSON.stringify(res.body));
         }
@@ -128,22 +139,33 @@ describe('FHIR inbound', () => {
 
   for (const [name, send] of forms) {
     it(`${name} → the same stored record`, async () => {
-      await withTestServer(async (s) => {
-        await send(s);
-        const v = await stored(s);
-        for (const [k, want] of Object.entries(expected)) assert.equal(v[k], want, `${name}: ${k}`);
-      }, { fhirFetcher: createFhirFetcher({ baseUrl: fhir.base }) });
+      await withTestServer(
+        async (s) => {
+          await send(s);
+          const v = await stored(s);
+          for (const [k, want] of Object.entries(expected)) assert.equal(v[k], want, `${name}: ${k}`);
+        },
+        { fhirFetcher: createFhirFetcher({ baseUrl: fhir.base }) },
+      );
     });
   }
 
   it('an id-only notification whose fetch fails is answered 200 and kept for retry; replay fetches it later', async () => {
-    await withTestServer(async (s) => {
-      const n = await post(s, '/fhir', sample('05-notification-id-only.json'));
-      assert.equal(n.status, 200);
-      assert.equal(n.body.issue[0]?.diagnostics, '0 resource(s) applied, 0 kept in the error queue, 1 pending fetch');
-      const queued = await s.fetch(`/api/messages?status=error`).then((r) => r.json() as Promise<{ messages: { id: number; problems: { code: string }[] }[] }>);
-      assert.deepEqual(queued.messages.map((m) => m.problems[0]?.code), ['FHIR_FETCH']);
-    }, { fhirFetcher: { read: () => Promise.reject(new Error('server down')) } });
+    await withTestServer(
+      async (s) => {
+        const n = await post(s, '/fhir', sample('05-notification-id-only.json'));
+        assert.equal(n.status, 200);
+        assert.equal(n.body.issue[0]?.diagnostics, '0 resource(s) applied, 0 kept in the error queue, 1 pending fetch');
+        const queued = await s
+          .fetch(`/api/messages?status=error`)
+          .then((r) => r.json() as Promise<{ messages: { id: number; problems: { code: string }[] }[] }>);
+        assert.deepEqual(
+          queued.messages.map((m) => m.problems[0]?.code),
+          ['FHIR_FETCH'],
+        );
+      },
+      { fhirFetcher: { read: () => Promise.reject(new Error('server down')) } },
+    );
   });
 
   it('400 for what is not FHIR, 422 for a resource kept in the error queue, 200 for an empty ping', async () => {
@@ -175,10 +197,16 @@ describe('FHIR inbound', () => {
     await withTestServer(async (s) => {
       await post(s, '/fhir', sample('03-bundle-transaction.json'));
       const before = await s.store.records({});
-      assert.deepEqual(before.map((r) => r.state), ['ready']);
+      assert.deepEqual(
+        before.map((r) => r.state),
+        ['ready'],
+      );
       const del = await s.fetch(`/fhir/ServiceRequest/sr-1001`, { method: 'DELETE' });
       assert.equal(del.status, 200);
-      assert.deepEqual((await s.store.records({})).map((r) => r.state), ['cancelled']);
+      assert.deepEqual(
+        (await s.store.records({})).map((r) => r.state),
+        ['cancelled'],
+      );
     });
   });
 
@@ -201,7 +229,10 @@ describe('FHIR inbound', () => {
         ],
       );
       const orders = (await (await s.fetch('/api/orders')).json()) as { orders: { orderNumbers: string[]; state: string; reason: string }[] };
-      assert.deepEqual(orders.orders.map((o) => [o.orderNumbers, o.state, o.reason]), [[[], 'held', 'error']]);
+      assert.deepEqual(
+        orders.orders.map((o) => [o.orderNumbers, o.state, o.reason]),
+        [[[], 'held', 'error']],
+      );
     });
   });
 });
@@ -234,7 +265,9 @@ describe('subscription event numbers', () => {
       ] as const) {
         assert.equal((await post(s, '/fhir', note(n, since))).status, 200);
       }
-      const subs = await s.fetch(`/api/subscriptions`).then((r) => r.json() as Promise<{ subscriptions: { missing: number[]; received: number; reportedSince: number }[] }>);
+      const subs = await s
+        .fetch(`/api/subscriptions`)
+        .then((r) => r.json() as Promise<{ subscriptions: { missing: number[]; received: number; reportedSince: number }[] }>);
       assert.deepEqual(
         subs.subscriptions.map((x) => [x.received, x.reportedSince, x.missing]),
         [[3, 6, [3, 5, 6]]],
@@ -261,7 +294,10 @@ describe('a notification whose focus is given by identifier only (athenaOne styl
       assert.deepEqual([n.status, n.body.issue[0]?.diagnostics], [200, '1 resource(s) applied, 0 kept in the error queue, 0 pending fetch']);
       assert.ok(fhir.reads.includes('ServiceRequest?identifier=ORD1001'), fhir.reads.join(', '));
       const orders = (await s.store.orders({})).orders;
-      assert.deepEqual(orders.map((o) => [o.orderNumbers, o.state, o.consultationKey]), [[['ACC2001', 'ORD1001'], 'reported', '11/02/2026 09:30:15']]);
+      assert.deepEqual(
+        orders.map((o) => [o.orderNumbers, o.state, o.consultationKey]),
+        [[['ACC2001', 'ORD1001'], 'reported', '11/02/2026 09:30:15']],
+      );
     } finally {
       await s.close();
       await fhir.close();
@@ -274,12 +310,22 @@ describe('a notification whose focus is given by identifier only (athenaOne styl
       const n = await post(s, '/fhir', byIdentifier());
       assert.deepEqual([n.status, n.body.issue[0]?.diagnostics], [200, '0 resource(s) applied, 0 kept in the error queue, 1 pending fetch']);
       const [m] = await s.store.messages({ status: 'error' });
-      assert.deepEqual([m?.controlId, m?.problems.map((p) => `${p.code}: ${p.message}`)], [
-        'pending:ServiceRequest?identifier=ORD1001',
-        ['FHIR_FETCH: ServiceRequest?identifier=ORD1001 (a focus given by identifier only) could not be fetched from the FHIR server (FHIR_SERVER_URL is not set, so it cannot be fetched); kept for retry'],
+      assert.deepEqual(
+        [m?.controlId, m?.problems.map((p) => `${p.code}: ${p.message}`)],
+        [
+          'pending:ServiceRequest?identifier=ORD1001',
+          [
+            'FHIR_FETCH: ServiceRequest?identifier=ORD1001 (a focus given by identifier only) could not be fetched from the FHIR server (FHIR_SERVER_URL is not set, so it cannot be fetched); kept for retry',
+          ],
+        ],
+      );
+      assert.deepEqual(
+        (await s.store.orders({})).orders.map((o) => [o.facilityId, o.orderNumbers, o.state, o.reason]),
+        [['', ['ORD1001'], 'held', 'pending_fetch']],
+      );
+      assert.deepEqual(await s.store.reconciliation({}), [
+        { facilityId: '', day: '2026-11-23', seen: 1, reported: 0, held: { pending_fetch: 1 }, excluded: {} },
       ]);
-      assert.deepEqual((await s.store.orders({})).orders.map((o) => [o.facilityId, o.orderNumbers, o.state, o.reason]), [['', ['ORD1001'], 'held', 'pending_fetch']]);
-      assert.deepEqual(await s.store.reconciliation({}), [{ facilityId: '', day: '2026-11-23', seen: 1, reported: 0, held: { pending_fetch: 1 }, excluded: {} }]);
     } finally {
       await s.close();
     }
@@ -292,9 +338,10 @@ describe('a notification whose focus is given by identifier only (athenaOne styl
       const heartbeat = JSON.stringify({ ...n, entry: [{ resource: { ...status, type: 'heartbeat', notificationEvent: [] } }] });
       assert.equal((await post(s, '/fhir', heartbeat)).status, 200);
       const rows = await s.store.messages({});
-      assert.deepEqual(rows.map((m) => [m.status, m.controlId, m.problems.map((p) => `${p.code}: ${p.message}`)]), [
-        ['ignored', 'heartbeat:2026-11-23T06:00:00.000Z', ['FHIR_NO_CHANGE: SubscriptionStatus of type heartbeat: nothing to apply']],
-      ]);
+      assert.deepEqual(
+        rows.map((m) => [m.status, m.controlId, m.problems.map((p) => `${p.code}: ${p.message}`)]),
+        [['ignored', 'heartbeat:2026-11-23T06:00:00.000Z', ['FHIR_NO_CHANGE: SubscriptionStatus of type heartbeat: nothing to apply']]],
+      );
     });
   });
 });
@@ -319,12 +366,33 @@ describe('FHIR notifications that carry nothing to apply: each leaves an ignored
       'heartbeat:2026-11-23T06:00:00.000Z',
       'SubscriptionStatus of type heartbeat: nothing to apply',
     ],
-    ['R5 heartbeat SubscriptionStatus posted alone', statusAlone('fhir-r5-notification-heartbeat.json'), 'heartbeat:2026-11-23T06:00:00.000Z', 'SubscriptionStatus of type heartbeat: nothing to apply'],
-    ['R5 "empty" event-notification Bundle, no focus (spec example)', publicFixture('fhir-r5-notification-empty.json'), 'event-notification:2', 'SubscriptionStatus of type event-notification, event 2: no focus and no resource: nothing to apply'],
-    ['R5 event-notification SubscriptionStatus posted alone, no focus', statusAlone('fhir-r5-notification-empty.json'), 'event-notification:2', 'SubscriptionStatus of type event-notification, event 2: no focus and no resource: nothing to apply'],
+    [
+      'R5 heartbeat SubscriptionStatus posted alone',
+      statusAlone('fhir-r5-notification-heartbeat.json'),
+      'heartbeat:2026-11-23T06:00:00.000Z',
+      'SubscriptionStatus of type heartbeat: nothing to apply',
+    ],
+    [
+      'R5 "empty" event-notification Bundle, no focus (spec example)',
+      publicFixture('fhir-r5-notification-empty.json'),
+      'event-notification:2',
+      'SubscriptionStatus of type event-notification, event 2: no focus and no resource: nothing to apply',
+    ],
+    [
+      'R5 event-notification SubscriptionStatus posted alone, no focus',
+      statusAlone('fhir-r5-notification-empty.json'),
+      'event-notification:2',
+      'SubscriptionStatus of type event-notification, event 2: no focus and no resource: nothing to apply',
+    ],
     [
       'R4B handshake SubscriptionStatus posted alone',
-      JSON.stringify({ resourceType: 'SubscriptionStatus', status: 'requested', type: 'handshake', eventsSinceSubscriptionStart: '0', subscription: { reference: 'http://example.org/FHIR/R5/Subscription/123' } }),
+      JSON.stringify({
+        resourceType: 'SubscriptionStatus',
+        status: 'requested',
+        type: 'handshake',
+        eventsSinceSubscriptionStart: '0',
+        subscription: { reference: 'http://example.org/FHIR/R5/Subscription/123' },
+      }),
       'handshake:2026-11-23T06:00:00.000Z',
       'SubscriptionStatus of type handshake: nothing to apply',
     ],
@@ -334,7 +402,12 @@ describe('FHIR notifications that carry nothing to apply: each leaves an ignored
       'subscription-notification:2026-11-23T06:00:00.000Z',
       'Bundle of type subscription-notification without a SubscriptionStatus carries no resource the tables map (Patient kept for references): nothing to apply',
     ],
-    ['an empty history Bundle', JSON.stringify({ resourceType: 'Bundle', type: 'history', entry: [] }), 'history:2026-11-23T06:00:00.000Z', 'Bundle of type history has no entry: nothing to apply'],
+    [
+      'an empty history Bundle',
+      JSON.stringify({ resourceType: 'Bundle', type: 'history', entry: [] }),
+      'history:2026-11-23T06:00:00.000Z',
+      'Bundle of type history has no entry: nothing to apply',
+    ],
   ];
   for (const [name, body, controlId, why] of cases) {
     it(name, async () => {
@@ -360,11 +433,18 @@ describe('FHIR notifications that carry nothing to apply: each leaves an ignored
     });
   }
 
-  it('a heartbeat posted alone still counts the subscription\'s events (310 sent, none received)', async () => {
+  it("a heartbeat posted alone still counts the subscription's events (310 sent, none received)", async () => {
     await withTestServer(async (s) => {
-      await s.fetch('/fhir', { method: 'POST', body: statusAlone('fhir-r5-notification-heartbeat.json'), headers: { 'content-type': 'application/fhir+json' } });
+      await s.fetch('/fhir', {
+        method: 'POST',
+        body: statusAlone('fhir-r5-notification-heartbeat.json'),
+        headers: { 'content-type': 'application/fhir+json' },
+      });
       const [sub] = await s.store.subscriptions();
-      assert.deepEqual([sub?.subscription, sub?.received, sub?.reportedSince, sub?.missing.length], ['http://example.org/FHIR/R5/Subscription/123', 0, 310, 310]);
+      assert.deepEqual(
+        [sub?.subscription, sub?.received, sub?.reportedSince, sub?.missing.length],
+        ['http://example.org/FHIR/R5/Subscription/123', 0, 310, 310],
+      );
     });
   });
 
@@ -374,8 +454,14 @@ describe('FHIR notifications that carry nothing to apply: each leaves an ignored
         const r = await s.fetch('/fhir', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/fhir+json' } });
         return [r.status, ((await r.json()) as { issue: { code: string; diagnostics: string }[] }).issue.map((i) => `${i.code}: ${i.diagnostics}`)];
       };
-      assert.deepEqual(await refused({ resourceType: 'Bundle', type: 'transaction', entry: [] }), [400, ['not-supported: nothing to apply or keep: a Bundle of type transaction with no entry; not a subscription notification either']]);
-      assert.deepEqual(await refused({ resourceType: 'Basic', code: { text: 'x' } }), [400, ['not-supported: nothing to apply or keep: Basic without an id, which the tables do not map; not a subscription notification either']]);
+      assert.deepEqual(await refused({ resourceType: 'Bundle', type: 'transaction', entry: [] }), [
+        400,
+        ['not-supported: nothing to apply or keep: a Bundle of type transaction with no entry; not a subscription notification either'],
+      ]);
+      assert.deepEqual(await refused({ resourceType: 'Basic', code: { text: 'x' } }), [
+        400,
+        ['not-supported: nothing to apply or keep: Basic without an id, which the tables do not map; not a subscription notification either'],
+      ]);
       assert.deepEqual(await s.store.messages({}), []);
     });
   });

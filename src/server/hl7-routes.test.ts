@@ -81,10 +81,21 @@ describe('POST /hl7v2', () => {
 
   it('replays an errored message after the crosswalk row is added (single and bulk)', async () => {
     const before = await s.fetch(`/api/messages?status=error`).then((r) => r.json() as Promise<{ messages: { id: number }[] }>);
-    assert.deepEqual(before.messages.map((m) => m.id), [3]);
+    assert.deepEqual(
+      before.messages.map((m) => m.id),
+      [3],
+    );
     // a second one for the bulk replay
     // (in an encounter of its own: a replay re-derives the whole encounter of the message, its other messages with it)
-    await postHl7(s, ORM.replace('MSG0001', 'MSG0104').replace('V0001^', 'V0104^').replace('ORD1001', 'ORD1104').replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|').replace('20261102093015||||||F', '20261102100000||||||F'));
+    await postHl7(
+      s,
+      ORM.replace('MSG0001', 'MSG0104')
+        .replace('V0001^', 'V0104^')
+        .replace('ORD1001', 'ORD1104')
+        .replace('|CT|SC', '|ZZ|SC')
+        .replace('^CPT|', '^L|')
+        .replace('20261102093015||||||F', '20261102100000||||||F'),
+    );
     appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'ZZ,5,a local code\n');
     assert.equal(s.mappings.reload().ok, true);
     const one = await s.fetch(`/api/messages/3/replay`, { method: 'POST' }).then((r) => r.json() as Promise<{ status: string }>);
@@ -147,10 +158,13 @@ describe('POST /hl7v2: credentials, size, store down', () => {
     assert.equal((await s.fetch(`/healthz`)).status, 200);
     // the audit names the credential by its place, never the key
     const stored = await s.store.messages({});
-    assert.deepEqual(stored.map((m) => [m.controlId, m.auth]), [
-      ['MSG0001', 'key#2'],
-      ['MSG0002', 'key#1'],
-    ]);
+    assert.deepEqual(
+      stored.map((m) => [m.controlId, m.auth]),
+      [
+        ['MSG0001', 'key#2'],
+        ['MSG0002', 'key#1'],
+      ],
+    );
   });
 
   it('413 names the limit', async () => {
@@ -206,20 +220,29 @@ describe('POST /hl7v2: a stored row the store cannot read', () => {
         'MSA|AE|MSG0201',
         'ERR|||207^Application internal error^HL70357|E||||INTERNAL_ERROR: the adapter failed on this message (encounters.fields: expected JSON, found string); it is kept for replay',
       ]);
-      assert.deepEqual((await s.store.messages({ status: 'error' })).map((m) => m.controlId), ['MSG0201']);
+      assert.deepEqual(
+        (await s.store.messages({ status: 'error' })).map((m) => m.controlId),
+        ['MSG0201'],
+      );
     });
   });
 });
 
 describe('POST /hl7v2: a message past the limits', () => {
   it('is refused (400 AR) naming the limit, with its own MSA-2; the service goes on', async () => {
-    await withTestServer(async (s) => {
-      const huge = ORM.replace(/DG1\|1\|\|[^\r]*/, `DG1|1||${Array.from({ length: 150_000 }, (_, i) => `R${i}`).join('~')}`);
-      const r = await postHl7(s, huge);
-      assert.equal(r.status, 400);
-      assert.deepEqual(lines(r.text).slice(1), ['MSA|AR|MSG0001', 'ERR|||100^Segment sequence error^HL70357|E||||HL7_INVALID: line 5 (DG1) has 149999 repetitions (limit 5000)']);
-      assert.equal((await postHl7(s, ORM)).status, 200);
-    }, { bodyLimit: 4 * 1024 * 1024 });
+    await withTestServer(
+      async (s) => {
+        const huge = ORM.replace(/DG1\|1\|\|[^\r]*/, `DG1|1||${Array.from({ length: 150_000 }, (_, i) => `R${i}`).join('~')}`);
+        const r = await postHl7(s, huge);
+        assert.equal(r.status, 400);
+        assert.deepEqual(lines(r.text).slice(1), [
+          'MSA|AR|MSG0001',
+          'ERR|||100^Segment sequence error^HL70357|E||||HL7_INVALID: line 5 (DG1) has 149999 repetitions (limit 5000)',
+        ]);
+        assert.equal((await postHl7(s, ORM)).status, 200);
+      },
+      { bodyLimit: 4 * 1024 * 1024 },
+    );
   });
 });
 

@@ -11,13 +11,22 @@ const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 
 const gauges = (text: string) => text.split('\n').filter((l) => /^cdsr_(transactions_in_flight|oldest_in_flight_age_seconds) /.test(l));
 
 describe('/metrics: transactions in flight', () => {
-  it('counts them and gives the oldest one\'s age; 0 and 0 once NRDR answered', async () => {
+  it("counts them and gives the oldest one's age; 0 and 0 once NRDR answered", async () => {
     await withTestServer(async (s) => {
       assert.deepEqual(gauges(await (await s.fetch('/metrics')).text()), ['cdsr_transactions_in_flight 0', 'cdsr_oldest_in_flight_age_seconds 0']);
       await postHl7(s, ORM);
       const [ready] = await s.store.wireEncounters('ready', 10);
       assert.ok(ready);
-      const body = { Transaction_ID: 'T-M', Transaction_DateTime: '11/23/2026 05:58:30', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0' as const, Encounters: [ready.wire] };
+      const body = {
+        Transaction_ID: 'T-M',
+        Transaction_DateTime: '11/23/2026 05:58:30',
+        Num_of_Encounters_Included: 1,
+        Facility_ID: '100000',
+        PartnerID: '10000',
+        AppID: '10019',
+        CDSR_File_Version_Num: '1.0' as const,
+        Encounters: [ready.wire],
+      };
       assert.equal((await s.store.createTransaction(body, [ready], new Date(SERVER_NOW.getTime() - 90_000))).created, true);
       assert.deepEqual(gauges(await (await s.fetch('/metrics')).text()), ['cdsr_transactions_in_flight 1', 'cdsr_oldest_in_flight_age_seconds 90']);
       await s.store.updateTransaction('T-M', { status: 'done' }, SERVER_NOW);

@@ -57,12 +57,23 @@ function serve(port: number, env: Record<string, string>, logLines?: (line: stri
 
 /** The encounters and consultations one offline mapping of these files (in this order) gives, keyed as the sandbox keys them. */
 function offline(files: readonly string[]): Record<string, { Consultations: Record<string, Record<string, string>> }> {
-  const txs = mapFiles(files, { tables: loadMappings(join(REPO_ROOT, 'mappings')).tables!, partnerId: '10000', appId: '10019', maxEncounters: 100, now: new Date() }).transactions;
+  const txs = mapFiles(files, {
+    tables: loadMappings(join(REPO_ROOT, 'mappings')).tables!,
+    partnerId: '10000',
+    appId: '10019',
+    maxEncounters: 100,
+    now: new Date(),
+  }).transactions;
   const want: Record<string, { Consultations: Record<string, Record<string, string>> }> = {};
   for (const tx of txs) {
     for (const e of tx.Encounters) {
       const { Consultations, ...fields } = e;
-      want[`${tx.Facility_ID}|${e.Unique_Encounter_ID}`] = { ...fields, Consultations: Object.fromEntries(Consultations.map((c) => [`${c.CDS_Consultation_Date} ${c.CDS_Consultation_Time}`, c as unknown as Record<string, string>])) };
+      want[`${tx.Facility_ID}|${e.Unique_Encounter_ID}`] = {
+        ...fields,
+        Consultations: Object.fromEntries(
+          Consultations.map((c) => [`${c.CDS_Consultation_Date} ${c.CDS_Consultation_Time}`, c as unknown as Record<string, string>]),
+        ),
+      };
     }
   }
   return want;
@@ -111,60 +122,72 @@ async function post(url: string, body: string): Promise<void> {
 }
 
 describe('several instances on one PostgreSQL database', () => {
-  it('two serve processes submitting while updates land: one send per content version; the registry equals one offline mapping', { timeout: 240_000 }, async (t) => {
-    const fresh = await freshPgDatabase('cdsr_instances');
-    if (typeof fresh === 'string') return t.skip(fresh);
-    const dbUrl = new URL(fresh.url);
-    const sandbox = await buildSandbox({ facilities: ['100000'], partners: { '10000': ['10019'] }, clients: [DEFAULT_CLIENT], faults: { stepMs: 50 } });
-    const sandboxUrl = await sandbox.app.listen({ port: 0, host: '127.0.0.1' });
-    const children: ChildProcess[] = [];
-    const dir = mkdtempSync(join(tmpdir(), 'cdsr-instances-'));
-    const check = new pg.Client({ connectionString: dbUrl.toString() });
-    try {
-      const env = submitterEnv(dbUrl, sandboxUrl);
-      const urls: string[] = [];
-      for (let k = 0; k < 2; k++) {
-        const port = await freePort();
-        children.push(serve(port, env));
-        urls.push(`http://127.0.0.1:${port}`);
+  it(
+    'two serve processes submitting while updates land: one send per content version; the registry equals one offline mapping',
+    { timeout: 240_000 },
+    async (t) => {
+      const fresh = await freshPgDatabase('cdsr_instances');
+      if (typeof fresh === 'string') return t.skip(fresh);
+      const dbUrl = new URL(fresh.url);
+      const sandbox = await buildSandbox({ facilities: ['100000'], partners: { '10000': ['10019'] }, clients: [DEFAULT_CLIENT], faults: { stepMs: 50 } });
+      const sandboxUrl = await sandbox.app.listen({ port: 0, host: '127.0.0.1' });
+      const children: ChildProcess[] = [];
+      const dir = mkdtempSync(join(tmpdir(), 'cdsr-instances-'));
+      const check = new pg.Client({ connectionString: dbUrl.toString() });
+      try {
+        const env = submitterEnv(dbUrl, sandboxUrl);
+        const urls: string[] = [];
+        for (let k = 0; k < 2; k++) {
+          const port = await freePort();
+          children.push(serve(port, env));
+          urls.push(`http://127.0.0.1:${port}`);
+        }
+        for (const u of urls) await until(`${u} ready`, async () => (await fetch(`${u}/readyz`).catch(() => undefined))?.ok === true);
+        // orders, then updates and results, to either instance, while both submit every second
+        const all = Array.from({ length: N }, (_, i) => messages(i));
+        for (let i = 0; i < N; i++) await post(urls[i % 2]!, all[i]![0]!);
+        await new Promise((r) => setTimeout(r, 1500));
+        for (let i = 0; i < N; i++) await post(urls[(i + 1) % 2]!, all[i]![1]!);
+        for (let i = 0; i < N; i++) await post(urls[i % 2]!, all[i]![2]!);
+        await check.connect();
+        const states = async () =>
+          (await check.query<{ state: string; n: string }>('SELECT state, COUNT(*) AS n FROM consultations GROUP BY state ORDER BY state')).rows.map(
+            (r) => `${r.state} ${r.n}`,
+          );
+        await until('every consultation accepted', async () => {
+          const open = await check.query<{ n: string }>("SELECT COUNT(*) AS n FROM transactions WHERE status IN ('created', 'posted')");
+          return (await states()).join() === `accepted ${N}` && Number(open.rows[0]!.n) === 0;
+        });
+        // each content of a consultation went out once
+        const sent = await check.query<{ k: string; n: string }>(
+          'SELECT encounter_key || consultation_key || content_hash AS k, COUNT(*) AS n FROM transaction_records GROUP BY 1 HAVING COUNT(*) > 1',
+        );
+        assert.deepEqual(sent.rows, []);
+        // one submitter at a time: every transaction came from the lease holder of its moment
+        const leases = await check.query<{ name: string }>('SELECT name FROM leases ORDER BY name');
+        assert.deepEqual(
+          leases.rows.map((r) => r.name).filter((n) => n === 'submitter'),
+          ['submitter'],
+        );
+        // the registry holds what one offline mapping of the same messages gives
+        const files = all.flat().map((m, k) => {
+          const f = join(dir, `${String(k).padStart(3, '0')}.hl7`);
+          writeFileSync(f, m);
+          return f;
+        });
+        const order = [...all.map((m) => m[0]!), ...all.map((m) => m[1]!), ...all.map((m) => m[2]!)].map((m) => files[all.flat().indexOf(m)]!);
+        const held = (await fetch(`${sandboxUrl}/sandbox/registry`).then((r) => r.json())) as { encounters: Record<string, unknown>; transactions: unknown[] };
+        assert.deepEqual(held.encounters, offline(order));
+        t.diagnostic(`${held.transactions.length} transactions; ${(await states()).join(', ')}`);
+      } finally {
+        await stopped(children);
+        await check.end().catch(() => undefined);
+        await sandbox.app.close();
+        rmSync(dir, { recursive: true, force: true });
+        await fresh.drop();
       }
-      for (const u of urls) await until(`${u} ready`, async () => (await fetch(`${u}/readyz`).catch(() => undefined))?.ok === true);
-      // orders, then updates and results, to either instance, while both submit every second
-      const all = Array.from({ length: N }, (_, i) => messages(i));
-      for (let i = 0; i < N; i++) await post(urls[i % 2]!, all[i]![0]!);
-      await new Promise((r) => setTimeout(r, 1500));
-      for (let i = 0; i < N; i++) await post(urls[(i + 1) % 2]!, all[i]![1]!);
-      for (let i = 0; i < N; i++) await post(urls[i % 2]!, all[i]![2]!);
-      await check.connect();
-      const states = async () => (await check.query<{ state: string; n: string }>('SELECT state, COUNT(*) AS n FROM consultations GROUP BY state ORDER BY state')).rows.map((r) => `${r.state} ${r.n}`);
-      await until('every consultation accepted', async () => {
-        const open = await check.query<{ n: string }>("SELECT COUNT(*) AS n FROM transactions WHERE status IN ('created', 'posted')");
-        return (await states()).join() === `accepted ${N}` && Number(open.rows[0]!.n) === 0;
-      });
-      // each content of a consultation went out once
-      const sent = await check.query<{ k: string; n: string }>('SELECT encounter_key || consultation_key || content_hash AS k, COUNT(*) AS n FROM transaction_records GROUP BY 1 HAVING COUNT(*) > 1');
-      assert.deepEqual(sent.rows, []);
-      // one submitter at a time: every transaction came from the lease holder of its moment
-      const leases = await check.query<{ name: string }>('SELECT name FROM leases ORDER BY name');
-      assert.deepEqual(leases.rows.map((r) => r.name).filter((n) => n === 'submitter'), ['submitter']);
-      // the registry holds what one offline mapping of the same messages gives
-      const files = all.flat().map((m, k) => {
-        const f = join(dir, `${String(k).padStart(3, '0')}.hl7`);
-        writeFileSync(f, m);
-        return f;
-      });
-      const order = [...all.map((m) => m[0]!), ...all.map((m) => m[1]!), ...all.map((m) => m[2]!)].map((m) => files[all.flat().indexOf(m)]!);
-      const held = (await fetch(`${sandboxUrl}/sandbox/registry`).then((r) => r.json())) as { encounters: Record<string, unknown>; transactions: unknown[] };
-      assert.deepEqual(held.encounters, offline(order));
-      t.diagnostic(`${held.transactions.length} transactions; ${(await states()).join(', ')}`);
-    } finally {
-      await stopped(children);
-      await check.end().catch(() => undefined);
-      await sandbox.app.close();
-      rmSync(dir, { recursive: true, force: true });
-      await fresh.drop();
-    }
-  });
+    },
+  );
 
   it(
     'the submitter paused past its lease, and a registry answering in 1.5 s: no Transaction_ID POSTed twice, no content version sent twice, no older revision after a newer one, no order lost',
@@ -175,7 +198,12 @@ describe('several instances on one PostgreSQL database', () => {
       const began = Date.now();
       const dbUrl = new URL(fresh.url);
       // every API answer 1.5 s late (the POST is stored after the wait, as a slow registry would)
-      const sandbox = await buildSandbox({ facilities: ['100000'], partners: { '10000': ['10019'] }, clients: [DEFAULT_CLIENT], faults: { delayMs: 1500, stepMs: 50 } });
+      const sandbox = await buildSandbox({
+        facilities: ['100000'],
+        partners: { '10000': ['10019'] },
+        clients: [DEFAULT_CLIENT],
+        faults: { delayMs: 1500, stepMs: 50 },
+      });
       // what the registry stored, and each id it said it does not know (404), in the order it did so
       const seen: { kind: 'stored' | 'unknown'; id: string; body?: unknown }[] = [];
       const submit = sandbox.registry.submit.bind(sandbox.registry);
@@ -247,12 +275,18 @@ describe('several instances on one PostgreSQL database', () => {
         children[paused]!.kill('SIGSTOP');
         const pausedAt = Date.now();
         try {
-          await until('the takeover', async () => {
-            const l = await lease();
-            return l !== undefined && l.holder === names[other] && l.epoch > epoch;
-          }, 120);
+          await until(
+            'the takeover',
+            async () => {
+              const l = await lease();
+              return l !== undefined && l.holder === names[other] && l.epoch > epoch;
+            },
+            120,
+          );
         } catch {
-          assert.fail(`the lease of ${names[paused]} (paused, epoch ${epoch}) was not taken over by ${names[other]} within 120 s: ${JSON.stringify(await lease())}`);
+          assert.fail(
+            `the lease of ${names[paused]} (paused, epoch ${epoch}) was not taken over by ${names[other]} within 120 s: ${JSON.stringify(await lease())}`,
+          );
         }
         const takeoverMs = Date.now() - pausedAt;
         const taken = (await lease())!;
@@ -261,12 +295,22 @@ describe('several instances on one PostgreSQL database', () => {
         children[holder]!.kill('SIGCONT');
         await feed;
 
-        const states = async () => (await check.query<{ state: string; n: string }>('SELECT state, COUNT(*) AS n FROM consultations GROUP BY state ORDER BY state')).rows.map((r) => `${r.state} ${r.n}`);
-        await until('every consultation accepted', async () => {
-          const open = await check.query<{ n: string }>("SELECT COUNT(*) AS n FROM transactions WHERE status IN ('created', 'sent', 'posted')");
-          return (await states()).join() === `accepted ${N}` && Number(open.rows[0]!.n) === 0;
-        }, 240);
-        const held = (await fetch(`${sandboxUrl}/sandbox/registry`).then((r) => r.json())) as { encounters: Record<string, unknown>; postsById: Record<string, number> };
+        const states = async () =>
+          (await check.query<{ state: string; n: string }>('SELECT state, COUNT(*) AS n FROM consultations GROUP BY state ORDER BY state')).rows.map(
+            (r) => `${r.state} ${r.n}`,
+          );
+        await until(
+          'every consultation accepted',
+          async () => {
+            const open = await check.query<{ n: string }>("SELECT COUNT(*) AS n FROM transactions WHERE status IN ('created', 'sent', 'posted')");
+            return (await states()).join() === `accepted ${N}` && Number(open.rows[0]!.n) === 0;
+          },
+          240,
+        );
+        const held = (await fetch(`${sandboxUrl}/sandbox/registry`).then((r) => r.json())) as {
+          encounters: Record<string, unknown>;
+          postsById: Record<string, number>;
+        };
         const stored = seen.flatMap((s, seq) => (s.kind === 'stored' ? [{ ...s, seq }] : []));
         // no fault switch is on: every POST that arrived was stored, and the sandbox's own counts say so
         const perId: Record<string, number> = {};
@@ -279,7 +323,11 @@ describe('several instances on one PostgreSQL database', () => {
           const second = stored.filter((s) => s.id === id)[1]!;
           return seen.some((s, seq) => s.kind === 'unknown' && s.id === id && seq < second.seq);
         });
-        assert.deepEqual(twice.filter((id) => !after404.includes(id)), [], 'Transaction_IDs POSTed twice without a 404 first');
+        assert.deepEqual(
+          twice.filter((id) => !after404.includes(id)),
+          [],
+          'Transaction_IDs POSTed twice without a 404 first',
+        );
 
         // 0 content versions in two POSTed transactions (the store's content hashes)
         const versions = await check.query<{ k: string; ids: string[] }>(
@@ -307,7 +355,12 @@ describe('several instances on one PostgreSQL database', () => {
           for (const e of tx.Encounters) {
             for (const c of e.Consultations) {
               const key = `${tx.Facility_ID}|${e.Unique_Encounter_ID} ${c.CDS_Consultation_Date} ${c.CDS_Consultation_Time}`;
-              const rank = stages.findIndex((st) => isDeepStrictEqual(given(st[`${tx.Facility_ID}|${e.Unique_Encounter_ID}`]?.Consultations[`${c.CDS_Consultation_Date} ${c.CDS_Consultation_Time}`] ?? {}), given(c)));
+              const rank = stages.findIndex((st) =>
+                isDeepStrictEqual(
+                  given(st[`${tx.Facility_ID}|${e.Unique_Encounter_ID}`]?.Consultations[`${c.CDS_Consultation_Date} ${c.CDS_Consultation_Time}`] ?? {}),
+                  given(c),
+                ),
+              );
               if (rank < 0) unknown.push(`${key} in ${s.id}`);
               const before = latest.get(key);
               if (before && rank < before.rank) older.push(`${key}: revision ${rank + 1} in ${s.id} after revision ${before.rank + 1} in ${before.id}`);
@@ -345,27 +398,40 @@ describe('several instances on one PostgreSQL database', () => {
     const first = serve(await freePort(), { CDSR_DATABASE_URL: dbUrl.toString() });
     try {
       await until('the first instance ready', async () => {
-        const r = await admin.query<{ n: string }>("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = $1", [db]);
+        const r = await admin.query<{ n: string }>('SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = $1', [db]);
         if (Number(r.rows[0]!.n) === 0) return false;
         const l = new pg.Client({ connectionString: dbUrl.toString() });
         await l.connect();
         try {
-          return (await l.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'leases'")).rowCount === 1 && (await l.query("SELECT 1 FROM leases WHERE name = 'builtin-sandbox'")).rowCount === 1;
+          return (
+            (await l.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'leases'")).rowCount === 1 &&
+            (await l.query("SELECT 1 FROM leases WHERE name = 'builtin-sandbox'")).rowCount === 1
+          );
         } finally {
           await l.end();
         }
       });
       const second = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'serve'], {
-        env: { ...process.env, PORT: String(await freePort()), HOST: '127.0.0.1', CDSR_MAPPINGS_DIR: join(REPO_ROOT, 'mappings'), LOG_LEVEL: 'error', CDSR_DATABASE_URL: dbUrl.toString() },
+        env: {
+          ...process.env,
+          PORT: String(await freePort()),
+          HOST: '127.0.0.1',
+          CDSR_MAPPINGS_DIR: join(REPO_ROOT, 'mappings'),
+          LOG_LEVEL: 'error',
+          CDSR_DATABASE_URL: dbUrl.toString(),
+        },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let stderr = '';
       second.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
       const code = await new Promise<number | null>((r) => second.once('exit', (c) => r(c)));
-      assert.deepEqual([code, stderr], [
-        2,
-        'cdsr-adapter: NRDR_BASE_URL: not set, and another instance on this database already submits to its own built-in sandbox; run one `cdsr-adapter sandbox` and point every instance at it with NRDR_BASE_URL\n',
-      ]);
+      assert.deepEqual(
+        [code, stderr],
+        [
+          2,
+          'cdsr-adapter: NRDR_BASE_URL: not set, and another instance on this database already submits to its own built-in sandbox; run one `cdsr-adapter sandbox` and point every instance at it with NRDR_BASE_URL\n',
+        ],
+      );
     } finally {
       first.kill('SIGTERM');
       await new Promise((r) => (first.exitCode !== null ? r(null) : first.once('exit', r)));

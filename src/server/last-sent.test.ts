@@ -6,10 +6,22 @@ import type { RecordView, TransactionRow } from '../store/store.js';
 import { lastSentOf } from './last-sent.js';
 
 const consultation = (consultationKey: string, transactionId?: string) => ({ consultationKey, ...(transactionId !== undefined ? { transactionId } : {}) });
-const record = (consultations: { consultationKey: string; transactionId?: string }[]) => ({ encounterKey: '100000|V1', facilityId: '100000', encounterId: 'V1', fields: {}, consultationDefaults: {}, consultations }) as unknown as RecordView;
+const record = (consultations: { consultationKey: string; transactionId?: string }[]) =>
+  ({ encounterKey: '100000|V1', facilityId: '100000', encounterId: 'V1', fields: {}, consultationDefaults: {}, consultations }) as unknown as RecordView;
 const sent = (d: string, t: string, modality: string) => ({ CDS_Consultation_Date: d, CDS_Consultation_Time: t, Modality: modality });
-const tx = { transactionId: 'T1', body: { Encounters: [{ Unique_Encounter_ID: 'V0', Consultations: [sent('11/01/2026', '08:00:00', '9')] }, { Unique_Encounter_ID: 'V1', Patient_Sex: 'F', Consultations: [sent('11/02/2026', '09:00:00', '1'), sent('11/02/2026', '07:00:00', '2')] }] }, records: [] } as unknown as TransactionRow;
-const REJECTED = [{ code: 'CD2053', message: 'Facility_ID is not registered for this partner', severity: 'error' as const, scope: 'transaction' as const, path: '' }];
+const tx = {
+  transactionId: 'T1',
+  body: {
+    Encounters: [
+      { Unique_Encounter_ID: 'V0', Consultations: [sent('11/01/2026', '08:00:00', '9')] },
+      { Unique_Encounter_ID: 'V1', Patient_Sex: 'F', Consultations: [sent('11/02/2026', '09:00:00', '1'), sent('11/02/2026', '07:00:00', '2')] },
+    ],
+  },
+  records: [],
+} as unknown as TransactionRow;
+const REJECTED = [
+  { code: 'CD2053', message: 'Facility_ID is not registered for this partner', severity: 'error' as const, scope: 'transaction' as const, path: '' },
+];
 // NRDR's verdicts on T2: the 09:00 record accepted, the 07:00 one (sent under its old key) rejected, V0's still pending
 const tx2 = {
   ...tx,
@@ -24,10 +36,26 @@ const store = { transaction: (id: string) => Promise.resolve(id === 'T1' ? tx : 
 
 describe('lastSentOf', () => {
   it('by key; a re-keyed consultation under its old key; none for a consultation never sent or a transaction gone', async () => {
-    const got = await lastSentOf(store, record([consultation('11/02/2026 09:00:00', 'T1'), consultation('11/02/2026 07:30:00', 'T1'), consultation('11/03/2026 10:00:00'), consultation('11/04/2026 10:00:00', 'T-GONE')]));
+    const got = await lastSentOf(
+      store,
+      record([
+        consultation('11/02/2026 09:00:00', 'T1'),
+        consultation('11/02/2026 07:30:00', 'T1'),
+        consultation('11/03/2026 10:00:00'),
+        consultation('11/04/2026 10:00:00', 'T-GONE'),
+      ]),
+    );
     assert.deepEqual(Object.fromEntries(got), {
-      '11/02/2026 09:00:00': { transactionId: 'T1', consultationKey: '11/02/2026 09:00:00', values: { Unique_Encounter_ID: 'V1', Patient_Sex: 'F', ...sent('11/02/2026', '09:00:00', '1') } },
-      '11/02/2026 07:30:00': { transactionId: 'T1', consultationKey: '11/02/2026 07:00:00', values: { Unique_Encounter_ID: 'V1', Patient_Sex: 'F', ...sent('11/02/2026', '07:00:00', '2') } },
+      '11/02/2026 09:00:00': {
+        transactionId: 'T1',
+        consultationKey: '11/02/2026 09:00:00',
+        values: { Unique_Encounter_ID: 'V1', Patient_Sex: 'F', ...sent('11/02/2026', '09:00:00', '1') },
+      },
+      '11/02/2026 07:30:00': {
+        transactionId: 'T1',
+        consultationKey: '11/02/2026 07:00:00',
+        values: { Unique_Encounter_ID: 'V1', Patient_Sex: 'F', ...sent('11/02/2026', '07:00:00', '2') },
+      },
     });
   });
 

@@ -23,20 +23,23 @@ import { REJECTED_KEPT } from '../inbound/hl7.js';
 
 describe('HTTP limits', () => {
   it('a slow body is not held: the connection is closed at CDSR_HTTP_REQUEST_TIMEOUT_S', { timeout: 30_000 }, async () => {
-    await withTestServer(async (s) => {
-      const { port } = new URL(s.url);
-      const answer = await new Promise<string>((resolve) => {
-        const sock = connect(Number(port), '127.0.0.1');
-        let got = '';
-        sock.on('data', (c: Buffer) => (got += c.toString('utf8')));
-        sock.on('error', () => undefined);
-        sock.on('close', () => resolve(got));
-        // headers promise 10,000 bytes; 10 come, then nothing
-        sock.write('POST /hl7v2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/hl7-v2\r\nContent-Length: 10000\r\n\r\nMSH|^~\\&|A');
-      });
-      // closed, with a 408 or without an answer (a sender that sends this slowly reads none)
-      assert.ok(answer === '' || /^HTTP\/1\.1 408 /.test(answer), answer);
-    }, { listen: true, requestTimeoutS: 1 });
+    await withTestServer(
+      async (s) => {
+        const { port } = new URL(s.url);
+        const answer = await new Promise<string>((resolve) => {
+          const sock = connect(Number(port), '127.0.0.1');
+          let got = '';
+          sock.on('data', (c: Buffer) => (got += c.toString('utf8')));
+          sock.on('error', () => undefined);
+          sock.on('close', () => resolve(got));
+          // headers promise 10,000 bytes; 10 come, then nothing
+          sock.write('POST /hl7v2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/hl7-v2\r\nContent-Length: 10000\r\n\r\nMSH|^~\\&|A');
+        });
+        // closed, with a 408 or without an answer (a sender that sends this slowly reads none)
+        assert.ok(answer === '' || /^HTTP\/1\.1 408 /.test(answer), answer);
+      },
+      { listen: true, requestTimeoutS: 1 },
+    );
   });
 
   it('a body that is not HL7 is kept only by its start and its size', async () => {

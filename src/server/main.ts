@@ -37,7 +37,10 @@ export interface Running {
 export async function openStore(config: Config, tables: MappingTables | (() => MappingTables)): Promise<Store> {
   // records are judged with the site's rules of the tables in force (followed across reloads),
   // "future" in each facility's zone (else CDSR_TIMEZONE)
-  return openStoreWith(config, new LiveValidator(typeof tables === 'function' ? tables : () => tables, { now: () => new Date(), timeZone: config.CDSR_TIMEZONE }));
+  return openStoreWith(
+    config,
+    new LiveValidator(typeof tables === 'function' ? tables : () => tables, { now: () => new Date(), timeZone: config.CDSR_TIMEZONE }),
+  );
 }
 
 /**
@@ -62,7 +65,12 @@ async function openStoreWith(config: Config, validator: CdsrValidator): Promise<
 /** The FHIR server reader, when FHIR_SERVER_URL is set. */
 export function fhirFetcherFor(config: Config): { fhirFetcher?: ReturnType<typeof createFhirFetcher> } {
   if (config.FHIR_SERVER_URL === undefined) return {};
-  return { fhirFetcher: createFhirFetcher({ baseUrl: config.FHIR_SERVER_URL, ...(config.FHIR_SERVER_TOKEN !== undefined ? { bearerToken: config.FHIR_SERVER_TOKEN } : {}) }) };
+  return {
+    fhirFetcher: createFhirFetcher({
+      baseUrl: config.FHIR_SERVER_URL,
+      ...(config.FHIR_SERVER_TOKEN !== undefined ? { bearerToken: config.FHIR_SERVER_TOKEN } : {}),
+    }),
+  };
 }
 
 /**
@@ -95,7 +103,10 @@ async function keepOutcomesBefore(store: Store, before: Date, remap: KeepOutcome
     const page = await store.messages({ status: 'applied', to: before.toISOString(), notPurged: true, afterId: after, limit: 200 });
     if (page.length === 0) return;
     const outcomes: { id: number; outcome: MapOutcome }[] = [];
-    for (const m of await store.unitMessages([], page.map((p) => p.id))) {
+    for (const m of await store.unitMessages(
+      [],
+      page.map((p) => p.id),
+    )) {
       if (m.rawPurged || m.outcome !== undefined) continue;
       const outcome = await remap(m);
       if (outcome) outcomes.push({ id: m.id, outcome });
@@ -114,7 +125,10 @@ export async function purgeAndReclaim(store: Store, days: number, now: Date, log
     if (purged === 0) return;
     const before = await store.sizeBytes();
     await store.reclaimSpace();
-    log.info({ event: 'retention', purged, days, bytesBefore: before, bytesAfter: await store.sizeBytes() }, 'raw messages past retention purged, their space given back');
+    log.info(
+      { event: 'retention', purged, days, bytesBefore: before, bytesAfter: await store.sizeBytes() },
+      'raw messages past retention purged, their space given back',
+    );
   } catch (e) {
     log.warn({ event: 'retention_failed', error: safeReason(e) }, 'retention purge failed; tried again later');
   }
@@ -176,11 +190,24 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   timers.presence.unref();
   // each facility's zone from the tables in force (they may be reloaded), else CDSR_TIMEZONE
   const signIn = signInFor(config, store, target, log);
-  const outbound = startOutbound(config, store, target, log, (facilityId) => facilityTimeZones(mappings.current.facilities, config.CDSR_TIMEZONE)(facilityId), signIn);
+  const outbound = startOutbound(
+    config,
+    store,
+    target,
+    log,
+    (facilityId) => facilityTimeZones(mappings.current.facilities, config.CDSR_TIMEZONE)(facilityId),
+    signIn,
+  );
   // what processing a message needs, the same for HTTP and MLLP
   const mapPool =
     config.CDSR_MAP_WORKERS > 0
-      ? new MapPool({ mappings, size: config.CDSR_MAP_WORKERS, minBytes: config.CDSR_MAP_WORKER_MIN_BYTES, timeoutMs: config.CDSR_MAP_TIMEOUT_S * 1000, ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}) })
+      ? new MapPool({
+          mappings,
+          size: config.CDSR_MAP_WORKERS,
+          minBytes: config.CDSR_MAP_WORKER_MIN_BYTES,
+          timeoutMs: config.CDSR_MAP_TIMEOUT_S * 1000,
+          ...(config.CDSR_DEFAULT_FACILITY_ID !== undefined ? { defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID } : {}),
+        })
       : undefined;
   const deps = { store, mappings, clock: () => new Date(), defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID, ...(mapPool ? { mapPool } : {}) };
   const reprocessDeps = { ...deps, ...fhirFetcherFor(config), tablesLabel: () => tablesLabel({ mappings }) };
@@ -243,16 +270,31 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   if (resumed > 0) log.info({ event: 'reprocess_resumed', runs: resumed }, 'reprocessing runs left unfinished go on');
   if (signIn) {
     // the expiry warning (once, in the log; the flag in /api/auth and /metrics) without waiting for a submission
-    const check = () => void signIn.checkExpiry().catch((e: unknown) => log.warn({ event: 'acr_signin_check_failed', error: safeReason(e) }, 'the ACR Connect sign-in could not be read'));
+    const check = () =>
+      void signIn
+        .checkExpiry()
+        .catch((e: unknown) => log.warn({ event: 'acr_signin_check_failed', error: safeReason(e) }, 'the ACR Connect sign-in could not be read'));
     check();
     timers.signIn = setInterval(check, 60_000);
     timers.signIn.unref();
   }
   if (config.CDSR_INBOUND_API_KEYS.length > 0) {
-    log.warn({ event: 'config', variable: 'CDSR_INBOUND_API_KEYS' }, 'CDSR_INBOUND_API_KEYS give send and operate rights together; give Mirth a key of CDSR_SEND_API_KEYS and operators keys of CDSR_OPERATE_API_KEYS');
+    log.warn(
+      { event: 'config', variable: 'CDSR_INBOUND_API_KEYS' },
+      'CDSR_INBOUND_API_KEYS give send and operate rights together; give Mirth a key of CDSR_SEND_API_KEYS and operators keys of CDSR_OPERATE_API_KEYS',
+    );
   }
   log.info(
-    { event: 'started', url, store: config.CDSR_DATABASE_URL !== undefined ? 'postgres' : 'sqlite', nrdr: outbound.target, mllpPort: config.CDSR_MLLP_PORT ?? null, dataDir: config.CDSR_DATA_DIR, mappings: config.CDSR_MAPPINGS_DIR, auth: keyRing(config).length > 0 },
+    {
+      event: 'started',
+      url,
+      store: config.CDSR_DATABASE_URL !== undefined ? 'postgres' : 'sqlite',
+      nrdr: outbound.target,
+      mllpPort: config.CDSR_MLLP_PORT ?? null,
+      dataDir: config.CDSR_DATA_DIR,
+      mappings: config.CDSR_MAPPINGS_DIR,
+      auth: keyRing(config).length > 0,
+    },
     'cdsr-adapter listening',
   );
   return { app, url, close: () => app.close() };

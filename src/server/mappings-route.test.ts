@@ -15,11 +15,18 @@ describe('GET /api/mappings', () => {
       assert.equal(s.mappings.reload().ok, false);
       const r = await s.fetch('/api/mappings');
       assert.equal(r.status, 200);
-      const body = (await r.json()) as { dir: string; generation: number; lastReload: { ok: boolean; generation: number; problems: string[]; failingTests: { name: string; diff: string }[] } };
+      const body = (await r.json()) as {
+        dir: string;
+        generation: number;
+        lastReload: { ok: boolean; generation: number; problems: string[]; failingTests: { name: string; diff: string }[] };
+      };
       assert.equal(body.dir, s.mappingsDir);
       assert.equal(body.generation, 1);
       assert.deepEqual([body.lastReload.ok, body.lastReload.generation, body.lastReload.problems], [false, 1, []]);
-      assert.deepEqual(body.lastReload.failingTests.map((t) => t.name), ['orm-then-oru']);
+      assert.deepEqual(
+        body.lastReload.failingTests.map((t) => t.name),
+        ['orm-then-oru'],
+      );
       assert.match(body.lastReload.failingTests[0]!.diff, /^- {11}"Modality": "1",\n\+ {11}"Modality": "9",$/m);
     });
   });

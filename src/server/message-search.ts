@@ -31,7 +31,11 @@ export function contentQuery(q: string | undefined): ContentQuery | undefined {
 }
 
 /** The messages of a filter and content query, in the filter's order, at most `filter.limit`: a text by a substring test in SQL, a path = value by content-search.ts. */
-export async function searchMessages(store: Pick<InboundLog, 'messages' | 'messageDetails'>, filter: MessageFilter, content: ContentQuery | undefined): Promise<MessageRow[]> {
+export async function searchMessages(
+  store: Pick<InboundLog, 'messages' | 'messageDetails'>,
+  filter: MessageFilter,
+  content: ContentQuery | undefined,
+): Promise<MessageRow[]> {
   if (content === undefined) return store.messages(filter);
   if (content.kind === 'text') return store.messages({ ...filter, contains: content.text });
   if (filter.channel === 'fhir') throw new BadRequestError(`q: ${content.path.text} is an HL7 v2 path; channel=fhir has none`);

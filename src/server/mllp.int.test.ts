@@ -10,7 +10,15 @@ import { startMllp, type MllpOptions } from './mllp.js';
 
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
 const quiet = { info: () => undefined, warn: () => undefined };
-const options = (o: Partial<MllpOptions> = {}): MllpOptions => ({ port: 0, host: '127.0.0.1', allow: [], maxFrameBytes: 1024 * 1024, idleMs: 60_000, maxConnections: 100, ...o });
+const options = (o: Partial<MllpOptions> = {}): MllpOptions => ({
+  port: 0,
+  host: '127.0.0.1',
+  allow: [],
+  maxFrameBytes: 1024 * 1024,
+  idleMs: 60_000,
+  maxConnections: 100,
+  ...o,
+});
 
 /** Connects, writes, and resolves with what came back when the adapter closes the connection. */
 /** Sends one frame on `sock` (a new connection to `server` when given a server) and reads its ACK. */
@@ -55,11 +63,18 @@ describe('MLLP listener', () => {
   it('answers a message refused for its MSH-2 with MSA-2 = MSH-10 read by splitting the MSH on MSH-1', async () => {
     const odd = ORM.replace('MSH|^~\\&|', 'MSH|^~\\\\&|').replace('MSG0001', '102');
     const ack = await ackOn(mllp, `\x0b${odd}\x1c\r`);
-    assert.deepEqual(ack.slice(1, -2).split('\r').filter((l) => l !== '').map((l) => l.replace(/\|CDSR\d+\|/, '|CDSR#|')), [
-      'MSH|^~\\&|CDSR|ACR|EHR|GENHOSP|20261123060000+0000||ACK^O01^ACK|CDSR#|P|2.5.1',
-      'MSA|AR|102',
-      'ERR|||100^Segment sequence error^HL70357|E||||HL7_INVALID: MSH-2 "\\S\\\\R\\\\E\\\\E\\\\T\\" does not hold distinct encoding characters',
-    ]);
+    assert.deepEqual(
+      ack
+        .slice(1, -2)
+        .split('\r')
+        .filter((l) => l !== '')
+        .map((l) => l.replace(/\|CDSR\d+\|/, '|CDSR#|')),
+      [
+        'MSH|^~\\&|CDSR|ACR|EHR|GENHOSP|20261123060000+0000||ACK^O01^ACK|CDSR#|P|2.5.1',
+        'MSA|AR|102',
+        'ERR|||100^Segment sequence error^HL70357|E||||HL7_INVALID: MSH-2 "\\S\\\\R\\\\E\\\\E\\\\T\\" does not hold distinct encoding characters',
+      ],
+    );
   });
 
   it('answers each framed message with a framed ACK, in order, however the bytes are split', async () => {
@@ -139,32 +154,36 @@ describe('MLLP listener', () => {
     }
   });
 
-  it('a frame that trickles in (a byte every 100 ms, never idle) is closed at the frame timeout; a quick frame on the same listener is answered', { timeout: 30_000 }, async () => {
-    const logs: string[] = [];
-    const log = { info: (_o: object, m: string) => logs.push(m), warn: (_o: object, m: string) => logs.push(m) };
-    const deps = { store: s.store, mappings: s.mappings, clock: () => new Date('2026-11-23T06:00:00Z') };
-    const server = await startMllp(deps, options({ idleMs: 10_000, frameMs: 1000 }), log);
-    try {
-      const closed = await new Promise<string>((resolve) => {
-        const sock = connect((server.address() as AddressInfo).port, '127.0.0.1');
-        let got = '';
-        let i = 0;
-        const drip = setInterval(() => sock.write(i++ === 0 ? '\x0bMSH' : 'A'), 100);
-        sock.on('data', (c: Buffer) => (got += c.toString('utf8')));
-        sock.on('error', () => undefined);
-        sock.on('close', () => {
-          clearInterval(drip);
-          resolve(got);
+  it(
+    'a frame that trickles in (a byte every 100 ms, never idle) is closed at the frame timeout; a quick frame on the same listener is answered',
+    { timeout: 30_000 },
+    async () => {
+      const logs: string[] = [];
+      const log = { info: (_o: object, m: string) => logs.push(m), warn: (_o: object, m: string) => logs.push(m) };
+      const deps = { store: s.store, mappings: s.mappings, clock: () => new Date('2026-11-23T06:00:00Z') };
+      const server = await startMllp(deps, options({ idleMs: 10_000, frameMs: 1000 }), log);
+      try {
+        const closed = await new Promise<string>((resolve) => {
+          const sock = connect((server.address() as AddressInfo).port, '127.0.0.1');
+          let got = '';
+          let i = 0;
+          const drip = setInterval(() => sock.write(i++ === 0 ? '\x0bMSH' : 'A'), 100);
+          sock.on('data', (c: Buffer) => (got += c.toString('utf8')));
+          sock.on('error', () => undefined);
+          sock.on('close', () => {
+            clearInterval(drip);
+            resolve(got);
+          });
         });
-      });
-      assert.equal(closed, '');
-      assert.deepEqual(logs, ['MLLP frame not ended in time; connection closed']);
-      const ack = await ackOn(server, `\x0b${ORM.replace('MSG0001', 'F1')}\x1c\r`);
-      assert.match(ack, /\rMSA\|AA\|F1/);
-    } finally {
-      await new Promise<void>((ok) => server.close(() => ok()));
-    }
-  });
+        assert.equal(closed, '');
+        assert.deepEqual(logs, ['MLLP frame not ended in time; connection closed']);
+        const ack = await ackOn(server, `\x0b${ORM.replace('MSG0001', 'F1')}\x1c\r`);
+        assert.match(ack, /\rMSA\|AA\|F1/);
+      } finally {
+        await new Promise<void>((ok) => server.close(() => ok()));
+      }
+    },
+  );
 
   it('connections past CDSR_MLLP_MAX_CONNECTIONS are closed unanswered; the one held is still answered', { timeout: 30_000 }, async () => {
     const deps = { store: s.store, mappings: s.mappings, clock: () => new Date('2026-11-23T06:00:00Z') };
@@ -174,7 +193,8 @@ describe('MLLP listener', () => {
       const held = connect(port, '127.0.0.1');
       await new Promise<void>((ok) => held.once('connect', () => ok()));
       // the server counts it once accepted
-      for (let i = 0; i < 100 && (await new Promise<number>((ok) => server.getConnections((_e, n) => ok(n)))) < 1; i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 100 && (await new Promise<number>((ok) => server.getConnections((_e, n) => ok(n)))) < 1; i++)
+        await new Promise((r) => setTimeout(r, 10));
       assert.equal(await closedAfter(server, `\x0b${ORM.replace('MSG0001', 'C2')}\x1c\r`), '');
       const ack = await ackOn(held, `\x0b${ORM.replace('MSG0001', 'C1')}\x1c\r`);
       assert.match(ack, /\rMSA\|AA\|C1/);

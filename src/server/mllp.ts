@@ -85,7 +85,10 @@ export function startMllp(deps: IngestDeps, o: MllpOptions, log: MllpLog): Promi
           chunks.push(chunk);
           pending += chunk.length;
           if (pending > o.maxFrameBytes) {
-            log.warn({ event: 'mllp_frame_too_large', bytes: pending, limit: o.maxFrameBytes }, 'MLLP frame larger than CDSR_BODY_LIMIT_BYTES; connection closed');
+            log.warn(
+              { event: 'mllp_frame_too_large', bytes: pending, limit: o.maxFrameBytes },
+              'MLLP frame larger than CDSR_BODY_LIMIT_BYTES; connection closed',
+            );
             socket.destroy();
           }
           return;

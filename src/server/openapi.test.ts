@@ -7,7 +7,21 @@ import { startTestServer, type TestServer } from '../../test/server.js';
 import { openApiDocument, recordRoutes } from './openapi.js';
 import { obj, query, route, str } from './schema.js';
 
-type Doc = { openapi: string; info: { title: string; version: string }; paths: Record<string, Record<string, { summary: string; parameters: { name: string; in: string; required: boolean }[]; responses: Record<string, { description: string; content: Record<string, unknown> }> }>> };
+type Doc = {
+  openapi: string;
+  info: { title: string; version: string };
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        summary: string;
+        parameters: { name: string; in: string; required: boolean }[];
+        responses: Record<string, { description: string; content: Record<string, unknown> }>;
+      }
+    >
+  >;
+};
 
 describe('the OpenAPI document', () => {
   let s: TestServer;
@@ -35,14 +49,19 @@ describe('the OpenAPI document', () => {
           assert.ok(Object.keys(res.content).length > 0);
         }
         for (const p of path.match(/\{[^}]+\}/g) ?? []) {
-          assert.ok(op.parameters.some((x) => x.in === 'path' && `{${x.name}}` === p && x.required), `${m} ${path} declares ${p}`);
+          assert.ok(
+            op.parameters.some((x) => x.in === 'path' && `{${x.name}}` === p && x.required),
+            `${m} ${path} declares ${p}`,
+          );
         }
       }
     }
   });
 
   it('lists every route of the app, /api and the rest, with its schema', () => {
-    const got = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)).sort();
+    const got = Object.entries(doc.paths)
+      .flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`))
+      .sort();
     for (const expected of [
       'GET /api/records',
       'GET /api/records/{facilityId}/{encounterId}',
@@ -88,12 +107,18 @@ describe('the OpenAPI document', () => {
   it('a route registered later (by any plugin) appears without being listed anywhere', async () => {
     const app = Fastify();
     const routes = recordRoutes(app);
-    app.get('/api/worklist', route({ summary: 'the worklist', querystring: query({ field: 'a CDSR field' }), response: { 200: obj({ rows: str('rows') }) } }), () => ({ rows: '' }));
+    app.get(
+      '/api/worklist',
+      route({ summary: 'the worklist', querystring: query({ field: 'a CDSR field' }), response: { 200: obj({ rows: str('rows') }) } }),
+      () => ({ rows: '' }),
+    );
     app.get('/api/messages/:id', route({ summary: 'one message', response: { 200: obj({}) } }), () => ({}));
     await app.ready();
     const d = openApiDocument(routes, '1') as Doc;
     assert.deepEqual(Object.keys(d.paths), ['/api/messages/{id}', '/api/worklist']);
-    assert.deepEqual(d.paths['/api/worklist']!.get!.parameters, [{ name: 'field', in: 'query', required: false, description: 'a CDSR field', schema: { type: 'string' } }]);
+    assert.deepEqual(d.paths['/api/worklist']!.get!.parameters, [
+      { name: 'field', in: 'query', required: false, description: 'a CDSR field', schema: { type: 'string' } },
+    ]);
     await app.close();
   });
 });
@@ -109,7 +134,9 @@ describe('unknown query parameters', () => {
     // a misspelt parameter is refused, not read as "no filter"
     const r = await s.fetch('/api/messages?control_id=MSG0001&status=error');
     assert.equal(r.status, 400);
-    assert.deepEqual(await r.json(), { error: 'unknown query parameter: control_id (this route takes status, channel, controlId, sender, from, to, q, order, limit, after)' });
+    assert.deepEqual(await r.json(), {
+      error: 'unknown query parameter: control_id (this route takes status, channel, controlId, sender, from, to, q, order, limit, after)',
+    });
   });
 
   it('several are all named; a route that takes none says so', async () => {

@@ -33,7 +33,13 @@ function parameters(where: 'path' | 'query', schema: unknown): Operation[] {
   const s = schema as { properties?: Record<string, JsonSchema>; required?: string[] } | undefined;
   return Object.entries(s?.properties ?? {}).map(([name, p]) => {
     const { description, ...rest } = p as { description?: string };
-    return { name, in: where, required: where === 'path' || (s?.required ?? []).includes(name), ...(description !== undefined ? { description } : {}), schema: rest };
+    return {
+      name,
+      in: where,
+      required: where === 'path' || (s?.required ?? []).includes(name),
+      ...(description !== undefined ? { description } : {}),
+      schema: rest,
+    };
   });
 }
 
@@ -47,7 +53,9 @@ function operation(r: RecordedRoute): Operation {
     }),
   );
   const op: Operation = {
-    operationId: `${r.method.toLowerCase()}${pathOf(r.url).replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+    operationId: `${r.method.toLowerCase()}${pathOf(r.url)
+      .replace(/[{}]/g, '')
+      .replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
     summary: s.summary ?? '',
     ...(s.tags ? { tags: s.tags } : {}),
     parameters: [...parameters('path', s.params), ...parameters('query', s.querystring)],
@@ -73,7 +81,8 @@ export function openApiDocument(routes: readonly RecordedRoute[], version: strin
     info: {
       title: 'cdsr-adapter',
       version,
-      description: 'Inbound HL7 v2 and FHIR for the ACR CDSR registry, and the operations API. Credentials: Authorization: Bearer <key> or X-API-Key (the role each call needs is in README).',
+      description:
+        'Inbound HL7 v2 and FHIR for the ACR CDSR registry, and the operations API. Credentials: Authorization: Bearer <key> or X-API-Key (the role each call needs is in README).',
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } },
@@ -83,4 +92,7 @@ export function openApiDocument(routes: readonly RecordedRoute[], version: strin
   };
 }
 
-export const OPENAPI_ANSWER: JsonSchema = obj({ openapi: str('3.0.3'), info: obj({}), paths: dict(obj({})), components: obj({}), security: arr(obj({})) }, 'the OpenAPI 3.0 document of this API');
+export const OPENAPI_ANSWER: JsonSchema = obj(
+  { openapi: str('3.0.3'), info: obj({}), paths: dict(obj({})), components: obj({}), security: arr(obj({})) },
+  'the OpenAPI 3.0 document of this API',
+);

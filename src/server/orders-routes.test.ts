@@ -12,16 +12,22 @@ import { lines, postHl7, startTestServer, type TestServer, withTestServer } from
 import { mapFiles } from '../mapping/map-files.js';
 
 const CLINICIAN = '1234567893^ORDER^ANN^^^^^^NPI';
-const head = (id: string, type = 'ORM^O01^ORM_O01', ts = '20261103120000') =>
-  [`MSH|^~\\&|EHR|GENHOSP|CDSR|ACR|${ts}||${type}|${id}|P|2.5.1`, 'PID|1||MRN0002^^^GENHOSP^MR||DOE^JANE||19800101|F', 'PV1|1|O|RAD^1^^GENHOSP||||||||||||||||V0002^^^GENHOSP^VN'];
-const orc = (control: string, placer: string, filler = '', at = '') => `ORC|${control}|${placer}^EHR|${filler ? `${filler}^RIS` : ''}||SC||||${at}|||${CLINICIAN}`;
-const obr = (n: number, placer: string, filler: string, exam: string, at = '') => `OBR|${n}|${placer}^EHR|${filler ? `${filler}^RIS` : ''}|${exam}^CPT|||${at}|||||||||${CLINICIAN}||||||||CT|SC`;
+const head = (id: string, type = 'ORM^O01^ORM_O01', ts = '20261103120000') => [
+  `MSH|^~\\&|EHR|GENHOSP|CDSR|ACR|${ts}||${type}|${id}|P|2.5.1`,
+  'PID|1||MRN0002^^^GENHOSP^MR||DOE^JANE||19800101|F',
+  'PV1|1|O|RAD^1^^GENHOSP||||||||||||||||V0002^^^GENHOSP^VN',
+];
+const orc = (control: string, placer: string, filler = '', at = '') =>
+  `ORC|${control}|${placer}^EHR|${filler ? `${filler}^RIS` : ''}||SC||||${at}|||${CLINICIAN}`;
+const obr = (n: number, placer: string, filler: string, exam: string, at = '') =>
+  `OBR|${n}|${placer}^EHR|${filler ? `${filler}^RIS` : ''}|${exam}^CPT|||${at}|||||||||${CLINICIAN}||||||||CT|SC`;
 const cds = (at: string) => ['OBX|1|ST|CDS-GCODE^qCDSM G-code||G1014||||||F', `OBX|2|TS|CDS-DTTM^AUC consultation date/time||${at}||||||F`];
 const msg = (...segments: string[]) => segments.join('\r') + '\r';
 
 type Order = { orderNumbers: string[]; state: string; reason: string; consultationKey: string | null; messageIds: number[] };
 const json = async <T>(s: TestServer, path: string): Promise<T> => (await s.fetch(path)).json() as Promise<T>;
-const orders = async (s: TestServer, query = '') => (await json<{ orders: Order[]; next: string | null }>(s, `/api/orders${query}`)).orders.map((o) => [o.orderNumbers, o.state, o.reason, o.consultationKey]);
+const orders = async (s: TestServer, query = '') =>
+  (await json<{ orders: Order[]; next: string | null }>(s, `/api/orders${query}`)).orders.map((o) => [o.orderNumbers, o.state, o.reason, o.consultationKey]);
 
 describe('the order ledger through the service', () => {
   let s: TestServer;
@@ -45,12 +51,24 @@ describe('the order ledger through the service', () => {
       [['ACC5002', 'ORD5001-2'], 'reported', '', '11/03/2026 08:01:00'],
     ]);
     const rec = await s.store.record('100000|V0002');
-    assert.deepEqual(rec?.consultations.map((c) => c.fields.Name_of_Exam_Ordered?.value), ['CT CHEST WO CONTRAST', 'CT ABD PELVIS W CONTRAST']);
+    assert.deepEqual(
+      rec?.consultations.map((c) => c.fields.Name_of_Exam_Ordered?.value),
+      ['CT CHEST WO CONTRAST', 'CT ABD PELVIS W CONTRAST'],
+    );
     const dir = mkdtempSync(join(tmpdir(), 'cdsr-two-obr-'));
     try {
       writeFileSync(join(dir, 'two.hl7'), raw);
-      const out = mapFiles([join(dir, 'two.hl7')], { tables: s.mappings.current, partnerId: '10000', appId: '10019', maxEncounters: 100, now: new Date('2026-11-23T06:00:00Z') });
-      assert.deepEqual(out.transactions[0]?.Encounters[0]?.Consultations.map((c) => c.Name_of_Exam_Ordered), ['CT CHEST WO CONTRAST', 'CT ABD PELVIS W CONTRAST']);
+      const out = mapFiles([join(dir, 'two.hl7')], {
+        tables: s.mappings.current,
+        partnerId: '10000',
+        appId: '10019',
+        maxEncounters: 100,
+        now: new Date('2026-11-23T06:00:00Z'),
+      });
+      assert.deepEqual(
+        out.transactions[0]?.Encounters[0]?.Consultations.map((c) => c.Name_of_Exam_Ordered),
+        ['CT CHEST WO CONTRAST', 'CT ABD PELVIS W CONTRAST'],
+      );
       assert.deepEqual(out.problems, []);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -59,7 +77,12 @@ describe('the order ledger through the service', () => {
 
   it('a second order at the same second is AE (duplicate key) and held as a collision; the first stays', async () => {
     const first = msg(...head('MSG6001'), orc('NW', 'ORD6001', 'ACC6001'), obr(1, 'ORD6001', 'ACC6001', '70450^CT HEAD WO CONTRAST'), ...cds('20261103090000'));
-    const second = msg(...head('MSG6002'), orc('NW', 'ORD6002', 'ACC6002'), obr(1, 'ORD6002', 'ACC6002', '70486^CT SINUS WO CONTRAST'), ...cds('20261103090000'));
+    const second = msg(
+      ...head('MSG6002'),
+      orc('NW', 'ORD6002', 'ACC6002'),
+      obr(1, 'ORD6002', 'ACC6002', '70486^CT SINUS WO CONTRAST'),
+      ...cds('20261103090000'),
+    );
     assert.deepEqual(lines((await postHl7(s, first)).text).slice(1), ['MSA|AA|MSG6001']);
     const r = await postHl7(s, second);
     assert.equal(r.status, 200);
@@ -75,7 +98,9 @@ describe('the order ledger through the service', () => {
 
   it('an order with no consultation time anywhere is AE naming every path tried, never AA and invisible', async () => {
     const r = await postHl7(s, msg(...head('MSG7001'), orc('NW', 'ORD7001', 'ACC7001'), obr(1, 'ORD7001', 'ACC7001', '70450^CT HEAD WO CONTRAST')));
-    const ack = lines(r.text).slice(1).map((l) => l.replace(/\(\/[^)]*\/(hl7v2\.yaml:\d+)\)/g, '($1)'));
+    const ack = lines(r.text)
+      .slice(1)
+      .map((l) => l.replace(/\(\/[^)]*\/(hl7v2\.yaml:\d+)\)/g, '($1)'));
     assert.deepEqual(ack, [
       'MSA|AE|MSG7001',
       'ERR|||101^Required field missing^HL70357|E||||MAP_NO_CONSULTATION: order ORD7001 / ACC7001 has no consultation date and time and matches no order seen before: CDS_Consultation_Date (hl7v2.yaml:46) from OBX[3.1=CDS-DTTM]-5, TQ1-7.1, OBR-6, OBR-7, ORC-9; CDS_Consultation_Time (hl7v2.yaml:55) from OBX[3.1=CDS-DTTM]-5, TQ1-7.1, OBR-6, OBR-7, ORC-9: none has a value',
@@ -97,32 +122,60 @@ describe('the order ledger through the service', () => {
 
   it('a result known only by its accession: held before its order, joined after; and one after its order lands at once', async () => {
     const oru = (id: string, filler: string) =>
-      msg(...head(id, 'ORU^R01^ORU_R01', '20261103140000'), `OBR|1||${filler}^RIS|70450^CT HEAD WO CONTRAST^CPT|||20261103133000||||||||||||||||||F`, 'OBX|1|TX|IMP^Impression||Normal.||||||F');
+      msg(
+        ...head(id, 'ORU^R01^ORU_R01', '20261103140000'),
+        `OBR|1||${filler}^RIS|70450^CT HEAD WO CONTRAST^CPT|||20261103133000||||||||||||||||||F`,
+        'OBX|1|TX|IMP^Impression||Normal.||||||F',
+      );
     assert.deepEqual(lines((await postHl7(s, oru('MSG9001', 'ACC9001'))).text).slice(1), ['MSA|AA|MSG9001']);
     assert.deepEqual(await orders(s, '?order=ACC9001'), [[['ACC9001'], 'held', 'orphan', null]]);
-    await postHl7(s, msg(...head('MSG9002'), orc('NW', 'ORD9001', 'ACC9001'), obr(1, 'ORD9001', 'ACC9001', '70450^CT HEAD WO CONTRAST'), ...cds('20261103110000')));
+    await postHl7(
+      s,
+      msg(...head('MSG9002'), orc('NW', 'ORD9001', 'ACC9001'), obr(1, 'ORD9001', 'ACC9001', '70450^CT HEAD WO CONTRAST'), ...cds('20261103110000')),
+    );
     assert.deepEqual(await orders(s, '?order=ACC9001'), [[['ACC9001', 'ORD9001'], 'reported', '', '11/03/2026 11:00:00']]);
     // the order first, then a result naming only its accession
-    await postHl7(s, msg(...head('MSG9003'), orc('NW', 'ORD9002', 'ACC9002'), obr(1, 'ORD9002', 'ACC9002', '70450^CT HEAD WO CONTRAST'), ...cds('20261103113000')));
+    await postHl7(
+      s,
+      msg(...head('MSG9003'), orc('NW', 'ORD9002', 'ACC9002'), obr(1, 'ORD9002', 'ACC9002', '70450^CT HEAD WO CONTRAST'), ...cds('20261103113000')),
+    );
     await postHl7(s, oru('MSG9004', 'ACC9002'));
     const [o] = (await json<{ orders: Order[] }>(s, '/api/orders?order=ORD9002')).orders;
     assert.deepEqual([o?.state, o?.messageIds.length], ['reported', 2]);
     const rec = await s.store.record('100000|V0002');
     assert.deepEqual(
-      rec?.consultations.filter((c) => ['11/03/2026 11:00:00', '11/03/2026 11:30:00'].includes(c.consultationKey)).map((c) => c.fields.Ordered_Exam_Completed?.value),
+      rec?.consultations
+        .filter((c) => ['11/03/2026 11:00:00', '11/03/2026 11:30:00'].includes(c.consultationKey))
+        .map((c) => c.fields.Ordered_Exam_Completed?.value),
       ['1', '1'],
     );
   });
 
   it('a cancel without the CDS data finds its order by number: the order is excluded, its consultation cancelled', async () => {
-    await postHl7(s, msg(...head('MSG9101'), orc('NW', 'ORD9101', 'ACC9101'), obr(1, 'ORD9101', 'ACC9101', '70450^CT HEAD WO CONTRAST'), ...cds('20261103150000')));
+    await postHl7(
+      s,
+      msg(...head('MSG9101'), orc('NW', 'ORD9101', 'ACC9101'), obr(1, 'ORD9101', 'ACC9101', '70450^CT HEAD WO CONTRAST'), ...cds('20261103150000')),
+    );
     // the cancel's own times (ORC-9, OBR-7) say 16:00, not the consultation's 15:00
-    await postHl7(s, msg(...head('MSG9102', 'ORM^O01^ORM_O01', '20261103160500'), orc('CA', 'ORD9101', 'ACC9101', '20261103160000'), obr(1, 'ORD9101', 'ACC9101', '70450^CT HEAD WO CONTRAST', '20261103160000')));
+    await postHl7(
+      s,
+      msg(
+        ...head('MSG9102', 'ORM^O01^ORM_O01', '20261103160500'),
+        orc('CA', 'ORD9101', 'ACC9101', '20261103160000'),
+        obr(1, 'ORD9101', 'ACC9101', '70450^CT HEAD WO CONTRAST', '20261103160000'),
+      ),
+    );
     assert.deepEqual(await orders(s, '?order=ORD9101'), [[['ACC9101', 'ORD9101'], 'excluded', 'cancelled', '11/03/2026 15:00:00']]);
-    assert.deepEqual((await s.store.records({})).filter((r) => r.consultationKey.startsWith('11/03/2026 1')).map((r) => [r.consultationKey, r.state]).slice(-2), [
-      ['11/03/2026 11:30:00', 'ready'],
-      ['11/03/2026 15:00:00', 'cancelled'],
-    ]);
+    assert.deepEqual(
+      (await s.store.records({}))
+        .filter((r) => r.consultationKey.startsWith('11/03/2026 1'))
+        .map((r) => [r.consultationKey, r.state])
+        .slice(-2),
+      [
+        ['11/03/2026 11:30:00', 'ready'],
+        ['11/03/2026 15:00:00', 'cancelled'],
+      ],
+    );
   });
 
   it('a message broken after a good MSH is answered 400 AR with its own MSA-2, the parties swapped and the line named', async () => {
@@ -131,7 +184,10 @@ describe('the order ledger through the service', () => {
     assert.equal(r.status, 400);
     const [msh, ...rest] = lines(r.text);
     assert.match(msh ?? '', /^MSH\|\^~\\&\|CDSR\|ACR\|EHR\|GENHOSP\|20261123060000\+0000\|\|ACK\^O01\^ACK\|CDSR\d+\|P\|2\.5\.1$/);
-    assert.deepEqual(rest, ['MSA|AR|MSG9201', 'ERR|||100^Segment sequence error^HL70357|E||||HL7_INVALID: line 6 is not a segment (it must start with a 3-character segment name)']);
+    assert.deepEqual(rest, [
+      'MSA|AR|MSG9201',
+      'ERR|||100^Segment sequence error^HL70357|E||||HL7_INVALID: line 6 is not a segment (it must start with a 3-character segment name)',
+    ]);
     const [stored] = await s.store.messages({ status: 'rejected' });
     assert.deepEqual([stored?.sender, stored?.controlId], ['EHR^GENHOSP', 'MSG9201']);
   });
@@ -141,7 +197,13 @@ describe('the order ledger through the service', () => {
     // orders: 2 (two OBRs) + 2 (collision) + 1 (no time) + 1 (OMI) + 2 (accession cases) + 1 (cancel)
     assert.deepEqual(days, [{ facilityId: '100000', day: '2026-11-23', seen: 9, reported: 6, held: { collision: 1, error: 1 }, excluded: { cancelled: 1 } }]);
     const metrics = await (await s.fetch('/metrics')).text();
-    for (const line of ['cdsr_orders{state="excluded"} 1', 'cdsr_orders{state="held"} 2', 'cdsr_orders{state="reported"} 6', 'cdsr_oldest_orphan_age_seconds 0']) assert.ok(metrics.includes(`${line}\n`), line);
+    for (const line of [
+      'cdsr_orders{state="excluded"} 1',
+      'cdsr_orders{state="held"} 2',
+      'cdsr_orders{state="reported"} 6',
+      'cdsr_oldest_orphan_age_seconds 0',
+    ])
+      assert.ok(metrics.includes(`${line}\n`), line);
     assert.deepEqual(await json(s, '/api/reconciliation?from=2026-11-24'), { by: 'received', timeZones: {}, days: [] });
   });
 
@@ -172,9 +234,17 @@ describe('explaining a field nothing filled', () => {
   it('an incomplete order names each missing field and where the tables look for it; so do the record view and the trace', async () => {
     await withTestServer(async (s) => {
       // no patient class in PV1-2: Place_of_Service stays empty
-      const raw = msg(...head('MSG9301').map((l) => l.replace('PV1|1|O|', 'PV1|1||')), orc('NW', 'ORD9301', 'ACC9301'), obr(1, 'ORD9301', 'ACC9301', '70450^CT HEAD WO CONTRAST'), ...cds('20261103180000'));
+      const raw = msg(
+        ...head('MSG9301').map((l) => l.replace('PV1|1|O|', 'PV1|1||')),
+        orc('NW', 'ORD9301', 'ACC9301'),
+        obr(1, 'ORD9301', 'ACC9301', '70450^CT HEAD WO CONTRAST'),
+        ...cds('20261103180000'),
+      );
       assert.deepEqual(lines((await postHl7(s, raw)).text).slice(1), ['MSA|AA|MSG9301']);
-      const { orders: held } = await json<{ orders: { state: string; reason: string; missing: { field: string; tried: string[] }[] }[] }>(s, '/api/orders?reason=incomplete');
+      const { orders: held } = await json<{ orders: { state: string; reason: string; missing: { field: string; tried: string[] }[] }[] }>(
+        s,
+        '/api/orders?reason=incomplete',
+      );
       const where = (t: string) => t.replace(/^\/\S*\/((hl7v2|fhir)\.yaml:\d+)/, '$1');
       assert.deepEqual(
         held.map((o) => [o.state, o.reason, o.missing.map((m) => [m.field, m.tried.map(where)])]),
@@ -188,7 +258,13 @@ describe('explaining a field nothing filled', () => {
       const dir = mkdtempSync(join(tmpdir(), 'cdsr-miss-'));
       try {
         writeFileSync(join(dir, 'm.hl7'), raw);
-        const out = mapFiles([join(dir, 'm.hl7')], { tables: s.mappings.current, partnerId: '10000', appId: '10019', maxEncounters: 100, now: new Date('2026-11-23T06:00:00Z') });
+        const out = mapFiles([join(dir, 'm.hl7')], {
+          tables: s.mappings.current,
+          partnerId: '10000',
+          appId: '10019',
+          maxEncounters: 100,
+          now: new Date('2026-11-23T06:00:00Z'),
+        });
         const miss = out.inputs[0]?.misses.find((m) => m.field === 'Place_of_Service');
         assert.deepEqual([where(miss?.rule ?? ''), miss?.tried], ['hl7v2.yaml:64', ['PV1-2']]);
       } finally {

@@ -29,26 +29,26 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
       response: { 200: cursorPage('orders', ORDER_ROW), 400: errorAnswer },
     }),
     async (req) => {
-    const q = req.query;
-    const state = oneOf(q.state, 'state', ORDER_STATES);
-    const reason = oneOf(q.reason, 'reason', ORDER_REASONS);
-    const from = dayParam(q.from, 'from');
-    const to = dayParam(q.to, 'to');
-    const r = await deps.store.orders({
-      ...(state ? { state } : {}),
-      ...(reason !== undefined ? { reason } : {}),
-      ...(q.facility ? { facility: q.facility } : {}),
-      ...(q.encounter ? { encounter: q.encounter } : {}),
-      ...(q.order ? { order: q.order } : {}),
-      ...(from ? { from } : {}),
-      ...(to ? { to } : {}),
-      after: intParam(q.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 }),
-      limit: limitParam(q.limit),
-    });
-    // an incomplete order names where the tables look for each missing field
-    const tables = deps.mappings.current;
-    const orders = r.orders.map((o) => ({ ...o, missing: o.missing.map((field) => ({ field, tried: rulesFor(tables, field) })) }));
-    return { orders, next: r.next === null ? null : String(r.next) };
+      const q = req.query;
+      const state = oneOf(q.state, 'state', ORDER_STATES);
+      const reason = oneOf(q.reason, 'reason', ORDER_REASONS);
+      const from = dayParam(q.from, 'from');
+      const to = dayParam(q.to, 'to');
+      const r = await deps.store.orders({
+        ...(state ? { state } : {}),
+        ...(reason !== undefined ? { reason } : {}),
+        ...(q.facility ? { facility: q.facility } : {}),
+        ...(q.encounter ? { encounter: q.encounter } : {}),
+        ...(q.order ? { order: q.order } : {}),
+        ...(from ? { from } : {}),
+        ...(to ? { to } : {}),
+        after: intParam(q.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 }),
+        limit: limitParam(q.limit),
+      });
+      // an incomplete order names where the tables look for each missing field
+      const tables = deps.mappings.current;
+      const orders = r.orders.map((o) => ({ ...o, missing: o.missing.map((field) => ({ field, tried: rulesFor(tables, field) })) }));
+      return { orders, next: r.next === null ? null : String(r.next) };
     },
   );
 
@@ -59,15 +59,24 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
       summary: 'an operator says the site retracted at NRDR an order cancelled after submission (audited)',
       tags: ['orders'],
       params: params({ id: 'the order (its id in /api/orders)' }),
-      response: { 200: obj({ order: int('the order'), acknowledged: obj({ by: str('the key that acknowledged'), at: str('when') }), already: bool('it had been acknowledged before') }), 404: errorAnswer, 409: errorAnswer },
+      response: {
+        200: obj({
+          order: int('the order'),
+          acknowledged: obj({ by: str('the key that acknowledged'), at: str('when') }),
+          already: bool('it had been acknowledged before'),
+        }),
+        404: errorAnswer,
+        409: errorAnswer,
+      },
     }),
     async (req, reply) => {
-    const id = Number(req.params.id);
-    if (!/^[0-9]+$/.test(req.params.id) || !Number.isSafeInteger(id)) return reply.code(404).send({ error: 'no such order' });
-    const r = await deps.store.acknowledgeRetraction(id, req.authKey || 'open', deps.clock());
-    if (r.result === 'not-found') return reply.code(404).send({ error: 'no such order' });
-    if (r.result === 'not-retraction') return reply.code(409).send({ error: `order ${id} is not cancelled after submission (its record is ${r.state}): nothing to acknowledge` });
-    return { order: id, acknowledged: { by: r.by, at: r.at }, already: r.result === 'already' };
+      const id = Number(req.params.id);
+      if (!/^[0-9]+$/.test(req.params.id) || !Number.isSafeInteger(id)) return reply.code(404).send({ error: 'no such order' });
+      const r = await deps.store.acknowledgeRetraction(id, req.authKey || 'open', deps.clock());
+      if (r.result === 'not-found') return reply.code(404).send({ error: 'no such order' });
+      if (r.result === 'not-retraction')
+        return reply.code(409).send({ error: `order ${id} is not cancelled after submission (its record is ${r.state}): nothing to acknowledge` });
+      return { order: id, acknowledged: { by: r.by, at: r.at }, already: r.result === 'already' };
     },
   );
 
@@ -79,14 +88,29 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
       tags: ['orders'],
       params: params({ facilityId: 'Facility_ID', encounterId: 'Unique_Encounter_ID' }),
       querystring: query({ consultation: 'the consultation key, "MM/DD/YYYY HH:MM:SS" (required)' }),
-      response: { 200: obj({ consultation: str('the consultation key'), acknowledged: obj({ by: str('the key that acknowledged'), at: str('when') }), already: bool('it had been acknowledged before') }), 400: errorAnswer, 404: errorAnswer, 409: errorAnswer },
+      response: {
+        200: obj({
+          consultation: str('the consultation key'),
+          acknowledged: obj({ by: str('the key that acknowledged'), at: str('when') }),
+          already: bool('it had been acknowledged before'),
+        }),
+        400: errorAnswer,
+        404: errorAnswer,
+        409: errorAnswer,
+      },
     }),
     async (req, reply) => {
       const ckey = req.query.consultation;
       if (ckey === undefined || ckey === '') return reply.code(400).send({ error: 'consultation (its key, "MM/DD/YYYY HH:MM:SS") is required' });
-      const r = await deps.store.acknowledgeConsultationRetraction(encounterKey(req.params.facilityId, req.params.encounterId), ckey, req.authKey || 'open', deps.clock());
+      const r = await deps.store.acknowledgeConsultationRetraction(
+        encounterKey(req.params.facilityId, req.params.encounterId),
+        ckey,
+        req.authKey || 'open',
+        deps.clock(),
+      );
       if (r.result === 'not-found') return reply.code(404).send({ error: 'no such consultation' });
-      if (r.result === 'not-retraction') return reply.code(409).send({ error: `consultation ${ckey} is not cancelled after submission (it is ${r.state}): nothing to acknowledge` });
+      if (r.result === 'not-retraction')
+        return reply.code(409).send({ error: `consultation ${ckey} is not cancelled after submission (it is ${r.state}): nothing to acknowledge` });
       return { consultation: ckey, acknowledged: { by: r.by, at: r.at }, already: r.result === 'already' };
     },
   );
@@ -104,7 +128,10 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
         by: 'received (default: the day the order arrived) or ordered (its CDS_Consultation_Date; orders in no record yet by arrival)',
         format: 'json (default) or csv',
       }),
-      response: { 200: obj({ by: str('how days were counted'), timeZones: dict(str('IANA zone'), 'the zone of each facility listed'), days: arr(RECONCILIATION_ROW) }), 400: errorAnswer },
+      response: {
+        200: obj({ by: str('how days were counted'), timeZones: dict(str('IANA zone'), 'the zone of each facility listed'), days: arr(RECONCILIATION_ROW) }),
+        400: errorAnswer,
+      },
     }),
     async (req, reply) => {
       const from = dayParam(req.query.from, 'from');
@@ -116,7 +143,10 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
       const days = await deps.store.reconciliation({ ...(from ? { from } : {}), ...(to ? { to } : {}), ...(facility ? { facility } : {}), by, timeZoneOf });
       if (format === 'csv') {
         const name = `reconciliation-${by}${from ? `-${from}` : ''}${to ? `-${to}` : ''}.csv`;
-        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send(reconciliationCsv(days, by, timeZoneOf));
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="${name}"`)
+          .send(reconciliationCsv(days, by, timeZoneOf));
       }
       return { by, timeZones: Object.fromEntries([...new Set(days.map((d) => d.facilityId))].map((f) => [f, timeZoneOf(f)])), days };
     },

@@ -45,7 +45,15 @@ describe('PostgreSQL faults under load', () => {
       const port = await freePort();
       const url = `http://127.0.0.1:${port}`;
       child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'serve'], {
-        env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CDSR_DATABASE_URL: dbUrl.toString(), CDSR_MAPPINGS_DIR: join(REPO_ROOT, 'mappings'), LOG_LEVEL: 'error', CDSR_SUBMIT_INTERVAL_S: '3600' },
+        env: {
+          ...process.env,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          CDSR_DATABASE_URL: dbUrl.toString(),
+          CDSR_MAPPINGS_DIR: join(REPO_ROOT, 'mappings'),
+          LOG_LEVEL: 'error',
+          CDSR_SUBMIT_INTERVAL_S: '3600',
+        },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let exited: string | undefined;
@@ -91,10 +99,15 @@ describe('PostgreSQL faults under load', () => {
       const check = new pg.Client({ connectionString: dbUrl.toString() });
       await check.connect();
       try {
-        const applied = await check.query<{ n: string; d: string }>("SELECT COUNT(*) AS n, COUNT(DISTINCT control_id) AS d FROM inbound_messages WHERE status = 'applied'");
+        const applied = await check.query<{ n: string; d: string }>(
+          "SELECT COUNT(*) AS n, COUNT(DISTINCT control_id) AS d FROM inbound_messages WHERE status = 'applied'",
+        );
         const consultations = await check.query<{ n: string }>('SELECT COUNT(*) AS n FROM consultations');
         const orders = await check.query<{ n: string }>('SELECT COUNT(*) AS n FROM orders WHERE hold IS NULL AND consultation_key IS NOT NULL');
-        assert.deepEqual([Number(applied.rows[0]!.n), Number(applied.rows[0]!.d), Number(consultations.rows[0]!.n), Number(orders.rows[0]!.n)], [TOTAL, TOTAL, TOTAL, TOTAL]);
+        assert.deepEqual(
+          [Number(applied.rows[0]!.n), Number(applied.rows[0]!.d), Number(consultations.rows[0]!.n), Number(orders.rows[0]!.n)],
+          [TOTAL, TOTAL, TOTAL, TOTAL],
+        );
       } finally {
         await check.end();
       }

@@ -8,7 +8,21 @@ import { join } from 'node:path';
 import { postHl7, withTestServer } from '../../test/server.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 
-const PHI = ['TESTPATIENT', 'ALEX', 'MRN0001', '19700101', '1970-01-01', '1 TEST ST', 'ANYTOWN', 'ORDER^ANN', 'Ann', 'No acute intracranial', 'Headache', 'MEDICARE001', 'V0001'];
+const PHI = [
+  'TESTPATIENT',
+  'ALEX',
+  'MRN0001',
+  '19700101',
+  '1970-01-01',
+  '1 TEST ST',
+  'ANYTOWN',
+  'ORDER^ANN',
+  'Ann',
+  'No acute intracranial',
+  'Headache',
+  'MEDICARE001',
+  'V0001',
+];
 
 describe('logs', () => {
   it('carry no patient data at LOG_LEVEL=trace', async () => {
@@ -18,7 +32,11 @@ describe('logs', () => {
       await postHl7(s, hl7[0]!.replace('MSG0001', 'MSG0900').replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|'));
       await postHl7(s, 'PID|1||MRN0001||TESTPATIENT^ALEX');
       for (const f of readdirSync(join(REPO_ROOT, 'samples', 'fhir'))) {
-        await s.fetch(`/fhir`, { method: 'POST', body: readFileSync(join(REPO_ROOT, 'samples', 'fhir', f), 'utf8'), headers: { 'content-type': 'application/fhir+json' } });
+        await s.fetch(`/fhir`, {
+          method: 'POST',
+          body: readFileSync(join(REPO_ROOT, 'samples', 'fhir', f), 'utf8'),
+          headers: { 'content-type': 'application/fhir+json' },
+        });
       }
       appendFileSync(join(s.mappingsDir, 'crosswalks', 'modality.csv'), 'ZZ,5,\n');
       s.mappings.reload();
@@ -35,19 +53,24 @@ describe('logs', () => {
 });
 
 describe('error answers', () => {
-  it('never echo the URL, the body or a driver\'s text', async () => {
+  it("never echo the URL, the body or a driver's text", async () => {
     await withTestServer(async (s) => {
       const seen: string[] = [];
       const nf = await s.fetch('/fhir/Patient?family=TESTPATIENT&identifier=MRN0001');
       seen.push(await nf.text());
       assert.equal(nf.status, 404);
-      const notJson = await s.fetch('/fhir', { method: 'POST', body: 'MSH|^~\\&|TESTPATIENT^ALEX MRN0001', headers: { 'content-type': 'application/fhir+json' } });
+      const notJson = await s.fetch('/fhir', {
+        method: 'POST',
+        body: 'MSH|^~\\&|TESTPATIENT^ALEX MRN0001',
+        headers: { 'content-type': 'application/fhir+json' },
+      });
       seen.push(await notJson.text());
       assert.equal(notJson.status, 400);
       // a driver failing with a value of the message in its text
       const real = s.store.ingest.bind(s.store);
       let calls = 0;
-      s.store.ingest = (meta, outcome) => (++calls === 1 ? Promise.reject(Object.assign(new Error('duplicate key value (MRN0001, TESTPATIENT)'), { code: '23505' })) : real(meta, outcome));
+      s.store.ingest = (meta, outcome) =>
+        ++calls === 1 ? Promise.reject(Object.assign(new Error('duplicate key value (MRN0001, TESTPATIENT)'), { code: '23505' })) : real(meta, outcome);
       const ack = await postHl7(s, readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8'));
       s.store.ingest = real;
       seen.push(ack.text);

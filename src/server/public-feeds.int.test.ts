@@ -126,7 +126,14 @@ async function feed(s: TestServer, port: number): Promise<Answer[]> {
     } else {
       const r = await s.fetch('/fhir', { method: 'POST', body, headers: { 'content-type': 'application/fhir+json' } });
       const oo = (await r.json()) as { issue: { diagnostics?: string }[] };
-      answers.push({ file, via, httpStatus: r.status, code: oo.issue[0]?.diagnostics ?? '', ref: '', problems: oo.issue.slice(1).map((i) => (i.diagnostics ?? '').split(':')[0]!) });
+      answers.push({
+        file,
+        via,
+        httpStatus: r.status,
+        code: oo.issue[0]?.diagnostics ?? '',
+        ref: '',
+        problems: oo.issue.slice(1).map((i) => (i.diagnostics ?? '').split(':')[0]!),
+      });
     }
   }
   return answers;
@@ -156,8 +163,21 @@ describe('public feeds through a running adapter', () => {
     days = ((await (await s.fetch('/api/reconciliation')).json()) as { days: ReconRow[] }).days;
     if (process.env.DUMP) {
       for (const a of answers) console.log('A', JSON.stringify([a.file, a.via, a.httpStatus, a.code, a.ref, [...new Set(a.problems)].join(',')]));
-      for (const m of messages) console.log('M', JSON.stringify([m.id, m.channel, m.controlId, m.status, [...new Set(m.problems.map((p) => p.code))].join(',')]));
-      for (const o of orders) console.log('O', JSON.stringify([o.encounterId, [...o.orderNumbers].sort().join(' '), o.consultationKey, o.state, o.reason, o.missing.map((m) => m.field).join(','), o.messageIds.join(',')]));
+      for (const m of messages)
+        console.log('M', JSON.stringify([m.id, m.channel, m.controlId, m.status, [...new Set(m.problems.map((p) => p.code))].join(',')]));
+      for (const o of orders)
+        console.log(
+          'O',
+          JSON.stringify([
+            o.encounterId,
+            [...o.orderNumbers].sort().join(' '),
+            o.consultationKey,
+            o.state,
+            o.reason,
+            o.missing.map((m) => m.field).join(','),
+            o.messageIds.join(','),
+          ]),
+        );
     }
   });
   after(async () => {
@@ -167,7 +187,9 @@ describe('public feeds through a running adapter', () => {
 
   it('each input gets its exact answer: the ACK (MSA-1, MSA-2, ERR codes) or the HTTP status and FHIR summary; no 5xx', () => {
     assert.ok(answers.every((a) => a.httpStatus < 500));
-    const hl7 = answers.filter((a) => a.via !== 'fhir').map((a) => [a.file, a.via === 'http' ? a.httpStatus : 'mllp', a.code, a.ref, [...new Set(a.problems)].join(',')]);
+    const hl7 = answers
+      .filter((a) => a.via !== 'fhir')
+      .map((a) => [a.file, a.via === 'http' ? a.httpStatus : 'mllp', a.code, a.ref, [...new Set(a.problems)].join(',')]);
     assert.deepEqual(hl7, [
       ['cdc-ti-CA-002_ORU_R01.hl7', 'mllp', 'AE', '220220550', 'MAP_NO_ENCOUNTER,MAP_NO_ORDER,MAP_UNMAPPED_CODE'],
       // a cancel of an order never seen needs only its numbers: its unmapped sex does not refuse it
@@ -253,9 +275,20 @@ describe('public feeds through a running adapter', () => {
   });
 
   it('the order ledger: every order with its numbers, state, reason and what is missing', () => {
-    const rows = orders.map((o) => [o.encounterId, [...o.orderNumbers].sort().join(' '), o.consultationKey, o.state, o.reason, o.missing.map((m) => m.field).join(','), o.messageIds.join(',')]);
+    const rows = orders.map((o) => [
+      o.encounterId,
+      [...o.orderNumbers].sort().join(' '),
+      o.consultationKey,
+      o.state,
+      o.reason,
+      o.missing.map((m) => m.field).join(','),
+      o.messageIds.join(','),
+    ]);
     // the newborn-screening ORU: one ORC and 20 OBRs, no order number anywhere and no visit: 20 orders kept with the message's problems
-    assert.deepEqual(rows.slice(0, 20), Array.from({ length: 20 }, () => ['', '', null, 'held', 'error', '', '1']));
+    assert.deepEqual(
+      rows.slice(0, 20),
+      Array.from({ length: 20 }, () => ['', '', null, 'held', 'error', '', '1']),
+    );
     assert.deepEqual(
       orders.slice(0, 20).map((o) => [...new Set(o.problems.map((p) => p.code))].join(',')),
       Array.from({ length: 20 }, () => 'MAP_NO_ENCOUNTER,MAP_NO_ORDER,MAP_UNMAPPED_CODE'),
@@ -269,7 +302,15 @@ describe('public feeds through a running adapter', () => {
       // 13 OBRs that all repeat the ORC's numbers: 13 orders (number and OBR-1), results with no order before them
       ...Array.from({ length: 13 }, (_, i) => ['ABCD1234', `123456:${i + 1} 20192024001:${i + 1}`, null, 'held', 'orphan', '', '4']),
       // the OMI and the ORU of the same request; no AUC data in public messages: incomplete, CDS_Vendor missing
-      ['AdmissionIDFromVisitNo', 'FillerOrderNumberImagingServiceRequest PlacerOrderNumberImagingServiceRequest', '08/16/2000 15:10:00', 'held', 'incomplete', 'CDS_Vendor', '5,6'],
+      [
+        'AdmissionIDFromVisitNo',
+        'FillerOrderNumberImagingServiceRequest PlacerOrderNumberImagingServiceRequest',
+        '08/16/2000 15:10:00',
+        'held',
+        'incomplete',
+        'CDS_Vendor',
+        '5,6',
+      ],
       ['40007716', '82503246 88502218', '10/06/2014 06:44:00', 'excluded', 'not-advanced-imaging', '', '8,9'],
       ['40007716', '855238581 890775544', null, 'held', 'error', '', '9'],
       // FHIR-Converter's samples reuse 1101/1201 and 986: later messages (and the FHIR bundles made from them) land on the same orders
@@ -287,10 +328,22 @@ describe('public feeds through a running adapter', () => {
   });
 
   it('the reconciliation adds up: every order once in one state, seen = reported + held + excluded', () => {
-    assert.deepEqual(days, [{ facilityId: FACILITY, day: '2026-11-23', seen: 47, reported: 0, held: { cancel_unmatched: 1, error: 27, incomplete: 4, orphan: 14 }, excluded: { 'not-advanced-imaging': 1 } }]);
+    assert.deepEqual(days, [
+      {
+        facilityId: FACILITY,
+        day: '2026-11-23',
+        seen: 47,
+        reported: 0,
+        held: { cancel_unmatched: 1, error: 27, incomplete: 4, orphan: 14 },
+        excluded: { 'not-advanced-imaging': 1 },
+      },
+    ]);
     const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
     for (const d of days) assert.equal(d.seen, d.reported + sum(d.held) + sum(d.excluded), `${d.facilityId} ${d.day}`);
-    assert.equal(days.reduce((a, d) => a + d.seen, 0), orders.length);
+    assert.equal(
+      days.reduce((a, d) => a + d.seen, 0),
+      orders.length,
+    );
     const states = new Map<string, number>([
       ['reported', 0],
       ['held', 0],
@@ -328,7 +381,10 @@ describe('public feeds through a running adapter', () => {
     const omi = await s.store.record(`${FACILITY}|AdmissionIDFromVisitNo`);
     const c = omi!.consultations[0]!;
     assert.deepEqual(
-      [c.consultationKey, ...['Modality', 'Place_of_Service', 'Name_of_Exam_Ordered', 'Ordered_Exam_Completed'].map((f) => (c.fields[f] ?? omi!.consultationDefaults[f])?.value)],
+      [
+        c.consultationKey,
+        ...['Modality', 'Place_of_Service', 'Name_of_Exam_Ordered', 'Ordered_Exam_Completed'].map((f) => (c.fields[f] ?? omi!.consultationDefaults[f])?.value),
+      ],
       ['08/16/2000 15:10:00', '1', '23', 'Microscopic Observation', '2'],
     );
     const home = await s.store.record(`${FACILITY}|Encounter/home`);
@@ -341,7 +397,10 @@ describe('public feeds through a running adapter', () => {
 
   it('an ORC|CA of an order never seen, with an unmapped code (Epic 001): AA, kept as cancel_unmatched', () => {
     assert.deepEqual([answer('cdc-ti-Epic-001_ORM_O01.hl7').code, answer('cdc-ti-Epic-001_ORM_O01.hl7').ref], ['AA', '550162']);
-    assert.deepEqual(ordersWith('968906415').map((o) => o.reason), ['cancel_unmatched']);
+    assert.deepEqual(
+      ordersWith('968906415').map((o) => o.reason),
+      ['cancel_unmatched'],
+    );
   });
 
   it('13 OBRs under one ORC that only repeat its placer number (TX 002): 13 orders, not one', () => {

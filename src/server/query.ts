@@ -19,7 +19,8 @@ export function oneOf<T extends string>(value: string | undefined, name: string,
 export function intParam(value: string | undefined, name: string, o: { min: number; max: number; fallback: number }): number {
   if (value === undefined || value === '') return o.fallback;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < o.min || n > o.max) throw new BadRequestError(`${name} must be a whole number from ${o.min} to ${o.max}`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < o.min || n > o.max)
+    throw new BadRequestError(`${name} must be a whole number from ${o.min} to ${o.max}`);
   return n;
 }
 

@@ -109,7 +109,9 @@ async function json<T>(url: string, init?: RequestInit): Promise<T> {
 /** Counts of one /metrics family by label value, zeros left out. */
 async function metric(url: string, name: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  return Object.fromEntries([...text.matchAll(new RegExp(`^${name}\\{\\w+="([\\w-]+)"\\} (\\d+)$`, 'gm'))].filter((m) => m[2] !== '0').map((m) => [m[1]!, Number(m[2])]));
+  return Object.fromEntries(
+    [...text.matchAll(new RegExp(`^${name}\\{\\w+="([\\w-]+)"\\} (\\d+)$`, 'gm'))].filter((m) => m[2] !== '0').map((m) => [m[1]!, Number(m[2])]),
+  );
 }
 
 describe('reprocessing crash safety', () => {
@@ -142,7 +144,10 @@ describe('reprocessing crash safety', () => {
         }
       }),
     );
-    assert.deepEqual(acks.filter((a) => a !== 'AA'), []);
+    assert.deepEqual(
+      acks.filter((a) => a !== 'AA'),
+      [],
+    );
     assert.deepEqual(await metric(url, 'cdsr_records'), { ready: TOTAL });
     const before = await json<{ consultations: { fields: Record<string, { value: string }> }[] }>(`${url}/api/records/100000/RV0`);
     assert.equal(before.consultations[0]?.fields['CDS_Vendor']?.value, 'G1015');
@@ -156,10 +161,16 @@ describe('reprocessing crash safety', () => {
     await until('the reload', async () => ((await json<{ generation: number }>(`${url}/api/mappings`)).generation === 2 ? true : undefined));
     // the service's own run after a reload takes the held records: none here, so it changes nothing;
     // waited for so that the run below is the only one in the lane
-    const auto = await until('the run after the reload', async () => (await json<{ runs: Run[] }>(`${url}/api/reprocess`)).runs.find((r) => r.who === 'reload' && r.status === 'done'));
+    const auto = await until('the run after the reload', async () =>
+      (await json<{ runs: Run[] }>(`${url}/api/reprocess`)).runs.find((r) => r.who === 'reload' && r.status === 'done'),
+    );
     assert.equal(auto.summary.units, 0);
 
-    const posted = await json<{ run: Run }>(`${url}/api/reprocess`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ all: true, apply: true }) });
+    const posted = await json<{ run: Run }>(`${url}/api/reprocess`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ all: true, apply: true }),
+    });
     const id = posted.run.id;
     assert.equal(posted.run.total, ENCOUNTERS);
     // polled as fast as answers come (no sleep): a unit takes milliseconds; killed once a quarter
@@ -167,7 +178,10 @@ describe('reprocessing crash safety', () => {
     let atKill: Run | undefined;
     for (let i = 0; i < 100_000 && atKill === undefined; i++) {
       const { run } = await json<{ run: Run }>(`${url}/api/reprocess/${id}?limit=1`);
-      if (run.status !== 'running') assert.fail(`run ${id} ended (${run.status}, ${run.done}/${run.total}) before it could be killed midway: make its units slower (more messages per encounter)`);
+      if (run.status !== 'running')
+        assert.fail(
+          `run ${id} ended (${run.status}, ${run.done}/${run.total}) before it could be killed midway: make its units slower (more messages per encounter)`,
+        );
       if (run.done >= ENCOUNTERS / 4 && run.done < run.total) atKill = run;
     }
     assert.ok(atKill, 'the run made no progress');
@@ -186,7 +200,11 @@ describe('reprocessing crash safety', () => {
     );
     t.diagnostic(`killed at ${atKill.done}/${atKill.total} units; after the restart the run ended ${end.status} at ${end.done}/${end.total}`);
     assert.equal(end.status, 'done');
-    const resumedLogged = await until('the resume in the log', () => Promise.resolve(serve!.log().includes('"event":"reprocess_resumed"') ? true : undefined), 100);
+    const resumedLogged = await until(
+      'the resume in the log',
+      () => Promise.resolve(serve!.log().includes('"event":"reprocess_resumed"') ? true : undefined),
+      100,
+    );
     assert.ok(resumedLogged);
 
     // each unit counted once: every encounter, every consultation changed, nothing else

@@ -31,7 +31,10 @@ const finished = async (s: TestServer, id: number) => {
   }
   throw new Error(`run ${id} never ended`);
 };
-const state = async (s: TestServer) => ((await (await s.fetch('/api/records/100000/V0001')).json()) as { consultations: { state: string; fields: Record<string, { value: string }> }[] }).consultations.map((c) => [c.state, c.fields['CDS_Vendor']?.value ?? null]);
+const state = async (s: TestServer) =>
+  (
+    (await (await s.fetch('/api/records/100000/V0001')).json()) as { consultations: { state: string; fields: Record<string, { value: string }> }[] }
+  ).consultations.map((c) => [c.state, c.fields['CDS_Vendor']?.value ?? null]);
 
 describe('POST /api/reprocess', () => {
   it('previews, then applies the preview: an applied message re-mapped after a rule fix completes its record', async () => {
@@ -39,18 +42,35 @@ describe('POST /api/reprocess', () => {
       assert.match((await postHl7(s, ZDS)).text, /MSA\|AA\|MSG0001/);
       assert.deepEqual(await state(s), [['incomplete', null]]);
       const yaml = join(s.mappingsDir, 'hl7v2.yaml');
-      writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5', '  CDS_Vendor:\n    from: ["OBX[3.1=CDS-GCODE]-5", ZDS-2]'));
+      writeFileSync(
+        yaml,
+        readFileSync(yaml, 'utf8').replace('  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5', '  CDS_Vendor:\n    from: ["OBX[3.1=CDS-GCODE]-5", ZDS-2]'),
+      );
       assert.equal(s.mappings.reload().ok, true);
 
       const preview = await post(s, { order: 'ORD1001' });
       assert.equal(preview.status, 202);
       assert.deepEqual([preview.body.run.apply, preview.body.run.total], [false, 1]);
       const p = await finished(s, preview.body.run.id);
-      assert.deepEqual([p.run.status, p.run.summary.byChange, p.changes], [
-        'done',
-        { changed: 1 },
-        [{ encounterKey: '100000|V0001', consultationKey: '11/02/2026 09:30:15', change: 'changed', stateBefore: 'incomplete', stateAfter: 'ready', fields: [{ field: 'CDS_Vendor', after: 'G1014' }], resend: false, retraction: false }],
-      ]);
+      assert.deepEqual(
+        [p.run.status, p.run.summary.byChange, p.changes],
+        [
+          'done',
+          { changed: 1 },
+          [
+            {
+              encounterKey: '100000|V0001',
+              consultationKey: '11/02/2026 09:30:15',
+              change: 'changed',
+              stateBefore: 'incomplete',
+              stateAfter: 'ready',
+              fields: [{ field: 'CDS_Vendor', after: 'G1014' }],
+              resend: false,
+              retraction: false,
+            },
+          ],
+        ],
+      );
       // the preview wrote nothing
       assert.deepEqual(await state(s), [['incomplete', null]]);
 
@@ -61,7 +81,13 @@ describe('POST /api/reprocess', () => {
       assert.deepEqual(await state(s), [['ready', 'G1014']]);
       // both runs are listed, newest first, and were audited
       const runs = ((await (await s.fetch('/api/reprocess')).json()) as { runs: Run[] }).runs;
-      assert.deepEqual(runs.map((r) => [r.id, r.apply, r.status]), [[a.run.id, true, 'done'], [p.run.id, false, 'done']]);
+      assert.deepEqual(
+        runs.map((r) => [r.id, r.apply, r.status]),
+        [
+          [a.run.id, true, 'done'],
+          [p.run.id, false, 'done'],
+        ],
+      );
       const audit = ((await (await s.fetch('/api/audit')).json()) as { entries: { what: string }[] }).entries.map((e) => e.what);
       assert.ok(audit.includes(`reprocess run ${p.run.id} (preview): {"order":"ORD1001"}`), audit.join('\n'));
       assert.ok(audit.includes(`reprocess run ${a.run.id} (apply): {"order":"ORD1001"}`), audit.join('\n'));

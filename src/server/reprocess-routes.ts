@@ -20,7 +20,15 @@ const RUN = obj({
   selection: anyValue('the selection'),
   total: int('units (encounters, or lone messages) selected'),
   done: int('units done'),
-  summary: obj({ units: int('units done'), unchanged: int('consultations unchanged'), byChange: dict(int('count')), resend: int('sent before, sent again'), retractions: int('to retract at NRDR'), messages: dict(int('count')), skipped: arr(str('unit: why')) }),
+  summary: obj({
+    units: int('units done'),
+    unchanged: int('consultations unchanged'),
+    byChange: dict(int('count')),
+    resend: int('sent before, sent again'),
+    retractions: int('to retract at NRDR'),
+    messages: dict(int('count')),
+    skipped: arr(str('unit: why')),
+  }),
   tables: str('the tables in force when it started'),
   error: nullable(str('why it failed')),
   createdAt: str('ISO'),
@@ -52,7 +60,8 @@ export function selectionOf(body: unknown): ReprocessSelection {
   }
   const s = r.data;
   const { keepSent: _keep, ...filters } = s;
-  if (Object.keys(filters).length === 0 || (s.all === false && Object.keys(filters).length === 1)) throw new BadRequestError(`selection: say what to reprocess (${SELECTION_DOC})`);
+  if (Object.keys(filters).length === 0 || (s.all === false && Object.keys(filters).length === 1))
+    throw new BadRequestError(`selection: say what to reprocess (${SELECTION_DOC})`);
   return s;
 }
 
@@ -60,9 +69,13 @@ export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions &
   app.post<{ Body: string | undefined }>(
     '/api/reprocess',
     route({
-      summary: 'map stored messages again through the tables in force and re-derive their records: a preview by default, applied with "apply": true (operator; access-audited)',
+      summary:
+        'map stored messages again through the tables in force and re-derive their records: a preview by default, applied with "apply": true (operator; access-audited)',
       tags: ['messages'],
-      bodyDoc: obj({ apply: bool('apply the change (default: a preview that writes nothing but the run)'), preview: int('apply the selection of this earlier preview') }, SELECTION_DOC),
+      bodyDoc: obj(
+        { apply: bool('apply the change (default: a preview that writes nothing but the run)'), preview: int('apply the selection of this earlier preview') },
+        SELECTION_DOC,
+      ),
       response: { 202: obj({ run: RUN }), 400: errorAnswer, 404: errorAnswer },
     }),
     async (req, reply) => {
@@ -86,7 +99,12 @@ export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions &
 
   app.get<{ Querystring: { limit?: string } }>(
     '/api/reprocess',
-    route({ summary: 'reprocessing runs, newest first (operator)', tags: ['messages'], querystring: query({ limit: 'at most this many (default 50)' }), response: { 200: obj({ runs: arr(RUN) }), 400: errorAnswer } }),
+    route({
+      summary: 'reprocessing runs, newest first (operator)',
+      tags: ['messages'],
+      querystring: query({ limit: 'at most this many (default 50)' }),
+      response: { 200: obj({ runs: arr(RUN) }), 400: errorAnswer },
+    }),
     async (req) => ({ runs: (await deps.store.reprocessRuns({ limit: limitParam(req.query.limit) })).map(view) }),
   );
 
@@ -126,7 +144,8 @@ export async function previewToApply(
   const earlier = Number.isSafeInteger(id) ? await deps.store.reprocessRun(id) : undefined;
   if (!earlier) return { code: 404, error: `no reprocessing run ${asked}` };
   if (earlier.apply || earlier.status !== 'done') return { code: 400, error: `run ${earlier.id} is not a finished preview` };
-  if (earlier.tables !== tablesLabel(deps)) return { code: 400, error: `the tables changed since preview ${earlier.id} (now generation ${deps.mappings.generation}): preview again` };
+  if (earlier.tables !== tablesLabel(deps))
+    return { code: 400, error: `the tables changed since preview ${earlier.id} (now generation ${deps.mappings.generation}): preview again` };
   return { selection: earlier.selection };
 }
 

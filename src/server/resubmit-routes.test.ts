@@ -16,7 +16,20 @@ const CD2053 = { code: 'CD2053', message: 'Facility ID 100000 is not registered'
 
 /** Two encounters sent in one transaction and rejected by NRDR. */
 async function rejected(s: TestServer): Promise<void> {
-  for (const v of ['V0001', 'V0002']) assert.equal((await postHl7(s, ORM.replace(/V0001/g, v).replace(/ORD1001/g, `ORD-${v}`).replace(/ACC2001/g, `ACC-${v}`).replace('MSG0001', `MSG-${v}`), { authorization: 'Bearer send-key' })).status, 200);
+  for (const v of ['V0001', 'V0002'])
+    assert.equal(
+      (
+        await postHl7(
+          s,
+          ORM.replace(/V0001/g, v)
+            .replace(/ORD1001/g, `ORD-${v}`)
+            .replace(/ACC2001/g, `ACC-${v}`)
+            .replace('MSG0001', `MSG-${v}`),
+          { authorization: 'Bearer send-key' },
+        )
+      ).status,
+      200,
+    );
   const ready = await s.store.wireEncounters('ready', 100);
   assert.equal(ready.length, 2);
   const body: Transaction = {
@@ -30,7 +43,11 @@ async function rejected(s: TestServer): Promise<void> {
     Encounters: ready.map((r) => r.wire),
   };
   assert.equal((await s.store.createTransaction(body, ready, SERVER_NOW)).created, true);
-  await s.store.recordResults('T-REJ', ready.map((r) => ({ ...r, result: 'rejected' as const, problems: [CD2053] })), SERVER_NOW);
+  await s.store.recordResults(
+    'T-REJ',
+    ready.map((r) => ({ ...r, result: 'rejected' as const, problems: [CD2053] })),
+    SERVER_NOW,
+  );
 }
 
 const roles = { CDSR_OPERATE_API_KEYS: ['op-key'], CDSR_VIEW_API_KEYS: ['view-key'], CDSR_SEND_API_KEYS: ['send-key'] };
@@ -42,11 +59,24 @@ describe('resubmit through the service', () => {
         await rejected(s);
         const r = await s.fetch('/api/records/100000/V0001/resubmit?reason=facility%20registered%20at%20ACR', { method: 'POST', headers: OPERATE });
         assert.equal(r.status, 200);
-        assert.deepEqual(await r.json(), { resubmitted: 1, records: [{ encounterKey: '100000|V0001', consultationKey: '11/02/2026 09:30:15', transactionId: 'T-REJ' }] });
-        const rec = (await (await s.fetch('/api/records/100000/V0001', { headers: OPERATE })).json()) as { consultations: { state: string; history: unknown[] }[] };
+        assert.deepEqual(await r.json(), {
+          resubmitted: 1,
+          records: [{ encounterKey: '100000|V0001', consultationKey: '11/02/2026 09:30:15', transactionId: 'T-REJ' }],
+        });
+        const rec = (await (await s.fetch('/api/records/100000/V0001', { headers: OPERATE })).json()) as {
+          consultations: { state: string; history: unknown[] }[];
+        };
         assert.equal(rec.consultations[0]!.state, 'ready');
         assert.deepEqual(rec.consultations[0]!.history, [
-          { at: SERVER_NOW.toISOString(), from: 'rejected', to: 'ready', who: 'operate#1', why: 'resubmit: facility registered at ACR', transactionId: 'T-REJ', problems: [CD2053] },
+          {
+            at: SERVER_NOW.toISOString(),
+            from: 'rejected',
+            to: 'ready',
+            who: 'operate#1',
+            why: 'resubmit: facility registered at ACR',
+            transactionId: 'T-REJ',
+            problems: [CD2053],
+          },
         ]);
         const states = (await (await s.fetch('/api/records', { headers: OPERATE })).json()) as { records: { encounterId: string; state: string }[] };
         assert.deepEqual(
@@ -62,7 +92,9 @@ describe('resubmit through the service', () => {
           [['operate#1', 'resubmit record 100000|V0001: 1 consultation(s)']],
         );
         // the order is reported again in the ledger
-        const orders = (await (await s.fetch('/api/orders', { headers: OPERATE })).json()) as { orders: { encounterId: string; state: string; reason: string }[] };
+        const orders = (await (await s.fetch('/api/orders', { headers: OPERATE })).json()) as {
+          orders: { encounterId: string; state: string; reason: string }[];
+        };
         assert.deepEqual(
           orders.orders.map((o) => [o.encounterId, o.state, o.reason]),
           [
@@ -71,7 +103,10 @@ describe('resubmit through the service', () => {
           ],
         );
         // the ready record goes in the next round
-        assert.deepEqual((await s.store.wireEncounters('ready', 10)).map((w) => w.encounterKey), ['100000|V0001']);
+        assert.deepEqual(
+          (await s.store.wireEncounters('ready', 10)).map((w) => w.encounterKey),
+          ['100000|V0001'],
+        );
       },
       { roles },
     );

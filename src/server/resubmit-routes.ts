@@ -11,7 +11,9 @@ import { arr, errorAnswer, int, nullable, obj, params, query, route, str } from 
 const ANSWER = obj(
   {
     resubmitted: int('records put back to ready'),
-    records: arr(obj({ encounterKey: str('facility|encounter'), consultationKey: str('date time'), transactionId: nullable(str('the transaction NRDR rejected it in')) })),
+    records: arr(
+      obj({ encounterKey: str('facility|encounter'), consultationKey: str('date time'), transactionId: nullable(str('the transaction NRDR rejected it in')) }),
+    ),
   },
   'the records put back to ready (they go in the next submission round)',
 );
@@ -22,7 +24,13 @@ const reasonOf = (r: string | undefined) => (r === undefined || r.trim() === '' 
  * An encounter's rejected records back to ready, kept in the record history and the access audit
  * (the API and the console's record page both call this); undefined when there is no such encounter.
  */
-export async function resubmitEncounter(deps: Pick<AppOptions, 'store' | 'clock'>, facilityId: string, encounterId: string, who: string, reason: string | undefined): Promise<ResubmittedRecord[] | undefined> {
+export async function resubmitEncounter(
+  deps: Pick<AppOptions, 'store' | 'clock'>,
+  facilityId: string,
+  encounterId: string,
+  who: string,
+  reason: string | undefined,
+): Promise<ResubmittedRecord[] | undefined> {
   const key = encounterKey(facilityId, encounterId);
   if (!(await deps.store.record(key))) return undefined;
   const at = deps.clock();
@@ -55,7 +63,11 @@ export function registerResubmitRoutes(app: FastifyInstance, deps: AppOptions): 
     route({
       summary: 'send the rejected records (of one facility, or all) again (operator; access-audited)',
       tags: ['records'],
-      querystring: query({ state: 'rejected (required: the state sent again)', facility: 'Facility_ID (default: every facility)', reason: 'why (kept in the record history)' }),
+      querystring: query({
+        state: 'rejected (required: the state sent again)',
+        facility: 'Facility_ID (default: every facility)',
+        reason: 'why (kept in the record history)',
+      }),
       response: { 200: ANSWER, 400: errorAnswer },
     }),
     async (req) => {
@@ -64,7 +76,11 @@ export function registerResubmitRoutes(app: FastifyInstance, deps: AppOptions): 
       const who = req.authKey || 'open';
       const at = deps.clock();
       const records = await deps.store.resubmit(facility !== undefined ? { facility } : {}, { who, at, why: reasonOf(req.query.reason) });
-      await deps.store.audit({ at, who, what: `resubmit rejected records of ${facility !== undefined ? `facility ${facility}` : 'every facility'}: ${records.length} consultation(s)` });
+      await deps.store.audit({
+        at,
+        who,
+        what: `resubmit rejected records of ${facility !== undefined ? `facility ${facility}` : 'every facility'}: ${records.length} consultation(s)`,
+      });
       req.log.info({ event: 'resubmit', facility: facility ?? null, records: records.length }, 'rejected records put back to ready');
       return { resubmitted: records.length, records };
     },

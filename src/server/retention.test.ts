@@ -11,14 +11,19 @@ import { purgeAndReclaim } from './main.js';
 import { remapMessage } from '../inbound/reprocess.js';
 import type { UnitMessage } from '../store/store.js';
 
-const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8').replace(/\r?\n/g, '\r').trimEnd();
+const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8')
+  .replace(/\r?\n/g, '\r')
+  .trimEnd();
 
 describe('retention round', () => {
   it('purges, gives the space back, and /metrics shows the drop', async () => {
     await withTestServer(async (s) => {
       for (let i = 0; i < 60; i++) {
         const id = `M${i}`;
-        const r = await postHl7(s, `${ORM.replace('MSG0001', id)}\rNTE|1||${Buffer.from(Array.from({ length: 30_000 }, (_, k) => (k * 7919 + i * 104_729) % 251)).toString('base64')}\r`);
+        const r = await postHl7(
+          s,
+          `${ORM.replace('MSG0001', id)}\rNTE|1||${Buffer.from(Array.from({ length: 30_000 }, (_, k) => (k * 7919 + i * 104_729) % 251)).toString('base64')}\r`,
+        );
         assert.match(r.text, new RegExp(`\\rMSA\\|AA\\|${id}\\r`));
       }
       const bytes = async () => Number(/\ncdsr_store_bytes (\d+)\n/.exec(await (await s.fetch('/metrics')).text())?.[1]);

@@ -39,7 +39,11 @@ async function sendAndAccept(s: TestServer, id: string): Promise<void> {
     Encounters: ready.map((r) => r.wire),
   };
   assert.equal((await s.store.createTransaction(body, ready, SERVER_NOW)).created, true);
-  await s.store.recordResults(id, ready.map((r) => ({ ...r, result: 'accepted' as const, problems: [] })), SERVER_NOW);
+  await s.store.recordResults(
+    id,
+    ready.map((r) => ({ ...r, result: 'accepted' as const, problems: [] })),
+    SERVER_NOW,
+  );
 }
 
 const metric = async (s: TestServer, name: string) =>
@@ -77,10 +81,20 @@ describe('retractions through the service', () => {
           ],
           next: null,
         });
-        const records = (await (await s.fetch('/api/records?state=cancelled-after-submission', { headers: as(KEYS.view) })).json()) as { records: { consultationKey: string }[] };
-        assert.deepEqual(records.records.map((r) => r.consultationKey), ['11/02/2026 09:30:15']);
-        const view = (await (await s.fetch('/api/records/100000/V0001', { headers: as(KEYS.operate) })).json()) as { consultations: { state: string; retraction?: unknown }[] };
-        assert.deepEqual(view.consultations.map((c) => [c.state, c.retraction]), [['cancelled-after-submission', { transactionId: 'T-ACCEPTED', instruction, acknowledged: null }]]);
+        const records = (await (await s.fetch('/api/records?state=cancelled-after-submission', { headers: as(KEYS.view) })).json()) as {
+          records: { consultationKey: string }[];
+        };
+        assert.deepEqual(
+          records.records.map((r) => r.consultationKey),
+          ['11/02/2026 09:30:15'],
+        );
+        const view = (await (await s.fetch('/api/records/100000/V0001', { headers: as(KEYS.operate) })).json()) as {
+          consultations: { state: string; retraction?: unknown }[];
+        };
+        assert.deepEqual(
+          view.consultations.map((c) => [c.state, c.retraction]),
+          [['cancelled-after-submission', { transactionId: 'T-ACCEPTED', instruction, acknowledged: null }]],
+        );
         assert.equal(await metric(s, 'cdsr_retractions_unacknowledged'), 'cdsr_retractions_unacknowledged 1');
 
         // a viewer may not acknowledge; an order that is not a retraction, or none at all, is refused
@@ -94,10 +108,18 @@ describe('retractions through the service', () => {
         const ack = await s.fetch('/api/orders/1/acknowledge', { method: 'POST', headers: as(KEYS.operate) });
         assert.deepEqual([ack.status, await ack.json()], [200, { order: 1, acknowledged: { by: 'operate#1', at: SERVER_NOW.toISOString() }, already: false }]);
         const again = await s.fetch('/api/orders/1/acknowledge', { method: 'POST', headers: as(KEYS.operate) });
-        assert.deepEqual([again.status, await again.json()], [200, { order: 1, acknowledged: { by: 'operate#1', at: SERVER_NOW.toISOString() }, already: true }]);
+        assert.deepEqual(
+          [again.status, await again.json()],
+          [200, { order: 1, acknowledged: { by: 'operate#1', at: SERVER_NOW.toISOString() }, already: true }],
+        );
 
-        const after = (await (await s.fetch('/api/orders?reason=cancelled-after-submission', { headers: as(KEYS.view) })).json()) as { orders: { state: string; retraction: unknown }[] };
-        assert.deepEqual(after.orders.map((o) => [o.state, o.retraction]), [['excluded', { transactionId: 'T-ACCEPTED', instruction, acknowledged: { by: 'operate#1', at: SERVER_NOW.toISOString() } }]]);
+        const after = (await (await s.fetch('/api/orders?reason=cancelled-after-submission', { headers: as(KEYS.view) })).json()) as {
+          orders: { state: string; retraction: unknown }[];
+        };
+        assert.deepEqual(
+          after.orders.map((o) => [o.state, o.retraction]),
+          [['excluded', { transactionId: 'T-ACCEPTED', instruction, acknowledged: { by: 'operate#1', at: SERVER_NOW.toISOString() } }]],
+        );
         assert.equal(await metric(s, 'cdsr_retractions_unacknowledged'), 'cdsr_retractions_unacknowledged 0');
         const audit = (await (await s.fetch('/api/audit', { headers: as(KEYS.operate) })).json()) as { entries: { who: string; what: string; at: string }[] };
         assert.deepEqual(
@@ -113,11 +135,20 @@ describe('retractions through the service', () => {
     await withTestServer(async (s) => {
       assert.equal((await postHl7(s, ORM)).status, 200);
       assert.equal((await postHl7(s, CANCEL)).status, 200);
-      assert.deepEqual((await s.store.records({})).map((r) => r.state), ['cancelled']);
+      assert.deepEqual(
+        (await s.store.records({})).map((r) => r.state),
+        ['cancelled'],
+      );
       const listed = (await (await s.fetch('/api/orders')).json()) as { orders: { state: string; reason: string; retraction?: unknown }[] };
-      assert.deepEqual(listed.orders.map((o) => [o.state, o.reason, o.retraction]), [['excluded', 'cancelled', undefined]]);
+      assert.deepEqual(
+        listed.orders.map((o) => [o.state, o.reason, o.retraction]),
+        [['excluded', 'cancelled', undefined]],
+      );
       const ack = await s.fetch('/api/orders/1/acknowledge', { method: 'POST' });
-      assert.deepEqual([ack.status, await ack.json()], [409, { error: 'order 1 is not cancelled after submission (its record is cancelled): nothing to acknowledge' }]);
+      assert.deepEqual(
+        [ack.status, await ack.json()],
+        [409, { error: 'order 1 is not cancelled after submission (its record is cancelled): nothing to acknowledge' }],
+      );
       assert.equal(await metric(s, 'cdsr_retractions_unacknowledged'), 'cdsr_retractions_unacknowledged 0');
     });
   });
@@ -128,9 +159,17 @@ describe('retractions through the service', () => {
       assert.equal(r.status, 200);
       await sendAndAccept(s, 'T-FHIR');
       assert.equal((await s.fetch('/fhir/ServiceRequest/sr-1001', { method: 'DELETE' })).status, 200);
-      assert.deepEqual((await s.store.records({})).map((x) => x.state), ['cancelled-after-submission']);
-      const listed = (await (await s.fetch('/api/orders?reason=cancelled-after-submission')).json()) as { orders: { state: string; retraction: { transactionId: string } }[] };
-      assert.deepEqual(listed.orders.map((o) => [o.state, o.retraction.transactionId]), [['held', 'T-FHIR']]);
+      assert.deepEqual(
+        (await s.store.records({})).map((x) => x.state),
+        ['cancelled-after-submission'],
+      );
+      const listed = (await (await s.fetch('/api/orders?reason=cancelled-after-submission')).json()) as {
+        orders: { state: string; retraction: { transactionId: string } }[];
+      };
+      assert.deepEqual(
+        listed.orders.map((o) => [o.state, o.retraction.transactionId]),
+        [['held', 'T-FHIR']],
+      );
     });
   });
 });

@@ -14,7 +14,15 @@ describe('roles', () => {
   let s: TestServer;
   let sent = 0;
   before(async () => {
-    s = await startTestServer({ roles: { CDSR_INBOUND_API_KEYS: [KEYS.inbound], CDSR_SEND_API_KEYS: [KEYS.send], CDSR_OPERATE_API_KEYS: [KEYS.operate], CDSR_VIEW_API_KEYS: [KEYS.view], CDSR_METRICS_API_KEYS: [KEYS.metrics] } });
+    s = await startTestServer({
+      roles: {
+        CDSR_INBOUND_API_KEYS: [KEYS.inbound],
+        CDSR_SEND_API_KEYS: [KEYS.send],
+        CDSR_OPERATE_API_KEYS: [KEYS.operate],
+        CDSR_VIEW_API_KEYS: [KEYS.view],
+        CDSR_METRICS_API_KEYS: [KEYS.metrics],
+      },
+    });
     assert.equal((await postHl7(s, ORM, { authorization: `Bearer ${KEYS.send}` })).status, 200);
   });
   after(() => s.close());
@@ -71,7 +79,12 @@ describe('roles', () => {
   it('sign-in: starting and removing it needs operate, its state view; the callback is open (the state is its credential)', async () => {
     const table: Record<string, number[]> = {};
     for (const [who, key] of Object.entries({ none: undefined, operate: KEYS.operate, view: KEYS.view, send: KEYS.send })) {
-      table[who] = [await status(key, 'GET', '/auth/acr/start'), await status(key, 'GET', '/api/auth'), await status(key, 'DELETE', '/api/auth'), await status(key, 'GET', '/auth/acr/callback')];
+      table[who] = [
+        await status(key, 'GET', '/auth/acr/start'),
+        await status(key, 'GET', '/api/auth'),
+        await status(key, 'DELETE', '/api/auth'),
+        await status(key, 'GET', '/auth/acr/callback'),
+      ];
     }
     // this server has no sign-in configured: 404 pages past the role check
     assert.deepEqual(table, { none: [401, 401, 401, 404], operate: [404, 200, 404, 404], view: [403, 200, 403, 404], send: [403, 403, 403, 404] });
@@ -79,7 +92,8 @@ describe('roles', () => {
     assert.deepEqual(await r.json(), {
       configured: false,
       signedIn: false,
-      message: 'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (README "Signing in to ACR Connect").',
+      message:
+        'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (README "Signing in to ACR Connect").',
     });
   });
 });

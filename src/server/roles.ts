@@ -15,10 +15,17 @@ export interface KeyEntry {
   readonly roles: ReadonlySet<Role>;
 }
 
-export type RoleConfig = Partial<Pick<Config, 'CDSR_INBOUND_API_KEYS' | 'CDSR_SEND_API_KEYS' | 'CDSR_OPERATE_API_KEYS' | 'CDSR_VIEW_API_KEYS' | 'CDSR_METRICS_API_KEYS'>>;
+export type RoleConfig = Partial<
+  Pick<Config, 'CDSR_INBOUND_API_KEYS' | 'CDSR_SEND_API_KEYS' | 'CDSR_OPERATE_API_KEYS' | 'CDSR_VIEW_API_KEYS' | 'CDSR_METRICS_API_KEYS'>
+>;
 
 /** What each role may also do: operate includes view, view and operate include metrics. */
-const GRANTS: Readonly<Record<Role, readonly Role[]>> = { send: ['send'], view: ['view', 'metrics'], operate: ['operate', 'view', 'metrics'], metrics: ['metrics'] };
+const GRANTS: Readonly<Record<Role, readonly Role[]>> = {
+  send: ['send'],
+  view: ['view', 'metrics'],
+  operate: ['operate', 'view', 'metrics'],
+  metrics: ['metrics'],
+};
 
 export function keyRing(c: RoleConfig): KeyEntry[] {
   const ring: KeyEntry[] = [];
@@ -48,7 +55,17 @@ export function needFor(method: string, route: string | undefined): Need {
   if (route === '/ui' || route?.startsWith('/ui/')) return 'open';
   if (route === '/hl7v2' || route?.startsWith('/fhir')) return 'send';
   if (route === '/metrics') return 'metrics';
-  if (method === 'GET' && (route === '/api/orders' || route === '/api/reconciliation' || route === '/api/records' || route === '/api/messages' || route === '/api/transactions' || route === '/api/subscriptions' || route === '/api/auth' || route === '/api/openapi.json')) {
+  if (
+    method === 'GET' &&
+    (route === '/api/orders' ||
+      route === '/api/reconciliation' ||
+      route === '/api/records' ||
+      route === '/api/messages' ||
+      route === '/api/transactions' ||
+      route === '/api/subscriptions' ||
+      route === '/api/auth' ||
+      route === '/api/openapi.json')
+  ) {
     return 'view';
   }
   // field values, bodies, replay, submit, the audit, and any route not listed above

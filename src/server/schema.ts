@@ -18,7 +18,11 @@ export const obj = (properties: Record<string, JsonSchema>, description?: string
   ...(required && required.length > 0 ? { required } : {}),
 });
 /** A map of names to values of one schema (counts by status, say). */
-export const dict = (values: JsonSchema, description?: string): JsonSchema => ({ type: 'object', additionalProperties: values, ...(description !== undefined ? { description } : {}) });
+export const dict = (values: JsonSchema, description?: string): JsonSchema => ({
+  type: 'object',
+  additionalProperties: values,
+  ...(description !== undefined ? { description } : {}),
+});
 export const nullable = (s: JsonSchema): JsonSchema => ({ ...s, nullable: true });
 export const anyValue = (description: string): JsonSchema => ({ description });
 
@@ -29,7 +33,12 @@ export function query(params: Record<string, string>): JsonSchema {
 
 /** Path parameters, all required text. */
 export function params(ps: Record<string, string>): JsonSchema {
-  return { type: 'object', properties: Object.fromEntries(Object.entries(ps).map(([k, d]) => [k, str(d)])), required: Object.keys(ps), additionalProperties: false };
+  return {
+    type: 'object',
+    properties: Object.fromEntries(Object.entries(ps).map(([k, d]) => [k, str(d)])),
+    required: Object.keys(ps),
+    additionalProperties: false,
+  };
 }
 
 export const errorAnswer = obj({ error: str('what is wrong') }, 'an error', ['error']);

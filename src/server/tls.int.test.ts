@@ -34,10 +34,38 @@ describe('TLS', { skip: !hasOpenssl && 'openssl is not installed' }, () => {
   it('serves HTTPS with the configured certificate; a half configuration is refused', async () => {
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
-    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { encoding: 'utf8' });
+    const made = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(made.status, 0, made.stderr);
     const port = await freePort();
-    const env = { ...process.env, PORT: String(port), CDSR_DATA_DIR: join(dir, 'data'), CDSR_MAPPINGS_DIR: join(REPO_ROOT, 'mappings'), CDSR_TLS_CERT_FILE: cert, CDSR_TLS_KEY_FILE: key, LOG_LEVEL: 'warn' };
+    const env = {
+      ...process.env,
+      PORT: String(port),
+      CDSR_DATA_DIR: join(dir, 'data'),
+      CDSR_MAPPINGS_DIR: join(REPO_ROOT, 'mappings'),
+      CDSR_TLS_CERT_FILE: cert,
+      CDSR_TLS_KEY_FILE: key,
+      LOG_LEVEL: 'warn',
+    };
     child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'serve'], { env, stdio: 'ignore' });
     // until it answers or exits: a busy machine starts it slower, never makes it fail
     let answer: { status: number; body: string } | undefined;

@@ -12,7 +12,10 @@ const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 
 const SR = readFileSync(join(REPO_ROOT, 'samples', 'fhir', '01-servicerequest.json'), 'utf8');
 const ACK_HEAD = 'MSH|^~\\&|CDSR|ACR|EHR|GENHOSP|20261123060000+0000||ACK^O01^ACK|';
 const G9999 = ORM.replace('MSG0001', 'MSG0201').replace('||G1014||', '||G9999||');
-const lineOf = (file: string, start: string) => readFileSync(file, 'utf8').split('\n').findIndex((l) => l.startsWith(start)) + 1;
+const lineOf = (file: string, start: string) =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .findIndex((l) => l.startsWith(start)) + 1;
 
 describe('a mapped value outside an enforced value set (the shipped CDS_Vendor set)', () => {
   let s: TestServer;
@@ -46,7 +49,11 @@ describe('a mapped value outside an enforced value set (the shipped CDS_Vendor s
 
   it('FHIR: 422 with the issue at the FHIRPath of the value', async () => {
     const rule = lineOf(join(s.mappingsDir, 'fhir.yaml'), '  CDS_Vendor:');
-    const r = await s.fetch('/fhir/ServiceRequest/sr-1001', { method: 'PUT', body: SR.replace('"valueString": "G1014"', '"valueString": "G9999"'), headers: { 'content-type': 'application/fhir+json' } });
+    const r = await s.fetch('/fhir/ServiceRequest/sr-1001', {
+      method: 'PUT',
+      body: SR.replace('"valueString": "G1014"', '"valueString": "G9999"'),
+      headers: { 'content-type': 'application/fhir+json' },
+    });
     assert.equal(r.status, 422);
     const body = (await r.json()) as { issue: unknown[] };
     assert.deepEqual(body.issue.slice(1), [
@@ -64,38 +71,49 @@ describe('a mapped value outside an enforced value set (the shipped CDS_Vendor s
     const hl7Rule = lineOf(join(s.mappingsDir, 'hl7v2.yaml'), '  CDS_Vendor:');
     const fhirRule = lineOf(join(s.mappingsDir, 'fhir.yaml'), '  CDS_Vendor:');
     const w = (await s.fetch('/api/worklist').then((r) => r.json())) as { rows: unknown[]; messages: number; otherProblems: unknown };
-    const common = { field: 'CDS_Vendor', value: 'G9999', facilityId: '100000', system: null, count: 1, firstSeen: '2026-11-23T06:00:00.000Z', lastSeen: '2026-11-23T06:00:00.000Z', stub: '' };
-    assert.deepEqual(
-      w,
-      {
-        messages: 2,
-        otherProblems: {},
-        guesses: [],
-        rows: [
-          {
-            ...common,
-            table: `fhir.yaml:${fhirRule}`,
-            examples: [2],
-            fix: `"G9999" is not an ACR code of CDS_Vendor: fix the rule at fhir.yaml:${fhirRule}, or add a crosswalk to it with a row G9999,<ACR code> (the codes of valuesets/CDS_Vendor.csv)`,
-          },
-          {
-            ...common,
-            table: `hl7v2.yaml:${hl7Rule}`,
-            examples: [1],
-            fix: `"G9999" is not an ACR code of CDS_Vendor: fix the rule at hl7v2.yaml:${hl7Rule}, or add a crosswalk to it with a row G9999,<ACR code> (the codes of valuesets/CDS_Vendor.csv)`,
-          },
-        ],
-      },
-    );
+    const common = {
+      field: 'CDS_Vendor',
+      value: 'G9999',
+      facilityId: '100000',
+      system: null,
+      count: 1,
+      firstSeen: '2026-11-23T06:00:00.000Z',
+      lastSeen: '2026-11-23T06:00:00.000Z',
+      stub: '',
+    };
+    assert.deepEqual(w, {
+      messages: 2,
+      otherProblems: {},
+      guesses: [],
+      rows: [
+        {
+          ...common,
+          table: `fhir.yaml:${fhirRule}`,
+          examples: [2],
+          fix: `"G9999" is not an ACR code of CDS_Vendor: fix the rule at fhir.yaml:${fhirRule}, or add a crosswalk to it with a row G9999,<ACR code> (the codes of valuesets/CDS_Vendor.csv)`,
+        },
+        {
+          ...common,
+          table: `hl7v2.yaml:${hl7Rule}`,
+          examples: [1],
+          fix: `"G9999" is not an ACR code of CDS_Vendor: fix the rule at hl7v2.yaml:${hl7Rule}, or add a crosswalk to it with a row G9999,<ACR code> (the codes of valuesets/CDS_Vendor.csv)`,
+        },
+      ],
+    });
   });
 
   it('the console worklist: the fix in place of a row to paste, no paste section', async () => {
     const hl7Rule = lineOf(join(s.mappingsDir, 'hl7v2.yaml'), '  CDS_Vendor:');
     const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
     const page = await (await s.fetch('/ui/worklist', { headers: { cookie } })).text();
-    assert.match(page, /<p>2 message\(s\) in the error queue; 0 distinct value\(s\) to add to the tables, 2 mapped value\(s\) outside ACR&#39;s value sets to fix\.<\/p>/);
+    assert.match(
+      page,
+      /<p>2 message\(s\) in the error queue; 0 distinct value\(s\) to add to the tables, 2 mapped value\(s\) outside ACR&#39;s value sets to fix\.<\/p>/,
+    );
     assert.ok(
-      page.includes(`<span class="fix">&quot;G9999&quot; is not an ACR code of CDS_Vendor: fix the rule at hl7v2.yaml:${hl7Rule}, or add a crosswalk to it with a row G9999,&lt;ACR code&gt; (the codes of valuesets/CDS_Vendor.csv)</span>`),
+      page.includes(
+        `<span class="fix">&quot;G9999&quot; is not an ACR code of CDS_Vendor: fix the rule at hl7v2.yaml:${hl7Rule}, or add a crosswalk to it with a row G9999,&lt;ACR code&gt; (the codes of valuesets/CDS_Vendor.csv)</span>`,
+      ),
       page,
     );
     assert.equal(page.includes('Rows to paste'), false);

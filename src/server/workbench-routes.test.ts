@@ -45,12 +45,22 @@ describe('worklist', () => {
 
       // before the tables change, the dry run resolves none and leaves the same seven
       const before = await json(s, '/api/worklist/dry-run', { method: 'POST' });
-      assert.deepEqual({ ...before.body, remaining: (before.body.remaining as { rows: unknown[] }).rows.length }, { tablesLoad: true, messages: 50, wouldResolve: 0, stillError: 50, waitingForFetch: 0, remaining: 7 });
+      assert.deepEqual(
+        { ...before.body, remaining: (before.body.remaining as { rows: unknown[] }).rows.length },
+        { tablesLoad: true, messages: 50, wouldResolve: 0, stillError: 50, waitingForFetch: 0, remaining: 7 },
+      );
 
       // the analyst pastes the stubs with the ACR codes filled in (not yet in force: no reload)
       for (const r of rows) appendFileSync(join(s.mappingsDir, r.table), `${r.stub.replace('<ACR code>', codeFor(r.field))}\n`);
       const dry = await json(s, '/api/worklist/dry-run', { method: 'POST' });
-      assert.deepEqual(dry.body, { tablesLoad: true, messages: 50, wouldResolve: 50, stillError: 0, waitingForFetch: 0, remaining: { rows: [], messages: 0, otherProblems: {} } });
+      assert.deepEqual(dry.body, {
+        tablesLoad: true,
+        messages: 50,
+        wouldResolve: 50,
+        stillError: 0,
+        waitingForFetch: 0,
+        remaining: { rows: [], messages: 0, otherProblems: {} },
+      });
       // a dry run stores nothing
       assert.equal(((await json(s, '/api/messages?status=error&limit=1000')).body.messages as unknown[]).length, 50);
 
@@ -96,7 +106,10 @@ describe('GET /api/messages/:id', () => {
         assert.equal((await s.fetch('/api/messages/x1', { headers: op })).status, 404);
         assert.equal((await s.fetch('/api/messages/1?raw=no', { headers: op })).status, 400);
         const audit = (await json(s, '/api/audit', { headers: op })).body.entries as { who: string; what: string }[];
-        assert.deepEqual(audit.map((e) => [e.who, e.what]), [['operate#1', 'message 1']]);
+        assert.deepEqual(
+          audit.map((e) => [e.who, e.what]),
+          [['operate#1', 'message 1']],
+        );
       },
       { roles: { CDSR_SEND_API_KEYS: ['k-send'], CDSR_OPERATE_API_KEYS: ['k-op'], CDSR_VIEW_API_KEYS: ['k-view'] } },
     ));

@@ -23,7 +23,13 @@ function searchable(raw: string): Hl7Message | undefined {
 }
 
 /** The HL7 v2 messages of `filter` where `path` selects `value` (any repetition or segment), in the filter's order, at most `filter.limit`. */
-export async function messagesWithValue(log: Pick<InboundLog, 'messages' | 'messageDetails'>, filter: MessageFilter, path: Hl7Path, value: string, batchSize = PATH_SEARCH_BATCH): Promise<MessageRow[]> {
+export async function messagesWithValue(
+  log: Pick<InboundLog, 'messages' | 'messageDetails'>,
+  filter: MessageFilter,
+  path: Hl7Path,
+  value: string,
+  batchSize = PATH_SEARCH_BATCH,
+): Promise<MessageRow[]> {
   const want = filter.limit ?? 100;
   const out: MessageRow[] = [];
   // the text holds a delimiter of the value escaped (& as \T\): the SQL test looks for its longest run without one

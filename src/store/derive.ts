@@ -50,7 +50,13 @@ export function applyMessage(repo: MergeRepository, outcome: MapOutcome, id: num
   if (outcome.disposition !== 'mapped') {
     const events: LedgerEvent[] =
       outcome.disposition === 'error'
-        ? (outcome.orders ?? []).map((identity, index) => ({ identity, outcome: { kind: 'held', reason: outcome.hold ?? 'error', problems: outcome.problems }, messageId: id, index, at }))
+        ? (outcome.orders ?? []).map((identity, index) => ({
+            identity,
+            outcome: { kind: 'held', reason: outcome.hold ?? 'error', problems: outcome.problems },
+            messageId: id,
+            index,
+            at,
+          }))
         : [];
     return { status: statusForOutcome(outcome), problems: [...outcome.problems], merged: false, events };
   }
@@ -60,7 +66,17 @@ export function applyMessage(repo: MergeRepository, outcome: MapOutcome, id: num
   if (refused.length > 0) {
     const problems = [...outcome.problems, ...refused];
     const events = records.flatMap((r, index): LedgerEvent[] =>
-      r.source.role === 'encounter' ? [] : [{ identity: orderIdentity(r), outcome: { kind: 'held', reason: results[index]!.status === 'collision' ? 'collision' : 'error', problems }, messageId: id, index, at }],
+      r.source.role === 'encounter'
+        ? []
+        : [
+            {
+              identity: orderIdentity(r),
+              outcome: { kind: 'held', reason: results[index]!.status === 'collision' ? 'collision' : 'error', problems },
+              messageId: id,
+              index,
+              at,
+            },
+          ],
     );
     return { status: 'error', problems, merged: false, events };
   }
@@ -68,8 +84,16 @@ export function applyMessage(repo: MergeRepository, outcome: MapOutcome, id: num
   for (const [index, r] of records.entries()) {
     const res = results[index]!;
     if (r.source.role === 'encounter') continue;
-    if (res.status === 'applied' && res.consultationKey !== undefined) events.push({ identity: orderIdentity(r), outcome: { kind: 'linked', consultationKey: res.consultationKey }, messageId: id, index, at });
-    else if (res.status === 'orphan') events.push({ identity: orderIdentity(r), outcome: { kind: 'held', reason: res.reason ?? 'orphan', problems: [orphanProblem(r, res)] }, messageId: id, index, at });
+    if (res.status === 'applied' && res.consultationKey !== undefined)
+      events.push({ identity: orderIdentity(r), outcome: { kind: 'linked', consultationKey: res.consultationKey }, messageId: id, index, at });
+    else if (res.status === 'orphan')
+      events.push({
+        identity: orderIdentity(r),
+        outcome: { kind: 'held', reason: res.reason ?? 'orphan', problems: [orphanProblem(r, res)] },
+        messageId: id,
+        index,
+        at,
+      });
   }
   // an order whose better key another order holds is merged on its old key, with a warning saying so
   const kept = results.flatMap((res, i) => keyHeldProblem(records[i]!, res) ?? []);

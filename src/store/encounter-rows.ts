@@ -23,7 +23,15 @@ export interface StoredEncounter {
 /** An encounter's merge state; a retired consultation (its key moved while NRDR held it) waits for its retraction, outside the merge. */
 export async function loadEncounter(q: Queryable, key: string): Promise<EncounterState | undefined> {
   const e = await q.get('SELECT facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key = ?', [key]);
-  return e ? encounterFromRows(e, await q.all('SELECT consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion FROM consultations WHERE encounter_key = ? AND retired = 0', [key])) : undefined;
+  return e
+    ? encounterFromRows(
+        e,
+        await q.all(
+          'SELECT consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion FROM consultations WHERE encounter_key = ? AND retired = 0',
+          [key],
+        ),
+      )
+    : undefined;
 }
 
 /** Each consultation's state and NRDR's part in it (retired ones too): what a write compares with. */
@@ -41,7 +49,12 @@ export async function readPrevious(q: Queryable, key: string): Promise<Map<strin
       const transactionId = c.optText('transaction_id');
       return [
         c.text('consultation_key'),
-        { state: c.oneOf('state', RECORD_STATES), submittedHash: c.optText('submitted_hash') ?? '', atNrdr: c.int('at_nrdr') === 1, ...(transactionId !== undefined ? { transactionId } : {}) },
+        {
+          state: c.oneOf('state', RECORD_STATES),
+          submittedHash: c.optText('submitted_hash') ?? '',
+          atNrdr: c.int('at_nrdr') === 1,
+          ...(transactionId !== undefined ? { transactionId } : {}),
+        },
       ] as const;
     }),
   );

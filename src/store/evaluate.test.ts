@@ -22,7 +22,10 @@ function encounter(facilityId: string, overrides: Record<string, unknown>, date 
   return { enc, cons };
 }
 
-const rules = parseSiteRules('site-rules.csv', 'field,rule,when\nClinician2_Last_Name,required_when,Clinician2_Unique_ID reported\nClinician2_Role,only_when,Clinician2_Unique_ID reported\n').rules;
+const rules = parseSiteRules(
+  'site-rules.csv',
+  'field,rule,when\nClinician2_Last_Name,required_when,Clinician2_Unique_ID reported\nClinician2_Role,only_when,Clinician2_Unique_ID reported\n',
+).rules;
 
 describe('record states under site rules and facility time zones', () => {
   // 2026-06-15 02:00 UTC: still 06/14 in Chicago, already 06/15 in Berlin
@@ -40,18 +43,31 @@ describe('record states under site rules and facility time zones', () => {
     const v = evaluateConsultation(validator, enc, cons);
     assert.equal(v.state, 'incomplete');
     assert.deepEqual(v.missing, ['Clinician2_Last_Name']);
-    assert.deepEqual(v.problems.map((p) => p.code), ['CD3007']);
+    assert.deepEqual(
+      v.problems.map((p) => p.code),
+      ['CD3007'],
+    );
   });
 
   it('a clinician id that is not an NPI under the shipped npi rule: invalid (held), SITE_NOT_NPI naming the value', () => {
-    const npi = new CdsrValidator({ now, valueSets: fixtureValueSets(), siteRules: parseSiteRules('site-rules.csv', 'field,rule,when\nClinician1_Unique_ID,npi,\n').rules });
+    const npi = new CdsrValidator({
+      now,
+      valueSets: fixtureValueSets(),
+      siteRules: parseSiteRules('site-rules.csv', 'field,rule,when\nClinician1_Unique_ID,npi,\n').rules,
+    });
     const { enc, cons } = encounter('100', { Clinician1_Unique_ID: 'JSMITH' });
     const v = evaluateConsultation(npi, enc, cons);
     assert.equal(v.state, 'invalid');
     assert.deepEqual(v.missing, []);
-    assert.deepEqual(v.problems.map((p) => [p.code, p.message]), [
-      ['SITE_NOT_NPI', 'Clinician1_Unique_ID "JSMITH" is not an NPI; an NPI has 10 digits: a user mnemonic or a local id? (site rule site-rules.csv:2; remove that line if your site sends other clinician ids)'],
-    ]);
+    assert.deepEqual(
+      v.problems.map((p) => [p.code, p.message]),
+      [
+        [
+          'SITE_NOT_NPI',
+          'Clinician1_Unique_ID "JSMITH" is not an NPI; an NPI has 10 digits: a user mnemonic or a local id? (site rule site-rules.csv:2; remove that line if your site sends other clinician ids)',
+        ],
+      ],
+    );
     const ok = encounter('100', { Clinician1_Unique_ID: '1234567893' });
     assert.equal(evaluateConsultation(npi, ok.enc, ok.cons).state, 'ready');
   });
@@ -61,7 +77,10 @@ describe('record states under site rules and facility time zones', () => {
     const v = evaluateConsultation(validator, enc, cons);
     assert.equal(v.state, 'invalid');
     assert.deepEqual(v.missing, []);
-    assert.deepEqual(v.problems.map((p) => [p.code, p.message]), [['CD3004', 'Invalid. Clinician2_Role is only applicable, if Clinician2_Unique_ID is reported. Otherwise, should be blank']]);
+    assert.deepEqual(
+      v.problems.map((p) => [p.code, p.message]),
+      [['CD3004', 'Invalid. Clinician2_Role is only applicable, if Clinician2_Unique_ID is reported. Otherwise, should be blank']],
+    );
   });
 
   it('a consultation dated 06/15: ready in Berlin (the default zone), invalid (CD3130) in Chicago (the facility zone)', () => {
@@ -70,6 +89,9 @@ describe('record states under site rules and facility time zones', () => {
     const chicago = encounter('200', {}, '06/15/2026');
     const v = evaluateConsultation(validator, chicago.enc, chicago.cons);
     assert.equal(v.state, 'invalid');
-    assert.deepEqual(v.problems.map((p) => p.code), ['CD3130']);
+    assert.deepEqual(
+      v.problems.map((p) => p.code),
+      ['CD3130'],
+    );
   });
 });

@@ -12,7 +12,17 @@ import { consultationWire } from '../mapping/wire.js';
 /** needs-review: NRDR's answer did not say which way this record went (an operator decides).
  * cancelled-after-submission: cancelled once NRDR may already hold it (its API has no delete): the
  * site retracts it at NRDR by hand, and an operator acknowledges that. */
-export const RECORD_STATES = ['incomplete', 'invalid', 'ready', 'submitted', 'accepted', 'rejected', 'needs-review', 'cancelled', 'cancelled-after-submission'] as const;
+export const RECORD_STATES = [
+  'incomplete',
+  'invalid',
+  'ready',
+  'submitted',
+  'accepted',
+  'rejected',
+  'needs-review',
+  'cancelled',
+  'cancelled-after-submission',
+] as const;
 export type RecordState = (typeof RECORD_STATES)[number];
 /** The states NRDR's conversation gives a record; kept while its content is what was sent. */
 export const SUBMISSION_STATES: ReadonlySet<RecordState> = new Set(['submitted', 'accepted', 'rejected', 'needs-review']);

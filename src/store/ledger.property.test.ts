@@ -39,7 +39,13 @@ const orderSpec = (n: number) =>
     events: fc.array(fc.constantFrom<Kind>('order', 'update', 'cancel', 'result', 'result-by-accession', 'send', 'ack'), { minLength: 1, maxLength: 5 }),
   });
 
-const TIMES = { order: '2026-11-02T09:00:00', update: '2026-11-02T10:00:00', cancel: '2026-11-02T11:00:00', result: '2026-11-02T12:00:00', 'result-by-accession': '2026-11-02T12:30:00' };
+const TIMES = {
+  order: '2026-11-02T09:00:00',
+  update: '2026-11-02T10:00:00',
+  cancel: '2026-11-02T11:00:00',
+  result: '2026-11-02T12:00:00',
+  'result-by-accession': '2026-11-02T12:30:00',
+};
 
 const SAMPLE = sampleOrder();
 
@@ -92,7 +98,10 @@ describe('order ledger properties', () => {
                 }
               } else {
                 const r = record(o, e, k);
-                await store.ingest({ channel: 'hl7v2', sender: 'prop', controlId: `C${i}`, contentType: 'x', raw: `${i}`, receivedAt: NOW }, { disposition: 'mapped', records: [r], problems: [] });
+                await store.ingest(
+                  { channel: 'hl7v2', sender: 'prop', controlId: `C${i}`, contentType: 'x', raw: `${i}`, receivedAt: NOW },
+                  { disposition: 'mapped', records: [r], problems: [] },
+                );
               }
             }
             // a record NRDR loaded and then cancelled waits for its retraction, never a plain cancel
@@ -133,7 +142,10 @@ describe('order ledger properties', () => {
               if (ord.reason !== 'not-advanced-imaging') continue;
               reached.notAdvancedImaging++;
               assert.equal(ord.state, 'excluded');
-              assert.ok(spec?.xr && spec.events.includes('update') && !spec.events.includes('cancel'), `${ord.orderNumbers.join('/')} not-advanced-imaging after ${spec?.events.join(', ')}`);
+              assert.ok(
+                spec?.xr && spec.events.includes('update') && !spec.events.includes('cancel'),
+                `${ord.orderNumbers.join('/')} not-advanced-imaging after ${spec?.events.join(', ')}`,
+              );
               assert.ok(ord.exclusion !== undefined, 'not-advanced-imaging names no row');
             }
             const days = await store.reconciliation({});
@@ -146,7 +158,10 @@ describe('order ledger properties', () => {
             }
             assert.equal(seen, orders.length);
             const gauges = await store.ledgerGauges();
-            assert.equal(Object.values(gauges.byState).reduce((a, b) => a + b, 0), orders.length);
+            assert.equal(
+              Object.values(gauges.byState).reduce((a, b) => a + b, 0),
+              orders.length,
+            );
           } finally {
             await store.close();
           }

@@ -25,11 +25,21 @@ export type HoldReason = (typeof HOLD_REASONS)[number];
 /** Every reason an order may show: the holds above and the consultation states that hold or exclude it. */
 /** Why an order is excluded by a crosswalk row rather than cancelled: known, not advanced imaging (XR, US, MG…). */
 export const NOT_ADVANCED_IMAGING = 'not-advanced-imaging';
-export const ORDER_REASONS = ['', 'incomplete', 'invalid', 'rejected', 'needs-review', 'cancelled', NOT_ADVANCED_IMAGING, 'cancelled-after-submission', ...HOLD_REASONS] as const;
+export const ORDER_REASONS = [
+  '',
+  'incomplete',
+  'invalid',
+  'rejected',
+  'needs-review',
+  'cancelled',
+  NOT_ADVANCED_IMAGING,
+  'cancelled-after-submission',
+  ...HOLD_REASONS,
+] as const;
 export type OrderReason = (typeof ORDER_REASONS)[number];
 
-
-export type LedgerOutcome = { readonly kind: 'linked'; readonly consultationKey: string } | { readonly kind: 'held'; readonly reason: HoldReason; readonly problems: readonly Problem[] };
+export type LedgerOutcome =
+  { readonly kind: 'linked'; readonly consultationKey: string } | { readonly kind: 'held'; readonly reason: HoldReason; readonly problems: readonly Problem[] };
 
 export interface OrderRow {
   readonly id: number;
@@ -107,7 +117,8 @@ export async function recordOrder(
   // its numbers in one statement each way (an order carries two or three)
   const found = new Set<number>();
   for (const part of chunks(numbers)) {
-    for (const r of await q.all(`SELECT order_id FROM order_numbers WHERE facility_id = ? AND number IN (${marks(part.length)})`, [facility, ...part])) found.add(row('order_numbers', r).int('order_id'));
+    for (const r of await q.all(`SELECT order_id FROM order_numbers WHERE facility_id = ? AND number IN (${marks(part.length)})`, [facility, ...part]))
+      found.add(row('order_numbers', r).int('order_id'));
   }
   const iso = at.toISOString();
   const eKey = identity.encounterId !== '' ? encounterKey(facility, identity.encounterId) : '';
@@ -129,7 +140,13 @@ export async function recordOrder(
     id = ids[0]!;
     for (const other of ids.slice(1)) await foldOrder(q, other, id);
     if (linked !== null) {
-      await q.run(`UPDATE orders SET encounter_id = ?, encounter_key = ?, consultation_key = ?, hold = NULL, detail = '[]', last_seen = ? WHERE id = ?`, [identity.encounterId, eKey, linked, iso, id]);
+      await q.run(`UPDATE orders SET encounter_id = ?, encounter_key = ?, consultation_key = ?, hold = NULL, detail = '[]', last_seen = ? WHERE id = ?`, [
+        identity.encounterId,
+        eKey,
+        linked,
+        iso,
+        id,
+      ]);
     } else {
       // a hold never takes an order out of the record it is already in
       await q.run(
@@ -144,7 +161,10 @@ export async function recordOrder(
     }
   }
   for (const part of chunks(numbers)) {
-    await q.run(`INSERT INTO order_numbers (facility_id, number, order_id) VALUES ${tuples(part.length, 3)} ON CONFLICT DO NOTHING`, part.flatMap((n) => [facility, n, id]));
+    await q.run(
+      `INSERT INTO order_numbers (facility_id, number, order_id) VALUES ${tuples(part.length, 3)} ON CONFLICT DO NOTHING`,
+      part.flatMap((n) => [facility, n, id]),
+    );
   }
   await q.run('INSERT INTO order_messages (order_id, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING', [id, messageId]);
 }
@@ -157,7 +177,8 @@ export async function recordOrder(
 export async function rebuildLedger(q: Queryable, messageIds: readonly number[], events: readonly LedgerEvent[]): Promise<void> {
   const oldIds = new Set<number>();
   for (const part of chunks(messageIds)) {
-    for (const r of await q.all(`SELECT order_id FROM order_messages WHERE message_id IN (${marks(part.length)})`, part)) oldIds.add(row('order_messages', r).int('order_id'));
+    for (const r of await q.all(`SELECT order_id FROM order_messages WHERE message_id IN (${marks(part.length)})`, part))
+      oldIds.add(row('order_messages', r).int('order_id'));
   }
   const ids = [...oldIds];
   const numbersOf = new Map<number, string[]>();
@@ -181,8 +202,16 @@ export async function rebuildLedger(q: Queryable, messageIds: readonly number[],
       if (inSet.has(o.int('message_id'))) continue;
       const hold = o.optText('hold');
       outside.push({
-        identity: { facilityId: o.text('facility_id'), encounterId: o.text('encounter_id'), numbers: (numbersOf.get(o.int('order_id')) ?? []).filter((n) => !n.startsWith('message:')) },
-        outcome: { kind: 'held', reason: (HOLD_REASONS as readonly string[]).includes(hold ?? '') ? (hold as HoldReason) : 'error', problems: o.json('detail', ProblemsSchema, []) },
+        identity: {
+          facilityId: o.text('facility_id'),
+          encounterId: o.text('encounter_id'),
+          numbers: (numbersOf.get(o.int('order_id')) ?? []).filter((n) => !n.startsWith('message:')),
+        },
+        outcome: {
+          kind: 'held',
+          reason: (HOLD_REASONS as readonly string[]).includes(hold ?? '') ? (hold as HoldReason) : 'error',
+          problems: o.json('detail', ProblemsSchema, []),
+        },
         messageId: o.int('message_id'),
         index: 0,
         at: new Date(o.text('received_at')),
@@ -211,12 +240,20 @@ export async function rebuildLedger(q: Queryable, messageIds: readonly number[],
 /** Moves everything of order `from` to order `into` (two rows found to be one order) and deletes `from`. */
 async function foldOrder(q: Queryable, from: number, into: number): Promise<void> {
   await q.run('UPDATE order_numbers SET order_id = ? WHERE order_id = ?', [into, from]);
-  await q.run('INSERT INTO order_messages (order_id, message_id) SELECT ?, message_id FROM order_messages WHERE order_id = ? ON CONFLICT DO NOTHING', [into, from]);
+  await q.run('INSERT INTO order_messages (order_id, message_id) SELECT ?, message_id FROM order_messages WHERE order_id = ? ON CONFLICT DO NOTHING', [
+    into,
+    from,
+  ]);
   await q.run('DELETE FROM order_messages WHERE order_id = ?', [from]);
   const r = await q.get('SELECT first_seen, seen_day FROM orders WHERE id = ?', [from]);
   if (r) {
     const o = row('orders', r);
-    await q.run('UPDATE orders SET first_seen = ?, seen_day = ? WHERE id = ? AND first_seen > ?', [o.text('first_seen'), o.text('seen_day'), into, o.text('first_seen')]);
+    await q.run('UPDATE orders SET first_seen = ?, seen_day = ? WHERE id = ? AND first_seen > ?', [
+      o.text('first_seen'),
+      o.text('seen_day'),
+      into,
+      o.text('first_seen'),
+    ]);
   }
   await q.run('DELETE FROM orders WHERE id = ?', [from]);
 }
@@ -274,7 +311,11 @@ export async function listOrders(q: Queryable, f: OrderFilter): Promise<{ orders
   when(f.order, 'x.id IN (SELECT n.order_id FROM order_numbers n WHERE n.number = ?)');
   when(f.from, 'x.seen_day >= ?');
   when(f.to, 'x.seen_day <= ?');
-  const rows = await q.all(`SELECT * FROM (${WITH_STATE}) x WHERE ${[...where, 'x.id > ?'].join(' AND ')} ORDER BY x.id LIMIT ?`, [...args, f.after ?? 0, limit + 1]);
+  const rows = await q.all(`SELECT * FROM (${WITH_STATE}) x WHERE ${[...where, 'x.id > ?'].join(' AND ')} ORDER BY x.id LIMIT ?`, [
+    ...args,
+    f.after ?? 0,
+    limit + 1,
+  ]);
   const page = rows.slice(0, limit);
   if (page.length === 0) return { orders: [], next: null };
   const lo = row('orders', page[0]!).int('id');
@@ -357,7 +398,10 @@ export async function reconcile(q: Queryable, f: ReconciliationFilter): Promise<
     [...either(f.facility), ...either(wideFrom), ...either(wideTo), ...either(f.from), ...either(f.to)],
   );
   const dayOfBucket = new Map<string, string>();
-  const out = new Map<string, { facilityId: string; day: string; seen: number; byArrival?: number; reported: number; held: Record<string, number>; excluded: Record<string, number> }>();
+  const out = new Map<
+    string,
+    { facilityId: string; day: string; seen: number; byArrival?: number; reported: number; held: Record<string, number>; excluded: Record<string, number> }
+  >();
   for (const r of rows) {
     const x = row('orders', r);
     const facilityId = x.text('facility_id');
@@ -407,19 +451,27 @@ export interface LedgerGauges {
 
 export async function ledgerGauges(q: Queryable): Promise<LedgerGauges> {
   const byState: Record<string, number> = {};
-  for (const r of await q.all(`SELECT x.state, COUNT(*) AS n FROM (${WITH_STATE}) x GROUP BY x.state`)) byState[row('orders', r).text('state')] = row('orders', r).int('n');
+  for (const r of await q.all(`SELECT x.state, COUNT(*) AS n FROM (${WITH_STATE}) x GROUP BY x.state`))
+    byState[row('orders', r).text('state')] = row('orders', r).int('n');
   const oldest = async (reason: string) => {
     const r = await q.get(`SELECT MIN(x.first_seen) AS t FROM (${WITH_STATE}) x WHERE x.reason = ?`, [reason]);
     return r ? (row('orders', r).optText('t') ?? null) : null;
   };
   const open = await q.get("SELECT COUNT(*) AS n FROM consultations WHERE state = 'cancelled-after-submission' AND retraction_ack_at IS NULL");
-  return { byState, oldestOrphan: await oldest('orphan'), oldestIncomplete: await oldest('incomplete'), unacknowledgedRetractions: open ? row('consultations', open).int('n') : 0 };
+  return {
+    byState,
+    oldestOrphan: await oldest('orphan'),
+    oldestIncomplete: await oldest('incomplete'),
+    unacknowledgedRetractions: open ? row('consultations', open).int('n') : 0,
+  };
 }
 
 /** Per facility, the first_seen of its oldest held order (any reason): how long the longest wait has lasted. */
 export async function oldestHeld(q: Queryable): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const r of await q.all(`SELECT x.facility_id, MIN(x.first_seen) AS t FROM (${WITH_STATE}) x WHERE x.state = 'held' GROUP BY x.facility_id ORDER BY x.facility_id`)) {
+  for (const r of await q.all(
+    `SELECT x.facility_id, MIN(x.first_seen) AS t FROM (${WITH_STATE}) x WHERE x.state = 'held' GROUP BY x.facility_id ORDER BY x.facility_id`,
+  )) {
     const x = row('orders', r);
     out[x.text('facility_id')] = x.text('t');
   }
@@ -437,7 +489,19 @@ const csvCell = (s: string): string => (/[",\r\n]/.test(s) || s !== s.trim() ? `
  * its zone and how days were counted, then a column for every reason (held_orphan, excluded_cancelled…).
  */
 export function reconciliationCsv(days: readonly ReconciliationRow[], by: ReconcileBy, zoneOf: (facilityId: string) => string): string {
-  const header = ['facility_id', 'day', 'time_zone', 'counted_by', 'seen', 'by_arrival', 'reported', 'held', 'excluded', ...HELD_REASONS.map((r) => `held_${r}`), ...EXCLUDED_REASONS.map((r) => `excluded_${r}`)];
+  const header = [
+    'facility_id',
+    'day',
+    'time_zone',
+    'counted_by',
+    'seen',
+    'by_arrival',
+    'reported',
+    'held',
+    'excluded',
+    ...HELD_REASONS.map((r) => `held_${r}`),
+    ...EXCLUDED_REASONS.map((r) => `excluded_${r}`),
+  ];
   const sum = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
   const lines = days.map((d) =>
     [

@@ -52,7 +52,11 @@ export class PreloadedRepository implements MergeRepository {
   removeOrphan(entry: OrphanEntry): void {
     const same = (o: OrphanEntry) => orphanId(o) === orphanId(entry);
     for (const map of [this.waiting, this.added]) {
-      for (const [k, list] of map) map.set(k, list.filter((o) => !same(o)));
+      for (const [k, list] of map)
+        map.set(
+          k,
+          list.filter((o) => !same(o)),
+        );
     }
     this.removed.push(entry);
   }
@@ -63,7 +67,11 @@ export class PreloadedRepository implements MergeRepository {
  * The order numbers of a round are read together (one statement for their index entries, one for
  * their orphans), so a message costs the same few statements however many numbers it carries.
  */
-export async function preload(q: Queryable, records: readonly PartialRecord[], loadEncounter: (key: string) => Promise<EncounterState | undefined>): Promise<PreloadedRepository> {
+export async function preload(
+  q: Queryable,
+  records: readonly PartialRecord[],
+  loadEncounter: (key: string) => Promise<EncounterState | undefined>,
+): Promise<PreloadedRepository> {
   const repo = new PreloadedRepository();
   const loadEnc = async (eKey: string) => {
     if (repo.encounters.has(eKey)) return;
@@ -122,7 +130,13 @@ export async function upsertOrderIndex(q: Queryable, entries: readonly (readonly
 
 /** A record waiting for its order, under one of its order keys. */
 export async function insertOrphan(q: Queryable, orderKey: string, e: OrphanEntry): Promise<void> {
-  await q.run('INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)', [orderKey, e.seq, e.record.source.id, e.record.sourceTime, JSON.stringify(e.record)]);
+  await q.run('INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)', [
+    orderKey,
+    e.seq,
+    e.record.source.id,
+    e.record.sourceTime,
+    JSON.stringify(e.record),
+  ]);
 }
 
 /** Writes back what the merge changed; `saveEncounter` writes one encounter with its consultations. */

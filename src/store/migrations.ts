@@ -259,7 +259,10 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 12,
     name: 'message search: by control id and by sender, newest first',
-    statements: ['CREATE INDEX inbound_messages_control_id ON inbound_messages (control_id, id)', 'CREATE INDEX inbound_messages_sender ON inbound_messages (sender, id)'],
+    statements: [
+      'CREATE INDEX inbound_messages_control_id ON inbound_messages (control_id, id)',
+      'CREATE INDEX inbound_messages_sender ON inbound_messages (sender, id)',
+    ],
   },
   {
     version: 13,
@@ -292,7 +295,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 15,
-    name: "NRDR status history: every status answer of a transaction that said something new, with when",
+    name: 'NRDR status history: every status answer of a transaction that said something new, with when',
     statements: [
       `CREATE TABLE nrdr_status_history (
         id INTEGER PRIMARY KEY,

@@ -23,17 +23,27 @@ const SUMMARY_MAX = 500;
 const examErrorsOf = (s: TransactionStatus) => (Array.isArray(s.Exam_Errors) ? s.Exam_Errors : []);
 
 export function summarizeExamErrors(s: TransactionStatus): string {
-  const text = examErrorsOf(s).map((e) => (e.Exam_Unique_ID ? `${e.Exam_Unique_ID}: ${e.Error_Msg}` : e.Error_Msg)).join('; ');
+  const text = examErrorsOf(s)
+    .map((e) => (e.Exam_Unique_ID ? `${e.Exam_Unique_ID}: ${e.Error_Msg}` : e.Error_Msg))
+    .join('; ');
   return text.length > SUMMARY_MAX ? `${text.slice(0, SUMMARY_MAX - 1)}…` : text;
 }
 
 /** Keeps a status answer unless it says what the last kept one said; true when a row was added. */
 export async function appendNrdrStatus(q: Queryable, transactionId: string, s: TransactionStatus, at: Date): Promise<boolean> {
   const entry = { status: s.Status, errorMsg: s.Error_Msg ?? null, examErrors: examErrorsOf(s).length, summary: summarizeExamErrors(s) };
-  const last = await q.get('SELECT status, error_msg, exam_errors, summary FROM nrdr_status_history WHERE transaction_id = ? ORDER BY id DESC LIMIT 1', [transactionId]);
+  const last = await q.get('SELECT status, error_msg, exam_errors, summary FROM nrdr_status_history WHERE transaction_id = ? ORDER BY id DESC LIMIT 1', [
+    transactionId,
+  ]);
   if (last) {
     const l = row('nrdr_status_history', last);
-    if (l.text('status') === entry.status && (l.optText('error_msg') ?? null) === entry.errorMsg && l.int('exam_errors') === entry.examErrors && l.text('summary') === entry.summary) return false;
+    if (
+      l.text('status') === entry.status &&
+      (l.optText('error_msg') ?? null) === entry.errorMsg &&
+      l.int('exam_errors') === entry.examErrors &&
+      l.text('summary') === entry.summary
+    )
+      return false;
   }
   await q.run('INSERT INTO nrdr_status_history (transaction_id, at, status, error_msg, exam_errors, summary) VALUES (?, ?, ?, ?, ?, ?)', [
     transactionId,
@@ -51,6 +61,12 @@ export async function nrdrStatusHistory(q: Queryable, transactionId: string): Pr
   const rows = await q.all('SELECT at, status, error_msg, exam_errors, summary FROM nrdr_status_history WHERE transaction_id = ? ORDER BY id', [transactionId]);
   return rows.map((r) => {
     const h = row('nrdr_status_history', r);
-    return { at: h.text('at'), status: h.text('status'), errorMsg: h.optText('error_msg') ?? null, examErrors: h.int('exam_errors'), summary: h.text('summary') };
+    return {
+      at: h.text('at'),
+      status: h.text('status'),
+      errorMsg: h.optText('error_msg') ?? null,
+      examErrors: h.int('exam_errors'),
+      summary: h.text('summary'),
+    };
   });
 }

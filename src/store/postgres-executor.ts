@@ -17,7 +17,12 @@ export interface PostgresOptions {
 function unavailable(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && (/^(08|53|57)/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE'].includes(code))) return true;
-  return e instanceof Error && /Connection terminated|Client was closed|Cannot use a pool after calling end|timeout exceeded when trying to connect|not queryable|Client has encountered a connection error/.test(e.message);
+  return (
+    e instanceof Error &&
+    /Connection terminated|Client was closed|Cannot use a pool after calling end|timeout exceeded when trying to connect|not queryable|Client has encountered a connection error/.test(
+      e.message,
+    )
+  );
 }
 
 /** Deadlock or serialization failure: the transaction is run again. */
@@ -45,7 +50,12 @@ export class PostgresExecutor implements Executor {
 
   static async open(o: PostgresOptions): Promise<PostgresExecutor> {
     if (o.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(o.schema)) throw new StoreUnavailableError(`bad schema name ${o.schema}`);
-    const pool = new pg.Pool({ connectionString: o.url, max: o.poolSize ?? 10, connectionTimeoutMillis: 10_000, ...(o.schema ? { options: `-c search_path=${o.schema}` } : {}) });
+    const pool = new pg.Pool({
+      connectionString: o.url,
+      max: o.poolSize ?? 10,
+      connectionTimeoutMillis: 10_000,
+      ...(o.schema ? { options: `-c search_path=${o.schema}` } : {}),
+    });
     pool.on('error', () => undefined); // an idle client's error: the next query reports it
     // and a client in no other hands (being ended after a failure, between the pool and us) keeps
     // a listener too: a backend terminated then must not end the process

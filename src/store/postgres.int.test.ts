@@ -105,8 +105,17 @@ describe('PostgreSQL under concurrency', () => {
     try {
       const jobs = Array.from({ length: 200 }, (_, i) => {
         const ts = new Date(Date.UTC(2026, 10, 2) + i * 60_000).toISOString().replace(/[-:T]/g, '').slice(0, 14);
-        const raw = orm.replaceAll('MSG0001', `P${i}`).replaceAll('ORD1001', `PORD${i}`).replaceAll('ACC2001', `PACC${i}`).replaceAll('V0001', `PV${i % 10}`).replaceAll('20261102093015', ts);
-        return () => (i % 2 ? a : b).ingest({ channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: `P${i}`, contentType: 'x', raw, receivedAt: new Date() }, mapHl7Text(raw, tables));
+        const raw = orm
+          .replaceAll('MSG0001', `P${i}`)
+          .replaceAll('ORD1001', `PORD${i}`)
+          .replaceAll('ACC2001', `PACC${i}`)
+          .replaceAll('V0001', `PV${i % 10}`)
+          .replaceAll('20261102093015', ts);
+        return () =>
+          (i % 2 ? a : b).ingest(
+            { channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: `P${i}`, contentType: 'x', raw, receivedAt: new Date() },
+            mapHl7Text(raw, tables),
+          );
       });
       for (let i = 0; i < jobs.length; i += 20) await Promise.all(jobs.slice(i, i + 20).map((j) => j()));
       const recs = await a.records({ limit: 1000 });
@@ -137,14 +146,28 @@ describe('PostgreSQL: submissions under concurrent changes', () => {
         .replace('20261102093500', `2026110210${String(version).padStart(2, '0')}00`)
         // every version a content of its own
         .replaceAll('CT HEAD WO CONTRAST', `CT HEAD WO CONTRAST V${version}`);
-      return (s: typeof a) => s.ingest({ channel: 'hl7v2', sender: 'EHR', controlId: `S${i}v${version}`, contentType: 'x', raw, receivedAt: new Date() }, mapHl7Text(raw, tables));
+      return (s: typeof a) =>
+        s.ingest({ channel: 'hl7v2', sender: 'EHR', controlId: `S${i}v${version}`, contentType: 'x', raw, receivedAt: new Date() }, mapHl7Text(raw, tables));
     };
     let n = 0;
     const batchOnce = async (s: typeof a) => {
       const ready = await s.wireEncounters('ready', 1000);
       for (const r of ready) {
         const id = `T${++n}`;
-        await s.createTransaction({ Transaction_ID: id, Transaction_DateTime: '2026-11-23T06:00:00', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0', Encounters: [r.wire] }, [r], new Date());
+        await s.createTransaction(
+          {
+            Transaction_ID: id,
+            Transaction_DateTime: '2026-11-23T06:00:00',
+            Num_of_Encounters_Included: 1,
+            Facility_ID: '100000',
+            PartnerID: '10000',
+            AppID: '10019',
+            CDSR_File_Version_Num: '1.0',
+            Encounters: [r.wire],
+          },
+          [r],
+          new Date(),
+        );
       }
     };
     try {
@@ -163,13 +186,24 @@ describe('PostgreSQL: submissions under concurrent changes', () => {
       assert.equal(recs.length, 40);
       assert.deepEqual([...new Set(recs.map((r) => r.state))], ['submitted']);
       const sent = new Map<string, string[]>();
-      for (let after: string | undefined, page; (page = await a.transactions({ limit: 200, ...(after !== undefined ? { after } : {}) })).length > 0; after = page[page.length - 1]!.transactionId) {
-        for (const tx of page) for (const r of tx.records) sent.set(`${r.encounterKey} ${r.consultationKey}`, [...(sent.get(`${r.encounterKey} ${r.consultationKey}`) ?? []), r.contentHash]);
+      for (
+        let after: string | undefined, page;
+        (page = await a.transactions({ limit: 200, ...(after !== undefined ? { after } : {}) })).length > 0;
+        after = page[page.length - 1]!.transactionId
+      ) {
+        for (const tx of page)
+          for (const r of tx.records)
+            sent.set(`${r.encounterKey} ${r.consultationKey}`, [...(sent.get(`${r.encounterKey} ${r.consultationKey}`) ?? []), r.contentHash]);
       }
       for (const [key, hashes] of sent) assert.equal(new Set(hashes).size, hashes.length, `${key} sent twice with one content`);
       for (const r of recs) assert.ok(sent.has(`${r.encounterKey} ${r.consultationKey}`), `${r.encounterKey} ${r.consultationKey} never sent`);
       const current = await a.wireEncounters('submitted', 1000);
-      for (const c of current) assert.equal(sent.get(`${c.encounterKey} ${c.consultationKey}`)?.at(-1), c.contentHash, `${c.encounterKey} ${c.consultationKey}: a stale content was marked sent`);
+      for (const c of current)
+        assert.equal(
+          sent.get(`${c.encounterKey} ${c.consultationKey}`)?.at(-1),
+          c.contentHash,
+          `${c.encounterKey} ${c.consultationKey}: a stale content was marked sent`,
+        );
       t.diagnostic(`${n} batches tried, ${[...sent.values()].reduce((x, h) => x + h.length, 0)} sent`);
     } finally {
       await a.close();

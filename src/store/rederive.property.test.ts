@@ -77,7 +77,12 @@ function record(o: OrderSpec, kind: Exclude<Kind, 'send' | 'two-results'>, id: s
     cancelled: kind === 'cancel',
     sourceTime: TIMES[kind],
     encounterFields: kind === 'order' || kind === 'order-fallback' ? SAMPLE.encounterFields : {},
-    consultationFields: role === 'result' ? { Ordered_Exam_Completed: '1' } : kind === 'order' || kind === 'order-fallback' || kind === 'change' ? SAMPLE.consultationFields : { Modality: '1' },
+    consultationFields:
+      role === 'result'
+        ? { Ordered_Exam_Completed: '1' }
+        : kind === 'order' || kind === 'order-fallback' || kind === 'change'
+          ? SAMPLE.consultationFields
+          : { Modality: '1' },
     trace: [],
   };
 }
@@ -85,8 +90,20 @@ function record(o: OrderSpec, kind: Exclude<Kind, 'send' | 'two-results'>, id: s
 async function snapshot(store: Store, q: (sql: string) => Promise<unknown[]>) {
   return {
     encounters: await q('SELECT encounter_key, fields, consultation_defaults FROM encounters ORDER BY encounter_key'),
-    consultations: await q('SELECT encounter_key, consultation_key, cdate, ctime, key_rank, fields, cancelled, state, missing, problems, content_hash FROM consultations ORDER BY encounter_key, consultation_key'),
-    orders: (await store.orders({ limit: 1000 })).orders.map((o) => [o.orderNumbers, o.encounterId, o.consultationKey, o.state, o.reason, o.problems, o.messageIds, o.firstSeen, o.lastSeen]),
+    consultations: await q(
+      'SELECT encounter_key, consultation_key, cdate, ctime, key_rank, fields, cancelled, state, missing, problems, content_hash FROM consultations ORDER BY encounter_key, consultation_key',
+    ),
+    orders: (await store.orders({ limit: 1000 })).orders.map((o) => [
+      o.orderNumbers,
+      o.encounterId,
+      o.consultationKey,
+      o.state,
+      o.reason,
+      o.problems,
+      o.messageIds,
+      o.firstSeen,
+      o.lastSeen,
+    ]),
     messages: (await store.messages({ limit: 1000 })).map((m) => [m.id, m.status, m.problems]),
     index: await q('SELECT order_key, encounter_key, consultation_key FROM order_index ORDER BY order_key'),
     orphans: await q('SELECT order_key, seq, source_id FROM orphans ORDER BY order_key, seq, source_id'),
@@ -122,7 +139,17 @@ describe('records derived from their messages', () => {
               const other = specs.find((x) => x.n === (o.n % specs.length) + 1 && x.encounter === o.encounter && x.n !== o.n);
               const records = e === 'two-results' ? [record(o, 'result', id), ...(other ? [record(other, 'result', id)] : [])] : [record(o, e, id)];
               const outcome: MapOutcome = { disposition: 'mapped', records, problems: [] };
-              const r = await store.ingest({ channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: id, contentType: 'application/hl7-v2', raw: `MSH|^~\\&|${id}`, receivedAt: new Date(NOW.getTime() + i * 1000) }, outcome);
+              const r = await store.ingest(
+                {
+                  channel: 'hl7v2',
+                  sender: 'EHR^GENHOSP',
+                  controlId: id,
+                  contentType: 'application/hl7-v2',
+                  raw: `MSH|^~\\&|${id}`,
+                  receivedAt: new Date(NOW.getTime() + i * 1000),
+                },
+                outcome,
+              );
               if (r.problems.some((p) => p.code === 'MERGE_COLLISION')) reached.collision++;
               // the outcome a re-mapping of its text through the same tables gives
               outcomes.set(r.messageId, outcome);
@@ -134,14 +161,22 @@ describe('records derived from their messages', () => {
             const units = await store.reprocessUnits({ all: true });
             // a preview changes nothing and finds nothing to change
             for (const u of units) {
-              const r = await store.rederive(u.startsWith('e:') ? { encounterKeys: [u.slice(2)], messageIds: [] } : { encounterKeys: [], messageIds: [Number(u.slice(2))] }, outcomes, { apply: false, at: NOW, who: 'test', why: 'preview' });
+              const r = await store.rederive(
+                u.startsWith('e:') ? { encounterKeys: [u.slice(2)], messageIds: [] } : { encounterKeys: [], messageIds: [Number(u.slice(2))] },
+                outcomes,
+                { apply: false, at: NOW, who: 'test', why: 'preview' },
+              );
               assert.deepEqual(r.kind === 'done' ? [r.changes, r.messages] : r, [[], []], `preview of ${u} after ${arrival}`);
             }
             assert.deepEqual(await snapshot(store, q), before);
             // applied, twice: still what live gave
             for (let round = 0; round < 2; round++) {
               for (const u of units) {
-                const r = await store.rederive(u.startsWith('e:') ? { encounterKeys: [u.slice(2)], messageIds: [] } : { encounterKeys: [], messageIds: [Number(u.slice(2))] }, outcomes, { apply: true, at: NOW, who: 'test', why: 'apply' });
+                const r = await store.rederive(
+                  u.startsWith('e:') ? { encounterKeys: [u.slice(2)], messageIds: [] } : { encounterKeys: [], messageIds: [Number(u.slice(2))] },
+                  outcomes,
+                  { apply: true, at: NOW, who: 'test', why: 'apply' },
+                );
                 assert.notEqual(r.kind, 'skipped', u);
               }
               assert.deepEqual(await snapshot(store, q), before);
@@ -157,7 +192,12 @@ describe('records derived from their messages', () => {
           }
         },
       ),
-      { numRuns: 150, verbose: process.env.PROPERTY_PATH ? 2 : 0, seed: Number(process.env.PROPERTY_SEED ?? 19), ...(process.env.PROPERTY_PATH ? { path: process.env.PROPERTY_PATH } : {}) },
+      {
+        numRuns: 150,
+        verbose: process.env.PROPERTY_PATH ? 2 : 0,
+        seed: Number(process.env.PROPERTY_SEED ?? 19),
+        ...(process.env.PROPERTY_PATH ? { path: process.env.PROPERTY_PATH } : {}),
+      },
     );
     // the runs reached what the property is about
     assert.ok(reached.retraction > 0 && reached.orphan > 0 && reached.collision > 0, JSON.stringify(reached));

@@ -46,7 +46,13 @@ export interface MessageChange {
 }
 
 export type UnitResult =
-  | { readonly kind: 'done'; readonly encounterKeys: readonly string[]; readonly changes: readonly ConsultationChange[]; readonly messages: readonly MessageChange[]; readonly unchanged: number }
+  | {
+      readonly kind: 'done';
+      readonly encounterKeys: readonly string[];
+      readonly changes: readonly ConsultationChange[];
+      readonly messages: readonly MessageChange[];
+      readonly unchanged: number;
+    }
   /** A message of the unit touches encounters outside it: run again with these too. */
   | { readonly kind: 'grow'; readonly encounterKeys: readonly string[] }
   /** Cannot be derived (a message with neither its text nor a stored outcome): left as it is. */
@@ -64,7 +70,6 @@ export interface RederiveOptions {
   readonly run?: { readonly id: number; readonly unit: string };
 }
 
-
 interface UnitRow {
   readonly id: number;
   readonly receivedAt: Date;
@@ -78,7 +83,8 @@ interface UnitRow {
 export async function unitMessageIds(q: Queryable, encounterKeys: readonly string[], messageIds: readonly number[]): Promise<number[]> {
   const ids = new Set(messageIds);
   for (const part of chunks(encounterKeys)) {
-    for (const r of await q.all(`SELECT message_id FROM message_encounters WHERE encounter_key IN (${marks(part.length)})`, part)) ids.add(row('message_encounters', r).int('message_id'));
+    for (const r of await q.all(`SELECT message_id FROM message_encounters WHERE encounter_key IN (${marks(part.length)})`, part))
+      ids.add(row('message_encounters', r).int('message_id'));
   }
   return [...ids].sort((a, b) => a - b);
 }
@@ -96,17 +102,30 @@ export async function rederiveUnit(
   const ids = await unitMessageIds(q, unit.encounterKeys, unit.messageIds);
   const rows: UnitRow[] = [];
   for (const part of chunks(ids)) {
-    for (const r of await q.all(`SELECT id, received_at, status, problems, outcome, raw_purged_at FROM inbound_messages WHERE id IN (${marks(part.length)}) ORDER BY id`, part)) {
+    for (const r of await q.all(
+      `SELECT id, received_at, status, problems, outcome, raw_purged_at FROM inbound_messages WHERE id IN (${marks(part.length)}) ORDER BY id`,
+      part,
+    )) {
       const m = row('inbound_messages', r);
       const status = m.text('status') as MessageStatus;
       // a resend and a body that was not HL7 or FHIR stand for nothing in a record
       if (status === 'duplicate' || status === 'rejected') continue;
-      rows.push({ id: m.int('id'), receivedAt: new Date(m.text('received_at')), status, problems: m.json('problems', ProblemsSchema, []), outcome: m.json<MapOutcome | null>('outcome', MapOutcomeSchema, null) ?? undefined, purged: m.optText('raw_purged_at') !== undefined });
+      rows.push({
+        id: m.int('id'),
+        receivedAt: new Date(m.text('received_at')),
+        status,
+        problems: m.json('problems', ProblemsSchema, []),
+        outcome: m.json<MapOutcome | null>('outcome', MapOutcomeSchema, null) ?? undefined,
+        purged: m.optText('raw_purged_at') !== undefined,
+      });
     }
   }
   const inputs: { id: number; receivedAt: Date; outcome: MapOutcome }[] = [];
   for (const m of rows) {
-    const outcome = remapped.get(m.id) ?? (m.purged ? m.outcome : undefined) ?? (m.status === 'ignored' ? ({ disposition: 'unsupported', problems: m.problems } as const) : undefined);
+    const outcome =
+      remapped.get(m.id) ??
+      (m.purged ? m.outcome : undefined) ??
+      (m.status === 'ignored' ? ({ disposition: 'unsupported', problems: m.problems } as const) : undefined);
     if (outcome) {
       inputs.push({ id: m.id, receivedAt: m.receivedAt, outcome });
       continue;
@@ -139,7 +158,10 @@ export async function rederiveUnit(
     return [{ id: m.id, statusBefore: m.status, statusAfter: now.status, problems: now.problems }];
   });
   if (!opts.apply) return { kind: 'done', encounterKeys: unit.encounterKeys, changes, messages, unchanged };
-  const sent = changes.filter((c) => c.retraction || c.resend || (c.stateBefore !== undefined && (SUBMISSION_STATES.has(c.stateBefore) || c.stateBefore === 'cancelled-after-submission')));
+  const sent = changes.filter(
+    (c) =>
+      c.retraction || c.resend || (c.stateBefore !== undefined && (SUBMISSION_STATES.has(c.stateBefore) || c.stateBefore === 'cancelled-after-submission')),
+  );
   if (opts.keepSent === true && sent.length > 0) {
     return { kind: 'skipped', reason: `it would change ${sent.length} consultation(s) already sent to NRDR: preview it and apply it by hand` };
   }
@@ -160,7 +182,17 @@ export async function rederiveUnit(
     const tx = stored.get(c.encounterKey)?.previous.get(c.consultationKey)?.transactionId ?? null;
     await q.run(
       'INSERT INTO record_history (encounter_key, consultation_key, at, from_state, to_state, who, why, transaction_id, problems) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [c.encounterKey, c.consultationKey, opts.at.toISOString(), c.stateBefore, c.stateAfter ?? 'removed', opts.who, `${opts.why}: ${c.change === 'retracted' ? 'its key is no longer in the record (retract it at NRDR)' : what}`, tx, '[]'],
+      [
+        c.encounterKey,
+        c.consultationKey,
+        opts.at.toISOString(),
+        c.stateBefore,
+        c.stateAfter ?? 'removed',
+        opts.who,
+        `${opts.why}: ${c.change === 'retracted' ? 'its key is no longer in the record (retract it at NRDR)' : what}`,
+        tx,
+        '[]',
+      ],
     );
   }
   return { kind: 'done', encounterKeys: unit.encounterKeys, changes, messages, unchanged };
@@ -176,20 +208,32 @@ export async function rederiveUnit(
 export function storedOutcome(outcome: MapOutcome): string | null {
   if (outcome.disposition === 'error') return JSON.stringify(outcome);
   if (outcome.disposition !== 'mapped') return null;
-  const records = outcome.records.map(({ misses: _misses, ...r }) => ({ ...r, trace: r.trace.map(({ skipped: _skipped, ...t }) => ({ ...t, raw: '', path: '' })) }));
+  const records = outcome.records.map(({ misses: _misses, ...r }) => ({
+    ...r,
+    trace: r.trace.map(({ skipped: _skipped, ...t }) => ({ ...t, raw: '', path: '' })),
+  }));
   return JSON.stringify({ ...outcome, records });
 }
 
 /** Which encounters each message touches (the unit a re-derivation of it takes); `fresh`: new messages, nothing to replace. */
 export async function indexMessages(q: TxQueryable, messages: readonly { id: number; outcome: MapOutcome }[], fresh = false): Promise<void> {
-  if (!fresh) for (const part of chunks(messages.map((m) => m.id))) await q.run(`DELETE FROM message_encounters WHERE message_id IN (${marks(part.length)})`, part);
+  if (!fresh)
+    for (const part of chunks(messages.map((m) => m.id))) await q.run(`DELETE FROM message_encounters WHERE message_id IN (${marks(part.length)})`, part);
   const pairs = messages.flatMap((m) => encountersOf(m.outcome).map((k) => [k, m.id] as const));
   for (const part of chunks(pairs)) {
-    await q.run(`INSERT INTO message_encounters (encounter_key, message_id) VALUES ${tuples(part.length, 2)} ON CONFLICT DO NOTHING`, part.flatMap(([k, id]) => [k, id]));
+    await q.run(
+      `INSERT INTO message_encounters (encounter_key, message_id) VALUES ${tuples(part.length, 2)} ON CONFLICT DO NOTHING`,
+      part.flatMap(([k, id]) => [k, id]),
+    );
   }
 }
 
-function diffEncounter(key: string, before: StoredEncounter, after: EncounterState | undefined, plan: ReturnType<typeof planEncounter>): { changes: ConsultationChange[]; unchanged: number } {
+function diffEncounter(
+  key: string,
+  before: StoredEncounter,
+  after: EncounterState | undefined,
+  plan: ReturnType<typeof planEncounter>,
+): { changes: ConsultationChange[]; unchanged: number } {
   const changes: ConsultationChange[] = [];
   let unchanged = 0;
   const next = new Map<string, RecordState>(plan.writes.map((w) => [w.consultationKey, w.state]));

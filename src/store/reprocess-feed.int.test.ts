@@ -17,7 +17,18 @@ import { openStore } from './open.js';
 import { SqliteExecutor } from './sqlite-executor.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
-const SAMPLES = ['01-orm-new', '02-orm-update', '03-orm-cancel', '04-oru-final', '05-omi-new', '06-orm-lf-escapes', '07-orm-two-orders', '08-oru-two-results-no-orc', '09-orm-xr-excluded', '10-orm-cpt-in-obr44'];
+const SAMPLES = [
+  '01-orm-new',
+  '02-orm-update',
+  '03-orm-cancel',
+  '04-oru-final',
+  '05-omi-new',
+  '06-orm-lf-escapes',
+  '07-orm-two-orders',
+  '08-oru-two-results-no-orc',
+  '09-orm-xr-excluded',
+  '10-orm-cpt-in-obr44',
+];
 const PUBLIC = ['ORM-O01-01', 'ORM-O01-02', 'ORU-R01-01', 'ADT-A01-01'];
 const COPIES = 1000;
 
@@ -57,10 +68,22 @@ describe('reprocessing a generated feed with the tables unchanged', () => {
       const messages = feed();
       assert.equal(messages.length, 10_200);
       for (const [i, m] of messages.entries()) {
-        await store.ingest({ channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: m.controlId, contentType: 'application/hl7-v2', raw: m.raw, receivedAt: new Date(NOW.getTime() + i * 1000) }, mapHl7Text(m.raw, tables));
+        await store.ingest(
+          {
+            channel: 'hl7v2',
+            sender: 'EHR^GENHOSP',
+            controlId: m.controlId,
+            contentType: 'application/hl7-v2',
+            raw: m.raw,
+            receivedAt: new Date(NOW.getTime() + i * 1000),
+          },
+          mapHl7Text(m.raw, tables),
+        );
       }
       const snapshot = async () => ({
-        consultations: await reader.all('SELECT encounter_key, consultation_key, fields, state, missing, problems, content_hash, retired FROM consultations ORDER BY encounter_key, consultation_key'),
+        consultations: await reader.all(
+          'SELECT encounter_key, consultation_key, fields, state, missing, problems, content_hash, retired FROM consultations ORDER BY encounter_key, consultation_key',
+        ),
         orders: await reader.all('SELECT o.id, o.encounter_key, o.consultation_key, o.hold, o.detail, o.first_seen, o.last_seen FROM orders o ORDER BY o.id'),
         numbers: await reader.all('SELECT facility_id, number, order_id FROM order_numbers ORDER BY facility_id, number'),
         links: await reader.all('SELECT order_id, message_id FROM order_messages ORDER BY order_id, message_id'),
@@ -77,7 +100,10 @@ describe('reprocessing a generated feed with the tables unchanged', () => {
 
       const deps = { store, mappings: { current: tables }, clock: () => NOW };
       const preview = await runReprocess(deps, (await startReprocess(deps, { all: true }, { apply: false, who: 'test' })).id);
-      assert.deepEqual([preview.status, preview.done, preview.summary.byChange, preview.summary.messages, preview.summary.skipped], ['done', preview.total, {}, {}, []]);
+      assert.deepEqual(
+        [preview.status, preview.done, preview.summary.byChange, preview.summary.messages, preview.summary.skipped],
+        ['done', preview.total, {}, {}, []],
+      );
       assert.ok(preview.total >= COPIES, String(preview.total));
       assert.deepEqual(await snapshot(), before);
       const applied = await runReprocess(deps, (await startReprocess(deps, { all: true }, { apply: true, who: 'test' })).id);

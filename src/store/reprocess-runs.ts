@@ -102,7 +102,11 @@ function runFromRow(r: Row): ReprocessRun {
   };
 }
 
-export async function createRun(q: Queryable, r: { who: string; apply: boolean; selection: ReprocessSelection; total: number; tables: string }, at: Date): Promise<number> {
+export async function createRun(
+  q: Queryable,
+  r: { who: string; apply: boolean; selection: ReprocessSelection; total: number; tables: string },
+  at: Date,
+): Promise<number> {
   const got = await q.get(
     `INSERT INTO reprocess_runs (created_at, updated_at, who, apply, selection, status, total, done, cursor, summary, tables)
      VALUES (?, ?, ?, ?, ?, 'running', ?, 0, '', ?, ?) RETURNING id`,
@@ -117,7 +121,11 @@ export async function readRun(q: Queryable, id: number): Promise<ReprocessRun | 
 }
 
 export async function listRuns(q: Queryable, f: { status?: ReprocessStatus; limit?: number }): Promise<ReprocessRun[]> {
-  const rows = await q.all('SELECT * FROM reprocess_runs WHERE (CAST(? AS TEXT) IS NULL OR status = ?) ORDER BY id DESC LIMIT ?', [f.status ?? null, f.status ?? null, f.limit ?? 50]);
+  const rows = await q.all('SELECT * FROM reprocess_runs WHERE (CAST(? AS TEXT) IS NULL OR status = ?) ORDER BY id DESC LIMIT ?', [
+    f.status ?? null,
+    f.status ?? null,
+    f.limit ?? 50,
+  ]);
   return rows.map(runFromRow);
 }
 
@@ -147,20 +155,33 @@ export async function recordUnit(q: TxQueryable, runId: number, unitKey: string,
     }
   } else if (result.kind === 'skipped' && skipped.length < 20) skipped.push(`${unitKey}: ${result.reason}`);
   const summary: ReprocessSummary = { units: s.units + 1, unchanged, byChange, resend, retractions, messages, skipped };
-  await q.run('UPDATE reprocess_runs SET done = done + 1, cursor = ?, summary = ?, updated_at = ? WHERE id = ?', [unitKey, JSON.stringify(summary), at.toISOString(), runId]);
+  await q.run('UPDATE reprocess_runs SET done = done + 1, cursor = ?, summary = ?, updated_at = ? WHERE id = ?', [
+    unitKey,
+    JSON.stringify(summary),
+    at.toISOString(),
+    runId,
+  ]);
 }
 
 export async function finishRun(q: Queryable, id: number, status: ReprocessStatus, at: Date, error?: string): Promise<void> {
   await q.run('UPDATE reprocess_runs SET status = ?, updated_at = ?, error = ? WHERE id = ?', [status, at.toISOString(), error ?? null, id]);
 }
 
-const ChangeSchema = z.looseObject({ encounterKey: z.string(), consultationKey: z.string(), change: z.string(), fields: z.array(z.looseObject({ field: z.string() })) }) as unknown as z.ZodType<ConsultationChange>;
+const ChangeSchema = z.looseObject({
+  encounterKey: z.string(),
+  consultationKey: z.string(),
+  change: z.string(),
+  fields: z.array(z.looseObject({ field: z.string() })),
+}) as unknown as z.ZodType<ConsultationChange>;
 
 export async function runChanges(q: Queryable, runId: number, f: { after?: number; limit?: number }): Promise<{ id: number; change: ConsultationChange }[]> {
   const rows = await q.all('SELECT id, change FROM reprocess_changes WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?', [runId, f.after ?? 0, f.limit ?? 100]);
   return rows.map((r) => {
     const x = row('reprocess_changes', r);
-    return { id: x.int('id'), change: x.json('change', ChangeSchema, { encounterKey: '', consultationKey: '', change: 'changed', fields: [], resend: false, retraction: false }) };
+    return {
+      id: x.int('id'),
+      change: x.json('change', ChangeSchema, { encounterKey: '', consultationKey: '', change: 'changed', fields: [], resend: false, retraction: false }),
+    };
   });
 }
 
@@ -183,7 +204,8 @@ export async function selectUnits(q: Queryable, s: ReprocessSelection): Promise<
   if (s.to !== undefined) cond('m.received_at < ?', s.to);
   if (s.facility !== undefined) cond('SUBSTR(me.encounter_key, 1, ?) = ?', s.facility.length + 1, `${s.facility}|`);
   if (s.encounter !== undefined) cond('me.encounter_key IN (SELECT encounter_key FROM encounters WHERE encounter_id = ?)', s.encounter);
-  if (s.order !== undefined) cond('m.id IN (SELECT om.message_id FROM order_messages om JOIN order_numbers n ON n.order_id = om.order_id WHERE n.number = ?)', s.order);
+  if (s.order !== undefined)
+    cond('m.id IN (SELECT om.message_id FROM order_messages om JOIN order_numbers n ON n.order_id = om.order_id WHERE n.number = ?)', s.order);
   if (s.held === true) {
     where.push(
       `(m.status = 'error' OR m.id IN (SELECT seq FROM orphans)
@@ -194,7 +216,10 @@ export async function selectUnits(q: Queryable, s: ReprocessSelection): Promise<
     if (s.messageIds.length === 0) return [];
     cond(`m.id IN (${marks(s.messageIds.length)})`, ...s.messageIds);
   }
-  const rows = await q.all(`SELECT m.id, me.encounter_key FROM inbound_messages m LEFT JOIN message_encounters me ON me.message_id = m.id WHERE ${where.join(' AND ')}`, params);
+  const rows = await q.all(
+    `SELECT m.id, me.encounter_key FROM inbound_messages m LEFT JOIN message_encounters me ON me.message_id = m.id WHERE ${where.join(' AND ')}`,
+    params,
+  );
   const units = new Set<string>();
   for (const r of rows) {
     const x = row('inbound_messages', r);

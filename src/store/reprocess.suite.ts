@@ -65,9 +65,22 @@ export function reprocessSuite(name: string, backing: () => Promise<StoreBacking
         let current = shipped;
         const validator: CdsrValidator = new LiveValidator(() => current, { now: NOW });
         const s = await db.open(validator);
-        const deps: ReprocessDeps = { store: s, mappings: { get current() { return current; } }, clock: () => NOW };
+        const deps: ReprocessDeps = {
+          store: s,
+          mappings: {
+            get current() {
+              return current;
+            },
+          },
+          clock: () => NOW,
+        };
         const send = async (raw: string, controlId: string) =>
-          (await s.ingest({ channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId, contentType: 'application/hl7-v2', raw, receivedAt: NOW }, mapHl7Text(raw, current))).messageId;
+          (
+            await s.ingest(
+              { channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId, contentType: 'application/hl7-v2', raw, receivedAt: NOW },
+              mapHl7Text(raw, current),
+            )
+          ).messageId;
         try {
           await fn({ s, db, deps, use: (x) => void (current = x), send });
         } finally {
@@ -81,60 +94,80 @@ export function reprocessSuite(name: string, backing: () => Promise<StoreBacking
     };
     // the site carries the G-code in a Z segment no shipped rule reads
     const zds = (raw: string) => seg(raw, (l) => (l.startsWith('OBX|1|ST|CDS-GCODE') ? 'ZDS|1|G1014' : l));
-    const readsZds = () => tablesWith((dir) => editFile(dir, 'hl7v2.yaml', (y) => y.replace('  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5', '  CDS_Vendor:\n    from: ["OBX[3.1=CDS-GCODE]-5", ZDS-2]')));
+    const readsZds = () =>
+      tablesWith((dir) =>
+        editFile(dir, 'hl7v2.yaml', (y) =>
+          y.replace('  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5', '  CDS_Vendor:\n    from: ["OBX[3.1=CDS-GCODE]-5", ZDS-2]'),
+        ),
+      );
 
-    withStore('an applied message re-mapped after a rule fix: the dry run shows the change and writes nothing; applied, the record is ready', async ({ s, deps, use, send }) => {
-      const id = await send(zds(hl7('01-orm-new.hl7')), 'MSG0001');
-      assert.deepEqual(await consultation(s), [{ key: '11/02/2026 09:30:15', state: 'incomplete', missing: ['CDS_Vendor'], vendor: undefined }]);
-      use(readsZds());
-      const dry = await reprocessUnit(deps, 'e:100000|V0001', { apply: false, who: 'operate#1', why: 'test' });
-      assert.deepEqual(dry, {
-        kind: 'done',
-        encounterKeys: ['100000|V0001'],
-        changes: [
-          {
-            encounterKey: '100000|V0001',
-            consultationKey: '11/02/2026 09:30:15',
-            change: 'changed',
-            stateBefore: 'incomplete',
-            stateAfter: 'ready',
-            fields: [{ field: 'CDS_Vendor', after: 'G1014' }],
-            resend: false,
-            retraction: false,
-          },
-        ],
-        messages: [],
-        unchanged: 0,
-      });
-      assert.deepEqual(await consultation(s), [{ key: '11/02/2026 09:30:15', state: 'incomplete', missing: ['CDS_Vendor'], vendor: undefined }]);
-      // a replay of the applied message is a reprocessing of its encounter, applied
-      assert.equal(await replayOne(deps, id), 'applied');
-      assert.deepEqual(await consultation(s), [{ key: '11/02/2026 09:30:15', state: 'ready', missing: [], vendor: 'G1014' }]);
-      // once more: nothing left to change
-      const again = await reprocessUnit(deps, 'e:100000|V0001', { apply: true, who: 'operate#1', why: 'test' });
-      assert.deepEqual(again.kind === 'done' ? [again.changes, again.unchanged] : again, [[], 1]);
-    });
+    withStore(
+      'an applied message re-mapped after a rule fix: the dry run shows the change and writes nothing; applied, the record is ready',
+      async ({ s, deps, use, send }) => {
+        const id = await send(zds(hl7('01-orm-new.hl7')), 'MSG0001');
+        assert.deepEqual(await consultation(s), [{ key: '11/02/2026 09:30:15', state: 'incomplete', missing: ['CDS_Vendor'], vendor: undefined }]);
+        use(readsZds());
+        const dry = await reprocessUnit(deps, 'e:100000|V0001', { apply: false, who: 'operate#1', why: 'test' });
+        assert.deepEqual(dry, {
+          kind: 'done',
+          encounterKeys: ['100000|V0001'],
+          changes: [
+            {
+              encounterKey: '100000|V0001',
+              consultationKey: '11/02/2026 09:30:15',
+              change: 'changed',
+              stateBefore: 'incomplete',
+              stateAfter: 'ready',
+              fields: [{ field: 'CDS_Vendor', after: 'G1014' }],
+              resend: false,
+              retraction: false,
+            },
+          ],
+          messages: [],
+          unchanged: 0,
+        });
+        assert.deepEqual(await consultation(s), [{ key: '11/02/2026 09:30:15', state: 'incomplete', missing: ['CDS_Vendor'], vendor: undefined }]);
+        // a replay of the applied message is a reprocessing of its encounter, applied
+        assert.equal(await replayOne(deps, id), 'applied');
+        assert.deepEqual(await consultation(s), [{ key: '11/02/2026 09:30:15', state: 'ready', missing: [], vendor: 'G1014' }]);
+        // once more: nothing left to change
+        const again = await reprocessUnit(deps, 'e:100000|V0001', { apply: true, who: 'operate#1', why: 'test' });
+        assert.deepEqual(again.kind === 'done' ? [again.changes, again.unchanged] : again, [[], 1]);
+      },
+    );
 
-    withStore('a newer message mapped under the old tables does not win over the re-mapped one: the fold takes every message again', async ({ s, deps, use, send }) => {
-      await send(zds(hl7('01-orm-new.hl7')), 'MSG0001');
-      await send(zds(hl7('02-orm-update.hl7')), 'MSG0002');
-      use(readsZds());
-      const r = await runReprocess(deps, (await startReprocess(deps, { order: 'ORD1001' }, { apply: true, who: 'operate#1' })).id);
-      assert.deepEqual([r.status, r.total, r.done, r.summary.byChange], ['done', 1, 1, { changed: 1 }]);
-      assert.deepEqual((await consultation(s))?.map((c) => [c.state, c.vendor]), [['ready', 'G1014']]);
-    });
+    withStore(
+      'a newer message mapped under the old tables does not win over the re-mapped one: the fold takes every message again',
+      async ({ s, deps, use, send }) => {
+        await send(zds(hl7('01-orm-new.hl7')), 'MSG0001');
+        await send(zds(hl7('02-orm-update.hl7')), 'MSG0002');
+        use(readsZds());
+        const r = await runReprocess(deps, (await startReprocess(deps, { order: 'ORD1001' }, { apply: true, who: 'operate#1' })).id);
+        assert.deepEqual([r.status, r.total, r.done, r.summary.byChange], ['done', 1, 1, { changed: 1 }]);
+        assert.deepEqual(
+          (await consultation(s))?.map((c) => [c.state, c.vendor]),
+          [['ready', 'G1014']],
+        );
+      },
+    );
 
     withStore('held records follow a site-rule removal and a value-set restore without any new message', async ({ s, deps, use, send }) => {
       use(tablesWith((dir) => editFile(dir, 'site-rules.csv', (t) => `${t}Exam_Completion_Date,required_when,Modality reported,,the site's own rule\n`)));
       await send(hl7('01-orm-new.hl7'), 'MSG0001');
-      assert.deepEqual((await consultation(s))?.map((c) => [c.state, c.missing]), [['incomplete', ['Exam_Completion_Date']]]);
+      assert.deepEqual(
+        (await consultation(s))?.map((c) => [c.state, c.missing]),
+        [['incomplete', ['Exam_Completion_Date']]],
+      );
       use(shipped);
       const run = await runReprocess(deps, (await startReprocess(deps, { held: true }, { apply: true, who: 'reload' })).id);
       assert.deepEqual([run.summary.byChange, (await consultation(s))?.map((c) => c.state)], [{ changed: 1 }, ['ready']]);
 
       // an enforced value set (as import-valuesets writes it) that lacks the G-code: the message is
       // refused as it is mapped (MAP_NOT_IN_VALUESET), no record takes the value; restored: applied, ready
-      const enforced = (drop: boolean) => tablesWith((dir) => editFile(dir, 'valuesets/CDS_Vendor.csv', (t) => (drop ? t.replace(/^G1014,.*\n/m, '') : t).replace('# enforce: no', '# enforce: yes')));
+      const enforced = (drop: boolean) =>
+        tablesWith((dir) =>
+          editFile(dir, 'valuesets/CDS_Vendor.csv', (t) => (drop ? t.replace(/^G1014,.*\n/m, '') : t).replace('# enforce: no', '# enforce: yes')),
+        );
       use(enforced(true));
       const omi = await send(hl7('05-omi-new.hl7'), 'MSG0005');
       assert.deepEqual(
@@ -153,100 +186,157 @@ export function reprocessSuite(name: string, backing: () => Promise<StoreBacking
       );
     });
 
-    withStore('an accepted record whose content changes goes back to ready, with a history entry; a moved key is retracted and the new one sent', async ({ s, deps, use, send }) => {
-      await send(hl7('01-orm-new.hl7'), 'MSG0001');
-      const [ready] = await s.wireEncounters('ready', 10);
-      assert.ok(ready);
-      await s.createTransaction({ Transaction_ID: 'T-1', Transaction_DateTime: '2026-11-23T06:00:00', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0', Encounters: [ready.wire] }, [ready], NOW);
-      await s.recordResults('T-1', [{ ...ready, result: 'accepted', problems: [] }], NOW);
-      // the analyst fixes the exam name's source: the same key, new content
-      use(tablesWith((dir) => editFile(dir, 'hl7v2.yaml', (y) => y.replace('from: [OBR-4.2, OBR-4.1]', 'from: [OBR-4.1, OBR-4.2]'))));
-      const r = await reprocessUnit(deps, 'e:100000|V0001', { apply: true, who: 'operate#1', why: 'reprocessing run 7' });
-      assert.equal(r.kind, 'done');
-      assert.deepEqual(r.kind === 'done' ? r.changes.map((c) => [c.change, c.stateBefore, c.stateAfter, c.fields, c.resend]) : [], [
-        ['changed', 'accepted', 'ready', [{ field: 'Name_of_Exam_Ordered', before: 'CT HEAD WO CONTRAST', after: '70450' }], true],
-      ]);
-      const c = (await s.record('100000|V0001'))!.consultations[0]!;
-      assert.deepEqual(
-        c.history.map((h) => [h.from, h.to, h.who, h.why, h.transactionId]),
-        [['accepted', 'ready', 'operate#1', 'reprocessing run 7: Name_of_Exam_Ordered changed', 'T-1']],
-      );
+    withStore(
+      'an accepted record whose content changes goes back to ready, with a history entry; a moved key is retracted and the new one sent',
+      async ({ s, deps, use, send }) => {
+        await send(hl7('01-orm-new.hl7'), 'MSG0001');
+        const [ready] = await s.wireEncounters('ready', 10);
+        assert.ok(ready);
+        await s.createTransaction(
+          {
+            Transaction_ID: 'T-1',
+            Transaction_DateTime: '2026-11-23T06:00:00',
+            Num_of_Encounters_Included: 1,
+            Facility_ID: '100000',
+            PartnerID: '10000',
+            AppID: '10019',
+            CDSR_File_Version_Num: '1.0',
+            Encounters: [ready.wire],
+          },
+          [ready],
+          NOW,
+        );
+        await s.recordResults('T-1', [{ ...ready, result: 'accepted', problems: [] }], NOW);
+        // the analyst fixes the exam name's source: the same key, new content
+        use(tablesWith((dir) => editFile(dir, 'hl7v2.yaml', (y) => y.replace('from: [OBR-4.2, OBR-4.1]', 'from: [OBR-4.1, OBR-4.2]'))));
+        const r = await reprocessUnit(deps, 'e:100000|V0001', { apply: true, who: 'operate#1', why: 'reprocessing run 7' });
+        assert.equal(r.kind, 'done');
+        assert.deepEqual(r.kind === 'done' ? r.changes.map((c) => [c.change, c.stateBefore, c.stateAfter, c.fields, c.resend]) : [], [
+          ['changed', 'accepted', 'ready', [{ field: 'Name_of_Exam_Ordered', before: 'CT HEAD WO CONTRAST', after: '70450' }], true],
+        ]);
+        const c = (await s.record('100000|V0001'))!.consultations[0]!;
+        assert.deepEqual(
+          c.history.map((h) => [h.from, h.to, h.who, h.why, h.transactionId]),
+          [['accepted', 'ready', 'operate#1', 'reprocessing run 7: Name_of_Exam_Ordered changed', 'T-1']],
+        );
 
-      // the site's CDS time turns out to be another one (here the message time, MSH-7): the key moves
-      const [again] = await s.wireEncounters('ready', 10);
-      await s.createTransaction({ Transaction_ID: 'T-2', Transaction_DateTime: '2026-11-23T06:00:00', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0', Encounters: [again!.wire] }, [again!], NOW);
-      await s.recordResults('T-2', [{ ...again!, result: 'accepted', problems: [] }], NOW);
-      use(
-        tablesWith((dir) =>
-          editFile(dir, 'hl7v2.yaml', (y) => y.replace('from: [OBR-4.2, OBR-4.1]', 'from: [OBR-4.1, OBR-4.2]').replaceAll('    from:\n      - OBX[3.1=CDS-DTTM]-5\n', '    from:\n      - MSH-7\n      - OBX[3.1=CDS-DTTM]-5\n')),
-        ),
-      );
-      const dry = await reprocessUnit(deps, 'e:100000|V0001', { apply: false, who: 'operate#1', why: 'preview' });
-      assert.deepEqual(dry.kind === 'done' ? dry.changes.map((c) => [c.consultationKey, c.change, c.stateBefore, c.stateAfter, c.retraction]) : dry, [
-        ['11/02/2026 09:30:15', 'retracted', 'accepted', 'cancelled-after-submission', true],
-        ['11/02/2026 09:35:00', 'added', undefined, 'ready', false],
-      ]);
-      await reprocessUnit(deps, 'e:100000|V0001', { apply: true, who: 'operate#1', why: 'reprocessing run 8' });
-      const rec = (await s.record('100000|V0001'))!;
-      assert.deepEqual(
-        rec.consultations.map((x) => [x.consultationKey, x.state, x.retraction?.transactionId ?? null]),
-        [
-          ['11/02/2026 09:30:15', 'cancelled-after-submission', 'T-2'],
-          ['11/02/2026 09:35:00', 'ready', null],
-        ],
-      );
-      const order = (await s.orders({ order: 'ORD1001' })).orders;
-      assert.deepEqual(order.map((o) => [o.consultationKey, o.state, o.reason]), [['11/02/2026 09:35:00', 'reported', '']]);
-    });
+        // the site's CDS time turns out to be another one (here the message time, MSH-7): the key moves
+        const [again] = await s.wireEncounters('ready', 10);
+        await s.createTransaction(
+          {
+            Transaction_ID: 'T-2',
+            Transaction_DateTime: '2026-11-23T06:00:00',
+            Num_of_Encounters_Included: 1,
+            Facility_ID: '100000',
+            PartnerID: '10000',
+            AppID: '10019',
+            CDSR_File_Version_Num: '1.0',
+            Encounters: [again!.wire],
+          },
+          [again!],
+          NOW,
+        );
+        await s.recordResults('T-2', [{ ...again!, result: 'accepted', problems: [] }], NOW);
+        use(
+          tablesWith((dir) =>
+            editFile(dir, 'hl7v2.yaml', (y) =>
+              y
+                .replace('from: [OBR-4.2, OBR-4.1]', 'from: [OBR-4.1, OBR-4.2]')
+                .replaceAll('    from:\n      - OBX[3.1=CDS-DTTM]-5\n', '    from:\n      - MSH-7\n      - OBX[3.1=CDS-DTTM]-5\n'),
+            ),
+          ),
+        );
+        const dry = await reprocessUnit(deps, 'e:100000|V0001', { apply: false, who: 'operate#1', why: 'preview' });
+        assert.deepEqual(dry.kind === 'done' ? dry.changes.map((c) => [c.consultationKey, c.change, c.stateBefore, c.stateAfter, c.retraction]) : dry, [
+          ['11/02/2026 09:30:15', 'retracted', 'accepted', 'cancelled-after-submission', true],
+          ['11/02/2026 09:35:00', 'added', undefined, 'ready', false],
+        ]);
+        await reprocessUnit(deps, 'e:100000|V0001', { apply: true, who: 'operate#1', why: 'reprocessing run 8' });
+        const rec = (await s.record('100000|V0001'))!;
+        assert.deepEqual(
+          rec.consultations.map((x) => [x.consultationKey, x.state, x.retraction?.transactionId ?? null]),
+          [
+            ['11/02/2026 09:30:15', 'cancelled-after-submission', 'T-2'],
+            ['11/02/2026 09:35:00', 'ready', null],
+          ],
+        );
+        const order = (await s.orders({ order: 'ORD1001' })).orders;
+        assert.deepEqual(
+          order.map((o) => [o.consultationKey, o.state, o.reason]),
+          [['11/02/2026 09:35:00', 'reported', '']],
+        );
+      },
+    );
 
-    withStore('a result naming two orders before them, the orders first refused (AE) and replayed after the fix: both complete', async ({ s, deps, use, send }) => {
-      await send(hl7('08-oru-two-results-no-orc.hl7'), 'MSG0008');
-      // a local modality code the tables do not know yet: the order message waits in the error queue
-      const orm = hl7('07-orm-two-orders.hl7').replaceAll('||CT|SC', '||ZZ|SC').replaceAll('^CPT|', '^L|');
-      const id = await send(orm, 'MSG0007');
-      assert.equal((await s.message(id))?.status, 'error');
-      use(tablesWith((dir) => editFile(dir, 'crosswalks/modality.csv', (t) => `${t.trimEnd()}\nZZ,1,a local code for CT\n`)));
-      assert.equal(await replayOne(deps, id), 'applied');
-      const rec = (await s.record('100000|V0001'))!;
-      assert.deepEqual(
-        rec.consultations.map((c) => [c.consultationKey, c.state, c.fields['Ordered_Exam_Completed']?.value, c.fields['Exam_Completion_Date']?.value]),
-        [
-          ['11/02/2026 16:05:00', 'ready', '1', '11/02/2026'],
-          ['11/02/2026 16:07:00', 'ready', '1', '11/02/2026'],
-        ],
-      );
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.messageIds]), [
-        [['ACC2005', 'ORD1005'], 'reported', [1, 2]],
-        [['ACC2006', 'ORD1006'], 'reported', [1, 2]],
-      ]);
-    });
+    withStore(
+      'a result naming two orders before them, the orders first refused (AE) and replayed after the fix: both complete',
+      async ({ s, deps, use, send }) => {
+        await send(hl7('08-oru-two-results-no-orc.hl7'), 'MSG0008');
+        // a local modality code the tables do not know yet: the order message waits in the error queue
+        const orm = hl7('07-orm-two-orders.hl7').replaceAll('||CT|SC', '||ZZ|SC').replaceAll('^CPT|', '^L|');
+        const id = await send(orm, 'MSG0007');
+        assert.equal((await s.message(id))?.status, 'error');
+        use(tablesWith((dir) => editFile(dir, 'crosswalks/modality.csv', (t) => `${t.trimEnd()}\nZZ,1,a local code for CT\n`)));
+        assert.equal(await replayOne(deps, id), 'applied');
+        const rec = (await s.record('100000|V0001'))!;
+        assert.deepEqual(
+          rec.consultations.map((c) => [c.consultationKey, c.state, c.fields['Ordered_Exam_Completed']?.value, c.fields['Exam_Completion_Date']?.value]),
+          [
+            ['11/02/2026 16:05:00', 'ready', '1', '11/02/2026'],
+            ['11/02/2026 16:07:00', 'ready', '1', '11/02/2026'],
+          ],
+        );
+        assert.deepEqual(
+          (await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.messageIds]),
+          [
+            [['ACC2005', 'ORD1005'], 'reported', [1, 2]],
+            [['ACC2006', 'ORD1006'], 'reported', [1, 2]],
+          ],
+        );
+      },
+    );
 
-    withStore('a message whose text was purged: the outcome kept at the purge stands for it; one purged without it is skipped, named', async ({ s, deps, use, send }) => {
-      const kept = await send(zds(hl7('01-orm-new.hl7')), 'MSG0001');
-      const lost = await send(zds(hl7('05-omi-new.hl7')).replaceAll('V0001', 'V0005'), 'MSG0005');
-      // retention keeps the first one's outcome (mapped through the tables in force), then purges both texts
-      const [m] = await s.unitMessages([], [kept]);
-      const outcome = await remapMessage(deps, m!);
-      assert.ok(outcome);
-      await s.keepOutcomes([{ id: kept, outcome }]);
-      assert.equal(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), 2);
-      // the fix cannot reach a text that is gone: the record stays as its kept outcome says
-      use(readsZds());
-      const run = await runReprocess(deps, (await startReprocess(deps, { all: true }, { apply: true, who: 'operate#1' })).id);
-      assert.deepEqual([run.summary.byChange, run.summary.unchanged, run.summary.skipped], [
-        {},
-        1,
-        [`e:100000|V0005: message ${lost} has neither its text nor an outcome kept for it (purged before outcomes were kept)`],
-      ]);
-      assert.deepEqual(await consultation(s), [{ key: '11/02/2026 09:30:15', state: 'incomplete', missing: ['CDS_Vendor'], vendor: undefined }]);
-    });
+    withStore(
+      'a message whose text was purged: the outcome kept at the purge stands for it; one purged without it is skipped, named',
+      async ({ s, deps, use, send }) => {
+        const kept = await send(zds(hl7('01-orm-new.hl7')), 'MSG0001');
+        const lost = await send(zds(hl7('05-omi-new.hl7')).replaceAll('V0001', 'V0005'), 'MSG0005');
+        // retention keeps the first one's outcome (mapped through the tables in force), then purges both texts
+        const [m] = await s.unitMessages([], [kept]);
+        const outcome = await remapMessage(deps, m!);
+        assert.ok(outcome);
+        await s.keepOutcomes([{ id: kept, outcome }]);
+        assert.equal(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), 2);
+        // the fix cannot reach a text that is gone: the record stays as its kept outcome says
+        use(readsZds());
+        const run = await runReprocess(deps, (await startReprocess(deps, { all: true }, { apply: true, who: 'operate#1' })).id);
+        assert.deepEqual(
+          [run.summary.byChange, run.summary.unchanged, run.summary.skipped],
+          [{}, 1, [`e:100000|V0005: message ${lost} has neither its text nor an outcome kept for it (purged before outcomes were kept)`]],
+        );
+        assert.deepEqual(await consultation(s), [{ key: '11/02/2026 09:30:15', state: 'incomplete', missing: ['CDS_Vendor'], vendor: undefined }]);
+      },
+    );
 
     withStore('reprocessing everything with the tables unchanged changes nothing (every shipped HL7 sample)', async ({ s, db, deps, send }) => {
-      const files = ['01-orm-new.hl7', '02-orm-update.hl7', '03-orm-cancel.hl7', '04-oru-final.hl7', '05-omi-new.hl7', '06-orm-lf-escapes.hl7', '07-orm-two-orders.hl7', '08-oru-two-results-no-orc.hl7', '09-orm-xr-excluded.hl7', '10-orm-cpt-in-obr44.hl7'];
+      const files = [
+        '01-orm-new.hl7',
+        '02-orm-update.hl7',
+        '03-orm-cancel.hl7',
+        '04-oru-final.hl7',
+        '05-omi-new.hl7',
+        '06-orm-lf-escapes.hl7',
+        '07-orm-two-orders.hl7',
+        '08-oru-two-results-no-orc.hl7',
+        '09-orm-xr-excluded.hl7',
+        '10-orm-cpt-in-obr44.hl7',
+      ];
       // results before their orders too: the fold must hold and adopt them as live did
       for (const [i, f] of [...files.slice(3), ...files.slice(0, 3)].entries()) await send(hl7(f), `M${i}`);
       const snapshot = async () => ({
-        consultations: await db.query('SELECT encounter_key, consultation_key, fields, state, missing, problems, content_hash FROM consultations ORDER BY encounter_key, consultation_key'),
+        consultations: await db.query(
+          'SELECT encounter_key, consultation_key, fields, state, missing, problems, content_hash FROM consultations ORDER BY encounter_key, consultation_key',
+        ),
         orders: (await s.orders({ limit: 1000 })).orders,
         messages: (await s.messages({ limit: 1000 })).map((m) => [m.id, m.status, m.problems]),
         index: await db.query('SELECT * FROM order_index ORDER BY order_key'),

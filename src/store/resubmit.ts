@@ -47,7 +47,10 @@ export async function resubmitRejected(q: TxQueryable, f: ResubmitFilter, by: { 
     const key = c.text('encounter_key');
     const cons = c.text('consultation_key');
     const transactionId = c.optText('transaction_id') ?? null;
-    const changed = await q.run(`UPDATE consultations SET state = 'ready' WHERE encounter_key = ? AND consultation_key = ? AND state = 'rejected'`, [key, cons]);
+    const changed = await q.run(`UPDATE consultations SET state = 'ready' WHERE encounter_key = ? AND consultation_key = ? AND state = 'rejected'`, [
+      key,
+      cons,
+    ]);
     if (changed === 0) continue;
     await q.run(
       'INSERT INTO record_history (encounter_key, consultation_key, at, from_state, to_state, who, why, transaction_id, problems) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -71,7 +74,12 @@ const FAILED_SELECT = `SELECT c.encounter_key, c.consultation_key, c.nrdr_proble
  * go back to `ready`, so the next round sends them in a new transaction, each at most `limit`
  * times for the same content (counted in the record history); the others stay needs-review.
  */
-export async function resendFailed(q: TxQueryable, transactionId: string, limit: number, at: Date): Promise<{ resent: ResubmittedRecord[]; kept: ResubmittedRecord[] }> {
+export async function resendFailed(
+  q: TxQueryable,
+  transactionId: string,
+  limit: number,
+  at: Date,
+): Promise<{ resent: ResubmittedRecord[]; kept: ResubmittedRecord[] }> {
   const first = await q.all(FAILED_SELECT, [transactionId]);
   if (first.length === 0) return { resent: [], kept: [] };
   await q.lock([...new Set(first.map((r) => row('consultations', r).text('encounter_key')))]);
@@ -93,10 +101,24 @@ export async function resendFailed(q: TxQueryable, transactionId: string, limit:
       kept.push({ encounterKey: key, consultationKey: cons, transactionId });
       continue;
     }
-    await q.run(`UPDATE consultations SET state = 'ready' WHERE encounter_key = ? AND consultation_key = ? AND state = 'needs-review' AND transaction_id = ?`, [key, cons, transactionId]);
+    await q.run(`UPDATE consultations SET state = 'ready' WHERE encounter_key = ? AND consultation_key = ? AND state = 'needs-review' AND transaction_id = ?`, [
+      key,
+      cons,
+      transactionId,
+    ]);
     await q.run(
       'INSERT INTO record_history (encounter_key, consultation_key, at, from_state, to_state, who, why, transaction_id, problems) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [key, cons, at.toISOString(), 'needs-review', 'ready', AUTOMATIC_RESEND, `sent again under a new Transaction_ID (automatic resend ${n + 1} of ${limit}, CDSR_RESEND_FAILED)`, transactionId, c.optText('nrdr_problems') ?? '[]'],
+      [
+        key,
+        cons,
+        at.toISOString(),
+        'needs-review',
+        'ready',
+        AUTOMATIC_RESEND,
+        `sent again under a new Transaction_ID (automatic resend ${n + 1} of ${limit}, CDSR_RESEND_FAILED)`,
+        transactionId,
+        c.optText('nrdr_problems') ?? '[]',
+      ],
     );
     resent.push({ encounterKey: key, consultationKey: cons, transactionId });
   }
@@ -104,7 +126,10 @@ export async function resendFailed(q: TxQueryable, transactionId: string, limit:
 }
 
 export async function recordHistory(q: Queryable, encounterKey: string): Promise<Map<string, HistoryEntry[]>> {
-  const rows = await q.all('SELECT consultation_key, at, from_state, to_state, who, why, transaction_id, problems FROM record_history WHERE encounter_key = ? ORDER BY id', [encounterKey]);
+  const rows = await q.all(
+    'SELECT consultation_key, at, from_state, to_state, who, why, transaction_id, problems FROM record_history WHERE encounter_key = ? ORDER BY id',
+    [encounterKey],
+  );
   const out = new Map<string, HistoryEntry[]>();
   for (const r of rows) {
     const h = row('record_history', r);

@@ -21,7 +21,10 @@ export function retractionOf(o: {
   retired?: boolean;
 }): Retraction {
   const tx = o.transactionId ?? null;
-  const why = o.retired === true ? 'its consultation date and time changed after it was sent to NRDR (the record is now sent under its new key)' : 'cancelled after it was sent to NRDR';
+  const why =
+    o.retired === true
+      ? 'its consultation date and time changed after it was sent to NRDR (the record is now sent under its new key)'
+      : 'cancelled after it was sent to NRDR';
   const how =
     o.retired === true
       ? `POST /api/records/${o.facilityId}/${o.encounterId}/acknowledge?consultation=${encodeURIComponent(o.consultationKey)}`

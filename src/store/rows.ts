@@ -60,7 +60,10 @@ export class RowReader {
       return this.fail(column, 'JSON');
     }
     const r = schema.safeParse(parsed);
-    if (!r.success) throw new StoreCorruptError(`${this.table}.${column}: ${r.error.issues[0]?.message ?? 'unexpected content'} at ${r.error.issues[0]?.path.join('.') ?? ''}`);
+    if (!r.success)
+      throw new StoreCorruptError(
+        `${this.table}.${column}: ${r.error.issues[0]?.message ?? 'unexpected content'} at ${r.error.issues[0]?.path.join('.') ?? ''}`,
+      );
     return r.data;
   }
 }
@@ -83,15 +86,15 @@ export const FieldValueSchema: z.ZodType<FieldValue> = z.object({
  */
 export const ExclusionSchema: z.ZodType<Exclusion> = z.union([
   z.object({ rule: z.string(), crosswalk: z.string(), raw: z.string() }),
-  z
-    .object({ value: z.literal('cancelled'), rule: z.string().regex(/^.* excluded ".*"$/s), crosswalk: z.string() })
-    .transform((f) => {
-      const m = /^(.*) excluded "(.*)"$/s.exec(f.rule);
-      return { rule: m?.[1] ?? f.rule, crosswalk: f.crosswalk, raw: m?.[2] ?? '' };
-    }),
+  z.object({ value: z.literal('cancelled'), rule: z.string().regex(/^.* excluded ".*"$/s), crosswalk: z.string() }).transform((f) => {
+    const m = /^(.*) excluded "(.*)"$/s.exec(f.rule);
+    return { rule: m?.[1] ?? f.rule, crosswalk: f.crosswalk, raw: m?.[2] ?? '' };
+  }),
 ]);
 export const FieldMapSchema: z.ZodType<FieldMap> = z.record(z.string(), FieldValueSchema);
-export const ProblemsSchema = z.array(z.looseObject({ code: z.string(), message: z.string(), severity: z.enum(['error', 'warning']), scope: z.string(), path: z.string() })) as unknown as z.ZodType<Problem[]>;
+export const ProblemsSchema = z.array(
+  z.looseObject({ code: z.string(), message: z.string(), severity: z.enum(['error', 'warning']), scope: z.string(), path: z.string() }),
+) as unknown as z.ZodType<Problem[]>;
 export const StringListSchema = z.array(z.string());
 export const CredentialMetaSchema = z.record(z.string(), z.unknown());
 export const TransactionBodySchema: z.ZodType<Transaction> = TransactionSchema;

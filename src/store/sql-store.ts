@@ -15,13 +15,47 @@ import { loadEncounter, planEncounter, readPrevious, writeEncounter } from './en
 import { evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
 import { forDialect, MIGRATIONS } from './migrations.js';
 import { retractionOf, type AcknowledgeResult } from './retraction.js';
-import { ledgerGauges, listOrders, oldestHeld, reconcile, recordOrder, type LedgerGauges, type OrderFilter, type OrderRow, type ReconciliationFilter, type ReconciliationRow } from './ledger.js';
+import {
+  ledgerGauges,
+  listOrders,
+  oldestHeld,
+  reconcile,
+  recordOrder,
+  type LedgerGauges,
+  type OrderFilter,
+  type OrderRow,
+  type ReconciliationFilter,
+  type ReconciliationRow,
+} from './ledger.js';
 import { preload, writeMerge } from './merge-rows.js';
 import { appendNrdrStatus, nrdrStatusHistory, type NrdrStatusEntry } from './nrdr-history.js';
 import { recordHistory, resendFailed, resubmitRejected, type ResubmitFilter, type ResubmittedRecord } from './resubmit.js';
 import { indexMessages, rederiveUnit, storedOutcome, unitMessageIds, type ConsultationChange, type RederiveOptions, type UnitResult } from './rederive.js';
-import { createRun, finishRun, listRuns, readRun, recordUnit, runChanges, selectUnits, type ReprocessRun, type ReprocessSelection, type ReprocessStatus } from './reprocess-runs.js';
-import { CredentialMetaSchema, encounterFromRows, ExclusionSchema, FieldMapSchema, FieldValueSchema, MapOutcomeSchema, NrdrStatusSchema, ProblemsSchema, row, StringListSchema, TransactionBodySchema } from './rows.js';
+import {
+  createRun,
+  finishRun,
+  listRuns,
+  readRun,
+  recordUnit,
+  runChanges,
+  selectUnits,
+  type ReprocessRun,
+  type ReprocessSelection,
+  type ReprocessStatus,
+} from './reprocess-runs.js';
+import {
+  CredentialMetaSchema,
+  encounterFromRows,
+  ExclusionSchema,
+  FieldMapSchema,
+  FieldValueSchema,
+  MapOutcomeSchema,
+  NrdrStatusSchema,
+  ProblemsSchema,
+  row,
+  StringListSchema,
+  TransactionBodySchema,
+} from './rows.js';
 import { chunks, either, marks, StoreCorruptError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
 import {
   CHANNELS,
@@ -141,7 +175,12 @@ async function acknowledgeIn(q: TxQueryable, ekey: string, ckey: string, who: st
   const by = r.optText('retraction_ack_by');
   const when = r.optText('retraction_ack_at');
   if (by !== undefined && when !== undefined) return { result: 'already', by, at: when };
-  await q.run('UPDATE consultations SET retraction_ack_by = ?, retraction_ack_at = ? WHERE encounter_key = ? AND consultation_key = ?', [who, at.toISOString(), ekey, ckey]);
+  await q.run('UPDATE consultations SET retraction_ack_by = ?, retraction_ack_at = ? WHERE encounter_key = ? AND consultation_key = ?', [
+    who,
+    at.toISOString(),
+    ekey,
+    ckey,
+  ]);
   await q.run('INSERT INTO access_audit (at, who, what) VALUES (?, ?, ?)', [at.toISOString(), who, `acknowledged retraction of ${what}`]);
   return { result: 'acknowledged', by: who, at: at.toISOString() };
 }
@@ -216,7 +255,8 @@ export class SqlStore implements Store {
       const id = await this.insertMessage(q, meta, hash, statusForOutcome(outcome), [...outcome.problems]);
       const done = await this.apply(q, outcome, id, meta.receivedAt);
       // a refusal, or a warning of the merge (MERGE_KEY_HELD), is kept with the message
-      if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length) await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [done.status, JSON.stringify(done.problems), id]);
+      if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length)
+        await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [done.status, JSON.stringify(done.problems), id]);
       return { messageId: id, ...done };
     });
   }
@@ -235,7 +275,14 @@ export class SqlStore implements Store {
     return { status: done.status, problems: done.problems };
   }
 
-  private async insertMessage(q: Queryable, meta: InboundMeta, hash: string, status: MessageStatus, problems: Problem[], duplicateOf?: number): Promise<number> {
+  private async insertMessage(
+    q: Queryable,
+    meta: InboundMeta,
+    hash: string,
+    status: MessageStatus,
+    problems: Problem[],
+    duplicateOf?: number,
+  ): Promise<number> {
     const r = await q.get(
       `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw, edited_from, edited_by)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -262,7 +309,10 @@ export class SqlStore implements Store {
     const ids = await unitMessageIds(this.db, encounterKeys, messageIds);
     const out: UnitMessage[] = [];
     for (const part of chunks(ids)) {
-      const rows = await this.db.all(`SELECT ${MESSAGE_COLUMNS}, raw, raw_purged_at, outcome FROM inbound_messages WHERE id IN (${marks(part.length)}) ORDER BY id`, part);
+      const rows = await this.db.all(
+        `SELECT ${MESSAGE_COLUMNS}, raw, raw_purged_at, outcome FROM inbound_messages WHERE id IN (${marks(part.length)}) ORDER BY id`,
+        part,
+      );
       const enc = new Map<number, string[]>();
       for (const r of await this.db.all(`SELECT message_id, encounter_key FROM message_encounters WHERE message_id IN (${marks(part.length)})`, part)) {
         const x = row('message_encounters', r);
@@ -272,13 +322,23 @@ export class SqlStore implements Store {
         const m = messageFromRow(r);
         const x = row('inbound_messages', r);
         const outcome = x.json<MapOutcome | null>('outcome', MapOutcomeSchema, null);
-        out.push({ ...m, raw: x.text('raw'), rawPurged: x.optText('raw_purged_at') !== undefined, ...(outcome ? { outcome } : {}), encounters: (enc.get(m.id) ?? []).sort() });
+        out.push({
+          ...m,
+          raw: x.text('raw'),
+          rawPurged: x.optText('raw_purged_at') !== undefined,
+          ...(outcome ? { outcome } : {}),
+          encounters: (enc.get(m.id) ?? []).sort(),
+        });
       }
     }
     return out;
   }
 
-  rederive(unit: { encounterKeys: readonly string[]; messageIds: readonly number[] }, remapped: ReadonlyMap<number, MapOutcome>, opts: RederiveOptions): Promise<UnitResult> {
+  rederive(
+    unit: { encounterKeys: readonly string[]; messageIds: readonly number[] },
+    remapped: ReadonlyMap<number, MapOutcome>,
+    opts: RederiveOptions,
+  ): Promise<UnitResult> {
     // one encounter (or the few a message links) per database transaction; a dry run writes nothing in it
     return this.db.transaction(async (q) => {
       const r = await rederiveUnit(q, this.validator, unit, remapped, opts);
@@ -363,7 +423,10 @@ export class SqlStore implements Store {
     const desc = filter.newestFirst === true;
     where.push(desc ? 'id < ?' : 'id > ?');
     params.push(desc ? (filter.beforeId ?? Number.MAX_SAFE_INTEGER) : (filter.afterId ?? 0), filter.limit ?? 100);
-    const rows = await this.db.all(`SELECT ${MESSAGE_COLUMNS} FROM inbound_messages WHERE ${where.join(' AND ')} ORDER BY id ${desc ? 'DESC' : ''} LIMIT ?`, params);
+    const rows = await this.db.all(
+      `SELECT ${MESSAGE_COLUMNS} FROM inbound_messages WHERE ${where.join(' AND ')} ORDER BY id ${desc ? 'DESC' : ''} LIMIT ?`,
+      params,
+    );
     return rows.map(messageFromRow);
   }
 
@@ -386,7 +449,12 @@ export class SqlStore implements Store {
       for (const r of rows) {
         const m = row('inbound_messages', r);
         const first = m.optText('first_status') !== undefined ? m.oneOf('first_status', MESSAGE_STATUSES) : undefined;
-        out.push({ id: m.int('id'), raw: m.text('raw'), orderNumbers: numbers.get(m.int('id')) ?? [], answeredAs: first ?? m.oneOf('status', MESSAGE_STATUSES) });
+        out.push({
+          id: m.int('id'),
+          raw: m.text('raw'),
+          orderNumbers: numbers.get(m.int('id')) ?? [],
+          answeredAs: first ?? m.oneOf('status', MESSAGE_STATUSES),
+        });
       }
     }
     return out.sort((a, b) => a.id - b.id);
@@ -395,7 +463,11 @@ export class SqlStore implements Store {
   recordEvents(subscription: string, eventNumbers: readonly number[], reportedSince: number | undefined, at: Date): Promise<void> {
     return this.db.transaction(async (q) => {
       for (const n of eventNumbers) {
-        await q.run('INSERT INTO subscription_events (subscription, event_number, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [subscription, n, at.toISOString()]);
+        await q.run('INSERT INTO subscription_events (subscription, event_number, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [
+          subscription,
+          n,
+          at.toISOString(),
+        ]);
       }
       await q.run(
         `INSERT INTO subscriptions (subscription, reported_since, last_seen_at) VALUES (?, ?, ?)
@@ -412,7 +484,11 @@ export class SqlStore implements Store {
       const s = row('subscriptions', r);
       const sub = s.text('subscription');
       const since = s.int('reported_since');
-      const got = new Set((await this.db.all('SELECT event_number FROM subscription_events WHERE subscription = ?', [sub])).map((e) => row('subscription_events', e).int('event_number')));
+      const got = new Set(
+        (await this.db.all('SELECT event_number FROM subscription_events WHERE subscription = ?', [sub])).map((e) =>
+          row('subscription_events', e).int('event_number'),
+        ),
+      );
       const missing: number[] = [];
       for (let n = 1; n <= since && missing.length < 1000; n++) if (!got.has(n)) missing.push(n);
       out.push({ subscription: sub, received: got.size, reportedSince: since, missing, lastSeenAt: s.text('last_seen_at') });
@@ -457,7 +533,15 @@ export class SqlStore implements Store {
       const exclusion = c.json<Exclusion | null>('exclusion', ExclusionSchema, null);
       const retraction =
         state === 'cancelled-after-submission'
-          ? retractionOf({ facilityId: enc.facilityId, encounterId: enc.encounterId, consultationKey: c.text('consultation_key'), transactionId, ackBy: c.optText('retraction_ack_by'), ackAt: c.optText('retraction_ack_at'), retired: c.int('retired') === 1 })
+          ? retractionOf({
+              facilityId: enc.facilityId,
+              encounterId: enc.encounterId,
+              consultationKey: c.text('consultation_key'),
+              transactionId,
+              ackBy: c.optText('retraction_ack_by'),
+              ackAt: c.optText('retraction_ack_at'),
+              retired: c.int('retired') === 1,
+            })
           : undefined;
       return {
         consultationKey: c.text('consultation_key'),
@@ -537,7 +621,14 @@ export class SqlStore implements Store {
       const cons = enc?.consultations.get(c.text('consultation_key'));
       if (!enc || !cons) continue;
       const v = evaluateConsultation(this.validator, enc, cons);
-      out.push({ encounterKey: key, consultationKey: c.text('consultation_key'), facilityId: enc.facilityId, ...(enc.partnerId !== undefined ? { partnerId: enc.partnerId } : {}), wire: v.wire, contentHash: v.contentHash });
+      out.push({
+        encounterKey: key,
+        consultationKey: c.text('consultation_key'),
+        facilityId: enc.facilityId,
+        ...(enc.partnerId !== undefined ? { partnerId: enc.partnerId } : {}),
+        wire: v.wire,
+        contentHash: v.contentHash,
+      });
     }
     return out;
   }
@@ -564,14 +655,22 @@ export class SqlStore implements Store {
 
   // ---- outbound ledger ----
 
-  createTransaction(body: Transaction, records: readonly OutboundRecord[], at: Date, fence?: Fence): Promise<{ created: boolean; stale: OutboundRecord[]; fenced?: boolean }> {
+  createTransaction(
+    body: Transaction,
+    records: readonly OutboundRecord[],
+    at: Date,
+    fence?: Fence,
+  ): Promise<{ created: boolean; stale: OutboundRecord[]; fenced?: boolean }> {
     return this.db.transaction(async (q) => {
       // the same locks as the ingest of these encounters: neither writes over the other
       await q.lock([...records.map((r) => r.encounterKey), ...(fence ? [`lease|${fence.name}`] : [])]);
       if (fence && !(await SqlStore.holds(q, fence))) return { created: false, stale: [], fenced: true };
       const stale: OutboundRecord[] = [];
       for (const r of records) {
-        const now = await q.get('SELECT state, content_hash FROM consultations WHERE encounter_key = ? AND consultation_key = ?', [r.encounterKey, r.consultationKey]);
+        const now = await q.get('SELECT state, content_hash FROM consultations WHERE encounter_key = ? AND consultation_key = ?', [
+          r.encounterKey,
+          r.consultationKey,
+        ]);
         const c = now ? row('consultations', now) : undefined;
         if (!c || c.text('state') !== 'ready' || c.text('content_hash') !== r.contentHash) stale.push(r);
       }
@@ -582,7 +681,12 @@ export class SqlStore implements Store {
         [body.Transaction_ID, body.Facility_ID, body.PartnerID, body.AppID, at.toISOString(), at.toISOString(), JSON.stringify(body)],
       );
       for (const r of records) {
-        await q.run('INSERT INTO transaction_records (transaction_id, encounter_key, consultation_key, content_hash) VALUES (?, ?, ?, ?)', [body.Transaction_ID, r.encounterKey, r.consultationKey, r.contentHash]);
+        await q.run('INSERT INTO transaction_records (transaction_id, encounter_key, consultation_key, content_hash) VALUES (?, ?, ?, ?)', [
+          body.Transaction_ID,
+          r.encounterKey,
+          r.consultationKey,
+          r.contentHash,
+        ]);
         await q.run(
           `UPDATE consultations SET state = 'submitted', transaction_id = ?, submitted_hash = ?, nrdr_problems = NULL
            WHERE encounter_key = ? AND consultation_key = ?`,
@@ -616,7 +720,12 @@ export class SqlStore implements Store {
 
   private static leaseFromRow(r: Row, claim?: LeaseClaim): LeaseState {
     const l = row('leases', r);
-    return { held: claim !== undefined && l.text('holder') === claim.holder && l.text('token') === claim.token, holder: l.text('holder'), epoch: l.int('epoch'), expiresAt: l.text('expires_at') };
+    return {
+      held: claim !== undefined && l.text('holder') === claim.holder && l.text('token') === claim.token,
+      holder: l.text('holder'),
+      epoch: l.int('epoch'),
+      expiresAt: l.text('expires_at'),
+    };
   }
 
   takeLease(name: string, claim: LeaseClaim, at: Date, ttlMs: number, opts: { reclaimOwn?: boolean } = {}): Promise<LeaseState> {
@@ -645,7 +754,8 @@ export class SqlStore implements Store {
 
   releaseLease(name: string, holder: string, token?: string): Promise<void> {
     return this.db.transaction(
-      async (q) => void (await q.run('DELETE FROM leases WHERE name = ? AND holder = ? AND (CAST(? AS TEXT) IS NULL OR token = ?)', [name, holder, ...either(token)])),
+      async (q) =>
+        void (await q.run('DELETE FROM leases WHERE name = ? AND holder = ? AND (CAST(? AS TEXT) IS NULL OR token = ?)', [name, holder, ...either(token)])),
     );
   }
 
@@ -678,14 +788,17 @@ export class SqlStore implements Store {
     return this.db.transaction(async (q) => {
       const waiting = await q.all(`SELECT encounter_key, consultation_key FROM consultations WHERE transaction_id = ? AND state = 'submitted'`, [id]);
       await q.lock([...new Set(waiting.map((r) => row('consultations', r).text('encounter_key')))]);
-      await q.run(`UPDATE transactions SET status = 'failed', last_error = ?, next_poll_at = NULL, updated_at = ? WHERE transaction_id = ?`, [why, at.toISOString(), id]);
+      await q.run(`UPDATE transactions SET status = 'failed', last_error = ?, next_poll_at = NULL, updated_at = ? WHERE transaction_id = ?`, [
+        why,
+        at.toISOString(),
+        id,
+      ]);
       for (const r of waiting) {
         const c = row('consultations', r);
-        const changed = await q.run(`UPDATE consultations SET state = 'ready' WHERE encounter_key = ? AND consultation_key = ? AND transaction_id = ? AND state = 'submitted'`, [
-          c.text('encounter_key'),
-          c.text('consultation_key'),
-          id,
-        ]);
+        const changed = await q.run(
+          `UPDATE consultations SET state = 'ready' WHERE encounter_key = ? AND consultation_key = ? AND transaction_id = ? AND state = 'submitted'`,
+          [c.text('encounter_key'), c.text('consultation_key'), id],
+        );
         // kept in the record's history: it goes out again in the next round, never silently
         if (changed === 1) {
           await q.run(
@@ -705,7 +818,17 @@ export class SqlStore implements Store {
         `UPDATE transactions SET status = ?, updated_at = ?, nrdr_status = COALESCE(?, nrdr_status), last_error = ?,
            attempts = attempts + ?, polls = polls + ?, next_poll_at = CASE WHEN CAST(? AS INTEGER) = 1 THEN CAST(? AS TEXT) ELSE next_poll_at END
          WHERE transaction_id = ?${from.length > 0 ? ` AND status IN (${marks(from.length)})` : ''}`,
-        [patch.status, at.toISOString(), patch.nrdr ? JSON.stringify(patch.nrdr) : null, patch.error ?? null, patch.attempted ? 1 : 0, patch.polled ? 1 : 0, ...next, id, ...from],
+        [
+          patch.status,
+          at.toISOString(),
+          patch.nrdr ? JSON.stringify(patch.nrdr) : null,
+          patch.error ?? null,
+          patch.attempted ? 1 : 0,
+          patch.polled ? 1 : 0,
+          ...next,
+          id,
+          ...from,
+        ],
       );
       if (changed > 0 && patch.nrdr) await appendNrdrStatus(q, id, patch.nrdr, at);
     });
@@ -731,12 +854,17 @@ export class SqlStore implements Store {
     const x = row('transactions', r ?? {});
     const next = x.optText('next');
     // '0' = due now (a POST to make, or a poll never scheduled)
-    return { count: x.int('n'), oldestCreatedAt: x.optText('oldest') ?? null, nextPollAt: next === undefined ? null : next === '0' ? new Date(0).toISOString() : next };
+    return {
+      count: x.int('n'),
+      oldestCreatedAt: x.optText('oldest') ?? null,
+      nextPollAt: next === undefined ? null : next === '0' ? new Date(0).toISOString() : next,
+    };
   }
 
   nrdrStatusSeen(id: string, status: TransactionStatus, at: Date): Promise<void> {
     return this.db.transaction(async (q) => {
-      if (await appendNrdrStatus(q, id, status, at)) await q.run('UPDATE transactions SET nrdr_status = ? WHERE transaction_id = ?', [JSON.stringify(status), id]);
+      if (await appendNrdrStatus(q, id, status, at))
+        await q.run('UPDATE transactions SET nrdr_status = ? WHERE transaction_id = ?', [JSON.stringify(status), id]);
     });
   }
 
@@ -753,7 +881,13 @@ export class SqlStore implements Store {
       await q.lock(results.map((r) => r.encounterKey));
       for (const r of results) {
         const problems = JSON.stringify(r.problems);
-        await q.run('UPDATE transaction_records SET result = ?, nrdr_problems = ? WHERE transaction_id = ? AND encounter_key = ? AND consultation_key = ?', [r.result, problems, id, r.encounterKey, r.consultationKey]);
+        await q.run('UPDATE transaction_records SET result = ?, nrdr_problems = ? WHERE transaction_id = ? AND encounter_key = ? AND consultation_key = ?', [
+          r.result,
+          problems,
+          id,
+          r.encounterKey,
+          r.consultationKey,
+        ]);
         await q.run(
           `UPDATE consultations SET state = ?, nrdr_problems = ? WHERE encounter_key = ? AND consultation_key = ?
            AND transaction_id = ? AND state = 'submitted' AND submitted_hash = ?`,
@@ -777,7 +911,10 @@ export class SqlStore implements Store {
 
   private async withRecords(r: Row): Promise<TransactionRow> {
     const id = row('transactions', r).text('transaction_id');
-    const recs = await this.db.all('SELECT encounter_key, consultation_key, content_hash, result, nrdr_problems FROM transaction_records WHERE transaction_id = ? ORDER BY encounter_key, consultation_key', [id]);
+    const recs = await this.db.all(
+      'SELECT encounter_key, consultation_key, content_hash, result, nrdr_problems FROM transaction_records WHERE transaction_id = ? ORDER BY encounter_key, consultation_key',
+      [id],
+    );
     return transactionFromRows(r, recs, await nrdrStatusHistory(this.db, id));
   }
 
@@ -838,7 +975,9 @@ export class SqlStore implements Store {
   // ---- access audit ----
 
   audit(entry: { at: Date; who: string; what: string }): Promise<void> {
-    return this.db.transaction(async (q) => void (await q.run('INSERT INTO access_audit (at, who, what) VALUES (?, ?, ?)', [entry.at.toISOString(), entry.who, entry.what])));
+    return this.db.transaction(
+      async (q) => void (await q.run('INSERT INTO access_audit (at, who, what) VALUES (?, ?, ?)', [entry.at.toISOString(), entry.who, entry.what])),
+    );
   }
 
   async accessLog(filter: { after?: number; limit?: number }): Promise<AccessEntry[]> {
@@ -869,14 +1008,26 @@ export class SqlStore implements Store {
     return r ? SqlStore.credentialFromRow(r) : undefined;
   }
 
-  putCredential(name: string, value: { sealed: string; meta: Readonly<Record<string, unknown>>; expiresAt?: Date }, ifVersion: number, at: Date): Promise<number | false> {
+  putCredential(
+    name: string,
+    value: { sealed: string; meta: Readonly<Record<string, unknown>>; expiresAt?: Date },
+    ifVersion: number,
+    at: Date,
+  ): Promise<number | false> {
     const params = [value.sealed, JSON.stringify(value.meta), value.expiresAt?.toISOString() ?? null, at.toISOString()];
     return this.db.transaction(async (q) => {
       await q.lock([`credential|${name}`]);
       const changed =
         ifVersion === 0
-          ? await q.run('INSERT INTO credentials (sealed, meta, expires_at, updated_at, name, version) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (name) DO NOTHING', [...params, name])
-          : await q.run('UPDATE credentials SET sealed = ?, meta = ?, expires_at = ?, updated_at = ?, version = version + 1 WHERE name = ? AND version = ?', [...params, name, ifVersion]);
+          ? await q.run(
+              'INSERT INTO credentials (sealed, meta, expires_at, updated_at, name, version) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (name) DO NOTHING',
+              [...params, name],
+            )
+          : await q.run('UPDATE credentials SET sealed = ?, meta = ?, expires_at = ?, updated_at = ?, version = version + 1 WHERE name = ? AND version = ?', [
+              ...params,
+              name,
+              ifVersion,
+            ]);
       return changed === 1 ? ifVersion + 1 : false;
     });
   }
@@ -896,14 +1047,19 @@ export class SqlStore implements Store {
 
   purgeCredentials(prefix: string, before: Date): Promise<number> {
     return this.db.transaction((q) =>
-      q.run('DELETE FROM credentials WHERE SUBSTR(name, 1, ?) = ? AND expires_at IS NOT NULL AND expires_at < ?', [prefix.length, prefix, before.toISOString()]),
+      q.run('DELETE FROM credentials WHERE SUBSTR(name, 1, ?) = ? AND expires_at IS NOT NULL AND expires_at < ?', [
+        prefix.length,
+        prefix,
+        before.toISOString(),
+      ]),
     );
   }
 
   // ---- the rest ----
 
   async counts(): Promise<StoreCounts> {
-    const group = async (sql: string) => Object.fromEntries((await this.db.reports.all(sql)).map((r) => [row('counts', r).text('k'), row('counts', r).int('n')]));
+    const group = async (sql: string) =>
+      Object.fromEntries((await this.db.reports.all(sql)).map((r) => [row('counts', r).text('k'), row('counts', r).int('n')]));
     return {
       messages: await group('SELECT status AS k, COUNT(*) AS n FROM inbound_messages GROUP BY status'),
       records: await group('SELECT state AS k, COUNT(*) AS n FROM consultations GROUP BY state'),

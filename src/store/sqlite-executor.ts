@@ -24,7 +24,10 @@ const TRANSIENT = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|NOMEM|INTER
 function classify(e: unknown): Error {
   if (e instanceof StoreUnavailableError) return e;
   const code = (e as { code?: unknown } | null)?.code;
-  if ((e instanceof Database.SqliteError && typeof code === 'string' && TRANSIENT.test(code)) || (e instanceof TypeError && /database connection is not open/.test(e.message))) {
+  if (
+    (e instanceof Database.SqliteError && typeof code === 'string' && TRANSIENT.test(code)) ||
+    (e instanceof TypeError && /database connection is not open/.test(e.message))
+  ) {
     return new StoreUnavailableError(`the store cannot be written: ${errorMessage(e)}`, { cause: e });
   }
   return asError(e);

@@ -10,7 +10,8 @@ export interface ReportJob {
   readonly sql: string;
   readonly params: readonly (string | number | null)[];
 }
-export type ReportReply = { readonly id: number; readonly rows: unknown[] } | { readonly id: number; readonly error: { readonly message: string; readonly code?: string } };
+export type ReportReply =
+  { readonly id: number; readonly rows: unknown[] } | { readonly id: number; readonly error: { readonly message: string; readonly code?: string } };
 
 const { file } = workerData as { file: string };
 const db = new Database(file, { readonly: true, fileMustExist: true });

@@ -62,8 +62,14 @@ describe('SQLite executor', () => {
         }),
         x.transaction(async (q) => void (await q.run('INSERT INTO t (v) VALUES (?)', ['c']))),
       ]);
-      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
-      assert.deepEqual((await x.all('SELECT v FROM t ORDER BY v')).map((r) => r.v), ['a', 'c']);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'rejected', 'fulfilled'],
+      );
+      assert.deepEqual(
+        (await x.all('SELECT v FROM t ORDER BY v')).map((r) => r.v),
+        ['a', 'c'],
+      );
     }));
 
   it('a read waits for the open transaction instead of seeing its rows', () =>
@@ -81,13 +87,19 @@ describe('SQLite executor', () => {
   it('a closed store answers unavailable (the sender retries), not a crash', () =>
     withDb(async (x) => {
       await x.close();
-      await assert.rejects(x.transaction(() => Promise.resolve()), StoreUnavailableError);
+      await assert.rejects(
+        x.transaction(() => Promise.resolve()),
+        StoreUnavailableError,
+      );
       await assert.rejects(x.all('SELECT 1'), StoreUnavailableError);
     }));
 
   it('a statement error of ours is not "unavailable": it is the caller\'s to keep as AE', () =>
     withDb(async (x) => {
-      await assert.rejects(x.run('INSERT INTO nowhere VALUES (1)'), (e: unknown) => e instanceof Error && !(e instanceof StoreUnavailableError) && /no such table/.test(e.message));
+      await assert.rejects(
+        x.run('INSERT INTO nowhere VALUES (1)'),
+        (e: unknown) => e instanceof Error && !(e instanceof StoreUnavailableError) && /no such table/.test(e.message),
+      );
     }));
 
   it('reclaims the space of deleted rows a step at a time: a transaction that arrives meanwhile is committed before the reclaim ends', () =>

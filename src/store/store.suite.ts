@@ -17,7 +17,14 @@ import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
 const hl7 = (n: string) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', n), 'utf8');
-const meta = (raw: string, controlId: string) => ({ channel: 'hl7v2' as const, sender: 'EHR^GENHOSP', controlId, contentType: 'application/hl7-v2', raw, receivedAt: NOW });
+const meta = (raw: string, controlId: string) => ({
+  channel: 'hl7v2' as const,
+  sender: 'EHR^GENHOSP',
+  controlId,
+  contentType: 'application/hl7-v2',
+  raw,
+  receivedAt: NOW,
+});
 
 export interface FreshDatabase {
   /** Opens the store on this database (again). */
@@ -89,7 +96,9 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.deepEqual(await ingest(s, '04-oru-final.hl7', 'MSG0004'), { messageId: 1, status: 'applied', problems: [] });
       assert.deepEqual(await s.records({}), []);
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
-      assert.deepEqual(await s.records({}), [{ encounterKey: '100000|V0001', facilityId: '100000', encounterId: 'V0001', consultationKey: '11/02/2026 09:30:15', state: 'ready', missing: [] }]);
+      assert.deepEqual(await s.records({}), [
+        { encounterKey: '100000|V0001', facilityId: '100000', encounterId: 'V0001', consultationKey: '11/02/2026 09:30:15', state: 'ready', missing: [] },
+      ]);
       const rec = await s.record('100000|V0001');
       assert.equal(rec?.consultations[0]?.fields.Ordered_Exam_Completed?.value, '1');
       assert.equal(rec?.consultations[0]?.fields.Ordered_Exam_Completed?.source, 'MSG0004');
@@ -101,7 +110,10 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
     withStore('a record missing a required field is incomplete and lists it', async (s) => {
       await ingest(s, '05-omi-new.hl7', 'MSG0005', (raw) => raw.replace('|E|ED^BAY3', '||ED^BAY3'));
       const recs = await s.records({ state: 'incomplete' });
-      assert.deepEqual(recs.map((r) => [r.consultationKey, r.missing]), [['11/02/2026 13:55:12', ['Place_of_Service']]]);
+      assert.deepEqual(
+        recs.map((r) => [r.consultationKey, r.missing]),
+        [['11/02/2026 13:55:12', ['Place_of_Service']]],
+      );
     });
 
     withStore('resubmit: rejected records back to ready, the change in the record history; the same content is then batched again', async (s) => {
@@ -116,11 +128,20 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         { encounterKey: '100000|V0001', consultationKey: ready.consultationKey, transactionId: 'T-RS' },
       ]);
       const c = (await s.record('100000|V0001'))!.consultations[0]!;
-      assert.deepEqual([c.state, c.history], ['ready', [{ at: NOW.toISOString(), from: 'rejected', to: 'ready', who: 'operate#1', why: 'resubmit: registered', transactionId: 'T-RS', problems: [cd2053] }]]);
+      assert.deepEqual(
+        [c.state, c.history],
+        [
+          'ready',
+          [{ at: NOW.toISOString(), from: 'rejected', to: 'ready', who: 'operate#1', why: 'resubmit: registered', transactionId: 'T-RS', problems: [cd2053] }],
+        ],
+      );
       assert.deepEqual(await s.resubmit({}, { who: 'operate#1', at: NOW, why: 'resubmit' }), []);
       // the unchanged content is ready: the next round batches it again
       const again = await s.wireEncounters('ready', 10);
-      assert.deepEqual(again.map((w) => w.contentHash), [ready.contentHash]);
+      assert.deepEqual(
+        again.map((w) => w.contentHash),
+        [ready.contentHash],
+      );
       assert.equal((await s.createTransaction(tx('T-RS2', again[0]!.wire), again, NOW)).created, true);
       assert.equal((await s.record('100000|V0001'))!.consultations[0]!.state, 'submitted');
     });
@@ -151,14 +172,31 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         [
           'needs-review',
           [
-            ['needs-review', 'ready', 'submitter (NRDR answered Failed)', 'sent again under a new Transaction_ID (automatic resend 1 of 2, CDSR_RESEND_FAILED)', 'T-F1', ['NRDR_FAILED']],
-            ['needs-review', 'ready', 'submitter (NRDR answered Failed)', 'sent again under a new Transaction_ID (automatic resend 2 of 2, CDSR_RESEND_FAILED)', 'T-F2', ['NRDR_FAILED']],
+            [
+              'needs-review',
+              'ready',
+              'submitter (NRDR answered Failed)',
+              'sent again under a new Transaction_ID (automatic resend 1 of 2, CDSR_RESEND_FAILED)',
+              'T-F1',
+              ['NRDR_FAILED'],
+            ],
+            [
+              'needs-review',
+              'ready',
+              'submitter (NRDR answered Failed)',
+              'sent again under a new Transaction_ID (automatic resend 2 of 2, CDSR_RESEND_FAILED)',
+              'T-F2',
+              ['NRDR_FAILED'],
+            ],
           ],
         ],
       );
       // a record that changed since is not touched (it is ready with its new content anyway)
       await ingest(s, '01-orm-new.hl7', 'MSG0012', (raw) =>
-        raw.replace('MSG0001', 'MSG0012').replace('20261102093500', '20261102100000').replace('CDS-MODIFIER^AUC HCPCS modifier||ME', 'CDS-MODIFIER^AUC HCPCS modifier||MF'),
+        raw
+          .replace('MSG0001', 'MSG0012')
+          .replace('20261102093500', '20261102100000')
+          .replace('CDS-MODIFIER^AUC HCPCS modifier||ME', 'CDS-MODIFIER^AUC HCPCS modifier||MF'),
       );
       assert.deepEqual(await s.resendFailed('T-F3', 2, NOW), { resent: [], kept: [] });
     });
@@ -181,21 +219,38 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const [ready] = await s.wireEncounters('ready', 10);
       assert.ok(ready);
       await s.createTransaction(tx('T-SUITE', ready.wire), [ready], NOW);
-      assert.deepEqual((await s.records({ state: 'submitted' })).map((r) => r.consultationKey), [ready.consultationKey]);
+      assert.deepEqual(
+        (await s.records({ state: 'submitted' })).map((r) => r.consultationKey),
+        [ready.consultationKey],
+      );
       // the same content again: still submitted
       await ingest(s, '01-orm-new.hl7', 'MSG0011', (raw) => raw.replace('MSG0001', 'MSG0011'));
       assert.deepEqual((await s.records({ state: 'submitted' })).length, 1);
       await s.updateTransaction('T-SUITE', { status: 'done', attempted: true }, NOW);
-      await s.recordResults('T-SUITE', [{ ...ready, result: 'rejected', problems: [{ code: 'CD2053', message: 'x', severity: 'error', scope: 'transaction', path: '' }] }], NOW);
+      await s.recordResults(
+        'T-SUITE',
+        [{ ...ready, result: 'rejected', problems: [{ code: 'CD2053', message: 'x', severity: 'error', scope: 'transaction', path: '' }] }],
+        NOW,
+      );
       const t = await s.transaction('T-SUITE');
       assert.deepEqual([t?.status, t?.attempts, t?.records.map((r) => r.result), t?.body.Transaction_ID], ['done', 1, ['rejected'], 'T-SUITE']);
       assert.deepEqual((await s.records({ state: 'rejected' })).length, 1);
-      assert.deepEqual((await s.transactions({ status: 'done' })).map((x) => x.transactionId), ['T-SUITE']);
+      assert.deepEqual(
+        (await s.transactions({ status: 'done' })).map((x) => x.transactionId),
+        ['T-SUITE'],
+      );
       // a change makes it ready again
       await ingest(s, '01-orm-new.hl7', 'MSG0012', (raw) =>
-        raw.replace('MSG0001', 'MSG0012').replace('20261102093500', '20261102100000').replace('|ME|', '|MF|').replace('CDS-MODIFIER^AUC HCPCS modifier||ME', 'CDS-MODIFIER^AUC HCPCS modifier||MF'),
+        raw
+          .replace('MSG0001', 'MSG0012')
+          .replace('20261102093500', '20261102100000')
+          .replace('|ME|', '|MF|')
+          .replace('CDS-MODIFIER^AUC HCPCS modifier||ME', 'CDS-MODIFIER^AUC HCPCS modifier||MF'),
       );
-      assert.deepEqual((await s.records({ state: 'ready' })).map((r) => r.consultationKey), [ready.consultationKey]);
+      assert.deepEqual(
+        (await s.records({ state: 'ready' })).map((r) => r.consultationKey),
+        [ready.consultationKey],
+      );
       assert.deepEqual((await s.counts()).transactions, { done: 1 });
     });
 
@@ -206,15 +261,28 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await s.createTransaction(tx('T-HIST', ready.wire), [ready], NOW);
       assert.deepEqual((await s.transaction('T-HIST'))?.nrdrHistory, []);
       const said = (Status: string, extra: Partial<TransactionStatus> = {}): TransactionStatus => ({
-        Transaction_ID: 'T-HIST', Transaction_DateTime: '2026-11-23 01:00:00', Num_of_Exam_Included: 1, Num_of_Exam_In_Error: 0,
-        PartnerID: '10000', AppID: '10019', Facility_ID: '100000', Status, Error_Msg: null, Exam_Errors: [], ...extra,
+        Transaction_ID: 'T-HIST',
+        Transaction_DateTime: '2026-11-23 01:00:00',
+        Num_of_Exam_Included: 1,
+        Num_of_Exam_In_Error: 0,
+        PartnerID: '10000',
+        AppID: '10019',
+        Facility_ID: '100000',
+        Status,
+        Error_Msg: null,
+        Exam_Errors: [],
+        ...extra,
       });
       const at = (s: number) => new Date(NOW.getTime() + s * 1000);
       await s.updateTransaction('T-HIST', { status: 'posted', attempted: true, nrdr: said('Received') }, at(1));
       await s.nrdrStatusSeen('T-HIST', said('Received'), at(2));
       await s.nrdrStatusSeen('T-HIST', said('Loading'), at(3));
       await s.nrdrStatusSeen('T-HIST', said('Loading'), at(4));
-      const partial = said('PartiallySuccessful', { Num_of_Exam_In_Error: 1, Error_Msg: 'Some exams failed', Exam_Errors: [{ Exam_Unique_ID: 'V0001', Error_Msg: 'CD3060:Invalid date format' }, { Error_Msg: 'CD2053:not registered' }] });
+      const partial = said('PartiallySuccessful', {
+        Num_of_Exam_In_Error: 1,
+        Error_Msg: 'Some exams failed',
+        Exam_Errors: [{ Exam_Unique_ID: 'V0001', Error_Msg: 'CD3060:Invalid date format' }, { Error_Msg: 'CD2053:not registered' }],
+      });
       await s.nrdrStatusSeen('T-HIST', partial, at(5));
       const polled = await s.transaction('T-HIST');
       assert.deepEqual([polled?.status, polled?.updatedAt, polled?.nrdr?.Status], ['posted', at(1).toISOString(), 'PartiallySuccessful']);
@@ -224,10 +292,19 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.deepEqual(t?.nrdrHistory, [
         { at: at(1).toISOString(), status: 'Received', errorMsg: null, examErrors: 0, summary: '' },
         { at: at(3).toISOString(), status: 'Loading', errorMsg: null, examErrors: 0, summary: '' },
-        { at: at(5).toISOString(), status: 'PartiallySuccessful', errorMsg: 'Some exams failed', examErrors: 2, summary: 'V0001: CD3060:Invalid date format; CD2053:not registered' },
+        {
+          at: at(5).toISOString(),
+          status: 'PartiallySuccessful',
+          errorMsg: 'Some exams failed',
+          examErrors: 2,
+          summary: 'V0001: CD3060:Invalid date format; CD2053:not registered',
+        },
       ]);
       assert.deepEqual([t?.status, t?.updatedAt], ['done', at(6).toISOString()]);
-      assert.deepEqual((await s.transactions({}))[0]?.nrdrHistory.map((h) => h.status), ['Received', 'Loading', 'PartiallySuccessful']);
+      assert.deepEqual(
+        (await s.transactions({}))[0]?.nrdrHistory.map((h) => h.status),
+        ['Received', 'Loading', 'PartiallySuccessful'],
+      );
     });
 
     withStore('transactions page in creation order on a sequence, whatever their ids and times', async (s) => {
@@ -246,27 +323,49 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         after = page[page.length - 1]!.transactionId;
       }
       assert.deepEqual(seen, ids);
-      assert.deepEqual((await s.transactions({ status: 'created', after: 'T-M' })).map((p) => p.transactionId), ['T-B', 'T-Y']);
-      assert.deepEqual((await s.transactions({ newestFirst: true, limit: 2 })).map((p) => p.transactionId), ['T-Y', 'T-B']);
-      assert.deepEqual((await s.transactions({ newestFirst: true, after: 'T-M' })).map((p) => p.transactionId), ['T-A', 'T-Z']);
+      assert.deepEqual(
+        (await s.transactions({ status: 'created', after: 'T-M' })).map((p) => p.transactionId),
+        ['T-B', 'T-Y'],
+      );
+      assert.deepEqual(
+        (await s.transactions({ newestFirst: true, limit: 2 })).map((p) => p.transactionId),
+        ['T-Y', 'T-B'],
+      );
+      assert.deepEqual(
+        (await s.transactions({ newestFirst: true, after: 'T-M' })).map((p) => p.transactionId),
+        ['T-A', 'T-Z'],
+      );
     });
 
     withStore('messages page by id and filter by status', async (s) => {
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       await ingest(s, '05-omi-new.hl7', 'MSG0005');
-      assert.deepEqual((await s.messages({ afterId: 1 })).map((m) => [m.id, m.status]), [[2, 'duplicate'], [3, 'applied']]);
-      assert.deepEqual((await s.messages({ status: 'applied', limit: 1 })).map((m) => m.id), [1]);
+      assert.deepEqual(
+        (await s.messages({ afterId: 1 })).map((m) => [m.id, m.status]),
+        [
+          [2, 'duplicate'],
+          [3, 'applied'],
+        ],
+      );
+      assert.deepEqual(
+        (await s.messages({ status: 'applied', limit: 1 })).map((m) => m.id),
+        [1],
+      );
       assert.deepEqual(await s.unitMessages([], [99]), []);
     });
 
     withStore('messages searched by control id, sender, channel, status and a received-at range, newest first when asked', async (s) => {
       const at = (h: number) => new Date(NOW.getTime() + h * 3_600_000);
-      const put = (raw: string, controlId: string, sender: string, h: number) => s.ingest({ ...meta(raw, controlId), sender, receivedAt: at(h) }, mapHl7Text(raw, tables));
+      const put = (raw: string, controlId: string, sender: string, h: number) =>
+        s.ingest({ ...meta(raw, controlId), sender, receivedAt: at(h) }, mapHl7Text(raw, tables));
       await put(hl7('01-orm-new.hl7'), 'A1', 'EHR^GENHOSP', 0);
       await put(hl7('05-omi-new.hl7'), 'A2', 'RIS^NORTH', 1);
       await put(hl7('05-omi-new.hl7'), 'A3', 'RIS^NORTH', 2);
-      await s.ingest({ channel: 'fhir', sender: 'key#1', controlId: 'ServiceRequest/x', contentType: 'application/fhir+json', raw: '{}', receivedAt: at(3) }, { disposition: 'invalid', problems: [] });
+      await s.ingest(
+        { channel: 'fhir', sender: 'key#1', controlId: 'ServiceRequest/x', contentType: 'application/fhir+json', raw: '{}', receivedAt: at(3) },
+        { disposition: 'invalid', problems: [] },
+      );
       const ids = async (f: Parameters<Store['messages']>[0]) => (await s.messages(f)).map((m) => m.id);
       assert.deepEqual(await ids({ controlId: 'A2' }), [2]);
       assert.deepEqual(await ids({ sender: 'RIS^NORTH' }), [2, 3]);
@@ -278,35 +377,39 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.deepEqual(await ids({ sender: 'RIS^NORTH', controlId: 'A1' }), []);
     });
 
-    withStore('messages searched in their content: a text exactly, a field path = value evaluated on the candidates, paged by id; a resend keeps no text', async (s) => {
-      const a1 = hl7('01-orm-new.hl7');
-      await ingest(s, '01-orm-new.hl7', 'A1');
-      await ingest(s, '05-omi-new.hl7', 'A2', (r) => r.replace('PID|1||MRN0001', 'PID|1||MRN0002'));
-      await ingest(s, '01-orm-new.hl7', 'A1');
-      // MRN0001 in PID-2, not in PID-3: a candidate of the SQL test that the path turns down
-      await ingest(s, '05-omi-new.hl7', 'A4', (r) => r.replace('PID|1||MRN0001', 'PID|1|MRN0001|MRN0002'));
-      await ingest(s, '01-orm-new.hl7', 'A5', (r) => r.replaceAll('ORD1001^EHR|ACC2001', 'ORD1009^EHR|ACC2009'));
-      const ids = (rows: readonly { id: number }[]) => rows.map((m) => m.id);
-      assert.deepEqual(ids(await s.messages({ contains: 'MRN0001' })), [1, 4, 5]);
-      assert.deepEqual(ids(await s.messages({ contains: 'mrn0001' })), []);
-      assert.deepEqual(ids(await s.messages({ contains: 'MRN0001', newestFirst: true, limit: 2 })), [5, 4]);
-      const pid31 = parseHl7Path('PID-3.1');
-      assert.deepEqual(ids(await messagesWithValue(s, {}, pid31, 'MRN0001')), [1, 5]);
-      assert.deepEqual(ids(await messagesWithValue(s, {}, pid31, 'MRN0002')), [2, 4]);
-      assert.deepEqual(ids(await messagesWithValue(s, {}, pid31, 'MRN000')), []);
-      assert.deepEqual(ids(await messagesWithValue(s, { channel: 'fhir' }, pid31, 'MRN0001')), [1, 5]);
-      // newest first a page of one, candidates read one at a time: every round of the loop
-      const page = async (beforeId?: number) => ids(await messagesWithValue(s, { newestFirst: true, limit: 1, ...(beforeId !== undefined ? { beforeId } : {}) }, pid31, 'MRN0001', 1));
-      assert.deepEqual([await page(), await page(5), await page(1)], [[5], [1], []]);
-      assert.deepEqual(ids(await messagesWithValue(s, { afterId: 1 }, parseHl7Path('OBR-3.1'), 'ACC2009', 1)), [5]);
-      // a value with a delimiter, escaped in the text
-      await ingest(s, '05-omi-new.hl7', 'A6', (r) => r.replace('TESTPATIENT^', 'O\\T\\BRIEN^'));
-      assert.deepEqual(ids(await messagesWithValue(s, {}, parseHl7Path('PID-5.1'), 'O&BRIEN')), [6]);
-      assert.deepEqual(await s.messageDetails([3, 1, 99]), [
-        { id: 1, raw: a1, orderNumbers: ['ACC2001', 'ORD1001'], answeredAs: 'applied' },
-        { id: 3, raw: '', orderNumbers: [], answeredAs: 'applied' },
-      ]);
-    });
+    withStore(
+      'messages searched in their content: a text exactly, a field path = value evaluated on the candidates, paged by id; a resend keeps no text',
+      async (s) => {
+        const a1 = hl7('01-orm-new.hl7');
+        await ingest(s, '01-orm-new.hl7', 'A1');
+        await ingest(s, '05-omi-new.hl7', 'A2', (r) => r.replace('PID|1||MRN0001', 'PID|1||MRN0002'));
+        await ingest(s, '01-orm-new.hl7', 'A1');
+        // MRN0001 in PID-2, not in PID-3: a candidate of the SQL test that the path turns down
+        await ingest(s, '05-omi-new.hl7', 'A4', (r) => r.replace('PID|1||MRN0001', 'PID|1|MRN0001|MRN0002'));
+        await ingest(s, '01-orm-new.hl7', 'A5', (r) => r.replaceAll('ORD1001^EHR|ACC2001', 'ORD1009^EHR|ACC2009'));
+        const ids = (rows: readonly { id: number }[]) => rows.map((m) => m.id);
+        assert.deepEqual(ids(await s.messages({ contains: 'MRN0001' })), [1, 4, 5]);
+        assert.deepEqual(ids(await s.messages({ contains: 'mrn0001' })), []);
+        assert.deepEqual(ids(await s.messages({ contains: 'MRN0001', newestFirst: true, limit: 2 })), [5, 4]);
+        const pid31 = parseHl7Path('PID-3.1');
+        assert.deepEqual(ids(await messagesWithValue(s, {}, pid31, 'MRN0001')), [1, 5]);
+        assert.deepEqual(ids(await messagesWithValue(s, {}, pid31, 'MRN0002')), [2, 4]);
+        assert.deepEqual(ids(await messagesWithValue(s, {}, pid31, 'MRN000')), []);
+        assert.deepEqual(ids(await messagesWithValue(s, { channel: 'fhir' }, pid31, 'MRN0001')), [1, 5]);
+        // newest first a page of one, candidates read one at a time: every round of the loop
+        const page = async (beforeId?: number) =>
+          ids(await messagesWithValue(s, { newestFirst: true, limit: 1, ...(beforeId !== undefined ? { beforeId } : {}) }, pid31, 'MRN0001', 1));
+        assert.deepEqual([await page(), await page(5), await page(1)], [[5], [1], []]);
+        assert.deepEqual(ids(await messagesWithValue(s, { afterId: 1 }, parseHl7Path('OBR-3.1'), 'ACC2009', 1)), [5]);
+        // a value with a delimiter, escaped in the text
+        await ingest(s, '05-omi-new.hl7', 'A6', (r) => r.replace('TESTPATIENT^', 'O\\T\\BRIEN^'));
+        assert.deepEqual(ids(await messagesWithValue(s, {}, parseHl7Path('PID-5.1'), 'O&BRIEN')), [6]);
+        assert.deepEqual(await s.messageDetails([3, 1, 99]), [
+          { id: 1, raw: a1, orderNumbers: ['ACC2001', 'ORD1001'], answeredAs: 'applied' },
+          { id: 3, raw: '', orderNumbers: [], answeredAs: 'applied' },
+        ]);
+      },
+    );
 
     withStore('a corrupt row is refused with its table and column, not read as an empty record', async (s, db) => {
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
@@ -316,12 +419,22 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await db.query("UPDATE transactions SET body = '{}' WHERE transaction_id = 'T-BAD'");
       await assert.rejects(s.transaction('T-BAD'), (e: unknown) => e instanceof StoreCorruptError && /^transactions\.body: /.test(e.message));
       await db.query("UPDATE consultations SET state = 'lost'");
-      await assert.rejects(s.records({}), (e: unknown) => e instanceof StoreCorruptError && e.message === 'consultations.state: expected one of incomplete, invalid, ready, submitted, accepted, rejected, needs-review, cancelled, cancelled-after-submission, found string');
+      await assert.rejects(
+        s.records({}),
+        (e: unknown) =>
+          e instanceof StoreCorruptError &&
+          e.message ===
+            'consultations.state: expected one of incomplete, invalid, ready, submitted, accepted, rejected, needs-review, cancelled, cancelled-after-submission, found string',
+      );
     });
 
     // ---- the order ledger ----
     const at = NOW.toISOString();
-    const noCds = (raw: string) => raw.split('\r').filter((l) => !l.startsWith('OBX|')).join('\r');
+    const noCds = (raw: string) =>
+      raw
+        .split('\r')
+        .filter((l) => !l.startsWith('OBX|'))
+        .join('\r');
 
     withStore('ledger: an order first seen by its result is held as orphan, then reported on the same row', async (s) => {
       await ingest(s, '04-oru-final.hl7', 'MSG0004');
@@ -334,7 +447,16 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
           consultationKey: null,
           state: 'held',
           reason: 'orphan',
-          problems: [{ code: 'MERGE_ORPHAN', message: 'ORU^R01 MSG0004 for order ORD1001 / ACC2001 is waiting for its order', severity: 'warning', scope: 'consultation', path: '', encounterId: 'V0001' }],
+          problems: [
+            {
+              code: 'MERGE_ORPHAN',
+              message: 'ORU^R01 MSG0004 for order ORD1001 / ACC2001 is waiting for its order',
+              severity: 'warning',
+              scope: 'consultation',
+              path: '',
+              encounterId: 'V0001',
+            },
+          ],
           missing: [],
           messageIds: [1],
           firstSeen: at,
@@ -343,9 +465,15 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       ]);
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       const { orders, next } = await s.orders({});
-      assert.deepEqual(orders.map((o) => [o.id, o.state, o.reason, o.consultationKey, o.messageIds]), [[1, 'reported', '', '11/02/2026 09:30:15', [1, 2]]]);
+      assert.deepEqual(
+        orders.map((o) => [o.id, o.state, o.reason, o.consultationKey, o.messageIds]),
+        [[1, 'reported', '', '11/02/2026 09:30:15', [1, 2]]],
+      );
       assert.equal(next, null);
-      assert.deepEqual((await s.orders({ order: 'ACC2001' })).orders.map((o) => o.id), [1]);
+      assert.deepEqual(
+        (await s.orders({ order: 'ACC2001' })).orders.map((o) => o.id),
+        [1],
+      );
       assert.deepEqual((await s.orders({ state: 'held' })).orders, []);
       assert.deepEqual(await s.reconciliation({}), [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 1, held: {}, excluded: {} }]);
     });
@@ -354,45 +482,97 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
 
     /** A sample cut at its first ORC: the header (MSH to DG1) and the order group (ORC, OBR, OBX…). */
     const cut = (file: string) => {
-      const lines = hl7(file).replace(/\r?\n?$/, '').split('\r');
+      const lines = hl7(file)
+        .replace(/\r?\n?$/, '')
+        .split('\r');
       const at = lines.findIndex((l) => l.startsWith('ORC|'));
       return { header: lines.slice(0, at), group: lines.slice(at) };
     };
     /** 01-orm-new's or 04-oru-final's group for order ORD300<n> / ACC300<n>, its CDS time 09:<minute>:15, OBR set id `setId`. */
     const groupFor = (file: string, n: number, minute: string, setId: number) =>
       cut(file).group.map((l) =>
-        l.replaceAll('ORD1001', `ORD300${n}`).replaceAll('ACC2001', `ACC300${n}`).replaceAll('20261102093015', `2026110209${minute}15`).replace(/^OBR\|1\|/, `OBR|${setId}|`),
+        l
+          .replaceAll('ORD1001', `ORD300${n}`)
+          .replaceAll('ACC2001', `ACC300${n}`)
+          .replaceAll('20261102093015', `2026110209${minute}15`)
+          .replace(/^OBR\|1\|/, `OBR|${setId}|`),
       );
-    const messageOf = (file: string, controlId: string, groups: string[][]) => [...cut(file).header.map((l) => (l.startsWith('MSH|') ? l.replace(/\|MSG000\d\|/, `|${controlId}|`) : l)), ...groups.flat()].join('\r');
+    const messageOf = (file: string, controlId: string, groups: string[][]) =>
+      [...cut(file).header.map((l) => (l.startsWith('MSH|') ? l.replace(/\|MSG000\d\|/, `|${controlId}|`) : l)), ...groups.flat()].join('\r');
     const ingestRaw = (s: Store, raw: string, controlId: string) => s.ingest(meta(raw, controlId), mapHl7Text(raw, tables));
     const completion = async (s: Store) =>
-      (await s.record('100000|V0001'))?.consultations.map((c) => [c.consultationKey, c.state, c.missing, c.fields.Ordered_Exam_Completed?.value, c.fields.Exam_Completion_Date?.value, c.fields.Ordered_Exam_Completed?.source]);
+      (await s.record('100000|V0001'))?.consultations.map((c) => [
+        c.consultationKey,
+        c.state,
+        c.missing,
+        c.fields.Ordered_Exam_Completed?.value,
+        c.fields.Exam_Completion_Date?.value,
+        c.fields.Ordered_Exam_Completed?.source,
+      ]);
     const bothComplete = [
       ['11/02/2026 09:30:15', 'ready', [], '1', '11/02/2026', 'MSG3000'],
       ['11/02/2026 09:40:15', 'ready', [], '1', '11/02/2026', 'MSG3000'],
     ];
 
     for (const [title, orms] of [
-      ['one ORM with both OBRs (set ids 1, 2)', [['MSG3001', [[1, 1], [2, 2]]]]],
-      ['one ORM with both OBRs (both set id 1)', [['MSG3001', [[1, 1], [2, 1]]]]],
-      ['two ORMs, one OBR each', [['MSG3001', [[1, 1]]], ['MSG3002', [[2, 1]]]]],
+      [
+        'one ORM with both OBRs (set ids 1, 2)',
+        [
+          [
+            'MSG3001',
+            [
+              [1, 1],
+              [2, 2],
+            ],
+          ],
+        ],
+      ],
+      [
+        'one ORM with both OBRs (both set id 1)',
+        [
+          [
+            'MSG3001',
+            [
+              [1, 1],
+              [2, 1],
+            ],
+          ],
+        ],
+      ],
+      [
+        'two ORMs, one OBR each',
+        [
+          ['MSG3001', [[1, 1]]],
+          ['MSG3002', [[2, 1]]],
+        ],
+      ],
     ] as const) {
       withStore(`a result naming two orders, before them, completes both: ${title}`, async (s) => {
         const oru = messageOf('04-oru-final.hl7', 'MSG3000', [groupFor('04-oru-final.hl7', 1, '30', 1), groupFor('04-oru-final.hl7', 2, '40', 2)]);
         assert.deepEqual(await ingestRaw(s, oru, 'MSG3000'), { messageId: 1, status: 'applied', problems: [] });
-        assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [
-          [['ACC3001', 'ORD3001'], 'held', 'orphan'],
-          [['ACC3002', 'ORD3002'], 'held', 'orphan'],
-        ]);
+        assert.deepEqual(
+          (await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]),
+          [
+            [['ACC3001', 'ORD3001'], 'held', 'orphan'],
+            [['ACC3002', 'ORD3002'], 'held', 'orphan'],
+          ],
+        );
         for (const [controlId, obrs] of orms) {
-          const raw = messageOf('01-orm-new.hl7', controlId, obrs.map(([n, setId]) => groupFor('01-orm-new.hl7', n, n === 1 ? '30' : '40', setId)));
+          const raw = messageOf(
+            '01-orm-new.hl7',
+            controlId,
+            obrs.map(([n, setId]) => groupFor('01-orm-new.hl7', n, n === 1 ? '30' : '40', setId)),
+          );
           assert.deepEqual(await ingestRaw(s, raw, controlId), { messageId: orms.findIndex((m) => m[0] === controlId) + 2, status: 'applied', problems: [] });
         }
         assert.deepEqual(await completion(s), bothComplete);
-        assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason, o.messageIds]), [
-          [['ACC3001', 'ORD3001'], 'reported', '', [1, 2]],
-          [['ACC3002', 'ORD3002'], 'reported', '', orms.length === 1 ? [1, 2] : [1, 3]],
-        ]);
+        assert.deepEqual(
+          (await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason, o.messageIds]),
+          [
+            [['ACC3001', 'ORD3001'], 'reported', '', [1, 2]],
+            [['ACC3002', 'ORD3002'], 'reported', '', orms.length === 1 ? [1, 2] : [1, 3]],
+          ],
+        );
       });
     }
 
@@ -408,15 +588,19 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         .filter((l) => cds !== undefined || !l.startsWith('OBX|5|TS|CDS-DTTM'))
         .map((l) => (cds !== undefined && l.startsWith('OBX|5|TS|CDS-DTTM') ? l.replace(fallback, cds) : l))
         .join('\r');
-    const keys = async (s: Store) => (await s.record('100000|V0001'))?.consultations.map((c) => [c.consultationKey, c.keySource, c.keyRank, c.state, c.fields.CDS_Consultation_Time?.value]);
+    const keys = async (s: Store) =>
+      (await s.record('100000|V0001'))?.consultations.map((c) => [c.consultationKey, c.keySource, c.keyRank, c.state, c.fields.CDS_Consultation_Time?.value]);
 
-    withStore('key: a status message (SC) before its new order (NW) gives way to the NW\'s CDS time', async (s) => {
+    withStore("key: a status message (SC) before its new order (NW) gives way to the NW's CDS time", async (s) => {
       await ingestRaw(s, orm01('MSG4001', 'SC', '20261102091000'), 'MSG4001');
       assert.deepEqual(await keys(s), [['11/02/2026 09:10:00', 'fallback', 3, 'ready', '09:10:00']]);
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       // the fallback key was never sent: its row is gone
       assert.deepEqual(await keys(s), [['11/02/2026 09:30:15', 'cds', 0, 'ready', '09:30:15']]);
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.consultationKey, o.state, o.messageIds]), [[['ACC2001', 'ORD1001'], '11/02/2026 09:30:15', 'reported', [1, 2]]]);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.orderNumbers, o.consultationKey, o.state, o.messageIds]),
+        [[['ACC2001', 'ORD1001'], '11/02/2026 09:30:15', 'reported', [1, 2]]],
+      );
       // a result finds the order at its new key
       await ingest(s, '04-oru-final.hl7', 'MSG0004');
       assert.equal((await s.record('100000|V0001'))?.consultations[0]?.fields.Ordered_Exam_Completed?.source, 'MSG0004');
@@ -424,9 +608,16 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
 
     withStore('key: an order changed (XO) with its own CDS time moves its fallback key', async (s) => {
       await ingestRaw(s, orm01('MSG4001', 'NW', '20261102092000'), 'MSG4001');
-      assert.deepEqual(await ingestRaw(s, orm01('MSG4002', 'XO', '20261102092000', '20261102094500'), 'MSG4002'), { messageId: 2, status: 'applied', problems: [] });
+      assert.deepEqual(await ingestRaw(s, orm01('MSG4002', 'XO', '20261102092000', '20261102094500'), 'MSG4002'), {
+        messageId: 2,
+        status: 'applied',
+        problems: [],
+      });
       assert.deepEqual(await keys(s), [['11/02/2026 09:45:00', 'cds', 0, 'ready', '09:45:00']]);
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.consultationKey, o.state]), [['11/02/2026 09:45:00', 'reported']]);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.consultationKey, o.state]),
+        [['11/02/2026 09:45:00', 'reported']],
+      );
     });
 
     withStore('key: a fallback key NRDR accepted, moved by the XO: retracted under the old key, the new key sent', async (s) => {
@@ -447,7 +638,9 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
 
     withStore('key: a better key another order holds does not move; the message says so', async (s) => {
       await ingestRaw(s, orm01('MSG4001', 'NW', '20261102091000'), 'MSG4001');
-      await ingest(s, '01-orm-new.hl7', 'MSG0002', (raw) => raw.replace('MSG0001', 'MSG0002').replaceAll('ORD1001', 'ORD3001').replaceAll('ACC2001', 'ACC4001'));
+      await ingest(s, '01-orm-new.hl7', 'MSG0002', (raw) =>
+        raw.replace('MSG0001', 'MSG0002').replaceAll('ORD1001', 'ORD3001').replaceAll('ACC2001', 'ACC4001'),
+      );
       const r = await ingestRaw(s, orm01('MSG4003', 'XO', '20261102091000', '20261102093015'), 'MSG4003');
       assert.deepEqual(r, {
         messageId: 3,
@@ -455,7 +648,8 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         problems: [
           {
             code: 'MERGE_KEY_HELD',
-            message: 'order ORD1001 / ACC2001 now has the consultation date and time 11/02/2026 09:30:15, which order ORD3001 / ACC4001 holds in encounter V0001: its record keeps the key 11/02/2026 09:10:00 it had from a fallback source',
+            message:
+              'order ORD1001 / ACC2001 now has the consultation date and time 11/02/2026 09:30:15, which order ORD3001 / ACC4001 holds in encounter V0001: its record keeps the key 11/02/2026 09:10:00 it had from a fallback source',
             severity: 'warning',
             scope: 'consultation',
             path: '',
@@ -468,11 +662,17 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         ['11/02/2026 09:10:00', 'fallback', 3, 'ready', '09:10:00'],
         ['11/02/2026 09:30:15', 'cds', 0, 'ready', '09:30:15'],
       ]);
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.consultationKey]), [
-        [['ACC2001', 'ORD1001'], '11/02/2026 09:10:00'],
-        [['ACC4001', 'ORD3001'], '11/02/2026 09:30:15'],
-      ]);
-      assert.deepEqual((await s.message(3))?.problems.map((p) => p.code), ['MERGE_KEY_HELD']);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.orderNumbers, o.consultationKey]),
+        [
+          [['ACC2001', 'ORD1001'], '11/02/2026 09:10:00'],
+          [['ACC4001', 'ORD3001'], '11/02/2026 09:30:15'],
+        ],
+      );
+      assert.deepEqual(
+        (await s.message(3))?.problems.map((p) => p.code),
+        ['MERGE_KEY_HELD'],
+      );
     });
 
     withStore('key: a row stored before key ranks (key_rank NULL) reads as unknown and is never re-keyed', async (s, db) => {
@@ -485,12 +685,18 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
     withStore('ledger: a result known only by its accession waits; the order that names both numbers folds the rows into one', async (s) => {
       await ingest(s, '04-oru-final.hl7', 'MSG0004', (raw) => raw.replaceAll('ORD1001^EHR', ''));
       await ingest(s, '01-orm-new.hl7', 'MSG0001', (raw) => raw.replaceAll('ACC2001^RIS', ''));
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.id, o.orderNumbers, o.state, o.reason]), [
-        [1, ['ACC2001'], 'held', 'orphan'],
-        [2, ['ORD1001'], 'reported', ''],
-      ]);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.id, o.orderNumbers, o.state, o.reason]),
+        [
+          [1, ['ACC2001'], 'held', 'orphan'],
+          [2, ['ORD1001'], 'reported', ''],
+        ],
+      );
       await ingest(s, '01-orm-new.hl7', 'MSG0012', (raw) => raw.replace('MSG0001', 'MSG0012').replace('20261102093500', '20261102100000'));
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.id, o.orderNumbers, o.state, o.messageIds]), [[1, ['ACC2001', 'ORD1001'], 'reported', [1, 2, 3]]]);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.id, o.orderNumbers, o.state, o.messageIds]),
+        [[1, ['ACC2001', 'ORD1001'], 'reported', [1, 2, 3]]],
+      );
       // the waiting result was joined: the exam is completed
       assert.equal((await s.record('100000|V0001'))?.consultations[0]?.fields.Ordered_Exam_Completed?.source, 'MSG0004');
       assert.deepEqual((await s.reconciliation({ from: '2026-11-23', to: '2026-11-23' }))[0]?.seen, 1);
@@ -498,14 +704,21 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
 
     withStore('ledger: a second order at the same second is held as a collision, never merged over the first', async (s) => {
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
-      const r = await ingest(s, '01-orm-new.hl7', 'MSG0002', (raw) => raw.replace('MSG0001', 'MSG0002').replaceAll('ORD1001', 'ORD3001').replaceAll('ACC2001', 'ACC4001').replace('70450^CT HEAD WO CONTRAST', '71250^CT CHEST WO CONTRAST'));
+      const r = await ingest(s, '01-orm-new.hl7', 'MSG0002', (raw) =>
+        raw
+          .replace('MSG0001', 'MSG0002')
+          .replaceAll('ORD1001', 'ORD3001')
+          .replaceAll('ACC2001', 'ACC4001')
+          .replace('70450^CT HEAD WO CONTRAST', '71250^CT CHEST WO CONTRAST'),
+      );
       assert.deepEqual(r, {
         messageId: 2,
         status: 'error',
         problems: [
           {
             code: 'MERGE_COLLISION',
-            message: 'order ORD3001 / ACC4001 has the consultation date and time 11/02/2026 09:30:15 of order ORD1001 / ACC2001 in encounter V0001: two orders cannot share one CDSR consultation, so it is held and nothing of it merged',
+            message:
+              'order ORD3001 / ACC4001 has the consultation date and time 11/02/2026 09:30:15 of order ORD1001 / ACC2001 in encounter V0001: two orders cannot share one CDSR consultation, so it is held and nothing of it merged',
             severity: 'error',
             scope: 'consultation',
             path: '',
@@ -515,10 +728,13 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         ],
       });
       assert.equal((await s.record('100000|V0001'))?.consultations[0]?.fields.Name_of_Exam_Ordered?.value, 'CT HEAD WO CONTRAST');
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [
-        [['ACC2001', 'ORD1001'], 'reported', ''],
-        [['ACC4001', 'ORD3001'], 'held', 'collision'],
-      ]);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]),
+        [
+          [['ACC2001', 'ORD1001'], 'reported', ''],
+          [['ACC4001', 'ORD3001'], 'held', 'collision'],
+        ],
+      );
       assert.deepEqual(await s.reconciliation({}), [{ facilityId: '100000', day: '2026-11-23', seen: 2, reported: 1, held: { collision: 1 }, excluded: {} }]);
     });
 
@@ -536,7 +752,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
     };
     const chicago = () => 'America/Chicago';
 
-    withStore('reconciliation: days in the facility\'s time zone (America/Chicago) across a UTC midnight, by arrival and by ordered day', async (s) => {
+    withStore("reconciliation: days in the facility's time zone (America/Chicago) across a UTC midnight, by arrival and by ordered day", async (s) => {
       // arrives Dec 3 23:30 CST, ordered Dec 3
       await orderAt(s, '01-orm-new.hl7', 5001, '2026-12-04T05:30:00Z', '20261103223000');
       // arrives Dec 4 00:30 CST, ordered Dec 3
@@ -547,7 +763,9 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         { facilityId: '100000', day: '2026-12-03', seen: 1, reported: 1, held: {}, excluded: {} },
         { facilityId: '100000', day: '2026-12-04', seen: 2, reported: 1, held: { orphan: 1 }, excluded: {} },
       ]);
-      assert.deepEqual(await s.reconciliation({ from: '2026-12-03', to: '2026-12-03', timeZoneOf: chicago }), [{ facilityId: '100000', day: '2026-12-03', seen: 1, reported: 1, held: {}, excluded: {} }]);
+      assert.deepEqual(await s.reconciliation({ from: '2026-12-03', to: '2026-12-03', timeZoneOf: chicago }), [
+        { facilityId: '100000', day: '2026-12-03', seen: 1, reported: 1, held: {}, excluded: {} },
+      ]);
       // in UTC all three arrived on Dec 4: what the site saw as "no orders seen" on Dec 3
       assert.deepEqual(await s.reconciliation({ from: '2026-12-03', to: '2026-12-03' }), []);
       assert.deepEqual(await s.reconciliation({ by: 'ordered', timeZoneOf: chicago }), [
@@ -594,16 +812,28 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       // the cancel carries only its own time (ORC-9, OBR-7), not the consultation's
       await ingest(s, '03-orm-cancel.hl7', 'MSG0003', (raw) => noCds(raw).replaceAll('ORD1002', 'ORD1001').replaceAll('ACC2002', 'ACC2001'));
-      assert.deepEqual((await s.records({})).map((r) => [r.consultationKey, r.state]), [['11/02/2026 09:30:15', 'cancelled']]);
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason, o.messageIds]), [[['ACC2001', 'ORD1001'], 'excluded', 'cancelled', [1, 2]]]);
+      assert.deepEqual(
+        (await s.records({})).map((r) => [r.consultationKey, r.state]),
+        [['11/02/2026 09:30:15', 'cancelled']],
+      );
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason, o.messageIds]),
+        [[['ACC2001', 'ORD1001'], 'excluded', 'cancelled', [1, 2]]],
+      );
       assert.deepEqual(await s.reconciliation({}), [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 0, held: {}, excluded: { cancelled: 1 } }]);
     });
 
     withStore('ledger: a cancel of an order never seen is held, and applies when the order comes', async (s) => {
       await ingest(s, '03-orm-cancel.hl7', 'MSG0003', (raw) => noCds(raw).replaceAll('ORD1002', 'ORD1001').replaceAll('ACC2002', 'ACC2001'));
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason]), [['held', 'cancel_unmatched']]);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.state, o.reason]),
+        [['held', 'cancel_unmatched']],
+      );
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason]), [['excluded', 'cancelled']]);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.state, o.reason]),
+        [['excluded', 'cancelled']],
+      );
     });
 
     // ---- the order of decisions: identity, cancellation, exclusion, then the other fields ----
@@ -618,11 +848,16 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
     const shipped = (file: string) => join(REPO_ROOT, 'mappings', 'crosswalks', file);
 
     withStore('ledger: a cancel of an order never seen, with codes the tables do not map, is AA and cancels the order when it comes', async (s) => {
-      const cancel = await ingest(s, '03-orm-cancel.hl7', 'MSG0003', (raw) => siteCodes(noCds(raw)).replaceAll('ORD1002', 'ORD1001').replaceAll('ACC2002', 'ACC2001'));
+      const cancel = await ingest(s, '03-orm-cancel.hl7', 'MSG0003', (raw) =>
+        siteCodes(noCds(raw)).replaceAll('ORD1002', 'ORD1001').replaceAll('ACC2002', 'ACC2001'),
+      );
       assert.equal(cancel.status, 'applied');
       // every code the cancel carries and the tables lack stays visible, as a warning saying why it is not needed
-      const unneeded = (field: string, value: string, file: string, system = '') =>
-        ['MAP_UNMAPPED_CODE', 'warning', `${field}: no row for "${value}"${system} in ${shipped(file)}; add a row: ${value},<ACR code> (not needed: the order is cancelled)`];
+      const unneeded = (field: string, value: string, file: string, system = '') => [
+        'MAP_UNMAPPED_CODE',
+        'warning',
+        `${field}: no row for "${value}"${system} in ${shipped(file)}; add a row: ${value},<ACR code> (not needed: the order is cancelled)`,
+      ];
       assert.deepEqual(
         cancel.problems.map((p) => [p.code, p.severity, p.message]),
         [
@@ -632,35 +867,64 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
           unneeded('Modality', 'CON255', 'procedure_modality.csv', ' (system "C4")'),
         ],
       );
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [[['ACC2001', 'ORD1001'], 'held', 'cancel_unmatched']]);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]),
+        [[['ACC2001', 'ORD1001'], 'held', 'cancel_unmatched']],
+      );
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason, o.messageIds]), [[['ACC2001', 'ORD1001'], 'excluded', 'cancelled', [1, 2]]]);
-      assert.deepEqual((await s.records({})).map((r) => [r.consultationKey, r.state]), [['11/02/2026 09:30:15', 'cancelled']]);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason, o.messageIds]),
+        [[['ACC2001', 'ORD1001'], 'excluded', 'cancelled', [1, 2]]],
+      );
+      assert.deepEqual(
+        (await s.records({})).map((r) => [r.consultationKey, r.state]),
+        [['11/02/2026 09:30:15', 'cancelled']],
+      );
       assert.deepEqual(await s.wireEncounters('ready', 10), []);
     });
 
     withStore('ledger: an excluded order (XR) with an insurance code the tables do not map is excluded, not AE', async (s) => {
-      const r = await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0009', (raw) => raw.replace(/(PV1\|[^\r]*)/, '$1\rIN1|1|ZZPLAN^SITE PLAN|ZZ01|SITE PLAN|||||||||||ZZPLAN'));
+      const r = await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0009', (raw) =>
+        raw.replace(/(PV1\|[^\r]*)/, '$1\rIN1|1|ZZPLAN^SITE PLAN|ZZ01|SITE PLAN|||||||||||ZZPLAN'),
+      );
       assert.equal(r.status, 'applied');
       assert.deepEqual(
         r.problems.map((p) => [p.code, p.severity, p.message]),
         [
           ['MAP_EXCLUDED', 'warning', `Modality: "XR" is known and not reported (${XR_EXCLUSION.crosswalk} says exclude): the order is kept as excluded`],
-          ['MAP_UNMAPPED_CODE', 'warning', `Health_Insurance: no row for "ZZPLAN" in ${shipped('health_insurance.csv')}; add a row: ZZPLAN,<ACR code> (not needed: the order is excluded by ${XR_EXCLUSION.crosswalk})`],
+          [
+            'MAP_UNMAPPED_CODE',
+            'warning',
+            `Health_Insurance: no row for "ZZPLAN" in ${shipped('health_insurance.csv')}; add a row: ZZPLAN,<ACR code> (not needed: the order is excluded by ${XR_EXCLUSION.crosswalk})`,
+          ],
         ],
       );
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [[['ACC2009', 'ORD1009'], 'excluded', 'not-advanced-imaging']]);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]),
+        [[['ACC2009', 'ORD1009'], 'excluded', 'not-advanced-imaging']],
+      );
     });
 
     withStore('ledger: the same insurance code on an advanced-imaging order is AE, its order held for the error', async (s) => {
       const r = await ingest(s, '01-orm-new.hl7', 'MSG0001', (raw) => raw.replace(/IN1\|[^\r]*/, 'IN1|1|ZZPLAN^SITE PLAN|ZZ01|SITE PLAN|||||||||||ZZPLAN'));
       assert.deepEqual([r.status, r.problems.map((p) => [p.code, p.severity])], ['error', [['MAP_UNMAPPED_CODE', 'error']]]);
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [[['ACC2001', 'ORD1001'], 'held', 'error']]);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]),
+        [[['ACC2001', 'ORD1001'], 'held', 'error']],
+      );
     });
 
     withStore('ledger: twelve OBRs under one ORC, none with its own numbers, are twelve orders known by the ORC number and OBR-1', async (s) => {
-      const obrs = Array.from({ length: 12 }, (_, i) => `OBR|${i + 1}|||7045${i % 10}^CT ${i + 1}^CPT|||20261102093015|||||||||1234567893^ORDER^ANN||||||||CT|SC\rOBX|1|TS|CDS-DTTM^AUC consultation date/time||202611020930${String(10 + i)}||||||F`);
-      const raw = hl7('01-orm-new.hl7').split('\r').filter((l) => !l.startsWith('OBR|') && !l.startsWith('OBX|')).concat(obrs).join('\r');
+      const obrs = Array.from(
+        { length: 12 },
+        (_, i) =>
+          `OBR|${i + 1}|||7045${i % 10}^CT ${i + 1}^CPT|||20261102093015|||||||||1234567893^ORDER^ANN||||||||CT|SC\rOBX|1|TS|CDS-DTTM^AUC consultation date/time||202611020930${String(10 + i)}||||||F`,
+      );
+      const raw = hl7('01-orm-new.hl7')
+        .split('\r')
+        .filter((l) => !l.startsWith('OBR|') && !l.startsWith('OBX|'))
+        .concat(obrs)
+        .join('\r');
       const r = await s.ingest(meta(raw, 'MSG1200'), mapHl7Text(raw, tables));
       assert.equal(r.status, 'applied', JSON.stringify(r.problems));
       const given = Array.from({ length: 12 }, (_, i) => `ORD1001:${i + 1}`);
@@ -672,30 +936,44 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         ],
       );
       const orders = (await s.orders({})).orders;
-      assert.deepEqual(
-        orders.map((o) => o.orderNumbers.join(' ')).sort(),
-        given.map((g) => `${g.replace('ORD1001', 'ACC2001')} ${g}`).sort(),
-      );
+      assert.deepEqual(orders.map((o) => o.orderNumbers.join(' ')).sort(), given.map((g) => `${g.replace('ORD1001', 'ACC2001')} ${g}`).sort());
       // each its own consultation (its own CDS time), none merged into another
       assert.equal(new Set(orders.map((o) => o.consultationKey)).size, 12);
     });
 
     withStore('ledger: a message of an order type with no ORC or OBR is AE saying there is no order in it', async (s) => {
-      const raw = hl7('01-orm-new.hl7').split('\r').filter((l) => !/^(ORC|OBR|OBX)\|/.test(l)).join('\r');
+      const raw = hl7('01-orm-new.hl7')
+        .split('\r')
+        .filter((l) => !/^(ORC|OBR|OBX)\|/.test(l))
+        .join('\r');
       const r = await s.ingest(meta(raw, 'MSG1300'), mapHl7Text(raw, tables));
-      assert.deepEqual([r.status, r.problems.map((p) => [p.code, p.message])], ['error', [['MAP_NO_ORDER', 'no order in the message: ORM^O01 has no ORC or OBR segment, so there is nothing to report']]]);
+      assert.deepEqual(
+        [r.status, r.problems.map((p) => [p.code, p.message])],
+        ['error', [['MAP_NO_ORDER', 'no order in the message: ORM^O01 has no ORC or OBR segment, so there is nothing to report']]],
+      );
       assert.deepEqual((await s.orders({})).orders, []);
-      assert.deepEqual((await s.messages({ status: 'error' })).map((m) => m.controlId), ['MSG1300']);
+      assert.deepEqual(
+        (await s.messages({ status: 'error' })).map((m) => m.controlId),
+        ['MSG1300'],
+      );
     });
 
     // ---- exclusions: a crosswalk row says the order is known but not advanced imaging ----
 
     /** Rule and row as the tables loaded from the repository name them. */
-    const XR_EXCLUSION = { rule: join(REPO_ROOT, 'mappings', 'hl7v2.yaml:73'), crosswalk: join(REPO_ROOT, 'mappings', 'crosswalks', 'modality.csv:22'), raw: 'XR' };
+    const XR_EXCLUSION = {
+      rule: join(REPO_ROOT, 'mappings', 'hl7v2.yaml:73'),
+      crosswalk: join(REPO_ROOT, 'mappings', 'crosswalks', 'modality.csv:22'),
+      raw: 'XR',
+    };
     /** A cancel of 09-orm-xr-excluded's order (ORD1009 / ACC2009), later than it, its OBR-24 as given. */
     const cancel09 = (s: Store, modality: string) =>
       ingest(s, '03-orm-cancel.hl7', 'MSG0903', (raw) =>
-        noCds(raw).replaceAll('ORD1002', 'ORD1009').replaceAll('ACC2002', 'ACC2009').replace('20261102111500', '20261102160000').replace('|MR|CA', `|${modality}|CA`),
+        noCds(raw)
+          .replaceAll('ORD1002', 'ORD1009')
+          .replaceAll('ACC2002', 'ACC2009')
+          .replace('20261102111500', '20261102160000')
+          .replace('|MR|CA', `|${modality}|CA`),
       );
     const exclusions = async (s: Store) => ({
       records: (await s.record('100000|V0001'))?.consultations.map((c) => [c.consultationKey, c.state, c.cancelled, c.exclusion]),
@@ -703,18 +981,24 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       reconciliation: await s.reconciliation({}),
     });
 
-    withStore('ledger: an order a crosswalk row excludes (XR) is excluded as not-advanced-imaging, naming the rule and the row, never as cancelled', async (s) => {
-      const r = await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0009');
-      assert.deepEqual([r.status, r.problems.map((p) => p.code)], ['applied', ['MAP_EXCLUDED']]);
-      assert.deepEqual(await exclusions(s), {
-        records: [['11/02/2026 15:00:00', 'cancelled', true, XR_EXCLUSION]],
-        orders: [[['ACC2009', 'ORD1009'], 'excluded', 'not-advanced-imaging', XR_EXCLUSION]],
-        reconciliation: [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 0, held: {}, excluded: { 'not-advanced-imaging': 1 } }],
-      });
-      assert.deepEqual((await s.orders({ state: 'excluded', reason: 'not-advanced-imaging' })).orders.map((o) => o.id), [1]);
-      assert.deepEqual((await s.orders({ reason: 'cancelled' })).orders, []);
-      assert.deepEqual(await s.wireEncounters('ready', 10), []);
-    });
+    withStore(
+      'ledger: an order a crosswalk row excludes (XR) is excluded as not-advanced-imaging, naming the rule and the row, never as cancelled',
+      async (s) => {
+        const r = await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0009');
+        assert.deepEqual([r.status, r.problems.map((p) => p.code)], ['applied', ['MAP_EXCLUDED']]);
+        assert.deepEqual(await exclusions(s), {
+          records: [['11/02/2026 15:00:00', 'cancelled', true, XR_EXCLUSION]],
+          orders: [[['ACC2009', 'ORD1009'], 'excluded', 'not-advanced-imaging', XR_EXCLUSION]],
+          reconciliation: [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 0, held: {}, excluded: { 'not-advanced-imaging': 1 } }],
+        });
+        assert.deepEqual(
+          (await s.orders({ state: 'excluded', reason: 'not-advanced-imaging' })).orders.map((o) => o.id),
+          [1],
+        );
+        assert.deepEqual((await s.orders({ reason: 'cancelled' })).orders, []);
+        assert.deepEqual(await s.wireEncounters('ready', 10), []);
+      },
+    );
 
     withStore('ledger: a cancel of an excluded order makes it cancelled: the cancel wins and the exclusion is gone', async (s) => {
       await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0009');
@@ -735,10 +1019,18 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
 
     withStore('ledger: an excluded order changed to CT is no longer excluded and names no exclusion', async (s) => {
       await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0009');
-      await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0010', (raw) => raw.replace('20261102150500', '20261102153000').replace('71046^XR CHEST 2 VIEWS', '71250^CT CHEST WO CONTRAST').replace('|XR|SC', '|CT|SC'));
+      await ingest(s, '09-orm-xr-excluded.hl7', 'MSG0010', (raw) =>
+        raw.replace('20261102150500', '20261102153000').replace('71046^XR CHEST 2 VIEWS', '71250^CT CHEST WO CONTRAST').replace('|XR|SC', '|CT|SC'),
+      );
       const after = await exclusions(s);
-      assert.deepEqual(after.records?.map((c) => [c[1], c[3]]), [['incomplete', undefined]]);
-      assert.deepEqual(after.orders.map((o) => [o[1], o[2], o[3]]), [['held', 'incomplete', undefined]]);
+      assert.deepEqual(
+        after.records?.map((c) => [c[1], c[3]]),
+        [['incomplete', undefined]],
+      );
+      assert.deepEqual(
+        after.orders.map((o) => [o[1], o[2], o[3]]),
+        [['held', 'incomplete', undefined]],
+      );
     });
 
     withStore('ledger: an order excluded before migration 13 (the row only in its cancel flag) reads as not-advanced-imaging after it', async (s, db) => {
@@ -751,14 +1043,20 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await db.query('DELETE FROM schema_migrations WHERE version = 13');
       const again = await db.open(validator);
       try {
-        assert.deepEqual((await again.orders({})).orders.map((o) => [o.orderNumbers, o.reason, o.exclusion]), [
-          [['ACC2009', 'ORD1009'], 'not-advanced-imaging', XR_EXCLUSION],
-          [['ACC2001', 'ORD1001'], 'cancelled', undefined],
-        ]);
-        assert.deepEqual((await again.record('100000|V0001'))?.consultations.map((c) => [c.consultationKey, c.exclusion]), [
-          ['11/02/2026 09:30:15', undefined],
-          ['11/02/2026 15:00:00', XR_EXCLUSION],
-        ]);
+        assert.deepEqual(
+          (await again.orders({})).orders.map((o) => [o.orderNumbers, o.reason, o.exclusion]),
+          [
+            [['ACC2009', 'ORD1009'], 'not-advanced-imaging', XR_EXCLUSION],
+            [['ACC2001', 'ORD1001'], 'cancelled', undefined],
+          ],
+        );
+        assert.deepEqual(
+          (await again.record('100000|V0001'))?.consultations.map((c) => [c.consultationKey, c.exclusion]),
+          [
+            ['11/02/2026 09:30:15', undefined],
+            ['11/02/2026 15:00:00', XR_EXCLUSION],
+          ],
+        );
       } finally {
         await again.close();
       }
@@ -781,7 +1079,10 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
           ],
         ],
       );
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]), [[['ACC2001', 'ORD1001'], 'held', 'error']]);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]),
+        [[['ACC2001', 'ORD1001'], 'held', 'error']],
+      );
       assert.deepEqual(await s.records({}), []);
     });
 
@@ -805,33 +1106,68 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
     withStore('retraction: a cancel of an accepted record is cancelled-after-submission, held until acknowledged, then excluded, never gone', async (s) => {
       await send01(s, 'accepted');
       await cancel01(s);
-      assert.deepEqual((await s.records({})).map((r) => r.state), ['cancelled-after-submission']);
+      assert.deepEqual(
+        (await s.records({})).map((r) => r.state),
+        ['cancelled-after-submission'],
+      );
       const waiting = { transactionId: 'T-1', instruction: INSTRUCTION, acknowledged: null };
-      assert.deepEqual((await s.record('100000|V0001'))?.consultations.map((c) => [c.state, c.cancelled, c.retraction]), [['cancelled-after-submission', true, waiting]]);
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.id, o.state, o.reason, o.retraction]), [[1, 'held', 'cancelled-after-submission', waiting]]);
+      assert.deepEqual(
+        (await s.record('100000|V0001'))?.consultations.map((c) => [c.state, c.cancelled, c.retraction]),
+        [['cancelled-after-submission', true, waiting]],
+      );
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.id, o.state, o.reason, o.retraction]),
+        [[1, 'held', 'cancelled-after-submission', waiting]],
+      );
       assert.deepEqual((await s.orders({ reason: 'cancelled-after-submission', state: 'held' })).orders.length, 1);
       assert.equal((await s.ledgerGauges()).unacknowledgedRetractions, 1);
-      assert.deepEqual(await s.reconciliation({}), [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 0, held: { 'cancelled-after-submission': 1 }, excluded: {} }]);
+      assert.deepEqual(await s.reconciliation({}), [
+        { facilityId: '100000', day: '2026-11-23', seen: 1, reported: 0, held: { 'cancelled-after-submission': 1 }, excluded: {} },
+      ]);
       // the same cancel again changes nothing
       await cancel01(s, 'MSG0103');
-      assert.deepEqual((await s.records({})).map((r) => r.state), ['cancelled-after-submission']);
+      assert.deepEqual(
+        (await s.records({})).map((r) => r.state),
+        ['cancelled-after-submission'],
+      );
 
       assert.deepEqual(await s.acknowledgeRetraction(1, 'operate#1', LATER), { result: 'acknowledged', by: 'operate#1', at: LATER.toISOString() });
-      assert.deepEqual(await s.acknowledgeRetraction(1, 'operate#2', new Date(LATER.getTime() + 1000)), { result: 'already', by: 'operate#1', at: LATER.toISOString() });
+      assert.deepEqual(await s.acknowledgeRetraction(1, 'operate#2', new Date(LATER.getTime() + 1000)), {
+        result: 'already',
+        by: 'operate#1',
+        at: LATER.toISOString(),
+      });
       const done = { ...waiting, acknowledged: { by: 'operate#1', at: LATER.toISOString() } };
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction]), [['excluded', 'cancelled-after-submission', done]]);
-      assert.deepEqual((await s.record('100000|V0001'))?.consultations.map((c) => [c.state, c.retraction]), [['cancelled-after-submission', done]]);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction]),
+        [['excluded', 'cancelled-after-submission', done]],
+      );
+      assert.deepEqual(
+        (await s.record('100000|V0001'))?.consultations.map((c) => [c.state, c.retraction]),
+        [['cancelled-after-submission', done]],
+      );
       assert.equal((await s.ledgerGauges()).unacknowledgedRetractions, 0);
-      assert.deepEqual(await s.reconciliation({}), [{ facilityId: '100000', day: '2026-11-23', seen: 1, reported: 0, held: {}, excluded: { 'cancelled-after-submission': 1 } }]);
-      assert.deepEqual((await s.accessLog({})).map((e) => [e.who, e.what, e.at]), [['operate#1', 'acknowledged retraction of order 1 (100000|V0001 11/02/2026 09:30:15)', LATER.toISOString()]]);
+      assert.deepEqual(await s.reconciliation({}), [
+        { facilityId: '100000', day: '2026-11-23', seen: 1, reported: 0, held: {}, excluded: { 'cancelled-after-submission': 1 } },
+      ]);
+      assert.deepEqual(
+        (await s.accessLog({})).map((e) => [e.who, e.what, e.at]),
+        [['operate#1', 'acknowledged retraction of order 1 (100000|V0001 11/02/2026 09:30:15)', LATER.toISOString()]],
+      );
       assert.deepEqual(await s.acknowledgeRetraction(99, 'operate#1', LATER), { result: 'not-found' });
     });
 
     withStore('retraction: a cancel of a record not yet sent, or rejected by NRDR, is plainly cancelled; nothing to acknowledge', async (s) => {
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       await cancel01(s);
-      assert.deepEqual((await s.records({})).map((r) => r.state), ['cancelled']);
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction]), [['excluded', 'cancelled', undefined]]);
+      assert.deepEqual(
+        (await s.records({})).map((r) => r.state),
+        ['cancelled'],
+      );
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction]),
+        [['excluded', 'cancelled', undefined]],
+      );
       assert.deepEqual(await s.acknowledgeRetraction(1, 'operate#1', LATER), { result: 'not-retraction', state: 'cancelled' });
       assert.deepEqual(await s.accessLog({}), []);
     });
@@ -839,36 +1175,64 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
     withStore('retraction: a record rejected by NRDR and then cancelled is plainly cancelled', async (s) => {
       await send01(s, 'rejected');
       await cancel01(s);
-      assert.deepEqual((await s.records({})).map((r) => r.state), ['cancelled']);
+      assert.deepEqual(
+        (await s.records({})).map((r) => r.state),
+        ['cancelled'],
+      );
       assert.equal((await s.ledgerGauges()).unacknowledgedRetractions, 0);
     });
 
     withStore('retraction: cancelled while in flight and then rejected by NRDR, it is plainly cancelled', async (s) => {
       await send01(s);
       await cancel01(s);
-      assert.deepEqual((await s.records({})).map((r) => r.state), ['cancelled-after-submission']);
+      assert.deepEqual(
+        (await s.records({})).map((r) => r.state),
+        ['cancelled-after-submission'],
+      );
       const [sent] = (await s.transaction('T-1'))?.records ?? [];
       assert.ok(sent);
       await s.recordResults('T-1', [{ ...sent, result: 'rejected', problems: [] }], NOW);
-      assert.deepEqual((await s.records({})).map((r) => r.state), ['cancelled']);
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason]), [['excluded', 'cancelled']]);
+      assert.deepEqual(
+        (await s.records({})).map((r) => r.state),
+        ['cancelled'],
+      );
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.state, o.reason]),
+        [['excluded', 'cancelled']],
+      );
     });
 
-    withStore('retraction: an order placed again after its cancel is ready to send again (NRDR may have removed it); cancelled once more it waits for a new acknowledgement', async (s) => {
-      await send01(s, 'accepted');
-      await cancel01(s);
-      assert.equal((await s.acknowledgeRetraction(1, 'operate#1', LATER)).result, 'acknowledged');
-      // the same order, newer than the cancel (MSH-7 after it): no longer cancelled; sent again, as the site may have had it removed
-      await ingest(s, '01-orm-new.hl7', 'MSG0301', (raw) => raw.replace('20261102093500', '20261102120000').replace('MSG0001', 'MSG0301'));
-      assert.deepEqual((await s.records({})).map((r) => r.state), ['ready']);
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction]), [['reported', '', undefined]]);
-      // cancelled again, later still: the earlier acknowledgement does not cover it
-      await ingest(s, '03-orm-cancel.hl7', 'MSG0303', (raw) =>
-        noCds(raw).replaceAll('ORD1002', 'ORD1001').replaceAll('ACC2002', 'ACC2001').replace('20261102111500', '20261102130000').replace('MSG0003', 'MSG0303'),
-      );
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction?.acknowledged ?? null]), [['held', 'cancelled-after-submission', null]]);
-      assert.equal((await s.ledgerGauges()).unacknowledgedRetractions, 1);
-    });
+    withStore(
+      'retraction: an order placed again after its cancel is ready to send again (NRDR may have removed it); cancelled once more it waits for a new acknowledgement',
+      async (s) => {
+        await send01(s, 'accepted');
+        await cancel01(s);
+        assert.equal((await s.acknowledgeRetraction(1, 'operate#1', LATER)).result, 'acknowledged');
+        // the same order, newer than the cancel (MSH-7 after it): no longer cancelled; sent again, as the site may have had it removed
+        await ingest(s, '01-orm-new.hl7', 'MSG0301', (raw) => raw.replace('20261102093500', '20261102120000').replace('MSG0001', 'MSG0301'));
+        assert.deepEqual(
+          (await s.records({})).map((r) => r.state),
+          ['ready'],
+        );
+        assert.deepEqual(
+          (await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction]),
+          [['reported', '', undefined]],
+        );
+        // cancelled again, later still: the earlier acknowledgement does not cover it
+        await ingest(s, '03-orm-cancel.hl7', 'MSG0303', (raw) =>
+          noCds(raw)
+            .replaceAll('ORD1002', 'ORD1001')
+            .replaceAll('ACC2002', 'ACC2001')
+            .replace('20261102111500', '20261102130000')
+            .replace('MSG0003', 'MSG0303'),
+        );
+        assert.deepEqual(
+          (await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction?.acknowledged ?? null]),
+          [['held', 'cancelled-after-submission', null]],
+        );
+        assert.equal((await s.ledgerGauges()).unacknowledgedRetractions, 1);
+      },
+    );
 
     withStore('retraction: cancelled while in flight and then loaded by NRDR, it stays to retract', async (s) => {
       await send01(s);
@@ -876,9 +1240,18 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const [sent] = (await s.transaction('T-1'))?.records ?? [];
       assert.ok(sent);
       await s.recordResults('T-1', [{ ...sent, result: 'accepted', problems: [] }], NOW);
-      assert.deepEqual((await s.records({})).map((r) => r.state), ['cancelled-after-submission']);
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction?.transactionId]), [['held', 'cancelled-after-submission', 'T-1']]);
-      assert.deepEqual((await s.transaction('T-1'))?.records.map((r) => r.result), ['accepted']);
+      assert.deepEqual(
+        (await s.records({})).map((r) => r.state),
+        ['cancelled-after-submission'],
+      );
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.state, o.reason, o.retraction?.transactionId]),
+        [['held', 'cancelled-after-submission', 'T-1']],
+      );
+      assert.deepEqual(
+        (await s.transaction('T-1'))?.records.map((r) => r.result),
+        ['accepted'],
+      );
     });
 
     // ---- outbound: compare-and-set and the lease ----
@@ -892,11 +1265,17 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const r = await s.createTransaction(tx('T-STALE', read.wire), [read], NOW);
       assert.deepEqual(r, { created: false, stale: [read] });
       assert.deepEqual(await s.transactions({}), []);
-      assert.deepEqual((await s.records({})).map((x) => x.state), ['ready']);
+      assert.deepEqual(
+        (await s.records({})).map((x) => x.state),
+        ['ready'],
+      );
       const [again] = await s.wireEncounters('ready', 10);
       assert.ok(again && again.contentHash !== read.contentHash);
       assert.deepEqual((await s.createTransaction(tx('T-FRESH', again.wire), [again], NOW)).created, true);
-      assert.deepEqual((await s.records({})).map((x) => x.state), ['submitted']);
+      assert.deepEqual(
+        (await s.records({})).map((x) => x.state),
+        ['submitted'],
+      );
     });
 
     withStore('one lease holder at a time; taken over when it runs out; handed back on release', async (s) => {
@@ -912,28 +1291,31 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.equal(await s.lease('submitter', 'a', later(93_000), 60_000), true);
     });
 
-    withStore('a lease with an epoch: renewed by its process, taken when run out or by a restart of its holder (the epoch moves on), refused otherwise', async (s) => {
-      const later = (ms: number) => new Date(NOW.getTime() + ms);
-      const a1 = { holder: 'host-a', token: 'p1' };
-      const a2 = { holder: 'host-a', token: 'p2' };
-      const b = { holder: 'host-b', token: 'p9' };
-      const brief = (l: { held: boolean; holder: string; epoch: number }) => [l.held, l.holder, l.epoch];
-      assert.deepEqual(brief(await s.takeLease('submitter', a1, NOW, 60_000)), [true, 'host-a', 1]);
-      assert.deepEqual(brief(await s.takeLease('submitter', a1, later(30_000), 60_000)), [true, 'host-a', 1]);
-      assert.deepEqual(brief(await s.takeLease('submitter', b, later(31_000), 60_000)), [false, 'host-a', 1]);
-      // the same instance restarted: a live lease of an earlier process is taken back at once, only when asked
-      assert.deepEqual(brief(await s.takeLease('submitter', a2, later(32_000), 60_000)), [false, 'host-a', 1]);
-      assert.deepEqual(brief(await s.takeLease('submitter', a2, later(32_000), 60_000, { reclaimOwn: true })), [true, 'host-a', 2]);
-      assert.deepEqual(brief(await s.takeLease('submitter', a1, later(33_000), 60_000)), [false, 'host-a', 2]);
-      // run out: another instance takes it
-      assert.deepEqual(brief(await s.takeLease('submitter', b, later(93_000), 60_000)), [true, 'host-b', 3]);
-      assert.deepEqual(await s.leaseState('submitter'), { held: false, holder: 'host-b', epoch: 3, expiresAt: later(153_000).toISOString() });
-      // handed back only by its own process
-      await s.releaseLease('submitter', 'host-b', 'p0');
-      assert.equal((await s.leaseState('submitter'))?.holder, 'host-b');
-      await s.releaseLease('submitter', 'host-b', 'p9');
-      assert.equal(await s.leaseState('submitter'), undefined);
-    });
+    withStore(
+      'a lease with an epoch: renewed by its process, taken when run out or by a restart of its holder (the epoch moves on), refused otherwise',
+      async (s) => {
+        const later = (ms: number) => new Date(NOW.getTime() + ms);
+        const a1 = { holder: 'host-a', token: 'p1' };
+        const a2 = { holder: 'host-a', token: 'p2' };
+        const b = { holder: 'host-b', token: 'p9' };
+        const brief = (l: { held: boolean; holder: string; epoch: number }) => [l.held, l.holder, l.epoch];
+        assert.deepEqual(brief(await s.takeLease('submitter', a1, NOW, 60_000)), [true, 'host-a', 1]);
+        assert.deepEqual(brief(await s.takeLease('submitter', a1, later(30_000), 60_000)), [true, 'host-a', 1]);
+        assert.deepEqual(brief(await s.takeLease('submitter', b, later(31_000), 60_000)), [false, 'host-a', 1]);
+        // the same instance restarted: a live lease of an earlier process is taken back at once, only when asked
+        assert.deepEqual(brief(await s.takeLease('submitter', a2, later(32_000), 60_000)), [false, 'host-a', 1]);
+        assert.deepEqual(brief(await s.takeLease('submitter', a2, later(32_000), 60_000, { reclaimOwn: true })), [true, 'host-a', 2]);
+        assert.deepEqual(brief(await s.takeLease('submitter', a1, later(33_000), 60_000)), [false, 'host-a', 2]);
+        // run out: another instance takes it
+        assert.deepEqual(brief(await s.takeLease('submitter', b, later(93_000), 60_000)), [true, 'host-b', 3]);
+        assert.deepEqual(await s.leaseState('submitter'), { held: false, holder: 'host-b', epoch: 3, expiresAt: later(153_000).toISOString() });
+        // handed back only by its own process
+        await s.releaseLease('submitter', 'host-b', 'p0');
+        assert.equal((await s.leaseState('submitter'))?.holder, 'host-b');
+        await s.releaseLease('submitter', 'host-b', 'p9');
+        assert.equal(await s.leaseState('submitter'), undefined);
+      },
+    );
 
     withStore('fencing: a batch and a POST are claimed only under the lease epoch that holds now, unexpired; a POST is claimed once', async (s) => {
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
@@ -943,7 +1325,11 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const la = await s.takeLease('submitter', a, NOW, 60_000);
       const fenceA = (at: Date) => ({ name: 'submitter', ...a, epoch: la.epoch, at });
       // past its lease (paused), a batch is not stored even before anyone took over
-      assert.deepEqual(await s.createTransaction(tx('T-1', read.wire), [read], NOW, fenceA(new Date(NOW.getTime() + 61_000))), { created: false, stale: [], fenced: true });
+      assert.deepEqual(await s.createTransaction(tx('T-1', read.wire), [read], NOW, fenceA(new Date(NOW.getTime() + 61_000))), {
+        created: false,
+        stale: [],
+        fenced: true,
+      });
       assert.deepEqual((await s.createTransaction(tx('T-1', read.wire), [read], NOW, fenceA(NOW))).created, true);
       // taken over by b: a's claim of the POST fails whatever it read
       const b = { holder: 'host-b', token: 'p9' };
@@ -962,34 +1348,40 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       assert.equal((await s.transaction('T-1'))?.attempts, 2);
     });
 
-    withStore('a transaction whose record went out since in a later one is not sent (superseded); abandoned, its other records go back to ready, in their history', async (s) => {
-      await ingest(s, '01-orm-new.hl7', 'MSG0001');
-      await ingest(s, '05-omi-new.hl7', 'MSG0005');
-      const read = await s.wireEncounters('ready', 10);
-      assert.equal(read.length, 2);
-      const l = await s.takeLease('submitter', { holder: 'a', token: 't' }, NOW, 60_000);
-      const fence = { name: 'submitter', holder: 'a', token: 't', epoch: l.epoch, at: NOW };
-      const body = tx('T-OLD', read[0]!.wire);
-      assert.equal((await s.createTransaction(body, read, NOW, fence)).created, true);
-      assert.equal(await s.claimPost('T-OLD', { status: 'created', attempts: 0 }, fence), 'claimed');
-      // the first record changes and goes out in a later transaction
-      await ingest(s, '04-oru-final.hl7', 'MSG0004');
-      const changed = (await s.wireEncounters('ready', 10)).find((r) => r.consultationKey === read[0]!.consultationKey);
-      assert.ok(changed);
-      assert.equal((await s.createTransaction(tx('T-NEW', changed.wire), [changed], NOW, fence)).created, true);
-      // still created: T-OLD goes first, in order
-      assert.equal(await s.claimPost('T-OLD', { status: 'sent', attempts: 1 }, fence), 'claimed');
-      assert.equal(await s.claimPost('T-NEW', { status: 'created', attempts: 0 }, fence), 'claimed');
-      // T-NEW went out: T-OLD (NRDR did not know it) would put the older revision after the newer one
-      assert.equal(await s.claimPost('T-OLD', { status: 'sent', attempts: 2 }, fence), 'superseded');
-      await s.abandonTransaction('T-OLD', 'superseded', NOW);
-      const old = await s.transaction('T-OLD');
-      assert.deepEqual([old?.status, old?.lastError], ['failed', 'superseded']);
-      const states = Object.fromEntries((await s.records({})).map((r) => [r.consultationKey, r.state]));
-      assert.deepEqual(states, { [read[0]!.consultationKey]: 'submitted', [read[1]!.consultationKey]: 'ready' });
-      const h = (await s.record(read[1]!.encounterKey))?.consultations.find((c) => c.consultationKey === read[1]!.consultationKey)?.history;
-      assert.deepEqual(h?.map((x) => [x.from, x.to, x.who, x.why, x.transactionId]), [['submitted', 'ready', 'submitter', 'superseded', 'T-OLD']]);
-    });
+    withStore(
+      'a transaction whose record went out since in a later one is not sent (superseded); abandoned, its other records go back to ready, in their history',
+      async (s) => {
+        await ingest(s, '01-orm-new.hl7', 'MSG0001');
+        await ingest(s, '05-omi-new.hl7', 'MSG0005');
+        const read = await s.wireEncounters('ready', 10);
+        assert.equal(read.length, 2);
+        const l = await s.takeLease('submitter', { holder: 'a', token: 't' }, NOW, 60_000);
+        const fence = { name: 'submitter', holder: 'a', token: 't', epoch: l.epoch, at: NOW };
+        const body = tx('T-OLD', read[0]!.wire);
+        assert.equal((await s.createTransaction(body, read, NOW, fence)).created, true);
+        assert.equal(await s.claimPost('T-OLD', { status: 'created', attempts: 0 }, fence), 'claimed');
+        // the first record changes and goes out in a later transaction
+        await ingest(s, '04-oru-final.hl7', 'MSG0004');
+        const changed = (await s.wireEncounters('ready', 10)).find((r) => r.consultationKey === read[0]!.consultationKey);
+        assert.ok(changed);
+        assert.equal((await s.createTransaction(tx('T-NEW', changed.wire), [changed], NOW, fence)).created, true);
+        // still created: T-OLD goes first, in order
+        assert.equal(await s.claimPost('T-OLD', { status: 'sent', attempts: 1 }, fence), 'claimed');
+        assert.equal(await s.claimPost('T-NEW', { status: 'created', attempts: 0 }, fence), 'claimed');
+        // T-NEW went out: T-OLD (NRDR did not know it) would put the older revision after the newer one
+        assert.equal(await s.claimPost('T-OLD', { status: 'sent', attempts: 2 }, fence), 'superseded');
+        await s.abandonTransaction('T-OLD', 'superseded', NOW);
+        const old = await s.transaction('T-OLD');
+        assert.deepEqual([old?.status, old?.lastError], ['failed', 'superseded']);
+        const states = Object.fromEntries((await s.records({})).map((r) => [r.consultationKey, r.state]));
+        assert.deepEqual(states, { [read[0]!.consultationKey]: 'submitted', [read[1]!.consultationKey]: 'ready' });
+        const h = (await s.record(read[1]!.encounterKey))?.consultations.find((c) => c.consultationKey === read[1]!.consultationKey)?.history;
+        assert.deepEqual(
+          h?.map((x) => [x.from, x.to, x.who, x.why, x.transactionId]),
+          [['submitted', 'ready', 'submitter', 'superseded', 'T-OLD']],
+        );
+      },
+    );
 
     withStore('polls due: sent and posted transactions whose next poll has come, the most overdue first; in flight counted with the oldest', async (s) => {
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
@@ -1000,12 +1392,24 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await s.createTransaction(tx('T-P', read.wire), [read], NOW);
       assert.deepEqual(await s.inFlight(), { count: 1, oldestCreatedAt: NOW.toISOString(), nextPollAt: new Date(0).toISOString() });
       const l = await s.takeLease('submitter', { holder: 'a', token: 't' }, NOW, 60_000);
-      assert.equal(await s.claimPost('T-P', { status: 'created', attempts: 0 }, { name: 'submitter', holder: 'a', token: 't', epoch: l.epoch, at: NOW }), 'claimed');
+      assert.equal(
+        await s.claimPost('T-P', { status: 'created', attempts: 0 }, { name: 'submitter', holder: 'a', token: 't', epoch: l.epoch, at: NOW }),
+        'claimed',
+      );
       // sent, never scheduled: due at once
-      assert.deepEqual((await s.duePolls(NOW, 10)).map((t) => t.transactionId), ['T-P']);
+      assert.deepEqual(
+        (await s.duePolls(NOW, 10)).map((t) => t.transactionId),
+        ['T-P'],
+      );
       await s.updateTransaction('T-P', { status: 'posted', from: ['sent'], nextPollAt: at(5_000), polled: true }, at(1));
-      assert.deepEqual((await s.duePolls(at(4_999), 10)).map((t) => t.transactionId), []);
-      assert.deepEqual((await s.duePolls(at(5_000), 10)).map((t) => [t.transactionId, t.status, t.polls, t.nextPollAt]), [['T-P', 'posted', 1, at(5_000).toISOString()]]);
+      assert.deepEqual(
+        (await s.duePolls(at(4_999), 10)).map((t) => t.transactionId),
+        [],
+      );
+      assert.deepEqual(
+        (await s.duePolls(at(5_000), 10)).map((t) => [t.transactionId, t.status, t.polls, t.nextPollAt]),
+        [['T-P', 'posted', 1, at(5_000).toISOString()]],
+      );
       assert.deepEqual((await s.inFlight()).nextPollAt, at(5_000).toISOString());
       // an answer never moves a transaction back: done stays done
       await s.updateTransaction('T-P', { status: 'done', from: ['sent', 'posted'], nextPollAt: null }, at(6_000));
@@ -1015,7 +1419,9 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
     });
 
     withStore('a NUL character is stored (as U+FFFD) and read back the same on every database', async (s) => {
-      const r = await ingest(s, '01-orm-new.hl7', 'MSG0001', (raw) => raw.replace('TESTPATIENT', 'TEST\u0000PATIENT').replace('CT HEAD WO CONTRAST', 'CT HEAD\u0000WO CONTRAST'));
+      const r = await ingest(s, '01-orm-new.hl7', 'MSG0001', (raw) =>
+        raw.replace('TESTPATIENT', 'TEST\u0000PATIENT').replace('CT HEAD WO CONTRAST', 'CT HEAD\u0000WO CONTRAST'),
+      );
       assert.equal(r.status, 'applied');
       const m = await s.message(1);
       assert.ok(m?.raw.includes('TEST\uFFFDPATIENT'));
@@ -1027,14 +1433,20 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       await ingest(s, '01-orm-new.hl7', 'MSG0101', (raw) => raw.replace('MSG0001', 'MSG0101').replace('|CT|SC', '|XX|SC').replace('^CPT|', '^L|'));
-      assert.deepEqual((await s.messages({})).map((m) => m.status), ['applied', 'duplicate', 'error']);
+      assert.deepEqual(
+        (await s.messages({})).map((m) => m.status),
+        ['applied', 'duplicate', 'error'],
+      );
       assert.equal((await s.message(2))?.raw, '');
       assert.equal(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), 2);
       assert.deepEqual([(await s.message(1))?.raw, (await s.message(1))?.status], ['', 'applied']);
       // the error queue keeps its text for the replay; the record and the ledger stay
       assert.ok(((await s.message(3))?.raw ?? '').startsWith('MSH|'));
       assert.equal((await s.records({})).length, 1);
-      assert.deepEqual((await s.orders({})).orders.map((o) => [o.state, o.messageIds]), [['reported', [1, 3]]]);
+      assert.deepEqual(
+        (await s.orders({})).orders.map((o) => [o.state, o.messageIds]),
+        [['reported', [1, 3]]],
+      );
       assert.equal(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), 0);
       assert.ok((await s.sizeBytes()) > 0);
       await s.ping();
@@ -1047,7 +1459,8 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         // an autovacuum ANALYZE started by the purge would hold a snapshot that keeps the purged
         // text from being removed until it ends (on a loaded machine, past our VACUUM): the
         // reclaim is tested alone
-        if (name === 'PostgreSQL') await (alone?.query ?? db.query)('ALTER TABLE inbound_messages SET (autovacuum_enabled = false, toast.autovacuum_enabled = false)');
+        if (name === 'PostgreSQL')
+          await (alone?.query ?? db.query)('ALTER TABLE inbound_messages SET (autovacuum_enabled = false, toast.autovacuum_enabled = false)');
         // 120 messages with 24 KB of text each that neither store can compress much
         let seed = 7;
         const noise = () => Array.from({ length: 24_000 }, () => String.fromCharCode(65 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 26))).join('');
@@ -1079,11 +1492,17 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
     withStore('access audit: reads are listed in order, a page at a time, by key name', async (s) => {
       await s.audit({ at: NOW, who: 'operate#1', what: 'record 100000|V0001' });
       await s.audit({ at: NOW, who: 'key#2', what: 'transaction T-1' });
-      assert.deepEqual((await s.accessLog({})).map((e) => [e.id, e.who, e.what, e.at]), [
-        [1, 'operate#1', 'record 100000|V0001', NOW.toISOString()],
-        [2, 'key#2', 'transaction T-1', NOW.toISOString()],
-      ]);
-      assert.deepEqual((await s.accessLog({ after: 1, limit: 5 })).map((e) => e.id), [2]);
+      assert.deepEqual(
+        (await s.accessLog({})).map((e) => [e.id, e.who, e.what, e.at]),
+        [
+          [1, 'operate#1', 'record 100000|V0001', NOW.toISOString()],
+          [2, 'key#2', 'transaction T-1', NOW.toISOString()],
+        ],
+      );
+      assert.deepEqual(
+        (await s.accessLog({ after: 1, limit: 5 })).map((e) => e.id),
+        [2],
+      );
     });
 
     // ---- credentials ----
@@ -1100,7 +1519,13 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await s.close();
       const again = await db.open(validator);
       try {
-        assert.deepEqual(await again.credential('acr-signin'), { name: 'acr-signin', sealed: 'v1.c', meta: { subject: '100000_jdoe', rotations: 1 }, version: 2, updatedAt: later.toISOString() });
+        assert.deepEqual(await again.credential('acr-signin'), {
+          name: 'acr-signin',
+          sealed: 'v1.c',
+          meta: { subject: '100000_jdoe', rotations: 1 },
+          version: 2,
+          updatedAt: later.toISOString(),
+        });
         await again.deleteCredential('acr-signin');
         assert.equal(await again.credential('acr-signin'), undefined);
       } finally {

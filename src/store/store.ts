@@ -248,7 +248,11 @@ export interface InboundLog {
    * and writes it when `apply` is set. A message of the unit not in `remapped` (it arrived meanwhile)
    * asks for another round (`grow`).
    */
-  rederive(unit: { encounterKeys: readonly string[]; messageIds: readonly number[] }, remapped: ReadonlyMap<number, MapOutcome>, opts: RederiveOptions): Promise<UnitResult>;
+  rederive(
+    unit: { encounterKeys: readonly string[]; messageIds: readonly number[] },
+    remapped: ReadonlyMap<number, MapOutcome>,
+    opts: RederiveOptions,
+  ): Promise<UnitResult>;
   /** Keeps the outcome of messages about to be purged (retention): after the purge it stands for their text in a re-derivation. */
   keepOutcomes(outcomes: readonly { id: number; outcome: MapOutcome }[]): Promise<void>;
   /** In id (arrival) order, or newest first; every filter given must match. */
@@ -406,7 +410,11 @@ export interface OutboundLedger {
    * back to `ready` (a new Transaction_ID next round), at most `limit` times for the same content,
    * each in the record's history; `kept` are those past the limit.
    */
-  resendFailed(transactionId: string, limit: number, at: Date): Promise<{ readonly resent: readonly ResubmittedRecord[]; readonly kept: readonly ResubmittedRecord[] }>;
+  resendFailed(
+    transactionId: string,
+    limit: number,
+    at: Date,
+  ): Promise<{ readonly resent: readonly ResubmittedRecord[]; readonly kept: readonly ResubmittedRecord[] }>;
 }
 
 /** The order ledger: every order seen, its one state, and the daily reconciliation. */
@@ -459,7 +467,12 @@ export interface CredentialStore {
    * Writes a credential if its stored version is still `ifVersion` (0: only if there is none);
    * false when another writer came first (read it again). Returns the new version on success.
    */
-  putCredential(name: string, value: { sealed: string; meta: Readonly<Record<string, unknown>>; expiresAt?: Date }, ifVersion: number, at: Date): Promise<number | false>;
+  putCredential(
+    name: string,
+    value: { sealed: string; meta: Readonly<Record<string, unknown>>; expiresAt?: Date },
+    ifVersion: number,
+    at: Date,
+  ): Promise<number | false>;
   /** Reads and deletes in one step: only one caller gets it (a single-use value). */
   takeCredential(name: string): Promise<CredentialRow | undefined>;
   deleteCredential(name: string): Promise<void>;

@@ -29,7 +29,14 @@ export interface SpecElement {
 }
 
 const text = (name: string, required = false): SpecElement => ({ name, type: 'string', required, form: 'text' });
-const coded = (name: string, list: string, extra: Partial<SpecElement> = {}): SpecElement => ({ name, type: 'string', required: false, form: 'code', list, ...extra });
+const coded = (name: string, list: string, extra: Partial<SpecElement> = {}): SpecElement => ({
+  name,
+  type: 'string',
+  required: false,
+  form: 'code',
+  list,
+  ...extra,
+});
 const other = (name: string, of: string): SpecElement => ({ name, type: 'string', required: false, form: 'text', otherOf: of });
 
 /** The transaction's own members, in the schema's order. */

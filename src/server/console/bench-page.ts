@@ -63,7 +63,11 @@ export function loadDraft(dir: string): DraftTables {
     accessSync(dir, constants.R_OK | constants.X_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return { refused: code === 'ENOENT' ? `${dir} does not exist` : code === 'EACCES' ? `${dir} is not readable by the service` : `${dir} cannot be read: ${errorMessage(e)}`, problems: [] };
+    return {
+      refused:
+        code === 'ENOENT' ? `${dir} does not exist` : code === 'EACCES' ? `${dir} is not readable by the service` : `${dir} cannot be read: ${errorMessage(e)}`,
+      problems: [],
+    };
   }
   const loaded = loadMappings(dir);
   if (!loaded.tables) return { refused: `the draft in ${dir} does not load`, problems: loaded.problems.map(formatProblemLine) };
@@ -115,18 +119,33 @@ ${exists ? html`<label><input type="checkbox" name="replace" value="yes"> Replac
 
 function savedNote(v: SaveView): Html {
   if ('refused' in v) return html`<p class="bad" role="alert" id="bench-saved">Not saved: ${v.refused}.</p>`;
-  if ('exists' in v) return html`<p class="bad" role="alert" id="bench-saved">Not saved: the draft folder's tests/ already has ${v.exists.join(', ')}. Tick "Replace" to write over them.</p>`;
+  if ('exists' in v)
+    return html`<p class="bad" role="alert" id="bench-saved">Not saved: the draft folder's tests/ already has ${v.exists.join(', ')}. Tick "Replace" to write over them.</p>`;
   return html`<p role="status" id="bench-saved">Saved in the draft folder's tests/: ${v.saved.join(', ')}. <code>cdsr-adapter test-mappings</code> on that folder runs it.</p>`;
 }
 
 function benchResult(r: ReturnType<typeof runBench>): Html {
-  const trace = r.inputs.flatMap((i) => i.trace.map((t) => [i.input, html`<code>${t.field}</code>`, t.path, t.raw, t.crosswalk ?? '', t.value, html`${t.rule}${t.skipped ? html`<br><small>${t.skipped.join('; ')}</small>` : ''}`]));
+  const trace = r.inputs.flatMap((i) =>
+    i.trace.map((t) => [
+      i.input,
+      html`<code>${t.field}</code>`,
+      t.path,
+      t.raw,
+      t.crosswalk ?? '',
+      t.value,
+      html`${t.rule}${t.skipped ? html`<br><small>${t.skipped.join('; ')}</small>` : ''}`,
+    ]),
+  );
   return html`<div id="bench-result"><div class="side">
 <section><h2>CDSR output</h2><p>${r.inputsGiven} input(s), ${r.transactions.length} transaction(s).</p><pre class="json">${JSON.stringify(r.transactions, null, 2)}</pre></section>
 <section><h2>Problems</h2>${problemList(r.problems)}
-${r.inputs.some((i) => i.misses.length > 0) ? html`<h3>Rules that found nothing</h3>${table(
-  ['Input', 'Field', 'Rule', 'Tried'],
-  r.inputs.flatMap((i) => i.misses.map((m) => [i.input, m.field, m.rule, [m.tried.join(', '), ...(m.skipped ?? [])].filter((t) => t !== '').join('; ')])),
-)}` : ''}</section></div>
+${
+  r.inputs.some((i) => i.misses.length > 0)
+    ? html`<h3>Rules that found nothing</h3>${table(
+        ['Input', 'Field', 'Rule', 'Tried'],
+        r.inputs.flatMap((i) => i.misses.map((m) => [i.input, m.field, m.rule, [m.tried.join(', '), ...(m.skipped ?? [])].filter((t) => t !== '').join('; ')])),
+      )}`
+    : ''
+}</section></div>
 <section><h2>Trace: where each value came from</h2>${table(['Input', 'Field', 'Path', 'Raw', 'Crosswalk row', 'Value', 'Rule'], trace, { empty: 'No value mapped.' })}</section></div>`;
 }

@@ -64,14 +64,38 @@ describe('console test bench: save as site test', () => {
 
           const saved = await post('/ui/bench/save-test', { csrf, name: 'new-feed' });
           assert.equal(saved.status, 200);
-          assert.equal(note(saved.text), "Saved in the draft folder's tests/: new-feed.1.hl7, new-feed.2.hl7, new-feed.expected.json. <code>cdsr-adapter test-mappings</code> on that folder runs it.");
-          assert.deepEqual(readdirSync(tests).sort(), [...SHIPPED.slice(0, 2), 'new-feed.1.hl7', 'new-feed.2.hl7', 'new-feed.expected.json', ...SHIPPED.slice(2)]);
+          assert.equal(
+            note(saved.text),
+            "Saved in the draft folder's tests/: new-feed.1.hl7, new-feed.2.hl7, new-feed.expected.json. <code>cdsr-adapter test-mappings</code> on that folder runs it.",
+          );
+          assert.deepEqual(readdirSync(tests).sort(), [
+            ...SHIPPED.slice(0, 2),
+            'new-feed.1.hl7',
+            'new-feed.2.hl7',
+            'new-feed.expected.json',
+            ...SHIPPED.slice(2),
+          ]);
           // each message from its MSH, with CR segment ends
-          assert.equal(readFileSync(join(tests, 'new-feed.1.hl7'), 'utf8'), `${sample('01-orm-new.hl7').trim().split(/\r\n|\r|\n/).join('\r')}\r`);
-          assert.equal(readFileSync(join(tests, 'new-feed.2.hl7'), 'utf8'), `${sample('04-oru-final.hl7').trim().split(/\r\n|\r|\n/).join('\r')}\r`);
+          assert.equal(
+            readFileSync(join(tests, 'new-feed.1.hl7'), 'utf8'),
+            `${sample('01-orm-new.hl7')
+              .trim()
+              .split(/\r\n|\r|\n/)
+              .join('\r')}\r`,
+          );
+          assert.equal(
+            readFileSync(join(tests, 'new-feed.2.hl7'), 'utf8'),
+            `${sample('04-oru-final.hl7')
+              .trim()
+              .split(/\r\n|\r|\n/)
+              .join('\r')}\r`,
+          );
           const expected = JSON.parse(readFileSync(join(tests, 'new-feed.expected.json'), 'utf8')) as SiteOutput;
           assert.deepEqual(
-            [expected.encounters.map((e) => [e.Unique_Encounter_ID, e.Consultations.map((c) => [c.Name_of_Exam_Ordered, c.Ordered_Exam_Completed])]), expected.problems],
+            [
+              expected.encounters.map((e) => [e.Unique_Encounter_ID, e.Consultations.map((c) => [c.Name_of_Exam_Ordered, c.Ordered_Exam_Completed])]),
+              expected.problems,
+            ],
             [[['V0001', [['CT HEAD WO CONTRAST', '1']]]], []],
           );
           // what it wrote passes test-mappings on that folder
@@ -88,14 +112,23 @@ describe('console test bench: save as site test', () => {
           const before = readFileSync(join(tests, 'new-feed.expected.json'), 'utf8');
           const again = await post('/ui/bench/save-test', { csrf, name: 'new-feed', text: sample('01-orm-new.hl7') });
           assert.equal(again.status, 409);
-          assert.equal(note(again.text), `Not saved: the draft folder's tests/ already has new-feed.1.hl7, new-feed.2.hl7, new-feed.expected.json. Tick "Replace" to write over them.`);
+          assert.equal(
+            note(again.text),
+            `Not saved: the draft folder's tests/ already has new-feed.1.hl7, new-feed.2.hl7, new-feed.expected.json. Tick "Replace" to write over them.`,
+          );
           assert.match(again.text, /<label><input type="checkbox" name="replace" value="yes"> Replace the files of site test new-feed that are there<\/label>/);
           assert.equal(readFileSync(join(tests, 'new-feed.expected.json'), 'utf8'), before);
 
           // Replace ticked: the case is written anew (one message now: NAME.hl7)
-          const r = await s.fetch('/ui/bench/save-test', form(new URLSearchParams({ csrf, draft, name: 'new-feed', replace: 'yes', text: sample('01-orm-new.hl7') }).toString(), cookie));
+          const r = await s.fetch(
+            '/ui/bench/save-test',
+            form(new URLSearchParams({ csrf, draft, name: 'new-feed', replace: 'yes', text: sample('01-orm-new.hl7') }).toString(), cookie),
+          );
           assert.equal(r.status, 200);
-          assert.equal(note(await r.text()), "Saved in the draft folder's tests/: new-feed.hl7, new-feed.expected.json. <code>cdsr-adapter test-mappings</code> on that folder runs it.");
+          assert.equal(
+            note(await r.text()),
+            "Saved in the draft folder's tests/: new-feed.hl7, new-feed.expected.json. <code>cdsr-adapter test-mappings</code> on that folder runs it.",
+          );
           assert.deepEqual(readdirSync(tests).sort(), [...SHIPPED.slice(0, 2), 'new-feed.expected.json', 'new-feed.hl7', ...SHIPPED.slice(2)]);
 
           // no draft folder: nothing to save into

@@ -41,20 +41,34 @@ async function seed(s: TestServer): Promise<number> {
   assert.equal((await s.store.createTransaction(body, ready, at)).created, true);
   // NRDR's answers as the submitter keeps them: the POST's, then each poll that said something new
   const said = (Status: string, errors: { Exam_Unique_ID: string; Error_Msg: string }[] = []) => ({
-    Transaction_ID: 'T-CONSOLE-1', Transaction_DateTime: body.Transaction_DateTime, Num_of_Exam_Included: 2, Num_of_Exam_In_Error: errors.length,
-    PartnerID: '10000', AppID: '10019', Facility_ID: '100000', Status, Error_Msg: errors.length > 0 ? 'Some exams failed' : null, Exam_Errors: errors,
+    Transaction_ID: 'T-CONSOLE-1',
+    Transaction_DateTime: body.Transaction_DateTime,
+    Num_of_Exam_Included: 2,
+    Num_of_Exam_In_Error: errors.length,
+    PartnerID: '10000',
+    AppID: '10019',
+    Facility_ID: '100000',
+    Status,
+    Error_Msg: errors.length > 0 ? 'Some exams failed' : null,
+    Exam_Errors: errors,
   });
   const later = (s: number) => new Date(at.getTime() + s * 1000);
   await s.store.updateTransaction('T-CONSOLE-1', { status: 'posted', attempted: true, nrdr: said('Received') }, at);
   await s.store.nrdrStatusSeen('T-CONSOLE-1', said('Loading'), later(5));
-  const final = said('PartiallySuccessful', [{ Exam_Unique_ID: ready[1]!.wire.Unique_Encounter_ID, Error_Msg: 'CD2053:Facility_ID is not registered for this partner' }]);
+  const final = said('PartiallySuccessful', [
+    { Exam_Unique_ID: ready[1]!.wire.Unique_Encounter_ID, Error_Msg: 'CD2053:Facility_ID is not registered for this partner' },
+  ]);
   await s.store.nrdrStatusSeen('T-CONSOLE-1', final, later(12));
   await s.store.updateTransaction('T-CONSOLE-1', { status: 'done', nrdr: final }, later(12));
   await s.store.recordResults(
     'T-CONSOLE-1',
     [
       { ...ready[0]!, result: 'accepted', problems: [] },
-      { ...ready[1]!, result: 'rejected', problems: [{ code: 'CD2053', message: 'Facility_ID is not registered for this partner', severity: 'error', scope: 'transaction', path: '' }] },
+      {
+        ...ready[1]!,
+        result: 'rejected',
+        problems: [{ code: 'CD2053', message: 'Facility_ID is not registered for this partner', severity: 'error', scope: 'transaction', path: '' }],
+      },
     ],
     at,
   );
@@ -183,8 +197,16 @@ describe('web console in Chromium', () => {
       // the bench case saved as a site test of the draft folder, by label and role
       await page.getByLabel('Site test name (letters, digits, - and _)').fill('ct-head');
       await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Save as site test' }).click()]);
-      assert.match(await page.getByRole('status').filter({ hasText: 'Saved in' }).innerText(), /^Saved in the draft folder's tests\/: ct-head\.hl7, ct-head\.expected\.json\./);
-      assert.deepEqual(readdirSync(join(draft, 'tests')).filter((f) => f.startsWith('ct-head')).sort(), ['ct-head.expected.json', 'ct-head.hl7']);
+      assert.match(
+        await page.getByRole('status').filter({ hasText: 'Saved in' }).innerText(),
+        /^Saved in the draft folder's tests\/: ct-head\.hl7, ct-head\.expected\.json\./,
+      );
+      assert.deepEqual(
+        readdirSync(join(draft, 'tests'))
+          .filter((f) => f.startsWith('ct-head'))
+          .sort(),
+        ['ct-head.expected.json', 'ct-head.hl7'],
+      );
 
       assert.deepEqual(errors, []);
       assert.deepEqual([...hosts], ['127.0.0.1']);
@@ -192,7 +214,11 @@ describe('web console in Chromium', () => {
       // a form posted with the session but without its CSRF token is refused; without a session too
       const session = (await context.cookies()).find((c) => c.name === 'cdsr_console')!;
       const post = (headers: Record<string, string>) =>
-        fetch(`${s.url}/ui/worklist/replay`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: 'csrf=wrong' });
+        fetch(`${s.url}/ui/worklist/replay`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+          body: 'csrf=wrong',
+        });
       assert.equal((await post({ cookie: `cdsr_console=${session.value}` })).status, 403);
       assert.equal((await post({})).status, 401);
 

@@ -90,8 +90,15 @@ export function dayChart(input: DayChartInput): Html {
     return html`<a href="${input.href(d.day)}" aria-label="${words}; open these orders"><title>${words}</title>${parts}<text x="${x + BAR / 2}" y="${y(seen) - 2}" text-anchor="middle" font-size="8">${short(seen)}</text></a>`;
   });
   // a day label every seventh day, counted back from the last so that today is labelled
-  const labels = days.map((d, i) => ((days.length - 1 - i) % 7 === 0 ? html`<text x="${LEFT + i * STEP + STEP / 2}" y="${TOP + PLOT + 12}" text-anchor="middle" font-size="9">${d.day.slice(5)}</text>` : ''));
-  const legend = (['reported', 'held', 'excluded'] as const).map((state, i) => html`<rect x="${LEFT + i * KEY}" y="4" width="10" height="10" fill="${fills[state]}" stroke="#1b1f24" stroke-width="0.5"/><text x="${LEFT + i * KEY + 14}" y="13" font-size="10">${state}</text>`);
+  const labels = days.map((d, i) =>
+    (days.length - 1 - i) % 7 === 0
+      ? html`<text x="${LEFT + i * STEP + STEP / 2}" y="${TOP + PLOT + 12}" text-anchor="middle" font-size="9">${d.day.slice(5)}</text>`
+      : '',
+  );
+  const legend = (['reported', 'held', 'excluded'] as const).map(
+    (state, i) =>
+      html`<rect x="${LEFT + i * KEY}" y="4" width="10" height="10" fill="${fills[state]}" stroke="#1b1f24" stroke-width="0.5"/><text x="${LEFT + i * KEY + 14}" y="13" font-size="10">${state}</text>`,
+  );
   const title = `Orders of facility ${input.facilityId || '(unknown)'} by day, ${first} to ${last} (${input.timeZone})`;
   const desc = `${total} order(s) seen in ${days.length} day(s), at most ${most} a day. Each bar is a day's orders seen: reported (solid) at the bottom, held (hatched) above, excluded (dotted) on top; the number above a bar is the orders seen that day. Follow a bar to that day's orders.`;
   return html`<svg xmlns="http://www.w3.org/2000/svg" class="day-chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="group" aria-labelledby="${p}-t" aria-describedby="${p}-d"><title id="${p}-t">${title}</title><desc id="${p}-d">${desc}</desc>

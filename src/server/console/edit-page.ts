@@ -52,7 +52,16 @@ export async function processCopy(deps: IngestDeps, m: Stored, text: string, who
   if (m.channel === 'hl7v2') {
     const r = await ingestHl7(deps, copyText(m.channel, text), origin);
     const answer = `ACK ${r.code}`;
-    if (r.messageId === undefined) return { messageIds: [], answer, refusal: r.ack.split('\r').filter((l) => l.startsWith('ERR|')).map((l) => l.split('|').at(-1) ?? '').join('; ') };
+    if (r.messageId === undefined)
+      return {
+        messageIds: [],
+        answer,
+        refusal: r.ack
+          .split('\r')
+          .filter((l) => l.startsWith('ERR|'))
+          .map((l) => l.split('|').at(-1) ?? '')
+          .join('; '),
+      };
     return { messageIds: [r.messageId], status: (await deps.store.message(r.messageId))?.status ?? 'applied', answer };
   }
   const r = await ingestFhir(deps, text, origin);

@@ -61,7 +61,8 @@ export interface PageContext {
 export const zoneIn = (ctx: Pick<PageContext, 'zoneOf'>, facilityId = ''): string => ctx.zoneOf?.(facilityId) ?? 'UTC';
 
 export function layout(title: string, current: string, ctx: PageContext, body: Html): string {
-  return `<!doctype html>\n${html`<html lang="en">
+  return `<!doctype html>\n${
+    html`<html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · cdsr-adapter</title><link rel="icon" href="data:,">
 <link rel="stylesheet" href="/ui/assets/console.css"><script src="/ui/assets/console.js" defer></script></head>
@@ -72,7 +73,8 @@ ${ctx.who !== '' ? html`<form method="post" action="/ui/logout" class="logout">$
 <main id="main" tabindex="-1"><h1>${title}</h1>
 ${body}
 </main>
-</body></html>`.text}\n`;
+</body></html>`.text
+  }\n`;
 }
 
 export function csrfField(ctx: PageContext): Html {
@@ -92,7 +94,17 @@ const clockFormats = new Map<string, Intl.DateTimeFormat>();
 export function localTime(at: Date, zone: string): string {
   let f = clockFormats.get(zone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZoneName: 'short' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+      timeZoneName: 'short',
+    });
     clockFormats.set(zone, f);
   }
   const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
@@ -122,7 +134,17 @@ export function qs(params: Readonly<Record<string, string | number | undefined>>
   return s === '' ? '' : `?${s}`;
 }
 
-export function problemList(problems: readonly { code: string; message: string; field?: string; source?: string; file?: string; line?: number; order?: { readonly place: number; readonly numbers: readonly string[] } }[]): Html {
+export function problemList(
+  problems: readonly {
+    code: string;
+    message: string;
+    field?: string;
+    source?: string;
+    file?: string;
+    line?: number;
+    order?: { readonly place: number; readonly numbers: readonly string[] };
+  }[],
+): Html {
   if (problems.length === 0) return html`<p class="empty">No problems.</p>`;
   // a message of several orders: which order (OBR) each problem is about
   const orders = problems.some((p) => p.order !== undefined);

@@ -27,7 +27,11 @@ describe('the Messages page: columns and content search', () => {
     withTestServer(async (s) => {
       await seed(s);
       const page = await (await s.fetch('/ui/messages/3')).text();
-      assert.ok(page.includes('<p class="empty">A resend keeps no copy of its text: it is the text of the first delivery of control id <a href="/ui/messages?q=MSG0001">MSG0001</a>, answered as that one was.</p>'));
+      assert.ok(
+        page.includes(
+          '<p class="empty">A resend keeps no copy of its text: it is the text of the first delivery of control id <a href="/ui/messages?q=MSG0001">MSG0001</a>, answered as that one was.</p>',
+        ),
+      );
       assert.equal(page.includes('purged by retention'), false);
     }));
 
@@ -35,11 +39,25 @@ describe('the Messages page: columns and content search', () => {
     withTestServer(async (s) => {
       await seed(s);
       const page = await (await s.fetch('/ui/messages')).text();
-      assert.match(page, /<th scope="col">Type<\/th><th scope="col">Sender<\/th><th scope="col">Control id<\/th><th scope="col">Order numbers<\/th><th scope="col">Status<\/th><th scope="col">ACK<\/th>/);
-      assert.equal(rowOf(page, 1), '<td>hl7v2</td><td>ORM^O01</td><td>EHR^GENHOSP</td><td>MSG0001</td><td>ACC2001, ORD1001</td><td><span class="st st-applied">applied</span></td><td>AA</td><td></td>');
-      assert.equal(rowOf(page, 3), '<td>hl7v2</td><td></td><td>EHR^GENHOSP</td><td>MSG0001</td><td></td><td><span class="st st-duplicate">duplicate</span></td><td>AA</td><td></td>');
-      assert.match(rowOf(page, 4) ?? '', /^<td>hl7v2<\/td><td>ORM\^O01<\/td><td>EHR\^GENHOSP<\/td><td>MSG0004<\/td><td><\/td><td><span class="st st-rejected">rejected<\/span><\/td><td>AR<\/td><td>HL7_/);
-      assert.ok(page.includes('A message whose text was purged by retention (CDSR_RETENTION_DAYS), or a resend (which keeps no copy), is not found by its content.'));
+      assert.match(
+        page,
+        /<th scope="col">Type<\/th><th scope="col">Sender<\/th><th scope="col">Control id<\/th><th scope="col">Order numbers<\/th><th scope="col">Status<\/th><th scope="col">ACK<\/th>/,
+      );
+      assert.equal(
+        rowOf(page, 1),
+        '<td>hl7v2</td><td>ORM^O01</td><td>EHR^GENHOSP</td><td>MSG0001</td><td>ACC2001, ORD1001</td><td><span class="st st-applied">applied</span></td><td>AA</td><td></td>',
+      );
+      assert.equal(
+        rowOf(page, 3),
+        '<td>hl7v2</td><td></td><td>EHR^GENHOSP</td><td>MSG0001</td><td></td><td><span class="st st-duplicate">duplicate</span></td><td>AA</td><td></td>',
+      );
+      assert.match(
+        rowOf(page, 4) ?? '',
+        /^<td>hl7v2<\/td><td>ORM\^O01<\/td><td>EHR\^GENHOSP<\/td><td>MSG0004<\/td><td><\/td><td><span class="st st-rejected">rejected<\/span><\/td><td>AR<\/td><td>HL7_/,
+      );
+      assert.ok(
+        page.includes('A message whose text was purged by retention (CDSR_RETENTION_DAYS), or a resend (which keeps no copy), is not found by its content.'),
+      );
       assert.ok(page.includes('<label>Content <input type="search" name="q" value="" placeholder="PID-3.1=MRN123 or text"></label>'));
     }));
 
@@ -47,7 +65,10 @@ describe('the Messages page: columns and content search', () => {
     withTestServer(async (s) => {
       await seed(s);
       const page = await (await s.fetch(`/ui/messages?q=${encodeURIComponent('PID-3.1=MRN0001')}`)).text();
-      assert.deepEqual([...page.matchAll(/<a href="\/ui\/messages\/(\d+)">/g)].map((m) => Number(m[1])), [5, 4, 1]);
+      assert.deepEqual(
+        [...page.matchAll(/<a href="\/ui\/messages\/(\d+)">/g)].map((m) => Number(m[1])),
+        [5, 4, 1],
+      );
       assert.ok(page.includes('value="PID-3.1=MRN0001"'));
       assert.deepEqual(await api(s, 'q=PID-3.1%3DMRN0002'), { status: 200, ids: [2], next: null, error: undefined });
       assert.deepEqual(await api(s, 'q=PID-3.1%3DMRN0001&limit=2'), { status: 200, ids: [1, 4], next: '4', error: undefined });
@@ -57,11 +78,21 @@ describe('the Messages page: columns and content search', () => {
       assert.deepEqual((await api(s, 'q=ACC2009')).ids, [5]);
       assert.deepEqual((await api(s, 'q=acc2009')).ids, []);
       assert.deepEqual((await api(s, 'q=OBR-3.1%3DACC2002')).ids, [2]);
-      assert.deepEqual(await api(s, 'q=PID-3.x%3D1'), { status: 400, ids: undefined, next: undefined, error: 'q: position "3.x" is not field(.component(.subcomponent)), e.g. 3 or 3.1 or 3(2).1' });
+      assert.deepEqual(await api(s, 'q=PID-3.x%3D1'), {
+        status: 400,
+        ids: undefined,
+        next: undefined,
+        error: 'q: position "3.x" is not field(.component(.subcomponent)), e.g. 3 or 3.1 or 3(2).1',
+      });
       // no segment-dash shape: a text
       assert.deepEqual((await api(s, 'q=a%3Db')).ids, []);
       assert.deepEqual(await api(s, 'q=PID-3.1%3D'), { status: 400, ids: undefined, next: undefined, error: 'q: PID-3.1= needs a value after =' });
-      assert.deepEqual(await api(s, 'q=PID-3.1%3DMRN0001&channel=fhir'), { status: 400, ids: undefined, next: undefined, error: 'q: PID-3.1 is an HL7 v2 path; channel=fhir has none' });
+      assert.deepEqual(await api(s, 'q=PID-3.1%3DMRN0001&channel=fhir'), {
+        status: 400,
+        ids: undefined,
+        next: undefined,
+        error: 'q: PID-3.1 is an HL7 v2 path; channel=fhir has none',
+      });
       const bad = await s.fetch(`/ui/messages?q=${encodeURIComponent('PID-0=1')}`);
       assert.equal(bad.status, 400);
       assert.ok((await bad.text()).includes('<p class="bad" role="alert">q: position &quot;0&quot;: positions start at 1</p>'));

@@ -49,7 +49,8 @@ function select(name: string, label: string, values: readonly string[], current:
 }
 
 function searchForm(q: SearchQuery): Html {
-  const input = (name: keyof SearchQuery, label: string, type = 'text', placeholder = '') => html`<label>${label} <input type="${type}" name="${name}" value="${q[name] ?? ''}" placeholder="${placeholder}"></label>`;
+  const input = (name: keyof SearchQuery, label: string, type = 'text', placeholder = '') =>
+    html`<label>${label} <input type="${type}" name="${name}" value="${q[name] ?? ''}" placeholder="${placeholder}"></label>`;
   return html`<form method="get" action="/ui/messages" class="search" role="search">
 ${input('q', 'Content', 'search', 'PID-3.1=MRN123 or text')}
 ${input('controlId', 'Control id')}${input('sender', 'Sender', 'text', 'MSH-3 or key')}${select('status', 'Status', MESSAGE_STATUSES, q.status)}${select('channel', 'Channel', CHANNELS, q.channel)}
@@ -58,7 +59,14 @@ ${input('from', 'From', 'text', 'YYYY-MM-DD')}${input('to', 'To', 'text', 'YYYY-
 <p class="note">Content: an HL7 path = value (<code>PID-3.1=MRN123</code>, <code>OBR-3=ACC1</code>; every repetition and segment of the path) or a text, exactly (case-sensitive). A message whose text was purged by retention (CDSR_RETENTION_DAYS), or a resend (which keeps no copy), is not found by its content. ACK: what the sender was answered, derived from the message's status.</p>`;
 }
 
-export function messagesPage(q: SearchQuery, rows: readonly MessageRow[], details: readonly MessageDetail[], next: string | null, ctx: PageContext, error?: string): Html {
+export function messagesPage(
+  q: SearchQuery,
+  rows: readonly MessageRow[],
+  details: readonly MessageDetail[],
+  next: string | null,
+  ctx: PageContext,
+  error?: string,
+): Html {
   const byId = new Map(details.map((d) => [d.id, d]));
   const params: Record<string, string | undefined> = {};
   for (const f of SEARCH_FIELDS) params[f] = q[f];
@@ -70,21 +78,21 @@ ${table(
   rows.map((m) => {
     const d = byId.get(m.id);
     return [
-    replayable(m) ? html`<input type="checkbox" name="id" value="${m.id}" aria-label="select message ${m.id}">` : '',
-    link(`/ui/messages/${m.id}`, `#${m.id}`),
-    when(m.receivedAt, zoneIn(ctx)),
-    m.channel,
-    messageTypeOf(m, d?.raw ?? ''),
-    m.sender,
-    m.controlId,
-    (d?.orderNumbers ?? []).join(', '),
-    html`<span class="st st-${m.status}">${m.status}</span>`,
-    ackSent(m, d?.answeredAs ?? m.status),
-    m.problems
-      .slice(0, 2)
-      .map((p) => p.code)
-      .join(', ') + (m.problems.length > 2 ? ` +${m.problems.length - 2}` : ''),
-  ];
+      replayable(m) ? html`<input type="checkbox" name="id" value="${m.id}" aria-label="select message ${m.id}">` : '',
+      link(`/ui/messages/${m.id}`, `#${m.id}`),
+      when(m.receivedAt, zoneIn(ctx)),
+      m.channel,
+      messageTypeOf(m, d?.raw ?? ''),
+      m.sender,
+      m.controlId,
+      (d?.orderNumbers ?? []).join(', '),
+      html`<span class="st st-${m.status}">${m.status}</span>`,
+      ackSent(m, d?.answeredAs ?? m.status),
+      m.problems
+        .slice(0, 2)
+        .map((p) => p.code)
+        .join(', ') + (m.problems.length > 2 ? ` +${m.problems.length - 2}` : ''),
+    ];
   }),
   { empty: 'No message matches.', id: 'messages' },
 )}
@@ -112,10 +120,10 @@ export function messagePage(m: MessageRow & { raw: string }, mapped: MessageMapp
     m.raw === '' && m.status === 'duplicate'
       ? html`<p class="empty">A resend keeps no copy of its text: it is the text of the first delivery of control id ${link(`/ui/messages${qs({ q: m.controlId })}`, m.controlId)}, answered as that one was.</p>`
       : m.raw === ''
-      ? html`<p class="empty">The raw text was purged by retention (CDSR_RETENTION_DAYS); the outcome stays.</p>`
-      : m.channel === 'hl7v2'
-        ? html`${er7GridHtml(m.raw)}<details><summary>Raw ER7</summary><pre>${m.raw.replace(/\r\n?/g, '\n')}</pre></details>`
-        : html`<pre class="json">${prettyJson(m.raw)}</pre>`;
+        ? html`<p class="empty">The raw text was purged by retention (CDSR_RETENTION_DAYS); the outcome stays.</p>`
+        : m.channel === 'hl7v2'
+          ? html`${er7GridHtml(m.raw)}<details><summary>Raw ER7</summary><pre>${m.raw.replace(/\r\n?/g, '\n')}</pre></details>`
+          : html`<pre class="json">${prettyJson(m.raw)}</pre>`;
   return html`${replayed !== undefined ? html`<p class="result" role="status" id="replay-result">Replayed: the message is now <strong>${replayed}</strong>.</p>` : ''}
 <dl class="meta"><dt>Status</dt><dd><span class="st st-${m.status}">${m.status}</span></dd><dt>Received</dt><dd>${when(m.receivedAt, zoneIn(ctx))}</dd><dt>Channel</dt><dd>${m.channel}</dd>
 <dt>Sender</dt><dd>${m.sender}</dd><dt>Control id</dt><dd>${m.controlId}</dd><dt>Content type</dt><dd>${m.contentType}</dd><dt>Came through</dt><dd>${m.auth}</dd>
@@ -123,6 +131,20 @@ export function messagePage(m: MessageRow & { raw: string }, mapped: MessageMapp
 ${replayable(m) ? html`<form method="post" action="/ui/messages/${m.id}/replay">${csrfField(ctx)}<button type="submit" id="replay-one">Replay this message</button></form>${REPROCESS_NOTE}` : ''}
 ${m.raw !== '' ? html`<p>${link(`/ui/messages/${m.id}/edit`, 'Edit a copy and process it')}: the copy becomes a new message of the same channel; this one is kept as it is.</p>` : ''}
 <h2>Problems</h2>${problemList(m.problems)}
-${trace.length > 0 ? html`<h2>Trace (the tables in force)</h2>${table(['Field', 'Path', 'Raw', 'Crosswalk row', 'Value', 'Rule'], trace.map((t) => [html`<code>${t.field}</code>`, t.path, t.raw, t.crosswalk ?? '', html`${t.value}${guessMark(t.guess)}`, html`${t.rule}${t.skipped ? html`<br><small>${t.skipped.join('; ')}</small>` : ''}`]))}` : ''}
+${
+  trace.length > 0
+    ? html`<h2>Trace (the tables in force)</h2>${table(
+        ['Field', 'Path', 'Raw', 'Crosswalk row', 'Value', 'Rule'],
+        trace.map((t) => [
+          html`<code>${t.field}</code>`,
+          t.path,
+          t.raw,
+          t.crosswalk ?? '',
+          html`${t.value}${guessMark(t.guess)}`,
+          html`${t.rule}${t.skipped ? html`<br><small>${t.skipped.join('; ')}</small>` : ''}`,
+        ]),
+      )}`
+    : ''
+}
 <h2>Message</h2>${body}`;
 }

@@ -20,15 +20,22 @@ function select(name: string, label: string, values: readonly string[], current:
 }
 
 function searchForm(q: OrderQuery): Html {
-  const input = (name: keyof OrderQuery, label: string, placeholder = '') => html`<label>${label} <input type="text" name="${name}" value="${q[name] ?? ''}" placeholder="${placeholder}"></label>`;
+  const input = (name: keyof OrderQuery, label: string, placeholder = '') =>
+    html`<label>${label} <input type="text" name="${name}" value="${q[name] ?? ''}" placeholder="${placeholder}"></label>`;
   return html`<form method="get" action="/ui/orders" class="search" role="search">
 ${input('order', 'Order number', 'placer or accession')}${input('encounter', 'Encounter', 'Unique_Encounter_ID')}${input('facility', 'Facility', 'Facility_ID')}
-${input('day', 'Day seen', "YYYY-MM-DD, the facility's")}${select('state', 'State', ORDER_STATES, q.state)}${select('reason', 'Reason', ORDER_REASONS.filter((r) => r !== ''), q.reason)}
+${input('day', 'Day seen', "YYYY-MM-DD, the facility's")}${select('state', 'State', ORDER_STATES, q.state)}${select(
+    'reason',
+    'Reason',
+    ORDER_REASONS.filter((r) => r !== ''),
+    q.reason,
+  )}
 <button type="submit">Search</button> ${link('/ui/orders', 'Clear')}</form>
 <p class="note">Not searchable by MRN: the ledger and the message log keep order numbers, encounters and facilities, not the patient's identifiers.</p>`;
 }
 
-const stateCell = (o: Pick<OrderRow, 'state' | 'reason'>): Html => html`<span class="st st-${o.state}">${o.state}</span>${o.reason !== '' ? html` <small>${o.reason}</small>` : ''}`;
+const stateCell = (o: Pick<OrderRow, 'state' | 'reason'>): Html =>
+  html`<span class="st st-${o.state}">${o.state}</span>${o.reason !== '' ? html` <small>${o.reason}</small>` : ''}`;
 
 export function ordersPage(q: OrderQuery, rows: readonly OrderRow[], next: string | null, ctx: Pick<PageContext, 'zoneOf'>, error?: string): Html {
   const params: OrderQuery = {};

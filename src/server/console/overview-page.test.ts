@@ -29,7 +29,8 @@ describe('console overview: the last 30 days', () => {
     withTestServer(
       async (s) => {
         // reported, two orphan results (held), an XR order (excluded)
-        for (const n of ['01-orm-new.hl7', '08-oru-two-results-no-orc.hl7', '09-orm-xr-excluded.hl7']) assert.match((await postHl7(s, sample(n))).text, /MSA\|AA/);
+        for (const n of ['01-orm-new.hl7', '08-oru-two-results-no-orc.hl7', '09-orm-xr-excluded.hl7'])
+          assert.match((await postHl7(s, sample(n))).text, /MSA\|AA/);
         const page = await overview(s);
         assert.ok(
           page.includes(
@@ -37,7 +38,10 @@ describe('console overview: the last 30 days', () => {
           ),
         );
         const svg = between(page, '<svg ', '</svg>');
-        assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" class="day-chart" viewBox="0 0 514 146" width="514" height="146" role="group" aria-labelledby="days-0-t" aria-describedby="days-0-d"><title id="days-0-t">Orders of facility 100000 by day, 2026-10-25 to 2026-11-23 \(America\/Chicago\)<\/title><desc id="days-0-d">4 order\(s\) seen in 30 day\(s\), at most 4 a day\./);
+        assert.match(
+          svg,
+          /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" class="day-chart" viewBox="0 0 514 146" width="514" height="146" role="group" aria-labelledby="days-0-t" aria-describedby="days-0-d"><title id="days-0-t">Orders of facility 100000 by day, 2026-10-25 to 2026-11-23 \(America\/Chicago\)<\/title><desc id="days-0-d">4 order\(s\) seen in 30 day\(s\), at most 4 a day\./,
+        );
         // one bar (the other 29 days have none), the last; its parts reported, held, excluded from the bottom
         assert.deepEqual(
           [...svg.matchAll(/<a href="([^"]*)" aria-label="([^"]*)">/g)].map((m) => [m[1], m[2]]),
@@ -64,10 +68,15 @@ describe('console overview: the last 30 days', () => {
         );
         // the chart's numbers are the reconciliation's
         const recon = (await (await s.fetch('/api/reconciliation?from=2026-11-23&to=2026-11-23')).json()) as { days: unknown[] };
-        assert.deepEqual(recon.days, [{ facilityId: '100000', day: '2026-11-23', seen: 4, reported: 1, held: { orphan: 2 }, excluded: { 'not-advanced-imaging': 1 } }]);
+        assert.deepEqual(recon.days, [
+          { facilityId: '100000', day: '2026-11-23', seen: 4, reported: 1, held: { orphan: 2 }, excluded: { 'not-advanced-imaging': 1 } },
+        ]);
         // every id of the page once
         const ids = [...page.matchAll(/ id="([^"]+)"/g)].map((m) => m[1]);
-        assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), []);
+        assert.deepEqual(
+          ids.filter((id, i) => ids.indexOf(id) !== i),
+          [],
+        );
       },
       { facilities: facilities('America/Chicago') },
     ));
@@ -87,7 +96,11 @@ describe('console overview: the last 30 days', () => {
       { facilities: facilities('America/Los_Angeles') },
     );
     await withTestServer(async (s) => {
-      assert.ok((await overview(s)).includes("<h2 id=\"h-days\">The last 30 days (each facility's days in its time zone)</h2>\n<p class=\"empty\">No order seen in the last 30 days.</p>"));
+      assert.ok(
+        (await overview(s)).includes(
+          '<h2 id="h-days">The last 30 days (each facility\'s days in its time zone)</h2>\n<p class="empty">No order seen in the last 30 days.</p>',
+        ),
+      );
     });
   });
 });

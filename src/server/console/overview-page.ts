@@ -45,7 +45,13 @@ export async function overviewPage(deps: AppOptions): Promise<Html> {
 ${dayChart({ facilityId: f, timeZone: tz, days: series, idPrefix: `days-${i}`, href: (day) => ordersHref({ facility: f, day }) })}
 <details><summary>The ${CHART_DAYS} days as a table</summary>${table(
       ['Day', 'Seen', 'Reported', 'Held', 'Excluded'],
-      series.map((d) => [d.day, cell(d.day, undefined, d.reported + d.held + d.excluded), cell(d.day, 'reported', d.reported), cell(d.day, 'held', d.held), cell(d.day, 'excluded', d.excluded)]),
+      series.map((d) => [
+        d.day,
+        cell(d.day, undefined, d.reported + d.held + d.excluded),
+        cell(d.day, 'reported', d.reported),
+        cell(d.day, 'held', d.held),
+        cell(d.day, 'excluded', d.excluded),
+      ]),
       { caption: `Facility ${f || '(unknown)'}, ${shiftDay(today, 1 - CHART_DAYS)} to ${today} (${tz})` },
     )}</details></section>`;
   });
@@ -57,7 +63,14 @@ ${table(
     const to = (n: number, state?: OrderState, reason?: string) =>
       html`<a href="${ordersHref({ facility: r.facilityId, day: r.day, state, reason })}" aria-label="${`${n} ${state ?? 'seen'}${reason !== undefined ? ` ${reason}` : ''} order(s) of ${r.facilityId || '(unknown)'} on ${r.day}`}">${n}</a>`;
     const reasons = (m: Record<string, number>, state: OrderState) => Object.entries(m).map(([k, v], i) => html`${i > 0 ? ', ' : ''}${k} ${to(v, state, k)}`);
-    return [r.facilityId || '(unknown)', html`${r.day} <small>${zone(r.facilityId)}</small>`, to(r.seen), to(r.reported, 'reported'), html`${to(sum(r.held), 'held')} <small>${reasons(r.held, 'held')}</small>`, html`${to(sum(r.excluded), 'excluded')} <small>${reasons(r.excluded, 'excluded')}</small>`];
+    return [
+      r.facilityId || '(unknown)',
+      html`${r.day} <small>${zone(r.facilityId)}</small>`,
+      to(r.seen),
+      to(r.reported, 'reported'),
+      html`${to(sum(r.held), 'held')} <small>${reasons(r.held, 'held')}</small>`,
+      html`${to(sum(r.excluded), 'excluded')} <small>${reasons(r.excluded, 'excluded')}</small>`,
+    ];
   }),
   { empty: 'No order seen today.' },
 )}</section>
@@ -69,13 +82,26 @@ ${charts.length > 0 ? charts : html`<p class="empty">No order seen in the last $
 <section aria-labelledby="h-subs"><h2 id="h-subs">FHIR subscriptions</h2>
 ${table(
   ['Subscription', 'Events received', 'Reported by the server', 'Missing events', 'Last seen'],
-  subs.map((s) => [s.subscription, s.received, s.reportedSince, s.missing.length > 0 ? html`<strong class="bad">${s.missing.length}</strong> <small>${s.missing.slice(0, 10).join(', ')}</small>` : '0', when(s.lastSeenAt, zone(''))]),
+  subs.map((s) => [
+    s.subscription,
+    s.received,
+    s.reportedSince,
+    s.missing.length > 0 ? html`<strong class="bad">${s.missing.length}</strong> <small>${s.missing.slice(0, 10).join(', ')}</small>` : '0',
+    when(s.lastSeenAt, zone('')),
+  ]),
   { empty: 'No subscription notification received.' },
 )}${gaps.length > 0 ? html`<p class="bad">${gaps.length} subscription(s) have gaps: re-query the missing events.</p>` : ''}</section>
 <section aria-labelledby="h-tx"><h2 id="h-tx">Last transactions</h2>
 ${table(
   ['Transaction', 'Facility', 'State', 'NRDR status', 'Records', 'Created'],
-  txs.map((t) => [link(`/ui/transactions/${encodeURIComponent(t.transactionId)}`, t.transactionId), t.facilityId, t.status, t.nrdr?.Status ?? '', t.records.length, when(t.createdAt, zone(t.facilityId))]),
+  txs.map((t) => [
+    link(`/ui/transactions/${encodeURIComponent(t.transactionId)}`, t.transactionId),
+    t.facilityId,
+    t.status,
+    t.nrdr?.Status ?? '',
+    t.records.length,
+    when(t.createdAt, zone(t.facilityId)),
+  ]),
   { empty: 'No transaction sent yet.' },
 )}</section>
 <section aria-labelledby="h-tables"><h2 id="h-tables">Mapping tables</h2>

@@ -46,7 +46,8 @@ declare module 'fastify' {
 }
 
 const SECURITY_HEADERS = {
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-store',
@@ -65,12 +66,14 @@ function parseForm(body: string): Form {
 const one = (v: string | string[] | undefined): string => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
 
 function loginPage(message?: string): string {
-  return `<!doctype html>\n${html`<html lang="en"><head><meta charset="utf-8"><title>Sign in · cdsr-adapter</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/ui/assets/console.css"></head>
+  return `<!doctype html>\n${
+    html`<html lang="en"><head><meta charset="utf-8"><title>Sign in · cdsr-adapter</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/ui/assets/console.css"></head>
 <body><main id="main"><form class="login" method="post" action="/ui/login"><h1>cdsr-adapter console</h1>
 <p>Sign in with an API key that has the operate role (CDSR_OPERATE_API_KEYS).</p>
 ${message !== undefined ? html`<p class="bad" role="alert">${message}</p>` : ''}
 <label for="key">API key</label><input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
-<p><button type="submit">Sign in</button></p></form></main></body></html>`.text}\n`;
+<p><button type="submit">Sign in</button></p></form></main></body></html>`.text
+  }\n`;
 }
 
 /** Locations inside a draft folder shown relative to it (`crosswalks/modality.csv:4`), as for the tables in force. */
@@ -90,7 +93,9 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
   // with no keys configured the API is open, and so is the console (a session still carries the CSRF token)
   const open = ring.length === 0;
 
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, parseForm(typeof body === 'string' ? body : body.toString('utf8'))));
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
+    done(null, parseForm(typeof body === 'string' ? body : body.toString('utf8'))),
+  );
 
   app.addHook('onSend', async (_req, reply, payload) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
@@ -121,7 +126,11 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
   });
 
   // times in each facility's zone of the tables in force (read per page: a reload may change it)
-  const ctxOf = (req: FastifyRequest): PageContext => ({ csrf: req.consoleSession?.csrf ?? '', who: open ? '' : (req.consoleSession?.who ?? ''), zoneOf: zoneOf(deps) });
+  const ctxOf = (req: FastifyRequest): PageContext => ({
+    csrf: req.consoleSession?.csrf ?? '',
+    who: open ? '' : (req.consoleSession?.who ?? ''),
+    zoneOf: zoneOf(deps),
+  });
   const who = (req: FastifyRequest) => req.consoleSession?.who ?? 'open';
   // rule, crosswalk and problem locations are absolute paths inside the mappings directory: shown
   // relative to it (`crosswalks/modality.csv:4`), as analysts name the files
@@ -139,24 +148,52 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     const key = one(req.body?.key);
     const entry = key === '' ? undefined : findKey(ring, key);
     if (!entry) return reply.code(401).type('text/html; charset=utf-8').send(loginPage('That key is not one of this adapter’s keys.'));
-    if (!entry.roles.has('operate')) return reply.code(403).type('text/html; charset=utf-8').send(loginPage(`This key (${entry.label}) has no operate role; the console needs one.`));
+    if (!entry.roles.has('operate'))
+      return reply
+        .code(403)
+        .type('text/html; charset=utf-8')
+        .send(loginPage(`This key (${entry.label}) has no operate role; the console needs one.`));
     const s = sessions.create(entry.label);
     await deps.store.audit({ at: deps.clock(), who: entry.label, what: 'console sign-in' });
-    return reply.code(303).header('set-cookie', sessionCookie(s.id, secure, SESSION_IDLE_MS / 1000)).header('location', '/ui').send();
+    return reply
+      .code(303)
+      .header('set-cookie', sessionCookie(s.id, secure, SESSION_IDLE_MS / 1000))
+      .header('location', '/ui')
+      .send();
   });
   app.post('/ui/logout', (req, reply) => {
     if (req.consoleSession) sessions.end(req.consoleSession.id);
-    return reply.code(303).header('set-cookie', sessionCookie('', secure, 0)).header('location', open ? '/ui' : '/ui/login').send();
+    return reply
+      .code(303)
+      .header('set-cookie', sessionCookie('', secure, 0))
+      .header('location', open ? '/ui' : '/ui/login')
+      .send();
   });
 
   app.get('/ui', async (req, reply) => send(req, reply, 'Overview', '/ui', await overviewPage(deps)));
 
-  app.get('/ui/worklist', async (req, reply) => send(req, reply, 'Worklist', '/ui/worklist', worklistPage(await buildWorklist(deps.store, deps.mappings.dir, deps.mappings.current.facilities), ctxOf(req))));
+  app.get('/ui/worklist', async (req, reply) =>
+    send(
+      req,
+      reply,
+      'Worklist',
+      '/ui/worklist',
+      worklistPage(await buildWorklist(deps.store, deps.mappings.dir, deps.mappings.current.facilities), ctxOf(req)),
+    ),
+  );
   app.post('/ui/worklist/dry-run', async (req, reply) => {
     const dry = await dryRunOnDisk(deps);
-    return send(req, reply, 'Worklist', '/ui/worklist', worklistPage(await buildWorklist(deps.store, deps.mappings.dir, deps.mappings.current.facilities), ctxOf(req), dry));
+    return send(
+      req,
+      reply,
+      'Worklist',
+      '/ui/worklist',
+      worklistPage(await buildWorklist(deps.store, deps.mappings.dir, deps.mappings.current.facilities), ctxOf(req), dry),
+    );
   });
-  app.post('/ui/worklist/replay', async (req, reply) => send(req, reply, 'Replay of the error queue', '/ui/worklist', replayResultPage(await replayAll(deps, 'error'))));
+  app.post('/ui/worklist/replay', async (req, reply) =>
+    send(req, reply, 'Replay of the error queue', '/ui/worklist', replayResultPage(await replayAll(deps, 'error'))),
+  );
 
   app.get<{ Querystring: SearchQuery }>('/ui/messages', async (req, reply) => {
     const q = req.query;
@@ -200,7 +237,14 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
       return undefined;
     }
     if (m.raw === '') {
-      await send(req, reply, `Message #${m.id}`, '/ui/messages', html`<p class="bad" role="alert">Message #${m.id} has no text to edit (${m.status === 'duplicate' ? 'a resend keeps no copy of its text' : 'purged by retention'}).</p>`, 409);
+      await send(
+        req,
+        reply,
+        `Message #${m.id}`,
+        '/ui/messages',
+        html`<p class="bad" role="alert">Message #${m.id} has no text to edit (${m.status === 'duplicate' ? 'a resend keeps no copy of its text' : 'purged by retention'}).</p>`,
+        409,
+      );
       return undefined;
     }
     return m;
@@ -217,15 +261,19 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     const text = one(req.body?.text);
     const refuse = (error: string) => send(req, reply, `Edit a copy of message #${m.id}`, '/ui/messages', editPage(m, ctxOf(req), { text, error }), 422);
     if (text.trim() === '') return refuse('The copy is empty: nothing to process.');
-    if (sameText(m.channel, m.raw, text)) return refuse('The copy is the same as the original: nothing to process (to map the original again through the tables in force, replay it).');
+    if (sameText(m.channel, m.raw, text))
+      return refuse('The copy is the same as the original: nothing to process (to map the original again through the tables in force, replay it).');
     const done = await processCopy(deps, m, text, who(req));
-    const as = done.messageIds.length > 0 ? ` as message(s) ${done.messageIds.join(', ')} (${done.status ?? ''}, ${done.answer})` : `: nothing stored (${done.answer})`;
+    const as =
+      done.messageIds.length > 0 ? ` as message(s) ${done.messageIds.join(', ')} (${done.status ?? ''}, ${done.answer})` : `: nothing stored (${done.answer})`;
     await deps.store.audit({ at: deps.clock(), who: who(req), what: `edited message ${m.id}${as}` });
     req.log.info({ event: 'message_edited', from: m.id, messageIds: done.messageIds, answer: done.answer }, 'an edited copy of a message processed (console)');
     if (done.messageIds.length === 0) return refuse(`The copy was refused and nothing was stored (${done.answer}): ${done.refusal ?? ''}`);
     return showMessage(req, reply, done.messageIds[0]!, undefined, editResult(m.id, done));
   });
-  app.get<{ Params: { id: string } }>('/ui/messages/:id', async (req, reply) => showMessage(req, reply, /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN));
+  app.get<{ Params: { id: string } }>('/ui/messages/:id', async (req, reply) =>
+    showMessage(req, reply, /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN),
+  );
   app.post<{ Params: { id: string } }>('/ui/messages/:id/replay', async (req, reply) => {
     const id = /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN;
     const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
@@ -287,7 +335,14 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     await deps.store.audit({ at: deps.clock(), who: who(req), what: `reprocess run ${run.id} changes` });
     const next = page.length > PAGE_SIZE ? String(items[items.length - 1]!.id) : null;
     const title = `Reprocessing run #${run.id} (${run.apply ? 'applied' : 'preview'})`;
-    return send(req, reply, title, '/ui/reprocess', runPage(run, { changes: items.map((c) => c.change), next, after, ...(error !== undefined ? { error } : {}) }, ctxOf(req)), error !== undefined ? 400 : 200);
+    return send(
+      req,
+      reply,
+      title,
+      '/ui/reprocess',
+      runPage(run, { changes: items.map((c) => c.change), next, after, ...(error !== undefined ? { error } : {}) }, ctxOf(req)),
+      error !== undefined ? 400 : 200,
+    );
   };
   app.get<{ Params: { id: string }; Querystring: { after?: string } }>('/ui/reprocess/:id', async (req, reply) => showRun(req, reply));
   app.post<{ Params: { id: string }; Querystring: { after?: string }; Body: Form }>('/ui/reprocess/:id/apply', async (req, reply) => {
@@ -351,13 +406,26 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     const record = o.consultationKey !== null ? await deps.store.record(key) : undefined;
     const consultation = record?.consultations.find((c) => c.consultationKey === o.consultationKey);
     // the transactions that carried it: the one it was last sent in, and those named in its history
-    const txIds = [...new Set([...(consultation?.history ?? []).map((h) => h.transactionId), consultation?.transactionId].filter((t): t is string => t !== undefined))];
+    const txIds = [
+      ...new Set([...(consultation?.history ?? []).map((h) => h.transactionId), consultation?.transactionId].filter((t): t is string => t !== undefined)),
+    ];
     const submissions: Submission[] = [];
-    for (const t of (await Promise.all(txIds.map((t) => deps.store.transaction(t)))).filter((t) => t !== undefined).sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
+    for (const t of (await Promise.all(txIds.map((t) => deps.store.transaction(t))))
+      .filter((t) => t !== undefined)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
       const mine = t.records.find((x) => x.encounterKey === key && x.consultationKey === o.consultationKey);
-      submissions.push({ transaction: t, ...(mine ? { verdict: { ...(mine.result !== undefined ? { result: mine.result } : {}), problems: mine.problems } } : {}) });
+      submissions.push({
+        transaction: t,
+        ...(mine ? { verdict: { ...(mine.result !== undefined ? { result: mine.result } : {}), problems: mine.problems } } : {}),
+      });
     }
-    return send(req, reply, `Order ${o.orderNumbers.join(' / ') || `#${o.id}`}`, '/ui/orders', orderPage(o, { messages, ...(consultation ? { consultation } : {}), submissions }, ctxOf(req)));
+    return send(
+      req,
+      reply,
+      `Order ${o.orderNumbers.join(' / ') || `#${o.id}`}`,
+      '/ui/orders',
+      orderPage(o, { messages, ...(consultation ? { consultation } : {}), submissions }, ctxOf(req)),
+    );
   });
 
   // per encounter of the page, its orders in the ledger and its records' exams (two reads each, at most a page of them)
@@ -366,10 +434,17 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     const encounters = new Map(rows.map((r) => [r.encounterKey, r]));
     await Promise.all(
       [...encounters.values()].map(async (r) => {
-        const [orders, record] = await Promise.all([deps.store.orders({ facility: r.facilityId, encounter: r.encounterId, limit: 1000 }), deps.store.record(r.encounterKey)]);
+        const [orders, record] = await Promise.all([
+          deps.store.orders({ facility: r.facilityId, encounter: r.encounterId, limit: 1000 }),
+          deps.store.record(r.encounterKey),
+        ]);
         for (const c of record?.consultations ?? []) {
           const exam = c.fields.Name_of_Exam_Ordered?.value ?? record?.consultationDefaults.Name_of_Exam_Ordered?.value ?? '';
-          out.set(listingKey({ encounterKey: r.encounterKey, consultationKey: c.consultationKey }), { orders: orders.orders.filter((o) => o.consultationKey === c.consultationKey), exam, excluded: c.exclusion !== undefined });
+          out.set(listingKey({ encounterKey: r.encounterKey, consultationKey: c.consultationKey }), {
+            orders: orders.orders.filter((o) => o.consultationKey === c.consultationKey),
+            exam,
+            excluded: c.exclusion !== undefined,
+          });
         }
       }),
     );
@@ -379,7 +454,11 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     try {
       const state = oneOf<RecordState>(req.query.state || undefined, 'state', RECORD_STATES);
       const after = decodeCursor(req.query.after, 2);
-      const rows = await deps.store.records({ ...(state ? { state } : {}), limit: PAGE_SIZE + 1, ...(after ? { after: { encounterKey: after[0]!, consultationKey: after[1]! } } : {}) });
+      const rows = await deps.store.records({
+        ...(state ? { state } : {}),
+        limit: PAGE_SIZE + 1,
+        ...(after ? { after: { encounterKey: after[0]!, consultationKey: after[1]! } } : {}),
+      });
       const { items, next } = pageOf(rows, PAGE_SIZE, (last) => encodeCursor([last.encounterKey, last.consultationKey]));
       return await send(req, reply, 'Records', '/ui/records', recordsPage(state, items, next, await listingsOf(items)));
     } catch (e) {
@@ -390,16 +469,25 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
   type RecordParams = { facilityId: string; encounterId: string };
   const showRecord = async (req: FastifyRequest<{ Params: RecordParams }>, reply: FastifyReply, resubmitted?: number, acknowledged?: AcknowledgedBanner) => {
     const r = await deps.store.record(encounterKey(req.params.facilityId, req.params.encounterId));
-    if (!r) return send(req, reply, 'No such record', '/ui/records', html`<p>No encounter ${req.params.encounterId} at facility ${req.params.facilityId}.</p>`, 404);
+    if (!r)
+      return send(req, reply, 'No such record', '/ui/records', html`<p>No encounter ${req.params.encounterId} at facility ${req.params.facilityId}.</p>`, 404);
     await deps.store.audit({ at: deps.clock(), who: who(req), what: `record ${r.encounterKey}` });
     const view = { ...r, consultations: r.consultations.map((c) => ({ ...c, problems: explainMissing(c.problems, deps.mappings.current) })) };
     const status = acknowledged === undefined ? 200 : acknowledged.result === 'not-found' ? 404 : acknowledged.result === 'not-retraction' ? 409 : 200;
-    return send(req, reply, `Record ${r.facilityId} / ${r.encounterId}`, '/ui/records', recordPage(view, ctxOf(req), resubmitted, await lastSentOf(deps.store, r), acknowledged), status);
+    return send(
+      req,
+      reply,
+      `Record ${r.facilityId} / ${r.encounterId}`,
+      '/ui/records',
+      recordPage(view, ctxOf(req), resubmitted, await lastSentOf(deps.store, r), acknowledged),
+      status,
+    );
   };
   app.get<{ Params: RecordParams }>('/ui/records/:facilityId/:encounterId', async (req, reply) => showRecord(req, reply));
   app.post<{ Params: RecordParams; Body: Form }>('/ui/records/:facilityId/:encounterId/resubmit', async (req, reply) => {
     const records = await resubmitEncounter(deps, req.params.facilityId, req.params.encounterId, who(req), one(req.body?.reason));
-    if (!records) return send(req, reply, 'No such record', '/ui/records', html`<p>No encounter ${req.params.encounterId} at facility ${req.params.facilityId}.</p>`, 404);
+    if (!records)
+      return send(req, reply, 'No such record', '/ui/records', html`<p>No encounter ${req.params.encounterId} at facility ${req.params.facilityId}.</p>`, 404);
     // the encounter id is patient data: the access audit names the encounter, the log does not
     req.log.info({ event: 'resubmit', facilityId: req.params.facilityId, records: records.length }, 'rejected records put back to ready (console)');
     return showRecord(req, reply, records.length);
@@ -408,7 +496,12 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
   // the site retracted a consultation at NRDR: the same operation as POST /api/records/{f}/{e}/acknowledge (the store writes the audit entry)
   app.post<{ Params: RecordParams; Body: Form }>('/ui/records/:facilityId/:encounterId/acknowledge', async (req, reply) => {
     const consultation = one(req.body?.consultation);
-    const r = await deps.store.acknowledgeConsultationRetraction(encounterKey(req.params.facilityId, req.params.encounterId), consultation, who(req), deps.clock());
+    const r = await deps.store.acknowledgeConsultationRetraction(
+      encounterKey(req.params.facilityId, req.params.encounterId),
+      consultation,
+      who(req),
+      deps.clock(),
+    );
     if (r.result === 'acknowledged') req.log.info({ event: 'retraction_acknowledged', facilityId: req.params.facilityId }, 'retraction acknowledged (console)');
     return showRecord(req, reply, undefined, { consultation, ...r });
   });
@@ -430,8 +523,12 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     const text = one(req.body?.text);
     const draft = one(req.body?.draft).trim();
     const loaded = draft === '' ? { tables: deps.mappings.current } : loadDraft(draft);
-    if (!('tables' in loaded)) return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, draftRefused: loaded }), draft), 422);
-    const result = runBench(text, loaded.tables, { now: deps.clock(), ...(deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {}) });
+    if (!('tables' in loaded))
+      return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, draftRefused: loaded }), draft), 422);
+    const result = runBench(text, loaded.tables, {
+      now: deps.clock(),
+      ...(deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {}),
+    });
     return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, result }), draft));
   });
   // the bench's messages with what the draft's tables give them, as a site test of the draft folder
@@ -439,9 +536,18 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     const text = one(req.body?.text);
     const draft = one(req.body?.draft).trim();
     const name = one(req.body?.name).trim();
-    if (draft === '') return send(req, reply, 'Test bench', '/ui/bench', benchPage(ctxOf(req), { text, draft, testName: name, saved: { refused: 'a site test is saved into a draft folder: give its path' } }), 422);
+    if (draft === '')
+      return send(
+        req,
+        reply,
+        'Test bench',
+        '/ui/bench',
+        benchPage(ctxOf(req), { text, draft, testName: name, saved: { refused: 'a site test is saved into a draft folder: give its path' } }),
+        422,
+      );
     const loaded = loadDraft(draft);
-    if (!('tables' in loaded)) return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, draftRefused: loaded }), draft), 422);
+    if (!('tables' in loaded))
+      return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, draftRefused: loaded }), draft), 422);
     const dir = join(draft, TESTS_DIR);
     let r: SaveSiteTest;
     try {
@@ -453,8 +559,18 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
       await deps.store.audit({ at: deps.clock(), who: who(req), what: `site test ${name} saved in ${dir}: ${r.saved.join(', ')}` });
       req.log.info({ event: 'site_test_saved', files: r.saved.length }, 'site test saved from the test bench (console)');
     }
-    const result = runBench(text, loaded.tables, { now: deps.clock(), ...(deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {}) });
-    return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, result, testName: name, saved: r }), draft), 'saved' in r ? 200 : 'exists' in r ? 409 : 422);
+    const result = runBench(text, loaded.tables, {
+      now: deps.clock(),
+      ...(deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {}),
+    });
+    return send(
+      req,
+      reply,
+      'Test bench',
+      '/ui/bench',
+      draftRelative(benchPage(ctxOf(req), { text, draft, result, testName: name, saved: r }), draft),
+      'saved' in r ? 200 : 'exists' in r ? 409 : 422,
+    );
   });
   done();
 }

@@ -20,7 +20,12 @@ export interface RecordListing {
 
 export const listingKey = (r: Pick<RecordSummary, 'encounterKey' | 'consultationKey'>): string => `${r.encounterKey}\n${r.consultationKey}`;
 
-export function recordsPage(state: string | undefined, rows: readonly RecordSummary[], next: string | null, listings: ReadonlyMap<string, RecordListing> = new Map()): Html {
+export function recordsPage(
+  state: string | undefined,
+  rows: readonly RecordSummary[],
+  next: string | null,
+  listings: ReadonlyMap<string, RecordListing> = new Map(),
+): Html {
   return html`<form method="get" action="/ui/records" class="search"><label>State <select name="state"><option value="">any</option>${RECORD_STATES.map((s) => html`<option${s === state ? html` selected` : ''}>${s}</option>`)}</select></label> <button type="submit">Show</button></form>
 ${table(
   ['Facility', 'Encounter', 'Consultation', 'Orders', 'Exam', 'State', 'Missing'],
@@ -32,7 +37,10 @@ ${table(
       r.facilityId,
       link(recordHref(r.facilityId, r.encounterId), r.encounterId),
       r.consultationKey,
-      (l?.orders ?? []).map((o, i) => html`${i > 0 ? ', ' : ''}${link(`/ui/orders/${o.id}`, o.orderNumbers.join(' / ') || `#${o.id}`)} <small>${o.state}${o.reason !== '' ? ` ${o.reason}` : ''}</small>`),
+      (l?.orders ?? []).map(
+        (o, i) =>
+          html`${i > 0 ? ', ' : ''}${link(`/ui/orders/${o.id}`, o.orderNumbers.join(' / ') || `#${o.id}`)} <small>${o.state}${o.reason !== '' ? ` ${o.reason}` : ''}</small>`,
+      ),
       l?.exam ?? '',
       html`<span class="st st-${word}">${word}</span>`,
       r.missing.join(', '),
@@ -51,10 +59,26 @@ function fieldsTable(fields: FieldMap, caption: string, sent?: LastSent): Html {
     return was === value ? '' : html`${sentValue(was)}`;
   };
   return table(
-    ['Field', 'Value', ...(sent ? [`Last sent to NRDR (${sent.transactionId}), when different`] : []), 'Source message', 'Rule', 'Crosswalk row', 'Source time'],
+    [
+      'Field',
+      'Value',
+      ...(sent ? [`Last sent to NRDR (${sent.transactionId}), when different`] : []),
+      'Source message',
+      'Rule',
+      'Crosswalk row',
+      'Source time',
+    ],
     Object.entries(fields)
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([name, f]) => [html`<code>${name}</code>`, html`${f.value}${guessMark(f.guess)}`, ...(sent ? [sentCell(name, f.value)] : []), f.source, f.rule ?? '', f.crosswalk ?? '', f.time]),
+      .map(([name, f]) => [
+        html`<code>${name}</code>`,
+        html`${f.value}${guessMark(f.guess)}`,
+        ...(sent ? [sentCell(name, f.value)] : []),
+        f.source,
+        f.rule ?? '',
+        f.crosswalk ?? '',
+        f.time,
+      ]),
     { caption, empty: `${caption}: none.` },
   );
 }
@@ -68,18 +92,31 @@ const nowValue = (v: string | undefined): string => (v === undefined || v === ''
  * included (they go with each consultation), and the key it was sent under when it changed since.
  */
 function lastSentSection(r: RecordView, c: ConsultationRow, sent: LastSent): Html {
-  const now = (f: string): string | undefined => (f === 'Unique_Encounter_ID' ? r.encounterId : (c.fields[f] ?? r.consultationDefaults[f] ?? r.fields[f])?.value);
+  const now = (f: string): string | undefined =>
+    f === 'Unique_Encounter_ID' ? r.encounterId : (c.fields[f] ?? r.consultationDefaults[f] ?? r.fields[f])?.value;
   const differ = WIRE_FIELDS.filter((f) => (now(f) ?? '') !== (sent.values[f] ?? ''));
   return html`<h3>Beside what NRDR was last sent</h3>
 <p>Last sent in ${link(`/ui/transactions/${encodeURIComponent(sent.transactionId)}`, sent.transactionId)}${sent.consultationKey !== c.consultationKey ? html` under the key <strong>${sent.consultationKey}</strong> (its key is ${c.consultationKey} now)` : ' under the same key'}.
 ${differ.length === 0 ? 'Every field is as it was sent.' : `${differ.length} field(s) differ from what was sent:`}</p>
-${differ.length > 0 ? table(['Field', 'Value now', 'Value last sent'], differ.map((f) => [html`<code>${f}</code>`, nowValue(now(f)), sentValue(sent.values[f])]), { id: `last-sent-${slug(c.consultationKey)}` }) : ''}`;
+${
+  differ.length > 0
+    ? table(
+        ['Field', 'Value now', 'Value last sent'],
+        differ.map((f) => [html`<code>${f}</code>`, nowValue(now(f)), sentValue(sent.values[f])]),
+        { id: `last-sent-${slug(c.consultationKey)}` },
+      )
+    : ''
+}`;
 }
 
 /** The fields the tables guessed, named above the table so that a long record does not hide them. */
 function guessNote(fields: FieldMap): Html {
-  const guessed = Object.keys(fields).filter((k) => fields[k]?.guess !== undefined).sort();
-  return guessed.length > 0 ? html`<p class="note">Guessed by the tables (marked <span class="guess">guess</span> below, with why): ${guessed.join(', ')}.</p>` : html``;
+  const guessed = Object.keys(fields)
+    .filter((k) => fields[k]?.guess !== undefined)
+    .sort();
+  return guessed.length > 0
+    ? html`<p class="note">Guessed by the tables (marked <span class="guess">guess</span> below, with why): ${guessed.join(', ')}.</p>`
+    : html``;
 }
 
 const VERDICT_WORDS = { accepted: 'accepted it', rejected: 'rejected it', 'needs-review': 'asked for a review of it' } as const;
@@ -150,14 +187,23 @@ function resubmitForm(r: RecordView, ctx: PageContext): Html {
 export type AcknowledgedBanner = { readonly consultation: string } & AcknowledgeResult;
 
 function acknowledgedBanner(a: AcknowledgedBanner): Html {
-  if (a.result === 'acknowledged') return html`<p id="acknowledge-result" role="status" class="good">Acknowledged: the retraction of consultation ${a.consultation} at NRDR is recorded as done (by ${a.by}, ${when(a.at)}).</p>`;
-  if (a.result === 'already') return html`<p id="acknowledge-result" role="status" class="empty">Already acknowledged by ${a.by} at ${when(a.at)}: nothing changed.</p>`;
-  if (a.result === 'not-retraction') return html`<p id="acknowledge-result" role="alert" class="bad">Consultation ${a.consultation} is not cancelled after submission (it is ${a.state}): nothing to acknowledge.</p>`;
+  if (a.result === 'acknowledged')
+    return html`<p id="acknowledge-result" role="status" class="good">Acknowledged: the retraction of consultation ${a.consultation} at NRDR is recorded as done (by ${a.by}, ${when(a.at)}).</p>`;
+  if (a.result === 'already')
+    return html`<p id="acknowledge-result" role="status" class="empty">Already acknowledged by ${a.by} at ${when(a.at)}: nothing changed.</p>`;
+  if (a.result === 'not-retraction')
+    return html`<p id="acknowledge-result" role="alert" class="bad">Consultation ${a.consultation} is not cancelled after submission (it is ${a.state}): nothing to acknowledge.</p>`;
   return html`<p id="acknowledge-result" role="alert" class="bad">No consultation ${a.consultation} in this encounter.</p>`;
 }
 
 /** `resubmitted`: the answer of a resubmit just made from this page; `lastSent`: per consultation key, what NRDR was last sent; `acknowledged`: an acknowledgement just made. */
-export function recordPage(r: RecordView, ctx: PageContext, resubmitted?: number, lastSent: ReadonlyMap<string, LastSent> = new Map(), acknowledged?: AcknowledgedBanner): Html {
+export function recordPage(
+  r: RecordView,
+  ctx: PageContext,
+  resubmitted?: number,
+  lastSent: ReadonlyMap<string, LastSent> = new Map(),
+  acknowledged?: AcknowledgedBanner,
+): Html {
   return html`${acknowledged !== undefined ? acknowledgedBanner(acknowledged) : ''}${resubmitted !== undefined ? html`<p id="resubmit-result" role="status" class="${resubmitted > 0 ? 'good' : 'empty'}">${resubmitted > 0 ? `${resubmitted} consultation(s) put back to ready; they are sent in the next submission round.` : 'Nothing to resubmit: no consultation of this encounter is rejected now.'}</p>` : ''}
 ${resubmitForm(r, ctx)}
 <dl class="meta"><dt>Facility_ID</dt><dd>${r.facilityId}</dd><dt>Unique_Encounter_ID</dt><dd>${r.encounterId}</dd>${r.partnerId !== undefined ? html`<dt>PartnerID</dt><dd>${r.partnerId}</dd>` : ''}</dl>
@@ -197,7 +243,12 @@ ${table(
   ['Encounter', 'Consultation', 'Verdict', 'NRDR codes'],
   t.records.map((x) => {
     const [facility, encounter] = [x.encounterKey.slice(0, x.encounterKey.indexOf('|')), x.encounterKey.slice(x.encounterKey.indexOf('|') + 1)];
-    return [link(recordHref(facility, encounter), encounter), x.consultationKey, x.result ?? 'pending', x.problems.map((p) => html`<code>${p.code}</code> ${p.message}<br>`)];
+    return [
+      link(recordHref(facility, encounter), encounter),
+      x.consultationKey,
+      x.result ?? 'pending',
+      x.problems.map((p) => html`<code>${p.code}</code> ${p.message}<br>`),
+    ];
   }),
 )}
 <h2>NRDR status history</h2>

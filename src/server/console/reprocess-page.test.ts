@@ -42,15 +42,22 @@ describe('console Reprocess page', () => {
     withTestServer(async (s) => {
       assert.match((await postHl7(s, ZDS)).text, /MSA\|AA\|MSG0001/);
       const yaml = join(s.mappingsDir, 'hl7v2.yaml');
-      writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5', '  CDS_Vendor:\n    from: ["OBX[3.1=CDS-GCODE]-5", ZDS-2]'));
+      writeFileSync(
+        yaml,
+        readFileSync(yaml, 'utf8').replace('  CDS_Vendor:\n    from: OBX[3.1=CDS-GCODE]-5', '  CDS_Vendor:\n    from: ["OBX[3.1=CDS-GCODE]-5", ZDS-2]'),
+      );
       assert.equal(s.mappings.reload().ok, true);
       const { cookie, csrf } = await session(s);
 
       // the nav names the page; the form has every filter, labelled
       const empty = await (await s.fetch('/ui/reprocess', { headers: { cookie } })).text();
       assert.match(empty, /<a href="\/ui\/reprocess" aria-current="page">Reprocess<\/a>/);
-      for (const label of ['Facility', 'Encounter id', 'Order number', 'Sender', 'Channel', 'Message status', 'Received from', 'Received before']) assert.match(empty, new RegExp(`<label>${label} <(input|select)`), label);
-      assert.match(empty, /<label class="check"><input type="checkbox" name="held" value="1"> Held records and the error queue<\/label><label class="check"><input type="checkbox" name="all" value="1"> Everything<\/label>/);
+      for (const label of ['Facility', 'Encounter id', 'Order number', 'Sender', 'Channel', 'Message status', 'Received from', 'Received before'])
+        assert.match(empty, new RegExp(`<label>${label} <(input|select)`), label);
+      assert.match(
+        empty,
+        /<label class="check"><input type="checkbox" name="held" value="1"> Held records and the error queue<\/label><label class="check"><input type="checkbox" name="all" value="1"> Everything<\/label>/,
+      );
       assert.match(empty, /<option>applied<\/option>/);
       assert.match(empty, /<p class="empty">No reprocessing run yet\.<\/p>/);
 
@@ -65,14 +72,20 @@ describe('console Reprocess page', () => {
           '<tbody><tr><td><a href="/ui/records/100000/V0001">100000 / V0001</a></td><td>11/02/2026 09:30:15</td><td>changed</td><td>incomplete → ready</td><td><ul class="fields"><li><code>CDS_Vendor</code>: (none) → G1014</li></ul></td><td>no</td><td>no</td></tr>\n</tbody></table>',
       );
       assert.match(preview.page, /<h1>Reprocessing run #1 \(preview\)<\/h1>/);
-      assert.match(preview.page, /<dt>Kind<\/dt><dd>preview \(dry run\): nothing was changed<\/dd><dt>Status<\/dt><dd>done<\/dd><dt>Progress<\/dt><dd><progress max="1" value="1" aria-hidden="true"><\/progress> <span>1 \/ 1<\/span> unit\(s\)<\/dd>/);
+      assert.match(
+        preview.page,
+        /<dt>Kind<\/dt><dd>preview \(dry run\): nothing was changed<\/dd><dt>Status<\/dt><dd>done<\/dd><dt>Progress<\/dt><dd><progress max="1" value="1" aria-hidden="true"><\/progress> <span>1 \/ 1<\/span> unit\(s\)<\/dd>/,
+      );
       assert.match(preview.page, /<dt>Selection<\/dt><dd>order ORD1001; status applied<\/dd>/);
       assert.equal(
         /<ul id="run-summary">[\s\S]*?<\/ul>/.exec(preview.page)?.[0],
         '<ul id="run-summary"><li>1 unit(s) done; 0 consultation(s) unchanged</li>\n<li>changed 1, added 0, removed 0, retracted 0</li>\n<li>0 sent to NRDR before and sent again; 0 to retract at NRDR</li>\n<li>messages whose status changes: none</li>\n<li>0 unit(s) skipped</li></ul>',
       );
       assert.equal(preview.page.includes('data-refresh'), false);
-      assert.match(preview.page, /<form method="post" action="\/ui\/reprocess\/1\/apply" id="apply-preview"><input type="hidden" name="csrf" value="[^"]+"><p>Apply the same selection through the same tables \(refused if the tables changed since this preview\): <button type="submit">Apply this preview<\/button><\/p><\/form>/);
+      assert.match(
+        preview.page,
+        /<form method="post" action="\/ui\/reprocess\/1\/apply" id="apply-preview"><input type="hidden" name="csrf" value="[^"]+"><p>Apply the same selection through the same tables \(refused if the tables changed since this preview\): <button type="submit">Apply this preview<\/button><\/p><\/form>/,
+      );
       assert.equal((await s.store.record('100000|V0001'))?.consultations[0]?.state, 'incomplete');
 
       // the list: newest first, the counts in text
@@ -90,7 +103,13 @@ describe('console Reprocess page', () => {
       assert.equal(changesTable(applied.page), changesTable(preview.page));
       assert.equal((await s.store.record('100000|V0001'))?.consultations[0]?.state, 'ready');
       const rows = /<table id="runs">[\s\S]*?<\/table>/.exec(await (await s.fetch('/ui/reprocess', { headers: { cookie } })).text())?.[0] ?? '';
-      assert.deepEqual([...rows.matchAll(/<td><a href="\/ui\/reprocess\/(\d+)">#\d+<\/a><\/td><td>(\w+)<\/td>/g)].map((m) => [m[1], m[2]]), [['2', 'applied'], ['1', 'preview']]);
+      assert.deepEqual(
+        [...rows.matchAll(/<td><a href="\/ui\/reprocess\/(\d+)">#\d+<\/a><\/td><td>(\w+)<\/td>/g)].map((m) => [m[1], m[2]]),
+        [
+          ['2', 'applied'],
+          ['1', 'preview'],
+        ],
+      );
 
       assert.deepEqual(
         (await s.store.accessLog({})).map((e) => e.what),
@@ -122,7 +141,12 @@ describe('console Reprocess page', () => {
       assert.equal(s.mappings.reload().ok, true);
       const stale = await s.fetch(`/ui/reprocess/${preview.id}/apply`, form(`csrf=${csrf}`, cookie));
       assert.equal(stale.status, 400);
-      assert.match(await stale.text(), new RegExp(`<p class="bad" role="alert" id="apply-error">Not applied: the tables changed since preview ${preview.id} \\(now generation 2\\): preview again\\.</p>`));
+      assert.match(
+        await stale.text(),
+        new RegExp(
+          `<p class="bad" role="alert" id="apply-error">Not applied: the tables changed since preview ${preview.id} \\(now generation 2\\): preview again\\.</p>`,
+        ),
+      );
       assert.equal((await s.store.reprocessRuns({})).length, 1);
       assert.equal((await s.fetch('/ui/reprocess/99', { headers: { cookie } })).status, 404);
       assert.equal((await s.fetch('/ui/reprocess/99/apply', form(`csrf=${csrf}`, cookie))).status, 404);
@@ -133,13 +157,24 @@ describe('console Reprocess page', () => {
       await postHl7(s, ORM);
       const { cookie } = await session(s);
       // a run as the lane leaves it between units: running, nothing done yet
-      const id = await s.store.createReprocessRun({ who: 'operate#1', apply: false, selection: { all: true }, total: 3, tables: 'x' }, new Date('2026-11-23T06:00:00Z'));
+      const id = await s.store.createReprocessRun(
+        { who: 'operate#1', apply: false, selection: { all: true }, total: 3, tables: 'x' },
+        new Date('2026-11-23T06:00:00Z'),
+      );
       const page = await (await s.fetch(`/ui/reprocess/${id}`, { headers: { cookie } })).text();
-      assert.match(page, new RegExp(`<p role="status" id="run-running" data-refresh="2">Running: this page refreshes itself every 2 seconds until the run ends \\(<a href="/ui/reprocess/${id}">refresh now</a>\\)\\.</p>`));
+      assert.match(
+        page,
+        new RegExp(
+          `<p role="status" id="run-running" data-refresh="2">Running: this page refreshes itself every 2 seconds until the run ends \\(<a href="/ui/reprocess/${id}">refresh now</a>\\)\\.</p>`,
+        ),
+      );
       assert.match(page, /<progress max="3" value="0" aria-hidden="true"><\/progress> <span>0 \/ 3<\/span>/);
       assert.match(page, /<p class="empty">No change found yet\.<\/p>/);
       assert.equal(page.includes('Apply this preview'), false);
-      assert.match(oneLine(await (await s.fetch(`/ui/reprocess/${id}?after=5`, { headers: { cookie } })).text()), /<p class="empty">No more changes\.<\/p> <p class="pager"><a href="\/ui\/reprocess\/\d+">← First changes<\/a> <\/p>/);
+      assert.match(
+        oneLine(await (await s.fetch(`/ui/reprocess/${id}?after=5`, { headers: { cookie } })).text()),
+        /<p class="empty">No more changes\.<\/p> <p class="pager"><a href="\/ui\/reprocess\/\d+">← First changes<\/a> <\/p>/,
+      );
     }));
 });
 
@@ -150,9 +185,15 @@ describe('console Messages: applied messages are replayable', () => {
       const { cookie, csrf } = await session(s);
       const list = await (await s.fetch('/ui/messages', { headers: { cookie } })).text();
       assert.match(list, /<td><input type="checkbox" name="id" value="1" aria-label="select message 1"><\/td>/);
-      assert.match(list, /<button type="submit">Replay the selected messages<\/button><\/form>\n<p class="note">A replay maps the message again through the tables in force and re-derives its encounter from all of its messages, applied at once \(an applied message too\)\. To see first what would change, or for a larger selection, use <a href="\/ui\/reprocess">Reprocess<\/a> \(a preview, then apply\)\.<\/p>/);
+      assert.match(
+        list,
+        /<button type="submit">Replay the selected messages<\/button><\/form>\n<p class="note">A replay maps the message again through the tables in force and re-derives its encounter from all of its messages, applied at once \(an applied message too\)\. To see first what would change, or for a larger selection, use <a href="\/ui\/reprocess">Reprocess<\/a> \(a preview, then apply\)\.<\/p>/,
+      );
       const one = await (await s.fetch('/ui/messages/1', { headers: { cookie } })).text();
-      assert.match(one, /<form method="post" action="\/ui\/messages\/1\/replay"><input type="hidden" name="csrf" value="[^"]+"><button type="submit" id="replay-one">Replay this message<\/button><\/form>/);
+      assert.match(
+        one,
+        /<form method="post" action="\/ui\/messages\/1\/replay"><input type="hidden" name="csrf" value="[^"]+"><button type="submit" id="replay-one">Replay this message<\/button><\/form>/,
+      );
       const replayed = await s.fetch('/ui/messages/1/replay', form(`csrf=${csrf}`, cookie));
       assert.equal(replayed.status, 200);
       assert.match(await replayed.text(), /<p class="result" role="status" id="replay-result">Replayed: the message is now <strong>applied<\/strong>\.<\/p>/);
@@ -166,11 +207,23 @@ describe('console record page: what NRDR was last sent', () => {
     withTestServer(async (s) => {
       assert.match((await postHl7(s, ORM)).text, /MSA\|AA/);
       const ready = await s.store.wireEncounters('ready', 1);
-      const body = { Transaction_ID: 'T-SENT-1', Transaction_DateTime: '11/23/2026 06:00:00', Num_of_Encounters_Included: 1, Facility_ID: '100000', PartnerID: '10000', AppID: '10019', CDSR_File_Version_Num: '1.0' as const, Encounters: ready.map((r) => r.wire) };
+      const body = {
+        Transaction_ID: 'T-SENT-1',
+        Transaction_DateTime: '11/23/2026 06:00:00',
+        Num_of_Encounters_Included: 1,
+        Facility_ID: '100000',
+        PartnerID: '10000',
+        AppID: '10019',
+        CDSR_File_Version_Num: '1.0' as const,
+        Encounters: ready.map((r) => r.wire),
+      };
       assert.equal((await s.store.createTransaction(body, ready, new Date('2026-11-23T06:00:00Z'))).created, true);
       const { cookie, csrf } = await session(s);
       const before = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
-      assert.match(before, /<h3>Beside what NRDR was last sent<\/h3>\n<p>Last sent in <a href="\/ui\/transactions\/T-SENT-1">T-SENT-1<\/a> under the same key\.\nEvery field is as it was sent\.<\/p>/);
+      assert.match(
+        before,
+        /<h3>Beside what NRDR was last sent<\/h3>\n<p>Last sent in <a href="\/ui\/transactions\/T-SENT-1">T-SENT-1<\/a> under the same key\.\nEvery field is as it was sent\.<\/p>/,
+      );
 
       // CT now maps to another code (the tables' own tests, which expect CT as 1, left out of this copy):
       // reprocessed, the record differs from what NRDR holds
@@ -194,9 +247,17 @@ describe('console record page: what NRDR was last sent', () => {
         '<h3>Beside what NRDR was last sent</h3>\n<p>Last sent in <a href="/ui/transactions/T-SENT-1">T-SENT-1</a> under the same key.\n1 field(s) differ from what was sent:</p>\n' +
           '<table id="last-sent-11-02-2026-09-30-15"><thead><tr><th scope="col">Field</th><th scope="col">Value now</th><th scope="col">Value last sent</th></tr></thead>\n<tbody><tr><td><code>Modality</code></td><td>2</td><td>1</td></tr>\n</tbody></table>',
       );
-      const api = (await (await s.fetch('/api/records/100000/V0001')).json()) as { consultations: { lastSent?: { transactionId: string; consultationKey: string; values: Record<string, string> } }[] };
+      const api = (await (await s.fetch('/api/records/100000/V0001')).json()) as {
+        consultations: { lastSent?: { transactionId: string; consultationKey: string; values: Record<string, string> } }[];
+      };
       const sent = api.consultations[0]?.lastSent;
-      assert.deepEqual([sent?.transactionId, sent?.consultationKey, sent?.values['Modality'], sent?.values['Unique_Encounter_ID']], ['T-SENT-1', '11/02/2026 09:30:15', '1', 'V0001']);
-      assert.deepEqual(sent?.values, { ...Object.fromEntries(Object.entries(ready[0]!.wire).filter(([k]) => k !== 'Consultations')), ...ready[0]!.wire.Consultations[0] });
+      assert.deepEqual(
+        [sent?.transactionId, sent?.consultationKey, sent?.values['Modality'], sent?.values['Unique_Encounter_ID']],
+        ['T-SENT-1', '11/02/2026 09:30:15', '1', 'V0001'],
+      );
+      assert.deepEqual(sent?.values, {
+        ...Object.fromEntries(Object.entries(ready[0]!.wire).filter(([k]) => k !== 'Consultations')),
+        ...ready[0]!.wire.Consultations[0],
+      });
     }));
 });

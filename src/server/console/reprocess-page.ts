@@ -48,7 +48,8 @@ function selectionForm(f: SelectionForm, ctx: PageContext): Html {
     html`<label>${label} <input type="text" name="${name}" value="${f[name] ?? ''}" placeholder="${placeholder}"></label>`;
   const select = (name: 'channel' | 'status', label: string, values: readonly string[]) =>
     html`<label>${label} <select name="${name}"><option value="">any</option>${values.map((v) => html`<option${v === f[name] ? html` selected` : ''}>${v}</option>`)}</select></label>`;
-  const check = (name: 'held' | 'all', label: string) => html`<label class="check"><input type="checkbox" name="${name}" value="1"${f[name] ? html` checked` : ''}> ${label}</label>`;
+  const check = (name: 'held' | 'all', label: string) =>
+    html`<label class="check"><input type="checkbox" name="${name}" value="1"${f[name] ? html` checked` : ''}> ${label}</label>`;
   return html`<form method="post" action="/ui/reprocess" class="search" id="reprocess-form">${csrfField(ctx)}
 ${input('facility', 'Facility', 'Facility_ID')}${input('encounter', 'Encounter id', 'Unique_Encounter_ID')}${input('order', 'Order number', 'placer, filler or accession')}${input('sender', 'Sender', 'MSH-3^MSH-4 or the subscription')}
 ${select('channel', 'Channel', CHANNELS)}${select('status', 'Message status', MESSAGE_STATUSES)}${input('from', 'Received from', 'YYYY-MM-DD or ISO')}${input('to', 'Received before', 'YYYY-MM-DD or ISO')}
@@ -95,7 +96,9 @@ function changeRow(c: ConsultationChange): unknown[] {
     c.consultationKey,
     c.change,
     `${c.stateBefore ?? '(none)'} → ${c.stateAfter ?? '(none)'}`,
-    c.fields.length === 0 ? html`<span class="empty">no field</span>` : html`<ul class="fields">${c.fields.map((f) => html`<li><code>${f.field}</code>: ${value(f.before)} → ${value(f.after)}</li>`)}</ul>`,
+    c.fields.length === 0
+      ? html`<span class="empty">no field</span>`
+      : html`<ul class="fields">${c.fields.map((f) => html`<li><code>${f.field}</code>: ${value(f.before)} → ${value(f.after)}</li>`)}</ul>`,
     c.resend ? 'yes, sent again' : 'no',
     c.retraction ? 'yes, retract at NRDR' : 'no',
   ];
@@ -128,10 +131,14 @@ ${!r.apply && r.status === 'done' ? html`<form method="post" action="${runHref(r
 <li>${s.skipped.length} unit(s) skipped</li></ul>
 ${s.skipped.length > 0 ? html`<h2>Skipped units</h2><ul id="run-skipped">${s.skipped.map((x) => html`<li>${x}</li>`)}</ul>` : ''}
 <h2>Changes</h2>
-${table(['Encounter', 'Consultation', 'Change', 'State before → after', 'Fields (before → after)', 'Sent again', 'Retract at NRDR'], st.changes.map(changeRow), {
-  empty: st.after > 0 ? 'No more changes.' : r.status === 'running' ? 'No change found yet.' : 'No consultation changes.',
-  id: 'changes',
-})}
+${table(
+  ['Encounter', 'Consultation', 'Change', 'State before → after', 'Fields (before → after)', 'Sent again', 'Retract at NRDR'],
+  st.changes.map(changeRow),
+  {
+    empty: st.after > 0 ? 'No more changes.' : r.status === 'running' ? 'No change found yet.' : 'No consultation changes.',
+    id: 'changes',
+  },
+)}
 <p class="pager">${st.after > 0 ? html`${link(runHref(r.id), '← First changes')} ` : ''}${st.next !== null ? link(`${runHref(r.id)}${qs({ after: st.next })}`, 'Next changes →') : ''}</p>
 <p>${link('/ui/reprocess', 'All runs')}</p>`;
 }

@@ -19,7 +19,8 @@ async function signIn(s: TestServer): Promise<{ cookie: string }> {
 }
 
 /** The consultation's section from its "Retraction at NRDR" heading to its History heading. */
-const section = (page: string) => /<h3>Retraction at NRDR<\/h3>[\s\S]*?(?=<h3>History<\/h3>)/.exec(page)?.[0] ?? /<h3>NRDR verdict<\/h3>[\s\S]*?(?=<h3>History<\/h3>)/.exec(page)?.[0];
+const section = (page: string) =>
+  /<h3>Retraction at NRDR<\/h3>[\s\S]*?(?=<h3>History<\/h3>)/.exec(page)?.[0] ?? /<h3>NRDR verdict<\/h3>[\s\S]*?(?=<h3>History<\/h3>)/.exec(page)?.[0];
 
 describe('retractions on the record page', () => {
   it('the instruction, the verdict on what was sent and the Acknowledge button; refused without the CSRF token; acknowledged once, audited, then shown as done', () =>
@@ -29,7 +30,10 @@ describe('retractions on the record page', () => {
         const { cookie } = await signIn(s);
         const before = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
         const csrf = /name="csrf" value="([^"]+)"/.exec(before)![1]!;
-        assert.match(before, /<h2>Consultation 11\/02\/2026 09:30:15 <span class="st st-cancelled-after-submission">cancelled-after-submission<\/span> \(cancelled\)<\/h2>/);
+        assert.match(
+          before,
+          /<h2>Consultation 11\/02\/2026 09:30:15 <span class="st st-cancelled-after-submission">cancelled-after-submission<\/span> \(cancelled\)<\/h2>/,
+        );
         assert.equal(
           section(before),
           `<h3>Retraction at NRDR</h3><p class="note" id="retraction-11-02-2026-09-30-15">To do: ${esc(INSTRUCTION)}.</p>\n` +
@@ -48,7 +52,10 @@ describe('retractions on the record page', () => {
         const ack = await s.fetch('/ui/records/100000/V0001/acknowledge', form(`${body}&csrf=${csrf}`, cookie));
         assert.equal(ack.status, 200);
         const after = await ack.text();
-        assert.match(after, /<p id="acknowledge-result" role="status" class="good">Acknowledged: the retraction of consultation 11\/02\/2026 09:30:15 at NRDR is recorded as done \(by operate#1, <time datetime="2026-11-23T06:00:00\.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time>\)\.<\/p>/);
+        assert.match(
+          after,
+          /<p id="acknowledge-result" role="status" class="good">Acknowledged: the retraction of consultation 11\/02\/2026 09:30:15 at NRDR is recorded as done \(by operate#1, <time datetime="2026-11-23T06:00:00\.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time>\)\.<\/p>/,
+        );
         assert.equal(
           section(after),
           `<h3>Retraction at NRDR</h3><p class="note" id="retraction-11-02-2026-09-30-15">To do: ${esc(INSTRUCTION)}.</p>\n` +
@@ -56,13 +63,24 @@ describe('retractions on the record page', () => {
             '<h3>NRDR verdict</h3><p class="good" id="verdict-11-02-2026-09-30-15">On what was sent in T-ACCEPTED, NRDR accepted it.</p>\n',
         );
         // the same state as the API's acknowledgement: the order is excluded, acknowledged by the console's key
-        const orders = (await (await s.fetch('/api/orders?reason=cancelled-after-submission', { headers: { authorization: 'Bearer k-view' } })).json()) as { orders: { state: string; retraction: { acknowledged: unknown } }[] };
-        assert.deepEqual(orders.orders.map((o) => [o.state, o.retraction.acknowledged]), [['excluded', { by: 'operate#1', at: SERVER_NOW.toISOString() }]]);
+        const orders = (await (await s.fetch('/api/orders?reason=cancelled-after-submission', { headers: { authorization: 'Bearer k-view' } })).json()) as {
+          orders: { state: string; retraction: { acknowledged: unknown } }[];
+        };
+        assert.deepEqual(
+          orders.orders.map((o) => [o.state, o.retraction.acknowledged]),
+          [['excluded', { by: 'operate#1', at: SERVER_NOW.toISOString() }]],
+        );
 
         const again = await s.fetch('/ui/records/100000/V0001/acknowledge', form(`${body}&csrf=${csrf}`, cookie));
         assert.equal(again.status, 200);
-        assert.match(await again.text(), /<p id="acknowledge-result" role="status" class="empty">Already acknowledged by operate#1 at <time datetime="2026-11-23T06:00:00\.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time>: nothing changed\.<\/p>/);
-        const notOne = await s.fetch('/ui/records/100000/V0001/acknowledge', form(`consultation=${encodeURIComponent('11/02/2026 09:30:16')}&csrf=${csrf}`, cookie));
+        assert.match(
+          await again.text(),
+          /<p id="acknowledge-result" role="status" class="empty">Already acknowledged by operate#1 at <time datetime="2026-11-23T06:00:00\.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time>: nothing changed\.<\/p>/,
+        );
+        const notOne = await s.fetch(
+          '/ui/records/100000/V0001/acknowledge',
+          form(`consultation=${encodeURIComponent('11/02/2026 09:30:16')}&csrf=${csrf}`, cookie),
+        );
         assert.equal(notOne.status, 404);
         assert.match(await notOne.text(), /<p id="acknowledge-result" role="alert" class="bad">No consultation 11\/02\/2026 09:30:16 in this encounter\.<\/p>/);
         assert.equal((await s.fetch('/ui/records/100000/NOPE/acknowledge', form(`${body}&csrf=${csrf}`, cookie))).status, 404);
@@ -93,7 +111,13 @@ describe('retractions on the record page', () => {
       const csrf = /name="csrf" value="([^"]+)"/.exec(await (await s.fetch('/ui/worklist', { headers: { cookie } })).text())![1]!;
       const r = await s.fetch('/ui/records/100000/V0001/acknowledge', form(`consultation=${encodeURIComponent(KEY)}&csrf=${csrf}`, cookie));
       assert.equal(r.status, 409);
-      assert.match(await r.text(), /<p id="acknowledge-result" role="alert" class="bad">Consultation 11\/02\/2026 09:30:15 is not cancelled after submission \(it is ready\): nothing to acknowledge\.<\/p>/);
-      assert.deepEqual((await s.store.accessLog({})).map((e) => e.what).filter((w) => w.startsWith('acknowledged')), []);
+      assert.match(
+        await r.text(),
+        /<p id="acknowledge-result" role="alert" class="bad">Consultation 11\/02\/2026 09:30:15 is not cancelled after submission \(it is ready\): nothing to acknowledge\.<\/p>/,
+      );
+      assert.deepEqual(
+        (await s.store.accessLog({})).map((e) => e.what).filter((w) => w.startsWith('acknowledged')),
+        [],
+      );
     }));
 });

@@ -29,7 +29,10 @@ function stubs(w: Worklist): Html {
   const byTable = new Map<string, string[]>();
   for (const r of w.rows) if (r.fix === undefined) byTable.set(r.table, [...(byTable.get(r.table) ?? []), r.stub]);
   return html`${[...byTable].map(
-    ([t, lines], i) => html`<h3>${t}</h3><textarea id="stub-${i}" readonly rows="${Math.min(lines.length + 1, 12)}" aria-label="rows to add to ${t}">${lines.join('\n')}</textarea>
+    (
+      [t, lines],
+      i,
+    ) => html`<h3>${t}</h3><textarea id="stub-${i}" readonly rows="${Math.min(lines.length + 1, 12)}" aria-label="rows to add to ${t}">${lines.join('\n')}</textarea>
 <button type="button" data-copy="stub-${i}">Copy rows for ${t}</button>`,
   )}`;
 }
@@ -82,7 +85,9 @@ ${d.remaining.rows.length > 0 ? html`<p>Still unmapped with those tables:</p>${r
 }
 
 export function replayResultPage(r: { replayed: number; byStatus: Record<string, number> }): Html {
-  return html`<section class="result" id="replay-result" role="status"><p><strong>${r.replayed}</strong> message(s) replayed: ${Object.entries(r.byStatus)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(', ') || 'none'}.</p></section><p>${link('/ui/worklist', 'Back to the worklist')} · ${link('/ui/messages?status=error', 'the error queue')}</p>`;
+  return html`<section class="result" id="replay-result" role="status"><p><strong>${r.replayed}</strong> message(s) replayed: ${
+    Object.entries(r.byStatus)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || 'none'
+  }.</p></section><p>${link('/ui/worklist', 'Back to the worklist')} · ${link('/ui/messages?status=error', 'the error queue')}</p>`;
 }
