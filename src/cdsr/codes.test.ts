@@ -46,7 +46,7 @@ describe('CD code catalogue', () => {
 
   it('knows its codes', () => {
     assert.equal(isCdCode('CD3060'), true);
-    assert.equal(isCdCode('CD3003'), false); // deleted 03/24/2023 (seed revision history)
+    assert.equal(isCdCode('CD3003'), false); // deleted 03/24/2023 (docs/cdsr-spec.md §1)
     assert.throws(() => cdMessage('CD9999' as never), /unknown CD code/);
   });
 });

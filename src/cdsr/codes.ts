@@ -1,4 +1,4 @@
-// The NRDR CDSR error-code catalogue (seed spec §5) as data, and the filling of its message
+// The NRDR CDSR error-code catalogue (docs/cdsr-spec.md §5) as data, and the filling of its message
 // templates. Texts are kept exactly as NRDR words them (double spaces and quote marks included)
 // so that a local problem reads the same as the registry's Error_Msg.
 
@@ -11,7 +11,7 @@ export interface CdCodeEntry {
   readonly template: string;
 }
 
-// The seed prints CD2062 with a Cyrillic "С" (U+0421); NRDR's real code is surely the Latin one,
+// The spec prints CD2062 with a Cyrillic "С" (U+0421); NRDR's real code is surely the Latin one,
 // and Error_Msg parsing folds the Cyrillic letter back (see error-msg.ts).
 const CATALOGUE = [
   ['CD0000', 'TransactionReceived', 'Transaction is loaded successfully'],

@@ -1,6 +1,6 @@
 // The per-field validation table for encounter and consultation fields: what each field holds
-// and which offline NRDR rules apply to it. Limits the seed leaves open (maximum lengths, which
-// codes are numeric) are defaults chosen here and overridable per site with field-limits.csv.
+// and which offline NRDR rules apply to it. Limits the spec leaves open (maximum lengths, which codes
+// are numeric: docs/cdsr-spec.md §3.2) are defaults chosen here and overridable per site with field-limits.csv.
 import type { Consultation, Encounter } from './schema.js';
 
 export type FieldKind =
@@ -28,7 +28,7 @@ export interface FieldRule {
   readonly otherSpecOf?: string;
   /**
    * For coded fields: the code meaning "Other" when the value-set file does not flag one.
-   * Only where the seed's own example shows it (88 with a filled *_Other_Spec).
+   * Only where the spec's own example shows it (88 with a filled *_Other_Spec).
    */
   readonly defaultOtherCode?: string;
   /** CD3020: the whole value (each element, for `multi`) must match (a site's field-limits.csv). */

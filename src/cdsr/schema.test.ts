@@ -34,7 +34,7 @@ describe('CDSR wire schemas', () => {
 
   it("the strict transaction schema (what the adapter sends) takes a valid transaction and refuses the example's string count and nulls", () => {
     assert.equal(TransactionSchema.safeParse(validTransaction()).success, true);
-    const r = TransactionSchema.safeParse(readJson(join(FIXTURES, 'seed-example.json')));
+    const r = TransactionSchema.safeParse(readJson(join(FIXTURES, 'spec-example.json')));
     assert.equal(r.success, false);
     assert.deepEqual(
       r.error?.issues.map((i) => i.path.join('.')),

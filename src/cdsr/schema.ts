@@ -1,4 +1,4 @@
-// CDSR 1.0 wire model (seed spec §3.1, §3.3, §3.4) as zod schemas: the single source of the
+// CDSR 1.0 wire model (docs/cdsr-spec.md §3.1, §3.3, §3.4) as zod schemas: the single source of the
 // TypeScript types of a transaction, its encounters and consultations, NRDR's transaction
 // status and its web-service error body. Field names keep the spec's spelling.
 import { z } from 'zod';
@@ -69,7 +69,7 @@ export const TRANSACTION_FIELDS = Object.keys(TransactionSchema.shape) as (keyof
 export const ENCOUNTER_FIELDS = Object.keys(EncounterSchema.shape) as (keyof Encounter)[];
 export const CONSULTATION_FIELDS = Object.keys(ConsultationSchema.shape) as (keyof Consultation)[];
 
-/** Transaction statuses of seed spec §3.3.1. */
+/** Transaction statuses of docs/cdsr-spec.md §3.3.1. */
 export const TRANSACTION_STATUSES = [
   'Enqueued',
   'Received',
@@ -113,7 +113,7 @@ export const TransactionStatusSchema = z.object({
 });
 export type TransactionStatus = z.infer<typeof TransactionStatusSchema>;
 
-/** Error codes of non-200 answers (seed spec §4.2–§4.4). */
+/** Error codes of non-200 answers (docs/cdsr-spec.md §4.2–§4.4). */
 export const WEB_SERVICE_ERROR_CODES = ['invalid_token', 'missing_token', 'data_error', 'no_permission', 'missing_param', 'invalid_param'] as const;
 
 export const WebServiceErrorSchema = z.object({

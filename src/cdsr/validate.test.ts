@@ -1,5 +1,5 @@
 // One minimal input per CD code the local validator checks, asserting the exact code, message
-// and path of every problem found; plus the seed example and a fully valid transaction.
+// and path of every problem found; plus the spec's example and a fully valid transaction.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -376,8 +376,8 @@ describe('validateTransaction: valid input', () => {
   });
 });
 
-describe('the seed example (spec §4.3.1)', () => {
-  const example = readJson(join(FIXTURES, 'seed-example.json'));
+describe("the spec's example (docs/cdsr-spec.md §4.3.1)", () => {
+  const example = readJson(join(FIXTURES, 'spec-example.json'));
 
   // Decision: NRDR takes Num_of_Encounters_Included "1" as the string it is in the example
   // (CD2024 "is not an integer" only makes sense for a reader of text), so it is no problem.

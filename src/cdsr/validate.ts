@@ -46,7 +46,7 @@ interface Where {
 /** A field value read as NRDR reads it: absent, a string, or of the wrong JSON type. */
 type Read = { kind: 'absent' } | { kind: 'value'; text: string } | { kind: 'wrongType' };
 
-// null, "" and blanks count as absent (the seed's example sends null for unused fields). Numbers
+// null, "" and blanks count as absent (the spec's example sends null for unused fields). Numbers
 // are taken as their JSON text, as .NET's JSON readers do for string properties; booleans, objects
 // and arrays do not match the schema.
 function read(value: unknown): Read {

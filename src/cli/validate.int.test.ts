@@ -23,14 +23,14 @@ describe('cdsr-adapter validate', () => {
   });
   after(() => rmSync(dir, { recursive: true }));
 
-  it('exits 0 on the seed example without value sets and site rules', () => {
-    const r = run('validate', join(FIXTURES, 'seed-example.json'), '--valuesets', join(dir, 'empty'), '--rules', '/nonexistent/site-rules.csv');
+  it('exits 0 on the spec example without value sets and site rules', () => {
+    const r = run('validate', join(FIXTURES, 'spec-example.json'), '--valuesets', join(dir, 'empty'), '--rules', '/nonexistent/site-rules.csv');
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.split('\n').slice(1).join('\n'), 'no problems\n');
   });
 
-  it("the shipped site rules refuse the seed example's placeholder clinician ids: they are not NPIs", () => {
-    const r = run('validate', join(FIXTURES, 'seed-example.json'), '--valuesets', join(dir, 'empty'));
+  it("the shipped site rules refuse the spec example's placeholder clinician ids: they are not NPIs", () => {
+    const r = run('validate', join(FIXTURES, 'spec-example.json'), '--valuesets', join(dir, 'empty'));
     assert.equal(r.status, 1, r.stderr);
     assert.deepEqual(
       r.stdout
@@ -97,7 +97,7 @@ describe('cdsr-adapter validate', () => {
     rmSync(vs, { recursive: true, force: true });
     spawnSync('mkdir', ['-p', vs]);
     writeFileSync(join(vs, 'Modality.csv'), 'code,label\n1,CT\n1,MR\n');
-    const r = run('validate', join(FIXTURES, 'seed-example.json'), '--valuesets', vs);
+    const r = run('validate', join(FIXTURES, 'spec-example.json'), '--valuesets', vs);
     assert.equal(r.status, 2);
     assert.match(r.stdout, new RegExp(`${join(vs, 'Modality.csv')}:3 .*code "1" is listed twice \\(first on line 2\\)`));
   });

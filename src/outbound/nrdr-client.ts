@@ -1,4 +1,4 @@
-// The NRDR CDSR API client (seed spec §4): POST a transaction, GET its status. 401 → one fresh
+// The NRDR CDSR API client (docs/cdsr-spec.md §4): POST a transaction, GET its status. 401 → one fresh
 // token and again; 429 and a token that cannot be had → exponential backoff with jitter, a
 // bounded number of times; 400 / 403 / 404 → no retry (the error is the answer). A GET is also
 // retried on network errors, timeouts and 5xx; a POST never is: without its answer NRDR may have

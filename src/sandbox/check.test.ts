@@ -17,7 +17,7 @@ const codes = (body: unknown, o = opts()) => checkTransaction(body, o).map((f) =
 
 describe('sandbox checks', () => {
   it("find nothing in the spec's own POST example, nor in the test helpers' transaction", () => {
-    assert.deepEqual(checkTransaction(readJson(join(FIXTURES, 'seed-example.json')), opts()), []);
+    assert.deepEqual(checkTransaction(readJson(join(FIXTURES, 'spec-example.json')), opts()), []);
     assert.deepEqual(checkTransaction(validTransaction(), opts()), []);
   });
 

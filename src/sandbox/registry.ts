@@ -1,6 +1,6 @@
 // The NRDR CDSR registry as the sandbox keeps it: registered facilities, partner authorisations,
 // received transactions with their statuses, and the encounters and consultations merged by
-// composite key. Processing follows the seed spec: whole-transaction rules (ValidationFail),
+// composite key. Processing follows the spec (docs/cdsr-spec.md): whole-transaction rules (ValidationFail),
 // then encounter by encounter (Posted / PartiallySuccessful; ValidationFail when nothing got
 // loaded); statuses run Enqueued → Received → ValidationSuccessful → Loading → final. The answer
 // switches (switches.ts) change how the answers look; POSTs are counted per Transaction_ID. The
@@ -202,7 +202,7 @@ export class Registry {
       this.merge(facilityId, e, consultations);
       loaded++;
     });
-    // "ValidationFail – Nothing got loaded. Failed at exam processing" (seed spec §3.3.1)
+    // "ValidationFail – Nothing got loaded. Failed at exam processing" (docs/cdsr-spec.md §3.3.1)
     const final: SpecStatus = inError === 0 ? 'Posted' : loaded > 0 ? 'PartiallySuccessful' : 'ValidationFail';
     const errorMsg =
       final === 'PartiallySuccessful' ? msgOf([this.problem('CD2080', [])]) : final === 'ValidationFail' ? msgOf([this.problem('CD0004', [])]) : '';
@@ -245,7 +245,7 @@ export class Registry {
     }
   }
 
-  /** The status answer of seed spec §3.3, as it stands `stepMs` after each stage. */
+  /** The status answer of docs/cdsr-spec.md §3.3, as it stands `stepMs` after each stage. */
   status(t: StoredTransaction, stepMs: number): StatusAnswer {
     const a = this.answers;
     const elapsed = this.opts.clock().getTime() - t.receivedAt.getTime();

@@ -1,4 +1,4 @@
-// The sandbox answers as the seed spec says NRDR does: every status code and error body, the
+// The sandbox answers as the CDSR spec (docs/cdsr-spec.md) says NRDR does: every status code and error body, the
 // status progression, the registry rules, and its fault switches.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 // The NRDR sandbox: the CDSR transactions API and an ACR Connect-style OAuth2 token endpoint on
-// loopback, with the routes, status codes, error bodies and status progression of the seed
-// spec, and switches for the faults a site must survive (5xx, delays, short-lived tokens,
+// loopback, with the routes, status codes, error bodies and status progression of the CDSR
+// spec (docs/cdsr-spec.md), and switches for the faults a site must survive (5xx, delays, short-lived tokens,
 // dropped connections) and for the odd answers of switches.ts.
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';

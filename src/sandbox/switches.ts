@@ -1,4 +1,4 @@
-// The sandbox's answer switches: the ways NRDR may answer that the seed spec allows but a plain
+// The sandbox's answer switches: the ways NRDR may answer that the spec allows but a plain
 // run never shows (odd POST answers, unknown statuses, Exam_Errors: null, Exam_Unique_ID in other
 // forms, transaction-level refusals, a POST whose answer never comes), and the readings the spec
 // leaves open (Exam_Unique_ID's form, the zone of "today", Transaction_DateTime's form, a reused
