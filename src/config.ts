@@ -40,7 +40,7 @@ const EnvSchema = z
     CDSR_MAPPINGS_DIR: z.string().min(1).default('./mappings'),
     CDSR_DEFAULT_FACILITY_ID: optionalText,
     CDSR_INBOUND_API_KEYS: list,
-    // keys by role (README "Roles and keys"); CDSR_INBOUND_API_KEYS are send + operate
+    // keys by role (docs/operations.md "Roles and keys"); CDSR_INBOUND_API_KEYS are send + operate
     CDSR_SEND_API_KEYS: list,
     CDSR_OPERATE_API_KEYS: list,
     CDSR_VIEW_API_KEYS: list,
@@ -97,7 +97,7 @@ const EnvSchema = z
     ACR_CLIENT_SECRET: optionalText,
     ACR_REFRESH_TOKEN: optionalText,
     ACR_TOKEN: optionalText,
-    // the interactive sign-in (authorization code): README "Signing in to ACR Connect"
+    // the interactive sign-in (authorization code): docs/operations.md "Signing in to ACR Connect"
     ACR_AUTHORIZE_URL: optionalUrl,
     ACR_REDIRECT_URL: optionalUrl,
     ACR_APP_NAME: optionalText,

@@ -1,6 +1,6 @@
 // What happens to one inbound ER7 message, independent of the transport (HTTP or MLLP): parse,
 // map, store (one transaction), and the ACK with the HTTP status the sender's retry logic needs
-// (the decisions themselves are in outcome.ts; README "Pointing Mirth Connect at it").
+// (the decisions themselves are in outcome.ts; docs/senders.md "Mirth Connect over HTTP").
 import type { Problem } from '../cdsr/problem.js';
 import { buildAck, type AckCode } from '../hl7v2/ack.js';
 import { StoreUnavailableError, type MessageStatus } from '../store/store.js';

@@ -21,7 +21,7 @@ function page(reply: FastifyReply, status: number, title: string, paragraphs: re
 }
 
 const NOT_CONFIGURED =
-  'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (README "Signing in to ACR Connect").';
+  'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (docs/operations.md "Signing in to ACR Connect").';
 
 /** The sign-in's gauges for /metrics: signed in or not, seconds to each expiry, the warning flag. */
 export function signInMetrics(s: SignInStatus, nowMs: number): string[] {

@@ -1,4 +1,4 @@
-// POST /hl7v2 through the app (fastify inject): every reply kind of README's table with the exact ACK.
+// POST /hl7v2 through the app (fastify inject): every reply kind of docs/senders.md's table with the exact ACK.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync } from 'node:fs';

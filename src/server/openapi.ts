@@ -14,7 +14,7 @@ export interface RecordedRoute {
 export function recordRoutes(app: FastifyInstance): RecordedRoute[] {
   const routes: RecordedRoute[] = [];
   app.addHook('onRoute', (r: RouteOptions) => {
-    // the console's pages are for a browser (README "The analyst's workbench"), not the API
+    // the console's pages are for a browser (docs/console.md), not the API
     if (r.url === '/ui' || r.url.startsWith('/ui/')) return;
     for (const method of Array.isArray(r.method) ? r.method : [r.method]) {
       // fastify adds HEAD for every GET: not an operation of ours
@@ -82,7 +82,7 @@ export function openApiDocument(routes: readonly RecordedRoute[], version: strin
       title: 'cdsr-adapter',
       version,
       description:
-        'Inbound HL7 v2 and FHIR for the ACR CDSR registry, and the operations API. Credentials: Authorization: Bearer <key> or X-API-Key (the role each call needs is in README).',
+        'Inbound HL7 v2 and FHIR for the ACR CDSR registry, and the operations API. Credentials: Authorization: Bearer <key> or X-API-Key (the role each call needs is in docs/operations.md).',
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } },

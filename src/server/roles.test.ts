@@ -93,7 +93,7 @@ describe('roles', () => {
       configured: false,
       signedIn: false,
       message:
-        'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (README "Signing in to ACR Connect").',
+        'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (docs/operations.md "Signing in to ACR Connect").',
     });
   });
 });

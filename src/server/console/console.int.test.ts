@@ -2,7 +2,7 @@
 // in by keyboard, every page loads, the main flows work (worklist → dry run → replay; search →
 // open → replay; reprocess: preview → apply), no console error, no request leaves loopback; with
 // CDSR_SCREENSHOTS=1 (`npm run screenshots`) a screenshot of each page is saved under docs/ for
-// the README (a plain test run writes nothing into the repository).
+// docs/console.md (a plain test run writes nothing into the repository).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
