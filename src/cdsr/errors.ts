@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'STORE_CORRUPT'
   | 'STORE_NOT_FOUND'
+  | 'STATE_TRANSITION'
   | 'HL7_NOT_HL7'
   | 'HL7_BATCH'
   | 'HL7_BAD_SEGMENT'

@@ -8,6 +8,7 @@ import { consultationWire } from '../mapping/wire.js';
 import { consultationWrites, RECORD_STATES, type ConsultationWrite, type PreviousConsultation, type RecordState } from './evaluate.js';
 import { encounterFromRows, row } from './rows.js';
 import type { Queryable } from './sql.js';
+import { checkRecordTransition } from './states.js';
 
 /** What the store holds of a consultation before a write: its state and NRDR's part in it. */
 export interface StoredConsultation extends PreviousConsultation {
@@ -121,8 +122,9 @@ export async function writeEncounter(q: Queryable, key: string, enc: EncounterSt
   for (const r of plan.removals) {
     if (r.retract) {
       // the key NRDR holds it under is gone from the merge: the site removes it there by hand
+      const to = checkRecordTransition(`${key} ${r.consultationKey}`, r.state, 'cancelled-after-submission');
       await q.run(
-        `UPDATE consultations SET state = 'cancelled-after-submission', retired = 1, missing = '[]', problems = '[]', updated_seq = ?
+        `UPDATE consultations SET state = '${to}', retired = 1, missing = '[]', problems = '[]', updated_seq = ?
          WHERE encounter_key = ? AND consultation_key = ? AND retired = 0`,
         [seq, key, r.consultationKey],
       );

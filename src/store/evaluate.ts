@@ -6,26 +6,11 @@ import type { Problem } from '../cdsr/problem.js';
 import type { Encounter } from '../cdsr/schema.js';
 import { MISSING_FIELD_CODES } from '../cdsr/site-rules.js';
 import type { CdsrValidator } from '../cdsr/validate.js';
-import type { ConsultationState, EncounterState } from '../mapping/merge.js';
+import { encounterKey, type ConsultationState, type EncounterState } from '../mapping/merge.js';
 import { consultationWire } from '../mapping/wire.js';
+import { checkRecordTransition, SUBMISSION_STATES, type RecordState } from './states.js';
 
-/** needs-review: NRDR's answer did not say which way this record went (an operator decides).
- * cancelled-after-submission: cancelled once NRDR may already hold it (its API has no delete): the
- * site retracts it at NRDR by hand, and an operator acknowledges that. */
-export const RECORD_STATES = [
-  'incomplete',
-  'invalid',
-  'ready',
-  'submitted',
-  'accepted',
-  'rejected',
-  'needs-review',
-  'cancelled',
-  'cancelled-after-submission',
-] as const;
-export type RecordState = (typeof RECORD_STATES)[number];
-/** The states NRDR's conversation gives a record; kept while its content is what was sent. */
-export const SUBMISSION_STATES: ReadonlySet<RecordState> = new Set(['submitted', 'accepted', 'rejected', 'needs-review']);
+export { RECORD_STATES, SUBMISSION_STATES, type RecordState } from './states.js';
 
 export interface ConsultationVerdict {
   readonly state: 'incomplete' | 'invalid' | 'ready' | 'cancelled';
@@ -80,12 +65,15 @@ export interface PreviousConsultation {
  * cancellation of one NRDR may hold is cancelled-after-submission, never a silent `cancelled`.
  */
 export function consultationWrites(validator: CdsrValidator, enc: EncounterState, previous: ReadonlyMap<string, PreviousConsultation>): ConsultationWrite[] {
+  const key = encounterKey(enc.facilityId, enc.encounterId);
   return [...enc.consultations].map(([cKey, cons]) => {
     const v = evaluateConsultation(validator, enc, cons);
     const before = previous.get(cKey);
     // only a submission state is kept: a record cancelled and then placed again is evaluated afresh
     const keep = before !== undefined && SUBMISSION_STATES.has(before.state) && before.submittedHash === v.contentHash && v.state === 'ready';
-    const state: RecordState = v.state === 'cancelled' && before?.atNrdr ? 'cancelled-after-submission' : keep ? before.state : v.state;
+    const next: RecordState = v.state === 'cancelled' && before?.atNrdr ? 'cancelled-after-submission' : keep ? before.state : v.state;
+    // the one check every record state change passes (states.ts)
+    const state = checkRecordTransition(`${key} ${cKey}`, before?.state, next);
     return {
       consultationKey: cKey,
       date: cons.date,

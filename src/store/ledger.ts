@@ -16,9 +16,9 @@ import type { LedgerEvent } from './derive.js';
 import { retractionOf, type Retraction } from './retraction.js';
 import { ExclusionSchema, ProblemsSchema, row, StringListSchema, type RowReader } from './rows.js';
 import { chunks, either, marks, tuples, type Queryable, type Row } from './sql.js';
+import { ORDER_STATES, orderStateSql, recordStatesGiving, sqlList, type OrderState } from './states.js';
 
-export const ORDER_STATES = ['reported', 'held', 'excluded'] as const;
-export type OrderState = (typeof ORDER_STATES)[number];
+export { ORDER_STATES, type OrderState } from './states.js';
 /** Why an order that is not in a record is held. */
 export const HOLD_REASONS = ['orphan', 'collision', 'cancel_unmatched', 'pending_fetch', 'error'] as const;
 export type HoldReason = (typeof HOLD_REASONS)[number];
@@ -88,12 +88,13 @@ export interface ReconciliationRow {
   readonly excluded: Record<string, number>;
 }
 
-const STATE_SQL = `CASE WHEN o.hold IS NOT NULL THEN 'held' WHEN c.state IS NULL THEN 'held' WHEN c.state = 'cancelled' THEN 'excluded'
-  WHEN c.state = 'cancelled-after-submission' THEN CASE WHEN c.retraction_ack_at IS NULL THEN 'held' ELSE 'excluded' END
-  WHEN c.state IN ('incomplete', 'invalid', 'rejected', 'needs-review') THEN 'held' ELSE 'reported' END`;
+// Built from states.ts: one WHEN per record state, no ELSE (a state the table lacks reads as NULL, refused by every reader)
+const STATE_SQL = `CASE WHEN o.hold IS NOT NULL THEN 'held' WHEN c.state IS NULL THEN 'held' ELSE ${orderStateSql('c.state', 'c.retraction_ack_at')} END`;
+/** Record states whose orders are not reported: their state is the order's reason. */
+const NOT_REPORTED = [...new Set([...recordStatesGiving('held'), ...recordStatesGiving('excluded')])];
 const REASON_SQL = `CASE WHEN o.hold IS NOT NULL THEN o.hold WHEN c.state IS NULL THEN 'error'
   WHEN c.state = 'cancelled' AND c.exclusion IS NOT NULL THEN '${NOT_ADVANCED_IMAGING}'
-  WHEN c.state IN ('cancelled', 'cancelled-after-submission', 'incomplete', 'invalid', 'rejected', 'needs-review') THEN c.state ELSE '' END`;
+  WHEN c.state IN (${sqlList(NOT_REPORTED)}) THEN c.state WHEN c.state IN (${sqlList(recordStatesGiving('reported'))}) THEN '' END`;
 const WITH_STATE = `SELECT o.id, o.facility_id, o.encounter_id, o.consultation_key, o.detail, o.first_seen, o.last_seen, o.seen_day,
   ${STATE_SQL} AS state, ${REASON_SQL} AS reason, c.missing AS missing, c.exclusion AS exclusion,
   c.transaction_id AS transaction_id, c.cdate AS cdate, c.retraction_ack_by AS ack_by, c.retraction_ack_at AS ack_at
@@ -452,7 +453,7 @@ export interface LedgerGauges {
 export async function ledgerGauges(q: Queryable): Promise<LedgerGauges> {
   const byState: Record<string, number> = {};
   for (const r of await q.all(`SELECT x.state, COUNT(*) AS n FROM (${WITH_STATE}) x GROUP BY x.state`))
-    byState[row('orders', r).text('state')] = row('orders', r).int('n');
+    byState[row('orders', r).oneOf('state', ORDER_STATES)] = row('orders', r).int('n');
   const oldest = async (reason: string) => {
     const r = await q.get(`SELECT MIN(x.first_seen) AS t FROM (${WITH_STATE}) x WHERE x.reason = ?`, [reason]);
     return r ? (row('orders', r).optText('t') ?? null) : null;
@@ -479,8 +480,8 @@ export async function oldestHeld(q: Queryable): Promise<Record<string, string>> 
 }
 
 /** The reasons an order may be held, and excluded: the CSV's columns, the same whatever the days hold. */
-const HELD_REASONS = ['incomplete', 'invalid', 'rejected', 'needs-review', 'cancelled-after-submission', ...HOLD_REASONS] as const;
-const EXCLUDED_REASONS = ['cancelled', NOT_ADVANCED_IMAGING, 'cancelled-after-submission'] as const;
+const HELD_REASONS = [...recordStatesGiving('held'), ...HOLD_REASONS] as const;
+const EXCLUDED_REASONS = recordStatesGiving('excluded').flatMap((s) => (s === 'cancelled' ? [s, NOT_ADVANCED_IMAGING] : [s]));
 
 const csvCell = (s: string): string => (/[",\r\n]/.test(s) || s !== s.trim() ? `"${s.replaceAll('"', '""')}"` : s);
 

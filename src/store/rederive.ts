@@ -9,6 +9,7 @@ import { orderKeysOf } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import { derive, encountersOf } from './derive.js';
 import { SUBMISSION_STATES, type RecordState } from './evaluate.js';
+import { checkMessageTransition } from './states.js';
 import { planEncounter, readEncounter, wireValues, writeEncounter, type StoredEncounter } from './encounter-rows.js';
 import { rebuildLedger } from './ledger.js';
 import { insertOrphan, upsertOrderIndex } from './merge-rows.js';
@@ -167,7 +168,12 @@ export async function rederiveUnit(
   }
 
   const seq = ids[ids.length - 1] ?? 0;
-  for (const m of messages) await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [m.statusAfter, JSON.stringify(m.problems), m.id]);
+  for (const m of messages)
+    await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [
+      checkMessageTransition(m.id, m.statusBefore, m.statusAfter),
+      JSON.stringify(m.problems),
+      m.id,
+    ]);
   await indexMessages(q, inputs);
   for (const part of chunks([...unit.encounterKeys])) await q.run(`DELETE FROM order_index WHERE encounter_key IN (${marks(part.length)})`, part);
   await upsertOrderIndex(q, d.state.orderEntries());

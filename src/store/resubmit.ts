@@ -4,6 +4,7 @@
 import type { Problem } from '../cdsr/problem.js';
 import { ProblemsSchema, row } from './rows.js';
 import type { Queryable, TxQueryable } from './sql.js';
+import { moveRecord } from './states.js';
 
 export interface ResubmitFilter {
   readonly facility?: string;
@@ -47,10 +48,7 @@ export async function resubmitRejected(q: TxQueryable, f: ResubmitFilter, by: { 
     const key = c.text('encounter_key');
     const cons = c.text('consultation_key');
     const transactionId = c.optText('transaction_id') ?? null;
-    const changed = await q.run(`UPDATE consultations SET state = 'ready' WHERE encounter_key = ? AND consultation_key = ? AND state = 'rejected'`, [
-      key,
-      cons,
-    ]);
+    const changed = await moveRecord(q, { encounterKey: key, consultationKey: cons, from: 'rejected', to: 'ready' });
     if (changed === 0) continue;
     await q.run(
       'INSERT INTO record_history (encounter_key, consultation_key, at, from_state, to_state, who, why, transaction_id, problems) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -101,11 +99,13 @@ export async function resendFailed(
       kept.push({ encounterKey: key, consultationKey: cons, transactionId });
       continue;
     }
-    await q.run(`UPDATE consultations SET state = 'ready' WHERE encounter_key = ? AND consultation_key = ? AND state = 'needs-review' AND transaction_id = ?`, [
-      key,
-      cons,
-      transactionId,
-    ]);
+    await moveRecord(q, {
+      encounterKey: key,
+      consultationKey: cons,
+      from: 'needs-review',
+      to: 'ready',
+      where: { sql: 'transaction_id = ?', params: [transactionId] },
+    });
     await q.run(
       'INSERT INTO record_history (encounter_key, consultation_key, at, from_state, to_state, who, why, transaction_id, problems) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       [

@@ -13,6 +13,7 @@ import type { Exclusion, PartialRecord } from '../mapping/record.js';
 import { applyMessage, statusForOutcome } from './derive.js';
 import { loadEncounter, planEncounter, readPrevious, writeEncounter } from './encounter-rows.js';
 import { evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
+import { checkMessageTransition, checkOutboundTransition, fromStates, fromStatesSql, moveRecord, OUTBOUND_TRANSITIONS } from './states.js';
 import { forDialect, MIGRATIONS } from './migrations.js';
 import { retractionOf, type AcknowledgeResult } from './retraction.js';
 import {
@@ -255,8 +256,10 @@ export class SqlStore implements Store {
       const id = await this.insertMessage(q, meta, hash, statusForOutcome(outcome), [...outcome.problems]);
       const done = await this.apply(q, outcome, id, meta.receivedAt);
       // a refusal, or a warning of the merge (MERGE_KEY_HELD), is kept with the message
-      if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length)
-        await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [done.status, JSON.stringify(done.problems), id]);
+      if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length) {
+        const status = checkMessageTransition(id, statusForOutcome(outcome), done.status);
+        await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [status, JSON.stringify(done.problems), id]);
+      }
       return { messageId: id, ...done };
     });
   }
@@ -687,11 +690,13 @@ export class SqlStore implements Store {
           r.consultationKey,
           r.contentHash,
         ]);
-        await q.run(
-          `UPDATE consultations SET state = 'submitted', transaction_id = ?, submitted_hash = ?, nrdr_problems = NULL
-           WHERE encounter_key = ? AND consultation_key = ?`,
-          [body.Transaction_ID, r.contentHash, r.encounterKey, r.consultationKey],
-        );
+        await moveRecord(q, {
+          encounterKey: r.encounterKey,
+          consultationKey: r.consultationKey,
+          from: 'ready',
+          to: 'submitted',
+          set: { sql: 'transaction_id = ?, submitted_hash = ?, nrdr_problems = NULL', params: [body.Transaction_ID, r.contentHash] },
+        });
       }
       return { created: true, stale };
     });
@@ -775,6 +780,7 @@ export class SqlStore implements Store {
         [id, row('transactions', t).int('seq')],
       );
       if (later) return 'superseded';
+      checkOutboundTransition(id, [from.status], 'sent');
       await q.run(
         `UPDATE transactions SET status = 'sent', sent_at = ?, sent_epoch = ?, attempts = attempts + 1, polls = 0, next_poll_at = NULL, updated_at = ?
          WHERE transaction_id = ?`,
@@ -788,17 +794,20 @@ export class SqlStore implements Store {
     return this.db.transaction(async (q) => {
       const waiting = await q.all(`SELECT encounter_key, consultation_key FROM consultations WHERE transaction_id = ? AND state = 'submitted'`, [id]);
       await q.lock([...new Set(waiting.map((r) => row('consultations', r).text('encounter_key')))]);
-      await q.run(`UPDATE transactions SET status = 'failed', last_error = ?, next_poll_at = NULL, updated_at = ? WHERE transaction_id = ?`, [
-        why,
-        at.toISOString(),
-        id,
-      ]);
+      await q.run(
+        `UPDATE transactions SET status = 'failed', last_error = ?, next_poll_at = NULL, updated_at = ?
+         WHERE transaction_id = ? AND ${fromStatesSql(OUTBOUND_TRANSITIONS, OUTBOUND_STATUSES, 'failed', 'status')}`,
+        [why, at.toISOString(), id],
+      );
       for (const r of waiting) {
         const c = row('consultations', r);
-        const changed = await q.run(
-          `UPDATE consultations SET state = 'ready' WHERE encounter_key = ? AND consultation_key = ? AND transaction_id = ? AND state = 'submitted'`,
-          [c.text('encounter_key'), c.text('consultation_key'), id],
-        );
+        const changed = await moveRecord(q, {
+          encounterKey: c.text('encounter_key'),
+          consultationKey: c.text('consultation_key'),
+          from: 'submitted',
+          to: 'ready',
+          where: { sql: 'transaction_id = ?', params: [id] },
+        });
         // kept in the record's history: it goes out again in the next round, never silently
         if (changed === 1) {
           await q.run(
@@ -811,13 +820,15 @@ export class SqlStore implements Store {
   }
 
   updateTransaction(id: string, patch: TransactionPatch, at: Date): Promise<void> {
-    const from = patch.from ?? [];
+    // only from states the caller names that the table allows (none named: every state the table allows)
+    const from = patch.from !== undefined && patch.from.length > 0 ? patch.from : fromStates(OUTBOUND_TRANSITIONS, OUTBOUND_STATUSES, patch.status);
     const next = patch.nextPollAt === undefined ? [0, null] : [1, patch.nextPollAt === null ? null : patch.nextPollAt.toISOString()];
     return this.db.transaction(async (q) => {
+      checkOutboundTransition(id, from, patch.status);
       const changed = await q.run(
         `UPDATE transactions SET status = ?, updated_at = ?, nrdr_status = COALESCE(?, nrdr_status), last_error = ?,
            attempts = attempts + ?, polls = polls + ?, next_poll_at = CASE WHEN CAST(? AS INTEGER) = 1 THEN CAST(? AS TEXT) ELSE next_poll_at END
-         WHERE transaction_id = ?${from.length > 0 ? ` AND status IN (${marks(from.length)})` : ''}`,
+         WHERE transaction_id = ? AND status IN (${marks(from.length)})`,
         [
           patch.status,
           at.toISOString(),
@@ -888,21 +899,30 @@ export class SqlStore implements Store {
           r.encounterKey,
           r.consultationKey,
         ]);
-        await q.run(
-          `UPDATE consultations SET state = ?, nrdr_problems = ? WHERE encounter_key = ? AND consultation_key = ?
-           AND transaction_id = ? AND state = 'submitted' AND submitted_hash = ?`,
-          [r.result, problems, r.encounterKey, r.consultationKey, id, r.contentHash],
-        );
+        await moveRecord(q, {
+          encounterKey: r.encounterKey,
+          consultationKey: r.consultationKey,
+          from: 'submitted',
+          to: r.result,
+          set: { sql: 'nrdr_problems = ?', params: [problems] },
+          where: { sql: 'transaction_id = ? AND submitted_hash = ?', params: [id, r.contentHash] },
+        });
         // cancelled while in flight: if NRDR refused it everywhere, there is nothing to retract (a
         // result other than rejected was just written above, so only a rejection can make it so)
         if (r.result === 'rejected') {
-          await q.run(
-            `UPDATE consultations SET state = 'cancelled', nrdr_problems = ? WHERE encounter_key = ? AND consultation_key = ?
-             AND state = 'cancelled-after-submission' AND NOT EXISTS (SELECT 1 FROM transaction_records t
+          await moveRecord(q, {
+            encounterKey: r.encounterKey,
+            consultationKey: r.consultationKey,
+            from: 'cancelled-after-submission',
+            to: 'cancelled',
+            set: { sql: 'nrdr_problems = ?', params: [problems] },
+            where: {
+              sql: `NOT EXISTS (SELECT 1 FROM transaction_records t
                WHERE t.encounter_key = consultations.encounter_key AND t.consultation_key = consultations.consultation_key
                AND (t.result IS NULL OR t.result <> 'rejected'))`,
-            [problems, r.encounterKey, r.consultationKey],
-          );
+              params: [],
+            },
+          });
         }
       }
       await q.run('UPDATE transactions SET updated_at = ? WHERE transaction_id = ?', [at.toISOString(), id]);

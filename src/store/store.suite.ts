@@ -226,6 +226,8 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       // the same content again: still submitted
       await ingest(s, '01-orm-new.hl7', 'MSG0011', (raw) => raw.replace('MSG0001', 'MSG0011'));
       assert.deepEqual((await s.records({ state: 'submitted' })).length, 1);
+      // claimed, then final (states.ts: a created transaction is sent before anything else)
+      await s.updateTransaction('T-SUITE', { status: 'sent' }, NOW);
       await s.updateTransaction('T-SUITE', { status: 'done', attempted: true }, NOW);
       await s.recordResults(
         'T-SUITE',
@@ -274,6 +276,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         ...extra,
       });
       const at = (s: number) => new Date(NOW.getTime() + s * 1000);
+      await s.updateTransaction('T-HIST', { status: 'sent' }, NOW);
       await s.updateTransaction('T-HIST', { status: 'posted', attempted: true, nrdr: said('Received') }, at(1));
       await s.nrdrStatusSeen('T-HIST', said('Received'), at(2));
       await s.nrdrStatusSeen('T-HIST', said('Loading'), at(3));

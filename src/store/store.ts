@@ -6,7 +6,7 @@ import type { Encounter, Transaction, TransactionStatus } from '../cdsr/schema.j
 import type { FieldMap } from '../mapping/merge.js';
 import type { Exclusion } from '../mapping/record.js';
 import type { MapOutcome } from '../mapping/outcome.js';
-import type { RecordState } from './evaluate.js';
+import type { MessageStatus, OutboundStatus, RecordState } from './states.js';
 import type { LedgerGauges, OrderFilter, OrderRow, ReconciliationFilter, ReconciliationRow } from './ledger.js';
 import type { AcknowledgeResult, Retraction } from './retraction.js';
 import type { ConsultationChange, RederiveOptions, UnitResult } from './rederive.js';
@@ -22,9 +22,7 @@ export { ORDER_STATES, ORDER_REASONS, RECONCILE_BY } from './ledger.js';
 export type { AcknowledgeResult, Retraction } from './retraction.js';
 
 export type Channel = (typeof CHANNELS)[number];
-/** applied: merged; error: kept for replay; ignored: type not handled; rejected: not HL7/FHIR; duplicate: seen and applied before; pending: waiting for a fetch. */
-export const MESSAGE_STATUSES = ['applied', 'error', 'ignored', 'rejected', 'duplicate', 'pending'] as const;
-export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+export { MESSAGE_STATUSES, OUTBOUND_STATUSES, IN_FLIGHT_STATUSES, type MessageStatus, type OutboundStatus } from './states.js';
 export const CHANNELS = ['hl7v2', 'fhir'] as const;
 
 export interface InboundMeta {
@@ -134,21 +132,9 @@ export interface SubscriptionView {
   readonly lastSeenAt: string;
 }
 
-/**
- * created: stored, never POSTed; sent: a POST was claimed (under the submitter lease) and NRDR's
- * answer to it has not been received: the next step is a GET by Transaction_ID, never another
- * POST, unless NRDR says it does not know the id; posted: NRDR has it, polling; done: a final
- * NRDR status; failed: NRDR refused the POST (400/403), or it was never sent because its records
- * went out in a later transaction; review: NRDR's answers stayed unreadable or never final
- * within the polling deadline: an operator looks.
- */
-export const OUTBOUND_STATUSES = ['created', 'sent', 'posted', 'done', 'failed', 'review'] as const;
-/** Transactions NRDR has not given its final word on (shown as in flight). */
-export const IN_FLIGHT_STATUSES: readonly OutboundStatus[] = ['created', 'sent', 'posted'];
 /** NRDR's verdict on one record, as far as its answer says. */
-export const RECORD_VERDICTS = ['accepted', 'rejected', 'needs-review'] as const;
+export const RECORD_VERDICTS = ['accepted', 'rejected', 'needs-review'] as const satisfies readonly RecordState[];
 export type RecordVerdict = (typeof RECORD_VERDICTS)[number];
-export type OutboundStatus = (typeof OUTBOUND_STATUSES)[number];
 
 export interface OutboundRecord {
   readonly encounterKey: string;
