@@ -14,6 +14,7 @@ import { freePort } from '../../test/server.js';
 import { freshPgDatabase } from '../../test/pg.js';
 
 const TOTAL = 300;
+const KILL_EVERY = 25;
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
 
 const message = (i: number) =>
@@ -41,6 +42,7 @@ describe('PostgreSQL faults under load', () => {
     const { admin, name: db } = fresh;
     const dbUrl = new URL(fresh.url);
     let child: ChildProcess | undefined;
+    let over = false; // set when the test ends, so the killer never outlives a failed run
     try {
       const port = await freePort();
       const url = `http://127.0.0.1:${port}`;
@@ -84,17 +86,22 @@ describe('PostgreSQL faults under load', () => {
           }
         }
       };
+      // the connections are terminated after every KILL_EVERY acknowledgements, not on a timer: on a
+      // loaded machine a timer could kill faster than anything commits and the run would never end
       let terminated = 0;
+      let rounds = 0;
       const killer = async () => {
-        while (next < TOTAL) {
-          await new Promise((r) => setTimeout(r, 150));
+        for (let at = KILL_EVERY; at < TOTAL; at += KILL_EVERY) {
+          while (acked.size < at && !over) await new Promise((r) => setTimeout(r, 10));
           const r = await admin.query('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db]);
           terminated += r.rowCount ?? 0;
+          rounds++;
         }
       };
       await Promise.all([worker(), worker(), worker(), worker(), killer()]);
       assert.equal(exited, undefined, `the service ended: ${exited ?? ''}`);
       assert.equal(acked.size, TOTAL);
+      assert.equal(rounds, Math.ceil(TOTAL / KILL_EVERY) - 1, 'every round of terminations ran');
       assert.ok(terminated > 0, 'no connection was terminated: the test proved nothing');
       const check = new pg.Client({ connectionString: dbUrl.toString() });
       await check.connect();
@@ -111,8 +118,9 @@ describe('PostgreSQL faults under load', () => {
       } finally {
         await check.end();
       }
-      t.diagnostic(`${terminated} connections terminated, ${resent} resends, ${acked.size} acknowledged, the service up throughout`);
+      t.diagnostic(`${terminated} connections terminated in ${rounds} rounds, ${resent} resends, ${acked.size} acknowledged, the service up throughout`);
     } finally {
+      over = true;
       child?.kill('SIGKILL');
       await new Promise((r) => setTimeout(r, 200));
       await fresh.drop();
