@@ -5,7 +5,7 @@ import { encounterKey } from '../mapping/merge.js';
 import { ORDER_REASONS, ORDER_STATES, RECONCILE_BY } from '../store/store.js';
 import { reconciliationCsv } from '../store/ledger.js';
 import { rulesFor } from '../mapping/explain.js';
-import { zoneOf, type AppOptions } from './app.js';
+import { zoneOf, type AppOptions } from './deps.js';
 import { dayParam, intParam, limitParam, oneOf } from './query.js';
 import { arr, bool, cursorPage, dict, errorAnswer, int, obj, PAGING, params, query, route, str } from './schema.js';
 import { ORDER_ROW, RECONCILIATION_ROW } from './answers.js';

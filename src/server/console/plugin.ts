@@ -14,12 +14,12 @@ import { RECORD_STATES, type RecordState } from '../../store/evaluate.js';
 import { ORDER_REASONS, ORDER_STATES, type MessageRow, type RecordSummary } from '../../store/store.js';
 import { localDayOf, type OrderRow } from '../../store/ledger.js';
 import type { Reprocessor } from '../../inbound/reprocessor.js';
-import { zoneOf, type AppOptions } from '../app.js';
-import { previewToApply, selectionOf } from '../reprocess-routes.js';
+import { zoneOf, type AppOptions } from '../deps.js';
+import { previewToApply, selectionOf, startReprocess } from '../use-cases/reprocess.js';
 import { lastSentOf } from '../last-sent.js';
 import { contentQuery, messageFilter, searchMessages } from '../message-search.js';
-import { resubmitEncounter } from '../resubmit-routes.js';
-import { dryRunOnDisk } from '../workbench-routes.js';
+import { resubmitEncounter } from '../use-cases/resubmit.js';
+import { dryRunOnDisk } from '../use-cases/dry-run.js';
 import { BadRequestError, dayParam, decodeCursor, encodeCursor, oneOf, pageOf } from '../query.js';
 import { findKey, keyRing } from '../roles.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
@@ -307,8 +307,7 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
 
   // reprocessing: the same operations as /api/reprocess, on the service's one lane, audited alike
   const startRun = async (req: FastifyRequest, reply: FastifyReply, selection: ReprocessSelection, apply: boolean) => {
-    const run = await deps.reprocessor.start(selection, { apply, who: who(req) });
-    await deps.store.audit({ at: deps.clock(), who: who(req), what: `reprocess run ${run.id} (${apply ? 'apply' : 'preview'}): ${JSON.stringify(selection)}` });
+    const run = await startReprocess(deps, selection, { apply, who: who(req) });
     req.log.info({ event: 'reprocess_started', run: run.id, apply, units: run.total }, 'reprocessing run started (console)');
     return reply.code(303).header('location', `/ui/reprocess/${run.id}`).send();
   };
