@@ -21,11 +21,8 @@ export type { HistoryEntry, ResubmitFilter, ResubmittedRecord } from './resubmit
 export { ORDER_STATES, ORDER_REASONS, RECONCILE_BY } from './ledger.js';
 export type { AcknowledgeResult, Retraction } from './retraction.js';
 
-export type Channel = (typeof CHANNELS)[number];
-/** applied: merged; error: kept for replay; ignored: type not handled; rejected: not HL7/FHIR; duplicate: seen and applied before; pending: waiting for a fetch. */
-export const MESSAGE_STATUSES = ['applied', 'error', 'ignored', 'rejected', 'duplicate', 'pending'] as const;
-export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
-export const CHANNELS = ['hl7v2', 'fhir'] as const;
+import type { Channel, MessageStatus } from './message-statuses.js';
+export { CHANNELS, MESSAGE_STATUSES, type Channel, type MessageStatus } from './message-statuses.js';
 
 export interface InboundMeta {
   readonly channel: Channel;
