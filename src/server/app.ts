@@ -15,7 +15,7 @@ import { tablesLabel } from './use-cases/reprocess.js';
 import { Reprocessor } from '../inbound/reprocessor.js';
 import { consolePlugin } from './console/plugin.js';
 import { BadRequestError, unknownParamsMessage } from './query.js';
-import { findKey, keyRing, needFor } from './roles.js';
+import { findKey, keyRing, needOf, requireRoles } from './roles.js';
 import { originOf } from './origin.js';
 import { OPENAPI_ANSWER, openApiDocument, recordRoutes } from './openapi.js';
 import { int, obj, route, str, textAnswer } from './schema.js';
@@ -72,6 +72,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     else schema.querystring.additionalProperties ??= false;
   });
   const routes = recordRoutes(app);
+  // each route declares the role a key needs to call it (route(role, doc)); the start fails for one that does not
+  requireRoles(app);
 
   for (const type of HL7_TYPES) {
     app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => done(null, body));
@@ -116,7 +118,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const ring = keyRing(opts.config);
   if (ring.length > 0) {
     app.addHook('onRequest', async (req, reply) => {
-      const need = needFor(req.method, req.routeOptions.url);
+      const need = needOf(req.routeOptions.config);
       if (need === 'open') return;
       const given = presentedKey(req);
       const entry = given === undefined ? undefined : findKey(ring, given);
@@ -138,7 +140,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.post(
     '/hl7v2',
-    route({
+    route('send', {
       summary: 'one HL7 v2 message (ER7) from Mirth or another engine; answered with an HL7 ACK',
       tags: ['inbound'],
       consumes: HL7_TYPES,
@@ -172,13 +174,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.get(
     '/api/openapi.json',
-    route({ summary: 'this document: the OpenAPI 3.0 description of every route', tags: ['operations'], response: { 200: OPENAPI_ANSWER } }),
+    route('view', { summary: 'this document: the OpenAPI 3.0 description of every route', tags: ['operations'], response: { 200: OPENAPI_ANSWER } }),
     () => openApiDocument(routes, API_VERSION),
   );
-  app.get('/healthz', route({ summary: 'alive (open)', tags: ['health'], response: { 200: obj({ status: str('ok') }) } }), () => ({ status: 'ok' }));
+  app.get('/healthz', route('open', { summary: 'alive (open)', tags: ['health'], response: { 200: obj({ status: str('ok') }) } }), () => ({ status: 'ok' }));
   app.get(
     '/readyz',
-    route({
+    route('open', {
       summary: 'ready: the store answers a read and a write, the tables are loaded (open)',
       tags: ['health'],
       response: {

@@ -51,7 +51,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void
 
   app.get(
     '/auth/acr/start',
-    route({
+    route('operate', {
       summary: 'start the ACR Connect sign-in: a redirect to ACR Connect (or {authorizeUrl} with Accept: application/json)',
       tags: ['auth'],
       produces: ['text/html', 'application/json'],
@@ -80,7 +80,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void
 
   app.get<{ Querystring: Record<string, string | undefined> }>(
     '/auth/acr/callback',
-    route({
+    route('open', {
       summary: 'the redirect URL ACR Connect sends the browser back to, with the code and the state (open: the one-time state is its credential)',
       tags: ['auth'],
       // what an authorization server may add besides these is taken and ignored
@@ -122,13 +122,13 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void
 
   app.get(
     '/api/auth',
-    route({ summary: 'the ACR Connect sign-in: who signed in, when, and until when', tags: ['auth'], response: { 200: SIGN_IN_STATUS } }),
+    route('view', { summary: 'the ACR Connect sign-in: who signed in, when, and until when', tags: ['auth'], response: { 200: SIGN_IN_STATUS } }),
     async () => (signIn ? signIn.status() : { configured: false, signedIn: false, message: NOT_CONFIGURED }),
   );
 
   app.delete(
     '/api/auth',
-    route({
+    route('operate', {
       summary: 'forget the ACR Connect sign-in (submissions then use the other credentials, if any)',
       tags: ['auth'],
       response: { 200: SIGN_IN_STATUS, 404: errorAnswer },

@@ -48,7 +48,7 @@ const view = (r: ReprocessRun) => ({ ...r, error: r.error ?? null });
 export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions & { reprocessor: Reprocessor }): void {
   app.post<{ Body: string | undefined }>(
     '/api/reprocess',
-    route({
+    route('operate', {
       summary:
         'map stored messages again through the tables in force and re-derive their records: a preview by default, applied with "apply": true (operator; access-audited)',
       tags: ['messages'],
@@ -78,7 +78,7 @@ export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions &
 
   app.get<{ Querystring: { limit?: string } }>(
     '/api/reprocess',
-    route({
+    route('operate', {
       summary: 'reprocessing runs, newest first (operator)',
       tags: ['messages'],
       querystring: query({ limit: 'at most this many (default 50)' }),
@@ -89,7 +89,7 @@ export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions &
 
   app.get<{ Params: { id: string }; Querystring: { after?: string; limit?: string } }>(
     '/api/reprocess/:id',
-    route({
+    route('operate', {
       summary: 'one reprocessing run: its progress and the consultations it changed or would change, field by field (operator; access-audited)',
       tags: ['messages'],
       params: params({ id: 'the run' }),

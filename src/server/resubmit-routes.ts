@@ -20,7 +20,7 @@ const ANSWER = obj(
 export function registerResubmitRoutes(app: FastifyInstance, deps: AppOptions): void {
   app.post<{ Params: { facilityId: string; encounterId: string }; Querystring: { reason?: string } }>(
     '/api/records/:facilityId/:encounterId/resubmit',
-    route({
+    route('operate', {
       summary: "send an encounter's rejected records again (operator; access-audited)",
       tags: ['records'],
       params: params({ facilityId: 'Facility_ID', encounterId: 'Unique_Encounter_ID' }),
@@ -38,7 +38,7 @@ export function registerResubmitRoutes(app: FastifyInstance, deps: AppOptions): 
 
   app.post<{ Querystring: { state?: string; facility?: string; reason?: string } }>(
     '/api/resubmit',
-    route({
+    route('operate', {
       summary: 'send the rejected records (of one facility, or all) again (operator; access-audited)',
       tags: ['records'],
       querystring: query({

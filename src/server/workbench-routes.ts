@@ -45,7 +45,7 @@ const WORKLIST_WITH_GUESSES = obj({ ...WORKLIST_PROPS, guesses: arr(GUESS_ROW, '
 export function registerWorkbenchRoutes(app: FastifyInstance, deps: AppOptions): void {
   app.get(
     '/api/worklist',
-    route({
+    route('operate', {
       summary: 'the unmapped values of the error queue, grouped by field, table and value, with a CSV stub each (operator)',
       tags: ['worklist'],
       response: { 200: WORKLIST_WITH_GUESSES },
@@ -58,7 +58,7 @@ export function registerWorkbenchRoutes(app: FastifyInstance, deps: AppOptions):
 
   app.post(
     '/api/worklist/dry-run',
-    route({
+    route('operate', {
       summary: 'map the error queue again through the tables on disk and count what would resolve; nothing is stored (operator)',
       tags: ['worklist'],
       response: {
@@ -81,7 +81,7 @@ export function registerWorkbenchRoutes(app: FastifyInstance, deps: AppOptions):
 
   app.get<{ Params: { id: string } }>(
     '/api/messages/:id',
-    route({
+    route('operate', {
       summary: 'one stored message with its raw text (operator; the read is written to the access audit)',
       tags: ['messages'],
       params: params({ id: 'the message id' }),

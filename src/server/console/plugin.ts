@@ -93,6 +93,12 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
   // with no keys configured the API is open, and so is the console (a session still carries the CSRF token)
   const open = ring.length === 0;
 
+  // every page of the console is open to the API-key check: the console asks for a key itself (the
+  // sign-in form, then a session cookie) and needs the operate role
+  app.addHook('onRoute', (r) => {
+    r.config = { role: 'open', ...r.config };
+  });
+
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
     done(null, parseForm(typeof body === 'string' ? body : body.toString('utf8'))),
   );
