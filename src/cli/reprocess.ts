@@ -5,7 +5,7 @@
 import type { Config } from '../config.js';
 import { runReprocess, startReprocess } from '../inbound/reprocess.js';
 import { fhirFetcherFor } from '../server/main.js';
-import { previewToApply, selectionOf as checkSelection, tablesLabel } from '../server/reprocess-routes.js';
+import { previewToApply, selectionOf as checkSelection, tablesLabel } from '../server/use-cases/reprocess.js';
 import { openForCommand } from './serve.js';
 import type { ConsultationChange, ReprocessRun, ReprocessSelection } from '../store/store.js';
 import { renderTable } from './table.js';

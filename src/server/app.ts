@@ -1,49 +1,25 @@
 // The fastify application: inbound HL7 v2 and FHIR, health, and the operations API. A thin shell
 // over the stages; everything it needs is passed in (store, tables, clock).
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import type { Config } from '../config.js';
-import { facilityTimeZones } from '../mapping/facilities.js';
-import type { IngestDeps, MappingSource } from '../inbound/context.js';
 import { ingestHl7 } from '../inbound/hl7.js';
 import { safeReason } from '../inbound/outcome.js';
-import { StoreUnavailableError, type Store } from '../store/store.js';
+import { StoreUnavailableError } from '../store/store.js';
+import type { AppOptions } from './deps.js';
 import { registerFhirRoutes } from './fhir-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
 import { registerOrderRoutes } from './orders-routes.js';
 import { registerResubmitRoutes } from './resubmit-routes.js';
 import { registerWorkbenchRoutes } from './workbench-routes.js';
-import { registerReprocessRoutes, tablesLabel } from './reprocess-routes.js';
+import { registerReprocessRoutes } from './reprocess-routes.js';
+import { tablesLabel } from './use-cases/reprocess.js';
 import { Reprocessor } from '../inbound/reprocessor.js';
 import { consolePlugin } from './console/plugin.js';
 import { BadRequestError, unknownParamsMessage } from './query.js';
-import { findKey, keyRing, needFor, type RoleConfig } from './roles.js';
+import { findKey, keyRing, needOf, requireRoles } from './roles.js';
 import { originOf } from './origin.js';
 import { OPENAPI_ANSWER, openApiDocument, recordRoutes } from './openapi.js';
 import { int, obj, route, str, textAnswer } from './schema.js';
-import type { Submitter } from '../outbound/submitter.js';
-import type { SignInService } from '../outbound/acr-signin.js';
 import { registerAuthRoutes } from './auth-routes.js';
-import type { ReloadStatus } from '../mapping/holder.js';
-
-export interface AppOptions extends IngestDeps {
-  readonly store: Store;
-  readonly mappings: MappingSource & { readonly dir: string; readonly generation: number; readonly lastReload?: ReloadStatus };
-  /** CDSR_TIMEZONE: the zone of a facility facilities.csv gives none (default UTC), for the console's times and the reconciliation's days. */
-  readonly config: Pick<Config, 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'> & Partial<Pick<Config, HttpLimit | 'CDSR_TIMEZONE'>> & RoleConfig;
-  /** PEM certificate and key: the listener speaks HTTPS. */
-  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
-  /** Where pino writes (default stdout). */
-  readonly logStream?: NodeJS.WritableStream;
-  /** The outbound stage, when this process submits (not in every test). */
-  readonly submitter?: Submitter;
-  /** The ACR Connect sign-in, when configured (or offered by the built-in sandbox). */
-  readonly signIn?: SignInService;
-  /** The reprocessing lane (main.ts makes it, to hook the tables' reload); one is made here otherwise. */
-  readonly reprocessor?: Reprocessor;
-}
-
-type HttpLimit =
-  'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS' | 'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES';
 
 const HL7_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7'];
 export const ACK_CONTENT_TYPE = 'x-application/hl7-v2+er7';
@@ -53,11 +29,6 @@ function presentedKey(req: FastifyRequest): string | undefined {
   if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim();
   const k = req.headers['x-api-key'];
   return typeof k === 'string' ? k : undefined;
-}
-
-/** Each facility's time zone: its facilities.csv row's in the tables in force, else CDSR_TIMEZONE, else UTC. */
-export function zoneOf(deps: Pick<AppOptions, 'mappings' | 'config'>): (facilityId: string) => string {
-  return facilityTimeZones(deps.mappings.current.facilities, deps.config.CDSR_TIMEZONE ?? 'UTC');
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -101,6 +72,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     else schema.querystring.additionalProperties ??= false;
   });
   const routes = recordRoutes(app);
+  // each route declares the role a key needs to call it (route(role, doc)); the start fails for one that does not
+  requireRoles(app);
 
   for (const type of HL7_TYPES) {
     app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => done(null, body));
@@ -145,7 +118,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const ring = keyRing(opts.config);
   if (ring.length > 0) {
     app.addHook('onRequest', async (req, reply) => {
-      const need = needFor(req.method, req.routeOptions.url);
+      const need = needOf(req.routeOptions.config);
       if (need === 'open') return;
       const given = presentedKey(req);
       const entry = given === undefined ? undefined : findKey(ring, given);
@@ -167,7 +140,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.post(
     '/hl7v2',
-    route({
+    route('send', {
       summary: 'one HL7 v2 message (ER7) from Mirth or another engine; answered with an HL7 ACK',
       tags: ['inbound'],
       consumes: HL7_TYPES,
@@ -201,13 +174,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.get(
     '/api/openapi.json',
-    route({ summary: 'this document: the OpenAPI 3.0 description of every route', tags: ['operations'], response: { 200: OPENAPI_ANSWER } }),
+    route('view', { summary: 'this document: the OpenAPI 3.0 description of every route', tags: ['operations'], response: { 200: OPENAPI_ANSWER } }),
     () => openApiDocument(routes, API_VERSION),
   );
-  app.get('/healthz', route({ summary: 'alive (open)', tags: ['health'], response: { 200: obj({ status: str('ok') }) } }), () => ({ status: 'ok' }));
+  app.get('/healthz', route('open', { summary: 'alive (open)', tags: ['health'], response: { 200: obj({ status: str('ok') }) } }), () => ({ status: 'ok' }));
   app.get(
     '/readyz',
-    route({
+    route('open', {
       summary: 'ready: the store answers a read and a write, the tables are loaded (open)',
       tags: ['health'],
       response: {

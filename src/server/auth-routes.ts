@@ -3,8 +3,8 @@
 // shows who is signed in and until when. Pages and logs never carry a code or a token.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AdapterError } from '../cdsr/errors.js';
-import { SignInError, type SignInStatus } from '../outbound/acr-signin.js';
-import type { AppOptions } from './app.js';
+import { SignInError } from '../outbound/acr-signin.js';
+import type { AppOptions } from './deps.js';
 import { arr, bool, errorAnswer, int, nullable, obj, route, str, textAnswer } from './schema.js';
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -22,36 +22,6 @@ function page(reply: FastifyReply, status: number, title: string, paragraphs: re
 
 const NOT_CONFIGURED =
   'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (docs/operations.md "Signing in to ACR Connect").';
-
-/** The sign-in's gauges for /metrics: signed in or not, seconds to each expiry, the warning flag. */
-export function signInMetrics(s: SignInStatus, nowMs: number): string[] {
-  const left = (iso: string | null) => (iso === null ? undefined : Math.round((Date.parse(iso) - nowMs) / 1000));
-  const lines = [
-    '# HELP cdsr_acr_signed_in 1 when an ACR Connect sign-in is kept and usable (0: none, refused or expired).',
-    '# TYPE cdsr_acr_signed_in gauge',
-    `cdsr_acr_signed_in ${s.signedIn ? 1 : 0}`,
-    '# HELP cdsr_acr_signin_expiring 1 when the sign-in expires within ACR_SIGNIN_WARN_HOURS: sign in again.',
-    '# TYPE cdsr_acr_signin_expiring gauge',
-    `cdsr_acr_signin_expiring ${s.expiringSoon ? 1 : 0}`,
-  ];
-  const access = left(s.accessExpiresAt);
-  if (s.signedIn && access !== undefined) {
-    lines.push(
-      '# HELP cdsr_acr_access_token_expiry_seconds Seconds until the kept access token expires (renewed on use).',
-      '# TYPE cdsr_acr_access_token_expiry_seconds gauge',
-      `cdsr_acr_access_token_expiry_seconds ${access}`,
-    );
-  }
-  const refresh = left(s.refreshExpiresAt);
-  if (s.signedIn && refresh !== undefined) {
-    lines.push(
-      '# HELP cdsr_acr_signin_expiry_seconds Seconds until the sign-in (its refresh token) expires.',
-      '# TYPE cdsr_acr_signin_expiry_seconds gauge',
-      `cdsr_acr_signin_expiry_seconds ${refresh}`,
-    );
-  }
-  return lines;
-}
 
 const html = (d: string) => textAnswer(`an HTML page: ${d}`);
 const when = (d: string) => nullable(str(d));
@@ -81,7 +51,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void
 
   app.get(
     '/auth/acr/start',
-    route({
+    route('operate', {
       summary: 'start the ACR Connect sign-in: a redirect to ACR Connect (or {authorizeUrl} with Accept: application/json)',
       tags: ['auth'],
       produces: ['text/html', 'application/json'],
@@ -110,7 +80,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void
 
   app.get<{ Querystring: Record<string, string | undefined> }>(
     '/auth/acr/callback',
-    route({
+    route('open', {
       summary: 'the redirect URL ACR Connect sends the browser back to, with the code and the state (open: the one-time state is its credential)',
       tags: ['auth'],
       // what an authorization server may add besides these is taken and ignored
@@ -152,13 +122,13 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void
 
   app.get(
     '/api/auth',
-    route({ summary: 'the ACR Connect sign-in: who signed in, when, and until when', tags: ['auth'], response: { 200: SIGN_IN_STATUS } }),
+    route('view', { summary: 'the ACR Connect sign-in: who signed in, when, and until when', tags: ['auth'], response: { 200: SIGN_IN_STATUS } }),
     async () => (signIn ? signIn.status() : { configured: false, signedIn: false, message: NOT_CONFIGURED }),
   );
 
   app.delete(
     '/api/auth',
-    route({
+    route('operate', {
       summary: 'forget the ACR Connect sign-in (submissions then use the other credentials, if any)',
       tags: ['auth'],
       response: { 200: SIGN_IN_STATUS, 404: errorAnswer },

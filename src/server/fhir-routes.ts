@@ -16,8 +16,9 @@ export function registerFhirRoutes(app: FastifyInstance, deps: IngestDeps): void
     const r = await ingestFhir(deps, typeof body === 'string' ? body : '', originOf(req));
     return reply.code(r.status).type('application/fhir+json').send(r.body);
   };
+  // every FHIR endpoint takes what a sender posts: the send role
   const doc = (summary: string, ps?: Record<string, string>) =>
-    route({
+    route('send', {
       summary,
       tags: ['inbound'],
       consumes: FHIR_TYPES,
@@ -36,7 +37,7 @@ export function registerFhirRoutes(app: FastifyInstance, deps: IngestDeps): void
   );
   app.delete<{ Params: { id: string } }>(
     '/fhir/ServiceRequest/:id',
-    route({
+    route('send', {
       summary: 'cancel the order of a ServiceRequest',
       tags: ['inbound'],
       produces: ['application/fhir+json'],

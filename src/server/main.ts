@@ -19,7 +19,7 @@ import { MappingHolder } from '../mapping/holder.js';
 import { Reprocessor } from '../inbound/reprocessor.js';
 import { remapMessage } from '../inbound/reprocess.js';
 import type { MapOutcome } from '../mapping/outcome.js';
-import { tablesLabel } from './reprocess-routes.js';
+import { tablesLabel } from './use-cases/reprocess.js';
 import { facilityTimeZones } from '../mapping/facilities.js';
 import { startMllp } from './mllp.js';
 import { keyRing } from './roles.js';

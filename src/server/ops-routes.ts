@@ -7,8 +7,8 @@ import { RECORD_STATES, type RecordState } from '../store/evaluate.js';
 import { MESSAGE_STATUSES, OUTBOUND_STATUSES as OUTBOUND, type MessageStatus, type OutboundStatus, type TransactionRow } from '../store/store.js';
 import type { Submitter } from '../outbound/submitter.js';
 import { replayAll, replayOne } from '../inbound/replay.js';
-import type { AppOptions } from './app.js';
-import { signInMetrics } from './auth-routes.js';
+import type { AppOptions } from './deps.js';
+import { signInMetrics } from './use-cases/sign-in.js';
 import { decodeCursor, encodeCursor, intParam, limitParam, oneOf, pageOf } from './query.js';
 import { anyValue, arr, bool, cursorPage, dict, errorAnswer, int, nullable, obj, PAGING, params, query, route, str, textAnswer } from './schema.js';
 import { MESSAGE_ROW, PROBLEM, RECORD_SUMMARY, RECORD_VIEW, TX_SUMMARY, TX_SUMMARY_PROPS } from './answers.js';
@@ -41,7 +41,7 @@ function summary(t: TransactionRow) {
 export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { submitter?: Submitter }): void {
   app.get<{ Querystring: { state?: string; limit?: string; after?: string } }>(
     '/api/records',
-    route({
+    route('view', {
       summary: 'records (consultations) by state',
       tags: ['records'],
       querystring: query({ state: `one of ${RECORD_STATES.join(', ')}`, ...PAGING }),
@@ -63,7 +63,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
 
   app.get<{ Params: { facilityId: string; encounterId: string } }>(
     '/api/records/:facilityId/:encounterId',
-    route({
+    route('operate', {
       summary: 'one encounter with every field and its provenance (operator; access-audited)',
       tags: ['records'],
       params: params({ facilityId: 'Facility_ID', encounterId: 'Unique_Encounter_ID' }),
@@ -88,7 +88,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
 
   app.get<{ Querystring: Record<string, string | undefined> }>(
     '/api/messages',
-    route({
+    route('view', {
       summary: 'stored inbound messages (the error queue: status=error) with their problems, searched by control id, sender, status, channel and time',
       tags: ['messages'],
       querystring: query({
@@ -114,7 +114,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
 
   app.post<{ Params: { id: string } }>(
     '/api/messages/:id/replay',
-    route({
+    route('operate', {
       summary:
         'run one stored message again through the tables in force: its encounter re-derived from all its messages, applied at once (operator; POST /api/reprocess previews first)',
       tags: ['messages'],
@@ -133,7 +133,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
 
   app.get<{ Querystring: { status?: string; limit?: string; after?: string } }>(
     '/api/transactions',
-    route({
+    route('view', {
       summary: 'transactions sent to NRDR',
       tags: ['transactions'],
       querystring: query({ status: `one of ${OUTBOUND.join(', ')}`, limit: PAGING.limit, after: 'the `next` of the previous page (a Transaction_ID)' }),
@@ -161,7 +161,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
   );
   app.get<{ Params: { id: string } }>(
     '/api/transactions/:id',
-    route({
+    route('operate', {
       summary: 'one transaction: NRDR status, its status history and the verdict on each record (operator; access-audited)',
       tags: ['transactions'],
       params: params({ id: 'Transaction_ID' }),
@@ -214,7 +214,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
   });
   app.post<{ Querystring: { wait?: string } }>(
     '/api/submit',
-    route({
+    route('operate', {
       summary:
         "submit ready records now and wait for NRDR's answers (operator): 200 with the result, or 202 with the progress when it takes longer than `wait` seconds (then GET /api/submit)",
       tags: ['transactions'],
@@ -239,7 +239,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
 
   app.get(
     '/api/submit',
-    route({
+    route('operate', {
       summary: "the submission under way (POST /api/submit answered 202), or the last one's result",
       tags: ['transactions'],
       response: { 200: SUBMIT_PROGRESS, 409: errorAnswer },
@@ -253,7 +253,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
   // Prometheus text format: gauges read from the store (counts, never content)
   app.get(
     '/metrics',
-    route({
+    route('metrics', {
       summary: 'Prometheus gauges (metrics role)',
       tags: ['health'],
       produces: ['text/plain; version=0.0.4'],
@@ -308,7 +308,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
 
   app.get<{ Querystring: { after?: string; limit?: string } }>(
     '/api/audit',
-    route({
+    route('operate', {
       summary: 'the access audit: every read of patient data (operator)',
       tags: ['operations'],
       querystring: query({ ...PAGING }),
@@ -330,7 +330,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
 
   app.get(
     '/api/mappings',
-    route({
+    route('operate', {
       summary: 'the tables in force and the last reload: refused edits with their file:line problems or the site tests they break (operator)',
       tags: ['operations'],
       response: {
@@ -354,7 +354,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
 
   app.get(
     '/api/subscriptions',
-    route({
+    route('view', {
       summary: 'FHIR subscriptions: events received and the event numbers that never arrived',
       tags: ['messages'],
       response: {
@@ -376,7 +376,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
 
   app.post<{ Querystring: { status?: string } }>(
     '/api/replay',
-    route({
+    route('operate', {
       summary:
         'replay every stored message in a status (default: the error queue), each a re-derivation of its encounter applied at once (operator; POST /api/reprocess previews first)',
       tags: ['messages'],

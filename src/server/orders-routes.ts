@@ -5,7 +5,7 @@ import { encounterKey } from '../mapping/merge.js';
 import { ORDER_REASONS, ORDER_STATES, RECONCILE_BY } from '../store/store.js';
 import { reconciliationCsv } from '../store/ledger.js';
 import { rulesFor } from '../mapping/explain.js';
-import { zoneOf, type AppOptions } from './app.js';
+import { zoneOf, type AppOptions } from './deps.js';
 import { dayParam, intParam, limitParam, oneOf } from './query.js';
 import { arr, bool, cursorPage, dict, errorAnswer, int, obj, PAGING, params, query, route, str } from './schema.js';
 import { ORDER_ROW, RECONCILIATION_ROW } from './answers.js';
@@ -13,7 +13,7 @@ import { ORDER_ROW, RECONCILIATION_ROW } from './answers.js';
 export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): void {
   app.get<{ Querystring: Record<string, string | undefined> }>(
     '/api/orders',
-    route({
+    route('view', {
       summary: 'the order ledger: every order seen, its one state and reason',
       tags: ['orders'],
       querystring: query({
@@ -55,7 +55,7 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
   // an operator says the site retracted, at NRDR, a consultation cancelled after it was sent
   app.post<{ Params: { id: string } }>(
     '/api/orders/:id/acknowledge',
-    route({
+    route('operate', {
       summary: 'an operator says the site retracted at NRDR an order cancelled after submission (audited)',
       tags: ['orders'],
       params: params({ id: 'the order (its id in /api/orders)' }),
@@ -83,7 +83,7 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
   // a consultation whose key moved after NRDR had it: no order points at it any more, so it is named by its keys
   app.post<{ Params: { facilityId: string; encounterId: string }; Querystring: { consultation?: string } }>(
     '/api/records/:facilityId/:encounterId/acknowledge',
-    route({
+    route('operate', {
       summary: 'an operator says the site retracted at NRDR a consultation cancelled after submission, named by its key (audited)',
       tags: ['orders'],
       params: params({ facilityId: 'Facility_ID', encounterId: 'Unique_Encounter_ID' }),
@@ -117,7 +117,7 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
 
   app.get<{ Querystring: Record<string, string | undefined> }>(
     '/api/reconciliation',
-    route({
+    route('view', {
       summary: "per facility and day (the facility's time zone): orders seen = reported + held (by reason) + excluded (by rule)",
       tags: ['orders'],
       produces: ['application/json', 'text/csv'],

@@ -3,14 +3,12 @@
 // or applied; runs go on in the background, GET follows their progress and lists the changes.
 import type { FastifyInstance } from 'fastify';
 import type { Reprocessor } from '../inbound/reprocessor.js';
-import { ReprocessSelectionSchema, type ReprocessSelection } from '../store/reprocess-runs.js';
+import type { ReprocessSelection } from '../store/reprocess-runs.js';
 import type { ReprocessRun } from '../store/store.js';
-import type { AppOptions } from './app.js';
+import type { AppOptions } from './deps.js';
 import { BadRequestError, intParam, limitParam } from './query.js';
+import { previewToApply, SELECTION_DOC, selectionOf, startReprocess } from './use-cases/reprocess.js';
 import { anyValue, arr, bool, dict, errorAnswer, int, nullable, obj, params, query, route, str } from './schema.js';
-
-const SELECTION_DOC =
-  'facility, encounter (Unique_Encounter_ID), order (any number), sender, channel, status (any, applied included), from / to (received, ISO), held (incomplete or invalid records, results waiting for their order, the error queue), messageIds, or all: true';
 
 const RUN = obj({
   id: int('the run'),
@@ -47,28 +45,10 @@ const CHANGE = obj({
 
 const view = (r: ReprocessRun) => ({ ...r, error: r.error ?? null });
 
-/** A selection from a request body: every filter checked (a misspelt one is refused, naming it), at least one given. */
-export function selectionOf(body: unknown): ReprocessSelection {
-  const raw = typeof body === 'object' && body !== null ? { ...(body as Record<string, unknown>) } : {};
-  delete raw['apply'];
-  delete raw['preview'];
-  const r = ReprocessSelectionSchema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    const where = i?.path.join('.') || (i && 'keys' in i ? i.keys.join(', ') : '');
-    throw new BadRequestError(`selection: ${where ? `${where}: ` : ''}${i?.message ?? 'not understood'} (one of ${SELECTION_DOC})`);
-  }
-  const s = r.data;
-  const { keepSent: _keep, ...filters } = s;
-  if (Object.keys(filters).length === 0 || (s.all === false && Object.keys(filters).length === 1))
-    throw new BadRequestError(`selection: say what to reprocess (${SELECTION_DOC})`);
-  return s;
-}
-
 export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions & { reprocessor: Reprocessor }): void {
   app.post<{ Body: string | undefined }>(
     '/api/reprocess',
-    route({
+    route('operate', {
       summary:
         'map stored messages again through the tables in force and re-derive their records: a preview by default, applied with "apply": true (operator; access-audited)',
       tags: ['messages'],
@@ -90,8 +70,7 @@ export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions &
         apply = true;
       } else selection = selectionOf(body);
       const who = req.authKey || 'open';
-      const run = await deps.reprocessor.start(selection, { apply, who });
-      await deps.store.audit({ at: deps.clock(), who, what: `reprocess run ${run.id} (${apply ? 'apply' : 'preview'}): ${JSON.stringify(selection)}` });
+      const run = await startReprocess(deps, selection, { apply, who });
       req.log.info({ event: 'reprocess_started', run: run.id, apply, units: run.total }, 'reprocessing run started');
       return reply.code(202).send({ run: view(run) });
     },
@@ -99,7 +78,7 @@ export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions &
 
   app.get<{ Querystring: { limit?: string } }>(
     '/api/reprocess',
-    route({
+    route('operate', {
       summary: 'reprocessing runs, newest first (operator)',
       tags: ['messages'],
       querystring: query({ limit: 'at most this many (default 50)' }),
@@ -110,7 +89,7 @@ export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions &
 
   app.get<{ Params: { id: string }; Querystring: { after?: string; limit?: string } }>(
     '/api/reprocess/:id',
-    route({
+    route('operate', {
       summary: 'one reprocessing run: its progress and the consultations it changed or would change, field by field (operator; access-audited)',
       tags: ['messages'],
       params: params({ id: 'the run' }),
@@ -131,24 +110,6 @@ export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions &
   );
 }
 
-/**
- * The selection of a finished preview, to apply as it is: refused (with why) when the run is not a
- * finished preview or the tables changed since (the preview would no longer say what happens).
- * Shared by the API and the console's "Apply this preview".
- */
-export async function previewToApply(
-  deps: Pick<AppOptions, 'store' | 'mappings'>,
-  id: number,
-  asked = String(id),
-): Promise<{ selection: ReprocessSelection } | { code: 400 | 404; error: string }> {
-  const earlier = Number.isSafeInteger(id) ? await deps.store.reprocessRun(id) : undefined;
-  if (!earlier) return { code: 404, error: `no reprocessing run ${asked}` };
-  if (earlier.apply || earlier.status !== 'done') return { code: 400, error: `run ${earlier.id} is not a finished preview` };
-  if (earlier.tables !== tablesLabel(deps))
-    return { code: 400, error: `the tables changed since preview ${earlier.id} (now generation ${deps.mappings.generation}): preview again` };
-  return { selection: earlier.selection };
-}
-
 /** The body as a JSON object (JSON bodies reach routes as text: the FHIR routes read their own). */
 function jsonBody(text: string | undefined): Record<string, unknown> {
   if (text === undefined || text.trim() === '') return {};
@@ -160,9 +121,4 @@ function jsonBody(text: string | undefined): Record<string, unknown> {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadRequestError('the body must be a JSON object (the selection)');
   return v as Record<string, unknown>;
-}
-
-/** What names the tables in force in a run: a preview is applied only while they are the same. */
-export function tablesLabel(deps: Pick<AppOptions, 'mappings'>): string {
-  return `${deps.mappings.dir} generation ${deps.mappings.generation}`;
 }

@@ -2,10 +2,9 @@
 // encounter or of a facility go back to `ready` and are sent in the next round. Operator calls,
 // access-audited; each record keeps the change in its history (GET /api/records/{f}/{e}).
 import type { FastifyInstance } from 'fastify';
-import { encounterKey } from '../mapping/merge.js';
-import type { ResubmittedRecord } from '../store/store.js';
-import type { AppOptions } from './app.js';
+import type { AppOptions } from './deps.js';
 import { BadRequestError } from './query.js';
+import { reasonOf, resubmitEncounter } from './use-cases/resubmit.js';
 import { arr, errorAnswer, int, nullable, obj, params, query, route, str } from './schema.js';
 
 const ANSWER = obj(
@@ -18,31 +17,10 @@ const ANSWER = obj(
   'the records put back to ready (they go in the next submission round)',
 );
 
-const reasonOf = (r: string | undefined) => (r === undefined || r.trim() === '' ? 'resubmit' : `resubmit: ${r.trim().slice(0, 200)}`);
-
-/**
- * An encounter's rejected records back to ready, kept in the record history and the access audit
- * (the API and the console's record page both call this); undefined when there is no such encounter.
- */
-export async function resubmitEncounter(
-  deps: Pick<AppOptions, 'store' | 'clock'>,
-  facilityId: string,
-  encounterId: string,
-  who: string,
-  reason: string | undefined,
-): Promise<ResubmittedRecord[] | undefined> {
-  const key = encounterKey(facilityId, encounterId);
-  if (!(await deps.store.record(key))) return undefined;
-  const at = deps.clock();
-  const records = await deps.store.resubmit({ encounterKey: key }, { who, at, why: reasonOf(reason) });
-  await deps.store.audit({ at, who, what: `resubmit record ${key}: ${records.length} consultation(s)` });
-  return records;
-}
-
 export function registerResubmitRoutes(app: FastifyInstance, deps: AppOptions): void {
   app.post<{ Params: { facilityId: string; encounterId: string }; Querystring: { reason?: string } }>(
     '/api/records/:facilityId/:encounterId/resubmit',
-    route({
+    route('operate', {
       summary: "send an encounter's rejected records again (operator; access-audited)",
       tags: ['records'],
       params: params({ facilityId: 'Facility_ID', encounterId: 'Unique_Encounter_ID' }),
@@ -60,7 +38,7 @@ export function registerResubmitRoutes(app: FastifyInstance, deps: AppOptions): 
 
   app.post<{ Querystring: { state?: string; facility?: string; reason?: string } }>(
     '/api/resubmit',
-    route({
+    route('operate', {
       summary: 'send the rejected records (of one facility, or all) again (operator; access-audited)',
       tags: ['records'],
       querystring: query({

@@ -4,7 +4,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { postHl7, startTestServer, type TestServer } from '../../test/server.js';
+import { postHl7, startTestServer, withTestServer, type TestServer } from '../../test/server.js';
+import { keyRing } from './roles.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
@@ -95,5 +96,29 @@ describe('roles', () => {
       message:
         'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (docs/operations.md "Signing in to ACR Connect").',
     });
+  });
+
+  it('a key listed under two roles has both, and is named by both', async () => {
+    const ring = keyRing({ CDSR_SEND_API_KEYS: ['k-a', 'k-both'], CDSR_VIEW_API_KEYS: ['k-both'], CDSR_METRICS_API_KEYS: ['k-m', 'k-both'] });
+    assert.deepEqual(
+      ring.map((e) => [e.key.toString(), e.label, [...e.roles].sort()]),
+      [
+        ['k-a', 'send#1', ['send']],
+        ['k-both', 'send#2+view#1+metrics#2', ['metrics', 'send', 'view']],
+        ['k-m', 'metrics#1', ['metrics']],
+      ],
+    );
+    await withTestServer(
+      async (t) => {
+        const key = { 'x-api-key': 'k-both' };
+        // send (it was the last variable's role alone: a 403 here)
+        assert.equal((await postHl7(t, ORM, key)).status, 200);
+        // and view
+        assert.equal((await t.fetch('/api/orders', { headers: key })).status, 200);
+        const denied = await t.fetch('/api/records/100000/V0001', { headers: key });
+        assert.deepEqual([denied.status, await denied.text()], [403, 'this key (send#1+view#1) may not do this: it needs the operate role\n']);
+      },
+      { roles: { CDSR_SEND_API_KEYS: ['k-both'], CDSR_VIEW_API_KEYS: ['k-both'] } },
+    );
   });
 });

@@ -1,16 +1,30 @@
-// Who may do what: each API key has a role, given by the variable it is listed in. send: post HL7
-// and FHIR; view: read the ledger, summaries and counts (no field values, no raw messages);
-// operate: everything of view, plus records' field values, transactions' bodies, replay, submit
-// and the access audit; metrics: /metrics only. The older CDSR_INBOUND_API_KEYS are send + operate.
+// Who may do what: each API key has the roles of the variables that list it (a key listed in two
+// has both). send: post HL7 and FHIR; view: read the ledger, summaries and counts (no field
+// values, no raw messages); operate: everything of view, plus records' field values,
+// transactions' bodies, replay, submit and the access audit; metrics: /metrics only. The older
+// CDSR_INBOUND_API_KEYS are send + operate. Each route declares the role it needs beside its
+// definition (`route(role, doc)` in schema.ts, the console for all its pages in console/plugin.ts);
+// requireRoles makes a route that declares none fail the start.
 import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { Config } from '../config.js';
 
 export type Role = 'send' | 'view' | 'operate' | 'metrics';
 export type Need = Role | 'open';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The role a key needs to call the route ('open': none asked), declared beside the route. */
+    readonly role?: Need;
+  }
+}
+
 export interface KeyEntry {
   readonly key: Buffer;
-  /** How the audit names it: `operate#2` (the 2nd key of CDSR_OPERATE_API_KEYS), never the key. */
+  /**
+   * How the audit names it: `operate#2` (the 2nd key of CDSR_OPERATE_API_KEYS), never the key; a
+   * key listed in several variables is named by each, `send#1+operate#2`.
+   */
   readonly label: string;
   readonly roles: ReadonlySet<Role>;
 }
@@ -27,16 +41,22 @@ const GRANTS: Readonly<Record<Role, readonly Role[]>> = {
   metrics: ['metrics'],
 };
 
+/** One entry per distinct key, with the roles of every variable that lists it (and what they include). */
 export function keyRing(c: RoleConfig): KeyEntry[] {
-  const ring: KeyEntry[] = [];
+  const byKey = new Map<string, { labels: string[]; roles: Set<Role> }>();
   const add = (keys: readonly string[] | undefined, label: string, roles: readonly Role[]) =>
-    (keys ?? []).forEach((k, i) => ring.push({ key: Buffer.from(k), label: `${label}#${i + 1}`, roles: new Set(roles.flatMap((r) => GRANTS[r])) }));
+    (keys ?? []).forEach((k, i) => {
+      const entry = byKey.get(k) ?? { labels: [], roles: new Set<Role>() };
+      byKey.set(k, entry);
+      entry.labels.push(`${label}#${i + 1}`);
+      for (const r of roles.flatMap((r) => GRANTS[r])) entry.roles.add(r);
+    });
   add(c.CDSR_INBOUND_API_KEYS, 'key', ['send', 'operate']);
   add(c.CDSR_SEND_API_KEYS, 'send', ['send']);
   add(c.CDSR_OPERATE_API_KEYS, 'operate', ['operate']);
   add(c.CDSR_VIEW_API_KEYS, 'view', ['view']);
   add(c.CDSR_METRICS_API_KEYS, 'metrics', ['metrics']);
-  return ring;
+  return [...byKey].map(([k, e]) => ({ key: Buffer.from(k), label: e.labels.join('+'), roles: e.roles }));
 }
 
 /** The entry of a presented key, compared in constant time against every configured one. */
@@ -47,27 +67,22 @@ export function findKey(ring: readonly KeyEntry[], given: string): KeyEntry | un
   return found;
 }
 
-/** The role a route needs, by its pattern (never its URL). */
-export function needFor(method: string, route: string | undefined): Need {
-  // the browser comes back from ACR Connect without a key: the one-time state is its credential
-  if (route === '/healthz' || route === '/readyz' || route === '/auth/acr/callback') return 'open';
-  // the console asks for the key itself (a login form, then a session cookie) and needs operate
-  if (route === '/ui' || route?.startsWith('/ui/')) return 'open';
-  if (route === '/hl7v2' || route?.startsWith('/fhir')) return 'send';
-  if (route === '/metrics') return 'metrics';
-  if (
-    method === 'GET' &&
-    (route === '/api/orders' ||
-      route === '/api/reconciliation' ||
-      route === '/api/records' ||
-      route === '/api/messages' ||
-      route === '/api/transactions' ||
-      route === '/api/subscriptions' ||
-      route === '/api/auth' ||
-      route === '/api/openapi.json')
-  ) {
-    return 'view';
-  }
-  // field values, bodies, replay, submit, the audit, and any route not listed above
-  return 'operate';
+/** The role a route needs, as it declared it; a URL that is no route (the 404 answer) needs operate. */
+export function needOf(config: { readonly role?: Need } | undefined): Need {
+  return config?.role ?? 'operate';
+}
+
+/**
+ * Every route registered on `app` from now on must declare its role (`config.role`): the app
+ * does not start otherwise (ready() fails naming each such route). Checked once all routes are in,
+ * so that a plugin may declare the role of all its routes in an onRoute hook of its own.
+ */
+export function requireRoles(app: FastifyInstance): void {
+  const routes: RouteOptions[] = [];
+  app.addHook('onRoute', (r) => void routes.push(r));
+  app.addHook('onReady', (done) => {
+    const missing = routes.filter((r) => r.config?.role === undefined).map((r) => `${[r.method].flat().join(',')} ${r.url}`);
+    if (missing.length === 0) return done();
+    done(new Error(`every route declares the role it needs (config.role, see roles.ts); these declare none: ${missing.join('; ')}`));
+  });
 }

@@ -2,6 +2,7 @@
 // (params, querystring, body, response), so a route reads as one declaration. Query parameters
 // are strict: one a route does not declare is answered 400 naming it (see app.ts).
 import type { FastifySchema } from 'fastify';
+import type { Need } from './roles.js';
 
 export type JsonSchema = { readonly [k: string]: unknown };
 
@@ -57,7 +58,11 @@ export interface RouteDoc extends FastifySchema {
   readonly response: Readonly<Record<number, JsonSchema>>;
 }
 
-export const route = (doc: RouteDoc): { schema: RouteDoc } => ({ schema: doc });
+/**
+ * A route's options: the role a key needs to call it (read by the key check in app.ts; 'open': no
+ * key asked) and its schema. Every route declares its role: the app refuses to start otherwise.
+ */
+export const route = (role: Need, doc: RouteDoc): { schema: RouteDoc; config: { role: Need } } => ({ schema: doc, config: { role } });
 
 export const cursorPage = (key: string, item: JsonSchema): JsonSchema =>
   obj({ [key]: arr(item), next: nullable(str('the `after` of the next page; null on the last page')) }, undefined, [key, 'next']);

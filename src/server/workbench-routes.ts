@@ -1,12 +1,10 @@
 // The analyst's API: the unmapped-code worklist, the dry run of the error queue against the
 // tables on disk, and one stored message with its raw text (operators only; every read audited).
 import type { FastifyInstance } from 'fastify';
-import { formatProblemLine } from '../cdsr/problem.js';
-import { dryRunErrorQueue } from '../inbound/dry-run.js';
 import { buildWorklist } from '../inbound/worklist.js';
-import { loadMappings } from '../mapping/load.js';
-import type { AppOptions } from './app.js';
+import type { AppOptions } from './deps.js';
 import { onlyParams } from './query.js';
+import { dryRunOnDisk } from './use-cases/dry-run.js';
 import { MESSAGE_ROW } from './answers.js';
 import { arr, bool, dict, errorAnswer, int, nullable, obj, params, route, str, type JsonSchema } from './schema.js';
 
@@ -44,17 +42,10 @@ const WORKLIST = obj(WORKLIST_PROPS);
 /** The worklist proper adds where the tables guessed (the dry run's remaining part has no records to read). */
 const WORKLIST_WITH_GUESSES = obj({ ...WORKLIST_PROPS, guesses: arr(GUESS_ROW, 'values of the records the tables guessed, by field, rule and reason') });
 
-/** The dry run, or why the tables on disk cannot be loaded (file:line problems). */
-export async function dryRunOnDisk(deps: AppOptions) {
-  const loaded = loadMappings(deps.mappings.dir);
-  if (!loaded.tables) return { tablesLoad: false as const, problems: loaded.problems.map(formatProblemLine) };
-  return { tablesLoad: true as const, ...(await dryRunErrorQueue(deps.store, loaded.tables, deps.defaultFacilityId)) };
-}
-
 export function registerWorkbenchRoutes(app: FastifyInstance, deps: AppOptions): void {
   app.get(
     '/api/worklist',
-    route({
+    route('operate', {
       summary: 'the unmapped values of the error queue, grouped by field, table and value, with a CSV stub each (operator)',
       tags: ['worklist'],
       response: { 200: WORKLIST_WITH_GUESSES },
@@ -67,7 +58,7 @@ export function registerWorkbenchRoutes(app: FastifyInstance, deps: AppOptions):
 
   app.post(
     '/api/worklist/dry-run',
-    route({
+    route('operate', {
       summary: 'map the error queue again through the tables on disk and count what would resolve; nothing is stored (operator)',
       tags: ['worklist'],
       response: {
@@ -90,7 +81,7 @@ export function registerWorkbenchRoutes(app: FastifyInstance, deps: AppOptions):
 
   app.get<{ Params: { id: string } }>(
     '/api/messages/:id',
-    route({
+    route('operate', {
       summary: 'one stored message with its raw text (operator; the read is written to the access audit)',
       tags: ['messages'],
       params: params({ id: 'the message id' }),

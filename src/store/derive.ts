@@ -5,9 +5,9 @@
 import type { Problem } from '../cdsr/problem.js';
 import { applyRecord, encounterKey, MergeState, orderIdentity, type MergeRepository } from '../mapping/merge.js';
 import { keyHeldProblem, orphanProblem, refusal } from '../mapping/merge-problems.js';
-import type { MapOutcome, OrderIdentity } from '../mapping/outcome.js';
-import type { LedgerOutcome } from './ledger.js';
-import type { MessageStatus } from './store.js';
+import type { MapOutcome } from '../mapping/outcome.js';
+import type { LedgerEvent } from './ledger.js';
+import type { MessageStatus } from './message-statuses.js';
 
 /** The status a message is stored with, from its mapping outcome. */
 export function statusForOutcome(outcome: MapOutcome): MessageStatus {
@@ -21,16 +21,6 @@ export function statusForOutcome(outcome: MapOutcome): MessageStatus {
     case 'invalid':
       return 'rejected';
   }
-}
-
-/** What one message did to one order, for the ledger. */
-export interface LedgerEvent {
-  readonly identity: OrderIdentity;
-  readonly outcome: LedgerOutcome;
-  readonly messageId: number;
-  /** The order's place in its message (an order without numbers is known by it). */
-  readonly index: number;
-  readonly at: Date;
 }
 
 export interface MessageApplication {

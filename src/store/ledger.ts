@@ -12,7 +12,6 @@ import type { Problem } from '../cdsr/problem.js';
 import { encounterKey } from '../mapping/merge.js';
 import type { OrderIdentity } from '../mapping/outcome.js';
 import type { Exclusion } from '../mapping/record.js';
-import type { LedgerEvent } from './derive.js';
 import { retractionOf, type Retraction } from './retraction.js';
 import { ExclusionSchema, ProblemsSchema, row, StringListSchema, type RowReader } from './rows.js';
 import { chunks, either, marks, tuples, type Queryable, type Row } from './sql.js';
@@ -40,6 +39,16 @@ export type OrderReason = (typeof ORDER_REASONS)[number];
 
 export type LedgerOutcome =
   { readonly kind: 'linked'; readonly consultationKey: string } | { readonly kind: 'held'; readonly reason: HoldReason; readonly problems: readonly Problem[] };
+
+/** What one message did to one order, for the ledger. */
+export interface LedgerEvent {
+  readonly identity: OrderIdentity;
+  readonly outcome: LedgerOutcome;
+  readonly messageId: number;
+  /** The order's place in its message (an order without numbers is known by it). */
+  readonly index: number;
+  readonly at: Date;
+}
 
 export interface OrderRow {
   readonly id: number;

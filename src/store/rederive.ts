@@ -15,7 +15,7 @@ import { rebuildLedger } from './ledger.js';
 import { insertOrphan, upsertOrderIndex } from './merge-rows.js';
 import { MapOutcomeSchema, ProblemsSchema, row } from './rows.js';
 import { chunks, marks, tuples, type Queryable, type TxQueryable } from './sql.js';
-import type { MessageStatus } from './store.js';
+import type { MessageStatus } from './message-statuses.js';
 
 /** One field of a consultation whose value would change (values as NRDR receives them; absent = not sent). */
 export interface FieldChange {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { ConsultationChange, UnitResult } from './rederive.js';
 import { row } from './rows.js';
 import { chunks, marks, tuples, type Queryable, type Row, type TxQueryable } from './sql.js';
-import { CHANNELS, MESSAGE_STATUSES } from './store.js';
+import { CHANNELS, MESSAGE_STATUSES } from './message-statuses.js';
 
 /** Which messages a reprocessing takes (every filter given must match; none: `all` must be set). */
 export const ReprocessSelectionSchema = z

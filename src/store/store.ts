@@ -21,9 +21,9 @@ export type { HistoryEntry, ResubmitFilter, ResubmittedRecord } from './resubmit
 export { ORDER_STATES, ORDER_REASONS, RECONCILE_BY } from './ledger.js';
 export type { AcknowledgeResult, Retraction } from './retraction.js';
 
-export type Channel = (typeof CHANNELS)[number];
-export { MESSAGE_STATUSES, OUTBOUND_STATUSES, IN_FLIGHT_STATUSES, type MessageStatus, type OutboundStatus } from './states.js';
-export const CHANNELS = ['hl7v2', 'fhir'] as const;
+import type { Channel } from './message-statuses.js';
+export { CHANNELS, MESSAGE_STATUSES, type Channel, type MessageStatus } from './message-statuses.js';
+export { OUTBOUND_STATUSES, IN_FLIGHT_STATUSES, type OutboundStatus } from './states.js';
 
 export interface InboundMeta {
   readonly channel: Channel;

@@ -1,6 +1,6 @@
 // Overview: today's reconciliation by facility and state, the error queue, subscription gaps, the
 // last transactions with NRDR's status, and the tables in force with the last reload's result.
-import { zoneOf, type AppOptions } from '../app.js';
+import { zoneOf, type AppOptions } from '../deps.js';
 import { localDayOf, type OrderState } from '../../store/ledger.js';
 import { age, chartDays, dayChart, shiftDay } from './day-chart.js';
 import { ordersHref } from './orders-page.js';

@@ -14,12 +14,12 @@ import { RECORD_STATES, type RecordState } from '../../store/evaluate.js';
 import { ORDER_REASONS, ORDER_STATES, type MessageRow, type RecordSummary } from '../../store/store.js';
 import { localDayOf, type OrderRow } from '../../store/ledger.js';
 import type { Reprocessor } from '../../inbound/reprocessor.js';
-import { zoneOf, type AppOptions } from '../app.js';
-import { previewToApply, selectionOf } from '../reprocess-routes.js';
+import { zoneOf, type AppOptions } from '../deps.js';
+import { previewToApply, selectionOf, startReprocess } from '../use-cases/reprocess.js';
 import { lastSentOf } from '../last-sent.js';
 import { contentQuery, messageFilter, searchMessages } from '../message-search.js';
-import { resubmitEncounter } from '../resubmit-routes.js';
-import { dryRunOnDisk } from '../workbench-routes.js';
+import { resubmitEncounter } from '../use-cases/resubmit.js';
+import { dryRunOnDisk } from '../use-cases/dry-run.js';
 import { BadRequestError, dayParam, decodeCursor, encodeCursor, oneOf, pageOf } from '../query.js';
 import { findKey, keyRing } from '../roles.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
@@ -92,6 +92,12 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
   const secure = deps.tls !== undefined;
   // with no keys configured the API is open, and so is the console (a session still carries the CSRF token)
   const open = ring.length === 0;
+
+  // every page of the console is open to the API-key check: the console asks for a key itself (the
+  // sign-in form, then a session cookie) and needs the operate role
+  app.addHook('onRoute', (r) => {
+    r.config = { role: 'open', ...r.config };
+  });
 
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
     done(null, parseForm(typeof body === 'string' ? body : body.toString('utf8'))),
@@ -307,8 +313,7 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
 
   // reprocessing: the same operations as /api/reprocess, on the service's one lane, audited alike
   const startRun = async (req: FastifyRequest, reply: FastifyReply, selection: ReprocessSelection, apply: boolean) => {
-    const run = await deps.reprocessor.start(selection, { apply, who: who(req) });
-    await deps.store.audit({ at: deps.clock(), who: who(req), what: `reprocess run ${run.id} (${apply ? 'apply' : 'preview'}): ${JSON.stringify(selection)}` });
+    const run = await startReprocess(deps, selection, { apply, who: who(req) });
     req.log.info({ event: 'reprocess_started', run: run.id, apply, units: run.total }, 'reprocessing run started (console)');
     return reply.code(303).header('location', `/ui/reprocess/${run.id}`).send();
   };

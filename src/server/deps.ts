@@ -1,0 +1,37 @@
+// What the routes and the console are given: the store, the tables, the clock and the rest of
+// AppOptions (app.ts builds the app from them). Imports no route, no page and not app.ts: every
+// route module and the console read their dependencies from here.
+import type { Config } from '../config.js';
+import { facilityTimeZones } from '../mapping/facilities.js';
+import type { IngestDeps, MappingSource } from '../inbound/context.js';
+import type { Store } from '../store/store.js';
+import type { Reprocessor } from '../inbound/reprocessor.js';
+import type { RoleConfig } from './roles.js';
+import type { Submitter } from '../outbound/submitter.js';
+import type { SignInService } from '../outbound/acr-signin.js';
+import type { ReloadStatus } from '../mapping/holder.js';
+
+export interface AppOptions extends IngestDeps {
+  readonly store: Store;
+  readonly mappings: MappingSource & { readonly dir: string; readonly generation: number; readonly lastReload?: ReloadStatus };
+  /** CDSR_TIMEZONE: the zone of a facility facilities.csv gives none (default UTC), for the console's times and the reconciliation's days. */
+  readonly config: Pick<Config, 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'> & Partial<Pick<Config, HttpLimit | 'CDSR_TIMEZONE'>> & RoleConfig;
+  /** PEM certificate and key: the listener speaks HTTPS. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  /** Where pino writes (default stdout). */
+  readonly logStream?: NodeJS.WritableStream;
+  /** The outbound stage, when this process submits (not in every test). */
+  readonly submitter?: Submitter;
+  /** The ACR Connect sign-in, when configured (or offered by the built-in sandbox). */
+  readonly signIn?: SignInService;
+  /** The reprocessing lane (main.ts makes it, to hook the tables' reload); one is made here otherwise. */
+  readonly reprocessor?: Reprocessor;
+}
+
+export type HttpLimit =
+  'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS' | 'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES';
+
+/** Each facility's time zone: its facilities.csv row's in the tables in force, else CDSR_TIMEZONE, else UTC. */
+export function zoneOf(deps: Pick<AppOptions, 'mappings' | 'config'>): (facilityId: string) => string {
+  return facilityTimeZones(deps.mappings.current.facilities, deps.config.CDSR_TIMEZONE ?? 'UTC');
+}
