@@ -29,6 +29,7 @@ describe('/metrics: transactions in flight', () => {
       };
       assert.equal((await s.store.createTransaction(body, [ready], new Date(SERVER_NOW.getTime() - 90_000))).created, true);
       assert.deepEqual(gauges(await (await s.fetch('/metrics')).text()), ['cdsr_transactions_in_flight 1', 'cdsr_oldest_in_flight_age_seconds 90']);
+      await s.store.updateTransaction('T-M', { status: 'sent' }, SERVER_NOW);
       await s.store.updateTransaction('T-M', { status: 'done' }, SERVER_NOW);
       assert.deepEqual(gauges(await (await s.fetch('/metrics')).text()), ['cdsr_transactions_in_flight 0', 'cdsr_oldest_in_flight_age_seconds 0']);
     });

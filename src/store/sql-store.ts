@@ -842,6 +842,14 @@ export class SqlStore implements Store {
         ],
       );
       if (changed > 0 && patch.nrdr) await appendNrdrStatus(q, id, patch.nrdr, at);
+      // a caller that named no states meant "from wherever it is": a row the table does not let
+      // move there is refused by name, never left as it was in silence (a named `from` that no
+      // longer holds is the fencing answer its caller expects)
+      if (changed === 0 && (patch.from === undefined || patch.from.length === 0)) {
+        const found = await q.get('SELECT status FROM transactions WHERE transaction_id = ?', [id]);
+        const current = found === undefined ? undefined : row('transactions', found).oneOf('status', OUTBOUND_STATUSES);
+        if (current !== undefined) checkOutboundTransition(id, [current], patch.status);
+      }
     });
   }
 

@@ -53,6 +53,7 @@ async function seed(s: TestServer): Promise<number> {
     Exam_Errors: errors,
   });
   const later = (s: number) => new Date(at.getTime() + s * 1000);
+  await s.store.updateTransaction('T-CONSOLE-1', { status: 'sent' }, at);
   await s.store.updateTransaction('T-CONSOLE-1', { status: 'posted', attempted: true, nrdr: said('Received') }, at);
   await s.store.nrdrStatusSeen('T-CONSOLE-1', said('Loading'), later(5));
   const final = said('PartiallySuccessful', [

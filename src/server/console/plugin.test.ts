@@ -157,6 +157,7 @@ async function sentAndAnswered(s: TestServer, verdict: 'accepted' | 'rejected', 
     Encounters: ready.map((r) => r.wire),
   };
   assert.equal((await s.store.createTransaction(body, ready, AT(0))).created, true);
+  await s.store.updateTransaction('T-PAGE-1', { status: 'sent' }, AT(1));
   await s.store.updateTransaction('T-PAGE-1', { status: 'posted', attempted: true, nrdr: nrdrSaid('Received') }, AT(1));
   await s.store.nrdrStatusSeen('T-PAGE-1', nrdrSaid('Loading'), AT(4));
   const last =
