@@ -285,8 +285,11 @@ describe('states.ts: the record moves, through the store on SQLite', () => {
         h.s.updateTransaction(id, { status: 'posted', from: ['done'] }, NOW),
         (e: unknown) => e instanceof StateTransitionError && e.message === `transaction ${id}: done → posted is not an allowed state change (states.ts)`,
       );
-      // no `from` named: the WHERE holds only the states the table allows into `posted`, so done stays done
-      await h.s.updateTransaction(id, { status: 'posted' }, NOW);
+      // no `from` named: the row is refused by name too, never left as it was in silence
+      await assert.rejects(
+        h.s.updateTransaction(id, { status: 'posted' }, NOW),
+        (e: unknown) => e instanceof StateTransitionError && e.message === `transaction ${id}: done → posted is not an allowed state change (states.ts)`,
+      );
       assert.equal((await h.s.transaction(id))?.status, 'done');
     }));
 
