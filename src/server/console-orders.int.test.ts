@@ -1,5 +1,5 @@
 // The Orders page in headless Chromium, driven by keyboard and by role and label (not CSS): find an
-// order by its accession, open its timeline and the message in it, and follow an Overview count to
+// order by its accession and by the patient's MRN, open its timeline and the message in it, and follow an Overview count to
 // exactly the orders it counts. No request leaves loopback, no console error.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +22,7 @@ async function follow(page: Page, link: Locator): Promise<void> {
 }
 
 describe('Orders page in Chromium', () => {
-  it('finds an order by accession, opens its timeline and its message, and follows an Overview count and a day of its chart to the orders they count', async (t) => {
+  it('finds an order by accession and by MRN, opens its timeline and its message, and follows an Overview count and a day of its chart to the orders they count', async (t) => {
     if (skipWithoutChromium(t)) return;
     // 06:00 UTC is midnight in Chicago: the Overview's day there is 2026-11-23
     const s = await startTestServer({ listen: true, timeZone: 'America/Chicago', roles: { CDSR_OPERATE_API_KEYS: [KEY], CDSR_SEND_API_KEYS: [SEND_KEY] } });
@@ -50,6 +50,20 @@ describe('Orders page in Chromium', () => {
         await found.nth(1).innerText(),
         /^ACC2009 \/ ORD1009\t100000\tV0001\t11\/02\/2026 15:00:00\texcluded not-advanced-imaging\t2026-11-23 00:00:00 CST\t2026-11-23 00:00:00 CST$/,
       );
+
+      // find by the patient's MRN: both orders (each message carries MRN0001 in PID-3.1)
+      await page.getByLabel('Order number').fill('');
+      await page.getByLabel('MRN', { exact: true }).fill('MRN0001');
+      await Promise.all([page.waitForURL(/mrn=MRN0001/), page.keyboard.press('Enter')]);
+      assert.deepEqual(
+        await page
+          .getByRole('table')
+          .getByRole('row')
+          .getByRole('link', { name: /\/ ORD/ })
+          .allInnerTexts(),
+        ['ACC2001 / ORD1001', 'ACC2009 / ORD1009'],
+      );
+      assert.equal(await page.getByLabel('MRN', { exact: true }).inputValue(), 'MRN0001');
 
       // its timeline, then the message that touched it
       await follow(page, page.getByRole('link', { name: 'ACC2009 / ORD1009' }));

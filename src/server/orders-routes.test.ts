@@ -228,6 +228,22 @@ describe('the order ledger through the service', () => {
     assert.notDeepEqual(more.records, recs.records);
     assert.equal((await s.fetch('/api/records?after=nonsense')).status, 400);
   });
+
+  it("finds a patient's orders by MRN (PID-3.1 of the messages that touched them), paged; the audit says a search by MRN was made, not the MRN", async () => {
+    const all = await json<{ orders: { id: number }[] }>(s, '/api/orders');
+    const first = await json<{ orders: { id: number }[]; next: string }>(s, '/api/orders?mrn=MRN0002&limit=5');
+    const second = await json<{ orders: { id: number }[]; next: string | null }>(s, `/api/orders?mrn=MRN0002&limit=5&after=${first.next}`);
+    assert.deepEqual(
+      [...first.orders, ...second.orders].map((o) => o.id),
+      all.orders.map((o) => o.id),
+    );
+    assert.equal(second.next, null);
+    assert.deepEqual(await json(s, '/api/orders?mrn=MRN0001'), { orders: [], next: null });
+    assert.deepEqual(await orders(s, '?mrn=MRN0002&state=excluded'), [[['ACC9101', 'ORD9101'], 'excluded', 'cancelled', '11/03/2026 15:00:00']]);
+    const audit = await s.store.accessLog({ limit: 1000 });
+    assert.equal(audit.filter((a) => a.what === 'orders searched by MRN').length, 4);
+    assert.ok(!JSON.stringify(audit).includes('MRN0002'));
+  });
 });
 
 describe('explaining a field nothing filled', () => {

@@ -68,6 +68,8 @@ export interface OrderFilter {
   readonly encounter?: string;
   /** Any of its numbers. */
   readonly order?: string;
+  /** The patient's MRN: the orders touched by a message of the patient (see patient-search.ts). */
+  readonly mrn?: string;
   /** First seen on or after this day (YYYY-MM-DD, UTC). */
   readonly from?: string;
   /** First seen on or before this day. */
@@ -292,9 +294,17 @@ function orderFrom(r: Row, numbers: string[], messageIds: number[]): OrderRow {
   };
 }
 
-/** Orders in the order they were first seen, a page at a time; `next` is the cursor of the page after. */
-export async function listOrders(q: Queryable, f: OrderFilter): Promise<{ orders: OrderRow[]; next: number | null }> {
+/**
+ * Orders in the order they were first seen, a page at a time; `next` is the cursor of the page after.
+ * `messageIds` (the messages of a patient, when `f.mrn` is given): only the orders they touched.
+ */
+export async function listOrders(
+  q: Queryable,
+  f: Omit<OrderFilter, 'mrn'>,
+  messageIds?: readonly number[],
+): Promise<{ orders: OrderRow[]; next: number | null }> {
   const limit = f.limit ?? 100;
+  if (messageIds !== undefined && messageIds.length === 0) return { orders: [], next: null };
   // only the conditions given, so that the planner can use an index for each (an "? IS NULL OR" would hide it)
   const where: string[] = [];
   const args: (string | number)[] = [];
@@ -311,6 +321,10 @@ export async function listOrders(q: Queryable, f: OrderFilter): Promise<{ orders
   when(f.order, 'x.id IN (SELECT n.order_id FROM order_numbers n WHERE n.number = ?)');
   when(f.from, 'x.seen_day >= ?');
   when(f.to, 'x.seen_day <= ?');
+  if (messageIds !== undefined) {
+    where.push(`x.id IN (SELECT om.order_id FROM order_messages om WHERE om.message_id IN (${marks(messageIds.length)}))`);
+    args.push(...messageIds);
+  }
   const rows = await q.all(`SELECT * FROM (${WITH_STATE}) x WHERE ${[...where, 'x.id > ?'].join(' AND ')} ORDER BY x.id LIMIT ?`, [
     ...args,
     f.after ?? 0,

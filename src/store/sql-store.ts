@@ -14,6 +14,7 @@ import { applyMessage, statusForOutcome } from './derive.js';
 import { loadEncounter, planEncounter, readPrevious, writeEncounter } from './encounter-rows.js';
 import { evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
 import { forDialect, MIGRATIONS } from './migrations.js';
+import { patientMessageIds } from './patient-search.js';
 import { retractionOf, type AcknowledgeResult } from './retraction.js';
 import {
   ledgerGauges,
@@ -939,8 +940,10 @@ export class SqlStore implements Store {
 
   // ---- order ledger ----
 
-  orders(filter: OrderFilter): Promise<{ orders: OrderRow[]; next: number | null }> {
-    return listOrders(this.db, filter);
+  async orders(filter: OrderFilter): Promise<{ orders: OrderRow[]; next: number | null }> {
+    const { mrn, ...rest } = filter;
+    if (mrn === undefined) return listOrders(this.db, rest);
+    return listOrders(this.db, rest, await patientMessageIds(this, this.db, this.db.dialect, mrn));
   }
 
   reconciliation(filter: ReconciliationFilter): Promise<ReconciliationRow[]> {

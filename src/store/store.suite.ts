@@ -436,6 +436,56 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         .filter((l) => !l.startsWith('OBX|'))
         .join('\r');
 
+    withStore(
+      "ledger: orders searched by the patient's MRN, through the messages that touched them (HL7 PID-3.1, FHIR the Patient referenced or contained), paged",
+      async (s) => {
+        await ingest(s, '01-orm-new.hl7', 'A1');
+        await ingest(s, '05-omi-new.hl7', 'A2', (r) => r.replace('PID|1||MRN0001', 'PID|1||MRN0002'));
+        // MRN0002 in PID-2 only: not the patient's MRN
+        await ingest(s, '01-orm-new.hl7', 'A3', (r) =>
+          r.replace('PID|1||MRN0001', 'PID|1|MRN0002|MRN0009').replaceAll('ORD1001^EHR|ACC2001', 'ORD1009^EHR|ACC2009'),
+        );
+        const fhir = (controlId: string, resource: object) =>
+          s.ingest(
+            { channel: 'fhir', sender: 'fhir', controlId, contentType: 'application/fhir+json', raw: JSON.stringify(resource), receivedAt: NOW },
+            {
+              disposition: 'error',
+              problems: [{ code: 'MAP_UNMAPPED_CODE', message: 'unmapped', severity: 'error', scope: 'consultation', path: '' }],
+              orders: [{ facilityId: '100000', encounterId: 'V0009', numbers: [controlId] }],
+            },
+          );
+        await s.saveResources(
+          [{ key: 'Patient/pat-9', version: '1', body: JSON.stringify({ resourceType: 'Patient', id: 'pat-9', identifier: [{ value: 'MRN0002' }] }) }],
+          0,
+        );
+        await fhir('SR-4', { resourceType: 'ServiceRequest', id: 'sr-4', subject: { reference: 'https://ehr.example/fhir/Patient/pat-9/_history/1' } });
+        await fhir('SR-5', {
+          resourceType: 'ServiceRequest',
+          id: 'sr-5',
+          contained: [{ resourceType: 'Patient', id: 'p', identifier: [{ value: 'MRN0003' }] }],
+          subject: { reference: '#p' },
+        });
+        // the MRN in the text, but not as the identifier of its patient
+        await fhir('SR-6', { resourceType: 'ServiceRequest', id: 'sr-6', note: [{ text: 'MRN0002' }], subject: { reference: 'Patient/pat-8' } });
+        const numbers = async (mrn: string, page: { after?: number; limit?: number } = {}) => {
+          const r = await s.orders({ mrn, ...page });
+          return { orders: r.orders.map((o) => o.orderNumbers.join(' / ')), next: r.next };
+        };
+        assert.deepEqual(await numbers('MRN0001'), { orders: ['ACC2001 / ORD1001'], next: null });
+        assert.deepEqual(await numbers('MRN0002'), { orders: ['ACC2003 / ORD1003', 'SR-4'], next: null });
+        assert.deepEqual(await numbers('MRN0002', { limit: 1 }), { orders: ['ACC2003 / ORD1003'], next: 2 });
+        assert.deepEqual(await numbers('MRN0002', { after: 2, limit: 1 }), { orders: ['SR-4'], next: null });
+        assert.deepEqual(await numbers('MRN0003'), { orders: ['SR-5'], next: null });
+        assert.deepEqual(await numbers('MRN000'), { orders: [], next: null });
+        // with the other filters
+        assert.deepEqual(
+          (await s.orders({ mrn: 'MRN0002', state: 'held' })).orders.map((o) => o.orderNumbers),
+          [['SR-4']],
+        );
+        assert.deepEqual((await s.orders({ mrn: 'MRN0001', order: 'ACC2003' })).orders, []);
+      },
+    );
+
     withStore('ledger: an order first seen by its result is held as orphan, then reported on the same row', async (s) => {
       await ingest(s, '04-oru-final.hl7', 'MSG0004');
       assert.deepEqual((await s.orders({})).orders, [

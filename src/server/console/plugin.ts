@@ -13,6 +13,7 @@ import { explainMissing } from '../../mapping/explain.js';
 import { RECORD_STATES, type RecordState } from '../../store/evaluate.js';
 import { ORDER_REASONS, ORDER_STATES, type MessageRow, type RecordSummary } from '../../store/store.js';
 import { localDayOf, type OrderRow } from '../../store/ledger.js';
+import { SearchTooWideError } from '../../store/patient-search.js';
 import type { Reprocessor } from '../../inbound/reprocessor.js';
 import { zoneOf, type AppOptions } from '../app.js';
 import { previewToApply, selectionOf } from '../reprocess-routes.js';
@@ -369,7 +370,10 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
         ...(q.facility ? { facility: q.facility.trim() } : {}),
         ...(q.encounter ? { encounter: q.encounter.trim() } : {}),
         ...(q.order ? { order: q.order.trim() } : {}),
+        ...(q.mrn?.trim() ? { mrn: q.mrn.trim() } : {}),
       };
+      // the MRN is PHI: the audit says a search by it was made, not its value
+      if (filter.mrn !== undefined) await deps.store.audit({ at: deps.clock(), who: who(req), what: 'orders searched by MRN' });
       if (day === undefined) {
         const r = await deps.store.orders({ ...filter, after, limit: PAGE_SIZE });
         return await send(req, reply, 'Orders', '/ui/orders', ordersPage(q, r.orders, r.next === null ? null : String(r.next), ctxOf(req)));
@@ -391,7 +395,7 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
       }
       return await send(req, reply, 'Orders', '/ui/orders', ordersPage(q, found, more ? String(found.at(-1)?.id ?? after) : null, ctxOf(req)));
     } catch (e) {
-      if (!(e instanceof BadRequestError)) throw e;
+      if (!(e instanceof BadRequestError) && !(e instanceof SearchTooWideError)) throw e;
       return send(req, reply, 'Orders', '/ui/orders', ordersPage(q, [], null, ctxOf(req), e.message), 400);
     }
   });
