@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
-import { openLoopbackBrowser, signInByKeyboard, skipWithoutChromium } from '../../test/browser.js';
+import { openLoopbackBrowser, shot, signInByKeyboard, skipWithoutChromium } from '../../test/browser.js';
 import { postHl7, startTestServer } from '../../test/server.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 
@@ -64,6 +64,7 @@ describe('Orders page in Chromium', () => {
         ['ACC2001 / ORD1001', 'ACC2009 / ORD1009'],
       );
       assert.equal(await page.getByLabel('MRN', { exact: true }).inputValue(), 'MRN0001');
+      await shot(page, 'orders');
 
       // its timeline, then the message that touched it
       await follow(page, page.getByRole('link', { name: 'ACC2009 / ORD1009' }));
@@ -71,6 +72,7 @@ describe('Orders page in Chromium', () => {
       const messages = page.getByRole('table').filter({ has: page.getByRole('columnheader', { name: 'ACK for its status' }) });
       assert.match(await messages.getByRole('row').nth(1).innerText(), /^#2\t2026-11-23 00:00:00 CST\tORM\^O01\tMSG0009\tEHR\^GENHOSP\tapplied\tAA$/);
       assert.match(await page.getByRole('main').innerText(), /Submissions and NRDR's answers\n+Not sent to NRDR\./);
+      await shot(page, 'order');
       await follow(page, messages.getByRole('link', { name: '#2' }));
       assert.equal(new URL(page.url()).pathname, '/ui/messages/2');
 
@@ -96,6 +98,7 @@ describe('Orders page in Chromium', () => {
 
       // a day of the Overview's 30-day chart leads to that day's orders (the facility's local day)
       await follow(page, page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Overview' }));
+      await shot(page, 'overview-chart', page.getByRole('region', { name: /^Facility 100000/ }));
       await follow(page, page.getByRole('link', { name: /^2026-11-23: 2 seen, .*; open these orders$/ }));
       assert.equal(new URL(page.url()).search, '?facility=100000&day=2026-11-23');
       assert.deepEqual(
