@@ -289,3 +289,38 @@ describe('explaining a field nothing filled', () => {
     });
   });
 });
+
+describe("/api/orders by the facility's days", () => {
+  it('counts from and to in the facility time zone (CDSR_TIMEZONE America/Chicago), across a UTC midnight, as the reconciliation does', () =>
+    withTestServer(
+      async (s) => {
+        // 05:59:59Z is still the 22nd in Chicago, 06:00Z the 23rd
+        for (const [n, t] of [
+          [1, '2026-11-23T05:59:59Z'],
+          [2, '2026-11-23T06:00:00Z'],
+        ] as const)
+          await s.store.ingest(
+            { channel: 'fhir', sender: 'fhir', controlId: `SR-${n}`, contentType: 'application/fhir+json', raw: '{}', receivedAt: new Date(t) },
+            {
+              disposition: 'error',
+              problems: [{ code: 'MAP_UNMAPPED_CODE', message: 'unmapped', severity: 'error', scope: 'consultation', path: '' }],
+              orders: [{ facilityId: '100000', encounterId: 'V0009', numbers: [`SR-${n}`] }],
+            },
+          );
+        const numbers = async (query: string) =>
+          (await json<{ orders: { orderNumbers: string[] }[] }>(s, `/api/orders?${query}`)).orders.map((o) => o.orderNumbers[0]);
+        assert.deepEqual(await numbers('from=2026-11-23&to=2026-11-23'), ['SR-2']);
+        assert.deepEqual(await numbers('from=2026-11-22&to=2026-11-22'), ['SR-1']);
+        assert.deepEqual(await numbers('to=2026-11-21'), []);
+        const days = await json<{ days: { day: string; seen: number }[] }>(s, '/api/reconciliation?from=2026-11-22&to=2026-11-23');
+        assert.deepEqual(
+          days.days.map((d) => [d.day, d.seen]),
+          [
+            ['2026-11-22', 1],
+            ['2026-11-23', 1],
+          ],
+        );
+      },
+      { timeZone: 'America/Chicago' },
+    ));
+});

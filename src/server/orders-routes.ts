@@ -24,8 +24,8 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
         encounter: 'Unique_Encounter_ID',
         order: 'any of its numbers (placer, filler/accession)',
         mrn: "the patient's MRN: the orders a message of the patient touched (HL7 PID-3.1; FHIR the identifier of the Patient it references); the search is audited, its value is not",
-        from: 'first day seen, YYYY-MM-DD (UTC)',
-        to: 'last day seen, YYYY-MM-DD (UTC)',
+        from: "first day seen, YYYY-MM-DD: the facility's own day (its time zone in facilities.csv, else CDSR_TIMEZONE, else UTC), as the reconciliation counts days",
+        to: "last day seen, YYYY-MM-DD (the facility's day)",
         ...PAGING,
       }),
       response: { 200: cursorPage('orders', ORDER_ROW), 400: errorAnswer },
@@ -48,6 +48,7 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
           ...(mrn ? { mrn } : {}),
           ...(from ? { from } : {}),
           ...(to ? { to } : {}),
+          timeZoneOf: zoneOf(deps),
           after: intParam(q.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 }),
           limit: limitParam(q.limit),
         })

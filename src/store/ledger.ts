@@ -70,10 +70,12 @@ export interface OrderFilter {
   readonly order?: string;
   /** The patient's MRN: the orders touched by a message of the patient (see patient-search.ts). */
   readonly mrn?: string;
-  /** First seen on or after this day (YYYY-MM-DD, UTC). */
+  /** First seen on or after this day (YYYY-MM-DD): the facility's own day with `timeZoneOf`, else the UTC day. */
   readonly from?: string;
   /** First seen on or before this day. */
   readonly to?: string;
+  /** Each facility's IANA time zone, for `from` and `to` (default: UTC days). */
+  readonly timeZoneOf?: (facilityId: string) => string;
   /** Cursor: the id of the last order of the previous page. */
   readonly after?: number;
   readonly limit?: number;
@@ -319,17 +321,38 @@ export async function listOrders(
   when(f.encounter, 'x.encounter_id = ?');
   // a number is looked up first (any facility), not probed order by order
   when(f.order, 'x.id IN (SELECT n.order_id FROM order_numbers n WHERE n.number = ?)');
-  when(f.from, 'x.seen_day >= ?');
-  when(f.to, 'x.seen_day <= ?');
+  // a facility's day lies within the UTC days either side of it: SQL reads those, the first-seen time decides
+  const zoneOf = f.timeZoneOf;
+  const local = zoneOf !== undefined && (f.from !== undefined || f.to !== undefined);
+  when(f.from !== undefined && local ? shiftDay(f.from, -1) : f.from, 'x.seen_day >= ?');
+  when(f.to !== undefined && local ? shiftDay(f.to, 1) : f.to, 'x.seen_day <= ?');
   if (messageIds !== undefined) {
     where.push(`x.id IN (SELECT om.order_id FROM order_messages om WHERE om.message_id IN (${marks(messageIds.length)}))`);
     args.push(...messageIds);
   }
-  const rows = await q.all(`SELECT * FROM (${WITH_STATE}) x WHERE ${[...where, 'x.id > ?'].join(' AND ')} ORDER BY x.id LIMIT ?`, [
-    ...args,
-    f.after ?? 0,
-    limit + 1,
-  ]);
+  const select = (after: number, n: number) =>
+    q.all(`SELECT * FROM (${WITH_STATE}) x WHERE ${[...where, 'x.id > ?'].join(' AND ')} ORDER BY x.id LIMIT ?`, [...args, after, n]);
+  let rows: Row[];
+  if (!local) rows = await select(f.after ?? 0, limit + 1);
+  else {
+    // the rows of the wider UTC range a batch at a time, those of the facility's days kept, until a page and one more
+    rows = [];
+    const batchSize = Math.max(limit + 1, 200);
+    for (let after = f.after ?? 0; ;) {
+      const batch = await select(after, batchSize);
+      for (const r of batch) {
+        const o = row('orders', r);
+        const at = new Date(o.text('first_seen'));
+        // a row without a time (kept from before the ledger had one) is on no day
+        const day = Number.isNaN(at.getTime()) ? '' : localDayOf(at, zoneOf(o.text('facility_id')));
+        if ((f.from === undefined || day >= f.from) && (f.to === undefined || day <= f.to)) rows.push(r);
+        if (rows.length > limit) break;
+      }
+      const last = batch.at(-1);
+      if (rows.length > limit || last === undefined || batch.length < batchSize) break;
+      after = row('orders', last).int('id');
+    }
+  }
   const page = rows.slice(0, limit);
   if (page.length === 0) return { orders: [], next: null };
   const lo = row('orders', page[0]!).int('id');

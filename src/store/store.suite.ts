@@ -486,6 +486,41 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       },
     );
 
+    withStore("ledger: orders listed by the facility's own days (from, to) across a UTC midnight, paged; by UTC days without zones", async (s) => {
+      // America/Chicago is UTC-6 in November: 05:59:59Z is the 22nd there, 06:00Z the 23rd
+      const times = [
+        '2026-11-23T05:00:00.000Z',
+        '2026-11-23T05:59:59.000Z',
+        '2026-11-23T06:00:00.000Z',
+        '2026-11-23T07:00:00.000Z',
+        '2026-11-24T05:59:59.000Z',
+      ];
+      for (const [i, t] of times.entries())
+        await s.ingest(
+          { channel: 'fhir', sender: 'fhir', controlId: `SR-${i + 1}`, contentType: 'application/fhir+json', raw: '{}', receivedAt: new Date(t) },
+          {
+            disposition: 'error',
+            problems: [{ code: 'MAP_UNMAPPED_CODE', message: 'unmapped', severity: 'error', scope: 'consultation', path: '' }],
+            orders: [{ facilityId: i === 4 ? '200000' : '100000', encounterId: 'V0009', numbers: [`SR-${i + 1}`] }],
+          },
+        );
+      const chicago = (f: string) => (f === '100000' ? 'America/Chicago' : 'UTC');
+      const list = async (filter: { from?: string; to?: string; after?: number; limit?: number; timeZoneOf?: (f: string) => string }) => {
+        const r = await s.orders(filter);
+        return { orders: r.orders.map((o) => o.orderNumbers[0]), next: r.next };
+      };
+      assert.deepEqual(await list({ from: '2026-11-23', to: '2026-11-23', timeZoneOf: chicago }), { orders: ['SR-3', 'SR-4'], next: null });
+      assert.deepEqual(await list({ to: '2026-11-22', timeZoneOf: chicago }), { orders: ['SR-1', 'SR-2'], next: null });
+      // the other facility's day is UTC: 05:59:59Z of the 24th is the 24th
+      assert.deepEqual(await list({ from: '2026-11-24', timeZoneOf: chicago }), { orders: ['SR-5'], next: null });
+      assert.deepEqual(await list({ from: '2026-11-23', timeZoneOf: chicago, limit: 1 }), { orders: ['SR-3'], next: 3 });
+      assert.deepEqual(await list({ from: '2026-11-23', timeZoneOf: chicago, limit: 1, after: 3 }), { orders: ['SR-4'], next: 4 });
+      assert.deepEqual(await list({ from: '2026-11-23', timeZoneOf: chicago, limit: 1, after: 4 }), { orders: ['SR-5'], next: null });
+      // without zones, UTC days
+      assert.deepEqual(await list({ from: '2026-11-23', to: '2026-11-23' }), { orders: ['SR-1', 'SR-2', 'SR-3', 'SR-4'], next: null });
+      assert.deepEqual(await list({ to: '2026-11-22' }), { orders: [], next: null });
+    });
+
     withStore('ledger: an order first seen by its result is held as orphan, then reported on the same row', async (s) => {
       await ingest(s, '04-oru-final.hl7', 'MSG0004');
       assert.deepEqual((await s.orders({})).orders, [

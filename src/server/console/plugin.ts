@@ -12,7 +12,6 @@ import type { TraceEntry } from '../../mapping/record.js';
 import { explainMissing } from '../../mapping/explain.js';
 import { RECORD_STATES, type RecordState } from '../../store/evaluate.js';
 import { ORDER_REASONS, ORDER_STATES, type MessageRow, type RecordSummary } from '../../store/store.js';
-import { localDayOf, type OrderRow } from '../../store/ledger.js';
 import { SearchTooWideError } from '../../store/patient-search.js';
 import type { Reprocessor } from '../../inbound/reprocessor.js';
 import { zoneOf, type AppOptions } from '../app.js';
@@ -374,26 +373,10 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
       };
       // the MRN is PHI: the audit says a search by it was made, not its value
       if (filter.mrn !== undefined) await deps.store.audit({ at: deps.clock(), who: who(req), what: 'orders searched by MRN' });
-      if (day === undefined) {
-        const r = await deps.store.orders({ ...filter, after, limit: PAGE_SIZE });
-        return await send(req, reply, 'Orders', '/ui/orders', ordersPage(q, r.orders, r.next === null ? null : String(r.next), ctxOf(req)));
-      }
-      // a day is the facility's own, as the Overview counts it: the UTC days either side hold it, the rest is read page by page
-      const zone = zoneOf(deps);
-      const shift = (n: number) => new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
-      const found: OrderRow[] = [];
-      let cursor: number | null = after;
-      let more = false;
-      while (cursor !== null && !more) {
-        const r = await deps.store.orders({ ...filter, from: shift(-1), to: shift(1), after: cursor, limit: PAGE_SIZE });
-        for (const o of r.orders) {
-          if (localDayOf(new Date(o.firstSeen), zone(o.facilityId)) !== day) continue;
-          if (found.length === PAGE_SIZE) more = true;
-          else found.push(o);
-        }
-        cursor = r.next;
-      }
-      return await send(req, reply, 'Orders', '/ui/orders', ordersPage(q, found, more ? String(found.at(-1)?.id ?? after) : null, ctxOf(req)));
+      // a day is the facility's own, as the Overview counts it
+      const days = day !== undefined ? { from: day, to: day, timeZoneOf: zoneOf(deps) } : {};
+      const r = await deps.store.orders({ ...filter, ...days, after, limit: PAGE_SIZE });
+      return await send(req, reply, 'Orders', '/ui/orders', ordersPage(q, r.orders, r.next === null ? null : String(r.next), ctxOf(req)));
     } catch (e) {
       if (!(e instanceof BadRequestError) && !(e instanceof SearchTooWideError)) throw e;
       return send(req, reply, 'Orders', '/ui/orders', ordersPage(q, [], null, ctxOf(req), e.message), 400);
