@@ -185,7 +185,12 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, origin: Origin, no
     code: 'informational',
     diagnostics: `${applied} resource(s) applied, ${failed} kept in the error queue, ${pending.length} pending fetch`,
   };
-  return { status: fhirHttpStatus({ notification: isNotification, failed }), body: operationOutcome([summary, ...issuesOf(problems)]), messageIds: ids };
+  const status = fhirHttpStatus({ notification: isNotification, failed });
+  // the request's answer, on every message it stored (the console's ACK column); the answer stands if this cannot be written
+  await deps.store.recordAnswerStatus(ids, status).catch((e: unknown) => {
+    if (!(e instanceof StoreUnavailableError)) throw e;
+  });
+  return { status, body: operationOutcome([summary, ...issuesOf(problems)]), messageIds: ids };
 }
 
 const typesOf = (rs: readonly { resourceType: string }[]): string => [...new Set(rs.map((r) => r.resourceType))].join(', ');

@@ -404,4 +404,9 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "the ledger searched: orders by encounter (the console's Records list reads each listed encounter's) and by any order number without the facility (the Orders page, /api/orders?order=)",
     statements: ['CREATE INDEX orders_encounter ON orders (facility_id, encounter_id)', 'CREATE INDEX order_numbers_number ON order_numbers (number)'],
   },
+  {
+    version: 23,
+    name: "the answer a FHIR request got: the HTTP status it was answered with, on each message it stored (the request's, not the message's own)",
+    statements: ['ALTER TABLE inbound_messages ADD COLUMN answer_status INTEGER'],
+  },
 ];

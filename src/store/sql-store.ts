@@ -431,6 +431,11 @@ export class SqlStore implements Store {
     return rows.map(messageFromRow);
   }
 
+  async recordAnswerStatus(ids: readonly number[], status: number): Promise<void> {
+    for (const part of chunks([...ids]))
+      await this.db.run(`UPDATE inbound_messages SET answer_status = ? WHERE id IN (${marks(part.length)})`, [status, ...part]);
+  }
+
   async messageDetails(ids: readonly number[]): Promise<MessageDetail[]> {
     const out: MessageDetail[] = [];
     for (const part of chunks([...ids])) {
@@ -444,7 +449,7 @@ export class SqlStore implements Store {
         numbers.set(x.int('message_id'), [...(numbers.get(x.int('message_id')) ?? []), x.text('number')]);
       }
       const rows = await this.db.all(
-        `SELECT m.id, m.raw, m.status, f.status AS first_status FROM inbound_messages m LEFT JOIN inbound_messages f ON f.id = m.duplicate_of WHERE m.id IN (${marks(part.length)}) ORDER BY m.id`,
+        `SELECT m.id, m.raw, m.status, m.answer_status, f.status AS first_status FROM inbound_messages m LEFT JOIN inbound_messages f ON f.id = m.duplicate_of WHERE m.id IN (${marks(part.length)}) ORDER BY m.id`,
         part,
       );
       for (const r of rows) {
@@ -455,6 +460,7 @@ export class SqlStore implements Store {
           raw: m.text('raw'),
           orderNumbers: numbers.get(m.int('id')) ?? [],
           answeredAs: first ?? m.oneOf('status', MESSAGE_STATUSES),
+          ...(m.optInt('answer_status') !== undefined ? { answerStatus: m.optInt('answer_status') } : {}),
         });
       }
     }

@@ -89,7 +89,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
@@ -408,6 +408,16 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
           { id: 1, raw: a1, orderNumbers: ['ACC2001', 'ORD1001'], answeredAs: 'applied' },
           { id: 3, raw: '', orderNumbers: [], answeredAs: 'applied' },
         ]);
+        // the HTTP status a request was answered with, kept on the messages it stored
+        await s.recordAnswerStatus([1, 3], 422);
+        assert.deepEqual(
+          (await s.messageDetails([1, 2, 3])).map((d) => [d.id, d.answerStatus]),
+          [
+            [1, 422],
+            [2, undefined],
+            [3, 422],
+          ],
+        );
       },
     );
 
