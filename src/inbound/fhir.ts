@@ -4,9 +4,9 @@
 // notifications are fetched there, and kept as pending when the fetch fails.
 import { asError, errorMessage } from '../cdsr/errors.js';
 import type { Problem } from '../cdsr/problem.js';
-import { FhirIntakeError, isFocusSearch, readIntake, ResourcePool, type Intake } from '../fhir/intake.js';
+import { FhirIntakeError, isFocusSearch, readIntake, ResourcePool, type FhirResource, type Intake } from '../fhir/intake.js';
 import { refKey, resolveReferences, versionOf } from '../fhir/resolve.js';
-import { isMappedResource, mapFhirResource } from '../mapping/map-fhir.js';
+import { fhirContext, isMappedResource, mapFhirResource } from '../mapping/map-fhir.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import { StoreUnavailableError } from '../store/store.js';
 import type { IngestDeps, Origin } from './context.js';
@@ -133,7 +133,19 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, origin: Origin, no
       }
       continue;
     }
-    const meta = { channel: 'fhir' as const, sender, controlId: `${key}/_history/${versionOf(r)}`, contentType, auth, raw, receivedAt: now, ...edited };
+    // the Patient it names, as resolved here (a Bundle's urn:uuid reference too): the search of orders by MRN finds it by that
+    const patient = fhirContext(r, pool).vars.patient as FhirResource | null;
+    const meta = {
+      channel: 'fhir' as const,
+      sender,
+      controlId: `${key}/_history/${versionOf(r)}`,
+      contentType,
+      auth,
+      raw,
+      receivedAt: now,
+      ...edited,
+      ...(patient?.resourceType === 'Patient' && typeof patient.id === 'string' && patient.id !== '' ? { patient: `Patient/${patient.id}` } : {}),
+    };
     const { result, outcome } = await storeMessage(deps.store, meta, mapFhirResource(r, pool, deps.mappings.current, deps), key);
     if (result) ids.push(result.messageId);
     if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], result?.messageId ?? 0);

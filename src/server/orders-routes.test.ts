@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lines, postHl7, startTestServer, type TestServer, withTestServer } from '../../test/server.js';
 import { mapFiles } from '../mapping/map-files.js';
+import { bundleOfTwoServiceRequests } from '../../test/fhir-fixtures.js';
 
 const CLINICIAN = '1234567893^ORDER^ANN^^^^^^NPI';
 const head = (id: string, type = 'ORM^O01^ORM_O01', ts = '20261103120000') => [
@@ -323,4 +324,17 @@ describe("/api/orders by the facility's days", () => {
       },
       { timeZone: 'America/Chicago' },
     ));
+});
+
+describe('/api/orders by MRN, FHIR', () => {
+  it("finds the orders of a transaction Bundle whose ServiceRequests name the patient by urn:uuid, by the Patient's identifier", () =>
+    withTestServer(async (s) => {
+      const r = await s.fetch('/fhir', { method: 'POST', body: bundleOfTwoServiceRequests(), headers: { 'content-type': 'application/fhir+json' } });
+      assert.equal(r.status, 422);
+      assert.deepEqual(await orders(s, '?mrn=MRN0001'), [
+        [['ACC2001', 'ORD1001'], 'reported', '', '11/02/2026 09:30:15'],
+        [['ACC2002', 'ORD1002'], 'held', 'error', null],
+      ]);
+      assert.deepEqual(await orders(s, '?mrn=MRN0002'), []);
+    }));
 });

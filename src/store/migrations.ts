@@ -406,7 +406,12 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 23,
-    name: "the answer a FHIR request got: the HTTP status it was answered with, on each message it stored (the request's, not the message's own)",
-    statements: ['ALTER TABLE inbound_messages ADD COLUMN answer_status INTEGER'],
+    name: "the answer a FHIR request got (the HTTP status, on each message it stored: the request's, not the message's own), and the Patient a FHIR message names (the search of orders by MRN)",
+    statements: [
+      'ALTER TABLE inbound_messages ADD COLUMN answer_status INTEGER',
+      // `Patient/{id}` as resolved on arrival (a Bundle's urn:uuid reference is not in the text as that)
+      'ALTER TABLE inbound_messages ADD COLUMN patient_key TEXT',
+      'CREATE INDEX inbound_messages_patient ON inbound_messages (patient_key)',
+    ],
   },
 ];

@@ -3,15 +3,18 @@
 // repetition) is the MRN, by the content search. FHIR: a mapped message is one resource (a
 // ServiceRequest, an Encounter) that names its patient by reference; the Patient resources kept
 // for references (fhir_resources) whose identifier value is the MRN give the references, and the
-// FHIR messages whose subject (or patient) is one of them are the patient's; a message that
-// carries its Patient as a contained resource is found by that one's identifier. A message whose
+// FHIR messages that named one of them on arrival (inbound_messages.patient_key: a Bundle's
+// urn:uuid reference resolved) or whose subject (or patient) reference is one of them are the
+// patient's; a message that carries its Patient as a contained resource is found by that one's
+// identifier. A Patient without an id (a Bundle entry known only by its urn:uuid) is not kept, so
+// its messages are not found. A message whose
 // text was purged by retention, or a Patient never received, finds nothing. The MRN is PHI: it
 // is never put in an error or a log line.
 import { AdapterError } from '../cdsr/errors.js';
 import { parseHl7Path } from '../mapping/hl7-path.js';
 import { messagesWithValue } from './content-search.js';
 import { row } from './rows.js';
-import type { Dialect, Queryable } from './sql.js';
+import { chunks, marks, type Dialect, type Queryable } from './sql.js';
 import type { InboundLog, MessageFilter } from './store.js';
 
 /** At most this many messages of one patient are searched for orders; more is refused (narrowed by nothing else: the MRN is the search). */
@@ -89,6 +92,11 @@ export async function patientMessageIds(log: Pick<InboundLog, 'messages' | 'mess
   for (const r of found) {
     const x = row('fhir_resources', r);
     if (patientHas(parse(x.text('body')), mrn)) patients.push(x.text('resource_key'));
+  }
+  // the messages that named one of them on arrival (patient_key), then those stored before it was kept, by their reference
+  for (const part of chunks(patients)) {
+    for (const r of await q.all(`SELECT id FROM inbound_messages WHERE patient_key IN (${marks(part.length)})`, part))
+      add(row('inbound_messages', r).int('id'));
   }
   for (const key of patients) {
     await fhirScan(key, (r) => {

@@ -285,8 +285,8 @@ export class SqlStore implements Store {
     duplicateOf?: number,
   ): Promise<number> {
     const r = await q.get(
-      `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw, edited_from, edited_by)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw, edited_from, edited_by, patient_key)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
       [
         meta.receivedAt.toISOString(),
         meta.channel,
@@ -301,6 +301,7 @@ export class SqlStore implements Store {
         meta.raw,
         meta.editedFrom?.messageId ?? null,
         meta.editedFrom?.by ?? null,
+        meta.patient ?? null,
       ],
     );
     return row('inbound_messages', r ?? {}).int('id');

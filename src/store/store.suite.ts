@@ -455,9 +455,17 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         await ingest(s, '01-orm-new.hl7', 'A3', (r) =>
           r.replace('PID|1||MRN0001', 'PID|1|MRN0002|MRN0009').replaceAll('ORD1001^EHR|ACC2001', 'ORD1009^EHR|ACC2009'),
         );
-        const fhir = (controlId: string, resource: object) =>
+        const fhir = (controlId: string, resource: object, patient?: string) =>
           s.ingest(
-            { channel: 'fhir', sender: 'fhir', controlId, contentType: 'application/fhir+json', raw: JSON.stringify(resource), receivedAt: NOW },
+            {
+              channel: 'fhir',
+              sender: 'fhir',
+              controlId,
+              contentType: 'application/fhir+json',
+              raw: JSON.stringify(resource),
+              receivedAt: NOW,
+              ...(patient !== undefined ? { patient } : {}),
+            },
             {
               disposition: 'error',
               problems: [{ code: 'MAP_UNMAPPED_CODE', message: 'unmapped', severity: 'error', scope: 'consultation', path: '' }],
@@ -477,20 +485,27 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         });
         // the MRN in the text, but not as the identifier of its patient
         await fhir('SR-6', { resourceType: 'ServiceRequest', id: 'sr-6', note: [{ text: 'MRN0002' }], subject: { reference: 'Patient/pat-8' } });
+        // a Bundle's entry names its patient by urn:uuid: the Patient resolved on arrival is kept beside it
+        await fhir(
+          'SR-7',
+          { resourceType: 'ServiceRequest', id: 'sr-7', subject: { reference: 'urn:uuid:2b0f7d0e-0001-4000-8000-000000000001' } },
+          'Patient/pat-9',
+        );
         const numbers = async (mrn: string, page: { after?: number; limit?: number } = {}) => {
           const r = await s.orders({ mrn, ...page });
           return { orders: r.orders.map((o) => o.orderNumbers.join(' / ')), next: r.next };
         };
         assert.deepEqual(await numbers('MRN0001'), { orders: ['ACC2001 / ORD1001'], next: null });
-        assert.deepEqual(await numbers('MRN0002'), { orders: ['ACC2003 / ORD1003', 'SR-4'], next: null });
+        assert.deepEqual(await numbers('MRN0002'), { orders: ['ACC2003 / ORD1003', 'SR-4', 'SR-7'], next: null });
         assert.deepEqual(await numbers('MRN0002', { limit: 1 }), { orders: ['ACC2003 / ORD1003'], next: 2 });
-        assert.deepEqual(await numbers('MRN0002', { after: 2, limit: 1 }), { orders: ['SR-4'], next: null });
+        assert.deepEqual(await numbers('MRN0002', { after: 2, limit: 1 }), { orders: ['SR-4'], next: 4 });
+        assert.deepEqual(await numbers('MRN0002', { after: 4, limit: 1 }), { orders: ['SR-7'], next: null });
         assert.deepEqual(await numbers('MRN0003'), { orders: ['SR-5'], next: null });
         assert.deepEqual(await numbers('MRN000'), { orders: [], next: null });
         // with the other filters
         assert.deepEqual(
           (await s.orders({ mrn: 'MRN0002', state: 'held' })).orders.map((o) => o.orderNumbers),
-          [['SR-4']],
+          [['SR-4'], ['SR-7']],
         );
         assert.deepEqual((await s.orders({ mrn: 'MRN0001', order: 'ACC2003' })).orders, []);
       },

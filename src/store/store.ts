@@ -40,6 +40,8 @@ export interface InboundMeta {
   readonly auth?: string;
   /** A copy an operator edited from a stored message (the console's "edit and reprocess"): which one, and who. */
   readonly editedFrom?: { readonly messageId: number; readonly by: string };
+  /** FHIR: the Patient its resource names (`Patient/{id}`, as resolved on arrival: a Bundle's urn:uuid reference too), for the search by MRN. */
+  readonly patient?: string;
 }
 
 /** The edits of a message: the one it was edited from (by whom, when it was processed), the copies edited from it. */
