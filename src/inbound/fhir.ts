@@ -6,7 +6,7 @@ import { asError, errorMessage } from '../cdsr/errors.js';
 import type { Problem } from '../cdsr/problem.js';
 import { FhirIntakeError, isFocusSearch, readIntake, ResourcePool, type FhirResource, type Intake } from '../fhir/intake.js';
 import { refKey, resolveReferences, versionOf } from '../fhir/resolve.js';
-import { fhirContext, isMappedResource, mapFhirResource } from '../mapping/map-fhir.js';
+import { fhirContext, isMappedResource, mapFhirResource, orderPlaces } from '../mapping/map-fhir.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import { StoreUnavailableError } from '../store/store.js';
 import type { IngestDeps, Origin } from './context.js';
@@ -123,6 +123,8 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, origin: Origin, no
   }
   await resolveReferences(resources, pool, (key) => deps.store.resource(key), deps.fhirFetcher);
   let kept = 0;
+  // a delivery of several ServiceRequests: each one's problems name it (its place and numbers)
+  const places = orderPlaces(resources, deps.mappings.current);
   for (const r of resources) {
     const key = `${r.resourceType}/${r.id ?? ''}`;
     const raw = JSON.stringify(r);
@@ -146,7 +148,7 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, origin: Origin, no
       ...edited,
       ...(patient?.resourceType === 'Patient' && typeof patient.id === 'string' && patient.id !== '' ? { patient: `Patient/${patient.id}` } : {}),
     };
-    const { result, outcome } = await storeMessage(deps.store, meta, mapFhirResource(r, pool, deps.mappings.current, deps), key);
+    const { result, outcome } = await storeMessage(deps.store, meta, mapFhirResource(r, pool, deps.mappings.current, deps, places.get(r)), key);
     if (result) ids.push(result.messageId);
     if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], result?.messageId ?? 0);
     if (result) stored++;
