@@ -41,6 +41,11 @@ describe('POST /fhir: a Bundle of two ServiceRequests, one with a code no row ma
       const orders = (await (await s.fetch('/api/orders?order=ORD1002')).json()) as { orders: { id: number }[] };
       const order = await (await s.fetch(`/ui/orders/${orders.orders[0]!.id}`)).text();
       assert.match(order, /<h2>Why it is held<\/h2><table>.*<td>2: ORD1002 \/ ACC2002<\/td>/s);
+      // its message, with the status the whole request was answered with
+      assert.match(
+        order,
+        /<table id="order-messages">.*<td><a href="\/ui\/messages\/3">#3<\/a><\/td>.*<td>ServiceRequest<\/td>.*<span class="st st-error">error<\/span><\/td><td>422<\/td><\/tr>/s,
+      );
     }));
 
   it('one ServiceRequest alone: its problems name no order', () =>

@@ -2,10 +2,10 @@
 // and reason (the Overview's counts link here), and one order's timeline: every message that
 // touched it, its record, and what NRDR was sent and answered about it.
 import { looseHeader } from '../../hl7v2/parse.js';
-import { ACK_FOR } from '../../inbound/outcome.js';
 import type { OrderRow } from '../../store/ledger.js';
 import { ORDER_REASONS, ORDER_STATES, type ConsultationRow, type MessageRow, type TransactionRow } from '../../store/store.js';
 import { html, link, problemList, qs, table, when, zoneIn, type Html, type PageContext } from './html.js';
+import { ackSent } from './messages-page.js';
 
 export const ORDER_SEARCH_FIELDS = ['order', 'mrn', 'encounter', 'facility', 'state', 'reason', 'day'] as const;
 export type OrderQuery = Partial<Record<(typeof ORDER_SEARCH_FIELDS)[number] | 'after', string>>;
@@ -77,6 +77,8 @@ export interface OrderTimeline {
   /** The consultation the order is linked to, when it is in a record. */
   readonly consultation?: ConsultationRow;
   readonly submissions: readonly Submission[];
+  /** FHIR: the HTTP status the request of each message was answered with, where it was kept (message id → status). */
+  readonly answerStatus?: ReadonlyMap<number, number>;
 }
 
 /** A record's state as the ledger words it: a consultation a crosswalk row excludes is stored as cancelled. */
@@ -102,7 +104,7 @@ ${table(
     m.controlId,
     m.sender,
     html`<span class="st st-${m.status}">${m.status}</span>`,
-    m.channel === 'hl7v2' ? ACK_FOR[m.status] : '',
+    ackSent(m, { answeredAs: m.status, ...(t.answerStatus?.has(m.id) ? { answerStatus: t.answerStatus.get(m.id)! } : {}) }),
   ]),
   { empty: 'No message kept for it.', id: 'order-messages' },
 )}

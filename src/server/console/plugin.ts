@@ -389,6 +389,9 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     if (!o) return send(req, reply, 'No such order', '/ui/orders', html`<p>No order ${req.params.id}.</p>`, 404);
     await deps.store.audit({ at: deps.clock(), who: who(req), what: `order ${o.id}` });
     const messages = (await Promise.all(o.messageIds.map((m) => deps.store.message(m)))).filter((m): m is MessageRow & { raw: string } => m !== undefined);
+    const answerStatus = new Map(
+      (await deps.store.messageDetails(o.messageIds)).flatMap((d) => (d.answerStatus !== undefined ? [[d.id, d.answerStatus] as const] : [])),
+    );
     const key = encounterKey(o.facilityId, o.encounterId);
     const record = o.consultationKey !== null ? await deps.store.record(key) : undefined;
     const consultation = record?.consultations.find((c) => c.consultationKey === o.consultationKey);
@@ -411,7 +414,7 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
       reply,
       `Order ${o.orderNumbers.join(' / ') || `#${o.id}`}`,
       '/ui/orders',
-      orderPage(o, { messages, ...(consultation ? { consultation } : {}), submissions }, ctxOf(req)),
+      orderPage(o, { messages, ...(consultation ? { consultation } : {}), submissions, answerStatus }, ctxOf(req)),
     );
   });
 
