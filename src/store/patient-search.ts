@@ -23,8 +23,8 @@ export const PATIENT_MESSAGE_CAP = 5000;
 /** A patient with more messages than the search takes: refused (400), never answered from a part of them. */
 export class SearchTooWideError extends AdapterError {
   readonly statusCode = 400;
-  constructor() {
-    super('BAD_REQUEST', `mrn: the patient has more than ${PATIENT_MESSAGE_CAP} messages; the search takes at most that many`);
+  constructor(cap: number) {
+    super('BAD_REQUEST', `mrn: the patient has more than ${cap} messages; the search takes at most that many`);
   }
 }
 
@@ -61,14 +61,20 @@ function names(reference: string, key: string): boolean {
   return bare === key || bare.endsWith(`/${key}`);
 }
 
-/** The ids of the messages of the patient whose MRN is `mrn`, ascending; refused past PATIENT_MESSAGE_CAP. */
-export async function patientMessageIds(log: Pick<InboundLog, 'messages' | 'messageDetails'>, q: Queryable, dialect: Dialect, mrn: string): Promise<number[]> {
+/** The ids of the messages of the patient whose MRN is `mrn`, ascending; refused past `cap`. */
+export async function patientMessageIds(
+  log: Pick<InboundLog, 'messages' | 'messageDetails'>,
+  q: Queryable,
+  dialect: Dialect,
+  mrn: string,
+  cap = PATIENT_MESSAGE_CAP,
+): Promise<number[]> {
   const ids = new Set<number>();
   const add = (id: number) => {
     ids.add(id);
-    if (ids.size > PATIENT_MESSAGE_CAP) throw new SearchTooWideError();
+    if (ids.size > cap) throw new SearchTooWideError(cap);
   };
-  for (const m of await messagesWithValue(log, { limit: PATIENT_MESSAGE_CAP + 1 }, PID_3_1, mrn)) add(m.id);
+  for (const m of await messagesWithValue(log, { limit: cap + 1 }, PID_3_1, mrn)) add(m.id);
   // every FHIR message whose text holds `needle`, a round at a time, each tested by `keep`
   const fhirScan = async (needle: string, keep: (resource: Json) => boolean) => {
     let cursor: MessageFilter = { channel: 'fhir', contains: needle, limit: 200 };
