@@ -1,9 +1,12 @@
 // Headless Chromium for the console's browser tests: Debian's chromium driven by playwright-core,
 // every request off loopback refused and counted, console errors, page errors and 5xx answers
-// collected for the test to assert none.
-import { existsSync } from 'node:fs';
+// collected for the test to assert none; with CDSR_SCREENSHOTS=1 (`npm run screenshots`) the
+// pictures of docs/console.md taken by `shot`.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { REPO_ROOT } from './helpers.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -80,4 +83,20 @@ export async function signInByKeyboard(page: Page, url: string, key: string): Pr
   await page.waitForFunction("document.activeElement !== null && document.activeElement.id === 'key'");
   await page.keyboard.type(key);
   await Promise.all([page.waitForURL(`${url}/ui`), page.keyboard.press('Enter')]);
+}
+
+/** Where `shot` saves its pictures: the docs folder, read by docs/console.md and the README. */
+export const SCREENSHOT_DIR = join(REPO_ROOT, 'docs');
+
+/**
+ * With CDSR_SCREENSHOTS=1 (`npm run screenshots`), saves docs/console-{name}.png: the whole page,
+ * or only `element`; otherwise does nothing, so a plain test run writes nothing into the repository.
+ * The test's temporary mappings folder (#tables-dir) is masked: the picture is the same at every run.
+ */
+export async function shot(page: Page, name: string, element?: Locator): Promise<void> {
+  if (process.env['CDSR_SCREENSHOTS'] !== '1') return;
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const options = { path: join(SCREENSHOT_DIR, `console-${name}.png`), mask: [page.locator('#tables-dir')], maskColor: '#d0d7de' };
+  if (element) await element.screenshot(options);
+  else await page.screenshot({ ...options, fullPage: true });
 }

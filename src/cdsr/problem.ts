@@ -79,8 +79,9 @@ export interface Problem {
   /** The code system the value was qualified with, when the rule names one. */
   readonly system?: string;
   /**
-   * In a message of several orders (OBRs), the order the problem belongs to: its place among the
-   * message's orders (1 = the first ORC/OBR group) and its numbers (placer, filler; none when it has none).
+   * In a message of several orders (OBRs), or a FHIR delivery of several ServiceRequests, the order the
+   * problem belongs to: its place among the orders (1 = the first ORC/OBR group, the first
+   * ServiceRequest) and its numbers (placer, filler; none when it has none).
    */
   readonly order?: ProblemOrder;
   /** For problems in files (tables, JSON input): file name and 1-based line/column. */
@@ -94,9 +95,9 @@ export interface ProblemOrder {
   readonly numbers: readonly string[];
 }
 
-/** `order 2 of the message: ORD1006 / ACC2006`, as the ACK, the CLI and the console say it. */
-export function formatOrder(o: ProblemOrder): string {
-  return `order ${o.place} of the message${o.numbers.length > 0 ? `: ${o.numbers.join(' / ')}` : ' (no number)'}`;
+/** `order 2 of the message: ORD1006 / ACC2006`, as the ACK, the CLI and the console say it (FHIR: `of the Bundle`). */
+export function formatOrder(o: ProblemOrder, of = 'the message'): string {
+  return `order ${o.place} of ${of}${o.numbers.length > 0 ? `: ${o.numbers.join(' / ')}` : ' (no number)'}`;
 }
 
 export function hasErrors(problems: readonly Problem[]): boolean {

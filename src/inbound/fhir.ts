@@ -4,9 +4,9 @@
 // notifications are fetched there, and kept as pending when the fetch fails.
 import { asError, errorMessage } from '../cdsr/errors.js';
 import type { Problem } from '../cdsr/problem.js';
-import { FhirIntakeError, isFocusSearch, readIntake, ResourcePool, type Intake } from '../fhir/intake.js';
+import { FhirIntakeError, isFocusSearch, readIntake, ResourcePool, type FhirResource, type Intake } from '../fhir/intake.js';
 import { refKey, resolveReferences, versionOf } from '../fhir/resolve.js';
-import { isMappedResource, mapFhirResource } from '../mapping/map-fhir.js';
+import { fhirContext, isMappedResource, mapFhirResource, orderPlaces } from '../mapping/map-fhir.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import { StoreUnavailableError } from '../store/store.js';
 import type { IngestDeps, Origin } from './context.js';
@@ -123,6 +123,8 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, origin: Origin, no
   }
   await resolveReferences(resources, pool, (key) => deps.store.resource(key), deps.fhirFetcher);
   let kept = 0;
+  // a delivery of several ServiceRequests: each one's problems name it (its place and numbers)
+  const places = orderPlaces(resources, deps.mappings.current);
   for (const r of resources) {
     const key = `${r.resourceType}/${r.id ?? ''}`;
     const raw = JSON.stringify(r);
@@ -133,8 +135,20 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, origin: Origin, no
       }
       continue;
     }
-    const meta = { channel: 'fhir' as const, sender, controlId: `${key}/_history/${versionOf(r)}`, contentType, auth, raw, receivedAt: now, ...edited };
-    const { result, outcome } = await storeMessage(deps.store, meta, mapFhirResource(r, pool, deps.mappings.current, deps), key);
+    // the Patient it names, as resolved here (a Bundle's urn:uuid reference too): the search of orders by MRN finds it by that
+    const patient = fhirContext(r, pool).vars.patient as FhirResource | null;
+    const meta = {
+      channel: 'fhir' as const,
+      sender,
+      controlId: `${key}/_history/${versionOf(r)}`,
+      contentType,
+      auth,
+      raw,
+      receivedAt: now,
+      ...edited,
+      ...(patient?.resourceType === 'Patient' && typeof patient.id === 'string' && patient.id !== '' ? { patient: `Patient/${patient.id}` } : {}),
+    };
+    const { result, outcome } = await storeMessage(deps.store, meta, mapFhirResource(r, pool, deps.mappings.current, deps, places.get(r)), key);
     if (result) ids.push(result.messageId);
     if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], result?.messageId ?? 0);
     if (result) stored++;
@@ -185,7 +199,12 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, origin: Origin, no
     code: 'informational',
     diagnostics: `${applied} resource(s) applied, ${failed} kept in the error queue, ${pending.length} pending fetch`,
   };
-  return { status: fhirHttpStatus({ notification: isNotification, failed }), body: operationOutcome([summary, ...issuesOf(problems)]), messageIds: ids };
+  const status = fhirHttpStatus({ notification: isNotification, failed });
+  // the request's answer, on every message it stored (the console's ACK column); the answer stands if this cannot be written
+  await deps.store.recordAnswerStatus(ids, status).catch((e: unknown) => {
+    if (!(e instanceof StoreUnavailableError)) throw e;
+  });
+  return { status, body: operationOutcome([summary, ...issuesOf(problems)]), messageIds: ids };
 }
 
 const typesOf = (rs: readonly { resourceType: string }[]): string => [...new Set(rs.map((r) => r.resourceType))].join(', ');

@@ -3,7 +3,7 @@
 // issues. The rule behind them: a 2xx means "stored here, do not resend"; only a
 // transient failure of ours (the store cannot take it now) asks the sender to retry.
 import { AdapterError } from '../cdsr/errors.js';
-import type { Problem } from '../cdsr/problem.js';
+import { formatOrder, type Problem } from '../cdsr/problem.js';
 import type { AckCode } from '../hl7v2/ack.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import { StoreUnavailableError, type InboundLog, type InboundMeta, type IngestResult, type MessageStatus } from '../store/store.js';
@@ -68,7 +68,8 @@ export function issuesOf(problems: readonly Problem[]): OperationOutcomeIssue[] 
   return problems.map((p) => ({
     severity: p.severity === 'warning' ? 'warning' : 'error',
     code: p.code.startsWith('MAP_') ? 'code-invalid' : 'processing',
-    diagnostics: `${p.code}: ${p.message}`,
+    // a Bundle of several ServiceRequests: whose problem it is
+    diagnostics: `${p.code}: ${p.message}${p.order ? ` (${formatOrder(p.order, 'the Bundle')})` : ''}`,
     ...(p.source ? { expression: [p.source] } : {}),
   }));
 }

@@ -5,6 +5,7 @@ import { runTable } from './engine.js';
 import type { FhirContext, FhirVariable, MappingTables } from './load.js';
 import type { MapOptions } from './map-hl7.js';
 import type { MapOutcome } from './outcome.js';
+import { orderIdentity } from './merge.js';
 
 type Json = Record<string, unknown>;
 const ref = (v: unknown): string | undefined =>
@@ -34,7 +35,22 @@ export function isMappedResource(resource: FhirResource, tables: MappingTables):
   return tables.fhir?.resources.has(resource.resourceType) ?? false;
 }
 
-export function mapFhirResource(resource: FhirResource, pool: ResourcePool, tables: MappingTables, opts: MapOptions = {}): MapOutcome {
+/**
+ * The place of each order resource (a ServiceRequest) among those of one delivery, when it carries
+ * several (1 = the first): each one's problems then say whose they are, as those of a message of
+ * several OBRs do. Empty for one order or none.
+ */
+export function orderPlaces(resources: readonly FhirResource[], tables: MappingTables): Map<FhirResource, number> {
+  const orders = resources.filter((r) => tables.fhir?.resources.get(r.resourceType) === 'order');
+  return new Map(orders.length > 1 ? orders.map((r, i) => [r, i + 1]) : []);
+}
+
+/**
+ * Maps one resource. `place`: its place among the orders of its delivery when there are several
+ * (orderPlaces): every problem then carries `order: {place, numbers}`. A stored message mapped
+ * again (a replay) is one resource: its problems name no place.
+ */
+export function mapFhirResource(resource: FhirResource, pool: ResourcePool, tables: MappingTables, opts: MapOptions = {}, place?: number): MapOutcome {
   const role = tables.fhir?.resources.get(resource.resourceType);
   if (!tables.fhir || role === undefined) {
     return {
@@ -64,6 +80,8 @@ export function mapFhirResource(resource: FhirResource, pool: ResourcePool, tabl
     ...(role === 'order' ? { fallbackOrder: { ...(own !== undefined ? { value: own } : {}), what: `the ${resource.resourceType} has no id` } } : {}),
     valueSets: tables.valueSets,
   });
-  if (!r.record) return { disposition: 'error', problems: r.problems, ...(role === 'order' ? { orders: [r.identity] } : {}) };
-  return { disposition: 'mapped', records: [r.record], problems: r.problems };
+  const identity = r.record ? orderIdentity(r.record) : r.identity;
+  const problems = place !== undefined ? r.problems.map((p) => ({ ...p, order: { place, numbers: [...identity.numbers] } })) : r.problems;
+  if (!r.record) return { disposition: 'error', problems, ...(role === 'order' ? { orders: [r.identity] } : {}) };
+  return { disposition: 'mapped', records: [r.record], problems };
 }

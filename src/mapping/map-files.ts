@@ -8,7 +8,7 @@ import { validatorFor } from './validator.js';
 import { FhirIntakeError, readIntake, ResourcePool, type Intake } from '../fhir/intake.js';
 import { batchTransactions, type BatchItem } from '../cdsr/batch.js';
 import type { MappingTables } from './load.js';
-import { mapFhirResource, isMappedResource } from './map-fhir.js';
+import { mapFhirResource, isMappedResource, orderPlaces } from './map-fhir.js';
 import { mapHl7Text } from './map-hl7.js';
 import { encounterKey, MergeState, type EncounterState } from './merge.js';
 import { facilityTimeZones } from './facilities.js';
@@ -164,9 +164,10 @@ export function mapFiles(files: readonly string[], opts: MapFilesOptions): MapFi
         input: l.name,
       });
     }
+    const places = orderPlaces(l.intake.resources, opts.tables);
     for (const resource of l.intake.resources) {
       if (!isMappedResource(resource, opts.tables)) continue;
-      const outcome = mapFhirResource(resource, pool, opts.tables, opts);
+      const outcome = mapFhirResource(resource, pool, opts.tables, opts, places.get(resource));
       take(l.name, outcome);
       dispositions.push(outcome.disposition);
     }

@@ -1,14 +1,15 @@
 // The console's fixes without leaving the page, in headless Chromium (Debian's chromium driven by
 // playwright-core), by keyboard, role and label: acknowledge a retraction from its record page;
 // open a broken message (its broken line shown as such), edit a copy and process it. No console
-// error, no request off loopback; nothing is written into the repository.
+// error, no request off loopback; nothing is written into the repository (but the screenshots of
+// `npm run screenshots`).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
-import { openLoopbackBrowser, signInByKeyboard, skipWithoutChromium } from '../../test/browser.js';
+import { openLoopbackBrowser, shot, signInByKeyboard, skipWithoutChromium } from '../../test/browser.js';
 import { postHl7, startTestServer } from '../../test/server.js';
 import { acceptedThenCancelled, BREAK, broken, ORM } from '../../test/console-fixtures.js';
 
@@ -45,6 +46,7 @@ describe('console fixes in Chromium', () => {
       );
       assert.match(await main.innerText(), /On what was sent in T-ACCEPTED, NRDR accepted it\./);
       assert.equal((await main.innerText()).includes('No verdict from NRDR yet'), false);
+      await shot(page, 'record-retraction');
       await main.getByRole('button', { name: 'Acknowledge the retraction of consultation 11/02/2026 09:30:15' }).focus();
       await Promise.all([page.waitForURL(/\/acknowledge$/), page.keyboard.press('Enter')]);
       assert.equal(
@@ -68,6 +70,7 @@ describe('console fixes in Chromium', () => {
       const typed = await text.inputValue();
       assert.equal(typed, broken(OTHER).replaceAll('\r', '\n'));
       await text.fill(typed.replace(BREAK[1], BREAK[0]));
+      await shot(page, 'message-edit');
       await page.getByRole('button', { name: 'Process the copy as a new message' }).click();
       await page.getByRole('heading', { name: 'Message #4' }).waitFor();
       assert.equal(await page.getByRole('status').innerText(), 'The edited copy of message #3 was processed as message #4: applied (ACK AA).');

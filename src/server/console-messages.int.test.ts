@@ -1,14 +1,14 @@
 // The Messages page in headless Chromium, by keyboard, role and label: a search by PID-3.1 finds
 // exactly the messages whose PID-3.1 holds the value (not one that has it in another field), with
 // their type, order numbers and ACK; a page of them and the next. No console error, no request
-// off loopback; nothing is written into the repository.
+// off loopback; nothing is written into the repository (but the screenshots of `npm run screenshots`).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
-import { openLoopbackBrowser, signInByKeyboard, skipWithoutChromium } from '../../test/browser.js';
+import { openLoopbackBrowser, shot, signInByKeyboard, skipWithoutChromium } from '../../test/browser.js';
 import { postHl7, startTestServer } from '../../test/server.js';
 import { ORM } from '../../test/console-fixtures.js';
 
@@ -54,6 +54,7 @@ describe('the Messages page in Chromium', () => {
         ['#1', 'hl7v2', 'ORM^O01', 'EHR^GENHOSP', 'MSG0710', 'ACC2710, ORD1710', 'applied', 'AA', ''],
       ]);
       assert.equal(await search.getByLabel('Content').inputValue(), 'PID-3.1=MRN123');
+      await shot(page, 'messages-search');
       // the same value as a text finds the message that has it in PID-2 too
       await search.getByLabel('Content').fill('MRN123');
       await Promise.all([page.waitForURL(/q=MRN123/), search.getByRole('button', { name: 'Search' }).click()]);

@@ -1,5 +1,5 @@
 // The Orders page in headless Chromium, driven by keyboard and by role and label (not CSS): find an
-// order by its accession, open its timeline and the message in it, and follow an Overview count to
+// order by its accession and by the patient's MRN, open its timeline and the message in it, and follow an Overview count to
 // exactly the orders it counts. No request leaves loopback, no console error.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
-import { openLoopbackBrowser, signInByKeyboard, skipWithoutChromium } from '../../test/browser.js';
+import { openLoopbackBrowser, shot, signInByKeyboard, skipWithoutChromium } from '../../test/browser.js';
 import { postHl7, startTestServer } from '../../test/server.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 
@@ -22,7 +22,7 @@ async function follow(page: Page, link: Locator): Promise<void> {
 }
 
 describe('Orders page in Chromium', () => {
-  it('finds an order by accession, opens its timeline and its message, and follows an Overview count and a day of its chart to the orders they count', async (t) => {
+  it('finds an order by accession and by MRN, opens its timeline and its message, and follows an Overview count and a day of its chart to the orders they count', async (t) => {
     if (skipWithoutChromium(t)) return;
     // 06:00 UTC is midnight in Chicago: the Overview's day there is 2026-11-23
     const s = await startTestServer({ listen: true, timeZone: 'America/Chicago', roles: { CDSR_OPERATE_API_KEYS: [KEY], CDSR_SEND_API_KEYS: [SEND_KEY] } });
@@ -51,12 +51,28 @@ describe('Orders page in Chromium', () => {
         /^ACC2009 \/ ORD1009\t100000\tV0001\t11\/02\/2026 15:00:00\texcluded not-advanced-imaging\t2026-11-23 00:00:00 CST\t2026-11-23 00:00:00 CST$/,
       );
 
+      // find by the patient's MRN: both orders (each message carries MRN0001 in PID-3.1)
+      await page.getByLabel('Order number').fill('');
+      await page.getByLabel('MRN', { exact: true }).fill('MRN0001');
+      await Promise.all([page.waitForURL(/mrn=MRN0001/), page.keyboard.press('Enter')]);
+      assert.deepEqual(
+        await page
+          .getByRole('table')
+          .getByRole('row')
+          .getByRole('link', { name: /\/ ORD/ })
+          .allInnerTexts(),
+        ['ACC2001 / ORD1001', 'ACC2009 / ORD1009'],
+      );
+      assert.equal(await page.getByLabel('MRN', { exact: true }).inputValue(), 'MRN0001');
+      await shot(page, 'orders');
+
       // its timeline, then the message that touched it
       await follow(page, page.getByRole('link', { name: 'ACC2009 / ORD1009' }));
       assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), 'Order ACC2009 / ORD1009');
       const messages = page.getByRole('table').filter({ has: page.getByRole('columnheader', { name: 'ACK for its status' }) });
       assert.match(await messages.getByRole('row').nth(1).innerText(), /^#2\t2026-11-23 00:00:00 CST\tORM\^O01\tMSG0009\tEHR\^GENHOSP\tapplied\tAA$/);
       assert.match(await page.getByRole('main').innerText(), /Submissions and NRDR's answers\n+Not sent to NRDR\./);
+      await shot(page, 'order');
       await follow(page, messages.getByRole('link', { name: '#2' }));
       assert.equal(new URL(page.url()).pathname, '/ui/messages/2');
 
@@ -82,6 +98,7 @@ describe('Orders page in Chromium', () => {
 
       // a day of the Overview's 30-day chart leads to that day's orders (the facility's local day)
       await follow(page, page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Overview' }));
+      await shot(page, 'overview-chart', page.getByRole('region', { name: /^Facility 100000/ }));
       await follow(page, page.getByRole('link', { name: /^2026-11-23: 2 seen, .*; open these orders$/ }));
       assert.equal(new URL(page.url()).search, '?facility=100000&day=2026-11-23');
       assert.deepEqual(

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lines, postHl7, startTestServer, type TestServer, withTestServer } from '../../test/server.js';
 import { mapFiles } from '../mapping/map-files.js';
+import { bundleOfTwoServiceRequests } from '../../test/fhir-fixtures.js';
 
 const CLINICIAN = '1234567893^ORDER^ANN^^^^^^NPI';
 const head = (id: string, type = 'ORM^O01^ORM_O01', ts = '20261103120000') => [
@@ -228,6 +229,22 @@ describe('the order ledger through the service', () => {
     assert.notDeepEqual(more.records, recs.records);
     assert.equal((await s.fetch('/api/records?after=nonsense')).status, 400);
   });
+
+  it("finds a patient's orders by MRN (PID-3.1 of the messages that touched them), paged; the audit says a search by MRN was made, not the MRN", async () => {
+    const all = await json<{ orders: { id: number }[] }>(s, '/api/orders');
+    const first = await json<{ orders: { id: number }[]; next: string }>(s, '/api/orders?mrn=MRN0002&limit=5');
+    const second = await json<{ orders: { id: number }[]; next: string | null }>(s, `/api/orders?mrn=MRN0002&limit=5&after=${first.next}`);
+    assert.deepEqual(
+      [...first.orders, ...second.orders].map((o) => o.id),
+      all.orders.map((o) => o.id),
+    );
+    assert.equal(second.next, null);
+    assert.deepEqual(await json(s, '/api/orders?mrn=MRN0001'), { orders: [], next: null });
+    assert.deepEqual(await orders(s, '?mrn=MRN0002&state=excluded'), [[['ACC9101', 'ORD9101'], 'excluded', 'cancelled', '11/03/2026 15:00:00']]);
+    const audit = await s.store.accessLog({ limit: 1000 });
+    assert.equal(audit.filter((a) => a.what === 'orders searched by MRN').length, 4);
+    assert.ok(!JSON.stringify(audit).includes('MRN0002'));
+  });
 });
 
 describe('explaining a field nothing filled', () => {
@@ -272,4 +289,52 @@ describe('explaining a field nothing filled', () => {
       }
     });
   });
+});
+
+describe("/api/orders by the facility's days", () => {
+  it('counts from and to in the facility time zone (CDSR_TIMEZONE America/Chicago), across a UTC midnight, as the reconciliation does', () =>
+    withTestServer(
+      async (s) => {
+        // 05:59:59Z is still the 22nd in Chicago, 06:00Z the 23rd
+        for (const [n, t] of [
+          [1, '2026-11-23T05:59:59Z'],
+          [2, '2026-11-23T06:00:00Z'],
+        ] as const)
+          await s.store.ingest(
+            { channel: 'fhir', sender: 'fhir', controlId: `SR-${n}`, contentType: 'application/fhir+json', raw: '{}', receivedAt: new Date(t) },
+            {
+              disposition: 'error',
+              problems: [{ code: 'MAP_UNMAPPED_CODE', message: 'unmapped', severity: 'error', scope: 'consultation', path: '' }],
+              orders: [{ facilityId: '100000', encounterId: 'V0009', numbers: [`SR-${n}`] }],
+            },
+          );
+        const numbers = async (query: string) =>
+          (await json<{ orders: { orderNumbers: string[] }[] }>(s, `/api/orders?${query}`)).orders.map((o) => o.orderNumbers[0]);
+        assert.deepEqual(await numbers('from=2026-11-23&to=2026-11-23'), ['SR-2']);
+        assert.deepEqual(await numbers('from=2026-11-22&to=2026-11-22'), ['SR-1']);
+        assert.deepEqual(await numbers('to=2026-11-21'), []);
+        const days = await json<{ days: { day: string; seen: number }[] }>(s, '/api/reconciliation?from=2026-11-22&to=2026-11-23');
+        assert.deepEqual(
+          days.days.map((d) => [d.day, d.seen]),
+          [
+            ['2026-11-22', 1],
+            ['2026-11-23', 1],
+          ],
+        );
+      },
+      { timeZone: 'America/Chicago' },
+    ));
+});
+
+describe('/api/orders by MRN, FHIR', () => {
+  it("finds the orders of a transaction Bundle whose ServiceRequests name the patient by urn:uuid, by the Patient's identifier", () =>
+    withTestServer(async (s) => {
+      const r = await s.fetch('/fhir', { method: 'POST', body: bundleOfTwoServiceRequests(), headers: { 'content-type': 'application/fhir+json' } });
+      assert.equal(r.status, 422);
+      assert.deepEqual(await orders(s, '?mrn=MRN0001'), [
+        [['ACC2001', 'ORD1001'], 'reported', '', '11/02/2026 09:30:15'],
+        [['ACC2002', 'ORD1002'], 'held', 'error', null],
+      ]);
+      assert.deepEqual(await orders(s, '?mrn=MRN0002'), []);
+    }));
 });

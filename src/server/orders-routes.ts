@@ -6,7 +6,8 @@ import { ORDER_REASONS, ORDER_STATES, RECONCILE_BY } from '../store/store.js';
 import { reconciliationCsv } from '../store/ledger.js';
 import { rulesFor } from '../mapping/explain.js';
 import { zoneOf, type AppOptions } from './deps.js';
-import { dayParam, intParam, limitParam, oneOf } from './query.js';
+import { BadRequestError, dayParam, intParam, limitParam, oneOf } from './query.js';
+import { SearchTooWideError } from '../store/patient-search.js';
 import { arr, bool, cursorPage, dict, errorAnswer, int, obj, PAGING, params, query, route, str } from './schema.js';
 import { ORDER_ROW, RECONCILIATION_ROW } from './answers.js';
 
@@ -22,8 +23,9 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
         facility: 'Facility_ID',
         encounter: 'Unique_Encounter_ID',
         order: 'any of its numbers (placer, filler/accession)',
-        from: 'first day seen, YYYY-MM-DD (UTC)',
-        to: 'last day seen, YYYY-MM-DD (UTC)',
+        mrn: "the patient's MRN: the orders a message of the patient touched (HL7 PID-3.1; FHIR the identifier of the Patient it references); the search is audited, its value is not",
+        from: "first day seen, YYYY-MM-DD: the facility's own day (its time zone in facilities.csv, else CDSR_TIMEZONE, else UTC), as the reconciliation counts days",
+        to: "last day seen, YYYY-MM-DD (the facility's day)",
         ...PAGING,
       }),
       response: { 200: cursorPage('orders', ORDER_ROW), 400: errorAnswer },
@@ -34,17 +36,26 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
       const reason = oneOf(q.reason, 'reason', ORDER_REASONS);
       const from = dayParam(q.from, 'from');
       const to = dayParam(q.to, 'to');
-      const r = await deps.store.orders({
-        ...(state ? { state } : {}),
-        ...(reason !== undefined ? { reason } : {}),
-        ...(q.facility ? { facility: q.facility } : {}),
-        ...(q.encounter ? { encounter: q.encounter } : {}),
-        ...(q.order ? { order: q.order } : {}),
-        ...(from ? { from } : {}),
-        ...(to ? { to } : {}),
-        after: intParam(q.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 }),
-        limit: limitParam(q.limit),
-      });
+      const mrn = q.mrn?.trim();
+      if (mrn) await deps.store.audit({ at: deps.clock(), who: req.authKey || 'open', what: 'orders searched by MRN' });
+      const r = await deps.store
+        .orders({
+          ...(state ? { state } : {}),
+          ...(reason !== undefined ? { reason } : {}),
+          ...(q.facility ? { facility: q.facility } : {}),
+          ...(q.encounter ? { encounter: q.encounter } : {}),
+          ...(q.order ? { order: q.order } : {}),
+          ...(mrn ? { mrn } : {}),
+          ...(from ? { from } : {}),
+          ...(to ? { to } : {}),
+          timeZoneOf: zoneOf(deps),
+          after: intParam(q.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 }),
+          limit: limitParam(q.limit),
+        })
+        .catch((e: unknown) => {
+          // a patient with more messages than the search takes: 400 with the reason (which names no MRN)
+          throw e instanceof SearchTooWideError ? new BadRequestError(e.message) : e;
+        });
       // an incomplete order names where the tables look for each missing field
       const tables = deps.mappings.current;
       const orders = r.orders.map((o) => ({ ...o, missing: o.missing.map((field) => ({ field, tried: rulesFor(tables, field) })) }));

@@ -45,6 +45,8 @@ describe('logs', () => {
       // a resubmit logs what it did, never the encounter it did it to
       assert.equal((await s.fetch(`/api/records/100000/V0001/resubmit`, { method: 'POST' })).status, 200);
       await s.fetch(`/api/messages?status=error`);
+      // a search by MRN: the MRN is in the URL, never in a log line
+      assert.equal((await s.fetch(`/api/orders?mrn=MRN0001`)).status, 200);
       const logs = s.logs();
       assert.ok(logs.split('\n').length > 30, 'the server logged too little for this test to mean anything');
       for (const word of PHI) assert.equal(logs.includes(word), false, `the logs contain "${word}"`);

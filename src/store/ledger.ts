@@ -77,10 +77,14 @@ export interface OrderFilter {
   readonly encounter?: string;
   /** Any of its numbers. */
   readonly order?: string;
-  /** First seen on or after this day (YYYY-MM-DD, UTC). */
+  /** The patient's MRN: the orders touched by a message of the patient (see patient-search.ts). */
+  readonly mrn?: string;
+  /** First seen on or after this day (YYYY-MM-DD): the facility's own day with `timeZoneOf`, else the UTC day. */
   readonly from?: string;
   /** First seen on or before this day. */
   readonly to?: string;
+  /** Each facility's IANA time zone, for `from` and `to` (default: UTC days). */
+  readonly timeZoneOf?: (facilityId: string) => string;
   /** Cursor: the id of the last order of the previous page. */
   readonly after?: number;
   readonly limit?: number;
@@ -302,9 +306,17 @@ function orderFrom(r: Row, numbers: string[], messageIds: number[]): OrderRow {
   };
 }
 
-/** Orders in the order they were first seen, a page at a time; `next` is the cursor of the page after. */
-export async function listOrders(q: Queryable, f: OrderFilter): Promise<{ orders: OrderRow[]; next: number | null }> {
+/**
+ * Orders in the order they were first seen, a page at a time; `next` is the cursor of the page after.
+ * `messageIds` (the messages of a patient, when `f.mrn` is given): only the orders they touched.
+ */
+export async function listOrders(
+  q: Queryable,
+  f: Omit<OrderFilter, 'mrn'>,
+  messageIds?: readonly number[],
+): Promise<{ orders: OrderRow[]; next: number | null }> {
   const limit = f.limit ?? 100;
+  if (messageIds !== undefined && messageIds.length === 0) return { orders: [], next: null };
   // only the conditions given, so that the planner can use an index for each (an "? IS NULL OR" would hide it)
   const where: string[] = [];
   const args: (string | number)[] = [];
@@ -319,13 +331,38 @@ export async function listOrders(q: Queryable, f: OrderFilter): Promise<{ orders
   when(f.encounter, 'x.encounter_id = ?');
   // a number is looked up first (any facility), not probed order by order
   when(f.order, 'x.id IN (SELECT n.order_id FROM order_numbers n WHERE n.number = ?)');
-  when(f.from, 'x.seen_day >= ?');
-  when(f.to, 'x.seen_day <= ?');
-  const rows = await q.all(`SELECT * FROM (${WITH_STATE}) x WHERE ${[...where, 'x.id > ?'].join(' AND ')} ORDER BY x.id LIMIT ?`, [
-    ...args,
-    f.after ?? 0,
-    limit + 1,
-  ]);
+  // a facility's day lies within the UTC days either side of it: SQL reads those, the first-seen time decides
+  const zoneOf = f.timeZoneOf;
+  const local = zoneOf !== undefined && (f.from !== undefined || f.to !== undefined);
+  when(f.from !== undefined && local ? shiftDay(f.from, -1) : f.from, 'x.seen_day >= ?');
+  when(f.to !== undefined && local ? shiftDay(f.to, 1) : f.to, 'x.seen_day <= ?');
+  if (messageIds !== undefined) {
+    where.push(`x.id IN (SELECT om.order_id FROM order_messages om WHERE om.message_id IN (${marks(messageIds.length)}))`);
+    args.push(...messageIds);
+  }
+  const select = (after: number, n: number) =>
+    q.all(`SELECT * FROM (${WITH_STATE}) x WHERE ${[...where, 'x.id > ?'].join(' AND ')} ORDER BY x.id LIMIT ?`, [...args, after, n]);
+  let rows: Row[];
+  if (!local) rows = await select(f.after ?? 0, limit + 1);
+  else {
+    // the rows of the wider UTC range a batch at a time, those of the facility's days kept, until a page and one more
+    rows = [];
+    const batchSize = Math.max(limit + 1, 200);
+    for (let after = f.after ?? 0; ;) {
+      const batch = await select(after, batchSize);
+      for (const r of batch) {
+        const o = row('orders', r);
+        const at = new Date(o.text('first_seen'));
+        // a row without a time (kept from before the ledger had one) is on no day
+        const day = Number.isNaN(at.getTime()) ? '' : localDayOf(at, zoneOf(o.text('facility_id')));
+        if ((f.from === undefined || day >= f.from) && (f.to === undefined || day <= f.to)) rows.push(r);
+        if (rows.length > limit) break;
+      }
+      const last = batch.at(-1);
+      if (rows.length > limit || last === undefined || batch.length < batchSize) break;
+      after = row('orders', last).int('id');
+    }
+  }
   const page = rows.slice(0, limit);
   if (page.length === 0) return { orders: [], next: null };
   const lo = row('orders', page[0]!).int('id');

@@ -404,4 +404,14 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "the ledger searched: orders by encounter (the console's Records list reads each listed encounter's) and by any order number without the facility (the Orders page, /api/orders?order=)",
     statements: ['CREATE INDEX orders_encounter ON orders (facility_id, encounter_id)', 'CREATE INDEX order_numbers_number ON order_numbers (number)'],
   },
+  {
+    version: 23,
+    name: "the answer a FHIR request got (the HTTP status, on each message it stored: the request's, not the message's own), and the Patient a FHIR message names (the search of orders by MRN)",
+    statements: [
+      'ALTER TABLE inbound_messages ADD COLUMN answer_status INTEGER',
+      // `Patient/{id}` as resolved on arrival (a Bundle's urn:uuid reference is not in the text as that)
+      'ALTER TABLE inbound_messages ADD COLUMN patient_key TEXT',
+      'CREATE INDEX inbound_messages_patient ON inbound_messages (patient_key)',
+    ],
+  },
 ];

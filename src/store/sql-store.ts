@@ -15,6 +15,7 @@ import { loadEncounter, planEncounter, readPrevious, writeEncounter } from './en
 import { evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
 import { checkMessageTransition, checkOutboundTransition, fromStates, fromStatesSql, moveRecord, OUTBOUND_TRANSITIONS } from './states.js';
 import { forDialect, MIGRATIONS } from './migrations.js';
+import { patientMessageIds } from './patient-search.js';
 import { retractionOf, type AcknowledgeResult } from './retraction.js';
 import {
   ledgerGauges,
@@ -287,8 +288,8 @@ export class SqlStore implements Store {
     duplicateOf?: number,
   ): Promise<number> {
     const r = await q.get(
-      `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw, edited_from, edited_by)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw, edited_from, edited_by, patient_key)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
       [
         meta.receivedAt.toISOString(),
         meta.channel,
@@ -303,6 +304,7 @@ export class SqlStore implements Store {
         meta.raw,
         meta.editedFrom?.messageId ?? null,
         meta.editedFrom?.by ?? null,
+        meta.patient ?? null,
       ],
     );
     return row('inbound_messages', r ?? {}).int('id');
@@ -433,6 +435,11 @@ export class SqlStore implements Store {
     return rows.map(messageFromRow);
   }
 
+  async recordAnswerStatus(ids: readonly number[], status: number): Promise<void> {
+    for (const part of chunks([...ids]))
+      await this.db.run(`UPDATE inbound_messages SET answer_status = ? WHERE id IN (${marks(part.length)})`, [status, ...part]);
+  }
+
   async messageDetails(ids: readonly number[]): Promise<MessageDetail[]> {
     const out: MessageDetail[] = [];
     for (const part of chunks([...ids])) {
@@ -446,7 +453,7 @@ export class SqlStore implements Store {
         numbers.set(x.int('message_id'), [...(numbers.get(x.int('message_id')) ?? []), x.text('number')]);
       }
       const rows = await this.db.all(
-        `SELECT m.id, m.raw, m.status, f.status AS first_status FROM inbound_messages m LEFT JOIN inbound_messages f ON f.id = m.duplicate_of WHERE m.id IN (${marks(part.length)}) ORDER BY m.id`,
+        `SELECT m.id, m.raw, m.status, m.answer_status, f.status AS first_status FROM inbound_messages m LEFT JOIN inbound_messages f ON f.id = m.duplicate_of WHERE m.id IN (${marks(part.length)}) ORDER BY m.id`,
         part,
       );
       for (const r of rows) {
@@ -457,6 +464,7 @@ export class SqlStore implements Store {
           raw: m.text('raw'),
           orderNumbers: numbers.get(m.int('id')) ?? [],
           answeredAs: first ?? m.oneOf('status', MESSAGE_STATUSES),
+          ...(m.optInt('answer_status') !== undefined ? { answerStatus: m.optInt('answer_status') } : {}),
         });
       }
     }
@@ -967,8 +975,10 @@ export class SqlStore implements Store {
 
   // ---- order ledger ----
 
-  orders(filter: OrderFilter): Promise<{ orders: OrderRow[]; next: number | null }> {
-    return listOrders(this.db, filter);
+  async orders(filter: OrderFilter): Promise<{ orders: OrderRow[]; next: number | null }> {
+    const { mrn, ...rest } = filter;
+    if (mrn === undefined) return listOrders(this.db, rest);
+    return listOrders(this.db, rest, await patientMessageIds(this, this.db, this.db.dialect, mrn));
   }
 
   reconciliation(filter: ReconciliationFilter): Promise<ReconciliationRow[]> {

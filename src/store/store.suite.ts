@@ -89,7 +89,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
@@ -411,6 +411,16 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
           { id: 1, raw: a1, orderNumbers: ['ACC2001', 'ORD1001'], answeredAs: 'applied' },
           { id: 3, raw: '', orderNumbers: [], answeredAs: 'applied' },
         ]);
+        // the HTTP status a request was answered with, kept on the messages it stored
+        await s.recordAnswerStatus([1, 3], 422);
+        assert.deepEqual(
+          (await s.messageDetails([1, 2, 3])).map((d) => [d.id, d.answerStatus]),
+          [
+            [1, 422],
+            [2, undefined],
+            [3, 422],
+          ],
+        );
       },
     );
 
@@ -438,6 +448,106 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         .split('\r')
         .filter((l) => !l.startsWith('OBX|'))
         .join('\r');
+
+    withStore(
+      "ledger: orders searched by the patient's MRN, through the messages that touched them (HL7 PID-3.1, FHIR the Patient referenced or contained), paged",
+      async (s) => {
+        await ingest(s, '01-orm-new.hl7', 'A1');
+        await ingest(s, '05-omi-new.hl7', 'A2', (r) => r.replace('PID|1||MRN0001', 'PID|1||MRN0002'));
+        // MRN0002 in PID-2 only: not the patient's MRN
+        await ingest(s, '01-orm-new.hl7', 'A3', (r) =>
+          r.replace('PID|1||MRN0001', 'PID|1|MRN0002|MRN0009').replaceAll('ORD1001^EHR|ACC2001', 'ORD1009^EHR|ACC2009'),
+        );
+        const fhir = (controlId: string, resource: object, patient?: string) =>
+          s.ingest(
+            {
+              channel: 'fhir',
+              sender: 'fhir',
+              controlId,
+              contentType: 'application/fhir+json',
+              raw: JSON.stringify(resource),
+              receivedAt: NOW,
+              ...(patient !== undefined ? { patient } : {}),
+            },
+            {
+              disposition: 'error',
+              problems: [{ code: 'MAP_UNMAPPED_CODE', message: 'unmapped', severity: 'error', scope: 'consultation', path: '' }],
+              orders: [{ facilityId: '100000', encounterId: 'V0009', numbers: [controlId] }],
+            },
+          );
+        await s.saveResources(
+          [{ key: 'Patient/pat-9', version: '1', body: JSON.stringify({ resourceType: 'Patient', id: 'pat-9', identifier: [{ value: 'MRN0002' }] }) }],
+          0,
+        );
+        await fhir('SR-4', { resourceType: 'ServiceRequest', id: 'sr-4', subject: { reference: 'https://ehr.example/fhir/Patient/pat-9/_history/1' } });
+        await fhir('SR-5', {
+          resourceType: 'ServiceRequest',
+          id: 'sr-5',
+          contained: [{ resourceType: 'Patient', id: 'p', identifier: [{ value: 'MRN0003' }] }],
+          subject: { reference: '#p' },
+        });
+        // the MRN in the text, but not as the identifier of its patient
+        await fhir('SR-6', { resourceType: 'ServiceRequest', id: 'sr-6', note: [{ text: 'MRN0002' }], subject: { reference: 'Patient/pat-8' } });
+        // a Bundle's entry names its patient by urn:uuid: the Patient resolved on arrival is kept beside it
+        await fhir(
+          'SR-7',
+          { resourceType: 'ServiceRequest', id: 'sr-7', subject: { reference: 'urn:uuid:2b0f7d0e-0001-4000-8000-000000000001' } },
+          'Patient/pat-9',
+        );
+        const numbers = async (mrn: string, page: { after?: number; limit?: number } = {}) => {
+          const r = await s.orders({ mrn, ...page });
+          return { orders: r.orders.map((o) => o.orderNumbers.join(' / ')), next: r.next };
+        };
+        assert.deepEqual(await numbers('MRN0001'), { orders: ['ACC2001 / ORD1001'], next: null });
+        assert.deepEqual(await numbers('MRN0002'), { orders: ['ACC2003 / ORD1003', 'SR-4', 'SR-7'], next: null });
+        assert.deepEqual(await numbers('MRN0002', { limit: 1 }), { orders: ['ACC2003 / ORD1003'], next: 2 });
+        assert.deepEqual(await numbers('MRN0002', { after: 2, limit: 1 }), { orders: ['SR-4'], next: 4 });
+        assert.deepEqual(await numbers('MRN0002', { after: 4, limit: 1 }), { orders: ['SR-7'], next: null });
+        assert.deepEqual(await numbers('MRN0003'), { orders: ['SR-5'], next: null });
+        assert.deepEqual(await numbers('MRN000'), { orders: [], next: null });
+        // with the other filters
+        assert.deepEqual(
+          (await s.orders({ mrn: 'MRN0002', state: 'held' })).orders.map((o) => o.orderNumbers),
+          [['SR-4'], ['SR-7']],
+        );
+        assert.deepEqual((await s.orders({ mrn: 'MRN0001', order: 'ACC2003' })).orders, []);
+      },
+    );
+
+    withStore("ledger: orders listed by the facility's own days (from, to) across a UTC midnight, paged; by UTC days without zones", async (s) => {
+      // America/Chicago is UTC-6 in November: 05:59:59Z is the 22nd there, 06:00Z the 23rd
+      const times = [
+        '2026-11-23T05:00:00.000Z',
+        '2026-11-23T05:59:59.000Z',
+        '2026-11-23T06:00:00.000Z',
+        '2026-11-23T07:00:00.000Z',
+        '2026-11-24T05:59:59.000Z',
+      ];
+      for (const [i, t] of times.entries())
+        await s.ingest(
+          { channel: 'fhir', sender: 'fhir', controlId: `SR-${i + 1}`, contentType: 'application/fhir+json', raw: '{}', receivedAt: new Date(t) },
+          {
+            disposition: 'error',
+            problems: [{ code: 'MAP_UNMAPPED_CODE', message: 'unmapped', severity: 'error', scope: 'consultation', path: '' }],
+            orders: [{ facilityId: i === 4 ? '200000' : '100000', encounterId: 'V0009', numbers: [`SR-${i + 1}`] }],
+          },
+        );
+      const chicago = (f: string) => (f === '100000' ? 'America/Chicago' : 'UTC');
+      const list = async (filter: { from?: string; to?: string; after?: number; limit?: number; timeZoneOf?: (f: string) => string }) => {
+        const r = await s.orders(filter);
+        return { orders: r.orders.map((o) => o.orderNumbers[0]), next: r.next };
+      };
+      assert.deepEqual(await list({ from: '2026-11-23', to: '2026-11-23', timeZoneOf: chicago }), { orders: ['SR-3', 'SR-4'], next: null });
+      assert.deepEqual(await list({ to: '2026-11-22', timeZoneOf: chicago }), { orders: ['SR-1', 'SR-2'], next: null });
+      // the other facility's day is UTC: 05:59:59Z of the 24th is the 24th
+      assert.deepEqual(await list({ from: '2026-11-24', timeZoneOf: chicago }), { orders: ['SR-5'], next: null });
+      assert.deepEqual(await list({ from: '2026-11-23', timeZoneOf: chicago, limit: 1 }), { orders: ['SR-3'], next: 3 });
+      assert.deepEqual(await list({ from: '2026-11-23', timeZoneOf: chicago, limit: 1, after: 3 }), { orders: ['SR-4'], next: 4 });
+      assert.deepEqual(await list({ from: '2026-11-23', timeZoneOf: chicago, limit: 1, after: 4 }), { orders: ['SR-5'], next: null });
+      // without zones, UTC days
+      assert.deepEqual(await list({ from: '2026-11-23', to: '2026-11-23' }), { orders: ['SR-1', 'SR-2', 'SR-3', 'SR-4'], next: null });
+      assert.deepEqual(await list({ to: '2026-11-22' }), { orders: [], next: null });
+    });
 
     withStore('ledger: an order first seen by its result is held as orphan, then reported on the same row', async (s) => {
       await ingest(s, '04-oru-final.hl7', 'MSG0004');

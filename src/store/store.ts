@@ -38,6 +38,8 @@ export interface InboundMeta {
   readonly auth?: string;
   /** A copy an operator edited from a stored message (the console's "edit and reprocess"): which one, and who. */
   readonly editedFrom?: { readonly messageId: number; readonly by: string };
+  /** FHIR: the Patient its resource names (`Patient/{id}`, as resolved on arrival: a Bundle's urn:uuid reference too), for the search by MRN. */
+  readonly patient?: string;
 }
 
 /** The edits of a message: the one it was edited from (by whom, when it was processed), the copies edited from it. */
@@ -209,6 +211,8 @@ export interface MessageDetail {
   readonly orderNumbers: readonly string[];
   /** A resend is answered as its first delivery was: that one's status; otherwise its own. */
   readonly answeredAs: MessageStatus;
+  /** FHIR: the HTTP status the request that carried it was answered with (kept since migration 23; absent before). */
+  readonly answerStatus?: number;
 }
 
 /** A stored message as a re-derivation reads it. */
@@ -248,6 +252,8 @@ export interface InboundLog {
   messageEdits(id: number): Promise<MessageEdits>;
   /** The text, order numbers and answer status of these messages (in id order; unknown ids left out). */
   messageDetails(ids: readonly number[]): Promise<MessageDetail[]>;
+  /** Keeps, on each message a FHIR request stored, the HTTP status the request was answered with. */
+  recordAnswerStatus(ids: readonly number[], status: number): Promise<void>;
   /** Records the event numbers a subscription notification carried. */
   recordEvents(subscription: string, eventNumbers: readonly number[], reportedSince: number | undefined, at: Date): Promise<void>;
   subscriptions(): Promise<SubscriptionView[]>;

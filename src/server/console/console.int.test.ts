@@ -5,18 +5,17 @@
 // docs/console.md (a plain test run writes nothing into the repository).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
-import { openLoopbackBrowser, signInByKeyboard, skipWithoutChromium } from '../../../test/browser.js';
+import type { BrowserContext } from 'playwright-core';
+import { openLoopbackBrowser, shot, signInByKeyboard, skipWithoutChromium } from '../../../test/browser.js';
 import { postHl7, startTestServer, type TestServer } from '../../../test/server.js';
 import { REPO_ROOT } from '../../../test/helpers.js';
 import { codeFor, SEVEN, tableOf, unmappedMessages } from '../../../test/unmapped.js';
 
 const KEY = 'console-test-operate-key';
 const SEND_KEY = 'console-test-send-key';
-const DOCS = join(REPO_ROOT, 'docs');
 const sample = (n: string) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', n), 'utf8');
 
 async function seed(s: TestServer): Promise<number> {
@@ -74,13 +73,6 @@ async function seed(s: TestServer): Promise<number> {
     at,
   );
   return msgs.length;
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  if (process.env['CDSR_SCREENSHOTS'] !== '1') return;
-  mkdirSync(DOCS, { recursive: true });
-  // the test's temporary mappings folder masked: the picture is the same at every run
-  await page.screenshot({ path: join(DOCS, `console-${name}.png`), fullPage: true, mask: [page.locator('#tables-dir')], maskColor: '#d0d7de' });
 }
 
 describe('web console in Chromium', () => {

@@ -4,6 +4,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { postHl7, type TestServer, withTestServer } from '../../../test/server.js';
 import { broken, ORM } from '../../../test/console-fixtures.js';
+import { bundleOfTwoServiceRequests } from '../../../test/fhir-fixtures.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../../../test/helpers.js';
+
+const sampleFhir = (n: string) => readFileSync(join(REPO_ROOT, 'samples', 'fhir', n), 'utf8');
 import { ackSent, messageTypeOf } from './messages-page.js';
 
 const OMI_MRN2 = ORM.replace('PID|1||MRN0001', 'PID|1||MRN0002').replaceAll('ORD1001^EHR|ACC2001', 'ORD1002^EHR|ACC2002').replace('|MSG0001|', '|MSG0002|');
@@ -100,20 +106,59 @@ describe('the Messages page: columns and content search', () => {
 });
 
 describe('type and ACK of a row', () => {
+  it("FHIR: the HTTP status the whole request was answered with, kept per message: a resource applied beside a failed one shows the request's 422", () =>
+    withTestServer(async (s) => {
+      const r = await s.fetch('/fhir', { method: 'POST', body: bundleOfTwoServiceRequests(), headers: { 'content-type': 'application/fhir+json' } });
+      assert.equal(r.status, 422);
+      // the Encounter and the first ServiceRequest applied, the second kept in the error queue: all three were answered 422
+      assert.deepEqual(
+        (await s.store.messageDetails([1, 2, 3])).map((d) => [d.id, d.answeredAs, d.answerStatus]),
+        [
+          [1, 'applied', 422],
+          [2, 'applied', 422],
+          [3, 'error', 422],
+        ],
+      );
+      const page = await (await s.fetch('/ui/messages')).text();
+      const acks = [...page.matchAll(/<a href="\/ui\/messages\/(\d+)">#\d+<\/a>.*?<span class="st st-(\w+)">\w+<\/span><\/td><td>([^<]*)<\/td>/g)].map((m) =>
+        m.slice(1),
+      );
+      assert.deepEqual(acks, [
+        ['3', 'error', '422'],
+        ['2', 'applied', '422'],
+        ['1', 'applied', '422'],
+      ]);
+      // a request all applied: 200 on its message
+      const one = await s.fetch('/fhir', {
+        method: 'POST',
+        body: sampleFhir('06-servicerequest-update.json'),
+        headers: { 'content-type': 'application/fhir+json' },
+      });
+      assert.equal(one.status, 200);
+      assert.deepEqual(
+        (await s.store.messageDetails([4])).map((d) => [d.answeredAs, d.answerStatus]),
+        [['applied', 200]],
+      );
+    }));
+
   it('FHIR: the resourceType, else the type the control id names; 422 for a direct POST kept in the error queue, 200 for a notification', () => {
     assert.equal(messageTypeOf({ channel: 'fhir', controlId: 'x' }, '{"resourceType":"ServiceRequest"}'), 'ServiceRequest');
     assert.equal(messageTypeOf({ channel: 'fhir', controlId: 'Encounter/e1/_history/2' }, ''), 'Encounter');
     assert.equal(messageTypeOf({ channel: 'hl7v2', controlId: 'M' }, 'MSH|^~\\&|A|B|C|D|20261102||ADT^A08|M|P|2.5.1\rPID|1'), 'ADT^A08');
     assert.deepEqual(
       [
-        ackSent({ channel: 'fhir', sender: 'fhir' }, 'error'),
-        ackSent({ channel: 'fhir', sender: 'fhir' }, 'applied'),
-        ackSent({ channel: 'fhir', sender: 'fhir' }, 'pending'),
-        ackSent({ channel: 'fhir', sender: 'sub-1' }, 'error'),
-        ackSent({ channel: 'hl7v2', sender: 'A^B' }, 'ignored'),
-        ackSent({ channel: 'hl7v2', sender: 'A^B' }, 'pending'),
+        ackSent({ channel: 'fhir', sender: 'fhir' }, { answeredAs: 'error' }),
+        ackSent({ channel: 'fhir', sender: 'fhir' }, { answeredAs: 'applied' }),
+        ackSent({ channel: 'fhir', sender: 'fhir' }, { answeredAs: 'pending' }),
+        ackSent({ channel: 'fhir', sender: 'sub-1' }, { answeredAs: 'error' }),
+        ackSent({ channel: 'hl7v2', sender: 'A^B' }, { answeredAs: 'ignored' }),
+        ackSent({ channel: 'hl7v2', sender: 'A^B' }, { answeredAs: 'pending' }),
+        // the status kept for the request wins over the one derived
+        ackSent({ channel: 'fhir', sender: 'fhir' }, { answeredAs: 'applied', answerStatus: 422 }),
+        ackSent({ channel: 'fhir', sender: 'sub-1' }, { answeredAs: 'error', answerStatus: 200 }),
+        ackSent({ channel: 'hl7v2', sender: 'A^B' }, { answeredAs: 'applied', answerStatus: 422 }),
       ],
-      ['422', '200', '200', '200', 'AR', 'AA'],
+      ['422', '200', '200', '200', 'AR', 'AA', '422', '200', 'AA'],
     );
   });
 });

@@ -33,15 +33,17 @@ export function messageTypeOf(m: Pick<MessageRow, 'channel' | 'controlId'>, raw:
 }
 
 /**
- * The answer the sender got, derived from the stored status as the inbound answers it (the answer
- * itself is not stored): HL7 the MSA-1 code (a resend as its first delivery); FHIR the HTTP status
- * of a direct POST (422 when kept in the error queue) or 200 for a notification (sender = its subscription).
+ * The answer the sender got. HL7: the MSA-1 code its status answers (a resend as its first
+ * delivery; the ACK itself is not stored). FHIR: the HTTP status the whole request was answered
+ * with, as kept on each message it stored (a resource applied beside a failed one: 422); for a
+ * message stored before that was kept, derived from its status: 200 for a notification (sender =
+ * its subscription), for a direct POST 200 when applied or pending, else 422.
  */
-export function ackSent(m: Pick<MessageRow, 'channel' | 'sender'>, answeredAs: MessageDetail['answeredAs']): string {
-  if (m.channel === 'hl7v2') return ACK_FOR[answeredAs];
+export function ackSent(m: Pick<MessageRow, 'channel' | 'sender'>, d: Pick<MessageDetail, 'answeredAs' | 'answerStatus'>): string {
+  if (m.channel === 'hl7v2') return ACK_FOR[d.answeredAs];
+  if (d.answerStatus !== undefined) return String(d.answerStatus);
   if (m.sender !== 'fhir') return '200';
-  // a pending one (its focus to be fetched) does not fail the request; the status is the request's, so a message applied beside a failed one was answered 422 too
-  return answeredAs === 'applied' || answeredAs === 'duplicate' || answeredAs === 'pending' ? '200' : '422';
+  return d.answeredAs === 'applied' || d.answeredAs === 'duplicate' || d.answeredAs === 'pending' ? '200' : '422';
 }
 
 function select(name: string, label: string, values: readonly string[], current: string | undefined): Html {
@@ -87,7 +89,7 @@ ${table(
       m.controlId,
       (d?.orderNumbers ?? []).join(', '),
       html`<span class="st st-${m.status}">${m.status}</span>`,
-      ackSent(m, d?.answeredAs ?? m.status),
+      ackSent(m, d ?? { answeredAs: m.status }),
       m.problems
         .slice(0, 2)
         .map((p) => p.code)

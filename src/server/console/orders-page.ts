@@ -1,13 +1,13 @@
-// Orders: the order ledger searched by any order number, encounter and facility, filtered by state
+// Orders: the order ledger searched by any order number, MRN, encounter and facility, filtered by state
 // and reason (the Overview's counts link here), and one order's timeline: every message that
 // touched it, its record, and what NRDR was sent and answered about it.
 import { looseHeader } from '../../hl7v2/parse.js';
-import { ACK_FOR } from '../../inbound/outcome.js';
 import type { OrderRow } from '../../store/ledger.js';
 import { ORDER_REASONS, ORDER_STATES, type ConsultationRow, type MessageRow, type TransactionRow } from '../../store/store.js';
 import { html, link, problemList, qs, table, when, zoneIn, type Html, type PageContext } from './html.js';
+import { ackSent } from './messages-page.js';
 
-export const ORDER_SEARCH_FIELDS = ['order', 'encounter', 'facility', 'state', 'reason', 'day'] as const;
+export const ORDER_SEARCH_FIELDS = ['order', 'mrn', 'encounter', 'facility', 'state', 'reason', 'day'] as const;
 export type OrderQuery = Partial<Record<(typeof ORDER_SEARCH_FIELDS)[number] | 'after', string>>;
 
 export const orderHref = (id: number): string => `/ui/orders/${id}`;
@@ -23,7 +23,7 @@ function searchForm(q: OrderQuery): Html {
   const input = (name: keyof OrderQuery, label: string, placeholder = '') =>
     html`<label>${label} <input type="text" name="${name}" value="${q[name] ?? ''}" placeholder="${placeholder}"></label>`;
   return html`<form method="get" action="/ui/orders" class="search" role="search">
-${input('order', 'Order number', 'placer or accession')}${input('encounter', 'Encounter', 'Unique_Encounter_ID')}${input('facility', 'Facility', 'Facility_ID')}
+${input('order', 'Order number', 'placer or accession')}<label>MRN <input type="text" name="mrn" value="${q.mrn ?? ''}" placeholder="the patient's" autocomplete="off"></label>${input('encounter', 'Encounter', 'Unique_Encounter_ID')}${input('facility', 'Facility', 'Facility_ID')}
 ${input('day', 'Day seen', "YYYY-MM-DD, the facility's")}${select('state', 'State', ORDER_STATES, q.state)}${select(
     'reason',
     'Reason',
@@ -31,7 +31,7 @@ ${input('day', 'Day seen', "YYYY-MM-DD, the facility's")}${select('state', 'Stat
     q.reason,
   )}
 <button type="submit">Search</button> ${link('/ui/orders', 'Clear')}</form>
-<p class="note">Not searchable by MRN: the ledger and the message log keep order numbers, encounters and facilities, not the patient's identifiers.</p>`;
+<p class="note">MRN: the orders a message of the patient touched (HL7 PID-3.1; FHIR the identifier of the Patient a message references). A message whose text was purged by retention (CDSR_RETENTION_DAYS) is not found by it. A search by MRN is written to the access audit, without the MRN.</p>`;
 }
 
 const stateCell = (o: Pick<OrderRow, 'state' | 'reason'>): Html =>
@@ -77,6 +77,8 @@ export interface OrderTimeline {
   /** The consultation the order is linked to, when it is in a record. */
   readonly consultation?: ConsultationRow;
   readonly submissions: readonly Submission[];
+  /** FHIR: the HTTP status the request of each message was answered with, where it was kept (message id → status). */
+  readonly answerStatus?: ReadonlyMap<number, number>;
 }
 
 /** A record's state as the ledger words it: a consultation a crosswalk row excludes is stored as cancelled. */
@@ -102,7 +104,7 @@ ${table(
     m.controlId,
     m.sender,
     html`<span class="st st-${m.status}">${m.status}</span>`,
-    m.channel === 'hl7v2' ? ACK_FOR[m.status] : '',
+    ackSent(m, { answeredAs: m.status, ...(t.answerStatus?.has(m.id) ? { answerStatus: t.answerStatus.get(m.id)! } : {}) }),
   ]),
   { empty: 'No message kept for it.', id: 'order-messages' },
 )}

@@ -430,9 +430,17 @@ describe('console orders', () => {
       assert.equal(list.status, 200);
       assert.match(list.text, /<nav aria-label="Console">.*<a href="\/ui\/messages">Messages<\/a><a href="\/ui\/orders" aria-current="page">Orders<\/a>/);
       assert.match(list.text, /<label>Order number <input type="text" name="order" value="ACC2001" placeholder="placer or accession"><\/label>/);
+      assert.match(list.text, /<label>MRN <input type="text" name="mrn" value="" placeholder="the patient's" autocomplete="off"><\/label>/);
       assert.match(
         list.text,
-        /<p class="note">Not searchable by MRN: the ledger and the message log keep order numbers, encounters and facilities, not the patient's identifiers\.<\/p>/,
+        /<p class="note">MRN: the orders a message of the patient touched \(HL7 PID-3\.1; FHIR the identifier of the Patient a message references\)\. A message whose text was purged by retention \(CDSR_RETENTION_DAYS\) is not found by it\. A search by MRN is written to the access audit, without the MRN\.<\/p>/,
+      );
+      // the MRN of the message finds the order; another finds none; the audit says a search by MRN was made, not its value
+      assert.match((await page(s, '/ui/orders?mrn=MRN0001', cookie)).text, /<tbody><tr><td><a href="\/ui\/orders\/1">ACC2001 \/ ORD1001<\/a><\/td>/);
+      assert.match((await page(s, '/ui/orders?mrn=MRN0002', cookie)).text, /<p class="empty">No order matches\.<\/p>/);
+      assert.deepEqual(
+        (await s.store.accessLog({ limit: 100 })).map((a) => a.what).filter((w) => /MRN/.test(w)),
+        ['orders searched by MRN', 'orders searched by MRN'],
       );
       assert.match(
         list.text,
@@ -458,7 +466,7 @@ describe('console orders', () => {
         /<table id="order-submissions">.*<tbody><tr><td><a href="\/ui\/transactions\/T-PAGE-1">T-PAGE-1<\/a><\/td><td><time datetime="2026-11-23T06:00:00.000Z" title="2026-11-23 06:00:00 UTC">2026-11-23 06:00:00 UTC<\/time><\/td><td>done<\/td><td>Posted<\/td><td>accepted<\/td><td><\/td><\/tr>/s,
       );
       assert.deepEqual(
-        (await s.store.accessLog({ limit: 100 })).map((a) => a.what).filter((w) => w.startsWith('order')),
+        (await s.store.accessLog({ limit: 100 })).map((a) => a.what).filter((w) => w.startsWith('order ')),
         ['order 1'],
       );
       for (const [path, status, text] of [

@@ -12,7 +12,7 @@ import type { TraceEntry } from '../../mapping/record.js';
 import { explainMissing } from '../../mapping/explain.js';
 import { RECORD_STATES, type RecordState } from '../../store/evaluate.js';
 import { ORDER_REASONS, ORDER_STATES, type MessageRow, type RecordSummary } from '../../store/store.js';
-import { localDayOf, type OrderRow } from '../../store/ledger.js';
+import { SearchTooWideError } from '../../store/patient-search.js';
 import type { Reprocessor } from '../../inbound/reprocessor.js';
 import { zoneOf, type AppOptions } from '../deps.js';
 import { previewToApply, selectionOf, startReprocess } from '../use-cases/reprocess.js';
@@ -374,29 +374,16 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
         ...(q.facility ? { facility: q.facility.trim() } : {}),
         ...(q.encounter ? { encounter: q.encounter.trim() } : {}),
         ...(q.order ? { order: q.order.trim() } : {}),
+        ...(q.mrn?.trim() ? { mrn: q.mrn.trim() } : {}),
       };
-      if (day === undefined) {
-        const r = await deps.store.orders({ ...filter, after, limit: PAGE_SIZE });
-        return await send(req, reply, 'Orders', '/ui/orders', ordersPage(q, r.orders, r.next === null ? null : String(r.next), ctxOf(req)));
-      }
-      // a day is the facility's own, as the Overview counts it: the UTC days either side hold it, the rest is read page by page
-      const zone = zoneOf(deps);
-      const shift = (n: number) => new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
-      const found: OrderRow[] = [];
-      let cursor: number | null = after;
-      let more = false;
-      while (cursor !== null && !more) {
-        const r = await deps.store.orders({ ...filter, from: shift(-1), to: shift(1), after: cursor, limit: PAGE_SIZE });
-        for (const o of r.orders) {
-          if (localDayOf(new Date(o.firstSeen), zone(o.facilityId)) !== day) continue;
-          if (found.length === PAGE_SIZE) more = true;
-          else found.push(o);
-        }
-        cursor = r.next;
-      }
-      return await send(req, reply, 'Orders', '/ui/orders', ordersPage(q, found, more ? String(found.at(-1)?.id ?? after) : null, ctxOf(req)));
+      // the MRN is PHI: the audit says a search by it was made, not its value
+      if (filter.mrn !== undefined) await deps.store.audit({ at: deps.clock(), who: who(req), what: 'orders searched by MRN' });
+      // a day is the facility's own, as the Overview counts it
+      const days = day !== undefined ? { from: day, to: day, timeZoneOf: zoneOf(deps) } : {};
+      const r = await deps.store.orders({ ...filter, ...days, after, limit: PAGE_SIZE });
+      return await send(req, reply, 'Orders', '/ui/orders', ordersPage(q, r.orders, r.next === null ? null : String(r.next), ctxOf(req)));
     } catch (e) {
-      if (!(e instanceof BadRequestError)) throw e;
+      if (!(e instanceof BadRequestError) && !(e instanceof SearchTooWideError)) throw e;
       return send(req, reply, 'Orders', '/ui/orders', ordersPage(q, [], null, ctxOf(req), e.message), 400);
     }
   });
@@ -407,6 +394,9 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     if (!o) return send(req, reply, 'No such order', '/ui/orders', html`<p>No order ${req.params.id}.</p>`, 404);
     await deps.store.audit({ at: deps.clock(), who: who(req), what: `order ${o.id}` });
     const messages = (await Promise.all(o.messageIds.map((m) => deps.store.message(m)))).filter((m): m is MessageRow & { raw: string } => m !== undefined);
+    const answerStatus = new Map(
+      (await deps.store.messageDetails(o.messageIds)).flatMap((d) => (d.answerStatus !== undefined ? [[d.id, d.answerStatus] as const] : [])),
+    );
     const key = encounterKey(o.facilityId, o.encounterId);
     const record = o.consultationKey !== null ? await deps.store.record(key) : undefined;
     const consultation = record?.consultations.find((c) => c.consultationKey === o.consultationKey);
@@ -429,7 +419,7 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
       reply,
       `Order ${o.orderNumbers.join(' / ') || `#${o.id}`}`,
       '/ui/orders',
-      orderPage(o, { messages, ...(consultation ? { consultation } : {}), submissions }, ctxOf(req)),
+      orderPage(o, { messages, ...(consultation ? { consultation } : {}), submissions, answerStatus }, ctxOf(req)),
     );
   });
 
