@@ -88,7 +88,7 @@ function validationError(req: FastifyRequest, e: FrameworkError): AdapterError {
 
 /** The message an error is answered with: a failure of ours by its code only (its own text stays in the log). */
 function answeredMessage(e: AdapterError): string {
-  if (e.status === 503) return ERRORS.STORE_UNAVAILABLE.message;
+  if (e.status === 503) return ERRORS[e.code].message;
   if (e.status >= 500) return `the adapter failed on this request (${e.code === 'INTERNAL' ? (frameworkCode(e.cause) ?? 'INTERNAL') : e.code}); see its log`;
   return e.message;
 }
@@ -215,10 +215,16 @@ export function edgeErrorAnswers(method: string, url: string): Record<number, Js
   if (surface === 'api' || surface === 'fhir' || surface === 'hl7v2' || url.includes(':')) statuses.push(400);
   if (needFor(method, url) !== 'open') statuses.push(401, 403);
   if (method === 'POST' || method === 'PUT' || method === 'PATCH') statuses.push(400, 413, 415);
-  return Object.fromEntries(statuses.map((s) => [s, { ...schema, description: `${schema['description'] as string} (${ERRORS_BY_STATUS[s] ?? s})` }]));
+  return Object.fromEntries(statuses.map((s) => [s, { ...schema, description: `${schema['description'] as string}: ${EDGE_CODES[s] ?? ''}` }]));
 }
 
-const ERRORS_BY_STATUS: Readonly<Record<number, string>> = Object.entries(ERRORS).reduce<Record<number, string>>((acc, [code, k]) => {
-  acc[k.status] = acc[k.status] === undefined ? code : `${acc[k.status]}, ${code}`;
-  return acc;
-}, {});
+/** The codes of each status the edge answers for any route (a route's own errors are in its own declarations). */
+const EDGE_CODES: Readonly<Record<number, string>> = {
+  400: 'BAD_REQUEST, JSON_SYNTAX, REQUEST_UNREADABLE',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  413: 'BODY_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  500: 'INTERNAL, or the code of the failure of ours',
+  503: 'STORE_UNAVAILABLE',
+};
