@@ -177,6 +177,18 @@ describe('one error, answered in the shape of each surface', () => {
     );
   });
 
+  it('the OpenAPI document lists the errors of the edge for each route, in the shape of its surface', async () => {
+    const doc = (await (await s.fetch('/api/openapi.json', { headers: { authorization: 'Bearer k-op' } })).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, { schema: { required?: string[] } }> }> }>>;
+    };
+    const statuses = (path: string, method: string) => Object.keys(doc.paths[path]![method]!.responses);
+    assert.deepEqual(statuses('/api/orders', 'get'), ['200', '400', '401', '403', '500', '503']);
+    assert.deepEqual(statuses('/hl7v2', 'post'), ['200', '400', '401', '403', '413', '415', '500', '503']);
+    assert.deepEqual(statuses('/healthz', 'get'), ['200', '500', '503']);
+    assert.deepEqual(doc.paths['/api/orders']!.get!.responses['401']!.content['application/json']!.schema.required, ['code', 'error']);
+    assert.deepEqual(doc.paths['/fhir']!.post!.responses['415']!.content['application/fhir+json']!.schema.required, ['resourceType', 'issue']);
+  });
+
   it('a failure of ours: 500 by its code only, never its text (which may quote a value); logged by code', async () => {
     const real = s.store.orders.bind(s.store);
     s.store.orders = () => Promise.reject(new Error('value MRN0002 broke it'));
