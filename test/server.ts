@@ -5,6 +5,7 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { AssertionError } from 'node:assert';
 import { createServer } from 'node:net';
 import { CdsrValidator } from '../src/cdsr/validate.js';
 import type { FhirFetcher } from '../src/fhir/resolve.js';
@@ -16,6 +17,7 @@ import type { Config } from '../src/config.js';
 import { openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/store.js';
 import { REPO_ROOT } from './helpers.js';
+import { CHECK_HEADER, checkAnswers } from './answer-schema.js';
 
 export const SERVER_NOW = new Date('2026-11-23T06:00:00Z');
 
@@ -97,17 +99,24 @@ export async function startTestServer(
     ...(mapPool ? { mapPool } : {}),
     ...(opts.fhirFetcher ? { fhirFetcher: opts.fhirFetcher } : {}),
   });
+  // every answer checked against its route's declared schema (test/answer-schema.ts): a mismatch fails the request's test
+  const mismatches = checkAnswers(app);
+  let requests = 0;
   const url = opts.listen ? await app.listen({ port: 0, host: '127.0.0.1' }) : '';
   if (!opts.listen) await app.ready();
   return {
     url,
     fetch: async (path, init = {}) => {
+      const check = String(++requests);
       const r = await app.inject({
         method: (init.method ?? 'GET') as 'GET',
         url: path,
         ...(init.body !== undefined ? { payload: init.body } : {}),
-        headers: { ...init.headers },
+        headers: { ...init.headers, [CHECK_HEADER]: check },
       });
+      const wrong = mismatches.get(check);
+      mismatches.delete(check);
+      if (wrong !== undefined) throw new AssertionError({ message: `the answer does not match its route's schema:\n  ${wrong.join('\n  ')}` });
       const headers = new Headers();
       for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : String(v));
       return new Response(r.statusCode === 204 || r.statusCode === 304 ? null : r.rawPayload, { status: r.statusCode, headers });
@@ -124,6 +133,9 @@ export async function startTestServer(
       await store.close();
       mappings.close();
       rmSync(dir, { recursive: true, force: true });
+      // answers to requests over the socket (listen: true) are checked too, here
+      const wrong = [...mismatches.values()].flat();
+      if (wrong.length > 0) throw new AssertionError({ message: `answers that do not match their route's schema:\n  ${wrong.join('\n  ')}` });
     },
   };
 }

@@ -100,8 +100,8 @@ describe("reconciliation in the facility's days, through the service", () => {
         ],
       },
     ]);
-    assert.deepEqual(await get('?by=arrival'), [400, { error: 'by must be one of received, ordered' }]);
-    assert.deepEqual(await get('?format=xlsx'), [400, { error: 'format must be one of json, csv' }]);
+    assert.deepEqual(await get('?by=arrival'), [400, { code: 'BAD_REQUEST', error: 'by must be one of received, ordered', field: 'by' }]);
+    assert.deepEqual(await get('?format=xlsx'), [400, { code: 'BAD_REQUEST', error: 'format must be one of json, csv', field: 'format' }]);
   });
 
   it('format=csv: one line per facility and day, a column per reason, as a download', async () => {

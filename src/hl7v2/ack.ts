@@ -7,11 +7,14 @@ import type { Hl7Message } from './message.js';
 
 export type AckCode = 'AA' | 'AE' | 'AR';
 
+export type AckProblem = Omit<Problem, 'code'> & { readonly code: string };
+
 export interface AckInput {
   readonly code: AckCode;
   /** The message acknowledged; undefined when it could not be read as HL7. */
   readonly message?: Hl7Message;
-  readonly problems: readonly Problem[];
+  /** The problems, one ERR each; the code may be an error code of the HTTP edge (cdsr/errors.ts) as well as a problem code. */
+  readonly problems: readonly AckProblem[];
   readonly now: Date;
   /** MSH-10 of the ACK itself. */
   readonly ackControlId: string;

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import axios from 'axios';
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
-import { AdapterError, errorMessage } from '../cdsr/errors.js';
+import { AdapterError, errorMessage, type ErrorCode } from '../cdsr/errors.js';
 import type { CredentialRow, CredentialStore } from '../store/store.js';
 import type { SecretBox } from './secret-box.js';
 import { TokenError, type TokenProvider } from './token.js';
@@ -16,14 +16,13 @@ const PENDING_PREFIX = 'acr-pending:';
 const SEALED_SIGNIN = 'acr-signin';
 const SEALED_PENDING = 'acr-pending';
 
-/** A sign-in that cannot start or complete; `status` is the HTTP status of the page that says so. */
+/** The code of a sign-in failure by the HTTP status of the page that says so (the status is the code's, errors.ts). */
+const SIGNIN_CODE = { 400: 'SIGNIN', 409: 'SIGNIN_CONFLICT', 502: 'SIGNIN_UPSTREAM', 503: 'SIGNIN_UNAVAILABLE' } as const satisfies Record<number, ErrorCode>;
+
+/** A sign-in that cannot start or complete: refused (400), written twice (409), ACR Connect answering wrong (502), not possible now (503). */
 export class SignInError extends AdapterError {
-  constructor(
-    message: string,
-    readonly status: number,
-    options?: { cause?: unknown },
-  ) {
-    super('SIGNIN', message, options);
+  constructor(message: string, status: keyof typeof SIGNIN_CODE, options?: { cause?: unknown }) {
+    super(SIGNIN_CODE[status], message, options);
   }
 }
 

@@ -3,7 +3,6 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { ingestHl7 } from '../inbound/hl7.js';
 import { safeReason } from '../inbound/outcome.js';
-import { StoreUnavailableError } from '../store/store.js';
 import type { AppOptions } from './deps.js';
 import { registerFhirRoutes } from './fhir-routes.js';
 import { registerOpsRoutes } from './ops-routes.js';
@@ -14,11 +13,12 @@ import { registerReprocessRoutes } from './reprocess-routes.js';
 import { tablesLabel } from './use-cases/reprocess.js';
 import { Reprocessor } from '../inbound/reprocessor.js';
 import { consolePlugin } from './console/plugin.js';
-import { BadRequestError, unknownParamsMessage } from './query.js';
-import { findKey, keyRing, needOf, requireRoles } from './roles.js';
+import { AdapterError } from '../cdsr/errors.js';
+import { answerError, edgeErrorAnswers } from './error-answer.js';
+import { findKey, keyRing, needOf, requireRoles, type Need } from './roles.js';
 import { originOf } from './origin.js';
 import { OPENAPI_ANSWER, openApiDocument, recordRoutes } from './openapi.js';
-import { int, obj, route, str, textAnswer } from './schema.js';
+import { healthErrorAnswer, int, obj, route, str, textAnswer } from './schema.js';
 import { registerAuthRoutes } from './auth-routes.js';
 
 const HL7_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7'];
@@ -71,6 +71,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (schema.querystring === undefined) schema.querystring = { type: 'object', properties: {}, additionalProperties: false };
     else schema.querystring.additionalProperties ??= false;
   });
+  // every route that documents its answers documents the errors of the edge too (error-answer.ts), its own declarations first
+  app.addHook('onRoute', (r) => {
+    const schema = r.schema as { response?: Record<number, unknown> } | undefined;
+    if (schema?.response === undefined) return;
+    for (const method of Array.isArray(r.method) ? r.method : [r.method])
+      schema.response = { ...edgeErrorAnswers(method, r.url, (r.config as { role?: Need } | undefined)?.role), ...schema.response };
+  });
   const routes = recordRoutes(app);
   // each route declares the role a key needs to call it (route(role, doc)); the start fails for one that does not
   requireRoles(app);
@@ -80,61 +87,31 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   }
   app.addContentTypeParser(['application/fhir+json', 'application/json'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  app.setErrorHandler((err: { statusCode?: number; message: string; code?: string; validation?: unknown; validationContext?: string }, req, reply) => {
-    if (err instanceof BadRequestError) return reply.code(400).send({ error: err.message });
-    if (err.validation !== undefined) return reply.code(400).send({ error: validationMessage(req, err.validationContext) });
-    // the store unavailable now: the sender retries (503); a failure of ours: 500, named
-    const status = err instanceof StoreUnavailableError ? 503 : (err.statusCode ?? 500);
-    if (status === 413) {
-      return reply
-        .code(413)
-        .type('text/plain')
-        .send(`request body larger than the limit of ${opts.config.CDSR_BODY_LIMIT_BYTES} bytes (CDSR_BODY_LIMIT_BYTES)\n`);
-    }
-    if (status === 415) {
-      return reply
-        .code(415)
-        .type('text/plain')
-        .send(`unsupported content type; HL7 v2: ${HL7_TYPES.join(', ')}; FHIR: application/fhir+json\n`);
-    }
-    // codes only: a framework or driver message may quote the URL or a value
-    req.log.error({ err: { code: err.code ?? 'INTERNAL', status } }, 'request failed');
-    if (status === 503) return reply.code(503).type('text/plain').send('the adapter cannot take this request now; send it again\n');
-    if (status >= 500)
-      return reply
-        .code(status)
-        .type('text/plain')
-        .send(`the adapter failed on this request (${err.code ?? 'INTERNAL'}); see its log\n`);
-    return reply
-      .code(status)
-      .type('text/plain')
-      .send(`the request cannot be read (${err.code ?? `HTTP ${status}`})\n`);
-  });
-
+  // every error, thrown anywhere, is answered by its code in the shape of the surface asked (error-answer.ts)
+  const edge = {
+    bodyLimit: opts.config.CDSR_BODY_LIMIT_BYTES,
+    contentTypes: `HL7 v2: ${HL7_TYPES.join(', ')}; FHIR: application/fhir+json`,
+    clock: opts.clock,
+  };
+  app.setErrorHandler((err, req, reply) => answerError(err, req, reply, edge));
   // the default 404 logs and echoes the URL, which may carry patient identifiers
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no such route: ${req.method} (see README for the API)` }));
+  app.setNotFoundHandler((req, reply) =>
+    answerError(new AdapterError('ROUTE_NOT_FOUND', `no such route: ${req.method} (see docs/operations.md for the API)`), req, reply, edge),
+  );
 
   app.decorateRequest('authKey', '');
   const ring = keyRing(opts.config);
   if (ring.length > 0) {
-    app.addHook('onRequest', async (req, reply) => {
+    app.addHook('onRequest', (req, _reply, done) => {
       const need = needOf(req.routeOptions.config);
-      if (need === 'open') return;
+      if (need === 'open') return done();
       const given = presentedKey(req);
       const entry = given === undefined ? undefined : findKey(ring, given);
-      if (!entry) {
-        await reply
-          .code(401)
-          .header('www-authenticate', 'Bearer')
-          .type('text/plain')
-          .send('missing or wrong credentials (Authorization: Bearer <key> or X-API-Key)\n');
-        return;
-      }
+      if (!entry) return done(new AdapterError('UNAUTHENTICATED'));
       req.authKey = entry.label;
-      if (!entry.roles.has(need)) {
-        await reply.code(403).type('text/plain').send(`this key (${entry.label}) may not do this: it needs the ${need} role\n`);
-        return;
-      }
+      if (!entry.roles.has(need))
+        return done(new AdapterError('FORBIDDEN', `this key (${entry.label}) may not do this: it needs the ${need} role`, { details: { role: need } }));
+      done();
     });
   }
 
@@ -185,17 +162,17 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       tags: ['health'],
       response: {
         200: obj({ status: str('ready'), mappings: str('the mappings directory'), generation: int('reloads of the tables since start, 1 = as started') }),
-        503: obj({ status: str('unavailable') }),
+        503: healthErrorAnswer,
       },
     }),
-    async (_req, reply) => {
+    async (_req) => {
       try {
         await opts.store.ping();
         return { status: 'ready', mappings: opts.mappings.dir, generation: opts.mappings.generation };
       } catch (e) {
         // open to anyone: what failed is logged (by code), not answered
         _req.log.warn({ event: 'not_ready', error: safeReason(e) }, 'the store cannot be read or written');
-        return reply.code(503).send({ status: 'unavailable' });
+        throw new AdapterError('STORE_UNAVAILABLE', undefined, { cause: e });
       }
     },
   );
@@ -204,18 +181,3 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
 /** The version of the API the OpenAPI document describes. */
 export const API_VERSION = '1';
-
-/** A schema validation failure, named: the unknown query parameters, else what failed where. */
-function validationMessage(req: FastifyRequest, context: string | undefined): string {
-  const declared = (req.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined)?.properties ?? {};
-  if (context === 'querystring') {
-    const unknown = Object.keys(req.query as Record<string, unknown>).filter((k) => !(k in declared));
-    if (unknown.length > 0) return unknownParamsMessage(unknown, Object.keys(declared));
-    const twice = Object.entries(req.query as Record<string, unknown>)
-      .filter(([, v]) => Array.isArray(v))
-      .map(([k]) => k);
-    if (twice.length > 0) return `${twice.join(', ')} may be given once`;
-    return 'a query parameter cannot be read (each is given once, as text)';
-  }
-  return `the request's ${context ?? 'input'} does not match the route's schema`;
-}

@@ -133,8 +133,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void
       tags: ['auth'],
       response: { 200: SIGN_IN_STATUS, 404: errorAnswer },
     }),
-    async (req, reply) => {
-      if (!signIn) return reply.code(404).send({ error: NOT_CONFIGURED });
+    async (req) => {
+      if (!signIn) throw new AdapterError('SIGNIN_NOT_CONFIGURED', NOT_CONFIGURED);
       await signIn.signOut();
       req.log.info({ event: 'acr_signed_out', by: req.authKey || 'open' }, 'ACR Connect sign-in removed');
       return signIn.status();

@@ -1,10 +1,10 @@
 // The FHIR routes: resources, Bundles and notifications (POST/PUT), DELETE of a ServiceRequest as
 // a cancellation. The processing is the inbound stage's (inbound/fhir.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AdapterError } from '../cdsr/errors.js';
 import type { IngestDeps } from '../inbound/context.js';
 import { revokedServiceRequest } from '../fhir/resolve.js';
 import { ingestFhir } from '../inbound/fhir.js';
-import { operationOutcome } from '../inbound/outcome.js';
 import { originOf } from './origin.js';
 import { anyValue, obj, params, route, arr } from './schema.js';
 
@@ -46,11 +46,7 @@ export function registerFhirRoutes(app: FastifyInstance, deps: IngestDeps): void
     }),
     async (req, reply) => {
       const stored = await deps.store.resource(`ServiceRequest/${req.params.id}`);
-      if (stored === undefined)
-        return reply
-          .code(404)
-          .type('application/fhir+json')
-          .send(operationOutcome([{ severity: 'error', code: 'not-found', diagnostics: 'no such ServiceRequest here' }]));
+      if (stored === undefined) throw new AdapterError('NOT_FOUND', 'no such ServiceRequest here', { details: { field: 'id' } });
       return handle(JSON.stringify(revokedServiceRequest(stored, deps.clock())), req, reply);
     },
   );

@@ -151,7 +151,20 @@ describe('POST /hl7v2: credentials, size, store down', () => {
   after(() => s.close());
 
   it('401 without or with a wrong key; accepted with Bearer or X-API-Key', async () => {
-    assert.equal((await postHl7(s, ORM)).status, 401);
+    // refused before the message is read: an AR that names no message, with the error code
+    const refused = await postHl7(s, ORM);
+    assert.deepEqual(
+      [refused.status, refused.type, lines(refused.text)],
+      [
+        401,
+        'x-application/hl7-v2+er7',
+        [
+          'MSH|^~\\&|CDSR-ADAPTER||||20261123060000+0000||ACK|CDSR0|P|2.5.1',
+          'MSA|AR|',
+          'ERR|||207^Application internal error^HL70357|E||||UNAUTHENTICATED: missing or wrong credentials (Authorization: Bearer <key> or X-API-Key)',
+        ],
+      ],
+    );
     assert.equal((await postHl7(s, ORM, { authorization: 'Bearer nope' })).status, 401);
     assert.equal((await postHl7(s, ORM, { authorization: 'Bearer k-456' })).status, 200);
     assert.equal((await postHl7(s, ORM.replace('MSG0001', 'MSG0002'), { 'x-api-key': 'k-123' })).status, 200);
@@ -170,7 +183,11 @@ describe('POST /hl7v2: credentials, size, store down', () => {
   it('413 names the limit', async () => {
     const r = await postHl7(s, ORM + `NTE|1||${'x'.repeat(5000)}\r`, { 'x-api-key': 'k-123' });
     assert.equal(r.status, 413);
-    assert.equal(r.text, 'request body larger than the limit of 4096 bytes (CDSR_BODY_LIMIT_BYTES)\n');
+    assert.deepEqual(lines(r.text), [
+      'MSH|^~\\&|CDSR-ADAPTER||||20261123060000+0000||ACK|CDSR0|P|2.5.1',
+      'MSA|AR|',
+      'ERR|||207^Application internal error^HL70357|E||||BODY_TOO_LARGE: request body larger than the limit of 4096 bytes (CDSR_BODY_LIMIT_BYTES)',
+    ]);
   });
 
   it('503 with AR when the store cannot take the message (the sender retries); readyz says so', async () => {
@@ -183,7 +200,10 @@ describe('POST /hl7v2: credentials, size, store down', () => {
       'ERR|||207^Application internal error^HL70357|E||||STORE_UNAVAILABLE: the message cannot be stored now; send it again',
     ]);
     const ready = await s.fetch(`/readyz`);
-    assert.deepEqual([ready.status, await ready.json()], [503, { status: 'unavailable' }]);
+    assert.deepEqual(
+      [ready.status, await ready.json()],
+      [503, { status: 'unavailable', code: 'STORE_UNAVAILABLE', error: 'the adapter cannot take this request now; send it again' }],
+    );
   });
 });
 

@@ -21,11 +21,11 @@ export function contentQuery(q: string | undefined): ContentQuery | undefined {
   const m = PATH_EQUALS.exec(text);
   if (!m) return { kind: 'text', text };
   const value = m[2]!.trim();
-  if (value === '') throw new BadRequestError(`q: ${m[1]!}= needs a value after =`);
+  if (value === '') throw new BadRequestError(`q: ${m[1]!}= needs a value after =`, 'q');
   try {
     return { kind: 'path', path: parseHl7Path(m[1]!), value };
   } catch (e) {
-    if (e instanceof PathSyntaxError) throw new BadRequestError(`q: ${e.message}`);
+    if (e instanceof PathSyntaxError) throw new BadRequestError(`q: ${e.message}`, 'q');
     throw e;
   }
 }
@@ -38,21 +38,21 @@ export async function searchMessages(
 ): Promise<MessageRow[]> {
   if (content === undefined) return store.messages(filter);
   if (content.kind === 'text') return store.messages({ ...filter, contains: content.text });
-  if (filter.channel === 'fhir') throw new BadRequestError(`q: ${content.path.text} is an HL7 v2 path; channel=fhir has none`);
+  if (filter.channel === 'fhir') throw new BadRequestError(`q: ${content.path.text} is an HL7 v2 path; channel=fhir has none`, 'q');
   return messagesWithValue(store, filter, content.path, content.value);
 }
 
 /** The store filter for a query (`limit + 1` rows, to know whether a next page exists). */
 export function messageFilter(q: Readonly<Record<string, string | undefined>>, extra: readonly string[] = []): MessageFilter {
   onlyParams(q, [...MESSAGE_SEARCH_PARAMS, ...extra]);
-  for (const [k, v] of Object.entries(q)) if (Array.isArray(v)) throw new BadRequestError(`${k} may be given once`);
+  for (const [k, v] of Object.entries(q)) if (Array.isArray(v)) throw new BadRequestError(`${k} may be given once`, k);
   const status = oneOf<MessageStatus>(q.status || undefined, 'status', MESSAGE_STATUSES);
   const channel = oneOf<Channel>(q.channel || undefined, 'channel', CHANNELS);
   const order = oneOf(q.order || undefined, 'order', ['oldest', 'newest'] as const) ?? 'oldest';
   const from = instantParam(q.from, 'from');
   const to = instantParam(q.to, 'to');
-  if (from !== undefined && to !== undefined && from >= to) throw new BadRequestError('from must be before to');
-  if (q.q !== undefined && q.q.length > 200) throw new BadRequestError('q may be at most 200 characters');
+  if (from !== undefined && to !== undefined && from >= to) throw new BadRequestError('from must be before to', 'from');
+  if (q.q !== undefined && q.q.length > 200) throw new BadRequestError('q may be at most 200 characters', 'q');
   const after = intParam(q.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 });
   return {
     ...(status ? { status } : {}),

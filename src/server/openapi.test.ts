@@ -135,20 +135,22 @@ describe('unknown query parameters', () => {
     const r = await s.fetch('/api/messages?control_id=MSG0001&status=error');
     assert.equal(r.status, 400);
     assert.deepEqual(await r.json(), {
+      code: 'BAD_REQUEST',
       error: 'unknown query parameter: control_id (this route takes status, channel, controlId, sender, from, to, q, order, limit, after)',
+      field: 'control_id',
     });
   });
 
   it('several are all named; a route that takes none says so', async () => {
     const r = await s.fetch('/api/subscriptions?a=1&b=2');
     assert.equal(r.status, 400);
-    assert.deepEqual(await r.json(), { error: 'unknown query parameters: a, b (this route takes none)' });
+    assert.deepEqual(await r.json(), { code: 'BAD_REQUEST', error: 'unknown query parameters: a, b (this route takes none)', field: 'a, b' });
   });
 
   it('a known parameter given twice cannot be read: 400', async () => {
     const r = await s.fetch('/api/messages?status=error&status=applied');
     assert.equal(r.status, 400);
-    assert.deepEqual(await r.json(), { error: 'status may be given once' });
+    assert.deepEqual(await r.json(), { code: 'BAD_REQUEST', error: 'status may be given once', field: 'status' });
   });
 
   it('declared parameters still work and answers are whole (not cut to the schema)', async () => {

@@ -1,5 +1,6 @@
 // The operations API: records with their state and field provenance, the message queue, replay,
 // transactions, metrics. Lists page with a cursor: each answer's `next` is the `after` of the next page.
+import { AdapterError } from '../cdsr/errors.js';
 import type { FastifyInstance } from 'fastify';
 import { explainMissing } from '../mapping/explain.js';
 import { encounterKey } from '../mapping/merge.js';
@@ -9,7 +10,7 @@ import type { Submitter } from '../outbound/submitter.js';
 import { replayAll, replayOne } from '../inbound/replay.js';
 import type { AppOptions } from './deps.js';
 import { signInMetrics } from './use-cases/sign-in.js';
-import { decodeCursor, encodeCursor, intParam, limitParam, oneOf, pageOf } from './query.js';
+import { BadRequestError, decodeCursor, encodeCursor, intParam, limitParam, oneOf, pageOf } from './query.js';
 import { anyValue, arr, bool, cursorPage, dict, errorAnswer, int, nullable, obj, PAGING, params, query, route, str, textAnswer } from './schema.js';
 import { MESSAGE_ROW, PROBLEM, RECORD_SUMMARY, RECORD_VIEW, TX_SUMMARY, TX_SUMMARY_PROPS } from './answers.js';
 import { contentQuery, messageFilter, searchMessages } from './message-search.js';
@@ -69,9 +70,9 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
       params: params({ facilityId: 'Facility_ID', encounterId: 'Unique_Encounter_ID' }),
       response: { 200: RECORD_VIEW, 404: errorAnswer },
     }),
-    async (req, reply) => {
+    async (req) => {
       const r = await deps.store.record(encounterKey(req.params.facilityId, req.params.encounterId));
-      if (!r) return reply.code(404).send({ error: 'no such encounter' });
+      if (!r) throw new AdapterError('NOT_FOUND', 'no such encounter');
       await deps.store.audit({ at: deps.clock(), who: req.authKey || 'open', what: `record ${r.encounterKey}` });
       // a required field nothing filled: where the tables look for it; what NRDR was last sent, beside today's values
       const sent = await lastSentOf(deps.store, r);
@@ -121,10 +122,10 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
       params: params({ id: 'the message id' }),
       response: { 200: obj({ id: int('message id'), status: str('its status after the replay'), problems: arr(PROBLEM) }), 404: errorAnswer },
     }),
-    async (req, reply) => {
+    async (req) => {
       const id = Number(req.params.id);
       const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
-      if (!m) return reply.code(404).send({ error: 'no such message' });
+      if (!m) throw new AdapterError('NOT_FOUND', 'no such message');
       const status = await replayOne(deps, id, req.authKey || 'open');
       const after = await deps.store.message(id);
       return { id, status, problems: after?.problems ?? [] };
@@ -182,9 +183,9 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
         404: errorAnswer,
       },
     }),
-    async (req, reply) => {
+    async (req) => {
       const t = await deps.store.transaction(req.params.id);
-      if (!t) return reply.code(404).send({ error: 'no such transaction' });
+      if (!t) throw new AdapterError('NOT_FOUND', 'no such transaction');
       await deps.store.audit({ at: deps.clock(), who: req.authKey || 'open', what: `transaction ${t.transactionId}` });
       return { ...summary(t), nrdr: t.nrdr ?? null, nrdrHistory: t.nrdrHistory, records: t.records };
     },
@@ -223,7 +224,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     }),
     async (req, reply) => {
       const submitter = deps.submitter;
-      if (!submitter) return reply.code(409).send({ error: 'this process does not submit' });
+      if (!submitter) throw new AdapterError('NOT_SUBMITTER');
       const wait = intParam(req.query.wait, 'wait', { min: 0, max: 60, fallback: 10 });
       const run = submitter.submitNow();
       let timer: NodeJS.Timeout | undefined;
@@ -244,8 +245,8 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
       tags: ['transactions'],
       response: { 200: SUBMIT_PROGRESS, 409: errorAnswer },
     }),
-    (_req, reply) => {
-      if (!deps.submitter) return reply.code(409).send({ error: 'this process does not submit' });
+    () => {
+      if (!deps.submitter) throw new AdapterError('NOT_SUBMITTER');
       return deps.submitter.status();
     },
   );
@@ -383,10 +384,10 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
       querystring: query({ status: 'error (default), applied, ignored or pending' }),
       response: { 200: obj({ replayed: int('messages replayed'), byStatus: dict(int('count'), 'their statuses after the replay') }), 400: errorAnswer },
     }),
-    async (req, reply) => {
+    async (req) => {
       const status = (req.query.status ?? 'error') as MessageStatus;
       // a resend and a body that was not HL7 or FHIR stand for nothing in a record
-      if (!REPLAYABLE.includes(status)) return reply.code(400).send({ error: `status must be one of ${REPLAYABLE.join(', ')}` });
+      if (!REPLAYABLE.includes(status)) throw new BadRequestError(`status must be one of ${REPLAYABLE.join(', ')}`, 'status');
       return replayAll(deps, status);
     },
   );

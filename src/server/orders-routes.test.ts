@@ -221,7 +221,7 @@ describe('the order ledger through the service', () => {
       ['from=yesterday', 'from must be a day as YYYY-MM-DD'],
     ]) {
       const r = await s.fetch(`/api/orders?${query}`);
-      assert.deepEqual([r.status, await r.json()], [400, { error }], query);
+      assert.deepEqual([r.status, await r.json()], [400, { code: 'BAD_REQUEST', error, field: query?.split('=')[0] }], query);
     }
     const recs = await json<{ records: unknown[]; next: string }>(s, '/api/records?limit=2');
     const more = await json<{ records: unknown[] }>(s, `/api/records?limit=2&after=${recs.next}`);

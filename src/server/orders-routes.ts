@@ -1,5 +1,6 @@
 // The order ledger and the reconciliation: every order seen with its one state, and per facility
 // and day, seen = reported + held (by reason) + excluded (by rule).
+import { AdapterError } from '../cdsr/errors.js';
 import type { FastifyInstance } from 'fastify';
 import { encounterKey } from '../mapping/merge.js';
 import { ORDER_REASONS, ORDER_STATES, RECONCILE_BY } from '../store/store.js';
@@ -80,13 +81,13 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
         409: errorAnswer,
       },
     }),
-    async (req, reply) => {
+    async (req) => {
       const id = Number(req.params.id);
-      if (!/^[0-9]+$/.test(req.params.id) || !Number.isSafeInteger(id)) return reply.code(404).send({ error: 'no such order' });
+      if (!/^[0-9]+$/.test(req.params.id) || !Number.isSafeInteger(id)) throw new AdapterError('NOT_FOUND', 'no such order');
       const r = await deps.store.acknowledgeRetraction(id, req.authKey || 'open', deps.clock());
-      if (r.result === 'not-found') return reply.code(404).send({ error: 'no such order' });
+      if (r.result === 'not-found') throw new AdapterError('NOT_FOUND', 'no such order');
       if (r.result === 'not-retraction')
-        return reply.code(409).send({ error: `order ${id} is not cancelled after submission (its record is ${r.state}): nothing to acknowledge` });
+        throw new AdapterError('NOTHING_TO_ACKNOWLEDGE', `order ${id} is not cancelled after submission (its record is ${r.state}): nothing to acknowledge`);
       return { order: id, acknowledged: { by: r.by, at: r.at }, already: r.result === 'already' };
     },
   );
@@ -110,18 +111,18 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
         409: errorAnswer,
       },
     }),
-    async (req, reply) => {
+    async (req) => {
       const ckey = req.query.consultation;
-      if (ckey === undefined || ckey === '') return reply.code(400).send({ error: 'consultation (its key, "MM/DD/YYYY HH:MM:SS") is required' });
+      if (ckey === undefined || ckey === '') throw new BadRequestError('consultation (its key, "MM/DD/YYYY HH:MM:SS") is required', 'consultation');
       const r = await deps.store.acknowledgeConsultationRetraction(
         encounterKey(req.params.facilityId, req.params.encounterId),
         ckey,
         req.authKey || 'open',
         deps.clock(),
       );
-      if (r.result === 'not-found') return reply.code(404).send({ error: 'no such consultation' });
+      if (r.result === 'not-found') throw new AdapterError('NOT_FOUND', 'no such consultation');
       if (r.result === 'not-retraction')
-        return reply.code(409).send({ error: `consultation ${ckey} is not cancelled after submission (it is ${r.state}): nothing to acknowledge` });
+        throw new AdapterError('NOTHING_TO_ACKNOWLEDGE', `consultation ${ckey} is not cancelled after submission (it is ${r.state}): nothing to acknowledge`);
       return { consultation: ckey, acknowledged: { by: r.by, at: r.at }, already: r.result === 'already' };
     },
   );

@@ -2,17 +2,16 @@
 // (a 400 with the reason, never a 5xx from a bad number reaching the database); cursors opaque.
 import { AdapterError } from '../cdsr/errors.js';
 
-/** A request the API cannot answer as asked: 400 with the reason. */
+/** A request the API cannot answer as asked: 400 (BAD_REQUEST) with the reason and the parameter or member it concerns. */
 export class BadRequestError extends AdapterError {
-  readonly statusCode = 400;
-  constructor(message: string) {
-    super('BAD_REQUEST', message);
+  constructor(message: string, field?: string) {
+    super('BAD_REQUEST', message, field !== undefined ? { details: { field } } : undefined);
   }
 }
 
 export function oneOf<T extends string>(value: string | undefined, name: string, allowed: readonly T[]): T | undefined {
   if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new BadRequestError(`${name} must be one of ${allowed.filter((a) => a !== '').join(', ')}`);
+  if (!(allowed as readonly string[]).includes(value)) throw new BadRequestError(`${name} must be one of ${allowed.filter((a) => a !== '').join(', ')}`, name);
   return value as T;
 }
 
@@ -20,7 +19,7 @@ export function intParam(value: string | undefined, name: string, o: { min: numb
   if (value === undefined || value === '') return o.fallback;
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < o.min || n > o.max)
-    throw new BadRequestError(`${name} must be a whole number from ${o.min} to ${o.max}`);
+    throw new BadRequestError(`${name} must be a whole number from ${o.min} to ${o.max}`, name);
   return n;
 }
 
@@ -29,7 +28,8 @@ export const limitParam = (value: string | undefined): number => intParam(value,
 /** A day as YYYY-MM-DD. */
 export function dayParam(value: string | undefined, name: string): string | undefined {
   if (value === undefined || value === '') return undefined;
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) throw new BadRequestError(`${name} must be a day as YYYY-MM-DD`);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`)))
+    throw new BadRequestError(`${name} must be a day as YYYY-MM-DD`, name);
   return value;
 }
 
@@ -55,7 +55,7 @@ export function decodeCursor(value: string | undefined, size: number): string[] 
   } catch {
     // named below
   }
-  throw new BadRequestError('after must be the "next" value of a previous page');
+  throw new BadRequestError('after must be the "next" value of a previous page', 'after');
 }
 
 /** Refuses a query parameter the route does not know (a misspelt filter must not be silently ignored). */
@@ -66,7 +66,7 @@ export function unknownParamsMessage(unknown: readonly string[], known: readonly
 
 export function onlyParams(query: unknown, allowed: readonly string[]): void {
   const unknown = Object.keys(query ?? {}).filter((k) => !allowed.includes(k));
-  if (unknown.length > 0) throw new BadRequestError(unknownParamsMessage(unknown, allowed));
+  if (unknown.length > 0) throw new BadRequestError(unknownParamsMessage(unknown, allowed), unknown.join(', '));
 }
 
 /** A received-at bound: a day (YYYY-MM-DD, UTC; `to` takes the whole day) or an ISO 8601 date-time. */
@@ -77,6 +77,6 @@ export function instantParam(value: string | undefined, name: 'from' | 'to'): st
     return new Date(name === 'to' ? day + 86_400_000 : day).toISOString();
   }
   const t = /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(t)) throw new BadRequestError(`${name} must be a day (YYYY-MM-DD) or an ISO 8601 date-time`);
+  if (Number.isNaN(t)) throw new BadRequestError(`${name} must be a day (YYYY-MM-DD) or an ISO 8601 date-time`, name);
   return new Date(t).toISOString();
 }

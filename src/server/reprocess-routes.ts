@@ -1,6 +1,7 @@
 // Reprocessing through the API (operator; access-audited): a selection of stored messages mapped
 // again through the tables in force and their encounters re-derived, as a preview (the default)
 // or applied; runs go on in the background, GET follows their progress and lists the changes.
+import { AdapterError } from '../cdsr/errors.js';
 import type { FastifyInstance } from 'fastify';
 import type { Reprocessor } from '../inbound/reprocessor.js';
 import type { ReprocessSelection } from '../store/reprocess-runs.js';
@@ -65,7 +66,7 @@ export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions &
       if (body['preview'] !== undefined) {
         const id = typeof body['preview'] === 'number' ? body['preview'] : NaN;
         const earlier = await previewToApply(deps, id, JSON.stringify(body['preview']));
-        if ('error' in earlier) return reply.code(earlier.code).send({ error: earlier.error });
+        if ('error' in earlier) throw new AdapterError(earlier.code === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', earlier.error, { details: { field: 'preview' } });
         selection = earlier.selection;
         apply = true;
       } else selection = selectionOf(body);
@@ -96,10 +97,10 @@ export function registerReprocessRoutes(app: FastifyInstance, deps: AppOptions &
       querystring: query({ after: 'the `next` of the previous page of changes', limit: 'changes per page (default 100)' }),
       response: { 200: obj({ run: RUN, changes: arr(CHANGE), next: nullable(str('cursor of the next page of changes')) }), 400: errorAnswer, 404: errorAnswer },
     }),
-    async (req, reply) => {
+    async (req) => {
       const id = intParam(req.params.id, 'id', { min: 1, max: Number.MAX_SAFE_INTEGER, fallback: 0 });
       const run = id > 0 ? await deps.store.reprocessRun(id) : undefined;
-      if (!run) return reply.code(404).send({ error: 'no such reprocessing run' });
+      if (!run) throw new AdapterError('NOT_FOUND', 'no such reprocessing run');
       const limit = limitParam(req.query.limit);
       const after = intParam(req.query.after, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 });
       const page = await deps.store.reprocessChanges(run.id, { after, limit: limit + 1 });
@@ -117,7 +118,7 @@ function jsonBody(text: string | undefined): Record<string, unknown> {
   try {
     v = JSON.parse(text) as unknown;
   } catch {
-    throw new BadRequestError('the body is not JSON');
+    throw new AdapterError('JSON_SYNTAX', 'the body is not JSON');
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadRequestError('the body must be a JSON object (the selection)');
   return v as Record<string, unknown>;

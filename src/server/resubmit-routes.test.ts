@@ -137,11 +137,17 @@ describe('resubmit through the service', () => {
     await withTestServer(
       async (s) => {
         const noState = await s.fetch('/api/resubmit?facility=100000', { method: 'POST', headers: OPERATE });
-        assert.deepEqual([noState.status, await noState.json()], [400, { error: 'state must be rejected (only rejected records are sent again)' }]);
+        assert.deepEqual(
+          [noState.status, await noState.json()],
+          [400, { code: 'BAD_REQUEST', error: 'state must be rejected (only rejected records are sent again)', field: 'state' }],
+        );
         const missing = await s.fetch('/api/records/100000/NOPE/resubmit', { method: 'POST', headers: OPERATE });
-        assert.deepEqual([missing.status, await missing.json()], [404, { error: 'no such encounter' }]);
+        assert.deepEqual([missing.status, await missing.json()], [404, { code: 'NOT_FOUND', error: 'no such encounter' }]);
         const viewer = await s.fetch('/api/resubmit?state=rejected', { method: 'POST', headers: VIEW });
-        assert.deepEqual([viewer.status, await viewer.text()], [403, 'this key (view#1) may not do this: it needs the operate role\n']);
+        assert.deepEqual(
+          [viewer.status, await viewer.json()],
+          [403, { code: 'FORBIDDEN', error: 'this key (view#1) may not do this: it needs the operate role', role: 'operate' }],
+        );
       },
       { roles },
     );

@@ -1,6 +1,7 @@
 // Resubmission after a fix at ACR (a facility's registration, say): the rejected records of one
 // encounter or of a facility go back to `ready` and are sent in the next round. Operator calls,
 // access-audited; each record keeps the change in its history (GET /api/records/{f}/{e}).
+import { AdapterError } from '../cdsr/errors.js';
 import type { FastifyInstance } from 'fastify';
 import type { AppOptions } from './deps.js';
 import { BadRequestError } from './query.js';
@@ -27,9 +28,9 @@ export function registerResubmitRoutes(app: FastifyInstance, deps: AppOptions): 
       querystring: query({ reason: 'why (kept in the record history), e.g. "facility registered at ACR"' }),
       response: { 200: ANSWER, 404: errorAnswer },
     }),
-    async (req, reply) => {
+    async (req) => {
       const records = await resubmitEncounter(deps, req.params.facilityId, req.params.encounterId, req.authKey || 'open', req.query.reason);
-      if (!records) return reply.code(404).send({ error: 'no such encounter' });
+      if (!records) throw new AdapterError('NOT_FOUND', 'no such encounter');
       // the encounter id is patient data: the access audit names the encounter, the log does not
       req.log.info({ event: 'resubmit', facilityId: req.params.facilityId, records: records.length }, 'rejected records put back to ready');
       return { resubmitted: records.length, records };
@@ -49,7 +50,7 @@ export function registerResubmitRoutes(app: FastifyInstance, deps: AppOptions): 
       response: { 200: ANSWER, 400: errorAnswer },
     }),
     async (req) => {
-      if (req.query.state !== 'rejected') throw new BadRequestError('state must be rejected (only rejected records are sent again)');
+      if (req.query.state !== 'rejected') throw new BadRequestError('state must be rejected (only rejected records are sent again)', 'state');
       const facility = req.query.facility?.trim() || undefined;
       const who = req.authKey || 'open';
       const at = deps.clock();

@@ -99,11 +99,14 @@ describe('retractions through the service', () => {
 
         // a viewer may not acknowledge; an order that is not a retraction, or none at all, is refused
         const denied = await s.fetch('/api/orders/1/acknowledge', { method: 'POST', headers: as(KEYS.view) });
-        assert.deepEqual([denied.status, await denied.text()], [403, 'this key (view#1) may not do this: it needs the operate role\n']);
+        assert.deepEqual(
+          [denied.status, await denied.json()],
+          [403, { code: 'FORBIDDEN', error: 'this key (view#1) may not do this: it needs the operate role', role: 'operate' }],
+        );
         const none = await s.fetch('/api/orders/7/acknowledge', { method: 'POST', headers: as(KEYS.operate) });
-        assert.deepEqual([none.status, await none.json()], [404, { error: 'no such order' }]);
+        assert.deepEqual([none.status, await none.json()], [404, { code: 'NOT_FOUND', error: 'no such order' }]);
         const bad = await s.fetch('/api/orders/1x/acknowledge', { method: 'POST', headers: as(KEYS.operate) });
-        assert.deepEqual([bad.status, await bad.json()], [404, { error: 'no such order' }]);
+        assert.deepEqual([bad.status, await bad.json()], [404, { code: 'NOT_FOUND', error: 'no such order' }]);
 
         const ack = await s.fetch('/api/orders/1/acknowledge', { method: 'POST', headers: as(KEYS.operate) });
         assert.deepEqual([ack.status, await ack.json()], [200, { order: 1, acknowledged: { by: 'operate#1', at: SERVER_NOW.toISOString() }, already: false }]);
@@ -147,7 +150,7 @@ describe('retractions through the service', () => {
       const ack = await s.fetch('/api/orders/1/acknowledge', { method: 'POST' });
       assert.deepEqual(
         [ack.status, await ack.json()],
-        [409, { error: 'order 1 is not cancelled after submission (its record is cancelled): nothing to acknowledge' }],
+        [409, { code: 'NOTHING_TO_ACKNOWLEDGE', error: 'order 1 is not cancelled after submission (its record is cancelled): nothing to acknowledge' }],
       );
       assert.equal(await metric(s, 'cdsr_retractions_unacknowledged'), 'cdsr_retractions_unacknowledged 0');
     });

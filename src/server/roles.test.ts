@@ -62,7 +62,7 @@ describe('roles', () => {
     });
     assert.equal(await status(undefined, 'GET', '/healthz'), 200);
     const denied = await s.fetch('/api/records/100000/V0001', { headers: { 'x-api-key': KEYS.view } });
-    assert.equal(await denied.text(), 'this key (view#1) may not do this: it needs the operate role\n');
+    assert.deepEqual(await denied.json(), { code: 'FORBIDDEN', error: 'this key (view#1) may not do this: it needs the operate role', role: 'operate' });
   });
 
   it('every read of a record or a transaction is in the access audit, by key name', async () => {

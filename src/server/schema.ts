@@ -42,8 +42,55 @@ export function params(ps: Record<string, string>): JsonSchema {
   };
 }
 
-export const errorAnswer = obj({ error: str('what is wrong') }, 'an error', ['error']);
+/** Every error of the API, whatever the route (server/error-answer.ts): its code (cdsr/errors.ts), the message, and details (the field it concerns). */
+export const errorAnswer = obj(
+  {
+    code: str('the error code (BAD_REQUEST, NOT_FOUND…); its HTTP status is the code’s'),
+    error: str('what is wrong'),
+    field: str('the query parameter, path or body member concerned'),
+  },
+  'an error',
+  ['code', 'error'],
+);
+/** An error of /healthz and /readyz: the API's error, with `status: unavailable` for probes that read it. */
+export const healthErrorAnswer = obj(
+  {
+    status: { type: 'string', enum: ['unavailable'], description: 'unavailable' },
+    code: str('the error code (STORE_UNAVAILABLE)'),
+    error: str('what is wrong'),
+  },
+  'not ready',
+  ['status', 'code', 'error'],
+);
 export const textAnswer = (description: string): JsonSchema => ({ type: 'string', description });
+/** An error of the FHIR routes: an OperationOutcome whose issue names our code in details.coding (server/error-answer.ts). */
+export const outcomeErrorAnswer = obj(
+  {
+    resourceType: { type: 'string', enum: ['OperationOutcome'], description: 'OperationOutcome' },
+    issue: arr(
+      obj(
+        {
+          severity: str('error'),
+          code: str('the FHIR issue type (invalid, login, forbidden, not-found, too-long, not-supported, transient, exception)'),
+          details: obj(
+            {
+              coding: arr(obj({ system: str('urn:cdsr-adapter:error-code'), code: str('the error code') }, undefined, ['system', 'code'])),
+              text: str('the message'),
+            },
+            undefined,
+            ['coding'],
+          ),
+          diagnostics: str('CODE: the message'),
+          expression: arr(str('the field concerned')),
+        },
+        undefined,
+        ['severity', 'code', 'details'],
+      ),
+    ),
+  },
+  'an error, as an OperationOutcome',
+  ['resourceType', 'issue'],
+);
 
 /** The schema of a route: a summary, its inputs and its answers by status. */
 export interface RouteDoc extends FastifySchema {

@@ -102,7 +102,7 @@ describe('GET /api/messages/:id', () => {
         assert.equal(m.body.status, 'error');
         assert.equal(m.body.controlId, 'WL0001');
         assert.equal((await s.fetch('/api/messages/1', { headers: { authorization: 'Bearer k-view' } })).status, 403);
-        assert.deepEqual((await json(s, '/api/messages/2', { headers: op })).body, { error: 'no such message' });
+        assert.deepEqual((await json(s, '/api/messages/2', { headers: op })).body, { code: 'NOT_FOUND', error: 'no such message' });
         assert.equal((await s.fetch('/api/messages/x1', { headers: op })).status, 404);
         assert.equal((await s.fetch('/api/messages/1?raw=no', { headers: op })).status, 400);
         const audit = (await json(s, '/api/audit', { headers: op })).body.entries as { who: string; what: string }[];
@@ -138,15 +138,20 @@ describe('GET /api/messages search', () => {
       assert.deepEqual(await ids(s, '?order=newest&limit=2'), [3, 2]);
       assert.deepEqual((await json(s, '/api/messages?order=newest&limit=2')).body.next, '2');
       assert.deepEqual(await ids(s, '?order=newest&after=2'), [1]);
-      const refused: [string, string][] = [
-        ['?controlid=WL0001', 'unknown query parameter: controlid (this route takes status, channel, controlId, sender, from, to, q, order, limit, after)'],
-        ['?status=lost', 'status must be one of applied, error, ignored, rejected, duplicate, pending'],
-        ['?channel=mllp', 'channel must be one of hl7v2, fhir'],
-        ['?from=yesterday', 'from must be a day (YYYY-MM-DD) or an ISO 8601 date-time'],
-        ['?from=2026-11-24&to=2026-11-23', 'from must be before to'],
-        ['?order=up', 'order must be one of oldest, newest'],
-        ['?sender=A&sender=B', 'sender may be given once'],
+      const refused: [string, string, string][] = [
+        [
+          '?controlid=WL0001',
+          'unknown query parameter: controlid (this route takes status, channel, controlId, sender, from, to, q, order, limit, after)',
+          'controlid',
+        ],
+        ['?status=lost', 'status must be one of applied, error, ignored, rejected, duplicate, pending', 'status'],
+        ['?channel=mllp', 'channel must be one of hl7v2, fhir', 'channel'],
+        ['?from=yesterday', 'from must be a day (YYYY-MM-DD) or an ISO 8601 date-time', 'from'],
+        ['?from=2026-11-24&to=2026-11-23', 'from must be before to', 'from'],
+        ['?order=up', 'order must be one of oldest, newest', 'order'],
+        ['?sender=A&sender=B', 'sender may be given once', 'sender'],
       ];
-      for (const [q, error] of refused) assert.deepEqual(await json(s, `/api/messages${q}`), { status: 400, body: { error } }, q);
+      for (const [q, error, field] of refused)
+        assert.deepEqual(await json(s, `/api/messages${q}`), { status: 400, body: { code: 'BAD_REQUEST', error, field } }, q);
     }));
 });

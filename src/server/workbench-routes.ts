@@ -1,5 +1,6 @@
 // The analyst's API: the unmapped-code worklist, the dry run of the error queue against the
 // tables on disk, and one stored message with its raw text (operators only; every read audited).
+import { AdapterError } from '../cdsr/errors.js';
 import type { FastifyInstance } from 'fastify';
 import { buildWorklist } from '../inbound/worklist.js';
 import type { AppOptions } from './deps.js';
@@ -90,11 +91,11 @@ export function registerWorkbenchRoutes(app: FastifyInstance, deps: AppOptions):
         404: errorAnswer,
       },
     }),
-    async (req, reply) => {
+    async (req) => {
       onlyParams(req.query, []);
       const id = /^\d+$/.test(req.params.id) ? Number(req.params.id) : Number.NaN;
       const m = Number.isSafeInteger(id) ? await deps.store.message(id) : undefined;
-      if (!m) return reply.code(404).send({ error: 'no such message' });
+      if (!m) throw new AdapterError('NOT_FOUND', 'no such message');
       await deps.store.audit({ at: deps.clock(), who: req.authKey || 'open', what: `message ${m.id}` });
       return m;
     },

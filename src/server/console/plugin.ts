@@ -3,7 +3,7 @@
 // token, every read of patient data written to the access audit.
 import { join, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { errorMessage } from '../../cdsr/errors.js';
+import { AdapterError, errorMessage } from '../../cdsr/errors.js';
 import { remapStored } from '../../inbound/dry-run.js';
 import { replayAll, replayOne } from '../../inbound/replay.js';
 import { buildWorklist } from '../../inbound/worklist.js';
@@ -118,17 +118,15 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     }
     if (!s) {
       if (req.method === 'GET') return reply.code(303).header('location', '/ui/login').send();
-      return reply.code(401).type('text/plain').send('sign in first: GET /ui/login\n');
+      throw new AdapterError('SESSION_REQUIRED');
     }
     req.consoleSession = s;
   });
 
   // onRequest runs before the body is parsed: the CSRF check for posts runs once it is
-  app.addHook('preHandler', async (req, reply) => {
+  app.addHook('preHandler', (req, _reply, done) => {
     const s = req.consoleSession;
-    if (req.method === 'POST' && s && !csrfMatches(s, (req.body as Form | undefined)?.csrf)) {
-      return reply.code(403).type('text/plain').send('the form is stale or did not come from this console (CSRF token); reload the page\n');
-    }
+    done(req.method === 'POST' && s && !csrfMatches(s, (req.body as Form | undefined)?.csrf) ? new AdapterError('CSRF') : undefined);
   });
 
   // times in each facility's zone of the tables in force (read per page: a reload may change it)

@@ -19,7 +19,7 @@ export function selectionOf(body: unknown): ReprocessSelection {
   if (!r.success) {
     const i = r.error.issues[0];
     const where = i?.path.join('.') || (i && 'keys' in i ? i.keys.join(', ') : '');
-    throw new BadRequestError(`selection: ${where ? `${where}: ` : ''}${i?.message ?? 'not understood'} (one of ${SELECTION_DOC})`);
+    throw new BadRequestError(`selection: ${where ? `${where}: ` : ''}${i?.message ?? 'not understood'} (one of ${SELECTION_DOC})`, where || undefined);
   }
   const s = r.data;
   const { keepSent: _keep, ...filters } = s;
