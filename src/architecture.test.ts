@@ -72,6 +72,8 @@ function serverPartOf(file: string): string | undefined {
   if (rel.startsWith('console/')) return 'console';
   if (rel.startsWith('use-cases/')) return 'use-cases';
   if (rel === 'app.ts' || rel === 'main.ts') return rel.slice(0, -3);
+  // the edge's one error handler answers every surface, the console's page included: part of the app
+  if (rel === 'error-answer.ts') return 'app';
   if (rel.endsWith('-routes.ts')) return 'routes';
   return 'base';
 }

@@ -15,7 +15,7 @@ import { Reprocessor } from '../inbound/reprocessor.js';
 import { consolePlugin } from './console/plugin.js';
 import { AdapterError } from '../cdsr/errors.js';
 import { answerError, edgeErrorAnswers } from './error-answer.js';
-import { findKey, keyRing, needOf, requireRoles, type Need } from './roles.js';
+import { findKey, keyRing, needOf, requireRoles } from './roles.js';
 import { originOf } from './origin.js';
 import { OPENAPI_ANSWER, openApiDocument, recordRoutes } from './openapi.js';
 import { healthErrorAnswer, int, obj, route, str, textAnswer } from './schema.js';
@@ -76,7 +76,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const schema = r.schema as { response?: Record<number, unknown> } | undefined;
     if (schema?.response === undefined) return;
     for (const method of Array.isArray(r.method) ? r.method : [r.method])
-      schema.response = { ...edgeErrorAnswers(method, r.url, (r.config as { role?: Need } | undefined)?.role), ...schema.response };
+      schema.response = { ...edgeErrorAnswers(method, r.url, r.config?.role), ...schema.response };
   });
   const routes = recordRoutes(app);
   // each route declares the role a key needs to call it (route(role, doc)); the start fails for one that does not

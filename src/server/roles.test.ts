@@ -116,7 +116,10 @@ describe('roles', () => {
         // and view
         assert.equal((await t.fetch('/api/orders', { headers: key })).status, 200);
         const denied = await t.fetch('/api/records/100000/V0001', { headers: key });
-        assert.deepEqual([denied.status, await denied.text()], [403, 'this key (send#1+view#1) may not do this: it needs the operate role\n']);
+        assert.deepEqual(
+          [denied.status, await denied.json()],
+          [403, { code: 'FORBIDDEN', error: 'this key (send#1+view#1) may not do this: it needs the operate role', role: 'operate' }],
+        );
       },
       { roles: { CDSR_SEND_API_KEYS: ['k-both'], CDSR_VIEW_API_KEYS: ['k-both'] } },
     );
