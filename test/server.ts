@@ -58,6 +58,8 @@ export async function startTestServer(
     timeZone?: string;
     /** The text of facilities.csv, in place of the repository's. */
     facilities?: string;
+    /** A PostgreSQL database for the store (default: a fresh SQLite file in the test's directory). */
+    postgresUrl?: string;
   } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'cdsr-srv-'));
@@ -67,7 +69,7 @@ export async function startTestServer(
   const quiet = { info: () => undefined, warn: () => undefined };
   const mappings = MappingHolder.load(mappingsDir, quiet).holder!;
   const store = await openStore(
-    { kind: 'sqlite', file: join(dir, 'data', 'db.sqlite') },
+    opts.postgresUrl !== undefined ? { kind: 'postgres', url: opts.postgresUrl } : { kind: 'sqlite', file: join(dir, 'data', 'db.sqlite') },
     new CdsrValidator({
       now: SERVER_NOW,
       valueSets: mappings.current.valueSets,
