@@ -16,6 +16,7 @@ import type { Config } from '../src/config.js';
 import { openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/store.js';
 import { REPO_ROOT } from './helpers.js';
+import { copyMigratedSqlite } from './sqlite-template.js';
 
 export const SERVER_NOW = new Date('2026-11-23T06:00:00Z');
 
@@ -68,6 +69,8 @@ export async function startTestServer(
   if (opts.facilities !== undefined) writeFileSync(join(mappingsDir, 'facilities.csv'), opts.facilities);
   const quiet = { info: () => undefined, warn: () => undefined };
   const mappings = MappingHolder.load(mappingsDir, quiet).holder!;
+  // SQLite: a copy of a database migrated once per process (sqlite-template.ts)
+  if (opts.postgresUrl === undefined) await copyMigratedSqlite(join(dir, 'data', 'db.sqlite'));
   const store = await openStore(
     opts.postgresUrl !== undefined ? { kind: 'postgres', url: opts.postgresUrl } : { kind: 'sqlite', file: join(dir, 'data', 'db.sqlite') },
     new CdsrValidator({
