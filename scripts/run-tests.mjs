@@ -1,17 +1,37 @@
-// Runs the compiled tests under dist/ with node's built-in test runner, two files at a time.
-// Usage: node scripts/run-tests.mjs [--unit | --int] [substring...]
-//   --unit  unit and golden tests (everything but *.int.test): no child processes, fast
-//   --int   the process-level tests (*.int.test: servers, CLIs, crash, databases)
-//   neither: the unit tests, then the process-level tests (what `npm test` and CI run)
+// Runs the compiled tests under dist/ with node's built-in test runner, as many at a time as the
+// machine has cores (or --jobs N).
+// Usage: node scripts/run-tests.mjs [--unit | --int] [--jobs N] [--isolate] [substring...]
+//   --unit     unit and golden tests (everything but *.int.test): no child processes, fast
+//   --int      the process-level tests (*.int.test: servers, CLIs, crash, databases)
+//   neither:   the unit tests, then the process-level tests (what `npm test` and CI run)
+//   --jobs N   N test processes at a time (default: the number of cores)
+//   --isolate  every unit test file in a process of its own too (slower; see below)
 // Substrings keep only the files whose path contains one of them.
-import { readdirSync, statSync } from 'node:fs';
+//
+// Unit test files run in N worker processes (scripts/test-shard.mjs), each taking the next file
+// once it is done with one: the modules they all load (fastify, the app, the mapping engine) are
+// loaded N times instead of once per file, which was most of the suite's CPU time. The files that
+// took longest last time (dist/.test-durations.json) start first. Process-level tests run a
+// process per file (`jobs` at a time, each file's report printed whole when it ends). Every file
+// still runs alone (`node --test dist/…`) and in any order.
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { Buffer } from 'node:buffer';
 
 const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
 const only = args.includes('--unit') ? 'unit' : args.includes('--int') ? 'int' : undefined;
-const filters = args.filter((a) => !a.startsWith('--'));
+const isolate = args.includes('--isolate');
+const jobsAt = args.indexOf('--jobs');
+const jobs = jobsAt >= 0 ? Number(args[jobsAt + 1]) : availableParallelism();
+if (!Number.isInteger(jobs) || jobs < 1) {
+  console.error('--jobs needs a whole number of processes, 1 or more');
+  process.exit(2);
+}
+const filters = args.filter((a, i) => !a.startsWith('--') && !(jobsAt >= 0 && i === jobsAt + 1));
 const files = [];
 (function walk(dir) {
   for (const name of readdirSync(dir)) {
@@ -30,10 +50,110 @@ const groups = [
   ['unit and golden tests', chosen.filter((f) => !isInt(f))],
   ['process-level tests', chosen.filter(isInt)],
 ].filter(([name, list]) => list.length > 0 && (only === undefined || name.startsWith(only === 'unit' ? 'unit' : 'process')));
+
+const DURATIONS = join(root, 'dist', '.test-durations.json');
+let durations = {};
+try {
+  durations = JSON.parse(readFileSync(DURATIONS, 'utf8'));
+} catch {
+  // first run: no durations yet
+}
+
+/** A process per file (node --test FILE), `jobs` at a time, longest first; each file's report printed whole once it ends. */
+function perFile(list) {
+  const queue = longestFirst(list);
+  const took = {};
+  let status = 0;
+  let running = 0;
+  return new Promise((resolve) => {
+    const start = () => {
+      const file = queue.shift();
+      if (file === undefined) {
+        if (running === 0) resolve({ status, took });
+        return;
+      }
+      running++;
+      const began = performance.now();
+      const child = spawn(process.execPath, ['--test', '--test-reporter=spec', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
+      const out = [];
+      child.stdout.on('data', (c) => out.push(c));
+      child.stderr.on('data', (c) => out.push(c));
+      child.on('close', (code) => {
+        took[relative(root, file)] = (performance.now() - began) / 1000;
+        process.stdout.write(Buffer.concat(out));
+        if (code !== 0) status = code ?? 1;
+        running--;
+        start();
+      });
+    };
+    for (let w = 0; w < Math.min(jobs, queue.length); w++) start();
+  });
+}
+
+/** The files that took longest last time first; files not timed yet before them. */
+function longestFirst(list) {
+  return [...list].sort((a, b) => (durations[relative(root, b)] ?? Infinity) - (durations[relative(root, a)] ?? Infinity));
+}
+
+/** `jobs` worker processes, each running the next file in turn; longest first. Resolves with the exit status and each file's time. */
+function sharded(list) {
+  const queue = longestFirst(list);
+  const took = {};
+  const workers = Math.min(jobs, queue.length);
+  let status = 0;
+  let running = workers;
+  return new Promise((resolve) => {
+    for (let w = 0; w < workers; w++) {
+      const child = fork(join(root, 'scripts', 'test-shard.mjs'), [], {
+        cwd: root,
+        execArgv: ['--test-reporter=spec'],
+        stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+      });
+      // each worker's report is written out a whole line at a time, so that two never mix in a line
+      let pending = '';
+      const flush = (all) => {
+        const cut = all ? pending.length : pending.lastIndexOf('\n') + 1;
+        if (cut > 0) process.stdout.write(pending.slice(0, cut));
+        pending = pending.slice(cut);
+      };
+      child.stdout.on('data', (c) => {
+        pending += c.toString('utf8');
+        flush(false);
+      });
+      let current;
+      let started = 0;
+      child.on('message', () => {
+        if (current !== undefined) took[relative(root, current)] = (performance.now() - started) / 1000;
+        current = queue.shift();
+        started = performance.now();
+        child.send(current ?? null);
+      });
+      child.on('exit', (code) => {
+        flush(true);
+        if (code !== 0) status = code ?? 1;
+        if (--running === 0) resolve({ status, took });
+      });
+    }
+  });
+}
+
 let status = 0;
 for (const [name, list] of groups) {
-  console.log(`\n== ${name} (${list.length} files)`);
-  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...list], { stdio: 'inherit', cwd: root });
-  if (r.status !== 0) status = r.status ?? 1;
+  console.log(`\n== ${name} (${list.length} files, ${jobs} at a time)`);
+  const began = performance.now();
+  const r = name.startsWith('unit') && !isolate ? await sharded(list) : await perFile(list);
+  if (r.status !== 0) status = r.status;
+  durations = { ...durations, ...r.took };
+  try {
+    writeFileSync(DURATIONS, JSON.stringify(durations, null, 1));
+  } catch {
+    // only the order of the next run depends on it
+  }
+  const slow = Object.entries(r.took)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 15);
+  console.log(
+    `\n${name}: ${((performance.now() - began) / 1000).toFixed(1)} s; the slowest files (s): ${slow.map(([f, t]) => `${f} ${t.toFixed(1)}`).join(', ')}`,
+  );
 }
 process.exit(status);

@@ -18,6 +18,7 @@ import { openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/store.js';
 import { REPO_ROOT } from './helpers.js';
 import { CHECK_HEADER, checkAnswers } from './answer-schema.js';
+import { copyMigratedSqlite } from './sqlite-template.js';
 
 export const SERVER_NOW = new Date('2026-11-23T06:00:00Z');
 
@@ -60,6 +61,8 @@ export async function startTestServer(
     timeZone?: string;
     /** The text of facilities.csv, in place of the repository's. */
     facilities?: string;
+    /** A PostgreSQL database for the store (default: a fresh SQLite file in the test's directory). */
+    postgresUrl?: string;
   } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'cdsr-srv-'));
@@ -68,8 +71,10 @@ export async function startTestServer(
   if (opts.facilities !== undefined) writeFileSync(join(mappingsDir, 'facilities.csv'), opts.facilities);
   const quiet = { info: () => undefined, warn: () => undefined };
   const mappings = MappingHolder.load(mappingsDir, quiet).holder!;
+  // SQLite: a copy of a database migrated once per process (sqlite-template.ts)
+  if (opts.postgresUrl === undefined) await copyMigratedSqlite(join(dir, 'data', 'db.sqlite'));
   const store = await openStore(
-    { kind: 'sqlite', file: join(dir, 'data', 'db.sqlite') },
+    opts.postgresUrl !== undefined ? { kind: 'postgres', url: opts.postgresUrl } : { kind: 'sqlite', file: join(dir, 'data', 'db.sqlite') },
     new CdsrValidator({
       now: SERVER_NOW,
       valueSets: mappings.current.valueSets,

@@ -154,16 +154,21 @@ describe('cdsr-adapter import-valuesets: the requirement column into site-rules.
     '# import-valuesets:end',
     '',
   ].join('\n');
-  let mappings = '';
-  let rulesFile = '';
+  // a directory of its own (the workbooks), and a mappings directory of its own per test
   before(() => {
-    mappings = join(dir, 'with-rules');
-    mkdirSync(join(mappings, 'valuesets'), { recursive: true });
-    rulesFile = join(mappings, 'site-rules.csv');
-    writeFileSync(rulesFile, HAND);
+    dir = mkdtempSync(join(tmpdir(), 'cdsr-import-rules-'));
   });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const mappingsWith = (rules: string) => {
+    const mappings = mkdtempSync(join(dir, 'with-rules-'));
+    mkdirSync(join(mappings, 'valuesets'));
+    const rulesFile = join(mappings, 'site-rules.csv');
+    writeFileSync(rulesFile, rules);
+    return { mappings, rulesFile };
+  };
 
   it('previews the rules and refuses to change site-rules.csv without --force; --force writes only the block; a second run changes nothing', async () => {
+    const { mappings, rulesFile } = mappingsWith(HAND);
     const wb = await writeWorkbook('CDSR_JSON_Mapping_1.1.xlsx', VALUES, { Fields: FIELDS });
     const vs = join(mappings, 'valuesets');
     const refused = await run(wb, {}, mappings);
@@ -234,6 +239,8 @@ describe('cdsr-adapter import-valuesets: the requirement column into site-rules.
   });
 
   it('--out previews the rules without touching site-rules.csv; --site-rules writes another file', async () => {
+    // the rules file as a first import left it
+    const { mappings, rulesFile } = mappingsWith(HAND + BLOCK);
     const wb = await writeWorkbook('CDSR_JSON_Mapping_1.1.xlsx', VALUES, { Fields: FIELDS.slice(0, 5) });
     const before = readFileSync(rulesFile, 'utf8');
     const preview = await run(wb, { out: join(dir, 'preview') }, mappings);
@@ -260,6 +267,7 @@ describe('cdsr-adapter import-valuesets: the requirement column into site-rules.
   });
 
   it('a requirement column asked for and not there, or broken block markers: exit 1, nothing written', async () => {
+    const { mappings } = mappingsWith(HAND);
     const wb = await writeWorkbook('CDSR_JSON_Mapping_1.1.xlsx', VALUES, { Fields: FIELDS });
     const out = join(dir, 'not-written');
     const missing = await run(wb, { out, requirementSheet: 'Fields', requiredColumn: 'Mandatory' }, mappings);

@@ -257,8 +257,10 @@ describe('sandbox answer switches', () => {
     assert.equal(off.status, 200);
     const [status, , body] = await pending;
     assert.deepEqual([status, (JSON.parse(body) as { Transaction_ID: string }).Transaction_ID], [200, 'H-1']);
+    // an id posted twice (by this test: the others' ids are theirs)
+    for (let i = 0; i < 2; i++) assert.equal((await post(validTransaction({ Transaction_ID: 'H-2' })))[0], 200);
     const registry = (await (await fetch(`${url}/sandbox/registry`)).json()) as { postsById: Record<string, number>; held: number };
-    assert.deepEqual([registry.postsById['H-1'], registry.postsById['C-1'], registry.held], [1, 2, 0]);
+    assert.deepEqual([registry.postsById['H-1'], registry.postsById['H-2'], registry.held], [1, 2, 0]);
   });
 
   it('a POST stored, then its connection dropped or a gateway 502 in place of the answer: GET finds it', async () => {

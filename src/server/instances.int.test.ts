@@ -146,10 +146,11 @@ describe('several instances on one PostgreSQL database', () => {
         // orders, then updates and results, to either instance, while both submit every second
         const all = Array.from({ length: N }, (_, i) => messages(i));
         for (let i = 0; i < N; i++) await post(urls[i % 2]!, all[i]![0]!);
-        await new Promise((r) => setTimeout(r, 1500));
+        await check.connect();
+        // the updates land after a submission round has sent some of the orders (waited for, not timed)
+        await until('a first transaction', async () => Number((await check.query<{ n: string }>('SELECT COUNT(*) AS n FROM transactions')).rows[0]!.n) > 0);
         for (let i = 0; i < N; i++) await post(urls[(i + 1) % 2]!, all[i]![1]!);
         for (let i = 0; i < N; i++) await post(urls[i % 2]!, all[i]![2]!);
-        await check.connect();
         const states = async () =>
           (await check.query<{ state: string; n: string }>('SELECT state, COUNT(*) AS n FROM consultations GROUP BY state ORDER BY state')).rows.map(
             (r) => `${r.state} ${r.n}`,

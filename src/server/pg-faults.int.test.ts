@@ -121,8 +121,12 @@ describe('PostgreSQL faults under load', () => {
       t.diagnostic(`${terminated} connections terminated in ${rounds} rounds, ${resent} resends, ${acked.size} acknowledged, the service up throughout`);
     } finally {
       over = true;
-      child?.kill('SIGKILL');
-      await new Promise((r) => setTimeout(r, 200));
+      // killed, and its end waited for (the database is dropped WITH (FORCE) after it)
+      if (child && child.exitCode === null && child.signalCode === null) {
+        const ended = new Promise((r) => child?.once('exit', r));
+        child.kill('SIGKILL');
+        await ended;
+      }
       await fresh.drop();
     }
   });

@@ -1,21 +1,34 @@
 // Roles through the app: each key reaches what its role allows, gets 403 elsewhere; reads of
 // patient data are written to the access audit with the key's name (never the key).
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { postHl7, startTestServer, withTestServer, type TestServer } from '../../test/server.js';
+import { postHl7, type TestServer, withTestServer } from '../../test/server.js';
 import { keyRing } from './roles.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
 const KEYS = { inbound: 'k-inbound', send: 'k-send', operate: 'k-operate', view: 'k-view', metrics: 'k-metrics' };
 
-describe('roles', () => {
-  let s: TestServer;
-  let sent = 0;
-  before(async () => {
-    s = await startTestServer({
+// Each test has a server of its own, with one message sent on it.
+type Status = (key: string | undefined, method: string, path: string) => Promise<number>;
+const withRoles = (fn: (s: TestServer, status: Status) => Promise<void>) =>
+  withTestServer(
+    async (s) => {
+      let sent = 0;
+      assert.equal((await postHl7(s, ORM, { authorization: `Bearer ${KEYS.send}` })).status, 200);
+      const status: Status = async (key, method, path) =>
+        (
+          await s.fetch(path, {
+            method,
+            headers: { ...(key === undefined ? {} : { 'x-api-key': key }), ...(path === '/hl7v2' ? { 'content-type': 'application/hl7-v2' } : {}) },
+            ...(path === '/hl7v2' ? { body: ORM.replace('MSG0001', `R${++sent}`) } : {}),
+          })
+        ).status;
+      await fn(s, status);
+    },
+    {
       roles: {
         CDSR_INBOUND_API_KEYS: [KEYS.inbound],
         CDSR_SEND_API_KEYS: [KEYS.send],
@@ -23,80 +36,74 @@ describe('roles', () => {
         CDSR_VIEW_API_KEYS: [KEYS.view],
         CDSR_METRICS_API_KEYS: [KEYS.metrics],
       },
-    });
-    assert.equal((await postHl7(s, ORM, { authorization: `Bearer ${KEYS.send}` })).status, 200);
-  });
-  after(() => s.close());
+    },
+  );
 
-  const status = async (key: string | undefined, method: string, path: string) =>
-    (
-      await s.fetch(path, {
-        method,
-        headers: { ...(key === undefined ? {} : { 'x-api-key': key }), ...(path === '/hl7v2' ? { 'content-type': 'application/hl7-v2' } : {}) },
-        ...(path === '/hl7v2' ? { body: ORM.replace('MSG0001', `R${++sent}`) } : {}),
-      })
-    ).status;
-
-  it('each role reaches its routes and gets 403 elsewhere; no key: 401; health is open', async () => {
-    const routes: [string, string][] = [
-      ['POST', '/hl7v2'],
-      ['GET', '/api/orders'],
-      ['GET', '/api/records'],
-      ['GET', '/api/records/100000/V0001'],
-      ['GET', '/api/audit'],
-      ['POST', '/api/replay'],
-      ['GET', '/metrics'],
-    ];
-    const table: Record<string, number[]> = {};
-    for (const [who, key] of Object.entries({ none: undefined, ...KEYS })) {
-      table[who] = [];
-      for (const [m, p] of routes) table[who].push(await status(key, m, p));
-    }
-    assert.deepEqual(table, {
-      none: [401, 401, 401, 401, 401, 401, 401],
-      inbound: [200, 200, 200, 200, 200, 200, 200],
-      send: [200, 403, 403, 403, 403, 403, 403],
-      operate: [403, 200, 200, 200, 200, 200, 200],
-      view: [403, 200, 200, 403, 403, 403, 200],
-      metrics: [403, 403, 403, 403, 403, 403, 200],
-    });
-    assert.equal(await status(undefined, 'GET', '/healthz'), 200);
-    const denied = await s.fetch('/api/records/100000/V0001', { headers: { 'x-api-key': KEYS.view } });
-    assert.deepEqual(await denied.json(), { code: 'FORBIDDEN', error: 'this key (view#1) may not do this: it needs the operate role', role: 'operate' });
-  });
-
-  it('every read of a record or a transaction is in the access audit, by key name', async () => {
-    const audit = (await (await s.fetch('/api/audit', { headers: { 'x-api-key': KEYS.operate } })).json()) as { entries: { who: string; what: string }[] };
-    assert.deepEqual(
-      audit.entries.map((e) => [e.who, e.what]),
-      [
-        ['key#1', 'record 100000|V0001'],
-        ['operate#1', 'record 100000|V0001'],
-      ],
-    );
-    assert.equal(JSON.stringify(audit).includes('k-'), false);
-  });
-
-  it('sign-in: starting and removing it needs operate, its state view; the callback is open (the state is its credential)', async () => {
-    const table: Record<string, number[]> = {};
-    for (const [who, key] of Object.entries({ none: undefined, operate: KEYS.operate, view: KEYS.view, send: KEYS.send })) {
-      table[who] = [
-        await status(key, 'GET', '/auth/acr/start'),
-        await status(key, 'GET', '/api/auth'),
-        await status(key, 'DELETE', '/api/auth'),
-        await status(key, 'GET', '/auth/acr/callback'),
+describe('roles', () => {
+  it('each role reaches its routes and gets 403 elsewhere; no key: 401; health is open', () =>
+    withRoles(async (s, status) => {
+      const routes: [string, string][] = [
+        ['POST', '/hl7v2'],
+        ['GET', '/api/orders'],
+        ['GET', '/api/records'],
+        ['GET', '/api/records/100000/V0001'],
+        ['GET', '/api/audit'],
+        ['POST', '/api/replay'],
+        ['GET', '/metrics'],
       ];
-    }
-    // this server has no sign-in configured: 404 pages past the role check
-    assert.deepEqual(table, { none: [401, 401, 401, 404], operate: [404, 200, 404, 404], view: [403, 200, 403, 404], send: [403, 403, 403, 404] });
-    const r = await s.fetch('/api/auth', { headers: { 'x-api-key': KEYS.view } });
-    assert.deepEqual(await r.json(), {
-      configured: false,
-      signedIn: false,
-      message:
-        'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (docs/operations.md "Signing in to ACR Connect").',
-    });
-  });
+      const table: Record<string, number[]> = {};
+      for (const [who, key] of Object.entries({ none: undefined, ...KEYS })) {
+        table[who] = [];
+        for (const [m, p] of routes) table[who].push(await status(key, m, p));
+      }
+      assert.deepEqual(table, {
+        none: [401, 401, 401, 401, 401, 401, 401],
+        inbound: [200, 200, 200, 200, 200, 200, 200],
+        send: [200, 403, 403, 403, 403, 403, 403],
+        operate: [403, 200, 200, 200, 200, 200, 200],
+        view: [403, 200, 200, 403, 403, 403, 200],
+        metrics: [403, 403, 403, 403, 403, 403, 200],
+      });
+      assert.equal(await status(undefined, 'GET', '/healthz'), 200);
+      const denied = await s.fetch('/api/records/100000/V0001', { headers: { 'x-api-key': KEYS.view } });
+      assert.deepEqual(await denied.json(), { code: 'FORBIDDEN', error: 'this key (view#1) may not do this: it needs the operate role', role: 'operate' });
+    }));
+
+  it('every read of a record or a transaction is in the access audit, by key name', () =>
+    withRoles(async (s) => {
+      for (const key of [KEYS.inbound, KEYS.view, KEYS.operate]) await s.fetch('/api/records/100000/V0001', { headers: { 'x-api-key': key } });
+      const audit = (await (await s.fetch('/api/audit', { headers: { 'x-api-key': KEYS.operate } })).json()) as { entries: { who: string; what: string }[] };
+      assert.deepEqual(
+        audit.entries.map((e) => [e.who, e.what]),
+        [
+          ['key#1', 'record 100000|V0001'],
+          ['operate#1', 'record 100000|V0001'],
+        ],
+      );
+      assert.equal(JSON.stringify(audit).includes('k-'), false);
+    }));
+
+  it('sign-in: starting and removing it needs operate, its state view; the callback is open (the state is its credential)', () =>
+    withRoles(async (s, status) => {
+      const table: Record<string, number[]> = {};
+      for (const [who, key] of Object.entries({ none: undefined, operate: KEYS.operate, view: KEYS.view, send: KEYS.send })) {
+        table[who] = [
+          await status(key, 'GET', '/auth/acr/start'),
+          await status(key, 'GET', '/api/auth'),
+          await status(key, 'DELETE', '/api/auth'),
+          await status(key, 'GET', '/auth/acr/callback'),
+        ];
+      }
+      // this server has no sign-in configured: 404 pages past the role check
+      assert.deepEqual(table, { none: [401, 401, 401, 404], operate: [404, 200, 404, 404], view: [403, 200, 403, 404], send: [403, 403, 403, 404] });
+      const r = await s.fetch('/api/auth', { headers: { 'x-api-key': KEYS.view } });
+      assert.deepEqual(await r.json(), {
+        configured: false,
+        signedIn: false,
+        message:
+          'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (docs/operations.md "Signing in to ACR Connect").',
+      });
+    }));
 
   it('a key listed under two roles has both, and is named by both', async () => {
     const ring = keyRing({ CDSR_SEND_API_KEYS: ['k-a', 'k-both'], CDSR_VIEW_API_KEYS: ['k-both'], CDSR_METRICS_API_KEYS: ['k-m', 'k-both'] });
