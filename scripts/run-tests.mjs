@@ -80,14 +80,28 @@ function perFile(list) {
       child.stderr.on('data', (c) => out.push(c));
       child.on('close', (code) => {
         took[relative(root, file)] = (performance.now() - began) / 1000;
-        process.stdout.write(Buffer.concat(out));
-        if (code !== 0) status = code ?? 1;
+        const text = Buffer.concat(out);
+        process.stdout.write(text);
+        tally(text.toString('utf8'));
+        if (code !== 0) {
+          status = code ?? 1;
+          failedFiles.push(relative(root, file));
+        }
         running--;
         start();
       });
     };
     for (let w = 0; w < Math.min(jobs, queue.length); w++) start();
   });
+}
+
+// The runner's own counts (ℹ tests, pass, fail…) of every report printed, summed: each worker and
+// each process-level file prints its own, and the totals are printed once at the end.
+const COUNTS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
+const totals = Object.fromEntries(COUNTS.map((c) => [c, 0]));
+const failedFiles = [];
+function tally(text) {
+  for (const m of text.matchAll(/^ℹ (tests|suites|pass|fail|cancelled|skipped|todo) (\d+)$/gm)) totals[m[1]] += Number(m[2]);
 }
 
 /** The files that took longest last time first; files not timed yet before them. */
@@ -113,7 +127,10 @@ function sharded(list) {
       let pending = '';
       const flush = (all) => {
         const cut = all ? pending.length : pending.lastIndexOf('\n') + 1;
-        if (cut > 0) process.stdout.write(pending.slice(0, cut));
+        if (cut > 0) {
+          process.stdout.write(pending.slice(0, cut));
+          tally(pending.slice(0, cut));
+        }
         pending = pending.slice(cut);
       };
       child.stdout.on('data', (c) => {
@@ -156,4 +173,9 @@ for (const [name, list] of groups) {
     `\n${name}: ${((performance.now() - began) / 1000).toFixed(1)} s; the slowest files (s): ${slow.map(([f, t]) => `${f} ${t.toFixed(1)}`).join(', ')}`,
   );
 }
+// one summary for the whole run, whatever the number of processes
+console.log(`\n== summary of ${groups.map(([n]) => n).join(' and ')}`);
+for (const c of COUNTS) console.log(`ℹ ${c} ${totals[c]}`);
+if (failedFiles.length > 0) console.log(`✖ files that failed: ${failedFiles.join(', ')}`);
+if (status !== 0 && totals.fail === 0) console.log(`✖ a test process ended with status ${status} (see its report above)`);
 process.exit(status);

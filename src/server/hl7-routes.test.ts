@@ -173,7 +173,7 @@ describe('POST /hl7v2: credentials, size, store down', () => {
           401,
           'x-application/hl7-v2+er7',
           [
-            `${ACK_HEAD}CDSR0|P|2.5.1`,
+            'MSH|^~\\&|CDSR-ADAPTER||||20261123060000+0000||ACK|CDSR0|P|2.5.1',
             'MSA|AR|',
             'ERR|||207^Application internal error^HL70357|E||||UNAUTHENTICATED: missing or wrong credentials (Authorization: Bearer <key> or X-API-Key)',
           ],
@@ -199,7 +199,7 @@ describe('POST /hl7v2: credentials, size, store down', () => {
       const r = await postHl7(s, ORM + `NTE|1||${'x'.repeat(5000)}\r`, { 'x-api-key': 'k-123' });
       assert.equal(r.status, 413);
       assert.deepEqual(lines(r.text), [
-        `${ACK_HEAD}CDSR0|P|2.5.1`,
+        'MSH|^~\\&|CDSR-ADAPTER||||20261123060000+0000||ACK|CDSR0|P|2.5.1',
         'MSA|AR|',
         'ERR|||207^Application internal error^HL70357|E||||BODY_TOO_LARGE: request body larger than the limit of 4096 bytes (CDSR_BODY_LIMIT_BYTES)',
       ]);
