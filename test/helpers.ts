@@ -89,3 +89,17 @@ export async function waitForUrl(url: string, tries = 300): Promise<void> {
   }
   throw new Error(`${url} did not come up`);
 }
+
+/** A transaction of facility 100000 (partner 10000, app 10019) carrying `encounters`, as the store tests create them. */
+export function transactionFor(id: string, encounters: Transaction['Encounters'], dateTime = '2026-11-23T06:00:00'): Transaction {
+  return {
+    Transaction_ID: id,
+    Transaction_DateTime: dateTime,
+    Num_of_Encounters_Included: encounters.length,
+    Facility_ID: '100000',
+    PartnerID: '10000',
+    AppID: '10019',
+    CDSR_File_Version_Num: '1.0',
+    Encounters: encounters,
+  };
+}

@@ -10,7 +10,7 @@ import { MappingHolder } from '../mapping/holder.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import { LiveValidator } from '../mapping/validator.js';
 import { openStore } from '../store/open.js';
-import { REPO_ROOT } from '../../test/helpers.js';
+import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
 import { Reprocessor } from './reprocessor.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
@@ -40,20 +40,7 @@ describe('Reprocessor.followReloads', () => {
         await send(inV2(ORM, '2001').replace('MSG0001', 'MSG0002'), 'MSG0002');
         const [ready] = await store.wireEncounters('ready', 10);
         assert.equal(ready?.encounterKey, '100000|V0002');
-        await store.createTransaction(
-          {
-            Transaction_ID: 'T-1',
-            Transaction_DateTime: '2026-11-23T06:00:00',
-            Num_of_Encounters_Included: 1,
-            Facility_ID: '100000',
-            PartnerID: '10000',
-            AppID: '10019',
-            CDSR_File_Version_Num: '1.0',
-            Encounters: [ready.wire],
-          },
-          [ready],
-          NOW,
-        );
+        await store.createTransaction(transactionFor('T-1', [ready.wire]), [ready], NOW);
         await store.recordResults('T-1', [{ ...ready, result: 'accepted', problems: [] }], NOW);
         await send(zds(inV2(ORM, '2002').replace('MSG0001', 'MSG0003').replaceAll('20261102093015', '20261102101500')), 'MSG0003');
         // V0001: one order, held

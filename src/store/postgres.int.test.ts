@@ -12,7 +12,7 @@ import { CdsrValidator } from '../cdsr/validate.js';
 import { errorMessage } from '../cdsr/errors.js';
 import { loadMappings } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
-import { REPO_ROOT } from '../../test/helpers.js';
+import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
 import { openStore } from './open.js';
 import { storeSuite, type StoreBacking } from './store.suite.js';
 import { reprocessSuite } from './reprocess.suite.js';
@@ -154,20 +154,7 @@ describe('PostgreSQL: submissions under concurrent changes', () => {
       const ready = await s.wireEncounters('ready', 1000);
       for (const r of ready) {
         const id = `T${++n}`;
-        await s.createTransaction(
-          {
-            Transaction_ID: id,
-            Transaction_DateTime: '2026-11-23T06:00:00',
-            Num_of_Encounters_Included: 1,
-            Facility_ID: '100000',
-            PartnerID: '10000',
-            AppID: '10019',
-            CDSR_File_Version_Num: '1.0',
-            Encounters: [r.wire],
-          },
-          [r],
-          new Date(),
-        );
+        await s.createTransaction(transactionFor(id, [r.wire]), [r], new Date());
       }
     };
     try {

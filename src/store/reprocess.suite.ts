@@ -14,7 +14,7 @@ import { replayOne } from '../inbound/replay.js';
 import type { Store } from './store.js';
 import type { FreshDatabase, StoreBacking } from './store.suite.js';
 import type { CdsrValidator } from '../cdsr/validate.js';
-import { REPO_ROOT } from '../../test/helpers.js';
+import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
 const hl7 = (n: string) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', n), 'utf8');
@@ -192,20 +192,7 @@ export function reprocessSuite(name: string, backing: () => Promise<StoreBacking
         await send(hl7('01-orm-new.hl7'), 'MSG0001');
         const [ready] = await s.wireEncounters('ready', 10);
         assert.ok(ready);
-        await s.createTransaction(
-          {
-            Transaction_ID: 'T-1',
-            Transaction_DateTime: '2026-11-23T06:00:00',
-            Num_of_Encounters_Included: 1,
-            Facility_ID: '100000',
-            PartnerID: '10000',
-            AppID: '10019',
-            CDSR_File_Version_Num: '1.0',
-            Encounters: [ready.wire],
-          },
-          [ready],
-          NOW,
-        );
+        await s.createTransaction(transactionFor('T-1', [ready.wire]), [ready], NOW);
         await s.recordResults('T-1', [{ ...ready, result: 'accepted', problems: [] }], NOW);
         // the analyst fixes the exam name's source: the same key, new content
         use(tablesWith((dir) => editFile(dir, 'hl7v2.yaml', (y) => y.replace('from: [OBR-4.2, OBR-4.1]', 'from: [OBR-4.1, OBR-4.2]'))));
@@ -222,20 +209,7 @@ export function reprocessSuite(name: string, backing: () => Promise<StoreBacking
 
         // the site's CDS time turns out to be another one (here the message time, MSH-7): the key moves
         const [again] = await s.wireEncounters('ready', 10);
-        await s.createTransaction(
-          {
-            Transaction_ID: 'T-2',
-            Transaction_DateTime: '2026-11-23T06:00:00',
-            Num_of_Encounters_Included: 1,
-            Facility_ID: '100000',
-            PartnerID: '10000',
-            AppID: '10019',
-            CDSR_File_Version_Num: '1.0',
-            Encounters: [again!.wire],
-          },
-          [again!],
-          NOW,
-        );
+        await s.createTransaction(transactionFor('T-2', [again!.wire]), [again!], NOW);
         await s.recordResults('T-2', [{ ...again!, result: 'accepted', problems: [] }], NOW);
         use(
           tablesWith((dir) =>

@@ -12,7 +12,7 @@ import { parseSiteRules } from '../cdsr/site-rules.js';
 import { loadMappings, type MappingTables } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import type { MapOutcome } from '../mapping/outcome.js';
-import { REPO_ROOT } from '../../test/helpers.js';
+import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
 import { openStore } from './open.js';
 import { SqliteExecutor } from './sqlite-executor.js';
 import type { Store } from './store.js';
@@ -131,20 +131,7 @@ describe('states.ts: the record moves, through the store on SQLite', () => {
       const [w] = await this.s.wireEncounters('ready', 10);
       assert.ok(w);
       const id = `T-${++this.tx}`;
-      const r = await this.s.createTransaction(
-        {
-          Transaction_ID: id,
-          Transaction_DateTime: '2026-11-23T06:00:00',
-          Num_of_Encounters_Included: 1,
-          Facility_ID: '100000',
-          PartnerID: '10000',
-          AppID: '10019',
-          CDSR_File_Version_Num: '1.0',
-          Encounters: [w.wire],
-        },
-        [w],
-        NOW,
-      );
+      const r = await this.s.createTransaction(transactionFor(id, [w.wire]), [w], NOW);
       assert.equal(r.created, true);
       return id;
     }

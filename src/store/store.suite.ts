@@ -12,7 +12,7 @@ import { loadMappings, type MappingTables } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import { StoreCorruptError, type Store } from './store.js';
 import type { Row } from './sql.js';
-import { REPO_ROOT } from '../../test/helpers.js';
+import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
 import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
@@ -42,16 +42,7 @@ export interface FreshDatabase {
 /** A backing gives an empty database per test, or the reason it cannot (the suite then skips). */
 export type StoreBacking = () => Promise<FreshDatabase>;
 
-const tx = (id: string, wire: Transaction['Encounters'][number]): Transaction => ({
-  Transaction_ID: id,
-  Transaction_DateTime: '2026-11-23T06:00:00',
-  Num_of_Encounters_Included: 1,
-  Facility_ID: '100000',
-  PartnerID: '10000',
-  AppID: '10019',
-  CDSR_File_Version_Num: '1.0',
-  Encounters: [wire],
-});
+const tx = (id: string, wire: Transaction['Encounters'][number]): Transaction => transactionFor(id, [wire]);
 
 export function storeSuite(name: string, backing: () => Promise<StoreBacking | string>): void {
   describe(`${name}: the Store contract`, () => {
