@@ -63,7 +63,7 @@ describe('Orders page in Chromium', () => {
       await page.getByLabel('Order number').fill('');
       await page.getByLabel('MRN', { exact: true }).fill('MRN0001');
       await Promise.all([page.waitForURL(/mrn=MRN0001/), page.keyboard.press('Enter')]);
-      assert.deepEqual(orderLinks(page), ['ACC2001 / ORD1001', 'ACC2009 / ORD1009']);
+      assert.deepEqual(await orderLinks(page), ['ACC2001 / ORD1001', 'ACC2009 / ORD1009']);
       assert.equal(await page.getByLabel('MRN', { exact: true }).inputValue(), 'MRN0001');
       await shot(page, 'orders');
 
@@ -88,14 +88,14 @@ describe('Orders page in Chromium', () => {
       // and the seen count to both
       await page.goBack();
       await follow(page, page.getByRole('link', { name: '2 seen order(s) of 100000 on 2026-11-23' }));
-      assert.deepEqual(orderLinks(page), ['ACC2001 / ORD1001', 'ACC2009 / ORD1009']);
+      assert.deepEqual(await orderLinks(page), ['ACC2001 / ORD1001', 'ACC2009 / ORD1009']);
 
       // a day of the Overview's 30-day chart leads to that day's orders (the facility's local day)
       await follow(page, page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Overview' }));
       await shot(page, 'overview-chart', page.getByRole('region', { name: /^Facility 100000/ }));
       await follow(page, page.getByRole('link', { name: /^2026-11-23: 2 seen, .*; open these orders$/ }));
       assert.equal(new URL(page.url()).search, '?facility=100000&day=2026-11-23');
-      assert.deepEqual(orderLinks(page), ['ACC2001 / ORD1001', 'ACC2009 / ORD1009']);
+      assert.deepEqual(await orderLinks(page), ['ACC2001 / ORD1001', 'ACC2009 / ORD1009']);
 
       assert.deepEqual([...hosts], ['127.0.0.1']);
       assert.deepEqual(errors, []);
