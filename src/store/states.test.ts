@@ -1,10 +1,11 @@
 // The state tables of states.ts, exercised through the real store on SQLite: every allowed move of
 // a record made by the code that makes it (merge, re-derivation, submitter, NRDR's verdict,
-// resubmit, resend), a forbidden one refused, and every state of the tables reached by some case
-// (a state added to a table that no case reaches fails the last case here).
+// resubmit, resend), every allowed move of a message's status (re-derivation, the merge refusing it
+// on arrival), a forbidden one refused, and every state of the tables reached by some case (a move
+// or a state added to a table that no case makes or reaches fails the last case here).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CdsrValidator } from '../cdsr/validate.js';
@@ -15,7 +16,8 @@ import type { MapOutcome } from '../mapping/outcome.js';
 import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
 import { openStore } from './open.js';
 import { SqliteExecutor } from './sqlite-executor.js';
-import type { Store } from './store.js';
+import type { IngestResult, Store } from './store.js';
+import { statusForOutcome } from './derive.js';
 import { ORDER_REASONS } from './ledger.js';
 import {
   checkMessageTransition,
@@ -36,6 +38,7 @@ import {
   RECORD_STATES,
   RECORD_TRANSITIONS,
   StateTransitionError,
+  type MessageStatus,
   type OrderState,
   type OutboundStatus,
   type RecordState,
@@ -53,12 +56,27 @@ const CONTENT: Record<'incomplete' | 'invalid' | 'ready', string> = {
   invalid: READY.replaceAll('1234567893^ORDER', 'JSMITH^ORDER'),
 };
 const CANCEL = READY.replace('ORC|NW|', 'ORC|CA|').replace('||||||||CT|SC', '||||||||CT|CA');
+/** The raw message whose mapping gives each status a message is derived to (on arrival or re-derived). */
+const MESSAGE_TEXT: Record<'applied' | 'error' | 'ignored' | 'rejected', string> = {
+  applied: READY,
+  // no ORC nor OBR: MAP_NO_ORDER
+  error: READY.split('\r')
+    .filter((seg) => !/^(ORC|OBR|OBX)\|/.test(seg))
+    .join('\r'),
+  ignored: READY.replace('|ORM^O01^ORM_O01|', '|ADT^A08^ADT_A01|'),
+  rejected: 'not an HL7 message',
+};
+/** A second order at the consultation time of READY's: the merge refuses it (MERGE_COLLISION). */
+const COLLISION = READY.replaceAll('ORD1001', 'ORD3001').replaceAll('ACC2001', 'ACC4001').replace('70450^CT HEAD WO CONTRAST', '71250^CT CHEST WO CONTRAST');
 
 const seenRecord = new Set<RecordState>();
 const seenOrder = new Set<OrderState>();
 const movedRecord = new Set<string>();
 const seenOutbound = new Set<OutboundStatus>();
 const movedOutbound = new Set<string>();
+/** Message statuses the store wrote (a status only set by hand here, as an earlier version left it, is not counted). */
+const seenMessage = new Set<MessageStatus>();
+const movedMessage = new Set<string>();
 
 describe('states.ts: the record moves, through the store on SQLite', () => {
   let tables: MappingTables;
@@ -107,10 +125,10 @@ describe('states.ts: the record moves, through the store on SQLite', () => {
       for (const o of orders) seenOrder.add(o.state);
       return r?.state;
     }
-    async ingest(raw: string): Promise<void> {
+    async ingest(raw: string): Promise<IngestResult> {
       this.n++;
       const edited = raw.replace('|MSG0001|', `|M${this.n}|`);
-      await this.s.ingest(
+      return this.s.ingest(
         { channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: `M${this.n}`, contentType: 'x', raw: edited, receivedAt: NOW },
         mapHl7Text(edited, this.t),
       );
@@ -126,6 +144,37 @@ describe('states.ts: the record moves, through the store on SQLite', () => {
         why: 'states',
       });
       assert.equal(r.kind, 'done');
+    }
+    /** The stored status of message `id` (counted as reached). */
+    async messageStatus(id: number): Promise<MessageStatus | undefined> {
+      const status = (await this.s.message(id))?.status;
+      if (status) seenMessage.add(status);
+      return status;
+    }
+    /** A message brought into `status` by the store, or (pending) left so by an earlier version: its id. */
+    async reachMessage(status: MessageStatus): Promise<number> {
+      if (status === 'pending') {
+        const { messageId } = await this.ingest(READY);
+        await this.sql.run("UPDATE inbound_messages SET status = 'pending' WHERE id = ?", [messageId]);
+        assert.equal((await this.s.message(messageId))?.status, 'pending');
+        return messageId;
+      }
+      if (status === 'duplicate') assert.fail('a duplicate is reached by a resend, not by a text of its own');
+      const r = await this.ingest(MESSAGE_TEXT[status]);
+      assert.equal(r.status, status);
+      assert.equal(await this.messageStatus(r.messageId), status);
+      return r.messageId;
+    }
+    /** Message `id` re-derived as mapped from `raw` (what a reprocessing run or a replay hands the store once the tables changed). */
+    async rederiveMessage(id: number, raw: string) {
+      const r = await this.s.rederive({ encounterKeys: [EK], messageIds: [id] }, new Map([[id, mapHl7Text(raw, this.t)]]), {
+        apply: true,
+        at: NOW,
+        who: 'test',
+        why: 'states',
+      });
+      assert.equal(r.kind, 'done');
+      return r.kind === 'done' ? r.messages : [];
     }
     async submit(): Promise<string> {
       const [w] = await this.s.wireEncounters('ready', 10);
@@ -251,6 +300,115 @@ describe('states.ts: the record moves, through the store on SQLite', () => {
       assert.equal(await h.state(), 'accepted');
     }));
 
+  // Every move a re-derivation can make, listed here and not read from the table: a stored message
+  // re-derived (any status but duplicate and rejected, which the case after next shows are left) to
+  // any status a mapping gives. A move the table does not allow is refused by the store, failing
+  // its case; a move the table allows that is not here fails the last case.
+  const REDERIVED: readonly MessageStatus[] = ['applied', 'error', 'ignored', 'pending'];
+  const DERIVED = ['applied', 'error', 'ignored', 'rejected'] as const;
+  for (const from of REDERIVED) {
+    for (const to of DERIVED.filter((s) => s !== from)) {
+      it(`message ${from} → ${to}, re-derived`, () =>
+        withRecord(async (h) => {
+          const id = await h.reachMessage(from);
+          const moved = await h.rederiveMessage(id, MESSAGE_TEXT[to]);
+          assert.deepEqual(
+            moved.map((m) => [m.id, m.statusBefore, m.statusAfter]),
+            [[id, from, to]],
+          );
+          assert.equal(await h.messageStatus(id), to);
+          movedMessage.add(`${from} → ${to}`);
+        }));
+    }
+  }
+
+  it('message applied → error on arrival: the merge refuses its record (a collision), nothing of it merged', () =>
+    withRecord(async (h) => {
+      await h.ingest(READY);
+      const r = await h.ingest(COLLISION);
+      assert.deepEqual([r.status, r.problems.map((p) => p.code)], ['error', ['MERGE_COLLISION']]);
+      assert.equal(await h.messageStatus(r.messageId), 'error');
+      assert.deepEqual(
+        (await h.s.orders({})).orders.map((o) => [o.orderNumbers, o.state, o.reason]),
+        [
+          [['ACC2001', 'ORD1001'], 'reported', ''],
+          [['ACC4001', 'ORD3001'], 'held', 'collision'],
+        ],
+      );
+      movedMessage.add('applied → error');
+    }));
+
+  it('a duplicate and a rejected message are final: re-derivation leaves them, and a move out of them is refused by name', () =>
+    withRecord(async (h) => {
+      const first = await h.ingest(READY);
+      const meta = {
+        channel: 'hl7v2',
+        sender: 'EHR^GENHOSP',
+        controlId: 'M1',
+        contentType: 'x',
+        raw: READY.replace('|MSG0001|', '|M1|'),
+        receivedAt: NOW,
+      } as const;
+      const dup = await h.s.ingest(meta, mapHl7Text(meta.raw, h.t));
+      assert.deepEqual([dup.status, dup.duplicateOf], ['duplicate', first.messageId]);
+      const rej = await h.ingest(MESSAGE_TEXT.rejected);
+      assert.equal(await h.messageStatus(dup.messageId), 'duplicate');
+      // named to the store with an outcome that would apply them (the encounter's own message re-mapped too): neither is re-derived
+      const outcome = mapHl7Text(READY, h.t);
+      const r = await h.s.rederive(
+        { encounterKeys: [EK], messageIds: [dup.messageId, rej.messageId] },
+        new Map([
+          [first.messageId, outcome],
+          [dup.messageId, outcome],
+          [rej.messageId, outcome],
+        ]),
+        { apply: true, at: NOW, who: 'test', why: 'states' },
+      );
+      assert.deepEqual(r.kind === 'done' ? r.messages : r, []);
+      assert.equal(await h.messageStatus(dup.messageId), 'duplicate');
+      assert.equal(await h.messageStatus(rej.messageId), 'rejected');
+      // the store's check of a move: a status out of them is refused, naming the message
+      for (const [id, from] of [
+        [dup.messageId, 'duplicate'],
+        [rej.messageId, 'rejected'],
+      ] as const)
+        assert.throws(() => checkMessageTransition(id, from, 'applied'), {
+          name: 'StateTransitionError',
+          message: `message ${id}: ${from} → applied is not an allowed state change (states.ts)`,
+        });
+    }));
+
+  it('pending is written by no code: only read from rows of an earlier version', () => {
+    // every outcome a mapping gives is stored as a status written now
+    assert.deepEqual(
+      (['applied', 'error', 'ignored', 'rejected'] as const).map((s) => statusForOutcome(mapHl7Text(MESSAGE_TEXT[s], tables))),
+      ['applied', 'error', 'ignored', 'rejected'],
+    );
+    // the statements that write a message's status are the store's three (insertMessage, ingest's and rederiveUnit's
+    // UPDATE, each through statusForOutcome, 'duplicate' or checkMessageTransition), and none of their files names pending
+    const src = join(REPO_ROOT, 'src');
+    const files = (readdirSync(src, { recursive: true }) as string[])
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.suite.ts'))
+      .sort();
+    const writes = files.flatMap((f) =>
+      [...readFileSync(join(src, f), 'utf8').matchAll(/(INSERT INTO inbound_messages \([^)]*\bstatus\b|UPDATE inbound_messages SET [^`']*\bstatus = )/g)].map(
+        (m) => [f, m[0].slice(0, 30)],
+      ),
+    );
+    assert.deepEqual(writes, [
+      [join('store', 'rederive.ts'), 'UPDATE inbound_messages SET st'],
+      [join('store', 'sql-store.ts'), 'UPDATE inbound_messages SET st'],
+      [join('store', 'sql-store.ts'), 'INSERT INTO inbound_messages ('],
+    ]);
+    const sqlStore = readFileSync(join(src, 'store', 'sql-store.ts'), 'utf8');
+    assert.deepEqual(
+      [...sqlStore.matchAll(/this\.insertMessage\(q, [^;]*?, hash, ([^,]+),/g)].map((m) => m[1]),
+      ["'duplicate'", 'statusForOutcome(outcome)'],
+    );
+    for (const f of ['store/rederive.ts', 'store/sql-store.ts', 'store/derive.ts'])
+      assert.equal(readFileSync(join(src, f), 'utf8').includes("'pending'"), false, f);
+  });
+
   it('transactions: every allowed move through updateTransaction, a forbidden one refused, the SQL moving only rows the table allows', () =>
     withRecord(async (h) => {
       await h.ingest(READY);
@@ -280,7 +438,7 @@ describe('states.ts: the record moves, through the store on SQLite', () => {
       assert.equal((await h.s.transaction(id))?.status, 'done');
     }));
 
-  it('every record and transaction move of the tables was made, and every state reached, by a case above', () => {
+  it('every record, message and transaction move of the tables was made, and every state reached, by a case above', () => {
     const allRecordMoves = RECORD_STATES.flatMap((f) => (RECORD_TRANSITIONS[f] as readonly RecordState[]).map((t) => `${f} → ${t}`));
     assert.deepEqual(
       allRecordMoves.filter((m) => !movedRecord.has(m)),
@@ -302,6 +460,16 @@ describe('states.ts: the record moves, through the store on SQLite', () => {
     assert.deepEqual(
       OUTBOUND_STATUSES.filter((s) => !seenOutbound.has(s)),
       [],
+    );
+    const allMessageMoves = MESSAGE_STATUSES.flatMap((f) => (MESSAGE_TRANSITIONS[f] as readonly MessageStatus[]).map((t) => `${f} → ${t}`));
+    assert.deepEqual(
+      allMessageMoves.filter((m) => !movedMessage.has(m)),
+      [],
+    );
+    // pending, set by hand above as an earlier version left it, is the one status no code writes (the case before the transactions')
+    assert.deepEqual(
+      MESSAGE_STATUSES.filter((s) => !seenMessage.has(s)),
+      [...MESSAGE_LEGACY_STATUSES],
     );
   });
 });

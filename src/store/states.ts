@@ -122,13 +122,16 @@ export const MESSAGE_LEGACY_STATUSES = ['pending'] as const satisfies readonly M
 /**
  * Moves of a message's status: the merge refuses its records (applied → error, on arrival), or
  * it is re-derived through re-mapped outcomes (replay, reprocessing: any outcome of a stored
- * message for any other). A duplicate stays one (it is never merged).
+ * message for any other, rejected too when its text no longer parses). A duplicate stays one (it
+ * is never merged), and so does a rejected message: a body that was not HL7 or FHIR stands for
+ * nothing, and re-derivation, reprocessing and replay all leave it out (rederive.ts, reprocess.ts,
+ * replay.ts).
  */
 export const MESSAGE_TRANSITIONS = {
   applied: ['error', 'ignored', 'rejected'],
   error: ['applied', 'ignored', 'rejected'],
   ignored: ['applied', 'error', 'rejected'],
-  rejected: ['applied', 'error', 'ignored'],
+  rejected: [],
   duplicate: [],
   pending: ['applied', 'error', 'ignored', 'rejected'],
 } as const satisfies Record<MessageStatus, readonly MessageStatus[]>;
