@@ -241,8 +241,21 @@ describe('states.ts: the record moves, through the store on SQLite', () => {
     }
   }
 
+  // the moves a record makes, written here apart from the table: a move dropped from the table is
+  // then refused by the store in its case below, and one added to it is missed by the completeness check
+  const RECORD_MOVES: Readonly<Record<RecordState, readonly RecordState[]>> = {
+    incomplete: ['invalid', 'ready', 'cancelled', 'cancelled-after-submission'],
+    invalid: ['incomplete', 'ready', 'cancelled', 'cancelled-after-submission'],
+    ready: ['incomplete', 'invalid', 'cancelled', 'cancelled-after-submission', 'submitted'],
+    submitted: ['incomplete', 'invalid', 'ready', 'cancelled-after-submission', 'accepted', 'rejected', 'needs-review'],
+    accepted: ['incomplete', 'invalid', 'ready', 'cancelled-after-submission'],
+    rejected: ['incomplete', 'invalid', 'ready', 'cancelled', 'cancelled-after-submission'],
+    'needs-review': ['incomplete', 'invalid', 'ready', 'cancelled-after-submission'],
+    cancelled: ['incomplete', 'invalid', 'ready', 'cancelled-after-submission'],
+    'cancelled-after-submission': ['incomplete', 'invalid', 'ready', 'cancelled'],
+  };
   for (const from of RECORD_STATES) {
-    for (const to of RECORD_TRANSITIONS[from] as readonly RecordState[]) {
+    for (const to of RECORD_MOVES[from]) {
       it(`record ${from} → ${to}`, () =>
         withRecord(async (h) => {
           const tx = await h.reach(from);
