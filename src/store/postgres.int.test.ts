@@ -1,6 +1,7 @@
 // The store contract on PostgreSQL: runs when CDSR_TEST_PG_URL is set or a server answers on
-// 127.0.0.1:5432 (database "test"), each case in a schema of its own; skipped with the reason
-// otherwise. Plus concurrency across two store instances.
+// 127.0.0.1:5432 (database "test"), each case on a database of its own copied from a migrated
+// template (test/pg.ts); skipped with the reason otherwise. Plus migrating an empty database, and
+// concurrency across two store instances (on a new schema: both migrate it).
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import { loadMappings } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
 import { openStore } from './open.js';
+import { MIGRATIONS } from './migrations.js';
 import { storeSuite, type StoreBacking } from './store.suite.js';
 import { reprocessSuite } from './reprocess.suite.js';
 
@@ -49,12 +51,17 @@ const pgBacking = async (): Promise<StoreBacking | string> => {
     console.log(why);
     return why;
   }
-  return () => {
-    const schema = newSchema();
-    return Promise.resolve({
-      open: (validator) => openStore({ kind: 'postgres', url, schema }, validator),
+  // a database of its own per case, a copy of one migrated once (test/pg.ts)
+  return async () => {
+    const fresh = await freshPgDatabase('cdsr_store', { migrated: true });
+    if (typeof fresh === 'string') throw new Error(fresh);
+    // no wait for the WAL's flush at each commit (what is checked is what a commit does, not that it
+    // survives the server's crash): sessions opened from now on, i.e. the store's
+    await fresh.admin.query(`ALTER DATABASE ${fresh.name} SET synchronous_commit = off`);
+    return {
+      open: (validator) => openStore({ kind: 'postgres', url: fresh.url }, validator),
       query: async (sql) => {
-        const c = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+        const c = new pg.Client({ connectionString: fresh.url });
         await c.connect();
         try {
           return (await c.query(sql)).rows as Record<string, unknown>[];
@@ -62,26 +69,8 @@ const pgBacking = async (): Promise<StoreBacking | string> => {
           await c.end();
         }
       },
-      drop: () => dropSchema(schema),
-      // the cases share one database (a schema each): a measure of its size needs one of its own
-      openAlone: async (validator) => {
-        const fresh = await freshPgDatabase('cdsr_alone');
-        if (typeof fresh === 'string') throw new Error(fresh);
-        return {
-          store: await openStore({ kind: 'postgres', url: fresh.url }, validator),
-          query: async (sql) => {
-            const c = new pg.Client({ connectionString: fresh.url });
-            await c.connect();
-            try {
-              return (await c.query(sql)).rows as Record<string, unknown>[];
-            } finally {
-              await c.end();
-            }
-          },
-          drop: () => fresh.drop(),
-        };
-      },
-    });
+      drop: () => fresh.drop(),
+    };
   };
 };
 storeSuite('PostgreSQL', pgBacking);
@@ -96,6 +85,31 @@ async function twoStores() {
   const b = await openStore({ kind: 'postgres', url, schema }, validator);
   return { schema, tables, a, b, orm: readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8') };
 }
+
+describe('PostgreSQL migrations', () => {
+  it('migrates an empty database from nothing to the last migration, and again on reopen without harm', async (t) => {
+    const fresh = await freshPgDatabase('cdsr_migrate');
+    if (typeof fresh === 'string') return t.skip(fresh);
+    try {
+      const validator = new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z') });
+      await (await openStore({ kind: 'postgres', url: fresh.url }, validator)).close();
+      await (await openStore({ kind: 'postgres', url: fresh.url }, validator)).close();
+      const c = new pg.Client({ connectionString: fresh.url });
+      await c.connect();
+      try {
+        const versions = (await c.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r) => Number(r.version));
+        assert.deepEqual(
+          versions,
+          MIGRATIONS.map((m) => m.version),
+        );
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await fresh.drop();
+    }
+  });
+});
 
 describe('PostgreSQL under concurrency', () => {
   it('200 messages for 10 encounters, 20 at a time from two stores, all merged once', async (t) => {
