@@ -73,8 +73,9 @@ const pgBacking = async (): Promise<StoreBacking | string> => {
     };
   };
 };
-storeSuite('PostgreSQL', pgBacking);
-reprocessSuite('PostgreSQL', pgBacking);
+// the cases wait on the server far more than they compute: 4 at a time
+storeSuite('PostgreSQL', pgBacking, 4);
+reprocessSuite('PostgreSQL', pgBacking, 4);
 
 /** Two store instances on one new schema (two adapter instances on one database). */
 async function twoStores() {

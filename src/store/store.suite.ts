@@ -39,8 +39,12 @@ export type StoreBacking = () => Promise<FreshDatabase>;
 
 const tx = (id: string, wire: Transaction['Encounters'][number]): Transaction => transactionFor(id, [wire]);
 
-export function storeSuite(name: string, backing: () => Promise<StoreBacking | string>): void {
-  describe(`${name}: the Store contract`, () => {
+/**
+ * `concurrency`: cases run at a time. Each has a database of its own; a backing whose cases mostly
+ * wait on a server (PostgreSQL) runs several together.
+ */
+export function storeSuite(name: string, backing: () => Promise<StoreBacking | string>, concurrency = 1): void {
+  describe(`${name}: the Store contract`, { concurrency }, () => {
     let fresh: StoreBacking | undefined;
     let skipped = '';
     let tables: MappingTables;
