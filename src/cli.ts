@@ -2,14 +2,11 @@
 // The `cdsr-adapter` command: a thin shell over the pipeline stages.
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, nrdrIds } from './config.js';
-import { runValidate, type CliIo } from './cli/validate.js';
-import { runMap, runTestMappings } from './cli/map.js';
-import { runCheckMappings } from './cli/check-mappings.js';
-import { runReconcile, runReplay, runResubmit, runServe } from './cli/serve.js';
-import { runReprocessCli, type ReprocessCliOptions } from './cli/reprocess.js';
-import { runSandbox, runStatus, runSubmit } from './cli/outbound.js';
+// each command's module is loaded when it runs: loading them all cost every command about 0.6 s at start
+import type { CliIo } from './cli/validate.js';
+import type { ReprocessCliOptions } from './cli/reprocess.js';
+import type { runSandbox } from './cli/outbound.js';
 import type { ImportValueSetsOptions } from './cli/import-valuesets.js';
-import { runWorklist } from './cli/worklist.js';
 import { errorMessage } from './cdsr/errors.js';
 import { isTimeZone } from './cdsr/batch.js';
 import { EXAM_ID_FORMS, TRANSACTION_DATETIME_FORMS } from './sandbox/switches.js';
@@ -56,6 +53,7 @@ export function buildProgram(): Command {
         opts: { valuesets?: string; limits?: string; rules?: string; timezone?: string; json?: boolean; maxProblems?: number; now?: Date },
       ) => {
         const config = loadConfig();
+        const { runValidate } = await import('./cli/validate.js');
         process.exitCode = await runValidate(file, opts, stdio(config.CDSR_MAPPINGS_DIR, process.stderr.isTTY === true && opts.json !== true));
       },
     );
@@ -72,8 +70,9 @@ export function buildProgram(): Command {
     .option('--summary', 'print counts by message type and outcome and the distinct unmapped values, not the transactions')
     .option('--facility-id <id>', 'Facility_ID when no facilities.csv row matches (default: $CDSR_DEFAULT_FACILITY_ID)')
     .option('--now <iso>', 'the clock (Transaction_DateTime, future-date rules)', isoDate)
-    .action((files: string[], opts: { mappings?: string; trace?: boolean; summary?: boolean; facilityId?: string; now?: Date }) => {
+    .action(async (files: string[], opts: { mappings?: string; trace?: boolean; summary?: boolean; facilityId?: string; now?: Date }) => {
       const config = loadConfig();
+      const { runMap } = await import('./cli/map.js');
       process.exitCode = runMap(
         files,
         opts,
@@ -91,8 +90,9 @@ export function buildProgram(): Command {
     .command('check-mappings')
     .description('load a mappings directory and report every problem as file:line: message')
     .argument('[dir]', 'mappings directory (default: $CDSR_MAPPINGS_DIR or ./mappings)')
-    .action((dir: string | undefined) => {
+    .action(async (dir: string | undefined) => {
       const config = loadConfig();
+      const { runCheckMappings } = await import('./cli/check-mappings.js');
       process.exitCode = runCheckMappings(dir, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
@@ -128,8 +128,9 @@ export function buildProgram(): Command {
     )
     .argument('[dir]', 'mappings directory (default: $CDSR_MAPPINGS_DIR or ./mappings)')
     .option('--update', 'write each expected file from what the tables give now, creating those of new inputs (review the diff)')
-    .action((dir: string | undefined, opts: { update?: boolean }) => {
+    .action(async (dir: string | undefined, opts: { update?: boolean }) => {
       const config = loadConfig();
+      const { runTestMappings } = await import('./cli/map.js');
       process.exitCode = runTestMappings(dir, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
@@ -137,6 +138,7 @@ export function buildProgram(): Command {
     .command('serve')
     .description('run the inbound service (HTTP for Mirth and FHIR subscriptions); configuration from the environment')
     .action(async () => {
+      const { runServe } = await import('./cli/serve.js');
       process.exitCode = await runServe(loadConfig());
     });
 
@@ -149,6 +151,7 @@ export function buildProgram(): Command {
     .option('--url <url>', 'the running service (its store and its tables in force); key from CDSR_API_KEY')
     .action(async (opts: { status: string; url?: string }) => {
       const config = loadConfig();
+      const { runReplay } = await import('./cli/serve.js');
       process.exitCode = await runReplay(config, opts, stdio(config.CDSR_MAPPINGS_DIR, process.stderr.isTTY === true));
     });
 
@@ -174,6 +177,7 @@ export function buildProgram(): Command {
     .option('--url <url>', 'the running service; key from CDSR_API_KEY')
     .action(async (opts: ReprocessCliOptions) => {
       const config = loadConfig();
+      const { runReprocessCli } = await import('./cli/reprocess.js');
       process.exitCode = await runReprocessCli(config, opts, stdio(config.CDSR_MAPPINGS_DIR, process.stderr.isTTY === true));
     });
 
@@ -186,6 +190,7 @@ export function buildProgram(): Command {
     .option('--url <url>', 'the service (default: http://$HOST:$PORT); key from CDSR_API_KEY')
     .action(async (opts: { facility?: string; encounter?: string; reason?: string; url?: string }) => {
       const config = loadConfig();
+      const { runResubmit } = await import('./cli/serve.js');
       process.exitCode = await runResubmit(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
@@ -201,6 +206,7 @@ export function buildProgram(): Command {
     .option('--url <url>', 'ask the running service (its tables and zones in force); key from CDSR_API_KEY')
     .action(async (opts: { from?: string; to?: string; facility?: string; by?: string; json?: boolean; csv?: boolean; url?: string }) => {
       const config = loadConfig();
+      const { runReconcile } = await import('./cli/serve.js');
       process.exitCode = await runReconcile(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
@@ -253,6 +259,7 @@ export function buildProgram(): Command {
     .option('--refuse-reused-id', 'refuse a reused Transaction_ID with CD2014 (default: a resubmission replaces the transaction)')
     .action(async (opts: Parameters<typeof runSandbox>[1]) => {
       const config = loadConfig();
+      const { runSandbox } = await import('./cli/outbound.js');
       process.exitCode = await runSandbox(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
@@ -262,6 +269,7 @@ export function buildProgram(): Command {
     .option('--url <url>', 'the service (default: http://$HOST:$PORT)')
     .action(async (opts: { url?: string }) => {
       const config = loadConfig();
+      const { runSubmit } = await import('./cli/outbound.js');
       process.exitCode = await runSubmit(config, opts, stdio(config.CDSR_MAPPINGS_DIR, process.stderr.isTTY === true));
     });
 
@@ -272,6 +280,7 @@ export function buildProgram(): Command {
     .option('--url <url>', 'the service (default: http://$HOST:$PORT)')
     .action(async (id: string | undefined, opts: { url?: string }) => {
       const config = loadConfig();
+      const { runStatus } = await import('./cli/outbound.js');
       process.exitCode = await runStatus(config, id, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
@@ -283,6 +292,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action(async (opts: { url?: string; dryRun?: boolean; json?: boolean }) => {
       const config = loadConfig();
+      const { runWorklist } = await import('./cli/worklist.js');
       process.exitCode = await runWorklist(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 

@@ -243,7 +243,7 @@ cases('SQLite', () => {
 });
 
 cases('PostgreSQL', async () => {
-  const pg = await freshPgDatabase('cdsr_fencing');
+  const pg = await freshPgDatabase('cdsr_fencing', { migrated: true });
   if (typeof pg === 'string') return pg;
   return { open: () => openStore({ kind: 'postgres', url: pg.url }, validator()), drop: () => pg.drop() };
 });

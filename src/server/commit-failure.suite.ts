@@ -30,7 +30,7 @@ async function faultyServer(
     const target: FaultTarget = { kind: 'sqlite', file: join(s.dir, 'data', 'db.sqlite') };
     return { s, fault: await failCommitsOfInboundMessages(target), done: () => s.close() };
   }
-  const db = await freshPgDatabase('cdsr_commit');
+  const db = await freshPgDatabase('cdsr_commit', { migrated: true });
   if (typeof db === 'string') return db;
   try {
     const s = await startTestServer({ postgresUrl: db.url });

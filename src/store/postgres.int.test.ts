@@ -1,6 +1,7 @@
 // The store contract on PostgreSQL: runs when CDSR_TEST_PG_URL is set or a server answers on
-// 127.0.0.1:5432 (database "test"), each case in a schema of its own; skipped with the reason
-// otherwise. Plus concurrency across two store instances.
+// 127.0.0.1:5432 (database "test"), each case on a database of its own copied from a migrated
+// template (test/pg.ts); skipped with the reason otherwise. Plus migrating an empty database, and
+// concurrency across two store instances (on a new schema: both migrate it).
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import { loadMappings } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
 import { openStore } from './open.js';
+import { MIGRATIONS } from './migrations.js';
 import { storeSuite, type StoreBacking } from './store.suite.js';
 import { reprocessSuite } from './reprocess.suite.js';
 
@@ -49,12 +51,17 @@ const pgBacking = async (): Promise<StoreBacking | string> => {
     console.log(why);
     return why;
   }
-  return () => {
-    const schema = newSchema();
-    return Promise.resolve({
-      open: (validator) => openStore({ kind: 'postgres', url, schema }, validator),
+  // a database of its own per case, a copy of one migrated once (test/pg.ts)
+  return async () => {
+    const fresh = await freshPgDatabase('cdsr_store', { migrated: true });
+    if (typeof fresh === 'string') throw new Error(fresh);
+    // no wait for the WAL's flush at each commit (what is checked is what a commit does, not that it
+    // survives the server's crash): sessions opened from now on, i.e. the store's
+    await fresh.admin.query(`ALTER DATABASE ${fresh.name} SET synchronous_commit = off`);
+    return {
+      open: (validator) => openStore({ kind: 'postgres', url: fresh.url }, validator),
       query: async (sql) => {
-        const c = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+        const c = new pg.Client({ connectionString: fresh.url });
         await c.connect();
         try {
           return (await c.query(sql)).rows as Record<string, unknown>[];
@@ -62,31 +69,10 @@ const pgBacking = async (): Promise<StoreBacking | string> => {
           await c.end();
         }
       },
-      drop: () => dropSchema(schema),
-      // the cases share one database (a schema each): a measure of its size needs one of its own
-      openAlone: async (validator) => {
-        const fresh = await freshPgDatabase('cdsr_alone');
-        if (typeof fresh === 'string') throw new Error(fresh);
-        return {
-          store: await openStore({ kind: 'postgres', url: fresh.url }, validator),
-          query: async (sql) => {
-            const c = new pg.Client({ connectionString: fresh.url });
-            await c.connect();
-            try {
-              return (await c.query(sql)).rows as Record<string, unknown>[];
-            } finally {
-              await c.end();
-            }
-          },
-          drop: () => fresh.drop(),
-        };
-      },
-    });
+      drop: () => fresh.drop(),
+    };
   };
 };
-storeSuite('PostgreSQL', pgBacking);
-reprocessSuite('PostgreSQL', pgBacking);
-
 /** Two store instances on one new schema (two adapter instances on one database). */
 async function twoStores() {
   const schema = newSchema();
@@ -97,105 +83,137 @@ async function twoStores() {
   return { schema, tables, a, b, orm: readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8') };
 }
 
-describe('PostgreSQL under concurrency', () => {
-  it('200 messages for 10 encounters, 20 at a time from two stores, all merged once', async (t) => {
-    const why = await unreachable();
-    if (why) return t.skip(why);
-    const { schema, tables, a, b, orm } = await twoStores();
-    try {
-      const jobs = Array.from({ length: 200 }, (_, i) => {
-        const ts = new Date(Date.UTC(2026, 10, 2) + i * 60_000).toISOString().replace(/[-:T]/g, '').slice(0, 14);
-        const raw = orm
-          .replaceAll('MSG0001', `P${i}`)
-          .replaceAll('ORD1001', `PORD${i}`)
-          .replaceAll('ACC2001', `PACC${i}`)
-          .replaceAll('V0001', `PV${i % 10}`)
-          .replaceAll('20261102093015', ts);
-        return () =>
-          (i % 2 ? a : b).ingest(
-            { channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: `P${i}`, contentType: 'x', raw, receivedAt: new Date() },
-            mapHl7Text(raw, tables),
-          );
-      });
-      for (let i = 0; i < jobs.length; i += 20) await Promise.all(jobs.slice(i, i + 20).map((j) => j()));
-      const recs = await a.records({ limit: 1000 });
-      assert.equal(recs.length, 200);
-      assert.equal(new Set(recs.map((r) => r.encounterId)).size, 10);
-      assert.deepEqual((await a.counts()).messages, { applied: 200 });
-      assert.deepEqual((await a.ledgerGauges()).byState, { reported: 200 });
-    } finally {
-      await a.close();
-      await b.close();
-      await dropSchema(schema);
-    }
-  });
-});
+// every part waits on the server far more than it computes: the parts run side by side, the
+// store and reprocessing cases 4 at a time
+describe('PostgreSQL', { concurrency: true }, () => {
+  storeSuite('PostgreSQL', pgBacking, 4);
+  reprocessSuite('PostgreSQL', pgBacking, 4);
 
-describe('PostgreSQL: submissions under concurrent changes', () => {
-  it('two instances batching while results and updates land: nothing sent twice for one content, nothing stale marked sent', async (t) => {
-    const why = await unreachable();
-    if (why) return t.skip(why);
-    const { schema, tables, a, b, orm } = await twoStores();
-    const msg = (i: number, version: number) => {
-      const raw = orm
-        .replaceAll('MSG0001', `S${i}v${version}`)
-        .replaceAll('ORD1001', `SORD${i}`)
-        .replaceAll('ACC2001', `SACC${i}`)
-        .replaceAll('V0001', `SV${i % 8}`)
-        .replaceAll('20261102093015', new Date(Date.UTC(2026, 10, 2) + i * 60_000).toISOString().replace(/[-:T]/g, '').slice(0, 14))
-        .replace('20261102093500', `2026110210${String(version).padStart(2, '0')}00`)
-        // every version a content of its own
-        .replaceAll('CT HEAD WO CONTRAST', `CT HEAD WO CONTRAST V${version}`);
-      return (s: typeof a) =>
-        s.ingest({ channel: 'hl7v2', sender: 'EHR', controlId: `S${i}v${version}`, contentType: 'x', raw, receivedAt: new Date() }, mapHl7Text(raw, tables));
-    };
-    let n = 0;
-    const batchOnce = async (s: typeof a) => {
-      const ready = await s.wireEncounters('ready', 1000);
-      for (const r of ready) {
-        const id = `T${++n}`;
-        await s.createTransaction(transactionFor(id, [r.wire]), [r], new Date());
+  describe('PostgreSQL migrations', () => {
+    it('migrates an empty database from nothing to the last migration, and again on reopen without harm', async (t) => {
+      const fresh = await freshPgDatabase('cdsr_migrate');
+      if (typeof fresh === 'string') return t.skip(fresh);
+      try {
+        const validator = new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z') });
+        await (await openStore({ kind: 'postgres', url: fresh.url }, validator)).close();
+        await (await openStore({ kind: 'postgres', url: fresh.url }, validator)).close();
+        const c = new pg.Client({ connectionString: fresh.url });
+        await c.connect();
+        try {
+          const versions = (await c.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r) => Number(r.version));
+          assert.deepEqual(
+            versions,
+            MIGRATIONS.map((m) => m.version),
+          );
+        } finally {
+          await c.end();
+        }
+      } finally {
+        await fresh.drop();
       }
-    };
-    try {
-      for (let i = 0; i < 40; i++) await msg(i, 0)(a);
-      // updates land while both instances batch
-      const writer = (async () => {
-        for (let version = 1; version <= 4; version++) for (let i = 0; i < 40; i++) await msg(i, version)(version % 2 ? a : b);
-      })();
-      const batchers = [a, b].map(async (s) => {
-        for (let round = 0; round < 15; round++) await batchOnce(s);
-      });
-      await Promise.all([writer, ...batchers]);
-      await batchOnce(a);
-      // every consultation's last sent content is its current content
-      const recs = await a.records({ limit: 1000 });
-      assert.equal(recs.length, 40);
-      assert.deepEqual([...new Set(recs.map((r) => r.state))], ['submitted']);
-      const sent = new Map<string, string[]>();
-      for (
-        let after: string | undefined, page;
-        (page = await a.transactions({ limit: 200, ...(after !== undefined ? { after } : {}) })).length > 0;
-        after = page[page.length - 1]!.transactionId
-      ) {
-        for (const tx of page)
-          for (const r of tx.records)
-            sent.set(`${r.encounterKey} ${r.consultationKey}`, [...(sent.get(`${r.encounterKey} ${r.consultationKey}`) ?? []), r.contentHash]);
+    });
+  });
+
+  describe('PostgreSQL under concurrency', () => {
+    it('200 messages for 10 encounters, 20 at a time from two stores, all merged once', async (t) => {
+      const why = await unreachable();
+      if (why) return t.skip(why);
+      const { schema, tables, a, b, orm } = await twoStores();
+      try {
+        const jobs = Array.from({ length: 200 }, (_, i) => {
+          const ts = new Date(Date.UTC(2026, 10, 2) + i * 60_000).toISOString().replace(/[-:T]/g, '').slice(0, 14);
+          const raw = orm
+            .replaceAll('MSG0001', `P${i}`)
+            .replaceAll('ORD1001', `PORD${i}`)
+            .replaceAll('ACC2001', `PACC${i}`)
+            .replaceAll('V0001', `PV${i % 10}`)
+            .replaceAll('20261102093015', ts);
+          return () =>
+            (i % 2 ? a : b).ingest(
+              { channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: `P${i}`, contentType: 'x', raw, receivedAt: new Date() },
+              mapHl7Text(raw, tables),
+            );
+        });
+        for (let i = 0; i < jobs.length; i += 20) await Promise.all(jobs.slice(i, i + 20).map((j) => j()));
+        const recs = await a.records({ limit: 1000 });
+        assert.equal(recs.length, 200);
+        assert.equal(new Set(recs.map((r) => r.encounterId)).size, 10);
+        assert.deepEqual((await a.counts()).messages, { applied: 200 });
+        assert.deepEqual((await a.ledgerGauges()).byState, { reported: 200 });
+      } finally {
+        await a.close();
+        await b.close();
+        await dropSchema(schema);
       }
-      for (const [key, hashes] of sent) assert.equal(new Set(hashes).size, hashes.length, `${key} sent twice with one content`);
-      for (const r of recs) assert.ok(sent.has(`${r.encounterKey} ${r.consultationKey}`), `${r.encounterKey} ${r.consultationKey} never sent`);
-      const current = await a.wireEncounters('submitted', 1000);
-      for (const c of current)
-        assert.equal(
-          sent.get(`${c.encounterKey} ${c.consultationKey}`)?.at(-1),
-          c.contentHash,
-          `${c.encounterKey} ${c.consultationKey}: a stale content was marked sent`,
-        );
-      t.diagnostic(`${n} batches tried, ${[...sent.values()].reduce((x, h) => x + h.length, 0)} sent`);
-    } finally {
-      await a.close();
-      await b.close();
-      await dropSchema(schema);
-    }
+    });
+  });
+
+  describe('PostgreSQL: submissions under concurrent changes', () => {
+    it('two instances batching while results and updates land: nothing sent twice for one content, nothing stale marked sent', async (t) => {
+      const why = await unreachable();
+      if (why) return t.skip(why);
+      const { schema, tables, a, b, orm } = await twoStores();
+      const msg = (i: number, version: number) => {
+        const raw = orm
+          .replaceAll('MSG0001', `S${i}v${version}`)
+          .replaceAll('ORD1001', `SORD${i}`)
+          .replaceAll('ACC2001', `SACC${i}`)
+          .replaceAll('V0001', `SV${i % 8}`)
+          .replaceAll('20261102093015', new Date(Date.UTC(2026, 10, 2) + i * 60_000).toISOString().replace(/[-:T]/g, '').slice(0, 14))
+          .replace('20261102093500', `2026110210${String(version).padStart(2, '0')}00`)
+          // every version a content of its own
+          .replaceAll('CT HEAD WO CONTRAST', `CT HEAD WO CONTRAST V${version}`);
+        return (s: typeof a) =>
+          s.ingest({ channel: 'hl7v2', sender: 'EHR', controlId: `S${i}v${version}`, contentType: 'x', raw, receivedAt: new Date() }, mapHl7Text(raw, tables));
+      };
+      let n = 0;
+      const batchOnce = async (s: typeof a) => {
+        const ready = await s.wireEncounters('ready', 1000);
+        for (const r of ready) {
+          const id = `T${++n}`;
+          await s.createTransaction(transactionFor(id, [r.wire]), [r], new Date());
+        }
+      };
+      try {
+        for (let i = 0; i < 40; i++) await msg(i, 0)(a);
+        // updates land while both instances batch
+        const writer = (async () => {
+          for (let version = 1; version <= 4; version++) for (let i = 0; i < 40; i++) await msg(i, version)(version % 2 ? a : b);
+        })();
+        const batchers = [a, b].map(async (s) => {
+          for (let round = 0; round < 15; round++) await batchOnce(s);
+        });
+        await Promise.all([writer, ...batchers]);
+        await batchOnce(a);
+        // every consultation's last sent content is its current content
+        const recs = await a.records({ limit: 1000 });
+        assert.equal(recs.length, 40);
+        assert.deepEqual([...new Set(recs.map((r) => r.state))], ['submitted']);
+        const sent = new Map<string, string[]>();
+        for (
+          let after: string | undefined, page;
+          (page = await a.transactions({ limit: 200, ...(after !== undefined ? { after } : {}) })).length > 0;
+          after = page[page.length - 1]!.transactionId
+        ) {
+          for (const tx of page)
+            for (const r of tx.records)
+              sent.set(`${r.encounterKey} ${r.consultationKey}`, [...(sent.get(`${r.encounterKey} ${r.consultationKey}`) ?? []), r.contentHash]);
+        }
+        for (const [key, hashes] of sent) assert.equal(new Set(hashes).size, hashes.length, `${key} sent twice with one content`);
+        for (const r of recs) assert.ok(sent.has(`${r.encounterKey} ${r.consultationKey}`), `${r.encounterKey} ${r.consultationKey} never sent`);
+        const current = await a.wireEncounters('submitted', 1000);
+        for (const c of current)
+          assert.equal(
+            sent.get(`${c.encounterKey} ${c.consultationKey}`)?.at(-1),
+            c.contentHash,
+            `${c.encounterKey} ${c.consultationKey}: a stale content was marked sent`,
+          );
+        t.diagnostic(`${n} batches tried, ${[...sent.values()].reduce((x, h) => x + h.length, 0)} sent`);
+      } finally {
+        await a.close();
+        await b.close();
+        await dropSchema(schema);
+      }
+    });
   });
 });

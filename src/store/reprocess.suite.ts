@@ -40,8 +40,12 @@ function tablesWith(edit: (dir: string) => void): MappingTables {
 }
 const editFile = (dir: string, file: string, fn: (text: string) => string) => writeFileSync(join(dir, file), fn(readFileSync(join(dir, file), 'utf8')));
 
-export function reprocessSuite(name: string, backing: () => Promise<StoreBacking | string>): void {
-  describe(`${name}: reprocessing (records derived from their messages)`, () => {
+/**
+ * `concurrency`: cases run at a time. Each has a database of its own; a backing whose cases mostly
+ * wait on a server (PostgreSQL) runs several together.
+ */
+export function reprocessSuite(name: string, backing: () => Promise<StoreBacking | string>, concurrency = 1): void {
+  describe(`${name}: reprocessing (records derived from their messages)`, { concurrency }, () => {
     let fresh: StoreBacking | undefined;
     let skipped = '';
     let shipped: MappingTables;

@@ -31,21 +31,20 @@ export interface FreshDatabase {
   open(validator: CdsrValidator): Promise<Store>;
   /** Runs SQL on it directly, outside the store. */
   query(sql: string): Promise<Row[]>;
-  /**
-   * The store on a database of nobody else's, for measures of the database's size (a backing whose
-   * cases share one database, as PostgreSQL schemas do, gives one); without it the case's own is used.
-   */
-  openAlone?(validator: CdsrValidator): Promise<{ store: Store; query(sql: string): Promise<Row[]>; drop(): Promise<void> }>;
   drop(): Promise<void>;
 }
 
-/** A backing gives an empty database per test, or the reason it cannot (the suite then skips). */
+/** A backing gives a database of its own per test (measures of its size count nobody else's rows), or the reason it cannot (the suite then skips). */
 export type StoreBacking = () => Promise<FreshDatabase>;
 
 const tx = (id: string, wire: Transaction['Encounters'][number]): Transaction => transactionFor(id, [wire]);
 
-export function storeSuite(name: string, backing: () => Promise<StoreBacking | string>): void {
-  describe(`${name}: the Store contract`, () => {
+/**
+ * `concurrency`: cases run at a time. Each has a database of its own; a backing whose cases mostly
+ * wait on a server (PostgreSQL) runs several together.
+ */
+export function storeSuite(name: string, backing: () => Promise<StoreBacking | string>, concurrency = 1): void {
+  describe(`${name}: the Store contract`, { concurrency }, () => {
     let fresh: StoreBacking | undefined;
     let skipped = '';
     let tables: MappingTables;
@@ -1556,41 +1555,31 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await s.ping();
     });
 
-    withStore('retention: the space of the purged text is given back (the store size drops)', async (shared, db) => {
-      const alone = db.openAlone ? await db.openAlone(validator) : undefined;
-      const s = alone?.store ?? shared;
-      try {
-        // an autovacuum ANALYZE started by the purge would hold a snapshot that keeps the purged
-        // text from being removed until it ends (on a loaded machine, past our VACUUM): the
-        // reclaim is tested alone
-        if (name === 'PostgreSQL')
-          await (alone?.query ?? db.query)('ALTER TABLE inbound_messages SET (autovacuum_enabled = false, toast.autovacuum_enabled = false)');
-        // 120 messages with 24 KB of text each that neither store can compress much
-        let seed = 7;
-        const noise = () => Array.from({ length: 24_000 }, () => String.fromCharCode(65 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 26))).join('');
-        for (let i = 0; i < 120; i++) {
-          const id = `MSG${1000 + i}`;
-          const r = await ingest(s, '01-orm-new.hl7', id, (raw) => `${raw.replace('MSG0001', id).trimEnd()}\rNTE|1||${noise()}\r`);
-          assert.equal(r.status, 'applied');
-        }
-        const full = await s.sizeBytes();
-        assert.equal(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), 120);
-        // the purge alone leaves the space in the files (free pages, dead tuples)
-        const purged = await s.sizeBytes();
-        assert.ok(purged >= full - 200_000, `${full} → ${purged} bytes before reclaiming`);
-        await s.reclaimSpace();
-        const after = await s.sizeBytes();
-        assert.ok(full - after > 1_500_000, `${full} → ${after} bytes`);
-        // nothing else went: the messages, their outcome and the record stay
-        assert.deepEqual([(await s.messages({ limit: 500 })).length, (await s.message(120))?.status, (await s.records({})).length], [120, 'applied', 1]);
-        await s.reclaimSpace();
-        await s.ping();
-      } finally {
-        if (alone) {
-          await alone.store.close();
-          await alone.drop();
-        }
+    withStore('retention: the space of the purged text is given back (the store size drops)', async (s, db) => {
+      // an autovacuum ANALYZE started by the purge would hold a snapshot that keeps the purged
+      // text from being removed until it ends (on a loaded machine, past our VACUUM): the
+      // reclaim is tested alone
+      if (name === 'PostgreSQL') await db.query('ALTER TABLE inbound_messages SET (autovacuum_enabled = false, toast.autovacuum_enabled = false)');
+      // 120 messages with 24 KB of text each that neither store can compress much
+      let seed = 7;
+      const noise = () => Array.from({ length: 24_000 }, () => String.fromCharCode(65 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 26))).join('');
+      for (let i = 0; i < 120; i++) {
+        const id = `MSG${1000 + i}`;
+        const r = await ingest(s, '01-orm-new.hl7', id, (raw) => `${raw.replace('MSG0001', id).trimEnd()}\rNTE|1||${noise()}\r`);
+        assert.equal(r.status, 'applied');
       }
+      const full = await s.sizeBytes();
+      assert.equal(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), 120);
+      // the purge alone leaves the space in the files (free pages, dead tuples)
+      const purged = await s.sizeBytes();
+      assert.ok(purged >= full - 200_000, `${full} → ${purged} bytes before reclaiming`);
+      await s.reclaimSpace();
+      const after = await s.sizeBytes();
+      assert.ok(full - after > 1_500_000, `${full} → ${after} bytes`);
+      // nothing else went: the messages, their outcome and the record stay
+      assert.deepEqual([(await s.messages({ limit: 500 })).length, (await s.message(120))?.status, (await s.records({})).length], [120, 'applied', 1]);
+      await s.reclaimSpace();
+      await s.ping();
     });
 
     withStore('access audit: reads are listed in order, a page at a time, by key name', async (s) => {
