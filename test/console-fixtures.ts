@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from './helpers.js';
+import { REPO_ROOT, transactionFor } from './helpers.js';
 import { postHl7, SERVER_NOW, type TestServer } from './server.js';
 
 const hl7 = (n: string) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', n), 'utf8');
@@ -26,16 +26,11 @@ export async function acceptedThenCancelled(s: Pick<TestServer, 'fetch' | 'store
   assert.match((await postHl7(s, ORM, headers)).text, /MSA\|AA/);
   const ready = await s.store.wireEncounters('ready', 10);
   assert.equal(ready.length, 1);
-  const body = {
-    Transaction_ID: 'T-ACCEPTED',
-    Transaction_DateTime: '11/23/2026 01:00:00',
-    Num_of_Encounters_Included: 1,
-    Facility_ID: '100000',
-    PartnerID: '10000',
-    AppID: '10019',
-    CDSR_File_Version_Num: '1.0' as const,
-    Encounters: ready.map((r) => r.wire),
-  };
+  const body = transactionFor(
+    'T-ACCEPTED',
+    ready.map((r) => r.wire),
+    '11/23/2026 01:00:00',
+  );
   assert.equal((await s.store.createTransaction(body, ready, SERVER_NOW)).created, true);
   await s.store.recordResults(
     'T-ACCEPTED',

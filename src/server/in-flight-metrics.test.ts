@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { postHl7, SERVER_NOW, withTestServer } from '../../test/server.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../test/helpers.js';
+import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
 
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
 const gauges = (text: string) => text.split('\n').filter((l) => /^cdsr_(transactions_in_flight|oldest_in_flight_age_seconds) /.test(l));
@@ -17,16 +17,7 @@ describe('/metrics: transactions in flight', () => {
       await postHl7(s, ORM);
       const [ready] = await s.store.wireEncounters('ready', 10);
       assert.ok(ready);
-      const body = {
-        Transaction_ID: 'T-M',
-        Transaction_DateTime: '11/23/2026 05:58:30',
-        Num_of_Encounters_Included: 1,
-        Facility_ID: '100000',
-        PartnerID: '10000',
-        AppID: '10019',
-        CDSR_File_Version_Num: '1.0' as const,
-        Encounters: [ready.wire],
-      };
+      const body = transactionFor('T-M', [ready.wire], '11/23/2026 05:58:30');
       assert.equal((await s.store.createTransaction(body, [ready], new Date(SERVER_NOW.getTime() - 90_000))).created, true);
       assert.deepEqual(gauges(await (await s.fetch('/metrics')).text()), ['cdsr_transactions_in_flight 1', 'cdsr_oldest_in_flight_age_seconds 90']);
       await s.store.updateTransaction('T-M', { status: 'sent' }, SERVER_NOW);

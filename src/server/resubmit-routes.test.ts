@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../test/helpers.js';
+import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
 import { postHl7, SERVER_NOW, type TestServer, withTestServer } from '../../test/server.js';
 import type { Transaction } from '../cdsr/schema.js';
 
@@ -32,16 +32,11 @@ async function rejected(s: TestServer): Promise<void> {
     );
   const ready = await s.store.wireEncounters('ready', 100);
   assert.equal(ready.length, 2);
-  const body: Transaction = {
-    Transaction_ID: 'T-REJ',
-    Transaction_DateTime: '11/23/2026 06:00:00',
-    Num_of_Encounters_Included: 2,
-    Facility_ID: '100000',
-    PartnerID: '10000',
-    AppID: '10019',
-    CDSR_File_Version_Num: '1.0',
-    Encounters: ready.map((r) => r.wire),
-  };
+  const body: Transaction = transactionFor(
+    'T-REJ',
+    ready.map((r) => r.wire),
+    '11/23/2026 06:00:00',
+  );
   assert.equal((await s.store.createTransaction(body, ready, SERVER_NOW)).created, true);
   await s.store.recordResults(
     'T-REJ',

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
 import { openLoopbackBrowser, shot, signInByKeyboard, skipWithoutChromium } from '../../../test/browser.js';
 import { postHl7, startTestServer, type TestServer } from '../../../test/server.js';
-import { REPO_ROOT } from '../../../test/helpers.js';
+import { REPO_ROOT, transactionFor } from '../../../test/helpers.js';
 import { codeFor, SEVEN, tableOf, unmappedMessages } from '../../../test/unmapped.js';
 
 const KEY = 'console-test-operate-key';
@@ -26,16 +26,11 @@ async function seed(s: TestServer): Promise<number> {
   // a transaction NRDR answered: one record accepted, one rejected
   const ready = await s.store.wireEncounters('ready', 2);
   assert.ok(ready.length >= 2, 'the samples give two ready records');
-  const body = {
-    Transaction_ID: 'T-CONSOLE-1',
-    Transaction_DateTime: '11/23/2026 06:00:00',
-    Num_of_Encounters_Included: 2,
-    Facility_ID: '100000',
-    PartnerID: '10000',
-    AppID: '10019',
-    CDSR_File_Version_Num: '1.0' as const,
-    Encounters: ready.map((r) => r.wire),
-  };
+  const body = transactionFor(
+    'T-CONSOLE-1',
+    ready.map((r) => r.wire),
+    '11/23/2026 06:00:00',
+  );
   const at = new Date('2026-11-23T06:00:00Z');
   assert.equal((await s.store.createTransaction(body, ready, at)).created, true);
   // NRDR's answers as the submitter keeps them: the POST's, then each poll that said something new

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postHl7, withTestServer, type TestServer } from '../../../test/server.js';
 import { unmappedMessages } from '../../../test/unmapped.js';
-import { REPO_ROOT } from '../../../test/helpers.js';
+import { REPO_ROOT, transactionFor } from '../../../test/helpers.js';
 import type { TransactionStatus } from '../../cdsr/schema.js';
 import type { Problem } from '../../cdsr/problem.js';
 
@@ -146,16 +146,11 @@ async function sentAndAnswered(s: TestServer, verdict: 'accepted' | 'rejected', 
   assert.match((await postHl7(s, sample('01-orm-new.hl7'), headers)).text, /MSA\|AA/);
   const ready = await s.store.wireEncounters('ready', 1);
   assert.equal(ready.length, 1);
-  const body = {
-    Transaction_ID: 'T-PAGE-1',
-    Transaction_DateTime: '11/23/2026 06:00:00',
-    Num_of_Encounters_Included: 1,
-    Facility_ID: '100000',
-    PartnerID: '10000',
-    AppID: '10019',
-    CDSR_File_Version_Num: '1.0' as const,
-    Encounters: ready.map((r) => r.wire),
-  };
+  const body = transactionFor(
+    'T-PAGE-1',
+    ready.map((r) => r.wire),
+    '11/23/2026 06:00:00',
+  );
   assert.equal((await s.store.createTransaction(body, ready, AT(0))).created, true);
   await s.store.updateTransaction('T-PAGE-1', { status: 'sent' }, AT(1));
   await s.store.updateTransaction('T-PAGE-1', { status: 'posted', attempted: true, nrdr: nrdrSaid('Received') }, AT(1));

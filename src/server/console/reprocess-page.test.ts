@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../../test/helpers.js';
+import { REPO_ROOT, transactionFor } from '../../../test/helpers.js';
 import { postHl7, withTestServer, type TestServer } from '../../../test/server.js';
 
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
@@ -207,16 +207,11 @@ describe('console record page: what NRDR was last sent', () => {
     withTestServer(async (s) => {
       assert.match((await postHl7(s, ORM)).text, /MSA\|AA/);
       const ready = await s.store.wireEncounters('ready', 1);
-      const body = {
-        Transaction_ID: 'T-SENT-1',
-        Transaction_DateTime: '11/23/2026 06:00:00',
-        Num_of_Encounters_Included: 1,
-        Facility_ID: '100000',
-        PartnerID: '10000',
-        AppID: '10019',
-        CDSR_File_Version_Num: '1.0' as const,
-        Encounters: ready.map((r) => r.wire),
-      };
+      const body = transactionFor(
+        'T-SENT-1',
+        ready.map((r) => r.wire),
+        '11/23/2026 06:00:00',
+      );
       assert.equal((await s.store.createTransaction(body, ready, new Date('2026-11-23T06:00:00Z'))).created, true);
       const { cookie, csrf } = await session(s);
       const before = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
