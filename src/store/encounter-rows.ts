@@ -7,7 +7,7 @@ import type { EncounterState } from '../mapping/merge.js';
 import { consultationWire } from '../mapping/wire.js';
 import { consultationWrites, RECORD_STATES, type ConsultationWrite, type PreviousConsultation, type RecordState } from './evaluate.js';
 import { encounterFromRows, row } from './rows.js';
-import type { Queryable } from './sql.js';
+import { later, type Queryable } from './sql.js';
 import { checkRecordTransition } from './states.js';
 
 /** What the store holds of a consultation before a write: its state and NRDR's part in it. */
@@ -99,7 +99,8 @@ export function wireValues(enc: EncounterState, consultationKey: string): Record
 /** Writes an encounter and its consultations as planned; `seq` is the last message merged into it. */
 export async function writeEncounter(q: Queryable, key: string, enc: EncounterState | undefined, plan: EncounterPlan, seq: number): Promise<void> {
   if (enc) {
-    await q.run(
+    await later(
+      q,
       `INSERT INTO encounters (encounter_key, facility_id, encounter_id, partner_id, fields, consultation_defaults, updated_seq)
        VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (encounter_key) DO UPDATE SET partner_id = excluded.partner_id, fields = excluded.fields,
@@ -108,7 +109,8 @@ export async function writeEncounter(q: Queryable, key: string, enc: EncounterSt
     );
   }
   for (const w of plan.writes) {
-    await q.run(
+    await later(
+      q,
       `INSERT INTO consultations (encounter_key, consultation_key, cdate, ctime, key_rank, fields, cancelled, exclusion, state, missing, problems, content_hash, updated_seq)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (encounter_key, consultation_key) DO UPDATE SET key_rank = excluded.key_rank, fields = excluded.fields, cancelled = excluded.cancelled, exclusion = excluded.exclusion,
@@ -123,14 +125,15 @@ export async function writeEncounter(q: Queryable, key: string, enc: EncounterSt
     if (r.retract) {
       // the key NRDR holds it under is gone from the merge: the site removes it there by hand
       const to = checkRecordTransition(`${key} ${r.consultationKey}`, r.state, 'cancelled-after-submission');
-      await q.run(
+      await later(
+        q,
         `UPDATE consultations SET state = '${to}', retired = 1, missing = '[]', problems = '[]', updated_seq = ?
          WHERE encounter_key = ? AND consultation_key = ? AND retired = 0`,
         [seq, key, r.consultationKey],
       );
     } else {
-      await q.run('DELETE FROM consultations WHERE encounter_key = ? AND consultation_key = ?', [key, r.consultationKey]);
+      await later(q, 'DELETE FROM consultations WHERE encounter_key = ? AND consultation_key = ?', [key, r.consultationKey]);
     }
   }
-  if (!enc && plan.removals.every((r) => !r.retract)) await q.run('DELETE FROM encounters WHERE encounter_key = ?', [key]);
+  if (!enc && plan.removals.every((r) => !r.retract)) await later(q, 'DELETE FROM encounters WHERE encounter_key = ?', [key]);
 }

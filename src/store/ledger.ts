@@ -14,7 +14,7 @@ import type { OrderIdentity } from '../mapping/outcome.js';
 import type { Exclusion } from '../mapping/record.js';
 import { retractionOf, type Retraction } from './retraction.js';
 import { ExclusionSchema, ProblemsSchema, row, StringListSchema, type RowReader } from './rows.js';
-import { chunks, either, marks, tuples, type Queryable, type Row } from './sql.js';
+import { chunks, either, later, marks, tuples, type Queryable, type Row } from './sql.js';
 import { ORDER_STATES, orderStateSql, recordStatesGiving, sqlList, type OrderState } from './states.js';
 
 export { ORDER_STATES, type OrderState } from './states.js';
@@ -154,7 +154,7 @@ export async function recordOrder(
     id = ids[0]!;
     for (const other of ids.slice(1)) await foldOrder(q, other, id);
     if (linked !== null) {
-      await q.run(`UPDATE orders SET encounter_id = ?, encounter_key = ?, consultation_key = ?, hold = NULL, detail = '[]', last_seen = ? WHERE id = ?`, [
+      await later(q, `UPDATE orders SET encounter_id = ?, encounter_key = ?, consultation_key = ?, hold = NULL, detail = '[]', last_seen = ? WHERE id = ?`, [
         identity.encounterId,
         eKey,
         linked,
@@ -163,7 +163,8 @@ export async function recordOrder(
       ]);
     } else {
       // a hold never takes an order out of the record it is already in
-      await q.run(
+      await later(
+        q,
         `UPDATE orders SET last_seen = ?,
            hold = CASE WHEN consultation_key IS NULL THEN ? ELSE hold END,
            detail = CASE WHEN consultation_key IS NULL THEN ? ELSE detail END,
@@ -175,12 +176,13 @@ export async function recordOrder(
     }
   }
   for (const part of chunks(numbers)) {
-    await q.run(
+    await later(
+      q,
       `INSERT INTO order_numbers (facility_id, number, order_id) VALUES ${tuples(part.length, 3)} ON CONFLICT DO NOTHING`,
       part.flatMap((n) => [facility, n, id]),
     );
   }
-  await q.run('INSERT INTO order_messages (order_id, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING', [id, messageId]);
+  await later(q, 'INSERT INTO order_messages (order_id, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING', [id, messageId]);
 }
 
 /**
@@ -253,23 +255,23 @@ export async function rebuildLedger(q: Queryable, messageIds: readonly number[],
 
 /** Moves everything of order `from` to order `into` (two rows found to be one order) and deletes `from`. */
 async function foldOrder(q: Queryable, from: number, into: number): Promise<void> {
-  await q.run('UPDATE order_numbers SET order_id = ? WHERE order_id = ?', [into, from]);
-  await q.run('INSERT INTO order_messages (order_id, message_id) SELECT ?, message_id FROM order_messages WHERE order_id = ? ON CONFLICT DO NOTHING', [
+  await later(q, 'UPDATE order_numbers SET order_id = ? WHERE order_id = ?', [into, from]);
+  await later(q, 'INSERT INTO order_messages (order_id, message_id) SELECT ?, message_id FROM order_messages WHERE order_id = ? ON CONFLICT DO NOTHING', [
     into,
     from,
   ]);
-  await q.run('DELETE FROM order_messages WHERE order_id = ?', [from]);
+  await later(q, 'DELETE FROM order_messages WHERE order_id = ?', [from]);
   const r = await q.get('SELECT first_seen, seen_day FROM orders WHERE id = ?', [from]);
   if (r) {
     const o = row('orders', r);
-    await q.run('UPDATE orders SET first_seen = ?, seen_day = ? WHERE id = ? AND first_seen > ?', [
+    await later(q, 'UPDATE orders SET first_seen = ?, seen_day = ? WHERE id = ? AND first_seen > ?', [
       o.text('first_seen'),
       o.text('seen_day'),
       into,
       o.text('first_seen'),
     ]);
   }
-  await q.run('DELETE FROM orders WHERE id = ?', [from]);
+  await later(q, 'DELETE FROM orders WHERE id = ?', [from]);
 }
 
 function orderFrom(r: Row, numbers: string[], messageIds: number[]): OrderRow {

@@ -5,7 +5,7 @@
 import { encounterKey, orderKeysOf, orphanId, type EncounterState, type MergeRepository, type OrderRef, type OrphanEntry } from '../mapping/merge.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { PartialRecordSchema, row } from './rows.js';
-import { chunks, marks, tuples, type Queryable } from './sql.js';
+import { chunks, later, marks, tuples, type Queryable } from './sql.js';
 
 /** A merge repository over rows read beforehand; it records what the merge changes. */
 export class PreloadedRepository implements MergeRepository {
@@ -120,7 +120,8 @@ export async function preload(
 /** Order index entries (order key → its consultation), many to a statement; an entry of the same key is replaced. */
 export async function upsertOrderIndex(q: Queryable, entries: readonly (readonly [string, OrderRef])[]): Promise<void> {
   for (const part of chunks(entries)) {
-    await q.run(
+    await later(
+      q,
       `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES ${tuples(part.length, 3)}
        ON CONFLICT (order_key) DO UPDATE SET encounter_key = excluded.encounter_key, consultation_key = excluded.consultation_key`,
       part.flatMap(([k, ref]) => [k, ref.encounterKey, ref.consultationKey]),
@@ -130,7 +131,7 @@ export async function upsertOrderIndex(q: Queryable, entries: readonly (readonly
 
 /** A record waiting for its order, under one of its order keys. */
 export async function insertOrphan(q: Queryable, orderKey: string, e: OrphanEntry): Promise<void> {
-  await q.run('INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)', [
+  await later(q, 'INSERT INTO orphans (order_key, seq, source_id, source_time, record) VALUES (?, ?, ?, ?, ?)', [
     orderKey,
     e.seq,
     e.record.source.id,
@@ -143,13 +144,13 @@ export async function insertOrphan(q: Queryable, orderKey: string, e: OrphanEntr
 export async function writeMerge(q: Queryable, repo: PreloadedRepository, saveEncounter: (key: string, enc: EncounterState) => Promise<void>): Promise<void> {
   // the index entries of all the message's numbers in one statement
   await upsertOrderIndex(q, [...repo.savedOrders]);
-  for (const k of repo.taken) await q.run('DELETE FROM orphans WHERE order_key = ?', [k]);
+  for (const k of repo.taken) await later(q, 'DELETE FROM orphans WHERE order_key = ?', [k]);
   // an adopted orphan's rows are those of its message under its own numbers: another order of the
   // same message (an ORU naming two) waits on under its numbers
   for (const e of repo.removed) {
     const keys = orderKeysOf(e.record);
     if (keys.length === 0) continue;
-    await q.run(`DELETE FROM orphans WHERE seq = ? AND source_id = ? AND order_key IN (${marks(keys.length)})`, [e.seq, e.record.source.id, ...keys]);
+    await later(q, `DELETE FROM orphans WHERE seq = ? AND source_id = ? AND order_key IN (${marks(keys.length)})`, [e.seq, e.record.source.id, ...keys]);
   }
   const gone = new Set(repo.removed.map(orphanId));
   for (const [k, list] of repo.added) {

@@ -36,6 +36,23 @@ function classify(e: unknown, doing: string): Error {
   return asError(e);
 }
 
+/**
+ * A statement with its values written in as literals, for a batch sent in one round trip (the
+ * simple query protocol takes no parameters). Each value is a quoted literal of unknown type, as a
+ * parameter is, so the server infers its type from where it stands, the same as for `$n`.
+ */
+export function inlined(sql: string, params: readonly SqlValue[]): string {
+  const values = storable(params);
+  let n = 0;
+  const text = sql.replace(/\?/g, () => {
+    const v = values[n++];
+    if (v === undefined) throw new Error(`a statement has more placeholders than values (${params.length})`);
+    return v === null ? 'NULL' : pg.escapeLiteral(String(v));
+  });
+  if (n !== values.length) throw new Error(`a statement has ${n} placeholders for ${values.length} values`);
+  return text;
+}
+
 /** `?` placeholders as `$1, $2, …` (the store's SQL has no `?` inside literals). */
 function numbered(sql: string): string {
   let n = 0;
@@ -131,22 +148,39 @@ export class PostgresExecutor implements Executor {
       lost = true;
     };
     c.on('error', onError);
+    // statements whose count nobody reads (BEGIN, locks, most writes of a merge) wait here and go
+    // with the next statement that is read, or with COMMIT: one round trip for all of them
+    const pending: string[] = ['BEGIN'];
+    const send = async (sql: string, params: readonly SqlValue[], doing: string): Promise<pg.QueryResult> => {
+      if (pending.length === 0) return this.query(c, sql, params, doing);
+      const batch = [...pending.splice(0), inlined(sql, params)].join(';\n');
+      try {
+        const r = (await c.query(batch)) as pg.QueryResult | pg.QueryResult[];
+        return Array.isArray(r) ? r[r.length - 1]! : r;
+      } catch (e) {
+        throw classify(e, doing);
+      }
+    };
     const q: TxQueryable = {
-      all: async (sql, params = []) => (await this.query(c, sql, params, 'read')).rows as Row[],
-      get: async (sql, params = []) => ((await this.query(c, sql, params, 'read')).rows as Row[])[0],
-      run: async (sql, params = []) => (await this.query(c, sql, params, 'written')).rowCount ?? 0,
-      // every key in one statement (one round trip), taken in sorted order: the select list is
-      // evaluated left to right, so two transactions never take the same two keys crosswise
-      lock: async (keys) => {
+      all: async (sql, params = []) => (await send(sql, params, 'read')).rows as Row[],
+      get: async (sql, params = []) => ((await send(sql, params, 'read')).rows as Row[])[0],
+      run: async (sql, params = []) => (await send(sql, params, 'written')).rowCount ?? 0,
+      defer: (sql, params = []) => {
+        pending.push(inlined(sql, params));
+        return Promise.resolve();
+      },
+      // every key in one statement, taken in sorted order: the select list is evaluated left to
+      // right, so two transactions never take the same two keys crosswise
+      lock: (keys) => {
         const sorted = [...new Set(keys)].sort();
-        if (sorted.length > 0) await this.query(c, `SELECT ${sorted.map(() => 'pg_advisory_xact_lock(hashtext(?))').join(', ')}`, sorted, 'locked');
+        if (sorted.length > 0) pending.push(inlined(`SELECT ${sorted.map(() => 'pg_advisory_xact_lock(hashtext(?))').join(', ')}`, sorted));
+        return Promise.resolve();
       },
     };
     let broken = false;
     try {
-      await this.query(c, 'BEGIN', [], 'written');
       const r = await fn(q);
-      await this.query(c, 'COMMIT', [], 'written');
+      await send('COMMIT', [], 'written');
       return r;
     } catch (e) {
       await c.query('ROLLBACK').catch(() => (broken = true));

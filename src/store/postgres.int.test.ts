@@ -15,6 +15,8 @@ import { loadMappings } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
 import { openStore } from './open.js';
+import { inlined, PostgresExecutor } from './postgres-executor.js';
+import fc from 'fast-check';
 import { MIGRATIONS } from './migrations.js';
 import { storeSuite, type StoreBacking } from './store.suite.js';
 import { reprocessSuite } from './reprocess.suite.js';
@@ -110,6 +112,95 @@ describe('PostgreSQL', { concurrency: true }, () => {
         }
       } finally {
         await fresh.drop();
+      }
+    });
+  });
+
+  describe('PostgreSQL: statements sent together', () => {
+    it('an ORM for a new encounter costs 10 round trips (the writes whose counts nobody reads go with the next read or the COMMIT)', async (t) => {
+      const why = await unreachable();
+      if (why) return t.skip(why);
+      const { schema, tables, a, b, orm } = await twoStores();
+      const sent: string[] = [];
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be put back, and called with its own client
+      const query = pg.Client.prototype.query;
+      try {
+        const ingest = (n: number) => {
+          const raw = orm.replaceAll('MSG0001', `RT${n}`).replaceAll('ORD1001', `RTORD${n}`).replaceAll('ACC2001', `RTACC${n}`).replaceAll('V0001', `RTV${n}`);
+          return a.ingest(
+            { channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: `RT${n}`, contentType: 'x', raw, receivedAt: new Date() },
+            mapHl7Text(raw, tables),
+          );
+        };
+        await ingest(0);
+        pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+          const q = args[0];
+          sent.push(typeof q === 'string' ? q : String((q as { text?: unknown }).text));
+          return (query as (...a: unknown[]) => unknown).apply(this, args);
+        } as typeof query;
+        assert.equal((await ingest(1)).status, 'applied');
+        pg.Client.prototype.query = query;
+        // BEGIN, the locks and the twin lookup; the message; four reads of the merge; the stored
+        // consultations; the order's numbers; the new order; then every write with the COMMIT
+        assert.equal(sent.length, 10, sent.map((s) => s.slice(0, 60)).join('\n'));
+        assert.match(sent[0]!, /^BEGIN;\nSELECT pg_advisory_xact_lock/);
+        assert.match(sent.at(-1)!, /;\nCOMMIT$/);
+        assert.deepEqual((await a.ledgerGauges()).byState, { reported: 2 });
+      } finally {
+        pg.Client.prototype.query = query;
+        await a.close();
+        await b.close();
+        await dropSchema(schema);
+      }
+    });
+
+    it('a deferred statement that fails fails its transaction: nothing of it is kept', async (t) => {
+      const why = await unreachable();
+      if (why) return t.skip(why);
+      const schema = newSchema();
+      const x = await PostgresExecutor.open({ url, schema });
+      try {
+        await x.run('CREATE TABLE t (v TEXT NOT NULL)');
+        await assert.rejects(
+          x.transaction(async (q) => {
+            await q.defer?.('INSERT INTO t (v) VALUES (?)', ['kept?']);
+            await q.defer?.('INSERT INTO t (v) VALUES (?)', [null]);
+          }),
+          /null value in column "v"/,
+        );
+        await assert.rejects(
+          x.transaction(async (q) => {
+            await q.defer?.('INSERT INTO t (v) VALUES (?)', ['kept?']);
+            await q.defer?.('INSERT INTO nowhere (v) VALUES (?)', ['x']);
+            return q.get('SELECT COUNT(*) AS n FROM t');
+          }),
+          /relation "nowhere" does not exist/,
+        );
+        assert.deepEqual(await x.all('SELECT v FROM t'), []);
+        // and the pool's connection is fit for the next transaction
+        await x.transaction((q) => q.run('INSERT INTO t (v) VALUES (?)', ['next']));
+        assert.deepEqual(await x.all('SELECT v FROM t'), [{ v: 'next' }]);
+      } finally {
+        await x.close();
+        await dropSchema(schema);
+      }
+    });
+
+    it('any text written in as a literal reads back as sent (property, against the server)', async (t) => {
+      const why = await unreachable();
+      if (why) return t.skip(why);
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        await fc.assert(
+          fc.asyncProperty(fc.string({ unit: 'binary', maxLength: 40 }), async (v) => {
+            const r = await c.query<{ v: string }>(inlined('SELECT CAST(? AS TEXT) AS v', [v]));
+            assert.equal(r.rows[0]!.v, v.replaceAll('\u0000', '\uFFFD'));
+          }),
+          { numRuns: 300 },
+        );
+      } finally {
+        await c.end();
       }
     });
   });

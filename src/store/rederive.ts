@@ -14,7 +14,7 @@ import { planEncounter, readEncounter, wireValues, writeEncounter, type StoredEn
 import { rebuildLedger } from './ledger.js';
 import { insertOrphan, upsertOrderIndex } from './merge-rows.js';
 import { MapOutcomeSchema, ProblemsSchema, row } from './rows.js';
-import { chunks, marks, tuples, type Queryable, type TxQueryable } from './sql.js';
+import { chunks, later, marks, tuples, type Queryable, type TxQueryable } from './sql.js';
 import type { MessageStatus } from './message-statuses.js';
 
 /** One field of a consultation whose value would change (values as NRDR receives them; absent = not sent). */
@@ -224,10 +224,11 @@ export function storedOutcome(outcome: MapOutcome): string | null {
 /** Which encounters each message touches (the unit a re-derivation of it takes); `fresh`: new messages, nothing to replace. */
 export async function indexMessages(q: TxQueryable, messages: readonly { id: number; outcome: MapOutcome }[], fresh = false): Promise<void> {
   if (!fresh)
-    for (const part of chunks(messages.map((m) => m.id))) await q.run(`DELETE FROM message_encounters WHERE message_id IN (${marks(part.length)})`, part);
+    for (const part of chunks(messages.map((m) => m.id))) await later(q, `DELETE FROM message_encounters WHERE message_id IN (${marks(part.length)})`, part);
   const pairs = messages.flatMap((m) => encountersOf(m.outcome).map((k) => [k, m.id] as const));
   for (const part of chunks(pairs)) {
-    await q.run(
+    await later(
+      q,
       `INSERT INTO message_encounters (encounter_key, message_id) VALUES ${tuples(part.length, 2)} ON CONFLICT DO NOTHING`,
       part.flatMap(([k, id]) => [k, id]),
     );

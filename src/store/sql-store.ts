@@ -58,7 +58,7 @@ import {
   StringListSchema,
   TransactionBodySchema,
 } from './rows.js';
-import { chunks, either, marks, StoreCorruptError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
+import { chunks, either, later, marks, StoreCorruptError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
 import {
   CHANNELS,
   MESSAGE_STATUSES,
@@ -259,7 +259,7 @@ export class SqlStore implements Store {
       // a refusal, or a warning of the merge (MERGE_KEY_HELD), is kept with the message
       if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length) {
         const status = checkMessageTransition(id, statusForOutcome(outcome), done.status);
-        await q.run('UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [status, JSON.stringify(done.problems), id]);
+        await later(q, 'UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [status, JSON.stringify(done.problems), id]);
       }
       return { messageId: id, ...done };
     });

@@ -19,6 +19,18 @@ export interface Queryable {
 export interface TxQueryable extends Queryable {
   /** Holds these keys until the transaction ends (PostgreSQL advisory locks; SQLite has one writer). */
   lock(keys: readonly string[]): Promise<void>;
+  /**
+   * A statement whose count nobody reads: PostgreSQL sends it in one round trip with the next
+   * statement of the transaction, or with its COMMIT; SQLite runs it at once. Its failure fails
+   * the transaction (where it surfaces may be a later statement).
+   */
+  defer?(sql: string, params?: readonly SqlValue[]): Promise<void>;
+}
+
+/** Runs a write whose count is not needed, deferred where the dialect can send it with the next statement (see `defer`). */
+export function later(q: Queryable, sql: string, params?: readonly SqlValue[]): Promise<void> {
+  const tx = q as Partial<TxQueryable>;
+  return tx.defer ? tx.defer(sql, params) : q.run(sql, params).then(() => undefined);
 }
 
 export interface Executor extends Queryable {

@@ -40,9 +40,9 @@ storeSuite('SQLite', sqliteBacking);
 reprocessSuite('SQLite', sqliteBacking);
 
 describe('SQLite executor', () => {
-  const withDb = async (fn: (x: SqliteExecutor) => Promise<void>) => {
+  const withDb = async (fn: (x: SqliteExecutor) => Promise<void>, syncFile?: (fd: number) => Promise<void>) => {
     const dir = mkdtempSync(join(tmpdir(), 'cdsr-sqlite-'));
-    const x = new SqliteExecutor({ file: join(dir, 'x.sqlite') });
+    const x = new SqliteExecutor({ file: join(dir, 'x.sqlite'), ...(syncFile ? { syncFile } : {}) });
     try {
       await fn(x);
     } finally {
@@ -70,12 +70,61 @@ describe('SQLite executor', () => {
     }
   });
 
-  it('runs in WAL mode with synchronous=FULL by default', () =>
+  it('runs in WAL mode, durable by default: SQLite at NORMAL and the WAL synced by the lane', () =>
     withDb((x) => {
       assert.equal(x.pragma('journal_mode'), 'wal');
-      assert.equal(x.pragma('synchronous'), 2);
+      assert.equal(x.pragma('synchronous'), 1);
       return Promise.resolve();
     }));
+
+  it('resolves a commit only once the WAL file is synced, and no read sees it before', async () => {
+    const syncs: { fd: number; done: () => void }[] = [];
+    const synced = (fd: number) => new Promise<void>((ok) => syncs.push({ fd, done: ok }));
+    await withDb(async (x) => {
+      let resolved = false;
+      const committed = x.transaction((q) => q.run('CREATE TABLE t (v TEXT NOT NULL)')).then(() => (resolved = true));
+      // the first commit syncs the directory (the WAL's name), then the WAL
+      while (syncs.length < 1) await new Promise<void>((ok) => setImmediate(ok));
+      syncs[0]!.done();
+      while (syncs.length < 2) await new Promise<void>((ok) => setImmediate(ok));
+      assert.equal(resolved, false);
+      syncs[1]!.done();
+      await committed;
+      assert.equal(resolved, true);
+      // later commits sync the WAL alone; a read asked meanwhile waits for the sync
+      let readDone = false;
+      const write = x.transaction((q) => q.run("INSERT INTO t (v) VALUES ('a')"));
+      while (syncs.length < 3) await new Promise<void>((ok) => setImmediate(ok));
+      const read = x.all('SELECT v FROM t').then((rows) => ((readDone = true), rows));
+      for (let i = 0; i < 5; i++) await new Promise<void>((ok) => setImmediate(ok));
+      assert.equal(readDone, false);
+      assert.equal(syncs[2]!.fd, syncs[1]!.fd);
+      syncs[2]!.done();
+      await write;
+      assert.deepEqual(await read, [{ v: 'a' }]);
+    }, synced);
+  });
+
+  it('a failed sync refuses the batch and everything after it as unavailable, until a restart', async () => {
+    let fail = false;
+    await withDb(
+      async (x) => {
+        await x.run('CREATE TABLE t (v TEXT NOT NULL)');
+        fail = true;
+        await assert.rejects(
+          x.transaction((q) => q.run("INSERT INTO t (v) VALUES ('a')")),
+          (e: unknown) => e instanceof StoreUnavailableError && /failed to sync a commit \(EIO\); restart the adapter/.test(e.message),
+        );
+        fail = false;
+        await assert.rejects(x.all('SELECT v FROM t'), StoreUnavailableError);
+        await assert.rejects(
+          x.transaction((q) => q.run("INSERT INTO t (v) VALUES ('b')")),
+          StoreUnavailableError,
+        );
+      },
+      (fd) => (fail ? Promise.reject(new Error('EIO')) : Promise.resolve(void fd)),
+    );
+  });
 
   it('groups concurrent transactions into one commit; a failing one rolls back alone', () =>
     withDb(async (x) => {

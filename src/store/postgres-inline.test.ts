@@ -1,0 +1,38 @@
+// Values written into a statement as literals (the PostgreSQL executor's batches of deferred
+// statements, sent without parameters): each value a quoted literal, nothing of it read as SQL.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { inlined } from './postgres-executor.js';
+
+describe('PostgreSQL statements with their values written in', () => {
+  it('quotes every value as a literal of unknown type; NULL bare; a NUL stored as U+FFFD', () => {
+    assert.equal(
+      inlined('INSERT INTO t (a, b, c, d) VALUES (?, ?, ?, ?)', ["O'Brien", 42, null, 'a\u0000b']),
+      "INSERT INTO t (a, b, c, d) VALUES ('O''Brien', '42', NULL, 'a\uFFFDb')",
+    );
+    // a backslash in an escape-string literal, whatever standard_conforming_strings says
+    assert.equal(inlined('SELECT ?', ['C:\\x']), "SELECT  E'C:\\\\x'");
+  });
+
+  it('a question mark inside a value is not taken for a placeholder', () => {
+    assert.equal(inlined('SELECT ?, ?', ['why?', 'x']), "SELECT 'why?', 'x'");
+  });
+
+  it('refuses a statement whose placeholders and values do not match', () => {
+    assert.throws(() => inlined('SELECT ?, ?', ['x']), /more placeholders than values \(1\)/);
+    assert.throws(() => inlined('SELECT ?', ['x', 'y']), /has 1 placeholders for 2 values/);
+  });
+
+  it('any text gives one literal that opens and closes once (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (v) => {
+        const text = inlined('SELECT ?', [v]).slice('SELECT '.length).replace(/^ E/, '');
+        assert.ok(text.startsWith("'") && text.endsWith("'"));
+        // inside, every quote is doubled: no quote ends the literal early
+        assert.equal(text.slice(1, -1).replace(/''/g, '').includes("'"), false);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
