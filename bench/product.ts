@@ -159,6 +159,9 @@ export async function startServe(dir: string, extraEnv: Record<string, string>):
       CDSR_DATA_DIR: join(dir, 'data'),
       CDSR_MAPPINGS_DIR: join(dir, 'mappings'),
       LOG_LEVEL: 'info',
+      // the bench measures what the service can take, not the rate a credential is allowed
+      CDSR_SEND_RATE: '0',
+      CDSR_SEND_BYTES_RATE: '0',
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

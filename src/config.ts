@@ -47,6 +47,17 @@ const EnvSchema = z
     CDSR_METRICS_API_KEYS: list,
     // the key the command line presents to the running service (replay, resubmit, submit, status)
     CDSR_API_KEY: optionalText,
+    // what one credential may send (admission.ts): messages and bytes a second, each with a burst
+    // of CDSR_SEND_BURST_S seconds; 0 turns a limit off. Past it: 429 / AR with Retry-After
+    CDSR_SEND_RATE: z.coerce.number().min(0).max(1_000_000).default(1000),
+    CDSR_SEND_BYTES_RATE: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(10 * 1024 * 1024),
+    CDSR_SEND_BURST_S: z.coerce.number().min(1).max(3600).default(10),
+    // the store's size past which no message is taken (503, the sender queues); 0: no ceiling
+    CDSR_MAX_STORE_BYTES: z.coerce.number().int().min(0).default(0),
     CDSR_MLLP_PORT: port.optional(),
     // MLLP has no credentials: it listens on loopback unless told otherwise, and then only for listed senders
     CDSR_MLLP_HOST: z.string().min(1).default('127.0.0.1'),

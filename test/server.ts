@@ -1,6 +1,7 @@
 // The real app for route tests, with a fixed clock, a fresh SQLite file and a copy of the shipped
 // mappings that a test may edit. Requests go through fastify's inject (no socket) unless a test
 // asks for a listening port (`listen: true`, for clients that need a URL).
+import type { Admission } from '../src/inbound/admission.js';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +64,8 @@ export async function startTestServer(
     facilities?: string;
     /** A PostgreSQL database for the store (default: a fresh SQLite file in the test's directory). */
     postgresUrl?: string;
+    /** Rates per credential and the store's ceiling (default: none). */
+    admission?: Admission;
   } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'cdsr-srv-'));
@@ -103,6 +106,7 @@ export async function startTestServer(
     logStream,
     ...(mapPool ? { mapPool } : {}),
     ...(opts.fhirFetcher ? { fhirFetcher: opts.fhirFetcher } : {}),
+    ...(opts.admission ? { admission: opts.admission } : {}),
   });
   // every answer checked against its route's declared schema (test/answer-schema.ts): a mismatch fails the request's test
   const mismatches = checkAnswers(app);

@@ -36,6 +36,10 @@ export type LocalCode =
   | 'MERGE_KEY_HELD'
   | 'MAP_NO_CONSULTATION'
   | 'STORE_UNAVAILABLE'
+  /** Refused before it was read: the credential sends faster than CDSR_SEND_RATE / CDSR_SEND_BYTES_RATE allow. */
+  | 'RATE_LIMITED'
+  /** Refused before it was read: the store has reached CDSR_MAX_STORE_BYTES. */
+  | 'STORE_FULL'
   | 'INTERNAL_ERROR'
   | 'FHIR_FETCH'
   | 'FHIR_NO_CHANGE'

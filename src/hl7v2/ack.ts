@@ -35,6 +35,8 @@ const HL7_ERROR: Readonly<Record<string, readonly [string, string]>> = {
   MERGE_COLLISION: ['205', 'Duplicate key identifier'],
   MAP_NO_CONSULTATION: ['101', 'Required field missing'],
   STORE_UNAVAILABLE: ['207', 'Application internal error'],
+  RATE_LIMITED: ['207', 'Application internal error'],
+  STORE_FULL: ['207', 'Application internal error'],
   INTERNAL_ERROR: ['207', 'Application internal error'],
 };
 

@@ -2,6 +2,7 @@
 import type { FhirFetcher } from '../fhir/resolve.js';
 import type { MappingTables } from '../mapping/load.js';
 import type { InboundLog, ResourceCache } from '../store/store.js';
+import type { Admission } from './admission.js';
 import type { Hl7Mapped } from './hl7-map.js';
 
 /** The mapping tables in force (hot-reloaded by the holder). */
@@ -18,6 +19,8 @@ export interface IngestDeps {
   readonly fhirFetcher?: FhirFetcher;
   /** Mapping workers for large HL7 texts (map-pool.ts); without it everything maps in this thread. */
   readonly mapPool?: Hl7MapWorkers;
+  /** Rates per credential and the store's ceiling (admission.ts); without it every message is taken. */
+  readonly admission?: Admission;
 }
 
 /** Maps an ER7 text off the main thread (undefined: map it here after all). */

@@ -14,6 +14,8 @@ import { fhirHttpStatus, issuesOf, operationOutcome, storeMessage, transientOutc
 
 export interface FhirReply {
   readonly status: number;
+  /** A refusal by rate or store ceiling: when to send again (the Retry-After header). */
+  readonly retryAfterS?: number;
   readonly body: ReturnType<typeof operationOutcome>;
   /** The messages it stored, in order (none for a refusal or a ping). */
   readonly messageIds?: readonly number[];
@@ -41,6 +43,15 @@ export async function ingestFhir(deps: IngestDeps, body: string, origin: Origin)
   const now = deps.clock();
   if (body.trim() === '')
     return { status: 200, body: operationOutcome([{ severity: 'information', code: 'informational', diagnostics: 'empty notification (ping) received' }]) };
+  const refused = await deps.admission?.admit(origin.auth, body.length);
+  if (refused) {
+    const code = refused.reason === 'rate' ? 'throttled' : 'transient';
+    return {
+      status: refused.httpStatus,
+      retryAfterS: refused.retryAfterS,
+      body: operationOutcome([{ severity: 'error', code, diagnostics: `${refused.code}: ${refused.message}` }]),
+    };
+  }
   let intake: Intake;
   try {
     intake = readIntake(JSON.parse(body) as unknown);

@@ -3,6 +3,7 @@
 // (the decisions themselves are in outcome.ts; docs/senders.md "Mirth Connect over HTTP").
 import type { Problem } from '../cdsr/problem.js';
 import { buildAck, type AckCode } from '../hl7v2/ack.js';
+import { looseHeader, stripFraming } from '../hl7v2/parse.js';
 import { StoreUnavailableError, type MessageStatus } from '../store/store.js';
 import type { IngestDeps, Origin } from './context.js';
 import { failedInWorker, mapForIngest, type Hl7Mapped } from './hl7-map.js';
@@ -10,11 +11,13 @@ import { MapWorkerError } from './map-pool.js';
 import { ACK_FOR, hl7HttpStatus, storeMessage, storeUnavailableProblem } from './outcome.js';
 
 export interface Hl7Reply {
-  readonly httpStatus: 200 | 400 | 503;
+  readonly httpStatus: 200 | 400 | 429 | 503;
   readonly ack: string;
   readonly code: AckCode;
-  readonly status: MessageStatus | 'unavailable' | 'not-stored';
+  readonly status: MessageStatus | 'unavailable' | 'not-stored' | 'refused';
   readonly messageId?: number;
+  /** A refusal by rate or store ceiling: when to send again (the Retry-After header). */
+  readonly retryAfterS?: number;
 }
 
 /** How much of a refused (not HL7) body is kept. */
@@ -22,6 +25,19 @@ export const REJECTED_KEPT = 1024;
 
 export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): Promise<Hl7Reply> {
   const now = deps.clock();
+  const refused = await deps.admission?.admit(origin.auth, raw.length);
+  if (refused) {
+    // not read, not stored: the ACK names the message by its MSH alone, as Mirth matches it
+    const message = looseHeader(/^[^\r\n]*/.exec(stripFraming(raw))?.[0] ?? '');
+    const problem: Problem = { code: refused.code, message: refused.message, severity: 'error', scope: 'file', path: '' };
+    return {
+      httpStatus: refused.httpStatus,
+      ack: buildAck({ code: 'AR', ...(message ? { message } : {}), problems: [problem], now, ackControlId: 'CDSR0' }),
+      code: 'AR',
+      status: 'refused',
+      retryAfterS: refused.retryAfterS,
+    };
+  }
   const { parsed, header: message, outcome: mapped } = await mapText(deps, raw);
   const meta = {
     channel: 'hl7v2' as const,

@@ -126,13 +126,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       response: {
         200: textAnswer('ACK (AA, AE or AR)'),
         400: textAnswer('AR: not HL7, or a line that is not a segment'),
-        503: textAnswer('AR: cannot store now; send again'),
+        429: textAnswer('AR: this credential sends faster than CDSR_SEND_RATE / CDSR_SEND_BYTES_RATE; send again after Retry-After'),
+        503: textAnswer('AR: cannot store now (or the store is at CDSR_MAX_STORE_BYTES); send again'),
       },
     }),
     async (req, reply) => {
       const raw = typeof req.body === 'string' ? req.body : '';
       const r = await ingestHl7(opts, raw, originOf(req));
       req.log.info({ event: 'hl7v2', messageId: r.messageId, status: r.status, ack: r.code }, 'hl7v2 message');
+      if (r.retryAfterS !== undefined) void reply.header('retry-after', String(r.retryAfterS));
       return reply.code(r.httpStatus).type(ACK_CONTENT_TYPE).send(r.ack);
     },
   );

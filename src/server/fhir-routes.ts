@@ -14,6 +14,7 @@ const OUTCOME = obj({ resourceType: { type: 'string', enum: ['OperationOutcome']
 export function registerFhirRoutes(app: FastifyInstance, deps: IngestDeps): void {
   const handle = async (body: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const r = await ingestFhir(deps, typeof body === 'string' ? body : '', originOf(req));
+    if (r.retryAfterS !== undefined) void reply.header('retry-after', String(r.retryAfterS));
     return reply.code(r.status).type('application/fhir+json').send(r.body);
   };
   // every FHIR endpoint takes what a sender posts: the send role
@@ -25,7 +26,7 @@ export function registerFhirRoutes(app: FastifyInstance, deps: IngestDeps): void
       produces: ['application/fhir+json'],
       ...(ps ? { params: params(ps) } : {}),
       bodyDoc: anyValue('a FHIR resource, Bundle or subscription notification'),
-      response: { 200: OUTCOME, 400: OUTCOME, 422: OUTCOME, 503: OUTCOME },
+      response: { 200: OUTCOME, 400: OUTCOME, 422: OUTCOME, 429: OUTCOME, 503: OUTCOME },
     });
   app.post('/fhir', doc('a FHIR resource, Bundle or subscription notification (R4 backport, R4B, R5)'), async (req, reply) => handle(req.body, req, reply));
   app.post('/fhir/:type', doc('a FHIR resource of this type', { type: 'resource type' }), async (req, reply) => handle(req.body, req, reply));

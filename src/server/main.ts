@@ -22,6 +22,7 @@ import type { MapOutcome } from '../mapping/outcome.js';
 import { tablesLabel } from './use-cases/reprocess.js';
 import { facilityTimeZones } from '../mapping/facilities.js';
 import { startMllp } from './mllp.js';
+import { Admission } from '../inbound/admission.js';
 import { keyRing } from './roles.js';
 import { safeReason } from '../inbound/outcome.js';
 import { MapPool } from '../inbound/map-pool.js';
@@ -212,10 +213,27 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const deps = { store, mappings, clock: () => new Date(), defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID, ...(mapPool ? { mapPool } : {}) };
   const reprocessDeps = { ...deps, ...fhirFetcherFor(config), tablesLabel: () => tablesLabel({ mappings }) };
   const reprocessor = new Reprocessor(reprocessDeps, log);
+  // what a sender may send (HTTP and MLLP; reprocessing is not sending)
+  const admission = new Admission(
+    {
+      messagesPerSecond: config.CDSR_SEND_RATE,
+      bytesPerSecond: config.CDSR_SEND_BYTES_RATE,
+      burstSeconds: config.CDSR_SEND_BURST_S,
+      maxStoreBytes: config.CDSR_MAX_STORE_BYTES,
+    },
+    () => store.sizeBytes(),
+    () => Date.now(),
+    (w) =>
+      log.warn(
+        { event: 'store_near_ceiling', ...w },
+        'the store is past 90 % of CDSR_MAX_STORE_BYTES: free space or raise the ceiling before messages are refused',
+      ),
+  );
   // a fix to the tables reaches the held records by itself (what would change a record already sent waits for a preview)
   reprocessor.followReloads(mappings);
   const app = await buildApp({
     ...deps,
+    admission,
     config,
     ...(tls ? { tls } : {}),
     submitter: outbound.submitter,
@@ -245,7 +263,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     url = await app.listen({ port: config.PORT, host: config.HOST });
     if (config.CDSR_MLLP_PORT !== undefined) {
       mllp = await startMllp(
-        deps,
+        { ...deps, admission },
         {
           port: config.CDSR_MLLP_PORT,
           host: config.CDSR_MLLP_HOST,

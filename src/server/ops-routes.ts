@@ -283,6 +283,18 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
         `cdsr_oldest_in_flight_age_seconds ${age(flight.oldestCreatedAt)}`,
       );
       lines.push('# HELP cdsr_store_bytes Size of the store on disk.', '# TYPE cdsr_store_bytes gauge', `cdsr_store_bytes ${await deps.store.sizeBytes()}`);
+      if (deps.admission) {
+        const a = deps.admission.gauges();
+        lines.push(
+          '# HELP cdsr_store_max_bytes The ceiling past which no message is taken (CDSR_MAX_STORE_BYTES; 0: none).',
+          '# TYPE cdsr_store_max_bytes gauge',
+          `cdsr_store_max_bytes ${a.maxStoreBytes}`,
+          "# HELP cdsr_messages_refused_total Messages refused before they were read: by a credential's rate, or at the store's ceiling.",
+          '# TYPE cdsr_messages_refused_total counter',
+          `cdsr_messages_refused_total{reason="rate"} ${a.refused.rate}`,
+          `cdsr_messages_refused_total{reason="store_full"} ${a.refused.store_full}`,
+        );
+      }
       gauge('cdsr_orders', 'Orders seen, by state (reported, held, excluded).', 'state', { reported: 0, held: 0, excluded: 0, ...ledger.byState });
       lines.push(
         '# HELP cdsr_oldest_orphan_age_seconds Age of the oldest order still waiting for its order message (0: none).',

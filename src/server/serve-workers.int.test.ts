@@ -1,7 +1,8 @@
 // `serve` as shipped: the older CDSR_INBOUND_API_KEYS work (send + operate) with a start-up
 // warning naming them; a large HL7 message is mapped by the process's own mapping worker (the
 // compiled worker script found beside the pool) and answered AA once stored; a shutdown ends the
-// workers with the process.
+// workers with the process; a credential's byte rate (CDSR_SEND_BYTES_RATE) refuses the next large
+// message with 429 and Retry-After, counted in /metrics.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -35,6 +36,9 @@ describe('serve with the older inbound keys and its mapping workers', () => {
       CDSR_INBOUND_API_KEYS: 'old-key',
       CDSR_MAP_WORKERS: '1',
       CDSR_SUBMIT_INTERVAL_S: '3600',
+      // 400 KB of burst: one 300 KB message, not two
+      CDSR_SEND_BYTES_RATE: '40000',
+      CDSR_SEND_BURST_S: '10',
     };
     const proc = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
@@ -74,6 +78,16 @@ describe('serve with the older inbound keys and its mapping workers', () => {
       list.messages.map((m) => [m.id, m.status, m.controlId]),
       [[1, 'applied', 'MSG0001']],
     );
+    const again = await fetch(`http://127.0.0.1:${port}/hl7v2`, {
+      method: 'POST',
+      body: big.replace('MSG0001', 'MSG0002'),
+      headers: { 'content-type': 'application/hl7-v2', authorization: 'Bearer old-key' },
+    });
+    assert.equal(again.status, 429);
+    assert.match(again.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+    assert.match(await again.text(), /\rMSA\|AR\|MSG0002\rERR\|.*RATE_LIMITED: this credential \(key#1\) sends faster than 40000 bytes a second/);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: 'Bearer old-key' } })).text();
+    assert.match(metrics, /^cdsr_messages_refused_total\{reason="rate"\} 1$/m);
     proc.kill('SIGTERM');
     assert.equal(await exited, 0);
   });
