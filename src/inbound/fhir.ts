@@ -141,7 +141,7 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, origin: Origin, no
     const raw = JSON.stringify(r);
     if (!isMappedResource(r, deps.mappings.current)) {
       if (r.id !== undefined) {
-        await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], 0);
+        await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], 0, now);
         kept++;
       }
       continue;
@@ -161,7 +161,7 @@ async function ingestIntake(deps: IngestDeps, intake: Intake, origin: Origin, no
     };
     const { result, outcome } = await storeMessage(deps.store, meta, mapFhirResource(r, pool, deps.mappings.current, deps, places.get(r)), key);
     if (result) ids.push(result.messageId);
-    if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], result?.messageId ?? 0);
+    if (r.id !== undefined) await deps.store.saveResources([{ key, version: versionOf(r), body: raw }], result?.messageId ?? 0, now);
     if (result) stored++;
     problems.push(...(result?.problems ?? outcome.problems));
     if (result?.status === 'applied' || result?.status === 'duplicate') applied++;

@@ -42,7 +42,7 @@ export async function remapMessage(deps: ReprocessDeps, m: UnitMessage): Promise
   if (!fetched) return pendingOutcome(focus, m.problems);
   const outcome = await mapFromCache(fetched, deps.mappings.current, deps.store, opts);
   if (fetched.id !== undefined)
-    await deps.store.saveResources([{ key: `${fetched.resourceType}/${fetched.id}`, version: '', body: JSON.stringify(fetched) }], m.id);
+    await deps.store.saveResources([{ key: `${fetched.resourceType}/${fetched.id}`, version: '', body: JSON.stringify(fetched) }], m.id, deps.clock());
   return outcome;
 }
 

@@ -3,7 +3,7 @@
 // each message keeps the outcome it maps to first, which stands for its text in a re-derivation.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../test/helpers.js';
 import { postHl7, SERVER_NOW, withTestServer } from '../../test/server.js';
@@ -53,6 +53,37 @@ describe('retention round', () => {
       // a round with nothing to purge does nothing and says nothing
       await purgeAndReclaim(s.store, 30, new Date(SERVER_NOW.getTime() + 30 * 86_400_000 + 1), log);
       assert.equal(logged.length, 1);
+    });
+  });
+
+  it('on SQLite, no byte of a purged message or of the FHIR resources it brought is left in the database files', async () => {
+    await withTestServer(async (s) => {
+      const marker = (i: number) => `ZQXMARK${String(i).padStart(4, '0')}`;
+      for (let i = 0; i < 40; i++) {
+        // the marker as the patient's name, address and MRN: what the text of a message gives away
+        const raw = ORM.replace('MSG0001', `R${i}`)
+          .replace('TESTPATIENT', marker(i))
+          .replace('1 TEST ST', `${marker(i)} ST`)
+          .replace('MRN0001', marker(i))
+          .replace('V0001', `RV${i}`);
+        assert.match((await postHl7(s, raw)).text, new RegExp(`\\rMSA\\|AA\\|R${i}\\r`));
+      }
+      const bundle = readFileSync(join(REPO_ROOT, 'samples', 'fhir', '03-bundle-transaction.json'), 'utf8').replaceAll('TESTPATIENT', marker(9999));
+      const fhir = await s.fetch('/fhir', { method: 'POST', body: bundle, headers: { 'content-type': 'application/fhir+json' } });
+      assert.equal(fhir.status, 200);
+      assert.ok(await s.store.resource('Patient/pat-0001'));
+      const file = join(s.dir, 'data', 'db.sqlite');
+      const found = () =>
+        [file, `${file}-wal`]
+          .filter((f) => existsSync(f))
+          .map((f) => readFileSync(f).toString('latin1'))
+          .join('')
+          .match(/ZQXMARK\d{4}/g) ?? [];
+      assert.ok(found().length >= 41, `${found().length} markers before the purge`);
+      const log = { info: () => undefined, warn: () => undefined };
+      await purgeAndReclaim(s.store, 30, new Date(SERVER_NOW.getTime() + 30 * 86_400_000 + 1), log);
+      assert.deepEqual(found(), []);
+      assert.equal(await s.store.resource('Patient/pat-0001'), undefined);
     });
   });
 });

@@ -414,4 +414,14 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX inbound_messages_patient ON inbound_messages (patient_key)',
     ],
   },
+  {
+    version: 25,
+    name: 'when each FHIR resource kept for references was last received: retention forgets it with the messages of its days',
+    statements: [
+      'ALTER TABLE fhir_resources ADD COLUMN stored_at TEXT',
+      // the ones kept before: from now, as if received today
+      `UPDATE fhir_resources SET stored_at = '${new Date().toISOString()}'`,
+      'CREATE INDEX fhir_resources_stored ON fhir_resources (stored_at)',
+    ],
+  },
 ];

@@ -646,14 +646,14 @@ export class SqlStore implements Store {
 
   // ---- resource cache ----
 
-  saveResources(resources: readonly { key: string; version: string; body: string }[], messageId: number): Promise<void> {
+  saveResources(resources: readonly { key: string; version: string; body: string }[], messageId: number, at: Date): Promise<void> {
     return this.db.transaction(async (q) => {
       for (const r of resources) {
         await q.run(
-          `INSERT INTO fhir_resources (resource_key, version, body, message_id) VALUES (?, ?, ?, ?)
-           ON CONFLICT (resource_key) DO UPDATE SET version = excluded.version, body = excluded.body, message_id = excluded.message_id
+          `INSERT INTO fhir_resources (resource_key, version, body, message_id, stored_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (resource_key) DO UPDATE SET version = excluded.version, body = excluded.body, message_id = excluded.message_id, stored_at = excluded.stored_at
            WHERE excluded.version >= fhir_resources.version`,
-          [r.key, r.version, r.body, messageId],
+          [r.key, r.version, r.body, messageId, at.toISOString()],
         );
       }
     });
@@ -1116,13 +1116,17 @@ export class SqlStore implements Store {
   }
 
   purgeRaw(before: Date, at: Date): Promise<number> {
-    return this.db.transaction((q) =>
-      q.run(
+    return this.db.transaction(async (q) => {
+      const purged = await q.run(
         `UPDATE inbound_messages SET raw = '', raw_purged_at = ?
          WHERE received_at < ? AND raw_purged_at IS NULL AND status IN ('applied', 'ignored', 'rejected', 'duplicate')`,
         [at.toISOString(), before.toISOString()],
-      ),
-    );
+      );
+      // the FHIR resources kept for references (a Patient, a Coverage) go with the same days:
+      // forgotten when last received before the cutoff (a later reference fetches it again)
+      await q.run('DELETE FROM fhir_resources WHERE stored_at < ?', [before.toISOString()]);
+      return purged;
+    });
   }
 
   reclaimSpace(): Promise<void> {

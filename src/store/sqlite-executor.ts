@@ -100,6 +100,9 @@ export class SqliteExecutor implements Executor {
     this.syncFile = durable && options.file !== ':memory:' ? (options.syncFile ?? fsyncInPool) : undefined;
     this.db.pragma(`synchronous = ${durable && !this.syncFile ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
+    // what is deleted or overwritten (a purged message's text) is overwritten with zeros in the
+    // file, not left in free space for anyone reading the file to find (retention's promise)
+    this.db.pragma('secure_delete = ON');
     const direct = { all: this.allNow.bind(this), get: this.getNow.bind(this), run: this.runNow.bind(this) };
     this.tx = { ...direct, lock: () => Promise.resolve() };
     // an in-memory database has no second connection: its reports run here

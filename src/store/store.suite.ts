@@ -79,7 +79,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 25]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
@@ -468,6 +468,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         await s.saveResources(
           [{ key: 'Patient/pat-9', version: '1', body: JSON.stringify({ resourceType: 'Patient', id: 'pat-9', identifier: [{ value: 'MRN0002' }] }) }],
           0,
+          NOW,
         );
         await fhir('SR-4', { resourceType: 'ServiceRequest', id: 'sr-4', subject: { reference: 'https://ehr.example/fhir/Patient/pat-9/_history/1' } });
         await fhir('SR-5', {

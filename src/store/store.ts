@@ -288,7 +288,8 @@ export interface RecordStore {
 
 /** FHIR resources kept (latest version per Type/id) for reference resolution. */
 export interface ResourceCache {
-  saveResources(resources: readonly { readonly key: string; readonly version: string; readonly body: string }[], messageId: number): Promise<void>;
+  /** Keeps resources for references (`at`: when received, for retention). */
+  saveResources(resources: readonly { readonly key: string; readonly version: string; readonly body: string }[], messageId: number, at: Date): Promise<void>;
   resource(key: string): Promise<string | undefined>;
 }
 
@@ -489,7 +490,8 @@ export interface Store extends InboundLog, ReprocessLog, RecordStore, ResourceCa
   /**
    * Retention: forgets the raw text of messages received before `before` that will not be
    * replayed (applied, ignored, rejected, duplicate); their outcome, records, ledger and audit
-   * stay. Returns how many were purged.
+   * stay; the FHIR resources kept for references last received before `before` go too.
+   * Returns how many were purged.
    */
   purgeRaw(before: Date, at: Date): Promise<number>;
   /** Gives back the space freed by a purge (SQLite a step at a time; PostgreSQL a VACUUM of the messages table). */
