@@ -41,6 +41,39 @@ describe('configuration', () => {
     );
   });
 
+  it('the defences of the sign-in and the console: defaults, and a proxy list of addresses and ranges only', () => {
+    const c = loadConfig({});
+    assert.deepEqual(
+      [
+        c.CDSR_TRUST_PROXY,
+        c.CDSR_AUTH_MAX_FAILURES,
+        c.CDSR_AUTH_FAILURE_WINDOW_S,
+        c.CDSR_SESSION_IDLE_MINUTES,
+        c.CDSR_SESSION_MAX_HOURS,
+        c.CDSR_BENCH_DRAFTS_DIR,
+      ],
+      [[], 10, 300, 480, 12, undefined],
+    );
+    assert.deepEqual(loadConfig({ CDSR_TRUST_PROXY: '10.0.0.5, 10.1.0.0/16,::1,fd00::/8,loopback' }).CDSR_TRUST_PROXY, [
+      '10.0.0.5',
+      '10.1.0.0/16',
+      '::1',
+      'fd00::/8',
+      'loopback',
+    ]);
+    for (const bad of ['proxy.example', '10.0.0.0/33', '10.0.0.1/8/2', '*']) {
+      assert.throws(
+        () => loadConfig({ CDSR_TRUST_PROXY: bad }),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.message ===
+            'invalid configuration:\n  CDSR_TRUST_PROXY: must list IP addresses or CIDR ranges (10.0.0.5, 10.0.0.0/8) or loopback, linklocal, uniquelocal',
+        bad,
+      );
+    }
+    assert.throws(() => loadConfig({ CDSR_AUTH_MAX_FAILURES: '0' }), /CDSR_AUTH_MAX_FAILURES: Too small/);
+  });
+
   it('CDSR_RESEND_FAILED: off by default, 0 to 10', () => {
     assert.equal(loadConfig({}).CDSR_RESEND_FAILED, 0);
     assert.equal(loadConfig({ CDSR_RESEND_FAILED: '2' }).CDSR_RESEND_FAILED, 2);

@@ -1,5 +1,6 @@
 // The one place that reads process.env: every environment variable, its default and its check.
 // A bad value stops start-up with a message naming the variable.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { AdapterError } from './cdsr/errors.js';
 import { isTimeZone } from './cdsr/batch.js';
@@ -21,6 +22,15 @@ const list = optionalText.transform((v) =>
 );
 
 const port = z.coerce.number().int().min(1).max(65535);
+
+/** An address or range proxy-addr takes: an IP, an IP/prefix, or one of its named ranges. */
+function isProxyAddress(v: string): boolean {
+  if (v === 'loopback' || v === 'linklocal' || v === 'uniquelocal') return true;
+  const [ip, bits, more] = v.split('/');
+  const family = isIP(ip ?? '');
+  if (family === 0 || more !== undefined) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]', 'localhost']);
 
@@ -80,6 +90,21 @@ const EnvSchema = z
       .default(16 * 1024),
     CDSR_TLS_CERT_FILE: optionalText,
     CDSR_TLS_KEY_FILE: optionalText,
+    // the TLS proxies in front of the listener (addresses or CIDR ranges): only from these are
+    // X-Forwarded-For and X-Forwarded-Proto believed (the source address of a wrong key, a
+    // request that came over TLS and so gets a Secure cookie)
+    CDSR_TRUST_PROXY: list.refine((v) => v.every(isProxyAddress), {
+      message: 'must list IP addresses or CIDR ranges (10.0.0.5, 10.0.0.0/8) or loopback, linklocal, uniquelocal',
+    }),
+    // wrong keys (the API's and the console sign-in's): this many from one address within the
+    // window, and that address is answered 429 until the oldest of them leaves the window
+    CDSR_AUTH_MAX_FAILURES: z.coerce.number().int().min(1).max(10_000).default(10),
+    CDSR_AUTH_FAILURE_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(300),
+    // the console's session: forgotten after this long unused, and this long after the sign-in whatever its use
+    CDSR_SESSION_IDLE_MINUTES: z.coerce.number().int().min(1).max(10_080).default(480),
+    CDSR_SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(720).default(12),
+    // the folder the test bench's draft mappings folders must be inside (unset: no draft folders)
+    CDSR_BENCH_DRAFTS_DIR: optionalText,
     CDSR_BODY_LIMIT_BYTES: z.coerce
       .number()
       .int()

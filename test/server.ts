@@ -15,6 +15,7 @@ import { MapPool, type MapPoolOptions } from '../src/inbound/map-pool.js';
 import { buildApp } from '../src/server/app.js';
 import type { RoleConfig } from '../src/server/roles.js';
 import type { Config } from '../src/config.js';
+import type { SecuritySetting } from '../src/server/deps.js';
 import { openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/store.js';
 import { REPO_ROOT } from './helpers.js';
@@ -27,6 +28,8 @@ export interface RequestInit {
   readonly method?: string;
   readonly body?: string;
   readonly headers?: Readonly<Record<string, string>>;
+  /** The address the request comes from (default 127.0.0.1): the key throttle counts per address. */
+  readonly remoteAddress?: string;
 }
 
 export interface TestServer {
@@ -66,6 +69,10 @@ export async function startTestServer(
     postgresUrl?: string;
     /** Rates per credential and the store's ceiling (default: none). */
     admission?: Admission;
+    /** The app's clock (default: SERVER_NOW, fixed); a test moves it to cross throttle windows and session lifetimes. */
+    clock?: () => Date;
+    /** The settings of the sign-in's and the console's defences (config names). */
+    security?: Partial<Pick<Config, SecuritySetting>>;
   } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'cdsr-srv-'));
@@ -98,10 +105,11 @@ export async function startTestServer(
       ...(opts.requestTimeoutS !== undefined ? { CDSR_HTTP_REQUEST_TIMEOUT_S: opts.requestTimeoutS } : {}),
       ...(opts.timeZone !== undefined ? { CDSR_TIMEZONE: opts.timeZone } : {}),
       ...opts.http,
+      ...opts.security,
     },
     store,
     mappings,
-    clock: () => SERVER_NOW,
+    clock: opts.clock ?? (() => SERVER_NOW),
     ...(opts.defaultFacilityId !== undefined ? { defaultFacilityId: opts.defaultFacilityId } : {}),
     logStream,
     ...(mapPool ? { mapPool } : {}),
@@ -122,6 +130,7 @@ export async function startTestServer(
         url: path,
         ...(init.body !== undefined ? { payload: init.body } : {}),
         headers: { ...init.headers, [CHECK_HEADER]: check },
+        ...(init.remoteAddress !== undefined ? { remoteAddress: init.remoteAddress } : {}),
       });
       const wrong = mismatches.get(check);
       mismatches.delete(check);

@@ -57,6 +57,11 @@ export const ERRORS = {
   FORBIDDEN: { status: 403, message: 'this key may not do this' },
   SESSION_REQUIRED: { status: 401, message: 'sign in first: GET /ui/login' },
   CSRF: { status: 403, message: 'the form is stale or did not come from this console (CSRF token); reload the page' },
+  CROSS_SITE: {
+    status: 403,
+    message: 'refused: the form was sent from another site, not from this console; open the console at its own address and try again',
+  },
+  TOO_MANY_FAILURES: { status: 429, message: 'too many wrong keys from this address: wait for the time Retry-After gives, then try again' },
   // the HTTP edge: the state of things
   NOT_SUBMITTER: { status: 409, message: 'this process does not submit' },
   NOTHING_TO_ACKNOWLEDGE: { status: 409, message: 'not cancelled after submission: nothing to acknowledge' },

@@ -20,6 +20,8 @@ import { originOf } from './origin.js';
 import { OPENAPI_ANSWER, openApiDocument, recordRoutes } from './openapi.js';
 import { healthErrorAnswer, int, obj, route, str, textAnswer } from './schema.js';
 import { registerAuthRoutes } from './auth-routes.js';
+import { KeyThrottle, recordWrongKey, tooManyFailures } from './key-throttle.js';
+import { PAGE_HEADERS } from './page-headers.js';
 
 const HL7_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7'];
 export const ACK_CONTENT_TYPE = 'x-application/hl7-v2+er7';
@@ -45,6 +47,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     connectionTimeout: requestMs,
     // an idle keep-alive connection is not held for fastify's default 72 s
     keepAliveTimeout: (c.CDSR_HTTP_KEEPALIVE_S ?? 5) * 1000,
+    // X-Forwarded-For, -Proto and -Host are believed only from the proxies CDSR_TRUST_PROXY lists
+    ...((c.CDSR_TRUST_PROXY ?? []).length > 0 ? { trustProxy: [...(c.CDSR_TRUST_PROXY ?? [])] } : {}),
     // a query parameter a route does not declare is refused (400 naming it), never dropped
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     logger: {
@@ -61,6 +65,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.server.maxConnections = c.CDSR_HTTP_MAX_CONNECTIONS ?? 1000;
   // the headers, sent slowly, are cut sooner than the whole request
   app.server.headersTimeout = Math.min((c.CDSR_HTTP_HEADERS_TIMEOUT_S ?? 10) * 1000, requestMs);
+
+  // every HTML page, whoever answers it (a route, the error handler, the console), may not be framed (page-headers.ts)
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (String(reply.getHeader('content-type') ?? '').startsWith('text/html'))
+      for (const [k, v] of Object.entries(PAGE_HEADERS)) if (!reply.hasHeader(k)) void reply.header(k, v);
+    return payload;
+  });
 
   // answer schemas document the API; answers are written whole (a schema never cuts a field off)
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
@@ -101,17 +112,28 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.decorateRequest('authKey', '');
   const ring = keyRing(opts.config);
+  // wrong keys per source address, shared with the console's sign-in (key-throttle.ts)
+  const throttle = new KeyThrottle({ maxFailures: c.CDSR_AUTH_MAX_FAILURES ?? 10, windowMs: (c.CDSR_AUTH_FAILURE_WINDOW_S ?? 300) * 1000 }, () =>
+    opts.clock().getTime(),
+  );
   if (ring.length > 0) {
-    app.addHook('onRequest', (req, _reply, done) => {
+    app.addHook('onRequest', async (req) => {
       const need = needOf(req.routeOptions.config);
-      if (need === 'open') return done();
+      if (need === 'open') return;
       const given = presentedKey(req);
-      const entry = given === undefined ? undefined : findKey(ring, given);
-      if (!entry) return done(new AdapterError('UNAUTHENTICATED'));
+      if (given === undefined) throw new AdapterError('UNAUTHENTICATED');
+      // an address past its wrong keys is refused before its key is compared, the right one too
+      const wait = throttle.retryAfter(req.ip);
+      if (wait !== undefined) throw tooManyFailures(wait);
+      const entry = findKey(ring, given);
+      if (!entry) {
+        const place = { method: req.method, route: req.routeOptions.url ?? 'no route' };
+        await recordWrongKey(throttle, opts.store, opts.clock(), { source: req.ip, key: given, place });
+        throw new AdapterError('UNAUTHENTICATED');
+      }
       req.authKey = entry.label;
       if (!entry.roles.has(need))
-        return done(new AdapterError('FORBIDDEN', `this key (${entry.label}) may not do this: it needs the ${need} role`, { details: { role: need } }));
-      done();
+        throw new AdapterError('FORBIDDEN', `this key (${entry.label}) may not do this: it needs the ${need} role`, { details: { role: need } });
     });
   }
 
@@ -149,7 +171,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.addHook('onClose', () => reprocessor.close());
   registerReprocessRoutes(app, { ...opts, reprocessor });
   // the console starts runs on the same lane as the API: one run at a time for the whole service
-  await app.register(consolePlugin, { ...opts, reprocessor });
+  await app.register(consolePlugin, { ...opts, reprocessor, keyThrottle: throttle });
 
   app.get(
     '/api/openapi.json',

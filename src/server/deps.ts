@@ -15,7 +15,7 @@ export interface AppOptions extends IngestDeps {
   readonly store: Store;
   readonly mappings: MappingSource & { readonly dir: string; readonly generation: number; readonly lastReload?: ReloadStatus };
   /** CDSR_TIMEZONE: the zone of a facility facilities.csv gives none (default UTC), for the console's times and the reconciliation's days. */
-  readonly config: Pick<Config, 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'> & Partial<Pick<Config, HttpLimit | 'CDSR_TIMEZONE'>> & RoleConfig;
+  readonly config: Pick<Config, 'CDSR_BODY_LIMIT_BYTES' | 'LOG_LEVEL'> & Partial<Pick<Config, HttpLimit | SecuritySetting | 'CDSR_TIMEZONE'>> & RoleConfig;
   /** PEM certificate and key: the listener speaks HTTPS. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
   /** Where pino writes (default stdout). */
@@ -27,6 +27,15 @@ export interface AppOptions extends IngestDeps {
   /** The reprocessing lane (main.ts makes it, to hook the tables' reload); one is made here otherwise. */
   readonly reprocessor?: Reprocessor;
 }
+
+/** The settings of the sign-in's and the console's defences (docs/operations.md "Security"). */
+export type SecuritySetting =
+  | 'CDSR_TRUST_PROXY'
+  | 'CDSR_AUTH_MAX_FAILURES'
+  | 'CDSR_AUTH_FAILURE_WINDOW_S'
+  | 'CDSR_SESSION_IDLE_MINUTES'
+  | 'CDSR_SESSION_MAX_HOURS'
+  | 'CDSR_BENCH_DRAFTS_DIR';
 
 export type HttpLimit =
   'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS' | 'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES';

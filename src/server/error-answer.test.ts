@@ -23,6 +23,8 @@ describe('the HTTP status of each error code', () => {
       SESSION_REQUIRED: 401,
       FORBIDDEN: 403,
       CSRF: 403,
+      CROSS_SITE: 403,
+      TOO_MANY_FAILURES: 429,
       NOT_FOUND: 404,
       ROUTE_NOT_FOUND: 404,
       STORE_NOT_FOUND: 404,
@@ -185,8 +187,8 @@ describe('one error, answered in the shape of each surface', () => {
       paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, { schema: { required?: string[] } }> }> }>>;
     };
     const statuses = (path: string, method: string) => Object.keys(doc.paths[path]![method]!.responses);
-    assert.deepEqual(statuses('/api/orders', 'get'), ['200', '400', '401', '403', '500', '503']);
-    assert.deepEqual(statuses('/hl7v2', 'post'), ['200', '400', '401', '403', '413', '415', '500', '503']);
+    assert.deepEqual(statuses('/api/orders', 'get'), ['200', '400', '401', '403', '429', '500', '503']);
+    assert.deepEqual(statuses('/hl7v2', 'post'), ['200', '400', '401', '403', '413', '415', '429', '500', '503']);
     assert.deepEqual(statuses('/healthz', 'get'), ['200', '500', '503']);
     assert.deepEqual(doc.paths['/api/orders']!.get!.responses['401']!.content['application/json']!.schema.required, ['code', 'error']);
     assert.deepEqual(doc.paths['/fhir']!.post!.responses['415']!.content['application/fhir+json']!.schema.required, ['resourceType', 'issue']);

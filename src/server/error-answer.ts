@@ -114,6 +114,7 @@ export function fhirIssueType(status: number): string {
     409: 'conflict',
     413: 'too-long',
     415: 'not-supported',
+    429: 'throttled',
     503: 'transient',
   };
   return types[status] ?? (status >= 500 ? 'exception' : 'processing');
@@ -150,6 +151,7 @@ const PAGE_TITLE: Readonly<Record<number, string>> = {
   403: 'Not allowed',
   404: 'Not found',
   409: 'Not possible now',
+  429: 'Too many wrong keys',
   503: 'Not available now',
 };
 
@@ -175,6 +177,7 @@ export function answerError(err: unknown, req: FastifyRequest, reply: FastifyRep
   if (e.status >= 500) req.log.error({ err: { code: e.code, status: e.status, cause: causeCode(e) } }, 'request failed');
   void reply.code(e.status);
   if (e.code === 'UNAUTHENTICATED') void reply.header('www-authenticate', 'Bearer');
+  if (e.code === 'TOO_MANY_FAILURES' && typeof e.details['retryAfter'] === 'number') void reply.header('retry-after', String(e.details['retryAfter']));
   switch (surfaceOf(req.url)) {
     case 'hl7v2':
       return reply.type(ACK_TYPE).send(hl7ErrorAck(e, ctx.clock()));
@@ -213,7 +216,7 @@ export function edgeErrorAnswers(method: string, url: string, role: Need | undef
   const schema = ERROR_SCHEMA[surface];
   const statuses = [500, 503];
   if (surface === 'api' || surface === 'fhir' || surface === 'hl7v2' || url.includes(':')) statuses.push(400);
-  if (role !== 'open') statuses.push(401, 403);
+  if (role !== 'open') statuses.push(401, 403, 429);
   if (method === 'POST' || method === 'PUT' || method === 'PATCH') statuses.push(400, 413, 415);
   return Object.fromEntries(statuses.map((s) => [s, { ...schema, description: `${schema['description'] as string}: ${EDGE_CODES[s] ?? ''}` }]));
 }
@@ -223,6 +226,7 @@ const EDGE_CODES: Readonly<Record<number, string>> = {
   400: 'BAD_REQUEST, JSON_SYNTAX, REQUEST_UNREADABLE',
   401: 'UNAUTHENTICATED',
   403: 'FORBIDDEN',
+  429: 'TOO_MANY_FAILURES (with Retry-After)',
   413: 'BODY_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   500: 'INTERNAL, or the code of the failure of ours',

@@ -15,6 +15,7 @@ import { anyValue, arr, bool, cursorPage, dict, errorAnswer, int, nullable, obj,
 import { MESSAGE_ROW, PROBLEM, RECORD_SUMMARY, RECORD_VIEW, TX_SUMMARY, TX_SUMMARY_PROPS } from './answers.js';
 import { contentQuery, messageFilter, searchMessages } from './message-search.js';
 import { lastSentOf } from './last-sent.js';
+import { auditListing } from './listing-audit.js';
 
 /** The statuses a replay takes (a duplicate's first delivery is replayed instead; a rejected body was never HL7 or FHIR). */
 const REPLAYABLE: readonly MessageStatus[] = ['error', 'applied', 'ignored', 'pending'];
@@ -58,6 +59,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
         ...(after ? { after: { encounterKey: after[0]!, consultationKey: after[1]! } } : {}),
       });
       const { items, next } = pageOf(records, limit, (last) => encodeCursor([last.encounterKey, last.consultationKey]));
+      await auditListing(deps.store, deps.clock(), req.authKey || 'open', 'records', items.length, req.query);
       return { records: items, next };
     },
   );
@@ -109,6 +111,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
       const messages = await searchMessages(deps.store, messageFilter(req.query), contentQuery(req.query.q));
       const limit = limitParam(req.query.limit);
       const { items, next } = pageOf(messages, limit, (last) => String(last.id));
+      await auditListing(deps.store, deps.clock(), req.authKey || 'open', 'messages', items.length, req.query);
       return { messages: items, next };
     },
   );

@@ -11,6 +11,7 @@ import { BadRequestError, dayParam, intParam, limitParam, oneOf } from './query.
 import { SearchTooWideError } from '../store/patient-search.js';
 import { arr, bool, cursorPage, dict, errorAnswer, int, obj, PAGING, params, query, route, str } from './schema.js';
 import { ORDER_ROW, RECONCILIATION_ROW } from './answers.js';
+import { auditListing } from './listing-audit.js';
 
 export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): void {
   app.get<{ Querystring: Record<string, string | undefined> }>(
@@ -60,6 +61,7 @@ export function registerOrderRoutes(app: FastifyInstance, deps: AppOptions): voi
       // an incomplete order names where the tables look for each missing field
       const tables = deps.mappings.current;
       const orders = r.orders.map((o) => ({ ...o, missing: o.missing.map((field) => ({ field, tried: rulesFor(tables, field) })) }));
+      await auditListing(deps.store, deps.clock(), req.authKey || 'open', 'orders', orders.length, q);
       return { orders, next: r.next === null ? null : String(r.next) };
     },
   );

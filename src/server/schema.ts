@@ -48,6 +48,7 @@ export const errorAnswer = obj(
     code: str('the error code (BAD_REQUEST, NOT_FOUND…); its HTTP status is the code’s'),
     error: str('what is wrong'),
     field: str('the query parameter, path or body member concerned'),
+    retryAfter: int('TOO_MANY_FAILURES: seconds until this address may present a key again (as the Retry-After header)'),
   },
   'an error',
   ['code', 'error'],

@@ -11,12 +11,13 @@ import { freePort } from '../../test/server.js';
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 
-function get(url: string, ca: Buffer): Promise<{ status: number; body: string }> {
+function get(url: string, ca: Buffer): Promise<{ status: number; body: string; cookie?: string }> {
   return new Promise((ok, fail) => {
     const req = request(url, { ca, servername: 'localhost' }, (res) => {
       let body = '';
+      const cookie = res.headers['set-cookie']?.join('\n');
       res.on('data', (c: Buffer) => (body += c.toString('utf8')));
-      res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => ok({ status: res.statusCode ?? 0, body, ...(cookie !== undefined ? { cookie } : {}) }));
     });
     req.on('error', fail);
     req.end();
@@ -31,7 +32,7 @@ describe('TLS', { skip: !hasOpenssl && 'openssl is not installed' }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('serves HTTPS with the configured certificate; a half configuration is refused', async () => {
+  it('serves HTTPS with the configured certificate, the console cookie Secure; a half configuration is refused', async () => {
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
     const made = spawnSync(
@@ -75,6 +76,10 @@ describe('TLS', { skip: !hasOpenssl && 'openssl is not installed' }, () => {
       if (!answer) await new Promise((r) => setTimeout(r, 50));
     }
     assert.deepEqual(answer, { status: 200, body: '{"status":"ok"}' });
+    // no keys: the console opens a session at once, its cookie sent over TLS only
+    const ui = await get(`https://127.0.0.1:${port}/ui`, readFileSync(cert));
+    assert.equal(ui.status, 200);
+    assert.match(ui.cookie ?? '', /^cdsr_console=[A-Za-z0-9_-]{43}; Path=\/ui; HttpOnly; SameSite=Strict; Secure; Max-Age=43200$/);
     const half = spawnSync(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'serve'], { encoding: 'utf8', env: { ...env, CDSR_TLS_KEY_FILE: '' } });
     assert.equal(half.status, 2);
     assert.match(half.stderr, /CDSR_TLS_KEY_FILE: TLS needs both CDSR_TLS_CERT_FILE and CDSR_TLS_KEY_FILE/);

@@ -1,9 +1,9 @@
 // Test bench: pasted messages run through the tables in force, or through a draft mappings folder
 // (read; written only by "Save as site test", into its tests/), merged, batched and validated as
 // `map` does, and shown beside their trace and problems; nothing is stored.
-import { accessSync, constants, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { errorMessage } from '../../cdsr/errors.js';
 import { formatProblemLine } from '../../cdsr/problem.js';
 import { loadMappings, type MappingTables } from '../../mapping/load.js';
@@ -50,14 +50,42 @@ export function runBench(text: string, tables: MappingTables, o: { now: Date; de
 }
 
 /** A draft folder the bench maps through: its tables, or why it cannot be used (problems as `file:line: message`). */
-export type DraftTables = { readonly tables: MappingTables } | { readonly refused: string; readonly problems: readonly string[] };
+export type DraftTables = { readonly tables: MappingTables; readonly dir: string } | { readonly refused: string; readonly problems: readonly string[] };
+
+/** Whether `path` is `root` or inside it (both absolute and normalised). */
+function inside(root: string, path: string): boolean {
+  const r = relative(root, path);
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+}
+
+/** The real path of `path`, or of its deepest part that exists (undefined when none can be read). */
+function realPrefix(path: string): string | undefined {
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      return realpathSync(p);
+    } catch {
+      if (dirname(p) === p) return undefined;
+    }
+  }
+}
 
 /**
- * Loads the tables of a draft mappings folder: an absolute path to a directory the service can
- * read. The folder is only read (loadMappings opens its files for reading; nothing is written).
+ * Loads the tables of a draft mappings folder: a path inside `root` (CDSR_BENCH_DRAFTS_DIR;
+ * absolute, or relative to the root) naming a directory the service can read. A path outside the
+ * root, by its name or through a symbolic link, gets one answer whether it exists or not: the
+ * form must not tell who uses it what is on the machine. The folder is only read (loadMappings
+ * opens its files for reading; nothing is written).
  */
-export function loadDraft(dir: string): DraftTables {
-  if (!isAbsolute(dir)) return { refused: `the draft folder must be an absolute path (${dir} is not)`, problems: [] };
+export function loadDraft(root: string | undefined, given: string): DraftTables {
+  if (root === undefined)
+    return { refused: 'draft folders are off: CDSR_BENCH_DRAFTS_DIR names the folder they must be in (docs/operations.md)', problems: [] };
+  const top = resolve(root);
+  const outside: DraftTables = { refused: `the draft folder must be inside ${top} (CDSR_BENCH_DRAFTS_DIR)`, problems: [] };
+  const dir = resolve(top, given);
+  if (!inside(top, dir)) return outside;
+  const realTop = realPrefix(top);
+  const real = realPrefix(dir);
+  if (realTop === undefined || real === undefined || !inside(realTop, real)) return outside;
   try {
     if (!statSync(dir).isDirectory()) return { refused: `${dir} is not a directory`, problems: [] };
     accessSync(dir, constants.R_OK | constants.X_OK);
@@ -70,8 +98,10 @@ export function loadDraft(dir: string): DraftTables {
     };
   }
   const loaded = loadMappings(dir);
-  if (!loaded.tables) return { refused: `the draft in ${dir} does not load`, problems: loaded.problems.map(formatProblemLine) };
-  return { tables: loaded.tables };
+  // its files named relative to it (`crosswalks/modality.csv:4`), as for the tables in force
+  if (!loaded.tables)
+    return { refused: `the draft in ${dir} does not load`, problems: loaded.problems.map((p) => formatProblemLine(p).replaceAll(`${dir}${sep}`, '')) };
+  return { tables: loaded.tables, dir };
 }
 
 export interface BenchView {
@@ -97,7 +127,7 @@ export function benchPage(ctx: PageContext, view: BenchView): Html {
   return html`<form method="post" action="/ui/bench" class="bench">${csrfField(ctx)}
 <label for="bench-text">HL7 v2 messages (each from its MSH segment) or one FHIR resource or Bundle</label>
 <textarea id="bench-text" name="text" rows="12" spellcheck="false">${view.text}</textarea>
-<label for="bench-draft">Draft mappings folder (optional): an absolute path on the adapter's machine, a directory the service can read; it is only read, except by Save as site test (into its tests/). Empty: the tables in force.</label>
+<label for="bench-draft">Draft mappings folder (optional): a folder inside the drafts folder the adapter is configured with (CDSR_BENCH_DRAFTS_DIR), by its path there or in full; it is only read, except by Save as site test (into its tests/). Empty: the tables in force.</label>
 <input id="bench-draft" name="draft" value="${view.draft}" spellcheck="false" placeholder="/srv/cdsr/mappings-draft">
 <button type="submit" id="bench-run">Run</button> <small>Nothing is stored; PartnerID and App_ID read "bench".</small>
 ${view.draft !== '' && (view.result !== undefined || view.saved !== undefined) ? saveFields(view) : ''}</form>

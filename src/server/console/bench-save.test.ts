@@ -27,11 +27,12 @@ async function signedIn(s: TestServer): Promise<{ cookie: string; csrf: string }
 const note = (page: string) => /<p[^>]* id="bench-saved">(.*?)<\/p>/.exec(page)?.[1];
 
 describe('console test bench: save as site test', () => {
-  it('writes the messages and their expected output into the draft folder, refuses to write over them unless Replace is ticked, checks the CSRF token and audits', () =>
-    withTestServer(
-      async (s) => {
-        const root = mkdtempSync(join(tmpdir(), 'cdsr-bench-save-'));
-        try {
+  it('writes the messages and their expected output into the draft folder, refuses to write over them unless Replace is ticked, checks the CSRF token and audits', async () => {
+    // the drafts folder the service is configured with (CDSR_BENCH_DRAFTS_DIR)
+    const root = mkdtempSync(join(tmpdir(), 'cdsr-bench-save-'));
+    try {
+      await withTestServer(
+        async (s) => {
           const draft = join(root, 'draft');
           cpSync(s.mappingsDir, draft, { recursive: true });
           const tests = join(draft, 'tests');
@@ -146,10 +147,11 @@ describe('console test bench: save as site test', () => {
           );
           // the service's own mappings folder was not touched
           assert.deepEqual(readdirSync(join(s.mappingsDir, 'tests')).sort(), SHIPPED);
-        } finally {
-          rmSync(root, { recursive: true, force: true });
-        }
-      },
-      { roles: ROLES },
-    ));
+        },
+        { roles: ROLES, security: { CDSR_BENCH_DRAFTS_DIR: root } },
+      );
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });

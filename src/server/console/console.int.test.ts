@@ -73,8 +73,13 @@ async function seed(s: TestServer): Promise<number> {
 describe('web console in Chromium', () => {
   it('signs in, shows every page, runs the worklist and message flows, stays on loopback without console errors', async (t) => {
     if (skipWithoutChromium(t)) return;
-    const s = await startTestServer({ listen: true, roles: { CDSR_OPERATE_API_KEYS: [KEY], CDSR_SEND_API_KEYS: [SEND_KEY] } });
     const profile = mkdtempSync(join(tmpdir(), 'cdsr-chromium-'));
+    // the test bench's drafts folder (CDSR_BENCH_DRAFTS_DIR): the draft below is made in it
+    const s = await startTestServer({
+      listen: true,
+      roles: { CDSR_OPERATE_API_KEYS: [KEY], CDSR_SEND_API_KEYS: [SEND_KEY] },
+      security: { CDSR_BENCH_DRAFTS_DIR: profile },
+    });
     let context: BrowserContext | undefined;
     try {
       const unmapped = await seed(s);

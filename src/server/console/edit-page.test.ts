@@ -136,6 +136,8 @@ describe('edit and reprocess a message from the console', () => {
             ['operate#1', 'edited message 1 as message(s) 2 (applied, ACK AA)', AT],
             ['operate#1', 'message 2', AT],
             ['operate#1', 'message 1', AT],
+            // the list of messages: one entry, its number of rows, no identifier
+            ['operate#1', 'messages listed: 2 rows', AT],
           ],
         );
         assert.equal((await s.fetch('/ui/messages/9/edit', { headers: { cookie } })).status, 404);

@@ -51,7 +51,7 @@ describe('console sign-in and forms', () => {
         const ok = await signIn(s, 'k-op');
         assert.equal(ok.status, 303);
         const r = await s.fetch('/ui/login', form('key=k-op'));
-        assert.match(r.headers.get('set-cookie') ?? '', /^cdsr_console=[A-Za-z0-9_-]{43}; Path=\/ui; HttpOnly; SameSite=Strict; Max-Age=28800$/);
+        assert.match(r.headers.get('set-cookie') ?? '', /^cdsr_console=[A-Za-z0-9_-]{43}; Path=\/ui; HttpOnly; SameSite=Strict; Max-Age=43200$/);
         assert.equal(ok.cookie.includes('k-op'), false);
         const page = await s.fetch('/ui/worklist', { headers: { cookie: ok.cookie } });
         assert.equal(page.status, 200);
@@ -294,66 +294,73 @@ function snapshot(dir: string): string[] {
 }
 
 describe('console test bench with a draft folder', () => {
-  it('maps through a draft folder (read, never written) instead of the tables in force; a draft that does not load shows its problems as file:line', () =>
-    withTestServer(async (s) => {
-      const root = mkdtempSync(join(tmpdir(), 'cdsr-draft-test-'));
-      try {
-        const draft = join(root, 'draft');
-        cpSync(s.mappingsDir, draft, { recursive: true });
-        const cw = join(draft, 'crosswalks', 'modality.csv');
-        writeFileSync(cw, readFileSync(cw, 'utf8').replace('\nCT,1,', '\nCT,2,'));
-        const line =
-          readFileSync(cw, 'utf8')
-            .split('\n')
-            .findIndex((l) => l.startsWith('CT,2,')) + 1;
-        const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
-        const page = await (await s.fetch('/ui/bench', { headers: { cookie } })).text();
-        assert.match(page, /<input id="bench-draft" name="draft" value="" spellcheck="false" placeholder="\/srv\/cdsr\/mappings-draft">/);
-        const csrf = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
-        const bench = async (draftDir: string) => {
-          const r = await s.fetch(
-            '/ui/bench',
-            form(`csrf=${encodeURIComponent(csrf)}&text=${encodeURIComponent(sample('01-orm-new.hl7'))}&draft=${encodeURIComponent(draftDir)}`, cookie),
+  it('maps through a draft folder (read, never written) instead of the tables in force; a draft that does not load shows its problems as file:line', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cdsr-draft-test-'));
+    try {
+      await withTestServer(
+        async (s) => {
+          const draft = join(root, 'draft');
+          cpSync(s.mappingsDir, draft, { recursive: true });
+          const cw = join(draft, 'crosswalks', 'modality.csv');
+          writeFileSync(cw, readFileSync(cw, 'utf8').replace('\nCT,1,', '\nCT,2,'));
+          const line =
+            readFileSync(cw, 'utf8')
+              .split('\n')
+              .findIndex((l) => l.startsWith('CT,2,')) + 1;
+          const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+          const page = await (await s.fetch('/ui/bench', { headers: { cookie } })).text();
+          assert.match(page, /<input id="bench-draft" name="draft" value="" spellcheck="false" placeholder="\/srv\/cdsr\/mappings-draft">/);
+          const csrf = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
+          const bench = async (draftDir: string) => {
+            const r = await s.fetch(
+              '/ui/bench',
+              form(`csrf=${encodeURIComponent(csrf)}&text=${encodeURIComponent(sample('01-orm-new.hl7'))}&draft=${encodeURIComponent(draftDir)}`, cookie),
+            );
+            return { status: r.status, text: await r.text() };
+          };
+          const before = snapshot(root);
+          const inForce = await bench('');
+          assert.equal(inForce.status, 200);
+          assert.match(inForce.text, /<p id="bench-tables">Mapped through the tables in force\.<\/p>/);
+          assert.match(inForce.text, /&quot;Modality&quot;: &quot;1&quot;/);
+          const drafted = await bench(draft);
+          assert.equal(drafted.status, 200);
+          assert.ok(drafted.text.includes(`<p id="bench-tables">Mapped through the draft folder <code>${draft}</code>.</p>`));
+          assert.match(drafted.text, /&quot;Modality&quot;: &quot;2&quot;/);
+          // the draft's rows named relative to the draft folder
+          assert.ok(drafted.text.includes(`<td>crosswalks/modality.csv:${line}</td>`), 'trace row of the draft');
+          assert.deepEqual(snapshot(root), before, 'the draft folder is only read');
+          // the tables in force stay
+          assert.match((await bench('')).text, /&quot;Modality&quot;: &quot;1&quot;/);
+
+          // a draft that does not load
+          appendFileSync(cw, 'CT,3,\n');
+          const broken = await bench(draft);
+          assert.equal(broken.status, 422);
+          const lines = readFileSync(cw, 'utf8').split('\n').length - 1;
+          assert.ok(
+            broken.text.includes(
+              `<div id="bench-draft-refused"><p class="bad" role="alert">the draft in ${draft} does not load:</p><ul class="problems"><li><code>crosswalks/modality.csv:${lines}: &quot;CT&quot; is already mapped to &quot;2&quot; on line ${line}; this row says &quot;3&quot;</code></li></ul></div>`,
+            ),
+            broken.text.slice(broken.text.indexOf('<main'), broken.text.indexOf('<main') + 3000),
           );
-          return { status: r.status, text: await r.text() };
-        };
-        const before = snapshot(root);
-        const inForce = await bench('');
-        assert.equal(inForce.status, 200);
-        assert.match(inForce.text, /<p id="bench-tables">Mapped through the tables in force\.<\/p>/);
-        assert.match(inForce.text, /&quot;Modality&quot;: &quot;1&quot;/);
-        const drafted = await bench(draft);
-        assert.equal(drafted.status, 200);
-        assert.ok(drafted.text.includes(`<p id="bench-tables">Mapped through the draft folder <code>${draft}</code>.</p>`));
-        assert.match(drafted.text, /&quot;Modality&quot;: &quot;2&quot;/);
-        // the draft's rows named relative to the draft folder
-        assert.ok(drafted.text.includes(`<td>crosswalks/modality.csv:${line}</td>`), 'trace row of the draft');
-        assert.deepEqual(snapshot(root), before, 'the draft folder is only read');
-        // the tables in force stay
-        assert.match((await bench('')).text, /&quot;Modality&quot;: &quot;1&quot;/);
+          assert.equal(broken.text.includes('id="bench-result"'), false);
 
-        // a draft that does not load
-        appendFileSync(cw, 'CT,3,\n');
-        const broken = await bench(draft);
-        assert.equal(broken.status, 422);
-        const lines = readFileSync(cw, 'utf8').split('\n').length - 1;
-        assert.ok(
-          broken.text.includes(
-            `<div id="bench-draft-refused"><p class="bad" role="alert">the draft in ${draft} does not load:</p><ul class="problems"><li><code>crosswalks/modality.csv:${lines}: &quot;CT&quot; is already mapped to &quot;2&quot; on line ${line}; this row says &quot;3&quot;</code></li></ul></div>`,
-          ),
-          broken.text.slice(broken.text.indexOf('<main'), broken.text.indexOf('<main') + 3000),
-        );
-        assert.equal(broken.text.includes('id="bench-result"'), false);
-
-        // what is not a readable directory is refused, named
-        const refused = async (dir: string) => /<p class="bad" role="alert">([^<]*)<\/p>/.exec((await bench(dir)).text)?.[1];
-        assert.equal(await refused('draft'), 'the draft folder must be an absolute path (draft is not).');
-        assert.equal(await refused(join(root, 'none')), `${join(root, 'none')} does not exist.`);
-        assert.equal(await refused(cw), `${cw} is not a directory.`);
-      } finally {
-        rmSync(root, { recursive: true, force: true });
-      }
-    }));
+          // a path relative to the drafts folder names the same draft
+          assert.equal((await bench('draft')).status, 422);
+          // what is not a readable directory inside the drafts folder is refused, named
+          const refused = async (dir: string) => /<p class="bad" role="alert">([^<]*)<\/p>/.exec((await bench(dir)).text)?.[1];
+          assert.equal(await refused(join(root, 'none')), `${join(root, 'none')} does not exist.`);
+          assert.equal(await refused(cw), `${cw} is not a directory.`);
+          // outside it, one answer whether the path exists or not (auth-hardening.test.ts has the rest)
+          assert.equal(await refused(s.mappingsDir), `the draft folder must be inside ${root} (CDSR_BENCH_DRAFTS_DIR).`);
+        },
+        { security: { CDSR_BENCH_DRAFTS_DIR: root } },
+      );
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('console record page', () => {

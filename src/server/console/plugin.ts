@@ -23,6 +23,7 @@ import { dryRunOnDisk } from '../use-cases/dry-run.js';
 import { BadRequestError, dayParam, decodeCursor, encodeCursor, oneOf, pageOf } from '../query.js';
 import { findKey, keyRing } from '../roles.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
+import { PAGE_HEADERS } from '../page-headers.js';
 import { benchPage, loadDraft, runBench, siteTestInputs } from './bench-page.js';
 import { saveSiteTest, TESTS_DIR, type SaveSiteTest } from '../../mapping/site-tests.js';
 import { editableText, editPage, editResult, editsNote, processCopy, sameText } from './edit-page.js';
@@ -31,7 +32,9 @@ import { messagePage, messagesPage, type SearchQuery } from './messages-page.js'
 import { overviewPage } from './overview-page.js';
 import { orderPage, ordersPage, type OrderQuery, type Submission } from './orders-page.js';
 import { listingKey, recordPage, recordsPage, transactionPage, transactionsPage, type AcknowledgedBanner, type RecordListing } from './records-page.js';
-import { csrfMatches, readCookie, SESSION_COOKIE, SESSION_IDLE_MS, sessionCookie, Sessions, type Session } from './session.js';
+import { cookieMaxAgeS, csrfMatches, readCookie, SESSION_COOKIE, SESSION_IDLE_MS, SESSION_MAX_MS, sessionCookie, Sessions, type Session } from './session.js';
+import { recordWrongKey, type KeyThrottle } from '../key-throttle.js';
+import { auditListing } from '../listing-audit.js';
 import { replayResultPage, worklistPage } from './worklist-page.js';
 import { reprocessPage, runPage, SELECTION_INPUTS, selectionInput, type SelectionForm } from './reprocess-page.js';
 import type { ReprocessSelection } from '../../store/reprocess-runs.js';
@@ -44,15 +47,6 @@ declare module 'fastify' {
     consoleSession?: Session;
   }
 }
-
-const SECURITY_HEADERS = {
-  'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'cache-control': 'no-store',
-  'x-frame-options': 'DENY',
-};
 
 function parseForm(body: string): Form {
   const out: Form = {};
@@ -84,12 +78,37 @@ function draftRelative(body: Html, draft: string): Html {
 export type ConsoleDeps = AppOptions & {
   /** The service's one reprocessing lane (made in app.ts): runs from the console queue behind the API's. */
   readonly reprocessor: Reprocessor;
+  /** The count of wrong keys per address the API's key check keeps too (made in app.ts): the sign-in form adds to it. */
+  readonly keyThrottle: KeyThrottle;
 };
+
+/**
+ * Why a POST is refused as sent by a page of another site (a form there posting into the console,
+ * the victim's browser carrying it: login CSRF, and the rest), or undefined. Browsers say where a
+ * request comes from: Sec-Fetch-Site when they send it (same-origin, or none for what the user did
+ * themselves), else Origin, held against the Host the request was sent to. A request with neither
+ * is not a browser's, so nothing a site could forge (the rule of Go's CrossOriginProtection).
+ */
+export function crossSiteReason(headers: FastifyRequest['headers'], host: string): string | undefined {
+  const site = headers['sec-fetch-site'];
+  if (typeof site === 'string' && site !== '') return site === 'same-origin' || site === 'none' ? undefined : `Sec-Fetch-Site: ${site}`;
+  const origin = headers.origin;
+  if (typeof origin !== 'string' || origin === '') return undefined;
+  const from = URL.canParse(origin) ? new URL(origin).host : undefined;
+  return from !== undefined && from !== '' && from === host ? undefined : `Origin: ${origin}`;
+}
 
 export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (err?: Error) => void): void {
   const ring = keyRing(deps.config);
-  const sessions = new Sessions(() => deps.clock().getTime());
-  const secure = deps.tls !== undefined;
+  const limits = {
+    idleMs: (deps.config.CDSR_SESSION_IDLE_MINUTES ?? SESSION_IDLE_MS / 60_000) * 60_000,
+    maxMs: (deps.config.CDSR_SESSION_MAX_HOURS ?? SESSION_MAX_MS / 3_600_000) * 3_600_000,
+  };
+  const sessions = new Sessions(() => deps.clock().getTime(), limits);
+  // the cookie is Secure when the request came over TLS: to this listener, or to a proxy
+  // CDSR_TRUST_PROXY names (its X-Forwarded-Proto believed only from it)
+  const secure = (req: FastifyRequest) => req.protocol === 'https';
+  const cookie = (req: FastifyRequest, id: string) => sessionCookie(id, secure(req), cookieMaxAgeS(limits));
   // with no keys configured the API is open, and so is the console (a session still carries the CSRF token)
   const open = ring.length === 0;
 
@@ -104,17 +123,25 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
   );
 
   app.addHook('onSend', async (_req, reply, payload) => {
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
+    for (const [k, v] of Object.entries(PAGE_HEADERS)) reply.header(k, v);
     return payload;
   });
 
   app.addHook('onRequest', async (req, reply) => {
     const route = req.routeOptions.url ?? '';
+    // no form of the console is taken from another site's page, the sign-in's included
+    if (req.method === 'POST') {
+      const reason = crossSiteReason(req.headers, req.host);
+      if (reason !== undefined) {
+        req.log.warn({ event: 'console_cross_site_refused', route, reason }, 'a form sent from another site refused');
+        throw new AdapterError('CROSS_SITE');
+      }
+    }
     if (route === '/ui/login' || route.startsWith('/ui/assets/')) return;
     let s = sessions.find(readCookie(req.headers.cookie, SESSION_COOKIE));
     if (!s && open) {
       s = sessions.create('open');
-      void reply.header('set-cookie', sessionCookie(s.id, secure, SESSION_IDLE_MS / 1000));
+      void reply.header('set-cookie', cookie(req, s.id));
     }
     if (!s) {
       if (req.method === 'GET') return reply.code(303).header('location', '/ui/login').send();
@@ -149,9 +176,20 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
 
   app.get('/ui/login', (_req, reply) => (open ? reply.code(303).header('location', '/ui').send() : reply.type('text/html; charset=utf-8').send(loginPage())));
   app.post<{ Body: Form }>('/ui/login', async (req, reply) => {
+    // an address past its wrong keys (here or at the API) is refused before the key is compared
+    const wait = deps.keyThrottle.retryAfter(req.ip);
+    if (wait !== undefined)
+      return reply
+        .code(429)
+        .header('retry-after', String(wait))
+        .type('text/html; charset=utf-8')
+        .send(loginPage(`Too many wrong keys from this address: try again in ${wait} s.`));
     const key = one(req.body?.key);
     const entry = key === '' ? undefined : findKey(ring, key);
-    if (!entry) return reply.code(401).type('text/html; charset=utf-8').send(loginPage('That key is not one of this adapter’s keys.'));
+    if (!entry) {
+      await recordWrongKey(deps.keyThrottle, deps.store, deps.clock(), { source: req.ip, key, place: { console: true } });
+      return reply.code(401).type('text/html; charset=utf-8').send(loginPage('That key is not one of this adapter’s keys.'));
+    }
     if (!entry.roles.has('operate'))
       return reply
         .code(403)
@@ -159,17 +197,13 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
         .send(loginPage(`This key (${entry.label}) has no operate role; the console needs one.`));
     const s = sessions.create(entry.label);
     await deps.store.audit({ at: deps.clock(), who: entry.label, what: 'console sign-in' });
-    return reply
-      .code(303)
-      .header('set-cookie', sessionCookie(s.id, secure, SESSION_IDLE_MS / 1000))
-      .header('location', '/ui')
-      .send();
+    return reply.code(303).header('set-cookie', cookie(req, s.id)).header('location', '/ui').send();
   });
   app.post('/ui/logout', (req, reply) => {
     if (req.consoleSession) sessions.end(req.consoleSession.id);
     return reply
       .code(303)
-      .header('set-cookie', sessionCookie('', secure, 0))
+      .header('set-cookie', sessionCookie('', secure(req), 0))
       .header('location', open ? '/ui' : '/ui/login')
       .send();
   });
@@ -207,6 +241,7 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
       const rows = await searchMessages(deps.store, messageFilter({ ...q, order: 'newest', limit: String(limit) }), contentQuery(q.q));
       const { items, next } = pageOf(rows, limit, (last) => String(last.id));
       const details = await deps.store.messageDetails(items.map((m) => m.id));
+      await auditListing(deps.store, deps.clock(), who(req), 'messages', items.length, q);
       return await send(req, reply, 'Messages', '/ui/messages', messagesPage(q, items, details, next, ctxOf(req)));
     } catch (e) {
       if (!(e instanceof BadRequestError)) throw e;
@@ -379,6 +414,7 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
       // a day is the facility's own, as the Overview counts it
       const days = day !== undefined ? { from: day, to: day, timeZoneOf: zoneOf(deps) } : {};
       const r = await deps.store.orders({ ...filter, ...days, after, limit: PAGE_SIZE });
+      await auditListing(deps.store, deps.clock(), who(req), 'orders', r.orders.length, q);
       return await send(req, reply, 'Orders', '/ui/orders', ordersPage(q, r.orders, r.next === null ? null : String(r.next), ctxOf(req)));
     } catch (e) {
       if (!(e instanceof BadRequestError) && !(e instanceof SearchTooWideError)) throw e;
@@ -453,6 +489,7 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
         ...(after ? { after: { encounterKey: after[0]!, consultationKey: after[1]! } } : {}),
       });
       const { items, next } = pageOf(rows, PAGE_SIZE, (last) => encodeCursor([last.encounterKey, last.consultationKey]));
+      await auditListing(deps.store, deps.clock(), who(req), 'records', items.length, req.query);
       return await send(req, reply, 'Records', '/ui/records', recordsPage(state, items, next, await listingsOf(items)));
     } catch (e) {
       if (!(e instanceof BadRequestError)) throw e;
@@ -511,18 +548,18 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     return send(req, reply, `Transaction ${t.transactionId}`, '/ui/transactions', transactionPage(t, ctxOf(req)));
   });
 
+  const draftsRoot = deps.config.CDSR_BENCH_DRAFTS_DIR;
   app.get('/ui/bench', (req, reply) => send(req, reply, 'Test bench', '/ui/bench', benchPage(ctxOf(req), { text: '', draft: '' })));
   app.post<{ Body: Form }>('/ui/bench', (req, reply) => {
     const text = one(req.body?.text);
     const draft = one(req.body?.draft).trim();
-    const loaded = draft === '' ? { tables: deps.mappings.current } : loadDraft(draft);
-    if (!('tables' in loaded))
-      return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, draftRefused: loaded }), draft), 422);
+    const loaded = draft === '' ? { tables: deps.mappings.current, dir: '' } : loadDraft(draftsRoot, draft);
+    if (!('tables' in loaded)) return send(req, reply, 'Test bench', '/ui/bench', benchPage(ctxOf(req), { text, draft, draftRefused: loaded }), 422);
     const result = runBench(text, loaded.tables, {
       now: deps.clock(),
       ...(deps.defaultFacilityId !== undefined ? { defaultFacilityId: deps.defaultFacilityId } : {}),
     });
-    return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, result }), draft));
+    return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, result }), loaded.dir));
   });
   // the bench's messages with what the draft's tables give them, as a site test of the draft folder
   app.post<{ Body: Form }>('/ui/bench/save-test', async (req, reply) => {
@@ -538,13 +575,12 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
         benchPage(ctxOf(req), { text, draft, testName: name, saved: { refused: 'a site test is saved into a draft folder: give its path' } }),
         422,
       );
-    const loaded = loadDraft(draft);
-    if (!('tables' in loaded))
-      return send(req, reply, 'Test bench', '/ui/bench', draftRelative(benchPage(ctxOf(req), { text, draft, draftRefused: loaded }), draft), 422);
-    const dir = join(draft, TESTS_DIR);
+    const loaded = loadDraft(draftsRoot, draft);
+    if (!('tables' in loaded)) return send(req, reply, 'Test bench', '/ui/bench', benchPage(ctxOf(req), { text, draft, draftRefused: loaded }), 422);
+    const dir = join(loaded.dir, TESTS_DIR);
     let r: SaveSiteTest;
     try {
-      r = saveSiteTest(draft, name, siteTestInputs(text), loaded.tables, { replace: one(req.body?.replace) === 'yes' });
+      r = saveSiteTest(loaded.dir, name, siteTestInputs(text), loaded.tables, { replace: one(req.body?.replace) === 'yes' });
     } catch (e) {
       r = { refused: `${dir} cannot be written: ${errorMessage(e)}` };
     }
@@ -561,7 +597,7 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
       reply,
       'Test bench',
       '/ui/bench',
-      draftRelative(benchPage(ctxOf(req), { text, draft, result, testName: name, saved: r }), draft),
+      draftRelative(benchPage(ctxOf(req), { text, draft, result, testName: name, saved: r }), loaded.dir),
       'saved' in r ? 200 : 'exists' in r ? 409 : 422,
     );
   });

@@ -92,6 +92,8 @@ describe('retractions on the record page', () => {
             ['operate#1', 'record 100000|V0001', SERVER_NOW.toISOString()],
             ['operate#1', 'acknowledged retraction of 100000|V0001 11/02/2026 09:30:15', SERVER_NOW.toISOString()],
             ['operate#1', 'record 100000|V0001', SERVER_NOW.toISOString()],
+            // the view key's list of the ledger: by which parameter, how many rows, never the numbers
+            ['view#1', 'orders listed: 1 row (by reason)', SERVER_NOW.toISOString()],
             ['operate#1', 'record 100000|V0001', SERVER_NOW.toISOString()],
             ['operate#1', 'record 100000|V0001', SERVER_NOW.toISOString()],
           ],
