@@ -127,3 +127,11 @@ try {
   rmSync(dir, { recursive: true });
 }
 process.stdout.write(renderTable(['CASE', 'FILE', 'ENCOUNTERS', 'TIME', 'ENCOUNTERS/S', 'PEAK RSS'], rows));
+
+// the floods of issue 25 (bench/flood.ts): several minutes, so only when asked for
+if (process.env.BENCH_FLOOD === '1') {
+  const { runFlood, renderFlood } = await import('./flood.js');
+  process.stdout.write(
+    '\n' + renderFlood(await runFlood({ frames: Number(process.env.BENCH_FLOOD_FRAMES ?? 6000), seconds: Number(process.env.BENCH_FLOOD_SECONDS ?? 30) })),
+  );
+}

@@ -35,6 +35,17 @@ describe('configuration', () => {
       [30, 10, 5, 16_384, 1000, 1_048_576],
     );
     assert.deepEqual([c.CDSR_MAP_WORKERS, c.CDSR_MAP_WORKER_MIN_BYTES, c.CDSR_MAP_TIMEOUT_S, c.CDSR_RETENTION_DAYS], [2, 65_536, 60, 30]);
+    assert.deepEqual(
+      [
+        c.CDSR_HTTP_MAX_PER_SOURCE,
+        c.CDSR_MLLP_IDLE_S,
+        c.CDSR_MLLP_FRAME_TIMEOUT_S,
+        c.CDSR_MLLP_MAX_CONNECTIONS,
+        c.CDSR_MLLP_MAX_PER_SOURCE,
+        c.CDSR_MLLP_MAX_BUFFERED_BYTES,
+      ],
+      [100, 600, 30, 100, 10, 67_108_864],
+    );
     assert.throws(
       () => loadConfig({ CDSR_MAP_WORKERS: '17', CDSR_HTTP_MAX_HEADER_BYTES: '10' }),
       (e: unknown) => e instanceof ConfigError && /CDSR_MAP_WORKERS: /.test(e.message) && /CDSR_HTTP_MAX_HEADER_BYTES: /.test(e.message),

@@ -73,11 +73,21 @@ const EnvSchema = z
     CDSR_MLLP_HOST: z.string().min(1).default('127.0.0.1'),
     CDSR_MLLP_ALLOW: list,
     CDSR_MLLP_IDLE_S: z.coerce.number().int().min(1).max(86_400).default(600),
-    CDSR_MLLP_FRAME_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(60),
+    CDSR_MLLP_FRAME_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(30),
     CDSR_MLLP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(10_000).default(100),
+    // one address may not take every MLLP slot; frames held by all connections together (bytes)
+    CDSR_MLLP_MAX_PER_SOURCE: z.coerce.number().int().min(1).max(10_000).default(10),
+    CDSR_MLLP_MAX_BUFFERED_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .max(4 * 1024 * 1024 * 1024)
+      .default(64 * 1024 * 1024),
     // the HTTP listener: a request (headers and body) must arrive within this time; connections at most
     CDSR_HTTP_REQUEST_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(30),
     CDSR_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100_000).default(1000),
+    // one address may not take every HTTP slot (behind a reverse proxy, every connection comes from it)
+    CDSR_HTTP_MAX_PER_SOURCE: z.coerce.number().int().min(1).max(100_000).default(100),
     // an idle keep-alive connection is closed after CDSR_HTTP_KEEPALIVE_S; the headers must arrive
     // within CDSR_HTTP_HEADERS_TIMEOUT_S and hold at most CDSR_HTTP_MAX_HEADER_BYTES (431 past it)
     CDSR_HTTP_KEEPALIVE_S: z.coerce.number().int().min(1).max(3600).default(5),

@@ -56,7 +56,12 @@ export async function startTestServer(
     listen?: boolean;
     requestTimeoutS?: number;
     /** Other limits of the HTTP listener (config names). */
-    http?: Partial<Pick<Config, 'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES' | 'CDSR_HTTP_MAX_CONNECTIONS'>>;
+    http?: Partial<
+      Pick<
+        Config,
+        'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES' | 'CDSR_HTTP_MAX_CONNECTIONS' | 'CDSR_HTTP_MAX_PER_SOURCE'
+      >
+    >;
     /** Mapping workers (map-pool.ts) with these settings; none by default. */
     mapWorkers?: Partial<Omit<MapPoolOptions, 'mappings'>>;
     /** CDSR_DEFAULT_FACILITY_ID: the Facility_ID of messages whose sender facilities.csv does not know. */

@@ -1,5 +1,6 @@
 // The fastify application: inbound HL7 v2 and FHIR, health, and the operations API. A thin shell
 // over the stages; everything it needs is passed in (store, tables, clock).
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { ingestHl7 } from '../inbound/hl7.js';
 import { safeReason } from '../inbound/outcome.js';
@@ -22,6 +23,7 @@ import { healthErrorAnswer, int, obj, route, str, textAnswer } from './schema.js
 import { registerAuthRoutes } from './auth-routes.js';
 import { KeyThrottle, recordWrongKey, tooManyFailures } from './key-throttle.js';
 import { PAGE_HEADERS } from './page-headers.js';
+import { SourceSlots } from './source-slots.js';
 
 const HL7_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7'];
 export const ACK_CONTENT_TYPE = 'x-application/hl7-v2+er7';
@@ -63,6 +65,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   app.server.maxConnections = c.CDSR_HTTP_MAX_CONNECTIONS ?? 1000;
+  // one address may not hold every slot (sockets opened and left idle, reopened as they are closed):
+  // past its cap a new connection from it is closed before a byte is read, the others still get in
+  const slots = new SourceSlots(c.CDSR_HTTP_MAX_PER_SOURCE ?? 100, (r) =>
+    app.log.warn(
+      { event: 'http_refused', reason: 'CDSR_HTTP_MAX_PER_SOURCE', source: r.source, refused: r.refused, limit: r.limit },
+      'HTTP connections past the cap of their address refused (logged once a minute per address)',
+    ),
+  );
+  app.server.on('connection', (socket: Socket) => void slots.take(socket));
   // the headers, sent slowly, are cut sooner than the whole request
   app.server.headersTimeout = Math.min((c.CDSR_HTTP_HEADERS_TIMEOUT_S ?? 10) * 1000, requestMs);
 

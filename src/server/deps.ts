@@ -38,7 +38,12 @@ export type SecuritySetting =
   | 'CDSR_BENCH_DRAFTS_DIR';
 
 export type HttpLimit =
-  'CDSR_HTTP_REQUEST_TIMEOUT_S' | 'CDSR_HTTP_MAX_CONNECTIONS' | 'CDSR_HTTP_KEEPALIVE_S' | 'CDSR_HTTP_HEADERS_TIMEOUT_S' | 'CDSR_HTTP_MAX_HEADER_BYTES';
+  | 'CDSR_HTTP_REQUEST_TIMEOUT_S'
+  | 'CDSR_HTTP_MAX_CONNECTIONS'
+  | 'CDSR_HTTP_MAX_PER_SOURCE'
+  | 'CDSR_HTTP_KEEPALIVE_S'
+  | 'CDSR_HTTP_HEADERS_TIMEOUT_S'
+  | 'CDSR_HTTP_MAX_HEADER_BYTES';
 
 /** Each facility's time zone: its facilities.csv row's in the tables in force, else CDSR_TIMEZONE, else UTC. */
 export function zoneOf(deps: Pick<AppOptions, 'mappings' | 'config'>): (facilityId: string) => string {

@@ -1,10 +1,15 @@
 // Limits at the HTTP door, over a real socket: a body sent too slowly is cut at the request
 // timeout instead of holding the connection; junk that is not HL7 is counted, its start
-// kept, not stored whole.
+// kept, not stored whole; one address cannot take every connection.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { withTestServer, type TestServer } from '../../test/server.js';
+import { REPO_ROOT } from '../../test/helpers.js';
+
+const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
 
 /** Writes `bytes` on a new connection; resolves with what came back and how long until the adapter closed it. */
 function untilClosed(s: TestServer, bytes: string): Promise<{ answer: string; ms: number }> {
@@ -116,4 +121,52 @@ describe('HTTP limits', () => {
       { listen: true, http: { CDSR_HTTP_MAX_CONNECTIONS: 2 } },
     );
   });
+
+  it(
+    'past CDSR_HTTP_MAX_PER_SOURCE an address is refused at once (one line a minute); another address is answered, /hl7v2 and /healthz',
+    { timeout: 30_000 },
+    async () => {
+      await withTestServer(
+        async (s) => {
+          const { port } = new URL(s.url);
+          // the flood: idle sockets from 127.0.0.2, more than the whole listener holds; each counted when closed
+          let closedOnes = 0;
+          let allClosed: () => void = () => undefined;
+          const nineClosed = new Promise<void>((ok) => (allClosed = ok));
+          const flood = Array.from({ length: 12 }, () => {
+            const sock = connect({ port: Number(port), host: '127.0.0.1', localAddress: '127.0.0.2' });
+            sock.on('error', () => undefined);
+            sock.on('close', () => ++closedOnes === 9 && allClosed());
+            return sock;
+          });
+          await nineClosed;
+          assert.equal(closedOnes, 9);
+          try {
+            // 127.0.0.1 still gets in: a message and the health check
+            const hl7 = await fetch(`${s.url}/hl7v2`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/hl7-v2' },
+              body: ORM.replace('MSG0001', 'HP1'),
+            });
+            assert.equal(hl7.status, 200);
+            assert.match(await hl7.text(), /\rMSA\|AA\|HP1\r/);
+            const health = await fetch(`${s.url}/healthz`);
+            assert.deepEqual([health.status, await health.json()], [200, { status: 'ok' }]);
+            const refusals = s
+              .logs()
+              .split('\n')
+              .filter((l) => l.includes('"http_refused"'))
+              .map((l) => {
+                const { event, source, refused, limit } = JSON.parse(l) as Record<string, unknown>;
+                return { event, source, refused, limit };
+              });
+            assert.deepEqual(refusals, [{ event: 'http_refused', source: '127.0.0.2', refused: 1, limit: 3 }]);
+          } finally {
+            for (const sock of flood) sock.destroy();
+          }
+        },
+        { listen: true, http: { CDSR_HTTP_MAX_CONNECTIONS: 10, CDSR_HTTP_MAX_PER_SOURCE: 3 } },
+      );
+    },
+  );
 });

@@ -272,6 +272,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           idleMs: config.CDSR_MLLP_IDLE_S * 1000,
           frameMs: config.CDSR_MLLP_FRAME_TIMEOUT_S * 1000,
           maxConnections: config.CDSR_MLLP_MAX_CONNECTIONS,
+          maxPerSource: config.CDSR_MLLP_MAX_PER_SOURCE,
+          maxBufferedBytes: config.CDSR_MLLP_MAX_BUFFERED_BYTES,
         },
         log,
       );

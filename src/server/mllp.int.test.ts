@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../../test/server.js';
 import { REPO_ROOT } from '../../test/helpers.js';
-import { startMllp, type MllpOptions } from './mllp.js';
+import { READ_MARGIN, startMllp, type MllpOptions } from './mllp.js';
 
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
 const quiet = { info: () => undefined, warn: () => undefined };
@@ -20,7 +20,6 @@ const options = (o: Partial<MllpOptions> = {}): MllpOptions => ({
   ...o,
 });
 
-/** Connects, writes, and resolves with what came back when the adapter closes the connection. */
 /** Sends one frame on `sock` (a new connection to `server` when given a server) and reads its ACK. */
 function ackOn(target: Server | Socket, frame: string): Promise<string> {
   const sock = target instanceof Socket ? target : connect((target.address() as AddressInfo).port, '127.0.0.1');
@@ -37,6 +36,18 @@ function ackOn(target: Server | Socket, frame: string): Promise<string> {
   });
 }
 
+/** Opens a connection from `from` (any of 127.0.0.0/8 on Linux) once it is accepted. */
+function openFrom(server: Server, from: string): Promise<Socket> {
+  return new Promise((resolve) => {
+    const sock = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', localAddress: from }, () => resolve(sock));
+    sock.on('error', () => undefined);
+  });
+}
+
+/** Resolves when the socket is closed. */
+const closed = (sock: Socket): Promise<void> => new Promise((ok) => (sock.destroyed ? ok() : sock.once('close', () => ok())));
+
+/** Connects, writes, and resolves with what came back when the adapter closes the connection. */
 function closedAfter(server: Server, bytes: Buffer | string): Promise<string> {
   return new Promise((resolve) => {
     const sock = connect((server.address() as AddressInfo).port, '127.0.0.1');
@@ -198,6 +209,166 @@ describe('MLLP listener', () => {
       assert.equal(await closedAfter(server, `\x0b${ORM.replace('MSG0001', 'C2')}\x1c\r`), '');
       const ack = await ackOn(held, `\x0b${ORM.replace('MSG0001', 'C1')}\x1c\r`);
       assert.match(ack, /\rMSA\|AA\|C1/);
+    } finally {
+      await new Promise<void>((ok) => server.close(() => ok()));
+    }
+  });
+
+  it(
+    'pipelined frames whose ACKs are not read: each connection holds one frame and one read at most, a sender on another connection is answered, then every frame is answered in order',
+    { timeout: 60_000 },
+    async () => {
+      const deps = { store: s.store, mappings: s.mappings, clock: () => new Date('2026-11-23T06:00:00Z') };
+      const maxFrameBytes = 256 * 1024;
+      const server = await startMllp(deps, options({ maxFrameBytes, maxBufferedBytes: 2 * 1024 * 1024 }), quiet);
+      const FRAMES = 40;
+      const frame = (c: number, i: number) => Buffer.concat([Buffer.from(`\x0bP${c}-${i}|`), Buffer.alloc(200 * 1024, 0x41), Buffer.from('\x1c\r')]);
+      try {
+        // three senders write 40 frames of 200 KB each (24 MB together) at once and read nothing
+        const floods = await Promise.all([1, 2, 3].map(() => openFrom(server, '127.0.0.1')));
+        floods.forEach((sock, c) => {
+          sock.pause();
+          for (let i = 0; i < FRAMES; i++) sock.write(frame(c, i));
+        });
+        const ack = await ackOn(server, `\x0b${ORM.replace('MSG0001', 'L1')}\x1c\r`);
+        assert.match(ack, /\rMSA\|AA\|L1/);
+        // now the floods read their ACKs: every frame answered (AR: not HL7), in order
+        const answered = await Promise.all(
+          floods.map(
+            (sock) =>
+              new Promise<number>((resolve) => {
+                let got = '';
+                sock.on('data', (c: Buffer) => {
+                  got += c.toString('utf8');
+                  const n = got.split('\x1c\r').length - 1;
+                  if (n === FRAMES) {
+                    sock.destroy();
+                    resolve(n);
+                  }
+                });
+                sock.resume();
+              }),
+          ),
+        );
+        assert.deepEqual(answered, [FRAMES, FRAMES, FRAMES]);
+        const b = server.buffered();
+        assert.ok(b.peakPerConnection <= maxFrameBytes + READ_MARGIN, `one connection held ${b.peakPerConnection} bytes`);
+        assert.ok(b.peak <= 3 * (maxFrameBytes + READ_MARGIN) + 8 * 1024, `all held ${b.peak} bytes`);
+        // the floods were held, not read whole: at least one frame was kept while it was processed
+        assert.ok(b.peakPerConnection >= 200 * 1024, `one connection held ${b.peakPerConnection} bytes`);
+      } finally {
+        await new Promise<void>((ok) => server.close(() => ok()));
+      }
+    },
+  );
+
+  it(
+    'the bytes of all connections are bounded together: past CDSR_MLLP_MAX_BUFFERED_BYTES a connection waits, and every frame is answered',
+    { timeout: 60_000 },
+    async () => {
+      const deps = { store: s.store, mappings: s.mappings, clock: () => new Date('2026-11-23T06:00:00Z') };
+      const server = await startMllp(deps, options({ maxFrameBytes: 512 * 1024, maxBufferedBytes: 1024 * 1024 }), quiet);
+      try {
+        // eight connections each send four 450 KB frames at once: 14 MB against a budget of 1 MB
+        const port = (server.address() as AddressInfo).port;
+        const answers = await Promise.all(
+          Array.from(
+            { length: 8 },
+            (_, c) =>
+              new Promise<string[]>((resolve) => {
+                const sock = connect(port, '127.0.0.1');
+                let got = '';
+                sock.on('data', (d: Buffer) => {
+                  got += d.toString('utf8');
+                  const acks = got.split('\x1c\r').slice(0, -1);
+                  if (acks.length < 4) return;
+                  sock.destroy();
+                  resolve(acks.map((a) => /\rMSA\|(A[AER])\|/.exec(a)?.[1] ?? a));
+                });
+                for (let i = 0; i < 4; i++) sock.write(Buffer.concat([Buffer.from(`\x0bB${c}-${i}|`), Buffer.alloc(450 * 1024, 0x41), Buffer.from('\x1c\r')]));
+              }),
+          ),
+        );
+        assert.deepEqual(
+          answers,
+          Array.from({ length: 8 }, () => ['AR', 'AR', 'AR', 'AR']),
+        );
+        const b = server.buffered();
+        // the budget, plus what the connections let through past it had read at once (one read each)
+        assert.ok(b.peak <= 1024 * 1024 + 512 * 1024 + 8 * READ_MARGIN, `all held ${b.peak} bytes`);
+        assert.equal(b.bytes, 0);
+      } finally {
+        await new Promise<void>((ok) => server.close(() => ok()));
+      }
+    },
+  );
+
+  it('bytes that are not a frame do not keep a connection: closed at the frame timeout however often they come', { timeout: 30_000 }, async () => {
+    const logs: string[] = [];
+    const log = { info: (_o: object, m: string) => logs.push(m), warn: (_o: object, m: string) => logs.push(m) };
+    const deps = { store: s.store, mappings: s.mappings, clock: () => new Date('2026-11-23T06:00:00Z') };
+    const server = await startMllp(deps, options({ idleMs: 60_000, frameMs: 300 }), log);
+    try {
+      const sock = await openFrom(server, '127.0.0.1');
+      const drip = setInterval(() => sock.write('x'), 20);
+      await closed(sock);
+      clearInterval(drip);
+      assert.deepEqual(logs, ['MLLP frame not ended in time; connection closed']);
+    } finally {
+      await new Promise<void>((ok) => server.close(() => ok()));
+    }
+  });
+
+  it('line ends between frames do not restart the idle clock: it counts from the last ACK', { timeout: 30_000 }, async () => {
+    const logs: string[] = [];
+    const log = { info: (_o: object, m: string) => logs.push(m), warn: () => undefined };
+    const deps = { store: s.store, mappings: s.mappings, clock: () => new Date('2026-11-23T06:00:00Z') };
+    const server = await startMllp(deps, options({ idleMs: 400, frameMs: 60_000 }), log);
+    try {
+      const sock = await openFrom(server, '127.0.0.1');
+      let got = '';
+      sock.on('data', (c: Buffer) => (got += c.toString('utf8')));
+      await new Promise<void>((ok) => {
+        sock.on('data', () => got.endsWith('\x1c\r') && ok());
+        sock.write(`\x0b${ORM.replace('MSG0001', 'I1')}\x1c\r`);
+      });
+      assert.match(got, /\rMSA\|AA\|I1/);
+      const drip = setInterval(() => sock.write('\r\n'), 20);
+      await closed(sock);
+      clearInterval(drip);
+      assert.deepEqual(
+        logs.filter((l) => !l.startsWith('hl7v2')),
+        ['MLLP connection idle; closed'],
+      );
+    } finally {
+      await new Promise<void>((ok) => server.close(() => ok()));
+    }
+  });
+
+  it('past CDSR_MLLP_MAX_PER_SOURCE an address is refused at once (one line a minute), another address is answered', { timeout: 30_000 }, async () => {
+    const warned: object[] = [];
+    const log = { info: () => undefined, warn: (o: object) => warned.push(o) };
+    const deps = { store: s.store, mappings: s.mappings, clock: () => new Date('2026-11-23T06:00:00Z') };
+    let now = 0;
+    const server = await startMllp(deps, options({ maxConnections: 10, maxPerSource: 2, now: () => now }), log);
+    try {
+      const held = [await openFrom(server, '127.0.0.2'), await openFrom(server, '127.0.0.2')];
+      // the server counts them once accepted
+      for (let i = 0; i < 100 && (await new Promise<number>((ok) => server.getConnections((_e, n) => ok(n)))) < 2; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 3; i++) await closed(await openFrom(server, '127.0.0.2'));
+      now += 60_000;
+      await closed(await openFrom(server, '127.0.0.2'));
+      const ack = await ackOn(await openFrom(server, '127.0.0.1'), `\x0b${ORM.replace('MSG0001', 'S1')}\x1c\r`);
+      assert.match(ack, /\rMSA\|AA\|S1/);
+      const line = { event: 'mllp_refused', reason: 'CDSR_MLLP_MAX_PER_SOURCE', source: '127.0.0.2', limit: 2 };
+      assert.deepEqual(warned, [
+        { ...line, refused: 1 },
+        { ...line, refused: 3 },
+      ]);
+      // the ones held are still served
+      assert.match(await ackOn(held[0]!, `\x0b${ORM.replace('MSG0001', 'S2')}\x1c\r`), /\rMSA\|AA\|S2/);
+      held[1]!.destroy();
     } finally {
       await new Promise<void>((ok) => server.close(() => ok()));
     }
