@@ -84,7 +84,8 @@ describe('ACR Connect sign-in, end to end', () => {
     const callback = `${url}/auth/acr/callback`;
     const sandboxOut: string[] = [];
     spawnCli(['sandbox', '--port', String(sp), '--step-ms', '20', '--redirect-url', callback, '--app-name', 'General Hospital CDSR'], {}, sandboxOut);
-    await waitForUrl(`${sandboxUrl}/sandbox/registry`);
+    // a process start takes long on a busy machine: waited for up to a minute
+    await waitForUrl(`${sandboxUrl}/sandbox/registry`, 1200);
     assert.match(
       sandboxOut.join(''),
       new RegExp(`sign-in: ACR_AUTHORIZE_URL=${sandboxUrl}/connect/authorize {2}ACR_REDIRECT_URL=${callback} {2}\\(application "General Hospital CDSR"`),
@@ -111,7 +112,7 @@ describe('ACR Connect sign-in, end to end', () => {
     };
     // the first start a process of its own; the restarts in this process
     let adapter: ChildProcess | Running = spawnCli(['serve'], env, logs);
-    await waitForUrl(`${url}/healthz`);
+    await waitForUrl(`${url}/healthz`, 1200);
     const as = (key: string) => ({ 'x-api-key': key });
     const auth = async () => (await (await fetch(`${url}/api/auth`, { headers: as(KEYS.view) })).json()) as AuthState;
     const registry = async () => (await (await fetch(`${sandboxUrl}/sandbox/registry`)).json()) as { bearers: Record<string, number> };
