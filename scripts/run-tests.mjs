@@ -12,8 +12,10 @@
 // once it is done with one: the modules they all load (fastify, the app, the mapping engine) are
 // loaded N times instead of once per file, which was most of the suite's CPU time. The files that
 // took longest last time (dist/.test-durations.json) start first. Process-level tests run a
-// process per file (`jobs` at a time, each file's report printed whole when it ends). Every file
-// still runs alone (`node --test dist/…`) and in any order.
+// process per file (`jobs` at a time, each file's report printed whole when it ends). When both
+// parts run, the longest process-level file starts alongside the unit tests: it spends most of its
+// time waiting (for its servers, its registry's answers, its submission rounds), and it was the
+// part's longest file to wait for. Every file still runs alone (`node --test dist/…`) and in any order.
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fork, spawn } from 'node:child_process';
@@ -59,40 +61,44 @@ try {
   // first run: no durations yet
 }
 
-/** A process per file (node --test FILE), `jobs` at a time, longest first; each file's report printed whole once it ends. */
-function perFile(list) {
+/**
+ * A process per file (node --test FILE), longest first, `limit()` at a time (asked again whenever
+ * one ends, and by `fill()`); each file's report printed whole once it ends.
+ */
+function perFile(list, limit = () => jobs) {
   const queue = longestFirst(list);
   const took = {};
   let status = 0;
   let running = 0;
-  return new Promise((resolve) => {
-    const start = () => {
-      const file = queue.shift();
-      if (file === undefined) {
-        if (running === 0) resolve({ status, took });
-        return;
+  let resolve;
+  const done = new Promise((ok) => (resolve = ok));
+  const fill = () => {
+    while (running < limit() && queue.length > 0) start();
+    if (running === 0 && queue.length === 0) resolve({ status, took });
+  };
+  const start = () => {
+    const file = queue.shift();
+    running++;
+    const began = performance.now();
+    const child = spawn(process.execPath, ['--test', '--test-reporter=spec', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
+    const out = [];
+    child.stdout.on('data', (c) => out.push(c));
+    child.stderr.on('data', (c) => out.push(c));
+    child.on('close', (code) => {
+      took[relative(root, file)] = (performance.now() - began) / 1000;
+      const text = Buffer.concat(out);
+      process.stdout.write(text);
+      tally(text.toString('utf8'));
+      if (code !== 0) {
+        status = code ?? 1;
+        failedFiles.push(relative(root, file));
       }
-      running++;
-      const began = performance.now();
-      const child = spawn(process.execPath, ['--test', '--test-reporter=spec', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
-      const out = [];
-      child.stdout.on('data', (c) => out.push(c));
-      child.stderr.on('data', (c) => out.push(c));
-      child.on('close', (code) => {
-        took[relative(root, file)] = (performance.now() - began) / 1000;
-        const text = Buffer.concat(out);
-        process.stdout.write(text);
-        tally(text.toString('utf8'));
-        if (code !== 0) {
-          status = code ?? 1;
-          failedFiles.push(relative(root, file));
-        }
-        running--;
-        start();
-      });
-    };
-    for (let w = 0; w < Math.min(jobs, queue.length); w++) start();
-  });
+      running--;
+      fill();
+    });
+  };
+  fill();
+  return { done, fill };
 }
 
 // The runner's own counts (ℹ tests, pass, fail…) of every report printed, summed: each worker and
@@ -155,10 +161,22 @@ function sharded(list) {
 }
 
 let status = 0;
+// both parts: the process-level part's longest file begins with the unit part, the rest after it
+let unitRunning = groups.length === 2;
+let early;
 for (const [name, list] of groups) {
-  console.log(`\n== ${name} (${list.length} files, ${jobs} at a time)`);
-  const began = performance.now();
-  const r = name.startsWith('unit') && !isolate ? await sharded(list) : await perFile(list);
+  const ahead = !name.startsWith('unit') && early !== undefined;
+  console.log(`\n== ${name} (${list.length} files, ${jobs} at a time${ahead ? '; the first began alongside the unit tests' : ''})`);
+  const began = ahead ? early.began : performance.now();
+  let r;
+  if (name.startsWith('unit')) {
+    if (unitRunning) early = { began: performance.now(), run: perFile(groups[1][1], () => (unitRunning ? 1 : jobs)) };
+    r = isolate ? await perFile(list).done : await sharded(list);
+    unitRunning = false;
+  } else if (early !== undefined) {
+    early.run.fill();
+    r = await early.run.done;
+  } else r = await perFile(list).done;
   if (r.status !== 0) status = r.status;
   durations = { ...durations, ...r.took };
   try {

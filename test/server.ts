@@ -86,10 +86,14 @@ export async function startTestServer(
   if (opts.facilities !== undefined) writeFileSync(join(mappingsDir, 'facilities.csv'), opts.facilities);
   const quiet = { info: () => undefined, warn: () => undefined };
   const mappings = MappingHolder.load(mappingsDir, quiet).holder!;
-  // SQLite: a copy of a database migrated once per process (sqlite-template.ts)
+  // SQLite: a copy of a database migrated once per process (sqlite-template.ts), whose commits do
+  // not wait for the disk (synchronous=NORMAL): the routes' tests are about answers and rows, and an
+  // fsync per message was much of their time on a busy disk (FULL, the default, is checked in sqlite.test.ts)
   if (opts.postgresUrl === undefined) await copyMigratedSqlite(join(dir, 'data', 'db.sqlite'));
   const store = await openStore(
-    opts.postgresUrl !== undefined ? { kind: 'postgres', url: opts.postgresUrl } : { kind: 'sqlite', file: join(dir, 'data', 'db.sqlite') },
+    opts.postgresUrl !== undefined
+      ? { kind: 'postgres', url: opts.postgresUrl }
+      : { kind: 'sqlite', file: join(dir, 'data', 'db.sqlite'), synchronous: 'NORMAL' },
     new CdsrValidator({
       now: SERVER_NOW,
       valueSets: mappings.current.valueSets,

@@ -1,4 +1,7 @@
-// `cdsr-adapter map` and `check-mappings` as a user runs them.
+// `cdsr-adapter map`, `check-mappings` and `test-mappings` as a user runs them. A few runs are
+// processes of their own (`run`: the options, the environment, the output and the exit status
+// through the command itself); the others call the command's module here with what cli.ts hands
+// it (`mapHere` and the like), which costs a fraction of a process start.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -6,6 +9,10 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../test/helpers.js';
+import { loadConfig, nrdrIds } from '../config.js';
+import { runMap, runTestMappings, type MapCliOptions } from './map.js';
+import { runCheckMappings } from './check-mappings.js';
+import type { CliIo } from './validate.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'src', 'cli.js');
 let dir = '';
@@ -14,6 +21,28 @@ function run(args: string[], env: Record<string, string> = {}) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const NOW = ['--now', '2026-11-23T06:00:00Z'];
+
+// run here as `run` runs the command: from the repository, whose tables are named relative to it
+before(() => process.chdir(REPO_ROOT));
+
+/** A command's module run here: its output and exit status, as `run` gives them. */
+function here(command: (io: CliIo) => number, env: Record<string, string> = {}) {
+  const r = { status: 0, stdout: '', stderr: '' };
+  const mappingsDir = loadConfig(env).CDSR_MAPPINGS_DIR;
+  r.status = command({ out: (t) => (r.stdout += t), err: (t) => (r.stderr += t), mappingsDir, progress: false });
+  return r;
+}
+/** `map FILES --now 2026-11-23T06:00:00Z`, its defaults from the environment as cli.ts reads them. */
+function mapHere(files: string[], opts: MapCliOptions = {}, env: Record<string, string> = {}) {
+  const config = loadConfig({ CDSR_TIMEZONE: 'UTC', ...env });
+  const defaults = {
+    defaultFacilityId: config.CDSR_DEFAULT_FACILITY_ID,
+    ...nrdrIds(config),
+    maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS,
+    timeZone: config.CDSR_TIMEZONE,
+  };
+  return here((io) => runMap(files, { now: new Date('2026-11-23T06:00:00Z'), ...opts }, defaults, io), env);
+}
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
 
 describe('cdsr-adapter map', () => {
@@ -35,7 +64,7 @@ describe('cdsr-adapter map', () => {
   });
 
   it('--summary over a batch of 100 mixed messages prints the counts and the unmapped values, exit 1', () => {
-    const r = run(['map', 'test/fixtures/mixed-100.hl7', '--summary', ...NOW]);
+    const r = mapHere(['test/fixtures/mixed-100.hl7'], { summary: true });
     assert.equal(r.status, 1, r.stderr);
     assert.equal(r.stdout, readFileSync(join(REPO_ROOT, 'test', 'golden', 'mixed-100.summary.txt'), 'utf8'));
   });
@@ -44,7 +73,7 @@ describe('cdsr-adapter map', () => {
     const file = join(dir, 'feed.ndjson');
     const line = (f: string) => JSON.stringify(JSON.parse(readFileSync(join(REPO_ROOT, 'samples', 'fhir', f), 'utf8')));
     writeFileSync(file, [line('02-encounter.json'), line('01-servicerequest.json'), '{"resourceType": "Patient",'].join('\n') + '\n');
-    const r = run(['map', file, ...NOW]);
+    const r = mapHere([file]);
     assert.equal(r.status, 1);
     const out = JSON.parse(r.stdout) as { transactions: { Encounters: unknown[] }[]; problems: Record<string, unknown>[] };
     assert.equal(out.transactions[0]?.Encounters.length, 1);
@@ -75,7 +104,7 @@ describe('cdsr-adapter map', () => {
       file,
       ['<list>', entry(ORM), entry(ORM.replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|').replace(/V0001/g, 'V0002')), '</list>'].join('\n'),
     );
-    const r = run(['map', file, ...NOW]);
+    const r = mapHere([file]);
     assert.equal(r.status, 1);
     const out = JSON.parse(r.stdout) as { transactions: { Encounters: unknown[] }[]; problems: Record<string, unknown>[] };
     assert.equal(out.transactions[0]?.Encounters.length, 1);
@@ -88,7 +117,7 @@ describe('cdsr-adapter map', () => {
   it('names the crosswalk file that needs a row for an unmapped code, exit 1', () => {
     const file = join(dir, 'xr.hl7');
     writeFileSync(file, ORM.replace('|CT|SC', '|ZZ|SC').replace('^CPT|', '^L|'));
-    const r = run(['map', file, ...NOW]);
+    const r = mapHere([file]);
     assert.equal(r.status, 1);
     const out = JSON.parse(r.stdout) as { transactions: unknown[]; problems: Record<string, string>[] };
     assert.deepEqual(out.transactions, []);
@@ -112,7 +141,7 @@ describe('cdsr-adapter map', () => {
   it('an unknown sending facility is an error unless a default facility is given', () => {
     const file = join(dir, 'other.hl7');
     writeFileSync(file, ORM.replace('|GENHOSP|CDSR|', '|OTHERHOSP|CDSR|'));
-    const r = run(['map', file, ...NOW]);
+    const r = mapHere([file]);
     assert.equal(r.status, 1);
     const out = JSON.parse(r.stdout) as { problems: { code: string; message: string }[] };
     assert.deepEqual(
@@ -138,7 +167,7 @@ describe('cdsr-adapter map', () => {
     const rule = readFileSync(join(tables, 'hl7v2.yaml'), 'utf8').split('\n').indexOf('  CDS_Vendor:') + 1;
     const file = join(dir, 'g9999.hl7');
     writeFileSync(file, ORM.replace('||G1014||', '||G9999||'));
-    const r = run(['map', file, '--mappings', tables, ...NOW]);
+    const r = mapHere([file], { mappings: tables });
     assert.equal(r.status, 1);
     const out = JSON.parse(r.stdout) as { transactions: unknown[]; problems: Record<string, unknown>[] };
     assert.deepEqual(out, {
@@ -181,7 +210,7 @@ describe('cdsr-adapter map', () => {
     writeFileSync(adt, ORM.replace('ORM^O01^ORM_O01', 'ADT^A01^ADT_A01'));
     const junk = join(dir, 'junk.hl7');
     writeFileSync(junk, 'hello');
-    const out = JSON.parse(run(['map', adt, junk, ...NOW]).stdout) as { problems: { code: string; message: string; input: string }[] };
+    const out = JSON.parse(mapHere([adt, junk]).stdout) as { problems: { code: string; message: string; input: string }[] };
     assert.deepEqual(
       out.problems.map((p) => [p.input, p.code, p.message]),
       [
@@ -212,7 +241,7 @@ describe('cdsr-adapter check-mappings', () => {
   });
 
   it('lists problems as file:line: message, exit 1', () => {
-    const r = run(['check-mappings', broken]);
+    const r = here((io) => runCheckMappings(broken, io));
     assert.equal(r.status, 1);
     assert.equal(r.stdout, `${join(broken, 'hl7v2.yaml')}:27: "Patient_Gender" is not a CDSR encounter or consultation field\n1 problem(s) in ${broken}\n`);
   });
@@ -227,7 +256,7 @@ describe('cdsr-adapter test-mappings', () => {
   after(() => rmSync(site, { recursive: true, force: true }));
 
   it('passes the shipped site tests, exit 0', () => {
-    const r = run(['test-mappings', 'mappings']);
+    const r = here((io) => runTestMappings('mappings', {}, io));
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'PASS  fhir-bundle\nPASS  orm-then-oru\n2 site test(s): 2 passed, 0 failed\n');
   });
@@ -235,7 +264,7 @@ describe('cdsr-adapter test-mappings', () => {
   it('a table edit that changes an expected value: exit 1 with the diff', () => {
     const f = join(site, 'crosswalks', 'patient_class.csv');
     writeFileSync(f, readFileSync(f, 'utf8').replace('E,23,', 'E,21,').replace('EMER,23,', 'EMER,21,'));
-    const r = run(['test-mappings', site]);
+    const r = here((io) => runTestMappings(site, {}, io));
     assert.equal(r.status, 1);
     const ctx = (line: string) => `                  ${line}`;
     const change = ['      -           "Place_of_Service": "23",', '      +           "Place_of_Service": "21",'];
@@ -265,7 +294,7 @@ describe('cdsr-adapter test-mappings', () => {
     const fresh = join(site, 'fresh');
     cpSync(join(REPO_ROOT, 'mappings'), fresh, { recursive: true });
     writeFileSync(join(fresh, 'tests', 'new-feed.hl7'), readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7')));
-    const r = run(['test-mappings', fresh]);
+    const r = here((io) => runTestMappings(fresh, {}, io));
     assert.equal(r.status, 1);
     assert.equal(
       r.stdout,
@@ -288,7 +317,7 @@ describe('cdsr-adapter test-mappings', () => {
         ?.Unique_Encounter_ID,
       'V0001',
     );
-    const again = run(['test-mappings', fresh]);
+    const again = here((io) => runTestMappings(fresh, {}, io));
     assert.equal(again.status, 0);
     assert.equal(again.stdout, 'PASS  fhir-bundle\nPASS  new-feed\nPASS  orm-then-oru\n3 site test(s): 3 passed, 0 failed\n');
   });
@@ -296,7 +325,7 @@ describe('cdsr-adapter test-mappings', () => {
   it('a directory without tests says how to add one, exit 0', () => {
     const empty = join(site, 'empty');
     cpSync(join(REPO_ROOT, 'mappings'), empty, { recursive: true, filter: (src) => !src.includes(`${join(REPO_ROOT, 'mappings', 'tests')}`) });
-    const r = run(['test-mappings', empty]);
+    const r = here((io) => runTestMappings(empty, {}, io));
     assert.equal(r.status, 0);
     assert.equal(r.stdout, `no site tests in ${join(empty, 'tests')} (add NAME.hl7 or NAME.json with NAME.expected.json; --update writes the expected file)\n`);
   });

@@ -2,7 +2,7 @@
 // second to one NRDR stand-in, while orders, results and updates arrive at either: every
 // consultation is sent once per content version, and the registry ends holding what a single
 // offline mapping of the same messages gives. The same with the submitter paused (SIGSTOP) mid-round
-// past a 3 s lease and a registry answering every request in 1.5 s: the other instance takes over,
+// past a 2 s lease and a registry answering every request in 1 s: the other instance takes over,
 // and neither a Transaction_ID, nor a content version, nor an older revision goes out late. A third
 // instance that would bring its own built-in sandbox is refused. Skipped with the reason when no
 // PostgreSQL answers.
@@ -191,19 +191,21 @@ describe('several instances on one PostgreSQL database', () => {
   );
 
   it(
-    'the submitter paused past its lease, and a registry answering in 1.5 s: no Transaction_ID POSTed twice, no content version sent twice, no older revision after a newer one, no order lost',
+    'the submitter paused past its lease, and a registry answering in 1 s: no Transaction_ID POSTed twice, no content version sent twice, no older revision after a newer one, no order lost',
     { timeout: 420_000 },
     async (t) => {
       const fresh = await freshPgDatabase('cdsr_fencing');
       if (typeof fresh === 'string') return t.skip(fresh);
       const began = Date.now();
       const dbUrl = new URL(fresh.url);
-      // every API answer 1.5 s late (the POST is stored after the wait, as a slow registry would)
+      // every API answer 1 s late (the POST is stored after the wait, as a slow registry would). The
+      // lease is the shortest the configuration allows (longer than the 1 s between rounds), and the
+      // answers as slow as make a round outlast it: the scenario at its quickest
       const sandbox = await buildSandbox({
         facilities: ['100000'],
         partners: { '10000': ['10019'] },
         clients: [DEFAULT_CLIENT],
-        faults: { delayMs: 1500, stepMs: 50 },
+        faults: { delayMs: 1000, stepMs: 50 },
       });
       // what the registry stored, and each id it said it does not know (404), in the order it did so
       const seen: { kind: 'stored' | 'unknown'; id: string; body?: unknown }[] = [];
@@ -233,7 +235,7 @@ describe('several instances on one PostgreSQL database', () => {
             ...submitterEnv(dbUrl, sandboxUrl),
             CDSR_DATA_DIR: join(dir, names[k]!),
             CDSR_INSTANCE_ID: names[k]!,
-            CDSR_SUBMIT_LEASE_S: '3',
+            CDSR_SUBMIT_LEASE_S: '2',
             CDSR_BATCH_MAX_ENCOUNTERS: '2',
             LOG_LEVEL: 'warn',
           };
@@ -244,9 +246,9 @@ describe('several instances on one PostgreSQL database', () => {
         await check.connect();
         const lease = async () => (await check.query<{ holder: string; epoch: number }>("SELECT holder, epoch FROM leases WHERE name = 'submitter'")).rows[0];
 
-        // orders, then updates, then results, a few a second, to either instance (never to the paused
+        // orders, then updates, then results, some a second, to either instance (never to the paused
         // one): each round finds new records, and a batch of two encounters at most makes a round
-        // of several 1.5 s POSTs outlast the 3 s lease now and then without any pause
+        // of several 1 s POSTs outlast the 2 s lease now and then without any pause
         const all = Array.from({ length: N }, (_, i) => messages(i));
         let paused = -1;
         const feed = (async () => {
@@ -254,7 +256,7 @@ describe('several instances on one PostgreSQL database', () => {
           for (let j = 0; j < 3; j++) {
             for (let i = 0; i < N; i++, k++) {
               await post(urls[paused === k % 2 ? 1 - paused : k % 2]!, all[i]![j]!);
-              await new Promise((r) => setTimeout(r, 100));
+              await new Promise((r) => setTimeout(r, 50));
             }
           }
         })();
