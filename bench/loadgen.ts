@@ -8,8 +8,11 @@
 // order of one group share their numbers), "{t}" by a clock time hhmmss derived from the group and
 // "{u}" by the group as 12 hex digits (the tail of a UUID).
 // Prints {requests, reqPerSec, p50, p99, non2xx, firstStatus, next} (ms); `next` is the first n
-// not used, so a later run continues with fresh encounters.
+// not used, so a later run continues with fresh encounters. With LOADGEN_CPU_PID set, also
+// `cpuUs`: the CPU time (user + system, all its threads) that process spent during the timed phase,
+// in microseconds, read from /proc/<pid>/stat at its start and end (null where /proc cannot be read).
 import { readFileSync } from 'node:fs';
+import { cpuMicros } from './cpu.js';
 import { Agent, request } from 'node:http';
 
 export interface LoadTemplate {
@@ -78,8 +81,23 @@ async function phase(secs: number, latencies?: number[], last = Infinity): Promi
 await phase(Number(warmup));
 non2xx = 0;
 const latencies: number[] = [];
+const cpuPid = process.env.LOADGEN_CPU_PID;
+const cpu0 = cpuPid ? cpuMicros(Number(cpuPid)) : undefined;
 const elapsed = await phase(Number(seconds), latencies, maxRequests === '' ? Infinity : n + Number(maxRequests));
+const cpu1 = cpuPid ? cpuMicros(Number(cpuPid)) : undefined;
+const cpuUs = cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : null;
 latencies.sort((a, b) => a - b);
 const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
 agent.destroy();
-console.log(JSON.stringify({ requests: latencies.length, reqPerSec: latencies.length / elapsed, p50: q(0.5), p99: q(0.99), non2xx, firstStatus, next: n }));
+console.log(
+  JSON.stringify({
+    requests: latencies.length,
+    reqPerSec: latencies.length / elapsed,
+    p50: q(0.5),
+    p99: q(0.99),
+    non2xx,
+    firstStatus,
+    next: n,
+    ...(cpuPid ? { cpuUs } : {}),
+  }),
+);

@@ -22,6 +22,12 @@ export interface ProductRow {
   readonly p50: number;
   readonly p99: number;
   readonly non2xx: number;
+  /**
+   * CPU time of the process answering (user + system, all its threads) per request the load
+   * generator completed in the timed phase, in microseconds; undefined where /proc cannot be read.
+   * Unlike requests per second it does not move with what else the machine runs.
+   */
+  readonly cpuUsPerMsg?: number;
   /** The ceiling this row is compared to, and the ratio (undefined for the ceilings themselves). */
   readonly ceiling?: string;
   readonly ratio?: number;
@@ -205,15 +211,19 @@ interface GenResult {
   readonly non2xx: number;
   readonly firstStatus?: string;
   readonly next: number;
+  /** CPU microseconds of the process under load during the timed phase (when its pid was given). */
+  readonly cpuUs?: number | null;
 }
 
 /** Numbers already used by earlier runs against one store (every run sends fresh encounters); a fresh store starts at 0, the ORM of the first group, so that no ORU waits for an order never sent. */
 let nextN = 0;
 
-function generate(url: string, spec: string, connections: number, seconds: number, warmup = 1): Promise<GenResult> {
+/** `cpuPid`: the process whose CPU time the generator reads around its timed phase. */
+function generate(url: string, spec: string, connections: number, seconds: number, warmup = 1, cpuPid?: number): Promise<GenResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(DIST, 'bench', 'loadgen.js'), url, spec, String(connections), String(seconds), String(warmup), String(nextN)], {
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...(cpuPid !== undefined ? { LOADGEN_CPU_PID: String(cpuPid) } : {}) },
     });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -287,7 +297,7 @@ export async function benchProduct(o: ProductBenchOptions): Promise<{ rows: Prod
     c: number,
     ceiling?: { name: string; row: ProductRow | undefined },
   ) => {
-    const r = await generate(target.url, spec, c, o.seconds);
+    const r = await generate(target.url, spec, c, o.seconds, 1, target.child.pid);
     const row: ProductRow = {
       store,
       name,
@@ -296,6 +306,7 @@ export async function benchProduct(o: ProductBenchOptions): Promise<{ rows: Prod
       p50: r.p50,
       p99: r.p99,
       non2xx: r.non2xx,
+      ...(typeof r.cpuUs === 'number' && r.requests > 0 ? { cpuUsPerMsg: r.cpuUs / r.requests } : {}),
       ...(ceiling?.row ? { ceiling: ceiling.name, ratio: r.reqPerSec / ceiling.row.reqPerSec } : {}),
       ...(r.firstStatus ? { note: r.firstStatus.replace(/\s+/g, ' ').slice(0, 80) } : {}),
     };

@@ -28,7 +28,7 @@ const product = await benchProduct({
 });
 process.stdout.write(
   renderTable(
-    ['SERVICE UNDER LOAD (loopback, generator in its own process)', 'STORE', 'CONN', 'REQ/S', 'P50 MS', 'P99 MS', 'NON-2XX', 'VS CEILING'],
+    ['SERVICE UNDER LOAD (loopback, generator in its own process)', 'STORE', 'CONN', 'REQ/S', 'P50 MS', 'P99 MS', 'CPU µS/MSG', 'NON-2XX', 'VS CEILING'],
     product.rows.map((r) => [
       r.name,
       r.store,
@@ -36,6 +36,7 @@ process.stdout.write(
       Math.round(r.reqPerSec).toString(),
       r.p50.toFixed(2),
       r.p99.toFixed(2),
+      r.cpuUsPerMsg === undefined ? '-' : Math.round(r.cpuUsPerMsg).toString(),
       r.note ? `${r.non2xx} (${r.note})` : String(r.non2xx),
       r.ratio === undefined ? '' : `${Math.round(r.ratio * 100)} % of ${r.ceiling ?? ''}`,
     ]),

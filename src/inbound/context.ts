@@ -26,7 +26,10 @@ export interface IngestDeps {
 /** Maps an ER7 text off the main thread (undefined: map it here after all). */
 export interface Hl7MapWorkers {
   readonly minBytes: number;
-  map(raw: string): Promise<Hl7Mapped | undefined>;
+  /** With `onDisk` (a number from `diskSnapshot`): mapped with the tables as they are on disk now, not those in force (the dry run). */
+  map(raw: string, onDisk?: number): Promise<Hl7Mapped | undefined>;
+  /** A new reading of the tables on disk: each worker loads them once for the jobs that name it. */
+  diskSnapshot?(): number;
 }
 
 /** How a message arrived: its content type and the credential or listener (for the audit). */

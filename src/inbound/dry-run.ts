@@ -8,7 +8,10 @@ import type { MappingTables } from '../mapping/load.js';
 import { mapFhirResource } from '../mapping/map-fhir.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import type { MapOutcome } from '../mapping/outcome.js';
-import type { InboundLog, ResourceCache } from '../store/store.js';
+import { StoreUnavailableError, type InboundLog, type QueuedMessage, type ResourceCache } from '../store/store.js';
+import type { Hl7MapWorkers } from './context.js';
+import { failedInWorker, mapForIngest } from './hl7-map.js';
+import { MapWorkerError } from './map-pool.js';
 import { errorQueue, groupWorklist, type Worklist } from './worklist.js';
 
 export interface DryRunResult {
@@ -57,25 +60,64 @@ export async function mapFromCache(
   return mapFhirResource(resource, pool, tables, opts);
 }
 
+/** Messages mapped at a time: the next page is read from the store while the workers map this one. */
+const WINDOW = 1000;
+
+/**
+ * Maps the error queue again through `tables` (those on disk) and says what would resolve. With
+ * mapping workers, HL7 texts are mapped in them (each worker reads the tables on disk once for the
+ * run), a window of messages at a time while the next is read; FHIR resources, which read the
+ * store's cache, are mapped here.
+ */
 export async function dryRunErrorQueue(
-  store: Pick<InboundLog, 'messages' | 'message'> & ResourceCache,
+  store: Pick<InboundLog, 'queuePage'> & ResourceCache,
   tables: MappingTables,
   defaultFacilityId?: string,
+  workers?: Hl7MapWorkers,
 ): Promise<DryRunResult> {
   let messages = 0;
   let wouldResolve = 0;
   let waitingForFetch = 0;
-  const still: { id: number; receivedAt: string; problems: Problem[] }[] = [];
-  for await (const row of errorQueue(store)) {
+  const still: { id: number; receivedAt: string; problems: readonly Problem[] }[] = [];
+  const snapshot = workers?.diskSnapshot?.();
+  const opts = defaultFacilityId !== undefined ? { defaultFacilityId } : {};
+  const remap = async (m: QueuedMessage & { raw: string }): Promise<MapOutcome | 'waiting'> => {
+    if (m.channel === 'hl7v2' && workers && snapshot !== undefined) {
+      try {
+        const mapped = await workers.map(m.raw, snapshot);
+        if (mapped) return mapped.outcome;
+      } catch (e) {
+        // the text killed or hung its worker: it would stay in the error queue, with that failure
+        if (e instanceof MapWorkerError) return failedInWorker(m.raw, e).outcome;
+        // the workers are closing (shutdown): mapped here
+        if (!(e instanceof StoreUnavailableError)) throw e;
+      }
+      return mapForIngest(m.raw, tables, opts).outcome;
+    }
+    return remapStored(m, tables, store, defaultFacilityId);
+  };
+  const tally = async (window: readonly (QueuedMessage & { raw: string })[]): Promise<void> => {
+    const outcomes = await Promise.all(window.map(remap));
+    window.forEach((m, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome === 'waiting') {
+        waitingForFetch++;
+        still.push({ id: m.id, receivedAt: m.receivedAt, problems: m.problems });
+      } else if (outcome.disposition === 'mapped') wouldResolve++;
+      else still.push({ id: m.id, receivedAt: m.receivedAt, problems: outcome.problems });
+    });
+  };
+  let window: (QueuedMessage & { raw: string })[] = [];
+  let mapping: Promise<void> = Promise.resolve();
+  for await (const m of errorQueue(store, true)) {
     messages++;
-    const m = await store.message(row.id);
-    if (!m) continue;
-    const outcome = await remapStored(m, tables, store, defaultFacilityId);
-    if (outcome === 'waiting') {
-      waitingForFetch++;
-      still.push({ id: m.id, receivedAt: m.receivedAt, problems: m.problems });
-    } else if (outcome.disposition === 'mapped') wouldResolve++;
-    else still.push({ id: m.id, receivedAt: m.receivedAt, problems: [...outcome.problems] });
+    window.push({ ...m, raw: m.raw ?? '' });
+    if (window.length < WINDOW) continue;
+    await mapping;
+    mapping = tally(window);
+    window = [];
   }
+  await mapping;
+  await tally(window);
   return { messages, wouldResolve, stillError: still.length, waitingForFetch, remaining: groupWorklist(still, tables.dir) };
 }

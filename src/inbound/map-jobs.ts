@@ -11,6 +11,8 @@ export interface MapJob {
   readonly raw: string;
   readonly generation: number;
   readonly defaultFacilityId?: string;
+  /** Mapped with the tables on disk (the dry run), read once per snapshot number, instead of the generation in force. */
+  readonly onDisk?: number;
 }
 
 /** The answer: the mapped text, or `stale` when this worker cannot load that generation's tables. */
@@ -26,7 +28,15 @@ export interface MapWorkerData {
 export class WorkerTables {
   private tables: MappingTables | undefined;
   private generation = 0;
+  /** The tables on disk as read for one dry run (kept apart: ingest goes on with those in force). */
+  private disk: { snapshot: number; tables: MappingTables | undefined } | undefined;
   constructor(private readonly dir: string) {}
+
+  /** The tables on disk for a snapshot: read once per snapshot (undefined when they do not load). */
+  onDisk(snapshot: number): MappingTables | undefined {
+    if (this.disk?.snapshot !== snapshot) this.disk = { snapshot, tables: loadMappings(this.dir).tables };
+    return this.disk.tables;
+  }
 
   /**
    * Tables for `generation`: loaded again from the directory when the holder has moved on (a
@@ -42,7 +52,7 @@ export class WorkerTables {
   }
 
   handle(job: MapJob): MapReply {
-    const tables = this.at(job.generation);
+    const tables = job.onDisk !== undefined ? this.onDisk(job.onDisk) : this.at(job.generation);
     if (!tables) return { id: job.id, stale: true };
     return { id: job.id, mapped: mapForIngest(job.raw, tables, job.defaultFacilityId !== undefined ? { defaultFacilityId: job.defaultFacilityId } : {}) };
   }

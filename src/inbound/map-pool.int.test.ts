@@ -3,11 +3,13 @@
 // memory fails only its own message: AE INTERNAL_ERROR kept for replay, the pool carries on.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
+import { appendFileSync, readFileSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { REPO_ROOT } from '../../test/helpers.js';
 import { lines, postHl7, startTestServer, withTestServer, type TestServer } from '../../test/server.js';
+import { codeFor, unmappedMessage, unmappedMessages, type UnmappedCase, type UnmappedField } from '../../test/unmapped.js';
+import type { WorklistRow } from './worklist.js';
 
 const SAMPLES = readdirSync(join(REPO_ROOT, 'samples', 'hl7v2'))
   .sort()
@@ -151,5 +153,70 @@ describe('mapping workers: a worker that fails', () => {
       },
       { mapWorkers: { size: 1, minBytes: 0, script: new URL('./no-such-worker.js', import.meta.url) } },
     );
+  });
+});
+
+describe('the dry run of the error queue in the mapping workers', () => {
+  const CASES: readonly UnmappedCase[] = [
+    { field: 'Modality', value: 'ZA', count: 5 },
+    { field: 'Place_of_Service', value: 'PA', count: 4 },
+    { field: 'Patient_Sex', value: 'Q', count: 3 },
+  ];
+
+  /** The error queue of CASES, the rows of ZA and PA added on disk (not reloaded), the dry run's answer; and what a new ZA message gets after it. */
+  const dryRun = async (workers: boolean) => {
+    const s = await startTestServer(workers ? { mapWorkers: { size: 2, minBytes: 0 } } : {});
+    try {
+      for (const m of unmappedMessages(CASES)) assert.match((await postHl7(s, m.raw)).text, /MSA\|AE\|/);
+      const rows = ((await (await s.fetch('/api/worklist')).json()) as { rows: WorklistRow[] }).rows;
+      for (const r of rows.filter((x) => x.value !== 'Q'))
+        appendFileSync(join(s.mappingsDir, r.table), `${r.stub.replace('<ACR code>', codeFor(r.field as UnmappedField))}\n`);
+      const onDisk: (number | undefined)[] = [];
+      const pool = s.mapPool;
+      if (pool) {
+        const map = pool.map.bind(pool);
+        pool.map = (raw: string, snapshot?: number) => (onDisk.push(snapshot), map(raw, snapshot));
+      }
+      const dry = (await (await s.fetch('/api/worklist/dry-run', { method: 'POST' })).json()) as Record<string, unknown>;
+      // the tables in force are still those without the rows
+      const after = await postHl7(s, unmappedMessage(99, 'Modality', 'ZA'));
+      return { dry: JSON.parse(JSON.stringify(dry).replaceAll(s.mappingsDir, '<mappings>')) as unknown, onDisk, after: lines(after.text)[1] };
+    } finally {
+      await s.close();
+    }
+  };
+
+  it('each HL7 text mapped in a worker with the tables on disk (the ingest goes on with those in force): the answer of the main thread', async () => {
+    const worker = await dryRun(true);
+    assert.deepEqual(worker.onDisk, [...Array.from({ length: 12 }, () => 1), undefined]);
+    assert.deepEqual(worker.dry, {
+      tablesLoad: true,
+      messages: 12,
+      wouldResolve: 9,
+      stillError: 3,
+      waitingForFetch: 0,
+      remaining: {
+        messages: 3,
+        otherProblems: {},
+        rows: [
+          {
+            field: 'Patient_Sex',
+            table: 'crosswalks/patient_sex.csv',
+            value: 'Q',
+            facilityId: '100000',
+            system: null,
+            count: 3,
+            firstSeen: '2026-11-23T06:00:00.000Z',
+            lastSeen: '2026-11-23T06:00:00.000Z',
+            examples: [3, 6, 9],
+            stub: 'Q,<ACR code>,seen in 3 message(s)',
+          },
+        ],
+      },
+    });
+    assert.equal(worker.after, 'MSA|AE|WL0099');
+    const inProcess = await dryRun(false);
+    assert.deepEqual(inProcess.dry, worker.dry);
+    assert.deepEqual(inProcess.onDisk, []);
   });
 });

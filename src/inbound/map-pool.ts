@@ -70,18 +70,27 @@ export class MapPool {
     return this.opts.minBytes;
   }
 
+  private snapshots = 0;
+
+  /** A new reading of the tables on disk for `map(raw, onDisk)`: each worker loads them at its first job of it. */
+  diskSnapshot(): number {
+    return ++this.snapshots;
+  }
+
   /**
-   * Parses and maps `raw` in a worker with the tables in force. Resolves undefined when the worker
-   * cannot load this generation of the tables (the caller maps it itself); rejects with a
+   * Parses and maps `raw` in a worker with the tables in force (with `onDisk`, those on disk as read
+   * for that snapshot). Resolves undefined when the worker cannot load these tables (the caller
+   * maps it itself); rejects with a
    * MapWorkerError when the worker dies or times out on it, with StoreUnavailableError once closed.
    */
-  map(raw: string): Promise<Hl7Mapped | undefined> {
+  map(raw: string, onDisk?: number): Promise<Hl7Mapped | undefined> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the adapter is shutting down'));
     const job: MapJob = {
       id: this.nextId++,
       raw,
       generation: this.opts.mappings.generation,
       ...(this.opts.defaultFacilityId !== undefined ? { defaultFacilityId: this.opts.defaultFacilityId } : {}),
+      ...(onDisk !== undefined ? { onDisk } : {}),
     };
     return new Promise((resolve, reject) => {
       this.queue.push({ job, resolve, reject });

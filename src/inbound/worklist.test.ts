@@ -124,6 +124,73 @@ describe('groupWorklist', () => {
     });
   });
 
+  it('messages that share one array of problems (as the store pages them) are counted each, folded each, with their own ids and times', () => {
+    const noFacility: Problem = {
+      code: 'MAP_NO_FACILITY',
+      message: 'not read',
+      severity: 'error',
+      scope: 'encounter',
+      path: '',
+      file: 'facilities.csv',
+      source: 'MSH-4.1',
+      value: 'NEWHOSP',
+    };
+    const shared = [noFacility, unmapped('XA', { facilityId: undefined }), unmapped('xa', { facilityId: undefined })];
+    const other: Problem[] = [{ ...unmapped('x'), code: 'CD3060', value: undefined }];
+    const msgs = [
+      { id: 7, receivedAt: '2026-11-22T06:00:00.000Z', problems: shared },
+      { id: 3, receivedAt: '2026-11-24T06:00:00.000Z', problems: other },
+      { id: 5, receivedAt: '2026-11-23T06:00:00.000Z', problems: shared },
+      { id: 4, receivedAt: '2026-11-21T06:00:00.000Z', problems: other },
+      { id: 9, receivedAt: '2026-11-20T06:00:00.000Z', problems: shared },
+    ];
+    const { facilities } = parseFacilities('/m/facilities.csv', 'source,facility_id\nnewhosp,200000\n');
+    const w = groupWorklist(msgs, '/m', header, facilities);
+    assert.deepEqual(w, {
+      messages: 5,
+      otherProblems: { CD3060: 2 },
+      rows: [
+        {
+          field: 'Modality',
+          table: 'crosswalks/modality.csv',
+          value: 'XA',
+          facilityId: '200000',
+          system: null,
+          count: 3,
+          firstSeen: '2026-11-20T06:00:00.000Z',
+          lastSeen: '2026-11-23T06:00:00.000Z',
+          examples: [5, 7, 9],
+          stub: 'XA,<ACR code>,,,seen in 3 message(s)',
+          folded:
+            '3 of these message(s) were read before their sending facility "NEWHOSP" (facilities.csv:2) was in facilities.csv and are counted under 200000; replay the error queue after adding the row',
+        },
+        {
+          field: 'Facility_ID',
+          table: 'facilities.csv',
+          value: 'NEWHOSP',
+          facilityId: '200000',
+          system: null,
+          count: 3,
+          firstSeen: '2026-11-20T06:00:00.000Z',
+          lastSeen: '2026-11-23T06:00:00.000Z',
+          examples: [5, 7, 9],
+          stub: '',
+          fix: '"NEWHOSP" has its row now (facilities.csv:2, Facility_ID 200000): nothing to add; replay the error queue to map these messages',
+        },
+      ],
+    });
+    // the same as with a copy of the problems each
+    assert.deepEqual(
+      groupWorklist(
+        msgs.map((m) => ({ ...m, problems: m.problems.map((p) => ({ ...p })) })),
+        '/m',
+        header,
+        facilities,
+      ),
+      w,
+    );
+  });
+
   it("a mapped value outside ACR's value set: one row per field, value and the crosswalk row or rule that gave it, with the fix instead of a row to add", () => {
     const outside = (value: string, file: string, line: number, field = 'CDS_Vendor'): Problem => ({
       ...unmapped(value),

@@ -11,7 +11,7 @@ import { FIELD_RULES } from '../cdsr/fields.js';
 import type { Problem } from '../cdsr/problem.js';
 import { findFacility, type FacilityTable } from '../mapping/facilities.js';
 import type { FieldMap } from '../mapping/merge.js';
-import type { InboundLog, MessageRow, RecordStore } from '../store/store.js';
+import type { InboundLog, QueuedMessage, RecordStore } from '../store/store.js';
 
 /** Problems that name a table row to add, with the value read from the message. */
 const WORKLIST_CODES: ReadonlySet<string> = new Set(['MAP_UNMAPPED_CODE', 'MAP_NO_FACILITY', 'MAP_NOT_IN_VALUESET']);
@@ -67,7 +67,7 @@ export interface GuessRow {
 }
 
 const EXAMPLES = 5;
-const PAGE = 1000;
+const PAGE = 5000;
 
 /** The table a problem names, relative to the mappings directory when it lies inside it. */
 export function tableName(file: string, mappingsDir: string): string {
@@ -136,32 +136,35 @@ function valueSetFix(a: Pick<Acc, 'field' | 'table' | 'file' | 'value'>): string
     : `"${a.value}" is not an ACR code of ${a.field}: fix the rule at ${a.table}, or add a crosswalk to it with a row ${csvCell(a.value)},<ACR code>${codes}`;
 }
 
+/** A row of the worklist one message adds to: its key, and the facilities.csv row it was folded by, if it was. */
+type Hit = Omit<Acc, 'ids' | 'firstSeen' | 'lastSeen' | 'folded' | 'foldedBy'> & { readonly key: string; readonly fold?: string };
+
+/** What one list of problems adds to the worklist: its rows (distinct), or the code of the problem that waits for no table row. */
+type Hits = { readonly other: string } | { readonly hits: readonly Hit[] };
+
 /**
  * Groups the worklist problems of messages (pure; `header` reads a table's columns for the stub;
  * `facilities`, the facilities.csv in force, folds messages read while their facility was unknown).
+ * Messages that share one array of problems (the store's queuePage gives them so) are read once.
  */
 export function groupWorklist(
-  messages: Iterable<Pick<MessageRow, 'id' | 'receivedAt' | 'problems'>>,
+  messages: Iterable<{ readonly id: number; readonly receivedAt: string; readonly problems: readonly Problem[] }>,
   mappingsDir: string,
   header: (file: string) => string[] | undefined = csvHeader,
   facilities?: FacilityTable,
 ): Worklist {
   const acc = new Map<string, Acc>();
   const otherProblems: Record<string, number> = {};
-  let count = 0;
-  for (const m of messages) {
-    count++;
-    const found = m.problems.filter(
+  const read = new WeakMap<readonly Problem[], Hits>();
+  const hitsOf = (problems: readonly Problem[]): Hits => {
+    const found = problems.filter(
       (p): p is Problem & { value: string; file: string } => WORKLIST_CODES.has(p.code) && p.value !== undefined && p.file !== undefined,
     );
-    if (found.length === 0) {
-      const code = m.problems.find((p) => p.severity === 'error')?.code ?? 'none';
-      otherProblems[code] = (otherProblems[code] ?? 0) + 1;
-      continue;
-    }
+    if (found.length === 0) return { other: problems.find((p) => p.severity === 'error')?.code ?? 'none' };
     // the facility the message was read without, if facilities.csv has it now
     const unknown = found.find((p) => p.code === 'MAP_NO_FACILITY');
     const now = unknown && facilities ? findFacility(facilities, unknown.value) : undefined;
+    const hits = new Map<string, Hit>();
     for (const p of found) {
       const field = p.field ?? (p.code === 'MAP_NO_FACILITY' ? 'Facility_ID' : '');
       const outside = p.code === 'MAP_NOT_IN_VALUESET';
@@ -171,29 +174,69 @@ export function groupWorklist(
       const facilityId = p.facilityId ?? (fold || p === unknown ? (now?.facilityId ?? null) : null);
       const system = p.system ?? null;
       const key = JSON.stringify([field, table, p.value.toUpperCase(), facilityId, system]);
-      const a = acc.get(key) ?? {
+      const before = hits.get(key);
+      hits.set(key, {
+        key,
         field,
         table,
         file: p.file,
         outside,
-        value: p.value,
+        value: before?.value ?? p.value,
         facilityId,
         system,
-        ids: new Set<number>(),
-        firstSeen: m.receivedAt,
-        lastSeen: m.receivedAt,
-        folded: new Set<number>(),
-        foldedBy: new Set<string>(),
-      };
-      a.ids.add(m.id);
-      if (fold) {
-        a.folded.add(m.id);
-        a.foldedBy.add(`"${unknown?.value ?? ''}" (${tableName(now.file, mappingsDir)}:${now.line})`);
+        ...(fold
+          ? { fold: `"${unknown?.value ?? ''}" (${tableName(now.file, mappingsDir)}:${now.line})` }
+          : before?.fold !== undefined
+            ? { fold: before.fold }
+            : {}),
+        ...(p === unknown && now
+          ? { known: { at: `${tableName(now.file, mappingsDir)}:${now.line}`, facilityId: now.facilityId } }
+          : before?.known
+            ? { known: before.known }
+            : {}),
+      });
+    }
+    return { hits: [...hits.values()] };
+  };
+  let count = 0;
+  for (const m of messages) {
+    count++;
+    let h = read.get(m.problems);
+    if (h === undefined) {
+      h = hitsOf(m.problems);
+      read.set(m.problems, h);
+    }
+    if ('other' in h) {
+      otherProblems[h.other] = (otherProblems[h.other] ?? 0) + 1;
+      continue;
+    }
+    for (const hit of h.hits) {
+      let a = acc.get(hit.key);
+      if (a === undefined) {
+        a = {
+          field: hit.field,
+          table: hit.table,
+          file: hit.file,
+          outside: hit.outside,
+          value: hit.value,
+          facilityId: hit.facilityId,
+          system: hit.system,
+          ids: new Set<number>(),
+          firstSeen: m.receivedAt,
+          lastSeen: m.receivedAt,
+          folded: new Set<number>(),
+          foldedBy: new Set<string>(),
+        };
+        acc.set(hit.key, a);
       }
-      if (p === unknown && now) a.known = { at: `${tableName(now.file, mappingsDir)}:${now.line}`, facilityId: now.facilityId };
+      a.ids.add(m.id);
+      if (hit.fold !== undefined) {
+        a.folded.add(m.id);
+        a.foldedBy.add(hit.fold);
+      }
+      if (hit.known) a.known = hit.known;
       if (m.receivedAt < a.firstSeen) a.firstSeen = m.receivedAt;
       if (m.receivedAt > a.lastSeen) a.lastSeen = m.receivedAt;
-      acc.set(key, a);
     }
   }
   const rows = [...acc.values()]
@@ -235,13 +278,14 @@ export function groupWorklist(
   return { rows, messages: count, otherProblems };
 }
 
-/** Every message of the error queue, a page at a time (problems only, never the raw text). */
-export async function* errorQueue(store: Pick<InboundLog, 'messages'>): AsyncGenerator<MessageRow> {
+/** Every message of the error queue, a page at a time (problems only unless `withRaw`). */
+export async function* errorQueue(store: Pick<InboundLog, 'queuePage'>, withRaw = false): AsyncGenerator<QueuedMessage> {
   let after = 0;
   for (;;) {
-    const page = await store.messages({ status: 'error', limit: PAGE, afterId: after });
+    const page = await store.queuePage('error', after, PAGE, withRaw);
     if (page.length === 0) return;
     yield* page;
+    if (page.length < PAGE) return;
     after = page[page.length - 1]!.id;
   }
 }
@@ -278,11 +322,11 @@ export function groupGuesses(maps: Iterable<FieldMap>, mappingsDir: string): Gue
 
 /** `facilities`: the facilities.csv in force, to fold messages read while their facility was unknown. */
 export async function buildWorklist(
-  store: Pick<InboundLog, 'messages'> & Pick<RecordStore, 'guessedFieldMaps'>,
+  store: Pick<InboundLog, 'queuePage'> & Pick<RecordStore, 'guessedFieldMaps'>,
   mappingsDir: string,
   facilities?: FacilityTable,
 ): Promise<Worklist> {
-  const all: MessageRow[] = [];
+  const all: QueuedMessage[] = [];
   for await (const m of errorQueue(store)) all.push(m);
   // counted as read: every record of a site may hold a guess, none is kept
   const acc: GuessTally = new Map();

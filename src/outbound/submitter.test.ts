@@ -290,3 +290,127 @@ describe('Submitter and NRDR answers', () => {
     assert.ok(asked.gets <= 25, `${asked.gets} polls`);
   });
 });
+
+describe('a submission round reads the ready records a page at a time', () => {
+  // facility 100000 (the sample's): encounters with 3, 1, 2, 1, 2 ready consultations; 100001: 2 and 1
+  const ENCOUNTERS: readonly [facility: string, encounter: string, consultations: number][] = [
+    ['100000', 'P1', 3],
+    ['100000', 'P2', 1],
+    ['100000', 'P3', 2],
+    ['100000', 'P4', 1],
+    ['100000', 'P5', 2],
+    ['100001', 'Q1', 2],
+    ['100001', 'Q2', 1],
+  ];
+
+  async function storeOfEncounters(): Promise<Store> {
+    const s = await openStore({ kind: 'sqlite', file: ':memory:' }, new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z'), valueSets: tables.valueSets }));
+    const out = mapHl7Text(readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8'), tables);
+    assert.equal(out.disposition, 'mapped');
+    const template = out.records[0]!;
+    for (const [facilityId, encounterId, n] of ENCOUNTERS) {
+      for (let i = 0; i < n; i++) {
+        const id = `${encounterId}-${i}`;
+        const time = `10:0${i}:00`;
+        await s.ingest(
+          { channel: 'hl7v2', sender: 'EHR', controlId: id, contentType: 'x', raw: id, receivedAt: new Date('2026-11-23T06:00:00Z') },
+          {
+            disposition: 'mapped',
+            problems: [],
+            records: [
+              {
+                ...template,
+                source: { ...template.source, id },
+                facilityId,
+                encounterId,
+                orderKey: `O-${id}`,
+                orderNumbers: [`O-${id}`],
+                consultationTime: time,
+                consultationFields: { ...template.consultationFields, CDS_Consultation_Time: time },
+              },
+            ],
+          },
+        );
+      }
+    }
+    return s;
+  }
+
+  /** The store, with the size of every page the submitter asks for and gets. */
+  function counting(s: Store): { store: Store; pages: [asked: number, got: number][] } {
+    const pages: [number, number][] = [];
+    const store = new Proxy(s, {
+      get(target, prop, receiver) {
+        if (prop !== 'wireEncounters') return Reflect.get(target, prop, receiver) as unknown;
+        return async (...args: Parameters<Store['wireEncounters']>) => {
+          const got = await target.wireEncounters(...args);
+          pages.push([args[1], got.length]);
+          return got;
+        };
+      },
+    });
+    return { store, pages };
+  }
+
+  /** Each POSTed transaction as facility: encounter(consultation times) …, in the order sent. */
+  async function round(pageSize: number): Promise<{ sent: string[]; pages: [number, number][]; states: string[]; r: object }> {
+    const { store, pages } = counting(await storeOfEncounters());
+    const sent: string[] = [];
+    const { api } = nrdr(
+      (tx) => {
+        sent.push(
+          `${tx.Facility_ID}: ${tx.Encounters.map((e) => `${e.Unique_Encounter_ID}(${e.Consultations.map((c) => c.CDS_Consultation_Time).join(' ')})`).join(' ')}`,
+        );
+        return { ok: true, raw: '', status: status(tx, 'Received') };
+      },
+      () => NOT_CLAIMED,
+    );
+    const r = await submitter(store, api, { maxEncounters: 2, pageSize }).flush();
+    return { sent, pages, states: [...new Set(await states(store))], r: { created: r.created, posted: r.posted, stale: r.stale } };
+  }
+
+  it('pages of 3 consultations: an encounter never split, the open transaction of a facility filled from the next page while it fits, each record sent once', async () => {
+    const paged = await round(3);
+    assert.deepEqual(paged.pages, [
+      [3, 3],
+      [3, 3],
+      [3, 3],
+      [3, 3],
+      [3, 0],
+    ]);
+    assert.deepEqual(paged.sent, [
+      '100000: P1(10:00:00 10:01:00 10:02:00) P2(10:00:00)',
+      '100000: P3(10:00:00 10:01:00) P4(10:00:00)',
+      // P5 and Q1 waiting with Q2 would not fit in a page of 3: they go, Q2 alone after
+      '100000: P5(10:00:00 10:01:00)',
+      '100001: Q1(10:00:00 10:01:00)',
+      '100001: Q2(10:00:00)',
+    ]);
+    assert.deepEqual(paged.states, ['submitted']);
+    assert.deepEqual(paged.r, { created: 5, posted: 5, stale: 0 });
+    // read at once
+    const once = await round(1000);
+    assert.deepEqual(once.pages, [[1000, 12]]);
+    assert.deepEqual(once.sent, [
+      '100000: P1(10:00:00 10:01:00 10:02:00) P2(10:00:00)',
+      '100000: P3(10:00:00 10:01:00) P4(10:00:00)',
+      '100000: P5(10:00:00 10:01:00)',
+      '100001: Q1(10:00:00 10:01:00) Q2(10:00:00)',
+    ]);
+  });
+
+  it('a page smaller than an encounter: the encounter is read on until it ends, and goes whole', async () => {
+    const paged = await round(1);
+    assert.deepEqual(paged.pages, [...Array.from({ length: 12 }, () => [1, 1]), [1, 0]]);
+    assert.deepEqual(paged.sent, [
+      '100000: P1(10:00:00 10:01:00 10:02:00)',
+      '100000: P2(10:00:00)',
+      '100000: P3(10:00:00 10:01:00)',
+      '100000: P4(10:00:00)',
+      '100000: P5(10:00:00 10:01:00)',
+      '100001: Q1(10:00:00 10:01:00)',
+      '100001: Q2(10:00:00)',
+    ]);
+    assert.deepEqual(paged.states, ['submitted']);
+  });
+});

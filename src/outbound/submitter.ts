@@ -10,7 +10,7 @@
 // transaction that claims it: an instance whose lease was taken over sends nothing more.
 import { randomBytes } from 'node:crypto';
 import type { Problem } from '../cdsr/problem.js';
-import { batchTransactions } from '../cdsr/batch.js';
+import { batchTransactions, type Batch } from '../cdsr/batch.js';
 import { FINAL_STATUSES, type TransactionStatus } from '../cdsr/schema.js';
 import type { LeaseState, OutboundLedger, PostClaim, OutboundRecord, RecordStore, TransactionRow, WireConsultation } from '../store/store.js';
 import type { NrdrApi, NrdrResult } from './nrdr-client.js';
@@ -35,6 +35,8 @@ export interface SubmitterOptions {
   readonly resendFailed?: number;
   /** Status requests in one pass at most (the most overdue first). */
   readonly pollBatch?: number;
+  /** Ready consultations read from the store at a time while batching (default 1,000). */
+  readonly pageSize?: number;
   /** How long the submitter lease lasts without renewal (default: 3 × the interval, at least a minute). */
   readonly leaseMs?: number;
   /** The time zone each facility's Transaction_DateTime is written in (default UTC). */
@@ -282,21 +284,50 @@ export class Submitter {
   }
 
   // Ready records are read a page at a time (a backfill of a million records must not be held in
-  // memory at once); a page's encounters go into transactions before the next page is read.
+  // memory at once): a page's encounters go into transactions before the next page is read. Pages
+  // end between consultations, transactions between encounters: the last encounter of a full page
+  // waits for the next one (its other consultations may be there), so an encounter's ready
+  // consultations always travel in one transaction. A facility's last transaction of a page, not
+  // yet full, waits too while what waits fits in a page, so paging sends no more transactions
+  // than reading everything at once would (unless many facilities each leave one open).
   private async batchReady(counts: Counts, fence: Fence): Promise<boolean> {
-    const page = 5000;
+    const page = Math.max(1, this.o.pageSize ?? 1000);
     let after: { encounterKey: string; consultationKey: string } | undefined;
+    let waiting: WireConsultation[] = [];
     for (;;) {
-      const ready = await this.o.store.wireEncounters('ready', page, after);
-      if (ready.length === 0) return true;
-      if (!(await this.batchPage(ready, counts, fence))) return false;
-      const last = ready[ready.length - 1]!;
-      after = { encounterKey: last.encounterKey, consultationKey: last.consultationKey };
-      if (ready.length < page) return true;
+      const read = await this.o.store.wireEncounters('ready', page, after);
+      const last = read.length < page;
+      const items = waiting.length === 0 ? read : [...waiting, ...read];
+      if (items.length === 0) return true;
+      let now = items;
+      waiting = [];
+      if (!last) {
+        // the page's last encounter may go on in the next page
+        const key = items[items.length - 1]!.encounterKey;
+        let i = items.length - 1;
+        while (i > 0 && items[i - 1]!.encounterKey === key) i--;
+        now = items.slice(0, i);
+        waiting = items.slice(i);
+      }
+      const batches = this.batch(now);
+      let send = batches;
+      if (!last) {
+        const open = this.openBatches(batches);
+        const held = open.reduce((k, b) => k + b.records.length, 0);
+        if (held + waiting.length <= page) {
+          const kept = new Set(open.flatMap((b) => b.records.map((r) => `${r.encounterKey}\u0000${r.consultationKey}`)));
+          waiting = [...now.filter((r) => kept.has(`${r.encounterKey}\u0000${r.consultationKey}`)), ...waiting];
+          send = batches.filter((b) => !open.includes(b));
+        }
+      }
+      if (!(await this.create(send, counts, fence))) return false;
+      if (last) return true;
+      const end = read[read.length - 1]!;
+      after = { encounterKey: end.encounterKey, consultationKey: end.consultationKey };
     }
   }
 
-  private async batchPage(ready: readonly WireConsultation[], counts: Counts, fence: Fence): Promise<boolean> {
+  private batch(ready: readonly WireConsultation[]): Batch<OutboundRecord>[] {
     const items = ready.map((r) => ({
       facilityId: r.facilityId,
       ...(r.partnerId !== undefined ? { partnerId: r.partnerId } : {}),
@@ -304,7 +335,7 @@ export class Submitter {
       wire: r.wire,
       record: { encounterKey: r.encounterKey, consultationKey: r.consultationKey, contentHash: r.contentHash },
     }));
-    const batches = batchTransactions<OutboundRecord>(items, {
+    return batchTransactions<OutboundRecord>(items, {
       partnerId: this.o.partnerId,
       appId: this.o.appId,
       maxEncounters: this.o.maxEncounters,
@@ -312,6 +343,16 @@ export class Submitter {
       ...(this.o.timeZoneOf ? { timeZoneOf: this.o.timeZoneOf } : {}),
       transactionId: (facilityId) => this.newId(facilityId),
     });
+  }
+
+  /** Each facility's (and PartnerID's) last transaction when it is not full: more of its encounters may come in the next page. */
+  private openBatches(batches: readonly Batch<OutboundRecord>[]): Batch<OutboundRecord>[] {
+    const lastOf = new Map<string, Batch<OutboundRecord>>();
+    for (const b of batches) lastOf.set(`${b.body.Facility_ID}\u0000${b.body.PartnerID}`, b);
+    return [...lastOf.values()].filter((b) => b.body.Encounters.length < this.o.maxEncounters);
+  }
+
+  private async create(batches: readonly Batch<OutboundRecord>[], counts: Counts, fence: Fence): Promise<boolean> {
     for (const b of batches) {
       const r = await this.o.store.createTransaction(b.body, b.records, this.o.clock(), this.at(fence));
       if (r.fenced === true) return this.fencedOut('a batch');

@@ -415,7 +415,7 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
-    version: 25,
+    version: 24,
     name: 'when each FHIR resource kept for references was last received: retention forgets it with the messages of its days',
     statements: [
       'ALTER TABLE fhir_resources ADD COLUMN stored_at TEXT',

@@ -77,6 +77,7 @@ import {
   IN_FLIGHT_STATUSES,
   type MessageEdits,
   type MessageRow,
+  type QueuedMessage,
   type MessageDetail,
   type MessageFilter,
   type MessageStatus,
@@ -391,6 +392,32 @@ export class SqlStore implements Store {
 
   message(id: number): Promise<(MessageRow & { raw: string }) | undefined> {
     return this.messageIn(this.db, id);
+  }
+
+  async queuePage(status: MessageStatus, afterId: number, limit: number, withRaw = false): Promise<QueuedMessage[]> {
+    const rows = await this.db.all(
+      `SELECT id, received_at, channel, problems${withRaw ? ', raw' : ''} FROM inbound_messages WHERE status = ? AND id > ? ORDER BY id LIMIT ?`,
+      [status, afterId, limit],
+    );
+    // the messages of a queue mostly carry the same problems word for word (one unmapped value,
+    // thousands of messages): each text is read and checked once a page
+    const seen = new Map<string, readonly Problem[]>();
+    return rows.map((r) => {
+      const m = row('inbound_messages', r);
+      const text = m.text('problems');
+      let problems = seen.get(text);
+      if (problems === undefined) {
+        problems = m.json('problems', ProblemsSchema, []);
+        seen.set(text, problems);
+      }
+      return {
+        id: m.int('id'),
+        receivedAt: m.text('received_at'),
+        channel: m.oneOf('channel', CHANNELS),
+        problems,
+        ...(withRaw ? { raw: m.text('raw') } : {}),
+      };
+    });
   }
 
   async messageEdits(id: number): Promise<MessageEdits> {

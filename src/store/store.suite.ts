@@ -13,6 +13,7 @@ import { mapHl7Text } from '../mapping/map-hl7.js';
 import { StoreCorruptError, type Store } from './store.js';
 import type { Row } from './sql.js';
 import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
+import { unmappedMessage } from '../../test/unmapped.js';
 import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
@@ -79,7 +80,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 25]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {
@@ -328,6 +329,44 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         (await s.transactions({ newestFirst: true, after: 'T-M' })).map((p) => p.transactionId),
         ['T-A', 'T-Z'],
       );
+    });
+
+    withStore('queuePage: one status by id, lean, the same problems text read once into one array, the text when asked', async (s) => {
+      const za = unmappedMessage(1, 'Modality', 'ZA');
+      await s.ingest(meta(za, 'WL0001'), mapHl7Text(za, tables));
+      await ingest(s, '01-orm-new.hl7', 'MSG0001');
+      for (const [n, value] of [
+        [2, 'ZA'],
+        [3, 'ZB'],
+      ] as const) {
+        const raw = unmappedMessage(n, 'Modality', value);
+        await s.ingest(meta(raw, `WL000${n}`), mapHl7Text(raw, tables));
+      }
+      const full = await s.messages({ status: 'error' });
+      assert.deepEqual(
+        full.map((m) => [m.id, m.problems.map((p) => `${p.code} ${p.value ?? ''}`)]),
+        [
+          [1, ['MAP_UNMAPPED_CODE ZA']],
+          [3, ['MAP_UNMAPPED_CODE ZA']],
+          [4, ['MAP_UNMAPPED_CODE ZB']],
+        ],
+      );
+      const page = await s.queuePage('error', 0, 2);
+      assert.deepEqual(page, [
+        { id: 1, receivedAt: NOW.toISOString(), channel: 'hl7v2', problems: full[0]!.problems },
+        { id: 3, receivedAt: NOW.toISOString(), channel: 'hl7v2', problems: full[1]!.problems },
+      ]);
+      // one array for the same text
+      assert.equal(page[0]!.problems, page[1]!.problems);
+      const next = await s.queuePage('error', 3, 2, true);
+      assert.deepEqual(next, [
+        { id: 4, receivedAt: NOW.toISOString(), channel: 'hl7v2', problems: full[2]!.problems, raw: unmappedMessage(3, 'Modality', 'ZB') },
+      ]);
+      assert.deepEqual(
+        (await s.queuePage('applied', 0, 10)).map((m) => m.id),
+        [2],
+      );
+      assert.deepEqual(await s.queuePage('error', 4, 10), []);
     });
 
     withStore('messages page by id and filter by status', async (s) => {

@@ -57,6 +57,17 @@ export interface IngestResult {
   readonly problems: readonly Problem[];
 }
 
+/** A message of a queue as the worklist and its dry run read it (queuePage). */
+export interface QueuedMessage {
+  readonly id: number;
+  readonly receivedAt: string;
+  readonly channel: Channel;
+  /** Messages of a page whose problems are the same text share this array: read only. */
+  readonly problems: readonly Problem[];
+  /** The text, when asked for. */
+  readonly raw?: string;
+}
+
 export interface MessageRow {
   readonly id: number;
   readonly receivedAt: string;
@@ -248,6 +259,11 @@ export interface InboundLog {
   /** In id (arrival) order, or newest first; every filter given must match. */
   messages(filter: MessageFilter): Promise<MessageRow[]>;
   message(id: number): Promise<(MessageRow & { raw: string }) | undefined>;
+  /**
+   * A page of the messages of one status after `afterId`, in id order, with only what the worklist
+   * and its dry run read (and the text when `withRaw`): an error queue of 100,000 is read in seconds.
+   */
+  queuePage(status: MessageStatus, afterId: number, limit: number, withRaw?: boolean): Promise<QueuedMessage[]>;
   /** Which message this one was edited from, and the copies edited from it (oldest first). */
   messageEdits(id: number): Promise<MessageEdits>;
   /** The text, order numbers and answer status of these messages (in id order; unknown ids left out). */

@@ -6,8 +6,8 @@ import { loadMappings } from '../../mapping/load.js';
 import type { AppOptions } from '../deps.js';
 
 /** The dry run, or why the tables on disk cannot be loaded (file:line problems). */
-export async function dryRunOnDisk(deps: Pick<AppOptions, 'mappings' | 'store' | 'defaultFacilityId'>) {
+export async function dryRunOnDisk(deps: Pick<AppOptions, 'mappings' | 'store' | 'defaultFacilityId' | 'mapPool'>) {
   const loaded = loadMappings(deps.mappings.dir);
   if (!loaded.tables) return { tablesLoad: false as const, problems: loaded.problems.map(formatProblemLine) };
-  return { tablesLoad: true as const, ...(await dryRunErrorQueue(deps.store, loaded.tables, deps.defaultFacilityId)) };
+  return { tablesLoad: true as const, ...(await dryRunErrorQueue(deps.store, loaded.tables, deps.defaultFacilityId, deps.mapPool)) };
 }
