@@ -100,6 +100,9 @@ export class SqliteExecutor implements Executor {
     this.syncFile = durable && options.file !== ':memory:' ? (options.syncFile ?? fsyncInPool) : undefined;
     this.db.pragma(`synchronous = ${durable && !this.syncFile ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
+    // the journal of each job's savepoint (group commit) in memory, not a new file in /var/tmp for
+    // every transaction: 20 system calls a message fewer; the reports connection keeps the default
+    this.db.pragma('temp_store = MEMORY');
     // what is deleted or overwritten (a purged message's text) is overwritten with zeros in the
     // file, not left in free space for anyone reading the file to find (retention's promise)
     this.db.pragma('secure_delete = ON');

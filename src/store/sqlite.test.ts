@@ -76,6 +76,9 @@ describe('SQLite executor', () => {
     withDb((x) => {
       assert.equal(x.pragma('journal_mode'), 'wal');
       assert.equal(x.pragma('synchronous'), 1);
+      // savepoint journals in memory (no temporary file per transaction), deleted text overwritten
+      assert.equal(x.pragma('temp_store'), 2);
+      assert.equal(x.pragma('secure_delete'), 1);
       return Promise.resolve();
     }));
 
