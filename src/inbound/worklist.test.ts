@@ -21,6 +21,18 @@ const unmapped = (value: string, extra: Partial<Problem> = {}): Problem => ({
   ...extra,
 });
 
+/** A message read while its sender (MSH-4 NEWHOSP) had no row in facilities.csv. */
+const noFacility: Problem = {
+  code: 'MAP_NO_FACILITY',
+  message: 'not read',
+  severity: 'error',
+  scope: 'encounter',
+  path: '',
+  file: 'facilities.csv',
+  source: 'MSH-4.1',
+  value: 'NEWHOSP',
+};
+
 describe('groupWorklist', () => {
   const header = () => ['source', 'acr_code', 'system', 'facility', 'comment'];
   it('groups by value without regard to case, counts messages (not problems), keeps first/last seen and five examples', () => {
@@ -65,16 +77,6 @@ describe('groupWorklist', () => {
   });
 
   it('messages read while their facility was unknown are folded into the rows of the facility facilities.csv gives them now, saying so', () => {
-    const noFacility: Problem = {
-      code: 'MAP_NO_FACILITY',
-      message: 'not read',
-      severity: 'error',
-      scope: 'encounter',
-      path: '',
-      file: 'facilities.csv',
-      source: 'MSH-4.1',
-      value: 'NEWHOSP',
-    };
     const before = (id: number) => ({ id, receivedAt: `2026-11-2${id}T06:00:00.000Z`, problems: [noFacility, unmapped('XA', { facilityId: undefined })] });
     const msgs = [before(1), before(2), { id: 3, receivedAt: '2026-11-23T06:00:00.000Z', problems: [unmapped('XA', { facilityId: '200000' })] }];
     // as long as facilities.csv does not have it: the row to add, and the value once per facility
@@ -125,16 +127,6 @@ describe('groupWorklist', () => {
   });
 
   it('messages that share one array of problems (as the store pages them) are counted each, folded each, with their own ids and times', () => {
-    const noFacility: Problem = {
-      code: 'MAP_NO_FACILITY',
-      message: 'not read',
-      severity: 'error',
-      scope: 'encounter',
-      path: '',
-      file: 'facilities.csv',
-      source: 'MSH-4.1',
-      value: 'NEWHOSP',
-    };
     const shared = [noFacility, unmapped('XA', { facilityId: undefined }), unmapped('xa', { facilityId: undefined })];
     const other: Problem[] = [{ ...unmapped('x'), code: 'CD3060', value: undefined }];
     const msgs = [
