@@ -68,6 +68,8 @@ const EnvSchema = z
     CDSR_SEND_BURST_S: z.coerce.number().min(1).max(3600).default(10),
     // the store's size past which no message is taken (503, the sender queues); 0: no ceiling
     CDSR_MAX_STORE_BYTES: z.coerce.number().int().min(0).default(0),
+    // PostgreSQL: the longest a statement of a transaction may wait (a lock) or run; past it 503
+    CDSR_PG_STATEMENT_TIMEOUT_S: z.coerce.number().min(0.1).max(3600).default(10),
     CDSR_MLLP_PORT: port.optional(),
     // MLLP has no credentials: it listens on loopback unless told otherwise, and then only for listed senders
     CDSR_MLLP_HOST: z.string().min(1).default('127.0.0.1'),

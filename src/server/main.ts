@@ -55,7 +55,7 @@ export function openStoreToRead(config: Config): Promise<Store> {
 async function openStoreWith(config: Config, validator: CdsrValidator): Promise<Store> {
   if (config.CDSR_DATABASE_URL !== undefined) {
     try {
-      return await openStoreAt({ kind: 'postgres', url: config.CDSR_DATABASE_URL }, validator);
+      return await openStoreAt({ kind: 'postgres', url: config.CDSR_DATABASE_URL, statementTimeoutMs: config.CDSR_PG_STATEMENT_TIMEOUT_S * 1000 }, validator);
     } catch (e) {
       throw new ConfigError(`CDSR_DATABASE_URL: the database cannot be opened: ${errorMessage(e)}`, { cause: e });
     }

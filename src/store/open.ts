@@ -5,12 +5,19 @@ import { SqlStore } from './sql-store.js';
 
 export type StoreTarget =
   | { readonly kind: 'sqlite'; readonly file: string; readonly synchronous?: 'FULL' | 'NORMAL' }
-  | { readonly kind: 'postgres'; readonly url: string; readonly schema?: string };
+  | { readonly kind: 'postgres'; readonly url: string; readonly schema?: string; readonly statementTimeoutMs?: number };
 
 export async function openStore(target: StoreTarget, validator: CdsrValidator): Promise<SqlStore> {
   if (target.kind === 'postgres') {
     const { PostgresExecutor } = await import('./postgres-executor.js');
-    return SqlStore.open(await PostgresExecutor.open({ url: target.url, ...(target.schema !== undefined ? { schema: target.schema } : {}) }), { validator });
+    return SqlStore.open(
+      await PostgresExecutor.open({
+        url: target.url,
+        ...(target.schema !== undefined ? { schema: target.schema } : {}),
+        ...(target.statementTimeoutMs !== undefined ? { statementTimeoutMs: target.statementTimeoutMs } : {}),
+      }),
+      { validator },
+    );
   }
   const { SqliteExecutor } = await import('./sqlite-executor.js');
   return SqlStore.open(new SqliteExecutor({ file: target.file, ...(target.synchronous ? { synchronous: target.synchronous } : {}) }), { validator });

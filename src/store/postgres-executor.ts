@@ -11,7 +11,16 @@ export interface PostgresOptions {
   /** A schema to work in (created if missing): tests use one each. */
   readonly schema?: string;
   readonly poolSize?: number;
+  /**
+   * The longest one statement of a transaction may wait or run (CDSR_PG_STATEMENT_TIMEOUT_S): a
+   * table held by a lock makes the message's answer a 503 within this bound, not a sender left
+   * waiting. Default 10 s.
+   */
+  readonly statementTimeoutMs?: number;
 }
+
+/** Default of `statementTimeoutMs`. */
+export const STATEMENT_TIMEOUT_MS = 10_000;
 
 /** Connection-class failures and resource exhaustion (08, 53, 57: the database is down, full or shutting down). */
 function unavailable(e: unknown): boolean {
@@ -63,7 +72,10 @@ export class PostgresExecutor implements Executor {
   readonly dialect = 'postgres' as const;
   private readonly texts = new Map<string, { readonly text: string; readonly name?: string }>();
 
-  private constructor(private readonly pool: pg.Pool) {}
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly statementTimeoutMs: number,
+  ) {}
 
   static async open(o: PostgresOptions): Promise<PostgresExecutor> {
     if (o.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(o.schema)) throw new StoreUnavailableError(`bad schema name ${o.schema}`);
@@ -83,7 +95,7 @@ export class PostgresExecutor implements Executor {
       await pool.end().catch(() => undefined);
       throw classify(e, 'opened');
     }
-    return new PostgresExecutor(pool);
+    return new PostgresExecutor(pool, Math.max(1, Math.round(o.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS)));
   }
 
   /**
@@ -150,7 +162,8 @@ export class PostgresExecutor implements Executor {
     c.on('error', onError);
     // statements whose count nobody reads (BEGIN, locks, most writes of a merge) wait here and go
     // with the next statement that is read, or with COMMIT: one round trip for all of them
-    const pending: string[] = ['BEGIN'];
+    // the bound on each statement goes with BEGIN, in the same round trip; it ends with the transaction
+    const pending: string[] = ['BEGIN', `SET LOCAL statement_timeout = ${this.statementTimeoutMs}`];
     const send = async (sql: string, params: readonly SqlValue[], doing: string): Promise<pg.QueryResult> => {
       if (pending.length === 0) return this.query(c, sql, params, doing);
       const batch = [...pending.splice(0), inlined(sql, params)].join(';\n');

@@ -15,6 +15,7 @@ import { loadMappings } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
 import { openStore } from './open.js';
+import { StoreUnavailableError } from './sql.js';
 import { inlined, PostgresExecutor } from './postgres-executor.js';
 import fc from 'fast-check';
 import { MIGRATIONS } from './migrations.js';
@@ -201,6 +202,37 @@ describe('PostgreSQL', { concurrency: true }, () => {
         );
       } finally {
         await c.end();
+      }
+    });
+  });
+
+  describe('PostgreSQL: a lock on the messages table', () => {
+    it('a message waits at most the statement timeout, then the store is unavailable (503); the ping says not ready while the lock is held', async (t) => {
+      const why = await unreachable();
+      if (why) return t.skip(why);
+      const schema = newSchema();
+      const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
+      const store = await openStore({ kind: 'postgres', url, schema, statementTimeoutMs: 300 }, new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z') }));
+      const blocker = new pg.Client({ connectionString: url });
+      await blocker.connect();
+      const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
+      const ingest = () =>
+        store.ingest({ channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: 'MSG0001', contentType: 'x', raw, receivedAt: new Date() }, mapHl7Text(raw, tables));
+      try {
+        await store.ping();
+        // what a migration or a DBA's LOCK TABLE takes: rows can be read, not written
+        await blocker.query(`SET search_path = ${schema}`);
+        await blocker.query('BEGIN');
+        await blocker.query('LOCK TABLE inbound_messages IN SHARE MODE');
+        await assert.rejects(store.ping(), /lock/);
+        await assert.rejects(ingest(), (e: unknown) => e instanceof StoreUnavailableError && (e.cause as { code?: string }).code === '57014');
+        await blocker.query('COMMIT');
+        await store.ping();
+        assert.equal((await ingest()).status, 'applied');
+      } finally {
+        await blocker.end();
+        await store.close();
+        await dropSchema(schema);
       }
     });
   });

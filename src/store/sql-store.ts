@@ -1136,6 +1136,10 @@ export class SqlStore implements Store {
     await this.db.get('SELECT 1 AS one');
     // a write too: a full disk or a read-only database is not ready
     await this.lease('readyz-probe', 'probe', new Date(), 0);
+    // PostgreSQL: a lock someone holds on the messages table would keep every message waiting
+    // (then 503 at the statement timeout); not ready while it is held (NOWAIT: asked, not waited for)
+    if (this.db.dialect === 'postgres')
+      await this.db.transaction((q) => q.run('LOCK TABLE inbound_messages IN ROW EXCLUSIVE MODE NOWAIT').then(() => undefined));
   }
 
   sizeBytes(): Promise<number> {
