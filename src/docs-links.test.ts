@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { PACKAGE_ROOT } from './paths.js';
 
 export const README_MAX_LINES = 250;
@@ -73,9 +73,13 @@ export function brokenLinks(root: string, file: string): string[] {
   return out;
 }
 
-/** README.md and every docs/*.md, relative to the root. */
+/** README.md and every .md under docs/ (docs/mirth/README.md too), relative to the root. */
 export function docFiles(root: string): string[] {
-  const docs = existsSync(join(root, 'docs')) ? readdirSync(join(root, 'docs')).filter((n) => n.endsWith('.md')) : [];
+  const docs = existsSync(join(root, 'docs'))
+    ? readdirSync(join(root, 'docs'), { recursive: true, encoding: 'utf8' })
+        .filter((n) => n.endsWith('.md'))
+        .map((n) => n.split(sep).join('/'))
+    : [];
   return ['README.md', ...docs.sort().map((n) => `docs/${n}`)];
 }
 
@@ -84,7 +88,7 @@ function lineCount(text: string): number {
 }
 
 describe('docs links', () => {
-  it('every relative link of README.md and docs/*.md leads to a file and heading that exist', () => {
+  it('every relative link of README.md and docs/**/*.md leads to a file and heading that exist', () => {
     assert.deepEqual(
       docFiles(PACKAGE_ROOT).flatMap((f) => brokenLinks(PACKAGE_ROOT, f)),
       [],

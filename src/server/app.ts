@@ -25,7 +25,8 @@ import { KeyThrottle, recordWrongKey, tooManyFailures } from './key-throttle.js'
 import { PAGE_HEADERS } from './page-headers.js';
 import { SourceSlots } from './source-slots.js';
 
-const HL7_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7'];
+/** The content types POST /hl7v2 takes (Mirth's HTTP Sender sends x-application/hl7-v2+er7; docs/mirth/ checks its channel against this). */
+export const HL7_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7'];
 export const ACK_CONTENT_TYPE = 'x-application/hl7-v2+er7';
 
 function presentedKey(req: FastifyRequest): string | undefined {
