@@ -143,6 +143,30 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('backup')
+    .description(
+      'copy the store to FILE while the service runs: SQLite with its online backup API (then what the copy holds), PostgreSQL with pg_dump --format=custom',
+    )
+    .argument('<file>', 'the copy (written beside under a temporary name, then renamed into place)')
+    .action(async (file: string) => {
+      const config = loadConfig();
+      const { runBackup } = await import('./cli/backup.js');
+      process.exitCode = await runBackup(config, file, stdio(config.CDSR_MAPPINGS_DIR, false));
+    });
+
+  program
+    .command('restore')
+    .description(
+      'replace the store with a copy made by backup (refused while a service holds the store): SQLite checked and renamed into place, PostgreSQL with pg_restore --clean',
+    )
+    .argument('<file>', 'a copy made by cdsr-adapter backup')
+    .action(async (file: string) => {
+      const config = loadConfig();
+      const { runRestore } = await import('./cli/backup.js');
+      process.exitCode = await runRestore(config, file, stdio(config.CDSR_MAPPINGS_DIR, false));
+    });
+
+  program
     .command('replay')
     .description(
       'replay stored messages (default: the error queue): through the running service with --url, else offline on the store (refused while a service holds it)',

@@ -27,6 +27,7 @@ import { keyRing } from './roles.js';
 import { safeReason } from '../inbound/outcome.js';
 import { MapPool } from '../inbound/map-pool.js';
 import { configuredNrdr, signInFor, startOutbound, type NrdrTarget } from '../outbound/setup.js';
+import { SERVICE_LEASE } from './service-lease.js';
 
 export interface Running {
   readonly app: FastifyInstance;
@@ -87,8 +88,7 @@ function retention(config: Config, store: Store, log: pino.Logger, remap: KeepOu
   return timer;
 }
 
-/** Held while a service runs on the database: the command line refuses to work on it offline. */
-export const SERVICE_LEASE = 'service';
+export { SERVICE_LEASE };
 const SERVICE_LEASE_MS = 60_000;
 
 /** Maps a message about to be purged through the tables in force (undefined: nothing to keep). */
