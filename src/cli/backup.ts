@@ -100,13 +100,7 @@ export async function runRestore(config: Config, file: string, io: CliIo): Promi
       return EXIT_UNREADABLE;
     }
     try {
-      if (!(await store.lease(SERVICE_LEASE, RESTORE_HOLDER, new Date(), 10 * 60_000))) {
-        io.err(
-          `cdsr-adapter: a running service holds this store (its "${SERVICE_LEASE}" lease); stop it before restoring. ` +
-            'If no service runs (it was killed), the lease lapses within a minute.\n',
-        );
-        return EXIT_UNREADABLE;
-      }
+      if (!(await takenFromService(store, io))) return EXIT_UNREADABLE;
     } finally {
       // closing the last connection checkpoints its WAL into the file that is about to be replaced
       await store.close();
@@ -143,6 +137,16 @@ export async function runRestore(config: Config, file: string, io: CliIo): Promi
  * The store, only to ask for its lease: opened without the service's modules (this command starts
  * in a fraction of the time) and without tables (nothing is judged or written but the lease).
  */
+/** Takes the store's service lease for the restore; false (and says why) while a running service holds it. */
+async function takenFromService(store: SqlStore, io: CliIo): Promise<boolean> {
+  if (await store.lease(SERVICE_LEASE, RESTORE_HOLDER, new Date(), 10 * 60_000)) return true;
+  io.err(
+    `cdsr-adapter: a running service holds this store (its "${SERVICE_LEASE}" lease); stop it before restoring. ` +
+      'If no service runs (it was killed), the lease lapses within a minute.\n',
+  );
+  return false;
+}
+
 function openTarget(target: StoreTarget): Promise<SqlStore> {
   return openStore(target, new CdsrValidator({ now: () => new Date() }));
 }
@@ -287,13 +291,7 @@ async function pgRestore(url: string, file: string, io: CliIo): Promise<number> 
   }
   const store = await openTarget({ kind: 'postgres', url });
   try {
-    if (!(await store.lease(SERVICE_LEASE, RESTORE_HOLDER, new Date(), 10 * 60_000))) {
-      io.err(
-        `cdsr-adapter: a running service holds this store (its "${SERVICE_LEASE}" lease); stop it before restoring. ` +
-          'If no service runs (it was killed), the lease lapses within a minute.\n',
-      );
-      return EXIT_UNREADABLE;
-    }
+    if (!(await takenFromService(store, io))) return EXIT_UNREADABLE;
   } finally {
     await store.close();
   }

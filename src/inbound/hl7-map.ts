@@ -38,9 +38,13 @@ export function mapForIngest(raw: string, tables: MappingTables, opts: MapOption
   }
 }
 
+/** The first line of a text (the MSH of an HL7 message), its MLLP framing stripped. */
+export function firstLine(raw: string): string {
+  return /^[^\r\n]*/.exec(stripFraming(raw))?.[0] ?? '';
+}
+
 /** When a worker could not map it: the MSH read here (one line), the failure as the outcome. */
 export function failedInWorker(raw: string, e: unknown): Hl7Mapped {
-  const firstLine = /^[^\r\n]*/.exec(stripFraming(raw))?.[0] ?? '';
-  const msh = parseHl7(firstLine);
+  const msh = parseHl7(firstLine(raw));
   return { parsed: true, ...(msh.ok ? { header: msh.message } : {}), outcome: failedMapping(e) };
 }

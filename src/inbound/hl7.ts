@@ -3,10 +3,10 @@
 // (the decisions themselves are in outcome.ts; docs/senders.md "Mirth Connect over HTTP").
 import type { Problem } from '../cdsr/problem.js';
 import { buildAck, type AckCode } from '../hl7v2/ack.js';
-import { looseHeader, stripFraming } from '../hl7v2/parse.js';
+import { looseHeader } from '../hl7v2/parse.js';
 import { StoreUnavailableError, type MessageStatus } from '../store/store.js';
 import type { IngestDeps, Origin } from './context.js';
-import { failedInWorker, mapForIngest, type Hl7Mapped } from './hl7-map.js';
+import { failedInWorker, firstLine, mapForIngest, type Hl7Mapped } from './hl7-map.js';
 import { MapWorkerError } from './map-pool.js';
 import { ACK_FOR, hl7HttpStatus, storeMessage, storeUnavailableProblem } from './outcome.js';
 
@@ -28,7 +28,7 @@ export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): 
   const refused = await deps.admission?.admit(origin.auth, raw.length);
   if (refused) {
     // not read, not stored: the ACK names the message by its MSH alone, as Mirth matches it
-    const message = looseHeader(/^[^\r\n]*/.exec(stripFraming(raw))?.[0] ?? '');
+    const message = looseHeader(firstLine(raw));
     const problem: Problem = { code: refused.code, message: refused.message, severity: 'error', scope: 'file', path: '' };
     return {
       httpStatus: refused.httpStatus,
