@@ -26,6 +26,10 @@ export interface SqliteOptions {
   readonly syncFile?: (fd: number) => Promise<void>;
 }
 
+/** What every call is told once a sync of the WAL failed. */
+const syncRefusal = (e: Error): StoreUnavailableError =>
+  new StoreUnavailableError(`the store's disk failed to sync a commit (${e.message}); restart the adapter`, { cause: e });
+
 const fsyncInPool = (fd: number): Promise<void> => new Promise((ok, fail) => fsync(fd, (e) => (e ? fail(e) : ok())));
 
 // Failures of the disk or of access, not of our statements: the sender should try again later.
@@ -121,7 +125,7 @@ export class SqliteExecutor implements Executor {
 
   /** Why nothing can be done now, if so. */
   private refusal(): StoreUnavailableError | undefined {
-    if (this.syncFailed) return new StoreUnavailableError(`the store's disk failed to sync a commit (${this.syncFailed.message}); restart the adapter`);
+    if (this.syncFailed) return syncRefusal(this.syncFailed);
     if (!this.db.open) return new StoreUnavailableError('the store is closed');
     return undefined;
   }
@@ -293,7 +297,8 @@ export class SqliteExecutor implements Executor {
       await this.syncFile(this.walFd);
     } catch (e) {
       this.syncFailed = asError(e);
-      throw new StoreUnavailableError(`the store's disk failed to sync a commit (${errorMessage(e)}); restart the adapter`, { cause: e });
+      // the same refusal as every call from now on
+      throw syncRefusal(this.syncFailed);
     }
   }
 
