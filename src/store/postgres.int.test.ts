@@ -209,13 +209,37 @@ describe('PostgreSQL', { concurrency: true }, () => {
     });
   });
 
+  describe('PostgreSQL: the statement timeout and migrations', () => {
+    it('migrations are not bounded by the statement timeout (a 1 ms bound still migrates a new schema)', async (t) => {
+      const why = await unreachable();
+      if (why) return t.skip(why);
+      const schema = newSchema();
+      const store = await openStore({ kind: 'postgres', url, schema, statementTimeoutMs: 1 }, new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z') }));
+      await store.close();
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        const versions = (await c.query<{ version: number }>(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`)).rows.map((r) =>
+          Number(r.version),
+        );
+        assert.deepEqual(
+          versions,
+          MIGRATIONS.map((m) => m.version),
+        );
+      } finally {
+        await c.end();
+        await dropSchema(schema);
+      }
+    });
+  });
+
   describe('PostgreSQL: a lock on the messages table', () => {
     it('a message waits at most the statement timeout, then the store is unavailable (503); the ping says not ready while the lock is held', async (t) => {
       const why = await unreachable();
       if (why) return t.skip(why);
       const schema = newSchema();
       const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
-      const store = await openStore({ kind: 'postgres', url, schema, statementTimeoutMs: 300 }, new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z') }));
+      const store = await openStore({ kind: 'postgres', url, schema, statementTimeoutMs: 2000 }, new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z') }));
       const blocker = new pg.Client({ connectionString: url });
       await blocker.connect();
       const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');

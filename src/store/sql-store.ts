@@ -216,6 +216,9 @@ export class SqlStore implements Store {
 
   private async migrate(): Promise<void> {
     await this.db.transaction(async (q) => {
+      // a migration may rewrite a large table, and waits for another instance's: the statement
+      // timeout that bounds a message's wait (CDSR_PG_STATEMENT_TIMEOUT_S) is not for it
+      if (this.db.dialect === 'postgres') await later(q, 'SET LOCAL statement_timeout = 0');
       // one instance migrates at a time
       await q.lock(['cdsr-adapter migrations']);
       await q.run('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
