@@ -54,6 +54,33 @@ const groups = [
 ].filter(([name, list]) => list.length > 0 && (only === undefined || name.startsWith(only === 'unit' ? 'unit' : 'process')));
 
 const DURATIONS = join(root, 'dist', '.test-durations.json');
+
+/**
+ * CPU seconds (user + system) of this process's ended children, the ones they waited for included
+ * (Linux: /proc/self/stat's cutime and cstime; 0 elsewhere). A child's time is added when it is
+ * reaped, so the growth since the last reap is the CPU of the child just reaped: a figure that
+ * varies far less with the machine's load than the wall time.
+ */
+function childrenCpu() {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[13]) + Number(f[14])) / 100;
+  } catch {
+    return 0;
+  }
+}
+let lastReaped = childrenCpu();
+/** The CPU seconds of the child reaped since the last call. */
+function reaped() {
+  const now = childrenCpu();
+  const d = now - lastReaped;
+  lastReaped = now;
+  return d;
+}
+const cpu = {};
+/** The CPU seconds of the unit part's worker processes. */
+let shardCpu = 0;
 let durations = {};
 try {
   durations = JSON.parse(readFileSync(DURATIONS, 'utf8'));
@@ -86,6 +113,7 @@ function perFile(list, limit = () => jobs) {
     child.stderr.on('data', (c) => out.push(c));
     child.on('close', (code) => {
       took[relative(root, file)] = (performance.now() - began) / 1000;
+      cpu[relative(root, file)] = reaped();
       const text = Buffer.concat(out);
       process.stdout.write(text);
       tally(text.toString('utf8'));
@@ -152,6 +180,7 @@ function sharded(list) {
         child.send(current ?? null);
       });
       child.on('exit', (code) => {
+        shardCpu += reaped();
         flush(true);
         if (code !== 0) status = code ?? 1;
         if (--running === 0) resolve({ status, took });
@@ -184,11 +213,13 @@ for (const [name, list] of groups) {
   } catch {
     // only the order of the next run depends on it
   }
+  const cpuNote = Object.keys(r.took).some((f) => f in cpu) ? ', with the CPU seconds of each' : '';
+  const cpuTotal = name.startsWith('unit') ? shardCpu : Object.keys(r.took).reduce((n, f) => n + (cpu[f] ?? 0), 0);
   const slow = Object.entries(r.took)
     .sort((a, b) => b[1] - a[1])
     .slice(0, 15);
   console.log(
-    `\n${name}: ${((performance.now() - began) / 1000).toFixed(1)} s; the slowest files (s): ${slow.map(([f, t]) => `${f} ${t.toFixed(1)}`).join(', ')}`,
+    `\n${name}: ${((performance.now() - began) / 1000).toFixed(1)} s, ${cpuTotal.toFixed(1)} CPU seconds; the slowest files (s${cpuNote}): ${slow.map(([f, t]) => `${f} ${t.toFixed(1)}${f in cpu ? ` (${cpu[f].toFixed(1)} CPU)` : ''}`).join(', ')}`,
   );
 }
 // one summary for the whole run, whatever the number of processes

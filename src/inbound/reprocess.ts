@@ -1,10 +1,11 @@
 // Reprocessing (Mirth's "reprocess", with a preview): the messages an analyst selects are mapped
 // again through the tables in force, and every encounter they touch is re-derived from all of its
 // messages in arrival order. A dry run (the default) records what would change; an applied run
-// writes it, one encounter per database transaction, and resumes after a crash from its cursor.
+// writes it, a batch of encounters per database transaction (each read after the ones before it are
+// written), and resumes after a crash from its cursor.
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { MappingTables } from '../mapping/load.js';
-import type { InboundLog, ReprocessLog, ReprocessRun, ReprocessSelection, ResourceCache, UnitMessage, UnitResult } from '../store/store.js';
+import type { InboundLog, RederiveOptions, ReprocessLog, ReprocessRun, ReprocessSelection, ResourceCache, UnitMessage, UnitResult } from '../store/store.js';
 import type { FhirFetcher } from '../fhir/resolve.js';
 import type { Hl7MapWorkers } from './context.js';
 import { mapText } from './hl7.js';
@@ -22,6 +23,10 @@ export interface ReprocessDeps {
   /** What names the tables in force in a run (their generation). */
   readonly tablesLabel?: () => string;
 }
+
+/** Units of a run mapped at a time, and the work one database transaction of a run may hold (messages arriving wait for it). */
+const BATCH_UNITS = 32;
+const BATCH_BUDGET_MS = 50;
 
 /** A unit's messages grow into encounters outside it at most this many times (a message re-mapped to another encounter). */
 const MAX_GROWTH = 8;
@@ -46,29 +51,51 @@ export async function remapMessage(deps: ReprocessDeps, m: UnitMessage): Promise
   return outcome;
 }
 
-/** Re-derives one unit (`e:<encounter key>` or `m:<message id>`), growing it when a re-mapped message moved into another encounter. */
-export async function reprocessUnit(
+/** The encounters and messages a unit key (`e:<encounter key>` or `m:<message id>`) names. */
+function unitOf(unitKey: string): { encounterKeys: string[]; messageIds: number[] } {
+  return {
+    encounterKeys: unitKey.startsWith('e:') ? [unitKey.slice(2)] : [],
+    messageIds: unitKey.startsWith('m:') ? [Number(unitKey.slice(2))] : [],
+  };
+}
+
+/** Maps again every message of a unit not mapped yet (`remapped` grows), all at once: the mapping workers take them side by side. */
+async function remapUnit(
   deps: ReprocessDeps,
-  unitKey: string,
-  opts: { apply: boolean; who: string; why: string; runId?: number; messageIds?: readonly number[]; keepSent?: boolean },
-): Promise<UnitResult> {
-  let encounterKeys = unitKey.startsWith('e:') ? [unitKey.slice(2)] : [];
-  const messageIds = [...(unitKey.startsWith('m:') ? [Number(unitKey.slice(2))] : []), ...(opts.messageIds ?? [])];
+  unit: { encounterKeys: readonly string[]; messageIds: readonly number[] },
+  remapped: Map<number, MapOutcome>,
+): Promise<void> {
+  const todo = (await deps.store.unitMessages(unit.encounterKeys, unit.messageIds)).filter(
+    (m) => !remapped.has(m.id) && m.status !== 'duplicate' && m.status !== 'rejected',
+  );
+  const outcomes = await Promise.all(todo.map((m) => remapMessage(deps, m)));
+  todo.forEach((m, i) => {
+    const o = outcomes[i];
+    if (o) remapped.set(m.id, o);
+  });
+}
+
+type UnitOptions = { apply: boolean; who: string; why: string; runId?: number; keepSent?: boolean };
+
+function rederiveOptions(deps: ReprocessDeps, unitKey: string, opts: UnitOptions): RederiveOptions {
+  return {
+    apply: opts.apply,
+    at: deps.clock(),
+    who: opts.who,
+    why: opts.why,
+    ...(opts.keepSent === true ? { keepSent: true } : {}),
+    ...(opts.runId !== undefined ? { run: { id: opts.runId, unit: unitKey } } : {}),
+  };
+}
+
+/** Re-derives one unit (`e:<encounter key>` or `m:<message id>`), growing it when a re-mapped message moved into another encounter. */
+export async function reprocessUnit(deps: ReprocessDeps, unitKey: string, opts: UnitOptions & { messageIds?: readonly number[] }): Promise<UnitResult> {
+  let { encounterKeys } = unitOf(unitKey);
+  const messageIds = [...unitOf(unitKey).messageIds, ...(opts.messageIds ?? [])];
   const remapped = new Map<number, MapOutcome>();
   for (let round = 0; ; round++) {
-    for (const m of await deps.store.unitMessages(encounterKeys, messageIds)) {
-      if (remapped.has(m.id) || m.status === 'duplicate' || m.status === 'rejected') continue;
-      const outcome = await remapMessage(deps, m);
-      if (outcome) remapped.set(m.id, outcome);
-    }
-    const r = await deps.store.rederive({ encounterKeys, messageIds }, remapped, {
-      apply: opts.apply,
-      at: deps.clock(),
-      who: opts.who,
-      why: opts.why,
-      ...(opts.keepSent === true ? { keepSent: true } : {}),
-      ...(opts.runId !== undefined ? { run: { id: opts.runId, unit: unitKey } } : {}),
-    });
+    await remapUnit(deps, { encounterKeys, messageIds }, remapped);
+    const r = await deps.store.rederive({ encounterKeys, messageIds }, remapped, rederiveOptions(deps, unitKey, opts));
     if (r.kind !== 'grow') return r;
     if (round >= MAX_GROWTH) {
       const skipped = { kind: 'skipped' as const, reason: `its messages reach more than ${MAX_GROWTH} rounds of other encounters` };
@@ -116,17 +143,39 @@ export async function runReprocess(
     const units = (await deps.store.reprocessUnits(run.selection)).filter((u) => u > run.cursor);
     let done = run.done;
     const total = Math.max(run.total, done + units.length);
-    for (const unit of units) {
+    const opts: UnitOptions = {
+      apply: run.apply,
+      who: run.who,
+      why: `reprocessing run ${runId}`,
+      runId,
+      ...(run.selection.keepSent === true ? { keepSent: true } : {}),
+    };
+    // units mapped a batch at a time, then re-derived in order in as few database transactions as
+    // the time budget allows (each commits its units' progress with them: the cursor never passes
+    // a unit not written)
+    let ready: { key: string; remapped: Map<number, MapOutcome> }[] = [];
+    for (let next = 0; next < units.length || ready.length > 0;) {
       // stopped (a shutdown): the run stays running, and goes on from its cursor at the next start
       if (shouldStop?.() === true) return (await deps.store.reprocessRun(runId)) ?? run;
-      await reprocessUnit(deps, unit, {
-        apply: run.apply,
-        who: run.who,
-        why: `reprocessing run ${runId}`,
-        runId,
-        ...(run.selection.keepSent === true ? { keepSent: true } : {}),
-      });
-      done++;
+      const taken = units.slice(next, next + Math.max(0, BATCH_UNITS - ready.length));
+      next += taken.length;
+      const mapped = await Promise.all(
+        taken.map(async (key) => {
+          const remapped = new Map<number, MapOutcome>();
+          await remapUnit(deps, unitOf(key), remapped);
+          return { key, remapped };
+        }),
+      );
+      ready = [...ready, ...mapped];
+      const results = await deps.store.rederiveBatch(
+        ready.map((u) => ({ unit: unitOf(u.key), remapped: u.remapped, opts: rederiveOptions(deps, u.key, opts) })),
+        BATCH_BUDGET_MS,
+      );
+      const last = results[results.length - 1];
+      // a unit that grows into other encounters goes round on its own (nothing of it was written)
+      if (last?.kind === 'grow') await reprocessUnit(deps, ready[results.length - 1]!.key, opts);
+      ready = ready.slice(results.length);
+      done += results.length;
       onProgress?.({ runId, done, total });
     }
     await deps.store.finishReprocessRun(runId, 'done', deps.clock());

@@ -141,6 +141,40 @@ export function reprocessSuite(name: string, backing: () => Promise<StoreBacking
     );
 
     withStore(
+      'a batch of units in one transaction: each as on its own; it stops after a unit that grows (nothing of it written) and at its time budget',
+      async ({ s, use, send }) => {
+        const ids: number[] = [];
+        for (const v of ['V0001', 'V0002', 'V0003']) ids.push(await send(zds(hl7('01-orm-new.hl7').replaceAll('V0001', v)), `M${v}`));
+        use(readsZds());
+        const t = readsZds();
+        const item = (v: string, id: number, remapped = new Map([[id, mapHl7Text(zds(hl7('01-orm-new.hl7').replaceAll('V0001', v)), t)]])) => ({
+          unit: { encounterKeys: [`100000|${v}`], messageIds: [] },
+          remapped,
+          opts: { apply: true, at: NOW, who: 'operate#1', why: 'test' },
+        });
+        const vendors = async () => Promise.all(['V0001', 'V0002', 'V0003'].map(async (v) => (await consultation(s, `100000|${v}`))?.[0]?.vendor));
+        // the second unit misses its message's new outcome (it "arrived meanwhile"): it grows; the third is not taken
+        const first = await s.rederiveBatch([item('V0001', ids[0]!), item('V0002', ids[1]!, new Map()), item('V0003', ids[2]!)], Infinity);
+        assert.deepEqual(
+          first.map((r) => r.kind),
+          ['done', 'grow'],
+        );
+        assert.deepEqual(await vendors(), ['G1014', undefined, undefined]);
+        // no budget: one unit a transaction
+        assert.deepEqual(
+          (await s.rederiveBatch([item('V0002', ids[1]!), item('V0003', ids[2]!)], 0)).map((r) => r.kind),
+          ['done'],
+        );
+        assert.deepEqual(await vendors(), ['G1014', 'G1014', undefined]);
+        assert.deepEqual(
+          (await s.rederiveBatch([item('V0003', ids[2]!), item('V0001', ids[0]!)], Infinity)).map((r) => (r.kind === 'done' ? r.changes.length : r.kind)),
+          [1, 0],
+        );
+        assert.deepEqual(await vendors(), ['G1014', 'G1014', 'G1014']);
+      },
+    );
+
+    withStore(
       'a newer message mapped under the old tables does not win over the re-mapped one: the fold takes every message again',
       async ({ s, deps, use, send }) => {
         await send(zds(hl7('01-orm-new.hl7')), 'MSG0001');

@@ -4,6 +4,7 @@
 // message, its outcome and the merged record changes are committed together, before the sender
 // gets an answer.
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Problem } from '../cdsr/problem.js';
 import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 import type { CdsrValidator } from '../cdsr/validate.js';
@@ -86,6 +87,7 @@ import {
   type RecordResult,
   type RecordSummary,
   type RecordView,
+  type RederiveItem,
   type Store,
   type StoreCounts,
   type SubscriptionView,
@@ -343,16 +345,28 @@ export class SqlStore implements Store {
     return out;
   }
 
-  rederive(
+  async rederive(
     unit: { encounterKeys: readonly string[]; messageIds: readonly number[] },
     remapped: ReadonlyMap<number, MapOutcome>,
     opts: RederiveOptions,
   ): Promise<UnitResult> {
     // one encounter (or the few a message links) per database transaction; a dry run writes nothing in it
+    const [r] = await this.rederiveBatch([{ unit, remapped, opts }], Infinity);
+    return r!;
+  }
+
+  rederiveBatch(items: readonly RederiveItem[], budgetMs: number): Promise<UnitResult[]> {
     return this.db.transaction(async (q) => {
-      const r = await rederiveUnit(q, this.validator, unit, remapped, opts);
-      if (opts.run && r.kind !== 'grow') await recordUnit(q, opts.run.id, opts.run.unit, r, opts.at);
-      return r;
+      const began = performance.now();
+      const out: UnitResult[] = [];
+      for (const { unit, remapped, opts } of items) {
+        // each unit reads what the ones before it wrote, as in transactions of its own
+        const r = await rederiveUnit(q, this.validator, unit, remapped, opts);
+        if (opts.run && r.kind !== 'grow') await recordUnit(q, opts.run.id, opts.run.unit, r, opts.at);
+        out.push(r);
+        if (r.kind === 'grow' || performance.now() - began >= budgetMs) break;
+      }
+      return out;
     });
   }
 

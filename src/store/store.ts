@@ -237,6 +237,13 @@ export interface UnitMessage extends MessageRow {
   readonly encounters: readonly string[];
 }
 
+/** One unit of `rederiveBatch`: what `rederive` takes. */
+export interface RederiveItem {
+  readonly unit: { readonly encounterKeys: readonly string[]; readonly messageIds: readonly number[] };
+  readonly remapped: ReadonlyMap<number, MapOutcome>;
+  readonly opts: RederiveOptions;
+}
+
 /** The inbound log: every message stored raw with its outcome, its replay, subscription event numbers. */
 export interface InboundLog {
   /** Stores a message and its mapping outcome, merging a mapped record, in one transaction. */
@@ -254,6 +261,14 @@ export interface InboundLog {
     remapped: ReadonlyMap<number, MapOutcome>,
     opts: RederiveOptions,
   ): Promise<UnitResult>;
+  /**
+   * Several units re-derived one after the other in one database transaction (one commit for
+   * all: what a run of many small units pays most for), each exactly as `rederive` would. Stops
+   * after a unit that asks to `grow` (nothing of it is written; the caller takes it again on its
+   * own) or once `budgetMs` of work is done (so that the messages waiting to be stored are not held
+   * long); returns the results of the units it took, in order, and the rest are the caller's again.
+   */
+  rederiveBatch(items: readonly RederiveItem[], budgetMs: number): Promise<UnitResult[]>;
   /** Keeps the outcome of messages about to be purged (retention): after the purge it stands for their text in a re-derivation. */
   keepOutcomes(outcomes: readonly { id: number; outcome: MapOutcome }[]): Promise<void>;
   /** In id (arrival) order, or newest first; every filter given must match. */
