@@ -339,6 +339,21 @@ describe('certify against a test environment with a sign-in stored by the consol
   });
 });
 
+describe('certify --sandbox with mappings that do not load', () => {
+  it('exit 2 before anything starts, the folder named', async () => {
+    const broken = mkdtempSync(join(tmpdir(), 'cdsr-certify-maps-'));
+    dirs.push(broken);
+    writeFileSync(join(broken, 'facilities.csv'), 'not,a,facilities,table\n');
+    const r = await certify({ CDSR_MAPPINGS_DIR: broken }, { sandbox: true });
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.err,
+      `cdsr-adapter certify: the mappings in ${broken} do not load (cdsr-adapter check-mappings ${broken} names the problems): --sandbox takes ACR's value lists from their value sets\n`,
+    );
+    assert.deepEqual(r.files, []);
+  });
+});
+
 describe('certify refuses what is not the test environment (exit 2, the variable named)', () => {
   const refused = async (env: Record<string, string>, expected: string) => {
     const r = await certify(env, {});

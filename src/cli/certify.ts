@@ -20,7 +20,6 @@ import {
   type SignInOutcome,
   type StepRecord,
 } from '../outbound/certify.js';
-import type { HttpTransport } from '../outbound/nrdr-client.js';
 import { SecretBox } from '../outbound/secret-box.js';
 import { signInFor } from '../outbound/setup.js';
 import { PACKAGE_ROOT } from '../paths.js';
@@ -43,11 +42,10 @@ export interface CertifyCliOptions {
   readonly timeout?: number;
 }
 
-/** For tests: the clock, the wait, the HTTP exchange, the run id, and the in-process sandbox. */
+/** For tests: the clock, the wait, the run id, and the in-process sandbox. */
 export interface CertifySeams {
   readonly now?: () => Date;
   readonly sleep?: (ms: number) => Promise<void>;
-  readonly transport?: HttpTransport;
   readonly runId?: string;
   /** Called with the --sandbox sandbox before it listens (switch faults, watch answers). */
   readonly onSandbox?: (sandbox: Sandbox) => void;
@@ -176,13 +174,20 @@ export async function runCertify(config: Config, o: CertifyCliOptions, io: CliIo
   if (o.sandbox === true) {
     const facilityId = o.facility ?? config.NRDR_TEST_FACILITY_ID ?? SANDBOX_FACILITY;
     const { partnerId, appId } = nrdrIds(config);
-    const tables = loadMappings(resolveMappingsDir(config.CDSR_MAPPINGS_DIR)).tables;
+    const mappingsDir = resolveMappingsDir(config.CDSR_MAPPINGS_DIR);
+    const tables = loadMappings(mappingsDir).tables;
+    if (!tables) {
+      io.err(
+        `cdsr-adapter certify: the mappings in ${mappingsDir} do not load (cdsr-adapter check-mappings ${mappingsDir} names the problems): --sandbox takes ACR's value lists from their value sets\n`,
+      );
+      return EXIT_UNREADABLE;
+    }
     const sandbox = await buildSandbox({
       facilities: [facilityId],
       partners: { [partnerId]: [appId] },
       clients: [{ ...DEFAULT_CLIENT, partnerId, redirectUris: [SANDBOX_REDIRECT], appName: config.ACR_APP_NAME ?? 'cdsr-adapter' }],
       // ACR's lists as the site holds them: CD3120 is checked against them
-      ...(tables ? { valueLists: sandboxValueLists(tables.valueSets) } : {}),
+      valueLists: sandboxValueLists(tables.valueSets),
       faults: { stepMs: 20 },
       ...(seams.now ? { clock: seams.now } : {}),
     });
@@ -240,7 +245,6 @@ export async function runCertify(config: Config, o: CertifyCliOptions, io: CliIo
       signIn,
       now,
       ...(seams.sleep ? { sleep: seams.sleep } : {}),
-      ...(seams.transport ? { transport: seams.transport } : {}),
       pollIntervalMs: (o.pollInterval ?? (sandboxDefaults ? 0.05 : 10)) * 1000,
       pollTimeoutMs: (o.timeout ?? (sandboxDefaults ? 30 : 900)) * 1000,
       progress: (s) => io.out(stepLine(s, n++)),

@@ -7,7 +7,7 @@ import { errorMessage } from '../cdsr/errors.js';
 import { FINAL_STATUSES, type TransactionStatus } from '../cdsr/schema.js';
 import { nrdrIds, type Config } from '../config.js';
 import { certifyTransactions, type CertifyTransaction } from './certify-data.js';
-import { NrdrClient, type HttpTransport, type NrdrResult } from './nrdr-client.js';
+import { NrdrClient, type NrdrResult } from './nrdr-client.js';
 import { OAuthTokenProvider } from './token.js';
 
 /**
@@ -170,7 +170,6 @@ export interface CertifyOptions {
   readonly pollIntervalMs: number;
   /** Polling stops this long after it began, whatever is still not final. */
   readonly pollTimeoutMs: number;
-  readonly transport?: HttpTransport;
   /** Step by step as they end (the command prints them). */
   readonly progress?: (step: StepRecord) => void;
 }
@@ -253,7 +252,6 @@ export async function runCertification(o: CertifyOptions): Promise<CertifyReport
     retry: { maxAttempts: 4, baseDelayMs: 500, maxDelayMs: 5_000 },
     timeoutMs: 30_000,
     sleep,
-    ...(o.transport ? { transport: o.transport } : {}),
   });
   const tracked: Tracked[] = certifyTransactions({
     runId: o.runId,
