@@ -7,6 +7,7 @@ import type { CliIo } from './cli/validate.js';
 import type { ReprocessCliOptions } from './cli/reprocess.js';
 import type { runSandbox } from './cli/outbound.js';
 import type { ImportValueSetsOptions } from './cli/import-valuesets.js';
+import type { CertifyCliOptions } from './cli/certify.js';
 import { errorMessage } from './cdsr/errors.js';
 import { isTimeZone } from './cdsr/batch.js';
 import { EXAM_ID_FORMS, TRANSACTION_DATETIME_FORMS } from './sandbox/switches.js';
@@ -285,6 +286,27 @@ export function buildProgram(): Command {
       const config = loadConfig();
       const { runSandbox } = await import('./cli/outbound.js');
       process.exitCode = await runSandbox(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
+    });
+
+  const seconds = (v: string) => {
+    const n = Number(v);
+    if (!(n > 0 && n <= 86_400)) throw new InvalidArgumentError('must be a number of seconds above 0 (at most 86400)');
+    return n;
+  };
+  program
+    .command('certify')
+    .description(
+      "show what ACR's certification asks in its test environment (NRDR_ENVIRONMENT=test): authenticate, post synthetic test transactions, get their statuses and error codes back; writes the report to send to ACR",
+    )
+    .option('--sandbox', 'a rehearsal against a sandbox started in this process on loopback (not ACR)')
+    .option('--out <dir>', 'folder of the report files cdsr-certification-<date>.md and .json (default: the current directory)')
+    .option('--facility <id>', 'the test facility (default: NRDR_TEST_FACILITY_ID; with --sandbox 100000)')
+    .option('--poll-interval <s>', 'seconds between status requests (default 10; with --sandbox 0.05)', seconds)
+    .option('--timeout <s>', 'seconds polling may last before the step fails (default 900; with --sandbox 30)', seconds)
+    .action(async (opts: CertifyCliOptions) => {
+      const config = loadConfig();
+      const { runCertify } = await import('./cli/certify.js');
+      process.exitCode = await runCertify(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
     });
 
   program

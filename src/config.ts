@@ -140,6 +140,11 @@ const EnvSchema = z
     NRDR_BASE_URL: optionalUrl,
     NRDR_PARTNER_ID: optionalText,
     NRDR_APP_ID: optionalText,
+    // which ACR environment NRDR_BASE_URL and the ACR_* credentials are: `certify` sends test data
+    // and runs only when this says `test` (docs/operations.md "Certification")
+    NRDR_ENVIRONMENT: optionalText.pipe(z.enum(['test', 'production'], { message: 'must be test or production' }).optional()),
+    // the test facility ACR gave for certification (its Facility_ID in the test environment)
+    NRDR_TEST_FACILITY_ID: optionalText,
     ACR_TOKEN_URL: optionalUrl,
     ACR_CLIENT_ID: optionalText,
     ACR_CLIENT_SECRET: optionalText,
