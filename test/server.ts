@@ -88,7 +88,7 @@ export async function startTestServer(
   const mappings = MappingHolder.load(mappingsDir, quiet).holder!;
   // SQLite: a copy of a database migrated once per process (sqlite-template.ts), whose commits do
   // not wait for the disk (synchronous=NORMAL): the routes' tests are about answers and rows, and an
-  // fsync per message was much of their time on a busy disk (FULL, the default, is checked in sqlite.test.ts)
+  // fsync per message was much of their time on a busy disk (FULL, the default, is checked in sqlite.int.test.ts)
   if (opts.postgresUrl === undefined) await copyMigratedSqlite(join(dir, 'data', 'db.sqlite'));
   const store = await openStore(
     opts.postgresUrl !== undefined

@@ -2,7 +2,7 @@
 // of it waiting for fsync (each migration step and the checkpoint at closing, under
 // synchronous=FULL); a copy of a database migrated once per process costs a few milliseconds.
 // The migrations still run from nothing: once per process here, and in every case of the store
-// suites (sqlite.test.ts, postgres.int.test.ts), which do not use this.
+// suites (sqlite.int.test.ts, postgres.int.test.ts), which do not use this.
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';

@@ -119,7 +119,7 @@ describe('records derived from their messages', () => {
           const events = arrivals(specs, dice);
           const arrival = events.map((x) => `${x.e}:${x.o.n}`).join(' ');
           // a database in memory, migrated for each run (about 10 ms): what is checked here is what
-          // the rows say, not how they reach the disk (sqlite.test.ts checks that); a file per run
+          // the rows say, not how they reach the disk (sqlite.int.test.ts checks that); a file per run
           // cost its creation, a checkpoint with fsync at closing and its removal, about 3 times as long
           const db = new SqliteExecutor({ file: ':memory:' });
           const store = await SqlStore.open(db, { validator });
