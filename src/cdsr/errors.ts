@@ -20,6 +20,7 @@ export const ERRORS = {
   STORE_UNAVAILABLE: { status: 503, message: 'the adapter cannot take this request now; send it again' },
   STORE_CORRUPT: { status: 500, message: 'the store holds a row the adapter cannot read' },
   STORE_NOT_FOUND: { status: 404, message: 'no such item in the store' },
+  STORE_SCHEMA_NEWER: { status: 500, message: 'the store was migrated by a newer cdsr-adapter than this one' },
   STATE_TRANSITION: { status: 409, message: 'the item is not in a state that allows this change' },
   // inbound text
   HL7_NOT_HL7: { status: 400, message: 'not an HL7 v2 message' },

@@ -59,7 +59,19 @@ import {
   StringListSchema,
   TransactionBodySchema,
 } from './rows.js';
-import { chunks, either, later, marks, StoreCorruptError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
+import {
+  chunks,
+  either,
+  later,
+  marks,
+  StoreCorruptError,
+  StoreSchemaNewerError,
+  type Executor,
+  type Queryable,
+  type Row,
+  type SqlValue,
+  type TxQueryable,
+} from './sql.js';
 import {
   CHANNELS,
   MESSAGE_STATUSES,
@@ -225,6 +237,10 @@ export class SqlStore implements Store {
       await q.lock(['cdsr-adapter migrations']);
       await q.run('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
       const done = new Set((await q.all('SELECT version FROM schema_migrations')).map((r) => row('schema_migrations', r).int('version')));
+      // migrations are forward-only: a store a newer build migrated is not this build's to write
+      const known = Math.max(...MIGRATIONS.map((m) => m.version));
+      const newest = Math.max(0, ...done);
+      if (newest > known) throw new StoreSchemaNewerError(newest, known);
       for (const m of MIGRATIONS) {
         if (done.has(m.version)) continue;
         for (const s of m.statements) await q.run(forDialect(s, this.db.dialect));

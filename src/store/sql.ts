@@ -82,6 +82,22 @@ export class StoreCorruptError extends AdapterError {
   }
 }
 
+/**
+ * The store holds migrations this build does not know: a newer build migrated it (an upgrade
+ * rolled back). This build would write rows the newer schema reads otherwise; it does not start.
+ */
+export class StoreSchemaNewerError extends AdapterError {
+  constructor(
+    readonly storeVersion: number,
+    readonly knownVersion: number,
+  ) {
+    super(
+      'STORE_SCHEMA_NEWER',
+      `the store is at schema version ${storeVersion}, and this cdsr-adapter knows versions up to ${knownVersion}: a newer build migrated it. Start that build again, or restore the backup taken before the upgrade (docs/operations.md "Upgrades")`,
+    );
+  }
+}
+
 /** A stored item asked for by id that is not there. */
 export class StoreNotFoundError extends AdapterError {
   constructor(message: string) {

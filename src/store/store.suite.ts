@@ -11,7 +11,8 @@ import { CdsrValidator } from '../cdsr/validate.js';
 import { loadMappings, type MappingTables } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import { StoreCorruptError, type Store } from './store.js';
-import type { Row } from './sql.js';
+import { StoreSchemaNewerError, type Row } from './sql.js';
+import { MIGRATIONS } from './migrations.js';
 import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
 import { unmappedMessage } from '../../test/unmapped.js';
 import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
@@ -81,6 +82,20 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
       assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+    });
+
+    withStore('a store a newer build migrated is refused at opening, naming both versions; nothing is written', async (s, db) => {
+      await s.close();
+      const known = Math.max(...MIGRATIONS.map((m) => m.version));
+      await db.query(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${known + 1}, 'from a newer build', '2027-01-01T00:00:00Z')`);
+      await assert.rejects(db.open(validator), (e: unknown) => {
+        assert.ok(e instanceof StoreSchemaNewerError);
+        assert.deepEqual([e.code, e.storeVersion, e.knownVersion], ['STORE_SCHEMA_NEWER', known + 1, known]);
+        assert.match(e.message, new RegExp(`^the store is at schema version ${known + 1}, and this cdsr-adapter knows versions up to ${known}: `));
+        return true;
+      });
+      const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
+      assert.deepEqual(versions.slice(-2), [known, known + 1]);
     });
 
     withStore('an ORU alone is stored and waits; its ORM completes the record, which becomes ready', async (s) => {

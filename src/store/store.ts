@@ -530,4 +530,4 @@ export interface Store extends InboundLog, ReprocessLog, RecordStore, ResourceCa
   close(): Promise<void>;
 }
 
-export { StoreUnavailableError, StoreCorruptError, StoreNotFoundError } from './sql.js';
+export { StoreUnavailableError, StoreCorruptError, StoreNotFoundError, StoreSchemaNewerError } from './sql.js';
