@@ -167,6 +167,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await target.close();
     throw e;
   });
+  if (store.migrated.length > 0)
+    log.info(
+      { event: 'migrated', versions: store.migrated.map((m) => m.version) },
+      `store migrated to schema version ${store.migrated[store.migrated.length - 1]!.version}: ${store.migrated.map((m) => `${m.version} ${m.name}`).join('; ')}`,
+    );
   target.keepTokensIn?.(store, log);
   // instances sharing a database share one NRDR: two built-in sandboxes would each hold half the
   // transactions, and the instance that takes over the submitting would poll the wrong one

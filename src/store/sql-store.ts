@@ -228,8 +228,12 @@ export class SqlStore implements Store {
     return this.db.dialect;
   }
 
+  /** The migrations this opening ran (none when the store was up to date), for the start-up log. */
+  migrated: readonly { readonly version: number; readonly name: string }[] = [];
+
   private async migrate(): Promise<void> {
-    await this.db.transaction(async (q) => {
+    this.migrated = await this.db.transaction(async (q) => {
+      const ran: { version: number; name: string }[] = [];
       // a migration may rewrite a large table, and waits for another instance's: the statement
       // timeout that bounds a message's wait (CDSR_PG_STATEMENT_TIMEOUT_S) is not for it
       if (this.db.dialect === 'postgres') await later(q, 'SET LOCAL statement_timeout = 0');
@@ -245,7 +249,9 @@ export class SqlStore implements Store {
         if (done.has(m.version)) continue;
         for (const s of m.statements) await q.run(forDialect(s, this.db.dialect));
         await q.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, new Date().toISOString()]);
+        ran.push({ version: m.version, name: m.name });
       }
+      return ran;
     });
   }
 

@@ -57,7 +57,14 @@ describe('SQLite executor', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdsr-migrate-'));
     const file = join(dir, 'db.sqlite');
     try {
-      for (let open = 0; open < 2; open++) await (await openStore({ kind: 'sqlite', file }, new CdsrValidator({ now: NOW }))).close();
+      // what each opening ran, for the start-up log: all of them, then none
+      const ran: number[][] = [];
+      for (let open = 0; open < 2; open++) {
+        const s = await openStore({ kind: 'sqlite', file }, new CdsrValidator({ now: NOW }));
+        ran.push(s.migrated.map((m) => m.version));
+        await s.close();
+      }
+      assert.deepEqual(ran, [MIGRATIONS.map((m) => m.version), []]);
       const x = new SqliteExecutor({ file });
       try {
         assert.deepEqual(

@@ -514,6 +514,8 @@ export interface StoreCounts {
 export interface Store extends InboundLog, ReprocessLog, RecordStore, ResourceCache, OutboundLedger, OrderLedger, AccessAudit, CredentialStore {
   /** How many messages per status, records per state, transactions per status (for /metrics). */
   counts(): Promise<StoreCounts>;
+  /** The schema migrations its opening ran, oldest first (none: it was up to date). */
+  readonly migrated: readonly { readonly version: number; readonly name: string }[];
   /** Reads and writes (a store that cannot write is not ready). */
   ping(): Promise<void>;
   /** The store's size on disk, in bytes. */
