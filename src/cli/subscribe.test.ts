@@ -174,6 +174,19 @@ describe('cdsr-adapter subscribe: what the EHR server receives', () => {
       ]);
     }));
 
+  it('R4B: serving SubscriptionTopic is sign enough of topic-based Subscriptions (with --topic, none advertised); in R4 it is not', async () => {
+    await withStub(capability('4.3.0', [{ type: 'SubscriptionTopic' }, { type: 'Subscription' }]), async (stub) => {
+      const r = await run(stub, { topic: TOPIC });
+      assert.equal(r.code, 0, r.err);
+      assert.deepEqual(stub.requests.at(-1), post(backportForm('full-resource')));
+    });
+    await withStub(capability('4.0.1', [{ type: 'SubscriptionTopic' }, { type: 'Subscription' }]), async (stub) => {
+      const r = await run(stub, { topic: TOPIC });
+      assert.equal(r.code, 2);
+      assert.match(r.err, /shows no sign of the Subscriptions R5 Backport/);
+    });
+  });
+
   it('--fhir-version overrides what /metadata says (an R4 server that shows no sign of the backport)', () =>
     withStub(capability('4.0.1', [{ type: 'Subscription' }]), async (stub) => {
       const r = await run(stub, { fhirVersion: 'R4', topic: TOPIC });
