@@ -247,7 +247,7 @@ describe('cdsr-adapter subscribe: once only, show, remove, dry run', () => {
       });
       stub.subscriptions.set('sub-1', { ...stub.subscriptions.get('sub-1')!, status: 'error', error: 'the endpoint answered 503' });
       const shown = await run(stub, { show: true });
-      assert.equal(shown.code, 0);
+      assert.equal(shown.code, 1, 'a Subscription in error is something to act on');
       assert.equal(
         shown.out,
         [
@@ -269,7 +269,8 @@ describe('cdsr-adapter subscribe: once only, show, remove, dry run', () => {
       );
       assert.deepEqual([...stub.subscriptions.keys()], ['other']);
       assert.equal((await run(stub, { remove: true })).out, `deleted 0 Subscription(s) at ${stub.base} pointing at ${ENDPOINT} (none pointed at it)\n`);
-      assert.equal((await run(stub, { show: true })).out, `no Subscription at ${stub.base} points at ${ENDPOINT}\n`);
+      const none = await run(stub, { show: true });
+      assert.deepEqual([none.code, none.out], [1, `no Subscription at ${stub.base} points at ${ENDPOINT}\n`]);
     }));
 
   it('--dry-run prints the resource with the key masked and sends no write', () =>

@@ -24,7 +24,7 @@ import {
   type SubscriptionView,
 } from '../fhir/subscription.js';
 import { renderTable } from './table.js';
-import { EXIT_OK, EXIT_UNREADABLE, type CliIo } from './validate.js';
+import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE, type CliIo } from './validate.js';
 
 export const FHIR_VERSIONS = ['auto', 'R4', 'R4B', 'R5'] as const;
 export type FhirVersionOption = (typeof FHIR_VERSIONS)[number];
@@ -316,9 +316,10 @@ async function subscribe(o: SubscribeOptions, env: Readonly<Record<string, strin
   if (o.show === true || o.remove === true) {
     const subs = await existing(conn, endpoint, o.topic);
     if (o.show === true) {
+      // nothing there, or one the EHR stopped, is something to act on: exit 1
       if (subs.length === 0) {
         io.out(`no Subscription at ${base} points at ${endpoint}${o.topic !== undefined ? ` for topic ${o.topic}` : ''}\n`);
-        return EXIT_OK;
+        return EXIT_PROBLEMS;
       }
       io.out(`${subs.length} Subscription(s) at ${base} point at ${endpoint} (FHIR ${caps.fhirVersion}):\n`);
       io.out(
@@ -327,7 +328,7 @@ async function subscribe(o: SubscribeOptions, env: Readonly<Record<string, strin
           subs.map(({ view: v }) => [v.id, v.status, v.topic, v.content, v.criteria.join(' & '), v.headers.map(maskHeader).join(', '), v.error ?? '']),
         ),
       );
-      return EXIT_OK;
+      return subs.some((x) => x.view.status === 'error' || x.view.status === 'off') ? EXIT_PROBLEMS : EXIT_OK;
     }
     if (o.dryRun === true) {
       io.out(
