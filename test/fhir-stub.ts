@@ -1,7 +1,7 @@
 // A stand-in for an EHR's FHIR server, for `cdsr-adapter subscribe`: fastify on 127.0.0.1 (port 0),
 // answering /metadata with the CapabilityStatement it is given and keeping Subscriptions
 // (search by url, create, update, delete); it records every request as it came. A test can make
-// any request fail with the answer it chooses.
+// any request fail with the answer it chooses, or leave it unanswered until the client gives up.
 import Fastify from 'fastify';
 
 export type Json = Record<string, unknown>;
@@ -29,7 +29,7 @@ export interface FhirStub {
   /** The Subscriptions it holds, by id. */
   readonly subscriptions: Map<string, Json>;
   /** The answer to the next matching requests instead of the normal one (undefined: normal). */
-  override: ((r: RecordedRequest) => StubAnswer | undefined) | undefined;
+  override: ((r: RecordedRequest) => StubAnswer | 'hang' | undefined) | undefined;
   close(): Promise<void>;
 }
 
@@ -60,7 +60,11 @@ export async function startFhirStub(capabilityStatement: unknown): Promise<FhirS
     };
     requests.push(rec);
     const o = stub.override?.(rec);
-    if (o)
+    if (o === 'hang') {
+      // no answer: held until the client gives up and drops the connection
+      await new Promise((ok) => req.raw.socket.once('close', ok));
+      reply.hijack();
+    } else if (o)
       await reply
         .code(o.status)
         .type(o.contentType ?? 'application/fhir+json')

@@ -19,7 +19,7 @@ import {
   readCapabilities,
   readSubscription,
 } from '../fhir/subscription.js';
-import { runSubscribe, type SubscribeOptions } from './subscribe.js';
+import { debugLogsFhirKit, runSubscribe, type SubscribeOptions } from './subscribe.js';
 
 const KEY = 'send-key-7f3a9c';
 const TOKEN = 'ehr-token-55b1';
@@ -394,6 +394,19 @@ describe('cdsr-adapter subscribe: failures say what to do', () => {
     );
     // http on loopback is taken (a test set-up)
     await withStub(R4_BACKPORT, async (stub) => assert.equal((await run(stub, { endpoint: 'http://127.0.0.1:8780/fhir' })).code, 0));
+  });
+
+  it('a server that does not answer in time is named, with the time waited', async () => {
+    assert.equal(
+      await fails(R4_BACKPORT, { timeoutMs: 50 }, ENV, (s) => (s.override = () => 'hang')),
+      'cdsr-adapter subscribe: http://HOST/fhir did not answer GET metadata in 50 ms: check --fhir-server and the network\n',
+    );
+  });
+
+  it('DEBUG is read as the debug package reads it', () => {
+    for (const on of ['*', 'fhir-kit-client:*', 'fhir*', 'express,fhir-kit-client:info', 'fhir-kit-client:error']) assert.equal(debugLogsFhirKit(on), true, on);
+    for (const off of ['', 'express', 'fhir-kit-client', '*,-fhir-kit-client:*', 'fhir-kit-client:other', 'fhir.kit*'])
+      assert.equal(debugLogsFhirKit(off), false, off);
   });
 
   it('a server that cannot be reached is named', async () => {

@@ -254,6 +254,18 @@ async function existing(conn: Conn, endpoint: string, topic: string | undefined)
 const describeView = (v: SubscriptionView): string =>
   `Subscription/${v.id} (status ${v.status || '(none)'}, topic ${v.topic}, payload ${v.content || '(none)'}${v.criteria.length > 0 ? `, filters ${v.criteria.join(' & ')}` : ''})`;
 
+/**
+ * Whether a DEBUG value turns on fhir-kit-client's log, read as the debug package reads it: names
+ * split on spaces and commas, `*` for any text, `-name` turning one off.
+ */
+export function debugLogsFhirKit(debug: string): boolean {
+  const patterns = debug.split(/[\s,]+/).filter((p) => p !== '');
+  const re = (p: string) => new RegExp(`^${p.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+  const on = (name: string) =>
+    !patterns.some((p) => p.startsWith('-') && re(p.slice(1)).test(name)) && patterns.some((p) => !p.startsWith('-') && re(p).test(name));
+  return on('fhir-kit-client:info') || on('fhir-kit-client:error');
+}
+
 export async function runSubscribe(o: SubscribeOptions, env: Readonly<Record<string, string | undefined>>, io: CliIo): Promise<number> {
   try {
     return await subscribe(o, env, io);
@@ -291,7 +303,7 @@ async function subscribe(o: SubscribeOptions, env: Readonly<Record<string, strin
     throw e;
   }
   // fhir-kit-client's debug log prints request headers (the token) and error bodies (the key)
-  if (/fhir-kit-client|(^|[\s,])\*($|[\s,])/.test(env.DEBUG ?? ''))
+  if (debugLogsFhirKit(env.DEBUG ?? ''))
     throw new SubscribeError('usage', "DEBUG enables fhir-kit-client's request log, which would print the token and the key: unset DEBUG for this command");
   const tokenEnv = o.tokenEnv ?? DEFAULT_TOKEN_ENV;
   const keyEnv = o.keyEnv ?? DEFAULT_KEY_ENV;
