@@ -273,6 +273,37 @@ describe('cdsr-adapter subscribe: once only, show, remove, dry run', () => {
       assert.deepEqual([none.code, none.out], [1, `no Subscription at ${stub.base} points at ${ENDPOINT}\n`]);
     }));
 
+  it('follows next pages on the server itself, never to another host (the token would go with it)', () =>
+    withStub(R4_BACKPORT, async (stub) => {
+      const mine = (id: string, status: string) => ({
+        resource: {
+          ...backportForm('full-resource'),
+          id,
+          status,
+          channel: { ...(backportForm('full-resource').channel as Json), header: ['Authorization: Bearer old'] },
+        },
+      });
+      const page = (entry: Json[], next?: string) => ({
+        status: 200,
+        body: JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry, ...(next !== undefined ? { link: [{ relation: 'next', url: next }] } : {}) }),
+      });
+      let nextHost = '';
+      stub.override = (q) =>
+        q.url.startsWith('/fhir/Subscription?url=')
+          ? page([mine('a', 'active')], `${nextHost}/fhir/Subscription?page=2`)
+          : q.url === '/fhir/Subscription?page=2'
+            ? page([mine('b', 'off')])
+            : undefined;
+      nextHost = new URL(stub.base).origin;
+      const shown = await run(stub, { show: true });
+      assert.equal(shown.code, 1);
+      assert.match(shown.out, /^2 Subscription\(s\) at .*\n(.*\n){1}a +active .*\nb +off .*\n$/);
+      nextHost = 'https://elsewhere.example.org';
+      const refused = await run(stub, { show: true });
+      assert.equal(refused.code, 2);
+      assert.equal(refused.err, `cdsr-adapter subscribe: ${stub.base} gave a next page on another host (https://elsewhere.example.org): not followed\n`);
+    }));
+
   it('--dry-run prints the resource with the key masked and sends no write', () =>
     withStub(R4_BACKPORT, async (stub) => {
       const r = await run(stub, { dryRun: true, filter: [IMAGING] });
