@@ -19,7 +19,7 @@ import {
   readCapabilities,
   readSubscription,
 } from '../fhir/subscription.js';
-import { debugLogsFhirKit, runSubscribe, type SubscribeOptions } from './subscribe.js';
+import { debugLogsFhirKit, MAX_PAGES, runSubscribe, type SubscribeOptions } from './subscribe.js';
 
 const KEY = 'send-key-7f3a9c';
 const TOKEN = 'ehr-token-55b1';
@@ -195,6 +195,14 @@ describe('cdsr-adapter subscribe: what the EHR server receives', () => {
     }));
 });
 
+const outcome400 = () => ({
+  status: 400,
+  body: JSON.stringify({
+    resourceType: 'OperationOutcome',
+    issue: [{ severity: 'error', code: 'not-supported', diagnostics: 'Unknown search parameter url' }],
+  }),
+});
+
 describe('cdsr-adapter subscribe: once only, show, remove, dry run', () => {
   it('a second run creates nothing; a changed setting updates the one there (PUT), naming what changed', () =>
     withStub(R4_BACKPORT, async (stub) => {
@@ -298,10 +306,43 @@ describe('cdsr-adapter subscribe: once only, show, remove, dry run', () => {
       const shown = await run(stub, { show: true });
       assert.equal(shown.code, 1);
       assert.match(shown.out, /^2 Subscription\(s\) at .*\n(.*\n){1}a +active .*\nb +off .*\n$/);
+      // a next link that never ends: refused after MAX_PAGES, nothing changed
+      stub.override = (q) =>
+        q.method === 'GET' && q.url.startsWith('/fhir/Subscription?') ? page([], `${new URL(stub.base).origin}/fhir/Subscription?page=2`) : undefined;
+      stub.requests.length = 0;
+      const endless = await run(stub, {});
+      assert.equal(
+        endless.err,
+        `cdsr-adapter subscribe: ${stub.base} has more than ${MAX_PAGES} pages of Subscriptions for this search: not all could be read, so nothing was changed\n`,
+      );
+      assert.equal(stub.requests.filter((r) => r.url === '/fhir/Subscription?page=2').length, MAX_PAGES - 1);
+      assert.equal(stub.requests.filter((r) => r.method === 'POST').length, 0);
+      stub.override = (q) => (q.url.startsWith('/fhir/Subscription?url=') ? page([mine('a', 'active')], `${nextHost}/fhir/Subscription?page=2`) : undefined);
       nextHost = 'https://elsewhere.example.org';
       const refused = await run(stub, { show: true });
       assert.equal(refused.code, 2);
       assert.equal(refused.err, `cdsr-adapter subscribe: ${stub.base} gave a next page on another host (https://elsewhere.example.org): not followed\n`);
+    }));
+
+  it('a server without the url search parameter (400): every Subscription is read and those at the endpoint kept', () =>
+    withStub(R4_BACKPORT, async (stub) => {
+      assert.equal((await run(stub, {})).code, 0);
+      stub.subscriptions.set('other', {
+        resourceType: 'Subscription',
+        id: 'other',
+        status: 'active',
+        criteria: TOPIC,
+        channel: { type: 'rest-hook', endpoint: 'https://elsewhere.example.org/hook' },
+      });
+      stub.override = (q) => (q.url.startsWith('/fhir/Subscription?url=') ? outcome400() : undefined);
+      stub.requests.length = 0;
+      const again = await run(stub, {});
+      assert.equal(again.code, 0, again.err);
+      assert.match(again.out, /^Subscription\/sub-1 \(status requested, .*nothing changed\n$/);
+      assert.deepEqual(
+        stub.requests.map((r) => `${r.method} ${r.url}`),
+        ['GET /fhir/metadata', `GET ${searchUrl}`, 'GET /fhir/Subscription'],
+      );
     }));
 
   it('--dry-run prints the resource with the key masked and sends no write', () =>

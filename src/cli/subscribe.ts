@@ -220,9 +220,12 @@ function topicFor(caps: ServerCapabilities, given: string | undefined, base: str
   );
 }
 
+/** Pages of Subscriptions read at most (a search that goes on past them is refused, not cut short). */
+export const MAX_PAGES = 50;
+
 /** The Subscriptions at the server that point at the endpoint (and at the topic, when given). */
-async function existing(conn: Conn, endpoint: string, topic: string | undefined): Promise<{ view: SubscriptionView; resource: Record<string, unknown> }[]> {
-  const found: { view: SubscriptionView; resource: Record<string, unknown> }[] = [];
+async function existing(conn: Conn, endpoint: string, topic: string | undefined): Promise<{ view: SubscriptionView }[]> {
+  const found: { view: SubscriptionView }[] = [];
   let page: unknown;
   try {
     page = await call(conn, `GET Subscription?url=${endpoint}`, (signal) =>
@@ -234,21 +237,33 @@ async function existing(conn: Conn, endpoint: string, topic: string | undefined)
     page = await call(conn, 'GET Subscription', (signal) => conn.client.search({ resourceType: 'Subscription', options: { signal } }));
   }
   const origin = new URL(conn.base).origin;
-  for (let pages = 0; page !== undefined && pages < 50; pages++) {
-    const bundle = page as { entry?: { resource?: unknown }[]; link?: { relation: string; url: string }[] };
-    for (const e of bundle.entry ?? []) {
-      const view = readSubscription(e.resource);
-      if (view && sameEndpoint(view.endpoint, endpoint) && (topic === undefined || view.topic === topic))
-        found.push({ view, resource: e.resource as Record<string, unknown> });
+  for (let pages = 1; ; pages++) {
+    const bundle = typeof page === 'object' && page !== null ? (page as { entry?: unknown; link?: unknown }) : {};
+    for (const e of Array.isArray(bundle.entry) ? (bundle.entry as unknown[]) : []) {
+      const view = readSubscription(typeof e === 'object' && e !== null ? (e as { resource?: unknown }).resource : undefined);
+      if (view && sameEndpoint(view.endpoint, endpoint) && (topic === undefined || view.topic === topic)) found.push({ view });
     }
-    const next = bundle.link?.find((l) => l.relation === 'next')?.url;
-    if (next === undefined) break;
+    const link = Array.isArray(bundle.link) ? (bundle.link as unknown[]) : [];
+    const next = link.flatMap((l) => {
+      const x = typeof l === 'object' && l !== null ? (l as { relation?: unknown; url?: unknown }) : {};
+      return x.relation === 'next' && typeof x.url === 'string' ? [x.url] : [];
+    })[0];
+    if (next === undefined) return found;
+    let at: URL;
+    try {
+      at = new URL(next, conn.base);
+    } catch {
+      throw new SubscribeError('refused', `${conn.base} gave a next page that is not a URL (${JSON.stringify(next)}): not followed`);
+    }
     // the token goes to the server's own origin only
-    if (new URL(next, conn.base).origin !== origin)
-      throw new SubscribeError('refused', `${conn.base} gave a next page on another host (${new URL(next, conn.base).origin}): not followed`);
-    page = await call(conn, 'GET the next page of Subscriptions', (signal) => conn.client.request(next, { options: { signal } }));
+    if (at.origin !== origin) throw new SubscribeError('refused', `${conn.base} gave a next page on another host (${at.origin}): not followed`);
+    if (pages >= MAX_PAGES)
+      throw new SubscribeError(
+        'refused',
+        `${conn.base} has more than ${MAX_PAGES} pages of Subscriptions for this search: not all could be read, so nothing was changed`,
+      );
+    page = await call(conn, 'GET the next page of Subscriptions', (signal) => conn.client.request(at.href, { options: { signal } }));
   }
-  return found;
 }
 
 const describeView = (v: SubscriptionView): string =>
