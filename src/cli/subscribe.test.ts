@@ -147,7 +147,7 @@ describe('cdsr-adapter subscribe: what the EHR server receives', () => {
         ...(filterBy ? { filterBy } : {}),
         channelType: { system: 'http://terminology.hl7.org/CodeSystem/subscription-channel-type', code: 'rest-hook' },
         endpoint: ENDPOINT,
-        header: [`Authorization: Bearer ${KEY}`],
+        parameter: [{ name: 'Authorization', value: `Bearer ${KEY}` }],
         contentType: 'application/fhir+json',
         content,
       });
@@ -172,6 +172,20 @@ describe('cdsr-adapter subscribe: what the EHR server receives', () => {
           ]),
         ),
       ]);
+      // read back in the R5 form: the same settings are found again (filters, content, the header parameter)
+      const again = await run(stub, {
+        topic: TOPIC,
+        payload: 'id-only',
+        filter: [IMAGING, 'Encounter?class:not=http://terminology.hl7.org/CodeSystem/v3-ActCode|VR'],
+      });
+      assert.match(again.out, /^Subscription\/sub-2 \(status requested, .* already points at .*: nothing changed\n$/);
+      const shown = await run(stub, { show: true });
+      assert.match(shown.out, /\nsub-2 +requested +\S+ +id-only +ServiceRequest\?category=\S+ & Encounter\?class:not=\S+ +Authorization: \*\*\*\*\n$/);
+      // and a dry run of a change prints the parameter masked
+      const dry = await run(stub, { topic: TOPIC, dryRun: true });
+      const printed = JSON.parse(dry.out.slice(dry.out.indexOf('\n') + 1)) as Json;
+      assert.deepEqual(printed.parameter, [{ name: 'Authorization', value: '****' }]);
+      assert.match(dry.out, /^dry run: would update Subscription\/sub-2 .*: payload id-only → full-resource; filters .* → \(none\)\n/);
     }));
 
   it('R4B: serving SubscriptionTopic is sign enough of topic-based Subscriptions (with --topic, none advertised); in R4 it is not', async () => {

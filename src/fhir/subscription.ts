@@ -15,7 +15,9 @@
 //   CapabilityStatement https://hl7.org/fhir/uv/subscriptions-backport/CapabilityStatement-backport-subscription-server.html).
 // - R5: the Subscription resource, https://hl7.org/fhir/R5/subscription.html (topic, filterBy,
 //   channelType from http://terminology.hl7.org/CodeSystem/subscription-channel-type, endpoint,
-//   header, contentType, content).
+//   contentType, content; R5 has no header element: a rest-hook's HTTP headers are its
+//   `parameter` entries, name = the header's name, value = its value,
+//   https://hl7.org/fhir/R5/subscription-definitions.html#Subscription.parameter).
 // - Topics a server offers: the backport IG's capabilitystatement-subscriptiontopic-canonical
 //   extension on the CapabilityStatement's Subscription resource entry,
 //   https://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition-capabilitystatement-subscriptiontopic-canonical.html.
@@ -132,6 +134,12 @@ export interface SubscriptionSettings {
   readonly reason: string;
 }
 
+/** An HTTP header as an R5 Subscription.parameter: `Name: value` → { name, value }. */
+function headerParameter(header: string): { name: string; value: string } {
+  const i = header.indexOf(':');
+  return i < 0 ? { name: header.trim(), value: '' } : { name: header.slice(0, i).trim(), value: header.slice(i + 1).trim() };
+}
+
 /** The Subscription to create, in the release's form. */
 export function buildSubscription(s: SubscriptionSettings): Json & { resourceType: 'Subscription' } {
   if (s.release === 'R5') {
@@ -149,7 +157,7 @@ export function buildSubscription(s: SubscriptionSettings): Json & { resourceTyp
       ...(filterBy.length > 0 ? { filterBy } : {}),
       channelType: { system: R5_CHANNEL_TYPE_SYSTEM, code: 'rest-hook' },
       endpoint: s.endpoint,
-      header: [s.header],
+      parameter: [headerParameter(s.header)],
       contentType: FHIR_JSON,
       content: s.content,
     };
@@ -213,7 +221,7 @@ export function readSubscription(resource: unknown): SubscriptionView | undefine
     topic: (r5 ? str(r.topic) : str(r.criteria)) ?? '',
     content: typeof content === 'string' ? content : '',
     criteria,
-    headers: strings(r5 ? r.header : channel.header),
+    headers: r5 ? list(r.parameter).flatMap((p) => (str(p.name) !== undefined ? [`${str(p.name)!}: ${str(p.value) ?? ''}`] : [])) : strings(channel.header),
     ...(error !== undefined ? { error } : {}),
   };
 }
@@ -227,11 +235,11 @@ export const maskHeader = (h: string): string => {
   return i < 0 ? '****' : `${h.slice(0, i)}: ****`;
 };
 
-/** A Subscription resource with every channel header's value hidden (R4/R4B channel.header, R5 header). */
+/** A Subscription resource with every header's value hidden (R4/R4B channel.header, R5 parameter). */
 export function maskSubscription<T extends Json>(resource: T): T {
   const copy = JSON.parse(JSON.stringify(resource)) as T;
   const top: Json = copy;
-  if (Array.isArray(top.header)) top.header = strings(top.header).map(maskHeader);
+  if (Array.isArray(top.parameter)) top.parameter = list(top.parameter).map((p) => ({ ...p, value: '****' }));
   const channel = obj(top.channel);
   if (channel && Array.isArray(channel.header)) channel.header = strings(channel.header).map(maskHeader);
   return copy;
