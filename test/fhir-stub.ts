@@ -28,6 +28,8 @@ export interface FhirStub {
   readonly requests: RecordedRequest[];
   /** The Subscriptions it holds, by id. */
   readonly subscriptions: Map<string, Json>;
+  /** Other resources it serves by `Type/id` (GET [base]/Type/id), for the adapter's id-only fetches. */
+  readonly resources: Map<string, Json>;
   /** The answer to the next matching requests instead of the normal one (undefined: normal). */
   override: ((r: RecordedRequest) => StubAnswer | 'hang' | undefined) | undefined;
   close(): Promise<void>;
@@ -39,8 +41,9 @@ export async function startFhirStub(capabilityStatement: unknown): Promise<FhirS
   const app = Fastify({ logger: false });
   const requests: RecordedRequest[] = [];
   const subscriptions = new Map<string, Json>();
+  const resources = new Map<string, Json>();
   let next = 1;
-  const stub: FhirStub = { base: '', requests, subscriptions, override: undefined, close: () => app.close() };
+  const stub: FhirStub = { base: '', requests, subscriptions, resources, override: undefined, close: () => app.close() };
   app.addContentTypeParser(['application/fhir+json', 'application/json'], { parseAs: 'string' }, (_req, body, done) => {
     try {
       done(null, body === '' ? undefined : (JSON.parse(body as string) as unknown));
@@ -99,6 +102,10 @@ export async function startFhirStub(capabilityStatement: unknown): Promise<FhirS
       resourceType: 'OperationOutcome',
       issue: [{ severity: had ? 'information' : 'error', code: had ? 'informational' : 'not-found', diagnostics: had ? 'deleted' : 'no such Subscription' }],
     });
+  });
+  app.get<{ Params: { type: string; id: string } }>('/fhir/:type/:id', async (req, reply) => {
+    const r = resources.get(`${req.params.type}/${req.params.id}`);
+    return fhir(reply, r ? 200 : 404, r ?? { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] });
   });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   (stub as { base: string }).base = `${address}/fhir`;

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { startFhirStub, type FhirStub, type Json, type RecordedRequest } from '../../test/fhir-stub.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 import { freePort, withTestServer } from '../../test/server.js';
+import { createFhirFetcher } from '../fhir/fetch.js';
 import {
   BACKPORT_PROFILE,
   BACKPORT_TOPIC_CANONICAL,
@@ -549,52 +550,88 @@ describe('subscription shapes read from outside', () => {
 
 describe('a notification built from the created Subscription', () => {
   const sample = (n: string) => JSON.parse(readFileSync(join(REPO_ROOT, 'samples', 'fhir', n), 'utf8')) as Json;
+  type Channel = { header: string[]; payload: string; _payload: { extension: { valueCode: string }[] } };
+
+  /** The R4 backport notification of samples/fhir/05, naming this Subscription, its topic and the focus; with the resource for full-resource. */
+  function notification(stub: FhirStub, sub: Json): Json {
+    const note = sample('05-notification-id-only.json') as { entry: Json[] };
+    const focus = `${stub.base}/ServiceRequest/sr-1001`;
+    const status = note.entry[0]!.resource as { parameter: Json[] };
+    status.parameter = status.parameter.map((p) =>
+      p.name === 'subscription'
+        ? { ...p, valueReference: { reference: `${stub.base}/Subscription/${String(sub.id)}` } }
+        : p.name === 'topic'
+          ? { ...p, valueCanonical: sub.criteria }
+          : p.name === 'notification-event'
+            ? { ...p, part: (p.part as Json[]).map((q) => (q.name === 'focus' ? { ...q, valueReference: { reference: focus } } : q)) }
+            : p,
+    );
+    if ((sub.channel as Channel)._payload.extension[0]!.valueCode === 'full-resource')
+      note.entry.push({ fullUrl: focus, resource: sample('01-servicerequest.json') });
+    return note;
+  }
+
+  /** The channel's header, as the EHR sends it. */
+  const headerOf = (sub: Json): Record<string, string> => {
+    const [name, value] = (sub.channel as Channel).header[0]!.split(/:\s*/, 2) as [string, string];
+    return { [name.toLowerCase()]: value };
+  };
 
   it("is taken by the adapter's /fhir with the channel header it carries (R4 backport, full-resource); another key is refused", () =>
     withStub(R4_BACKPORT, async (stub) => {
       assert.equal((await run(stub, { endpoint: 'http://127.0.0.1:8780/fhir' })).code, 0);
       const sub = stub.subscriptions.get('sub-1')!;
-      const channel = sub.channel as { header: string[]; payload: string; _payload: { extension: { valueCode: string }[] } };
-      assert.equal(channel._payload.extension[0]!.valueCode, 'full-resource');
-      // the R4 backport notification (samples/fhir/05), naming this Subscription and its topic, with the resource
-      const note = sample('05-notification-id-only.json') as { entry: Json[] };
-      const status = note.entry[0]!.resource as { parameter: Json[] };
-      status.parameter = status.parameter.map((p) =>
-        p.name === 'subscription'
-          ? { ...p, valueReference: { reference: `${stub.base}/Subscription/sub-1` } }
-          : p.name === 'topic'
-            ? { ...p, valueCanonical: sub.criteria }
-            : p.name === 'notification-event'
-              ? { ...p, part: (p.part as Json[]).map((q) => (q.name === 'focus' ? { ...q, valueReference: { reference: 'ServiceRequest/sr-1001' } } : q)) }
-              : p,
-      );
-      note.entry.push({ fullUrl: `${stub.base}/ServiceRequest/sr-1001`, resource: sample('01-servicerequest.json') });
-      const [name, value] = channel.header[0]!.split(/:\s*/, 2) as [string, string];
+      const note = JSON.stringify(notification(stub, sub));
+      const type = (sub.channel as Channel).payload;
       await withTestServer(
         async (s) => {
-          const r = await s.fetch('/fhir', {
-            method: 'POST',
-            body: JSON.stringify(note),
-            headers: { 'content-type': channel.payload, [name.toLowerCase()]: value },
-          });
+          const r = await s.fetch('/fhir', { method: 'POST', body: note, headers: { 'content-type': type, ...headerOf(sub) } });
           const body = (await r.json()) as { issue: { diagnostics: string }[] };
           assert.equal(r.status, 200, JSON.stringify(body));
           assert.equal(body.issue[0]!.diagnostics, '1 resource(s) applied, 0 kept in the error queue, 0 pending fetch');
-          const subs: unknown = await (await s.fetch('/api/subscriptions', { headers: { [name.toLowerCase()]: value } })).json();
+          const subs: unknown = await (await s.fetch('/api/subscriptions', { headers: headerOf(sub) })).json();
           // the adapter knows the notification by the Subscription the EHR created (the sample's event 2 of 2: 1 never came)
           assert.deepEqual(subs, {
             subscriptions: [
               { subscription: `${stub.base}/Subscription/sub-1`, received: 1, reportedSince: 2, missing: [1], lastSeenAt: '2026-11-23T06:00:00.000Z' },
             ],
           });
-          const other = await s.fetch('/fhir', {
-            method: 'POST',
-            body: JSON.stringify(note),
-            headers: { 'content-type': channel.payload, authorization: 'Bearer another-key' },
-          });
+          const other = await s.fetch('/fhir', { method: 'POST', body: note, headers: { 'content-type': type, authorization: 'Bearer another-key' } });
           assert.equal(other.status, 401);
         },
         { apiKeys: [KEY] },
+      );
+    }));
+
+  it('id-only: the adapter reads the focus from the server the Subscription was created at (its FHIR_SERVER_URL)', () =>
+    withStub(R4_BACKPORT, async (stub) => {
+      assert.equal((await run(stub, { endpoint: 'http://127.0.0.1:8780/fhir', payload: 'id-only' })).code, 0);
+      const sub = stub.subscriptions.get('sub-1')!;
+      stub.resources.set('ServiceRequest/sr-1001', sample('01-servicerequest.json'));
+      stub.requests.length = 0;
+      await withTestServer(
+        async (s) => {
+          const r = await s.fetch('/fhir', {
+            method: 'POST',
+            body: JSON.stringify(notification(stub, sub)),
+            headers: { 'content-type': (sub.channel as Channel).payload, ...headerOf(sub) },
+          });
+          const body = (await r.json()) as { issue: { diagnostics: string }[] };
+          assert.equal(r.status, 200, JSON.stringify(body));
+          assert.equal(body.issue[0]!.diagnostics, '1 resource(s) applied, 0 kept in the error queue, 0 pending fetch');
+          assert.deepEqual(
+            stub.requests.map((q) => `${q.method} ${q.url}`),
+            // the focus, then the references it makes (not served here: the record waits for them, the message is applied)
+            [
+              'GET /fhir/ServiceRequest/sr-1001',
+              'GET /fhir/Patient/pat-0001',
+              'GET /fhir/Encounter/enc-0001',
+              'GET /fhir/Coverage/cov-0001',
+              'GET /fhir/Practitioner/prac-1234567893',
+            ],
+          );
+        },
+        { apiKeys: [KEY], fhirFetcher: createFhirFetcher({ baseUrl: stub.base }) },
       );
     }));
 });
