@@ -8,6 +8,7 @@ import type { ReprocessCliOptions } from './cli/reprocess.js';
 import type { runSandbox } from './cli/outbound.js';
 import type { ImportValueSetsOptions } from './cli/import-valuesets.js';
 import type { CertifyCliOptions } from './cli/certify.js';
+import type { SubscribeOptions } from './cli/subscribe.js';
 import { errorMessage } from './cdsr/errors.js';
 import { isTimeZone } from './cdsr/batch.js';
 import { EXAM_ID_FORMS, TRANSACTION_DATETIME_FORMS } from './sandbox/switches.js';
@@ -340,6 +341,31 @@ export function buildProgram(): Command {
       const config = loadConfig();
       const { runWorklist } = await import('./cli/worklist.js');
       process.exitCode = await runWorklist(config, opts, stdio(config.CDSR_MAPPINGS_DIR, false));
+    });
+
+  program
+    .command('subscribe')
+    .description(
+      "create (once), show or remove the Subscription that makes the EHR's FHIR server send ServiceRequests and Encounters to the adapter's /fhir (R4 and R4B: the Subscriptions backport form; R5)",
+    )
+    .option('--fhir-server <url>', "the EHR's FHIR base URL (default: $FHIR_SERVER_URL)")
+    .option('--endpoint <url>', "the adapter's public /fhir URL the EHR calls: https (http only on loopback)")
+    .option('--topic <url>', 'the SubscriptionTopic canonical (default: the one topic the server advertises in its CapabilityStatement)')
+    .option(
+      '--filter <criteria>',
+      'a filter on the topic, Type?param=value, e.g. "ServiceRequest?category=http://snomed.info/sct|363679005" (repeatable)',
+      list,
+    )
+    .option('--payload <content>', 'full-resource or id-only (id-only: the adapter reads each resource from FHIR_SERVER_URL)', 'full-resource')
+    .option('--fhir-version <v>', 'auto (from /metadata), R4, R4B or R5', 'auto')
+    .option('--show', 'list the Subscriptions at the server that point at --endpoint, with their status')
+    .option('--remove', 'delete the Subscriptions that point at --endpoint (with --topic: for that topic only)')
+    .option('--dry-run', 'print what would be created, updated or deleted (keys masked); change nothing')
+    .option('--key-env <name>', "the environment variable holding the adapter's send key the EHR sends (never an argument)", 'CDSR_SUBSCRIPTION_KEY')
+    .option('--token-env <name>', "the environment variable holding the bearer token for the EHR's FHIR server", 'FHIR_SERVER_TOKEN')
+    .action(async (opts: SubscribeOptions) => {
+      const { runSubscribe } = await import('./cli/subscribe.js');
+      process.exitCode = await runSubscribe(opts, process.env, stdio('', false));
     });
 
   return program;

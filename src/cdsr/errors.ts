@@ -32,6 +32,7 @@ export const ERRORS = {
   HL7_PATH_SYNTAX: { status: 400, message: 'not an HL7 path' },
   FHIR_INTAKE: { status: 400, message: 'not a FHIR resource the adapter takes' },
   FHIR_FETCH: { status: 502, message: 'the FHIR server did not answer the fetch' },
+  FHIR_SUBSCRIBE: { status: 502, message: "the EHR's FHIR server did not take the Subscription request" },
   JSON_SYNTAX: { status: 400, message: 'not JSON' },
   // mapping
   MAP_TRANSFORM: { status: 500, message: 'a transform of the tables failed' },
