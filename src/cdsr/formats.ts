@@ -150,3 +150,26 @@ export function isTransactionDateTimeFuture(parsed: { ms: number; hasOffset: boo
   if (timeZone !== undefined) return parsed.ms > wallClockMs(now, timeZone);
   return parsed.ms > now.getTime() + LATEST_OFFSET_MS;
 }
+
+const clockFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** An instant as the wall clock of `zone` shows it: `2026-12-03 23:30:00 CST`. */
+export function localTime(at: Date, zone: string): string {
+  let f = clockFormats.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+      timeZoneName: 'short',
+    });
+    clockFormats.set(zone, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second} ${p.timeZoneName}`;
+}

@@ -2,6 +2,7 @@
 // authenticate with ACR Connect, post transactions to the NRDR API, get their statuses and error
 // messages back — run as timed steps against one target, into a report that holds no secret and
 // no patient data (the transactions are synthetic: certify-data.ts).
+import { localTime } from '../cdsr/formats.js';
 import { parseErrorMsg } from '../cdsr/error-msg.js';
 import { errorMessage } from '../cdsr/errors.js';
 import { FINAL_STATUSES, type TransactionStatus } from '../cdsr/schema.js';
@@ -147,6 +148,8 @@ export interface CertifyReport {
     readonly partnerId: string;
     readonly testFacilityId: string;
     readonly date: string;
+    /** The zone the date is shown in (CDSR_TIMEZONE). */
+    readonly timeZone: string;
     readonly adapterVersion: string;
     readonly runId: string;
     readonly endpoint: string;
@@ -349,6 +352,7 @@ export async function runCertification(o: CertifyOptions): Promise<CertifyReport
       partnerId: t.partnerId,
       testFacilityId: t.facilityId,
       date: started.toISOString(),
+      timeZone: t.timeZone,
       adapterVersion: o.adapterVersion,
       runId: o.runId,
       endpoint: t.baseUrl,
@@ -391,7 +395,7 @@ export function reportMarkdown(r: CertifyReport): string {
     `| Application ID (AppID) | ${cell(h.applicationId)} |`,
     `| Partner ID | ${cell(h.partnerId)} |`,
     `| Test facility (Facility_ID) | ${cell(h.testFacilityId)} |`,
-    `| Date | ${h.date} |`,
+    `| Date | ${localTime(new Date(h.date), h.timeZone)} (${h.date}) |`,
     `| Adapter version | cdsr-adapter ${cell(h.adapterVersion)} |`,
     `| Environment | ${h.environment === 'sandbox' ? 'built-in sandbox (a rehearsal, not ACR)' : "ACR's test environment"} |`,
     `| Endpoint | ${cell(h.endpoint)} |`,

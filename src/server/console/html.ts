@@ -1,5 +1,6 @@
 // HTML for the console, written by hand: every value goes through `esc` (the pages show patient
 // data to operators and must never let it run as markup), one layout with the navigation.
+import { localTime } from '../../cdsr/formats.js';
 
 /** Escapes text for HTML content and double-quoted attribute values. */
 export function esc(value: string | number | boolean | null | undefined): string {
@@ -86,29 +87,6 @@ export function table(head: readonly string[], rows: readonly (readonly unknown[
   if (rows.length === 0) return html`<p class="empty">${opts.empty ?? 'Nothing to show.'}</p>`;
   return html`<table${opts.id ? new Html(` id="${esc(opts.id)}"`) : ''}>${opts.caption ? html`<caption>${opts.caption}</caption>` : ''}<thead><tr>${head.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead>
 <tbody>${rows.map((r) => html`<tr>${r.map((c) => html`<td>${c}</td>`)}</tr>\n`)}</tbody></table>`;
-}
-
-const clockFormats = new Map<string, Intl.DateTimeFormat>();
-
-/** An instant as the wall clock of `zone` shows it: `2026-12-03 23:30:00 CST`. */
-export function localTime(at: Date, zone: string): string {
-  let f = clockFormats.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-      hourCycle: 'h23',
-      timeZoneName: 'short',
-    });
-    clockFormats.set(zone, f);
-  }
-  const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second} ${p.timeZoneName}`;
 }
 
 /**
