@@ -11,7 +11,7 @@ import { MapWorkerError } from './map-pool.js';
 import { ACK_FOR, hl7HttpStatus, storeMessage, storeUnavailableProblem } from './outcome.js';
 
 export interface Hl7Reply {
-  readonly httpStatus: 200 | 400 | 429 | 503;
+  readonly httpStatus: 200 | 429 | 503;
   readonly ack: string;
   readonly code: AckCode;
   readonly status: MessageStatus | 'unavailable' | 'not-stored' | 'refused';
@@ -52,7 +52,7 @@ export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): 
   };
   const ack = (code: AckCode, problems: readonly Problem[], id: number | undefined) =>
     buildAck({ code, ...(message ? { message } : {}), problems, now, ackControlId: id !== undefined ? `CDSR${id}` : 'CDSR0' });
-  const httpStored = hl7HttpStatus(parsed ? 'stored' : 'not-hl7');
+  const httpStored = hl7HttpStatus('stored');
   try {
     const { result, outcome } = await storeMessage(deps.store, meta, mapped, 'this message');
     if (!result) return { httpStatus: httpStored, ack: ack('AE', outcome.problems, undefined), code: 'AE', status: 'not-stored' };
@@ -74,8 +74,7 @@ export async function ingestHl7(deps: IngestDeps, raw: string, origin: Origin): 
     };
   } catch (e) {
     if (!(e instanceof StoreUnavailableError)) throw e;
-    // not HL7: a resend will not help, whether or not it could be kept for audit
-    if (!parsed) return { httpStatus: httpStored, ack: ack('AR', mapped.problems, undefined), code: 'AR', status: 'rejected' };
+    // not kept, HL7 or not: sent again, it is kept then (as rejected when it is not HL7)
     return { httpStatus: hl7HttpStatus('unavailable'), ack: ack('AR', [storeUnavailableProblem()], undefined), code: 'AR', status: 'unavailable' };
   }
 }

@@ -18,9 +18,14 @@ export const ACK_FOR: Readonly<Record<MessageStatus, AckCode>> = {
   duplicate: 'AA',
 };
 
-/** HTTP status of an HL7 answer: 400 only when the body is not HL7 at all, 503 only when nothing could be stored now. */
-export function hl7HttpStatus(outcome: 'stored' | 'not-hl7' | 'unavailable'): 200 | 400 | 503 {
-  return outcome === 'stored' ? 200 : outcome === 'not-hl7' ? 400 : 503;
+/**
+ * HTTP status of an HL7 answer: 200 once the body is stored, whatever its ACK says (AE, or AR for a
+ * body that is not HL7 at all: kept as rejected; a resend would be refused the same way, and an
+ * HTTP error would keep it at the head of a sender's queue for ever, holding back every message
+ * behind it); 503 only when nothing could be stored now (the sender sends it again).
+ */
+export function hl7HttpStatus(outcome: 'stored' | 'unavailable'): 200 | 503 {
+  return outcome === 'stored' ? 200 : 503;
 }
 
 /** HTTP status of a FHIR answer: notifications are 200 once stored; direct resources 422 when one is kept in the error queue. */

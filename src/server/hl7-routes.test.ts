@@ -69,10 +69,10 @@ describe('POST /hl7v2', () => {
       assert.equal((await s.store.message(1))?.status, 'ignored');
     }));
 
-  it('400 with AR and an empty MSA-2 for what is not HL7', () =>
+  it("200 with AR and an empty MSA-2 for what is not HL7: kept as rejected (a resend would be refused alike; an HTTP error would hold the sender's queue)", () =>
     withTestServer(async (s) => {
       const r = await postHl7(s, 'hello, this is not HL7');
-      assert.equal(r.status, 400);
+      assert.equal(r.status, 200);
       assert.deepEqual(lines(r.text), [
         'MSH|^~\\&|CDSR-ADAPTER||||20261123060000+0000||ACK|CDSR1|P|2.5.1',
         'MSA|AR|',
@@ -142,13 +142,13 @@ describe('POST /hl7v2', () => {
 });
 
 describe('POST /hl7v2: a header refused for its MSH-2', () => {
-  it('is answered 400 AR with MSA-2 = MSH-10 and the parties read by splitting the MSH on MSH-1', async () => {
+  it('is answered 200 AR with MSA-2 = MSH-10 and the parties read by splitting the MSH on MSH-1', async () => {
     await withTestServer(async (s) => {
       // MSH-2 with the escape character doubled (a JSON-escaping accident): five characters
       const odd = ORM.replace('MSH|^~\\&|', 'MSH|^~\\\\&|').replace('MSG0001', '102');
       assert.equal(odd.slice(0, 10), 'MSH|^~\\\\&|');
       const r = await postHl7(s, odd);
-      assert.equal(r.status, 400);
+      assert.equal(r.status, 200);
       assert.deepEqual(lines(r.text), [
         'MSH|^~\\&|CDSR|ACR|EHR|GENHOSP|20261123060000+0000||ACK^O01^ACK|CDSR1|P|2.5.1',
         'MSA|AR|102',
@@ -220,6 +220,12 @@ describe('POST /hl7v2: credentials, size, store down', () => {
         [ready.status, await ready.json()],
         [503, { status: 'unavailable', code: 'STORE_UNAVAILABLE', error: 'the adapter cannot take this request now; send it again' }],
       );
+      // what is not HL7 is not kept either: 503 too, so that it comes back and is kept as rejected
+      const junk = await postHl7(s, 'hello, this is not HL7', { 'x-api-key': 'k-123' });
+      assert.deepEqual(
+        [junk.status, lines(junk.text).slice(1)],
+        [503, ['MSA|AR|', 'ERR|||207^Application internal error^HL70357|E||||STORE_UNAVAILABLE: the message cannot be stored now; send it again']],
+      );
     }, opts));
 });
 
@@ -265,16 +271,17 @@ describe('POST /hl7v2: a stored row the store cannot read', () => {
 });
 
 describe('POST /hl7v2: a message past the limits', () => {
-  it('is refused (400 AR) naming the limit, with its own MSA-2; the service goes on', async () => {
+  it('is refused (200 AR) naming the limit, with its own MSA-2, kept as rejected; the service goes on', async () => {
     await withTestServer(
       async (s) => {
         const huge = ORM.replace(/DG1\|1\|\|[^\r]*/, `DG1|1||${Array.from({ length: 150_000 }, (_, i) => `R${i}`).join('~')}`);
         const r = await postHl7(s, huge);
-        assert.equal(r.status, 400);
+        assert.equal(r.status, 200);
         assert.deepEqual(lines(r.text).slice(1), [
           'MSA|AR|MSG0001',
           'ERR|||100^Segment sequence error^HL70357|E||||HL7_INVALID: line 5 (DG1) has 149999 repetitions (limit 5000)',
         ]);
+        assert.equal((await s.store.message(1))?.status, 'rejected');
         assert.equal((await postHl7(s, ORM)).status, 200);
       },
       { bodyLimit: 4 * 1024 * 1024 },
