@@ -20,7 +20,7 @@ const RUNS = { numRuns: 300 };
 // was copied there
 const SENTINEL = '§';
 const lookAlikes = fc
-  .uniqueArray(fc.stringMatching(/^[a-z][a-z0-9]{2,7}$/), { minLength: 1, maxLength: 3 })
+  .uniqueArray(fc.stringMatching(/^[a-z][a-z0-9]{2,7}$/), { minLength: 1, maxLength: 2 })
   .map((bases) => [...new Set(bases.flatMap((b) => [b, b.toUpperCase(), `${b} `, ` ${b}`, `${b}1`, `${b.slice(0, -1)}`]))].map((v) => `${SENTINEL}${v}`));
 
 // the fields that identify someone or hold free text, listed here on their own (not read from the
@@ -40,8 +40,9 @@ const record = fc
   .tuple(transaction, lookAlikes, fc.array(fc.nat(), { minLength: 200, maxLength: 200 }), fc.array(fc.boolean(), { minLength: 200, maxLength: 200 }))
   .map(([base, pool, picks, present]) => {
     let i = 0;
+    let j = 0;
     const pick = () => pool[picks[i++ % picks.length]! % pool.length]!;
-    const some = () => present[i % present.length]!;
+    const some = () => present[j++ % present.length]!;
     const tx: Obj = structuredClone(base);
     tx.Facility_ID = pick();
     tx.Transaction_ID = pick();
