@@ -112,11 +112,7 @@ describe('de-identification (test profile)', () => {
     const listed = rows.flatMap(([fields, sent]) =>
       fields!.split(', ').flatMap((f) => (f.startsWith('Clinician1/2_') ? [1, 2].map((n) => [f.replace('1/2', String(n)), sent!]) : [[f, sent!]])),
     );
-    const all = [
-      ...TRANSACTION_FIELDS.filter((f) => f !== 'Encounters'),
-      ...ENCOUNTER_FIELDS.filter((f) => f !== 'Consultations'),
-      ...CONSULTATION_FIELDS,
-    ];
+    const all = [...TRANSACTION_FIELDS.filter((f) => f !== 'Encounters'), ...ENCOUNTER_FIELDS.filter((f) => f !== 'Consultations'), ...CONSULTATION_FIELDS];
     assert.deepEqual(listed.map(([f]) => f).sort(), [...all].sort());
     const treatment: Record<string, string> = { ...ENCOUNTER_TREATMENT, ...CONSULTATION_TREATMENT };
     for (const [f, sent] of listed) if (f! in treatment) assert.equal(sent === 'kept', treatment[f!] === 'keep', `${f}: the table says "${sent}"`);

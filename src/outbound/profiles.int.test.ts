@@ -199,6 +199,17 @@ describe('connection profiles: test, then production, on one store', () => {
     );
     // a few more rounds of polling would have gone to the test environment by now, were they sent
     const listed = (await get<{ transactions: TxSummary[] }>(second, '/api/transactions')).transactions;
+    // the console's list names each transaction's profile (newest first)
+    const rows = [
+      ...(await second.app.inject({ method: 'GET', url: '/ui/transactions' })).body.matchAll(/<tr><td><a href="[^"]+">([^<]+)<\/a><\/td><td>([^<]*)<\/td>/g),
+    ];
+    assert.deepEqual(
+      rows.map((m) => [m[1] === testId ? 'the test one' : 'the production one', m[2]]),
+      [
+        ['the production one', 'production'],
+        ['the test one', 'test'],
+      ],
+    );
     await second.close();
     open.delete(second);
 
