@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { acrRedirectUrl, type Config } from '../config.js';
+import { acrRedirectUrl, ConfigError, type Config } from '../config.js';
 import { activeProfile, type ConnectionProfile } from '../profile.js';
 import { Deidentifier } from './deidentify.js';
 import type { RecordStore, OutboundLedger, CredentialStore } from '../store/store.js';
@@ -152,7 +152,7 @@ export function startOutbound(
   const profile = opts.profile ?? activeProfile(config);
   const { partnerId, appId } = profile;
   if (profile.deidentify && !opts.deidentifier)
-    throw new Error(`the ${profile.name} profile sends only de-identified records, and no de-identification step was given`);
+    throw new ConfigError(`CDSR_PROFILE: the ${profile.name} profile sends only de-identified records, and no de-identification step was given`);
   if (target.sandbox)
     log.warn({ event: 'sandbox', url: target.baseUrl, profile: profile.name }, 'NRDR_BASE_URL is not set: submitting to the built-in NRDR sandbox, not to ACR');
   else log.info({ event: 'nrdr', url: target.baseUrl, partnerId, appId, profile: profile.name }, `submitting to NRDR (${profile.name} profile)`);
