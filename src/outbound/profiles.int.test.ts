@@ -154,7 +154,14 @@ describe('connection profiles: test, then production, on one store', () => {
       }))(events(log1)[0]!),
       { event: 'profile', ...shownTest, msg: 'connection profile: test (CDSR_PROFILE); records are de-identified, sent as facility TESTFAC1' },
     );
-    assert.deepEqual((await get<{ profile: unknown }>(first, '/api/auth')).profile, shownTest);
+    const auth = await get<{ profile: unknown; configured: boolean; message: string }>(first, '/api/auth');
+    assert.deepEqual(auth, {
+      profile: shownTest,
+      configured: false,
+      signedIn: false,
+      message:
+        'No ACR Connect sign-in is configured: set CDSR_TEST_ACR_AUTHORIZE_URL, CDSR_TEST_ACR_TOKEN_URL, CDSR_TEST_ACR_CLIENT_ID and CDSR_TEST_ACR_REDIRECT_URL (docs/operations.md "Signing in to ACR Connect").',
+    });
     const page = (await first.app.inject({ method: 'GET', url: '/ui' })).body;
     assert.match(page, /<span class="profile profile-test"[^>]*>profile: <strong>test<\/strong> \(de-identified\)<\/span>/);
     await post(first, ORM);

@@ -20,8 +20,11 @@ function page(reply: FastifyReply, status: number, title: string, paragraphs: re
     );
 }
 
-const NOT_CONFIGURED =
-  'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (docs/operations.md "Signing in to ACR Connect").';
+/** Why there is no sign-in, naming the variables of the profile in force (CDSR_TEST_… under test). */
+const notConfigured = (profile: string | undefined): string => {
+  const p = profile === 'test' ? 'CDSR_TEST_' : '';
+  return `No ACR Connect sign-in is configured: set ${p}ACR_AUTHORIZE_URL, ${p}ACR_TOKEN_URL, ${p}ACR_CLIENT_ID and ${p}ACR_REDIRECT_URL (docs/operations.md "Signing in to ACR Connect").`;
+};
 
 const html = (d: string) => textAnswer(`an HTML page: ${d}`);
 const when = (d: string) => nullable(str(d));
@@ -64,6 +67,7 @@ const SIGN_IN_STATUS = obj({
 
 export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void {
   const signIn = deps.signIn;
+  const NOT_CONFIGURED = notConfigured(deps.profile?.name);
 
   app.get(
     '/auth/acr/start',
