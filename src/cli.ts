@@ -297,11 +297,11 @@ export function buildProgram(): Command {
   program
     .command('certify')
     .description(
-      "show what ACR's certification asks in its test environment (NRDR_ENVIRONMENT=test): authenticate, post synthetic test transactions, get their statuses and error codes back; writes the report to send to ACR",
+      "show what ACR's certification asks in its test environment (the test profile, CDSR_TEST_*): authenticate, post synthetic test transactions, get their statuses and error codes back; writes the report to send to ACR",
     )
     .option('--sandbox', 'a rehearsal against a sandbox started in this process on loopback (not ACR)')
     .option('--out <dir>', 'folder of the report files cdsr-certification-<date>.md and .json (default: the current directory)')
-    .option('--facility <id>', 'the test facility (default: NRDR_TEST_FACILITY_ID; with --sandbox 100000)')
+    .option('--facility <id>', 'the test facility (default: CDSR_TEST_FACILITY_ID; with --sandbox 100000)')
     .option('--poll-interval <s>', 'seconds between status requests (default 10; with --sandbox 0.05)', seconds)
     .option('--timeout <s>', 'seconds polling may last before the step fails (default 900; with --sandbox 30)', seconds)
     .action(async (opts: CertifyCliOptions) => {

@@ -4,6 +4,17 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { AdapterError } from './cdsr/errors.js';
 import { isTimeZone } from './cdsr/batch.js';
+import {
+  activeProfile,
+  PREFIXED_PROFILES,
+  PROFILE_NAMES,
+  PROFILE_SETTINGS,
+  PROFILE_URL_SETTINGS,
+  profileIssues,
+  profileVariable,
+  type ProfileSource,
+  type ProfileVariable,
+} from './profile.js';
 
 const optionalText = z
   .string()
@@ -40,6 +51,20 @@ function isKey32(v: string): boolean {
 
 /** The path of the adapter that receives ACR Connect's answer to a sign-in. */
 export const SIGNIN_CALLBACK_PATH = '/auth/acr/callback';
+
+/** CDSR_TEST_NRDR_BASE_URL, CDSR_PRODUCTION_ACR_CLIENT_SECRET…: each profile's own settings. */
+const PROFILE_VARIABLES = Object.fromEntries(
+  PREFIXED_PROFILES.flatMap((p) => PROFILE_SETTINGS.map((s) => [profileVariable(p, s), PROFILE_URL_SETTINGS.has(s) ? optionalUrl : optionalText])),
+) as Record<ProfileVariable, typeof optionalText>;
+
+/** A variable that looks like a profile's but names no setting (a typo would otherwise be ignored in silence). */
+function unknownProfileVariables(env: Readonly<Record<string, string | undefined>>): string[] {
+  const known = new Set<string>(Object.keys(PROFILE_VARIABLES));
+  return Object.keys(env)
+    .filter((k) => /^CDSR_(TEST|PRODUCTION)_(NRDR|ACR|FACILITY)_/.test(k) && !known.has(k))
+    .sort()
+    .map((k) => `${k}: is not a profile setting (a profile's settings: CDSR_<PROFILE>_ followed by ${PROFILE_SETTINGS.join(', ')})`);
+}
 
 const EnvSchema = z
   .object({
@@ -140,11 +165,6 @@ const EnvSchema = z
     NRDR_BASE_URL: optionalUrl,
     NRDR_PARTNER_ID: optionalText,
     NRDR_APP_ID: optionalText,
-    // which ACR environment NRDR_BASE_URL and the ACR_* credentials are: `certify` sends test data
-    // and runs only when this says `test` (docs/operations.md "Certification")
-    NRDR_ENVIRONMENT: optionalText.pipe(z.enum(['test', 'production'], { message: 'must be test or production' }).optional()),
-    // the test facility ACR gave for certification (its Facility_ID in the test environment)
-    NRDR_TEST_FACILITY_ID: optionalText,
     ACR_TOKEN_URL: optionalUrl,
     ACR_CLIENT_ID: optionalText,
     ACR_CLIENT_SECRET: optionalText,
@@ -181,8 +201,12 @@ const EnvSchema = z
     FHIR_SERVER_URL: optionalUrl,
     FHIR_SERVER_TOKEN: optionalText,
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    // the connection profile (src/profile.ts): which NRDR environment, with its own variables
+    CDSR_PROFILE: optionalText.pipe(z.enum(PROFILE_NAMES).optional()),
+    ...PROFILE_VARIABLES,
   })
   .superRefine((c, ctx) => {
+    for (const i of profileIssues(c)) ctx.addIssue({ code: 'custom', path: [i.variable], message: i.message });
     const loopback = c.HOST === '127.0.0.1' || c.HOST === '::1' || c.HOST === 'localhost';
     const anyKey = [c.CDSR_INBOUND_API_KEYS, c.CDSR_SEND_API_KEYS, c.CDSR_OPERATE_API_KEYS, c.CDSR_VIEW_API_KEYS, c.CDSR_METRICS_API_KEYS].some(
       (k) => k.length > 0,
@@ -261,9 +285,10 @@ const EnvSchema = z
 
 export type Config = z.infer<typeof EnvSchema>;
 
-/** The PartnerID and AppID in force: configured, or the sandbox's. */
-export function nrdrIds(c: Pick<Config, 'NRDR_PARTNER_ID' | 'NRDR_APP_ID'>): { partnerId: string; appId: string } {
-  return { partnerId: c.NRDR_PARTNER_ID ?? '10000', appId: c.NRDR_APP_ID ?? '10019' };
+/** The PartnerID and AppID in force: the connection profile's (src/profile.ts), or the sandbox's. */
+export function nrdrIds(c: ProfileSource): { partnerId: string; appId: string } {
+  const p = activeProfile(c);
+  return { partnerId: p.partnerId, appId: p.appId };
 }
 
 /**
@@ -284,7 +309,8 @@ export class ConfigError extends AdapterError {
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
   const r = EnvSchema.safeParse(env);
-  if (r.success) return r.data;
-  const lines = r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  const unknown = unknownProfileVariables(env);
+  if (r.success && unknown.length === 0) return r.data;
+  const lines = [...(r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)), ...unknown];
   throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
 }

@@ -47,6 +47,7 @@ export const ERRORS = {
   SIGNIN_UPSTREAM: { status: 502, message: 'ACR Connect did not answer the sign-in as expected' },
   SIGNIN_UNAVAILABLE: { status: 503, message: 'the ACR Connect sign-in cannot start now' },
   SIGNIN_NOT_CONFIGURED: { status: 404, message: 'no ACR Connect sign-in is configured' },
+  NOT_DEIDENTIFIED: { status: 500, message: 'a transaction for the test profile did not go through the de-identification step: not sent' },
   // the HTTP edge: requests
   BAD_REQUEST: { status: 400, message: 'the request cannot be answered as asked' },
   REQUEST_UNREADABLE: { status: 400, message: 'the request cannot be read' },

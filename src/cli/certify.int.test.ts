@@ -1,6 +1,6 @@
 // `cdsr-adapter certify` as an operator runs it, in a process of its own: the rehearsal against
-// the in-process sandbox passes and writes both reports into the current directory; without
-// NRDR_ENVIRONMENT=test it refuses (exit 2) before sending anything.
+// the in-process sandbox passes and writes both reports into the current directory; with
+// production's settings only (no test profile) it refuses (exit 2) before sending anything.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -57,7 +57,7 @@ describe('cdsr-adapter certify (a process)', () => {
     assert.equal(lines.at(-2), 'every step passed (a rehearsal: run it again against the test environment for ACR)');
   });
 
-  it('a configured NRDR without NRDR_ENVIRONMENT=test: exit 2, the variable named, no report', async () => {
+  it('production configured, no test profile: exit 2, the variable named, no report', async () => {
     const cwd = mkdtempSync(join(dir, 'refused-'));
     const r = await run(['certify'], cwd, {
       NRDR_BASE_URL: 'https://nrdr.example/NonPQRSapi/cdsr/transactions',
@@ -71,7 +71,7 @@ describe('cdsr-adapter certify (a process)', () => {
     assert.equal(r.out, '');
     assert.equal(
       r.err,
-      "cdsr-adapter certify: certify sends test data and runs only against ACR's test environment, but NRDR_ENVIRONMENT is not set: set NRDR_ENVIRONMENT=test once NRDR_BASE_URL, ACR_TOKEN_URL and the credentials are those ACR gave for its test environment\n",
+      'cdsr-adapter certify: CDSR_TEST_NRDR_BASE_URL is not set: set the test profile to ACR\'s test environment (docs/operations.md "Connection profiles"), or rehearse with --sandbox\n',
     );
     assert.deepEqual(readdirSync(cwd), []);
   });

@@ -17,6 +17,7 @@ import { loadMappings } from '../mapping/load.js';
 import { sandboxValueLists } from './builtin-sandbox.js';
 import { openStoreToRead } from '../server/main.js';
 import { signInFor } from '../outbound/setup.js';
+import { profileCredentials } from '../outbound/profile-store.js';
 import { driveSandboxSignIn, runCertify, type CertifyCliOptions, type CertifySeams } from './certify.js';
 
 const GOLDEN = join(REPO_ROOT, 'test', 'golden');
@@ -107,23 +108,24 @@ async function testEnvironment(clients = [DEFAULT_CLIENT], faults: Parameters<ty
     faults: { stepMs: 20, ...faults },
   });
   const url = await sandbox.app.listen({ port: 0, host: '127.0.0.1' });
+  // the test connection profile, as a site under certification runs
   const env = {
-    NRDR_ENVIRONMENT: 'test',
-    NRDR_BASE_URL: `${url}${SANDBOX_PATH}`,
-    ACR_TOKEN_URL: `${url}${SANDBOX_TOKEN_PATH}`,
-    ACR_CLIENT_ID: DEFAULT_CLIENT.clientId,
-    ACR_CLIENT_SECRET: DEFAULT_CLIENT.clientSecret,
-    NRDR_PARTNER_ID: '10000',
-    NRDR_APP_ID: '10019',
-    NRDR_TEST_FACILITY_ID: '100000',
+    CDSR_PROFILE: 'test',
+    CDSR_TEST_NRDR_BASE_URL: `${url}${SANDBOX_PATH}`,
+    CDSR_TEST_ACR_TOKEN_URL: `${url}${SANDBOX_TOKEN_PATH}`,
+    CDSR_TEST_ACR_CLIENT_ID: DEFAULT_CLIENT.clientId,
+    CDSR_TEST_ACR_CLIENT_SECRET: DEFAULT_CLIENT.clientSecret,
+    CDSR_TEST_NRDR_PARTNER_ID: '10000',
+    CDSR_TEST_NRDR_APP_ID: '10019',
+    CDSR_TEST_FACILITY_ID: '100000',
   };
   // certify waits on the sandbox's own clock
   return { sandbox, env, seams: { now: clock.now, sleep: clock.sleep } };
 }
 
 const SIGN_IN_ENV = (tokenUrl: string) => ({
-  ACR_AUTHORIZE_URL: tokenUrl.replace(/\/token$/, '/authorize'),
-  ACR_REDIRECT_URL: 'http://127.0.0.1:9/auth/acr/callback',
+  CDSR_TEST_ACR_AUTHORIZE_URL: tokenUrl.replace(/\/token$/, '/authorize'),
+  CDSR_TEST_ACR_REDIRECT_URL: 'http://127.0.0.1:9/auth/acr/callback',
   CDSR_SECRET_KEY: Buffer.alloc(32, 7).toString('base64'),
 });
 
@@ -275,7 +277,7 @@ describe('certify against a test environment (a sandbox the test started)', () =
         r.err.split('\n').slice(0, 2).join('\n'),
         [
           'certify: step "authenticate" (Authenticate with ACR Connect (client credentials)) failed: the token endpoint answered 401',
-          'certify: step "sign-in" (Sign in with ACR Connect (interactive)) not-done: not done: sign in at the console first (the sign-in is not configured: set ACR_AUTHORIZE_URL, ACR_REDIRECT_URL and CDSR_SECRET_KEY)',
+          'certify: step "sign-in" (Sign in with ACR Connect (interactive)) not-done: not done: sign in at the console first (the sign-in is not configured: set CDSR_TEST_ACR_AUTHORIZE_URL, CDSR_TEST_ACR_REDIRECT_URL and CDSR_SECRET_KEY)',
         ].join('\n'),
       );
       assert.equal(sandbox.counts.posts, 0);
@@ -288,7 +290,7 @@ describe('certify against a test environment (a sandbox the test started)', () =
   it('everything else passing, no sign-in stored: "not done: sign in at the console first", exit 1', async () => {
     const { sandbox, env, seams } = await testEnvironment();
     try {
-      const r = await certify({ ...env, ...SIGN_IN_ENV(env.ACR_TOKEN_URL) }, {}, seams);
+      const r = await certify({ ...env, ...SIGN_IN_ENV(env.CDSR_TEST_ACR_TOKEN_URL) }, {}, seams);
       assert.equal(r.code, 1);
       assert.deepEqual(r.json.failedSteps, ['sign-in']);
       assert.equal(
@@ -308,20 +310,20 @@ describe('certify against a test environment with a sign-in stored by the consol
     const dataDir = mkdtempSync(join(tmpdir(), 'cdsr-certify-store-'));
     dirs.push(dataDir);
     try {
-      const fullEnv = { ...BASE_ENV, ...env, ...SIGN_IN_ENV(env.ACR_TOKEN_URL), CDSR_DATA_DIR: dataDir };
+      const fullEnv = { ...BASE_ENV, ...env, ...SIGN_IN_ENV(env.CDSR_TEST_ACR_TOKEN_URL), CDSR_DATA_DIR: dataDir };
       const config = loadConfig(fullEnv);
       // what an operator does at the console: sign in once, kept in the store
       const store = await openStoreToRead(config);
       const signIn = signInFor(
         config,
-        store,
-        { baseUrl: env.NRDR_BASE_URL, tokens: undefined, sandbox: false, close: () => Promise.resolve() },
+        profileCredentials(store, 'test'),
+        { baseUrl: env.CDSR_TEST_NRDR_BASE_URL, tokens: undefined, sandbox: false, close: () => Promise.resolve() },
         SILENT,
         seams.now,
       );
       assert.equal((await driveSandboxSignIn(signIn!, { facilityId: '100000', username: 'operator', password: 'sandbox' })).kind, 'done');
       await store.close();
-      const r = await certify({ ...env, ...SIGN_IN_ENV(env.ACR_TOKEN_URL), CDSR_DATA_DIR: dataDir }, {}, seams);
+      const r = await certify({ ...env, ...SIGN_IN_ENV(env.CDSR_TEST_ACR_TOKEN_URL), CDSR_DATA_DIR: dataDir }, {}, seams);
       assert.equal(r.err, '');
       assert.equal(r.code, 0);
       assert.deepEqual((r.json.steps as { id: string; detail: string }[])[1], {
@@ -361,39 +363,48 @@ describe('certify refuses what is not the test environment (exit 2, the variable
     assert.equal(r.err, `cdsr-adapter certify: ${expected}\n`);
     assert.deepEqual(r.files, []);
   };
+  // the test profile's settings (read whatever profile is in force: production here)
   const test = {
-    NRDR_BASE_URL: 'https://nrdr.example/NonPQRSapi/cdsr/transactions',
-    ACR_TOKEN_URL: 'https://connect.example/token',
-    ACR_CLIENT_ID: 'c',
-    ACR_CLIENT_SECRET: 's',
-    NRDR_PARTNER_ID: 'P1',
-    NRDR_APP_ID: 'A1',
+    CDSR_PROFILE: 'production',
+    NRDR_BASE_URL: 'https://nrdr.production.example/NonPQRSapi/cdsr/transactions',
+    ACR_TOKEN_URL: 'https://connect.production.example/token',
+    ACR_CLIENT_ID: 'prod',
+    ACR_CLIENT_SECRET: 'prod-secret',
+    NRDR_PARTNER_ID: 'P9',
+    NRDR_APP_ID: 'A9',
+    CDSR_TEST_NRDR_BASE_URL: 'https://nrdr.example/NonPQRSapi/cdsr/transactions',
+    CDSR_TEST_ACR_TOKEN_URL: 'https://connect.example/token',
+    CDSR_TEST_ACR_CLIENT_ID: 'c',
+    CDSR_TEST_ACR_CLIENT_SECRET: 's',
+    CDSR_TEST_NRDR_PARTNER_ID: 'P1',
+    CDSR_TEST_NRDR_APP_ID: 'A1',
   };
 
-  it('NRDR_BASE_URL unset', () =>
-    refused({}, "NRDR_BASE_URL is not set: set it (and the ACR_* credentials) to ACR's test environment, or rehearse with --sandbox"));
-  it('NRDR_ENVIRONMENT unset, or production', async () => {
-    const text = (v: string) =>
-      `certify sends test data and runs only against ACR's test environment, but NRDR_ENVIRONMENT is ${v}: set NRDR_ENVIRONMENT=test once NRDR_BASE_URL, ACR_TOKEN_URL and the credentials are those ACR gave for its test environment`;
-    await refused(test, text('not set'));
-    await refused({ ...test, NRDR_ENVIRONMENT: 'production' }, text('production'));
-  });
-  it('no test facility', () =>
-    refused({ ...test, NRDR_ENVIRONMENT: 'test' }, 'NRDR_TEST_FACILITY_ID is not set: set it to the test facility ACR gave (or pass --facility)'));
+  it('no test profile: production settings are never taken for the test environment', () =>
+    refused(
+      {
+        CDSR_PROFILE: 'production',
+        NRDR_BASE_URL: test.NRDR_BASE_URL,
+        NRDR_PARTNER_ID: 'P9',
+        NRDR_APP_ID: 'A9',
+        ACR_TOKEN_URL: test.ACR_TOKEN_URL,
+        ACR_CLIENT_ID: 'prod',
+        ACR_CLIENT_SECRET: 'x',
+      },
+      'CDSR_TEST_NRDR_BASE_URL is not set: set the test profile to ACR\'s test environment (docs/operations.md "Connection profiles"), or rehearse with --sandbox',
+    ));
+  it('no test facility', () => refused(test, 'CDSR_TEST_FACILITY_ID is not set: set it to the test facility ACR gave (or pass --facility)'));
   it('no client secret (a refresh token is not the client credentials certification asks for)', () =>
     refused(
-      { ...test, ACR_CLIENT_SECRET: '', ACR_REFRESH_TOKEN: 'r', NRDR_ENVIRONMENT: 'test', NRDR_TEST_FACILITY_ID: '1' },
-      'ACR_CLIENT_SECRET is not set: certification authenticates with the client credentials ACR gave for its test environment',
+      { ...test, CDSR_TEST_ACR_CLIENT_SECRET: '', CDSR_TEST_ACR_REFRESH_TOKEN: 'r', CDSR_TEST_FACILITY_ID: '1' },
+      'CDSR_TEST_ACR_CLIENT_SECRET is not set: certification authenticates with the client credentials ACR gave for its test environment',
     ));
-  it('NRDR_ENVIRONMENT takes test or production only', () => {
-    assert.throws(() => loadConfig({ NRDR_ENVIRONMENT: 'staging' }), /NRDR_ENVIRONMENT: must be test or production/);
-  });
-  it('the target: every setting from the configuration, --facility over NRDR_TEST_FACILITY_ID', () => {
-    const config = loadConfig({ ...test, NRDR_ENVIRONMENT: 'test', NRDR_TEST_FACILITY_ID: '1', CDSR_TIMEZONE: 'America/Chicago' });
+  it('the target: every setting from the test profile, --facility over CDSR_TEST_FACILITY_ID', () => {
+    const config = loadConfig({ ...test, CDSR_TEST_FACILITY_ID: '1', CDSR_TIMEZONE: 'America/Chicago' });
     assert.deepEqual(certifyTargetFromConfig(config, '2'), {
       environment: 'test',
-      baseUrl: test.NRDR_BASE_URL,
-      tokenUrl: test.ACR_TOKEN_URL,
+      baseUrl: test.CDSR_TEST_NRDR_BASE_URL,
+      tokenUrl: test.CDSR_TEST_ACR_TOKEN_URL,
       clientId: 'c',
       clientSecret: 's',
       partnerId: 'P1',

@@ -1,5 +1,5 @@
-// `cdsr-adapter certify`: the certification run against ACR's test environment (as configured,
-// NRDR_ENVIRONMENT=test), or with --sandbox a rehearsal against a sandbox started here on
+// `cdsr-adapter certify`: the certification run against ACR's test environment (the `test`
+// connection profile), or with --sandbox a rehearsal against a sandbox started here on
 // loopback; writes the report as Markdown and JSON (docs/operations.md "Certification").
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { AcrSignIn } from '../outbound/acr-signin.js';
 import {
   certifyTargetFromConfig,
   isRefusal,
+  testProfileOf,
   reportMarkdown,
   runCertification,
   STEP_TITLES,
@@ -22,6 +23,8 @@ import {
 } from '../outbound/certify.js';
 import { SecretBox } from '../outbound/secret-box.js';
 import { signInFor } from '../outbound/setup.js';
+import { profileCredentials } from '../outbound/profile-store.js';
+import { profileVariable } from '../profile.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { buildSandbox, DEFAULT_CLIENT, SANDBOX_AUTHORIZE_PATH, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Sandbox, type SandboxUser } from '../sandbox/server.js';
 import type { CredentialRow, CredentialStore } from '../store/store.js';
@@ -34,7 +37,7 @@ export interface CertifyCliOptions {
   readonly sandbox?: boolean;
   /** Folder of the report files (default: the current directory). */
   readonly out?: string;
-  /** The test facility (default: NRDR_TEST_FACILITY_ID; with --sandbox also 100000). */
+  /** The test facility (default: CDSR_TEST_FACILITY_ID; with --sandbox 100000 without it). */
   readonly facility?: string;
   /** Seconds between status requests (default 10; with --sandbox 0.05). */
   readonly pollInterval?: number;
@@ -134,18 +137,31 @@ export async function driveSandboxSignIn(signIn: AcrSignIn, user: SandboxUser): 
   return { kind: 'done', token, subject: status.subject ?? '' };
 }
 
-/** The sign-in the console stored for this configuration, if there is one. */
+/** The sign-in the console stored under the test profile, if there is one. */
 export async function storedSignIn(config: Config, target: CertifyTarget, clock: () => Date = () => new Date()): Promise<SignInOutcome> {
   const first = 'sign in at the console first';
-  if (config.ACR_AUTHORIZE_URL === undefined)
-    return { kind: 'not-done', reason: `not done: ${first} (the sign-in is not configured: set ACR_AUTHORIZE_URL, ACR_REDIRECT_URL and CDSR_SECRET_KEY)` };
+  const profile = testProfileOf(config);
+  const authorize = profileVariable('TEST', 'ACR_AUTHORIZE_URL');
+  if (profile.authorizeUrl === undefined)
+    return {
+      kind: 'not-done',
+      reason: `not done: ${first} (the sign-in is not configured: set ${authorize}, ${profileVariable('TEST', 'ACR_REDIRECT_URL')} and CDSR_SECRET_KEY)`,
+    };
   if (config.CDSR_SECRET_KEY === undefined)
     return { kind: 'not-done', reason: `not done: ${first} (CDSR_SECRET_KEY is not set, so no stored sign-in can be read)` };
   if (config.CDSR_DATABASE_URL === undefined && !existsSync(join(config.CDSR_DATA_DIR, 'cdsr-adapter.sqlite')))
     return { kind: 'not-done', reason: `not done: ${first} (no store in CDSR_DATA_DIR ${config.CDSR_DATA_DIR})` };
   const store = await openStoreToRead(config);
   try {
-    const signIn = signInFor(config, store, { baseUrl: target.baseUrl, tokens: undefined, sandbox: false, close: () => Promise.resolve() }, SILENT, clock);
+    // the sign-in a service under the test profile kept (its credentials are the profile's own)
+    const signIn = signInFor(
+      config,
+      profileCredentials(store, 'test'),
+      { baseUrl: target.baseUrl, tokens: undefined, sandbox: false, close: () => Promise.resolve() },
+      SILENT,
+      clock,
+      profile,
+    );
     if (!signIn || !(await signIn.active())) return { kind: 'not-done', reason: `not done: ${first} (no sign-in is stored)` };
     const token = await signIn.token();
     const status = await signIn.status();
@@ -172,7 +188,7 @@ export async function runCertify(config: Config, o: CertifyCliOptions, io: CliIo
   let signIn: () => Promise<SignInOutcome>;
   let close = () => Promise.resolve();
   if (o.sandbox === true) {
-    const facilityId = o.facility ?? config.NRDR_TEST_FACILITY_ID ?? SANDBOX_FACILITY;
+    const facilityId = o.facility ?? testProfileOf(config).facilityId ?? SANDBOX_FACILITY;
     const { partnerId, appId } = nrdrIds(config);
     const mappingsDir = resolveMappingsDir(config.CDSR_MAPPINGS_DIR);
     const tables = loadMappings(mappingsDir).tables;

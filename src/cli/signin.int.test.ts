@@ -214,7 +214,8 @@ describe('ACR Connect sign-in, end to end', () => {
       const rows = db.prepare('SELECT name, sealed, meta FROM credentials').all() as { name: string; sealed: string; meta: string }[];
       assert.deepEqual(
         rows.map((r) => r.name),
-        ['acr-signin'],
+        // kept under the profile in force (today's variables alone: production)
+        ['production:acr-signin'],
       );
       assert.match(rows[0]!.sealed, /^v1\.[A-Za-z0-9_-]{11}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
       assert.ok(!rows[0]!.meta.includes('eyJ'));
@@ -276,7 +277,7 @@ describe('ACR Connect sign-in, end to end', () => {
     const before = kept();
     assert.deepEqual(
       before.map((r) => r.name),
-      ['acr-refresh-token'],
+      ['production:acr-refresh-token'],
     );
     assert.ok(before[0]!.version >= 2, `rotations kept: ${before[0]!.version}`);
     assert.match(before[0]!.sealed, /^v1\.[A-Za-z0-9_-]{11}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);

@@ -6,7 +6,8 @@ import { localTime } from '../cdsr/formats.js';
 import { parseErrorMsg } from '../cdsr/error-msg.js';
 import { errorMessage } from '../cdsr/errors.js';
 import { FINAL_STATUSES, type TransactionStatus } from '../cdsr/schema.js';
-import { nrdrIds, type Config } from '../config.js';
+import { type Config } from '../config.js';
+import { activeProfile, profileVariable, type ConnectionProfile, type ProfileSetting } from '../profile.js';
 import { certifyTransactions, type CertifyTransaction } from './certify-data.js';
 import { NrdrClient, type NrdrResult } from './nrdr-client.js';
 import { OAuthTokenProvider } from './token.js';
@@ -38,43 +39,46 @@ export interface CertifyTargetRefusal {
 }
 
 /**
- * The test environment as configured: NRDR_BASE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID,
- * ACR_CLIENT_SECRET, NRDR_PARTNER_ID, NRDR_APP_ID and NRDR_TEST_FACILITY_ID (or `facilityId`), and
- * NRDR_ENVIRONMENT=test, which says these are the test environment's: anything else is refused,
- * since certify sends test data.
+ * The target of a certification run: the `test` connection profile (CDSR_TEST_NRDR_BASE_URL, its
+ * token URL, client id and secret, ids, and CDSR_TEST_FACILITY_ID or `facilityId`), whatever
+ * profile the service runs under: certification is what the test environment is for. Anything
+ * missing is refused, naming the variable to set.
  */
 export function certifyTargetFromConfig(config: Config, facilityId?: string): CertifyTarget | CertifyTargetRefusal {
-  if (config.NRDR_BASE_URL === undefined)
+  const p = testProfileOf(config);
+  const name = (s: ProfileSetting) => profileVariable('TEST', s);
+  if (p.nrdrBaseUrl === undefined)
     return {
-      variable: 'NRDR_BASE_URL',
-      message: "NRDR_BASE_URL is not set: set it (and the ACR_* credentials) to ACR's test environment, or rehearse with --sandbox",
+      variable: name('NRDR_BASE_URL'),
+      message: `${name('NRDR_BASE_URL')} is not set: set the test profile to ACR's test environment (docs/operations.md "Connection profiles"), or rehearse with --sandbox`,
     };
-  if (config.NRDR_ENVIRONMENT !== 'test')
-    return {
-      variable: 'NRDR_ENVIRONMENT',
-      message:
-        `certify sends test data and runs only against ACR's test environment, but NRDR_ENVIRONMENT is ${config.NRDR_ENVIRONMENT ?? 'not set'}: ` +
-        'set NRDR_ENVIRONMENT=test once NRDR_BASE_URL, ACR_TOKEN_URL and the credentials are those ACR gave for its test environment',
-    };
-  for (const v of ['ACR_TOKEN_URL', 'ACR_CLIENT_ID', 'ACR_CLIENT_SECRET'] as const) {
-    if (config[v] === undefined)
-      return { variable: v, message: `${v} is not set: certification authenticates with the client credentials ACR gave for its test environment` };
-  }
-  const facility = facilityId ?? config.NRDR_TEST_FACILITY_ID;
+  const need = [
+    ['ACR_TOKEN_URL', p.tokenUrl],
+    ['ACR_CLIENT_ID', p.clientId],
+    ['ACR_CLIENT_SECRET', p.clientSecret],
+  ] as const;
+  for (const [s, v] of need)
+    if (v === undefined)
+      return { variable: name(s), message: `${name(s)} is not set: certification authenticates with the client credentials ACR gave for its test environment` };
+  const facility = facilityId ?? p.facilityId;
   if (facility === undefined)
-    return { variable: 'NRDR_TEST_FACILITY_ID', message: 'NRDR_TEST_FACILITY_ID is not set: set it to the test facility ACR gave (or pass --facility)' };
-  const { partnerId, appId } = nrdrIds(config);
+    return { variable: name('FACILITY_ID'), message: `${name('FACILITY_ID')} is not set: set it to the test facility ACR gave (or pass --facility)` };
   return {
     environment: 'test',
-    baseUrl: config.NRDR_BASE_URL,
-    tokenUrl: config.ACR_TOKEN_URL!,
-    clientId: config.ACR_CLIENT_ID!,
-    clientSecret: config.ACR_CLIENT_SECRET!,
-    partnerId,
-    appId,
+    baseUrl: p.nrdrBaseUrl,
+    tokenUrl: p.tokenUrl!,
+    clientId: p.clientId!,
+    clientSecret: p.clientSecret!,
+    partnerId: p.partnerId,
+    appId: p.appId,
     facilityId: facility,
     timeZone: config.CDSR_TIMEZONE,
   };
+}
+
+/** The `test` profile's settings, whichever profile is in force. */
+export function testProfileOf(config: Config): ConnectionProfile {
+  return activeProfile({ ...config, CDSR_PROFILE: 'test' });
 }
 
 export function isRefusal(t: CertifyTarget | CertifyTargetRefusal): t is CertifyTargetRefusal {

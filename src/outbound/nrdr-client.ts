@@ -7,6 +7,7 @@ import axios from 'axios';
 import { TransactionStatusSchema, WebServiceErrorSchema, type Transaction, type TransactionStatus } from '../cdsr/schema.js';
 import { TokenError, type TokenProvider } from './token.js';
 import { errorMessage } from '../cdsr/errors.js';
+import { isDeidentified, type DeidentifiedTransaction } from './deidentify.js';
 
 export interface RetryPolicy {
   readonly maxAttempts: number;
@@ -57,6 +58,11 @@ export interface NrdrClientOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   readonly random?: () => number;
   readonly transport?: HttpTransport;
+  /**
+   * The test profile: a POST goes out only with a body the de-identification step made or checked
+   * in this process (deidentify.ts); any other is refused here, before a token is asked for.
+   */
+  readonly deidentifiedOnly?: boolean;
 }
 
 export type NrdrResult =
@@ -75,14 +81,18 @@ export type NrdrResult =
       readonly unanswered?: true;
     };
 
-/** What the submitter needs of NRDR (the real client, or a stand-in in benchmarks). */
-export interface NrdrApi {
+/**
+ * What the submitter needs of NRDR (the real client, or a stand-in in benchmarks). `Body`: the
+ * bodies it may POST; the test profile's submitter takes an `NrdrApi<DeidentifiedTransaction>`, so
+ * that its POST path does not compile with a body that did not come out of the step.
+ */
+export interface NrdrApi<Body extends Transaction = Transaction> {
   /**
    * `claim`: asked once, right before the POST is first written (after the token is at hand, so
    * that nothing stands between the claim and the request); false → nothing is sent
    * (`not_claimed`).
    */
-  postTransaction(tx: Transaction, claim?: () => Promise<boolean>): Promise<NrdrResult>;
+  postTransaction(tx: Body, claim?: () => Promise<boolean>): Promise<NrdrResult>;
   getStatus(id: string, facilityId: string, partnerId: string, appId: string): Promise<NrdrResult>;
 }
 
@@ -94,7 +104,14 @@ export class NrdrClient implements NrdrApi {
     this.retry = { maxAttempts: 6, baseDelayMs: 200, maxDelayMs: 10_000, ...opts.retry };
   }
 
-  postTransaction(tx: Transaction, claim?: () => Promise<boolean>): Promise<NrdrResult> {
+  postTransaction(tx: Transaction | DeidentifiedTransaction, claim?: () => Promise<boolean>): Promise<NrdrResult> {
+    if (this.opts.deidentifiedOnly === true && !isDeidentified(tx))
+      return Promise.resolve({
+        ok: false,
+        permanent: false,
+        code: 'not_deidentified',
+        message: `not sent: transaction ${String(tx.Transaction_ID)} did not go through the de-identification step (the test profile sends no other)`,
+      });
     const body = JSON.stringify(tx);
     return this.call(
       (token) => ({

@@ -77,6 +77,7 @@ describe('outbound to the NRDR sandbox', () => {
       pending: 0,
       oldestPendingSeconds: 0,
       stale: 0,
+      held: 0,
       leader: true,
     });
 

@@ -5,7 +5,9 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { acrRedirectUrl, nrdrIds, type Config } from '../config.js';
+import { acrRedirectUrl, ConfigError, type Config } from '../config.js';
+import { activeProfile, type ConnectionProfile } from '../profile.js';
+import { Deidentifier } from './deidentify.js';
 import type { RecordStore, OutboundLedger, CredentialStore } from '../store/store.js';
 import { AcrSignIn, PreferSignIn, type SignInEndpoints } from './acr-signin.js';
 import { parseSecretKey, SecretBox } from './secret-box.js';
@@ -36,62 +38,76 @@ export interface Outbound {
   close(): Promise<void>;
 }
 
-/** NRDR as configured (NRDR_BASE_URL and one ACR Connect credential flow; checked by the config). */
-export function configuredNrdr(config: Config): NrdrTarget | undefined {
-  if (config.NRDR_BASE_URL === undefined) return undefined;
-  const oauth = config.ACR_CLIENT_SECRET !== undefined || config.ACR_REFRESH_TOKEN !== undefined;
+/**
+ * NRDR as the profile in force names it (its base URL and one ACR Connect credential flow;
+ * checked by the config); undefined for the built-in sandbox. `keepTokensIn` is handed the
+ * profile's own credentials (profile-store.ts).
+ */
+export function configuredNrdr(config: Config, profile: ConnectionProfile = activeProfile(config)): NrdrTarget | undefined {
+  const p = profile;
+  if (p.nrdrBaseUrl === undefined) return undefined;
+  const oauth = p.clientSecret !== undefined || p.refreshToken !== undefined;
   const flow =
-    config.ACR_TOKEN !== undefined || !oauth
+    p.token !== undefined || !oauth
       ? undefined
       : new OAuthTokenProvider({
-          tokenUrl: config.ACR_TOKEN_URL!,
-          clientId: config.ACR_CLIENT_ID!,
-          ...(config.ACR_CLIENT_SECRET !== undefined ? { clientSecret: config.ACR_CLIENT_SECRET } : {}),
-          ...(config.ACR_REFRESH_TOKEN !== undefined ? { refreshToken: config.ACR_REFRESH_TOKEN } : {}),
+          tokenUrl: p.tokenUrl!,
+          clientId: p.clientId!,
+          ...(p.clientSecret !== undefined ? { clientSecret: p.clientSecret } : {}),
+          ...(p.refreshToken !== undefined ? { refreshToken: p.refreshToken } : {}),
         });
-  const tokens = config.ACR_TOKEN !== undefined ? new StaticToken(config.ACR_TOKEN) : flow;
+  const tokens = p.token !== undefined ? new StaticToken(p.token) : flow;
   // the refresh-token flow (client credentials need nothing kept): ACR rotates the token, and the
   // rotated one must outlive the process, sealed like the sign-in
-  const refreshFlow = flow !== undefined && config.ACR_CLIENT_SECRET === undefined;
+  const refreshFlow = flow !== undefined && p.clientSecret === undefined;
   const keepTokensIn = (store: CredentialStore, log: Log): void => {
     if (!refreshFlow) return;
     if (config.CDSR_SECRET_KEY === undefined) {
+      const v = p.variables.ACR_REFRESH_TOKEN ?? 'ACR_REFRESH_TOKEN';
       log.warn(
         { event: 'config', variable: 'CDSR_SECRET_KEY' },
-        'ACR_REFRESH_TOKEN is set without CDSR_SECRET_KEY: a refresh token ACR rotates is kept in memory only, and after a restart the one in ACR_REFRESH_TOKEN is presented again (ACR refuses it once rotated)',
+        `${v} is set without CDSR_SECRET_KEY: a refresh token ACR rotates is kept in memory only, and after a restart the one in ${v} is presented again (ACR refuses it once rotated)`,
       );
       return;
     }
     flow.keepRotatedIn({ store, box: new SecretBox(parseSecretKey(config.CDSR_SECRET_KEY)), log });
   };
-  return { baseUrl: config.NRDR_BASE_URL, tokens, sandbox: false, keepTokensIn, close: () => Promise.resolve() };
+  return { baseUrl: p.nrdrBaseUrl, tokens, sandbox: false, keepTokensIn, close: () => Promise.resolve() };
 }
 
 /**
  * The interactive sign-in, when ACR_AUTHORIZE_URL is set or the target offers one (the built-in
  * sandbox); undefined otherwise. Without CDSR_SECRET_KEY it exists but refuses to start.
  */
-export function signInFor(config: Config, store: CredentialStore, target: NrdrTarget, log: Log, clock: () => Date = () => new Date()): AcrSignIn | undefined {
+export function signInFor(
+  config: Config,
+  store: CredentialStore,
+  target: NrdrTarget,
+  log: Log,
+  clock: () => Date = () => new Date(),
+  profile: ConnectionProfile = activeProfile(config),
+): AcrSignIn | undefined {
+  const p = profile;
   const endpoints: SignInEndpoints | undefined =
-    config.ACR_AUTHORIZE_URL !== undefined
+    p.authorizeUrl !== undefined
       ? {
-          authorizeUrl: config.ACR_AUTHORIZE_URL,
-          tokenUrl: config.ACR_TOKEN_URL!,
-          clientId: config.ACR_CLIENT_ID!,
-          ...(config.ACR_CLIENT_SECRET !== undefined ? { clientSecret: config.ACR_CLIENT_SECRET } : {}),
+          authorizeUrl: p.authorizeUrl,
+          tokenUrl: p.tokenUrl!,
+          clientId: p.clientId!,
+          ...(p.clientSecret !== undefined ? { clientSecret: p.clientSecret } : {}),
         }
       : target.signIn;
   if (!endpoints) return undefined;
   if (config.CDSR_SECRET_KEY === undefined) {
     // a warning when a sign-in at ACR Connect is configured; with the built-in sandbox only a note
-    const say = config.ACR_AUTHORIZE_URL !== undefined ? log.warn.bind(log) : log.info.bind(log);
+    const say = p.authorizeUrl !== undefined ? log.warn.bind(log) : log.info.bind(log);
     say({ event: 'config', variable: 'CDSR_SECRET_KEY' }, 'CDSR_SECRET_KEY is not set: the ACR Connect sign-in cannot be started or used');
   }
   return new AcrSignIn({
     ...endpoints,
-    redirectUrl: acrRedirectUrl(config),
-    ...(config.ACR_SCOPE !== undefined ? { scope: config.ACR_SCOPE } : {}),
-    appName: config.ACR_APP_NAME ?? 'cdsr-adapter',
+    redirectUrl: acrRedirectUrl({ ...config, ACR_REDIRECT_URL: p.redirectUrl }),
+    ...(p.scope !== undefined ? { scope: p.scope } : {}),
+    appName: p.appName ?? 'cdsr-adapter',
     store,
     box: config.CDSR_SECRET_KEY !== undefined ? new SecretBox(parseSecretKey(config.CDSR_SECRET_KEY)) : undefined,
     clock,
@@ -118,6 +134,12 @@ export function instanceId(config: Pick<Config, 'CDSR_INSTANCE_ID' | 'CDSR_DATA_
   return `${host}:${config.PORT}:${dir}`;
 }
 
+/** The de-identification step of a profile that needs one (test), with the install's key. */
+export function deidentifierFor(profile: ConnectionProfile, key: Buffer): Deidentifier | undefined {
+  if (!profile.deidentify) return undefined;
+  return new Deidentifier(key, { facilityId: profile.facilityId!, partnerId: profile.partnerId, appId: profile.appId });
+}
+
 export function startOutbound(
   config: Config,
   store: RecordStore & OutboundLedger,
@@ -125,18 +147,24 @@ export function startOutbound(
   log: Log,
   timeZoneOf?: (facilityId: string) => string,
   signIn?: AcrSignIn,
+  opts: { readonly profile?: ConnectionProfile; readonly deidentifier?: Deidentifier } = {},
 ): Outbound {
-  const { partnerId, appId } = nrdrIds(config);
-  if (target.sandbox) log.warn({ event: 'sandbox', url: target.baseUrl }, 'NRDR_BASE_URL is not set: submitting to the built-in NRDR sandbox, not to ACR');
-  else log.info({ event: 'nrdr', url: target.baseUrl, partnerId, appId }, 'submitting to NRDR');
+  const profile = opts.profile ?? activeProfile(config);
+  const { partnerId, appId } = profile;
+  if (profile.deidentify && !opts.deidentifier)
+    throw new ConfigError(`CDSR_PROFILE: the ${profile.name} profile sends only de-identified records, and no de-identification step was given`);
+  if (target.sandbox)
+    log.warn({ event: 'sandbox', url: target.baseUrl, profile: profile.name }, 'NRDR_BASE_URL is not set: submitting to the built-in NRDR sandbox, not to ACR');
+  else log.info({ event: 'nrdr', url: target.baseUrl, partnerId, appId, profile: profile.name }, `submitting to NRDR (${profile.name} profile)`);
   // the kept sign-in first; the configured flow when nobody signed in
   const tokens = signIn ? new PreferSignIn(signIn, target.tokens) : (target.tokens ?? NO_TOKEN);
-  const client = new NrdrClient({ baseUrl: target.baseUrl, tokens });
+  const client = new NrdrClient({ baseUrl: target.baseUrl, tokens, ...(profile.deidentify ? { deidentifiedOnly: true } : {}) });
   const submitter = new Submitter({
     store,
-    client,
+    ...(opts.deidentifier ? { client, deidentifier: opts.deidentifier } : { client }),
     partnerId,
     appId,
+    profile: profile.name,
     maxEncounters: config.CDSR_BATCH_MAX_ENCOUNTERS,
     resendFailed: config.CDSR_RESEND_FAILED,
     ...(config.CDSR_SUBMIT_LEASE_S !== undefined ? { leaseMs: config.CDSR_SUBMIT_LEASE_S * 1000 } : {}),

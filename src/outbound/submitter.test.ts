@@ -91,6 +91,7 @@ const sub0 = {
   pending: 0,
   oldestPendingSeconds: 0,
   stale: 0,
+  held: 0,
   leader: true,
 };
 

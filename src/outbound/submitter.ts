@@ -12,14 +12,28 @@ import { randomBytes } from 'node:crypto';
 import type { Problem } from '../cdsr/problem.js';
 import { batchTransactions, type Batch } from '../cdsr/batch.js';
 import { FINAL_STATUSES, type TransactionStatus } from '../cdsr/schema.js';
-import type { LeaseState, OutboundLedger, PostClaim, OutboundRecord, RecordStore, TransactionRow, WireConsultation } from '../store/store.js';
+import type { LeaseState, OutboundLedger, PostClaim, OutboundRecord, RecordResult, RecordStore, TransactionRow, WireConsultation } from '../store/store.js';
 import type { NrdrApi, NrdrResult } from './nrdr-client.js';
 import { resendFailed, verdicts } from './verdicts.js';
 import { errorMessage } from '../cdsr/errors.js';
+import { DeidentificationError, type DeidentifiedTransaction, type Deidentifier } from './deidentify.js';
 
-export interface SubmitterOptions {
+/**
+ * Where transactions go: as they are, or (the test profile) only through the de-identification
+ * step, to a client that takes only its bodies.
+ */
+export type SubmitTarget =
+  | { readonly client: NrdrApi; readonly deidentifier?: undefined }
+  | {
+      readonly client: NrdrApi<DeidentifiedTransaction>;
+      /** The test profile: every body goes through this step before it is stored, and is checked by it before each POST. */
+      readonly deidentifier: Deidentifier;
+    };
+
+export type SubmitterOptions = SubmitTarget & SubmitterSettings;
+
+export interface SubmitterSettings {
   readonly store: RecordStore & OutboundLedger;
-  readonly client: NrdrApi;
   readonly partnerId: string;
   readonly appId: string;
   readonly maxEncounters: number;
@@ -44,6 +58,11 @@ export interface SubmitterOptions {
   /** The wait between rounds of `submitNow` (tests give their own). */
   readonly sleep?: (ms: number) => Promise<void>;
   readonly log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  /**
+   * The connection profile in force (src/profile.ts): transactions are written under it, and only
+   * its transactions are POSTed, polled or sent again. Unset: every transaction (no profiles).
+   */
+  readonly profile?: string;
 }
 
 export interface FlushResult {
@@ -63,6 +82,8 @@ export interface FlushResult {
   readonly oldestPendingSeconds: number;
   /** Batches not created because a record changed after it was read (they go in the next round). */
   readonly stale: number;
+  /** Transactions the test profile refused to POST (not de-identified): held, with the reason on the transaction. */
+  readonly held: number;
   /** false: another instance holds the submitter lease (`holder`); this round did nothing. */
   readonly leader: boolean;
   /** The instance that holds the lease, and until when (when this one does not). */
@@ -98,6 +119,7 @@ const zero = (): Counts => ({
   pending: 0,
   oldestPendingSeconds: 0,
   stale: 0,
+  held: 0,
   leader: true,
 });
 
@@ -166,10 +188,10 @@ export class Submitter {
       for (;;) {
         const r = await this.flush();
         last = r;
-        for (const k of ['created', 'posted', 'final', 'accepted', 'rejected', 'review', 'unanswered', 'stale'] as const) sum[k] += r[k];
+        for (const k of ['created', 'posted', 'final', 'accepted', 'rejected', 'review', 'unanswered', 'stale', 'held'] as const) sum[k] += r[k];
         const now = this.o.clock().getTime();
         if (!r.leader || r.pending === 0 || now - start >= waitMs) break;
-        const f = await this.o.store.inFlight();
+        const f = await this.o.store.inFlight(this.o.profile);
         const due = f.nextPollAt === null ? now + this.leaseMs : Date.parse(f.nextPollAt);
         await sleep(Math.max(0, Math.min(due - now, start + waitMs - now)));
       }
@@ -208,7 +230,7 @@ export class Submitter {
   /** Polls run on their own schedule: a pass when the next one is due before the next round. */
   private async schedulePolls(): Promise<void> {
     clearTimeout(this.pollTimer);
-    const f = await this.o.store.inFlight().catch(() => undefined);
+    const f = await this.o.store.inFlight(this.o.profile).catch(() => undefined);
     if (this.stopped || !f?.nextPollAt) return;
     const wait = Date.parse(f.nextPollAt) - this.o.clock().getTime();
     if (wait >= this.intervalMs) return;
@@ -270,7 +292,7 @@ export class Submitter {
   }
 
   private async inFlightCounts(): Promise<{ pending: number; oldestPendingSeconds: number }> {
-    const f = await this.o.store.inFlight();
+    const f = await this.o.store.inFlight(this.o.profile);
     const age = f.oldestCreatedAt === null ? 0 : Math.max(0, Math.round((this.o.clock().getTime() - Date.parse(f.oldestCreatedAt)) / 1000));
     return { pending: f.count, oldestPendingSeconds: age };
   }
@@ -354,7 +376,10 @@ export class Submitter {
 
   private async create(batches: readonly Batch<OutboundRecord>[], counts: Counts, fence: Fence): Promise<boolean> {
     for (const b of batches) {
-      const r = await this.o.store.createTransaction(b.body, b.records, this.o.clock(), this.at(fence));
+      // the test profile: only the step's body is stored, and so only it can be sent
+      const d = this.o.deidentifier?.transaction(b.body);
+      const under = this.o.profile !== undefined ? { profile: this.o.profile, ...(d ? { deidSeal: d.seal } : {}) } : undefined;
+      const r = await this.o.store.createTransaction(d?.body ?? b.body, b.records, this.o.clock(), this.at(fence), under);
       if (r.fenced === true) return this.fencedOut('a batch');
       if (r.created) counts.created++;
       else {
@@ -370,7 +395,12 @@ export class Submitter {
   private async postCreated(counts: Counts, fence: Fence): Promise<boolean> {
     let after: string | undefined;
     for (;;) {
-      const page = await this.o.store.transactions({ status: 'created', limit: 20, ...(after !== undefined ? { after } : {}) });
+      const page = await this.o.store.transactions({
+        status: 'created',
+        limit: 20,
+        ...(after !== undefined ? { after } : {}),
+        ...(this.o.profile !== undefined ? { profile: this.o.profile } : {}),
+      });
       if (page.length === 0) return true;
       after = page[page.length - 1]!.transactionId;
       for (const t of page) if (!(await this.post(t, counts, fence))) return false;
@@ -386,10 +416,28 @@ export class Submitter {
     const id = t.transactionId;
     const from = t.status === 'created' ? 'created' : 'sent';
     let claim: PostClaim | undefined;
-    const r = await this.o.client.postTransaction(
-      t.body,
-      async () => (claim = await this.o.store.claimPost(id, { status: from, attempts: t.attempts }, this.at(fence))) === 'claimed',
-    );
+    const claimIt = async () =>
+      (claim = await this.o.store.claimPost(
+        id,
+        { status: from, attempts: t.attempts, ...(this.o.profile !== undefined ? { profile: this.o.profile } : {}) },
+        this.at(fence),
+      )) === 'claimed';
+    const o = this.o;
+    let r: NrdrResult;
+    if (o.deidentifier !== undefined) {
+      // the POST boundary of the test profile: only a body the step made and sealed goes out (the
+      // client takes nothing else: a raw t.body here does not compile)
+      let body: DeidentifiedTransaction;
+      try {
+        body = o.deidentifier.check(t.body, t.deidSeal);
+      } catch (e) {
+        if (!(e instanceof DeidentificationError)) throw e;
+        await this.hold(t, from, e);
+        counts.held++;
+        return true;
+      }
+      r = await o.client.postTransaction(body, claimIt);
+    } else r = await o.client.postTransaction(t.body, claimIt);
     const now = this.o.clock();
     if (claim === 'fenced') return this.fencedOut('a POST', id);
     if (claim === 'moved') return true;
@@ -457,9 +505,23 @@ export class Submitter {
     return true;
   }
 
+  /** A transaction the test profile refuses to POST: it stays where it is (its records held with it), the reason on it and in the log. */
+  private async hold(t: TransactionRow, from: 'created' | 'sent', e: DeidentificationError): Promise<void> {
+    const now = this.o.clock();
+    await this.o.store.updateTransaction(
+      t.transactionId,
+      { status: from, from: [from], error: `${e.code}: ${e.message}`, ...(from === 'sent' ? { nextPollAt: this.nextPoll(now, t.polls) } : {}) },
+      now,
+    );
+    this.o.log?.warn(
+      { event: 'transaction_not_deidentified', transactionId: t.transactionId, field: e.fieldPath, profile: this.o.profile ?? null },
+      'a transaction for the test profile did not go through the de-identification step: held, not sent',
+    );
+  }
+
   /** One pass over the polls due: a status request each, the next one scheduled with backoff. */
   private async pollDue(counts: Counts, fence: Fence): Promise<void> {
-    const queue = await this.o.store.duePolls(this.o.clock(), this.o.pollBatch ?? 200);
+    const queue = await this.o.store.duePolls(this.o.clock(), this.o.pollBatch ?? 200, this.o.profile);
     let fenced = false;
     const worker = async () => {
       for (let t = queue.shift(); t && !fenced; t = queue.shift()) {
@@ -539,7 +601,7 @@ export class Submitter {
   /** A final answer: each record's verdict. */
   private async finish(t: TransactionRow, status: TransactionStatus, counts: Counts): Promise<void> {
     const now = this.o.clock();
-    const results = verdicts(t.records, status);
+    const results = this.verdictsOf(t, status);
     await this.o.store.updateTransaction(t.transactionId, { status: 'done', from: ['sent', 'posted'], nrdr: status, nextPollAt: null }, now);
     await this.o.store.recordResults(t.transactionId, results, now);
     if (status.Status === 'Failed') await resendFailed(this.o.store, t.transactionId, this.o.resendFailed ?? 0, now, this.o.log);
@@ -550,6 +612,20 @@ export class Submitter {
       { event: 'transaction_final', transactionId: t.transactionId, status: status.Status, accepted: results.filter((r) => r.result === 'accepted').length },
       'NRDR transaction final',
     );
+  }
+
+  /**
+   * NRDR's verdicts: an Exam_Errors entry names a record as it was sent, so under the test profile
+   * the records are matched by their pseudonyms and the verdicts handed back to the records.
+   */
+  private verdictsOf(t: TransactionRow, status: TransactionStatus): RecordResult[] {
+    const d = this.o.deidentifier;
+    if (!d) return verdicts(t.records, status);
+    const sent = t.records.map((r) => {
+      const bar = r.encounterKey.indexOf('|');
+      return { ...r, encounterKey: `${d.target.facilityId}|${d.encounterId(r.encounterKey.slice(0, bar), r.encounterKey.slice(bar + 1))}` };
+    });
+    return verdicts(sent, status).map((v, i) => ({ ...v, encounterKey: t.records[i]!.encounterKey }));
   }
 
   /** Past the polling deadline, the last GET without a final answer: the transaction and its records need an operator. */

@@ -91,6 +91,7 @@ export const MESSAGE_ROW: JsonSchema = obj({
 
 export const TX_SUMMARY_PROPS: Record<string, JsonSchema> = {
   transactionId: str('Transaction_ID'),
+  profile: nullable(str('the connection profile it was sent under (test, production, sandbox); null: not yet named')),
   facilityId: str('Facility_ID'),
   status: str('created, posted, done, failed, review'),
   nrdrStatus: nullable(str("NRDR's status")),

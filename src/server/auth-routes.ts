@@ -20,12 +20,31 @@ function page(reply: FastifyReply, status: number, title: string, paragraphs: re
     );
 }
 
-const NOT_CONFIGURED =
-  'No ACR Connect sign-in is configured: set ACR_AUTHORIZE_URL, ACR_TOKEN_URL, ACR_CLIENT_ID and ACR_REDIRECT_URL (docs/operations.md "Signing in to ACR Connect").';
+/** Why there is no sign-in, naming the variables of the profile in force (CDSR_TEST_… under test). */
+const notConfigured = (profile: string | undefined): string => {
+  const p = profile === 'test' ? 'CDSR_TEST_' : '';
+  return `No ACR Connect sign-in is configured: set ${p}ACR_AUTHORIZE_URL, ${p}ACR_TOKEN_URL, ${p}ACR_CLIENT_ID and ${p}ACR_REDIRECT_URL (docs/operations.md "Signing in to ACR Connect").`;
+};
 
 const html = (d: string) => textAnswer(`an HTML page: ${d}`);
 const when = (d: string) => nullable(str(d));
+const PROFILE = nullable(
+  obj(
+    {
+      name: str('the connection profile in force: test, production or sandbox'),
+      selectedBy: str('CDSR_PROFILE, or default (from NRDR_BASE_URL set or not)'),
+      nrdrUrl: nullable(str('the NRDR endpoint; null: the built-in sandbox')),
+      partnerId: str('PartnerID'),
+      appId: str('AppID'),
+      facilityId: nullable(str('the facility every transaction is sent as (test); null: the records’ own')),
+      deidentified: bool('records leave only through the de-identification step (test)'),
+    },
+    'the connection profile in force (never a secret)',
+    ['name', 'selectedBy', 'nrdrUrl', 'partnerId', 'appId', 'facilityId', 'deidentified'],
+  ),
+);
 const SIGN_IN_STATUS = obj({
+  profile: PROFILE,
   configured: bool('a sign-in is configured (ACR_AUTHORIZE_URL…)'),
   keySet: bool('CDSR_SECRET_KEY is set: a sign-in can be kept'),
   appName: str('the application name ACR Connect shows'),
@@ -48,6 +67,7 @@ const SIGN_IN_STATUS = obj({
 
 export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void {
   const signIn = deps.signIn;
+  const NOT_CONFIGURED = notConfigured(deps.profile?.name);
 
   app.get(
     '/auth/acr/start',
@@ -123,7 +143,10 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void
   app.get(
     '/api/auth',
     route('view', { summary: 'the ACR Connect sign-in: who signed in, when, and until when', tags: ['auth'], response: { 200: SIGN_IN_STATUS } }),
-    async () => (signIn ? signIn.status() : { configured: false, signedIn: false, message: NOT_CONFIGURED }),
+    async () => ({
+      profile: deps.profile ?? null,
+      ...(signIn ? await signIn.status() : { configured: false, signedIn: false, message: NOT_CONFIGURED }),
+    }),
   );
 
   app.delete(
@@ -136,8 +159,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AppOptions): void
     async (req) => {
       if (!signIn) throw new AdapterError('SIGNIN_NOT_CONFIGURED', NOT_CONFIGURED);
       await signIn.signOut();
-      req.log.info({ event: 'acr_signed_out', by: req.authKey || 'open' }, 'ACR Connect sign-in removed');
-      return signIn.status();
+      req.log.info({ event: 'acr_signed_out', by: req.authKey || 'open', profile: deps.profile?.name ?? null }, 'ACR Connect sign-in removed');
+      return { profile: deps.profile ?? null, ...(await signIn.status()) };
     },
   );
 }

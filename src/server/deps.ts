@@ -10,6 +10,7 @@ import type { RoleConfig } from './roles.js';
 import type { Submitter } from '../outbound/submitter.js';
 import type { SignInService } from '../outbound/acr-signin.js';
 import type { ReloadStatus } from '../mapping/holder.js';
+import type { ProfileSummary } from '../profile.js';
 
 export interface AppOptions extends IngestDeps {
   readonly store: Store;
@@ -24,6 +25,8 @@ export interface AppOptions extends IngestDeps {
   readonly submitter?: Submitter;
   /** The ACR Connect sign-in, when configured (or offered by the built-in sandbox). */
   readonly signIn?: SignInService;
+  /** The connection profile in force (shown in the console's header and /api/auth); absent in tests that do not submit. */
+  readonly profile?: ProfileSummary;
   /** The reprocessing lane (main.ts makes it, to hook the tables' reload); one is made here otherwise. */
   readonly reprocessor?: Reprocessor;
 }

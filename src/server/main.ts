@@ -26,7 +26,9 @@ import { Admission } from '../inbound/admission.js';
 import { keyRing } from './roles.js';
 import { safeReason } from '../inbound/outcome.js';
 import { MapPool } from '../inbound/map-pool.js';
-import { configuredNrdr, signInFor, startOutbound, type NrdrTarget } from '../outbound/setup.js';
+import { configuredNrdr, deidentifierFor, signInFor, startOutbound, type NrdrTarget } from '../outbound/setup.js';
+import { activeProfile, legacyProfileName, profileSummary } from '../profile.js';
+import { adoptUnprofiled, deidentificationKey, profileCredentials } from '../outbound/profile-store.js';
 import { SERVICE_LEASE } from './service-lease.js';
 
 export interface Running {
@@ -146,6 +148,13 @@ export interface StartOptions {
 
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<Running> {
   const log = pino({ level: config.LOG_LEVEL }, opts.logStream ?? process.stdout);
+  // the environment this adapter talks to, first of all (never a secret: profileSummary)
+  const profile = activeProfile(config);
+  const shown = profileSummary(profile);
+  log.info(
+    { event: 'profile', ...shown },
+    `connection profile: ${shown.name}${shown.selectedBy === 'CDSR_PROFILE' ? ' (CDSR_PROFILE)' : ''}${shown.deidentified ? `; records are de-identified, sent as facility ${shown.facilityId ?? ''}` : ''}`,
+  );
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (config.CDSR_TLS_CERT_FILE !== undefined && config.CDSR_TLS_KEY_FILE !== undefined) {
     try {
@@ -161,7 +170,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
   const mappings = loaded.holder;
   const tables = mappings.current;
-  const target = configuredNrdr(config) ?? (await opts.fallbackTarget?.(tables));
+  const target = configuredNrdr(config, profile) ?? (await opts.fallbackTarget?.(tables));
   if (!target) throw new ConfigError('NRDR_BASE_URL: not set, and no stand-in was given');
   const store = await openStore(config, () => mappings.current).catch(async (e: unknown) => {
     await target.close();
@@ -172,7 +181,18 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       { event: 'migrated', versions: store.migrated.map((m) => m.version) },
       `store migrated to schema version ${store.migrated[store.migrated.length - 1]!.version}: ${store.migrated.map((m) => `${m.version} ${m.name}`).join('; ')}`,
     );
-  target.keepTokensIn?.(store, log);
+  // what was kept before profiles is named as the legacy profile's; each profile keeps its own tokens
+  await adoptUnprofiled(store, legacyProfileName(config), new Date(), log);
+  const credentials = profileCredentials(store, profile.name);
+  target.keepTokensIn?.(credentials, log);
+  for (const other of await store.inFlightByProfile()) {
+    if (other.profile === profile.name || other.count === 0) continue;
+    log.warn(
+      { event: 'profile_other_open', profile: other.profile, count: other.count, inForce: profile.name },
+      `${other.count} transaction(s) of the ${other.profile ?? 'unnamed'} profile are still open: they are not sent nor asked about under the ${profile.name} profile (start under ${other.profile ?? 'it'} to finish them)`,
+    );
+  }
+  const deidentifier = profile.deidentify ? deidentifierFor(profile, await deidentificationKey(store, new Date())) : undefined;
   // instances sharing a database share one NRDR: two built-in sandboxes would each hold half the
   // transactions, and the instance that takes over the submitting would poll the wrong one
   const timers: { purge?: NodeJS.Timeout; sandbox?: NodeJS.Timeout; signIn?: NodeJS.Timeout; presence?: NodeJS.Timeout } = {};
@@ -195,7 +215,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   timers.presence = setInterval(() => void present(), SERVICE_LEASE_MS / 3);
   timers.presence.unref();
   // each facility's zone from the tables in force (they may be reloaded), else CDSR_TIMEZONE
-  const signIn = signInFor(config, store, target, log);
+  const signIn = signInFor(config, credentials, target, log, () => new Date(), profile);
   const outbound = startOutbound(
     config,
     store,
@@ -203,6 +223,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     log,
     (facilityId) => facilityTimeZones(mappings.current.facilities, config.CDSR_TIMEZONE)(facilityId),
     signIn,
+    { profile, ...(deidentifier ? { deidentifier } : {}) },
   );
   // what processing a message needs, the same for HTTP and MLLP
   const mapPool =
@@ -242,6 +263,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     config,
     ...(tls ? { tls } : {}),
     submitter: outbound.submitter,
+    profile: shown,
     ...(signIn ? { signIn } : {}),
     ...(opts.logStream ? { logStream: opts.logStream } : {}),
     ...fhirFetcherFor(config),
@@ -315,6 +337,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       url,
       store: config.CDSR_DATABASE_URL !== undefined ? 'postgres' : 'sqlite',
       nrdr: outbound.target,
+      profile: profile.name,
       mllpPort: config.CDSR_MLLP_PORT ?? null,
       dataDir: config.CDSR_DATA_DIR,
       mappings: config.CDSR_MAPPINGS_DIR,

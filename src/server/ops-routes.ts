@@ -25,6 +25,7 @@ function summary(t: TransactionRow) {
   const rejected = t.records.filter((r) => r.result === 'rejected').length;
   return {
     transactionId: t.transactionId,
+    profile: t.profile,
     facilityId: t.facilityId,
     status: t.status,
     nrdrStatus: t.nrdr?.Status ?? null,
@@ -205,6 +206,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
     pending: int("transactions still without NRDR's final word (still polling)"),
     oldestPendingSeconds: int('age of the oldest of them'),
     stale: int('batches left for the next round (a record changed while batched)'),
+    held: int('transactions the test profile refused to POST (not de-identified): held, the reason on each'),
     leader: bool('false: another instance is the submitter; nothing was done here'),
     holder: obj({ instance: str('the instance that holds the submitter lease'), until: str('when its lease runs out unless renewed (ISO)') }),
   });

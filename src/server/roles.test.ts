@@ -98,6 +98,7 @@ describe('roles', () => {
       assert.deepEqual(table, { none: [401, 401, 401, 404], operate: [404, 200, 404, 404], view: [403, 200, 403, 404], send: [403, 403, 403, 404] });
       const r = await s.fetch('/api/auth', { headers: { 'x-api-key': KEYS.view } });
       assert.deepEqual(await r.json(), {
+        profile: null,
         configured: false,
         signedIn: false,
         message:

@@ -424,4 +424,14 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX fhir_resources_stored ON fhir_resources (stored_at)',
     ],
   },
+  {
+    version: 25,
+    name: 'connection profiles: the profile each transaction was sent under (only that profile polls or sends it again), and the seal of a de-identified body (the test profile checks it before each POST)',
+    statements: [
+      // NULL: written before profiles; the service names them at start (legacyProfileName in src/profile.ts)
+      'ALTER TABLE transactions ADD COLUMN profile TEXT',
+      'ALTER TABLE transactions ADD COLUMN deid_seal TEXT',
+      'CREATE INDEX transactions_profile ON transactions (profile, status, next_poll_at)',
+    ],
+  },
 ];

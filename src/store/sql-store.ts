@@ -138,8 +138,11 @@ function transactionFromRows(r: Row, recordRows: readonly Row[], nrdrHistory: re
   const nextPollAt = t.optText('next_poll_at');
   const body = t.json<Transaction | null>('body', TransactionBodySchema, null);
   if (!body) throw new StoreCorruptError(`transactions.body of ${t.text('transaction_id')} is empty`);
+  const deidSeal = t.optText('deid_seal');
   return {
     transactionId: t.text('transaction_id'),
+    profile: t.optText('profile') ?? null,
+    ...(deidSeal !== undefined ? { deidSeal } : {}),
     facilityId: t.text('facility_id'),
     partnerId: t.optText('partner_id') ?? '',
     appId: t.optText('app_id') ?? '',
@@ -737,6 +740,7 @@ export class SqlStore implements Store {
     records: readonly OutboundRecord[],
     at: Date,
     fence?: Fence,
+    under?: { readonly profile: string; readonly deidSeal?: string },
   ): Promise<{ created: boolean; stale: OutboundRecord[]; fenced?: boolean }> {
     return this.db.transaction(async (q) => {
       // the same locks as the ingest of these encounters: neither writes over the other
@@ -753,9 +757,19 @@ export class SqlStore implements Store {
       }
       if (stale.length > 0) return { created: false, stale };
       await q.run(
-        `INSERT INTO transactions (transaction_id, facility_id, partner_id, app_id, status, created_at, updated_at, body, attempts)
-         VALUES (?, ?, ?, ?, 'created', ?, ?, ?, 0)`,
-        [body.Transaction_ID, body.Facility_ID, body.PartnerID, body.AppID, at.toISOString(), at.toISOString(), JSON.stringify(body)],
+        `INSERT INTO transactions (transaction_id, facility_id, partner_id, app_id, status, created_at, updated_at, body, attempts, profile, deid_seal)
+         VALUES (?, ?, ?, ?, 'created', ?, ?, ?, 0, ?, ?)`,
+        [
+          body.Transaction_ID,
+          body.Facility_ID,
+          body.PartnerID,
+          body.AppID,
+          at.toISOString(),
+          at.toISOString(),
+          JSON.stringify(body),
+          under?.profile ?? null,
+          under?.deidSeal ?? null,
+        ],
       );
       for (const r of records) {
         await q.run('INSERT INTO transaction_records (transaction_id, encounter_key, consultation_key, content_hash) VALUES (?, ?, ?, ?)', [
@@ -838,13 +852,15 @@ export class SqlStore implements Store {
     );
   }
 
-  claimPost(id: string, from: { status: 'created' | 'sent'; attempts: number }, fence: Fence): Promise<PostClaim> {
+  claimPost(id: string, from: { status: 'created' | 'sent'; attempts: number; profile?: string }, fence: Fence): Promise<PostClaim> {
     return this.db.transaction(async (q) => {
       await q.lock([`lease|${fence.name}`]);
       if (!(await SqlStore.holds(q, fence))) return 'fenced';
-      const t = await q.get('SELECT seq, status, attempts FROM transactions WHERE transaction_id = ?', [id]);
+      const t = await q.get('SELECT seq, status, attempts, profile FROM transactions WHERE transaction_id = ?', [id]);
       // read in another state, or POSTed since it was read (two claims of one re-POST: one goes)
       if (!t || row('transactions', t).text('status') !== from.status || row('transactions', t).int('attempts') !== from.attempts) return 'moved';
+      // another profile's: never sent to this one's environment
+      if (from.profile !== undefined && row('transactions', t).optText('profile') !== from.profile) return 'moved';
       // a record of it sent since in a later transaction: this one would put an older revision over a newer one
       const later = await q.get(
         `SELECT 1 AS one FROM transaction_records r
@@ -927,22 +943,23 @@ export class SqlStore implements Store {
     });
   }
 
-  async duePolls(at: Date, limit: number): Promise<TransactionRow[]> {
+  async duePolls(at: Date, limit: number, profile?: string): Promise<TransactionRow[]> {
     const list = await this.db.all(
       `SELECT * FROM transactions WHERE status IN ('sent', 'posted') AND (next_poll_at IS NULL OR next_poll_at <= ?)
+       AND (CAST(? AS TEXT) IS NULL OR profile = ?)
        ORDER BY COALESCE(next_poll_at, ''), seq LIMIT ?`,
-      [at.toISOString(), limit],
+      [at.toISOString(), ...either(profile), limit],
     );
     const out: TransactionRow[] = [];
     for (const r of list) out.push(await this.withRecords(r));
     return out;
   }
 
-  async inFlight(): Promise<{ count: number; oldestCreatedAt: string | null; nextPollAt: string | null }> {
+  async inFlight(profile?: string): Promise<{ count: number; oldestCreatedAt: string | null; nextPollAt: string | null }> {
     const r = await this.db.get(
       `SELECT COUNT(*) AS n, MIN(created_at) AS oldest, MIN(CASE WHEN status = 'created' THEN '0' ELSE COALESCE(next_poll_at, '0') END) AS next
-       FROM transactions WHERE status IN (${marks(IN_FLIGHT_STATUSES.length)})`,
-      [...IN_FLIGHT_STATUSES],
+       FROM transactions WHERE status IN (${marks(IN_FLIGHT_STATUSES.length)}) AND (CAST(? AS TEXT) IS NULL OR profile = ?)`,
+      [...IN_FLIGHT_STATUSES, ...either(profile)],
     );
     const x = row('transactions', r ?? {});
     const next = x.optText('next');
@@ -952,6 +969,18 @@ export class SqlStore implements Store {
       oldestCreatedAt: x.optText('oldest') ?? null,
       nextPollAt: next === undefined ? null : next === '0' ? new Date(0).toISOString() : next,
     };
+  }
+
+  async inFlightByProfile(): Promise<{ profile: string | null; count: number }[]> {
+    const rows = await this.db.all(
+      `SELECT profile, COUNT(*) AS n FROM transactions WHERE status IN (${marks(IN_FLIGHT_STATUSES.length)}) GROUP BY profile ORDER BY profile`,
+      [...IN_FLIGHT_STATUSES],
+    );
+    return rows.map((r) => ({ profile: row('transactions', r).optText('profile') ?? null, count: row('transactions', r).int('n') }));
+  }
+
+  adoptUnprofiled(profile: string): Promise<number> {
+    return this.db.transaction((q) => q.run('UPDATE transactions SET profile = ? WHERE profile IS NULL', [profile]));
   }
 
   nrdrStatusSeen(id: string, status: TransactionStatus, at: Date): Promise<void> {
@@ -1020,14 +1049,14 @@ export class SqlStore implements Store {
     return transactionFromRows(r, recs, await nrdrStatusHistory(this.db, id));
   }
 
-  async transactions(filter: { status?: OutboundStatus; limit?: number; after?: string; newestFirst?: boolean }): Promise<TransactionRow[]> {
+  async transactions(filter: { status?: OutboundStatus; profile?: string; limit?: number; after?: string; newestFirst?: boolean }): Promise<TransactionRow[]> {
     const list = await this.db.all(
       filter.newestFirst === true
-        ? `SELECT * FROM transactions WHERE (CAST(? AS TEXT) IS NULL OR status = ?)
+        ? `SELECT * FROM transactions WHERE (CAST(? AS TEXT) IS NULL OR status = ?) AND (CAST(? AS TEXT) IS NULL OR profile = ?)
        AND seq < COALESCE((SELECT seq FROM transactions WHERE transaction_id = ?), ${Number.MAX_SAFE_INTEGER}) ORDER BY seq DESC LIMIT ?`
-        : `SELECT * FROM transactions WHERE (CAST(? AS TEXT) IS NULL OR status = ?)
+        : `SELECT * FROM transactions WHERE (CAST(? AS TEXT) IS NULL OR status = ?) AND (CAST(? AS TEXT) IS NULL OR profile = ?)
        AND seq > COALESCE((SELECT seq FROM transactions WHERE transaction_id = ?), 0) ORDER BY seq LIMIT ?`,
-      [...either(filter.status), filter.after ?? null, filter.limit ?? 100],
+      [...either(filter.status), ...either(filter.profile), filter.after ?? null, filter.limit ?? 100],
     );
     const out: TransactionRow[] = [];
     for (const r of list) out.push(await this.withRecords(r));

@@ -81,7 +81,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25]);
     });
 
     withStore('a store a newer build migrated is refused at opening, naming both versions; nothing is written', async (s, db) => {
@@ -1538,6 +1538,54 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
           h?.map((x) => [x.from, x.to, x.who, x.why, x.transactionId]),
           [['submitted', 'ready', 'submitter', 'superseded', 'T-OLD']],
         );
+      },
+    );
+
+    withStore(
+      'connection profiles: each transaction keeps the profile it was created under; lists, polls, counts and claims are by profile; those written before are named once',
+      async (s) => {
+        await ingest(s, '01-orm-new.hl7', 'MSG0001');
+        await ingest(s, '05-omi-new.hl7', 'MSG0005');
+        const read = await s.wireEncounters('ready', 10);
+        const l = await s.takeLease('submitter', { holder: 'a', token: 't' }, NOW, 60_000);
+        const fence = { name: 'submitter', holder: 'a', token: 't', epoch: l.epoch, at: NOW };
+        assert.equal((await s.createTransaction(tx('T-TEST', read[0]!.wire), [read[0]!], NOW, fence, { profile: 'test', deidSeal: 'seal-1' })).created, true);
+        assert.equal((await s.createTransaction(tx('T-PROD', read[1]!.wire), [read[1]!], NOW, fence, { profile: 'production' })).created, true);
+        assert.deepEqual(
+          [await s.transaction('T-TEST'), await s.transaction('T-PROD')].map((t) => [t?.profile, t?.deidSeal]),
+          [
+            ['test', 'seal-1'],
+            ['production', undefined],
+          ],
+        );
+        assert.deepEqual(
+          (await s.transactions({ status: 'created', profile: 'production' })).map((t) => t.transactionId),
+          ['T-PROD'],
+        );
+        assert.deepEqual((await s.inFlight('test')).count, 1);
+        assert.deepEqual(await s.inFlightByProfile(), [
+          { profile: 'production', count: 1 },
+          { profile: 'test', count: 1 },
+        ]);
+        // a claim under another profile is refused as moved: nothing is sent to the wrong environment
+        assert.equal(await s.claimPost('T-TEST', { status: 'created', attempts: 0, profile: 'production' }, fence), 'moved');
+        assert.equal(await s.claimPost('T-TEST', { status: 'created', attempts: 0, profile: 'test' }, fence), 'claimed');
+        assert.deepEqual(
+          (await s.duePolls(NOW, 10, 'production')).map((t) => t.transactionId),
+          [],
+        );
+        assert.deepEqual(
+          (await s.duePolls(NOW, 10, 'test')).map((t) => t.transactionId),
+          ['T-TEST'],
+        );
+        // written before profiles (no profile): named once, by the caller's choice
+        await ingest(s, '01-orm-new.hl7', 'MSG0021', (raw) => raw.replace('MSG0001', 'MSG0021').replace('|ME|', '|MF|'));
+        const again = await s.wireEncounters('ready', 10);
+        assert.equal((await s.createTransaction(tx('T-OLD', again[0]!.wire), [again[0]!], NOW)).created, true);
+        assert.equal((await s.transaction('T-OLD'))?.profile, null);
+        assert.equal(await s.adoptUnprofiled('production'), 1);
+        assert.equal(await s.adoptUnprofiled('production'), 0);
+        assert.equal((await s.transaction('T-OLD'))?.profile, 'production');
       },
     );
 

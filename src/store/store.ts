@@ -157,6 +157,10 @@ export interface OutboundRecord {
 
 export interface TransactionRow {
   readonly transactionId: string;
+  /** The connection profile it was sent under (src/profile.ts); null: written before profiles and not yet named. */
+  readonly profile: string | null;
+  /** The seal of the de-identification step (the test profile's bodies). */
+  readonly deidSeal?: string;
   readonly facilityId: string;
   readonly partnerId: string;
   readonly appId: string;
@@ -384,6 +388,8 @@ export interface OutboundLedger {
     at: Date,
     /** With a fence: nothing is stored unless the lease is still this one (then `fenced`). */
     fence?: Fence,
+    /** The connection profile it is sent under, and the de-identification seal of its body. */
+    under?: { readonly profile: string; readonly deidSeal?: string },
   ): Promise<{ readonly created: boolean; readonly stale: readonly OutboundRecord[]; readonly fenced?: boolean }>;
   /** Takes or renews a lease (one submitter across instances); false while another holder's lease runs. */
   lease(name: string, holder: string, at: Date, ttlMs: number): Promise<boolean>;
@@ -402,7 +408,15 @@ export interface OutboundLedger {
    * the state (and POST count) it was read in, only when none of its records went out in a later transaction (sent or further);
    * claimed, it is `sent` (with when and the epoch) before the POST leaves.
    */
-  claimPost(id: string, from: { readonly status: 'created' | 'sent'; readonly attempts: number }, fence: Fence): Promise<PostClaim>;
+  claimPost(
+    id: string,
+    from: {
+      readonly status: 'created' | 'sent';
+      readonly attempts: number;
+      /** only a transaction of this profile ('moved' otherwise) */ readonly profile?: string;
+    },
+    fence: Fence,
+  ): Promise<PostClaim>;
   /**
    * A transaction that will not be sent (superseded, or NRDR does not know it and its records
    * went out since): `failed` with why; its records still waiting on it go back to `ready`.
@@ -410,9 +424,14 @@ export interface OutboundLedger {
   abandonTransaction(id: string, why: string, at: Date): Promise<void>;
   updateTransaction(id: string, patch: TransactionPatch, at: Date): Promise<void>;
   /** Sent and posted transactions whose next status request is due at `at`, the most overdue first. */
-  duePolls(at: Date, limit: number): Promise<TransactionRow[]>;
-  /** Transactions without NRDR's final word (created, sent, posted): how many, the oldest's creation, the next poll due. */
-  inFlight(): Promise<{ readonly count: number; readonly oldestCreatedAt: string | null; readonly nextPollAt: string | null }>;
+  /** `profile`: only the transactions sent under it. */
+  duePolls(at: Date, limit: number, profile?: string): Promise<TransactionRow[]>;
+  /** Transactions without NRDR's final word (created, sent, posted): how many, the oldest's creation, the next poll due; `profile`: of it only. */
+  inFlight(profile?: string): Promise<{ readonly count: number; readonly oldestCreatedAt: string | null; readonly nextPollAt: string | null }>;
+  /** Transactions without NRDR's final word, per profile (null: written before profiles). */
+  inFlightByProfile(): Promise<{ readonly profile: string | null; readonly count: number }[]>;
+  /** Names the profile of the transactions written before profiles (profile NULL); how many. */
+  adoptUnprofiled(profile: string): Promise<number>;
   /**
    * A poll's answer: kept as the last status and in the history when it differs from the one
    * before; the transaction's state and updated_at (the polling deadline runs from it) stay.
@@ -422,7 +441,7 @@ export interface OutboundLedger {
   recordResults(id: string, results: readonly RecordResult[], at: Date): Promise<void>;
   /** In creation order; `after` (a Transaction_ID) pages through them. */
   /** `newestFirst`: the latest first, `after` then pages towards older ones. */
-  transactions(filter: { status?: OutboundStatus; limit?: number; after?: string; newestFirst?: boolean }): Promise<TransactionRow[]>;
+  transactions(filter: { status?: OutboundStatus; profile?: string; limit?: number; after?: string; newestFirst?: boolean }): Promise<TransactionRow[]>;
   transaction(id: string): Promise<TransactionRow | undefined>;
   /**
    * Records NRDR rejected (of one facility, or one encounter) go back to `ready` for the next

@@ -7,6 +7,8 @@ export const CONSOLE_CSS = `
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--fg);background:var(--bg)}
 header{display:flex;align-items:center;gap:1.5rem;background:var(--head);color:#fff;padding:.5rem 1rem;flex-wrap:wrap}
 header .brand{font-weight:700;letter-spacing:.02em}
+header .profile{padding:.15rem .5rem;border-radius:4px;background:#fff2;font-size:.9em}
+header .profile-test{background:#fde68a;color:#4a3500}
 header nav{display:flex;gap:.25rem;flex-wrap:wrap}
 header nav a{color:#dbe9f7;text-decoration:none;padding:.3rem .6rem;border-radius:4px}
 header nav a[aria-current=page]{background:#fff;color:var(--head);font-weight:600}

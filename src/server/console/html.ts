@@ -56,6 +56,8 @@ export interface PageContext {
   readonly who: string;
   /** A facility's time zone (facilities.csv, else CDSR_TIMEZONE; '' gives the latter); UTC when not given. */
   readonly zoneOf?: (facilityId: string) => string;
+  /** The connection profile in force, shown in every page's header. */
+  readonly profile?: { readonly name: string; readonly deidentified: boolean };
 }
 
 /** The zone times are shown in: the facility's, else the adapter's (CDSR_TIMEZONE). */
@@ -69,7 +71,7 @@ export function layout(title: string, current: string, ctx: PageContext, body: H
 <link rel="stylesheet" href="/ui/assets/console.css"><script src="/ui/assets/console.js" defer></script></head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
-<header><span class="brand">cdsr-adapter</span><nav aria-label="Console">${NAV.map(([href, label]) => html`<a href="${href}"${href === current ? new Html(' aria-current="page"') : ''}>${label}</a>`)}</nav>
+<header><span class="brand">cdsr-adapter</span>${ctx.profile ? html`<span class="profile profile-${ctx.profile.name}" title="the connection profile: which NRDR environment this adapter sends to">profile: <strong>${ctx.profile.name}</strong>${ctx.profile.deidentified ? ' (de-identified)' : ''}</span>` : ''}<nav aria-label="Console">${NAV.map(([href, label]) => html`<a href="${href}"${href === current ? new Html(' aria-current="page"') : ''}>${label}</a>`)}</nav>
 ${ctx.who !== '' ? html`<form method="post" action="/ui/logout" class="logout">${csrfField(ctx)}<span>${ctx.who}</span> <button type="submit">Sign out</button></form>` : ''}</header>
 <main id="main" tabindex="-1"><h1>${title}</h1>
 ${body}

@@ -161,6 +161,7 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     csrf: req.consoleSession?.csrf ?? '',
     who: open ? '' : (req.consoleSession?.who ?? ''),
     zoneOf: zoneOf(deps),
+    ...(deps.profile ? { profile: { name: deps.profile.name, deidentified: deps.profile.deidentified } } : {}),
   });
   const who = (req: FastifyRequest) => req.consoleSession?.who ?? 'open';
   // rule, crosswalk and problem locations are absolute paths inside the mappings directory: shown

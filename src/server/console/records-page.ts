@@ -215,9 +215,10 @@ ${r.consultations.map((c) => consultation(r, c, lastSent.get(c.consultationKey),
 
 export function transactionsPage(rows: readonly TransactionRow[], next: string | null, ctx: Pick<PageContext, 'zoneOf'> = {}): Html {
   return html`${table(
-    ['Transaction', 'Facility', 'State', 'NRDR status', 'Records', 'Accepted', 'Rejected', 'Attempts', 'Created', 'Updated'],
+    ['Transaction', 'Profile', 'Facility', 'State', 'NRDR status', 'Records', 'Accepted', 'Rejected', 'Attempts', 'Created', 'Updated'],
     rows.map((t) => [
       link(`/ui/transactions/${encodeURIComponent(t.transactionId)}`, t.transactionId),
+      t.profile ?? '',
       t.facilityId,
       t.status,
       t.nrdr?.Status ?? '',
@@ -235,7 +236,7 @@ ${next !== null ? html`<p class="pager">${link(`/ui/transactions${qs({ after: ne
 
 export function transactionPage(t: TransactionRow, ctx: Pick<PageContext, 'zoneOf'> = {}): Html {
   const zone = zoneIn(ctx, t.facilityId);
-  return html`<dl class="meta"><dt>State</dt><dd>${t.status}</dd><dt>NRDR status</dt><dd>${t.nrdr?.Status ?? 'none yet'}</dd><dt>Facility</dt><dd>${t.facilityId}</dd>
+  return html`<dl class="meta"><dt>Profile</dt><dd>${t.profile ?? 'not named (written before profiles)'}</dd><dt>State</dt><dd>${t.status}</dd><dt>NRDR status</dt><dd>${t.nrdr?.Status ?? 'none yet'}</dd><dt>Facility</dt><dd>${t.facilityId}</dd>
 <dt>Created</dt><dd>${when(t.createdAt, zone)}</dd><dt>Last change</dt><dd>${when(t.updatedAt, zone)}</dd><dt>Attempts</dt><dd>${t.attempts}</dd>${t.lastError !== undefined ? html`<dt>Last error</dt><dd class="bad">${t.lastError}</dd>` : ''}
 ${t.nrdr?.Error_Msg ? html`<dt>NRDR message</dt><dd>${t.nrdr.Error_Msg}</dd>` : ''}</dl>
 <h2>Verdict per record</h2>
