@@ -42,7 +42,12 @@ interface Serve {
   log(): string;
 }
 
-function start(dir: string, port: number): Serve {
+/**
+ * `instance`: the submitter's instance id. The first process takes the submitter lease at its first
+ * round (for three days at this interval); the restarted one runs under another id, so it never
+ * holds the lease and submits nothing: the records' states are the run's doing alone.
+ */
+function start(dir: string, port: number, instance: string): Serve {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'serve'], {
     env: {
       PATH: process.env.PATH ?? '',
@@ -51,8 +56,9 @@ function start(dir: string, port: number): Serve {
       HOST: '127.0.0.1',
       CDSR_DATA_DIR: join(dir, 'data'),
       CDSR_MAPPINGS_DIR: join(dir, 'mappings'),
-      // nothing is submitted while the test runs: the records' states are the run's doing alone
+      // one round at start, then none while the test runs
       CDSR_SUBMIT_INTERVAL_S: '86400',
+      CDSR_INSTANCE_ID: instance,
       LOG_LEVEL: 'info',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -129,7 +135,7 @@ describe('reprocessing crash safety', () => {
     cpSync(join(REPO_ROOT, 'mappings'), join(dir, 'mappings'), { recursive: true });
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    serve = start(dir, port);
+    serve = start(dir, port, 'first');
     await ready(url, serve);
 
     // four senders at once, as an interface engine with a few channels
@@ -188,7 +194,7 @@ describe('reprocessing crash safety', () => {
     serve.child.kill('SIGKILL');
     await exited(serve.child);
 
-    serve = start(dir, port);
+    serve = start(dir, port, 'restarted');
     await ready(url, serve);
     const end = await until(
       'the resumed run to end',
