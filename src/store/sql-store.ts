@@ -58,7 +58,19 @@ import {
   StringListSchema,
   TransactionBodySchema,
 } from './rows.js';
-import { chunks, either, later, marks, StoreCorruptError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
+import {
+  chunks,
+  either,
+  later,
+  marks,
+  StoreCorruptError,
+  type Executor,
+  type Reclaim,
+  type Queryable,
+  type Row,
+  type SqlValue,
+  type TxQueryable,
+} from './sql.js';
 import {
   CHANNELS,
   MESSAGE_STATUSES,
@@ -1163,7 +1175,7 @@ export class SqlStore implements Store {
     });
   }
 
-  reclaimSpace(): Promise<void> {
+  reclaimSpace(): Promise<Reclaim> {
     return this.db.reclaimSpace();
   }
 
