@@ -9,7 +9,7 @@ import { REPO_ROOT } from '../../test/helpers.js';
 import { postHl7, SERVER_NOW, withTestServer } from '../../test/server.js';
 import { purgeAndReclaim } from './main.js';
 import { remapMessage } from '../inbound/reprocess.js';
-import type { UnitMessage } from '../store/store.js';
+import type { Store, UnitMessage } from '../store/store.js';
 
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8')
   .replace(/\r?\n/g, '\r')
@@ -58,6 +58,23 @@ describe('retention round', () => {
       await purgeAndReclaim(s.store, 30, new Date(SERVER_NOW.getTime() + 30 * 86_400_000 + 1), log);
       assert.equal(logged.length, 1);
     });
+  });
+
+  it('a reclaim that could not reach every copy of the purged text says what stays (retention_leftover), after the round', async () => {
+    const leftover = 'pg_statistic not rewritten (permission denied): …';
+    const store = {
+      purgeRaw: () => Promise.resolve(3),
+      sizeBytes: () => Promise.resolve(1000),
+      reclaimSpace: () => Promise.resolve({ method: 'rewrite', leftover }),
+    } as unknown as Store;
+    const logged: object[] = [];
+    const log = { info: (o: object) => void logged.push(o), warn: (o: object) => void logged.push(o) };
+    await purgeAndReclaim(store, 30, SERVER_NOW, log);
+    const reclaimMs = (logged[0] as { reclaimMs: number }).reclaimMs;
+    assert.deepEqual(logged, [
+      { event: 'retention', purged: 3, days: 30, bytesBefore: 1000, bytesAfter: 1000, reclaim: 'rewrite', reclaimMs },
+      { event: 'retention_leftover', detail: leftover },
+    ]);
   });
 
   it('on SQLite, no byte of a purged message or of the FHIR resources it brought is left in the database files', async () => {
