@@ -34,7 +34,15 @@ describe('configuration', () => {
       ],
       [30, 10, 5, 16_384, 1000, 1_048_576],
     );
-    assert.deepEqual([c.CDSR_MAP_WORKERS, c.CDSR_MAP_WORKER_MIN_BYTES, c.CDSR_MAP_TIMEOUT_S, c.CDSR_RETENTION_DAYS], [2, 65_536, 60, 30]);
+    assert.deepEqual(
+      [c.CDSR_MAP_WORKERS, c.CDSR_MAP_WORKER_MIN_BYTES, c.CDSR_MAP_TIMEOUT_S, c.CDSR_RETENTION_DAYS, c.CDSR_RETENTION_REWRITE],
+      [2, 65_536, 60, 30, 'full'],
+    );
+    assert.equal(loadConfig({ CDSR_RETENTION_REWRITE: 'off' }).CDSR_RETENTION_REWRITE, 'off');
+    assert.throws(
+      () => loadConfig({ CDSR_RETENTION_REWRITE: 'vacuum' }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('CDSR_RETENTION_REWRITE'),
+    );
     assert.deepEqual(
       [
         c.CDSR_HTTP_MAX_PER_SOURCE,

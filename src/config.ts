@@ -161,6 +161,9 @@ const EnvSchema = z
     CDSR_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
     // days a raw message is kept once it will not be replayed; 0 keeps them for ever
     CDSR_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
+    // PostgreSQL: after a purge, rewrite the tables that held the purged text (VACUUM FULL, which
+    // locks them meanwhile) so that no byte of it stays in the data files; off: plain VACUUM
+    CDSR_RETENTION_REWRITE: z.enum(['full', 'off']).default('full'),
     // Unset: the built-in sandbox's ids (the spec's sample PartnerID 10000 and test AppID 10019).
     NRDR_BASE_URL: optionalUrl,
     NRDR_PARTNER_ID: optionalText,

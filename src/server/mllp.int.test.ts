@@ -263,6 +263,61 @@ describe('MLLP listener', () => {
   );
 
   it(
+    'a sender that does not read its ACKs is not read either: processing stops once its ACKs fill the socket, resumes when it reads, and every frame is answered exactly, in order',
+    { timeout: 60_000 },
+    async (t) => {
+      const deps = { store: s.store, mappings: s.mappings, clock: () => new Date('2026-11-23T06:00:00Z') };
+      let processed = 0;
+      const server = await startMllp(deps, options(), { info: () => void processed++, warn: () => undefined });
+      let serverSide: Socket | undefined;
+      server.on('connection', (c: Socket) => (serverSide = c));
+      // a loopback connection's kernel buffers take a few MB of ACKs before the listener's socket
+      // says "full" (about 4 MB on Linux with the default tcp_wmem / tcp_rmem; no API of Node
+      // makes them smaller), which small ACKs never reach in a test: each ACK here is 64 kB, its
+      // MSA-2 echoing a 64 kB MSH-10, so 200 of them (13 MB) are well past that
+      const FRAMES = 200;
+      const id = (i: number) => `K${i}-${'X'.repeat(64 * 1024)}`;
+      const sock = await openFrom(server, '127.0.0.1');
+      try {
+        // the sender writes every frame at once and reads nothing
+        sock.pause();
+        for (let i = 0; i < FRAMES; i++) sock.write(`\x0b${ORM.replace('MSG0001', id(i))}\x1c\r`);
+        for (let i = 0; i < 3000 && server.buffered().waitingForAcks === 0 && processed < FRAMES; i++) await new Promise((r) => setTimeout(r, 10));
+        const held = { processed, read: serverSide?.bytesRead, waiting: server.buffered().waitingForAcks };
+        assert.ok(
+          held.processed < FRAMES && held.waiting === 1,
+          `${held.processed} of ${FRAMES} frames processed while no ACK was read; waiting for ACKs: ${held.waiting}`,
+        );
+        t.diagnostic(`processing held after ${held.processed} of ${FRAMES} frames (${held.read} bytes read)`);
+        // held: the sender's writes back up, and through many turns of the event loop (each polls
+        // the sockets) the listener reads and processes nothing more
+        assert.ok(sock.writableLength > 0);
+        for (let i = 0; i < 200; i++) await new Promise((r) => setImmediate(r));
+        assert.deepEqual({ processed, read: serverSide?.bytesRead, waiting: server.buffered().waitingForAcks }, held);
+        // the sender reads: every frame is answered, in order, each ACK naming its own control id
+        const chunks: Buffer[] = [];
+        let ends = 0;
+        const acks = await new Promise<string[]>((resolve) => {
+          sock.on('data', (c: Buffer) => {
+            chunks.push(c);
+            for (const b of c) if (b === 0x1c) ends++;
+            if (ends === FRAMES) resolve(Buffer.concat(chunks).toString('utf8').split('\x1c\r').slice(0, -1));
+          });
+          sock.resume();
+        });
+        assert.deepEqual(
+          acks.map((a, i) => (a.startsWith('\x0bMSH|') && a.split('\r')[1] === `MSA|AA|${id(i)}` ? 'exact' : a.slice(0, 120))),
+          Array.from({ length: FRAMES }, () => 'exact'),
+        );
+        assert.deepEqual([processed, server.buffered().waitingForAcks], [FRAMES, 0]);
+      } finally {
+        sock.destroy();
+        await new Promise<void>((ok) => server.close(() => ok()));
+      }
+    },
+  );
+
+  it(
     'the bytes of all connections are bounded together: past CDSR_MLLP_MAX_BUFFERED_BYTES a connection waits, and every frame is answered',
     { timeout: 60_000 },
     async () => {

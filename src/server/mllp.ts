@@ -59,6 +59,8 @@ export interface MllpBuffered {
   readonly peak: number;
   /** The most one connection held at once. */
   readonly peakPerConnection: number;
+  /** Connections not read now because their sender does not read its ACKs (the socket's write buffer is full). */
+  readonly waitingForAcks: number;
 }
 
 export type MllpServer = Server & { readonly buffered: () => MllpBuffered };
@@ -154,6 +156,7 @@ export function startMllp(deps: IngestDeps, o: MllpOptions, log: MllpLog): Promi
   const allowed = new Set(o.allow.map(plainAddress));
   const frameMs = o.frameMs ?? 30_000;
   const budget = new Budget(o.maxBufferedBytes ?? 64 * 1024 * 1024);
+  let waitingForAcks = 0;
   const slots = new SourceSlots(
     o.maxPerSource ?? o.maxConnections,
     (r) =>
@@ -252,7 +255,11 @@ export function startMllp(deps: IngestDeps, o: MllpOptions, log: MllpLog): Promi
           budget.give(held, frame.length);
           armIdle();
           // a sender that does not read its ACKs is not read either (the idle clock runs meanwhile)
-          if (!flushed) await drained(socket);
+          if (!flushed) {
+            waitingForAcks++;
+            await drained(socket);
+            waitingForAcks--;
+          }
           if (socket.destroyed) return;
         }
         resumeFor('frames');
@@ -325,7 +332,7 @@ export function startMllp(deps: IngestDeps, o: MllpOptions, log: MllpLog): Promi
     socket.on('error', () => socket.destroy());
   });
   server.maxConnections = o.maxConnections;
-  const buffered = (): MllpBuffered => ({ bytes: budget.total, peak: budget.peak, peakPerConnection: budget.peakOne });
+  const buffered = (): MllpBuffered => ({ bytes: budget.total, peak: budget.peak, peakPerConnection: budget.peakOne, waitingForAcks });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host, () => resolve(Object.assign(server, { buffered })));

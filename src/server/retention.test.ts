@@ -9,7 +9,7 @@ import { REPO_ROOT } from '../../test/helpers.js';
 import { postHl7, SERVER_NOW, withTestServer } from '../../test/server.js';
 import { purgeAndReclaim } from './main.js';
 import { remapMessage } from '../inbound/reprocess.js';
-import type { UnitMessage } from '../store/store.js';
+import type { Store, UnitMessage } from '../store/store.js';
 
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8')
   .replace(/\r?\n/g, '\r')
@@ -47,13 +47,34 @@ describe('retention round', () => {
       );
       assert.ok(before - after > 2_000_000, `${before} → ${after}`);
       // the size the purge starts from: the one measured, with the outcomes kept (about 4 kB a message), give or take a page
-      const [entry] = logged as { bytesBefore: number }[];
+      const [entry] = logged as { bytesBefore: number; reclaimMs: number }[];
       assert.ok(entry && entry.bytesBefore >= before - 4096 && entry.bytesBefore <= before + 60 * 6000, `${entry?.bytesBefore} vs ${before}`);
-      assert.deepEqual(logged, [{ event: 'retention', purged: 60, days: 30, bytesBefore: entry.bytesBefore, bytesAfter: after }]);
+      // how, and how long it took (on PostgreSQL with a rewrite, about how long ingest was held)
+      assert.ok(Number.isInteger(entry.reclaimMs) && entry.reclaimMs >= 0);
+      assert.deepEqual(logged, [
+        { event: 'retention', purged: 60, days: 30, bytesBefore: entry.bytesBefore, bytesAfter: after, reclaim: 'incremental', reclaimMs: entry.reclaimMs },
+      ]);
       // a round with nothing to purge does nothing and says nothing
       await purgeAndReclaim(s.store, 30, new Date(SERVER_NOW.getTime() + 30 * 86_400_000 + 1), log);
       assert.equal(logged.length, 1);
     });
+  });
+
+  it('a reclaim that could not reach every copy of the purged text says what stays (retention_leftover), after the round', async () => {
+    const leftover = 'pg_statistic not rewritten (permission denied): …';
+    const store = {
+      purgeRaw: () => Promise.resolve(3),
+      sizeBytes: () => Promise.resolve(1000),
+      reclaimSpace: () => Promise.resolve({ method: 'rewrite', leftover }),
+    } as unknown as Store;
+    const logged: object[] = [];
+    const log = { info: (o: object) => void logged.push(o), warn: (o: object) => void logged.push(o) };
+    await purgeAndReclaim(store, 30, SERVER_NOW, log);
+    const reclaimMs = (logged[0] as { reclaimMs: number }).reclaimMs;
+    assert.deepEqual(logged, [
+      { event: 'retention', purged: 3, days: 30, bytesBefore: 1000, bytesAfter: 1000, reclaim: 'rewrite', reclaimMs },
+      { event: 'retention_leftover', detail: leftover },
+    ]);
   });
 
   it('on SQLite, no byte of a purged message or of the FHIR resources it brought is left in the database files', async () => {

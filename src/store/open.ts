@@ -5,7 +5,13 @@ import { SqlStore } from './sql-store.js';
 
 export type StoreTarget =
   | { readonly kind: 'sqlite'; readonly file: string; readonly synchronous?: 'FULL' | 'NORMAL' }
-  | { readonly kind: 'postgres'; readonly url: string; readonly schema?: string; readonly statementTimeoutMs?: number };
+  | {
+      readonly kind: 'postgres';
+      readonly url: string;
+      readonly schema?: string;
+      readonly statementTimeoutMs?: number;
+      readonly retentionRewrite?: 'full' | 'off';
+    };
 
 export async function openStore(target: StoreTarget, validator: CdsrValidator): Promise<SqlStore> {
   if (target.kind === 'postgres') {
@@ -15,6 +21,7 @@ export async function openStore(target: StoreTarget, validator: CdsrValidator): 
         url: target.url,
         ...(target.schema !== undefined ? { schema: target.schema } : {}),
         ...(target.statementTimeoutMs !== undefined ? { statementTimeoutMs: target.statementTimeoutMs } : {}),
+        ...(target.retentionRewrite !== undefined ? { retentionRewrite: target.retentionRewrite } : {}),
       }),
       { validator },
     );

@@ -4,7 +4,7 @@
 // mean "unavailable now".
 import pg from 'pg';
 import { asError, errorMessage } from '../cdsr/errors.js';
-import { storable, StoreUnavailableError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
+import { storable, StoreUnavailableError, type Executor, type Reclaim, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
 
 export interface PostgresOptions {
   readonly url: string;
@@ -17,7 +17,22 @@ export interface PostgresOptions {
    * waiting. Default 10 s.
    */
   readonly statementTimeoutMs?: number;
+  /**
+   * How retention's reclaim gives the purged text back (CDSR_RETENTION_REWRITE): `full` rewrites
+   * the tables that held it (VACUUM FULL: the old files, with every dead row version, are
+   * unlinked; ACCESS EXCLUSIVE lock meanwhile), `off` a plain VACUUM (no lock that holds ingest;
+   * the bytes stay in free space until reused). Default `full`.
+   */
+  readonly retentionRewrite?: 'full' | 'off';
 }
+
+/** The tables that hold the text retention purges: the raw messages and the FHIR resources kept for references. */
+export const PURGED_TABLES = ['inbound_messages', 'fhir_resources'] as const;
+
+/** The lock a rewrite waits for before giving up for a while: ingest queues behind a waiting rewrite too. */
+const REWRITE_LOCK_WAIT_MS = 2_000;
+/** Tries of one table's rewrite when its lock is not had within REWRITE_LOCK_WAIT_MS (a long report, a backup). */
+const REWRITE_TRIES = 10;
 
 /** Default of `statementTimeoutMs`. */
 export const STATEMENT_TIMEOUT_MS = 10_000;
@@ -75,6 +90,7 @@ export class PostgresExecutor implements Executor {
   private constructor(
     private readonly pool: pg.Pool,
     private readonly statementTimeoutMs: number,
+    private readonly retentionRewrite: 'full' | 'off',
   ) {}
 
   static async open(o: PostgresOptions): Promise<PostgresExecutor> {
@@ -95,7 +111,7 @@ export class PostgresExecutor implements Executor {
       await pool.end().catch(() => undefined);
       throw classify(e, 'opened');
     }
-    return new PostgresExecutor(pool, Math.max(1, Math.round(o.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS)));
+    return new PostgresExecutor(pool, Math.max(1, Math.round(o.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS)), o.retentionRewrite ?? 'full');
   }
 
   /**
@@ -217,16 +233,83 @@ export class PostgresExecutor implements Executor {
   }
 
   /**
-   * VACUUM of the messages table after a purge (autovacuum would get there too, later): the
-   * space of the purged text is reusable at once, and trailing pages go back to the disk. Plain
-   * VACUUM takes no lock that holds ingest.
+   * After a purge, the tables that held the purged text (PURGED_TABLES). `full` (the default):
+   * `VACUUM (FULL, ANALYZE)` of each, which copies the live rows into new files and unlinks the
+   * old ones, so no dead row version of a purged text (table, TOAST, index) is left in the data
+   * files. It holds an ACCESS EXCLUSIVE lock on the table while it runs: ingest waits (up to the
+   * statement timeout, then 503 / AR and the sender sends again), and `/readyz` says not ready.
+   * The lock is asked for with a short lock_timeout, so that a long reader does not leave ingest
+   * queued behind a waiting rewrite; not had, it is asked again a little later, a few times.
+   * `off`: plain `VACUUM (ANALYZE)`, no lock that holds ingest; the space is reusable, the bytes
+   * stay until it is reused.
    */
-  async reclaimSpace(): Promise<void> {
-    try {
-      await this.pool.query('VACUUM (ANALYZE) inbound_messages');
-    } catch (e) {
-      throw classify(e, 'written');
+  async reclaimSpace(): Promise<Reclaim> {
+    if (this.retentionRewrite === 'off') {
+      try {
+        await this.pool.query(`VACUUM (ANALYZE) ${PURGED_TABLES.join(', ')}`);
+      } catch (e) {
+        throw classify(e, 'written');
+      }
+      return { method: 'vacuum' };
     }
+    let c: pg.PoolClient;
+    try {
+      c = await this.pool.connect();
+    } catch (e) {
+      throw new StoreUnavailableError(`the database cannot be reached: ${errorMessage(e)}`, { cause: e });
+    }
+    let broken = false;
+    const warnings: string[] = [];
+    const onNotice = (n: { severity?: string; message?: string }): void => {
+      if (n.severity === 'WARNING') warnings.push(n.message ?? '');
+    };
+    c.on('notice', onNotice);
+    try {
+      await c.query(`SET lock_timeout = ${Math.min(REWRITE_LOCK_WAIT_MS, this.statementTimeoutMs)}`);
+      // a lock not had within the lock_timeout (55P03: someone holds the table) is asked again, later
+      const locked = async (sql: string): Promise<void> => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await c.query(sql);
+            return;
+          } catch (e) {
+            if ((e as { code?: unknown }).code !== '55P03' || attempt >= REWRITE_TRIES) throw e;
+            await new Promise((ok) => setTimeout(ok, attempt * 1000));
+          }
+        }
+      };
+      for (const table of PURGED_TABLES) {
+        await locked(`VACUUM (FULL, ANALYZE) ${table}`);
+        // ANALYZE replaces the values it sampled (a short text can be one of them) in
+        // pg_statistic, but not from an empty table: a table the purge emptied has its columns'
+        // statistics dropped (a column altered to its own type loses them; nothing is rewritten)
+        if ((await c.query(`SELECT 1 FROM ${table} LIMIT 1`)).rowCount === 0) {
+          const cols = await c.query<{ col: string; type: string }>(
+            `SELECT quote_ident(a.attname) AS col, format_type(a.atttypid, a.atttypmod) AS type
+             FROM pg_attribute a JOIN pg_stats s ON s.schemaname = current_schema() AND s.tablename = $1 AND s.attname = a.attname
+             WHERE a.attrelid = $1::regclass ORDER BY a.attnum`,
+            [table],
+          );
+          if (cols.rows.length > 0) await locked(`ALTER TABLE ${table} ${cols.rows.map((r) => `ALTER COLUMN ${r.col} TYPE ${r.type}`).join(', ')}`);
+        }
+      }
+      // the old statistics rows, dead now, rewritten away
+      await locked('VACUUM FULL pg_statistic');
+      await c.query('RESET lock_timeout');
+    } catch (e) {
+      broken = true;
+      throw classify(e, 'written');
+    } finally {
+      c.off('notice', onNotice);
+      c.release(broken);
+    }
+    // a user that neither owns the database nor is a superuser may not rewrite the catalog: said
+    return warnings.length > 0
+      ? {
+          method: 'rewrite',
+          leftover: `pg_statistic not rewritten (${warnings.join('; ')}): values ANALYZE sampled from purged text may stay in its free space until reused; rewrite it as the database's owner (VACUUM FULL pg_statistic)`,
+        }
+      : { method: 'rewrite' };
   }
 
   async close(): Promise<void> {

@@ -67,6 +67,7 @@ import {
   StoreCorruptError,
   StoreSchemaNewerError,
   type Executor,
+  type Reclaim,
   type Queryable,
   type Row,
   type SqlValue,
@@ -1228,7 +1229,7 @@ export class SqlStore implements Store {
     });
   }
 
-  reclaimSpace(): Promise<void> {
+  reclaimSpace(): Promise<Reclaim> {
     return this.db.reclaimSpace();
   }
 

@@ -33,6 +33,16 @@ export function later(q: Queryable, sql: string, params?: readonly SqlValue[]): 
   return tx.defer ? tx.defer(sql, params) : q.run(sql, params).then(() => undefined);
 }
 
+/**
+ * How a reclaim gave the space back: SQLite's incremental vacuum (freed pages zeroed, a step at a
+ * time), PostgreSQL's rewrite of the purged tables (VACUUM FULL) or its plain VACUUM; and what it
+ * could not reach, when something (a catalog it may not rewrite), said for the log.
+ */
+export interface Reclaim {
+  readonly method: 'incremental' | 'rewrite' | 'vacuum';
+  readonly leftover?: string;
+}
+
 export interface Executor extends Queryable {
   readonly dialect: Dialect;
   /**
@@ -50,8 +60,8 @@ export interface Executor extends Queryable {
   readonly reports: Queryable;
   /** The database's size on disk, in bytes. */
   sizeBytes(): Promise<number>;
-  /** Gives the space of deleted and purged rows back (after a retention purge), a little at a time. */
-  reclaimSpace(): Promise<void>;
+  /** Gives the space of deleted and purged rows back (after a retention purge); says how. */
+  reclaimSpace(): Promise<Reclaim>;
   close(): Promise<void>;
 }
 

@@ -14,7 +14,7 @@ import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { asError, errorMessage } from '../cdsr/errors.js';
-import { storable, StoreUnavailableError, type Executor, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
+import { storable, StoreUnavailableError, type Executor, type Reclaim, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
 import type { ReportJob, ReportReply } from './sqlite-reader-worker.js';
 
 export interface SqliteOptions {
@@ -310,13 +310,14 @@ export class SqliteExecutor implements Executor {
    * Frees pages a step at a time (PRAGMA incremental_vacuum), each step between two commits of
    * the lane, so that ingest is never held for more than one step; then the WAL is truncated.
    */
-  async reclaimSpace(): Promise<void> {
+  async reclaimSpace(): Promise<Reclaim> {
     const freePages = () => Number(this.db.pragma('freelist_count', { simple: true }));
     while ((await this.whenFree(() => Promise.resolve(freePages()))) > 0) {
       await this.whenFree(() => Promise.resolve(this.db.pragma(`incremental_vacuum(${RECLAIM_STEP_PAGES})`)));
       await new Promise<void>((ok) => setImmediate(ok));
     }
     await this.whenFree(() => Promise.resolve(this.db.pragma('wal_checkpoint(TRUNCATE)')));
+    return { method: 'incremental' };
   }
 
   /**

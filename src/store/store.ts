@@ -22,6 +22,7 @@ export { ORDER_STATES, ORDER_REASONS, RECONCILE_BY } from './ledger.js';
 export type { AcknowledgeResult, Retraction } from './retraction.js';
 
 import type { Channel } from './message-statuses.js';
+import type { Reclaim } from './sql.js';
 export { CHANNELS, MESSAGE_STATUSES, type Channel, type MessageStatus } from './message-statuses.js';
 export { OUTBOUND_STATUSES, IN_FLIGHT_STATUSES, type OutboundStatus } from './states.js';
 
@@ -546,8 +547,12 @@ export interface Store extends InboundLog, ReprocessLog, RecordStore, ResourceCa
    * Returns how many were purged.
    */
   purgeRaw(before: Date, at: Date): Promise<number>;
-  /** Gives back the space freed by a purge (SQLite a step at a time; PostgreSQL a VACUUM of the messages table). */
-  reclaimSpace(): Promise<void>;
+  /**
+   * Gives back the space freed by a purge, and says how: SQLite a step at a time (freed pages
+   * zeroed); PostgreSQL a rewrite of the tables that held the purged text (VACUUM FULL, its lock
+   * holds ingest meanwhile) or, CDSR_RETENTION_REWRITE=off, a plain VACUUM.
+   */
+  reclaimSpace(): Promise<Reclaim>;
   close(): Promise<void>;
 }
 
