@@ -132,15 +132,16 @@ export async function purgeAndReclaim(store: Store, days: number, now: Date, log
   try {
     const cutoff = new Date(now.getTime() - days * 86_400_000);
     if (remap) await keepOutcomesBefore(store, cutoff, remap);
-    const purged = await store.purgeRaw(cutoff, now);
-    if (purged === 0) return;
+    const { messages: purged, resources } = await store.purgeRaw(cutoff, now);
+    // a purge of resources alone is given back too: their text must not stay in the files either
+    if (purged === 0 && resources === 0) return;
     const before = await store.sizeBytes();
     const started = performance.now();
     const reclaim = await store.reclaimSpace();
     // how long the reclaim took: on PostgreSQL with a rewrite, about how long ingest was held
     const reclaimMs = Math.round(performance.now() - started);
     log.info(
-      { event: 'retention', purged, days, bytesBefore: before, bytesAfter: await store.sizeBytes(), reclaim: reclaim.method, reclaimMs },
+      { event: 'retention', purged, resources, days, bytesBefore: before, bytesAfter: await store.sizeBytes(), reclaim: reclaim.method, reclaimMs },
       'raw messages past retention purged, their space given back',
     );
     if (reclaim.leftover !== undefined)

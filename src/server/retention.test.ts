@@ -52,7 +52,16 @@ describe('retention round', () => {
       // how, and how long it took (on PostgreSQL with a rewrite, about how long ingest was held)
       assert.ok(Number.isInteger(entry.reclaimMs) && entry.reclaimMs >= 0);
       assert.deepEqual(logged, [
-        { event: 'retention', purged: 60, days: 30, bytesBefore: entry.bytesBefore, bytesAfter: after, reclaim: 'incremental', reclaimMs: entry.reclaimMs },
+        {
+          event: 'retention',
+          purged: 60,
+          resources: 0,
+          days: 30,
+          bytesBefore: entry.bytesBefore,
+          bytesAfter: after,
+          reclaim: 'incremental',
+          reclaimMs: entry.reclaimMs,
+        },
       ]);
       // a round with nothing to purge does nothing and says nothing
       await purgeAndReclaim(s.store, 30, new Date(SERVER_NOW.getTime() + 30 * 86_400_000 + 1), log);
@@ -63,7 +72,7 @@ describe('retention round', () => {
   it('a reclaim that could not reach every copy of the purged text says what stays (retention_leftover), after the round', async () => {
     const leftover = 'pg_statistic not rewritten (permission denied): …';
     const store = {
-      purgeRaw: () => Promise.resolve(3),
+      purgeRaw: () => Promise.resolve({ messages: 3, resources: 0 }),
       sizeBytes: () => Promise.resolve(1000),
       reclaimSpace: () => Promise.resolve({ method: 'rewrite', leftover }),
     } as unknown as Store;
@@ -72,9 +81,27 @@ describe('retention round', () => {
     await purgeAndReclaim(store, 30, SERVER_NOW, log);
     const reclaimMs = (logged[0] as { reclaimMs: number }).reclaimMs;
     assert.deepEqual(logged, [
-      { event: 'retention', purged: 3, days: 30, bytesBefore: 1000, bytesAfter: 1000, reclaim: 'rewrite', reclaimMs },
+      { event: 'retention', purged: 3, resources: 0, days: 30, bytesBefore: 1000, bytesAfter: 1000, reclaim: 'rewrite', reclaimMs },
       { event: 'retention_leftover', detail: leftover },
     ]);
+  });
+
+  it('a round that forgets only FHIR resources gives their space back too (their text must not stay in the files)', async () => {
+    let reclaimed = 0;
+    const store = {
+      purgeRaw: () => Promise.resolve({ messages: 0, resources: 2 }),
+      sizeBytes: () => Promise.resolve(1000),
+      reclaimSpace: () => {
+        reclaimed++;
+        return Promise.resolve({ method: 'rewrite' });
+      },
+    } as unknown as Store;
+    const logged: object[] = [];
+    const log = { info: (o: object) => void logged.push(o), warn: (o: object) => void logged.push(o) };
+    await purgeAndReclaim(store, 30, SERVER_NOW, log);
+    const reclaimMs = (logged[0] as { reclaimMs: number }).reclaimMs;
+    assert.equal(reclaimed, 1);
+    assert.deepEqual(logged, [{ event: 'retention', purged: 0, resources: 2, days: 30, bytesBefore: 1000, bytesAfter: 1000, reclaim: 'rewrite', reclaimMs }]);
   });
 
   it('on SQLite, no byte of a purged message or of the FHIR resources it brought is left in the database files', async () => {

@@ -259,9 +259,15 @@ export class PostgresExecutor implements Executor {
       throw new StoreUnavailableError(`the database cannot be reached: ${errorMessage(e)}`, { cause: e });
     }
     let broken = false;
+    const leftovers: string[] = [];
     const warnings: string[] = [];
-    const onNotice = (n: { severity?: string; message?: string }): void => {
+    // VERBOSE says how many dead row versions (purged text among them) an open transaction's
+    // snapshot kept the rewrite from dropping: they are copied into the new files as they were
+    let kept = 0;
+    const onNotice = (n: { severity?: string; message?: string; detail?: string }): void => {
       if (n.severity === 'WARNING') warnings.push(n.message ?? '');
+      const dead = /(\d+) dead row versions cannot be removed yet/.exec(n.detail ?? '');
+      if (dead) kept += Number(dead[1]);
     };
     c.on('notice', onNotice);
     try {
@@ -279,7 +285,15 @@ export class PostgresExecutor implements Executor {
         }
       };
       for (const table of PURGED_TABLES) {
-        await locked(`VACUUM (FULL, ANALYZE) ${table}`);
+        // a snapshot older than the purge (a long report, a backup) keeps the purged rows alive:
+        // the rewrite is asked again, later, until none is kept (or the tries run out: said below)
+        for (let attempt = 1; ; attempt++) {
+          kept = 0;
+          await locked(`VACUUM (FULL, ANALYZE, VERBOSE) ${table}`);
+          if (kept === 0 || attempt >= REWRITE_TRIES) break;
+          await new Promise((ok) => setTimeout(ok, attempt * 500));
+        }
+        if (kept > 0) leftovers.push(`${kept} dead row version(s) of ${table} kept by an open transaction (rewrite it again once it ends)`);
         // ANALYZE replaces the values it sampled (a short text can be one of them) in
         // pg_statistic, but not from an empty table: a table the purge emptied has its columns'
         // statistics dropped (a column altered to its own type loses them; nothing is rewritten)
@@ -304,12 +318,11 @@ export class PostgresExecutor implements Executor {
       c.release(broken);
     }
     // a user that neither owns the database nor is a superuser may not rewrite the catalog: said
-    return warnings.length > 0
-      ? {
-          method: 'rewrite',
-          leftover: `pg_statistic not rewritten (${warnings.join('; ')}): values ANALYZE sampled from purged text may stay in its free space until reused; rewrite it as the database's owner (VACUUM FULL pg_statistic)`,
-        }
-      : { method: 'rewrite' };
+    if (warnings.length > 0)
+      leftovers.push(
+        `pg_statistic not rewritten (${warnings.join('; ')}): values ANALYZE sampled from purged text may stay in its free space until reused; rewrite it as the database's owner (VACUUM FULL pg_statistic)`,
+      );
+    return leftovers.length > 0 ? { method: 'rewrite', leftover: leftovers.join('; ') } : { method: 'rewrite' };
   }
 
   async close(): Promise<void> {

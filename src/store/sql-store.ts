@@ -1215,17 +1215,17 @@ export class SqlStore implements Store {
     return this.db.sizeBytes();
   }
 
-  purgeRaw(before: Date, at: Date): Promise<number> {
+  purgeRaw(before: Date, at: Date): Promise<{ messages: number; resources: number }> {
     return this.db.transaction(async (q) => {
-      const purged = await q.run(
+      const messages = await q.run(
         `UPDATE inbound_messages SET raw = '', raw_purged_at = ?
          WHERE received_at < ? AND raw_purged_at IS NULL AND status IN ('applied', 'ignored', 'rejected', 'duplicate')`,
         [at.toISOString(), before.toISOString()],
       );
       // the FHIR resources kept for references (a Patient, a Coverage) go with the same days:
       // forgotten when last received before the cutoff (a later reference fetches it again)
-      await q.run('DELETE FROM fhir_resources WHERE stored_at < ?', [before.toISOString()]);
-      return purged;
+      const resources = await q.run('DELETE FROM fhir_resources WHERE stored_at < ?', [before.toISOString()]);
+      return { messages, resources };
     });
   }
 

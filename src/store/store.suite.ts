@@ -1644,7 +1644,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         ['applied', 'duplicate', 'error'],
       );
       assert.equal((await s.message(2))?.raw, '');
-      assert.equal(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), 2);
+      assert.deepEqual(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), { messages: 2, resources: 0 });
       assert.deepEqual([(await s.message(1))?.raw, (await s.message(1))?.status], ['', 'applied']);
       // the error queue keeps its text for the replay; the record and the ledger stay
       assert.ok(((await s.message(3))?.raw ?? '').startsWith('MSH|'));
@@ -1653,7 +1653,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         (await s.orders({})).orders.map((o) => [o.state, o.messageIds]),
         [['reported', [1, 3]]],
       );
-      assert.equal(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), 0);
+      assert.deepEqual(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), { messages: 0, resources: 0 });
       assert.ok((await s.sizeBytes()) > 0);
       await s.ping();
     });
@@ -1672,7 +1672,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         assert.equal(r.status, 'applied');
       }
       const full = await s.sizeBytes();
-      assert.equal(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), 120);
+      assert.deepEqual(await s.purgeRaw(new Date(NOW.getTime() + 1), NOW), { messages: 120, resources: 0 });
       // the purge alone leaves the space in the files (free pages, dead tuples)
       const purged = await s.sizeBytes();
       assert.ok(purged >= full - 200_000, `${full} → ${purged} bytes before reclaiming`);

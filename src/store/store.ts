@@ -544,9 +544,9 @@ export interface Store extends InboundLog, ReprocessLog, RecordStore, ResourceCa
    * Retention: forgets the raw text of messages received before `before` that will not be
    * replayed (applied, ignored, rejected, duplicate); their outcome, records, ledger and audit
    * stay; the FHIR resources kept for references last received before `before` go too.
-   * Returns how many were purged.
+   * Returns how many of each were purged.
    */
-  purgeRaw(before: Date, at: Date): Promise<number>;
+  purgeRaw(before: Date, at: Date): Promise<{ readonly messages: number; readonly resources: number }>;
   /**
    * Gives back the space freed by a purge, and says how: SQLite a step at a time (freed pages
    * zeroed); PostgreSQL a rewrite of the tables that held the purged text (VACUUM FULL, its lock
