@@ -134,10 +134,38 @@ describe('connection profiles', () => {
       message({ ...TEST, CDSR_PROFILE: 'test', CDSR_TEST_NRDR_BASE_URL: 'nrdr9x' }),
       'invalid configuration:\n  CDSR_TEST_NRDR_BASE_URL: must be an http(s) URL',
     );
+    // one endpoint for both profiles (another case, a trailing slash, other credentials: the same), under either profile
+    const same =
+      "invalid configuration:\n  CDSR_TEST_NRDR_BASE_URL: is the same endpoint as NRDR_BASE_URL (the production profile): the test profile must name ACR's test environment, production its production";
     assert.equal(
-      message({ ...PROD, ...TEST, CDSR_PROFILE: 'test', CDSR_TEST_NRDR_BASE_URL: PROD.NRDR_BASE_URL, CDSR_TEST_ACR_CLIENT_ID: PROD.ACR_CLIENT_ID }),
-      'invalid configuration:\n  CDSR_TEST_NRDR_BASE_URL: is the same as NRDR_BASE_URL (the production profile) with the same ACR_CLIENT_ID: the test profile must name the test environment',
+      message({ ...PROD, ...TEST, CDSR_PROFILE: 'test', CDSR_TEST_NRDR_BASE_URL: PROD.NRDR_BASE_URL.replace('nrdr.example', 'NRDR.example') + '/' }),
+      same,
     );
+    assert.equal(message({ ...PROD, ...TEST, CDSR_PROFILE: 'production', CDSR_TEST_NRDR_BASE_URL: PROD.NRDR_BASE_URL }), same);
+    assert.equal(
+      message({
+        ...TEST,
+        CDSR_PROFILE: 'production',
+        CDSR_PRODUCTION_NRDR_BASE_URL: TEST.CDSR_TEST_NRDR_BASE_URL,
+        CDSR_PRODUCTION_NRDR_PARTNER_ID: '1',
+        CDSR_PRODUCTION_NRDR_APP_ID: '2',
+        CDSR_PRODUCTION_ACR_TOKEN: 't',
+      }),
+      "invalid configuration:\n  CDSR_TEST_NRDR_BASE_URL: is the same endpoint as CDSR_PRODUCTION_NRDR_BASE_URL (the production profile): the test profile must name ACR's test environment, production its production",
+    );
+    // production at ACR's test host: refused, with or without CDSR_PROFILE (records would go there as they are)
+    const atTest = (v: string) =>
+      `invalid configuration:\n  ${v}: is ACR's test environment (nrdr9x.acr.org), where only test or de-identified data may go: make it the test profile (CDSR_PROFILE=test, CDSR_TEST_NRDR_BASE_URL and the other CDSR_TEST_ settings), which de-identifies every record`;
+    assert.equal(message({ ...PROD, NRDR_BASE_URL: 'https://nrdr9x.acr.org/NonPQRSapi/cdsr/transactions' }), atTest('NRDR_BASE_URL'));
+    assert.equal(
+      message({ ...PROD, ...TEST, CDSR_PROFILE: 'test', NRDR_BASE_URL: 'https://NRDR9X.acr.org/NonPQRSapi/cdsr/transactions' }),
+      atTest('NRDR_BASE_URL'),
+    );
+    assert.equal(
+      message({ ...PROD, CDSR_PROFILE: 'production', CDSR_PRODUCTION_NRDR_BASE_URL: 'https://nrdr9x.acr.org/NonPQRSapi/cdsr/transactions' }),
+      atTest('CDSR_PRODUCTION_NRDR_BASE_URL'),
+    );
+    assert.equal(message({ ...PROD, ...TEST, CDSR_PROFILE: 'test', CDSR_TEST_NRDR_BASE_URL: 'https://nrdr9x.acr.org/NonPQRSapi/cdsr/transactions' }), '');
     assert.equal(
       message({ ...PROD, CDSR_PROFILE: 'production', CDSR_PRODUCTION_FACILITY_ID: '1' }),
       "invalid configuration:\n  CDSR_PRODUCTION_FACILITY_ID: only the test profile is sent as one facility: production sends each record's own (facilities.csv, CDSR_DEFAULT_FACILITY_ID); unset it",

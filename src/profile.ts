@@ -122,7 +122,9 @@ export function profileIssues(c: ProfileSource): ProfileIssue[] {
         variable: 'CDSR_PROFILE',
         message: `must be set (test or production) when profile variables are set (${prefixed.sort().join(', ')}): the adapter does not guess which environment to talk to`,
       });
-    // today's variables alone: their checks are the configuration's own
+    // today's variables alone: their checks are the configuration's own, but never production's
+    // endpoint at ACR's test environment
+    issues.push(...environmentMixIssues(c));
     return issues;
   }
   const { values: v, variables } = read(c, name);
@@ -169,10 +171,53 @@ export function profileIssues(c: ProfileSource): ProfileIssue[] {
       variable: 'CDSR_TEST_FACILITY_ID',
       message: 'must be set when CDSR_PROFILE=test: the test facility ACR gave you (every transaction under test is sent as it)',
     });
-  if (name === 'test' && v.NRDR_BASE_URL === text(c.NRDR_BASE_URL) && (v.ACR_CLIENT_ID ?? '') === (text(c.ACR_CLIENT_ID) ?? ''))
+  issues.push(...environmentMixIssues(c));
+  return issues;
+}
+
+/**
+ * ACR's test environment (docs/cdsr-spec.md §4: the test endpoint's host). The
+ * production profile never names it: records would go there as they are, not de-identified.
+ */
+export const ACR_TEST_HOSTS: readonly string[] = ['nrdr9x.acr.org'];
+
+const endpointOf = (url: string): string => {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host.toLowerCase()}${u.pathname.replace(/\/+$/, '')}`;
+  } catch {
+    return url;
+  }
+};
+const hostOf = (url: string): string | undefined => {
+  try {
+    return new URL(url).hostname.toLowerCase();
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * The production profile's endpoint is ACR's test environment, or the test and production
+ * profiles name one endpoint: either would send records where they must not go. Checked whatever
+ * profile is in force (and without CDSR_PROFILE: today's NRDR_BASE_URL is production's).
+ */
+function environmentMixIssues(c: ProfileSource): ProfileIssue[] {
+  const issues: ProfileIssue[] = [];
+  const own = text(c.CDSR_PRODUCTION_NRDR_BASE_URL);
+  const production = own ?? text(c.NRDR_BASE_URL);
+  const productionVar = own !== undefined ? 'CDSR_PRODUCTION_NRDR_BASE_URL' : 'NRDR_BASE_URL';
+  const test = text(c.CDSR_TEST_NRDR_BASE_URL);
+  const host = production !== undefined ? hostOf(production) : undefined;
+  if (host !== undefined && ACR_TEST_HOSTS.includes(host))
+    issues.push({
+      variable: productionVar,
+      message: `is ACR's test environment (${host}), where only test or de-identified data may go: make it the test profile (CDSR_PROFILE=test, CDSR_TEST_NRDR_BASE_URL and the other CDSR_TEST_ settings), which de-identifies every record`,
+    });
+  else if (production !== undefined && test !== undefined && endpointOf(production) === endpointOf(test))
     issues.push({
       variable: 'CDSR_TEST_NRDR_BASE_URL',
-      message: 'is the same as NRDR_BASE_URL (the production profile) with the same ACR_CLIENT_ID: the test profile must name the test environment',
+      message: `is the same endpoint as ${productionVar} (the production profile): the test profile must name ACR's test environment, production its production`,
     });
   return issues;
 }
