@@ -40,6 +40,23 @@ describe('the store per connection profile', () => {
     await s.close();
   });
 
+  it('once CDSR_PROFILE is set, the sign-in and refresh token kept under the bare names are forgotten, with a warning (no environment can be told)', async () => {
+    const s = await store();
+    await s.putCredential('acr-signin', { sealed: 'v1.old', meta: { subject: '100000_op' } }, 0, NOW);
+    await s.putCredential('acr-refresh-token', { sealed: 'v1.rt', meta: { origin: 'x' } }, 0, NOW);
+    const said: object[] = [];
+    const log = { info: (o: object) => void said.push(o), warn: (o: object) => void said.push(o) };
+    await adoptUnprofiled(s, 'production', NOW, log, { profilesConfigured: true, testFacilityId: '999001' });
+    assert.deepEqual(await Promise.all(['acr-signin', 'acr-refresh-token', 'production:acr-signin', 'test:acr-signin'].map((n) => s.credential(n))), [
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    assert.deepEqual(said, [{ event: 'profile_credentials_dropped', credentials: ['acr-signin', 'acr-refresh-token'] }]);
+    await s.close();
+  });
+
   it('the de-identification key: made once (32 bytes), then the same', async () => {
     const s = await store();
     const a = await deidentificationKey(s, NOW);

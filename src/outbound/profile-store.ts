@@ -27,16 +27,35 @@ export function profileCredentials(store: CredentialStore, profile: ProfileName)
 const LEGACY_CREDENTIALS = [SIGNIN_CREDENTIAL, REFRESH_CREDENTIAL] as const;
 
 /**
- * Names what was written before profiles: transactions without a profile, and the sign-in and
- * refresh token kept under their bare names, become the legacy profile's (the one today's
- * variables describe: legacyProfileName). Done at every start; after the first it finds nothing.
+ * Names what was written before profiles. Transactions without a profile: those sent as the test
+ * profile's facility become `test`'s (they went to the test environment), the rest the legacy
+ * profile's (the one today's variables describe: legacyProfileName). The sign-in and refresh token
+ * kept under their bare names: the legacy profile's while the configuration names no profile
+ * (nothing changed for that deployment); once CDSR_PROFILE is set, nothing tells which environment
+ * they were for, so they are forgotten (sign in again) rather than shown to the wrong one. Done at
+ * every start; after the first it finds nothing.
  */
-export async function adoptUnprofiled(store: CredentialStore & OutboundLedger, legacy: ProfileName, at: Date, log: Log): Promise<void> {
-  const transactions = await store.adoptUnprofiled(legacy);
+export async function adoptUnprofiled(
+  store: CredentialStore & OutboundLedger,
+  legacy: ProfileName,
+  at: Date,
+  log: Log,
+  opts: { readonly testFacilityId?: string; readonly profilesConfigured?: boolean } = {},
+): Promise<void> {
+  const transactions = await store.adoptUnprofiled(
+    legacy,
+    opts.testFacilityId !== undefined ? { facilityId: opts.testFacilityId, profile: 'test' } : undefined,
+  );
   const moved: string[] = [];
+  const dropped: string[] = [];
   for (const name of LEGACY_CREDENTIALS) {
     const old = await store.credential(name);
     if (!old) continue;
+    if (opts.profilesConfigured === true) {
+      await store.deleteCredential(name);
+      dropped.push(name);
+      continue;
+    }
     const target = `${legacy}:${name}`;
     const written =
       (await store.credential(target)) !== undefined ||
@@ -54,7 +73,12 @@ export async function adoptUnprofiled(store: CredentialStore & OutboundLedger, l
   if (transactions > 0 || moved.length > 0)
     log.info(
       { event: 'profile_adopted', profile: legacy, transactions, credentials: moved },
-      `what was kept before connection profiles (transactions, sign-in) is named as the ${legacy} profile's`,
+      `what was kept before connection profiles (transactions, sign-in) is named as the ${legacy} profile's${opts.testFacilityId !== undefined ? ` (transactions of the test facility as the test profile's)` : ''}`,
+    );
+  if (dropped.length > 0)
+    log.warn(
+      { event: 'profile_credentials_dropped', credentials: dropped },
+      'the ACR Connect sign-in and refresh token kept before connection profiles are forgotten: nothing tells which environment they were for; sign in again under the profile in force (or give its ACR_REFRESH_TOKEN)',
     );
 }
 

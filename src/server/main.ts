@@ -196,7 +196,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       `store migrated to schema version ${store.migrated[store.migrated.length - 1]!.version}: ${store.migrated.map((m) => `${m.version} ${m.name}`).join('; ')}`,
     );
   // what was kept before profiles is named as the legacy profile's; each profile keeps its own tokens
-  await adoptUnprofiled(store, legacyProfileName(config), new Date(), log);
+  await adoptUnprofiled(store, legacyProfileName(config), new Date(), log, {
+    ...(config.CDSR_TEST_FACILITY_ID !== undefined ? { testFacilityId: config.CDSR_TEST_FACILITY_ID } : {}),
+    profilesConfigured: config.CDSR_PROFILE !== undefined,
+  });
   const credentials = profileCredentials(store, profile.name);
   target.keepTokensIn?.(credentials, log);
   for (const other of await store.inFlightByProfile()) {

@@ -980,8 +980,13 @@ export class SqlStore implements Store {
     return rows.map((r) => ({ profile: row('transactions', r).optText('profile') ?? null, count: row('transactions', r).int('n') }));
   }
 
-  adoptUnprofiled(profile: string): Promise<number> {
-    return this.db.transaction((q) => q.run('UPDATE transactions SET profile = ? WHERE profile IS NULL', [profile]));
+  adoptUnprofiled(profile: string, byFacility?: { readonly facilityId: string; readonly profile: string }): Promise<number> {
+    return this.db.transaction(async (q) => {
+      const named = byFacility
+        ? await q.run('UPDATE transactions SET profile = ? WHERE profile IS NULL AND facility_id = ?', [byFacility.profile, byFacility.facilityId])
+        : 0;
+      return named + (await q.run('UPDATE transactions SET profile = ? WHERE profile IS NULL', [profile]));
+    });
   }
 
   nrdrStatusSeen(id: string, status: TransactionStatus, at: Date): Promise<void> {

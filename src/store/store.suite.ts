@@ -1583,9 +1583,10 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
         const again = await s.wireEncounters('ready', 10);
         assert.equal((await s.createTransaction(tx('T-OLD', again[0]!.wire), [again[0]!], NOW)).created, true);
         assert.equal((await s.transaction('T-OLD'))?.profile, null);
-        assert.equal(await s.adoptUnprofiled('production'), 1);
+        // sent as the test facility: it went to the test environment, whatever today's variables say
+        assert.equal(await s.adoptUnprofiled('production', { facilityId: '100000', profile: 'test' }), 1);
         assert.equal(await s.adoptUnprofiled('production'), 0);
-        assert.equal((await s.transaction('T-OLD'))?.profile, 'production');
+        assert.equal((await s.transaction('T-OLD'))?.profile, 'test');
       },
     );
 

@@ -431,8 +431,12 @@ export interface OutboundLedger {
   inFlight(profile?: string): Promise<{ readonly count: number; readonly oldestCreatedAt: string | null; readonly nextPollAt: string | null }>;
   /** Transactions without NRDR's final word, per profile (null: written before profiles). */
   inFlightByProfile(): Promise<{ readonly profile: string | null; readonly count: number }[]>;
-  /** Names the profile of the transactions written before profiles (profile NULL); how many. */
-  adoptUnprofiled(profile: string): Promise<number>;
+  /**
+   * Names the profile of the transactions written before profiles (profile NULL): those sent as
+   * `byFacility`'s facility become its profile's (the test facility: they went to the test
+   * environment), the rest `profile`'s; how many.
+   */
+  adoptUnprofiled(profile: string, byFacility?: { readonly facilityId: string; readonly profile: string }): Promise<number>;
   /**
    * A poll's answer: kept as the last status and in the history when it differs from the one
    * before; the transaction's state and updated_at (the polling deadline runs from it) stay.
