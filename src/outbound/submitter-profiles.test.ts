@@ -142,22 +142,30 @@ describe('the submitter under the test profile', () => {
     const t = await s.transaction('T-RAW');
     assert.deepEqual(
       [t?.status, t?.attempts, t?.lastError],
-      ['created', 0, 'NOT_DEIDENTIFIED: transaction T-RAW: Transaction_ID is not a pseudonym: not de-identified, not sent to the test environment'],
+      [
+        'failed',
+        0,
+        'NOT_DEIDENTIFIED: transaction T-RAW: Transaction_ID is not a pseudonym: not de-identified, not sent to the test environment; not sent: its records go back to ready and are de-identified again in the next round',
+      ],
     );
     assert.deepEqual(
       logged.filter((l) => (l.o as { event?: string }).event === 'transaction_not_deidentified'),
       [
         {
           o: { event: 'transaction_not_deidentified', transactionId: 'T-RAW', field: 'Transaction_ID', profile: 'test' },
-          m: 'a transaction for the test profile did not go through the de-identification step: held, not sent',
+          m: 'a transaction for the test profile did not go through the de-identification step: not sent; its records are batched again',
         },
       ],
     );
-    const held = (await s.records({})).find((x) => x.encounterKey === ready[0]!.encounterKey && x.consultationKey === ready[0]!.consultationKey);
-    assert.equal(held?.state, 'submitted');
-    // the next round refuses it again: still not sent
-    await sub.flush();
+    // its record is not stuck: back to ready, with the reason in its history
+    const back = (await s.records({})).find((x) => x.encounterKey === ready[0]!.encounterKey && x.consultationKey === ready[0]!.consultationKey);
+    assert.equal(back?.state, 'ready');
+    // the next round batches it through the step and sends it, de-identified; T-RAW never goes out
+    const again = await sub.flush();
+    assert.deepEqual([again.created, again.held], [1, 0]);
     assert.equal(posted.filter((p) => p.Transaction_ID === 'T-RAW').length, 0);
+    assert.equal(posted.length, 2);
+    assert.ok(posted.every((p) => p.Facility_ID === 'TESTFAC1' && p.Transaction_ID.startsWith('CDSR-TESTFAC1-')));
     await s.close();
   });
 });
