@@ -431,6 +431,29 @@ describe('cdsr-adapter subscribe: failures say what to do', () => {
     });
   });
 
+  it('a server that quotes the channel header or the token back: neither is printed', async () => {
+    await withStub(R4_BACKPORT, async (stub) => {
+      stub.override = (q) =>
+        q.method === 'POST'
+          ? {
+              status: 422,
+              body: JSON.stringify({
+                resourceType: 'OperationOutcome',
+                issue: [
+                  { severity: 'error', code: 'invalid', diagnostics: `header "Authorization: Bearer ${KEY}" refused for token ${ENV.FHIR_SERVER_TOKEN}` },
+                ],
+              }),
+            }
+          : undefined;
+      const r = await run(stub, {});
+      assert.equal(r.code, 2);
+      assert.equal(
+        r.err,
+        `cdsr-adapter subscribe: ${stub.base} refused POST Subscription (HTTP 422): error invalid: header "Authorization: Bearer ****" refused for token ****\n`,
+      );
+    });
+  });
+
   it('not a FHIR server: a web page, a 404, another resource', async () => {
     const page = () => ({ status: 200, body: '<html>sign in</html>', contentType: 'text/html' });
     assert.equal(

@@ -281,7 +281,12 @@ export function debugLogsFhirKit(debug: string): boolean {
   return on('fhir-kit-client:info') || on('fhir-kit-client:error');
 }
 
-export async function runSubscribe(o: SubscribeOptions, env: Readonly<Record<string, string | undefined>>, io: CliIo): Promise<number> {
+export async function runSubscribe(o: SubscribeOptions, env: Readonly<Record<string, string | undefined>>, rawIo: CliIo): Promise<number> {
+  // the send key and the EHR's token never printed, whatever quotes them (a server's
+  // OperationOutcome or Subscription.error may echo the channel header back)
+  const secrets = [env[o.keyEnv ?? DEFAULT_KEY_ENV], env[o.tokenEnv ?? DEFAULT_TOKEN_ENV]].filter((v): v is string => v !== undefined && v.length >= 4);
+  const scrub = (text: string) => secrets.reduce((t, v) => t.split(v).join('****'), text);
+  const io: CliIo = { ...rawIo, out: (t: string) => rawIo.out(scrub(t)), err: (t: string) => rawIo.err(scrub(t)) };
   try {
     return await subscribe(o, env, io);
   } catch (e) {
