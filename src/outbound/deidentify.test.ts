@@ -118,6 +118,31 @@ describe('de-identification (test profile)', () => {
     for (const [f, sent] of listed) if (f! in treatment) assert.equal(sent === 'kept', treatment[f!] === 'keep', `${f}: the table says "${sent}"`);
   });
 
+  it('a kept field holding something other than its shape (a name, a note, a date written otherwise) is sent as TEST, and the check holds it to that', () => {
+    const tx = specExample();
+    const e = tx.Encounters[0]!;
+    const c = e.Consultations[0]!;
+    Object.assign(c, { CDS_Vendor: 'JOHN SMITH', Medicare_Modifier: 'MRN 0012345', Exam_Completion_Date: 'yesterday', CDS_Consultation_Time: '9:30 am' });
+    Object.assign(e, { Patient_Sex: 'Jane Q. Doe', Clinical_Scenario_Codes: '12, 13' });
+    const d = new Deidentifier(KEY, TARGET);
+    const { body, seal } = d.transaction(tx);
+    const [be] = body.Encounters;
+    const [bc] = be!.Consultations;
+    assert.deepEqual(
+      [bc!.CDS_Vendor, bc!.Medicare_Modifier, bc!.Exam_Completion_Date, bc!.CDS_Consultation_Time, be!.Patient_Sex, be!.Clinical_Scenario_Codes],
+      ['TEST', 'TEST', 'TEST', 'TEST', 'TEST', 'TEST'],
+    );
+    for (const v of ['JOHN SMITH', 'MRN 0012345', 'Jane Q. Doe']) assert.ok(!JSON.stringify(body).includes(v), v);
+    // what the step made passes; the same body with the name put back does not
+    d.check(JSON.parse(JSON.stringify(body)) as Transaction, seal);
+    const edited = JSON.parse(JSON.stringify(body)) as Transaction;
+    edited.Encounters[0]!.Consultations[0]!.CDS_Vendor = 'JOHN SMITH';
+    assert.throws(
+      () => d.check(edited, seal),
+      (err: unknown) => err instanceof DeidentificationError && err.fieldPath === 'Encounters[0].Consultations[0].CDS_Vendor',
+    );
+  });
+
   it('the NPI check digit is the one of a known NPI (1234567893)', () => {
     assert.equal(npiCheckDigit('123456789'), 3);
   });

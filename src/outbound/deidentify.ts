@@ -15,6 +15,7 @@
 // whose fields are not of the step's forms or whose seal does not match, naming the field.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { AdapterError } from '../cdsr/errors.js';
+import { isCdsrTime, parseCdsrDate } from '../cdsr/formats.js';
 import type { Consultation, Encounter, Transaction } from '../cdsr/schema.js';
 
 /** What the step does to a field. */
@@ -112,6 +113,24 @@ export interface DeidentifyTarget {
 }
 
 const ENCOUNTER_ID = /^\d{20}$/;
+/** A code of a value set (no space: a name or a phrase is not one), and a list of them. */
+const CODE = /^[A-Za-z0-9._-]{1,20}$/;
+const CODES = /^[A-Za-z0-9._-]{1,40}(,[A-Za-z0-9._-]{1,40})*$/;
+const DATE_FIELDS: ReadonlySet<string> = new Set(['CDS_Consultation_Date', 'Exam_Completion_Date']);
+
+/**
+ * What a kept field may hold: a date, a time, a list of codes or a code. A kept value of another
+ * shape (a mapping that put a name or a note there) is not sent as it is: FREE_TEXT stands for it
+ * (the test environment then refuses the record, which is what a wrong mapping deserves).
+ */
+export function keptShape(field: string, v: string): boolean {
+  const name = field.replace(/^.*\./, '');
+  if (DATE_FIELDS.has(name)) return parseCdsrDate(v) !== undefined;
+  if (name === 'CDS_Consultation_Time') return isCdsrTime(v);
+  // the multi-select fields are comma lists
+  if (name === 'Clinical_Scenario_Codes' || name === 'Health_Insurance') return CODES.test(v);
+  return CODE.test(v);
+}
 const NAME = /^[A-Z][a-z]{7}$/;
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
 
@@ -209,7 +228,7 @@ export class Deidentifier {
     if (v === '') return v;
     switch (treatment) {
       case 'keep':
-        return v;
+        return keptShape(field, v) ? v : FREE_TEXT;
       case 'encounter-pseudonym':
         return this.encounterId(facilityId, v);
       case 'clinician-pseudonym':
@@ -278,7 +297,7 @@ export class Deidentifier {
     function checkField(field: string, t: Treatment, v: unknown): void {
       switch (t) {
         case 'keep':
-          return;
+          return fixed(field, v, (s) => s === FREE_TEXT || keptShape(field, s));
         case 'encounter-pseudonym':
           return fixed(field, v, (s) => ENCOUNTER_ID.test(s));
         case 'clinician-pseudonym':
