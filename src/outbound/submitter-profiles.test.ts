@@ -16,7 +16,7 @@ import type { Store } from '../store/store.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 import { Deidentifier, isDeidentified } from './deidentify.js';
 import type { NrdrApi, NrdrResult } from './nrdr-client.js';
-import { Submitter } from './submitter.js';
+import { PROFILE_PRESENCE, Submitter } from './submitter.js';
 
 const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
 const T0 = Date.parse('2026-11-23T06:00:00Z');
@@ -166,6 +166,32 @@ describe('the submitter under the test profile', () => {
     assert.equal(posted.filter((p) => p.Transaction_ID === 'T-RAW').length, 0);
     assert.equal(posted.length, 2);
     assert.ok(posted.every((p) => p.Facility_ID === 'TESTFAC1' && p.Transaction_ID.startsWith('CDSR-TESTFAC1-')));
+    await s.close();
+  });
+
+  it('batches nothing while a live instance of the store runs under another profile (a switch under way); goes on once it is gone', async () => {
+    const s = await storeWithTwoRecords();
+    const d = new Deidentifier(Buffer.alloc(32, 9), TARGET);
+    const { api, posted } = nrdr((tx) => ({ ok: true, raw: '', status: status(tx, 'Posted') }));
+    // another instance, under production, present for a minute from T0; this one's own presence is no obstacle
+    assert.equal(await s.lease(`${PROFILE_PRESENCE}other`, 'production', new Date(T0), 60_000), true);
+    assert.equal(await s.lease(`${PROFILE_PRESENCE}self`, 'test', new Date(T0), 600_000), true);
+    logged.length = 0;
+    const sub = underTest(s, api, d);
+    const first = await sub.flush();
+    assert.deepEqual([first.created, posted.length], [0, 0]);
+    assert.deepEqual(
+      (await s.records({})).map((r) => r.state),
+      ['ready', 'ready'],
+    );
+    assert.deepEqual(
+      logged.map((l) => l.o),
+      [{ event: 'profiles_mixed', profile: 'test', others: ['production'] }],
+    );
+    // the other instance gone (its presence run out): the next round batches and sends
+    await s.lease(`${PROFILE_PRESENCE}other`, 'production', new Date(T0 - 120_000), 1);
+    const later = await sub.flush();
+    assert.deepEqual([later.created, posted.length], [1, 1]);
     await s.close();
   });
 });

@@ -65,6 +65,13 @@ export interface SubmitterSettings {
   readonly profile?: string;
 }
 
+/**
+ * Each running instance keeps a lease `profile:<instance>` held by the name of its connection
+ * profile (server/main.ts renews it with its presence): how the submitter sees another profile's
+ * instance on the same store.
+ */
+export const PROFILE_PRESENCE = 'profile:';
+
 export interface FlushResult {
   readonly created: number;
   /** Transactions NRDR took (the POST's 2xx, or a GET that found one whose POST answer was lost). */
@@ -286,9 +293,25 @@ export class Submitter {
     if (!('name' in lease)) return { ...counts, ...(await this.inFlightCounts()), leader: false, holder: { instance: lease.holder, until: lease.expiresAt } };
     // one submitter across instances: the others ingest, and take over when the lease runs out
     if (full) {
-      if ((await this.batchReady(counts, lease)) && (await this.postCreated(counts, lease))) await this.pollDue(counts, lease);
+      // ready records are batched under the profile in force: not while a live instance of the
+      // store runs under another one (a switch under way), or records would go to either
+      // environment by whichever instance held the lease; its own transactions go on meanwhile
+      const others = await this.otherProfiles();
+      if (others.length > 0)
+        this.o.log?.warn(
+          { event: 'profiles_mixed', profile: this.o.profile ?? null, others },
+          `instances of this store run under other connection profiles (${others.join(', ')}): no ready record is batched until every instance runs under one`,
+        );
+      if ((others.length > 0 || (await this.batchReady(counts, lease))) && (await this.postCreated(counts, lease))) await this.pollDue(counts, lease);
     } else await this.pollDue(counts, lease);
     return { ...counts, ...(await this.inFlightCounts()) };
+  }
+
+  /** The profiles other live instances of the store run under (their presence: PROFILE_PRESENCE). */
+  private async otherProfiles(): Promise<string[]> {
+    if (this.o.profile === undefined) return [];
+    const live = await this.o.store.liveLeases(PROFILE_PRESENCE, this.o.clock());
+    return [...new Set(live.map((l) => l.holder).filter((p) => p !== this.o.profile))].sort();
   }
 
   private async inFlightCounts(): Promise<{ pending: number; oldestPendingSeconds: number }> {

@@ -29,6 +29,7 @@ import { MapPool } from '../inbound/map-pool.js';
 import { configuredNrdr, deidentifierFor, signInFor, startOutbound, type NrdrTarget } from '../outbound/setup.js';
 import { activeProfile, legacyProfileName, profileSummary } from '../profile.js';
 import { adoptUnprofiled, deidentificationKey, profileCredentials } from '../outbound/profile-store.js';
+import { PROFILE_PRESENCE } from '../outbound/submitter.js';
 import { SERVICE_LEASE } from './service-lease.js';
 
 export interface Running {
@@ -227,7 +228,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     timers.sandbox.unref();
   }
   // presence: any one instance holds it (another takes it over within a minute when that one stops)
-  const present = () => store.lease(SERVICE_LEASE, instance, new Date(), SERVICE_LEASE_MS).catch(() => false);
+  const present = async () => {
+    // and the profile this instance runs under, for the submitters of the others (profiles_mixed)
+    await store.lease(`${PROFILE_PRESENCE}${instance}`, profile.name, new Date(), SERVICE_LEASE_MS).catch(() => false);
+    return store.lease(SERVICE_LEASE, instance, new Date(), SERVICE_LEASE_MS).catch(() => false);
+  };
   await present();
   timers.presence = setInterval(() => void present(), SERVICE_LEASE_MS / 3);
   timers.presence.unref();

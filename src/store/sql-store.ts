@@ -791,6 +791,15 @@ export class SqlStore implements Store {
     });
   }
 
+  async liveLeases(prefix: string, at: Date): Promise<{ name: string; holder: string }[]> {
+    const rows = await this.db.all('SELECT name, holder FROM leases WHERE substr(name, 1, ?) = ? AND expires_at >= ? ORDER BY name', [
+      prefix.length,
+      prefix,
+      at.toISOString(),
+    ]);
+    return rows.map((r) => ({ name: row('leases', r).text('name'), holder: row('leases', r).text('holder') }));
+  }
+
   lease(name: string, holder: string, at: Date, ttlMs: number): Promise<boolean> {
     return this.db.transaction(async (q) => {
       await q.run(

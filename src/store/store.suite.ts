@@ -1475,6 +1475,20 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       },
     );
 
+    withStore('live leases by the start of their name: the unexpired ones, with their holders', async (s) => {
+      const later = (ms: number) => new Date(NOW.getTime() + ms);
+      assert.equal(await s.lease('profile:a', 'test', NOW, 60_000), true);
+      assert.equal(await s.lease('profile:b', 'production', NOW, 1_000), true);
+      assert.equal(await s.lease('profile_c', 'production', NOW, 60_000), true);
+      assert.equal(await s.lease('submitter', 'x', NOW, 60_000), true);
+      assert.deepEqual(await s.liveLeases('profile:', later(500)), [
+        { name: 'profile:a', holder: 'test' },
+        { name: 'profile:b', holder: 'production' },
+      ]);
+      assert.deepEqual(await s.liveLeases('profile:', later(2_000)), [{ name: 'profile:a', holder: 'test' }]);
+      assert.deepEqual(await s.liveLeases('profile:', later(61_000)), []);
+    });
+
     withStore('fencing: a batch and a POST are claimed only under the lease epoch that holds now, unexpired; a POST is claimed once', async (s) => {
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       const [read] = await s.wireEncounters('ready', 10);

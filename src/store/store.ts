@@ -394,6 +394,8 @@ export interface OutboundLedger {
   ): Promise<{ readonly created: boolean; readonly stale: readonly OutboundRecord[]; readonly fenced?: boolean }>;
   /** Takes or renews a lease (one submitter across instances); false while another holder's lease runs. */
   lease(name: string, holder: string, at: Date, ttlMs: number): Promise<boolean>;
+  /** The leases whose name starts with `prefix` still running at `at`: who holds each. */
+  liveLeases(prefix: string, at: Date): Promise<{ readonly name: string; readonly holder: string }[]>;
   /**
    * Takes or renews a lease with its epoch: renewed by the same claimant (holder and process);
    * taken when free, run out, or (`reclaimOwn`) held by an earlier process of the same holder — a
