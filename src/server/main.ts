@@ -299,6 +299,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     clearInterval(timers.signIn);
     clearInterval(timers.presence);
     await store.releaseLease(SERVICE_LEASE, instance).catch(() => undefined);
+    // a stopped instance's profile holds nobody's batching back (a switch restarts at once)
+    await store.releaseLease(`${PROFILE_PRESENCE}${instance}`, profile.name).catch(() => undefined);
     if (timers.sandbox) await store.releaseLease(BUILTIN_SANDBOX_LEASE, instance).catch(() => undefined);
     mappings.close();
     const m = mllp;

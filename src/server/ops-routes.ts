@@ -278,7 +278,9 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
       gauge('cdsr_inbound_messages', 'Stored inbound messages by status.', 'status', c.messages);
       gauge('cdsr_records', 'Consultations by record state.', 'state', c.records);
       gauge('cdsr_transactions', 'NRDR transactions by outbound status.', 'status', c.transactions);
-      const flight = await deps.store.inFlight();
+      // the profile in force's: another profile's open transactions are not asked about under this
+      // one (a switch), and would hold the oldest age up for ever
+      const flight = await deps.store.inFlight(deps.profile?.name);
       lines.push(
         "# HELP cdsr_transactions_in_flight NRDR transactions without NRDR's final word (created, sent, posted).",
         '# TYPE cdsr_transactions_in_flight gauge',
