@@ -2,6 +2,7 @@
 // grouped into CDSR transactions — one facility (and PartnerID) per transaction, one wire encounter
 // per encounter key with its consultations in time order, at most `maxEncounters` encounters each.
 // `map` and the submitter both build what they show or send with it.
+import { wallClockParts } from './formats.js';
 import type { Encounter, Transaction } from './schema.js';
 
 export interface BatchItem<R> {
@@ -34,21 +35,8 @@ export interface Batch<R> {
 
 /** `mm/dd/yyyy hh:mi:ss` (the spec's date form, 24-hour time) on the wall clock of `timeZone`. */
 export function formatTransactionDateTime(d: Date, timeZone = 'UTC'): string {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-      hourCycle: 'h23',
-    })
-      .formatToParts(d)
-      .map((p) => [p.type, p.value]),
-  );
-  return `${parts.month}/${parts.day}/${parts.year} ${parts.hour}:${parts.minute}:${parts.second}`;
+  const p = wallClockParts(d, timeZone);
+  return `${p.month}/${p.day}/${p.year} ${p.hour}:${p.minute}:${p.second}`;
 }
 
 /** Whether a name is an IANA time zone this runtime knows. */

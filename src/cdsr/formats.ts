@@ -153,8 +153,8 @@ export function isTransactionDateTimeFuture(parsed: { ms: number; hasOffset: boo
 
 const clockFormats = new Map<string, Intl.DateTimeFormat>();
 
-/** An instant as the wall clock of `zone` shows it: `2026-12-03 23:30:00 CST`. */
-export function localTime(at: Date, zone: string): string {
+/** The parts of an instant on the wall clock of `zone` (24-hour, two digits each, the zone's short name), one formatter per zone. */
+export function wallClockParts(at: Date, zone: string): Record<'year' | 'month' | 'day' | 'hour' | 'minute' | 'second' | 'timeZoneName', string> {
   let f = clockFormats.get(zone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {
@@ -171,5 +171,19 @@ export function localTime(at: Date, zone: string): string {
     clockFormats.set(zone, f);
   }
   const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
+  return {
+    year: p.year ?? '',
+    month: p.month ?? '',
+    day: p.day ?? '',
+    hour: p.hour ?? '',
+    minute: p.minute ?? '',
+    second: p.second ?? '',
+    timeZoneName: p.timeZoneName ?? '',
+  };
+}
+
+/** An instant as the wall clock of `zone` shows it: `2026-12-03 23:30:00 CST`. */
+export function localTime(at: Date, zone: string): string {
+  const p = wallClockParts(at, zone);
   return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second} ${p.timeZoneName}`;
 }

@@ -21,13 +21,13 @@ import {
   type SignInOutcome,
   type StepRecord,
 } from '../outbound/certify.js';
+import { MemoryCredentials } from '../outbound/memory-credentials.js';
 import { SecretBox } from '../outbound/secret-box.js';
 import { signInFor } from '../outbound/setup.js';
 import { profileCredentials } from '../outbound/profile-store.js';
 import { profileVariable } from '../profile.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { buildSandbox, DEFAULT_CLIENT, SANDBOX_AUTHORIZE_PATH, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Sandbox, type SandboxUser } from '../sandbox/server.js';
-import type { CredentialRow, CredentialStore } from '../store/store.js';
 import { openStoreToRead } from '../server/main.js';
 import { sandboxValueLists } from './builtin-sandbox.js';
 import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE, resolveMappingsDir, type CliIo } from './validate.js';
@@ -70,39 +70,6 @@ export function adapterVersion(): string {
 /** `CERT` + the UTC date and time + 4 random hex digits: unique per run, short enough for Transaction_ID. */
 export function certifyRunId(at: Date, random: () => string = () => randomBytes(2).toString('hex').toUpperCase()): string {
   return `CERT${at.toISOString().replace(/[-:T]/g, '').slice(0, 14)}${random()}`;
-}
-
-/** A sign-in kept only for the run (the sandbox's): in memory, sealed under a key of the run. */
-class RunCredentials implements CredentialStore {
-  private readonly rows = new Map<string, CredentialRow>();
-  credential(name: string) {
-    return Promise.resolve(this.rows.get(name));
-  }
-  putCredential(name: string, v: { sealed: string; meta: Readonly<Record<string, unknown>>; expiresAt?: Date }, ifVersion: number, at: Date) {
-    if ((this.rows.get(name)?.version ?? 0) !== ifVersion) return Promise.resolve(false as const);
-    const row: CredentialRow = {
-      name,
-      sealed: v.sealed,
-      meta: v.meta,
-      version: ifVersion + 1,
-      ...(v.expiresAt ? { expiresAt: v.expiresAt.toISOString() } : {}),
-      updatedAt: at.toISOString(),
-    };
-    this.rows.set(name, row);
-    return Promise.resolve(row.version);
-  }
-  takeCredential(name: string) {
-    const r = this.rows.get(name);
-    this.rows.delete(name);
-    return Promise.resolve(r);
-  }
-  deleteCredential(name: string) {
-    this.rows.delete(name);
-    return Promise.resolve();
-  }
-  purgeCredentials() {
-    return Promise.resolve(0);
-  }
 }
 
 const unescapeHtml = (s: string) => s.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n))).replace(/&amp;/g, '&');
@@ -228,7 +195,8 @@ export async function runCertify(config: Config, o: CertifyCliOptions, io: CliIo
       clientSecret: target.clientSecret,
       redirectUrl: SANDBOX_REDIRECT,
       appName: config.ACR_APP_NAME ?? 'cdsr-adapter',
-      store: new RunCredentials(),
+      // a sign-in kept only for the run: in memory, sealed under a key of the run
+      store: new MemoryCredentials(),
       box: new SecretBox(randomBytes(32)),
       clock: now,
       warnBeforeMs: 0,
