@@ -59,9 +59,10 @@ const PROFILE_VARIABLES = Object.fromEntries(
 
 /** A variable that looks like a profile's but names no setting (a typo would otherwise be ignored in silence). */
 function unknownProfileVariables(env: Readonly<Record<string, string | undefined>>): string[] {
-  const known = new Set<string>(Object.keys(PROFILE_VARIABLES));
+  // CDSR_TEST_PG_URL: the development suite's PostgreSQL (docs/development.md), not a profile's
+  const known = new Set<string>([...Object.keys(PROFILE_VARIABLES), 'CDSR_TEST_PG_URL']);
   return Object.keys(env)
-    .filter((k) => /^CDSR_(TEST|PRODUCTION)_(NRDR|ACR|FACILITY)_/.test(k) && !known.has(k))
+    .filter((k) => /^CDSR_(TEST|PRODUCTION)_/.test(k) && !known.has(k))
     .sort()
     .map((k) => `${k}: is not a profile setting (a profile's settings: CDSR_<PROFILE>_ followed by ${PROFILE_SETTINGS.join(', ')})`);
 }

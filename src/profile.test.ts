@@ -127,8 +127,8 @@ describe('connection profiles', () => {
       /^invalid configuration:\n {2}CDSR_PROFILE: Invalid option: expected one of "sandbox"\|"test"\|"production"/,
     );
     assert.equal(
-      message({ ...TEST, CDSR_PROFILE: 'test', CDSR_TEST_ACR_CLIENT_SECRTE: 'x' }),
-      "invalid configuration:\n  CDSR_TEST_ACR_CLIENT_SECRTE: is not a profile setting (a profile's settings: CDSR_<PROFILE>_ followed by NRDR_BASE_URL, NRDR_PARTNER_ID, NRDR_APP_ID, ACR_TOKEN_URL, ACR_CLIENT_ID, ACR_CLIENT_SECRET, ACR_REFRESH_TOKEN, ACR_TOKEN, ACR_AUTHORIZE_URL, ACR_REDIRECT_URL, ACR_APP_NAME, ACR_SCOPE, FACILITY_ID)",
+      message({ ...TEST, CDSR_PROFILE: 'test', CDSR_TEST_ACR_CLIENT_SECRTE: 'x', CDSR_TEST_FACILITYID: 'y' }),
+      "invalid configuration:\n  CDSR_TEST_ACR_CLIENT_SECRTE: is not a profile setting (a profile's settings: CDSR_<PROFILE>_ followed by NRDR_BASE_URL, NRDR_PARTNER_ID, NRDR_APP_ID, ACR_TOKEN_URL, ACR_CLIENT_ID, ACR_CLIENT_SECRET, ACR_REFRESH_TOKEN, ACR_TOKEN, ACR_AUTHORIZE_URL, ACR_REDIRECT_URL, ACR_APP_NAME, ACR_SCOPE, FACILITY_ID)\n  CDSR_TEST_FACILITYID: is not a profile setting (a profile's settings: CDSR_<PROFILE>_ followed by NRDR_BASE_URL, NRDR_PARTNER_ID, NRDR_APP_ID, ACR_TOKEN_URL, ACR_CLIENT_ID, ACR_CLIENT_SECRET, ACR_REFRESH_TOKEN, ACR_TOKEN, ACR_AUTHORIZE_URL, ACR_REDIRECT_URL, ACR_APP_NAME, ACR_SCOPE, FACILITY_ID)",
     );
     assert.equal(
       message({ ...TEST, CDSR_PROFILE: 'test', CDSR_TEST_NRDR_BASE_URL: 'nrdr9x' }),
