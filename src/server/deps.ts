@@ -27,6 +27,8 @@ export interface AppOptions extends IngestDeps {
   readonly signIn?: SignInService;
   /** The connection profile in force (shown in the console's header and /api/auth); absent in tests that do not submit. */
   readonly profile?: ProfileSummary;
+  /** Under the test profile: the pseudonym an encounter id was sent as (the record view finds what was last sent by it). */
+  readonly sentEncounterId?: (facilityId: string, encounterId: string) => string;
   /** The reprocessing lane (main.ts makes it, to hook the tables' reload); one is made here otherwise. */
   readonly reprocessor?: Reprocessor;
 }

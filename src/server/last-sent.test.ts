@@ -35,6 +35,26 @@ const tx2 = {
 const store = { transaction: (id: string) => Promise.resolve(id === 'T1' ? tx : id === 'T2' ? tx2 : undefined) };
 
 describe('lastSentOf', () => {
+  it('a transaction of the test profile: found by the pseudonym the encounter went under, only with the step that made it', async () => {
+    const deid = {
+      ...tx,
+      transactionId: 'T3',
+      profile: 'test',
+      body: { Encounters: [{ Unique_Encounter_ID: '00000000000000000042', Consultations: [sent('11/02/2026', '09:00:00', '1')] }] },
+    } as unknown as TransactionRow;
+    const st = { transaction: (id: string) => Promise.resolve(id === 'T3' ? deid : undefined) };
+    const r = record([consultation('11/02/2026 09:00:00', 'T3')]);
+    const pseudonym = (f: string, e: string) => (f === '100000' && e === 'V1' ? '00000000000000000042' : 'other');
+    assert.deepEqual(Object.fromEntries(await lastSentOf(st, r, pseudonym)), {
+      '11/02/2026 09:00:00': {
+        transactionId: 'T3',
+        consultationKey: '11/02/2026 09:00:00',
+        values: { Unique_Encounter_ID: '00000000000000000042', ...sent('11/02/2026', '09:00:00', '1') },
+      },
+    });
+    assert.deepEqual(Object.fromEntries(await lastSentOf(st, r)), {});
+  });
+
   it('by key; a re-keyed consultation under its old key; none for a consultation never sent or a transaction gone', async () => {
     const got = await lastSentOf(
       store,

@@ -35,7 +35,12 @@ function flat(o: unknown): Record<string, string> {
  * re-keyed since is found as the one consultation of its encounter in that transaction whose key
  * no consultation of the record has now. A transaction gone (retention) leaves it out.
  */
-export async function lastSentOf(store: { transaction(id: string): Promise<TransactionRow | undefined> }, r: RecordView): Promise<Map<string, LastSent>> {
+export async function lastSentOf(
+  store: { transaction(id: string): Promise<TransactionRow | undefined> },
+  r: RecordView,
+  /** The encounter id a transaction of the test profile carried (its pseudonym): found by it there. */
+  sentAs?: (facilityId: string, encounterId: string) => string,
+): Promise<Map<string, LastSent>> {
   const out = new Map<string, LastSent>();
   const read = new Map<string, TransactionRow | undefined>();
   const keysNow = new Set(r.consultations.map((c) => c.consultationKey));
@@ -44,7 +49,9 @@ export async function lastSentOf(store: { transaction(id: string): Promise<Trans
     if (id === undefined) continue;
     if (!read.has(id)) read.set(id, await store.transaction(id));
     const t = read.get(id);
-    const encounter = t?.body.Encounters?.find((e) => flat(e)['Unique_Encounter_ID'] === r.encounterId);
+    // de-identified (the test profile): the encounter went under its pseudonym, or is not found
+    const asSent = t?.profile === 'test' ? sentAs?.(r.facilityId, r.encounterId) : r.encounterId;
+    const encounter = asSent === undefined ? undefined : t?.body.Encounters?.find((e) => flat(e)['Unique_Encounter_ID'] === asSent);
     if (!t || !encounter) continue;
     const sent = (encounter.Consultations ?? []).map((x) => {
       const v = flat(x);

@@ -286,6 +286,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     ...(tls ? { tls } : {}),
     submitter: outbound.submitter,
     profile: shown,
+    ...(deidentifier ? { sentEncounterId: (facilityId: string, encounterId: string) => deidentifier.encounterId(facilityId, encounterId) } : {}),
     ...(signIn ? { signIn } : {}),
     ...(opts.logStream ? { logStream: opts.logStream } : {}),
     ...fhirFetcherFor(config),

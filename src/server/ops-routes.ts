@@ -78,7 +78,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
       if (!r) throw new AdapterError('NOT_FOUND', 'no such encounter');
       await deps.store.audit({ at: deps.clock(), who: req.authKey || 'open', what: `record ${r.encounterKey}` });
       // a required field nothing filled: where the tables look for it; what NRDR was last sent, beside today's values
-      const sent = await lastSentOf(deps.store, r);
+      const sent = await lastSentOf(deps.store, r, deps.sentEncounterId);
       return {
         ...r,
         consultations: r.consultations.map((c) => ({

@@ -510,7 +510,7 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
       reply,
       `Record ${r.facilityId} / ${r.encounterId}`,
       '/ui/records',
-      recordPage(view, ctxOf(req), resubmitted, await lastSentOf(deps.store, r), acknowledged),
+      recordPage(view, ctxOf(req), resubmitted, await lastSentOf(deps.store, r, deps.sentEncounterId), acknowledged),
       status,
     );
   };
