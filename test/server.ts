@@ -1,6 +1,7 @@
 // The real app for route tests, with a fixed clock, a fresh SQLite file and a copy of the shipped
 // mappings that a test may edit. Requests go through fastify's inject (no socket) unless a test
 // asks for a listening port (`listen: true`, for clients that need a URL).
+import type { ProfileSummary } from '../src/profile.js';
 import type { Admission } from '../src/inbound/admission.js';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -74,6 +75,8 @@ export async function startTestServer(
     postgresUrl?: string;
     /** Rates per credential and the store's ceiling (default: none). */
     admission?: Admission;
+    /** The connection profile in force, as the service shows it (default: none, every transaction). */
+    profile?: ProfileSummary;
     /** The app's clock (default: SERVER_NOW, fixed); a test moves it to cross throttle windows and session lifetimes. */
     clock?: () => Date;
     /** The settings of the sign-in's and the console's defences (config names). */
@@ -124,6 +127,7 @@ export async function startTestServer(
     ...(mapPool ? { mapPool } : {}),
     ...(opts.fhirFetcher ? { fhirFetcher: opts.fhirFetcher } : {}),
     ...(opts.admission ? { admission: opts.admission } : {}),
+    ...(opts.profile ? { profile: opts.profile } : {}),
   });
   // every answer checked against its route's declared schema (test/answer-schema.ts): a mismatch fails the request's test
   const mismatches = checkAnswers(app);

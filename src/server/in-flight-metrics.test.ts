@@ -6,6 +6,8 @@ import { postHl7, SERVER_NOW, withTestServer } from '../../test/server.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
+import { loadConfig } from '../config.js';
+import { activeProfile, profileSummary } from '../profile.js';
 
 const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
 const gauges = (text: string) => text.split('\n').filter((l) => /^cdsr_(transactions_in_flight|oldest_in_flight_age_seconds) /.test(l));
@@ -24,5 +26,25 @@ describe('/metrics: transactions in flight', () => {
       await s.store.updateTransaction('T-M', { status: 'done' }, SERVER_NOW);
       assert.deepEqual(gauges(await (await s.fetch('/metrics')).text()), ['cdsr_transactions_in_flight 0', 'cdsr_oldest_in_flight_age_seconds 0']);
     });
+  });
+
+  it("are the profile in force's: another profile's open transaction (never asked about under this one) is not counted", async () => {
+    const production = profileSummary(
+      activeProfile(loadConfig({ NRDR_BASE_URL: 'https://nrdr.example/x', NRDR_PARTNER_ID: '1', NRDR_APP_ID: '2', ACR_TOKEN: 't' })),
+    );
+    await withTestServer(
+      async (s) => {
+        await postHl7(s, ORM);
+        const [ready] = await s.store.wireEncounters('ready', 10);
+        assert.ok(ready);
+        const at = new Date(SERVER_NOW.getTime() - 90_000);
+        assert.equal(
+          (await s.store.createTransaction(transactionFor('T-TEST', [ready.wire], '11/23/2026 05:58:30'), [ready], at, undefined, { profile: 'test' })).created,
+          true,
+        );
+        assert.deepEqual(gauges(await (await s.fetch('/metrics')).text()), ['cdsr_transactions_in_flight 0', 'cdsr_oldest_in_flight_age_seconds 0']);
+      },
+      { profile: production },
+    );
   });
 });
