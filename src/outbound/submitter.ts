@@ -528,31 +528,29 @@ export class Submitter {
     return true;
   }
 
-  /** A transaction the test profile refuses to POST: it stays where it is (its records held with it), the reason on it and in the log. */
+  /**
+   * A transaction the test profile refuses to POST. Never sent: given up, its records back to
+   * ready, batched again through the step under the settings in force (a test facility or key
+   * changed since it was made), never stuck. Sent before (a re-POST): it stays where it is, its
+   * records with it, the reason on it; asked about again at its next poll.
+   */
   private async hold(t: TransactionRow, from: 'created' | 'sent', e: DeidentificationError): Promise<void> {
     const now = this.o.clock();
-    if (from === 'created') {
-      // never sent: given up, its records back to ready, batched again through the step under
-      // the settings in force (a test facility or key changed since it was made), never stuck
+    if (from === 'created')
       await this.o.store.abandonTransaction(
         t.transactionId,
         `${e.code}: ${e.message}; not sent: its records go back to ready and are de-identified again in the next round`,
         now,
       );
-      this.o.log?.warn(
-        { event: 'transaction_not_deidentified', transactionId: t.transactionId, field: e.fieldPath, profile: this.o.profile ?? null },
-        'a transaction for the test profile did not go through the de-identification step: not sent; its records are batched again',
+    else
+      await this.o.store.updateTransaction(
+        t.transactionId,
+        { status: from, from: [from], error: `${e.code}: ${e.message}`, nextPollAt: this.nextPoll(now, t.polls) },
+        now,
       );
-      return;
-    }
-    await this.o.store.updateTransaction(
-      t.transactionId,
-      { status: from, from: [from], error: `${e.code}: ${e.message}`, ...(from === 'sent' ? { nextPollAt: this.nextPoll(now, t.polls) } : {}) },
-      now,
-    );
     this.o.log?.warn(
       { event: 'transaction_not_deidentified', transactionId: t.transactionId, field: e.fieldPath, profile: this.o.profile ?? null },
-      'a transaction for the test profile did not go through the de-identification step: held, not sent',
+      `a transaction for the test profile did not go through the de-identification step: ${from === 'created' ? 'not sent; its records are batched again' : 'held, not sent'}`,
     );
   }
 
