@@ -1,17 +1,13 @@
-// Drives the sandbox's ACR Connect login as a browser would: fetch the authorize page, read its
-// form, POST it with the user's facility, name and password, and return where it redirects (the
-// adapter's callback with code and state).
+// Drives the sandbox's ACR Connect login as a browser would (src/sandbox/login-form.ts), for the
+// sign-in tests: a page without a login form, or one not shown, fails the test.
 import assert from 'node:assert/strict';
+import { loginForm as readLoginForm, submitLogin } from '../src/sandbox/login-form.js';
 
 /** The hidden fields and action of the login form on a page. */
 export function loginForm(html: string): { action: string; fields: Record<string, string> } {
-  const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
-  assert.ok(action, 'the page has no login form');
-  const fields: Record<string, string> = {};
-  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
-    fields[m[1]!] = m[2]!.replace(/&#(\d+);/g, (_x, n: string) => String.fromCharCode(Number(n)));
-  }
-  return { action, fields };
+  const form = readLoginForm(html);
+  assert.ok(form, 'the page has no login form');
+  return form;
 }
 
 export interface LoginResult {
@@ -23,16 +19,8 @@ export interface LoginResult {
 }
 
 export async function driveLogin(authorizeUrl: string, user: { facility: string; username: string; password: string }): Promise<LoginResult> {
-  const first = await fetch(authorizeUrl, { redirect: 'manual' });
-  const page = await first.text();
-  assert.equal(first.status, 200, page);
-  const { action, fields } = loginForm(page);
-  const post = await fetch(new URL(action, authorizeUrl), {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ ...fields, ...user }).toString(),
-  });
-  await post.arrayBuffer();
-  return { page, location: post.headers.get('location') ?? '', status: post.status };
+  const r = await submitLogin(authorizeUrl, user);
+  assert.equal(r.pageStatus, 200, r.page);
+  assert.ok(r.form, 'the page has no login form');
+  return { page: r.page, location: r.location, status: r.status };
 }

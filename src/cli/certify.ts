@@ -27,6 +27,7 @@ import { signInFor } from '../outbound/setup.js';
 import { profileCredentials } from '../outbound/profile-store.js';
 import { profileVariable } from '../profile.js';
 import { PACKAGE_ROOT } from '../paths.js';
+import { submitLogin } from '../sandbox/login-form.js';
 import { buildSandbox, DEFAULT_CLIENT, SANDBOX_AUTHORIZE_PATH, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Sandbox, type SandboxUser } from '../sandbox/server.js';
 import { openStoreToRead } from '../server/main.js';
 import { sandboxValueLists } from './builtin-sandbox.js';
@@ -72,34 +73,16 @@ export function certifyRunId(at: Date, random: () => string = () => randomBytes(
   return `CERT${at.toISOString().replace(/[-:T]/g, '').slice(0, 14)}${random()}`;
 }
 
-const unescapeHtml = (s: string) => s.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n))).replace(/&amp;/g, '&');
-
 /**
- * Signs in at a sandbox's authorize page as `user`, as a browser would: the page, its form with
- * the hidden fields and the user's, the redirect back with the code, the code exchanged.
+ * Signs in at a sandbox's authorize page as `user`, as a browser would (sandbox/login-form.ts):
+ * the page, its form, the redirect back with the code, the code exchanged.
  */
 export async function driveSandboxSignIn(signIn: AcrSignIn, user: SandboxUser): Promise<SignInOutcome> {
-  const authorizeUrl = await signIn.begin();
-  const page = await fetch(authorizeUrl);
-  const html = await page.text();
-  if (page.status !== 200) return { kind: 'failed', reason: `the sign-in page answered ${page.status}` };
-  const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
-  if (action === undefined) return { kind: 'failed', reason: 'the sign-in page has no sign-in form' };
-  const form = new URLSearchParams();
-  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) form.set(m[1]!, unescapeHtml(m[2]!));
-  form.set('facility', user.facilityId);
-  form.set('username', user.username);
-  form.set('password', user.password);
-  const sent = await fetch(new URL(unescapeHtml(action), authorizeUrl), {
-    method: 'POST',
-    body: form.toString(),
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    redirect: 'manual',
-  });
-  const location = sent.headers.get('location');
-  await sent.arrayBuffer();
-  if (sent.status !== 302 || location === null) return { kind: 'failed', reason: `the sign-in form answered ${sent.status} without sending the browser back` };
-  const status = await signIn.complete(Object.fromEntries(new URL(location).searchParams));
+  const r = await submitLogin(await signIn.begin(), { facility: user.facilityId, username: user.username, password: user.password });
+  if (r.pageStatus !== 200) return { kind: 'failed', reason: `the sign-in page answered ${r.pageStatus}` };
+  if (!r.form) return { kind: 'failed', reason: 'the sign-in page has no sign-in form' };
+  if (r.status !== 302 || r.location === '') return { kind: 'failed', reason: `the sign-in form answered ${r.status} without sending the browser back` };
+  const status = await signIn.complete(Object.fromEntries(new URL(r.location).searchParams));
   const token = await signIn.token();
   return { kind: 'done', token, subject: status.subject ?? '' };
 }
