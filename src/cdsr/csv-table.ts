@@ -2,6 +2,7 @@
 // 1-based line number so that problems can say `file:line`.
 import { parse } from 'csv-parse/sync';
 import type { Problem } from './problem.js';
+import { deepFreeze, TextMemo } from './text-memo.js';
 
 export interface CsvRow {
   /** Cells by lower-cased header name. */
@@ -13,8 +14,15 @@ export function tableProblem(file: string, line: number, message: string): Probl
   return { code: 'TABLE_INVALID', message, severity: 'error', scope: 'file', path: '', file, line };
 }
 
-/** Parses CSV text; on a syntax error returns the problem instead of rows. */
-export function readCsvTable(file: string, text: string): { rows: CsvRow[]; header: string[] } | { problem: Problem } {
+type CsvReading = { rows: readonly CsvRow[]; header: readonly string[] } | { problem: Problem };
+const readings = new TextMemo<CsvReading>();
+
+/** Parses CSV text; on a syntax error returns the problem instead of rows. The rows of a text read before are the same (frozen) rows. */
+export function readCsvTable(file: string, text: string): CsvReading {
+  return readings.get(text, () => parseCsvTable(file, text), (r) => !('problem' in r));
+}
+
+function parseCsvTable(file: string, text: string): CsvReading {
   let header: string[] = [];
   try {
     const raw: unknown = parse(text, {
@@ -28,7 +36,7 @@ export function readCsvTable(file: string, text: string): { rows: CsvRow[]; head
     });
     // with `info: true` csv-parse returns { record, info } pairs, which its types do not model
     const records = raw as { record: Record<string, string>; info: { lines: number } }[];
-    return { header, rows: records.map(({ record, info }) => ({ cells: record, line: info.lines })) };
+    return deepFreeze({ header, rows: records.map(({ record, info }) => ({ cells: record, line: info.lines })) });
   } catch (e) {
     const err = e as { message?: string; lines?: number };
     return { problem: tableProblem(file, err.lines ?? 1, `not a valid CSV file: ${err.message ?? String(e)}`) };

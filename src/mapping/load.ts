@@ -18,6 +18,7 @@ import { evaluateHl7Path, parseHl7Path } from './hl7-path.js';
 import type { z } from 'zod';
 import { compileTable, FhirTableSchema, Hl7TableSchema, type CompiledTable, type CompileInput, type PathFn, type PathItem } from './rules.js';
 import { readYamlTable } from './yaml-table.js';
+import { deepFreeze, TextMemo } from '../cdsr/text-memo.js';
 
 /** What a FHIRPath rule runs over: the resource, and its references as %variables. */
 export interface FhirContext {
@@ -41,8 +42,13 @@ export interface MappingTables {
 
 const BUILTIN_VARS = new Set(['resource', 'rootResource', 'context', 'ucum', 'sct', 'loinc', 'factory', 'terminologies']);
 
+// the parse of each path text, and each FHIRPath compiled, kept for the next reading (text-memo.ts)
+const hl7Paths = new TextMemo<ReturnType<typeof parseHl7Path>>();
+type CompiledFhirPath = (resource: unknown, vars: Record<string, unknown>) => unknown[];
+const fhirPaths = new TextMemo<CompiledFhirPath>();
+
 export function compileHl7Path(text: string): PathFn<Hl7Message> {
-  const p = parseHl7Path(text);
+  const p = hl7Paths.get(text, (t) => deepFreeze(parseHl7Path(t)));
   return (m) => evaluateHl7Path(m, p).map((value) => ({ value }));
 }
 
@@ -53,9 +59,9 @@ export function compileFhirPath(text: string): PathFn<FhirContext> {
       throw new Error(`"${text}": unknown variable %${name} (known: ${FHIR_VARIABLES.map((v) => `%${v}`).join(', ')})`);
     }
   }
-  let fn: (resource: unknown, vars: Record<string, unknown>) => unknown[];
+  let fn: CompiledFhirPath;
   try {
-    fn = fhirpath.compile(text, r4) as (resource: unknown, vars: Record<string, unknown>) => unknown[];
+    fn = fhirPaths.get(text, (t) => fhirpath.compile(t, r4) as CompiledFhirPath);
   } catch (e) {
     throw new Error(`"${text}" is not a valid FHIRPath expression: ${errorMessage(e).split('\n')[0]}`);
   }

@@ -473,7 +473,7 @@ export function planSiteRules(name: string, existing: string | undefined, readin
     return { problem: `${name}: the imported block's marker lines "${BLOCK_START}" … "${BLOCK_END}" are not one pair (${at}); put them right by hand` };
   }
   const block = starts.length === 1 ? { from: starts[0]!, to: ends[0]! } : undefined;
-  let header = ['field', 'rule', 'when', 'code', 'comment'];
+  let header: readonly string[] = ['field', 'rule', 'when', 'code', 'comment'];
   let old: SiteRule[] = [];
   let hand: SiteRule[] = [];
   if (existing !== undefined) {

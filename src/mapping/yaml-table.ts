@@ -3,6 +3,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'y
 import type { z } from 'zod';
 import { tableProblem } from '../cdsr/csv-table.js';
 import type { Problem } from '../cdsr/problem.js';
+import { deepFreeze, TextMemo } from '../cdsr/text-memo.js';
 
 export interface YamlTable<T> {
   readonly value?: T;
@@ -11,7 +12,17 @@ export interface YamlTable<T> {
   readonly lineOf: (path: readonly (string | number)[]) => number;
 }
 
+// per schema, the tables of a text read before without a problem (their value frozen); a table
+// with problems is read again, since its problems name the file
+const readings = new WeakMap<z.ZodType, TextMemo<YamlTable<unknown>>>();
+
 export function readYamlTable<S extends z.ZodType>(file: string, text: string, schema: S): YamlTable<z.infer<S>> {
+  let memo = readings.get(schema);
+  if (memo === undefined) readings.set(schema, (memo = new TextMemo()));
+  return memo.get(text, () => parseYamlTable(file, text, schema), (t) => t.problems.length === 0) as YamlTable<z.infer<S>>;
+}
+
+function parseYamlTable<S extends z.ZodType>(file: string, text: string, schema: S): YamlTable<z.infer<S>> {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: false });
   // The line of a map entry is its key's line; of a list item, the item's own.
@@ -49,5 +60,5 @@ export function readYamlTable<S extends z.ZodType>(file: string, text: string, s
     });
     return { problems, lineOf };
   }
-  return { value: parsed.data, problems: [], lineOf };
+  return { value: deepFreeze(parsed.data), problems: [], lineOf };
 }

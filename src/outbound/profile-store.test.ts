@@ -4,11 +4,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CdsrValidator } from '../cdsr/validate.js';
-import { openStore } from '../store/open.js';
+import { migratedMemoryStore } from '../../test/sqlite-template.js';
 import { adoptUnprofiled, DEID_KEY_CREDENTIAL, deidentificationKey, profileCredentials } from './profile-store.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
-const store = () => openStore({ kind: 'sqlite', file: ':memory:' }, new CdsrValidator({ now: NOW }));
+const store = () => migratedMemoryStore(new CdsrValidator({ now: NOW }));
 
 describe('the store per connection profile', () => {
   it("one profile's credentials are not another's", async () => {

@@ -11,7 +11,7 @@ import { CdsrValidator } from '../cdsr/validate.js';
 import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 import { loadMappings } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
-import { openStore } from '../store/open.js';
+import { migratedMemoryStore } from '../../test/sqlite-template.js';
 import type { Store } from '../store/store.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 import { Deidentifier, isDeidentified } from './deidentify.js';
@@ -23,7 +23,7 @@ const T0 = Date.parse('2026-11-23T06:00:00Z');
 const TARGET = { facilityId: 'TESTFAC1', partnerId: '20000', appId: '10019' };
 
 async function storeWithTwoRecords(): Promise<Store> {
-  const s = await openStore({ kind: 'sqlite', file: ':memory:' }, new CdsrValidator({ now: new Date(T0), valueSets: tables.valueSets }));
+  const s = await migratedMemoryStore(new CdsrValidator({ now: new Date(T0), valueSets: tables.valueSets }));
   for (const f of ['01-orm-new.hl7', '05-omi-new.hl7']) {
     const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', f), 'utf8');
     await s.ingest({ channel: 'hl7v2', sender: 'EHR', controlId: f, contentType: 'x', raw, receivedAt: new Date(T0) }, mapHl7Text(raw, tables));

@@ -10,7 +10,7 @@ import { CdsrValidator } from '../cdsr/validate.js';
 import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 import { loadMappings } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
-import { openStore } from '../store/open.js';
+import { migratedMemoryStore } from '../../test/sqlite-template.js';
 import type { Store } from '../store/store.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 import type { NrdrApi, NrdrResult } from './nrdr-client.js';
@@ -19,7 +19,7 @@ import { Submitter } from './submitter.js';
 const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
 
 async function storeWithTwoRecords(): Promise<Store> {
-  const s = await openStore({ kind: 'sqlite', file: ':memory:' }, new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z'), valueSets: tables.valueSets }));
+  const s = await migratedMemoryStore(new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z'), valueSets: tables.valueSets }));
   for (const f of ['01-orm-new.hl7', '05-omi-new.hl7']) {
     const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', f), 'utf8');
     await s.ingest(
@@ -305,7 +305,7 @@ describe('a submission round reads the ready records a page at a time', () => {
   ];
 
   async function storeOfEncounters(): Promise<Store> {
-    const s = await openStore({ kind: 'sqlite', file: ':memory:' }, new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z'), valueSets: tables.valueSets }));
+    const s = await migratedMemoryStore(new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z'), valueSets: tables.valueSets }));
     const out = mapHl7Text(readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8'), tables);
     assert.equal(out.disposition, 'mapped');
     const template = out.records[0]!;

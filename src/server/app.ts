@@ -24,6 +24,7 @@ import { registerAuthRoutes } from './auth-routes.js';
 import { KeyThrottle, recordWrongKey, tooManyFailures } from './key-throttle.js';
 import { PAGE_HEADERS } from './page-headers.js';
 import { SourceSlots } from './source-slots.js';
+import { sharedValidators } from './validators.js';
 
 /** The content types POST /hl7v2 takes (Mirth's HTTP Sender sends x-application/hl7-v2+er7; docs/mirth/ checks its channel against this). */
 export const HL7_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7'];
@@ -54,6 +55,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ...((c.CDSR_TRUST_PROXY ?? []).length > 0 ? { trustProxy: [...(c.CDSR_TRUST_PROXY ?? [])] } : {}),
     // a query parameter a route does not declare is refused (400 naming it), never dropped
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // each distinct schema compiled once per process (validators.ts)
+    schemaController: { compilersFactory: { buildValidator: sharedValidators } },
     logger: {
       level: opts.config.LOG_LEVEL,
       ...(opts.logStream ? { stream: opts.logStream } : {}),

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { CdsrValidator } from '../cdsr/validate.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { acceptEveryReady, arrivals, sampleOrder } from '../../test/property.js';
-import { openStore } from './open.js';
+import { migratedMemoryStore } from '../../test/sqlite-template.js';
 import { ORDER_STATES } from './ledger.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
@@ -85,7 +85,7 @@ describe('order ledger properties', () => {
         fc.infiniteStream(fc.nat()),
         async (specs, dice) => {
           const events = arrivals(specs, dice);
-          const store = await openStore({ kind: 'sqlite', file: ':memory:' }, validator);
+          const store = await migratedMemoryStore(validator);
           const everAccepted = new Set<string>();
           try {
             for (const [i, { o, e, k }] of events.entries()) {

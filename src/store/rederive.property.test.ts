@@ -11,7 +11,7 @@ import { CdsrValidator } from '../cdsr/validate.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { acceptEveryReady, arrivals, sampleOrder } from '../../test/property.js';
-import { SqliteExecutor } from './sqlite-executor.js';
+import { migratedMemoryExecutor } from '../../test/sqlite-template.js';
 import { SqlStore } from './sql-store.js';
 import type { Store } from './store.js';
 
@@ -118,10 +118,10 @@ describe('records derived from their messages', () => {
         async (specs, dice) => {
           const events = arrivals(specs, dice);
           const arrival = events.map((x) => `${x.e}:${x.o.n}`).join(' ');
-          // a database in memory, migrated for each run (about 10 ms): what is checked here is what
-          // the rows say, not how they reach the disk (sqlite.int.test.ts checks that); a file per run
-          // cost its creation, a checkpoint with fsync at closing and its removal, about 3 times as long
-          const db = new SqliteExecutor({ file: ':memory:' });
+          // a database in memory, a copy of one migrated once: what is checked here is what the rows
+          // say, not how they reach the disk (sqlite.int.test.ts checks that); a file per run cost its
+          // creation, a checkpoint with fsync at closing and its removal, about 3 times as long
+          const db = await migratedMemoryExecutor();
           const store = await SqlStore.open(db, { validator });
           // the tables read beside the store, on its connection (a read waits for an open transaction)
           const q = (sql: string) => db.all(sql);

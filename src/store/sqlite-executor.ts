@@ -20,6 +20,8 @@ import type { ReportJob, ReportReply } from './sqlite-reader-worker.js';
 export interface SqliteOptions {
   /** File path, or ':memory:'. */
   readonly file: string;
+  /** With ':memory:': the database to start from, as `serialize()` gave it (the tests' migrated template). */
+  readonly image?: Buffer;
   /** FULL (default): an answered message survives power loss; NORMAL: survives a crash of the process only. */
   readonly synchronous?: 'FULL' | 'NORMAL';
   /** How the WAL file is synced under FULL (tests observe it or make it fail); by default fsync(2) in the thread pool. */
@@ -92,7 +94,8 @@ export class SqliteExecutor implements Executor {
   constructor(options: SqliteOptions) {
     this.file = options.file;
     if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
-    this.db = new Database(options.file);
+    if (options.image !== undefined && options.file !== ':memory:') throw new Error('an image opens only an in-memory database');
+    this.db = options.image !== undefined ? new Database(options.image) : new Database(options.file);
     // freed pages can be given back a few at a time (reclaimSpace); set before the first table
     // of a new database, and converted once (one full VACUUM, at opening) in an older one
     if (Number(this.db.pragma('auto_vacuum', { simple: true })) !== INCREMENTAL) {
@@ -121,6 +124,11 @@ export class SqliteExecutor implements Executor {
             get: async (sql, params) => (await this.report(sql, params))[0],
             run: () => Promise.reject(new Error('the reports connection is read-only')),
           };
+  }
+
+  /** The whole database as bytes (an in-memory one's template: SqliteOptions.image). */
+  serialize(): Buffer {
+    return this.db.serialize();
   }
 
   /** Why nothing can be done now, if so. */
