@@ -19,7 +19,11 @@ const readings = new TextMemo<CsvReading>();
 
 /** Parses CSV text; on a syntax error returns the problem instead of rows. The rows of a text read before are the same (frozen) rows. */
 export function readCsvTable(file: string, text: string): CsvReading {
-  return readings.get(text, () => parseCsvTable(file, text), (r) => !('problem' in r));
+  return readings.get(
+    text,
+    () => parseCsvTable(file, text),
+    (r) => !('problem' in r),
+  );
 }
 
 function parseCsvTable(file: string, text: string): CsvReading {

@@ -19,7 +19,11 @@ const readings = new WeakMap<z.ZodType, TextMemo<YamlTable<unknown>>>();
 export function readYamlTable<S extends z.ZodType>(file: string, text: string, schema: S): YamlTable<z.infer<S>> {
   let memo = readings.get(schema);
   if (memo === undefined) readings.set(schema, (memo = new TextMemo()));
-  return memo.get(text, () => parseYamlTable(file, text, schema), (t) => t.problems.length === 0) as YamlTable<z.infer<S>>;
+  return memo.get(
+    text,
+    () => parseYamlTable(file, text, schema),
+    (t) => t.problems.length === 0,
+  ) as YamlTable<z.infer<S>>;
 }
 
 function parseYamlTable<S extends z.ZodType>(file: string, text: string, schema: S): YamlTable<z.infer<S>> {
