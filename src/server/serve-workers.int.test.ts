@@ -36,9 +36,10 @@ describe('serve with the older inbound keys and its mapping workers', () => {
       CDSR_INBOUND_API_KEYS: 'old-key',
       CDSR_MAP_WORKERS: '1',
       CDSR_SUBMIT_INTERVAL_S: '3600',
-      // 400 KB of burst: one 300 KB message, not two
-      CDSR_SEND_BYTES_RATE: '40000',
-      CDSR_SEND_BURST_S: '10',
+      // 400 KB of burst: one 300 KB message, not two; refilled at 1 KB a second, so that the second
+      // is refused however slowly a busy machine gets to it (200 s would let it through)
+      CDSR_SEND_BYTES_RATE: '1000',
+      CDSR_SEND_BURST_S: '400',
     };
     const proc = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli.js'), 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
@@ -85,7 +86,7 @@ describe('serve with the older inbound keys and its mapping workers', () => {
     });
     assert.equal(again.status, 429);
     assert.match(again.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
-    assert.match(await again.text(), /\rMSA\|AR\|MSG0002\rERR\|.*RATE_LIMITED: this credential \(key#1\) sends faster than 40000 bytes a second/);
+    assert.match(await again.text(), /\rMSA\|AR\|MSG0002\rERR\|.*RATE_LIMITED: this credential \(key#1\) sends faster than 1000 bytes a second/);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: 'Bearer old-key' } })).text();
     assert.match(metrics, /^cdsr_messages_refused_total\{reason="rate"\} 1$/m);
     proc.kill('SIGTERM');
