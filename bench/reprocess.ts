@@ -6,6 +6,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderTable } from '../src/cli/table.js';
+import { cell, dryRunTarget, worklistTarget } from './targets.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { freshPg, outcomes, rssMb, startServe, templates, type Running } from './product.js';
 
@@ -130,6 +131,12 @@ export async function benchReprocess(o: { messages: number; postgres: boolean })
   const spec = join(dir, 'orm-oru.json');
   const t = templates();
   writeFileSync(spec, JSON.stringify([t.mix[0], t.mix[1]]));
+  const errorSpec = join(dir, 'orm-unmapped.json');
+  const orm = t.mix[0]!;
+  if (!orm.body.includes('|CT|SC') || !orm.body.includes('70450^CT HEAD WO CONTRAST^CPT'))
+    throw new Error('the sample order no longer carries its procedure as 70450 and its modality as |CT|SC');
+  const unmappedBody = orm.body.replace('|CT|SC', '|ZZ|SC').replace('70450^CT HEAD WO CONTRAST^CPT', '99999^LOCAL PROCEDURE^CPT');
+  writeFileSync(errorSpec, JSON.stringify([{ ...orm, body: unmappedBody }]));
 
   const one = async (store: ReprocessBenchRow['store'], env: Record<string, string>) => {
     const work = mkdtempSync(join(dir, `${store}-`));
@@ -172,6 +179,40 @@ export async function benchReprocess(o: { messages: number; postgres: boolean })
         notes.push(`${store} ${phase}: ${changed === 0 ? '0 changes, as the tables are unchanged' : `${changed} CHANGES although the tables are unchanged`}`);
       }
       notes.push(`${store} after reprocessing: ${await outcomes(serve.url)}`);
+
+      // the analyst's error queue at the same scale: as many orders again, each with a modality no
+      // crosswalk row maps (AE), then the worklist and its dry run against the tables on disk
+      const unmapped = await load(serve.url, errorSpec, o.messages);
+      if (unmapped.non2xx > 0) notes.push(`${store}: ${unmapped.non2xx} unmapped orders refused while loading (${unmapped.firstStatus ?? ''})`);
+      const w0 = performance.now();
+      const worklist = await fetch(`${serve.url}/api/worklist`);
+      if (worklist.status !== 200) throw new Error(`GET /api/worklist answered ${worklist.status}`);
+      const listed = (await worklist.json()) as { rows: unknown[]; messages: number };
+      const listSeconds = (performance.now() - w0) / 1000;
+      rows.push({
+        store,
+        phase: `worklist (GET: ${listed.rows.length} rows)`,
+        messages: listed.messages,
+        seconds: listSeconds,
+        perSecond: unmapped.requests / listSeconds,
+        peakRssMb: 0,
+      });
+      const meter = peakMeter(serve.child.pid ?? 0);
+      const d0 = performance.now();
+      const dry = await fetch(`${serve.url}/api/worklist/dry-run`, { method: 'POST' });
+      if (dry.status !== 200) throw new Error(`POST /api/worklist/dry-run answered ${dry.status}: ${await dry.text()}`);
+      const answer = (await dry.json()) as { messages: number; wouldResolve: number; stillError: number };
+      const drySeconds = (performance.now() - d0) / 1000;
+      rows.push({
+        store,
+        phase: 'dry run of the error queue (worklist)',
+        messages: answer.messages,
+        seconds: drySeconds,
+        perSecond: answer.messages / drySeconds,
+        peakRssMb: meter.stop(),
+        ratio: answer.messages / drySeconds / ingest,
+        summary: `messages ${answer.messages}, would resolve ${answer.wouldResolve}, still error ${answer.stillError}`,
+      });
     } finally {
       await serve.stop();
     }
@@ -209,6 +250,7 @@ export async function renderReprocess(o: { messages: number; postgres: boolean }
       'MSG/S',
       'SERVE PEAK RSS',
       'VS INGEST',
+      'TARGET',
     ],
     r.rows.map((x) => [
       x.phase,
@@ -217,8 +259,9 @@ export async function renderReprocess(o: { messages: number; postgres: boolean }
       x.units === undefined ? '' : String(x.units),
       x.seconds.toFixed(1),
       Math.round(x.perSecond).toString(),
-      `${x.peakRssMb.toFixed(0)} MB`,
+      x.peakRssMb === 0 ? '' : `${x.peakRssMb.toFixed(0)} MB`,
       x.ratio === undefined ? '' : `${Math.round(x.ratio * 100)} % of ingest`,
+      x.phase.startsWith('dry run') ? cell(dryRunTarget(x.messages, x.seconds)) : x.phase.startsWith('worklist') ? cell(worklistTarget(x.seconds)) : '',
     ]),
   );
   const lines = [...r.rows.filter((x) => x.summary !== undefined).map((x) => `${x.store} ${x.phase} summary: ${x.summary ?? ''}`), ...r.notes];

@@ -9,6 +9,7 @@ import { renderTable } from '../src/cli/table.js';
 import { benchMapping } from './map.js';
 import { benchProduct } from './product.js';
 import { renderReprocess } from './reprocess.js';
+import { cell, productTarget, rssTarget } from './targets.js';
 
 const mapping = benchMapping();
 const base = mapping[0]!.perSecond;
@@ -28,7 +29,18 @@ const product = await benchProduct({
 });
 process.stdout.write(
   renderTable(
-    ['SERVICE UNDER LOAD (loopback, generator in its own process)', 'STORE', 'CONN', 'REQ/S', 'P50 MS', 'P99 MS', 'CPU µS/MSG', 'NON-2XX', 'VS CEILING'],
+    [
+      'SERVICE UNDER LOAD (loopback, generator in its own process)',
+      'STORE',
+      'CONN',
+      'REQ/S',
+      'P50 MS',
+      'P99 MS',
+      'CPU µS/MSG',
+      'NON-2XX',
+      'VS CEILING',
+      'TARGET',
+    ],
     product.rows.map((r) => [
       r.name,
       r.store,
@@ -39,6 +51,7 @@ process.stdout.write(
       r.cpuUsPerMsg === undefined ? '-' : Math.round(r.cpuUsPerMsg).toString(),
       r.note ? `${r.non2xx} (${r.note})` : String(r.non2xx),
       r.ratio === undefined ? '' : `${Math.round(r.ratio * 100)} % of ${r.ceiling ?? ''}`,
+      cell(productTarget(r)),
     ]),
   ) + '\n',
 );
@@ -47,7 +60,18 @@ for (const s of product.outcomes) process.stdout.write(`what serve stored (its /
 if (product.soak.length > 0) {
   process.stdout.write(
     renderTable(
-      ['SOAK (BENCH_SOAK_SECONDS, mix at 10 connections, serve RSS)', 'SECONDS', 'REQUESTS', 'NON-2XX', 'AFTER 30 S', 'PEAK', 'END', 'GROWTH', 'SANDBOX RSS'],
+      [
+        'SOAK (BENCH_SOAK_SECONDS, mix at 10 connections, serve RSS)',
+        'SECONDS',
+        'REQUESTS',
+        'NON-2XX',
+        'AFTER 30 S',
+        'PEAK',
+        'END',
+        'GROWTH',
+        'SANDBOX RSS',
+        'TARGET (PEAK)',
+      ],
       product.soak.map((s) => [
         s.store,
         String(s.seconds),
@@ -58,6 +82,7 @@ if (product.soak.length > 0) {
         `${s.rssEndMb.toFixed(0)} MB`,
         `${(((s.rssEndMb - s.rssStartMb) / s.rssStartMb) * 100).toFixed(1)} %`,
         `${s.sandboxRssEndMb.toFixed(0)} MB`,
+        cell(rssTarget(s.rssPeakMb)),
       ]),
     ) + '\n',
   );
@@ -75,11 +100,19 @@ const here = fileURLToPath(new URL('.', import.meta.url));
       : undefined;
   process.stdout.write(
     renderTable(
-      ['BACKFILL (BENCH_BACKFILL)', 'CONSULTATIONS', 'STORE (S)', 'BATCH+VALIDATE+SUBMIT (S)', 'TRANSACTIONS', 'PEAK RSS'],
+      ['BACKFILL (BENCH_BACKFILL)', 'CONSULTATIONS', 'STORE (S)', 'BATCH+VALIDATE+SUBMIT (S)', 'TRANSACTIONS', 'PEAK RSS', 'TARGET'],
       [
         m
-          ? ['stored → accepted, stand-in NRDR', String(m.n), m.ingestS.toFixed(1), m.flushS.toFixed(1), String(m.transactions), `${m.peakRssMb.toFixed(0)} MB`]
-          : ['failed', String(n), '-', '-', '-', r.stderr.split('\n')[0] ?? ''],
+          ? [
+              'stored → accepted, stand-in NRDR',
+              String(m.n),
+              m.ingestS.toFixed(1),
+              m.flushS.toFixed(1),
+              String(m.transactions),
+              `${m.peakRssMb.toFixed(0)} MB`,
+              cell(rssTarget(m.peakRssMb)),
+            ]
+          : ['failed', String(n), '-', '-', '-', r.stderr.split('\n')[0] ?? '', ''],
       ],
     ) + '\n',
   );
