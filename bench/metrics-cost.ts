@@ -53,7 +53,8 @@ async function main(): Promise<void> {
     admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
     await admin.connect();
     await admin.query(`CREATE DATABASE ${name}`);
-    db = await PostgresExecutor.open({ url: `postgres://postgres@127.0.0.1:5432/${name}` });
+    // the growth copies tens of thousands of rows in one statement: not a message's statement timeout
+    db = await PostgresExecutor.open({ url: `postgres://postgres@127.0.0.1:5432/${name}`, statementTimeoutMs: 600_000 });
   }
   const store = await SqlStore.open(db, { validator: new CdsrValidator({ now: NOW, valueSets: tables.valueSets, fieldLimits: tables.fieldLimits }) });
   try {
