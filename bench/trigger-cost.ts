@@ -29,7 +29,8 @@ const without = new SqliteExecutor({ file: join(dir, 'b.db') });
 const a = await SqlStore.open(withTriggers, { validator });
 const b = await SqlStore.open(without, { validator });
 const drop = new RegExp(process.env.DROP ?? '.');
-for (const r of await without.all("SELECT name FROM sqlite_master WHERE type = 'trigger'")) if (drop.test(String(r.name))) await without.run(`DROP TRIGGER ${String(r.name)}`);
+for (const r of await without.all("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+  if (drop.test(String(r.name))) await without.run(`DROP TRIGGER ${String(r.name)}`);
 const spent = { triggers: 0, none: 0 };
 let n = 0;
 for (let block = 0; block < blocks; block++) {
