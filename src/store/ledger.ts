@@ -12,6 +12,7 @@ import type { Problem } from '../cdsr/problem.js';
 import { encounterKey } from '../mapping/merge.js';
 import type { OrderIdentity } from '../mapping/outcome.js';
 import type { Exclusion } from '../mapping/record.js';
+import { keptCounts } from './counters.js';
 import { retractionOf, type Retraction } from './retraction.js';
 import { ExclusionSchema, ProblemsSchema, row, StringListSchema, type RowReader } from './rows.js';
 import { chunks, either, later, marks, tuples, type Queryable, type Row } from './sql.js';
@@ -102,12 +103,24 @@ export interface ReconciliationRow {
 }
 
 // Built from states.ts: one WHEN per record state, no ELSE (a state the table lacks reads as NULL, refused by every reader)
-const STATE_SQL = `CASE WHEN o.hold IS NOT NULL THEN 'held' WHEN c.state IS NULL THEN 'held' ELSE ${orderStateSql('c.state', 'c.retraction_ack_at')} END`;
 /** Record states whose orders are not reported: their state is the order's reason. */
 const NOT_REPORTED = [...new Set([...recordStatesGiving('held'), ...recordStatesGiving('excluded')])];
-const REASON_SQL = `CASE WHEN o.hold IS NOT NULL THEN o.hold WHEN c.state IS NULL THEN 'error'
-  WHEN c.state = 'cancelled' AND c.exclusion IS NOT NULL THEN '${NOT_ADVANCED_IMAGING}'
-  WHEN c.state IN (${sqlList(NOT_REPORTED)}) THEN c.state WHEN c.state IN (${sqlList(recordStatesGiving('reported'))}) THEN '' END`;
+/**
+ * An order's state from its hold and its record's state and acknowledgement (`state` NULL: no record),
+ * as SQL over the columns named; the ledger's reads and the triggers that keep `orders.kept_state` (migration 26) use it.
+ */
+export const orderStateExpr = (hold: string, state: string, ack: string): string =>
+  `CASE WHEN ${hold} IS NOT NULL THEN 'held' WHEN ${state} IS NULL THEN 'held' ELSE ${orderStateSql(state, ack)} END`;
+/** An order's reason, likewise (`exclusion`: the record's crosswalk exclusion). */
+export const orderReasonExpr = (
+  hold: string,
+  state: string,
+  exclusion: string,
+): string => `CASE WHEN ${hold} IS NOT NULL THEN ${hold} WHEN ${state} IS NULL THEN 'error'
+  WHEN ${state} = 'cancelled' AND ${exclusion} IS NOT NULL THEN '${NOT_ADVANCED_IMAGING}'
+  WHEN ${state} IN (${sqlList(NOT_REPORTED)}) THEN ${state} WHEN ${state} IN (${sqlList(recordStatesGiving('reported'))}) THEN '' END`;
+const STATE_SQL = orderStateExpr('o.hold', 'c.state', 'c.retraction_ack_at');
+const REASON_SQL = orderReasonExpr('o.hold', 'c.state', 'c.exclusion');
 const WITH_STATE = `SELECT o.id, o.facility_id, o.encounter_id, o.consultation_key, o.detail, o.first_seen, o.last_seen, o.seen_day,
   ${STATE_SQL} AS state, ${REASON_SQL} AS reason, c.missing AS missing, c.exclusion AS exclusion,
   c.transaction_id AS transaction_id, c.cdate AS cdate, c.retraction_ack_by AS ack_by, c.retraction_ack_at AS ack_at
@@ -498,20 +511,24 @@ export interface LedgerGauges {
   readonly unacknowledgedRetractions: number;
 }
 
+/**
+ * The gauges, from the counters the store keeps (counters.ts) and the kept state of each order
+ * (MIN over the index `orders_kept`): a handful of index reads, whatever the number of orders.
+ */
 export async function ledgerGauges(q: Queryable): Promise<LedgerGauges> {
-  const byState: Record<string, number> = {};
-  for (const r of await q.all(`SELECT x.state, COUNT(*) AS n FROM (${WITH_STATE}) x GROUP BY x.state`))
-    byState[row('orders', r).oneOf('state', ORDER_STATES)] = row('orders', r).int('n');
+  const kept = await keptCounts(q);
   const oldest = async (reason: string) => {
-    const r = await q.get(`SELECT MIN(x.first_seen) AS t FROM (${WITH_STATE}) x WHERE x.reason = ?`, [reason]);
+    const r = await q.get('SELECT MIN(first_seen) AS t FROM orders WHERE kept_reason = ?', [reason]);
     return r ? (row('orders', r).optText('t') ?? null) : null;
   };
-  const open = await q.get("SELECT COUNT(*) AS n FROM consultations WHERE state = 'cancelled-after-submission' AND retraction_ack_at IS NULL");
+  const byState: Record<string, number> = {};
+  // a state the counters hold that is no order state is a corrupt counter: refused as a row would be
+  for (const [state, n] of Object.entries(kept.orders ?? {})) byState[row('store_counters', { state }).oneOf('state', ORDER_STATES)] = n;
   return {
     byState,
     oldestOrphan: await oldest('orphan'),
     oldestIncomplete: await oldest('incomplete'),
-    unacknowledgedRetractions: open ? row('consultations', open).int('n') : 0,
+    unacknowledgedRetractions: kept.retractions?.unacknowledged ?? 0,
   };
 }
 

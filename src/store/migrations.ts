@@ -1,15 +1,22 @@
 // Versioned schema migrations. Plain SQL that SQLite and PostgreSQL both read (TEXT, INTEGER,
 // no JSON operators): JSON is stored as text and read in code.
+// Triggers are the exception (migration 26): each dialect writes its own.
+import { COUNTERS_MIGRATION, statementFor, type Statement } from './counters.js';
 import type { Dialect } from './sql.js';
 
 export interface Migration {
   readonly version: number;
   readonly name: string;
-  readonly statements: readonly string[];
+  readonly statements: readonly Statement[];
 }
 
-/** A statement for a dialect: the one difference is the auto-numbered key (`id` or `seq`). */
-export function forDialect(statement: string, dialect: Dialect): string {
+/**
+ * A statement for a dialect (null: none in it): the one difference in a shared one is the
+ * auto-numbered key (`id` or `seq`).
+ */
+export function forDialect(s: Statement, dialect: Dialect): string | null {
+  const statement = statementFor(s, dialect);
+  if (statement === null) return null;
   return dialect === 'postgres' ? statement.replace(/\b(id|seq) INTEGER PRIMARY KEY\b/g, '$1 BIGSERIAL PRIMARY KEY') : statement;
 }
 
@@ -433,5 +440,10 @@ export const MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE transactions ADD COLUMN deid_seal TEXT',
       'CREATE INDEX transactions_profile ON transactions (profile, status, next_poll_at)',
     ],
+  },
+  {
+    version: 26,
+    name: "counters kept, not counted: messages, records, transactions and orders by state, and retractions not acknowledged, kept by triggers (/metrics reads them whatever the rows); each order's state kept on its row for the oldest-order gauges (src/store/counters.ts)",
+    statements: COUNTERS_MIGRATION,
   },
 ];
