@@ -323,6 +323,46 @@ describe('a submission under way (submitNow) and the passes it did not start', (
     assert.deepEqual(sub.status().last, r);
   });
 
+  it('close() during a round waits for it (its token exchange, its POST and what they write) before it hands the lease back', async () => {
+    const s = await storeWithTwoRecords();
+    const order: string[] = [];
+    let inPost!: () => void;
+    const posting = new Promise<void>((ok) => (inPost = ok));
+    let answer!: () => void;
+    const answered = new Promise<void>((ok) => (answer = ok));
+    const api: NrdrApi = {
+      postTransaction: async (tx, claim) => {
+        if (claim && !(await claim())) return NOT_CLAIMED;
+        // a token being renewed, then the POST: its answer comes when the test says
+        inPost();
+        await answered;
+        order.push('answered');
+        return { ok: true, raw: '', status: status(tx, 'Received') };
+      },
+      getStatus: () => Promise.resolve(NOT_CLAIMED),
+    };
+    const store = new Proxy(s, {
+      get(target, prop, receiver) {
+        if (prop !== 'releaseLease') return Reflect.get(target, prop, receiver) as unknown;
+        return (...args: Parameters<Store['releaseLease']>) => {
+          order.push(`lease handed back (${args[0]})`);
+          return target.releaseLease(...args);
+        };
+      },
+    });
+    const sub = submitter(store, api, { instanceId: 'host-a' });
+    const round = sub.flush();
+    await posting;
+    const closing = sub.close();
+    // the answer comes once close() has begun (a turn of the event loop later)
+    await new Promise<void>((ok) => setImmediate(ok));
+    answer();
+    await closing;
+    assert.deepEqual(order, ['answered', 'lease handed back (submitter)']);
+    assert.deepEqual([(await round).posted, (await s.transactions({}))[0]?.status], [1, 'posted']);
+    await s.close();
+  });
+
   it('close() while it waits between rounds: it ends at once, and no round starts after the lease was handed back', async () => {
     const s = await storeWithTwoRecords();
     const { api, asked } = nrdr(
