@@ -298,11 +298,10 @@ describe('ACR Connect sign-in, end to end', () => {
     // restarted with the same ACR_REFRESH_TOKEN: the kept token renews, the order is accepted
     await adapter.close();
     adapter = await serveHere(env, logs);
-    // submitted right after the start: the start's own round may still be under way and the
-    // submission share it, and then the service's poll of the transaction may get NRDR's final
-    // answer before the submission's next round does; the answer counts all the same (it was
-    // missing from the result now and then before: submitter.test.ts). On a failure, the
-    // service's warnings say why.
+    // submitted right after the start, while the start's own round may still be under way: the
+    // submission waits for it and runs its own, and a final answer the service's poll timer gets
+    // first counts all the same (before, the result said accepted 0 now and then:
+    // submitter.test.ts). On a failure, the service's warnings say why.
     assert.deepEqual(
       await submitOrder(22),
       [1, 1, 0],

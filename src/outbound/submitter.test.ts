@@ -323,6 +323,41 @@ describe('a submission under way (submitNow) and the passes it did not start', (
     assert.deepEqual(sub.status().last, r);
   });
 
+  it("asked for while the timer's round is under way: a round of its own follows, and a record stored meanwhile is sent", async () => {
+    const s = await storeWithTwoRecords();
+    const { api, asked } = nrdr(
+      (tx) => ({ ok: true, raw: '', status: status(tx, 'Received') }),
+      (_n, tx) => ({ ok: true, raw: '', status: status(tx!, 'Posted') }),
+    );
+    // the timer's round reads the ready records before the two came in, and is still under way
+    let reading!: () => void;
+    const read = new Promise<void>((ok) => (reading = ok));
+    let goOn!: () => void;
+    const held = new Promise<void>((ok) => (goOn = ok));
+    let first = true;
+    const store = new Proxy(s, {
+      get(target, prop, receiver) {
+        if (prop !== 'wireEncounters') return Reflect.get(target, prop, receiver) as unknown;
+        return async (...args: Parameters<Store['wireEncounters']>) => {
+          if (!first) return target.wireEncounters(...args);
+          first = false;
+          reading();
+          await held;
+          return [];
+        };
+      },
+    });
+    const sub = submitter(store, api, { clock: () => new Date('2026-11-23T06:00:00Z'), pollIntervalMs: 0 });
+    const timer = sub.flush();
+    await read;
+    const run = sub.submitNow();
+    goOn();
+    assert.deepEqual(await timer, sub0);
+    assert.deepEqual(await run, { ...sub0, created: 1, posted: 1, final: 1, accepted: 2 });
+    assert.deepEqual(asked, { posts: 1, gets: 1 });
+    await s.close();
+  });
+
   it('close() during a round waits for it (its token exchange, its POST and what they write) before it hands the lease back', async () => {
     const s = await storeWithTwoRecords();
     const order: string[] = [];

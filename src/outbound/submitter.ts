@@ -206,6 +206,9 @@ export class Submitter {
     this.tallies.add(sum);
     let last: FlushResult | undefined;
     try {
+      // a round already under way (the timer's) may have read the ready records before this call:
+      // it is waited for (what it does is counted), and a round of this call's own follows
+      await this.running?.catch(() => undefined);
       // a stopped submitter starts no round: close() has waited for the one under way and handed the lease back
       while (!this.stopped) {
         const r = await this.flush();
