@@ -1,9 +1,11 @@
 // Wiring of the ACR Connect credentials: the ACR_REFRESH_TOKEN flow keeps what ACR rotates in the
-// store when CDSR_SECRET_KEY is set, and says at start-up that it cannot when it is not.
+// store when CDSR_SECRET_KEY is set, and says at start-up that it cannot when it is not; a refresh
+// token ACR refuses is said in the log either way.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../config.js';
 import { MemoryCredentials } from '../../test/credentials.js';
+import { buildSandbox } from '../sandbox/server.js';
 import { configuredNrdr } from './setup.js';
 
 const BASE = {
@@ -26,6 +28,23 @@ describe('outbound wiring: where a rotated refresh token is kept', () => {
     assert.deepEqual(wired({ ACR_REFRESH_TOKEN: 'r0' }).warnings, [
       '{"event":"config","variable":"CDSR_SECRET_KEY"} ACR_REFRESH_TOKEN is set without CDSR_SECRET_KEY: a refresh token ACR rotates is kept in memory only, and after a restart the one in ACR_REFRESH_TOKEN is presented again (ACR refuses it once rotated)',
     ]);
+  });
+
+  it('ACR refusing the refresh token is said in the log, also without CDSR_SECRET_KEY', async () => {
+    const sb = await buildSandbox({ facilities: ['100000'], partners: { '10000': ['10019'] } });
+    const url = await sb.app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const warnings: string[] = [];
+      const log = { info: () => undefined, warn: (o: object, m: string) => void warnings.push(`${JSON.stringify(o)} ${m}`) };
+      const target = configuredNrdr(loadConfig({ ...BASE, ACR_TOKEN_URL: `${url}/connect/token`, ACR_REFRESH_TOKEN: 'not-issued-by-acr' }))!;
+      target.keepTokensIn?.(new MemoryCredentials(), log);
+      await assert.rejects(target.tokens!.token(), { name: 'TokenError' });
+      assert.deepEqual(warnings.slice(1), [
+        '{"event":"acr_refresh_token_refused","status":400,"code":"invalid_grant"} ACR refused the refresh token: nothing is submitted until a new one is put in ACR_REFRESH_TOKEN (or an operator signs in at /auth/acr/start)',
+      ]);
+    } finally {
+      await sb.app.close();
+    }
   });
 
   it('with CDSR_SECRET_KEY, or with client credentials (nothing rotates), or a fixed ACR_TOKEN: no warning', () => {

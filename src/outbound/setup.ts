@@ -62,6 +62,7 @@ export function configuredNrdr(config: Config, profile: ConnectionProfile = acti
   const refreshFlow = flow !== undefined && p.clientSecret === undefined;
   const keepTokensIn = (store: CredentialStore, log: Log): void => {
     if (!refreshFlow) return;
+    flow.reportTo(log);
     if (config.CDSR_SECRET_KEY === undefined) {
       const v = p.variables.ACR_REFRESH_TOKEN ?? 'ACR_REFRESH_TOKEN';
       log.warn(

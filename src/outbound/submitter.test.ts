@@ -14,7 +14,7 @@ import { migratedMemoryStore } from '../../test/sqlite-template.js';
 import type { Store } from '../store/store.js';
 import { REPO_ROOT } from '../../test/helpers.js';
 import type { NrdrApi, NrdrResult } from './nrdr-client.js';
-import { Submitter } from './submitter.js';
+import { Submitter, type FlushResult } from './submitter.js';
 
 const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
 
@@ -289,6 +289,151 @@ describe('Submitter and NRDR answers', () => {
     }
     assert.deepEqual(await states(s), ['accepted', 'accepted']);
     assert.ok(asked.gets <= 25, `${asked.gets} polls`);
+  });
+});
+
+describe('a submission under way (submitNow) and the passes it did not start', () => {
+  // the timer's round or a poll pass due may run while submitNow waits between its rounds: the
+  // final answer it receives is the submission's all the same (POST /api/submit answered
+  // "accepted 0" for a transaction NRDR had accepted when the poll timer got there first)
+  it('counts the final answer a pass it did not start received while it waited', async () => {
+    const s = await storeWithTwoRecords();
+    const { api, asked } = nrdr(
+      (tx) => ({ ok: true, raw: '', status: status(tx, 'Received') }),
+      (_n, tx) => ({ ok: true, raw: '', status: status(tx!, 'Posted') }),
+    );
+    let now = Date.parse('2026-11-23T06:00:00Z');
+    let other: FlushResult | undefined;
+    const sub: Submitter = submitter(s, api, {
+      clock: () => new Date(now),
+      pollIntervalMs: 2000,
+      // while it waits for the poll due, another pass (the timer's) gets there first
+      sleep: async (ms) => {
+        now += ms;
+        other ??= await sub.flush();
+      },
+    });
+    const r = await sub.submitNow();
+    assert.deepEqual(other, { ...sub0, final: 1, accepted: 2 });
+    assert.deepEqual(r, { ...sub0, created: 1, posted: 1, final: 1, accepted: 2 });
+    assert.deepEqual(asked, { posts: 1, gets: 1 });
+    assert.deepEqual(sub.status().last, r);
+    // a pass after the submission ended is not added to it
+    assert.deepEqual(await sub.flush(), sub0);
+    assert.deepEqual(sub.status().last, r);
+  });
+
+  it("asked for while the timer's round is under way: a round of its own follows, and a record stored meanwhile is sent", async () => {
+    const s = await storeWithTwoRecords();
+    const { api, asked } = nrdr(
+      (tx) => ({ ok: true, raw: '', status: status(tx, 'Received') }),
+      (_n, tx) => ({ ok: true, raw: '', status: status(tx!, 'Posted') }),
+    );
+    // the timer's round reads the ready records before the two came in, and is still under way
+    let reading!: () => void;
+    const read = new Promise<void>((ok) => (reading = ok));
+    let goOn!: () => void;
+    const held = new Promise<void>((ok) => (goOn = ok));
+    let first = true;
+    const store = new Proxy(s, {
+      get(target, prop, receiver) {
+        if (prop !== 'wireEncounters') return Reflect.get(target, prop, receiver) as unknown;
+        return async (...args: Parameters<Store['wireEncounters']>) => {
+          if (!first) return target.wireEncounters(...args);
+          first = false;
+          reading();
+          await held;
+          return [];
+        };
+      },
+    });
+    const sub = submitter(store, api, { clock: () => new Date('2026-11-23T06:00:00Z'), pollIntervalMs: 0 });
+    const timer = sub.flush();
+    await read;
+    const run = sub.submitNow();
+    goOn();
+    assert.deepEqual(await timer, sub0);
+    assert.deepEqual(await run, { ...sub0, created: 1, posted: 1, final: 1, accepted: 2 });
+    assert.deepEqual(asked, { posts: 1, gets: 1 });
+    await s.close();
+  });
+
+  it('close() during a round waits for it (its token exchange, its POST and what they write) before it hands the lease back', async () => {
+    const s = await storeWithTwoRecords();
+    const order: string[] = [];
+    let inPost!: () => void;
+    const posting = new Promise<void>((ok) => (inPost = ok));
+    let answer!: () => void;
+    const answered = new Promise<void>((ok) => (answer = ok));
+    const api: NrdrApi = {
+      postTransaction: async (tx, claim) => {
+        if (claim && !(await claim())) return NOT_CLAIMED;
+        // a token being renewed, then the POST: its answer comes when the test says
+        inPost();
+        await answered;
+        order.push('answered');
+        return { ok: true, raw: '', status: status(tx, 'Received') };
+      },
+      getStatus: () => Promise.resolve(NOT_CLAIMED),
+    };
+    const store = new Proxy(s, {
+      get(target, prop, receiver) {
+        if (prop !== 'releaseLease') return Reflect.get(target, prop, receiver) as unknown;
+        return (...args: Parameters<Store['releaseLease']>) => {
+          order.push(`lease handed back (${args[0]})`);
+          return target.releaseLease(...args);
+        };
+      },
+    });
+    const sub = submitter(store, api, { instanceId: 'host-a' });
+    const round = sub.flush();
+    await posting;
+    const closing = sub.close();
+    // the answer comes once close() has begun (a turn of the event loop later)
+    await new Promise<void>((ok) => setImmediate(ok));
+    answer();
+    await closing;
+    assert.deepEqual(order, ['answered', 'lease handed back (submitter)']);
+    assert.deepEqual([(await round).posted, (await s.transactions({}))[0]?.status], [1, 'posted']);
+    await s.close();
+  });
+
+  it('close() while it waits between rounds: it ends at once, and no round starts after the lease was handed back', async () => {
+    const s = await storeWithTwoRecords();
+    const { api, asked } = nrdr(
+      (tx) => ({ ok: true, raw: '', status: status(tx, 'Received') }),
+      (_n, tx) => ({ ok: true, raw: '', status: status(tx!, 'Posted') }),
+    );
+    let slept!: () => void;
+    const asleep = new Promise<void>((ok) => (slept = ok));
+    let wake: (() => void) | undefined;
+    const sub = submitter(s, api, {
+      instanceId: 'host-a',
+      clock: () => new Date('2026-11-23T06:00:00Z'),
+      pollIntervalMs: 2000,
+      sleep: () =>
+        new Promise<void>((ok) => {
+          wake = ok;
+          slept();
+        }),
+    });
+    const run = sub.submitNow();
+    await asleep;
+    assert.equal((await s.leaseState('submitter'))?.holder, 'host-a');
+    await sub.close();
+    // the wait it was in has not ended by itself: close() ended it (before the next turn of the event loop)
+    const ended = await Promise.race([run.then(() => 'ended'), new Promise<string>((ok) => setImmediate(() => ok('still waiting')))]);
+    wake?.();
+    assert.equal(ended, 'ended');
+    const r = await run;
+    assert.deepEqual(r, { ...sub0, created: 1, posted: 1, pending: 1 });
+    assert.deepEqual(asked, { posts: 1, gets: 0 });
+    assert.equal(await s.leaseState('submitter'), undefined);
+    // a stopped submitter starts no round for a later call either
+    assert.deepEqual(await sub.submitNow(), sub0);
+    assert.deepEqual(asked, { posts: 1, gets: 0 });
+    assert.equal(await s.leaseState('submitter'), undefined);
+    await s.close();
   });
 });
 

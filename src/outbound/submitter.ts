@@ -130,6 +130,9 @@ const zero = (): Counts => ({
   leader: true,
 });
 
+/** The counts a submission under way sums over the passes that end while it waits. */
+const TALLIED = ['created', 'posted', 'final', 'accepted', 'rejected', 'review', 'unanswered', 'stale', 'held'] as const;
+
 export class Submitter {
   private running: Promise<FlushResult> | undefined;
   private waiting: Promise<FlushResult> | undefined;
@@ -139,6 +142,14 @@ export class Submitter {
   private pollTimer: NodeJS.Timeout | undefined;
   private intervalMs = 60_000;
   private stopped = false;
+  /**
+   * The sums of the submission under way (`submitNow`): every round and poll pass of this process
+   * that ends while it waits adds its counts here, whoever started it (the timer, a poll due), so
+   * that a final answer a pass it did not start received is in its result all the same.
+   */
+  private readonly tallies = new Set<Counts>();
+  /** Wakes a `submitNow` waiting between its rounds when the submitter stops. */
+  private readonly wakeOnStop = new Set<() => void>();
   /** This instance, as the lease names it. */
   readonly instance: string;
   /** This process of it: a restarted instance is another process, and the epoch moves on. */
@@ -189,20 +200,27 @@ export class Submitter {
     const sleep = this.o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const start = this.o.clock().getTime();
     this.progress = { running: true, startedAt: new Date(start).toISOString(), posted: 0, polled: 0, final: 0, last: this.progress.last };
+    // what every pass of this process does meanwhile is summed: a poll pass or a timer round that
+    // runs while this one waits may be the one that receives the final answer
     const sum = zero();
+    this.tallies.add(sum);
     let last: FlushResult | undefined;
     try {
-      for (;;) {
+      // a round already under way (the timer's) may have read the ready records before this call:
+      // it is waited for (what it does is counted), and a round of this call's own follows
+      await this.running?.catch(() => undefined);
+      // a stopped submitter starts no round: close() has waited for the one under way and handed the lease back
+      while (!this.stopped) {
         const r = await this.flush();
         last = r;
-        for (const k of ['created', 'posted', 'final', 'accepted', 'rejected', 'review', 'unanswered', 'stale', 'held'] as const) sum[k] += r[k];
         const now = this.o.clock().getTime();
-        if (!r.leader || r.pending === 0 || now - start >= waitMs) break;
+        if (this.stopped || !r.leader || r.pending === 0 || now - start >= waitMs) break;
         const f = await this.o.store.inFlight(this.o.profile);
         const due = f.nextPollAt === null ? now + this.leaseMs : Date.parse(f.nextPollAt);
-        await sleep(Math.max(0, Math.min(due - now, start + waitMs - now)));
+        await this.untilStopped(sleep(Math.max(0, Math.min(due - now, start + waitMs - now))));
       }
     } finally {
+      this.tallies.delete(sum);
       this.progress.running = false;
     }
     const result: FlushResult = {
@@ -214,6 +232,19 @@ export class Submitter {
     };
     this.progress.last = result;
     return result;
+  }
+
+  /** `wait`, or less when the submitter stops meanwhile. */
+  private untilStopped(wait: Promise<void>): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise<void>((ok) => {
+      const wake = () => {
+        this.wakeOnStop.delete(wake);
+        ok();
+      };
+      this.wakeOnStop.add(wake);
+      void wait.then(wake, wake);
+    });
   }
 
   start(intervalSeconds: number): void {
@@ -256,6 +287,7 @@ export class Submitter {
     this.stopped = true;
     clearTimeout(this.timer);
     clearTimeout(this.pollTimer);
+    for (const wake of [...this.wakeOnStop]) wake();
   }
 
   /** Stops, waits for the round under way, and hands the lease back. */
@@ -289,6 +321,15 @@ export class Submitter {
 
   private async round(full: boolean): Promise<FlushResult> {
     const counts = zero();
+    try {
+      return await this.roundCounting(full, counts);
+    } finally {
+      // what this pass did, also when it failed part way, is in the result of the submission under way
+      for (const t of this.tallies) for (const k of TALLIED) t[k] += counts[k];
+    }
+  }
+
+  private async roundCounting(full: boolean, counts: Counts): Promise<FlushResult> {
     const lease = await this.acquire();
     if (!('name' in lease)) return { ...counts, ...(await this.inFlightCounts()), leader: false, holder: { instance: lease.holder, until: lease.expiresAt } };
     // one submitter across instances: the others ingest, and take over when the lease runs out

@@ -154,6 +154,75 @@ describe('OAuthTokenProvider', async () => {
     );
   });
 
+  /** A refresh by hand, as another process (or this one before a crash) makes it: the next refresh token. */
+  const refreshed = async (token: string) =>
+    (
+      await fetch(`${url}${SANDBOX_TOKEN_PATH}`, {
+        method: 'POST',
+        body: `grant_type=refresh_token&refresh_token=${token}&client_id=${DEFAULT_CLIENT.clientId}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }).then((r) => r.json() as Promise<{ refresh_token: string }>)
+    ).refresh_token;
+  const REFUSED =
+    'the token endpoint answered 400 invalid_grant: ACR refused the refresh token; put a new one in ACR_REFRESH_TOKEN (or sign in at /auth/acr/start)';
+
+  it('a refresh token ACR refuses is said once in the log (never the token), beside the error of every request for a token', async () => {
+    // ACR rotated it, and the process stopped before the store had the new one (a crash)
+    const r0 = await freshRefreshToken();
+    await refreshed(r0);
+    const said: object[] = [];
+    const p = new OAuthTokenProvider({ tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`, clientId: DEFAULT_CLIENT.clientId, refreshToken: r0, clock: () => now });
+    p.keepRotatedIn({ store: new MemoryCredentials(), box, log: { warn: (o: object, m: string) => void said.push({ ...o, msg: m }) } });
+    for (let i = 0; i < 3; i++) await assert.rejects(p.token(), { name: 'TokenError', message: REFUSED });
+    assert.deepEqual(said, [
+      {
+        event: 'acr_refresh_token_refused',
+        status: 400,
+        code: 'invalid_grant',
+        msg: 'ACR refused the refresh token: nothing is submitted until a new one is put in ACR_REFRESH_TOKEN (or an operator signs in at /auth/acr/start)',
+      },
+    ]);
+    assert.ok(!JSON.stringify(said).includes(r0));
+    // without a store (no CDSR_SECRET_KEY) it is said too, where the service logs
+    const bare: object[] = [];
+    const q = new OAuthTokenProvider({ tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`, clientId: DEFAULT_CLIENT.clientId, refreshToken: r0, clock: () => now });
+    q.reportTo({ warn: (o: object) => void bare.push(o) });
+    await assert.rejects(q.token(), { name: 'TokenError', message: REFUSED });
+    assert.deepEqual(bare, [{ event: 'acr_refresh_token_refused', status: 400, code: 'invalid_grant' }]);
+  });
+
+  it('refused because another process renewed meanwhile: not said (the next request uses the token it kept)', async () => {
+    class Racing extends MemoryCredentials {
+      afterRead?: () => Promise<void>;
+      override async credential(name: string) {
+        const row = await super.credential(name);
+        const then = this.afterRead;
+        this.afterRead = undefined;
+        await then?.();
+        return row;
+      }
+    }
+    const r0 = await freshRefreshToken();
+    const store = new Racing();
+    const keep = async (token: string, ifVersion: number) =>
+      store.putCredential(
+        REFRESH_CREDENTIAL,
+        { sealed: box.seal(token, 'acr-refresh-token'), meta: { origin: refreshOrigin(r0), rotatedAt: now.toISOString() } },
+        ifVersion,
+        now,
+      );
+    // another process renewed (r0 → r1, kept), and renews again right after this one has read r1
+    const r1 = await refreshed(r0);
+    await keep(r1, 0);
+    store.afterRead = async () => void (await keep(await refreshed(r1), 1));
+    const said: object[] = [];
+    const p = new OAuthTokenProvider({ tokenUrl: `${url}${SANDBOX_TOKEN_PATH}`, clientId: DEFAULT_CLIENT.clientId, refreshToken: r0, clock: () => now });
+    p.keepRotatedIn({ store, box, log: { warn: (o: object) => void said.push(o) } });
+    await assert.rejects(p.token(), { name: 'TokenError', message: REFUSED });
+    assert.match(await p.token(), /^ey/);
+    assert.deepEqual([said, kept(store).version], [[], 3]);
+  });
+
   it('a failed write is logged (no token in it); the rotated token stays in memory and the next rotation is kept', async () => {
     const store = new MemoryCredentials();
     const p = started(await freshRefreshToken(), store);

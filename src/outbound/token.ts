@@ -69,6 +69,10 @@ export class OAuthTokenProvider implements TokenProvider {
   private keep?: RefreshTokenKeep;
   /** Version of the kept refresh token this process last read or wrote (0: none). */
   private keptVersion = 0;
+  /** Where a refusal of the refresh token is said (the service's log). */
+  private log?: { warn(o: object, m: string): void };
+  /** The fingerprint of the refresh token whose refusal was last said: said once, not at every retry. */
+  private refusalSaid?: string;
   fetched = 0;
 
   constructor(private readonly opts: OAuthOptions) {
@@ -78,6 +82,29 @@ export class OAuthTokenProvider implements TokenProvider {
   /** From now on a refresh token ACR rotates is written to the store, and one kept there is used. */
   keepRotatedIn(keep: RefreshTokenKeep): void {
     this.keep = keep;
+    if (keep.log) this.log = keep.log;
+  }
+
+  /** A refresh token ACR refuses is said here (once per token), beside the error of each request for a token. */
+  reportTo(log: { warn(o: object, m: string): void }): void {
+    this.log = log;
+  }
+
+  /**
+   * ACR refused the refresh token presented: said once for that token (by its fingerprint, never
+   * the token), unless another process has kept a newer one meanwhile (the next request uses it).
+   */
+  private async sayRefused(presented: string, status: number, body: unknown): Promise<void> {
+    const said = refreshOrigin(presented);
+    if (this.refusalSaid === said) return;
+    const k = this.keep;
+    const row = k ? await k.store.credential(REFRESH_CREDENTIAL).catch(() => undefined) : undefined;
+    if (row && row.version !== this.keptVersion && row.meta.origin === refreshOrigin(this.opts.refreshToken ?? '')) return;
+    this.refusalSaid = said;
+    this.log?.warn(
+      { event: 'acr_refresh_token_refused', status, code: oauthErrorCode(body) ?? null },
+      'ACR refused the refresh token: nothing is submitted until a new one is put in ACR_REFRESH_TOKEN (or an operator signs in at /auth/acr/start)',
+    );
   }
 
   private get refreshFlow(): boolean {
@@ -173,6 +200,7 @@ export class OAuthTokenProvider implements TokenProvider {
         timeout: this.opts.timeoutMs ?? 15_000,
         validateStatus: () => true,
       });
+      if (presented !== undefined && (r.status === 400 || r.status === 401)) await this.sayRefused(presented, r.status, r.data);
       if (r.status !== 200)
         throw new TokenError(
           `the token endpoint answered ${r.status}${presented !== undefined && (r.status === 400 || r.status === 401) ? refusedRefresh(r.data) : ''}`,
@@ -202,7 +230,13 @@ export class OAuthTokenProvider implements TokenProvider {
 
 /** What to do when ACR refuses the refresh token (its OAuth error code only, never free text). */
 function refusedRefresh(body: unknown): string {
-  const code = (body as { error?: unknown } | null)?.error;
-  const shown = typeof code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? ` ${code}` : '';
+  const code = oauthErrorCode(body);
+  const shown = code !== undefined ? ` ${code}` : '';
   return `${shown}: ACR refused the refresh token; put a new one in ACR_REFRESH_TOKEN (or sign in at /auth/acr/start)`;
+}
+
+/** The OAuth error code of an answer, when it is a token of letters (never free text that might echo a value). */
+function oauthErrorCode(body: unknown): string | undefined {
+  const code = (body as { error?: unknown } | null)?.error;
+  return typeof code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? code : undefined;
 }
