@@ -2,7 +2,8 @@
 // through the store's ingest in one process, then one submission round in a fresh process, as
 // `serve` runs it (the Submitter with serve's batch size, paging through the ready records)
 // against a stand-in NRDR that validates each transaction locally and answers Posted. The round's
-// process starts on the stored backlog, so its peak RSS is the round's own, not the ingest's.
+// process starts on the stored backlog, so its peak RSS is the round's own, not the ingest's; it
+// gives V8 the heap growing factor `serve` gives it (CDSR_HEAP_GROWTH_PERCENT).
 // Usage: backfill.js N (both steps in a temporary directory; prints the JSON of both),
 //        backfill.js store FILE N, backfill.js round FILE [PAGE].
 import { spawnSync } from 'node:child_process';
@@ -19,6 +20,7 @@ import { Submitter } from '../src/outbound/submitter.js';
 import { openStore } from '../src/store/open.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { loadConfig } from '../src/config.js';
+import { boundHeapGrowth } from '../src/server/heap-growth.js';
 
 const tables = loadMappings(join(PACKAGE_ROOT, 'mappings')).tables!;
 const validator = new CdsrValidator({ now: new Date(), valueSets: tables.valueSets, fieldLimits: tables.fieldLimits });
@@ -63,9 +65,10 @@ async function storeBacklog(file: string, n: number): Promise<object> {
 }
 
 async function round(file: string, page?: number): Promise<object> {
-  const store = await openStore({ kind: 'sqlite', file, synchronous: 'NORMAL' }, validator);
-  // serve's own settings (batch size) from the environment, as `serve` reads them
+  // serve's own settings (batch size, the heap's growing factor) from the environment, as `serve` reads and applies them
   const config = loadConfig({ ...process.env, CDSR_DATA_DIR: tmpdir() });
+  const heapGrowth = boundHeapGrowth(config.CDSR_HEAP_GROWTH_PERCENT);
+  const store = await openStore({ kind: 'sqlite', file, synchronous: 'NORMAL' }, validator);
   let transactions = 0;
   let consultations = 0;
   let encountersSplit = 0;
@@ -118,7 +121,7 @@ async function round(file: string, page?: number): Promise<object> {
   }).flush();
   const flushS = (performance.now() - t) / 1000;
   await store.close();
-  return { flushS, transactions, consultations, encountersSplit, accepted: r.accepted, rssBeforeMb, peakRssMb: peakRssMb() };
+  return { flushS, transactions, consultations, encountersSplit, accepted: r.accepted, rssBeforeMb, peakRssMb: peakRssMb(), heapGrowth };
 }
 
 const [a = '100000', b = '', c] = process.argv.slice(2);

@@ -38,13 +38,21 @@ export interface SoakRow {
   readonly store: string;
   readonly seconds: number;
   readonly requests: number;
-  /** RSS of `serve` after a 30-second warm-up, at the end, and the highest sampled (every 10 s). */
+  /**
+   * RSS of `serve` after a 30-second warm-up and at the end; its peak is the kernel's high-water
+   * mark (VmHWM: every page it ever held at once, between samples too), read before it stops.
+   */
   readonly rssStartMb: number;
   readonly rssEndMb: number;
   readonly rssPeakMb: number;
-  /** The NRDR sandbox (its own process: it keeps every submitted record in memory, as a registry does). */
+  /** The NRDR sandbox (its own process: it keeps every submitted record in memory, as a registry does): at the end and its peak. */
   readonly sandboxRssEndMb: number;
+  readonly sandboxRssPeakMb: number;
   readonly non2xx: number;
+  /** CPU time of `serve` (user + system, all its threads) per request of the timed phase, in microseconds (what GC costs shows here). */
+  readonly cpuUsPerMsg?: number;
+  /** RSS of `serve` sampled every 10 s of the timed phase (MB): a slope is a leak, a plateau a size. */
+  readonly trace: readonly number[];
 }
 
 const DIST = join(PACKAGE_ROOT, 'dist');
@@ -96,6 +104,17 @@ export function rssMb(pid: number | undefined): number {
   if (pid === undefined) return 0;
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The process's peak RSS so far (VmHWM), MB; 0 once it has ended. */
+export function peakRssMb(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : 0;
   } catch {
     return 0;
@@ -343,42 +362,7 @@ export async function benchProduct(o: ProductBenchOptions): Promise<{ rows: Prod
     if (o.soakSeconds > 0) await soakRun(store, env);
   };
 
-  // memory over a long run: serve submitting to a sandbox of its own (the built-in one keeps every
-  // record it was sent in serve's memory), the mix at 10 connections, RSS sampled every 10 s
-  const soakRun = async (store: ProductRow['store'], env: Record<string, string>) => {
-    const work = freshWork(`${store}-soak`);
-    const sandbox = await startSandbox(work);
-    try {
-      const serve = await startServe(work, { ...env, ...sandbox.env });
-      try {
-        await generate(serve.url, specs.mix, 10, 30, 0);
-        const start = rssMb(serve.child.pid);
-        let peak = start;
-        const sampler = setInterval(() => (peak = Math.max(peak, rssMb(serve.child.pid))), 10_000);
-        try {
-          const r = await generate(serve.url, specs.mix, 10, o.soakSeconds, 0);
-          const end = rssMb(serve.child.pid);
-          soak.push({
-            store,
-            seconds: o.soakSeconds,
-            requests: r.requests,
-            rssStartMb: start,
-            rssEndMb: end,
-            rssPeakMb: Math.max(peak, end),
-            sandboxRssEndMb: rssMb(sandbox.child.pid),
-            non2xx: r.non2xx,
-          });
-        } finally {
-          clearInterval(sampler);
-        }
-        seen.push(`${store} soak: ${await outcomes(serve.url)}`);
-      } finally {
-        await serve.stop();
-      }
-    } finally {
-      await sandbox.stop();
-    }
-  };
+  const soakRun = (store: ProductRow['store'], env: Record<string, string>) => soakOnce(dir, specs.mix, store, env, o.soakSeconds, soak, seen);
 
   try {
     const bare = new Map<number, ProductRow>();
@@ -421,4 +405,93 @@ export async function benchProduct(o: ProductBenchOptions): Promise<{ rows: Prod
     rmSync(dir, { recursive: true, force: true });
   }
   return { rows, soak, skipped, outcomes: seen };
+}
+
+/**
+ * Memory over a long run: serve submitting to a sandbox of its own (the built-in one keeps every
+ * record it was sent in serve's memory), the mix at 10 connections after a 30-second warm-up, RSS
+ * sampled every 10 s and the peak read from the kernel (VmHWM) before each process stops.
+ * `BENCH_SERVE_NODE_OPTIONS`: node options for serve alone (to try a heap ceiling, or to load a probe);
+ * `CDSR_HEAP_GROWTH_PERCENT` is passed on to serve (0: V8's own factor, to compare).
+ */
+async function soakOnce(
+  dir: string,
+  spec: string,
+  store: ProductRow['store'],
+  env: Record<string, string>,
+  seconds: number,
+  soak: SoakRow[],
+  seen: string[],
+): Promise<void> {
+  const work = mkdtempSync(join(dir, `${store}-soak-`));
+  cpSync(join(PACKAGE_ROOT, 'mappings'), join(work, 'mappings'), { recursive: true });
+  nextN = 0;
+  const sandbox = await startSandbox(work);
+  try {
+    const nodeOptions = process.env.BENCH_SERVE_NODE_OPTIONS;
+    const growth = process.env.CDSR_HEAP_GROWTH_PERCENT;
+    const serve = await startServe(work, {
+      ...env,
+      ...sandbox.env,
+      ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+      ...(growth !== undefined ? { CDSR_HEAP_GROWTH_PERCENT: growth } : {}),
+    });
+    try {
+      await generate(serve.url, spec, 10, 30, 0);
+      const start = rssMb(serve.child.pid);
+      const trace: number[] = [];
+      const sampler = setInterval(() => trace.push(rssMb(serve.child.pid)), 10_000);
+      try {
+        const r = await generate(serve.url, spec, 10, seconds, 0, serve.child.pid);
+        const end = rssMb(serve.child.pid);
+        soak.push({
+          store,
+          seconds,
+          requests: r.requests,
+          rssStartMb: start,
+          rssEndMb: end,
+          rssPeakMb: Math.max(peakRssMb(serve.child.pid), end, ...trace),
+          sandboxRssEndMb: rssMb(sandbox.child.pid),
+          sandboxRssPeakMb: peakRssMb(sandbox.child.pid),
+          non2xx: r.non2xx,
+          ...(typeof r.cpuUs === 'number' && r.requests > 0 ? { cpuUsPerMsg: r.cpuUs / r.requests } : {}),
+          trace,
+        });
+      } finally {
+        clearInterval(sampler);
+      }
+      seen.push(`${store} soak: ${await outcomes(serve.url)}`);
+    } finally {
+      await serve.stop();
+    }
+  } finally {
+    await sandbox.stop();
+  }
+}
+
+/** The soak alone (`BENCH_ONLY=soak`): SQLite, and PostgreSQL when asked for and a server answers. */
+export async function benchSoak(o: { seconds: number; postgres: boolean }): Promise<{ soak: SoakRow[]; skipped: string[]; outcomes: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'cdsr-soak-'));
+  const soak: SoakRow[] = [];
+  const skipped: string[] = [];
+  const seen: string[] = [];
+  const spec = join(dir, 'mix.json');
+  writeFileSync(spec, JSON.stringify(templates().mix));
+  try {
+    await soakOnce(dir, spec, 'sqlite', {}, o.seconds, soak, seen);
+    if (o.postgres) {
+      const db = await freshPg();
+      if (typeof db === 'string') skipped.push(`PostgreSQL: ${db}`);
+      else {
+        try {
+          await soakOnce(dir, spec, 'postgres', { CDSR_DATABASE_URL: db.url }, o.seconds, soak, seen);
+        } finally {
+          await db.drop();
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { soak, skipped, outcomes: seen };
 }

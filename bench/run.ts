@@ -7,85 +7,94 @@ import { fileURLToPath } from 'node:url';
 import { writeLargeTransaction } from './large-transaction.js';
 import { renderTable } from '../src/cli/table.js';
 import { benchMapping } from './map.js';
-import { benchProduct } from './product.js';
-import { renderReprocess } from './reprocess.js';
+import { benchProduct, benchSoak, type SoakRow } from './product.js';
 import { cell, productTarget, rssTarget } from './targets.js';
+import { renderReprocess } from './reprocess.js';
 
-const mapping = benchMapping();
-const base = mapping[0]!.perSecond;
-process.stdout.write(
-  renderTable(
-    ['MAPPING (ORM sample)', 'MSG/S', 'VS HL7-STANDARD PARSE'],
-    mapping.map((r) => [r.name, Math.round(r.perSecond).toString(), `${Math.round((r.perSecond / base) * 100)} %`]),
-  ) + '\n',
-);
+// BENCH_ONLY=soak: the soak alone (BENCH_SOAK_SECONDS, default 600); BENCH_ONLY=backfill: the backfill round alone
+const only = process.env.BENCH_ONLY;
+if (only !== undefined && only !== 'soak' && only !== 'backfill') throw new Error(`BENCH_ONLY=${only}: expected soak or backfill`);
 
-// the product as shipped (`serve` in its own process) against ceilings measured in this run
-const product = await benchProduct({
-  seconds: Number(process.env.BENCH_SECONDS ?? 5),
-  connections: [1, 50],
-  postgres: process.env.BENCH_POSTGRES !== '0',
-  soakSeconds: Number(process.env.BENCH_SOAK_SECONDS ?? 0),
-});
-process.stdout.write(
-  renderTable(
-    [
-      'SERVICE UNDER LOAD (loopback, generator in its own process)',
-      'STORE',
-      'CONN',
-      'REQ/S',
-      'P50 MS',
-      'P99 MS',
-      'CPU µS/MSG',
-      'NON-2XX',
-      'VS CEILING',
-      'TARGET',
-    ],
-    product.rows.map((r) => [
-      r.name,
-      r.store,
-      String(r.connections),
-      Math.round(r.reqPerSec).toString(),
-      r.p50.toFixed(2),
-      r.p99.toFixed(2),
-      r.cpuUsPerMsg === undefined ? '-' : Math.round(r.cpuUsPerMsg).toString(),
-      r.note ? `${r.non2xx} (${r.note})` : String(r.non2xx),
-      r.ratio === undefined ? '' : `${Math.round(r.ratio * 100)} % of ${r.ceiling ?? ''}`,
-      cell(productTarget(r)),
-    ]),
-  ) + '\n',
-);
-for (const s of product.skipped) process.stdout.write(`skipped: ${s}\n`);
-for (const s of product.outcomes) process.stdout.write(`what serve stored (its /metrics), ${s}\n`);
-if (product.soak.length > 0) {
-  process.stdout.write(
+const versusTarget = (mb: number): string => `${mb.toFixed(0)} MB (${cell(rssTarget(mb))})`;
+
+function renderSoak(soak: readonly SoakRow[]): string {
+  return (
     renderTable(
-      [
-        'SOAK (BENCH_SOAK_SECONDS, mix at 10 connections, serve RSS)',
-        'SECONDS',
-        'REQUESTS',
-        'NON-2XX',
-        'AFTER 30 S',
-        'PEAK',
-        'END',
-        'GROWTH',
-        'SANDBOX RSS',
-        'TARGET (PEAK)',
-      ],
-      product.soak.map((s) => [
+      ['SOAK (mix at 10 connections, serve RSS)', 'SECONDS', 'REQUESTS', 'CPU µS/MSG', 'NON-2XX', 'AFTER 30 S', 'END', 'GROWTH', 'SERVE PEAK', 'SANDBOX PEAK'],
+      soak.map((s) => [
         s.store,
         String(s.seconds),
         String(s.requests),
+        s.cpuUsPerMsg === undefined ? '-' : Math.round(s.cpuUsPerMsg).toString(),
         String(s.non2xx),
         `${s.rssStartMb.toFixed(0)} MB`,
-        `${s.rssPeakMb.toFixed(0)} MB`,
         `${s.rssEndMb.toFixed(0)} MB`,
         `${(((s.rssEndMb - s.rssStartMb) / s.rssStartMb) * 100).toFixed(1)} %`,
-        `${s.sandboxRssEndMb.toFixed(0)} MB`,
-        cell(rssTarget(s.rssPeakMb)),
+        versusTarget(s.rssPeakMb),
+        `${s.sandboxRssPeakMb.toFixed(0)} MB (apart)`,
+      ]),
+    ) +
+    '\n' +
+    soak.map((s) => `serve RSS every 10 s (${s.store}, MB): ${s.trace.map((x) => x.toFixed(0)).join(' ')}\n`).join('')
+  );
+}
+
+if (only === 'soak') {
+  const r = await benchSoak({ seconds: Number(process.env.BENCH_SOAK_SECONDS ?? 600), postgres: process.env.BENCH_POSTGRES === '1' });
+  for (const s of r.skipped) process.stdout.write(`skipped: ${s}\n`);
+  for (const s of r.outcomes) process.stdout.write(`what serve stored (its /metrics), ${s}\n`);
+  process.stdout.write(renderSoak(r.soak));
+  process.exit(0);
+}
+
+if (only === undefined) {
+  const mapping = benchMapping();
+  const base = mapping[0]!.perSecond;
+  process.stdout.write(
+    renderTable(
+      ['MAPPING (ORM sample)', 'MSG/S', 'VS HL7-STANDARD PARSE'],
+      mapping.map((r) => [r.name, Math.round(r.perSecond).toString(), `${Math.round((r.perSecond / base) * 100)} %`]),
+    ) + '\n',
+  );
+
+  // the product as shipped (`serve` in its own process) against ceilings measured in this run
+  const product = await benchProduct({
+    seconds: Number(process.env.BENCH_SECONDS ?? 5),
+    connections: [1, 50],
+    postgres: process.env.BENCH_POSTGRES !== '0',
+    soakSeconds: Number(process.env.BENCH_SOAK_SECONDS ?? 0),
+  });
+  process.stdout.write(
+    renderTable(
+      [
+        'SERVICE UNDER LOAD (loopback, generator in its own process)',
+        'STORE',
+        'CONN',
+        'REQ/S',
+        'P50 MS',
+        'P99 MS',
+        'CPU µS/MSG',
+        'NON-2XX',
+        'VS CEILING',
+        'TARGET',
+      ],
+      product.rows.map((r) => [
+        r.name,
+        r.store,
+        String(r.connections),
+        Math.round(r.reqPerSec).toString(),
+        r.p50.toFixed(2),
+        r.p99.toFixed(2),
+        r.cpuUsPerMsg === undefined ? '-' : Math.round(r.cpuUsPerMsg).toString(),
+        r.note ? `${r.non2xx} (${r.note})` : String(r.non2xx),
+        r.ratio === undefined ? '' : `${Math.round(r.ratio * 100)} % of ${r.ceiling ?? ''}`,
+        cell(productTarget(r)),
       ]),
     ) + '\n',
   );
+  for (const s of product.skipped) process.stdout.write(`skipped: ${s}\n`);
+  for (const s of product.outcomes) process.stdout.write(`what serve stored (its /metrics), ${s}\n`);
+  if (product.soak.length > 0) process.stdout.write(renderSoak(product.soak));
 }
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -100,23 +109,17 @@ const here = fileURLToPath(new URL('.', import.meta.url));
       : undefined;
   process.stdout.write(
     renderTable(
-      ['BACKFILL (BENCH_BACKFILL)', 'CONSULTATIONS', 'STORE (S)', 'BATCH+VALIDATE+SUBMIT (S)', 'TRANSACTIONS', 'PEAK RSS', 'TARGET'],
+      ['BACKFILL (BENCH_BACKFILL)', 'CONSULTATIONS', 'STORE (S)', 'BATCH+VALIDATE+SUBMIT (S)', 'TRANSACTIONS', 'ROUND PEAK RSS'],
       [
         m
-          ? [
-              'stored → accepted, stand-in NRDR',
-              String(m.n),
-              m.ingestS.toFixed(1),
-              m.flushS.toFixed(1),
-              String(m.transactions),
-              `${m.peakRssMb.toFixed(0)} MB`,
-              cell(rssTarget(m.peakRssMb)),
-            ]
-          : ['failed', String(n), '-', '-', '-', r.stderr.split('\n')[0] ?? '', ''],
+          ? ['stored → accepted, stand-in NRDR', String(m.n), m.ingestS.toFixed(1), m.flushS.toFixed(1), String(m.transactions), versusTarget(m.peakRssMb)]
+          : ['failed', String(n), '-', '-', '-', r.stderr.split('\n')[0] ?? ''],
       ],
     ) + '\n',
   );
 }
+if (only === 'backfill') process.exit(0);
+
 // reprocessing N stored messages through serve (dry run, then applied) against their ingest rate
 process.stdout.write(
   await renderReprocess({

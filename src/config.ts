@@ -159,6 +159,9 @@ const EnvSchema = z
       .max(100 * 1024 * 1024)
       .default(64 * 1024),
     CDSR_MAP_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(60),
+    // how far V8 lets the heap of `serve` grow between full collections, in percent of what was live
+    // after the last one (src/server/heap-growth.ts); 0 = V8's own factor (up to 300 %)
+    CDSR_HEAP_GROWTH_PERCENT: z.coerce.number().int().min(0).max(300).default(50),
     CDSR_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
     // days a raw message is kept once it will not be replayed; 0 keeps them for ever
     CDSR_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),

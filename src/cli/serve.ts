@@ -11,6 +11,7 @@ import { reconciliationCsv } from '../store/ledger.js';
 import { RECONCILE_BY, type MessageStatus, type ReconcileBy, type ReconciliationRow } from '../store/store.js';
 import { fhirFetcherFor, openStore, openStoreToRead, startServer } from '../server/main.js';
 import { startBuiltinSandbox } from './builtin-sandbox.js';
+import { boundHeapGrowth } from '../server/heap-growth.js';
 import { renderTable } from './table.js';
 import { callService, holdOffline, releaseOffline, serviceUrl } from './service.js';
 import type { CliIo } from './validate.js';
@@ -19,7 +20,9 @@ import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE } from './validate.js';
 export async function runServe(config: Config): Promise<number> {
   let running: Awaited<ReturnType<typeof startServer>>;
   try {
-    running = await startServer(config, { fallbackTarget: (tables) => startBuiltinSandbox(config, tables) });
+    // the heap's growing factor, before the store and the routes start (src/server/heap-growth.ts)
+    const heapGrowth = boundHeapGrowth(config.CDSR_HEAP_GROWTH_PERCENT);
+    running = await startServer(config, { fallbackTarget: (tables) => startBuiltinSandbox(config, tables), heapGrowth });
   } catch (e) {
     process.stderr.write(`cdsr-adapter: ${errorMessage(e)}\n`);
     // whatever did start must not keep the process alive

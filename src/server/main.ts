@@ -11,6 +11,7 @@ import { errorMessage } from '../cdsr/errors.js';
 import { formatProblemLine } from '../cdsr/problem.js';
 import type { MappingTables } from '../mapping/load.js';
 import { ConfigError, type Config } from '../config.js';
+import type { HeapGrowth } from './heap-growth.js';
 import { createFhirFetcher } from '../fhir/fetch.js';
 import { openStore as openStoreAt } from '../store/open.js';
 import type { Store, UnitMessage } from '../store/store.js';
@@ -159,10 +160,23 @@ export interface StartOptions {
   readonly logStream?: NodeJS.WritableStream;
   /** Where to submit when NRDR_BASE_URL is not set (the built-in sandbox); built once the tables are loaded. */
   readonly fallbackTarget?: (tables: MappingTables) => Promise<NrdrTarget>;
+  /** What `serve` did with V8's heap growing factor before it started (logged at start-up). */
+  readonly heapGrowth?: HeapGrowth;
 }
 
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<Running> {
   const log = pino({ level: config.LOG_LEVEL }, opts.logStream ?? process.stdout);
+  if (opts.heapGrowth) {
+    const h = opts.heapGrowth;
+    log.info(
+      { event: 'heap_growth', ...h },
+      h.set
+        ? `the heap may grow by ${h.percent} % of what is live between full collections (CDSR_HEAP_GROWTH_PERCENT)`
+        : h.reason === 'node_flag'
+          ? `the heap's growing factor is node's own flag (${h.flag ?? ''}); CDSR_HEAP_GROWTH_PERCENT not applied`
+          : "the heap grows by V8's own factor (CDSR_HEAP_GROWTH_PERCENT=0)",
+    );
+  }
   // the environment this adapter talks to, first of all (never a secret: profileSummary)
   const profile = activeProfile(config);
   const shown = profileSummary(profile);
