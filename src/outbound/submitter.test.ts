@@ -274,6 +274,52 @@ describe('Submitter and NRDR answers', () => {
     );
   });
 
+  it('a poll pass reads each transaction whole only when its turn comes: never more bodies held than its 4 workers', async () => {
+    const base = await migratedMemoryStore(new CdsrValidator({ now: new Date('2026-11-23T06:00:00Z'), valueSets: tables.valueSets }));
+    const raw = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8');
+    for (let i = 0; i < 10; i++) {
+      const text = raw.replaceAll('V0001', `V09${i}`).replaceAll('ORD1001', `ORD90${i}`).replaceAll('ACC2001', `ACC90${i}`).replace('MSG0001', `MSG090${i}`);
+      await base.ingest(
+        { channel: 'hl7v2', sender: 'EHR', controlId: `MSG090${i}`, contentType: 'x', raw: text, receivedAt: new Date('2026-11-23T06:00:00Z') },
+        mapHl7Text(text, tables),
+      );
+    }
+    // each whole transaction read is held until NRDR is asked about it
+    const held = new Set<string>();
+    let most = 0;
+    let reads = 0;
+    const s = new Proxy(base, {
+      get(target, key, receiver) {
+        if (key !== 'transaction') return Reflect.get(target, key, receiver) as unknown;
+        return async (id: string) => {
+          const t = await target.transaction(id);
+          reads++;
+          held.add(id);
+          most = Math.max(most, held.size);
+          return t;
+        };
+      },
+    });
+    const posted = new Map<string, Transaction>();
+    const api: NrdrApi = {
+      postTransaction: async (tx, claim) => {
+        if ((await claim?.()) === false) return NOT_CLAIMED;
+        posted.set(tx.Transaction_ID, tx);
+        return { ok: true, raw: '', status: status(tx, 'Received') };
+      },
+      getStatus: (id) => {
+        held.delete(id);
+        return Promise.resolve({ ok: true, raw: '', status: status(posted.get(id)!, 'Loading') });
+      },
+    };
+    const sub = submitter(s, api, { maxEncounters: 1 });
+    // the round POSTs the 10, then asks about each (Loading): read one by one, twice over two rounds
+    const first = await sub.flush();
+    assert.deepEqual([first.posted, first.pending, reads], [10, 10, 10]);
+    assert.deepEqual([(await sub.flush()).pending, reads], [10, 20]);
+    assert.ok(most <= 4, `${most} transactions held at once`);
+  });
+
   it('at the polling deadline one last GET is made: a transaction NRDR posted meanwhile is accepted, not needs-review', async () => {
     const s = await storeWithTwoRecords();
     let clock = Date.parse('2026-11-23T06:00:00Z');

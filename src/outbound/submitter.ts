@@ -600,7 +600,11 @@ export class Submitter {
     const queue = await this.o.store.duePolls(this.o.clock(), this.o.pollBatch ?? 200, this.o.profile);
     let fenced = false;
     const worker = async () => {
-      for (let t = queue.shift(); t && !fenced; t = queue.shift()) {
+      for (let id = queue.shift(); id !== undefined && !fenced; id = queue.shift()) {
+        // read whole only now (its body may be a few hundred KB): at most one per worker in memory;
+        // one that reached its final word meanwhile (another pass, a resubmit) is not asked about again
+        const t = await this.o.store.transaction(id);
+        if (t === undefined || (t.status !== 'sent' && t.status !== 'posted')) continue;
         if (!(await this.poll(t, counts, fence))) fenced = true;
         this.progress.polled++;
       }

@@ -426,9 +426,12 @@ export interface OutboundLedger {
    */
   abandonTransaction(id: string, why: string, at: Date): Promise<void>;
   updateTransaction(id: string, patch: TransactionPatch, at: Date): Promise<void>;
-  /** Sent and posted transactions whose next status request is due at `at`, the most overdue first. */
-  /** `profile`: only the transactions sent under it. */
-  duePolls(at: Date, limit: number, profile?: string): Promise<TransactionRow[]>;
+  /**
+   * The ids of the sent and posted transactions whose next status request is due at `at`, the most
+   * overdue first (`profile`: only those sent under it). Ids, not rows: each is read whole
+   * (`transaction`) when its turn comes, so a pass never holds many bodies at once.
+   */
+  duePolls(at: Date, limit: number, profile?: string): Promise<string[]>;
   /** Transactions without NRDR's final word (created, sent, posted): how many, the oldest's creation, the next poll due; `profile`: of it only. */
   inFlight(profile?: string): Promise<{ readonly count: number; readonly oldestCreatedAt: string | null; readonly nextPollAt: string | null }>;
   /** Transactions without NRDR's final word, per profile (null: written before profiles). */
