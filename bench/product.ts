@@ -144,7 +144,7 @@ function stopper(child: ChildProcess): () => Promise<void> {
  * `cdsr-adapter sandbox` in its own process, as a site rehearsing certification runs it; resolves
  * with the variables it prints that point `serve` at it.
  */
-async function startSandbox(dir: string): Promise<Running & { env: Record<string, string> }> {
+export async function startSandbox(dir: string): Promise<Running & { env: Record<string, string> }> {
   const port = await freePort();
   const child = spawn(process.execPath, [join(DIST, 'src', 'cli.js'), 'sandbox', '--port', String(port)], {
     cwd: dir,
