@@ -72,10 +72,27 @@ function testTmpRoot() {
   }
 }
 const testTmp = testTmpRoot();
+/** The test processes running, so that a signal to this process alone (a `kill` of its pid) stops them too. */
+const children = new Set();
+const track = (child) => {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+};
+// interrupted (Ctrl-C, a CI timeout, a kill of this process): the signal is passed on to every test
+// process (a Ctrl-C reaches them anyway; a kill of this pid would leave them running, writing into
+// the directory removed below), and the run ends with the signal's status
+for (const [signal, number] of [
+  ['SIGINT', 2],
+  ['SIGTERM', 15],
+]) {
+  process.on(signal, () => {
+    for (const child of children) child.kill(signal);
+    process.exit(128 + number);
+  });
+}
 if (testTmp !== undefined) {
   process.on('exit', () => rmSync(testTmp, { recursive: true, force: true }));
-  // interrupted (Ctrl-C, a CI timeout): the children get the signal too; the directory still goes
-  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
   console.log(`temporary files of the tests: ${testTmp} (removed at the end)`);
 }
 const childEnv = testTmp === undefined ? process.env : { ...process.env, TMPDIR: testTmp };
@@ -132,7 +149,7 @@ function perFile(list, limit = () => jobs) {
     const file = queue.shift();
     running++;
     const began = performance.now();
-    const child = spawn(process.execPath, ['--test', '--test-reporter=spec', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root, env: childEnv });
+    const child = track(spawn(process.execPath, ['--test', '--test-reporter=spec', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root, env: childEnv }));
     const out = [];
     child.stdout.on('data', (c) => out.push(c));
     child.stderr.on('data', (c) => out.push(c));
@@ -177,12 +194,14 @@ function sharded(list) {
   let running = workers;
   return new Promise((resolve) => {
     for (let w = 0; w < workers; w++) {
-      const child = fork(join(root, 'scripts', 'test-shard.mjs'), [], {
-        cwd: root,
-        env: childEnv,
-        execArgv: ['--test-reporter=spec'],
-        stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-      });
+      const child = track(
+        fork(join(root, 'scripts', 'test-shard.mjs'), [], {
+          cwd: root,
+          env: childEnv,
+          execArgv: ['--test-reporter=spec'],
+          stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+        }),
+      );
       // each worker's report is written out a whole line at a time, so that two never mix in a line
       let pending = '';
       const flush = (all) => {
