@@ -262,7 +262,7 @@ for (const [name, list] of groups) {
     // only the order of the next run depends on it
   }
   const cpuNote = Object.keys(r.took).some((f) => f in cpu) ? ', with the CPU seconds of each' : '';
-  const cpuTotal = name.startsWith('unit') ? shardCpu : Object.keys(r.took).reduce((n, f) => n + (cpu[f] ?? 0), 0);
+  const cpuTotal = name.startsWith('unit') && !isolate ? shardCpu : Object.keys(r.took).reduce((n, f) => n + (cpu[f] ?? 0), 0);
   const slow = Object.entries(r.took)
     .sort((a, b) => b[1] - a[1])
     .slice(0, 15);
