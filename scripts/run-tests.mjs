@@ -16,7 +16,7 @@
 // parts run, the longest process-level file starts alongside the unit tests: it spends most of its
 // time waiting (for its servers, its registry's answers, its submission rounds), and it was the
 // part's longest file to wait for. Every file still runs alone (`node --test dist/…`) and in any order.
-import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fork, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -62,10 +62,20 @@ const DURATIONS = join(root, 'dist', '.test-durations.json');
 // does not depend on the disk: the sync of the SQLite executor is tested with an injected sync, the
 // crash tests kill processes (the page cache survives them), and the benchmark, not the suite,
 // measures the disk.
+// A /dev/shm smaller than the suite needs (a container's is 64 MB unless given more) would fail
+// tests with a full disk: it is used only with 1 GiB free.
+const SHM_FREE_BYTES = 1024 ** 3;
 function testTmpRoot() {
   const base = process.env.CDSR_TEST_TMPDIR ?? '/dev/shm';
   try {
     accessSync(base, constants.W_OK);
+    if (process.env.CDSR_TEST_TMPDIR === undefined) {
+      const fs = statfsSync(base);
+      if (fs.bavail * fs.bsize < SHM_FREE_BYTES) {
+        console.log(`/dev/shm has less than 1 GiB free: the tests' temporary files go to the system's temporary directory (or set CDSR_TEST_TMPDIR)`);
+        return undefined;
+      }
+    }
     return mkdtempSync(join(base, 'cdsr-tests-'));
   } catch {
     return undefined;
