@@ -16,7 +16,7 @@
 // parts run, the longest process-level file starts alongside the unit tests: it spends most of its
 // time waiting (for its servers, its registry's answers, its submission rounds), and it was the
 // part's longest file to wait for. Every file still runs alone (`node --test dist/…`) and in any order.
-import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fork, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -62,20 +62,47 @@ const DURATIONS = join(root, 'dist', '.test-durations.json');
 // does not depend on the disk: the sync of the SQLite executor is tested with an injected sync, the
 // crash tests kill processes (the page cache survives them), and the benchmark, not the suite,
 // measures the disk.
+// A /dev/shm smaller than the suite needs (a container's is 64 MB unless given more) would fail
+// tests with a full disk: it is used only with 1 GiB free.
+const SHM_FREE_BYTES = 1024 ** 3;
 function testTmpRoot() {
   const base = process.env.CDSR_TEST_TMPDIR ?? '/dev/shm';
   try {
     accessSync(base, constants.W_OK);
+    if (process.env.CDSR_TEST_TMPDIR === undefined) {
+      const fs = statfsSync(base);
+      if (fs.bavail * fs.bsize < SHM_FREE_BYTES) {
+        console.log(`/dev/shm has less than 1 GiB free: the tests' temporary files go to the system's temporary directory (or set CDSR_TEST_TMPDIR)`);
+        return undefined;
+      }
+    }
     return mkdtempSync(join(base, 'cdsr-tests-'));
   } catch {
     return undefined;
   }
 }
 const testTmp = testTmpRoot();
+/** The test processes running, so that a signal to this process alone (a `kill` of its pid) stops them too. */
+const children = new Set();
+const track = (child) => {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+};
+// interrupted (Ctrl-C, a CI timeout, a kill of this process): the signal is passed on to every test
+// process (a Ctrl-C reaches them anyway; a kill of this pid would leave them running, writing into
+// the directory removed below), and the run ends with the signal's status
+for (const [signal, number] of [
+  ['SIGINT', 2],
+  ['SIGTERM', 15],
+]) {
+  process.on(signal, () => {
+    for (const child of children) child.kill(signal);
+    process.exit(128 + number);
+  });
+}
 if (testTmp !== undefined) {
   process.on('exit', () => rmSync(testTmp, { recursive: true, force: true }));
-  // interrupted (Ctrl-C, a CI timeout): the children get the signal too; the directory still goes
-  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
   console.log(`temporary files of the tests: ${testTmp} (removed at the end)`);
 }
 const childEnv = testTmp === undefined ? process.env : { ...process.env, TMPDIR: testTmp };
@@ -132,7 +159,7 @@ function perFile(list, limit = () => jobs) {
     const file = queue.shift();
     running++;
     const began = performance.now();
-    const child = spawn(process.execPath, ['--test', '--test-reporter=spec', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root, env: childEnv });
+    const child = track(spawn(process.execPath, ['--test', '--test-reporter=spec', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root, env: childEnv }));
     const out = [];
     child.stdout.on('data', (c) => out.push(c));
     child.stderr.on('data', (c) => out.push(c));
@@ -177,12 +204,14 @@ function sharded(list) {
   let running = workers;
   return new Promise((resolve) => {
     for (let w = 0; w < workers; w++) {
-      const child = fork(join(root, 'scripts', 'test-shard.mjs'), [], {
-        cwd: root,
-        env: childEnv,
-        execArgv: ['--test-reporter=spec'],
-        stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-      });
+      const child = track(
+        fork(join(root, 'scripts', 'test-shard.mjs'), [], {
+          cwd: root,
+          env: childEnv,
+          execArgv: ['--test-reporter=spec'],
+          stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+        }),
+      );
       // each worker's report is written out a whole line at a time, so that two never mix in a line
       let pending = '';
       const flush = (all) => {
@@ -243,7 +272,7 @@ for (const [name, list] of groups) {
     // only the order of the next run depends on it
   }
   const cpuNote = Object.keys(r.took).some((f) => f in cpu) ? ', with the CPU seconds of each' : '';
-  const cpuTotal = name.startsWith('unit') ? shardCpu : Object.keys(r.took).reduce((n, f) => n + (cpu[f] ?? 0), 0);
+  const cpuTotal = name.startsWith('unit') && !isolate ? shardCpu : Object.keys(r.took).reduce((n, f) => n + (cpu[f] ?? 0), 0);
   const slow = Object.entries(r.took)
     .sort((a, b) => b[1] - a[1])
     .slice(0, 15);

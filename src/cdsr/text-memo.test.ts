@@ -22,6 +22,26 @@ describe('TextMemo', () => {
     assert.deepEqual(made.slice(4), ['bad', 'bad']);
   });
 
+  it('keeps at most `maxChars` characters of texts (every saved version of a large table would stay otherwise): a longer text is not kept', () => {
+    const made: string[] = [];
+    const make = (t: string) => (made.push(t), { t });
+    const memo = new TextMemo<{ t: string }>(100, 10);
+    memo.get('aaaa', make);
+    memo.get('bbbb', make);
+    memo.get('cccc', make); // 12 characters: aaaa goes
+    assert.deepEqual([memo.size, memo.keptChars], [2, 8]);
+    memo.get('x'.repeat(11), make); // longer than the whole budget: made, not kept, nothing forgotten for it
+    assert.deepEqual([memo.size, memo.keptChars], [2, 8]);
+    memo.get('bbbb', make);
+    memo.get('cccc', make);
+    memo.get('aaaa', make);
+    assert.deepEqual(made, ['aaaa', 'bbbb', 'cccc', 'x'.repeat(11), 'aaaa']);
+    // by default, 2 MiB of text: 40 versions of a 200,000-character table keep ten of them
+    const big = new TextMemo<number>();
+    for (let v = 0; v < 40; v++) big.get(`${v},`.padEnd(200_000, 'x'), () => v);
+    assert.deepEqual([big.size, big.keptChars], [10, 2_000_000]);
+  });
+
   it('deepFreeze freezes what is reachable, and a write to it throws', () => {
     const v = deepFreeze({ rows: [{ cells: { a: '1' } }] });
     assert.throws(() => {

@@ -13,12 +13,15 @@ export interface YamlTable<T> {
 }
 
 // per schema, the tables of a text read before without a problem (their value frozen); a table
-// with problems is read again, since its problems name the file
+// with problems is read again, since its problems name the file. A reading keeps its parsed
+// document (for lineOf): some 20 bytes of memory per character of text, so 256 K characters of
+// texts at most per schema (the shipped tables are a few thousand; every saved version counts).
+export const YAML_KEPT_CHARS = 256 * 1024;
 const readings = new WeakMap<z.ZodType, TextMemo<YamlTable<unknown>>>();
 
 export function readYamlTable<S extends z.ZodType>(file: string, text: string, schema: S): YamlTable<z.infer<S>> {
   let memo = readings.get(schema);
-  if (memo === undefined) readings.set(schema, (memo = new TextMemo()));
+  if (memo === undefined) readings.set(schema, (memo = new TextMemo(256, YAML_KEPT_CHARS)));
   return memo.get(
     text,
     () => parseYamlTable(file, text, schema),
