@@ -28,6 +28,31 @@ const ORM = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 
 const KEYS = { operate: 'op-key-1', view: 'view-key-1', send: 'send-key-1' };
 const SECRET_KEY = Buffer.alloc(32, 0x5a).toString('base64');
 
+/**
+ * serve's settings of the ACR_REFRESH_TOKEN flow against the sandbox at `sandboxUrl`, with a
+ * refresh token as ACR hands one out (the sandbox's client credentials); the sandbox takes each
+ * refresh token once (it rotates them).
+ */
+async function refreshTokenFlow(sandboxUrl: string, port: number, dataDir: string) {
+  const issued = await fetch(`${sandboxUrl}/connect/token`, {
+    method: 'POST',
+    body: 'grant_type=client_credentials&client_id=sandbox-client&client_secret=sandbox-secret',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
+  return {
+    PORT: String(port),
+    CDSR_DATA_DIR: dataDir,
+    NRDR_BASE_URL: `${sandboxUrl}/NonPQRSapi/cdsr/transactions`,
+    NRDR_PARTNER_ID: '10000',
+    NRDR_APP_ID: '10019',
+    ACR_TOKEN_URL: `${sandboxUrl}/connect/token`,
+    ACR_CLIENT_ID: 'sandbox-client',
+    ACR_REFRESH_TOKEN: ((await issued.json()) as { refresh_token: string }).refresh_token,
+    CDSR_SECRET_KEY: SECRET_KEY,
+    CDSR_SUBMIT_INTERVAL_S: '3600',
+  };
+}
+
 /** Order i: an encounter of its own, so each is a new record to submit. */
 const order = (i: number) =>
   ORM.replaceAll('MSG0001', `SIGNIN${i}`).replaceAll('ORD1001', `SORD${i}`).replaceAll('ACC2001', `SACC${i}`).replaceAll('V0001', `SV${i}`);
@@ -235,27 +260,9 @@ describe('ACR Connect sign-in, end to end', () => {
     const sandbox = await buildSandbox({ facilities: ['100000'], partners: { '10000': ['10019'] }, clients: [DEFAULT_CLIENT], faults: { stepMs: 20 } });
     const sandboxUrl = await sandbox.app.listen({ port: 0, host: '127.0.0.1' });
     running.add(sandbox.app);
-    // a refresh token as ACR hands one out; the sandbox takes each refresh token once (it rotates)
-    const issued = await fetch(`${sandboxUrl}/connect/token`, {
-      method: 'POST',
-      body: 'grant_type=client_credentials&client_id=sandbox-client&client_secret=sandbox-secret',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    });
-    const r0 = ((await issued.json()) as { refresh_token: string }).refresh_token;
+    const env = await refreshTokenFlow(sandboxUrl, port, join(dir, 'refresh'));
     const faults = (patch: object) => fetch(`${sandboxUrl}/sandbox/faults`, { method: 'POST', body: JSON.stringify(patch) });
     const logs: string[] = [];
-    const env = {
-      PORT: String(port),
-      CDSR_DATA_DIR: join(dir, 'refresh'),
-      NRDR_BASE_URL: `${sandboxUrl}/NonPQRSapi/cdsr/transactions`,
-      NRDR_PARTNER_ID: '10000',
-      NRDR_APP_ID: '10019',
-      ACR_TOKEN_URL: `${sandboxUrl}/connect/token`,
-      ACR_CLIENT_ID: 'sandbox-client',
-      ACR_REFRESH_TOKEN: r0,
-      CDSR_SECRET_KEY: SECRET_KEY,
-      CDSR_SUBMIT_INTERVAL_S: '3600',
-    };
     let adapter = await serveHere(env, logs);
     const submitOrder = async (i: number) => {
       assert.equal((await fetch(`${url}/hl7v2`, { method: 'POST', body: order(i), headers: { 'content-type': 'application/hl7-v2' } })).status, 200);
@@ -290,7 +297,7 @@ describe('ACR Connect sign-in, end to end', () => {
     // ACR no longer takes the configured token
     const stale = await fetch(`${sandboxUrl}/connect/token`, {
       method: 'POST',
-      body: `grant_type=refresh_token&refresh_token=${r0}`,
+      body: `grant_type=refresh_token&refresh_token=${env.ACR_REFRESH_TOKEN}`,
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });
     assert.equal(stale.status, 400);
@@ -315,7 +322,7 @@ describe('ACR Connect sign-in, end to end', () => {
     await faults({ tokenMaxUses: 0 });
     const text = logs.join('');
     assert.ok(!text.includes('"acr_refresh_token_not_kept"') && !text.includes('invalid_grant'), 'a refresh was refused or not kept');
-    assert.ok(!text.includes(r0) && !text.includes('eyJ'), 'a token is in the log');
+    assert.ok(!text.includes(env.ACR_REFRESH_TOKEN) && !text.includes('eyJ'), 'a token is in the log');
     await adapter.close();
   });
 
@@ -339,25 +346,8 @@ describe('ACR Connect sign-in, end to end', () => {
     });
     const sandboxUrl = await sandbox.app.listen({ port: 0, host: '127.0.0.1' });
     running.add(sandbox.app);
-    const issued = await fetch(`${sandboxUrl}/connect/token`, {
-      method: 'POST',
-      body: 'grant_type=client_credentials&client_id=sandbox-client&client_secret=sandbox-secret',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    });
-    const r0 = ((await issued.json()) as { refresh_token: string }).refresh_token;
     const logs: string[] = [];
-    const env = {
-      PORT: String(port),
-      CDSR_DATA_DIR: join(dir, 'stop-refresh'),
-      NRDR_BASE_URL: `${sandboxUrl}/NonPQRSapi/cdsr/transactions`,
-      NRDR_PARTNER_ID: '10000',
-      NRDR_APP_ID: '10019',
-      ACR_TOKEN_URL: `${sandboxUrl}/connect/token`,
-      ACR_CLIENT_ID: 'sandbox-client',
-      ACR_REFRESH_TOKEN: r0,
-      CDSR_SECRET_KEY: SECRET_KEY,
-      CDSR_SUBMIT_INTERVAL_S: '3600',
-    };
+    const env = await refreshTokenFlow(sandboxUrl, port, join(dir, 'stop-refresh'));
     const db = () => new Database(join(dir, 'stop-refresh', 'cdsr-adapter.sqlite'), { readonly: true });
     const kept = () => {
       const d = db();
