@@ -100,26 +100,22 @@ export function freePort(): Promise<number> {
   });
 }
 
-export function rssMb(pid: number | undefined): number {
+/** A figure of /proc/PID/status in MB; 0 when it cannot be read (not Linux, the process ended). */
+function statusMb(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number {
   if (pid === undefined) return 0;
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : 0;
   } catch {
     return 0;
   }
 }
 
+/** The process's RSS now, MB; 0 once it has ended. */
+export const rssMb = (pid: number | undefined): number => statusMb(pid, 'VmRSS');
+
 /** The process's peak RSS so far (VmHWM), MB; 0 once it has ended. */
-export function peakRssMb(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
+export const peakRssMb = (pid: number | undefined): number => statusMb(pid, 'VmHWM');
 
 export interface Running {
   readonly url: string;

@@ -2,13 +2,13 @@
 // encounter) sent to `serve` in its own process, then POST /api/reprocess {"all": true} (a dry run)
 // and {"all": true, "apply": true}, each followed by GET until done: time, messages/s, serve's peak RSS.
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderTable } from '../src/cli/table.js';
 import { cell, dryRunTarget, worklistTarget } from './targets.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
-import { freshPg, outcomes, rssMb, startServe, templates, type Running } from './product.js';
+import { freshPg, outcomes, peakRssMb, rssMb, startServe, templates, type Running } from './product.js';
 
 export interface ReprocessBenchRow {
   readonly store: 'sqlite' | 'postgres';
@@ -65,13 +65,7 @@ function peakMeter(pid: number): { stop(): number } {
     stop: () => {
       clearInterval(timer);
       sampled = Math.max(sampled, rssMb(pid));
-      if (!reset) return sampled;
-      try {
-        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-        return m ? Math.max(sampled, Number(m[1]) / 1024) : sampled;
-      } catch {
-        return sampled;
-      }
+      return reset ? Math.max(sampled, peakRssMb(pid)) : sampled;
     },
   };
 }
