@@ -210,13 +210,10 @@ describe('cdsr-adapter subscribe: what the EHR server receives', () => {
     }));
 });
 
-const outcome400 = () => ({
-  status: 400,
-  body: JSON.stringify({
-    resourceType: 'OperationOutcome',
-    issue: [{ severity: 'error', code: 'not-supported', diagnostics: 'Unknown search parameter url' }],
-  }),
-});
+/** A stub's answer carrying an OperationOutcome with these issues. */
+const outcomeAnswer = (status: number, issue: object[]) => ({ status, body: JSON.stringify({ resourceType: 'OperationOutcome', issue }) });
+
+const outcome400 = () => outcomeAnswer(400, [{ severity: 'error', code: 'not-supported', diagnostics: 'Unknown search parameter url' }]);
 
 describe('cdsr-adapter subscribe: once only, show, remove, dry run', () => {
   it('a second run creates nothing; a changed setting updates the one there (PUT), naming what changed', () =>
@@ -385,10 +382,7 @@ describe('cdsr-adapter subscribe: failures say what to do', () => {
     assert.equal(kept, 0);
     return r!.err.replace(/127\.0\.0\.1:\d+/g, 'HOST');
   };
-  const outcome = (status: number, diagnostics: string) => () => ({
-    status,
-    body: JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'security', diagnostics }] }),
-  });
+  const outcome = (status: number, diagnostics: string) => () => outcomeAnswer(status, [{ severity: 'error', code: 'security', diagnostics }]);
 
   it('401 without a token names the variable to set; with one, says it was refused; 403 says what the token lacks', async () => {
     const { FHIR_SERVER_TOKEN: _, ...noToken } = ENV;
@@ -410,16 +404,10 @@ describe('cdsr-adapter subscribe: failures say what to do', () => {
     await withStub(R4_BACKPORT, async (stub) => {
       stub.override = (q) =>
         q.method === 'POST'
-          ? {
-              status: 422,
-              body: JSON.stringify({
-                resourceType: 'OperationOutcome',
-                issue: [
-                  { severity: 'error', code: 'processing', diagnostics: 'Unknown SubscriptionTopic' },
-                  { severity: 'warning', code: 'invalid', details: { text: 'channel.header is not stored' } },
-                ],
-              }),
-            }
+          ? outcomeAnswer(422, [
+              { severity: 'error', code: 'processing', diagnostics: 'Unknown SubscriptionTopic' },
+              { severity: 'warning', code: 'invalid', details: { text: 'channel.header is not stored' } },
+            ])
           : undefined;
       const r = await run(stub, {});
       assert.equal(r.code, 2);
@@ -435,15 +423,9 @@ describe('cdsr-adapter subscribe: failures say what to do', () => {
     await withStub(R4_BACKPORT, async (stub) => {
       stub.override = (q) =>
         q.method === 'POST'
-          ? {
-              status: 422,
-              body: JSON.stringify({
-                resourceType: 'OperationOutcome',
-                issue: [
-                  { severity: 'error', code: 'invalid', diagnostics: `header "Authorization: Bearer ${KEY}" refused for token ${ENV.FHIR_SERVER_TOKEN}` },
-                ],
-              }),
-            }
+          ? outcomeAnswer(422, [
+              { severity: 'error', code: 'invalid', diagnostics: `header "Authorization: Bearer ${KEY}" refused for token ${ENV.FHIR_SERVER_TOKEN}` },
+            ])
           : undefined;
       const r = await run(stub, {});
       assert.equal(r.code, 2);
