@@ -339,7 +339,8 @@ export async function benchProduct(o: ProductBenchOptions): Promise<{ rows: Prod
 
   const product = async (store: ProductRow['store'], env: Record<string, string>, commitCeiling: Map<number, ProductRow>, bare: Map<number, ProductRow>) => {
     const work = freshWork(store);
-    const serve = await startServe(work, env);
+    const nodeOptions = process.env.BENCH_SERVE_NODE_OPTIONS;
+    const serve = await startServe(work, { ...env, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) });
     try {
       for (const [label, spec] of [
         ['serve: ORM, a new encounter each', specs.orm],
@@ -407,7 +408,7 @@ export async function benchProduct(o: ProductBenchOptions): Promise<{ rows: Prod
  * Memory over a long run: serve submitting to a sandbox of its own (the built-in one keeps every
  * record it was sent in serve's memory), the mix at 10 connections after a 30-second warm-up, RSS
  * sampled every 10 s and the peak read from the kernel (VmHWM) before each process stops.
- * `BENCH_SERVE_NODE_OPTIONS`: node options for serve alone (to try a heap ceiling, or to load a probe);
+ * `BENCH_SERVE_NODE_OPTIONS`: node options for serve alone (to try a heap ceiling, to load a probe, to profile);
  * `CDSR_HEAP_GROWTH_PERCENT` is passed on to serve (0: V8's own factor, to compare).
  */
 async function soakOnce(

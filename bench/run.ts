@@ -8,12 +8,15 @@ import { writeLargeTransaction } from './large-transaction.js';
 import { renderTable } from '../src/cli/table.js';
 import { benchMapping } from './map.js';
 import { benchProduct, benchSoak, type SoakRow } from './product.js';
+import { benchBackfillServe } from './backfill-serve.js';
 import { cell, productTarget, rssTarget } from './targets.js';
 import { renderReprocess } from './reprocess.js';
 
-// BENCH_ONLY=soak: the soak alone (BENCH_SOAK_SECONDS, default 600); BENCH_ONLY=backfill: the backfill round alone
+// BENCH_ONLY=soak: the soak alone (BENCH_SOAK_SECONDS, default 600); BENCH_ONLY=backfill: the backfill
+// rows alone; BENCH_ONLY=service: the mapping and service-under-load tables alone (to repeat them)
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && only !== 'soak' && only !== 'backfill') throw new Error(`BENCH_ONLY=${only}: expected soak or backfill`);
+if (only !== undefined && only !== 'soak' && only !== 'backfill' && only !== 'service')
+  throw new Error(`BENCH_ONLY=${only}: expected soak, backfill or service`);
 
 const versusTarget = (mb: number): string => `${mb.toFixed(0)} MB (${cell(rssTarget(mb))})`;
 
@@ -47,7 +50,7 @@ if (only === 'soak') {
   process.exit(0);
 }
 
-if (only === undefined) {
+if (only === undefined || only === 'service') {
   const mapping = benchMapping();
   const base = mapping[0]!.perSecond;
   process.stdout.write(
@@ -95,6 +98,7 @@ if (only === undefined) {
   for (const s of product.skipped) process.stdout.write(`skipped: ${s}\n`);
   for (const s of product.outcomes) process.stdout.write(`what serve stored (its /metrics), ${s}\n`);
   if (product.soak.length > 0) process.stdout.write(renderSoak(product.soak));
+  if (only === 'service') process.exit(0);
 }
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -117,6 +121,32 @@ const here = fileURLToPath(new URL('.', import.meta.url));
       ],
     ) + '\n',
   );
+  // the same backlog drained by serve itself, submitting to the sandbox in a process of its own
+  const s = await benchBackfillServe(n).catch((e: unknown) => (e instanceof Error ? e.message : String(e)));
+  process.stdout.write(
+    renderTable(
+      ['BACKFILL THROUGH SERVE (BENCH_BACKFILL)', 'CONSULTATIONS', 'STORE (S)', 'SERVE START → ALL ACCEPTED (S)', 'SERVE PEAK RSS', 'SANDBOX PEAK'],
+      [
+        typeof s === 'string'
+          ? ['failed', String(n), '-', '-', s, '-']
+          : [
+              'serve + cdsr-adapter sandbox apart',
+              `${s.accepted} of ${s.consultations}`,
+              s.storeS.toFixed(1),
+              s.drainS.toFixed(1),
+              versusTarget(s.servePeakMb),
+              `${s.sandboxPeakMb.toFixed(0)} MB (apart)`,
+            ],
+      ],
+    ) + '\n',
+  );
+  if (typeof s !== 'string')
+    process.stdout.write(
+      `serve RSS every 5 s while draining (MB): ${s.trace
+        .filter((_, i) => i % 5 === 0)
+        .map((x) => x.toFixed(0))
+        .join(' ')}\n`,
+    );
 }
 if (only === 'backfill') process.exit(0);
 
