@@ -11,6 +11,7 @@ import { validateTransactionStream } from './validate-stream.js';
 import type { Problem } from './problem.js';
 import { NOW, fixtureValueSets, validConsultation as cons, validEncounter as enc, validTransaction as tx } from '../../test/helpers.js';
 import { transaction } from '../../test/arbitraries.js';
+import { runs } from '../../test/runs.js';
 
 const located = (ps: Problem[]) => ps.map((p) => `${p.file}:${p.line}: ${p.message}`);
 const brief = (ps: Problem[]) => ps.map((p) => ({ code: p.code, message: p.message, path: p.path }));
@@ -170,7 +171,7 @@ describe('site rules in the validator', () => {
         const streamed = await validateTransactionStream(Readable.from([Buffer.from(text)]), opts);
         assert.deepEqual(streamed.problems, validateTransaction(JSON.parse(text), opts));
       }),
-      { numRuns: 150 },
+      { numRuns: runs(150) },
     );
   });
 });

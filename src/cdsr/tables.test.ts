@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../test/helpers.js';
+import { runs } from '../../test/runs.js';
 
 const located = (ps: { file?: string; line?: number; message: string }[]) => ps.map((p) => `${p.file}:${p.line}: ${p.message}`);
 
@@ -52,11 +53,11 @@ describe('value-set files', () => {
   it('never throws on random text (fuzz)', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 300 }), (s) => void parseValueSet('f.csv', s)),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
     fc.assert(
       fc.property(fc.string({ maxLength: 300 }), (s) => void parseFieldLimits('f.csv', s)),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 });

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { validateTransactionFile, validateTransactionSource } from './validate-stream.js';
 import { NOW, fixtureValueSets, validConsultation, validEncounter, validTransaction } from '../../test/helpers.js';
+import { runs } from '../../test/runs.js';
 
 const options = { now: NOW, valueSets: fixtureValueSets() };
 const fromText = (text: string | Buffer) => validateTransactionSource(() => Readable.from([Buffer.from(text)]), 'input', options);
@@ -111,7 +112,7 @@ describe('validateTransactionSource on bad input', () => {
           if (r.notJson) assert.equal(r.problems[0]?.code, 'JSON_SYNTAX');
         },
       ),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 });

@@ -9,9 +9,10 @@ import { validateTransaction } from './validate.js';
 import { validateTransactionStream } from './validate-stream.js';
 import { CORRUPTIONS, transaction } from '../../test/arbitraries.js';
 import { NOW, fixtureValueSets } from '../../test/helpers.js';
+import { runs } from '../../test/runs.js';
 
 const options = { now: NOW, valueSets: fixtureValueSets() };
-const RUNS = { numRuns: 300 };
+const RUNS = { numRuns: runs(300) };
 
 /** Splits text into chunks at the given cut points (for streaming). */
 function chunked(text: string, cuts: number[]): Readable {
@@ -43,7 +44,7 @@ describe('validator properties', () => {
         const codes = validateTransaction(tx, options).map((p) => p.code);
         assert.deepEqual(codes, [corruption.code], corruption.name);
       }),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 
@@ -67,7 +68,7 @@ describe('validator properties', () => {
           assert.equal(streamed.notJson, false);
         },
       ),
-      { numRuns: 200 },
+      { numRuns: runs(200) },
     );
   });
 });

@@ -9,6 +9,7 @@ import { parseHl7, parseHl7Reference } from './parse.js';
 import { escapeHl7, unescapeHl7 } from './escape.js';
 import { valueAt, type Hl7Message } from './message.js';
 import { REPO_ROOT } from '../../test/helpers.js';
+import { runs } from '../../test/runs.js';
 
 const MSH = 'MSH|^~\\&|APP|FAC|CDSR|ACR|20261102093500||ORM^O01^ORM_O01|C1|P|2.5.1';
 
@@ -218,7 +219,7 @@ describe('parseHl7 fuzz', () => {
           else assert.match(r.error.code, /^HL7_/);
         },
       ),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     );
   });
 });
@@ -357,7 +358,8 @@ describe('parseHl7 = parseHl7Reference (differential)', () => {
     )
     .map(([s, at, del, ins]) => s.slice(0, at % s.length) + ins + s.slice((at % s.length) + del));
 
-  it('agrees on generated and mutated messages (property, 5,000 cases)', () => {
+  it('agrees on generated and mutated messages (property, 5,000 cases at full depth)', () => {
+    const cases = runs(5000);
     let parsed = 0;
     fc.assert(
       fc.property(
@@ -371,9 +373,10 @@ describe('parseHl7 = parseHl7Reference (differential)', () => {
           if (parseHl7(raw).ok) parsed++;
         },
       ),
-      { numRuns: 5000 },
+      { numRuns: cases },
     );
-    // most cases are messages, not refusals: the property compares values, not only errors
-    assert.ok(parsed > 2500, `${parsed} of 5000 parsed`);
+    // many cases are messages, not refusals: the property compares values, not only errors (about
+    // 51 % parse; the bound is well below, so that a run's chance draw never fails it)
+    assert.ok(parsed > cases * 0.4, `${parsed} of ${cases} parsed`);
   });
 });

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { checkMappings, systemProblem } from './check.js';
 import { loadMappings } from './load.js';
 import { REPO_ROOT } from '../../test/helpers.js';
+import { runs } from '../../test/runs.js';
 
 const SHIPPED = join(REPO_ROOT, 'mappings');
 let dir = '';
@@ -179,7 +180,7 @@ describe('systemProblem', () => {
   it('never throws (fuzz)', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 60 }), (s) => void systemProblem(s)),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 });

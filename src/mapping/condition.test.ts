@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { conditionText, isConstantPath, parseCondition, whyNot, type ParsedCondition } from './condition.js';
+import { runs } from '../../test/runs.js';
 
 const parsed = (text: string): ParsedCondition => {
   const c = parseCondition(text);
@@ -67,7 +68,7 @@ describe('parseCondition', () => {
   it('never throws (fuzz)', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 60, unit: fc.constantFrom(...'ORC-1 =!in[],\'"()not exists empty.'.split('')) }), (s) => void parseCondition(s)),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     );
   });
 });

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { canonicalSystem, codeShape, knowsSystem, lookup, parseCrosswalk, parseRange, type Crosswalk } from './crosswalk.js';
+import { runs } from '../../test/runs.js';
 
 const HEAD = 'source,acr_code,facility,system,comment\n';
 const load = (rows: string): Crosswalk => {
@@ -69,11 +70,11 @@ describe('crosswalk ranges', () => {
         assert.equal(lookup(cw, code)?.acrCode, '1');
         assert.equal(lookup(cw, String(a + span + 1)), undefined);
       }),
-      { numRuns: 200 },
+      { numRuns: runs(200) },
     );
     fc.assert(
       fc.property(fc.string({ maxLength: 40 }), (s) => void parseRange(s)),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 });

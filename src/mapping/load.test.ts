@@ -10,6 +10,7 @@ import { loadMappings } from './load.js';
 import { rulesFor } from './explain.js';
 import { parseCrosswalk, lookup } from './crosswalk.js';
 import { REPO_ROOT } from '../../test/helpers.js';
+import { runs } from '../../test/runs.js';
 
 const SHIPPED = join(REPO_ROOT, 'mappings');
 let dir = '';
@@ -306,7 +307,7 @@ describe('crosswalks', () => {
   it('never throws on random CSV (fuzz)', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 300 }), (s) => void parseCrosswalk('x', 'x.csv', `source,acr_code\n${s}`)),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 });

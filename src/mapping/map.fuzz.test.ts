@@ -15,6 +15,7 @@ import { MergeState } from './merge.js';
 import type { MapOutcome } from './outcome.js';
 import { CONSULTATION_FIELDS, ENCOUNTER_FIELDS } from '../cdsr/schema.js';
 import { REPO_ROOT } from '../../test/helpers.js';
+import { runs } from '../../test/runs.js';
 
 let tables: MappingTables;
 const read = (sub: string) => readdirSync(join(REPO_ROOT, 'samples', sub)).map((f) => readFileSync(join(REPO_ROOT, 'samples', sub, f), 'utf8'));
@@ -67,7 +68,7 @@ describe('mapper fuzz', () => {
         assert.deepEqual(mapHl7Text(raw, tables), out, 'the same input mapped two ways');
         checkOutcome(out);
       }),
-      { numRuns: 1500 },
+      { numRuns: runs(1500) },
     );
   });
 
@@ -90,7 +91,7 @@ describe('mapper fuzz', () => {
           if (!(e instanceof FhirIntakeError)) throw e;
         }
       }),
-      { numRuns: 1500 },
+      { numRuns: runs(1500) },
     );
   });
 
@@ -105,7 +106,7 @@ describe('mapper fuzz', () => {
           checkOutcome(mapFhirResource(r, new ResourcePool(), tables));
         },
       ),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 });

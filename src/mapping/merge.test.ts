@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { MergeState, applyRecord, consultationValues } from './merge.js';
 import type { PartialRecord } from './record.js';
 import { sendableConsultations } from './wire.js';
+import { runs } from '../../test/runs.js';
 
 let n = 0;
 function rec(p: Partial<PartialRecord> & { role?: string }): PartialRecord {
@@ -165,7 +166,7 @@ describe('MergeState', () => {
         for (const r of [...list].sort((x, y) => key(x.source.id) - key(y.source.id))) b.apply(r);
         assert.deepEqual(values(b), values(a));
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 

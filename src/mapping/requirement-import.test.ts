@@ -17,6 +17,7 @@ import {
   conditionText,
   type RequirementReading,
 } from './requirement-import.js';
+import { runs } from '../../test/runs.js';
 
 const VALUES = [
   ['Field', 'Code', 'Label'],
@@ -474,7 +475,7 @@ describe('the requirement reader (fuzz)', () => {
         assert.deepEqual(loaded.problems, []);
         assert.equal(loaded.rules.length, r.rules.length);
       }),
-      { numRuns: 200 },
+      { numRuns: runs(200) },
     );
   });
 });

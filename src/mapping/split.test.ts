@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decodeXml, splitMessages } from './split.js';
+import { runs } from '../../test/runs.js';
 
 const MSH = 'MSH|^~\\&|EHR|GENHOSP|CDSR|ACR|20261102093500||ORM^O01|M1|P|2.5.1';
 
@@ -200,7 +201,7 @@ describe('splitMessages properties', () => {
           assert.deepEqual(r.problems, []);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -215,7 +216,7 @@ describe('splitMessages properties', () => {
         );
         assert.deepEqual(r.problems, []);
       }),
-      { numRuns: 200 },
+      { numRuns: runs(200) },
     );
   });
 
@@ -256,7 +257,7 @@ describe('splitMessages properties', () => {
         const nonBlank = text.split(/\r\n|\n|\r/).filter((l) => unframe(l).trim() !== '').length;
         assert.equal(kept + envelopes + stray, nonBlank);
       }),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 
@@ -268,7 +269,7 @@ describe('splitMessages properties', () => {
           splitMessages(s);
         },
       ),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 });

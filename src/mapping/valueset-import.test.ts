@@ -8,6 +8,7 @@ import { workbook } from '../../test/workbook.js';
 import fc from 'fast-check';
 import { columnLetter, compareSet, readValueSetWorkbook, valueSetCsv } from './valueset-import.js';
 import { parseValueSet } from '../cdsr/valuesets.js';
+import { runs } from '../../test/runs.js';
 
 const where = (ps: readonly { sheet: string; row?: number; column?: string; message: string }[]) =>
   ps.map((p) => `${p.sheet}!${p.column ?? ''}${p.row ?? ''}: ${p.message}`);
@@ -171,7 +172,7 @@ describe('value-set workbook reader (fuzz)', () => {
           for (const s of r.sets) for (const e of s.entries) assert.ok(e.code !== '' && e.code === e.code.trim());
         },
       ),
-      { numRuns: 200 },
+      { numRuns: runs(200) },
     );
   });
 
@@ -207,7 +208,7 @@ describe('value-set workbook reader (fuzz)', () => {
           for (const s of r.sets) assert.deepEqual(parseValueSet(`${s.name}.csv`, valueSetCsv(s, 'w.xlsx')).problems, []);
         },
       ),
-      { numRuns: 150 },
+      { numRuns: runs(150) },
     );
   });
 

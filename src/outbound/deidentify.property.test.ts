@@ -10,10 +10,11 @@ import fc from 'fast-check';
 import type { Transaction } from '../cdsr/schema.js';
 import { transaction } from '../../test/arbitraries.js';
 import { Deidentifier } from './deidentify.js';
+import { runs } from '../../test/runs.js';
 
 type Obj = Record<string, unknown>;
 const TARGET = { facilityId: 'TESTFAC1', partnerId: '20000', appId: '10019' };
-const RUNS = { numRuns: 300 };
+const RUNS = { numRuns: runs(300) };
 
 // every identifying value carries '§', which no part of a body the step writes can hold (its
 // pseudonyms are digits and ASCII letters, its fixed values ASCII): a value found in the body

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { keyFingerprint, parseSecretKey, SecretBox, SecretTamperedError, SecretWrongKeyError } from './secret-box.js';
+import { runs } from '../../test/runs.js';
 
 const KEY = Buffer.alloc(32, 7);
 const OTHER = Buffer.alloc(32, 9);
@@ -49,7 +50,7 @@ describe('SecretBox', () => {
         assert.equal(box.open(sealed, 'acr-signin'), plain);
         assert.throws(() => box.open(parts.join('.'), 'acr-signin'), SecretTamperedError);
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 

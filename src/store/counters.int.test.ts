@@ -23,6 +23,7 @@ import { PostgresExecutor } from './postgres-executor.js';
 import type { Executor } from './sql.js';
 import { SqliteExecutor } from './sqlite-executor.js';
 import { SqlStore } from './sql-store.js';
+import { runs } from '../../test/runs.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
 const SAMPLE = sampleOrder();
@@ -326,7 +327,7 @@ for (const backing of [sqlite, postgres]) {
           }
         }),
         {
-          numRuns: backing.name === 'SQLite' ? 120 : 25,
+          numRuns: runs(backing.name === 'SQLite' ? 120 : 25),
           seed: SEED,
           // one run that surely reaches every state (random runs on PostgreSQL, fewer, may miss one):
           // an incomplete order, one excluded by a crosswalk row, one cancelled, results waiting for

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { inlined } from './postgres-executor.js';
+import { runs } from '../../test/runs.js';
 
 describe('PostgreSQL statements with their values written in', () => {
   it('quotes every value as a literal of unknown type; NULL bare; a NUL stored as U+FFFD', () => {
@@ -32,7 +33,7 @@ describe('PostgreSQL statements with their values written in', () => {
         // inside, every quote is doubled: no quote ends the literal early
         assert.equal(text.slice(1, -1).replace(/''/g, '').includes("'"), false);
       }),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 });

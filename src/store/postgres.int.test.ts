@@ -21,6 +21,7 @@ import fc from 'fast-check';
 import { MIGRATIONS } from './migrations.js';
 import { storeSuite, type StoreBacking } from './store.suite.js';
 import { reprocessSuite } from './reprocess.suite.js';
+import { runs } from '../../test/runs.js';
 
 const url = process.env.CDSR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const shown = url.replace(/\/\/[^@]*@/, '//');
@@ -201,7 +202,7 @@ describe('PostgreSQL', { concurrency: true }, () => {
             const r = await c.query<{ v: string }>(inlined('SELECT CAST(? AS TEXT) AS v', [v]));
             assert.equal(r.rows[0]!.v, v.replaceAll('\u0000', '\uFFFD'));
           }),
-          { numRuns: 300 },
+          { numRuns: runs(300) },
         );
       } finally {
         await c.end();

@@ -14,6 +14,7 @@ import { acceptEveryReady, arrivals, sampleOrder } from '../../test/property.js'
 import { migratedMemoryExecutor } from '../../test/sqlite-template.js';
 import { SqlStore } from './sql-store.js';
 import type { Store } from './store.js';
+import { runs } from '../../test/runs.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
 
@@ -189,7 +190,7 @@ describe('records derived from their messages', () => {
         },
       ),
       {
-        numRuns: 150,
+        numRuns: runs(150),
         verbose: process.env.PROPERTY_PATH ? 2 : 0,
         seed: Number(process.env.PROPERTY_SEED ?? 19),
         ...(process.env.PROPERTY_PATH ? { path: process.env.PROPERTY_PATH } : {}),
