@@ -166,11 +166,16 @@ export async function startSandbox(dir: string): Promise<Running & { env: Record
   return { url: env.NRDR_BASE_URL ?? '', child, env, stop: stopper(child) };
 }
 
-/** `cdsr-adapter serve` as `npm start` runs it, in a data directory of its own. */
+/**
+ * `cdsr-adapter serve` as `npm start` runs it, in a data directory of its own; node started with the
+ * arguments of `BENCH_SERVE_NODE_ARGS` (space-separated), for those NODE_OPTIONS refuses
+ * (`--cpu-prof --cpu-prof-dir=DIR`: a profile written when serve stops).
+ */
 export async function startServe(dir: string, extraEnv: Record<string, string>): Promise<Running> {
   const port = await freePort();
   const log = createWriteStream(join(dir, 'serve.log'));
-  const child = spawn(process.execPath, [join(DIST, 'src', 'cli.js'), 'serve'], {
+  const nodeArgs = (process.env.BENCH_SERVE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, join(DIST, 'src', 'cli.js'), 'serve'], {
     cwd: dir,
     env: {
       PATH: process.env.PATH ?? '',
