@@ -12,7 +12,7 @@ import { StoreUnavailableError, type InboundLog, type QueuedMessage, type Resour
 import type { Hl7MapWorkers } from './context.js';
 import { failedInWorker, mapForIngest } from './hl7-map.js';
 import { MapWorkerError } from './map-pool.js';
-import { errorQueue, groupWorklist, type Worklist } from './worklist.js';
+import { errorQueue, WorklistGroups, type Worklist } from './worklist.js';
 
 export interface DryRunResult {
   /** Messages in the error queue when the dry run read it. */
@@ -67,18 +67,26 @@ const WINDOW = 1000;
  * Maps the error queue again through `tables` (those on disk) and says what would resolve. With
  * mapping workers, HL7 texts are mapped in them (each worker reads the tables on disk once for the
  * run), a window of messages at a time while the next is read; FHIR resources, which read the
- * store's cache, are mapped here.
+ * store's cache, are mapped here. The queue is read a window at a time (`window` messages, with
+ * their texts) and what stays is grouped as mapped: no more than two windows are held at once,
+ * however long the queue.
  */
 export async function dryRunErrorQueue(
   store: Pick<InboundLog, 'queuePage'> & ResourceCache,
   tables: MappingTables,
   defaultFacilityId?: string,
   workers?: Hl7MapWorkers,
+  window = WINDOW,
 ): Promise<DryRunResult> {
   let messages = 0;
   let wouldResolve = 0;
   let waitingForFetch = 0;
-  const still: { id: number; receivedAt: string; problems: readonly Problem[] }[] = [];
+  let stillError = 0;
+  const still = new WorklistGroups(tables.dir);
+  const stays = (m: { id: number; receivedAt: string; problems: readonly Problem[] }): void => {
+    stillError++;
+    still.add(m);
+  };
   const snapshot = workers?.diskSnapshot?.();
   const opts = defaultFacilityId !== undefined ? { defaultFacilityId } : {};
   const remap = async (m: QueuedMessage & { raw: string }): Promise<MapOutcome | 'waiting'> => {
@@ -96,28 +104,29 @@ export async function dryRunErrorQueue(
     }
     return remapStored(m, tables, store, defaultFacilityId);
   };
-  const tally = async (window: readonly (QueuedMessage & { raw: string })[]): Promise<void> => {
-    const outcomes = await Promise.all(window.map(remap));
-    window.forEach((m, i) => {
+  const tally = async (batch: readonly (QueuedMessage & { raw: string })[]): Promise<void> => {
+    const outcomes = await Promise.all(batch.map(remap));
+    batch.forEach((m, i) => {
       const outcome = outcomes[i]!;
       if (outcome === 'waiting') {
         waitingForFetch++;
-        still.push({ id: m.id, receivedAt: m.receivedAt, problems: m.problems });
+        stays({ id: m.id, receivedAt: m.receivedAt, problems: m.problems });
       } else if (outcome.disposition === 'mapped') wouldResolve++;
-      else still.push({ id: m.id, receivedAt: m.receivedAt, problems: outcome.problems });
+      else stays({ id: m.id, receivedAt: m.receivedAt, problems: outcome.problems });
     });
   };
-  let window: (QueuedMessage & { raw: string })[] = [];
+  let batch: (QueuedMessage & { raw: string })[] = [];
   let mapping: Promise<void> = Promise.resolve();
-  for await (const m of errorQueue(store, true)) {
+  // pages of one window: the texts read are those of the window being mapped and of the next
+  for await (const m of errorQueue(store, true, window)) {
     messages++;
-    window.push({ ...m, raw: m.raw ?? '' });
-    if (window.length < WINDOW) continue;
+    batch.push({ ...m, raw: m.raw ?? '' });
+    if (batch.length < window) continue;
     await mapping;
-    mapping = tally(window);
-    window = [];
+    mapping = tally(batch);
+    batch = [];
   }
   await mapping;
-  await tally(window);
-  return { messages, wouldResolve, stillError: still.length, waitingForFetch, remaining: groupWorklist(still, tables.dir) };
+  await tally(batch);
+  return { messages, wouldResolve, stillError, waitingForFetch, remaining: still.result() };
 }

@@ -117,11 +117,14 @@ interface Acc {
   value: string;
   facilityId: string | null;
   system: string | null;
-  ids: Set<number>;
+  /** Messages counted (each message once: the queue is read once, in id order). */
+  count: number;
+  /** The smallest ids counted (at most EXAMPLES), ascending. */
+  examples: number[];
   firstSeen: string;
   lastSeen: string;
   /** Messages folded in from an unknown facility, with the facilities.csv rows that name it now. */
-  folded: Set<number>;
+  folded: number;
   foldedBy: Set<string>;
   /** A MAP_NO_FACILITY whose sending facility facilities.csv now has: `file:line` and Facility_ID. */
   known?: { at: string; facilityId: string };
@@ -137,33 +140,50 @@ function valueSetFix(a: Pick<Acc, 'field' | 'table' | 'file' | 'value'>): string
 }
 
 /** A row of the worklist one message adds to: its key, and the facilities.csv row it was folded by, if it was. */
-type Hit = Omit<Acc, 'ids' | 'firstSeen' | 'lastSeen' | 'folded' | 'foldedBy'> & { readonly key: string; readonly fold?: string };
+type Hit = Omit<Acc, 'count' | 'examples' | 'firstSeen' | 'lastSeen' | 'folded' | 'foldedBy'> & { readonly key: string; readonly fold?: string };
 
 /** What one list of problems adds to the worklist: its rows (distinct), or the code of the problem that waits for no table row. */
 type Hits = { readonly other: string } | { readonly hits: readonly Hit[] };
 
+/** `id` among the smallest ids (at most EXAMPLES, ascending), unless it is not one of them. */
+function keepSmallest(ids: number[], id: number): void {
+  if (ids.length === EXAMPLES && id >= ids[EXAMPLES - 1]!) return;
+  let i = ids.length;
+  while (i > 0 && ids[i - 1]! > id) i--;
+  if (ids[i - 1] === id) return;
+  ids.splice(i, 0, id);
+  if (ids.length > EXAMPLES) ids.pop();
+}
+
 /**
- * Groups the worklist problems of messages (pure; `header` reads a table's columns for the stub;
- * `facilities`, the facilities.csv in force, folds messages read while their facility was unknown).
- * Messages that share one array of problems (the store's queuePage gives them so) are read once.
+ * Groups the worklist problems of messages as they come, a message at a time (`header` reads a
+ * table's columns for the stub; `facilities`, the facilities.csv in force, folds messages read
+ * while their facility was unknown). What it holds is one entry per worklist row (a count, the
+ * smallest ids, the first and last time), not the messages: a queue read a page at a time is
+ * grouped in memory that does not grow with its length. Each message is added once. Messages
+ * that share one array of problems (the store's queuePage gives them so) are read once.
  */
-export function groupWorklist(
-  messages: Iterable<{ readonly id: number; readonly receivedAt: string; readonly problems: readonly Problem[] }>,
-  mappingsDir: string,
-  header: (file: string) => string[] | undefined = csvHeader,
-  facilities?: FacilityTable,
-): Worklist {
-  const acc = new Map<string, Acc>();
-  const otherProblems: Record<string, number> = {};
-  const read = new WeakMap<readonly Problem[], Hits>();
-  const hitsOf = (problems: readonly Problem[]): Hits => {
+export class WorklistGroups {
+  private readonly acc = new Map<string, Acc>();
+  private readonly otherProblems: Record<string, number> = {};
+  private readonly read = new WeakMap<readonly Problem[], Hits>();
+  private count = 0;
+
+  constructor(
+    private readonly mappingsDir: string,
+    private readonly header: (file: string) => string[] | undefined = csvHeader,
+    private readonly facilities?: FacilityTable,
+  ) {}
+
+  private hitsOf(problems: readonly Problem[]): Hits {
+    const mappingsDir = this.mappingsDir;
     const found = problems.filter(
       (p): p is Problem & { value: string; file: string } => WORKLIST_CODES.has(p.code) && p.value !== undefined && p.file !== undefined,
     );
     if (found.length === 0) return { other: problems.find((p) => p.severity === 'error')?.code ?? 'none' };
     // the facility the message was read without, if facilities.csv has it now
     const unknown = found.find((p) => p.code === 'MAP_NO_FACILITY');
-    const now = unknown && facilities ? findFacility(facilities, unknown.value) : undefined;
+    const now = unknown && this.facilities ? findFacility(this.facilities, unknown.value) : undefined;
     const hits = new Map<string, Hit>();
     for (const p of found) {
       const field = p.field ?? (p.code === 'MAP_NO_FACILITY' ? 'Facility_ID' : '');
@@ -197,21 +217,21 @@ export function groupWorklist(
       });
     }
     return { hits: [...hits.values()] };
-  };
-  let count = 0;
-  for (const m of messages) {
-    count++;
-    let h = read.get(m.problems);
+  }
+
+  add(m: { readonly id: number; readonly receivedAt: string; readonly problems: readonly Problem[] }): void {
+    this.count++;
+    let h = this.read.get(m.problems);
     if (h === undefined) {
-      h = hitsOf(m.problems);
-      read.set(m.problems, h);
+      h = this.hitsOf(m.problems);
+      this.read.set(m.problems, h);
     }
     if ('other' in h) {
-      otherProblems[h.other] = (otherProblems[h.other] ?? 0) + 1;
-      continue;
+      this.otherProblems[h.other] = (this.otherProblems[h.other] ?? 0) + 1;
+      return;
     }
     for (const hit of h.hits) {
-      let a = acc.get(hit.key);
+      let a = this.acc.get(hit.key);
       if (a === undefined) {
         a = {
           field: hit.field,
@@ -221,17 +241,19 @@ export function groupWorklist(
           value: hit.value,
           facilityId: hit.facilityId,
           system: hit.system,
-          ids: new Set<number>(),
+          count: 0,
+          examples: [],
           firstSeen: m.receivedAt,
           lastSeen: m.receivedAt,
-          folded: new Set<number>(),
+          folded: 0,
           foldedBy: new Set<string>(),
         };
-        acc.set(hit.key, a);
+        this.acc.set(hit.key, a);
       }
-      a.ids.add(m.id);
+      a.count++;
+      keepSmallest(a.examples, m.id);
       if (hit.fold !== undefined) {
-        a.folded.add(m.id);
+        a.folded++;
         a.foldedBy.add(hit.fold);
       }
       if (hit.known) a.known = hit.known;
@@ -239,53 +261,69 @@ export function groupWorklist(
       if (m.receivedAt > a.lastSeen) a.lastSeen = m.receivedAt;
     }
   }
-  const rows = [...acc.values()]
-    .map((a): WorklistRow => {
-      const path = isAbsolute(a.file) ? a.file : join(mappingsDir, a.file);
-      const ids = [...a.ids].sort((x, y) => x - y);
-      const common = {
-        field: a.field,
-        table: a.table,
-        value: a.value,
-        facilityId: a.facilityId,
-        system: a.system,
-        count: ids.length,
-        firstSeen: a.firstSeen,
-        lastSeen: a.lastSeen,
-        examples: ids.slice(0, EXAMPLES),
-      };
-      // a value outside ACR's set has no row to add: the fix is said instead
-      if (a.outside) return { ...common, stub: '', fix: valueSetFix(a) };
-      // the sending facility has its row now: the messages only wait for a replay
-      if (a.known)
+
+  /** The worklist of the messages added so far. */
+  result(): Worklist {
+    const { mappingsDir, header } = this;
+    const rows = [...this.acc.values()]
+      .map((a): WorklistRow => {
+        const path = isAbsolute(a.file) ? a.file : join(mappingsDir, a.file);
+        const common = {
+          field: a.field,
+          table: a.table,
+          value: a.value,
+          facilityId: a.facilityId,
+          system: a.system,
+          count: a.count,
+          firstSeen: a.firstSeen,
+          lastSeen: a.lastSeen,
+          examples: [...a.examples],
+        };
+        // a value outside ACR's set has no row to add: the fix is said instead
+        if (a.outside) return { ...common, stub: '', fix: valueSetFix(a) };
+        // the sending facility has its row now: the messages only wait for a replay
+        if (a.known)
+          return {
+            ...common,
+            stub: '',
+            fix: `"${a.value}" has its row now (${a.known.at}, Facility_ID ${a.known.facilityId}): nothing to add; replay the error queue to map these messages`,
+          };
+        const folded =
+          a.folded > 0
+            ? `${a.folded} of these message(s) were read before their sending facility ${[...a.foldedBy].sort().join(', ')} was in facilities.csv and are counted under ${a.facilityId ?? ''}; replay the error queue after adding the row`
+            : undefined;
         return {
           ...common,
-          stub: '',
-          fix: `"${a.value}" has its row now (${a.known.at}, Facility_ID ${a.known.facilityId}): nothing to add; replay the error queue to map these messages`,
+          stub: stubRow(header(path), { value: a.value, system: a.system, count: a.count }, a.field === 'Facility_ID' ? '<Facility_ID>' : '<ACR code>'),
+          ...(folded !== undefined ? { folded } : {}),
         };
-      const folded =
-        a.folded.size > 0
-          ? `${a.folded.size} of these message(s) were read before their sending facility ${[...a.foldedBy].sort().join(', ')} was in facilities.csv and are counted under ${a.facilityId ?? ''}; replay the error queue after adding the row`
-          : undefined;
-      return {
-        ...common,
-        stub: stubRow(header(path), { value: a.value, system: a.system, count: ids.length }, a.field === 'Facility_ID' ? '<Facility_ID>' : '<ACR code>'),
-        ...(folded !== undefined ? { folded } : {}),
-      };
-    })
-    // the most waiting first; then a stable order an analyst can follow
-    .sort((x, y) => y.count - x.count || x.table.localeCompare(y.table) || x.field.localeCompare(y.field) || x.value.localeCompare(y.value));
-  return { rows, messages: count, otherProblems };
+      })
+      // the most waiting first; then a stable order an analyst can follow
+      .sort((x, y) => y.count - x.count || x.table.localeCompare(y.table) || x.field.localeCompare(y.field) || x.value.localeCompare(y.value));
+    return { rows, messages: this.count, otherProblems: { ...this.otherProblems } };
+  }
 }
 
-/** Every message of the error queue, a page at a time (problems only unless `withRaw`). */
-export async function* errorQueue(store: Pick<InboundLog, 'queuePage'>, withRaw = false): AsyncGenerator<QueuedMessage> {
+/** Groups the worklist problems of messages, each message once (pure): WorklistGroups over a list. */
+export function groupWorklist(
+  messages: Iterable<{ readonly id: number; readonly receivedAt: string; readonly problems: readonly Problem[] }>,
+  mappingsDir: string,
+  header: (file: string) => string[] | undefined = csvHeader,
+  facilities?: FacilityTable,
+): Worklist {
+  const groups = new WorklistGroups(mappingsDir, header, facilities);
+  for (const m of messages) groups.add(m);
+  return groups.result();
+}
+
+/** Every message of the error queue, a page (`size` messages) at a time (problems only unless `withRaw`). */
+export async function* errorQueue(store: Pick<InboundLog, 'queuePage'>, withRaw = false, size = PAGE): AsyncGenerator<QueuedMessage> {
   let after = 0;
   for (;;) {
-    const page = await store.queuePage('error', after, PAGE, withRaw);
+    const page = await store.queuePage('error', after, size, withRaw);
     if (page.length === 0) return;
     yield* page;
-    if (page.length < PAGE) return;
+    if (page.length < size) return;
     after = page[page.length - 1]!.id;
   }
 }
@@ -305,9 +343,12 @@ function tallyGuesses(acc: GuessTally, fields: FieldMap, mappingsDir: string): v
 }
 
 function guessRows(acc: GuessTally): GuessRow[] {
-  return [...acc.values()]
-    .map((a) => ({ field: a.field, rule: a.rule, guess: a.guess, count: a.count, examples: [...a.examples] }))
-    .sort((x, y) => y.count - x.count || x.field.localeCompare(y.field) || x.rule.localeCompare(y.rule) || x.guess.localeCompare(y.guess));
+  return sortGuessRows([...acc.values()].map((a) => ({ field: a.field, rule: a.rule, guess: a.guess, count: a.count, examples: [...a.examples] })));
+}
+
+/** The most values first; then by field, rule and reason. */
+function sortGuessRows(rows: GuessRow[]): GuessRow[] {
+  return rows.sort((x, y) => y.count - x.count || x.field.localeCompare(y.field) || x.rule.localeCompare(y.rule) || x.guess.localeCompare(y.guess));
 }
 
 /**
@@ -320,16 +361,19 @@ export function groupGuesses(maps: Iterable<FieldMap>, mappingsDir: string): Gue
   return guessRows(acc);
 }
 
-/** `facilities`: the facilities.csv in force, to fold messages read while their facility was unknown. */
+/**
+ * The worklist of the error queue, read a page at a time and grouped as read, and the guesses the
+ * records hold, as the store keeps them (a GROUP BY: no record is read). `facilities`: the
+ * facilities.csv in force, to fold messages read while their facility was unknown.
+ */
 export async function buildWorklist(
-  store: Pick<InboundLog, 'queuePage'> & Pick<RecordStore, 'guessedFieldMaps'>,
+  store: Pick<InboundLog, 'queuePage'> & Pick<RecordStore, 'guessTally'>,
   mappingsDir: string,
   facilities?: FacilityTable,
+  page = PAGE,
 ): Promise<Worklist> {
-  const all: QueuedMessage[] = [];
-  for await (const m of errorQueue(store)) all.push(m);
-  // counted as read: every record of a site may hold a guess, none is kept
-  const acc: GuessTally = new Map();
-  for await (const fields of store.guessedFieldMaps()) tallyGuesses(acc, fields, mappingsDir);
-  return { ...groupWorklist(all, mappingsDir, csvHeader, facilities), guesses: guessRows(acc) };
+  const groups = new WorklistGroups(mappingsDir, csvHeader, facilities);
+  for await (const m of errorQueue(store, false, page)) groups.add(m);
+  const guesses = await store.guessTally((rule) => tableName(rule, mappingsDir), EXAMPLES);
+  return { ...groups.result(), guesses: sortGuessRows(guesses.map((g) => ({ ...g, examples: [...g.examples] }))) };
 }

@@ -1,7 +1,9 @@
 // Versioned schema migrations. Plain SQL that SQLite and PostgreSQL both read (TEXT, INTEGER,
 // no JSON operators): JSON is stored as text and read in code.
-// Triggers are the exception (migration 26): each dialect writes its own.
+// Triggers are the exception (migrations 26 and 27): each dialect writes its own, and those of 27
+// read the JSON the code wrote.
 import { COUNTERS_MIGRATION, statementFor, type Statement } from './counters.js';
+import { GUESSES_MIGRATION } from './guesses.js';
 import type { Dialect } from './sql.js';
 
 export interface Migration {
@@ -445,5 +447,10 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 26,
     name: "counters kept, not counted: messages, records, transactions and orders by state, and retractions not acknowledged, kept by triggers (/metrics reads them whatever the rows); each order's state kept on its row for the oldest-order gauges (src/store/counters.ts)",
     statements: COUNTERS_MIGRATION,
+  },
+  {
+    version: 27,
+    name: "the values the tables guessed, kept as rows by triggers on the records (the worklist's guesses: a GROUP BY, not a read of every record; src/store/guesses.ts)",
+    statements: GUESSES_MIGRATION,
   },
 ];

@@ -8,11 +8,12 @@ import { performance } from 'node:perf_hooks';
 import type { Problem } from '../cdsr/problem.js';
 import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 import type { CdsrValidator } from '../cdsr/validate.js';
-import { encounterKey, orderKeysOf, type EncounterState, type FieldMap } from '../mapping/merge.js';
+import { encounterKey, orderKeysOf, type EncounterState } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { Exclusion, PartialRecord } from '../mapping/record.js';
 import { applyMessage, statusForOutcome } from './derive.js';
 import { loadEncounter, planEncounter, readPrevious, writeEncounter } from './encounter-rows.js';
+import { keptGuesses, type KeptGuesses } from './guesses.js';
 import { evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
 import { checkMessageTransition, checkOutboundTransition, fromStates, fromStatesSql, moveRecord, OUTBOUND_TRANSITIONS } from './states.js';
 import { keptCounts } from './counters.js';
@@ -654,38 +655,8 @@ export class SqlStore implements Store {
     };
   }
 
-  async *guessedFieldMaps(page = 500): AsyncGenerator<FieldMap> {
-    // only rows whose JSON holds a guess are read and parsed: a "guess": inside a value is escaped
-    const GUESS = '%"guess":%';
-    let after = '';
-    for (;;) {
-      const rows = await this.db.all(
-        `SELECT encounter_key, fields, consultation_defaults FROM encounters
-         WHERE encounter_key > ? AND (fields LIKE ? OR consultation_defaults LIKE ?) ORDER BY encounter_key LIMIT ?`,
-        [after, GUESS, GUESS, page],
-      );
-      for (const r of rows) {
-        const e = row('encounters', r);
-        yield e.json('fields', FieldMapSchema, {});
-        yield e.json('consultation_defaults', FieldMapSchema, {});
-      }
-      if (rows.length < page) break;
-      after = row('encounters', rows[rows.length - 1]!).text('encounter_key');
-    }
-    // a cancelled order's values are never sent: its guesses reach no registry
-    let a = { encounterKey: '', consultationKey: '' };
-    for (;;) {
-      const rows = await this.db.all(
-        `SELECT encounter_key, consultation_key, fields FROM consultations
-         WHERE (encounter_key > ? OR (encounter_key = ? AND consultation_key > ?)) AND fields LIKE ? AND state <> 'cancelled'
-         ORDER BY encounter_key, consultation_key LIMIT ?`,
-        [a.encounterKey, a.encounterKey, a.consultationKey, GUESS, page],
-      );
-      for (const r of rows) yield row('consultations', r).json('fields', FieldMapSchema, {});
-      if (rows.length < page) break;
-      const last = row('consultations', rows[rows.length - 1]!);
-      a = { encounterKey: last.text('encounter_key'), consultationKey: last.text('consultation_key') };
-    }
+  guessTally(ruleName: (rule: string) => string, examples: number): Promise<KeptGuesses[]> {
+    return keptGuesses(this.db, ruleName, examples);
   }
 
   async wireEncounters(state: RecordState, limit: number, after?: { encounterKey: string; consultationKey: string }): Promise<WireConsultation[]> {

@@ -22,6 +22,7 @@ export { ORDER_STATES, ORDER_REASONS, RECONCILE_BY } from './ledger.js';
 export type { AcknowledgeResult, Retraction } from './retraction.js';
 
 import type { Channel } from './message-statuses.js';
+import type { KeptGuesses } from './guesses.js';
 import type { Reclaim } from './sql.js';
 export { CHANNELS, MESSAGE_STATUSES, type Channel, type MessageStatus } from './message-statuses.js';
 export { OUTBOUND_STATUSES, IN_FLIGHT_STATUSES, type OutboundStatus } from './states.js';
@@ -314,10 +315,11 @@ export interface RecordStore {
   records(filter: { state?: RecordState; limit?: number; after?: { encounterKey: string; consultationKey: string } }): Promise<RecordSummary[]>;
   record(encounterKey: string): Promise<RecordView | undefined>;
   /**
-   * Every field map (encounter fields, encounter-wide and consultation fields; cancelled
-   * consultations left out) that holds a value the tables guessed, for the worklist.
+   * The values the tables guessed that the records hold now (encounter fields, encounter-wide and
+   * consultation fields; cancelled consultations left out), by field, rule (as `ruleName` names
+   * it) and reason: how many, and the sources of the first `examples` (kept rows: no record is read).
    */
-  guessedFieldMaps(page?: number): AsyncGenerator<FieldMap>;
+  guessTally(ruleName: (rule: string) => string, examples: number): Promise<KeptGuesses[]>;
   /** The wire encounter of each consultation in a state (for batching), in key order, a page at a time. */
   wireEncounters(state: RecordState, limit: number, after?: { encounterKey: string; consultationKey: string }): Promise<WireConsultation[]>;
 }
