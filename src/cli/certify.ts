@@ -29,7 +29,7 @@ import { profileVariable } from '../profile.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { submitLogin } from '../sandbox/login-form.js';
 import { buildSandbox, DEFAULT_CLIENT, SANDBOX_AUTHORIZE_PATH, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Sandbox, type SandboxUser } from '../sandbox/server.js';
-import { openStoreToRead } from '../server/main.js';
+import { openStoreToRead } from '../server/service-store.js';
 import { sandboxValueLists } from './builtin-sandbox.js';
 import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE, resolveMappingsDir, type CliIo } from './validate.js';
 

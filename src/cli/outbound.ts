@@ -1,8 +1,8 @@
 // `cdsr-adapter sandbox`, `submit` and `status`.
 import { acrRedirectUrl, nrdrIds, type Config } from '../config.js';
-import { loadMappings } from '../mapping/load.js';
-import { sandboxFacilities, sandboxValueLists } from './builtin-sandbox.js';
-import { buildSandbox, DEFAULT_CLIENT, SANDBOX_AUTHORIZE_PATH, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Faults } from '../sandbox/server.js';
+// the sandbox and the tables are loaded by `sandbox` alone, when it runs: `submit` and `status`,
+// which only talk to the service, do not pay for loading them (about 0.5 s of CPU at each start)
+import type { Faults } from '../sandbox/server.js';
 import { renderTable } from './table.js';
 import type { CliIo } from './validate.js';
 import { EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE, resolveMappingsDir } from './validate.js';
@@ -31,6 +31,11 @@ export interface SandboxCliOptions {
 }
 
 export async function runSandbox(config: Config, o: SandboxCliOptions, io: CliIo): Promise<number> {
+  const [
+    { loadMappings },
+    { sandboxFacilities, sandboxValueLists },
+    { buildSandbox, DEFAULT_CLIENT, SANDBOX_AUTHORIZE_PATH, SANDBOX_PATH, SANDBOX_TOKEN_PATH },
+  ] = await Promise.all([import('../mapping/load.js'), import('./builtin-sandbox.js'), import('../sandbox/server.js')]);
   const tables = loadMappings(resolveMappingsDir(config.CDSR_MAPPINGS_DIR)).tables;
   const facilities = o.facility ?? (tables ? sandboxFacilities(tables, config.CDSR_DEFAULT_FACILITY_ID) : ['100000']);
   const { partnerId, appId } = nrdrIds(config);

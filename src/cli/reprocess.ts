@@ -3,8 +3,8 @@
 // an earlier preview). Through the running service with --url, else offline on the store (refused
 // while a service holds it). Progress on stderr; the summary and the changes on stdout.
 import type { Config } from '../config.js';
-import { runReprocess, startReprocess } from '../inbound/reprocess.js';
-import { fhirFetcherFor } from '../server/main.js';
+// the reprocessing and the service's modules are loaded by the offline path alone, when it runs
+// (the --url path only talks to the service)
 import { previewToApply, selectionOf as checkSelection, tablesLabel } from '../server/use-cases/reprocess.js';
 import { openForCommand } from './serve.js';
 import type { ConsultationChange, ReprocessRun, ReprocessSelection } from '../store/store.js';
@@ -131,6 +131,7 @@ export async function runReprocessCli(config: Config, opts: ReprocessCliOptions,
   const opened = await openForCommand(config, io);
   if (!opened) return EXIT_UNREADABLE;
   const { store, mappings } = opened;
+  const [{ runReprocess, startReprocess }, { fhirFetcherFor }] = await Promise.all([import('../inbound/reprocess.js'), import('../server/service-store.js')]);
   try {
     if (!(await holdOffline(store, serviceUrl(config), 'reprocess', io))) return EXIT_UNREADABLE;
     io.err(

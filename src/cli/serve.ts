@@ -1,17 +1,18 @@
 // `cdsr-adapter serve`, `replay` and `reconcile`.
 import type { Config } from '../config.js';
 import { errorMessage } from '../cdsr/errors.js';
-import { replayAll } from '../inbound/replay.js';
-import { MappingHolder } from '../mapping/holder.js';
+import type { MappingHolder } from '../mapping/holder.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatProblemLine } from '../cdsr/problem.js';
 import { facilityTimeZones, parseFacilities } from '../mapping/facilities.js';
 import { reconciliationCsv } from '../store/ledger.js';
 import { RECONCILE_BY, type MessageStatus, type ReconcileBy, type ReconciliationRow } from '../store/store.js';
-import { fhirFetcherFor, openStore, openStoreToRead, startServer } from '../server/main.js';
-import { startBuiltinSandbox } from './builtin-sandbox.js';
-import { boundHeapGrowth } from '../server/heap-growth.js';
+// the service, the tables and the store are loaded by the commands and paths that use them, when
+// they run: `resubmit` and the `--url` forms only talk to the service, and loading the service's
+// modules cost each of them about a second of CPU at start
+import type { startServer } from '../server/main.js';
+import type { openStore } from '../server/service-store.js';
 import { renderTable } from './table.js';
 import { callService, holdOffline, releaseOffline, serviceUrl } from './service.js';
 import type { CliIo } from './validate.js';
@@ -21,7 +22,9 @@ export async function runServe(config: Config): Promise<number> {
   let running: Awaited<ReturnType<typeof startServer>>;
   try {
     // the heap's growing factor, before the store and the routes start (src/server/heap-growth.ts)
+    const { boundHeapGrowth } = await import('../server/heap-growth.js');
     const heapGrowth = boundHeapGrowth(config.CDSR_HEAP_GROWTH_PERCENT);
+    const [{ startServer }, { startBuiltinSandbox }] = await Promise.all([import('../server/main.js'), import('./builtin-sandbox.js')]);
     running = await startServer(config, { fallbackTarget: (tables) => startBuiltinSandbox(config, tables), heapGrowth });
   } catch (e) {
     process.stderr.write(`cdsr-adapter: ${errorMessage(e)}\n`);
@@ -42,6 +45,7 @@ export async function openForCommand(
   config: Config,
   io: CliIo,
 ): Promise<{ store: Awaited<ReturnType<typeof openStore>>; mappings: MappingHolder } | undefined> {
+  const [{ MappingHolder }, { openStore }] = await Promise.all([import('../mapping/holder.js'), import('../server/service-store.js')]);
   const loaded = MappingHolder.load(config.CDSR_MAPPINGS_DIR, { info: () => undefined, warn: () => undefined });
   if (!loaded.holder) {
     io.err(`cdsr-adapter: the mapping tables in ${config.CDSR_MAPPINGS_DIR} do not load; run check-mappings\n`);
@@ -81,6 +85,7 @@ export async function runReplay(config: Config, opts: { status: string; url?: st
     io.err(
       `offline: the store ${config.CDSR_DATABASE_URL !== undefined ? 'at CDSR_DATABASE_URL' : `in ${config.CDSR_DATA_DIR}`}, the tables in ${config.CDSR_MAPPINGS_DIR}\n`,
     );
+    const [{ replayAll }, { fhirFetcherFor }] = await Promise.all([import('../inbound/replay.js'), import('../server/service-store.js')]);
     const total = (await store.messages({ status: status as MessageStatus, limit: 1_000_000 })).length;
     let last = 0;
     const r = await replayAll(
@@ -213,6 +218,7 @@ export async function runReconcile(
   } else {
     const timeZoneOf = offlineZones(config, io);
     if (!timeZoneOf) return EXIT_UNREADABLE;
+    const { openStoreToRead } = await import('../server/service-store.js');
     const store = await openStoreToRead(config);
     try {
       const days = await store.reconciliation({ ...filter, timeZoneOf });

@@ -3,7 +3,7 @@
 // environment names, refused while a service holds that store (its presence lease).
 import type { Config } from '../config.js';
 import { errorMessage } from '../cdsr/errors.js';
-import { SERVICE_LEASE } from '../server/main.js';
+import { SERVICE_LEASE } from '../server/service-lease.js';
 import type { Store } from '../store/store.js';
 import type { CliIo } from './validate.js';
 import { EXIT_UNREADABLE } from './validate.js';

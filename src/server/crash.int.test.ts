@@ -35,7 +35,9 @@ function start(dataDir: string, port: number): ChildProcess {
 }
 
 async function ready(url: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  // a start costs about 2 s of CPU: on a loaded machine (the suite with both cores busy) it took
+  // more than the 10 s this waited, failing the test with nothing wrong; 60 s at most
+  for (let i = 0; i < 1200; i++) {
     try {
       if ((await fetch(`${url}/readyz`)).ok) return;
     } catch {
@@ -43,7 +45,7 @@ async function ready(url: string): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error('server did not become ready');
+  throw new Error('server did not become ready in 60 s');
 }
 
 /** Sends message i; 'AA' etc. or 'none' when no answer came. */

@@ -2,18 +2,13 @@
 // the submitter. The NRDR target is NRDR as configured, or one handed in (the built-in sandbox).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
-import { LiveValidator } from '../mapping/validator.js';
-import { CdsrValidator } from '../cdsr/validate.js';
 import { errorMessage } from '../cdsr/errors.js';
 import { formatProblemLine } from '../cdsr/problem.js';
 import type { MappingTables } from '../mapping/load.js';
 import { ConfigError, type Config } from '../config.js';
 import type { HeapGrowth } from './heap-growth.js';
-import { createFhirFetcher } from '../fhir/fetch.js';
-import { openStore as openStoreAt } from '../store/open.js';
 import type { Store, UnitMessage } from '../store/store.js';
 import { buildApp } from './app.js';
 import { MappingHolder } from '../mapping/holder.js';
@@ -32,6 +27,7 @@ import { activeProfile, legacyProfileName, profileSummary } from '../profile.js'
 import { adoptUnprofiled, deidentificationKey, profileCredentials } from '../outbound/profile-store.js';
 import { PROFILE_PRESENCE } from '../outbound/submitter.js';
 import { SERVICE_LEASE } from './service-lease.js';
+import { fhirFetcherFor, openStore, openStoreToRead } from './service-store.js';
 
 export interface Running {
   readonly app: FastifyInstance;
@@ -39,53 +35,9 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** The store: PostgreSQL at CDSR_DATABASE_URL, else SQLite in CDSR_DATA_DIR. */
-export async function openStore(config: Config, tables: MappingTables | (() => MappingTables)): Promise<Store> {
-  // records are judged with the site's rules of the tables in force (followed across reloads),
-  // "future" in each facility's zone (else CDSR_TIMEZONE)
-  return openStoreWith(
-    config,
-    new LiveValidator(typeof tables === 'function' ? tables : () => tables, { now: () => new Date(), timeZone: config.CDSR_TIMEZONE }),
-  );
-}
-
-/**
- * The store for a command that only reads it (reconcile): no tables needed, so it opens from any
- * folder; a record written through it would be judged without the site's tables, so nothing is.
- */
-export function openStoreToRead(config: Config): Promise<Store> {
-  return openStoreWith(config, new CdsrValidator({ now: () => new Date(), timeZone: config.CDSR_TIMEZONE }));
-}
-
-async function openStoreWith(config: Config, validator: CdsrValidator): Promise<Store> {
-  if (config.CDSR_DATABASE_URL !== undefined) {
-    try {
-      return await openStoreAt(
-        {
-          kind: 'postgres',
-          url: config.CDSR_DATABASE_URL,
-          statementTimeoutMs: config.CDSR_PG_STATEMENT_TIMEOUT_S * 1000,
-          retentionRewrite: config.CDSR_RETENTION_REWRITE,
-        },
-        validator,
-      );
-    } catch (e) {
-      throw new ConfigError(`CDSR_DATABASE_URL: the database cannot be opened: ${errorMessage(e)}`, { cause: e });
-    }
-  }
-  return openStoreAt({ kind: 'sqlite', file: join(config.CDSR_DATA_DIR, 'cdsr-adapter.sqlite'), synchronous: config.CDSR_SQLITE_SYNCHRONOUS }, validator);
-}
-
-/** The FHIR server reader, when FHIR_SERVER_URL is set. */
-export function fhirFetcherFor(config: Config): { fhirFetcher?: ReturnType<typeof createFhirFetcher> } {
-  if (config.FHIR_SERVER_URL === undefined) return {};
-  return {
-    fhirFetcher: createFhirFetcher({
-      baseUrl: config.FHIR_SERVER_URL,
-      ...(config.FHIR_SERVER_TOKEN !== undefined ? { bearerToken: config.FHIR_SERVER_TOKEN } : {}),
-    }),
-  };
-}
+// the store and the FHIR reader as the service opens them: in a module of their own, which the
+// commands that work on a store offline load without the service's routes (service-store.ts)
+export { fhirFetcherFor, openStore, openStoreToRead };
 
 /**
  * Purges raw messages past CDSR_RETENTION_DAYS now and every six hours, and gives the space back
