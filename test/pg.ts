@@ -68,7 +68,7 @@ function migratedTemplate(admin: pg.Client): Promise<void> {
  * empty one where migrating is part of what the test checks.
  */
 export async function freshPgDatabase(prefix: string, opts: { migrated?: boolean } = {}): Promise<FreshPgDatabase | string> {
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 2000 });
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 10_000 });
   try {
     await admin.connect();
   } catch (e) {

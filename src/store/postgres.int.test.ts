@@ -29,7 +29,7 @@ const newSchema = () => `cdsr_test_${randomBytes(5).toString('hex')}`;
 
 /** Why PostgreSQL tests cannot run here, or undefined when a server answers. */
 async function unreachable(): Promise<string | undefined> {
-  const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   try {
     await probe.connect();
     await probe.end();
