@@ -171,9 +171,15 @@ export class LedgerLookup {
       }
     }
     if (!allocate) return;
+    const earlier = new Set<string>();
     for (const [index, identity] of identities.entries()) {
       if (!identity) continue;
       const numbers = [...new Set(identity.numbers)];
+      // an order sharing a number with an earlier one of the message is that order (a new one, if
+      // the earlier made none, takes its id from its INSERT: one round trip more)
+      const shared = numbers.some((n) => earlier.has(numberKey(identity.facilityId, n)));
+      for (const n of numbers) earlier.add(numberKey(identity.facilityId, n));
+      if (shared) continue;
       // the id is taken only when none of the numbers is known: an order seen before takes none
       this.reads.push(
         numbers.length === 0

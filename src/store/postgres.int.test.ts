@@ -165,6 +165,14 @@ describe('PostgreSQL', { concurrency: true }, () => {
         two(await trips(update, 'RT1U'), 'duplicate');
         // two orders in one message
         two(await trips(sample('07-orm-two-orders.hl7').replaceAll('V0001', 'RTV7'), 'MSG0007'), 'applied');
+        // and two OBRs of one message under one placer number (the mapping makes it each one's own: RTORD8:1, RTORD8:2)
+        const twice = sample('07-orm-two-orders.hl7')
+          .replaceAll('V0001', 'RTV8')
+          .replaceAll('MSG0007', 'RT8')
+          .replaceAll(/ORD100[56]/g, 'RTORD8')
+          .replaceAll('ACC2005', 'RTACC8A')
+          .replaceAll('ACC2006', 'RTACC8B');
+        two(await trips(twice, 'RT8'), 'applied');
         // a result before its order waits; the order adopts it, under the numbers they share: nothing more to read
         const oru = rt(sample('04-oru-final.hl7'), 2).replaceAll('MSG0004', 'RT2R');
         two(await trips(oru, 'RT2R'), 'applied');
@@ -184,13 +192,13 @@ describe('PostgreSQL', { concurrency: true }, () => {
         await c.connect();
         try {
           const col = async (sql: string) => (await c.query<{ id: string }>(sql)).rows.map((r) => Number(r.id));
-          assert.deepEqual(await col(`SELECT id FROM ${schema}.inbound_messages ORDER BY id`), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
-          // RT0, RT1, the two of 07, RT2 (its result), RT3 (its result) and RT3's own accession
-          assert.deepEqual(await col(`SELECT id FROM ${schema}.orders ORDER BY id`), [1, 2, 3, 4, 5, 6]);
+          assert.deepEqual(await col(`SELECT id FROM ${schema}.inbound_messages ORDER BY id`), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+          // RT0, RT1, the two of 07, the two of RT8, RT2 (its result), RT3 (its result)
+          assert.deepEqual(await col(`SELECT id FROM ${schema}.orders ORDER BY id`), [1, 2, 3, 4, 5, 6, 7, 8]);
         } finally {
           await c.end();
         }
-        assert.deepEqual((await a.ledgerGauges()).byState, { reported: 6 });
+        assert.deepEqual((await a.ledgerGauges()).byState, { reported: 8 });
       } finally {
         pg.Client.prototype.query = query;
         await a.close();

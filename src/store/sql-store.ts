@@ -284,7 +284,8 @@ export class SqlStore implements Store {
       // id is never taken for a resend: nothing to look up), its id (PostgreSQL), what the merge
       // reads first and what the ledger holds of its orders. On PostgreSQL that is one round trip
       // with BEGIN and the locks, and every write goes with the COMMIT: two in all (a merge that
-      // adopts a waiting result reads the adopted record's rows in one more)
+      // adopts a waiting result under a number or an encounter the message lacks reads their rows
+      // in one more)
       const twinRead: Read[] =
         meta.controlId === ''
           ? []
