@@ -5,7 +5,7 @@
 import type { Problem } from '../cdsr/problem.js';
 import { applyRecord, encounterKey, MergeState, orderIdentity, type MergeRepository } from '../mapping/merge.js';
 import { keyHeldProblem, orphanProblem, refusal } from '../mapping/merge-problems.js';
-import type { MapOutcome } from '../mapping/outcome.js';
+import type { MapOutcome, OrderIdentity } from '../mapping/outcome.js';
 import type { LedgerEvent } from './ledger.js';
 import type { MessageStatus } from './message-statuses.js';
 
@@ -88,6 +88,15 @@ export function applyMessage(repo: MergeRepository, outcome: MapOutcome, id: num
   // an order whose better key another order holds is merged on its old key, with a warning saying so
   const kept = results.flatMap((res, i) => keyHeldProblem(records[i]!, res) ?? []);
   return { status: 'applied', problems: [...outcome.problems, ...kept], merged: true, events };
+}
+
+/**
+ * Each order a message's ledger events may be about, by its place in the message (the `index` of
+ * its events): a mapped message's records but its encounter records, an error's orders.
+ */
+export function orderIdentitiesOf(outcome: MapOutcome): (OrderIdentity | undefined)[] {
+  if (outcome.disposition === 'mapped') return outcome.records.map((r) => (r.source.role === 'encounter' ? undefined : orderIdentity(r)));
+  return outcome.disposition === 'error' ? [...(outcome.orders ?? [])] : [];
 }
 
 /** The encounters a mapping outcome touches: its records', and its held orders' where known. */

@@ -7,7 +7,7 @@ import type { EncounterState } from '../mapping/merge.js';
 import { consultationWire } from '../mapping/wire.js';
 import { consultationWrites, RECORD_STATES, type ConsultationWrite, type PreviousConsultation, type RecordState } from './evaluate.js';
 import { encounterFromRows, row } from './rows.js';
-import { later, type Queryable } from './sql.js';
+import { later, marks, type Queryable, type Read, type Row } from './sql.js';
 import { checkRecordTransition } from './states.js';
 
 /** What the store holds of a consultation before a write: its state and NRDR's part in it. */
@@ -35,28 +35,74 @@ export async function loadEncounter(q: Queryable, key: string): Promise<Encounte
     : undefined;
 }
 
+/** Whether NRDR may hold a consultation (`c`): a transaction sent it that NRDR did not reject. */
+const AT_NRDR = `CASE WHEN EXISTS (SELECT 1 FROM transaction_records t WHERE t.encounter_key = c.encounter_key AND t.consultation_key = c.consultation_key
+         AND (t.result IS NULL OR t.result <> 'rejected')) THEN 1 ELSE 0 END AS at_nrdr`;
+
+function storedConsultation(r: Row): [string, StoredConsultation] {
+  const c = row('consultations', r);
+  const transactionId = c.optText('transaction_id');
+  return [
+    c.text('consultation_key'),
+    {
+      state: c.oneOf('state', RECORD_STATES),
+      submittedHash: c.optText('submitted_hash') ?? '',
+      atNrdr: c.int('at_nrdr') === 1,
+      ...(transactionId !== undefined ? { transactionId } : {}),
+    },
+  ];
+}
+
 /** Each consultation's state and NRDR's part in it (retired ones too): what a write compares with. */
 export async function readPrevious(q: Queryable, key: string): Promise<Map<string, StoredConsultation>> {
   const rows = await q.all(
-    `SELECT c.consultation_key, c.state, c.submitted_hash, c.transaction_id,
-       CASE WHEN EXISTS (SELECT 1 FROM transaction_records t WHERE t.encounter_key = c.encounter_key AND t.consultation_key = c.consultation_key
-         AND (t.result IS NULL OR t.result <> 'rejected')) THEN 1 ELSE 0 END AS at_nrdr
+    `SELECT c.consultation_key, c.state, c.submitted_hash, c.transaction_id, ${AT_NRDR}
      FROM consultations c WHERE c.encounter_key = ?`,
     [key],
   );
+  return new Map(rows.map(storedConsultation));
+}
+
+/**
+ * The reads of some encounters as stored (`storedFrom` makes them of the rows): each encounter's
+ * row, then their consultations with all a merge and its write need (what `readEncounter` reads
+ * of one in three statements, in two for all of them).
+ */
+export function storedReads(keys: readonly string[]): Read[] {
+  return [
+    {
+      sql: `SELECT encounter_key, facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key IN (${marks(keys.length)})`,
+      params: keys,
+    },
+    {
+      sql: `SELECT c.encounter_key, c.consultation_key, c.cdate, c.ctime, c.key_rank, c.fields, c.cancelled, c.exclusion, c.retired,
+         c.state, c.submitted_hash, c.transaction_id, ${AT_NRDR}
+       FROM consultations c WHERE c.encounter_key IN (${marks(keys.length)}) ORDER BY c.encounter_key, c.consultation_key`,
+      params: keys,
+    },
+  ];
+}
+
+/** The encounters of `storedReads` from its rows: each key asked for, stored or not (then no merge state and nothing previous). */
+export function storedFrom(keys: readonly string[], [encounterRows, consultationRows]: readonly (readonly Row[])[]): Map<string, StoredEncounter> {
+  const byKey = new Map<string, Row[]>();
+  for (const r of consultationRows ?? []) {
+    const key = row('consultations', r).text('encounter_key');
+    byKey.set(key, [...(byKey.get(key) ?? []), r]);
+  }
+  const encounters = new Map((encounterRows ?? []).map((r) => [row('encounters', r).text('encounter_key'), r] as const));
   return new Map(
-    rows.map((r) => {
-      const c = row('consultations', r);
-      const transactionId = c.optText('transaction_id');
-      return [
-        c.text('consultation_key'),
-        {
-          state: c.oneOf('state', RECORD_STATES),
-          submittedHash: c.optText('submitted_hash') ?? '',
-          atNrdr: c.int('at_nrdr') === 1,
-          ...(transactionId !== undefined ? { transactionId } : {}),
-        },
-      ] as const;
+    keys.map((key) => {
+      const e = encounters.get(key);
+      const rows = byKey.get(key) ?? [];
+      // a retired consultation (its key moved while NRDR held it) is outside the merge, as in loadEncounter
+      const enc = e
+        ? encounterFromRows(
+            e,
+            rows.filter((r) => row('consultations', r).int('retired') === 0),
+          )
+        : undefined;
+      return [key, { enc, previous: new Map(rows.map(storedConsultation)) }] as const;
     }),
   );
 }

@@ -15,7 +15,7 @@ import type { Exclusion } from '../mapping/record.js';
 import { keptCounts } from './counters.js';
 import { retractionOf, type Retraction } from './retraction.js';
 import { ExclusionSchema, ProblemsSchema, row, StringListSchema, type RowReader } from './rows.js';
-import { chunks, either, later, marks, tuples, type Queryable, type Row } from './sql.js';
+import { chunks, either, later, marks, tuples, type Queryable, type Read, type Row } from './sql.js';
 import { ORDER_STATES, orderStateSql, recordStatesGiving, sqlList, type OrderState } from './states.js';
 
 export { ORDER_STATES, type OrderState } from './states.js';
@@ -128,7 +128,124 @@ const WITH_STATE = `SELECT o.id, o.facility_id, o.encounter_id, o.consultation_k
 
 const dayOf = (at: Date): string => at.toISOString().slice(0, 10);
 
-/** Records what one message did to one order: found by any of its numbers, rows of the same order folded into one. */
+/** The next id of the orders table (PostgreSQL). */
+const NEXT_ORDER_ID = "nextval(pg_get_serial_sequence('orders', 'id'))";
+/** A number of a facility, as a key. */
+const numberKey = (facility: string, n: string): string => JSON.stringify([facility, n]);
+
+/**
+ * What the ledger holds of the orders a message names, read before they are recorded (ingest reads
+ * it with everything else the message needs, in one round trip on PostgreSQL): the order each of
+ * their numbers is under and, when `allocate` (PostgreSQL), an id taken for each order none of
+ * whose numbers is known, so that a new order is written without waiting for its id. It follows
+ * the message's own writes (`recorded`, `folded`): a second order of the message sharing a number
+ * with the first finds it, as a read after the first's write would.
+ */
+export class LedgerLookup {
+  /** A number of a facility (`numberKey`) → the order it is under; a number looked up and not found is absent. */
+  private readonly ids = new Map<string, number>();
+  private readonly looked = new Set<string>();
+  private readonly fresh = new Map<number, number>();
+  /** A message's own `message:ID#n` numbers are new with it: nothing can be under them yet. */
+  private ownPrefix?: string;
+  readonly reads: Read[] = [];
+  private readonly parts: ({ readonly kind: 'numbers' } | { readonly kind: 'fresh'; readonly index: number })[] = [];
+
+  /** `identities`: each order the message may record, by its place in the message (see orderIdentitiesOf). */
+  constructor(identities: readonly (OrderIdentity | undefined)[], allocate: boolean) {
+    const byFacility = new Map<string, Set<string>>();
+    for (const identity of identities) {
+      if (!identity) continue;
+      const set = byFacility.get(identity.facilityId) ?? new Set<string>();
+      for (const n of identity.numbers) set.add(n);
+      byFacility.set(identity.facilityId, set);
+    }
+    for (const [facility, numbers] of byFacility) {
+      for (const part of chunks([...numbers])) {
+        for (const n of part) this.looked.add(numberKey(facility, n));
+        this.reads.push({
+          sql: `SELECT number, order_id FROM order_numbers WHERE facility_id = ? AND number IN (${marks(part.length)})`,
+          params: [facility, ...part],
+        });
+        this.parts.push({ kind: 'numbers' });
+      }
+    }
+    if (!allocate) return;
+    const earlier = new Set<string>();
+    for (const [index, identity] of identities.entries()) {
+      if (!identity) continue;
+      const numbers = [...new Set(identity.numbers)];
+      // an order sharing a number with an earlier one of the message is that order (a new one, if
+      // the earlier made none, takes its id from its INSERT: one round trip more)
+      const shared = numbers.some((n) => earlier.has(numberKey(identity.facilityId, n)));
+      for (const n of numbers) earlier.add(numberKey(identity.facilityId, n));
+      if (shared) continue;
+      // the id is taken only when none of the numbers is known: an order seen before takes none
+      this.reads.push(
+        numbers.length === 0
+          ? { sql: `SELECT ${NEXT_ORDER_ID} AS id`, params: [] }
+          : {
+              sql: `SELECT CASE WHEN EXISTS (SELECT 1 FROM order_numbers WHERE facility_id = ? AND number IN (${marks(numbers.length)})) THEN NULL
+                 ELSE ${NEXT_ORDER_ID} END AS id`,
+              params: [identity.facilityId, ...numbers],
+            },
+      );
+      this.parts.push({ kind: 'fresh', index });
+    }
+  }
+
+  /** The rows of `reads`, in their order; `messageId`: the message's id. */
+  take(rows: readonly (readonly Row[])[], messageId: number): void {
+    if (rows.length !== this.reads.length) throw new Error(`the ledger's ${this.reads.length} reads were given ${rows.length} results`);
+    for (const [i, part] of this.parts.entries()) {
+      const facility = String(this.reads[i]!.params[0] ?? '');
+      for (const r of rows[i]!) {
+        const n = row('order_numbers', r);
+        if (part.kind === 'numbers') this.ids.set(numberKey(facility, n.text('number')), n.int('order_id'));
+        else if (n.optInt('id') !== undefined) this.fresh.set(part.index, n.int('id'));
+      }
+    }
+    this.ownPrefix = `message:${messageId}#`;
+  }
+
+  /** The orders some numbers are under, and the numbers this lookup does not know (to be read). */
+  find(facility: string, numbers: readonly string[]): { readonly found: number[]; readonly unknown: string[] } {
+    const found: number[] = [];
+    const unknown: string[] = [];
+    for (const n of numbers) {
+      const id = this.ids.get(numberKey(facility, n));
+      if (id !== undefined) found.push(id);
+      else if (!this.looked.has(numberKey(facility, n)) && !(this.ownPrefix !== undefined && n.startsWith(this.ownPrefix))) unknown.push(n);
+    }
+    return { found, unknown };
+  }
+
+  /** The id taken for the message's order at `index`, once (undefined: none was). */
+  freshId(index: number): number | undefined {
+    const id = this.fresh.get(index);
+    this.fresh.delete(index);
+    return id;
+  }
+
+  /** The order's numbers written under `id` (a number already under an order stays there: ON CONFLICT DO NOTHING). */
+  recorded(facility: string, numbers: readonly string[], id: number): void {
+    for (const n of numbers) {
+      const k = numberKey(facility, n);
+      if (!this.ids.has(k)) this.ids.set(k, id);
+      this.looked.add(k);
+    }
+  }
+
+  /** An order folded into another: its numbers are the other's now. */
+  folded(from: number, into: number): void {
+    for (const [k, id] of this.ids) if (id === from) this.ids.set(k, into);
+  }
+}
+
+/**
+ * Records what one message did to one order: found by any of its numbers, rows of the same order
+ * folded into one. `known`: what a lookup read beforehand (numbers it does not cover are read here).
+ */
 export async function recordOrder(
   q: Queryable,
   identity: OrderIdentity,
@@ -137,13 +254,15 @@ export async function recordOrder(
   index: number,
   at: Date,
   reuse?: (numbers: readonly string[]) => number | undefined,
+  known?: LedgerLookup,
 ): Promise<void> {
   const facility = identity.facilityId;
   // an order without a number can be found by nothing else: it is known by its message
   const numbers = [...new Set(identity.numbers.length > 0 ? identity.numbers : [`message:${messageId}#${index + 1}`])];
+  const looked = known?.find(facility, numbers);
+  const found = new Set<number>(looked?.found ?? []);
   // its numbers in one statement each way (an order carries two or three)
-  const found = new Set<number>();
-  for (const part of chunks(numbers)) {
+  for (const part of chunks(looked?.unknown ?? numbers)) {
     for (const r of await q.all(`SELECT order_id FROM order_numbers WHERE facility_id = ? AND number IN (${marks(part.length)})`, [facility, ...part]))
       found.add(row('order_numbers', r).int('order_id'));
   }
@@ -155,17 +274,22 @@ export async function recordOrder(
   const ids = [...found].sort((a, b) => a - b);
   let id: number;
   if (ids.length === 0) {
-    // a new order: written once, as it stands (a rebuilt one under the id it had)
-    const again = reuse?.(numbers);
-    const r = await q.get(
-      `INSERT INTO orders (${again !== undefined ? 'id, ' : ''}facility_id, encounter_id, encounter_key, consultation_key, hold, detail, first_seen, last_seen, seen_day)
-       VALUES (${again !== undefined ? '?, ' : ''}?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-      [...(again !== undefined ? [again] : []), facility, identity.encounterId, eKey, linked, hold, detail, iso, iso, dayOf(at)],
-    );
-    id = row('orders', r ?? {}).int('id');
+    // a new order: written once, as it stands (a rebuilt one under the id it had, a new one under
+    // the id taken for it beforehand, else the id the INSERT gives)
+    const given = reuse?.(numbers) ?? known?.freshId(index);
+    const insert = `INSERT INTO orders (${given !== undefined ? 'id, ' : ''}facility_id, encounter_id, encounter_key, consultation_key, hold, detail, first_seen, last_seen, seen_day)
+       VALUES (${given !== undefined ? '?, ' : ''}?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+    const values = [facility, identity.encounterId, eKey, linked, hold, detail, iso, iso, dayOf(at)];
+    if (given !== undefined) {
+      await later(q, insert, [given, ...values]);
+      id = given;
+    } else id = row('orders', (await q.get(`${insert} RETURNING id`, values)) ?? {}).int('id');
   } else {
     id = ids[0]!;
-    for (const other of ids.slice(1)) await foldOrder(q, other, id);
+    for (const other of ids.slice(1)) {
+      await foldOrder(q, other, id);
+      known?.folded(other, id);
+    }
     if (linked !== null) {
       await later(q, `UPDATE orders SET encounter_id = ?, encounter_key = ?, consultation_key = ?, hold = NULL, detail = '[]', last_seen = ? WHERE id = ?`, [
         identity.encounterId,
@@ -196,6 +320,7 @@ export async function recordOrder(
     );
   }
   await later(q, 'INSERT INTO order_messages (order_id, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING', [id, messageId]);
+  known?.recorded(facility, numbers, id);
 }
 
 /**
@@ -274,16 +399,13 @@ async function foldOrder(q: Queryable, from: number, into: number): Promise<void
     from,
   ]);
   await later(q, 'DELETE FROM order_messages WHERE order_id = ?', [from]);
-  const r = await q.get('SELECT first_seen, seen_day FROM orders WHERE id = ?', [from]);
-  if (r) {
-    const o = row('orders', r);
-    await later(q, 'UPDATE orders SET first_seen = ?, seen_day = ? WHERE id = ? AND first_seen > ?', [
-      o.text('first_seen'),
-      o.text('seen_day'),
-      into,
-      o.text('first_seen'),
-    ]);
-  }
+  // the earlier first sighting of the two, read where it is written (no round trip for it)
+  await later(
+    q,
+    `UPDATE orders SET first_seen = (SELECT f.first_seen FROM orders f WHERE f.id = ?), seen_day = (SELECT f.seen_day FROM orders f WHERE f.id = ?)
+     WHERE id = ? AND first_seen > (SELECT f.first_seen FROM orders f WHERE f.id = ?)`,
+    [from, from, into, from],
+  );
   await later(q, 'DELETE FROM orders WHERE id = ?', [from]);
 }
 

@@ -5,7 +5,8 @@
 import { encounterKey, orderKeysOf, orphanId, type EncounterState, type MergeRepository, type OrderRef, type OrphanEntry } from '../mapping/merge.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { PartialRecordSchema, row } from './rows.js';
-import { chunks, later, marks, tuples, type Queryable } from './sql.js';
+import { storedFrom, storedReads, type StoredEncounter } from './encounter-rows.js';
+import { chunks, later, marks, tuples, type Queryable, type Read, type Row } from './sql.js';
 
 /** A merge repository over rows read beforehand; it records what the merge changes. */
 export class PreloadedRepository implements MergeRepository {
@@ -63,58 +64,96 @@ export class PreloadedRepository implements MergeRepository {
 }
 
 /**
- * Reads what merging `records` needs. `loadEncounter` reads one encounter with its consultations.
- * The order numbers of a round are read together (one statement for their index entries, one for
- * their orphans), so a message costs the same few statements however many numbers it carries.
+ * What merging `records` needs, read in rounds: the encounters of the records (with their
+ * consultations as stored, for the write that follows the merge) and their order index entries,
+ * the entries of every number the records carry and the orphans waiting under them; then the same
+ * for the orphans they may adopt (a chain of two at most in practice). Each round's statements
+ * are known before it is sent (`next`), so the first goes with whatever else a message reads
+ * first, in one round trip; a round costs the same few statements however many numbers it has.
  */
-export async function preload(
-  q: Queryable,
-  records: readonly PartialRecord[],
-  loadEncounter: (key: string) => Promise<EncounterState | undefined>,
-): Promise<PreloadedRepository> {
-  const repo = new PreloadedRepository();
-  const loadEnc = async (eKey: string) => {
-    if (repo.encounters.has(eKey)) return;
-    repo.encounters.set(eKey, await loadEncounter(eKey));
-    for (const r of await q.all('SELECT order_key, consultation_key FROM order_index WHERE encounter_key = ?', [eKey])) {
-      const o = row('order_index', r);
-      repo.orders.set(o.text('order_key'), { encounterKey: eKey, consultationKey: o.text('consultation_key') });
-    }
-  };
-  const seenKeys = new Set<string>();
-  // the records' numbers, then those of the orphans they may adopt (a chain of two at most in practice)
-  let frontier = [...records];
-  for (let depth = 0; depth < 3 && frontier.length > 0; depth++) {
+export class Preload {
+  readonly repo = new PreloadedRepository();
+  /** Each encounter read as stored: what its write compares with. */
+  readonly stored = new Map<string, StoredEncounter>();
+  private frontier: readonly PartialRecord[];
+  private depth = 0;
+  private readonly seenKeys = new Set<string>();
+  private round?: { readonly encounters: string[]; readonly keys: string[] };
+
+  constructor(records: readonly PartialRecord[]) {
+    this.frontier = records;
+  }
+
+  /** The statements of the next round; none when the merge has all it needs. */
+  next(): Read[] {
+    if (this.round) throw new Error('a preload round is asked for before the previous one was read');
+    if (this.depth >= 3 || this.frontier.length === 0) return [];
+    const encounters: string[] = [];
     const keys: string[] = [];
-    for (const record of frontier) {
-      await loadEnc(encounterKey(record.facilityId, record.encounterId));
+    for (const record of this.frontier) {
+      const eKey = encounterKey(record.facilityId, record.encounterId);
+      if (!this.repo.encounters.has(eKey) && !encounters.includes(eKey)) encounters.push(eKey);
       for (const k of orderKeysOf(record)) {
-        if (seenKeys.has(k)) continue;
-        seenKeys.add(k);
+        if (this.seenKeys.has(k)) continue;
+        this.seenKeys.add(k);
         keys.push(k);
       }
     }
-    const next: PartialRecord[] = [];
-    const waiting = new Map<string, OrphanEntry[]>(keys.map((k) => [k, []]));
-    for (const part of chunks(keys)) {
-      for (const o of await q.all(`SELECT order_key, encounter_key, consultation_key FROM order_index WHERE order_key IN (${marks(part.length)})`, part)) {
-        const r = row('order_index', o);
-        repo.orders.set(r.text('order_key'), { encounterKey: r.text('encounter_key'), consultationKey: r.text('consultation_key') });
+    // nothing new to read: the round would find nothing the merge lacks
+    if (encounters.length === 0 && keys.length === 0) return [];
+    this.round = { encounters, keys };
+    return [
+      ...chunks(encounters).flatMap((part) => [
+        ...storedReads(part),
+        { sql: `SELECT encounter_key, order_key, consultation_key FROM order_index WHERE encounter_key IN (${marks(part.length)})`, params: part },
+      ]),
+      ...chunks(keys).flatMap((part) => [
+        { sql: `SELECT order_key, encounter_key, consultation_key FROM order_index WHERE order_key IN (${marks(part.length)})`, params: part },
+        { sql: `SELECT order_key, seq, record FROM orphans WHERE order_key IN (${marks(part.length)}) ORDER BY order_key, seq`, params: part },
+      ]),
+    ];
+  }
+
+  /** The rows of the statements `next` gave, in their order. */
+  take(rows: readonly (readonly Row[])[]): void {
+    const round = this.round;
+    if (!round) throw new Error('preload rows given for no round');
+    this.round = undefined;
+    let at = 0;
+    for (const part of chunks(round.encounters)) {
+      for (const [key, s] of storedFrom(part, rows.slice(at, at + 2))) {
+        this.stored.set(key, s);
+        this.repo.encounters.set(key, s.enc);
       }
-      for (const w of await q.all(`SELECT order_key, seq, record FROM orphans WHERE order_key IN (${marks(part.length)}) ORDER BY order_key, seq`, part)) {
+      for (const r of rows[at + 2] ?? []) {
+        const o = row('order_index', r);
+        this.repo.orders.set(o.text('order_key'), { encounterKey: o.text('encounter_key'), consultationKey: o.text('consultation_key') });
+      }
+      at += 3;
+    }
+    const waiting = new Map<string, OrphanEntry[]>(round.keys.map((k) => [k, []]));
+    for (let part = chunks(round.keys).length; part > 0; part--) {
+      for (const o of rows[at] ?? []) {
+        const r = row('order_index', o);
+        this.repo.orders.set(r.text('order_key'), { encounterKey: r.text('encounter_key'), consultationKey: r.text('consultation_key') });
+      }
+      for (const w of rows[at + 1] ?? []) {
         const r = row('orphans', w);
         const rec = r.json<PartialRecord | null>('record', PartialRecordSchema, null);
         if (rec) waiting.get(r.text('order_key'))?.push({ seq: r.int('seq'), record: rec });
       }
+      at += 2;
     }
-    for (const k of keys) {
+    if (at !== rows.length) throw new Error(`a preload round of ${at} statements was given ${rows.length} results`);
+    const next: PartialRecord[] = [];
+    for (const k of round.keys) {
       const list = waiting.get(k) ?? [];
-      repo.waiting.set(k, list);
+      this.repo.waiting.set(k, list);
       next.push(...list.map((w) => w.record));
     }
-    frontier = next;
+    this.frontier = next;
+    this.depth++;
   }
-  return repo;
 }
 
 /** Order index entries (order key → its consultation), many to a statement; an entry of the same key is replaced. */

@@ -180,20 +180,31 @@ export class PostgresExecutor implements Executor {
     // with the next statement that is read, or with COMMIT: one round trip for all of them
     // the bound on each statement goes with BEGIN, in the same round trip; it ends with the transaction
     const pending: string[] = ['BEGIN', `SET LOCAL statement_timeout = ${this.statementTimeoutMs}`];
-    const send = async (sql: string, params: readonly SqlValue[], doing: string): Promise<pg.QueryResult> => {
-      if (pending.length === 0) return this.query(c, sql, params, doing);
-      const batch = [...pending.splice(0), inlined(sql, params)].join(';\n');
+    // the statements waiting and these, in one simple query: the results of these, the last ones
+    const batch = async (statements: readonly { sql: string; params: readonly SqlValue[] }[], doing: string): Promise<pg.QueryResult[]> => {
+      const text = [...pending.splice(0), ...statements.map((s) => inlined(s.sql, s.params))].join(';\n');
       try {
-        const r = (await c.query(batch)) as pg.QueryResult | pg.QueryResult[];
-        return Array.isArray(r) ? r[r.length - 1]! : r;
+        const r = (await c.query(text)) as pg.QueryResult | pg.QueryResult[];
+        const all = Array.isArray(r) ? r : [r];
+        return all.slice(all.length - statements.length);
       } catch (e) {
         throw classify(e, doing);
       }
     };
+    const send = async (sql: string, params: readonly SqlValue[], doing: string): Promise<pg.QueryResult> =>
+      pending.length === 0 ? this.query(c, sql, params, doing) : (await batch([{ sql, params }], doing))[0]!;
     const q: TxQueryable = {
       all: async (sql, params = []) => (await send(sql, params, 'read')).rows as Row[],
       get: async (sql, params = []) => ((await send(sql, params, 'read')).rows as Row[])[0],
       run: async (sql, params = []) => (await send(sql, params, 'written')).rowCount ?? 0,
+      // several reads in one round trip (with whatever waits to go); one alone, with nothing
+      // waiting, goes as a prepared statement as any other
+      allOf: async (reads) =>
+        reads.length === 0
+          ? []
+          : reads.length === 1 && pending.length === 0
+            ? [(await this.query(c, reads[0]!.sql, reads[0]!.params, 'read')).rows as Row[]]
+            : (await batch(reads, 'read')).map((r) => r.rows as Row[]),
       defer: (sql, params = []) => {
         pending.push(inlined(sql, params));
         return Promise.resolve();

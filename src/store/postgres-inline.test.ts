@@ -16,6 +16,11 @@ describe('PostgreSQL statements with their values written in', () => {
     assert.equal(inlined('SELECT ?', ['C:\\x']), "SELECT  E'C:\\\\x'");
   });
 
+  it('other scripts and a quote after a backslash stay inside the one literal', () => {
+    assert.equal(inlined('SELECT ?', ["é😀\u2028'"]), "SELECT 'é😀\u2028'''");
+    assert.equal(inlined('SELECT ?', ["\\'; DROP TABLE t; --"]), "SELECT  E'\\\\''; DROP TABLE t; --'");
+  });
+
   it('a question mark inside a value is not taken for a placeholder', () => {
     assert.equal(inlined('SELECT ?, ?', ['why?', 'x']), "SELECT 'why?', 'x'");
   });

@@ -11,8 +11,8 @@ import type { CdsrValidator } from '../cdsr/validate.js';
 import { encounterKey, orderKeysOf, type EncounterState } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { Exclusion, PartialRecord } from '../mapping/record.js';
-import { applyMessage, statusForOutcome } from './derive.js';
-import { loadEncounter, planEncounter, readPrevious, writeEncounter } from './encounter-rows.js';
+import { applyMessage, orderIdentitiesOf, statusForOutcome } from './derive.js';
+import { loadEncounter, planEncounter, readPrevious, writeEncounter, type StoredConsultation } from './encounter-rows.js';
 import { keptGuesses, type KeptGuesses } from './guesses.js';
 import { evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
 import { checkMessageTransition, checkOutboundTransition, fromStates, fromStatesSql, moveRecord, OUTBOUND_TRANSITIONS } from './states.js';
@@ -22,6 +22,7 @@ import { patientMessageIds } from './patient-search.js';
 import { retractionOf, type AcknowledgeResult } from './retraction.js';
 import {
   ledgerGauges,
+  LedgerLookup,
   listOrders,
   oldestHeld,
   reconcile,
@@ -32,7 +33,7 @@ import {
   type ReconciliationFilter,
   type ReconciliationRow,
 } from './ledger.js';
-import { preload, writeMerge } from './merge-rows.js';
+import { Preload, writeMerge } from './merge-rows.js';
 import { appendNrdrStatus, nrdrStatusHistory, type NrdrStatusEntry } from './nrdr-history.js';
 import { recordHistory, resendFailed, resubmitRejected, type ResubmitFilter, type ResubmittedRecord } from './resubmit.js';
 import { indexMessages, rederiveUnit, storedOutcome, unitMessageIds, type ConsultationChange, type RederiveOptions, type UnitResult } from './rederive.js';
@@ -66,11 +67,15 @@ import {
   either,
   later,
   marks,
+  nextIdRead,
+  readAll,
+  split,
   StoreCorruptError,
   StoreSchemaNewerError,
   type Executor,
   type Reclaim,
   type Queryable,
+  type Read,
   type Row,
   type SqlValue,
   type TxQueryable,
@@ -276,23 +281,46 @@ export class SqlStore implements Store {
     const records = outcome.disposition === 'mapped' ? outcome.records : [];
     return this.db.transaction(async (q) => {
       await q.lock([`msg|${meta.channel}|${meta.sender}|${meta.controlId}`, ...records.flatMap((r) => SqlStore.mergeKeys(r))]);
-      // a message without a control id is never taken for a resend: nothing to look up
-      const twin =
+      // everything the message may need read, read at once: its twin (a message without a control
+      // id is never taken for a resend: nothing to look up), its id (PostgreSQL), what the merge
+      // reads first and what the ledger holds of its orders. On PostgreSQL that is one round trip
+      // with BEGIN and the locks, and every write goes with the COMMIT: two in all (a merge that
+      // adopts a waiting result under a number or an encounter the message lacks reads their rows
+      // in one more)
+      const twinRead: Read[] =
         meta.controlId === ''
-          ? undefined
-          : await q.get(
-              `SELECT id FROM inbound_messages WHERE channel = ? AND sender = ? AND control_id = ? AND hash = ?
+          ? []
+          : [
+              {
+                sql: `SELECT id FROM inbound_messages WHERE channel = ? AND sender = ? AND control_id = ? AND hash = ?
                AND status IN ('applied', 'error', 'ignored') ORDER BY id DESC LIMIT 1`,
-              [meta.channel, meta.sender, meta.controlId, hash],
-            );
+                params: [meta.channel, meta.sender, meta.controlId, hash],
+              },
+            ];
+      const idRead = nextIdRead(this.db.dialect, 'inbound_messages');
+      const merge = new Preload(records);
+      const ledger = new LedgerLookup(orderIdentitiesOf(outcome), idRead !== undefined);
+      const mergeReads = merge.next();
+      const rows = await readAll(q, [...twinRead, ...(idRead ? [idRead] : []), ...mergeReads, ...ledger.reads]);
+      const [twinRows = [], idRows = [], mergeRows = [], ledgerRows = []] = split(rows, [
+        twinRead.length,
+        idRead ? 1 : 0,
+        mergeReads.length,
+        ledger.reads.length,
+      ]);
+      const given = idRows[0]?.[0] ? row('inbound_messages', idRows[0][0]).int('id') : undefined;
+      const twin = twinRows[0]?.[0];
       if (twin) {
         const first = row('inbound_messages', twin).int('id');
         // a resend is recorded (when, through which credential) without another copy of its text
-        const id = await this.insertMessage(q, { ...meta, raw: '' }, hash, 'duplicate', [], first);
+        const id = await this.insertMessage(q, { ...meta, raw: '' }, hash, 'duplicate', [], first, given);
         return { messageId: id, status: 'duplicate' as const, duplicateOf: first, problems: [] };
       }
-      const id = await this.insertMessage(q, meta, hash, statusForOutcome(outcome), [...outcome.problems]);
-      const done = await this.apply(q, outcome, id, meta.receivedAt);
+      const id = await this.insertMessage(q, meta, hash, statusForOutcome(outcome), [...outcome.problems], undefined, given);
+      if (mergeReads.length > 0) merge.take(mergeRows);
+      for (let more = merge.next(); more.length > 0; more = merge.next()) merge.take(await readAll(q, more));
+      ledger.take(ledgerRows, id);
+      const done = await this.apply(q, outcome, id, meta.receivedAt, merge, ledger);
       // a refusal, or a warning of the merge (MERGE_KEY_HELD), is kept with the message
       if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length) {
         const status = checkMessageTransition(id, statusForOutcome(outcome), done.status);
@@ -304,18 +332,25 @@ export class SqlStore implements Store {
 
   /**
    * Merges a message's records and accounts for its orders in the ledger (derive.ts decides;
-   * this reads what the merge needs and writes back what it changed).
+   * this writes back what it changed, over the rows read beforehand: `merge`, `ledger`).
    */
-  private async apply(q: TxQueryable, outcome: MapOutcome, id: number, at: Date): Promise<{ status: MessageStatus; problems: Problem[] }> {
-    const records = outcome.disposition === 'mapped' ? outcome.records : [];
-    const repo = await preload(q, records, (key) => loadEncounter(q, key));
+  private async apply(
+    q: TxQueryable,
+    outcome: MapOutcome,
+    id: number,
+    at: Date,
+    merge: Preload,
+    ledger: LedgerLookup,
+  ): Promise<{ status: MessageStatus; problems: Problem[] }> {
+    const repo = merge.repo;
     const done = applyMessage(repo, outcome, id, at);
-    if (done.merged) await writeMerge(q, repo, (key, enc) => this.saveEncounter(q, key, enc, id));
-    for (const e of done.events) await recordOrder(q, e.identity, e.outcome, e.messageId, e.index, e.at);
+    if (done.merged) await writeMerge(q, repo, (key, enc) => this.saveEncounter(q, key, enc, id, merge.stored.get(key)?.previous));
+    for (const e of done.events) await recordOrder(q, e.identity, e.outcome, e.messageId, e.index, e.at, undefined, ledger);
     await indexMessages(q, [{ id, outcome }], true);
     return { status: done.status, problems: done.problems };
   }
 
+  /** Stores a message; `id`: the id taken for it beforehand (PostgreSQL), else the INSERT's. */
   private async insertMessage(
     q: Queryable,
     meta: InboundMeta,
@@ -323,28 +358,31 @@ export class SqlStore implements Store {
     status: MessageStatus,
     problems: Problem[],
     duplicateOf?: number,
+    id?: number,
   ): Promise<number> {
-    const r = await q.get(
-      `INSERT INTO inbound_messages (received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw, edited_from, edited_by, patient_key)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-      [
-        meta.receivedAt.toISOString(),
-        meta.channel,
-        meta.sender,
-        meta.controlId,
-        meta.contentType,
-        meta.auth ?? '',
-        hash,
-        status,
-        JSON.stringify(problems),
-        duplicateOf ?? null,
-        meta.raw,
-        meta.editedFrom?.messageId ?? null,
-        meta.editedFrom?.by ?? null,
-        meta.patient ?? null,
-      ],
-    );
-    return row('inbound_messages', r ?? {}).int('id');
+    const sql = `INSERT INTO inbound_messages (${id !== undefined ? 'id, ' : ''}received_at, channel, sender, control_id, content_type, auth, hash, status, problems, duplicate_of, raw, edited_from, edited_by, patient_key)
+       VALUES (${id !== undefined ? '?, ' : ''}?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+    const values = [
+      meta.receivedAt.toISOString(),
+      meta.channel,
+      meta.sender,
+      meta.controlId,
+      meta.contentType,
+      meta.auth ?? '',
+      hash,
+      status,
+      JSON.stringify(problems),
+      duplicateOf ?? null,
+      meta.raw,
+      meta.editedFrom?.messageId ?? null,
+      meta.editedFrom?.by ?? null,
+      meta.patient ?? null,
+    ];
+    if (id !== undefined) {
+      await later(q, sql, [id, ...values]);
+      return id;
+    }
+    return row('inbound_messages', (await q.get(`${sql} RETURNING id`, values)) ?? {}).int('id');
   }
 
   async unitMessages(encounterKeys: readonly string[], messageIds: readonly number[]): Promise<UnitMessage[]> {
@@ -584,8 +622,9 @@ export class SqlStore implements Store {
 
   // ---- merge ----
 
-  private async saveEncounter(q: Queryable, key: string, enc: EncounterState, seq: number): Promise<void> {
-    await writeEncounter(q, key, enc, planEncounter(this.validator, enc, await readPrevious(q, key)), seq);
+  /** `previous`: the encounter's consultations as read before the merge (read here when not given). */
+  private async saveEncounter(q: Queryable, key: string, enc: EncounterState, seq: number, previous?: ReadonlyMap<string, StoredConsultation>): Promise<void> {
+    await writeEncounter(q, key, enc, planEncounter(this.validator, enc, previous ?? (await readPrevious(q, key))), seq);
   }
 
   // ---- records ----

@@ -16,6 +16,12 @@ export interface Queryable {
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
 }
 
+/** A statement that reads, with its values: see `readAll`. */
+export interface Read {
+  readonly sql: string;
+  readonly params: readonly SqlValue[];
+}
+
 export interface TxQueryable extends Queryable {
   /** Holds these keys until the transaction ends (PostgreSQL advisory locks; SQLite has one writer). */
   lock(keys: readonly string[]): Promise<void>;
@@ -25,6 +31,39 @@ export interface TxQueryable extends Queryable {
    * the transaction (where it surfaces may be a later statement).
    */
   defer?(sql: string, params?: readonly SqlValue[]): Promise<void>;
+  /**
+   * Several reads whose parameters are all known: PostgreSQL sends them in one round trip, after
+   * the statements waiting to go (`defer`, the locks); SQLite runs them one after another. Each
+   * read's rows, in the order given.
+   */
+  allOf?(reads: readonly Read[]): Promise<Row[][]>;
+}
+
+/** The rows of each read, in one round trip where the dialect can (see `allOf`). */
+export async function readAll(q: Queryable, reads: readonly Read[]): Promise<Row[][]> {
+  const tx = q as Partial<TxQueryable>;
+  if (tx.allOf) return tx.allOf(reads);
+  const out: Row[][] = [];
+  for (const r of reads) out.push(await q.all(r.sql, r.params));
+  return out;
+}
+
+/** A list cut into consecutive parts of the lengths given (the rows of reads sent together, by whom asked for them). */
+export function split<T>(list: readonly T[], lengths: readonly number[]): T[][] {
+  const total = lengths.reduce((a, b) => a + b, 0);
+  if (total !== list.length) throw new Error(`${list.length} results for ${total} reads`);
+  let at = 0;
+  return lengths.map((n) => list.slice(at, (at += n)));
+}
+
+/**
+ * PostgreSQL: the read that takes the next id of a table (its BIGSERIAL), so that the row is
+ * written later with it and nothing waits for an INSERT's RETURNING; undefined on SQLite, where
+ * the INSERT's RETURNING costs no round trip. The id is taken whatever follows: a transaction
+ * rolled back leaves a gap, as an INSERT rolled back does.
+ */
+export function nextIdRead(dialect: Dialect, table: string): Read | undefined {
+  return dialect === 'postgres' ? { sql: `SELECT nextval(pg_get_serial_sequence('${table}', 'id')) AS id`, params: [] } : undefined;
 }
 
 /** Runs a write whose count is not needed, deferred where the dialect can send it with the next statement (see `defer`). */
