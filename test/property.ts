@@ -7,7 +7,8 @@ import { loadMappings } from '../src/mapping/load.js';
 import { mapHl7Text } from '../src/mapping/map-hl7.js';
 import type { PartialRecord } from '../src/mapping/record.js';
 import { REPO_ROOT } from './helpers.js';
-import type { OutboundLedger, RecordStore, WireConsultation } from '../src/store/store.js';
+import type { OutboundLedger, OutboundStatus, RecordStore, RecordVerdict, WireConsultation } from '../src/store/store.js';
+import { transactionFor } from './helpers.js';
 
 /** The list shuffled in place by the dice (Fisher–Yates), and returned. */
 export function shuffle<T>(list: T[], dice: Iterator<number>): T[] {
@@ -58,4 +59,32 @@ export async function acceptEveryReady(store: RecordStore & OutboundLedger, tran
     at,
   );
   return ready;
+}
+
+/**
+ * Every ready record to NRDR in one transaction `id`, posted, then ended `end`, each record given
+ * the next of `verdicts` in turn; false when nothing was ready (or the transaction was not created).
+ */
+export async function settleEveryReady(
+  store: RecordStore & OutboundLedger,
+  id: string,
+  verdicts: readonly RecordVerdict[],
+  end: OutboundStatus,
+  at: Date,
+): Promise<boolean> {
+  const ready = await store.wireEncounters('ready', 1000);
+  if (ready.length === 0) return false;
+  const tx = transactionFor(
+    id,
+    ready.map((r) => r.wire),
+  );
+  if (!(await store.createTransaction(tx, ready, at)).created) return false;
+  await store.updateTransaction(id, { status: 'sent', from: ['created'] }, at);
+  await store.updateTransaction(id, { status: end, from: ['sent'] }, at);
+  await store.recordResults(
+    id,
+    ready.map((r, k) => ({ ...r, result: verdicts[k % verdicts.length]!, problems: [] })),
+    at,
+  );
+  return true;
 }

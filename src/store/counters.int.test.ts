@@ -16,7 +16,7 @@ import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { freshPgDatabase } from '../../test/pg.js';
 import { migratedMemoryExecutor } from '../../test/sqlite-template.js';
-import { sampleOrder } from '../../test/property.js';
+import { sampleOrder, settleEveryReady } from '../../test/property.js';
 import { transactionFor } from '../../test/helpers.js';
 import { KEPT_REASON_26, KEPT_STATE_26, undoCountersMigration } from './counters.js';
 import { orderReasonExpr, orderStateExpr } from './ledger.js';
@@ -214,29 +214,7 @@ async function play(store: SqlStore, db: Executor, ops: readonly Op[], reached: 
     reached.add(o.kind);
     switch (o.kind) {
       case 'send': {
-        const ready = await store.wireEncounters('ready', 1000);
-        if (ready.length === 0) break;
-        const id = `T${i}`;
-        if (
-          !(
-            await store.createTransaction(
-              transactionFor(
-                id,
-                ready.map((r) => r.wire),
-              ),
-              ready,
-              NOW,
-            )
-          ).created
-        )
-          break;
-        await store.updateTransaction(id, { status: 'sent', from: ['created'] }, NOW);
-        await store.updateTransaction(id, { status: o.end, from: ['sent'] }, NOW);
-        await store.recordResults(
-          id,
-          ready.map((r, k) => ({ ...r, result: o.verdicts[k % o.verdicts.length]!, problems: [] })),
-          NOW,
-        );
+        await settleEveryReady(store, `T${i}`, o.verdicts, o.end, NOW);
         break;
       }
       case 'abandon': {

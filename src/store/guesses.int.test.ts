@@ -14,8 +14,7 @@ import type { FieldMap } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord, TraceEntry } from '../mapping/record.js';
 import { freshPgDatabase } from '../../test/pg.js';
-import { sampleOrder } from '../../test/property.js';
-import { transactionFor } from '../../test/helpers.js';
+import { sampleOrder, settleEveryReady } from '../../test/property.js';
 import { undoGuessesMigration } from './guesses.js';
 import { PostgresExecutor } from './postgres-executor.js';
 import { FieldMapSchema, row } from './rows.js';
@@ -154,29 +153,7 @@ async function play(store: SqlStore, ops: readonly Op[], reached: Set<string>): 
     reached.add(o.kind);
     switch (o.kind) {
       case 'send': {
-        const ready = await store.wireEncounters('ready', 1000);
-        if (ready.length === 0) break;
-        const id = `T${i}`;
-        if (
-          !(
-            await store.createTransaction(
-              transactionFor(
-                id,
-                ready.map((r) => r.wire),
-              ),
-              ready,
-              NOW,
-            )
-          ).created
-        )
-          break;
-        await store.updateTransaction(id, { status: 'sent', from: ['created'] }, NOW);
-        await store.updateTransaction(id, { status: 'done', from: ['sent'] }, NOW);
-        await store.recordResults(
-          id,
-          ready.map((r, k) => ({ ...r, result: o.verdicts[k % o.verdicts.length]!, problems: [] })),
-          NOW,
-        );
+        await settleEveryReady(store, `T${i}`, o.verdicts, 'done', NOW);
         break;
       }
       case 'ack':
