@@ -10,7 +10,7 @@ import type { MapOutcome } from '../mapping/outcome.js';
 import { derive, encountersOf } from './derive.js';
 import { SUBMISSION_STATES, type RecordState } from './evaluate.js';
 import { checkMessageTransition } from './states.js';
-import { planEncounter, readEncounter, wireValues, writeEncounter, type StoredEncounter } from './encounter-rows.js';
+import { planEncounter, readEncounters, wireValues, writeEncounter, type StoredEncounter } from './encounter-rows.js';
 import { rebuildLedger } from './ledger.js';
 import { insertOrphan, upsertOrderIndex } from './merge-rows.js';
 import { MapOutcomeSchema, ProblemsSchema, row } from './rows.js';
@@ -140,8 +140,7 @@ export async function rederiveUnit(
   if (outside.length > 0) return { kind: 'grow', encounterKeys: [...unit.encounterKeys, ...outside].sort() };
 
   const d = derive(inputs);
-  const stored = new Map<string, StoredEncounter>();
-  for (const key of unit.encounterKeys) stored.set(key, await readEncounter(q, key));
+  const stored = await readEncounters(q, unit.encounterKeys);
   const changes: ConsultationChange[] = [];
   let unchanged = 0;
   const plans = unit.encounterKeys.map((key) => {
