@@ -3,7 +3,6 @@
 // wait in the worklist.
 import { ResourcePool, type FhirResource } from '../fhir/intake.js';
 import { resolveReferences } from '../fhir/resolve.js';
-import type { Problem } from '../cdsr/problem.js';
 import type { MappingTables } from '../mapping/load.js';
 import { mapFhirResource } from '../mapping/map-fhir.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
@@ -81,12 +80,7 @@ export async function dryRunErrorQueue(
   let messages = 0;
   let wouldResolve = 0;
   let waitingForFetch = 0;
-  let stillError = 0;
   const still = new WorklistGroups(tables.dir);
-  const stays = (m: { id: number; receivedAt: string; problems: readonly Problem[] }): void => {
-    stillError++;
-    still.add(m);
-  };
   const snapshot = workers?.diskSnapshot?.();
   const opts = defaultFacilityId !== undefined ? { defaultFacilityId } : {};
   const remap = async (m: QueuedMessage & { raw: string }): Promise<MapOutcome | 'waiting'> => {
@@ -110,9 +104,9 @@ export async function dryRunErrorQueue(
       const outcome = outcomes[i]!;
       if (outcome === 'waiting') {
         waitingForFetch++;
-        stays({ id: m.id, receivedAt: m.receivedAt, problems: m.problems });
+        still.add({ id: m.id, receivedAt: m.receivedAt, problems: m.problems });
       } else if (outcome.disposition === 'mapped') wouldResolve++;
-      else stays({ id: m.id, receivedAt: m.receivedAt, problems: outcome.problems });
+      else still.add({ id: m.id, receivedAt: m.receivedAt, problems: outcome.problems });
     });
   };
   let batch: (QueuedMessage & { raw: string })[] = [];
@@ -128,5 +122,7 @@ export async function dryRunErrorQueue(
   }
   await mapping;
   await tally(batch);
-  return { messages, wouldResolve, stillError, waitingForFetch, remaining: still.result() };
+  // each message that stays is added once: the groups count them
+  const remaining = still.result();
+  return { messages, wouldResolve, stillError: remaining.messages, waitingForFetch, remaining };
 }
