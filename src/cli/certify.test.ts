@@ -15,7 +15,7 @@ import { buildSandbox, DEFAULT_CLIENT, SANDBOX_PATH, SANDBOX_TOKEN_PATH, type Sa
 import { certifyTargetFromConfig } from '../outbound/certify.js';
 import { loadMappings } from '../mapping/load.js';
 import { sandboxValueLists } from './builtin-sandbox.js';
-import { openStoreToRead } from '../server/main.js';
+import { openStoreToRead } from '../server/service-store.js';
 import { signInFor } from '../outbound/setup.js';
 import { profileCredentials } from '../outbound/profile-store.js';
 import { driveSandboxSignIn, runCertify, type CertifyCliOptions, type CertifySeams } from './certify.js';

@@ -27,17 +27,13 @@ import { activeProfile, legacyProfileName, profileSummary } from '../profile.js'
 import { adoptUnprofiled, deidentificationKey, profileCredentials } from '../outbound/profile-store.js';
 import { PROFILE_PRESENCE } from '../outbound/submitter.js';
 import { SERVICE_LEASE } from './service-lease.js';
-import { fhirFetcherFor, openStore, openStoreToRead } from './service-store.js';
+import { fhirFetcherFor, openStore } from './service-store.js';
 
 export interface Running {
   readonly app: FastifyInstance;
   readonly url: string;
   close(): Promise<void>;
 }
-
-// the store and the FHIR reader as the service opens them: in a module of their own, which the
-// commands that work on a store offline load without the service's routes (service-store.ts)
-export { fhirFetcherFor, openStore, openStoreToRead };
 
 /**
  * Purges raw messages past CDSR_RETENTION_DAYS now and every six hours, and gives the space back
