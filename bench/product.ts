@@ -167,14 +167,16 @@ export async function startSandbox(dir: string): Promise<Running & { env: Record
 }
 
 /**
- * `cdsr-adapter serve` as `npm start` runs it, in a data directory of its own; node started with the
- * arguments of `BENCH_SERVE_NODE_ARGS` (space-separated), for those NODE_OPTIONS refuses
- * (`--cpu-prof --cpu-prof-dir=DIR`: a profile written when serve stops).
+ * `cdsr-adapter serve` as `npm start` runs it, in a data directory of its own; node given the options
+ * of `BENCH_SERVE_NODE_OPTIONS` (a heap setting to try, a probe to load) and the arguments of
+ * `BENCH_SERVE_NODE_ARGS` (space-separated), for those NODE_OPTIONS refuses (`--cpu-prof
+ * --cpu-prof-dir=DIR`: a profile written when serve stops).
  */
 export async function startServe(dir: string, extraEnv: Record<string, string>): Promise<Running> {
   const port = await freePort();
   const log = createWriteStream(join(dir, 'serve.log'));
   const nodeArgs = (process.env.BENCH_SERVE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const nodeOptions = process.env.BENCH_SERVE_NODE_OPTIONS;
   const child = spawn(process.execPath, [...nodeArgs, join(DIST, 'src', 'cli.js'), 'serve'], {
     cwd: dir,
     env: {
@@ -188,6 +190,7 @@ export async function startServe(dir: string, extraEnv: Record<string, string>):
       // the bench measures what the service can take, not the rate a credential is allowed
       CDSR_SEND_RATE: '0',
       CDSR_SEND_BYTES_RATE: '0',
+      ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -344,8 +347,7 @@ export async function benchProduct(o: ProductBenchOptions): Promise<{ rows: Prod
 
   const product = async (store: ProductRow['store'], env: Record<string, string>, commitCeiling: Map<number, ProductRow>, bare: Map<number, ProductRow>) => {
     const work = freshWork(store);
-    const nodeOptions = process.env.BENCH_SERVE_NODE_OPTIONS;
-    const serve = await startServe(work, { ...env, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) });
+    const serve = await startServe(work, env);
     try {
       for (const [label, spec] of [
         ['serve: ORM, a new encounter each', specs.orm],
@@ -413,7 +415,6 @@ export async function benchProduct(o: ProductBenchOptions): Promise<{ rows: Prod
  * Memory over a long run: serve submitting to a sandbox of its own (the built-in one keeps every
  * record it was sent in serve's memory), the mix at 10 connections after a 30-second warm-up, RSS
  * sampled every 10 s and the peak read from the kernel (VmHWM) before each process stops.
- * `BENCH_SERVE_NODE_OPTIONS`: node options for serve alone (to try a heap ceiling, to load a probe, to profile);
  * `CDSR_HEAP_GROWTH_PERCENT` is passed on to serve (0: V8's own factor, to compare).
  */
 async function soakOnce(
@@ -430,12 +431,10 @@ async function soakOnce(
   nextN = 0;
   const sandbox = await startSandbox(work);
   try {
-    const nodeOptions = process.env.BENCH_SERVE_NODE_OPTIONS;
     const growth = process.env.CDSR_HEAP_GROWTH_PERCENT;
     const serve = await startServe(work, {
       ...env,
       ...sandbox.env,
-      ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
       ...(growth !== undefined ? { CDSR_HEAP_GROWTH_PERCENT: growth } : {}),
     });
     try {
