@@ -220,7 +220,10 @@ export class PostgresExecutor implements Executor {
     let broken = false;
     try {
       const r = await fn(q);
-      await send('COMMIT', [], 'written');
+      // a statement that failed ended the transaction on the server, which then answers COMMIT with
+      // ROLLBACK: never taken for a commit, even when the caller caught that failure
+      const done = await send('COMMIT', [], 'written');
+      if (done.command !== 'COMMIT') throw new Error('the transaction was rolled back at its COMMIT (one of its statements had failed)');
       return r;
     } catch (e) {
       await c.query('ROLLBACK').catch(() => (broken = true));

@@ -13,6 +13,8 @@ import { CdsrValidator } from '../cdsr/validate.js';
 import { errorMessage } from '../cdsr/errors.js';
 import { loadMappings } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
+import { orderIdentity } from '../mapping/merge.js';
+import type { MapOutcome } from '../mapping/outcome.js';
 import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
 import { openStore } from './open.js';
 import { StoreUnavailableError } from './sql.js';
@@ -280,6 +282,66 @@ describe('PostgreSQL', { concurrency: true }, () => {
       }
     });
 
+    it('a write of the second round trip that fails fails the message: nothing of it is kept (no AA), and the message sent again is applied', async (t) => {
+      const why = await unreachable();
+      if (why) return t.skip(why);
+      const { schema, tables, a, b, orm } = await twoStores();
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      const count = async (table: string) => Number((await admin.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${schema}.${table}`)).rows[0]!.n);
+      const meta = { channel: 'hl7v2' as const, sender: 'EHR^GENHOSP', controlId: 'MSG0001', contentType: 'x', raw: orm, receivedAt: new Date() };
+      try {
+        // the ledger's last write, in the COMMIT's round trip, refused
+        await admin.query(`CREATE FUNCTION ${schema}.refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$`);
+        await admin.query(`CREATE TRIGGER refuse BEFORE INSERT ON ${schema}.order_messages FOR EACH ROW EXECUTE FUNCTION ${schema}.refuse()`);
+        await assert.rejects(a.ingest(meta, mapHl7Text(orm, tables)), /^error: refused by the test$/);
+        for (const table of ['inbound_messages', 'encounters', 'consultations', 'order_index', 'orders', 'order_numbers', 'message_encounters'])
+          assert.equal(await count(table), 0, table);
+        await admin.query(`DROP TRIGGER refuse ON ${schema}.order_messages`);
+        // not a resend of anything: applied, under the next id of the sequence
+        const again = await b.ingest(meta, mapHl7Text(orm, tables));
+        assert.deepEqual([again.status, again.messageId], ['applied', 2]);
+        assert.deepEqual([await count('inbound_messages'), await count('orders'), await count('order_messages')], [1, 1, 1]);
+      } finally {
+        await admin.end();
+        await a.close();
+        await b.close();
+        await dropSchema(schema);
+      }
+    });
+
+    it('a transaction a failed statement ended is not reported committed, even when the failure was caught', async (t) => {
+      const why = await unreachable();
+      if (why) return t.skip(why);
+      const schema = newSchema();
+      const x = await PostgresExecutor.open({ url, schema });
+      try {
+        await x.run('CREATE TABLE t (v TEXT NOT NULL)');
+        // the server ends the transaction at the failure and answers its COMMIT with ROLLBACK
+        await assert.rejects(
+          x.transaction(async (q) => {
+            await q.run('INSERT INTO t (v) VALUES (?)', ['kept?']);
+            const caught = await q.get('SELECT 1 / 0 AS n').catch((e: unknown) => errorMessage(e));
+            assert.equal(caught, 'division by zero');
+          }),
+          /^Error: the transaction was rolled back at its COMMIT \(one of its statements had failed\)$/,
+        );
+        assert.deepEqual(await x.all('SELECT v FROM t'), []);
+        // and with writes waiting to go with the COMMIT
+        await assert.rejects(
+          x.transaction(async (q) => {
+            await q.get('SELECT 1 / 0 AS n').catch(() => undefined);
+            await q.defer?.('INSERT INTO t (v) VALUES (?)', ['kept?']);
+          }),
+          /current transaction is aborted/,
+        );
+        assert.deepEqual(await x.all('SELECT v FROM t'), []);
+      } finally {
+        await x.close();
+        await dropSchema(schema);
+      }
+    });
+
     it('any text written in as a literal reads back as sent (property, against the server)', async (t) => {
       const why = await unreachable();
       if (why) return t.skip(why);
@@ -349,6 +411,66 @@ describe('PostgreSQL', { concurrency: true }, () => {
       } finally {
         await blocker.end();
         await store.close();
+        await dropSchema(schema);
+      }
+    });
+  });
+
+  describe('PostgreSQL: the ledger under concurrency', () => {
+    it('an error message’s orders are locked by their numbers: an ORM of the same order from another instance meanwhile finds its order (one order, not two)', async (t) => {
+      const why = await unreachable();
+      if (why) return t.skip(why);
+      const { schema, tables, a, b, orm } = await twoStores();
+      const tag = randomBytes(4).toString('hex').toUpperCase();
+      const raw = orm.replaceAll('ORD1001', `LKORD${tag}`).replaceAll('ACC2001', `LKACC${tag}`).replaceAll('V0001', `LKV${tag}`);
+      const mapped = mapHl7Text(raw, tables);
+      assert.equal(mapped.disposition, 'mapped');
+      const identity = mapped.disposition === 'mapped' ? orderIdentity(mapped.records[0]!) : undefined;
+      // the same order held in the error queue (what a second OBR that cannot be mapped makes of it)
+      const held: MapOutcome = {
+        disposition: 'error',
+        problems: [{ code: 'MAP_NO_ORDER', message: 'held by the test', severity: 'error', scope: 'file', path: '' }],
+        orders: [identity!],
+      };
+      const meta = (controlId: string) => ({ channel: 'hl7v2' as const, sender: 'EHR^GENHOSP', controlId, contentType: 'x', raw, receivedAt: new Date() });
+      // a table lock holds every message's writes (not its reads) until it is let go: both
+      // messages have read what they need before either writes
+      const blocker = new pg.Client({ connectionString: url });
+      await blocker.connect();
+      // who waits, seen from a connection of its own (a transaction sees the activity as it was at its first look)
+      const watcher = new pg.Client({ connectionString: url });
+      await watcher.connect();
+      const waiting = async (marker: string): Promise<void> => {
+        for (let i = 0; i < 1000; i++) {
+          const r = await watcher.query<{ n: string }>(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND position($1 IN query) > 0",
+            [marker],
+          );
+          if (Number(r.rows[0]!.n) > 0) return;
+          await new Promise((ok) => setTimeout(ok, 5));
+        }
+        throw new Error(`no statement of ${marker} waits`);
+      };
+      try {
+        await blocker.query(`SET search_path = ${schema}`);
+        await blocker.query('BEGIN');
+        await blocker.query('LOCK TABLE orders IN SHARE MODE');
+        const first = a.ingest(meta(`LKE${tag}`), held);
+        await waiting(`LKE${tag}`);
+        const second = b.ingest(meta(`LKM${tag}`), mapped);
+        await waiting(`LKM${tag}`);
+        await blocker.query('COMMIT');
+        assert.deepEqual([(await first).status, (await second).status], ['error', 'applied']);
+        const { orders } = await a.orders({ limit: 10 });
+        assert.deepEqual(
+          orders.map((o) => [[...o.orderNumbers].sort(), o.state]),
+          [[[`LKACC${tag}`, `LKORD${tag}`], 'reported']],
+        );
+      } finally {
+        await blocker.end();
+        await watcher.end();
+        await a.close();
+        await b.close();
         await dropSchema(schema);
       }
     });

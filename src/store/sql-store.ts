@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { Problem } from '../cdsr/problem.js';
 import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 import type { CdsrValidator } from '../cdsr/validate.js';
-import { encounterKey, orderKeysOf, type EncounterState } from '../mapping/merge.js';
+import { encounterKey, orderKey, orderKeysOf, type EncounterState } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { Exclusion, PartialRecord } from '../mapping/record.js';
 import { applyMessage, orderIdentitiesOf, statusForOutcome } from './derive.js';
@@ -279,8 +279,15 @@ export class SqlStore implements Store {
   ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult> {
     const hash = createHash('sha256').update(meta.raw).digest('hex');
     const records = outcome.disposition === 'mapped' ? outcome.records : [];
+    const identities = orderIdentitiesOf(outcome);
     return this.db.transaction(async (q) => {
-      await q.lock([`msg|${meta.channel}|${meta.sender}|${meta.controlId}`, ...records.flatMap((r) => SqlStore.mergeKeys(r))]);
+      // the orders' numbers too, the ledger's (a mapped message's are among its merge keys; an
+      // error's are not): another instance recording the same order meanwhile waits, and finds it
+      await q.lock([
+        `msg|${meta.channel}|${meta.sender}|${meta.controlId}`,
+        ...records.flatMap((r) => SqlStore.mergeKeys(r)),
+        ...identities.flatMap((i) => (i ? i.numbers.map((n) => orderKey(i.facilityId, n)) : [])),
+      ]);
       // everything the message may need read, read at once: its twin (a message without a control
       // id is never taken for a resend: nothing to look up), its id (PostgreSQL), what the merge
       // reads first and what the ledger holds of its orders. On PostgreSQL that is one round trip
@@ -299,7 +306,7 @@ export class SqlStore implements Store {
             ];
       const idRead = nextIdRead(this.db.dialect, 'inbound_messages');
       const merge = new Preload(records);
-      const ledger = new LedgerLookup(orderIdentitiesOf(outcome), idRead !== undefined);
+      const ledger = new LedgerLookup(identities, idRead !== undefined);
       const mergeReads = merge.next();
       const rows = await readAll(q, [...twinRead, ...(idRead ? [idRead] : []), ...mergeReads, ...ledger.reads]);
       const [twinRows = [], idRows = [], mergeRows = [], ledgerRows = []] = split(rows, [
