@@ -7,7 +7,7 @@ import type { EncounterState } from '../mapping/merge.js';
 import { consultationWire } from '../mapping/wire.js';
 import { consultationWrites, RECORD_STATES, type ConsultationWrite, type PreviousConsultation, type RecordState } from './evaluate.js';
 import { encounterFromRows, row } from './rows.js';
-import { chunks, later, marks, readAll, type Queryable, type Read, type Row } from './sql.js';
+import { byCount, chunks, later, marks, readAll, type Queryable, type Read, type Row } from './sql.js';
 import { checkRecordTransition } from './states.js';
 
 /** What the store holds of a consultation before a write: its state and NRDR's part in it. */
@@ -70,18 +70,18 @@ export async function readPrevious(q: Queryable, key: string): Promise<Map<strin
  */
 export function storedReads(keys: readonly string[]): Read[] {
   return [
-    {
-      sql: `SELECT encounter_key, facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key IN (${marks(keys.length)})`,
-      params: keys,
-    },
-    {
-      sql: `SELECT c.encounter_key, c.consultation_key, c.cdate, c.ctime, c.key_rank, c.fields, c.cancelled, c.exclusion, c.retired,
-         c.state, c.submitted_hash, c.transaction_id, ${AT_NRDR}
-       FROM consultations c WHERE c.encounter_key IN (${marks(keys.length)}) ORDER BY c.encounter_key, c.consultation_key`,
-      params: keys,
-    },
+    { sql: ENCOUNTERS_IN(keys.length), params: keys },
+    { sql: CONSULTATIONS_IN(keys.length), params: keys },
   ];
 }
+const ENCOUNTERS_IN = byCount(
+  (n) => `SELECT encounter_key, facility_id, encounter_id, partner_id, fields, consultation_defaults FROM encounters WHERE encounter_key IN (${marks(n)})`,
+);
+const CONSULTATIONS_IN = byCount(
+  (n) => `SELECT c.encounter_key, c.consultation_key, c.cdate, c.ctime, c.key_rank, c.fields, c.cancelled, c.exclusion, c.retired,
+         c.state, c.submitted_hash, c.transaction_id, ${AT_NRDR}
+       FROM consultations c WHERE c.encounter_key IN (${marks(n)}) ORDER BY c.encounter_key, c.consultation_key`,
+);
 
 /** The encounters of `storedReads` from its rows: each key asked for, stored or not (then no merge state and nothing previous). */
 export function storedFrom(keys: readonly string[], [encounterRows, consultationRows]: readonly (readonly Row[])[]): Map<string, StoredEncounter> {

@@ -15,7 +15,7 @@ import type { Exclusion } from '../mapping/record.js';
 import { keptCounts } from './counters.js';
 import { retractionOf, type Retraction } from './retraction.js';
 import { ExclusionSchema, ProblemsSchema, row, StringListSchema, type RowReader } from './rows.js';
-import { chunks, either, later, marks, tuples, type Queryable, type Read, type Row } from './sql.js';
+import { byCount, chunks, either, later, marks, tuples, type Queryable, type Read, type Row } from './sql.js';
 import { ORDER_STATES, orderStateSql, recordStatesGiving, sqlList, type OrderState } from './states.js';
 
 export { ORDER_STATES, type OrderState } from './states.js';
@@ -130,6 +130,13 @@ const dayOf = (at: Date): string => at.toISOString().slice(0, 10);
 
 /** The next id of the orders table (PostgreSQL). */
 const NEXT_ORDER_ID = "nextval(pg_get_serial_sequence('orders', 'id'))";
+const NUMBERS_IN = byCount((n) => `SELECT number, order_id FROM order_numbers WHERE facility_id = ? AND number IN (${marks(n)})`);
+const FRESH_ID = `SELECT ${NEXT_ORDER_ID} AS id`;
+const FRESH_ID_UNLESS = byCount(
+  (n) => `SELECT CASE WHEN EXISTS (SELECT 1 FROM order_numbers WHERE facility_id = ? AND number IN (${marks(n)})) THEN NULL
+                 ELSE ${NEXT_ORDER_ID} END AS id`,
+);
+const INSERT_NUMBERS = byCount((n) => `INSERT INTO order_numbers (facility_id, number, order_id) VALUES ${tuples(n, 3)} ON CONFLICT DO NOTHING`);
 /** A number of a facility, as a key. */
 const numberKey = (facility: string, n: string): string => JSON.stringify([facility, n]);
 
@@ -163,10 +170,7 @@ export class LedgerLookup {
     for (const [facility, numbers] of byFacility) {
       for (const part of chunks([...numbers])) {
         for (const n of part) this.looked.add(numberKey(facility, n));
-        this.reads.push({
-          sql: `SELECT number, order_id FROM order_numbers WHERE facility_id = ? AND number IN (${marks(part.length)})`,
-          params: [facility, ...part],
-        });
+        this.reads.push({ sql: NUMBERS_IN(part.length), params: [facility, ...part] });
         this.parts.push({ kind: 'numbers' });
       }
     }
@@ -182,13 +186,7 @@ export class LedgerLookup {
       if (shared) continue;
       // the id is taken only when none of the numbers is known: an order seen before takes none
       this.reads.push(
-        numbers.length === 0
-          ? { sql: `SELECT ${NEXT_ORDER_ID} AS id`, params: [] }
-          : {
-              sql: `SELECT CASE WHEN EXISTS (SELECT 1 FROM order_numbers WHERE facility_id = ? AND number IN (${marks(numbers.length)})) THEN NULL
-                 ELSE ${NEXT_ORDER_ID} END AS id`,
-              params: [identity.facilityId, ...numbers],
-            },
+        numbers.length === 0 ? { sql: FRESH_ID, params: [] } : { sql: FRESH_ID_UNLESS(numbers.length), params: [identity.facilityId, ...numbers] },
       );
       this.parts.push({ kind: 'fresh', index });
     }
@@ -315,7 +313,7 @@ export async function recordOrder(
   for (const part of chunks(numbers)) {
     await later(
       q,
-      `INSERT INTO order_numbers (facility_id, number, order_id) VALUES ${tuples(part.length, 3)} ON CONFLICT DO NOTHING`,
+      INSERT_NUMBERS(part.length),
       part.flatMap((n) => [facility, n, id]),
     );
   }

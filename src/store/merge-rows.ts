@@ -6,7 +6,7 @@ import { encounterKey, orderKeysOf, orphanId, type EncounterState, type MergeRep
 import type { PartialRecord } from '../mapping/record.js';
 import { PartialRecordSchema, row } from './rows.js';
 import { storedFrom, storedReads, type StoredEncounter } from './encounter-rows.js';
-import { chunks, later, marks, tuples, type Queryable, type Read, type Row } from './sql.js';
+import { byCount, chunks, later, marks, tuples, type Queryable, type Read, type Row } from './sql.js';
 
 /** A merge repository over rows read beforehand; it records what the merge changes. */
 export class PreloadedRepository implements MergeRepository {
@@ -63,6 +63,14 @@ export class PreloadedRepository implements MergeRepository {
   }
 }
 
+const INDEX_BY_ENCOUNTER = byCount((n) => `SELECT encounter_key, order_key, consultation_key FROM order_index WHERE encounter_key IN (${marks(n)})`);
+const INDEX_BY_KEY = byCount((n) => `SELECT order_key, encounter_key, consultation_key FROM order_index WHERE order_key IN (${marks(n)})`);
+const ORPHANS_BY_KEY = byCount((n) => `SELECT order_key, seq, record FROM orphans WHERE order_key IN (${marks(n)}) ORDER BY order_key, seq`);
+const UPSERT_INDEX = byCount(
+  (n) => `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES ${tuples(n, 3)}
+       ON CONFLICT (order_key) DO UPDATE SET encounter_key = excluded.encounter_key, consultation_key = excluded.consultation_key`,
+);
+
 /**
  * What merging `records` needs, read in rounds: the encounters of the records (with their
  * consultations as stored, for the write that follows the merge) and their order index entries,
@@ -103,13 +111,10 @@ export class Preload {
     if (encounters.length === 0 && keys.length === 0) return [];
     this.round = { encounters, keys };
     return [
-      ...chunks(encounters).flatMap((part) => [
-        ...storedReads(part),
-        { sql: `SELECT encounter_key, order_key, consultation_key FROM order_index WHERE encounter_key IN (${marks(part.length)})`, params: part },
-      ]),
+      ...chunks(encounters).flatMap((part) => [...storedReads(part), { sql: INDEX_BY_ENCOUNTER(part.length), params: part }]),
       ...chunks(keys).flatMap((part) => [
-        { sql: `SELECT order_key, encounter_key, consultation_key FROM order_index WHERE order_key IN (${marks(part.length)})`, params: part },
-        { sql: `SELECT order_key, seq, record FROM orphans WHERE order_key IN (${marks(part.length)}) ORDER BY order_key, seq`, params: part },
+        { sql: INDEX_BY_KEY(part.length), params: part },
+        { sql: ORPHANS_BY_KEY(part.length), params: part },
       ]),
     ];
   }
@@ -161,8 +166,7 @@ export async function upsertOrderIndex(q: Queryable, entries: readonly (readonly
   for (const part of chunks(entries)) {
     await later(
       q,
-      `INSERT INTO order_index (order_key, encounter_key, consultation_key) VALUES ${tuples(part.length, 3)}
-       ON CONFLICT (order_key) DO UPDATE SET encounter_key = excluded.encounter_key, consultation_key = excluded.consultation_key`,
+      UPSERT_INDEX(part.length),
       part.flatMap(([k, ref]) => [k, ref.encounterKey, ref.consultationKey]),
     );
   }

@@ -154,6 +154,17 @@ export class StoreNotFoundError extends AdapterError {
   }
 }
 
+/**
+ * A statement's text for n values, built once for each n and the same string after: the texts of
+ * a message's reads are not built again for every message, and the prepared statement's cache
+ * (keyed by text) finds a string whose hash is known instead of hashing and comparing a new one
+ * of several hundred characters (about 4 µs a statement).
+ */
+export function byCount(build: (n: number) => string): (n: number) => string {
+  const texts: string[] = [];
+  return (n) => (texts[n] ??= build(n));
+}
+
 /** `?, ?, …` for n values. */
 export const marks = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
 
