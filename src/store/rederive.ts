@@ -14,7 +14,7 @@ import { planEncounter, readEncounters, wireValues, writeEncounter, type StoredE
 import { rebuildLedger } from './ledger.js';
 import { insertOrphan, upsertOrderIndex } from './merge-rows.js';
 import { MapOutcomeSchema, ProblemsSchema, row } from './rows.js';
-import { chunks, later, marks, tuples, type Queryable, type TxQueryable } from './sql.js';
+import { chunks, later, marks, storedForm, tuples, type Queryable, type TxQueryable } from './sql.js';
 import type { MessageStatus } from './message-statuses.js';
 
 /** One field of a consultation whose value would change (values as NRDR receives them; absent = not sent). */
@@ -128,7 +128,8 @@ export async function rederiveUnit(
       (m.purged ? m.outcome : undefined) ??
       (m.status === 'ignored' ? ({ disposition: 'unsupported', problems: m.problems } as const) : undefined);
     if (outcome) {
-      inputs.push({ id: m.id, receivedAt: m.receivedAt, outcome });
+      // as ingest merged it (a FHIR resource's text keeps a NUL or a lone surrogate as an escape)
+      inputs.push({ id: m.id, receivedAt: m.receivedAt, outcome: storedForm(outcome) });
       continue;
     }
     if (m.purged) return { kind: 'skipped', reason: `message ${m.id} has neither its text nor an outcome kept for it (purged before outcomes were kept)` };

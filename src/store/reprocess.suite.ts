@@ -330,6 +330,35 @@ export function reprocessSuite(name: string, backing: () => Promise<StoreBacking
       },
     );
 
+    withStore(
+      'a NUL or a lone surrogate in a key is merged as stored (U+FFFD): the result joins its order, and reprocessing changes nothing',
+      async ({ s, deps, send }) => {
+        // neither database keeps a NUL, nor UTF-8 a lone surrogate: both read back as U+FFFD, so the
+        // merge must key on that too, or the result would be applied and never join its order
+        for (const bad of ['\u0000', '\uD800']) {
+          const odd = (raw: string) => raw.replaceAll('V0001', `V${bad}0001`).replace('CT HEAD WO CONTRAST', `CT HEAD${bad}WO CONTRAST`);
+          await send(odd(hl7('01-orm-new.hl7')), `MSG-A${bad}`);
+          await send(odd(hl7('04-oru-final.hl7')), `MSG-B${bad}`);
+        }
+        const key = '100000|V\uFFFD0001';
+        assert.deepEqual(
+          (await s.records({})).map((r) => r.encounterKey),
+          [key],
+        );
+        const r = await s.record(key);
+        assert.deepEqual(
+          r?.consultations.map((c) => [c.consultationKey, c.fields['Name_of_Exam_Ordered']?.value, c.fields['Ordered_Exam_Completed']?.value]),
+          [['11/02/2026 09:30:15', 'CT HEAD\uFFFDWO CONTRAST', '1']],
+        );
+        assert.deepEqual(
+          (await s.orders({ limit: 10 })).orders.map((o) => [o.encounterId, o.state]),
+          [['V\uFFFD0001', 'reported']],
+        );
+        const dry = await runReprocess(deps, (await startReprocess(deps, { all: true }, { apply: false, who: 'operate#1' })).id);
+        assert.deepEqual([dry.status, dry.summary.byChange, dry.summary.messages, dry.summary.skipped], ['done', {}, {}, []]);
+      },
+    );
+
     withStore('reprocessing everything with the tables unchanged changes nothing (every shipped HL7 sample)', async ({ s, db, deps, send }) => {
       const files = [
         '01-orm-new.hl7',

@@ -70,6 +70,7 @@ import {
   nextIdRead,
   readAll,
   split,
+  storedForm,
   StoreCorruptError,
   StoreSchemaNewerError,
   type Executor,
@@ -276,8 +277,10 @@ export class SqlStore implements Store {
     return [encounterKey(record.facilityId, record.encounterId), ...orderKeysOf(record)];
   }
 
-  ingest(meta: InboundMeta, outcome: MapOutcome): Promise<IngestResult> {
+  ingest(meta: InboundMeta, mapped: MapOutcome): Promise<IngestResult> {
     const hash = createHash('sha256').update(meta.raw).digest('hex');
+    // merged on its values as stored: a NUL or a lone surrogate reads back as U+FFFD
+    const outcome = storedForm(mapped);
     const records = outcome.disposition === 'mapped' ? outcome.records : [];
     const identities = orderIdentitiesOf(outcome);
     return this.db.transaction(async (q) => {

@@ -109,12 +109,53 @@ export function either(value: string | undefined): [string | null, string | null
   return [value ?? null, value ?? null];
 }
 
+declare global {
+  // ES2024, in every Node this runs on (20 and later); not in the ES2022 library this compiles with
+  interface String {
+    isWellFormed(): boolean;
+    toWellFormed(): string;
+  }
+}
+
 /**
- * Text as both databases keep it: PostgreSQL refuses a NUL character in text, so on both a NUL is
- * stored as U+FFFD (the same message reads back the same on either store).
+ * A text as both databases keep it: PostgreSQL refuses a NUL character, and half of a surrogate
+ * pair without its other half has no UTF-8 form (SQLite would keep its three bytes, read back as
+ * three U+FFFD), so each is stored as one U+FFFD: the same message reads back the same on either store.
  */
+export function storedText(text: string): string {
+  return text.includes('\u0000') || !text.isWellFormed() ? text.toWellFormed().replaceAll('\u0000', '\uFFFD') : text;
+}
+
+/** Parameters as both databases keep them (storedText). */
 export function storable(params: readonly SqlValue[]): SqlValue[] {
-  return params.map((v) => (typeof v === 'string' && v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v));
+  return params.map((v) => (typeof v === 'string' ? storedText(v) : v));
+}
+
+/**
+ * A mapping outcome (or any plain data) with every text as the store gives it back (storedText).
+ * A message is merged on these values, so that its keys match the rows read back for the next
+ * message and what re-deriving its stored text gives; `value` itself when no text changes.
+ */
+export function storedForm<T>(value: T): T {
+  if (typeof value === 'string') return storedText(value) as T;
+  if (Array.isArray(value)) {
+    const out = value.map((v: unknown) => storedForm(v));
+    return (out.some((v, i) => v !== value[i]) ? out : value) as T;
+  }
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const entries: Record<string, unknown> = value as Record<string, unknown>;
+    let out: Record<string, unknown> | undefined;
+    for (const [k, v] of Object.entries(entries)) {
+      const w = storedForm(v);
+      const key = storedText(k);
+      if (w !== v || key !== k) out ??= { ...entries };
+      if (out === undefined) continue;
+      if (key !== k) delete out[k];
+      out[key] = w;
+    }
+    return (out ?? value) as T;
+  }
+  return value;
 }
 
 /** The database cannot be reached or written now (down, disk full, busy, shutting down): try again later. */
