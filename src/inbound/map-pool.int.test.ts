@@ -176,6 +176,9 @@ describe('the dry run of the error queue in the mapping workers', () => {
       if (pool) {
         const map = pool.map.bind(pool);
         pool.map = (raw: string, snapshot?: number) => (onDisk.push(snapshot), map(raw, snapshot));
+        // the dry run sends its texts in jobs of many: each text counted with the snapshot of its job
+        const mapBatch = pool.mapBatch.bind(pool);
+        pool.mapBatch = (raws: readonly string[], snapshot: number) => (onDisk.push(...raws.map(() => snapshot)), mapBatch(raws, snapshot));
       }
       const dry = (await (await s.fetch('/api/worklist/dry-run', { method: 'POST' })).json()) as Record<string, unknown>;
       // the tables in force are still those without the rows
@@ -218,5 +221,32 @@ describe('the dry run of the error queue in the mapping workers', () => {
     const inProcess = await dryRun(false);
     assert.deepEqual(inProcess.dry, worker.dry);
     assert.deepEqual(inProcess.onDisk, []);
+  });
+
+  it('a text that ends its worker in a job of many fails alone: the job is sent again a text at a time', { timeout: 60_000 }, async () => {
+    await withTestServer(
+      async (s) => {
+        const cases: readonly UnmappedCase[] = [{ field: 'Modality', value: 'ZA', count: 4 }];
+        for (const m of unmappedMessages(cases)) assert.match((await postHl7(s, m.raw)).text, /MSA\|AE\|/);
+        // kept with INTERNAL_ERROR: its worker ended on it
+        assert.match((await postHl7(s, `${ORM.trimEnd()}\rZCR|1\r`)).text, /MSA\|AE\|/);
+        const row = ((await (await s.fetch('/api/worklist')).json()) as { rows: WorklistRow[] }).rows[0]!;
+        appendFileSync(join(s.mappingsDir, row.table), `${row.stub.replace('<ACR code>', codeFor('Modality'))}\n`);
+        const restarts = s.mapPool?.restarts ?? 0;
+        const dry = (await (await s.fetch('/api/worklist/dry-run', { method: 'POST' })).json()) as {
+          messages: number;
+          wouldResolve: number;
+          stillError: number;
+          remaining: { rows: unknown[]; otherProblems: Record<string, number> };
+        };
+        assert.deepEqual(
+          [dry.messages, dry.wouldResolve, dry.stillError, dry.remaining.rows, dry.remaining.otherProblems],
+          [5, 4, 1, [], { INTERNAL_ERROR: 1 }],
+        );
+        // the job of five ended its worker, then the text alone ended the next
+        assert.equal((s.mapPool?.restarts ?? 0) - restarts, 2);
+      },
+      { mapWorkers: { size: 1, minBytes: 0, script: FAULTY } },
+    );
   });
 });
