@@ -159,6 +159,7 @@ process.stdout.write(
     postgres: process.env.BENCH_REPROCESS_POSTGRES === '1' && process.env.BENCH_POSTGRES !== '0',
   }),
 );
+if (only === 'reprocess') process.exit(0);
 
 const dir = mkdtempSync(join(tmpdir(), 'cdsr-bench-'));
 const rows: string[][] = [];
