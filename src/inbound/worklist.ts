@@ -159,12 +159,13 @@ function keepSmallest(ids: number[], id: number): void {
 }
 
 /**
- * Groups the worklist problems of messages as they come, a message at a time (`header` reads a
- * table's columns for the stub; `facilities`, the facilities.csv in force, folds messages read
- * while their facility was unknown). What it holds is one entry per worklist row (a count, the
- * smallest ids, the first and last time), not the messages: a queue read a page at a time is
- * grouped in memory that does not grow with its length. Each message is added once. Messages
- * that share one array of problems (the store's queuePage gives them so) are read once.
+ * Groups the worklist problems of messages as they come, a message at a time (the dry run, as it
+ * maps them) or a group of messages with one list of problems at a time (the worklist, as the
+ * store groups the error queue); `header` reads a table's columns for the stub; `facilities`, the
+ * facilities.csv in force, folds messages read while their facility was unknown. What it holds is
+ * one entry per worklist row (a count, the smallest ids, the first and last time), not the
+ * messages: memory that does not grow with the queue. Each message is added once. Messages that
+ * share one array of problems are read once.
  */
 export class WorklistGroups {
   private readonly acc = new Map<string, Acc>();
