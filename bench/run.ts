@@ -13,10 +13,11 @@ import { cell, productTarget, rssTarget } from './targets.js';
 import { renderReprocess } from './reprocess.js';
 
 // BENCH_ONLY=soak: the soak alone (BENCH_SOAK_SECONDS, default 600); BENCH_ONLY=backfill: the backfill
-// rows alone; BENCH_ONLY=service: the mapping and service-under-load tables alone (to repeat them)
+// rows alone; BENCH_ONLY=service: the mapping and service-under-load tables alone (to repeat them);
+// BENCH_ONLY=reprocess: the reprocessing rows alone, the error queue's worklist and dry run with them
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && only !== 'soak' && only !== 'backfill' && only !== 'service')
-  throw new Error(`BENCH_ONLY=${only}: expected soak, backfill or service`);
+if (only !== undefined && only !== 'soak' && only !== 'backfill' && only !== 'service' && only !== 'reprocess')
+  throw new Error(`BENCH_ONLY=${only}: expected soak, backfill, service or reprocess`);
 
 const versusTarget = (mb: number): string => `${mb.toFixed(0)} MB (${cell(rssTarget(mb))})`;
 
@@ -104,7 +105,7 @@ if (only === undefined || only === 'service') {
 const here = fileURLToPath(new URL('.', import.meta.url));
 
 // backfill: stored consultations batched, validated and "submitted" in one round (child process: peak RSS)
-{
+if (only !== 'reprocess') {
   const n = Number(process.env.BENCH_BACKFILL ?? 100_000);
   const r = spawnSync(process.execPath, [join(here, 'backfill.js'), String(n)], { encoding: 'utf8' });
   const m =
@@ -158,6 +159,7 @@ process.stdout.write(
     postgres: process.env.BENCH_REPROCESS_POSTGRES === '1' && process.env.BENCH_POSTGRES !== '0',
   }),
 );
+if (only === 'reprocess') process.exit(0);
 
 const dir = mkdtempSync(join(tmpdir(), 'cdsr-bench-'));
 const rows: string[][] = [];

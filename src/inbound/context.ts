@@ -30,6 +30,8 @@ export interface Hl7MapWorkers {
   map(raw: string, onDisk?: number): Promise<Hl7Mapped | undefined>;
   /** A new reading of the tables on disk: each worker loads them once for the jobs that name it. */
   diskSnapshot?(): number;
+  /** Several texts mapped with the tables on disk in one job (the dry run): per text null when it maps, else its problems as JSON text. */
+  mapBatch?(raws: readonly string[], onDisk: number): Promise<(string | null)[] | undefined>;
 }
 
 /** How a message arrived: its content type and the credential or listener (for the audit). */

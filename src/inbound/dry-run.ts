@@ -7,6 +7,8 @@ import type { MappingTables } from '../mapping/load.js';
 import { mapFhirResource } from '../mapping/map-fhir.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import type { MapOutcome } from '../mapping/outcome.js';
+import type { Problem } from '../cdsr/problem.js';
+import { ProblemsSchema } from '../store/rows.js';
 import { StoreUnavailableError, type InboundLog, type QueuedMessage, type ResourceCache } from '../store/store.js';
 import type { Hl7MapWorkers } from './context.js';
 import { failedInWorker, mapForIngest } from './hl7-map.js';
@@ -61,12 +63,34 @@ export async function mapFromCache(
 
 /** Messages mapped at a time: the next page is read from the store while the workers map this one. */
 const WINDOW = 1000;
+/** A job of the mapping workers holds at most this many texts, or this many characters (past its first text). */
+const BATCH = 50;
+const BATCH_CHARS = 256 * 1024;
+
+/** The texts of `items` in jobs of at most BATCH texts and about BATCH_CHARS characters. */
+function batches<T extends { raw: string }>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  let cur: T[] = [];
+  let chars = 0;
+  for (const m of items) {
+    if (cur.length > 0 && (cur.length === BATCH || chars + m.raw.length > BATCH_CHARS)) {
+      out.push(cur);
+      cur = [];
+      chars = 0;
+    }
+    cur.push(m);
+    chars += m.raw.length;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
 
 /**
  * Maps the error queue again through `tables` (those on disk) and says what would resolve. With
  * mapping workers, HL7 texts are mapped in them (each worker reads the tables on disk once for the
- * run), a window of messages at a time while the next is read; FHIR resources, which read the
- * store's cache, are mapped here. The queue is read a window at a time (`window` messages, with
+ * run), a window of messages at a time while the next is read, in jobs of up to BATCH texts that
+ * answer only whether each maps and its problems; FHIR resources, which read the store's cache,
+ * are mapped here. The queue is read a window at a time (`window` messages, with
  * their texts) and what stays is grouped as mapped: no more than two windows are held at once,
  * however long the queue.
  */
@@ -98,10 +122,56 @@ export async function dryRunErrorQueue(
     }
     return remapStored(m, tables, store, defaultFacilityId);
   };
+  /**
+   * HL7 texts in jobs of many texts each (one message to a worker and one back for all of them,
+   * with only whether each maps and its problems): per message, what `remap` would say of it, or
+   * undefined for those it must map after all (not HL7, no workers, or a job that failed: each of
+   * its texts is then sent again alone, so that only the one at fault fails).
+   */
+  const inBatches = async (window: readonly (QueuedMessage & { raw: string })[]): Promise<(readonly Problem[] | null | undefined)[]> => {
+    // null: it maps; its problems: it stays
+    const out: (readonly Problem[] | null | undefined)[] = window.map(() => undefined);
+    const mapBatch = workers?.mapBatch?.bind(workers);
+    if (!mapBatch || snapshot === undefined) return out;
+    const at = new Map(window.map((m, i) => [m, i]));
+    // the same problems text, read once a window (the worklist groups each array once)
+    const read = new Map<string, readonly Problem[]>();
+    const hl7 = window.filter((m) => m.channel === 'hl7v2');
+    await Promise.all(
+      batches(hl7).map(async (b) => {
+        let results: (string | null)[] | undefined;
+        try {
+          results = await mapBatch(
+            b.map((m) => m.raw),
+            snapshot,
+          );
+        } catch (e) {
+          if (e instanceof MapWorkerError || e instanceof StoreUnavailableError) return;
+          throw e;
+        }
+        if (results?.length !== b.length) return;
+        b.forEach((m, i) => {
+          const text = results[i]!;
+          let problems: readonly Problem[] | null = null;
+          if (text !== null) {
+            problems = read.get(text) ?? ProblemsSchema.parse(JSON.parse(text));
+            read.set(text, problems);
+          }
+          out[at.get(m)!] = problems;
+        });
+      }),
+    );
+    return out;
+  };
   const tally = async (batch: readonly (QueuedMessage & { raw: string })[]): Promise<void> => {
-    const outcomes = await Promise.all(batch.map(remap));
+    const batched = await inBatches(batch);
+    const outcomes = await Promise.all(batch.map((m, i) => (batched[i] === undefined ? remap(m) : Promise.resolve(undefined))));
     batch.forEach((m, i) => {
-      const outcome = outcomes[i]!;
+      const done = batched[i];
+      if (done === null) wouldResolve++;
+      else if (done !== undefined) still.add({ id: m.id, receivedAt: m.receivedAt, problems: done });
+      const outcome = outcomes[i];
+      if (outcome === undefined) return;
       if (outcome === 'waiting') {
         waitingForFetch++;
         still.add({ id: m.id, receivedAt: m.receivedAt, problems: m.problems });

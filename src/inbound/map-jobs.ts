@@ -15,8 +15,26 @@ export interface MapJob {
   readonly onDisk?: number;
 }
 
-/** The answer: the mapped text, or `stale` when this worker cannot load that generation's tables. */
-export type MapReply = { readonly id: number; readonly mapped: Hl7Mapped } | { readonly id: number; readonly stale: true };
+/**
+ * Several texts for the dry run, mapped with the tables on disk (`onDisk`): what it keeps of each
+ * is only whether it maps and, if not, its problems, so the answer is that alone, and one message
+ * each way carries many texts.
+ */
+export interface MapBatchJob {
+  readonly id: number;
+  readonly raws: readonly string[];
+  readonly onDisk: number;
+  readonly defaultFacilityId?: string;
+}
+
+/** Of one text of a batch: null when the tables map it, else its problems as JSON text. */
+export type BatchResult = string | null;
+
+/** The answer: the mapped text (or texts), or `stale` when this worker cannot load that generation's tables. */
+export type MapReply =
+  | { readonly id: number; readonly mapped: Hl7Mapped }
+  | { readonly id: number; readonly results: readonly BatchResult[] }
+  | { readonly id: number; readonly stale: true };
 
 export interface MapWorkerData {
   readonly dir: string;
@@ -51,18 +69,27 @@ export class WorkerTables {
     return this.tables;
   }
 
-  handle(job: MapJob): MapReply {
-    const tables = job.onDisk !== undefined ? this.onDisk(job.onDisk) : this.at(job.generation);
+  /** `before`: called with each text before it is mapped (the failure tests' worker misbehaves there). */
+  handle(job: MapJob | MapBatchJob, before?: (job: Pick<MapJob, 'raw'>) => void): MapReply {
+    const tables = job.onDisk !== undefined ? this.onDisk(job.onDisk) : this.at((job as MapJob).generation);
     if (!tables) return { id: job.id, stale: true };
-    return { id: job.id, mapped: mapForIngest(job.raw, tables, job.defaultFacilityId !== undefined ? { defaultFacilityId: job.defaultFacilityId } : {}) };
+    const opts = job.defaultFacilityId !== undefined ? { defaultFacilityId: job.defaultFacilityId } : {};
+    if ('raws' in job)
+      return {
+        id: job.id,
+        results: job.raws.map((raw) => {
+          before?.({ raw });
+          const { outcome } = mapForIngest(raw, tables, opts);
+          return outcome.disposition === 'mapped' ? null : JSON.stringify(outcome.problems);
+        }),
+      };
+    before?.(job);
+    return { id: job.id, mapped: mapForIngest(job.raw, tables, opts) };
   }
 }
 
 /** Says it is ready (its tables loaded), then serves jobs on `port` until the thread is ended. */
-export function serve(port: Pick<MessagePort, 'on' | 'postMessage'>, state: WorkerTables, before?: (job: MapJob) => void): void {
+export function serve(port: Pick<MessagePort, 'on' | 'postMessage'>, state: WorkerTables, before?: (job: Pick<MapJob, 'raw'>) => void): void {
   port.postMessage({ ready: true });
-  port.on('message', (job: MapJob) => {
-    before?.(job);
-    port.postMessage(state.handle(job));
-  });
+  port.on('message', (job: MapJob | MapBatchJob) => port.postMessage(state.handle(job, before)));
 }

@@ -176,6 +176,9 @@ describe('the dry run of the error queue in the mapping workers', () => {
       if (pool) {
         const map = pool.map.bind(pool);
         pool.map = (raw: string, snapshot?: number) => (onDisk.push(snapshot), map(raw, snapshot));
+        // the dry run sends its texts in jobs of many: each text counted with the snapshot of its job
+        const mapBatch = pool.mapBatch.bind(pool);
+        pool.mapBatch = (raws: readonly string[], snapshot: number) => (onDisk.push(...raws.map(() => snapshot)), mapBatch(raws, snapshot));
       }
       const dry = (await (await s.fetch('/api/worklist/dry-run', { method: 'POST' })).json()) as Record<string, unknown>;
       // the tables in force are still those without the rows
@@ -219,4 +222,51 @@ describe('the dry run of the error queue in the mapping workers', () => {
     assert.deepEqual(inProcess.dry, worker.dry);
     assert.deepEqual(inProcess.onDisk, []);
   });
+
+  it('a text that ends its worker in a job of many fails alone: the job is sent again a text at a time', { timeout: 60_000 }, async () => {
+    await withTestServer(
+      async (s) => {
+        const cases: readonly UnmappedCase[] = [{ field: 'Modality', value: 'ZA', count: 4 }];
+        for (const m of unmappedMessages(cases)) assert.match((await postHl7(s, m.raw)).text, /MSA\|AE\|/);
+        // kept with INTERNAL_ERROR: its worker ended on it
+        assert.match((await postHl7(s, `${ORM.trimEnd()}\rZCR|1\r`)).text, /MSA\|AE\|/);
+        const row = ((await (await s.fetch('/api/worklist')).json()) as { rows: WorklistRow[] }).rows[0]!;
+        appendFileSync(join(s.mappingsDir, row.table), `${row.stub.replace('<ACR code>', codeFor('Modality'))}\n`);
+        const restarts = s.mapPool?.restarts ?? 0;
+        const dry = (await (await s.fetch('/api/worklist/dry-run', { method: 'POST' })).json()) as {
+          messages: number;
+          wouldResolve: number;
+          stillError: number;
+          remaining: { rows: unknown[]; otherProblems: Record<string, number> };
+        };
+        assert.deepEqual(
+          [dry.messages, dry.wouldResolve, dry.stillError, dry.remaining.rows, dry.remaining.otherProblems],
+          [5, 4, 1, [], { INTERNAL_ERROR: 1 }],
+        );
+        // the job of five ended its worker, then the text alone ended the next
+        assert.equal((s.mapPool?.restarts ?? 0) - restarts, 2);
+      },
+      { mapWorkers: { size: 1, minBytes: 0, script: FAULTY } },
+    );
+  });
+
+  it(
+    'a dry run that takes longer than CDSR_HTTP_REQUEST_TIMEOUT_S is answered all the same (the timeout bounds a request arriving, not the work it asks)',
+    { timeout: 60_000 },
+    async () => {
+      await withTestServer(
+        async (s) => {
+          // its worker hangs on it: the job of the dry run ends at the 1.5 s timeout, the text alone at another: 3 s, past the 1 s timeout
+          assert.match((await postHl7(s, `${ORM.trimEnd()}\rZHG|1\r`)).text, /MSA\|AE\|/);
+          const t0 = performance.now();
+          const r = await fetch(`${s.url}/api/worklist/dry-run`, { method: 'POST' });
+          assert.equal(r.status, 200);
+          const dry = (await r.json()) as { messages: number; stillError: number; remaining: { otherProblems: Record<string, number> } };
+          assert.deepEqual([dry.messages, dry.stillError, dry.remaining.otherProblems], [1, 1, { INTERNAL_ERROR: 1 }]);
+          assert.ok(performance.now() - t0 > 2000, 'the dry run outlasted the request timeout');
+        },
+        { listen: true, requestTimeoutS: 1, mapWorkers: { size: 1, minBytes: 0, script: FAULTY, timeoutMs: 1500 } },
+      );
+    },
+  );
 });

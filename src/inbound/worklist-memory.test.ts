@@ -1,5 +1,7 @@
-// The worklist and its dry run read the error queue a page at a time and group it as read: what
-// they hold at once does not grow with the queue. A store stub hands out pages of a few messages,
+// What the worklist and its dry run hold at once does not grow with the error queue: the worklist
+// reads the queue as the store groups it (a row per problems text, never a page of messages), and
+// the dry run reads it a page at a time and groups it as mapped (in the main thread, or in jobs of
+// many texts to the mapping workers). A store stub hands out pages of a few messages,
 // each with problems of its own, and counts, when the last pages are asked for, how many of the
 // problems handed out so far are still reachable (after a full garbage collection): a reader that
 // kept every message (or every message's problems) until the end holds them all at the last page.
@@ -20,6 +22,21 @@ const gc = runInNewContext('gc') as () => void;
 
 const MESSAGES = 300;
 const PAGE = 10;
+
+/** An unmapped modality `value` (with `id` in its message, so that each message's problems are a text of their own). */
+const problemsOf = (id: number, value: string): Problem[] => [
+  {
+    code: 'MAP_UNMAPPED_CODE',
+    message: `m${id}`,
+    severity: 'error',
+    scope: 'consultation',
+    path: '',
+    field: 'Modality',
+    file: '/m/crosswalks/modality.csv',
+    value,
+    facilityId: '100000',
+  },
+];
 
 /** An error queue of MESSAGES messages, each with problems of its own (HL7 unmapped codes, or FHIR notifications waiting for their resource). */
 function queueStub(channel: 'hl7v2' | 'fhir') {
@@ -43,19 +60,7 @@ function queueStub(channel: 'hl7v2' | 'fhir') {
       }
       const page: QueuedMessage[] = [];
       for (let id = after + 1; id <= Math.min(after + limit, MESSAGES); id++) {
-        const problems: Problem[] = [
-          {
-            code: 'MAP_UNMAPPED_CODE',
-            message: 'm',
-            severity: 'error',
-            scope: 'consultation',
-            path: '',
-            field: 'Modality',
-            file: '/m/crosswalks/modality.csv',
-            value: `V${id % 3}`,
-            facilityId: '100000',
-          },
-        ];
+        const problems = problemsOf(id, `V${id % 3}`);
         handedOut.push(new WeakRef(problems));
         const raw = channel === 'fhir' ? JSON.stringify({ resourceType: 'ServiceRequest', id: `sr${id}`, pendingFocus: 'ServiceRequest/x' }) : 'not HL7';
         page.push({ id, receivedAt: `2026-11-02T09:00:${String(id % 60).padStart(2, '0')}Z`, channel, problems, ...(withRaw ? { raw } : {}) });
@@ -68,10 +73,29 @@ function queueStub(channel: 'hl7v2' | 'fhir') {
   };
 }
 
-describe('the error queue read a page at a time', () => {
-  it(`the worklist holds at most two pages of messages at once, of ${MESSAGES} (pages of ${PAGE})`, async () => {
+describe('the error queue, however long, held a page or a group at a time', () => {
+  it('the worklist reads the queue grouped by the store (a row per problems text), not its messages', async () => {
     const store = queueStub('hl7v2');
-    const w = await buildWorklist(store, '/m', undefined, PAGE);
+    const asked: number[] = [];
+    const group = (value: string, first: number) => ({
+      problems: problemsOf(first, value),
+      count: 100,
+      firstId: first,
+      lastId: MESSAGES - 3 + first,
+      firstSeen: '2026-11-02T09:00:00Z',
+      lastSeen: '2026-11-02T09:00:59Z',
+      examples: [first, first + 3, first + 6, first + 9, first + 12],
+    });
+    const w = await buildWorklist(
+      {
+        ...store,
+        errorGroups: (examples: number) => {
+          asked.push(examples);
+          return Promise.resolve([group('V1', 1), group('V2', 2), group('V0', 3)]);
+        },
+      },
+      '/m',
+    );
     assert.deepEqual(
       w.rows.map((r) => [r.value, r.count, r.examples]),
       [
@@ -81,9 +105,8 @@ describe('the error queue read a page at a time', () => {
       ],
     );
     assert.equal(w.messages, MESSAGES);
-    assert.equal(store.pages.length, MESSAGES / PAGE + 1);
-    assert.equal(store.held.length, 3, 'the last pages were counted');
-    assert.ok(Math.max(...store.held) <= 2 * PAGE, `held at once: ${store.held.join(' ')}`);
+    assert.deepEqual(asked, [5]);
+    assert.deepEqual(store.pages, [], 'no page of messages was read');
   });
 
   it(`the dry run maps a window at a time and holds at most three windows of messages at once, of ${MESSAGES} (windows of ${PAGE})`, async () => {
@@ -101,6 +124,40 @@ describe('the error queue read a page at a time', () => {
     );
     // each page a window's size
     assert.deepEqual(new Set(store.pages), new Set([PAGE]));
+    assert.equal(store.held.length, 3, 'the last pages were counted');
+    assert.ok(Math.max(...store.held) <= 3 * PAGE, `held at once: ${store.held.join(' ')}`);
+  });
+
+  it(`with mapping workers, the dry run maps HL7 texts in jobs of many and holds at most three windows of messages at once, of ${MESSAGES}`, async () => {
+    const store = queueStub('hl7v2');
+    const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
+    const jobs: number[] = [];
+    // a stand-in for the pool: every third text of a job maps, the others keep problems of their own
+    const workers = {
+      minBytes: 0,
+      diskSnapshot: () => 7,
+      map: () => Promise.reject(new Error('each text was to go in a job of many')),
+      mapBatch: async (raws: readonly string[], onDisk: number) => {
+        assert.equal(onDisk, 7);
+        jobs.push(raws.length);
+        await new Promise((resolve) => setImmediate(resolve));
+        return raws.map((raw, i) => (i % 3 === 0 ? null : JSON.stringify(problemsOf(jobs.length * 100 + i, `${raw.slice(0, 3)}${i % 3}`))));
+      },
+    };
+    const r = await dryRunErrorQueue(store, tables, undefined, workers, PAGE);
+    assert.deepEqual([r.messages, r.wouldResolve, r.stillError, r.waitingForFetch], [MESSAGES, 120, 180, 0]);
+    assert.deepEqual(
+      r.remaining.rows.map((x) => [x.value, x.count]),
+      [
+        ['not1', 90],
+        ['not2', 90],
+      ],
+    );
+    // a window of PAGE texts is one job
+    assert.deepEqual(
+      jobs,
+      Array.from({ length: MESSAGES / PAGE }, () => PAGE),
+    );
     assert.equal(store.held.length, 3, 'the last pages were counted');
     assert.ok(Math.max(...store.held) <= 3 * PAGE, `held at once: ${store.held.join(' ')}`);
   });

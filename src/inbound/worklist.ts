@@ -11,6 +11,7 @@ import { FIELD_RULES } from '../cdsr/fields.js';
 import type { Problem } from '../cdsr/problem.js';
 import { findFacility, type FacilityTable } from '../mapping/facilities.js';
 import type { FieldMap } from '../mapping/merge.js';
+import type { ErrorGroup } from '../store/error-groups.js';
 import type { InboundLog, QueuedMessage, RecordStore } from '../store/store.js';
 
 /** Problems that name a table row to add, with the value read from the message. */
@@ -128,6 +129,8 @@ interface Acc {
   foldedBy: Set<string>;
   /** A MAP_NO_FACILITY whose sending facility facilities.csv now has: `file:line` and Facility_ID. */
   known?: { at: string; facilityId: string };
+  /** The id of the last message `known` was read from. */
+  knownFrom: number;
 }
 
 /** What to change for a value outside ACR's value set: the crosswalk row's ACR code, or the rule (a crosswalk of its own). */
@@ -140,7 +143,7 @@ function valueSetFix(a: Pick<Acc, 'field' | 'table' | 'file' | 'value'>): string
 }
 
 /** A row of the worklist one message adds to: its key, and the facilities.csv row it was folded by, if it was. */
-type Hit = Omit<Acc, 'count' | 'examples' | 'firstSeen' | 'lastSeen' | 'folded' | 'foldedBy'> & { readonly key: string; readonly fold?: string };
+type Hit = Omit<Acc, 'count' | 'examples' | 'firstSeen' | 'lastSeen' | 'folded' | 'foldedBy' | 'knownFrom'> & { readonly key: string; readonly fold?: string };
 
 /** What one list of problems adds to the worklist: its rows (distinct), or the code of the problem that waits for no table row. */
 type Hits = { readonly other: string } | { readonly hits: readonly Hit[] };
@@ -156,12 +159,13 @@ function keepSmallest(ids: number[], id: number): void {
 }
 
 /**
- * Groups the worklist problems of messages as they come, a message at a time (`header` reads a
- * table's columns for the stub; `facilities`, the facilities.csv in force, folds messages read
- * while their facility was unknown). What it holds is one entry per worklist row (a count, the
- * smallest ids, the first and last time), not the messages: a queue read a page at a time is
- * grouped in memory that does not grow with its length. Each message is added once. Messages
- * that share one array of problems (the store's queuePage gives them so) are read once.
+ * Groups the worklist problems of messages as they come, a message at a time (the dry run, as it
+ * maps them) or a group of messages with one list of problems at a time (the worklist, as the
+ * store groups the error queue); `header` reads a table's columns for the stub; `facilities`, the
+ * facilities.csv in force, folds messages read while their facility was unknown. What it holds is
+ * one entry per worklist row (a count, the smallest ids, the first and last time), not the
+ * messages: memory that does not grow with the queue. Each message is added once. Messages that
+ * share one array of problems are read once.
  */
 export class WorklistGroups {
   private readonly acc = new Map<string, Acc>();
@@ -220,19 +224,29 @@ export class WorklistGroups {
   }
 
   add(m: { readonly id: number; readonly receivedAt: string; readonly problems: readonly Problem[] }): void {
-    this.count++;
-    let h = this.read.get(m.problems);
+    this.addGroup({ problems: m.problems, count: 1, firstId: m.id, lastId: m.id, firstSeen: m.receivedAt, lastSeen: m.receivedAt, examples: [m.id] });
+  }
+
+  /**
+   * Adds messages that carry one list of problems at once (the store's errorGroups gives them so):
+   * as if each were added, provided that the groups come in the order of their first ids and
+   * that no message is in two of them.
+   */
+  addGroup(g: ErrorGroup): void {
+    this.count += g.count;
+    let h = this.read.get(g.problems);
     if (h === undefined) {
-      h = this.hitsOf(m.problems);
-      this.read.set(m.problems, h);
+      h = this.hitsOf(g.problems);
+      this.read.set(g.problems, h);
     }
     if ('other' in h) {
-      this.otherProblems[h.other] = (this.otherProblems[h.other] ?? 0) + 1;
+      this.otherProblems[h.other] = (this.otherProblems[h.other] ?? 0) + g.count;
       return;
     }
     for (const hit of h.hits) {
       let a = this.acc.get(hit.key);
       if (a === undefined) {
+        // the row's value as its first message spelled it: groups come by their first ids
         a = {
           field: hit.field,
           table: hit.table,
@@ -243,22 +257,27 @@ export class WorklistGroups {
           system: hit.system,
           count: 0,
           examples: [],
-          firstSeen: m.receivedAt,
-          lastSeen: m.receivedAt,
+          firstSeen: g.firstSeen,
+          lastSeen: g.lastSeen,
           folded: 0,
           foldedBy: new Set<string>(),
+          knownFrom: 0,
         };
         this.acc.set(hit.key, a);
       }
-      a.count++;
-      keepSmallest(a.examples, m.id);
+      a.count += g.count;
+      for (const id of g.examples) keepSmallest(a.examples, id);
       if (hit.fold !== undefined) {
-        a.folded++;
+        a.folded += g.count;
         a.foldedBy.add(hit.fold);
       }
-      if (hit.known) a.known = hit.known;
-      if (m.receivedAt < a.firstSeen) a.firstSeen = m.receivedAt;
-      if (m.receivedAt > a.lastSeen) a.lastSeen = m.receivedAt;
+      // the facilities.csv row of the last message that names one
+      if (hit.known && g.lastId >= a.knownFrom) {
+        a.known = hit.known;
+        a.knownFrom = g.lastId;
+      }
+      if (g.firstSeen < a.firstSeen) a.firstSeen = g.firstSeen;
+      if (g.lastSeen > a.lastSeen) a.lastSeen = g.lastSeen;
     }
   }
 
@@ -362,18 +381,18 @@ export function groupGuesses(maps: Iterable<FieldMap>, mappingsDir: string): Gue
 }
 
 /**
- * The worklist of the error queue, read a page at a time and grouped as read, and the guesses the
- * records hold, as the store keeps them (a GROUP BY: no record is read). `facilities`: the
- * facilities.csv in force, to fold messages read while their facility was unknown.
+ * The worklist of the error queue, as the store groups it (one row per distinct problems text,
+ * with its count, times and smallest ids: no message is read), and the guesses the records hold,
+ * as the store keeps them (a GROUP BY: no record is read). `facilities`: the facilities.csv in
+ * force, to fold messages read while their facility was unknown.
  */
 export async function buildWorklist(
-  store: Pick<InboundLog, 'queuePage'> & Pick<RecordStore, 'guessTally'>,
+  store: Pick<InboundLog, 'errorGroups'> & Pick<RecordStore, 'guessTally'>,
   mappingsDir: string,
   facilities?: FacilityTable,
-  page = PAGE,
 ): Promise<Worklist> {
   const groups = new WorklistGroups(mappingsDir, csvHeader, facilities);
-  for await (const m of errorQueue(store, false, page)) groups.add(m);
+  for (const g of await store.errorGroups(EXAMPLES)) groups.addGroup(g);
   const guesses = await store.guessTally((rule) => tableName(rule, mappingsDir), EXAMPLES);
   return { ...groups.result(), guesses: sortGuessRows(guesses.map((g) => ({ ...g, examples: [...g.examples] }))) };
 }

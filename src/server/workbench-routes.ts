@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildWorklist } from '../inbound/worklist.js';
 import type { AppOptions } from './deps.js';
 import { onlyParams } from './query.js';
-import { dryRunOnDisk } from './use-cases/dry-run.js';
+import { dryRunOnDisk, workTakesLong } from './use-cases/dry-run.js';
 import { MESSAGE_ROW } from './answers.js';
 import { arr, bool, dict, errorAnswer, int, nullable, obj, params, route, str, type JsonSchema } from './schema.js';
 
@@ -76,6 +76,7 @@ export function registerWorkbenchRoutes(app: FastifyInstance, deps: AppOptions):
     }),
     async (req) => {
       onlyParams(req.query, []);
+      workTakesLong(req);
       return dryRunOnDisk(deps);
     },
   );

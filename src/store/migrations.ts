@@ -3,6 +3,7 @@
 // Triggers are the exception (migrations 26 and 27): each dialect writes its own, and those of 27
 // read the JSON the code wrote.
 import { COUNTERS_MIGRATION, statementFor, type Statement } from './counters.js';
+import { ERROR_GROUPS_MIGRATION } from './error-groups.js';
 import { GUESSES_MIGRATION } from './guesses.js';
 import type { Dialect } from './sql.js';
 
@@ -452,5 +453,10 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 27,
     name: "the values the tables guessed, kept as rows by triggers on the records (the worklist's guesses: a GROUP BY, not a read of every record; src/store/guesses.ts)",
     statements: GUESSES_MIGRATION,
+  },
+  {
+    version: 28,
+    name: "an index of the error queue alone by problems text (the worklist's GROUP BY reads it, not every message's row; src/store/error-groups.ts)",
+    statements: ERROR_GROUPS_MIGRATION,
   },
 ];

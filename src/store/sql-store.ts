@@ -13,6 +13,7 @@ import type { MapOutcome } from '../mapping/outcome.js';
 import type { Exclusion, PartialRecord } from '../mapping/record.js';
 import { applyMessage, orderIdentitiesOf, statusForOutcome } from './derive.js';
 import { loadEncounter, planEncounter, readPrevious, writeEncounter, type StoredConsultation } from './encounter-rows.js';
+import { errorGroups, type ErrorGroup } from './error-groups.js';
 import { keptGuesses, type KeptGuesses } from './guesses.js';
 import { evaluateConsultation, RECORD_STATES, type RecordState } from './evaluate.js';
 import { checkMessageTransition, checkOutboundTransition, fromStates, fromStatesSql, moveRecord, OUTBOUND_TRANSITIONS } from './states.js';
@@ -514,6 +515,11 @@ export class SqlStore implements Store {
         ...(withRaw ? { raw: m.text('raw') } : {}),
       };
     });
+  }
+
+  errorGroups(examples: number): Promise<ErrorGroup[]> {
+    // a read over the whole queue: on SQLite in the reports thread, not the event loop's
+    return errorGroups(this.db.reports, this.db.dialect, examples);
   }
 
   async messageEdits(id: number): Promise<MessageEdits> {

@@ -82,7 +82,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28]);
     });
 
     withStore('a store a newer build migrated is refused at opening, naming both versions; nothing is written', async (s, db) => {

@@ -23,6 +23,7 @@ export type { AcknowledgeResult, Retraction } from './retraction.js';
 
 import type { Channel } from './message-statuses.js';
 import type { KeptGuesses } from './guesses.js';
+import type { ErrorGroup } from './error-groups.js';
 import type { Reclaim } from './sql.js';
 export { CHANNELS, MESSAGE_STATUSES, type Channel, type MessageStatus } from './message-statuses.js';
 export { OUTBOUND_STATUSES, IN_FLIGHT_STATUSES, type OutboundStatus } from './states.js';
@@ -285,6 +286,12 @@ export interface InboundLog {
    * and its dry run read (and the text when `withRaw`): an error queue of 100,000 is read in seconds.
    */
   queuePage(status: MessageStatus, afterId: number, limit: number, withRaw?: boolean): Promise<QueuedMessage[]>;
+  /**
+   * The error queue grouped by problems text (a GROUP BY over an index of the queue alone: one row
+   * per distinct text, not per message), each group with its `examples` smallest ids; the group
+   * of the smallest id first.
+   */
+  errorGroups(examples: number): Promise<ErrorGroup[]>;
   /** Which message this one was edited from, and the copies edited from it (oldest first). */
   messageEdits(id: number): Promise<MessageEdits>;
   /** The text, order numbers and answer status of these messages (in id order; unknown ids left out). */

@@ -19,7 +19,7 @@ import { previewToApply, selectionOf, startReprocess } from '../use-cases/reproc
 import { lastSentOf } from '../last-sent.js';
 import { contentQuery, messageFilter, searchMessages } from '../message-search.js';
 import { resubmitEncounter } from '../use-cases/resubmit.js';
-import { dryRunOnDisk } from '../use-cases/dry-run.js';
+import { dryRunOnDisk, workTakesLong } from '../use-cases/dry-run.js';
 import { BadRequestError, dayParam, decodeCursor, encodeCursor, oneOf, pageOf } from '../query.js';
 import { findKey, keyRing } from '../roles.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
@@ -221,6 +221,7 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
     ),
   );
   app.post('/ui/worklist/dry-run', async (req, reply) => {
+    workTakesLong(req);
     const dry = await dryRunOnDisk(deps);
     return send(
       req,
