@@ -269,4 +269,19 @@ describe('the dry run of the error queue in the mapping workers', () => {
       );
     },
   );
+
+  it('a replay of the error queue that takes longer than CDSR_HTTP_REQUEST_TIMEOUT_S is answered all the same', { timeout: 60_000 }, async () => {
+    await withTestServer(
+      async (s) => {
+        // its worker hangs on it: the replay's mapping ends at the 1.5 s timeout, past the 1 s timeout
+        assert.match((await postHl7(s, `${ORM.trimEnd()}\rZHG|1\r`)).text, /MSA\|AE\|/);
+        const t0 = performance.now();
+        const r = await fetch(`${s.url}/api/replay`, { method: 'POST' });
+        assert.equal(r.status, 200);
+        assert.deepEqual(await r.json(), { replayed: 1, byStatus: { error: 1 } });
+        assert.ok(performance.now() - t0 > 1000, 'the replay outlasted the request timeout');
+      },
+      { listen: true, requestTimeoutS: 1, mapWorkers: { size: 1, minBytes: 0, script: FAULTY, timeoutMs: 1500 } },
+    );
+  });
 });

@@ -16,6 +16,7 @@ import { MESSAGE_ROW, PROBLEM, RECORD_SUMMARY, RECORD_VIEW, TX_SUMMARY, TX_SUMMA
 import { contentQuery, messageFilter, searchMessages } from './message-search.js';
 import { lastSentOf } from './last-sent.js';
 import { auditListing } from './listing-audit.js';
+import { workTakesLong } from './long-request.js';
 
 /** The statuses a replay takes (a duplicate's first delivery is replayed instead; a rejected body was never HL7 or FHIR). */
 const REPLAYABLE: readonly MessageStatus[] = ['error', 'applied', 'ignored', 'pending'];
@@ -407,6 +408,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: AppOptions & { sub
       const status = (req.query.status ?? 'error') as MessageStatus;
       // a resend and a body that was not HL7 or FHIR stand for nothing in a record
       if (!REPLAYABLE.includes(status)) throw new BadRequestError(`status must be one of ${REPLAYABLE.join(', ')}`, 'status');
+      workTakesLong(req);
       return replayAll(deps, status);
     },
   );

@@ -5,7 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildWorklist } from '../inbound/worklist.js';
 import type { AppOptions } from './deps.js';
 import { onlyParams } from './query.js';
-import { dryRunOnDisk, workTakesLong } from './use-cases/dry-run.js';
+import { dryRunOnDisk } from './use-cases/dry-run.js';
+import { workTakesLong } from './long-request.js';
 import { MESSAGE_ROW } from './answers.js';
 import { arr, bool, dict, errorAnswer, int, nullable, obj, params, route, str, type JsonSchema } from './schema.js';
 

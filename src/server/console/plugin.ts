@@ -19,7 +19,8 @@ import { previewToApply, selectionOf, startReprocess } from '../use-cases/reproc
 import { lastSentOf } from '../last-sent.js';
 import { contentQuery, messageFilter, searchMessages } from '../message-search.js';
 import { resubmitEncounter } from '../use-cases/resubmit.js';
-import { dryRunOnDisk, workTakesLong } from '../use-cases/dry-run.js';
+import { dryRunOnDisk } from '../use-cases/dry-run.js';
+import { workTakesLong } from '../long-request.js';
 import { BadRequestError, dayParam, decodeCursor, encodeCursor, oneOf, pageOf } from '../query.js';
 import { findKey, keyRing } from '../roles.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
@@ -231,9 +232,10 @@ export function consolePlugin(app: FastifyInstance, deps: ConsoleDeps, done: (er
       worklistPage(await buildWorklist(deps.store, deps.mappings.dir, deps.mappings.current.facilities), ctxOf(req), dry),
     );
   });
-  app.post('/ui/worklist/replay', async (req, reply) =>
-    send(req, reply, 'Replay of the error queue', '/ui/worklist', replayResultPage(await replayAll(deps, 'error'))),
-  );
+  app.post('/ui/worklist/replay', async (req, reply) => {
+    workTakesLong(req);
+    return send(req, reply, 'Replay of the error queue', '/ui/worklist', replayResultPage(await replayAll(deps, 'error')));
+  });
 
   app.get<{ Querystring: SearchQuery }>('/ui/messages', async (req, reply) => {
     const q = req.query;
