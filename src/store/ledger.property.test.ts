@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { CdsrValidator } from '../cdsr/validate.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { acceptEveryReady, arrivals, sampleOrder } from '../../test/property.js';
+import { runs } from '../../test/runs.js';
 import { migratedMemoryStore } from '../../test/sqlite-template.js';
 import { ORDER_STATES } from './ledger.js';
 
@@ -168,7 +169,9 @@ describe('order ledger properties', () => {
         },
       ),
       {
-        numRuns: 150,
+        // a quarter of the depth under npm test, all of it under CI (test/runs.ts): what the property
+        // must visit is reached by the example below whatever the depth
+        numRuns: runs(150),
         // one run that surely reaches what the property must visit (random runs miss an acknowledged
         // retraction now and then): order 1 sent, accepted, cancelled, acknowledged; order 2 placed, then
         // made XR by its update; order 3 sent, accepted, cancelled, waiting. The dice keep that arrival

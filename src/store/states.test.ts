@@ -14,6 +14,7 @@ import { loadMappings, type MappingTables } from '../mapping/load.js';
 import { mapHl7Text } from '../mapping/map-hl7.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import { REPO_ROOT, transactionFor } from '../../test/helpers.js';
+import { copyMigratedSqlite } from '../../test/sqlite-template.js';
 import { openStore } from './open.js';
 import { SqliteExecutor } from './sqlite-executor.js';
 import type { IngestResult, Store } from './store.js';
@@ -100,12 +101,15 @@ describe('states.ts: the record moves, through the store on SQLite', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdsr-states-'));
     dirs.push(dir);
     const file = join(dir, 'db.sqlite');
+    // a copy of a database migrated once per process (the migrations from nothing are the store suites')
+    await copyMigratedSqlite(file);
     const s = await openStore({ kind: 'sqlite', file }, validator);
-    const sql = new SqliteExecutor({ file });
+    // the direct connection opened by the cases that use it (most do not)
+    let sql: SqliteExecutor | undefined;
     try {
-      await fn(new Harness(s, sql, tables));
+      await fn(new Harness(s, () => (sql ??= new SqliteExecutor({ file })), tables));
     } finally {
-      await sql.close();
+      await sql?.close();
       await s.close();
     }
   };
@@ -115,9 +119,13 @@ describe('states.ts: the record moves, through the store on SQLite', () => {
     private tx = 0;
     constructor(
       readonly s: Store,
-      readonly sql: SqliteExecutor,
+      private readonly direct: () => SqliteExecutor,
       readonly t: MappingTables,
     ) {}
+    /** Direct SQL on the store's file. */
+    get sql(): SqliteExecutor {
+      return this.direct();
+    }
     async state(): Promise<RecordState | undefined> {
       const r = (await this.s.records({})).find((x) => x.encounterKey === EK && x.consultationKey === CK);
       if (r) seenRecord.add(r.state);

@@ -20,6 +20,15 @@ const form = (body: string, cookie?: string) => ({
   headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
 });
 
+/**
+ * The session cookie of a console without keys (every page of /ui sets it), from the test bench's
+ * page: the Overview's counts are read on the store's reports connection, whose thread a test that
+ * shows no counts need not start.
+ */
+async function openCookie(s: Pick<TestServer, 'fetch'>): Promise<string> {
+  return ((await s.fetch('/ui/bench')).headers.get('set-cookie') ?? '').split(';')[0]!;
+}
+
 async function signIn(s: TestServer, key: string): Promise<{ status: number; cookie: string; text: string }> {
   const r = await s.fetch('/ui/login', form(`key=${encodeURIComponent(key)}`));
   return { status: r.status, cookie: (r.headers.get('set-cookie') ?? '').split(';')[0]!, text: await r.text() };
@@ -89,8 +98,7 @@ describe('console sign-in and forms', () => {
       );
       await postHl7(s, raw);
       const pages = ['/ui/messages/1', '/ui/worklist', '/ui/messages'];
-      const first = await s.fetch('/ui');
-      const cookie = (first.headers.get('set-cookie') ?? '').split(';')[0]!;
+      const cookie = await openCookie(s);
       for (const p of pages) {
         const t = await (await s.fetch(p, { headers: { cookie } })).text();
         assert.equal(/<script>alert|<img src=x/.test(t), false, p);
@@ -108,7 +116,7 @@ describe('console sign-in and forms', () => {
 
   it('the overview shows a refused reload with its file:line problems, then a good one', () =>
     withTestServer(async (s) => {
-      const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const cookie = await openCookie(s);
       const overview = async () => (await (await s.fetch('/ui', { headers: { cookie } })).text()).replace(/\s+/g, ' ');
       assert.match(await overview(), /No reload since start\./);
       const file = join(s.mappingsDir, 'crosswalks', 'modality.csv');
@@ -178,7 +186,7 @@ describe('console transaction and record pages', () => {
     withTestServer(
       async (s) => {
         await sentAndAnswered(s, 'rejected');
-        const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+        const cookie = await openCookie(s);
         const page = await (await s.fetch('/ui/transactions/T-PAGE-1', { headers: { cookie } })).text();
         const table = /<h2>NRDR status history<\/h2>\n(<table id="nrdr-history">[\s\S]*?<\/table>)/.exec(page)?.[1];
         assert.equal(
@@ -261,7 +269,7 @@ describe('console transaction and record pages', () => {
   it('an accepted record has no Resubmit button', () =>
     withTestServer(async (s) => {
       await sentAndAnswered(s, 'accepted');
-      const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const cookie = await openCookie(s);
       const page = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
       assert.match(page, /<p class="good">Accepted by NRDR\.<\/p>\n<h3>History<\/h3>/);
       assert.equal(page.includes('Resubmit'), false);
@@ -272,7 +280,7 @@ describe('console transaction and record pages', () => {
       await sentAndAnswered(s, 'accepted', {}, [
         { code: 'CD2070', message: 'Invalid. Missing encounter object information', severity: 'warning', scope: 'transaction', path: '' },
       ]);
-      const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const cookie = await openCookie(s);
       const page = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
       assert.match(
         page,
@@ -307,7 +315,7 @@ describe('console test bench with a draft folder', () => {
             readFileSync(cw, 'utf8')
               .split('\n')
               .findIndex((l) => l.startsWith('CT,2,')) + 1;
-          const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+          const cookie = await openCookie(s);
           const page = await (await s.fetch('/ui/bench', { headers: { cookie } })).text();
           assert.match(page, /<input id="bench-draft" name="draft" value="" spellcheck="false" placeholder="\/srv\/cdsr\/mappings-draft">/);
           const csrf = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
@@ -368,7 +376,7 @@ describe('console record page', () => {
     withTestServer(async (s) => {
       const orm = readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', '01-orm-new.hl7'), 'utf8').replace('|CT|SC', '|XR|SC');
       assert.match((await postHl7(s, orm)).text, /\rMSA\|AA\|MSG0001\r/);
-      const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const cookie = await openCookie(s);
       const page = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
       assert.match(page, /<h2>Consultation 11\/02\/2026 09:30:15 <span class="st st-cancelled">cancelled<\/span> \(excluded\)<\/h2>/);
       assert.match(
@@ -384,7 +392,7 @@ describe('console record page', () => {
         .replace('|||1234567893^ORDER^ANN^^^^^^NPI\r', '|||\r')
         .replace('1234567893^ORDER^ANN^^^^^^NPI', 'JSMITH^SMITH^JOHN');
       assert.match((await postHl7(s, orm)).text, /\rMSA\|AA\|MSG0001\r/);
-      const cookie = ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const cookie = await openCookie(s);
       const page = await (await s.fetch('/ui/records/100000/V0001', { headers: { cookie } })).text();
       assert.match(page, /<span class="st st-invalid">invalid<\/span>/);
       assert.match(
@@ -422,7 +430,7 @@ describe('console orders', () => {
     const r = await s.fetch(path, { headers: { cookie } });
     return { status: r.status, text: await r.text() };
   };
-  const consoleCookie = async (s: TestServer) => ((await s.fetch('/ui')).headers.get('set-cookie') ?? '').split(';')[0]!;
+  const consoleCookie = openCookie;
 
   it("an order is found by its accession; its timeline lists the message with its type and ACK, its record, and NRDR's verdict in the transaction that carried it", () =>
     withTestServer(async (s) => {
