@@ -1,10 +1,11 @@
-// Runs the compiled tests under dist/ with node's built-in test runner, as many at a time as the
-// machine has cores (or --jobs N).
+// Runs the compiled tests under dist/ with node's built-in test runner: the unit tests as many at a
+// time as the machine has cores, the process-level tests twice that (or --jobs N for both).
 // Usage: node scripts/run-tests.mjs [--unit | --int] [--jobs N] [--isolate] [substring...]
 //   --unit     unit and golden tests (everything but *.int.test): no child processes, fast
 //   --int      the process-level tests (*.int.test: servers, CLIs, crash, databases)
 //   neither:   the unit tests, then the process-level tests (what `npm test` and CI run)
-//   --jobs N   N test processes at a time (default: the number of cores)
+//   --jobs N   N test processes at a time in either part (default: the number of cores for the
+//              unit tests, twice that for the process-level tests, which mostly wait)
 //   --isolate  every unit test file in a process of its own too (slower; see below)
 // Substrings keep only the files whose path contains one of them.
 //
@@ -12,7 +13,11 @@
 // once it is done with one: the modules they all load (fastify, the app, the mapping engine) are
 // loaded N times instead of once per file, which was most of the suite's CPU time. The files that
 // took longest last time (dist/.test-durations.json) start first. Process-level tests run a
-// process per file (`jobs` at a time, each file's report printed whole when it ends). When both
+// process per file (`intJobs` at a time, each file's report printed whole when it ends): they
+// spend most of their time waiting (for their servers to start, for PostgreSQL, for their
+// registry's answers and submission rounds, for Chromium): two at a time used 0.7 of a core in
+// all (290 CPU seconds in 406 s on 2 cores, one of them busy), so twice as many as there are cores
+// run at a time. When both
 // parts run, the longest process-level file starts alongside the unit tests: it spends most of its
 // time waiting (for its servers, its registry's answers, its submission rounds), and it was the
 // part's longest file to wait for. Every file still runs alone (`node --test dist/…`) and in any order.
@@ -33,6 +38,8 @@ if (!Number.isInteger(jobs) || jobs < 1) {
   console.error('--jobs needs a whole number of processes, 1 or more');
   process.exit(2);
 }
+/** The process-level files run at a time: they mostly wait (see above). */
+const intJobs = jobsAt >= 0 ? jobs : 2 * jobs;
 const filters = args.filter((a, i) => !a.startsWith('--') && !(jobsAt >= 0 && i === jobsAt + 1));
 const files = [];
 (function walk(dir) {
@@ -146,7 +153,7 @@ try {
  * 0.2 s of CPU each), longest first, `limit()` at a time (asked again whenever
  * one ends, and by `fill()`); each file's report printed whole once it ends.
  */
-function perFile(list, limit = () => jobs) {
+function perFile(list, limit = () => intJobs) {
   const queue = longestFirst(list);
   const took = {};
   let status = 0;
@@ -255,12 +262,14 @@ let unitRunning = groups.length === 2;
 let early;
 for (const [name, list] of groups) {
   const ahead = !name.startsWith('unit') && early !== undefined;
-  console.log(`\n== ${name} (${list.length} files, ${jobs} at a time${ahead ? '; the first began alongside the unit tests' : ''})`);
+  console.log(
+    `\n== ${name} (${list.length} files, ${name.startsWith('unit') ? jobs : intJobs} at a time${ahead ? '; the first began alongside the unit tests' : ''})`,
+  );
   const began = ahead ? early.began : performance.now();
   let r;
   if (name.startsWith('unit')) {
-    if (unitRunning) early = { began: performance.now(), run: perFile(groups[1][1], () => (unitRunning ? 1 : jobs)) };
-    r = isolate ? await perFile(list).done : await sharded(list);
+    if (unitRunning) early = { began: performance.now(), run: perFile(groups[1][1], () => (unitRunning ? 1 : intJobs)) };
+    r = isolate ? await perFile(list, () => jobs).done : await sharded(list);
     unitRunning = false;
   } else if (early !== undefined) {
     early.run.fill();
