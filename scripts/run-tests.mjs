@@ -17,12 +17,12 @@
 // spend most of their time waiting (for their servers to start, for PostgreSQL, for their
 // registry's answers and submission rounds, for Chromium): two at a time used 0.7 of a core in
 // all (290 CPU seconds in 406 s on 2 cores, one of them busy), so twice as many as there are cores
-// run at a time. When both
-// parts run, the longest process-level file starts alongside the unit tests: it spends most of its
+// run at a time, and of them the PostgreSQL files as many as there are cores (usesPostgres). When
+// both parts run, the longest process-level file starts alongside the unit tests: it spends most of its
 // time waiting (for its servers, its registry's answers, its submission rounds), and it was the
 // part's longest file to wait for. Every file still runs alone (`node --test dist/…`) and in any order.
 import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fork, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -158,14 +158,18 @@ function perFile(list, limit = () => intJobs) {
   const took = {};
   let status = 0;
   let running = 0;
+  let onPostgres = 0;
   let resolve;
   const done = new Promise((ok) => (resolve = ok));
+  // the next file to start: the longest that keeps the PostgreSQL files at `jobs` at a time
+  const next = () => queue.findIndex((f) => onPostgres < jobs || !usesPostgres(f));
   const fill = () => {
-    while (running < limit() && queue.length > 0) start();
+    while (running < limit() && queue.length > 0 && next() >= 0) start(queue.splice(next(), 1)[0]);
     if (running === 0 && queue.length === 0) resolve({ status, took });
   };
-  const start = () => {
-    const file = queue.shift();
+  const start = (file) => {
+    const pg = usesPostgres(file);
+    if (pg) onPostgres++;
     running++;
     const began = performance.now();
     const child = track(spawn(process.execPath, ['--test-reporter=spec', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root, env: childEnv }));
@@ -183,6 +187,7 @@ function perFile(list, limit = () => intJobs) {
         failedFiles.push(relative(root, file));
       }
       running--;
+      if (pg) onPostgres--;
       fill();
     });
   };
@@ -197,6 +202,30 @@ const totals = Object.fromEntries(COUNTS.map((c) => [c, 0]));
 const failedFiles = [];
 function tally(text) {
   for (const m of text.matchAll(/^ℹ (tests|suites|pass|fail|cancelled|skipped|todo) (\d+)$/gm)) totals[m[1]] += Number(m[2]);
+}
+
+/**
+ * Whether a test file uses the PostgreSQL server (it, or a module of its own it imports, imports
+ * test/pg.js). The PostgreSQL files run `jobs` at a time, the other places going to other files:
+ * the one server's work (a database created from its template, a commit's WAL flush) is not done
+ * side by side, and with four of them at once on a loaded machine a connection waited past the
+ * store's 10 s.
+ */
+const postgresFiles = new Map();
+function usesPostgres(file) {
+  let yes = postgresFiles.get(file);
+  if (yes === undefined) {
+    const imports = (f) => {
+      try {
+        return [...readFileSync(f, 'utf8').matchAll(/^import [^;]*?from '(\.[^']+)';$/gm)].map((m) => join(dirname(f), m[1]));
+      } catch {
+        return [];
+      }
+    };
+    yes = [file, ...imports(file)].some((f) => imports(f).some((i) => i.endsWith(join('test', 'pg.js'))));
+    postgresFiles.set(file, yes);
+  }
+  return yes;
 }
 
 /** The files that took longest last time first; files not timed yet before them. */
