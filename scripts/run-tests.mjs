@@ -1,10 +1,11 @@
-// Runs the compiled tests under dist/ with node's built-in test runner, as many at a time as the
-// machine has cores (or --jobs N).
+// Runs the compiled tests under dist/ with node's built-in test runner: the unit tests as many at a
+// time as the machine has cores, the process-level tests twice that (or --jobs N for both).
 // Usage: node scripts/run-tests.mjs [--unit | --int] [--jobs N] [--isolate] [substring...]
 //   --unit     unit and golden tests (everything but *.int.test): no child processes, fast
 //   --int      the process-level tests (*.int.test: servers, CLIs, crash, databases)
 //   neither:   the unit tests, then the process-level tests (what `npm test` and CI run)
-//   --jobs N   N test processes at a time (default: the number of cores)
+//   --jobs N   N test processes at a time in either part (default: the number of cores for the
+//              unit tests, twice that for the process-level tests, which mostly wait)
 //   --isolate  every unit test file in a process of its own too (slower; see below)
 // Substrings keep only the files whose path contains one of them.
 //
@@ -12,12 +13,16 @@
 // once it is done with one: the modules they all load (fastify, the app, the mapping engine) are
 // loaded N times instead of once per file, which was most of the suite's CPU time. The files that
 // took longest last time (dist/.test-durations.json) start first. Process-level tests run a
-// process per file (`jobs` at a time, each file's report printed whole when it ends). When both
-// parts run, the longest process-level file starts alongside the unit tests: it spends most of its
+// process per file (`intJobs` at a time, each file's report printed whole when it ends): they
+// spend most of their time waiting (for their servers to start, for PostgreSQL, for their
+// registry's answers and submission rounds, for Chromium): two at a time used 0.7 of a core in
+// all (290 CPU seconds in 406 s on 2 cores, one of them busy), so twice as many as there are cores
+// run at a time, and of them the PostgreSQL files as many as there are cores (usesPostgres). When
+// both parts run, the longest process-level file starts alongside the unit tests: it spends most of its
 // time waiting (for its servers, its registry's answers, its submission rounds), and it was the
 // part's longest file to wait for. Every file still runs alone (`node --test dist/…`) and in any order.
 import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fork, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -33,6 +38,8 @@ if (!Number.isInteger(jobs) || jobs < 1) {
   console.error('--jobs needs a whole number of processes, 1 or more');
   process.exit(2);
 }
+/** The process-level files run at a time: they mostly wait (see above). */
+const intJobs = jobsAt >= 0 ? jobs : 2 * jobs;
 const filters = args.filter((a, i) => !a.startsWith('--') && !(jobsAt >= 0 && i === jobsAt + 1));
 const files = [];
 (function walk(dir) {
@@ -146,19 +153,23 @@ try {
  * 0.2 s of CPU each), longest first, `limit()` at a time (asked again whenever
  * one ends, and by `fill()`); each file's report printed whole once it ends.
  */
-function perFile(list, limit = () => jobs) {
+function perFile(list, limit = () => intJobs) {
   const queue = longestFirst(list);
   const took = {};
   let status = 0;
   let running = 0;
+  let onPostgres = 0;
   let resolve;
   const done = new Promise((ok) => (resolve = ok));
+  // the next file to start: the longest that keeps the PostgreSQL files at `jobs` at a time
+  const next = () => queue.findIndex((f) => onPostgres < jobs || !usesPostgres(f));
   const fill = () => {
-    while (running < limit() && queue.length > 0) start();
+    while (running < limit() && queue.length > 0 && next() >= 0) start(queue.splice(next(), 1)[0]);
     if (running === 0 && queue.length === 0) resolve({ status, took });
   };
-  const start = () => {
-    const file = queue.shift();
+  const start = (file) => {
+    const pg = usesPostgres(file);
+    if (pg) onPostgres++;
     running++;
     const began = performance.now();
     const child = track(spawn(process.execPath, ['--test-reporter=spec', file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root, env: childEnv }));
@@ -176,6 +187,7 @@ function perFile(list, limit = () => jobs) {
         failedFiles.push(relative(root, file));
       }
       running--;
+      if (pg) onPostgres--;
       fill();
     });
   };
@@ -190,6 +202,30 @@ const totals = Object.fromEntries(COUNTS.map((c) => [c, 0]));
 const failedFiles = [];
 function tally(text) {
   for (const m of text.matchAll(/^ℹ (tests|suites|pass|fail|cancelled|skipped|todo) (\d+)$/gm)) totals[m[1]] += Number(m[2]);
+}
+
+/**
+ * Whether a test file uses the PostgreSQL server (it, or a module of its own it imports, imports
+ * test/pg.js). The PostgreSQL files run `jobs` at a time, the other places going to other files:
+ * the one server's work (a database created from its template, a commit's WAL flush) is not done
+ * side by side, and with four of them at once on a loaded machine a connection waited past the
+ * store's 10 s.
+ */
+const postgresFiles = new Map();
+function usesPostgres(file) {
+  let yes = postgresFiles.get(file);
+  if (yes === undefined) {
+    const imports = (f) => {
+      try {
+        return [...readFileSync(f, 'utf8').matchAll(/^import [^;]*?from '(\.[^']+)';$/gm)].map((m) => join(dirname(f), m[1]));
+      } catch {
+        return [];
+      }
+    };
+    yes = [file, ...imports(file)].some((f) => imports(f).some((i) => i.endsWith(join('test', 'pg.js'))));
+    postgresFiles.set(file, yes);
+  }
+  return yes;
 }
 
 /** The files that took longest last time first; files not timed yet before them. */
@@ -255,12 +291,14 @@ let unitRunning = groups.length === 2;
 let early;
 for (const [name, list] of groups) {
   const ahead = !name.startsWith('unit') && early !== undefined;
-  console.log(`\n== ${name} (${list.length} files, ${jobs} at a time${ahead ? '; the first began alongside the unit tests' : ''})`);
+  console.log(
+    `\n== ${name} (${list.length} files, ${name.startsWith('unit') ? jobs : intJobs} at a time${ahead ? '; the first began alongside the unit tests' : ''})`,
+  );
   const began = ahead ? early.began : performance.now();
   let r;
   if (name.startsWith('unit')) {
-    if (unitRunning) early = { began: performance.now(), run: perFile(groups[1][1], () => (unitRunning ? 1 : jobs)) };
-    r = isolate ? await perFile(list).done : await sharded(list);
+    if (unitRunning) early = { began: performance.now(), run: perFile(groups[1][1], () => (unitRunning ? 1 : intJobs)) };
+    r = isolate ? await perFile(list, () => jobs).done : await sharded(list);
     unitRunning = false;
   } else if (early !== undefined) {
     early.run.fill();

@@ -1,7 +1,7 @@
 // Reading resources from the EHR's FHIR server (id-only notifications, references the payload
 // did not carry), with fhir-kit-client. Only references to the configured server are followed:
 // a notification cannot make the adapter fetch an arbitrary URL.
-import { Client } from 'fhir-kit-client';
+import type { Client } from 'fhir-kit-client';
 import type { FhirResource } from './intake.js';
 import { AdapterError, errorMessage } from '../cdsr/errors.js';
 
@@ -19,7 +19,13 @@ export interface FetcherOptions {
 
 export function createFhirFetcher(opts: FetcherOptions): { read(reference: string): Promise<FhirResource> } {
   const base = opts.baseUrl.replace(/\/+$/, '');
-  const client = new Client({ baseUrl: base, ...(opts.bearerToken !== undefined ? { bearerToken: opts.bearerToken } : {}) });
+  // the client (fhir-kit-client and its HTTP agents, about 0.1 s of CPU to load) is made at the
+  // first read, not when the service starts
+  let made: Promise<Client> | undefined;
+  const clientOf = () =>
+    (made ??= import('fhir-kit-client').then(
+      ({ Client }) => new Client({ baseUrl: base, ...(opts.bearerToken !== undefined ? { bearerToken: opts.bearerToken } : {}) }),
+    ));
   const timeout = opts.timeoutMs ?? 10_000;
   const reader = {
     async read(reference: string): Promise<FhirResource> {
@@ -30,6 +36,9 @@ export function createFhirFetcher(opts: FetcherOptions): { read(reference: strin
       }
       // a focus given by identifier only: searched, and exactly one match is taken
       const search = /^([A-Z][A-Za-z]+)\?identifier=(.{1,512})$/.exec(rel);
+      const client = await clientOf().catch((e: unknown) => {
+        throw new FhirFetchError(`${reference}: ${errorMessage(e)}`, { cause: e });
+      });
       if (search) return one(reference, await timed(reference, client.search({ resourceType: search[1]!, searchParams: { identifier: search[2]! } })));
       const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/.exec(rel);
       if (!m) throw new FhirFetchError(`${reference} is not a Type/id reference`);

@@ -3,7 +3,6 @@
 // one written before the access token it came with is used, so a restart or another instance
 // carries on with the same sign-in. Its public state (who, when, expiries) is kept beside it.
 import { createHash, randomBytes } from 'node:crypto';
-import axios from 'axios';
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
 import { AdapterError, errorMessage, type ErrorCode } from '../cdsr/errors.js';
@@ -38,6 +37,8 @@ export interface SignInEndpoints {
 export type TokenPost = (url: string, form: URLSearchParams, auth?: { username: string; password: string }) => Promise<{ status: number; body: unknown }>;
 
 const axiosPost: TokenPost = async (url, form, auth) => {
+  // loaded at the first request, not at start (see axiosTransport in nrdr-client.ts)
+  const { default: axios } = await import('axios');
   const r = await axios.post<unknown>(url, form.toString(), {
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     ...(auth ? { auth } : {}),

@@ -3,7 +3,6 @@
 // bounded number of times; 400 / 403 / 404 → no retry (the error is the answer). A GET is also
 // retried on network errors, timeouts and 5xx; a POST never is: without its answer NRDR may have
 // stored it (a gateway's 502 after the registry took it), so the submitter asks with a GET first.
-import axios from 'axios';
 import { TransactionStatusSchema, WebServiceErrorSchema, type Transaction, type TransactionStatus } from '../cdsr/schema.js';
 import { TokenError, type TokenProvider } from './token.js';
 import { errorMessage } from '../cdsr/errors.js';
@@ -32,6 +31,9 @@ export interface HttpAnswer {
 export type HttpTransport = (req: HttpRequest) => Promise<HttpAnswer>;
 
 export const axiosTransport: HttpTransport = async (req) => {
+  // loaded at the first request, not at start: axios and its dependencies cost a `serve` or a
+  // command that never submits about 0.2 s of CPU
+  const { default: axios } = await import('axios');
   const r = await axios.request<unknown>({
     method: req.method,
     url: req.url,

@@ -4,8 +4,6 @@
 // kept sealed in the store (when given one), so a restart or another instance renews with the
 // rotated token rather than with ACR_REFRESH_TOKEN, which ACR no longer takes.
 import { createHash } from 'node:crypto';
-import axios from 'axios';
-import { decodeJwt } from 'jose';
 import { AdapterError, errorMessage } from '../cdsr/errors.js';
 import type { CredentialStore } from '../store/store.js';
 import type { SecretBox } from './secret-box.js';
@@ -194,6 +192,8 @@ export class OAuthTokenProvider implements TokenProvider {
     const auth = this.opts.clientSecret !== undefined ? { username: this.opts.clientId, password: this.opts.clientSecret } : undefined;
     let data: { access_token?: unknown; expires_in?: unknown; refresh_token?: unknown };
     try {
+      // loaded at the first request, not at start (see axiosTransport in nrdr-client.ts)
+      const { default: axios } = await import('axios');
       const r = await axios.post(this.opts.tokenUrl, form.toString(), {
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         ...(auth ? { auth } : {}),
@@ -216,6 +216,7 @@ export class OAuthTokenProvider implements TokenProvider {
       if (rotated && presented !== undefined) await this.keepRotated(data.refresh_token);
     }
     let expiresAt = this.now() + (typeof data.expires_in === 'number' ? data.expires_in * 1000 : 300_000);
+    const { decodeJwt } = await import('jose');
     try {
       const exp = decodeJwt(data.access_token).exp;
       if (typeof exp === 'number') expiresAt = exp * 1000;

@@ -15,7 +15,7 @@ import { CdsrValidator } from '../cdsr/validate.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { freshPgDatabase } from '../../test/pg.js';
-import { migratedMemoryExecutor } from '../../test/sqlite-template.js';
+import { postgresBacking, sqliteBacking } from '../../test/backings.js';
 import { sampleOrder, settleEveryReady } from '../../test/property.js';
 import { transactionFor } from '../../test/helpers.js';
 import { KEPT_REASON_26, KEPT_STATE_26, undoCountersMigration } from './counters.js';
@@ -129,25 +129,8 @@ const EXAMPLE: Op[] = [
   { kind: 'send', verdicts: ['rejected'], end: 'done' },
 ];
 
-interface Backing {
-  readonly name: string;
-  /** A fresh migrated database's executor, and how to drop it; or why there is none. */
-  open(): Promise<{ db: Executor; drop: () => Promise<void> } | string>;
-}
-
-// a copy of a database migrated once (test/sqlite-template.ts), as on PostgreSQL below
-const sqlite: Backing = { name: 'SQLite', open: async () => ({ db: await migratedMemoryExecutor(), drop: () => Promise.resolve() }) };
-const postgres: Backing = {
-  name: 'PostgreSQL',
-  open: async () => {
-    // a copy of the migrated template (test/pg.ts): migrating each run's database from nothing was
-    // most of this file's time, and the migrations are not what it checks (the second property
-    // still runs migration 26 itself, over the rows a run left)
-    const fresh = await freshPgDatabase('counters', { migrated: true });
-    if (typeof fresh === 'string') return fresh;
-    return { db: await PostgresExecutor.open({ url: fresh.url }), drop: () => fresh.drop() };
-  },
-};
+const sqlite = sqliteBacking;
+const postgres = postgresBacking('counters');
 
 /** Everything the kept counters stand for, counted over the rows (the way /metrics did before migration 26). */
 async function fullCount(store: SqlStore, db: Executor) {

@@ -13,13 +13,11 @@ import { buildWorklist, groupGuesses } from '../inbound/worklist.js';
 import type { FieldMap } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord, TraceEntry } from '../mapping/record.js';
-import { freshPgDatabase } from '../../test/pg.js';
+import { postgresBacking, sqliteBacking } from '../../test/backings.js';
 import { sampleOrder, settleEveryReady } from '../../test/property.js';
 import { undoGuessesMigration } from './guesses.js';
-import { PostgresExecutor } from './postgres-executor.js';
 import { FieldMapSchema, row } from './rows.js';
 import type { Executor } from './sql.js';
-import { SqliteExecutor } from './sqlite-executor.js';
 import { SqlStore } from './sql-store.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
@@ -105,20 +103,9 @@ function retabled(outcome: MapOutcome): MapOutcome {
   };
 }
 
-interface Backing {
-  readonly name: string;
-  open(): Promise<{ db: Executor; drop: () => Promise<void> } | string>;
-}
-
-const sqlite: Backing = { name: 'SQLite', open: () => Promise.resolve({ db: new SqliteExecutor({ file: ':memory:' }), drop: () => Promise.resolve() }) };
-const postgres: Backing = {
-  name: 'PostgreSQL',
-  open: async () => {
-    const fresh = await freshPgDatabase('guesses');
-    if (typeof fresh === 'string') return fresh;
-    return { db: await PostgresExecutor.open({ url: fresh.url }), drop: () => fresh.drop() };
-  },
-};
+// fresh migrated databases (test/backings.ts); the second property runs migration 27 itself
+const sqlite = sqliteBacking;
+const postgres = postgresBacking('guesses');
 
 /**
  * The oracle: every field map that holds a guess, read and parsed the way the worklist read them

@@ -3,6 +3,12 @@
 // renumbered 1,000 times (each copy its own encounter, orders, accessions and control ids), each
 // copy in its own shuffled order (results before orders, cancels before what they cancel), and
 // the public FHIR-Converter messages 50 times each (mapped, errors and a type the tables ignore).
+// Its size follows the property tests' depth (test/runs.ts): `npm test` stores a quarter of the
+// copies (250 and the public messages 12 times: 2,548 messages, still every kind of message, unit
+// and outcome, and hundreds of units re-derived in many batches), CI (CDSR_PROPERTY_RUNS=full) all
+// 1,000 (10,200 messages). The copies differ only in their numbers: what the smaller feed leaves
+// out is volume, which the benchmark's reprocessing rows measure. It was a quarter of the
+// process-level tests' CPU time.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -13,6 +19,7 @@ import { mapHl7Text } from '../mapping/map-hl7.js';
 import { LiveValidator } from '../mapping/validator.js';
 import { runReprocess, startReprocess } from '../inbound/reprocess.js';
 import { REPO_ROOT } from '../../test/helpers.js';
+import { runs } from '../../test/runs.js';
 import { openStore } from './open.js';
 import { SqliteExecutor } from './sqlite-executor.js';
 
@@ -30,7 +37,10 @@ const SAMPLES = [
   '10-orm-cpt-in-obr44',
 ];
 const PUBLIC = ['ORM-O01-01', 'ORM-O01-02', 'ORU-R01-01', 'ADT-A01-01'];
-const COPIES = 1000;
+const COPIES = runs(1000);
+const PUBLIC_EVERY = 20;
+/** The feed's length: the samples of every copy and the public messages after every 20th. */
+const MESSAGES = COPIES * SAMPLES.length + Math.floor(COPIES / PUBLIC_EVERY) * PUBLIC.length;
 
 function feed(): { raw: string; controlId: string }[] {
   const samples = SAMPLES.map((s) => readFileSync(join(REPO_ROOT, 'samples', 'hl7v2', `${s}.hl7`), 'utf8'));
@@ -52,13 +62,13 @@ function feed(): { raw: string; controlId: string }[] {
       [copy[i], copy[j]] = [copy[j]!, copy[i]!];
     }
     out.push(...copy);
-    if (k % 20 === 0) publics.forEach((raw, i) => out.push({ raw, controlId: `PUB${k}-${i}` }));
+    if (k % PUBLIC_EVERY === 0) publics.forEach((raw, i) => out.push({ raw, controlId: `PUB${k}-${i}` }));
   }
   return out;
 }
 
 describe('reprocessing a generated feed with the tables unchanged', () => {
-  it('10,200 messages: the preview finds no change and applying it changes nothing', { timeout: 600_000 }, async () => {
+  it(`${MESSAGES.toLocaleString('en-US')} messages: the preview finds no change and applying it changes nothing`, { timeout: 600_000 }, async () => {
     const tables = loadMappings(join(REPO_ROOT, 'mappings')).tables!;
     const dir = mkdtempSync(join(tmpdir(), 'cdsr-feed-'));
     const file = join(dir, 'db.sqlite');
@@ -66,7 +76,7 @@ describe('reprocessing a generated feed with the tables unchanged', () => {
     const reader = new SqliteExecutor({ file });
     try {
       const messages = feed();
-      assert.equal(messages.length, 10_200);
+      assert.equal(messages.length, MESSAGES);
       // stored in the feed's order, as a sender's queue would: each ingest enters the store's
       // lane when called, so 50 asked at once keep their order and share their commits
       let window: Promise<unknown>[] = [];
