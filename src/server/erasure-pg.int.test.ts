@@ -120,8 +120,15 @@ describe('retention on PostgreSQL', () => {
           // nor anywhere else in the database's files: the statistics ANALYZE sampled (pg_statistic) included
           const dbOid = (await db.query<{ oid: number }>('SELECT oid FROM pg_database WHERE datname = current_database()')).rows[0]!.oid;
           const dbDir = join(dataDir, 'base', String(dbOid));
+          const holding = readdirSync(dbDir).filter((f) => markersIn([join(dbDir, f)]).length > 0);
+          // named by their relations when any is left (a file is a relation's filenode, or a segment or fork of one)
+          const named = await db.query<{ file: string; relname: string }>(
+            `SELECT f AS file, COALESCE((SELECT relname FROM pg_class WHERE pg_relation_filenode(oid)::text = split_part(split_part(f, '.', 1), '_', 1)), '?') AS relname
+               FROM unnest($1::text[]) f`,
+            [holding],
+          );
           assert.deepEqual(
-            readdirSync(dbDir).filter((f) => markersIn([join(dbDir, f)]).length > 0),
+            named.rows.map((r) => `${r.file} (${r.relname})`),
             [],
           );
           // the WAL still has them until the server recycles its segments (docs/operations.md): shown

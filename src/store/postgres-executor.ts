@@ -298,16 +298,19 @@ export class PostgresExecutor implements Executor {
           }
         }
       };
-      for (const table of PURGED_TABLES) {
-        // a snapshot older than the purge (a long report, a backup) keeps the purged rows alive:
-        // the rewrite is asked again, later, until none is kept (or the tries run out: said below)
+      // a snapshot older than the purge (a long report, a backup) keeps the purged rows alive:
+      // the rewrite is asked again, later, until none is kept (or the tries run out: said below)
+      const rewrite = async (table: string, sql: string): Promise<void> => {
         for (let attempt = 1; ; attempt++) {
           kept = 0;
-          await locked(`VACUUM (FULL, ANALYZE, VERBOSE) ${table}`);
+          await locked(sql);
           if (kept === 0 || attempt >= REWRITE_TRIES) break;
           await new Promise((ok) => setTimeout(ok, attempt * 500));
         }
         if (kept > 0) leftovers.push(`${kept} dead row version(s) of ${table} kept by an open transaction (rewrite it again once it ends)`);
+      };
+      for (const table of PURGED_TABLES) {
+        await rewrite(table, `VACUUM (FULL, ANALYZE, VERBOSE) ${table}`);
         // ANALYZE replaces the values it sampled (a short text can be one of them) in
         // pg_statistic, but not from an empty table: a table the purge emptied has its columns'
         // statistics dropped (a column altered to its own type loses them; nothing is rewritten)
@@ -321,8 +324,9 @@ export class PostgresExecutor implements Executor {
           if (cols.rows.length > 0) await locked(`ALTER TABLE ${table} ${cols.rows.map((r) => `ALTER COLUMN ${r.col} TYPE ${r.type}`).join(', ')}`);
         }
       }
-      // the old statistics rows, dead now, rewritten away
-      await locked('VACUUM FULL pg_statistic');
+      // the old statistics rows, dead now, rewritten away (a transaction open elsewhere on the
+      // server may keep them for a while, as it may keep a table's: asked again the same way)
+      await rewrite('pg_statistic', 'VACUUM (FULL, VERBOSE) pg_statistic');
       await c.query('RESET lock_timeout');
     } catch (e) {
       broken = true;
