@@ -1,4 +1,4 @@
-// The two backings of the store's property tests (counters.int.test.ts, guesses.int.test.ts): a
+// The two backings of the store's property tests (counters, guesses, error-groups .int.test.ts): a
 // fresh, migrated database for each run, on SQLite (in memory, a copy of an image migrated once
 // per process: test/sqlite-template.ts) and on PostgreSQL (a copy of the template database migrated
 // once per server: test/pg.ts), or the reason there is none (the test skips). Migrating each run's
@@ -31,4 +31,13 @@ export function postgresBacking(prefix: string): Backing {
       return { db: await PostgresExecutor.open({ url: fresh.url }), drop: () => fresh.drop() };
     },
   };
+}
+
+/** Why a backing's tests skip ('' when its database answers): one database opened and dropped. */
+export async function skipReason(backing: Backing): Promise<string> {
+  const probe = await backing.open();
+  if (typeof probe === 'string') return probe;
+  await probe.db.close();
+  await probe.drop();
+  return '';
 }

@@ -15,7 +15,7 @@ import { CdsrValidator } from '../cdsr/validate.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord } from '../mapping/record.js';
 import { freshPgDatabase } from '../../test/pg.js';
-import { postgresBacking, sqliteBacking } from '../../test/backings.js';
+import { postgresBacking, skipReason, sqliteBacking } from '../../test/backings.js';
 import { sampleOrder, settleEveryReady } from '../../test/property.js';
 import { transactionFor } from '../../test/helpers.js';
 import { KEPT_REASON_26, KEPT_STATE_26, undoCountersMigration } from './counters.js';
@@ -264,12 +264,7 @@ for (const backing of [sqlite, postgres]) {
   describe(`${backing.name}: counters kept by triggers`, () => {
     let skip = '';
     before(async () => {
-      const probe = await backing.open();
-      if (typeof probe === 'string') skip = probe;
-      else {
-        await probe.db.close();
-        await probe.drop();
-      }
+      skip = await skipReason(backing);
     });
 
     it('after any sequence of operations, the kept counters and oldest gauges equal a full count, and each kept order state what the ledger reads', async (t) => {

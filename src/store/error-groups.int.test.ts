@@ -11,10 +11,8 @@ import type { Problem } from '../cdsr/problem.js';
 import { CdsrValidator } from '../cdsr/validate.js';
 import { parseFacilities } from '../mapping/facilities.js';
 import { buildWorklist, errorQueue, groupWorklist, type Worklist } from '../inbound/worklist.js';
-import { freshPgDatabase } from '../../test/pg.js';
-import { PostgresExecutor } from './postgres-executor.js';
+import { postgresBacking, skipReason, sqliteBacking } from '../../test/backings.js';
 import type { Executor } from './sql.js';
-import { SqliteExecutor } from './sqlite-executor.js';
 import { SqlStore } from './sql-store.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
@@ -78,20 +76,8 @@ async function oracle(store: SqlStore): Promise<Worklist> {
   return groupWorklist(messages, DIR, undefined, facilities);
 }
 
-interface Backing {
-  readonly name: string;
-  open(): Promise<{ db: Executor; drop: () => Promise<void> } | string>;
-}
-
-const sqlite: Backing = { name: 'SQLite', open: () => Promise.resolve({ db: new SqliteExecutor({ file: ':memory:' }), drop: () => Promise.resolve() }) };
-const postgres: Backing = {
-  name: 'PostgreSQL',
-  open: async () => {
-    const fresh = await freshPgDatabase('errorgroups');
-    if (typeof fresh === 'string') return fresh;
-    return { db: await PostgresExecutor.open({ url: fresh.url }), drop: () => fresh.drop() };
-  },
-};
+const sqlite = sqliteBacking;
+const postgres = postgresBacking('errorgroups');
 
 const withoutGuesses = ({ guesses: _, ...w }: Worklist): Worklist => w;
 
@@ -99,12 +85,7 @@ for (const backing of [sqlite, postgres]) {
   describe(`${backing.name}: the error queue grouped by the store`, () => {
     let skip = '';
     before(async () => {
-      const probe = await backing.open();
-      if (typeof probe === 'string') skip = probe;
-      else {
-        await probe.db.close();
-        await probe.drop();
-      }
+      skip = await skipReason(backing);
     });
 
     it('after any sequence of messages, the worklist from the GROUP BY equals the messages grouped one by one (and migration 28 run over them gives it too)', async (t) => {

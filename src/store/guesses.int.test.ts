@@ -13,7 +13,7 @@ import { buildWorklist, groupGuesses } from '../inbound/worklist.js';
 import type { FieldMap } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { PartialRecord, TraceEntry } from '../mapping/record.js';
-import { postgresBacking, sqliteBacking } from '../../test/backings.js';
+import { postgresBacking, skipReason, sqliteBacking } from '../../test/backings.js';
 import { sampleOrder, settleEveryReady } from '../../test/property.js';
 import { undoGuessesMigration } from './guesses.js';
 import { FieldMapSchema, row } from './rows.js';
@@ -183,12 +183,7 @@ for (const backing of [sqlite, postgres]) {
   describe(`${backing.name}: guesses kept by triggers`, () => {
     let skip = '';
     before(async () => {
-      const probe = await backing.open();
-      if (typeof probe === 'string') skip = probe;
-      else {
-        await probe.db.close();
-        await probe.drop();
-      }
+      skip = await skipReason(backing);
     });
 
     it("after any sequence of operations, the worklist's guesses from the kept rows equal those read from every record", async (t) => {
