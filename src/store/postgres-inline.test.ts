@@ -31,8 +31,8 @@ describe('PostgreSQL statements with their values written in', () => {
   });
 
   it('any text gives one literal that opens and closes once (property)', () => {
-    // any code point, lone surrogates included (fast-check's unit 'binary' draws the same, but its
-    // first use costs a second of CPU and it hardly ever draws a quote or a backslash), with the
+    // any code point, lone surrogates included (fast-check's unit 'binary' draws none, its first
+    // use costs a second of CPU and it hardly ever draws a quote or a backslash), with the
     // characters that matter here drawn often
     const codePoint = (max: number) => fc.integer({ min: 0, max }).map((c) => String.fromCodePoint(c));
     const char = fc.oneof(fc.constantFrom("'", '\\', '?', '\u0000'), codePoint(0x7f), codePoint(0x10ffff));
