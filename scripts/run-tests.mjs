@@ -38,9 +38,21 @@ if (!Number.isInteger(jobs) || jobs < 1) {
   console.error('--jobs needs a whole number of processes, 1 or more');
   process.exit(2);
 }
+const intJobsAt = args.indexOf('--int-jobs');
 /** The process-level files run at a time: they mostly wait (see above). */
-const intJobs = jobsAt >= 0 ? jobs : 2 * jobs;
-const filters = args.filter((a, i) => !a.startsWith('--') && !(jobsAt >= 0 && i === jobsAt + 1));
+const intJobs = intJobsAt >= 0 ? Number(args[intJobsAt + 1]) : jobsAt >= 0 ? jobs : 2 * jobs;
+if (!Number.isInteger(intJobs) || intJobs < 1) {
+  console.error('--int-jobs needs a whole number of processes, 1 or more');
+  process.exit(2);
+}
+const pgJobsAt = args.indexOf('--pg-jobs');
+/** Of them, the PostgreSQL files run at a time. */
+const pgJobs = pgJobsAt >= 0 ? Number(args[pgJobsAt + 1]) : jobs;
+if (!Number.isInteger(pgJobs) || pgJobs < 1) {
+  console.error('--pg-jobs needs a whole number of processes, 1 or more');
+  process.exit(2);
+}
+const filters = args.filter((a, i) => !a.startsWith('--') && ![jobsAt, intJobsAt, pgJobsAt].some((at) => at >= 0 && i === at + 1));
 const files = [];
 (function walk(dir) {
   for (const name of readdirSync(dir)) {
@@ -162,7 +174,7 @@ function perFile(list, limit = () => intJobs) {
   let resolve;
   const done = new Promise((ok) => (resolve = ok));
   // the next file to start: the longest that keeps the PostgreSQL files at `jobs` at a time
-  const next = () => queue.findIndex((f) => onPostgres < jobs || !usesPostgres(f));
+  const next = () => queue.findIndex((f) => onPostgres < pgJobs || !usesPostgres(f));
   const fill = () => {
     while (running < limit() && queue.length > 0 && next() >= 0) start(queue.splice(next(), 1)[0]);
     if (running === 0 && queue.length === 0) resolve({ status, took });
