@@ -42,7 +42,8 @@ function runPath<C>(c: Candidate<C>, ctx: C, problems: Problem[]): PathItem[] {
 }
 
 function first<C>(cands: readonly Candidate<C>[], ctx: C, problems: Problem[]): { value: string; path: string; index: number } | undefined {
-  for (const [index, c] of cands.entries()) {
+  for (let index = 0; index < cands.length; index++) {
+    const c = cands[index]!;
     const v = runPath(c, ctx, problems)[0];
     if (v !== undefined) return { value: v.value.trim(), path: c.text, index };
   }
@@ -373,7 +374,8 @@ function runRule<C>(
   const tried: { items: PathItem[]; path: string; index: number }[] = [];
   if (rule.constant !== undefined) tried.push({ items: [{ value: rule.constant }], path, index: -1 });
   else {
-    for (const [index, c] of rule.candidates.entries()) {
+    for (let index = 0; index < rule.candidates.length; index++) {
+      const c = rule.candidates[index]!;
       const vs = runPath(c, ctx, problems);
       if (vs.length === 0) continue;
       // the condition is read only for a candidate that has a value: a skip is said only where it mattered
@@ -448,7 +450,7 @@ function runRule<C>(
         continue;
       }
       if (rule.crosswalk && values.includes(v)) continue;
-      if (valueSets) problems.push(...notInValueSet(rule, valueSets, v, { path, ...(row ? { row } : {}) }, facilityId));
+      if (valueSets) for (const p of notInValueSet(rule, valueSets, v, { path, ...(row ? { row } : {}) }, facilityId)) problems.push(p);
       values.push(v);
       trace.push({
         field: rule.field,
