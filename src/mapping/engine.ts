@@ -313,6 +313,19 @@ function rankIn<C>(rule: CompiledRule<C>, trace: readonly TraceEntry[]): number 
   return i >= 0 ? i : rule.candidates.length;
 }
 
+/**
+ * A trace entry with its optional members set only when given, in the order the record keeps them
+ * (field, rule, path, raw, crosswalk, value, guess). Assigned, not spread into a literal: a spread
+ * after the first member is a call into the runtime, made for every value of every message.
+ */
+function traceEntry<C>(rule: CompiledRule<C>, path: string, raw: string, crosswalk: string | undefined, value: string, guess: string | undefined): TraceEntry {
+  const e: { -readonly [K in keyof TraceEntry]?: TraceEntry[K] } = { field: rule.field, rule: rule.origin, path, raw };
+  if (crosswalk) e.crosswalk = crosswalk;
+  e.value = value;
+  if (guess !== undefined) e.guess = guess;
+  return e as TraceEntry;
+}
+
 interface RuleOutput {
   readonly value: string;
   readonly trace: TraceEntry[];
@@ -410,7 +423,8 @@ function runRule<C>(
       let row: ValueOrigin['row'];
       if (rule.crosswalk && path !== 'default') {
         const sys = item.system ?? system;
-        const hit = lookup(rule.crosswalk, v, { ...(facilityId !== undefined ? { facility: facilityId } : {}), ...(sys !== undefined ? { system: sys } : {}) });
+        // (read with `?? ''`: an undefined facility or system is no facility or system)
+        const hit = lookup(rule.crosswalk, v, { facility: facilityId, system: sys });
         if (!hit) {
           // a coding of a system this crosswalk does not map is not its problem (a chargemaster code beside the CPT)
           if (!knowsSystem(rule.crosswalk, sys)) continue;
@@ -452,15 +466,7 @@ function runRule<C>(
       if (rule.crosswalk && values.includes(v)) continue;
       if (valueSets) for (const p of notInValueSet(rule, valueSets, v, { path, ...(row ? { row } : {}) }, facilityId)) problems.push(p);
       values.push(v);
-      trace.push({
-        field: rule.field,
-        rule: rule.origin,
-        path,
-        raw,
-        ...(crosswalkRow ? { crosswalk: crosswalkRow } : {}),
-        value: v,
-        ...(guess !== undefined ? { guess } : {}),
-      });
+      trace.push(traceEntry(rule, path, raw, crosswalkRow, v, guess));
       if (searching) break;
     }
     if (searching && trace.length > 0) break;
