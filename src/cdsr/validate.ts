@@ -49,11 +49,14 @@ type Read = { kind: 'absent' } | { kind: 'value'; text: string } | { kind: 'wron
 // null, "" and blanks count as absent (the spec's example sends null for unused fields). Numbers
 // are taken as their JSON text, as .NET's JSON readers do for string properties; booleans, objects
 // and arrays do not match the schema.
+// (most fields of a record are absent: one answer for all of them, never changed by its readers)
+const ABSENT: Read = Object.freeze({ kind: 'absent' });
+const WRONG_TYPE: Read = Object.freeze({ kind: 'wrongType' });
 function read(value: unknown): Read {
-  if (value === undefined || value === null) return { kind: 'absent' };
-  if (typeof value === 'string') return value.trim() === '' ? { kind: 'absent' } : { kind: 'value', text: value };
+  if (value === undefined || value === null) return ABSENT;
+  if (typeof value === 'string') return value.trim() === '' ? ABSENT : { kind: 'value', text: value };
   if (typeof value === 'number' && Number.isFinite(value)) return { kind: 'value', text: String(value) };
-  return { kind: 'wrongType' };
+  return WRONG_TYPE;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

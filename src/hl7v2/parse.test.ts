@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { parseHl7, parseHl7Reference } from './parse.js';
+import { parseHl7, parseHl7Reference, stripFraming } from './parse.js';
 import { escapeHl7, unescapeHl7 } from './escape.js';
 import { valueAt, type Hl7Message } from './message.js';
 import { REPO_ROOT } from '../../test/helpers.js';
@@ -219,6 +219,28 @@ describe('parseHl7 fuzz', () => {
           else assert.match(r.error.code, /^HL7_/);
         },
       ),
+      { numRuns: runs(2000) },
+    );
+  });
+});
+
+describe('stripFraming', () => {
+  // what it did with two regexes before the end was read back char by char: the same on any text
+  // eslint-disable-next-line no-control-regex -- MLLP framing (VT, FS)
+  const byRegex = (raw: string) => (raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw).replace(/^[\s\x0b]+/, '').replace(/[\x1c\s]+$/, '');
+
+  it('strips the framing, a BOM and the spaces around, nothing else', () => {
+    assert.equal(stripFraming('\ufeff\x0bMSH|^~\\&|A\rPID|1\r\x1c\r'), 'MSH|^~\\&|A\rPID|1');
+    assert.equal(stripFraming('MSH|x \u00a0\u2028\ufeff\x1c\r\n'), 'MSH|x');
+    assert.equal(stripFraming('MSH|x\x1cy\r'), 'MSH|x\x1cy');
+    assert.equal(stripFraming(' \x1c\r'), '');
+    assert.equal(stripFraming(''), '');
+  });
+
+  it('is what the two regexes gave on any text', () => {
+    const unit = fc.constantFrom('\x0b', '\x1c', '\r', '\n', ' ', '\t', '\u00a0', '\u3000', '\ufeff', '\ud800', '\udc00', 'M', '|', 'x');
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40, unit }), (raw) => assert.equal(stripFraming(raw), byRegex(raw))),
       { numRuns: runs(2000) },
     );
   });

@@ -37,15 +37,20 @@ export type Hl7ParseResult = { ok: true; message: Hl7Message } | { ok: false; er
 const STANDARD = { field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&' } as const;
 type Encoding = { -readonly [K in keyof typeof STANDARD]: string };
 
+// eslint-disable-next-line no-control-regex -- MLLP end block (FS)
+const TRAILING = /[\x1c\s]/;
+
 /** Removes MLLP framing (VT … FS CR) and a UTF-8 BOM, wherever a sender left them. */
 export function stripFraming(raw: string): string {
   let s = raw;
   if (s.charCodeAt(0) === 0xfeff) s = s.slice(1);
   // eslint-disable-next-line no-control-regex -- MLLP start block (VT)
   s = s.replace(/^[\s\x0b]+/, '');
-  // eslint-disable-next-line no-control-regex -- MLLP end block (FS CR)
-  s = s.replace(/[\x1c\s]+$/, '');
-  return s;
+  // the MLLP end block (FS CR) and trailing space, read back from the end (a regex anchored at the
+  // end would try every position of the text)
+  let end = s.length;
+  while (end > 0 && TRAILING.test(s[end - 1]!)) end--;
+  return end < s.length ? s.slice(0, end) : s;
 }
 
 /** Parses one ER7 message; never throws. */
@@ -151,15 +156,19 @@ function parseOrThrow(raw: string, split: Splitter): Hl7Message {
 
 function checkLimits(lines: readonly string[], enc: Encoding): void {
   if (lines.length > HL7_LIMITS.segments) throw new Hl7ParseError('HL7_LIMIT', `${lines.length} segments: more than the limit of ${HL7_LIMITS.segments}`);
+  // the encoding characters are single UTF-16 units (readEncoding), compared as codes
+  const field = enc.field.charCodeAt(0);
+  const repetition = enc.repetition.charCodeAt(0);
+  const component = enc.component.charCodeAt(0);
   lines.forEach((line, i) => {
     let fields = 0;
     let reps = 0;
     let comps = 0;
     for (let k = 0; k < line.length; k++) {
-      const c = line[k];
-      if (c === enc.field) fields++;
-      else if (c === enc.repetition) reps++;
-      else if (c === enc.component) comps++;
+      const c = line.charCodeAt(k);
+      if (c === field) fields++;
+      else if (c === repetition) reps++;
+      else if (c === component) comps++;
     }
     const over =
       fields > HL7_LIMITS.fieldsPerSegment
@@ -248,8 +257,18 @@ function splitDirect(lines: readonly string[]): Hl7Segment[] {
 
 function splitField(v: string): Hl7Field {
   if (v === '') return EMPTY;
-  if (!/[~^&]/.test(v)) return [[[unescapeHl7(v)]]];
-  return v.split('~').map((r) => r.split('^').map((c) => c.split('&').map(unescapeHl7)));
+  // most fields hold one value, and most repetitions no subcomponent: nothing there is split
+  if (v.indexOf('^') === -1 && v.indexOf('~') === -1 && v.indexOf('&') === -1) return [[[unescapeHl7(v)]]];
+  if (v.indexOf('~') === -1) return [splitRepetition(v)];
+  const out: Hl7Repetition[] = [];
+  for (const r of v.split('~')) out.push(splitRepetition(r));
+  return out;
+}
+
+function splitRepetition(r: string): Hl7Repetition {
+  const out: string[][] = [];
+  for (const c of r.split('^')) out.push(c.indexOf('&') === -1 ? [unescapeHl7(c)] : c.split('&').map((sub) => unescapeHl7(sub)));
+  return out;
 }
 
 function splitWithHl7Standard(lines: readonly string[]): Hl7Segment[] {

@@ -42,7 +42,8 @@ function runPath<C>(c: Candidate<C>, ctx: C, problems: Problem[]): PathItem[] {
 }
 
 function first<C>(cands: readonly Candidate<C>[], ctx: C, problems: Problem[]): { value: string; path: string; index: number } | undefined {
-  for (const [index, c] of cands.entries()) {
+  for (let index = 0; index < cands.length; index++) {
+    const c = cands[index]!;
     const v = runPath(c, ctx, problems)[0];
     if (v !== undefined) return { value: v.value.trim(), path: c.text, index };
   }
@@ -312,6 +313,19 @@ function rankIn<C>(rule: CompiledRule<C>, trace: readonly TraceEntry[]): number 
   return i >= 0 ? i : rule.candidates.length;
 }
 
+/**
+ * A trace entry with its optional members set only when given, in the order the record keeps them
+ * (field, rule, path, raw, crosswalk, value, guess). Assigned, not spread into a literal: a spread
+ * after the first member is a call into the runtime, made for every value of every message.
+ */
+function traceEntry<C>(rule: CompiledRule<C>, path: string, raw: string, crosswalk: string | undefined, value: string, guess: string | undefined): TraceEntry {
+  const e: { -readonly [K in keyof TraceEntry]?: TraceEntry[K] } = { field: rule.field, rule: rule.origin, path, raw };
+  if (crosswalk) e.crosswalk = crosswalk;
+  e.value = value;
+  if (guess !== undefined) e.guess = guess;
+  return e as TraceEntry;
+}
+
 interface RuleOutput {
   readonly value: string;
   readonly trace: TraceEntry[];
@@ -373,7 +387,8 @@ function runRule<C>(
   const tried: { items: PathItem[]; path: string; index: number }[] = [];
   if (rule.constant !== undefined) tried.push({ items: [{ value: rule.constant }], path, index: -1 });
   else {
-    for (const [index, c] of rule.candidates.entries()) {
+    for (let index = 0; index < rule.candidates.length; index++) {
+      const c = rule.candidates[index]!;
       const vs = runPath(c, ctx, problems);
       if (vs.length === 0) continue;
       // the condition is read only for a candidate that has a value: a skip is said only where it mattered
@@ -408,7 +423,8 @@ function runRule<C>(
       let row: ValueOrigin['row'];
       if (rule.crosswalk && path !== 'default') {
         const sys = item.system ?? system;
-        const hit = lookup(rule.crosswalk, v, { ...(facilityId !== undefined ? { facility: facilityId } : {}), ...(sys !== undefined ? { system: sys } : {}) });
+        // (read with `?? ''`: an undefined facility or system is no facility or system)
+        const hit = lookup(rule.crosswalk, v, { facility: facilityId, system: sys });
         if (!hit) {
           // a coding of a system this crosswalk does not map is not its problem (a chargemaster code beside the CPT)
           if (!knowsSystem(rule.crosswalk, sys)) continue;
@@ -448,17 +464,9 @@ function runRule<C>(
         continue;
       }
       if (rule.crosswalk && values.includes(v)) continue;
-      if (valueSets) problems.push(...notInValueSet(rule, valueSets, v, { path, ...(row ? { row } : {}) }, facilityId));
+      if (valueSets) for (const p of notInValueSet(rule, valueSets, v, { path, ...(row ? { row } : {}) }, facilityId)) problems.push(p);
       values.push(v);
-      trace.push({
-        field: rule.field,
-        rule: rule.origin,
-        path,
-        raw,
-        ...(crosswalkRow ? { crosswalk: crosswalkRow } : {}),
-        value: v,
-        ...(guess !== undefined ? { guess } : {}),
-      });
+      trace.push(traceEntry(rule, path, raw, crosswalkRow, v, guess));
       if (searching) break;
     }
     if (searching && trace.length > 0) break;

@@ -422,10 +422,15 @@ export function consultationValues(enc: EncounterState, cons: ConsultationState)
   const out: Record<string, string> = {};
   const names = new Set([...Object.keys(enc.consultationDefaults), ...Object.keys(cons.fields)]);
   for (const name of names) {
-    const own = cons.fields[name];
-    const wide = enc.consultationDefaults[name];
-    const pick = own && wide ? (isNewer(wide, own) ? wide : own) : (own ?? wide);
+    const pick = consultationValue(enc, cons, name);
     if (pick) out[name] = pick.value;
   }
   return out;
+}
+
+/** One field of `consultationValues`: the consultation's own value or its encounter-wide one, the newer. */
+export function consultationValue(enc: EncounterState, cons: ConsultationState, name: string): FieldValue | undefined {
+  const own = cons.fields[name];
+  const wide = enc.consultationDefaults[name];
+  return own && wide ? (isNewer(wide, own) ? wide : own) : (own ?? wide);
 }

@@ -82,10 +82,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.server.headersTimeout = Math.min((c.CDSR_HTTP_HEADERS_TIMEOUT_S ?? 10) * 1000, requestMs);
 
   // every HTML page, whoever answers it (a route, the error handler, the console), may not be framed (page-headers.ts)
-  app.addHook('onSend', async (_req, reply, payload) => {
+  // (a hook with a callback: an async one costs every answer a promise and a turn of the microtask queue)
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (String(reply.getHeader('content-type') ?? '').startsWith('text/html'))
       for (const [k, v] of Object.entries(PAGE_HEADERS)) if (!reply.hasHeader(k)) void reply.header(k, v);
-    return payload;
+    done(null, payload);
   });
 
   // answer schemas document the API; answers are written whole (a schema never cuts a field off)
