@@ -1,11 +1,13 @@
 // Runs the compiled tests under dist/ with node's built-in test runner: the unit tests as many at a
 // time as the machine has cores, the process-level tests twice that (or --jobs N for both).
-// Usage: node scripts/run-tests.mjs [--unit | --int] [--jobs N] [--isolate] [substring...]
+// Usage: node scripts/run-tests.mjs [--unit | --int] [--jobs N] [--int-jobs N] [--pg-jobs N] [--isolate] [substring...]
 //   --unit     unit and golden tests (everything but *.int.test): no child processes, fast
 //   --int      the process-level tests (*.int.test: servers, CLIs, crash, databases)
 //   neither:   the unit tests, then the process-level tests (what `npm test` and CI run)
 //   --jobs N   N test processes at a time in either part (default: the number of cores for the
 //              unit tests, twice that for the process-level tests, which mostly wait)
+//   --int-jobs N, --pg-jobs N: the process-level files at a time, and of them the PostgreSQL ones
+//              (default: twice the cores, and the cores)
 //   --isolate  every unit test file in a process of its own too (slower; see below)
 // Substrings keep only the files whose path contains one of them.
 //
