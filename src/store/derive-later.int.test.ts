@@ -201,6 +201,44 @@ describe('SQLite: derived rows written after the answer', () => {
     }
   });
 
+  it("an answer waits for the sync of its message's row; the derived rows, written after it, are not synced on their own (the next answer's sync covers them)", async () => {
+    const file = await fresh();
+    let hold = false;
+    let syncs = 0;
+    const held: (() => void)[] = [];
+    const syncFile = () => {
+      syncs++;
+      return hold ? new Promise<void>((ok) => held.push(ok)) : Promise.resolve();
+    };
+    const tick = () => new Promise<void>((ok) => setImmediate(ok));
+    const s = await SqlStore.open(new SqliteExecutor({ file, syncFile }), { validator, deriveDelayMs: NEVER_BY_TIMER });
+    const ingest = (n: number) =>
+      s.ingest(
+        { channel: 'hl7v2', sender: 'EHR^GENHOSP', controlId: `S${n}`, contentType: 'x', raw: order(ORM, n, n, n, `S${n}`), receivedAt: NOW },
+        mapHl7Text(order(ORM, n, n, n, `S${n}`), tables),
+      );
+    try {
+      hold = true;
+      let answered = false;
+      const answer = ingest(1).then((r) => ((answered = true), r));
+      while (held.length === 0) await tick();
+      for (let i = 0; i < 5; i++) await tick();
+      // committed, the sync not done: no answer yet
+      assert.deepEqual([answered, queueLength(file)], [false, 1]);
+      held.shift()!();
+      assert.equal((await answer).status, 'applied');
+      hold = false;
+      const before = syncs;
+      // a read writes the derived rows: committed, not synced
+      assert.equal((await s.records({})).length, 1);
+      assert.deepEqual([syncs, queueLength(file)], [before, 0]);
+      assert.equal((await ingest(2)).status, 'applied');
+      assert.equal(syncs, before + 1);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a stop between the answers and their rows loses nothing: the next opening writes the queue, as the messages would have', async () => {
     const inlineFile = await fresh();
     const inline = await open(inlineFile, 'with-message');

@@ -102,6 +102,8 @@ export class Preload {
   private depth = 0;
   private readonly seenKeys = new Set<string>();
   private round?: { readonly encounters: string[]; readonly keys: string[] };
+  /** Something read was replaced by the overlay's (a pending message had changed it). */
+  overlaid = false;
   /** The orphans each order key had when it was read (stored rows, or the overlay's), before the merge. */
   readonly readOrphans = new Map<string, readonly OrphanEntry[]>();
 
@@ -162,8 +164,14 @@ export class Preload {
       // entries (by key, and those now pointing at an encounter read), their orphans
       for (const key of round.encounters) {
         const enc = overlay.encounter(key);
-        if (enc) this.repo.encounters.set(key, enc);
-        for (const k of overlay.ordersOf(key)) this.repo.orders.set(k, overlay.orders.get(k)!);
+        if (enc) {
+          this.repo.encounters.set(key, enc);
+          this.overlaid = true;
+        }
+        for (const k of overlay.ordersOf(key)) {
+          this.repo.orders.set(k, overlay.orders.get(k)!);
+          this.overlaid = true;
+        }
       }
     }
     const waiting = new Map<string, OrphanEntry[]>(round.keys.map((k) => [k, []]));
@@ -183,11 +191,17 @@ export class Preload {
     if (overlay) {
       for (const k of [...this.repo.orders.keys(), ...round.keys]) {
         const ref = overlay.orders.get(k);
-        if (ref) this.repo.orders.set(k, ref);
+        if (ref) {
+          this.repo.orders.set(k, ref);
+          this.overlaid = true;
+        }
       }
       for (const k of round.keys) {
         const list = overlay.orphans(k);
-        if (list) waiting.set(k, [...list]);
+        if (list) {
+          waiting.set(k, [...list]);
+          this.overlaid = true;
+        }
       }
     }
     const next: PartialRecord[] = [];

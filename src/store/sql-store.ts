@@ -12,7 +12,7 @@ import type { CdsrValidator } from '../cdsr/validate.js';
 import { encounterKey, orderKey, orderKeysOf, type EncounterState } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { Exclusion, PartialRecord } from '../mapping/record.js';
-import { applyMessage, orderIdentitiesOf, statusForOutcome } from './derive.js';
+import { applyMessage, orderIdentitiesOf, statusForOutcome, type MessageApplication } from './derive.js';
 import { loadEncounter, planEncounter, readPrevious, writeEncounter, type StoredConsultation } from './encounter-rows.js';
 import { errorGroups, type ErrorGroup } from './error-groups.js';
 import { keptGuesses, type KeptGuesses } from './guesses.js';
@@ -254,6 +254,13 @@ interface PendingMessage {
   /** What the answer said (the row holds it): the writing of the derived rows decides the same. */
   readonly status: MessageStatus;
   readonly problems: Problem[];
+  /**
+   * The merge its answer was decided with, when it read nothing a message before it left pending
+   * (none of its keys in the overlay): the rows it read are still the rows when it is written
+   * (only the messages before it write in between, and none of them wrote these), so it is
+   * written from that merge without reading or merging again.
+   */
+  readonly decided?: { readonly merge: Preload; readonly done: MessageApplication };
 }
 
 /** Pending messages that start a write of their derived rows at once, without waiting for the timer. */
@@ -350,7 +357,8 @@ export class SqlStore implements Store {
           this.queuedRun = undefined;
           await this.deriveIn(q);
         },
-        { ahead: true },
+        // rows derivable again from the messages: the next message's commit syncs them
+        { ahead: true, durable: false },
       )
       .catch((e: unknown) => {
         this.stale = true;
@@ -445,6 +453,12 @@ export class SqlStore implements Store {
 
   /** One pending message's derived rows: the merge over the rows as the messages before it left them, as ingest writes them. */
   private async deriveOne(q: TxQueryable, m: PendingMessage): Promise<void> {
+    if (m.decided) {
+      const ledger = new LedgerLookup(orderIdentitiesOf(m.outcome), false);
+      ledger.take(await readAll(q, ledger.reads), m.id);
+      await this.apply(q, m.outcome, m.id, m.at, m.decided.merge, ledger, m.decided.done);
+      return;
+    }
     const merge = new Preload(m.outcome.disposition === 'mapped' ? m.outcome.records : []);
     const ledger = new LedgerLookup(orderIdentitiesOf(m.outcome), false);
     const mergeReads = merge.next();
@@ -589,7 +603,14 @@ export class SqlStore implements Store {
       // an unsupported or rejected message derives nothing (no record, no order, no encounter)
       if (outcome.disposition === 'mapped' || outcome.disposition === 'error') {
         await q.run('INSERT INTO derive_queue (message_id, outcome) VALUES (?, ?)', [id, JSON.stringify(outcome)]);
-        this.pending.push({ id, at: meta.receivedAt, outcome, status: done.status, problems: done.problems });
+        this.pending.push({
+          id,
+          at: meta.receivedAt,
+          outcome,
+          status: done.status,
+          problems: done.problems,
+          ...(merge.overlaid ? {} : { decided: { merge, done } }),
+        });
         // a merge memory cannot hold whole: written now, with the messages before it
         if (done.merged && !this.overlay.add(merge)) await this.deriveIn(q);
       }
@@ -612,9 +633,11 @@ export class SqlStore implements Store {
     at: Date,
     merge: Preload,
     ledger: LedgerLookup,
+    decided?: MessageApplication,
   ): Promise<{ status: MessageStatus; problems: Problem[] }> {
     const repo = merge.repo;
-    const done = applyMessage(repo, outcome, id, at);
+    // `decided`: the merge was run already, over these rows (derive 'later', its answer's)
+    const done = decided ?? applyMessage(repo, outcome, id, at);
     if (done.merged) await writeMerge(q, repo, (key, enc) => this.saveEncounter(q, key, enc, id, merge.stored.get(key)?.previous));
     for (const e of done.events) await recordOrder(q, e.identity, e.outcome, e.messageId, e.index, e.at, undefined, ledger);
     await indexMessages(q, [{ id, outcome }], true);

@@ -85,6 +85,11 @@ export interface Reclaim {
 export interface TransactionOptions {
   /** Not held by the gate: the store's own writes of a message's row and of the derived rows. */
   readonly ahead?: boolean;
+  /**
+   * false: what it writes can be derived again from what was synced before (SQLite: a commit of
+   * such transactions alone is not synced before they resolve; the next synced commit covers it).
+   */
+  readonly durable?: boolean;
 }
 
 /** See `Executor.gate`. */

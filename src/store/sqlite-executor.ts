@@ -73,6 +73,8 @@ interface ReportWaiter {
 
 interface Job {
   readonly fn: (q: TxQueryable) => Promise<unknown>;
+  /** Resolved only once its commit is synced (TransactionOptions.durable). */
+  readonly durable: boolean;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: Error) => void;
 }
@@ -246,15 +248,16 @@ export class SqliteExecutor implements Executor {
 
   transaction<T>(fn: (q: TxQueryable) => Promise<T>, options?: TransactionOptions): Promise<T> {
     const gate = this.gate;
-    if (gate && options?.ahead !== true) return gate.transaction(fn, (f) => this.enqueue(f));
-    return this.enqueue(fn);
+    const durable = options?.durable !== false;
+    if (gate && options?.ahead !== true) return gate.transaction(fn, (f) => this.enqueue(f, durable));
+    return this.enqueue(fn, durable);
   }
 
-  private enqueue<T>(fn: (q: TxQueryable) => Promise<T>): Promise<T> {
+  private enqueue<T>(fn: (q: TxQueryable) => Promise<T>, durable: boolean): Promise<T> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ fn, durable, resolve: resolve as (v: unknown) => void, reject });
       if (!this.flushScheduled && !this.busy) {
         this.flushScheduled = true;
         setImmediate(() => void this.flush());
@@ -291,7 +294,8 @@ export class SqliteExecutor implements Executor {
         throw e;
       }
       // the lane stays busy (reads wait too): nothing is seen or told before it is on disk
-      await this.durable();
+      // (a commit of rows derivable again alone is synced by the next one: the WAL keeps commits in order)
+      if (jobs.some((job) => job.durable)) await this.durable();
       jobs.forEach((job, i) => {
         const r = results[i]!;
         if (r.ok) job.resolve(r.value);
