@@ -112,8 +112,14 @@ describe('SQLite: derived rows written after the answer', () => {
     await copyMigratedSqlite(file);
     return file;
   };
-  const open = (file: string, derive: 'later' | 'with-message') =>
-    SqlStore.open(new SqliteExecutor({ file, synchronous: 'NORMAL' }), { validator, derive, deriveDelayMs: NEVER_BY_TIMER });
+  const open = (file: string, derive: 'later' | 'with-message', oneByOne = false) =>
+    SqlStore.open(new SqliteExecutor({ file, synchronous: 'NORMAL' }), {
+      validator,
+      derive,
+      deriveDelayMs: NEVER_BY_TIMER,
+      // a write of one message's rows after each answer: answers decided while some pending messages are written and others not
+      ...(oneByOne ? { deriveBatch: 1, deriveBudgetMs: 0 } : {}),
+    });
   /** The feed into a store, `together` messages asked at once (they share group commits). */
   const send = async (s: SqlStore, together: number): Promise<IngestResult[]> => {
     const out: IngestResult[] = [];
@@ -141,7 +147,7 @@ describe('SQLite: derived rows written after the answer', () => {
     return out;
   };
 
-  it('the answers and every derived row are those of a store that writes them with each message, one at a time or 7 at once', async () => {
+  it('the answers and every derived row are those of a store that writes them with each message: one at a time, 7 at once, 7 at once written one by one', async () => {
     const inlineFile = await fresh();
     const inline = await open(inlineFile, 'with-message');
     const expected = await send(inline, 1);
@@ -154,18 +160,22 @@ describe('SQLite: derived rows written after the answer', () => {
     );
     assert.ok(expected.some((r) => r.problems.some((p) => p.code === 'MERGE_COLLISION')));
     assert.ok(rows(inlineFile).orphans.length > 0);
-    for (const together of [1, 7]) {
+    for (const [together, oneByOne] of [
+      [1, false],
+      [7, false],
+      [7, true],
+    ] as const) {
       const file = await fresh();
-      const s = await open(file, 'later');
+      const s = await open(file, 'later', oneByOne);
       assert.deepEqual(await send(s, together), expected);
-      // nothing written yet but the messages (no timer runs in this test)
+      // not all written yet (no timer runs in this test)
       assert.ok(queueLength(file) > 0);
       // a read through the store writes them first
       await s.messages({ limit: 1 });
       assert.equal(queueLength(file), 0);
       assert.equal(s.derivedOtherwise, 0);
       await s.close();
-      assert.deepEqual(rows(file), rows(inlineFile), `${together} at once`);
+      assert.deepEqual(rows(file), rows(inlineFile), `${together} at once${oneByOne ? ', one by one' : ''}`);
     }
   });
 

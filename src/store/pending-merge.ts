@@ -12,10 +12,8 @@ export class PendingMerge implements MergeOverlay {
   readonly orders = new Map<string, OrderRef>();
   private readonly byEncounter = new Map<string, Set<string>>();
   private readonly waiting = new Map<string, readonly OrphanEntry[]>();
-
-  get empty(): boolean {
-    return this.encounters.size === 0 && this.orders.size === 0 && this.waiting.size === 0;
-  }
+  /** The message that last set each value (`e|`, `o|`, `w|` and the key): written with it, the value is the table's. */
+  private readonly setBy = new Map<string, number>();
 
   encounter(key: string): EncounterState | undefined {
     const enc = this.encounters.get(key);
@@ -36,7 +34,7 @@ export class PendingMerge implements MergeOverlay {
    * and nothing taken, when the orphans of a key it changes were not read (an adopted orphan's
    * other numbers past the preload's depth): the caller writes the pending messages out instead.
    */
-  add(preload: Preload): boolean {
+  add(preload: Preload, messageId: number): boolean {
     const repo = preload.repo;
     const gone = new Set(repo.removed.map(orphanId));
     const touched = new Set([...repo.taken, ...repo.added.keys(), ...repo.removed.flatMap((e) => orderKeysOf(e.record))]);
@@ -56,17 +54,41 @@ export class PendingMerge implements MergeOverlay {
         list.sort((a, b) => a.seq - b.seq),
       );
     }
-    for (const [key, enc] of repo.dirty) this.encounters.set(key, enc);
+    for (const [key, enc] of repo.dirty) {
+      this.encounters.set(key, enc);
+      this.setBy.set(`e|${key}`, messageId);
+    }
     for (const [key, ref] of repo.savedOrders) {
-      const old = this.orders.get(key);
-      if (old) this.byEncounter.get(old.encounterKey)?.delete(key);
+      this.dropOrder(key);
       this.orders.set(key, ref);
       const set = this.byEncounter.get(ref.encounterKey) ?? new Set<string>();
       set.add(key);
       this.byEncounter.set(ref.encounterKey, set);
+      this.setBy.set(`o|${key}`, messageId);
     }
-    for (const [key, list] of lists) this.waiting.set(key, list);
+    for (const [key, list] of lists) {
+      this.waiting.set(key, list);
+      this.setBy.set(`w|${key}`, messageId);
+    }
     return true;
+  }
+
+  private dropOrder(key: string): void {
+    const old = this.orders.get(key);
+    if (old) this.byEncounter.get(old.encounterKey)?.delete(key);
+    this.orders.delete(key);
+  }
+
+  /** Forgets what messages up to `messageId` set and no later one changed: their rows are written, the tables hold it. */
+  written(messageId: number): void {
+    for (const [k, by] of this.setBy) {
+      if (by > messageId) continue;
+      this.setBy.delete(k);
+      const key = k.slice(2);
+      if (k.startsWith('e|')) this.encounters.delete(key);
+      else if (k.startsWith('o|')) this.dropOrder(key);
+      else this.waiting.delete(key);
+    }
   }
 
   clear(): void {
@@ -74,5 +96,6 @@ export class PendingMerge implements MergeOverlay {
     this.orders.clear();
     this.byEncounter.clear();
     this.waiting.clear();
+    this.setBy.clear();
   }
 }

@@ -244,6 +244,9 @@ export interface SqlStoreOptions {
   readonly derive?: 'later' | 'with-message';
   /** With 'later': how long the first message answered waits for others to have its rows written with (tests: longer, so that only a read or a write does it). */
   readonly deriveDelayMs?: number;
+  /** With 'later': how many pending messages start a write at once, and how long one background write runs (tests: 1 and 0, one message a write). */
+  readonly deriveBatch?: number;
+  readonly deriveBudgetMs?: number;
 }
 
 /** A message stored and answered whose derived rows are not written yet. */
@@ -267,6 +270,8 @@ interface PendingMessage {
 const DERIVE_BATCH = 64;
 /** How long the first pending message waits for others to be written with (a batch shares its pages). */
 const DERIVE_DELAY_MS = 20;
+/** How long one background write of derived rows runs (then the messages arrived meanwhile go first). */
+const DERIVE_BUDGET_MS = 5;
 /** Past this many pending messages, the next message writes them before its own (memory stays bounded). */
 const DERIVE_MAX_PENDING = 2048;
 
@@ -291,6 +296,8 @@ export class SqlStore implements Store {
     private readonly validator: CdsrValidator,
     derive: 'later' | 'with-message',
     private readonly deriveDelayMs: number,
+    private readonly deriveBatch: number,
+    private readonly deriveBudgetMs: number,
   ) {
     this.later = derive === 'later' && db.dialect === 'sqlite';
     // a queue left by a stop between an answer and its derived rows is written at opening
@@ -305,7 +312,14 @@ export class SqlStore implements Store {
 
   /** A store over an open executor, migrated to the latest schema. */
   static async open(db: Executor, options: SqlStoreOptions): Promise<SqlStore> {
-    const store = new SqlStore(db, options.validator, options.derive ?? 'later', options.deriveDelayMs ?? DERIVE_DELAY_MS);
+    const store = new SqlStore(
+      db,
+      options.validator,
+      options.derive ?? 'later',
+      options.deriveDelayMs ?? DERIVE_DELAY_MS,
+      options.deriveBatch ?? DERIVE_BATCH,
+      options.deriveBudgetMs ?? DERIVE_BUDGET_MS,
+    );
     try {
       await store.migrate();
       // what a stop left between a message's answer and its derived rows is written before anything is read
@@ -355,20 +369,24 @@ export class SqlStore implements Store {
       .transaction(
         async (q) => {
           this.queuedRun = undefined;
-          await this.deriveIn(q);
+          await this.deriveIn(q, this.deriveBudgetMs);
         },
         // rows derivable again from the messages: the next message's commit syncs them
         { ahead: true, durable: false },
       )
-      .catch((e: unknown) => {
-        this.stale = true;
-        throw e;
-      }));
+      .then(
+        // what the budget left is written next (at once when the batch is full again)
+        () => this.scheduleDerive(),
+        (e: unknown) => {
+          this.stale = true;
+          throw e;
+        },
+      ));
   }
 
   /** After a message is answered: its derived rows are written with the next batch. */
   private scheduleDerive(): void {
-    if (this.pending.length >= DERIVE_BATCH) {
+    if (this.pending.length >= this.deriveBatch) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = undefined;
       void this.deriveRun().catch(() => undefined);
@@ -383,51 +401,68 @@ export class SqlStore implements Store {
   }
 
   /**
-   * Writes the derived rows of every pending message, in id order, inside the lane's transaction
-   * `q`, and takes them off the queue in the same transaction. When memory may be stale, the
-   * pending messages are read from the queue first (what is committed is what counts).
+   * Writes the derived rows of the pending messages, in id order, inside the lane's transaction
+   * `q` (the first ones that `budgetMs` allows; all by default), and takes them off the queue in
+   * the same transaction. When memory may be stale, the pending messages are read from the queue
+   * first (what is committed is what counts) and all are written.
    */
-  private async deriveIn(q: TxQueryable): Promise<void> {
+  private async deriveIn(q: TxQueryable, budgetMs = Infinity): Promise<void> {
     try {
-      const fromTable = this.stale;
-      if (fromTable) this.pending = await this.queued(q);
-      let todo = this.pending;
-      this.pending = [];
-      this.overlay.clear();
-      this.stale = false;
-      if (!fromTable && todo.length > 0) {
+      const began = performance.now();
+      if (this.stale) {
+        // what memory held is dropped: the queue is written whole (nothing of it is in the overlay)
+        this.pending = await this.queued(q);
+        this.overlay.clear();
+        this.stale = false;
+        budgetMs = Infinity;
+      } else if (this.pending.length > 0) {
         // only what is still queued: another process opening the store (a command run beside
         // `serve`) writes the queue it finds, and a message is never applied twice
         const queued = new Set<number>();
-        for (const part of chunks(todo.map((m) => m.id)))
+        for (const part of chunks(this.pending.map((m) => m.id)))
           for (const r of await q.all(`SELECT message_id FROM derive_queue WHERE message_id IN (${marks(part.length)})`, part))
             queued.add(row('derive_queue', r).int('message_id'));
-        todo = todo.filter((m) => queued.has(m.id));
+        this.pending = this.pending.filter((m) => queued.has(m.id));
       }
-      for (const m of todo) {
-        // each message on its own: one whose rows cannot be written is kept out, named, and the rest go on
-        await q.run('SAVEPOINT derive_one');
-        try {
-          await this.deriveOne(q, m);
-        } catch (e) {
-          await q.run('ROLLBACK TO derive_one');
-          if (e instanceof StoreUnavailableError) throw e;
-          const refused: Problem = {
-            code: 'DERIVE_REFUSED',
-            message: `the message was stored and answered, but its records could not be written: ${errorMessage(e)}`,
-            severity: 'error',
-            scope: 'transaction',
-            path: '',
-          };
-          await this.storeStatus(q, m.id, m.status, 'error', [...m.problems, refused]);
-        } finally {
-          await q.run('RELEASE derive_one');
-        }
+      // the first messages, as many as the budget allows (one at least): the lane takes the
+      // messages that arrived meanwhile before the next batch
+      const todo: PendingMessage[] = [];
+      for (const m of this.pending) {
+        if (todo.length > 0 && performance.now() - began >= budgetMs) break;
+        todo.push(m);
+        await this.deriveWritten(q, m);
       }
+      this.pending = this.pending.slice(todo.length);
+      if (this.pending.length === 0) this.overlay.clear();
+      else if (todo.length > 0) this.overlay.written(todo[todo.length - 1]!.id);
       for (const part of chunks(todo.map((m) => m.id))) await later(q, `DELETE FROM derive_queue WHERE message_id IN (${marks(part.length)})`, part);
     } catch (e) {
       this.stale = true;
       throw e;
+    }
+  }
+
+  /** One pending message's derived rows, in a savepoint of its own. */
+  private async deriveWritten(q: TxQueryable, m: PendingMessage): Promise<void> {
+    {
+      // each message on its own: one whose rows cannot be written is kept out, named, and the rest go on
+      await q.run('SAVEPOINT derive_one');
+      try {
+        await this.deriveOne(q, m);
+      } catch (e) {
+        await q.run('ROLLBACK TO derive_one');
+        if (e instanceof StoreUnavailableError) throw e;
+        const refused: Problem = {
+          code: 'DERIVE_REFUSED',
+          message: `the message was stored and answered, but its records could not be written: ${errorMessage(e)}`,
+          severity: 'error',
+          scope: 'transaction',
+          path: '',
+        };
+        await this.storeStatus(q, m.id, m.status, 'error', [...m.problems, refused]);
+      } finally {
+        await q.run('RELEASE derive_one');
+      }
     }
   }
 
@@ -612,7 +647,7 @@ export class SqlStore implements Store {
           ...(merge.overlaid ? {} : { decided: { merge, done } }),
         });
         // a merge memory cannot hold whole: written now, with the messages before it
-        if (done.merged && !this.overlay.add(merge)) await this.deriveIn(q);
+        if (done.merged && !this.overlay.add(merge, id)) await this.deriveIn(q);
       }
       return { messageId: id, status: done.status, problems: done.problems };
     } catch (e) {
