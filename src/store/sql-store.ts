@@ -1,8 +1,11 @@
 // The store, once, over any dialect (sql.ts): every query written one time with `?` placeholders,
 // one merge path (read what the merge needs, run the pure merge, write back what it changed), and
-// rows parsed on the way out (rows.ts). Each inbound message is one database transaction: the raw
-// message, its outcome and the merged record changes are committed together, before the sender
-// gets an answer.
+// rows parsed on the way out (rows.ts). On PostgreSQL each inbound message is one database
+// transaction: the raw message, its outcome and the merged record changes are committed together,
+// before the sender gets an answer. On SQLite (derive 'later', the default) the message's row and
+// its queued outcome are committed before the answer, decided over the rows and the merge of the
+// messages not yet written, and the derived rows follow in batches; every other read and write
+// waits for them at the executor's gate (see "derived rows written after the answer" below).
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { errorMessage } from '../cdsr/errors.js';
