@@ -191,6 +191,8 @@ export async function startServe(dir: string, extraEnv: Record<string, string>):
       CDSR_SEND_RATE: '0',
       CDSR_SEND_BYTES_RATE: '0',
       ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+      // the build's two ways of writing a message's derived rows, compared in one build
+      ...(process.env.CDSR_SQLITE_DERIVE !== undefined ? { CDSR_SQLITE_DERIVE: process.env.CDSR_SQLITE_DERIVE } : {}),
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -163,6 +163,9 @@ const EnvSchema = z
     // after the last one (src/server/heap-growth.ts); 0 = V8's own factor (up to 300 %)
     CDSR_HEAP_GROWTH_PERCENT: z.coerce.number().int().min(0).max(300).default(50),
     CDSR_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
+    // SQLite: a message's records, order index, ledger and message index written after its answer,
+    // a batch of messages at a time ('later'), or in its own transaction before it ('with-message')
+    CDSR_SQLITE_DERIVE: z.enum(['later', 'with-message']).default('later'),
     // days a raw message is kept once it will not be replayed; 0 keeps them for ever
     CDSR_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
     // PostgreSQL: after a purge, rewrite the tables that held the purged text (VACUUM FULL, which

@@ -34,6 +34,12 @@ export type LocalCode =
   | 'MERGE_CANCEL_UNMATCHED'
   /** A warning: an order's better consultation date and time are another order's, so its record kept its fallback key. */
   | 'MERGE_KEY_HELD'
+  /**
+   * A message stored and answered whose records could not be written after its answer (SQLite
+   * writes them after it): a record move the state table forbids in a hand-edited store, say.
+   * Nothing of it is merged; it waits in the error queue for a reprocessing.
+   */
+  | 'DERIVE_REFUSED'
   | 'MAP_NO_CONSULTATION'
   | 'STORE_UNAVAILABLE'
   /** Refused before it was read: the credential sends faster than CDSR_SEND_RATE / CDSR_SEND_BYTES_RATE allow. */

@@ -112,7 +112,7 @@ describe('cdsr-adapter backup and restore', () => {
     assert.equal(backup.stderr, '');
     assert.equal(backup.status, 0);
     const m =
-      /^backed up (.+) to (.+): (\d+) pages, (\d+) bytes\nschema version (\d+), last message id (\d+)\nmessages: (\d+) \((\d+) applied\)\norders: (\d+) \((\d+) reported\)\n$/.exec(
+      /^backed up (.+) to (.+): (\d+) pages, (\d+) bytes\nschema version (\d+), last message id (\d+)\nmessages: (\d+) \((\d+) applied\)\norders: (\d+) \((\d+) reported\)\n(?:messages whose records the service writes when it opens the store: (\d+)\n)?$/.exec(
         backup.stdout,
       );
     assert.ok(m, backup.stdout);
@@ -120,7 +120,11 @@ describe('cdsr-adapter backup and restore', () => {
     assert.equal(m[2], copy);
     const copied = Number(m[7]);
     assert.ok(copied >= ackedBefore.length, `${copied} copied, ${ackedBefore.length} acknowledged before the backup`);
-    assert.deepEqual([Number(m[6]), Number(m[8]), Number(m[9]), Number(m[10])], [copied, copied, copied, copied]);
+    // the messages answered last may have their orders written after the copy was taken (SQLite
+    // writes them after the answer): the copy keeps them queued, written when the service opens it
+    const queued = Number(m[11] ?? 0);
+    const orders = copied - queued;
+    assert.deepEqual([Number(m[6]), Number(m[8]), Number(m[9]), Number(m[10])], [copied, copied, orders, orders]);
     assert.equal(Number(m[4]), Number(m[3]) * 4096);
     assert.ok(!existsSync(`${copy}-wal`), 'the copy is a single file');
 
@@ -166,7 +170,8 @@ describe('cdsr-adapter backup and restore', () => {
       [
         0,
         `restored ${copy} to ${join(dir, 'restored', 'cdsr-adapter.sqlite')}\n` +
-          `schema version ${m[5]}, last message id ${copied}\nmessages: ${copied} (${copied} applied)\norders: ${copied} (${copied} reported)\n`,
+          `schema version ${m[5]}, last message id ${copied}\nmessages: ${copied} (${copied} applied)\norders: ${orders} (${orders} reported)\n` +
+          (queued > 0 ? `messages whose records the service writes when it opens the store: ${queued}\n` : ''),
       ],
     );
 

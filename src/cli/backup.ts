@@ -30,6 +30,8 @@ interface Contents {
   readonly lastMessageId: number;
   readonly messages: Record<string, number>;
   readonly orders: Record<string, number>;
+  /** Messages stored and answered whose records, orders and index the service writes when it opens the store (SQLite writes them after the answer). */
+  readonly queued: number;
 }
 
 export async function runBackup(config: Config, file: string, io: CliIo): Promise<number> {
@@ -190,6 +192,11 @@ async function contentsOf(db: Database.Database): Promise<Contents> {
     lastMessageId: Number((db.prepare('SELECT MAX(id) AS id FROM inbound_messages').get() as { id: number | null }).id ?? 0),
     messages,
     orders: Object.fromEntries(Object.entries(gauges.byState).sort(([a], [b]) => a.localeCompare(b))),
+    // a copy of a store older than the queue has none
+    queued:
+      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'derive_queue'").get() === undefined
+        ? 0
+        : Number((db.prepare('SELECT COUNT(*) AS n FROM derive_queue').get() as { n: number }).n),
   };
 }
 
@@ -211,7 +218,8 @@ function describe(c: Contents): string {
   return (
     `schema version ${c.schemaVersion}, last message id ${c.lastMessageId}\n` +
     `messages: ${total(c.messages)} (${counts(c.messages)})\n` +
-    `orders: ${total(c.orders)} (${counts(c.orders)})\n`
+    `orders: ${total(c.orders)} (${counts(c.orders)})\n` +
+    (c.queued > 0 ? `messages whose records the service writes when it opens the store: ${c.queued}\n` : '')
   );
 }
 

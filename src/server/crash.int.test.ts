@@ -96,6 +96,11 @@ describe('crash safety', () => {
     assert.ok(aa.length >= KILL_AFTER, `only ${aa.length} acknowledged`);
     assert.ok(unanswered.length > 0, 'the kill came too late to test anything');
 
+    // what the kill left answered but not yet merged (SQLite writes a message's records right
+    // after its answer): the restart writes it before it answers anything
+    const left = new Database(join(dir, 'cdsr-adapter.sqlite'));
+    const queued = (left.prepare('SELECT COUNT(*) AS n FROM derive_queue').get() as { n: number }).n;
+    left.close();
     // restart on the same data: the store opens (WAL recovery) and answers
     child = start(dir, port);
     await ready(url);
@@ -125,6 +130,9 @@ describe('crash safety', () => {
 
     // a sender resends what got no answer: everything ends stored once
     for (const i of unanswered) assert.equal(await send(url, i), 'AA');
+    // the records of the last answers are written right after them: a read through the service
+    // (readyz reads and writes the store) waits for them before the file is read beside it
+    await ready(url);
     const db2 = new Database(join(dir, 'cdsr-adapter.sqlite'), { readonly: true });
     try {
       const distinct = (db2.prepare("SELECT COUNT(DISTINCT control_id) AS n FROM inbound_messages WHERE status = 'applied'").get() as { n: number }).n;
@@ -133,7 +141,7 @@ describe('crash safety', () => {
       const dups = (db2.prepare("SELECT COUNT(*) AS n FROM inbound_messages WHERE status = 'duplicate'").get() as { n: number }).n;
       assert.deepEqual([distinct, total, consultations], [TOTAL, TOTAL, TOTAL]);
       t.diagnostic(
-        `${aa.length} acknowledged before the kill, ${unanswered.length} unanswered and resent, ${dups} of those had been stored (answered as duplicates)`,
+        `${aa.length} acknowledged before the kill, ${queued} of them stored but not yet merged, ${unanswered.length} unanswered and resent, ${dups} of those had been stored (answered as duplicates)`,
       );
     } finally {
       db2.close();

@@ -45,7 +45,10 @@ async function openStoreWith(config: Config, validator: CdsrValidator): Promise<
       throw new ConfigError(`CDSR_DATABASE_URL: the database cannot be opened: ${errorMessage(e)}`, { cause: e });
     }
   }
-  return openStoreAt({ kind: 'sqlite', file: join(config.CDSR_DATA_DIR, 'cdsr-adapter.sqlite'), synchronous: config.CDSR_SQLITE_SYNCHRONOUS }, validator);
+  return openStoreAt(
+    { kind: 'sqlite', file: join(config.CDSR_DATA_DIR, 'cdsr-adapter.sqlite'), synchronous: config.CDSR_SQLITE_SYNCHRONOUS, derive: config.CDSR_SQLITE_DERIVE },
+    validator,
+  );
 }
 
 /** The FHIR server reader, when FHIR_SERVER_URL is set. */

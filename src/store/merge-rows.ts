@@ -8,6 +8,21 @@ import { PartialRecordSchema, row } from './rows.js';
 import { storedFrom, storedReads, type StoredEncounter } from './encounter-rows.js';
 import { byCount, chunks, later, marks, tuples, type Queryable, type Read, type Row } from './sql.js';
 
+/**
+ * The merge state of messages decided but not yet written (pending-merge.ts), laid over the rows a
+ * preload reads: what it holds of a key is newer than the row.
+ */
+export interface MergeOverlay {
+  /** The encounter as merged, a copy the merge may change; undefined: no pending message changed it. */
+  encounter(key: string): EncounterState | undefined;
+  /** The order index entries pending messages wrote, by key. */
+  readonly orders: ReadonlyMap<string, OrderRef>;
+  /** The order keys pending messages pointed at an encounter. */
+  ordersOf(encounterKey: string): readonly string[];
+  /** The orphans waiting under a key after the pending messages; undefined: as stored. */
+  orphans(key: string): readonly OrphanEntry[] | undefined;
+}
+
 /** A merge repository over rows read beforehand; it records what the merge changes. */
 export class PreloadedRepository implements MergeRepository {
   readonly encounters = new Map<string, EncounterState | undefined>();
@@ -87,8 +102,15 @@ export class Preload {
   private depth = 0;
   private readonly seenKeys = new Set<string>();
   private round?: { readonly encounters: string[]; readonly keys: string[] };
+  /** Something read was replaced by the overlay's (a pending message had changed it). */
+  overlaid = false;
+  /** The orphans each order key had when it was read (stored rows, or the overlay's), before the merge. */
+  readonly readOrphans = new Map<string, readonly OrphanEntry[]>();
 
-  constructor(records: readonly PartialRecord[]) {
+  constructor(
+    records: readonly PartialRecord[],
+    private readonly overlay?: MergeOverlay,
+  ) {
     this.frontier = records;
   }
 
@@ -136,6 +158,22 @@ export class Preload {
       }
       at += 3;
     }
+    const overlay = this.overlay;
+    if (overlay) {
+      // what pending messages merged is newer than the rows: their encounters, their order index
+      // entries (by key, and those now pointing at an encounter read), their orphans
+      for (const key of round.encounters) {
+        const enc = overlay.encounter(key);
+        if (enc) {
+          this.repo.encounters.set(key, enc);
+          this.overlaid = true;
+        }
+        for (const k of overlay.ordersOf(key)) {
+          this.repo.orders.set(k, overlay.orders.get(k)!);
+          this.overlaid = true;
+        }
+      }
+    }
     const waiting = new Map<string, OrphanEntry[]>(round.keys.map((k) => [k, []]));
     for (let part = chunks(round.keys).length; part > 0; part--) {
       for (const o of rows[at] ?? []) {
@@ -150,9 +188,26 @@ export class Preload {
       at += 2;
     }
     if (at !== rows.length) throw new Error(`a preload round of ${at} statements was given ${rows.length} results`);
+    if (overlay) {
+      for (const k of [...this.repo.orders.keys(), ...round.keys]) {
+        const ref = overlay.orders.get(k);
+        if (ref) {
+          this.repo.orders.set(k, ref);
+          this.overlaid = true;
+        }
+      }
+      for (const k of round.keys) {
+        const list = overlay.orphans(k);
+        if (list) {
+          waiting.set(k, [...list]);
+          this.overlaid = true;
+        }
+      }
+    }
     const next: PartialRecord[] = [];
     for (const k of round.keys) {
       const list = waiting.get(k) ?? [];
+      this.readOrphans.set(k, [...list]);
       this.repo.waiting.set(k, list);
       next.push(...list.map((w) => w.record));
     }

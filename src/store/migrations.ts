@@ -459,4 +459,15 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "an index of the error queue alone by problems text (the worklist's GROUP BY reads it, not every message's row; src/store/error-groups.ts)",
     statements: ERROR_GROUPS_MIGRATION,
   },
+  {
+    version: 29,
+    name: 'the messages stored and answered whose derived rows (records, order index, ledger, message index) are not written yet, with the outcome they are written from (SQLite writes them after the answer; the queue is emptied in the same transaction as those rows: src/store/sql-store.ts)',
+    // SQLite's INTEGER PRIMARY KEY is the row's own key (no index beside it); PostgreSQL's ids are BIGINT
+    statements: [
+      {
+        sqlite: 'CREATE TABLE derive_queue (message_id INTEGER PRIMARY KEY, outcome TEXT NOT NULL)',
+        postgres: 'CREATE TABLE derive_queue (message_id BIGINT PRIMARY KEY, outcome TEXT NOT NULL)',
+      },
+    ],
+  },
 ];

@@ -4,7 +4,7 @@ import type { CdsrValidator } from '../cdsr/validate.js';
 import { SqlStore } from './sql-store.js';
 
 export type StoreTarget =
-  | { readonly kind: 'sqlite'; readonly file: string; readonly synchronous?: 'FULL' | 'NORMAL' }
+  | { readonly kind: 'sqlite'; readonly file: string; readonly synchronous?: 'FULL' | 'NORMAL'; readonly derive?: 'later' | 'with-message' }
   | {
       readonly kind: 'postgres';
       readonly url: string;
@@ -27,5 +27,8 @@ export async function openStore(target: StoreTarget, validator: CdsrValidator): 
     );
   }
   const { SqliteExecutor } = await import('./sqlite-executor.js');
-  return SqlStore.open(new SqliteExecutor({ file: target.file, ...(target.synchronous ? { synchronous: target.synchronous } : {}) }), { validator });
+  return SqlStore.open(new SqliteExecutor({ file: target.file, ...(target.synchronous ? { synchronous: target.synchronous } : {}) }), {
+    validator,
+    ...(target.derive ? { derive: target.derive } : {}),
+  });
 }

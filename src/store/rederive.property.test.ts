@@ -13,7 +13,7 @@ import type { PartialRecord } from '../mapping/record.js';
 import { acceptEveryReady, arrivals, sampleOrder } from '../../test/property.js';
 import { migratedMemoryExecutor } from '../../test/sqlite-template.js';
 import { SqlStore } from './sql-store.js';
-import type { Store } from './store.js';
+import type { IngestResult, Store } from './store.js';
 import { runs } from '../../test/runs.js';
 
 const NOW = new Date('2026-11-23T06:00:00Z');
@@ -124,13 +124,26 @@ describe('records derived from their messages', () => {
           // creation, a checkpoint with fsync at closing and its removal, about 3 times as long
           const db = await migratedMemoryExecutor();
           const store = await SqlStore.open(db, { validator });
+          // the same messages through a store that writes each message's records in its own
+          // transaction, before its answer: the answers and the rows must be the same
+          const inlineDb = await migratedMemoryExecutor();
+          const inline = await SqlStore.open(inlineDb, { validator, derive: 'with-message' });
           // the tables read beside the store, on its connection (a read waits for an open transaction)
           const q = (sql: string) => db.all(sql);
           try {
             const outcomes = new Map<number, MapOutcome>();
+            // the messages between two submissions asked of `store` at once: their answers are
+            // decided in one group commit, each over the merge of those before it not yet written
+            let asked: { readonly answer: Promise<IngestResult>; readonly inline: IngestResult }[] = [];
+            const answered = async () => {
+              for (const a of asked) assert.deepEqual(await a.answer, a.inline, `answers after ${arrival}`);
+              asked = [];
+            };
             for (const [i, { o, e, k }] of events.entries()) {
               if (e === 'send') {
+                await answered();
                 await acceptEveryReady(store, `T${i}`, NOW);
+                await acceptEveryReady(inline, `T${i}`, NOW);
                 continue;
               }
               const id = `M${o.n}-${k}`;
@@ -138,22 +151,25 @@ describe('records derived from their messages', () => {
               const other = specs.find((x) => x.n === (o.n % specs.length) + 1 && x.encounter === o.encounter && x.n !== o.n);
               const records = e === 'two-results' ? [record(o, 'result', id), ...(other ? [record(other, 'result', id)] : [])] : [record(o, e, id)];
               const outcome: MapOutcome = { disposition: 'mapped', records, problems: [] };
-              const r = await store.ingest(
-                {
-                  channel: 'hl7v2',
-                  sender: 'EHR^GENHOSP',
-                  controlId: id,
-                  contentType: 'application/hl7-v2',
-                  raw: `MSH|^~\\&|${id}`,
-                  receivedAt: new Date(NOW.getTime() + i * 1000),
-                },
-                outcome,
-              );
+              const meta = {
+                channel: 'hl7v2',
+                sender: 'EHR^GENHOSP',
+                controlId: id,
+                contentType: 'application/hl7-v2',
+                raw: `MSH|^~\\&|${id}`,
+                receivedAt: new Date(NOW.getTime() + i * 1000),
+              } as const;
+              const answer = store.ingest(meta, outcome);
+              const r = await inline.ingest(meta, outcome);
+              asked.push({ answer, inline: r });
               if (r.problems.some((p) => p.code === 'MERGE_COLLISION')) reached.collision++;
               // the outcome a re-mapping of its text through the same tables gives
               outcomes.set(r.messageId, outcome);
             }
+            await answered();
             const before = await snapshot(store, q);
+            assert.deepEqual(before, await snapshot(inline, (sql) => inlineDb.all(sql)), `rows after ${arrival}`);
+            assert.equal(store.derivedOtherwise, 0);
             if (before.consultations.some((c) => (c as { state: string }).state === 'cancelled-after-submission')) reached.retraction++;
             if (before.orphans.length > 0) reached.orphan++;
             if (events.some((x) => x.e === 'change' || x.e === 'order')) reached.rekeyed++;
@@ -186,6 +202,7 @@ describe('records derived from their messages', () => {
             throw e;
           } finally {
             await store.close();
+            await inline.close();
           }
         },
       ),

@@ -375,10 +375,12 @@ export function reprocessSuite(name: string, backing: () => Promise<StoreBacking
       // results before their orders too: the fold must hold and adopt them as live did
       for (const [i, f] of [...files.slice(3), ...files.slice(0, 3)].entries()) await send(hl7(f), `M${i}`);
       const snapshot = async () => ({
+        // read through the store first: on SQLite it writes the last messages' derived rows before
+        // it answers, and the queries below read the file behind its back
+        orders: (await s.orders({ limit: 1000 })).orders,
         consultations: await db.query(
           'SELECT encounter_key, consultation_key, fields, state, missing, problems, content_hash FROM consultations ORDER BY encounter_key, consultation_key',
         ),
-        orders: (await s.orders({ limit: 1000 })).orders,
         messages: (await s.messages({ limit: 1000 })).map((m) => [m.id, m.status, m.problems]),
         index: await db.query('SELECT * FROM order_index ORDER BY order_key'),
         orphans: await db.query('SELECT order_key, seq, source_id FROM orphans ORDER BY order_key, seq'),

@@ -1,17 +1,21 @@
 // The store, once, over any dialect (sql.ts): every query written one time with `?` placeholders,
 // one merge path (read what the merge needs, run the pure merge, write back what it changed), and
-// rows parsed on the way out (rows.ts). Each inbound message is one database transaction: the raw
-// message, its outcome and the merged record changes are committed together, before the sender
-// gets an answer.
+// rows parsed on the way out (rows.ts). On PostgreSQL each inbound message is one database
+// transaction: the raw message, its outcome and the merged record changes are committed together,
+// before the sender gets an answer. On SQLite (derive 'later', the default) the message's row and
+// its queued outcome are committed before the answer, decided over the rows and the merge of the
+// messages not yet written, and the derived rows follow in batches; every other read and write
+// waits for them at the executor's gate (see "derived rows written after the answer" below).
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { errorMessage } from '../cdsr/errors.js';
 import type { Problem } from '../cdsr/problem.js';
 import type { Transaction, TransactionStatus } from '../cdsr/schema.js';
 import type { CdsrValidator } from '../cdsr/validate.js';
 import { encounterKey, orderKey, orderKeysOf, type EncounterState } from '../mapping/merge.js';
 import type { MapOutcome } from '../mapping/outcome.js';
 import type { Exclusion, PartialRecord } from '../mapping/record.js';
-import { applyMessage, orderIdentitiesOf, statusForOutcome } from './derive.js';
+import { applyMessage, orderIdentitiesOf, statusForOutcome, type MessageApplication } from './derive.js';
 import { loadEncounter, planEncounter, readPrevious, writeEncounter, type StoredConsultation } from './encounter-rows.js';
 import { errorGroups, type ErrorGroup } from './error-groups.js';
 import { keptGuesses, type KeptGuesses } from './guesses.js';
@@ -35,6 +39,7 @@ import {
   type ReconciliationRow,
 } from './ledger.js';
 import { Preload, writeMerge } from './merge-rows.js';
+import { PendingMerge } from './pending-merge.js';
 import { appendNrdrStatus, nrdrStatusHistory, type NrdrStatusEntry } from './nrdr-history.js';
 import { recordHistory, resendFailed, resubmitRejected, type ResubmitFilter, type ResubmittedRecord } from './resubmit.js';
 import { indexMessages, rederiveUnit, storedOutcome, unitMessageIds, type ConsultationChange, type RederiveOptions, type UnitResult } from './rederive.js';
@@ -73,6 +78,7 @@ import {
   split,
   storedForm,
   StoreCorruptError,
+  StoreUnavailableError,
   StoreSchemaNewerError,
   type Executor,
   type Reclaim,
@@ -215,26 +221,300 @@ async function acknowledgeIn(q: TxQueryable, ekey: string, ckey: string, who: st
   return { result: 'acknowledged', by: who, at: at.toISOString() };
 }
 
-export interface SqlStoreOptions {
-  readonly validator: CdsrValidator;
+/**
+ * The earlier copy of a message sent again, to look up (a message without a control id is never
+ * taken for a resend: nothing to look up).
+ */
+function twinReadOf(meta: InboundMeta, hash: string): Read[] {
+  if (meta.controlId === '') return [];
+  return [
+    {
+      sql: `SELECT id FROM inbound_messages WHERE channel = ? AND sender = ? AND control_id = ? AND hash = ?
+               AND status IN ('applied', 'error', 'ignored') ORDER BY id DESC LIMIT 1`,
+      params: [meta.channel, meta.sender, meta.controlId, hash],
+    },
+  ];
 }
 
+export interface SqlStoreOptions {
+  readonly validator: CdsrValidator;
+  /**
+   * When a message's derived rows (records, order index, ledger, message index) are written:
+   * 'later' (SQLite's default) commits the message's row alone before the answer and writes them
+   * right after, a batch of messages at a time; 'with-message' (PostgreSQL, always) writes them in
+   * the message's own transaction.
+   */
+  readonly derive?: 'later' | 'with-message';
+  /** With 'later': how long the first message answered waits for others to have its rows written with (tests: longer, so that only a read or a write does it). */
+  readonly deriveDelayMs?: number;
+  /** With 'later': how many pending messages start a write at once, and how long one background write runs (tests: 1 and 0, one message a write). */
+  readonly deriveBatch?: number;
+  readonly deriveBudgetMs?: number;
+}
+
+/** A message stored and answered whose derived rows are not written yet. */
+interface PendingMessage {
+  readonly id: number;
+  readonly at: Date;
+  readonly outcome: MapOutcome;
+  /** What the answer said (the row holds it): the writing of the derived rows decides the same. */
+  readonly status: MessageStatus;
+  readonly problems: Problem[];
+  /**
+   * The merge its answer was decided with, when it read nothing a message before it left pending
+   * (none of its keys in the overlay): the rows it read are still the rows when it is written
+   * (only the messages before it write in between, and none of them wrote these), so it is
+   * written from that merge without reading or merging again.
+   */
+  readonly decided?: { readonly merge: Preload; readonly done: MessageApplication };
+}
+
+/** Pending messages that start a write of their derived rows at once, without waiting for the timer. */
+const DERIVE_BATCH = 64;
+/** How long the first pending message waits for others to be written with (a batch shares its pages). */
+const DERIVE_DELAY_MS = 20;
+/** How long one background write of derived rows runs (then the messages arrived meanwhile go first). */
+const DERIVE_BUDGET_MS = 5;
+/** Past this many pending messages, the next message writes them before its own (memory stays bounded). */
+const DERIVE_MAX_PENDING = 2048;
+
 export class SqlStore implements Store {
+  private readonly later: boolean;
+  /** Messages stored, derived rows not written yet, in id order; and their merge, for the next decisions. */
+  private pending: PendingMessage[] = [];
+  private readonly overlay = new PendingMerge();
+  /**
+   * What memory holds of the pending messages may not be what the tables hold (a transaction that
+   * wrote or took some failed): the next write of derived rows reads the queue from the table.
+   */
+  private stale: boolean;
+  /** A write of the derived rows waiting in the lane, not started yet: a new reader waits for that one. */
+  private queuedRun: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** Messages whose derived writing decided otherwise than their answer (never expected; for tests). */
+  derivedOtherwise = 0;
+
   private constructor(
     private readonly db: Executor,
     private readonly validator: CdsrValidator,
-  ) {}
+    derive: 'later' | 'with-message',
+    private readonly deriveDelayMs: number,
+    private readonly deriveBatch: number,
+    private readonly deriveBudgetMs: number,
+  ) {
+    this.later = derive === 'later' && db.dialect === 'sqlite';
+    // a queue left by a stop between an answer and its derived rows is written at opening
+    this.stale = db.dialect === 'sqlite';
+    if (db.dialect === 'sqlite')
+      db.gate = {
+        owed: () => this.stale || this.pending.length > 0,
+        caughtUp: () => this.caughtUp(),
+        transaction: (fn, enqueue) => this.afterDerived(fn, enqueue),
+      };
+  }
 
   /** A store over an open executor, migrated to the latest schema. */
   static async open(db: Executor, options: SqlStoreOptions): Promise<SqlStore> {
-    const store = new SqlStore(db, options.validator);
+    const store = new SqlStore(
+      db,
+      options.validator,
+      options.derive ?? 'later',
+      options.deriveDelayMs ?? DERIVE_DELAY_MS,
+      options.deriveBatch ?? DERIVE_BATCH,
+      options.deriveBudgetMs ?? DERIVE_BUDGET_MS,
+    );
     try {
       await store.migrate();
+      // what a stop left between a message's answer and its derived rows is written before anything is read
+      await store.caughtUp();
     } catch (e) {
       await db.close();
       throw e;
     }
     return store;
+  }
+
+  // ---- derived rows written after the answer (SQLite) ----
+
+  /**
+   * A write transaction of anything but ingest: the pending messages' derived rows are written
+   * first, in the same lane job, so it runs over the tables every earlier message made.
+   */
+  private afterDerived<T>(fn: (q: TxQueryable) => Promise<T>, enqueue: <U>(f: (q: TxQueryable) => Promise<U>) => Promise<U>): Promise<T> {
+    let derived = false;
+    return enqueue(async (q) => {
+      if (this.pending.length > 0 || this.stale) {
+        derived = true;
+        await this.deriveIn(q);
+      }
+      try {
+        return await fn(q);
+      } catch (e) {
+        // its rollback takes the derived rows written above with it
+        if (derived) this.stale = true;
+        throw e;
+      }
+    }).catch((e: unknown) => {
+      if (derived) this.stale = true;
+      throw e;
+    });
+  }
+
+  /** Resolves once every message stored before the call has its derived rows written. */
+  private async caughtUp(): Promise<void> {
+    const last = this.pending[this.pending.length - 1]?.id;
+    while (this.stale || (last !== undefined && this.pending.length > 0 && this.pending[0]!.id <= last)) await this.deriveRun();
+  }
+
+  /** A lane job writing every pending message's derived rows (one already waiting in the lane is shared). */
+  private deriveRun(): Promise<void> {
+    return (this.queuedRun ??= this.db
+      .transaction(
+        async (q) => {
+          this.queuedRun = undefined;
+          await this.deriveIn(q, this.deriveBudgetMs);
+        },
+        // rows derivable again from the messages: the next message's commit syncs them
+        { ahead: true, durable: false },
+      )
+      .then(
+        // what the budget left is written next (at once when the batch is full again)
+        () => this.scheduleDerive(),
+        (e: unknown) => {
+          this.stale = true;
+          throw e;
+        },
+      ));
+  }
+
+  /** After a message is answered: its derived rows are written with the next batch. */
+  private scheduleDerive(): void {
+    if (this.pending.length >= this.deriveBatch) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      void this.deriveRun().catch(() => undefined);
+      return;
+    }
+    if (this.timer || this.pending.length === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.deriveRun().catch(() => undefined);
+    }, this.deriveDelayMs);
+    this.timer.unref();
+  }
+
+  /**
+   * Writes the derived rows of the pending messages, in id order, inside the lane's transaction
+   * `q` (the first ones that `budgetMs` allows; all by default), and takes them off the queue in
+   * the same transaction. When memory may be stale, the pending messages are read from the queue
+   * first (what is committed is what counts) and all are written.
+   */
+  private async deriveIn(q: TxQueryable, budgetMs = Infinity): Promise<void> {
+    try {
+      const began = performance.now();
+      if (this.stale) {
+        // what memory held is dropped: the queue is written whole (nothing of it is in the overlay)
+        this.pending = await this.queued(q);
+        this.overlay.clear();
+        this.stale = false;
+        budgetMs = Infinity;
+      } else if (this.pending.length > 0) {
+        // only what is still queued: another process opening the store (a command run beside
+        // `serve`) writes the queue it finds, and a message is never applied twice
+        const queued = new Set<number>();
+        for (const part of chunks(this.pending.map((m) => m.id)))
+          for (const r of await q.all(`SELECT message_id FROM derive_queue WHERE message_id IN (${marks(part.length)})`, part))
+            queued.add(row('derive_queue', r).int('message_id'));
+        this.pending = this.pending.filter((m) => queued.has(m.id));
+      }
+      // the first messages, as many as the budget allows (one at least): the lane takes the
+      // messages that arrived meanwhile before the next batch
+      const todo: PendingMessage[] = [];
+      for (const m of this.pending) {
+        if (todo.length > 0 && performance.now() - began >= budgetMs) break;
+        todo.push(m);
+        await this.deriveWritten(q, m);
+      }
+      this.pending = this.pending.slice(todo.length);
+      if (this.pending.length === 0) this.overlay.clear();
+      else if (todo.length > 0) this.overlay.written(todo[todo.length - 1]!.id);
+      for (const part of chunks(todo.map((m) => m.id))) await later(q, `DELETE FROM derive_queue WHERE message_id IN (${marks(part.length)})`, part);
+    } catch (e) {
+      this.stale = true;
+      throw e;
+    }
+  }
+
+  /** One pending message's derived rows, in a savepoint of its own. */
+  private async deriveWritten(q: TxQueryable, m: PendingMessage): Promise<void> {
+    {
+      // each message on its own: one whose rows cannot be written is kept out, named, and the rest go on
+      await q.run('SAVEPOINT derive_one');
+      try {
+        await this.deriveOne(q, m);
+      } catch (e) {
+        await q.run('ROLLBACK TO derive_one');
+        if (e instanceof StoreUnavailableError) throw e;
+        const refused: Problem = {
+          code: 'DERIVE_REFUSED',
+          message: `the message was stored and answered, but its records could not be written: ${errorMessage(e)}`,
+          severity: 'error',
+          scope: 'transaction',
+          path: '',
+        };
+        await this.storeStatus(q, m.id, m.status, 'error', [...m.problems, refused]);
+      } finally {
+        await q.run('RELEASE derive_one');
+      }
+    }
+  }
+
+  /** The pending messages as the queue holds them. */
+  private async queued(q: Queryable): Promise<PendingMessage[]> {
+    const rows = await q.all(
+      `SELECT d.message_id, d.outcome, m.received_at, m.status, m.problems FROM derive_queue d JOIN inbound_messages m ON m.id = d.message_id
+       ORDER BY d.message_id`,
+    );
+    return rows.map((r) => {
+      const x = row('derive_queue', r);
+      const outcome = x.json<MapOutcome | null>('outcome', MapOutcomeSchema, null);
+      if (!outcome) throw new StoreCorruptError(`derive_queue.outcome of message ${x.int('message_id')} is empty`);
+      return {
+        id: x.int('message_id'),
+        at: new Date(x.text('received_at')),
+        outcome,
+        status: x.oneOf('status', MESSAGE_STATUSES),
+        problems: x.json('problems', ProblemsSchema, []),
+      };
+    });
+  }
+
+  /** One pending message's derived rows: the merge over the rows as the messages before it left them, as ingest writes them. */
+  private async deriveOne(q: TxQueryable, m: PendingMessage): Promise<void> {
+    if (m.decided) {
+      const ledger = new LedgerLookup(orderIdentitiesOf(m.outcome), false);
+      ledger.take(await readAll(q, ledger.reads), m.id);
+      await this.apply(q, m.outcome, m.id, m.at, m.decided.merge, ledger, m.decided.done);
+      return;
+    }
+    const merge = new Preload(m.outcome.disposition === 'mapped' ? m.outcome.records : []);
+    const ledger = new LedgerLookup(orderIdentitiesOf(m.outcome), false);
+    const mergeReads = merge.next();
+    const [mergeRows = [], ledgerRows = []] = split(await readAll(q, [...mergeReads, ...ledger.reads]), [mergeReads.length, ledger.reads.length]);
+    if (mergeReads.length > 0) merge.take(mergeRows);
+    for (let more = merge.next(); more.length > 0; more = merge.next()) merge.take(await readAll(q, more));
+    ledger.take(ledgerRows, m.id);
+    const done = await this.apply(q, m.outcome, m.id, m.at, merge, ledger);
+    if (done.status !== m.status || JSON.stringify(done.problems) !== JSON.stringify(m.problems)) {
+      // not expected (the answer was decided over the same merge state): the rows follow the merge
+      this.derivedOtherwise++;
+      await this.storeStatus(q, m.id, m.status, done.status, done.problems);
+    }
+  }
+
+  /** A message's status and problems after its merge (checked against the state table). */
+  private async storeStatus(q: Queryable, id: number, from: MessageStatus, to: MessageStatus, problems: readonly Problem[]): Promise<void> {
+    await later(q, 'UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [checkMessageTransition(id, from, to), JSON.stringify(problems), id]);
   }
 
   get dialect(): Executor['dialect'] {
@@ -245,30 +525,34 @@ export class SqlStore implements Store {
   migrated: readonly { readonly version: number; readonly name: string }[] = [];
 
   private async migrate(): Promise<void> {
-    this.migrated = await this.db.transaction(async (q) => {
-      const ran: { version: number; name: string }[] = [];
-      // a migration may rewrite a large table, and waits for another instance's: the statement
-      // timeout that bounds a message's wait (CDSR_PG_STATEMENT_TIMEOUT_S) is not for it
-      if (this.db.dialect === 'postgres') await later(q, 'SET LOCAL statement_timeout = 0');
-      // one instance migrates at a time
-      await q.lock(['cdsr-adapter migrations']);
-      await q.run('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
-      const done = new Set((await q.all('SELECT version FROM schema_migrations')).map((r) => row('schema_migrations', r).int('version')));
-      // migrations are forward-only: a store a newer build migrated is not this build's to write
-      const known = Math.max(...MIGRATIONS.map((m) => m.version));
-      const newest = Math.max(0, ...done);
-      if (newest > known) throw new StoreSchemaNewerError(newest, known);
-      for (const m of MIGRATIONS) {
-        if (done.has(m.version)) continue;
-        for (const s of m.statements) {
-          const sql = forDialect(s, this.db.dialect);
-          if (sql !== null) await q.run(sql);
+    this.migrated = await this.db.transaction(
+      async (q) => {
+        const ran: { version: number; name: string }[] = [];
+        // a migration may rewrite a large table, and waits for another instance's: the statement
+        // timeout that bounds a message's wait (CDSR_PG_STATEMENT_TIMEOUT_S) is not for it
+        if (this.db.dialect === 'postgres') await later(q, 'SET LOCAL statement_timeout = 0');
+        // one instance migrates at a time
+        await q.lock(['cdsr-adapter migrations']);
+        await q.run('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+        const done = new Set((await q.all('SELECT version FROM schema_migrations')).map((r) => row('schema_migrations', r).int('version')));
+        // migrations are forward-only: a store a newer build migrated is not this build's to write
+        const known = Math.max(...MIGRATIONS.map((m) => m.version));
+        const newest = Math.max(0, ...done);
+        if (newest > known) throw new StoreSchemaNewerError(newest, known);
+        for (const m of MIGRATIONS) {
+          if (done.has(m.version)) continue;
+          for (const s of m.statements) {
+            const sql = forDialect(s, this.db.dialect);
+            if (sql !== null) await q.run(sql);
+          }
+          await q.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, new Date().toISOString()]);
+          ran.push({ version: m.version, name: m.name });
         }
-        await q.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, new Date().toISOString()]);
-        ran.push({ version: m.version, name: m.name });
-      }
-      return ran;
-    });
+        return ran;
+        // before the gate: the queue it would read may not exist yet
+      },
+      { ahead: true },
+    );
   }
 
   // ---- inbound log ----
@@ -282,6 +566,15 @@ export class SqlStore implements Store {
     const hash = createHash('sha256').update(meta.raw).digest('hex');
     // merged on its values as stored: a NUL or a lone surrogate reads back as U+FFFD
     const outcome = storedForm(mapped);
+    if (this.later) {
+      const done = this.db.transaction((q) => this.ingestRow(q, meta, hash, outcome), { ahead: true });
+      done.then(
+        () => this.scheduleDerive(),
+        // its transaction failed after its decision went into memory (a failed COMMIT)
+        () => void (this.stale = true),
+      );
+      return done;
+    }
     const records = outcome.disposition === 'mapped' ? outcome.records : [];
     const identities = orderIdentitiesOf(outcome);
     return this.db.transaction(async (q) => {
@@ -298,16 +591,7 @@ export class SqlStore implements Store {
       // with BEGIN and the locks, and every write goes with the COMMIT: two in all (a merge that
       // adopts a waiting result under a number or an encounter the message lacks reads their rows
       // in one more)
-      const twinRead: Read[] =
-        meta.controlId === ''
-          ? []
-          : [
-              {
-                sql: `SELECT id FROM inbound_messages WHERE channel = ? AND sender = ? AND control_id = ? AND hash = ?
-               AND status IN ('applied', 'error', 'ignored') ORDER BY id DESC LIMIT 1`,
-                params: [meta.channel, meta.sender, meta.controlId, hash],
-              },
-            ];
+      const twinRead = twinReadOf(meta, hash);
       const idRead = nextIdRead(this.db.dialect, 'inbound_messages');
       const merge = new Preload(records);
       const ledger = new LedgerLookup(identities, idRead !== undefined);
@@ -320,25 +604,60 @@ export class SqlStore implements Store {
         ledger.reads.length,
       ]);
       const given = idRows[0]?.[0] ? row('inbound_messages', idRows[0][0]).int('id') : undefined;
-      const twin = twinRows[0]?.[0];
-      if (twin) {
-        const first = row('inbound_messages', twin).int('id');
-        // a resend is recorded (when, through which credential) without another copy of its text
-        const id = await this.insertMessage(q, { ...meta, raw: '' }, hash, 'duplicate', [], first, given);
-        return { messageId: id, status: 'duplicate' as const, duplicateOf: first, problems: [] };
-      }
-      const id = await this.insertMessage(q, meta, hash, statusForOutcome(outcome), [...outcome.problems], undefined, given);
+      const stored = await this.storeMessage(q, meta, hash, outcome, twinRows[0]?.[0], given);
+      if ('duplicate' in stored) return stored.duplicate;
+      const id = stored.id;
       if (mergeReads.length > 0) merge.take(mergeRows);
       for (let more = merge.next(); more.length > 0; more = merge.next()) merge.take(await readAll(q, more));
       ledger.take(ledgerRows, id);
       const done = await this.apply(q, outcome, id, meta.receivedAt, merge, ledger);
       // a refusal, or a warning of the merge (MERGE_KEY_HELD), is kept with the message
-      if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length) {
-        const status = checkMessageTransition(id, statusForOutcome(outcome), done.status);
-        await later(q, 'UPDATE inbound_messages SET status = ?, problems = ? WHERE id = ?', [status, JSON.stringify(done.problems), id]);
-      }
+      if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length)
+        await this.storeStatus(q, id, statusForOutcome(outcome), done.status, done.problems);
       return { messageId: id, ...done };
     });
+  }
+
+  /**
+   * The message's row alone, with what its answer says (SQLite, derive 'later'): the merge is run
+   * over the rows read and the pending messages' merge state, and kept in memory with them; its
+   * derived rows are written later (`deriveIn`), and its outcome is queued with the row until then.
+   */
+  private async ingestRow(q: TxQueryable, meta: InboundMeta, hash: string, outcome: MapOutcome): Promise<IngestResult> {
+    try {
+      // memory not what the tables hold, or too much of it: the pending messages are written first
+      if (this.stale || this.pending.length >= DERIVE_MAX_PENDING) await this.deriveIn(q);
+      const records = outcome.disposition === 'mapped' ? outcome.records : [];
+      const twinRead = twinReadOf(meta, hash);
+      const twin = twinRead.length > 0 ? await q.get(twinRead[0]!.sql, twinRead[0]!.params) : undefined;
+      const stored = await this.storeMessage(q, meta, hash, outcome, twin);
+      if ('duplicate' in stored) return stored.duplicate;
+      const id = stored.id;
+      const merge = new Preload(records, this.overlay);
+      for (let more = merge.next(); more.length > 0; more = merge.next()) merge.take(await readAll(q, more));
+      const done = applyMessage(merge.repo, outcome, id, meta.receivedAt);
+      if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length)
+        await this.storeStatus(q, id, statusForOutcome(outcome), done.status, done.problems);
+      // an unsupported or rejected message derives nothing (no record, no order, no encounter)
+      if (outcome.disposition === 'mapped' || outcome.disposition === 'error') {
+        await q.run('INSERT INTO derive_queue (message_id, outcome) VALUES (?, ?)', [id, JSON.stringify(outcome)]);
+        this.pending.push({
+          id,
+          at: meta.receivedAt,
+          outcome,
+          status: done.status,
+          problems: done.problems,
+          ...(merge.overlaid ? {} : { decided: { merge, done } }),
+        });
+        // a merge memory cannot hold whole: written now, with the messages before it
+        if (done.merged && !this.overlay.add(merge, id)) await this.deriveIn(q);
+      }
+      return { messageId: id, status: done.status, problems: done.problems };
+    } catch (e) {
+      // its savepoint is rolled back: memory may hold its decision
+      this.stale = true;
+      throw e;
+    }
   }
 
   /**
@@ -352,13 +671,36 @@ export class SqlStore implements Store {
     at: Date,
     merge: Preload,
     ledger: LedgerLookup,
+    decided?: MessageApplication,
   ): Promise<{ status: MessageStatus; problems: Problem[] }> {
     const repo = merge.repo;
-    const done = applyMessage(repo, outcome, id, at);
+    // `decided`: the merge was run already, over these rows (derive 'later', its answer's)
+    const done = decided ?? applyMessage(repo, outcome, id, at);
     if (done.merged) await writeMerge(q, repo, (key, enc) => this.saveEncounter(q, key, enc, id, merge.stored.get(key)?.previous));
     for (const e of done.events) await recordOrder(q, e.identity, e.outcome, e.messageId, e.index, e.at, undefined, ledger);
     await indexMessages(q, [{ id, outcome }], true);
     return { status: done.status, problems: done.problems };
+  }
+
+  /**
+   * A message's row: a resend of a message stored before (`twin`, the row of `twinReadOf`) is
+   * recorded as a duplicate of it, else the message with the status its outcome gives.
+   */
+  private async storeMessage(
+    q: Queryable,
+    meta: InboundMeta,
+    hash: string,
+    outcome: MapOutcome,
+    twin: Row | undefined,
+    given?: number,
+  ): Promise<{ readonly duplicate: IngestResult } | { readonly id: number }> {
+    if (twin) {
+      const first = row('inbound_messages', twin).int('id');
+      // a resend is recorded (when, through which credential) without another copy of its text
+      const id = await this.insertMessage(q, { ...meta, raw: '' }, hash, 'duplicate', [], first, given);
+      return { duplicate: { messageId: id, status: 'duplicate', duplicateOf: first, problems: [] } };
+    }
+    return { id: await this.insertMessage(q, meta, hash, statusForOutcome(outcome), [...outcome.problems], undefined, given) };
   }
 
   /** Stores a message; `id`: the id taken for it beforehand (PostgreSQL), else the INSERT's. */
@@ -1273,7 +1615,11 @@ export class SqlStore implements Store {
     return this.db.reclaimSpace();
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    // a clean stop leaves no queue (one left is written at the next opening)
+    await this.caughtUp().catch(() => undefined);
     return this.db.close();
   }
 }

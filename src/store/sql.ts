@@ -82,6 +82,25 @@ export interface Reclaim {
   readonly leftover?: string;
 }
 
+export interface TransactionOptions {
+  /** Not held by the gate: the store's own writes of a message's row and of the derived rows. */
+  readonly ahead?: boolean;
+  /**
+   * false: what it writes can be derived again from what was synced before (SQLite: a commit of
+   * such transactions alone is not synced before they resolve; the next synced commit covers it).
+   */
+  readonly durable?: boolean;
+}
+
+/** See `Executor.gate`. */
+export interface LaneGate {
+  /** Something is owed before a read (a read then waits for `caughtUp`). */
+  owed(): boolean;
+  caughtUp(): Promise<void>;
+  /** Runs a transaction: `enqueue` puts a function in the lane as `transaction` would. */
+  transaction<T>(fn: (q: TxQueryable) => Promise<T>, enqueue: <U>(f: (q: TxQueryable) => Promise<U>) => Promise<U>): Promise<T>;
+}
+
 export interface Executor extends Queryable {
   readonly dialect: Dialect;
   /**
@@ -89,7 +108,14 @@ export interface Executor extends Queryable {
    * throws. `fn` must only await this transaction's queries (SQLite groups concurrent
    * transactions into one commit, each in its own savepoint).
    */
-  transaction<T>(fn: (q: TxQueryable) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (q: TxQueryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * SQLite: what every read and every transaction but an `ahead` one goes through first (the
+   * store's: the derived rows of the messages answered so far are written before anything reads
+   * or writes the tables; sql-store.ts). One point for every caller, the store's own queries and
+   * whoever else holds the executor.
+   */
+  gate?: LaneGate;
   /**
    * Where reads over every row go (the gauges of /metrics, the reconciliation): on SQLite a
    * read-only connection in a thread of its own, so that such a read never holds the event loop

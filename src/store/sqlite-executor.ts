@@ -14,7 +14,18 @@ import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { asError, errorMessage } from '../cdsr/errors.js';
-import { storable, StoreUnavailableError, type Executor, type Reclaim, type Queryable, type Row, type SqlValue, type TxQueryable } from './sql.js';
+import {
+  storable,
+  StoreUnavailableError,
+  type Executor,
+  type LaneGate,
+  type Reclaim,
+  type Queryable,
+  type Row,
+  type SqlValue,
+  type TransactionOptions,
+  type TxQueryable,
+} from './sql.js';
 import type { ReportJob, ReportReply } from './sqlite-reader-worker.js';
 
 export interface SqliteOptions {
@@ -62,6 +73,8 @@ interface ReportWaiter {
 
 interface Job {
   readonly fn: (q: TxQueryable) => Promise<unknown>;
+  /** Resolved only once its commit is synced (TransactionOptions.durable). */
+  readonly durable: boolean;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: Error) => void;
 }
@@ -81,6 +94,7 @@ export class SqliteExecutor implements Executor {
   private reader: { readonly worker: Worker; readonly pending: Map<number, ReportWaiter> } | undefined;
   private nextReport = 1;
   readonly reports: Queryable;
+  gate: LaneGate | undefined;
   /** Under FULL on a file: the WAL is synced by the lane after each commit (see the top of the file). */
   private readonly syncFile: ((fd: number) => Promise<void>) | undefined;
   private walFd: number | undefined;
@@ -120,8 +134,8 @@ export class SqliteExecutor implements Executor {
       options.file === ':memory:'
         ? this
         : {
-            all: (sql, params) => this.report(sql, params),
-            get: async (sql, params) => (await this.report(sql, params))[0],
+            all: (sql, params) => this.gated(() => this.report(sql, params)),
+            get: async (sql, params) => (await this.gated(() => this.report(sql, params)))[0],
             run: () => Promise.reject(new Error('the reports connection is read-only')),
           };
   }
@@ -216,21 +230,34 @@ export class SqliteExecutor implements Executor {
     return new Promise<void>((ok) => this.waiting.push(ok)).then(fn);
   }
 
+  /** A read from outside the lane, once the gate owes nothing. */
+  private gated<T>(read: () => Promise<T>): Promise<T> {
+    const gate = this.gate;
+    return gate?.owed() ? gate.caughtUp().then(read) : read();
+  }
+
   all(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
-    return this.whenFree(() => this.allNow(sql, params));
+    return this.gated(() => this.whenFree(() => this.allNow(sql, params)));
   }
   get(sql: string, params?: readonly SqlValue[]): Promise<Row | undefined> {
-    return this.whenFree(() => this.getNow(sql, params));
+    return this.gated(() => this.whenFree(() => this.getNow(sql, params)));
   }
   run(sql: string, params?: readonly SqlValue[]): Promise<number> {
     return this.transaction((q) => q.run(sql, params));
   }
 
-  transaction<T>(fn: (q: TxQueryable) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (q: TxQueryable) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    const gate = this.gate;
+    const durable = options?.durable !== false;
+    if (gate && options?.ahead !== true) return gate.transaction(fn, (f) => this.enqueue(f, durable));
+    return this.enqueue(fn, durable);
+  }
+
+  private enqueue<T>(fn: (q: TxQueryable) => Promise<T>, durable: boolean): Promise<T> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ fn, durable, resolve: resolve as (v: unknown) => void, reject });
       if (!this.flushScheduled && !this.busy) {
         this.flushScheduled = true;
         setImmediate(() => void this.flush());
@@ -267,7 +294,8 @@ export class SqliteExecutor implements Executor {
         throw e;
       }
       // the lane stays busy (reads wait too): nothing is seen or told before it is on disk
-      await this.durable();
+      // (a commit of rows derivable again alone is synced by the next one: the WAL keeps commits in order)
+      if (jobs.some((job) => job.durable)) await this.durable();
       jobs.forEach((job, i) => {
         const r = results[i]!;
         if (r.ok) job.resolve(r.value);
@@ -319,6 +347,7 @@ export class SqliteExecutor implements Executor {
    * the lane, so that ingest is never held for more than one step; then the WAL is truncated.
    */
   async reclaimSpace(): Promise<Reclaim> {
+    await this.gated(() => Promise.resolve());
     const freePages = () => Number(this.db.pragma('freelist_count', { simple: true }));
     while ((await this.whenFree(() => Promise.resolve(freePages()))) > 0) {
       await this.whenFree(() => Promise.resolve(this.db.pragma(`incremental_vacuum(${RECLAIM_STEP_PAGES})`)));

@@ -97,13 +97,13 @@ describe('states.ts: the record moves, through the store on SQLite', () => {
   });
 
   /** A case on a database of its own: the store, direct SQL on the same file, and the steps that move its one record. */
-  const withRecord = async (fn: (h: Harness) => Promise<void>) => {
+  const withRecord = async (fn: (h: Harness) => Promise<void>, derive?: 'later' | 'with-message') => {
     const dir = mkdtempSync(join(tmpdir(), 'cdsr-states-'));
     dirs.push(dir);
     const file = join(dir, 'db.sqlite');
     // a copy of a database migrated once per process (the migrations from nothing are the store suites')
     await copyMigratedSqlite(file);
-    const s = await openStore({ kind: 'sqlite', file }, validator);
+    const s = await openStore({ kind: 'sqlite', file, ...(derive ? { derive } : {}) }, validator);
     // the direct connection opened by the cases that use it (most do not)
     let sql: SqliteExecutor | undefined;
     try {
@@ -307,7 +307,33 @@ describe('states.ts: the record moves, through the store on SQLite', () => {
           e.message === `record ${KEY}: submitted → cancelled is not an allowed state change (states.ts)`,
       );
       assert.equal(await h.state(), 'submitted');
-    }));
+    }, 'with-message'));
+
+  it('the same forbidden move when the records are written after the answer: the cancel is stored and answered, then kept out, in the error queue, named; the record as it was; later messages go on', () =>
+    withRecord(async (h) => {
+      await h.reach('submitted');
+      await h.sql.run("UPDATE transaction_records SET result = 'rejected'");
+      const r = await h.ingest(CANCEL);
+      assert.equal(r.status, 'applied');
+      assert.equal(await h.state(), 'submitted');
+      const m = await h.s.message(r.messageId);
+      assert.deepEqual(
+        [m?.status, m?.problems.map((p) => [p.code, p.message])],
+        [
+          'error',
+          [
+            [
+              'DERIVE_REFUSED',
+              `the message was stored and answered, but its records could not be written: record ${KEY}: submitted → cancelled is not an allowed state change (states.ts)`,
+            ],
+          ],
+        ],
+      );
+      // the next message is merged as usual: nothing waits behind the refused one
+      const next = await h.ingest(READY.replaceAll('ORD1001', 'ORD5001').replaceAll('ACC2001', 'ACC5001').replaceAll('20261102093015', '20261102110015'));
+      assert.equal(next.status, 'applied');
+      assert.equal((await h.s.records({})).length, 2);
+    }, 'later'));
 
   it('moveRecord refuses a move the table forbids before any SQL runs, and moves only a row still in its from state', () =>
     withRecord(async (h) => {

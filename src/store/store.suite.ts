@@ -82,7 +82,7 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
       const again = await db.open(validator);
       await again.close();
       const versions = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
     });
 
     withStore('a store a newer build migrated is refused at opening, naming both versions; nothing is written', async (s, db) => {
@@ -836,6 +836,9 @@ export function storeSuite(name: string, backing: () => Promise<StoreBacking | s
 
     withStore('key: a row stored before key ranks (key_rank NULL) reads as unknown and is never re-keyed', async (s, db) => {
       await ingestRaw(s, orm01('MSG4001', 'NW', '20261102091000'), 'MSG4001');
+      // the record read through the store first: its rows are written (on SQLite, after the answer)
+      // before they are changed behind the store's back
+      await keys(s);
       await db.query('UPDATE consultations SET key_rank = NULL');
       await ingest(s, '01-orm-new.hl7', 'MSG0001');
       assert.deepEqual(await keys(s), [['11/02/2026 09:10:00', 'unknown', null, 'ready', '09:10:00']]);
