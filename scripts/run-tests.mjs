@@ -34,27 +34,26 @@ const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
 const only = args.includes('--unit') ? 'unit' : args.includes('--int') ? 'int' : undefined;
 const isolate = args.includes('--isolate');
-const jobsAt = args.indexOf('--jobs');
-const jobs = jobsAt >= 0 ? Number(args[jobsAt + 1]) : availableParallelism();
-if (!Number.isInteger(jobs) || jobs < 1) {
-  console.error('--jobs needs a whole number of processes, 1 or more');
-  process.exit(2);
+/** The argument places taken by the options' numbers (not filters). */
+const optionValues = new Set();
+/** A `--name N` option's whole number of processes (1 or more), else `fallback`. */
+function processCount(name, fallback) {
+  const at = args.indexOf(name);
+  if (at < 0) return fallback;
+  optionValues.add(at + 1);
+  const n = Number(args[at + 1]);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`${name} needs a whole number of processes, 1 or more`);
+    process.exit(2);
+  }
+  return n;
 }
-const intJobsAt = args.indexOf('--int-jobs');
+const jobs = processCount('--jobs', availableParallelism());
 /** The process-level files run at a time: they mostly wait (see above). */
-const intJobs = intJobsAt >= 0 ? Number(args[intJobsAt + 1]) : jobsAt >= 0 ? jobs : 2 * jobs;
-if (!Number.isInteger(intJobs) || intJobs < 1) {
-  console.error('--int-jobs needs a whole number of processes, 1 or more');
-  process.exit(2);
-}
-const pgJobsAt = args.indexOf('--pg-jobs');
+const intJobs = processCount('--int-jobs', args.includes('--jobs') ? jobs : 2 * jobs);
 /** Of them, the PostgreSQL files run at a time. */
-const pgJobs = pgJobsAt >= 0 ? Number(args[pgJobsAt + 1]) : jobs;
-if (!Number.isInteger(pgJobs) || pgJobs < 1) {
-  console.error('--pg-jobs needs a whole number of processes, 1 or more');
-  process.exit(2);
-}
-const filters = args.filter((a, i) => !a.startsWith('--') && ![jobsAt, intJobsAt, pgJobsAt].some((at) => at >= 0 && i === at + 1));
+const pgJobs = processCount('--pg-jobs', jobs);
+const filters = args.filter((a, i) => !a.startsWith('--') && !optionValues.has(i));
 const files = [];
 (function walk(dir) {
   for (const name of readdirSync(dir)) {

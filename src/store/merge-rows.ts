@@ -6,7 +6,7 @@ import { encounterKey, orderKeysOf, orphanId, type EncounterState, type MergeRep
 import type { PartialRecord } from '../mapping/record.js';
 import { PartialRecordSchema, row } from './rows.js';
 import { storedFrom, storedReads, type StoredEncounter } from './encounter-rows.js';
-import { byCount, chunks, later, marks, tuples, type Queryable, type Read, type Row } from './sql.js';
+import { byCount, chunks, later, marks, readAll, tuples, type Queryable, type Read, type Row } from './sql.js';
 
 /**
  * The merge state of messages decided but not yet written (pending-merge.ts), laid over the rows a
@@ -213,6 +213,11 @@ export class Preload {
     }
     this.frontier = next;
     this.depth++;
+  }
+
+  /** Reads round after round, one round trip each, until the merge has all it needs. */
+  async readRest(q: Queryable): Promise<void> {
+    for (let more = this.next(); more.length > 0; more = this.next()) this.take(await readAll(q, more));
   }
 }
 

@@ -447,25 +447,23 @@ export class SqlStore implements Store {
 
   /** One pending message's derived rows, in a savepoint of its own. */
   private async deriveWritten(q: TxQueryable, m: PendingMessage): Promise<void> {
-    {
-      // each message on its own: one whose rows cannot be written is kept out, named, and the rest go on
-      await q.run('SAVEPOINT derive_one');
-      try {
-        await this.deriveOne(q, m);
-      } catch (e) {
-        await q.run('ROLLBACK TO derive_one');
-        if (e instanceof StoreUnavailableError) throw e;
-        const refused: Problem = {
-          code: 'DERIVE_REFUSED',
-          message: `the message was stored and answered, but its records could not be written: ${errorMessage(e)}`,
-          severity: 'error',
-          scope: 'transaction',
-          path: '',
-        };
-        await this.storeStatus(q, m.id, m.status, 'error', [...m.problems, refused]);
-      } finally {
-        await q.run('RELEASE derive_one');
-      }
+    // each message on its own: one whose rows cannot be written is kept out, named, and the rest go on
+    await q.run('SAVEPOINT derive_one');
+    try {
+      await this.deriveOne(q, m);
+    } catch (e) {
+      await q.run('ROLLBACK TO derive_one');
+      if (e instanceof StoreUnavailableError) throw e;
+      const refused: Problem = {
+        code: 'DERIVE_REFUSED',
+        message: `the message was stored and answered, but its records could not be written: ${errorMessage(e)}`,
+        severity: 'error',
+        scope: 'transaction',
+        path: '',
+      };
+      await this.storeStatus(q, m.id, m.status, 'error', [...m.problems, refused]);
+    } finally {
+      await q.run('RELEASE derive_one');
     }
   }
 
@@ -502,7 +500,7 @@ export class SqlStore implements Store {
     const mergeReads = merge.next();
     const [mergeRows = [], ledgerRows = []] = split(await readAll(q, [...mergeReads, ...ledger.reads]), [mergeReads.length, ledger.reads.length]);
     if (mergeReads.length > 0) merge.take(mergeRows);
-    for (let more = merge.next(); more.length > 0; more = merge.next()) merge.take(await readAll(q, more));
+    await merge.readRest(q);
     ledger.take(ledgerRows, m.id);
     const done = await this.apply(q, m.outcome, m.id, m.at, merge, ledger);
     if (done.status !== m.status || JSON.stringify(done.problems) !== JSON.stringify(m.problems)) {
@@ -510,6 +508,20 @@ export class SqlStore implements Store {
       this.derivedOtherwise++;
       await this.storeStatus(q, m.id, m.status, done.status, done.problems);
     }
+  }
+
+  /**
+   * What its merge did to a message stored with its outcome's status: a refusal, or a warning of
+   * the merge (MERGE_KEY_HELD), is kept with the message.
+   */
+  private async keepApplication(
+    q: Queryable,
+    id: number,
+    outcome: MapOutcome,
+    done: { readonly status: MessageStatus; readonly problems: readonly Problem[] },
+  ): Promise<void> {
+    if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length)
+      await this.storeStatus(q, id, statusForOutcome(outcome), done.status, done.problems);
   }
 
   /** A message's status and problems after its merge (checked against the state table). */
@@ -549,8 +561,8 @@ export class SqlStore implements Store {
           ran.push({ version: m.version, name: m.name });
         }
         return ran;
-        // before the gate: the queue it would read may not exist yet
       },
+      // before the gate: the queue it would read may not exist yet
       { ahead: true },
     );
   }
@@ -608,12 +620,11 @@ export class SqlStore implements Store {
       if ('duplicate' in stored) return stored.duplicate;
       const id = stored.id;
       if (mergeReads.length > 0) merge.take(mergeRows);
-      for (let more = merge.next(); more.length > 0; more = merge.next()) merge.take(await readAll(q, more));
+      await merge.readRest(q);
       ledger.take(ledgerRows, id);
       const done = await this.apply(q, outcome, id, meta.receivedAt, merge, ledger);
       // a refusal, or a warning of the merge (MERGE_KEY_HELD), is kept with the message
-      if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length)
-        await this.storeStatus(q, id, statusForOutcome(outcome), done.status, done.problems);
+      await this.keepApplication(q, id, outcome, done);
       return { messageId: id, ...done };
     });
   }
@@ -634,10 +645,9 @@ export class SqlStore implements Store {
       if ('duplicate' in stored) return stored.duplicate;
       const id = stored.id;
       const merge = new Preload(records, this.overlay);
-      for (let more = merge.next(); more.length > 0; more = merge.next()) merge.take(await readAll(q, more));
+      await merge.readRest(q);
       const done = applyMessage(merge.repo, outcome, id, meta.receivedAt);
-      if (done.status !== statusForOutcome(outcome) || done.problems.length !== outcome.problems.length)
-        await this.storeStatus(q, id, statusForOutcome(outcome), done.status, done.problems);
+      await this.keepApplication(q, id, outcome, done);
       // an unsupported or rejected message derives nothing (no record, no order, no encounter)
       if (outcome.disposition === 'mapped' || outcome.disposition === 'error') {
         await q.run('INSERT INTO derive_queue (message_id, outcome) VALUES (?, ?)', [id, JSON.stringify(outcome)]);
