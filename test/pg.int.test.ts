@@ -4,13 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { freshPgDatabase, type FreshPgDatabase } from './pg.js';
+import { freshPgDatabase, withClient, type FreshPgDatabase } from './pg.js';
 
 /** Every table's rows, every sequence's position and the database's own settings. */
-async function contents(db: FreshPgDatabase): Promise<Record<string, unknown>> {
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  try {
+function contents(db: FreshPgDatabase): Promise<Record<string, unknown>> {
+  return withClient(db.url, async (c) => {
     const out: Record<string, unknown> = {};
     const tables = await c.query<{ t: string }>(
       "SELECT quote_ident(table_name) AS t FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
@@ -22,20 +20,10 @@ async function contents(db: FreshPgDatabase): Promise<Record<string, unknown>> {
       await db.admin.query('SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = $1', [db.name])
     ).rows;
     return out;
-  } finally {
-    await c.end();
-  }
+  });
 }
 
-async function exec(db: FreshPgDatabase, sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
+const exec = (db: FreshPgDatabase, sql: string): Promise<void> => withClient(db.url, async (c) => void (await c.query(sql)));
 
 test('a migrated database is reused only as a fresh copy would be, and dropped when its schema changed', async (t) => {
   const first = await freshPgDatabase('cdsr_reuse', { migrated: true });

@@ -123,7 +123,8 @@ const USER_TABLES = `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relna
   WHERE c.relkind IN ('r', 'p') AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' ORDER BY 1`;
 const USER_SEQUENCES = `SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) AS name FROM pg_sequences ORDER BY 1`;
 
-async function withClient<T>(url: string, run: (c: pg.Client) => Promise<T>): Promise<T> {
+/** `run` on a connection of its own to `url`, closed after it. */
+export async function withClient<T>(url: string, run: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   await c.connect();
   try {
